@@ -1,0 +1,50 @@
+# fa-mlir: the two commands of README.md, and the steps they are made of.
+#
+#   make demo    set up, build, and run the bundled example through every stage
+#   make check   set up, build, and run every test
+#
+# Every target installs what it needs first (scripts/setup.sh, apt-get,
+# idempotent) and configures the build directory once.
+
+BUILD_DIR ?= build
+JOBS ?= 2
+MLIR_DIR ?= /usr/lib/llvm-22/lib/cmake/mlir
+LIT ?= /usr/lib/llvm-22/bin/lit
+PYTHON ?= /usr/bin/python3
+CMAKE_BUILD_TYPE ?= Release
+LIT_OPTS ?= -sv
+
+.PHONY: all setup configure build check demo docs install clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+configure: setup
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	  cmake -G Ninja -S . -B $(BUILD_DIR) \
+	    -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) \
+	    -DMLIR_DIR=$(MLIR_DIR) \
+	    -DLLVM_EXTERNAL_LIT=$(LIT) \
+	    -DPython3_EXECUTABLE=$(PYTHON); \
+	fi
+
+build: configure
+	ninja -C $(BUILD_DIR) -j$(JOBS)
+
+check: build
+	LIT_OPTS="$(LIT_OPTS)" ninja -C $(BUILD_DIR) -j$(JOBS) check-fa
+
+demo: build
+	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir
+
+docs: build
+	ninja -C $(BUILD_DIR) fa-docs
+	@echo "Generated references:"; find $(BUILD_DIR)/docs -name '*.md' | sort
+
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(or $(PREFIX),install)
+
+clean:
+	rm -rf $(BUILD_DIR)

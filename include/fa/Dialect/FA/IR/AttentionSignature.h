@@ -1,0 +1,43 @@
+//===- AttentionSignature.h - Shape rules of fa.attention -------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The type rules of `fa.attention`, usable without an op: the verifier, the
+// canonicalizer (to check that refining a type keeps the op valid) and IR
+// builders in embedding compilers all go through `verifyAttentionSignature`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_DIALECT_FA_IR_ATTENTIONSIGNATURE_H
+#define FA_DIALECT_FA_IR_ATTENTIONSIGNATURE_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+
+namespace mlir::fa {
+
+/// The types and scalar attributes that decide whether an attention is valid.
+struct AttentionSignature {
+  Type query, key, value, output;
+  /// Null when no log-sum-exp output is requested.
+  Type lse;
+  std::optional<double> scale;
+};
+
+/// Checks `sig` against the rules documented on `fa.attention`. On failure,
+/// reports one diagnostic through `emitError` when it is non-null.
+LogicalResult
+verifyAttentionSignature(const AttentionSignature &sig,
+                         function_ref<InFlightDiagnostic()> emitError);
+
+/// Element types fa.attention accepts for Q, K, V and O.
+bool isSupportedAttentionElementType(Type type);
+
+} // namespace mlir::fa
+
+#endif // FA_DIALECT_FA_IR_ATTENTIONSIGNATURE_H

@@ -1,0 +1,206 @@
+//===- AttentionSignature.cpp - Shape rules of fa.attention ---------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Dialect/FA/IR/AttentionSignature.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fa;
+
+bool mlir::fa::isSupportedAttentionElementType(Type type) {
+  return type.isF16() || type.isBF16() || type.isF32();
+}
+
+namespace {
+
+/// Emits nothing when no emitter was given, so that callers can ask
+/// "would this be valid?" without producing diagnostics.
+class SignatureChecker {
+public:
+  explicit SignatureChecker(function_ref<InFlightDiagnostic()> emitError)
+      : emitError(emitError) {}
+
+  LogicalResult fail(const Twine &message) {
+    if (emitError)
+      emitError() << message;
+    return failure();
+  }
+
+  static std::string dimToString(int64_t dim) {
+    return ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
+  }
+
+  /// Two sizes agree unless both are static and differ.
+  static bool compatible(int64_t a, int64_t b) {
+    return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+  }
+
+  FailureOr<RankedTensorType> rankedOperand(Type type, StringRef name,
+                                            int64_t rank, StringRef layout) {
+    auto tensor = dyn_cast_or_null<RankedTensorType>(type);
+    if (!tensor) {
+      (void)fail(Twine("expected ") + name + " to be a ranked tensor");
+      return failure();
+    }
+    if (tensor.getRank() != rank) {
+      (void)fail(Twine("expected ") + name + " to have rank " + Twine(rank) +
+                 " " + layout + ", got rank " + Twine(tensor.getRank()));
+      return failure();
+    }
+    return tensor;
+  }
+
+  LogicalResult staticPositive(RankedTensorType type, unsigned dim,
+                               StringRef what, StringRef name) {
+    int64_t size = type.getDimSize(dim);
+    if (ShapedType::isDynamic(size))
+      return fail(Twine(what) + " of " + name +
+                  " must be static, got a dynamic size");
+    if (size <= 0)
+      return fail(Twine(what) + " of " + name + " must be positive, got " +
+                  Twine(size));
+    return success();
+  }
+
+  LogicalResult sameSize(RankedTensorType a, unsigned dimA, StringRef nameA,
+                         RankedTensorType b, unsigned dimB, StringRef nameB,
+                         StringRef what) {
+    int64_t sizeA = a.getDimSize(dimA), sizeB = b.getDimSize(dimB);
+    if (compatible(sizeA, sizeB))
+      return success();
+    return fail(Twine(what) + " of " + nameB + " (" + Twine(sizeB) +
+                ") does not match " + nameA + " (" + Twine(sizeA) + ")");
+  }
+
+private:
+  function_ref<InFlightDiagnostic()> emitError;
+};
+
+} // namespace
+
+LogicalResult mlir::fa::verifyAttentionSignature(
+    const AttentionSignature &sig,
+    function_ref<InFlightDiagnostic()> emitError) {
+  SignatureChecker check(emitError);
+
+  FailureOr<RankedTensorType> q =
+      check.rankedOperand(sig.query, "query", 4, "[B, Hq, Nq, D]");
+  if (failed(q))
+    return failure();
+  FailureOr<RankedTensorType> k =
+      check.rankedOperand(sig.key, "key", 4, "[B, Hkv, Nk, D]");
+  if (failed(k))
+    return failure();
+  FailureOr<RankedTensorType> v =
+      check.rankedOperand(sig.value, "value", 4, "[B, Hkv, Nk, Dv]");
+  if (failed(v))
+    return failure();
+  FailureOr<RankedTensorType> o =
+      check.rankedOperand(sig.output, "output", 4, "[B, Hq, Nq, Dv]");
+  if (failed(o))
+    return failure();
+
+  // Element types.
+  Type elementType = q->getElementType();
+  if (!isSupportedAttentionElementType(elementType)) {
+    std::string name;
+    llvm::raw_string_ostream os(name);
+    os << elementType;
+    return check.fail("query element type '" + name +
+                      "' is not supported; expected f16, bf16 or f32");
+  }
+  auto checkElementType = [&](RankedTensorType type,
+                              StringRef name) -> LogicalResult {
+    if (type.getElementType() == elementType)
+      return success();
+    std::string got, want;
+    llvm::raw_string_ostream(got) << type.getElementType();
+    llvm::raw_string_ostream(want) << elementType;
+    return check.fail(Twine(name) + " element type '" + got +
+                      "' does not match query element type '" + want + "'");
+  };
+  if (failed(checkElementType(*k, "key")) ||
+      failed(checkElementType(*v, "value")) ||
+      failed(checkElementType(*o, "output")))
+    return failure();
+
+  // Head dimensions are static: they decide the register tiling.
+  if (failed(check.staticPositive(*q, 3, "head dimension", "query")) ||
+      failed(check.staticPositive(*k, 3, "head dimension", "key")) ||
+      failed(check.staticPositive(*v, 3, "head dimension", "value")) ||
+      failed(check.staticPositive(*o, 3, "head dimension", "output")))
+    return failure();
+  if (q->getDimSize(3) != k->getDimSize(3))
+    return check.fail("head dimension of key (" + Twine(k->getDimSize(3)) +
+                      ") does not match query (" + Twine(q->getDimSize(3)) +
+                      ")");
+  if (v->getDimSize(3) != o->getDimSize(3))
+    return check.fail("head dimension of output (" + Twine(o->getDimSize(3)) +
+                      ") does not match value (" + Twine(v->getDimSize(3)) +
+                      ")");
+
+  // Batch.
+  if (failed(check.sameSize(*q, 0, "query", *k, 0, "key", "batch size")) ||
+      failed(check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")) ||
+      failed(check.sameSize(*q, 0, "query", *o, 0, "output", "batch size")))
+    return failure();
+
+  // Heads: K and V share theirs; Q's is a multiple of it.
+  int64_t kvHeads = k->getDimSize(1);
+  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
+    return check.fail("number of key/value heads must be positive, got 0");
+  if (failed(check.sameSize(*k, 1, "key", *v, 1, "value", "number of heads")))
+    return failure();
+  int64_t qHeads = q->getDimSize(1);
+  if (!ShapedType::isDynamic(qHeads) && !ShapedType::isDynamic(kvHeads) &&
+      qHeads % kvHeads != 0)
+    return check.fail(
+        "number of query heads (" + Twine(qHeads) +
+        ") must be a multiple of the number of key/value heads (" +
+        Twine(kvHeads) + ")");
+
+  // Sequence lengths.
+  if (failed(check.sameSize(*k, 2, "key", *v, 2, "value", "sequence length")))
+    return failure();
+  if (failed(
+          check.sameSize(*q, 1, "query", *o, 1, "output", "number of heads")) ||
+      failed(
+          check.sameSize(*q, 2, "query", *o, 2, "output", "sequence length")))
+    return failure();
+
+  // Log-sum-exp output.
+  if (sig.lse) {
+    FailureOr<RankedTensorType> lse =
+        check.rankedOperand(sig.lse, "lse", 3, "[B, Hq, Nq]");
+    if (failed(lse))
+      return failure();
+    if (!lse->getElementType().isF32()) {
+      std::string got;
+      llvm::raw_string_ostream(got) << lse->getElementType();
+      return check.fail("lse element type must be f32, got '" + got + "'");
+    }
+    if (failed(check.sameSize(*q, 0, "query", *lse, 0, "lse", "batch size")) ||
+        failed(check.sameSize(*q, 1, "query", *lse, 1, "lse",
+                              "number of heads")) ||
+        failed(
+            check.sameSize(*q, 2, "query", *lse, 2, "lse", "sequence length")))
+      return failure();
+  }
+
+  if (sig.scale) {
+    double scale = *sig.scale;
+    if (!std::isfinite(scale))
+      return check.fail("scale must be finite, got " +
+                        Twine(std::isnan(scale) ? "nan" : "inf"));
+    if (scale <= 0.0)
+      return check.fail("scale must be positive, got " +
+                        llvm::formatv("{0}", scale).str());
+  }
+  return success();
+}
