@@ -16,3 +16,7 @@ stage() {
 
 stage "0. input: fa.attention, verified and printed"
 stage "1. canonicalized (casts folded, unused LSE dropped)" -canonicalize
+stage "2. fa-tile-attention: output tiles, exact three-loop softmax" \
+  "--fa-tile-attention=block-m=64 block-n=64"
+stage "3. fa-fuse-online-softmax: one online-softmax loop (exp2, running max/sum)" \
+  "--fa-tile-attention=block-m=64 block-n=64" --fa-fuse-online-softmax

@@ -11,7 +11,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "FA"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer", "gen_attention_check.py", "fuzz_fa_opt.py"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fa_obj_root, "test")
@@ -32,5 +32,32 @@ config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%cxx", config.cxx_compiler))
 
 tool_dirs = [config.fa_tools_dir, config.llvm_tools_dir]
-tools = ["fa-opt", "count", "split-file"]
+tools = ["fa-opt", "count", "not", "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# CPU execution of lowered IR (numerics checks of the tiled and fused forms):
+# upstream bufferization and LLVM lowering, then mlir-runner.
+cpu_lowering = " ".join([
+    '"--one-shot-bufferize=bufferize-function-boundaries allow-return-allocs-from-loops"',
+    "--scf-forall-to-parallel", "--convert-linalg-to-loops",
+    "--expand-strided-metadata", "--lower-affine", "--convert-scf-to-cf",
+    "--arith-expand=include-bf16=true", "--convert-math-to-llvm",
+    "--convert-vector-to-llvm", "--finalize-memref-to-llvm",
+    "--convert-arith-to-llvm", "--convert-index-to-llvm",
+    "--convert-cf-to-llvm", "--convert-func-to-llvm",
+    "--reconcile-unrealized-casts"])
+llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+runner_libs = [os.path.join(llvm_lib_dir, name) for name in
+               ("libmlir_c_runner_utils.so", "libmlir_runner_utils.so")]
+if all(os.path.exists(lib) for lib in runner_libs):
+    config.available_features.add("mlir-runner")
+config.substitutions.append((
+    "%cpu_run",
+    "%s %s | %s -e main -entry-point-result=void -shared-libs=%s" % (
+        os.path.join(config.llvm_tools_dir, "mlir-opt"), cpu_lowering,
+        os.path.join(config.llvm_tools_dir, "mlir-runner"),
+        ",".join(runner_libs))))
+config.substitutions.append((
+    "%gen_check", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
+                                                   "Numerics",
+                                                   "gen_attention_check.py"))))

@@ -1,0 +1,84 @@
+//===- Passes.td - Passes of the fa dialect ----------------*- tablegen -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_DIALECT_FA_TRANSFORMS_PASSES_TD
+#define FA_DIALECT_FA_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
+  let summary = "Tile fa.attention into query tiles and key/value blocks, "
+                "with an exact three-pass softmax";
+  let description = [{
+    Rewrites every `fa.attention` into an `scf.forall` over
+    `(batch, query head, query tile of block-m rows)` whose body computes one
+    output tile with the whole head dimension resident. Inside, three serial
+    `scf.for` loops walk the key/value sequence in blocks of `block-n`:
+
+    1. `fa.softmax_stage = "row_max"`: the row maximum of the masked, scaled
+       scores `S = scale * Q K^T`;
+    2. `fa.softmax_stage = "row_sum"`: `l = sum_j exp(S - m)`;
+    3. `fa.softmax_stage = "weighted_values"`: `O = sum_j exp(S - m) / l * V`.
+
+    Each loop recomputes its block of scores, so the softmax is exact and
+    unfused: this IR is correct on its own and is the input that
+    `fa-fuse-online-softmax` rewrites. Tails (a sequence length that is not a
+    multiple of a block) are dynamic-size tiles, never padded reads. With a
+    causal mask the key loop stops after the last block a tile can see.
+    Grouped-query heads read key/value head `h / (Hq / Hkv)`.
+
+    The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
+    `weighted_values`, ...) and the loops an `fa.softmax_stage` attribute:
+    the contract between this pass and the fusion pass.
+  }];
+  let options = [
+    Option<"blockM", "block-m", "int64_t", /*default=*/"64",
+           "query rows per output tile">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"64",
+           "keys per key/value block of the serial loop">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def FAFuseOnlineSoftmax : Pass<"fa-fuse-online-softmax", "func::FuncOp"> {
+  let summary = "Fuse the three softmax loops of a tiled attention into one "
+                "online-softmax loop";
+  let description = [{
+    Finds the `row_max`, `row_sum` and `weighted_values` loops produced by
+    `fa-tile-attention` and replaces them with one loop over the key/value
+    blocks that carries, per query row, the running maximum `m` and sum `l`
+    (f32) and the unnormalized output accumulator. Per block:
+
+    ```
+    s2    = (scale * log2(e)) * Q K^T          (masked: -inf)
+    m_new = max(m, rowmax(s2))
+    alpha = exp2(m - m_new)                    (rescales the old state)
+    p     = exp2(s2 - m_new)
+    l     = alpha * l + rowsum(p)
+    acc   = alpha * acc + p V
+    ```
+
+    `scale * log2(e)` is folded into the scores so the loop uses only `exp2`;
+    `m` lives in the log2 domain and is converted back (`m * ln 2`) where the
+    natural-log maximum is used, e.g. by the log-sum-exp `m + log(l)`. After
+    the loop `O = acc / l`. A row that sees no key keeps `m = -inf`, `l = 0`,
+    and yields `O = 0` (never NaN).
+
+    Loops that do not have the exact shape the tiling pass produces are left
+    alone.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // FA_DIALECT_FA_TRANSFORMS_PASSES_TD

@@ -1,0 +1,68 @@
+//===- Transforms.h - Reusable fa transformations ---------------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The functions behind the fa passes, for compilers that drive the
+// transformations themselves instead of through the pass manager.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_DIALECT_FA_TRANSFORMS_TRANSFORMS_H
+#define FA_DIALECT_FA_TRANSFORMS_TRANSFORMS_H
+
+#include "fa/Dialect/FA/IR/FAOps.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::fa {
+
+/// Names of the attributes that tie the tiling pass to the fusion pass.
+struct SoftmaxStage {
+  static constexpr StringLiteral attrName = "fa.softmax_stage";
+  static constexpr StringLiteral rowMax = "row_max";
+  static constexpr StringLiteral rowSum = "row_sum";
+  static constexpr StringLiteral weightedValues = "weighted_values";
+};
+struct TileRole {
+  static constexpr StringLiteral attrName = "fa.role";
+  static constexpr StringLiteral scores = "scores";
+  static constexpr StringLiteral probabilities = "probabilities";
+  static constexpr StringLiteral weightedValues = "weighted_values";
+};
+
+struct AttentionTileSizes {
+  int64_t blockM = 64;
+  int64_t blockN = 64;
+};
+
+/// Checks tile sizes before any IR is touched; reports through `emitError`.
+LogicalResult
+verifyAttentionTileSizes(const AttentionTileSizes &sizes,
+                         function_ref<InFlightDiagnostic()> emitError);
+
+/// Replaces `op` with an `scf.forall` over output tiles whose body holds the
+/// exact three-loop softmax (see the fa-tile-attention pass description).
+/// Returns the forall.
+FailureOr<scf::ForallOp> tileAttention(RewriterBase &rewriter, AttentionOp op,
+                                       const AttentionTileSizes &sizes);
+
+/// The three key/value loops of one tile, as produced by tileAttention.
+struct UnfusedSoftmaxLoops {
+  scf::ForOp rowMax, rowSum, weightedValues;
+};
+
+/// Recognizes the three loops starting at `rowMax`; fails (without touching
+/// the IR) when their shape is not the one tileAttention produces.
+FailureOr<UnfusedSoftmaxLoops> matchUnfusedSoftmaxLoops(scf::ForOp rowMax);
+
+/// Replaces the three loops by one online-softmax loop (see the
+/// fa-fuse-online-softmax pass description). Returns the fused loop.
+FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
+                                        UnfusedSoftmaxLoops loops);
+
+} // namespace mlir::fa
+
+#endif // FA_DIALECT_FA_TRANSFORMS_TRANSFORMS_H

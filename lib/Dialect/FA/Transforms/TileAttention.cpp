@@ -1,0 +1,424 @@
+//===- TileAttention.cpp - Tile fa.attention, exact softmax ---------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// fa.attention -> scf.forall over (batch, head, query tile) whose body runs
+// three serial loops over key/value blocks: row max, exp-sum, and P.V.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileUtils.h"
+#include "fa/Dialect/FA/Transforms/Passes.h"
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace mlir::fa {
+#define GEN_PASS_DEF_FATILEATTENTION
+#include "fa/Dialect/FA/Transforms/Passes.h.inc"
+} // namespace mlir::fa
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::tileutils;
+
+LogicalResult mlir::fa::verifyAttentionTileSizes(
+    const AttentionTileSizes &sizes,
+    function_ref<InFlightDiagnostic()> emitError) {
+  if (sizes.blockM <= 0 || sizes.blockN <= 0) {
+    emitError() << "tile sizes must be positive, got block-m=" << sizes.blockM
+                << " block-n=" << sizes.blockN;
+    return failure();
+  }
+  // Far beyond any useful tile; keeps index arithmetic trivially in range.
+  constexpr int64_t kMaxBlock = 1 << 16;
+  if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
+    emitError() << "tile sizes must be at most " << kMaxBlock
+                << ", got block-m=" << sizes.blockM
+                << " block-n=" << sizes.blockN;
+    return failure();
+  }
+  return success();
+}
+
+namespace {
+
+/// Everything the three key/value loops of one output tile need.
+struct OutputTile {
+  Value key, value;
+  Value queryTile; // [rows, D], input element type
+  Value batch, kvHead;
+  Value rowStart, rows;
+  Value kvLength;    // Nk
+  Value kvEnd;       // last key (exclusive) any row of the tile can see
+  Value causalShift; // key j is visible from row i iff j <= i + shift
+  int64_t headDim, valueHeadDim, blockN;
+  double scale;
+};
+
+Value indexConst(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
+/// Extracts the [size, dim] tile at (batch, head, start) of a [B, H, N, dim]
+/// tensor.
+Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
+                  Value head, Value start, Value size, int64_t dim) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto tileType = RankedTensorType::get({ShapedType::kDynamic, dim},
+                                        sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{batch, head, start, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(1), size,
+                                  b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
+                                        sizes, strides);
+}
+
+/// S = scale * Q_tile K_block^T over keys [start, start + cols), with -inf
+/// where the causal mask hides a key. Shape [rows, cols], f32.
+Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
+                  Value start, Value cols) {
+  MLIRContext *ctx = b.getContext();
+  Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
+                              cols, tile.headDim);
+  Value init = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{tile.rows, cols}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+
+  AffineExpr i = getAffineDimExpr(0, ctx), j = getAffineDimExpr(1, ctx),
+             d = getAffineDimExpr(2, ctx);
+  auto qk = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{tile.queryTile, keyTile}, init,
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, {i, d}, ctx),
+                          AffineMap::get(3, 0, {j, d}, ctx),
+                          AffineMap::get(3, 0, {i, j}, ctx)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
+                                              toF32(nb, nl, args[1]));
+        linalg::YieldOp::create(
+            nb, nl,
+            arith::AddFOp::create(nb, nl, args[2], product).getResult());
+      });
+  setRole(qk, "qk");
+
+  Value causalShift = tile.causalShift;
+  Value rowStart = tile.rowStart;
+  float scale = static_cast<float>(tile.scale);
+  return mapTile(
+      b, loc, {}, {}, qk.getResult(0), TileRole::scores,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        // The scale is a constant of the body so that the fusion pass can
+        // fold log2(e) into it.
+        Value scaleValue =
+            arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(scale));
+        Value scaled = arith::MulFOp::create(nb, nl, args[0], scaleValue);
+        if (!causalShift)
+          return scaled;
+        Value row = arith::AddIOp::create(nb, nl, rowStart,
+                                          linalg::IndexOp::create(nb, nl, 0));
+        Value col = arith::AddIOp::create(nb, nl, start,
+                                          linalg::IndexOp::create(nb, nl, 1));
+        Value lastVisible = arith::AddIOp::create(nb, nl, row, causalShift);
+        Value hidden = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt,
+                                             col, lastVisible);
+        Value negInf = arith::ConstantOp::create(
+            nb, nl,
+            nb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+        return arith::SelectOp::create(nb, nl, hidden, negInf, scaled);
+      });
+}
+
+/// A loop over the key/value blocks of `tile` carrying `init`; `body`
+/// returns the next value of the carried tensor.
+scf::ForOp buildKeyLoop(OpBuilder &b, Location loc, const OutputTile &tile,
+                        Value init, StringRef stage,
+                        function_ref<Value(OpBuilder &, Location, Value start,
+                                           Value cols, Value carried)>
+                            body) {
+  Value zero = indexConst(b, loc, 0);
+  Value step = indexConst(b, loc, tile.blockN);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, tile.kvEnd, step, ValueRange{init},
+      [&](OpBuilder &nb, Location nl, Value start, ValueRange carried) {
+        Value remaining = arith::SubIOp::create(nb, nl, tile.kvLength, start);
+        Value cols = arith::MinSIOp::create(nb, nl, step, remaining);
+        scf::YieldOp::create(nb, nl, body(nb, nl, start, cols, carried[0]));
+      });
+  loop->setAttr(SoftmaxStage::attrName, b.getStringAttr(stage));
+  return loop;
+}
+
+/// The exact softmax of one tile: returns (O_tile f32 [rows, Dv], row max,
+/// row sum).
+std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
+                                                  const OutputTile &tile) {
+  Value rowShape = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{tile.rows}, b.getF32Type());
+  Value maxInit =
+      filledLike(b, loc, rowShape, -std::numeric_limits<double>::infinity());
+  scf::ForOp rowMax = buildKeyLoop(
+      b, loc, tile, maxInit, SoftmaxStage::rowMax,
+      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value max) {
+        Value scores = buildScores(nb, nl, tile, start, cols);
+        return reduceRows(
+            nb, nl, scores, max, "row_max",
+            [](OpBuilder &rb, Location rl, Value acc, Value x) {
+              return arith::MaximumFOp::create(rb, rl, acc, x).getResult();
+            });
+      });
+  Value max = rowMax.getResult(0);
+
+  Value sumInit = filledLike(b, loc, rowShape, 0.0);
+  scf::ForOp rowSum = buildKeyLoop(
+      b, loc, tile, sumInit, SoftmaxStage::rowSum,
+      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value sum) {
+        Value scores = buildScores(nb, nl, tile, start, cols);
+        Value exps =
+            mapTile(nb, nl, scores, max, emptyLike(nb, nl, scores), "exp",
+                    [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                      Value shifted = arith::SubFOp::create(
+                          eb, el, args[0], safeRowMax(eb, el, args[1]));
+                      return math::ExpOp::create(eb, el, shifted);
+                    });
+        return reduceRows(
+            nb, nl, exps, sum, "row_sum",
+            [](OpBuilder &rb, Location rl, Value acc, Value x) {
+              return arith::AddFOp::create(rb, rl, acc, x).getResult();
+            });
+      });
+  Value sum = rowSum.getResult(0);
+
+  Value accInit = tensor::EmptyOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{tile.rows, b.getIndexAttr(tile.valueHeadDim)},
+      b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  accInit = linalg::FillOp::create(b, loc, zero, accInit).getResult(0);
+  MLIRContext *ctx = b.getContext();
+  scf::ForOp weighted = buildKeyLoop(
+      b, loc, tile, accInit, SoftmaxStage::weightedValues,
+      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value acc) {
+        Value scores = buildScores(nb, nl, tile, start, cols);
+        Value probs =
+            mapTile(nb, nl, scores, ValueRange{max, sum},
+                    emptyLike(nb, nl, scores), TileRole::probabilities,
+                    [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                      Value shifted = arith::SubFOp::create(
+                          eb, el, args[0], safeRowMax(eb, el, args[1]));
+                      Value e = math::ExpOp::create(eb, el, shifted);
+                      // A row that sees no key has sum 0: its probabilities are
+                      // 0.
+                      Value zeroF = arith::ConstantOp::create(
+                          eb, el, eb.getF32FloatAttr(0.0f));
+                      Value empty = arith::CmpFOp::create(
+                          eb, el, arith::CmpFPredicate::OEQ, args[2], zeroF);
+                      Value p = arith::DivFOp::create(eb, el, e, args[2]);
+                      return arith::SelectOp::create(eb, el, empty, zeroF, p);
+                    });
+        Value valueTile =
+            extractRows(nb, nl, tile.value, tile.batch, tile.kvHead, start,
+                        cols, tile.valueHeadDim);
+        AffineExpr i = getAffineDimExpr(0, ctx), e = getAffineDimExpr(1, ctx),
+                   j = getAffineDimExpr(2, ctx);
+        auto pv = linalg::GenericOp::create(
+            nb, nl, acc.getType(), ValueRange{probs, valueTile}, acc,
+            ArrayRef<AffineMap>{AffineMap::get(3, 0, {i, j}, ctx),
+                                AffineMap::get(3, 0, {j, e}, ctx),
+                                AffineMap::get(3, 0, {i, e}, ctx)},
+            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                          utils::IteratorType::parallel,
+                                          utils::IteratorType::reduction},
+            [&](OpBuilder &gb, Location gl, ValueRange args) {
+              Value product = arith::MulFOp::create(gb, gl, args[0],
+                                                    toF32(gb, gl, args[1]));
+              linalg::YieldOp::create(
+                  gb, gl,
+                  arith::AddFOp::create(gb, gl, args[2], product).getResult());
+            });
+        setRole(pv, TileRole::weightedValues);
+        return pv.getResult(0);
+      });
+  return {weighted.getResult(0), max, sum};
+}
+
+/// Emits runtime checks of what the verifier cannot see with dynamic heads.
+void buildHeadChecks(OpBuilder &b, Location loc, AttentionOp op, Value qHeads,
+                     Value kvHeads) {
+  if (!op.getQueryType().isDynamicDim(1) && !op.getKeyType().isDynamicDim(1))
+    return;
+  Value zero = indexConst(b, loc, 0);
+  Value positive =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, kvHeads, zero);
+  cf::AssertOp::create(b, loc, positive,
+                       "fa.attention: number of key/value heads must be "
+                       "positive");
+  Value rem = arith::RemUIOp::create(b, loc, qHeads, kvHeads);
+  Value divisible =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rem, zero);
+  cf::AssertOp::create(b, loc, divisible,
+                       "fa.attention: number of query heads must be a multiple "
+                       "of the number of key/value heads");
+}
+
+} // namespace
+
+FailureOr<scf::ForallOp>
+mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
+                        const AttentionTileSizes &sizes) {
+  if (failed(
+          verifyAttentionTileSizes(sizes, [&]() { return op.emitOpError(); })))
+    return failure();
+
+  Location loc = op.getLoc();
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
+
+  auto dim = [&](Value tensor, int64_t index) -> Value {
+    return tensor::DimOp::create(rewriter, loc, tensor, index);
+  };
+  Value batch = dim(query, 0), qHeads = dim(query, 1), qLength = dim(query, 2);
+  Value kvHeads = dim(key, 1), kvLength = dim(key, 2);
+  buildHeadChecks(rewriter, loc, op, qHeads, kvHeads);
+  Value group = arith::DivUIOp::create(rewriter, loc, qHeads, kvHeads);
+  Value blockM = indexConst(rewriter, loc, sizes.blockM);
+  Value numTiles = arith::CeilDivUIOp::create(rewriter, loc, qLength, blockM);
+
+  Value causalShift;
+  if (std::optional<CausalAlignment> causal = op.getCausal()) {
+    causalShift = *causal == CausalAlignment::TopLeft
+                      ? indexConst(rewriter, loc, 0)
+                      : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
+                            .getResult();
+  }
+
+  SmallVector<Value> outputs{op.getOutput()};
+  if (op.hasLse())
+    outputs.push_back(op.getLseOutput());
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{batch, qHeads, numTiles}, outputs,
+      /*mapping=*/std::nullopt);
+
+  rewriter.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  OutputTile tile;
+  tile.key = key;
+  tile.value = value;
+  tile.batch = ivs[0];
+  tile.kvHead = arith::DivUIOp::create(rewriter, loc, ivs[1], group);
+  tile.rowStart = arith::MulIOp::create(rewriter, loc, ivs[2], blockM);
+  tile.rows = arith::MinSIOp::create(
+      rewriter, loc, blockM,
+      arith::SubIOp::create(rewriter, loc, qLength, tile.rowStart));
+  tile.kvLength = kvLength;
+  tile.causalShift = causalShift;
+  tile.kvEnd = kvLength;
+  if (causalShift) {
+    // Keys past the one the tile's last row sees are never loaded.
+    Value lastRowEnd = arith::AddIOp::create(
+        rewriter, loc,
+        arith::AddIOp::create(rewriter, loc, tile.rowStart, tile.rows),
+        causalShift);
+    Value clamped = arith::MaxSIOp::create(rewriter, loc, lastRowEnd,
+                                           indexConst(rewriter, loc, 0));
+    tile.kvEnd = arith::MinSIOp::create(rewriter, loc, kvLength, clamped);
+  }
+  tile.headDim = op.getHeadDim();
+  tile.valueHeadDim = op.getValueHeadDim();
+  tile.blockN = sizes.blockN;
+  tile.scale = op.getEffectiveScale();
+  tile.queryTile = extractRows(rewriter, loc, query, ivs[0], ivs[1],
+                               tile.rowStart, tile.rows, tile.headDim);
+
+  auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
+
+  Type elementType = op.getQueryType().getElementType();
+  auto outTileType = RankedTensorType::get(
+      {ShapedType::kDynamic, tile.valueHeadDim}, elementType);
+  Value outInit = tensor::EmptyOp::create(
+      rewriter, loc,
+      ArrayRef<OpFoldResult>{tile.rows,
+                             rewriter.getIndexAttr(tile.valueHeadDim)},
+      elementType);
+  Value outTile =
+      mapTile(rewriter, loc, acc, {}, outInit, "store",
+              [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                if (elementType.isF32())
+                  return args[0];
+                return arith::TruncFOp::create(b, l, elementType, args[0]);
+              });
+  (void)outTileType;
+
+  Value lseTile;
+  if (op.hasLse()) {
+    lseTile = mapRows(rewriter, loc, ValueRange{max, sum},
+                      emptyLike(rewriter, loc, max), "lse",
+                      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                        Value logSum = math::LogOp::create(b, l, args[1]);
+                        return arith::AddFOp::create(b, l, args[0], logSum);
+                      });
+  }
+
+  rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+  ValueRange shared = forall.getRegionIterArgs();
+  OpFoldResult one = rewriter.getIndexAttr(1);
+  OpFoldResult zeroAttr = rewriter.getIndexAttr(0);
+  tensor::ParallelInsertSliceOp::create(
+      rewriter, loc, outTile, shared[0],
+      ArrayRef<OpFoldResult>{ivs[0], ivs[1], tile.rowStart, zeroAttr},
+      ArrayRef<OpFoldResult>{one, one, tile.rows,
+                             rewriter.getIndexAttr(tile.valueHeadDim)},
+      ArrayRef<OpFoldResult>{one, one, one, one});
+  if (lseTile) {
+    tensor::ParallelInsertSliceOp::create(
+        rewriter, loc, lseTile, shared[1],
+        ArrayRef<OpFoldResult>{ivs[0], ivs[1], tile.rowStart},
+        ArrayRef<OpFoldResult>{one, one, tile.rows},
+        ArrayRef<OpFoldResult>{one, one, one});
+  }
+  rewriter.replaceOp(op, forall.getResults());
+  return forall;
+}
+
+namespace {
+
+struct FATileAttentionPass
+    : public fa::impl::FATileAttentionBase<FATileAttentionPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    AttentionTileSizes sizes{blockM, blockN};
+    if (failed(verifyAttentionTileSizes(
+            sizes, [&]() { return getOperation().emitError(); })))
+      return signalPassFailure();
+    SmallVector<AttentionOp> ops;
+    getOperation().walk([&](AttentionOp op) { ops.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (AttentionOp op : ops)
+      if (failed(tileAttention(rewriter, op, sizes)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,55 @@
+//===- TileUtils.h - Builders shared by the fa tile transforms --*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Small builders for the tile-level linalg ops that tiling and fusion both
+// emit (elementwise maps and row reductions over 1-D/2-D f32 tiles).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_DIALECT_FA_TRANSFORMS_TILEUTILS_H
+#define FA_LIB_DIALECT_FA_TRANSFORMS_TILEUTILS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::fa::tileutils {
+
+/// A row-indexed (1-D) or tile (2-D) f32 tensor of the shape of `like`,
+/// uninitialized.
+Value emptyLike(OpBuilder &b, Location loc, Value like);
+
+/// A tensor of the shape of `like` filled with `value`.
+Value filledLike(OpBuilder &b, Location loc, Value like, double value);
+
+/// An elementwise linalg.generic over the 2-D tile `out`-shaped iteration
+/// space. `rowInputs` are 1-D per-row tensors, broadcast along columns;
+/// `tileInputs` are 2-D. The body receives the scalars in that order followed
+/// by the output element.
+using ScalarBody = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+Value mapTile(OpBuilder &b, Location loc, ValueRange tileInputs,
+              ValueRange rowInputs, Value out, StringRef role, ScalarBody body);
+
+/// An elementwise linalg.generic over 1-D per-row tensors.
+Value mapRows(OpBuilder &b, Location loc, ValueRange rowInputs, Value out,
+              StringRef role, ScalarBody body);
+
+/// Reduces the 2-D `tile` along columns into the 1-D `init` with
+/// `combine(accumulator, element)`.
+Value reduceRows(
+    OpBuilder &b, Location loc, Value tile, Value init, StringRef role,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> combine);
+
+/// `x == -inf ? 0 : x`: the row maximum to subtract, safe for rows that saw
+/// no key yet (exp(-inf - -inf) would be NaN).
+Value safeRowMax(OpBuilder &b, Location loc, Value max);
+
+/// The tile-level attribute `fa.role`.
+void setRole(Operation *op, StringRef role);
+StringRef getRole(Operation *op);
+
+} // namespace mlir::fa::tileutils
+
+#endif // FA_LIB_DIALECT_FA_TRANSFORMS_TILEUTILS_H
