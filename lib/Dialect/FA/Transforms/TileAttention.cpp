@@ -91,25 +91,21 @@ Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
                                         sizes, strides);
 }
 
-/// S = scale * Q_tile K_block^T over keys [start, start + cols), with -inf
-/// where the causal mask hides a key. Shape [rows, cols], f32.
-Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
-                  Value start, Value cols) {
+/// acc[m, n] += lhs[m, k] * rhs[k, n] (rhs[n, k] when `transposeRhs`), with
+/// the operands extended to f32: the two matmuls of a tile (Q K^T and P V).
+Value accumulateProduct(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                        Value acc, bool transposeRhs, StringRef role) {
   MLIRContext *ctx = b.getContext();
-  Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
-                              cols, tile.headDim);
-  Value init = tensor::EmptyOp::create(
-      b, loc, ArrayRef<OpFoldResult>{tile.rows, cols}, b.getF32Type());
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
-
-  AffineExpr i = getAffineDimExpr(0, ctx), j = getAffineDimExpr(1, ctx),
-             d = getAffineDimExpr(2, ctx);
-  auto qk = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{tile.queryTile, keyTile}, init,
-      ArrayRef<AffineMap>{AffineMap::get(3, 0, {i, d}, ctx),
-                          AffineMap::get(3, 0, {j, d}, ctx),
-                          AffineMap::get(3, 0, {i, j}, ctx)},
+  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+             k = getAffineDimExpr(2, ctx);
+  SmallVector<AffineExpr> rhsExprs = transposeRhs
+                                         ? SmallVector<AffineExpr>{n, k}
+                                         : SmallVector<AffineExpr>{k, n};
+  auto generic = linalg::GenericOp::create(
+      b, loc, acc.getType(), ValueRange{lhs, rhs}, acc,
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, {m, k}, ctx),
+                          AffineMap::get(3, 0, rhsExprs, ctx),
+                          AffineMap::get(3, 0, {m, n}, ctx)},
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                     utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
@@ -120,13 +116,29 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
             nb, nl,
             arith::AddFOp::create(nb, nl, args[2], product).getResult());
       });
-  setRole(qk, "qk");
+  setRole(generic, role);
+  return generic.getResult(0);
+}
+
+/// S = scale * Q_tile K_block^T over keys [start, start + cols), with -inf
+/// where the causal mask hides a key. Shape [rows, cols], f32.
+Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
+                  Value start, Value cols) {
+  Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
+                              cols, tile.headDim);
+  Value init = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{tile.rows, cols}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+
+  Value qk = accumulateProduct(b, loc, tile.queryTile, keyTile, init,
+                               /*transposeRhs=*/true, "qk");
 
   Value causalShift = tile.causalShift;
   Value rowStart = tile.rowStart;
   float scale = static_cast<float>(tile.scale);
   return mapTile(
-      b, loc, {}, {}, qk.getResult(0), TileRole::scores,
+      b, loc, {}, {}, qk, TileRole::scores,
       [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
         // The scale is a constant of the body so that the fusion pass can
         // fold log2(e) into it.
@@ -215,7 +227,6 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
       b.getF32Type());
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   accInit = linalg::FillOp::create(b, loc, zero, accInit).getResult(0);
-  MLIRContext *ctx = b.getContext();
   scf::ForOp weighted = buildKeyLoop(
       b, loc, tile, accInit, SoftmaxStage::weightedValues,
       [&](OpBuilder &nb, Location nl, Value start, Value cols, Value acc) {
@@ -239,25 +250,9 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
         Value valueTile =
             extractRows(nb, nl, tile.value, tile.batch, tile.kvHead, start,
                         cols, tile.valueHeadDim);
-        AffineExpr i = getAffineDimExpr(0, ctx), e = getAffineDimExpr(1, ctx),
-                   j = getAffineDimExpr(2, ctx);
-        auto pv = linalg::GenericOp::create(
-            nb, nl, acc.getType(), ValueRange{probs, valueTile}, acc,
-            ArrayRef<AffineMap>{AffineMap::get(3, 0, {i, j}, ctx),
-                                AffineMap::get(3, 0, {j, e}, ctx),
-                                AffineMap::get(3, 0, {i, e}, ctx)},
-            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                          utils::IteratorType::parallel,
-                                          utils::IteratorType::reduction},
-            [&](OpBuilder &gb, Location gl, ValueRange args) {
-              Value product = arith::MulFOp::create(gb, gl, args[0],
-                                                    toF32(gb, gl, args[1]));
-              linalg::YieldOp::create(
-                  gb, gl,
-                  arith::AddFOp::create(gb, gl, args[2], product).getResult());
-            });
-        setRole(pv, TileRole::weightedValues);
-        return pv.getResult(0);
+        return accumulateProduct(nb, nl, probs, valueTile, acc,
+                                 /*transposeRhs=*/false,
+                                 TileRole::weightedValues);
       });
   return {weighted.getResult(0), max, sum};
 }
@@ -354,8 +349,6 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
   Type elementType = op.getQueryType().getElementType();
-  auto outTileType = RankedTensorType::get(
-      {ShapedType::kDynamic, tile.valueHeadDim}, elementType);
   Value outInit = tensor::EmptyOp::create(
       rewriter, loc,
       ArrayRef<OpFoldResult>{tile.rows,
@@ -368,7 +361,6 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                   return args[0];
                 return arith::TruncFOp::create(b, l, elementType, args[0]);
               });
-  (void)outTileType;
 
   Value lseTile;
   if (op.hasLse()) {
