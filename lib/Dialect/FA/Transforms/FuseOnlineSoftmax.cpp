@@ -248,7 +248,8 @@ FailureOr<scf::ForOp> mlir::fa::fuseOnlineSoftmax(RewriterBase &rewriter,
             mapping.lookup(pv.getBody()->getTerminator()->getOperand(0));
         scf::YieldOp::create(b, l, ValueRange{newMax, newSum, newAcc});
       });
-  fused->setAttr(SoftmaxStage::attrName, rewriter.getStringAttr("online"));
+  fused->setAttr(SoftmaxStage::attrName,
+                 rewriter.getStringAttr(SoftmaxStage::online));
   if (!patched) {
     rewriter.eraseOp(fused);
     return failure();

@@ -132,7 +132,7 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
   init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
 
   Value qk = accumulateProduct(b, loc, tile.queryTile, keyTile, init,
-                               /*transposeRhs=*/true, "qk");
+                               /*transposeRhs=*/true, TileRole::qk);
 
   Value causalShift = tile.causalShift;
   Value rowStart = tile.rowStart;
@@ -314,6 +314,9 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   auto forall = scf::ForallOp::create(
       rewriter, loc, ArrayRef<OpFoldResult>{batch, qHeads, numTiles}, outputs,
       /*mapping=*/std::nullopt);
+
+  forall->setAttr(AttentionTileInfo::attrName,
+                  buildAttentionTileInfo(rewriter.getContext(), op, sizes));
 
   rewriter.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();

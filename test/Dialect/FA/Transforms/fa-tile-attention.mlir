@@ -33,7 +33,8 @@
 // CHECK:           scf.forall.in_parallel
 // CHECK:             tensor.parallel_insert_slice %{{.*}} into %[[O]]
 // CHECK:             tensor.parallel_insert_slice %{{.*}} into %[[L]]
-// CHECK-NOT:     fa.attention
+// CHECK:         } {fa.attention_tile = {block_m = 32 : i64, block_n = 16 : i64, causal = "bottom_right", scale = 1.250000e-01 : f64}}
+// CHECK-NOT:     fa.attention ins
 func.func @gqa_causal_lse(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
                           %v: tensor<2x2x?x32xf16>, %o: tensor<2x8x?x32xf16>,
                           %l: tensor<2x8x?xf32>)

@@ -25,9 +25,11 @@ struct SoftmaxStage {
   static constexpr StringLiteral rowMax = "row_max";
   static constexpr StringLiteral rowSum = "row_sum";
   static constexpr StringLiteral weightedValues = "weighted_values";
+  static constexpr StringLiteral online = "online";
 };
 struct TileRole {
   static constexpr StringLiteral attrName = "fa.role";
+  static constexpr StringLiteral qk = "qk";
   static constexpr StringLiteral scores = "scores";
   static constexpr StringLiteral probabilities = "probabilities";
   static constexpr StringLiteral weightedValues = "weighted_values";
@@ -48,6 +50,31 @@ verifyAttentionTileSizes(const AttentionTileSizes &sizes,
 /// Returns the forall.
 FailureOr<scf::ForallOp> tileAttention(RewriterBase &rewriter, AttentionOp op,
                                        const AttentionTileSizes &sizes);
+
+/// What a tiled attention computes, recorded by tileAttention as the
+/// dictionary attribute `fa.attention_tile` on its scf.forall so that later
+/// stages (the GPU mapping) need not rediscover it from the loop bodies:
+/// `{block_m, block_n, scale, causal?}`.
+struct AttentionTileInfo {
+  static constexpr StringLiteral attrName = "fa.attention_tile";
+  int64_t blockM = 0, blockN = 0;
+  /// The softmax scale in the natural-log domain (not yet times log2(e)).
+  double scale = 0;
+  std::optional<CausalAlignment> causal;
+  /// The operands of the tiled fa.attention.
+  Value query, key, value, output, lseOutput;
+  /// The key/value loop of the tile body: the online loop when the tile has
+  /// been fused, else the first of the three exact loops.
+  scf::ForOp kvLoop;
+  bool isFused() const;
+};
+
+DictionaryAttr buildAttentionTileInfo(MLIRContext *ctx, AttentionOp op,
+                                      const AttentionTileSizes &sizes);
+
+/// Recovers the AttentionTileInfo of a forall produced by tileAttention (and
+/// possibly fused); fails with a diagnostic on `forall` when it is not one.
+FailureOr<AttentionTileInfo> matchAttentionTile(scf::ForallOp forall);
 
 /// The three key/value loops of one tile, as produced by tileAttention.
 struct UnfusedSoftmaxLoops {

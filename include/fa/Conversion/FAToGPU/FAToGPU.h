@@ -1,0 +1,134 @@
+//===- FAToGPU.h - Map tiled attention onto GPU kernels ---------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The GPU mapping of a fused attention tile. A *strategy* turns one tile
+// (AttentionTileInfo) into a gpu.func kernel plus a gpu.launch_func on the
+// host side. Today there is one strategy, `mma-sync` (Ampere-style tensor
+// cores, sm_80 and newer); a Hopper strategy (TMA, wgmma, warp
+// specialization) plugs in beside it through GPUStrategyKind.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_CONVERSION_FATOGPU_FATOGPU_H
+#define FA_CONVERSION_FATOGPU_FATOGPU_H
+
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::fa {
+
+enum class GPUStrategyKind {
+  /// mma.sync m16n8k16 + ldmatrix + cp.async (sm_80+).
+  MmaSync,
+  /// TMA + wgmma + warp specialization (sm_90a). Not implemented yet.
+  HopperWarpSpecialized,
+};
+
+std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
+
+/// What the kernel may use on the target chip.
+struct GPUTarget {
+  std::string chip = "sm_90a";
+  int64_t smVersion = 90;
+  /// Dynamic shared memory one block may opt into, in bytes.
+  int64_t maxSharedMemoryPerBlock = 232448;
+};
+
+/// Parses "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"; fails (through
+/// `emitError`) for anything else.
+FailureOr<GPUTarget> parseGPUTarget(StringRef chip,
+                                    function_ref<InFlightDiagnostic()> emitError);
+
+/// The options of the GPU mapping that are not fixed by the tiling.
+struct FAToGPUOptions {
+  GPUTarget target;
+  GPUStrategyKind strategy = GPUStrategyKind::MmaSync;
+  /// Warps per block; 0 picks block_m / 16.
+  int64_t warps = 0;
+  /// Depth of the cp.async K/V ring in shared memory.
+  int64_t stages = 2;
+};
+
+/// One attention kernel's static description: the tensor types and the
+/// attention attributes, independent of how it is scheduled.
+struct AttentionKernelSpec {
+  RankedTensorType queryType, keyType, valueType, outputType, lseType;
+  double scale = 0;
+  std::optional<CausalAlignment> causal;
+
+  Type getElementType() const { return queryType.getElementType(); }
+  int64_t getHeadDim() const { return queryType.getShape()[3]; }
+  int64_t getValueHeadDim() const { return valueType.getShape()[3]; }
+};
+
+/// The schedule of an mma.sync kernel.
+struct MmaSyncConfig {
+  int64_t blockM = 128, blockN = 64, warps = 8, stages = 2;
+  int64_t threads() const { return warps * 32; }
+  /// 16-row MMA tiles each warp owns.
+  int64_t rowTilesPerWarp() const { return blockM / (16 * warps); }
+};
+
+/// How to launch a kernel built by a strategy. Recorded on the gpu.func as
+/// the `fa.launch` attribute (see getKernelLaunchInfo).
+struct KernelLaunchInfo {
+  static constexpr StringLiteral attrName = "fa.launch";
+  std::string strategy;
+  std::string chip;
+  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
+  int64_t threads = 0;
+  int64_t dynamicSharedMemory = 0;
+  /// What the kernel computes beyond its argument types.
+  double scale = 0;
+  std::string causal = "none"; // none | top_left | bottom_right
+  /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
+  /// and 0 of the query argument.
+  DictionaryAttr toAttr(MLIRContext *ctx) const;
+  static FailureOr<KernelLaunchInfo> fromAttr(DictionaryAttr attr);
+};
+
+/// Bytes of dynamic shared memory an mma.sync kernel needs.
+int64_t getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
+                                    const MmaSyncConfig &config);
+
+/// Checks that the mma.sync strategy can build `spec` with `config` on
+/// `target`; every refusal names the offending value and what would work.
+LogicalResult verifyMmaSyncConfig(const AttentionKernelSpec &spec,
+                                  const MmaSyncConfig &config,
+                                  const GPUTarget &target,
+                                  function_ref<InFlightDiagnostic()> emitError);
+
+/// Builds the mma.sync kernel for `spec` at the end of `module`. The kernel
+/// takes (Q, K, V, O[, LSE]) as strided memrefs whose innermost stride is 1.
+FailureOr<gpu::GPUFuncOp> buildMmaSyncAttentionKernel(
+    OpBuilder &builder, gpu::GPUModuleOp module, StringRef name,
+    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
+    const GPUTarget &target, Location loc);
+
+/// A stable, descriptive kernel name, e.g.
+/// `fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse`.
+std::string getAttentionKernelName(const AttentionKernelSpec &spec,
+                                   const MmaSyncConfig &config);
+
+/// Replaces a fused attention tile (the scf.forall of tileAttention after
+/// fuseOnlineSoftmax) by a kernel in a new gpu.module and a gpu.launch_func
+/// on memrefs of the operands. Returns the launch.
+FailureOr<gpu::LaunchFuncOp> lowerAttentionTileToGPU(RewriterBase &rewriter,
+                                                     scf::ForallOp forall,
+                                                     const FAToGPUOptions &options);
+
+/// The memref type a kernel argument of tensor type `type` takes: the same
+/// shape, any strides, innermost stride 1.
+MemRefType getKernelArgumentType(RankedTensorType type);
+
+} // namespace mlir::fa
+
+#endif // FA_CONVERSION_FATOGPU_FATOGPU_H

@@ -1,0 +1,45 @@
+//===- KernelArtifacts.h - PTX, cubin and launch metadata -------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Runs the fa-compile pipeline on a module and returns, per kernel, the
+// triple a runtime loads: PTX text, cubin bytes, and launch metadata (JSON).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_PIPELINES_KERNELARTIFACTS_H
+#define FA_PIPELINES_KERNELARTIFACTS_H
+
+#include "fa/Pipelines/Pipelines.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::fa {
+
+struct KernelArtifacts {
+  std::string kernelName;
+  std::string ptx;
+  std::string cubin;
+  /// Launch metadata: kernel name, argument order and ABI, grid as a
+  /// function of runtime sizes, block size, dynamic shared memory, tile
+  /// config, what the kernel computes, compiler version.
+  std::string metadataJson;
+};
+
+/// The compiler identification written into the metadata.
+std::string getFACompilerVersion();
+
+/// Compiles every fa.attention of `module` (which is consumed: it ends at
+/// the NVVM level) and returns one KernelArtifacts per kernel, in order.
+/// Errors are reported as diagnostics on the module's context.
+FailureOr<std::vector<KernelArtifacts>>
+compileAttentionKernels(ModuleOp module, const FACompileOptions &options);
+
+} // namespace mlir::fa
+
+#endif // FA_PIPELINES_KERNELARTIFACTS_H

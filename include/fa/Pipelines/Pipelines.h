@@ -1,0 +1,73 @@
+//===- Pipelines.h - fa-mlir pass pipelines ---------------------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The named pipeline `fa-compile`: fa.attention -> tiles -> online softmax ->
+// GPU kernel -> NVVM -> gpu.binary (PTX or cubin). An embedding compiler
+// calls buildFACompilePipeline on its own pass manager.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_PIPELINES_PIPELINES_H
+#define FA_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
+namespace mlir::fa {
+
+struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("target chip (sm_80 ... sm_90a)"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<int64_t> blockM{
+      *this, "block-m", llvm::cl::desc("query rows per block"),
+      llvm::cl::init(128)};
+  PassOptions::Option<int64_t> blockN{
+      *this, "block-n", llvm::cl::desc("keys per key/value block"),
+      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> warps{
+      *this, "warps", llvm::cl::desc("warps per block (0: block-m / 16)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> stages{
+      *this, "stages", llvm::cl::desc("cp.async K/V ring depth"),
+      llvm::cl::init(2)};
+  PassOptions::Option<std::string> strategy{
+      *this, "strategy", llvm::cl::desc("kernel strategy (mma-sync)"),
+      llvm::cl::init("mma-sync")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("gpu.binary contents: ptx, cubin or fatbin"),
+      llvm::cl::init("cubin")};
+  PassOptions::Option<std::string> ptxFeatures{
+      *this, "ptx-features", llvm::cl::desc("PTX ISA feature string"),
+      llvm::cl::init("+ptx80")};
+};
+
+/// Checks option values that no pass sees whole (the format string); the
+/// passes check the rest. Reports through `emitError`.
+LogicalResult verifyFACompileOptions(const FACompileOptions &options,
+                                     function_ref<InFlightDiagnostic()> emitError);
+
+/// fa.attention -> gpu.launch_func + gpu.module at the nvgpu level.
+void buildFALowerToGPUPipeline(OpPassManager &pm,
+                               const FACompileOptions &options);
+
+/// gpu.module (nvgpu level) -> NVVM/LLVM dialect with an #nvvm.target.
+void buildFAGPUToNVVMPipeline(OpPassManager &pm,
+                              const FACompileOptions &options);
+
+/// The whole pipeline, ending in gpu.binary.
+void buildFACompilePipeline(OpPassManager &pm, const FACompileOptions &options);
+
+/// Registers `fa-compile`, `fa-lower-to-nvgpu-pipeline` and
+/// `fa-gpu-to-nvvm-pipeline` for fa-opt style drivers.
+void registerFAPipelines();
+
+} // namespace mlir::fa
+
+#endif // FA_PIPELINES_PIPELINES_H

@@ -1,0 +1,176 @@
+//===- KernelArtifacts.cpp - PTX, cubin and launch metadata ---------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Pipelines/KernelArtifacts.h"
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace mlir::fa;
+
+#ifndef FA_VERSION_STRING
+#define FA_VERSION_STRING "unknown"
+#endif
+
+std::string mlir::fa::getFACompilerVersion() {
+  return "fa-mlir " FA_VERSION_STRING " (MLIR " LLVM_VERSION_STRING ")";
+}
+
+namespace {
+/// What the metadata needs from the nvgpu-level kernel, which the NVVM
+/// lowering erases.
+struct KernelRecord {
+  std::string module, kernel;
+  KernelLaunchInfo launch;
+  SmallVector<MemRefType> arguments;
+};
+} // namespace
+
+static std::string typeString(Type type) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  type.print(os);
+  return s;
+}
+
+static std::string buildMetadata(const KernelRecord &record) {
+  static const char *const names[] = {"q", "k", "v", "o", "lse"};
+  llvm::json::Array arguments;
+  for (auto [i, type] : llvm::enumerate(record.arguments)) {
+    llvm::json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    arguments.push_back(llvm::json::Object{
+        {"name", names[i]},
+        {"type", typeString(type)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"shape", std::move(shape)},
+        {"writes", i >= 3},
+    });
+  }
+  const KernelLaunchInfo &l = record.launch;
+  Type element = record.arguments[0].getElementType();
+  int64_t headDim = record.arguments[0].getShape()[3];
+  llvm::json::Object root{
+      {"kernel", record.kernel},
+      {"module", record.module},
+      {"compiler", getFACompilerVersion()},
+      {"chip", l.chip},
+      {"strategy", l.strategy},
+      {"abi",
+       "each argument is an expanded memref descriptor: allocated pointer, "
+       "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] "
+       "(in elements; innermost stride 1, 16-byte aligned rows)"},
+      {"arguments", std::move(arguments)},
+      {"block", llvm::json::Array{l.threads, 1, 1}},
+      {"grid",
+       llvm::json::Array{
+           llvm::json::Object{{"expr", "ceildiv(q.size[2], " +
+                                           std::to_string(l.blockM) + ")"},
+                              {"arg", 0},
+                              {"dim", 2},
+                              {"ceildiv", l.blockM}},
+           llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
+           llvm::json::Object{{"expr", "q.size[0]"}, {"arg", 0}, {"dim", 0}}}},
+      {"dynamic_shared_memory", l.dynamicSharedMemory},
+      {"tile",
+       llvm::json::Object{{"block_m", l.blockM},
+                          {"block_n", l.blockN},
+                          {"warps", l.warps},
+                          {"stages", l.stages}}},
+      {"attention",
+       llvm::json::Object{{"dtype", typeString(element)},
+                          {"head_dim", headDim},
+                          {"scale", l.scale},
+                          {"causal", l.causal},
+                          {"lse", record.arguments.size() == 5}}},
+  };
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+  return out;
+}
+
+/// Serializes a clone of `module` and returns each gpu.binary's object.
+static FailureOr<std::map<std::string, std::string>>
+serialize(ModuleOp module, StringRef target) {
+  OwningOpRef<ModuleOp> clone(module.clone());
+  PassManager pm(module.getContext());
+  GpuModuleToBinaryPassOptions options;
+  options.compilationTarget = target.str();
+  pm.addPass(createGpuModuleToBinaryPass(options));
+  if (failed(pm.run(*clone)))
+    return failure();
+  std::map<std::string, std::string> objects;
+  for (auto binary : clone->getOps<gpu::BinaryOp>()) {
+    auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+    objects[binary.getSymName().str()] = object.getObject().str();
+  }
+  return objects;
+}
+
+FailureOr<std::vector<KernelArtifacts>>
+mlir::fa::compileAttentionKernels(ModuleOp module,
+                                  const FACompileOptions &options) {
+  if (failed(verifyFACompileOptions(
+          options, [&]() { return module.emitError(); })))
+    return failure();
+  PassManager lower(module.getContext());
+  buildFALowerToGPUPipeline(lower, options);
+  if (failed(lower.run(module)))
+    return failure();
+
+  std::vector<KernelRecord> records;
+  module.walk([&](gpu::GPUFuncOp func) {
+    FailureOr<KernelLaunchInfo> launch = KernelLaunchInfo::fromAttr(
+        func->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+    if (failed(launch))
+      return;
+    KernelRecord record;
+    record.module =
+        func->getParentOfType<gpu::GPUModuleOp>().getSymName().str();
+    record.kernel = func.getName().str();
+    record.launch = *launch;
+    for (Type type : func.getArgumentTypes())
+      record.arguments.push_back(cast<MemRefType>(type));
+    records.push_back(std::move(record));
+  });
+  if (records.empty())
+    return module.emitError("no fa.attention to compile");
+
+  PassManager nvvm(module.getContext());
+  buildFAGPUToNVVMPipeline(nvvm, options);
+  if (failed(nvvm.run(module)))
+    return failure();
+  FailureOr<std::map<std::string, std::string>> ptx = serialize(module, "isa");
+  if (failed(ptx))
+    return failure();
+  FailureOr<std::map<std::string, std::string>> cubin =
+      serialize(module, "bin");
+  if (failed(cubin))
+    return failure();
+
+  std::vector<KernelArtifacts> result;
+  for (const KernelRecord &record : records) {
+    KernelArtifacts artifacts;
+    artifacts.kernelName = record.kernel;
+    artifacts.ptx = (*ptx)[record.module];
+    artifacts.cubin = (*cubin)[record.module];
+    artifacts.metadataJson = buildMetadata(record);
+    result.push_back(std::move(artifacts));
+  }
+  return result;
+}

@@ -1,0 +1,104 @@
+//===- Pipelines.cpp - fa-mlir pass pipelines -----------------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Pipelines/Pipelines.h"
+#include "fa/Conversion/Passes.h"
+#include "fa/Dialect/FA/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+
+LogicalResult mlir::fa::verifyFACompileOptions(
+    const FACompileOptions &options,
+    function_ref<InFlightDiagnostic()> emitError) {
+  StringRef format = options.format;
+  if (format != "ptx" && format != "cubin" && format != "fatbin") {
+    emitError() << "unknown format '" << format
+                << "': expected ptx, cubin or fatbin";
+    return failure();
+  }
+  return success();
+}
+
+/// Upstream passes are added by their registered names: the names are the
+/// stable, documented interface, and this keeps the list readable. The
+/// strings are constants of this file, so a parse failure is a bug here.
+static void addUpstream(OpPassManager &pm, StringRef pipeline) {
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error(
+        llvm::Twine("fa-mlir: bad built-in pipeline: ") + pipeline);
+}
+
+void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
+                                         const FACompileOptions &options) {
+  FATileAttentionOptions tile;
+  tile.blockM = options.blockM;
+  tile.blockN = options.blockN;
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createFATileAttention(tile));
+  func.addPass(createFAFuseOnlineSoftmax());
+  FALowerToGPUOptions gpu;
+  gpu.chip = options.chip;
+  gpu.strategy = options.strategy;
+  gpu.warps = options.warps;
+  gpu.stages = options.stages;
+  pm.addPass(createFALowerToGPU(gpu));
+}
+
+void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
+                                        const FACompileOptions &options) {
+  OpPassManager &gpu = pm.nest<gpu::GPUModuleOp>();
+  gpu.addPass(createFALowerBF16MmaSync());
+  addUpstream(gpu, "canonicalize,cse,expand-strided-metadata,lower-affine,"
+                   "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
+                   "convert-gpu-to-nvvm{index-bitwidth=64},"
+                   "convert-vector-to-llvm,convert-arith-to-llvm,"
+                   "convert-index-to-llvm,convert-ub-to-llvm,"
+                   "convert-nvvm-to-llvm,canonicalize,cse,"
+                   "reconcile-unrealized-casts");
+  addUpstream(pm, llvm::formatv("nvvm-attach-target{{chip={0} "
+                                "features={1} O=3}",
+                                options.chip.getValue(),
+                                options.ptxFeatures.getValue())
+                      .str());
+}
+
+void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
+                                      const FACompileOptions &options) {
+  buildFALowerToGPUPipeline(pm, options);
+  buildFAGPUToNVVMPipeline(pm, options);
+  StringRef format = options.format;
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = format == "ptx"      ? "isa"
+                             : format == "fatbin" ? "fatbin"
+                                                  : "bin";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void mlir::fa::registerFAPipelines() {
+  PassPipelineRegistration<FACompileOptions>(
+      "fa-compile",
+      "fa.attention to gpu.binary: tile, fuse the online softmax, map to "
+      "tensor-core kernels, lower to NVVM and serialize (ptx/cubin/fatbin)",
+      buildFACompilePipeline);
+  PassPipelineRegistration<FACompileOptions>(
+      "fa-lower-to-nvgpu-pipeline",
+      "fa.attention to gpu.launch_func + an nvgpu-level gpu.module",
+      buildFALowerToGPUPipeline);
+  PassPipelineRegistration<FACompileOptions>(
+      "fa-gpu-to-nvvm-pipeline",
+      "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",
+      buildFAGPUToNVVMPipeline);
+}

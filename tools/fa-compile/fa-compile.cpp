@@ -1,0 +1,158 @@
+//===- fa-compile.cpp - fa.attention to .ptx, .cubin and .json -----------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Runs the fa-compile pipeline on an input file and writes, per kernel, the
+// files a runtime loads: <prefix>.ptx, <prefix>.cubin and <prefix>.json
+// (launch metadata). With several kernels: <prefix>.<i>.{ptx,cubin,json}.
+// --benchmark=N instead times N whole compilations (parse to cubin) and
+// prints the median.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Pipelines/KernelArtifacts.h"
+#include "fa/Registration.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional,
+                                      cl::desc("<input .mlir>"),
+                                      cl::init("-"));
+static cl::opt<std::string>
+    outputPrefix("o", cl::desc("output prefix: writes <prefix>.ptx, "
+                               "<prefix>.cubin, <prefix>.json"),
+                 cl::value_desc("prefix"));
+static cl::opt<std::string> chip("chip", cl::desc("target chip"),
+                                 cl::init("sm_90a"));
+static cl::opt<int64_t> blockM("block-m", cl::desc("query rows per block"),
+                               cl::init(128));
+static cl::opt<int64_t> blockN("block-n", cl::desc("keys per K/V block"),
+                               cl::init(64));
+static cl::opt<int64_t> warps("warps",
+                              cl::desc("warps per block (0: block-m / 16)"),
+                              cl::init(0));
+static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
+                               cl::init(2));
+static cl::opt<std::string> ptxFeatures("ptx-features",
+                                        cl::desc("PTX ISA features"),
+                                        cl::init("+ptx80"));
+static cl::opt<unsigned>
+    benchmark("benchmark",
+              cl::desc("time N whole compilations (to cubin), print the "
+                       "median, write nothing"),
+              cl::init(0));
+
+static LogicalResult writeFile(StringRef path, StringRef contents) {
+  std::string error;
+  auto file = openOutputFile(path, &error);
+  if (!file) {
+    llvm::errs() << "fa-compile: " << error << "\n";
+    return failure();
+  }
+  file->os() << contents;
+  file->keep();
+  return success();
+}
+
+static FailureOr<std::vector<fa::KernelArtifacts>>
+compileOnce(MLIRContext &context, llvm::SourceMgr &sourceMgr,
+            const fa::FACompileOptions &options) {
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr,
+                                                           &context);
+  if (!module)
+    return failure();
+  return fa::compileAttentionKernels(*module, options);
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "fa-compile: fa.attention to PTX, cubin and launch metadata\n");
+  if (outputPrefix.empty() && benchmark == 0) {
+    llvm::errs() << "fa-compile: no output prefix; pass -o <prefix> (or "
+                    "--benchmark=N)\n";
+    return 1;
+  }
+
+  fa::registerAllFAPasses();
+  DialectRegistry registry;
+  fa::registerAllFADialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string error;
+  auto input = openInputFile(inputFile, &error);
+  if (!input) {
+    llvm::errs() << "fa-compile: " << error << "\n";
+    return 1;
+  }
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  fa::FACompileOptions options;
+  options.chip = chip;
+  options.blockM = blockM;
+  options.blockN = blockN;
+  options.warps = warps;
+  options.stages = stages;
+  options.ptxFeatures = ptxFeatures;
+  options.format = "cubin";
+
+  if (benchmark > 0) {
+    std::vector<double> seconds;
+    for (unsigned i = 0; i < benchmark; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      if (failed(compileOnce(context, sourceMgr, options)))
+        return 1;
+      std::chrono::duration<double> elapsed =
+          std::chrono::steady_clock::now() - start;
+      seconds.push_back(elapsed.count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    llvm::outs() << llvm::formatv(
+        "fa-compile: {0} runs, median {1:F3} s, min {2:F3} s, max {3:F3} s "
+        "(parse to PTX + cubin + metadata)\n",
+        seconds.size(), seconds[seconds.size() / 2], seconds.front(),
+        seconds.back());
+    return 0;
+  }
+
+  FailureOr<std::vector<fa::KernelArtifacts>> kernels =
+      compileOnce(context, sourceMgr, options);
+  if (failed(kernels))
+    return 1;
+  for (auto [i, kernel] : llvm::enumerate(*kernels)) {
+    std::string prefix = outputPrefix;
+    if (kernels->size() > 1)
+      prefix += "." + std::to_string(i);
+    if (failed(writeFile(prefix + ".ptx", kernel.ptx)) ||
+        failed(writeFile(prefix + ".cubin", kernel.cubin)) ||
+        failed(writeFile(prefix + ".json", kernel.metadataJson)))
+      return 1;
+    llvm::outs() << "fa-compile: " << kernel.kernelName << " -> " << prefix
+                 << ".{ptx,cubin,json}\n";
+  }
+  return 0;
+}
