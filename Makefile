@@ -14,7 +14,7 @@ PYTHON ?= /usr/bin/python3
 CMAKE_BUILD_TYPE ?= Release
 LIT_OPTS ?= -sv
 
-.PHONY: all setup configure build check demo docs install clean
+.PHONY: all setup configure build check demo docs install clean bench-compile gpu-kernels
 
 all: build
 
@@ -38,6 +38,15 @@ check: build
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir
+
+# Median wall time of the whole pipeline, one attention op to cubin.
+bench-compile: build
+	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=11
+
+# The kernel family for GPU runs (benchmarks/gpu_suite.py), compiled here.
+gpu-kernels: build
+	$(PYTHON) benchmarks/make_kernels.py --out $(BUILD_DIR)/gpu-kernels \
+	  --fa-compile $(BUILD_DIR)/bin/fa-compile
 
 docs: build
 	ninja -C $(BUILD_DIR) fa-docs

@@ -11,7 +11,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "FA"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer", "gen_attention_check.py", "fuzz_fa_opt.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer", "gen_attention_check.py", "fuzz_fa_opt.py", "check_ptxas.py"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fa_obj_root, "test")
@@ -32,7 +32,7 @@ config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%cxx", config.cxx_compiler))
 
 tool_dirs = [config.fa_tools_dir, config.llvm_tools_dir]
-tools = ["fa-opt", "count", "not", "split-file"]
+tools = ["fa-opt", "fa-compile", "fa-runner", "count", "not", "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # CPU execution of lowered IR (numerics checks of the tiled and fused forms):
@@ -61,3 +61,23 @@ config.substitutions.append((
     "%gen_check", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
                                                    "Numerics",
                                                    "gen_attention_check.py"))))
+
+# ptxas from the CUDA toolkit: gpu-module-to-binary needs it for cubins, and
+# the register/spill checks run it directly.
+cuda_root = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+ptxas = os.path.join(cuda_root, "bin", "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+config.substitutions.append((
+    "%make_kernels", "%s %s --fa-compile %s" % (
+        python, os.path.join(config.fa_src_root, "benchmarks", "make_kernels.py"),
+        os.path.join(config.fa_tools_dir, "fa-compile"))))
+
+# A CUDA driver on this machine (GPU tests run; the no-driver test does not).
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

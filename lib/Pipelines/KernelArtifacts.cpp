@@ -106,11 +106,12 @@ static std::string buildMetadata(const KernelRecord &record) {
 
 /// Serializes a clone of `module` and returns each gpu.binary's object.
 static FailureOr<std::map<std::string, std::string>>
-serialize(ModuleOp module, StringRef target) {
+serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
   OwningOpRef<ModuleOp> clone(module.clone());
   PassManager pm(module.getContext());
   GpuModuleToBinaryPassOptions options;
   options.compilationTarget = target.str();
+  options.toolkitPath = getCUDAToolkitRoot(compile);
   pm.addPass(createGpuModuleToBinaryPass(options));
   if (failed(pm.run(*clone)))
     return failure();
@@ -155,11 +156,11 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   buildFAGPUToNVVMPipeline(nvvm, options);
   if (failed(nvvm.run(module)))
     return failure();
-  FailureOr<std::map<std::string, std::string>> ptx = serialize(module, "isa");
+  FailureOr<std::map<std::string, std::string>> ptx = serialize(module, "isa", options);
   if (failed(ptx))
     return failure();
   FailureOr<std::map<std::string, std::string>> cubin =
-      serialize(module, "bin");
+      serialize(module, "bin", options);
   if (failed(cubin))
     return failure();
 

@@ -17,6 +17,8 @@
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cstdlib>
+
 using namespace mlir;
 using namespace mlir::fa;
 
@@ -30,6 +32,15 @@ LogicalResult mlir::fa::verifyFACompileOptions(
     return failure();
   }
   return success();
+}
+
+std::string mlir::fa::getCUDAToolkitRoot(const FACompileOptions &options) {
+  if (!options.cudaPath.empty())
+    return options.cudaPath;
+  for (const char *name : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(name); value && *value)
+      return value;
+  return "/usr/local/cuda";
 }
 
 /// Upstream passes are added by their registered names: the names are the
@@ -81,6 +92,9 @@ void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
   buildFAGPUToNVVMPipeline(pm, options);
   StringRef format = options.format;
   GpuModuleToBinaryPassOptions binary;
+  // Explicit, so that ptxas and libdevice are found without relying on the
+  // environment of whoever runs the compiler.
+  binary.toolkitPath = getCUDAToolkitRoot(options);
   binary.compilationTarget = format == "ptx"      ? "isa"
                              : format == "fatbin" ? "fatbin"
                                                   : "bin";

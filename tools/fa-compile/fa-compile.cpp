@@ -56,6 +56,11 @@ static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
 static cl::opt<std::string> ptxFeatures("ptx-features",
                                         cl::desc("PTX ISA features"),
                                         cl::init("+ptx80"));
+static cl::opt<std::string>
+    cudaPath("cuda-path",
+             cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
+                      "/usr/local/cuda)"),
+             cl::init(""));
 static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("time N whole compilations (to cubin), print the "
@@ -118,6 +123,7 @@ int main(int argc, char **argv) {
   options.warps = warps;
   options.stages = stages;
   options.ptxFeatures = ptxFeatures;
+  options.cudaPath = cudaPath;
   options.format = "cubin";
 
   if (benchmark > 0) {

@@ -43,6 +43,12 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
       *this, "format",
       llvm::cl::desc("gpu.binary contents: ptx, cubin or fatbin"),
       llvm::cl::init("cubin")};
+  PassOptions::Option<std::string> cudaPath{
+      *this, "cuda-path",
+      llvm::cl::desc("CUDA toolkit root with bin/ptxas and "
+                     "nvvm/libdevice (default: $CUDA_HOME, $CUDA_PATH or "
+                     "/usr/local/cuda)"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> ptxFeatures{
       *this, "ptx-features", llvm::cl::desc("PTX ISA feature string"),
       llvm::cl::init("+ptx80")};
@@ -52,6 +58,10 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
 /// passes check the rest. Reports through `emitError`.
 LogicalResult verifyFACompileOptions(const FACompileOptions &options,
                                      function_ref<InFlightDiagnostic()> emitError);
+
+/// The CUDA toolkit the serializer uses: `options.cudaPath`, else
+/// $CUDA_HOME, $CUDA_PATH, else /usr/local/cuda.
+std::string getCUDAToolkitRoot(const FACompileOptions &options);
 
 /// fa.attention -> gpu.launch_func + gpu.module at the nvgpu level.
 void buildFALowerToGPUPipeline(OpPassManager &pm,

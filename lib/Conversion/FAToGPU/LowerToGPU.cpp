@@ -140,13 +140,11 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   config.blockN = tile->blockN;
   config.stages = options.stages;
   config.warps = options.warps;
-  if (config.warps == 0) {
-    if (config.blockM % 16 != 0)
-      return forall.emitError("block-m must be a multiple of 16 for the "
-                              "mma-sync strategy, got ")
-             << config.blockM;
-    config.warps = config.blockM / 16;
-  }
+  if (config.blockM % 16 != 0)
+    return forall.emitError("block-m must be a multiple of 16 for the "
+                            "mma-sync strategy, got ")
+           << config.blockM;
+  chooseMmaSyncSchedule(spec, config);
   if (failed(verifyMmaSyncConfig(spec, config, options.target,
                                  [&]() { return forall.emitError(); })))
     return failure();

@@ -42,6 +42,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <map>
 #include <limits>
 
 using namespace mlir;
@@ -65,10 +66,31 @@ int64_t mlir::fa::getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
 static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
                                     const MmaSyncConfig &config) {
   int64_t rowTiles = config.rowTilesPerWarp();
-  int64_t query = rowTiles * (spec.getHeadDim() / 16) * 4;
+  int64_t query =
+      config.queryInRegisters ? rowTiles * (spec.getHeadDim() / 16) * 4 : 8;
   int64_t scores = rowTiles * (config.blockN / 8) * 4;
   int64_t output = rowTiles * (spec.getValueHeadDim() / 8) * 4;
   return query + scores + output + rowTiles * 4;
+}
+
+/// Fragment registers beyond which ptxas spills (255 per thread, minus
+/// addresses and temporaries); the automatic schedule stays further below.
+static constexpr int64_t kRegisterBudget = 216;
+static constexpr int64_t kPreferredRegisters = 200;
+
+void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
+                                     MmaSyncConfig &config) {
+  auto fits = [&](MmaSyncConfig c) {
+    return getFragmentRegisters(spec, c) <= kPreferredRegisters;
+  };
+  // 16 rows per warp by default: at 32 (FlashAttention-2's choice) ptxas
+  // needs all 255 registers and spills a few bytes for D = 64 and more for
+  // D = 128 with this emitter (2026-11-20), though D = 64 ran faster.
+  if (config.warps == 0)
+    config.warps = config.blockM / 16;
+  MmaSyncConfig withQuery = config;
+  withQuery.queryInRegisters = true;
+  config.queryInRegisters = fits(withQuery);
 }
 
 LogicalResult
@@ -116,7 +138,6 @@ mlir::fa::verifyMmaSyncConfig(const AttentionKernelSpec &spec,
     return failure();
   }
   int64_t registers = getFragmentRegisters(spec, config);
-  constexpr int64_t kRegisterBudget = 200;
   if (registers > kRegisterBudget) {
     emitError() << "tile too large for registers: block-m=" << config.blockM
                 << " block-n=" << config.blockN << " warps=" << config.warps
@@ -147,6 +168,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
   if (spec.causal)
     name += *spec.causal == CausalAlignment::TopLeft ? "_causal_tl"
                                                      : "_causal_br";
+  if (!config.queryInRegisters)
+    name += "_qsmem";
   if (spec.lseType)
     name += "_lse";
   return name;
@@ -261,6 +284,21 @@ private:
 
   /// Loads the A fragments of 16 rows x headDim from a swizzled tile.
   SmallVector<Value> loadRowFragments(Value tile, Value rowBase);
+  /// Loads the A fragment of 16 rows x k-step `k` from a swizzled tile.
+  Value loadRowFragment(Value tile, Value rowBase, int64_t k);
+  /// The Q fragment of row tile `m`, k-step `k`: from registers, or
+  /// re-read from shared memory (once per block and k-step).
+  Value queryFragment(int64_t m, int64_t k) {
+    if (config.queryInRegisters)
+      return queryFragments[m][k];
+    Value &cached = reloadedQuery[{m, k}];
+    if (!cached)
+      cached = loadRowFragment(qTile, warpRowBase(m), k);
+    return cached;
+  }
+  Value warpRowBase(int64_t m) {
+    return add(mul(warp, idx(16 * rowTiles)), idx(16 * m));
+  }
 
   /// One key/value block: scores, (mask), online softmax, P V.
   void emitBlock(SmallVectorImpl<OnlineSoftmaxState> &states, Value block,
@@ -292,6 +330,7 @@ private:
   Value qTile, kTiles, vTiles;
   SmallVector<SmallVector<Value>> queryFragments; // [rowTile][kStep]
   SmallVector<SmallVector<Value>> pFragmentsPerTile; // [rowTile][keyStep]
+  std::map<std::pair<int64_t, int64_t>, Value> reloadedQuery;
 };
 
 } // namespace
@@ -334,20 +373,23 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
   }
 }
 
-SmallVector<Value> MmaSyncKernelEmitter::loadRowFragments(Value tile,
-                                                          Value rowBase) {
+Value MmaSyncKernelEmitter::loadRowFragment(Value tile, Value rowBase,
+                                           int64_t k) {
   // ldmatrix.x4 matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7),
   // (rows 0-7, k 8-15), (rows 8-15, k 8-15) = registers a0..a3 of m16n8k16.
   Value row = add(rowBase, rem(lane, idx(16)));
-  Value chunkInStep = div(lane, idx(16));
-  auto fragType = VectorType::get({4, 2}, elementType);
+  Value chunk = add(div(lane, idx(16)), idx(2 * k));
+  return nvgpu::LdMatrixOp::create(
+      b, VectorType::get({4, 2}, elementType), tile,
+      ValueRange{row, swizzledColumn(row, chunk)},
+      /*transpose=*/false, /*numTiles=*/4);
+}
+
+SmallVector<Value> MmaSyncKernelEmitter::loadRowFragments(Value tile,
+                                                          Value rowBase) {
   SmallVector<Value> fragments;
-  for (int64_t k = 0; k < headDim / 16; ++k) {
-    Value chunk = add(chunkInStep, idx(2 * k));
-    fragments.push_back(nvgpu::LdMatrixOp::create(
-        b, fragType, tile, ValueRange{row, swizzledColumn(row, chunk)},
-        /*transpose=*/false, /*numTiles=*/4));
-  }
+  for (int64_t k = 0; k < headDim / 16; ++k)
+    fragments.push_back(loadRowFragment(tile, rowBase, k));
   return fragments;
 }
 
@@ -432,7 +474,7 @@ void MmaSyncKernelEmitter::emitBlock(
           Value bFrag = rows(frag, 2 * half, 2);
           for (int64_t m = 0; m < rowTiles; ++m) {
             Value &acc = scores[m][2 * pair + half];
-            acc = nvgpu::MmaSyncOp::create(b, queryFragments[m][k], bFrag,
+            acc = nvgpu::MmaSyncOp::create(b, queryFragment(m, k), bFrag,
                                            acc, ArrayRef<int64_t>{16, 8, 16});
           }
         }
@@ -555,6 +597,7 @@ void MmaSyncKernelEmitter::emitBlock(
     }
   }
   pFragmentsPerTile.clear();
+  reloadedQuery.clear();
 }
 
 void MmaSyncKernelEmitter::emitBlockLoop(
@@ -710,9 +753,9 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
   gpu::BarrierOp::create(b);
-  for (int64_t m = 0; m < rowTiles; ++m)
-    queryFragments.push_back(loadRowFragments(
-        qTile, add(mul(warp, idx(16 * rowTiles)), idx(16 * m))));
+  if (config.queryInRegisters)
+    for (int64_t m = 0; m < rowTiles; ++m)
+      queryFragments.push_back(loadRowFragments(qTile, warpRowBase(m)));
 
   Type f32Type = b.getF32Type();
   auto accType = VectorType::get({2, 2}, f32Type);

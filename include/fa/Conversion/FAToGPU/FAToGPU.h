@@ -72,6 +72,10 @@ struct AttentionKernelSpec {
 /// The schedule of an mma.sync kernel.
 struct MmaSyncConfig {
   int64_t blockM = 128, blockN = 64, warps = 8, stages = 2;
+  /// Keep the Q fragments in registers for the whole key loop; otherwise
+  /// ldmatrix them from shared memory in every block (FlashAttention-2's
+  /// choice at 32 rows per warp, where registers are short).
+  bool queryInRegisters = true;
   int64_t threads() const { return warps * 32; }
   /// 16-row MMA tiles each warp owns.
   int64_t rowTilesPerWarp() const { return blockM / (16 * warps); }
@@ -94,6 +98,11 @@ struct KernelLaunchInfo {
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static FailureOr<KernelLaunchInfo> fromAttr(DictionaryAttr attr);
 };
+
+/// Picks warps (when config.warps == 0: 16 rows per warp) and whether Q
+/// stays in registers (when the fragments fit the register budget).
+void chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
+                           MmaSyncConfig &config);
 
 /// Bytes of dynamic shared memory an mma.sync kernel needs.
 int64_t getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,

@@ -1,0 +1,71 @@
+// RUN: fa-opt %s -split-input-file -verify-diagnostics --fa-tile-attention --fa-fuse-online-softmax --fa-lower-to-gpu -o /dev/null
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=24" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKN
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=wmma" 2>&1 | FileCheck %s --check-prefix=STRATEGY
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=UNFUSED
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=256" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=REGS
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
+
+// CHIP: error: unsupported chip 'sm_70': the mma-sync strategy needs one of sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
+// HOPPER: error: the hopper-ws strategy (TMA, wgmma, warp specialization) is not implemented yet; use strategy=mma-sync
+// STRATEGY: error: unknown strategy 'wmma': expected mma-sync or hopper-ws
+// UNFUSED: error: fa-lower-to-gpu expects the online-softmax form of the tile; run fa-fuse-online-softmax first
+// BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
+// BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
+
+func.func @ok_bf16(%q: tensor<1x1x?x128xbf16>, %k: tensor<1x1x?x128xbf16>,
+                   %v: tensor<1x1x?x128xbf16>, %o: tensor<1x1x?x128xbf16>)
+    -> tensor<1x1x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x128xbf16>, tensor<1x1x?x128xbf16>, tensor<1x1x?x128xbf16>)
+                    outs(%o : tensor<1x1x?x128xbf16>) -> tensor<1x1x?x128xbf16>
+  return %0 : tensor<1x1x?x128xbf16>
+}
+
+// -----
+
+func.func @f32(%q: tensor<1x1x?x64xf32>, %k: tensor<1x1x?x64xf32>,
+               %v: tensor<1x1x?x64xf32>, %o: tensor<1x1x?x64xf32>)
+    -> tensor<1x1x?x64xf32> {
+  // expected-error @+1 {{the mma-sync strategy needs f16 or bf16 Q/K/V, got 'f32' (f32 attention runs only on the CPU path)}}
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x64xf32>, tensor<1x1x?x64xf32>, tensor<1x1x?x64xf32>)
+                    outs(%o : tensor<1x1x?x64xf32>) -> tensor<1x1x?x64xf32>
+  return %0 : tensor<1x1x?x64xf32>
+}
+
+// -----
+
+func.func @head_dim_32(%q: tensor<1x1x?x32xf16>, %k: tensor<1x1x?x32xf16>,
+                       %v: tensor<1x1x?x32xf16>, %o: tensor<1x1x?x32xf16>)
+    -> tensor<1x1x?x32xf16> {
+  // expected-error @+1 {{the mma-sync strategy supports head dimensions 64, 128, 192 and 256, got 32}}
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>)
+                    outs(%o : tensor<1x1x?x32xf16>) -> tensor<1x1x?x32xf16>
+  return %0 : tensor<1x1x?x32xf16>
+}
+
+// -----
+
+func.func @value_dim_differs(%q: tensor<1x1x?x128xf16>, %k: tensor<1x1x?x128xf16>,
+                             %v: tensor<1x1x?x64xf16>, %o: tensor<1x1x?x64xf16>)
+    -> tensor<1x1x?x64xf16> {
+  // expected-error @+1 {{the mma-sync strategy needs D == Dv, got D = 128, Dv = 64}}
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x128xf16>, tensor<1x1x?x128xf16>, tensor<1x1x?x64xf16>)
+                    outs(%o : tensor<1x1x?x64xf16>) -> tensor<1x1x?x64xf16>
+  return %0 : tensor<1x1x?x64xf16>
+}
+
+// -----
+
+// D = 256 builds with the default tiles (Q is re-read from shared memory);
+// larger tiles run out of registers, more stages out of shared memory.
+// REGS: error: tile too large for registers: block-m=64 block-n=256 warps=4 at D=256 needs 268 fragment registers per thread (budget 216); use more warps or a smaller block-n
+// SMEM: error: the tile needs 294912 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles
+func.func @big_head_dim(%q: tensor<1x1x?x256xbf16>, %k: tensor<1x1x?x256xbf16>,
+                        %v: tensor<1x1x?x256xbf16>, %o: tensor<1x1x?x256xbf16>)
+    -> tensor<1x1x?x256xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x256xbf16>, tensor<1x1x?x256xbf16>, tensor<1x1x?x256xbf16>)
+                    outs(%o : tensor<1x1x?x256xbf16>) -> tensor<1x1x?x256xbf16>
+  return %0 : tensor<1x1x?x256xbf16>
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Runs `ptxas -v` on PTX files; fails on any spill or stack frame.
+
+usage: check_ptxas.py --ptxas PTXAS --arch sm_90a FILE.ptx...
+Prints one line per kernel and a summary line.
+"""
+import argparse
+import re
+import subprocess
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ptxas", required=True)
+    ap.add_argument("--arch", default="sm_90a")
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args()
+    spills = stacks = 0
+    for path in args.files:
+        out = subprocess.run([args.ptxas, "-arch=" + args.arch, "-v", path,
+                              "-o", "/dev/null"], capture_output=True,
+                             text=True)
+        if out.returncode != 0:
+            sys.exit(f"ptxas failed on {path}:\n{out.stderr}")
+        regs = re.search(r"Used (\d+) registers", out.stderr)
+        frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores,"
+                          r" (\d+) bytes spill loads", out.stderr)
+        if not regs or not frame:
+            sys.exit(f"unexpected ptxas output for {path}:\n{out.stderr}")
+        stack, store, load = map(int, frame.groups())
+        spills += store > 0 or load > 0
+        stacks += stack > 0
+        print(f"{path}: {regs.group(1)} registers, {stack} B stack, "
+              f"{store} B spill stores, {load} B spill loads")
+    print(f"{len(args.files)} kernels, {spills} spills, {stacks} stack frames")
+    sys.exit(1 if spills or stacks else 0)
+
+
+if __name__ == "__main__":
+    main()

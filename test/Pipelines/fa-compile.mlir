@@ -1,0 +1,58 @@
+// REQUIRES: ptxas
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: fa-compile %s -o %t/attn | FileCheck %s --check-prefix=TOOL
+// RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
+// RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
+// RUN: %python -c "import sys; d=open(sys.argv[1],'rb').read(4); sys.exit(d != b'\x7fELF')" %t/attn.cubin
+// RUN: not fa-compile %s 2>&1 | FileCheck %s --check-prefix=NOOUT
+// RUN: not fa-compile %s -o %t/x --chip=sm_75 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
+
+// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
+
+// What matters in the generated assembly: tensor cores, ldmatrix, cp.async, exp2 on the
+// SFU, shuffles for the row reductions, and the sm_90a target.
+// PTX: .target sm_90a
+// PTX: .entry fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse(
+// PTX: .maxntid 256, 1, 1
+// PTX-DAG: cp.async.cg.shared.global
+// PTX-DAG: cp.async.wait_group
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-DAG: ex2.approx.f32
+// PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: bar.sync
+
+// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse"
+// JSON-DAG: "compiler": "fa-mlir {{.*}} (MLIR 22.{{.*}})"
+// JSON-DAG: "chip": "sm_90a"
+// JSON-DAG: "dynamic_shared_memory": 98304
+// JSON-DAG: "expr": "ceildiv(q.size[2], 128)"
+// JSON-DAG: "expr": "q.size[1]"
+// JSON-DAG: "expr": "q.size[0]"
+// JSON-DAG: "causal": "bottom_right"
+// JSON-DAG: "lse": true
+// JSON-DAG: "type": "memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>"
+// JSON-DAG: "type": "memref<2x8x?xf32, strided<[?, ?, 1], offset: ?>>"
+// JSON-DAG: "block_m": 128
+// JSON-DAG: "warps": 8
+
+// NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
+// CHIP: error: unsupported chip 'sm_75'
+// MISSING: fa-compile: {{.*}}missing.mlir
+// BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s
+
+func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
+                     %v: tensor<2x2x?x128xbf16>, %o: tensor<2x8x?x128xbf16>,
+                     %lse: tensor<2x8x?xf32>)
+    -> (tensor<2x8x?x128xbf16>, tensor<2x8x?xf32>) {
+  %out, %logsumexp = fa.attention
+      ins(%q, %k, %v : tensor<2x8x?x128xbf16>, tensor<2x2x?x128xbf16>,
+                       tensor<2x2x?x128xbf16>)
+      outs(%o, %lse : tensor<2x8x?x128xbf16>, tensor<2x8x?xf32>)
+      causal = <bottom_right>
+      -> tensor<2x8x?x128xbf16>, tensor<2x8x?xf32>
+  return %out, %logsumexp : tensor<2x8x?x128xbf16>, tensor<2x8x?xf32>
+}
