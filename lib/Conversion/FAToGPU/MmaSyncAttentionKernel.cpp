@@ -41,6 +41,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <limits>
@@ -268,6 +269,22 @@ private:
     return result;
   }
 
+  /// One ldmatrix.x4 at (row, chunk) of ring slot `slot`, split into the
+  /// m16n8k16 B fragments of two adjacent 8-wide n-tiles.
+  std::array<Value, 2> loadBFragments(Value tiles, Value slot, Value row,
+                                      Value chunk, bool transpose) {
+    Value frag = nvgpu::LdMatrixOp::create(
+        b, VectorType::get({4, 2}, elementType), tiles,
+        ValueRange{slot, row, swizzledColumn(row, chunk)}, transpose,
+        /*numTiles=*/4);
+    return {rows(frag, 0, 2), rows(frag, 2, 2)};
+  }
+  /// acc += a * bFrag on the tensor cores (m16n8k16, f32 accumulators).
+  void mmaAccumulate(Value a, Value bFrag, Value &acc) {
+    acc = nvgpu::MmaSyncOp::create(b, a, bFrag, acc,
+                                   ArrayRef<int64_t>{16, 8, 16});
+  }
+
   /// Column (in elements) of 16-byte chunk `chunk` of row `row` in a
   /// swizzled shared-memory tile.
   Value swizzledColumn(Value row, Value chunk) {
@@ -466,18 +483,12 @@ void MmaSyncKernelEmitter::emitBlock(
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
         Value row = add(rowInPair, idx(pair * 16));
         Value chunk = add(chunkInStep, idx(2 * k));
-        Value frag = nvgpu::LdMatrixOp::create(
-            b, fragAType, kTiles,
-            ValueRange{slot, row, swizzledColumn(row, chunk)},
-            /*transpose=*/false, /*numTiles=*/4);
-        for (int64_t half = 0; half < 2; ++half) {
-          Value bFrag = rows(frag, 2 * half, 2);
-          for (int64_t m = 0; m < rowTiles; ++m) {
-            Value &acc = scores[m][2 * pair + half];
-            acc = nvgpu::MmaSyncOp::create(b, queryFragment(m, k), bFrag,
-                                           acc, ArrayRef<int64_t>{16, 8, 16});
-          }
-        }
+        std::array<Value, 2> bFrags =
+            loadBFragments(kTiles, slot, row, chunk, /*transpose=*/false);
+        for (int64_t half = 0; half < 2; ++half)
+          for (int64_t m = 0; m < rowTiles; ++m)
+            mmaAccumulate(queryFragment(m, k), bFrags[half],
+                          scores[m][2 * pair + half]);
       }
     }
   }
@@ -582,18 +593,12 @@ void MmaSyncKernelEmitter::emitBlock(
     Value row = add(keyInStep, idx(16 * k));
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
       Value chunk = add(chunkInPair, idx(2 * pair));
-      Value frag = nvgpu::LdMatrixOp::create(
-          b, fragAType, vTiles,
-          ValueRange{slot, row, swizzledColumn(row, chunk)},
-          /*transpose=*/true, /*numTiles=*/4);
-      for (int64_t half = 0; half < 2; ++half) {
-        Value bFrag = rows(frag, 2 * half, 2);
-        for (int64_t m = 0; m < rowTiles; ++m) {
-          Value &acc = states[m].acc[2 * pair + half];
-          acc = nvgpu::MmaSyncOp::create(b, pFragmentsPerTile[m][k], bFrag,
-                                         acc, ArrayRef<int64_t>{16, 8, 16});
-        }
-      }
+      std::array<Value, 2> bFrags =
+          loadBFragments(vTiles, slot, row, chunk, /*transpose=*/true);
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t m = 0; m < rowTiles; ++m)
+          mmaAccumulate(pFragmentsPerTile[m][k], bFrags[half],
+                        states[m].acc[2 * pair + half]);
     }
   }
   pFragmentsPerTile.clear();
