@@ -126,9 +126,6 @@ serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
 FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
                                   const FACompileOptions &options) {
-  if (failed(verifyFACompileOptions(
-          options, [&]() { return module.emitError(); })))
-    return failure();
   PassManager lower(module.getContext());
   buildFALowerToGPUPipeline(lower, options);
   if (failed(lower.run(module)))

@@ -22,18 +22,6 @@
 using namespace mlir;
 using namespace mlir::fa;
 
-LogicalResult mlir::fa::verifyFACompileOptions(
-    const FACompileOptions &options,
-    function_ref<InFlightDiagnostic()> emitError) {
-  StringRef format = options.format;
-  if (format != "ptx" && format != "cubin" && format != "fatbin") {
-    emitError() << "unknown format '" << format
-                << "': expected ptx, cubin or fatbin";
-    return failure();
-  }
-  return success();
-}
-
 std::string mlir::fa::getCUDAToolkitRoot(const FACompileOptions &options) {
   if (!options.cudaPath.empty())
     return options.cudaPath;
@@ -79,10 +67,11 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
                    "convert-index-to-llvm,convert-ub-to-llvm,"
                    "convert-nvvm-to-llvm,canonicalize,cse,"
                    "reconcile-unrealized-casts");
+  // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
+  // reads it.
   addUpstream(pm, llvm::formatv("nvvm-attach-target{{chip={0} "
-                                "features={1} O=3}",
-                                options.chip.getValue(),
-                                options.ptxFeatures.getValue())
+                                "features=+ptx80 O=3}",
+                                options.chip.getValue())
                       .str());
 }
 
@@ -90,14 +79,21 @@ void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
                                       const FACompileOptions &options) {
   buildFALowerToGPUPipeline(pm, options);
   buildFAGPUToNVVMPipeline(pm, options);
-  StringRef format = options.format;
   GpuModuleToBinaryPassOptions binary;
   // Explicit, so that ptxas and libdevice are found without relying on the
   // environment of whoever runs the compiler.
   binary.toolkitPath = getCUDAToolkitRoot(options);
-  binary.compilationTarget = format == "ptx"      ? "isa"
-                             : format == "fatbin" ? "fatbin"
-                                                  : "bin";
+  switch (options.format) {
+  case BinaryFormat::Ptx:
+    binary.compilationTarget = "isa";
+    break;
+  case BinaryFormat::Cubin:
+    binary.compilationTarget = "bin";
+    break;
+  case BinaryFormat::Fatbin:
+    binary.compilationTarget = "fatbin";
+    break;
+  }
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 

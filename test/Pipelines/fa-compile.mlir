@@ -8,6 +8,7 @@
 // RUN: not fa-compile %s -o %t/x --chip=sm_75 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
+// RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 
 // TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
 
@@ -43,6 +44,7 @@
 // CHIP: error: unsupported chip 'sm_75'
 // MISSING: fa-compile: {{.*}}missing.mlir
 // BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s
+// FORMAT: for the --format option: Cannot find option named 'elf'!
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
                      %v: tensor<2x2x?x128xbf16>, %o: tensor<2x8x?x128xbf16>,

@@ -53,9 +53,6 @@ static cl::opt<int64_t> warps("warps",
                               cl::init(0));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
                                cl::init(2));
-static cl::opt<std::string> ptxFeatures("ptx-features",
-                                        cl::desc("PTX ISA features"),
-                                        cl::init("+ptx80"));
 static cl::opt<std::string>
     cudaPath("cuda-path",
              cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
@@ -122,9 +119,8 @@ int main(int argc, char **argv) {
   options.blockN = blockN;
   options.warps = warps;
   options.stages = stages;
-  options.ptxFeatures = ptxFeatures;
   options.cudaPath = cudaPath;
-  options.format = "cubin";
+  options.format = fa::BinaryFormat::Cubin;
 
   if (benchmark > 0) {
     std::vector<double> seconds;

@@ -925,13 +925,12 @@ int main(int argc, char **argv) {
         line, sizeof(line),
         "%s %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
         "layout=%s mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
-        "nan=%lld masked_row_errors=%lld rows=%lld%s",
+        "nan=%lld masked_row_errors=%lld rows=%lld",
         verdict, dtype.c_str(), (long long)p.B, (long long)p.Hq,
         (long long)p.Hkv, (long long)p.Nq, (long long)p.Nk, (long long)p.D,
         causal.c_str(), opt.layout.c_str(), opt.mode.c_str(), maxErr, maxBase,
         maxLseErr, (long long)nanCount, (long long)maskedRowErrors,
-        (long long)checkedRows,
-        opt.bench ? "" : "");
+        (long long)checkedRows);
   }
   std::printf("%s", line);
   if (opt.bench && !opt.json)

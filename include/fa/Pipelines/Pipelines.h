@@ -20,6 +20,9 @@
 
 namespace mlir::fa {
 
+/// What the gpu.binary of the pipeline holds.
+enum class BinaryFormat { Ptx, Cubin, Fatbin };
+
 struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("target chip (sm_80 ... sm_90a)"),
@@ -39,25 +42,20 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
   PassOptions::Option<std::string> strategy{
       *this, "strategy", llvm::cl::desc("kernel strategy (mma-sync)"),
       llvm::cl::init("mma-sync")};
-  PassOptions::Option<std::string> format{
-      *this, "format",
-      llvm::cl::desc("gpu.binary contents: ptx, cubin or fatbin"),
-      llvm::cl::init("cubin")};
+  PassOptions::Option<BinaryFormat> format{
+      *this, "format", llvm::cl::desc("what gpu.binary holds"),
+      llvm::cl::init(BinaryFormat::Cubin),
+      llvm::cl::values(
+          clEnumValN(BinaryFormat::Ptx, "ptx", "PTX assembly"),
+          clEnumValN(BinaryFormat::Cubin, "cubin", "an sm_XX cubin"),
+          clEnumValN(BinaryFormat::Fatbin, "fatbin", "a fatbin (PTX + cubin)"))};
   PassOptions::Option<std::string> cudaPath{
       *this, "cuda-path",
       llvm::cl::desc("CUDA toolkit root with bin/ptxas and "
                      "nvvm/libdevice (default: $CUDA_HOME, $CUDA_PATH or "
                      "/usr/local/cuda)"),
       llvm::cl::init("")};
-  PassOptions::Option<std::string> ptxFeatures{
-      *this, "ptx-features", llvm::cl::desc("PTX ISA feature string"),
-      llvm::cl::init("+ptx80")};
 };
-
-/// Checks option values that no pass sees whole (the format string); the
-/// passes check the rest. Reports through `emitError`.
-LogicalResult verifyFACompileOptions(const FACompileOptions &options,
-                                     function_ref<InFlightDiagnostic()> emitError);
 
 /// The CUDA toolkit the serializer uses: `options.cudaPath`, else
 /// $CUDA_HOME, $CUDA_PATH, else /usr/local/cuda.

@@ -313,8 +313,14 @@ private:
       cached = loadRowFragment(qTile, warpRowBase(m), k);
     return cached;
   }
+  /// First row of row tile `m` of this warp, within the block's tile.
   Value warpRowBase(int64_t m) {
     return add(mul(warp, idx(16 * rowTiles)), idx(16 * m));
+  }
+  /// Global query row of this thread's accumulator rows g (and g + 8) in
+  /// row tile `m`.
+  Value threadRow(int64_t m) {
+    return add(rowStart, add(warpRowBase(m), groupId));
   }
 
   /// One key/value block: scores, (mask), online softmax, P V.
@@ -497,8 +503,7 @@ void MmaSyncKernelEmitter::emitBlock(
   for (int64_t m = 0; m < rowTiles; ++m) {
     OnlineSoftmaxState &state = states[m];
     SmallVector<SmallVector<Value, 4>> s(nTiles);
-    Value rowBase = add(rowStart, add(mul(warp, idx(16 * rowTiles)),
-                                      add(idx(16 * m), groupId)));
+    Value rowBase = threadRow(m);
     for (int64_t n = 0; n < nTiles; ++n) {
       for (int64_t h = 0; h < 2; ++h) {
         for (int64_t e = 0; e < 2; ++e) {
@@ -629,8 +634,7 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
   Value zero = f32(0.0f);
   for (int64_t m = 0; m < rowTiles; ++m) {
     const OnlineSoftmaxState &state = states[m];
-    Value rowBase = add(rowStart, add(mul(warp, idx(16 * rowTiles)),
-                                      add(idx(16 * m), groupId)));
+    Value rowBase = threadRow(m);
     for (int64_t h = 0; h < 2; ++h) {
       Value sum = state.sum[h];
       sum = fadd(sum, xorShuffle(sum, 1));
