@@ -10,26 +10,26 @@
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 
-// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
+// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
 
 // What matters in the generated assembly: tensor cores, ldmatrix, cp.async, exp2 on the
 // SFU, shuffles for the row reductions, and the sm_90a target.
 // PTX: .target sm_90a
-// PTX: .entry fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse(
+// PTX: .entry fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse(
 // PTX: .maxntid 256, 1, 1
 // PTX-DAG: cp.async.cg.shared.global
 // PTX-DAG: cp.async.wait_group
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
-// PTX-DAG: ex2.approx.f32
+// PTX-DAG: ex2.approx.ftz.f32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: bar.sync
 
-// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse"
+// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse"
 // JSON-DAG: "compiler": "fa-mlir {{.*}} (MLIR 22.{{.*}})"
 // JSON-DAG: "chip": "sm_90a"
-// JSON-DAG: "dynamic_shared_memory": 98304
+// JSON-DAG: "dynamic_shared_memory": 163840
 // JSON-DAG: "expr": "ceildiv(q.size[2], 128)"
 // JSON-DAG: "expr": "q.size[1]"
 // JSON-DAG: "expr": "q.size[0]"
@@ -39,6 +39,7 @@
 // JSON-DAG: "type": "memref<2x8x?xf32, strided<[?, ?, 1], offset: ?>>"
 // JSON-DAG: "block_m": 128
 // JSON-DAG: "warps": 8
+// JSON-DAG: "block_n": 128
 
 // NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
 // CHIP: error: unsupported chip 'sm_75'

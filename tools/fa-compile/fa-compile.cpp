@@ -44,13 +44,19 @@ static cl::opt<std::string>
                  cl::value_desc("prefix"));
 static cl::opt<std::string> chip("chip", cl::desc("target chip"),
                                  cl::init("sm_90a"));
-static cl::opt<int64_t> blockM("block-m", cl::desc("query rows per block"),
-                               cl::init(128));
-static cl::opt<int64_t> blockN("block-n", cl::desc("keys per K/V block"),
-                               cl::init(64));
-static cl::opt<int64_t> warps("warps",
-                              cl::desc("warps per block (0: block-m / 16)"),
-                              cl::init(0));
+static cl::opt<int64_t> blockM("block-m",
+                               cl::desc("query rows per block (0: 128)"),
+                               cl::init(0));
+static cl::opt<int64_t>
+    blockN("block-n",
+           cl::desc("keys per K/V block (0: 64 up to D = 64, 128 up to "
+                    "D = 128, else 32)"),
+           cl::init(0));
+static cl::opt<int64_t>
+    warps("warps",
+          cl::desc("warps per block (0: 32 rows per warp when the fragments "
+                   "fit in registers, else 16)"),
+          cl::init(0));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
                                cl::init(2));
 static cl::opt<std::string>

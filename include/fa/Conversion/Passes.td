@@ -45,7 +45,8 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     Option<"strategy", "strategy", "std::string", /*default=*/"\"mma-sync\"",
            "kernel strategy: mma-sync (hopper-ws is reserved)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "warps per block (0: block-m / 16)">,
+           "warps per block (0: 32 rows per warp when the fragments "
+           "fit in registers, else 16)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "slots of the cp.async K/V ring in shared memory">
   ];
@@ -72,6 +73,22 @@ def FALowerBF16MmaSync : Pass<"fa-lower-bf16-mma-sync"> {
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
     "::mlir::vector::VectorDialect"
   ];
+}
+
+def FALowerApproxExp2 : Pass<"fa-lower-approx-exp2"> {
+  let summary = "Lower f32 math.exp2 with afn to ex2.approx.ftz";
+  let description = [{
+    Rewrites each f32 `math.exp2` that carries the `afn` fast-math flag into
+    the NVVM intrinsic `llvm.nvvm.ex2.approx.ftz.f32`, a single MUFU.EX2 in
+    SASS. Upstream `convert-gpu-to-nvvm` would call libdevice's `__nv_exp2f`,
+    which keeps denormal results at the cost of extra instructions per call.
+    `math.exp2` without `afn`, and other types, are left to the upstream
+    lowering. The attention kernels mark the exponentials of the online
+    softmax `afn`: their arguments are at most 0 and results below 2^-126 of
+    the row maximum do not change the output. Run it before
+    `convert-gpu-to-nvvm`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // FA_CONVERSION_PASSES_TD

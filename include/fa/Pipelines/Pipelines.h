@@ -28,13 +28,15 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
       *this, "chip", llvm::cl::desc("target chip (sm_80 ... sm_90a)"),
       llvm::cl::init("sm_90a")};
   PassOptions::Option<int64_t> blockM{
-      *this, "block-m", llvm::cl::desc("query rows per block"),
-      llvm::cl::init(128)};
+      *this, "block-m", llvm::cl::desc("query rows per block (0: 128)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> blockN{
-      *this, "block-n", llvm::cl::desc("keys per key/value block"),
-      llvm::cl::init(64)};
+      *this, "block-n",
+      llvm::cl::desc("keys per key/value block (0: by head dimension)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> warps{
-      *this, "warps", llvm::cl::desc("warps per block (0: block-m / 16)"),
+      *this, "warps", llvm::cl::desc("warps per block (0: 32 rows per warp when the "
+                     "fragments fit in registers, else 16)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> stages{
       *this, "stages", llvm::cl::desc("cp.async K/V ring depth"),

@@ -84,11 +84,18 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
   auto fits = [&](MmaSyncConfig c) {
     return getFragmentRegisters(spec, c) <= kPreferredRegisters;
   };
-  // 16 rows per warp by default: at 32 (FlashAttention-2's choice) ptxas
-  // needs all 255 registers and spills a few bytes for D = 64 and more for
-  // D = 128 with this emitter (2026-11-20), though D = 64 ran faster.
-  if (config.warps == 0)
-    config.warps = config.blockM / 16;
+  // 32 rows per warp (FlashAttention-2's shape: each K/V fragment feeds two
+  // MMAs) when Q, S and O of two row tiles fit in registers; otherwise 16.
+  // On the H200 that made D = 64 run 1.3x faster; D = 128 fits only with
+  // 16 rows (2026-11-20, benchmarks/results/2026-11-20-h200-tune.md).
+  if (config.warps == 0) {
+    MmaSyncConfig wide = config;
+    wide.warps = config.blockM / 32;
+    wide.queryInRegisters = true;
+    config.warps = config.blockM % 32 == 0 && wide.warps > 0 && fits(wide)
+                       ? wide.warps
+                       : config.blockM / 16;
+  }
   MmaSyncConfig withQuery = config;
   withQuery.queryInRegisters = true;
   config.queryInRegisters = fits(withQuery);
@@ -205,6 +212,9 @@ public:
 private:
   // --- small builders -----------------------------------------------------
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value i32(int32_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  }
   Value f32(float v) {
     return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
   }
@@ -228,7 +238,12 @@ private:
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value exp2(Value x) { return math::Exp2Op::create(b, x); }
+  /// exp2 with `afn`: the online softmax only takes exp2 of values <= 0,
+  /// where the MUFU approximation (fa-lower-approx-exp2) is what
+  /// FlashAttention uses too.
+  Value exp2(Value x) {
+    return math::Exp2Op::create(b, x, arith::FastMathFlags::afn);
+  }
   Value isNegInf(Value x) {
     return arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, x,
                                  f32(-std::numeric_limits<float>::infinity()));
@@ -269,15 +284,42 @@ private:
     return result;
   }
 
-  /// One ldmatrix.x4 at (row, chunk) of ring slot `slot`, split into the
+  /// One ldmatrix.x4 at element `offset` of a flat ring, split into the
   /// m16n8k16 B fragments of two adjacent 8-wide n-tiles.
-  std::array<Value, 2> loadBFragments(Value tiles, Value slot, Value row,
-                                      Value chunk, bool transpose) {
+  std::array<Value, 2> loadBFragments(Value ring, Value offset,
+                                      bool transpose) {
     Value frag = nvgpu::LdMatrixOp::create(
-        b, VectorType::get({4, 2}, elementType), tiles,
-        ValueRange{slot, row, swizzledColumn(row, chunk)}, transpose,
-        /*numTiles=*/4);
+        b, VectorType::get({4, 2}, elementType), ring, ValueRange{offset},
+        transpose, /*numTiles=*/4);
     return {rows(frag, 0, 2), rows(frag, 2, 2)};
+  }
+  /// The element offset, in a flat ring of rows of `rowLength` elements, of
+  /// 16-byte chunk `firstChunk + 2 * step` of row `row + rowStep`, where
+  /// `firstChunk` is 0 or 1, `row mod 8` is the swizzle phase and rowStep is
+  /// a multiple of 8; `base` is swizzledBase(row, firstChunk) plus the slot.
+  ///
+  /// The swizzle XORs the low three bits of the chunk index. Chunks
+  /// firstChunk and 2 * (step mod 4) share no bits, so the swizzled chunk is
+  /// ((firstChunk ^ phase) ^ 2 * (step mod 4)) + 8 * (step / 4). Rows are a
+  /// multiple of 64 elements, so the row and slot parts of `base` have no
+  /// bits where that XOR acts: every step's address is `base` XOR a
+  /// constant plus a constant, from one live register.
+  Value swizzledStep(Value base, int64_t rowLength, int64_t step,
+                     int64_t rowStep) {
+    Value offset = base;
+    if (int64_t xorBits = 2 * (step % 4) * kChunk)
+      offset = b.createOrFold<arith::XOrIOp>(base, idx(xorBits));
+    return add(offset,
+               idx(8 * (step / 4) * kChunk + rowStep * rowLength));
+  }
+  /// Element offset of chunk `firstChunk` (0 or 1) of `row` in a swizzled
+  /// flat tile of rows of `rowLength` elements.
+  Value swizzledBase(Value row, Value firstChunk, int64_t rowLength) {
+    assert(rowLength % (8 * kChunk) == 0 && "rows of whole swizzle periods");
+    Value phase = b.createOrFold<arith::AndIOp>(row, idx(7));
+    Value column =
+        mul(b.createOrFold<arith::XOrIOp>(firstChunk, phase), idx(kChunk));
+    return add(mul(row, idx(rowLength)), column);
   }
   /// acc += a * bFrag on the tensor cores (m16n8k16, f32 accumulators).
   void mmaAccumulate(Value a, Value bFrag, Value &acc) {
@@ -323,6 +365,19 @@ private:
     return add(rowStart, add(warpRowBase(m), groupId));
   }
 
+  /// The number of key columns from kvStart + 2 * threadInGroup on that
+  /// query `row` may see (tail and causal limit), clamped to [0, blockN] and
+  /// as i32: element (n, e) of this thread's scores is masked when
+  /// 8 * n + e >= the limit, one compare with a constant per score.
+  Value columnLimit(Value kvStart, Value row) {
+    Value first = add(kvStart, mul(threadInGroup, idx(2)));
+    Value limit = sub(kvLength, first);
+    if (causalShift)
+      limit = minS(limit, sub(add(add(row, causalShift), idx(1)), first));
+    limit = minS(maxS(limit, idx(0)), idx(config.blockN));
+    return arith::IndexCastOp::create(b, b.getI32Type(), limit);
+  }
+
   /// One key/value block: scores, (mask), online softmax, P V.
   void emitBlock(SmallVectorImpl<OnlineSoftmaxState> &states, Value block,
                  bool masked);
@@ -350,7 +405,8 @@ private:
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   Value causalShift; // null when not causal
   Value numBlocks;
-  Value qTile, kTiles, vTiles;
+  Value qTile, kTiles, vTiles; // [rows, cols] / [slot, rows, cols]
+  Value kRing, vRing;          // the same rings, flat, for ldmatrix
   SmallVector<SmallVector<Value>> queryFragments; // [rowTile][kStep]
   SmallVector<SmallVector<Value>> pFragmentsPerTile; // [rowTile][keyStep]
   std::map<std::pair<int64_t, int64_t>, Value> reloadedQuery;
@@ -484,13 +540,13 @@ void MmaSyncKernelEmitter::emitBlock(
   {
     Value matrix = div(lane, idx(8));
     Value rowInPair = add(mul(div(matrix, idx(2)), idx(8)), rem(lane, idx(8)));
-    Value chunkInStep = rem(matrix, idx(2));
+    Value base = add(mul(slot, idx(blockN * headDim)),
+                     swizzledBase(rowInPair, rem(matrix, idx(2)), headDim));
     for (int64_t k = 0; k < headDim / 16; ++k) {
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
-        Value row = add(rowInPair, idx(pair * 16));
-        Value chunk = add(chunkInStep, idx(2 * k));
-        std::array<Value, 2> bFrags =
-            loadBFragments(kTiles, slot, row, chunk, /*transpose=*/false);
+        std::array<Value, 2> bFrags = loadBFragments(
+            kRing, swizzledStep(base, headDim, k, 16 * pair),
+            /*transpose=*/false);
         for (int64_t half = 0; half < 2; ++half)
           for (int64_t m = 0; m < rowTiles; ++m)
             mmaAccumulate(queryFragment(m, k), bFrags[half],
@@ -503,7 +559,10 @@ void MmaSyncKernelEmitter::emitBlock(
   for (int64_t m = 0; m < rowTiles; ++m) {
     OnlineSoftmaxState &state = states[m];
     SmallVector<SmallVector<Value, 4>> s(nTiles);
-    Value rowBase = threadRow(m);
+    Value limits[2];
+    if (masked)
+      for (int64_t h = 0; h < 2; ++h)
+        limits[h] = columnLimit(kvStart, add(threadRow(m), idx(8 * h)));
     for (int64_t n = 0; n < nTiles; ++n) {
       for (int64_t h = 0; h < 2; ++h) {
         for (int64_t e = 0; e < 2; ++e) {
@@ -511,19 +570,10 @@ void MmaSyncKernelEmitter::emitBlock(
           if (!foldScale)
             x = fmul(x, f32(preScale));
           if (masked) {
-            // Key column and query row of this element.
-            Value col = add(kvStart, add(idx(8 * n + e),
-                                         mul(threadInGroup, idx(2))));
+            // This element is key column kvStart + 2 * threadInGroup +
+            // 8 * n + e of the block.
             Value invalid = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::sge, col, kvLength);
-            if (causalShift) {
-              Value row = add(rowBase, idx(8 * h));
-              Value limit = add(row, causalShift);
-              invalid = arith::OrIOp::create(
-                  b, invalid,
-                  arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, col,
-                                        limit));
-            }
+                b, arith::CmpIPredicate::sge, i32(8 * n + e), limits[h]);
             x = arith::SelectOp::create(b, invalid, f32(negInf), x);
           }
           s[n].push_back(x);
@@ -593,13 +643,13 @@ void MmaSyncKernelEmitter::emitBlock(
   // (keys 8-15, d 8-15).
   Value matrix = div(lane, idx(8));
   Value keyInStep = add(mul(rem(matrix, idx(2)), idx(8)), rem(lane, idx(8)));
-  Value chunkInPair = div(matrix, idx(2));
+  Value base = add(mul(slot, idx(blockN * valueDim)),
+                   swizzledBase(keyInStep, div(matrix, idx(2)), valueDim));
   for (int64_t k = 0; k < blockN / 16; ++k) {
-    Value row = add(keyInStep, idx(16 * k));
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
-      Value chunk = add(chunkInPair, idx(2 * pair));
-      std::array<Value, 2> bFrags =
-          loadBFragments(vTiles, slot, row, chunk, /*transpose=*/true);
+      std::array<Value, 2> bFrags = loadBFragments(
+          vRing, swizzledStep(base, valueDim, pair, 16 * k),
+          /*transpose=*/true);
       for (int64_t half = 0; half < 2; ++half)
         for (int64_t m = 0; m < rowTiles; ++m)
           mmaAccumulate(pFragmentsPerTile[m][k], bFrags[half],
@@ -742,6 +792,14 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   kTiles = memref::ViewOp::create(b, kType, smem, idx(qBytes), ValueRange{});
   vTiles = memref::ViewOp::create(b, vType, smem, idx(qBytes + kBytes),
                                   ValueRange{});
+  auto flat = [&](MemRefType type) {
+    return MemRefType::get({type.getNumElements()}, elementType,
+                           MemRefLayoutAttrInterface{}, workgroup);
+  };
+  kRing = memref::ViewOp::create(b, flat(kType), smem, idx(qBytes),
+                                 ValueRange{});
+  vRing = memref::ViewOp::create(b, flat(vType), smem, idx(qBytes + kBytes),
+                                 ValueRange{});
 
   // Prologue: Q, then the first stages - 1 K/V blocks, one group each.
   copyTileAsync(query, batch, head, rowStart, qLength, qTile, {}, config.blockM,

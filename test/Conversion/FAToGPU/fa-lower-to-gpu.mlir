@@ -29,14 +29,18 @@
 // CHECK:           scf.for
 // CHECK:             nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK:             nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
-// CHECK-NOT:         arith.cmpi sgt
+// CHECK-NOT:         arith.cmpi sge, {{.*}} : i32
 // CHECK:             gpu.shuffle  xor
-// CHECK:             math.exp2
+// CHECK:             math.exp2 {{.*}} fastmath<afn> : f32
 // CHECK:             math.fma
 // CHECK:             nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK:           } {fa.kv_blocks = "unmasked"}
+// The masked blocks: a per-row i32 limit on this thread's key columns
+// (tail and causal bound), then one compare with a constant per score.
 // CHECK:           scf.for
-// CHECK:             arith.cmpi sgt
+// CHECK:             arith.minsi
+// CHECK:             arith.index_cast {{.*}} : index to i32
+// CHECK:             arith.cmpi sge, {{.*}} : i32
 // CHECK:             arith.select
 // CHECK:           } {fa.kv_blocks = "masked"}
 // CHECK:           gpu.shuffle  xor
@@ -59,10 +63,10 @@ func.func @causal_gqa_lse(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>
 
 // Non-causal f16, dynamic everything: the masked loop only covers the tail.
 // HOST-LABEL: func.func @dynamic_f16
-// HOST:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w4_s2::@fa_attention_f16_d64_bm64_bn32_w4_s2
+// HOST:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2::@fa_attention_f16_d64_bm64_bn32_w2_s2
 // CHECK-LABEL: func.func @dynamic_f16
-// CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w4_s2::@fa_attention_f16_d64_bm64_bn32_w4_s2
-// CHECK:       gpu.func @fa_attention_f16_d64_bm64_bn32_w4_s2(%{{.*}}: memref<?x?x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2::@fa_attention_f16_d64_bm64_bn32_w2_s2
+// CHECK:       gpu.func @fa_attention_f16_d64_bm64_bn32_w2_s2(%{{.*}}: memref<?x?x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK:           nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:           } {fa.kv_blocks = "unmasked"}
 // CHECK:             arith.cmpi sge

@@ -35,9 +35,10 @@ using namespace mlir::fa::tileutils;
 LogicalResult mlir::fa::verifyAttentionTileSizes(
     const AttentionTileSizes &sizes,
     function_ref<InFlightDiagnostic()> emitError) {
-  if (sizes.blockM <= 0 || sizes.blockN <= 0) {
-    emitError() << "tile sizes must be positive, got block-m=" << sizes.blockM
-                << " block-n=" << sizes.blockN;
+  if (sizes.blockM < 0 || sizes.blockN < 0) {
+    emitError() << "tile sizes must be positive (or 0 for the default), got "
+                   "block-m="
+                << sizes.blockM << " block-n=" << sizes.blockN;
     return failure();
   }
   // Far beyond any useful tile; keeps index arithmetic trivially in range.
@@ -49,6 +50,21 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
     return failure();
   }
   return success();
+}
+
+AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim) {
+  AttentionTileSizes sizes;
+  sizes.blockM = 128;
+  sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 128 : 32;
+  return sizes;
+}
+
+AttentionTileSizes
+mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
+                                    int64_t headDim) {
+  AttentionTileSizes defaults = getDefaultAttentionTileSizes(headDim);
+  return {sizes.blockM ? sizes.blockM : defaults.blockM,
+          sizes.blockN ? sizes.blockN : defaults.blockN};
 }
 
 namespace {
@@ -280,10 +296,12 @@ void buildHeadChecks(OpBuilder &b, Location loc, AttentionOp op, Value qHeads,
 
 FailureOr<scf::ForallOp>
 mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
-                        const AttentionTileSizes &sizes) {
-  if (failed(
-          verifyAttentionTileSizes(sizes, [&]() { return op.emitOpError(); })))
+                        const AttentionTileSizes &requested) {
+  if (failed(verifyAttentionTileSizes(requested,
+                                      [&]() { return op.emitOpError(); })))
     return failure();
+  AttentionTileSizes sizes =
+      resolveAttentionTileSizes(requested, op.getHeadDim());
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);

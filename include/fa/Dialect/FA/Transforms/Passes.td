@@ -35,10 +35,11 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     the contract between this pass and the fusion pass.
   }];
   let options = [
-    Option<"blockM", "block-m", "int64_t", /*default=*/"64",
-           "query rows per output tile">,
-    Option<"blockN", "block-n", "int64_t", /*default=*/"64",
-           "keys per key/value block of the serial loop">
+    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
+           "query rows per output tile (0: 128)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
+           "keys per key/value block of the serial loop (0: by head "
+           "dimension, 64 up to D = 64, 128 up to D = 128, else 32)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

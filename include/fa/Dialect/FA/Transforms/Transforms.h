@@ -35,10 +35,22 @@ struct TileRole {
   static constexpr StringLiteral weightedValues = "weighted_values";
 };
 
+/// Query rows per output tile and keys per key/value block; 0 means "the
+/// default for the op's head dimension" (getDefaultAttentionTileSizes).
 struct AttentionTileSizes {
-  int64_t blockM = 64;
-  int64_t blockN = 64;
+  int64_t blockM = 0;
+  int64_t blockN = 0;
 };
+
+/// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
+/// strategy, benchmarks/results/2026-11-20-h200-tune.md): 128 query rows;
+/// 64 keys per block at D <= 64, 128 at D <= 128 and 32 beyond, where
+/// larger blocks leave too few registers for the output accumulators.
+AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim);
+
+/// `sizes` with each 0 replaced by the default for `headDim`.
+AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,
+                                             int64_t headDim);
 
 /// Checks tile sizes before any IR is touched; reports through `emitError`.
 LogicalResult
