@@ -141,8 +141,10 @@ mlir::fa::verifyMmaSyncConfig(const AttentionKernelSpec &spec,
                 << config.blockN;
     return failure();
   }
-  if (config.stages < 1 || config.stages > 4) {
-    emitError() << "stages must be in [1, 4], got " << config.stages;
+  if (config.stages < 2 || config.stages > 4) {
+    emitError() << "stages must be in [2, 4] (a ring of one block cannot "
+                   "overlap loads with the tensor cores), got "
+                << config.stages;
     return failure();
   }
   int64_t registers = getFragmentRegisters(spec, config);
@@ -506,8 +508,11 @@ void MmaSyncKernelEmitter::emitBlock(
   auto accType = VectorType::get({2, 2}, f32Type);
   auto fragAType = VectorType::get({4, 2}, elementType);
 
-  // Refill the ring: block + stages - 1 goes where block - 1 was; the barrier
-  // makes sure every warp is done reading that slot.
+  // Wait for this block's group (all but the newest stages - 2 are done),
+  // then one barrier: it publishes the block to every warp and also tells
+  // that every warp has finished block - 1, whose slot the prefetch of
+  // block + stages - 1 overwrites next.
+  NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
   gpu::BarrierOp::create(b);
   Value prefetch = add(block, idx(stages - 1));
   auto ifPrefetch = scf::IfOp::create(b, lt(prefetch, numBlocks));
@@ -521,11 +526,9 @@ void MmaSyncKernelEmitter::emitBlock(
     copyTileAsync(value, batch, kvHead, kvStart, kvLength, vTiles, slot,
                   blockN, valueDim);
   }
-  // Always commit (possibly an empty group) so that "all but the newest
-  // stages - 1 groups" is always this block's group.
+  // Always commit (possibly an empty group) so that the wait above always
+  // counts one group per block.
   NVVM::CpAsyncCommitGroupOp::create(b);
-  NVVM::CpAsyncWaitGroupOp::create(b, stages - 1);
-  gpu::BarrierOp::create(b);
 
   Value slot = rem(block, idx(stages));
   Value kvStart = mul(block, idx(blockN));
@@ -743,6 +746,11 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   groupId = div(lane, idx(4));
   threadInGroup = rem(lane, idx(4));
   Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  // With a causal mask later query tiles see more keys: hand them out first
+  // so that the short tiles fill the last wave instead of a long one.
+  if (spec.causal)
+    tile = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
+               tile);
   head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
 

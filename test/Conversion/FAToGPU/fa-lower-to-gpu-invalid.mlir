@@ -7,6 +7,7 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=256" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=REGS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
 
 // CHIP: error: unsupported chip 'sm_70': the mma-sync strategy needs one of sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
 // HOPPER: error: the hopper-ws strategy (TMA, wgmma, warp specialization) is not implemented yet; use strategy=mma-sync
@@ -14,6 +15,7 @@
 // UNFUSED: error: fa-lower-to-gpu expects the online-softmax form of the tile; run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
+// STAGES: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
 
 func.func @ok_bf16(%q: tensor<1x1x?x128xbf16>, %k: tensor<1x1x?x128xbf16>,
                    %v: tensor<1x1x?x128xbf16>, %o: tensor<1x1x?x128xbf16>)

@@ -20,13 +20,25 @@
 // CHECK-SAME:      kernel
 // CHECK-SAME:      fa.launch = {block_m = 64 : i64, block_n = 32 : i64, causal = "bottom_right", chip = "sm_90a", dynamic_shared_memory = 49152 : i64
 // CHECK-SAME:      known_block_size = array<i32: 128, 1, 1>
+// Causal: the longest (last) query tiles are scheduled first.
+// CHECK:           %[[BX:.*]] = gpu.block_id  x
+// CHECK:           %[[GX:.*]] = gpu.grid_dim  x
+// CHECK:           %[[LAST:.*]] = arith.subi %[[GX]], %c1
+// CHECK:           arith.subi %[[LAST]], %[[BX]]
 // CHECK:           gpu.dynamic_shared_memory
 // CHECK:           nvgpu.device_async_copy {{.*}} {bypassL1}
 // CHECK:           nvvm.cp.async.commit.group
 // CHECK:           nvvm.cp.async.wait.group 1
 // CHECK:           nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // The unmasked blocks first, then the causal diagonal and the tail.
+// One barrier per block: wait for this block, sync, then refill the slot
+// every warp has finished with.
 // CHECK:           scf.for
+// CHECK:             nvvm.cp.async.wait.group 0
+// CHECK-NEXT:        gpu.barrier
+// CHECK:             nvgpu.device_async_copy
+// CHECK:             nvvm.cp.async.commit.group
+// CHECK-NOT:         gpu.barrier
 // CHECK:             nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK:             nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK-NOT:         arith.cmpi sge, {{.*}} : i32
@@ -67,6 +79,7 @@ func.func @causal_gqa_lse(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>
 // CHECK-LABEL: func.func @dynamic_f16
 // CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2::@fa_attention_f16_d64_bm64_bn32_w2_s2
 // CHECK:       gpu.func @fa_attention_f16_d64_bm64_bn32_w2_s2(%{{.*}}: memref<?x?x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK-NOT:       gpu.grid_dim
 // CHECK:           nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:           } {fa.kv_blocks = "unmasked"}
 // CHECK:             arith.cmpi sge
