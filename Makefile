@@ -14,7 +14,7 @@ PYTHON ?= /usr/bin/python3
 CMAKE_BUILD_TYPE ?= Release
 LIT_OPTS ?= -sv
 
-.PHONY: all setup configure build check demo docs install clean bench-compile gpu-kernels
+.PHONY: all setup configure build check check-gpu bundle demo docs install clean bench-compile gpu-kernels
 
 all: build
 
@@ -36,6 +36,17 @@ build: configure
 check: build
 	LIT_OPTS="$(LIT_OPTS)" ninja -C $(BUILD_DIR) -j$(JOBS) check-fa
 
+# Only the GPU suite (test/GPU; UNSUPPORTED without a CUDA driver). `make
+# check` runs it too wherever a driver is found.
+check-gpu: build
+	$(LIT) -sv $(BUILD_DIR)/test/GPU
+
+# The relocatable GPU bundle (static tools, lit, FileCheck, tests, run
+# script) for machines with only a CUDA driver and python3; see README.
+bundle: setup
+	JOBS=$(JOBS) bash scripts/make_bundle.sh $(BUILD_DIR)-static \
+	  $(BUILD_DIR)/fa-mlir-gpu-bundle.tar.xz
+
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir
 
@@ -56,4 +67,4 @@ install: build
 	cmake --install $(BUILD_DIR) --prefix $(or $(PREFIX),install)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-static

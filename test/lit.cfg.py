@@ -69,10 +69,23 @@ ptxas = os.path.join(cuda_root, "bin", "ptxas")
 if os.path.exists(ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+make_kernels = "%s %s --fa-compile %s" % (
+    python, os.path.join(config.fa_src_root, "benchmarks", "make_kernels.py"),
+    os.path.join(config.fa_tools_dir, "fa-compile"))
+config.substitutions.append(("%make_kernels", make_kernels))
+# Kernels for the GPU tests: cubins where ptxas is here, else PTX that the
+# driver compiles at load time (a machine with only a driver can run them).
 config.substitutions.append((
-    "%make_kernels", "%s %s --fa-compile %s" % (
-        python, os.path.join(config.fa_src_root, "benchmarks", "make_kernels.py"),
-        os.path.join(config.fa_tools_dir, "fa-compile"))))
+    "%gpu_kernels", make_kernels + ("" if os.path.exists(ptxas)
+                                    else " --extra=--format=ptx")))
+
+# compute-sanitizer for the memory-safety tests of the GPU suite.
+import shutil
+sanitizer = shutil.which("compute-sanitizer") or os.path.join(
+    cuda_root, "bin", "compute-sanitizer")
+if os.path.exists(sanitizer):
+    config.available_features.add("compute-sanitizer")
+    config.substitutions.append(("%compute_sanitizer", sanitizer))
 
 # A CUDA driver on this machine (GPU tests run; the no-driver test does not).
 import ctypes

@@ -156,8 +156,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   FailureOr<std::map<std::string, std::string>> ptx = serialize(module, "isa", options);
   if (failed(ptx))
     return failure();
+  // format=ptx: no cubin, so no ptxas needed (the driver JIT-compiles the
+  // PTX at load time).
+  std::map<std::string, std::string> noCubin;
   FailureOr<std::map<std::string, std::string>> cubin =
-      serialize(module, "bin", options);
+      options.format == BinaryFormat::Ptx ? noCubin
+                                          : serialize(module, "bin", options);
   if (failed(cubin))
     return failure();
 

@@ -60,7 +60,7 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
                                         const FACompileOptions &options) {
   OpPassManager &gpu = pm.nest<gpu::GPUModuleOp>();
   gpu.addPass(createFALowerBF16MmaSync());
-  gpu.addPass(createFALowerApproxExp2());
+  gpu.addPass(createFALowerMathToNVVM());
   addUpstream(gpu, "canonicalize,cse,expand-strided-metadata,lower-affine,"
                    "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
                    "convert-gpu-to-nvvm{index-bitwidth=64},"

@@ -9,8 +9,20 @@
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// --format=ptx (no ptxas needed) writes PTX and JSON and removes the stale cubin.
+// RUN: fa-compile %s -o %t/attn --format=ptx | FileCheck %s --check-prefix=PTXONLY
+// RUN: not ls %t/attn.cubin
+// RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
+// The kernels need nothing from the toolkit's libdevice: without a toolkit
+// the PTX is complete (no unresolved __nv_* externs).
+// RUN: env CUDA_HOME=%t/no-toolkit fa-compile %s -o %t/nt --format=ptx --cuda-path=%t/no-toolkit
+// RUN: FileCheck %s --check-prefix=NOLIBDEVICE < %t/nt.ptx
 
 // TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
+// NOLIBDEVICE-NOT: __nv_
+// NOLIBDEVICE: .entry fa_attention
+// NOLIBDEVICE-NOT: __nv_
+// PTXONLY: fa-compile: fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,json}
 
 // What matters in the generated assembly: tensor cores, ldmatrix, cp.async, exp2 on the
 // SFU, shuffles for the row reductions, and the sm_90a target.

@@ -64,6 +64,14 @@ static cl::opt<std::string>
              cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
                       "/usr/local/cuda)"),
              cl::init(""));
+static cl::opt<fa::BinaryFormat> format(
+    "format", cl::desc("what to write besides the JSON"),
+    cl::init(fa::BinaryFormat::Cubin),
+    cl::values(clEnumValN(fa::BinaryFormat::Ptx, "ptx",
+                          "PTX only (no ptxas needed; the driver JIT-compiles "
+                          "it)"),
+               clEnumValN(fa::BinaryFormat::Cubin, "cubin",
+                          "PTX and an sm_XX cubin (runs ptxas)")));
 static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("time N whole compilations (to cubin), print the "
@@ -126,7 +134,7 @@ int main(int argc, char **argv) {
   options.warps = warps;
   options.stages = stages;
   options.cudaPath = cudaPath;
-  options.format = fa::BinaryFormat::Cubin;
+  options.format = format;
 
   if (benchmark > 0) {
     std::vector<double> seconds;
@@ -155,12 +163,17 @@ int main(int argc, char **argv) {
     std::string prefix = outputPrefix;
     if (kernels->size() > 1)
       prefix += "." + std::to_string(i);
+    bool withCubin = format == fa::BinaryFormat::Cubin;
     if (failed(writeFile(prefix + ".ptx", kernel.ptx)) ||
-        failed(writeFile(prefix + ".cubin", kernel.cubin)) ||
+        (withCubin && failed(writeFile(prefix + ".cubin", kernel.cubin))) ||
         failed(writeFile(prefix + ".json", kernel.metadataJson)))
       return 1;
+    // A runner prefers <prefix>.cubin: never leave a stale one beside new
+    // PTX.
+    if (!withCubin)
+      llvm::sys::fs::remove(prefix + ".cubin");
     llvm::outs() << "fa-compile: " << kernel.kernelName << " -> " << prefix
-                 << ".{ptx,cubin,json}\n";
+                 << (withCubin ? ".{ptx,cubin,json}\n" : ".{ptx,json}\n");
   }
   return 0;
 }

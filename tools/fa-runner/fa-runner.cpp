@@ -7,8 +7,11 @@
 // Loads a kernel written by fa-compile (<prefix>.cubin or .ptx, plus
 // <prefix>.json), fills Q/K/V from a seeded generator, poisons the outputs,
 // launches through the CUDA driver API (dlopen'ed: no CUDA needed to build)
-// checking every call, and compares with an fp64 CPU reference that shares
-// no code with the kernel, using the rule of ANCHORS.md:
+// checking every call, and compares with a reference that shares no code
+// with the kernel: fp64 on the CPU for every row of small problems, and for
+// large ones the plain one-warp-per-row fp64 GPU kernel of reference.cu
+// (embedded when nvcc was found at build time; otherwise a seeded sample of
+// rows on the CPU). The rule is ANCHORS.md's:
 //
 //   max|out - ref| <= 2 * max|baseline - ref| + 1e-5
 //
@@ -38,6 +41,10 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#ifdef FA_RUNNER_GPU_REFERENCE
+#include "reference_fatbin.h" // fa_reference_fatbin: reference.cu, by nvcc
+#endif
 
 namespace {
 
@@ -340,6 +347,7 @@ struct Options {
   bool bench = false, json = false, check = true;
   int iterations = 50, warmup = 10;
   int64_t checkRows = 4096;
+  std::string reference = "auto"; // auto | cpu | gpu
   bool perturb = false; // control: corrupt one output; the check must fail
 };
 
@@ -355,6 +363,8 @@ void usage() {
       "  --layout bhsd|bshd                       memory layout of Q/K/V/O\n"
       "  --check-rows N                           rows checked against fp64\n"
       "                                           (all when small; 4096)\n"
+      "  --reference auto|cpu|gpu                 auto: fp64 CPU when small,\n"
+      "                                           else the GPU reference\n"
       "  --no-check                               skip the reference\n"
       "  --bench [--iters N] [--warmup N]         time with CUDA events\n"
       "  --json                                   one JSON line out\n"
@@ -402,6 +412,8 @@ Options parseOptions(int argc, char **argv) {
       o.layout = text(i, "--layout");
     else if (a == "--check-rows")
       o.checkRows = number(i, "--check-rows");
+    else if (a == "--reference")
+      o.reference = text(i, "--reference");
     else if (a == "--no-check")
       o.check = false;
     else if (a == "--bench")
@@ -429,6 +441,13 @@ Options parseOptions(int argc, char **argv) {
     die(kUsage, "--layout must be bhsd or bshd");
   if (o.iterations < 1)
     die(kUsage, "--iters must be at least 1");
+  if (o.reference != "auto" && o.reference != "cpu" && o.reference != "gpu")
+    die(kUsage, "--reference must be auto, cpu or gpu");
+#ifndef FA_RUNNER_GPU_REFERENCE
+  if (o.reference == "gpu")
+    die(kUsage, "--reference=gpu: this fa-runner was built without nvcc, so "
+                "it has no GPU reference");
+#endif
   return o;
 }
 
@@ -588,6 +607,80 @@ int64_t resolve(int64_t flag, int64_t fromMetadata, const char *name,
     die(kUsage, std::string(name) + " is dynamic in this kernel; pass " +
                     option);
   return flag;
+}
+
+/// Runs reference.cu over every row of the output in `o` and folds its
+/// per-row results into the same statistics as the CPU check.
+void checkOnGpu(const Problem &p, const DeviceBuffer &q, const DeviceBuffer &k,
+                const DeviceBuffer &v, const DeviceBuffer &o,
+                const DeviceBuffer *lse, double &maxErr, double &maxBase,
+                double &maxLseErr, int64_t &nanCount,
+                int64_t &maskedRowErrors) {
+#ifdef FA_RUNNER_GPU_REFERENCE
+  // The driver wants the fatbin 8-byte aligned; bin2c's array is bytes.
+  std::vector<uint64_t> image((sizeof(fa_reference_fatbin) + 7) / 8);
+  std::memcpy(image.data(), fa_reference_fatbin, sizeof(fa_reference_fatbin));
+  CUmodule module;
+  check(cuda.cuModuleLoadData(&module, image.data()),
+        "cuModuleLoadData (GPU reference)");
+  CUfunction function;
+  check(cuda.cuModuleGetFunction(&function, module,
+                                 p.bf16 ? "fa_reference_bf16"
+                                        : "fa_reference_f16"),
+        "cuModuleGetFunction (GPU reference)");
+  int64_t rows = p.B * p.Hq * p.Nq;
+  DeviceBuffer err(rows * 8), base(rows * 8), lseErr(rows * 8), bad(rows * 4);
+  struct Strides {
+    long long b, h, s;
+  };
+  auto strides = [&](int64_t H, int64_t N) {
+    std::vector<int64_t> st = p.strides(H, N);
+    return Strides{st[0], st[1], st[2]};
+  };
+  Strides qs = strides(p.Hq, p.Nq), ks = strides(p.Hkv, p.Nk), os = qs;
+  CUdeviceptr lsePtr = lse ? lse->ptr : 0;
+  long long B = p.B, Hq = p.Hq, Hkv = p.Hkv, Nq = p.Nq, Nk = p.Nk;
+  int D = static_cast<int>(p.D), causal = p.causal;
+  double scale = p.scale;
+  void *params[] = {const_cast<CUdeviceptr *>(&q.ptr),
+                    const_cast<CUdeviceptr *>(&k.ptr),
+                    const_cast<CUdeviceptr *>(&v.ptr),
+                    const_cast<CUdeviceptr *>(&o.ptr),
+                    &lsePtr, &qs, &ks, &os, &B, &Hq, &Hkv, &Nq, &Nk, &D,
+                    &scale, &causal, &err.ptr, &base.ptr, &lseErr.ptr,
+                    &bad.ptr};
+  constexpr unsigned kThreads = 256;
+  unsigned blocks =
+      static_cast<unsigned>((rows * 32 + kThreads - 1) / kThreads);
+  check(cuda.cuLaunchKernel(function, blocks, 1, 1, kThreads, 1, 1, 0,
+                            nullptr, params, nullptr),
+        "cuLaunchKernel (GPU reference)");
+  check(cuda.cuCtxSynchronize(), "GPU reference execution");
+  std::vector<double> e(rows), b(rows), l(rows);
+  std::vector<int32_t> flags(rows);
+  check(cuda.cuMemcpyDtoH_v2(e.data(), err.ptr, rows * 8), "cuMemcpyDtoH");
+  check(cuda.cuMemcpyDtoH_v2(b.data(), base.ptr, rows * 8), "cuMemcpyDtoH");
+  check(cuda.cuMemcpyDtoH_v2(l.data(), lseErr.ptr, rows * 8), "cuMemcpyDtoH");
+  check(cuda.cuMemcpyDtoH_v2(flags.data(), bad.ptr, rows * 4),
+        "cuMemcpyDtoH");
+  for (int64_t r = 0; r < rows; ++r) {
+    // NaN compares false: count it instead of letting max() drop it.
+    if (std::isnan(e[r]))
+      ++nanCount;
+    else
+      maxErr = std::max(maxErr, e[r]);
+    maxBase = std::max(maxBase, b[r]);
+    maxLseErr = std::max(maxLseErr, std::isnan(l[r])
+                                        ? std::numeric_limits<double>::infinity()
+                                        : l[r]);
+    nanCount += flags[r] & 1;
+    maskedRowErrors += (flags[r] >> 1) & 1;
+  }
+#else
+  (void)p, (void)q, (void)k, (void)v, (void)o, (void)lse, (void)maxErr,
+      (void)maxBase, (void)maxLseErr, (void)nanCount, (void)maskedRowErrors;
+  die(kUsage, "this fa-runner has no GPU reference (built without nvcc)");
+#endif
 }
 
 } // namespace
@@ -813,62 +906,84 @@ int main(int argc, char **argv) {
   bool pass = true;
   double maxErr = 0, maxBase = 0, maxLseErr = 0;
   int64_t checkedRows = 0, nanCount = 0, maskedRowErrors = 0;
+  std::string referenceKind = "none";
   if (opt.check) {
-    std::vector<uint16_t> out(qElems);
-    std::vector<float> lse(p.lse ? p.B * p.Hq * p.Nq : 0);
-    check(cuda.cuMemcpyDtoH_v2(out.data(), buffers[0].o->ptr, qBytes),
-          "cuMemcpyDtoH");
-    if (p.lse)
-      check(cuda.cuMemcpyDtoH_v2(lse.data(), buffers[0].lse->ptr, lseBytes),
-            "cuMemcpyDtoH");
-    if (opt.perturb)
-      out[qElems / 2] = p.round(p.load(out, qElems / 2) + 0.25f);
-    // Every element written, none NaN (the poison is NaN).
-    for (int64_t i = 0; i < qElems; ++i)
-      nanCount += std::isnan(p.load(out, i));
-    for (float x : lse)
-      nanCount += std::isnan(x);
-
-    // Rows to check: all when cheap, else edges plus a seeded sample.
-    int64_t totalRows = p.B * p.Hq * p.Nq;
-    std::vector<int64_t> rows;
-    double cost = double(totalRows) * double(p.Nk) * double(p.D);
-    if (cost <= 2e9 || totalRows <= opt.checkRows) {
-      for (int64_t r = 0; r < totalRows; ++r)
-        rows.push_back(r);
-    } else {
-      std::mt19937_64 pick(opt.seed ^ 0x9e3779b97f4a7c15ull);
-      for (int64_t r = 0; r < std::min<int64_t>(64, p.Nq); ++r) {
-        rows.push_back(r);
-        rows.push_back(totalRows - 1 - r);
-      }
-      while (static_cast<int64_t>(rows.size()) < opt.checkRows)
-        rows.push_back(static_cast<int64_t>(pick() % totalRows));
+    if (opt.perturb) {
+      // Control: corrupt one output element on the device; the check must
+      // fail whichever reference runs.
+      uint16_t x;
+      CUdeviceptr at = buffers[0].o->ptr + (qElems / 2) * 2;
+      check(cuda.cuMemcpyDtoH_v2(&x, at, 2), "cuMemcpyDtoH");
+      x = p.round((p.bf16 ? fromBF16(x) : fromF16(x)) + 0.25f);
+      check(cuda.cuMemcpyHtoD_v2(at, &x, 2), "cuMemcpyHtoD");
     }
-    auto os = p.strides(p.Hq, p.Nq);
-    for (int64_t r : rows) {
-      int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
-      RowResult ref = referenceRow(p, q, k, v, b, h, i);
-      std::vector<double> base = baselineRow(p, q, k, v, b, h, i);
-      bool masked = p.visibleEnd(i) == 0;
-      for (int64_t d = 0; d < p.D; ++d) {
-        double got = p.load(out, p.index(os, b, h, i, d));
-        if (masked && got != 0.0)
-          ++maskedRowErrors;
-        maxErr = std::max(maxErr, std::fabs(got - ref.out[d]));
-        maxBase = std::max(maxBase, std::fabs(base[d] - ref.out[d]));
-      }
-      if (p.lse) {
-        double got = lse[(b * p.Hq + h) * p.Nq + i];
-        if (std::isinf(ref.lse)) {
-          if (!(std::isinf(got) && got < 0))
-            maxLseErr = std::numeric_limits<double>::infinity();
-        } else {
-          double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
-          maxLseErr = std::max(maxLseErr, std::fabs(got - ref.lse) / tol);
+    int64_t totalRows = p.B * p.Hq * p.Nq;
+    double cost = double(totalRows) * double(p.Nk) * double(p.D);
+    bool small = cost <= 2e9 || totalRows <= opt.checkRows;
+    bool gpuReference = opt.reference == "gpu";
+#ifdef FA_RUNNER_GPU_REFERENCE
+    gpuReference |= opt.reference == "auto" && !small;
+#endif
+    if (gpuReference) {
+      referenceKind = "gpu";
+      checkOnGpu(p, *buffers[0].q, *buffers[0].k, *buffers[0].v,
+                 *buffers[0].o, p.lse ? buffers[0].lse.get() : nullptr,
+                 maxErr, maxBase, maxLseErr, nanCount, maskedRowErrors);
+      checkedRows = totalRows;
+    } else {
+      referenceKind = small ? "cpu" : "cpu-sampled";
+      std::vector<uint16_t> out(qElems);
+      std::vector<float> lse(p.lse ? p.B * p.Hq * p.Nq : 0);
+      check(cuda.cuMemcpyDtoH_v2(out.data(), buffers[0].o->ptr, qBytes),
+            "cuMemcpyDtoH");
+      if (p.lse)
+        check(cuda.cuMemcpyDtoH_v2(lse.data(), buffers[0].lse->ptr, lseBytes),
+              "cuMemcpyDtoH");
+      // Every element written, none NaN (the poison is NaN).
+      for (int64_t i = 0; i < qElems; ++i)
+        nanCount += std::isnan(p.load(out, i));
+      for (float x : lse)
+        nanCount += std::isnan(x);
+
+      // Rows to check: all when cheap, else edges plus a seeded sample.
+      std::vector<int64_t> rows;
+      if (small) {
+        for (int64_t r = 0; r < totalRows; ++r)
+          rows.push_back(r);
+      } else {
+        std::mt19937_64 pick(opt.seed ^ 0x9e3779b97f4a7c15ull);
+        for (int64_t r = 0; r < std::min<int64_t>(64, p.Nq); ++r) {
+          rows.push_back(r);
+          rows.push_back(totalRows - 1 - r);
         }
+        while (static_cast<int64_t>(rows.size()) < opt.checkRows)
+          rows.push_back(static_cast<int64_t>(pick() % totalRows));
       }
-      ++checkedRows;
+      auto os = p.strides(p.Hq, p.Nq);
+      for (int64_t r : rows) {
+        int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
+        RowResult ref = referenceRow(p, q, k, v, b, h, i);
+        std::vector<double> base = baselineRow(p, q, k, v, b, h, i);
+        bool masked = p.visibleEnd(i) == 0;
+        for (int64_t d = 0; d < p.D; ++d) {
+          double got = p.load(out, p.index(os, b, h, i, d));
+          if (masked && got != 0.0)
+            ++maskedRowErrors;
+          maxErr = std::max(maxErr, std::fabs(got - ref.out[d]));
+          maxBase = std::max(maxBase, std::fabs(base[d] - ref.out[d]));
+        }
+        if (p.lse) {
+          double got = lse[(b * p.Hq + h) * p.Nq + i];
+          if (std::isinf(ref.lse)) {
+            if (!(std::isinf(got) && got < 0))
+              maxLseErr = std::numeric_limits<double>::infinity();
+          } else {
+            double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
+            maxLseErr = std::max(maxLseErr, std::fabs(got - ref.lse) / tol);
+          }
+        }
+        ++checkedRows;
+      }
     }
     double bound = 2 * maxBase + 1e-5;
     pass = nanCount == 0 && maskedRowErrors == 0 && maxErr <= bound &&
@@ -912,25 +1027,25 @@ int main(int argc, char **argv) {
         "\"Nq\": %lld, \"Nk\": %lld, \"D\": %lld, \"causal\": \"%s\", "
         "\"layout\": \"%s\", \"mode\": \"%s\", \"seed\": %llu, "
         "\"max_err\": %.3e, \"baseline_err\": %.3e, \"lse_err_over_tol\": "
-        "%.3e, \"nan\": %lld, \"rows_checked\": %lld, \"median_ms\": %.4f, "
-        "\"tflops\": %.1f}",
+        "%.3e, \"nan\": %lld, \"rows_checked\": %lld, \"reference\": "
+        "\"%s\", \"median_ms\": %.4f, \"tflops\": %.1f}",
         verdict, kernelName.c_str(), deviceName, dtype.c_str(),
         (long long)p.B, (long long)p.Hq, (long long)p.Hkv, (long long)p.Nq,
         (long long)p.Nk, (long long)p.D, causal.c_str(), opt.layout.c_str(),
         opt.mode.c_str(), (unsigned long long)opt.seed, maxErr, maxBase,
-        maxLseErr, (long long)nanCount, (long long)checkedRows, medianMs,
-        tflops);
+        maxLseErr, (long long)nanCount, (long long)checkedRows,
+        referenceKind.c_str(), medianMs, tflops);
   } else {
     std::snprintf(
         line, sizeof(line),
         "%s %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
         "layout=%s mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
-        "nan=%lld masked_row_errors=%lld rows=%lld",
+        "nan=%lld masked_row_errors=%lld rows=%lld ref=%s",
         verdict, dtype.c_str(), (long long)p.B, (long long)p.Hq,
         (long long)p.Hkv, (long long)p.Nq, (long long)p.Nk, (long long)p.D,
         causal.c_str(), opt.layout.c_str(), opt.mode.c_str(), maxErr, maxBase,
         maxLseErr, (long long)nanCount, (long long)maskedRowErrors,
-        (long long)checkedRows);
+        (long long)checkedRows, referenceKind.c_str());
   }
   std::printf("%s", line);
   if (opt.bench && !opt.json)

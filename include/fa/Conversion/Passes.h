@@ -27,8 +27,9 @@ namespace mlir::fa {
 /// Rewrites bf16 nvgpu.mma.sync into nvvm.mma.sync (see the pass).
 void populateLowerBF16MmaSyncPatterns(RewritePatternSet &patterns);
 
-/// f32 math.exp2 with `afn` -> llvm.nvvm.ex2.approx.ftz.f32.
-void populateLowerApproxExp2Patterns(RewritePatternSet &patterns);
+/// The f32 math of the kernels -> LLVM/NVVM intrinsics (no libdevice); see
+/// the fa-lower-math-to-nvvm pass.
+void populateLowerMathToNVVMPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_DECL
 #include "fa/Conversion/Passes.h.inc"

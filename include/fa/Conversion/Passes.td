@@ -75,18 +75,24 @@ def FALowerBF16MmaSync : Pass<"fa-lower-bf16-mma-sync"> {
   ];
 }
 
-def FALowerApproxExp2 : Pass<"fa-lower-approx-exp2"> {
-  let summary = "Lower f32 math.exp2 with afn to ex2.approx.ftz";
+def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
+  let summary = "Lower the kernels' f32 math to NVVM intrinsics, not libdevice";
   let description = [{
-    Rewrites each f32 `math.exp2` that carries the `afn` fast-math flag into
-    the NVVM intrinsic `llvm.nvvm.ex2.approx.ftz.f32`, a single MUFU.EX2 in
-    SASS. Upstream `convert-gpu-to-nvvm` would call libdevice's `__nv_exp2f`,
-    which keeps denormal results at the cost of extra instructions per call.
-    `math.exp2` without `afn`, and other types, are left to the upstream
-    lowering. The attention kernels mark the exponentials of the online
-    softmax `afn`: their arguments are at most 0 and results below 2^-126 of
-    the row maximum do not change the output. Run it before
-    `convert-gpu-to-nvvm`.
+    Upstream `convert-gpu-to-nvvm` lowers f32 `math.exp2`, `math.log`,
+    `math.fma` and `arith.maxnumf` to libdevice calls, so a kernel's PTX has
+    unresolved externs unless the CUDA toolkit's libdevice is linked, and
+    `__nv_exp2f` keeps denormal results at the cost of extra instructions
+    per call. This pass rewrites them first:
+
+    * `math.exp2` with `afn` to `llvm.nvvm.ex2.approx.ftz.f32` (MUFU.EX2);
+    * `math.log` with `afn` to `llvm.nvvm.lg2.approx.ftz.f` times ln 2;
+    * `math.fma` to `llvm.intr.fma`, `arith.maxnumf` to `llvm.intr.maxnum`.
+
+    `exp2`/`log` without the `afn` fast-math flag and non-f32 types are left
+    to the upstream lowering. The attention kernels mark `afn` on the
+    exponentials of the online softmax (arguments <= 0: results below
+    2^-126 of the row maximum do not change the output) and on the log of
+    the LSE. Run it before `convert-gpu-to-nvvm`.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

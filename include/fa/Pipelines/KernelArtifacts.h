@@ -24,7 +24,7 @@ namespace mlir::fa {
 struct KernelArtifacts {
   std::string kernelName;
   std::string ptx;
-  std::string cubin;
+  std::string cubin; // empty when options.format is Ptx
   /// Launch metadata: kernel name, argument order and ABI, grid as a
   /// function of runtime sizes, block size, dynamic shared memory, tile
   /// config, what the kernel computes, compiler version.

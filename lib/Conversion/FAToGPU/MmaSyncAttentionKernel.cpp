@@ -241,7 +241,7 @@ private:
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   /// exp2 with `afn`: the online softmax only takes exp2 of values <= 0,
-  /// where the MUFU approximation (fa-lower-approx-exp2) is what
+  /// where the MUFU approximation (fa-lower-math-to-nvvm) is what
   /// FlashAttention uses too.
   Value exp2(Value x) {
     return math::Exp2Op::create(b, x, arith::FastMathFlags::afn);
@@ -721,7 +721,7 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
                                    idx(0)));
       b.setInsertionPointToStart(firstOfQuad.thenBlock());
       Value maxScaled = fmul(state.max[h], f32(scoreScale));
-      Value logSum = math::LogOp::create(b, sum);
+      Value logSum = math::LogOp::create(b, sum, arith::FastMathFlags::afn);
       Value value = fadd(fmul(maxScaled, f32(static_cast<float>(M_LN2))),
                          logSum);
       value = select(empty, f32(-std::numeric_limits<float>::infinity()),

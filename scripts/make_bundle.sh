@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Packs the relocatable GPU test bundle (DESIGN.md section 4, issue 4):
+# static fa-compile and fa-runner, FileCheck/not/count with the libraries they
+# load, lit, the GPU test tree and a run script, as one .tar.xz of at most
+# 40 MiB. On a machine with a CUDA driver and python3:
+#
+#   tar xf fa-mlir-gpu-bundle.tar.xz && fa-mlir-gpu/run-gpu-tests.sh
+#
+# Usage: scripts/make_bundle.sh [static-build-dir] [output.tar.xz]
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+static=${1:-$src/build-static}
+out=${2:-$src/build/fa-mlir-gpu-bundle.tar.xz}
+llvm=${LLVM_ROOT:-/usr/lib/llvm-22}
+jobs=${JOBS:-2}
+limit=$((40 * 1024 * 1024))
+
+if [ ! -f "$static/build.ninja" ]; then
+  cmake -G Ninja -S "$src" -B "$static" -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR="$llvm/lib/cmake/mlir" -DLLVM_EXTERNAL_LIT="$llvm/bin/lit" \
+    -DPython3_EXECUTABLE=/usr/bin/python3 -DFA_STATIC_TOOLS=ON >/dev/null
+fi
+ninja -C "$static" -j"$jobs" fa-compile fa-runner
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+stage=$work/fa-mlir-gpu
+mkdir -p "$stage"/{bin,lib,test,benchmarks}
+
+# Tools: ours (no libLLVM, static libstdc++) and LLVM's test utilities.
+for tool in fa-compile fa-runner; do
+  strip -o "$stage/bin/$tool" "$static/bin/$tool"
+done
+for tool in FileCheck not count; do
+  cp "$llvm/bin/$tool" "$stage/bin/"
+done
+# The shared libraries LLVM's utilities load beyond glibc and libstdc++.
+for lib in $(ldd "$llvm/bin/FileCheck" | awk '/=>/ {print $3}'); do
+  case "$(basename "$lib")" in
+    libz3.so*|libzstd.so*|libz.so*) cp -L "$lib" "$stage/lib/" ;;
+  esac
+done
+if ldd "$stage/bin/fa-compile" | grep -q 'libLLVM\|libMLIR'; then
+  echo "make_bundle: fa-compile still links libLLVM/libMLIR" >&2
+  exit 1
+fi
+
+# lit (pure Python) and the tests.
+cp -r "$llvm/utils/lit/lit" "$stage/lit"
+cp "$src/test/lit.cfg.py" "$stage/test/"
+cp -r "$src/test/GPU" "$stage/test/GPU"
+cp "$src/benchmarks/make_kernels.py" "$src/benchmarks/gpu_suite.py" \
+  "$stage/benchmarks/"
+cat > "$stage/test/lit.site.cfg.py" <<'PY'
+# lit site configuration of the relocatable GPU bundle.
+import os
+import sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+config.llvm_tools_dir = os.path.join(root, "bin")
+config.mlir_dir = ""
+config.fa_src_root = root
+config.fa_obj_root = os.path.join(root, "work")
+config.fa_tools_dir = os.path.join(root, "bin")
+config.cmake_command = "cmake"
+config.cmake_generator = "Ninja"
+config.cxx_compiler = "c++"
+config.python_executable = sys.executable
+
+import lit.llvm
+lit.llvm.initialize(lit_config, config)
+lit_config.load_config(config, os.path.join(root, "test", "lit.cfg.py"))
+PY
+cat > "$stage/run-gpu-tests.sh" <<'SH'
+#!/usr/bin/env bash
+# Runs fa-mlir's GPU test suite from this bundle; needs a CUDA driver and
+# python3 (with a CUDA toolkit's ptxas the kernels are cubins, otherwise
+# PTX that the driver compiles). Extra arguments go to lit, e.g. -j8 or a
+# test path under test/GPU.
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+cd "$root"
+mkdir -p "$root/work/test"
+paths=0
+for arg in "$@"; do
+  [ -e "$arg" ] && paths=1
+done
+if [ "$paths" -eq 0 ]; then
+  set -- "$@" test/GPU
+fi
+exec python3 -c 'import sys; from lit.main import main; sys.argv[0] = "lit"; main()' \
+  -sv "$@"
+SH
+chmod +x "$stage/run-gpu-tests.sh"
+
+mkdir -p "$(dirname "$out")"
+tar -C "$work" -cf - fa-mlir-gpu | xz -6 -T"$jobs" > "$out"
+size=$(stat -c %s "$out")
+echo "make_bundle: $out ($((size / 1024 / 1024)) MiB, limit 40 MiB)"
+if [ "$size" -gt "$limit" ]; then
+  echo "make_bundle: the bundle is larger than 40 MiB" >&2
+  exit 1
+fi
