@@ -14,7 +14,7 @@ PYTHON ?= /usr/bin/python3
 CMAKE_BUILD_TYPE ?= Release
 LIT_OPTS ?= -sv
 
-.PHONY: all setup configure build check check-gpu bundle demo docs install clean bench-compile gpu-kernels
+.PHONY: all setup configure build check check-gpu bundle python python-bundle demo docs install clean bench-compile gpu-kernels
 
 all: build
 
@@ -46,6 +46,15 @@ check-gpu: build
 bundle: setup
 	JOBS=$(JOBS) bash scripts/make_bundle.sh $(BUILD_DIR)-static \
 	  $(BUILD_DIR)/fa-mlir-gpu-bundle.tar.xz
+
+# libFAMLIRCAPI.so for python/fa_mlir (PYTHONPATH=python).
+python: build
+	ninja -C $(BUILD_DIR) -j$(JOBS) FAMLIRCAPI
+
+# fa_mlir with a libFAMLIRCAPI.so that needs no LLVM, for the GPU machine.
+python-bundle: setup
+	JOBS=$(JOBS) bash scripts/make_python_bundle.sh $(BUILD_DIR)-static \
+	  $(BUILD_DIR)/fa-mlir-python.tar.xz
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir

@@ -87,6 +87,12 @@ if os.path.exists(sanitizer):
     config.available_features.add("compute-sanitizer")
     config.substitutions.append(("%compute_sanitizer", sanitizer))
 
+# pytest for the Python package's tests (Debian's python3-pytest).
+import subprocess
+if subprocess.call([python, "-c", "import pytest"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+    config.available_features.add("pytest")
+
 # A CUDA driver on this machine (GPU tests run; the no-driver test does not).
 import ctypes
 try:

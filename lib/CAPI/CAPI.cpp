@@ -1,0 +1,222 @@
+//===- CAPI.cpp - fa-mlir C API -------------------------------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa-c/FA.h"
+
+#include "fa/Pipelines/KernelArtifacts.h"
+#include "fa/Registration.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+
+namespace {
+thread_local std::string lastError;
+
+/// Collects the diagnostics of one call into lastError.
+class ErrorCollector {
+public:
+  explicit ErrorCollector(MLIRContext &context)
+      : handler(&context, [this](Diagnostic &diag) {
+          if (diag.getSeverity() != DiagnosticSeverity::Error)
+            return success();
+          llvm::raw_string_ostream os(messages);
+          if (!messages.empty())
+            os << "\n";
+          os << diag.getLocation() << ": error: " << diag;
+          for (Diagnostic &note : diag.getNotes())
+            os << "\n" << note.getLocation() << ": note: " << note;
+          return success();
+        }) {
+    lastError.clear();
+  }
+  /// Records the collected diagnostics (or `fallback`) as the last error.
+  void fail(StringRef fallback) {
+    lastError = messages.empty() ? fallback.str() : messages;
+  }
+
+private:
+  std::string messages;
+  ScopedDiagnosticHandler handler;
+};
+
+} // namespace
+
+struct FAContext {
+  MLIRContext context;
+  explicit FAContext(const DialectRegistry &registry) : context(registry) {
+    context.loadAllAvailableDialects();
+  }
+};
+
+struct FAModule {
+  FAContext *context;
+  OwningOpRef<ModuleOp> module;
+  std::string printed;
+};
+
+struct FACompiled {
+  std::vector<fa::KernelArtifacts> kernels;
+};
+
+extern "C" {
+
+const char *faGetVersion(void) {
+  static const std::string version = fa::getFACompilerVersion();
+  return version.c_str();
+}
+
+const char *faGetLastError(void) { return lastError.c_str(); }
+
+FAContext *faContextCreate(void) {
+  static std::once_flag registered;
+  std::call_once(registered, [] { fa::registerAllFAPasses(); });
+  DialectRegistry registry;
+  fa::registerAllFADialects(registry);
+  return new FAContext(registry);
+}
+
+void faContextDestroy(FAContext *context) { delete context; }
+
+FAModule *faModuleParse(FAContext *context, const char *source) {
+  if (!context || !source) {
+    lastError = "faModuleParse: null argument";
+    return nullptr;
+  }
+  ErrorCollector errors(context->context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, &context->context, "input");
+  if (!module) {
+    errors.fail("cannot parse the module");
+    return nullptr;
+  }
+  return new FAModule{context, std::move(module), {}};
+}
+
+void faModuleDestroy(FAModule *module) { delete module; }
+
+const char *faModulePrint(FAModule *module, int generic) {
+  if (!module) {
+    lastError = "faModulePrint: null module";
+    return nullptr;
+  }
+  module->printed.clear();
+  llvm::raw_string_ostream os(module->printed);
+  OpPrintingFlags flags;
+  if (generic)
+    flags.printGenericOpForm();
+  module->module->print(os, flags);
+  return module->printed.c_str();
+}
+
+int faModuleRunPipeline(FAModule *module, const char *pipeline) {
+  if (!module || !pipeline) {
+    lastError = "faModuleRunPipeline: null argument";
+    return 0;
+  }
+  MLIRContext &context = module->context->context;
+  ErrorCollector errors(context);
+  // Accept both "builtin.module(p)" and the bare "p" nested in the module.
+  StringRef text = StringRef(pipeline).trim();
+  if (text.consume_front("builtin.module(") && text.consume_back(")"))
+    text = text.trim();
+  PassManager pm(&context, ModuleOp::getOperationName());
+  std::string parseErrors;
+  llvm::raw_string_ostream parseOs(parseErrors);
+  if (failed(parsePassPipeline(text, pm, parseOs))) {
+    lastError = "invalid pass pipeline '" + std::string(pipeline) +
+                "': " + parseErrors;
+    return 0;
+  }
+  if (failed(pm.run(*module->module))) {
+    errors.fail("the pass pipeline failed");
+    return 0;
+  }
+  return 1;
+}
+
+FACompiled *faCompile(FAContext *context, const char *source,
+                      const char *options) {
+  if (!context || !source || !options) {
+    lastError = "faCompile: null argument";
+    return nullptr;
+  }
+  MLIRContext &ctx = context->context;
+  ErrorCollector errors(ctx);
+  fa::FACompileOptions compileOptions;
+  std::string optionErrors;
+  llvm::raw_string_ostream optionOs(optionErrors);
+  if (failed(compileOptions.parseFromString(options, optionOs))) {
+    lastError = "invalid fa-compile options '" + std::string(options) +
+                "'" + (optionErrors.empty() ? "" : ": " + optionErrors);
+    return nullptr;
+  }
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &ctx,
+                                                             "input");
+  if (!module) {
+    errors.fail("cannot parse the module");
+    return nullptr;
+  }
+  FailureOr<std::vector<fa::KernelArtifacts>> kernels =
+      fa::compileAttentionKernels(*module, compileOptions);
+  if (failed(kernels)) {
+    errors.fail("compilation failed");
+    return nullptr;
+  }
+  return new FACompiled{std::move(*kernels)};
+}
+
+void faCompiledDestroy(FACompiled *compiled) { delete compiled; }
+
+int faCompiledGetNumKernels(FACompiled *compiled) {
+  return compiled ? static_cast<int>(compiled->kernels.size()) : 0;
+}
+
+static const fa::KernelArtifacts *kernelAt(FACompiled *compiled, int index) {
+  if (!compiled || index < 0 ||
+      index >= static_cast<int>(compiled->kernels.size())) {
+    lastError = "kernel index out of range";
+    return nullptr;
+  }
+  return &compiled->kernels[index];
+}
+
+const char *faCompiledGetKernelName(FACompiled *compiled, int index) {
+  const fa::KernelArtifacts *k = kernelAt(compiled, index);
+  return k ? k->kernelName.c_str() : nullptr;
+}
+
+const char *faCompiledGetPTX(FACompiled *compiled, int index) {
+  const fa::KernelArtifacts *k = kernelAt(compiled, index);
+  return k ? k->ptx.c_str() : nullptr;
+}
+
+const char *faCompiledGetCubin(FACompiled *compiled, int index, size_t *size) {
+  const fa::KernelArtifacts *k = kernelAt(compiled, index);
+  if (size)
+    *size = k ? k->cubin.size() : 0;
+  return k ? k->cubin.data() : nullptr;
+}
+
+const char *faCompiledGetMetadata(FACompiled *compiled, int index) {
+  const fa::KernelArtifacts *k = kernelAt(compiled, index);
+  return k ? k->metadataJson.c_str() : nullptr;
+}
+
+} // extern "C"

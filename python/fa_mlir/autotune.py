@@ -1,0 +1,111 @@
+"""Autotuning: time the valid tile configurations once per (GPU, dtype,
+head dim, mask, LSE, key-length bucket) and keep the winner on disk.
+
+    attention(q, k, v, autotune=True)
+
+The first call of a new bucket compiles and times every candidate (a few
+seconds); later calls, in this process or the next, read the choice from
+<cache dir>/autotune-<gpu>.json.
+"""
+
+import json
+import os
+import re
+import threading
+
+import torch
+
+from ._capi import FAError
+
+# Candidate options of the mma-sync strategy (0 = the compiler's default for
+# the head dimension). Invalid ones (registers, shared memory) are skipped.
+CANDIDATES = [
+    {},
+    {"block_n": 64},
+    {"block_n": 128},
+    {"block_m": 64},
+    {"block_n": 32},
+    {"block_m": 128, "block_n": 64, "warps": 8},
+]
+
+
+def bucket(n):
+    """Key lengths share a choice within a power-of-two bucket [128, 16384]."""
+    b = 128
+    while b < n and b < 16384:
+        b *= 2
+    return b
+
+
+class Tuner:
+    def __init__(self, cache, iterations=10):
+        self.cache = cache
+        self.iterations = iterations
+        self._lock = threading.Lock()
+        self._choices = None
+        self._path = None
+
+    def _file(self, device):
+        name = re.sub(r"[^A-Za-z0-9]+", "-",
+                      torch.cuda.get_device_name(device)).strip("-")
+        return os.path.join(self.cache.directory, f"autotune-{name}.json")
+
+    def _read(self, device):
+        path = self._file(device)
+        if self._path != path:
+            self._path, self._choices = path, {}
+            try:
+                with open(path) as f:
+                    self._choices = json.load(f)
+            except (OSError, ValueError):
+                pass
+        return self._choices
+
+    def _write(self):
+        try:
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+            tmp = self._path + f".{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(self._choices, f, indent=1, sort_keys=True)
+            os.replace(tmp, self._path)
+        except OSError:
+            pass
+
+    def best(self, spec, q, k, v, chip):
+        key = (f"{chip}/{spec.dtype}/d{spec.head_dim}/{spec.causal or 'none'}"
+               f"/lse{int(spec.lse)}/scale{spec.scale}/n{bucket(k.shape[2])}")
+        with self._lock:
+            choices = self._read(q.device)
+            if key in choices:
+                return choices[key]
+            choices[key] = self._measure(spec, q, k, v)
+            self._write()
+            return choices[key]
+
+    def _measure(self, spec, q, k, v):
+        from . import torch as fat  # the launcher
+        timings = []
+        for options in CANDIDATES:
+            try:
+                run = lambda: fat.attention(
+                    q, k, v, is_causal=spec.causal is not None,
+                    causal_alignment=spec.causal or "top_left",
+                    scale=spec.scale, enable_gqa=True, return_lse=spec.lse,
+                    cache=self.cache, _options=options)
+                run()  # compile + load + warm up
+            except FAError:
+                continue  # this tile does not fit this head dimension
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            times = []
+            for _ in range(self.iterations):
+                start.record()
+                run()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            times.sort()
+            timings.append((times[len(times) // 2], options))
+        if not timings:
+            raise FAError(f"no tile configuration compiles for {spec}")
+        return min(timings, key=lambda t: t[0])[1]

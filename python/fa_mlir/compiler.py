@@ -1,0 +1,192 @@
+"""Describe an attention, compile it (with a cache), read the metadata."""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import threading
+
+from ._capi import Context, FAError, version
+
+DTYPES = ("f16", "bf16")
+CAUSAL = (None, "top_left", "bottom_right")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionSpec:
+    """One fa.attention: element type, head dimension, mask, LSE, scale.
+
+    Batch, heads and sequence lengths stay dynamic: one kernel serves every
+    (B, Hq, Hkv, Nq, Nk) with Hq a multiple of Hkv.
+    """
+    dtype: str = "bf16"
+    head_dim: int = 128
+    causal: str = None         # None, "top_left" or "bottom_right"
+    lse: bool = False
+    scale: float = None        # None: 1 / sqrt(head_dim)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise FAError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.head_dim, int) or self.head_dim <= 0:
+            raise FAError(f"head_dim must be a positive int, got "
+                          f"{self.head_dim!r}")
+        if self.causal not in CAUSAL:
+            raise FAError(f"causal must be one of {CAUSAL}, got "
+                          f"{self.causal!r}")
+        if self.scale is not None and not (
+                isinstance(self.scale, (int, float)) and self.scale > 0
+                and math.isfinite(self.scale)):
+            raise FAError(f"scale must be a positive finite number, got "
+                          f"{self.scale!r}")
+
+
+def attention_source(spec):
+    """The MLIR module (text) of `spec`, with dynamic B, H and N."""
+    t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
+    lse_t = "tensor<?x?x?xf32>"
+    results = f"{t}, {lse_t}" if spec.lse else t
+    attrs = ""
+    if spec.scale is not None:
+        attrs += f"\n      scale = {float(spec.scale)!r}"
+    if spec.causal:
+        attrs += f"\n      causal = <{spec.causal}>"
+    return f"""func.func @attention(%q: {t}, %k: {t}, %v: {t}, %o: {t}{
+        f', %lse: {lse_t}' if spec.lse else ''}) -> ({results}) {{
+  {'%out, %l' if spec.lse else '%out'} = fa.attention
+      ins(%q, %k, %v : {t}, {t}, {t})
+      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
+      -> {results}
+  return {'%out, %l' if spec.lse else '%out'} : {results}
+}}
+"""
+
+
+@dataclasses.dataclass
+class CompiledKernel:
+    name: str
+    ptx: str
+    cubin: bytes
+    metadata: dict
+
+    @property
+    def block_m(self):
+        return self.metadata["tile"]["block_m"]
+
+
+_context = None
+_context_lock = threading.Lock()
+
+
+def _shared_context():
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = Context()
+        return _context
+
+
+def options_string(chip="sm_90a", block_m=0, block_n=0, warps=0, stages=2,
+                   format="cubin"):
+    return (f"chip={chip} block-m={block_m} block-n={block_n} warps={warps} "
+            f"stages={stages} format={format}")
+
+
+def compile_source(source, **options):
+    """Compiles MLIR text with the fa-compile pipeline; one CompiledKernel
+    per fa.attention."""
+    kernels = _shared_context().compile(source, options_string(**options))
+    return [CompiledKernel(n, p, c, json.loads(m)) for n, p, c, m in kernels]
+
+
+class KernelCache:
+    """Compiled kernels in memory and on disk, keyed by everything that
+    changes the kernel: compiler version, chip, tile options and the source
+    (dtype, head dim, mask, LSE, scale). The second request for a key
+    compiles nothing; a later process reads the disk copy.
+
+    Directory: $FA_MLIR_CACHE_DIR, else ~/.cache/fa_mlir.
+    """
+
+    def __init__(self, directory=None):
+        self.directory = directory or os.environ.get(
+            "FA_MLIR_CACHE_DIR",
+            os.path.join(os.path.expanduser("~"), ".cache", "fa_mlir"))
+        self._memory = {}
+        self._lock = threading.Lock()
+        self.compilations = 0  # compilations this cache ran (for tests)
+
+    @staticmethod
+    def key(spec, **options):
+        text = json.dumps({"compiler": version(),
+                           "source": attention_source(spec),
+                           "options": options_string(**options)},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get(self, spec, **options):
+        key = self.key(spec, **options)
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+            kernel = self._load(key)
+            if kernel is None:
+                (kernel,) = compile_source(attention_source(spec), **options)
+                self.compilations += 1
+                self._store(key, kernel)
+            self._memory[key] = kernel
+            return kernel
+
+    def _paths(self, key):
+        base = os.path.join(self.directory, key)
+        return base + ".json", base + ".ptx", base + ".cubin"
+
+    def _load(self, key):
+        meta, ptx, cubin = self._paths(key)
+        try:
+            with open(meta) as f:
+                metadata = json.load(f)
+            with open(ptx) as f:
+                ptx_text = f.read()
+            cubin_bytes = b""
+            if os.path.exists(cubin):
+                with open(cubin, "rb") as f:
+                    cubin_bytes = f.read()
+        except (OSError, ValueError):
+            return None
+        return CompiledKernel(metadata["kernel"], ptx_text, cubin_bytes,
+                              metadata)
+
+    def _store(self, key, kernel):
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            meta, ptx, cubin = self._paths(key)
+            # Data first, metadata last (atomically): a reader that sees the
+            # metadata sees complete files.
+            with open(ptx, "w") as f:
+                f.write(kernel.ptx)
+            if kernel.cubin:
+                with open(cubin, "wb") as f:
+                    f.write(kernel.cubin)
+            tmp = meta + f".{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(kernel.metadata, f)
+            os.replace(tmp, meta)
+        except OSError:
+            pass  # a read-only cache directory only costs recompilation
+
+
+_default_cache = None
+
+
+def default_cache():
+    global _default_cache
+    if _default_cache is None:
+        _default_cache = KernelCache()
+    return _default_cache
+
+
+def compile_attention(spec, cache=None, **options):
+    """The kernel for `spec` (from `cache`, default: the process-wide one)."""
+    return (cache or default_cache()).get(spec, **options)

@@ -1,0 +1,136 @@
+"""CPU-only tests of the fa_mlir package: IR, the pipeline, the cache, errors.
+Run in CI (make check, through test/Python/pytest.test)."""
+
+import os
+import re
+
+import pytest
+
+import fa_mlir
+from fa_mlir import AttentionSpec, FAError, KernelCache
+
+
+def test_version():
+    assert re.match(r"fa-mlir \S+ \(MLIR 22\.", fa_mlir.version())
+
+
+def test_attention_source_parses_and_round_trips():
+    spec = AttentionSpec(dtype="f16", head_dim=64, causal="bottom_right",
+                         lse=True, scale=0.1)
+    module = fa_mlir.Context().parse(fa_mlir.attention_source(spec))
+    text = str(module)
+    assert "fa.attention" in text
+    assert "causal = <bottom_right>" in text
+    assert "scale = 1.000000e-01" in text
+    assert "tensor<?x?x?xf32>" in text  # the LSE result
+    assert '"fa.attention"' in module.print(generic=True)
+
+
+def test_passes_run_in_place():
+    ctx = fa_mlir.Context()
+    module = ctx.parse(fa_mlir.attention_source(AttentionSpec(head_dim=128)))
+    module.run("func.func(fa-tile-attention{block-m=64 block-n=32}),"
+               "func.func(fa-fuse-online-softmax)")
+    text = str(module)
+    assert "fa.attention_tile = {block_m = 64 : i64, block_n = 32 : i64" in text
+    assert 'fa.softmax_stage = "online"' in text
+    assert "fa.attention " not in text  # the op is gone
+
+
+def test_compile_to_ptx_and_metadata():
+    (kernel,) = fa_mlir.compile_source(
+        fa_mlir.attention_source(AttentionSpec(dtype="bf16", head_dim=64,
+                                               causal="top_left")),
+        format="ptx")
+    assert kernel.name.startswith("fa_attention_bf16_d64_bm128_bn64_w4")
+    assert kernel.cubin == b""
+    assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in kernel.ptx
+    assert kernel.metadata["kernel"] == kernel.name
+    assert kernel.metadata["attention"]["causal"] == "top_left"
+    assert kernel.metadata["tile"]["warps"] == 4
+    assert kernel.metadata["compiler"] == fa_mlir.version()
+
+
+def test_cache_compiles_once_and_reads_disk(tmp_path):
+    spec = AttentionSpec(dtype="f16", head_dim=64)
+    cache = KernelCache(str(tmp_path))
+    first = cache.get(spec, format="ptx")
+    second = cache.get(spec, format="ptx")
+    assert first is second and cache.compilations == 1
+    # A new process (a new cache object) compiles nothing either.
+    fresh = KernelCache(str(tmp_path))
+    again = fresh.get(spec, format="ptx")
+    assert fresh.compilations == 0
+    assert again.ptx == first.ptx and again.metadata == first.metadata
+
+
+def test_cache_key_covers_everything_that_changes_the_kernel():
+    base = AttentionSpec(dtype="f16", head_dim=64)
+    keys = {
+        KernelCache.key(base),
+        KernelCache.key(AttentionSpec(dtype="bf16", head_dim=64)),
+        KernelCache.key(AttentionSpec(dtype="f16", head_dim=128)),
+        KernelCache.key(AttentionSpec(dtype="f16", head_dim=64,
+                                      causal="top_left")),
+        KernelCache.key(AttentionSpec(dtype="f16", head_dim=64, lse=True)),
+        KernelCache.key(AttentionSpec(dtype="f16", head_dim=64, scale=0.2)),
+        KernelCache.key(base, chip="sm_80"),
+        KernelCache.key(base, block_n=128),
+        KernelCache.key(base, format="ptx"),
+    }
+    assert len(keys) == 9
+    assert KernelCache.key(base) == KernelCache.key(
+        AttentionSpec(dtype="f16", head_dim=64))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dtype="f32"), "dtype must be one of"),
+    (dict(head_dim=0), "head_dim must be a positive int"),
+    (dict(causal="left"), "causal must be one of"),
+    (dict(scale=-1.0), "scale must be a positive finite number"),
+    (dict(scale=float("inf")), "scale must be a positive finite number"),
+])
+def test_bad_specs_raise(kwargs, message):
+    with pytest.raises(FAError, match=message):
+        AttentionSpec(**kwargs)
+
+
+def test_bad_ir_raises_with_the_diagnostic():
+    with pytest.raises(FAError, match="expected 'ins'"):
+        fa_mlir.Context().parse("func.func @f() { %x = fa.attention }")
+
+
+def test_verifier_errors_are_reported():
+    bad = fa_mlir.attention_source(AttentionSpec(head_dim=64)).replace(
+        "%o: tensor<?x?x?x64xbf16>", "%o: tensor<?x?x?x32xbf16>", 1)
+    with pytest.raises(FAError, match="error"):
+        fa_mlir.Context().parse(bad)
+
+
+def test_bad_pipeline_raises():
+    module = fa_mlir.Context().parse(
+        fa_mlir.attention_source(AttentionSpec()))
+    with pytest.raises(FAError, match="invalid pass pipeline"):
+        module.run("no-such-pass")
+    with pytest.raises(FAError, match="run fa-fuse-online-softmax first"):
+        module.run("func.func(fa-tile-attention),fa-lower-to-gpu")
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(block_n=24), "block-n must be a multiple of 16"),
+    (dict(chip="sm_70"), "unsupported chip 'sm_70'"),
+    (dict(stages=1), "stages must be in \\[2, 4\\]"),
+    (dict(format="elf"), "invalid fa-compile options"),
+])
+def test_bad_compile_options_raise(options, message):
+    source = fa_mlir.attention_source(AttentionSpec(head_dim=64))
+    opts = dict(format="ptx")
+    opts.update(options)
+    with pytest.raises(FAError, match=message):
+        fa_mlir.compile_source(source, **opts)
+
+
+def test_unsupported_head_dim_raises():
+    with pytest.raises(FAError, match="head dimensions 64, 128, 192 and 256"):
+        fa_mlir.compile_attention(AttentionSpec(head_dim=96), format="ptx",
+                                  cache=KernelCache(os.devnull + ".nodir"))
