@@ -343,10 +343,10 @@ private:
                      Value rowLimit, Value dst, ValueRange prefix,
                      int64_t rows, int64_t cols);
 
-  /// Loads the A fragments of 16 rows x headDim from a swizzled tile.
-  SmallVector<Value> loadRowFragments(Value tile, Value rowBase);
-  /// Loads the A fragment of 16 rows x k-step `k` from a swizzled tile.
-  Value loadRowFragment(Value tile, Value rowBase, int64_t k);
+  /// Loads the A fragments of the 16 Q rows from `rowBase` (all k-steps).
+  SmallVector<Value> loadRowFragments(Value rowBase);
+  /// Loads the A fragment of the 16 Q rows from `rowBase`, k-step `k`.
+  Value loadRowFragment(Value rowBase, int64_t k);
   /// The Q fragment of row tile `m`, k-step `k`: from registers, or
   /// re-read from shared memory (once per block and k-step).
   Value queryFragment(int64_t m, int64_t k) {
@@ -354,7 +354,7 @@ private:
       return queryFragments[m][k];
     Value &cached = reloadedQuery[{m, k}];
     if (!cached)
-      cached = loadRowFragment(qTile, warpRowBase(m), k);
+      cached = loadRowFragment(warpRowBase(m), k);
     return cached;
   }
   /// First row of row tile `m` of this warp, within the block's tile.
@@ -408,7 +408,7 @@ private:
   Value causalShift; // null when not causal
   Value numBlocks;
   Value qTile, kTiles, vTiles; // [rows, cols] / [slot, rows, cols]
-  Value kRing, vRing;          // the same rings, flat, for ldmatrix
+  Value qFlat, kRing, vRing;   // the same tiles, flat, for ldmatrix
   SmallVector<SmallVector<Value>> queryFragments; // [rowTile][kStep]
   SmallVector<SmallVector<Value>> pFragmentsPerTile; // [rowTile][keyStep]
   std::map<std::pair<int64_t, int64_t>, Value> reloadedQuery;
@@ -454,23 +454,22 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
   }
 }
 
-Value MmaSyncKernelEmitter::loadRowFragment(Value tile, Value rowBase,
-                                           int64_t k) {
+Value MmaSyncKernelEmitter::loadRowFragment(Value rowBase, int64_t k) {
   // ldmatrix.x4 matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7),
-  // (rows 0-7, k 8-15), (rows 8-15, k 8-15) = registers a0..a3 of m16n8k16.
+  // (rows 0-7, k 8-15), (rows 8-15, k 8-15) = registers a0..a3 of m16n8k16:
+  // lane l addresses row l mod 16, chunk l / 16 + 2 k; one XOR per k-step.
   Value row = add(rowBase, rem(lane, idx(16)));
-  Value chunk = add(div(lane, idx(16)), idx(2 * k));
+  Value base = swizzledBase(row, div(lane, idx(16)), headDim);
   return nvgpu::LdMatrixOp::create(
-      b, VectorType::get({4, 2}, elementType), tile,
-      ValueRange{row, swizzledColumn(row, chunk)},
+      b, VectorType::get({4, 2}, elementType), qFlat,
+      ValueRange{swizzledStep(base, headDim, k, 0)},
       /*transpose=*/false, /*numTiles=*/4);
 }
 
-SmallVector<Value> MmaSyncKernelEmitter::loadRowFragments(Value tile,
-                                                          Value rowBase) {
+SmallVector<Value> MmaSyncKernelEmitter::loadRowFragments(Value rowBase) {
   SmallVector<Value> fragments;
   for (int64_t k = 0; k < headDim / 16; ++k)
-    fragments.push_back(loadRowFragment(tile, rowBase, k));
+    fragments.push_back(loadRowFragment(rowBase, k));
   return fragments;
 }
 
@@ -804,6 +803,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
     return MemRefType::get({type.getNumElements()}, elementType,
                            MemRefLayoutAttrInterface{}, workgroup);
   };
+  qFlat = memref::ViewOp::create(b, flat(qType), smem, idx(0), ValueRange{});
   kRing = memref::ViewOp::create(b, flat(kType), smem, idx(qBytes),
                                  ValueRange{});
   vRing = memref::ViewOp::create(b, flat(vType), smem, idx(qBytes + kBytes),
@@ -830,7 +830,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   gpu::BarrierOp::create(b);
   if (config.queryInRegisters)
     for (int64_t m = 0; m < rowTiles; ++m)
-      queryFragments.push_back(loadRowFragments(qTile, warpRowBase(m)));
+      queryFragments.push_back(loadRowFragments(warpRowBase(m)));
 
   Type f32Type = b.getF32Type();
   auto accType = VectorType::get({2, 2}, f32Type);
