@@ -29,7 +29,19 @@ _loaded = {}
 _loaded_lock = threading.Lock()
 
 
+_chips = {}
+
+
 def _chip(device):
+    index = device.index if device.index is not None else \
+        torch.cuda.current_device()
+    chip = _chips.get(index)
+    if chip is None:
+        chip = _chips[index] = _chip_of(index)
+    return chip
+
+
+def _chip_of(device):
     cap = torch.cuda.get_device_capability(device)
     if cap not in _CHIPS:
         raise FAError(f"fa_mlir has kernels for sm_80, sm_86, sm_87, sm_89 "
@@ -137,7 +149,7 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=d,
                          causal=causal_alignment if is_causal else None,
                          lse=return_lse, scale=scale)
-    with torch.cuda.device(q.device):
+    with torch.cuda.device(q.device):  # cheap when it is already current
         chip = _chip(q.device)
         options = dict(_options or {})
         if autotune and _options is None:
