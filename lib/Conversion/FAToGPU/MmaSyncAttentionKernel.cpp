@@ -39,6 +39,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include "llvm/ADT/bit.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <array>
@@ -182,6 +183,12 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
     name += "_qsmem";
   if (spec.lseType)
     name += "_lse";
+  // The scale is baked into the code: a non-default one is part of the name
+  // (the f32 bits the kernel uses), so that runtimes caching kernels by name
+  // never mix two scales.
+  float scale = static_cast<float>(spec.scale);
+  if (scale != static_cast<float>(1.0 / std::sqrt(double(spec.getHeadDim()))))
+    name += llvm::formatv("_scale{0:x-8}", llvm::bit_cast<uint32_t>(scale));
   return name;
 }
 

@@ -92,3 +92,19 @@ func.func @dynamic_f16(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,
                     outs(%o : tensor<?x?x?x64xf16>) -> tensor<?x?x?x64xf16>
   return %0 : tensor<?x?x?x64xf16>
 }
+
+// -----
+
+// A non-default scale is part of the kernel name (the f32 bits the kernel
+// bakes in), so two attentions that differ only in scale never share a
+// name; the default scale (1/sqrt(D)) adds nothing.
+// CHECK-LABEL: func.func @scales
+// CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2_scale3f000000::@fa_attention_f16_d64_bm64_bn32_w2_s2_scale3f000000
+// CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2_scale3e800000::@fa_attention_f16_d64_bm64_bn32_w2_s2_scale3e800000
+// CHECK:         gpu.launch_func @fa_attention_f16_d64_bm64_bn32_w2_s2::@fa_attention_f16_d64_bm64_bn32_w2_s2
+func.func @scales(%q: tensor<1x1x?x64xf16>, %o: tensor<1x1x?x64xf16>) -> (tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>) {
+  %0 = fa.attention ins(%q, %q, %q : tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>) outs(%o : tensor<1x1x?x64xf16>) scale = 0.5 -> tensor<1x1x?x64xf16>
+  %1 = fa.attention ins(%q, %q, %q : tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>) outs(%o : tensor<1x1x?x64xf16>) scale = 0.25 -> tensor<1x1x?x64xf16>
+  %2 = fa.attention ins(%q, %q, %q : tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>) outs(%o : tensor<1x1x?x64xf16>) scale = 0.125 -> tensor<1x1x?x64xf16>
+  return %0, %1, %2 : tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>
+}
