@@ -13,30 +13,17 @@ import os
 import subprocess
 import sys
 
-TEMPLATE = """func.func @attention(%q: tensor<?x?x?x{d}x{t}>, %k: tensor<?x?x?x{d}x{t}>,
-                     %v: tensor<?x?x?x{d}x{t}>, %o: tensor<?x?x?x{d}x{t}>{lse_arg})
-    -> ({results}) {{
-  {names} = fa.attention
-      ins(%q, %k, %v : tensor<?x?x?x{d}x{t}>, tensor<?x?x?x{d}x{t}>,
-                       tensor<?x?x?x{d}x{t}>)
-      outs({outs} : {out_types}){causal}
-      -> {results}
-  return {names} : {results}
-}}
-"""
+# The one generator of fa.attention sources (python/fa_mlir/compiler.py);
+# pure Python, it needs neither libFAMLIRCAPI.so nor torch.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "python"))
+from fa_mlir.compiler import AttentionSpec, attention_source  # noqa: E402
 
 
 def kernel_source(dtype, d, causal, lse):
-    out_t = f"tensor<?x?x?x{d}x{dtype}>"
-    lse_t = "tensor<?x?x?xf32>"
-    return TEMPLATE.format(
-        d=d, t=dtype,
-        lse_arg=f", %lse: {lse_t}" if lse else "",
-        results=f"{out_t}, {lse_t}" if lse else out_t,
-        names="%out, %l" if lse else "%out",
-        outs="%o, %lse" if lse else "%o",
-        out_types=f"{out_t}, {lse_t}" if lse else out_t,
-        causal=f"\n      causal = <{causal}>" if causal != "none" else "")
+    return attention_source(AttentionSpec(
+        dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
+        lse=lse))
 
 
 def main():

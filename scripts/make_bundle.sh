@@ -16,12 +16,7 @@ llvm=${LLVM_ROOT:-/usr/lib/llvm-22}
 jobs=${JOBS:-2}
 limit=$((40 * 1024 * 1024))
 
-if [ ! -f "$static/build.ninja" ]; then
-  cmake -G Ninja -S "$src" -B "$static" -DCMAKE_BUILD_TYPE=Release \
-    -DMLIR_DIR="$llvm/lib/cmake/mlir" -DLLVM_EXTERNAL_LIT="$llvm/bin/lit" \
-    -DPython3_EXECUTABLE=/usr/bin/python3 -DFA_STATIC_TOOLS=ON >/dev/null
-fi
-ninja -C "$static" -j"$jobs" fa-compile fa-runner
+JOBS=$jobs bash "$src/scripts/build_static.sh" "$static" fa-compile fa-runner
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -52,6 +47,9 @@ cp "$src/test/lit.cfg.py" "$stage/test/"
 cp -r "$src/test/GPU" "$stage/test/GPU"
 cp "$src/benchmarks/make_kernels.py" "$src/benchmarks/gpu_suite.py" \
   "$stage/benchmarks/"
+# make_kernels.py takes its MLIR from fa_mlir.attention_source.
+mkdir -p "$stage/python/fa_mlir"
+cp "$src/python/fa_mlir"/*.py "$stage/python/fa_mlir/"
 cat > "$stage/test/lit.site.cfg.py" <<'PY'
 # lit site configuration of the relocatable GPU bundle.
 import os

@@ -11,13 +11,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 static=${1:-$src/build-static}
 out=${2:-$src/build/fa-mlir-python.tar.xz}
-llvm=${LLVM_ROOT:-/usr/lib/llvm-22}
-if [ ! -f "$static/build.ninja" ]; then
-  cmake -G Ninja -S "$src" -B "$static" -DCMAKE_BUILD_TYPE=Release \
-    -DMLIR_DIR="$llvm/lib/cmake/mlir" -DLLVM_EXTERNAL_LIT="$llvm/bin/lit" \
-    -DPython3_EXECUTABLE=/usr/bin/python3 -DFA_STATIC_TOOLS=ON >/dev/null
-fi
-ninja -C "$static" -j"${JOBS:-2}" FAMLIRCAPI
+bash "$src/scripts/build_static.sh" "$static" FAMLIRCAPI
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 stage=$work/fa-mlir-python

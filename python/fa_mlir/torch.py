@@ -149,7 +149,7 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=d,
                          causal=causal_alignment if is_causal else None,
                          lse=return_lse, scale=scale)
-    with torch.cuda.device(q.device):  # cheap when it is already current
+    with torch.cuda.device(q.device):
         chip = _chip(q.device)
         options = dict(_options or {})
         if autotune and _options is None:

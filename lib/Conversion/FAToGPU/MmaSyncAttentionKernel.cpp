@@ -325,10 +325,7 @@ private:
   /// flat tile of rows of `rowLength` elements.
   Value swizzledBase(Value row, Value firstChunk, int64_t rowLength) {
     assert(rowLength % (8 * kChunk) == 0 && "rows of whole swizzle periods");
-    Value phase = b.createOrFold<arith::AndIOp>(row, idx(7));
-    Value column =
-        mul(b.createOrFold<arith::XOrIOp>(firstChunk, phase), idx(kChunk));
-    return add(mul(row, idx(rowLength)), column);
+    return add(mul(row, idx(rowLength)), swizzledColumn(row, firstChunk));
   }
   /// acc += a * bFrag on the tensor cores (m16n8k16, f32 accumulators).
   void mmaAccumulate(Value a, Value bFrag, Value &acc) {
