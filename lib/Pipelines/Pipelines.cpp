@@ -14,6 +14,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -56,8 +57,19 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   pm.addPass(createFALowerToGPU(gpu));
 }
 
+void mlir::fa::enableNVPTXShortSharedPointers() {
+  auto &registered =
+      llvm::cl::getRegisteredOptions();
+  auto it = registered.find("nvptx-short-ptr");
+  // Without the NVPTX backend linked in nothing is serialized to PTX.
+  if (it == registered.end())
+    return;
+  static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
+}
+
 void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
                                         const FACompileOptions &options) {
+  enableNVPTXShortSharedPointers();
   OpPassManager &gpu = pm.nest<gpu::GPUModuleOp>();
   gpu.addPass(createFALowerBF16MmaSync());
   gpu.addPass(createFALowerMathToNVVM());

@@ -18,30 +18,32 @@
 // RUN: env CUDA_HOME=%t/no-toolkit fa-compile %s -o %t/nt --format=ptx --cuda-path=%t/no-toolkit
 // RUN: FileCheck %s --check-prefix=NOLIBDEVICE < %t/nt.ptx
 
-// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,cubin,json}
+// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse -> {{.*}}attn.{ptx,cubin,json}
 // NOLIBDEVICE-NOT: __nv_
 // NOLIBDEVICE: .entry fa_attention
 // NOLIBDEVICE-NOT: __nv_
-// PTXONLY: fa-compile: fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse -> {{.*}}attn.{ptx,json}
+// PTXONLY: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse -> {{.*}}attn.{ptx,json}
 
 // What matters in the generated assembly: tensor cores, ldmatrix, cp.async, exp2 on the
 // SFU, shuffles for the row reductions, and the sm_90a target.
 // PTX: .target sm_90a
-// PTX: .entry fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse(
-// PTX: .maxntid 256, 1, 1
+// PTX: .entry fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse(
+// PTX: .maxntid 128, 1, 1
 // PTX-DAG: cp.async.cg.shared.global
 // PTX-DAG: cp.async.wait_group
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// Shared memory is addressed with 32-bit registers (-nvptx-short-ptr).
+// PTX-DAG: cp.async.cg.shared.global [%r{{[0-9]+}}{{(\+[0-9]+)?}}], [%rd
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-DAG: ex2.approx.ftz.f32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: bar.sync
 
-// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn128_w8_s2_causal_br_lse"
+// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse"
 // JSON-DAG: "compiler": "fa-mlir {{.*}} (MLIR 22.{{.*}})"
 // JSON-DAG: "chip": "sm_90a"
-// JSON-DAG: "dynamic_shared_memory": 163840
+// JSON-DAG: "dynamic_shared_memory": 81920
 // JSON-DAG: "expr": "ceildiv(q.size[2], 128)"
 // JSON-DAG: "expr": "q.size[1]"
 // JSON-DAG: "expr": "q.size[0]"
@@ -50,8 +52,8 @@
 // JSON-DAG: "type": "memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>"
 // JSON-DAG: "type": "memref<2x8x?xf32, strided<[?, ?, 1], offset: ?>>"
 // JSON-DAG: "block_m": 128
-// JSON-DAG: "warps": 8
-// JSON-DAG: "block_n": 128
+// JSON-DAG: "warps": 4
+// JSON-DAG: "block_n": 48
 
 // NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
 // CHIP: error: unsupported chip 'sm_75'

@@ -49,13 +49,13 @@ static cl::opt<int64_t> blockM("block-m",
                                cl::init(0));
 static cl::opt<int64_t>
     blockN("block-n",
-           cl::desc("keys per K/V block (0: 64 up to D = 64, 128 up to "
+           cl::desc("keys per K/V block (0: 64 up to D = 64, 48 up to "
                     "D = 128, else 32)"),
            cl::init(0));
 static cl::opt<int64_t>
     warps("warps",
-          cl::desc("warps per block (0: 32 rows per warp when the fragments "
-                   "fit in registers, else 16)"),
+          cl::desc("warps per block (0: 32 rows per warp when the score and "
+                   "output fragments fit in registers, else 16)"),
           cl::init(0));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
                                cl::init(2));

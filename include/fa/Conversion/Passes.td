@@ -45,15 +45,16 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     Option<"strategy", "strategy", "std::string", /*default=*/"\"mma-sync\"",
            "kernel strategy: mma-sync (hopper-ws is reserved)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "warps per block (0: 32 rows per warp when the fragments "
-           "fit in registers, else 16)">,
+           "warps per block (0: 32 rows per warp when the score and "
+           "output fragments fit in registers, else 16)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "slots of the cp.async K/V ring in shared memory">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
     "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
     "::mlir::ub::UBDialect", "::mlir::vector::VectorDialect"
   ];

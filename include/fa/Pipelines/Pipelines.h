@@ -36,7 +36,7 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> warps{
       *this, "warps", llvm::cl::desc("warps per block (0: 32 rows per warp when the "
-                     "fragments fit in registers, else 16)"),
+                     "score and output fragments fit in registers, else 16)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> stages{
       *this, "stages", llvm::cl::desc("cp.async K/V ring depth"),
@@ -66,6 +66,15 @@ std::string getCUDAToolkitRoot(const FACompileOptions &options);
 /// fa.attention -> gpu.launch_func + gpu.module at the nvgpu level.
 void buildFALowerToGPUPipeline(OpPassManager &pm,
                                const FACompileOptions &options);
+
+/// Makes the NVPTX backend address shared memory with 32-bit pointers (the
+/// data layout `p3:32:32`), as clang's -fcuda-short-ptr and Triton do. The
+/// kernels keep many shared-memory addresses live across the key loop; as
+/// 64-bit values each took two registers, and at 32 rows per warp that
+/// spilled. This sets the process-wide LLVM option `-nvptx-short-ptr`, so an
+/// embedding compiler's other NVPTX target machines created afterwards see
+/// it too. buildFAGPUToNVVMPipeline calls it.
+void enableNVPTXShortSharedPointers();
 
 /// gpu.module (nvgpu level) -> NVVM/LLVM dialect with an #nvvm.target.
 void buildFAGPUToNVVMPipeline(OpPassManager &pm,

@@ -30,6 +30,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -44,8 +45,8 @@
 
 #include <array>
 #include <cmath>
-#include <map>
 #include <limits>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::fa;
@@ -86,13 +87,16 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
     return getFragmentRegisters(spec, c) <= kPreferredRegisters;
   };
   // 32 rows per warp (FlashAttention-2's shape: each K/V fragment feeds two
-  // MMAs) when Q, S and O of two row tiles fit in registers; otherwise 16.
-  // On the H200 that made D = 64 run 1.3x faster; D = 128 fits only with
-  // 16 rows (2026-11-20, benchmarks/results/2026-11-20-h200-tune.md).
+  // MMAs, half the shared-memory reads of 16 rows) when S and O of two row
+  // tiles fit in registers, with Q kept in registers if it fits too, else
+  // re-read from shared memory per block; otherwise 16 rows per warp. On
+  // the H200 that made D = 64 (Q in registers) 1.3x and D = 128 at
+  // block-n 48 (Q re-read) 1.1x faster than 16 rows per warp
+  // (benchmarks/results/2026-11-20-h200-tune.md, 2026-11-21-h200-d128.md).
   if (config.warps == 0) {
     MmaSyncConfig wide = config;
     wide.warps = config.blockM / 32;
-    wide.queryInRegisters = true;
+    wide.queryInRegisters = false;
     config.warps = config.blockM % 32 == 0 && wide.warps > 0 && fits(wide)
                        ? wide.warps
                        : config.blockM / 16;
@@ -102,11 +106,9 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
   config.queryInRegisters = fits(withQuery);
 }
 
-LogicalResult
-mlir::fa::verifyMmaSyncConfig(const AttentionKernelSpec &spec,
-                              const MmaSyncConfig &config,
-                              const GPUTarget &target,
-                              function_ref<InFlightDiagnostic()> emitError) {
+LogicalResult mlir::fa::verifyMmaSyncConfig(
+    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
+    const GPUTarget &target, function_ref<InFlightDiagnostic()> emitError) {
   Type element = spec.getElementType();
   if (!element.isF16() && !element.isBF16()) {
     emitError() << "the mma-sync strategy needs f16 or bf16 Q/K/V, got "
@@ -153,8 +155,7 @@ mlir::fa::verifyMmaSyncConfig(const AttentionKernelSpec &spec,
     emitError() << "tile too large for registers: block-m=" << config.blockM
                 << " block-n=" << config.blockN << " warps=" << config.warps
                 << " at D=" << headDim << " needs " << registers
-                << " fragment registers per thread (budget "
-                << kRegisterBudget
+                << " fragment registers per thread (budget " << kRegisterBudget
                 << "); use more warps or a smaller block-n";
     return failure();
   }
@@ -177,8 +178,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
       spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
       config.blockM, config.blockN, config.warps, config.stages);
   if (spec.causal)
-    name += *spec.causal == CausalAlignment::TopLeft ? "_causal_tl"
-                                                     : "_causal_br";
+    name +=
+        *spec.causal == CausalAlignment::TopLeft ? "_causal_tl" : "_causal_br";
   if (!config.queryInRegisters)
     name += "_qsmem";
   if (spec.lseType)
@@ -318,8 +319,7 @@ private:
     Value offset = base;
     if (int64_t xorBits = 2 * (step % 4) * kChunk)
       offset = b.createOrFold<arith::XOrIOp>(base, idx(xorBits));
-    return add(offset,
-               idx(8 * (step / 4) * kChunk + rowStep * rowLength));
+    return add(offset, idx(8 * (step / 4) * kChunk + rowStep * rowLength));
   }
   /// Element offset of chunk `firstChunk` (0 or 1) of `row` in a swizzled
   /// flat tile of rows of `rowLength` elements.
@@ -341,11 +341,49 @@ private:
   }
 
   /// Issues cp.async copies of rows [rowStart, rowStart + rows) of
-  /// src[batch, head, :, :] into the swizzled tile dst[prefix..., :, :].
-  /// Rows at or past `rowLimit` are zero-filled and read nothing.
+  /// src[batch, head, :, :] into the swizzled tile of `rows` x `cols`
+  /// elements at element `dstOffset` of the flat shared buffer `dst`.
+  /// Rows at or past `rowLimit` are zero-filled and read nothing; rowStart
+  /// must be below it.
   void copyTileAsync(Value src, Value batch, Value head, Value rowStart,
-                     Value rowLimit, Value dst, ValueRange prefix,
-                     int64_t rows, int64_t cols);
+                     Value rowLimit, Value dst, Value dstOffset, int64_t rows,
+                     int64_t cols);
+
+  /// Whether each key block re-reads %tid.x (readThreadIdInLoop) and
+  /// derives every per-thread index and address from it: in the kernels
+  /// that re-read Q from shared memory, the tightest for registers (32 rows
+  /// per warp at D = 128). Otherwise LLVM hoists each per-thread address
+  /// variant out of the key loop (one per k-step and row tile for the Q
+  /// fragments, one per copy for cp.async, one per row for the causal
+  /// bound), and each then holds a register across the whole loop; derived
+  /// from an opaque per-block thread index they are recomputed in the loop,
+  /// where the constant parts fold into immediate offsets. With Q in
+  /// registers LLVM's hoisting is left alone: there ptxas allocated better
+  /// without (CUDA 13 ptxas, `check_ptxas.py` over the default kernels,
+  /// 2026-11-21).
+  bool rematerializeThreadIndices() const { return !config.queryInRegisters; }
+
+  /// %tid.x through inline PTX with side effects, which LLVM can neither
+  /// hoist nor merge with the kernel entry's. (llvm.inline_asm: the asm
+  /// string of nvvm.inline_ptx cannot name a special register.)
+  Value readThreadIdInLoop() {
+    Value id =
+        LLVM::InlineAsmOp::create(
+            b, b.getLoc(), b.getI32Type(), ValueRange{}, "mov.u32 $0, %tid.x;",
+            "=r", /*has_side_effects=*/true,
+            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+            /*asm_dialect=*/nullptr, /*operand_attrs=*/nullptr)
+            .getRes();
+    return arith::IndexCastUIOp::create(b, b.getIndexType(), id);
+  }
+  /// Sets tid and the lane, warp and quad indices derived from it.
+  void bindThreadIndices(Value threadId) {
+    tid = threadId;
+    lane = rem(tid, idx(32));
+    warp = div(tid, idx(32));
+    groupId = div(lane, idx(4));
+    threadInGroup = rem(lane, idx(4));
+  }
 
   /// Loads the A fragments of the 16 Q rows from `rowBase` (all k-steps).
   SmallVector<Value> loadRowFragments(Value rowBase);
@@ -357,8 +395,18 @@ private:
     if (config.queryInRegisters)
       return queryFragments[m][k];
     Value &cached = reloadedQuery[{m, k}];
-    if (!cached)
-      cached = loadRowFragment(warpRowBase(m), k);
+    if (!cached) {
+      // One base per block for all row tiles and k-steps: the row tiles
+      // are 16 rows apart (the same swizzle phase).
+      if (!reloadedQueryBase) {
+        Value row = add(warpRowBase(0), rem(lane, idx(16)));
+        reloadedQueryBase = swizzledBase(row, div(lane, idx(16)), headDim);
+      }
+      cached = nvgpu::LdMatrixOp::create(
+          b, VectorType::get({4, 2}, elementType), qFlat,
+          ValueRange{swizzledStep(reloadedQueryBase, headDim, k, 16 * m)},
+          /*transpose=*/false, /*numTiles=*/4);
+    }
     return cached;
   }
   /// First row of row tile `m` of this warp, within the block's tile.
@@ -371,15 +419,24 @@ private:
     return add(rowStart, add(warpRowBase(m), groupId));
   }
 
-  /// The number of key columns from kvStart + 2 * threadInGroup on that
-  /// query `row` may see (tail and causal limit), clamped to [0, blockN] and
-  /// as i32: element (n, e) of this thread's scores is masked when
-  /// 8 * n + e >= the limit, one compare with a constant per score.
-  Value columnLimit(Value kvStart, Value row) {
+  /// The number of key columns from kvStart + 2 * threadInGroup that query
+  /// row threadRow(0) + rowOffset may see (tail and causal limit), clamped
+  /// to [0, blockN] and as i32: element (n, e) of this thread's scores is
+  /// masked when 8 * n + e >= the limit, one compare with a constant per
+  /// score. The causal bound splits into a block-uniform part and a small
+  /// per-thread one (row within the tile minus the column pair), computed
+  /// once per block (see rematerializeThreadIndices) rather than one
+  /// induction variable per row.
+  Value columnLimit(Value kvStart, int64_t rowOffset) {
     Value first = add(kvStart, mul(threadInGroup, idx(2)));
     Value limit = sub(kvLength, first);
-    if (causalShift)
-      limit = minS(limit, sub(add(add(row, causalShift), idx(1)), first));
+    if (causalShift) {
+      if (!causalThreadPart)
+        causalThreadPart =
+            sub(add(warpRowBase(0), groupId), mul(threadInGroup, idx(2)));
+      Value uniform = sub(add(add(rowStart, causalShift), idx(1)), kvStart);
+      limit = minS(limit, add(add(uniform, causalThreadPart), idx(rowOffset)));
+    }
     limit = minS(maxS(limit, idx(0)), idx(config.blockN));
     return arith::IndexCastOp::create(b, b.getI32Type(), limit);
   }
@@ -411,50 +468,108 @@ private:
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   Value causalShift; // null when not causal
   Value numBlocks;
-  Value qTile, kTiles, vTiles; // [rows, cols] / [slot, rows, cols]
-  Value qFlat, kRing, vRing;   // the same tiles, flat, for ldmatrix
-  SmallVector<SmallVector<Value>> queryFragments; // [rowTile][kStep]
+  Value qFlat, kRing, vRing; // shared memory: Q tile, K and V rings
+  SmallVector<SmallVector<Value>> queryFragments;    // [rowTile][kStep]
   SmallVector<SmallVector<Value>> pFragmentsPerTile; // [rowTile][keyStep]
   std::map<std::pair<int64_t, int64_t>, Value> reloadedQuery;
+  Value reloadedQueryBase; // this block's, when Q is re-read
+  Value causalThreadPart;  // this block's, see columnLimit
 };
 
 } // namespace
 
 void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
                                          Value rowStart, Value rowLimit,
-                                         Value dst, ValueRange prefix,
+                                         Value dst, Value dstOffset,
                                          int64_t rows, int64_t cols) {
   int64_t chunksPerRow = cols / kChunk;
   int64_t total = rows * chunksPerRow;
   int64_t threads = config.threads();
-  Value lastRow = sub(rowLimit, idx(1));
-  for (int64_t first = 0; first < total; first += threads) {
-    Value linear = add(tid, idx(first));
-    auto emitCopy = [&]() {
-      Value row = div(linear, idx(chunksPerRow));
-      Value chunk = rem(linear, idx(chunksPerRow));
-      Value globalRow = add(rowStart, row);
-      Value inBounds = lt(globalRow, rowLimit);
-      // Out-of-bounds rows copy 0 bytes (zero-fill) from a valid address.
-      Value srcRow = select(inBounds, globalRow, lastRow);
-      Value srcElements = select(inBounds, idx(kChunk), idx(0));
-      SmallVector<Value> dstIndices(prefix.begin(), prefix.end());
-      dstIndices.push_back(row);
-      dstIndices.push_back(swizzledColumn(row, chunk));
-      nvgpu::DeviceAsyncCopyOp::create(
-          b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-          dstIndices, src,
-          ValueRange{batch, head, srcRow, mul(chunk, idx(kChunk))},
-          b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
-    };
-    if (first + threads <= total) {
-      emitCopy();
-      continue;
-    }
-    auto guard = scf::IfOp::create(b, lt(linear, idx(total)));
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  // One 16-byte chunk from row `row` of the tile (tile-relative) to element
+  // `dstIndex` of `dst`.
+  auto emitCopy = [&](Value row, Value chunk, Value dstIndex) {
+    Value globalRow = add(rowStart, row);
+    Value inBounds = lt(globalRow, rowLimit);
+    // Out-of-bounds rows copy 0 bytes (zero-fill) from a valid address:
+    // the tile's first row, which callers only copy when it is in bounds.
+    Value srcRow = select(inBounds, globalRow, rowStart);
+    Value srcElements = select(inBounds, idx(kChunk), idx(0));
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, tokenType, dst, ValueRange{dstIndex}, src,
+        ValueRange{batch, head, srcRow, mul(chunk, idx(kChunk))},
+        b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
+  };
+  auto guarded = [&](Value condition, function_ref<void()> body) {
+    auto guard = scf::IfOp::create(b, condition);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(guard.thenBlock());
-    emitCopy();
+    body();
+  };
+
+  // Whole rows per pass of the block, a multiple of the swizzle period:
+  // every copy of a thread is the same chunk of rows row0 + pass * stride
+  // with the same swizzle phase. Both of its addresses are then one
+  // per-thread value plus terms that are the same for the whole block:
+  // shared memory dstBase + constant; global memory the tile's first row
+  // (block-uniform) + threadOffset + pass * stride * rowStride. ptxas can
+  // keep block-uniform values in uniform registers, outside the 255.
+  int64_t stride = threads / chunksPerRow;
+  if (threads % chunksPerRow == 0 && stride % 8 == 0) {
+    Value row0 = div(tid, idx(chunksPerRow));
+    Value chunk = rem(tid, idx(chunksPerRow));
+    Value dstBase = add(dstOffset, swizzledBase(row0, chunk, cols));
+    // src[batch, head, rowStart:rowLimit, :] as a flat view.
+    auto meta = memref::ExtractStridedMetadataOp::create(b, src);
+    Value rowStride = meta.getStrides()[2];
+    Value tileOffset =
+        add(add(meta.getOffset(), mul(batch, meta.getStrides()[0])),
+            add(mul(head, meta.getStrides()[1]), mul(rowStart, rowStride)));
+    Value validRows = sub(rowLimit, rowStart);
+    Value extent = add(mul(sub(validRows, idx(1)), rowStride), idx(cols));
+    auto srcType = cast<MemRefType>(src.getType());
+    auto tileType = MemRefType::get(
+        {ShapedType::kDynamic}, srcType.getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
+        srcType.getMemorySpace());
+    Value tile = memref::ReinterpretCastOp::create(
+        b, tileType, meta.getBaseBuffer(), OpFoldResult(tileOffset),
+        ArrayRef<OpFoldResult>{extent},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    Value threadOffset = add(mul(row0, rowStride), mul(chunk, idx(kChunk)));
+    for (int64_t pass = 0; pass * stride < rows; ++pass) {
+      auto copy = [&]() {
+        // row0 against a per-block bound: the per-pass rows
+        // row0 + pass * stride would each be hoisted into a register.
+        Value inBounds = lt(row0, sub(validRows, idx(pass * stride)));
+        Value srcIndex = add(threadOffset, mul(idx(pass * stride), rowStride));
+        // Out-of-bounds rows copy 0 bytes (zero-fill) from a valid address,
+        // the tile's first element.
+        nvgpu::DeviceAsyncCopyOp::create(
+            b, tokenType, dst,
+            ValueRange{add(dstBase, idx(pass * stride * cols))}, tile,
+            ValueRange{select(inBounds, srcIndex, idx(0))},
+            b.getIndexAttr(kChunk), select(inBounds, idx(kChunk), idx(0)),
+            b.getUnitAttr());
+      };
+      if ((pass + 1) * stride <= rows)
+        copy();
+      else
+        guarded(lt(row0, idx(rows - pass * stride)), copy);
+    }
+    return;
+  }
+  for (int64_t first = 0; first < total; first += threads) {
+    Value linear = add(tid, idx(first));
+    auto copy = [&]() {
+      Value row = div(linear, idx(chunksPerRow));
+      Value chunk = rem(linear, idx(chunksPerRow));
+      emitCopy(row, chunk, add(dstOffset, swizzledBase(row, chunk, cols)));
+    };
+    if (first + threads <= total)
+      copy();
+    else
+      guarded(lt(linear, idx(total)), copy);
   }
 }
 
@@ -524,10 +639,10 @@ void MmaSyncKernelEmitter::emitBlock(
     b.setInsertionPointToStart(ifPrefetch.thenBlock());
     Value slot = rem(prefetch, idx(stages));
     Value kvStart = mul(prefetch, idx(blockN));
-    copyTileAsync(key, batch, kvHead, kvStart, kvLength, kTiles, slot, blockN,
-                  headDim);
-    copyTileAsync(value, batch, kvHead, kvStart, kvLength, vTiles, slot,
-                  blockN, valueDim);
+    copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
+                  mul(slot, idx(blockN * headDim)), blockN, headDim);
+    copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
+                  mul(slot, idx(blockN * valueDim)), blockN, valueDim);
   }
   // Always commit (possibly an empty group) so that the wait above always
   // counts one group per block.
@@ -550,9 +665,9 @@ void MmaSyncKernelEmitter::emitBlock(
                      swizzledBase(rowInPair, rem(matrix, idx(2)), headDim));
     for (int64_t k = 0; k < headDim / 16; ++k) {
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
-        std::array<Value, 2> bFrags = loadBFragments(
-            kRing, swizzledStep(base, headDim, k, 16 * pair),
-            /*transpose=*/false);
+        std::array<Value, 2> bFrags =
+            loadBFragments(kRing, swizzledStep(base, headDim, k, 16 * pair),
+                           /*transpose=*/false);
         for (int64_t half = 0; half < 2; ++half)
           for (int64_t m = 0; m < rowTiles; ++m)
             mmaAccumulate(queryFragment(m, k), bFrags[half],
@@ -568,7 +683,7 @@ void MmaSyncKernelEmitter::emitBlock(
     Value limits[2];
     if (masked)
       for (int64_t h = 0; h < 2; ++h)
-        limits[h] = columnLimit(kvStart, add(threadRow(m), idx(8 * h)));
+        limits[h] = columnLimit(kvStart, 16 * m + 8 * h);
     for (int64_t n = 0; n < nTiles; ++n) {
       for (int64_t h = 0; h < 2; ++h) {
         for (int64_t e = 0; e < 2; ++e) {
@@ -578,8 +693,8 @@ void MmaSyncKernelEmitter::emitBlock(
           if (masked) {
             // This element is key column kvStart + 2 * threadInGroup +
             // 8 * n + e of the block.
-            Value invalid = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::sge, i32(8 * n + e), limits[h]);
+            Value invalid = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                                  i32(8 * n + e), limits[h]);
             x = arith::SelectOp::create(b, invalid, f32(negInf), x);
           }
           s[n].push_back(x);
@@ -612,8 +727,8 @@ void MmaSyncKernelEmitter::emitBlock(
       for (int64_t h = 0; h < 2; ++h) {
         Value negMax = arith::NegFOp::create(b, scaledMax[h]);
         for (int64_t e = 0; e < 2; ++e) {
-          Value x = math::FmaOp::create(b, s[n][2 * h + e], f32(scoreScale),
-                                        negMax);
+          Value x =
+              math::FmaOp::create(b, s[n][2 * h + e], f32(scoreScale), negMax);
           Value pe = exp2(x);
           rowSum[h] = fadd(rowSum[h], pe);
           p.push_back(pe);
@@ -636,8 +751,8 @@ void MmaSyncKernelEmitter::emitBlock(
     // layout of the k-th 16-key step: (a0, a1) = tile 2k, (a2, a3) = 2k+1.
     SmallVector<Value> pFragments;
     for (int64_t k = 0; k < nTiles / 2; ++k) {
-      pFragments.push_back(stack(fragAType, {probabilities[2 * k],
-                                              probabilities[2 * k + 1]}));
+      pFragments.push_back(
+          stack(fragAType, {probabilities[2 * k], probabilities[2 * k + 1]}));
     }
     // Stash the fragments; P V happens below for all row tiles at once so
     // each V fragment is loaded once.
@@ -653,9 +768,9 @@ void MmaSyncKernelEmitter::emitBlock(
                    swizzledBase(keyInStep, div(matrix, idx(2)), valueDim));
   for (int64_t k = 0; k < blockN / 16; ++k) {
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
-      std::array<Value, 2> bFrags = loadBFragments(
-          vRing, swizzledStep(base, valueDim, pair, 16 * k),
-          /*transpose=*/true);
+      std::array<Value, 2> bFrags =
+          loadBFragments(vRing, swizzledStep(base, valueDim, pair, 16 * k),
+                         /*transpose=*/true);
       for (int64_t half = 0; half < 2; ++half)
         for (int64_t m = 0; m < rowTiles; ++m)
           mmaAccumulate(pFragmentsPerTile[m][k], bFrags[half],
@@ -664,6 +779,8 @@ void MmaSyncKernelEmitter::emitBlock(
   }
   pFragmentsPerTile.clear();
   reloadedQuery.clear();
+  reloadedQueryBase = nullptr;
+  causalThreadPart = nullptr;
 }
 
 void MmaSyncKernelEmitter::emitBlockLoop(
@@ -676,8 +793,15 @@ void MmaSyncKernelEmitter::emitBlockLoop(
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
-    SmallVector<OnlineSoftmaxState> body = unpackState(loop.getRegionIterArgs());
+    SmallVector<OnlineSoftmaxState> body =
+        unpackState(loop.getRegionIterArgs());
+    // The kernel entry's indices stay valid after the loop.
+    Value entry[] = {tid, lane, warp, groupId, threadInGroup};
+    if (rematerializeThreadIndices())
+      bindThreadIndices(readThreadIdInLoop());
     emitBlock(body, loop.getInductionVar(), masked);
+    tid = entry[0], lane = entry[1], warp = entry[2], groupId = entry[3];
+    threadInGroup = entry[4];
     scf::YieldOp::create(b, packState(body));
   }
   SmallVector<OnlineSoftmaxState> after = unpackState(loop.getResults());
@@ -696,8 +820,8 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
       sum = fadd(sum, xorShuffle(sum, 1));
       sum = fadd(sum, xorShuffle(sum, 2));
       // Rows that saw no key have sum 0: their output is 0, never NaN.
-      Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum,
-                                          zero);
+      Value empty =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
       Value inverse =
           select(empty, zero, arith::DivFOp::create(b, f32(1.0f), sum));
       Value row = add(rowBase, idx(8 * h));
@@ -725,10 +849,10 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
       b.setInsertionPointToStart(firstOfQuad.thenBlock());
       Value maxScaled = fmul(state.max[h], f32(scoreScale));
       Value logSum = math::LogOp::create(b, sum, arith::FastMathFlags::afn);
-      Value value = fadd(fmul(maxScaled, f32(static_cast<float>(M_LN2))),
-                         logSum);
-      value = select(empty, f32(-std::numeric_limits<float>::infinity()),
-                     value);
+      Value value =
+          fadd(fmul(maxScaled, f32(static_cast<float>(M_LN2))), logSum);
+      value =
+          select(empty, f32(-std::numeric_limits<float>::infinity()), value);
       memref::StoreOp::create(b, value, lse, ValueRange{batch, head, row});
     }
   }
@@ -743,17 +867,12 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   if (spec.lseType)
     lse = func.getArgument(4);
 
-  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  lane = rem(tid, idx(32));
-  warp = div(tid, idx(32));
-  groupId = div(lane, idx(4));
-  threadInGroup = rem(lane, idx(4));
+  bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
   Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   // With a causal mask later query tiles see more keys: hand them out first
   // so that the short tiles fill the last wave instead of a long one.
   if (spec.causal)
-    tile = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
-               tile);
+    tile = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)), tile);
   head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
 
@@ -776,46 +895,36 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
                       : sub(kvLength, qLength);
     Value tileEnd = minS(add(rowStart, idx(config.blockM)), qLength);
     kvEnd = minS(kvLength, maxS(add(tileEnd, causalShift), idx(0)));
-    visibleToAll = minS(kvLength, maxS(add(add(rowStart, causalShift), idx(1)),
-                                       idx(0)));
+    visibleToAll =
+        minS(kvLength, maxS(add(add(rowStart, causalShift), idx(1)), idx(0)));
   }
   numBlocks = ceilDiv(kvEnd, blockN);
   Value fullBlocks = minS(div(visibleToAll, blockN), numBlocks);
 
   // Shared memory: Q tile, then the K ring, then the V ring.
-  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
-                                              gpu::AddressSpace::Workgroup);
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto smemBytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                    MemRefLayoutAttrInterface{}, workgroup);
   Value smem = gpu::DynamicSharedMemoryOp::create(b, smemBytes);
   int64_t valueDim = spec.getValueHeadDim();
-  auto qType = MemRefType::get({config.blockM, headDim}, elementType,
-                               MemRefLayoutAttrInterface{}, workgroup);
-  auto kType = MemRefType::get({config.stages, config.blockN, headDim},
-                               elementType, MemRefLayoutAttrInterface{},
-                               workgroup);
-  auto vType = MemRefType::get({config.stages, config.blockN, valueDim},
-                               elementType, MemRefLayoutAttrInterface{},
-                               workgroup);
-  int64_t qBytes = config.blockM * headDim * 2;
-  int64_t kBytes = config.stages * config.blockN * headDim * 2;
-  qTile = memref::ViewOp::create(b, qType, smem, idx(0), ValueRange{});
-  kTiles = memref::ViewOp::create(b, kType, smem, idx(qBytes), ValueRange{});
-  vTiles = memref::ViewOp::create(b, vType, smem, idx(qBytes + kBytes),
-                                  ValueRange{});
-  auto flat = [&](MemRefType type) {
-    return MemRefType::get({type.getNumElements()}, elementType,
-                           MemRefLayoutAttrInterface{}, workgroup);
+  // Flat views (swizzled rows of 16-byte chunks; see swizzledBase): the Q
+  // tile [block-m][D], then the K and V rings [stages][block-n][D].
+  int64_t qElements = config.blockM * headDim;
+  int64_t kElements = config.stages * config.blockN * headDim;
+  int64_t vElements = config.stages * config.blockN * valueDim;
+  auto flat = [&](int64_t elements, int64_t byteOffset) -> Value {
+    auto type = MemRefType::get({elements}, elementType,
+                                MemRefLayoutAttrInterface{}, workgroup);
+    return memref::ViewOp::create(b, type, smem, idx(byteOffset), ValueRange{});
   };
-  qFlat = memref::ViewOp::create(b, flat(qType), smem, idx(0), ValueRange{});
-  kRing = memref::ViewOp::create(b, flat(kType), smem, idx(qBytes),
-                                 ValueRange{});
-  vRing = memref::ViewOp::create(b, flat(vType), smem, idx(qBytes + kBytes),
-                                 ValueRange{});
+  qFlat = flat(qElements, 0);
+  kRing = flat(kElements, 2 * qElements);
+  vRing = flat(vElements, 2 * (qElements + kElements));
 
   // Prologue: Q, then the first stages - 1 K/V blocks, one group each.
-  copyTileAsync(query, batch, head, rowStart, qLength, qTile, {}, config.blockM,
-                headDim);
+  copyTileAsync(query, batch, head, rowStart, qLength, qFlat, idx(0),
+                config.blockM, headDim);
   NVVM::CpAsyncCommitGroupOp::create(b);
   for (int64_t s = 0; s + 1 < config.stages; ++s) {
     auto ifLoad = scf::IfOp::create(b, lt(idx(s), numBlocks));
@@ -823,10 +932,10 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(ifLoad.thenBlock());
       Value kvStart = idx(s * config.blockN);
-      copyTileAsync(key, batch, kvHead, kvStart, kvLength, kTiles, idx(s),
-                    config.blockN, headDim);
-      copyTileAsync(value, batch, kvHead, kvStart, kvLength, vTiles, idx(s),
-                    config.blockN, valueDim);
+      copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
+                    idx(s * config.blockN * headDim), config.blockN, headDim);
+      copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
+                    idx(s * config.blockN * valueDim), config.blockN, valueDim);
     }
     NVVM::CpAsyncCommitGroupOp::create(b);
   }
@@ -857,8 +966,8 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
 MemRefType mlir::fa::getKernelArgumentType(RankedTensorType type) {
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
   strides.back() = 1;
-  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
   return MemRefType::get(type.getShape(), type.getElementType(), layout);
 }
 
@@ -896,10 +1005,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
   info.dynamicSharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
   info.scale = spec.scale;
   if (spec.causal)
-    info.causal = *spec.causal == CausalAlignment::TopLeft ? "top_left"
-                                                           : "bottom_right";
-  func->setAttr(KernelLaunchInfo::attrName,
-                info.toAttr(builder.getContext()));
+    info.causal =
+        *spec.causal == CausalAlignment::TopLeft ? "top_left" : "bottom_right";
+  func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
 
   ImplicitLocOpBuilder b(loc, builder);
   MmaSyncKernelEmitter(b, spec, config).emit(func);

@@ -4,7 +4,7 @@
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=wmma" 2>&1 | FileCheck %s --check-prefix=STRATEGY
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=UNFUSED
-// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=128" --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=256" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=REGS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES

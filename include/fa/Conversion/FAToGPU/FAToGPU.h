@@ -99,8 +99,10 @@ struct KernelLaunchInfo {
   static FailureOr<KernelLaunchInfo> fromAttr(DictionaryAttr attr);
 };
 
-/// Picks warps (when config.warps == 0: 16 rows per warp) and whether Q
-/// stays in registers (when the fragments fit the register budget).
+/// Picks warps when config.warps == 0 (32 rows per warp when the S and O
+/// fragments of two row tiles fit the register budget, else 16) and whether
+/// Q stays in registers (when it fits beside them; else it is re-read from
+/// shared memory in every block).
 void chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
                            MmaSyncConfig &config);
 

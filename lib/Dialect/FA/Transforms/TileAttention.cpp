@@ -55,7 +55,7 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
 AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim) {
   AttentionTileSizes sizes;
   sizes.blockM = 128;
-  sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 128 : 32;
+  sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
   return sizes;
 }
 

@@ -1,5 +1,5 @@
 // Without options (block-m = block-n = 0) the tile follows the head
-// dimension: 128 query rows; 64 keys per block at D = 64, 128 at D = 128,
+// dimension: 128 query rows; 64 keys per block at D = 64, 48 at D = 128,
 // 32 at D = 256 (getDefaultAttentionTileSizes). An explicit size wins.
 // RUN: fa-opt %s -split-input-file --fa-tile-attention | FileCheck %s
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=block-n=16" | FileCheck %s --check-prefix=EXPLICIT
@@ -17,7 +17,7 @@ func.func @d64(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>) -> tensor<1x2
 // -----
 
 // CHECK-LABEL: func.func @d128
-// CHECK:         fa.attention_tile = {block_m = 128 : i64, block_n = 128 : i64
+// CHECK:         fa.attention_tile = {block_m = 128 : i64, block_n = 48 : i64
 func.func @d128(%q: tensor<1x2x?x128xbf16>, %o: tensor<1x2x?x128xbf16>) -> tensor<1x2x?x128xbf16> {
   %0 = fa.attention ins(%q, %q, %q : tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>)
                     outs(%o : tensor<1x2x?x128xbf16>) -> tensor<1x2x?x128xbf16>

@@ -43,9 +43,9 @@ struct AttentionTileSizes {
 };
 
 /// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
-/// strategy, benchmarks/results/2026-11-20-h200-tune.md): 128 query rows;
-/// 64 keys per block at D <= 64, 128 at D <= 128 and 32 beyond, where
-/// larger blocks leave too few registers for the output accumulators.
+/// strategy, benchmarks/results/2026-11-21-h200-d128.md): 128 query rows;
+/// 64 keys per block at D <= 64, 48 at D <= 128 (the most keys whose scores
+/// fit beside the output accumulators at 32 rows per warp) and 32 beyond.
 AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim);
 
 /// `sizes` with each 0 replaced by the default for `headDim`.
