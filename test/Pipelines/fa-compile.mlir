@@ -9,6 +9,8 @@
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// --help lists the tool's options, not every LLVM backend's.
+// RUN: fa-compile --help | FileCheck %s --check-prefix=HELP
 // --format=ptx (no ptxas needed) writes PTX and JSON and removes the stale cubin.
 // RUN: fa-compile %s -o %t/attn --format=ptx | FileCheck %s --check-prefix=PTXONLY
 // RUN: not ls %t/attn.cubin
@@ -54,6 +56,14 @@
 // JSON-DAG: "block_m": 128
 // JSON-DAG: "warps": 4
 // JSON-DAG: "block_n": 48
+
+// HELP-NOT: amdgpu
+// HELP: fa-compile options:
+// HELP-DAG: --block-n=
+// HELP-DAG: --format=
+// HELP-DAG: --warps=
+// HELP-NOT: amdgpu
+// HELP-NOT: nvptx-short-ptr
 
 // NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
 // CHIP: error: unsupported chip 'sm_75'

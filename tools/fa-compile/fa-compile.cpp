@@ -35,35 +35,41 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional,
-                                      cl::desc("<input .mlir>"),
-                                      cl::init("-"));
+/// The tool's own options; --help lists only these (LLVM's backend options
+/// still parse, and --help-hidden lists them).
+static cl::OptionCategory faCompileCategory("fa-compile options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
+                                      cl::init("-"),
+                                      cl::cat(faCompileCategory));
 static cl::opt<std::string>
-    outputPrefix("o", cl::desc("output prefix: writes <prefix>.ptx, "
-                               "<prefix>.cubin, <prefix>.json"),
-                 cl::value_desc("prefix"));
+    outputPrefix("o",
+                 cl::desc("output prefix: writes <prefix>.ptx, "
+                          "<prefix>.cubin, <prefix>.json"),
+                 cl::value_desc("prefix"), cl::cat(faCompileCategory));
 static cl::opt<std::string> chip("chip", cl::desc("target chip"),
-                                 cl::init("sm_90a"));
+                                 cl::init("sm_90a"),
+                                 cl::cat(faCompileCategory));
 static cl::opt<int64_t> blockM("block-m",
                                cl::desc("query rows per block (0: 128)"),
-                               cl::init(0));
+                               cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t>
     blockN("block-n",
            cl::desc("keys per K/V block (0: 64 up to D = 64, 48 up to "
                     "D = 128, else 32)"),
-           cl::init(0));
+           cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t>
     warps("warps",
           cl::desc("warps per block (0: 32 rows per warp when the score and "
                    "output fragments fit in registers, else 16)"),
-          cl::init(0));
+          cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
-                               cl::init(2));
+                               cl::init(2), cl::cat(faCompileCategory));
 static cl::opt<std::string>
     cudaPath("cuda-path",
              cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
                       "/usr/local/cuda)"),
-             cl::init(""));
+             cl::init(""), cl::cat(faCompileCategory));
 static cl::opt<fa::BinaryFormat> format(
     "format", cl::desc("what to write besides the JSON"),
     cl::init(fa::BinaryFormat::Cubin),
@@ -71,12 +77,13 @@ static cl::opt<fa::BinaryFormat> format(
                           "PTX only (no ptxas needed; the driver JIT-compiles "
                           "it)"),
                clEnumValN(fa::BinaryFormat::Cubin, "cubin",
-                          "PTX and an sm_XX cubin (runs ptxas)")));
+                          "PTX and an sm_XX cubin (runs ptxas)")),
+    cl::cat(faCompileCategory));
 static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("time N whole compilations (to cubin), print the "
                        "median, write nothing"),
-              cl::init(0));
+              cl::init(0), cl::cat(faCompileCategory));
 
 static LogicalResult writeFile(StringRef path, StringRef contents) {
   std::string error;
@@ -93,8 +100,7 @@ static LogicalResult writeFile(StringRef path, StringRef contents) {
 static FailureOr<std::vector<fa::KernelArtifacts>>
 compileOnce(MLIRContext &context, llvm::SourceMgr &sourceMgr,
             const fa::FACompileOptions &options) {
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr,
-                                                           &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return failure();
   return fa::compileAttentionKernels(*module, options);
@@ -102,6 +108,7 @@ compileOnce(MLIRContext &context, llvm::SourceMgr &sourceMgr,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(faCompileCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
       "fa-compile: fa.attention to PTX, cubin and launch metadata\n");
