@@ -24,8 +24,12 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     The `mma-sync` strategy (sm_80 and newer) builds a FlashAttention-2
     kernel: `nvgpu.device_async_copy` (cp.async) K/V ring of `stages` slots
     in XOR-swizzled dynamic shared memory, `nvgpu.ldmatrix` (transposed for
-    V), `nvgpu.mma.sync` m16n8k16 with f32 accumulators, Q and P kept in
-    registers (P as the A operand of P·V), row max/sum by two xor
+    V), `nvgpu.mma.sync` m16n8k16 with f32 accumulators, P kept in
+    registers (the A operand of P·V), Q too when it fits beside S and O
+    (else re-read from shared memory in every block, which then also
+    re-reads `%tid.x` through `llvm.inline_asm` so that LLVM recomputes its
+    per-thread addresses in the loop instead of hoisting one register per
+    address), row max/sum by two xor
     `gpu.shuffle`s, exp2 with scale·log2(e) folded into one FMA, the key
     loop split into unmasked blocks and the causal diagonal / ragged tail
     (`fa.kv_blocks = "unmasked" | "masked"`), zero-filled out-of-bounds
