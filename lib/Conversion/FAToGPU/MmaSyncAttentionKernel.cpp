@@ -327,6 +327,20 @@ private:
     assert(rowLength % (8 * kChunk) == 0 && "rows of whole swizzle periods");
     return add(mul(row, idx(rowLength)), swizzledColumn(row, firstChunk));
   }
+  /// This lane's element offset, in ring slot `slot` of block-n rows of
+  /// `rowLength` elements, for an ldmatrix.x4 of a 16-row, 2-chunk square:
+  /// lane l addresses row l mod 8 of matrix l / 8, whose high bit selects
+  /// rows 8-15 and low bit the second chunk (`rowsFromHighBit`, for K),
+  /// or the other way round (for V, read transposed).
+  Value ringFragmentBase(Value slot, int64_t rowLength, bool rowsFromHighBit) {
+    Value matrix = div(lane, idx(8));
+    Value high = div(matrix, idx(2)), low = rem(matrix, idx(2));
+    Value rowHalf = rowsFromHighBit ? high : low;
+    Value chunk = rowsFromHighBit ? low : high;
+    Value row = add(mul(rowHalf, idx(8)), rem(lane, idx(8)));
+    return add(mul(slot, idx(config.blockN * rowLength)),
+               swizzledBase(row, chunk, rowLength));
+  }
   /// acc += a * bFrag on the tensor cores (m16n8k16, f32 accumulators).
   void mmaAccumulate(Value a, Value bFrag, Value &acc) {
     acc = nvgpu::MmaSyncOp::create(b, a, bFrag, acc,
@@ -385,10 +399,30 @@ private:
     threadInGroup = rem(lane, idx(4));
   }
 
+  /// This lane's element offset in qFlat for the A fragments of the 16 Q
+  /// rows from `rowBase`. ldmatrix.x4 matrices: (rows 0-7, k 0-7), (rows
+  /// 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15) = registers
+  /// a0..a3 of m16n8k16: lane l addresses row l mod 16, chunk l / 16.
+  Value queryFragmentBase(Value rowBase) {
+    Value row = add(rowBase, rem(lane, idx(16)));
+    return swizzledBase(row, div(lane, idx(16)), headDim);
+  }
+  /// The A fragment of k-step `k` of the 16 rows `rowStep` (a multiple of
+  /// 8) below those of `base`: one XOR and one constant.
+  Value loadQueryFragment(Value base, int64_t k, int64_t rowStep) {
+    return nvgpu::LdMatrixOp::create(
+        b, VectorType::get({4, 2}, elementType), qFlat,
+        ValueRange{swizzledStep(base, headDim, k, rowStep)},
+        /*transpose=*/false, /*numTiles=*/4);
+  }
   /// Loads the A fragments of the 16 Q rows from `rowBase` (all k-steps).
-  SmallVector<Value> loadRowFragments(Value rowBase);
-  /// Loads the A fragment of the 16 Q rows from `rowBase`, k-step `k`.
-  Value loadRowFragment(Value rowBase, int64_t k);
+  SmallVector<Value> loadRowFragments(Value rowBase) {
+    Value base = queryFragmentBase(rowBase);
+    SmallVector<Value> fragments;
+    for (int64_t k = 0; k < headDim / 16; ++k)
+      fragments.push_back(loadQueryFragment(base, k, 0));
+    return fragments;
+  }
   /// The Q fragment of row tile `m`, k-step `k`: from registers, or
   /// re-read from shared memory (once per block and k-step).
   Value queryFragment(int64_t m, int64_t k) {
@@ -398,14 +432,9 @@ private:
     if (!cached) {
       // One base per block for all row tiles and k-steps: the row tiles
       // are 16 rows apart (the same swizzle phase).
-      if (!reloadedQueryBase) {
-        Value row = add(warpRowBase(0), rem(lane, idx(16)));
-        reloadedQueryBase = swizzledBase(row, div(lane, idx(16)), headDim);
-      }
-      cached = nvgpu::LdMatrixOp::create(
-          b, VectorType::get({4, 2}, elementType), qFlat,
-          ValueRange{swizzledStep(reloadedQueryBase, headDim, k, 16 * m)},
-          /*transpose=*/false, /*numTiles=*/4);
+      if (!reloadedQueryBase)
+        reloadedQueryBase = queryFragmentBase(warpRowBase(0));
+      cached = loadQueryFragment(reloadedQueryBase, k, 16 * m);
     }
     return cached;
   }
@@ -486,18 +515,35 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
   int64_t total = rows * chunksPerRow;
   int64_t threads = config.threads();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  // One 16-byte chunk from row `row` of the tile (tile-relative) to element
-  // `dstIndex` of `dst`.
-  auto emitCopy = [&](Value row, Value chunk, Value dstIndex) {
-    Value globalRow = add(rowStart, row);
-    Value inBounds = lt(globalRow, rowLimit);
-    // Out-of-bounds rows copy 0 bytes (zero-fill) from a valid address:
-    // the tile's first row, which callers only copy when it is in bounds.
-    Value srcRow = select(inBounds, globalRow, rowStart);
+  // src[batch, head, rowStart:rowLimit, :] as a flat view: `tile`, with
+  // `rowStride` elements between rows and `validRows` rows in bounds.
+  Value tile, rowStride, validRows;
+  auto buildTileView = [&]() {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, src);
+    rowStride = meta.getStrides()[2];
+    Value tileOffset =
+        add(add(meta.getOffset(), mul(batch, meta.getStrides()[0])),
+            add(mul(head, meta.getStrides()[1]), mul(rowStart, rowStride)));
+    validRows = sub(rowLimit, rowStart);
+    Value extent = add(mul(sub(validRows, idx(1)), rowStride), idx(cols));
+    auto srcType = cast<MemRefType>(src.getType());
+    auto tileType = MemRefType::get(
+        {ShapedType::kDynamic}, srcType.getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
+        srcType.getMemorySpace());
+    tile = memref::ReinterpretCastOp::create(
+        b, tileType, meta.getBaseBuffer(), OpFoldResult(tileOffset),
+        ArrayRef<OpFoldResult>{extent},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  };
+  // One 16-byte chunk from element `srcIndex` of the view to element
+  // `dstIndex` of `dst`. Out-of-bounds rows copy 0 bytes (zero-fill) from a
+  // valid address, the view's first element.
+  auto emitCopy = [&](Value inBounds, Value srcIndex, Value dstIndex) {
     Value srcElements = select(inBounds, idx(kChunk), idx(0));
+    Value clampedIndex = select(inBounds, srcIndex, idx(0));
     nvgpu::DeviceAsyncCopyOp::create(
-        b, tokenType, dst, ValueRange{dstIndex}, src,
-        ValueRange{batch, head, srcRow, mul(chunk, idx(kChunk))},
+        b, tokenType, dst, ValueRange{dstIndex}, tile, ValueRange{clampedIndex},
         b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
   };
   auto guarded = [&](Value condition, function_ref<void()> body) {
@@ -519,23 +565,7 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
     Value row0 = div(tid, idx(chunksPerRow));
     Value chunk = rem(tid, idx(chunksPerRow));
     Value dstBase = add(dstOffset, swizzledBase(row0, chunk, cols));
-    // src[batch, head, rowStart:rowLimit, :] as a flat view.
-    auto meta = memref::ExtractStridedMetadataOp::create(b, src);
-    Value rowStride = meta.getStrides()[2];
-    Value tileOffset =
-        add(add(meta.getOffset(), mul(batch, meta.getStrides()[0])),
-            add(mul(head, meta.getStrides()[1]), mul(rowStart, rowStride)));
-    Value validRows = sub(rowLimit, rowStart);
-    Value extent = add(mul(sub(validRows, idx(1)), rowStride), idx(cols));
-    auto srcType = cast<MemRefType>(src.getType());
-    auto tileType = MemRefType::get(
-        {ShapedType::kDynamic}, srcType.getElementType(),
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
-        srcType.getMemorySpace());
-    Value tile = memref::ReinterpretCastOp::create(
-        b, tileType, meta.getBaseBuffer(), OpFoldResult(tileOffset),
-        ArrayRef<OpFoldResult>{extent},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    buildTileView();
     Value threadOffset = add(mul(row0, rowStride), mul(chunk, idx(kChunk)));
     for (int64_t pass = 0; pass * stride < rows; ++pass) {
       auto copy = [&]() {
@@ -543,14 +573,7 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
         // row0 + pass * stride would each be hoisted into a register.
         Value inBounds = lt(row0, sub(validRows, idx(pass * stride)));
         Value srcIndex = add(threadOffset, mul(idx(pass * stride), rowStride));
-        // Out-of-bounds rows copy 0 bytes (zero-fill) from a valid address,
-        // the tile's first element.
-        nvgpu::DeviceAsyncCopyOp::create(
-            b, tokenType, dst,
-            ValueRange{add(dstBase, idx(pass * stride * cols))}, tile,
-            ValueRange{select(inBounds, srcIndex, idx(0))},
-            b.getIndexAttr(kChunk), select(inBounds, idx(kChunk), idx(0)),
-            b.getUnitAttr());
+        emitCopy(inBounds, srcIndex, add(dstBase, idx(pass * stride * cols)));
       };
       if ((pass + 1) * stride <= rows)
         copy();
@@ -559,37 +582,22 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
     }
     return;
   }
+  buildTileView();
   for (int64_t first = 0; first < total; first += threads) {
     Value linear = add(tid, idx(first));
     auto copy = [&]() {
       Value row = div(linear, idx(chunksPerRow));
       Value chunk = rem(linear, idx(chunksPerRow));
-      emitCopy(row, chunk, add(dstOffset, swizzledBase(row, chunk, cols)));
+      Value inBounds = lt(row, validRows);
+      Value srcIndex = add(mul(row, rowStride), mul(chunk, idx(kChunk)));
+      emitCopy(inBounds, srcIndex,
+               add(dstOffset, swizzledBase(row, chunk, cols)));
     };
     if (first + threads <= total)
       copy();
     else
       guarded(lt(linear, idx(total)), copy);
   }
-}
-
-Value MmaSyncKernelEmitter::loadRowFragment(Value rowBase, int64_t k) {
-  // ldmatrix.x4 matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7),
-  // (rows 0-7, k 8-15), (rows 8-15, k 8-15) = registers a0..a3 of m16n8k16:
-  // lane l addresses row l mod 16, chunk l / 16 + 2 k; one XOR per k-step.
-  Value row = add(rowBase, rem(lane, idx(16)));
-  Value base = swizzledBase(row, div(lane, idx(16)), headDim);
-  return nvgpu::LdMatrixOp::create(
-      b, VectorType::get({4, 2}, elementType), qFlat,
-      ValueRange{swizzledStep(base, headDim, k, 0)},
-      /*transpose=*/false, /*numTiles=*/4);
-}
-
-SmallVector<Value> MmaSyncKernelEmitter::loadRowFragments(Value rowBase) {
-  SmallVector<Value> fragments;
-  for (int64_t k = 0; k < headDim / 16; ++k)
-    fragments.push_back(loadRowFragment(rowBase, k));
-  return fragments;
 }
 
 SmallVector<Value>
@@ -659,10 +667,7 @@ void MmaSyncKernelEmitter::emitBlock(
   SmallVector<SmallVector<Value>> scores(rowTiles,
                                          SmallVector<Value>(nTiles, zeroAcc));
   {
-    Value matrix = div(lane, idx(8));
-    Value rowInPair = add(mul(div(matrix, idx(2)), idx(8)), rem(lane, idx(8)));
-    Value base = add(mul(slot, idx(blockN * headDim)),
-                     swizzledBase(rowInPair, rem(matrix, idx(2)), headDim));
+    Value base = ringFragmentBase(slot, headDim, /*rowsFromHighBit=*/true);
     for (int64_t k = 0; k < headDim / 16; ++k) {
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
         std::array<Value, 2> bFrags =
@@ -762,10 +767,7 @@ void MmaSyncKernelEmitter::emitBlock(
   // O += P V. ldmatrix.x4.trans on V rows gives the B fragments of two
   // d-tiles: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15),
   // (keys 8-15, d 8-15).
-  Value matrix = div(lane, idx(8));
-  Value keyInStep = add(mul(rem(matrix, idx(2)), idx(8)), rem(lane, idx(8)));
-  Value base = add(mul(slot, idx(blockN * valueDim)),
-                   swizzledBase(keyInStep, div(matrix, idx(2)), valueDim));
+  Value base = ringFragmentBase(slot, valueDim, /*rowsFromHighBit=*/false);
   for (int64_t k = 0; k < blockN / 16; ++k) {
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
       std::array<Value, 2> bFrags =
