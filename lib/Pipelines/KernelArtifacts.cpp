@@ -6,6 +6,7 @@
 
 #include "fa/Pipelines/KernelArtifacts.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
+#include "fa/Pipelines/AttentionMetadata.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
@@ -35,6 +36,9 @@ struct KernelRecord {
   std::string module, kernel;
   KernelLaunchInfo launch;
   SmallVector<MemRefType> arguments;
+  /// What the kernel computes, from the fa.attention it was compiled from
+  /// (null when the input had no op to describe it).
+  std::optional<llvm::json::Object> attention;
 };
 } // namespace
 
@@ -46,24 +50,38 @@ static std::string typeString(Type type) {
 }
 
 static std::string buildMetadata(const KernelRecord &record) {
-  static const char *const names[] = {"q", "k", "v", "o", "lse"};
+  static const char *const fixed[] = {"q", "k", "v", "o"};
   llvm::json::Array arguments;
+  int64_t captures = 0;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     llvm::json::Array shape;
     for (int64_t d : type.getShape())
       shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    std::string name;
+    if (i < 4)
+      name = fixed[i];
+    else if (i == 4 && record.launch.lse)
+      name = "lse";
+    else
+      name = "capture" + std::to_string(captures++);
     arguments.push_back(llvm::json::Object{
-        {"name", names[i]},
+        {"name", name},
         {"type", typeString(type)},
         {"element_type", typeString(type.getElementType())},
         {"rank", type.getRank()},
         {"shape", std::move(shape)},
-        {"writes", i >= 3},
+        {"writes", i == 3 || (i == 4 && record.launch.lse)},
     });
   }
   const KernelLaunchInfo &l = record.launch;
   Type element = record.arguments[0].getElementType();
   int64_t headDim = record.arguments[0].getShape()[3];
+  llvm::json::Object attention =
+      record.attention ? *record.attention
+                       : llvm::json::Object{{"dtype", typeString(element)},
+                                            {"head_dim", headDim},
+                                            {"lse", record.launch.lse},
+                                            {"from_op", false}};
   llvm::json::Object root{
       {"kernel", record.kernel},
       {"module", record.module},
@@ -73,7 +91,8 @@ static std::string buildMetadata(const KernelRecord &record) {
       {"abi",
        "each argument is an expanded memref descriptor: allocated pointer, "
        "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] "
-       "(in elements; innermost stride 1, 16-byte aligned rows)"},
+       "(in elements; q, k, v, o and lse: innermost stride 1 and 16-byte "
+       "aligned rows; captures: any strides)"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid",
@@ -91,12 +110,7 @@ static std::string buildMetadata(const KernelRecord &record) {
                           {"block_n", l.blockN},
                           {"warps", l.warps},
                           {"stages", l.stages}}},
-      {"attention",
-       llvm::json::Object{{"dtype", typeString(element)},
-                          {"head_dim", headDim},
-                          {"scale", l.scale},
-                          {"causal", l.causal},
-                          {"lse", record.arguments.size() == 5}}},
+      {"attention", std::move(attention)},
   };
   std::string out;
   llvm::raw_string_ostream os(out);
@@ -126,6 +140,20 @@ serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
 FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
                                   const FACompileOptions &options) {
+  // What each kernel computes, described from the op it comes from: one
+  // kernel per fa.attention, in order, unless the input also holds tiles
+  // that no op describes.
+  SmallVector<AttentionOp> ops;
+  module.walk([&](AttentionOp op) { ops.push_back(op); });
+  bool pretiled = false;
+  module.walk([&](Operation *op) {
+    pretiled |= op->hasAttr(AttentionTileAttr::attrName);
+  });
+  SmallVector<llvm::json::Object> descriptions;
+  for (AttentionOp op : ops)
+    descriptions.push_back(
+        describeAttention(op, /*firstCaptureArgument=*/op.hasLse() ? 5 : 4));
+
   PassManager lower(module.getContext());
   buildFALowerToGPUPipeline(lower, options);
   if (failed(lower.run(module)))
@@ -148,6 +176,10 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   });
   if (records.empty())
     return module.emitError("no fa.attention to compile");
+  bool described = !pretiled && descriptions.size() == records.size();
+  if (described)
+    for (auto [record, description] : llvm::zip(records, descriptions))
+      record.attention = std::move(description);
 
   PassManager nvvm(module.getContext());
   buildFAGPUToNVVMPipeline(nvvm, options);

@@ -8,10 +8,17 @@
     import fa_mlir.torch as fat
     out = fat.attention(q, k, v, is_causal=True)       # like SDPA, on CUDA
 
+    from fa_mlir import mods                          # FlexAttention-style
+    out = fat.attention(q, k, v, score_mod=mods.softcap(50.0),
+                        mask_mod=mods.sliding_window(4096))
+
 The compiler lives in libFAMLIRCAPI.so (include/fa-c/FA.h), loaded with
 ctypes; set FA_MLIR_LIB to its path when it is not in build/lib or beside
 this package. Nothing beyond the standard library is needed, except torch
-for fa_mlir.torch.
+for fa_mlir.torch. Modules: compiler (AttentionSpec, attention_source, the
+kernel cache), tracing (score_mod/mask_mod functions -> fa.attention
+regions, torch-free), mods (a library of modifications), torch (the
+launcher), autotune.
 """
 
 from ._capi import FAError, Context, Module, version

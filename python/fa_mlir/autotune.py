@@ -1,5 +1,6 @@
 """Autotuning: time the valid tile configurations once per (GPU, dtype,
-head dim, mask, LSE, key-length bucket) and keep the winner on disk.
+head dim, mask, LSE, score_mod/mask_mod, key-length bucket) and keep the
+winner on disk.
 
     attention(q, k, v, autotune=True)
 
@@ -8,6 +9,7 @@ seconds); later calls, in this process or the next, read the choice from
 <cache dir>/autotune-<gpu>.json.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -35,6 +37,15 @@ def bucket(n):
     while b < n and b < 16384:
         b *= 2
     return b
+
+
+def mods_key(spec):
+    """'' without score_mod/mask_mod (keys of earlier versions stay valid),
+    else '/mods<hash of the regions and capture types>'."""
+    if spec.score_mod is None and spec.mask_mod is None and not spec.captures:
+        return ""
+    text = json.dumps([spec.score_mod, spec.mask_mod, list(spec.captures)])
+    return "/mods" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Tuner:
@@ -71,27 +82,25 @@ class Tuner:
         except OSError:
             pass
 
-    def best(self, spec, q, k, v, chip):
+    def best(self, spec, q, k, v, chip, captures=()):
         key = (f"{chip}/{spec.dtype}/d{spec.head_dim}/{spec.causal or 'none'}"
-               f"/lse{int(spec.lse)}/scale{spec.scale}/n{bucket(k.shape[2])}")
+               f"/lse{int(spec.lse)}/scale{spec.scale}{mods_key(spec)}"
+               f"/n{bucket(k.shape[2])}")
         with self._lock:
             choices = self._read(q.device)
             if key in choices:
                 return choices[key]
-            choices[key] = self._measure(spec, q, k, v)
+            choices[key] = self._measure(spec, q, k, v, captures)
             self._write()
             return choices[key]
 
-    def _measure(self, spec, q, k, v):
+    def _measure(self, spec, q, k, v, captures=()):
         from . import torch as fat  # the launcher
         timings = []
         for options in CANDIDATES:
             try:
-                run = lambda: fat.attention(
-                    q, k, v, is_causal=spec.causal is not None,
-                    causal_alignment=spec.causal or "top_left",
-                    scale=spec.scale, enable_gqa=True, return_lse=spec.lse,
-                    cache=self.cache, _options=options)
+                run = lambda: fat._run(spec, q, k, v, captures,
+                                       cache=self.cache, options=options)
                 run()  # compile + load + warm up
             except FAError:
                 continue  # this tile does not fit this head dimension

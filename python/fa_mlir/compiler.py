@@ -5,26 +5,61 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 
 from ._capi import Context, FAError, version
 
 DTYPES = ("f16", "bf16")
 CAUSAL = (None, "top_left", "bottom_right")
+CAPTURE_ELEMENT_TYPES = ("i1", "i8", "i16", "i32", "i64", "f16", "bf16",
+                         "f32", "f64")
+_CAPTURE_TYPE = re.compile(r"tensor<((?:(?:\?|[0-9]+)x)*)(%s)>" %
+                           "|".join(CAPTURE_ELEMENT_TYPES))
+
+
+def capture_type(text):
+    """(element type, rank) of a capture's tensor type, e.g.
+    "tensor<?x?xi32>" -> ("i32", 2); FAError when it is not one."""
+    m = _CAPTURE_TYPE.fullmatch(text) if isinstance(text, str) else None
+    if not m:
+        raise FAError(f"a capture must be a ranked tensor type of "
+                      f"{', '.join(CAPTURE_ELEMENT_TYPES)} (e.g. "
+                      f"'tensor<?xf32>'), got {text!r}")
+    return m.group(2), m.group(1).count("x")
 
 
 @dataclasses.dataclass(frozen=True)
 class AttentionSpec:
-    """One fa.attention: element type, head dimension, mask, LSE, scale.
+    """One fa.attention: element type, head dimension, mask, LSE, scale,
+    and optionally a score_mod / mask_mod with their captures
+    (docs/ProgrammableAttention.md).
 
     Batch, heads and sequence lengths stay dynamic: one kernel serves every
     (B, Hq, Hkv, Nq, Nk) with Hq a multiple of Hkv.
+
+    `score_mod` / `mask_mod`: the region's block, without braces: the block
+    header, the ops and the `fa.yield`, e.g.
+
+        ^bb0(%score: f32, %b: index, %h: index, %q_idx: index,
+             %kv_idx: index, %cap0: tensor<?xf32>):
+          %0 = tensor.extract %cap0[%h] : tensor<?xf32>
+          %1 = arith.addf %score, %0 : f32
+          fa.yield %1 : f32
+
+    (fa_mlir.torch traces them from Python functions). `captures`: the
+    tensor types of the extra operands the regions read, in order (every
+    region takes all of them as its trailing block arguments); they become
+    kernel arguments after q, k, v, o and the LSE.
     """
     dtype: str = "bf16"
     head_dim: int = 128
     causal: str = None         # None, "top_left" or "bottom_right"
     lse: bool = False
     scale: float = None        # None: 1 / sqrt(head_dim)
+    score_mod: str = None      # region text, or None
+    mask_mod: str = None       # region text, or None
+    captures: tuple = ()       # capture tensor types, e.g. ("tensor<?xf32>",)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -40,20 +75,46 @@ class AttentionSpec:
                 and math.isfinite(self.scale)):
             raise FAError(f"scale must be a positive finite number, got "
                           f"{self.scale!r}")
+        for name in ("score_mod", "mask_mod"):
+            region = getattr(self, name)
+            if region is not None and not (isinstance(region, str) and
+                                           region.strip()):
+                raise FAError(f"{name} must be the region's text or None, "
+                              f"got {region!r}")
+        if isinstance(self.captures, str) or not isinstance(
+                self.captures, (tuple, list)):
+            raise FAError(f"captures must be a tuple of tensor types, got "
+                          f"{self.captures!r}")
+        object.__setattr__(self, "captures", tuple(self.captures))
+        for c in self.captures:
+            capture_type(c)
 
 
 def attention_source(spec):
-    """The MLIR module (text) of `spec`, with dynamic B, H and N."""
+    """The MLIR module (text) of `spec`, with dynamic B, H and N. Captures
+    are the function's arguments after %o (and %lse): %capture0, ..."""
     t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
     lse_t = "tensor<?x?x?xf32>"
     results = f"{t}, {lse_t}" if spec.lse else t
+    captures = "".join(f", %capture{i}: {c}"
+                       for i, c in enumerate(spec.captures))
     attrs = ""
+    if spec.captures:
+        attrs += "\n      captures(%s : %s)" % (
+            ", ".join(f"%capture{i}" for i in range(len(spec.captures))),
+            ", ".join(spec.captures))
     if spec.scale is not None:
         attrs += f"\n      scale = {float(spec.scale)!r}"
     if spec.causal:
         attrs += f"\n      causal = <{spec.causal}>"
+    for name in ("score_mod", "mask_mod"):
+        region = getattr(spec, name)
+        if region is not None:
+            body = "\n".join("      " + line if line.strip() else ""
+                             for line in region.strip("\n").split("\n"))
+            attrs += f"\n      {name} {{\n{body}\n      }}"
     return f"""func.func @attention(%q: {t}, %k: {t}, %v: {t}, %o: {t}{
-        f', %lse: {lse_t}' if spec.lse else ''}) -> ({results}) {{
+        f', %lse: {lse_t}' if spec.lse else ''}{captures}) -> ({results}) {{
   {'%out, %l' if spec.lse else '%out'} = fa.attention
       ins(%q, %k, %v : {t}, {t}, {t})
       outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
@@ -61,6 +122,33 @@ def attention_source(spec):
   return {'%out, %l' if spec.lse else '%out'} : {results}
 }}
 """
+
+
+def kernel_arguments(spec):
+    """[(name, rank, element type)] of the kernel of `spec`, in launch
+    order: q, k, v, o, [lse,] capture0, capture1, ..."""
+    args = [(n, 4, spec.dtype) for n in ("q", "k", "v", "o")]
+    if spec.lse:
+        args.append(("lse", 3, "f32"))
+    for i, c in enumerate(spec.captures):
+        element, rank = capture_type(c)
+        args.append((f"capture{i}", rank, element))
+    return args
+
+
+def check_kernel_arguments(metadata, spec):
+    """Raises FAError unless the kernel's launch metadata ("arguments")
+    lists exactly the arguments a launcher of `spec` passes."""
+    want = kernel_arguments(spec)
+    have = [(a.get("name"), a.get("rank"), a.get("element_type"))
+            for a in metadata.get("arguments", ())]
+    if have != want:
+        fmt = lambda args: ", ".join(f"{n}: rank {r} {e}" for n, r, e in args)
+        raise FAError(
+            f"kernel {metadata.get('kernel', '?')} takes [{fmt(have)}] but "
+            f"fa_mlir passes [{fmt(want)}]; the compiler and the Python "
+            f"package disagree (rebuild libFAMLIRCAPI.so, or clear a stale "
+            f"kernel cache)")
 
 
 @dataclasses.dataclass
@@ -103,8 +191,9 @@ def compile_source(source, **options):
 class KernelCache:
     """Compiled kernels in memory and on disk, keyed by everything that
     changes the kernel: compiler version, chip, tile options and the source
-    (dtype, head dim, mask, LSE, scale). The second request for a key
-    compiles nothing; a later process reads the disk copy.
+    (dtype, head dim, mask, LSE, scale, score_mod/mask_mod regions and the
+    capture types; not capture values or shapes). The second request for a
+    key compiles nothing; a later process reads the disk copy.
 
     Directory: $FA_MLIR_CACHE_DIR, else ~/.cache/fa_mlir.
     """

@@ -8,7 +8,21 @@ Same meaning as torch.nn.functional.scaled_dot_product_attention for the
 arguments they share (is_causal is top-left aligned there and here;
 causal_alignment="bottom_right" aligns the mask to the last key instead).
 Kernels are compiled on first use for (dtype, head dim, mask, LSE, scale,
-GPU) and cached in memory and on disk; they run on the current CUDA stream.
+modifications, GPU) and cached in memory and on disk; they run on the
+current CUDA stream.
+
+FlexAttention-style modifications (docs/ProgrammableAttention.md; a library
+of common ones is in fa_mlir.mods):
+
+    def softcap(score, b, h, q_idx, kv_idx):
+        return 30 * torch.tanh(score / 30)
+    def document(b, h, q_idx, kv_idx):          # doc_ids: (B, N) CUDA int
+        return doc_ids[b, q_idx] == doc_ids[b, kv_idx]
+    out = attention(q, k, v, score_mod=softcap, mask_mod=document)
+
+The functions are traced once into the kernel's source (see
+fa_mlir.tracing); the tensors they index become kernel arguments, read
+afresh on every call.
 """
 
 import math
@@ -18,8 +32,9 @@ import threading
 import torch
 
 from ._capi import FAError
-from . import _driver
-from .compiler import AttentionSpec, KernelCache, default_cache
+from . import _driver, tracing
+from .compiler import (AttentionSpec, KernelCache, check_kernel_arguments,
+                       default_cache)
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16"}
 _HEAD_DIMS = (64, 128, 192, 256)
@@ -129,43 +144,246 @@ def _grid(metadata, q):
     return dims
 
 
+# ---------------------------------------------------------------------------
+# Tracing score_mod / mask_mod with torch
+
+
+# torch dtype -> (MLIR element type, unsigned)
+CAPTURE_DTYPES = {
+    torch.float32: ("f32", False), torch.float16: ("f16", False),
+    torch.bfloat16: ("bf16", False), torch.float64: ("f64", False),
+    torch.int8: ("i8", False), torch.uint8: ("i8", True),
+    torch.int16: ("i16", False), torch.int32: ("i32", False),
+    torch.int64: ("i64", False), torch.bool: ("i1", True),
+}
+# Metadata a traced function may read off a tensor: the first kind is part
+# of the trace key already (dtype, rank), the second is checked when read.
+_TYPE_QUERIES = {"dtype", "device", "ndim", "dim", "is_cuda", "layout",
+                 "requires_grad", "element_size", "get_device",
+                 "is_floating_point", "is_complex", "is_signed", "ndimension"}
+_SHAPE_QUERIES = {"shape", "size", "stride", "numel", "nelement", "__len__",
+                  "is_contiguous"}
+_impls = None
+
+
+def _torch_impls():
+    """torch functions and Tensor methods -> tracing implementations."""
+    global _impls
+    if _impls is None:
+        table = {}
+        for name, impl in tracing.FUNCTIONS.items():
+            for owner in (torch, torch.Tensor, torch.special):
+                f = getattr(owner, name, None)
+                if f is not None:
+                    table[f] = impl
+        for name, impl in tracing.OPERATORS.items():
+            f = getattr(torch.Tensor, name, None)
+            if f is not None:
+                table[f] = impl
+        for f in (torch.sigmoid, torch.special.expit, torch.Tensor.sigmoid):
+            table[f] = tracing.FUNCTIONS["sigmoid"]
+        table[torch.Tensor.where] = lambda t, input, condition, other: \
+            tracing.FUNCTIONS["where"](t, condition, input, other)
+        _impls = table
+    return _impls
+
+
+def _is_traced(x):
+    return isinstance(x, (tracing.Value, tracing.PartialIndex))
+
+
+def _has_traced(args, kwargs):
+    for a in list(args) + list(kwargs.values()):
+        if _is_traced(a):
+            return True
+        if isinstance(a, (tuple, list)) and any(_is_traced(b) for b in a):
+            return True
+    return False
+
+
+def _torch_function(t, func, args, kwargs):
+    """A torch function called while `t` traces: traced operands go to the
+    tracer; anything else runs as usual (and is noted)."""
+    if func is torch.Tensor.__getitem__ and _has_traced(args[1:], {}):
+        return t.extract(args[0], args[1])
+    if _has_traced(args, kwargs):
+        impl = _torch_impls().get(func)
+        if impl is None:
+            raise t.error(
+                f"{tracing._func_name(func)}() is not supported on traced "
+                f"values. Supported: Python arithmetic, comparisons and "
+                f"& | ~ ^, torch.where/minimum/maximum/clamp, elementwise "
+                f"math (tanh, exp, exp2, log, log2, sqrt, rsqrt, sin, cos, "
+                f"sigmoid, floor, ceil, abs, ...) and indexing captured "
+                f"tensors")
+        return impl(t, *args, **kwargs)
+    name = tracing._func_name(func)
+    if name in _SHAPE_QUERIES:
+        if args and isinstance(args[0], torch.Tensor):
+            t.queried[id(args[0])] = args[0]
+    elif name not in _TYPE_QUERIES:
+        # A computation on concrete tensors (slopes * 2, x.item(), ...): its
+        # result may depend on values, so this trace is not reused.
+        t.impure = True
+    return func(*args, **kwargs)
+
+
+class _TracingMode(torch.overrides.TorchFunctionMode):
+    def __init__(self, tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.tracer.internal:
+            return func(*args, **kwargs)
+        return _torch_function(self.tracer, func, args, kwargs)
+
+
+class TorchArrays(tracing.ArrayAdapter):
+    """Captured tensors are torch tensors; torch functions trace."""
+
+    def is_array(self, obj):
+        return isinstance(obj, torch.Tensor)
+
+    def capture_type(self, array):
+        if not isinstance(array, torch.Tensor):
+            raise TypeError(f"cannot capture {type(array).__name__}")
+        if array.layout != torch.strided:
+            raise TypeError(f"captured tensors must be strided (dense), got "
+                            f"a {array.layout} tensor")
+        info = CAPTURE_DTYPES.get(array.dtype)
+        if info is None:
+            raise TypeError(
+                f"captured tensor of dtype {array.dtype} (shape "
+                f"{tuple(array.shape)}) is not supported; captures are "
+                f"float32, float16, bfloat16, float64, int8, uint8, int16, "
+                f"int32, int64 or bool")
+        return tracing.CaptureType(info[0], array.dim(), info[1])
+
+    def array_key(self, array):
+        return array.dtype, array.dim()
+
+    def array_meta(self, array):
+        return tuple(array.shape), array.stride()
+
+    def scalar_operand(self, tracer, obj):
+        if not isinstance(obj, torch.Tensor):
+            return None
+        if obj.dim() != 0:
+            raise tracer.error(
+                f"a tensor of shape {tuple(obj.shape)} is used as an operand; "
+                f"score_mod/mask_mod compute on scalars: index captured "
+                f"tensors down to one element (e.g. slopes[h])")
+        if obj.device.type == "cpu":
+            tracer.impure = True  # its value goes into the source
+            return obj.item()
+        return tracer.extract(obj, ())
+
+    def constant_key(self, obj):
+        if isinstance(obj, (torch.dtype, torch.device)):
+            return type(obj), str(obj)
+        if isinstance(obj, torch.Size):
+            return torch.Size, tuple(obj)
+        return None
+
+    def tracing(self, tracer):
+        tracer.torch_function = lambda func, args, kwargs: _torch_function(
+            tracer, func, args, kwargs)
+        return _TracingMode(tracer)
+
+
+_traces = tracing.TraceCache(TorchArrays())
+_NO_MODS = tracing.TracedMods(None, None, (), ())
+
+
+def trace_mods(score_mod=None, mask_mod=None):
+    """The traced form of a score_mod and a mask_mod (either may be None):
+    a fa_mlir.tracing.TracedMods with the region texts and capture types
+    for AttentionSpec, and the captured tensors in kernel-argument order.
+    Traces are reused while the functions' code, closures and the globals
+    they name are unchanged (see tracing.TraceCache).
+
+        mods = trace_mods(score_mod=fa_mlir.mods.softcap(30))
+        print(fa_mlir.attention_source(AttentionSpec(
+            score_mod=mods.score_mod, mask_mod=mods.mask_mod,
+            captures=mods.capture_types)))
+    """
+    if score_mod is None and mask_mod is None:
+        return _NO_MODS
+    return _traces.trace_mods(score_mod, mask_mod)
+
+
+def _check_captures(captures, device):
+    for i, c in enumerate(captures):
+        if c.device != device:
+            raise ValueError(
+                f"captured tensor {i} ({c.dtype}, shape {tuple(c.shape)}) is "
+                f"on {c.device}: tensors read by score_mod/mask_mod must be "
+                f"CUDA tensors on the device of q ({device})")
+
+
 _tuner = None
 
 
 def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
-              causal_alignment="top_left", return_lse=False, autotune=False,
-              cache=None, _options=None):
+              causal_alignment="top_left", return_lse=False, score_mod=None,
+              mask_mod=None, autotune=False, cache=None, _options=None):
     """softmax(q k^T * scale [+ causal mask]) v for (B, H, N, D) CUDA tensors
     of float16 or bfloat16; returns out (B, Hq, Nq, D) in q's dtype, and with
     return_lse=True also the log-sum-exp (B, Hq, Nq) in float32 (-inf for a
-    row that sees no key; its output is 0)."""
+    row that sees no key; its output is 0).
+
+    score_mod(score, b, h, q_idx, kv_idx) -> float and mask_mod(b, h, q_idx,
+    kv_idx) -> bool are FlexAttention's: score_mod rewrites each scaled
+    score (f32) and mask_mod keeps (True) or hides (False) a (query, key)
+    pair; h is the query head (with GQA too), q_idx and kv_idx positions in
+    the whole sequences. A pair is kept when both is_causal's mask (if any)
+    and mask_mod allow it. Tensors the functions index (slopes[h],
+    doc_ids[b, q_idx]) must be CUDA tensors on q's device (any strides;
+    float32/16, bfloat16, float64, int8/16/32/64, uint8 or bool); they are
+    read when the kernel runs. See fa_mlir.tracing for what traces."""
     _check_inputs(q, k, v, enable_gqa, causal_alignment, scale)
+    mods = trace_mods(score_mod, mask_mod)
+    _check_captures(mods.captures, q.device)
+    spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
+                         causal=causal_alignment if is_causal else None,
+                         lse=return_lse, scale=scale,
+                         score_mod=mods.score_mod, mask_mod=mods.mask_mod,
+                         captures=mods.capture_types)
+    out, lse = _run(spec, q, k, v, mods.captures, autotune=autotune,
+                    cache=cache, options=_options)
+    return (out, lse) if return_lse else out
+
+
+def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
+         options=None):
+    """Launches the kernel of `spec` (checked inputs); returns (out, lse)."""
     b, hq, nq, d = q.shape
     out = torch.empty((b, hq, nq, d), dtype=q.dtype, device=q.device)
     lse = (torch.empty((b, hq, nq), dtype=torch.float32, device=q.device)
-           if return_lse else None)
+           if spec.lse else None)
     if nq == 0:
-        return (out, lse) if return_lse else out
-    spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=d,
-                         causal=causal_alignment if is_causal else None,
-                         lse=return_lse, scale=scale)
+        return out, lse
     with torch.cuda.device(q.device):
         chip = _chip(q.device)
-        options = dict(_options or {})
-        if autotune and _options is None:
+        opts = dict(options or {})
+        if autotune and options is None:
             global _tuner
             if _tuner is None:
                 from .autotune import Tuner
                 _tuner = Tuner(cache or default_cache())
-            options = _tuner.best(spec, q, k, v, chip)
-        kernel = _load(spec, chip, q.device, cache, options)
+            opts = _tuner.best(spec, q, k, v, chip, captures)
+        kernel = _load(spec, chip, q.device, cache, opts)
         q, k, v = (_kernel_layout(t) for t in (q, k, v))
         args = _memref(q) + _memref(k) + _memref(v) + _memref(out)
         if lse is not None:
             args += _memref(lse)
+        for c in captures:  # any strides: the kernel reads them as given
+            args += _memref(c)
         stream = torch.cuda.current_stream(q.device).cuda_stream
         kernel.launch(_grid(kernel.metadata, q), args, stream)
-    return (out, lse) if return_lse else out
+    return out, lse
 
 
 def _load(spec, chip, device, cache, options):
@@ -178,6 +396,7 @@ def _load(spec, chip, device, cache, options):
         kernel = _loaded.get(key)
         if kernel is None:
             compiled = cache.get(spec, chip=chip, **options)
+            check_kernel_arguments(compiled.metadata, spec)
             kernel = _driver.LoadedKernel(compiled)
             kernel.metadata = compiled.metadata
             _loaded[key] = kernel
@@ -185,21 +404,30 @@ def _load(spec, chip, device, cache, options):
 
 
 class FlashAttention(torch.nn.Module):
-    """nn.Module form of `attention`: FlashAttention(is_causal=True)(q, k, v)."""
+    """nn.Module form of `attention`: FlashAttention(is_causal=True)(q, k, v),
+    FlashAttention(score_mod=fa_mlir.mods.softcap(50))(q, k, v)."""
 
     def __init__(self, is_causal=False, scale=None, enable_gqa=False,
-                 causal_alignment="top_left", autotune=False):
+                 causal_alignment="top_left", autotune=False, score_mod=None,
+                 mask_mod=None):
         super().__init__()
         self.is_causal, self.scale, self.enable_gqa = is_causal, scale, enable_gqa
         self.causal_alignment, self.autotune = causal_alignment, autotune
+        self.score_mod, self.mask_mod = score_mod, mask_mod
 
     def forward(self, q, k, v):
         return attention(q, k, v, is_causal=self.is_causal, scale=self.scale,
                          enable_gqa=self.enable_gqa,
                          causal_alignment=self.causal_alignment,
-                         autotune=self.autotune)
+                         autotune=self.autotune, score_mod=self.score_mod,
+                         mask_mod=self.mask_mod)
 
     def extra_repr(self):
+        mods = "".join(
+            f", {n}={getattr(f, '__qualname__', f)}"
+            for n, f in (("score_mod", self.score_mod),
+                         ("mask_mod", self.mask_mod)) if f is not None)
         return (f"is_causal={self.is_causal}, causal_alignment="
                 f"{self.causal_alignment!r}, scale={self.scale}, "
-                f"enable_gqa={self.enable_gqa}, autotune={self.autotune}")
+                f"enable_gqa={self.enable_gqa}, autotune={self.autotune}"
+                f"{mods}")

@@ -8,6 +8,33 @@ compares against a naive reference written here with plain linalg.generic ops
 over full [B, Hq, Nq, Nk] tensors: softmax(Q K^T * scale + mask) V in f32 on
 the same rounded inputs. It prints the errors and PASS or FAIL.
 
+Modifications (docs/ProgrammableAttention.md) put a score_mod and/or mask_mod
+region, and the tensors they capture, on the op under test; the reference
+implements the same modification on its own, directly in its linalg bodies over
+the full score tensor (never from the region text), so that a region the
+compiler clones or evaluates wrongly is not mirrored by the reference:
+
+  --softcap C             score_mod  C * tanh(s / C)
+  --alibi                 score_mod  s + slopes[h] * (kv_idx - q_idx);
+                          capture slopes: f32 [Hq], 2^(-8 (h + 1) / Hq)
+  --rel-bias [M]          score_mod  s + table[clamp(kv_idx - q_idx, -M, M) + M];
+                          capture table: f32 [2 M + 1] (seeded)
+  --window W              mask_mod   q_idx - W < kv_idx <= q_idx
+  --sinks S               mask_mod   kv_idx < S or in the window (needs --window)
+  --document-mask SEGLEN  mask_mod   doc[b, q_idx] == doc[b, kv_idx];
+                          capture doc: i32 [B, max(Nq, Nk)], segments of
+                          SEGLEN tokens (--document-varied: seeded lengths
+                          in [1, 2 SEGLEN - 1])
+  --prefix-lm P           mask_mod   kv_idx < P or kv_idx <= q_idx
+
+Several score mods compose in that order (softcap, then ALiBi, then the
+relative bias); several mask mods are and-ed, and with --causal, since a pair
+is kept only when the causal mask and mask_mod both allow it. Captures are
+extra arguments of @attention (after O and LSE), constants in @main; with
+--dynamic-captures @attention takes them with dynamic shapes. The control
+--unmodified-reference leaves the modifications out of the reference only (the
+check must then FAIL, which shows that they change the result at that size).
+
   gen_attention_check.py --dtype f16 --b 1 --hq 4 --hkv 2 --nq 33 --nk 47 \\
       --d 16 --dv 8 --causal bottom_right --lse
 """
@@ -32,7 +59,44 @@ def main():
                    help="inputs are drawn from [-magnitude, magnitude)")
     p.add_argument("--perturb-reference", action="store_true",
                    help="bias the reference (the check must then FAIL)")
+    p.add_argument("--softcap", type=float, default=None, metavar="C",
+                   help="score_mod: C * tanh(score / C)")
+    p.add_argument("--alibi", action="store_true",
+                   help="score_mod: score + slopes[h] * (kv_idx - q_idx)")
+    p.add_argument("--rel-bias", type=int, nargs="?", const=8, default=None,
+                   metavar="M", help="score_mod: score + table[clamp(kv_idx - "
+                   "q_idx, -M, M) + M] (M defaults to 8)")
+    p.add_argument("--window", type=int, default=None, metavar="W",
+                   help="mask_mod: q_idx - W < kv_idx <= q_idx")
+    p.add_argument("--sinks", type=int, default=None, metavar="S",
+                   help="mask_mod: kv_idx < S or in the window")
+    p.add_argument("--document-mask", type=int, default=None,
+                   metavar="SEGLEN",
+                   help="mask_mod: doc[b, q_idx] == doc[b, kv_idx]")
+    p.add_argument("--document-varied", action="store_true",
+                   help="seeded segment lengths in [1, 2 SEGLEN - 1]")
+    p.add_argument("--prefix-lm", type=int, default=None, metavar="P",
+                   help="mask_mod: kv_idx < P or kv_idx <= q_idx")
+    p.add_argument("--unmodified-reference", action="store_true",
+                   help="the reference leaves out the modifications (the "
+                   "check must then FAIL: they are visible at this size)")
+    p.add_argument("--dynamic-captures", action="store_true",
+                   help="@attention takes the captures with dynamic shapes")
     a = p.parse_args()
+    if a.unmodified_reference and not any(
+            x is not None for x in (a.softcap, a.rel_bias, a.window,
+                                    a.document_mask, a.prefix_lm)) \
+            and not a.alibi:
+        p.error("--unmodified-reference needs a modification")
+    if a.sinks is not None and a.window is None:
+        p.error("--sinks needs --window")
+    if a.document_varied and a.document_mask is None:
+        p.error("--document-varied needs --document-mask")
+    if a.softcap is not None and not a.softcap > 0:
+        p.error("--softcap must be positive")
+    for name in ("window", "document_mask", "rel_bias"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
 
     t = a.dtype
     group = a.hq // a.hkv
@@ -49,16 +113,134 @@ def main():
     attrs = f"scale = {a.scale:.9e}" if a.scale is not None else ""
     if a.causal != "none":
         attrs += f" causal = <{a.causal}>"
+
+    # Captures: (name, shape, element type, values, flattened row-major).
+    captures = []
+    if a.alibi:
+        slopes = [2.0 ** (-8.0 * (h + 1) / a.hq) for h in range(a.hq)]
+        captures.append(("slopes", [a.hq], "f32", slopes))
+    if a.rel_bias is not None:
+        m = a.rel_bias
+        # Seeded, in [-2, 2) with 1/16384 steps (exact in f32).
+        table = [((x * 40503 + a.seed * 131 + 7) % 65536) / 16384.0 - 2.0
+                 for x in range(2 * m + 1)]
+        captures.append(("relb", [2 * m + 1], "f32", table))
+    if a.document_mask is not None:
+        n = max(a.nq, a.nk)
+        docs = []
+        state = a.seed * 7919 + a.document_mask
+        for b in range(a.b):
+            row, doc = [], 0
+            if a.document_varied:
+                while len(row) < n:
+                    state = (state * 1103515245 + 12345) % 2 ** 31
+                    length = 1 + (state >> 8) % (2 * a.document_mask - 1)
+                    row += [doc] * length
+                    doc += 1
+            else:
+                # Each batch starts its segments at another offset.
+                off = (b * (a.document_mask // 2 + 1)) % a.document_mask
+                row = [(x + off) // a.document_mask for x in range(n)]
+            docs += row[:n]
+        captures.append(("doc", [a.b, n], "i32", docs))
+
+    def tensor_type(shape, elt, dynamic=False):
+        return "tensor<" + "".join(("?" if dynamic else str(x)) + "x"
+                                   for x in shape) + elt + ">"
+
+    cap_main = [tensor_type(sh, e) for _, sh, e, _ in captures]
+    cap_attn = [tensor_type(sh, e, a.dynamic_captures)
+                for _, sh, e, _ in captures]
+    cap_args = "".join(f", %{n}: {ty}" for (n, _, _, _), ty in
+                       zip(captures, cap_attn))
+    cap_block = "".join(f", %{n}_a: {ty}" for (n, _, _, _), ty in
+                        zip(captures, cap_attn))
+    cap_clause = ""
+    if captures:
+        cap_clause = (" captures(" + ", ".join(f"%{c[0]}" for c in captures)
+                      + " : " + ", ".join(cap_attn) + ")")
+
+    # The regions of the op under test (written the way a user would; the
+    # reference below computes the same functions its own way).
+    score_lines, cur = [], "%s"
+    if a.softcap is not None:
+        score_lines += [f"      %cap = arith.constant {a.softcap:.9e} : f32",
+                        f"      %sc_x = arith.divf {cur}, %cap : f32",
+                        "      %sc_t = math.tanh %sc_x : f32",
+                        "      %sc_r = arith.mulf %cap, %sc_t : f32"]
+        cur = "%sc_r"
+    if a.alibi:
+        score_lines += ["      %al_s = tensor.extract %slopes_a[%h] : "
+                        + cap_attn[0],
+                        "      %al_d = arith.subi %j, %i : index",
+                        "      %al_di = arith.index_cast %al_d : index to i64",
+                        "      %al_df = arith.sitofp %al_di : i64 to f32",
+                        "      %al_b = arith.mulf %al_s, %al_df : f32",
+                        f"      %al_r = arith.addf {cur}, %al_b : f32"]
+        cur = "%al_r"
+    if a.rel_bias is not None:
+        rty = cap_attn[[c[0] for c in captures].index("relb")]
+        score_lines += ["      %rb_d = arith.subi %j, %i : index",
+                        f"      %rb_lo = arith.constant {-a.rel_bias} : index",
+                        f"      %rb_hi = arith.constant {a.rel_bias} : index",
+                        "      %rb_c0 = arith.maxsi %rb_d, %rb_lo : index",
+                        "      %rb_c1 = arith.minsi %rb_c0, %rb_hi : index",
+                        "      %rb_x = arith.addi %rb_c1, %rb_hi : index",
+                        f"      %rb_v = tensor.extract %relb_a[%rb_x] : {rty}",
+                        f"      %rb_r = arith.addf {cur}, %rb_v : f32"]
+        cur = "%rb_r"
+    regions = ""
+    if score_lines:
+        regions += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
+                    f"%i: index, %j: index{cap_block}):\n"
+                    + "\n".join(score_lines)
+                    + f"\n      fa.yield {cur} : f32\n    }}")
+    mask_lines, keeps = [], []
+    if a.window is not None:
+        mask_lines += [f"      %w_w = arith.constant {a.window} : index",
+                       "      %w_lo = arith.subi %i, %w_w : index",
+                       "      %w_after = arith.cmpi sgt, %j, %w_lo : index",
+                       "      %w_upto = arith.cmpi sle, %j, %i : index",
+                       "      %w_in = arith.andi %w_after, %w_upto : i1"]
+        keeps.append("%w_in")
+        if a.sinks is not None:
+            mask_lines += [f"      %sk_s = arith.constant {a.sinks} : index",
+                           "      %sk_in = arith.cmpi slt, %j, %sk_s : index",
+                           "      %sk_or = arith.ori %sk_in, %w_in : i1"]
+            keeps[-1] = "%sk_or"
+    if a.document_mask is not None:
+        dty = cap_attn[[c[0] for c in captures].index("doc")]
+        mask_lines += [f"      %dc_q = tensor.extract %doc_a[%b, %i] : {dty}",
+                       f"      %dc_k = tensor.extract %doc_a[%b, %j] : {dty}",
+                       "      %dc_eq = arith.cmpi eq, %dc_q, %dc_k : i32"]
+        keeps.append("%dc_eq")
+    if a.prefix_lm is not None:
+        mask_lines += [f"      %pf_p = arith.constant {a.prefix_lm} : index",
+                       "      %pf_in = arith.cmpi slt, %j, %pf_p : index",
+                       "      %pf_c = arith.cmpi sle, %j, %i : index",
+                       "      %pf_or = arith.ori %pf_in, %pf_c : i1"]
+        keeps.append("%pf_or")
+    if keeps:
+        kept = keeps[0]
+        for n, other in enumerate(keeps[1:]):
+            mask_lines.append(f"      %and{n} = arith.andi {kept}, {other} : i1")
+            kept = f"%and{n}"
+        regions += ("\n    mask_mod {\n    ^bb0(%b: index, %h: index, "
+                    f"%i: index, %j: index{cap_block}):\n"
+                    + "\n".join(mask_lines)
+                    + f"\n      fa.yield {kept} : i1\n    }}")
+    attrs = cap_clause + (" " + attrs.strip() if attrs.strip() else "") + regions
+
     if a.lse:
         op = f"""  %o, %l = fa.attention ins(%q, %k, %v : {qt}, {kt}, {vt})
-      outs(%o0, %l0 : {ot}, {lt}) {attrs} -> {ot}, {lt}
+      outs(%o0, %l0 : {ot}, {lt}){attrs} -> {ot}, {lt}
   return %o, %l : {ot}, {lt}"""
-        sig = f"(%q: {qt}, %k: {kt}, %v: {vt}, %o0: {ot}, %l0: {lt}) -> ({ot}, {lt})"
+        sig = f"(%q: {qt}, %k: {kt}, %v: {vt}, %o0: {ot}, %l0: {lt}{cap_args}) -> ({ot}, {lt})"
     else:
         op = f"""  %o = fa.attention ins(%q, %k, %v : {qt}, {kt}, {vt})
-      outs(%o0 : {ot}) {attrs} -> {ot}
+      outs(%o0 : {ot}){attrs} -> {ot}
   return %o : {ot}"""
-        sig = f"(%q: {qt}, %k: {kt}, %v: {vt}, %o0: {ot}) -> {ot}"
+        sig = f"(%q: {qt}, %k: {kt}, %v: {vt}, %o0: {ot}{cap_args}) -> {ot}"
 
     def fill(name, ty, salt):
         # x = ((linear_index * 2654435761 + seed * 97 + salt) mod 65536) / 32768 - 1
@@ -102,16 +284,114 @@ def main():
     ext = (lambda v, o: f"    {o} = arith.extf {v} : {t} to f32") if t != "f32" else \
           (lambda v, o: f"    {o} = arith.addf {v}, %zero_c : f32")
     zero_c = "    %zero_c = arith.constant 0.0 : f32" if t == "f32" else ""
-    mask_lines = ""
-    if shift is not None:
-        mask_lines = f"""    %ri = linalg.index 2 : index
+    mods = bool(score_lines or keeps) and not a.unmodified_reference
+    ref_ins, ref_maps, ref_args, ref_pre = [], [], [], []
+    if not mods:
+        if shift is not None:
+            mask_lines = f"""    %ri = linalg.index 2 : index
     %cj = linalg.index 3 : index
     %shift = arith.constant {shift} : index
     %last = arith.addi %ri, %shift : index
     %hidden = arith.cmpi sgt, %cj, %last : index
     %sm = arith.select %hidden, %ninf, %sc1 : f32"""
+        else:
+            mask_lines = "    %sm = arith.addf %sc1, %zero2 : f32"
     else:
-        mask_lines = "    %sm = arith.addf %sc1, %zero2 : f32"
+        # The reference's own implementation of the modifications, over the
+        # full score tensor: i and j as i64, the slopes and document ids
+        # through indexing maps, tanh from exp.
+        ref = ["    %ri = linalg.index 2 : index",
+               "    %cj = linalg.index 3 : index",
+               "    %ri64 = arith.index_cast %ri : index to i64",
+               "    %cj64 = arith.index_cast %cj : index to i64",
+               "    %back = arith.subi %ri64, %cj64 : i64",
+               "    %true = arith.constant true"]
+        cur = "%sc1"
+        if a.softcap is not None:
+            # tanh(y) = 1 - 2 / (exp(2 y) + 1)
+            ref += [f"    %rc_k = arith.constant {2.0 / a.softcap:.9e} : f32",
+                    f"    %rc_c = arith.constant {a.softcap:.9e} : f32",
+                    "    %rc_one = arith.constant 1.0 : f32",
+                    "    %rc_two = arith.constant 2.0 : f32",
+                    f"    %rc_y2 = arith.mulf {cur}, %rc_k : f32",
+                    "    %rc_e = math.exp %rc_y2 : f32",
+                    "    %rc_den = arith.addf %rc_e, %rc_one : f32",
+                    "    %rc_q = arith.divf %rc_two, %rc_den : f32",
+                    "    %rc_t = arith.subf %rc_one, %rc_q : f32",
+                    "    %rc_r = arith.mulf %rc_t, %rc_c : f32"]
+            cur = "%rc_r"
+        if a.alibi:
+            ref_ins.append(("%slopes", cap_main[0]))
+            ref_maps.append("affine_map<(b, h, i, j) -> (h)>")
+            ref_args.append("%slope_r: f32")
+            ref += ["    %ra_fi = arith.sitofp %ri64 : i64 to f32",
+                    "    %ra_fj = arith.sitofp %cj64 : i64 to f32",
+                    "    %ra_d = arith.subf %ra_fj, %ra_fi : f32",
+                    "    %ra_b = arith.mulf %ra_d, %slope_r : f32",
+                    f"    %ra_r = arith.addf {cur}, %ra_b : f32"]
+            cur = "%ra_r"
+        if a.rel_bias is not None:
+            rty = cap_main[[c[0] for c in captures].index("relb")]
+            ref += ["    %rr_d = arith.subi %cj64, %ri64 : i64",
+                    f"    %rr_m = arith.constant {a.rel_bias} : i64",
+                    f"    %rr_nm = arith.constant {-a.rel_bias} : i64",
+                    "    %rr_low = arith.cmpi slt, %rr_d, %rr_nm : i64",
+                    "    %rr_high = arith.cmpi sgt, %rr_d, %rr_m : i64",
+                    "    %rr_c0 = arith.select %rr_low, %rr_nm, %rr_d : i64",
+                    "    %rr_c1 = arith.select %rr_high, %rr_m, %rr_c0 : i64",
+                    "    %rr_x = arith.addi %rr_c1, %rr_m : i64",
+                    "    %rr_ix = arith.index_cast %rr_x : i64 to index",
+                    f"    %rr_v = tensor.extract %relb[%rr_ix] : {rty}",
+                    f"    %rr_r = arith.addf {cur}, %rr_v : f32"]
+            cur = "%rr_r"
+        vis = []
+        if shift is not None:
+            ref += [f"    %shift = arith.constant {shift} : i64",
+                    "    %rcs = arith.addi %back, %shift : i64",
+                    "    %zero64 = arith.constant 0 : i64",
+                    "    %causal_ok = arith.cmpi sge, %rcs, %zero64 : i64"]
+            vis.append("%causal_ok")
+        if a.window is not None:
+            # 0 <= i - j < W, as one unsigned comparison.
+            ref += [f"    %rw_w = arith.constant {a.window} : i64",
+                    "    %rw_in = arith.cmpi ult, %back, %rw_w : i64"]
+            vis.append("%rw_in")
+            if a.sinks is not None:
+                ref += [f"    %rs_s = arith.constant {a.sinks} : i64",
+                        "    %rs_in = arith.cmpi ult, %cj64, %rs_s : i64",
+                        "    %rs_or = arith.ori %rs_in, %rw_in : i1"]
+                vis[-1] = "%rs_or"
+        if a.document_mask is not None:
+            dty = cap_main[[c[0] for c in captures].index("doc")]
+            ref_ins += [("%doc_rq", f"tensor<{a.b}x{a.nq}xi32>"),
+                        ("%doc_rk", f"tensor<{a.b}x{a.nk}xi32>")]
+            ref_pre += [f"  %doc_r{x} = tensor.extract_slice %doc[0, 0] "
+                        f"[{a.b}, {n}] [1, 1] : {dty} to tensor<{a.b}x{n}xi32>"
+                        for x, n in (("q", a.nq), ("k", a.nk))]
+            ref_maps += ["affine_map<(b, h, i, j) -> (b, i)>",
+                         "affine_map<(b, h, i, j) -> (b, j)>"]
+            ref_args += ["%doc_q: i32", "%doc_k: i32"]
+            ref += ["    %rd_eq = arith.cmpi eq, %doc_q, %doc_k : i32"]
+            vis.append("%rd_eq")
+        if a.prefix_lm is not None:
+            ref += [f"    %rp_p = arith.constant {a.prefix_lm} : i64",
+                    "    %rp_in = arith.cmpi ult, %cj64, %rp_p : i64",
+                    "    %rp_zero = arith.constant 0 : i64",
+                    "    %rp_c = arith.cmpi sge, %back, %rp_zero : i64",
+                    "    %rp_or = arith.ori %rp_in, %rp_c : i1"]
+            vis.append("%rp_or")
+        kept = "%true"
+        for n, v in enumerate(vis):
+            ref.append(f"    %vis{n} = arith.andi {kept}, {v} : i1")
+            kept = f"%vis{n}"
+        ref.append(f"    %sm = arith.select {kept}, {cur}, %ninf : f32")
+        mask_lines = "\n".join(ref)
+    sm_ins = ""
+    if ref_ins:
+        sm_ins = (" ins(" + ", ".join(n for n, _ in ref_ins) + " : "
+                  + ", ".join(ty for _, ty in ref_ins) + ")")
+    sm_maps = ", ".join(ref_maps + ["#id4"])
+    sm_args = ", ".join(ref_args + ["%x: f32"])
     perturb = "1.001" if a.perturb_reference else "1.0"
     tol = TOLERANCE[t]
 
@@ -144,10 +424,27 @@ func.func @main() {{
     print(f"""  %o0 = linalg.fill ins(%poison_t : {t}) outs(%o0e : {ot}) -> {ot}
   %l0e = tensor.empty() : {lt}
   %l0 = linalg.fill ins(%nan : f32) outs(%l0e : {lt}) -> {lt}""")
+    # Captures: deterministic constants, passed as they are or cast to
+    # dynamic shapes.
+    call_caps = ""
+    for (name, shape, elt, values), ty, aty in zip(captures, cap_main,
+                                                   cap_attn):
+        fmt = (lambda x: f"{x:.9e}") if elt == "f32" else str
+        flat = [fmt(x) for x in values]
+        for size in reversed(shape[1:]):
+            flat = ["[" + ", ".join(flat[r:r + size]) + "]"
+                    for r in range(0, len(flat), size)]
+        print(f"  %{name} = arith.constant dense<[{', '.join(flat)}]> : {ty}")
+        arg = f"%{name}"
+        if aty != ty:
+            print(f"  %{name}_d = tensor.cast %{name} : {ty} to {aty}")
+            arg = f"%{name}_d"
+        call_caps += ", " + arg
+    call_tys = "".join(", " + ty for ty in cap_attn)
     if a.lse:
-        print(f"  %o, %l = func.call @attention(%q, %k, %v, %o0, %l0) : ({qt}, {kt}, {vt}, {ot}, {lt}) -> ({ot}, {lt})")
+        print(f"  %o, %l = func.call @attention(%q, %k, %v, %o0, %l0{call_caps}) : ({qt}, {kt}, {vt}, {ot}, {lt}{call_tys}) -> ({ot}, {lt})")
     else:
-        print(f"  %o = func.call @attention(%q, %k, %v, %o0) : ({qt}, {kt}, {vt}, {ot}) -> {ot}")
+        print(f"  %o = func.call @attention(%q, %k, %v, %o0{call_caps}) : ({qt}, {kt}, {vt}, {ot}{call_tys}) -> {ot}")
     print(f"""
   // Reference: S = scale * Q K^T (+ mask), softmax over keys, times V.
   %se = tensor.empty() : {st}
@@ -162,8 +459,8 @@ func.func @main() {{
     %r = arith.addf %acc, %p : f32
     linalg.yield %r : f32
   }} -> {st}
-  %sm_t = linalg.generic {{indexing_maps = [#id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} outs(%s : {st}) {{
-  ^bb0(%x: f32):
+{"".join(x + chr(10) for x in ref_pre)}  %sm_t = linalg.generic {{indexing_maps = [{sm_maps}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}}{sm_ins} outs(%s : {st}) {{
+  ^bb0({sm_args}):
     %scale = arith.constant {scale:.9e} : f32
     %zero2 = arith.constant 0.0 : f32
     %sc1 = arith.mulf %x, %scale : f32

@@ -20,16 +20,16 @@
 // RUN: env CUDA_HOME=%t/no-toolkit fa-compile %s -o %t/nt --format=ptx --cuda-path=%t/no-toolkit
 // RUN: FileCheck %s --check-prefix=NOLIBDEVICE < %t/nt.ptx
 
-// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse -> {{.*}}attn.{ptx,cubin,json}
+// TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,cubin,json}
 // NOLIBDEVICE-NOT: __nv_
 // NOLIBDEVICE: .entry fa_attention
 // NOLIBDEVICE-NOT: __nv_
-// PTXONLY: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse -> {{.*}}attn.{ptx,json}
+// PTXONLY: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 
 // What matters in the generated assembly: tensor cores, ldmatrix, cp.async, exp2 on the
 // SFU, shuffles for the row reductions, and the sm_90a target.
 // PTX: .target sm_90a
-// PTX: .entry fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse(
+// PTX: .entry fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}}(
 // PTX: .maxntid 128, 1, 1
 // PTX-DAG: cp.async.cg.shared.global
 // PTX-DAG: cp.async.wait_group
@@ -42,7 +42,11 @@
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: bar.sync
 
-// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn48_w4_s2_causal_br_qsmem_lse"
+// JSON-DAG: "kernel": "fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}}"
+// JSON-DAG: "from_op": true
+// JSON-DAG: "score_mod": null
+// JSON-DAG: "mask_mod": null
+// JSON-DAG: "captures": []
 // JSON-DAG: "compiler": "fa-mlir {{.*}} (MLIR 22.{{.*}})"
 // JSON-DAG: "chip": "sm_90a"
 // JSON-DAG: "dynamic_shared_memory": 81920

@@ -64,77 +64,18 @@ mlir::fa::parseGPUTarget(StringRef chip,
   return failure();
 }
 
-DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
-  Builder b(ctx);
-  return b.getDictionaryAttr({
-      b.getNamedAttr("strategy", b.getStringAttr(strategy)),
-      b.getNamedAttr("chip", b.getStringAttr(chip)),
-      b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
-      b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN)),
-      b.getNamedAttr("warps", b.getI64IntegerAttr(warps)),
-      b.getNamedAttr("stages", b.getI64IntegerAttr(stages)),
-      b.getNamedAttr("threads", b.getI64IntegerAttr(threads)),
-      b.getNamedAttr("dynamic_shared_memory",
-                     b.getI64IntegerAttr(dynamicSharedMemory)),
-      b.getNamedAttr("scale", b.getF64FloatAttr(scale)),
-      b.getNamedAttr("causal", b.getStringAttr(causal)),
-  });
-}
-
-FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
-  if (!attr)
-    return failure();
-  KernelLaunchInfo info;
-  auto str = [&](StringRef name, std::string &out) {
-    auto a = attr.getAs<StringAttr>(name);
-    if (a)
-      out = a.str();
-    return static_cast<bool>(a);
-  };
-  auto num = [&](StringRef name, int64_t &out) {
-    auto a = attr.getAs<IntegerAttr>(name);
-    if (a)
-      out = a.getInt();
-    return static_cast<bool>(a);
-  };
-  if (!str("strategy", info.strategy) || !str("chip", info.chip) ||
-      !num("block_m", info.blockM) || !num("block_n", info.blockN) ||
-      !num("warps", info.warps) || !num("stages", info.stages) ||
-      !num("threads", info.threads) ||
-      !num("dynamic_shared_memory", info.dynamicSharedMemory) ||
-      !str("causal", info.causal))
-    return failure();
-  auto scale = attr.getAs<FloatAttr>("scale");
-  if (!scale)
-    return failure();
-  info.scale = scale.getValueAsDouble();
-  return info;
-}
-
 FailureOr<gpu::LaunchFuncOp>
 mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                                   const FAToGPUOptions &options) {
-  FailureOr<AttentionTileInfo> tile = matchAttentionTile(forall);
+  FailureOr<FusedAttentionTile> tile = matchFusedAttentionTile(forall);
   if (failed(tile))
     return failure();
-  if (!tile->isFused())
-    return forall.emitError("fa-lower-to-gpu expects the online-softmax form "
-                            "of the tile; run fa-fuse-online-softmax first");
   if (options.strategy == GPUStrategyKind::HopperWarpSpecialized)
     return forall.emitError("the hopper-ws strategy (TMA, wgmma, warp "
                             "specialization) is not implemented yet; use "
                             "strategy=mma-sync");
 
-  AttentionKernelSpec spec;
-  spec.queryType = cast<RankedTensorType>(tile->query.getType());
-  spec.keyType = cast<RankedTensorType>(tile->key.getType());
-  spec.valueType = cast<RankedTensorType>(tile->value.getType());
-  spec.outputType = cast<RankedTensorType>(tile->output.getType());
-  if (tile->lseOutput)
-    spec.lseType = cast<RankedTensorType>(tile->lseOutput.getType());
-  spec.scale = tile->scale;
-  spec.causal = tile->causal;
-
+  AttentionKernelSpec spec = getAttentionKernelSpec(*tile);
   MmaSyncConfig config;
   config.blockM = tile->blockM;
   config.blockN = tile->blockN;
@@ -152,33 +93,37 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto module = forall->getParentOfType<ModuleOp>();
   if (!module)
     return forall.emitError("fa-lower-to-gpu needs an enclosing module");
-  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                  rewriter.getUnitAttr());
 
   Location loc = forall.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToEnd(module.getBody());
-  std::string name = getAttentionKernelName(spec, config);
-  auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, name);
-  // Two identical attentions get two modules: name_0, name_1, ...
-  SymbolTable(module).insert(gpuModule);
-  FailureOr<gpu::GPUFuncOp> kernel =
-      buildMmaSyncAttentionKernel(rewriter, gpuModule, name, spec, config,
-                                  options.target, loc);
+  auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, "fa_attention");
+  FailureOr<gpu::GPUFuncOp> kernel = buildMmaSyncAttentionKernel(
+      rewriter, gpuModule, *tile, spec, config, options.target, loc);
   if (failed(kernel)) {
     rewriter.eraseOp(gpuModule);
     return failure();
   }
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  rewriter.getUnitAttr());
+  // The module takes the kernel's name; two identical attentions get two
+  // modules: name_0, name_1, ...
+  gpuModule.setName(kernel->getName());
+  SymbolTable(module).insert(gpuModule);
 
   rewriter.setInsertionPoint(forall);
-  auto toBuffer = [&](Value tensor) -> Value {
-    auto type = getKernelArgumentType(cast<RankedTensorType>(tensor.getType()));
+  auto toBuffer = [&](Value tensor, bool unitInnermostStride) -> Value {
+    auto type = getKernelArgumentType(cast<RankedTensorType>(tensor.getType()),
+                                      unitInnermostStride);
     return bufferization::ToBufferOp::create(rewriter, loc, type, tensor);
   };
-  SmallVector<Value> operands{toBuffer(tile->query), toBuffer(tile->key),
-                              toBuffer(tile->value), toBuffer(tile->output)};
+  SmallVector<Value> operands{
+      toBuffer(tile->query, true), toBuffer(tile->key, true),
+      toBuffer(tile->value, true), toBuffer(tile->output, true)};
   if (tile->lseOutput)
-    operands.push_back(toBuffer(tile->lseOutput));
+    operands.push_back(toBuffer(tile->lseOutput, true));
+  for (Value capture : tile->captures)
+    operands.push_back(toBuffer(capture, false));
 
   auto dim = [&](int64_t i) -> Value {
     return rewriter.createOrFold<tensor::DimOp>(loc, tile->query, i);
@@ -236,7 +181,7 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
 
     SmallVector<scf::ForallOp> tiles;
     module.walk([&](scf::ForallOp forall) {
-      if (forall->hasAttr(AttentionTileInfo::attrName))
+      if (forall->hasAttr(AttentionTileAttr::attrName))
         tiles.push_back(forall);
     });
     IRRewriter rewriter(&getContext());

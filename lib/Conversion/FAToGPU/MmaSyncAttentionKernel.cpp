@@ -4,28 +4,34 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Builds the FlashAttention-2 style kernel of the `mma-sync` strategy from
-// upstream gpu / nvgpu / nvvm / vector / scf ops. One block computes one
-// (batch, query head, block_m query rows) tile; each warp owns
+// The schedule of the `mma-sync` strategy: a FlashAttention-2 style kernel
+// from upstream gpu / nvgpu / nvvm / vector / scf ops. One block computes
+// one (batch, query head, block_m query rows) tile; each warp owns
 // 16 * rowTilesPerWarp rows. Per key/value block:
 //
 //   cp.async K,V block j+stages-1 -> ring slot (swizzled shared memory)
-//   S    = Q K^T          ldmatrix (Q once, kept in registers; K per block)
-//                          + mma.sync m16n8k16, f32 accumulators
-//   mask (only in the diagonal / tail blocks: the loop is split)
-//   m    = max(m, rowmax S)          in-thread max + 2 xor shuffles
-//   P    = exp2(S * c - m * c)       c = scale * log2(e), one FFMA + ex2
-//   l    = l * alpha + rowsum P      per-thread partial sums
-//   O    = O * alpha + P V           P repacked in registers as the A
-//                                    operand; V by ldmatrix.trans
+//   S    = Q K^T          ldmatrix + mma.sync m16n8k16, f32 accumulators
+//   s    = the tile's scores body, cloned per accumulator element
+//          (ScoreCloner); masked blocks also apply its visibility and the
+//          key padding
+//   online softmax on the fragment rows (RegisterSoftmax)
+//   O    = O * alpha + P V  P repacked in registers as the A operand; V by
+//                           ldmatrix.trans
 //
-// then O / l (0 for rows that saw no key) and LSE = m * ln 2 + log l.
+// then O / l (0 for rows that saw no key) and LSE. The key blocks a tile
+// visits come from the mask (BlockClassifier): the loop runs over [lo, hi),
+// blocks in [fullLo, fullHi) take the unmasked path (a uniform branch), the
+// others the masked one, and a block invisible to the whole tile is neither
+// loaded nor computed.
 //
 // Shared memory rows are 16-byte chunks XOR-swizzled with (row mod 8), so
 // the eight row addresses of every ldmatrix phase hit distinct banks.
 //
 //===----------------------------------------------------------------------===//
 
+#include "BlockClassifier.h"
+#include "RegisterSoftmax.h"
+#include "ScoreCloner.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -40,158 +46,18 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
-#include "llvm/ADT/bit.h"
-#include "llvm/Support/FormatVariadic.h"
-
 #include <array>
-#include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 
 using namespace mlir;
 using namespace mlir::fa;
+using namespace mlir::fa::detail;
 
 /// Elements of 16 bits per 16-byte chunk: the unit of cp.async and of one
 /// ldmatrix row.
 static constexpr int64_t kChunk = 8;
-
-int64_t mlir::fa::getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
-                                              const MmaSyncConfig &config) {
-  int64_t elementBytes = 2;
-  int64_t query = config.blockM * spec.getHeadDim();
-  int64_t keys = config.stages * config.blockN * spec.getHeadDim();
-  int64_t values = config.stages * config.blockN * spec.getValueHeadDim();
-  return (query + keys + values) * elementBytes;
-}
-
-/// 32-bit registers a thread holds for its fragments (Q, S, O and the
-/// softmax state); beyond the budget ptxas spills.
-static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
-                                    const MmaSyncConfig &config) {
-  int64_t rowTiles = config.rowTilesPerWarp();
-  int64_t query =
-      config.queryInRegisters ? rowTiles * (spec.getHeadDim() / 16) * 4 : 8;
-  int64_t scores = rowTiles * (config.blockN / 8) * 4;
-  int64_t output = rowTiles * (spec.getValueHeadDim() / 8) * 4;
-  return query + scores + output + rowTiles * 4;
-}
-
-/// Fragment registers beyond which ptxas spills (255 per thread, minus
-/// addresses and temporaries); the automatic schedule stays further below.
-static constexpr int64_t kRegisterBudget = 216;
-static constexpr int64_t kPreferredRegisters = 200;
-
-void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
-                                     MmaSyncConfig &config) {
-  auto fits = [&](MmaSyncConfig c) {
-    return getFragmentRegisters(spec, c) <= kPreferredRegisters;
-  };
-  // 32 rows per warp (FlashAttention-2's shape: each K/V fragment feeds two
-  // MMAs, half the shared-memory reads of 16 rows) when S and O of two row
-  // tiles fit in registers, with Q kept in registers if it fits too, else
-  // re-read from shared memory per block; otherwise 16 rows per warp. On
-  // the H200 that made D = 64 (Q in registers) 1.3x and D = 128 at
-  // block-n 48 (Q re-read) 1.1x faster than 16 rows per warp
-  // (benchmarks/results/2026-11-20-h200-tune.md, 2026-11-21-h200-d128.md).
-  if (config.warps == 0) {
-    MmaSyncConfig wide = config;
-    wide.warps = config.blockM / 32;
-    wide.queryInRegisters = false;
-    config.warps = config.blockM % 32 == 0 && wide.warps > 0 && fits(wide)
-                       ? wide.warps
-                       : config.blockM / 16;
-  }
-  MmaSyncConfig withQuery = config;
-  withQuery.queryInRegisters = true;
-  config.queryInRegisters = fits(withQuery);
-}
-
-LogicalResult mlir::fa::verifyMmaSyncConfig(
-    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
-    const GPUTarget &target, function_ref<InFlightDiagnostic()> emitError) {
-  Type element = spec.getElementType();
-  if (!element.isF16() && !element.isBF16()) {
-    emitError() << "the mma-sync strategy needs f16 or bf16 Q/K/V, got "
-                << element << " (f32 attention runs only on the CPU path)";
-    return failure();
-  }
-  if (spec.getHeadDim() != spec.getValueHeadDim()) {
-    emitError() << "the mma-sync strategy needs D == Dv, got D = "
-                << spec.getHeadDim() << ", Dv = " << spec.getValueHeadDim();
-    return failure();
-  }
-  int64_t headDim = spec.getHeadDim();
-  if (headDim % 64 != 0 || headDim > 256) {
-    emitError() << "the mma-sync strategy supports head dimensions 64, 128, "
-                   "192 and 256, got "
-                << headDim;
-    return failure();
-  }
-  if (config.warps <= 0 || config.warps > 16) {
-    emitError() << "warps must be in [1, 16], got " << config.warps;
-    return failure();
-  }
-  if (config.blockM % (16 * config.warps) != 0 ||
-      config.rowTilesPerWarp() > 2) {
-    emitError() << "block-m (" << config.blockM
-                << ") must be 16 or 32 rows per warp times warps ("
-                << config.warps << ")";
-    return failure();
-  }
-  if (config.blockN % 16 != 0 || config.blockN > 256) {
-    emitError() << "block-n must be a multiple of 16 and at most 256 for "
-                   "m16n8k16 tensor cores, got "
-                << config.blockN;
-    return failure();
-  }
-  if (config.stages < 2 || config.stages > 4) {
-    emitError() << "stages must be in [2, 4] (a ring of one block cannot "
-                   "overlap loads with the tensor cores), got "
-                << config.stages;
-    return failure();
-  }
-  int64_t registers = getFragmentRegisters(spec, config);
-  if (registers > kRegisterBudget) {
-    emitError() << "tile too large for registers: block-m=" << config.blockM
-                << " block-n=" << config.blockN << " warps=" << config.warps
-                << " at D=" << headDim << " needs " << registers
-                << " fragment registers per thread (budget " << kRegisterBudget
-                << "); use more warps or a smaller block-n";
-    return failure();
-  }
-  int64_t smem = getMmaSyncSharedMemoryBytes(spec, config);
-  if (smem > target.maxSharedMemoryPerBlock) {
-    emitError() << "the tile needs " << smem
-                << " bytes of shared memory, more than the "
-                << target.maxSharedMemoryPerBlock << " a block of "
-                << target.chip << " can have; use fewer stages or smaller "
-                << "tiles";
-    return failure();
-  }
-  return success();
-}
-
-std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
-                                             const MmaSyncConfig &config) {
-  std::string name = llvm::formatv(
-      "fa_attention_{0}_d{1}_bm{2}_bn{3}_w{4}_s{5}",
-      spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
-      config.blockM, config.blockN, config.warps, config.stages);
-  if (spec.causal)
-    name +=
-        *spec.causal == CausalAlignment::TopLeft ? "_causal_tl" : "_causal_br";
-  if (!config.queryInRegisters)
-    name += "_qsmem";
-  if (spec.lseType)
-    name += "_lse";
-  // The scale is baked into the code: a non-default one is part of the name
-  // (the f32 bits the kernel uses), so that runtimes caching kernels by name
-  // never mix two scales.
-  float scale = static_cast<float>(spec.scale);
-  if (scale != static_cast<float>(1.0 / std::sqrt(double(spec.getHeadDim()))))
-    name += llvm::formatv("_scale{0:x-8}", llvm::bit_cast<uint32_t>(scale));
-  return name;
-}
 
 namespace {
 
@@ -199,23 +65,18 @@ namespace {
 /// `g` and `g + 8` of the tile, where g = lane / 4.
 struct OnlineSoftmaxState {
   SmallVector<Value> acc; // Dv / 8 accumulators, vector<2x2xf32>
-  Value max[2];           // raw-score running max, f32
-  Value sum[2];           // this thread's partial row sums, f32
+  SoftmaxRowState rows[2];
 };
 
 class MmaSyncKernelEmitter {
 public:
   MmaSyncKernelEmitter(ImplicitLocOpBuilder &b, const AttentionKernelSpec &spec,
-                       const MmaSyncConfig &config)
-      : b(b), spec(spec), config(config), elementType(spec.getElementType()),
-        headDim(spec.getHeadDim()), rowTiles(config.rowTilesPerWarp()) {
-    // Fold scale * log2(e) into one FFMA per score when it keeps the order
-    // of the scores; otherwise scale first and run the softmax on 1 * s.
-    double log2Scale = spec.scale * M_LOG2E;
-    foldScale = log2Scale > 0;
-    scoreScale = static_cast<float>(foldScale ? log2Scale : 1.0);
-    preScale = static_cast<float>(log2Scale);
-  }
+                       const MmaSyncConfig &config,
+                       const ScoreFunction &function)
+      : b(b), spec(spec), config(config), function(function),
+        tile(function.getTile()), elementType(spec.getElementType()),
+        headDim(spec.getHeadDim()), rowTiles(config.rowTilesPerWarp()),
+        scoreScale(static_cast<float>(function.getKeptScale())) {}
 
   void emit(gpu::GPUFuncOp func);
 
@@ -244,26 +105,7 @@ private:
   Value select(Value c, Value x, Value y) {
     return b.createOrFold<arith::SelectOp>(c, x, y);
   }
-  Value fmax(Value x, Value y) { return arith::MaxNumFOp::create(b, x, y); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  /// exp2 with `afn`: the online softmax only takes exp2 of values <= 0,
-  /// where the MUFU approximation (fa-lower-math-to-nvvm) is what
-  /// FlashAttention uses too.
-  Value exp2(Value x) {
-    return math::Exp2Op::create(b, x, arith::FastMathFlags::afn);
-  }
-  Value isNegInf(Value x) {
-    return arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, x,
-                                 f32(-std::numeric_limits<float>::infinity()));
-  }
-  Value xorShuffle(Value x, int64_t mask) {
-    Value offset = arith::ConstantOp::create(b, b.getI32IntegerAttr(mask));
-    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
-    return gpu::ShuffleOp::create(b, x, offset, width, gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  }
   Value element(Value vec, int64_t i, int64_t j) {
     return vector::ExtractOp::create(b, vec, ArrayRef<int64_t>{i, j});
   }
@@ -448,61 +290,83 @@ private:
     return add(rowStart, add(warpRowBase(m), groupId));
   }
 
-  /// The number of key columns from kvStart + 2 * threadInGroup that query
-  /// row threadRow(0) + rowOffset may see (tail and causal limit), clamped
-  /// to [0, blockN] and as i32: element (n, e) of this thread's scores is
-  /// masked when 8 * n + e >= the limit, one compare with a constant per
-  /// score. The causal bound splits into a block-uniform part and a small
-  /// per-thread one (row within the tile minus the column pair), computed
-  /// once per block (see rematerializeThreadIndices) rather than one
-  /// induction variable per row.
-  Value columnLimit(Value kvStart, int64_t rowOffset) {
+  /// The number of key columns from kvStart + 2 * threadInGroup that hold
+  /// keys (the rest of the block is padding past the last key), clamped to
+  /// [0, blockN] and as i32: element (n, e) of this thread's scores is
+  /// padding when 8 * n + e >= the limit, one compare with a constant per
+  /// score.
+  Value paddingLimit(Value kvStart) {
     Value first = add(kvStart, mul(threadInGroup, idx(2)));
     Value limit = sub(kvLength, first);
-    if (causalShift) {
-      if (!causalThreadPart)
-        causalThreadPart =
-            sub(add(warpRowBase(0), groupId), mul(threadInGroup, idx(2)));
-      Value uniform = sub(add(add(rowStart, causalShift), idx(1)), kvStart);
-      limit = minS(limit, add(add(uniform, causalThreadPart), idx(rowOffset)));
-    }
     limit = minS(maxS(limit, idx(0)), idx(config.blockN));
     return arith::IndexCastOp::create(b, b.getI32Type(), limit);
   }
 
-  /// One key/value block: scores, (mask), online softmax, P V.
-  void emitBlock(SmallVectorImpl<OnlineSoftmaxState> &states, Value block,
-                 bool masked);
+  /// Issues the cp.async copies of the K and V block `block` into its ring
+  /// slot, unless it is past the tile's blocks or invisible to the tile.
+  void prefetch(Value block);
+
+  /// The local row (within the tile) of this thread's first fragment row:
+  /// fragment row 2m + h (row tile m; row g, or g + 8 when h = 1) is
+  /// 16m + 8h below it. From the entry's thread indices or the current
+  /// ones.
+  Value localRowBase(bool inLoop) {
+    Value warpIndex = inLoop ? warp : entry.warp;
+    Value group = inLoop ? groupId : entry.groupId;
+    return add(mul(warpIndex, idx(16 * rowTiles)), group);
+  }
+  /// The key column (within the block) of this thread's first fragment
+  /// column: column 2n + e (n-tile n, element e) is 8n + e after it.
+  Value localColBase() { return mul(threadInGroup, idx(2)); }
+
+  /// One key/value block: the pipeline bookkeeping, then the unmasked
+  /// computation for blocks in [fullLo, fullHi), else the masked one (for
+  /// a block that may be visible).
+  void emitBlock(SmallVectorImpl<OnlineSoftmaxState> &states, Value block);
+  /// The computation of one block: scores, (mask), online softmax, P V.
+  void emitBlockCompute(SmallVectorImpl<OnlineSoftmaxState> &states,
+                        Value block, bool masked);
+  /// `emit(states)` under `condition`, with the states as the results.
+  void emitGuarded(SmallVectorImpl<OnlineSoftmaxState> &states,
+                   Value condition,
+                   function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)>
+                       thenEmit,
+                   function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)>
+                       elseEmit);
 
   SmallVector<Value> packState(ArrayRef<OnlineSoftmaxState> states);
   SmallVector<OnlineSoftmaxState> unpackState(ValueRange values);
 
-  /// Emits scf.for over blocks [lb, ub) around emitBlock.
-  void emitBlockLoop(SmallVectorImpl<OnlineSoftmaxState> &states, Value lb,
-                     Value ub, bool masked);
+  /// Emits the scf.for over the tile's key blocks [lo, hi).
+  void emitBlockLoop(SmallVectorImpl<OnlineSoftmaxState> &states);
 
   void emitEpilogue(ArrayRef<OnlineSoftmaxState> states);
 
   ImplicitLocOpBuilder &b;
   const AttentionKernelSpec &spec;
   const MmaSyncConfig &config;
+  const ScoreFunction &function;
+  FusedAttentionTile tile;
   Type elementType;
   int64_t headDim, rowTiles;
-  bool foldScale;
-  float scoreScale, preScale;
+  /// The positive factor of the kept score the softmax folds into its FMA.
+  float scoreScale;
+  std::unique_ptr<TileCloner> cloner;
+  std::unique_ptr<BlockClassifier> classifier;
 
   // Values of the kernel body.
   Value query, key, value, output, lse;
   Value lane, warp, groupId, threadInGroup, tid;
+  struct {
+    Value warp, groupId;
+  } entry; // the thread indices at the kernel entry
   Value batch, head, kvHead, rowStart, qLength, kvLength;
-  Value causalShift; // null when not causal
-  Value numBlocks;
+  BlockRanges ranges;
   Value qFlat, kRing, vRing; // shared memory: Q tile, K and V rings
   SmallVector<SmallVector<Value>> queryFragments;    // [rowTile][kStep]
   SmallVector<SmallVector<Value>> pFragmentsPerTile; // [rowTile][keyStep]
   std::map<std::pair<int64_t, int64_t>, Value> reloadedQuery;
   Value reloadedQueryBase; // this block's, when Q is re-read
-  Value causalThreadPart;  // this block's, see columnLimit
 };
 
 } // namespace
@@ -605,7 +469,8 @@ MmaSyncKernelEmitter::packState(ArrayRef<OnlineSoftmaxState> states) {
   SmallVector<Value> values;
   for (const OnlineSoftmaxState &s : states) {
     llvm::append_range(values, s.acc);
-    values.append({s.max[0], s.max[1], s.sum[0], s.sum[1]});
+    for (const SoftmaxRowState &row : s.rows)
+      values.append({row.max, row.sum});
   }
   return values;
 }
@@ -618,46 +483,107 @@ MmaSyncKernelEmitter::unpackState(ValueRange values) {
   for (OnlineSoftmaxState &s : states) {
     s.acc.assign(values.begin() + pos, values.begin() + pos + accs);
     pos += accs;
-    s.max[0] = values[pos++];
-    s.max[1] = values[pos++];
-    s.sum[0] = values[pos++];
-    s.sum[1] = values[pos++];
+    for (SoftmaxRowState &row : s.rows) {
+      row.max = values[pos++];
+      row.sum = values[pos++];
+    }
   }
   return states;
 }
 
-void MmaSyncKernelEmitter::emitBlock(
-    SmallVectorImpl<OnlineSoftmaxState> &states, Value block, bool masked) {
+void MmaSyncKernelEmitter::prefetch(Value block) {
   int64_t blockN = config.blockN, stages = config.stages;
   int64_t valueDim = spec.getValueHeadDim();
-  Type f32Type = b.getF32Type();
-  auto accType = VectorType::get({2, 2}, f32Type);
-  auto fragAType = VectorType::get({4, 2}, elementType);
+  auto inRange = scf::IfOp::create(b, lt(block, ranges.hi));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(inRange.thenBlock());
+  if (classifier->hasPredicate()) {
+    // A block invisible to the whole tile is never loaded.
+    auto visible = scf::IfOp::create(b, classifier->mayBeVisible(block));
+    b.setInsertionPointToStart(visible.thenBlock());
+  }
+  Value slot = rem(block, idx(stages));
+  Value kvStart = mul(block, idx(blockN));
+  copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
+                mul(slot, idx(blockN * headDim)), blockN, headDim);
+  copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
+                mul(slot, idx(blockN * valueDim)), blockN, valueDim);
+}
 
+void MmaSyncKernelEmitter::emitGuarded(
+    SmallVectorImpl<OnlineSoftmaxState> &states, Value condition,
+    function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)> thenEmit,
+    function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)> elseEmit) {
+  SmallVector<Value> before = packState(states);
+  auto ifOp = scf::IfOp::create(b, TypeRange(ValueRange(before)), condition,
+                                /*addThenBlock=*/true, /*addElseBlock=*/true);
+  for (auto [block, emitBranch] :
+       {std::make_pair(ifOp.thenBlock(), thenEmit),
+        std::make_pair(ifOp.elseBlock(), elseEmit)}) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(block);
+    SmallVector<OnlineSoftmaxState> branch = unpackState(before);
+    if (emitBranch)
+      emitBranch(branch);
+    scf::YieldOp::create(b, packState(branch));
+  }
+  SmallVector<OnlineSoftmaxState> after = unpackState(ifOp.getResults());
+  states.assign(after.begin(), after.end());
+}
+
+void MmaSyncKernelEmitter::emitBlock(
+    SmallVectorImpl<OnlineSoftmaxState> &states, Value block) {
+  int64_t stages = config.stages;
   // Wait for this block's group (all but the newest stages - 2 are done),
   // then one barrier: it publishes the block to every warp and also tells
   // that every warp has finished block - 1, whose slot the prefetch of
   // block + stages - 1 overwrites next.
   NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
   gpu::BarrierOp::create(b);
-  Value prefetch = add(block, idx(stages - 1));
-  auto ifPrefetch = scf::IfOp::create(b, lt(prefetch, numBlocks));
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifPrefetch.thenBlock());
-    Value slot = rem(prefetch, idx(stages));
-    Value kvStart = mul(prefetch, idx(blockN));
-    copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
-                  mul(slot, idx(blockN * headDim)), blockN, headDim);
-    copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
-                  mul(slot, idx(blockN * valueDim)), blockN, valueDim);
-  }
+  prefetch(add(block, idx(stages - 1)));
   // Always commit (possibly an empty group) so that the wait above always
   // counts one group per block.
   NVVM::CpAsyncCommitGroupOp::create(b);
 
-  Value slot = rem(block, idx(stages));
+  // Fully visible blocks run without masking; the others (the mask's
+  // edges, the padding past the last key) masked, unless invisible.
+  Value unmasked = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block,
+                               ranges.fullLo),
+      lt(block, ranges.fullHi));
+  emitGuarded(
+      states, unmasked,
+      [&](SmallVectorImpl<OnlineSoftmaxState> &s) {
+        emitBlockCompute(s, block, /*masked=*/false);
+      },
+      [&](SmallVectorImpl<OnlineSoftmaxState> &s) {
+        if (!classifier->hasPredicate()) {
+          emitBlockCompute(s, block, /*masked=*/true);
+          return;
+        }
+        emitGuarded(
+            s, classifier->mayBeVisible(block),
+            [&](SmallVectorImpl<OnlineSoftmaxState> &v) {
+              emitBlockCompute(v, block, /*masked=*/true);
+            },
+            nullptr);
+      });
+}
+
+void MmaSyncKernelEmitter::emitBlockCompute(
+    SmallVectorImpl<OnlineSoftmaxState> &states, Value block, bool masked) {
+  int64_t blockN = config.blockN;
+  int64_t valueDim = spec.getValueHeadDim();
+  Type f32Type = b.getF32Type();
+  auto accType = VectorType::get({2, 2}, f32Type);
+  auto fragAType = VectorType::get({4, 2}, elementType);
+
   Value kvStart = mul(block, idx(blockN));
+  Value slot = rem(block, idx(config.stages));
+  // Values of the scores body that vary with the block (or a key column)
+  // are cloned here, before the tensor-core work.
+  auto anchor = ub::PoisonOp::create(b, b.getIndexType());
+  cloner->beginBlock(kvStart, anchor);
   Value zeroAcc = arith::ConstantOp::create(
       b, DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0f)));
 
@@ -681,71 +607,49 @@ void MmaSyncKernelEmitter::emitBlock(
     }
   }
 
-  float negInf = -std::numeric_limits<float>::infinity();
+  // The scores body of the tile, per accumulator element: element (h, e)
+  // of n-tile n in row tile m is fragment row 2m + h, column 2n + e.
+  Value negInf = arith::ConstantOp::create(
+      b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+  Value padding = masked ? paddingLimit(kvStart) : Value();
+  Value visible = function.getVisible();
   for (int64_t m = 0; m < rowTiles; ++m) {
     OnlineSoftmaxState &state = states[m];
-    SmallVector<SmallVector<Value, 4>> s(nTiles);
-    Value limits[2];
-    if (masked)
-      for (int64_t h = 0; h < 2; ++h)
-        limits[h] = columnLimit(kvStart, 16 * m + 8 * h);
-    for (int64_t n = 0; n < nTiles; ++n) {
-      for (int64_t h = 0; h < 2; ++h) {
+    SmallVector<SmallVector<Value, 4>> probabilities(nTiles);
+    Value alpha[2];
+    for (int64_t h = 0; h < 2; ++h) {
+      unsigned row = 2 * m + h;
+      SmallVector<Value> rowScores;
+      for (int64_t n = 0; n < nTiles; ++n) {
         for (int64_t e = 0; e < 2; ++e) {
-          Value x = element(scores[m][n], h, e);
-          if (!foldScale)
-            x = fmul(x, f32(preScale));
+          unsigned col = 2 * n + e;
+          Value qk = element(scores[m][n], h, e);
+          Value x = cloner->element(function.getInner(), row, col, qk);
           if (masked) {
-            // This element is key column kvStart + 2 * threadInGroup +
-            // 8 * n + e of the block.
-            Value invalid = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                  i32(8 * n + e), limits[h]);
-            x = arith::SelectOp::create(b, invalid, f32(negInf), x);
+            if (visible)
+              x = arith::SelectOp::create(
+                  b, cloner->element(visible, row, col, qk), x, negInf);
+            Value isPadding = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::sge, i32(8 * n + e), padding);
+            x = arith::SelectOp::create(b, isPadding, negInf, x);
           }
-          s[n].push_back(x);
+          rowScores.push_back(x);
         }
       }
-    }
-
-    // Row max: in-thread, then across the 4 threads of a quad.
-    Value newMax[2], scaledMax[2], alpha[2];
-    for (int64_t h = 0; h < 2; ++h) {
-      Value rowMax = state.max[h];
+      auto [p, a] = updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h]);
+      alpha[h] = a;
       for (int64_t n = 0; n < nTiles; ++n)
-        for (int64_t e = 0; e < 2; ++e)
-          rowMax = fmax(rowMax, s[n][2 * h + e]);
-      rowMax = fmax(rowMax, xorShuffle(rowMax, 1));
-      rowMax = fmax(rowMax, xorShuffle(rowMax, 2));
-      newMax[h] = rowMax;
-      // A row that has seen only masked keys keeps max = -inf; subtracting
-      // 0 instead keeps exp2 at 0 rather than NaN.
-      Value scaled = fmul(rowMax, f32(scoreScale));
-      scaledMax[h] = select(isNegInf(rowMax), f32(0.0f), scaled);
-      alpha[h] = exp2(fsub(fmul(state.max[h], f32(scoreScale)), scaledMax[h]));
+        probabilities[n].append({p[2 * n], p[2 * n + 1]});
     }
-
-    // P = exp2(s * c - m * c), row sums, and P as A fragments (f16/bf16).
-    Value rowSum[2] = {f32(0.0f), f32(0.0f)};
-    SmallVector<Value> probabilities(nTiles);
+    // P as A fragments (f16/bf16): (row g, row g + 8) x (2 columns).
+    SmallVector<Value> tiles(nTiles);
     for (int64_t n = 0; n < nTiles; ++n) {
-      SmallVector<Value, 4> p;
-      for (int64_t h = 0; h < 2; ++h) {
-        Value negMax = arith::NegFOp::create(b, scaledMax[h]);
-        for (int64_t e = 0; e < 2; ++e) {
-          Value x =
-              math::FmaOp::create(b, s[n][2 * h + e], f32(scoreScale), negMax);
-          Value pe = exp2(x);
-          rowSum[h] = fadd(rowSum[h], pe);
-          p.push_back(pe);
-        }
-      }
-      Value tile = vector::FromElementsOp::create(b, accType, p);
-      probabilities[n] = arith::TruncFOp::create(
+      Value tile = vector::FromElementsOp::create(
+          b, accType,
+          ValueRange{probabilities[n][0], probabilities[n][1],
+                     probabilities[n][2], probabilities[n][3]});
+      tiles[n] = arith::TruncFOp::create(
           b, VectorType::get({2, 2}, elementType), tile);
-    }
-    for (int64_t h = 0; h < 2; ++h) {
-      state.sum[h] = fadd(fmul(state.sum[h], alpha[h]), rowSum[h]);
-      state.max[h] = newMax[h];
     }
     Value alphaTile = vector::FromElementsOp::create(
         b, accType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
@@ -755,10 +659,8 @@ void MmaSyncKernelEmitter::emitBlock(
     // The S accumulator layout of n-tiles 2k and 2k+1 is exactly the A
     // layout of the k-th 16-key step: (a0, a1) = tile 2k, (a2, a3) = 2k+1.
     SmallVector<Value> pFragments;
-    for (int64_t k = 0; k < nTiles / 2; ++k) {
-      pFragments.push_back(
-          stack(fragAType, {probabilities[2 * k], probabilities[2 * k + 1]}));
-    }
+    for (int64_t k = 0; k < nTiles / 2; ++k)
+      pFragments.push_back(stack(fragAType, {tiles[2 * k], tiles[2 * k + 1]}));
     // Stash the fragments; P V happens below for all row tiles at once so
     // each V fragment is loaded once.
     pFragmentsPerTile.push_back(std::move(pFragments));
@@ -782,28 +684,26 @@ void MmaSyncKernelEmitter::emitBlock(
   pFragmentsPerTile.clear();
   reloadedQuery.clear();
   reloadedQueryBase = nullptr;
-  causalThreadPart = nullptr;
+  if (anchor->use_empty())
+    anchor->erase();
 }
 
 void MmaSyncKernelEmitter::emitBlockLoop(
-    SmallVectorImpl<OnlineSoftmaxState> &states, Value lb, Value ub,
-    bool masked) {
+    SmallVectorImpl<OnlineSoftmaxState> &states) {
   SmallVector<Value> init = packState(states);
-  auto loop = scf::ForOp::create(b, lb, ub, idx(1), init);
-  loop->setAttr("fa.kv_blocks",
-                b.getStringAttr(masked ? "masked" : "unmasked"));
+  auto loop = scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), init);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
     SmallVector<OnlineSoftmaxState> body =
         unpackState(loop.getRegionIterArgs());
     // The kernel entry's indices stay valid after the loop.
-    Value entry[] = {tid, lane, warp, groupId, threadInGroup};
+    Value saved[] = {tid, lane, warp, groupId, threadInGroup};
     if (rematerializeThreadIndices())
       bindThreadIndices(readThreadIdInLoop());
-    emitBlock(body, loop.getInductionVar(), masked);
-    tid = entry[0], lane = entry[1], warp = entry[2], groupId = entry[3];
-    threadInGroup = entry[4];
+    emitBlock(body, loop.getInductionVar());
+    tid = saved[0], lane = saved[1], warp = saved[2], groupId = saved[3];
+    threadInGroup = saved[4];
     scf::YieldOp::create(b, packState(body));
   }
   SmallVector<OnlineSoftmaxState> after = unpackState(loop.getResults());
@@ -813,26 +713,19 @@ void MmaSyncKernelEmitter::emitBlockLoop(
 void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
   int64_t valueDim = spec.getValueHeadDim();
   auto pairType = VectorType::get({2}, elementType);
-  Value zero = f32(0.0f);
   for (int64_t m = 0; m < rowTiles; ++m) {
     const OnlineSoftmaxState &state = states[m];
     Value rowBase = threadRow(m);
     for (int64_t h = 0; h < 2; ++h) {
-      Value sum = state.sum[h];
-      sum = fadd(sum, xorShuffle(sum, 1));
-      sum = fadd(sum, xorShuffle(sum, 2));
-      // Rows that saw no key have sum 0: their output is 0, never NaN.
-      Value empty =
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
-      Value inverse =
-          select(empty, zero, arith::DivFOp::create(b, f32(1.0f), sum));
+      SoftmaxRowResult result =
+          finishSoftmaxRow(b, state.rows[h], scoreScale);
       Value row = add(rowBase, idx(8 * h));
       auto inRange = scf::IfOp::create(b, lt(row, qLength));
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(inRange.thenBlock());
       for (int64_t d = 0; d < valueDim / 8; ++d) {
-        Value lo = fmul(element(state.acc[d], h, 0), inverse);
-        Value hi = fmul(element(state.acc[d], h, 1), inverse);
+        Value lo = fmul(element(state.acc[d], h, 0), result.inverseSum);
+        Value hi = fmul(element(state.acc[d], h, 1), result.inverseSum);
         Value pair = arith::TruncFOp::create(
             b, pairType,
             vector::FromElementsOp::create(
@@ -844,18 +737,12 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
       }
       if (!lse)
         continue;
-      // LSE = m * scale + log(l) = (m * c) * ln 2 + log(l), natural log.
       auto firstOfQuad = scf::IfOp::create(
           b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, threadInGroup,
                                    idx(0)));
       b.setInsertionPointToStart(firstOfQuad.thenBlock());
-      Value maxScaled = fmul(state.max[h], f32(scoreScale));
-      Value logSum = math::LogOp::create(b, sum, arith::FastMathFlags::afn);
-      Value value =
-          fadd(fmul(maxScaled, f32(static_cast<float>(M_LN2))), logSum);
-      value =
-          select(empty, f32(-std::numeric_limits<float>::infinity()), value);
-      memref::StoreOp::create(b, value, lse, ValueRange{batch, head, row});
+      memref::StoreOp::create(b, result.lse, lse,
+                              ValueRange{batch, head, row});
     }
   }
 }
@@ -866,15 +753,19 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   key = func.getArgument(1);
   value = func.getArgument(2);
   output = func.getArgument(3);
+  unsigned firstCapture = 4;
   if (spec.lseType)
-    lse = func.getArgument(4);
+    lse = func.getArgument(firstCapture++);
 
   bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
-  Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  // With a causal mask later query tiles see more keys: hand them out first
-  // so that the short tiles fill the last wave instead of a long one.
-  if (spec.causal)
-    tile = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)), tile);
+  entry.warp = warp;
+  entry.groupId = groupId;
+  Value tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  // With a mask, later query tiles usually see more keys (causal): hand
+  // them out first so that the short tiles fill the last wave.
+  if (function.getVisible())
+    tileIndex = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
+                    tileIndex);
   head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
 
@@ -883,25 +774,42 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   };
   qLength = dim(query, 2);
   kvLength = dim(key, 2);
-  Value group = div(dim(query, 1), dim(key, 1));
-  kvHead = div(head, group);
-  rowStart = mul(tile, idx(config.blockM));
+  rowStart = mul(tileIndex, idx(config.blockM));
 
-  // Blocks [0, fullBlocks) need no mask; [fullBlocks, numBlocks) are the
-  // causal diagonal and the ragged tail.
+  // Everything else per tile comes from the IR: the K/V head, the end of
+  // the key loop, and the scores body.
+  TileCloner::Roots roots;
+  roots.batch = batch;
+  roots.head = head;
+  roots.tileIndex = tileIndex;
+  roots.tensors[tile.query] = query;
+  roots.tensors[tile.key] = key;
+  roots.tensors[tile.value] = value;
+  roots.tensors[tile.output] = output;
+  if (tile.lseOutput)
+    roots.tensors[tile.lseOutput] = lse;
+  for (auto [i, capture] : llvm::enumerate(tile.captures))
+    roots.tensors[capture] = func.getArgument(firstCapture + i);
+  roots.rowBase = [this](bool inLoop) { return localRowBase(inLoop); };
+  roots.colBase = [this]() { return localColBase(); };
+  for (int64_t m = 0; m < rowTiles; ++m)
+    roots.rowOffsets.append({16 * m, 16 * m + 8});
+  for (int64_t n = 0; n < config.blockN / 8; ++n)
+    roots.colOffsets.append({8 * n, 8 * n + 1});
+  roots.hoistRowValues = !rematerializeThreadIndices();
+  cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
+  auto prologue = ub::PoisonOp::create(b, b.getIndexType());
+  cloner->setPrologue(prologue);
+
+  kvHead = cloner->uniform(tile.kvHead);
   Value blockN = idx(config.blockN);
-  Value kvEnd = kvLength, visibleToAll = kvLength;
-  if (spec.causal) {
-    causalShift = *spec.causal == CausalAlignment::TopLeft
-                      ? idx(0)
-                      : sub(kvLength, qLength);
-    Value tileEnd = minS(add(rowStart, idx(config.blockM)), qLength);
-    kvEnd = minS(kvLength, maxS(add(tileEnd, causalShift), idx(0)));
-    visibleToAll =
-        minS(kvLength, maxS(add(add(rowStart, causalShift), idx(1)), idx(0)));
-  }
-  numBlocks = ceilDiv(kvEnd, blockN);
-  Value fullBlocks = minS(div(visibleToAll, blockN), numBlocks);
+  Value keysEnd = maxS(cloner->uniform(tile.kvLoop.getUpperBound()), idx(0));
+  Value numBlocks =
+      minS(ceilDiv(keysEnd, blockN), ceilDiv(kvLength, blockN));
+  classifier = std::make_unique<BlockClassifier>(
+      b, function, *cloner, cloner->uniform(tile.rows), kvLength,
+      config.blockN);
+  ranges = classifier->computeRanges(numBlocks);
 
   // Shared memory: Q tile, then the K ring, then the V ring.
   auto workgroup =
@@ -924,21 +832,13 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   kRing = flat(kElements, 2 * qElements);
   vRing = flat(vElements, 2 * (qElements + kElements));
 
-  // Prologue: Q, then the first stages - 1 K/V blocks, one group each.
+  // Prologue: Q, then the K/V of the first stages - 1 blocks, one group
+  // each.
   copyTileAsync(query, batch, head, rowStart, qLength, qFlat, idx(0),
                 config.blockM, headDim);
   NVVM::CpAsyncCommitGroupOp::create(b);
   for (int64_t s = 0; s + 1 < config.stages; ++s) {
-    auto ifLoad = scf::IfOp::create(b, lt(idx(s), numBlocks));
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(ifLoad.thenBlock());
-      Value kvStart = idx(s * config.blockN);
-      copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
-                    idx(s * config.blockN * headDim), config.blockN, headDim);
-      copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
-                    idx(s * config.blockN * valueDim), config.blockN, valueDim);
-    }
+    prefetch(add(ranges.lo, idx(s)));
     NVVM::CpAsyncCommitGroupOp::create(b);
   }
   NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
@@ -954,43 +854,34 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   SmallVector<OnlineSoftmaxState> states(rowTiles);
   for (OnlineSoftmaxState &s : states) {
     s.acc.assign(valueDim / 8, zeroAcc);
-    s.max[0] = s.max[1] = f32(-std::numeric_limits<float>::infinity());
-    s.sum[0] = s.sum[1] = f32(0.0f);
+    s.rows[0] = s.rows[1] = initialSoftmaxRow(b);
   }
-  emitBlockLoop(states, idx(0), fullBlocks, /*masked=*/false);
-  emitBlockLoop(states, fullBlocks, numBlocks, /*masked=*/true);
+  emitBlockLoop(states);
   // Drain the (empty) groups still in flight before the block exits.
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   emitEpilogue(states);
   gpu::ReturnOp::create(b);
-}
-
-MemRefType mlir::fa::getKernelArgumentType(RankedTensorType type) {
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  strides.back() = 1;
-  auto layout =
-      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
-  return MemRefType::get(type.getShape(), type.getElementType(), layout);
+  if (prologue->use_empty())
+    prologue->erase();
 }
 
 FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
-    OpBuilder &builder, gpu::GPUModuleOp module, StringRef name,
-    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
-    const GPUTarget &target, Location loc) {
+    OpBuilder &builder, gpu::GPUModuleOp module,
+    const FusedAttentionTile &tile, const AttentionKernelSpec &spec,
+    const MmaSyncConfig &config, const GPUTarget &target, Location loc) {
   if (failed(verifyMmaSyncConfig(spec, config, target,
                                  [&]() { return emitError(loc); })))
     return failure();
-  SmallVector<Type> arguments{getKernelArgumentType(spec.queryType),
-                              getKernelArgumentType(spec.keyType),
-                              getKernelArgumentType(spec.valueType),
-                              getKernelArgumentType(spec.outputType)};
-  if (spec.lseType)
-    arguments.push_back(getKernelArgumentType(spec.lseType));
+  // Refuse what cannot be evaluated before building anything.
+  FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
+  if (failed(function))
+    return failure();
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(builder, loc, name,
-                                     builder.getFunctionType(arguments, {}));
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, "fa_attention",
+      builder.getFunctionType(getKernelArgumentTypes(spec), {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                 builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
@@ -1005,13 +896,11 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
   info.stages = config.stages;
   info.threads = config.threads();
   info.dynamicSharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
-  info.scale = spec.scale;
-  if (spec.causal)
-    info.causal =
-        *spec.causal == CausalAlignment::TopLeft ? "top_left" : "bottom_right";
+  info.lse = static_cast<bool>(spec.lseType);
   func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
 
   ImplicitLocOpBuilder b(loc, builder);
-  MmaSyncKernelEmitter(b, spec, config).emit(func);
+  MmaSyncKernelEmitter(b, spec, config, *function).emit(func);
+  func.setName(getAttentionKernelName(spec, config, func));
   return func;
 }

@@ -12,7 +12,7 @@
 // CHIP: error: unsupported chip 'sm_70': the mma-sync strategy needs one of sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
 // HOPPER: error: the hopper-ws strategy (TMA, wgmma, warp specialization) is not implemented yet; use strategy=mma-sync
 // STRATEGY: error: unknown strategy 'wmma': expected mma-sync or hopper-ws
-// UNFUSED: error: fa-lower-to-gpu expects the online-softmax form of the tile; run fa-fuse-online-softmax first
+// UNFUSED: error: not a fused attention tile a GPU strategy can implement: its softmax is not fused (fa.softmax_stage = "row_max"); run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
 // STAGES: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1

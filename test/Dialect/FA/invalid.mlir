@@ -280,7 +280,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'tensor<*xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -288,7 +288,7 @@ func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: memref<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'memref<1x1x16x16xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -304,7 +304,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op expected 1 or more results}}
-  "fa.attention"(%q, %q, %q, %o) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
+  "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
   return
 }
 
@@ -314,4 +314,230 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>, %l: tensor<1x
   // expected-error @+1 {{'fa.attention' op expected 2 results (one per init), got 1}}
   %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%o, %l : tensor<1x1x16x16xf16>, tensor<1x1x16xf32>) -> tensor<1x1x16x16xf16>
   return
+}
+
+// -----
+// score_mod / mask_mod regions and captures.
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  // expected-error @+1 {{'fa.attention' op score_mod expects 5 block arguments (score: f32, b, h, q_idx, kv_idx: index, then one per capture), got 4}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index):
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  // expected-error @+1 {{'fa.attention' op block argument #0 of score_mod has type 'f16', expected 'f32'}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f16, %b: index, %h: index, %i: index, %j: index):
+      %x = arith.extf %s : f16 to f32
+      fa.yield %x : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  // expected-error @+1 {{'fa.attention' op block argument #3 of mask_mod has type 'i64', expected 'index'}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: i64):
+      %t = arith.constant true
+      fa.yield %t : i1
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      // expected-error @+1 {{'fa.yield' op in score_mod must yield 'f32', got 'index'}}
+      fa.yield %i : index
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index):
+      %c = arith.constant 1.0 : f32
+      // expected-error @+1 {{'fa.yield' op in mask_mod must yield 'i1', got 'f32'}}
+      fa.yield %c : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  // expected-error @+1 {{'fa.attention' op score_mod must end with fa.yield}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      llvm.unreachable
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// Side effects (a memref load) are refused, naming the op.
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %m = memref.alloca() : memref<1xf32>
+      // expected-error @-1 {{'memref.alloca' op is not allowed in the score_mod of fa.attention: only side-effect-free scalar ops (arith, math, tensor.extract/tensor.dim of a capture, scf.if) may appear there}}
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// An op of an allowed dialect that is not on the list (math.fpowi has no
+// scalar meaning every consumer implements).
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %c = arith.constant 2 : i32
+      // expected-error @+1 {{'math.fpowi' op is not allowed in the score_mod of fa.attention}}
+      %p = math.fpowi %s, %c : f32, i32
+      fa.yield %p : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// Vectors are not scalars.
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %v = arith.constant dense<1.0> : vector<2xf32>
+      // expected-error @-1 {{'arith.constant' op in the score_mod of fa.attention produces 'vector<2xf32>'; only scalars (integers, index, floats) are allowed}}
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// Regions are isolated from above: values come in through captures.
+func.func @f(%q: tensor<1x1x16x16xf16>, %t: f32) {
+  // expected-note @+1 {{required by region isolation constraints}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      // expected-error @+1 {{using value defined outside the region}}
+      %x = arith.addf %s, %t : f32
+      fa.yield %x : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<4xindex>) {
+  // expected-error @+1 {{'fa.attention' op capture #0 has element type 'index'; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<4xindex>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<4xindex>):
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<4xf32>) {
+  // expected-error @+1 {{'fa.attention' op has 1 captures but no score_mod or mask_mod region to read them}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<4xf32>) -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<4xf32>) {
+  // expected-error @+1 {{'fa.attention' op block argument #5 of score_mod has type 'tensor<4xi32>', expected 'tensor<4xf32>' (the type of its capture)}}
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<4xf32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<4xi32>):
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// A capture's rank decides how many indices tensor.extract takes.
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<?x?xf32>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<?x?xf32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<?x?xf32>):
+      // expected-error @+1 {{'tensor.extract' op incorrect number of indices for extract_element}}
+      %x = tensor.extract %cc[%h] : tensor<?x?xf32>
+      fa.yield %x : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// tensor.extract may read only captures, not tensors made in the region.
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %t = tensor.from_elements %s : tensor<1xf32>
+      // expected-error @-1 {{'tensor.from_elements' op is not allowed in the score_mod of fa.attention}}
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// fa.yield belongs at the end of the region, not inside scf.if.
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index):
+      %c = arith.cmpi slt, %j, %i : index
+      %x = scf.if %c -> (i1) {
+        // expected-error @+1 {{'fa.yield' op expects parent op 'fa.attention'}}
+        fa.yield %c : i1
+      } else {
+        scf.yield %c : i1
+      }
+      fa.yield %x : i1
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// fa.yield outside fa.attention.
+func.func @f(%x: f32) {
+  // expected-error @+1 {{'fa.yield' op expects parent op 'fa.attention'}}
+  fa.yield %x : f32
 }

@@ -62,3 +62,90 @@ func.func @attribute_spellings(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf
                     {causal = #fa.causal<top_left>, scale = 0.5 : f32} -> tensor<1x1x16x16xf16>
   return %0 : tensor<1x1x16x16xf16>
 }
+
+// -----
+
+// score_mod (logit softcap) and mask_mod (sliding window) with no captures,
+// composed with a causal mask.
+// CHECK-LABEL: func.func @softcap_window
+// CHECK:         fa.attention ins({{.*}}) outs({{.*}}) causal = <top_left> score_mod {
+// CHECK-NEXT:    ^bb0(%[[S:.*]]: f32, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index):
+// CHECK:           %[[T:.*]] = math.tanh
+// CHECK:           fa.yield %{{.*}} : f32
+// CHECK-NEXT:    } mask_mod {
+// CHECK-NEXT:    ^bb0(%{{.*}}: index, %{{.*}}: index, %[[I:.*]]: index, %[[J:.*]]: index):
+// CHECK:           arith.cmpi sgt, %[[J]]
+// CHECK:           fa.yield %{{.*}} : i1
+// CHECK-NEXT:    } -> tensor<1x4x?x64xbf16>
+// BYTECODE-LABEL: func.func @softcap_window
+// BYTECODE:         score_mod
+// BYTECODE:         mask_mod
+func.func @softcap_window(%q: tensor<1x4x?x64xbf16>, %o: tensor<1x4x?x64xbf16>)
+    -> tensor<1x4x?x64xbf16> {
+  %0 = fa.attention ins(%q, %q, %q : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>)
+                    outs(%o : tensor<1x4x?x64xbf16>) causal = <top_left>
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %cap = arith.constant 30.0 : f32
+      %x = arith.divf %s, %cap : f32
+      %t = math.tanh %x : f32
+      %r = arith.mulf %t, %cap : f32
+      fa.yield %r : f32
+    }
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index):
+      %w = arith.constant 256 : index
+      %lo = arith.subi %i, %w : index
+      %in = arith.cmpi sgt, %j, %lo : index
+      fa.yield %in : i1
+    } -> tensor<1x4x?x64xbf16>
+  return %0 : tensor<1x4x?x64xbf16>
+}
+
+// -----
+
+// Captures: ALiBi slopes per head (f32) and document ids per token (i32)
+// reach both regions as trailing block arguments; scf.if guards a read.
+// CHECK-LABEL: func.func @captures
+// CHECK:         fa.attention ins({{.*}}) outs({{.*}}) captures(%{{.*}}, %{{.*}} : tensor<?xf32>, tensor<?x?xi32>) score_mod {
+// CHECK-NEXT:    ^bb0(%{{.*}}: f32, %{{.*}}: index, %[[H:.*]]: index, %{{.*}}: index, %{{.*}}: index, %[[SL:.*]]: tensor<?xf32>, %{{.*}}: tensor<?x?xi32>):
+// CHECK:           tensor.extract %[[SL]][%[[H]]] : tensor<?xf32>
+// CHECK:         } mask_mod {
+// CHECK-NEXT:    ^bb0(%[[B:.*]]: index, %{{.*}}: index, %[[I:.*]]: index, %[[J:.*]]: index, %{{.*}}: tensor<?xf32>, %[[DOC:.*]]: tensor<?x?xi32>):
+// CHECK:           tensor.dim %[[DOC]]
+// CHECK:           scf.if
+// CHECK:             tensor.extract %[[DOC]][%[[B]], %[[J]]] : tensor<?x?xi32>
+func.func @captures(%q: tensor<?x8x?x128xf16>, %k: tensor<?x2x?x128xf16>,
+                    %o: tensor<?x8x?x128xf16>, %slopes: tensor<?xf32>,
+                    %doc: tensor<?x?xi32>) -> tensor<?x8x?x128xf16> {
+  %0 = fa.attention ins(%q, %k, %k : tensor<?x8x?x128xf16>, tensor<?x2x?x128xf16>, tensor<?x2x?x128xf16>)
+                    outs(%o : tensor<?x8x?x128xf16>)
+                    captures(%slopes, %doc : tensor<?xf32>, tensor<?x?xi32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %sl: tensor<?xf32>, %d: tensor<?x?xi32>):
+      %slope = tensor.extract %sl[%h] : tensor<?xf32>
+      %dist = arith.subi %j, %i : index
+      %di = arith.index_cast %dist : index to i64
+      %df = arith.sitofp %di : i64 to f32
+      %bias = arith.mulf %slope, %df : f32
+      %r = arith.addf %s, %bias : f32
+      fa.yield %r : f32
+    }
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index, %sl: tensor<?xf32>, %d: tensor<?x?xi32>):
+      %c1 = arith.constant 1 : index
+      %n = tensor.dim %d, %c1 : tensor<?x?xi32>
+      %inside = arith.cmpi slt, %j, %n : index
+      %same = scf.if %inside -> (i1) {
+        %dq = tensor.extract %d[%b, %i] : tensor<?x?xi32>
+        %dk = tensor.extract %d[%b, %j] : tensor<?x?xi32>
+        %eq = arith.cmpi eq, %dq, %dk : i32
+        scf.yield %eq : i1
+      } else {
+        %false = arith.constant false
+        scf.yield %false : i1
+      }
+      fa.yield %same : i1
+    } -> tensor<?x8x?x128xf16>
+  return %0 : tensor<?x8x?x128xf16>
+}

@@ -5,10 +5,16 @@
 //===----------------------------------------------------------------------===//
 //
 // The GPU mapping of a fused attention tile. A *strategy* turns one tile
-// (AttentionTileInfo) into a gpu.func kernel plus a gpu.launch_func on the
-// host side. Today there is one strategy, `mma-sync` (Ampere-style tensor
-// cores, sm_80 and newer); a Hopper strategy (TMA, wgmma, warp
-// specialization) plugs in beside it through GPUStrategyKind.
+// (FusedAttentionTile, read and checked from the IR) into a gpu.func kernel
+// plus a gpu.launch_func on the host side. The strategy supplies the
+// schedule (copies, MMAs, barriers, warp roles); the pieces every strategy
+// shares live beside it in lib/Conversion/FAToGPU: cloning the scores body
+// onto fragments (ScoreCloner), classifying key blocks from the mask
+// (BlockClassifier), the register-level online softmax (RegisterSoftmax),
+// and the kernel ABI and launch metadata (KernelABI). Today there is one
+// strategy, `mma-sync` (Ampere-style tensor cores, sm_80 and newer); a
+// Hopper strategy (TMA, wgmma, warp specialization) plugs in beside it
+// through GPUStrategyKind.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,12 +63,13 @@ struct FAToGPUOptions {
   int64_t stages = 2;
 };
 
-/// One attention kernel's static description: the tensor types and the
-/// attention attributes, independent of how it is scheduled.
+/// One attention kernel's static description: the tensor types of its
+/// arguments, independent of how it is scheduled. What it computes per
+/// element comes from the tile's scores body.
 struct AttentionKernelSpec {
   RankedTensorType queryType, keyType, valueType, outputType, lseType;
-  double scale = 0;
-  std::optional<CausalAlignment> causal;
+  /// The captures, kernel arguments after the LSE.
+  SmallVector<RankedTensorType> captureTypes;
 
   Type getElementType() const { return queryType.getElementType(); }
   int64_t getHeadDim() const { return queryType.getShape()[3]; }
@@ -90,9 +97,8 @@ struct KernelLaunchInfo {
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
   int64_t threads = 0;
   int64_t dynamicSharedMemory = 0;
-  /// What the kernel computes beyond its argument types.
-  double scale = 0;
-  std::string causal = "none"; // none | top_left | bottom_right
+  /// Whether argument 4 is the LSE output (the captures follow it).
+  bool lse = false;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;
@@ -117,17 +123,26 @@ LogicalResult verifyMmaSyncConfig(const AttentionKernelSpec &spec,
                                   const GPUTarget &target,
                                   function_ref<InFlightDiagnostic()> emitError);
 
-/// Builds the mma.sync kernel for `spec` at the end of `module`. The kernel
-/// takes (Q, K, V, O[, LSE]) as strided memrefs whose innermost stride is 1.
-FailureOr<gpu::GPUFuncOp> buildMmaSyncAttentionKernel(
-    OpBuilder &builder, gpu::GPUModuleOp module, StringRef name,
-    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
-    const GPUTarget &target, Location loc);
+/// Builds the mma.sync kernel of `tile` at the end of `module` and names
+/// it (getAttentionKernelName). The kernel takes (Q, K, V, O[, LSE],
+/// captures...) as strided memrefs; Q, K, V, O and LSE have innermost
+/// stride 1. Fails with a diagnostic, building nothing, when the tile's
+/// scores body cannot be evaluated on fragments.
+FailureOr<gpu::GPUFuncOp>
+buildMmaSyncAttentionKernel(OpBuilder &builder, gpu::GPUModuleOp module,
+                            const FusedAttentionTile &tile,
+                            const AttentionKernelSpec &spec,
+                            const MmaSyncConfig &config,
+                            const GPUTarget &target, Location loc);
 
 /// A stable, descriptive kernel name, e.g.
-/// `fa_attention_bf16_d128_bm128_bn64_w8_s2_causal_br_lse`.
+/// `fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_1f2e3d4c`: the
+/// configuration, then 8 hex digits of a hash of the kernel's own IR, so
+/// that two kernels computing different things (another scale, mask or
+/// score_mod) never share a name.
 std::string getAttentionKernelName(const AttentionKernelSpec &spec,
-                                   const MmaSyncConfig &config);
+                                   const MmaSyncConfig &config,
+                                   gpu::GPUFuncOp kernel);
 
 /// Replaces a fused attention tile (the scf.forall of tileAttention after
 /// fuseOnlineSoftmax) by a kernel in a new gpu.module and a gpu.launch_func
@@ -137,8 +152,16 @@ FailureOr<gpu::LaunchFuncOp> lowerAttentionTileToGPU(RewriterBase &rewriter,
                                                      const FAToGPUOptions &options);
 
 /// The memref type a kernel argument of tensor type `type` takes: the same
-/// shape, any strides, innermost stride 1.
-MemRefType getKernelArgumentType(RankedTensorType type);
+/// shape, any strides, innermost stride 1 (`unitInnermostStride`, for Q, K,
+/// V, O and LSE, which are read in 16-byte rows) or any (captures).
+MemRefType getKernelArgumentType(RankedTensorType type,
+                                 bool unitInnermostStride = true);
+
+/// The kernel argument types of `spec`: Q, K, V, O[, LSE], captures.
+SmallVector<Type> getKernelArgumentTypes(const AttentionKernelSpec &spec);
+
+/// The spec of a matched tile's kernel.
+AttentionKernelSpec getAttentionKernelSpec(const FusedAttentionTile &tile);
 
 } // namespace mlir::fa
 

@@ -6,6 +6,7 @@
 
 #include "fa/Dialect/FA/IR/FADialect.h"
 #include "fa/Dialect/FA/IR/FAOps.h"
+#include "fa/Dialect/FA/IR/TileAttributes.h"
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -24,6 +25,11 @@ void FADialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "fa/Dialect/FA/IR/FAAttrs.cpp.inc"
       >();
+}
+
+LogicalResult FADialect::verifyOperationAttribute(Operation *op,
+                                                 NamedAttribute attribute) {
+  return verifyTileAttribute(op, attribute);
 }
 
 #include "fa/Dialect/FA/IR/FAEnums.cpp.inc"

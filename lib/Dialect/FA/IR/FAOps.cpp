@@ -6,9 +6,13 @@
 
 #include "fa/Dialect/FA/IR/FAOps.h"
 #include "fa/Dialect/FA/IR/AttentionSignature.h"
+#include "fa/Dialect/FA/IR/ModRegions.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include "llvm/ADT/BitVector.h"
 
 #include <cmath>
 
@@ -22,7 +26,8 @@ using namespace mlir::fa;
 void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
                         Value key, Value value, Value output, Value lseOutput,
                         std::optional<double> scale,
-                        std::optional<CausalAlignment> causal) {
+                        std::optional<CausalAlignment> causal,
+                        ValueRange captures) {
   SmallVector<Type, 2> resultTypes{output.getType()};
   if (lseOutput)
     resultTypes.push_back(lseOutput.getType());
@@ -32,14 +37,51 @@ void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
       causal ? CausalAlignmentAttr::get(builder.getContext(), *causal)
              : CausalAlignmentAttr();
   build(builder, state, resultTypes, query, key, value, output, lseOutput,
-        scaleAttr, causalAttr);
+        captures, scaleAttr, causalAttr);
 }
 
 MutableOperandRange AttentionOp::getInitsMutable() {
-  // The output, then the optional log-sum-exp output: always the trailing
-  // operands after Q, K and V.
+  // The output, then the optional log-sum-exp output: the operands after Q,
+  // K and V, before the captures.
   return MutableOperandRange(getOperation(), /*start=*/3,
-                             /*length=*/getNumOperands() - 3);
+                             /*length=*/hasLse() ? 2 : 1);
+}
+
+SmallVector<Type> AttentionOp::getModArgumentTypes(MLIRContext *ctx,
+                                                   bool forMask,
+                                                   TypeRange captures) {
+  SmallVector<Type> types;
+  if (!forMask)
+    types.push_back(Float32Type::get(ctx));
+  types.append(4, IndexType::get(ctx));
+  llvm::append_range(types, captures);
+  return types;
+}
+
+static void buildModRegion(AttentionOp op, Region &region, bool forMask,
+                           OpBuilder &builder,
+                           function_ref<Value(OpBuilder &, Location, ValueRange)>
+                               body) {
+  assert(region.empty() && "the region is already built");
+  SmallVector<Type> types = AttentionOp::getModArgumentTypes(
+      op.getContext(), forMask, op.getCaptures().getTypes());
+  SmallVector<Location> locations(types.size(), op.getLoc());
+  OpBuilder::InsertionGuard guard(builder);
+  Block *block = builder.createBlock(&region, {}, types, locations);
+  Value result = body(builder, op.getLoc(), block->getArguments());
+  YieldOp::create(builder, op.getLoc(), result);
+}
+
+void AttentionOp::buildScoreMod(
+    OpBuilder &builder,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  buildModRegion(*this, getScoreMod(), /*forMask=*/false, builder, body);
+}
+
+void AttentionOp::buildMaskMod(
+    OpBuilder &builder,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  buildModRegion(*this, getMaskMod(), /*forMask=*/true, builder, body);
 }
 
 int64_t AttentionOp::getHeadDim() { return getQueryType().getDimSize(3); }
@@ -78,11 +120,43 @@ LogicalResult AttentionOp::verify() {
              << index << " has type " << result.getType()
              << " but its init has type " << init.get().getType();
   }
-  return verifyAttentionSignature(signatureOf(*this),
-                                  [&]() { return emitOpError(); });
+  if (failed(verifyAttentionSignature(signatureOf(*this),
+                                      [&]() { return emitOpError(); })))
+    return failure();
+  for (auto [index, capture] : llvm::enumerate(getCaptures())) {
+    auto type = cast<RankedTensorType>(capture.getType());
+    if (!isSupportedCaptureElementType(type.getElementType()))
+      return emitOpError("capture #")
+             << index << " has element type " << type.getElementType()
+             << "; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64";
+  }
+  if (!getCaptures().empty() && !hasScoreMod() && !hasMaskMod())
+    return emitOpError("has ")
+           << getCaptures().size()
+           << " captures but no score_mod or mask_mod region to read them";
+  return success();
+}
+
+LogicalResult AttentionOp::verifyRegions() {
+  MLIRContext *ctx = getContext();
+  TypeRange captures = getCaptures().getTypes();
+  if (failed(verifyModRegion(getOperation(), getScoreMod(), ModKind::Score,
+                             getModArgumentTypes(ctx, false, captures),
+                             Float32Type::get(ctx))))
+    return failure();
+  return verifyModRegion(getOperation(), getMaskMod(), ModKind::Mask,
+                         getModArgumentTypes(ctx, true, captures),
+                         IntegerType::get(ctx, 1));
 }
 
 namespace {
+
+void moveModRegions(RewriterBase &rewriter, AttentionOp from, AttentionOp to) {
+  rewriter.inlineRegionBefore(from.getScoreMod(), to.getScoreMod(),
+                              to.getScoreMod().end());
+  rewriter.inlineRegionBefore(from.getMaskMod(), to.getMaskMod(),
+                              to.getMaskMod().end());
+}
 
 /// A log-sum-exp nobody reads is work the kernel need not do.
 struct DropUnusedLse : OpRewritePattern<AttentionOp> {
@@ -95,7 +169,9 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
     auto newOp = AttentionOp::create(
         rewriter, op.getLoc(), TypeRange{op.getResult().getType()},
         op.getQuery(), op.getKey(), op.getValue(), op.getOutput(),
-        /*lse_output=*/Value(), op.getScaleAttr(), op.getCausalAttr());
+        /*lse_output=*/Value(), op.getCaptures(), op.getScaleAttr(),
+        op.getCausalAttr());
+    moveModRegions(rewriter, op, newOp);
     rewriter.replaceOp(op, {newOp.getResult(), Value()});
     return success();
   }
@@ -138,11 +214,104 @@ struct FoldInputTensorCasts : OpRewritePattern<AttentionOp> {
   }
 };
 
+/// A mask_mod that keeps every pair and a score_mod that returns the score
+/// unchanged are no modification at all: dropping them lets the kernels run
+/// every block unmasked.
+struct DropTrivialMods : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  static bool returnsScore(Region &region) {
+    if (region.empty())
+      return false;
+    Block &body = region.front();
+    return cast<YieldOp>(body.getTerminator()).getValue() ==
+           body.getArgument(0);
+  }
+
+  static bool keepsEverything(Region &region) {
+    if (region.empty())
+      return false;
+    Value yielded = cast<YieldOp>(region.front().getTerminator()).getValue();
+    return matchPattern(yielded, m_One());
+  }
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    bool scoreTrivial = returnsScore(op.getScoreMod());
+    bool maskTrivial = keepsEverything(op.getMaskMod());
+    if (!scoreTrivial && !maskTrivial)
+      return rewriter.notifyMatchFailure(op, "no trivial region");
+    rewriter.modifyOpInPlace(op, [&]() {
+      if (scoreTrivial)
+        op.getScoreMod().getBlocks().clear();
+      if (maskTrivial)
+        op.getMaskMod().getBlocks().clear();
+      // With no region left nothing reads the captures.
+      if (!op.hasScoreMod() && !op.hasMaskMod())
+        op.getCapturesMutable().clear();
+    });
+    return success();
+  }
+};
+
+/// Captures that no region reads are dropped, with their block arguments.
+struct DropUnusedCaptures : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    SmallVector<Region *, 2> regions;
+    for (Region *region : {&op.getScoreMod(), &op.getMaskMod()})
+      if (!region->empty())
+        regions.push_back(region);
+    auto argumentOf = [&](Region *region, unsigned capture) {
+      bool isMask = region == &op.getMaskMod();
+      return region->front().getArgument(
+          getNumModIndexArguments(isMask ? ModKind::Mask : ModKind::Score) +
+          capture);
+    };
+    SmallVector<Value> kept;
+    llvm::BitVector dropped(op.getCaptures().size());
+    for (auto [i, capture] : llvm::enumerate(op.getCaptures())) {
+      bool used = llvm::any_of(regions, [&](Region *region) {
+        return !argumentOf(region, i).use_empty();
+      });
+      if (used)
+        kept.push_back(capture);
+      else
+        dropped.set(i);
+    }
+    // With no region left, every capture is unused; the verifier demands
+    // that they go too.
+    if (dropped.none())
+      return rewriter.notifyMatchFailure(op, "every capture is read");
+    auto newOp = AttentionOp::create(
+        rewriter, op.getLoc(), op.getResultTypes(), op.getQuery(),
+        op.getKey(), op.getValue(), op.getOutput(), op.getLseOutput(), kept,
+        op.getScaleAttr(), op.getCausalAttr());
+    moveModRegions(rewriter, op, newOp);
+    for (Region *region : {&newOp.getScoreMod(), &newOp.getMaskMod()}) {
+      if (region->empty())
+        continue;
+      bool isMask = region == &newOp.getMaskMod();
+      unsigned first =
+          getNumModIndexArguments(isMask ? ModKind::Mask : ModKind::Score);
+      llvm::BitVector erase(region->front().getNumArguments());
+      for (unsigned i : dropped.set_bits())
+        erase.set(first + i);
+      region->front().eraseArguments(erase);
+    }
+    rewriter.replaceOp(op, newOp.getResults());
+    return success();
+  }
+};
+
 } // namespace
 
 void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                               MLIRContext *context) {
-  results.add<DropUnusedLse, FoldInputTensorCasts>(context);
+  results.add<DropUnusedLse, FoldInputTensorCasts, DropTrivialMods,
+              DropUnusedCaptures>(context);
 }
 
 #define GET_OP_CLASSES

@@ -9,16 +9,22 @@
 // scores) becomes one loop that carries the running max, the running sum and
 // a rescaled accumulator, in the log2 domain so that it uses only exp2.
 //
+// The pattern checks what it rewrites: the three loops must compute the same
+// scores (whatever their element-wise body is: scale, score_mod, masks), and
+// every other body must be the one tiling builds (TileOps.h). Anything else
+// is left unfused with a warning naming what was not recognised.
+//
 //===----------------------------------------------------------------------===//
 
+#include "TileOps.h"
 #include "TileUtils.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -35,9 +41,6 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
 
-static constexpr double kLog2E = 1.4426950408889634;
-static constexpr double kLn2 = 0.6931471805599453;
-
 static bool hasStage(Operation *op, StringRef stage) {
   auto attr = op->getAttrOfType<StringAttr>(SoftmaxStage::attrName);
   return attr && attr.getValue() == stage;
@@ -52,21 +55,6 @@ static bool isFillOf(Value init, double expected) {
   if (!matchPattern(fill.value(), m_Constant(&value)))
     return false;
   return value.getValueAsDouble() == expected;
-}
-
-/// The ops of `loop`'s body with role `role`; fails unless exactly one.
-static FailureOr<Operation *> findUniqueRole(scf::ForOp loop, StringRef role) {
-  Operation *found = nullptr;
-  for (Operation &op : loop.getBody()->without_terminator()) {
-    if (getRole(&op) != role)
-      continue;
-    if (found)
-      return failure();
-    found = &op;
-  }
-  if (!found)
-    return failure();
-  return found;
 }
 
 /// Every use of `value` is inside one of `loops` or after `last`.
@@ -85,10 +73,74 @@ static bool usesAreFusable(Value value, ArrayRef<scf::ForOp> loops,
   return true;
 }
 
-FailureOr<UnfusedSoftmaxLoops>
-mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax) {
-  if (!hasStage(rowMax, SoftmaxStage::rowMax) || rowMax.getNumResults() != 1)
+/// The body of `loop` split at its scores op: the ops up to and including
+/// it (the score computation) and the ops after it, without the yield.
+struct SplitLoopBody {
+  SmallVector<Operation *> prefix, tail;
+  Operation *scores = nullptr;
+};
+
+static FailureOr<SplitLoopBody> splitAtScores(scf::ForOp loop) {
+  SplitLoopBody split;
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (getRole(&op) == TileRole::scores) {
+      if (split.scores)
+        return failure();
+      split.scores = &op;
+      split.prefix.push_back(&op);
+      continue;
+    }
+    (split.scores ? split.tail : split.prefix).push_back(&op);
+  }
+  if (!split.scores)
     return failure();
+  return split;
+}
+
+/// The three loops compute the same scores: their scores ops are the same
+/// computation modulo the induction variable.
+static bool computeSameScores(scf::ForOp a, const SplitLoopBody &sa,
+                              scf::ForOp b, const SplitLoopBody &sb) {
+  DenseMap<Value, Value> equivalent;
+  equivalent[a.getInductionVar()] = b.getInductionVar();
+  return areEquivalentOps(sa.scores, sb.scores, equivalent);
+}
+
+/// `op` is a canonical tile op of `role` whose operands are `operands` (a
+/// null entry accepts any value there, e.g. an uninitialized out tensor).
+static bool isTileOp(Operation *op, StringRef role, ArrayRef<Value> operands) {
+  if (!op || getRole(op) != role || !isCanonicalTileOp(op) ||
+      op->getNumOperands() != operands.size())
+    return false;
+  for (auto [actual, expected] : llvm::zip(op->getOperands(), operands))
+    if (expected && actual != expected)
+      return false;
+  return true;
+}
+
+static Operation *producer(Value value) {
+  return value ? value.getDefiningOp() : nullptr;
+}
+
+/// Besides `expected`, `ops` holds only shape bookkeeping (the out tensors
+/// of elementwise maps and their sizes), which carries no computation.
+static bool onlyShapeOpsBesides(ArrayRef<Operation *> ops,
+                                ArrayRef<Operation *> expected) {
+  return llvm::all_of(ops, [&](Operation *op) {
+    return llvm::is_contained(expected, op) ||
+           isa<tensor::EmptyOp, tensor::DimOp, arith::ConstantIndexOp>(op);
+  });
+}
+
+FailureOr<UnfusedSoftmaxLoops>
+mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax, std::string *why) {
+  auto reject = [&](const Twine &reason) -> FailureOr<UnfusedSoftmaxLoops> {
+    if (why)
+      *why = reason.str();
+    return failure();
+  };
+  if (!hasStage(rowMax, SoftmaxStage::rowMax) || rowMax.getNumResults() != 1)
+    return reject("not a row_max loop with one result");
   UnfusedSoftmaxLoops loops{rowMax, nullptr, nullptr};
   for (Operation *op = rowMax->getNextNode(); op; op = op->getNextNode()) {
     auto loop = dyn_cast<scf::ForOp>(op);
@@ -104,7 +156,7 @@ mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax) {
     }
   }
   if (!loops.rowSum || !loops.weightedValues)
-    return failure();
+    return reject("the row_sum and weighted_values loops do not follow");
 
   // Same iteration space, one carried tensor each, initialized as the tiling
   // pass does (-inf, 0, 0).
@@ -116,68 +168,124 @@ mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax) {
     if (!same(loop.getLowerBound(), rowMax.getLowerBound()) ||
         !same(loop.getUpperBound(), rowMax.getUpperBound()) ||
         !same(loop.getStep(), rowMax.getStep()) || loop.getNumResults() != 1)
-      return failure();
+      return reject("the three loops do not share bounds and step");
   }
   if (!isFillOf(rowMax.getInitArgs()[0],
                 -std::numeric_limits<double>::infinity()) ||
       !isFillOf(loops.rowSum.getInitArgs()[0], 0.0) ||
       !isFillOf(loops.weightedValues.getInitArgs()[0], 0.0))
-    return failure();
+    return reject("a loop's carried tensor does not start as tiling makes it "
+                  "(-inf, 0, 0)");
 
-  // The P.V loop holds the full per-block computation.
-  scf::ForOp pv = loops.weightedValues;
-  FailureOr<Operation *> scores = findUniqueRole(pv, TileRole::scores);
-  FailureOr<Operation *> probs = findUniqueRole(pv, TileRole::probabilities);
-  FailureOr<Operation *> weighted =
-      findUniqueRole(pv, TileRole::weightedValues);
-  if (failed(scores) || failed(probs) || failed(weighted))
-    return failure();
-  // probabilities(scores, max, sum) and weighted(probabilities, V) += acc.
+  FailureOr<SplitLoopBody> maxBody = splitAtScores(rowMax);
+  FailureOr<SplitLoopBody> sumBody = splitAtScores(loops.rowSum);
+  FailureOr<SplitLoopBody> pvBody = splitAtScores(loops.weightedValues);
+  if (failed(maxBody) || failed(sumBody) || failed(pvBody))
+    return reject("each loop must hold exactly one 'scores' op");
+  if (!computeSameScores(rowMax, *maxBody, loops.rowSum, *sumBody) ||
+      !computeSameScores(rowMax, *maxBody, loops.weightedValues, *pvBody))
+    return reject("the three loops do not compute the same scores (an edit "
+                  "to one loop's score computation must be made in all "
+                  "three)");
+
+  // What follows the scores in each loop is what tiling builds.
   Value max = rowMax.getResult(0), sum = loops.rowSum.getResult(0);
+  auto yielded = [](scf::ForOp loop) {
+    return loop.getBody()->getTerminator()->getOperand(0);
+  };
+  Value maxScores = maxBody->scores->getResult(0);
+  Operation *rowMaxOp = producer(yielded(rowMax));
+  if (!isTileOp(rowMaxOp, "row_max",
+                {maxScores, rowMax.getRegionIterArgs()[0]}) ||
+      !onlyShapeOpsBesides(maxBody->tail, {rowMaxOp}))
+    return reject("the row_max loop is not 'row_max(scores)'");
+
+  Value sumScores = sumBody->scores->getResult(0);
+  Operation *rowSumOp = producer(yielded(loops.rowSum));
+  Operation *expOp =
+      rowSumOp && rowSumOp->getNumOperands() == 2
+          ? producer(rowSumOp->getOperand(0))
+          : nullptr;
+  if (!isTileOp(expOp, "exp", {sumScores, max, nullptr}) ||
+      !isTileOp(rowSumOp, "row_sum",
+                {expOp->getResult(0), loops.rowSum.getRegionIterArgs()[0]}) ||
+      !onlyShapeOpsBesides(sumBody->tail, {expOp, rowSumOp}))
+    return reject("the row_sum loop is not 'row_sum(exp(scores - max))'");
+
+  scf::ForOp pv = loops.weightedValues;
   Value acc = pv.getRegionIterArgs()[0];
-  if ((*probs)->getNumOperands() != 4 ||
-      (*probs)->getOperand(0) != (*scores)->getResult(0) ||
-      (*probs)->getOperand(1) != max || (*probs)->getOperand(2) != sum ||
-      (*weighted)->getNumOperands() != 3 ||
-      (*weighted)->getOperand(0) != (*probs)->getResult(0) ||
-      (*weighted)->getOperand(2) != acc || !acc.hasOneUse() ||
-      pv.getBody()->getTerminator()->getOperand(0) != (*weighted)->getResult(0))
-    return failure();
+  Operation *weighted = producer(yielded(pv));
+  Operation *probs = weighted && weighted->getNumOperands() == 3
+                         ? producer(weighted->getOperand(0))
+                         : nullptr;
+  Value valueTile = weighted ? weighted->getOperand(1) : Value();
+  if (!isTileOp(probs, TileRole::probabilities,
+                {pvBody->scores->getResult(0), max, sum, nullptr}) ||
+      !isTileOp(weighted, TileRole::weightedValues,
+                {probs->getResult(0), valueTile, acc}) ||
+      !acc.hasOneUse() || !valueTile.getDefiningOp<tensor::ExtractSliceOp>() ||
+      !onlyShapeOpsBesides(pvBody->tail, {probs, weighted,
+                                          valueTile.getDefiningOp()}))
+    return reject("the weighted_values loop is not 'weighted_values("
+                  "probabilities(scores, max, sum), V slice) + acc'");
 
   SmallVector<scf::ForOp> all{rowMax, loops.rowSum, pv};
   if (!usesAreFusable(max, all, pv) || !usesAreFusable(sum, all, pv) ||
       !usesAreFusable(pv.getResult(0), all, pv))
-    return failure();
+    return reject("a loop result is used between the loops");
   return loops;
 }
 
-/// Multiplies the scale constant of a cloned scores op by log2(e).
-static LogicalResult foldLog2EIntoScale(Operation *scores) {
-  auto generic = cast<linalg::GenericOp>(scores);
-  Block &body = generic.getRegion().front();
-  for (Operation &op : body) {
-    auto mul = dyn_cast<arith::MulFOp>(op);
-    if (!mul || mul.getLhs() != body.getArgument(0))
-      continue;
-    auto scale = mul.getRhs().getDefiningOp<arith::ConstantOp>();
-    if (!scale)
-      return failure();
-    double value = cast<FloatAttr>(scale.getValue()).getValueAsDouble();
-    OpBuilder b(scale);
-    Value folded = arith::ConstantOp::create(
-        b, scale.getLoc(),
-        b.getF32FloatAttr(static_cast<float>(value * kLog2E)));
-    mul.getRhsMutable().assign(folded);
-    if (scale->use_empty())
-      scale->erase();
-    return success();
-  }
-  return failure();
+static constexpr double kLog2E = 1.4426950408889634;
+
+/// The value `scores` yields is the modified score, or select(visible,
+/// modified, -inf). Returns the operand that holds the modified score.
+static OpOperand &modifiedScoreUse(linalg::GenericOp scores) {
+  Operation *yield = scores.getBody()->getTerminator();
+  OpOperand &yielded = yield->getOpOperand(0);
+  auto select = yielded.get().getDefiningOp<arith::SelectOp>();
+  FloatAttr falseValue;
+  if (select && select->getBlock() == scores.getBody() &&
+      matchPattern(select.getFalseValue(), m_Constant(&falseValue)) &&
+      falseValue.getValue().isInfinity() &&
+      falseValue.getValue().isNegative() && select->hasOneUse())
+    // log2(e) * -inf is -inf: the factor applies to the kept branch only.
+    return select->getOpOperand(1);
+  return yielded;
 }
 
-static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value max) {
-  Value shifted = arith::SubFOp::create(b, loc, x, safeRowMax(b, loc, max));
-  return math::Exp2Op::create(b, loc, shifted);
+void mlir::fa::scaleScoresToLog2(OpBuilder &builder,
+                                 linalg::GenericOp scores) {
+  OpOperand &use = modifiedScoreUse(scores);
+  Value modified = use.get();
+  OpBuilder::InsertionGuard guard(builder);
+  // Folded into a multiplication by a constant that produces the score and
+  // has no other use (the scale itself without score_mod, or the last
+  // factor of one): (x * c) * log2(e) == x * (c * log2(e)) up to rounding.
+  if (auto mul = modified.getDefiningOp<arith::MulFOp>();
+      mul && mul->getBlock() == scores.getBody() && mul->hasOneUse()) {
+    for (unsigned i = 0; i < 2; ++i) {
+      FloatAttr factor;
+      if (!matchPattern(mul->getOperand(i), m_Constant(&factor)))
+        continue;
+      builder.setInsertionPoint(mul);
+      Value folded = arith::ConstantOp::create(
+          builder, mul.getLoc(),
+          builder.getF32FloatAttr(static_cast<float>(
+              factor.getValueAsDouble() * kLog2E)));
+      Operation *constant = mul->getOperand(i).getDefiningOp();
+      mul->setOperand(i, folded);
+      if (constant->use_empty())
+        constant->erase();
+      return;
+    }
+  }
+  builder.setInsertionPoint(use.getOwner());
+  Value log2e = arith::ConstantOp::create(
+      builder, use.getOwner()->getLoc(),
+      builder.getF32FloatAttr(static_cast<float>(kLog2E)));
+  use.set(arith::MulFOp::create(builder, use.getOwner()->getLoc(), modified,
+                                log2e));
 }
 
 FailureOr<scf::ForOp> mlir::fa::fuseOnlineSoftmax(RewriterBase &rewriter,
@@ -189,7 +297,6 @@ FailureOr<scf::ForOp> mlir::fa::fuseOnlineSoftmax(RewriterBase &rewriter,
 
   SmallVector<Value> inits{loops.rowMax.getInitArgs()[0],
                            loops.rowSum.getInitArgs()[0], pv.getInitArgs()[0]};
-  bool patched = true;
   auto fused = scf::ForOp::create(
       rewriter, loc, pv.getLowerBound(), pv.getUpperBound(), pv.getStep(),
       inits, [&](OpBuilder &b, Location l, Value iv, ValueRange carried) {
@@ -203,46 +310,23 @@ FailureOr<scf::ForOp> mlir::fa::fuseOnlineSoftmax(RewriterBase &rewriter,
             // Online update: new running max, rescale factor, exp2 of the
             // shifted scores, rescaled sum and accumulator.
             Value scores = mapping.lookup(op.getOperand(0));
-            newMax = reduceRows(
-                b, l, scores, max, "running_max",
-                [](OpBuilder &rb, Location rl, Value a, Value x) {
-                  return arith::MaximumFOp::create(rb, rl, a, x).getResult();
-                });
-            Value alpha = mapRows(
-                b, l, ValueRange{max, newMax}, emptyLike(b, l, max), "rescale",
-                [](OpBuilder &eb, Location el, ValueRange args) {
-                  return exp2Shifted(eb, el, args[0], args[1]);
-                });
-            Value probs =
-                mapTile(b, l, scores, newMax, emptyLike(b, l, scores),
-                        TileRole::probabilities,
-                        [](OpBuilder &eb, Location el, ValueRange args) {
-                          return exp2Shifted(eb, el, args[0], args[1]);
-                        });
-            Value scaledSum = mapRows(
-                b, l, ValueRange{sum, alpha}, emptyLike(b, l, sum),
-                "rescale_sum", [](OpBuilder &eb, Location el, ValueRange args) {
-                  return arith::MulFOp::create(eb, el, args[0], args[1])
-                      .getResult();
-                });
-            newSum = reduceRows(
-                b, l, probs, scaledSum, "row_sum",
-                [](OpBuilder &rb, Location rl, Value a, Value x) {
-                  return arith::AddFOp::create(rb, rl, a, x).getResult();
-                });
-            Value scaledAcc =
-                mapTile(b, l, acc, alpha, emptyLike(b, l, acc), "rescale_acc",
-                        [](OpBuilder &eb, Location el, ValueRange args) {
-                          return arith::MulFOp::create(eb, el, args[0], args[1])
-                              .getResult();
-                        });
+            newMax = tileops::buildRowMax(b, l, scores, max, "running_max");
+            Value alpha = tileops::buildRescale(b, l, max, newMax,
+                                                emptyLike(b, l, max));
+            Value probs = tileops::buildOnlineProbabilities(
+                b, l, scores, newMax, emptyLike(b, l, scores));
+            Value scaledSum = tileops::buildRescaleSum(b, l, sum, alpha,
+                                                       emptyLike(b, l, sum));
+            newSum = tileops::buildRowSum(b, l, probs, scaledSum);
+            Value scaledAcc = tileops::buildRescaleAcc(b, l, acc, alpha,
+                                                       emptyLike(b, l, acc));
             mapping.map(op.getResult(0), probs);
             mapping.map(pv.getRegionIterArgs()[0], scaledAcc);
             continue;
           }
           Operation *clone = b.clone(op, mapping);
-          if (role == TileRole::scores && failed(foldLog2EIntoScale(clone)))
-            patched = false;
+          if (role == TileRole::scores)
+            scaleScoresToLog2(b, cast<linalg::GenericOp>(clone));
         }
         Value newAcc =
             mapping.lookup(pv.getBody()->getTerminator()->getOperand(0));
@@ -250,31 +334,15 @@ FailureOr<scf::ForOp> mlir::fa::fuseOnlineSoftmax(RewriterBase &rewriter,
       });
   fused->setAttr(SoftmaxStage::attrName,
                  rewriter.getStringAttr(SoftmaxStage::online));
-  if (!patched) {
-    rewriter.eraseOp(fused);
-    return failure();
-  }
 
   // What the three loops computed, from the fused state.
   rewriter.setInsertionPointAfter(fused);
   Value max2 = fused.getResult(0), sum = fused.getResult(1),
         acc = fused.getResult(2);
-  Value max =
-      mapRows(rewriter, loc, max2, emptyLike(rewriter, loc, max2),
-              "max_natural_log", [](OpBuilder &b, Location l, ValueRange args) {
-                Value ln2 = arith::ConstantOp::create(
-                    b, l, b.getF32FloatAttr(static_cast<float>(kLn2)));
-                return arith::MulFOp::create(b, l, args[0], ln2).getResult();
-              });
-  Value out = mapTile(
-      rewriter, loc, acc, sum, emptyLike(rewriter, loc, acc), "normalize",
-      [](OpBuilder &b, Location l, ValueRange args) -> Value {
-        Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0f));
-        Value empty = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                            args[1], zero);
-        Value quotient = arith::DivFOp::create(b, l, args[0], args[1]);
-        return arith::SelectOp::create(b, l, empty, zero, quotient);
-      });
+  Value max = tileops::buildMaxNaturalLog(rewriter, loc, max2,
+                                          emptyLike(rewriter, loc, max2));
+  Value out = tileops::buildNormalize(rewriter, loc, acc, sum,
+                                      emptyLike(rewriter, loc, acc));
 
   rewriter.replaceAllUsesWith(pv.getResult(0), out);
   rewriter.eraseOp(pv);
@@ -299,10 +367,11 @@ struct FAFuseOnlineSoftmaxPass
     });
     IRRewriter rewriter(&getContext());
     for (scf::ForOp rowMax : candidates) {
-      FailureOr<UnfusedSoftmaxLoops> loops = matchUnfusedSoftmaxLoops(rowMax);
+      std::string why;
+      FailureOr<UnfusedSoftmaxLoops> loops =
+          matchUnfusedSoftmaxLoops(rowMax, &why);
       if (failed(loops)) {
-        rowMax.emitRemark("fa-fuse-online-softmax: not the loop shape "
-                          "fa-tile-attention produces; left unfused");
+        rowMax.emitWarning("fa-fuse-online-softmax: left unfused: ") << why;
         continue;
       }
       (void)fuseOnlineSoftmax(rewriter, *loops);

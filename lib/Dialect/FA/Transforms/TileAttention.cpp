@@ -9,12 +9,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TileOps.h"
 #include "TileUtils.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
+#include "fa/Dialect/FA/IR/ModRegions.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -73,23 +76,20 @@ namespace {
 struct OutputTile {
   Value key, value;
   Value queryTile; // [rows, D], input element type
-  Value batch, kvHead;
+  Value batch, head, kvHead;
   Value rowStart, rows;
   Value kvLength;    // Nk
   Value kvEnd;       // last key (exclusive) any row of the tile can see
   Value causalShift; // key j is visible from row i iff j <= i + shift
   int64_t headDim, valueHeadDim, blockN;
   double scale;
+  /// The op's score_mod and mask_mod (possibly empty) and its captures.
+  Region *scoreMod = nullptr, *maskMod = nullptr;
+  ValueRange captures;
 };
 
 Value indexConst(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);
-}
-
-Value toF32(OpBuilder &b, Location loc, Value x) {
-  if (x.getType().isF32())
-    return x;
-  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
 }
 
 /// Extracts the [size, dim] tile at (batch, head, start) of a [B, H, N, dim]
@@ -107,37 +107,11 @@ Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
                                         sizes, strides);
 }
 
-/// acc[m, n] += lhs[m, k] * rhs[k, n] (rhs[n, k] when `transposeRhs`), with
-/// the operands extended to f32: the two matmuls of a tile (Q K^T and P V).
-Value accumulateProduct(OpBuilder &b, Location loc, Value lhs, Value rhs,
-                        Value acc, bool transposeRhs, StringRef role) {
-  MLIRContext *ctx = b.getContext();
-  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
-             k = getAffineDimExpr(2, ctx);
-  SmallVector<AffineExpr> rhsExprs = transposeRhs
-                                         ? SmallVector<AffineExpr>{n, k}
-                                         : SmallVector<AffineExpr>{k, n};
-  auto generic = linalg::GenericOp::create(
-      b, loc, acc.getType(), ValueRange{lhs, rhs}, acc,
-      ArrayRef<AffineMap>{AffineMap::get(3, 0, {m, k}, ctx),
-                          AffineMap::get(3, 0, rhsExprs, ctx),
-                          AffineMap::get(3, 0, {m, n}, ctx)},
-      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                    utils::IteratorType::parallel,
-                                    utils::IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
-                                              toF32(nb, nl, args[1]));
-        linalg::YieldOp::create(
-            nb, nl,
-            arith::AddFOp::create(nb, nl, args[2], product).getResult());
-      });
-  setRole(generic, role);
-  return generic.getResult(0);
-}
-
-/// S = scale * Q_tile K_block^T over keys [start, start + cols), with -inf
-/// where the causal mask hides a key. Shape [rows, cols], f32.
+/// S = score_mod(scale * Q_tile K_block^T) over keys [start, start + cols),
+/// with -inf where the causal mask or mask_mod hides a key. Shape [rows,
+/// cols], f32. The body computes each element with its global indices
+/// (row = rowStart + linalg.index 0, col = start + linalg.index 1) and ends
+/// in `select(visible, modified, -inf)` when anything masks.
 Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
                   Value start, Value cols) {
   Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
@@ -147,11 +121,8 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
 
-  Value qk = accumulateProduct(b, loc, tile.queryTile, keyTile, init,
-                               /*transposeRhs=*/true, TileRole::qk);
+  Value qk = tileops::buildQK(b, loc, tile.queryTile, keyTile, init);
 
-  Value causalShift = tile.causalShift;
-  Value rowStart = tile.rowStart;
   float scale = static_cast<float>(tile.scale);
   return mapTile(
       b, loc, {}, {}, qk, TileRole::scores,
@@ -160,20 +131,45 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
         // fold log2(e) into it.
         Value scaleValue =
             arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(scale));
-        Value scaled = arith::MulFOp::create(nb, nl, args[0], scaleValue);
-        if (!causalShift)
-          return scaled;
-        Value row = arith::AddIOp::create(nb, nl, rowStart,
+        Value modified = arith::MulFOp::create(nb, nl, args[0], scaleValue);
+        bool masked = tile.causalShift || !tile.maskMod->empty();
+        if (tile.scoreMod->empty() && !masked)
+          return modified;
+        Value row = arith::AddIOp::create(nb, nl, tile.rowStart,
                                           linalg::IndexOp::create(nb, nl, 0));
         Value col = arith::AddIOp::create(nb, nl, start,
                                           linalg::IndexOp::create(nb, nl, 1));
-        Value lastVisible = arith::AddIOp::create(nb, nl, row, causalShift);
-        Value hidden = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt,
-                                             col, lastVisible);
+        auto modArguments = [&](Value score) {
+          SmallVector<Value> values;
+          if (score)
+            values.push_back(score);
+          values.append({tile.batch, tile.head, row, col});
+          llvm::append_range(values, tile.captures);
+          return values;
+        };
+        if (!tile.scoreMod->empty())
+          modified =
+              cloneModRegion(nb, *tile.scoreMod, modArguments(modified));
+        if (!masked)
+          return modified;
+        Value visible;
+        if (tile.causalShift) {
+          Value lastVisible =
+              arith::AddIOp::create(nb, nl, row, tile.causalShift);
+          visible = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sle,
+                                          col, lastVisible);
+        }
+        if (!tile.maskMod->empty()) {
+          Value keep =
+              cloneModRegion(nb, *tile.maskMod, modArguments(Value()));
+          visible = visible ? arith::AndIOp::create(nb, nl, visible, keep)
+                                  .getResult()
+                            : keep;
+        }
         Value negInf = arith::ConstantOp::create(
             nb, nl,
             nb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-        return arith::SelectOp::create(nb, nl, hidden, negInf, scaled);
+        return arith::SelectOp::create(nb, nl, visible, modified, negInf);
       });
 }
 
@@ -209,11 +205,7 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
       b, loc, tile, maxInit, SoftmaxStage::rowMax,
       [&](OpBuilder &nb, Location nl, Value start, Value cols, Value max) {
         Value scores = buildScores(nb, nl, tile, start, cols);
-        return reduceRows(
-            nb, nl, scores, max, "row_max",
-            [](OpBuilder &rb, Location rl, Value acc, Value x) {
-              return arith::MaximumFOp::create(rb, rl, acc, x).getResult();
-            });
+        return tileops::buildRowMax(nb, nl, scores, max, "row_max");
       });
   Value max = rowMax.getResult(0);
 
@@ -222,18 +214,9 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
       b, loc, tile, sumInit, SoftmaxStage::rowSum,
       [&](OpBuilder &nb, Location nl, Value start, Value cols, Value sum) {
         Value scores = buildScores(nb, nl, tile, start, cols);
-        Value exps =
-            mapTile(nb, nl, scores, max, emptyLike(nb, nl, scores), "exp",
-                    [](OpBuilder &eb, Location el, ValueRange args) -> Value {
-                      Value shifted = arith::SubFOp::create(
-                          eb, el, args[0], safeRowMax(eb, el, args[1]));
-                      return math::ExpOp::create(eb, el, shifted);
-                    });
-        return reduceRows(
-            nb, nl, exps, sum, "row_sum",
-            [](OpBuilder &rb, Location rl, Value acc, Value x) {
-              return arith::AddFOp::create(rb, rl, acc, x).getResult();
-            });
+        Value exps = tileops::buildExp(nb, nl, scores, max,
+                                       emptyLike(nb, nl, scores));
+        return tileops::buildRowSum(nb, nl, exps, sum);
       });
   Value sum = rowSum.getResult(0);
 
@@ -247,28 +230,12 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
       b, loc, tile, accInit, SoftmaxStage::weightedValues,
       [&](OpBuilder &nb, Location nl, Value start, Value cols, Value acc) {
         Value scores = buildScores(nb, nl, tile, start, cols);
-        Value probs =
-            mapTile(nb, nl, scores, ValueRange{max, sum},
-                    emptyLike(nb, nl, scores), TileRole::probabilities,
-                    [](OpBuilder &eb, Location el, ValueRange args) -> Value {
-                      Value shifted = arith::SubFOp::create(
-                          eb, el, args[0], safeRowMax(eb, el, args[1]));
-                      Value e = math::ExpOp::create(eb, el, shifted);
-                      // A row that sees no key has sum 0: its probabilities are
-                      // 0.
-                      Value zeroF = arith::ConstantOp::create(
-                          eb, el, eb.getF32FloatAttr(0.0f));
-                      Value empty = arith::CmpFOp::create(
-                          eb, el, arith::CmpFPredicate::OEQ, args[2], zeroF);
-                      Value p = arith::DivFOp::create(eb, el, e, args[2]);
-                      return arith::SelectOp::create(eb, el, empty, zeroF, p);
-                    });
+        Value probs = tileops::buildExactProbabilities(
+            nb, nl, scores, max, sum, emptyLike(nb, nl, scores));
         Value valueTile =
             extractRows(nb, nl, tile.value, tile.batch, tile.kvHead, start,
                         cols, tile.valueHeadDim);
-        return accumulateProduct(nb, nl, probs, valueTile, acc,
-                                 /*transposeRhs=*/false,
-                                 TileRole::weightedValues);
+        return tileops::buildWeightedValues(nb, nl, probs, valueTile, acc);
       });
   return {weighted.getResult(0), max, sum};
 }
@@ -329,12 +296,22 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   SmallVector<Value> outputs{op.getOutput()};
   if (op.hasLse())
     outputs.push_back(op.getLseOutput());
+  // (batch, head, query tile) are the GPU grid's (z, y, x): a kernel
+  // launches one block per tile. The mapping also keeps canonicalization
+  // from folding away a dimension of size 1 (a static batch of 1), which
+  // would change the tile's shape under the later passes.
+  MLIRContext *ctx = rewriter.getContext();
+  ArrayAttr mapping = rewriter.getArrayAttr(
+      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
+       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
+       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX)});
   auto forall = scf::ForallOp::create(
       rewriter, loc, ArrayRef<OpFoldResult>{batch, qHeads, numTiles}, outputs,
-      /*mapping=*/std::nullopt);
+      mapping);
 
-  forall->setAttr(AttentionTileInfo::attrName,
-                  buildAttentionTileInfo(rewriter.getContext(), op, sizes));
+  forall->setAttr(AttentionTileAttr::attrName,
+                  AttentionTileAttr::get(rewriter.getContext(), sizes.blockM,
+                                         sizes.blockN));
 
   rewriter.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();
@@ -342,6 +319,10 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.key = key;
   tile.value = value;
   tile.batch = ivs[0];
+  tile.head = ivs[1];
+  tile.scoreMod = &op.getScoreMod();
+  tile.maskMod = &op.getMaskMod();
+  tile.captures = op.getCaptures();
   tile.kvHead = arith::DivUIOp::create(rewriter, loc, ivs[1], group);
   tile.rowStart = arith::MulIOp::create(rewriter, loc, ivs[2], blockM);
   tile.rows = arith::MinSIOp::create(
@@ -375,23 +356,12 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
       ArrayRef<OpFoldResult>{tile.rows,
                              rewriter.getIndexAttr(tile.valueHeadDim)},
       elementType);
-  Value outTile =
-      mapTile(rewriter, loc, acc, {}, outInit, "store",
-              [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-                if (elementType.isF32())
-                  return args[0];
-                return arith::TruncFOp::create(b, l, elementType, args[0]);
-              });
+  Value outTile = tileops::buildStore(rewriter, loc, acc, outInit);
 
   Value lseTile;
-  if (op.hasLse()) {
-    lseTile = mapRows(rewriter, loc, ValueRange{max, sum},
-                      emptyLike(rewriter, loc, max), "lse",
-                      [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                        Value logSum = math::LogOp::create(b, l, args[1]);
-                        return arith::AddFOp::create(b, l, args[0], logSum);
-                      });
-  }
+  if (op.hasLse())
+    lseTile = tileops::buildLse(rewriter, loc, max, sum,
+                                emptyLike(rewriter, loc, max));
 
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   ValueRange shared = forall.getRegionIterArgs();

@@ -14,7 +14,7 @@
 // CHECK:             tensor.extract_slice %{{.*}}[%[[B]], %[[KVH]], %{{.*}}, 0]
 // CHECK:             linalg.generic {{.*}} {fa.role = "qk"}
 // CHECK:             fa.role = "scores"
-// CHECK:             arith.cmpi sgt
+// CHECK:             arith.cmpi sle
 // CHECK:             arith.maximumf
 // CHECK:           } {fa.softmax_stage = "row_max"}
 // CHECK:           scf.for
@@ -33,7 +33,7 @@
 // CHECK:           scf.forall.in_parallel
 // CHECK:             tensor.parallel_insert_slice %{{.*}} into %[[O]]
 // CHECK:             tensor.parallel_insert_slice %{{.*}} into %[[L]]
-// CHECK:         } {fa.attention_tile = {block_m = 32 : i64, block_n = 16 : i64, causal = "bottom_right", scale = 1.250000e-01 : f64}}
+// CHECK:         } {fa.attention_tile = {block_m = 32 : i64, block_n = 16 : i64}, mapping = [#gpu.block<z>, #gpu.block<y>, #gpu.block<x>]}
 // CHECK-NOT:     fa.attention ins
 func.func @gqa_causal_lse(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
                           %v: tensor<2x2x?x32xf16>, %o: tensor<2x8x?x32xf16>,

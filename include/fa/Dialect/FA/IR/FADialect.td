@@ -24,7 +24,14 @@ def FA_Dialect : Dialect {
     softmax scale, the causal mask and its alignment, grouped-query heads, the
     optional log-sum-exp output) and nothing about how it is computed.
   }];
+  // The ops the score_mod / mask_mod regions of fa.attention may hold.
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
   let useDefaultAttributePrinterParser = 1;
+  // The fa.* attributes of tiled IR (TileAttributes.h).
+  let hasOperationAttrVerify = 1;
 }
 
 class FA_Op<string mnemonic, list<Trait> traits = []>

@@ -49,15 +49,19 @@ def FA_CausalAlignmentAttr
 // canonicalizer folds tensor.cast into every op with that interface without
 // re-verifying it, which can turn a valid fa.attention into an invalid one.
 // AttentionOp's own canonicalizer folds casts only when the result verifies.
-def FA_AttentionOp : FA_Op<"attention", [Pure]> {
-  let summary = "Scaled dot-product attention, softmax(Q K^T * scale) V";
+def FA_AttentionOp : FA_Op<"attention", [
+    Pure, IsolatedFromAbove, AttrSizedOperandSegments]> {
+  let summary = "Scaled dot-product attention, softmax(mod(Q K^T * scale)) V";
   let description = [{
-    Computes, for every batch `b`, query head `h` and query row `i`,
+    Computes, for every batch `b`, query head `h`, query row `i` and key `j`,
 
     ```
-    s[j]      = scale * sum_d Q[b, h, i, d] * K[b, h / G, j, d]   (masked: -inf)
-    O[b,h,i,:] = sum_j softmax(s)[j] * V[b, h / G, j, :]
-    LSE[b,h,i] = log(sum_j exp(s[j]))                             (natural log)
+    s[i,j]    = scale * sum_d Q[b,h,i,d] * K[b,h/G,j,d]              (f32)
+    s'[i,j]   = score_mod(s[i,j], b, h, i, j, captures...)  (s when absent)
+    vis[i,j]  = causal(i,j) and mask_mod(b, h, i, j, captures...)
+                                                   (each true when absent)
+    O[b,h,i,:] = sum_{j: vis} softmax_j(s'[i,j]) * V[b,h/G,j,:]
+    LSE[b,h,i] = log(sum_{j: vis} exp(s'[i,j]))                (natural log)
     ```
 
     where `G = Hq / Hkv` is the number of query heads sharing one key/value
@@ -77,12 +81,36 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
     Attributes:
     - `scale`: the factor applied to `Q K^T`; positive and finite. Absent
       means `1 / sqrt(D)`.
-    - `causal`: absent means no mask. Otherwise the causal mask with the
-      named alignment (`#fa.causal<top_left>` or `#fa.causal<bottom_right>`).
+    - `causal`: absent means no causal mask. Otherwise the causal mask with
+      the named alignment (`#fa.causal<top_left>` or
+      `#fa.causal<bottom_right>`).
 
-    A query row that sees no key (possible only with `bottom_right` and
-    `Nq > Nk`, or `Nk == 0`) yields an output row of zeros and an LSE of
-    `-inf`; never NaN.
+    Programmable attention (FlexAttention's `score_mod` and `mask_mod`):
+    - `score_mod` (optional region): block arguments `(%score: f32, %b:
+      index, %h: index, %q_idx: index, %kv_idx: index, captures...)`, yields
+      the modified score (`f32`) with `fa.yield`. It sees the *scaled*
+      score; `h` is the query head; `q_idx` and `kv_idx` are positions in
+      the whole sequences.
+    - `mask_mod` (optional region): block arguments `(%b, %h, %q_idx,
+      %kv_idx: index, captures...)`, yields `i1`: `true` keeps the pair. It
+      composes with `causal`: a pair is kept only when both allow it.
+    - `captures(...)`: extra tensor operands (`i1`, `i8`, `i16`, `i32`,
+      `i64`, `f16`, `bf16`, `f32` or `f64` elements) that every region
+      receives, in order, as its trailing block arguments and reads with
+      `tensor.extract` / `tensor.dim` (e.g. ALiBi slopes per head, document
+      ids per token, a relative-position bias table). Reading out of bounds
+      is undefined, as for `tensor.extract`.
+    - The regions are isolated from above and hold only side-effect-free
+      scalar ops: `arith` and `math` ops on scalars, `tensor.extract` and
+      `tensor.dim` of a capture, `scf.if`. The exact list is in
+      docs/ProgrammableAttention.md; anything else is a verifier error that
+      names the op.
+    - The value `score_mod` gives for a masked pair is never used. A kept
+      pair whose modified score is `-inf` contributes nothing.
+
+    A query row that keeps no key (e.g. `bottom_right` with `Nq > Nk`, a
+    `mask_mod` that hides the whole row, `Nk == 0`) yields an output row of
+    zeros and an LSE of `-inf`; never NaN.
 
     Example:
 
@@ -93,6 +121,14 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
         outs(%o_init, %lse_init : tensor<2x8x1024x128xbf16>,
                                   tensor<2x8x1024xf32>)
         scale = 0.125 causal = <bottom_right>
+        score_mod {
+        ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+          %cap = arith.constant 30.0 : f32
+          %x = arith.divf %s, %cap : f32
+          %t = math.tanh %x : f32
+          %r = arith.mulf %t, %cap : f32
+          fa.yield %r : f32
+        }
         -> tensor<2x8x1024x128xbf16>, tensor<2x8x1024xf32>
     ```
   }];
@@ -103,6 +139,7 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
     AnyRankedTensor:$value,
     AnyRankedTensor:$output,
     Optional<AnyRankedTensor>:$lse_output,
+    Variadic<AnyRankedTensor>:$captures,
     OptionalAttr<F32Attr>:$scale,
     OptionalAttr<FA_CausalAlignmentAttr>:$causal
   );
@@ -110,14 +147,19 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
     AnyRankedTensor:$result,
     Optional<AnyRankedTensor>:$lse
   );
+  let regions = (region MaxSizedRegion<1>:$score_mod,
+                        MaxSizedRegion<1>:$mask_mod);
 
   let assemblyFormat = [{
     `ins` `(` $query `,` $key `,` $value `:`
               type($query) `,` type($key) `,` type($value) `)`
     `outs` `(` $output (`,` $lse_output^)? `:`
                type($output) (`,` type($lse_output)^)? `)`
+    (`captures` `(` $captures^ `:` type($captures) `)`)?
     (`scale` `=` $scale^)?
     (`causal` `=` $causal^)?
+    (`score_mod` $score_mod^)?
+    (`mask_mod` $mask_mod^)?
     attr-dict `->` type(results)
   }];
 
@@ -125,7 +167,8 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
     OpBuilder<(ins "Value":$query, "Value":$key, "Value":$value,
                    "Value":$output, "Value":$lseOutput,
                    "std::optional<double>":$scale,
-                   "std::optional<CausalAlignment>":$causal)>
+                   "std::optional<CausalAlignment>":$causal,
+                   CArg<"ValueRange", "{}">:$captures)>
   ];
 
   let extraClassDeclaration = [{
@@ -139,14 +182,45 @@ def FA_AttentionOp : FA_Op<"attention", [Pure]> {
     int64_t getValueHeadDim();
     bool isCausal() { return getCausal().has_value(); }
     bool hasLse() { return static_cast<bool>(getLseOutput()); }
+    bool hasScoreMod() { return !getScoreMod().empty(); }
+    bool hasMaskMod() { return !getMaskMod().empty(); }
     RankedTensorType getQueryType() { return getQuery().getType(); }
     RankedTensorType getKeyType() { return getKey().getType(); }
     RankedTensorType getValueType() { return getValue().getType(); }
     RankedTensorType getOutputType() { return getOutput().getType(); }
+
+    /// Block argument types of a score_mod (`forMask` false) or mask_mod
+    /// region for the given captures.
+    static SmallVector<Type> getModArgumentTypes(MLIRContext *ctx,
+                                                 bool forMask,
+                                                 TypeRange captures);
+    /// Fills the (empty) score_mod region: `body` receives the builder, a
+    /// location and the block arguments (score, b, h, q_idx, kv_idx,
+    /// captures...) and returns the modified score; fa.yield is added.
+    void buildScoreMod(OpBuilder &builder,
+                       function_ref<Value(OpBuilder &, Location, ValueRange)>
+                           body);
+    /// Fills the (empty) mask_mod region: `body` receives (b, h, q_idx,
+    /// kv_idx, captures...) and returns the i1 to keep the pair.
+    void buildMaskMod(OpBuilder &builder,
+                      function_ref<Value(OpBuilder &, Location, ValueRange)>
+                          body);
   }];
 
   let hasVerifier = 1;
+  let hasRegionVerifier = 1;
   let hasCanonicalizer = 1;
+}
+
+def FA_YieldOp : FA_Op<"yield", [Pure, Terminator,
+                                  HasParent<"AttentionOp">]> {
+  let summary = "Yields the value of a score_mod or mask_mod region";
+  let description = [{
+    Terminates the `score_mod` region of `fa.attention` with the modified
+    score (`f32`) and the `mask_mod` region with the keep flag (`i1`).
+  }];
+  let arguments = (ins AnyType:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
 #endif // FA_DIALECT_FA_IR_FAOPS_TD

@@ -13,27 +13,13 @@
 #define FA_DIALECT_FA_TRANSFORMS_TRANSFORMS_H
 
 #include "fa/Dialect/FA/IR/FAOps.h"
+#include "fa/Dialect/FA/IR/TileAttributes.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::fa {
-
-/// Names of the attributes that tie the tiling pass to the fusion pass.
-struct SoftmaxStage {
-  static constexpr StringLiteral attrName = "fa.softmax_stage";
-  static constexpr StringLiteral rowMax = "row_max";
-  static constexpr StringLiteral rowSum = "row_sum";
-  static constexpr StringLiteral weightedValues = "weighted_values";
-  static constexpr StringLiteral online = "online";
-};
-struct TileRole {
-  static constexpr StringLiteral attrName = "fa.role";
-  static constexpr StringLiteral qk = "qk";
-  static constexpr StringLiteral scores = "scores";
-  static constexpr StringLiteral probabilities = "probabilities";
-  static constexpr StringLiteral weightedValues = "weighted_values";
-};
 
 /// Query rows per output tile and keys per key/value block; 0 means "the
 /// default for the op's head dimension" (getDefaultAttentionTileSizes).
@@ -63,30 +49,40 @@ verifyAttentionTileSizes(const AttentionTileSizes &sizes,
 FailureOr<scf::ForallOp> tileAttention(RewriterBase &rewriter, AttentionOp op,
                                        const AttentionTileSizes &sizes);
 
-/// What a tiled attention computes, recorded by tileAttention as the
-/// dictionary attribute `fa.attention_tile` on its scf.forall so that later
-/// stages (the GPU mapping) need not rediscover it from the loop bodies:
-/// `{block_m, block_n, scale, causal?}`.
-struct AttentionTileInfo {
-  static constexpr StringLiteral attrName = "fa.attention_tile";
+/// A fused attention tile (an scf.forall of tileAttention after
+/// fuseOnlineSoftmax), as every GPU strategy reads it. The strategy
+/// implements the structural parts (the two contractions, the online
+/// softmax, the epilogue) with its own schedule and clones the rest from
+/// the IR: the element-wise `scores` body (scale, score_mod, masks) and the
+/// index values it and the slices use.
+struct FusedAttentionTile {
+  scf::ForallOp forall;
   int64_t blockM = 0, blockN = 0;
-  /// The softmax scale in the natural-log domain (not yet times log2(e)).
-  double scale = 0;
-  std::optional<CausalAlignment> causal;
-  /// The operands of the tiled fa.attention.
+  /// The tiled operands (tensors defined outside the forall).
   Value query, key, value, output, lseOutput;
-  /// The key/value loop of the tile body: the online loop when the tile has
-  /// been fused, else the first of the three exact loops.
+  /// Tensors defined outside the forall that the scores body reads
+  /// (tensor.extract / tensor.dim): the captures, in order of first use.
+  SmallVector<Value> captures;
+  /// The online key/value loop; its induction variable is the first key of
+  /// a block, its upper bound the end of the keys the tile visits.
   scf::ForOp kvLoop;
-  bool isFused() const;
+  /// The element-wise scores op: no inputs, the Q K^T tile as its init;
+  /// its body yields the log2-domain score of one element, -inf where
+  /// masked.
+  linalg::GenericOp scores;
+  /// The first query row of the tile (induction variable 2 times block_m),
+  /// its number of rows (min(block_m, Nq - first row)) and the key/value
+  /// head the K and V slices read (any index computation of the batch and
+  /// head induction variables and the sizes).
+  Value rowStart, rows, kvHead;
 };
 
-DictionaryAttr buildAttentionTileInfo(MLIRContext *ctx, AttentionOp op,
-                                      const AttentionTileSizes &sizes);
-
-/// Recovers the AttentionTileInfo of a forall produced by tileAttention (and
-/// possibly fused); fails with a diagnostic on `forall` when it is not one.
-FailureOr<AttentionTileInfo> matchAttentionTile(scf::ForallOp forall);
+/// Checks that `forall` is a fused attention tile and returns its parts;
+/// reports (on the offending op) whatever differs from what the tile passes
+/// build, so that a strategy never builds a kernel that ignores part of the
+/// IR. Only the scores body, the key/value head and the key loop's upper
+/// bound may be anything a strategy can clone.
+FailureOr<FusedAttentionTile> matchFusedAttentionTile(scf::ForallOp forall);
 
 /// The three key/value loops of one tile, as produced by tileAttention.
 struct UnfusedSoftmaxLoops {
@@ -94,8 +90,27 @@ struct UnfusedSoftmaxLoops {
 };
 
 /// Recognizes the three loops starting at `rowMax`; fails (without touching
-/// the IR) when their shape is not the one tileAttention produces.
-FailureOr<UnfusedSoftmaxLoops> matchUnfusedSoftmaxLoops(scf::ForOp rowMax);
+/// the IR, and saying why in `why` when given) unless they compute the same
+/// scores and every other body is the one tileAttention builds.
+FailureOr<UnfusedSoftmaxLoops>
+matchUnfusedSoftmaxLoops(scf::ForOp rowMax, std::string *why = nullptr);
+
+/// Multiplies the modified score that the element-wise `scores` op yields
+/// by log2(e) (the fused loop runs in the log2 domain): after the score_mod,
+/// before the final `select(visible, s, -inf)`, folded into a constant
+/// multiplication that produces the score when it has no other use.
+void scaleScoresToLog2(OpBuilder &builder, linalg::GenericOp scores);
+
+/// Whether `lhs` and `rhs` compute the same: same ops, attributes and
+/// types, operands equal, equal constants or mapped by `equivalent` (which
+/// the comparison extends), compared as dataflow graphs so that op order,
+/// hoisted constants and commutative operand order do not matter.
+bool areEquivalentOps(Operation *lhs, Operation *rhs,
+                      DenseMap<Value, Value> &equivalent);
+
+/// Whether `op`, a linalg.generic with an `fa.role`, is exactly what the
+/// tile passes build for that role from its operands.
+bool isCanonicalTileOp(Operation *op);
 
 /// Replaces the three loops by one online-softmax loop (see the
 /// fa-fuse-online-softmax pass description). Returns the fused loop.

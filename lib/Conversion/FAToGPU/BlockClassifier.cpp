@@ -1,0 +1,519 @@
+//===- BlockClassifier.cpp - Which key blocks a query tile sees -----------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BlockClassifier.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+namespace {
+
+/// The abstract value of an integer (an interval [lo, hi] in its own type)
+/// or of an i1 (whether it can be true, whether it can be false). `top`:
+/// unbounded.
+struct Abstract {
+  Value lo, hi;
+  Value canTrue, canFalse;
+  bool top = false;
+};
+
+/// Emits the interval evaluation of one predicate over one box.
+class IntervalEmitter {
+public:
+  IntervalEmitter(ImplicitLocOpBuilder &b, const ScoreFunction &function,
+                  TileCloner &cloner, Abstract row, Abstract col,
+                  Abstract kvStart)
+      : b(b), function(function), cloner(cloner), rowIndex(row),
+        colIndex(col), kvStart(kvStart) {}
+
+  Abstract evaluate(Value value);
+
+private:
+  Value constant(Type type, int64_t v) {
+    if (isa<IndexType>(type))
+      return arith::ConstantIndexOp::create(b, v);
+    return arith::ConstantOp::create(b, IntegerAttr::get(type, v));
+  }
+  Value i1(bool v) { return constant(b.getI1Type(), v ? 1 : 0); }
+  Value andI(Value x, Value y) { return b.createOrFold<arith::AndIOp>(x, y); }
+  Value orI(Value x, Value y) { return b.createOrFold<arith::OrIOp>(x, y); }
+  Value notI(Value x) { return b.createOrFold<arith::XOrIOp>(x, i1(true)); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return b.createOrFold<arith::SelectOp>(c, x, y);
+  }
+  Value minS(Value x, Value y) { return b.createOrFold<arith::MinSIOp>(x, y); }
+  Value maxS(Value x, Value y) { return b.createOrFold<arith::MaxSIOp>(x, y); }
+
+  Abstract top(Type type) {
+    Abstract a;
+    a.top = true;
+    if (type.isInteger(1))
+      a.canTrue = a.canFalse = i1(true);
+    return a;
+  }
+  Abstract exact(Value v) {
+    Abstract a;
+    if (v.getType().isInteger(1)) {
+      a.canTrue = v;
+      a.canFalse = notI(v);
+    } else {
+      a.lo = a.hi = v;
+    }
+    return a;
+  }
+  Abstract interval(Value lo, Value hi) {
+    Abstract a;
+    a.lo = lo;
+    a.hi = hi;
+    return a;
+  }
+  Abstract truth(Value canTrue, Value canFalse) {
+    Abstract a;
+    a.canTrue = canTrue;
+    a.canFalse = canFalse;
+    return a;
+  }
+  /// An i1 as the signed i1 interval it spans (true is -1 as a signed i1,
+  /// below false): what arith.cmpi compares when its operands are i1.
+  Abstract asInteger(const Abstract &boolean) {
+    Value trueValue = i1(true), falseValue = i1(false);
+    return interval(select(boolean.canTrue, trueValue, falseValue),
+                    select(boolean.canFalse, falseValue, trueValue));
+  }
+  /// An i1 cast to `type`, signed (true is -1) or unsigned (true is 1).
+  Abstract castFromBool(const Abstract &boolean, Type type, bool isSigned) {
+    Value zero = constant(type, 0), one = constant(type, isSigned ? -1 : 1);
+    if (isSigned)
+      return interval(select(boolean.canTrue, one, zero),
+                      select(boolean.canFalse, zero, one));
+    return interval(select(boolean.canFalse, zero, one),
+                    select(boolean.canTrue, one, zero));
+  }
+  /// The interval of an integer of `type` when [lo, hi] fits it, else its
+  /// whole range (signed).
+  Abstract narrowed(const Abstract &a, Type type);
+  Abstract compare(arith::CmpIPredicate predicate, Abstract x, Abstract y);
+  Abstract evaluateOp(Operation *op, Value value);
+
+  ImplicitLocOpBuilder &b;
+  const ScoreFunction &function;
+  TileCloner &cloner;
+  Abstract rowIndex, colIndex, kvStart;
+  DenseMap<Value, Abstract> values;
+};
+
+} // namespace
+
+Abstract IntervalEmitter::narrowed(const Abstract &a, Type type) {
+  if (a.top)
+    return top(type);
+  unsigned width = type.getIntOrFloatBitWidth();
+  Type from = a.lo.getType();
+  auto convert = [&](Value v) -> Value {
+    if (from == type)
+      return v;
+    if (isa<IndexType>(from) || isa<IndexType>(type))
+      return b.createOrFold<arith::IndexCastOp>(type, v);
+    if (from.getIntOrFloatBitWidth() < width)
+      return b.createOrFold<arith::ExtSIOp>(type, v);
+    return b.createOrFold<arith::TruncIOp>(type, v);
+  };
+  unsigned fromWidth = isa<IndexType>(from) ? 64 : from.getIntOrFloatBitWidth();
+  unsigned toWidth = isa<IndexType>(type) ? 64 : width;
+  if (toWidth >= fromWidth)
+    return interval(convert(a.lo), convert(a.hi));
+  // Narrowing: exact when the interval fits, else the whole range.
+  int64_t minValue = -(int64_t(1) << (toWidth - 1));
+  int64_t maxValue = (int64_t(1) << (toWidth - 1)) - 1;
+  Value fits = andI(cmp(arith::CmpIPredicate::sge, a.lo, constant(from, minValue)),
+                    cmp(arith::CmpIPredicate::sle, a.hi, constant(from, maxValue)));
+  return interval(select(fits, convert(a.lo), constant(type, minValue)),
+                  select(fits, convert(a.hi), constant(type, maxValue)));
+}
+
+Abstract IntervalEmitter::compare(arith::CmpIPredicate predicate, Abstract x,
+                                  Abstract y) {
+  using P = arith::CmpIPredicate;
+  Type boolType = b.getI1Type();
+  if (x.top || y.top)
+    return top(boolType);
+  if (x.canTrue)
+    x = asInteger(x);
+  if (y.canTrue)
+    y = asInteger(y);
+  auto signedCompare = [&](P p) -> std::pair<Value, Value> {
+    switch (p) {
+    case P::slt:
+      return {cmp(P::slt, x.lo, y.hi), cmp(P::sge, x.hi, y.lo)};
+    case P::sle:
+      return {cmp(P::sle, x.lo, y.hi), cmp(P::sgt, x.hi, y.lo)};
+    case P::sgt:
+      return {cmp(P::sgt, x.hi, y.lo), cmp(P::sle, x.lo, y.hi)};
+    case P::sge:
+      return {cmp(P::sge, x.hi, y.lo), cmp(P::slt, x.lo, y.hi)};
+    case P::eq:
+    case P::ne: {
+      Value overlap = andI(cmp(P::sle, x.lo, y.hi), cmp(P::sle, y.lo, x.hi));
+      Value single = andI(andI(cmp(P::eq, x.lo, x.hi), cmp(P::eq, y.lo, y.hi)),
+                          cmp(P::eq, x.lo, y.lo));
+      if (p == P::eq)
+        return {overlap, notI(single)};
+      return {notI(single), overlap};
+    }
+    default:
+      llvm_unreachable("signed predicates only");
+    }
+  };
+  P signedPredicate = predicate;
+  bool isUnsigned = true;
+  switch (predicate) {
+  case P::ult:
+    signedPredicate = P::slt;
+    break;
+  case P::ule:
+    signedPredicate = P::sle;
+    break;
+  case P::ugt:
+    signedPredicate = P::sgt;
+    break;
+  case P::uge:
+    signedPredicate = P::sge;
+    break;
+  default:
+    isUnsigned = false;
+  }
+  auto [canTrue, canFalse] = signedCompare(signedPredicate);
+  if (isUnsigned) {
+    // Unsigned order is the signed one when neither side can be negative.
+    Value zero = constant(x.lo.getType(), 0);
+    Value nonNegative = andI(cmp(P::sge, x.lo, zero), cmp(P::sge, y.lo, zero));
+    canTrue = select(nonNegative, canTrue, i1(true));
+    canFalse = select(nonNegative, canFalse, i1(true));
+  }
+  return truth(canTrue, canFalse);
+}
+
+Abstract IntervalEmitter::evaluate(Value value) {
+  if (auto it = values.find(value); it != values.end())
+    return it->second;
+  Abstract result;
+  unsigned dep = function.getDependence(value);
+  Type type = value.getType();
+  if (!type.isIntOrIndex()) {
+    result = top(type);
+  } else if (dep == kUniform) {
+    result = exact(cloner.uniform(value));
+  } else if (dep & kScore) {
+    result = top(type);
+  } else if (auto arg = dyn_cast<BlockArgument>(value)) {
+    // The only non-uniform block argument without the score: the key
+    // loop's induction variable.
+    result = kvStart;
+  } else {
+    result = evaluateOp(value.getDefiningOp(), value);
+  }
+  return values[value] = result;
+}
+
+Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
+  using P = arith::CmpIPredicate;
+  Type type = value.getType();
+  if (auto index = dyn_cast<linalg::IndexOp>(op))
+    return index.getDim() == 0 ? rowIndex : colIndex;
+  if (auto constantOp = dyn_cast<arith::ConstantOp>(op))
+    return exact(arith::ConstantOp::create(b, constantOp.getValue()));
+
+  auto operand = [&](unsigned i) { return evaluate(op->getOperand(i)); };
+  auto constantOperand = [&](unsigned i) -> std::optional<int64_t> {
+    APInt c;
+    if (matchPattern(op->getOperand(i), m_ConstantInt(&c)))
+      return c.getSExtValue();
+    return std::nullopt;
+  };
+  bool isBool = type.isInteger(1);
+
+  if (isBool) {
+    if (auto cmpOp = dyn_cast<arith::CmpIOp>(op))
+      return compare(cmpOp.getPredicate(), operand(0), operand(1));
+    if (isa<arith::AndIOp>(op)) {
+      Abstract x = operand(0), y = operand(1);
+      return truth(andI(x.canTrue, y.canTrue), orI(x.canFalse, y.canFalse));
+    }
+    if (isa<arith::OrIOp>(op)) {
+      Abstract x = operand(0), y = operand(1);
+      return truth(orI(x.canTrue, y.canTrue), andI(x.canFalse, y.canFalse));
+    }
+    if (isa<arith::XOrIOp>(op)) {
+      Abstract x = operand(0), y = operand(1);
+      return truth(orI(andI(x.canTrue, y.canFalse), andI(x.canFalse, y.canTrue)),
+                   orI(andI(x.canTrue, y.canTrue), andI(x.canFalse, y.canFalse)));
+    }
+    if (isa<arith::SelectOp>(op)) {
+      Abstract c = operand(0), x = operand(1), y = operand(2);
+      return truth(orI(andI(c.canTrue, x.canTrue), andI(c.canFalse, y.canTrue)),
+                   orI(andI(c.canTrue, x.canFalse),
+                       andI(c.canFalse, y.canFalse)));
+    }
+    return top(type);
+  }
+
+  // Integers and index: intervals.
+  if (isa<arith::AddIOp>(op)) {
+    Abstract x = operand(0), y = operand(1);
+    if (x.top || y.top || x.canTrue || y.canTrue)
+      return top(type);
+    return interval(b.createOrFold<arith::AddIOp>(x.lo, y.lo),
+                    b.createOrFold<arith::AddIOp>(x.hi, y.hi));
+  }
+  if (isa<arith::SubIOp>(op)) {
+    Abstract x = operand(0), y = operand(1);
+    if (x.top || y.top || x.canTrue || y.canTrue)
+      return top(type);
+    return interval(b.createOrFold<arith::SubIOp>(x.lo, y.hi),
+                    b.createOrFold<arith::SubIOp>(x.hi, y.lo));
+  }
+  if (isa<arith::MulIOp>(op)) {
+    Abstract x = operand(0), y = operand(1);
+    if (x.top || y.top || x.canTrue || y.canTrue)
+      return top(type);
+    Value corners[] = {b.createOrFold<arith::MulIOp>(x.lo, y.lo),
+                       b.createOrFold<arith::MulIOp>(x.lo, y.hi),
+                       b.createOrFold<arith::MulIOp>(x.hi, y.lo),
+                       b.createOrFold<arith::MulIOp>(x.hi, y.hi)};
+    return interval(minS(minS(corners[0], corners[1]),
+                         minS(corners[2], corners[3])),
+                    maxS(maxS(corners[0], corners[1]),
+                         maxS(corners[2], corners[3])));
+  }
+  if (isa<arith::MinSIOp, arith::MaxSIOp>(op)) {
+    Abstract x = operand(0), y = operand(1);
+    if (x.top || y.top)
+      return top(type);
+    if (isa<arith::MinSIOp>(op))
+      return interval(minS(x.lo, y.lo), minS(x.hi, y.hi));
+    return interval(maxS(x.lo, y.lo), maxS(x.hi, y.hi));
+  }
+  if (isa<arith::DivSIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
+          arith::ShRSIOp, arith::ShLIOp>(op)) {
+    // Monotone in the dividend for a constant positive divisor (or shift).
+    std::optional<int64_t> divisor = constantOperand(1);
+    Abstract x = operand(0);
+    bool isShift = isa<arith::ShRSIOp, arith::ShLIOp>(op);
+    if (x.top || !divisor || *divisor <= 0 || (isShift && *divisor >= 63))
+      return top(type);
+    // The divisor is a constant: its clone is the same constant.
+    Value divisorValue = cloner.uniform(op->getOperand(1));
+    auto applyWith = [&](Value v) -> Value {
+      IRMapping mapping;
+      mapping.map(op->getOperand(0), v);
+      mapping.map(op->getOperand(1), divisorValue);
+      return b.clone(*op, mapping)->getResult(0);
+    };
+    return interval(applyWith(x.lo), applyWith(x.hi));
+  }
+  if (isa<arith::RemSIOp>(op)) {
+    std::optional<int64_t> divisor = constantOperand(1);
+    Abstract x = operand(0);
+    if (x.top || !divisor || *divisor <= 0)
+      return top(type);
+    Value c = constant(type, *divisor), zero = constant(type, 0);
+    // Within one period the remainder is monotone; otherwise it spans the
+    // period (of the dividend's sign).
+    Value samePeriod =
+        andI(cmp(P::sge, x.lo, zero),
+             cmp(P::eq, b.createOrFold<arith::DivSIOp>(x.lo, c),
+                 b.createOrFold<arith::DivSIOp>(x.hi, c)));
+    Value nonNegative = cmp(P::sge, x.lo, zero);
+    Value wideLo = select(nonNegative, zero, constant(type, 1 - *divisor));
+    Value wideHi = select(cmp(P::sle, x.hi, zero), zero,
+                          constant(type, *divisor - 1));
+    return interval(select(samePeriod, b.createOrFold<arith::RemSIOp>(x.lo, c),
+                           wideLo),
+                    select(samePeriod, b.createOrFold<arith::RemSIOp>(x.hi, c),
+                           wideHi));
+  }
+  if (isa<math::AbsIOp>(op)) {
+    Abstract x = operand(0);
+    if (x.top)
+      return top(type);
+    Value zero = constant(type, 0);
+    Value negLo = b.createOrFold<arith::SubIOp>(zero, x.lo);
+    Value negHi = b.createOrFold<arith::SubIOp>(zero, x.hi);
+    Value nonNegative = cmp(P::sge, x.lo, zero);
+    Value nonPositive = cmp(P::sle, x.hi, zero);
+    return interval(
+        select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
+        select(nonNegative, x.hi, select(nonPositive, negLo, maxS(negLo, x.hi))));
+  }
+  if (auto selectOp = dyn_cast<arith::SelectOp>(op)) {
+    Abstract c = operand(0), x = operand(1), y = operand(2);
+    if (x.top || y.top)
+      return top(type);
+    // Only the branches the condition may take.
+    Value lo = select(c.canTrue,
+                      select(c.canFalse, minS(x.lo, y.lo), x.lo), y.lo);
+    Value hi = select(c.canTrue,
+                      select(c.canFalse, maxS(x.hi, y.hi), x.hi), y.hi);
+    return interval(lo, hi);
+  }
+  if (isa<arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp,
+          arith::ExtUIOp, arith::IndexCastUIOp>(op)) {
+    bool isSigned = !isa<arith::ExtUIOp, arith::IndexCastUIOp>(op);
+    Abstract x = operand(0);
+    if (op->getOperand(0).getType().isInteger(1))
+      return castFromBool(x, type, isSigned);
+    if (x.top)
+      return top(type);
+    if (isSigned || isa<arith::TruncIOp>(op))
+      return narrowed(x, type);
+    // Zero extension keeps a non-negative interval; a possibly negative
+    // value becomes a large one.
+    Abstract widened = narrowed(x, type);
+    if (widened.top)
+      return widened;
+    Value nonNegative = cmp(P::sge, x.lo, constant(x.lo.getType(), 0));
+    unsigned width = isa<IndexType>(type) ? 64 : type.getIntOrFloatBitWidth();
+    Value maxValue = constant(type, width >= 64 ? INT64_MAX
+                                                : (int64_t(1) << width) - 1);
+    return interval(select(nonNegative, widened.lo, constant(type, 0)),
+                    select(nonNegative, widened.hi, maxValue));
+  }
+  return top(type);
+}
+
+//===----------------------------------------------------------------------===//
+// BlockClassifier
+//===----------------------------------------------------------------------===//
+
+BlockClassifier::BlockClassifier(ImplicitLocOpBuilder &b,
+                                 const ScoreFunction &function,
+                                 TileCloner &cloner, Value rows, Value keys,
+                                 int64_t blockN)
+    : b(b), function(function), cloner(cloner), rows(rows), keys(keys),
+      blockN(blockN) {}
+
+Value BlockClassifier::add(Value x, int64_t c) {
+  return b.createOrFold<arith::AddIOp>(x,
+                                       arith::ConstantIndexOp::create(b, c));
+}
+
+std::pair<Value, Value> BlockClassifier::classify(Value first, Value last) {
+  Value blockSize = arith::ConstantIndexOp::create(b, blockN);
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  // Padding past the last key is hidden.
+  Value end = b.createOrFold<arith::MulIOp>(last, blockSize);
+  Value padded = b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, end,
+                                               keys);
+  Value visible = function.getVisible();
+  if (!visible)
+    return {arith::ConstantIntOp::create(b, 1, 1), padded};
+
+  Abstract row, col, start;
+  row.lo = zero;
+  row.hi = add(rows, -1);
+  col.lo = zero;
+  col.hi = arith::ConstantIndexOp::create(b, blockN - 1);
+  start.lo = b.createOrFold<arith::MulIOp>(first, blockSize);
+  start.hi = b.createOrFold<arith::MulIOp>(add(last, -1), blockSize);
+  IntervalEmitter emitter(b, function, cloner, row, col, start);
+  Abstract result = emitter.evaluate(visible);
+  return {result.canTrue,
+          b.createOrFold<arith::OrIOp>(result.canFalse, padded)};
+}
+
+Value BlockClassifier::searchFirst(Value lo, Value hi,
+                                   function_ref<Value(Value)> pred) {
+  Type index = b.getIndexType();
+  auto loop = scf::WhileOp::create(
+      b, TypeRange{index, index}, ValueRange{lo, hi},
+      [&](OpBuilder &, Location, ValueRange args) {
+        Value more = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                           args[0], args[1]);
+        scf::ConditionOp::create(b, more, args);
+      },
+      [&](OpBuilder &, Location, ValueRange args) {
+        Value mid = arith::DivUIOp::create(
+            b, arith::AddIOp::create(b, args[0], args[1]),
+            arith::ConstantIndexOp::create(b, 2));
+        Value holds = pred(mid);
+        Value newLo = arith::SelectOp::create(b, holds, args[0],
+                                              add(mid, 1));
+        Value newHi = arith::SelectOp::create(b, holds, mid, args[1]);
+        scf::YieldOp::create(b, ValueRange{newLo, newHi});
+      });
+  return loop.getResult(0);
+}
+
+BlockRanges BlockClassifier::computeRanges(Value numBlocks) {
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  BlockRanges ranges;
+  if (!hasPredicate()) {
+    // Only the padding of the last block masks.
+    Value full = b.createOrFold<arith::DivUIOp>(
+        keys, arith::ConstantIndexOp::create(b, blockN));
+    ranges.lo = ranges.fullLo = zero;
+    ranges.fullHi = b.createOrFold<arith::MinSIOp>(full, numBlocks);
+    ranges.hi = numBlocks;
+    return ranges;
+  }
+  auto canBeVisible = [&](Value first, Value last) {
+    return classify(first, last).first;
+  };
+  auto canBeHidden = [&](Value first, Value last) {
+    return classify(first, last).second;
+  };
+  // lo: the first block of the first prefix [0, x) that may be visible.
+  Value prefixEnd = searchFirst(add(zero, 1), add(numBlocks, 1),
+                                [&](Value x) { return canBeVisible(zero, x); });
+  ranges.lo = add(prefixEnd, -1);
+  // hi: the first x whose suffix [x, numBlocks) is invisible.
+  Value one = arith::ConstantIntOp::create(b, 1, 1);
+  ranges.hi = searchFirst(ranges.lo, numBlocks, [&](Value x) {
+    return b.createOrFold<arith::XOrIOp>(canBeVisible(x, numBlocks), one);
+  });
+  ranges.lo = b.createOrFold<arith::MinSIOp>(ranges.lo, ranges.hi);
+
+  // A mask that can always hide (data-dependent, score-dependent) has no
+  // fully visible blocks.
+  if (matchPattern(canBeHidden(zero, add(zero, 1)), m_One())) {
+    ranges.fullLo = ranges.fullHi = ranges.hi;
+    return ranges;
+  }
+  // fullLo: the first fully visible block from lo (a short scan: masks put
+  // their partial blocks at the edges); fullHi: the end of that run.
+  Type index = b.getIndexType();
+  auto scan = scf::WhileOp::create(
+      b, TypeRange{index}, ValueRange{ranges.lo},
+      [&](OpBuilder &, Location, ValueRange args) {
+        Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                             args[0], ranges.hi);
+        Value partial = canBeHidden(args[0], add(args[0], 1));
+        scf::ConditionOp::create(b, arith::AndIOp::create(b, inside, partial),
+                                 args);
+      },
+      [&](OpBuilder &, Location, ValueRange args) {
+        scf::YieldOp::create(b, add(args[0], 1));
+      });
+  ranges.fullLo = scan.getResult(0);
+  Value runEnd = searchFirst(add(ranges.fullLo, 1), add(ranges.hi, 1),
+                             [&](Value x) {
+                               return canBeHidden(ranges.fullLo, x);
+                             });
+  ranges.fullHi = b.createOrFold<arith::MaxSIOp>(add(runEnd, -1),
+                                                 ranges.fullLo);
+  return ranges;
+}

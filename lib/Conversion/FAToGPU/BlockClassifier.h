@@ -1,0 +1,75 @@
+//===- BlockClassifier.h - Which key blocks a query tile sees ---*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Evaluates the visibility predicate of a tile's scores body in interval
+// arithmetic over a box of (query rows of the tile) x (keys of a range of
+// blocks), as IR the kernel runs once per tile: whether any pair of the box
+// can be visible, and whether any can be hidden. That classifies every
+// block as invisible (skipped, never loaded), fully visible (run without
+// masking) or partial (masked), for any mask made of index arithmetic and
+// comparisons (causal, sliding window, chunked, prefix-LM, sinks...), with
+// no special cases. Anything the intervals cannot bound (data read from a
+// capture, a score-dependent mask) is "maybe": those blocks run masked.
+//
+// The arithmetic assumes the predicate's integer arithmetic on positions
+// does not overflow 64 bits (positions are below 2^31 in practice).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_CONVERSION_FATOGPU_BLOCKCLASSIFIER_H
+#define FA_LIB_CONVERSION_FATOGPU_BLOCKCLASSIFIER_H
+
+#include "ScoreCloner.h"
+
+namespace mlir::fa::detail {
+
+/// The block ranges of one query tile, in key blocks: [lo, hi) may hold
+/// visible keys, [fullLo, fullHi) within it is fully visible (no masking);
+/// the blocks of [lo, fullLo) and [fullHi, hi) run masked and skip the ones
+/// that turn out invisible.
+struct BlockRanges {
+  Value lo, fullLo, fullHi, hi;
+};
+
+class BlockClassifier {
+public:
+  /// `rowStart` and `rows`: the tile's query rows; `keys`: the number of
+  /// keys (keys past it are padding, masked by the kernel).
+  BlockClassifier(ImplicitLocOpBuilder &b, const ScoreFunction &function,
+                  TileCloner &cloner, Value rows, Value keys, int64_t blockN);
+
+  /// Whether some pair of the tile's rows and the keys of blocks
+  /// [first, last) (first < last) may be visible, and whether some may be
+  /// hidden (including padding past the last key): two i1.
+  std::pair<Value, Value> classify(Value first, Value last);
+
+  /// Whether block `block` may hold a visible key (for skipping).
+  Value mayBeVisible(Value block) {
+    return classify(block, add(block, 1)).first;
+  }
+
+  /// The block ranges of the tile among `numBlocks` blocks.
+  BlockRanges computeRanges(Value numBlocks);
+
+  /// Whether the scores body masks anything beyond the key padding.
+  bool hasPredicate() const { return static_cast<bool>(function.getVisible()); }
+
+private:
+  Value add(Value x, int64_t c);
+  /// Smallest x in [lo, hi) with pred(x), or hi: pred must be monotone
+  /// (false, then true).
+  Value searchFirst(Value lo, Value hi, function_ref<Value(Value)> pred);
+
+  ImplicitLocOpBuilder &b;
+  const ScoreFunction &function;
+  TileCloner &cloner;
+  Value rows, keys;
+  int64_t blockN;
+};
+
+} // namespace mlir::fa::detail
+
+#endif // FA_LIB_CONVERSION_FATOGPU_BLOCKCLASSIFIER_H

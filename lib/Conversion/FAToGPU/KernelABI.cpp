@@ -1,0 +1,129 @@
+//===- KernelABI.cpp - Arguments, names and launch metadata of kernels ----===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// What every strategy's kernel shares with the host and the runtimes: the
+// argument types (memref descriptors of Q, K, V, O, LSE and the captures),
+// the kernel's name and the `fa.launch` attribute the metadata writer reads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+#include "mlir/IR/OperationSupport.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/xxhash.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+
+MemRefType mlir::fa::getKernelArgumentType(RankedTensorType type,
+                                           bool unitInnermostStride) {
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  if (unitInnermostStride && !strides.empty())
+    strides.back() = 1;
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
+  return MemRefType::get(type.getShape(), type.getElementType(), layout);
+}
+
+SmallVector<Type> mlir::fa::getKernelArgumentTypes(
+    const AttentionKernelSpec &spec) {
+  SmallVector<Type> types{getKernelArgumentType(spec.queryType),
+                          getKernelArgumentType(spec.keyType),
+                          getKernelArgumentType(spec.valueType),
+                          getKernelArgumentType(spec.outputType)};
+  if (spec.lseType)
+    types.push_back(getKernelArgumentType(spec.lseType));
+  for (RankedTensorType capture : spec.captureTypes)
+    types.push_back(
+        getKernelArgumentType(capture, /*unitInnermostStride=*/false));
+  return types;
+}
+
+AttentionKernelSpec
+mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
+  AttentionKernelSpec spec;
+  spec.queryType = cast<RankedTensorType>(tile.query.getType());
+  spec.keyType = cast<RankedTensorType>(tile.key.getType());
+  spec.valueType = cast<RankedTensorType>(tile.value.getType());
+  spec.outputType = cast<RankedTensorType>(tile.output.getType());
+  if (tile.lseOutput)
+    spec.lseType = cast<RankedTensorType>(tile.lseOutput.getType());
+  for (Value capture : tile.captures)
+    spec.captureTypes.push_back(cast<RankedTensorType>(capture.getType()));
+  return spec;
+}
+
+std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
+                                             const MmaSyncConfig &config,
+                                             gpu::GPUFuncOp kernel) {
+  std::string name = llvm::formatv(
+      "fa_attention_{0}_d{1}_bm{2}_bn{3}_w{4}_s{5}",
+      spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
+      config.blockM, config.blockN, config.warps, config.stages);
+  if (!config.queryInRegisters)
+    name += "_qsmem";
+  if (spec.lseType)
+    name += "_lse";
+  // What the kernel computes per element (scale, masks, score_mod) is in
+  // its body: a hash of its text (printed before it is named) tells
+  // kernels apart, so runtimes that cache kernels by name never mix two.
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  OpPrintingFlags flags;
+  flags.useLocalScope();
+  kernel->print(os, flags);
+  name += llvm::formatv("_{0:x-8}",
+                        static_cast<uint32_t>(llvm::xxh3_64bits(text)));
+  return name;
+}
+
+DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
+  Builder b(ctx);
+  return b.getDictionaryAttr({
+      b.getNamedAttr("strategy", b.getStringAttr(strategy)),
+      b.getNamedAttr("chip", b.getStringAttr(chip)),
+      b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
+      b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN)),
+      b.getNamedAttr("warps", b.getI64IntegerAttr(warps)),
+      b.getNamedAttr("stages", b.getI64IntegerAttr(stages)),
+      b.getNamedAttr("threads", b.getI64IntegerAttr(threads)),
+      b.getNamedAttr("dynamic_shared_memory",
+                     b.getI64IntegerAttr(dynamicSharedMemory)),
+      b.getNamedAttr("lse", b.getBoolAttr(lse)),
+  });
+}
+
+FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
+  if (!attr)
+    return failure();
+  KernelLaunchInfo info;
+  auto str = [&](StringRef name, std::string &out) {
+    auto a = attr.getAs<StringAttr>(name);
+    if (a)
+      out = a.str();
+    return static_cast<bool>(a);
+  };
+  auto num = [&](StringRef name, int64_t &out) {
+    auto a = attr.getAs<IntegerAttr>(name);
+    if (a)
+      out = a.getInt();
+    return static_cast<bool>(a);
+  };
+  if (!str("strategy", info.strategy) || !str("chip", info.chip) ||
+      !num("block_m", info.blockM) || !num("block_n", info.blockN) ||
+      !num("warps", info.warps) || !num("stages", info.stages) ||
+      !num("threads", info.threads) ||
+      !num("dynamic_shared_memory", info.dynamicSharedMemory))
+    return failure();
+  auto lse = attr.getAs<BoolAttr>("lse");
+  if (!lse)
+    return failure();
+  info.lse = lse.getValue();
+  return info;
+}
+

@@ -1,0 +1,132 @@
+//===- MmaSyncSchedule.cpp - Tiles and budgets of the mma.sync kernel -----===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// How the mma-sync strategy shapes its kernel (warps, rows per warp, Q in
+// registers or not) and what it refuses: the register and shared-memory
+// budgets, and the tile sizes the m16n8k16 tensor cores can use.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+
+int64_t mlir::fa::getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
+                                              const MmaSyncConfig &config) {
+  int64_t elementBytes = 2;
+  int64_t query = config.blockM * spec.getHeadDim();
+  int64_t keys = config.stages * config.blockN * spec.getHeadDim();
+  int64_t values = config.stages * config.blockN * spec.getValueHeadDim();
+  return (query + keys + values) * elementBytes;
+}
+
+/// 32-bit registers a thread holds for its fragments (Q, S, O and the
+/// softmax state); beyond the budget ptxas spills.
+static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
+                                    const MmaSyncConfig &config) {
+  int64_t rowTiles = config.rowTilesPerWarp();
+  int64_t query =
+      config.queryInRegisters ? rowTiles * (spec.getHeadDim() / 16) * 4 : 8;
+  int64_t scores = rowTiles * (config.blockN / 8) * 4;
+  int64_t output = rowTiles * (spec.getValueHeadDim() / 8) * 4;
+  return query + scores + output + rowTiles * 4;
+}
+
+/// Fragment registers beyond which ptxas spills (255 per thread, minus
+/// addresses and temporaries); the automatic schedule stays further below.
+static constexpr int64_t kRegisterBudget = 216;
+static constexpr int64_t kPreferredRegisters = 200;
+
+void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
+                                     MmaSyncConfig &config) {
+  auto fits = [&](MmaSyncConfig c) {
+    return getFragmentRegisters(spec, c) <= kPreferredRegisters;
+  };
+  // 32 rows per warp (FlashAttention-2's shape: each K/V fragment feeds two
+  // MMAs, half the shared-memory reads of 16 rows) when S and O of two row
+  // tiles fit in registers, with Q kept in registers if it fits too, else
+  // re-read from shared memory per block; otherwise 16 rows per warp. On
+  // the H200 that made D = 64 (Q in registers) 1.3x and D = 128 at
+  // block-n 48 (Q re-read) 1.1x faster than 16 rows per warp
+  // (benchmarks/results/2026-11-20-h200-tune.md, 2026-11-21-h200-d128.md).
+  if (config.warps == 0) {
+    MmaSyncConfig wide = config;
+    wide.warps = config.blockM / 32;
+    wide.queryInRegisters = false;
+    config.warps = config.blockM % 32 == 0 && wide.warps > 0 && fits(wide)
+                       ? wide.warps
+                       : config.blockM / 16;
+  }
+  MmaSyncConfig withQuery = config;
+  withQuery.queryInRegisters = true;
+  config.queryInRegisters = fits(withQuery);
+}
+
+LogicalResult mlir::fa::verifyMmaSyncConfig(
+    const AttentionKernelSpec &spec, const MmaSyncConfig &config,
+    const GPUTarget &target, function_ref<InFlightDiagnostic()> emitError) {
+  Type element = spec.getElementType();
+  if (!element.isF16() && !element.isBF16()) {
+    emitError() << "the mma-sync strategy needs f16 or bf16 Q/K/V, got "
+                << element << " (f32 attention runs only on the CPU path)";
+    return failure();
+  }
+  if (spec.getHeadDim() != spec.getValueHeadDim()) {
+    emitError() << "the mma-sync strategy needs D == Dv, got D = "
+                << spec.getHeadDim() << ", Dv = " << spec.getValueHeadDim();
+    return failure();
+  }
+  int64_t headDim = spec.getHeadDim();
+  if (headDim % 64 != 0 || headDim > 256) {
+    emitError() << "the mma-sync strategy supports head dimensions 64, 128, "
+                   "192 and 256, got "
+                << headDim;
+    return failure();
+  }
+  if (config.warps <= 0 || config.warps > 16) {
+    emitError() << "warps must be in [1, 16], got " << config.warps;
+    return failure();
+  }
+  if (config.blockM % (16 * config.warps) != 0 ||
+      config.rowTilesPerWarp() > 2) {
+    emitError() << "block-m (" << config.blockM
+                << ") must be 16 or 32 rows per warp times warps ("
+                << config.warps << ")";
+    return failure();
+  }
+  if (config.blockN % 16 != 0 || config.blockN > 256) {
+    emitError() << "block-n must be a multiple of 16 and at most 256 for "
+                   "m16n8k16 tensor cores, got "
+                << config.blockN;
+    return failure();
+  }
+  if (config.stages < 2 || config.stages > 4) {
+    emitError() << "stages must be in [2, 4] (a ring of one block cannot "
+                   "overlap loads with the tensor cores), got "
+                << config.stages;
+    return failure();
+  }
+  int64_t registers = getFragmentRegisters(spec, config);
+  if (registers > kRegisterBudget) {
+    emitError() << "tile too large for registers: block-m=" << config.blockM
+                << " block-n=" << config.blockN << " warps=" << config.warps
+                << " at D=" << headDim << " needs " << registers
+                << " fragment registers per thread (budget " << kRegisterBudget
+                << "); use more warps or a smaller block-n";
+    return failure();
+  }
+  int64_t smem = getMmaSyncSharedMemoryBytes(spec, config);
+  if (smem > target.maxSharedMemoryPerBlock) {
+    emitError() << "the tile needs " << smem
+                << " bytes of shared memory, more than the "
+                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.chip << " can have; use fewer stages or smaller "
+                << "tiles";
+    return failure();
+  }
+  return success();
+}

@@ -1,0 +1,518 @@
+//===- ScoreCloner.cpp - The scores body of a tile, cloned into kernels ---===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ScoreCloner.h"
+
+#include "fa/Dialect/FA/IR/ModRegions.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+//===----------------------------------------------------------------------===//
+// ScoreFunction
+//===----------------------------------------------------------------------===//
+
+/// The tensors a kernel receives: the tile's operands and its captures.
+static bool isKernelTensor(const FusedAttentionTile &tile, Value tensor) {
+  return tensor == tile.query || tensor == tile.key || tensor == tile.value ||
+         tensor == tile.output || (tile.lseOutput && tensor == tile.lseOutput) ||
+         llvm::is_contained(tile.captures, tensor);
+}
+
+FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
+  if (auto it = dependence.find(value); it != dependence.end())
+    return it->second;
+  auto fail = [&](Operation *at, const Twine &what) -> FailureOr<unsigned> {
+    at->emitError("cannot evaluate the tile in a GPU kernel: ") << what;
+    return failure();
+  };
+
+  unsigned result = kUniform;
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    Operation *owner = arg.getOwner()->getParentOp();
+    if (owner == tile.forall && arg.getArgNumber() < 3)
+      result = kUniform;
+    else if (owner == tile.kvLoop && arg == tile.kvLoop.getInductionVar())
+      result = kBlock;
+    else if (owner == tile.scores && arg.getArgNumber() == 0)
+      result = kScore;
+    else
+      return fail(owner, "a value it uses is a block argument of this op "
+                         "that no kernel index stands for");
+    return dependence[value] = result;
+  }
+
+  Operation *op = value.getDefiningOp();
+  if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+    if (op->getParentOp() != tile.scores || index.getDim() > 1)
+      return fail(op, "linalg.index is meaningful only in the 'scores' body");
+    return dependence[value] = index.getDim() == 0 ? kRow : kCol;
+  }
+  // Tensors are roots (kernel arguments); their scalars are read with
+  // tensor.extract / tensor.dim.
+  if (isa<tensor::ExtractOp, tensor::DimOp>(op) &&
+      !isKernelTensor(tile, op->getOperand(0)))
+    return fail(op, "it reads a tensor the kernel does not receive (only "
+                    "Q, K, V, O, LSE and captures read by the 'scores' body "
+                    "are kernel arguments)");
+  if (!isa<tensor::ExtractOp, tensor::DimOp>(op) &&
+      (!isAllowedInModRegion(op) || isa<YieldOp, scf::YieldOp>(op)))
+    return fail(op, Twine("'") + op->getName().getStringRef() +
+                        "' is not a scalar op a kernel can evaluate");
+
+  for (Value operand : op->getOperands()) {
+    if (isa<TensorType>(operand.getType()))
+      continue;
+    FailureOr<unsigned> dep = analyzeValue(operand);
+    if (failed(dep))
+      return failure();
+    result |= *dep;
+  }
+  // scf.if: the values its regions use from outside, and its nested ops.
+  if (op->getNumRegions()) {
+    WalkResult nested = op->walk([&](Operation *inner) {
+      if (inner == op || isa<scf::YieldOp>(inner))
+        return WalkResult::advance();
+      bool readsTensor = isa<tensor::ExtractOp, tensor::DimOp>(inner);
+      if ((readsTensor && !isKernelTensor(tile, inner->getOperand(0))) ||
+          (!readsTensor && !isAllowedInModRegion(inner))) {
+        (void)fail(inner, "it is not a scalar op a kernel can evaluate");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (nested.wasInterrupted())
+      return failure();
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(op->getRegions(), above);
+    for (Value outside : above) {
+      if (isa<TensorType>(outside.getType())) {
+        if (!isKernelTensor(tile, outside))
+          return fail(op, "it reads a tensor the kernel does not receive");
+        continue;
+      }
+      FailureOr<unsigned> dep = analyzeValue(outside);
+      if (failed(dep))
+        return failure();
+      result |= *dep;
+    }
+  }
+  return dependence[value] = result;
+}
+
+FailureOr<ScoreFunction>
+ScoreFunction::analyze(const FusedAttentionTile &matched) {
+  ScoreFunction function(matched);
+  FusedAttentionTile &tile = function.tile;
+  Block *body = tile.scores.getBody();
+  Value kept = body->getTerminator()->getOperand(0);
+  FloatAttr negInf;
+  if (auto select = kept.getDefiningOp<arith::SelectOp>();
+      select && select->getBlock() == body &&
+      matchPattern(select.getFalseValue(), m_Constant(&negInf)) &&
+      negInf.getValue().isInfinity() && negInf.getValue().isNegative()) {
+    function.visible = select.getCondition();
+    kept = select.getTrueValue();
+  }
+  function.inner = kept;
+  if (auto mul = kept.getDefiningOp<arith::MulFOp>();
+      mul && mul->getBlock() == body) {
+    for (unsigned i = 0; i < 2; ++i) {
+      FloatAttr factor;
+      if (!matchPattern(mul->getOperand(i), m_Constant(&factor)))
+        continue;
+      double c = factor.getValueAsDouble();
+      if (!(c > 0) || !std::isfinite(c))
+        continue;
+      function.inner = mul->getOperand(1 - i);
+      function.keptScale = c;
+      break;
+    }
+  }
+  function.rows = tile.rows;
+
+  for (Value value : {function.visible, function.inner}) {
+    if (value && failed(function.analyzeValue(value)))
+      return failure();
+  }
+  struct Uniform {
+    Value value;
+    const char *what;
+  };
+  for (Uniform u : {Uniform{tile.kvHead, "the key/value head"},
+                    Uniform{tile.rowStart, "the tile's first row"},
+                    Uniform{tile.rows, "the tile's number of rows"},
+                    Uniform{tile.kvLoop.getUpperBound(),
+                            "the end of the key loop"}}) {
+    FailureOr<unsigned> dep = function.analyzeValue(u.value);
+    if (failed(dep))
+      return failure();
+    if (*dep != kUniform)
+      return tile.forall.emitError("cannot evaluate the tile in a GPU "
+                                   "kernel: ")
+             << u.what << " must depend only on the tile (batch, head, "
+             << "query tile and sizes)";
+  }
+  return function;
+}
+
+//===----------------------------------------------------------------------===//
+// TileCloner
+//===----------------------------------------------------------------------===//
+
+TileCloner::TileCloner(ImplicitLocOpBuilder &b, const ScoreFunction &function,
+                       Roots roots)
+    : b(b), function(function), roots(std::move(roots)) {}
+
+void TileCloner::beginBlock(Value start, Operation *anchor) {
+  kvStart = start;
+  blockAnchor = anchor;
+  blockValues.clear();
+  affineForms.clear();
+  narrowedCompares.clear();
+}
+
+void TileCloner::placeFor(unsigned dependence, bool isLoad) {
+  bool perElement = (dependence & kScore) ||
+                    ((dependence & kRow) && (dependence & kCol));
+  if (perElement)
+    return;
+  bool perThread = !(dependence & (kBlock | kCol)) &&
+                   (dependence & (kRow | kThread));
+  if (dependence == kUniform ||
+      (perThread && (roots.hoistRowValues || isLoad || forcePrologue)))
+    b.setInsertionPoint(prologueAnchor);
+  else
+    b.setInsertionPoint(blockAnchor);
+}
+
+static Operation *cloneIntoKernel(OpBuilder &b, Operation *op,
+                                  IRMapping &mapping);
+
+int64_t TileCloner::offsetOf(const Affine &form, const Context &context) const {
+  int64_t offset = form.constant;
+  if (form.rowCoefficient)
+    offset += form.rowCoefficient * roots.rowOffsets[*context.row];
+  if (form.colCoefficient)
+    offset += form.colCoefficient * roots.colOffsets[*context.col];
+  return offset;
+}
+
+std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
+  std::pair<Value, int> cacheKey{value, forcePrologue ? 1 : 0};
+  if (auto it = affineForms.find(cacheKey); it != affineForms.end())
+    return it->second;
+  if (!value.getType().isIntOrIndex())
+    return std::nullopt;
+  unsigned dep = function.getDependence(value);
+  if (dep & kScore)
+    return std::nullopt;
+  Affine form;
+  APInt constant;
+  if (matchPattern(value, m_ConstantInt(&constant))) {
+    form.constant = constant.getSExtValue();
+    return affineForms[cacheKey] = form;
+  }
+  if (!(dep & (kRow | kCol))) {
+    form.base = materialize(value, {});
+    form.dependence = dep;
+    return affineForms[cacheKey] = form;
+  }
+  Operation *op = value.getDefiningOp();
+  if (!op)
+    return std::nullopt;
+  OpBuilder::InsertionGuard guard(b);
+  if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+    form.dependence = kThread;
+    placeFor(kThread, /*isLoad=*/false);
+    bool inPrologue = b.getInsertionPoint() == Block::iterator(prologueAnchor);
+    if (index.getDim() == 0) {
+      form.base = roots.rowBase(/*inLoop=*/!inPrologue);
+      form.rowCoefficient = 1;
+    } else {
+      form.base = roots.colBase();
+      form.colCoefficient = 1;
+    }
+    return affineForms[cacheKey] = form;
+  }
+  // Sums and differences of affine forms, and their product with a
+  // constant, stay affine.
+  auto combine = [&](Value x, Value y, bool subtract,
+                     unsigned dependence) -> Value {
+    if (!y)
+      return x;
+    OpBuilder::InsertionGuard inner(b);
+    placeFor(dependence, /*isLoad=*/false);
+    if (!x)
+      return subtract ? b.createOrFold<arith::SubIOp>(
+                            arith::ConstantOp::create(
+                                b, b.getZeroAttr(y.getType())),
+                            y)
+                      : y;
+    return subtract ? b.createOrFold<arith::SubIOp>(x, y)
+                    : b.createOrFold<arith::AddIOp>(x, y);
+  };
+  if (isa<arith::AddIOp, arith::SubIOp>(op)) {
+    std::optional<Affine> x = affine(op->getOperand(0));
+    std::optional<Affine> y = affine(op->getOperand(1));
+    if (!x || !y)
+      return std::nullopt;
+    int sign = isa<arith::SubIOp>(op) ? -1 : 1;
+    form.dependence = x->dependence | y->dependence;
+    form.base = combine(x->base, y->base, sign < 0, form.dependence);
+    form.constant = x->constant + sign * y->constant;
+    form.rowCoefficient = x->rowCoefficient + sign * y->rowCoefficient;
+    form.colCoefficient = x->colCoefficient + sign * y->colCoefficient;
+    return affineForms[cacheKey] = form;
+  }
+  if (isa<arith::MulIOp>(op)) {
+    for (unsigned i = 0; i < 2; ++i) {
+      if (!matchPattern(op->getOperand(i), m_ConstantInt(&constant)))
+        continue;
+      std::optional<Affine> x = affine(op->getOperand(1 - i));
+      if (!x)
+        return std::nullopt;
+      int64_t c = constant.getSExtValue();
+      form = *x;
+      if (x->base) {
+        OpBuilder::InsertionGuard inner(b);
+        placeFor(x->dependence, /*isLoad=*/false);
+        form.base = b.createOrFold<arith::MulIOp>(
+            x->base, arith::ConstantOp::create(
+                         b, IntegerAttr::get(x->base.getType(), c)));
+      }
+      form.constant *= c;
+      form.rowCoefficient *= c;
+      form.colCoefficient *= c;
+      return affineForms[cacheKey] = form;
+    }
+    return std::nullopt;
+  }
+  // index <-> i64 casts keep the value.
+  if (isa<arith::IndexCastOp, arith::ExtSIOp>(op)) {
+    Type from = op->getOperand(0).getType(), to = value.getType();
+    auto width = [](Type t) {
+      return isa<IndexType>(t) ? 64u : t.getIntOrFloatBitWidth();
+    };
+    if (width(from) != 64 || width(to) != 64)
+      return std::nullopt;
+    std::optional<Affine> x = affine(op->getOperand(0));
+    if (!x)
+      return std::nullopt;
+    form = *x;
+    if (x->base) {
+      OpBuilder::InsertionGuard inner(b);
+      placeFor(x->dependence, /*isLoad=*/false);
+      form.base = b.createOrFold<arith::IndexCastOp>(to, x->base);
+    }
+    return affineForms[cacheKey] = form;
+  }
+  return std::nullopt;
+}
+
+Value TileCloner::narrowCompare(Operation *op, const Context &context) {
+  auto cmp = dyn_cast<arith::CmpIOp>(op);
+  if (!cmp)
+    return {};
+  using P = arith::CmpIPredicate;
+  P predicate = cmp.getPredicate();
+  if (!llvm::is_contained({P::slt, P::sle, P::sgt, P::sge, P::eq, P::ne},
+                          predicate))
+    return {};
+  std::optional<Affine> x = affine(cmp.getLhs());
+  std::optional<Affine> y = affine(cmp.getRhs());
+  if (!x || !y)
+    return {};
+  // x p y  <=>  e p D, with e = (x - y)'s element constant and D the
+  // difference of the bases.
+  Affine e;
+  e.constant = x->constant - y->constant;
+  e.rowCoefficient = x->rowCoefficient - y->rowCoefficient;
+  e.colCoefficient = x->colCoefficient - y->colCoefficient;
+  if (!e.rowCoefficient && !e.colCoefficient)
+    return {};
+  std::pair<Operation *, int> cacheKey{op, forcePrologue ? 1 : 0};
+  Value narrowed = narrowedCompares.lookup(cacheKey);
+  if (!narrowed) {
+    // Every element's constant lies in [lo, hi]; clamping D to [lo - 1,
+    // hi + 1] keeps every comparison with them, and fits an i32.
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int64_t r : e.rowCoefficient ? roots.rowOffsets
+                                      : SmallVector<int64_t>{0})
+      for (int64_t c : e.colCoefficient ? roots.colOffsets
+                                        : SmallVector<int64_t>{0}) {
+        int64_t v = e.constant + e.rowCoefficient * r + e.colCoefficient * c;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+    if (lo - 1 < INT32_MIN || hi + 1 > INT32_MAX)
+      return {};
+    OpBuilder::InsertionGuard guard(b);
+    unsigned dependence = x->dependence | y->dependence;
+    placeFor(dependence, /*isLoad=*/false);
+    Type type = cmp.getLhs().getType();
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(b, IntegerAttr::get(type, v));
+    };
+    Value bx = x->base ? x->base : constant(0);
+    Value by = y->base ? y->base : constant(0);
+    Value difference = b.createOrFold<arith::SubIOp>(by, bx);
+    difference = b.createOrFold<arith::MinSIOp>(
+        b.createOrFold<arith::MaxSIOp>(difference, constant(lo - 1)),
+        constant(hi + 1));
+    narrowed = isa<IndexType>(type)
+                   ? b.createOrFold<arith::IndexCastOp>(b.getI32Type(),
+                                                        difference)
+                   : b.createOrFold<arith::TruncIOp>(b.getI32Type(),
+                                                     difference);
+    narrowedCompares[cacheKey] = narrowed;
+  }
+  Value element = arith::ConstantOp::create(
+      b, b.getI32IntegerAttr(static_cast<int32_t>(offsetOf(e, context))));
+  return arith::CmpIOp::create(b, predicate, element, narrowed);
+}
+
+Value TileCloner::materialize(Value value, const Context &context) {
+  unsigned dep = function.getDependence(value);
+  Operation *op = value.getDefiningOp();
+  bool isLoad = isa_and_nonnull<tensor::ExtractOp>(op);
+  // A value of the Q K^T element is one per element, whatever else it
+  // depends on.
+  int row = (dep & (kRow | kScore)) ? static_cast<int>(*context.row) : -1;
+  int col = (dep & (kCol | kScore)) ? static_cast<int>(*context.col) : -1;
+  bool perThread = !(dep & (kBlock | kCol | kScore)) && (dep & kRow);
+  bool inPrologue =
+      dep == kUniform ||
+      (perThread && (roots.hoistRowValues || isLoad || forcePrologue));
+  Key key{value, row, col};
+  DenseMap<Key, Value> &cache = inPrologue ? kernelValues : blockValues;
+  if (Value cached = cache.lookup(key))
+    return cached;
+
+  // Roots that are not op results.
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    FusedAttentionTile tile = function.getTile();
+    Operation *owner = arg.getOwner()->getParentOp();
+    Value result;
+    if (owner == tile.forall)
+      result = std::array<Value, 3>{roots.batch, roots.head,
+                                    roots.tileIndex}[arg.getArgNumber()];
+    else if (owner == tile.kvLoop)
+      result = kvStart;
+    else
+      result = context.qk;
+    assert(result && "every root has a kernel value");
+    return cache[key] = result;
+  }
+
+  OpBuilder::InsertionGuard guard(b);
+  // Index expressions: the element's constant added to a per-thread or
+  // per-block base; comparisons of them: one narrow compare per element
+  // (or per row or column, where they vary only with one of them).
+  if ((dep & (kRow | kCol)) && !isLoad) {
+    if (inPrologue)
+      b.setInsertionPoint(prologueAnchor);
+    else
+      placeFor(dep, /*isLoad=*/false);
+    if (Value compare = narrowCompare(op, context))
+      return cache[key] = compare;
+    if (std::optional<Affine> form = affine(value)) {
+      Value offset = arith::ConstantOp::create(
+          b, IntegerAttr::get(value.getType(), offsetOf(*form, context)));
+      Value result =
+          form->base ? b.createOrFold<arith::AddIOp>(form->base, offset)
+                     : offset;
+      return cache[key] = result;
+    }
+  }
+
+  // Operands first (each at its own level), then the op at this level. A
+  // load hoisted out of the loop needs its operands there too.
+  bool savedForce = forcePrologue;
+  forcePrologue |= inPrologue && perThread;
+  IRMapping mapping;
+  auto mapOperand = [&](Value operand) {
+    if (isa<TensorType>(operand.getType()))
+      mapping.map(operand, roots.tensors.lookup(operand));
+    else
+      mapping.map(operand, materialize(operand, context));
+  };
+  for (Value operand : op->getOperands())
+    mapOperand(operand);
+  if (op->getNumRegions()) {
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(op->getRegions(), above);
+    for (Value outside : above)
+      mapOperand(outside);
+  }
+  forcePrologue = savedForce;
+  if (inPrologue)
+    b.setInsertionPoint(prologueAnchor);
+  else
+    placeFor(dep, isLoad);
+  Operation *clone = cloneIntoKernel(b, op, mapping);
+  // Every result of the op varies as the op does: cache them all.
+  for (auto [from, to] : llvm::zip(op->getResults(), clone->getResults()))
+    cache[Key{from, row, col}] = to;
+  return cache.lookup(key);
+}
+
+/// Clones `op` with `mapping`; tensor reads become memref reads of the
+/// kernel arguments, recursively inside scf.if.
+static Operation *cloneIntoKernel(OpBuilder &b, Operation *op,
+                                  IRMapping &mapping) {
+  Location loc = op->getLoc();
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op)) {
+    SmallVector<Value> indices;
+    for (Value index : extract.getIndices())
+      indices.push_back(mapping.lookup(index));
+    auto load = memref::LoadOp::create(
+        b, loc, mapping.lookup(extract.getTensor()), indices);
+    mapping.map(extract.getResult(), load.getResult());
+    return load;
+  }
+  if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+    auto size = memref::DimOp::create(b, loc, mapping.lookup(dim.getSource()),
+                                      mapping.lookup(dim.getIndex()));
+    mapping.map(dim.getResult(), size.getResult());
+    return size;
+  }
+  if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
+    auto clone = scf::IfOp::create(b, loc, ifOp.getResultTypes(),
+                                   mapping.lookup(ifOp.getCondition()),
+                                   /*addThenBlock=*/true,
+                                   /*addElseBlock=*/!ifOp.getElseRegion().empty());
+    for (auto [from, to] :
+         llvm::zip(ifOp->getRegions(), clone->getRegions())) {
+      if (from.empty())
+        continue;
+      OpBuilder::InsertionGuard guard(b);
+      Block &block = to.front();
+      // scf.if's builder adds a terminator only without results.
+      if (!block.empty())
+        block.back().erase();
+      b.setInsertionPointToEnd(&block);
+      for (Operation &nested : from.front())
+        cloneIntoKernel(b, &nested, mapping);
+    }
+    mapping.map(ifOp.getResults(), clone.getResults());
+    return clone;
+  }
+  return b.clone(*op, mapping);
+}
+

@@ -1,0 +1,165 @@
+//===- ScoreCloner.h - The scores body of a tile, cloned into kernels -*- C++ -*-//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every GPU strategy evaluates the element-wise part of attention (scale,
+// score_mod, causal mask, mask_mod) by cloning the `scores` body of the
+// fused tile onto its accumulator fragments, so that the kernel computes
+// exactly what the IR says. Two pieces:
+//
+// - ScoreFunction analyses the body once: it splits the yielded value into
+//   the visibility predicate and the kept score (and a positive constant
+//   factor on it that the softmax folds into one FMA), and records for
+//   every value it depends on whether it varies with the block of keys, the
+//   query row, the key column or the Q K^T element. What cannot be evaluated
+//   in a kernel is refused here, before any kernel IR exists.
+// - TileCloner clones those values into a kernel, each at the level it
+//   varies at: once per thread block (prologue), once per fragment row,
+//   once per key block or fragment column, or per element. Captures become
+//   memref loads; a load that only depends on the row is hoisted out of the
+//   key loop.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_CONVERSION_FATOGPU_SCORECLONER_H
+#define FA_LIB_CONVERSION_FATOGPU_SCORECLONER_H
+
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <functional>
+#include <optional>
+
+namespace mlir::fa::detail {
+
+/// What a value varies with.
+enum Dependence : unsigned {
+  kUniform = 0,
+  kBlock = 1, // the key/value block (the key loop's induction variable)
+  kRow = 2,   // the query row (linalg.index 0 of the scores body)
+  kCol = 4,   // the key column within the block (linalg.index 1)
+  kScore = 8, // the Q K^T element (the scores body's block argument)
+  kThread = 16, // this thread's fragments, but not one element of them
+};
+
+class ScoreFunction {
+public:
+  /// Analyses `tile`; reports (on the offending op) and fails when its
+  /// scores body or the index values of the tile cannot be evaluated in a
+  /// kernel.
+  static FailureOr<ScoreFunction> analyze(const FusedAttentionTile &tile);
+
+  const FusedAttentionTile &getTile() const { return tile; }
+  /// The i1 the body keeps an element by, or null when nothing masks.
+  Value getVisible() const { return visible; }
+  /// The kept score is `inner * scale` with `scale` > 0 (1 when no such
+  /// factor): max and exp2 run on `inner` and fold the factor into one FMA.
+  Value getInner() const { return inner; }
+  double getKeptScale() const { return keptScale; }
+  /// The dependence bits of a value of the slice (see Dependence).
+  unsigned getDependence(Value value) const { return dependence.lookup(value); }
+  /// Values of the query extent of the tile (min(block_m, Nq - first row)).
+  Value getRows() const { return rows; }
+
+private:
+  explicit ScoreFunction(const FusedAttentionTile &tile) : tile(tile) {}
+  FailureOr<unsigned> analyzeValue(Value value);
+
+  FusedAttentionTile tile;
+  Value visible, inner, rows;
+  double keptScale = 1.0;
+  DenseMap<Value, unsigned> dependence;
+};
+
+/// Clones values of a ScoreFunction's slice into a kernel.
+class TileCloner {
+public:
+  struct Roots {
+    Value batch, head, tileIndex;
+    /// Tile tensors (Q, K, V, O, LSE, captures) -> kernel memref arguments.
+    DenseMap<Value, Value> tensors;
+    /// Fragment row `id` of this thread is local row (within the tile)
+    /// rowBase + rowOffsets[id]; fragment column `id` is local key column
+    /// (within the block) colBase + colOffsets[id]. `inLoop` asks for the
+    /// base inside the key loop (the kernel may re-derive its thread
+    /// indices per block), else at the kernel entry.
+    std::function<Value(bool inLoop)> rowBase;
+    std::function<Value()> colBase;
+    SmallVector<int64_t> rowOffsets, colOffsets;
+    /// Clone values that vary per thread but not per element once before
+    /// the loop (else per block; capture loads are always hoisted).
+    bool hoistRowValues = true;
+  };
+
+  TileCloner(ImplicitLocOpBuilder &b, const ScoreFunction &function,
+             Roots roots);
+
+  /// Values that vary with nothing are cloned before `anchor` (in the
+  /// kernel prologue; it must dominate every later use).
+  void setPrologue(Operation *anchor) { prologueAnchor = anchor; }
+  /// Starts a block of keys at `kvStart`: block-level values are cloned
+  /// before `anchor`.
+  void beginBlock(Value kvStart, Operation *anchor);
+
+  /// A value of the slice that varies with nothing (e.g. the key loop's
+  /// upper bound, the K/V head, the first row).
+  Value uniform(Value value) { return materialize(value, {}); }
+  /// A value of the scores body for this thread's fragment row `row`,
+  /// column `col` and Q K^T element `qk`, cloned at the builder's insertion
+  /// point (or hoisted, as its dependence allows).
+  Value element(Value value, unsigned row, unsigned col, Value qk) {
+    return materialize(value, {row, col, qk});
+  }
+
+private:
+  struct Context {
+    std::optional<unsigned> row, col;
+    Value qk;
+  };
+  /// value = base + constant + rowCoefficient * rowOffsets[row] +
+  /// colCoefficient * colOffsets[col]: an index expression whose only
+  /// per-element part is a compile-time constant. `base` (null for 0)
+  /// varies per thread, block or tile, never per element.
+  struct Affine {
+    Value base;
+    int64_t constant = 0, rowCoefficient = 0, colCoefficient = 0;
+    /// Dependence of the base (kBlock, kThread).
+    unsigned dependence = 0;
+  };
+  Value materialize(Value value, const Context &context);
+  /// The affine form of an integer value of the slice, when it has one.
+  std::optional<Affine> affine(Value value);
+  /// The element constant of `form` for fragment row `row`, column `col`.
+  int64_t offsetOf(const Affine &form, const Context &context) const;
+  /// A comparison of affine index expressions as one compare of an i32
+  /// per-block value with an immediate per element; null when `cmp` is not
+  /// one.
+  Value narrowCompare(Operation *cmp, const Context &context);
+  /// Sets the insertion point for a value of dependence `dependence`
+  /// (prologue, block or current).
+  void placeFor(unsigned dependence, bool isLoad);
+
+  ImplicitLocOpBuilder &b;
+  const ScoreFunction &function;
+  Roots roots;
+  Operation *prologueAnchor = nullptr, *blockAnchor = nullptr;
+  Value kvStart;
+  /// Cloned values by (value, row or -1, col or -1): one map that lives for
+  /// the kernel, one for the current block.
+  using Key = std::tuple<Value, int, int>;
+  DenseMap<Key, Value> kernelValues, blockValues;
+  /// Affine forms (by value and whether they were placed in the prologue)
+  /// and the per-block compare operands, per block.
+  DenseMap<std::pair<Value, int>, Affine> affineForms;
+  /// Set while the operands of a load hoisted out of the key loop are
+  /// cloned: per-thread values go to the prologue too.
+  bool forcePrologue = false;
+  DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
+};
+
+} // namespace mlir::fa::detail
+
+#endif // FA_LIB_CONVERSION_FATOGPU_SCORECLONER_H

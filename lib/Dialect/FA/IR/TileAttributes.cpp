@@ -1,0 +1,140 @@
+//===- TileAttributes.cpp - The fa.* attributes of tiled attention --------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Dialect/FA/IR/TileAttributes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
+
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+
+bool TileRole::isKnown(StringRef role) {
+  static const llvm::StringSet<> roles = {
+      "qk",          "scores",          "probabilities", "weighted_values",
+      "row_max",     "row_sum",         "exp",           "running_max",
+      "rescale",     "rescale_sum",     "rescale_acc",   "max_natural_log",
+      "normalize",   "store",           "lse"};
+  return roles.contains(role);
+}
+
+DictionaryAttr AttentionTileAttr::get(MLIRContext *ctx, int64_t blockM,
+                                      int64_t blockN) {
+  Builder b(ctx);
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
+       b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN))});
+}
+
+std::optional<std::pair<int64_t, int64_t>>
+AttentionTileAttr::getBlockSizes(Attribute attr) {
+  auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
+  if (!dict || dict.size() != 2)
+    return std::nullopt;
+  auto blockM = dict.getAs<IntegerAttr>("block_m");
+  auto blockN = dict.getAs<IntegerAttr>("block_n");
+  if (!blockM || !blockN || blockM.getInt() <= 0 || blockN.getInt() <= 0)
+    return std::nullopt;
+  return std::make_pair(blockM.getInt(), blockN.getInt());
+}
+
+static bool isConstantIndex(Value value, int64_t expected) {
+  APInt constant;
+  return matchPattern(value, m_ConstantInt(&constant)) &&
+         constant.getSExtValue() == expected;
+}
+
+static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
+  auto forall = dyn_cast<scf::ForallOp>(op);
+  if (!forall || forall.getRank() != 3)
+    return op->emitError() << "'" << AttentionTileAttr::attrName
+                           << "' belongs on an scf.forall over (batch, head, "
+                              "query tile)";
+  std::optional<std::pair<int64_t, int64_t>> sizes =
+      AttentionTileAttr::getBlockSizes(attr);
+  if (!sizes)
+    return op->emitError() << "'" << AttentionTileAttr::attrName
+                           << "' must be {block_m = M : i64, block_n = N : "
+                              "i64} with positive M and N, got "
+                           << attr;
+  auto [blockM, blockN] = *sizes;
+
+  // The tile's first row is the third induction variable times block_m,
+  // and the grid is ceildiv(Nq, block_m) tiles.
+  Value tileIndex = forall.getInductionVar(2);
+  for (Operation *user : tileIndex.getUsers()) {
+    auto mul = dyn_cast<arith::MulIOp>(user);
+    if (!mul || !(isConstantIndex(mul.getLhs(), blockM) ||
+                  isConstantIndex(mul.getRhs(), blockM)))
+      return user->emitError()
+             << "uses the query tile index of a tile with block_m = "
+             << blockM << "; expected only 'tile * " << blockM << "'";
+  }
+  // (A static count, e.g. after constant folding, is checked against Nq
+  // where the tile's Q slice is matched.)
+  OpFoldResult tiles = forall.getMixedUpperBound()[2];
+  auto ceilDiv = dyn_cast_if_present<Value>(tiles)
+                     ? cast<Value>(tiles).getDefiningOp<arith::CeilDivUIOp>()
+                     : arith::CeilDivUIOp();
+  if (ceilDiv && !isConstantIndex(ceilDiv.getRhs(), blockM))
+    return op->emitError() << "the query tile count of a tile with block_m = "
+                           << blockM << " must be 'ceildiv(Nq, " << blockM
+                           << ")'";
+
+  // Every key/value loop steps by block_n from 0.
+  for (auto loop : forall.getBody()->getOps<scf::ForOp>()) {
+    if (!loop->hasAttr(SoftmaxStage::attrName))
+      continue;
+    if (!isConstantIndex(loop.getStep(), blockN) ||
+        !isConstantIndex(loop.getLowerBound(), 0))
+      return loop.emitError() << "key/value loop of a tile with block_n = "
+                              << blockN << " must run from 0 in steps of "
+                              << blockN;
+  }
+  return success();
+}
+
+LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
+                                            NamedAttribute attribute) {
+  StringRef name = attribute.getName().strref();
+  Attribute value = attribute.getValue();
+  auto stringIn = [&](std::initializer_list<StringRef> allowed) {
+    auto string = dyn_cast<StringAttr>(value);
+    return string && llvm::is_contained(allowed, string.getValue());
+  };
+  if (name == AttentionTileAttr::attrName)
+    return verifyAttentionTile(op, value);
+  if (name == SoftmaxStage::attrName) {
+    if (!isa<scf::ForOp>(op) ||
+        !stringIn({SoftmaxStage::rowMax, SoftmaxStage::rowSum,
+                   SoftmaxStage::weightedValues, SoftmaxStage::online}))
+      return op->emitError()
+             << "'" << name
+             << "' must be one of \"row_max\", \"row_sum\", "
+                "\"weighted_values\", \"online\" on an scf.for, got "
+             << value;
+    return success();
+  }
+  if (name == TileRole::attrName) {
+    auto role = dyn_cast<StringAttr>(value);
+    if (op->getName().getStringRef() != "linalg.generic" || !role ||
+        !TileRole::isKnown(role.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must name a tile role on a "
+                                "linalg.generic, got "
+                             << value;
+    return success();
+  }
+  if (name == "fa.launch") {
+    if (!isa<DictionaryAttr>(value))
+      return op->emitError() << "'fa.launch' must be a dictionary";
+    return success();
+  }
+  return op->emitError() << "unknown fa attribute '" << name << "'";
+}

@@ -1,0 +1,456 @@
+//===- FusedAttentionTile.cpp - The contract of a fused tile --------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// What a GPU strategy reads from the IR. A fused tile is checked op by op
+// against what fa-tile-attention and fa-fuse-online-softmax build: the
+// structural ops (slices, the two contractions, the online softmax, the
+// epilogue) must be exactly the canonical ones (TileOps.h), and the parts a
+// strategy clones (the element-wise scores body, the key/value head, the
+// key loop's upper bound) are returned for it to clone. Anything else is a
+// diagnostic on the op that differs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileUtils.h"
+#include "fa/Dialect/FA/IR/ModRegions.h"
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
+
+#include "llvm/ADT/SetVector.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::tileutils;
+
+static bool isConstantIndex(Value value, int64_t expected) {
+  APInt constant;
+  return value && matchPattern(value, m_ConstantInt(&constant)) &&
+         constant.getSExtValue() == expected;
+}
+
+static bool isConstantIndex(OpFoldResult value, int64_t expected) {
+  if (auto attr = dyn_cast<Attribute>(value))
+    return cast<IntegerAttr>(attr).getInt() == expected;
+  return isConstantIndex(cast<Value>(value), expected);
+}
+
+static bool isValue(OpFoldResult ofr, Value expected) {
+  return isa<Value>(ofr) && cast<Value>(ofr) == expected;
+}
+
+/// `ofr` is the forall's induction variable `dim`, or 0 where that
+/// dimension has a single iteration (canonicalization folds the variable).
+static bool isInductionVar(OpFoldResult ofr, scf::ForallOp forall,
+                           unsigned dim) {
+  if (isValue(ofr, forall.getInductionVar(dim)))
+    return true;
+  return isConstantIndex(ofr, 0) &&
+         isConstantIndex(forall.getMixedUpperBound()[dim], 1);
+}
+
+/// `value` is tensor.dim(tensor, dim).
+static bool isDimOf(Value value, Value tensor, int64_t dim) {
+  auto op = value ? value.getDefiningOp<tensor::DimOp>() : tensor::DimOp();
+  return op && op.getSource() == tensor &&
+         isConstantIndex(op.getIndex(), dim);
+}
+
+/// `ofr` is size `dim` of `tensor`: tensor.dim, or the static size.
+static bool isSizeOf(OpFoldResult ofr, Value tensor, int64_t dim) {
+  if (auto attr = dyn_cast<Attribute>(ofr)) {
+    int64_t size = cast<RankedTensorType>(tensor.getType()).getDimSize(dim);
+    return !ShapedType::isDynamic(size) && isConstantIndex(ofr, size);
+  }
+  Value value = cast<Value>(ofr);
+  APInt constant;
+  if (matchPattern(value, m_ConstantInt(&constant))) {
+    int64_t size = cast<RankedTensorType>(tensor.getType()).getDimSize(dim);
+    return !ShapedType::isDynamic(size) && constant.getSExtValue() == size;
+  }
+  return isDimOf(value, tensor, dim);
+}
+
+/// `value` is minsi(c, x - start) with c the constant `block` and x the
+/// size `dim` of `tensor`: the rows of a block, shorter at the tail.
+static bool isBlockExtent(Value value, int64_t block, Value tensor,
+                          int64_t dim, Value start) {
+  auto min = value ? value.getDefiningOp<arith::MinSIOp>() : arith::MinSIOp();
+  if (!min)
+    return false;
+  // Either operand order (canonicalization puts the constant last).
+  Value other = isConstantIndex(min.getLhs(), block)   ? min.getRhs()
+                : isConstantIndex(min.getRhs(), block) ? min.getLhs()
+                                                       : Value();
+  auto remaining = other ? other.getDefiningOp<arith::SubIOp>()
+                         : arith::SubIOp();
+  return remaining && remaining.getRhs() == start &&
+         isSizeOf(remaining.getLhs(), tensor, dim);
+}
+
+/// `value` is a linalg.fill of the f32 constant `expected`.
+static bool isFillOf(Value value, double expected) {
+  auto fill = value ? value.getDefiningOp<linalg::FillOp>() : linalg::FillOp();
+  FloatAttr constant;
+  return fill && matchPattern(fill.value(), m_Constant(&constant)) &&
+         constant.getValueAsDouble() == expected;
+}
+
+namespace {
+
+/// Matches one fused tile; every failure is a diagnostic on the op that
+/// differs from what the tile passes build.
+class FusedTileMatcher {
+public:
+  explicit FusedTileMatcher(scf::ForallOp forall) { tile.forall = forall; }
+
+  FailureOr<FusedAttentionTile> match();
+
+private:
+  LogicalResult fail(Operation *op, const Twine &what) {
+    op->emitError("not a fused attention tile a GPU strategy can implement: ")
+        << what;
+    return failure();
+  }
+
+  /// The canonical tile op of `role` producing `value`, with operands
+  /// `operands` (null entries accept anything: uninitialized out tensors).
+  FailureOr<Operation *> tileOp(Value value, StringRef role,
+                                ArrayRef<Value> operands, Operation *context);
+
+  /// A [1, 1, extent, dim] slice of `source` (defined outside the forall)
+  /// at (batch, head, start, 0); returns the source.
+  /// `head` null: the forall's head induction variable.
+  FailureOr<Value> slice(Value value, Value head, Value start, Value extent,
+                         Operation *context, StringRef what);
+
+  LogicalResult matchLoop();
+  LogicalResult matchEpilogue();
+  LogicalResult matchScoresBody();
+
+  FusedAttentionTile tile;
+  Value cols;
+};
+
+} // namespace
+
+FailureOr<Operation *> FusedTileMatcher::tileOp(Value value, StringRef role,
+                                                ArrayRef<Value> operands,
+                                                Operation *context) {
+  Operation *op = value ? value.getDefiningOp() : nullptr;
+  if (!op || getRole(op) != role) {
+    (void)fail(op ? op : context, Twine("expected the '") + role +
+                                      "' op of the online softmax here");
+    return failure();
+  }
+  if (!isCanonicalTileOp(op)) {
+    (void)fail(op, Twine("the body or maps of '") + role +
+                       "' are not the ones fa-fuse-online-softmax builds; "
+                       "only the 'scores' body may be edited");
+    return failure();
+  }
+  bool operandsMatch = op->getNumOperands() == operands.size();
+  for (auto [actual, expected] : llvm::zip(op->getOperands(), operands))
+    operandsMatch &= !expected || actual == expected;
+  if (!operandsMatch) {
+    (void)fail(op, Twine("'") + role + "' reads other values than the "
+                                       "online softmax defines");
+    return failure();
+  }
+  return op;
+}
+
+FailureOr<Value> FusedTileMatcher::slice(Value value, Value head,
+                                         Value start, Value extent,
+                                         Operation *context, StringRef what) {
+  auto op = value ? value.getDefiningOp<tensor::ExtractSliceOp>()
+                  : tensor::ExtractSliceOp();
+  if (!op) {
+    (void)fail(context, Twine("the ") + what + " tile is not a slice");
+    return failure();
+  }
+  Value source = op.getSource();
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  SmallVector<OpFoldResult> offsets = op.getMixedOffsets(),
+                            sizes = op.getMixedSizes(),
+                            strides = op.getMixedStrides();
+  bool ok = sourceType.getRank() == 4 && offsets.size() == 4 &&
+            isInductionVar(offsets[0], tile.forall, 0) &&
+            (head ? isValue(offsets[1], head)
+                  : isInductionVar(offsets[1], tile.forall, 1)) &&
+            isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
+            isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], 1) &&
+            isValue(sizes[2], extent) &&
+            isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
+            llvm::all_of(strides, [](OpFoldResult s) {
+              return isConstantIndex(s, 1);
+            });
+  if (!ok) {
+    (void)fail(op, Twine("the ") + what +
+                       " tile must be the slice [b, h, start:start+n, :] of "
+                       "its operand, as tiling makes it");
+    return failure();
+  }
+  if (tile.forall->isProperAncestor(source.getParentBlock()->getParentOp()) ||
+      source.getParentBlock()->getParentOp() == tile.forall) {
+    (void)fail(op, Twine("the ") + what +
+                       " operand must be defined outside the tile");
+    return failure();
+  }
+  return source;
+}
+
+LogicalResult FusedTileMatcher::matchLoop() {
+  scf::ForallOp forall = tile.forall;
+  for (auto loop : forall.getBody()->getOps<scf::ForOp>()) {
+    auto stage = loop->getAttrOfType<StringAttr>(SoftmaxStage::attrName);
+    if (!stage)
+      continue;
+    if (stage.getValue() != SoftmaxStage::online)
+      return fail(loop, "its softmax is not fused (fa.softmax_stage = \"" +
+                            stage.getValue() +
+                            "\"); run fa-fuse-online-softmax first");
+    if (tile.kvLoop)
+      return fail(loop, "a tile has one online key/value loop");
+    tile.kvLoop = loop;
+  }
+  if (!tile.kvLoop)
+    return fail(forall, "it has no key/value loop marked fa.softmax_stage");
+  scf::ForOp loop = tile.kvLoop;
+  if (loop.getNumRegionIterArgs() != 3 ||
+      !isFillOf(loop.getInitArgs()[0],
+                -std::numeric_limits<double>::infinity()) ||
+      !isFillOf(loop.getInitArgs()[1], 0.0) ||
+      !isFillOf(loop.getInitArgs()[2], 0.0))
+    return fail(loop, "the online loop must carry (max = -inf, sum = 0, "
+                      "acc = 0)");
+  Value iv = loop.getInductionVar();
+  Value maxIn = loop.getRegionIterArgs()[0], sumIn = loop.getRegionIterArgs()[1],
+        accIn = loop.getRegionIterArgs()[2];
+  Operation *yield = loop.getBody()->getTerminator();
+
+  // Walk back from what the loop yields: (running_max, row_sum, weighted).
+  auto weighted = tileOp(yield->getOperand(2), TileRole::weightedValues,
+                         {nullptr, nullptr, nullptr}, yield);
+  if (failed(weighted))
+    return failure();
+  Value probs = (*weighted)->getOperand(0), valueTile = (*weighted)->getOperand(1);
+  auto rescaleAcc =
+      tileOp((*weighted)->getOperand(2), "rescale_acc", {accIn, nullptr, nullptr},
+             *weighted);
+  if (failed(rescaleAcc))
+    return failure();
+  Value alpha = (*rescaleAcc)->getOperand(1);
+  auto runningMax = tileOp(yield->getOperand(0), "running_max",
+                           {nullptr, maxIn}, yield);
+  if (failed(runningMax))
+    return failure();
+  Value scores = (*runningMax)->getOperand(0), newMax = (*runningMax)->getResult(0);
+  if (failed(tileOp(alpha, "rescale", {maxIn, newMax, nullptr}, *rescaleAcc)) ||
+      failed(tileOp(probs, TileRole::probabilities, {scores, newMax, nullptr},
+                    *weighted)))
+    return failure();
+  auto rowSum = tileOp(yield->getOperand(1), "row_sum", {probs, nullptr}, yield);
+  if (failed(rowSum) ||
+      failed(tileOp((*rowSum)->getOperand(1), "rescale_sum",
+                    {sumIn, alpha, nullptr}, *rowSum)))
+    return failure();
+
+  // The scores: an element-wise op over the Q K^T tile.
+  auto scoresOp = scores.getDefiningOp<linalg::GenericOp>();
+  if (!scoresOp || getRole(scoresOp) != TileRole::scores)
+    return fail(*runningMax, "the online softmax must read the 'scores' op");
+  if (scoresOp.getNumDpsInputs() != 0 || scoresOp.getNumDpsInits() != 1 ||
+      scoresOp.getNumLoops() != 2 || scoresOp.getNumReductionLoops() != 0 ||
+      !scoresOp.getIndexingMapsArray()[0].isIdentity() ||
+      scoresOp->getBlock() != loop.getBody())
+    return fail(scoresOp, "'scores' must be an element-wise map over the "
+                          "Q K^T tile with no other input");
+  tile.scores = scoresOp;
+  auto qk = tileOp(scoresOp.getDpsInits()[0], TileRole::qk,
+                   {nullptr, nullptr, nullptr}, scoresOp);
+  if (failed(qk))
+    return failure();
+  if (!isFillOf((*qk)->getOperand(2), 0.0))
+    return fail(*qk, "Q K^T must start from zero");
+
+  // The slices: Q outside the loop; K and V at the block, one head.
+  auto keySlice = (*qk)->getOperand(1).getDefiningOp<tensor::ExtractSliceOp>();
+  if (!keySlice || keySlice.getMixedOffsets().size() != 4 ||
+      !isa<Value>(keySlice.getMixedOffsets()[1]) ||
+      !isa<Value>(keySlice.getMixedSizes()[2]))
+    return fail(*qk, "the K tile is not a slice [b, h, start:start+n, :]");
+  tile.kvHead = cast<Value>(keySlice.getMixedOffsets()[1]);
+  cols = cast<Value>(keySlice.getMixedSizes()[2]);
+  FailureOr<Value> key =
+      slice((*qk)->getOperand(1), tile.kvHead, iv, cols, *qk, "K");
+  FailureOr<Value> value =
+      slice(valueTile, tile.kvHead, iv, cols, *weighted, "V");
+  if (failed(key) || failed(value))
+    return failure();
+  tile.key = *key;
+  tile.value = *value;
+  if (!isBlockExtent(cols, tile.blockN, tile.key, 2, iv))
+    return fail(keySlice, "a key block must hold min(block_n, Nk - start) "
+                          "keys");
+
+  auto querySlice =
+      (*qk)->getOperand(0).getDefiningOp<tensor::ExtractSliceOp>();
+  if (!querySlice || querySlice->getBlock() != forall.getBody() ||
+      querySlice.getMixedOffsets().size() != 4 ||
+      !isa<Value>(querySlice.getMixedOffsets()[2]) ||
+      !isa<Value>(querySlice.getMixedSizes()[2]))
+    return fail(*qk, "the Q tile must be a slice taken once per tile");
+  tile.rowStart = cast<Value>(querySlice.getMixedOffsets()[2]);
+  tile.rows = cast<Value>(querySlice.getMixedSizes()[2]);
+  FailureOr<Value> query = slice(querySlice.getResult(), /*head=*/Value(),
+                                 tile.rowStart, tile.rows, *qk, "Q");
+  if (failed(query))
+    return failure();
+  tile.query = *query;
+  auto rowStart = tile.rowStart.getDefiningOp<arith::MulIOp>();
+  if (!rowStart ||
+      !((rowStart.getLhs() == forall.getInductionVar(2) &&
+         isConstantIndex(rowStart.getRhs(), tile.blockM)) ||
+        (rowStart.getRhs() == forall.getInductionVar(2) &&
+         isConstantIndex(rowStart.getLhs(), tile.blockM))))
+    return fail(querySlice, "the tile's first row must be 'tile * block_m'");
+  if (!isBlockExtent(tile.rows, tile.blockM, tile.query, 2, tile.rowStart))
+    return fail(querySlice,
+                "a tile must hold min(block_m, Nq - first row) rows");
+
+  // Nothing else in the loop computes: the remaining ops only size the out
+  // tensors of the maps and the block.
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (getRole(&op).empty() &&
+        !isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
+             linalg::FillOp, arith::ConstantOp, arith::SubIOp, arith::MinSIOp>(
+            &op))
+      return fail(&op, "the online loop holds an op the tile passes do not "
+                       "build; edit the 'scores' body instead");
+  }
+  return success();
+}
+
+LogicalResult FusedTileMatcher::matchEpilogue() {
+  scf::ForallOp forall = tile.forall;
+  scf::ForOp loop = tile.kvLoop;
+  ValueRange outputs = forall.getOutputs();
+  if (outputs.empty() || outputs.size() > 2)
+    return fail(forall, "a tile writes O and, optionally, the LSE");
+  tile.output = outputs[0];
+  if (outputs.size() == 2)
+    tile.lseOutput = outputs[1];
+
+  // The grid: (B, Hq, ceildiv(Nq, block_m)) over Q.
+  SmallVector<OpFoldResult> ubs = forall.getMixedUpperBound();
+  auto ceil = isa<Value>(ubs[2])
+                  ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
+                  : arith::CeilDivUIOp();
+  int64_t queryLength =
+      cast<RankedTensorType>(tile.query.getType()).getDimSize(2);
+  bool tilesOk =
+      (ceil && isSizeOf(ceil.getLhs(), tile.query, 2)) ||
+      (!ShapedType::isDynamic(queryLength) &&
+       isConstantIndex(ubs[2], llvm::divideCeil(queryLength, tile.blockM)));
+  if (!isSizeOf(ubs[0], tile.query, 0) || !isSizeOf(ubs[1], tile.query, 1) ||
+      !tilesOk)
+    return fail(forall, "the tiles must cover (B, Hq, ceildiv(Nq, block_m)) "
+                        "of Q");
+
+  auto inserts = forall.getTerminator().getYieldingOps();
+  if (llvm::range_size(inserts) != outputs.size())
+    return fail(forall, "each output is written once per tile");
+  for (auto [index, op] : llvm::enumerate(inserts)) {
+    auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(&op);
+    if (!insert || insert.getDest() != forall.getRegionIterArgs()[index])
+      return fail(&op, "expected a parallel_insert_slice per output");
+    SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(),
+                              sizes = insert.getMixedSizes();
+    bool isLse = index == 1;
+    size_t rank = isLse ? 3 : 4;
+    if (offsets.size() != rank || !isInductionVar(offsets[0], forall, 0) ||
+        !isInductionVar(offsets[1], forall, 1) ||
+        !isValue(offsets[2], tile.rowStart) ||
+        (!isLse && !isConstantIndex(offsets[3], 0)) ||
+        !isValue(sizes[2], tile.rows))
+      return fail(insert, "a tile writes rows [first row, first row + rows) "
+                          "of its (batch, head)");
+    Value source = insert.getSource();
+    if (!isLse) {
+      auto store = tileOp(source, "store", {nullptr, nullptr}, insert);
+      if (failed(store) ||
+          failed(tileOp((*store)->getOperand(0), "normalize",
+                        {loop.getResult(2), loop.getResult(1), nullptr},
+                        *store)))
+        return failure();
+      continue;
+    }
+    auto lse = tileOp(source, "lse", {nullptr, loop.getResult(1), nullptr},
+                      insert);
+    if (failed(lse) ||
+        failed(tileOp((*lse)->getOperand(0), "max_natural_log",
+                      {loop.getResult(0), nullptr}, *lse)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult FusedTileMatcher::matchScoresBody() {
+  linalg::GenericOp scores = tile.scores;
+  llvm::SetVector<Value> captures;
+  WalkResult walk = scores.getRegion().walk([&](Operation *op) {
+    if (isa<linalg::IndexOp, linalg::YieldOp>(op))
+      return WalkResult::advance();
+    if (!isAllowedInModRegion(op) || isa<YieldOp>(op)) {
+      (void)fail(op, "the 'scores' body may hold only the ops of a "
+                     "score_mod or mask_mod region (and linalg.index)");
+      return WalkResult::interrupt();
+    }
+    if (isa<tensor::ExtractOp, tensor::DimOp>(op)) {
+      Value source = op->getOperand(0);
+      Operation *owner = source.getParentBlock()->getParentOp();
+      if (owner == tile.forall || tile.forall->isProperAncestor(owner)) {
+        (void)fail(op, "the 'scores' body may read only tensors defined "
+                       "outside the tile (captures)");
+        return WalkResult::interrupt();
+      }
+      captures.insert(source);
+    }
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  tile.captures.assign(captures.begin(), captures.end());
+  return success();
+}
+
+FailureOr<FusedAttentionTile> FusedTileMatcher::match() {
+  scf::ForallOp forall = tile.forall;
+  std::optional<std::pair<int64_t, int64_t>> sizes =
+      AttentionTileAttr::getBlockSizes(
+          forall->getAttr(AttentionTileAttr::attrName));
+  if (!sizes) {
+    (void)fail(forall, Twine("it has no valid '") +
+                           AttentionTileAttr::attrName + "' attribute");
+    return failure();
+  }
+  std::tie(tile.blockM, tile.blockN) = *sizes;
+  if (failed(matchLoop()) || failed(matchEpilogue()) ||
+      failed(matchScoresBody()))
+    return failure();
+  return tile;
+}
+
+FailureOr<FusedAttentionTile>
+mlir::fa::matchFusedAttentionTile(scf::ForallOp forall) {
+  return FusedTileMatcher(forall).match();
+}

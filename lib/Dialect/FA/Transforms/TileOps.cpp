@@ -1,0 +1,337 @@
+//===- TileOps.cpp - The tile-level ops of tiled attention ----------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileOps.h"
+#include "TileUtils.h"
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Matchers.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::tileutils;
+
+static Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
+static Value f32Constant(OpBuilder &b, Location loc, double value) {
+  return arith::ConstantOp::create(
+      b, loc, b.getF32FloatAttr(static_cast<float>(value)));
+}
+
+/// acc[m, n] += lhs[m, k] * rhs[k, n] (rhs[n, k] when `transposeRhs`), with
+/// the operands extended to f32: the two matmuls of a tile.
+static Value accumulateProduct(OpBuilder &b, Location loc, Value lhs,
+                               Value rhs, Value acc, bool transposeRhs,
+                               StringRef role) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+             k = getAffineDimExpr(2, ctx);
+  SmallVector<AffineExpr> rhsExprs = transposeRhs
+                                         ? SmallVector<AffineExpr>{n, k}
+                                         : SmallVector<AffineExpr>{k, n};
+  auto generic = linalg::GenericOp::create(
+      b, loc, acc.getType(), ValueRange{lhs, rhs}, acc,
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, {m, k}, ctx),
+                          AffineMap::get(3, 0, rhsExprs, ctx),
+                          AffineMap::get(3, 0, {m, n}, ctx)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
+                                              toF32(nb, nl, args[1]));
+        linalg::YieldOp::create(
+            nb, nl,
+            arith::AddFOp::create(nb, nl, args[2], product).getResult());
+      });
+  setRole(generic, role);
+  return generic.getResult(0);
+}
+
+Value tileops::buildQK(OpBuilder &b, Location loc, Value query, Value key,
+                       Value acc) {
+  return accumulateProduct(b, loc, query, key, acc, /*transposeRhs=*/true,
+                           TileRole::qk);
+}
+
+Value tileops::buildWeightedValues(OpBuilder &b, Location loc,
+                                   Value probabilities, Value value,
+                                   Value acc) {
+  return accumulateProduct(b, loc, probabilities, value, acc,
+                           /*transposeRhs=*/false, TileRole::weightedValues);
+}
+
+Value tileops::buildRowMax(OpBuilder &b, Location loc, Value tile, Value init,
+                           StringRef role) {
+  return reduceRows(b, loc, tile, init, role,
+                    [](OpBuilder &rb, Location rl, Value acc, Value x) {
+                      return arith::MaximumFOp::create(rb, rl, acc, x)
+                          .getResult();
+                    });
+}
+
+Value tileops::buildRowSum(OpBuilder &b, Location loc, Value tile,
+                           Value init) {
+  return reduceRows(b, loc, tile, init, "row_sum",
+                    [](OpBuilder &rb, Location rl, Value acc, Value x) {
+                      return arith::AddFOp::create(rb, rl, acc, x).getResult();
+                    });
+}
+
+Value tileops::buildExp(OpBuilder &b, Location loc, Value scores, Value max,
+                        Value out) {
+  return mapTile(b, loc, scores, max, out, "exp",
+                 [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value shifted = arith::SubFOp::create(
+                       eb, el, args[0], safeRowMax(eb, el, args[1]));
+                   return math::ExpOp::create(eb, el, shifted);
+                 });
+}
+
+Value tileops::buildExactProbabilities(OpBuilder &b, Location loc,
+                                       Value scores, Value max, Value sum,
+                                       Value out) {
+  return mapTile(b, loc, scores, ValueRange{max, sum}, out,
+                 TileRole::probabilities,
+                 [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value shifted = arith::SubFOp::create(
+                       eb, el, args[0], safeRowMax(eb, el, args[1]));
+                   Value e = math::ExpOp::create(eb, el, shifted);
+                   // A row that sees no key has sum 0: its probabilities
+                   // are 0.
+                   Value zero = f32Constant(eb, el, 0.0);
+                   Value empty = arith::CmpFOp::create(
+                       eb, el, arith::CmpFPredicate::OEQ, args[2], zero);
+                   Value p = arith::DivFOp::create(eb, el, e, args[2]);
+                   return arith::SelectOp::create(eb, el, empty, zero, p);
+                 });
+}
+
+static Value exp2Shifted(OpBuilder &b, Location loc, Value x, Value max) {
+  Value shifted = arith::SubFOp::create(b, loc, x, safeRowMax(b, loc, max));
+  return math::Exp2Op::create(b, loc, shifted);
+}
+
+Value tileops::buildOnlineProbabilities(OpBuilder &b, Location loc,
+                                        Value scores, Value max, Value out) {
+  return mapTile(b, loc, scores, max, out, TileRole::probabilities,
+                 [](OpBuilder &eb, Location el, ValueRange args) {
+                   return exp2Shifted(eb, el, args[0], args[1]);
+                 });
+}
+
+Value tileops::buildRescale(OpBuilder &b, Location loc, Value max,
+                            Value newMax, Value out) {
+  return mapRows(b, loc, ValueRange{max, newMax}, out, "rescale",
+                 [](OpBuilder &eb, Location el, ValueRange args) {
+                   return exp2Shifted(eb, el, args[0], args[1]);
+                 });
+}
+
+Value tileops::buildRescaleSum(OpBuilder &b, Location loc, Value sum,
+                               Value alpha, Value out) {
+  return mapRows(b, loc, ValueRange{sum, alpha}, out, "rescale_sum",
+                 [](OpBuilder &eb, Location el, ValueRange args) {
+                   return arith::MulFOp::create(eb, el, args[0], args[1])
+                       .getResult();
+                 });
+}
+
+Value tileops::buildRescaleAcc(OpBuilder &b, Location loc, Value acc,
+                               Value alpha, Value out) {
+  return mapTile(b, loc, acc, alpha, out, "rescale_acc",
+                 [](OpBuilder &eb, Location el, ValueRange args) {
+                   return arith::MulFOp::create(eb, el, args[0], args[1])
+                       .getResult();
+                 });
+}
+
+Value tileops::buildMaxNaturalLog(OpBuilder &b, Location loc, Value max2,
+                                  Value out) {
+  return mapRows(b, loc, max2, out, "max_natural_log",
+                 [](OpBuilder &eb, Location el, ValueRange args) {
+                   Value ln2 = f32Constant(eb, el, M_LN2);
+                   return arith::MulFOp::create(eb, el, args[0], ln2)
+                       .getResult();
+                 });
+}
+
+Value tileops::buildNormalize(OpBuilder &b, Location loc, Value acc, Value sum,
+                              Value out) {
+  return mapTile(b, loc, acc, sum, out, "normalize",
+                 [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value zero = f32Constant(eb, el, 0.0);
+                   Value empty = arith::CmpFOp::create(
+                       eb, el, arith::CmpFPredicate::OEQ, args[1], zero);
+                   Value quotient =
+                       arith::DivFOp::create(eb, el, args[0], args[1]);
+                   return arith::SelectOp::create(eb, el, empty, zero,
+                                                  quotient);
+                 });
+}
+
+Value tileops::buildStore(OpBuilder &b, Location loc, Value acc, Value out) {
+  Type elementType = cast<ShapedType>(out.getType()).getElementType();
+  return mapTile(b, loc, acc, {}, out, "store",
+                 [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   if (elementType.isF32())
+                     return args[0];
+                   return arith::TruncFOp::create(eb, el, elementType,
+                                                  args[0]);
+                 });
+}
+
+Value tileops::buildLse(OpBuilder &b, Location loc, Value max, Value sum,
+                        Value out) {
+  return mapRows(b, loc, ValueRange{max, sum}, out, "lse",
+                 [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value logSum = math::LogOp::create(eb, el, args[1]);
+                   return arith::AddFOp::create(eb, el, args[0], logSum);
+                 });
+}
+
+//===----------------------------------------------------------------------===//
+// Checking an op against its builder
+//===----------------------------------------------------------------------===//
+
+/// Rebuilds `op` from its own operands with the builder of its role; null
+/// when the role or the operand count is not one the builders make.
+static Value rebuild(OpBuilder &b, linalg::GenericOp op) {
+  StringRef role = getRole(op);
+  Location loc = op.getLoc();
+  SmallVector<Value> in(op.getDpsInputs());
+  if (op.getNumDpsInits() != 1)
+    return {};
+  Value out = op.getDpsInits()[0];
+  auto inputs = [&](size_t n) { return in.size() == n; };
+  if (role == TileRole::qk && inputs(2))
+    return tileops::buildQK(b, loc, in[0], in[1], out);
+  if (role == TileRole::weightedValues && inputs(2))
+    return tileops::buildWeightedValues(b, loc, in[0], in[1], out);
+  if ((role == "row_max" || role == "running_max") && inputs(1))
+    return tileops::buildRowMax(b, loc, in[0], out, role);
+  if (role == "row_sum" && inputs(1))
+    return tileops::buildRowSum(b, loc, in[0], out);
+  if (role == "exp" && inputs(2))
+    return tileops::buildExp(b, loc, in[0], in[1], out);
+  if (role == TileRole::probabilities && inputs(3))
+    return tileops::buildExactProbabilities(b, loc, in[0], in[1], in[2], out);
+  if (role == TileRole::probabilities && inputs(2))
+    return tileops::buildOnlineProbabilities(b, loc, in[0], in[1], out);
+  if (role == "rescale" && inputs(2))
+    return tileops::buildRescale(b, loc, in[0], in[1], out);
+  if (role == "rescale_sum" && inputs(2))
+    return tileops::buildRescaleSum(b, loc, in[0], in[1], out);
+  if (role == "rescale_acc" && inputs(2))
+    return tileops::buildRescaleAcc(b, loc, in[0], in[1], out);
+  if (role == "max_natural_log" && inputs(1))
+    return tileops::buildMaxNaturalLog(b, loc, in[0], out);
+  if (role == "normalize" && inputs(2))
+    return tileops::buildNormalize(b, loc, in[0], in[1], out);
+  if (role == "store" && inputs(1))
+    return tileops::buildStore(b, loc, in[0], out);
+  if (role == "lse" && inputs(2))
+    return tileops::buildLse(b, loc, in[0], in[1], out);
+  return {};
+}
+
+/// Whether `lhs` and `rhs` compute the same value: compared as dataflow
+/// graphs (so that canonicalization's reordering, constant hoisting and CSE
+/// do not matter), commutative operands in either order.
+static bool equivalentValues(Value lhs, Value rhs,
+                             DenseMap<Value, Value> &equivalent);
+
+static bool equivalentOps(Operation *lhs, Operation *rhs,
+                          DenseMap<Value, Value> &equivalent) {
+  if (lhs->getName() != rhs->getName() ||
+      lhs->getPropertiesAsAttribute() != rhs->getPropertiesAsAttribute() ||
+      lhs->getDiscardableAttrDictionary() !=
+          rhs->getDiscardableAttrDictionary() ||
+      lhs->getResultTypes() != rhs->getResultTypes() ||
+      lhs->getNumOperands() != rhs->getNumOperands() ||
+      lhs->getNumRegions() != rhs->getNumRegions())
+    return false;
+  auto operandsMatch = [&](bool swapped) {
+    DenseMap<Value, Value> trial = equivalent;
+    for (unsigned i = 0, e = lhs->getNumOperands(); i < e; ++i) {
+      unsigned j = swapped ? e - 1 - i : i;
+      if (!equivalentValues(lhs->getOperand(i), rhs->getOperand(j), trial))
+        return false;
+    }
+    equivalent = std::move(trial);
+    return true;
+  };
+  if (!operandsMatch(false) &&
+      !(lhs->getNumOperands() == 2 &&
+        lhs->hasTrait<OpTrait::IsCommutative>() && operandsMatch(true)))
+    return false;
+  // Single-block regions: the arguments correspond, then what each
+  // terminator yields.
+  for (auto [lr, rr] : llvm::zip(lhs->getRegions(), rhs->getRegions())) {
+    if (lr.getBlocks().size() != rr.getBlocks().size() ||
+        lr.getBlocks().size() > 1)
+      return false;
+    if (lr.empty())
+      continue;
+    Block &lb = lr.front(), &rb = rr.front();
+    if (lb.getArgumentTypes() != rb.getArgumentTypes())
+      return false;
+    for (auto [la, ra] : llvm::zip(lb.getArguments(), rb.getArguments()))
+      equivalent[la] = ra;
+    if (!equivalentOps(lb.getTerminator(), rb.getTerminator(), equivalent))
+      return false;
+  }
+  for (auto [l, r] : llvm::zip(lhs->getResults(), rhs->getResults()))
+    equivalent[l] = r;
+  return true;
+}
+
+static bool equivalentValues(Value lhs, Value rhs,
+                             DenseMap<Value, Value> &equivalent) {
+  if (lhs == rhs)
+    return true;
+  if (auto it = equivalent.find(lhs); it != equivalent.end())
+    return it->second == rhs;
+  Attribute lc, rc;
+  if (lhs.getType() == rhs.getType() && matchPattern(lhs, m_Constant(&lc)) &&
+      matchPattern(rhs, m_Constant(&rc)))
+    return lc == rc;
+  auto lr = dyn_cast<OpResult>(lhs), rr = dyn_cast<OpResult>(rhs);
+  if (!lr || !rr || lr.getResultNumber() != rr.getResultNumber())
+    return false;
+  return equivalentOps(lr.getOwner(), rr.getOwner(), equivalent);
+}
+
+bool mlir::fa::areEquivalentOps(Operation *lhs, Operation *rhs,
+                                DenseMap<Value, Value> &equivalent) {
+  return equivalentOps(lhs, rhs, equivalent);
+}
+
+bool mlir::fa::isCanonicalTileOp(Operation *op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic)
+    return false;
+  // Built in a detached block: the IR under inspection is not touched.
+  Block scratch;
+  OpBuilder b(op->getContext());
+  b.setInsertionPointToEnd(&scratch);
+  Value rebuilt = rebuild(b, generic);
+  DenseMap<Value, Value> equivalent;
+  bool same =
+      rebuilt && areEquivalentOps(op, rebuilt.getDefiningOp(), equivalent);
+  for (Operation &scratchOp :
+       llvm::make_early_inc_range(llvm::reverse(scratch)))
+    scratchOp.erase();
+  return same;
+}

@@ -1,0 +1,64 @@
+//===- TileOps.h - The tile-level ops of tiled attention --------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// One builder per tile-level op (`fa.role`) that tiling and fusion emit, and
+// the check that an op is exactly what its builder makes. The passes build
+// their IR with these, and every later consumer (the fusion pattern, the GPU
+// mapping) checks the bodies it rewrites by rebuilding them from the same
+// operands and comparing: an edited body is reported, never reinterpreted.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_DIALECT_FA_TRANSFORMS_TILEOPS_H
+#define FA_LIB_DIALECT_FA_TRANSFORMS_TILEOPS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::fa::tileops {
+
+/// acc[m, n] += lhs[m, k] * rhs[n, k] (role qk: Q K^T).
+Value buildQK(OpBuilder &b, Location loc, Value query, Value key, Value acc);
+/// acc[m, n] += lhs[m, k] * rhs[k, n] (role weighted_values: P V).
+Value buildWeightedValues(OpBuilder &b, Location loc, Value probabilities,
+                          Value value, Value acc);
+/// Row maximum of `tile` into `init` (roles row_max and running_max).
+Value buildRowMax(OpBuilder &b, Location loc, Value tile, Value init,
+                  StringRef role);
+/// Row sum of `tile` into `init` (role row_sum).
+Value buildRowSum(OpBuilder &b, Location loc, Value tile, Value init);
+/// exp(s - max) of the exact softmax (role exp).
+Value buildExp(OpBuilder &b, Location loc, Value scores, Value max, Value out);
+/// exp(s - max) / sum, 0 for rows that see no key (role probabilities of the
+/// exact softmax).
+Value buildExactProbabilities(OpBuilder &b, Location loc, Value scores,
+                              Value max, Value sum, Value out);
+/// exp2(s2 - max2) (role probabilities of the online softmax).
+Value buildOnlineProbabilities(OpBuilder &b, Location loc, Value scores,
+                               Value max, Value out);
+/// exp2(old max - new max), per row (role rescale).
+Value buildRescale(OpBuilder &b, Location loc, Value max, Value newMax,
+                   Value out);
+/// sum * alpha (role rescale_sum).
+Value buildRescaleSum(OpBuilder &b, Location loc, Value sum, Value alpha,
+                      Value out);
+/// acc * alpha, per row (role rescale_acc).
+Value buildRescaleAcc(OpBuilder &b, Location loc, Value acc, Value alpha,
+                      Value out);
+/// max2 * ln 2: the natural-log max from the log2-domain one (role
+/// max_natural_log).
+Value buildMaxNaturalLog(OpBuilder &b, Location loc, Value max2, Value out);
+/// acc / sum, 0 for rows that see no key (role normalize).
+Value buildNormalize(OpBuilder &b, Location loc, Value acc, Value sum,
+                     Value out);
+/// The output tile in the element type of `out` (role store).
+Value buildStore(OpBuilder &b, Location loc, Value acc, Value out);
+/// max + log(sum) (role lse).
+Value buildLse(OpBuilder &b, Location loc, Value max, Value sum, Value out);
+
+} // namespace mlir::fa::tileops
+
+#endif // FA_LIB_DIALECT_FA_TRANSFORMS_TILEOPS_H

@@ -1,0 +1,60 @@
+//===- Captures.h - The --capture flag: shapes and seeded fills -----------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// A kernel of programmable attention takes its captures as arguments after
+// Q, K, V, O and the LSE. fa-runner makes each one on the host from a flag
+//
+//   --capture I:SHAPE:FILL
+//
+// (grammar in fa-runner --help), contiguous and row-major, so the same bytes
+// go to the device for the kernel and the GPU reference, and stay on the
+// host for the CPU reference.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_RUNNER_CAPTURES_H
+#define FA_RUNNER_CAPTURES_H
+
+#include "ModInterpreter.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace fa_runner {
+
+struct CaptureFlag {
+  int index = -1;
+  std::string shape, fill, text;
+};
+
+/// Splits "I:SHAPE:FILL" (FILL may contain ':'); dies when malformed.
+CaptureFlag parseCaptureFlag(const std::string &text);
+
+struct HostCapture {
+  std::string name; // capture0, ...
+  TensorType type;  // as the kernel declares it (static sizes)
+  std::vector<int64_t> shape, strides;
+  std::vector<unsigned char> bytes;
+
+  /// The evaluator's view of these bytes at `data` (host or device).
+  ModCapture view(const void *data) const;
+};
+
+/// Resolves a shape symbol (B, Hq, Hkv, Nq, Nk) to its size; dies when the
+/// size is not known.
+using SizeOfSymbol = std::function<int64_t(const std::string &)>;
+
+/// Makes every capture of `types` from `flags`, seeded by `seed` (each
+/// capture by its own stream, so Q/K/V do not change with the captures).
+std::vector<HostCapture> makeCaptures(const std::vector<TensorType> &types,
+                                      const std::vector<CaptureFlag> &flags,
+                                      const SizeOfSymbol &sizeOf,
+                                      uint64_t seed);
+
+} // namespace fa_runner
+
+#endif // FA_RUNNER_CAPTURES_H

@@ -1,0 +1,181 @@
+//===- CpuCheck.cpp - The CPU reference over many rows --------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuCheck.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+
+namespace fa_runner {
+
+/// Rows to check: all when cheap, else the first and last rows plus a
+/// seeded sample.
+std::vector<int64_t> pickRows(const Problem &p, const Options &opt,
+                              bool small) {
+  int64_t totalRows = p.B * p.Hq * p.Nq;
+  std::vector<int64_t> rows;
+  if (small) {
+    for (int64_t r = 0; r < totalRows; ++r)
+      rows.push_back(r);
+    return rows;
+  }
+  std::mt19937_64 pick(opt.seed ^ 0x9e3779b97f4a7c15ull);
+  for (int64_t r = 0; r < std::min<int64_t>(64, p.Nq); ++r) {
+    rows.push_back(r);
+    rows.push_back(totalRows - 1 - r);
+  }
+  while (static_cast<int64_t>(rows.size()) < opt.checkRows)
+    rows.push_back(static_cast<int64_t>(pick() % totalRows));
+  return rows;
+}
+
+/// Whether the fp64 CPU reference can afford every row.
+bool isSmall(const Problem &p, const KernelMetadata &meta, const Options &opt) {
+  int64_t totalRows = p.B * p.Hq * p.Nq;
+  // An interpreted instruction costs about as much as a few MACs.
+  double perPair = double(p.D);
+  for (const ModRegion *r : {meta.scoreMod.get(), meta.maskMod.get()})
+    if (r)
+      perPair += 8.0 * r->insts.size();
+  double cost = double(totalRows) * double(p.Nk) * perPair;
+  return cost <= 2e9 || totalRows <= opt.checkRows;
+}
+
+std::string modsName(const KernelMetadata &meta) {
+  std::string s;
+  if (meta.scoreMod)
+    s = "score_mod";
+  if (meta.maskMod)
+    s += s.empty() ? "mask_mod" : ",mask_mod";
+  return s.empty() ? "none" : s;
+}
+
+static void printValues(const char *label, const std::vector<double> &values,
+                        int64_t count) {
+  std::printf(" %s=", label);
+  for (int64_t d = 0; d < count; ++d)
+    std::printf("%s%.17g", d ? "," : "", values[d]);
+}
+
+/// --reference-only: the CPU reference and the baseline, no kernel.
+int referenceOnly(const Problem &p, const KernelMetadata &meta,
+                  const Options &opt, const Inputs &in, ModEvaluator *mods) {
+  int64_t totalRows = p.B * p.Hq * p.Nq;
+  int64_t cols = opt.printCols < 0 ? p.D : std::min(opt.printCols, p.D);
+  std::vector<int64_t> printed;
+  for (const auto &row : opt.printRows) {
+    if (row[0] >= p.B || row[1] >= p.Hq || row[2] >= p.Nq)
+      die(kUsage, "--print-rows " + std::to_string(row[0]) + ":" +
+                      std::to_string(row[1]) + ":" + std::to_string(row[2]) +
+                      " is outside B=" + std::to_string(p.B) + " Hq=" +
+                      std::to_string(p.Hq) + " Nq=" + std::to_string(p.Nq));
+    printed.push_back((row[0] * p.Hq + row[1]) * p.Nq + row[2]);
+  }
+  if (opt.printAllRows)
+    for (int64_t r = 0; r < totalRows; ++r)
+      printed.push_back(r);
+  for (int64_t r : printed) {
+    int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
+    RowResult res = evaluateRow(p, in, mods, b, h, i);
+    std::printf("row b=%lld h=%lld i=%lld kept=%lld lse=%.17g", (long long)b,
+                (long long)h, (long long)i, (long long)res.kept, res.lse);
+    printValues("out", res.out, cols);
+    std::printf("\nbase b=%lld h=%lld i=%lld", (long long)b, (long long)h,
+                (long long)i);
+    printValues("out", res.base, cols);
+    std::printf("\n");
+  }
+
+  bool small = isSmall(p, meta, opt);
+  int64_t emptyRows = 0, keptPairs = 0;
+  double maxBase = 0;
+  std::vector<int64_t> rows = pickRows(p, opt, small);
+  for (int64_t r : rows) {
+    int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
+    RowResult res = evaluateRow(p, in, mods, b, h, i);
+    emptyRows += res.empty;
+    keptPairs += res.kept;
+    for (int64_t d = 0; d < p.D; ++d)
+      maxBase = std::max(maxBase, std::fabs(res.base[d] - res.out[d]));
+  }
+  std::printf("REFERENCE %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld "
+              "causal=%s mods=%s captures=%zu: rows=%zu empty_rows=%lld "
+              "kept_pairs=%lld baseline_err=%.3e ref=%s\n",
+              meta.dtype.c_str(), (long long)p.B, (long long)p.Hq,
+              (long long)p.Hkv, (long long)p.Nq, (long long)p.Nk,
+              (long long)p.D, meta.causal.c_str(), modsName(meta).c_str(),
+              meta.captures.size(), rows.size(), (long long)emptyRows,
+              (long long)keptPairs, maxBase, small ? "cpu" : "cpu-sampled");
+  return kPass;
+}
+
+/// The CPU check of a kernel's output (`out`, `lse` copied to the host).
+void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
+                const std::vector<uint16_t> &out, const std::vector<float> &lse,
+                const std::vector<int64_t> &rows, CheckStats &stats) {
+  // Every element written, none NaN (the poison is NaN).
+  for (size_t i = 0; i < out.size(); ++i)
+    stats.nanCount += std::isnan(p.load(out, i));
+  for (float x : lse)
+    stats.nanCount += std::isnan(x);
+  auto os = p.strides(p.Hq, p.Nq);
+  for (int64_t r : rows) {
+    int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
+    RowResult ref = evaluateRow(p, in, mods, b, h, i);
+    for (int64_t d = 0; d < p.D; ++d) {
+      double got = p.load(out, p.index(os, b, h, i, d));
+      if (ref.empty && got != 0.0)
+        ++stats.maskedRowErrors;
+      stats.maxErr = std::max(stats.maxErr, std::fabs(got - ref.out[d]));
+      stats.maxBase =
+          std::max(stats.maxBase, std::fabs(ref.base[d] - ref.out[d]));
+    }
+    if (p.lse) {
+      double got = lse[(b * p.Hq + h) * p.Nq + i];
+      if (ref.empty) {
+        if (!(std::isinf(got) && got < 0))
+          stats.maxLseErr = std::numeric_limits<double>::infinity();
+      } else {
+        double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
+        stats.maxLseErr =
+            std::max(stats.maxLseErr, std::fabs(got - ref.lse) / tol);
+      }
+    }
+    ++stats.checkedRows;
+  }
+}
+
+void dumpInputs(const std::string &dir, const Problem &p, const Inputs &in,
+                const std::vector<HostCapture> &captures) {
+  // Logical [B, H, N, D] order whatever --layout is.
+  auto dump = [&](const char *name, const std::vector<uint16_t> &t, int64_t H,
+                  int64_t N) {
+    auto st = p.strides(H, N);
+    std::vector<uint16_t> logical;
+    logical.reserve(t.size());
+    for (int64_t b = 0; b < p.B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t d = 0; d < p.D; ++d)
+            logical.push_back(t[p.index(st, b, h, n, d)]);
+    std::string path = dir + "/" + name + ".bin";
+    if (!writeFile(path, logical.data(), logical.size() * 2))
+      die(kUsage, "cannot write " + path);
+  };
+  dump("q", in.q, p.Hq, p.Nq);
+  dump("k", in.k, p.Hkv, p.Nk);
+  dump("v", in.v, p.Hkv, p.Nk);
+  for (const HostCapture &c : captures) {
+    std::string path = dir + "/" + c.name + ".bin";
+    if (!writeFile(path, c.bytes.data(), c.bytes.size()))
+      die(kUsage, "cannot write " + path);
+  }
+}
+
+} // namespace fa_runner

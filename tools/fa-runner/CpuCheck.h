@@ -1,0 +1,52 @@
+//===- CpuCheck.h - The CPU reference over many rows ----------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// What fa-runner does with the fp64 CPU reference (Reference.h) beyond one
+// row: choosing the rows, checking a kernel's output, the --reference-only
+// mode and --dump-inputs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_RUNNER_CPUCHECK_H
+#define FA_RUNNER_CPUCHECK_H
+
+#include "Captures.h"
+#include "GpuReference.h"
+#include "Metadata.h"
+#include "Options.h"
+#include "Reference.h"
+
+#include <string>
+#include <vector>
+
+namespace fa_runner {
+
+/// Whether the fp64 CPU reference can afford every row.
+bool isSmall(const Problem &p, const KernelMetadata &meta, const Options &opt);
+
+/// Rows to check: all when `small`, else the first and last rows plus a
+/// seeded sample (flat indices over [B, Hq, Nq]).
+std::vector<int64_t> pickRows(const Problem &p, const Options &opt, bool small);
+
+/// "score_mod,mask_mod", "mask_mod", ... or "none".
+std::string modsName(const KernelMetadata &meta);
+
+/// --reference-only: prints the requested rows and a REFERENCE summary.
+int referenceOnly(const Problem &p, const KernelMetadata &meta,
+                  const Options &opt, const Inputs &in, ModEvaluator *mods);
+
+/// Checks a kernel's output (`out`, `lse` copied to the host) on `rows`.
+void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
+                const std::vector<uint16_t> &out, const std::vector<float> &lse,
+                const std::vector<int64_t> &rows, CheckStats &stats);
+
+/// --dump-inputs: DIR/{q,k,v}.bin in [B, H, N, D] order, DIR/capture<I>.bin.
+void dumpInputs(const std::string &dir, const Problem &p, const Inputs &in,
+                const std::vector<HostCapture> &captures);
+
+} // namespace fa_runner
+
+#endif // FA_RUNNER_CPUCHECK_H

@@ -1,0 +1,57 @@
+//===- Metadata.h - What a kernel's .json says it computes ----------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// Reads the launch metadata fa-compile writes (<prefix>.json): the argument
+// list (Q, K, V, O, the optional LSE, then the captures) and the
+// "attention" object. Three kinds of kernels:
+//
+//   - plain: no "from_op" field (kernels from before programmable
+//     attention, or compiled without regions): checked as they always were;
+//   - described: "from_op": true with "captures", "score_mod" and
+//     "mask_mod": checked against the interpreted regions;
+//   - undescribed: "from_op": false (compiled from already-tiled IR), or
+//     the description is missing: they run, but nothing can check them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_RUNNER_METADATA_H
+#define FA_RUNNER_METADATA_H
+
+#include "Json.h"
+#include "ModInterpreter.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fa_runner {
+
+struct KernelMetadata {
+  Json json;
+  std::string dtype;  // bf16 | f16
+  std::string causal; // none | top_left | bottom_right
+  int64_t headDim = 0;
+  double scale = 0;
+  bool lse = false;
+  /// Static sizes of Q and K ([B, H, N, D]; -1 dynamic).
+  std::vector<int64_t> qShape, kShape;
+  /// Arguments before the captures: 4, or 5 with the LSE.
+  int fixedArguments = 4;
+  /// The captures' types, static sizes from the arguments and the regions.
+  std::vector<TensorType> captures;
+  /// Empty when the kernel can be checked; else why it cannot.
+  std::string uncheckable;
+  std::unique_ptr<ModRegion> scoreMod, maskMod;
+
+  bool hasMods() const { return scoreMod || maskMod; }
+};
+
+/// Parses and validates `text`; dies (exit 2) on anything malformed.
+KernelMetadata readMetadata(const std::string &text);
+
+} // namespace fa_runner
+
+#endif // FA_RUNNER_METADATA_H

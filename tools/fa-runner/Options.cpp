@@ -1,0 +1,196 @@
+//===- Options.cpp - fa-runner's command line -----------------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Options.h"
+#include "GpuReference.h"
+#include "Support.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace fa_runner {
+
+static void usage() {
+  std::puts(
+      "usage: fa-runner <prefix> [options]\n"
+      "  loads <prefix>.cubin (or <prefix>.ptx) and <prefix>.json from "
+      "fa-compile,\n"
+      "  runs the kernel on random inputs and checks it against fp64\n"
+      "\n"
+      "  --batch N --hq N --hkv N --nq N --nk N   sizes of dynamic dims\n"
+      "                                           (static ones are checked)\n"
+      "  --seed N                                 input generator seed (1)\n"
+      "  --mode normal|large|dominant             input distribution\n"
+      "  --layout bhsd|bshd                       memory layout of Q/K/V/O\n"
+      "  --check-rows N                           rows checked against fp64\n"
+      "                                           (all when small; 4096)\n"
+      "  --reference auto|cpu|gpu                 auto: fp64 CPU when small,\n"
+      "                                           else the GPU reference\n"
+      "  --no-check                               skip the reference\n"
+      "  --bench [--iters N] [--warmup N]         time with CUDA events\n"
+      "  --json                                   one JSON line out\n"
+      "  --perturb                                control: corrupt the output\n"
+      "\n"
+      "programmable attention (score_mod, mask_mod, captures):\n"
+      "  --capture I:SHAPE:FILL    fills capture I (0-based, in argument "
+      "order);\n"
+      "                            needed for every capture of the kernel\n"
+      "      SHAPE  comma-separated sizes: integers or B, Hq, Hkv, Nq, Nk "
+      "(empty\n"
+      "             for rank 0); must match the capture's rank and static "
+      "sizes\n"
+      "      FILL   uniform:LO:HI    floats in [LO, HI), integers in [LO, "
+      "HI]\n"
+      "             alibi            1-D float: 2^(-8 (i + 1) / n)\n"
+      "             segments:MAXLEN  integers: along the last dimension, "
+      "document\n"
+      "                              ids 0, 0, 1, ... with lengths in [1, "
+      "MAXLEN]\n"
+      "             arange           the element's linear index\n"
+      "             const:V          every element V\n"
+      "      values are rounded to the element type; seeded by --seed\n"
+      "\n"
+      "CPU-only modes (no kernel image, no CUDA driver needed):\n"
+      "  --eval score_mod:S,B,H,I,J               prints score_mod at these\n"
+      "  --eval mask_mod:B,H,I,J                  arguments (repeatable; "
+      "exits\n"
+      "                                           after unless "
+      "--reference-only)\n"
+      "  --reference-only                         the fp64 CPU reference and\n"
+      "                                           the baseline, with the "
+      "mods,\n"
+      "                                           on the inputs a run would "
+      "use;\n"
+      "                                           prints a REFERENCE summary\n"
+      "  --print-rows all|B:H:I[,B:H:I...]        with --reference-only: each\n"
+      "                                           row's 'row' line (kept "
+      "pairs,\n"
+      "                                           LSE, O) and 'base' line\n"
+      "  --print-cols N                           first N elements of O (all)\n"
+      "  --dump-inputs DIR                        writes DIR/{q,k,v}.bin "
+      "(raw,\n"
+      "                                           [B, H, N, D]) and\n"
+      "                                           DIR/capture<I>.bin (raw)\n"
+      "\n"
+      "a kernel whose metadata has \"from_op\": false (or no description of "
+      "its\n"
+      "regions) is not checked: it runs only with --no-check\n"
+      "exit: 0 pass, 1 wrong result, 2 usage or bad input, 3 no GPU/driver, "
+      "4 CUDA error");
+}
+
+Options parseOptions(int argc, char **argv) {
+  Options o;
+  auto number = [&](int &i, const char *flag) -> int64_t {
+    if (i + 1 >= argc)
+      die(kUsage, std::string(flag) + " needs a value");
+    char *end = nullptr;
+    long long v = std::strtoll(argv[++i], &end, 10);
+    if (!*argv[i] || *end || v < 0)
+      die(kUsage, std::string(flag) + " needs a non-negative integer, got '" +
+                      argv[i] + "'");
+    return v;
+  };
+  auto text = [&](int &i, const char *flag) -> std::string {
+    if (i + 1 >= argc)
+      die(kUsage, std::string(flag) + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage();
+      std::exit(0);
+    } else if (a == "--batch")
+      o.batch = number(i, "--batch");
+    else if (a == "--hq")
+      o.qHeads = number(i, "--hq");
+    else if (a == "--hkv")
+      o.kvHeads = number(i, "--hkv");
+    else if (a == "--nq")
+      o.qLength = number(i, "--nq");
+    else if (a == "--nk")
+      o.kvLength = number(i, "--nk");
+    else if (a == "--seed")
+      o.seed = number(i, "--seed");
+    else if (a == "--mode")
+      o.mode = text(i, "--mode");
+    else if (a == "--layout")
+      o.layout = text(i, "--layout");
+    else if (a == "--check-rows")
+      o.checkRows = number(i, "--check-rows");
+    else if (a == "--reference")
+      o.reference = text(i, "--reference");
+    else if (a == "--no-check")
+      o.check = false;
+    else if (a == "--bench")
+      o.bench = true;
+    else if (a == "--iters")
+      o.iterations = static_cast<int>(number(i, "--iters"));
+    else if (a == "--warmup")
+      o.warmup = static_cast<int>(number(i, "--warmup"));
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--perturb")
+      o.perturb = true;
+    else if (a == "--capture")
+      o.captures.push_back(parseCaptureFlag(text(i, "--capture")));
+    else if (a == "--reference-only")
+      o.referenceOnly = true;
+    else if (a == "--print-rows") {
+      std::string spec = text(i, "--print-rows");
+      if (spec == "all") {
+        o.printAllRows = true;
+        continue;
+      }
+      for (size_t pos = 0;;) {
+        size_t comma = spec.find(',', pos);
+        std::string row = spec.substr(pos, comma - pos);
+        long long b, h, q;
+        char tail;
+        if (std::sscanf(row.c_str(), "%lld:%lld:%lld%c", &b, &h, &q, &tail) !=
+                3 ||
+            b < 0 || h < 0 || q < 0)
+          die(kUsage, "--print-rows takes 'all' or B:H:I[,B:H:I...], got '" +
+                          row + "'");
+        o.printRows.push_back({b, h, q});
+        if (comma == std::string::npos)
+          break;
+        pos = comma + 1;
+      }
+    } else if (a == "--print-cols")
+      o.printCols = number(i, "--print-cols");
+    else if (a == "--dump-inputs")
+      o.dumpInputs = text(i, "--dump-inputs");
+    else if (a == "--eval")
+      o.evals.push_back(text(i, "--eval"));
+    else if (!a.empty() && a[0] == '-')
+      die(kUsage, "unknown option '" + a + "' (see --help)");
+    else if (o.prefix.empty())
+      o.prefix = a;
+    else
+      die(kUsage, "more than one kernel prefix given");
+  }
+  if (o.prefix.empty())
+    die(kUsage, "no kernel given; usage: fa-runner <prefix> [options]");
+  if (o.mode != "normal" && o.mode != "large" && o.mode != "dominant")
+    die(kUsage, "--mode must be normal, large or dominant");
+  if (o.layout != "bhsd" && o.layout != "bshd")
+    die(kUsage, "--layout must be bhsd or bshd");
+  if (o.iterations < 1)
+    die(kUsage, "--iters must be at least 1");
+  if (o.reference != "auto" && o.reference != "cpu" && o.reference != "gpu")
+    die(kUsage, "--reference must be auto, cpu or gpu");
+  if ((o.printAllRows || !o.printRows.empty() || o.printCols >= 0) &&
+      !o.referenceOnly)
+    die(kUsage, "--print-rows and --print-cols go with --reference-only");
+  if (o.reference == "gpu" && !haveGpuReference())
+    die(kUsage, "--reference=gpu: this fa-runner was built without nvcc, so "
+                "it has no GPU reference");
+  return o;
+}
+
+} // namespace fa_runner

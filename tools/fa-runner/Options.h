@@ -1,0 +1,48 @@
+//===- Options.h - fa-runner's command line -------------------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_RUNNER_OPTIONS_H
+#define FA_RUNNER_OPTIONS_H
+
+#include "Captures.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fa_runner {
+
+struct Options {
+  std::string prefix;
+  int64_t batch = -1, qHeads = -1, kvHeads = -1, qLength = -1, kvLength = -1;
+  uint64_t seed = 1;
+  std::string mode = "normal"; // normal | large | dominant
+  std::string layout = "bhsd"; // bhsd (contiguous) | bshd (strided)
+  bool bench = false, json = false, check = true;
+  int iterations = 50, warmup = 10;
+  int64_t checkRows = 4096;
+  std::string reference = "auto"; // auto | cpu | gpu
+  bool perturb = false; // control: corrupt one output; the check must fail
+  std::vector<CaptureFlag> captures;
+
+  // CPU-only modes: no kernel image, no driver.
+  bool referenceOnly = false;
+  bool printAllRows = false;
+  std::vector<std::array<int64_t, 3>> printRows; // (b, h, i)
+  int64_t printCols = -1;                        // -1: all of D
+  std::string dumpInputs;                        // directory
+  std::vector<std::string> evals;                // REGION:ARGS
+
+  /// Whether this run needs the kernel image and a GPU.
+  bool runsKernel() const { return !referenceOnly && evals.empty(); }
+};
+
+Options parseOptions(int argc, char **argv);
+
+} // namespace fa_runner
+
+#endif // FA_RUNNER_OPTIONS_H
