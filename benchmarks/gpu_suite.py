@@ -18,6 +18,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mod_library  # noqa: E402
+
 # (B, Hq, Hkv, Nq, Nk, mode, layout)
 CHECK_CASES = [
     (1, 1, 1, 1, 1, "normal", "bhsd"),
@@ -32,11 +35,23 @@ CHECK_CASES = [
 ]
 
 
+def capture_flags(prefix, b, hq, hkv, nq, nk):
+    """fa-runner's --capture flags for a kernel of make_kernels.py --mods
+    (its <prefix>.mod names the modification)."""
+    try:
+        with open(prefix + ".mod") as f:
+            mod = mod_library.by_name(f.read().strip())
+    except OSError:
+        return []
+    return mod.runner_flags(b, hq, hkv, nq, nk)
+
+
 def run(runner, prefix, case, extra=()):
     b, hq, hkv, nq, nk, mode, layout = case
     cmd = [runner, prefix, "--batch", str(b), "--hq", str(hq), "--hkv",
            str(hkv), "--nq", str(nq), "--nk", str(nk), "--mode", mode,
-           "--layout", layout, "--json", *extra]
+           "--layout", layout, "--json",
+           *capture_flags(prefix, b, hq, hkv, nq, nk), *extra]
     result = subprocess.run(cmd, capture_output=True, text=True)
     line = result.stdout.strip().splitlines()[-1] if result.stdout.strip() \
         else ""

@@ -17,13 +17,17 @@ import sys
 # pure Python, it needs neither libFAMLIRCAPI.so nor torch.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fa_mlir.compiler import AttentionSpec, attention_source  # noqa: E402
+import mod_library  # noqa: E402
 
 
-def kernel_source(dtype, d, causal, lse):
+def kernel_source(dtype, d, causal, lse, mod=None):
     return attention_source(AttentionSpec(
         dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
-        lse=lse))
+        lse=lse, score_mod=mod.score_mod if mod else None,
+        mask_mod=mod.mask_mod if mod else None,
+        captures=mod.captures if mod else ()))
 
 
 def main():
@@ -37,25 +41,41 @@ def main():
     parser.add_argument("--extra", default="",
                         help="extra fa-compile flags, e.g. '--block-n=128'")
     parser.add_argument("--suffix", default="")
+    parser.add_argument("--mods", default="",
+                        help="comma-separated modifications of "
+                             "mod_library.py (window<W>, prefix<P> take a "
+                             "size); kernels are named <...>_<mod>")
+    parser.add_argument("--sources-only", action="store_true",
+                        help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     names = []
-    for dtype, d, causal, lse in itertools.product(
+    mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \
+        or [None]
+    for dtype, d, causal, lse, mod in itertools.product(
             args.dtypes.split(","), args.head_dims.split(","),
-            args.causal.split(","), args.lse.split(",")):
+            args.causal.split(","), args.lse.split(","), mods):
         lse = lse == "1"
         name = f"{dtype}_d{d}_{causal}{'_lse' if lse else ''}{args.suffix}"
+        if mod:
+            name += "_" + mod.name
+            # How fa-runner fills the captures (gpu_suite.py reads it).
+            with open(os.path.join(args.out, name + ".mod"), "w") as f:
+                f.write(mod.name + "\n")
         src = os.path.join(args.out, name + ".mlir")
         with open(src, "w") as f:
-            f.write(kernel_source(dtype, int(d), causal, lse))
+            f.write(kernel_source(dtype, int(d), causal, lse, mod))
+        names.append(name)
+        if args.sources_only:
+            continue
         cmd = [args.fa_compile, src, "-o", os.path.join(args.out, name)]
         cmd += args.extra.split()
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
             sys.exit(f"make_kernels: fa-compile failed for {name}")
-        names.append(name)
-    print(f"make_kernels: {len(names)} kernels in {args.out}")
+    print(f"make_kernels: {len(names)} "
+          f"{'sources' if args.sources_only else 'kernels'} in {args.out}")
 
 
 if __name__ == "__main__":

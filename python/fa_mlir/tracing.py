@@ -1104,6 +1104,23 @@ def where(condition, x, y):
     return x if condition else y
 
 
+def tanh_approx(x):
+    """tanh where an approximation is allowed: `math.tanh fastmath<afn>`,
+    which the GPU kernels run as the hardware tanh (tanh.approx.f32, a
+    relative error of about 2^-11, one instruction) where plain tanh is an
+    accurate polynomial (about 2x slower attention for a softcap). Outside a
+    trace it is math.tanh (or Tensor.tanh)."""
+    if isinstance(x, Value):
+        t = x._tracer
+        x = t.cast(t.operand(x), F32)
+        return t.op("math.tanh {} fastmath<afn> : f32", (x,), F32,
+                    f"tanh_approx({x._expr})")
+    if hasattr(x, "tanh"):
+        return x.tanh()
+    import math
+    return math.tanh(x)
+
+
 def minimum(a, b):
     """torch.minimum for traced values without torch."""
     for v in (a, b):

@@ -160,8 +160,9 @@ def test_cache_keys_cover_the_modifications():
                 FakeTensor(np.float16([1])))))}
     assert len(keys) == 7
     # Equal functions, equal sources: one kernel.
-    assert KernelCache.key(a) == KernelCache.key(spec_of(
-        lambda s, b, h, q, kv: 30 * (s / 30).tanh()))
+    assert KernelCache.key(a) == KernelCache.key(spec_of(mods.softcap(30)))
+    assert KernelCache.key(spec_of(lambda s, b, h, q, kv: 30 * (s / 30).tanh())) \
+        == KernelCache.key(spec_of(lambda s, b, h, q, kv: 30 * (s / 30).tanh()))
     # Capture values are not in the key, only their types.
     assert KernelCache.key(spec_of(mods.alibi(FakeTensor(np.float32([1]))))) \
         == KernelCache.key(spec_of(mods.alibi(FakeTensor(np.float32([7, 8])))))

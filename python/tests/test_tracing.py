@@ -140,10 +140,28 @@ DOCUMENT = """\
   fa.yield %4 : i1"""
 
 
+SOFTCAP_LIBRARY = """\
+^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index):
+  %0 = arith.constant 0.03333333507180214 : f32
+  %1 = arith.mulf %score, %0 : f32
+  %2 = math.tanh %1 fastmath<afn> : f32
+  %3 = arith.constant 30.0 : f32
+  %4 = arith.mulf %3, %2 : f32
+  fa.yield %4 : f32"""
+
+
 def test_softcap_text():
-    assert score_text(mods.softcap(30)) == SOFTCAP
-    # Written as in FlexAttention's docs: the same text, so the same kernel.
+    # FlexAttention's docs' softcap, traced as written: exact division and
+    # tanh.
     assert score_text(lambda s, b, h, q, kv: 30 * (s / 30).tanh()) == SOFTCAP
+    # The library's: a multiplication by 1 / cap and the hardware tanh
+    # (tracing.tanh_approx), as FlashAttention-3; approx=False keeps tanh
+    # accurate.
+    assert score_text(mods.softcap(30)) == SOFTCAP_LIBRARY
+    exact = score_text(mods.softcap(30, approx=False))
+    assert "math.tanh %2 : f32" in exact.replace("%1 : f32", "%2 : f32") \
+        or "fastmath" not in exact
+    assert "arith.mulf %score" in exact
 
 
 def test_alibi_text_and_capture():

@@ -17,9 +17,38 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
 
     * a `gpu.module` holding one `gpu.func` kernel built from upstream
       `gpu`, `nvgpu`, `nvvm`, `vector` and `scf` ops, and
-    * on the host, `bufferization.to_buffer` of Q, K, V, O (and LSE), a
-      `gpu.launch_func` with grid `(ceildiv(Nq, block_m), Hq, B)`, and
-      `bufferization.to_tensor` of the outputs.
+    * on the host, `bufferization.to_buffer` of Q, K, V, O (and LSE) and of
+      the captures, a `gpu.launch_func` with grid `(ceildiv(Nq, block_m),
+      Hq, B)`, and `bufferization.to_tensor` of the outputs.
+
+    The kernel is a function of the IR it is given. The tile is read and
+    checked op by op (`matchFusedAttentionTile`): the slices, the two
+    contractions, the online softmax and the epilogue must be what the tile
+    passes build (an edited softmax body is refused, naming it); the
+    element-wise `scores` body (scale, `score_mod`, causal mask,
+    `mask_mod`), the key/value head the slices read and the key loop's
+    upper bound are cloned into the kernel. The scores body is cloned per
+    MMA accumulator element, each value at the level it varies at: once per
+    block of threads (a per-head ALiBi slope), per fragment row (a query's
+    document id), per key block or column, or per element; index
+    expressions stay affine in the fragment offsets, so a comparison of
+    positions (causal, windows) is one clamped i32 per row and block and
+    one compare with an immediate per score. Tensors the body reads become
+    kernel arguments (`tensor.extract` becomes a load, its indices clamped
+    into the capture since the kernel also evaluates padding positions).
+    A body op or value a kernel cannot evaluate is refused with a
+    diagnostic that names it, before any kernel IR is built.
+
+    The key blocks a tile visits come from its mask: the visibility
+    predicate of the scores body is evaluated in interval arithmetic over
+    (the tile's rows) x (a range of key blocks), in the kernel, so the tile
+    runs blocks [lo, hi) that may be visible (binary searches), takes the
+    unmasked path for the fully visible run [fullLo, fullHi) and the masked
+    path for the others, and neither loads nor computes a block invisible
+    to all its rows. Causal, sliding-window, chunked, prefix-LM and sink
+    masks get their ideal block counts; a mask that reads data (document
+    ids) is "maybe" everywhere: every block it does not rule out by index
+    runs masked.
 
     The `mma-sync` strategy (sm_80 and newer) builds a FlashAttention-2
     kernel: `nvgpu.device_async_copy` (cp.async) K/V ring of `stages` slots
@@ -29,19 +58,20 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     (else re-read from shared memory in every block, which then also
     re-reads `%tid.x` through `llvm.inline_asm` so that LLVM recomputes its
     per-thread addresses in the loop instead of hoisting one register per
-    address), row max/sum by two xor
-    `gpu.shuffle`s, exp2 with scale·log2(e) folded into one FMA, the key
-    loop split into unmasked blocks and the causal diagonal / ragged tail
-    (`fa.kv_blocks = "unmasked" | "masked"`), zero-filled out-of-bounds
-    rows, 64-bit (index) addressing, and dynamic B/H/N read from the memref
+    address), row max/sum by two xor `gpu.shuffle`s, exp2 with the kept
+    score's constant factor (scale·log2(e)) folded into one FMA, masked
+    query tiles scheduled longest first, zero-filled out-of-bounds rows,
+    64-bit (index) addressing, and dynamic B/H/N read from the memref
     arguments. Block sizes come from the tiling (`fa.attention_tile`); each
-    warp owns 16 or 32 query rows.
+    warp owns 16 or 32 query rows. The pieces a second strategy reuses
+    (the cloner, the block classifier, the register-level softmax, the
+    kernel ABI and launch metadata) live beside it.
 
     The kernel carries its launch configuration in the `fa.launch`
-    attribute (block size, dynamic shared memory, tile config) for the
-    metadata writer. Configurations the strategy cannot build (dtype, head
-    dimension, tile sizes, register or shared-memory budget, chip) are
-    rejected with a diagnostic.
+    attribute (block size, dynamic shared memory, tile config, LSE) for the
+    metadata writer; its name ends in a hash of its body. Configurations
+    the strategy cannot build (dtype, head dimension, tile sizes, register
+    or shared-memory budget, chip) are rejected with a diagnostic.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
@@ -81,23 +111,30 @@ def FALowerBF16MmaSync : Pass<"fa-lower-bf16-mma-sync"> {
 }
 
 def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
-  let summary = "Lower the kernels' f32 math to NVVM intrinsics, not libdevice";
+  let summary = "Lower the kernels' math to NVVM/LLVM intrinsics and "
+                "polynomials, never libdevice";
   let description = [{
-    Upstream `convert-gpu-to-nvvm` lowers f32 `math.exp2`, `math.log`,
-    `math.fma` and `arith.maxnumf` to libdevice calls, so a kernel's PTX has
-    unresolved externs unless the CUDA toolkit's libdevice is linked, and
-    `__nv_exp2f` keeps denormal results at the cost of extra instructions
-    per call. This pass rewrites them first:
+    Upstream `convert-gpu-to-nvvm` lowers most math ops to libdevice calls,
+    so a kernel's PTX has unresolved externs unless the CUDA toolkit's
+    libdevice is linked. The kernels and the score_mod regions cloned into
+    them may use any math op of the regions' allow-list; this pass lowers
+    them all first:
 
-    * `math.exp2` with `afn` to `llvm.nvvm.ex2.approx.ftz.f32` (MUFU.EX2);
-    * `math.log` with `afn` to `llvm.nvvm.lg2.approx.ftz.f` times ln 2;
-    * `math.fma` to `llvm.intr.fma`, `arith.maxnumf` to `llvm.intr.maxnum`.
+    * with `afn`, f32: `exp2`, `exp`, `log`, `log2`, `tanh`, `sin`, `cos`
+      to the MUFU approximations (`llvm.nvvm.ex2.approx.ftz.f32`,
+      `lg2.approx.ftz`, `tanh.approx.f32`, `sin/cos.approx.ftz`);
+    * otherwise `tanh`, `exp`, `log`, `log2`, `log1p`, `expm1`, `erf`,
+      `atan`, `atan2`, `sin`, `cos` to upstream's polynomial approximations
+      (f16/bf16 computed in f32), `sinh`, `cosh`, `tan`, `powf` to their
+      expansions, and `exp2`, `sqrt`, `rsqrt`, `absf`, `absi`, `floor`,
+      `ceil`, `trunc`, `round`, `roundeven`, `copysign`, `fma` and
+      `arith.maxnumf` to LLVM intrinsics that NVPTX implements.
 
-    `exp2`/`log` without the `afn` fast-math flag and non-f32 types are left
-    to the upstream lowering. The attention kernels mark `afn` on the
-    exponentials of the online softmax (arguments <= 0: results below
-    2^-126 of the row maximum do not change the output) and on the log of
-    the LSE. Run it before `convert-gpu-to-nvvm`.
+    A math op left after that (e.g. an f64 transcendental) is an error that
+    names it. The attention kernels mark `afn` on the exponentials of the
+    online softmax (arguments <= 0: results below 2^-126 of the row maximum
+    do not change the output) and on the log of the LSE. Run it before
+    `convert-gpu-to-nvvm`.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

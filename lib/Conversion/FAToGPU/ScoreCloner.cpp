@@ -185,6 +185,7 @@ void TileCloner::beginBlock(Value start, Operation *anchor) {
   blockValues.clear();
   affineForms.clear();
   narrowedCompares.clear();
+  floatBases.clear();
 }
 
 void TileCloner::placeFor(unsigned dependence, bool isLoad) {
@@ -387,6 +388,45 @@ Value TileCloner::narrowCompare(Operation *op, const Context &context) {
   return arith::CmpIOp::create(b, predicate, element, narrowed);
 }
 
+Value TileCloner::affineToFloat(Operation *op, const Context &context) {
+  auto cast = dyn_cast_or_null<arith::SIToFPOp>(op);
+  if (!cast || !cast.getType().isF32())
+    return {};
+  std::optional<Affine> form = affine(cast.getIn());
+  if (!form || (!form->rowCoefficient && !form->colCoefficient))
+    return {};
+  int64_t offset = offsetOf(*form, context);
+  if (std::abs(offset) >= (int64_t(1) << 24))
+    return {};
+  // f32(base + e) == f32(hi) + (f32(lo) + e) with hi = base rounded down to
+  // a multiple of 4096 and lo = base - hi: hi (below 2^36) and lo + e
+  // (small) are exact in f32, so the one rounding is the sum's. An int to
+  // float conversion per element becomes two additions.
+  std::pair<Operation *, int> cacheKey{op, forcePrologue ? 1 : 0};
+  auto [hi, lo] = floatBases.lookup(cacheKey);
+  if (!hi) {
+    OpBuilder::InsertionGuard guard(b);
+    placeFor(form->dependence, /*isLoad=*/false);
+    Type type = cast.getIn().getType();
+    Value base = form->base
+                     ? form->base
+                     : arith::ConstantOp::create(b, b.getZeroAttr(type));
+    if (!base.getType().isInteger(64))
+      base = isa<IndexType>(base.getType())
+                 ? b.createOrFold<arith::IndexCastOp>(b.getI64Type(), base)
+                 : b.createOrFold<arith::ExtSIOp>(b.getI64Type(), base);
+    Value high = b.createOrFold<arith::AndIOp>(
+        base, arith::ConstantOp::create(b, b.getI64IntegerAttr(-4096)));
+    Value low = b.createOrFold<arith::SubIOp>(base, high);
+    hi = b.createOrFold<arith::SIToFPOp>(b.getF32Type(), high);
+    lo = b.createOrFold<arith::SIToFPOp>(b.getF32Type(), low);
+    floatBases[cacheKey] = {hi, lo};
+  }
+  Value element = arith::ConstantOp::create(
+      b, b.getF32FloatAttr(static_cast<float>(offset)));
+  return arith::AddFOp::create(b, hi, arith::AddFOp::create(b, lo, element));
+}
+
 Value TileCloner::materialize(Value value, const Context &context) {
   unsigned dep = function.getDependence(value);
   Operation *op = value.getDefiningOp();
@@ -431,6 +471,8 @@ Value TileCloner::materialize(Value value, const Context &context) {
       placeFor(dep, /*isLoad=*/false);
     if (Value compare = narrowCompare(op, context))
       return cache[key] = compare;
+    if (Value converted = affineToFloat(op, context))
+      return cache[key] = converted;
     if (std::optional<Affine> form = affine(value)) {
       Value offset = arith::ConstantOp::create(
           b, IntegerAttr::get(value.getType(), offsetOf(*form, context)));
@@ -478,11 +520,24 @@ static Operation *cloneIntoKernel(OpBuilder &b, Operation *op,
                                   IRMapping &mapping) {
   Location loc = op->getLoc();
   if (auto extract = dyn_cast<tensor::ExtractOp>(op)) {
+    // The kernel also evaluates the body where the IR does not: key
+    // columns past the last key (the padding of a block) and rows past the
+    // last query. The load is clamped into the capture there, and its value
+    // discarded; where the IR evaluates it, the clamp changes nothing.
+    Value memref = mapping.lookup(extract.getTensor());
     SmallVector<Value> indices;
-    for (Value index : extract.getIndices())
-      indices.push_back(mapping.lookup(index));
-    auto load = memref::LoadOp::create(
-        b, loc, mapping.lookup(extract.getTensor()), indices);
+    for (auto [dim, index] : llvm::enumerate(extract.getIndices())) {
+      Value size = memref::DimOp::create(b, loc, memref, dim);
+      Value last = arith::SubIOp::create(
+          b, loc, size, arith::ConstantIndexOp::create(b, loc, 1));
+      Value clamped = arith::MinSIOp::create(
+          b, loc,
+          arith::MaxSIOp::create(b, loc, mapping.lookup(index),
+                                 arith::ConstantIndexOp::create(b, loc, 0)),
+          last);
+      indices.push_back(clamped);
+    }
+    auto load = memref::LoadOp::create(b, loc, memref, indices);
     mapping.map(extract.getResult(), load.getResult());
     return load;
   }

@@ -138,6 +138,9 @@ private:
   /// per-block value with an immediate per element; null when `cmp` is not
   /// one.
   Value narrowCompare(Operation *cmp, const Context &context);
+  /// sitofp of an affine index expression as two f32 additions per element
+  /// (exact); null when `op` is not one.
+  Value affineToFloat(Operation *op, const Context &context);
   /// Sets the insertion point for a value of dependence `dependence`
   /// (prologue, block or current).
   void placeFor(unsigned dependence, bool isLoad);
@@ -158,6 +161,7 @@ private:
   /// cloned: per-thread values go to the prologue too.
   bool forcePrologue = false;
   DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
+  DenseMap<std::pair<Operation *, int>, std::pair<Value, Value>> floatBases;
 };
 
 } // namespace mlir::fa::detail

@@ -4,20 +4,28 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Upstream convert-gpu-to-nvvm lowers f32 math.exp2, math.log, math.fma and
-// arith.maxnumf to libdevice calls (__nv_exp2f, __nv_logf, __nv_fmaf,
-// __nv_fmaxf). That ties every kernel to the CUDA toolkit's libdevice (the
-// PTX has unresolved externs without it), and __nv_exp2f keeps denormal
-// results at the cost of a fix-up around each MUFU.EX2. This pass lowers the
-// f32 math of the attention kernels straight to LLVM/NVVM intrinsics:
+// Upstream convert-gpu-to-nvvm lowers most math ops to libdevice calls
+// (__nv_expf, __nv_tanhf, __nv_sqrtf, ...). That ties every kernel to the
+// CUDA toolkit's libdevice (the PTX has unresolved externs without it), and
+// a score_mod may use any math op of its allow-list. This pass lowers them
+// all without libdevice:
 //
-//   math.exp2 {afn}  -> llvm.nvvm.ex2.approx.ftz.f32       (one MUFU.EX2)
-//   math.log {afn}   -> llvm.nvvm.lg2.approx.ftz.f * ln 2  (one MUFU.LG2)
-//   math.fma         -> llvm.intr.fma                      (fma.rn.f32)
-//   arith.maxnumf    -> llvm.intr.maxnum                   (max.f32)
+//   with `afn` (approximate functions allowed), f32:
+//     math.exp2  -> llvm.nvvm.ex2.approx.ftz.f32       (one MUFU.EX2)
+//     math.exp   -> ex2.approx.ftz(x * log2 e)
+//     math.log   -> llvm.nvvm.lg2.approx.ftz.f * ln 2  (one MUFU.LG2)
+//     math.log2  -> llvm.nvvm.lg2.approx.ftz.f
+//     math.tanh  -> tanh.approx.f32 (inline PTX)       (one MUFU.TANH)
+//     math.sin, math.cos -> llvm.nvvm.{sin,cos}.approx.ftz.f
+//   otherwise (accurate):
+//     tanh, exp, log, log2, log1p, expm1, erf, atan, atan2, sin, cos:
+//       upstream polynomial approximations (f16/bf16 computed in f32);
+//     sinh, cosh, tan, powf: upstream expansions into the above;
+//     exp2, sqrt, rsqrt, absf, absi, floor, ceil, trunc, round, roundeven,
+//     copysign, fma, arith.maxnumf: LLVM intrinsics NVPTX implements.
 //
-// exp2 and log without `afn` (approximate functions allowed) and other types
-// are left to the upstream lowering.
+// A math op left after that (e.g. f64 transcendentals) is an error that
+// names it, not a kernel that needs libdevice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +34,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
@@ -43,58 +52,100 @@ bool allowsApproximation(arith::FastMathFlags flags) {
   return bitEnumContainsAll(flags, arith::FastMathFlags::afn);
 }
 
+/// `name` is an NVVM intrinsic, or "asm:<ptx>" for an instruction LLVM has
+/// no intrinsic for (tanh.approx.f32, sm_75 and newer).
 Value callIntrinsic(PatternRewriter &rewriter, Location loc, StringRef name,
                     Value operand) {
+  if (name.consume_front("asm:"))
+    return LLVM::InlineAsmOp::create(
+               rewriter, loc, operand.getType(), ValueRange{operand},
+               (name + " $0, $1;").str(), "=f,f", /*has_side_effects=*/false,
+               /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+               /*asm_dialect=*/nullptr, /*operand_attrs=*/nullptr)
+        .getRes();
   return LLVM::CallIntrinsicOp::create(rewriter, loc, operand.getType(),
                                        rewriter.getStringAttr(name),
                                        ValueRange{operand})
       .getResult(0);
 }
 
-struct LowerApproxExp2 : OpRewritePattern<math::Exp2Op> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(math::Exp2Op op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.getType().isF32())
-      return rewriter.notifyMatchFailure(op, "only f32 has ex2.approx.ftz");
-    if (!allowsApproximation(op.getFastmath()))
-      return rewriter.notifyMatchFailure(op, "exact exp2 requested (no afn)");
-    rewriter.replaceOp(op, callIntrinsic(rewriter, op.getLoc(),
-                                         "llvm.nvvm.ex2.approx.ftz.f32",
-                                         op.getOperand()));
-    return success();
-  }
-};
+Value f32Constant(PatternRewriter &rewriter, Location loc, double value) {
+  return LLVM::ConstantOp::create(
+      rewriter, loc, rewriter.getF32Type(),
+      rewriter.getF32FloatAttr(static_cast<float>(value)));
+}
 
-struct LowerApproxLog : OpRewritePattern<math::LogOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(math::LogOp op,
+/// An `afn` f32 math op -> one MUFU intrinsic, with its argument scaled by
+/// `before` and its result by `after` (1 for none).
+template <typename MathOp>
+struct LowerToApproxIntrinsic : OpRewritePattern<MathOp> {
+  LowerToApproxIntrinsic(MLIRContext *ctx, StringRef intrinsic,
+                         double before = 1.0, double after = 1.0)
+      : OpRewritePattern<MathOp>(ctx, /*benefit=*/10), intrinsic(intrinsic),
+        before(before), after(after) {}
+
+  LogicalResult matchAndRewrite(MathOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.getType().isF32())
-      return rewriter.notifyMatchFailure(op, "only f32 has lg2.approx.ftz");
+      return rewriter.notifyMatchFailure(op, "the MUFU approximations are f32");
     if (!allowsApproximation(op.getFastmath()))
-      return rewriter.notifyMatchFailure(op, "exact log requested (no afn)");
+      return rewriter.notifyMatchFailure(op, "accurate result requested");
     Location loc = op.getLoc();
-    Value log2 = callIntrinsic(rewriter, loc, "llvm.nvvm.lg2.approx.ftz.f",
-                               op.getOperand());
-    Value ln2 = LLVM::ConstantOp::create(
-        rewriter, loc, rewriter.getF32Type(),
-        rewriter.getF32FloatAttr(static_cast<float>(M_LN2)));
-    rewriter.replaceOpWithNewOp<LLVM::FMulOp>(op, log2, ln2);
+    Value x = op.getOperand();
+    if (before != 1.0)
+      x = LLVM::FMulOp::create(rewriter, loc, x,
+                               f32Constant(rewriter, loc, before));
+    Value result = callIntrinsic(rewriter, loc, intrinsic, x);
+    if (after != 1.0)
+      result = LLVM::FMulOp::create(rewriter, loc, result,
+                                    f32Constant(rewriter, loc, after));
+    rewriter.replaceOp(op, result);
     return success();
   }
+
+  std::string intrinsic;
+  double before, after;
 };
 
-struct LowerFma : OpRewritePattern<math::FmaOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(math::FmaOp op,
+/// The LLVM type suffix of an intrinsic on `type` (f32, bf16, i64, ...).
+std::string typeSuffix(Type type) {
+  std::string suffix;
+  llvm::raw_string_ostream os(suffix);
+  if (auto integer = dyn_cast<IntegerType>(type))
+    os << "i" << integer.getWidth();
+  else
+    os << type;
+  return suffix;
+}
+
+/// A math op -> the LLVM intrinsic `name`.<type> of the same operands, which
+/// NVPTX implements. (Through llvm.call_intrinsic: convert-gpu-to-nvvm marks
+/// the LLVM dialect's own intrinsic ops illegal and would turn them into
+/// libdevice calls.)
+template <typename MathOp>
+struct LowerToLLVMIntrinsic : OpRewritePattern<MathOp> {
+  LowerToLLVMIntrinsic(MLIRContext *ctx, StringRef name)
+      : OpRewritePattern<MathOp>(ctx), name(name) {}
+  LogicalResult matchAndRewrite(MathOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.getType().isF32())
-      return rewriter.notifyMatchFailure(op, "not a scalar f32 fma");
-    rewriter.replaceOpWithNewOp<LLVM::FMAOp>(op, op.getA(), op.getB(),
-                                             op.getC());
+    Type type = op.getType();
+    if (!isa<FloatType, IntegerType>(type))
+      return rewriter.notifyMatchFailure(op, "scalars only");
+    SmallVector<Value> operands(op->getOperands());
+    // llvm.abs takes an "is INT_MIN poison" flag: it is not.
+    if (isa<IntegerType>(type))
+      operands.push_back(LLVM::ConstantOp::create(
+          rewriter, op.getLoc(), rewriter.getI1Type(),
+          rewriter.getBoolAttr(false)));
+    rewriter.replaceOp(
+        op, LLVM::CallIntrinsicOp::create(
+                rewriter, op.getLoc(), type,
+                rewriter.getStringAttr(name + "." + typeSuffix(type)),
+                operands)
+                .getResult(0));
     return success();
   }
+  std::string name;
 };
 
 struct LowerMaxNum : OpRewritePattern<arith::MaxNumFOp> {
@@ -108,6 +159,22 @@ struct LowerMaxNum : OpRewritePattern<arith::MaxNumFOp> {
   }
 };
 
+/// math.rsqrt -> 1 / sqrt (accurate).
+struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::RsqrtOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isa<FloatType>(op.getType()))
+      return rewriter.notifyMatchFailure(op, "scalars only");
+    Location loc = op.getLoc();
+    Value one = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getFloatAttr(op.getType(), 1.0));
+    Value root = math::SqrtOp::create(rewriter, loc, op.getOperand());
+    rewriter.replaceOpWithNewOp<arith::DivFOp>(op, one, root);
+    return success();
+  }
+};
+
 struct FALowerMathToNVVMPass
     : public fa::impl::FALowerMathToNVVMBase<FALowerMathToNVVMPass> {
   void runOnOperation() override {
@@ -115,12 +182,67 @@ struct FALowerMathToNVVMPass
     fa::populateLowerMathToNVVMPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
+    // Whatever is left would need libdevice.
+    WalkResult leftover = getOperation()->walk([](Operation *op) {
+      if (op->getDialect() && op->getDialect()->getNamespace() == "math") {
+        op->emitError("fa-lower-math-to-nvvm: cannot lower '")
+            << op->getName() << "' on " << op->getResultTypes()
+            << " without libdevice; use f32 (or f16/bf16) arithmetic in the "
+               "score_mod";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (leftover.wasInterrupted())
+      return signalPassFailure();
   }
 };
 
 } // namespace
 
 void mlir::fa::populateLowerMathToNVVMPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerApproxExp2, LowerApproxLog, LowerFma, LowerMaxNum>(
-      patterns.getContext());
+  MLIRContext *ctx = patterns.getContext();
+  // afn: one MUFU instruction each.
+  patterns.add<LowerToApproxIntrinsic<math::Exp2Op>>(
+      ctx, "llvm.nvvm.ex2.approx.ftz.f32");
+  patterns.add<LowerToApproxIntrinsic<math::ExpOp>>(
+      ctx, "llvm.nvvm.ex2.approx.ftz.f32", M_LOG2E);
+  patterns.add<LowerToApproxIntrinsic<math::LogOp>>(
+      ctx, "llvm.nvvm.lg2.approx.ftz.f", 1.0, M_LN2);
+  patterns.add<LowerToApproxIntrinsic<math::Log2Op>>(
+      ctx, "llvm.nvvm.lg2.approx.ftz.f");
+  patterns.add<LowerToApproxIntrinsic<math::TanhOp>>(ctx,
+                                                     "asm:tanh.approx.f32");
+  patterns.add<LowerToApproxIntrinsic<math::SinOp>>(ctx,
+                                                    "llvm.nvvm.sin.approx.ftz.f");
+  patterns.add<LowerToApproxIntrinsic<math::CosOp>>(ctx,
+                                                    "llvm.nvvm.cos.approx.ftz.f");
+  // Accurate: expansions and polynomial approximations (f16/bf16 in f32).
+  math::populateExpansionPatterns(patterns,
+                                  {"sinh", "cosh", "tan", "powf", "fpowi"});
+  patterns.add<LowerRsqrt>(ctx);
+  // (The predicate sees op names with or without the dialect prefix,
+  // depending on the pattern.)
+  auto approximated = [](StringRef name) {
+    name.consume_front("math.");
+    return llvm::is_contained({"tanh", "log", "log2", "log1p", "exp", "expm1",
+                               "erf", "atan", "atan2", "sin", "cos"},
+                              name);
+  };
+  populateMathF32ExpansionPatterns(patterns, approximated);
+  populateMathPolynomialApproximationPatterns(patterns, approximated);
+  // LLVM intrinsics.
+  patterns.add<LowerToLLVMIntrinsic<math::Exp2Op>>(ctx, "llvm.exp2");
+  patterns.add<LowerToLLVMIntrinsic<math::SqrtOp>>(ctx, "llvm.sqrt");
+  patterns.add<LowerToLLVMIntrinsic<math::AbsFOp>>(ctx, "llvm.fabs");
+  patterns.add<LowerToLLVMIntrinsic<math::AbsIOp>>(ctx, "llvm.abs");
+  patterns.add<LowerToLLVMIntrinsic<math::FloorOp>>(ctx, "llvm.floor");
+  patterns.add<LowerToLLVMIntrinsic<math::CeilOp>>(ctx, "llvm.ceil");
+  patterns.add<LowerToLLVMIntrinsic<math::TruncOp>>(ctx, "llvm.trunc");
+  patterns.add<LowerToLLVMIntrinsic<math::RoundOp>>(ctx, "llvm.round");
+  patterns.add<LowerToLLVMIntrinsic<math::RoundEvenOp>>(ctx,
+                                                        "llvm.roundeven");
+  patterns.add<LowerToLLVMIntrinsic<math::CopySignOp>>(ctx, "llvm.copysign");
+  patterns.add<LowerToLLVMIntrinsic<math::FmaOp>>(ctx, "llvm.fma");
+  patterns.add<LowerMaxNum>(ctx);
 }

@@ -1,50 +1,73 @@
-// RUN: fa-opt %s -split-input-file --fa-lower-math-to-nvvm | FileCheck %s
-// RUN: fa-opt %s -split-input-file --fa-lower-math-to-nvvm \
+// RUN: fa-opt %s -split-input-file -verify-diagnostics --fa-lower-math-to-nvvm | FileCheck %s
+// RUN: fa-opt %s -split-input-file -verify-diagnostics --fa-lower-math-to-nvvm \
 // RUN:   --convert-gpu-to-nvvm | FileCheck %s --check-prefix=NVVM
 
-// f32 exp2 and log that allow approximation become the bare MUFU
+// f32 math that allows approximation (afn) becomes the bare MUFU
 // instructions; fma and maxnumf become LLVM intrinsics, not libdevice.
 // CHECK-LABEL: func.func @approx
 // CHECK-DAG:     %[[LN2:.*]] = llvm.mlir.constant(0.693147182 : f32) : f32
 // CHECK-DAG:     %[[E:.*]] = llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"(%{{.*}}) : (f32) -> f32
 // CHECK-DAG:     %[[L2:.*]] = llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"(%{{.*}}) : (f32) -> f32
 // CHECK:         %[[L:.*]] = llvm.fmul %[[L2]], %[[LN2]] : f32
-// CHECK:         %[[F:.*]] = llvm.intr.fma(%{{.*}}, %{{.*}}, %{{.*}}) : (f32, f32, f32) -> f32
+// CHECK:         %[[F:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%{{.*}}, %{{.*}}, %{{.*}}) : (f32, f32, f32) -> f32
 // CHECK:         %[[M:.*]] = llvm.intr.maxnum(%{{.*}}, %{{.*}}) : (f32, f32) -> f32
+// CHECK:         %[[T:.*]] = llvm.inline_asm "tanh.approx.f32 $0, $1;", "=f,f"
+// CHECK:         %[[S:.*]] = llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
 // CHECK-NOT:     math.
-// CHECK:         return %[[E]], %[[L]], %[[F]], %[[M]]
-func.func @approx(%x: f32, %y: f32) -> (f32, f32, f32, f32) {
+// CHECK:         return %[[E]], %[[L]], %[[F]], %[[M]], %[[T]], %[[S]]
+func.func @approx(%x: f32, %y: f32) -> (f32, f32, f32, f32, f32, f32) {
   %e = math.exp2 %x fastmath<afn> : f32
   %l = math.log %x fastmath<afn> : f32
   %f = math.fma %x, %y, %x : f32
   %m = arith.maxnumf %x, %y : f32
-  return %e, %l, %f, %m : f32, f32, f32, f32
+  %t = math.tanh %x fastmath<afn> : f32
+  %s = math.sin %x fastmath<afn> : f32
+  return %e, %l, %f, %m, %t, %s : f32, f32, f32, f32, f32, f32
 }
 
 // -----
 
-// Other fast-math flags alone do not allow it; nor does f16. Both stay for
-// the upstream (libdevice) lowering.
-// CHECK-LABEL: func.func @exact
-// CHECK:         math.exp2 %{{.*}} fastmath<nnan> : f32
-// CHECK:         math.exp2 %{{.*}} fastmath<afn> : f16
-// CHECK:         math.log %{{.*}} : f32
-// CHECK-NOT:     llvm.call_intrinsic
-// CHECK-LABEL: gpu.module @m
-func.func @exact(%x: f32, %h: f16) -> (f32, f16, f32) {
-  %e = math.exp2 %x fastmath<nnan> : f32
-  %f = math.exp2 %h fastmath<afn> : f16
-  %l = math.log %x : f32
-  return %e, %f, %l : f32, f16, f32
-}
-
-// -----
-
-// Inside a kernel, next to upstream's conversion: only the exact one goes to
+// Without afn (other flags do not allow approximation) the results are
+// accurate: polynomial approximations (f16 computed in f32), expansions
+// into them, or LLVM intrinsics NVPTX implements. Nothing is left for
 // libdevice.
+// CHECK-LABEL: func.func @exact
+// CHECK-NOT:     math.
+// CHECK:         llvm.call_intrinsic "llvm.exp2.f32"
+// CHECK-NOT:     math.
+// CHECK:         llvm.call_intrinsic "llvm.sqrt.f32"
+// CHECK:         llvm.call_intrinsic "llvm.floor.f32"
+// CHECK:         llvm.call_intrinsic "llvm.abs.i32"
+// CHECK-NOT:     math.
+// CHECK:         return
+func.func @exact(%x: f32, %h: f16, %i: i32) -> (f32, f16, f32, f32, f32, f32, f32, i32) {
+  %e = math.exp2 %x fastmath<nnan> : f32
+  %t = math.tanh %h fastmath<afn> : f16
+  %l = math.log %x : f32
+  %c = math.cosh %x : f32
+  %p = math.powf %x, %x : f32
+  %q = math.sqrt %x : f32
+  %f = math.floor %x : f32
+  %a = math.absi %i : i32
+  return %e, %t, %l, %c, %p, %q, %f, %a : f32, f16, f32, f32, f32, f32, f32, i32
+}
+
+// -----
+
+// What cannot be lowered without libdevice is an error that names it.
+func.func @f64(%x: f64) -> f64 {
+  // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.tanh' on 'f64' without libdevice}}
+  %t = math.tanh %x : f64
+  return %t : f64
+}
+
+// -----
+
+// Inside a kernel, next to upstream's conversion: no libdevice call.
 // NVVM-LABEL: llvm.func @kernel
 // NVVM:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
-// NVVM:         llvm.call @__nv_exp2f
+// NVVM:         llvm.call_intrinsic "llvm.exp2.f32"
+// NVVM-NOT:     llvm.call @__nv
 gpu.module @m {
   gpu.func @kernel(%x: f32, %out: memref<2xf32>) kernel {
     %c0 = arith.constant 0 : index

@@ -25,14 +25,23 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
 
     Each loop recomputes its block of scores, so the softmax is exact and
     unfused: this IR is correct on its own and is the input that
-    `fa-fuse-online-softmax` rewrites. Tails (a sequence length that is not a
+    `fa-fuse-online-softmax` rewrites. The `scores` body computes each
+    element with its global indices (`row = first row + linalg.index 0`,
+    `col = block start + linalg.index 1`, batch and query head from the
+    forall): the scale, then a clone of the op's `score_mod` region, then,
+    when anything masks, `select(visible, score, -inf)` with `visible` the
+    causal bound and a clone of `mask_mod` (captures are read where they
+    are, outside the forall). Tails (a sequence length that is not a
     multiple of a block) are dynamic-size tiles, never padded reads. With a
     causal mask the key loop stops after the last block a tile can see.
     Grouped-query heads read key/value head `h / (Hq / Hkv)`.
 
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
-    `weighted_values`, ...) and the loops an `fa.softmax_stage` attribute:
-    the contract between this pass and the fusion pass.
+    `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
+    the forall `fa.attention_tile = {block_m, block_n}` (and a GPU block
+    mapping of its dimensions): the contract with the later passes, which
+    the fa dialect verifies against the IR (an attribute whose block sizes
+    disagree with the loops is an error).
   }];
   let options = [
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
@@ -73,8 +82,14 @@ def FAFuseOnlineSoftmax : Pass<"fa-fuse-online-softmax", "func::FuncOp"> {
     the loop `O = acc / l`. A row that sees no key keeps `m = -inf`, `l = 0`,
     and yields `O = 0` (never NaN).
 
-    Loops that do not have the exact shape the tiling pass produces are left
-    alone.
+    The pattern checks what it rewrites: the three loops must compute the
+    same scores (compared as dataflow graphs, so canonicalization between
+    the passes does not matter) and every other body must be the one the
+    tiling builds. The modified score is multiplied by log2(e) after the
+    `score_mod` and before the final `select(visible, s, -inf)`, folded
+    into a constant multiplication that produces it (the scale, or the
+    last factor of a softcap). Loops it does not recognise are left unfused
+    with a warning that says why.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -1,0 +1,73 @@
+// Modified attention through tiling, fusion and the GPU mapping: captures
+// become kernel arguments; the scores body is cloned per element, each value
+// at the level it varies at.
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=32" --fa-fuse-online-softmax --fa-lower-to-gpu --canonicalize --cse | FileCheck %s
+
+// ALiBi: the slope of the block's head is loaded once per block of threads,
+// before the key loop; the distance (kv_idx - q_idx) is an affine index, so
+// its conversion to f32 is two additions per score (the int-to-float
+// conversions happen once per block, on the high and low parts of its base).
+// CHECK-LABEL: func.func @alibi
+// CHECK:         gpu.launch_func @[[K:fa_attention_bf16_d64_bm64_bn32_w2_s2_[0-9a-f]+]]::@[[K]] {{.*}} args({{.*}}, %{{.*}} : memref<8xf32, strided<[?], offset: ?>>)
+// CHECK:       gpu.func @[[K]]({{.*}}, %[[SLOPES:.*]]: memref<8xf32, strided<[?], offset: ?>>)
+// CHECK:         %[[SLOPE:.*]] = memref.load %[[SLOPES]][%{{.*}}] : memref<8xf32, strided<[?], offset: ?>>
+// CHECK-NOT:     memref.load %[[SLOPES]]
+// CHECK:         scf.for
+// CHECK:           arith.andi %{{.*}}, %c-4096_i64 : i64
+// CHECK:           %[[HI:.*]] = arith.sitofp %{{.*}} : i64 to f32
+// CHECK:           %[[LO:.*]] = arith.sitofp %{{.*}} : i64 to f32
+// CHECK:           %[[E:.*]] = arith.addf %[[LO]], %cst{{.*}} : f32
+// CHECK:           %[[D:.*]] = arith.addf %[[HI]], %[[E]] : f32
+// CHECK:           arith.mulf %[[SLOPE]], %[[D]] : f32
+// CHECK-NOT:       memref.load %[[SLOPES]]
+// CHECK:         gpu.return
+func.func @alibi(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x8x?x64xbf16>, %o: tensor<1x8x?x64xbf16>, %slopes: tensor<8xf32>) -> tensor<1x8x?x64xbf16> {
+  %0 = fa.attention ins(%q, %k, %k : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>) outs(%o : tensor<1x8x?x64xbf16>)
+    captures(%slopes : tensor<8xf32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %sl: tensor<8xf32>):
+      %slope = tensor.extract %sl[%h] : tensor<8xf32>
+      %d = arith.subi %j, %i : index
+      %di = arith.index_cast %d : index to i64
+      %df = arith.sitofp %di : i64 to f32
+      %bias = arith.mulf %slope, %df : f32
+      %r = arith.addf %s, %bias : f32
+      fa.yield %r : f32
+    } -> tensor<1x8x?x64xbf16>
+  return %0 : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
+// A document mask over a captured [B, N] tensor, with a causal mask: each
+// thread loads the document of its rows once, before the key loop, and the
+// documents of its key columns once per block (indices clamped into the
+// capture: the padding past the last key is evaluated too). The mask reads
+// data, so no block is provably fully visible: two searches (the visible
+// range), no search for a fully visible run.
+// CHECK-LABEL: func.func @document
+// CHECK:       gpu.func @{{.*}}({{.*}}, %[[DOC:.*]]: memref<2x?xi32, strided<[?, ?], offset: ?>>)
+// CHECK-COUNT-4: memref.load %[[DOC]]
+// CHECK:         scf.while
+// CHECK:         scf.while
+// CHECK-NOT:     scf.while
+// CHECK:         scf.for
+// CHECK:         } else {
+// CHECK:           arith.maxsi
+// CHECK:           arith.minsi
+// CHECK:           memref.load %[[DOC]]
+// CHECK:           arith.cmpi eq, %{{.*}}, %{{.*}} : i32
+// CHECK:         gpu.return
+
+func.func @document(%q: tensor<2x4x?x64xf16>, %k: tensor<2x4x?x64xf16>, %o: tensor<2x4x?x64xf16>, %doc: tensor<2x?xi32>) -> tensor<2x4x?x64xf16> {
+  %0 = fa.attention ins(%q, %k, %k : tensor<2x4x?x64xf16>, tensor<2x4x?x64xf16>, tensor<2x4x?x64xf16>) outs(%o : tensor<2x4x?x64xf16>)
+    captures(%doc : tensor<2x?xi32>) causal = <top_left>
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index, %d: tensor<2x?xi32>):
+      %dq = tensor.extract %d[%b, %i] : tensor<2x?xi32>
+      %dk = tensor.extract %d[%b, %j] : tensor<2x?xi32>
+      %same = arith.cmpi eq, %dq, %dk : i32
+      fa.yield %same : i1
+    } -> tensor<2x4x?x64xf16>
+  return %0 : tensor<2x4x?x64xf16>
+}
