@@ -24,10 +24,13 @@ import mod_library  # noqa: E402
 
 
 def visible_pairs(prefix, causal, nq, nk):
-    """Pairs (q, k) the kernel keeps (per batch and head)."""
+    """Pairs (q, k) the kernel keeps (per batch and head), or None when they
+    depend on the captured data."""
     mod = None
     if os.path.exists(prefix + ".mod"):
         mod = mod_library.by_name(open(prefix + ".mod").read().strip())
+        if not mod.counted:
+            return None
     shift = {"none": None, "top_left": 0, "bottom_right": nk - nq}[causal]
     total = 0
     for q in range(nq):
@@ -74,15 +77,19 @@ def main():
             causal = meta["attention"].get("causal", "none")
             pairs = visible_pairs(prefix, causal, n, n)
             ms = statistics.median(times[label])
-            tflops = 4 * d * pairs * b * h / (ms * 1e-3) / 1e12
+            tflops = (4 * d * pairs * b * h / (ms * 1e-3) / 1e12
+                      if pairs is not None else None)
             rows.append({"label": label, "N": n, "B": b, "H": h, "D": d,
                          "ms": ms, "tflops": tflops,
-                         "visible": pairs / (n * n)})
+                         "visible": pairs / (n * n) if pairs is not None
+                         else None})
     print("| kernel | N | B x H | D | visible | ms | TFLOP/s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        visible = "-" if r["visible"] is None else f"{r['visible']:.3f}"
+        tflops = "-" if r["tflops"] is None else f"{r['tflops']:.1f}"
         print(f"| {r['label']} | {r['N']} | {r['B']}x{r['H']} | {r['D']} | "
-              f"{r['visible']:.3f} | {r['ms']:.3f} | {r['tflops']:.1f} |")
+              f"{visible} | {r['ms']:.3f} | {tflops} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -28,6 +28,9 @@ class Mod:
     # Keys row q keeps among [0, hi) (hi: what causal leaves), or None for
     # all of them: counts the visible pairs of a benchmark.
     row_keys: object = None
+    # False when the visible pairs depend on the captured data (a document
+    # mask over random segments): benchmarks report times only.
+    counted: bool = True
 
     def runner_flags(self, b, hq, hkv, nq, nk):
         n = max(nq, nk)
@@ -123,7 +126,8 @@ def document_mask(max_length=300):
   %same = arith.cmpi eq, %dq, %dk : i32
   fa.yield %same : i1""",
         captures=captures,
-        runner_captures=(f"0:{{B}},{{N}}:segments:{max_length}",))
+        runner_captures=(f"0:{{B}},{{N}}:segments:{max_length}",),
+        counted=False)
 
 
 def relative_position_bias(max_distance=128):

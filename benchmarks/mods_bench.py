@@ -2,7 +2,7 @@
 """Programmable attention against FlexAttention, side by side in one process.
 
     python3 benchmarks/mods_bench.py [--n 8192] [--batch 4] [--heads 16]
-        [--out benchmarks/results/<name>]
+        [--only <text>] [--out benchmarks/results/<name>]
 
 For each modification (plain causal, causal + softcap 30 tanh(s/30) with the
 hardware tanh and with an accurate one, causal + ALiBi with captured slopes,
@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--window", type=int, default=1024)
+    ap.add_argument("--only", default=None,
+                    help="run the cases whose name contains this text")
     ap.add_argument("--out", default=None, help="write <out>.md")
     args = ap.parse_args()
 
@@ -127,6 +129,8 @@ def main():
         ("no mask", dict(), None, None),
     ]
     rows = []
+    if args.only:
+        cases = [c for c in cases if args.only in c[0]]
     for name, fa_kwargs, flex_score, flex_mask in cases:
         pairs = visible_pairs(flex_mask, n, dev) if flex_mask else n * n
         flops = 4 * d * pairs * b * h

@@ -46,6 +46,7 @@ cp -r "$llvm/utils/lit/lit" "$stage/lit"
 cp "$src/test/lit.cfg.py" "$stage/test/"
 cp -r "$src/test/GPU" "$stage/test/GPU"
 cp "$src/benchmarks/make_kernels.py" "$src/benchmarks/gpu_suite.py" \
+  "$src/benchmarks/mod_library.py" "$src/benchmarks/bench_kernels.py" \
   "$stage/benchmarks/"
 # make_kernels.py takes its MLIR from fa_mlir.attention_source.
 mkdir -p "$stage/python/fa_mlir"

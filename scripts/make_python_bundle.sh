@@ -19,7 +19,8 @@ mkdir -p "$stage/python/fa_mlir/lib" "$stage/benchmarks"
 cp -r "$src/python/fa_mlir"/*.py "$stage/python/fa_mlir/"
 cp -r "$src/python/tests" "$stage/python/tests"
 strip -o "$stage/python/fa_mlir/lib/libFAMLIRCAPI.so" "$static/lib/libFAMLIRCAPI.so"
-cp "$src/benchmarks/torch_bench.py" "$stage/benchmarks/"
+cp "$src/benchmarks/torch_bench.py" "$src/benchmarks/mods_bench.py" \
+  "$stage/benchmarks/"
 find "$stage" -name __pycache__ -prune -exec rm -rf {} +
 mkdir -p "$(dirname "$out")"
 tar -C "$work" -cf - fa-mlir-python | xz -6 -T"${JOBS:-2}" > "$out"

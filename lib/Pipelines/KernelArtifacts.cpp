@@ -12,9 +12,14 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 
 #include <map>
 
@@ -97,19 +102,18 @@ static std::string buildMetadata(const KernelRecord &record) {
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid",
        llvm::json::Array{
-           llvm::json::Object{{"expr", "ceildiv(q.size[2], " +
-                                           std::to_string(l.blockM) + ")"},
-                              {"arg", 0},
-                              {"dim", 2},
-                              {"ceildiv", l.blockM}},
+           llvm::json::Object{
+               {"expr", "ceildiv(q.size[2], " + std::to_string(l.blockM) + ")"},
+               {"arg", 0},
+               {"dim", 2},
+               {"ceildiv", l.blockM}},
            llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
            llvm::json::Object{{"expr", "q.size[0]"}, {"arg", 0}, {"dim", 0}}}},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
-      {"tile",
-       llvm::json::Object{{"block_m", l.blockM},
-                          {"block_n", l.blockN},
-                          {"warps", l.warps},
-                          {"stages", l.stages}}},
+      {"tile", llvm::json::Object{{"block_m", l.blockM},
+                                  {"block_n", l.blockN},
+                                  {"warps", l.warps},
+                                  {"stages", l.stages}}},
       {"attention", std::move(attention)},
   };
   std::string out;
@@ -135,6 +139,57 @@ serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
     objects[binary.getSymName().str()] = object.getObject().str();
   }
   return objects;
+}
+
+/// Assembles `ptx` for `chip` with the toolkit's ptxas: the LLVM backend
+/// runs once per compile (the PTX is kept, the cubin made from it), where
+/// serializing to "bin" would run it a second time.
+static FailureOr<std::string> assemble(Location loc, StringRef ptx,
+                                       const FACompileOptions &options) {
+  std::string toolkit = getCUDAToolkitRoot(options);
+  SmallString<256> ptxas(toolkit);
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  if (!llvm::sys::fs::can_execute(ptxas))
+    return emitError(loc, "no ptxas at ")
+           << ptxas
+           << " to make a cubin: install the CUDA toolkit there, pass "
+              "--cuda-path (or set CUDA_HOME), or compile with --format=ptx "
+              "(the driver compiles PTX at load time)";
+  SmallString<128> input, output, errors;
+  if (llvm::sys::fs::createTemporaryFile("fa-kernel", "ptx", input) ||
+      llvm::sys::fs::createTemporaryFile("fa-kernel", "cubin", output) ||
+      llvm::sys::fs::createTemporaryFile("fa-kernel", "log", errors))
+    return emitError(loc, "cannot create temporary files for ptxas");
+  llvm::scope_exit cleanup([&]() {
+    llvm::sys::fs::remove(input);
+    llvm::sys::fs::remove(output);
+    llvm::sys::fs::remove(errors);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(input, ec);
+    if (ec)
+      return emitError(loc, "cannot write ") << input << ": " << ec.message();
+    os << ptx;
+  }
+  std::string chip = options.chip;
+  SmallVector<StringRef> args{ptxas, "-arch", chip, input, "-o", output};
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(errors),
+                                          StringRef(errors)};
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects,
+                                         /*SecondsToWait=*/0,
+                                         /*MemoryLimit=*/0, &message);
+  if (status != 0) {
+    auto log = llvm::MemoryBuffer::getFile(errors);
+    return emitError(loc, "ptxas failed")
+           << (message.empty() ? "" : ": " + message) << "\n"
+           << (log ? (*log)->getBuffer() : "");
+  }
+  auto cubin = llvm::MemoryBuffer::getFile(output, /*IsText=*/false);
+  if (!cubin)
+    return emitError(loc, "ptxas wrote no cubin at ") << output;
+  return (*cubin)->getBuffer().str();
 }
 
 FailureOr<std::vector<KernelArtifacts>>
@@ -185,17 +240,29 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   buildFAGPUToNVVMPipeline(nvvm, options);
   if (failed(nvvm.run(module)))
     return failure();
-  FailureOr<std::map<std::string, std::string>> ptx = serialize(module, "isa", options);
+  FailureOr<std::map<std::string, std::string>> ptx =
+      serialize(module, "isa", options);
   if (failed(ptx))
     return failure();
   // format=ptx: no cubin, so no ptxas needed (the driver JIT-compiles the
-  // PTX at load time).
-  std::map<std::string, std::string> noCubin;
-  FailureOr<std::map<std::string, std::string>> cubin =
-      options.format == BinaryFormat::Ptx ? noCubin
-                                          : serialize(module, "bin", options);
-  if (failed(cubin))
-    return failure();
+  // PTX at load time). A cubin is assembled from the PTX; a fatbin goes
+  // through upstream's serializer.
+  std::map<std::string, std::string> binaries;
+  if (options.format == BinaryFormat::Fatbin) {
+    FailureOr<std::map<std::string, std::string>> fatbins =
+        serialize(module, "fatbin", options);
+    if (failed(fatbins))
+      return failure();
+    binaries = std::move(*fatbins);
+  } else if (options.format == BinaryFormat::Cubin) {
+    for (auto &[name, text] : *ptx) {
+      FailureOr<std::string> cubin = assemble(module.getLoc(), text, options);
+      if (failed(cubin))
+        return failure();
+      binaries[name] = std::move(*cubin);
+    }
+  }
+  std::map<std::string, std::string> *cubin = &binaries;
 
   std::vector<KernelArtifacts> result;
   for (const KernelRecord &record : records) {

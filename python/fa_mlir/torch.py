@@ -323,7 +323,9 @@ def _check_captures(captures, device):
                 f"CUDA tensors on the device of q ({device})")
 
 
-_tuner = None
+# One tuner per kernel cache: a tuner writes its choices to its cache's
+# directory.
+_tuners = {}
 
 
 def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
@@ -369,10 +371,11 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
         chip = _chip(q.device)
         opts = dict(options or {})
         if autotune and options is None:
-            global _tuner
+            tuner_cache = cache or default_cache()
+            _tuner = _tuners.get(id(tuner_cache))
             if _tuner is None:
                 from .autotune import Tuner
-                _tuner = Tuner(cache or default_cache())
+                _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
             opts = _tuner.best(spec, q, k, v, chip, captures)
         kernel = _load(spec, chip, q.device, cache, opts)
         q, k, v = (_kernel_layout(t) for t in (q, k, v))

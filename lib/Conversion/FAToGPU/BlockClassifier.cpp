@@ -7,9 +7,12 @@
 #include "BlockClassifier.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
@@ -17,8 +20,7 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
-namespace {
-
+namespace mlir::fa::detail {
 /// The abstract value of an integer (an interval [lo, hi] in its own type)
 /// or of an i1 (whether it can be true, whether it can be false). `top`:
 /// unbounded.
@@ -27,15 +29,29 @@ struct Abstract {
   Value canTrue, canFalse;
   bool top = false;
 };
+} // namespace mlir::fa::detail
+
+struct BlockClassifier::TileIntervals {
+  /// The tile's row indices [0, rows - 1], made in the prologue.
+  Abstract rowIndex;
+  /// Values that vary with the rows only, evaluated once in the prologue.
+  DenseMap<Value, Abstract> values;
+};
+
+/// Capture data is bounded by a loop over at most this many elements.
+static constexpr int64_t kMaxDataRange = 256;
+static constexpr int64_t kWarpSize = 32;
+
+namespace {
 
 /// Emits the interval evaluation of one predicate over one box.
 class IntervalEmitter {
 public:
   IntervalEmitter(ImplicitLocOpBuilder &b, const ScoreFunction &function,
-                  TileCloner &cloner, Abstract row, Abstract col,
-                  Abstract kvStart)
-      : b(b), function(function), cloner(cloner), rowIndex(row),
-        colIndex(col), kvStart(kvStart) {}
+                  TileCloner &cloner, BlockClassifier::TileIntervals &tile,
+                  Abstract col, Abstract kvStart)
+      : b(b), function(function), cloner(cloner), tile(tile),
+        rowIndex(tile.rowIndex), colIndex(col), kvStart(kvStart) {}
 
   Abstract evaluate(Value value);
 
@@ -108,10 +124,15 @@ private:
   Abstract narrowed(const Abstract &a, Type type);
   Abstract compare(arith::CmpIPredicate predicate, Abstract x, Abstract y);
   Abstract evaluateOp(Operation *op, Value value);
+  /// The range of integer capture data over an index box.
+  Abstract loadRange(tensor::ExtractOp extract);
+  /// `v` from the lane `offset` away (xor) in the warp; any integer width.
+  Value shuffleXor(Value v, int offset);
 
   ImplicitLocOpBuilder &b;
   const ScoreFunction &function;
   TileCloner &cloner;
+  BlockClassifier::TileIntervals &tile;
   Abstract rowIndex, colIndex, kvStart;
   DenseMap<Value, Abstract> values;
 };
@@ -121,26 +142,28 @@ private:
 Abstract IntervalEmitter::narrowed(const Abstract &a, Type type) {
   if (a.top)
     return top(type);
-  unsigned width = type.getIntOrFloatBitWidth();
   Type from = a.lo.getType();
+  auto bitWidth = [](Type t) -> unsigned {
+    return isa<IndexType>(t) ? 64 : t.getIntOrFloatBitWidth();
+  };
   auto convert = [&](Value v) -> Value {
     if (from == type)
       return v;
     if (isa<IndexType>(from) || isa<IndexType>(type))
       return b.createOrFold<arith::IndexCastOp>(type, v);
-    if (from.getIntOrFloatBitWidth() < width)
+    if (bitWidth(from) < bitWidth(type))
       return b.createOrFold<arith::ExtSIOp>(type, v);
     return b.createOrFold<arith::TruncIOp>(type, v);
   };
-  unsigned fromWidth = isa<IndexType>(from) ? 64 : from.getIntOrFloatBitWidth();
-  unsigned toWidth = isa<IndexType>(type) ? 64 : width;
+  unsigned fromWidth = bitWidth(from), toWidth = bitWidth(type);
   if (toWidth >= fromWidth)
     return interval(convert(a.lo), convert(a.hi));
   // Narrowing: exact when the interval fits, else the whole range.
   int64_t minValue = -(int64_t(1) << (toWidth - 1));
   int64_t maxValue = (int64_t(1) << (toWidth - 1)) - 1;
-  Value fits = andI(cmp(arith::CmpIPredicate::sge, a.lo, constant(from, minValue)),
-                    cmp(arith::CmpIPredicate::sle, a.hi, constant(from, maxValue)));
+  Value fits =
+      andI(cmp(arith::CmpIPredicate::sge, a.lo, constant(from, minValue)),
+           cmp(arith::CmpIPredicate::sle, a.hi, constant(from, maxValue)));
   return interval(select(fits, convert(a.lo), constant(type, minValue)),
                   select(fits, convert(a.hi), constant(type, maxValue)));
 }
@@ -210,8 +233,18 @@ Abstract IntervalEmitter::compare(arith::CmpIPredicate predicate, Abstract x,
 Abstract IntervalEmitter::evaluate(Value value) {
   if (auto it = values.find(value); it != values.end())
     return it->second;
-  Abstract result;
   unsigned dep = function.getDependence(value);
+  // What varies with the rows only is the same for every block: evaluated
+  // once, in the prologue.
+  bool rowsOnly = dep == kRow;
+  if (rowsOnly) {
+    if (auto it = tile.values.find(value); it != tile.values.end())
+      return it->second;
+  }
+  OpBuilder::InsertionGuard guard(b);
+  if (rowsOnly)
+    b.setInsertionPoint(cloner.getPrologue());
+  Abstract result;
   Type type = value.getType();
   if (!type.isIntOrIndex()) {
     result = top(type);
@@ -226,7 +259,118 @@ Abstract IntervalEmitter::evaluate(Value value) {
   } else {
     result = evaluateOp(value.getDefiningOp(), value);
   }
+  if (rowsOnly)
+    tile.values[value] = result;
   return values[value] = result;
+}
+
+Value IntervalEmitter::shuffleXor(Value v, int offset) {
+  Type type = v.getType();
+  Type i32 = b.getI32Type();
+  Value offsetValue = constant(i32, offset),
+        widthValue = constant(i32, kWarpSize);
+  auto shuffle32 = [&](Value x) {
+    return gpu::ShuffleOp::create(b, x, offsetValue, widthValue,
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  };
+  unsigned width = type.getIntOrFloatBitWidth();
+  if (width == 32)
+    return shuffle32(v);
+  if (width < 32)
+    return arith::TruncIOp::create(
+        b, type, shuffle32(arith::ExtSIOp::create(b, i32, v)));
+  // 64 bits: two 32-bit halves.
+  Value shift = constant(type, 32);
+  Value low = shuffle32(arith::TruncIOp::create(b, i32, v));
+  Value high = shuffle32(
+      arith::TruncIOp::create(b, i32, arith::ShRUIOp::create(b, v, shift)));
+  return arith::OrIOp::create(
+      b, arith::ShLIOp::create(b, arith::ExtUIOp::create(b, type, high), shift),
+      arith::ExtUIOp::create(b, type, low));
+}
+
+Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
+  using P = arith::CmpIPredicate;
+  Type type = extract.getType();
+  Value memref = cloner.tensorArgument(extract.getTensor());
+  if (!isa<IntegerType>(type) || type.isInteger(1) || !memref)
+    return top(type);
+  // One index may range over an interval; the others must be exact.
+  SmallVector<Abstract> indices;
+  int varying = -1;
+  for (auto [i, index] : llvm::enumerate(extract.getIndices())) {
+    Abstract a = evaluate(index);
+    if (a.top)
+      return top(type);
+    if (a.lo != a.hi) {
+      if (varying >= 0)
+        return top(type);
+      varying = i;
+    }
+    indices.push_back(a);
+  }
+  // Indices are clamped into the capture, as the kernel's loads are.
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  auto clamp = [&](Value index, unsigned dim) -> Value {
+    Value last = b.createOrFold<arith::SubIOp>(
+        b.createOrFold<memref::DimOp>(memref, dim),
+        arith::ConstantIndexOp::create(b, 1));
+    return b.createOrFold<arith::MinSIOp>(
+        b.createOrFold<arith::MaxSIOp>(index, zero), last);
+  };
+  SmallVector<Value> at;
+  for (auto [i, a] : llvm::enumerate(indices))
+    at.push_back(clamp(a.lo, i));
+  if (varying < 0) {
+    Value v = memref::LoadOp::create(b, memref, at);
+    return interval(v, v);
+  }
+  // min and max over [lo, hi] of the varying index, when it spans at most
+  // kMaxDataRange elements (one block of keys, the tile's rows); else
+  // unbounded. The warp's lanes share the loads (lane-strided) and combine
+  // their partial results with shuffles, so every lane ends with the same
+  // bounds: the classification stays warp-uniform.
+  Value lo = at[varying], hi = clamp(indices[varying].hi, varying);
+  Value count = b.createOrFold<arith::SubIOp>(hi, lo);
+  Value small =
+      cmp(P::ult, count, arith::ConstantIndexOp::create(b, kMaxDataRange));
+  unsigned width = type.getIntOrFloatBitWidth();
+  Value typeMin =
+      constant(type, width >= 64 ? INT64_MIN : -(int64_t(1) << (width - 1)));
+  Value typeMax =
+      constant(type, width >= 64 ? INT64_MAX : (int64_t(1) << (width - 1)) - 1);
+  auto range = scf::IfOp::create(
+      b, small,
+      [&](OpBuilder &, Location) {
+        Value lane = gpu::LaneIdOp::create(b, /*upper_bound=*/nullptr);
+        auto loop = scf::ForOp::create(
+            b, b.createOrFold<arith::AddIOp>(lo, lane),
+            b.createOrFold<arith::AddIOp>(hi,
+                                          arith::ConstantIndexOp::create(b, 1)),
+            arith::ConstantIndexOp::create(b, kWarpSize),
+            ValueRange{typeMax, typeMin},
+            [&](OpBuilder &, Location, Value i, ValueRange minMax) {
+              SmallVector<Value> point(at);
+              point[varying] = i;
+              Value v = memref::LoadOp::create(b, memref, point);
+              scf::YieldOp::create(
+                  b, ValueRange{arith::MinSIOp::create(b, minMax[0], v),
+                                arith::MaxSIOp::create(b, minMax[1], v)});
+            });
+        Value minValue = loop.getResult(0), maxValue = loop.getResult(1);
+        for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+          minValue =
+              arith::MinSIOp::create(b, minValue, shuffleXor(minValue, offset));
+          maxValue =
+              arith::MaxSIOp::create(b, maxValue, shuffleXor(maxValue, offset));
+        }
+        scf::YieldOp::create(b, ValueRange{minValue, maxValue});
+      },
+      [&](OpBuilder &, Location) {
+        scf::YieldOp::create(b, ValueRange{typeMin, typeMax});
+      });
+  return interval(range.getResult(0), range.getResult(1));
 }
 
 Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
@@ -237,6 +381,8 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
   if (auto constantOp = dyn_cast<arith::ConstantOp>(op))
     return exact(arith::ConstantOp::create(b, constantOp.getValue()));
 
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op))
+    return loadRange(extract);
   auto operand = [&](unsigned i) { return evaluate(op->getOperand(i)); };
   auto constantOperand = [&](unsigned i) -> std::optional<int64_t> {
     APInt c;
@@ -259,14 +405,15 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     }
     if (isa<arith::XOrIOp>(op)) {
       Abstract x = operand(0), y = operand(1);
-      return truth(orI(andI(x.canTrue, y.canFalse), andI(x.canFalse, y.canTrue)),
-                   orI(andI(x.canTrue, y.canTrue), andI(x.canFalse, y.canFalse)));
+      return truth(
+          orI(andI(x.canTrue, y.canFalse), andI(x.canFalse, y.canTrue)),
+          orI(andI(x.canTrue, y.canTrue), andI(x.canFalse, y.canFalse)));
     }
     if (isa<arith::SelectOp>(op)) {
       Abstract c = operand(0), x = operand(1), y = operand(2);
-      return truth(orI(andI(c.canTrue, x.canTrue), andI(c.canFalse, y.canTrue)),
-                   orI(andI(c.canTrue, x.canFalse),
-                       andI(c.canFalse, y.canFalse)));
+      return truth(
+          orI(andI(c.canTrue, x.canTrue), andI(c.canFalse, y.canTrue)),
+          orI(andI(c.canTrue, x.canFalse), andI(c.canFalse, y.canFalse)));
     }
     return top(type);
   }
@@ -294,10 +441,9 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
                        b.createOrFold<arith::MulIOp>(x.lo, y.hi),
                        b.createOrFold<arith::MulIOp>(x.hi, y.lo),
                        b.createOrFold<arith::MulIOp>(x.hi, y.hi)};
-    return interval(minS(minS(corners[0], corners[1]),
-                         minS(corners[2], corners[3])),
-                    maxS(maxS(corners[0], corners[1]),
-                         maxS(corners[2], corners[3])));
+    return interval(
+        minS(minS(corners[0], corners[1]), minS(corners[2], corners[3])),
+        maxS(maxS(corners[0], corners[1]), maxS(corners[2], corners[3])));
   }
   if (isa<arith::MinSIOp, arith::MaxSIOp>(op)) {
     Abstract x = operand(0), y = operand(1);
@@ -333,18 +479,16 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Value c = constant(type, *divisor), zero = constant(type, 0);
     // Within one period the remainder is monotone; otherwise it spans the
     // period (of the dividend's sign).
-    Value samePeriod =
-        andI(cmp(P::sge, x.lo, zero),
-             cmp(P::eq, b.createOrFold<arith::DivSIOp>(x.lo, c),
-                 b.createOrFold<arith::DivSIOp>(x.hi, c)));
+    Value samePeriod = andI(cmp(P::sge, x.lo, zero),
+                            cmp(P::eq, b.createOrFold<arith::DivSIOp>(x.lo, c),
+                                b.createOrFold<arith::DivSIOp>(x.hi, c)));
     Value nonNegative = cmp(P::sge, x.lo, zero);
     Value wideLo = select(nonNegative, zero, constant(type, 1 - *divisor));
-    Value wideHi = select(cmp(P::sle, x.hi, zero), zero,
-                          constant(type, *divisor - 1));
-    return interval(select(samePeriod, b.createOrFold<arith::RemSIOp>(x.lo, c),
-                           wideLo),
-                    select(samePeriod, b.createOrFold<arith::RemSIOp>(x.hi, c),
-                           wideHi));
+    Value wideHi =
+        select(cmp(P::sle, x.hi, zero), zero, constant(type, *divisor - 1));
+    return interval(
+        select(samePeriod, b.createOrFold<arith::RemSIOp>(x.lo, c), wideLo),
+        select(samePeriod, b.createOrFold<arith::RemSIOp>(x.hi, c), wideHi));
   }
   if (isa<math::AbsIOp>(op)) {
     Abstract x = operand(0);
@@ -355,23 +499,23 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Value negHi = b.createOrFold<arith::SubIOp>(zero, x.hi);
     Value nonNegative = cmp(P::sge, x.lo, zero);
     Value nonPositive = cmp(P::sle, x.hi, zero);
-    return interval(
-        select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
-        select(nonNegative, x.hi, select(nonPositive, negLo, maxS(negLo, x.hi))));
+    return interval(select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
+                    select(nonNegative, x.hi,
+                           select(nonPositive, negLo, maxS(negLo, x.hi))));
   }
   if (auto selectOp = dyn_cast<arith::SelectOp>(op)) {
     Abstract c = operand(0), x = operand(1), y = operand(2);
     if (x.top || y.top)
       return top(type);
     // Only the branches the condition may take.
-    Value lo = select(c.canTrue,
-                      select(c.canFalse, minS(x.lo, y.lo), x.lo), y.lo);
-    Value hi = select(c.canTrue,
-                      select(c.canFalse, maxS(x.hi, y.hi), x.hi), y.hi);
+    Value lo =
+        select(c.canTrue, select(c.canFalse, minS(x.lo, y.lo), x.lo), y.lo);
+    Value hi =
+        select(c.canTrue, select(c.canFalse, maxS(x.hi, y.hi), x.hi), y.hi);
     return interval(lo, hi);
   }
-  if (isa<arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp,
-          arith::ExtUIOp, arith::IndexCastUIOp>(op)) {
+  if (isa<arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp, arith::ExtUIOp,
+          arith::IndexCastUIOp>(op)) {
     bool isSigned = !isa<arith::ExtUIOp, arith::IndexCastUIOp>(op);
     Abstract x = operand(0);
     if (op->getOperand(0).getType().isInteger(1))
@@ -387,8 +531,8 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
       return widened;
     Value nonNegative = cmp(P::sge, x.lo, constant(x.lo.getType(), 0));
     unsigned width = isa<IndexType>(type) ? 64 : type.getIntOrFloatBitWidth();
-    Value maxValue = constant(type, width >= 64 ? INT64_MAX
-                                                : (int64_t(1) << width) - 1);
+    Value maxValue =
+        constant(type, width >= 64 ? INT64_MAX : (int64_t(1) << width) - 1);
     return interval(select(nonNegative, widened.lo, constant(type, 0)),
                     select(nonNegative, widened.hi, maxValue));
   }
@@ -404,11 +548,17 @@ BlockClassifier::BlockClassifier(ImplicitLocOpBuilder &b,
                                  TileCloner &cloner, Value rows, Value keys,
                                  int64_t blockN)
     : b(b), function(function), cloner(cloner), rows(rows), keys(keys),
-      blockN(blockN) {}
+      blockN(blockN), tileIntervals(std::make_shared<TileIntervals>()) {
+  // The rows of the tile, [0, rows - 1], where the prologue's values can
+  // use them.
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(cloner.getPrologue());
+  tileIntervals->rowIndex.lo = arith::ConstantIndexOp::create(b, 0);
+  tileIntervals->rowIndex.hi = add(rows, -1);
+}
 
 Value BlockClassifier::add(Value x, int64_t c) {
-  return b.createOrFold<arith::AddIOp>(x,
-                                       arith::ConstantIndexOp::create(b, c));
+  return b.createOrFold<arith::AddIOp>(x, arith::ConstantIndexOp::create(b, c));
 }
 
 std::pair<Value, Value> BlockClassifier::classify(Value first, Value last) {
@@ -416,20 +566,18 @@ std::pair<Value, Value> BlockClassifier::classify(Value first, Value last) {
   Value zero = arith::ConstantIndexOp::create(b, 0);
   // Padding past the last key is hidden.
   Value end = b.createOrFold<arith::MulIOp>(last, blockSize);
-  Value padded = b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, end,
-                                               keys);
+  Value padded =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, end, keys);
   Value visible = function.getVisible();
   if (!visible)
     return {arith::ConstantIntOp::create(b, 1, 1), padded};
 
-  Abstract row, col, start;
-  row.lo = zero;
-  row.hi = add(rows, -1);
+  Abstract col, start;
   col.lo = zero;
   col.hi = arith::ConstantIndexOp::create(b, blockN - 1);
   start.lo = b.createOrFold<arith::MulIOp>(first, blockSize);
   start.hi = b.createOrFold<arith::MulIOp>(add(last, -1), blockSize);
-  IntervalEmitter emitter(b, function, cloner, row, col, start);
+  IntervalEmitter emitter(b, function, cloner, *tileIntervals, col, start);
   Abstract result = emitter.evaluate(visible);
   return {result.canTrue,
           b.createOrFold<arith::OrIOp>(result.canFalse, padded)};
@@ -450,8 +598,7 @@ Value BlockClassifier::searchFirst(Value lo, Value hi,
             b, arith::AddIOp::create(b, args[0], args[1]),
             arith::ConstantIndexOp::create(b, 2));
         Value holds = pred(mid);
-        Value newLo = arith::SelectOp::create(b, holds, args[0],
-                                              add(mid, 1));
+        Value newLo = arith::SelectOp::create(b, holds, args[0], add(mid, 1));
         Value newHi = arith::SelectOp::create(b, holds, mid, args[1]);
         scf::YieldOp::create(b, ValueRange{newLo, newHi});
       });
@@ -509,11 +656,10 @@ BlockRanges BlockClassifier::computeRanges(Value numBlocks) {
         scf::YieldOp::create(b, add(args[0], 1));
       });
   ranges.fullLo = scan.getResult(0);
-  Value runEnd = searchFirst(add(ranges.fullLo, 1), add(ranges.hi, 1),
-                             [&](Value x) {
-                               return canBeHidden(ranges.fullLo, x);
-                             });
-  ranges.fullHi = b.createOrFold<arith::MaxSIOp>(add(runEnd, -1),
-                                                 ranges.fullLo);
+  Value runEnd =
+      searchFirst(add(ranges.fullLo, 1), add(ranges.hi, 1),
+                  [&](Value x) { return canBeHidden(ranges.fullLo, x); });
+  ranges.fullHi =
+      b.createOrFold<arith::MaxSIOp>(add(runEnd, -1), ranges.fullLo);
   return ranges;
 }

@@ -11,8 +11,12 @@
 // block as invisible (skipped, never loaded), fully visible (run without
 // masking) or partial (masked), for any mask made of index arithmetic and
 // comparisons (causal, sliding window, chunked, prefix-LM, sinks...), with
-// no special cases. Anything the intervals cannot bound (data read from a
-// capture, a score-dependent mask) is "maybe": those blocks run masked.
+// no special cases. Integer data read from a capture over a short index
+// range (the keys of one block, the rows of the tile) is bounded by its
+// minimum and maximum, which the warp's lanes load together and combine
+// with shuffles: a document mask classifies each block from the documents
+// it holds. Wider ranges (the binary
+// searches over many blocks), float data and the score are "maybe".
 //
 // The arithmetic assumes the predicate's integer arithmetic on positions
 // does not overflow 64 bits (positions are below 2^31 in practice).
@@ -23,6 +27,8 @@
 #define FA_LIB_CONVERSION_FATOGPU_BLOCKCLASSIFIER_H
 
 #include "ScoreCloner.h"
+
+#include <memory>
 
 namespace mlir::fa::detail {
 
@@ -57,6 +63,11 @@ public:
   /// Whether the scores body masks anything beyond the key padding.
   bool hasPredicate() const { return static_cast<bool>(function.getVisible()); }
 
+  /// Intervals of values that vary with neither the key block nor the key
+  /// column (the tile's rows' data, e.g. their document ids), computed once
+  /// in the kernel prologue and shared by every classification.
+  struct TileIntervals;
+
 private:
   Value add(Value x, int64_t c);
   /// Smallest x in [lo, hi) with pred(x), or hi: pred must be monotone
@@ -68,6 +79,7 @@ private:
   TileCloner &cloner;
   Value rows, keys;
   int64_t blockN;
+  std::shared_ptr<TileIntervals> tileIntervals;
 };
 
 } // namespace mlir::fa::detail

@@ -100,6 +100,11 @@ public:
   /// Values that vary with nothing are cloned before `anchor` (in the
   /// kernel prologue; it must dominate every later use).
   void setPrologue(Operation *anchor) { prologueAnchor = anchor; }
+  Operation *getPrologue() const { return prologueAnchor; }
+  /// The kernel argument standing for a tile tensor (a capture).
+  Value tensorArgument(Value tensor) const {
+    return roots.tensors.lookup(tensor);
+  }
   /// Starts a block of keys at `kvStart`: block-level values are cloned
   /// before `anchor`.
   void beginBlock(Value kvStart, Operation *anchor);

@@ -39,22 +39,28 @@ func.func @alibi(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x8x?x64xbf16>, %o: tenso
 
 // -----
 
-// A document mask over a captured [B, N] tensor, with a causal mask: each
-// thread loads the document of its rows once, before the key loop, and the
-// documents of its key columns once per block (indices clamped into the
-// capture: the padding past the last key is evaluated too). The mask reads
-// data, so no block is provably fully visible: two searches (the visible
-// range), no search for a fully visible run.
+// A document mask over a captured [B, N] tensor, with a causal mask. The
+// classifier bounds the documents of the tile's rows once, in the prologue
+// (the warp's lanes load them together and combine min and max with
+// shuffles), then the documents of the keys of the blocks it considers:
+// four searches (the visible range [lo, hi), the fully visible run in it),
+// and in the key loop each masked block is skipped when no key shares a
+// document with the rows. Each thread loads the documents of its own rows
+// once (indices clamped into the capture) and those of its key columns per
+// block.
 // CHECK-LABEL: func.func @document
 // CHECK:       gpu.func @{{.*}}({{.*}}, %[[DOC:.*]]: memref<2x?xi32, strided<[?, ?], offset: ?>>)
+// CHECK:         gpu.lane_id
+// CHECK:         scf.for %{{.*}} step %c32 iter_args
+// CHECK:           memref.load %[[DOC]]
+// CHECK-COUNT-10:  gpu.shuffle  xor %{{.*}} : i32
 // CHECK-COUNT-4: memref.load %[[DOC]]
-// CHECK:         scf.while
-// CHECK:         scf.while
+// CHECK-COUNT-4: scf.while
 // CHECK-NOT:     scf.while
-// CHECK:         scf.for
-// CHECK:         } else {
-// CHECK:           arith.maxsi
-// CHECK:           arith.minsi
+// CHECK:         scf.for %{{.*}} step %c1 iter_args
+// CHECK:           gpu.lane_id
+// CHECK:           scf.for %{{.*}} step %c32 iter_args
+// CHECK:             memref.load %[[DOC]]
 // CHECK:           memref.load %[[DOC]]
 // CHECK:           arith.cmpi eq, %{{.*}}, %{{.*}} : i32
 // CHECK:         gpu.return
