@@ -23,11 +23,15 @@ using namespace mlir::fa::detail;
 namespace mlir::fa::detail {
 /// The abstract value of an integer (an interval [lo, hi] in its own type)
 /// or of an i1 (whether it can be true, whether it can be false). `top`:
-/// unbounded.
+/// unbounded. An interval computed from capture data (`fromData`) also
+/// carries `valid`, an i1 that is false where its arithmetic may have
+/// wrapped: comparisons with it then answer "maybe".
 struct Abstract {
   Value lo, hi;
   Value canTrue, canFalse;
+  Value valid;
   bool top = false;
+  bool fromData = false;
 };
 } // namespace mlir::fa::detail
 
@@ -122,6 +126,14 @@ private:
   /// The interval of an integer of `type` when [lo, hi] fits it, else its
   /// whole range (signed).
   Abstract narrowed(const Abstract &a, Type type);
+  /// `result` with the validity and data origin of `operands`, and false
+  /// validity where `wrapped` (null: cannot wrap).
+  Abstract withOrigin(Abstract result, ArrayRef<Abstract> operands,
+                      Value wrapped = {});
+  /// Whether x op y wraps (signed) for op = add, sub or mul.
+  Value addWraps(Value x, Value y, Value sum);
+  Value subWraps(Value x, Value y, Value difference);
+  Value mulWraps(Value x, Value y, Value product);
   Abstract compare(arith::CmpIPredicate predicate, Abstract x, Abstract y);
   Abstract evaluateOp(Operation *op, Value value);
   /// The range of integer capture data over an index box.
@@ -168,12 +180,86 @@ Abstract IntervalEmitter::narrowed(const Abstract &a, Type type) {
                   select(fits, convert(a.hi), constant(type, maxValue)));
 }
 
+/// Whether `value` is computed from capture data.
+static bool readsData(Value value) {
+  SmallVector<Value> worklist = {value};
+  DenseSet<Value> seen;
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    Operation *op = v.getDefiningOp();
+    if (!op || !seen.insert(v).second)
+      continue;
+    if (isa<tensor::ExtractOp>(op))
+      return true;
+    llvm::append_range(worklist, op->getOperands());
+  }
+  return false;
+}
+
+Abstract IntervalEmitter::withOrigin(Abstract result,
+                                     ArrayRef<Abstract> operands,
+                                     Value wrapped) {
+  if (result.top)
+    return result;
+  for (const Abstract &a : operands) {
+    result.fromData |= a.fromData;
+    if (a.valid)
+      result.valid = result.valid ? andI(result.valid, a.valid) : a.valid;
+  }
+  // Arithmetic on positions is assumed not to wrap; on data it is checked.
+  if (wrapped && result.fromData) {
+    Value ok = notI(wrapped);
+    result.valid = result.valid ? andI(result.valid, ok) : ok;
+  }
+  return result;
+}
+
+Value IntervalEmitter::addWraps(Value x, Value y, Value sum) {
+  // The sum has the sign of neither operand.
+  Value zero = constant(x.getType(), 0);
+  Value both =
+      b.createOrFold<arith::AndIOp>(b.createOrFold<arith::XOrIOp>(x, sum),
+                                    b.createOrFold<arith::XOrIOp>(y, sum));
+  return cmp(arith::CmpIPredicate::slt, both, zero);
+}
+
+Value IntervalEmitter::subWraps(Value x, Value y, Value difference) {
+  // The operands' signs differ and the difference has the sign of y.
+  Value zero = constant(x.getType(), 0);
+  Value both = b.createOrFold<arith::AndIOp>(
+      b.createOrFold<arith::XOrIOp>(x, y),
+      b.createOrFold<arith::XOrIOp>(x, difference));
+  return cmp(arith::CmpIPredicate::slt, both, zero);
+}
+
+Value IntervalEmitter::mulWraps(Value x, Value y, Value product) {
+  // x = -1 wraps only the minimum; otherwise product / x != y (x != 0),
+  // with a divisor that cannot trap or wrap itself.
+  using P = arith::CmpIPredicate;
+  Type type = x.getType();
+  unsigned width = isa<IndexType>(type) ? 64 : type.getIntOrFloatBitWidth();
+  Value zero = constant(type, 0), one = constant(type, 1);
+  Value minValue =
+      constant(type, width >= 64 ? INT64_MIN : -(int64_t(1) << (width - 1)));
+  Value xZero = cmp(P::eq, x, zero);
+  Value xMinusOne = cmp(P::eq, x, constant(type, -1));
+  Value divisor = select(orI(xZero, xMinusOne), one, x);
+  Value quotientDiffers =
+      cmp(P::ne, b.createOrFold<arith::DivSIOp>(product, divisor), y);
+  return select(xMinusOne, cmp(P::eq, y, minValue),
+                andI(notI(xZero), quotientDiffers));
+}
+
 Abstract IntervalEmitter::compare(arith::CmpIPredicate predicate, Abstract x,
                                   Abstract y) {
   using P = arith::CmpIPredicate;
   Type boolType = b.getI1Type();
   if (x.top || y.top)
     return top(boolType);
+  Value invalid;
+  for (const Abstract *a : {&x, &y})
+    if (a->valid)
+      invalid = invalid ? orI(invalid, notI(a->valid)) : notI(a->valid);
   if (x.canTrue)
     x = asInteger(x);
   if (y.canTrue)
@@ -227,6 +313,8 @@ Abstract IntervalEmitter::compare(arith::CmpIPredicate predicate, Abstract x,
     canTrue = select(nonNegative, canTrue, i1(true));
     canFalse = select(nonNegative, canFalse, i1(true));
   }
+  if (invalid)
+    return truth(orI(canTrue, invalid), orI(canFalse, invalid));
   return truth(canTrue, canFalse);
 }
 
@@ -250,6 +338,7 @@ Abstract IntervalEmitter::evaluate(Value value) {
     result = top(type);
   } else if (dep == kUniform) {
     result = exact(cloner.uniform(value));
+    result.fromData = readsData(value);
   } else if (dep & kScore) {
     result = top(type);
   } else if (auto arg = dyn_cast<BlockArgument>(value)) {
@@ -257,7 +346,17 @@ Abstract IntervalEmitter::evaluate(Value value) {
     // loop's induction variable.
     result = kvStart;
   } else {
-    result = evaluateOp(value.getDefiningOp(), value);
+    Operation *op = value.getDefiningOp();
+    result = evaluateOp(op, value);
+    // Every interval keeps the data origin and validity of its operands
+    // (a comparison folds them into its answer).
+    if (!result.top && !type.isInteger(1)) {
+      SmallVector<Abstract> operands;
+      for (Value operand : op->getOperands())
+        if (operand.getType().isIntOrIndex() && !operand.getType().isInteger(1))
+          operands.push_back(evaluate(operand));
+      result = withOrigin(result, operands);
+    }
   }
   if (rowsOnly)
     tile.values[value] = result;
@@ -322,9 +421,13 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
   SmallVector<Value> at;
   for (auto [i, a] : llvm::enumerate(indices))
     at.push_back(clamp(a.lo, i));
+  auto fromData = [](Abstract a) {
+    a.fromData = true;
+    return a;
+  };
   if (varying < 0) {
     Value v = memref::LoadOp::create(b, memref, at);
-    return interval(v, v);
+    return fromData(interval(v, v));
   }
   // min and max over [lo, hi] of the varying index, when it spans at most
   // kMaxDataRange elements (one block of keys, the tile's rows); else
@@ -370,7 +473,7 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
       [&](OpBuilder &, Location) {
         scf::YieldOp::create(b, ValueRange{typeMin, typeMax});
       });
-  return interval(range.getResult(0), range.getResult(1));
+  return fromData(interval(range.getResult(0), range.getResult(1)));
 }
 
 Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
@@ -423,27 +526,43 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Abstract x = operand(0), y = operand(1);
     if (x.top || y.top || x.canTrue || y.canTrue)
       return top(type);
-    return interval(b.createOrFold<arith::AddIOp>(x.lo, y.lo),
-                    b.createOrFold<arith::AddIOp>(x.hi, y.hi));
+    Value lo = b.createOrFold<arith::AddIOp>(x.lo, y.lo);
+    Value hi = b.createOrFold<arith::AddIOp>(x.hi, y.hi);
+    if (!x.fromData && !y.fromData)
+      return interval(lo, hi);
+    return withOrigin(interval(lo, hi), {x, y},
+                      orI(addWraps(x.lo, y.lo, lo), addWraps(x.hi, y.hi, hi)));
   }
   if (isa<arith::SubIOp>(op)) {
     Abstract x = operand(0), y = operand(1);
     if (x.top || y.top || x.canTrue || y.canTrue)
       return top(type);
-    return interval(b.createOrFold<arith::SubIOp>(x.lo, y.hi),
-                    b.createOrFold<arith::SubIOp>(x.hi, y.lo));
+    Value lo = b.createOrFold<arith::SubIOp>(x.lo, y.hi);
+    Value hi = b.createOrFold<arith::SubIOp>(x.hi, y.lo);
+    if (!x.fromData && !y.fromData)
+      return interval(lo, hi);
+    return withOrigin(interval(lo, hi), {x, y},
+                      orI(subWraps(x.lo, y.hi, lo), subWraps(x.hi, y.lo, hi)));
   }
   if (isa<arith::MulIOp>(op)) {
     Abstract x = operand(0), y = operand(1);
     if (x.top || y.top || x.canTrue || y.canTrue)
       return top(type);
-    Value corners[] = {b.createOrFold<arith::MulIOp>(x.lo, y.lo),
-                       b.createOrFold<arith::MulIOp>(x.lo, y.hi),
-                       b.createOrFold<arith::MulIOp>(x.hi, y.lo),
-                       b.createOrFold<arith::MulIOp>(x.hi, y.hi)};
-    return interval(
-        minS(minS(corners[0], corners[1]), minS(corners[2], corners[3])),
-        maxS(maxS(corners[0], corners[1]), maxS(corners[2], corners[3])));
+    std::pair<Value, Value> factors[] = {
+        {x.lo, y.lo}, {x.lo, y.hi}, {x.hi, y.lo}, {x.hi, y.hi}};
+    Value corners[4], wraps;
+    for (auto [i, f] : llvm::enumerate(factors)) {
+      corners[i] = b.createOrFold<arith::MulIOp>(f.first, f.second);
+      if (x.fromData || y.fromData) {
+        Value w = mulWraps(f.first, f.second, corners[i]);
+        wraps = wraps ? orI(wraps, w) : w;
+      }
+    }
+    return withOrigin(
+        interval(
+            minS(minS(corners[0], corners[1]), minS(corners[2], corners[3])),
+            maxS(maxS(corners[0], corners[1]), maxS(corners[2], corners[3]))),
+        {x, y}, wraps);
   }
   if (isa<arith::MinSIOp, arith::MaxSIOp>(op)) {
     Abstract x = operand(0), y = operand(1);
@@ -469,7 +588,17 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
       mapping.map(op->getOperand(1), divisorValue);
       return b.clone(*op, mapping)->getResult(0);
     };
-    return interval(applyWith(x.lo), applyWith(x.hi));
+    Value lo = applyWith(x.lo), hi = applyWith(x.hi);
+    Value wraps;
+    if (x.fromData && isa<arith::ShLIOp>(op)) {
+      // Shifting back must give the operand.
+      auto back = [&](Value shifted, Value original) {
+        return cmp(P::ne, b.createOrFold<arith::ShRSIOp>(shifted, divisorValue),
+                   original);
+      };
+      wraps = orI(back(lo, x.lo), back(hi, x.hi));
+    }
+    return withOrigin(interval(lo, hi), {x}, wraps);
   }
   if (isa<arith::RemSIOp>(op)) {
     std::optional<int64_t> divisor = constantOperand(1);
@@ -499,9 +628,15 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Value negHi = b.createOrFold<arith::SubIOp>(zero, x.hi);
     Value nonNegative = cmp(P::sge, x.lo, zero);
     Value nonPositive = cmp(P::sle, x.hi, zero);
-    return interval(select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
-                    select(nonNegative, x.hi,
-                           select(nonPositive, negLo, maxS(negLo, x.hi))));
+    // |x| of the minimum is the minimum again.
+    Value wraps;
+    if (x.fromData)
+      wraps = subWraps(zero, x.lo, negLo);
+    return withOrigin(
+        interval(select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
+                 select(nonNegative, x.hi,
+                        select(nonPositive, negLo, maxS(negLo, x.hi)))),
+        {x}, wraps);
   }
   if (auto selectOp = dyn_cast<arith::SelectOp>(op)) {
     Abstract c = operand(0), x = operand(1), y = operand(2);

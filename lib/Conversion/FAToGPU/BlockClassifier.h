@@ -15,11 +15,13 @@
 // range (the keys of one block, the rows of the tile) is bounded by its
 // minimum and maximum, which the warp's lanes load together and combine
 // with shuffles: a document mask classifies each block from the documents
-// it holds. Wider ranges (the binary
-// searches over many blocks), float data and the score are "maybe".
+// it holds. Wider ranges (the binary searches over many blocks), float
+// data and the score are "maybe".
 //
 // The arithmetic assumes the predicate's integer arithmetic on positions
 // does not overflow 64 bits (positions are below 2^31 in practice).
+// Arithmetic on captured data is checked instead: where an interval's
+// bounds may have wrapped, the comparisons that read it answer "maybe".
 //
 //===----------------------------------------------------------------------===//
 

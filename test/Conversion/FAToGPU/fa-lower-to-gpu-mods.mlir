@@ -77,3 +77,36 @@ func.func @document(%q: tensor<2x4x?x64xf16>, %k: tensor<2x4x?x64xf16>, %o: tens
     } -> tensor<2x4x?x64xf16>
   return %0 : tensor<2x4x?x64xf16>
 }
+
+// -----
+
+// Arithmetic on captured data (position ids) is checked: where the interval
+// of pos[q] - pos[kv] may have wrapped in i32, the block is "maybe" (the
+// sign test of the two operands and the difference), never misclassified.
+// CHECK-LABEL: func.func @captured_positions
+// CHECK:         gpu.lane_id
+// CHECK:         %[[LO:.*]] = arith.subi %{{.*}}, %{{.*}} : i32
+// CHECK:         %[[HI:.*]] = arith.subi %{{.*}}, %{{.*}} : i32
+// CHECK:         %[[X:.*]] = arith.xori %{{.*}}, %[[HI]] : i32
+// CHECK:         %[[Y:.*]] = arith.xori %{{.*}}, %{{.*}} : i32
+// CHECK:         %[[BOTH:.*]] = arith.andi %[[Y]], %[[X]] : i32
+// CHECK:         arith.cmpi slt, %[[BOTH]], %c0_i32 : i32
+// CHECK:         gpu.return
+
+func.func @captured_positions(%q: tensor<2x4x?x64xf16>, %k: tensor<2x4x?x64xf16>, %o: tensor<2x4x?x64xf16>, %pos: tensor<2x?xi32>) -> tensor<2x4x?x64xf16> {
+  %0 = fa.attention ins(%q, %k, %k : tensor<2x4x?x64xf16>, tensor<2x4x?x64xf16>, tensor<2x4x?x64xf16>) outs(%o : tensor<2x4x?x64xf16>)
+    captures(%pos : tensor<2x?xi32>)
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index, %p: tensor<2x?xi32>):
+      %pq = tensor.extract %p[%b, %i] : tensor<2x?xi32>
+      %pk = tensor.extract %p[%b, %j] : tensor<2x?xi32>
+      %d = arith.subi %pq, %pk : i32
+      %c0 = arith.constant 0 : i32
+      %c256 = arith.constant 256 : i32
+      %near = arith.cmpi slt, %d, %c256 : i32
+      %after = arith.cmpi sge, %d, %c0 : i32
+      %keep = arith.andi %near, %after : i1
+      fa.yield %keep : i1
+    } -> tensor<2x4x?x64xf16>
+  return %0 : tensor<2x4x?x64xf16>
+}
