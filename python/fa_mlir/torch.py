@@ -26,15 +26,14 @@ afresh on every call.
 """
 
 import math
-import os
 import threading
 
 import torch
 
 from ._capi import FAError
 from . import _driver, tracing
-from .compiler import (AttentionSpec, KernelCache, check_kernel_arguments,
-                       default_cache)
+from .compiler import AttentionSpec, check_kernel_arguments, default_cache
+from .trace_cache import TraceCache
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16"}
 _HEAD_DIMS = (64, 128, 192, 256)
@@ -293,7 +292,7 @@ class TorchArrays(tracing.ArrayAdapter):
         return _TracingMode(tracer)
 
 
-_traces = tracing.TraceCache(TorchArrays())
+_traces = TraceCache(TorchArrays())
 _NO_MODS = tracing.TracedMods(None, None, (), ())
 
 
@@ -302,7 +301,7 @@ def trace_mods(score_mod=None, mask_mod=None):
     a fa_mlir.tracing.TracedMods with the region texts and capture types
     for AttentionSpec, and the captured tensors in kernel-argument order.
     Traces are reused while the functions' code, closures and the globals
-    they name are unchanged (see tracing.TraceCache).
+    they name are unchanged (see fa_mlir.trace_cache.TraceCache).
 
         mods = trace_mods(score_mod=fa_mlir.mods.softcap(30))
         print(fa_mlir.attention_source(AttentionSpec(

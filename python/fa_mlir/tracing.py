@@ -48,7 +48,7 @@ The output is deterministic (values numbered in order, constants printed
 exactly), identical subexpressions are computed once and unused ones are
 dropped, so equal functions give equal text and one kernel. A function
 that returns the score unchanged, or a mask that is always True, gives no
-region. TraceCache reuses a trace while the function's code and the values
+region. fa_mlir.trace_cache.TraceCache reuses a trace while the function's code and the values
 it can see (closure, defaults, the globals it names) are unchanged.
 
 This module needs no torch: Python operators and the torch-like methods of
@@ -57,15 +57,12 @@ This module needs no torch: Python operators and the torch-like methods of
 """
 
 import collections
-import enum
-import functools
 import inspect
 import math
 import numbers
 import re
 import struct
 import threading
-import types
 
 F32, INDEX, I1 = "f32", "index", "i1"
 ELEMENT_TYPES = ("i1", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64")
@@ -1233,247 +1230,6 @@ def combine(score, mask):
              for p, m in zip((score, mask), maps)]
     return TracedMods(texts[0], texts[1], tuple(types), tuple(arrays))
 
-
-# ---------------------------------------------------------------------------
-# The trace cache
-
-
-class _Uncacheable(Exception):
-    pass
-
-
-_CODE_NAMES = {}
-
-
-def _code_names(code):
-    names = _CODE_NAMES.get(code)
-    if names is None:
-        found = set(code.co_names)
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                found.update(_code_names(const))
-        names = _CODE_NAMES[code] = tuple(sorted(found))
-    return names
-
-
-_PLAIN = (int, float, bool, str, bytes, complex, type(None))
-_BUILTIN_TYPES = (types.BuiltinFunctionType, types.BuiltinMethodType,
-                  types.MethodWrapperType, types.WrapperDescriptorType,
-                  types.MethodDescriptorType, types.ClassMethodDescriptorType,
-                  types.GetSetDescriptorType, types.MemberDescriptorType)
-
-
-class _Walk:
-    """Everything a function's trace may depend on, found by walking its
-    code, closure cells, defaults and the globals it names (recursively
-    through the functions, partials, tuples, lists and dicts found there):
-    `key` holds plain values, library constants and array types; `arrays`
-    the arrays in walk order. An object of any other kind (e.g. `self` of a
-    bound method, a config object) makes the function uncacheable. Code
-    objects and globals dicts enter the key by id and are kept alive by
-    `keep` (so an id in a cached key is never reused)."""
-
-    LIMIT = 2000
-
-    def __init__(self, adapter):
-        self.adapter = adapter
-        self.key, self.arrays, self.keep = [], [], []
-        self._seen = {}
-
-    def walk(self, obj, depth=0):
-        key = self.key
-        t = type(obj)
-        if t in _PLAIN:
-            key.append(repr(obj) if t is float else obj)
-            key.append(t)
-            return
-        if len(key) > self.LIMIT or depth > 32:
-            raise _Uncacheable
-        i = self._seen.get(id(obj))
-        if i is not None:
-            key.append(("ref", i))
-            return
-        self._seen[id(obj)] = len(key)
-        adapter = self.adapter
-        depth += 1
-        if t is types.FunctionType:
-            code = obj.__code__
-            info = _CODE_INFO.get(code)
-            if info is None:
-                if len(_CODE_INFO) > 4096:
-                    _CODE_INFO.clear()
-                    _CODE_NAMES.clear()
-                info = _CODE_INFO[code] = (_code_names(code),
-                                           _is_library(obj))
-            if info[1]:
-                key.append(("const", obj))
-                return
-            g = obj.__globals__
-            key.append(("fn", id(code), id(g)))
-            self.keep.append(code)
-            self.keep.append(g)
-            for cell in obj.__closure__ or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    key.append("empty-cell")
-                    continue
-                if type(value) in _PLAIN:
-                    key.append(repr(value) if type(value) is float
-                               else value)
-                    key.append(type(value))
-                else:
-                    self.walk(value, depth)
-            if obj.__defaults__ is not None:
-                self.walk(obj.__defaults__, depth)
-            if obj.__kwdefaults__ is not None:
-                self.walk(obj.__kwdefaults__, depth)
-            key.append("globals")
-            for name in info[0]:
-                if name in g:
-                    key.append(name)
-                    self.walk(g[name], depth)
-        elif t in (tuple, list):
-            key.append((t, len(obj)))
-            for item in obj:
-                self.walk(item, depth)
-        elif adapter.is_array(obj):
-            key.append(("array", adapter.array_key(obj)))
-            self.arrays.append(obj)
-        elif t is functools.partial:
-            key.append("partial")
-            self.walk(obj.func, depth)
-            self.walk(obj.args, depth)
-            self.walk(obj.keywords, depth)
-        elif t is types.MethodType:
-            key.append("method")
-            self.walk(obj.__func__, depth)
-            self.walk(obj.__self__, depth)
-        elif t is dict:
-            key.append((dict, len(obj)))
-            for k, v in obj.items():
-                if type(k) not in _PLAIN:
-                    raise _Uncacheable
-                key.append(k)
-                self.walk(v, depth)
-        elif t is types.ModuleType:
-            key.append(("module", obj.__name__))
-        elif isinstance(obj, (type, enum.Enum)) or t in _BUILTIN_TYPES:
-            key.append(("const", obj))  # classes, builtins
-        else:
-            const = adapter.constant_key(obj)
-            if const is None:
-                raise _Uncacheable
-            key.append(("const", const))
-
-
-_CODE_INFO = {}  # code -> (global names it may read, library code?)
-
-
-def _is_library(fn):
-    """Functions of torch and numpy are constants, not walked."""
-    module = getattr(fn, "__module__", None) or ""
-    return module.split(".")[0] in ("torch", "numpy")
-
-
-class _Entry:
-    __slots__ = ("region", "leaves", "checks", "keep")
-
-    def __init__(self, region, leaves, checks, keep):
-        self.region, self.leaves, self.checks, self.keep = (region, leaves,
-                                                            checks, keep)
-
-
-class TraceCache:
-    """Traces of functions, reused while everything the trace read is
-    unchanged. The key is what a _Walk of the function finds (its code,
-    the plain values and array types in its closure, defaults and globals),
-    plus the shapes of the arrays whose shape the trace read; the captured
-    arrays themselves are re-read from the function on every call (a
-    closure whose tensor was replaced by another of the same type reuses
-    the trace with the new tensor). Functions whose trace read anything
-    else (a value of a tensor, an object's attribute, a tensor computed
-    inside the function) are traced on every call."""
-
-    def __init__(self, adapter=None, size=512):
-        self.adapter = adapter or ArrayAdapter()
-        self.size = size
-        self._entries = collections.OrderedDict()
-        self._rendered = collections.OrderedDict()
-        self._lock = threading.Lock()
-        self.traces = 0  # functions traced (for tests)
-
-    def trace(self, fn, kind):
-        """(Region, captured arrays) of `fn`."""
-        walk = _Walk(self.adapter)
-        try:
-            walk.walk(fn)
-            key = (kind, tuple(walk.key))
-            hash(key)
-        except Exception:  # _Uncacheable, unhashable, odd objects
-            key = None
-        if key is not None:
-            with self._lock:
-                entry = self._entries.get(key)
-                if entry is not None:
-                    self._entries.move_to_end(key)
-            if entry is not None and all(
-                    self.adapter.array_meta(walk.arrays[i]) == meta
-                    for i, meta in entry.checks):
-                return entry.region, [walk.arrays[i] for i in entry.leaves]
-        region, arrays, tracer = trace(fn, kind, self.adapter)
-        with self._lock:
-            self.traces += 1
-        if key is None or tracer.impure:
-            return region, arrays
-        position = {}
-        for i, a in enumerate(walk.arrays):
-            position.setdefault(id(a), i)
-        leaves = tuple(position.get(id(a)) for a in arrays)
-        queried = tuple(position.get(i) for i in tracer.queried)
-        if None in leaves or None in queried:
-            return region, arrays  # an array the walk cannot find again
-        checks = tuple((i, self.adapter.array_meta(walk.arrays[i]))
-                       for i in queried)
-        with self._lock:
-            self._entries[key] = _Entry(region, leaves, checks, walk.keep)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return region, arrays
-
-    def trace_mods(self, score_mod=None, mask_mod=None):
-        """TracedMods of a score_mod and a mask_mod (either may be None)."""
-        parts = []
-        for fn, kind in ((score_mod, "score_mod"), (mask_mod, "mask_mod")):
-            if fn is None:
-                parts.append(None)
-                continue
-            region, arrays = self.trace(fn, kind)
-            parts.append(None if region.identity else (region, arrays))
-        if parts == [None, None]:
-            return TracedMods(None, None, (), ())
-        # Rendering depends on the regions and on which captures coincide.
-        ids = [tuple(id(a) for a in p[1]) if p else () for p in parts]
-        flat = ids[0] + ids[1]
-        alias = tuple(flat.index(i) for i in flat)
-        key = (parts[0] and parts[0][0], parts[1] and parts[1][0], alias)
-        with self._lock:
-            cached = self._rendered.get(key)
-        if cached is not None:
-            arrays = []
-            seen = set()
-            for p in parts:
-                for a in p[1] if p else ():
-                    if id(a) not in seen:
-                        seen.add(id(a))
-                        arrays.append(a)
-            return cached._replace(captures=tuple(arrays))
-        mods = combine(*parts)
-        with self._lock:
-            self._rendered[key] = mods._replace(captures=())
-            while len(self._rendered) > self.size:
-                self._rendered.popitem(last=False)
-        return mods
 
 
 def trace_mods(score_mod=None, mask_mod=None, adapter=None):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fa_mlir import mods, tracing
-from fa_mlir.tracing import CaptureType, TraceCache
+from fa_mlir.trace_cache import TraceCache
+from fa_mlir.tracing import CaptureType
 
 import region_eval
 

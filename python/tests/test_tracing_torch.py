@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fa_mlir import mods, tracing  # noqa: E402
+from fa_mlir import mods  # noqa: E402
+from fa_mlir.trace_cache import TraceCache  # noqa: E402
 import fa_mlir.torch as fat  # noqa: E402
 
 import region_eval  # noqa: E402
@@ -19,7 +20,7 @@ from test_tracing import (SOFTCAP, SOFTCAP_LIBRARY, ALIBI, DOCUMENT,  # noqa: E4
 
 def fresh():
     """A private trace cache (counts traces)."""
-    return tracing.TraceCache(fat.TorchArrays())
+    return TraceCache(fat.TorchArrays())
 
 
 def score_text(fn):
