@@ -262,14 +262,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       binaries[name] = std::move(*cubin);
     }
   }
-  std::map<std::string, std::string> *cubin = &binaries;
 
   std::vector<KernelArtifacts> result;
   for (const KernelRecord &record : records) {
     KernelArtifacts artifacts;
     artifacts.kernelName = record.kernel;
     artifacts.ptx = (*ptx)[record.module];
-    artifacts.cubin = (*cubin)[record.module];
+    artifacts.cubin = binaries[record.module];
     artifacts.metadataJson = buildMetadata(record);
     result.push_back(std::move(artifacts));
   }

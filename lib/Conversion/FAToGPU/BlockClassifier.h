@@ -34,6 +34,8 @@
 
 namespace mlir::fa::detail {
 
+struct TileIntervals;
+
 /// The block ranges of one query tile, in key blocks: [lo, hi) may hold
 /// visible keys, [fullLo, fullHi) within it is fully visible (no masking);
 /// the blocks of [lo, fullLo) and [fullHi, hi) run masked and skip the ones
@@ -64,11 +66,6 @@ public:
 
   /// Whether the scores body masks anything beyond the key padding.
   bool hasPredicate() const { return static_cast<bool>(function.getVisible()); }
-
-  /// Intervals of values that vary with neither the key block nor the key
-  /// column (the tile's rows' data, e.g. their document ids), computed once
-  /// in the kernel prologue and shared by every classification.
-  struct TileIntervals;
 
 private:
   Value add(Value x, int64_t c);
