@@ -21,6 +21,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 
+#include <chrono>
 #include <map>
 
 using namespace mlir;
@@ -194,7 +195,17 @@ static FailureOr<std::string> assemble(Location loc, StringRef ptx,
 
 FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
-                                  const FACompileOptions &options) {
+                                  const FACompileOptions &options,
+                                  CompilePhaseTimes *times) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point phaseStart = Clock::now();
+  // Adds the time since the last call to `phase`.
+  auto lap = [&](double CompilePhaseTimes::*phase) {
+    Clock::time_point now = Clock::now();
+    if (times)
+      times->*phase += std::chrono::duration<double>(now - phaseStart).count();
+    phaseStart = now;
+  };
   // What each kernel computes, described from the op it comes from: one
   // kernel per fa.attention, in order, unless the input also holds tiles
   // that no op describes.
@@ -213,6 +224,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   buildFALowerToGPUPipeline(lower, options);
   if (failed(lower.run(module)))
     return failure();
+  lap(&CompilePhaseTimes::lowerToGPU);
 
   std::vector<KernelRecord> records;
   module.walk([&](gpu::GPUFuncOp func) {
@@ -240,10 +252,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   buildFAGPUToNVVMPipeline(nvvm, options);
   if (failed(nvvm.run(module)))
     return failure();
+  lap(&CompilePhaseTimes::gpuToNVVM);
   FailureOr<std::map<std::string, std::string>> ptx =
       serialize(module, "isa", options);
   if (failed(ptx))
     return failure();
+  lap(&CompilePhaseTimes::llvmBackend);
   // format=ptx: no cubin, so no ptxas needed (the driver JIT-compiles the
   // PTX at load time). A cubin is assembled from the PTX; a fatbin goes
   // through upstream's serializer.
@@ -262,6 +276,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       binaries[name] = std::move(*cubin);
     }
   }
+  lap(&CompilePhaseTimes::assemble);
 
   std::vector<KernelArtifacts> result;
   for (const KernelRecord &record : records) {

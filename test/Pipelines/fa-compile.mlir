@@ -73,6 +73,7 @@
 // CHIP: error: unsupported chip 'sm_75'
 // MISSING: fa-compile: {{.*}}missing.mlir
 // BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s
+// BENCH-NEXT: fa-compile: phase medians: parse and lower to GPU {{[0-9.]+}} s, GPU to NVVM {{[0-9.]+}} s, LLVM backend to PTX {{[0-9.]+}} s, ptxas {{[0-9.]+}} s
 // FORMAT: for the --format option: Cannot find option named 'elf'!
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,

@@ -82,7 +82,7 @@ static cl::opt<fa::BinaryFormat> format(
 static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("time N whole compilations (to cubin), print the "
-                       "median, write nothing"),
+                       "median and each phase's, write nothing"),
               cl::init(0), cl::cat(faCompileCategory));
 
 static LogicalResult writeFile(StringRef path, StringRef contents) {
@@ -97,13 +97,21 @@ static LogicalResult writeFile(StringRef path, StringRef contents) {
   return success();
 }
 
+/// One compile from the source text; `times` (optional) gets the parse
+/// (as part of lowerToGPU) and each phase.
 static FailureOr<std::vector<fa::KernelArtifacts>>
 compileOnce(MLIRContext &context, llvm::SourceMgr &sourceMgr,
-            const fa::FACompileOptions &options) {
+            const fa::FACompileOptions &options,
+            fa::CompilePhaseTimes *times = nullptr) {
+  auto start = std::chrono::steady_clock::now();
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return failure();
-  return fa::compileAttentionKernels(*module, options);
+  if (times)
+    times->lowerToGPU += std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  return fa::compileAttentionKernels(*module, options, times);
 }
 
 int main(int argc, char **argv) {
@@ -145,20 +153,38 @@ int main(int argc, char **argv) {
 
   if (benchmark > 0) {
     std::vector<double> seconds;
+    std::vector<fa::CompilePhaseTimes> phases(benchmark);
     for (unsigned i = 0; i < benchmark; ++i) {
       auto start = std::chrono::steady_clock::now();
-      if (failed(compileOnce(context, sourceMgr, options)))
+      if (failed(compileOnce(context, sourceMgr, options, &phases[i])))
         return 1;
       std::chrono::duration<double> elapsed =
           std::chrono::steady_clock::now() - start;
       seconds.push_back(elapsed.count());
     }
+    auto median = [](std::vector<double> values) {
+      std::sort(values.begin(), values.end());
+      return values[values.size() / 2];
+    };
+    auto phaseMedian = [&](double fa::CompilePhaseTimes::*phase) {
+      std::vector<double> values;
+      for (const fa::CompilePhaseTimes &times : phases)
+        values.push_back(times.*phase);
+      return median(values);
+    };
     std::sort(seconds.begin(), seconds.end());
     llvm::outs() << llvm::formatv(
         "fa-compile: {0} runs, median {1:F3} s, min {2:F3} s, max {3:F3} s "
         "(parse to PTX + cubin + metadata)\n",
-        seconds.size(), seconds[seconds.size() / 2], seconds.front(),
-        seconds.back());
+        seconds.size(), median(seconds), seconds.front(), seconds.back());
+    llvm::outs() << llvm::formatv(
+        "fa-compile: phase medians: parse and lower to GPU {0:F3} s, GPU to "
+        "NVVM {1:F3} s, LLVM backend to PTX {2:F3} s, {3} {4:F3} s\n",
+        phaseMedian(&fa::CompilePhaseTimes::lowerToGPU),
+        phaseMedian(&fa::CompilePhaseTimes::gpuToNVVM),
+        phaseMedian(&fa::CompilePhaseTimes::llvmBackend),
+        options.format == fa::BinaryFormat::Ptx ? "(no assembly)" : "ptxas",
+        phaseMedian(&fa::CompilePhaseTimes::assemble));
     return 0;
   }
 

@@ -34,11 +34,25 @@ struct KernelArtifacts {
 /// The compiler identification written into the metadata.
 std::string getFACompilerVersion();
 
+/// Wall-clock seconds of the phases of one compile.
+struct CompilePhaseTimes {
+  /// fa.attention to the gpu dialect (tiling, fusion, the strategy).
+  double lowerToGPU = 0;
+  /// gpu/nvgpu/vector to the NVVM and LLVM dialects.
+  double gpuToNVVM = 0;
+  /// The LLVM NVPTX backend (translation, O3, PTX).
+  double llvmBackend = 0;
+  /// ptxas (or the fatbin serializer).
+  double assemble = 0;
+};
+
 /// Compiles every fa.attention of `module` (which is consumed: it ends at
 /// the NVVM level) and returns one KernelArtifacts per kernel, in order.
-/// Errors are reported as diagnostics on the module's context.
+/// Errors are reported as diagnostics on the module's context. `times`,
+/// when given, receives the time each phase took.
 FailureOr<std::vector<KernelArtifacts>>
-compileAttentionKernels(ModuleOp module, const FACompileOptions &options);
+compileAttentionKernels(ModuleOp module, const FACompileOptions &options,
+                        CompilePhaseTimes *times = nullptr);
 
 } // namespace mlir::fa
 

@@ -178,9 +178,22 @@ struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
 struct FALowerMathToNVVMPass
     : public fa::impl::FALowerMathToNVVMBase<FALowerMathToNVVMPass> {
   void runOnOperation() override {
+    // Only the math ops (and maxnumf) and what their rewrites create are
+    // visited: a greedy run over the whole (fully unrolled, large) kernel
+    // would fold and revisit every op.
+    SmallVector<Operation *> targets;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<arith::MaxNumFOp>(op) ||
+          (op->getDialect() && op->getDialect()->getNamespace() == "math"))
+        targets.push_back(op);
+    });
+    if (targets.empty())
+      return;
     RewritePatternSet patterns(&getContext());
     fa::populateLowerMathToNVVMPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    if (failed(applyOpPatternsGreedily(targets, std::move(patterns), config)))
       return signalPassFailure();
     // Whatever is left would need libdevice.
     WalkResult leftover = getOperation()->walk([](Operation *op) {
