@@ -64,7 +64,9 @@ def softcap(cap=30.0, approx=True):
 
 
 def alibi():
-    """score + slope[h] * (kv_idx - q_idx), slopes per query head."""
+    """score + slope[h] * (kv_idx - q_idx), slopes per query head; the
+    product and the sum may contract into FMAs (as Python's tracing and
+    Triton allow), so the score's scale, the bias and the sum are one FMA."""
     captures = ("tensor<?xf32>",)
     return Mod(
         name="alibi", doc="ALiBi: score + slopes[h] * (kv_idx - q_idx)",
@@ -73,8 +75,8 @@ def alibi():
   %d = arith.subi %kv_idx, %q_idx : index
   %di = arith.index_cast %d : index to i64
   %df = arith.sitofp %di : i64 to f32
-  %bias = arith.mulf %slope, %df : f32
-  %r = arith.addf %score, %bias : f32
+  %bias = arith.mulf %slope, %df fastmath<contract> : f32
+  %r = arith.addf %score, %bias fastmath<contract> : f32
   fa.yield %r : f32""",
         captures=captures, runner_captures=("0:{Hq}:alibi",))
 

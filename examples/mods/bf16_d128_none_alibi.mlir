@@ -9,8 +9,8 @@ func.func @attention(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v:
         %d = arith.subi %kv_idx, %q_idx : index
         %di = arith.index_cast %d : index to i64
         %df = arith.sitofp %di : i64 to f32
-        %bias = arith.mulf %slope, %df : f32
-        %r = arith.addf %score, %bias : f32
+        %bias = arith.mulf %slope, %df fastmath<contract> : f32
+        %r = arith.addf %score, %bias fastmath<contract> : f32
         fa.yield %r : f32
       }
       -> tensor<?x?x?x128xbf16>

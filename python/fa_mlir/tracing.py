@@ -11,8 +11,11 @@ operation on them appends one MLIR op to a region:
       %0 = arith.constant 30.0 : f32
       %1 = arith.divf %score, %0 : f32
       %2 = math.tanh %1 : f32
-      %3 = arith.mulf %0, %2 : f32
+      %3 = arith.mulf %0, %2 fastmath<contract> : f32
       fa.yield %3 : f32
+
+(Float +, - and * carry `fastmath<contract>`: like Triton, and so
+FlexAttention, the kernel may fuse a product and a sum into one FMA.)
 
 What traces: Python's + - * / // % ** unary - abs(), comparisons, & | ^ ~
 (logical on booleans, bitwise on integers), << >>, with Python numbers and
@@ -720,7 +723,11 @@ def _arith(t, op, a, b):
     expr = f"({_expr(a)} {op} {_expr(b)})"
     ca, cb = t.cast(a, rt), t.cast(b, rt)
     if op in ("+", "-", "*", "/"):
-        return t.op(f"{_ARITH[op, rt]} {{}}, {{}} : {rt}", (ca, cb), rt, expr)
+        # Float +, - and * may contract into FMAs (with the score's scale
+        # too), as Triton, and so FlexAttention, does by default.
+        flags = " fastmath<contract>" if rt == F32 and op != "/" else ""
+        return t.op(f"{_ARITH[op, rt]} {{}}, {{}}{flags} : {rt}", (ca, cb),
+                    rt, expr)
     if rt == INDEX:
         q = t.op("arith.floordivsi {}, {} : index", (ca, cb), INDEX,
                  f"({_expr(a)} // {_expr(b)})")

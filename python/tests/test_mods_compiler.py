@@ -75,8 +75,8 @@ tensor<?x?x?x128xbf16>)
         %1 = arith.subi %kv_idx, %q_idx : index
         %2 = arith.index_cast %1 : index to i64
         %3 = arith.sitofp %2 : i64 to f32
-        %4 = arith.mulf %0, %3 : f32
-        %5 = arith.addf %score, %4 : f32
+        %4 = arith.mulf %0, %3 fastmath<contract> : f32
+        %5 = arith.addf %score, %4 fastmath<contract> : f32
         fa.yield %5 : f32
       }
       mask_mod {

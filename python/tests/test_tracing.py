@@ -116,7 +116,7 @@ SOFTCAP = """\
   %0 = arith.constant 30.0 : f32
   %1 = arith.divf %score, %0 : f32
   %2 = math.tanh %1 : f32
-  %3 = arith.mulf %0, %2 : f32
+  %3 = arith.mulf %0, %2 fastmath<contract> : f32
   fa.yield %3 : f32"""
 
 ALIBI = """\
@@ -126,8 +126,8 @@ ALIBI = """\
   %1 = arith.subi %kv_idx, %q_idx : index
   %2 = arith.index_cast %1 : index to i64
   %3 = arith.sitofp %2 : i64 to f32
-  %4 = arith.mulf %0, %3 : f32
-  %5 = arith.addf %score, %4 : f32
+  %4 = arith.mulf %0, %3 fastmath<contract> : f32
+  %5 = arith.addf %score, %4 fastmath<contract> : f32
   fa.yield %5 : f32"""
 
 DOCUMENT = """\
@@ -144,10 +144,10 @@ DOCUMENT = """\
 SOFTCAP_LIBRARY = """\
 ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index):
   %0 = arith.constant 0.03333333507180214 : f32
-  %1 = arith.mulf %score, %0 : f32
+  %1 = arith.mulf %score, %0 fastmath<contract> : f32
   %2 = math.tanh %1 fastmath<afn> : f32
   %3 = arith.constant 30.0 : f32
-  %4 = arith.mulf %3, %2 : f32
+  %4 = arith.mulf %3, %2 fastmath<contract> : f32
   fa.yield %4 : f32"""
 
 
@@ -215,7 +215,7 @@ def test_unused_values_and_captures_are_dropped():
     assert m.captures == (u,) and m.capture_types == ("tensor<?xf32>",)
     assert body(m.score_mod) == (
         "  %0 = tensor.extract %cap0[%h] : tensor<?xf32>\n"
-        "  %1 = arith.addf %score, %0 : f32\n"
+        "  %1 = arith.addf %score, %0 fastmath<contract> : f32\n"
         "  fa.yield %1 : f32")
 
 
@@ -358,7 +358,7 @@ def test_methods_trace_like_torch_functions():
         "  %0 = arith.negf %score : f32\n"
         "  %1 = math.exp %0 : f32\n"
         "  %2 = arith.constant 1.0 : f32\n"
-        "  %3 = arith.addf %2, %1 : f32\n"
+        "  %3 = arith.addf %2, %1 fastmath<contract> : f32\n"
         "  %4 = arith.divf %2, %3 : f32\n"
         "  fa.yield %4 : f32")
     for s in (-3.0, 0.5, 2.0):
@@ -370,7 +370,7 @@ def test_methods_trace_like_torch_functions():
 
 def test_powers():
     assert body(score_text(lambda s, b, h, q, kv: s ** 2)) == (
-        "  %0 = arith.mulf %score, %score : f32\n  fa.yield %0 : f32")
+        "  %0 = arith.mulf %score, %score fastmath<contract> : f32\n  fa.yield %0 : f32")
     assert "math.sqrt" in score_text(lambda s, b, h, q, kv: s ** 0.5)
     assert "math.powf" in score_text(lambda s, b, h, q, kv: s ** 1.7)
     assert "math.powf" in score_text(lambda s, b, h, q, kv: 2.0 ** q)

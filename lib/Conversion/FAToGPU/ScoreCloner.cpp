@@ -396,15 +396,19 @@ Value TileCloner::affineToFloat(Operation *op, const Context &context) {
   if (!form || (!form->rowCoefficient && !form->colCoefficient))
     return {};
   int64_t offset = offsetOf(*form, context);
-  if (std::abs(offset) >= (int64_t(1) << 24))
+  // lo + e below stays within (-2^22, 2^22).
+  if (std::abs(offset) >= (int64_t(1) << 22) - 4096)
     return {};
-  // f32(base + e) == f32(hi) + (f32(lo) + e) with hi = base rounded down to
-  // a multiple of 4096 and lo = base - hi: hi (below 2^36) and lo + e
-  // (small) are exact in f32, so the one rounding is the sum's. An int to
-  // float conversion per element becomes two additions.
+  // f32(base + e) with hi = base rounded down to a multiple of 4096 and
+  // lo = base - hi in [0, 4096): the bits 0x4B400000 + (lo + e) are the
+  // float 1.5 * 2^23 + (lo + e) exactly (the exponent stays that of 2^23),
+  // and c = f32(hi - 1.5 * 2^23) is exact (a multiple of 4096 below 2^36),
+  // so their sum rounds base + e once, as sitofp does. An int-to-float
+  // conversion per element becomes one integer and one float addition;
+  // the conversions happen once per block (or thread).
   std::pair<Operation *, int> cacheKey{op, forcePrologue ? 1 : 0};
-  auto [hi, lo] = floatBases.lookup(cacheKey);
-  if (!hi) {
+  auto [biasedLow, correction] = floatBases.lookup(cacheKey);
+  if (!biasedLow) {
     OpBuilder::InsertionGuard guard(b);
     placeFor(form->dependence, /*isLoad=*/false);
     Type type = cast.getIn().getType();
@@ -417,14 +421,22 @@ Value TileCloner::affineToFloat(Operation *op, const Context &context) {
                  : b.createOrFold<arith::ExtSIOp>(b.getI64Type(), base);
     Value high = b.createOrFold<arith::AndIOp>(
         base, arith::ConstantOp::create(b, b.getI64IntegerAttr(-4096)));
-    Value low = b.createOrFold<arith::SubIOp>(base, high);
-    hi = b.createOrFold<arith::SIToFPOp>(b.getF32Type(), high);
-    lo = b.createOrFold<arith::SIToFPOp>(b.getF32Type(), low);
-    floatBases[cacheKey] = {hi, lo};
+    Value low = b.createOrFold<arith::TruncIOp>(
+        b.getI32Type(), b.createOrFold<arith::SubIOp>(base, high));
+    biasedLow = b.createOrFold<arith::AddIOp>(
+        low, arith::ConstantOp::create(b, b.getI32IntegerAttr(0x4B400000)));
+    correction = b.createOrFold<arith::SIToFPOp>(
+        b.getF32Type(),
+        b.createOrFold<arith::SubIOp>(
+            high, arith::ConstantOp::create(b, b.getI64IntegerAttr(12582912))));
+    floatBases[cacheKey] = {biasedLow, correction};
   }
-  Value element = arith::ConstantOp::create(
-      b, b.getF32FloatAttr(static_cast<float>(offset)));
-  return arith::AddFOp::create(b, hi, arith::AddFOp::create(b, lo, element));
+  Value bits = arith::AddIOp::create(
+      b, biasedLow,
+      arith::ConstantOp::create(b, b.getI32IntegerAttr(
+                                       static_cast<int32_t>(offset))));
+  Value magic = arith::BitcastOp::create(b, b.getF32Type(), bits);
+  return arith::AddFOp::create(b, magic, correction);
 }
 
 Value TileCloner::materialize(Value value, const Context &context) {

@@ -143,8 +143,8 @@ private:
   /// per-block value with an immediate per element; null when `cmp` is not
   /// one.
   Value narrowCompare(Operation *cmp, const Context &context);
-  /// sitofp of an affine index expression as two f32 additions per element
-  /// (exact); null when `op` is not one.
+  /// sitofp of an affine index expression as one i32 and one f32 addition
+  /// per element (exact); null when `op` is not one.
   Value affineToFloat(Operation *op, const Context &context);
   /// Sets the insertion point for a value of dependence `dependence`
   /// (prologue, block or current).

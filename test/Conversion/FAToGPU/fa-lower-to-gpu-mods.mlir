@@ -5,20 +5,25 @@
 
 // ALiBi: the slope of the block's head is loaded once per block of threads,
 // before the key loop; the distance (kv_idx - q_idx) is an affine index, so
-// its conversion to f32 is two additions per score (the int-to-float
-// conversions happen once per block, on the high and low parts of its base).
+// its conversion to f32 is one integer and one float addition per score:
+// the bits 0x4B400000 + lo + e are the float 1.5 * 2^23 + lo + e, and
+// f32(hi - 1.5 * 2^23) is added (the conversions happen once per block, on
+// the high and low parts of its base).
 // CHECK-LABEL: func.func @alibi
 // CHECK:         gpu.launch_func @[[K:fa_attention_bf16_d64_bm64_bn32_w2_s2_[0-9a-f]+]]::@[[K]] {{.*}} args({{.*}}, %{{.*}} : memref<8xf32, strided<[?], offset: ?>>)
 // CHECK:       gpu.func @[[K]]({{.*}}, %[[SLOPES:.*]]: memref<8xf32, strided<[?], offset: ?>>)
 // CHECK:         %[[SLOPE:.*]] = memref.load %[[SLOPES]][%{{.*}}] : memref<8xf32, strided<[?], offset: ?>>
 // CHECK-NOT:     memref.load %[[SLOPES]]
 // CHECK:         scf.for
-// CHECK:           arith.andi %{{.*}}, %c-4096_i64 : i64
-// CHECK:           %[[HI:.*]] = arith.sitofp %{{.*}} : i64 to f32
-// CHECK:           %[[LO:.*]] = arith.sitofp %{{.*}} : i64 to f32
-// CHECK:           %[[E:.*]] = arith.addf %[[LO]], %cst{{.*}} : f32
-// CHECK:           %[[D:.*]] = arith.addf %[[HI]], %[[E]] : f32
-// CHECK:           arith.mulf %[[SLOPE]], %[[D]] : f32
+// CHECK:           %[[HIGH:.*]] = arith.andi %{{.*}}, %c-4096_i64 : i64
+// CHECK:           %[[LOW:.*]] = arith.trunci %{{.*}} : i64 to i32
+// CHECK:           %[[SHIFTED:.*]] = arith.subi %[[HIGH]], %c12582912_i64 : i64
+// CHECK:           %[[C:.*]] = arith.sitofp %[[SHIFTED]] : i64 to f32
+// CHECK:           %[[BITS:.*]] = arith.addi %[[LOW]], %c1262485505_i32 : i32
+// CHECK:           %[[F:.*]] = arith.bitcast %[[BITS]] : i32 to f32
+// CHECK:           %[[D:.*]] = arith.addf %[[F]], %[[C]] : f32
+// CHECK:           %[[BIAS:.*]] = arith.mulf %[[SLOPE]], %[[D]] : f32
+// CHECK:           arith.addf %{{.*}}, %[[BIAS]] : f32
 // CHECK-NOT:       memref.load %[[SLOPES]]
 // CHECK:         gpu.return
 func.func @alibi(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x8x?x64xbf16>, %o: tensor<1x8x?x64xbf16>, %slopes: tensor<8xf32>) -> tensor<1x8x?x64xbf16> {

@@ -131,7 +131,14 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
         // fold log2(e) into it.
         Value scaleValue =
             arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(scale));
-        Value modified = arith::MulFOp::create(nb, nl, args[0], scaleValue);
+        // Before a score_mod the product may be contracted into the mod's
+        // first operation, where that operation allows it (fastmath
+        // contract on both, as the op's description says).
+        auto fastmath = tile.scoreMod->empty()
+                            ? arith::FastMathFlags::none
+                            : arith::FastMathFlags::contract;
+        Value modified =
+            arith::MulFOp::create(nb, nl, args[0], scaleValue, fastmath);
         bool masked = tile.causalShift || !tile.maskMod->empty();
         if (tile.scoreMod->empty() && !masked)
           return modified;

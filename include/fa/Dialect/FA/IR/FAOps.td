@@ -89,8 +89,11 @@ def FA_AttentionOp : FA_Op<"attention", [
     - `score_mod` (optional region): block arguments `(%score: f32, %b:
       index, %h: index, %q_idx: index, %kv_idx: index, captures...)`, yields
       the modified score (`f32`) with `fa.yield`. It sees the *scaled*
-      score; `h` is the query head; `q_idx` and `kv_idx` are positions in
-      the whole sequences.
+      score, rounded to f32, unless the op that reads it carries
+      `fastmath<contract>`: then the product `Q K^T * scale` may be fused
+      with it (e.g. `score + bias` as one FMA), as C's FP_CONTRACT allows;
+      `h` is the query head; `q_idx` and `kv_idx` are positions in the
+      whole sequences.
     - `mask_mod` (optional region): block arguments `(%b, %h, %q_idx,
       %kv_idx: index, captures...)`, yields `i1`: `true` keeps the pair. It
       composes with `causal`: a pair is kept only when both allow it.
