@@ -75,12 +75,13 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   gpu.addPass(createFALowerMathToNVVM());
   // One canonicalize/cse, after the conversion to LLVM: the kernel
   // emitters produce canonical IR, and a run before the conversion changed
-  // no PTX while costing a tenth of the compile.
+  // no PTX while costing a tenth of the compile. convert-gpu-to-nvvm also
+  // converts the arith, index, ub and vector ops (through their
+  // ConvertToLLVM interfaces): their own passes after it changed no PTX
+  // either. convert-nvvm-to-llvm stays for the PTX-builder NVVM ops.
   addUpstream(gpu, "expand-strided-metadata,lower-affine,"
                    "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
                    "convert-gpu-to-nvvm{index-bitwidth=64},"
-                   "convert-vector-to-llvm,convert-arith-to-llvm,"
-                   "convert-index-to-llvm,convert-ub-to-llvm,"
                    "convert-nvvm-to-llvm,canonicalize,cse,"
                    "reconcile-unrealized-casts");
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
