@@ -197,6 +197,9 @@ FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
                                   const FACompileOptions &options,
                                   CompilePhaseTimes *times) {
+  if (options.optLevel > 3)
+    return emitError(module.getLoc(), "opt-level must be 0, 1, 2 or 3, not ")
+           << options.optLevel.getValue();
   using Clock = std::chrono::steady_clock;
   Clock::time_point phaseStart = Clock::now();
   // Adds the time since the last call to `phase`.

@@ -87,8 +87,9 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
   // reads it.
   addUpstream(pm, llvm::formatv("nvvm-attach-target{{chip={0} "
-                                "features=+ptx80 O=3}",
-                                options.chip.getValue())
+                                "features=+ptx80 O={1}}",
+                                options.chip.getValue(),
+                                options.optLevel.getValue())
                       .str());
 }
 

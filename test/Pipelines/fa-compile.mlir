@@ -6,6 +6,10 @@
 // RUN: %python -c "import sys; d=open(sys.argv[1],'rb').read(4); sys.exit(d != b'\x7fELF')" %t/attn.cubin
 // RUN: not fa-compile %s 2>&1 | FileCheck %s --check-prefix=NOOUT
 // RUN: not fa-compile %s -o %t/x --chip=sm_75 2>&1 | FileCheck %s --check-prefix=CHIP
+// --opt-level sets the LLVM backend's level (the nvvm target's O); 0-3 only.
+// RUN: not fa-compile %s -o %t/x --opt-level=4 2>&1 | FileCheck %s --check-prefix=OPTLEVEL
+// RUN: fa-compile %s -o %t/attn --format=ptx --opt-level=1 | FileCheck %s --check-prefix=PTXONLY
+// RUN: fa-opt %s --fa-lower-to-nvgpu-pipeline "--fa-gpu-to-nvvm-pipeline=opt-level=1" | FileCheck %s --check-prefix=TARGETO1
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
@@ -20,6 +24,9 @@
 // RUN: env CUDA_HOME=%t/no-toolkit fa-compile %s -o %t/nt --format=ptx --cuda-path=%t/no-toolkit
 // RUN: FileCheck %s --check-prefix=NOLIBDEVICE < %t/nt.ptx
 
+// OPTLEVEL: error: opt-level must be 0, 1, 2 or 3, not 4
+// OPTLEVEL-NOT: builtin.module
+// TARGETO1: #nvvm.target<O = 1, chip = "sm_90a"
 // TOOL: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,cubin,json}
 // NOLIBDEVICE-NOT: __nv_
 // NOLIBDEVICE: .entry fa_attention
@@ -65,6 +72,7 @@
 // HELP: fa-compile options:
 // HELP-DAG: --block-n=
 // HELP-DAG: --format=
+// HELP-DAG: --opt-level=
 // HELP-DAG: --warps=
 // HELP-NOT: amdgpu
 // HELP-NOT: nvptx-short-ptr

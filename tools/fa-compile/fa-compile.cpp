@@ -65,6 +65,10 @@ static cl::opt<int64_t>
           cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
                                cl::init(2), cl::cat(faCompileCategory));
+static cl::opt<unsigned>
+    optLevel("opt-level",
+             cl::desc("LLVM optimization level of the NVPTX backend (0-3)"),
+             cl::init(3), cl::cat(faCompileCategory));
 static cl::opt<std::string>
     cudaPath("cuda-path",
              cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
@@ -150,6 +154,7 @@ int main(int argc, char **argv) {
   options.stages = stages;
   options.cudaPath = cudaPath;
   options.format = format;
+  options.optLevel = optLevel;
 
   if (benchmark > 0) {
     std::vector<double> seconds;

@@ -51,6 +51,10 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
           clEnumValN(BinaryFormat::Ptx, "ptx", "PTX assembly"),
           clEnumValN(BinaryFormat::Cubin, "cubin", "an sm_XX cubin"),
           clEnumValN(BinaryFormat::Fatbin, "fatbin", "a fatbin (PTX + cubin)"))};
+  PassOptions::Option<unsigned> optLevel{
+      *this, "opt-level",
+      llvm::cl::desc("LLVM optimization level of the NVPTX backend (0-3)"),
+      llvm::cl::init(3)};
   PassOptions::Option<std::string> cudaPath{
       *this, "cuda-path",
       llvm::cl::desc("CUDA toolkit root with bin/ptxas and "
