@@ -8,6 +8,7 @@ fa-runner loads. Used to prepare GPU runs on a machine without LLVM/MLIR:
     python3 benchmarks/make_kernels.py --out build/gpu-kernels
 """
 import argparse
+import concurrent.futures
 import itertools
 import os
 import subprocess
@@ -38,8 +39,11 @@ def main():
     parser.add_argument("--head-dims", default="64,128")
     parser.add_argument("--causal", default="none,top_left,bottom_right")
     parser.add_argument("--lse", default="0,1")
-    parser.add_argument("--extra", default="",
-                        help="extra fa-compile flags, e.g. '--block-n=128'")
+    parser.add_argument("--extra", action="append", default=[],
+                        help="extra fa-compile flags, e.g. '--block-n=128' "
+                             "(repeatable)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="fa-compile processes at once")
     parser.add_argument("--suffix", default="")
     parser.add_argument("--mods", default="",
                         help="comma-separated modifications of "
@@ -49,9 +53,10 @@ def main():
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    names = []
+    names, commands = [], []
     mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \
         or [None]
+    extra = [flag for e in args.extra for flag in e.split()]
     for dtype, d, causal, lse, mod in itertools.product(
             args.dtypes.split(","), args.head_dims.split(","),
             args.causal.split(","), args.lse.split(","), mods):
@@ -66,14 +71,17 @@ def main():
         with open(src, "w") as f:
             f.write(kernel_source(dtype, int(d), causal, lse, mod))
         names.append(name)
-        if args.sources_only:
-            continue
-        cmd = [args.fa_compile, src, "-o", os.path.join(args.out, name)]
-        cmd += args.extra.split()
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.stderr.write(result.stderr)
-            sys.exit(f"make_kernels: fa-compile failed for {name}")
+        commands.append((name, [args.fa_compile, src, "-o",
+                                os.path.join(args.out, name)] + extra))
+    if not args.sources_only:
+        def compile_one(job):
+            return job[0], subprocess.run(job[1], capture_output=True,
+                                          text=True)
+        with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            for name, result in pool.map(compile_one, commands):
+                if result.returncode != 0:
+                    sys.stderr.write(result.stderr)
+                    sys.exit(f"make_kernels: fa-compile failed for {name}")
     print(f"make_kernels: {len(names)} "
           f"{'sources' if args.sources_only else 'kernels'} in {args.out}")
 

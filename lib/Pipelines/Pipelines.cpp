@@ -46,6 +46,10 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   FATileAttentionOptions tile;
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
+  // The strategy's default tiles (an unknown strategy is
+  // fa-lower-to-gpu's error to report).
+  if (options.strategy == "hopper-ws")
+    tile.defaultsFor = options.strategy;
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());

@@ -65,6 +65,11 @@ static cl::opt<int64_t>
           cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
                                cl::init(2), cl::cat(faCompileCategory));
+static cl::opt<std::string>
+    strategy("strategy",
+             cl::desc("kernel strategy: mma-sync (sm_80+) or hopper-ws "
+                      "(wgmma, sm_90a)"),
+             cl::init("mma-sync"), cl::cat(faCompileCategory));
 static cl::opt<unsigned>
     optLevel("opt-level",
              cl::desc("LLVM optimization level of the NVPTX backend (0-3)"),
@@ -155,6 +160,7 @@ int main(int argc, char **argv) {
   options.cudaPath = cudaPath;
   options.format = format;
   options.optLevel = optLevel;
+  options.strategy = strategy;
 
   if (benchmark > 0) {
     std::vector<double> seconds;

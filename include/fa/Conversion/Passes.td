@@ -67,6 +67,16 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     (the cloner, the block classifier, the register-level softmax, the
     kernel ABI and launch metadata) live beside it.
 
+    The `hopper-ws` strategy (sm_90a; first increment, see
+    docs/HopperStrategy.md) reuses those pieces with a warpgroup schedule:
+    one consumer warpgroup per 64 query rows, the Q tile and the K/V ring
+    in 128-byte-swizzled slabs (cp.async, then `nvvm.fence.proxy` for the
+    async proxy), S = Q K^T as `wgmma.mma_async` from shared-memory
+    descriptors and O += P V with P from registers and V N-major (both
+    `llvm.inline_asm`: upstream has no register-A form), with
+    `nvvm.wgmma.fence/commit.group/wait.group` around them. Its default
+    tiles come from `fa-tile-attention defaults-for=hopper-ws`.
+
     The kernel carries its launch configuration in the `fa.launch`
     attribute (block size, dynamic shared memory, tile config, LSE) for the
     metadata writer; its name ends in a hash of its body. Configurations
@@ -77,10 +87,12 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
            "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"mma-sync\"",
-           "kernel strategy: mma-sync (hopper-ws is reserved)">,
+           "kernel strategy: mma-sync (sm_80+) or hopper-ws (wgmma, "
+           "sm_90a)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "warps per block (0: 32 rows per warp when the score and "
-           "output fragments fit in registers, else 16)">,
+           "warps per block (0: mma-sync: 32 rows per warp when the score "
+           "and output fragments fit in registers, else 16; hopper-ws: "
+           "4 per 64 rows, the only choice)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "slots of the cp.async K/V ring in shared memory">
   ];

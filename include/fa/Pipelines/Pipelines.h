@@ -42,7 +42,8 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
       *this, "stages", llvm::cl::desc("cp.async K/V ring depth"),
       llvm::cl::init(2)};
   PassOptions::Option<std::string> strategy{
-      *this, "strategy", llvm::cl::desc("kernel strategy (mma-sync)"),
+      *this, "strategy",
+      llvm::cl::desc("kernel strategy: mma-sync or hopper-ws"),
       llvm::cl::init("mma-sync")};
   PassOptions::Option<BinaryFormat> format{
       *this, "format", llvm::cl::desc("what gpu.binary holds"),

@@ -58,6 +58,20 @@ mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
   return spec;
 }
 
+/// "_" and 8 hex digits of a hash of the kernel's text.
+static std::string getKernelBodyHash(gpu::GPUFuncOp kernel) {
+  // What the kernel computes per element (scale, masks, score_mod) is in
+  // its body: a hash of its text (printed before it is named) tells
+  // kernels apart, so runtimes that cache kernels by name never mix two.
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  OpPrintingFlags flags;
+  flags.useLocalScope();
+  kernel->print(os, flags);
+  return llvm::formatv("_{0:x-8}",
+                       static_cast<uint32_t>(llvm::xxh3_64bits(text)));
+}
+
 std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
                                              const MmaSyncConfig &config,
                                              gpu::GPUFuncOp kernel) {
@@ -69,17 +83,19 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
     name += "_qsmem";
   if (spec.lseType)
     name += "_lse";
-  // What the kernel computes per element (scale, masks, score_mod) is in
-  // its body: a hash of its text (printed before it is named) tells
-  // kernels apart, so runtimes that cache kernels by name never mix two.
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  OpPrintingFlags flags;
-  flags.useLocalScope();
-  kernel->print(os, flags);
-  name += llvm::formatv("_{0:x-8}",
-                        static_cast<uint32_t>(llvm::xxh3_64bits(text)));
-  return name;
+  return name + getKernelBodyHash(kernel);
+}
+
+std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
+                                             const HopperConfig &config,
+                                             gpu::GPUFuncOp kernel) {
+  std::string name = llvm::formatv(
+      "fa_attention_{0}_d{1}_bm{2}_bn{3}_wg{4}_s{5}_wgmma",
+      spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
+      config.blockM, config.blockN, config.warpgroups(), config.stages);
+  if (spec.lseType)
+    name += "_lse";
+  return name + getKernelBodyHash(kernel);
 }
 
 DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {

@@ -70,36 +70,53 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   FailureOr<FusedAttentionTile> tile = matchFusedAttentionTile(forall);
   if (failed(tile))
     return failure();
-  if (options.strategy == GPUStrategyKind::HopperWarpSpecialized)
-    return forall.emitError("the hopper-ws strategy (TMA, wgmma, warp "
-                            "specialization) is not implemented yet; use "
-                            "strategy=mma-sync");
-
   AttentionKernelSpec spec = getAttentionKernelSpec(*tile);
-  MmaSyncConfig config;
-  config.blockM = tile->blockM;
-  config.blockN = tile->blockN;
-  config.stages = options.stages;
-  config.warps = options.warps;
-  if (config.blockM % 16 != 0)
-    return forall.emitError("block-m must be a multiple of 16 for the "
-                            "mma-sync strategy, got ")
-           << config.blockM;
-  chooseMmaSyncSchedule(spec, config);
-  if (failed(verifyMmaSyncConfig(spec, config, options.target,
-                                 [&]() { return forall.emitError(); })))
-    return failure();
-
   auto module = forall->getParentOfType<ModuleOp>();
   if (!module)
     return forall.emitError("fa-lower-to-gpu needs an enclosing module");
 
+  // The strategy builds the kernel; the launch below needs its block size
+  // and shared memory.
   Location loc = forall.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToEnd(module.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, "fa_attention");
-  FailureOr<gpu::GPUFuncOp> kernel = buildMmaSyncAttentionKernel(
-      rewriter, gpuModule, *tile, spec, config, options.target, loc);
+  FailureOr<gpu::GPUFuncOp> kernel = failure();
+  int64_t blockM = tile->blockM, threads = 0, sharedMemory = 0;
+  if (options.strategy == GPUStrategyKind::HopperWarpSpecialized) {
+    HopperConfig config;
+    config.blockM = tile->blockM;
+    config.blockN = tile->blockN;
+    config.stages = options.stages;
+    if (options.warps != 0 && options.warps != config.threads() / 32) {
+      rewriter.eraseOp(gpuModule);
+      return forall.emitError("the hopper-ws strategy runs one warpgroup "
+                              "(4 warps) per 64 rows of block-m: warps must "
+                              "be 0 or ")
+             << config.threads() / 32 << ", got " << options.warps;
+    }
+    kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
+                                        config, options.target, loc);
+    threads = config.threads();
+    sharedMemory = getHopperSharedMemoryBytes(spec, config);
+  } else {
+    MmaSyncConfig config;
+    config.blockM = tile->blockM;
+    config.blockN = tile->blockN;
+    config.stages = options.stages;
+    config.warps = options.warps;
+    if (config.blockM % 16 != 0) {
+      rewriter.eraseOp(gpuModule);
+      return forall.emitError("block-m must be a multiple of 16 for the "
+                              "mma-sync strategy, got ")
+             << config.blockM;
+    }
+    chooseMmaSyncSchedule(spec, config);
+    kernel = buildMmaSyncAttentionKernel(rewriter, gpuModule, *tile, spec,
+                                         config, options.target, loc);
+    threads = config.threads();
+    sharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
+  }
   if (failed(kernel)) {
     rewriter.eraseOp(gpuModule);
     return failure();
@@ -132,13 +149,11 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
   gpu::KernelDim3 grid{
-      rewriter.createOrFold<arith::CeilDivUIOp>(loc, dim(2),
-                                                index(config.blockM)),
+      rewriter.createOrFold<arith::CeilDivUIOp>(loc, dim(2), index(blockM)),
       dim(1), dim(0)};
-  gpu::KernelDim3 block{index(config.threads()), index(1), index(1)};
+  gpu::KernelDim3 block{index(threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
-      rewriter, loc,
-      rewriter.getI32IntegerAttr(getMmaSyncSharedMemoryBytes(spec, config)));
+      rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));
   auto launch = gpu::LaunchFuncOp::create(rewriter, loc, *kernel, grid, block,
                                           smem, operands);
 

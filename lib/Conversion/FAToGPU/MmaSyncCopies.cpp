@@ -26,37 +26,12 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
   int64_t chunksPerRow = cols / kChunk;
   int64_t total = rows * chunksPerRow;
   int64_t threads = config.threads();
-  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  // src[batch, head, rowStart:rowLimit, :] as a flat view: `tile`, with
-  // `rowStride` elements between rows and `validRows` rows in bounds.
-  Value tile, rowStride, validRows;
+  RowTileView view;
   auto buildTileView = [&]() {
-    auto meta = memref::ExtractStridedMetadataOp::create(b, src);
-    rowStride = meta.getStrides()[2];
-    Value tileOffset =
-        add(add(meta.getOffset(), mul(batch, meta.getStrides()[0])),
-            add(mul(head, meta.getStrides()[1]), mul(rowStart, rowStride)));
-    validRows = sub(rowLimit, rowStart);
-    Value extent = add(mul(sub(validRows, idx(1)), rowStride), idx(cols));
-    auto srcType = cast<MemRefType>(src.getType());
-    auto tileType = MemRefType::get(
-        {ShapedType::kDynamic}, srcType.getElementType(),
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
-        srcType.getMemorySpace());
-    tile = memref::ReinterpretCastOp::create(
-        b, tileType, meta.getBaseBuffer(), OpFoldResult(tileOffset),
-        ArrayRef<OpFoldResult>{extent},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    view = buildRowTileView(b, src, batch, head, rowStart, rowLimit, cols);
   };
-  // One 16-byte chunk from element `srcIndex` of the view to element
-  // `dstIndex` of `dst`. Out-of-bounds rows copy 0 bytes (zero-fill) from a
-  // valid address, the view's first element.
   auto emitCopy = [&](Value inBounds, Value srcIndex, Value dstIndex) {
-    Value srcElements = select(inBounds, idx(kChunk), idx(0));
-    Value clampedIndex = select(inBounds, srcIndex, idx(0));
-    nvgpu::DeviceAsyncCopyOp::create(
-        b, tokenType, dst, ValueRange{dstIndex}, tile, ValueRange{clampedIndex},
-        b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
+    copyChunkAsync(b, view, inBounds, srcIndex, dst, dstIndex);
   };
   auto guarded = [&](Value condition, function_ref<void()> body) {
     auto guard = scf::IfOp::create(b, condition);
@@ -78,13 +53,15 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
     Value chunk = rem(tid, idx(chunksPerRow));
     Value dstBase = add(dstOffset, swizzledBase(row0, chunk, cols));
     buildTileView();
-    Value threadOffset = add(mul(row0, rowStride), mul(chunk, idx(kChunk)));
+    Value threadOffset =
+        add(mul(row0, view.rowStride), mul(chunk, idx(kChunk)));
     for (int64_t pass = 0; pass * stride < rows; ++pass) {
       auto copy = [&]() {
         // row0 against a per-block bound: the per-pass rows
         // row0 + pass * stride would each be hoisted into a register.
-        Value inBounds = lt(row0, sub(validRows, idx(pass * stride)));
-        Value srcIndex = add(threadOffset, mul(idx(pass * stride), rowStride));
+        Value inBounds = lt(row0, sub(view.validRows, idx(pass * stride)));
+        Value srcIndex =
+            add(threadOffset, mul(idx(pass * stride), view.rowStride));
         emitCopy(inBounds, srcIndex, add(dstBase, idx(pass * stride * cols)));
       };
       if ((pass + 1) * stride <= rows)
@@ -100,8 +77,8 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
     auto copy = [&]() {
       Value row = div(linear, idx(chunksPerRow));
       Value chunk = rem(linear, idx(chunksPerRow));
-      Value inBounds = lt(row, validRows);
-      Value srcIndex = add(mul(row, rowStride), mul(chunk, idx(kChunk)));
+      Value inBounds = lt(row, view.validRows);
+      Value srcIndex = add(mul(row, view.rowStride), mul(chunk, idx(kChunk)));
       emitCopy(inBounds, srcIndex,
                add(dstOffset, swizzledBase(row, chunk, cols)));
     };

@@ -14,6 +14,7 @@
 #ifndef FA_LIB_CONVERSION_FATOGPU_MMASYNCKERNELEMITTER_H
 #define FA_LIB_CONVERSION_FATOGPU_MMASYNCKERNELEMITTER_H
 
+#include "AsyncCopy.h"
 #include "BlockClassifier.h"
 #include "RegisterSoftmax.h"
 #include "ScoreCloner.h"
@@ -32,10 +33,6 @@
 #include <memory>
 
 namespace mlir::fa::detail {
-
-/// Elements of 16 bits per 16-byte chunk: the unit of cp.async and of one
-/// ldmatrix row.
-inline constexpr int64_t kChunk = 8;
 
 /// Per-thread state of the online softmax for one 16-row MMA tile: rows
 /// `g` and `g + 8` of the tile, where g = lane / 4.

@@ -4,6 +4,8 @@
 // embedding compiler would: the kernel must follow the edit, or refuse it
 // with a diagnostic; it never ignores it.
 // RUN: fa-opt %s -split-input-file -verify-diagnostics --fa-lower-to-gpu | FileCheck %s
+// The hopper-ws strategy reads the same IR through the same shared pieces.
+// RUN: fa-opt %s -split-input-file -verify-diagnostics "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=HOPPER
 
 // Unedited: the scale * log2(e) of the scores body, no tanh, no mask.
 // CHECK-LABEL: func.func @unedited
@@ -11,6 +13,11 @@
 // CHECK-NOT:     math.tanh
 // CHECK-NOT:     scf.while
 // CHECK:         gpu.return
+// HOPPER-LABEL: func.func @unedited
+// HOPPER:       gpu.func @fa_attention_f16_d64_bm64_bn32_wg1_s2_wgmma_{{[0-9a-f]+}}(
+// HOPPER-NOT:     math.tanh
+// HOPPER-NOT:     scf.while
+// HOPPER:         gpu.return
 func.func @unedited(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
   %cst_0 = arith.constant 0.000000e+00 : f32
@@ -137,6 +144,14 @@ func.func @unedited(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %a
 // CHECK:         } else {
 // CHECK:           math.tanh
 // CHECK:         gpu.return
+// HOPPER-LABEL: func.func @softcap
+// HOPPER:       gpu.func @fa_attention_f16_d64_bm64_bn32_wg1_s2_wgmma_{{[0-9a-f]+}}(
+// HOPPER:         scf.for
+// HOPPER:           wgmma.mma_async
+// HOPPER:           math.tanh
+// HOPPER:         } else {
+// HOPPER:           math.tanh
+// HOPPER:         gpu.return
 func.func @softcap(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
   %cst_0 = arith.constant 0.000000e+00 : f32
@@ -272,6 +287,15 @@ func.func @softcap(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %ar
 // CHECK:           arith.cmpi {{.*}} : i32
 // CHECK:           arith.andi
 // CHECK:         gpu.return
+// HOPPER-LABEL: func.func @window
+// HOPPER:       gpu.func @fa_attention_f16_d64_bm64_bn32_wg1_s2_wgmma_{{[0-9a-f]+}}(
+// HOPPER:         gpu.grid_dim
+// HOPPER:         scf.while
+// HOPPER:         scf.for
+// HOPPER:         } else {
+// HOPPER:           arith.cmpi {{.*}} : i32
+// HOPPER:           arith.andi
+// HOPPER:         gpu.return
 func.func @window(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
   %cst_0 = arith.constant 0.000000e+00 : f32
@@ -406,6 +430,10 @@ func.func @window(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg
 // CHECK:       gpu.func
 // CHECK:         %[[H:.*]] = gpu.block_id  y
 // CHECK:         arith.remui %[[H]], %c2
+// HOPPER-LABEL: func.func @heads
+// HOPPER:       gpu.func
+// HOPPER:         %[[H:.*]] = gpu.block_id  y
+// HOPPER:         arith.remui %[[H]], %c2
 func.func @heads(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
   %cst_0 = arith.constant 0.000000e+00 : f32

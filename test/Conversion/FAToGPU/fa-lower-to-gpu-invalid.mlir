@@ -1,7 +1,6 @@
 // RUN: fa-opt %s -split-input-file -verify-diagnostics --fa-tile-attention --fa-fuse-online-softmax --fa-lower-to-gpu -o /dev/null
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=24" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKN
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
-// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=wmma" 2>&1 | FileCheck %s --check-prefix=STRATEGY
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=UNFUSED
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=128" --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
@@ -10,7 +9,6 @@
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
 
 // CHIP: error: unsupported chip 'sm_70': the mma-sync strategy needs one of sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
-// HOPPER: error: the hopper-ws strategy (TMA, wgmma, warp specialization) is not implemented yet; use strategy=mma-sync
 // STRATEGY: error: unknown strategy 'wmma': expected mma-sync or hopper-ws
 // UNFUSED: error: not a fused attention tile a GPU strategy can implement: its softmax is not fused (fa.softmax_stage = "row_max"); run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24

@@ -34,7 +34,9 @@ namespace mlir::fa {
 enum class GPUStrategyKind {
   /// mma.sync m16n8k16 + ldmatrix + cp.async (sm_80+).
   MmaSync,
-  /// TMA + wgmma + warp specialization (sm_90a). Not implemented yet.
+  /// wgmma (sm_90a). The first increment of the Hopper strategy: wgmma
+  /// from swizzled shared memory and registers, cp.async loads, no warp
+  /// specialization yet (docs/HopperStrategy.md).
   HopperWarpSpecialized,
 };
 
@@ -88,6 +90,14 @@ struct MmaSyncConfig {
   int64_t rowTilesPerWarp() const { return blockM / (16 * warps); }
 };
 
+/// The schedule of a Hopper (wgmma) kernel: consumer warpgroups of 64 query
+/// rows each, over K/V blocks of block-n keys in a ring of `stages`.
+struct HopperConfig {
+  int64_t blockM = 128, blockN = 128, stages = 2;
+  int64_t warpgroups() const { return blockM / 64; }
+  int64_t threads() const { return 128 * warpgroups(); }
+};
+
 /// How to launch a kernel built by a strategy. Recorded on the gpu.func as
 /// the `fa.launch` attribute (see getKernelLaunchInfo).
 struct KernelLaunchInfo {
@@ -135,6 +145,27 @@ buildMmaSyncAttentionKernel(OpBuilder &builder, gpu::GPUModuleOp module,
                             const MmaSyncConfig &config,
                             const GPUTarget &target, Location loc);
 
+/// Bytes of dynamic shared memory a Hopper kernel needs (the Q tile, the
+/// K and V rings, and 1 KiB to align them to the 128-byte swizzle's
+/// 1024-byte period).
+int64_t getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
+                                   const HopperConfig &config);
+
+/// Checks that the Hopper strategy can build `spec` with `config` on
+/// `target` (sm_90a, tile shapes wgmma can take, registers, shared
+/// memory); every refusal names the value and what would work.
+LogicalResult verifyHopperConfig(const AttentionKernelSpec &spec,
+                                 const HopperConfig &config,
+                                 const GPUTarget &target,
+                                 function_ref<InFlightDiagnostic()> emitError);
+
+/// Builds the Hopper (wgmma) kernel of `tile` at the end of `module` and
+/// names it; the same ABI as buildMmaSyncAttentionKernel.
+FailureOr<gpu::GPUFuncOp> buildHopperAttentionKernel(
+    OpBuilder &builder, gpu::GPUModuleOp module, const FusedAttentionTile &tile,
+    const AttentionKernelSpec &spec, const HopperConfig &config,
+    const GPUTarget &target, Location loc);
+
 /// A stable, descriptive kernel name, e.g.
 /// `fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_1f2e3d4c`: the
 /// configuration, then 8 hex digits of a hash of the kernel's own IR, so
@@ -142,6 +173,11 @@ buildMmaSyncAttentionKernel(OpBuilder &builder, gpu::GPUModuleOp module,
 /// score_mod) never share a name.
 std::string getAttentionKernelName(const AttentionKernelSpec &spec,
                                    const MmaSyncConfig &config,
+                                   gpu::GPUFuncOp kernel);
+/// The same for a Hopper kernel:
+/// `fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma[_lse]_<hash>`.
+std::string getAttentionKernelName(const AttentionKernelSpec &spec,
+                                   const HopperConfig &config,
                                    gpu::GPUFuncOp kernel);
 
 /// Replaces a fused attention tile (the scf.forall of tileAttention after

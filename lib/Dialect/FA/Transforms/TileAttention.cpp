@@ -55,19 +55,25 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
   return success();
 }
 
-AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim) {
+AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
+                                                          bool wgmma) {
   AttentionTileSizes sizes;
   sizes.blockM = 128;
-  sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
+  if (wgmma)
+    sizes.blockN = headDim <= 128 ? 128 : 64;
+  else
+    sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
+  sizes.wgmmaDefaults = wgmma;
   return sizes;
 }
 
 AttentionTileSizes
 mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                     int64_t headDim) {
-  AttentionTileSizes defaults = getDefaultAttentionTileSizes(headDim);
+  AttentionTileSizes defaults =
+      getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
   return {sizes.blockM ? sizes.blockM : defaults.blockM,
-          sizes.blockN ? sizes.blockN : defaults.blockN};
+          sizes.blockN ? sizes.blockN : defaults.blockN, sizes.wgmmaDefaults};
 }
 
 namespace {
@@ -398,7 +404,13 @@ struct FATileAttentionPass
   using Base::Base;
 
   void runOnOperation() override {
-    AttentionTileSizes sizes{blockM, blockN};
+    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws") {
+      getOperation().emitError("defaults-for must be mma-sync or hopper-ws, "
+                               "got '")
+          << defaultsFor << "'";
+      return signalPassFailure();
+    }
+    AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws"};
     if (failed(verifyAttentionTileSizes(
             sizes, [&]() { return getOperation().emitError(); })))
       return signalPassFailure();

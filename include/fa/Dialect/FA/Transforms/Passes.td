@@ -48,7 +48,11 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
            "query rows per output tile (0: 128)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "keys per key/value block of the serial loop (0: by head "
-           "dimension, 64 up to D = 64, 48 up to D = 128, else 32)">
+           "dimension, 64 up to D = 64, 48 up to D = 128, else 32)">,
+    Option<"defaultsFor", "defaults-for", "std::string",
+           /*default=*/"\"mma-sync\"",
+           "the strategy whose default tile sizes replace 0: mma-sync, or "
+           "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

@@ -26,13 +26,19 @@ namespace mlir::fa {
 struct AttentionTileSizes {
   int64_t blockM = 0;
   int64_t blockN = 0;
+  /// Take the defaults of the hopper-ws (wgmma) strategy instead of
+  /// mma-sync's.
+  bool wgmmaDefaults = false;
 };
 
 /// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
 /// strategy, benchmarks/results/2026-11-21-h200-d128.md): 128 query rows;
 /// 64 keys per block at D <= 64, 48 at D <= 128 (the most keys whose scores
 /// fit beside the output accumulators at 32 rows per warp) and 32 beyond.
-AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim);
+/// With `wgmma` (the hopper-ws strategy): 128 rows (two consumer
+/// warpgroups) and 128 keys up to D = 128, 64 beyond.
+AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim,
+                                                bool wgmma = false);
 
 /// `sizes` with each 0 replaced by the default for `headDim`.
 AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,

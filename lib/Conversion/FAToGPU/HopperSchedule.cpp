@@ -1,0 +1,95 @@
+//===- HopperSchedule.cpp - Tiles and limits of the Hopper strategy -------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// What the Hopper (wgmma) kernel can be built with: the shapes wgmma takes,
+// the registers a consumer warpgroup's fragments need, and the shared
+// memory of the Q tile and the K/V rings.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Wgmma.h"
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+/// f32 accumulator registers per thread of S (block-n / 2) and O (Dv / 2),
+/// plus P as 16-bit pairs (block-n / 4).
+static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
+                                    const HopperConfig &config) {
+  return config.blockN / 2 + spec.getValueHeadDim() / 2 + config.blockN / 4;
+}
+
+/// Fragment registers beyond which ptxas spills (255 per thread, minus the
+/// softmax state, addresses and the scores body's temporaries).
+static constexpr int64_t kRegisterBudget = 192;
+
+int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
+                                             const HopperConfig &config) {
+  int64_t q = config.blockM * spec.getHeadDim();
+  int64_t k = config.stages * config.blockN * spec.getHeadDim();
+  int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
+  return 2 * (q + k + v) + kSwizzlePeriodBytes;
+}
+
+LogicalResult mlir::fa::verifyHopperConfig(
+    const AttentionKernelSpec &spec, const HopperConfig &config,
+    const GPUTarget &target, function_ref<InFlightDiagnostic()> emitError) {
+  if (target.chip != "sm_90a") {
+    emitError() << "the hopper-ws strategy needs sm_90a (wgmma), got '"
+                << target.chip << "'; use strategy=mma-sync";
+    return failure();
+  }
+  Type element = spec.getElementType();
+  if (!element.isF16() && !element.isBF16()) {
+    emitError() << "the hopper-ws strategy needs f16 or bf16 Q/K/V, got "
+                << element;
+    return failure();
+  }
+  int64_t headDim = spec.getHeadDim();
+  if (headDim != spec.getValueHeadDim() || headDim % 64 != 0 || headDim > 256) {
+    emitError() << "the hopper-ws strategy supports D == Dv in {64, 128, "
+                   "192, 256}, got D = "
+                << headDim << ", Dv = " << spec.getValueHeadDim();
+    return failure();
+  }
+  if (config.blockM % 64 != 0 || config.warpgroups() < 1 ||
+      config.warpgroups() > 2) {
+    emitError() << "block-m must be 64 or 128 for the hopper-ws strategy "
+                   "(64 rows per consumer warpgroup, at most two), got "
+                << config.blockM;
+    return failure();
+  }
+  if (config.blockN % 16 != 0 || config.blockN < 16 || config.blockN > 256) {
+    emitError() << "block-n must be a multiple of 16 in [16, 256] for "
+                   "wgmma, got "
+                << config.blockN;
+    return failure();
+  }
+  if (config.stages < 2 || config.stages > 4) {
+    emitError() << "stages must be in [2, 4], got " << config.stages;
+    return failure();
+  }
+  int64_t registers = getFragmentRegisters(spec, config);
+  if (registers > kRegisterBudget) {
+    emitError() << "tile too large for registers: block-n=" << config.blockN
+                << " at D=" << headDim << " needs " << registers
+                << " fragment registers per thread (budget " << kRegisterBudget
+                << "); use a smaller block-n";
+    return failure();
+  }
+  int64_t smem = getHopperSharedMemoryBytes(spec, config);
+  if (smem > target.maxSharedMemoryPerBlock) {
+    emitError() << "the tile needs " << smem
+                << " bytes of shared memory, more than the "
+                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.chip << " can have; use fewer stages or smaller "
+                << "tiles";
+    return failure();
+  }
+  return success();
+}

@@ -1,0 +1,74 @@
+//===- Wgmma.h - Hopper warpgroup MMA emission ------------------*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// wgmma.mma_async as the Hopper strategy emits it: shared-memory matrix
+// descriptors for the 128-byte-swizzled layout, the SS form (A and B from
+// shared memory) and the RS form (A from registers), and the fences that
+// keep LLVM from moving register accesses across the asynchronous MMA.
+//
+// Upstream's nvvm.wgmma.mma_async has no register-A form, so both forms are
+// emitted as llvm.inline_asm with the PTX spelled out (one op per MMA; the
+// accumulators are tied operands). nvvm.wgmma.fence / commit / wait are
+// upstream ops.
+//
+// Shared-memory layout ("slabs"): a tile of R rows by C 16-bit columns is
+// C/64 slabs of R rows of 128 bytes; the 16-byte chunk j of row r is stored
+// at chunk j ^ (r mod 8) (the 128-byte swizzle, as TMA writes it). Slabs
+// start at multiples of 1024 bytes. K-major operands (Q and K for
+// S = Q K^T) step through k by moving the start address 32 bytes per 16
+// columns inside a slab, and to the next slab every 64; the N-major V (for
+// O += P V) steps 16 rows (2048 bytes) per k-step, its slabs LBO apart.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_CONVERSION_FATOGPU_WGMMA_H
+#define FA_LIB_CONVERSION_FATOGPU_WGMMA_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::fa::detail {
+
+/// Bytes of one slab row and of one 8-row swizzle period.
+inline constexpr int64_t kSlabRowBytes = 128;
+inline constexpr int64_t kSwizzlePeriodBytes = 1024;
+
+/// The address-independent bits of a 128-byte-swizzle matrix descriptor:
+/// leading and stride byte offsets (multiples of 16) and the layout type.
+uint64_t getWgmmaDescriptorBits(int64_t leadingBytes, int64_t strideBytes);
+
+/// A descriptor (i64) for the shared-memory byte address `address` (i32):
+/// `bits` | address >> 4. Adding (offset >> 4) to it moves the start by
+/// `offset` bytes (the start field holds any shared-memory address).
+Value makeWgmmaDescriptor(ImplicitLocOpBuilder &b, Value address,
+                          uint64_t bits);
+/// `descriptor` moved by `offsetBytes` (a multiple of 16).
+Value offsetWgmmaDescriptor(ImplicitLocOpBuilder &b, Value descriptor,
+                            int64_t offsetBytes);
+
+/// acc (64 x n f32, n/2 per thread) = A B^T (+ acc when `accumulate`), A
+/// and B K-major in shared memory.
+SmallVector<Value> emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
+                               Value descA, Value descB, int64_t n,
+                               Type elementType, bool accumulate);
+/// acc += A B with A (64 x 16) in four registers of two 16-bit elements
+/// each (the m64k16 A fragment) and B (16 x n) in shared memory, N-major
+/// when `transposeB`.
+SmallVector<Value> emitWgmmaRS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
+                               ArrayRef<Value> a, Value descB, int64_t n,
+                               Type elementType, bool transposeB);
+
+/// `values` (all f32 or all i32) through an empty volatile asm: later
+/// uses cannot move above it, earlier definitions cannot move below it.
+SmallVector<Value> fenceRegisters(ImplicitLocOpBuilder &b,
+                                  ArrayRef<Value> values);
+
+void emitWgmmaFence(ImplicitLocOpBuilder &b);
+void emitWgmmaCommit(ImplicitLocOpBuilder &b);
+void emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending);
+
+} // namespace mlir::fa::detail
+
+#endif // FA_LIB_CONVERSION_FATOGPU_WGMMA_H
