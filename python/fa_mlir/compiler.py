@@ -176,9 +176,9 @@ def _shared_context():
 
 
 def options_string(chip="sm_90a", block_m=0, block_n=0, warps=0, stages=2,
-                   format="cubin"):
+                   format="cubin", strategy="mma-sync"):
     return (f"chip={chip} block-m={block_m} block-n={block_n} warps={warps} "
-            f"stages={stages} format={format}")
+            f"stages={stages} format={format} strategy={strategy}")
 
 
 def compile_source(source, **options):

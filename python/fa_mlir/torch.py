@@ -329,7 +329,8 @@ _tuners = {}
 
 def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
               causal_alignment="top_left", return_lse=False, score_mod=None,
-              mask_mod=None, autotune=False, cache=None, _options=None):
+              mask_mod=None, autotune=False, strategy=None, cache=None,
+              _options=None):
     """softmax(q k^T * scale [+ causal mask]) v for (B, H, N, D) CUDA tensors
     of float16 or bfloat16; returns out (B, Hq, Nq, D) in q's dtype, and with
     return_lse=True also the log-sum-exp (B, Hq, Nq) in float32 (-inf for a
@@ -343,8 +344,13 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     and mask_mod allow it. Tensors the functions index (slopes[h],
     doc_ids[b, q_idx]) must be CUDA tensors on q's device (any strides;
     float32/16, bfloat16, float64, int8/16/32/64, uint8 or bool); they are
-    read when the kernel runs. See fa_mlir.tracing for what traces."""
+    read when the kernel runs. See fa_mlir.tracing for what traces.
+
+    strategy picks the kernel schedule: "mma-sync" (the default; sm_80 and
+    newer) or "hopper-ws" (wgmma, sm_90a; docs/HopperStrategy.md). autotune
+    searches mma-sync tiles only."""
     _check_inputs(q, k, v, enable_gqa, causal_alignment, scale)
+    options = _strategy_options(strategy, autotune, _options)
     mods = trace_mods(score_mod, mask_mod)
     _check_captures(mods.captures, q.device)
     spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
@@ -353,8 +359,26 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
                          captures=mods.capture_types)
     out, lse = _run(spec, q, k, v, mods.captures, autotune=autotune,
-                    cache=cache, options=_options)
+                    cache=cache, options=options)
     return (out, lse) if return_lse else out
+
+
+_STRATEGIES = ("mma-sync", "hopper-ws")
+
+
+def _strategy_options(strategy, autotune, options):
+    """The compile options of `strategy` (None: the default) on top of the
+    private `options`."""
+    if strategy is None:
+        return options
+    if strategy not in _STRATEGIES:
+        raise ValueError(f"strategy must be one of {_STRATEGIES} or None, "
+                         f"got {strategy!r}")
+    if autotune and strategy != "mma-sync":
+        raise ValueError("autotune searches the tiles of the mma-sync "
+                         f"strategy; it cannot be combined with "
+                         f"strategy={strategy!r}")
+    return dict(options or {}, strategy=strategy)
 
 
 def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
@@ -369,13 +393,18 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
     with torch.cuda.device(q.device):
         chip = _chip(q.device)
         opts = dict(options or {})
-        if autotune and options is None:
+        if opts.get("strategy") == "hopper-ws" and chip != "sm_90a":
+            raise ValueError("strategy='hopper-ws' needs an sm_90a GPU "
+                             f"(wgmma); {q.device} is {chip}")
+        # autotune picks the tile unless the private options fix one
+        # (strategy="mma-sync" is what it tunes).
+        if autotune and set(opts) <= {"strategy"}:
             tuner_cache = cache or default_cache()
             _tuner = _tuners.get(id(tuner_cache))
             if _tuner is None:
                 from .autotune import Tuner
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
-            opts = _tuner.best(spec, q, k, v, chip, captures)
+            opts = dict(_tuner.best(spec, q, k, v, chip, captures), **opts)
         kernel = _load(spec, chip, q.device, cache, opts)
         q, k, v = (_kernel_layout(t) for t in (q, k, v))
         args = _memref(q) + _memref(k) + _memref(v) + _memref(out)

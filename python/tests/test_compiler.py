@@ -51,6 +51,19 @@ def test_compile_to_ptx_and_metadata():
     assert kernel.metadata["compiler"] == fa_mlir.version()
 
 
+def test_hopper_strategy_compiles_wgmma():
+    (kernel,) = fa_mlir.compile_source(
+        fa_mlir.attention_source(AttentionSpec(dtype="f16", head_dim=128,
+                                               causal="bottom_right",
+                                               lse=True)),
+        format="ptx", strategy="hopper-ws")
+    assert kernel.name.startswith("fa_attention_f16_d128_bm128_bn128_wg2_s2_"
+                                  "wgmma_lse_")
+    assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16" in kernel.ptx
+    assert kernel.metadata["strategy"] == "hopper-ws"
+    assert kernel.metadata["block"][0] == 256
+
+
 def test_cache_compiles_once_and_reads_disk(tmp_path):
     spec = AttentionSpec(dtype="f16", head_dim=64)
     cache = KernelCache(str(tmp_path))
@@ -77,8 +90,9 @@ def test_cache_key_covers_everything_that_changes_the_kernel():
         KernelCache.key(base, chip="sm_80"),
         KernelCache.key(base, block_n=128),
         KernelCache.key(base, format="ptx"),
+        KernelCache.key(base, strategy="hopper-ws"),
     }
-    assert len(keys) == 9
+    assert len(keys) == 10
     assert KernelCache.key(base) == KernelCache.key(
         AttentionSpec(dtype="f16", head_dim=64))
 
@@ -121,6 +135,11 @@ def test_bad_pipeline_raises():
     (dict(chip="sm_70"), "unsupported chip 'sm_70'"),
     (dict(stages=1), "stages must be in \\[2, 4\\]"),
     (dict(format="elf"), "invalid fa-compile options"),
+    (dict(strategy="wmma"), "unknown strategy 'wmma'"),
+    (dict(strategy="hopper-ws", chip="sm_80"),
+     "the hopper-ws strategy needs sm_90a"),
+    (dict(strategy="hopper-ws", block_m=192),
+     "block-m must be 64 or 128 for the hopper-ws strategy"),
 ])
 def test_bad_compile_options_raise(options, message):
     source = fa_mlir.attention_source(AttentionSpec(head_dim=64))

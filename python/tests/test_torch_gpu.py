@@ -111,6 +111,39 @@ def test_wide_heads(d):
     assert_close(out, q, k, v, "top_left", 1 / math.sqrt(d))
 
 
+def _is_sm90a():
+    return torch.cuda.get_device_capability() == (9, 0)
+
+
+@pytest.mark.skipif(not _is_sm90a(), reason="hopper-ws needs sm_90a")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("d", [64, 128, 192, 256])
+@pytest.mark.parametrize("causal", [None, "bottom_right"])
+@pytest.mark.parametrize("shape", SHAPES[1:4] + SHAPES[7:])
+def test_hopper_strategy_matches_reference(dtype, d, causal, shape):
+    b, hq, hkv, nq, nk = shape
+    q, k, v = inputs(b, hq, hkv, nq, nk, d, dtype)
+    out, lse = attention(q, k, v, is_causal=causal is not None,
+                         causal_alignment=causal or "top_left",
+                         enable_gqa=hq != hkv, return_lse=True,
+                         strategy="hopper-ws")
+    assert_close(out, q, k, v, causal, 1 / math.sqrt(d), lse)
+
+
+@pytest.mark.skipif(not _is_sm90a(), reason="hopper-ws needs sm_90a")
+def test_hopper_strategy_runs_a_score_mod_with_a_capture():
+    q, k, v = inputs(1, 4, 2, 300, 517, 128, torch.bfloat16)
+    slopes = torch.tensor([0.5, 0.25, 0.125, 0.0625], device=DEV)
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score + slopes[h] * (kv_idx - q_idx)
+
+    out = attention(q, k, v, enable_gqa=True, score_mod=alibi,
+                    strategy="hopper-ws")
+    expected = attention(q, k, v, enable_gqa=True, score_mod=alibi)
+    torch.testing.assert_close(out, expected, atol=2e-2, rtol=0)
+
+
 def test_matches_sdpa_semantics_is_causal_and_scale():
     q, k, v = inputs(2, 4, 4, 256, 256, 64, torch.float16)
     ours = attention(q, k, v, is_causal=True, scale=0.3)
@@ -236,6 +269,13 @@ def test_bad_options_raise():
         attention(q, q, q, is_causal=True, causal_alignment="left")
     with pytest.raises(ValueError, match="scale must be positive"):
         attention(q, q, q, scale=-1.0)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        attention(q, q, q, strategy="wmma")
+    with pytest.raises(ValueError, match="autotune searches the tiles"):
+        attention(q, q, q, strategy="hopper-ws", autotune=True)
+    if not _is_sm90a():
+        with pytest.raises(ValueError, match="needs an sm_90a GPU"):
+            attention(q, q, q, strategy="hopper-ws")
     with pytest.raises(ValueError, match="requires grad"):
         attention(q.requires_grad_(), q, q)
 
