@@ -5,6 +5,9 @@
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
+// Three consumer warpgroups (block-m 192): 384 threads.
+// RUN: fa-compile %s -o %t/wg3 --format=ptx --strategy=hopper-ws --block-m=192 --block-n=96 | FileCheck %s --check-prefix=WG3
+// RUN: FileCheck %s --check-prefix=WG3-PTX < %t/wg3.ptx
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 // PTX: .target sm_90a
@@ -22,6 +25,9 @@
 // JSON: "strategy": "hopper-ws"
 // JSON: "block_m": 128
 // JSON-NEXT: "block_n": 128
+// WG3: fa-compile: fa_attention_f16_d64_bm192_bn96_wg3_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}wg3.{ptx,json}
+// WG3-PTX: .maxntid 384, 1, 1
+// WG3-PTX: wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_80'; use strategy=mma-sync
 
 func.func @attention(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,

@@ -13,6 +13,8 @@
 #include "Wgmma.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
@@ -24,9 +26,14 @@ static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
   return config.blockN / 2 + spec.getValueHeadDim() / 2 + config.blockN / 4;
 }
 
-/// Fragment registers beyond which ptxas spills (255 per thread, minus the
-/// softmax state, addresses and the scores body's temporaries).
-static constexpr int64_t kRegisterBudget = 192;
+/// Fragment registers beyond which ptxas spills: the registers a thread
+/// may have (255, or the 64K register file over the block's threads, in
+/// units of 8), minus 63 for the softmax state, addresses and the scores
+/// body's temporaries.
+static int64_t getRegisterBudget(const HopperConfig &config) {
+  int64_t perThread = std::min<int64_t>(255, 65536 / config.threads() / 8 * 8);
+  return perThread - 63;
+}
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
                                              const HopperConfig &config) {
@@ -58,9 +65,10 @@ LogicalResult mlir::fa::verifyHopperConfig(
     return failure();
   }
   if (config.blockM % 64 != 0 || config.warpgroups() < 1 ||
-      config.warpgroups() > 2) {
-    emitError() << "block-m must be 64 or 128 for the hopper-ws strategy "
-                   "(64 rows per consumer warpgroup, at most two), got "
+      config.warpgroups() > 3) {
+    emitError() << "block-m must be 64, 128 or 192 for the hopper-ws "
+                   "strategy (64 rows per consumer warpgroup, at most "
+                   "three), got "
                 << config.blockM;
     return failure();
   }
@@ -75,11 +83,14 @@ LogicalResult mlir::fa::verifyHopperConfig(
     return failure();
   }
   int64_t registers = getFragmentRegisters(spec, config);
-  if (registers > kRegisterBudget) {
-    emitError() << "tile too large for registers: block-n=" << config.blockN
-                << " at D=" << headDim << " needs " << registers
-                << " fragment registers per thread (budget " << kRegisterBudget
-                << "); use a smaller block-n";
+  int64_t budget = getRegisterBudget(config);
+  if (registers > budget) {
+    emitError() << "tile too large for registers: block-m=" << config.blockM
+                << " block-n=" << config.blockN << " at D=" << headDim
+                << " needs " << registers
+                << " fragment registers per thread (budget " << budget
+                << " with " << config.threads()
+                << " threads); use a smaller block-n or block-m";
     return failure();
   }
   int64_t smem = getHopperSharedMemoryBytes(spec, config);
