@@ -135,3 +135,27 @@ BlockRanges BlockClassifier::computeRanges(Value numBlocks) {
       b.createOrFold<arith::MaxSIOp>(add(runEnd, -1), ranges.fullLo);
   return ranges;
 }
+
+KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
+                                             const ScoreFunction &function,
+                                             TileCloner &cloner, Value kvLength,
+                                             int64_t blockN) {
+  FusedAttentionTile tile = function.getTile();
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto ceilDiv = [&](Value x, Value y) {
+    return b.createOrFold<arith::CeilDivUIOp>(x, y);
+  };
+  KeyBlockPlan plan;
+  plan.kvHead = cloner.uniform(tile.kvHead);
+  Value blockSize = idx(blockN);
+  // Blocks up to the loop's bound (the end of what causal lets the tile
+  // see) and the keys there are.
+  Value keysEnd = b.createOrFold<arith::MaxSIOp>(
+      cloner.uniform(tile.kvLoop.getUpperBound()), idx(0));
+  Value numBlocks = b.createOrFold<arith::MinSIOp>(
+      ceilDiv(keysEnd, blockSize), ceilDiv(kvLength, blockSize));
+  plan.classifier = std::make_unique<BlockClassifier>(
+      b, function, cloner, cloner.uniform(tile.rows), kvLength, blockN);
+  plan.ranges = plan.classifier->computeRanges(numBlocks);
+  return plan;
+}

@@ -81,6 +81,18 @@ private:
   std::shared_ptr<TileIntervals> tileIntervals;
 };
 
+/// The key loop of a tile, as every strategy runs it: the K/V head, the
+/// classifier of its blocks of `blockN` keys and their ranges, from the
+/// tile's IR (the loop's upper bound, the head mapping, the mask).
+struct KeyBlockPlan {
+  Value kvHead;
+  std::unique_ptr<BlockClassifier> classifier;
+  BlockRanges ranges;
+};
+KeyBlockPlan planKeyBlocks(ImplicitLocOpBuilder &b,
+                           const ScoreFunction &function, TileCloner &cloner,
+                           Value kvLength, int64_t blockN);
+
 } // namespace mlir::fa::detail
 
 #endif // FA_LIB_CONVERSION_FATOGPU_BLOCKCLASSIFIER_H

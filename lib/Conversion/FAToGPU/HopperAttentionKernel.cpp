@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HopperKernelEmitter.h"
+#include "KernelEpilogue.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -225,37 +226,17 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
 }
 
 void HopperKernelEmitter::emitEpilogue(const HopperState &state) {
-  auto pairType = VectorType::get({2}, elementType);
+  OutputRows rows{output,  lse,           batch,      head,
+                  qLength, threadInGroup, elementType};
   Value rowBase =
       add(rowStart, add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))),
                         groupId));
   for (int64_t h = 0; h < 2; ++h) {
     SoftmaxRowResult result = finishSoftmaxRow(b, state.rows[h], scoreScale);
-    Value row = add(rowBase, idx(8 * h));
-    auto inRange = scf::IfOp::create(b, lt(row, qLength));
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(inRange.thenBlock());
-    for (int64_t d = 0; d < valueDim / 8; ++d) {
-      Value lo =
-          arith::MulFOp::create(b, state.acc[4 * d + 2 * h], result.inverseSum);
-      Value hi = arith::MulFOp::create(b, state.acc[4 * d + 2 * h + 1],
-                                       result.inverseSum);
-      Value pair = arith::TruncFOp::create(
-          b, pairType,
-          vector::FromElementsOp::create(
-              b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi}));
-      Value col = add(idx(8 * d), mul(threadInGroup, idx(2)));
-      vector::StoreOp::create(b, pair, output,
-                              ValueRange{batch, head, row, col},
-                              /*nontemporal=*/false, llvm::MaybeAlign(4));
-    }
-    if (!lse)
-      continue;
-    auto firstOfQuad =
-        scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                   threadInGroup, idx(0)));
-    b.setInsertionPointToStart(firstOfQuad.thenBlock());
-    memref::StoreOp::create(b, result.lse, lse, ValueRange{batch, head, row});
+    // Accumulator 4d + 2h + e: row g + 8h, column 8d + 2c + e.
+    emitOutputRow(
+        b, rows, add(rowBase, idx(8 * h)), result, valueDim,
+        [&](int64_t d, int64_t e) { return state.acc[4 * d + 2 * h + e]; });
   }
 }
 
@@ -291,14 +272,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   roots.batch = batch;
   roots.head = head;
   roots.tileIndex = tileIndex;
-  roots.tensors[tile.query] = query;
-  roots.tensors[tile.key] = key;
-  roots.tensors[tile.value] = value;
-  roots.tensors[tile.output] = output;
-  if (tile.lseOutput)
-    roots.tensors[tile.lseOutput] = lse;
-  for (auto [i, capture] : llvm::enumerate(tile.captures))
-    roots.tensors[capture] = func.getArgument(firstCapture + i);
+  roots.bindKernelArguments(tile, func.getArguments());
   Value localRow =
       add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))), groupId);
   Value localCol = mul(threadInGroup, idx(2));
@@ -312,14 +286,11 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   auto prologue = ub::PoisonOp::create(b, b.getIndexType());
   cloner->setPrologue(prologue);
 
-  kvHead = cloner->uniform(tile.kvHead);
-  Value blockN = idx(config.blockN);
-  Value keysEnd = maxS(cloner->uniform(tile.kvLoop.getUpperBound()), idx(0));
-  Value numBlocks = minS(ceilDiv(keysEnd, blockN), ceilDiv(kvLength, blockN));
-  classifier = std::make_unique<BlockClassifier>(b, function, *cloner,
-                                                 cloner->uniform(tile.rows),
-                                                 kvLength, config.blockN);
-  ranges = classifier->computeRanges(numBlocks);
+  KeyBlockPlan plan =
+      planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
+  kvHead = plan.kvHead;
+  classifier = std::move(plan.classifier);
+  ranges = plan.ranges;
 
   // Shared memory, aligned up to the swizzle period: the Q tile, then the
   // K ring, then the V ring, each [stages][slabs][rows][64].
@@ -409,16 +380,6 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (failed(function))
     return failure();
 
-  OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(
-      builder, loc, "fa_attention",
-      builder.getFunctionType(getKernelArgumentTypes(spec), {}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
-                builder.getUnitAttr());
-  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(config.threads()), 1, 1}));
-
   KernelLaunchInfo info;
   info.strategy = "hopper-ws";
   info.chip = target.chip;
@@ -429,7 +390,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   info.threads = config.threads();
   info.dynamicSharedMemory = getHopperSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
-  func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
+  gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 
   ImplicitLocOpBuilder b(loc, builder);
   HopperKernelEmitter(b, spec, config, *function).emit(func);

@@ -30,8 +30,8 @@ MemRefType mlir::fa::getKernelArgumentType(RankedTensorType type,
   return MemRefType::get(type.getShape(), type.getElementType(), layout);
 }
 
-SmallVector<Type> mlir::fa::getKernelArgumentTypes(
-    const AttentionKernelSpec &spec) {
+SmallVector<Type>
+mlir::fa::getKernelArgumentTypes(const AttentionKernelSpec &spec) {
   SmallVector<Type> types{getKernelArgumentType(spec.queryType),
                           getKernelArgumentType(spec.keyType),
                           getKernelArgumentType(spec.valueType),
@@ -56,6 +56,24 @@ mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
   for (Value capture : tile.captures)
     spec.captureTypes.push_back(cast<RankedTensorType>(capture.getType()));
   return spec;
+}
+
+gpu::GPUFuncOp mlir::fa::createAttentionKernel(OpBuilder &builder,
+                                               gpu::GPUModuleOp module,
+                                               const AttentionKernelSpec &spec,
+                                               const KernelLaunchInfo &info,
+                                               Location loc) {
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, "fa_attention",
+      builder.getFunctionType(getKernelArgumentTypes(spec), {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({static_cast<int32_t>(info.threads), 1, 1}));
+  func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
+  return func;
 }
 
 /// "_" and 8 hex digits of a hash of the kernel's text.
@@ -142,4 +160,3 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
   info.lse = lse.getValue();
   return info;
 }
-

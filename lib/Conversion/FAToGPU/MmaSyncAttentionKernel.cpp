@@ -29,6 +29,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelEpilogue.h"
 #include "MmaSyncKernelEmitter.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -289,36 +290,17 @@ void MmaSyncKernelEmitter::emitBlockLoop(
 }
 
 void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
-  int64_t valueDim = spec.getValueHeadDim();
-  auto pairType = VectorType::get({2}, elementType);
+  OutputRows rows{output,  lse,           batch,      head,
+                  qLength, threadInGroup, elementType};
   for (int64_t m = 0; m < rowTiles; ++m) {
     const OnlineSoftmaxState &state = states[m];
     Value rowBase = threadRow(m);
     for (int64_t h = 0; h < 2; ++h) {
       SoftmaxRowResult result = finishSoftmaxRow(b, state.rows[h], scoreScale);
-      Value row = add(rowBase, idx(8 * h));
-      auto inRange = scf::IfOp::create(b, lt(row, qLength));
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(inRange.thenBlock());
-      for (int64_t d = 0; d < valueDim / 8; ++d) {
-        Value lo = fmul(element(state.acc[d], h, 0), result.inverseSum);
-        Value hi = fmul(element(state.acc[d], h, 1), result.inverseSum);
-        Value pair = arith::TruncFOp::create(
-            b, pairType,
-            vector::FromElementsOp::create(
-                b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi}));
-        Value col = add(idx(8 * d), mul(threadInGroup, idx(2)));
-        vector::StoreOp::create(b, pair, output,
-                                ValueRange{batch, head, row, col},
-                                /*nontemporal=*/false, llvm::MaybeAlign(4));
-      }
-      if (!lse)
-        continue;
-      auto firstOfQuad = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, threadInGroup,
-                                   idx(0)));
-      b.setInsertionPointToStart(firstOfQuad.thenBlock());
-      memref::StoreOp::create(b, result.lse, lse, ValueRange{batch, head, row});
+      // Element (h, e) of d-tile d: row g + 8h, column 8d + 2c + e.
+      emitOutputRow(
+          b, rows, add(rowBase, idx(8 * h)), result, spec.getValueHeadDim(),
+          [&](int64_t d, int64_t e) { return element(state.acc[d], h, e); });
     }
   }
 }
@@ -358,14 +340,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   roots.batch = batch;
   roots.head = head;
   roots.tileIndex = tileIndex;
-  roots.tensors[tile.query] = query;
-  roots.tensors[tile.key] = key;
-  roots.tensors[tile.value] = value;
-  roots.tensors[tile.output] = output;
-  if (tile.lseOutput)
-    roots.tensors[tile.lseOutput] = lse;
-  for (auto [i, capture] : llvm::enumerate(tile.captures))
-    roots.tensors[capture] = func.getArgument(firstCapture + i);
+  roots.bindKernelArguments(tile, func.getArguments());
   roots.rowBase = [this](bool inLoop) { return localRowBase(inLoop); };
   roots.colBase = [this]() { return localColBase(); };
   for (int64_t m = 0; m < rowTiles; ++m)
@@ -377,14 +352,11 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   auto prologue = ub::PoisonOp::create(b, b.getIndexType());
   cloner->setPrologue(prologue);
 
-  kvHead = cloner->uniform(tile.kvHead);
-  Value blockN = idx(config.blockN);
-  Value keysEnd = maxS(cloner->uniform(tile.kvLoop.getUpperBound()), idx(0));
-  Value numBlocks = minS(ceilDiv(keysEnd, blockN), ceilDiv(kvLength, blockN));
-  classifier = std::make_unique<BlockClassifier>(b, function, *cloner,
-                                                 cloner->uniform(tile.rows),
-                                                 kvLength, config.blockN);
-  ranges = classifier->computeRanges(numBlocks);
+  KeyBlockPlan plan =
+      planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
+  kvHead = plan.kvHead;
+  classifier = std::move(plan.classifier);
+  ranges = plan.ranges;
 
   // Shared memory: Q tile, then the K ring, then the V ring.
   auto workgroup =
@@ -452,16 +424,6 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
   if (failed(function))
     return failure();
 
-  OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(
-      builder, loc, "fa_attention",
-      builder.getFunctionType(getKernelArgumentTypes(spec), {}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
-                builder.getUnitAttr());
-  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(config.threads()), 1, 1}));
-
   KernelLaunchInfo info;
   info.strategy = "mma-sync";
   info.chip = target.chip;
@@ -472,7 +434,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
   info.threads = config.threads();
   info.dynamicSharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
-  func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
+  gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 
   ImplicitLocOpBuilder b(loc, builder);
   MmaSyncKernelEmitter(b, spec, config, *function).emit(func);

@@ -175,6 +175,19 @@ ScoreFunction::analyze(const FusedAttentionTile &matched) {
 // TileCloner
 //===----------------------------------------------------------------------===//
 
+void TileCloner::Roots::bindKernelArguments(const FusedAttentionTile &tile,
+                                            ValueRange arguments) {
+  tensors[tile.query] = arguments[0];
+  tensors[tile.key] = arguments[1];
+  tensors[tile.value] = arguments[2];
+  tensors[tile.output] = arguments[3];
+  unsigned next = 4;
+  if (tile.lseOutput)
+    tensors[tile.lseOutput] = arguments[next++];
+  for (Value capture : tile.captures)
+    tensors[capture] = arguments[next++];
+}
+
 TileCloner::TileCloner(ImplicitLocOpBuilder &b, const ScoreFunction &function,
                        Roots roots)
     : b(b), function(function), roots(std::move(roots)) {}

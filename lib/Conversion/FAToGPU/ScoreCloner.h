@@ -81,6 +81,10 @@ public:
     Value batch, head, tileIndex;
     /// Tile tensors (Q, K, V, O, LSE, captures) -> kernel memref arguments.
     DenseMap<Value, Value> tensors;
+    /// Fills `tensors` from the kernel's arguments in the order of
+    /// getKernelArgumentTypes: Q, K, V, O[, LSE], captures.
+    void bindKernelArguments(const FusedAttentionTile &tile,
+                             ValueRange arguments);
     /// Fragment row `id` of this thread is local row (within the tile)
     /// rowBase + rowOffsets[id]; fragment column `id` is local key column
     /// (within the block) colBase + colOffsets[id]. `inLoop` asks for the

@@ -196,6 +196,16 @@ MemRefType getKernelArgumentType(RankedTensorType type,
 /// The kernel argument types of `spec`: Q, K, V, O[, LSE], captures.
 SmallVector<Type> getKernelArgumentTypes(const AttentionKernelSpec &spec);
 
+/// A kernel with an empty body at the end of `module`, as every strategy
+/// starts one: the arguments of getKernelArgumentTypes, `gpu.kernel`, the
+/// known block size `info.threads` and `info` as `fa.launch`. The strategy
+/// emits the body, then names it (getAttentionKernelName).
+gpu::GPUFuncOp createAttentionKernel(OpBuilder &builder,
+                                     gpu::GPUModuleOp module,
+                                     const AttentionKernelSpec &spec,
+                                     const KernelLaunchInfo &info,
+                                     Location loc);
+
 /// The spec of a matched tile's kernel.
 AttentionKernelSpec getAttentionKernelSpec(const FusedAttentionTile &tile);
 

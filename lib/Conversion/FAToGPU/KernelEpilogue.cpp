@@ -1,0 +1,49 @@
+//===- KernelEpilogue.cpp - Output rows, shared by the strategies ---------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelEpilogue.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fa::detail;
+
+void mlir::fa::detail::emitOutputRow(
+    ImplicitLocOpBuilder &b, const OutputRows &rows, Value row,
+    const SoftmaxRowResult &result, int64_t valueDim,
+    function_ref<Value(int64_t d, int64_t e)> accumulator) {
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto pairType = VectorType::get({2}, rows.elementType);
+  auto inRange =
+      scf::IfOp::create(b, b.createOrFold<arith::CmpIOp>(
+                               arith::CmpIPredicate::slt, row, rows.qLength));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(inRange.thenBlock());
+  for (int64_t d = 0; d < valueDim / 8; ++d) {
+    Value lo = arith::MulFOp::create(b, accumulator(d, 0), result.inverseSum);
+    Value hi = arith::MulFOp::create(b, accumulator(d, 1), result.inverseSum);
+    Value pair = arith::TruncFOp::create(
+        b, pairType,
+        vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
+                                       ValueRange{lo, hi}));
+    Value col = b.createOrFold<arith::AddIOp>(
+        idx(8 * d), b.createOrFold<arith::MulIOp>(rows.threadInGroup, idx(2)));
+    vector::StoreOp::create(b, pair, rows.output,
+                            ValueRange{rows.batch, rows.head, row, col},
+                            /*nontemporal=*/false, llvm::MaybeAlign(4));
+  }
+  if (!rows.lse)
+    return;
+  auto firstOfQuad =
+      scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                 rows.threadInGroup, idx(0)));
+  b.setInsertionPointToStart(firstOfQuad.thenBlock());
+  memref::StoreOp::create(b, result.lse, rows.lse,
+                          ValueRange{rows.batch, rows.head, row});
+}
