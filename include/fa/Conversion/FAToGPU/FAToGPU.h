@@ -10,11 +10,12 @@
 // schedule (copies, MMAs, barriers, warp roles); the pieces every strategy
 // shares live beside it in lib/Conversion/FAToGPU: cloning the scores body
 // onto fragments (ScoreCloner), classifying key blocks from the mask
-// (BlockClassifier), the register-level online softmax (RegisterSoftmax),
-// and the kernel ABI and launch metadata (KernelABI). Today there is one
-// strategy, `mma-sync` (Ampere-style tensor cores, sm_80 and newer); a
-// Hopper strategy (TMA, wgmma, warp specialization) plugs in beside it
-// through GPUStrategyKind.
+// (BlockClassifier, planKeyBlocks), the register-level online softmax
+// (RegisterSoftmax), the output rows (KernelEpilogue), cp.async row tiles
+// (AsyncCopy), and the kernel ABI, skeleton and launch metadata
+// (KernelABI). Two strategies: `mma-sync` (Ampere-style tensor cores, sm_80
+// and newer) and `hopper-ws` (wgmma on sm_90a; TMA and warp
+// specialization are being added, docs/HopperStrategy.md).
 //
 //===----------------------------------------------------------------------===//
 
