@@ -19,16 +19,32 @@ import torch
 
 from ._capi import FAError
 
-# Candidate options of the mma-sync strategy (0 = the compiler's default for
+# Candidate options per strategy (0 or absent = the compiler's default for
 # the head dimension). Invalid ones (registers, shared memory) are skipped.
-CANDIDATES = [
-    {},
-    {"block_n": 64},
-    {"block_n": 128},
-    {"block_m": 64},
-    {"block_n": 32},
-    {"block_m": 128, "block_n": 64, "warps": 8},
-]
+CANDIDATES = {
+    "mma-sync": [
+        {},
+        {"block_n": 64},
+        {"block_n": 128},
+        {"block_m": 64},
+        {"block_n": 32},
+        {"block_m": 128, "block_n": 64, "warps": 8},
+    ],
+    "hopper-ws": [
+        {},
+        {"block_n": 64},
+        {"block_n": 144},
+        {"block_m": 192, "block_n": 96},
+    ],
+}
+
+
+def candidates(chip, strategy=None):
+    """Every candidate for `chip` (hopper-ws ones only on sm_90a), as full
+    option dicts with their strategy; only `strategy`'s when given."""
+    strategies = [strategy] if strategy else (
+        ["hopper-ws", "mma-sync"] if chip == "sm_90a" else ["mma-sync"])
+    return [dict(c, strategy=s) for s in strategies for c in CANDIDATES[s]]
 
 
 def bucket(n):
@@ -82,22 +98,24 @@ class Tuner:
         except OSError:
             pass
 
-    def best(self, spec, q, k, v, chip, captures=()):
+    def best(self, spec, q, k, v, chip, captures=(), strategy=None):
+        """The fastest candidate's options (with its strategy)."""
         key = (f"{chip}/{spec.dtype}/d{spec.head_dim}/{spec.causal or 'none'}"
                f"/lse{int(spec.lse)}/scale{spec.scale}{mods_key(spec)}"
-               f"/n{bucket(k.shape[2])}")
+               f"/n{bucket(k.shape[2])}/{strategy or 'any'}")
         with self._lock:
             choices = self._read(q.device)
             if key in choices:
                 return choices[key]
-            choices[key] = self._measure(spec, q, k, v, captures)
+            choices[key] = self._measure(spec, q, k, v, captures,
+                                         candidates(chip, strategy))
             self._write()
             return choices[key]
 
-    def _measure(self, spec, q, k, v, captures=()):
+    def _measure(self, spec, q, k, v, captures, options_list):
         from . import torch as fat  # the launcher
         timings = []
-        for options in CANDIDATES:
+        for options in options_list:
             try:
                 run = lambda: fat._run(spec, q, k, v, captures,
                                        cache=self.cache, options=options)

@@ -346,9 +346,10 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     float32/16, bfloat16, float64, int8/16/32/64, uint8 or bool); they are
     read when the kernel runs. See fa_mlir.tracing for what traces.
 
-    strategy picks the kernel schedule: "mma-sync" (the default; sm_80 and
-    newer) or "hopper-ws" (wgmma, sm_90a; docs/HopperStrategy.md). autotune
-    searches mma-sync tiles only."""
+    strategy picks the kernel schedule: "hopper-ws" (wgmma; sm_90a, where
+    it is the default; docs/HopperStrategy.md) or "mma-sync" (sm_80 and
+    newer; the default elsewhere). autotune=True times both on sm_90a (only
+    the given one when strategy is set)."""
     _check_inputs(q, k, v, enable_gqa, causal_alignment, scale)
     options = _strategy_options(strategy, autotune, _options)
     mods = trace_mods(score_mod, mask_mod)
@@ -374,11 +375,13 @@ def _strategy_options(strategy, autotune, options):
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES} or None, "
                          f"got {strategy!r}")
-    if autotune and strategy != "mma-sync":
-        raise ValueError("autotune searches the tiles of the mma-sync "
-                         f"strategy; it cannot be combined with "
-                         f"strategy={strategy!r}")
     return dict(options or {}, strategy=strategy)
+
+
+def default_strategy(chip):
+    """The kernel schedule used when none is asked for: hopper-ws (wgmma)
+    on sm_90a, mma-sync elsewhere."""
+    return "hopper-ws" if chip == "sm_90a" else "mma-sync"
 
 
 def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
@@ -396,15 +399,17 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
         if opts.get("strategy") == "hopper-ws" and chip != "sm_90a":
             raise ValueError("strategy='hopper-ws' needs an sm_90a GPU "
                              f"(wgmma); {q.device} is {chip}")
-        # autotune picks the tile unless the private options fix one
-        # (strategy="mma-sync" is what it tunes).
+        # autotune picks the tile (and, unless one is given, the strategy)
+        # unless the private options fix one.
         if autotune and set(opts) <= {"strategy"}:
             tuner_cache = cache or default_cache()
             _tuner = _tuners.get(id(tuner_cache))
             if _tuner is None:
                 from .autotune import Tuner
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
-            opts = dict(_tuner.best(spec, q, k, v, chip, captures), **opts)
+            opts = dict(_tuner.best(spec, q, k, v, chip, captures,
+                                    strategy=opts.get("strategy")))
+        opts.setdefault("strategy", default_strategy(chip))
         kernel = _load(spec, chip, q.device, cache, opts)
         q, k, v = (_kernel_layout(t) for t in (q, k, v))
         args = _memref(q) + _memref(k) + _memref(v) + _memref(out)

@@ -3,6 +3,7 @@ shapes that break attention kernels (ANCHORS.md), GQA, both causal
 alignments, LSE, strided inputs, a transformer block, the cache, autotuning
 and the error messages. Skipped without torch or CUDA."""
 
+import json
 import math
 import os
 
@@ -130,6 +131,21 @@ def test_hopper_strategy_matches_reference(dtype, d, causal, shape):
     assert_close(out, q, k, v, causal, 1 / math.sqrt(d), lse)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("causal", [None, "bottom_right"])
+@pytest.mark.parametrize("shape", SHAPES[1:4] + SHAPES[7:])
+def test_mma_sync_strategy_matches_reference(dtype, d, causal, shape):
+    # The default on sm_90a is hopper-ws; mma-sync stays checked there too.
+    b, hq, hkv, nq, nk = shape
+    q, k, v = inputs(b, hq, hkv, nq, nk, d, dtype)
+    out, lse = attention(q, k, v, is_causal=causal is not None,
+                         causal_alignment=causal or "top_left",
+                         enable_gqa=hq != hkv, return_lse=True,
+                         strategy="mma-sync")
+    assert_close(out, q, k, v, causal, 1 / math.sqrt(d), lse)
+
+
 @pytest.mark.skipif(not _is_sm90a(), reason="hopper-ws needs sm_90a")
 def test_hopper_strategy_runs_a_score_mod_with_a_capture():
     q, k, v = inputs(1, 4, 2, 300, 517, 128, torch.bfloat16)
@@ -140,7 +156,8 @@ def test_hopper_strategy_runs_a_score_mod_with_a_capture():
 
     out = attention(q, k, v, enable_gqa=True, score_mod=alibi,
                     strategy="hopper-ws")
-    expected = attention(q, k, v, enable_gqa=True, score_mod=alibi)
+    expected = attention(q, k, v, enable_gqa=True, score_mod=alibi,
+                         strategy="mma-sync")
     torch.testing.assert_close(out, expected, atol=2e-2, rtol=0)
 
 
@@ -242,6 +259,32 @@ def test_autotune_persists_a_choice(tmp_path):
     assert_close(out, q, k, v, None, 1 / 8)
     files = [f for f in os.listdir(tmp_path) if f.startswith("autotune-")]
     assert files, "the tuned choice is written to the cache directory"
+    with open(os.path.join(tmp_path, files[0])) as f:
+        choices = json.load(f)
+    # Each choice names its strategy; on sm_90a both were candidates.
+    assert all(c["strategy"] in ("mma-sync", "hopper-ws")
+               for c in choices.values())
+
+
+def test_default_strategy_follows_the_chip():
+    from fa_mlir.torch import default_strategy
+    assert default_strategy("sm_90a") == "hopper-ws"
+    assert default_strategy("sm_80") == "mma-sync"
+    assert default_strategy("sm_89") == "mma-sync"
+
+
+@pytest.mark.parametrize("strategy", ["mma-sync", "hopper-ws"])
+def test_autotune_within_one_strategy(tmp_path, strategy):
+    if strategy == "hopper-ws" and not _is_sm90a():
+        pytest.skip("hopper-ws needs sm_90a")
+    cache = fa_mlir.KernelCache(str(tmp_path))
+    q, k, v = inputs(1, 2, 2, 300, 700, 128, torch.float16)
+    out = attention(q, k, v, is_causal=True, autotune=True, cache=cache,
+                    strategy=strategy)
+    assert_close(out, q, k, v, "top_left", 1 / math.sqrt(128))
+    (name,) = [f for f in os.listdir(tmp_path) if f.startswith("autotune-")]
+    with open(os.path.join(tmp_path, name)) as f:
+        assert {c["strategy"] for c in json.load(f).values()} == {strategy}
 
 
 @pytest.mark.parametrize("make, error, message", [
@@ -271,8 +314,6 @@ def test_bad_options_raise():
         attention(q, q, q, scale=-1.0)
     with pytest.raises(ValueError, match="strategy must be one of"):
         attention(q, q, q, strategy="wmma")
-    with pytest.raises(ValueError, match="autotune searches the tiles"):
-        attention(q, q, q, strategy="hopper-ws", autotune=True)
     if not _is_sm90a():
         with pytest.raises(ValueError, match="needs an sm_90a GPU"):
             attention(q, q, q, strategy="hopper-ws")
