@@ -351,7 +351,7 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     newer; the default elsewhere). autotune=True times both on sm_90a (only
     the given one when strategy is set)."""
     _check_inputs(q, k, v, enable_gqa, causal_alignment, scale)
-    options = _strategy_options(strategy, autotune, _options)
+    options = _strategy_options(strategy, q.device, _options)
     mods = trace_mods(score_mod, mask_mod)
     _check_captures(mods.captures, q.device)
     spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
@@ -367,14 +367,17 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
 _STRATEGIES = ("mma-sync", "hopper-ws")
 
 
-def _strategy_options(strategy, autotune, options):
+def _strategy_options(strategy, device, options):
     """The compile options of `strategy` (None: the default) on top of the
-    private `options`."""
+    private `options`; a strategy the device cannot run is a ValueError."""
     if strategy is None:
         return options
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES} or None, "
                          f"got {strategy!r}")
+    if strategy == "hopper-ws" and _chip(device) != "sm_90a":
+        raise ValueError("strategy='hopper-ws' needs an sm_90a GPU "
+                         f"(wgmma); {device} is {_chip(device)}")
     return dict(options or {}, strategy=strategy)
 
 
@@ -396,9 +399,6 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
     with torch.cuda.device(q.device):
         chip = _chip(q.device)
         opts = dict(options or {})
-        if opts.get("strategy") == "hopper-ws" and chip != "sm_90a":
-            raise ValueError("strategy='hopper-ws' needs an sm_90a GPU "
-                             f"(wgmma); {q.device} is {chip}")
         # autotune picks the tile (and, unless one is given, the strategy)
         # unless the private options fix one.
         if autotune and set(opts) <= {"strategy"}:
