@@ -88,7 +88,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
     config.stages = options.stages;
-    if (options.warps != 0 && options.warps != config.threads() / 32) {
+    // (A block-m the strategy cannot take is verifyHopperConfig's error.)
+    if (options.warps != 0 && config.blockM % 64 == 0 &&
+        options.warps != config.threads() / 32) {
       rewriter.eraseOp(gpuModule);
       return forall.emitError("the hopper-ws strategy runs one warpgroup "
                               "(4 warps) per 64 rows of block-m: warps must "
