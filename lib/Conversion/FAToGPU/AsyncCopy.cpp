@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::fa::detail;
@@ -59,4 +60,85 @@ void mlir::fa::detail::copyChunkAsync(ImplicitLocOpBuilder &b,
       b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
       ValueRange{dstIndex}, view.tile, ValueRange{clampedIndex},
       b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
+}
+
+void mlir::fa::detail::copyRowTileAsync(
+    ImplicitLocOpBuilder &b, Value tid, int64_t threads, Value src, Value batch,
+    Value head, Value rowStart, Value rowLimit, Value dst, Value dstOffset,
+    int64_t rows, int64_t cols, int64_t rowPitch,
+    function_ref<Value(Value row, Value chunk)> offsetOf) {
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto add = [&](Value x, Value y) {
+    return b.createOrFold<arith::AddIOp>(x, y);
+  };
+  auto sub = [&](Value x, Value y) {
+    return b.createOrFold<arith::SubIOp>(x, y);
+  };
+  auto mul = [&](Value x, Value y) {
+    return b.createOrFold<arith::MulIOp>(x, y);
+  };
+  auto lt = [&](Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  };
+  int64_t chunksPerRow = cols / kChunk;
+  int64_t total = rows * chunksPerRow;
+  RowTileView view;
+  auto buildTileView = [&]() {
+    view = buildRowTileView(b, src, batch, head, rowStart, rowLimit, cols);
+  };
+  auto guarded = [&](Value condition, function_ref<void()> body) {
+    auto guard = scf::IfOp::create(b, condition);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    body();
+  };
+
+  // Whole rows per pass of the block, a multiple of the swizzle period:
+  // every copy of a thread is the same chunk of rows row0 + pass * stride
+  // with the same swizzle phase. Both of its addresses are then one
+  // per-thread value plus terms that are the same for the whole block:
+  // shared memory dstBase + constant; global memory the tile's first row
+  // (block-uniform) + threadOffset + pass * stride * rowStride. ptxas can
+  // keep block-uniform values in uniform registers, outside the 255.
+  int64_t stride = threads / chunksPerRow;
+  if (threads % chunksPerRow == 0 && stride % 8 == 0) {
+    Value row0 = b.createOrFold<arith::DivUIOp>(tid, idx(chunksPerRow));
+    Value chunk = b.createOrFold<arith::RemUIOp>(tid, idx(chunksPerRow));
+    Value dstBase = add(dstOffset, offsetOf(row0, chunk));
+    buildTileView();
+    Value threadOffset =
+        add(mul(row0, view.rowStride), mul(chunk, idx(kChunk)));
+    for (int64_t pass = 0; pass * stride < rows; ++pass) {
+      auto copy = [&]() {
+        // row0 against a per-block bound: the per-pass rows
+        // row0 + pass * stride would each be hoisted into a register.
+        Value inBounds = lt(row0, sub(view.validRows, idx(pass * stride)));
+        Value srcIndex =
+            add(threadOffset, mul(idx(pass * stride), view.rowStride));
+        copyChunkAsync(b, view, inBounds, srcIndex, dst,
+                       add(dstBase, idx(pass * stride * rowPitch)));
+      };
+      if ((pass + 1) * stride <= rows)
+        copy();
+      else
+        guarded(lt(row0, idx(rows - pass * stride)), copy);
+    }
+    return;
+  }
+  buildTileView();
+  for (int64_t first = 0; first < total; first += threads) {
+    Value linear = add(tid, idx(first));
+    auto copy = [&]() {
+      Value row = b.createOrFold<arith::DivUIOp>(linear, idx(chunksPerRow));
+      Value chunk = b.createOrFold<arith::RemUIOp>(linear, idx(chunksPerRow));
+      Value inBounds = lt(row, view.validRows);
+      Value srcIndex = add(mul(row, view.rowStride), mul(chunk, idx(kChunk)));
+      copyChunkAsync(b, view, inBounds, srcIndex, dst,
+                     add(dstOffset, offsetOf(row, chunk)));
+    };
+    if (first + threads <= total)
+      copy();
+    else
+      guarded(lt(linear, idx(total)), copy);
+  }
 }

@@ -36,6 +36,18 @@ RowTileView buildRowTileView(ImplicitLocOpBuilder &b, Value src, Value batch,
 void copyChunkAsync(ImplicitLocOpBuilder &b, const RowTileView &view,
                     Value inBounds, Value srcIndex, Value dst, Value dstIndex);
 
+/// cp.async of rows [rowStart, rowStart + rows) of src[batch, head, :, :]
+/// (`cols` columns) into a swizzled shared tile at element `dstOffset` of
+/// `dst`, by the `threads` threads of the block (`tid`): `offsetOf(row,
+/// chunk)` is the element offset in the tile of 16-byte chunk `chunk` of
+/// `row`, and the tile's swizzle repeats every 8 rows, `rowPitch` elements
+/// apart. Rows at or past `rowLimit` are zero-filled and read nothing.
+void copyRowTileAsync(ImplicitLocOpBuilder &b, Value tid, int64_t threads,
+                      Value src, Value batch, Value head, Value rowStart,
+                      Value rowLimit, Value dst, Value dstOffset, int64_t rows,
+                      int64_t cols, int64_t rowPitch,
+                      function_ref<Value(Value row, Value chunk)> offsetOf);
+
 } // namespace mlir::fa::detail
 
 #endif // FA_LIB_CONVERSION_FATOGPU_ASYNCCOPY_H

@@ -29,6 +29,7 @@
 
 #include "HopperKernelEmitter.h"
 #include "KernelEpilogue.h"
+#include "KernelGrid.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -256,17 +257,14 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   Value lane = rem(tid, idx(32));
   groupId = div(lane, idx(4));
   threadInGroup = rem(lane, idx(4));
-  Value tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  // Longest tiles first when masked (causal): the short ones fill the last
-  // wave.
-  if (function.getVisible())
-    tileIndex = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
-                    tileIndex);
-  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  qLength = b.createOrFold<memref::DimOp>(query, 2);
-  kvLength = b.createOrFold<memref::DimOp>(key, 2);
-  rowStart = mul(tileIndex, idx(config.blockM));
+  TileCoordinates coordinates =
+      emitTileCoordinates(b, function, query, key, config.blockM);
+  Value tileIndex = coordinates.tileIndex;
+  head = coordinates.head;
+  batch = coordinates.batch;
+  qLength = coordinates.qLength;
+  kvLength = coordinates.kvLength;
+  rowStart = coordinates.rowStart;
 
   TileCloner::Roots roots;
   roots.batch = batch;

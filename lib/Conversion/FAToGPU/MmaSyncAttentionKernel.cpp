@@ -30,6 +30,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelEpilogue.h"
+#include "KernelGrid.h"
 #include "MmaSyncKernelEmitter.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -318,21 +319,14 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
   entry.warp = warp;
   entry.groupId = groupId;
-  Value tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  // With a mask, later query tiles usually see more keys (causal): hand
-  // them out first so that the short tiles fill the last wave.
-  if (function.getVisible())
-    tileIndex = sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
-                    tileIndex);
-  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-
-  auto dim = [&](Value memref, int64_t i) -> Value {
-    return b.createOrFold<memref::DimOp>(memref, i);
-  };
-  qLength = dim(query, 2);
-  kvLength = dim(key, 2);
-  rowStart = mul(tileIndex, idx(config.blockM));
+  TileCoordinates coordinates =
+      emitTileCoordinates(b, function, query, key, config.blockM);
+  Value tileIndex = coordinates.tileIndex;
+  head = coordinates.head;
+  batch = coordinates.batch;
+  qLength = coordinates.qLength;
+  kvLength = coordinates.kvLength;
+  rowStart = coordinates.rowStart;
 
   // Everything else per tile comes from the IR: the K/V head, the end of
   // the key loop, and the scores body.
