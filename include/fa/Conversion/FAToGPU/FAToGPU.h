@@ -11,8 +11,9 @@
 // shares live beside it in lib/Conversion/FAToGPU: cloning the scores body
 // onto fragments (ScoreCloner), classifying key blocks from the mask
 // (BlockClassifier, planKeyBlocks), the register-level online softmax
-// (RegisterSoftmax), the output rows (KernelEpilogue), cp.async row tiles
-// (AsyncCopy), and the kernel ABI, skeleton and launch metadata
+// (RegisterSoftmax), the output rows (KernelEpilogue), the block's tile
+// (KernelGrid), cp.async row tiles (AsyncCopy), and the kernel ABI,
+// skeleton and launch metadata
 // (KernelABI). Two strategies: `mma-sync` (Ampere-style tensor cores, sm_80
 // and newer) and `hopper-ws` (wgmma on sm_90a; TMA and warp
 // specialization are being added, docs/HopperStrategy.md).
