@@ -81,6 +81,21 @@ static std::string buildMetadata(const KernelRecord &record) {
   }
   const KernelLaunchInfo &l = record.launch;
   Type element = record.arguments[0].getElementType();
+  llvm::json::Array tensorMaps;
+  for (const TensorMapInfo &map : l.tensorMaps) {
+    MemRefType type = record.arguments[map.argument];
+    tensorMaps.push_back(llvm::json::Object{
+        {"operand", fixed[map.argument]},
+        {"argument", map.argument},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"box", llvm::json::Array(map.box)},
+        {"swizzle", "128B"},
+        {"interleave", "none"},
+        {"l2_promotion", "256B"},
+        {"oob_fill", "zeros"},
+    });
+  }
   int64_t headDim = record.arguments[0].getShape()[3];
   llvm::json::Object attention =
       record.attention ? *record.attention
@@ -98,7 +113,11 @@ static std::string buildMetadata(const KernelRecord &record) {
        "each argument is an expanded memref descriptor: allocated pointer, "
        "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] "
        "(in elements; q, k, v, o and lse: innermost stride 1 and 16-byte "
-       "aligned rows; captures: any strides)"},
+       "aligned rows; captures: any strides); then one 128-byte "
+       "CUtensorMap by value (64-byte aligned) per \"tensor_maps\" entry, "
+       "encoded by cuTensorMapEncodeTiled over that argument's sizes and "
+       "strides, innermost first, with the entry's box, swizzle, "
+       "interleave, L2 promotion and out-of-bounds fill"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid",
@@ -117,6 +136,8 @@ static std::string buildMetadata(const KernelRecord &record) {
                                   {"stages", l.stages}}},
       {"attention", std::move(attention)},
   };
+  if (!tensorMaps.empty())
+    root["tensor_maps"] = std::move(tensorMaps);
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
@@ -240,7 +261,9 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
         func->getParentOfType<gpu::GPUModuleOp>().getSymName().str();
     record.kernel = func.getName().str();
     record.launch = *launch;
-    for (Type type : func.getArgumentTypes())
+    // The memref arguments; the tensor maps follow them.
+    for (Type type :
+         func.getArgumentTypes().drop_back(record.launch.tensorMaps.size()))
       record.arguments.push_back(cast<MemRefType>(type));
     records.push_back(std::move(record));
   });

@@ -88,6 +88,7 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
                    "convert-gpu-to-nvvm{index-bitwidth=64},"
                    "convert-nvvm-to-llvm,canonicalize,cse,"
                    "reconcile-unrealized-casts");
+  gpu.addPass(createFALowerTensorMapArguments());
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
   // reads it.
   addUpstream(pm, llvm::formatv("nvvm-attach-target{{chip={0} "

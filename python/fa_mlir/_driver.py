@@ -1,15 +1,23 @@
-"""The CUDA driver API through ctypes: load kernels, launch on a stream.
+"""The CUDA driver API through ctypes: load kernels, encode TMA tensor
+maps, launch on a stream.
 
 Used by fa_mlir.torch on the context torch already made current; nothing
 here links CUDA at build time.
 """
 
+from __future__ import annotations
+
+import collections
 import ctypes
 import threading
+from typing import Sequence
 
+from . import _tensormap
 from ._capi import FAError
 
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+_TENSOR_MAP_BYTES = 128
+_TENSOR_MAP_ALIGNMENT = 64
 _lock = threading.Lock()
 _cuda = None
 
@@ -38,6 +46,13 @@ def cuda():
             }.items():
                 fn = getattr(l, name)
                 fn.restype, fn.argtypes = i, args
+            # CUDA 12 and newer; older drivers run kernels without TMA.
+            encode = getattr(l, "cuTensorMapEncodeTiled", None)
+            if encode is not None:
+                u64, u32 = (ctypes.POINTER(ctypes.c_uint64),
+                            ctypes.POINTER(ctypes.c_uint32))
+                encode.restype = i
+                encode.argtypes = [p, i, u, p, u64, u64, u32, u32, i, i, i, i]
             check(l, l.cuInit(0), "cuInit")
             _cuda = l
         return _cuda
@@ -51,10 +66,69 @@ def check(l, result, what):
                       f"({(text.value or b'?').decode()})")
 
 
+def encode_tensor_map(encoding: _tensormap.Encoding, operand: str) -> bytes:
+    """The 128 bytes of the CUtensorMap cuTensorMapEncodeTiled makes of
+    `encoding` (the map of tensor `operand`); FAError when the driver
+    refuses."""
+    l = cuda()
+    encode = getattr(l, "cuTensorMapEncodeTiled", None)
+    if encode is None:
+        raise FAError("the CUDA driver is too old for TMA kernels (no "
+                      "cuTensorMapEncodeTiled)")
+    rank = encoding.rank
+    u64, u32 = ctypes.c_uint64, ctypes.c_uint32
+    storage = (ctypes.c_uint8 * (_TENSOR_MAP_BYTES + _TENSOR_MAP_ALIGNMENT))()
+    at = _aligned(ctypes.addressof(storage))
+    check(l, encode(at, encoding.data_type, rank, encoding.global_address,
+                    (u64 * rank)(*encoding.global_dim),
+                    (u64 * max(rank - 1, 1))(*encoding.global_strides),
+                    (u32 * rank)(*encoding.box_dim),
+                    (u32 * rank)(*encoding.element_strides),
+                    encoding.interleave, encoding.swizzle,
+                    encoding.l2_promotion, encoding.oob_fill),
+          f"cuTensorMapEncodeTiled for tensor {operand!r} "
+          f"({encoding.describe()})")
+    return ctypes.string_at(at, _TENSOR_MAP_BYTES)
+
+
+def _aligned(address: int) -> int:
+    return address + -address % _TENSOR_MAP_ALIGNMENT
+
+
+# Encoded maps by everything they are made of: benchmarks launch the same
+# tensors again and again, and a map is a function of its key alone.
+_MAP_CACHE_SIZE = 64
+_maps: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
+_maps_lock = threading.Lock()
+
+
+def tensor_map(spec: _tensormap.TensorMapSpec, address: int,
+               sizes: Sequence[int], strides: Sequence[int]) -> bytes:
+    """The CUtensorMap of `spec` for the tensor whose data starts at
+    `address`, with `sizes` and element `strides` outermost first; cached.
+    ValueError when TMA cannot read the tensor (fa_mlir._tensormap)."""
+    key = (spec, address, tuple(sizes), tuple(strides))
+    with _maps_lock:
+        blob = _maps.get(key)
+        if blob is not None:
+            _maps.move_to_end(key)
+            return blob
+    blob = encode_tensor_map(
+        _tensormap.encoding(spec, address, sizes, strides), spec.operand)
+    with _maps_lock:
+        _maps[key] = blob
+        while len(_maps) > _MAP_CACHE_SIZE:
+            _maps.popitem(last=False)
+    return blob
+
+
 class LoadedKernel:
     """A kernel loaded into the current context, ready to launch."""
 
     def __init__(self, compiled):
+        self.name = compiled.name
+        # The CUtensorMap parameters after the descriptors (TMA kernels).
+        self.tensor_maps = _tensormap.parse_tensor_maps(compiled.metadata)
         l = cuda()
         ctx = ctypes.c_void_p()
         check(l, l.cuCtxGetCurrent(ctypes.byref(ctx)), "cuCtxGetCurrent")
@@ -76,12 +150,32 @@ class LoadedKernel:
             self.function, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             self.shared), "cuFuncSetAttribute (dynamic shared memory)")
 
-    def launch(self, grid, args, stream):
-        """args: flat list of int64 (expanded memref descriptors)."""
+    def launch(self, grid, args, stream, tensor_maps: Sequence[bytes] = ()):
+        """args: flat list of int64 (expanded memref descriptors);
+        tensor_maps: one 128-byte CUtensorMap per entry of
+        self.tensor_maps (tensor_map()), passed by value after them."""
+        if len(tensor_maps) != len(self.tensor_maps):
+            raise FAError(f"kernel {self.name} takes "
+                          f"{len(self.tensor_maps)} tensor map(s), got "
+                          f"{len(tensor_maps)}")
         l = cuda()
         values = (ctypes.c_int64 * len(args))(*args)
-        params = (ctypes.c_void_p * len(args))(*[
-            ctypes.addressof(values) + 8 * i for i in range(len(args))])
+        pointers = [ctypes.addressof(values) + 8 * i for i in range(len(args))]
+        # `values` and `maps` stay alive (locals) until cuLaunchKernel has
+        # copied the parameters.
+        maps = None
+        if tensor_maps:
+            maps = (ctypes.c_uint8 * (_TENSOR_MAP_BYTES * len(tensor_maps) +
+                                      _TENSOR_MAP_ALIGNMENT))()
+            base = _aligned(ctypes.addressof(maps))
+            for i, blob in enumerate(tensor_maps):
+                if len(blob) != _TENSOR_MAP_BYTES:
+                    raise FAError(f"tensor map {i} of kernel {self.name} has "
+                                  f"{len(blob)} bytes, not 128")
+                at = base + _TENSOR_MAP_BYTES * i
+                ctypes.memmove(at, blob, _TENSOR_MAP_BYTES)
+                pointers.append(at)
+        params = (ctypes.c_void_p * len(pointers))(*pointers)
         check(l, l.cuLaunchKernel(self.function, grid[0], grid[1], grid[2],
                                   self.threads, 1, 1, self.shared,
                                   ctypes.c_void_p(stream), params, None),

@@ -34,7 +34,7 @@ CANDIDATES = {
         {},
         {"block_n": 64},
         {"block_n": 144},
-        {"block_m": 192, "block_n": 96},
+        {"block_m": 192, "block_n": 64},
     ],
 }
 

@@ -123,7 +123,8 @@ def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
 
 def _kernel_layout(t):
     """t itself when the kernel can read it (unit innermost stride, 16-byte
-    aligned rows), else a contiguous copy."""
+    aligned rows: what cp.async and TMA tensor maps need), else a contiguous
+    copy."""
     aligned = (t.stride(-1) == 1 and t.data_ptr() % 16 == 0 and
                all(s % 8 == 0 for s in t.stride()[:-1]))
     return t if aligned else t.contiguous()
@@ -131,6 +132,17 @@ def _kernel_layout(t):
 
 def _memref(t):
     return [t.data_ptr(), t.data_ptr(), 0, *t.shape, *t.stride()]
+
+
+def _tensor_maps(kernel, operands):
+    """The CUtensorMaps a TMA kernel takes after its descriptors (none for
+    other kernels), of `operands` (q, k, v, o) as the kernel reads them."""
+    maps = []
+    for spec in kernel.tensor_maps:
+        t = operands[spec.argument]
+        maps.append(_driver.tensor_map(spec, t.data_ptr(), tuple(t.shape),
+                                       t.stride()))
+    return maps
 
 
 def _grid(metadata, q):
@@ -417,8 +429,9 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
             args += _memref(lse)
         for c in captures:  # any strides: the kernel reads them as given
             args += _memref(c)
+        maps = _tensor_maps(kernel, (q, k, v, out))
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        kernel.launch(_grid(kernel.metadata, q), args, stream)
+        kernel.launch(_grid(kernel.metadata, q), args, stream, maps)
     return out, lse
 
 

@@ -61,7 +61,12 @@ def test_hopper_strategy_compiles_wgmma():
                                   "wgmma_lse_")
     assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16" in kernel.ptx
     assert kernel.metadata["strategy"] == "hopper-ws"
-    assert kernel.metadata["block"][0] == 256
+    # Two consumer warpgroups and the producer; TMA maps of Q, K and V.
+    assert kernel.metadata["block"][0] == 384
+    assert "cp.async.bulk.tensor.4d" in kernel.ptx
+    assert [m["operand"] for m in kernel.metadata["tensor_maps"]] == [
+        "q", "k", "v"]
+    assert kernel.metadata["tensor_maps"][1]["box"] == [64, 128, 1, 1]
 
 
 def test_cache_compiles_once_and_reads_disk(tmp_path):

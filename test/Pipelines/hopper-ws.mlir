@@ -5,29 +5,62 @@
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
-// Three consumer warpgroups (block-m 192): 384 threads.
-// RUN: fa-compile %s -o %t/wg3 --format=ptx --strategy=hopper-ws --block-m=192 --block-n=96 | FileCheck %s --check-prefix=WG3
+// Three consumer warpgroups (block-m 192) and the producer: 512 threads,
+// 160 registers a consumer thread.
+// RUN: fa-compile %s -o %t/wg3 --format=ptx --strategy=hopper-ws --block-m=192 --block-n=64 | FileCheck %s --check-prefix=WG3
 // RUN: FileCheck %s --check-prefix=WG3-PTX < %t/wg3.ptx
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 // PTX: .target sm_90a
-// PTX: .maxntid 256, 1, 1
-// PTX-DAG: cp.async.cg.shared.global
-// PTX-DAG: fence.proxy.async.shared::cta
+// The tensor maps of Q, K and V, by value (__grid_constant__).
+// PTX: .param .align 64 .b8 {{.*}}[128],
+// PTX-NEXT: .param .align 64 .b8 {{.*}}[128],
+// PTX-NEXT: .param .align 64 .b8 {{.*}}[128]
+// PTX: .maxntid 384, 1, 1
+// PTX: mbarrier.init.shared.b64
+// PTX: fence.mbarrier_init.release.cluster;
+// PTX-DAG: setmaxnreg.dec.sync.aligned.u32 24;
+// PTX-DAG: setmaxnreg.inc.sync.aligned.u32 240;
+// PTX-DAG: mbarrier.arrive.expect_tx.shared.b64
+// PTX-DAG: cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// PTX-DAG: mbarrier.try_wait.parity.shared.b64
+// PTX-DAG: mbarrier.arrive.shared.b64
 // PTX-DAG: wgmma.fence.sync.aligned
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // PTX-DAG: wgmma.commit_group.sync.aligned
 // PTX-DAG: wgmma.wait_group.sync.aligned 0
+// No cp.async left: every load is TMA.
+// PTX-NOT: cp.async.cg
 // JSON: "block": [
-// JSON-NEXT: 256,
-// JSON: "dynamic_shared_memory": 82944
+// JSON-NEXT: 384,
+// JSON: "dynamic_shared_memory": 83000
 // JSON: "strategy": "hopper-ws"
+// JSON: "tensor_maps": [
+// JSON-NEXT: {
+// JSON-NEXT: "argument": 0,
+// JSON-NEXT: "box": [
+// JSON-NEXT: 64,
+// JSON-NEXT: 128,
+// JSON-NEXT: 1,
+// JSON-NEXT: 1
+// JSON-NEXT: ],
+// JSON-NEXT: "element_type": "f16",
+// JSON-NEXT: "interleave": "none",
+// JSON-NEXT: "l2_promotion": "256B",
+// JSON-NEXT: "oob_fill": "zeros",
+// JSON-NEXT: "operand": "q",
+// JSON-NEXT: "rank": 4,
+// JSON-NEXT: "swizzle": "128B"
+// JSON: "operand": "k",
+// JSON: "operand": "v",
 // JSON: "block_m": 128
 // JSON-NEXT: "block_n": 128
-// WG3: fa-compile: fa_attention_f16_d64_bm192_bn96_wg3_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}wg3.{ptx,json}
-// WG3-PTX: .maxntid 384, 1, 1
-// WG3-PTX: wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16
+// WG3: fa-compile: fa_attention_f16_d64_bm192_bn64_wg3_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}wg3.{ptx,json}
+// WG3-PTX: .maxntid 512, 1, 1
+// WG3-PTX-DAG: setmaxnreg.dec.sync.aligned.u32 32;
+// WG3-PTX-DAG: setmaxnreg.inc.sync.aligned.u32 160;
+// WG3-PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_80'; use strategy=mma-sync
 
 func.func @attention(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,

@@ -26,6 +26,10 @@ void Driver::load() {
     die(kNoGpu, "the CUDA driver lacks " #name);
   FA_CUDA_FUNCTIONS(FA_LOAD)
 #undef FA_LOAD
+#define FA_LOAD_OPTIONAL(name, type)                                           \
+  name = reinterpret_cast<std::add_pointer_t<type>>(dlsym(handle, #name));
+  FA_CUDA_OPTIONAL_FUNCTIONS(FA_LOAD_OPTIONAL)
+#undef FA_LOAD_OPTIONAL
 }
 
 void check(CUresult result, const char *what) {

@@ -14,6 +14,7 @@
 #define FA_RUNNER_DRIVER_H
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 namespace fa_runner {
@@ -33,6 +34,13 @@ constexpr int kAttrComputeMinor = 76;
 constexpr int kAttrL2Size = 38;
 constexpr int kAttrMaxSharedOptin = 97;
 constexpr int kFuncAttrMaxDynamicShared = 8;
+
+/// What cuTensorMapEncodeTiled writes: 128 opaque bytes, 64-byte aligned
+/// (a TMA kernel takes it by value as `.param .align 64 .b8 name[128]`).
+struct alignas(64) CUtensorMap {
+  unsigned long long opaque[16];
+};
+static_assert(sizeof(CUtensorMap) == 128, "a CUtensorMap is 128 bytes");
 
 struct Driver {
   void *handle = nullptr;
@@ -63,11 +71,20 @@ struct Driver {
   X(cuEventSynchronize, CUresult(CUevent))                                     \
   X(cuEventElapsedTime, CUresult(float *, CUevent, CUevent))                   \
   X(cuGetErrorString, CUresult(CUresult, const char **))
+  // Functions only some kernels need, absent from older drivers: null when
+  // missing (their users say so). The enum arguments are C enums (int).
+#define FA_CUDA_OPTIONAL_FUNCTIONS(X)                                          \
+  X(cuTensorMapEncodeTiled,                                                    \
+    CUresult(CUtensorMap *, int, unsigned, void *, const uint64_t *,           \
+             const uint64_t *, const uint32_t *, const uint32_t *, int, int,   \
+             int, int))
 #define FA_DECLARE(name, type) std::add_pointer_t<type> name = nullptr;
   FA_CUDA_FUNCTIONS(FA_DECLARE)
+  FA_CUDA_OPTIONAL_FUNCTIONS(FA_DECLARE)
 #undef FA_DECLARE
 
-  /// dlopens the driver; dies with exit 3 when there is none.
+  /// dlopens the driver; dies with exit 3 when there is none (or it lacks
+  /// one of FA_CUDA_FUNCTIONS).
   void load();
 };
 

@@ -19,6 +19,43 @@ static std::vector<int64_t> shapeOf(const Json &argument) {
   return dims;
 }
 
+/// Reads "tensor_maps" (absent: none): each entry well formed and naming
+/// one of the [B, H, N, D] operands q, k, v, o with its rank and type.
+static std::vector<TensorMapSpec> readTensorMaps(const Json &json) {
+  std::vector<TensorMapSpec> maps;
+  if (!json.has("tensor_maps"))
+    return maps;
+  const Json &entries = json["tensor_maps"];
+  if (entries.kind != Json::Array)
+    die(kUsage, "metadata: \"tensor_maps\" must be an array");
+  const Json &args = json["arguments"];
+  for (size_t i = 0; i < entries.array.size(); ++i) {
+    std::string where = "metadata: \"tensor_maps\"[" + std::to_string(i) + "]";
+    TensorMapSpec spec;
+    if (std::string error = parseTensorMapSpec(entries.array[i], spec);
+        !error.empty())
+      die(kUsage, where + ": " + error);
+    where += " ('" + spec.operand + "')";
+    if (spec.argument < 0 || spec.argument > 3)
+      die(kUsage, where + ": \"argument\" is " + std::to_string(spec.argument) +
+                      "; tensor maps describe q, k, v or o (arguments 0..3)");
+    const Json &arg = args.array[spec.argument];
+    const std::string &name = arg["name"].asString();
+    if (spec.operand != name)
+      die(kUsage, where + ": argument " + std::to_string(spec.argument) +
+                      " is '" + name + "', not '" + spec.operand + "'");
+    if (spec.rank != arg["rank"].asInt())
+      die(kUsage, where + ": \"rank\" is " + std::to_string(spec.rank) +
+                      ", but " + name + " has rank " +
+                      std::to_string(arg["rank"].asInt()));
+    if (spec.elementType != arg["element_type"].asString())
+      die(kUsage, where + ": \"element_type\" is " + spec.elementType +
+                      ", but " + name + " is " + arg["element_type"].string);
+    maps.push_back(std::move(spec));
+  }
+  return maps;
+}
+
 KernelMetadata readMetadata(const std::string &text) {
   KernelMetadata m;
   m.json = parseJson(text);
@@ -42,6 +79,7 @@ KernelMetadata readMetadata(const std::string &text) {
     die(kUsage, "metadata: q and k must have rank 4");
   if (args.array.size() < static_cast<size_t>(m.fixedArguments))
     die(kUsage, "metadata: argument count does not match the LSE flag");
+  m.tensorMaps = readTensorMaps(m.json);
 
   // Captures: every argument after O and the LSE, capture0, capture1, ...
   for (size_t a = m.fixedArguments; a < args.array.size(); ++a) {

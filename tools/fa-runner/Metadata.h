@@ -15,6 +15,9 @@
 //   - undescribed: "from_op": false (compiled from already-tiled IR), or
 //     the description is missing: they run, but nothing can check them.
 //
+// Any of them may list "tensor_maps" (TMA kernels; TensorMaps.h): each
+// entry is checked here against the argument it describes.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef FA_RUNNER_METADATA_H
@@ -22,6 +25,7 @@
 
 #include "Json.h"
 #include "ModInterpreter.h"
+#include "TensorMaps.h"
 
 #include <memory>
 #include <string>
@@ -45,6 +49,9 @@ struct KernelMetadata {
   /// Empty when the kernel can be checked; else why it cannot.
   std::string uncheckable;
   std::unique_ptr<ModRegion> scoreMod, maskMod;
+  /// The "tensor_maps" entries (none for kernels without TMA loads): one
+  /// CUtensorMap parameter each, after the memref descriptors.
+  std::vector<TensorMapSpec> tensorMaps;
 
   bool hasMods() const { return scoreMod || maskMod; }
 };

@@ -30,8 +30,9 @@
 //
 // Files: Options (command line), Metadata (the .json), ModParser,
 // ModInterpreter and ModProgram (regions), Captures, Reference (inputs, one
-// row of the CPU reference), CpuCheck (rows, --reference-only), Driver and
-// GpuReference (CUDA), Json, Support.
+// row of the CPU reference), CpuCheck (rows, --reference-only), TensorMaps
+// (the CUtensorMap parameters of TMA kernels), Driver and GpuReference
+// (CUDA), Json, Support.
 //
 // Exit codes: 0 pass, 1 wrong result, 2 bad usage or input, 3 no GPU or
 // driver, 4 CUDA error.
@@ -46,6 +47,7 @@
 #include "Options.h"
 #include "Reference.h"
 #include "Support.h"
+#include "TensorMaps.h"
 
 #include <algorithm>
 #include <cmath>
@@ -172,6 +174,27 @@ int main(int argc, char **argv) {
     return referenceOnly(p, meta, opt, in, mods);
   }
 
+  // The [B, H, N, D] operands q, k, v, o (arguments 0..3) as the kernel
+  // sees them: sizes and element strides.
+  struct Layout {
+    std::vector<int64_t> sizes, strides;
+  };
+  auto layoutOf = [&](int64_t argument) {
+    bool kv = argument == 1 || argument == 2;
+    int64_t h = kv ? p.Hkv : p.Hq, n = kv ? p.Nk : p.Nq;
+    return Layout{{p.B, h, n, p.D}, p.strides(h, n)};
+  };
+  // Tensor maps, checked against the problem before any GPU work (the
+  // buffers' addresses, 256-byte aligned by cuMemAlloc, come later).
+  for (const TensorMapSpec &spec : meta.tensorMaps) {
+    Layout l = layoutOf(spec.argument);
+    TensorMapEncoding unused;
+    if (std::string error =
+            tensorMapEncoding(spec, l.sizes, l.strides, 256, unused);
+        !error.empty())
+      die(kUsage, error);
+  }
+
   // The driver first: without one, say so before making large inputs.
   cuda.load();
   if (CUresult r = cuda.cuInit(0))
@@ -231,6 +254,13 @@ int main(int argc, char **argv) {
   }
   struct Set {
     std::unique_ptr<DeviceBuffer> q, k, v, o, lse;
+    /// One per "tensor_maps" entry, encoded once: timing loops reuse them.
+    std::vector<CUtensorMap> maps;
+
+    CUdeviceptr operand(int64_t argument) const {
+      const DeviceBuffer *operands[] = {q.get(), k.get(), v.get(), o.get()};
+      return operands[argument]->ptr;
+    }
   };
   std::vector<Set> buffers(sets);
   for (Set &s : buffers) {
@@ -243,6 +273,11 @@ int main(int argc, char **argv) {
     check(cuda.cuMemsetD8_v2(s.o->ptr, 0xff, qBytes), "cuMemsetD8");
     if (p.lse)
       check(cuda.cuMemsetD8_v2(s.lse->ptr, 0xff, lseBytes), "cuMemsetD8");
+    for (const TensorMapSpec &spec : meta.tensorMaps) {
+      Layout l = layoutOf(spec.argument);
+      s.maps.push_back(
+          encodeTensorMap(spec, l.sizes, l.strides, s.operand(spec.argument)));
+    }
   }
   // Captures are read-only: one copy serves every set.
   std::vector<std::unique_ptr<DeviceBuffer>> captureBuffers;
@@ -254,7 +289,8 @@ int main(int argc, char **argv) {
         c.view(reinterpret_cast<const void *>(captureBuffers.back()->ptr)));
   }
 
-  // Kernel parameters: one expanded memref descriptor per argument.
+  // Kernel parameters: one expanded memref descriptor per argument, then
+  // the set's tensor maps (by value: cuLaunchKernel copies their 128 bytes).
   auto makeParams = [&](Set &s, std::vector<int64_t> &storage) {
     storage.clear();
     auto memref = [&](CUdeviceptr ptr, const std::vector<int64_t> &sizes,
@@ -265,10 +301,10 @@ int main(int argc, char **argv) {
       storage.insert(storage.end(), sizes.begin(), sizes.end());
       storage.insert(storage.end(), strides.begin(), strides.end());
     };
-    memref(s.q->ptr, {p.B, p.Hq, p.Nq, p.D}, p.strides(p.Hq, p.Nq));
-    memref(s.k->ptr, {p.B, p.Hkv, p.Nk, p.D}, p.strides(p.Hkv, p.Nk));
-    memref(s.v->ptr, {p.B, p.Hkv, p.Nk, p.D}, p.strides(p.Hkv, p.Nk));
-    memref(s.o->ptr, {p.B, p.Hq, p.Nq, p.D}, p.strides(p.Hq, p.Nq));
+    for (int64_t argument = 0; argument < 4; ++argument) {
+      Layout l = layoutOf(argument);
+      memref(s.operand(argument), l.sizes, l.strides);
+    }
     if (p.lse)
       memref(s.lse->ptr, {p.B, p.Hq, p.Nq}, {p.Hq * p.Nq, p.Nq, 1});
     for (size_t c = 0; c < captures.size(); ++c)
@@ -296,6 +332,8 @@ int main(int argc, char **argv) {
     std::vector<void *> params;
     for (int64_t &x : storage)
       params.push_back(&x);
+    for (CUtensorMap &map : s.maps)
+      params.push_back(&map);
     check(cuda.cuLaunchKernel(kernel, gx, gy, gz, threads, 1, 1,
                               static_cast<unsigned>(smem), nullptr,
                               params.data(), nullptr),

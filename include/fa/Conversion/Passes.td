@@ -122,6 +122,28 @@ def FALowerBF16MmaSync : Pass<"fa-lower-bf16-mma-sync"> {
   ];
 }
 
+def FALowerTensorMapArguments : Pass<"fa-lower-tensor-map-arguments"> {
+  let summary = "Pass a kernel's TMA tensor maps by value, as grid constants";
+  let description = [{
+    A kernel that loads with TMA (`cp.async.bulk.tensor`) takes one
+    128-byte `CUtensorMap` per operand it loads. The kernel builder gives
+    them as trailing `!llvm.ptr` arguments and says how many in the
+    kernel's `fa.tensor_maps` attribute (an integer), because `gpu.func`
+    has no by-value aggregate argument and its lowering drops argument
+    attributes. After `convert-gpu-to-nvvm`, this pass marks those
+    arguments of each `llvm.func` kernel `llvm.byval = !llvm.array<128 x
+    i8>`, `llvm.align = 64` and `nvvm.grid_constant`: the PTX parameter is
+    `.param .align 64 .b8 [128]` and the kernel reads the map where the
+    launch put it (`cvta.param`), as CUDA's `__grid_constant__ const
+    CUtensorMap` does. No copy to global memory, no fence.
+
+    The runtimes pass the maps after the expanded memref descriptors, as the
+    launch JSON's `tensor_maps` says. A count larger than the arguments, or
+    a marked argument that is not `!llvm.ptr`, is an error.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"];
+}
+
 def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
   let summary = "Lower the kernels' math to NVVM/LLVM intrinsics and "
                 "polynomials, never libdevice";

@@ -4,26 +4,31 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The schedule of the `hopper-ws` strategy, first increment
-// (docs/HopperStrategy.md): warpgroup MMAs on Hopper. One block computes
-// one (batch, query head, block_m query rows) tile with block_m / 64
-// consumer warpgroups of 64 rows each. Per key/value block:
+// The schedule of the `hopper-ws` strategy (docs/HopperStrategy.md):
+// warp-specialized warpgroup MMAs on Hopper. One block computes one (batch,
+// query head, block_m query rows) tile with block_m / 64 consumer
+// warpgroups of 64 rows each and one producer warpgroup (the last):
 //
-//   cp.async K,V block j+stages-1 -> ring slot (128-byte-swizzled slabs)
-//   S    = Q K^T          wgmma m64nBNk16, Q and K from shared memory
-//   s    = the tile's scores body, cloned per accumulator element
-//          (ScoreCloner); masked blocks also apply its visibility and the
-//          key padding
-//   online softmax on the fragment rows (RegisterSoftmax)
-//   O    = O * alpha + P V  wgmma m64nDk16, P from registers (the S
-//                           accumulator layout is the A fragment layout),
-//                           V from shared memory, N-major
+//   producer (one warp; HopperProducer.cpp): TMA loads of Q, then of K and
+//     V of every block the consumers compute into a ring of `stages`
+//     128-byte-swizzled slots, each once the consumers released it
+//     (mbarriers: loaded with expect-tx bytes, released by arrivals)
+//   consumers, per key block:
+//     wait K;  S = Q K^T      wgmma m64nBNk16, Q and K from shared memory
+//     s = the tile's scores body, cloned per accumulator element
+//         (ScoreCloner); masked blocks also apply its visibility and the
+//         key padding
+//     online softmax on the fragment rows (RegisterSoftmax)
+//     wait V;  O = O * alpha + P V   wgmma m64nDk16, P from registers (the
+//              S accumulator layout is the A fragment layout), V N-major
+//     release the stage
 //
-// then O / l and LSE, as the mma.sync kernel. The key blocks come from the
-// mask (BlockClassifier): fully visible blocks run unmasked, invisible ones
-// are neither loaded nor computed. Loads are cp.async by all threads, made
-// visible to wgmma (the async proxy) by fence.proxy.async; TMA, a producer
-// warpgroup and the overlap of softmax and MMAs are the next increments.
+// then O / l and LSE, as the mma.sync kernel. setmaxnreg moves registers
+// from the producer to the consumers. The key blocks come from the mask
+// (BlockClassifier), which producer and consumers evaluate alike: fully
+// visible blocks run unmasked, invisible ones are neither loaded nor
+// computed. The overlap of softmax and MMAs (inside a warpgroup and
+// between two) is the next increment.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +52,7 @@ SmallVector<Value> HopperKernelEmitter::packState(const HopperState &state) {
   SmallVector<Value> values(state.acc);
   for (const SoftmaxRowState &row : state.rows)
     values.append({row.max, row.sum});
+  values.push_back(state.computed);
   return values;
 }
 
@@ -56,6 +62,7 @@ HopperState HopperKernelEmitter::unpackState(ValueRange values) {
   state.acc.assign(values.begin(), values.begin() + accs);
   for (int64_t h = 0; h < 2; ++h)
     state.rows[h] = {values[accs + 2 * h], values[accs + 2 * h + 1]};
+  state.computed = values[accs + 4];
   return state;
 }
 
@@ -80,20 +87,6 @@ void HopperKernelEmitter::emitGuarded(
 }
 
 void HopperKernelEmitter::emitBlock(HopperState &state, Value block) {
-  int64_t stages = config.stages;
-  // This block's copies are done (all but the newest stages - 2 groups);
-  // fence.proxy.async makes them visible to wgmma, and the barrier to
-  // every warpgroup. It also says that every warpgroup has finished block
-  // - 1 (its wgmmas were waited for), whose slot the prefetch overwrites.
-  NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(),
-                                 NVVM::SharedSpace::shared_cta));
-  gpu::BarrierOp::create(b);
-  prefetch(add(block, idx(stages - 1)));
-  NVVM::CpAsyncCommitGroupOp::create(b);
-
   Value unmasked = arith::AndIOp::create(
       b,
       arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block, ranges.fullLo),
@@ -119,20 +112,23 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
   auto anchor = ub::PoisonOp::create(b, b.getIndexType());
   cloner->beginBlock(kvStart, anchor);
 
-  // The descriptors of this block's ring slot (slot * slot bytes >> 4).
-  Value slot = arith::IndexCastOp::create(b, b.getI64Type(),
-                                          rem(block, idx(config.stages)));
+  // The ring stage of this block, and the phase of its barriers.
+  Value slot = rem(state.computed, idx(config.stages));
+  Value parity = rem(div(state.computed, idx(config.stages)), idx(2));
+  Value slot64 = arith::IndexCastOp::create(b, b.getI64Type(), slot);
   auto slotDesc = [&](Value base, int64_t slotBytes) {
     return arith::AddIOp::create(
         b, base,
         arith::MulIOp::create(
-            b, slot,
+            b, slot64,
             arith::ConstantOp::create(b, b.getI64IntegerAttr(slotBytes >> 4))));
   };
-  Value kSlot = slotDesc(kDesc, 2 * blockN * headDim);
-  Value vSlot = slotDesc(vDesc, 2 * blockN * valueDim);
+  Value kSlot = slotDesc(kDesc, kSlotBytes);
+  Value vSlot = slotDesc(vDesc, vSlotBytes);
 
-  // S = Q K^T: D / 16 MMAs of 64 x block-n x 16, both K-major.
+  // S = Q K^T: D / 16 MMAs of 64 x block-n x 16, both K-major, once the
+  // producer's K has landed.
+  waitBarrier(kLoaded(slot), parity);
   emitWgmmaFence(b);
   SmallVector<Value> scores;
   for (int64_t k = 0; k < headDim / 16; ++k) {
@@ -212,6 +208,7 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
 
   // O += P V: block-n / 16 MMAs of 64 x Dv x 16, V N-major (16 keys are
   // 2048 bytes of every slab).
+  waitBarrier(vLoaded(slot), parity);
   emitWgmmaFence(b);
   for (int64_t k = 0; k < blockN / 16; ++k) {
     Value descB = offsetWgmmaDescriptor(b, vSlot, k * 16 * kSlabRowBytes);
@@ -222,6 +219,17 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
   emitWgmmaCommit(b);
   emitWgmmaWait(b, 0);
   state.acc = fenceRegisters(b, state.acc);
+  // This warpgroup is done with the stage: its first thread releases it to
+  // the producer.
+  auto first =
+      scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                 rem(tid, idx(128)), idx(0)));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    NVVM::MBarrierArriveOp::create(b, Type(), released(slot), Value());
+  }
+  state.computed = add(state.computed, idx(1));
   if (anchor->use_empty())
     anchor->erase();
 }
@@ -247,6 +255,11 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   key = func.getArgument(1);
   value = func.getArgument(2);
   output = func.getArgument(3);
+  // The tensor maps of Q, K and V are the last three arguments.
+  unsigned maps = func.getNumArguments() - 3;
+  qMap = func.getArgument(maps);
+  kMap = func.getArgument(maps + 1);
+  vMap = func.getArgument(maps + 2);
   unsigned firstCapture = 4;
   if (spec.lseType)
     lse = func.getArgument(firstCapture++);
@@ -290,8 +303,8 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   classifier = std::move(plan.classifier);
   ranges = plan.ranges;
 
-  // Shared memory, aligned up to the swizzle period: the Q tile, then the
-  // K ring, then the V ring, each [stages][slabs][rows][64].
+  // Shared memory, aligned up to the swizzle period: the Q tile, the K
+  // ring, the V ring (each [stages][slabs][rows][64]), the mbarriers.
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -301,22 +314,13 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   Value pad =
       rem(sub(idx(kSwizzlePeriodBytes), rem(address, idx(kSwizzlePeriodBytes))),
           idx(kSwizzlePeriodBytes));
-  int64_t qElements = config.blockM * headDim;
-  int64_t kElements = config.stages * config.blockN * headDim;
-  int64_t vElements = config.stages * config.blockN * valueDim;
-  auto flat = [&](int64_t elements, int64_t byteOffset) -> Value {
-    auto type = MemRefType::get({elements}, elementType,
-                                MemRefLayoutAttrInterface{}, workgroup);
-    return memref::ViewOp::create(b, type, smem, add(pad, idx(byteOffset)),
-                                  ValueRange{});
-  };
-  qTile = flat(qElements, 0);
-  kRing = flat(kElements, 2 * qElements);
-  vRing = flat(vElements, 2 * (qElements + kElements));
-  Value base = arith::IndexCastOp::create(b, b.getI32Type(), add(address, pad));
+  qBytes = 2 * config.blockM * headDim;
+  kSlotBytes = 2 * config.blockN * headDim;
+  vSlotBytes = 2 * config.blockN * valueDim;
+  smemBase = arith::IndexCastOp::create(b, b.getI32Type(), add(address, pad));
   auto descriptor = [&](int64_t byteOffset, int64_t leading) {
     return makeWgmmaDescriptor(
-        b, arith::AddIOp::create(b, base, i32(byteOffset)),
+        b, arith::AddIOp::create(b, smemBase, i32(byteOffset)),
         getWgmmaDescriptorBits(leading, kSwizzlePeriodBytes));
   };
   // K-major Q and K: the leading offset is unused with the swizzle (16).
@@ -332,50 +336,97 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
             arith::ConstantOp::create(
                 b, b.getI64IntegerAttr((64 * kSlabRowBytes) >> 4))));
   }
-  kDesc = descriptor(2 * qElements, 16);
-  vDesc =
-      descriptor(2 * (qElements + kElements), config.blockN * kSlabRowBytes);
+  kDesc = descriptor(qBytes, 16);
+  vDesc = descriptor(qBytes + config.stages * kSlotBytes,
+                     config.blockN * kSlabRowBytes);
+  initBarriers();
 
-  // Prologue: Q, then the K/V of the first stages - 1 blocks, one group
-  // each; the loop's first wait covers Q and block lo.
-  copyTile(query, batch, head, rowStart, qLength, qTile, idx(0), config.blockM,
-           headDim);
-  NVVM::CpAsyncCommitGroupOp::create(b);
-  for (int64_t s = 0; s + 1 < config.stages; ++s) {
-    prefetch(add(ranges.lo, idx(s)));
-    NVVM::CpAsyncCommitGroupOp::create(b);
-  }
-
-  HopperState state;
-  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-  state.acc.assign(valueDim / 2, zero);
-  state.rows[0] = state.rows[1] = initialSoftmaxRow(b);
-  SmallVector<Value> init = packState(state);
-  auto loop = scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), init);
+  // The last warpgroup produces; the others consume. setmaxnreg moves the
+  // producer's registers to the consumers.
+  Value isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                           warpgroup, idx(config.warpgroups()));
+  auto split = scf::IfOp::create(b, isProducer, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(loop.getBody());
-    HopperState body = unpackState(loop.getRegionIterArgs());
-    emitBlock(body, loop.getInductionVar());
-    scf::YieldOp::create(b, packState(body));
+    b.setInsertionPointToStart(split.thenBlock());
+    if (config.warpgroups() > 1)
+      NVVM::SetMaxRegisterOp::create(b, config.producerRegisters(),
+                                     NVVM::SetMaxRegisterAction::decrease);
+    auto firstWarp =
+        scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                   warpInGroup, idx(0)));
+    b.setInsertionPointToStart(firstWarp.thenBlock());
+    emitProducer();
   }
-  state = unpackState(loop.getResults());
-  NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  emitEpilogue(state);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(split.elseBlock());
+    if (config.warpgroups() > 1)
+      NVVM::SetMaxRegisterOp::create(b, config.consumerRegisters(),
+                                     NVVM::SetMaxRegisterAction::increase);
+    waitBarrier(qLoaded(), idx(0));
+    HopperState state;
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    state.acc.assign(valueDim / 2, zero);
+    state.rows[0] = state.rows[1] = initialSoftmaxRow(b);
+    state.computed = idx(0);
+    SmallVector<Value> init = packState(state);
+    auto loop = scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), init);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(loop.getBody());
+      HopperState body = unpackState(loop.getRegionIterArgs());
+      emitBlock(body, loop.getInductionVar());
+      scf::YieldOp::create(b, packState(body));
+    }
+    state = unpackState(loop.getResults());
+    emitEpilogue(state);
+  }
   gpu::ReturnOp::create(b);
   if (prologue->use_empty())
     prologue->erase();
 }
 
+/// Whether the visibility predicate of the scores body reads a captured
+/// tensor: the producer then classifies blocks from loaded data.
+static bool visibilityReadsCaptures(const ScoreFunction &function) {
+  Value visible = function.getVisible();
+  const FusedAttentionTile &tile = function.getTile();
+  if (!visible || tile.captures.empty())
+    return false;
+  llvm::SmallPtrSet<Value, 4> captures(tile.captures.begin(),
+                                       tile.captures.end());
+  SmallVector<Value> worklist{visible};
+  llvm::SmallPtrSet<Value, 32> seen;
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (!seen.insert(v).second)
+      continue;
+    if (captures.contains(v))
+      return true;
+    Operation *op = v.getDefiningOp();
+    if (!op)
+      continue;
+    // Operands, and values used inside the op's regions.
+    op->walk([&](Operation *nested) {
+      for (Value operand : nested->getOperands())
+        worklist.push_back(operand);
+    });
+  }
+  return false;
+}
+
 FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
     OpBuilder &builder, gpu::GPUModuleOp module, const FusedAttentionTile &tile,
-    const AttentionKernelSpec &spec, const HopperConfig &config,
+    const AttentionKernelSpec &spec, const HopperConfig &givenConfig,
     const GPUTarget &target, Location loc) {
-  if (failed(verifyHopperConfig(spec, config, target,
-                                [&]() { return emitError(loc); })))
-    return failure();
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
+    return failure();
+  HopperConfig config = givenConfig;
+  chooseHopperRegisters(spec, visibilityReadsCaptures(*function), config);
+  if (failed(verifyHopperConfig(spec, config, target,
+                                [&]() { return emitError(loc); })))
     return failure();
 
   KernelLaunchInfo info;
@@ -388,6 +439,11 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   info.threads = config.threads();
   info.dynamicSharedMemory = getHopperSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
+  // Q, K and V by TMA: a box is one 64-column slab of a tile's rows.
+  for (auto [argument, rows] : {std::pair<int64_t, int64_t>{0, config.blockM},
+                                {1, config.blockN},
+                                {2, config.blockN}})
+    info.tensorMaps.push_back({argument, {64, rows, 1, 1}});
   gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 
   ImplicitLocOpBuilder b(loc, builder);

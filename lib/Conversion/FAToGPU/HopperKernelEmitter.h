@@ -5,16 +5,15 @@
 //===----------------------------------------------------------------------===//
 //
 // The emitter of the `hopper-ws` strategy's kernel (see
-// HopperAttentionKernel.cpp for the schedule), shared by the key loop
-// (HopperAttentionKernel.cpp) and the cp.async copies into the swizzled
-// slabs (HopperCopies.cpp).
+// HopperAttentionKernel.cpp for the schedule), shared by the consumers' key
+// loop (HopperAttentionKernel.cpp) and the producer's TMA loads into the
+// mbarrier ring (HopperProducer.cpp).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef FA_LIB_CONVERSION_FATOGPU_HOPPERKERNELEMITTER_H
 #define FA_LIB_CONVERSION_FATOGPU_HOPPERKERNELEMITTER_H
 
-#include "AsyncCopy.h"
 #include "BlockClassifier.h"
 #include "RegisterSoftmax.h"
 #include "ScoreCloner.h"
@@ -33,6 +32,8 @@ namespace mlir::fa::detail {
 struct HopperState {
   SmallVector<Value> acc;
   SoftmaxRowState rows[2];
+  /// Blocks computed so far: the ring stage and barrier phase of the next.
+  Value computed;
 };
 
 class HopperKernelEmitter {
@@ -65,24 +66,33 @@ private:
     return b.createOrFold<arith::CeilDivUIOp>(x, y);
   }
 
-  /// Element offset of 16-byte chunk `chunk` of `row` in a slab tile of
-  /// `rows` rows (see Wgmma.h).
-  Value slabOffset(Value row, Value chunk, int64_t rows) {
-    Value slab = div(chunk, idx(8));
-    Value swizzled =
-        b.createOrFold<arith::XOrIOp>(rem(chunk, idx(8)), rem(row, idx(8)));
-    return add(mul(slab, idx(rows * 64)),
-               add(mul(row, idx(64)), mul(swizzled, idx(kChunk))));
+  /// mbarrier `index` (HopperConfig::barriers: 0 Q loaded, 1 + s K of
+  /// stage s loaded, 1 + stages + s V loaded, 1 + 2 stages + s stage s
+  /// released) as a shared-memory pointer.
+  Value barrier(Value index);
+  Value barrier(int64_t index) { return barrier(idx(index)); }
+  Value qLoaded() { return barrier(0); }
+  Value kLoaded(Value slot) { return barrier(add(slot, idx(1))); }
+  Value vLoaded(Value slot) {
+    return barrier(add(slot, idx(1 + config.stages)));
   }
-  /// cp.async of rows [rowStart, rowStart + rows) of src[batch, head] into
-  /// the slab tile at element `dstOffset` of `dst`; rows at or past
-  /// `rowLimit` are zero-filled.
-  void copyTile(Value src, Value batch, Value head, Value rowStart,
-                Value rowLimit, Value dst, Value dstOffset, int64_t rows,
+  Value released(Value slot) {
+    return barrier(add(slot, idx(1 + 2 * config.stages)));
+  }
+  /// Waits until the phase of `bar` with parity `parity` (index) completed.
+  void waitBarrier(Value bar, Value parity);
+  /// One thread initializes the barriers; the block waits for it.
+  void initBarriers();
+  /// Expects the bytes of a `rows` x `cols` tile on `bar` and issues its
+  /// TMA loads (one per 64-column slab) of rows [row, row + rows) of
+  /// map[batch, head] into the slab tile at byte `dstOffset` of shared
+  /// memory; rows past the tensor are zero-filled. One thread.
+  void loadTile(Value map, Value bar, Value batch, Value head, Value row,
+                int64_t dstOffset, Value dstSlotOffset, int64_t rows,
                 int64_t cols);
-  /// The K and V copies of block `block` into its ring slot, unless it is
-  /// past the tile's blocks or invisible to the tile.
-  void prefetch(Value block);
+  /// The producer warp: Q, then K and V of every block the consumers
+  /// compute, into the ring, each stage once the consumers released it.
+  void emitProducer();
 
   SmallVector<Value> packState(const HopperState &state);
   HopperState unpackState(ValueRange values);
@@ -105,12 +115,14 @@ private:
   std::unique_ptr<BlockClassifier> classifier;
 
   Value query, key, value, output, lse;
+  Value qMap, kMap, vMap; // TMA tensor maps (kernel parameters)
   Value tid, warpgroup, warpInGroup, groupId, threadInGroup;
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   BlockRanges ranges;
-  Value qTile, kRing, vRing; // flat element views of shared memory
+  Value smemBase;            // i32 shared address of the aligned tiles
   Value qDesc, kDesc, vDesc; // descriptors of this warpgroup's Q rows
                              // and of slot 0 of the K and V rings
+  int64_t qBytes = 0, kSlotBytes = 0, vSlotBytes = 0;
 };
 
 } // namespace mlir::fa::detail

@@ -26,13 +26,23 @@ static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
   return config.blockN / 2 + spec.getValueHeadDim() / 2 + config.blockN / 4;
 }
 
-/// Fragment registers beyond which ptxas spills: the registers a thread
-/// may have (255, or the 64K register file over the block's threads, in
-/// units of 8), minus 63 for the softmax state, addresses and the scores
-/// body's temporaries.
+/// Fragment registers beyond which ptxas spills: the registers a consumer
+/// thread holds after `setmaxnreg`, minus 63 for the softmax state,
+/// addresses and the scores body's temporaries.
 static int64_t getRegisterBudget(const HopperConfig &config) {
-  int64_t perThread = std::min<int64_t>(255, 65536 / config.threads() / 8 * 8);
-  return perThread - 63;
+  return config.consumerRegisters() - 63;
+}
+
+void mlir::fa::chooseHopperRegisters(const AttentionKernelSpec &spec,
+                                     bool classifierReadsCaptures,
+                                     HopperConfig &config) {
+  config.producerReadsCaptures = false;
+  if (!classifierReadsCaptures)
+    return;
+  HopperConfig generous = config;
+  generous.producerReadsCaptures = true;
+  if (getFragmentRegisters(spec, generous) <= getRegisterBudget(generous))
+    config = generous;
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
@@ -40,7 +50,7 @@ int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
   int64_t q = config.blockM * spec.getHeadDim();
   int64_t k = config.stages * config.blockN * spec.getHeadDim();
   int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
-  return 2 * (q + k + v) + kSwizzlePeriodBytes;
+  return 2 * (q + k + v) + config.barriers() * 8 + kSwizzlePeriodBytes;
 }
 
 LogicalResult mlir::fa::verifyHopperConfig(
@@ -89,8 +99,8 @@ LogicalResult mlir::fa::verifyHopperConfig(
                 << " block-n=" << config.blockN << " at D=" << headDim
                 << " needs " << registers
                 << " fragment registers per thread (budget " << budget
-                << " with " << config.threads()
-                << " threads); use a smaller block-n or block-m";
+                << " for each of the " << config.threads() - 128
+                << " consumer threads); use a smaller block-n or block-m";
     return failure();
   }
   int64_t smem = getHopperSharedMemoryBytes(spec, config);

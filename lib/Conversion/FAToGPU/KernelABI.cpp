@@ -12,6 +12,7 @@
 
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/IR/OperationSupport.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -65,9 +66,15 @@ gpu::GPUFuncOp mlir::fa::createAttentionKernel(OpBuilder &builder,
                                                Location loc) {
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(
-      builder, loc, "fa_attention",
-      builder.getFunctionType(getKernelArgumentTypes(spec), {}));
+  SmallVector<Type> arguments = getKernelArgumentTypes(spec);
+  // The tensor maps, by value once fa-lower-tensor-map-arguments ran.
+  arguments.append(info.tensorMaps.size(),
+                   LLVM::LLVMPointerType::get(builder.getContext()));
+  auto func = gpu::GPUFuncOp::create(builder, loc, "fa_attention",
+                                     builder.getFunctionType(arguments, {}));
+  if (!info.tensorMaps.empty())
+    func->setAttr(kTensorMapsAttrName,
+                  builder.getI64IntegerAttr(info.tensorMaps.size()));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                 builder.getUnitAttr());
   func.setKnownBlockSizeAttr(
@@ -118,7 +125,7 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
 
 DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
   Builder b(ctx);
-  return b.getDictionaryAttr({
+  SmallVector<NamedAttribute> entries{
       b.getNamedAttr("strategy", b.getStringAttr(strategy)),
       b.getNamedAttr("chip", b.getStringAttr(chip)),
       b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
@@ -129,7 +136,18 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
       b.getNamedAttr("dynamic_shared_memory",
                      b.getI64IntegerAttr(dynamicSharedMemory)),
       b.getNamedAttr("lse", b.getBoolAttr(lse)),
-  });
+  };
+  if (!tensorMaps.empty())
+    entries.push_back(b.getNamedAttr(
+        "tensor_maps",
+        b.getArrayAttr(llvm::map_to_vector(
+            tensorMaps, [&](const TensorMapInfo &map) -> Attribute {
+              return b.getDictionaryAttr({
+                  b.getNamedAttr("argument", b.getI64IntegerAttr(map.argument)),
+                  b.getNamedAttr("box", b.getI64ArrayAttr(map.box)),
+              });
+            }))));
+  return b.getDictionaryAttr(entries);
 }
 
 FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
@@ -158,5 +176,26 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
   if (!lse)
     return failure();
   info.lse = lse.getValue();
+  // Optional: kernels without TMA have none.
+  Attribute mapsAttr = attr.get("tensor_maps");
+  auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);
+  if (mapsAttr && !maps)
+    return failure();
+  for (Attribute entry : maps ? maps.getValue() : ArrayRef<Attribute>()) {
+    auto dict = dyn_cast<DictionaryAttr>(entry);
+    auto argument = dict ? dict.getAs<IntegerAttr>("argument") : nullptr;
+    auto box = dict ? dict.getAs<ArrayAttr>("box") : nullptr;
+    if (!argument || !box)
+      return failure();
+    TensorMapInfo map;
+    map.argument = argument.getInt();
+    for (Attribute d : box) {
+      auto dim = dyn_cast<IntegerAttr>(d);
+      if (!dim)
+        return failure();
+      map.box.push_back(dim.getInt());
+    }
+    info.tensorMaps.push_back(std::move(map));
+  }
   return info;
 }

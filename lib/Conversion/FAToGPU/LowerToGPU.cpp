@@ -14,7 +14,10 @@
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Conversion/Passes.h"
 
+#include "fa/Dialect/FA/IR/FAOps.h"
+
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -92,9 +95,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
       rewriter.eraseOp(gpuModule);
-      return forall.emitError("the hopper-ws strategy runs one warpgroup "
-                              "(4 warps) per 64 rows of block-m: warps must "
-                              "be 0 or ")
+      return forall.emitError("the hopper-ws strategy runs one consumer "
+                              "warpgroup (4 warps) per 64 rows of block-m "
+                              "and one producer warpgroup: warps must be 0 "
+                              "or ")
              << config.threads() / 32 << ", got " << options.warps;
     }
     kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
@@ -143,6 +147,14 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     operands.push_back(toBuffer(tile->lseOutput, true));
   for (Value capture : tile->captures)
     operands.push_back(toBuffer(capture, false));
+  // The kernel's tensor maps, of the buffers above.
+  FailureOr<KernelLaunchInfo> launchInfo = KernelLaunchInfo::fromAttr(
+      (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+  if (succeeded(launchInfo))
+    for (const TensorMapInfo &map : launchInfo->tensorMaps)
+      operands.push_back(TensorMapOp::create(
+          rewriter, loc, LLVM::LLVMPointerType::get(rewriter.getContext()),
+          operands[map.argument], map.box));
 
   auto dim = [&](int64_t i) -> Value {
     return rewriter.createOrFold<tensor::DimOp>(loc, tile->query, i);

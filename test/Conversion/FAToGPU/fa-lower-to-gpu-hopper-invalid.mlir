@@ -6,7 +6,8 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws warps=4" 2>&1 | FileCheck %s --check-prefix=WARPS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws stages=5" 2>&1 | FileCheck %s --check-prefix=STAGES
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-n=128 defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=REGS
-// Three warpgroups share the register file: 168 registers a thread.
+// Three consumer warpgroups and the producer share the register file:
+// 160 registers a consumer thread after setmaxnreg.
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=192 defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=REGS3
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws stages=4" 2>&1 | FileCheck %s --check-prefix=SMEM
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper" 2>&1 | FileCheck %s --check-prefix=DEFAULTS
@@ -16,11 +17,11 @@
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_90'; use strategy=mma-sync
 // BLOCKM: error: block-m must be 64, 128 or 192 for the hopper-ws strategy (64 rows per consumer warpgroup, at most three), got 256
 // BLOCKN: error: block-n must be a multiple of 16 in [16, 256] for wgmma, got 24
-// WARPS: error: the hopper-ws strategy runs one warpgroup (4 warps) per 64 rows of block-m: warps must be 0 or 8, got 4
+// WARPS: error: the hopper-ws strategy runs one consumer warpgroup (4 warps) per 64 rows of block-m and one producer warpgroup: warps must be 0 or 12, got 4
 // STAGES: error: stages must be in [2, 4], got 5
-// REGS: error: tile too large for registers: block-m=128 block-n=128 at D=256 needs 224 fragment registers per thread (budget 192 with 256 threads); use a smaller block-n or block-m
-// REGS3: error: tile too large for registers: block-m=192 block-n=128 at D=128 needs 160 fragment registers per thread (budget 105 with 384 threads); use a smaller block-n or block-m
-// SMEM: error: the tile needs 328704 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles
+// REGS: error: tile too large for registers: block-m=128 block-n=128 at D=256 needs 224 fragment registers per thread (budget 177 for each of the 256 consumer threads); use a smaller block-n or block-m
+// REGS3: error: tile too large for registers: block-m=192 block-n=128 at D=128 needs 160 fragment registers per thread (budget 97 for each of the 384 consumer threads); use a smaller block-n or block-m
+// SMEM: error: the tile needs 328808 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles
 // DEFAULTS: error: defaults-for must be mma-sync or hopper-ws, got 'hopper'
 // TILES: fa.attention_tile = {block_m = 128 : i64, block_n = 64 : i64}
 // TILES: fa.attention_tile = {block_m = 128 : i64, block_n = 128 : i64}

@@ -1,35 +1,79 @@
 // RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 
-// The hopper-ws strategy (first increment): two consumer warpgroups of 64
-// rows over 128-key blocks. Per block: the cp.async ring made visible to
-// wgmma (fence.proxy.async), S = Q K^T as eight m64n128k16 wgmmas from
-// shared-memory descriptors (the first overwrites, scale-d = 0), the
-// scores body and the online softmax on the accumulators, then O += P V as
-// eight wgmmas with P from registers and V N-major (trans-b = 1).
+// The hopper-ws strategy: a producer warpgroup and two consumer
+// warpgroups of 64 rows over 128-key blocks. The host passes one TMA tensor
+// map per operand (fa.tensor_map, by value in the kernel). One thread
+// initializes the mbarriers of the ring; then the producer (the last
+// warpgroup) gives registers away and its first warp loads Q, then K and V
+// of every block into a free stage with cp.async.bulk.tensor, one load per
+// 64-column slab, after expecting the bytes on the stage's barrier. The
+// consumers take registers, wait for Q, and per block wait for K, compute
+// S = Q K^T as eight m64n128k16 wgmmas from shared-memory descriptors (the
+// first overwrites, scale-d = 0), the scores body and the online softmax
+// on the accumulators, wait for V, O += P V as eight wgmmas with P from
+// registers and V N-major (trans-b = 1), and release the stage.
 
-// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c256, {{.*}}) dynamic_shared_memory_size %c164864_i32
+// CHECK:       %[[QB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x128xbf16> to memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK-NEXT:  %[[KB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
+// CHECK-NEXT:  %[[VB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
+// CHECK:       %[[QM:.*]] = fa.tensor_map %[[QB]] box [64, 128, 1, 1] : memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+// CHECK-NEXT:  %[[KM:.*]] = fa.tensor_map %[[KB]] box [64, 128, 1, 1]
+// CHECK-NEXT:  %[[VM:.*]] = fa.tensor_map %[[VB]] box [64, 128, 1, 1]
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164920_i32
+// CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164864 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", threads = 256 : i64, warps = 8 : i64}
-// CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
+// CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr) kernel
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164920 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.tensor_maps = 3 : i64
+// CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
-// CHECK:         scf.for
-// CHECK:           nvvm.cp.async.wait.group 0
-// CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK-NEXT:      gpu.barrier
-// CHECK:           nvvm.wgmma.fence.aligned
-// CHECK:           llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $130, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129, p, 1, 1, 0, 0;\0A}"
-// CHECK-SAME:        "=f,{{.*}},=f,0,1,{{.*}},63,l,l,r"
-// CHECK-COUNT-7:   wgmma.mma_async.sync.aligned.m64n128k16
-// CHECK:           nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT:      nvvm.wgmma.wait.group.sync.aligned 0
+// Q loaded (1 arrival), per stage K and V loaded (1) and released (2).
+// CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
+// CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
+// CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
+// CHECK:           nvvm.mbarrier.init %{{.*}}, %c2_i32
+// CHECK:           nvvm.fence.mbarrier.init
+// CHECK:         gpu.barrier
+// CHECK:         %[[PRODUCER:.*]] = arith.cmpi eq, %{{.*}}, %c2{{(_[0-9]+)?}} : index
+// CHECK:         scf.if %[[PRODUCER]] {
+// CHECK-NEXT:      nvvm.setmaxregister  decrease 24
+// CHECK:           nvvm.mbarrier.arrive.expect_tx %[[QBAR:.*]], %c32768_i32
+// CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %[[QBAR]], box[%c0_i32{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}]
+// CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %[[QBAR]], box[%c64_i32, %{{.*}}, %{{.*}}, %{{.*}}]
+// CHECK:           scf.for
+// The bottom-right causal mask skips blocks: the producer loads those the
+// consumers compute, once their stage is released.
+// CHECK:             scf.if %{{.*}} -> (index)
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK:               nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
+// CHECK-COUNT-2:       nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]]
+// CHECK:               nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
+// CHECK-COUNT-2:       nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]]
+// CHECK:               scf.yield
+// CHECK:             } else {
+// CHECK-NEXT:          scf.yield
+// CHECK:         } else {
+// CHECK-NEXT:      nvvm.setmaxregister  increase 240
+// CHECK:           nvvm.mbarrier.try_wait.parity
+// CHECK:           scf.for
+// CHECK:             nvvm.mbarrier.try_wait.parity
+// CHECK:             nvvm.wgmma.fence.aligned
+// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $130, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129, p, 1, 1, 0, 0;\0A}"
+// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,r"
+// CHECK-COUNT-7:     wgmma.mma_async.sync.aligned.m64n128k16
+// CHECK:             nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
 // The causal mask of the fused IR, per accumulator element.
-// CHECK:           arith.cmpi
-// CHECK:           nvvm.wgmma.fence.aligned
-// CHECK:           wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132, p, 1, 1, 1;
-// CHECK-SAME:        "=f,{{.*}},63,r,r,r,r,l,r"
-// CHECK-COUNT-7:   wgmma.mma_async.sync.aligned.m64n128k16
-// CHECK:           nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT:      nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:             arith.cmpi
+// CHECK:             nvvm.mbarrier.try_wait.parity
+// CHECK:             nvvm.wgmma.fence.aligned
+// CHECK:             wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132, p, 1, 1, 1;
+// CHECK-SAME:          "=f,{{.*}},63,r,r,r,r,l,r"
+// CHECK-COUNT-7:     wgmma.mma_async.sync.aligned.m64n128k16
+// CHECK:             nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:             scf.if
+// CHECK:               nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
                      %v: tensor<2x2x?x128xbf16>, %o: tensor<2x8x?x128xbf16>,

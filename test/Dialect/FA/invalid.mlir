@@ -541,3 +541,50 @@ func.func @f(%x: f32) {
   // expected-error @+1 {{'fa.yield' op expects parent op 'fa.attention'}}
   fa.yield %x : f32
 }
+
+// -----
+
+func.func @tensor_map_box_rank(%m: memref<2x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) -> !llvm.ptr {
+  // expected-error @below {{box must have one size per dimension of the buffer (rank 1 to 5), got 3 for rank 4}}
+  %0 = fa.tensor_map %m box [64, 128, 1] : memref<2x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+  return %0 : !llvm.ptr
+}
+
+// -----
+
+func.func @tensor_map_box_width(%m: memref<2x4x?x128xbf16>) -> !llvm.ptr {
+  // expected-error @below {{the innermost box size must span a multiple of 16 bytes, at most 128 (the 128-byte swizzle), got 128 elements}}
+  %0 = fa.tensor_map %m box [128, 64, 1, 1] : memref<2x4x?x128xbf16> -> !llvm.ptr
+  return %0 : !llvm.ptr
+}
+
+// -----
+
+func.func @tensor_map_element(%m: memref<2x4x?x128xf32>) -> !llvm.ptr {
+  // expected-error @below {{maps f16 or bf16 buffers, got 'f32'}}
+  %0 = fa.tensor_map %m box [32, 64, 1, 1] : memref<2x4x?x128xf32> -> !llvm.ptr
+  return %0 : !llvm.ptr
+}
+
+// -----
+
+func.func @tensor_map_result(%m: memref<2x4x?x128xf16>) -> i64 {
+  // expected-error @below {{result must be an !llvm.ptr (the map's host address), got 'i64'}}
+  %0 = fa.tensor_map %m box [64, 64, 1, 1] : memref<2x4x?x128xf16> -> i64
+  return %0 : i64
+}
+
+// -----
+
+func.func @tensor_map_stride(%m: memref<2x4x?x128xf16, strided<[?, ?, ?, 2]>>) -> !llvm.ptr {
+  // expected-error @below {{the buffer's innermost stride must be 1}}
+  %0 = fa.tensor_map %m box [64, 64, 1, 1] : memref<2x4x?x128xf16, strided<[?, ?, ?, 2]>> -> !llvm.ptr
+  return %0 : !llvm.ptr
+}
+
+// -----
+
+func.func @tensor_maps_count(%a: i64) attributes {fa.tensor_maps = 2 : i64} {
+  // expected-error @above {{'fa.tensor_maps' must count trailing arguments of a function, got 2 : i64}}
+  return
+}

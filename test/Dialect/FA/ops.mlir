@@ -149,3 +149,12 @@ func.func @captures(%q: tensor<?x8x?x128xf16>, %k: tensor<?x2x?x128xf16>,
     } -> tensor<?x8x?x128xf16>
   return %0 : tensor<?x8x?x128xf16>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @tensor_map
+// CHECK:         fa.tensor_map %{{.*}} box [64, 128, 1, 1] : memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+func.func @tensor_map(%k: memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) -> !llvm.ptr {
+  %map = fa.tensor_map %k box [64, 128, 1, 1] : memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+  return %map : !llvm.ptr
+}

@@ -28,6 +28,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -96,8 +97,48 @@ struct MmaSyncConfig {
 /// rows each, over K/V blocks of block-n keys in a ring of `stages`.
 struct HopperConfig {
   int64_t blockM = 128, blockN = 128, stages = 2;
+  /// Consumer warpgroups (64 query rows each); one producer warpgroup
+  /// follows them.
   int64_t warpgroups() const { return blockM / 64; }
-  int64_t threads() const { return 128 * warpgroups(); }
+  int64_t threads() const { return 128 * (warpgroups() + 1); }
+  /// Whether the producer's block classification reads captured tensors
+  /// (a document mask): its loads and shuffles need more registers than a
+  /// plain TMA loop.
+  bool producerReadsCaptures = false;
+  /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
+  /// gives it 24, or 32 beside three consumer warpgroups).
+  int64_t producerRegisters() const {
+    if (producerReadsCaptures)
+      return 56;
+    return warpgroups() == 3 ? 32 : 24;
+  }
+  /// Registers a consumer thread holds: the rest of the 64K register file
+  /// in units of 8, at most 240. One consumer warpgroup has 255 with no
+  /// `setmaxnreg` (there is nothing to move).
+  int64_t consumerRegisters() const {
+    if (warpgroups() == 1)
+      return 255;
+    int64_t rest = (65536 - 128 * producerRegisters()) / (128 * warpgroups());
+    return std::min<int64_t>(240, rest / 8 * 8);
+  }
+  /// mbarriers in shared memory: Q loaded, and per ring stage K loaded, V
+  /// loaded, and the stage released by the consumers.
+  int64_t barriers() const { return 1 + 3 * stages; }
+};
+
+/// A kernel's TMA tensor maps are its last arguments, `!llvm.ptr` until
+/// fa-lower-tensor-map-arguments makes them 128-byte by-value grid
+/// constants; this kernel attribute counts them.
+inline constexpr StringLiteral kTensorMapsAttrName = "fa.tensor_maps";
+inline constexpr int64_t kTensorMapBytes = 128;
+inline constexpr int64_t kTensorMapAlignment = 64;
+
+/// One TMA tensor map a kernel takes: of which memref argument (0 Q, 1 K,
+/// 2 V), with which box (innermost first, in elements). The 128-byte
+/// swizzle, zero fill out of bounds and 256-byte L2 promotion are fixed.
+struct TensorMapInfo {
+  int64_t argument = 0;
+  SmallVector<int64_t> box;
 };
 
 /// How to launch a kernel built by a strategy. Recorded on the gpu.func as
@@ -111,6 +152,8 @@ struct KernelLaunchInfo {
   int64_t dynamicSharedMemory = 0;
   /// Whether argument 4 is the LSE output (the captures follow it).
   bool lse = false;
+  /// The tensor maps the kernel takes after its memref arguments.
+  SmallVector<TensorMapInfo> tensorMaps;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;
@@ -123,6 +166,13 @@ struct KernelLaunchInfo {
 /// shared memory in every block).
 void chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
                            MmaSyncConfig &config);
+
+/// Gives the producer warpgroup of a kernel whose block classification
+/// reads captures (`classifierReadsCaptures`) the registers to do it
+/// without spilling, when the consumers' fragments still fit beside it;
+/// else the producer keeps the minimum (and may spill in its loop).
+void chooseHopperRegisters(const AttentionKernelSpec &spec,
+                           bool classifierReadsCaptures, HopperConfig &config);
 
 /// Bytes of dynamic shared memory an mma.sync kernel needs.
 int64_t getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,

@@ -8,6 +8,7 @@
 #include "fa/Dialect/FA/IR/AttentionSignature.h"
 #include "fa/Dialect/FA/IR/ModRegions.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -316,3 +317,34 @@ void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
 
 #define GET_OP_CLASSES
 #include "fa/Dialect/FA/IR/FAOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// TensorMapOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TensorMapOp::verify() {
+  auto type = cast<MemRefType>(getSource().getType());
+  if (!isa<LLVM::LLVMPointerType>(getMap().getType()))
+    return emitOpError("result must be an !llvm.ptr (the map's host "
+                       "address), got ")
+           << getMap().getType();
+  Type element = type.getElementType();
+  if (!element.isF16() && !element.isBF16())
+    return emitOpError("maps f16 or bf16 buffers, got ") << element;
+  ArrayRef<int64_t> box = getBox();
+  if (static_cast<int64_t>(box.size()) != type.getRank() || box.empty() ||
+      box.size() > 5)
+    return emitOpError("box must have one size per dimension of the "
+                       "buffer (rank 1 to 5), got ")
+           << box.size() << " for rank " << type.getRank();
+  for (int64_t d : box)
+    if (d < 1 || d > 256)
+      return emitOpError("box sizes must be in [1, 256], got ") << d;
+  if (box[0] * 2 % 16 != 0 || box[0] * 2 > 128)
+    return emitOpError("the innermost box size must span a multiple of 16 "
+                       "bytes, at most 128 (the 128-byte swizzle), got ")
+           << box[0] << " elements";
+  if (!type.isLastDimUnitStride())
+    return emitOpError("the buffer's innermost stride must be 1");
+  return success();
+}

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include "llvm/ADT/StringSet.h"
 
@@ -134,6 +135,18 @@ LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
   if (name == "fa.launch") {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << "'fa.launch' must be a dictionary";
+    return success();
+  }
+  if (name == "fa.tensor_maps") {
+    // Counts the kernel's trailing tensor-map arguments (FAToGPU.h).
+    auto count = dyn_cast<IntegerAttr>(value);
+    auto func = dyn_cast<FunctionOpInterface>(op);
+    if (!count || !func || count.getInt() < 0 ||
+        count.getInt() > static_cast<int64_t>(func.getNumArguments()))
+      return op->emitError()
+             << "'fa.tensor_maps' must count trailing arguments of a "
+                "function, got "
+             << value;
     return success();
   }
   return op->emitError() << "unknown fa attribute '" << name << "'";

@@ -226,4 +226,36 @@ def FA_YieldOp : FA_Op<"yield", [Pure, Terminator,
   let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
+def FA_TensorMapOp : FA_Op<"tensor_map", [Pure]> {
+  let summary = "The TMA tensor map of a buffer, for a kernel that takes "
+                "it by value";
+  let description = [{
+    The host address of a 128-byte `CUtensorMap` describing `source` for
+    TMA loads: the buffer's sizes and strides innermost first, the box
+    `box` (innermost first, in elements), the 128-byte swizzle, zero fill
+    out of bounds and 256-byte L2 promotion. `fa-lower-to-gpu
+    strategy=hopper-ws` creates one per TMA operand (Q, K, V) next to the
+    `gpu.launch_func` of its kernel, which takes the 128 bytes by value (a
+    `.param .align 64 .b8 [128]` kernel parameter; see
+    `fa-lower-tensor-map-arguments`).
+
+    The runtimes (fa-runner, the Python package) build the maps themselves
+    from the launch JSON's `tensor_maps` with `cuTensorMapEncodeTiled` and
+    put their addresses in the kernel-parameter array. The op has no
+    lowering: an embedder that lowers the host code does the same, since
+    upstream's `gpu-to-llvm` would pass the pointer itself (it fails on
+    this op rather than miscompiling).
+
+    ```mlir
+    %map = fa.tensor_map %k box [64, 128, 1, 1]
+        : memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+    ```
+  }];
+  let arguments = (ins AnyStridedMemRef:$source, DenseI64ArrayAttr:$box);
+  let results = (outs AnyType:$map);
+  let assemblyFormat =
+      "$source `box` $box attr-dict `:` type($source) `->` type($map)";
+  let hasVerifier = 1;
+}
+
 #endif // FA_DIALECT_FA_IR_FAOPS_TD

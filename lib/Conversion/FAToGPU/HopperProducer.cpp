@@ -1,0 +1,176 @@
+//===- HopperProducer.cpp - TMA loads and the mbarrier ring ---------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The producer side of the hopper-ws kernel: the mbarriers of the ring, the
+// TMA loads of Q, K and V into the 128-byte-swizzled slabs wgmma reads
+// (Wgmma.h; a box of 64 columns x rows is exactly one slab, and TMA writes
+// the swizzle), and the producer warp's loop over the tile's key blocks.
+//
+// The ring: stage s has "K loaded" and "V loaded" barriers (one arrival,
+// the producer's expect-tx, plus the TMA bytes) and a "released" barrier
+// (one arrival per consumer warpgroup, once its MMAs of the stage are
+// done). The i-th block the consumers compute uses stage i % stages with
+// phase parity (i / stages) % 2; both sides count the blocks they load or
+// compute, skipping the same invisible ones (BlockClassifier).
+//
+//===----------------------------------------------------------------------===//
+
+#include "HopperKernelEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+/// The suspend-time hint of mbarrier.try_wait, in nanoseconds.
+static constexpr int32_t kWaitTicks = 10000000;
+
+Value HopperKernelEmitter::barrier(Value index) {
+  int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes);
+  Value address = arith::AddIOp::create(
+      b, smemBase,
+      b.createOrFold<arith::IndexCastOp>(b.getI32Type(),
+                                         add(idx(offset), mul(index, idx(8)))));
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+      address);
+}
+
+void HopperKernelEmitter::waitBarrier(Value bar, Value parity) {
+  NVVM::MBarrierTryWaitParityOp::create(
+      b, bar, arith::IndexCastOp::create(b, b.getI32Type(), parity),
+      i32(kWaitTicks));
+}
+
+void HopperKernelEmitter::initBarriers() {
+  auto first = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    NVVM::MBarrierInitOp::create(b, qLoaded(), i32(1), Value());
+    for (int64_t s = 0; s < config.stages; ++s) {
+      NVVM::MBarrierInitOp::create(b, kLoaded(idx(s)), i32(1), Value());
+      NVVM::MBarrierInitOp::create(b, vLoaded(idx(s)), i32(1), Value());
+      NVVM::MBarrierInitOp::create(b, released(idx(s)),
+                                   i32(config.warpgroups()), Value());
+    }
+    // The initialization, visible to the async proxy (TMA completes
+    // transactions on these barriers).
+    NVVM::FenceMbarrierInitOp::create(b);
+  }
+  gpu::BarrierOp::create(b);
+}
+
+void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
+                                   Value head, Value row, int64_t dstOffset,
+                                   Value dstSlotOffset, int64_t rows,
+                                   int64_t cols) {
+  NVVM::MBarrierArriveExpectTxOp::create(b, Type(), bar, i32(2 * rows * cols),
+                                         NVVM::MemScopeKindAttr(), BoolAttr(),
+                                         Value());
+  auto toI32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), v);
+  };
+  Value tileAddress = arith::AddIOp::create(
+      b, smemBase,
+      arith::AddIOp::create(b, i32(dstOffset), toI32(dstSlotOffset)));
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  auto cluster = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  for (int64_t slab = 0; slab < cols / 64; ++slab) {
+    Value address =
+        arith::AddIOp::create(b, tileAddress, i32(slab * rows * kSlabRowBytes));
+    Value dst = LLVM::AddrSpaceCastOp::create(
+        b, cluster, LLVM::IntToPtrOp::create(b, shared, address));
+    // Coordinates innermost first: column, row, head, batch.
+    NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+        b, dst, map,
+        ValueRange{i32(slab * 64), toI32(row), toI32(head), toI32(batch)}, bar,
+        ValueRange(), Value(), Value(), NVVM::TMALoadMode::TILE,
+        /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), Value());
+  }
+}
+
+void HopperKernelEmitter::emitProducer() {
+  // The whole warp runs the loop (the block classification may combine
+  // its lanes with shuffles) and waits; one lane issues the loads.
+  Value lane = rem(tid, idx(32));
+  Value leader =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
+  auto asLeader = [&](function_ref<void()> emitLoads) {
+    auto ifOp = scf::IfOp::create(b, leader);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitLoads();
+  };
+  asLeader([&]() {
+    loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0), config.blockM,
+             headDim);
+  });
+
+  int64_t blockN = config.blockN;
+  auto loop =
+      scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), ValueRange{idx(0)});
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value block = loop.getInductionVar();
+  Value loaded = loop.getRegionIterArgs()[0];
+  Value computes;
+  if (classifier->hasPredicate()) {
+    // What the consumers compute: the unmasked blocks, and the masked
+    // ones that may be visible.
+    Value unmasked = arith::AndIOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block,
+                              ranges.fullLo),
+        lt(block, ranges.fullHi));
+    auto check = scf::IfOp::create(b, TypeRange{b.getI1Type()}, unmasked,
+                                   /*addThenBlock=*/true,
+                                   /*addElseBlock=*/true);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(check.thenBlock());
+      scf::YieldOp::create(b, unmasked);
+      b.setInsertionPointToStart(check.elseBlock());
+      scf::YieldOp::create(b, classifier->mayBeVisible(block));
+    }
+    computes = check.getResult(0);
+  }
+  auto emitLoads = [&]() {
+    Value slot = rem(loaded, idx(config.stages));
+    Value parity = rem(div(loaded, idx(config.stages)), idx(2));
+    // The consumers released the stage's previous blocks (a fresh
+    // barrier's "previous phase", parity 1, counts as complete).
+    waitBarrier(released(slot), arith::XOrIOp::create(b, parity, idx(1)));
+    Value kvStart = mul(block, idx(blockN));
+    asLeader([&]() {
+      loadTile(kMap, kLoaded(slot), batch, kvHead, kvStart, qBytes,
+               mul(slot, idx(kSlotBytes)), blockN, headDim);
+      loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart,
+               qBytes + config.stages * kSlotBytes, mul(slot, idx(vSlotBytes)),
+               blockN, valueDim);
+    });
+  };
+  if (!computes) {
+    emitLoads();
+    scf::YieldOp::create(b, add(loaded, idx(1)));
+    return;
+  }
+  auto ifOp = scf::IfOp::create(b, TypeRange{b.getIndexType()}, computes,
+                                /*addThenBlock=*/true, /*addElseBlock=*/true);
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitLoads();
+    scf::YieldOp::create(b, add(loaded, idx(1)));
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, loaded);
+  }
+  scf::YieldOp::create(b, ifOp.getResult(0));
+}
