@@ -27,8 +27,9 @@
 // from the producer to the consumers. The key blocks come from the mask
 // (BlockClassifier), which producer and consumers evaluate alike: fully
 // visible blocks run unmasked, invisible ones are neither loaded nor
-// computed. The overlap of softmax and MMAs (inside a warpgroup and
-// between two) is the next increment.
+// computed. The consumer warpgroups take turns issuing S = Q K^T (named
+// barriers), so that one's softmax overlaps the other's MMAs; the overlap
+// inside a warpgroup is the next increment.
 //
 //===----------------------------------------------------------------------===//
 
@@ -129,6 +130,11 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
   // S = Q K^T: D / 16 MMAs of 64 x block-n x 16, both K-major, once the
   // producer's K has landed.
   waitBarrier(kLoaded(slot), parity);
+  // Ping-pong: the consumer warpgroups take turns issuing S = Q K^T, so
+  // that one's softmax runs while the other's MMAs do.
+  if (pingPong())
+    NVVM::BarrierOp::create(b, Type(), turnBarrier(warpgroup), i32(2 * 128),
+                            NVVM::BarrierReductionAttr(), Value());
   emitWgmmaFence(b);
   SmallVector<Value> scores;
   for (int64_t k = 0; k < headDim / 16; ++k) {
@@ -141,6 +147,10 @@ void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
                          /*accumulate=*/k > 0);
   }
   emitWgmmaCommit(b);
+  if (pingPong())
+    NVVM::BarrierArriveOp::create(
+        b, turnBarrier(rem(add(warpgroup, idx(1)), idx(config.warpgroups()))),
+        i32(2 * 128));
   emitWgmmaWait(b, 0);
   scores = fenceRegisters(b, scores);
 
@@ -364,6 +374,15 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
     if (config.warpgroups() > 1)
       NVVM::SetMaxRegisterOp::create(b, config.consumerRegisters(),
                                      NVVM::SetMaxRegisterAction::increase);
+    // The first turn is the first warpgroup's: the last one lets it go.
+    if (pingPong()) {
+      auto last = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup,
+                                   idx(config.warpgroups() - 1)));
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(last.thenBlock());
+      NVVM::BarrierArriveOp::create(b, turnBarrier(idx(0)), i32(2 * 128));
+    }
     waitBarrier(qLoaded(), idx(0));
     HopperState state;
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));

@@ -79,6 +79,13 @@ private:
   Value released(Value slot) {
     return barrier(add(slot, idx(1 + 2 * config.stages)));
   }
+  /// Whether the consumer warpgroups take turns issuing their MMAs.
+  bool pingPong() const { return config.warpgroups() > 1; }
+  /// The named barrier (1 + w) on which consumer warpgroup w waits for its
+  /// turn, as an i32.
+  Value turnBarrier(Value consumer) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), add(consumer, idx(1)));
+  }
   /// Waits until the phase of `bar` with parity `parity` (index) completed.
   void waitBarrier(Value bar, Value parity);
   /// One thread initializes the barriers; the block waits for it.

@@ -52,16 +52,22 @@
 // CHECK:               scf.yield
 // CHECK:             } else {
 // CHECK-NEXT:          scf.yield
+// The consumers take turns issuing S = Q K^T (ping-pong on named barriers
+// 1 and 2 of 256 threads): the last warpgroup gives the first its turn.
 // CHECK:         } else {
 // CHECK-NEXT:      nvvm.setmaxregister  increase 240
+// CHECK:           scf.if
+// CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:           nvvm.mbarrier.try_wait.parity
 // CHECK:           scf.for
 // CHECK:             nvvm.mbarrier.try_wait.parity
+// CHECK:             nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:             nvvm.wgmma.fence.aligned
 // CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $130, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129, p, 1, 1, 0, 0;\0A}"
 // CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,r"
 // CHECK-COUNT-7:     wgmma.mma_async.sync.aligned.m64n128k16
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
+// CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
 // The causal mask of the fused IR, per accumulator element.
 // CHECK:             arith.cmpi
