@@ -251,22 +251,64 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   lap(&CompilePhaseTimes::lowerToGPU);
 
   std::vector<KernelRecord> records;
-  module.walk([&](gpu::GPUFuncOp func) {
+  WalkResult walk = module.walk([&](gpu::GPUFuncOp func) {
     FailureOr<KernelLaunchInfo> launch = KernelLaunchInfo::fromAttr(
         func->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
     if (failed(launch))
-      return;
+      return WalkResult::advance();
     KernelRecord record;
     record.module =
         func->getParentOfType<gpu::GPUModuleOp>().getSymName().str();
     record.kernel = func.getName().str();
     record.launch = *launch;
-    // The memref arguments; the tensor maps follow them.
-    for (Type type :
-         func.getArgumentTypes().drop_back(record.launch.tensorMaps.size()))
-      record.arguments.push_back(cast<MemRefType>(type));
+    // The memref arguments (Q, K, V, O, ...); the tensor maps follow them.
+    // The kernel may come from hand-edited IR: check what the metadata
+    // writer relies on.
+    size_t maps = record.launch.tensorMaps.size();
+    auto counted = func->getAttrOfType<IntegerAttr>(kTensorMapsAttrName);
+    if ((counted ? counted.getInt() : 0) != static_cast<int64_t>(maps)) {
+      emitError(func.getLoc(), "its fa.launch lists ")
+          << maps << " tensor maps but its '" << kTensorMapsAttrName
+          << "' attribute counts " << (counted ? counted.getInt() : 0)
+          << ": the launch JSON and the kernel's parameters would disagree";
+      return WalkResult::interrupt();
+    }
+    if (maps > func.getNumArguments()) {
+      emitError(func.getLoc(), "its fa.launch lists ")
+          << maps << " tensor maps but the kernel has only "
+          << func.getNumArguments() << " arguments";
+      return WalkResult::interrupt();
+    }
+    for (Type type : func.getArgumentTypes().drop_back(maps)) {
+      auto memref = dyn_cast<MemRefType>(type);
+      if (!memref) {
+        emitError(func.getLoc(), "a kernel argument before its tensor maps is ")
+            << type << ", not a memref";
+        return WalkResult::interrupt();
+      }
+      record.arguments.push_back(memref);
+    }
+    if (record.arguments.size() < 4 || record.arguments[0].getRank() != 4) {
+      emitError(func.getLoc(),
+                "an attention kernel takes Q, K, V and O as rank-4 "
+                "memrefs first");
+      return WalkResult::interrupt();
+    }
+    for (const TensorMapInfo &map : record.launch.tensorMaps)
+      if (map.argument < 0 || map.argument > 3 ||
+          static_cast<int64_t>(map.box.size()) !=
+              record.arguments[map.argument].getRank()) {
+        emitError(func.getLoc(), "its fa.launch has a tensor map of argument ")
+            << map.argument << " with " << map.box.size()
+            << " box sizes: maps describe Q, K, V or O, one size per "
+               "dimension";
+        return WalkResult::interrupt();
+      }
     records.push_back(std::move(record));
+    return WalkResult::advance();
   });
+  if (walk.wasInterrupted())
+    return failure();
   if (records.empty())
     return module.emitError("no fa.attention to compile");
   bool described = !pretiled && descriptions.size() == records.size();

@@ -9,6 +9,14 @@
 // 160 registers a consumer thread.
 // RUN: fa-compile %s -o %t/wg3 --format=ptx --strategy=hopper-ws --block-m=192 --block-n=64 | FileCheck %s --check-prefix=WG3
 // RUN: FileCheck %s --check-prefix=WG3-PTX < %t/wg3.ptx
+// Lowered IR compiles as it is; hand edits that would make the launch JSON
+// and the kernel's tensor-map parameters disagree are errors, not kernels.
+// RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" -o %t/lowered.mlir
+// RUN: fa-compile %t/lowered.mlir -o %t/relowered --format=ptx | FileCheck %s --check-prefix=LOWERED
+// RUN: sed -e 's/, fa.tensor_maps = 3 : i64//' %t/lowered.mlir > %t/nocount.mlir
+// RUN: not fa-compile %t/nocount.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=NOCOUNT
+// RUN: sed -e 's/tensor_maps = \[{argument = 0 : i64/tensor_maps = [{argument = 7 : i64/' %t/lowered.mlir > %t/badarg.mlir
+// RUN: not fa-compile %t/badarg.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=BADARG
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 // PTX: .target sm_90a
@@ -63,6 +71,10 @@
 // WG3-PTX-DAG: setmaxnreg.dec.sync.aligned.u32 32;
 // WG3-PTX-DAG: setmaxnreg.inc.sync.aligned.u32 160;
 // WG3-PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// LOWERED: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}relowered.{ptx,json}
+// NOCOUNT: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
+// NOCOUNT-NOT: see current operation
+// BADARG: error: its fa.launch has a tensor map of argument 7 with 4 box sizes: maps describe Q, K, V or O, one size per dimension
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_80'; use strategy=mma-sync
 
 func.func @attention(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,
