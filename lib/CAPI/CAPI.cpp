@@ -62,6 +62,9 @@ struct FAContext {
   MLIRContext context;
   explicit FAContext(const DialectRegistry &registry) : context(registry) {
     context.loadAllAvailableDialects();
+    // Diagnostics carry their location, not a dump of the op they are about
+    // (FAError messages stay readable).
+    context.printOpOnDiagnostic(false);
   }
 };
 

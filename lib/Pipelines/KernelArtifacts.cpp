@@ -22,6 +22,7 @@
 #include "llvm/Support/Program.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 
 using namespace mlir;
@@ -151,7 +152,20 @@ serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
   PassManager pm(module.getContext());
   GpuModuleToBinaryPassOptions options;
   options.compilationTarget = target.str();
+  // PTX needs nothing from the toolkit (no libdevice: the math is lowered
+  // by fa-lower-math-to-nvvm), but upstream reports an error, and goes on,
+  // when the toolkit or its libdevice is missing. A path that was asked for
+  // was checked by compileAttentionKernels, ptxas is looked for by
+  // assemble(): that complaint is not an error of this compile.
   options.toolkitPath = getCUDAToolkitRoot(compile);
+  ScopedDiagnosticHandler noToolkit(module.getContext(), [](Diagnostic &diag) {
+    std::string text = diag.str();
+    StringRef message(text);
+    return success(
+        (message.starts_with("CUDA path: ") ||
+         message.starts_with("LibDevice path: ")) &&
+        message.contains("does not exist"));
+  });
   pm.addPass(createGpuModuleToBinaryPass(options));
   if (failed(pm.run(*clone)))
     return failure();
@@ -221,6 +235,22 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   if (options.optLevel > 3)
     return emitError(module.getLoc(), "opt-level must be 0, 1, 2 or 3, not ")
            << options.optLevel.getValue();
+  // A toolkit path that was asked for must exist, whatever is written.
+  {
+    const char *source = nullptr;
+    if (!options.cudaPath.empty())
+      source = "--cuda-path";
+    else if (const char *home = std::getenv("CUDA_HOME"); home && *home)
+      source = "CUDA_HOME";
+    else if (const char *path = std::getenv("CUDA_PATH"); path && *path)
+      source = "CUDA_PATH";
+    std::string toolkit = getCUDAToolkitRoot(options);
+    if (source && !llvm::sys::fs::is_directory(toolkit))
+      return emitError(module.getLoc(), "the CUDA toolkit path '")
+             << toolkit << "' (from " << source
+             << ") is not a directory; point it at a CUDA toolkit, or unset "
+                "it to compile PTX without one";
+  }
   using Clock = std::chrono::steady_clock;
   Clock::time_point phaseStart = Clock::now();
   // Adds the time since the last call to `phase`.
@@ -310,7 +340,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   if (walk.wasInterrupted())
     return failure();
   if (records.empty())
-    return module.emitError("no fa.attention to compile");
+    return emitError(module.getLoc(), "no fa.attention to compile");
   bool described = !pretiled && descriptions.size() == records.size();
   if (described)
     for (auto [record, description] : llvm::zip(records, descriptions))

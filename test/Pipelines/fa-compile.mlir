@@ -19,11 +19,42 @@
 // RUN: fa-compile %s -o %t/attn --format=ptx | FileCheck %s --check-prefix=PTXONLY
 // RUN: not ls %t/attn.cubin
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
-// The kernels need nothing from the toolkit's libdevice: without a toolkit
-// the PTX is complete (no unresolved __nv_* externs).
-// RUN: env CUDA_HOME=%t/no-toolkit fa-compile %s -o %t/nt --format=ptx --cuda-path=%t/no-toolkit
+// The kernels need nothing from the toolkit's libdevice: with a toolkit
+// directory that has neither libdevice nor ptxas the PTX is complete (no
+// unresolved __nv_* externs) and nothing is reported.
+// RUN: mkdir -p %t/empty-toolkit
+// RUN: env CUDA_HOME=%t/empty-toolkit fa-compile %s -o %t/nt --format=ptx 2>&1 | FileCheck %s --check-prefix=EMPTYTOOLKIT
 // RUN: FileCheck %s --check-prefix=NOLIBDEVICE < %t/nt.ptx
+// A toolkit path that does not exist is one error line and a failure,
+// whatever the format; a cubin without ptxas says how to get PTX instead.
+// RUN: not fa-compile %s -o %t/x --format=ptx --cuda-path=%t/no-toolkit 2>&1 | FileCheck %s --check-prefix=NOTOOLKIT
+// RUN: env CUDA_HOME=%t/no-toolkit not fa-compile %s -o %t/x 2>&1 | FileCheck %s --check-prefix=NOHOME
+// RUN: not fa-compile %s -o %t/x --cuda-path=%t/empty-toolkit 2>&1 | FileCheck %s --check-prefix=NOPTXAS
+// Option errors are one line each: no IR after them.
+// RUN: not fa-compile %s -o %t/x --stages=0 2>&1 | FileCheck %s --check-prefix=STAGES0
+// RUN: not fa-compile %s -o %t/x --warps=-1 2>&1 | FileCheck %s --check-prefix=WARPSNEG
+// RUN: not fa-compile %s -o %t/x --strategy=bogus 2>&1 | FileCheck %s --check-prefix=STRATEGY
+// RUN: not fa-compile %s -o %t/x --block-m=7 2>&1 | FileCheck %s --check-prefix=BLOCKM7
 
+// EMPTYTOOLKIT-NOT: error
+// EMPTYTOOLKIT: fa-compile: fa_attention_{{.*}} -> {{.*}}nt.{ptx,json}
+// EMPTYTOOLKIT-NOT: error
+// NOTOOLKIT: error: the CUDA toolkit path '{{.*}}no-toolkit' (from --cuda-path) is not a directory; point it at a CUDA toolkit, or unset it to compile PTX without one
+// NOTOOLKIT-NOT: error
+// NOHOME: error: the CUDA toolkit path '{{.*}}no-toolkit' (from CUDA_HOME) is not a directory
+// NOHOME-NOT: error
+// NOPTXAS: error: no ptxas at {{.*}}empty-toolkit{{/|\\}}bin{{/|\\}}ptxas to make a cubin: install the CUDA toolkit there, pass --cuda-path (or set CUDA_HOME), or compile with --format=ptx (the driver compiles PTX at load time)
+// NOPTXAS-NOT: error
+// STAGES0: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 0
+// STAGES0-NOT: see current operation
+// STAGES0-NOT: builtin.module
+// WARPSNEG: error: warps must be 0 (the strategy's choice) or positive, got -1
+// WARPSNEG-NOT: builtin.module
+// STRATEGY: error: unknown strategy 'bogus': expected mma-sync or hopper-ws
+// STRATEGY-NOT: builtin.module
+// BLOCKM7: error: block-m must be a multiple of 16 for the mma-sync strategy, got 7
+// BLOCKM7-NOT: see current operation
+// BLOCKM7-NOT: scf.forall
 // OPTLEVEL: error: opt-level must be 0, 1, 2 or 3, not 4
 // OPTLEVEL-NOT: builtin.module
 // TARGETO1: #nvvm.target<O = 1, chip = "sm_90a"

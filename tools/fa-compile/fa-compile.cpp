@@ -140,6 +140,9 @@ int main(int argc, char **argv) {
   fa::registerAllFADialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // An error names its location; the op it is about is not printed after
+  // it (a module or a kernel is thousands of lines).
+  context.printOpOnDiagnostic(false);
 
   std::string error;
   auto input = openInputFile(inputFile, &error);

@@ -46,12 +46,9 @@ mlir::fa::parseGPUTarget(StringRef chip,
     StringLiteral chip;
     int64_t version, smem;
   };
-  static const Known known[] = {{"sm_80", 80, 166912},
-                                {"sm_86", 86, 101376},
-                                {"sm_87", 87, 166912},
-                                {"sm_89", 89, 101376},
-                                {"sm_90", 90, 232448},
-                                {"sm_90a", 90, 232448}};
+  static const Known known[] = {{"sm_80", 80, 166912}, {"sm_86", 86, 101376},
+                                {"sm_87", 87, 166912}, {"sm_89", 89, 101376},
+                                {"sm_90", 90, 232448}, {"sm_90a", 90, 232448}};
   for (const Known &k : known) {
     if (k.chip == chip) {
       GPUTarget target;
@@ -76,7 +73,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   AttentionKernelSpec spec = getAttentionKernelSpec(*tile);
   auto module = forall->getParentOfType<ModuleOp>();
   if (!module)
-    return forall.emitError("fa-lower-to-gpu needs an enclosing module");
+    return emitError(forall.getLoc(),
+                     "fa-lower-to-gpu needs an enclosing module");
 
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
@@ -95,10 +93,11 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
       rewriter.eraseOp(gpuModule);
-      return forall.emitError("the hopper-ws strategy runs one consumer "
-                              "warpgroup (4 warps) per 64 rows of block-m "
-                              "and one producer warpgroup: warps must be 0 "
-                              "or ")
+      return emitError(forall.getLoc(),
+                       "the hopper-ws strategy runs one consumer "
+                       "warpgroup (4 warps) per 64 rows of block-m "
+                       "and one producer warpgroup: warps must be 0 "
+                       "or ")
              << config.threads() / 32 << ", got " << options.warps;
     }
     kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
@@ -113,8 +112,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.warps = options.warps;
     if (config.blockM % 16 != 0) {
       rewriter.eraseOp(gpuModule);
-      return forall.emitError("block-m must be a multiple of 16 for the "
-                              "mma-sync strategy, got ")
+      return emitError(forall.getLoc(),
+                       "block-m must be a multiple of 16 for the "
+                       "mma-sync strategy, got ")
              << config.blockM;
     }
     chooseMmaSyncSchedule(spec, config);
@@ -187,24 +187,34 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Option errors name the option, at the module's location: the module
+    // itself is not part of the message.
+    Location loc = module.getLoc();
     FAToGPUOptions options;
     FailureOr<GPUTarget> target =
-        parseGPUTarget(chip, [&]() { return module.emitError(); });
+        parseGPUTarget(chip, [&]() { return emitError(loc); });
     if (failed(target))
       return signalPassFailure();
     options.target = *target;
     std::optional<GPUStrategyKind> kind = parseGPUStrategy(strategy);
     if (!kind) {
-      module.emitError("unknown strategy '")
-          << strategy << "': expected mma-sync or hopper-ws";
+      emitError(loc, "unknown strategy '")
+          << strategy.getValue() << "': expected mma-sync or hopper-ws";
       return signalPassFailure();
     }
     options.strategy = *kind;
     options.warps = warps;
     options.stages = stages;
-    if (warps < 0 || stages < 1) {
-      module.emitError("warps must be >= 0 and stages >= 1, got warps=")
-          << warps << " stages=" << stages;
+    if (options.warps < 0) {
+      emitError(loc, "warps must be 0 (the strategy's choice) or positive, "
+                     "got ")
+          << options.warps;
+      return signalPassFailure();
+    }
+    if (options.stages < 2 || options.stages > 4) {
+      emitError(loc, "stages must be in [2, 4] (a ring of one block cannot "
+                     "overlap loads with the tensor cores), got ")
+          << options.stages;
       return signalPassFailure();
     }
 

@@ -404,15 +404,16 @@ struct FATileAttentionPass
   using Base::Base;
 
   void runOnOperation() override {
+    // Option errors at the function's location, without the function.
+    Location loc = getOperation().getLoc();
     if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws") {
-      getOperation().emitError("defaults-for must be mma-sync or hopper-ws, "
-                               "got '")
-          << defaultsFor << "'";
+      emitError(loc, "defaults-for must be mma-sync or hopper-ws, got '")
+          << defaultsFor.getValue() << "'";
       return signalPassFailure();
     }
     AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws"};
-    if (failed(verifyAttentionTileSizes(
-            sizes, [&]() { return getOperation().emitError(); })))
+    if (failed(verifyAttentionTileSizes(sizes,
+                                        [&]() { return emitError(loc); })))
       return signalPassFailure();
     SmallVector<AttentionOp> ops;
     getOperation().walk([&](AttentionOp op) { ops.push_back(op); });
