@@ -30,12 +30,16 @@
 // RUN: not fa-compile %s -o %t/x --format=ptx --cuda-path=%t/no-toolkit 2>&1 | FileCheck %s --check-prefix=NOTOOLKIT
 // RUN: env CUDA_HOME=%t/no-toolkit not fa-compile %s -o %t/x 2>&1 | FileCheck %s --check-prefix=NOHOME
 // RUN: not fa-compile %s -o %t/x --cuda-path=%t/empty-toolkit 2>&1 | FileCheck %s --check-prefix=NOPTXAS
+// --version names fa-mlir and the MLIR it was built with, in both tools.
+// RUN: fa-compile --version | FileCheck %s --check-prefix=VERSION
+// RUN: fa-opt --version | FileCheck %s --check-prefix=VERSION
 // Option errors are one line each: no IR after them.
 // RUN: not fa-compile %s -o %t/x --stages=0 2>&1 | FileCheck %s --check-prefix=STAGES0
 // RUN: not fa-compile %s -o %t/x --warps=-1 2>&1 | FileCheck %s --check-prefix=WARPSNEG
 // RUN: not fa-compile %s -o %t/x --strategy=bogus 2>&1 | FileCheck %s --check-prefix=STRATEGY
 // RUN: not fa-compile %s -o %t/x --block-m=7 2>&1 | FileCheck %s --check-prefix=BLOCKM7
 
+// VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
 // EMPTYTOOLKIT: fa-compile: fa_attention_{{.*}} -> {{.*}}nt.{ptx,json}
 // EMPTYTOOLKIT-NOT: error

@@ -9,12 +9,20 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fa/Pipelines/KernelArtifacts.h"
 #include "fa/Registration.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
 int main(int argc, char **argv) {
+  // --version: fa-mlir's version and the MLIR/LLVM it was built with.
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << mlir::fa::getFACompilerVersion() << "\n";
+  });
   mlir::fa::registerAllFAPasses();
   mlir::DialectRegistry registry;
   mlir::fa::registerAllFADialects(registry);

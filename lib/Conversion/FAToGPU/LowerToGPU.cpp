@@ -218,6 +218,15 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       return signalPassFailure();
     }
 
+    // Untiled attention cannot be mapped: an error, not a silent no-op.
+    WalkResult untiled = module.walk([&](AttentionOp op) {
+      emitError(op.getLoc(), "fa-lower-to-gpu maps tiled attention: run "
+                             "fa-tile-attention and fa-fuse-online-softmax "
+                             "first (or the fa-lower-to-nvgpu-pipeline)");
+      return WalkResult::interrupt();
+    });
+    if (untiled.wasInterrupted())
+      return signalPassFailure();
     SmallVector<scf::ForallOp> tiles;
     module.walk([&](scf::ForallOp forall) {
       if (forall->hasAttr(AttentionTileAttr::attrName))

@@ -360,6 +360,13 @@ struct FAFuseOnlineSoftmaxPass
   using Base::Base;
 
   void runOnOperation() override {
+    // An fa.attention that was not tiled has nothing to fuse yet: say so
+    // rather than pass it through silently.
+    getOperation().walk([&](AttentionOp op) {
+      emitWarning(op.getLoc(), "fa-fuse-online-softmax: fa.attention is not "
+                               "tiled, nothing to fuse; run fa-tile-attention "
+                               "first");
+    });
     SmallVector<scf::ForOp> candidates;
     getOperation().walk([&](scf::ForOp loop) {
       if (hasStage(loop, SoftmaxStage::rowMax))
