@@ -126,9 +126,8 @@ compileOnce(MLIRContext &context, llvm::SourceMgr &sourceMgr,
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   // --version: fa-mlir's version and the MLIR/LLVM it was built with.
-  cl::SetVersionPrinter([](raw_ostream &os) {
-    os << fa::getFACompilerVersion() << "\n";
-  });
+  cl::SetVersionPrinter(
+      [](raw_ostream &os) { os << fa::getFACompilerVersion() << "\n"; });
   cl::HideUnrelatedOptions(faCompileCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
