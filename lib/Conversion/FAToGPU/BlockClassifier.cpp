@@ -29,6 +29,14 @@ BlockClassifier::BlockClassifier(ImplicitLocOpBuilder &b,
   tileIntervals->rowIndex.hi = add(rows, -1);
 }
 
+Value BlockRanges::isUnmasked(ImplicitLocOpBuilder &b, Value block) const {
+  Value below =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, block, fullHi);
+  Value atLeast =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block, fullLo);
+  return arith::AndIOp::create(b, atLeast, below);
+}
+
 Value BlockClassifier::add(Value x, int64_t c) {
   return b.createOrFold<arith::AddIOp>(x, arith::ConstantIndexOp::create(b, c));
 }

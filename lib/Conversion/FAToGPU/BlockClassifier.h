@@ -42,6 +42,11 @@ struct TileIntervals;
 /// that turn out invisible.
 struct BlockRanges {
   Value lo, fullLo, fullHi, hi;
+
+  /// Whether `block` lies in [fullLo, fullHi) and runs unmasked: the one
+  /// test every schedule uses, so that the warps that load a block and the
+  /// ones that compute it decide alike.
+  Value isUnmasked(ImplicitLocOpBuilder &b, Value block) const;
 };
 
 class BlockClassifier {

@@ -88,10 +88,7 @@ void HopperKernelEmitter::emitGuarded(
 }
 
 void HopperKernelEmitter::emitBlock(HopperState &state, Value block) {
-  Value unmasked = arith::AndIOp::create(
-      b,
-      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block, ranges.fullLo),
-      lt(block, ranges.fullHi));
+  Value unmasked = ranges.isUnmasked(b, block);
   emitGuarded(
       state, unmasked,
       [&](HopperState &s) { emitBlockCompute(s, block, /*masked=*/false); },

@@ -125,11 +125,7 @@ void HopperKernelEmitter::emitProducer() {
   if (classifier->hasPredicate()) {
     // What the consumers compute: the unmasked blocks, and the masked
     // ones that may be visible.
-    Value unmasked = arith::AndIOp::create(
-        b,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block,
-                              ranges.fullLo),
-        lt(block, ranges.fullHi));
+    Value unmasked = ranges.isUnmasked(b, block);
     auto check = scf::IfOp::create(b, TypeRange{b.getI1Type()}, unmasked,
                                    /*addThenBlock=*/true,
                                    /*addElseBlock=*/true);

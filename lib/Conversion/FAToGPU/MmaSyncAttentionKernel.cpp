@@ -127,10 +127,7 @@ void MmaSyncKernelEmitter::emitBlock(
 
   // Fully visible blocks run without masking; the others (the mask's
   // edges, the padding past the last key) masked, unless invisible.
-  Value unmasked = arith::AndIOp::create(
-      b,
-      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, block, ranges.fullLo),
-      lt(block, ranges.fullHi));
+  Value unmasked = ranges.isUnmasked(b, block);
   emitGuarded(
       states, unmasked,
       [&](SmallVectorImpl<OnlineSoftmaxState> &s) {
