@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Runs `ptxas -v` on PTX files; fails on any spill or stack frame.
+"""Runs `ptxas -v` on PTX files; fails on any spill or stack frame, and on
+wgmma.mma_async instructions that ptxas serializes (an accumulator touched
+while its MMA is in flight, which costs the overlap the kernel was built
+for).
 
 usage: check_ptxas.py --ptxas PTXAS --arch sm_90a FILE.ptx...
 Prints one line per kernel and a summary line.
@@ -16,7 +19,7 @@ def main():
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    spills = stacks = 0
+    spills = stacks = serialized = 0
     for path in args.files:
         out = subprocess.run([args.ptxas, "-arch=" + args.arch, "-v", path,
                               "-o", "/dev/null"], capture_output=True,
@@ -31,10 +34,14 @@ def main():
         stack, store, load = map(int, frame.groups())
         spills += store > 0 or load > 0
         stacks += stack > 0
+        serial = "wgmma.mma_async instructions are serialized" in out.stderr
+        serialized += serial
         print(f"{path}: {regs.group(1)} registers, {stack} B stack, "
-              f"{store} B spill stores, {load} B spill loads")
-    print(f"{len(args.files)} kernels, {spills} spills, {stacks} stack frames")
-    sys.exit(1 if spills or stacks else 0)
+              f"{store} B spill stores, {load} B spill loads"
+              + (", wgmma serialized" if serial else ""))
+    print(f"{len(args.files)} kernels, {spills} spills, {stacks} stack frames, "
+          f"{serialized} serialized")
+    sys.exit(1 if spills or stacks or serialized else 0)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,13 @@
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // PTX-DAG: wgmma.commit_group.sync.aligned
 // PTX-DAG: wgmma.wait_group.sync.aligned 0
+// The softmax of a block runs while the P V of the previous one does.
+// PTX-DAG: wgmma.wait_group.sync.aligned 1
 // No cp.async left: every load is TMA.
 // PTX-NOT: cp.async.cg
 // JSON: "block": [
 // JSON-NEXT: 384,
-// JSON: "dynamic_shared_memory": 83000
+// JSON: "dynamic_shared_memory": 83016
 // JSON: "strategy": "hopper-ws"
 // JSON: "tensor_maps": [
 // JSON-NEXT: {

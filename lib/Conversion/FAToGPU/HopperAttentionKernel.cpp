@@ -13,23 +13,25 @@
 //     V of every block the consumers compute into a ring of `stages`
 //     128-byte-swizzled slots, each once the consumers released it
 //     (mbarriers: loaded with expect-tx bytes, released by arrivals)
-//   consumers, per key block:
-//     wait K;  S = Q K^T      wgmma m64nBNk16, Q and K from shared memory
+//   consumers (HopperConsumer.cpp), per key block j:
+//     wait K_j; issue S_j = Q K_j^T   wgmma m64nBNk16, Q and K from shared
+//                                     memory
+//     wait V_j-1; issue O += P_j-1 V_j-1   wgmma m64nDk16, P from registers
+//              (the S accumulator layout is the A fragment layout), V
+//              N-major; it runs under the softmax of S_j
 //     s = the tile's scores body, cloned per accumulator element
 //         (ScoreCloner); masked blocks also apply its visibility and the
 //         key padding
 //     online softmax on the fragment rows (RegisterSoftmax)
-//     wait V;  O = O * alpha + P V   wgmma m64nDk16, P from registers (the
-//              S accumulator layout is the A fragment layout), V N-major
-//     release the stage
+//     wait for the P V; O *= alpha_j; release K_j and V_j-1
 //
 // then O / l and LSE, as the mma.sync kernel. setmaxnreg moves registers
 // from the producer to the consumers. The key blocks come from the mask
 // (BlockClassifier), which producer and consumers evaluate alike: fully
 // visible blocks run unmasked, invisible ones are neither loaded nor
-// computed. The consumer warpgroups take turns issuing S = Q K^T (named
-// barriers), so that one's softmax overlaps the other's MMAs; the overlap
-// inside a warpgroup is the next increment.
+// computed. The consumer warpgroups take turns issuing their MMAs (named
+// barriers), so that one's softmax overlaps the other's MMAs, and inside a
+// warpgroup the softmax of block j overlaps the P V of block j - 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,6 +42,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -48,198 +51,6 @@
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
-
-SmallVector<Value> HopperKernelEmitter::packState(const HopperState &state) {
-  SmallVector<Value> values(state.acc);
-  for (const SoftmaxRowState &row : state.rows)
-    values.append({row.max, row.sum});
-  values.push_back(state.computed);
-  return values;
-}
-
-HopperState HopperKernelEmitter::unpackState(ValueRange values) {
-  HopperState state;
-  int64_t accs = valueDim / 2;
-  state.acc.assign(values.begin(), values.begin() + accs);
-  for (int64_t h = 0; h < 2; ++h)
-    state.rows[h] = {values[accs + 2 * h], values[accs + 2 * h + 1]};
-  state.computed = values[accs + 4];
-  return state;
-}
-
-void HopperKernelEmitter::emitGuarded(
-    HopperState &state, Value condition,
-    function_ref<void(HopperState &)> thenEmit,
-    function_ref<void(HopperState &)> elseEmit) {
-  SmallVector<Value> before = packState(state);
-  auto ifOp = scf::IfOp::create(b, TypeRange(ValueRange(before)), condition,
-                                /*addThenBlock=*/true, /*addElseBlock=*/true);
-  for (auto [block, emitBranch] :
-       {std::make_pair(ifOp.thenBlock(), thenEmit),
-        std::make_pair(ifOp.elseBlock(), elseEmit)}) {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(block);
-    HopperState branch = unpackState(before);
-    if (emitBranch)
-      emitBranch(branch);
-    scf::YieldOp::create(b, packState(branch));
-  }
-  state = unpackState(ifOp.getResults());
-}
-
-void HopperKernelEmitter::emitBlock(HopperState &state, Value block) {
-  Value unmasked = ranges.isUnmasked(b, block);
-  emitGuarded(
-      state, unmasked,
-      [&](HopperState &s) { emitBlockCompute(s, block, /*masked=*/false); },
-      [&](HopperState &s) {
-        if (!classifier->hasPredicate()) {
-          emitBlockCompute(s, block, /*masked=*/true);
-          return;
-        }
-        emitGuarded(
-            s, classifier->mayBeVisible(block),
-            [&](HopperState &v) { emitBlockCompute(v, block, true); }, nullptr);
-      });
-}
-
-void HopperKernelEmitter::emitBlockCompute(HopperState &state, Value block,
-                                           bool masked) {
-  int64_t blockN = config.blockN;
-  Value kvStart = mul(block, idx(blockN));
-  auto anchor = ub::PoisonOp::create(b, b.getIndexType());
-  cloner->beginBlock(kvStart, anchor);
-
-  // The ring stage of this block, and the phase of its barriers.
-  Value slot = rem(state.computed, idx(config.stages));
-  Value parity = rem(div(state.computed, idx(config.stages)), idx(2));
-  Value slot64 = arith::IndexCastOp::create(b, b.getI64Type(), slot);
-  auto slotDesc = [&](Value base, int64_t slotBytes) {
-    return arith::AddIOp::create(
-        b, base,
-        arith::MulIOp::create(
-            b, slot64,
-            arith::ConstantOp::create(b, b.getI64IntegerAttr(slotBytes >> 4))));
-  };
-  Value kSlot = slotDesc(kDesc, kSlotBytes);
-  Value vSlot = slotDesc(vDesc, vSlotBytes);
-
-  // S = Q K^T: D / 16 MMAs of 64 x block-n x 16, both K-major, once the
-  // producer's K has landed.
-  waitBarrier(kLoaded(slot), parity);
-  // Ping-pong: the consumer warpgroups take turns issuing S = Q K^T, so
-  // that one's softmax runs while the other's MMAs do.
-  if (pingPong())
-    NVVM::BarrierOp::create(b, Type(), turnBarrier(warpgroup), i32(2 * 128),
-                            NVVM::BarrierReductionAttr(), Value());
-  emitWgmmaFence(b);
-  SmallVector<Value> scores;
-  for (int64_t k = 0; k < headDim / 16; ++k) {
-    int64_t inSlab = (k % 4) * 32;
-    Value descA = offsetWgmmaDescriptor(
-        b, qDesc, (k / 4) * config.blockM * kSlabRowBytes + inSlab);
-    Value descB = offsetWgmmaDescriptor(
-        b, kSlot, (k / 4) * blockN * kSlabRowBytes + inSlab);
-    scores = emitWgmmaSS(b, scores, descA, descB, blockN, elementType,
-                         /*accumulate=*/k > 0);
-  }
-  emitWgmmaCommit(b);
-  if (pingPong())
-    NVVM::BarrierArriveOp::create(
-        b, turnBarrier(rem(add(warpgroup, idx(1)), idx(config.warpgroups()))),
-        i32(2 * 128));
-  emitWgmmaWait(b, 0);
-  scores = fenceRegisters(b, scores);
-
-  // The scores body per accumulator element: element 4n + 2h + e is
-  // fragment row h (rows g, g + 8), column 2n + e (key 8n + 2c + e).
-  Value negInf = arith::ConstantOp::create(
-      b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-  Value padding;
-  if (masked) {
-    Value first = add(kvStart, mul(threadInGroup, idx(2)));
-    Value limit = minS(maxS(sub(kvLength, first), idx(0)), idx(blockN));
-    padding = arith::IndexCastOp::create(b, b.getI32Type(), limit);
-  }
-  Value visible = function.getVisible();
-  int64_t nTiles = blockN / 8;
-  SmallVector<Value> probabilities(blockN / 2);
-  Value alpha[2];
-  for (int64_t h = 0; h < 2; ++h) {
-    SmallVector<Value> rowScores;
-    for (int64_t n = 0; n < nTiles; ++n) {
-      for (int64_t e = 0; e < 2; ++e) {
-        unsigned col = 2 * n + e;
-        Value qk = scores[4 * n + 2 * h + e];
-        Value x = cloner->element(function.getInner(), h, col, qk);
-        if (masked) {
-          if (visible)
-            x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
-                                        x, negInf);
-          Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                  i32(8 * n + e), padding);
-          x = arith::SelectOp::create(b, isPadding, negInf, x);
-        }
-        rowScores.push_back(x);
-      }
-    }
-    auto [p, a] = updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h]);
-    alpha[h] = a;
-    for (int64_t n = 0; n < nTiles; ++n)
-      for (int64_t e = 0; e < 2; ++e)
-        probabilities[4 * n + 2 * h + e] = p[2 * n + e];
-  }
-  for (auto [i, acc] : llvm::enumerate(state.acc))
-    acc = arith::MulFOp::create(b, acc, alpha[(i / 2) % 2]);
-
-  // P as A fragments: for 16 keys 16k..16k+15, registers (row g, keys
-  // 2c, 2c+1), (g + 8, same), (g, keys 8 + 2c, +1), (g + 8, same): the
-  // accumulator pairs of n-tiles 2k and 2k + 1.
-  auto pairType = VectorType::get({2}, elementType);
-  auto pack = [&](Value lo, Value hi) -> Value {
-    Value pair = arith::TruncFOp::create(
-        b, pairType,
-        vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
-                                       ValueRange{lo, hi}));
-    Value word = vector::BitCastOp::create(
-        b, VectorType::get({1}, b.getI32Type()), pair);
-    return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
-  };
-  SmallVector<Value> aRegisters;
-  for (int64_t n = 0; n < nTiles; ++n)
-    for (int64_t h = 0; h < 2; ++h)
-      aRegisters.push_back(
-          pack(probabilities[4 * n + 2 * h], probabilities[4 * n + 2 * h + 1]));
-  aRegisters = fenceRegisters(b, aRegisters);
-  state.acc = fenceRegisters(b, state.acc);
-
-  // O += P V: block-n / 16 MMAs of 64 x Dv x 16, V N-major (16 keys are
-  // 2048 bytes of every slab).
-  waitBarrier(vLoaded(slot), parity);
-  emitWgmmaFence(b);
-  for (int64_t k = 0; k < blockN / 16; ++k) {
-    Value descB = offsetWgmmaDescriptor(b, vSlot, k * 16 * kSlabRowBytes);
-    state.acc =
-        emitWgmmaRS(b, state.acc, ArrayRef<Value>(aRegisters).slice(4 * k, 4),
-                    descB, valueDim, elementType, /*transposeB=*/true);
-  }
-  emitWgmmaCommit(b);
-  emitWgmmaWait(b, 0);
-  state.acc = fenceRegisters(b, state.acc);
-  // This warpgroup is done with the stage: its first thread releases it to
-  // the producer.
-  auto first =
-      scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                 rem(tid, idx(128)), idx(0)));
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(first.thenBlock());
-    NVVM::MBarrierArriveOp::create(b, Type(), released(slot), Value());
-  }
-  state.computed = add(state.computed, idx(1));
-  if (anchor->use_empty())
-    anchor->erase();
-}
 
 void HopperKernelEmitter::emitEpilogue(const HopperState &state) {
   OutputRows rows{output,  lse,           batch,      head,
@@ -381,53 +192,44 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       NVVM::BarrierArriveOp::create(b, turnBarrier(idx(0)), i32(2 * 128));
     }
     waitBarrier(qLoaded(), idx(0));
-    HopperState state;
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    state.acc.assign(valueDim / 2, zero);
-    state.rows[0] = state.rows[1] = initialSoftmaxRow(b);
-    state.computed = idx(0);
-    SmallVector<Value> init = packState(state);
-    auto loop = scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), init);
-    {
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(loop.getBody());
-      HopperState body = unpackState(loop.getRegionIterArgs());
-      emitBlock(body, loop.getInductionVar());
-      scf::YieldOp::create(b, packState(body));
-    }
-    state = unpackState(loop.getResults());
-    emitEpilogue(state);
+    emitConsumer();
   }
   gpu::ReturnOp::create(b);
   if (prologue->use_empty())
     prologue->erase();
 }
 
-/// Whether the visibility predicate of the scores body reads a captured
-/// tensor: the producer then classifies blocks from loaded data.
-static bool visibilityReadsCaptures(const ScoreFunction &function) {
-  Value visible = function.getVisible();
+/// Whether `root` of the scores body reads a captured tensor (`perKey`:
+/// an element that varies with the key).
+static bool readsCaptures(const ScoreFunction &function, Value root,
+                          bool perKey) {
   const FusedAttentionTile &tile = function.getTile();
-  if (!visible || tile.captures.empty())
+  if (!root || tile.captures.empty())
     return false;
   llvm::SmallPtrSet<Value, 4> captures(tile.captures.begin(),
                                        tile.captures.end());
-  SmallVector<Value> worklist{visible};
+  SmallVector<Value> worklist{root};
   llvm::SmallPtrSet<Value, 32> seen;
   while (!worklist.empty()) {
     Value v = worklist.pop_back_val();
     if (!seen.insert(v).second)
       continue;
-    if (captures.contains(v))
-      return true;
     Operation *op = v.getDefiningOp();
     if (!op)
       continue;
-    // Operands, and values used inside the op's regions.
-    op->walk([&](Operation *nested) {
+    // The op, the ops inside its regions, and their operands.
+    WalkResult found = op->walk([&](Operation *nested) {
+      if (auto extract = dyn_cast<tensor::ExtractOp>(nested);
+          extract && captures.contains(extract.getTensor()) &&
+          (!perKey ||
+           function.getDependence(extract.getResult()) & (kBlock | kCol)))
+        return WalkResult::interrupt();
       for (Value operand : nested->getOperands())
         worklist.push_back(operand);
+      return WalkResult::advance();
     });
+    if (found.wasInterrupted())
+      return true;
   }
   return false;
 }
@@ -440,7 +242,14 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (failed(function))
     return failure();
   HopperConfig config = givenConfig;
-  chooseHopperRegisters(spec, visibilityReadsCaptures(*function), config);
+  HopperScoreTraits traits;
+  traits.masks = static_cast<bool>(function->getVisible());
+  traits.visibilityReadsCaptures =
+      readsCaptures(*function, function->getVisible(), /*perKey=*/false);
+  traits.capturesPerKey =
+      readsCaptures(*function, function->getVisible(), /*perKey=*/true) ||
+      readsCaptures(*function, function->getInner(), /*perKey=*/true);
+  chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))
     return failure();

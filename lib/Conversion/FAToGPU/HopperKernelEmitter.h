@@ -32,6 +32,9 @@ namespace mlir::fa::detail {
 struct HopperState {
   SmallVector<Value> acc;
   SoftmaxRowState rows[2];
+  /// The probabilities of the last computed block as A fragments (block-n
+  /// / 4 registers of two 16-bit values), whose P V is still to be issued.
+  SmallVector<Value> pending;
   /// Blocks computed so far: the ring stage and barrier phase of the next.
   Value computed;
 };
@@ -67,8 +70,8 @@ private:
   }
 
   /// mbarrier `index` (HopperConfig::barriers: 0 Q loaded, 1 + s K of
-  /// stage s loaded, 1 + stages + s V loaded, 1 + 2 stages + s stage s
-  /// released) as a shared-memory pointer.
+  /// stage s loaded, 1 + stages + s V loaded, 1 + 2 stages + s K of stage
+  /// s released, 1 + 3 stages + s V released) as a shared-memory pointer.
   Value barrier(Value index);
   Value barrier(int64_t index) { return barrier(idx(index)); }
   Value qLoaded() { return barrier(0); }
@@ -76,8 +79,11 @@ private:
   Value vLoaded(Value slot) {
     return barrier(add(slot, idx(1 + config.stages)));
   }
-  Value released(Value slot) {
+  Value kReleased(Value slot) {
     return barrier(add(slot, idx(1 + 2 * config.stages)));
+  }
+  Value vReleased(Value slot) {
+    return barrier(add(slot, idx(1 + 3 * config.stages)));
   }
   /// Whether the consumer warpgroups take turns issuing their MMAs.
   bool pingPong() const { return config.warpgroups() > 1; }
@@ -100,14 +106,78 @@ private:
   /// The producer warp: Q, then K and V of every block the consumers
   /// compute, into the ring, each stage once the consumers released it.
   void emitProducer();
+  /// Whether the consumers compute `block` (unmasked, or masked and maybe
+  /// visible; only with a classification predicate), as producer and
+  /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.
+  Value computes(Value block, Value unmasked);
 
+  // The consumers (HopperConsumer.cpp).
+
+  /// The ring stage of the i-th computed block and the phase parity of
+  /// its barriers.
+  struct Stage {
+    Value slot, parity;
+  };
+  /// One block's softmax: the probabilities (in the S accumulator layout),
+  /// the rows' new state and the factors that rescale O.
+  struct BlockSoftmax {
+    SmallVector<Value> probabilities;
+    SoftmaxRowState rows[2];
+    Value alpha[2];
+  };
   SmallVector<Value> packState(const HopperState &state);
   HopperState unpackState(ValueRange values);
+  HopperState initialState();
+  /// `state` through an scf.if on `condition`: each branch emits on a copy
+  /// (null: unchanged), the results become the state.
   void emitGuarded(HopperState &state, Value condition,
                    function_ref<void(HopperState &)> thenEmit,
                    function_ref<void(HopperState &)> elseEmit);
+  Stage getStage(Value computed);
+  /// The descriptor of ring slot `slot` of the ring starting at `base`.
+  Value slotDescriptor(Value base, Value slot, int64_t slotBytes);
+  /// The warpgroup's first thread arrives on `bar`.
+  void releaseStage(Value bar);
+  /// Ping-pong: wait for this warpgroup's turn to issue, and hand the turn
+  /// to the next one (no-ops with one consumer warpgroup).
+  void waitTurn();
+  void passTurn();
+  /// Waits for K of `stage`, then issues and commits S = Q K^T.
+  SmallVector<Value> issueScores(const Stage &stage);
+  /// S = Q K^T with nothing else in flight: issues it, passes the turn,
+  /// waits for it and releases K of `stage`.
+  SmallVector<Value> computeScores(const Stage &stage);
+  /// Waits for V of `stage`, then issues and commits O += P V with the
+  /// pending P.
+  void issueValues(HopperState &state, const Stage &stage);
+  /// Waits for every issued MMA and releases V of `stage`.
+  void finishValues(HopperState &state, const Stage &stage);
+  /// The scores body and online softmax of one block's S fragment.
+  BlockSoftmax emitSoftmax(ArrayRef<Value> scores, Value block, bool masked,
+                           const HopperState &state);
+  /// The same, unmasked where `unmasked` holds and masked elsewhere.
+  BlockSoftmax emitSoftmaxBranches(ArrayRef<Value> scores, Value block,
+                                   Value unmasked, const HopperState &state);
+  SmallVector<Value> packProbabilities(ArrayRef<Value> probabilities);
+  /// The rows' new state and the pending P from `softmax`; O *= alpha
+  /// when `rescale` (O must not be in flight).
+  void takeSoftmax(HopperState &state, const BlockSoftmax &softmax,
+                   bool rescale);
+  void emitFirstBlock(HopperState &state, Value block);
+  void emitOverlappedBlock(HopperState &state, Value block, Value unmasked);
+  /// The first block the consumers compute, or the loop's end.
+  Value findFirstComputedBlock();
+  /// A block after the first computed one: skipped, or computed overlapped.
   void emitBlock(HopperState &state, Value block);
-  void emitBlockCompute(HopperState &state, Value block, bool masked);
+  /// A block without the overlap: S, its softmax, then its P V.
+  void emitSerialBlock(HopperState &state, Value block, Value unmasked);
+  /// The loop over the key blocks [lo, ranges.hi).
+  void emitLoop(HopperState &state, Value lo);
+  /// The P V of the last computed block.
+  void emitLastValues(HopperState &state);
+  /// The first computed block, the key loop, the last P V and the
+  /// epilogue.
+  void emitConsumer();
   void emitEpilogue(const HopperState &state);
 
   ImplicitLocOpBuilder &b;

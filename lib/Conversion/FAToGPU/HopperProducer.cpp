@@ -10,11 +10,12 @@
 // the swizzle), and the producer warp's loop over the tile's key blocks.
 //
 // The ring: stage s has "K loaded" and "V loaded" barriers (one arrival,
-// the producer's expect-tx, plus the TMA bytes) and a "released" barrier
-// (one arrival per consumer warpgroup, once its MMAs of the stage are
-// done). The i-th block the consumers compute uses stage i % stages with
-// phase parity (i / stages) % 2; both sides count the blocks they load or
-// compute, skipping the same invisible ones (BlockClassifier).
+// the producer's expect-tx, plus the TMA bytes) and "K released" and "V
+// released" barriers (one arrival per consumer warpgroup, once its MMAs
+// that read the slot are done: K is released a softmax before V). The
+// i-th block the consumers compute uses stage i % stages with phase parity
+// (i / stages) % 2; both sides count the blocks they load or compute,
+// skipping the same invisible ones (BlockClassifier).
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,7 +59,9 @@ void HopperKernelEmitter::initBarriers() {
     for (int64_t s = 0; s < config.stages; ++s) {
       NVVM::MBarrierInitOp::create(b, kLoaded(idx(s)), i32(1), Value());
       NVVM::MBarrierInitOp::create(b, vLoaded(idx(s)), i32(1), Value());
-      NVVM::MBarrierInitOp::create(b, released(idx(s)),
+      NVVM::MBarrierInitOp::create(b, kReleased(idx(s)),
+                                   i32(config.warpgroups()), Value());
+      NVVM::MBarrierInitOp::create(b, vReleased(idx(s)),
                                    i32(config.warpgroups()), Value());
     }
     // The initialization, visible to the async proxy (TMA completes
@@ -121,44 +124,36 @@ void HopperKernelEmitter::emitProducer() {
   b.setInsertionPointToStart(loop.getBody());
   Value block = loop.getInductionVar();
   Value loaded = loop.getRegionIterArgs()[0];
-  Value computes;
-  if (classifier->hasPredicate()) {
-    // What the consumers compute: the unmasked blocks, and the masked
-    // ones that may be visible.
-    Value unmasked = ranges.isUnmasked(b, block);
-    auto check = scf::IfOp::create(b, TypeRange{b.getI1Type()}, unmasked,
-                                   /*addThenBlock=*/true,
-                                   /*addElseBlock=*/true);
-    {
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(check.thenBlock());
-      scf::YieldOp::create(b, unmasked);
-      b.setInsertionPointToStart(check.elseBlock());
-      scf::YieldOp::create(b, classifier->mayBeVisible(block));
-    }
-    computes = check.getResult(0);
-  }
+  // What the consumers compute: the unmasked blocks, and the masked ones
+  // that may be visible.
+  Value isComputed;
+  if (classifier->hasPredicate())
+    isComputed = computes(block, ranges.isUnmasked(b, block));
   auto emitLoads = [&]() {
     Value slot = rem(loaded, idx(config.stages));
     Value parity = rem(div(loaded, idx(config.stages)), idx(2));
-    // The consumers released the stage's previous blocks (a fresh
+    // The consumers released the slot's previous block (a fresh
     // barrier's "previous phase", parity 1, counts as complete).
-    waitBarrier(released(slot), arith::XOrIOp::create(b, parity, idx(1)));
+    Value previous = arith::XOrIOp::create(b, parity, idx(1));
     Value kvStart = mul(block, idx(blockN));
+    waitBarrier(kReleased(slot), previous);
     asLeader([&]() {
       loadTile(kMap, kLoaded(slot), batch, kvHead, kvStart, qBytes,
                mul(slot, idx(kSlotBytes)), blockN, headDim);
+    });
+    waitBarrier(vReleased(slot), previous);
+    asLeader([&]() {
       loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart,
                qBytes + config.stages * kSlotBytes, mul(slot, idx(vSlotBytes)),
                blockN, valueDim);
     });
   };
-  if (!computes) {
+  if (!isComputed) {
     emitLoads();
     scf::YieldOp::create(b, add(loaded, idx(1)));
     return;
   }
-  auto ifOp = scf::IfOp::create(b, TypeRange{b.getIndexType()}, computes,
+  auto ifOp = scf::IfOp::create(b, TypeRange{b.getIndexType()}, isComputed,
                                 /*addThenBlock=*/true, /*addElseBlock=*/true);
   {
     OpBuilder::InsertionGuard g2(b);

@@ -33,16 +33,26 @@ static int64_t getRegisterBudget(const HopperConfig &config) {
   return config.consumerRegisters() - 63;
 }
 
-void mlir::fa::chooseHopperRegisters(const AttentionKernelSpec &spec,
-                                     bool classifierReadsCaptures,
-                                     HopperConfig &config) {
+/// Registers beyond the fragment budget that a masked softmax needs to
+/// run beside an in-flight P V (ptxas -v: at D 256, 1 to spare, the
+/// overlapped kernels with a mask_mod spilled 8-52 bytes; at D 128, 17 to
+/// spare, none did).
+static constexpr int64_t kOverlapHeadroom = 16;
+
+void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
+                                    const HopperScoreTraits &traits,
+                                    HopperConfig &config) {
   config.producerReadsCaptures = false;
-  if (!classifierReadsCaptures)
-    return;
-  HopperConfig generous = config;
-  generous.producerReadsCaptures = true;
-  if (getFragmentRegisters(spec, generous) <= getRegisterBudget(generous))
-    config = generous;
+  if (traits.visibilityReadsCaptures) {
+    HopperConfig generous = config;
+    generous.producerReadsCaptures = true;
+    if (getFragmentRegisters(spec, generous) <= getRegisterBudget(generous))
+      config = generous;
+  }
+  int64_t headroom =
+      getRegisterBudget(config) - getFragmentRegisters(spec, config);
+  config.overlapSoftmax =
+      !traits.capturesPerKey && (!traits.masks || headroom >= kOverlapHeadroom);
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,

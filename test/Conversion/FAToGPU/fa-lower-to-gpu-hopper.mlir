@@ -7,11 +7,13 @@
 // warpgroup) gives registers away and its first warp loads Q, then K and V
 // of every block into a free stage with cp.async.bulk.tensor, one load per
 // 64-column slab, after expecting the bytes on the stage's barrier. The
-// consumers take registers, wait for Q, and per block wait for K, compute
-// S = Q K^T as eight m64n128k16 wgmmas from shared-memory descriptors (the
-// first overwrites, scale-d = 0), the scores body and the online softmax
-// on the accumulators, wait for V, O += P V as eight wgmmas with P from
-// registers and V N-major (trans-b = 1), and release the stage.
+// consumers take registers and wait for Q. They peel the first block they
+// compute: S = Q K^T as eight m64n128k16 wgmmas from shared-memory
+// descriptors (the first overwrites, scale-d = 0), its scores body and
+// online softmax. Then per block j they issue S_j, issue O += P_j-1 V_j-1
+// as eight wgmmas with P from registers and V N-major (trans-b = 1), wait
+// for S_j only, release K_j, run the softmax of S_j while the P V runs,
+// wait for it and release V_j-1; the last P V follows the loop.
 
 // CHECK:       %[[QB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x128xbf16> to memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-NEXT:  %[[KB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
@@ -19,18 +21,20 @@
 // CHECK:       %[[QM:.*]] = fa.tensor_map %[[QB]] box [64, 128, 1, 1] : memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
 // CHECK-NEXT:  %[[KM:.*]] = fa.tensor_map %[[KB]] box [64, 128, 1, 1]
 // CHECK-NEXT:  %[[VM:.*]] = fa.tensor_map %[[VB]] box [64, 128, 1, 1]
-// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164920_i32
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164936_i32
 // CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
 // CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr) kernel
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164920 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164936 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
 // CHECK-SAME:    fa.tensor_maps = 3 : i64
 // CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
-// Q loaded (1 arrival), per stage K and V loaded (1) and released (2).
+// Q loaded (1 arrival), per stage K and V loaded (1) and K and V released
+// (2, one per consumer warpgroup).
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
+// CHECK:           nvvm.mbarrier.init %{{.*}}, %c2_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c2_i32
 // CHECK:           nvvm.fence.mbarrier.init
 // CHECK:         gpu.barrier
@@ -47,19 +51,24 @@
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
 // CHECK-COUNT-2:       nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]]
+// CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
 // CHECK-COUNT-2:       nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]]
 // CHECK:               scf.yield
 // CHECK:             } else {
 // CHECK-NEXT:          scf.yield
-// The consumers take turns issuing S = Q K^T (ping-pong on named barriers
+// The consumers take turns issuing their MMAs (ping-pong on named barriers
 // 1 and 2 of 256 threads): the last warpgroup gives the first its turn.
 // CHECK:         } else {
 // CHECK-NEXT:      nvvm.setmaxregister  increase 240
 // CHECK:           scf.if
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:           nvvm.mbarrier.try_wait.parity
-// CHECK:           scf.for
+// The first block the consumers compute (the bottom-right mask may hide the
+// first ones), peeled: S = Q K^T and its softmax only.
+// CHECK:           %[[FIRST:.*]] = scf.while
+// CHECK:           %[[ANY:.*]] = arith.cmpi slt, %[[FIRST]],
+// CHECK:           scf.if %[[ANY]] -> (f32,
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:             nvvm.wgmma.fence.aligned
@@ -69,17 +78,43 @@
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:             nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
 // The causal mask of the fused IR, per accumulator element.
 // CHECK:             arith.cmpi
+// CHECK-NOT:         wgmma.mma_async
+// CHECK:             scf.for
+// Block j: S_j, then the P V of block j - 1 behind it.
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK:               nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
+// CHECK:               nvvm.wgmma.fence.aligned
+// CHECK-COUNT-8:       wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129
+// CHECK:               nvvm.wgmma.commit.group.sync.aligned
+// CHECK:               nvvm.mbarrier.try_wait.parity
+// CHECK:               nvvm.wgmma.fence.aligned
+// CHECK:               wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132, p, 1, 1, 1;
+// CHECK-SAME:            "=f,{{.*}},63,r,r,r,r,l,r"
+// CHECK-COUNT-7:       wgmma.mma_async.sync.aligned.m64n128k16
+// CHECK:               nvvm.wgmma.commit.group.sync.aligned
+// CHECK:               nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
+// S_j is ready; the P V runs on under the softmax, unmasked or masked.
+// CHECK-NEXT:          nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK:               nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
+// CHECK:               scf.if %{{.*}} -> (f32,
+// CHECK-NOT:             wgmma
+// CHECK:               } else {
+// CHECK-NOT:             wgmma
+// CHECK:               }
+// CHECK-NEXT:          nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:               nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
+// CHECK:               arith.mulf
+// The last P V.
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.wgmma.fence.aligned
-// CHECK:             wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132, p, 1, 1, 1;
-// CHECK-SAME:          "=f,{{.*}},63,r,r,r,r,l,r"
-// CHECK-COUNT-7:     wgmma.mma_async.sync.aligned.m64n128k16
+// CHECK-COUNT-8:     wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK:             scf.if
-// CHECK:               nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
+// CHECK:             nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
+// CHECK:           } else {
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
                      %v: tensor<2x2x?x128xbf16>, %o: tensor<2x8x?x128xbf16>,

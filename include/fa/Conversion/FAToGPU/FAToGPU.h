@@ -105,6 +105,9 @@ struct HopperConfig {
   /// (a document mask): its loads and shuffles need more registers than a
   /// plain TMA loop.
   bool producerReadsCaptures = false;
+  /// Whether a consumer's softmax of block j runs while its P V of block
+  /// j - 1 does (the pending P then stays live under the softmax).
+  bool overlapSoftmax = true;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups).
   int64_t producerRegisters() const {
@@ -122,8 +125,8 @@ struct HopperConfig {
     return std::min<int64_t>(240, rest / 8 * 8);
   }
   /// mbarriers in shared memory: Q loaded, and per ring stage K loaded, V
-  /// loaded, and the stage released by the consumers.
-  int64_t barriers() const { return 1 + 3 * stages; }
+  /// loaded, K released and V released by the consumers.
+  int64_t barriers() const { return 1 + 4 * stages; }
 };
 
 /// A kernel's TMA tensor maps are its last arguments, `!llvm.ptr` until
@@ -167,12 +170,32 @@ struct KernelLaunchInfo {
 void chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
                            MmaSyncConfig &config);
 
-/// Gives the producer warpgroup of a kernel whose block classification
-/// reads captures (`classifierReadsCaptures`) the registers to do it
-/// without spilling, when the consumers' fragments still fit beside it;
-/// else the producer keeps the minimum (and may spill in its loop).
-void chooseHopperRegisters(const AttentionKernelSpec &spec,
-                           bool classifierReadsCaptures, HopperConfig &config);
+/// What the scores body of a Hopper kernel does, as far as its schedule
+/// cares.
+struct HopperScoreTraits {
+  /// It has a visibility predicate (a causal mask, a mask_mod): masked
+  /// blocks run a longer softmax.
+  bool masks = false;
+  /// The visibility predicate reads captures: the producer classifies
+  /// blocks from loaded data.
+  bool visibilityReadsCaptures = false;
+  /// Some capture data is loaded per key (a document id, a bias by
+  /// distance): the softmax holds it in registers.
+  bool capturesPerKey = false;
+};
+
+/// Completes the schedule of `config` for a scores body with `traits`:
+/// - a producer warpgroup whose block classification reads captures gets
+///   the registers to do it without spilling when the consumers' fragments
+///   still fit beside it (else it keeps the minimum and may spill in its
+///   loop);
+/// - the softmax of a block overlaps the P V of the previous one when the
+///   registers allow: not when it loads capture data per key, nor for a
+///   masked body with less than kOverlapHeadroom registers to spare (the
+///   pending P and the mask's temporaries would spill).
+void chooseHopperSchedule(const AttentionKernelSpec &spec,
+                          const HopperScoreTraits &traits,
+                          HopperConfig &config);
 
 /// Bytes of dynamic shared memory an mma.sync kernel needs.
 int64_t getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
