@@ -23,10 +23,17 @@ of common ones is in fa_mlir.mods):
 The functions are traced once into the kernel's source (see
 fa_mlir.tracing); the tensors they index become kernel arguments, read
 afresh on every call.
+
+`attention` runs the custom op torch.ops.fa_mlir.attention (PyTorch 2.4 and
+newer), so torch.compile(fullgraph=True), torch.export and CUDA graphs take
+it as one opaque op; score_mod/mask_mod are traced outside the graph (a
+graph break under torch.compile).
 """
 
+import json
 import math
 import threading
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -363,17 +370,73 @@ def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
     newer; the default elsewhere). autotune=True times both on sm_90a (only
     the given one when strategy is set)."""
     _check_inputs(q, k, v, enable_gqa, causal_alignment, scale)
-    options = _strategy_options(strategy, q.device, _options)
+    if strategy is not None and strategy not in _STRATEGIES:
+        raise ValueError(f"strategy must be one of {_STRATEGIES} or None, "
+                         f"got {strategy!r}")
     mods = trace_mods(score_mod, mask_mod)
     _check_captures(mods.captures, q.device)
-    spec = AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
-                         causal=causal_alignment if is_causal else None,
-                         lse=return_lse, scale=scale,
-                         score_mod=mods.score_mod, mask_mod=mods.mask_mod,
-                         captures=mods.capture_types)
-    out, lse = _run(spec, q, k, v, mods.captures, autotune=autotune,
-                    cache=cache, options=options)
+    causal = causal_alignment if is_causal else None
+    if cache is not None or _options is not None:
+        # Arguments that are Python objects: the eager path, not the op.
+        options = _strategy_options(strategy, q.device, _options)
+        out, lse = _run(_spec(q, causal, scale, return_lse, mods), q, k, v,
+                        mods.captures, autotune=autotune, cache=cache,
+                        options=options)
+    else:
+        regions = None
+        if mods is not _NO_MODS:
+            regions = json.dumps([mods.score_mod, mods.mask_mod,
+                                  list(mods.capture_types)])
+        out, lse = _attention_op(
+            q, k, v, list(mods.captures), causal,
+            None if scale is None else float(scale), bool(return_lse),
+            regions, bool(autotune), strategy)
     return (out, lse) if return_lse else out
+
+
+def _spec(q, causal, scale, return_lse, mods):
+    return AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
+                         causal=causal, lse=return_lse, scale=scale,
+                         score_mod=mods.score_mod, mask_mod=mods.mask_mod,
+                         captures=tuple(mods.capture_types))
+
+
+# The custom op behind `attention`: torch.compile (fullgraph), torch.export
+# and CUDA graphs see one opaque op with a fake (shape-only) implementation
+# instead of the compile-and-launch Python. The score_mod/mask_mod regions
+# travel as text (JSON [score_mod, mask_mod, capture types], or None).
+def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                  captures: List[torch.Tensor], causal: Optional[str],
+                  scale: Optional[float], return_lse: bool,
+                  regions: Optional[str], autotune: bool,
+                  strategy: Optional[str]) -> Tuple[torch.Tensor,
+                                                    torch.Tensor]:
+    mods = _NO_MODS
+    if regions is not None:
+        score_mod, mask_mod, capture_types = json.loads(regions)
+        mods = tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
+                                  tuple(captures))
+    options = _strategy_options(strategy, q.device, None)
+    out, lse = _run(_spec(q, causal, scale, return_lse, mods), q, k, v,
+                    tuple(captures), autotune=autotune, options=options)
+    if lse is None:
+        lse = q.new_empty((0,), dtype=torch.float32)
+    return out, lse
+
+
+def _attention_fake(q, k, v, captures, causal, scale, return_lse, regions,
+                    autotune, strategy):
+    b, hq, nq, _ = q.shape
+    out = q.new_empty((b, hq, nq, v.shape[3]))
+    lse = q.new_empty((b, hq, nq) if return_lse else (0,),
+                      dtype=torch.float32)
+    return out, lse
+
+
+if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer
+    _attention_op = torch.library.custom_op(
+        "fa_mlir::attention", mutates_args=())(_attention_op)
+    _attention_op.register_fake(_attention_fake)
 
 
 _STRATEGIES = ("mma-sync", "hopper-ws")
