@@ -14,7 +14,7 @@ PYTHON ?= /usr/bin/python3
 CMAKE_BUILD_TYPE ?= Release
 LIT_OPTS ?= -sv
 
-.PHONY: all setup configure build check check-gpu bundle python python-bundle demo docs install clean bench-compile gpu-kernels
+.PHONY: all setup configure build check check-gpu bundle python python-bundle wheel demo docs install clean bench-compile gpu-kernels
 
 all: build
 
@@ -55,6 +55,14 @@ python: build
 python-bundle: setup
 	JOBS=$(JOBS) bash scripts/make_python_bundle.sh $(BUILD_DIR)-static \
 	  $(BUILD_DIR)/fa-mlir-python.tar.xz
+
+# The pip wheel of fa_mlir (python/pyproject.toml) with the static build's
+# libFAMLIRCAPI.so (no LLVM needed where it is installed), offline:
+# pip install --no-index $(BUILD_DIR)/wheel/fa_mlir-*.whl
+wheel: setup
+	JOBS=$(JOBS) bash scripts/build_static.sh $(BUILD_DIR)-static FAMLIRCAPI
+	PYTHON=$(PYTHON) bash scripts/make_wheel.sh \
+	  $(BUILD_DIR)-static/lib/libFAMLIRCAPI.so $(BUILD_DIR)/wheel
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir

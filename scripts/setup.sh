@@ -10,8 +10,10 @@ PACKAGES=(
   # Needed by the LLVM/MLIR CMake exports (and by the static bundle).
   libzstd-dev zlib1g-dev
   cmake ninja-build g++ make python3
-  # Test-time Python packages, used under /usr/bin/python3.
-  python3-pytest python3-numpy
+  # Test-time Python packages, used under /usr/bin/python3; setuptools,
+  # wheel, pip and venv build and install the wheel offline.
+  python3-pytest python3-numpy python3-setuptools python3-wheel python3-pip
+  python3-venv
 )
 
 missing=()

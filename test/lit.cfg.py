@@ -2,6 +2,7 @@
 # lit configuration of the fa-mlir test suite.
 
 import os
+import subprocess
 import sys
 
 import lit.formats
@@ -23,6 +24,11 @@ llvm_config.use_default_substitutions()
 
 python = config.python_executable or sys.executable
 config.substitutions.append(("%python", python))
+# Building and installing the wheel offline: setuptools, wheel, pip and venv
+# (ensurepip) under the test python.
+if subprocess.run([python, "-c", "import setuptools, wheel, pip, ensurepip"],
+                  capture_output=True).returncode == 0:
+    config.available_features.add("wheel")
 config.substitutions.append(("%fa_opt_path", os.path.join(config.fa_tools_dir, "fa-opt")))
 config.substitutions.append(("%fa_src_root", config.fa_src_root))
 config.substitutions.append(("%fa_obj_root", config.fa_obj_root))

@@ -21,10 +21,10 @@ regions, torch-free), mods (a library of modifications), torch (the
 launcher), autotune.
 """
 
-from ._capi import FAError, Context, Module, version
+from ._capi import FAArgumentError, FAError, Context, Module, version
 from .compiler import (AttentionSpec, CompiledKernel, KernelCache,
                        attention_source, compile_attention, compile_source)
 
-__all__ = ["FAError", "Context", "Module", "version", "AttentionSpec",
+__all__ = ["FAError", "FAArgumentError", "Context", "Module", "version", "AttentionSpec",
            "CompiledKernel", "KernelCache", "attention_source",
            "compile_attention", "compile_source"]

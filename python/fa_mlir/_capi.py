@@ -13,6 +13,12 @@ class FAError(RuntimeError):
     diagnostics, bad options), with its message."""
 
 
+class FAArgumentError(FAError, ValueError):
+    """A bad argument (an AttentionSpec field, a capture type): a
+    ValueError, as every bad argument of fa_mlir is, and an FAError, as
+    these were before."""
+
+
 def _candidates():
     env = os.environ.get("FA_MLIR_LIB")
     if env:

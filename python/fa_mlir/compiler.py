@@ -7,8 +7,9 @@ import math
 import os
 import re
 import threading
+from typing import List, Optional
 
-from ._capi import Context, FAError, version
+from ._capi import Context, FAArgumentError, FAError, version
 
 DTYPES = ("f16", "bf16")
 CAUSAL = (None, "top_left", "bottom_right")
@@ -20,12 +21,13 @@ _CAPTURE_TYPE = re.compile(r"tensor<((?:(?:\?|[0-9]+)x)*)(%s)>" %
 
 def capture_type(text):
     """(element type, rank) of a capture's tensor type, e.g.
-    "tensor<?x?xi32>" -> ("i32", 2); FAError when it is not one."""
+    "tensor<?x?xi32>" -> ("i32", 2); FAArgumentError (a ValueError) when
+    it is not one."""
     m = _CAPTURE_TYPE.fullmatch(text) if isinstance(text, str) else None
     if not m:
-        raise FAError(f"a capture must be a ranked tensor type of "
-                      f"{', '.join(CAPTURE_ELEMENT_TYPES)} (e.g. "
-                      f"'tensor<?xf32>'), got {text!r}")
+        raise FAArgumentError(f"a capture must be a ranked tensor type of "
+                              f"{', '.join(CAPTURE_ELEMENT_TYPES)} (e.g. "
+                              f"'tensor<?xf32>'), got {text!r}")
     return m.group(2), m.group(1).count("x")
 
 
@@ -62,35 +64,35 @@ class AttentionSpec:
     captures: tuple = ()       # capture tensor types, e.g. ("tensor<?xf32>",)
 
     def __post_init__(self):
+        bad = FAArgumentError
         if self.dtype not in DTYPES:
-            raise FAError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.head_dim, int) or self.head_dim <= 0:
-            raise FAError(f"head_dim must be a positive int, got "
-                          f"{self.head_dim!r}")
+            raise bad(f"head_dim must be a positive int, got "
+                      f"{self.head_dim!r}")
         if self.causal not in CAUSAL:
-            raise FAError(f"causal must be one of {CAUSAL}, got "
-                          f"{self.causal!r}")
+            raise bad(f"causal must be one of {CAUSAL}, got {self.causal!r}")
         if self.scale is not None and not (
                 isinstance(self.scale, (int, float)) and self.scale > 0
                 and math.isfinite(self.scale)):
-            raise FAError(f"scale must be a positive finite number, got "
-                          f"{self.scale!r}")
+            raise bad(f"scale must be a positive finite number, got "
+                      f"{self.scale!r}")
         for name in ("score_mod", "mask_mod"):
             region = getattr(self, name)
             if region is not None and not (isinstance(region, str) and
                                            region.strip()):
-                raise FAError(f"{name} must be the region's text or None, "
-                              f"got {region!r}")
+                raise bad(f"{name} must be the region's text or None, got "
+                          f"{region!r}")
         if isinstance(self.captures, str) or not isinstance(
                 self.captures, (tuple, list)):
-            raise FAError(f"captures must be a tuple of tensor types, got "
-                          f"{self.captures!r}")
+            raise bad(f"captures must be a tuple of tensor types, got "
+                      f"{self.captures!r}")
         object.__setattr__(self, "captures", tuple(self.captures))
         for c in self.captures:
             capture_type(c)
 
 
-def attention_source(spec):
+def attention_source(spec: "AttentionSpec") -> str:
     """The MLIR module (text) of `spec`, with dynamic B, H and N. Captures
     are the function's arguments after %o (and %lse): %capture0, ..."""
     t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
@@ -181,7 +183,7 @@ def options_string(chip="sm_90a", block_m=0, block_n=0, warps=0, stages=2,
             f"stages={stages} format={format} strategy={strategy}")
 
 
-def compile_source(source, **options):
+def compile_source(source: str, **options) -> List["CompiledKernel"]:
     """Compiles MLIR text with the fa-compile pipeline; one CompiledKernel
     per fa.attention."""
     kernels = _shared_context().compile(source, options_string(**options))
@@ -276,6 +278,8 @@ def default_cache():
     return _default_cache
 
 
-def compile_attention(spec, cache=None, **options):
+def compile_attention(spec: AttentionSpec,
+                      cache: Optional["KernelCache"] = None,
+                      **options) -> "CompiledKernel":
     """The kernel for `spec` (from `cache`, default: the process-wide one)."""
     return (cache or default_cache()).get(spec, **options)

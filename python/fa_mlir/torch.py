@@ -33,13 +33,14 @@ graph break under torch.compile).
 import json
 import math
 import threading
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 
 from ._capi import FAError
 from . import _driver, tracing
-from .compiler import AttentionSpec, check_kernel_arguments, default_cache
+from .compiler import (AttentionSpec, KernelCache, check_kernel_arguments,
+                       default_cache)
 from .trace_cache import TraceCache
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -315,7 +316,9 @@ _traces = TraceCache(TorchArrays())
 _NO_MODS = tracing.TracedMods(None, None, (), ())
 
 
-def trace_mods(score_mod=None, mask_mod=None):
+def trace_mods(score_mod: Optional[Callable[..., Any]] = None,
+               mask_mod: Optional[Callable[..., Any]] = None
+               ) -> tracing.TracedMods:
     """The traced form of a score_mod and a mask_mod (either may be None):
     a fa_mlir.tracing.TracedMods with the region texts and capture types
     for AttentionSpec, and the captured tensors in kernel-argument order.
@@ -346,10 +349,15 @@ def _check_captures(captures, device):
 _tuners = {}
 
 
-def attention(q, k, v, *, is_causal=False, scale=None, enable_gqa=False,
-              causal_alignment="top_left", return_lse=False, score_mod=None,
-              mask_mod=None, autotune=False, strategy=None, cache=None,
-              _options=None):
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+              is_causal: bool = False, scale: Optional[float] = None,
+              enable_gqa: bool = False, causal_alignment: str = "top_left",
+              return_lse: bool = False,
+              score_mod: Optional[Callable[..., Any]] = None,
+              mask_mod: Optional[Callable[..., Any]] = None,
+              autotune: bool = False, strategy: Optional[str] = None,
+              cache: Optional[KernelCache] = None, _options=None
+              ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
     """softmax(q k^T * scale [+ causal mask]) v for (B, H, N, D) CUDA tensors
     of float16 or bfloat16; returns out (B, Hq, Nq, D) in q's dtype, and with
     return_lse=True also the log-sum-exp (B, Hq, Nq) in float32 (-inf for a
@@ -519,15 +527,18 @@ class FlashAttention(torch.nn.Module):
     """nn.Module form of `attention`: FlashAttention(is_causal=True)(q, k, v),
     FlashAttention(score_mod=fa_mlir.mods.softcap(50))(q, k, v)."""
 
-    def __init__(self, is_causal=False, scale=None, enable_gqa=False,
-                 causal_alignment="top_left", autotune=False, score_mod=None,
-                 mask_mod=None):
+    def __init__(self, is_causal: bool = False,
+                 scale: Optional[float] = None, enable_gqa: bool = False,
+                 causal_alignment: str = "top_left", autotune: bool = False,
+                 score_mod: Optional[Callable[..., Any]] = None,
+                 mask_mod: Optional[Callable[..., Any]] = None) -> None:
         super().__init__()
         self.is_causal, self.scale, self.enable_gqa = is_causal, scale, enable_gqa
         self.causal_alignment, self.autotune = causal_alignment, autotune
         self.score_mod, self.mask_mod = score_mod, mask_mod
 
-    def forward(self, q, k, v):
+    def forward(self, q: torch.Tensor, k: torch.Tensor,
+                v: torch.Tensor) -> torch.Tensor:
         return attention(q, k, v, is_causal=self.is_causal, scale=self.scale,
                          enable_gqa=self.enable_gqa,
                          causal_alignment=self.causal_alignment,
