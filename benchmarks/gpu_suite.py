@@ -5,7 +5,7 @@
         --runner build/bin/fa-runner [--check] [--bench] [--big] [--torch]
 
 --check runs every kernel of --kernels on the shapes that break attention
-kernels (ANCHORS.md); --bench times the ANCHORS.md shapes (B*N = 32768,
+kernels (docs/Measurement.md); --bench times its benchmark shapes (B*N = 32768,
 H = 2048 / D) and, with --torch, SDPA's flash and cuDNN backends on the same
 shapes and inputs in this process; --big runs one case past 2^31 elements.
 Prints a table last and exits non-zero when any check fails.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""fa_mlir against PyTorch's SDPA backends on the ANCHORS.md shapes.
+"""fa_mlir against PyTorch's SDPA backends on the benchmark shapes of docs/Measurement.md.
 
     python3 benchmarks/torch_bench.py --out benchmarks/results/torch-bench
         [--dtypes bf16,f16] [--head-dims 64,128] [--triton module:function]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures (once) and builds the given targets in a build tree with
-# FA_STATIC_TOOLS=ON: no libLLVM.so, static libstdc++/zlib/zstd (DESIGN.md
-# section 4). Shared by make_bundle.sh and make_python_bundle.sh.
+# FA_STATIC_TOOLS=ON: no libLLVM.so, static libstdc++/zlib/zstd
+# (docs/Toolchain.md). Shared by make_bundle.sh, make_python_bundle.sh and
+# make wheel.
 #
 # Usage: scripts/build_static.sh <build-dir> <target>...
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the relocatable GPU test bundle (DESIGN.md section 4, issue 4):
+# Packs the relocatable GPU test bundle (docs/Toolchain.md, issue 4):
 # static fa-compile and fa-runner, FileCheck/not/count with the libraries they
 # load, lit, the GPU test tree and a run script, as one .tar.xz of at most
 # 40 MiB. On a machine with a CUDA driver and python3:

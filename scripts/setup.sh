@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  # Compiler toolchain: LLVM/MLIR 22 (DESIGN.md section 5) and a fast linker.
+  # Compiler toolchain: LLVM/MLIR 22 (docs/Toolchain.md) and a fast linker.
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22
   # Needed by the LLVM/MLIR CMake exports (and by the static bundle).
   libzstd-dev zlib1g-dev

@@ -1,5 +1,5 @@
 """fa_mlir.torch on a GPU: correctness against SDPA's math backend on the
-shapes that break attention kernels (ANCHORS.md), GQA, both causal
+shapes that break attention kernels (docs/Measurement.md), GQA, both causal
 alignments, LSE, strided inputs, a transformer block, the cache, autotuning
 and the error messages. Skipped without torch or CUDA."""
 
@@ -50,7 +50,7 @@ def reference(q, k, v, causal, scale):
 
 def baseline(q, k, v, causal, scale):
     """SDPA's math backend in the input precision: the error any plain
-    low-precision implementation has (the ANCHORS.md rule's yardstick)."""
+    low-precision implementation has (the yardstick of docs/Measurement.md's rule)."""
     group = q.shape[1] // k.shape[1]
     k = k.repeat_interleave(group, dim=1)
     v = v.repeat_interleave(group, dim=1)

@@ -12,7 +12,7 @@
 // or the compiler: fp64 on the CPU for every row of small problems, and for
 // large ones the plain one-warp-per-row fp64 GPU kernel of reference.cu
 // (embedded when nvcc was found at build time; otherwise a seeded sample of
-// rows on the CPU). The rule is ANCHORS.md's:
+// rows on the CPU). The rule is docs/Measurement.md's:
 //
 //   max|out - ref| <= 2 * max|baseline - ref| + 1e-5
 //
