@@ -11,10 +11,19 @@ out_dir="$build_dir/demo"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
+# The command as it can be pasted into a shell.
+quoted() {
+  local word line=""
+  for word in "$@"; do
+    line+=" $(printf '%q' "$word")"
+  done
+  printf '%s' "${line# }"
+}
+
 stage() {
   local title=$1 lines=$2
   shift 2
-  printf '\n===== %s =====\n$ fa-opt %s %s\n\n' "$title" "$input" "$*"
+  printf '\n===== %s =====\n$ %s\n\n' "$title" "$(quoted "$fa_opt" "$input" "$@")"
   "$fa_opt" "$input" "$@" >"$tmp"
   local total
   total=$(wc -l <"$tmp")
@@ -27,22 +36,40 @@ stage() {
   fi
 }
 
-tiles="--fa-tile-attention=block-m=128 block-n=64"
+# One kernel configuration for every stage and for fa-compile: the
+# mma-sync strategy's default tiles (fa-compile's defaults).
+tiles=(--fa-tile-attention)
 stage "0. input: fa.attention, verified and printed" 0
 stage "1. canonicalized (casts folded, unused LSE dropped)" 0 -canonicalize
-stage "2. fa-tile-attention: output tiles, exact three-loop softmax" 0 "$tiles"
+stage "2. fa-tile-attention: output tiles, exact three-loop softmax" 0 "${tiles[@]}"
 stage "3. fa-fuse-online-softmax: one online-softmax loop (exp2, running max/sum)" 0 \
-  "$tiles" --fa-fuse-online-softmax
+  "${tiles[@]}" --fa-fuse-online-softmax
 stage "4. fa-lower-to-gpu: host launch + mma.sync kernel (nvgpu level)" 120 \
-  "$tiles" --fa-fuse-online-softmax --fa-lower-to-gpu --canonicalize --cse
+  "${tiles[@]}" --fa-fuse-online-softmax --fa-lower-to-gpu --canonicalize --cse
 stage "5. fa-gpu-to-nvvm-pipeline: NVVM/LLVM dialects, #nvvm.target sm_90a" 60 \
-  "$tiles" --fa-fuse-online-softmax --fa-lower-to-gpu \
+  "${tiles[@]}" --fa-fuse-online-softmax --fa-lower-to-gpu \
   --fa-gpu-to-nvvm-pipeline
 
-printf '\n===== 6. fa-compile: PTX, cubin and launch metadata =====\n'
+# A cubin needs ptxas (fa-compile looks in --cuda-path, CUDA_HOME, CUDA_PATH,
+# /usr/local/cuda); without a toolkit the demo stops at PTX, which the CUDA
+# driver compiles when fa-runner loads it.
+cuda=${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}
+compile=("$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention")
+files="PTX, cubin and launch metadata"
+if [ ! -x "$cuda/bin/ptxas" ]; then
+  compile+=(--format=ptx)
+  files="PTX and launch metadata (no cubin)"
+fi
+printf '\n===== 6. fa-compile: %s =====\n' "$files"
+if [ ! -x "$cuda/bin/ptxas" ]; then
+  printf 'No CUDA toolkit (no %s): writing PTX only; the CUDA driver compiles\n' \
+    "$cuda/bin/ptxas"
+  printf 'it when fa-runner loads the kernel. Install the toolkit, or set\n'
+  printf 'CUDA_HOME, for a cubin.\n'
+fi
 mkdir -p "$out_dir"
-printf '$ fa-compile %s -o %s/attention\n' "$input" "$out_dir"
-"$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention"
+printf '$ %s\n' "$(quoted "${compile[@]}")"
+"${compile[@]}"
 printf '\nPTX instructions that matter (%s/attention.ptx):\n' "$out_dir"
 for pattern in mma.sync.aligned.m16n8k16 ldmatrix.sync cp.async.cg \
                ex2.approx shfl.sync.bfly bar.sync; do
@@ -50,5 +77,5 @@ for pattern in mma.sync.aligned.m16n8k16 ldmatrix.sync cp.async.cg \
 done
 printf '\nLaunch metadata (%s/attention.json):\n' "$out_dir"
 cat "$out_dir/attention.json"
-printf '\nRun it on a GPU: %s/bin/fa-runner %s/attention --nq 4096 --nk 4096 [--bench]\n' \
-  "$build_dir" "$out_dir"
+printf '\nRun it on a GPU: %s --nq 4096 --nk 4096 [--bench]\n' \
+  "$(quoted "$build_dir/bin/fa-runner" "$out_dir/attention")"
