@@ -109,6 +109,10 @@
 // HELP-DAG: --format=
 // HELP-DAG: --opt-level=
 // HELP-DAG: --warps=
+// Valid values and defaults are in the help.
+// HELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
+// HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: mma-sync (sm_80 and newer; the default) or hopper-ws
+// HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
 // HELP-NOT: amdgpu
 // HELP-NOT: nvptx-short-ptr
 

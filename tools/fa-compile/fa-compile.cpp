@@ -47,32 +47,40 @@ static cl::opt<std::string>
                  cl::desc("output prefix: writes <prefix>.ptx, "
                           "<prefix>.cubin, <prefix>.json"),
                  cl::value_desc("prefix"), cl::cat(faCompileCategory));
-static cl::opt<std::string> chip("chip", cl::desc("target chip"),
-                                 cl::init("sm_90a"),
-                                 cl::cat(faCompileCategory));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or "
+                  "sm_90a (default)"),
+         cl::init("sm_90a"), cl::cat(faCompileCategory));
 static cl::opt<int64_t> blockM("block-m",
                                cl::desc("query rows per block (0: 128)"),
                                cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t>
     blockN("block-n",
-           cl::desc("keys per K/V block (0: 64 up to D = 64, 48 up to "
-                    "D = 128, else 32)"),
+           cl::desc("keys per K/V block (0: the strategy's default; "
+                    "mma-sync 64 up to D = 64, 48 up to D = 128, else 32; "
+                    "hopper-ws 128 up to D = 128, else 64)"),
            cl::init(0), cl::cat(faCompileCategory));
 static cl::opt<int64_t>
     warps("warps",
-          cl::desc("warps per block (0: 32 rows per warp when the score and "
-                   "output fragments fit in registers, else 16)"),
+          cl::desc("warps per block (0: the strategy's; mma-sync 32 rows "
+                   "per warp when the score and output fragments fit in "
+                   "registers, else 16; hopper-ws 4 per 64 rows plus 4)"),
           cl::init(0), cl::cat(faCompileCategory));
-static cl::opt<int64_t> stages("stages", cl::desc("cp.async ring depth"),
+static cl::opt<int64_t> stages("stages",
+                               cl::desc("depth of the K/V ring in shared "
+                                        "memory, 2 to 4 (default 2)"),
                                cl::init(2), cl::cat(faCompileCategory));
 static cl::opt<std::string>
     strategy("strategy",
-             cl::desc("kernel strategy: mma-sync (sm_80+) or hopper-ws "
-                      "(wgmma, sm_90a)"),
+             cl::desc("kernel strategy: mma-sync (sm_80 and newer; the "
+                      "default) or hopper-ws (wgmma, TMA, warp "
+                      "specialization; sm_90a)"),
              cl::init("mma-sync"), cl::cat(faCompileCategory));
 static cl::opt<unsigned>
     optLevel("opt-level",
-             cl::desc("LLVM optimization level of the NVPTX backend (0-3)"),
+             cl::desc("LLVM optimization level of the NVPTX backend, 0 "
+                      "to 3 (default 3)"),
              cl::init(3), cl::cat(faCompileCategory));
 static cl::opt<std::string>
     cudaPath("cuda-path",
