@@ -37,6 +37,23 @@ Value BlockRanges::isUnmasked(ImplicitLocOpBuilder &b, Value block) const {
   return arith::AndIOp::create(b, atLeast, below);
 }
 
+ValueRange mlir::fa::detail::emitGuardedValues(
+    ImplicitLocOpBuilder &b, ValueRange before, Value condition,
+    function_ref<SmallVector<Value>(ValueRange)> thenEmit,
+    function_ref<SmallVector<Value>(ValueRange)> elseEmit) {
+  auto ifOp = scf::IfOp::create(b, TypeRange(before), condition,
+                                /*addThenBlock=*/true, /*addElseBlock=*/true);
+  for (auto [block, emitBranch] :
+       {std::make_pair(ifOp.thenBlock(), thenEmit),
+        std::make_pair(ifOp.elseBlock(), elseEmit)}) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(block);
+    scf::YieldOp::create(b,
+                         emitBranch ? ValueRange(emitBranch(before)) : before);
+  }
+  return ifOp.getResults();
+}
+
 Value BlockClassifier::add(Value x, int64_t c) {
   return b.createOrFold<arith::AddIOp>(x, arith::ConstantIndexOp::create(b, c));
 }

@@ -49,6 +49,16 @@ struct BlockRanges {
   Value isUnmasked(ImplicitLocOpBuilder &b, Value block) const;
 };
 
+/// An scf.if on `condition` that carries an emitter's packed loop state
+/// `before` (its results replace the state): each branch yields what its
+/// emitter returns for the values (a null emitter yields them unchanged).
+/// The masked, unmasked and skipped key blocks of every strategy are such
+/// branches.
+ValueRange
+emitGuardedValues(ImplicitLocOpBuilder &b, ValueRange before, Value condition,
+                  function_ref<SmallVector<Value>(ValueRange)> thenEmit,
+                  function_ref<SmallVector<Value>(ValueRange)> elseEmit);
+
 class BlockClassifier {
 public:
   /// `rowStart` and `rows`: the tile's query rows; `keys`: the number of

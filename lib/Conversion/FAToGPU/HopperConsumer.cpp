@@ -77,20 +77,17 @@ void HopperKernelEmitter::emitGuarded(
     HopperState &state, Value condition,
     function_ref<void(HopperState &)> thenEmit,
     function_ref<void(HopperState &)> elseEmit) {
-  SmallVector<Value> before = packState(state);
-  auto ifOp = scf::IfOp::create(b, TypeRange(ValueRange(before)), condition,
-                                /*addThenBlock=*/true, /*addElseBlock=*/true);
-  for (auto [block, emitBranch] :
-       {std::make_pair(ifOp.thenBlock(), thenEmit),
-        std::make_pair(ifOp.elseBlock(), elseEmit)}) {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(block);
-    HopperState branch = unpackState(before);
-    if (emitBranch)
-      emitBranch(branch);
-    scf::YieldOp::create(b, packState(branch));
-  }
-  state = unpackState(ifOp.getResults());
+  auto branch = [&](function_ref<void(HopperState &)> emit) {
+    return [this, emit](ValueRange values) {
+      HopperState copy = unpackState(values);
+      if (emit)
+        emit(copy);
+      return packState(copy);
+    };
+  };
+  auto thenBranch = branch(thenEmit), elseBranch = branch(elseEmit);
+  state = unpackState(emitGuardedValues(b, packState(state), condition,
+                                        thenBranch, elseBranch));
 }
 
 HopperKernelEmitter::Stage HopperKernelEmitter::getStage(Value computed) {

@@ -94,20 +94,18 @@ void MmaSyncKernelEmitter::emitGuarded(
     SmallVectorImpl<OnlineSoftmaxState> &states, Value condition,
     function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)> thenEmit,
     function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)> elseEmit) {
-  SmallVector<Value> before = packState(states);
-  auto ifOp = scf::IfOp::create(b, TypeRange(ValueRange(before)), condition,
-                                /*addThenBlock=*/true, /*addElseBlock=*/true);
-  for (auto [block, emitBranch] :
-       {std::make_pair(ifOp.thenBlock(), thenEmit),
-        std::make_pair(ifOp.elseBlock(), elseEmit)}) {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(block);
-    SmallVector<OnlineSoftmaxState> branch = unpackState(before);
-    if (emitBranch)
-      emitBranch(branch);
-    scf::YieldOp::create(b, packState(branch));
-  }
-  SmallVector<OnlineSoftmaxState> after = unpackState(ifOp.getResults());
+  auto branch =
+      [&](function_ref<void(SmallVectorImpl<OnlineSoftmaxState> &)> emit) {
+        return [this, emit](ValueRange values) {
+          SmallVector<OnlineSoftmaxState> copy = unpackState(values);
+          if (emit)
+            emit(copy);
+          return packState(copy);
+        };
+      };
+  auto thenBranch = branch(thenEmit), elseBranch = branch(elseEmit);
+  SmallVector<OnlineSoftmaxState> after = unpackState(emitGuardedValues(
+      b, packState(states), condition, thenBranch, elseBranch));
   states.assign(after.begin(), after.end());
 }
 
