@@ -22,7 +22,6 @@
 #include "llvm/Support/Program.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <map>
 
 using namespace mlir;
@@ -236,21 +235,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     return emitError(module.getLoc(), "opt-level must be 0, 1, 2 or 3, not ")
            << options.optLevel.getValue();
   // A toolkit path that was asked for must exist, whatever is written.
-  {
-    const char *source = nullptr;
-    if (!options.cudaPath.empty())
-      source = "--cuda-path";
-    else if (const char *home = std::getenv("CUDA_HOME"); home && *home)
-      source = "CUDA_HOME";
-    else if (const char *path = std::getenv("CUDA_PATH"); path && *path)
-      source = "CUDA_PATH";
-    std::string toolkit = getCUDAToolkitRoot(options);
-    if (source && !llvm::sys::fs::is_directory(toolkit))
-      return emitError(module.getLoc(), "the CUDA toolkit path '")
-             << toolkit << "' (from " << source
-             << ") is not a directory; point it at a CUDA toolkit, or unset "
-                "it to compile PTX without one";
-  }
+  if (CUDAToolkitRoot toolkit = findCUDAToolkit(options);
+      !toolkit.source.empty() && !llvm::sys::fs::is_directory(toolkit.path))
+    return emitError(module.getLoc(), "the CUDA toolkit path '")
+           << toolkit.path << "' (from " << toolkit.source
+           << ") is not a directory; point it at a CUDA toolkit, or unset "
+              "it to compile PTX without one";
   using Clock = std::chrono::steady_clock;
   Clock::time_point phaseStart = Clock::now();
   // Adds the time since the last call to `phase`.

@@ -23,13 +23,13 @@
 using namespace mlir;
 using namespace mlir::fa;
 
-std::string mlir::fa::getCUDAToolkitRoot(const FACompileOptions &options) {
+CUDAToolkitRoot mlir::fa::findCUDAToolkit(const FACompileOptions &options) {
   if (!options.cudaPath.empty())
-    return options.cudaPath;
+    return {options.cudaPath, "--cuda-path"};
   for (const char *name : {"CUDA_HOME", "CUDA_PATH"})
     if (const char *value = std::getenv(name); value && *value)
-      return value;
-  return "/usr/local/cuda";
+      return {value, name};
+  return {"/usr/local/cuda", ""};
 }
 
 /// Upstream passes are added by their registered names: the names are the

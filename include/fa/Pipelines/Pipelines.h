@@ -64,9 +64,19 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
       llvm::cl::init("")};
 };
 
+/// Where the CUDA toolkit is, and who said so.
+struct CUDAToolkitRoot {
+  std::string path;
+  /// "--cuda-path", "CUDA_HOME" or "CUDA_PATH"; empty for the default.
+  std::string source;
+};
+
 /// The CUDA toolkit the serializer uses: `options.cudaPath`, else
 /// $CUDA_HOME, $CUDA_PATH, else /usr/local/cuda.
-std::string getCUDAToolkitRoot(const FACompileOptions &options);
+CUDAToolkitRoot findCUDAToolkit(const FACompileOptions &options);
+inline std::string getCUDAToolkitRoot(const FACompileOptions &options) {
+  return findCUDAToolkit(options).path;
+}
 
 /// fa.attention -> gpu.launch_func + gpu.module at the nvgpu level.
 void buildFALowerToGPUPipeline(OpPassManager &pm,
