@@ -138,6 +138,15 @@ static std::string buildMetadata(const KernelRecord &record) {
   };
   if (!tensorMaps.empty())
     root["tensor_maps"] = std::move(tensorMaps);
+  if (l.persistent)
+    root["persistent"] = llvm::json::Object{
+        {"grid",
+         "(min(T, S * A), 1, 1): T = the product of \"grid\", S = the "
+         "device's multiprocessor count, A = "
+         "cuOccupancyMaxActiveBlocksPerMultiprocessor(kernel, block[0], "
+         "dynamic_shared_memory)"},
+        {"note", "each block loops over the tiles: any grid computes every "
+                 "tile once, \"grid\" too; this one is the fast one"}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";

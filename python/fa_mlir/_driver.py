@@ -10,12 +10,13 @@ from __future__ import annotations
 import collections
 import ctypes
 import threading
-from typing import Sequence
+from typing import List, Sequence
 
 from . import _tensormap
 from ._capi import FAError
 
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
 _TENSOR_MAP_BYTES = 128
 _TENSOR_MAP_ALIGNMENT = 64
 _lock = threading.Lock()
@@ -40,6 +41,10 @@ def cuda():
                     "cuModuleGetFunction": [ctypes.POINTER(p), p,
                                             ctypes.c_char_p],
                     "cuFuncSetAttribute": [p, i, i],
+                    "cuCtxGetDevice": [ctypes.POINTER(i)],
+                    "cuDeviceGetAttribute": [ctypes.POINTER(i), i, i],
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor": [
+                        ctypes.POINTER(i), p, i, s],
                     "cuLaunchKernel": [p, u, u, u, u, u, u, u, p,
                                        ctypes.POINTER(p), p],
                     "cuGetErrorString": [i, ctypes.POINTER(ctypes.c_char_p)],
@@ -149,6 +154,31 @@ class LoadedKernel:
         check(l, l.cuFuncSetAttribute(
             self.function, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             self.shared), "cuFuncSetAttribute (dynamic shared memory)")
+        # A persistent kernel (metadata "persistent") runs as many blocks
+        # as stay resident on the device, each looping over the tiles.
+        self.resident_blocks = None
+        if "persistent" in compiled.metadata:
+            device, count, per_sm = (ctypes.c_int(), ctypes.c_int(),
+                                     ctypes.c_int())
+            check(l, l.cuCtxGetDevice(ctypes.byref(device)), "cuCtxGetDevice")
+            check(l, l.cuDeviceGetAttribute(
+                ctypes.byref(count), _CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                device), "cuDeviceGetAttribute")
+            check(l, l.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                ctypes.byref(per_sm), self.function, self.threads,
+                self.shared), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
+            self.resident_blocks = max(1, count.value * per_sm.value)
+
+    def grid(self, tiles: Sequence[int]) -> List[int]:
+        """The launch grid for the grid of tiles the metadata describes:
+        that grid, or for a persistent kernel min(tiles, resident blocks)
+        blocks."""
+        if self.resident_blocks is None:
+            return list(tiles)
+        count = 1
+        for t in tiles:
+            count *= t
+        return [min(count, self.resident_blocks), 1, 1]
 
     def launch(self, grid, args, stream, tensor_maps: Sequence[bytes] = ()):
         """args: flat list of int64 (expanded memref descriptors);

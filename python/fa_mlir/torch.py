@@ -502,7 +502,8 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
             args += _memref(c)
         maps = _tensor_maps(kernel, (q, k, v, out))
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        kernel.launch(_grid(kernel.metadata, q), args, stream, maps)
+        kernel.launch(kernel.grid(_grid(kernel.metadata, q)), args, stream,
+                      maps)
     return out, lse
 
 

@@ -335,3 +335,14 @@ def test_metadata_is_not_modified():
     before = copy.deepcopy(m)
     _tensormap.parse_tensor_maps(m)
     assert m == before
+
+
+@pytest.mark.parametrize("resident, tiles, expected", [
+    (None, (8, 16, 2), [8, 16, 2]),     # one block per tile
+    (132, (8, 16, 2), [132, 1, 1]),     # a persistent kernel: resident blocks
+    (132, (3, 2, 1), [6, 1, 1]),        # never more blocks than tiles
+])
+def test_persistent_grid(resident, tiles, expected):
+    kernel = _kernel(3)
+    kernel.resident_blocks = resident
+    assert kernel.grid(tiles) == expected

@@ -4,6 +4,9 @@
 // RUN: fa-compile %s -o %t/attn --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=TOOL
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
+// A causal kernel computes one tile per block (its producer could not find
+// the key blocks of every tile in its registers): no "persistent" entry.
+// RUN: not grep -q persistent %t/attn.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
 // Three consumer warpgroups (block-m 192) and the producer: 512 threads,
 // 160 registers a consumer thread.
@@ -46,7 +49,7 @@
 // PTX-NOT: cp.async.cg
 // JSON: "block": [
 // JSON-NEXT: 384,
-// JSON: "dynamic_shared_memory": 83016
+// JSON: "dynamic_shared_memory": 83056
 // JSON: "strategy": "hopper-ws"
 // JSON: "tensor_maps": [
 // JSON-NEXT: {
@@ -68,6 +71,7 @@
 // JSON: "operand": "v",
 // JSON: "block_m": 128
 // JSON-NEXT: "block_n": 128
+
 // WG3: fa-compile: fa_attention_f16_d64_bm192_bn64_wg3_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}wg3.{ptx,json}
 // WG3-PTX: .maxntid 512, 1, 1
 // WG3-PTX-DAG: setmaxnreg.dec.sync.aligned.u32 32;

@@ -56,6 +56,8 @@ struct Driver {
   X(cuModuleLoadData, CUresult(CUmodule *, const void *))                      \
   X(cuModuleGetFunction, CUresult(CUfunction *, CUmodule, const char *))       \
   X(cuFuncSetAttribute, CUresult(CUfunction, int, int))                        \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
+    CUresult(int *, CUfunction, int, size_t))                                  \
   X(cuMemAlloc_v2, CUresult(CUdeviceptr *, size_t))                            \
   X(cuMemFree_v2, CUresult(CUdeviceptr))                                       \
   X(cuMemGetInfo_v2, CUresult(size_t *, size_t *))                             \

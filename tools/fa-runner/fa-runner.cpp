@@ -324,6 +324,23 @@ int main(int argc, char **argv) {
     return static_cast<unsigned>(value);
   };
   unsigned gx = gridDim(0), gy = gridDim(1), gz = gridDim(2);
+  // A persistent kernel: as many blocks as stay resident, at most one per
+  // tile (metadata "persistent"); each loops over the tiles.
+  if (meta.json.has("persistent")) {
+    int multiprocessors = 0, resident = 0;
+    check(cuda.cuDeviceGetAttribute(&multiprocessors, kAttrMultiprocessors,
+                                    device),
+          "cuDeviceGetAttribute");
+    check(cuda.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+              &resident, kernel,
+              static_cast<int>(meta.json["block"].array[0].asInt()),
+              static_cast<size_t>(smem)),
+          "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    uint64_t tiles = uint64_t(gx) * gy * gz;
+    uint64_t blocks = uint64_t(std::max(1, multiprocessors * resident));
+    gx = static_cast<unsigned>(std::min(tiles, blocks));
+    gy = gz = 1;
+  }
   unsigned threads = static_cast<unsigned>(meta.json["block"].array[0].asInt());
 
   auto launch = [&](Set &s) {

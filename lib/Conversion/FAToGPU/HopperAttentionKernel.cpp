@@ -39,6 +39,7 @@
 #include "KernelEpilogue.h"
 #include "KernelGrid.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -88,38 +89,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   Value lane = rem(tid, idx(32));
   groupId = div(lane, idx(4));
   threadInGroup = rem(lane, idx(4));
-  TileCoordinates coordinates =
-      emitTileCoordinates(b, function, query, key, config.blockM);
-  Value tileIndex = coordinates.tileIndex;
-  head = coordinates.head;
-  batch = coordinates.batch;
-  qLength = coordinates.qLength;
-  kvLength = coordinates.kvLength;
-  rowStart = coordinates.rowStart;
-
-  TileCloner::Roots roots;
-  roots.batch = batch;
-  roots.head = head;
-  roots.tileIndex = tileIndex;
-  roots.bindKernelArguments(tile, func.getArguments());
-  Value localRow =
-      add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))), groupId);
-  Value localCol = mul(threadInGroup, idx(2));
-  roots.rowBase = [localRow](bool) { return localRow; };
-  roots.colBase = [localCol]() { return localCol; };
-  roots.rowOffsets = {0, 8};
-  for (int64_t n = 0; n < config.blockN / 8; ++n)
-    roots.colOffsets.append({8 * n, 8 * n + 1});
-  roots.hoistRowValues = true;
-  cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
-  auto prologue = ub::PoisonOp::create(b, b.getIndexType());
-  cloner->setPrologue(prologue);
-
-  KeyBlockPlan plan =
-      planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
-  kvHead = plan.kvHead;
-  classifier = std::move(plan.classifier);
-  ranges = plan.ranges;
+  arguments = func.getArguments();
 
   // Shared memory, aligned up to the swizzle period: the Q tile, the K
   // ring, the V ring (each [stages][slabs][rows][64]), the mbarriers.
@@ -158,6 +128,10 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   vDesc = descriptor(qBytes + config.stages * kSlotBytes,
                      config.blockN * kSlabRowBytes);
   initBarriers();
+  // One tile per block: its coordinates, mask and key blocks, computed
+  // once for both roles (with all the registers).
+  if (!config.persistent)
+    beginTile(emitTileCoordinates(b, function, query, key, config.blockM));
 
   // The last warpgroup produces; the others consume. setmaxnreg moves the
   // producer's registers to the consumers.
@@ -174,7 +148,20 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
         scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                                    warpInGroup, idx(0)));
     b.setInsertionPointToStart(firstWarp.thenBlock());
-    emitProducer();
+    if (config.persistent) {
+      emitProducerTiles();
+    } else {
+      auto leader = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                   rem(tid, idx(32)), idx(0)));
+      {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(leader.thenBlock());
+        loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0),
+                 config.blockM, headDim);
+      }
+      emitProducer(i32(0));
+    }
   }
   {
     OpBuilder::InsertionGuard g(b);
@@ -191,12 +178,172 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       b.setInsertionPointToStart(last.thenBlock());
       NVVM::BarrierArriveOp::create(b, turnBarrier(idx(0)), i32(2 * 128));
     }
-    waitBarrier(qLoaded(), idx(0));
-    emitConsumer();
+    if (config.persistent) {
+      emitConsumerTiles();
+    } else {
+      waitBarrier(qLoaded(), idx(0));
+      emitConsumer(idx(0));
+    }
   }
   gpu::ReturnOp::create(b);
-  if (prologue->use_empty())
-    prologue->erase();
+  if (!config.persistent)
+    endTile();
+}
+
+void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
+  head = coordinates.head;
+  batch = coordinates.batch;
+  qLength = coordinates.qLength;
+  kvLength = coordinates.kvLength;
+  rowStart = coordinates.rowStart;
+
+  TileCloner::Roots roots;
+  roots.batch = batch;
+  roots.head = head;
+  roots.tileIndex = coordinates.tileIndex;
+  roots.bindKernelArguments(tile, arguments);
+  Value localRow =
+      add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))), groupId);
+  Value localCol = mul(threadInGroup, idx(2));
+  roots.rowBase = [localRow](bool) { return localRow; };
+  roots.colBase = [localCol]() { return localCol; };
+  roots.rowOffsets = {0, 8};
+  for (int64_t n = 0; n < config.blockN / 8; ++n)
+    roots.colOffsets.append({8 * n, 8 * n + 1});
+  roots.hoistRowValues = true;
+  classifier.reset();
+  cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
+  // Values of the scores body that vary per tile (or with nothing) are
+  // cloned here, at the start of the tile.
+  tilePrologue = ub::PoisonOp::create(b, b.getIndexType());
+  cloner->setPrologue(tilePrologue);
+
+  KeyBlockPlan plan =
+      planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
+  kvHead = plan.kvHead;
+  classifier = std::move(plan.classifier);
+  ranges = plan.ranges;
+}
+
+Value HopperKernelEmitter::tileSlot(Value tiles, int64_t word) {
+  // After the barriers: two slots of kTileSlotWords i32, by tile parity.
+  int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes) +
+                   config.barriers() * 8;
+  Value slot = arith::AndIOp::create(b, tiles, i32(1));
+  Value address = arith::AddIOp::create(
+      b, smemBase,
+      arith::AddIOp::create(
+          b, i32(offset + 4 * word),
+          arith::MulIOp::create(b, slot,
+                                i32(4 * HopperConfig::kTileSlotWords))));
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+      address);
+}
+
+void HopperKernelEmitter::emitProducerTiles() {
+  Value lane = rem(tid, idx(32));
+  Value leader =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
+  auto toI32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), v);
+  };
+  // The slot of the `tiles`-th tile, once the consumers released the Q of
+  // the one before (so they are done with the slot's previous tile); then
+  // the arrival on "Q loaded" that publishes it.
+  auto publish = [&](Value tiles, ArrayRef<Value> words,
+                     function_ref<void()> arrive) {
+    Value previous = arith::XOrIOp::create(
+        b, arith::AndIOp::create(b, tiles, i32(1)), i32(1));
+    waitBarrier(qReleased(),
+                arith::IndexCastOp::create(b, b.getIndexType(), previous));
+    auto ifOp = scf::IfOp::create(b, leader);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    for (auto [word, value] : llvm::enumerate(words))
+      LLVM::StoreOp::create(b, value, tileSlot(tiles, word), /*alignment=*/4,
+                            /*isVolatile=*/true);
+    arrive();
+  };
+  SmallVector<Value> results = emitPersistentTileLoop(
+      b, function, query, key, config.blockM, ValueRange{i32(0), i32(0)},
+      [&](const TileCoordinates &coordinates, ValueRange values) {
+        beginTile(coordinates);
+        Value tiles = values[1];
+        publish(tiles,
+                {toI32(coordinates.tileIndex), toI32(head), toI32(batch)},
+                [&]() {
+                  loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0),
+                           config.blockM, headDim);
+                });
+        Value loaded = emitProducer(values[0]);
+        endTile();
+        return SmallVector<Value>{loaded,
+                                  arith::AddIOp::create(b, tiles, i32(1))};
+      });
+  // No tile left: a negative tile index, and "Q loaded" without a load.
+  publish(results[1], {i32(-1)}, [&]() {
+    NVVM::MBarrierArriveOp::create(b, Type(), qLoaded(), Value());
+  });
+}
+
+void HopperKernelEmitter::emitConsumerTiles() {
+  auto index = [&](Value v) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), v);
+  };
+  Type i32Type = b.getI32Type();
+  auto loop =
+      scf::WhileOp::create(b, TypeRange{b.getIndexType(), i32Type},
+                           ValueRange{idx(0), i32(0)}, nullptr, nullptr);
+  {
+    // Wait for the next tile's Q (or for the end), then read its slot.
+    OpBuilder::InsertionGuard g(b);
+    Block *before = loop.getBeforeBody();
+    b.setInsertionPointToStart(before);
+    Value tiles = before->getArgument(1);
+    waitBarrier(qLoaded(), index(arith::AndIOp::create(b, tiles, i32(1))));
+    Value tileIndex =
+        LLVM::LoadOp::create(b, i32Type, tileSlot(tiles, 0), /*alignment=*/4,
+                             /*isVolatile=*/true);
+    Value more =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tileIndex, i32(0));
+    scf::ConditionOp::create(b, more, before->getArguments());
+  }
+  OpBuilder::InsertionGuard g(b);
+  Block *after = loop.getAfterBody();
+  b.setInsertionPointToStart(after);
+  Value tiles = after->getArgument(1);
+  auto word = [&](int64_t w) {
+    return index(LLVM::LoadOp::create(b, i32Type, tileSlot(tiles, w),
+                                      /*alignment=*/4, /*isVolatile=*/true));
+  };
+  TileCoordinates coordinates;
+  coordinates.tileIndex = word(0);
+  coordinates.head = word(1);
+  coordinates.batch = word(2);
+  coordinates.qLength = b.createOrFold<memref::DimOp>(query, 2);
+  coordinates.kvLength = b.createOrFold<memref::DimOp>(key, 2);
+  coordinates.rowStart = mul(coordinates.tileIndex, idx(config.blockM));
+  beginTile(coordinates);
+  // The epilogue reads the slot again rather than keep the coordinates in
+  // registers through the key loop (the producer rewrites the slot two
+  // tiles later, after this tile released its Q).
+  reloadTile = [&, word]() {
+    batch = word(2);
+    head = word(1);
+    rowStart = mul(word(0), idx(config.blockM));
+  };
+  Value computed = emitConsumer(after->getArgument(0));
+  reloadTile = nullptr;
+  endTile();
+  scf::YieldOp::create(
+      b, ValueRange{computed, arith::AddIOp::create(b, tiles, i32(1))});
+}
+
+void HopperKernelEmitter::endTile() {
+  if (tilePrologue->use_empty())
+    tilePrologue->erase();
+  tilePrologue = nullptr;
 }
 
 /// Whether `root` of the scores body reads a captured tensor (`perKey`:
@@ -264,6 +411,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   info.threads = config.threads();
   info.dynamicSharedMemory = getHopperSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
+  info.persistent = config.persistent;
   // Q, K and V by TMA: a box is one 64-column slab of a tile's rows.
   for (auto [argument, rows] : {std::pair<int64_t, int64_t>{0, config.blockM},
                                 {1, config.blockN},

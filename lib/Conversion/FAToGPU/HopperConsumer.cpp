@@ -61,7 +61,7 @@ HopperState HopperKernelEmitter::unpackState(ValueRange values) {
   return state;
 }
 
-HopperState HopperKernelEmitter::initialState() {
+HopperState HopperKernelEmitter::initialState(Value computed) {
   HopperState state;
   Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
   state.acc.assign(valueDim / 2, zero);
@@ -69,7 +69,7 @@ HopperState HopperKernelEmitter::initialState() {
   // No P is pending before the first block; the registers are never read.
   state.pending.assign(config.blockN / 4,
                        ub::PoisonOp::create(b, b.getI32Type()));
-  state.computed = idx(0);
+  state.computed = computed;
   return state;
 }
 
@@ -105,6 +105,14 @@ Value HopperKernelEmitter::slotDescriptor(Value base, Value slot,
       arith::MulIOp::create(
           b, slot64,
           arith::ConstantOp::create(b, b.getI64IntegerAttr(slotBytes >> 4))));
+}
+
+void HopperKernelEmitter::releaseQuery() {
+  // Every consumer thread arrives: its reads of the tile slot (and its
+  // MMAs that read Q) come before the producer's next write of them
+  // (compute-sanitizer's racecheck flagged the slot with one arrival per
+  // warpgroup).
+  NVVM::MBarrierArriveOp::create(b, Type(), qReleased(), Value());
 }
 
 void HopperKernelEmitter::releaseStage(Value bar) {
@@ -421,12 +429,15 @@ void HopperKernelEmitter::emitLoop(HopperState &state, Value lo) {
   state = unpackState(loop.getResults());
 }
 
-void HopperKernelEmitter::emitConsumer() {
-  HopperState state = initialState();
+Value HopperKernelEmitter::emitConsumer(Value computed) {
+  HopperState state = initialState(computed);
   if (!config.overlapSoftmax) {
     emitLoop(state, ranges.lo);
+    releaseQuery();
+    if (reloadTile)
+      reloadTile();
     emitEpilogue(state);
-    return;
+    return state.computed;
   }
   // The first computed block is peeled (it has no P V to overlap with),
   // the last P V follows the loop; a tile that computes no block skips
@@ -437,8 +448,12 @@ void HopperKernelEmitter::emitConsumer() {
       [&](HopperState &s) {
         emitFirstBlock(s, first);
         emitLoop(s, add(first, idx(1)));
+        releaseQuery();
         emitLastValues(s);
       },
-      nullptr);
+      [&](HopperState &) { releaseQuery(); });
+  if (reloadTile)
+    reloadTile();
   emitEpilogue(state);
+  return state.computed;
 }

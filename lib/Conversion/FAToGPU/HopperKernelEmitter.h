@@ -15,6 +15,7 @@
 #define FA_LIB_CONVERSION_FATOGPU_HOPPERKERNELEMITTER_H
 
 #include "BlockClassifier.h"
+#include "KernelGrid.h"
 #include "RegisterSoftmax.h"
 #include "ScoreCloner.h"
 #include "Wgmma.h"
@@ -23,6 +24,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
+#include <functional>
 #include <memory>
 
 namespace mlir::fa::detail {
@@ -71,7 +73,8 @@ private:
 
   /// mbarrier `index` (HopperConfig::barriers: 0 Q loaded, 1 + s K of
   /// stage s loaded, 1 + stages + s V loaded, 1 + 2 stages + s K of stage
-  /// s released, 1 + 3 stages + s V released) as a shared-memory pointer.
+  /// s released, 1 + 3 stages + s V released, 1 + 4 stages Q released) as
+  /// a shared-memory pointer.
   Value barrier(Value index);
   Value barrier(int64_t index) { return barrier(idx(index)); }
   Value qLoaded() { return barrier(0); }
@@ -85,6 +88,7 @@ private:
   Value vReleased(Value slot) {
     return barrier(add(slot, idx(1 + 3 * config.stages)));
   }
+  Value qReleased() { return barrier(1 + 4 * config.stages); }
   /// Whether the consumer warpgroups take turns issuing their MMAs.
   bool pingPong() const { return config.warpgroups() > 1; }
   /// The named barrier (1 + w) on which consumer warpgroup w waits for its
@@ -103,9 +107,28 @@ private:
   void loadTile(Value map, Value bar, Value batch, Value head, Value row,
                 int64_t dstOffset, Value dstSlotOffset, int64_t rows,
                 int64_t cols);
-  /// The producer warp: Q, then K and V of every block the consumers
-  /// compute, into the ring, each stage once the consumers released it.
-  void emitProducer();
+  /// The coordinates, scores-body cloner and key blocks of a tile.
+  void beginTile(const TileCoordinates &coordinates);
+  /// Erases the tile's prologue placeholder.
+  void endTile();
+  /// Word `word` of the tile slot of the `tiles`-th tile (i32): the slots
+  /// by which the producer tells the consumers which tile comes next (tile
+  /// index, head, batch; a negative index: none).
+  Value tileSlot(Value tiles, int64_t word);
+  /// The producer warp's loop over the block's tiles
+  /// (emitPersistentTileLoop): per tile, once the consumers released the
+  /// previous Q, the tile's slot and its Q (both published by "Q loaded"),
+  /// then its K and V blocks; at the end, a slot that says no tile is
+  /// left.
+  void emitProducerTiles();
+  /// The consumers' loop: wait for "Q loaded", read the slot, compute the
+  /// tile, until the slot says no tile is left.
+  void emitConsumerTiles();
+  /// The K and V of every block the consumers compute in the current tile,
+  /// into the ring, each stage once they released it. `loaded` counts the
+  /// blocks loaded so far (i32: the producer is short of registers);
+  /// returns the new count.
+  Value emitProducer(Value loaded);
   /// Whether the consumers compute `block` (unmasked, or masked and maybe
   /// visible; only with a classification predicate), as producer and
   /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.
@@ -127,7 +150,7 @@ private:
   };
   SmallVector<Value> packState(const HopperState &state);
   HopperState unpackState(ValueRange values);
-  HopperState initialState();
+  HopperState initialState(Value computed);
   /// `state` through an scf.if on `condition`: each branch emits on a copy
   /// (null: unchanged), the results become the state.
   void emitGuarded(HopperState &state, Value condition,
@@ -138,6 +161,8 @@ private:
   Value slotDescriptor(Value base, Value slot, int64_t slotBytes);
   /// The warpgroup's first thread arrives on `bar`.
   void releaseStage(Value bar);
+  /// Every consumer thread arrives on "Q released".
+  void releaseQuery();
   /// Ping-pong: wait for this warpgroup's turn to issue, and hand the turn
   /// to the next one (no-ops with one consumer warpgroup).
   void waitTurn();
@@ -175,9 +200,11 @@ private:
   void emitLoop(HopperState &state, Value lo);
   /// The P V of the last computed block.
   void emitLastValues(HopperState &state);
-  /// The first computed block, the key loop, the last P V and the
-  /// epilogue.
-  void emitConsumer();
+  /// The consumers' tile: the first computed block, the key loop, the
+  /// last P V and the epilogue; Q is released once its last S = Q K^T is
+  /// done. `computed` counts the blocks computed before; returns the new
+  /// count.
+  Value emitConsumer(Value computed);
   void emitEpilogue(const HopperState &state);
 
   ImplicitLocOpBuilder &b;
@@ -190,6 +217,12 @@ private:
   float scoreScale;
   std::unique_ptr<TileCloner> cloner;
   std::unique_ptr<BlockClassifier> classifier;
+  /// Where the scores body's per-tile values are cloned (a placeholder).
+  Operation *tilePrologue = nullptr;
+  /// Sets batch, head and rowStart again before the epilogue (persistent
+  /// consumers: from the tile slot).
+  std::function<void()> reloadTile;
+  ValueRange arguments;
 
   Value query, key, value, output, lse;
   Value qMap, kMap, vMap; // TMA tensor maps (kernel parameters)

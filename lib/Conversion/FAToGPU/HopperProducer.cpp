@@ -64,6 +64,8 @@ void HopperKernelEmitter::initBarriers() {
       NVVM::MBarrierInitOp::create(b, vReleased(idx(s)),
                                    i32(config.warpgroups()), Value());
     }
+    NVVM::MBarrierInitOp::create(b, qReleased(), i32(128 * config.warpgroups()),
+                                 Value());
     // The initialization, visible to the async proxy (TMA completes
     // transactions on these barriers).
     NVVM::FenceMbarrierInitOp::create(b);
@@ -100,7 +102,7 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
   }
 }
 
-void HopperKernelEmitter::emitProducer() {
+Value HopperKernelEmitter::emitProducer(Value loaded) {
   // The whole warp runs the loop (the block classification may combine
   // its lanes with shuffles) and waits; one lane issues the loads.
   Value lane = rem(tid, idx(32));
@@ -112,26 +114,22 @@ void HopperKernelEmitter::emitProducer() {
     b.setInsertionPointToStart(ifOp.thenBlock());
     emitLoads();
   };
-  asLeader([&]() {
-    loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0), config.blockM,
-             headDim);
-  });
-
   int64_t blockN = config.blockN;
   auto loop =
-      scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), ValueRange{idx(0)});
+      scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), ValueRange{loaded});
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
   Value block = loop.getInductionVar();
-  Value loaded = loop.getRegionIterArgs()[0];
+  loaded = loop.getRegionIterArgs()[0];
   // What the consumers compute: the unmasked blocks, and the masked ones
   // that may be visible.
   Value isComputed;
   if (classifier->hasPredicate())
     isComputed = computes(block, ranges.isUnmasked(b, block));
   auto emitLoads = [&]() {
-    Value slot = rem(loaded, idx(config.stages));
-    Value parity = rem(div(loaded, idx(config.stages)), idx(2));
+    Value count = arith::IndexCastUIOp::create(b, b.getIndexType(), loaded);
+    Value slot = rem(count, idx(config.stages));
+    Value parity = rem(div(count, idx(config.stages)), idx(2));
     // The consumers released the slot's previous block (a fresh
     // barrier's "previous phase", parity 1, counts as complete).
     Value previous = arith::XOrIOp::create(b, parity, idx(1));
@@ -150,18 +148,21 @@ void HopperKernelEmitter::emitProducer() {
   };
   if (!isComputed) {
     emitLoads();
-    scf::YieldOp::create(b, add(loaded, idx(1)));
-    return;
+    scf::YieldOp::create(b,
+                         ValueRange{arith::AddIOp::create(b, loaded, i32(1))});
+    return loop.getResult(0);
   }
-  auto ifOp = scf::IfOp::create(b, TypeRange{b.getIndexType()}, isComputed,
+  auto ifOp = scf::IfOp::create(b, TypeRange{b.getI32Type()}, isComputed,
                                 /*addThenBlock=*/true, /*addElseBlock=*/true);
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     emitLoads();
-    scf::YieldOp::create(b, add(loaded, idx(1)));
+    scf::YieldOp::create(b,
+                         ValueRange{arith::AddIOp::create(b, loaded, i32(1))});
     b.setInsertionPointToStart(ifOp.elseBlock());
     scf::YieldOp::create(b, loaded);
   }
   scf::YieldOp::create(b, ifOp.getResult(0));
+  return loop.getResult(0);
 }

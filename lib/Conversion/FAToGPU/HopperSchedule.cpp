@@ -39,10 +39,26 @@ static int64_t getRegisterBudget(const HopperConfig &config) {
 /// spare, none did).
 static constexpr int64_t kOverlapHeadroom = 16;
 
+/// Registers beyond the fragment budget that the consumers' loop over
+/// tiles needs, with the persistent producer's share taken (ptxas -v: the
+/// persistent D = 256 kernel, 1 to spare, spilled 68 bytes; D = 128, 9 to
+/// spare, none).
+static constexpr int64_t kPersistentHeadroom = 8;
+
 void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
   config.producerReadsCaptures = false;
+  // The producer finds each tile's key blocks itself in a persistent
+  // kernel: for a mask that is a search its registers cannot hold (ptxas
+  // spilled with 32 to 40), so masked kernels take one tile per block; so
+  // do consumers without registers to spare for the tile loop's state
+  // (D = 256).
+  config.persistent = true;
+  config.persistent =
+      !traits.masks &&
+      getRegisterBudget(config) - getFragmentRegisters(spec, config) >=
+          kPersistentHeadroom;
   if (traits.visibilityReadsCaptures) {
     HopperConfig generous = config;
     generous.producerReadsCaptures = true;
@@ -60,7 +76,7 @@ int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
   int64_t q = config.blockM * spec.getHeadDim();
   int64_t k = config.stages * config.blockN * spec.getHeadDim();
   int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
-  return 2 * (q + k + v) + config.barriers() * 8 + kSwizzlePeriodBytes;
+  return 2 * (q + k + v) + config.controlBytes() + kSwizzlePeriodBytes;
 }
 
 LogicalResult mlir::fa::verifyHopperConfig(

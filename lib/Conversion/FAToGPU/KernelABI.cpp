@@ -137,6 +137,8 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
                      b.getI64IntegerAttr(dynamicSharedMemory)),
       b.getNamedAttr("lse", b.getBoolAttr(lse)),
   };
+  if (persistent)
+    entries.push_back(b.getNamedAttr("persistent", b.getBoolAttr(true)));
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -176,6 +178,12 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
   if (!lse)
     return failure();
   info.lse = lse.getValue();
+  // Optional: only persistent kernels say so.
+  Attribute persistentAttr = attr.get("persistent");
+  auto persistent = dyn_cast_or_null<BoolAttr>(persistentAttr);
+  if (persistentAttr && !persistent)
+    return failure();
+  info.persistent = persistent && persistent.getValue();
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

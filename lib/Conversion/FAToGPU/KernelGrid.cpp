@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::fa::detail;
@@ -33,4 +34,104 @@ mlir::fa::detail::emitTileCoordinates(ImplicitLocOpBuilder &b,
   tile.kvLength = b.createOrFold<memref::DimOp>(key, 2);
   tile.rowStart = b.createOrFold<arith::MulIOp>(tile.tileIndex, idx(blockM));
   return tile;
+}
+
+SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
+    ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
+    Value key, int64_t blockM, ValueRange init,
+    function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)>
+        body) {
+  // The loop and the tile's coordinates are 32-bit (registers are short
+  // in the producer; a 64-bit division is a call): the tile count is below
+  // 2^31 for any tensor that fits in memory.
+  auto i32 = [&](Value v) {
+    return b.createOrFold<arith::IndexCastUIOp>(b.getI32Type(), v);
+  };
+  auto index = [&](Value v) {
+    return b.createOrFold<arith::IndexCastUIOp>(b.getIndexType(), v);
+  };
+  auto c32 = [&](int32_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  };
+  auto add = [&](Value x, Value y) {
+    return b.createOrFold<arith::AddIOp>(x, y);
+  };
+  auto sub = [&](Value x, Value y) {
+    return b.createOrFold<arith::SubIOp>(x, y);
+  };
+  auto mul = [&](Value x, Value y) {
+    return b.createOrFold<arith::MulIOp>(x, y);
+  };
+  auto div = [&](Value x, Value y) {
+    return b.createOrFold<arith::DivUIOp>(x, y);
+  };
+  auto rem = [&](Value x, Value y) {
+    return b.createOrFold<arith::RemUIOp>(x, y);
+  };
+  auto blockId = [&](gpu::Dimension d) {
+    return i32(gpu::BlockIdOp::create(b, d));
+  };
+  auto gridDim = [&](gpu::Dimension d) {
+    return i32(gpu::GridDimOp::create(b, d));
+  };
+  using gpu::Dimension;
+  Value gridX = gridDim(Dimension::x), gridY = gridDim(Dimension::y);
+  Value first = add(blockId(Dimension::x),
+                    mul(gridX, add(blockId(Dimension::y),
+                                   mul(gridY, blockId(Dimension::z)))));
+  Value stride = mul(mul(gridX, gridY), gridDim(Dimension::z));
+
+  TileCoordinates tile;
+  tile.qLength = b.createOrFold<memref::DimOp>(query, 2);
+  tile.kvLength = b.createOrFold<memref::DimOp>(key, 2);
+  Value queryTiles = i32(b.createOrFold<arith::CeilDivUIOp>(
+      tile.qLength, arith::ConstantIndexOp::create(b, blockM)));
+  Value heads = i32(b.createOrFold<memref::DimOp>(query, 1));
+  Value batches = i32(b.createOrFold<memref::DimOp>(query, 0));
+  bool paired = static_cast<bool>(function.getVisible());
+  // Units a block takes: tiles, or pairs of tiles under a mask.
+  Value perHead = paired
+                      ? b.createOrFold<arith::CeilDivUIOp>(queryTiles, c32(2))
+                      : queryTiles;
+  Value units = mul(mul(perHead, heads), batches);
+
+  auto loop = scf::ForOp::create(b, first, units, stride, init);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value unit = loop.getInductionVar();
+  Value rank = rem(unit, perHead);
+  Value rest = div(unit, perHead);
+  tile.head = index(rem(rest, heads));
+  tile.batch = index(div(rest, heads));
+  auto emitTile = [&](Value tileIndex, ValueRange values) {
+    tile.tileIndex = index(tileIndex);
+    tile.rowStart = b.createOrFold<arith::MulIOp>(
+        tile.tileIndex, arith::ConstantIndexOp::create(b, blockM));
+    return body(tile, values);
+  };
+  if (!paired) {
+    scf::YieldOp::create(b, emitTile(rank, loop.getRegionIterArgs()));
+    b.setInsertionPointAfter(loop);
+    return loop.getResults();
+  }
+  // The pair: tile Q - 1 - rank, then tile rank unless it is the same.
+  Value last = sub(sub(queryTiles, c32(1)), rank);
+  Value count = arith::SelectOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, last, rank), c32(1),
+      c32(2));
+  auto inner =
+      scf::ForOp::create(b, c32(0), count, c32(1), loop.getRegionIterArgs());
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(inner.getBody());
+    Value tileIndex = arith::SelectOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                              inner.getInductionVar(), c32(0)),
+        last, rank);
+    scf::YieldOp::create(b, emitTile(tileIndex, inner.getRegionIterArgs()));
+  }
+  scf::YieldOp::create(b, inner.getResults());
+  b.setInsertionPointAfter(loop);
+  return loop.getResults();
 }

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // The grid every strategy is launched with (lowerAttentionTileToGPU:
-// (ceildiv(Nq, block_m), Hq, B)), read back inside the kernel.
+// (ceildiv(Nq, block_m), Hq, B)), read back inside the kernel: one tile
+// per block, or, in a persistent kernel, the tiles a block loops over.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +30,24 @@ struct TileCoordinates {
 TileCoordinates emitTileCoordinates(ImplicitLocOpBuilder &b,
                                     const ScoreFunction &function, Value query,
                                     Value key, int64_t blockM);
+
+/// The loop of a persistent kernel over its block's tiles: `body` is given
+/// each tile's coordinates and the loop-carried values and returns their
+/// new values; the loop's results are returned. Any grid computes every
+/// tile once: block i (numbered x fastest) takes the tiles i, i + blocks,
+/// i + 2 blocks, ... of the order below, so the runtimes may launch one
+/// block per tile or a block per multiprocessor.
+///
+/// The order: query tile fastest, then head, then batch, so that the blocks
+/// running together share K and V in L2. Without a mask every tile costs
+/// the same. With one, tiles usually see more keys the later their rows
+/// (causal): a block takes them in pairs, the (k+1)-th tile from the end
+/// then the (k+1)-th from the start (one when they coincide), so each
+/// block's share costs about the same and its short tiles come last.
+SmallVector<Value> emitPersistentTileLoop(
+    ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
+    Value key, int64_t blockM, ValueRange init,
+    function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)> body);
 
 } // namespace mlir::fa::detail
 

@@ -16,7 +16,10 @@
 // HOPPER-LABEL: func.func @unedited
 // HOPPER:       gpu.func @fa_attention_f16_d64_bm64_bn32_wg1_s2_wgmma_{{[0-9a-f]+}}(
 // HOPPER-NOT:     math.tanh
-// HOPPER-NOT:     scf.while
+// No search for key blocks (the only scf.while is the persistent consumers'
+// loop over tiles).
+// HOPPER-NOT:     scf.while {{.*}} : (index) ->
+// HOPPER-NOT:     scf.while {{.*}} : (index, index) ->
 // HOPPER:         gpu.return
 func.func @unedited(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
@@ -432,8 +435,12 @@ func.func @window(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg
 // CHECK:         arith.remui %[[H]], %c2
 // HOPPER-LABEL: func.func @heads
 // HOPPER:       gpu.func
-// HOPPER:         %[[H:.*]] = gpu.block_id  y
-// HOPPER:         arith.remui %[[H]], %c2
+// The persistent kernel's head is that of the tile it loops over.
+// HOPPER:         scf.for %[[UNIT:[a-z0-9]+]] = {{.*}} : i32 {
+// HOPPER:           %[[REST:.*]] = arith.divui %[[UNIT]],
+// HOPPER:           %[[H32:.*]] = arith.remui %[[REST]], %c4_i32
+// HOPPER:           %[[H:.*]] = arith.index_castui %[[H32]] : i32 to index
+// HOPPER:           arith.remui %[[H]], %c2
 func.func @heads(%arg0: tensor<1x4x?x64xf16>, %arg1: tensor<1x2x?x64xf16>, %arg2: tensor<1x2x?x64xf16>, %arg3: tensor<1x4x?x64xf16>) -> tensor<1x4x?x64xf16> {
   %cst = arith.constant 0.180336878 : f32
   %cst_0 = arith.constant 0.000000e+00 : f32

@@ -21,16 +21,17 @@
 // CHECK:       %[[QM:.*]] = fa.tensor_map %[[QB]] box [64, 128, 1, 1] : memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
 // CHECK-NEXT:  %[[KM:.*]] = fa.tensor_map %[[KB]] box [64, 128, 1, 1]
 // CHECK-NEXT:  %[[VM:.*]] = fa.tensor_map %[[VB]] box [64, 128, 1, 1]
-// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164936_i32
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164976_i32
 // CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
 // CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr) kernel
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164936 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164976 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
 // CHECK-SAME:    fa.tensor_maps = 3 : i64
 // CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
 // Q loaded (1 arrival), per stage K and V loaded (1) and K and V released
-// (2, one per consumer warpgroup).
+// (2, one per consumer warpgroup), Q released (256, one per consumer
+// thread).
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
@@ -47,7 +48,7 @@
 // CHECK:           scf.for
 // The bottom-right causal mask skips blocks: the producer loads those the
 // consumers compute, once their stage is released.
-// CHECK:             scf.if %{{.*}} -> (index)
+// CHECK:             scf.if %{{.*}} -> (i32)
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
 // CHECK-COUNT-2:       nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]]

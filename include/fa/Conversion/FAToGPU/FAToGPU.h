@@ -108,25 +108,50 @@ struct HopperConfig {
   /// Whether a consumer's softmax of block j runs while its P V of block
   /// j - 1 does (the pending P then stays live under the softmax).
   bool overlapSoftmax = true;
+  /// Whether a block loops over tiles (a persistent grid, tiles handed out
+  /// by the producer; KernelGrid's emitPersistentTileLoop) rather than
+  /// computing the one its grid position names. The producer then computes
+  /// each tile's key blocks with its few registers.
+  bool persistent = true;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
-  /// gives it 24, or 32 beside three consumer warpgroups).
+  /// gives it 24, or 32 beside three consumer warpgroups). A persistent
+  /// producer decodes tiles and finds their key blocks in its loop: 40
+  /// (ptxas spilled 8 bytes with 32 at D = 128 with dynamic shapes).
   int64_t producerRegisters() const {
     if (producerReadsCaptures)
       return 56;
+    if (persistent)
+      return 40;
     return warpgroups() == 3 ? 32 : 24;
   }
-  /// Registers a consumer thread holds: the rest of the 64K register file
+  /// Registers the block holds from its launch: its threads times the
+  /// registers per thread of `.maxntid` (the file's 64K over the threads,
+  /// in units of 8). `setmaxnreg` only moves registers within them: the
+  /// consumers' increase waits forever for registers the producer did not
+  /// give back.
+  int64_t blockRegisters() const {
+    return threads() * std::min<int64_t>(255, 65536 / threads() / 8 * 8);
+  }
+  /// Registers a consumer thread holds: the rest of the block's registers
   /// in units of 8, at most 240. One consumer warpgroup has 255 with no
   /// `setmaxnreg` (there is nothing to move).
   int64_t consumerRegisters() const {
     if (warpgroups() == 1)
       return 255;
-    int64_t rest = (65536 - 128 * producerRegisters()) / (128 * warpgroups());
+    int64_t rest =
+        (blockRegisters() - 128 * producerRegisters()) / (128 * warpgroups());
     return std::min<int64_t>(240, rest / 8 * 8);
   }
-  /// mbarriers in shared memory: Q loaded, and per ring stage K loaded, V
-  /// loaded, K released and V released by the consumers.
-  int64_t barriers() const { return 1 + 4 * stages; }
+  /// mbarriers in shared memory: Q loaded, per ring stage K loaded, V
+  /// loaded, K released and V released by the consumers, and Q released.
+  int64_t barriers() const { return 2 + 4 * stages; }
+  /// i32 words of a tile slot (tile index, head, batch, padding): the
+  /// producer hands the consumers their next tile through two slots.
+  static constexpr int64_t kTileSlotWords = 4;
+  /// Bytes of the barriers and the two tile slots, after the tiles.
+  int64_t controlBytes() const {
+    return barriers() * 8 + 2 * 4 * kTileSlotWords;
+  }
 };
 
 /// A kernel's TMA tensor maps are its last arguments, `!llvm.ptr` until
@@ -157,6 +182,10 @@ struct KernelLaunchInfo {
   bool lse = false;
   /// The tensor maps the kernel takes after its memref arguments.
   SmallVector<TensorMapInfo> tensorMaps;
+  /// Whether its blocks loop over the tiles (HopperConfig::persistent):
+  /// any grid computes every tile once, and one of min(tiles,
+  /// multiprocessors x resident blocks) blocks is the fast one.
+  bool persistent = false;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;

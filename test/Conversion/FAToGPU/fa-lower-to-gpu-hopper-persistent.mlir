@@ -1,0 +1,110 @@
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
+
+// The persistent hopper-ws kernel (no mask): each block loops over tiles.
+// The producer warp walks this block's tiles (x fastest in the grid:
+// tiles block, block + blocks, ...; query tile, then head, then batch,
+// decoded with 32-bit divisions). Per tile it waits until the consumers
+// released the previous Q ("Q released", one arrival per consumer thread),
+// writes the tile (index, head, batch) into the slot of the tile's parity
+// and loads Q, both published by "Q loaded"; then it loads the tile's K and
+// V blocks, the ring count carried from tile to tile. After the last tile
+// it writes -1 into the next slot and arrives on "Q loaded" without a
+// load. The consumers loop until they read a negative tile: wait for "Q
+// loaded", read the slot, compute the tile, release Q once its last S = Q
+// K^T is done (before the last P V and the epilogue, which overlap the
+// next tile's loads), and read the slot again for the epilogue.
+
+// CHECK-LABEL: func.func @plain_d128
+// CHECK:       gpu.launch_func
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    dynamic_shared_memory = 164976 : i64, lse = false, persistent = true,
+// Q loaded, per stage K and V loaded and released, and the last: Q
+// released by every consumer thread.
+// CHECK-COUNT-9: nvvm.mbarrier.init
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c256_i32 :
+// CHECK-NEXT:    nvvm.fence.mbarrier.init
+// CHECK:         scf.if
+// CHECK-NEXT:      nvvm.setmaxregister  decrease 40
+// CHECK:           gpu.grid_dim  x
+// CHECK:           %[[TILES:.*]]:2 = scf.for %[[UNIT:[a-z0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[LOADED:[a-z0-9]+]] = %{{.*}}, %[[DONE:[a-z0-9]+]] = %{{.*}}) -> (i32, i32)  : i32 {
+// CHECK:             arith.remui %[[UNIT]], %{{.*}} : i32
+// CHECK:             arith.divui %[[UNIT]], %{{.*}} : i32
+// CHECK:             nvvm.mbarrier.try_wait.parity
+// CHECK:             scf.if
+// CHECK:               arith.andi %[[DONE]], %c1_i32
+// CHECK:               llvm.store volatile
+// CHECK:               llvm.store volatile
+// CHECK:               llvm.store volatile
+// CHECK:               nvvm.mbarrier.arrive.expect_tx %[[QBAR:[0-9]+]], %c32768_i32
+// CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %[[QBAR]]
+// CHECK:             scf.for %{{.*}} iter_args(%{{.*}} = %[[LOADED]]) -> (i32) {
+// CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:           nvvm.mbarrier.try_wait.parity
+// CHECK:           scf.if
+// CHECK:             llvm.store volatile %c-1_i32
+// CHECK:             nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
+// CHECK:       } else {
+// CHECK-NEXT:    nvvm.setmaxregister  increase 232
+// CHECK:         scf.while (%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) : (index, i32) -> (index, i32) {
+// CHECK:           nvvm.mbarrier.try_wait.parity
+// CHECK:           %[[TILE:.*]] = llvm.load volatile
+// CHECK:           %[[MORE:.*]] = arith.cmpi sge, %[[TILE]], %c0_i32
+// CHECK:           scf.condition(%[[MORE]])
+// CHECK:         } do {
+// CHECK-COUNT-3:   llvm.load volatile
+// CHECK:           wgmma.mma_async
+// The loop over key blocks; after it, Q is released (barrier 9 = 1 + 4
+// stages), then the last P V.
+// CHECK:           %[[KEYS:[0-9]+]]:{{[0-9]+}} = scf.for
+// CHECK:           %c9 = arith.constant 9 : index
+// CHECK:           nvvm.mbarrier.arrive
+// CHECK:           arith.subi %[[KEYS]]#
+// CHECK:           wgmma.mma_async
+// CHECK:         } else {
+// CHECK:           nvvm.mbarrier.arrive
+// The epilogue reads the tile from the slot again.
+// CHECK:         %[[B32:[0-9]+]] = llvm.load volatile
+// CHECK:         %[[B:[0-9]+]] = arith.index_cast %[[B32]]
+// CHECK:         %[[H32:[0-9]+]] = llvm.load volatile
+// CHECK:         %[[H:[0-9]+]] = arith.index_cast %[[H32]]
+// CHECK:         llvm.load volatile
+// CHECK:         vector.store %{{.*}}, %arg3[%[[B]], %[[H]],
+// CHECK:       gpu.return
+func.func @plain_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A mask: one tile per block (the producer's registers could not hold the
+// search for each tile's key blocks); the tile comes from the grid
+// position and no slot is read.
+// CHECK-LABEL: func.func @causal_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK-NOT:     llvm.load volatile
+// CHECK:         nvvm.setmaxregister  decrease 24
+// CHECK-NOT:     llvm.load volatile
+// CHECK:         nvvm.setmaxregister  increase 240
+// CHECK-NOT:     llvm.load volatile
+// CHECK:       gpu.return
+func.func @causal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>) causal = <top_left> -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// D = 256: the consumers have 1 register to spare beyond their fragments,
+// none for the loop over tiles: one tile per block.
+// CHECK-LABEL: func.func @plain_d256
+// CHECK:       gpu.func @fa_attention_bf16_d256_bm128_bn64_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:       gpu.return
+func.func @plain_d256(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: tensor<?x?x?x256xbf16>, %o: tensor<?x?x?x256xbf16>) -> tensor<?x?x?x256xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>) outs(%o : tensor<?x?x?x256xbf16>) -> tensor<?x?x?x256xbf16>
+  return %0 : tensor<?x?x?x256xbf16>
+}

@@ -1,0 +1,30 @@
+// The persistent hopper-ws kernel through fa-compile: PTX and the launch
+// JSON's "persistent" rule, which fa-runner and the Python driver apply.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: fa-compile %s -o %t/attn --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=TOOL
+// RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
+// RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
+
+// TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
+// The producer keeps 40 registers (it decodes tiles), the consumers 232.
+// PTX-DAG: setmaxnreg.dec.sync.aligned.u32 40;
+// PTX-DAG: setmaxnreg.inc.sync.aligned.u32 232;
+// The tile loop strides by the grid, whatever it is.
+// PTX-DAG: %nctaid.x
+// PTX-DAG: %nctaid.z
+// The tile slots in shared memory.
+// PTX-DAG: st.volatile.shared.b32
+// PTX-DAG: ld.volatile.shared.b32
+// JSON: "dynamic_shared_memory": 83056
+// JSON: "persistent": {
+// JSON-NEXT: "grid": "(min(T, S * A), 1, 1): T = the product of \"grid\", S = the device's multiprocessor count, A = cuOccupancyMaxActiveBlocksPerMultiprocessor(kernel, block[0], dynamic_shared_memory)",
+// JSON-NEXT: "note": "each block loops over the tiles: any grid computes every tile once, \"grid\" too; this one is the fast one"
+
+func.func @attention(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,
+                     %v: tensor<?x?x?x64xf16>, %o: tensor<?x?x?x64xf16>)
+    -> tensor<?x?x?x64xf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x64xf16>, tensor<?x?x?x64xf16>, tensor<?x?x?x64xf16>)
+                    outs(%o : tensor<?x?x?x64xf16>)
+                    -> tensor<?x?x?x64xf16>
+  return %0 : tensor<?x?x?x64xf16>
+}
