@@ -243,10 +243,12 @@ struct DropTrivialMods : OpRewritePattern<AttentionOp> {
     if (!scoreTrivial && !maskTrivial)
       return rewriter.notifyMatchFailure(op, "no trivial region");
     rewriter.modifyOpInPlace(op, [&]() {
+      // Through the rewriter, so that the greedy driver forgets the erased
+      // ops (a region cleared behind its back left them on its worklist).
       if (scoreTrivial)
-        op.getScoreMod().getBlocks().clear();
+        rewriter.eraseBlock(&op.getScoreMod().front());
       if (maskTrivial)
-        op.getMaskMod().getBlocks().clear();
+        rewriter.eraseBlock(&op.getMaskMod().front());
       // With no region left nothing reads the captures.
       if (!op.hasScoreMod() && !op.hasMaskMod())
         op.getCapturesMutable().clear();
