@@ -12,7 +12,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "FA"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer", "gen_attention_check.py", "fuzz_fa_opt.py", "check_ptxas.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "consumer", "gen_attention_check.py", "check_printed_attention.py", "fuzz_fa_opt.py", "check_ptxas.py"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fa_obj_root, "test")
@@ -41,28 +41,21 @@ tool_dirs = [config.fa_tools_dir, config.llvm_tools_dir]
 tools = ["fa-opt", "fa-compile", "fa-runner", "count", "not", "split-file"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
-# CPU execution of lowered IR (numerics checks of the tiled and fused forms):
-# upstream bufferization and LLVM lowering, then mlir-runner.
-cpu_lowering = " ".join([
-    '"--one-shot-bufferize=bufferize-function-boundaries allow-return-allocs-from-loops"',
-    "--scf-forall-to-parallel", "--convert-linalg-to-loops",
-    "--expand-strided-metadata", "--lower-affine", "--convert-scf-to-cf",
-    "--arith-expand=include-bf16=true", "--convert-math-to-llvm",
-    "--convert-vector-to-llvm", "--finalize-memref-to-llvm",
-    "--convert-arith-to-llvm", "--convert-index-to-llvm",
-    "--convert-cf-to-llvm", "--convert-func-to-llvm",
-    "--reconcile-unrealized-casts"])
+# CPU execution (numerics checks of the tiled and fused forms): fa-opt's
+# fa-lower-to-cpu pipeline (README "Run on the CPU"), then mlir-runner.
+# %cpu_run runs the IR as the RUN line made it (fuse=false: tiled IR stays
+# the exact three-loop form); %mlir_runner is the runner alone.
 llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
 runner_libs = [os.path.join(llvm_lib_dir, name) for name in
                ("libmlir_c_runner_utils.so", "libmlir_runner_utils.so")]
 if all(os.path.exists(lib) for lib in runner_libs):
     config.available_features.add("mlir-runner")
+mlir_runner = "%s -e main -entry-point-result=void -shared-libs=%s" % (
+    os.path.join(config.llvm_tools_dir, "mlir-runner"), ",".join(runner_libs))
+config.substitutions.append(("%mlir_runner", mlir_runner))
 config.substitutions.append((
-    "%cpu_run",
-    "%s %s | %s -e main -entry-point-result=void -shared-libs=%s" % (
-        os.path.join(config.llvm_tools_dir, "mlir-opt"), cpu_lowering,
-        os.path.join(config.llvm_tools_dir, "mlir-runner"),
-        ",".join(runner_libs))))
+    "%cpu_run", "%s --fa-lower-to-cpu=fuse=false | %s" % (
+        os.path.join(config.fa_tools_dir, "fa-opt"), mlir_runner)))
 config.substitutions.append((
     "%gen_check", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
                                                    "Numerics",

@@ -7,6 +7,7 @@
 #include "fa/Pipelines/Pipelines.h"
 #include "fa/Conversion/Passes.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
+#include "fa/Pipelines/CPUPipeline.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -134,4 +135,5 @@ void mlir::fa::registerFAPipelines() {
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",
       buildFAGPUToNVVMPipeline);
+  registerFALowerToCPUPipeline();
 }

@@ -173,4 +173,19 @@ def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
+  let summary = "Fail, naming it, on the first op left outside the LLVM "
+                "dialect";
+  let description = [{
+    The last step of `fa-lower-to-cpu`. Upstream's `convert-*-to-llvm`
+    passes are partial conversions: an op they have no pattern for (a
+    `gpu.launch_func`, an `fa.tensor_map`, a math function without an LLVM
+    intrinsic) stays, with `builtin.unrealized_conversion_cast`s around it,
+    and the pipeline would succeed with IR that `mlir-runner` rejects far
+    from the cause. This pass makes that an error at the op's location:
+    anything but `builtin.module` and LLVM-dialect ops fails it. It changes
+    nothing.
+  }];
+}
+
 #endif // FA_CONVERSION_PASSES_TD

@@ -98,8 +98,9 @@ void buildFAGPUToNVVMPipeline(OpPassManager &pm,
 /// The whole pipeline, ending in gpu.binary.
 void buildFACompilePipeline(OpPassManager &pm, const FACompileOptions &options);
 
-/// Registers `fa-compile`, `fa-lower-to-nvgpu-pipeline` and
-/// `fa-gpu-to-nvvm-pipeline` for fa-opt style drivers.
+/// Registers `fa-compile`, `fa-lower-to-nvgpu-pipeline`,
+/// `fa-gpu-to-nvvm-pipeline` and `fa-lower-to-cpu` (CPUPipeline.h) for
+/// fa-opt style drivers.
 void registerFAPipelines();
 
 } // namespace mlir::fa
