@@ -197,11 +197,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   kvLength = coordinates.kvLength;
   rowStart = coordinates.rowStart;
 
-  TileCloner::Roots roots;
-  roots.batch = batch;
-  roots.head = head;
-  roots.tileIndex = coordinates.tileIndex;
-  roots.bindKernelArguments(tile, arguments);
+  TileCloner::Roots roots = getTileRoots(coordinates, tile, arguments);
   Value localRow =
       add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))), groupId);
   Value localCol = mul(threadInGroup, idx(2));

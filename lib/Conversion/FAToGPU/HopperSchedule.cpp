@@ -54,10 +54,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // spilled with 32 to 40), so masked kernels take one tile per block; so
   // do consumers without registers to spare for the tile loop's state
   // (D = 256).
-  config.persistent = true;
+  HopperConfig looping = config;
+  looping.persistent = true;
   config.persistent =
       !traits.masks &&
-      getRegisterBudget(config) - getFragmentRegisters(spec, config) >=
+      getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
           kPersistentHeadroom;
   if (traits.visibilityReadsCaptures) {
     HopperConfig generous = config;

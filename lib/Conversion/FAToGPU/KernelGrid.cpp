@@ -88,50 +88,35 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
       tile.qLength, arith::ConstantIndexOp::create(b, blockM)));
   Value heads = i32(b.createOrFold<memref::DimOp>(query, 1));
   Value batches = i32(b.createOrFold<memref::DimOp>(query, 0));
-  bool paired = static_cast<bool>(function.getVisible());
-  // Units a block takes: tiles, or pairs of tiles under a mask.
-  Value perHead = paired
-                      ? b.createOrFold<arith::CeilDivUIOp>(queryTiles, c32(2))
-                      : queryTiles;
-  Value units = mul(mul(perHead, heads), batches);
+  Value units = mul(mul(queryTiles, heads), batches);
 
   auto loop = scf::ForOp::create(b, first, units, stride, init);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   Value unit = loop.getInductionVar();
-  Value rank = rem(unit, perHead);
-  Value rest = div(unit, perHead);
+  Value rank = rem(unit, queryTiles);
+  Value rest = div(unit, queryTiles);
   tile.head = index(rem(rest, heads));
   tile.batch = index(div(rest, heads));
-  auto emitTile = [&](Value tileIndex, ValueRange values) {
-    tile.tileIndex = index(tileIndex);
-    tile.rowStart = b.createOrFold<arith::MulIOp>(
-        tile.tileIndex, arith::ConstantIndexOp::create(b, blockM));
-    return body(tile, values);
-  };
-  if (!paired) {
-    scf::YieldOp::create(b, emitTile(rank, loop.getRegionIterArgs()));
-    b.setInsertionPointAfter(loop);
-    return loop.getResults();
-  }
-  // The pair: tile Q - 1 - rank, then tile rank unless it is the same.
-  Value last = sub(sub(queryTiles, c32(1)), rank);
-  Value count = arith::SelectOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, last, rank), c32(1),
-      c32(2));
-  auto inner =
-      scf::ForOp::create(b, c32(0), count, c32(1), loop.getRegionIterArgs());
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(inner.getBody());
-    Value tileIndex = arith::SelectOp::create(
-        b,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                              inner.getInductionVar(), c32(0)),
-        last, rank);
-    scf::YieldOp::create(b, emitTile(tileIndex, inner.getRegionIterArgs()));
-  }
-  scf::YieldOp::create(b, inner.getResults());
+  // Longest first under a mask, as emitTileCoordinates.
+  if (function.getVisible())
+    rank = sub(sub(queryTiles, c32(1)), rank);
+  tile.tileIndex = index(rank);
+  tile.rowStart = b.createOrFold<arith::MulIOp>(
+      tile.tileIndex, arith::ConstantIndexOp::create(b, blockM));
+  scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
   b.setInsertionPointAfter(loop);
   return loop.getResults();
+}
+
+TileCloner::Roots
+mlir::fa::detail::getTileRoots(const TileCoordinates &coordinates,
+                               const FusedAttentionTile &tile,
+                               ValueRange arguments) {
+  TileCloner::Roots roots;
+  roots.batch = coordinates.batch;
+  roots.head = coordinates.head;
+  roots.tileIndex = coordinates.tileIndex;
+  roots.bindKernelArguments(tile, arguments);
+  return roots;
 }

@@ -39,15 +39,21 @@ TileCoordinates emitTileCoordinates(ImplicitLocOpBuilder &b,
 /// block per tile or a block per multiprocessor.
 ///
 /// The order: query tile fastest, then head, then batch, so that the blocks
-/// running together share K and V in L2. Without a mask every tile costs
-/// the same. With one, tiles usually see more keys the later their rows
-/// (causal): a block takes them in pairs, the (k+1)-th tile from the end
-/// then the (k+1)-th from the start (one when they coincide), so each
-/// block's share costs about the same and its short tiles come last.
+/// running together share K and V in L2; under a mask the query tiles run
+/// last to first (as emitTileCoordinates). Tiles of a masked kernel cost
+/// different amounts: a loop over them would need a balanced order (e.g.
+/// long and short tiles in pairs), which no kernel needs yet (hopper-ws
+/// loops only without a mask).
 SmallVector<Value> emitPersistentTileLoop(
     ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
     Value key, int64_t blockM, ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)> body);
+
+/// The roots of a tile's scores body: its batch, head and query tile, and
+/// the kernel arguments standing for the tile's tensors.
+TileCloner::Roots getTileRoots(const TileCoordinates &coordinates,
+                               const FusedAttentionTile &tile,
+                               ValueRange arguments);
 
 } // namespace mlir::fa::detail
 

@@ -316,7 +316,6 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   entry.groupId = groupId;
   TileCoordinates coordinates =
       emitTileCoordinates(b, function, query, key, config.blockM);
-  Value tileIndex = coordinates.tileIndex;
   head = coordinates.head;
   batch = coordinates.batch;
   qLength = coordinates.qLength;
@@ -325,11 +324,8 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
 
   // Everything else per tile comes from the IR: the K/V head, the end of
   // the key loop, and the scores body.
-  TileCloner::Roots roots;
-  roots.batch = batch;
-  roots.head = head;
-  roots.tileIndex = tileIndex;
-  roots.bindKernelArguments(tile, func.getArguments());
+  TileCloner::Roots roots =
+      getTileRoots(coordinates, tile, func.getArguments());
   roots.rowBase = [this](bool inLoop) { return localRowBase(inLoop); };
   roots.colBase = [this]() { return localColBase(); };
   for (int64_t m = 0; m < rowTiles; ++m)
