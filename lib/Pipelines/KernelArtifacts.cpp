@@ -275,9 +275,9 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
         describeAttention(op, /*firstCaptureArgument=*/op.hasLse() ? 5 : 4));
 
   // The IR is verified once, after the last pass, not after each pass:
-  // verifying the kernel-sized IR sixteen times cost 55 ms of mma-sync's
-  // 165 ms of passes (18 of 72 for hopper-ws). fa-opt, and so every lit
-  // test, still verifies after each pass.
+  // verifying the kernel-sized IR after every pass cost 55 ms of
+  // mma-sync's 165 ms of passes (18 of 72 for hopper-ws). fa-opt, and so
+  // every lit test, still verifies after each pass.
   PassManager lower(module.getContext());
   lower.enableVerifier(false);
   buildFALowerToGPUPipeline(lower, options);

@@ -78,17 +78,22 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   OpPassManager &gpu = pm.nest<gpu::GPUModuleOp>();
   gpu.addPass(createFALowerBF16MmaSync());
   gpu.addPass(createFALowerMathToNVVM());
-  // One canonicalize/cse, after the conversion to LLVM: the kernel
-  // emitters produce canonical IR, and a run before the conversion changed
-  // no PTX while costing a tenth of the compile. convert-gpu-to-nvvm also
-  // converts the arith, index, ub and vector ops (through their
-  // ConvertToLLVM interfaces): their own passes after it changed no PTX
-  // either. convert-nvvm-to-llvm stays for the PTX-builder NVVM ops.
+  // One cse, after the conversion to LLVM: the kernel emitters produce
+  // canonical IR, and a canonicalize/cse before the conversion, or a
+  // canonicalize after it, changed no PTX while costing a tenth of the
+  // compile. convert-gpu-to-nvvm also converts the arith, index, ub and
+  // vector ops (through their ConvertToLLVM interfaces): their own passes
+  // after it changed no PTX either. convert-nvvm-to-llvm stays for the
+  // PTX-builder NVVM ops. The big conversions keep no undo log
+  // (allow-pattern-rollback=false, upstream's "experimental" mode): a
+  // failed conversion fails the compile either way, and a successful one
+  // gives the same PTX, faster.
   addUpstream(gpu, "expand-strided-metadata,lower-affine,"
-                   "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
-                   "convert-gpu-to-nvvm{index-bitwidth=64},"
-                   "convert-nvvm-to-llvm,canonicalize,cse,"
-                   "reconcile-unrealized-casts");
+                   "convert-scf-to-cf{allow-pattern-rollback=false},"
+                   "convert-nvgpu-to-nvvm,"
+                   "convert-gpu-to-nvvm{index-bitwidth=64 "
+                   "allow-pattern-rollback=false},"
+                   "convert-nvvm-to-llvm,cse,reconcile-unrealized-casts");
   gpu.addPass(createFALowerTensorMapArguments());
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
   // reads it.
