@@ -113,8 +113,9 @@ def FALowerBF16MmaSync : Pass<"fa-lower-bf16-mma-sync"> {
     `nvgpu.mma.sync` on bf16 operands. This pass rewrites each bf16
     m16n8k16 `nvgpu.mma.sync` with f32 accumulators into `nvvm.mma.sync`
     (`multiplicandAPtxType = bf16`) on packed i32 registers, leaving every
-    other op to the upstream conversion. Run it before
-    `convert-nvgpu-to-nvvm`.
+    other op to the upstream conversion. Each A/B fragment is unpacked into
+    registers once, right after its definition, and shared by every
+    mma.sync that reads it. Run it before `convert-nvgpu-to-nvvm`.
   }];
   let dependentDialects = [
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
