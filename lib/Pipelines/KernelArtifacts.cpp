@@ -154,13 +154,14 @@ static std::string buildMetadata(const KernelRecord &record) {
   return out;
 }
 
-/// Serializes a clone of `module` and returns each gpu.binary's object.
+/// Runs the LLVM NVPTX backend on a clone of `module` (upstream's
+/// gpu-module-to-binary, format "isa"); returns each gpu.module's PTX.
 static FailureOr<std::map<std::string, std::string>>
-serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
+serializeToPTX(ModuleOp module, const FACompileOptions &compile) {
   OwningOpRef<ModuleOp> clone(module.clone());
   PassManager pm(module.getContext());
   GpuModuleToBinaryPassOptions options;
-  options.compilationTarget = target.str();
+  options.compilationTarget = "isa";
   // PTX needs nothing from the toolkit (no libdevice: the math is lowered
   // by fa-lower-math-to-nvvm), but upstream reports an error, and goes on,
   // when the toolkit or its libdevice is missing. A path that was asked for
@@ -186,30 +187,66 @@ serialize(ModuleOp module, StringRef target, const FACompileOptions &compile) {
   return objects;
 }
 
-/// Assembles `ptx` for `chip` with the toolkit's ptxas: the LLVM backend
-/// runs once per compile (the PTX is kept, the cubin made from it), where
-/// serializing to "bin" would run it a second time.
+/// The toolkit's bin/`tool`, or an error at `loc` that says how to do
+/// without it.
+static FailureOr<std::string> findToolkitTool(Location loc, StringRef tool,
+                                              StringRef purpose,
+                                              const FACompileOptions &options) {
+  SmallString<256> path(getCUDAToolkitRoot(options));
+  llvm::sys::path::append(path, "bin", tool);
+  if (!llvm::sys::fs::can_execute(path))
+    return emitError(loc, "no ")
+           << tool << " at " << path << " to make " << purpose
+           << ": install the CUDA toolkit there, pass --cuda-path (or set "
+              "CUDA_HOME), or compile with --format=ptx (the driver compiles "
+              "PTX at load time)";
+  return std::string(path);
+}
+
+/// Runs `args` (the tool first) with stdout and stderr to `log`; a failure
+/// is an error at `loc` with the log.
+static LogicalResult runTool(Location loc, ArrayRef<StringRef> args,
+                             StringRef log) {
+  std::optional<StringRef> redirects[] = {std::nullopt, log, log};
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(args[0], args, std::nullopt, redirects,
+                                         /*SecondsToWait=*/0,
+                                         /*MemoryLimit=*/0, &message);
+  if (status == 0)
+    return success();
+  auto output = llvm::MemoryBuffer::getFile(log);
+  return emitError(loc, llvm::sys::path::filename(args[0]))
+         << " failed" << (message.empty() ? "" : ": " + message) << "\n"
+         << (output ? (*output)->getBuffer() : "");
+}
+
+/// Assembles `ptx` for the chip with the toolkit's ptxas, and for a fatbin
+/// packs that cubin and the PTX with its fatbinary, with the flags of
+/// upstream's serializer: the LLVM backend runs once per compile, where
+/// serializing to "bin" or "fatbin" would run it again.
 static FailureOr<std::string> assemble(Location loc, StringRef ptx,
                                        const FACompileOptions &options) {
-  std::string toolkit = getCUDAToolkitRoot(options);
-  SmallString<256> ptxas(toolkit);
-  llvm::sys::path::append(ptxas, "bin", "ptxas");
-  if (!llvm::sys::fs::can_execute(ptxas))
-    return emitError(loc, "no ptxas at ")
-           << ptxas
-           << " to make a cubin: install the CUDA toolkit there, pass "
-              "--cuda-path (or set CUDA_HOME), or compile with --format=ptx "
-              "(the driver compiles PTX at load time)";
-  SmallString<128> input, output, errors;
-  if (llvm::sys::fs::createTemporaryFile("fa-kernel", "ptx", input) ||
-      llvm::sys::fs::createTemporaryFile("fa-kernel", "cubin", output) ||
-      llvm::sys::fs::createTemporaryFile("fa-kernel", "log", errors))
-    return emitError(loc, "cannot create temporary files for ptxas");
+  bool fatbin = options.format == BinaryFormat::Fatbin;
+  FailureOr<std::string> ptxas =
+      findToolkitTool(loc, "ptxas", fatbin ? "a fatbin" : "a cubin", options);
+  if (failed(ptxas))
+    return failure();
+  FailureOr<std::string> fatbinary;
+  if (fatbin && failed(fatbinary = findToolkitTool(loc, "fatbinary", "a fatbin",
+                                                   options)))
+    return failure();
+  SmallString<128> input, cubin, packed, log;
   llvm::scope_exit cleanup([&]() {
-    llvm::sys::fs::remove(input);
-    llvm::sys::fs::remove(output);
-    llvm::sys::fs::remove(errors);
+    for (StringRef path : {input, cubin, packed, log})
+      if (!path.empty())
+        llvm::sys::fs::remove(path);
   });
+  if (llvm::sys::fs::createTemporaryFile("fa-kernel", "ptx", input) ||
+      llvm::sys::fs::createTemporaryFile("fa-kernel", "cubin", cubin) ||
+      llvm::sys::fs::createTemporaryFile("fa-kernel", "log", log) ||
+      (fatbin &&
+       llvm::sys::fs::createTemporaryFile("fa-kernel", "fatbin", packed)))
+    return emitError(loc, "cannot create temporary files for ptxas");
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(input, ec);
@@ -218,23 +255,30 @@ static FailureOr<std::string> assemble(Location loc, StringRef ptx,
     os << ptx;
   }
   std::string chip = options.chip;
-  SmallVector<StringRef> args{ptxas, "-arch", chip, input, "-o", output};
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(errors),
-                                          StringRef(errors)};
-  std::string message;
-  int status = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects,
-                                         /*SecondsToWait=*/0,
-                                         /*MemoryLimit=*/0, &message);
-  if (status != 0) {
-    auto log = llvm::MemoryBuffer::getFile(errors);
-    return emitError(loc, "ptxas failed")
-           << (message.empty() ? "" : ": " + message) << "\n"
-           << (log ? (*log)->getBuffer() : "");
+  SmallVector<StringRef> ptxasArgs{*ptxas, "-arch", chip, input, "-o", cubin};
+  std::string optLevel = std::to_string(options.optLevel);
+  if (fatbin)
+    ptxasArgs.append({"--opt-level", optLevel});
+  if (failed(runTool(loc, ptxasArgs, log)))
+    return failure();
+  if (fatbin) {
+    StringRef sm = chip;
+    sm.consume_front("sm_");
+    std::string elf =
+        llvm::formatv("--image3=kind=elf,sm={0},file={1}", sm, cubin).str();
+    std::string text =
+        llvm::formatv("--image3=kind=ptx,sm={0},file={1}", sm, input).str();
+    if (failed(runTool(loc, {*fatbinary, "-64", elf, text, "--create", packed},
+                       log)))
+      return failure();
   }
-  auto cubin = llvm::MemoryBuffer::getFile(output, /*IsText=*/false);
-  if (!cubin)
-    return emitError(loc, "ptxas wrote no cubin at ") << output;
-  return (*cubin)->getBuffer().str();
+  StringRef output = fatbin ? packed : cubin;
+  auto binary = llvm::MemoryBuffer::getFile(output, /*IsText=*/false);
+  if (!binary)
+    return emitError(loc,
+                     llvm::sys::path::filename(fatbin ? *fatbinary : *ptxas))
+           << " wrote nothing at " << output;
+  return (*binary)->getBuffer().str();
 }
 
 FailureOr<std::vector<KernelArtifacts>>
@@ -363,26 +407,20 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                      "was generated");
   lap(&CompilePhaseTimes::gpuToNVVM);
   FailureOr<std::map<std::string, std::string>> ptx =
-      serialize(module, "isa", options);
+      serializeToPTX(module, options);
   if (failed(ptx))
     return failure();
   lap(&CompilePhaseTimes::llvmBackend);
   // format=ptx: no cubin, so no ptxas needed (the driver JIT-compiles the
-  // PTX at load time). A cubin is assembled from the PTX; a fatbin goes
-  // through upstream's serializer.
+  // PTX at load time). A cubin, or a fatbin of that cubin and the PTX, is
+  // assembled from the PTX.
   std::map<std::string, std::string> binaries;
-  if (options.format == BinaryFormat::Fatbin) {
-    FailureOr<std::map<std::string, std::string>> fatbins =
-        serialize(module, "fatbin", options);
-    if (failed(fatbins))
-      return failure();
-    binaries = std::move(*fatbins);
-  } else if (options.format == BinaryFormat::Cubin) {
+  if (options.format != BinaryFormat::Ptx) {
     for (auto &[name, text] : *ptx) {
-      FailureOr<std::string> cubin = assemble(module.getLoc(), text, options);
-      if (failed(cubin))
+      FailureOr<std::string> binary = assemble(module.getLoc(), text, options);
+      if (failed(binary))
         return failure();
-      binaries[name] = std::move(*cubin);
+      binaries[name] = std::move(*binary);
     }
   }
   lap(&CompilePhaseTimes::assemble);

@@ -3,6 +3,7 @@ Run in CI (make check, through test/Python/pytest.test)."""
 
 import os
 import re
+import struct
 
 import pytest
 
@@ -49,6 +50,46 @@ def test_compile_to_ptx_and_metadata():
     assert kernel.metadata["attention"]["causal"] == "top_left"
     assert kernel.metadata["tile"]["warps"] == 4
     assert kernel.metadata["compiler"] == fa_mlir.version()
+
+
+def _toolkit_tool(tool):
+    root = (os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+            or "/usr/local/cuda")
+    return os.path.join(root, "bin", tool)
+
+
+def _toolkit_has(tool):
+    return os.access(_toolkit_tool(tool), os.X_OK)
+
+
+@pytest.mark.skipif(not (_toolkit_has("ptxas") and _toolkit_has("fatbinary")),
+                    reason="no CUDA toolkit with ptxas and fatbinary")
+def test_fatbin_holds_the_cubin_and_the_ptx():
+    # ptxas and fatbinary on the PTX of the one LLVM backend run.
+    (kernel,) = fa_mlir.compile_source(
+        fa_mlir.attention_source(AttentionSpec(dtype="f16", head_dim=64)),
+        format="fatbin", chip="sm_90a")
+    fatbin = kernel.cubin
+    magic, _, header, size = struct.unpack_from("<IHHQ", fatbin, 0)
+    assert magic == 0xBA55ED50 and header + size == len(fatbin)
+    images, offset = [], header
+    while offset < len(fatbin):
+        kind, _, entry, payload = struct.unpack_from("<HHIQ", fatbin, offset)
+        arch = struct.unpack_from("<I", fatbin, offset + 28)[0]
+        images.append((kind, arch))
+        offset += entry + payload
+    assert images == [(2, 90), (1, 90)]  # an sm_90 ELF, then its PTX
+    assert ".target sm_90a" in kernel.ptx
+
+
+@pytest.mark.skipif(not _toolkit_has("ptxas"), reason="no ptxas")
+def test_fatbin_without_fatbinary_says_so(tmp_path):
+    (tmp_path / "bin").mkdir()
+    os.symlink(_toolkit_tool("ptxas"), tmp_path / "bin" / "ptxas")
+    source = fa_mlir.attention_source(AttentionSpec(head_dim=64))
+    with pytest.raises(FAError, match="no fatbinary at .* to make a fatbin"):
+        fa_mlir.Context().compile(source,
+                                  f"format=fatbin cuda-path={tmp_path}")
 
 
 def test_hopper_strategy_compiles_wgmma():

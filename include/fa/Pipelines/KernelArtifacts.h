@@ -42,7 +42,7 @@ struct CompilePhaseTimes {
   double gpuToNVVM = 0;
   /// The LLVM NVPTX backend (translation, O3, PTX).
   double llvmBackend = 0;
-  /// ptxas (or the fatbin serializer).
+  /// ptxas (and fatbinary for a fatbin) on that PTX.
   double assemble = 0;
 };
 
