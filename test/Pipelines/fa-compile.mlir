@@ -12,6 +12,7 @@
 // RUN: fa-opt %s --fa-lower-to-nvgpu-pipeline "--fa-gpu-to-nvvm-pipeline=opt-level=1" | FileCheck %s --check-prefix=TARGETO1
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
+// RUN: fa-compile %s --benchmark=1 --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=BENCHPTX
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 // --help lists the tool's options, not every LLVM backend's.
 // RUN: fa-compile --help | FileCheck %s --check-prefix=HELP
@@ -119,8 +120,11 @@
 // NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
 // CHIP: error: unsupported chip 'sm_75'
 // MISSING: fa-compile: {{.*}}missing.mlir
-// BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s
-// BENCH-NEXT: fa-compile: phase medians: parse and lower to GPU {{[0-9.]+}} s, GPU to NVVM {{[0-9.]+}} s, LLVM backend to PTX {{[0-9.]+}} s, ptxas {{[0-9.]+}} s
+// BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s, min {{[0-9.]+}} s, max {{[0-9.]+}} s (parse to PTX + cubin + metadata, mma-sync)
+// BENCH-NEXT: fa-compile: split (medians): our passes {{[0-9.]+}} s (parse and lower to GPU {{[0-9.]+}} s, GPU to NVVM {{[0-9.]+}} s), LLVM backend {{[0-9.]+}} s, ptxas {{[0-9.]+}} s
+// BENCH-NEXT: fa-compile: everything but ptxas: median {{[0-9.]+}} s
+// BENCHPTX: (parse to PTX + metadata, hopper-ws)
+// BENCHPTX-NEXT: LLVM backend {{[0-9.]+}} s, ptxas not run (--format=ptx)
 // FORMAT: for the --format option: Cannot find option named 'elf'!
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
