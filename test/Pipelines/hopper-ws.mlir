@@ -4,9 +4,9 @@
 // RUN: fa-compile %s -o %t/attn --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=TOOL
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
-// A causal kernel computes one tile per block (its producer could not find
-// the key blocks of every tile in its registers): no "persistent" entry.
-// RUN: not grep -q persistent %t/attn.json
+// A causal kernel at D = 64 loops over tiles: its producer keeps 64
+// registers to find each tile's key blocks, the consumers 216.
+// RUN: grep -q '"persistent": {' %t/attn.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
 // Three consumer warpgroups (block-m 192) and the producer: 512 threads,
 // 160 registers a consumer thread.
@@ -30,8 +30,8 @@
 // PTX: .maxntid 384, 1, 1
 // PTX: mbarrier.init.shared.b64
 // PTX: fence.mbarrier_init.release.cluster;
-// PTX-DAG: setmaxnreg.dec.sync.aligned.u32 24;
-// PTX-DAG: setmaxnreg.inc.sync.aligned.u32 240;
+// PTX-DAG: setmaxnreg.dec.sync.aligned.u32 64;
+// PTX-DAG: setmaxnreg.inc.sync.aligned.u32 216;
 // PTX-DAG: mbarrier.arrive.expect_tx.shared.b64
 // PTX-DAG: cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 // PTX-DAG: mbarrier.try_wait.parity.shared.b64

@@ -49,17 +49,22 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
   config.producerReadsCaptures = false;
-  // The producer finds each tile's key blocks itself in a persistent
-  // kernel: for a mask that is a search its registers cannot hold (ptxas
-  // spilled with 32 to 40), so masked kernels take one tile per block; so
-  // do consumers without registers to spare for the tile loop's state
-  // (D = 256).
+  config.masked = traits.masks;
+  // A persistent kernel needs registers for its loop over tiles in the
+  // consumers, and, under a mask, keeps the overlapped softmax only with
+  // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
+  // consumers have 216: D = 64 loops; D = 128 and 256 keep one tile per
+  // block and all the registers, and a persistent D = 128 causal kernel
+  // beside a 56-register producer ran 14-27% slower on the H200). A
+  // producer whose classification reads captures cannot also loop (ptxas
+  // spilled 72-76 bytes for a document mask at 56): one tile per block.
   HopperConfig looping = config;
   looping.persistent = true;
+  int64_t needed = kPersistentHeadroom + (traits.masks ? kOverlapHeadroom : 0);
   config.persistent =
-      !traits.masks &&
+      !traits.visibilityReadsCaptures &&
       getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
-          kPersistentHeadroom;
+          needed;
   if (traits.visibilityReadsCaptures) {
     HopperConfig generous = config;
     generous.producerReadsCaptures = true;

@@ -11,8 +11,15 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::fa::detail;
+
+/// Bytes of K and V that the tiles a masked persistent grid runs at once
+/// should share: a third of the H100/H200's 50 MB L2, leaving room for
+/// the tiles' Q, O and the next section.
+static constexpr int64_t kL2SectionBytes = 16 << 20;
 
 TileCoordinates
 mlir::fa::detail::emitTileCoordinates(ImplicitLocOpBuilder &b,
@@ -90,21 +97,73 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   Value batches = i32(b.createOrFold<memref::DimOp>(query, 0));
   Value units = mul(mul(queryTiles, heads), batches);
 
-  auto loop = scf::ForOp::create(b, first, units, stride, init);
+  auto setTile = [&](Value rank) {
+    tile.tileIndex = index(rank);
+    tile.rowStart = b.createOrFold<arith::MulIOp>(
+        tile.tileIndex, arith::ConstantIndexOp::create(b, blockM));
+  };
+  if (!function.getVisible()) {
+    auto loop = scf::ForOp::create(b, first, units, stride, init);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value unit = loop.getInductionVar();
+    Value rank = rem(unit, queryTiles);
+    Value rest = div(unit, queryTiles);
+    tile.head = index(rem(rest, heads));
+    tile.batch = index(div(rest, heads));
+    setTile(rank);
+    scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
+    b.setInsertionPointAfter(loop);
+    return loop.getResults();
+  }
+
+  // Under a mask: sections of `section` heads (batch x head, head fastest)
+  // whose K and V fit kL2SectionBytes; in a section, the query tiles last
+  // to first, each across the section's heads. Blocks take the units in
+  // waves of `stride`, snaking (odd waves right to left).
+  auto min = [&](Value x, Value y) {
+    return b.createOrFold<arith::MinUIOp>(x, y);
+  };
+  auto max = [&](Value x, Value y) {
+    return b.createOrFold<arith::MaxUIOp>(x, y);
+  };
+  auto keyType = cast<MemRefType>(key.getType());
+  int64_t headDim = keyType.isDynamicDim(3) ? 128 : keyType.getDimSize(3);
+  int64_t bytesPerKey =
+      std::max<int64_t>(1, 2 * headDim * keyType.getElementTypeBitWidth() / 8);
+  Value headsTotal = mul(heads, batches);
+  Value section = min(max(div(c32(kL2SectionBytes / bytesPerKey),
+                              max(i32(tile.kvLength), c32(1))),
+                          c32(1)),
+                      headsTotal);
+  Value sectionUnits = mul(section, queryTiles);
+  Value waves = b.createOrFold<arith::CeilDivUIOp>(units, stride);
+  auto loop = scf::ForOp::create(b, c32(0), waves, c32(1), init);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
-  Value unit = loop.getInductionVar();
-  Value rank = rem(unit, queryTiles);
-  Value rest = div(unit, queryTiles);
-  tile.head = index(rem(rest, heads));
-  tile.batch = index(div(rest, heads));
-  // Longest first under a mask, as emitTileCoordinates.
-  if (function.getVisible())
-    rank = sub(sub(queryTiles, c32(1)), rank);
-  tile.tileIndex = index(rank);
-  tile.rowStart = b.createOrFold<arith::MulIOp>(
-      tile.tileIndex, arith::ConstantIndexOp::create(b, blockM));
+  Value wave = loop.getInductionVar();
+  Value odd = b.createOrFold<arith::TruncIOp>(b.getI1Type(), wave);
+  Value unit =
+      add(mul(wave, stride), b.createOrFold<arith::SelectOp>(
+                                 odd, sub(sub(stride, c32(1)), first), first));
+  auto inRange = scf::IfOp::create(
+      b, init.getTypes(),
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, unit, units),
+      /*addThenBlock=*/true, /*addElseBlock=*/true);
+  b.setInsertionPointToStart(inRange.elseBlock());
+  scf::YieldOp::create(b, loop.getRegionIterArgs());
+  b.setInsertionPointToStart(inRange.thenBlock());
+  Value sectionIndex = div(unit, sectionUnits);
+  Value inSection = rem(unit, sectionUnits);
+  Value firstHead = mul(sectionIndex, section);
+  Value width = min(section, sub(headsTotal, firstHead));
+  Value flatHead = add(firstHead, rem(inSection, width));
+  tile.head = index(rem(flatHead, heads));
+  tile.batch = index(div(flatHead, heads));
+  setTile(sub(sub(queryTiles, c32(1)), div(inSection, width)));
   scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
+  b.setInsertionPointAfter(inRange);
+  scf::YieldOp::create(b, inRange.getResults());
   b.setInsertionPointAfter(loop);
   return loop.getResults();
 }

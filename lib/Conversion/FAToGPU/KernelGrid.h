@@ -38,12 +38,16 @@ TileCoordinates emitTileCoordinates(ImplicitLocOpBuilder &b,
 /// i + 2 blocks, ... of the order below, so the runtimes may launch one
 /// block per tile or a block per multiprocessor.
 ///
-/// The order: query tile fastest, then head, then batch, so that the blocks
-/// running together share K and V in L2; under a mask the query tiles run
-/// last to first (as emitTileCoordinates). Tiles of a masked kernel cost
-/// different amounts: a loop over them would need a balanced order (e.g.
-/// long and short tiles in pairs), which no kernel needs yet (hopper-ws
-/// loops only without a mask).
+/// The order without a mask: query tile fastest, then head, then batch,
+/// so that the blocks running together share K and V in L2; every tile
+/// costs the same.
+///
+/// Under a mask tiles cost different amounts (causal: the later, the more
+/// keys). The heads (batch x head) are cut into sections whose K and V fit
+/// a third of L2; a section runs its query tiles last to first (longest
+/// first under causal), each across the section's heads; and the blocks
+/// take the units in waves, odd waves in reverse (a snake), so that each
+/// block's share costs about the same.
 SmallVector<Value> emitPersistentTileLoop(
     ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
     Value key, int64_t blockM, ValueRange init,

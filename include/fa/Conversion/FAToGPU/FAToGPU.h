@@ -113,11 +113,20 @@ struct HopperConfig {
   /// computing the one its grid position names. The producer then computes
   /// each tile's key blocks with its few registers.
   bool persistent = true;
+  /// Whether the scores body has a visibility predicate: the producer then
+  /// classifies key blocks (searches the tile's ranges, tests the masked
+  /// blocks) rather than loading them all.
+  bool masked = false;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
-  /// (ptxas spilled 8 bytes with 32 at D = 128 with dynamic shapes).
+  /// (ptxas spilled 8 bytes with 32 at D = 128 with dynamic shapes), and
+  /// 64 when it searches a mask's block ranges for every tile (with 40,
+  /// 44-68 bytes of spills for causal; with 56, 8 for bottom-right causal
+  /// with a window).
   int64_t producerRegisters() const {
+    if (persistent && masked)
+      return 64;
     if (producerReadsCaptures)
       return 56;
     if (persistent)
@@ -214,6 +223,10 @@ struct HopperScoreTraits {
 };
 
 /// Completes the schedule of `config` for a scores body with `traits`:
+/// - the blocks loop over tiles (`persistent`) when the consumers keep
+///   registers for the loop (and, under a mask, for the overlapped softmax
+///   beside a producer that searches each tile's key blocks), unless the
+///   mask reads captures;
 /// - a producer warpgroup whose block classification reads captures gets
 ///   the registers to do it without spilling when the consumers' fragments
 ///   still fit beside it (else it keeps the minimum and may spill in its
