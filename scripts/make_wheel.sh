@@ -23,7 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 stage=$work/fa_mlir-src
 mkdir -p "$stage/fa_mlir/lib"
-cp "$src/python/pyproject.toml" "$src/python/setup.cfg" "$stage/"
+cp "$src/python/pyproject.toml" "$src/python/setup.cfg" "$src/LICENSE" "$stage/"
 cp "$src/python/fa_mlir"/*.py "$src/python/fa_mlir/py.typed" "$stage/fa_mlir/"
 strip -o "$stage/fa_mlir/lib/libFAMLIRCAPI.so" "$lib"
 cat > "$stage/README.md" <<'README'
