@@ -39,6 +39,12 @@ typedef struct FACompiled FACompiled;   /* the kernels of one compilation */
 FA_CAPI_EXPORT const char *faGetVersion(void);
 /* The message of the last failure on this thread ("" if none). */
 FA_CAPI_EXPORT const char *faGetLastError(void);
+/* What the compiler targets, as JSON: "chips" (each with "chip",
+   "capability" [major, minor], "max_shared_memory_per_block" and the
+   "strategies" it runs), "head_dims" (D == Dv every strategy builds) and
+   "options" (each faCompile option's "default" and "help"). The compiler's
+   own tables: bindings read them instead of repeating them. */
+FA_CAPI_EXPORT const char *faGetTargetInfo(void);
 
 FA_CAPI_EXPORT FAContext *faContextCreate(void);
 FA_CAPI_EXPORT void faContextDestroy(FAContext *context);

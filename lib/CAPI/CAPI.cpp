@@ -6,6 +6,7 @@
 
 #include "fa-c/FA.h"
 
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Pipelines/KernelArtifacts.h"
 #include "fa/Registration.h"
 
@@ -18,6 +19,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <mutex>
@@ -78,6 +80,22 @@ struct FACompiled {
   std::vector<fa::KernelArtifacts> kernels;
 };
 
+/// A compile option's default as JSON.
+template <typename T> static llvm::json::Value optionValue(const T &value) {
+  return value;
+}
+static llvm::json::Value optionValue(fa::BinaryFormat format) {
+  switch (format) {
+  case fa::BinaryFormat::Ptx:
+    return "ptx";
+  case fa::BinaryFormat::Cubin:
+    return "cubin";
+  case fa::BinaryFormat::Fatbin:
+    return "fatbin";
+  }
+  return nullptr;
+}
+
 extern "C" {
 
 const char *faGetVersion(void) {
@@ -86,6 +104,38 @@ const char *faGetVersion(void) {
 }
 
 const char *faGetLastError(void) { return lastError.c_str(); }
+
+const char *faGetTargetInfo(void) {
+  static const std::string info = [] {
+    llvm::json::Array chips;
+    for (const fa::GPUTarget &target : fa::getKnownGPUTargets()) {
+      llvm::json::Array strategies{"mma-sync"};
+      if (fa::hasWgmma(target.chip))
+        strategies.push_back("hopper-ws");
+      chips.push_back(llvm::json::Object{
+          {"chip", target.chip},
+          {"capability",
+           llvm::json::Array{target.smVersion / 10, target.smVersion % 10}},
+          {"max_shared_memory_per_block", target.maxSharedMemoryPerBlock},
+          {"strategies", std::move(strategies)}});
+    }
+    llvm::json::Object options;
+    fa::FACompileOptions defaults;
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  options[FLAG] = llvm::json::Object{                                          \
+      {"default", optionValue(defaults.MEMBER.getValue())}, {"help", HELP}};
+#include "fa/Pipelines/FACompileOptions.def"
+    llvm::json::Object root{
+        {"chips", std::move(chips)},
+        {"head_dims", llvm::json::Array(fa::getSupportedHeadDims())},
+        {"options", std::move(options)}};
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << llvm::json::Value(std::move(root));
+    return text;
+  }();
+  return info.c_str();
+}
 
 FAContext *faContextCreate(void) {
   static std::once_flag registered;

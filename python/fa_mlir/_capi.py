@@ -1,6 +1,7 @@
 """ctypes binding of libFAMLIRCAPI.so (include/fa-c/FA.h)."""
 
 import ctypes
+import json
 import os
 import threading
 
@@ -53,6 +54,7 @@ def _declare(l):
     sigs = {
         "faGetVersion": (c_char_p, []),
         "faGetLastError": (c_char_p, []),
+        "faGetTargetInfo": (c_char_p, []),
         "faContextCreate": (c_void_p, []),
         "faContextDestroy": (None, [c_void_p]),
         "faModuleParse": (c_void_p, [c_void_p, c_char_p]),
@@ -83,6 +85,19 @@ def _error(what):
 def version():
     """'fa-mlir <version> (MLIR <version>)'."""
     return lib().faGetVersion().decode()
+
+
+_target_info = None
+
+
+def target_info():
+    """The compiler's own tables (faGetTargetInfo): "chips" (chip,
+    capability, max_shared_memory_per_block, strategies), "head_dims" and
+    "options" (each compile option's default and help)."""
+    global _target_info
+    if _target_info is None:
+        _target_info = json.loads(lib().faGetTargetInfo().decode())
+    return _target_info
 
 
 class Context:

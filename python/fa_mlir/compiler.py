@@ -9,7 +9,7 @@ import re
 import threading
 from typing import List, Optional
 
-from ._capi import Context, FAArgumentError, FAError, version
+from ._capi import Context, FAArgumentError, FAError, target_info, version
 
 DTYPES = ("f16", "bf16")
 CAUSAL = (None, "top_left", "bottom_right")
@@ -177,10 +177,24 @@ def _shared_context():
         return _context
 
 
-def options_string(chip="sm_90a", block_m=0, block_n=0, warps=0, stages=2,
-                   format="cubin", strategy="mma-sync"):
-    return (f"chip={chip} block-m={block_m} block-n={block_n} warps={warps} "
-            f"stages={stages} format={format} strategy={strategy}")
+def options_string(**options) -> str:
+    """The fa-compile option string of `options` (chip, strategy, block_m,
+    block_n, warps, stages, format, opt_level, cuda_path): every option
+    spelled out, the compiler's defaults (faGetTargetInfo) for those not
+    given, so that equal compiles have equal strings (the cache keys)."""
+    known = target_info()["options"]
+    given = {}
+    for key, value in options.items():
+        flag = key.replace("_", "-")
+        if flag not in known:
+            names = ", ".join(sorted(k.replace("-", "_") for k in known))
+            raise TypeError(f"unknown compile option {key!r}; the options "
+                            f"are {names}")
+        given[flag] = value
+    values = {flag: given.get(flag, option["default"])
+              for flag, option in known.items()}
+    return " ".join(f"{flag}={value}" for flag, value in sorted(values.items())
+                    if value != "")
 
 
 def compile_source(source: str, **options) -> List["CompiledKernel"]:

@@ -33,20 +33,17 @@ graph break under torch.compile).
 import json
 import math
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from ._capi import FAError
+from ._capi import FAError, target_info
 from . import _driver, tracing
 from .compiler import (AttentionSpec, KernelCache, check_kernel_arguments,
                        default_cache)
 from .trace_cache import TraceCache
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16"}
-_HEAD_DIMS = (64, 128, 192, 256)
-_CHIPS = {(8, 0): "sm_80", (8, 6): "sm_86", (8, 7): "sm_87", (8, 9): "sm_89",
-          (9, 0): "sm_90a"}
 _loaded = {}
 _loaded_lock = threading.Lock()
 
@@ -63,14 +60,34 @@ def _chip(device):
     return chip
 
 
+def _head_dims() -> Tuple[int, ...]:
+    """The head dimensions the compiler builds (its table, faGetTargetInfo)."""
+    return tuple(target_info()["head_dims"])
+
+
+def _chips_by_capability() -> Dict[Tuple[int, int], str]:
+    """The chip fa_mlir compiles for on each compute capability, from the
+    compiler's table: of the chips of a capability, the one that runs the
+    most strategies (sm_90a, with wgmma, rather than sm_90)."""
+    chips: Dict[Tuple[int, int], dict] = {}
+    for chip in target_info()["chips"]:
+        cap = tuple(chip["capability"])
+        best = chips.get(cap)
+        if best is None or len(chip["strategies"]) > len(best["strategies"]):
+            chips[cap] = chip
+    return {cap: chip["chip"] for cap, chip in chips.items()}
+
+
 def _chip_of(device):
     cap = torch.cuda.get_device_capability(device)
-    if cap not in _CHIPS:
-        raise FAError(f"fa_mlir has kernels for sm_80, sm_86, sm_87, sm_89 "
-                      f"and sm_90, not sm_{cap[0]}{cap[1]} "
+    chips = _chips_by_capability()
+    if cap not in chips:
+        names = ", ".join(sorted(set(chips.values())))
+        raise FAError(f"fa_mlir has kernels for {names}, not "
+                      f"sm_{cap[0]}{cap[1]} "
                       f"({torch.cuda.get_device_name(device)}); use "
                       f"torch.nn.functional.scaled_dot_product_attention")
-    return _CHIPS[cap]
+    return chips[cap]
 
 
 def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
@@ -106,9 +123,9 @@ def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
         raise ValueError(f"batch of q ({b}) and k ({bk}) differ")
     if dk != d:
         raise ValueError(f"head dim of q ({d}) and k ({dk}) differ")
-    if d not in _HEAD_DIMS:
+    if d not in _head_dims():
         raise ValueError(f"head dim {d} is not supported; fa_mlir kernels "
-                         f"take D in {_HEAD_DIMS}")
+                         f"take D in {_head_dims()}")
     if hq != hk:
         if not enable_gqa:
             raise ValueError(f"q has {hq} heads and k/v {hk}: pass "

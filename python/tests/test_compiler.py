@@ -199,6 +199,35 @@ def test_bad_compile_options_raise(options, message):
 
 
 def test_unsupported_head_dim_raises():
-    with pytest.raises(FAError, match="head dimensions 64, 128, 192 and 256"):
+    with pytest.raises(FAError, match="head dimensions 64, 128, 192, 256, got 96"):
         fa_mlir.compile_attention(AttentionSpec(head_dim=96), format="ptx",
                                   cache=KernelCache(os.devnull + ".nodir"))
+
+
+def test_target_info_is_the_compilers_table():
+    info = fa_mlir._capi.target_info()
+    chips = {c["chip"]: c for c in info["chips"]}
+    assert set(chips) == {"sm_80", "sm_86", "sm_87", "sm_89", "sm_90",
+                          "sm_90a"}
+    assert chips["sm_90a"]["strategies"] == ["mma-sync", "hopper-ws"]
+    assert chips["sm_90"]["strategies"] == ["mma-sync"]
+    assert chips["sm_86"]["capability"] == [8, 6]
+    assert info["head_dims"] == [64, 128, 192, 256]
+    # The options and defaults of FACompileOptions.def.
+    assert info["options"]["stages"]["default"] == 2
+    assert info["options"]["format"]["default"] == "cubin"
+    assert info["options"]["strategy"]["default"] == "mma-sync"
+    assert info["options"]["stages"]["help"] == (
+        "depth of the K/V ring in shared memory, 2 to 4 (default 2)")
+
+
+def test_options_string_spells_every_option_with_the_defaults():
+    from fa_mlir.compiler import options_string
+    # Equal compiles, equal strings (the kernel cache keys on them).
+    assert options_string() == options_string(chip="sm_90a", stages=2)
+    text = options_string(block_n=64, strategy="hopper-ws")
+    assert "block-n=64" in text and "strategy=hopper-ws" in text
+    assert "stages=2" in text and "format=cubin" in text
+    assert "cuda-path" not in text  # empty default: left out
+    with pytest.raises(TypeError, match="unknown compile option 'stage'"):
+        options_string(stage=3)

@@ -16,6 +16,14 @@
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 // --help lists the tool's options, not every LLVM backend's.
 // RUN: fa-compile --help | FileCheck %s --check-prefix=HELP
+// The tool's flags and the fa-compile pipeline's options (fa-opt, the C API,
+// Python) are one table (FACompileOptions.def): same names, defaults, help.
+// RUN: fa-opt --help | FileCheck %s --check-prefix=PIPEHELP
+// --format=fatbin writes <prefix>.fatbin (a fatbin of the cubin and the
+// PTX; fa-runner loads it) and no stale cubin.
+// RUN: fa-compile %s -o %t/attn --format=fatbin | FileCheck %s --check-prefix=FATBIN
+// RUN: %python -c "import sys; d=open(sys.argv[1],'rb').read(4); sys.exit(d != bytes([0x50, 0xed, 0x55, 0xba]))" %t/attn.fatbin
+// RUN: not ls %t/attn.cubin
 // --format=ptx (no ptxas needed) writes PTX and JSON and removes the stale cubin.
 // RUN: fa-compile %s -o %t/attn --format=ptx | FileCheck %s --check-prefix=PTXONLY
 // RUN: not ls %t/attn.cubin
@@ -114,8 +122,15 @@
 // HELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
 // HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: mma-sync (sm_80 and newer; the default) or hopper-ws
 // HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
+// HELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
 // HELP-NOT: amdgpu
 // HELP-NOT: nvptx-short-ptr
+// PIPEHELP: --fa-compile {{.*}}- fa.attention to gpu.binary
+// PIPEHELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
+// PIPEHELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
+// PIPEHELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
+// PIPEHELP: --fa-gpu-to-nvvm-pipeline
+// FATBIN: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,fatbin,json}
 
 // NOOUT: fa-compile: no output prefix; pass -o <prefix> (or --benchmark=N)
 // CHIP: error: unsupported chip 'sm_75'

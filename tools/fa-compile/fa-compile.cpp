@@ -45,57 +45,17 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
 static cl::opt<std::string>
     outputPrefix("o",
                  cl::desc("output prefix: writes <prefix>.ptx, "
-                          "<prefix>.cubin, <prefix>.json"),
+                          "<prefix>.json and <prefix>.cubin (or .fatbin)"),
                  cl::value_desc("prefix"), cl::cat(faCompileCategory));
-static cl::opt<std::string>
-    chip("chip",
-         cl::desc("target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or "
-                  "sm_90a (default)"),
-         cl::init("sm_90a"), cl::cat(faCompileCategory));
-static cl::opt<int64_t> blockM("block-m",
-                               cl::desc("query rows per block (0: 128)"),
-                               cl::init(0), cl::cat(faCompileCategory));
-static cl::opt<int64_t>
-    blockN("block-n",
-           cl::desc("keys per K/V block (0: the strategy's default; "
-                    "mma-sync 64 up to D = 64, 48 up to D = 128, else 32; "
-                    "hopper-ws 128 up to D = 128, else 64)"),
-           cl::init(0), cl::cat(faCompileCategory));
-static cl::opt<int64_t>
-    warps("warps",
-          cl::desc("warps per block (0: the strategy's; mma-sync 32 rows "
-                   "per warp when the score and output fragments fit in "
-                   "registers, else 16; hopper-ws 4 per 64 rows plus 4)"),
-          cl::init(0), cl::cat(faCompileCategory));
-static cl::opt<int64_t> stages("stages",
-                               cl::desc("depth of the K/V ring in shared "
-                                        "memory, 2 to 4 (default 2)"),
-                               cl::init(2), cl::cat(faCompileCategory));
-static cl::opt<std::string>
-    strategy("strategy",
-             cl::desc("kernel strategy: mma-sync (sm_80 and newer; the "
-                      "default) or hopper-ws (wgmma, TMA, warp "
-                      "specialization; sm_90a)"),
-             cl::init("mma-sync"), cl::cat(faCompileCategory));
-static cl::opt<unsigned>
-    optLevel("opt-level",
-             cl::desc("LLVM optimization level of the NVPTX backend, 0 "
-                      "to 3 (default 3)"),
-             cl::init(3), cl::cat(faCompileCategory));
-static cl::opt<std::string>
-    cudaPath("cuda-path",
-             cl::desc("CUDA toolkit root (default: $CUDA_HOME, $CUDA_PATH or "
-                      "/usr/local/cuda)"),
-             cl::init(""), cl::cat(faCompileCategory));
-static cl::opt<fa::BinaryFormat> format(
-    "format", cl::desc("what to write besides the JSON"),
-    cl::init(fa::BinaryFormat::Cubin),
-    cl::values(clEnumValN(fa::BinaryFormat::Ptx, "ptx",
-                          "PTX only (no ptxas needed; the driver JIT-compiles "
-                          "it)"),
-               clEnumValN(fa::BinaryFormat::Cubin, "cubin",
-                          "PTX and an sm_XX cubin (runs ptxas)")),
-    cl::cat(faCompileCategory));
+// The compile options, as flags: the table FACompileOptions is made of.
+using fa::BinaryFormat;
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  static cl::opt<TYPE> MEMBER##Flag(FLAG, cl::desc(HELP), cl::init(DEFAULT),   \
+                                    cl::cat(faCompileCategory));
+#define FA_COMPILE_ENUM_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT, VALUES)      \
+  static cl::opt<TYPE> MEMBER##Flag(FLAG, cl::desc(HELP), cl::init(DEFAULT),   \
+                                    VALUES, cl::cat(faCompileCategory));
+#include "fa/Pipelines/FACompileOptions.def"
 static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("time N whole compilations, print the median and "
@@ -167,15 +127,9 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
   fa::FACompileOptions options;
-  options.chip = chip;
-  options.blockM = blockM;
-  options.blockN = blockN;
-  options.warps = warps;
-  options.stages = stages;
-  options.cudaPath = cudaPath;
-  options.format = format;
-  options.optLevel = optLevel;
-  options.strategy = strategy;
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  options.MEMBER = MEMBER##Flag;
+#include "fa/Pipelines/FACompileOptions.def"
 
   if (benchmark > 0) {
     std::vector<double> seconds;
@@ -245,17 +199,24 @@ int main(int argc, char **argv) {
     std::string prefix = outputPrefix;
     if (kernels->size() > 1)
       prefix += "." + std::to_string(i);
-    bool withCubin = format == fa::BinaryFormat::Cubin;
+    // The binary beside the PTX: <prefix>.cubin, or <prefix>.fatbin.
+    StringRef binary;
+    if (options.format == fa::BinaryFormat::Cubin)
+      binary = "cubin";
+    else if (options.format == fa::BinaryFormat::Fatbin)
+      binary = "fatbin";
     if (failed(writeFile(prefix + ".ptx", kernel.ptx)) ||
-        (withCubin && failed(writeFile(prefix + ".cubin", kernel.cubin))) ||
+        (!binary.empty() &&
+         failed(writeFile(prefix + "." + binary.str(), kernel.cubin))) ||
         failed(writeFile(prefix + ".json", kernel.metadataJson)))
       return 1;
-    // A runner prefers <prefix>.cubin: never leave a stale one beside new
-    // PTX.
-    if (!withCubin)
-      llvm::sys::fs::remove(prefix + ".cubin");
+    // A runner prefers a binary to the PTX: never leave a stale one.
+    for (StringRef stale : {"cubin", "fatbin"})
+      if (stale != binary)
+        llvm::sys::fs::remove(prefix + "." + stale.str());
     llvm::outs() << "fa-compile: " << kernel.kernelName << " -> " << prefix
-                 << (withCubin ? ".{ptx,cubin,json}\n" : ".{ptx,json}\n");
+                 << ".{ptx," << (binary.empty() ? "" : binary.str() + ",")
+                 << "json}\n";
   }
   return 0;
 }

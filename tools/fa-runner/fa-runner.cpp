@@ -87,11 +87,13 @@ int main(int argc, char **argv) {
   if (!readFile(opt.prefix + ".json", metadataText))
     die(kUsage, "cannot read " + opt.prefix + ".json");
   if (opt.runsKernel()) {
-    bool haveCubin = readFile(opt.prefix + ".cubin", image);
-    if (!haveCubin && !readFile(opt.prefix + ".ptx", image))
-      die(kUsage,
-          "cannot read " + opt.prefix + ".cubin or " + opt.prefix + ".ptx");
-    if (!haveCubin)
+    // A cubin, else a fatbin, else the PTX (which the driver compiles).
+    bool haveBinary = readFile(opt.prefix + ".cubin", image) ||
+                      readFile(opt.prefix + ".fatbin", image);
+    if (!haveBinary && !readFile(opt.prefix + ".ptx", image))
+      die(kUsage, "cannot read " + opt.prefix + ".cubin, " + opt.prefix +
+                      ".fatbin or " + opt.prefix + ".ptx");
+    if (!haveBinary)
       image.push_back('\0'); // PTX must be NUL-terminated
   }
   KernelMetadata meta = readMetadata(metadataText);

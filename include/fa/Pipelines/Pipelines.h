@@ -23,45 +23,16 @@ namespace mlir::fa {
 /// What the gpu.binary of the pipeline holds.
 enum class BinaryFormat { Ptx, Cubin, Fatbin };
 
+/// The options of a compile, from FACompileOptions.def (shared with the
+/// fa-compile tool's flags).
 struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
-  PassOptions::Option<std::string> chip{
-      *this, "chip", llvm::cl::desc("target chip (sm_80 ... sm_90a)"),
-      llvm::cl::init("sm_90a")};
-  PassOptions::Option<int64_t> blockM{
-      *this, "block-m", llvm::cl::desc("query rows per block (0: 128)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> blockN{
-      *this, "block-n",
-      llvm::cl::desc("keys per key/value block (0: by head dimension)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> warps{
-      *this, "warps", llvm::cl::desc("warps per block (0: 32 rows per warp when the "
-                     "score and output fragments fit in registers, else 16)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> stages{
-      *this, "stages", llvm::cl::desc("cp.async K/V ring depth"),
-      llvm::cl::init(2)};
-  PassOptions::Option<std::string> strategy{
-      *this, "strategy",
-      llvm::cl::desc("kernel strategy: mma-sync or hopper-ws"),
-      llvm::cl::init("mma-sync")};
-  PassOptions::Option<BinaryFormat> format{
-      *this, "format", llvm::cl::desc("what gpu.binary holds"),
-      llvm::cl::init(BinaryFormat::Cubin),
-      llvm::cl::values(
-          clEnumValN(BinaryFormat::Ptx, "ptx", "PTX assembly"),
-          clEnumValN(BinaryFormat::Cubin, "cubin", "an sm_XX cubin"),
-          clEnumValN(BinaryFormat::Fatbin, "fatbin", "a fatbin (PTX + cubin)"))};
-  PassOptions::Option<unsigned> optLevel{
-      *this, "opt-level",
-      llvm::cl::desc("LLVM optimization level of the NVPTX backend (0-3)"),
-      llvm::cl::init(3)};
-  PassOptions::Option<std::string> cudaPath{
-      *this, "cuda-path",
-      llvm::cl::desc("CUDA toolkit root with bin/ptxas and "
-                     "nvvm/libdevice (default: $CUDA_HOME, $CUDA_PATH or "
-                     "/usr/local/cuda)"),
-      llvm::cl::init("")};
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  PassOptions::Option<TYPE> MEMBER{*this, FLAG, llvm::cl::desc(HELP),          \
+                                   llvm::cl::init(DEFAULT)};
+#define FA_COMPILE_ENUM_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT, VALUES)      \
+  PassOptions::Option<TYPE> MEMBER{*this, FLAG, llvm::cl::desc(HELP),          \
+                                   llvm::cl::init(DEFAULT), VALUES};
+#include "fa/Pipelines/FACompileOptions.def"
 };
 
 /// Where the CUDA toolkit is, and who said so.

@@ -88,7 +88,7 @@ int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
 LogicalResult mlir::fa::verifyHopperConfig(
     const AttentionKernelSpec &spec, const HopperConfig &config,
     const GPUTarget &target, function_ref<InFlightDiagnostic()> emitError) {
-  if (target.chip != "sm_90a") {
+  if (!hasWgmma(target.chip)) {
     emitError() << "the hopper-ws strategy needs sm_90a (wgmma), got '"
                 << target.chip << "'; use strategy=mma-sync";
     return failure();
@@ -100,10 +100,12 @@ LogicalResult mlir::fa::verifyHopperConfig(
     return failure();
   }
   int64_t headDim = spec.getHeadDim();
-  if (headDim != spec.getValueHeadDim() || headDim % 64 != 0 || headDim > 256) {
-    emitError() << "the hopper-ws strategy supports D == Dv in {64, 128, "
-                   "192, 256}, got D = "
-                << headDim << ", Dv = " << spec.getValueHeadDim();
+  if (headDim != spec.getValueHeadDim() ||
+      !llvm::is_contained(getSupportedHeadDims(), headDim)) {
+    InFlightDiagnostic diag = emitError();
+    diag << "the hopper-ws strategy supports D == Dv in {";
+    llvm::interleaveComma(getSupportedHeadDims(), diag);
+    diag << "}, got D = " << headDim << ", Dv = " << spec.getValueHeadDim();
     return failure();
   }
   if (config.blockM % 64 != 0 || config.warpgroups() < 1 ||

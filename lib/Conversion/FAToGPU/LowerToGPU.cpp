@@ -37,30 +37,30 @@ std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
   return std::nullopt;
 }
 
+ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
+  // Opt-in dynamic shared memory per block (CUDA programming guide, table
+  // of compute capabilities).
+  static const GPUTarget known[] = {
+      {"sm_80", 80, 166912}, {"sm_86", 86, 101376}, {"sm_87", 87, 166912},
+      {"sm_89", 89, 101376}, {"sm_90", 90, 232448}, {"sm_90a", 90, 232448}};
+  return known;
+}
+
+ArrayRef<int64_t> mlir::fa::getSupportedHeadDims() {
+  static const int64_t dims[] = {64, 128, 192, 256};
+  return dims;
+}
+
 FailureOr<GPUTarget>
 mlir::fa::parseGPUTarget(StringRef chip,
                          function_ref<InFlightDiagnostic()> emitError) {
-  // Opt-in dynamic shared memory per block (CUDA programming guide, table
-  // of compute capabilities).
-  struct Known {
-    StringLiteral chip;
-    int64_t version, smem;
-  };
-  static const Known known[] = {{"sm_80", 80, 166912}, {"sm_86", 86, 101376},
-                                {"sm_87", 87, 166912}, {"sm_89", 89, 101376},
-                                {"sm_90", 90, 232448}, {"sm_90a", 90, 232448}};
-  for (const Known &k : known) {
-    if (k.chip == chip) {
-      GPUTarget target;
-      target.chip = chip.str();
-      target.smVersion = k.version;
-      target.maxSharedMemoryPerBlock = k.smem;
+  for (const GPUTarget &target : getKnownGPUTargets())
+    if (target.chip == chip)
       return target;
-    }
-  }
-  emitError() << "unsupported chip '" << chip
-              << "': the mma-sync strategy needs one of sm_80, sm_86, sm_87, "
-                 "sm_89, sm_90, sm_90a";
+  InFlightDiagnostic diag = emitError();
+  diag << "unsupported chip '" << chip << "': fa-mlir builds kernels for ";
+  llvm::interleaveComma(getKnownGPUTargets(), diag,
+                        [&](const GPUTarget &t) { diag << t.chip; });
   return failure();
 }
 

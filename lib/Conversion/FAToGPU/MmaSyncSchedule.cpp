@@ -81,10 +81,11 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
     return failure();
   }
   int64_t headDim = spec.getHeadDim();
-  if (headDim % 64 != 0 || headDim > 256) {
-    emitError() << "the mma-sync strategy supports head dimensions 64, 128, "
-                   "192 and 256, got "
-                << headDim;
+  if (!llvm::is_contained(getSupportedHeadDims(), headDim)) {
+    InFlightDiagnostic diag = emitError();
+    diag << "the mma-sync strategy supports head dimensions ";
+    llvm::interleaveComma(getSupportedHeadDims(), diag);
+    diag << ", got " << headDim;
     return failure();
   }
   if (config.warps <= 0 || config.warps > 16) {

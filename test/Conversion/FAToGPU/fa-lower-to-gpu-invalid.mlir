@@ -8,7 +8,7 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
 
-// CHIP: error: unsupported chip 'sm_70': the mma-sync strategy needs one of sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
+// CHIP: error: unsupported chip 'sm_70': fa-mlir builds kernels for sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
 // STRATEGY: error: unknown strategy 'wmma': expected mma-sync or hopper-ws
 // UNFUSED: error: not a fused attention tile a GPU strategy can implement: its softmax is not fused (fa.softmax_stage = "row_max"); run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
@@ -39,7 +39,7 @@ func.func @f32(%q: tensor<1x1x?x64xf32>, %k: tensor<1x1x?x64xf32>,
 func.func @head_dim_32(%q: tensor<1x1x?x32xf16>, %k: tensor<1x1x?x32xf16>,
                        %v: tensor<1x1x?x32xf16>, %o: tensor<1x1x?x32xf16>)
     -> tensor<1x1x?x32xf16> {
-  // expected-error @+1 {{the mma-sync strategy supports head dimensions 64, 128, 192 and 256, got 32}}
+  // expected-error @+1 {{the mma-sync strategy supports head dimensions 64, 128, 192, 256, got 32}}
   %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>)
                     outs(%o : tensor<1x1x?x32xf16>) -> tensor<1x1x?x32xf16>
   return %0 : tensor<1x1x?x32xf16>

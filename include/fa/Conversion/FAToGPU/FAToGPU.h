@@ -53,8 +53,19 @@ struct GPUTarget {
   int64_t maxSharedMemoryPerBlock = 232448;
 };
 
-/// Parses "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"; fails (through
-/// `emitError`) for anything else.
+/// The chips the compiler builds kernels for, in order: the one table that
+/// parseGPUTarget, the tools' help and the C API (faGetTargetInfo, which
+/// Python reads) describe.
+ArrayRef<GPUTarget> getKnownGPUTargets();
+
+/// Whether `chip` has wgmma (the hopper-ws strategy's chip).
+inline bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
+
+/// The head dimensions (D == Dv) every strategy builds kernels for.
+ArrayRef<int64_t> getSupportedHeadDims();
+
+/// Parses a chip of getKnownGPUTargets; fails (through `emitError`) for
+/// anything else.
 FailureOr<GPUTarget> parseGPUTarget(StringRef chip,
                                     function_ref<InFlightDiagnostic()> emitError);
 
