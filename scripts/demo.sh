@@ -37,7 +37,8 @@ stage() {
 }
 
 # One kernel configuration for every stage and for fa-compile: the
-# mma-sync strategy's default tiles (fa-compile's defaults).
+# mma-sync strategy and its default tiles (fa-compile --strategy=mma-sync;
+# fa-compile's default, auto, builds the wgmma kernel on sm_90a).
 tiles=(--fa-tile-attention)
 stage "0. input: fa.attention, verified and printed" 0
 stage "1. canonicalized (casts folded, unused LSE dropped)" 0 -canonicalize
@@ -54,7 +55,8 @@ stage "5. fa-gpu-to-nvvm-pipeline: NVVM/LLVM dialects, #nvvm.target sm_90a" 60 \
 # /usr/local/cuda); without a toolkit the demo stops at PTX, which the CUDA
 # driver compiles when fa-runner loads it.
 cuda=${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}
-compile=("$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention")
+compile=("$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention"
+         --strategy=mma-sync)
 files="PTX, cubin and launch metadata"
 if [ ! -x "$cuda/bin/ptxas" ]; then
   compile+=(--format=ptx)

@@ -74,9 +74,11 @@ make_kernels = "%s %s --fa-compile %s" % (
 config.substitutions.append(("%make_kernels", make_kernels))
 # Kernels for the GPU tests: cubins where ptxas is here, else PTX that the
 # driver compiles at load time (a machine with only a driver can run them).
+# The mma-sync strategy's (fa-compile's default, auto, builds wgmma kernels
+# on sm_90a; the hopper-ws tests compile those with --strategy=hopper-ws).
 config.substitutions.append((
-    "%gpu_kernels", make_kernels + ("" if os.path.exists(ptxas)
-                                    else " --extra=--format=ptx")))
+    "%gpu_kernels", make_kernels + " --extra=--strategy=mma-sync" +
+    ("" if os.path.exists(ptxas) else " --extra=--format=ptx")))
 
 # compute-sanitizer for the memory-safety tests of the GPU suite.
 import shutil

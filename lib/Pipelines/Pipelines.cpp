@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fa/Pipelines/Pipelines.h"
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Conversion/Passes.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
 #include "fa/Pipelines/CPUPipeline.h"
@@ -48,9 +49,12 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
   // The strategy's default tiles (an unknown strategy is
-  // fa-lower-to-gpu's error to report).
+  // fa-lower-to-gpu's error to report); auto takes hopper-ws's for the
+  // kernels it builds with wgmma.
   if (options.strategy == "hopper-ws")
     tile.defaultsFor = options.strategy;
+  else if (options.strategy == "auto" && hasWgmma(options.chip))
+    tile.defaultsFor = "auto";
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());

@@ -42,7 +42,7 @@ def test_compile_to_ptx_and_metadata():
     (kernel,) = fa_mlir.compile_source(
         fa_mlir.attention_source(AttentionSpec(dtype="bf16", head_dim=64,
                                                causal="top_left")),
-        format="ptx")
+        format="ptx", strategy="mma-sync")
     assert kernel.name.startswith("fa_attention_bf16_d64_bm128_bn64_w4")
     assert kernel.cubin == b""
     assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in kernel.ptx
@@ -216,7 +216,7 @@ def test_target_info_is_the_compilers_table():
     # The options and defaults of FACompileOptions.def.
     assert info["options"]["stages"]["default"] == 2
     assert info["options"]["format"]["default"] == "cubin"
-    assert info["options"]["strategy"]["default"] == "mma-sync"
+    assert info["options"]["strategy"]["default"] == "auto"
     assert info["options"]["stages"]["help"] == (
         "depth of the K/V ring in shared memory, 2 to 4 (default 2)")
 
@@ -231,3 +231,17 @@ def test_options_string_spells_every_option_with_the_defaults():
     assert "cuda-path" not in text  # empty default: left out
     with pytest.raises(TypeError, match="unknown compile option 'stage'"):
         options_string(stage=3)
+
+
+@pytest.mark.parametrize("chip, strategy, name", [
+    ("sm_90a", "hopper-ws", "fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma"),
+    ("sm_80", "mma-sync", "fa_attention_f16_d128_bm128_bn48_w4_s2"),
+    ("sm_90", "mma-sync", "fa_attention_f16_d128_bm128_bn48_w4_s2")])
+def test_default_strategy_is_auto(chip, strategy, name):
+    # No strategy: the compiler's default, auto, builds with wgmma where the
+    # chip has it, and takes that strategy's tile.
+    (kernel,) = fa_mlir.compile_source(
+        fa_mlir.attention_source(AttentionSpec(dtype="f16", head_dim=128)),
+        format="ptx", chip=chip)
+    assert kernel.metadata["strategy"] == strategy
+    assert kernel.name.startswith(name)

@@ -1,6 +1,8 @@
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: fa-compile %s -o %t/attn | FileCheck %s --check-prefix=TOOL
+// The mma-sync kernel through the tool (the default strategy, auto, is
+// tested below).
+// RUN: fa-compile %s -o %t/attn --strategy=mma-sync | FileCheck %s --check-prefix=TOOL
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // RUN: FileCheck %s --check-prefix=JSON < %t/attn.json
 // RUN: %python -c "import sys; d=open(sys.argv[1],'rb').read(4); sys.exit(d != b'\x7fELF')" %t/attn.cubin
@@ -8,10 +10,10 @@
 // RUN: not fa-compile %s -o %t/x --chip=sm_75 2>&1 | FileCheck %s --check-prefix=CHIP
 // --opt-level sets the LLVM backend's level (the nvvm target's O); 0-3 only.
 // RUN: not fa-compile %s -o %t/x --opt-level=4 2>&1 | FileCheck %s --check-prefix=OPTLEVEL
-// RUN: fa-compile %s -o %t/attn --format=ptx --opt-level=1 | FileCheck %s --check-prefix=PTXONLY
+// RUN: fa-compile %s -o %t/attn --format=ptx --opt-level=1 --strategy=mma-sync | FileCheck %s --check-prefix=PTXONLY
 // RUN: fa-opt %s --fa-lower-to-nvgpu-pipeline "--fa-gpu-to-nvvm-pipeline=opt-level=1" | FileCheck %s --check-prefix=TARGETO1
 // RUN: not fa-compile %t/missing.mlir -o %t/x 2>&1 | FileCheck %s --check-prefix=MISSING
-// RUN: fa-compile %s --benchmark=3 | FileCheck %s --check-prefix=BENCH
+// RUN: fa-compile %s --benchmark=3 --strategy=mma-sync | FileCheck %s --check-prefix=BENCH
 // RUN: fa-compile %s --benchmark=1 --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=BENCHPTX
 // RUN: not fa-opt %s "--fa-compile=format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 // --help lists the tool's options, not every LLVM backend's.
@@ -21,11 +23,11 @@
 // RUN: fa-opt --help | FileCheck %s --check-prefix=PIPEHELP
 // --format=fatbin writes <prefix>.fatbin (a fatbin of the cubin and the
 // PTX; fa-runner loads it) and no stale cubin.
-// RUN: fa-compile %s -o %t/attn --format=fatbin | FileCheck %s --check-prefix=FATBIN
+// RUN: fa-compile %s -o %t/attn --format=fatbin --strategy=mma-sync | FileCheck %s --check-prefix=FATBIN
 // RUN: %python -c "import sys; d=open(sys.argv[1],'rb').read(4); sys.exit(d != bytes([0x50, 0xed, 0x55, 0xba]))" %t/attn.fatbin
 // RUN: not ls %t/attn.cubin
 // --format=ptx (no ptxas needed) writes PTX and JSON and removes the stale cubin.
-// RUN: fa-compile %s -o %t/attn --format=ptx | FileCheck %s --check-prefix=PTXONLY
+// RUN: fa-compile %s -o %t/attn --format=ptx --strategy=mma-sync | FileCheck %s --check-prefix=PTXONLY
 // RUN: not ls %t/attn.cubin
 // RUN: FileCheck %s --check-prefix=PTX < %t/attn.ptx
 // The kernels need nothing from the toolkit's libdevice: with a toolkit
@@ -46,7 +48,13 @@
 // RUN: not fa-compile %s -o %t/x --stages=0 2>&1 | FileCheck %s --check-prefix=STAGES0
 // RUN: not fa-compile %s -o %t/x --warps=-1 2>&1 | FileCheck %s --check-prefix=WARPSNEG
 // RUN: not fa-compile %s -o %t/x --strategy=bogus 2>&1 | FileCheck %s --check-prefix=STRATEGY
-// RUN: not fa-compile %s -o %t/x --block-m=7 2>&1 | FileCheck %s --check-prefix=BLOCKM7
+// RUN: not fa-compile %s -o %t/x --block-m=7 --strategy=mma-sync 2>&1 | FileCheck %s --check-prefix=BLOCKM7
+// The default strategy, auto: hopper-ws (wgmma, its 128 x 128 tile) on
+// sm_90a for this bf16 D = 128 kernel, mma-sync on chips without wgmma.
+// RUN: fa-compile %s -o %t/auto --format=ptx | FileCheck %s --check-prefix=AUTO
+// RUN: FileCheck %s --check-prefix=AUTOPTX < %t/auto.ptx
+// RUN: fa-compile %s -o %t/auto80 --format=ptx --chip=sm_80 | FileCheck %s --check-prefix=AUTO80
+// RUN: fa-compile %s -o %t/auto90 --format=ptx --chip=sm_90 | FileCheck %s --check-prefix=AUTO80
 
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
@@ -63,7 +71,10 @@
 // STAGES0-NOT: builtin.module
 // WARPSNEG: error: warps must be 0 (the strategy's choice) or positive, got -1
 // WARPSNEG-NOT: builtin.module
-// STRATEGY: error: unknown strategy 'bogus': expected mma-sync or hopper-ws
+// STRATEGY: error: unknown strategy 'bogus': expected mma-sync, hopper-ws or auto
+// AUTO: fa-compile: fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_{{[0-9a-f]+}} -> {{.*}}auto.{ptx,json}
+// AUTOPTX: wgmma.mma_async
+// AUTO80: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}auto{{8|9}}0.{ptx,json}
 // STRATEGY-NOT: builtin.module
 // BLOCKM7: error: block-m must be a multiple of 16 for the mma-sync strategy, got 7
 // BLOCKM7-NOT: see current operation
@@ -120,7 +131,7 @@
 // HELP-DAG: --warps=
 // Valid values and defaults are in the help.
 // HELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
-// HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: mma-sync (sm_80 and newer; the default) or hopper-ws
+// HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: auto (the default: hopper-ws on sm_90a for f16/bf16 with D == Dv in {64, 128, 192, 256}, else mma-sync), mma-sync (sm_80 and newer) or hopper-ws
 // HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
 // HELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
 // HELP-NOT: amdgpu

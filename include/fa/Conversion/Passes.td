@@ -85,9 +85,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
-           "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a">,
+           "target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"mma-sync\"",
-           "kernel strategy: mma-sync (sm_80+) or hopper-ws (wgmma, "
+           "kernel strategy: auto (hopper-ws on sm_90a for f16/bf16 with "
+           "D == Dv in {64, 128, 192, 256}, else mma-sync), mma-sync "
+           "(sm_80+) or hopper-ws (wgmma, "
            "sm_90a)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
            "warps per block (0: mma-sync: 32 rows per warp when the score "

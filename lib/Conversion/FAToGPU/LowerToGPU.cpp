@@ -34,6 +34,8 @@ std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
     return GPUStrategyKind::MmaSync;
   if (name == "hopper-ws")
     return GPUStrategyKind::HopperWarpSpecialized;
+  if (name == "auto")
+    return GPUStrategyKind::Auto;
   return std::nullopt;
 }
 
@@ -44,11 +46,6 @@ ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
       {"sm_80", 80, 166912}, {"sm_86", 86, 101376}, {"sm_87", 87, 166912},
       {"sm_89", 89, 101376}, {"sm_90", 90, 232448}, {"sm_90a", 90, 232448}};
   return known;
-}
-
-ArrayRef<int64_t> mlir::fa::getSupportedHeadDims() {
-  static const int64_t dims[] = {64, 128, 192, 256};
-  return dims;
 }
 
 FailureOr<GPUTarget>
@@ -84,7 +81,15 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, "fa_attention");
   FailureOr<gpu::GPUFuncOp> kernel = failure();
   int64_t blockM = tile->blockM, threads = 0, sharedMemory = 0;
-  if (options.strategy == GPUStrategyKind::HopperWarpSpecialized) {
+  GPUStrategyKind strategy = options.strategy;
+  if (strategy == GPUStrategyKind::Auto)
+    strategy =
+        hasWgmma(options.target.chip) &&
+                isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
+                                 spec.getValueHeadDim())
+            ? GPUStrategyKind::HopperWarpSpecialized
+            : GPUStrategyKind::MmaSync;
+  if (strategy == GPUStrategyKind::HopperWarpSpecialized) {
     HopperConfig config;
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
@@ -199,7 +204,7 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     std::optional<GPUStrategyKind> kind = parseGPUStrategy(strategy);
     if (!kind) {
       emitError(loc, "unknown strategy '")
-          << strategy.getValue() << "': expected mma-sync or hopper-ws";
+          << strategy.getValue() << "': expected mma-sync, hopper-ws or auto";
       return signalPassFailure();
     }
     options.strategy = *kind;

@@ -37,10 +37,11 @@ namespace mlir::fa {
 enum class GPUStrategyKind {
   /// mma.sync m16n8k16 + ldmatrix + cp.async (sm_80+).
   MmaSync,
-  /// wgmma (sm_90a). The first increment of the Hopper strategy: wgmma
-  /// from swizzled shared memory and registers, cp.async loads, no warp
-  /// specialization yet (docs/HopperStrategy.md).
+  /// wgmma, TMA and warp specialization (sm_90a; docs/HopperStrategy.md).
   HopperWarpSpecialized,
+  /// Per kernel: HopperWarpSpecialized on a chip with wgmma for the shapes
+  /// it builds (isWgmmaCandidate), MmaSync otherwise.
+  Auto,
 };
 
 std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
@@ -60,9 +61,6 @@ ArrayRef<GPUTarget> getKnownGPUTargets();
 
 /// Whether `chip` has wgmma (the hopper-ws strategy's chip).
 inline bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
-
-/// The head dimensions (D == Dv) every strategy builds kernels for.
-ArrayRef<int64_t> getSupportedHeadDims();
 
 /// Parses a chip of getKnownGPUTargets; fails (through `emitError`) for
 /// anything else.

@@ -55,6 +55,18 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
   return success();
 }
 
+ArrayRef<int64_t> mlir::fa::getSupportedHeadDims() {
+  static const int64_t dims[] = {64, 128, 192, 256};
+  return dims;
+}
+
+bool mlir::fa::isWgmmaCandidate(Type elementType, int64_t headDim,
+                                int64_t valueHeadDim) {
+  return (elementType.isF16() || elementType.isBF16()) &&
+         headDim == valueHeadDim &&
+         llvm::is_contained(getSupportedHeadDims(), headDim);
+}
+
 AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
                                                           bool wgmma) {
   AttentionTileSizes sizes;
@@ -280,8 +292,14 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (failed(verifyAttentionTileSizes(requested,
                                       [&]() { return op.emitOpError(); })))
     return failure();
-  AttentionTileSizes sizes =
-      resolveAttentionTileSizes(requested, op.getHeadDim());
+  AttentionTileSizes chosen = requested;
+  if (requested.wgmmaDefaultsWherePossible) {
+    auto valueType = cast<ShapedType>(op.getValue().getType());
+    chosen.wgmmaDefaults = isWgmmaCandidate(
+        getElementTypeOrSelf(op.getQuery().getType()), op.getHeadDim(),
+        valueType.getDimSize(valueType.getRank() - 1));
+  }
+  AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
@@ -406,12 +424,14 @@ struct FATileAttentionPass
   void runOnOperation() override {
     // Option errors at the function's location, without the function.
     Location loc = getOperation().getLoc();
-    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws") {
-      emitError(loc, "defaults-for must be mma-sync or hopper-ws, got '")
+    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
+        defaultsFor != "auto") {
+      emitError(loc, "defaults-for must be mma-sync, hopper-ws or auto, got '")
           << defaultsFor.getValue() << "'";
       return signalPassFailure();
     }
-    AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws"};
+    AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws",
+                             defaultsFor == "auto"};
     if (failed(verifyAttentionTileSizes(sizes,
                                         [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -51,8 +51,11 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
            "dimension, 64 up to D = 64, 48 up to D = 128, else 32)">,
     Option<"defaultsFor", "defaults-for", "std::string",
            /*default=*/"\"mma-sync\"",
-           "the strategy whose default tile sizes replace 0: mma-sync, or "
-           "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond)">
+           "the strategy whose default tile sizes replace 0: mma-sync, "
+           "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond), or auto "
+           "(hopper-ws's for the ops strategy=auto builds with wgmma: f16 "
+           "or bf16, D == Dv in {64, 128, 192, 256}; mma-sync's for the "
+           "others)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

@@ -29,7 +29,19 @@ struct AttentionTileSizes {
   /// Take the defaults of the hopper-ws (wgmma) strategy instead of
   /// mma-sync's.
   bool wgmmaDefaults = false;
+  /// Take them for the ops strategy=auto builds with wgmma
+  /// (isWgmmaCandidate), mma-sync's for the others.
+  bool wgmmaDefaultsWherePossible = false;
 };
+
+/// The head dimensions (D == Dv) every kernel strategy builds: the one
+/// table the strategies' checks, the tools and the C API read.
+ArrayRef<int64_t> getSupportedHeadDims();
+
+/// Whether the wgmma (hopper-ws) strategy builds kernels of this shape:
+/// f16 or bf16 with D == Dv in getSupportedHeadDims. On a chip with wgmma,
+/// strategy=auto builds these with hopper-ws and the others with mma-sync.
+bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 
 /// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
 /// strategy, benchmarks/results/2026-11-21-h200-d128.md): 128 query rows;
