@@ -36,27 +36,27 @@ stage() {
   fi
 }
 
-# One kernel configuration for every stage and for fa-compile: the
-# mma-sync strategy and its default tiles (fa-compile --strategy=mma-sync;
-# fa-compile's default, auto, builds the wgmma kernel on sm_90a).
-tiles=(--fa-tile-attention)
+# One kernel configuration for every stage and for fa-compile: fa-compile's
+# default, strategy=auto (on the default chip, sm_90a: the hopper-ws kernel,
+# TMA + wgmma + warp specialization, with its tiles).
+tiles=(--fa-tile-attention=defaults-for=auto)
+lower=(--fa-lower-to-gpu=strategy=auto)
 stage "0. input: fa.attention, verified and printed" 0
 stage "1. canonicalized (casts folded, unused LSE dropped)" 0 -canonicalize
 stage "2. fa-tile-attention: output tiles, exact three-loop softmax" 0 "${tiles[@]}"
 stage "3. fa-fuse-online-softmax: one online-softmax loop (exp2, running max/sum)" 0 \
   "${tiles[@]}" --fa-fuse-online-softmax
-stage "4. fa-lower-to-gpu: host launch + mma.sync kernel (nvgpu level)" 120 \
-  "${tiles[@]}" --fa-fuse-online-softmax --fa-lower-to-gpu --canonicalize --cse
+stage "4. fa-lower-to-gpu: host launch + the wgmma kernel (GPU/NVVM ops)" 120 \
+  "${tiles[@]}" --fa-fuse-online-softmax "${lower[@]}" --canonicalize --cse
 stage "5. fa-gpu-to-nvvm-pipeline: NVVM/LLVM dialects, #nvvm.target sm_90a" 60 \
-  "${tiles[@]}" --fa-fuse-online-softmax --fa-lower-to-gpu \
+  "${tiles[@]}" --fa-fuse-online-softmax "${lower[@]}" \
   --fa-gpu-to-nvvm-pipeline
 
 # A cubin needs ptxas (fa-compile looks in --cuda-path, CUDA_HOME, CUDA_PATH,
 # /usr/local/cuda); without a toolkit the demo stops at PTX, which the CUDA
 # driver compiles when fa-runner loads it.
 cuda=${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}
-compile=("$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention"
-         --strategy=mma-sync)
+compile=("$build_dir/bin/fa-compile" "$input" -o "$out_dir/attention")
 files="PTX, cubin and launch metadata"
 if [ ! -x "$cuda/bin/ptxas" ]; then
   compile+=(--format=ptx)
@@ -73,8 +73,13 @@ mkdir -p "$out_dir"
 printf '$ %s\n' "$(quoted "${compile[@]}")"
 "${compile[@]}"
 printf '\nPTX instructions that matter (%s/attention.ptx):\n' "$out_dir"
-for pattern in mma.sync.aligned.m16n8k16 ldmatrix.sync cp.async.cg \
-               ex2.approx shfl.sync.bfly bar.sync; do
+patterns=(mma.sync.aligned.m16n8k16 ldmatrix.sync cp.async.cg ex2.approx
+          shfl.sync.bfly bar.sync)
+if grep -q '"strategy": "hopper-ws"' "$out_dir/attention.json"; then
+  patterns=(wgmma.mma_async cp.async.bulk.tensor mbarrier.try_wait setmaxnreg
+            ex2.approx shfl.sync.bfly)
+fi
+for pattern in "${patterns[@]}"; do
   printf '  %-28s %5s\n' "$pattern" "$(grep -c "$pattern" "$out_dir/attention.ptx")"
 done
 printf '\nLaunch metadata (%s/attention.json):\n' "$out_dir"
