@@ -71,7 +71,8 @@ demo: build
 # its split (our passes, the LLVM backend, ptxas), for both strategies.
 BENCH_RUNS ?= 11
 bench-compile: build
-	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=$(BENCH_RUNS)
+	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=$(BENCH_RUNS) \
+	  --strategy=mma-sync
 	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=$(BENCH_RUNS) \
 	  --strategy=hopper-ws
 

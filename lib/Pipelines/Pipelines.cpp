@@ -49,18 +49,22 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
   // The strategy's default tiles (an unknown strategy is
-  // fa-lower-to-gpu's error to report); auto takes hopper-ws's for the
-  // kernels it builds with wgmma.
-  if (options.strategy == "hopper-ws")
-    tile.defaultsFor = options.strategy;
-  else if (options.strategy == "auto" && hasWgmma(options.chip))
-    tile.defaultsFor = "auto";
+  // fa-lower-to-gpu's error to report). auto takes hopper-ws's for the
+  // kernels it builds with wgmma; on a chip without it, or with options
+  // only mma-sync takes, auto is mma-sync throughout.
+  std::string strategy = options.strategy;
+  if (strategy == "auto" &&
+      !(hasWgmma(options.chip) &&
+        wgmmaTakesOptions(options.blockM, options.warps, options.stages)))
+    strategy = "mma-sync";
+  if (strategy == "hopper-ws" || strategy == "auto")
+    tile.defaultsFor = strategy;
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());
   FALowerToGPUOptions gpu;
   gpu.chip = options.chip;
-  gpu.strategy = options.strategy;
+  gpu.strategy = strategy;
   gpu.warps = options.warps;
   gpu.stages = options.stages;
   pm.addPass(createFALowerToGPU(gpu));

@@ -181,7 +181,8 @@ def options_string(**options) -> str:
     """The fa-compile option string of `options` (chip, strategy, block_m,
     block_n, warps, stages, format, opt_level, cuda_path): every option
     spelled out, the compiler's defaults (faGetTargetInfo) for those not
-    given, so that equal compiles have equal strings (the cache keys)."""
+    given or None, so that equal compiles have equal strings (the cache
+    keys)."""
     known = target_info()["options"]
     given = {}
     for key, value in options.items():
@@ -190,7 +191,10 @@ def options_string(**options) -> str:
             names = ", ".join(sorted(k.replace("-", "_") for k in known))
             raise TypeError(f"unknown compile option {key!r}; the options "
                             f"are {names}")
-        given[flag] = value
+        if flag in given:
+            raise TypeError(f"compile option {key!r} given twice")
+        if value is not None:
+            given[flag] = value
     values = {flag: given.get(flag, option["default"])
               for flag, option in known.items()}
     return " ".join(f"{flag}={value}" for flag, value in sorted(values.items())

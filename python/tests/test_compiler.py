@@ -231,6 +231,10 @@ def test_options_string_spells_every_option_with_the_defaults():
     assert "cuda-path" not in text  # empty default: left out
     with pytest.raises(TypeError, match="unknown compile option 'stage'"):
         options_string(stage=3)
+    # None is the default; one option spelled two ways is an error.
+    assert options_string(strategy=None) == options_string()
+    with pytest.raises(TypeError, match="given twice"):
+        options_string(**{"block_m": 64, "block-m": 128})
 
 
 @pytest.mark.parametrize("chip, strategy, name", [

@@ -55,6 +55,11 @@
 // RUN: FileCheck %s --check-prefix=AUTOPTX < %t/auto.ptx
 // RUN: fa-compile %s -o %t/auto80 --format=ptx --chip=sm_80 | FileCheck %s --check-prefix=AUTO80
 // RUN: fa-compile %s -o %t/auto90 --format=ptx --chip=sm_90 | FileCheck %s --check-prefix=AUTO80
+// Options only mma-sync takes make auto pick it (with its tile), on sm_90a
+// too: warps, a block-m of 16-row warps, a deeper ring.
+// RUN: fa-compile %s -o %t/autow --format=ptx --warps=4 | FileCheck %s --check-prefix=AUTOMMA
+// RUN: fa-compile %s -o %t/autob --format=ptx --block-m=96 | FileCheck %s --check-prefix=AUTOMMA
+// RUN: fa-compile %s -o %t/autos --format=ptx --stages=4 | FileCheck %s --check-prefix=AUTOMMA
 
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
@@ -74,6 +79,7 @@
 // STRATEGY: error: unknown strategy 'bogus': expected mma-sync, hopper-ws or auto
 // AUTO: fa-compile: fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_{{[0-9a-f]+}} -> {{.*}}auto.{ptx,json}
 // AUTOPTX: wgmma.mma_async
+// AUTOMMA: fa-compile: fa_attention_bf16_d128_bm{{128|96}}_bn48_w{{[0-9]+}}_s{{2|4}}_{{.*}} -> {{.*}}auto{{w|b|s}}.{ptx,json}
 // AUTO80: fa-compile: fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_{{[0-9a-f]+}} -> {{.*}}auto{{8|9}}0.{ptx,json}
 // STRATEGY-NOT: builtin.module
 // BLOCKM7: error: block-m must be a multiple of 16 for the mma-sync strategy, got 7
@@ -131,7 +137,7 @@
 // HELP-DAG: --warps=
 // Valid values and defaults are in the help.
 // HELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
-// HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: auto (the default: hopper-ws on sm_90a for f16/bf16 with D == Dv in {64, 128, 192, 256}, else mma-sync), mma-sync (sm_80 and newer) or hopper-ws
+// HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: auto (the default: hopper-ws on sm_90a for f16/bf16 with D == Dv in {64, 128, 192, 256} unless --warps, a block-m not a multiple of 64 or stages other than 2 are given, else mma-sync), mma-sync (sm_80 and newer) or hopper-ws
 // HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
 // HELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
 // HELP-NOT: amdgpu

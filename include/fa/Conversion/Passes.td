@@ -88,7 +88,9 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"mma-sync\"",
            "kernel strategy: auto (hopper-ws on sm_90a for f16/bf16 with "
-           "D == Dv in {64, 128, 192, 256}, else mma-sync), mma-sync "
+           "D == Dv in {64, 128, 192, 256} unless warps, a block-m not a "
+           "multiple of 64 or stages other than 2 are given, else "
+           "mma-sync), mma-sync "
            "(sm_80+) or hopper-ws (wgmma, "
            "sm_90a)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",

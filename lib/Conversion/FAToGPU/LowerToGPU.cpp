@@ -86,7 +86,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     strategy =
         hasWgmma(options.target.chip) &&
                 isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
-                                 spec.getValueHeadDim())
+                                 spec.getValueHeadDim()) &&
+                wgmmaTakesOptions(tile->blockM, options.warps, options.stages)
             ? GPUStrategyKind::HopperWarpSpecialized
             : GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::HopperWarpSpecialized) {

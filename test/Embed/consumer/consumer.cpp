@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fa/Dialect/FA/IR/FAOps.h"
+#include "fa/Pipelines/Pipelines.h"
 #include "fa/Registration.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -54,6 +55,10 @@ int main() {
     return 1;
   }
   llvm::outs() << "effective scale: " << attention.getEffectiveScale() << "\n";
+  // The installed pipeline header (and the option table it includes).
+  fa::FACompileOptions compileOptions;
+  llvm::outs() << "default strategy: " << compileOptions.strategy.getValue()
+               << "\n";
 
   // Parsed from text, with an LSE nobody reads: canonicalize drops it.
   const char *text = R"mlir(

@@ -53,9 +53,9 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
            /*default=*/"\"mma-sync\"",
            "the strategy whose default tile sizes replace 0: mma-sync, "
            "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond), or auto "
-           "(hopper-ws's for the ops strategy=auto builds with wgmma: f16 "
-           "or bf16, D == Dv in {64, 128, 192, 256}; mma-sync's for the "
-           "others)">
+           "(hopper-ws's for the ops fa-lower-to-gpu strategy=auto builds "
+           "with wgmma on sm_90a: f16 or bf16, D == Dv in {64, 128, 192, "
+           "256}; mma-sync's for the others; for sm_90a only)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

@@ -43,6 +43,15 @@ ArrayRef<int64_t> getSupportedHeadDims();
 /// strategy=auto builds these with hopper-ws and the others with mma-sync.
 bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 
+/// Whether tile options leave strategy=auto free to pick hopper-ws: no warp
+/// count (hopper-ws's is fixed by block-m), a block-m of whole consumer
+/// warpgroups (0: the default) and the default ring of 2 stages. Options
+/// that only mma-sync takes make auto pick mma-sync (strategy=hopper-ws
+/// takes deeper rings where they fit).
+inline bool wgmmaTakesOptions(int64_t blockM, int64_t warps, int64_t stages) {
+  return warps == 0 && blockM % 64 == 0 && stages == 2;
+}
+
 /// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
 /// strategy, benchmarks/results/2026-11-21-h200-d128.md): 128 query rows;
 /// 64 keys per block at D <= 64, 48 at D <= 128 (the most keys whose scores
