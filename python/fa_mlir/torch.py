@@ -483,8 +483,13 @@ def _strategy_options(strategy, device, options):
 
 def default_strategy(chip):
     """The kernel schedule used when none is asked for: hopper-ws (wgmma)
-    on sm_90a, mma-sync elsewhere."""
-    return "hopper-ws" if chip == "sm_90a" else "mma-sync"
+    where the compiler's chip table lists it (sm_90a), mma-sync elsewhere:
+    what the compiler's strategy=auto picks for the shapes fa_mlir.torch
+    takes."""
+    for entry in target_info()["chips"]:
+        if entry["chip"] == chip and "hopper-ws" in entry["strategies"]:
+            return "hopper-ws"
+    return "mma-sync"
 
 
 def _run(spec, q, k, v, captures=(), autotune=False, cache=None,

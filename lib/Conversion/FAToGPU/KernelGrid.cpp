@@ -121,21 +121,23 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   // whose K and V fit kL2SectionBytes; in a section, the query tiles last
   // to first, each across the section's heads. Blocks take the units in
   // waves of `stride`, snaking (odd waves right to left).
-  auto min = [&](Value x, Value y) {
+  auto minU = [&](Value x, Value y) {
     return b.createOrFold<arith::MinUIOp>(x, y);
   };
-  auto max = [&](Value x, Value y) {
+  auto maxU = [&](Value x, Value y) {
     return b.createOrFold<arith::MaxUIOp>(x, y);
   };
   auto keyType = cast<MemRefType>(key.getType());
+  // Kernels have a static head dimension; 128 is only a guess for the
+  // section size otherwise.
   int64_t headDim = keyType.isDynamicDim(3) ? 128 : keyType.getDimSize(3);
   int64_t bytesPerKey =
       std::max<int64_t>(1, 2 * headDim * keyType.getElementTypeBitWidth() / 8);
   Value headsTotal = mul(heads, batches);
-  Value section = min(max(div(c32(kL2SectionBytes / bytesPerKey),
-                              max(i32(tile.kvLength), c32(1))),
-                          c32(1)),
-                      headsTotal);
+  Value keysThatFit = c32(static_cast<int32_t>(kL2SectionBytes / bytesPerKey));
+  Value section =
+      minU(maxU(div(keysThatFit, maxU(i32(tile.kvLength), c32(1))), c32(1)),
+           headsTotal);
   Value sectionUnits = mul(section, queryTiles);
   Value waves = b.createOrFold<arith::CeilDivUIOp>(units, stride);
   auto loop = scf::ForOp::create(b, c32(0), waves, c32(1), init);
@@ -156,7 +158,7 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   Value sectionIndex = div(unit, sectionUnits);
   Value inSection = rem(unit, sectionUnits);
   Value firstHead = mul(sectionIndex, section);
-  Value width = min(section, sub(headsTotal, firstHead));
+  Value width = minU(section, sub(headsTotal, firstHead));
   Value flatHead = add(firstHead, rem(inSection, width));
   tile.head = index(rem(flatHead, heads));
   tile.batch = index(div(flatHead, heads));
