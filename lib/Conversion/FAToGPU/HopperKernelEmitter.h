@@ -48,7 +48,8 @@ public:
       : b(b), spec(spec), config(config), function(function),
         tile(function.getTile()), elementType(spec.getElementType()),
         headDim(spec.getHeadDim()), valueDim(spec.getValueHeadDim()),
-        scoreScale(static_cast<float>(function.getKeptScale())) {}
+        scoreScale(static_cast<float>(function.getKeptScale())),
+        fixedMax(function.getFixedMax(spec.getElementType())) {}
 
   void emit(gpu::GPUFuncOp func);
 
@@ -89,6 +90,9 @@ private:
     return barrier(add(slot, idx(1 + 3 * config.stages)));
   }
   Value qReleased() { return barrier(1 + 4 * config.stages); }
+  /// Whether the rows carry the exact sum beside the rounded one
+  /// (SoftmaxRowState::exactSum): a fixed maximum and an LSE output.
+  bool keepsExactSum() const { return fixedMax && spec.lseType; }
   /// Whether the consumer warpgroups take turns issuing their MMAs.
   bool pingPong() const { return config.warpgroups() > 1; }
   /// The named barrier (1 + w) on which consumer warpgroup w waits for its
@@ -149,6 +153,8 @@ private:
     Value alpha[2];
   };
   SmallVector<Value> packState(const HopperState &state);
+  /// The probabilities (S accumulator layout) as P V's A fragments.
+  SmallVector<Value> packProbabilities(ArrayRef<Value> probabilities);
   HopperState unpackState(ValueRange values);
   HopperState initialState(Value computed);
   /// `state` through an scf.if on `condition`: each branch emits on a copy
@@ -183,7 +189,6 @@ private:
   /// The same, unmasked where `unmasked` holds and masked elsewhere.
   BlockSoftmax emitSoftmaxBranches(ArrayRef<Value> scores, Value block,
                                    Value unmasked, const HopperState &state);
-  SmallVector<Value> packProbabilities(ArrayRef<Value> probabilities);
   /// The rows' new state and the pending P from `softmax`; O *= alpha
   /// when `rescale` (O must not be in flight).
   void takeSoftmax(HopperState &state, const BlockSoftmax &softmax,
@@ -215,6 +220,9 @@ private:
   Type elementType;
   int64_t headDim, valueDim;
   float scoreScale;
+  /// The softmax's fixed maximum, if the scores are bounded
+  /// (ScoreFunction::getFixedMax): no row maximum, no rescaling of O.
+  std::optional<double> fixedMax;
   std::unique_ptr<TileCloner> cloner;
   std::unique_ptr<BlockClassifier> classifier;
   /// Where the scores body's per-tile values are cloned (a placeholder).

@@ -50,7 +50,7 @@ MmaSyncKernelEmitter::packState(ArrayRef<OnlineSoftmaxState> states) {
   for (const OnlineSoftmaxState &s : states) {
     llvm::append_range(values, s.acc);
     for (const SoftmaxRowState &row : s.rows)
-      values.append({row.max, row.sum});
+      row.appendTo(values);
   }
   return values;
 }
@@ -63,10 +63,8 @@ MmaSyncKernelEmitter::unpackState(ValueRange values) {
   for (OnlineSoftmaxState &s : states) {
     s.acc.assign(values.begin() + pos, values.begin() + pos + accs);
     pos += accs;
-    for (SoftmaxRowState &row : s.rows) {
-      row.max = values[pos++];
-      row.sum = values[pos++];
-    }
+    for (SoftmaxRowState &row : s.rows)
+      row = SoftmaxRowState::takeFrom(values, pos, keepsExactSum());
   }
   return states;
 }
@@ -211,7 +209,8 @@ void MmaSyncKernelEmitter::emitBlockCompute(
           rowScores.push_back(x);
         }
       }
-      auto [p, a] = updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h]);
+      auto [p, a] = updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h],
+                                     {fixedMax, elementType});
       alpha[h] = a;
       for (int64_t n = 0; n < nTiles; ++n)
         probabilities[n].append({p[2 * n], p[2 * n + 1]});
@@ -226,10 +225,12 @@ void MmaSyncKernelEmitter::emitBlockCompute(
       tiles[n] = arith::TruncFOp::create(
           b, VectorType::get({2, 2}, elementType), tile);
     }
-    Value alphaTile = vector::FromElementsOp::create(
-        b, accType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
-    for (Value &acc : state.acc)
-      acc = fmul(acc, alphaTile);
+    if (!fixedMax) {
+      Value alphaTile = vector::FromElementsOp::create(
+          b, accType, ValueRange{alpha[0], alpha[0], alpha[1], alpha[1]});
+      for (Value &acc : state.acc)
+        acc = fmul(acc, alphaTile);
+    }
 
     // The S accumulator layout of n-tiles 2k and 2k+1 is exactly the A
     // layout of the k-th 16-key step: (a0, a1) = tile 2k, (a2, a3) = 2k+1.
@@ -386,7 +387,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   SmallVector<OnlineSoftmaxState> states(rowTiles);
   for (OnlineSoftmaxState &s : states) {
     s.acc.assign(valueDim / 8, zeroAcc);
-    s.rows[0] = s.rows[1] = initialSoftmaxRow(b);
+    s.rows[0] = s.rows[1] = initialSoftmaxRow(b, fixedMax, keepsExactSum());
   }
   emitBlockLoop(states);
   // Drain the (empty) groups still in flight before the block exits.

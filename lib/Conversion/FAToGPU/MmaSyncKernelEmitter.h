@@ -49,7 +49,8 @@ public:
       : b(b), spec(spec), config(config), function(function),
         tile(function.getTile()), elementType(spec.getElementType()),
         headDim(spec.getHeadDim()), rowTiles(config.rowTilesPerWarp()),
-        scoreScale(static_cast<float>(function.getKeptScale())) {}
+        scoreScale(static_cast<float>(function.getKeptScale())),
+        fixedMax(function.getFixedMax(spec.getElementType())) {}
 
   void emit(gpu::GPUFuncOp func);
 
@@ -322,6 +323,12 @@ private:
   int64_t headDim, rowTiles;
   /// The positive factor of the kept score the softmax folds into its FMA.
   float scoreScale;
+  /// The softmax's fixed maximum, if the scores are bounded
+  /// (ScoreFunction::getFixedMax): no row maximum, no rescaling.
+  std::optional<double> fixedMax;
+  /// Whether the rows carry the exact sum beside the rounded one
+  /// (SoftmaxRowState::exactSum): a fixed maximum and an LSE output.
+  bool keepsExactSum() const { return fixedMax && spec.lseType; }
   std::unique_ptr<TileCloner> cloner;
   std::unique_ptr<BlockClassifier> classifier;
 

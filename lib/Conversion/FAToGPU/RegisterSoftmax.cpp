@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
 #include <limits>
@@ -35,13 +36,48 @@ static Value exp2(ImplicitLocOpBuilder &b, Value x) {
   return math::Exp2Op::create(b, x, arith::FastMathFlags::afn);
 }
 
+Value mlir::fa::detail::packPair(ImplicitLocOpBuilder &b, Value lo, Value hi,
+                                 Type type) {
+  Value pair = arith::TruncFOp::create(
+      b, VectorType::get({2}, type),
+      vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
+                                     ValueRange{lo, hi}));
+  Value word =
+      vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()), pair);
+  return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
+}
+
 static Value isNegInf(ImplicitLocOpBuilder &b, Value x) {
   return arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, x,
                                f32(b, -std::numeric_limits<float>::infinity()));
 }
 
-SoftmaxRowState mlir::fa::detail::initialSoftmaxRow(ImplicitLocOpBuilder &b) {
-  return {f32(b, -std::numeric_limits<float>::infinity()), f32(b, 0.0f)};
+void SoftmaxRowState::appendTo(SmallVectorImpl<Value> &values) const {
+  values.append({max, sum});
+  if (exactSum)
+    values.push_back(exactSum);
+}
+
+SoftmaxRowState SoftmaxRowState::takeFrom(ValueRange values, size_t &at,
+                                          bool withExactSum) {
+  SoftmaxRowState state;
+  state.max = values[at++];
+  state.sum = values[at++];
+  if (withExactSum)
+    state.exactSum = values[at++];
+  return state;
+}
+
+SoftmaxRowState
+mlir::fa::detail::initialSoftmaxRow(ImplicitLocOpBuilder &b,
+                                    std::optional<double> fixedMax,
+                                    bool withExactSum) {
+  float max = fixedMax ? static_cast<float>(*fixedMax)
+                       : -std::numeric_limits<float>::infinity();
+  SoftmaxRowState state{f32(b, max), f32(b, 0.0f), Value()};
+  if (withExactSum)
+    state.exactSum = f32(b, 0.0f);
+  return state;
 }
 
 Value mlir::fa::detail::quadSum(ImplicitLocOpBuilder &b, Value x) {
@@ -49,9 +85,77 @@ Value mlir::fa::detail::quadSum(ImplicitLocOpBuilder &b, Value x) {
   return arith::AddFOp::create(b, x, xorShuffle(b, x, 2));
 }
 
-std::pair<SmallVector<Value>, Value>
-mlir::fa::detail::updateSoftmaxRow(ImplicitLocOpBuilder &b, ArrayRef<Value> scores,
-                         float scale, SoftmaxRowState &state) {
+/// The fixed-maximum softmax of one row piece (updateSoftmaxRow).
+static SoftmaxBlockRow updateFixedMaxRow(ImplicitLocOpBuilder &b,
+                                         ArrayRef<Value> scores, float scale,
+                                         SoftmaxRowState &state, double max,
+                                         Type probabilityType) {
+  // Every score is at most the fixed max: the exponentials wait for no row
+  // maximum, and nothing is rescaled. The probabilities are rounded to
+  // the type P V reads before they are summed: none is exactly 1 here (the
+  // online max makes the row's largest one 1), and a normalizer of
+  // unrounded values would leave each output off by P's rounding (2^-9 for
+  // bf16: a row with one dominant key failed the fp64 check). The LSE
+  // needs the unrounded sum (the exact sum, where the state keeps one).
+  Value negMax = f32(b, static_cast<float>(-max * scale));
+  SoftmaxBlockRow row;
+  Value sum, exactSum;
+  auto accumulate = [&](Value &total, Value x) {
+    total = total ? arith::AddFOp::create(b, total, x) : x;
+  };
+  // All exponentials first, then the rounding and the sums: interleaving
+  // them pair by pair made the softcap kernel 7% slower on the H200.
+  SmallVector<Value> unrounded;
+  for (Value x : scores) {
+    unrounded.push_back(
+        exp2(b, math::FmaOp::create(b, x, f32(b, scale), negMax)));
+    if (state.exactSum)
+      accumulate(exactSum, unrounded.back());
+  }
+  if (unrounded.size() % 2)
+    unrounded.push_back(f32(b, 0.0f));
+  for (size_t i = 0; i < scores.size(); i += 2) {
+    Value pair[2] = {unrounded[i], unrounded[i + 1]};
+    Value word = packPair(b, pair[0], pair[1], probabilityType);
+    Value rounded[2];
+    if (probabilityType.isBF16()) {
+      // A bf16 is the high half of the f32 it widens to: one shift or mask
+      // per value (an extf became a conversion each).
+      auto bits = [&](int64_t v) {
+        return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+      };
+      rounded[0] = arith::BitcastOp::create(
+          b, b.getF32Type(), arith::ShLIOp::create(b, word, bits(16)));
+      rounded[1] = arith::BitcastOp::create(
+          b, b.getF32Type(),
+          arith::AndIOp::create(b, word, bits(int32_t(0xffff0000u))));
+    } else {
+      Value halves = vector::BitCastOp::create(
+          b, VectorType::get({2}, probabilityType),
+          vector::FromElementsOp::create(
+              b, VectorType::get({1}, b.getI32Type()), ValueRange{word}));
+      Value wide = arith::ExtFOp::create(
+          b, VectorType::get({2}, b.getF32Type()), halves);
+      for (int64_t e = 0; e < 2; ++e)
+        rounded[e] = vector::ExtractOp::create(b, wide, ArrayRef<int64_t>{e});
+    }
+    for (size_t e = 0; e < 2 && i + e < scores.size(); ++e) {
+      accumulate(sum, rounded[e]);
+      row.probabilities.push_back(rounded[e]);
+    }
+  }
+  state.sum = arith::AddFOp::create(b, state.sum, sum);
+  if (state.exactSum)
+    state.exactSum = arith::AddFOp::create(b, state.exactSum, exactSum);
+  return row;
+}
+
+SoftmaxBlockRow mlir::fa::detail::updateSoftmaxRow(
+    ImplicitLocOpBuilder &b, ArrayRef<Value> scores, float scale,
+    SoftmaxRowState &state, const SoftmaxOptions &options) {
+  if (options.fixedMax)
+    return updateFixedMaxRow(b, scores, scale, state, *options.fixedMax,
+                             options.probabilityType);
   // Row max: in-thread, then across the quad. maxnum: a hidden (-inf) score
   // never wins.
   Value rowMax = state.max;
@@ -65,21 +169,21 @@ mlir::fa::detail::updateSoftmaxRow(ImplicitLocOpBuilder &b, ArrayRef<Value> scor
   scaledMax = arith::SelectOp::create(b, isNegInf(b, rowMax), f32(b, 0.0f),
                                       scaledMax);
   Value oldScaled = arith::MulFOp::create(b, state.max, f32(b, scale));
-  Value alpha = exp2(b, arith::SubFOp::create(b, oldScaled, scaledMax));
+  SoftmaxBlockRow row;
+  row.alpha = exp2(b, arith::SubFOp::create(b, oldScaled, scaledMax));
 
   // p = exp2(s * c - m * c): one FMA and one MUFU.EX2 per score.
   Value negMax = arith::NegFOp::create(b, scaledMax);
-  SmallVector<Value> probabilities;
   Value rowSum = f32(b, 0.0f);
   for (Value x : scores) {
     Value p = exp2(b, math::FmaOp::create(b, x, f32(b, scale), negMax));
     rowSum = arith::AddFOp::create(b, rowSum, p);
-    probabilities.push_back(p);
+    row.probabilities.push_back(p);
   }
   state.sum = arith::AddFOp::create(
-      b, arith::MulFOp::create(b, state.sum, alpha), rowSum);
+      b, arith::MulFOp::create(b, state.sum, row.alpha), rowSum);
   state.max = rowMax;
-  return {probabilities, alpha};
+  return row;
 }
 
 SoftmaxRowResult mlir::fa::detail::finishSoftmaxRow(ImplicitLocOpBuilder &b,
@@ -87,12 +191,13 @@ SoftmaxRowResult mlir::fa::detail::finishSoftmaxRow(ImplicitLocOpBuilder &b,
                                           float scale) {
   Value zero = f32(b, 0.0f);
   Value sum = mlir::fa::detail::quadSum(b, state.sum);
+  Value lseSum = state.exactSum ? quadSum(b, state.exactSum) : sum;
   Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
   Value inverse = arith::SelectOp::create(
       b, empty, zero, arith::DivFOp::create(b, f32(b, 1.0f), sum));
   // LSE = max * scale * ln 2 + log(sum), natural log.
   Value maxScaled = arith::MulFOp::create(b, state.max, f32(b, scale));
-  Value logSum = math::LogOp::create(b, sum, arith::FastMathFlags::afn);
+  Value logSum = math::LogOp::create(b, lseSum, arith::FastMathFlags::afn);
   Value lse = arith::AddFOp::create(
       b, arith::MulFOp::create(b, maxScaled, f32(b, static_cast<float>(M_LN2))),
       logSum);

@@ -17,6 +17,8 @@
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <optional>
+
 namespace mlir::fa::detail {
 
 /// The running state of one row piece: the maximum of the row's (inner)
@@ -24,27 +26,69 @@ namespace mlir::fa::detail {
 /// sum of exp2.
 struct SoftmaxRowState {
   Value max, sum;
+  /// With a fixed maximum and an LSE output: the partial sum of the
+  /// unrounded probabilities, which the LSE is taken from (`sum` then sums
+  /// the rounded ones that normalize O). Null otherwise.
+  Value exactSum;
+
+  /// The state's values, for loop-carried and branch results.
+  void appendTo(SmallVectorImpl<Value> &values) const;
+  unsigned size() const { return exactSum ? 3 : 2; }
+  /// The inverse of appendTo from values[at...] (`at` advances).
+  static SoftmaxRowState takeFrom(ValueRange values, size_t &at,
+                                  bool withExactSum);
 };
 
-/// The state before the first block: max = -inf, sum = 0.
-SoftmaxRowState initialSoftmaxRow(ImplicitLocOpBuilder &b);
+/// The state before the first block: max = -inf (or the fixed maximum of
+/// a softmax that has one, ScoreFunction::getFixedMax), sums 0; the exact
+/// sum only where `withExactSum`.
+SoftmaxRowState initialSoftmaxRow(ImplicitLocOpBuilder &b,
+                                  std::optional<double> fixedMax,
+                                  bool withExactSum);
 
 /// The sum of `x` over the 4 threads of the row's quad.
 Value quadSum(ImplicitLocOpBuilder &b, Value x);
+
+/// How a strategy's softmax is built.
+struct SoftmaxOptions {
+  /// The fixed maximum of bounded scores (ScoreFunction::getFixedMax).
+  std::optional<double> fixedMax;
+  /// The element type of P in P V (f16, bf16): with a fixed maximum the
+  /// probabilities are rounded to it before they are summed.
+  Type probabilityType;
+};
+
+/// `lo` and `hi` (f32) rounded to `type` (f16 or bf16) and packed into an
+/// i32, `lo` in the low half: a register of an MMA's 16-bit A fragment.
+Value packPair(ImplicitLocOpBuilder &b, Value lo, Value hi, Type type);
+
+/// One block of one row piece: the probabilities and the factor that
+/// rescales the row's accumulators (null: nothing to rescale).
+struct SoftmaxBlockRow {
+  SmallVector<Value> probabilities;
+  Value alpha;
+};
 
 /// One block of the online softmax for one row piece: `scores` are the
 /// row's inner scores of the block (-inf where hidden), `scale` the
 /// positive factor that turns them into log2-domain scores. Updates `state`
 /// and returns the probabilities exp2((s - max) * scale) (0 where hidden;
 /// never NaN while the row has seen nothing) and the factor alpha that
-/// rescales the row's previous accumulators.
-std::pair<SmallVector<Value>, Value>
-updateSoftmaxRow(ImplicitLocOpBuilder &b, ArrayRef<Value> scores, float scale,
-                 SoftmaxRowState &state);
+/// rescales the row's previous accumulators. With a fixed maximum (the
+/// state's max, an upper bound of every score) there is no row maximum to
+/// find: the probabilities are exp2((s - fixedMax) * scale), rounded to
+/// the probability type (in pairs of neighbours, as P is packed) and
+/// summed so (the unrounded ones into the exact sum, if the state has one),
+/// and alpha is null (nothing to rescale).
+SoftmaxBlockRow updateSoftmaxRow(ImplicitLocOpBuilder &b,
+                                 ArrayRef<Value> scores, float scale,
+                                 SoftmaxRowState &state,
+                                 const SoftmaxOptions &options);
 
 /// The end of a row: 1 / sum over the quad (0 for a row that saw nothing,
 /// whose output is then 0), whether the row saw nothing, and its natural-log
-/// LSE (max * scale * ln 2 + log sum; -inf for an empty row).
+/// LSE (max * scale * ln 2 + log sum, of the exact sum where the state has
+/// one; -inf for an empty row).
 struct SoftmaxRowResult {
   Value inverseSum, empty, lse;
 };

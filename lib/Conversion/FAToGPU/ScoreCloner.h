@@ -63,6 +63,14 @@ public:
   unsigned getDependence(Value value) const { return dependence.lookup(value); }
   /// Values of the query extent of the tile (min(block_m, Nq - first row)).
   Value getRows() const { return rows; }
+  /// An upper bound of the inner score that the softmax may subtract in
+  /// place of the running row maximum, when the inner score stays in a
+  /// static range [lo, hi] (getStaticRange) narrow enough that every
+  /// visible probability exp2((s - hi) * scale) >= 2^-span is a normal
+  /// number of `probabilityType` (span 100 for bf16 and f32, 12 for f16).
+  /// Such a softmax needs no row maximum and never rescales its
+  /// accumulators.
+  std::optional<double> getFixedMax(Type probabilityType) const;
 
 private:
   explicit ScoreFunction(const FusedAttentionTile &tile) : tile(tile) {}
@@ -73,6 +81,12 @@ private:
   double keptScale = 1.0;
   DenseMap<Value, unsigned> dependence;
 };
+
+/// The range [lo, hi] of the float `value` of the scores body `body` for
+/// every Q K^T element, index and captured value (interval arithmetic over
+/// the body's float ops), or nullopt when it is unbounded.
+std::optional<std::pair<double, double>> getStaticRange(Value value,
+                                                        Block *body);
 
 /// Clones values of a ScoreFunction's slice into a kernel.
 class TileCloner {
