@@ -136,3 +136,27 @@ func.func @unbounded(%q: tensor<1x2x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: t
     } -> tensor<1x2x?x64xbf16>
   return %0 : tensor<1x2x?x64xbf16>
 }
+
+// -----
+
+// A clamp to [-3, 3] at f16: span 6 log2(e) = 8.7 fits f16's normal range
+// (12), so f16 gets the fixed maximum too; its pairs widen with extf.
+// CHECK-LABEL: func.func @clamp_f16
+// CHECK:       gpu.func
+// CHECK-NOT:     arith.maxnumf
+// CHECK:         %[[PAIR:.*]] = arith.truncf %{{.*}} : vector<2xf32> to vector<2xf16>
+// CHECK:         arith.extf %{{.*}} : vector<2xf16> to vector<2xf32>
+// CHECK-NOT:     arith.maxnumf
+// CHECK:         gpu.return
+func.func @clamp_f16(%q: tensor<1x2x?x64xf16>, %k: tensor<1x2x?x64xf16>, %v: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>) -> tensor<1x2x?x64xf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>) outs(%o : tensor<1x2x?x64xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %lo = arith.constant -3.0 : f32
+      %hi = arith.constant 3.0 : f32
+      %x = arith.maximumf %s, %lo : f32
+      %r = arith.minimumf %x, %hi : f32
+      fa.yield %r : f32
+    } -> tensor<1x2x?x64xf16>
+  return %0 : tensor<1x2x?x64xf16>
+}
