@@ -31,6 +31,7 @@ using namespace mlir::fa;
 
 void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
                                          const FALowerToCPUOptions &options) {
+  pm.addPass(createFARejectAttentionBackward());
   OpPassManager &func = pm.nest<func::FuncOp>();
   FATileAttentionOptions tile;
   tile.blockM = options.blockM;

@@ -58,3 +58,14 @@ func.func @tensor_map(%k: memref<1x1x64x128xbf16>) -> !llvm.ptr {
       : memref<1x1x64x128xbf16> -> !llvm.ptr
   return %map : !llvm.ptr
 }
+
+// -----
+
+// The backward op has no CPU lowering yet: an error at the op, before
+// bufferization could fail on it.
+func.func @backward(%q: tensor<1x2x64x64xf16>, %lse: tensor<1x2x64xf32>) -> tensor<1x2x64x64xf16> {
+  // NO-IR: :[[@LINE+2]]:10: error: fa.attention_backward has no CPU lowering yet
+  // expected-error @+1 {{fa.attention_backward has no CPU lowering yet (the backward pass is issue 14)}}
+  %0:3 = fa.attention_backward ins(%q, %q, %q, %q, %q, %lse : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64xf32>) outs(%q, %q, %q : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>) -> tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>
+  return %0#0 : tensor<1x2x64x64xf16>
+}

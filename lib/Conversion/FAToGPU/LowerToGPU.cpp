@@ -233,6 +233,13 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     });
     if (untiled.wasInterrupted())
       return signalPassFailure();
+    WalkResult backward = module.walk([&](AttentionBackwardOp op) {
+      emitError(op.getLoc(), "fa.attention_backward has no GPU lowering yet "
+                             "(the backward pass is issue 14)");
+      return WalkResult::interrupt();
+    });
+    if (backward.wasInterrupted())
+      return signalPassFailure();
     SmallVector<scf::ForallOp> tiles;
     module.walk([&](scf::ForallOp forall) {
       if (forall->hasAttr(AttentionTileAttr::attrName))

@@ -524,7 +524,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>) {
     ^bb0(%b: index, %h: index, %i: index, %j: index):
       %c = arith.cmpi slt, %j, %i : index
       %x = scf.if %c -> (i1) {
-        // expected-error @+1 {{'fa.yield' op expects parent op 'fa.attention'}}
+        // expected-error @+1 {{'fa.yield' op expects parent op to be one of 'fa.attention, fa.attention_backward'}}
         fa.yield %c : i1
       } else {
         scf.yield %c : i1
@@ -538,7 +538,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>) {
 
 // fa.yield outside fa.attention.
 func.func @f(%x: f32) {
-  // expected-error @+1 {{'fa.yield' op expects parent op 'fa.attention'}}
+  // expected-error @+1 {{'fa.yield' op expects parent op to be one of 'fa.attention, fa.attention_backward'}}
   fa.yield %x : f32
 }
 

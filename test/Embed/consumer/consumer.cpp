@@ -4,9 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Builds an fa.attention with the C++ API, parses another from text, runs a
-// pass pipeline given as a string (so it goes through the pass registry that
-// registerAllFAPasses filled) and prints the module.
+// Builds an fa.attention with the C++ API and the backward op of another
+// (fa::buildAttentionBackward, as a compiler that differentiates a graph
+// would), parses one from text, runs a pass pipeline given as a string (so
+// it goes through the pass registry that registerAllFAPasses filled) and
+// prints the modules.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +17,7 @@
 #include "fa/Registration.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -55,6 +58,44 @@ int main() {
     return 1;
   }
   llvm::outs() << "effective scale: " << attention.getEffectiveScale() << "\n";
+
+  // A forward op without its LSE has no backward op: a diagnostic.
+  {
+    ScopedDiagnosticHandler handler(&context, [](Diagnostic &diag) {
+      llvm::outs() << "no backward: " << diag.str() << "\n";
+      return success();
+    });
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPoint(body->getTerminator());
+    if (succeeded(fa::buildAttentionBackward(builder, attention,
+                                             attention.getResult())))
+      return 1;
+  }
+
+  // The backward op of a softcapped forward that returns its LSE.
+  auto lseType = RankedTensorType::get({1, 4, 64}, builder.getF32Type());
+  auto trainType = builder.getFunctionType(
+      {qType, kvType, kvType, qType, lseType, qType}, {qType, kvType, kvType});
+  builder.setInsertionPointToEnd(module.getBody());
+  auto train = func::FuncOp::create(builder, loc, "differentiated", trainType);
+  Block *trainBody = train.addEntryBlock();
+  builder.setInsertionPointToEnd(trainBody);
+  ValueRange args = trainBody->getArguments();
+  auto forward = fa::AttentionOp::create(
+      builder, loc, args[0], args[1], args[2], args[3], args[4],
+      /*scale=*/0.25, fa::CausalAlignment::BottomRight);
+  forward.buildScoreMod(builder, [](OpBuilder &b, Location l, ValueRange a) {
+    return math::TanhOp::create(b, l, a[0]).getResult();
+  });
+  FailureOr<fa::AttentionBackwardOp> backward =
+      fa::buildAttentionBackward(builder, forward, args[5]);
+  if (failed(backward))
+    return 1;
+  func::ReturnOp::create(builder, loc, backward->getResults());
+  if (failed(verify(module))) {
+    llvm::errs() << "consumer: the differentiated module does not verify\n";
+    return 1;
+  }
   // The installed pipeline header (and the option table it includes).
   fa::FACompileOptions compileOptions;
   llvm::outs() << "default strategy: " << compileOptions.strategy.getValue()

@@ -104,16 +104,17 @@ LogicalResult mlir::fa::verifyModRegion(Operation *owner, Region &region,
 
   WalkResult result = region.walk([&](Operation *op) -> WalkResult {
     if (!isAllowedInModRegion(op)) {
-      op->emitOpError() << "is not allowed in the " << name
-                        << " of fa.attention: only side-effect-free scalar "
+      op->emitOpError() << "is not allowed in the " << name << " of "
+                        << owner->getName()
+                        << ": only side-effect-free scalar "
                            "ops (arith, math, tensor.extract/tensor.dim of a "
                            "capture, scf.if) may appear there";
       return WalkResult::interrupt();
     }
     for (Type type : op->getResultTypes()) {
       if (!isScalar(type)) {
-        op->emitOpError() << "in the " << name
-                          << " of fa.attention produces " << type
+        op->emitOpError() << "in the " << name << " of " << owner->getName()
+                          << " produces " << type
                           << "; only scalars (integers, index, floats) are "
                              "allowed";
         return WalkResult::interrupt();
@@ -121,8 +122,8 @@ LogicalResult mlir::fa::verifyModRegion(Operation *owner, Region &region,
     }
     if (isa<tensor::ExtractOp, tensor::DimOp>(op) &&
         !isCaptureArgument(op->getOperand(0), entry, indices)) {
-      op->emitOpError() << "in the " << name
-                        << " of fa.attention must read a capture (a "
+      op->emitOpError() << "in the " << name << " of " << owner->getName()
+                        << " must read a capture (a "
                            "trailing block argument of the region)";
       return WalkResult::interrupt();
     }

@@ -23,4 +23,20 @@
 #define GET_OP_CLASSES
 #include "fa/Dialect/FA/IR/FAOps.h.inc"
 
+namespace mlir::fa {
+
+/// The backward op of `forward`, which must return its log-sum-exp: the
+/// gradients of its Q, K and V given `gradOutput`, the gradient of the loss
+/// with respect to its output (of the output's type), with the forward's
+/// scale, causal alignment, captures and regions (cloned). The inits are
+/// `tensor.empty` of the types of Q, K and V. Built at the builder's
+/// insertion point, which the forward's results must dominate; reports (on
+/// `forward`) and fails when the forward has no LSE result or `gradOutput`
+/// has the wrong type.
+FailureOr<AttentionBackwardOp> buildAttentionBackward(OpBuilder &builder,
+                                                      AttentionOp forward,
+                                                      Value gradOutput);
+
+} // namespace mlir::fa
+
 #endif // FA_DIALECT_FA_IR_FAOPS_H

@@ -215,12 +215,122 @@ def FA_AttentionOp : FA_Op<"attention", [
   let hasCanonicalizer = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// AttentionBackwardOp
+//===----------------------------------------------------------------------===//
+
+def FA_AttentionBackwardOp : FA_Op<"attention_backward", [
+    Pure, IsolatedFromAbove]> {
+  let summary = "Gradients of fa.attention: (Q, K, V, O, dO, LSE) -> "
+                "(dQ, dK, dV)";
+  let description = [{
+    The gradients of `fa.attention` with respect to Q, K and V, given the
+    forward's output `O`, its log-sum-exp `LSE` and the gradient `dO` of the
+    loss with respect to `O`. With `s`, `s'` and `vis` as in `fa.attention`
+    (the same `scale`, `causal`, `score_mod`, `mask_mod` and captures, which
+    must be those of the forward op that produced `O` and `LSE`):
+
+    ```
+    P[i,j]     = vis[i,j] ? exp(s'[i,j] - LSE[b,h,i]) : 0   (recomputed)
+    delta[i]   = sum_d dO[b,h,i,d] * O[b,h,i,d]
+    dP[i,j]    = sum_d dO[b,h,i,d] * V[b,h/G,j,d]
+    dS[i,j]    = P[i,j] * (dP[i,j] - delta[i]) * ds'/ds (s[i,j], b, h, i, j)
+    dQ[b,h,i,:]   = scale * sum_j dS[i,j] * K[b,h/G,j,:]
+    dK[b,hk,j,:]  = scale * sum_{h/G = hk} sum_i dS[i,j] * Q[b,h,i,:]
+    dV[b,hk,j,:]  = sum_{h/G = hk} sum_i P[i,j] * dO[b,h,i,:]
+    ```
+
+    `ds'/ds` is the derivative of `score_mod` with respect to its score
+    argument (1 without a `score_mod`); the compiler derives it from the
+    region. Under grouped-query attention the gradients of a key/value head
+    sum over the `G` query heads that share it. No gradient flows to the
+    captures. A query row that keeps no key (`LSE = -inf`) contributes
+    nothing: its dQ row is zero, never NaN. Arithmetic is carried out in
+    f32.
+
+    Shapes and element types are the forward's: Q `[B, Hq, Nq, D]`, K
+    `[B, Hkv, Nk, D]`, V `[B, Hkv, Nk, Dv]`, O and dO `[B, Hq, Nq, Dv]`, LSE
+    `[B, Hq, Nq]` (f32). The op is in destination-passing style: `outs`
+    names the dQ, dK and dV tensors (of the types of Q, K and V), whose
+    contents are not read, and the results have their types.
+
+    `fa::buildAttentionBackward` (fa/Dialect/FA/IR/FAOps.h) builds the
+    backward op of a forward op that returns its LSE, with the same
+    attributes, captures and regions.
+
+    ```mlir
+    %dq, %dk, %dv = fa.attention_backward
+        ins(%q, %k, %v, %o, %do, %lse
+            : tensor<2x8x1024x128xbf16>, tensor<2x2x1024x128xbf16>,
+              tensor<2x2x1024x128xbf16>, tensor<2x8x1024x128xbf16>,
+              tensor<2x8x1024x128xbf16>, tensor<2x8x1024xf32>)
+        outs(%dq0, %dk0, %dv0 : tensor<2x8x1024x128xbf16>,
+             tensor<2x2x1024x128xbf16>, tensor<2x2x1024x128xbf16>)
+        causal = <bottom_right>
+        -> tensor<2x8x1024x128xbf16>, tensor<2x2x1024x128xbf16>,
+           tensor<2x2x1024x128xbf16>
+    ```
+
+    No pipeline lowers the op yet (issue 14): the passes leave it alone and
+    the lowerings to code reject it.
+  }];
+
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    AnyRankedTensor:$output,
+    AnyRankedTensor:$grad_output,
+    AnyRankedTensor:$lse,
+    AnyRankedTensor:$grad_query_init,
+    AnyRankedTensor:$grad_key_init,
+    AnyRankedTensor:$grad_value_init,
+    Variadic<AnyRankedTensor>:$captures,
+    OptionalAttr<F32Attr>:$scale,
+    OptionalAttr<FA_CausalAlignmentAttr>:$causal
+  );
+  let results = (outs
+    AnyRankedTensor:$grad_query,
+    AnyRankedTensor:$grad_key,
+    AnyRankedTensor:$grad_value
+  );
+  let regions = (region MaxSizedRegion<1>:$score_mod,
+                        MaxSizedRegion<1>:$mask_mod);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `,` $output `,` $grad_output `,`
+              $lse `:` type($query) `,` type($key) `,` type($value) `,`
+              type($output) `,` type($grad_output) `,` type($lse) `)`
+    `outs` `(` $grad_query_init `,` $grad_key_init `,` $grad_value_init `:`
+               type($grad_query_init) `,` type($grad_key_init) `,`
+               type($grad_value_init) `)`
+    (`captures` `(` $captures^ `:` type($captures) `)`)?
+    (`scale` `=` $scale^)?
+    (`causal` `=` $causal^)?
+    (`score_mod` $score_mod^)?
+    (`mask_mod` $mask_mod^)?
+    attr-dict `->` type(results)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The softmax scale in effect: the `scale` attribute, or 1/sqrt(D).
+    double getEffectiveScale();
+    bool isCausal() { return getCausal().has_value(); }
+    bool hasScoreMod() { return !getScoreMod().empty(); }
+    bool hasMaskMod() { return !getMaskMod().empty(); }
+  }];
+
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
 def FA_YieldOp : FA_Op<"yield", [Pure, Terminator,
-                                  HasParent<"AttentionOp">]> {
+    ParentOneOf<["AttentionOp", "AttentionBackwardOp"]>]> {
   let summary = "Yields the value of a score_mod or mask_mod region";
   let description = [{
-    Terminates the `score_mod` region of `fa.attention` with the modified
-    score (`f32`) and the `mask_mod` region with the keep flag (`i1`).
+    Terminates the `score_mod` region of `fa.attention` and
+    `fa.attention_backward` with the modified score (`f32`) and the
+    `mask_mod` region with the keep flag (`i1`).
   }];
   let arguments = (ins AnyType:$value);
   let assemblyFormat = "$value attr-dict `:` type($value)";

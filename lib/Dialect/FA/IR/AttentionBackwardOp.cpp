@@ -1,0 +1,125 @@
+//===- AttentionBackwardOp.cpp - fa.attention_backward --------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The verifier of fa.attention_backward (the forward's signature and regions,
+// plus dO and the gradients' inits) and buildAttentionBackward, which builds
+// the backward op of a forward op for a compiler that differentiates a graph.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Dialect/FA/IR/AttentionSignature.h"
+#include "fa/Dialect/FA/IR/FAOps.h"
+#include "fa/Dialect/FA/IR/ModRegions.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fa;
+
+double AttentionBackwardOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToDouble();
+  auto query = cast<RankedTensorType>(getQuery().getType());
+  return 1.0 / std::sqrt(static_cast<double>(query.getDimSize(3)));
+}
+
+LogicalResult AttentionBackwardOp::verify() {
+  AttentionSignature sig;
+  sig.query = getQuery().getType();
+  sig.key = getKey().getType();
+  sig.value = getValue().getType();
+  sig.output = getOutput().getType();
+  sig.lse = getLse().getType();
+  if (std::optional<APFloat> scale = getScale())
+    sig.scale = scale->convertToDouble();
+  if (failed(verifyAttentionSignature(sig, [&]() { return emitOpError(); })))
+    return failure();
+  if (getGradOutput().getType() != getOutput().getType())
+    return emitOpError("dO has type ")
+           << getGradOutput().getType() << " but O has type "
+           << getOutput().getType() << "; they must be the same";
+  struct Gradient {
+    const char *name;
+    Value of, init, result;
+  };
+  for (const Gradient &g :
+       {Gradient{"dQ", getQuery(), getGradQueryInit(), getGradQuery()},
+        Gradient{"dK", getKey(), getGradKeyInit(), getGradKey()},
+        Gradient{"dV", getValue(), getGradValueInit(), getGradValue()}}) {
+    if (g.init.getType() != g.of.getType())
+      return emitOpError("the ")
+             << g.name << " init has type " << g.init.getType()
+             << " but must have the type of its input, " << g.of.getType();
+    if (g.result.getType() != g.init.getType())
+      return emitOpError("the ")
+             << g.name << " result has type " << g.result.getType()
+             << " but its init has type " << g.init.getType();
+  }
+  for (auto [index, capture] : llvm::enumerate(getCaptures())) {
+    auto type = cast<RankedTensorType>(capture.getType());
+    if (!isSupportedCaptureElementType(type.getElementType()))
+      return emitOpError("capture #")
+             << index << " has element type " << type.getElementType()
+             << "; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64";
+  }
+  if (!getCaptures().empty() && !hasScoreMod() && !hasMaskMod())
+    return emitOpError("has ")
+           << getCaptures().size()
+           << " captures but no score_mod or mask_mod region to read them";
+  return success();
+}
+
+LogicalResult AttentionBackwardOp::verifyRegions() {
+  MLIRContext *ctx = getContext();
+  TypeRange captures = getCaptures().getTypes();
+  if (failed(verifyModRegion(
+          getOperation(), getScoreMod(), ModKind::Score,
+          AttentionOp::getModArgumentTypes(ctx, /*forMask=*/false, captures),
+          Float32Type::get(ctx))))
+    return failure();
+  return verifyModRegion(
+      getOperation(), getMaskMod(), ModKind::Mask,
+      AttentionOp::getModArgumentTypes(ctx, /*forMask=*/true, captures),
+      IntegerType::get(ctx, 1));
+}
+
+/// An empty tensor of `like`'s type, its dynamic sizes taken from `like`.
+static Value emptyLike(OpBuilder &builder, Location loc, Value like) {
+  auto type = cast<RankedTensorType>(like.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(builder, loc, like);
+  return tensor::EmptyOp::create(builder, loc, sizes, type.getElementType());
+}
+
+FailureOr<AttentionBackwardOp>
+mlir::fa::buildAttentionBackward(OpBuilder &builder, AttentionOp forward,
+                                 Value gradOutput) {
+  if (!forward.hasLse())
+    return forward.emitOpError(
+        "has no log-sum-exp result; its backward op recomputes the "
+        "probabilities from it: request it with a second init");
+  if (!gradOutput || gradOutput.getType() != forward.getResult().getType())
+    return forward.emitOpError("expected dO of the output's type ")
+           << forward.getResult().getType() << ", got "
+           << (gradOutput ? gradOutput.getType() : Type());
+  Location loc = forward.getLoc();
+  SmallVector<Value, 3> inits;
+  for (Value input : {forward.getQuery(), forward.getKey(), forward.getValue()})
+    inits.push_back(emptyLike(builder, loc, input));
+  auto backward = AttentionBackwardOp::create(
+      builder, loc,
+      TypeRange{inits[0].getType(), inits[1].getType(), inits[2].getType()},
+      forward.getQuery(), forward.getKey(), forward.getValue(),
+      forward.getResult(), gradOutput, forward.getLse(), inits[0], inits[1],
+      inits[2], forward.getCaptures(), forward.getScaleAttr(),
+      forward.getCausalAttr());
+  IRMapping mapping;
+  forward.getScoreMod().cloneInto(&backward.getScoreMod(), mapping);
+  forward.getMaskMod().cloneInto(&backward.getMaskMod(), mapping);
+  return backward;
+}
