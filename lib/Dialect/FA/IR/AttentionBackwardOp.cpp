@@ -17,16 +17,11 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 
-#include <cmath>
-
 using namespace mlir;
 using namespace mlir::fa;
 
 double AttentionBackwardOp::getEffectiveScale() {
-  if (std::optional<APFloat> scale = getScale())
-    return scale->convertToDouble();
-  auto query = cast<RankedTensorType>(getQuery().getType());
-  return 1.0 / std::sqrt(static_cast<double>(query.getDimSize(3)));
+  return fa::getEffectiveScale(getScale(), getQuery().getType());
 }
 
 LogicalResult AttentionBackwardOp::verify() {
@@ -61,32 +56,13 @@ LogicalResult AttentionBackwardOp::verify() {
              << g.name << " result has type " << g.result.getType()
              << " but its init has type " << g.init.getType();
   }
-  for (auto [index, capture] : llvm::enumerate(getCaptures())) {
-    auto type = cast<RankedTensorType>(capture.getType());
-    if (!isSupportedCaptureElementType(type.getElementType()))
-      return emitOpError("capture #")
-             << index << " has element type " << type.getElementType()
-             << "; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64";
-  }
-  if (!getCaptures().empty() && !hasScoreMod() && !hasMaskMod())
-    return emitOpError("has ")
-           << getCaptures().size()
-           << " captures but no score_mod or mask_mod region to read them";
-  return success();
+  return verifyCaptures(getOperation(), getCaptures(),
+                        hasScoreMod() || hasMaskMod());
 }
 
 LogicalResult AttentionBackwardOp::verifyRegions() {
-  MLIRContext *ctx = getContext();
-  TypeRange captures = getCaptures().getTypes();
-  if (failed(verifyModRegion(
-          getOperation(), getScoreMod(), ModKind::Score,
-          AttentionOp::getModArgumentTypes(ctx, /*forMask=*/false, captures),
-          Float32Type::get(ctx))))
-    return failure();
-  return verifyModRegion(
-      getOperation(), getMaskMod(), ModKind::Mask,
-      AttentionOp::getModArgumentTypes(ctx, /*forMask=*/true, captures),
-      IntegerType::get(ctx, 1));
+  return verifyModRegions(getOperation(), getScoreMod(), getMaskMod(),
+                          getCaptures().getTypes());
 }
 
 /// An empty tensor of `like`'s type, its dynamic sizes taken from `like`.

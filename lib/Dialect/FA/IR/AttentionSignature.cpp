@@ -204,3 +204,10 @@ LogicalResult mlir::fa::verifyAttentionSignature(
   }
   return success();
 }
+
+double mlir::fa::getEffectiveScale(std::optional<APFloat> scale, Type query) {
+  if (scale)
+    return scale->convertToDouble();
+  int64_t headDim = cast<RankedTensorType>(query).getDimSize(3);
+  return 1.0 / std::sqrt(static_cast<double>(headDim));
+}

@@ -90,9 +90,7 @@ int64_t AttentionOp::getHeadDim() { return getQueryType().getDimSize(3); }
 int64_t AttentionOp::getValueHeadDim() { return getValueType().getDimSize(3); }
 
 double AttentionOp::getEffectiveScale() {
-  if (std::optional<APFloat> scale = getScale())
-    return scale->convertToDouble();
-  return 1.0 / std::sqrt(static_cast<double>(getHeadDim()));
+  return fa::getEffectiveScale(getScale(), getQueryType());
 }
 
 static AttentionSignature signatureOf(AttentionOp op) {
@@ -124,30 +122,13 @@ LogicalResult AttentionOp::verify() {
   if (failed(verifyAttentionSignature(signatureOf(*this),
                                       [&]() { return emitOpError(); })))
     return failure();
-  for (auto [index, capture] : llvm::enumerate(getCaptures())) {
-    auto type = cast<RankedTensorType>(capture.getType());
-    if (!isSupportedCaptureElementType(type.getElementType()))
-      return emitOpError("capture #")
-             << index << " has element type " << type.getElementType()
-             << "; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64";
-  }
-  if (!getCaptures().empty() && !hasScoreMod() && !hasMaskMod())
-    return emitOpError("has ")
-           << getCaptures().size()
-           << " captures but no score_mod or mask_mod region to read them";
-  return success();
+  return verifyCaptures(getOperation(), getCaptures(),
+                        hasScoreMod() || hasMaskMod());
 }
 
 LogicalResult AttentionOp::verifyRegions() {
-  MLIRContext *ctx = getContext();
-  TypeRange captures = getCaptures().getTypes();
-  if (failed(verifyModRegion(getOperation(), getScoreMod(), ModKind::Score,
-                             getModArgumentTypes(ctx, false, captures),
-                             Float32Type::get(ctx))))
-    return failure();
-  return verifyModRegion(getOperation(), getMaskMod(), ModKind::Mask,
-                         getModArgumentTypes(ctx, true, captures),
-                         IntegerType::get(ctx, 1));
+  return verifyModRegions(getOperation(), getScoreMod(), getMaskMod(),
+                          getCaptures().getTypes());
 }
 
 namespace {

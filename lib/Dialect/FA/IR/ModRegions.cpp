@@ -143,3 +143,33 @@ Value mlir::fa::cloneModRegion(OpBuilder &builder, Region &region,
     builder.clone(op, mapping);
   return mapping.lookup(cast<YieldOp>(body.getTerminator()).getValue());
 }
+
+LogicalResult mlir::fa::verifyCaptures(Operation *owner, ValueRange captures,
+                                       bool hasRegion) {
+  for (auto [index, capture] : llvm::enumerate(captures)) {
+    auto type = cast<RankedTensorType>(capture.getType());
+    if (!isSupportedCaptureElementType(type.getElementType()))
+      return owner->emitOpError("capture #")
+             << index << " has element type " << type.getElementType()
+             << "; captures hold i1, i8, i16, i32, i64, f16, bf16, f32 or f64";
+  }
+  if (!captures.empty() && !hasRegion)
+    return owner->emitOpError("has ")
+           << captures.size()
+           << " captures but no score_mod or mask_mod region to read them";
+  return success();
+}
+
+LogicalResult mlir::fa::verifyModRegions(Operation *owner, Region &scoreMod,
+                                         Region &maskMod, TypeRange captures) {
+  MLIRContext *ctx = owner->getContext();
+  if (failed(verifyModRegion(
+          owner, scoreMod, ModKind::Score,
+          AttentionOp::getModArgumentTypes(ctx, /*forMask=*/false, captures),
+          Float32Type::get(ctx))))
+    return failure();
+  return verifyModRegion(
+      owner, maskMod, ModKind::Mask,
+      AttentionOp::getModArgumentTypes(ctx, /*forMask=*/true, captures),
+      IntegerType::get(ctx, 1));
+}

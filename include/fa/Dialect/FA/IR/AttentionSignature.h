@@ -16,6 +16,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/APFloat.h"
 
 #include <optional>
 
@@ -37,6 +38,10 @@ verifyAttentionSignature(const AttentionSignature &sig,
 
 /// Element types fa.attention accepts for Q, K, V and O.
 bool isSupportedAttentionElementType(Type type);
+
+/// The softmax scale in effect: `scale` (an op's attribute), or
+/// 1 / sqrt(`query`'s head dimension) when absent.
+double getEffectiveScale(std::optional<APFloat> scale, Type query);
 
 } // namespace mlir::fa
 

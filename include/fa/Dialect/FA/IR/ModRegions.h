@@ -49,6 +49,15 @@ LogicalResult verifyModRegion(Operation *owner, Region &region, ModKind kind,
 /// Clones the body of a non-empty score_mod / mask_mod region at the
 /// builder's insertion point with its block arguments replaced by
 /// `arguments` (same count) and returns the value its fa.yield yields.
+/// The captures and regions of `owner` (fa.attention or
+/// fa.attention_backward, whose regions have one signature): each capture's
+/// element type, at least one region to read captures, and both regions
+/// against their signatures (verifyModRegion).
+LogicalResult verifyCaptures(Operation *owner, ValueRange captures,
+                             bool hasRegion);
+LogicalResult verifyModRegions(Operation *owner, Region &scoreMod,
+                               Region &maskMod, TypeRange captures);
+
 Value cloneModRegion(OpBuilder &builder, Region &region, ValueRange arguments);
 
 } // namespace mlir::fa
