@@ -60,6 +60,10 @@ config.substitutions.append((
     "%gen_check", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
                                                    "Numerics",
                                                    "gen_attention_check.py"))))
+config.substitutions.append((
+    "%gen_backward", "%s %s" % (python, os.path.join(config.fa_src_root,
+                                                      "test", "Numerics",
+                                                      "gen_backward_check.py"))))
 
 # ptxas from the CUDA toolkit: gpu-module-to-binary needs it for cubins, and
 # the register/spill checks run it directly.

@@ -31,12 +31,13 @@ using namespace mlir::fa;
 
 void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
                                          const FALowerToCPUOptions &options) {
-  pm.addPass(createFARejectAttentionBackward());
   OpPassManager &func = pm.nest<func::FuncOp>();
   FATileAttentionOptions tile;
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
   func.addPass(createFATileAttention(tile));
+  // The backward op has its own default tile sizes.
+  func.addPass(createFATileAttentionBackward());
   if (options.fuse)
     func.addPass(createFAFuseOnlineSoftmax());
 

@@ -61,11 +61,17 @@ func.func @tensor_map(%k: memref<1x1x64x128xbf16>) -> !llvm.ptr {
 
 // -----
 
-// The backward op has no CPU lowering yet: an error at the op, before
-// bufferization could fail on it.
+// A backward op whose score_mod cannot be differentiated: one error at the
+// op, a note at the op that has no derivative rule.
 func.func @backward(%q: tensor<1x2x64x64xf16>, %lse: tensor<1x2x64xf32>) -> tensor<1x2x64x64xf16> {
-  // NO-IR: :[[@LINE+2]]:10: error: fa.attention_backward has no CPU lowering yet
-  // expected-error @+1 {{fa.attention_backward has no CPU lowering yet (the backward pass is issue 14)}}
-  %0:3 = fa.attention_backward ins(%q, %q, %q, %q, %q, %lse : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64xf32>) outs(%q, %q, %q : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>) -> tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>
+  // NO-IR: :[[@LINE+2]]:10: error: cannot differentiate the score_mod with respect to the score: 'math.floor'
+  // expected-error @+1 {{cannot differentiate the score_mod with respect to the score: 'math.floor' uses a value that depends on the score and has no derivative rule}}
+  %0:3 = fa.attention_backward ins(%q, %q, %q, %q, %q, %lse : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64xf32>) outs(%q, %q, %q : tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+        // expected-note @+1 {{the op that cannot be differentiated}}
+        %f = math.floor %s : f32
+        fa.yield %f : f32
+      } -> tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>, tensor<1x2x64x64xf16>
   return %0#0 : tensor<1x2x64x64xf16>
 }

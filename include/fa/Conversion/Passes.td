@@ -193,16 +193,4 @@ def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
   }];
 }
 
-def FARejectAttentionBackward
-    : Pass<"fa-reject-attention-backward", "ModuleOp"> {
-  let summary = "Fail, naming it, on an fa.attention_backward";
-  let description = [{
-    The first step of `fa-lower-to-cpu`: no pipeline lowers
-    `fa.attention_backward` yet (issue 14), and bufferization would fail on
-    it with a dump of the op. This pass makes that one error at the op's
-    location. It changes nothing. (`fa-lower-to-gpu` reports the op
-    itself.)
-  }];
-}
-
 #endif // FA_CONVERSION_PASSES_TD

@@ -233,9 +233,15 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     });
     if (untiled.wasInterrupted())
       return signalPassFailure();
-    WalkResult backward = module.walk([&](AttentionBackwardOp op) {
-      emitError(op.getLoc(), "fa.attention_backward has no GPU lowering yet "
-                             "(the backward pass is issue 14)");
+    // The backward pass, as the op or tiled, has no GPU strategy yet.
+    WalkResult backward = module.walk([&](Operation *op) {
+      if (!isa<AttentionBackwardOp>(op) &&
+          !op->hasAttr(BackwardTileAttr::attrName))
+        return WalkResult::advance();
+      emitError(op->getLoc(),
+                "fa.attention_backward has no GPU strategy yet; its tiled "
+                "form (fa-tile-attention-backward) runs on the CPU "
+                "(fa-lower-to-cpu)");
       return WalkResult::interrupt();
     });
     if (backward.wasInterrupted())

@@ -13,6 +13,7 @@
 #include "fa/Dialect/FA/IR/AttentionSignature.h"
 #include "fa/Dialect/FA/IR/FAOps.h"
 #include "fa/Dialect/FA/IR/ModRegions.h"
+#include "fa/Dialect/FA/IR/ScoreModDerivative.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
@@ -84,6 +85,8 @@ mlir::fa::buildAttentionBackward(OpBuilder &builder, AttentionOp forward,
            << forward.getResult().getType() << ", got "
            << (gradOutput ? gradOutput.getType() : Type());
   Location loc = forward.getLoc();
+  if (failed(verifyScoreModDifferentiable(forward.getScoreMod(), loc)))
+    return failure();
   SmallVector<Value, 3> inits;
   for (Value input : {forward.getQuery(), forward.getKey(), forward.getValue()})
     inits.push_back(emptyLike(builder, loc, input));

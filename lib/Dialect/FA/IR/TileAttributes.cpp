@@ -18,10 +18,12 @@ using namespace mlir::fa;
 
 bool TileRole::isKnown(StringRef role) {
   static const llvm::StringSet<> roles = {
-      "qk",          "scores",          "probabilities", "weighted_values",
-      "row_max",     "row_sum",         "exp",           "running_max",
-      "rescale",     "rescale_sum",     "rescale_acc",   "max_natural_log",
-      "normalize",   "store",           "lse"};
+      "qk", "scores", "probabilities", "weighted_values", "row_max", "row_sum",
+      "exp", "running_max", "rescale", "rescale_sum", "rescale_acc",
+      "max_natural_log", "normalize", "store", "lse",
+      // The backward pass.
+      "delta", "recomputed_probabilities", "grad_probabilities", "grad_scores",
+      "grad_value", "grad_key", "grad_query", "scaled_store"};
   return roles.contains(role);
 }
 
@@ -101,6 +103,66 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   return success();
 }
 
+DictionaryAttr BackwardTileAttr::get(MLIRContext *ctx, StringRef stage,
+                                     int64_t blockM, int64_t blockN) {
+  Builder b(ctx);
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
+       b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN)),
+       b.getNamedAttr("stage", b.getStringAttr(stage))});
+}
+
+static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
+  auto forall = dyn_cast<scf::ForallOp>(op);
+  if (!forall || forall.getRank() != 3)
+    return op->emitError() << "'" << BackwardTileAttr::attrName
+                           << "' belongs on an scf.forall over (batch, head, "
+                              "tile)";
+  auto dict = dyn_cast<DictionaryAttr>(attr);
+  auto stage = dict ? dict.getAs<StringAttr>("stage") : StringAttr();
+  auto blockM = dict ? dict.getAs<IntegerAttr>("block_m") : IntegerAttr();
+  auto blockN = dict ? dict.getAs<IntegerAttr>("block_n") : IntegerAttr();
+  if (!dict || dict.size() != 3 || !stage || !blockM || !blockN ||
+      blockM.getInt() <= 0 || blockN.getInt() <= 0 ||
+      !llvm::is_contained({BackwardTileAttr::delta, BackwardTileAttr::keyValue,
+                           BackwardTileAttr::query},
+                          stage.getValue()))
+    return op->emitError()
+           << "'" << BackwardTileAttr::attrName
+           << "' must be {block_m = M : i64, block_n = N : i64, stage = S} "
+              "with positive M and N and S one of \"delta\", \"key_value\", "
+              "\"query\", got "
+           << attr;
+  bool keys = stage.getValue() == BackwardTileAttr::keyValue;
+  int64_t block = keys ? blockN.getInt() : blockM.getInt();
+  for (Operation *user : forall.getInductionVar(2).getUsers()) {
+    auto mul = dyn_cast<arith::MulIOp>(user);
+    if (!mul || !(isConstantIndex(mul.getLhs(), block) ||
+                  isConstantIndex(mul.getRhs(), block)))
+      return user->emitError() << "uses the " << (keys ? "key" : "query")
+                               << " tile index of a backward tile with "
+                               << (keys ? "block_n = " : "block_m = ") << block
+                               << "; expected only 'tile * " << block << "'";
+  }
+  // Query loops step by block_m, key loops by block_n.
+  WalkResult result = forall.getBody()->walk([&](scf::ForOp loop) {
+    auto kind = loop->getAttrOfType<StringAttr>(BackwardLoop::attrName);
+    if (!kind || kind.getValue() == BackwardLoop::queryHeads)
+      return WalkResult::advance();
+    bool keyLoop = kind.getValue() == BackwardLoop::keyBlocks;
+    int64_t step = keyLoop ? blockN.getInt() : blockM.getInt();
+    if (!isConstantIndex(loop.getStep(), step)) {
+      loop.emitError() << (keyLoop ? "key" : "query")
+                       << " loop of a backward tile with "
+                       << (keyLoop ? "block_n = " : "block_m = ") << step
+                       << " must step by " << step;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
+}
+
 LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
                                             NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
@@ -111,6 +173,19 @@ LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
   };
   if (name == AttentionTileAttr::attrName)
     return verifyAttentionTile(op, value);
+  if (name == BackwardTileAttr::attrName)
+    return verifyBackwardTile(op, value);
+  if (name == BackwardLoop::attrName) {
+    if (!isa<scf::ForOp>(op) ||
+        !stringIn({BackwardLoop::queryHeads, BackwardLoop::queryBlocks,
+                   BackwardLoop::keyBlocks}))
+      return op->emitError()
+             << "'" << name
+             << "' must be one of \"query_heads\", \"query_blocks\", "
+                "\"key_blocks\" on an scf.for, got "
+             << value;
+    return success();
+  }
   if (name == SoftmaxStage::attrName) {
     if (!isa<scf::ForOp>(op) ||
         !stringIn({SoftmaxStage::rowMax, SoftmaxStage::rowSum,

@@ -9,10 +9,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ScoresTile.h"
 #include "TileOps.h"
 #include "TileUtils.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
-#include "fa/Dialect/FA/IR/ModRegions.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -106,96 +106,24 @@ struct OutputTile {
   ValueRange captures;
 };
 
-Value indexConst(OpBuilder &b, Location loc, int64_t value) {
-  return arith::ConstantIndexOp::create(b, loc, value);
-}
-
-/// Extracts the [size, dim] tile at (batch, head, start) of a [B, H, N, dim]
-/// tensor.
-Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
-                  Value head, Value start, Value size, int64_t dim) {
-  auto sourceType = cast<RankedTensorType>(source.getType());
-  auto tileType = RankedTensorType::get({ShapedType::kDynamic, dim},
-                                        sourceType.getElementType());
-  SmallVector<OpFoldResult> offsets{batch, head, start, b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(1), size,
-                                  b.getIndexAttr(dim)};
-  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-  return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
-                                        sizes, strides);
-}
-
 /// S = score_mod(scale * Q_tile K_block^T) over keys [start, start + cols),
 /// with -inf where the causal mask or mask_mod hides a key. Shape [rows,
-/// cols], f32. The body computes each element with its global indices
-/// (row = rowStart + linalg.index 0, col = start + linalg.index 1) and ends
-/// in `select(visible, modified, -inf)` when anything masks.
+/// cols], f32 (see buildScoresTile).
 Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
                   Value start, Value cols) {
   Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
                               cols, tile.headDim);
-  Value init = tensor::EmptyOp::create(
-      b, loc, ArrayRef<OpFoldResult>{tile.rows, cols}, b.getF32Type());
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  init = linalg::FillOp::create(b, loc, zero, init).getResult(0);
-
+  Value init = zeroTile(b, loc, tile.rows, cols);
   Value qk = tileops::buildQK(b, loc, tile.queryTile, keyTile, init);
-
-  float scale = static_cast<float>(tile.scale);
-  return mapTile(
-      b, loc, {}, {}, qk, TileRole::scores,
-      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
-        // The scale is a constant of the body so that the fusion pass can
-        // fold log2(e) into it.
-        Value scaleValue =
-            arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(scale));
-        // Before a score_mod the product may be contracted into the mod's
-        // first operation, where that operation allows it (fastmath
-        // contract on both, as the op's description says).
-        auto fastmath = tile.scoreMod->empty()
-                            ? arith::FastMathFlags::none
-                            : arith::FastMathFlags::contract;
-        Value modified =
-            arith::MulFOp::create(nb, nl, args[0], scaleValue, fastmath);
-        bool masked = tile.causalShift || !tile.maskMod->empty();
-        if (tile.scoreMod->empty() && !masked)
-          return modified;
-        Value row = arith::AddIOp::create(nb, nl, tile.rowStart,
-                                          linalg::IndexOp::create(nb, nl, 0));
-        Value col = arith::AddIOp::create(nb, nl, start,
-                                          linalg::IndexOp::create(nb, nl, 1));
-        auto modArguments = [&](Value score) {
-          SmallVector<Value> values;
-          if (score)
-            values.push_back(score);
-          values.append({tile.batch, tile.head, row, col});
-          llvm::append_range(values, tile.captures);
-          return values;
-        };
-        if (!tile.scoreMod->empty())
-          modified =
-              cloneModRegion(nb, *tile.scoreMod, modArguments(modified));
-        if (!masked)
-          return modified;
-        Value visible;
-        if (tile.causalShift) {
-          Value lastVisible =
-              arith::AddIOp::create(nb, nl, row, tile.causalShift);
-          visible = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sle,
-                                          col, lastVisible);
-        }
-        if (!tile.maskMod->empty()) {
-          Value keep =
-              cloneModRegion(nb, *tile.maskMod, modArguments(Value()));
-          visible = visible ? arith::AndIOp::create(nb, nl, visible, keep)
-                                  .getResult()
-                            : keep;
-        }
-        Value negInf = arith::ConstantOp::create(
-            nb, nl,
-            nb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-        return arith::SelectOp::create(nb, nl, visible, modified, negInf);
-      });
+  ScoreContext context;
+  context.batch = tile.batch;
+  context.head = tile.head;
+  context.causalShift = tile.causalShift;
+  context.scale = tile.scale;
+  context.scoreMod = tile.scoreMod;
+  context.maskMod = tile.maskMod;
+  context.captures = tile.captures;
+  return buildScoresTile(b, loc, context, tile.rowStart, start, qk);
 }
 
 /// A loop over the key/value blocks of `tile` carrying `init`; `body`
@@ -265,25 +193,6 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
   return {weighted.getResult(0), max, sum};
 }
 
-/// Emits runtime checks of what the verifier cannot see with dynamic heads.
-void buildHeadChecks(OpBuilder &b, Location loc, AttentionOp op, Value qHeads,
-                     Value kvHeads) {
-  if (!op.getQueryType().isDynamicDim(1) && !op.getKeyType().isDynamicDim(1))
-    return;
-  Value zero = indexConst(b, loc, 0);
-  Value positive =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, kvHeads, zero);
-  cf::AssertOp::create(b, loc, positive,
-                       "fa.attention: number of key/value heads must be "
-                       "positive");
-  Value rem = arith::RemUIOp::create(b, loc, qHeads, kvHeads);
-  Value divisible =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rem, zero);
-  cf::AssertOp::create(b, loc, divisible,
-                       "fa.attention: number of query heads must be a multiple "
-                       "of the number of key/value heads");
-}
-
 } // namespace
 
 FailureOr<scf::ForallOp>
@@ -311,7 +220,10 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   };
   Value batch = dim(query, 0), qHeads = dim(query, 1), qLength = dim(query, 2);
   Value kvHeads = dim(key, 1), kvLength = dim(key, 2);
-  buildHeadChecks(rewriter, loc, op, qHeads, kvHeads);
+  buildHeadChecks(rewriter, loc,
+                  op.getQueryType().isDynamicDim(1) ||
+                      op.getKeyType().isDynamicDim(1),
+                  qHeads, kvHeads, "fa.attention");
   Value group = arith::DivUIOp::create(rewriter, loc, qHeads, kvHeads);
   Value blockM = indexConst(rewriter, loc, sizes.blockM);
   Value numTiles = arith::CeilDivUIOp::create(rewriter, loc, qLength, blockM);

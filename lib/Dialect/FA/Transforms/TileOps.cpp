@@ -29,20 +29,26 @@ static Value f32Constant(OpBuilder &b, Location loc, double value) {
       b, loc, b.getF32FloatAttr(static_cast<float>(value)));
 }
 
-/// acc[m, n] += lhs[m, k] * rhs[k, n] (rhs[n, k] when `transposeRhs`), with
-/// the operands extended to f32: the two matmuls of a tile.
-static Value accumulateProduct(OpBuilder &b, Location loc, Value lhs,
-                               Value rhs, Value acc, bool transposeRhs,
-                               StringRef role) {
+/// How the operands of a tile product are laid out.
+enum class Layout { Plain, TransposeRhs, TransposeLhs };
+
+/// acc[m, n] += lhs[m, k] * rhs[k, n] (rhs[n, k] with TransposeRhs, lhs[k, m]
+/// with TransposeLhs), with the operands extended to f32: the matmuls of a
+/// tile.
+static Value accumulateProduct(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                               Value acc, Layout layout, StringRef role) {
   MLIRContext *ctx = b.getContext();
   AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
              k = getAffineDimExpr(2, ctx);
-  SmallVector<AffineExpr> rhsExprs = transposeRhs
+  SmallVector<AffineExpr> lhsExprs = layout == Layout::TransposeLhs
+                                         ? SmallVector<AffineExpr>{k, m}
+                                         : SmallVector<AffineExpr>{m, k};
+  SmallVector<AffineExpr> rhsExprs = layout == Layout::TransposeRhs
                                          ? SmallVector<AffineExpr>{n, k}
                                          : SmallVector<AffineExpr>{k, n};
   auto generic = linalg::GenericOp::create(
       b, loc, acc.getType(), ValueRange{lhs, rhs}, acc,
-      ArrayRef<AffineMap>{AffineMap::get(3, 0, {m, k}, ctx),
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, lhsExprs, ctx),
                           AffineMap::get(3, 0, rhsExprs, ctx),
                           AffineMap::get(3, 0, {m, n}, ctx)},
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
@@ -61,15 +67,15 @@ static Value accumulateProduct(OpBuilder &b, Location loc, Value lhs,
 
 Value tileops::buildQK(OpBuilder &b, Location loc, Value query, Value key,
                        Value acc) {
-  return accumulateProduct(b, loc, query, key, acc, /*transposeRhs=*/true,
+  return accumulateProduct(b, loc, query, key, acc, Layout::TransposeRhs,
                            TileRole::qk);
 }
 
 Value tileops::buildWeightedValues(OpBuilder &b, Location loc,
                                    Value probabilities, Value value,
                                    Value acc) {
-  return accumulateProduct(b, loc, probabilities, value, acc,
-                           /*transposeRhs=*/false, TileRole::weightedValues);
+  return accumulateProduct(b, loc, probabilities, value, acc, Layout::Plain,
+                           TileRole::weightedValues);
 }
 
 Value tileops::buildRowMax(OpBuilder &b, Location loc, Value tile, Value init,
@@ -202,6 +208,121 @@ Value tileops::buildLse(OpBuilder &b, Location loc, Value max, Value sum,
 }
 
 //===----------------------------------------------------------------------===//
+// The backward pass
+//===----------------------------------------------------------------------===//
+
+Value tileops::buildDelta(OpBuilder &b, Location loc, Value gradOutput,
+                          Value output, Value init) {
+  MLIRContext *ctx = b.getContext();
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(2, ctx);
+  AffineMap row = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
+  auto generic = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{gradOutput, output}, init,
+      ArrayRef<AffineMap>{identity, identity, row},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
+                                              toF32(nb, nl, args[1]));
+        linalg::YieldOp::create(
+            nb, nl,
+            arith::AddFOp::create(nb, nl, args[2], product).getResult());
+      });
+  setRole(generic, TileRole::delta);
+  return generic.getResult(0);
+}
+
+Value tileops::buildRecomputedProbabilities(OpBuilder &b, Location loc,
+                                            Value scores, Value lse,
+                                            Value out) {
+  // A row that keeps no key has LSE -inf and scores -inf: subtracting 0
+  // instead gives exp(-inf) = 0, not NaN.
+  return mapTile(b, loc, scores, lse, out, TileRole::recomputedProbabilities,
+                 [](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value shifted = arith::SubFOp::create(
+                       eb, el, args[0], safeRowMax(eb, el, args[1]));
+                   return math::ExpOp::create(eb, el, shifted);
+                 });
+}
+
+Value tileops::buildGradProbabilities(OpBuilder &b, Location loc,
+                                      Value gradOutput, Value value,
+                                      Value acc) {
+  return accumulateProduct(b, loc, gradOutput, value, acc, Layout::TransposeRhs,
+                           TileRole::gradProbabilities);
+}
+
+Value tileops::buildGradScores(OpBuilder &b, Location loc, Value probabilities,
+                               Value gradProbabilities, Value derivative,
+                               Value delta, Value out) {
+  SmallVector<Value> tiles{probabilities, gradProbabilities};
+  if (derivative)
+    tiles.push_back(derivative);
+  bool withDerivative = static_cast<bool>(derivative);
+  return mapTile(b, loc, tiles, delta, out, TileRole::gradScores,
+                 [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value p = args[0];
+                   Value rowDelta = args[withDerivative ? 3 : 2];
+                   Value centered =
+                       arith::SubFOp::create(eb, el, args[1], rowDelta);
+                   Value ds = arith::MulFOp::create(eb, el, p, centered);
+                   if (!withDerivative)
+                     return ds;
+                   // Where P is 0 (masked, or underflowed) the gradient is 0
+                   // even if the derivative of the score_mod is not finite
+                   // there.
+                   Value scaled = arith::MulFOp::create(eb, el, ds, args[2]);
+                   Value zero = f32Constant(eb, el, 0.0);
+                   Value none = arith::CmpFOp::create(
+                       eb, el, arith::CmpFPredicate::OEQ, p, zero);
+                   return arith::SelectOp::create(eb, el, none, zero, scaled);
+                 });
+}
+
+Value tileops::buildGradValue(OpBuilder &b, Location loc, Value probabilities,
+                              Value gradOutput, Value acc) {
+  return accumulateProduct(b, loc, probabilities, gradOutput, acc,
+                           Layout::TransposeLhs, TileRole::gradValue);
+}
+
+Value tileops::buildGradKey(OpBuilder &b, Location loc, Value gradScores,
+                            Value query, Value acc) {
+  return accumulateProduct(b, loc, gradScores, query, acc, Layout::TransposeLhs,
+                           TileRole::gradKey);
+}
+
+Value tileops::buildGradQuery(OpBuilder &b, Location loc, Value gradScores,
+                              Value key, Value acc) {
+  return accumulateProduct(b, loc, gradScores, key, acc, Layout::Plain,
+                           TileRole::gradQuery);
+}
+
+Value tileops::buildScaledStore(OpBuilder &b, Location loc, Value acc,
+                                double scale, Value out) {
+  Type elementType = cast<ShapedType>(out.getType()).getElementType();
+  return mapTile(b, loc, acc, {}, out, TileRole::scaledStore,
+                 [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                   Value scaled = arith::MulFOp::create(
+                       eb, el, args[0], f32Constant(eb, el, scale));
+                   if (elementType.isF32())
+                     return scaled;
+                   return arith::TruncFOp::create(eb, el, elementType, scaled);
+                 });
+}
+
+/// The scale of a scaled_store body: its one f32 constant.
+static std::optional<double> getStoredScale(linalg::GenericOp op) {
+  std::optional<double> scale;
+  for (auto constant : op.getBody()->getOps<arith::ConstantOp>()) {
+    auto value = dyn_cast<FloatAttr>(constant.getValue());
+    if (!value || scale)
+      return std::nullopt;
+    scale = value.getValueAsDouble();
+  }
+  return scale;
+}
+
+//===----------------------------------------------------------------------===//
 // Checking an op against its builder
 //===----------------------------------------------------------------------===//
 
@@ -243,6 +364,25 @@ static Value rebuild(OpBuilder &b, linalg::GenericOp op) {
     return tileops::buildStore(b, loc, in[0], out);
   if (role == "lse" && inputs(2))
     return tileops::buildLse(b, loc, in[0], in[1], out);
+  if (role == TileRole::delta && inputs(2))
+    return tileops::buildDelta(b, loc, in[0], in[1], out);
+  if (role == TileRole::recomputedProbabilities && inputs(2))
+    return tileops::buildRecomputedProbabilities(b, loc, in[0], in[1], out);
+  if (role == TileRole::gradProbabilities && inputs(2))
+    return tileops::buildGradProbabilities(b, loc, in[0], in[1], out);
+  if (role == TileRole::gradScores && inputs(3))
+    return tileops::buildGradScores(b, loc, in[0], in[1], Value(), in[2], out);
+  if (role == TileRole::gradScores && inputs(4))
+    return tileops::buildGradScores(b, loc, in[0], in[1], in[2], in[3], out);
+  if (role == TileRole::gradValue && inputs(2))
+    return tileops::buildGradValue(b, loc, in[0], in[1], out);
+  if (role == TileRole::gradKey && inputs(2))
+    return tileops::buildGradKey(b, loc, in[0], in[1], out);
+  if (role == TileRole::gradQuery && inputs(2))
+    return tileops::buildGradQuery(b, loc, in[0], in[1], out);
+  if (role == TileRole::scaledStore && inputs(1))
+    if (std::optional<double> scale = getStoredScale(op))
+      return tileops::buildScaledStore(b, loc, in[0], *scale, out);
   return {};
 }
 

@@ -59,6 +59,38 @@ Value buildStore(OpBuilder &b, Location loc, Value acc, Value out);
 /// max + log(sum) (role lse).
 Value buildLse(OpBuilder &b, Location loc, Value max, Value sum, Value out);
 
+//===----------------------------------------------------------------------===//
+// The backward pass (fa-tile-attention-backward)
+//===----------------------------------------------------------------------===//
+
+/// Row sums of dO * O in f32 into `init` (role delta).
+Value buildDelta(OpBuilder &b, Location loc, Value gradOutput, Value output,
+                 Value init);
+/// exp(s - lse) per row, 0 for rows whose LSE is -inf (role
+/// recomputed_probabilities).
+Value buildRecomputedProbabilities(OpBuilder &b, Location loc, Value scores,
+                                   Value lse, Value out);
+/// acc[m, n] += dO[m, e] * V[n, e] (role grad_probabilities: dP = dO V^T).
+Value buildGradProbabilities(OpBuilder &b, Location loc, Value gradOutput,
+                             Value value, Value acc);
+/// P * (dP - delta) per element, times d score_mod / d score when
+/// `derivative` is given (then 0 wherever P is 0) (role grad_scores).
+Value buildGradScores(OpBuilder &b, Location loc, Value probabilities,
+                      Value gradProbabilities, Value derivative, Value delta,
+                      Value out);
+/// acc[n, e] += P[m, n] * dO[m, e] (role grad_value: dV += P^T dO).
+Value buildGradValue(OpBuilder &b, Location loc, Value probabilities,
+                     Value gradOutput, Value acc);
+/// acc[n, d] += dS[m, n] * Q[m, d] (role grad_key: dK += dS^T Q).
+Value buildGradKey(OpBuilder &b, Location loc, Value gradScores, Value query,
+                   Value acc);
+/// acc[m, d] += dS[m, n] * K[n, d] (role grad_query: dQ += dS K).
+Value buildGradQuery(OpBuilder &b, Location loc, Value gradScores, Value key,
+                     Value acc);
+/// scale * acc in the element type of `out` (role scaled_store).
+Value buildScaledStore(OpBuilder &b, Location loc, Value acc, double scale,
+                       Value out);
+
 } // namespace mlir::fa::tileops
 
 #endif // FA_LIB_DIALECT_FA_TRANSFORMS_TILEOPS_H

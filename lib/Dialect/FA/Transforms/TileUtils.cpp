@@ -8,6 +8,7 @@
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -29,6 +30,65 @@ Value tileutils::filledLike(OpBuilder &b, Location loc, Value like,
   Value scalar = arith::ConstantOp::create(
       b, loc, b.getF32FloatAttr(static_cast<float>(value)));
   return linalg::FillOp::create(b, loc, scalar, empty).getResult(0);
+}
+
+Value tileutils::indexConst(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+Value tileutils::extractRows(OpBuilder &b, Location loc, Value source,
+                             Value batch, Value head, Value start, Value size,
+                             int64_t dim) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto tileType = RankedTensorType::get({ShapedType::kDynamic, dim},
+                                        sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{batch, head, start, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(1), size,
+                                  b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
+                                        sizes, strides);
+}
+
+Value tileutils::extractRowVector(OpBuilder &b, Location loc, Value source,
+                                  Value batch, Value head, Value start,
+                                  Value size) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto tileType = RankedTensorType::get({ShapedType::kDynamic},
+                                        sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{batch, head, start};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(1), size};
+  SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
+                                        sizes, strides);
+}
+
+Value tileutils::zeroTile(OpBuilder &b, Location loc, OpFoldResult rows,
+                          OpFoldResult cols) {
+  Value init = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{rows, cols}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  return linalg::FillOp::create(b, loc, zero, init).getResult(0);
+}
+
+void tileutils::buildHeadChecks(OpBuilder &b, Location loc, bool dynamicHeads,
+                                Value qHeads, Value kvHeads, StringRef opName) {
+  if (!dynamicHeads)
+    return;
+  Value zero = indexConst(b, loc, 0);
+  Value positive =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, kvHeads, zero);
+  cf::AssertOp::create(b, loc, positive,
+                       (opName + ": number of key/value heads must be "
+                                 "positive")
+                           .str());
+  Value rem = arith::RemUIOp::create(b, loc, qHeads, kvHeads);
+  Value divisible =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rem, zero);
+  cf::AssertOp::create(b, loc, divisible,
+                       (opName + ": number of query heads must be a multiple "
+                                 "of the number of key/value heads")
+                           .str());
 }
 
 void tileutils::setRole(Operation *op, StringRef role) {

@@ -46,6 +46,27 @@ Value reduceRows(
 /// no key yet (exp(-inf - -inf) would be NaN).
 Value safeRowMax(OpBuilder &b, Location loc, Value max);
 
+/// An index constant.
+Value indexConst(OpBuilder &b, Location loc, int64_t value);
+
+/// The [size, dim] tile at (batch, head, start) of a [B, H, N, dim] tensor.
+Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
+                  Value head, Value start, Value size, int64_t dim);
+
+/// The [size] rows at (batch, head, start) of a [B, H, N] tensor.
+Value extractRowVector(OpBuilder &b, Location loc, Value source, Value batch,
+                       Value head, Value start, Value size);
+
+/// A [rows, cols] f32 tile of zeros.
+Value zeroTile(OpBuilder &b, Location loc, OpFoldResult rows,
+               OpFoldResult cols);
+
+/// Runtime checks of what a verifier cannot see with dynamic head counts:
+/// at least one key/value head, and query heads a multiple of them.
+/// `opName` prefixes the messages.
+void buildHeadChecks(OpBuilder &b, Location loc, bool dynamicHeads,
+                     Value qHeads, Value kvHeads, StringRef opName);
+
 /// The tile-level attribute `fa.role`.
 void setRole(Operation *op, StringRef role);
 StringRef getRole(Operation *op);

@@ -31,8 +31,9 @@ namespace mlir::fa {
 /// scale, causal alignment, captures and regions (cloned). The inits are
 /// `tensor.empty` of the types of Q, K and V. Built at the builder's
 /// insertion point, which the forward's results must dominate; reports (on
-/// `forward`) and fails when the forward has no LSE result or `gradOutput`
-/// has the wrong type.
+/// `forward`) and fails when the forward has no LSE result, `gradOutput`
+/// has the wrong type or the score_mod cannot be differentiated with
+/// respect to the score (fa/Dialect/FA/IR/ScoreModDerivative.h).
 FailureOr<AttentionBackwardOp> buildAttentionBackward(OpBuilder &builder,
                                                       AttentionOp forward,
                                                       Value gradOutput);

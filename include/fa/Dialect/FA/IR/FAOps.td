@@ -271,8 +271,15 @@ def FA_AttentionBackwardOp : FA_Op<"attention_backward", [
            tensor<2x2x1024x128xbf16>
     ```
 
-    No pipeline lowers the op yet (issue 14): the passes leave it alone and
-    the lowerings to code reject it.
+    `fa-tile-attention-backward` tiles the op (delta, then dK and dV with
+    key/value tiles outer, then dQ), `fa-lower-to-cpu` runs it on the CPU;
+    there is no GPU strategy yet (`fa-lower-to-gpu` refuses it). The
+    derivative of `score_mod` covers arith add/sub/mul/div/neg/min/max/
+    select/extf/truncf, math fma/abs/sqrt/rsqrt/exp/exp2/expm1/log/log2/
+    log1p/tanh/sin/cos/sinh/cosh and `scf.if`; a region that applies
+    anything else to a value depending on the score (a float-to-integer
+    conversion, rounding, `math.powf`, ...) is refused with an error that
+    names the op. Index arithmetic and captures need no derivative.
   }];
 
   let arguments = (ins

@@ -38,6 +38,16 @@ struct TileRole {
   static constexpr StringLiteral scores = "scores";
   static constexpr StringLiteral probabilities = "probabilities";
   static constexpr StringLiteral weightedValues = "weighted_values";
+  // The backward pass.
+  static constexpr StringLiteral delta = "delta";
+  static constexpr StringLiteral recomputedProbabilities =
+      "recomputed_probabilities";
+  static constexpr StringLiteral gradProbabilities = "grad_probabilities";
+  static constexpr StringLiteral gradScores = "grad_scores";
+  static constexpr StringLiteral gradValue = "grad_value";
+  static constexpr StringLiteral gradKey = "grad_key";
+  static constexpr StringLiteral gradQuery = "grad_query";
+  static constexpr StringLiteral scaledStore = "scaled_store";
   /// Every role the tile passes emit.
   static bool isKnown(StringRef role);
 };
@@ -52,6 +62,32 @@ struct AttentionTileAttr {
   /// (block_m, block_n) of a well-formed attribute.
   static std::optional<std::pair<int64_t, int64_t>>
   getBlockSizes(Attribute attr);
+};
+
+/// `fa.attention_backward_tile = {stage = S, block_m = M, block_n = N}` on
+/// each scf.forall of a tiled fa.attention_backward (rank 3, over (batch,
+/// head, tile)). Stage `delta` (rows of dO * O) and `query` (dQ) tile the
+/// queries: the third induction variable times M is a tile's first row.
+/// Stage `key_value` (dK and dV, over key/value heads) tiles the keys: the
+/// third induction variable times N is a tile's first key. M query rows per
+/// step of every query loop, N keys per step of every key loop.
+struct BackwardTileAttr {
+  static constexpr StringLiteral attrName = "fa.attention_backward_tile";
+  static constexpr StringLiteral delta = "delta";
+  static constexpr StringLiteral keyValue = "key_value";
+  static constexpr StringLiteral query = "query";
+  static DictionaryAttr get(MLIRContext *ctx, StringRef stage, int64_t blockM,
+                            int64_t blockN);
+};
+
+/// `fa.backward_loop` on the serial loops of a backward tile: "query_heads"
+/// (the query heads that share a key/value head), "query_blocks" (steps of
+/// block_m rows) or "key_blocks" (steps of block_n keys).
+struct BackwardLoop {
+  static constexpr StringLiteral attrName = "fa.backward_loop";
+  static constexpr StringLiteral queryHeads = "query_heads";
+  static constexpr StringLiteral queryBlocks = "query_blocks";
+  static constexpr StringLiteral keyBlocks = "key_blocks";
 };
 
 /// Verifies one `fa.*` attribute on `op` (FADialect's hook).

@@ -105,4 +105,60 @@ def FAFuseOnlineSoftmax : Pass<"fa-fuse-online-softmax", "func::FuncOp"> {
   ];
 }
 
+def FATileAttentionBackward
+    : Pass<"fa-tile-attention-backward", "func::FuncOp"> {
+  let summary = "Tile fa.attention_backward: delta, then dK/dV with key/value "
+                "blocks outer, then dQ";
+  let description = [{
+    Rewrites every `fa.attention_backward` into three `scf.forall` ops, each
+    marked `fa.attention_backward_tile = {stage, block_m, block_n}`:
+
+    1. `stage = "delta"`, over `(batch, query head, query tile of block-m
+       rows)`: `delta[i] = sum_d dO[i, d] * O[i, d]` in f32 (role `delta`),
+       into a `[B, Hq, Nq]` f32 tensor.
+    2. `stage = "key_value"`, over `(batch, key/value head, key tile of
+       block-n keys)`: the tile's dK and dV stay in f32 accumulators while a
+       loop over the query heads that share the key/value head
+       (`fa.backward_loop = "query_heads"`, grouped-query attention) and, in
+       it, a loop over query blocks of block-m rows (`"query_blocks"`)
+       stream Q, dO, LSE and delta. Per block: `S = Q K^T`, the `scores`
+       op (scale, score_mod, masks, as in `fa-tile-attention`, plus
+       `d score_mod / d score` as a second result when there is a
+       score_mod), `P = exp(s - LSE)` recomputed (0 where LSE is -inf),
+       `dV += P^T dO`, `dP = dO V^T`, `dS = P (dP - delta) d score_mod / d
+       score`, `dK += dS^T Q`. After the loops `dK = scale * dK` and both
+       are stored in the element type. With a causal mask the query loop
+       starts at the first row that sees the tile's first key.
+    3. `stage = "query"`, over `(batch, query head, query tile)`: the dQ of
+       the tile in an f32 accumulator over a loop of key blocks
+       (`"key_blocks"`, stopping after the last block a causal tile sees)
+       that recomputes `S`, `P`, `dP` and `dS` as above and adds `dS K`;
+       then `dQ = scale * dQ`. This stage is deterministic: each dQ tile is
+       summed by one iteration, in key order. (A GPU strategy may instead
+       add dQ from the key/value stage with atomics, reading the same IR.)
+
+    The derivative of the score_mod is derived from the region
+    (fa/Dialect/FA/IR/ScoreModDerivative.h); a region with an op that
+    cannot be differentiated is an error that names the op. No gradient
+    flows to the captures. Every tile-level op carries its `fa.role`
+    (`delta`, `qk`, `scores`, `recomputed_probabilities`,
+    `grad_probabilities`, `grad_scores`, `grad_value`, `grad_key`,
+    `grad_query`, `scaled_store`, `store`) and is exactly what its builder
+    makes, so that later passes can check it (`isCanonicalTileOp`).
+  }];
+  let options = [
+    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
+           "query rows per query block and per dQ tile (0: 64)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
+           "keys per dK/dV tile and per key block of the dQ loop (0: 128 "
+           "up to D = 128, else 64)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // FA_DIALECT_FA_TRANSFORMS_PASSES_TD

@@ -144,6 +144,24 @@ bool isCanonicalTileOp(Operation *op);
 FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
                                         UnfusedSoftmaxLoops loops);
 
+/// The tile sizes of the tiled backward pass: query rows per query block and
+/// dQ tile, keys per dK/dV tile and key block (0: the default for the head
+/// dimension, getDefaultBackwardTileSizes).
+AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim);
+
+/// The three stages a tiled fa.attention_backward becomes (see the
+/// fa-tile-attention-backward pass description).
+struct TiledAttentionBackward {
+  scf::ForallOp delta, keyValue, query;
+};
+
+/// Replaces `op` with its tiled form: the delta, dK/dV and dQ foralls.
+/// Reports (on `op`'s location) and fails, without touching the IR, when the
+/// tile sizes are out of range or the score_mod cannot be differentiated.
+FailureOr<TiledAttentionBackward>
+tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
+                      const AttentionTileSizes &sizes);
+
 } // namespace mlir::fa
 
 #endif // FA_DIALECT_FA_TRANSFORMS_TRANSFORMS_H

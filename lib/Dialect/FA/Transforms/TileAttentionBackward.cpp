@@ -1,0 +1,413 @@
+//===- TileAttentionBackward.cpp - Tile fa.attention_backward -------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// fa.attention_backward -> three scf.forall stages: delta = rowsum(dO * O);
+// dK and dV with key/value tiles outer and query blocks streamed; dQ with
+// query tiles outer and key blocks streamed. Each recomputes the
+// probabilities from the LSE with the same scores body as the forward.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ScoresTile.h"
+#include "TileOps.h"
+#include "TileUtils.h"
+#include "fa/Dialect/FA/IR/ScoreModDerivative.h"
+#include "fa/Dialect/FA/Transforms/Passes.h"
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+namespace mlir::fa {
+#define GEN_PASS_DEF_FATILEATTENTIONBACKWARD
+#include "fa/Dialect/FA/Transforms/Passes.h.inc"
+} // namespace mlir::fa
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::tileutils;
+
+AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim) {
+  AttentionTileSizes sizes;
+  sizes.blockM = 64;
+  sizes.blockN = headDim <= 128 ? 128 : 64;
+  return sizes;
+}
+
+namespace {
+
+/// What every stage of one backward op reads.
+struct BackwardProblem {
+  AttentionBackwardOp op;
+  int64_t blockM, blockN, headDim, valueHeadDim;
+  Value batch, qHeads, qLength, kvHeads, kvLength, group;
+  /// Key j is visible from row i iff j <= i + causalShift (null: no mask).
+  Value causalShift;
+};
+
+/// The tiles of one (query block, key block) pair.
+struct BlockOperands {
+  Value query, gradOutput, lse, delta; // [rows, *] of one query head
+  Value key, value;                    // [cols, *]
+  Value head, rowStart, colStart, rows, cols;
+};
+
+/// P and dS of one block, recomputed from the LSE.
+std::pair<Value, Value> buildBlockGradients(OpBuilder &b, Location loc,
+                                            const BackwardProblem &problem,
+                                            Value batch,
+                                            const BlockOperands &block) {
+  AttentionBackwardOp op = problem.op;
+  Value qk = tileops::buildQK(b, loc, block.query, block.key,
+                              zeroTile(b, loc, block.rows, block.cols));
+  ScoreContext context;
+  context.batch = batch;
+  context.head = block.head;
+  context.causalShift = problem.causalShift;
+  context.scale = op.getEffectiveScale();
+  context.scoreMod = &op.getScoreMod();
+  context.maskMod = &op.getMaskMod();
+  context.captures = op.getCaptures();
+  Value derivative;
+  Value scores =
+      buildScoresTile(b, loc, context, block.rowStart, block.colStart, qk,
+                      op.hasScoreMod() ? &derivative : nullptr);
+  Value probabilities = tileops::buildRecomputedProbabilities(
+      b, loc, scores, block.lse, emptyLike(b, loc, scores));
+  Value gradProbabilities =
+      tileops::buildGradProbabilities(b, loc, block.gradOutput, block.value,
+                                      zeroTile(b, loc, block.rows, block.cols));
+  Value gradScores = tileops::buildGradScores(
+      b, loc, probabilities, gradProbabilities, derivative, block.delta,
+      emptyLike(b, loc, scores));
+  return {probabilities, gradScores};
+}
+
+/// An scf.forall over (batch, heads, tiles) with the stage's attribute and
+/// the GPU block mapping of the forward's tiles.
+scf::ForallOp createStage(OpBuilder &b, Location loc,
+                          const BackwardProblem &problem, Value heads,
+                          Value tiles, ValueRange outputs, StringRef stage) {
+  MLIRContext *ctx = b.getContext();
+  ArrayAttr mapping = b.getArrayAttr(
+      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
+       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
+       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX)});
+  auto forall = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{problem.batch, heads, tiles}, outputs,
+      mapping);
+  forall->setAttr(
+      BackwardTileAttr::attrName,
+      BackwardTileAttr::get(ctx, stage, problem.blockM, problem.blockN));
+  return forall;
+}
+
+/// Inserts `tile` ([size, dim] or [size]) at (batch, head, start) of the
+/// forall's shared output `index`.
+void insertTile(OpBuilder &b, Location loc, scf::ForallOp forall,
+                unsigned index, Value tile, Value batch, Value head,
+                Value start, Value size) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  OpFoldResult one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> offsets{batch, head, start};
+  SmallVector<OpFoldResult> sizes{one, one, size};
+  auto type = cast<RankedTensorType>(tile.getType());
+  if (type.getRank() == 2) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(type.getDimSize(1)));
+  }
+  SmallVector<OpFoldResult> strides(sizes.size(), one);
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, tile, forall.getRegionIterArgs()[index], offsets, sizes, strides);
+}
+
+/// min(block, length - start): the rows or keys of a block at `start`.
+Value blockExtent(OpBuilder &b, Location loc, int64_t block, Value length,
+                  Value start) {
+  return arith::MinSIOp::create(b, loc, indexConst(b, loc, block),
+                                arith::SubIOp::create(b, loc, length, start));
+}
+
+/// Stage 1: delta[b, h, i] = sum_d dO * O, in f32.
+Value buildDeltaStage(OpBuilder &b, Location loc,
+                      const BackwardProblem &problem) {
+  AttentionBackwardOp op = problem.op;
+  // Static where Q's sizes are (the LSE's type): a dynamic type would be
+  // refined by canonicalization, which rebuilds the forall without its
+  // attributes.
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t dim = 0; dim < 3; ++dim)
+    sizes.push_back(tensor::getMixedSize(b, loc, op.getQuery(), dim));
+  Value deltaInit = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  Value tiles = arith::CeilDivUIOp::create(b, loc, problem.qLength,
+                                           indexConst(b, loc, problem.blockM));
+  scf::ForallOp forall = createStage(b, loc, problem, problem.qHeads, tiles,
+                                     deltaInit, BackwardTileAttr::delta);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value rowStart =
+      arith::MulIOp::create(b, loc, ivs[2], indexConst(b, loc, problem.blockM));
+  Value rows = blockExtent(b, loc, problem.blockM, problem.qLength, rowStart);
+  Value gradOutput = extractRows(b, loc, op.getGradOutput(), ivs[0], ivs[1],
+                                 rowStart, rows, problem.valueHeadDim);
+  Value output = extractRows(b, loc, op.getOutput(), ivs[0], ivs[1], rowStart,
+                             rows, problem.valueHeadDim);
+  Value init = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{rows},
+                                       b.getF32Type());
+  init = filledLike(b, loc, init, 0.0);
+  Value delta = tileops::buildDelta(b, loc, gradOutput, output, init);
+  insertTile(b, loc, forall, 0, delta, ivs[0], ivs[1], rowStart, rows);
+  return forall.getResult(0);
+}
+
+/// Stage 2: dK and dV of a key/value tile, query blocks streamed.
+scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
+                                 const BackwardProblem &problem, Value delta) {
+  AttentionBackwardOp op = problem.op;
+  Value blockN = indexConst(b, loc, problem.blockN);
+  Value tiles = arith::CeilDivUIOp::create(b, loc, problem.kvLength, blockN);
+  scf::ForallOp forall =
+      createStage(b, loc, problem, problem.kvHeads, tiles,
+                  ValueRange{op.getGradKeyInit(), op.getGradValueInit()},
+                  BackwardTileAttr::keyValue);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value batch = ivs[0], kvHead = ivs[1];
+  Value colStart = arith::MulIOp::create(b, loc, ivs[2], blockN);
+  Value cols = blockExtent(b, loc, problem.blockN, problem.kvLength, colStart);
+  Value key = extractRows(b, loc, op.getKey(), batch, kvHead, colStart, cols,
+                          problem.headDim);
+  Value value = extractRows(b, loc, op.getValue(), batch, kvHead, colStart,
+                            cols, problem.valueHeadDim);
+  Value zero = indexConst(b, loc, 0), one = indexConst(b, loc, 1);
+  Value gradKey = zeroTile(b, loc, cols, b.getIndexAttr(problem.headDim));
+  Value gradValue =
+      zeroTile(b, loc, cols, b.getIndexAttr(problem.valueHeadDim));
+
+  // Rows before the first one that sees the tile's first key see none of
+  // its keys.
+  Value firstRow = zero;
+  if (problem.causalShift)
+    firstRow = arith::MaxSIOp::create(
+        b, loc, zero,
+        arith::SubIOp::create(b, loc, colStart, problem.causalShift));
+
+  auto heads = scf::ForOp::create(
+      b, loc, zero, problem.group, one, ValueRange{gradKey, gradValue},
+      [&](OpBuilder &hb, Location hl, Value member, ValueRange headAcc) {
+        Value head = arith::AddIOp::create(
+            hb, hl, arith::MulIOp::create(hb, hl, kvHead, problem.group),
+            member);
+        auto blocks = scf::ForOp::create(
+            hb, hl, firstRow, problem.qLength,
+            indexConst(hb, hl, problem.blockM), headAcc,
+            [&](OpBuilder &qb, Location ql, Value rowStart, ValueRange acc) {
+              BlockOperands block;
+              block.head = head;
+              block.rowStart = rowStart;
+              block.colStart = colStart;
+              block.rows = blockExtent(qb, ql, problem.blockM, problem.qLength,
+                                       rowStart);
+              block.cols = cols;
+              block.query = extractRows(qb, ql, op.getQuery(), batch, head,
+                                        rowStart, block.rows, problem.headDim);
+              block.gradOutput =
+                  extractRows(qb, ql, op.getGradOutput(), batch, head, rowStart,
+                              block.rows, problem.valueHeadDim);
+              block.lse = extractRowVector(qb, ql, op.getLse(), batch, head,
+                                           rowStart, block.rows);
+              block.delta = extractRowVector(qb, ql, delta, batch, head,
+                                             rowStart, block.rows);
+              block.key = key;
+              block.value = value;
+              auto [probabilities, gradScores] =
+                  buildBlockGradients(qb, ql, problem, batch, block);
+              Value nextValue = tileops::buildGradValue(
+                  qb, ql, probabilities, block.gradOutput, acc[1]);
+              Value nextKey = tileops::buildGradKey(qb, ql, gradScores,
+                                                    block.query, acc[0]);
+              scf::YieldOp::create(qb, ql, ValueRange{nextKey, nextValue});
+            });
+        blocks->setAttr(BackwardLoop::attrName,
+                        hb.getStringAttr(BackwardLoop::queryBlocks));
+        scf::YieldOp::create(hb, hl, blocks.getResults());
+      });
+  heads->setAttr(BackwardLoop::attrName,
+                 b.getStringAttr(BackwardLoop::queryHeads));
+
+  Type elementType = op.getQuery().getType().getElementType();
+  auto emptyTile = [&](int64_t dim) {
+    return tensor::EmptyOp::create(
+        b, loc, ArrayRef<OpFoldResult>{cols, b.getIndexAttr(dim)}, elementType);
+  };
+  Value keyTile = tileops::buildScaledStore(b, loc, heads.getResult(0),
+                                            op.getEffectiveScale(),
+                                            emptyTile(problem.headDim));
+  Value valueTile = tileops::buildStore(b, loc, heads.getResult(1),
+                                        emptyTile(problem.valueHeadDim));
+  insertTile(b, loc, forall, 0, keyTile, batch, kvHead, colStart, cols);
+  insertTile(b, loc, forall, 1, valueTile, batch, kvHead, colStart, cols);
+  return forall;
+}
+
+/// Stage 3: dQ of a query tile, key blocks streamed.
+scf::ForallOp buildQueryStage(OpBuilder &b, Location loc,
+                              const BackwardProblem &problem, Value delta) {
+  AttentionBackwardOp op = problem.op;
+  Value blockM = indexConst(b, loc, problem.blockM);
+  Value tiles = arith::CeilDivUIOp::create(b, loc, problem.qLength, blockM);
+  scf::ForallOp forall =
+      createStage(b, loc, problem, problem.qHeads, tiles, op.getGradQueryInit(),
+                  BackwardTileAttr::query);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value batch = ivs[0], head = ivs[1];
+  Value kvHead = arith::DivUIOp::create(b, loc, head, problem.group);
+  Value rowStart = arith::MulIOp::create(b, loc, ivs[2], blockM);
+  Value rows = blockExtent(b, loc, problem.blockM, problem.qLength, rowStart);
+  Value query = extractRows(b, loc, op.getQuery(), batch, head, rowStart, rows,
+                            problem.headDim);
+  Value gradOutput = extractRows(b, loc, op.getGradOutput(), batch, head,
+                                 rowStart, rows, problem.valueHeadDim);
+  Value lse =
+      extractRowVector(b, loc, op.getLse(), batch, head, rowStart, rows);
+  Value rowDelta = extractRowVector(b, loc, delta, batch, head, rowStart, rows);
+
+  // Keys past the one the tile's last row sees are never loaded.
+  Value zero = indexConst(b, loc, 0);
+  Value keyEnd = problem.kvLength;
+  if (problem.causalShift) {
+    Value lastRowEnd = arith::AddIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, rowStart, rows),
+        problem.causalShift);
+    keyEnd = arith::MinSIOp::create(
+        b, loc, problem.kvLength,
+        arith::MaxSIOp::create(b, loc, lastRowEnd, zero));
+  }
+  Value init = zeroTile(b, loc, rows, b.getIndexAttr(problem.headDim));
+  auto loop = scf::ForOp::create(
+      b, loc, zero, keyEnd, indexConst(b, loc, problem.blockN),
+      ValueRange{init},
+      [&](OpBuilder &kb, Location kl, Value colStart, ValueRange acc) {
+        BlockOperands block;
+        block.head = head;
+        block.rowStart = rowStart;
+        block.colStart = colStart;
+        block.rows = rows;
+        block.cols =
+            blockExtent(kb, kl, problem.blockN, problem.kvLength, colStart);
+        block.query = query;
+        block.gradOutput = gradOutput;
+        block.lse = lse;
+        block.delta = rowDelta;
+        block.key = extractRows(kb, kl, op.getKey(), batch, kvHead, colStart,
+                                block.cols, problem.headDim);
+        block.value = extractRows(kb, kl, op.getValue(), batch, kvHead,
+                                  colStart, block.cols, problem.valueHeadDim);
+        Value gradScores =
+            buildBlockGradients(kb, kl, problem, batch, block).second;
+        scf::YieldOp::create(
+            kb, kl,
+            tileops::buildGradQuery(kb, kl, gradScores, block.key, acc[0]));
+      });
+  loop->setAttr(BackwardLoop::attrName,
+                b.getStringAttr(BackwardLoop::keyBlocks));
+  Value out = tensor::EmptyOp::create(
+      b, loc, ArrayRef<OpFoldResult>{rows, b.getIndexAttr(problem.headDim)},
+      op.getQuery().getType().getElementType());
+  Value tile = tileops::buildScaledStore(b, loc, loop.getResult(0),
+                                         op.getEffectiveScale(), out);
+  insertTile(b, loc, forall, 0, tile, batch, head, rowStart, rows);
+  return forall;
+}
+
+} // namespace
+
+FailureOr<TiledAttentionBackward>
+mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
+                                const AttentionTileSizes &requested) {
+  Location loc = op.getLoc();
+  if (failed(verifyAttentionTileSizes(requested,
+                                      [&]() { return emitError(loc); })) ||
+      failed(verifyScoreModDifferentiable(op.getScoreMod(), loc)))
+    return failure();
+  auto queryType = op.getQuery().getType();
+  auto keyType = op.getKey().getType();
+  auto valueType = op.getValue().getType();
+  int64_t headDim = queryType.getDimSize(3);
+  AttentionTileSizes defaults = getDefaultBackwardTileSizes(headDim);
+
+  BackwardProblem problem;
+  problem.op = op;
+  problem.blockM = requested.blockM ? requested.blockM : defaults.blockM;
+  problem.blockN = requested.blockN ? requested.blockN : defaults.blockN;
+  problem.headDim = headDim;
+  problem.valueHeadDim = valueType.getDimSize(3);
+
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  auto dim = [&](Value tensor, int64_t index) -> Value {
+    return tensor::DimOp::create(rewriter, loc, tensor, index);
+  };
+  Value query = op.getQuery(), key = op.getKey();
+  problem.batch = dim(query, 0);
+  problem.qHeads = dim(query, 1);
+  problem.qLength = dim(query, 2);
+  problem.kvHeads = dim(key, 1);
+  problem.kvLength = dim(key, 2);
+  buildHeadChecks(rewriter, loc,
+                  queryType.isDynamicDim(1) || keyType.isDynamicDim(1),
+                  problem.qHeads, problem.kvHeads, "fa.attention_backward");
+  problem.group =
+      arith::DivUIOp::create(rewriter, loc, problem.qHeads, problem.kvHeads);
+  if (std::optional<CausalAlignment> causal = op.getCausal())
+    problem.causalShift =
+        *causal == CausalAlignment::TopLeft
+            ? indexConst(rewriter, loc, 0)
+            : arith::SubIOp::create(rewriter, loc, problem.kvLength,
+                                    problem.qLength)
+                  .getResult();
+
+  TiledAttentionBackward tiled;
+  Value delta = buildDeltaStage(rewriter, loc, problem);
+  tiled.delta = delta.getDefiningOp<scf::ForallOp>();
+  tiled.keyValue = buildKeyValueStage(rewriter, loc, problem, delta);
+  tiled.query = buildQueryStage(rewriter, loc, problem, delta);
+  rewriter.replaceOp(op, ValueRange{tiled.query.getResult(0),
+                                    tiled.keyValue.getResult(0),
+                                    tiled.keyValue.getResult(1)});
+  return tiled;
+}
+
+namespace {
+
+struct FATileAttentionBackwardPass
+    : public fa::impl::FATileAttentionBackwardBase<
+          FATileAttentionBackwardPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    Location loc = getOperation().getLoc();
+    AttentionTileSizes sizes{blockM, blockN};
+    if (failed(
+            verifyAttentionTileSizes(sizes, [&]() { return emitError(loc); })))
+      return signalPassFailure();
+    SmallVector<AttentionBackwardOp> ops;
+    getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (AttentionBackwardOp op : ops)
+      if (failed(tileAttentionBackward(rewriter, op, sizes)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
