@@ -5,7 +5,7 @@
 func.func @not_forall(%n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  // expected-error @+1 {{'fa.attention_backward_tile' belongs on an scf.forall over (batch, head, tile)}}
+  // expected-error @+1 {{'fa.attention_backward_tile' belongs on an scf.forall over (batch, head, tile) or, fused, (batch, key/value head)}}
   scf.for %i = %c0 to %n step %c1 {
   } {fa.attention_backward_tile = {block_m = 64 : i64, block_n = 64 : i64, stage = "query"}}
   return
@@ -14,7 +14,7 @@ func.func @not_forall(%n: index) {
 // -----
 
 func.func @bad_stage(%n: index) {
-  // expected-error @+1 {{'fa.attention_backward_tile' must be {block_m = M : i64, block_n = N : i64, stage = S} with positive M and N and S one of "delta", "key_value", "query"}}
+  // expected-error @+1 {{'fa.attention_backward_tile' must be {block_m = M : i64, block_n = N : i64, stage = S} with positive M and N and S one of "delta", "key_value", "query", "fused"}}
   scf.forall (%b, %h, %t) in (1, 2, %n) {
   } {fa.attention_backward_tile = {block_m = 64 : i64, block_n = 64 : i64, stage = "dq"}}
   return
@@ -51,7 +51,7 @@ func.func @wrong_step(%n: index) {
 func.func @bad_loop(%n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  // expected-error @+1 {{'fa.backward_loop' must be one of "query_heads", "query_blocks", "key_blocks" on an scf.for}}
+  // expected-error @+1 {{'fa.backward_loop' must be one of "query_heads", "query_blocks", "key_blocks", "key_tiles" on an scf.for}}
   scf.for %i = %c0 to %n step %c1 {
   } {fa.backward_loop = "rows"}
   return
@@ -66,4 +66,28 @@ func.func @bad_role(%x: tensor<4xf32>) -> tensor<4xf32> {
     linalg.yield %o : f32
   } -> tensor<4xf32>
   return %0 : tensor<4xf32>
+}
+
+// -----
+
+// The fused stage is over (batch, key/value head); its key-tile loop steps
+// by block_n.
+func.func @fused_rank(%n: index) {
+  // expected-error @+1 {{a backward tile of stage "fused" belongs on an scf.forall of rank 2}}
+  scf.forall (%b, %h, %t) in (1, 2, %n) {
+  } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "fused"}}
+  return
+}
+
+// -----
+
+func.func @fused_step(%n: index) {
+  scf.forall (%b, %h) in (1, 2) {
+    %c0 = arith.constant 0 : index
+    %c32 = arith.constant 32 : index
+    // expected-error @+1 {{key loop of a backward tile with block_n = 64 must step by 64}}
+    scf.for %i = %c0 to %n step %c32 {
+    } {fa.backward_loop = "key_tiles"}
+  } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "fused"}}
+  return
 }

@@ -114,10 +114,10 @@ DictionaryAttr BackwardTileAttr::get(MLIRContext *ctx, StringRef stage,
 
 static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
   auto forall = dyn_cast<scf::ForallOp>(op);
-  if (!forall || forall.getRank() != 3)
+  if (!forall || forall.getRank() < 2 || forall.getRank() > 3)
     return op->emitError() << "'" << BackwardTileAttr::attrName
                            << "' belongs on an scf.forall over (batch, head, "
-                              "tile)";
+                              "tile) or, fused, (batch, key/value head)";
   auto dict = dyn_cast<DictionaryAttr>(attr);
   auto stage = dict ? dict.getAs<StringAttr>("stage") : StringAttr();
   auto blockM = dict ? dict.getAs<IntegerAttr>("block_m") : IntegerAttr();
@@ -125,17 +125,27 @@ static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
   if (!dict || dict.size() != 3 || !stage || !blockM || !blockN ||
       blockM.getInt() <= 0 || blockN.getInt() <= 0 ||
       !llvm::is_contained({BackwardTileAttr::delta, BackwardTileAttr::keyValue,
-                           BackwardTileAttr::query},
+                           BackwardTileAttr::query, BackwardTileAttr::fused},
                           stage.getValue()))
     return op->emitError()
            << "'" << BackwardTileAttr::attrName
            << "' must be {block_m = M : i64, block_n = N : i64, stage = S} "
               "with positive M and N and S one of \"delta\", \"key_value\", "
-              "\"query\", got "
+              "\"query\", \"fused\", got "
            << attr;
+  bool fused = stage.getValue() == BackwardTileAttr::fused;
+  if (forall.getRank() != (fused ? 2 : 3))
+    return op->emitError() << "a backward tile of stage " << stage
+                           << " belongs on an scf.forall of rank "
+                           << (fused ? 2 : 3);
   bool keys = stage.getValue() == BackwardTileAttr::keyValue;
   int64_t block = keys ? blockN.getInt() : blockM.getInt();
-  for (Operation *user : forall.getInductionVar(2).getUsers()) {
+  // The first row (or key) of a tile is its index times the block size;
+  // the fused stage has no tile index.
+  SmallVector<Operation *> tileIndexUsers;
+  if (!fused)
+    llvm::append_range(tileIndexUsers, forall.getInductionVar(2).getUsers());
+  for (Operation *user : tileIndexUsers) {
     auto mul = dyn_cast<arith::MulIOp>(user);
     if (!mul || !(isConstantIndex(mul.getLhs(), block) ||
                   isConstantIndex(mul.getRhs(), block)))
@@ -149,7 +159,8 @@ static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
     auto kind = loop->getAttrOfType<StringAttr>(BackwardLoop::attrName);
     if (!kind || kind.getValue() == BackwardLoop::queryHeads)
       return WalkResult::advance();
-    bool keyLoop = kind.getValue() == BackwardLoop::keyBlocks;
+    bool keyLoop = kind.getValue() == BackwardLoop::keyBlocks ||
+                   kind.getValue() == BackwardLoop::keyTiles;
     int64_t step = keyLoop ? blockN.getInt() : blockM.getInt();
     if (!isConstantIndex(loop.getStep(), step)) {
       loop.emitError() << (keyLoop ? "key" : "query")
@@ -178,11 +189,11 @@ LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
   if (name == BackwardLoop::attrName) {
     if (!isa<scf::ForOp>(op) ||
         !stringIn({BackwardLoop::queryHeads, BackwardLoop::queryBlocks,
-                   BackwardLoop::keyBlocks}))
+                   BackwardLoop::keyBlocks, BackwardLoop::keyTiles}))
       return op->emitError()
              << "'" << name
              << "' must be one of \"query_heads\", \"query_blocks\", "
-                "\"key_blocks\" on an scf.for, got "
+                "\"key_blocks\", \"key_tiles\" on an scf.for, got "
              << value;
     return success();
   }

@@ -167,30 +167,30 @@ Value buildDeltaStage(OpBuilder &b, Location loc,
   return forall.getResult(0);
 }
 
-/// Stage 2: dK and dV of a key/value tile, query blocks streamed.
-scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
-                                 const BackwardProblem &problem, Value delta) {
+/// dK and dV of one key/value tile (in the element type) and, when
+/// `gradQuery` ([G, Nq, D] f32, the query heads of the key/value head) is
+/// given, that accumulator with the tile's dS K added.
+struct KeyTile {
+  Value cols, gradKey, gradValue, gradQuery;
+};
+
+KeyTile buildKeyTile(OpBuilder &b, Location loc, const BackwardProblem &problem,
+                     Value delta, Value batch, Value kvHead, Value colStart,
+                     Value gradQuery) {
   AttentionBackwardOp op = problem.op;
-  Value blockN = indexConst(b, loc, problem.blockN);
-  Value tiles = arith::CeilDivUIOp::create(b, loc, problem.kvLength, blockN);
-  scf::ForallOp forall =
-      createStage(b, loc, problem, problem.kvHeads, tiles,
-                  ValueRange{op.getGradKeyInit(), op.getGradValueInit()},
-                  BackwardTileAttr::keyValue);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(forall.getBody());
-  SmallVector<Value> ivs = forall.getInductionVars();
-  Value batch = ivs[0], kvHead = ivs[1];
-  Value colStart = arith::MulIOp::create(b, loc, ivs[2], blockN);
+  KeyTile result;
   Value cols = blockExtent(b, loc, problem.blockN, problem.kvLength, colStart);
+  result.cols = cols;
   Value key = extractRows(b, loc, op.getKey(), batch, kvHead, colStart, cols,
                           problem.headDim);
   Value value = extractRows(b, loc, op.getValue(), batch, kvHead, colStart,
                             cols, problem.valueHeadDim);
   Value zero = indexConst(b, loc, 0), one = indexConst(b, loc, 1);
-  Value gradKey = zeroTile(b, loc, cols, b.getIndexAttr(problem.headDim));
-  Value gradValue =
-      zeroTile(b, loc, cols, b.getIndexAttr(problem.valueHeadDim));
+  SmallVector<Value> inits{
+      zeroTile(b, loc, cols, b.getIndexAttr(problem.headDim)),
+      zeroTile(b, loc, cols, b.getIndexAttr(problem.valueHeadDim))};
+  if (gradQuery)
+    inits.push_back(gradQuery);
 
   // Rows before the first one that sees the tile's first key see none of
   // its keys.
@@ -201,7 +201,7 @@ scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
         arith::SubIOp::create(b, loc, colStart, problem.causalShift));
 
   auto heads = scf::ForOp::create(
-      b, loc, zero, problem.group, one, ValueRange{gradKey, gradValue},
+      b, loc, zero, problem.group, one, inits,
       [&](OpBuilder &hb, Location hl, Value member, ValueRange headAcc) {
         Value head = arith::AddIOp::create(
             hb, hl, arith::MulIOp::create(hb, hl, kvHead, problem.group),
@@ -230,11 +230,29 @@ scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
               block.value = value;
               auto [probabilities, gradScores] =
                   buildBlockGradients(qb, ql, problem, batch, block);
-              Value nextValue = tileops::buildGradValue(
-                  qb, ql, probabilities, block.gradOutput, acc[1]);
-              Value nextKey = tileops::buildGradKey(qb, ql, gradScores,
-                                                    block.query, acc[0]);
-              scf::YieldOp::create(qb, ql, ValueRange{nextKey, nextValue});
+              SmallVector<Value> next{
+                  tileops::buildGradKey(qb, ql, gradScores, block.query,
+                                        acc[0]),
+                  tileops::buildGradValue(qb, ql, probabilities,
+                                          block.gradOutput, acc[1])};
+              if (gradQuery) {
+                // dQ[g, rows] += dS K, in the accumulator of the group.
+                OpFoldResult oneAttr = qb.getIndexAttr(1);
+                SmallVector<OpFoldResult> offsets{member, rowStart,
+                                                  qb.getIndexAttr(0)};
+                SmallVector<OpFoldResult> sizes{
+                    oneAttr, block.rows, qb.getIndexAttr(problem.headDim)};
+                SmallVector<OpFoldResult> strides(3, oneAttr);
+                auto rowsType = RankedTensorType::get(
+                    {ShapedType::kDynamic, problem.headDim}, qb.getF32Type());
+                Value rowsAcc = tensor::ExtractSliceOp::create(
+                    qb, ql, rowsType, acc[2], offsets, sizes, strides);
+                Value added =
+                    tileops::buildGradQuery(qb, ql, gradScores, key, rowsAcc);
+                next.push_back(tensor::InsertSliceOp::create(
+                    qb, ql, added, acc[2], offsets, sizes, strides));
+              }
+              scf::YieldOp::create(qb, ql, next);
             });
         blocks->setAttr(BackwardLoop::attrName,
                         hb.getStringAttr(BackwardLoop::queryBlocks));
@@ -248,13 +266,135 @@ scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
     return tensor::EmptyOp::create(
         b, loc, ArrayRef<OpFoldResult>{cols, b.getIndexAttr(dim)}, elementType);
   };
-  Value keyTile = tileops::buildScaledStore(b, loc, heads.getResult(0),
-                                            op.getEffectiveScale(),
-                                            emptyTile(problem.headDim));
-  Value valueTile = tileops::buildStore(b, loc, heads.getResult(1),
-                                        emptyTile(problem.valueHeadDim));
-  insertTile(b, loc, forall, 0, keyTile, batch, kvHead, colStart, cols);
-  insertTile(b, loc, forall, 1, valueTile, batch, kvHead, colStart, cols);
+  result.gradKey = tileops::buildScaledStore(b, loc, heads.getResult(0),
+                                             op.getEffectiveScale(),
+                                             emptyTile(problem.headDim));
+  result.gradValue = tileops::buildStore(b, loc, heads.getResult(1),
+                                         emptyTile(problem.valueHeadDim));
+  if (gradQuery)
+    result.gradQuery = heads.getResult(2);
+  return result;
+}
+
+/// Stage 2: dK and dV of a key/value tile, query blocks streamed.
+scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
+                                 const BackwardProblem &problem, Value delta) {
+  AttentionBackwardOp op = problem.op;
+  Value blockN = indexConst(b, loc, problem.blockN);
+  Value tiles = arith::CeilDivUIOp::create(b, loc, problem.kvLength, blockN);
+  scf::ForallOp forall =
+      createStage(b, loc, problem, problem.kvHeads, tiles,
+                  ValueRange{op.getGradKeyInit(), op.getGradValueInit()},
+                  BackwardTileAttr::keyValue);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value batch = ivs[0], kvHead = ivs[1];
+  Value colStart = arith::MulIOp::create(b, loc, ivs[2], blockN);
+  KeyTile tile = buildKeyTile(b, loc, problem, delta, batch, kvHead, colStart,
+                              /*gradQuery=*/Value());
+  insertTile(b, loc, forall, 0, tile.gradKey, batch, kvHead, colStart,
+             tile.cols);
+  insertTile(b, loc, forall, 1, tile.gradValue, batch, kvHead, colStart,
+             tile.cols);
+  return forall;
+}
+
+/// The fused stage: per (batch, key/value head), a serial loop over key
+/// tiles computes dK and dV of each tile and accumulates the dQ of the
+/// group's query heads in f32; then dQ = scale * dQ.
+scf::ForallOp buildFusedStage(OpBuilder &b, Location loc,
+                              const BackwardProblem &problem, Value delta) {
+  AttentionBackwardOp op = problem.op;
+  MLIRContext *ctx = b.getContext();
+  ArrayAttr mapping = b.getArrayAttr(
+      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
+       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
+  auto forall = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{problem.batch, problem.kvHeads},
+      ValueRange{op.getGradKeyInit(), op.getGradValueInit(),
+                 op.getGradQueryInit()},
+      mapping);
+  forall->setAttr(BackwardTileAttr::attrName,
+                  BackwardTileAttr::get(ctx, BackwardTileAttr::fused,
+                                        problem.blockM, problem.blockN));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value batch = ivs[0], kvHead = ivs[1];
+  Type elementType = op.getQuery().getType().getElementType();
+
+  // The whole key/value head's dK and dV (every row is written by one
+  // tile) and the group's dQ accumulator.
+  auto fullRows = [&](Value length, int64_t dim) {
+    return tensor::EmptyOp::create(
+        b, loc, ArrayRef<OpFoldResult>{length, b.getIndexAttr(dim)},
+        elementType);
+  };
+  Value gradKey = fullRows(problem.kvLength, problem.headDim);
+  Value gradValue = fullRows(problem.kvLength, problem.valueHeadDim);
+  Value gradQuery = tensor::EmptyOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{problem.group, problem.qLength,
+                             b.getIndexAttr(problem.headDim)},
+      b.getF32Type());
+  gradQuery = filledLike(b, loc, gradQuery, 0.0);
+
+  auto tiles = scf::ForOp::create(
+      b, loc, indexConst(b, loc, 0), problem.kvLength,
+      indexConst(b, loc, problem.blockN),
+      ValueRange{gradKey, gradValue, gradQuery},
+      [&](OpBuilder &tb, Location tl, Value colStart, ValueRange acc) {
+        KeyTile tile = buildKeyTile(tb, tl, problem, delta, batch, kvHead,
+                                    colStart, acc[2]);
+        auto insertRows = [&](Value rows, Value into, int64_t dim) {
+          OpFoldResult one = tb.getIndexAttr(1);
+          return tensor::InsertSliceOp::create(
+              tb, tl, rows, into,
+              ArrayRef<OpFoldResult>{colStart, tb.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{tile.cols, tb.getIndexAttr(dim)},
+              ArrayRef<OpFoldResult>{one, one});
+        };
+        scf::YieldOp::create(
+            tb, tl,
+            ValueRange{insertRows(tile.gradKey, acc[0], problem.headDim),
+                       insertRows(tile.gradValue, acc[1], problem.valueHeadDim),
+                       tile.gradQuery});
+      });
+  tiles->setAttr(BackwardLoop::attrName,
+                 b.getStringAttr(BackwardLoop::keyTiles));
+
+  Value queryOut = tensor::EmptyOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{problem.group, problem.qLength,
+                             b.getIndexAttr(problem.headDim)},
+      elementType);
+  Value queryTile = tileops::buildScaledStore(b, loc, tiles.getResult(2),
+                                              op.getEffectiveScale(), queryOut);
+
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  ValueRange shared = forall.getRegionIterArgs();
+  OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
+  SmallVector<OpFoldResult> strides(4, one);
+  for (auto [index, rows, dim] :
+       {std::make_tuple(0u, tiles.getResult(0), problem.headDim),
+        std::make_tuple(1u, tiles.getResult(1), problem.valueHeadDim)})
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, rows, shared[index],
+        ArrayRef<OpFoldResult>{batch, kvHead, zeroAttr, zeroAttr},
+        ArrayRef<OpFoldResult>{one, one, problem.kvLength, b.getIndexAttr(dim)},
+        strides);
+  // The group's query heads are kvHead * G ... kvHead * G + G - 1.
+  OpBuilder::InsertionGuard headGuard(b);
+  b.setInsertionPoint(forall.getTerminator());
+  Value firstHead = arith::MulIOp::create(b, loc, kvHead, problem.group);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, queryTile, shared[2],
+      ArrayRef<OpFoldResult>{batch, firstHead, zeroAttr, zeroAttr},
+      ArrayRef<OpFoldResult>{one, problem.group, problem.qLength,
+                             b.getIndexAttr(problem.headDim)},
+      strides);
   return forall;
 }
 
@@ -334,7 +474,8 @@ scf::ForallOp buildQueryStage(OpBuilder &b, Location loc,
 
 FailureOr<TiledAttentionBackward>
 mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
-                                const AttentionTileSizes &requested) {
+                                const BackwardTilingOptions &options) {
+  AttentionTileSizes requested{options.blockM, options.blockN};
   Location loc = op.getLoc();
   if (failed(verifyAttentionTileSizes(requested,
                                       [&]() { return emitError(loc); })) ||
@@ -380,6 +521,13 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
   TiledAttentionBackward tiled;
   Value delta = buildDeltaStage(rewriter, loc, problem);
   tiled.delta = delta.getDefiningOp<scf::ForallOp>();
+  if (options.accumulateQueryGradient) {
+    tiled.keyValue = buildFusedStage(rewriter, loc, problem, delta);
+    rewriter.replaceOp(op, ValueRange{tiled.keyValue.getResult(2),
+                                      tiled.keyValue.getResult(0),
+                                      tiled.keyValue.getResult(1)});
+    return tiled;
+  }
   tiled.keyValue = buildKeyValueStage(rewriter, loc, problem, delta);
   tiled.query = buildQueryStage(rewriter, loc, problem, delta);
   rewriter.replaceOp(op, ValueRange{tiled.query.getResult(0),
@@ -397,15 +545,21 @@ struct FATileAttentionBackwardPass
 
   void runOnOperation() override {
     Location loc = getOperation().getLoc();
+    if (dq != "stage" && dq != "accumulate") {
+      emitError(loc, "dq must be stage or accumulate, got '")
+          << dq.getValue() << "'";
+      return signalPassFailure();
+    }
     AttentionTileSizes sizes{blockM, blockN};
     if (failed(
             verifyAttentionTileSizes(sizes, [&]() { return emitError(loc); })))
       return signalPassFailure();
+    BackwardTilingOptions options{blockM, blockN, dq == "accumulate"};
     SmallVector<AttentionBackwardOp> ops;
     getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionBackwardOp op : ops)
-      if (failed(tileAttentionBackward(rewriter, op, sizes)))
+      if (failed(tileAttentionBackward(rewriter, op, options)))
         return signalPassFailure();
   }
 };

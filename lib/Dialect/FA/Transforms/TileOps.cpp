@@ -300,14 +300,15 @@ Value tileops::buildGradQuery(OpBuilder &b, Location loc, Value gradScores,
 Value tileops::buildScaledStore(OpBuilder &b, Location loc, Value acc,
                                 double scale, Value out) {
   Type elementType = cast<ShapedType>(out.getType()).getElementType();
-  return mapTile(b, loc, acc, {}, out, TileRole::scaledStore,
-                 [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
-                   Value scaled = arith::MulFOp::create(
-                       eb, el, args[0], f32Constant(eb, el, scale));
-                   if (elementType.isF32())
-                     return scaled;
-                   return arith::TruncFOp::create(eb, el, elementType, scaled);
-                 });
+  return mapElements(
+      b, loc, acc, out, TileRole::scaledStore,
+      [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
+        Value scaled =
+            arith::MulFOp::create(eb, el, args[0], f32Constant(eb, el, scale));
+        if (elementType.isF32())
+          return scaled;
+        return arith::TruncFOp::create(eb, el, elementType, scaled);
+      });
 }
 
 /// The scale of a scaled_store body: its one f32 constant.

@@ -130,6 +130,12 @@ Value tileutils::mapTile(OpBuilder &b, Location loc, ValueRange tileInputs,
   return buildMap(b, loc, tileInputs, rowInputs, out, role, body, 2);
 }
 
+Value tileutils::mapElements(OpBuilder &b, Location loc, Value input, Value out,
+                             StringRef role, ScalarBody body) {
+  return buildMap(b, loc, input, {}, out, role, body,
+                  cast<ShapedType>(out.getType()).getRank());
+}
+
 Value tileutils::mapRows(OpBuilder &b, Location loc, ValueRange rowInputs,
                          Value out, StringRef role, ScalarBody body) {
   return buildMap(b, loc, rowInputs, {}, out, role, body, 1);

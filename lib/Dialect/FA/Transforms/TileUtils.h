@@ -32,6 +32,10 @@ using ScalarBody = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 Value mapTile(OpBuilder &b, Location loc, ValueRange tileInputs,
               ValueRange rowInputs, Value out, StringRef role, ScalarBody body);
 
+/// An elementwise linalg.generic of `input` into `out`, of any rank.
+Value mapElements(OpBuilder &b, Location loc, Value input, Value out,
+                  StringRef role, ScalarBody body);
+
 /// An elementwise linalg.generic over 1-D per-row tensors.
 Value mapRows(OpBuilder &b, Location loc, ValueRange rowInputs, Value out,
               StringRef role, ScalarBody body);

@@ -2,6 +2,8 @@
 // The tiled form before canonicalization, and the defaults (64 x 128 up to
 // D = 128, 64 x 64 beyond).
 // RUN: fa-opt %s -split-input-file --fa-tile-attention-backward | FileCheck %s --check-prefix=RAW
+// dq=accumulate: one fused stage over (batch, key/value head).
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention-backward=block-m=32 block-n=64 dq=accumulate" --canonicalize --cse | FileCheck %s --check-prefix=FUSED
 
 // GQA 2:1, bottom-right causal, dynamic sequence lengths: delta, then dK/dV
 // over (batch, key/value head, key tile) with the two query heads of the
@@ -38,8 +40,8 @@
 // CHECK:                 math.exp
 // CHECK:               {fa.role = "grad_probabilities"}
 // CHECK:               ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?xf32>, tensor<?x?xf32>, tensor<?xf32>) {{.*}} {fa.role = "grad_scores"}
-// CHECK:               {fa.role = "grad_value"}
 // CHECK:               {fa.role = "grad_key"}
+// CHECK:               {fa.role = "grad_value"}
 // CHECK:             } {fa.backward_loop = "query_blocks"}
 // CHECK:           } {fa.backward_loop = "query_heads"}
 // CHECK:           {fa.role = "scaled_store"}
@@ -65,6 +67,29 @@
 // CHECK:         return %[[DQ]], %[[KV]]#0, %[[KV]]#1
 // RAW-LABEL: func.func @causal
 // RAW:         fa.attention_backward_tile = {block_m = 64 : i64, block_n = 128 : i64, stage = "delta"}
+// FUSED-LABEL: func.func @causal
+// FUSED:         scf.forall ({{.*}}) in (2, 4, %{{.*}}) {{.*}} -> (tensor<2x4x?xf32>)
+// FUSED:         } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "delta"}
+// FUSED:         %[[F:.*]]:3 = scf.forall (%[[B:.*]], %[[HK:.*]]) in (2, 2) shared_outs({{.*}}) -> (tensor<2x2x?x32xbf16>, tensor<2x2x?x16xbf16>, tensor<2x4x?x32xbf16>)
+// FUSED:           %[[DQ0:.*]] = linalg.fill {{.*}} -> tensor<2x?x32xf32>
+// FUSED:           %[[T:.*]]:3 = scf.for %[[COL:.*]] = %c0 to %{{.*}} step %c64 iter_args(%{{.*}}, %{{.*}}, %{{.*}} = %[[DQ0]])
+// FUSED:             scf.for %[[G:.*]] = %c0 to %c2
+// FUSED:               scf.for %[[ROW:.*]] = %{{.*}} to %{{.*}} step %c32 iter_args(%{{.*}}, %{{.*}}, %[[ACC:.*]] = %{{.*}})
+// FUSED:                 {fa.role = "grad_key"}
+// FUSED:                 {fa.role = "grad_value"}
+// FUSED:                 %[[ROWS:.*]] = tensor.extract_slice %[[ACC]][%[[G]], %[[ROW]], 0]
+// FUSED:                 %[[ADDED:.*]] = linalg.generic {{.*}} outs(%[[ROWS]] : tensor<?x32xf32>) attrs = {fa.role = "grad_query"}
+// FUSED:                 tensor.insert_slice %[[ADDED]] into %[[ACC]][%[[G]], %[[ROW]], 0]
+// FUSED:               } {fa.backward_loop = "query_blocks"}
+// FUSED:             } {fa.backward_loop = "query_heads"}
+// FUSED:             tensor.insert_slice %{{.*}} into %{{.*}}[%[[COL]], 0]
+// FUSED:           } {fa.backward_loop = "key_tiles"}
+// FUSED:           %[[DQ:.*]] = linalg.generic {{.*}} ins(%[[T]]#2 : tensor<2x?x32xf32>) outs(%{{.*}} : tensor<2x?x32xbf16>) attrs = {fa.role = "scaled_store"}
+// FUSED:           %[[H0:.*]] = arith.muli %[[HK]], %c2
+// FUSED:           scf.forall.in_parallel
+// FUSED:             tensor.parallel_insert_slice %[[DQ]] into %{{.*}}[%[[B]], %[[H0]], 0, 0] [1, 2, %{{.*}}, 32]
+// FUSED:         } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "fused"}
+// FUSED:         return %[[F]]#2, %[[F]]#0, %[[F]]#1
 func.func @causal(%q: tensor<2x4x?x32xbf16>, %k: tensor<2x2x?x32xbf16>, %v: tensor<2x2x?x16xbf16>, %o: tensor<2x4x?x16xbf16>, %do: tensor<2x4x?x16xbf16>, %lse: tensor<2x4x?xf32>) -> (tensor<2x4x?x32xbf16>, tensor<2x2x?x32xbf16>, tensor<2x2x?x16xbf16>) {
   %c2 = arith.constant 2 : index
   %nq = tensor.dim %q, %c2 : tensor<2x4x?x32xbf16>

@@ -70,24 +70,29 @@ struct AttentionTileAttr {
 /// queries: the third induction variable times M is a tile's first row.
 /// Stage `key_value` (dK and dV, over key/value heads) tiles the keys: the
 /// third induction variable times N is a tile's first key. M query rows per
-/// step of every query loop, N keys per step of every key loop.
+/// step of every query loop, N keys per step of every key loop. Stage
+/// `fused` (rank 2, over (batch, key/value head)) walks the key tiles in a
+/// serial loop ("key_tiles", steps of N) that also accumulates dQ.
 struct BackwardTileAttr {
   static constexpr StringLiteral attrName = "fa.attention_backward_tile";
   static constexpr StringLiteral delta = "delta";
   static constexpr StringLiteral keyValue = "key_value";
   static constexpr StringLiteral query = "query";
+  static constexpr StringLiteral fused = "fused";
   static DictionaryAttr get(MLIRContext *ctx, StringRef stage, int64_t blockM,
                             int64_t blockN);
 };
 
 /// `fa.backward_loop` on the serial loops of a backward tile: "query_heads"
 /// (the query heads that share a key/value head), "query_blocks" (steps of
-/// block_m rows) or "key_blocks" (steps of block_n keys).
+/// block_m rows), "key_blocks" (steps of block_n keys) or "key_tiles" (the
+/// key tiles of a fused stage, steps of block_n keys).
 struct BackwardLoop {
   static constexpr StringLiteral attrName = "fa.backward_loop";
   static constexpr StringLiteral queryHeads = "query_heads";
   static constexpr StringLiteral queryBlocks = "query_blocks";
   static constexpr StringLiteral keyBlocks = "key_blocks";
+  static constexpr StringLiteral keyTiles = "key_tiles";
 };
 
 /// Verifies one `fa.*` attribute on `op` (FADialect's hook).

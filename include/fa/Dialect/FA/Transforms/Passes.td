@@ -137,6 +137,16 @@ def FATileAttentionBackward
        summed by one iteration, in key order. (A GPU strategy may instead
        add dQ from the key/value stage with atomics, reading the same IR.)
 
+    With `dq=accumulate` the key_value and query stages are one stage,
+    `stage = "fused"`, over `(batch, key/value head)`: a serial loop over
+    the key tiles (`fa.backward_loop = "key_tiles"`, steps of block-n)
+    computes each tile's dK and dV as above and also adds `dS K` to an f32
+    accumulator of the group's dQ (`[G, Nq, D]`), so that S, P, dP and dS
+    are computed once; then `dQ = scale * dQ`. The loop's iterations
+    depend on each other only through that sum, in key order on the CPU; a
+    GPU strategy runs them in parallel with atomic f32 adds (the FlashAttention
+    schedule), or in order where determinism is asked for.
+
     The derivative of the score_mod is derived from the region
     (fa/Dialect/FA/IR/ScoreModDerivative.h); a region with an op that
     cannot be differentiated is an error that names the op. No gradient
@@ -147,6 +157,9 @@ def FATileAttentionBackward
     makes, so that later passes can check it (`isCanonicalTileOp`).
   }];
   let options = [
+    Option<"dq", "dq", "std::string", /*default=*/"\"stage\"",
+           "where dQ is computed: stage (its own deterministic stage) or "
+           "accumulate (in f32 in the key/value loop, the fused stage)">,
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
            "query rows per query block and per dQ tile (0: 64)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",

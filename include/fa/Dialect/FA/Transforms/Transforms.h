@@ -149,18 +149,30 @@ FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
 /// dimension, getDefaultBackwardTileSizes).
 AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim);
 
-/// The three stages a tiled fa.attention_backward becomes (see the
-/// fa-tile-attention-backward pass description).
+/// How fa-tile-attention-backward tiles: block sizes (0: the defaults) and
+/// where dQ is computed.
+struct BackwardTilingOptions {
+  int64_t blockM = 0, blockN = 0;
+  /// Accumulate dQ in f32 in the key/value loop (stage "fused": one pass,
+  /// what a GPU strategy turns into atomic adds) instead of in its own,
+  /// deterministic stage that recomputes the probabilities.
+  bool accumulateQueryGradient = false;
+};
+
+/// The stages a tiled fa.attention_backward becomes (see the
+/// fa-tile-attention-backward pass description): delta, then either the
+/// key_value and query stages, or the fused stage (in `keyValue`; `query`
+/// is then null).
 struct TiledAttentionBackward {
   scf::ForallOp delta, keyValue, query;
 };
 
-/// Replaces `op` with its tiled form: the delta, dK/dV and dQ foralls.
-/// Reports (on `op`'s location) and fails, without touching the IR, when the
-/// tile sizes are out of range or the score_mod cannot be differentiated.
+/// Replaces `op` with its tiled form. Reports (at `op`'s location) and
+/// fails, without touching the IR, when the tile sizes are out of range or
+/// the score_mod cannot be differentiated.
 FailureOr<TiledAttentionBackward>
 tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
-                      const AttentionTileSizes &sizes);
+                      const BackwardTilingOptions &options);
 
 } // namespace mlir::fa
 
