@@ -37,21 +37,53 @@ static bool hasDerivativeRule(Operation *op) {
              arith::MaxNumFOp, arith::MinNumFOp, arith::SelectOp, arith::ExtFOp,
              arith::TruncFOp, arith::CmpFOp, math::FmaOp, math::AbsFOp,
              math::SqrtOp, math::RsqrtOp, math::ExpOp, math::Exp2Op,
-             math::ExpM1Op, math::LogOp, math::Log2Op, math::Log1pOp,
-             math::TanhOp, math::SinOp, math::CosOp, math::SinhOp, math::CoshOp,
-             scf::YieldOp, scf::IfOp, YieldOp>(op);
+             math::ExpM1Op, math::LogOp, math::Log2Op, math::Log10Op,
+             math::Log1pOp, math::TanhOp, math::SinOp, math::CosOp,
+             math::SinhOp, math::CoshOp, scf::YieldOp, scf::IfOp, YieldOp>(op);
 }
 
 namespace {
 
-/// The float values of a score_mod that depend on its score argument.
+/// The ops of a score_mod whose results reach its yield.
+llvm::DenseSet<Operation *> findLiveOps(Region &scoreMod) {
+  llvm::DenseSet<Operation *> live;
+  SmallVector<Operation *> worklist;
+  auto markLive = [&](Operation *op) {
+    if (live.insert(op).second)
+      worklist.push_back(op);
+  };
+  markLive(scoreMod.front().getTerminator());
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    for (Value operand : op->getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        markLive(def);
+    // A live scf.if needs its branches' results; an op inside a branch
+    // keeps its scf.if alive.
+    if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
+      markLive(ifOp.thenYield());
+      if (ifOp.elseBlock())
+        markLive(ifOp.elseYield());
+    }
+    Operation *parent = op->getParentOp();
+    if (parent && parent->getParentRegion() &&
+        scoreMod.isAncestor(parent->getParentRegion()))
+      markLive(parent);
+  }
+  return live;
+}
+
+/// The float values of a score_mod that depend on its score argument and
+/// reach its yield (an op whose result is unused may do anything).
 struct Activity {
   llvm::DenseSet<Value> active;
+  llvm::DenseSet<Operation *> live;
   Operation *nonDifferentiable = nullptr;
 
   explicit Activity(Region &scoreMod) {
     if (scoreMod.empty())
       return;
+    live = findLiveOps(scoreMod);
     active.insert(scoreMod.front().getArgument(0));
     visit(scoreMod.front());
   }
@@ -78,7 +110,8 @@ struct Activity {
         }
         continue;
       }
-      if (llvm::none_of(op.getOperands(), [&](Value v) { return isActive(v); }))
+      if (!live.contains(&op) ||
+          llvm::none_of(op.getOperands(), [&](Value v) { return isActive(v); }))
         continue;
       if (!hasDerivativeRule(&op)) {
         nonDifferentiable = &op;
@@ -228,11 +261,10 @@ private:
       return neg(loc, dx(0));
     if (isa<arith::MaximumFOp, arith::MaxNumFOp, arith::MinimumFOp,
             arith::MinNumFOp>(op)) {
-      // The derivative of the operand that is taken (the first on ties).
-      bool isMax = isa<arith::MaximumFOp, arith::MaxNumFOp>(op);
-      Value first = arith::CmpFOp::create(
-          b, loc, isMax ? arith::CmpFPredicate::OGE : arith::CmpFPredicate::OLE,
-          x(0), x(1));
+      // The derivative of the operand taken (the first on ties; maxnumf
+      // and minnumf take the number when the other is NaN).
+      Value first =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, r, x(0));
       return select(loc, first, dx(0), dx(1), type);
     }
     if (isa<arith::SelectOp>(op))
@@ -263,6 +295,8 @@ private:
       return div(loc, dx(0), x(0));
     if (isa<math::Log2Op>(op))
       return div(loc, dx(0), mul(loc, x(0), cst(M_LN2)));
+    if (isa<math::Log10Op>(op))
+      return div(loc, dx(0), mul(loc, x(0), cst(M_LN10)));
     if (isa<math::Log1pOp>(op))
       return div(loc, dx(0), add(loc, x(0), cst(1)));
     if (isa<math::TanhOp>(op)) // (1 - r^2) dx

@@ -70,8 +70,11 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
 
   // The tile's first row is the third induction variable times block_m,
   // and the grid is ceildiv(Nq, block_m) tiles.
+  // (With block_m = 1 canonicalization folds the product away.)
   Value tileIndex = forall.getInductionVar(2);
   for (Operation *user : tileIndex.getUsers()) {
+    if (blockM == 1)
+      break;
     auto mul = dyn_cast<arith::MulIOp>(user);
     if (!mul || !(isConstantIndex(mul.getLhs(), blockM) ||
                   isConstantIndex(mul.getRhs(), blockM)))
@@ -142,8 +145,9 @@ static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
   int64_t block = keys ? blockN.getInt() : blockM.getInt();
   // The first row (or key) of a tile is its index times the block size;
   // the fused stage has no tile index.
+  // (A block of 1 folds the product away.)
   SmallVector<Operation *> tileIndexUsers;
-  if (!fused)
+  if (!fused && block != 1)
     llvm::append_range(tileIndexUsers, forall.getInductionVar(2).getUsers());
   for (Operation *user : tileIndexUsers) {
     auto mul = dyn_cast<arith::MulIOp>(user);

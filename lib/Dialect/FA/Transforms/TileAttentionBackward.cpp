@@ -107,6 +107,17 @@ scf::ForallOp createStage(OpBuilder &b, Location loc,
   return forall;
 }
 
+/// The shared output of a gradient: an empty tensor of its input's type
+/// (the op's inits are not read). Its sizes are static wherever the type's
+/// are, so that canonicalization has no cast to fold into the forall (which
+/// would rebuild it without its attributes), as it would with an init that
+/// is a tensor.cast.
+Value freshInit(OpBuilder &b, Location loc, Value input) {
+  return tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, input),
+      cast<RankedTensorType>(input.getType()).getElementType());
+}
+
 /// Inserts `tile` ([size, dim] or [size]) at (batch, head, start) of the
 /// forall's shared output `index`.
 void insertTile(OpBuilder &b, Location loc, scf::ForallOp forall,
@@ -284,7 +295,8 @@ scf::ForallOp buildKeyValueStage(OpBuilder &b, Location loc,
   Value tiles = arith::CeilDivUIOp::create(b, loc, problem.kvLength, blockN);
   scf::ForallOp forall =
       createStage(b, loc, problem, problem.kvHeads, tiles,
-                  ValueRange{op.getGradKeyInit(), op.getGradValueInit()},
+                  ValueRange{freshInit(b, loc, op.getKey()),
+                             freshInit(b, loc, op.getValue())},
                   BackwardTileAttr::keyValue);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
@@ -312,8 +324,9 @@ scf::ForallOp buildFusedStage(OpBuilder &b, Location loc,
        gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
   auto forall = scf::ForallOp::create(
       b, loc, ArrayRef<OpFoldResult>{problem.batch, problem.kvHeads},
-      ValueRange{op.getGradKeyInit(), op.getGradValueInit(),
-                 op.getGradQueryInit()},
+      ValueRange{freshInit(b, loc, op.getKey()),
+                 freshInit(b, loc, op.getValue()),
+                 freshInit(b, loc, op.getQuery())},
       mapping);
   forall->setAttr(BackwardTileAttr::attrName,
                   BackwardTileAttr::get(ctx, BackwardTileAttr::fused,
@@ -405,8 +418,8 @@ scf::ForallOp buildQueryStage(OpBuilder &b, Location loc,
   Value blockM = indexConst(b, loc, problem.blockM);
   Value tiles = arith::CeilDivUIOp::create(b, loc, problem.qLength, blockM);
   scf::ForallOp forall =
-      createStage(b, loc, problem, problem.qHeads, tiles, op.getGradQueryInit(),
-                  BackwardTileAttr::query);
+      createStage(b, loc, problem, problem.qHeads, tiles,
+                  freshInit(b, loc, op.getQuery()), BackwardTileAttr::query);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();

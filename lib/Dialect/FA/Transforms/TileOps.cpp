@@ -300,27 +300,35 @@ Value tileops::buildGradQuery(OpBuilder &b, Location loc, Value gradScores,
 Value tileops::buildScaledStore(OpBuilder &b, Location loc, Value acc,
                                 double scale, Value out) {
   Type elementType = cast<ShapedType>(out.getType()).getElementType();
-  return mapElements(
-      b, loc, acc, out, TileRole::scaledStore,
-      [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
-        Value scaled =
-            arith::MulFOp::create(eb, el, args[0], f32Constant(eb, el, scale));
-        if (elementType.isF32())
-          return scaled;
-        return arith::TruncFOp::create(eb, el, elementType, scaled);
-      });
+  return mapElements(b, loc, acc, out, TileRole::scaledStore,
+                     [&](OpBuilder &eb, Location el, ValueRange args) -> Value {
+                       // (A scale of 1 is no multiplication, as
+                       // canonicalization would leave it.)
+                       Value scaled = args[0];
+                       if (scale != 1.0)
+                         scaled = arith::MulFOp::create(
+                             eb, el, args[0], f32Constant(eb, el, scale));
+                       if (elementType.isF32())
+                         return scaled;
+                       return arith::TruncFOp::create(eb, el, elementType,
+                                                      scaled);
+                     });
 }
 
-/// The scale of a scaled_store body: its one f32 constant.
+/// The scale of a scaled_store body: the constant its multiplication takes
+/// (wherever canonicalization moved it), 1 without a multiplication.
 static std::optional<double> getStoredScale(linalg::GenericOp op) {
-  std::optional<double> scale;
-  for (auto constant : op.getBody()->getOps<arith::ConstantOp>()) {
-    auto value = dyn_cast<FloatAttr>(constant.getValue());
-    if (!value || scale)
-      return std::nullopt;
-    scale = value.getValueAsDouble();
-  }
-  return scale;
+  auto muls = op.getBody()->getOps<arith::MulFOp>();
+  if (muls.empty())
+    return 1.0;
+  if (std::next(muls.begin()) != muls.end())
+    return std::nullopt;
+  arith::MulFOp mul = *muls.begin();
+  APFloat value(0.0f);
+  if (!matchPattern(mul.getRhs(), m_ConstantFloat(&value)) &&
+      !matchPattern(mul.getLhs(), m_ConstantFloat(&value)))
+    return std::nullopt;
+  return value.convertToDouble();
 }
 
 //===----------------------------------------------------------------------===//

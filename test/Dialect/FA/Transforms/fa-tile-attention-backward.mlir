@@ -2,6 +2,10 @@
 // The tiled form before canonicalization, and the defaults (64 x 128 up to
 // D = 128, 64 x 64 beyond).
 // RUN: fa-opt %s -split-input-file --fa-tile-attention-backward | FileCheck %s --check-prefix=RAW
+// Blocks of 1 (canonicalization folds 'tile * 1' away) and gradient inits
+// that are casts (which canonicalization folds into the foralls) keep the
+// stage attributes.
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention-backward=block-m=1 block-n=1" --canonicalize | FileCheck %s --check-prefix=BLOCK1
 // dq=accumulate: one fused stage over (batch, key/value head).
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention-backward=block-m=32 block-n=64 dq=accumulate" --canonicalize --cse | FileCheck %s --check-prefix=FUSED
 
@@ -67,6 +71,8 @@
 // CHECK:         return %[[DQ]], %[[KV]]#0, %[[KV]]#1
 // RAW-LABEL: func.func @causal
 // RAW:         fa.attention_backward_tile = {block_m = 64 : i64, block_n = 128 : i64, stage = "delta"}
+// BLOCK1-LABEL: func.func @causal
+// BLOCK1-COUNT-3: fa.attention_backward_tile = {block_m = 1 : i64, block_n = 1 : i64
 // FUSED-LABEL: func.func @causal
 // FUSED:         scf.forall ({{.*}}) in (2, 4, %{{.*}}) {{.*}} -> (tensor<2x4x?xf32>)
 // FUSED:         } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "delta"}
@@ -178,4 +184,37 @@ func.func @branch(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>, %lse: tens
         fa.yield %r : f32
       } -> tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
   return %0#0 : tensor<1x2x?x64xf16>
+}
+
+// -----
+
+// maxnumf takes the derivative of the operand it returns, also when the
+// other is NaN (log10 of a negative score); ops on the score whose results
+// are unused need no derivative.
+// RAW-LABEL: func.func @maxnum
+// RAW:         {fa.role = "scores"}
+// RAW:           %[[S:.*]] = arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// RAW:           math.round %[[S]]
+// RAW:           %[[L:.*]] = math.log10 %[[S]]
+// RAW:           %[[M:.*]] = arith.maxnumf %[[S]], %[[L]]
+// RAW:           %[[FIRST:.*]] = arith.cmpf oeq, %[[M]], %[[S]]
+// RAW:           %[[D:.*]] = arith.select %[[FIRST]]
+// RAW:           linalg.yield %[[M]], %[[D]] : f32, f32
+// A gradient init that is a cast (not read by the op) is not folded into
+// the stage's forall, which would drop its attribute.
+// BLOCK1-LABEL: func.func @maxnum
+// BLOCK1-COUNT-3: fa.attention_backward_tile = {block_m = 1 : i64, block_n = 1 : i64
+func.func @maxnum(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>, %lse: tensor<1x2x?xf32>) -> (tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>) {
+  %dq0 = tensor.empty() : tensor<1x2x8x64xf16>
+  %dq = tensor.cast %dq0 : tensor<1x2x8x64xf16> to tensor<1x2x?x64xf16>
+  %0:3 = fa.attention_backward ins(%q, %q, %q, %o, %o, %lse : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?xf32>)
+      outs(%dq, %dq, %dq : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+        %unused = math.round %s : f32
+        %l = math.log10 %s : f32
+        %m = arith.maxnumf %s, %l : f32
+        fa.yield %m : f32
+      } -> tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+  return %0#0, %0#1, %0#2 : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
 }
