@@ -233,6 +233,18 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     });
     if (untiled.wasInterrupted())
       return signalPassFailure();
+    // Tiled attention whose contract was dropped cannot be mapped, and
+    // must not be left behind silently.
+    if (Operation *unmarked = findUnmarkedTileOp(module)) {
+      emitError(unmarked->getLoc(),
+                "tiled attention outside an scf.forall marked '")
+          << AttentionTileAttr::attrName
+          << "': a pass after fa-tile-attention removed the contract "
+             "(canonicalization does when it rebuilds the forall, e.g. to fold "
+             "a tensor.cast into it); run fa-lower-to-gpu on what "
+             "fa-tile-attention and fa-fuse-online-softmax produce";
+      return signalPassFailure();
+    }
     // The backward pass, as the op or tiled, has no GPU strategy yet.
     WalkResult backward = module.walk([&](Operation *op) {
       if (!isa<AttentionBackwardOp>(op) &&

@@ -178,6 +178,22 @@ static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
   return failure(result.wasInterrupted());
 }
 
+Operation *mlir::fa::findUnmarkedTileOp(Operation *root) {
+  Operation *found = nullptr;
+  root->walk([&](Operation *op) {
+    if (!op->hasAttr(TileRole::attrName))
+      return WalkResult::advance();
+    for (Operation *parent = op->getParentOp(); parent;
+         parent = parent->getParentOp())
+      if (parent->hasAttr(AttentionTileAttr::attrName) ||
+          parent->hasAttr(BackwardTileAttr::attrName))
+        return WalkResult::advance();
+    found = op;
+    return WalkResult::interrupt();
+  });
+  return found;
+}
+
 LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
                                             NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();

@@ -367,6 +367,14 @@ struct FAFuseOnlineSoftmaxPass
                                "tiled, nothing to fuse; run fa-tile-attention "
                                "first");
     });
+    if (Operation *unmarked = findUnmarkedTileOp(getOperation()))
+      emitWarning(unmarked->getLoc(),
+                  "fa-fuse-online-softmax: tiled attention outside an "
+                  "scf.forall marked '")
+          << AttentionTileAttr::attrName
+          << "' is left as it is: a pass after fa-tile-attention removed "
+             "the contract (canonicalization does when it rebuilds the "
+             "forall, e.g. to fold a tensor.cast into it)";
     SmallVector<scf::ForOp> candidates;
     getOperation().walk([&](scf::ForOp loop) {
       if (hasStage(loop, SoftmaxStage::rowMax))

@@ -95,6 +95,14 @@ struct BackwardLoop {
   static constexpr StringLiteral keyTiles = "key_tiles";
 };
 
+/// The first op with an `fa.role` under `root` that is not inside an
+/// scf.forall marked `fa.attention_tile` or `fa.attention_backward_tile`:
+/// tiled attention whose contract a pass run after the tiling removed.
+/// Upstream canonicalization does, when it rebuilds the forall (folding a
+/// tensor.cast into it, dropping unused results); a consumer of the contract
+/// reports such an op instead of passing it through. Null when there is none.
+Operation *findUnmarkedTileOp(Operation *root);
+
 /// Verifies one `fa.*` attribute on `op` (FADialect's hook).
 LogicalResult verifyTileAttribute(Operation *op, NamedAttribute attribute);
 
