@@ -96,6 +96,28 @@ int main() {
     llvm::errs() << "consumer: the differentiated module does not verify\n";
     return 1;
   }
+  // A score_mod the compiler cannot differentiate has no backward op: a
+  // diagnostic that names the op.
+  {
+    ScopedDiagnosticHandler handler(&context, [](Diagnostic &diag) {
+      llvm::outs() << "not differentiable: " << diag.str() << "\n";
+      return success();
+    });
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPoint(trainBody->getTerminator());
+    auto floored = fa::AttentionOp::create(builder, loc, args[0], args[1],
+                                           args[2], args[3], args[4],
+                                           /*scale=*/std::nullopt,
+                                           /*causal=*/std::nullopt);
+    floored.buildScoreMod(builder, [](OpBuilder &b, Location l, ValueRange a) {
+      return math::FloorOp::create(b, l, a[0]).getResult();
+    });
+    bool built =
+        succeeded(fa::buildAttentionBackward(builder, floored, args[5]));
+    floored.erase();
+    if (built)
+      return 1;
+  }
   // The installed pipeline header (and the option table it includes).
   fa::FACompileOptions compileOptions;
   llvm::outs() << "default strategy: " << compileOptions.strategy.getValue()
