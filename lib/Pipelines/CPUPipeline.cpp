@@ -37,7 +37,9 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   tile.blockN = options.blockN;
   func.addPass(createFATileAttention(tile));
   // The backward op has its own default tile sizes.
-  func.addPass(createFATileAttentionBackward());
+  FATileAttentionBackwardOptions backward;
+  backward.dq = options.backwardDq;
+  func.addPass(createFATileAttentionBackward(backward));
   if (options.fuse)
     func.addPass(createFAFuseOnlineSoftmax());
 

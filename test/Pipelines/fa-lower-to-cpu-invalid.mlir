@@ -6,9 +6,11 @@
 // RUN: not fa-opt %s --fa-lower-to-cpu=bogus=1 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not fa-opt %s "--fa-lower-to-cpu=fuse=maybe" 2>&1 | FileCheck %s --check-prefix=FUSE
 // RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=block-m=-16" 2>&1 | FileCheck %s --check-prefix=BLOCKM --implicit-check-not=llvm.func
+// RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=backward-dq=atomic" 2>&1 | FileCheck %s --check-prefix=DQ --implicit-check-not=llvm.func
 
 // UNKNOWN: no such option bogus
 // FUSE: 'maybe' is invalid value for boolean argument
+// DQ: error: dq must be stage or accumulate, got 'atomic'
 // BLOCKM: error: tile sizes must be positive (or 0 for the default), got block-m=-16
 module attributes {gpu.container_module} {
   // NO-IR: :[[@LINE+2]]:3: error: 'gpu.module' was not lowered to the LLVM dialect

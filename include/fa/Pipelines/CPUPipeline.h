@@ -26,6 +26,12 @@ struct FALowerToCPUOptions : public PassPipelineOptions<FALowerToCPUOptions> {
                      "(fa-fuse-online-softmax); false runs the exact "
                      "three-loop form as given"),
       llvm::cl::init(true)};
+  PassOptions::Option<std::string> backwardDq{
+      *this, "backward-dq",
+      llvm::cl::desc("where fa-tile-attention-backward computes dQ: stage "
+                     "(its own deterministic stage) or accumulate (in the "
+                     "key/value loop)"),
+      llvm::cl::init("stage")};
   PassOptions::Option<int64_t> blockM{
       *this, "block-m",
       llvm::cl::desc("query rows per tile of fa-tile-attention (0: 128)"),
