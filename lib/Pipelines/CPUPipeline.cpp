@@ -38,7 +38,8 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   func.addPass(createFATileAttention(tile));
   // The backward op has its own default tile sizes.
   FATileAttentionBackwardOptions backward;
-  backward.dq = options.backwardDq;
+  backward.dq =
+      options.backwardDq == BackwardDq::Accumulate ? "accumulate" : "stage";
   func.addPass(createFATileAttentionBackward(backward));
   if (options.fuse)
     func.addPass(createFAFuseOnlineSoftmax());

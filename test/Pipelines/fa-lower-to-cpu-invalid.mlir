@@ -10,7 +10,7 @@
 
 // UNKNOWN: no such option bogus
 // FUSE: 'maybe' is invalid value for boolean argument
-// DQ: error: dq must be stage or accumulate, got 'atomic'
+// DQ: for the --backward-dq option: Cannot find option named 'atomic'!
 // BLOCKM: error: tile sizes must be positive (or 0 for the default), got block-m=-16
 module attributes {gpu.container_module} {
   // NO-IR: :[[@LINE+2]]:3: error: 'gpu.module' was not lowered to the LLVM dialect

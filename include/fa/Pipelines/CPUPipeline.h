@@ -19,6 +19,9 @@
 
 namespace mlir::fa {
 
+/// The dq option of fa-tile-attention-backward.
+enum class BackwardDq { Stage, Accumulate };
+
 struct FALowerToCPUOptions : public PassPipelineOptions<FALowerToCPUOptions> {
   PassOptions::Option<bool> fuse{
       *this, "fuse",
@@ -26,12 +29,14 @@ struct FALowerToCPUOptions : public PassPipelineOptions<FALowerToCPUOptions> {
                      "(fa-fuse-online-softmax); false runs the exact "
                      "three-loop form as given"),
       llvm::cl::init(true)};
-  PassOptions::Option<std::string> backwardDq{
+  PassOptions::Option<BackwardDq> backwardDq{
       *this, "backward-dq",
-      llvm::cl::desc("where fa-tile-attention-backward computes dQ: stage "
-                     "(its own deterministic stage) or accumulate (in the "
-                     "key/value loop)"),
-      llvm::cl::init("stage")};
+      llvm::cl::desc("where fa-tile-attention-backward computes dQ"),
+      llvm::cl::init(BackwardDq::Stage),
+      llvm::cl::values(clEnumValN(BackwardDq::Stage, "stage",
+                                  "in its own, deterministic stage"),
+                       clEnumValN(BackwardDq::Accumulate, "accumulate",
+                                  "in f32 in the key/value loop (one pass)"))};
   PassOptions::Option<int64_t> blockM{
       *this, "block-m",
       llvm::cl::desc("query rows per tile of fa-tile-attention (0: 128)"),

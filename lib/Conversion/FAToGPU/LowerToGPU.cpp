@@ -238,8 +238,9 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     if (Operation *unmarked = findUnmarkedTileOp(module)) {
       emitError(unmarked->getLoc(),
                 "tiled attention outside an scf.forall marked '")
-          << AttentionTileAttr::attrName
-          << "': a pass after fa-tile-attention removed the contract "
+          << AttentionTileAttr::attrName << "' or '"
+          << BackwardTileAttr::attrName
+          << "': a pass after the tiling removed the contract "
              "(canonicalization does when it rebuilds the forall, e.g. to fold "
              "a tensor.cast into it); run fa-lower-to-gpu on what "
              "fa-tile-attention and fa-fuse-online-softmax produce";

@@ -44,31 +44,38 @@ static bool hasDerivativeRule(Operation *op) {
 
 namespace {
 
-/// The ops of a score_mod whose results reach its yield.
+/// The ops of a score_mod with a result that reaches its yield (per result:
+/// an scf.if needs, of each branch, the yield operands of its used results
+/// and its condition).
 llvm::DenseSet<Operation *> findLiveOps(Region &scoreMod) {
+  llvm::DenseSet<Value> liveValues;
   llvm::DenseSet<Operation *> live;
-  SmallVector<Operation *> worklist;
-  auto markLive = [&](Operation *op) {
-    if (live.insert(op).second)
-      worklist.push_back(op);
+  SmallVector<Value> worklist;
+  auto markLive = [&](Value value) {
+    if (liveValues.insert(value).second)
+      worklist.push_back(value);
   };
-  markLive(scoreMod.front().getTerminator());
+  Operation *terminator = scoreMod.front().getTerminator();
+  live.insert(terminator);
+  for (Value operand : terminator->getOperands())
+    markLive(operand);
   while (!worklist.empty()) {
-    Operation *op = worklist.pop_back_val();
-    for (Value operand : op->getOperands())
-      if (Operation *def = operand.getDefiningOp())
-        markLive(def);
-    // A live scf.if needs its branches' results; an op inside a branch
-    // keeps its scf.if alive.
+    auto result = dyn_cast<OpResult>(worklist.pop_back_val());
+    if (!result)
+      continue; // a block argument
+    Operation *op = result.getOwner();
+    live.insert(op);
     if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
-      markLive(ifOp.thenYield());
-      if (ifOp.elseBlock())
-        markLive(ifOp.elseYield());
+      markLive(ifOp.getCondition());
+      unsigned i = result.getResultNumber();
+      for (scf::YieldOp yield : {ifOp.thenYield(), ifOp.elseYield()}) {
+        live.insert(yield);
+        markLive(yield.getOperand(i));
+      }
+      continue;
     }
-    Operation *parent = op->getParentOp();
-    if (parent && parent->getParentRegion() &&
-        scoreMod.isAncestor(parent->getParentRegion()))
-      markLive(parent);
+    for (Value operand : op->getOperands())
+      markLive(operand);
   }
   return live;
 }
@@ -331,8 +338,8 @@ LogicalResult mlir::fa::verifyScoreModDifferentiable(Region &scoreMod,
        << "' uses a value that depends on the score and has no "
           "derivative rule (differentiable: arith add/sub/mul/div/"
           "neg/min/max/select/extf/truncf, math fma/abs/sqrt/rsqrt/"
-          "exp/exp2/expm1/log/log2/log1p/tanh/sin/cos/sinh/cosh, "
-          "scf.if)";
+          "exp/exp2/expm1/log/log2/log10/log1p/tanh/sin/cos/sinh/cosh, "
+          "scf.if; ops whose results do not reach the yield need none)";
   diag.attachNote(op->getLoc()) << "the op that cannot be differentiated";
   return diag;
 }

@@ -53,6 +53,15 @@ static bool isConstantIndex(Value value, int64_t expected) {
          constant.getSExtValue() == expected;
 }
 
+/// Whether `mul` multiplies by a constant other than `expected`.
+static bool isMulByOtherConstant(arith::MulIOp mul, int64_t expected) {
+  APInt constant;
+  for (Value operand : {mul.getLhs(), mul.getRhs()})
+    if (matchPattern(operand, m_ConstantInt(&constant)))
+      return constant.getSExtValue() != expected;
+  return false;
+}
+
 static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   auto forall = dyn_cast<scf::ForallOp>(op);
   if (!forall || forall.getRank() != 3)
@@ -73,9 +82,9 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   // (With block_m = 1 canonicalization folds the product away.)
   Value tileIndex = forall.getInductionVar(2);
   for (Operation *user : tileIndex.getUsers()) {
-    if (blockM == 1)
-      break;
     auto mul = dyn_cast<arith::MulIOp>(user);
+    if (blockM == 1 && !(mul && isMulByOtherConstant(mul, 1)))
+      continue;
     if (!mul || !(isConstantIndex(mul.getLhs(), blockM) ||
                   isConstantIndex(mul.getRhs(), blockM)))
       return user->emitError()
@@ -145,12 +154,15 @@ static LogicalResult verifyBackwardTile(Operation *op, Attribute attr) {
   int64_t block = keys ? blockN.getInt() : blockM.getInt();
   // The first row (or key) of a tile is its index times the block size;
   // the fused stage has no tile index.
-  // (A block of 1 folds the product away.)
+  // (A block of 1 folds the product away: the index may be used directly,
+  // but not scaled.)
   SmallVector<Operation *> tileIndexUsers;
-  if (!fused && block != 1)
+  if (!fused)
     llvm::append_range(tileIndexUsers, forall.getInductionVar(2).getUsers());
   for (Operation *user : tileIndexUsers) {
     auto mul = dyn_cast<arith::MulIOp>(user);
+    if (block == 1 && !(mul && isMulByOtherConstant(mul, 1)))
+      continue;
     if (!mul || !(isConstantIndex(mul.getLhs(), block) ||
                   isConstantIndex(mul.getRhs(), block)))
       return user->emitError() << "uses the " << (keys ? "key" : "query")

@@ -377,7 +377,11 @@ struct FAFuseOnlineSoftmaxPass
              "forall, e.g. to fold a tensor.cast into it)";
     SmallVector<scf::ForOp> candidates;
     getOperation().walk([&](scf::ForOp loop) {
-      if (hasStage(loop, SoftmaxStage::rowMax))
+      // Loops of a tile that lost its contract are left alone (reported
+      // above).
+      auto tile = loop->getParentOfType<scf::ForallOp>();
+      if (hasStage(loop, SoftmaxStage::rowMax) && tile &&
+          tile->hasAttr(AttentionTileAttr::attrName))
         candidates.push_back(loop);
     });
     IRRewriter rewriter(&getContext());
