@@ -17,7 +17,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -243,11 +242,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   // launches one block per tile. The mapping also keeps canonicalization
   // from folding away a dimension of size 1 (a static batch of 1), which
   // would change the tile's shape under the later passes.
-  MLIRContext *ctx = rewriter.getContext();
-  ArrayAttr mapping = rewriter.getArrayAttr(
-      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
-       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
-       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX)});
+  ArrayAttr mapping = getBlockMapping(rewriter.getContext(), 3);
   auto forall = scf::ForallOp::create(
       rewriter, loc, ArrayRef<OpFoldResult>{batch, qHeads, numTiles}, outputs,
       mapping);
@@ -276,13 +271,8 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.kvEnd = kvLength;
   if (causalShift) {
     // Keys past the one the tile's last row sees are never loaded.
-    Value lastRowEnd = arith::AddIOp::create(
-        rewriter, loc,
-        arith::AddIOp::create(rewriter, loc, tile.rowStart, tile.rows),
-        causalShift);
-    Value clamped = arith::MaxSIOp::create(rewriter, loc, lastRowEnd,
-                                           indexConst(rewriter, loc, 0));
-    tile.kvEnd = arith::MinSIOp::create(rewriter, loc, kvLength, clamped);
+    tile.kvEnd = buildCausalKeyEnd(rewriter, loc, tile.rowStart, tile.rows,
+                                   causalShift, kvLength);
   }
   tile.headDim = op.getHeadDim();
   tile.valueHeadDim = op.getValueHeadDim();

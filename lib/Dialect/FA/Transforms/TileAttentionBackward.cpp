@@ -19,7 +19,6 @@
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -56,6 +55,22 @@ struct BlockOperands {
   Value key, value;                    // [cols, *]
   Value head, rowStart, colStart, rows, cols;
 };
+
+/// The query-side tiles of `block` (Q, dO, LSE and delta of its rows, which
+/// must be set with its head).
+void loadQueryRows(OpBuilder &b, Location loc, const BackwardProblem &problem,
+                   Value delta, Value batch, BlockOperands &block) {
+  AttentionBackwardOp op = problem.op;
+  block.query = extractRows(b, loc, op.getQuery(), batch, block.head,
+                            block.rowStart, block.rows, problem.headDim);
+  block.gradOutput =
+      extractRows(b, loc, op.getGradOutput(), batch, block.head, block.rowStart,
+                  block.rows, problem.valueHeadDim);
+  block.lse = extractRowVector(b, loc, op.getLse(), batch, block.head,
+                               block.rowStart, block.rows);
+  block.delta = extractRowVector(b, loc, delta, batch, block.head,
+                                 block.rowStart, block.rows);
+}
 
 /// P and dS of one block, recomputed from the LSE.
 std::pair<Value, Value> buildBlockGradients(OpBuilder &b, Location loc,
@@ -94,13 +109,9 @@ scf::ForallOp createStage(OpBuilder &b, Location loc,
                           const BackwardProblem &problem, Value heads,
                           Value tiles, ValueRange outputs, StringRef stage) {
   MLIRContext *ctx = b.getContext();
-  ArrayAttr mapping = b.getArrayAttr(
-      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
-       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
-       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX)});
   auto forall = scf::ForallOp::create(
       b, loc, ArrayRef<OpFoldResult>{problem.batch, heads, tiles}, outputs,
-      mapping);
+      getBlockMapping(ctx, 3));
   forall->setAttr(
       BackwardTileAttr::attrName,
       BackwardTileAttr::get(ctx, stage, problem.blockM, problem.blockN));
@@ -228,15 +239,7 @@ KeyTile buildKeyTile(OpBuilder &b, Location loc, const BackwardProblem &problem,
               block.rows = blockExtent(qb, ql, problem.blockM, problem.qLength,
                                        rowStart);
               block.cols = cols;
-              block.query = extractRows(qb, ql, op.getQuery(), batch, head,
-                                        rowStart, block.rows, problem.headDim);
-              block.gradOutput =
-                  extractRows(qb, ql, op.getGradOutput(), batch, head, rowStart,
-                              block.rows, problem.valueHeadDim);
-              block.lse = extractRowVector(qb, ql, op.getLse(), batch, head,
-                                           rowStart, block.rows);
-              block.delta = extractRowVector(qb, ql, delta, batch, head,
-                                             rowStart, block.rows);
+              loadQueryRows(qb, ql, problem, delta, batch, block);
               block.key = key;
               block.value = value;
               auto [probabilities, gradScores] =
@@ -319,15 +322,12 @@ scf::ForallOp buildFusedStage(OpBuilder &b, Location loc,
                               const BackwardProblem &problem, Value delta) {
   AttentionBackwardOp op = problem.op;
   MLIRContext *ctx = b.getContext();
-  ArrayAttr mapping = b.getArrayAttr(
-      {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ),
-       gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
   auto forall = scf::ForallOp::create(
       b, loc, ArrayRef<OpFoldResult>{problem.batch, problem.kvHeads},
       ValueRange{freshInit(b, loc, op.getKey()),
                  freshInit(b, loc, op.getValue()),
                  freshInit(b, loc, op.getQuery())},
-      mapping);
+      getBlockMapping(ctx, 2));
   forall->setAttr(BackwardTileAttr::attrName,
                   BackwardTileAttr::get(ctx, BackwardTileAttr::fused,
                                         problem.blockM, problem.blockN));
@@ -427,41 +427,28 @@ scf::ForallOp buildQueryStage(OpBuilder &b, Location loc,
   Value kvHead = arith::DivUIOp::create(b, loc, head, problem.group);
   Value rowStart = arith::MulIOp::create(b, loc, ivs[2], blockM);
   Value rows = blockExtent(b, loc, problem.blockM, problem.qLength, rowStart);
-  Value query = extractRows(b, loc, op.getQuery(), batch, head, rowStart, rows,
-                            problem.headDim);
-  Value gradOutput = extractRows(b, loc, op.getGradOutput(), batch, head,
-                                 rowStart, rows, problem.valueHeadDim);
-  Value lse =
-      extractRowVector(b, loc, op.getLse(), batch, head, rowStart, rows);
-  Value rowDelta = extractRowVector(b, loc, delta, batch, head, rowStart, rows);
+  // The query side is the tile's; each key block adds its K and V.
+  BlockOperands tileRows;
+  tileRows.head = head;
+  tileRows.rowStart = rowStart;
+  tileRows.rows = rows;
+  loadQueryRows(b, loc, problem, delta, batch, tileRows);
 
   // Keys past the one the tile's last row sees are never loaded.
   Value zero = indexConst(b, loc, 0);
   Value keyEnd = problem.kvLength;
-  if (problem.causalShift) {
-    Value lastRowEnd = arith::AddIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, rowStart, rows),
-        problem.causalShift);
-    keyEnd = arith::MinSIOp::create(
-        b, loc, problem.kvLength,
-        arith::MaxSIOp::create(b, loc, lastRowEnd, zero));
-  }
+  if (problem.causalShift)
+    keyEnd = buildCausalKeyEnd(b, loc, rowStart, rows, problem.causalShift,
+                               problem.kvLength);
   Value init = zeroTile(b, loc, rows, b.getIndexAttr(problem.headDim));
   auto loop = scf::ForOp::create(
       b, loc, zero, keyEnd, indexConst(b, loc, problem.blockN),
       ValueRange{init},
       [&](OpBuilder &kb, Location kl, Value colStart, ValueRange acc) {
-        BlockOperands block;
-        block.head = head;
-        block.rowStart = rowStart;
+        BlockOperands block = tileRows;
         block.colStart = colStart;
-        block.rows = rows;
         block.cols =
             blockExtent(kb, kl, problem.blockN, problem.kvLength, colStart);
-        block.query = query;
-        block.gradOutput = gradOutput;
-        block.lse = lse;
-        block.delta = rowDelta;
         block.key = extractRows(kb, kl, op.getKey(), batch, kvHead, colStart,
                                 block.cols, problem.headDim);
         block.value = extractRows(kb, kl, op.getValue(), batch, kvHead,

@@ -29,6 +29,14 @@ static Value f32Constant(OpBuilder &b, Location loc, double value) {
       b, loc, b.getF32FloatAttr(static_cast<float>(value)));
 }
 
+/// The body of a product reduction: acc + f32(lhs) * f32(rhs).
+static void yieldProductSum(OpBuilder &b, Location loc, ValueRange args) {
+  Value product = arith::MulFOp::create(b, loc, toF32(b, loc, args[0]),
+                                        toF32(b, loc, args[1]));
+  linalg::YieldOp::create(
+      b, loc, arith::AddFOp::create(b, loc, args[2], product).getResult());
+}
+
 /// How the operands of a tile product are laid out.
 enum class Layout { Plain, TransposeRhs, TransposeLhs };
 
@@ -54,13 +62,7 @@ static Value accumulateProduct(OpBuilder &b, Location loc, Value lhs, Value rhs,
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                     utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
-                                              toF32(nb, nl, args[1]));
-        linalg::YieldOp::create(
-            nb, nl,
-            arith::AddFOp::create(nb, nl, args[2], product).getResult());
-      });
+      yieldProductSum);
   setRole(generic, role);
   return generic.getResult(0);
 }
@@ -221,13 +223,7 @@ Value tileops::buildDelta(OpBuilder &b, Location loc, Value gradOutput,
       ArrayRef<AffineMap>{identity, identity, row},
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value product = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]),
-                                              toF32(nb, nl, args[1]));
-        linalg::YieldOp::create(
-            nb, nl,
-            arith::AddFOp::create(nb, nl, args[2], product).getResult());
-      });
+      yieldProductSum);
   setRole(generic, TileRole::delta);
   return generic.getResult(0);
 }

@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -89,6 +90,24 @@ void tileutils::buildHeadChecks(OpBuilder &b, Location loc, bool dynamicHeads,
                        (opName + ": number of query heads must be a multiple "
                                  "of the number of key/value heads")
                            .str());
+}
+
+ArrayAttr tileutils::getBlockMapping(MLIRContext *ctx, unsigned rank) {
+  SmallVector<Attribute> dims;
+  for (gpu::MappingId id :
+       {gpu::MappingId::DimZ, gpu::MappingId::DimY, gpu::MappingId::DimX})
+    if (dims.size() < rank)
+      dims.push_back(gpu::GPUBlockMappingAttr::get(ctx, id));
+  return ArrayAttr::get(ctx, dims);
+}
+
+Value tileutils::buildCausalKeyEnd(OpBuilder &b, Location loc, Value rowStart,
+                                   Value rows, Value shift, Value kvLength) {
+  Value lastRowEnd = arith::AddIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, rowStart, rows), shift);
+  Value clamped =
+      arith::MaxSIOp::create(b, loc, lastRowEnd, indexConst(b, loc, 0));
+  return arith::MinSIOp::create(b, loc, kvLength, clamped);
 }
 
 void tileutils::setRole(Operation *op, StringRef role) {

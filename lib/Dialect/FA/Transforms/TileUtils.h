@@ -71,6 +71,17 @@ Value zeroTile(OpBuilder &b, Location loc, OpFoldResult rows,
 void buildHeadChecks(OpBuilder &b, Location loc, bool dynamicHeads,
                      Value qHeads, Value kvHeads, StringRef opName);
 
+/// The GPU block mapping of a tile forall's first `rank` dimensions, (z, y,
+/// x) in that order. Besides the grid it states, it keeps canonicalization
+/// from folding away a dimension of size 1.
+ArrayAttr getBlockMapping(MLIRContext *ctx, unsigned rank);
+
+/// The end of the keys a tile of `rows` rows from `rowStart` sees under a
+/// causal mask (key j is visible from row i iff j <= i + shift):
+/// min(Nk, max(0, rowStart + rows + shift)).
+Value buildCausalKeyEnd(OpBuilder &b, Location loc, Value rowStart, Value rows,
+                        Value shift, Value kvLength);
+
 /// The tile-level attribute `fa.role`.
 void setRole(Operation *op, StringRef role);
 StringRef getRole(Operation *op);
