@@ -19,12 +19,14 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fa_mlir.compiler import AttentionSpec, attention_source  # noqa: E402
+from fa_mlir.compiler import (AttentionSpec, attention_backward_source,  # noqa: E402
+                              attention_source)
 import mod_library  # noqa: E402
 
 
-def kernel_source(dtype, d, causal, lse, mod=None):
-    return attention_source(AttentionSpec(
+def kernel_source(dtype, d, causal, lse, mod=None, backward=False):
+    make = attention_backward_source if backward else attention_source
+    return make(AttentionSpec(
         dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
         lse=lse, score_mod=mod.score_mod if mod else None,
         mask_mod=mod.mask_mod if mod else None,
@@ -49,6 +51,10 @@ def main():
                         help="comma-separated modifications of "
                              "mod_library.py (window<W>, prefix<P> take a "
                              "size); kernels are named <...>_<mod>")
+    parser.add_argument("--backward", action="store_true",
+                        help="compile fa.attention_backward instead: three "
+                             "kernels per name (<name>.0, .1, .2), --lse "
+                             "ignored")
     parser.add_argument("--sources-only", action="store_true",
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
@@ -57,11 +63,14 @@ def main():
     mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \
         or [None]
     extra = [flag for e in args.extra for flag in e.split()]
+    lses = ["0"] if args.backward else args.lse.split(",")
     for dtype, d, causal, lse, mod in itertools.product(
             args.dtypes.split(","), args.head_dims.split(","),
-            args.causal.split(","), args.lse.split(","), mods):
+            args.causal.split(","), lses, mods):
         lse = lse == "1"
         name = f"{dtype}_d{d}_{causal}{'_lse' if lse else ''}{args.suffix}"
+        if args.backward:
+            name = "bwd_" + name
         if mod:
             name += "_" + mod.name
             # How fa-runner fills the captures (gpu_suite.py reads it).
@@ -69,7 +78,8 @@ def main():
                 f.write(mod.name + "\n")
         src = os.path.join(args.out, name + ".mlir")
         with open(src, "w") as f:
-            f.write(kernel_source(dtype, int(d), causal, lse, mod))
+            f.write(kernel_source(dtype, int(d), causal, lse, mod,
+                                  args.backward))
         names.append(name)
         commands.append((name, [args.fa_compile, src, "-o",
                                 os.path.join(args.out, name)] + extra))

@@ -125,3 +125,30 @@ llvm::json::Object mlir::fa::describeAttention(AttentionOp op,
       {"mask_mod", serializeModRegion(op.getMaskMod())},
   };
 }
+
+llvm::json::Object
+mlir::fa::describeAttentionBackward(AttentionBackwardOp op,
+                                    int64_t firstCaptureArgument) {
+  llvm::json::Array captures;
+  for (auto [i, capture] : llvm::enumerate(op.getCaptures())) {
+    auto type = cast<RankedTensorType>(capture.getType());
+    captures.push_back(llvm::json::Object{
+        {"argument", firstCaptureArgument + static_cast<int64_t>(i)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()}});
+  }
+  std::string causal = "none";
+  if (std::optional<CausalAlignment> alignment = op.getCausal())
+    causal = stringifyCausalAlignment(*alignment).str();
+  auto query = cast<RankedTensorType>(op.getQuery().getType());
+  return llvm::json::Object{
+      {"dtype", typeString(query.getElementType())},
+      {"head_dim", query.getShape()[3]},
+      {"scale", op.getEffectiveScale()},
+      {"causal", causal},
+      {"from_op", true},
+      {"captures", std::move(captures)},
+      {"score_mod", serializeModRegion(op.getScoreMod())},
+      {"mask_mod", serializeModRegion(op.getMaskMod())},
+  };
+}

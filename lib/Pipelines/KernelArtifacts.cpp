@@ -56,6 +56,82 @@ static std::string typeString(Type type) {
   return s;
 }
 
+/// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
+/// for every stage, the grid tiles Q (delta, query) or K (key_value).
+static llvm::json::Object
+buildBackwardMetadata(const KernelRecord &record,
+                      const llvm::json::Object &description) {
+  static const char *const fixed[] = {"q",   "k",     "v",  "o",  "do",
+                                      "lse", "delta", "dq", "dk", "dv"};
+  const KernelLaunchInfo &l = record.launch;
+  StringRef stage = l.backwardStage;
+  auto writes = [&](StringRef name) {
+    if (stage == "delta")
+      return name == "delta";
+    if (stage == "key_value")
+      return name == "dk" || name == "dv";
+    return name == "dq";
+  };
+  llvm::json::Array arguments;
+  int64_t captures = 0;
+  for (auto [i, type] : llvm::enumerate(record.arguments)) {
+    llvm::json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    std::string name = i < std::size(fixed)
+                           ? std::string(fixed[i])
+                           : "capture" + std::to_string(captures++);
+    arguments.push_back(llvm::json::Object{
+        {"name", name},
+        {"type", typeString(type)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"shape", std::move(shape)},
+        {"writes", writes(name)},
+    });
+  }
+  bool keys = stage == "key_value";
+  int64_t arg = keys ? 1 : 0;
+  int64_t block = keys ? l.blockN : l.blockM;
+  std::string operand = keys ? "k" : "q";
+  llvm::json::Object attention = description;
+  attention["stage"] = stage.str();
+  return llvm::json::Object{
+      {"kernel", record.kernel},
+      {"module", record.module},
+      {"compiler", getFACompilerVersion()},
+      {"chip", l.chip},
+      {"strategy", l.strategy},
+      {"abi",
+       "each argument is an expanded memref descriptor: allocated pointer, "
+       "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] (in "
+       "elements; all but the captures: innermost stride 1 and 16-byte "
+       "aligned rows). The three kernels of a backward take the same "
+       "arguments and run in the order delta, key_value, query; delta is "
+       "scratch the runtime allocates (f32 [B, Hq, Nq]), written by the "
+       "first and read by the others"},
+      {"arguments", std::move(arguments)},
+      {"block", llvm::json::Array{l.threads, 1, 1}},
+      {"grid",
+       llvm::json::Array{
+           llvm::json::Object{{"expr", "ceildiv(" + operand + ".size[2], " +
+                                           std::to_string(block) + ")"},
+                              {"arg", arg},
+                              {"dim", 2},
+                              {"ceildiv", block}},
+           llvm::json::Object{
+               {"expr", operand + ".size[1]"}, {"arg", arg}, {"dim", 1}},
+           llvm::json::Object{
+               {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}}},
+      {"dynamic_shared_memory", l.dynamicSharedMemory},
+      {"tile", llvm::json::Object{{"block_m", l.blockM},
+                                  {"block_n", l.blockN},
+                                  {"warps", l.warps},
+                                  {"stages", l.stages}}},
+      {"backward", std::move(attention)},
+  };
+}
+
 static std::string buildMetadata(const KernelRecord &record) {
   static const char *const fixed[] = {"q", "k", "v", "o"};
   llvm::json::Array arguments;
@@ -98,6 +174,19 @@ static std::string buildMetadata(const KernelRecord &record) {
     });
   }
   int64_t headDim = record.arguments[0].getShape()[3];
+  if (!l.backwardStage.empty()) {
+    llvm::json::Object description =
+        record.attention ? *record.attention
+                         : llvm::json::Object{{"dtype", typeString(element)},
+                                              {"head_dim", headDim},
+                                              {"from_op", false}};
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    os << llvm::formatv("{0:2}", llvm::json::Value(buildBackwardMetadata(
+                                     record, description)))
+       << "\n";
+    return out;
+  }
   llvm::json::Object attention =
       record.attention ? *record.attention
                        : llvm::json::Object{{"dtype", typeString(element)},
@@ -317,6 +406,16 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   for (AttentionOp op : ops)
     descriptions.push_back(
         describeAttention(op, /*firstCaptureArgument=*/op.hasLse() ? 5 : 4));
+  // The backward ops' kernels follow the forward ones (fa-lower-to-gpu maps
+  // the forward tiles first), three per op: delta, key_value, query.
+  module.walk([&](AttentionBackwardOp op) {
+    for (int stage = 0; stage < 3; ++stage)
+      descriptions.push_back(
+          describeAttentionBackward(op, /*firstCaptureArgument=*/10));
+  });
+  module.walk([&](Operation *op) {
+    pretiled |= op->hasAttr(BackwardTileAttr::attrName);
+  });
 
   // The IR is verified once, after the last pass, not after each pass:
   // verifying the kernel-sized IR after every pass cost 55 ms of

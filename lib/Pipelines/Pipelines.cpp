@@ -62,6 +62,12 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());
+  // The backward: three stages (dq=stage), the mma.sync kernels' tiles
+  // unless sizes were given.
+  FATileAttentionBackwardOptions backward;
+  backward.blockM = options.blockM;
+  backward.blockN = options.blockN;
+  func.addPass(createFATileAttentionBackward(backward));
   FALowerToGPUOptions gpu;
   gpu.chip = options.chip;
   gpu.strategy = strategy;

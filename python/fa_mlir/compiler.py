@@ -100,6 +100,20 @@ def attention_source(spec: "AttentionSpec") -> str:
     results = f"{t}, {lse_t}" if spec.lse else t
     captures = "".join(f", %capture{i}: {c}"
                        for i, c in enumerate(spec.captures))
+    attrs = _region_attributes(spec)
+    return f"""func.func @attention(%q: {t}, %k: {t}, %v: {t}, %o: {t}{
+        f', %lse: {lse_t}' if spec.lse else ''}{captures}) -> ({results}) {{
+  {'%out, %l' if spec.lse else '%out'} = fa.attention
+      ins(%q, %k, %v : {t}, {t}, {t})
+      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
+      -> {results}
+  return {'%out, %l' if spec.lse else '%out'} : {results}
+}}
+"""
+
+
+def _region_attributes(spec: "AttentionSpec") -> str:
+    """The captures, scale, causal mask and regions of an attention op."""
     attrs = ""
     if spec.captures:
         attrs += "\n      captures(%s : %s)" % (
@@ -115,15 +129,28 @@ def attention_source(spec: "AttentionSpec") -> str:
             body = "\n".join("      " + line if line.strip() else ""
                              for line in region.strip("\n").split("\n"))
             attrs += f"\n      {name} {{\n{body}\n      }}"
-    return f"""func.func @attention(%q: {t}, %k: {t}, %v: {t}, %o: {t}{
-        f', %lse: {lse_t}' if spec.lse else ''}{captures}) -> ({results}) {{
-  {'%out, %l' if spec.lse else '%out'} = fa.attention
-      ins(%q, %k, %v : {t}, {t}, {t})
-      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
-      -> {results}
-  return {'%out, %l' if spec.lse else '%out'} : {results}
+    return attrs
+
+
+def attention_backward_source(spec: "AttentionSpec") -> str:
+    """The MLIR module (text) of the backward of `spec`'s attention
+    (fa.attention_backward: dQ, dK, dV from Q, K, V, O, dO and the LSE),
+    with dynamic B, H and N; the captures follow the gradients' inits."""
+    t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
+    lse_t = "tensor<?x?x?xf32>"
+    captures = "".join(f", %capture{i}: {c}"
+                       for i, c in enumerate(spec.captures))
+    attrs = _region_attributes(spec)
+    return f"""func.func @attention_backward(%q: {t}, %k: {t}, %v: {t}, %o: {t}, \
+%do: {t}, %lse: {lse_t}, %dq0: {t}, %dk0: {t}, %dv0: {t}{captures}) \
+-> ({t}, {t}, {t}) {{
+  %dq, %dk, %dv = fa.attention_backward
+      ins(%q, %k, %v, %o, %do, %lse : {t}, {t}, {t}, {t}, {t}, {lse_t})
+      outs(%dq0, %dk0, %dv0 : {t}, {t}, {t}){attrs}
+      -> {t}, {t}, {t}
+  return %dq, %dk, %dv : {t}, {t}, {t}
 }}
-"""
+""".replace("\\\n", "")
 
 
 def kernel_arguments(spec):

@@ -62,7 +62,12 @@ KernelMetadata readMetadata(const std::string &text) {
   const Json &args = m.json["arguments"];
   if (args.kind != Json::Array || args.array.size() < 4)
     die(kUsage, "metadata: expected at least 4 kernel arguments");
-  const Json &attention = m.json["attention"];
+  // A backward kernel describes its attention under "backward" and takes
+  // q, k, v, o, do, lse, delta, dq, dk, dv before the captures.
+  m.backward = m.json.has("backward");
+  const Json &attention = m.json[m.backward ? "backward" : "attention"];
+  if (m.backward)
+    m.stage = attention["stage"].asString();
   m.dtype = attention["dtype"].asString();
   if (m.dtype != "bf16" && m.dtype != "f16")
     die(kUsage, "metadata: unsupported dtype " + m.dtype);
@@ -71,8 +76,8 @@ KernelMetadata readMetadata(const std::string &text) {
     die(kUsage, "metadata: \"scale\" must be a number");
   m.scale = attention["scale"].number;
   m.causal = attention.has("causal") ? attention["causal"].asString() : "none";
-  m.lse = attention["lse"].boolean;
-  m.fixedArguments = m.lse ? 5 : 4;
+  m.lse = !m.backward && attention["lse"].boolean;
+  m.fixedArguments = m.backward ? 10 : m.lse ? 5 : 4;
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
   if (m.qShape.size() != 4 || m.kShape.size() != 4)

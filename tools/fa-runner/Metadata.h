@@ -40,6 +40,10 @@ struct KernelMetadata {
   int64_t headDim = 0;
   double scale = 0;
   bool lse = false;
+  /// A kernel of the backward pass ("backward" metadata) and its stage
+  /// (delta, key_value, query).
+  bool backward = false;
+  std::string stage;
   /// Static sizes of Q and K ([B, H, N, D]; -1 dynamic).
   std::vector<int64_t> qShape, kShape;
   /// Arguments before the captures: 4, or 5 with the LSE.

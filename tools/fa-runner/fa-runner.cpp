@@ -39,6 +39,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Backward.h"
 #include "Captures.h"
 #include "CpuCheck.h"
 #include "Driver.h"
@@ -83,7 +84,11 @@ int64_t resolve(int64_t flag, int64_t fromMetadata, const char *name,
 int main(int argc, char **argv) {
   Options opt = parseOptions(argc, argv);
 
+  // The three kernels of a backward pass: <prefix>.0, .1 and .2.
   std::string metadataText, image;
+  if (!readFile(opt.prefix + ".json", metadataText) &&
+      isBackwardPrefix(opt.prefix))
+    return runBackward(opt);
   if (!readFile(opt.prefix + ".json", metadataText))
     die(kUsage, "cannot read " + opt.prefix + ".json");
   if (opt.runsKernel()) {

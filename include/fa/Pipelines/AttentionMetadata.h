@@ -31,6 +31,11 @@ llvm::json::Value serializeModRegion(Region &region);
 llvm::json::Object describeAttention(AttentionOp op,
                                      int64_t firstCaptureArgument);
 
+/// The same for an fa.attention_backward (no LSE output: its LSE is an
+/// input); its captures are kernel arguments from `firstCaptureArgument`.
+llvm::json::Object describeAttentionBackward(AttentionBackwardOp op,
+                                             int64_t firstCaptureArgument);
+
 } // namespace mlir::fa
 
 #endif // FA_PIPELINES_ATTENTIONMETADATA_H

@@ -345,7 +345,7 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
   using P = arith::CmpIPredicate;
   Type type = value.getType();
   if (auto index = dyn_cast<linalg::IndexOp>(op))
-    return index.getDim() == 0 ? rowIndex : colIndex;
+    return function.isRowIndex(index.getDim()) ? rowIndex : colIndex;
   if (auto constantOp = dyn_cast<arith::ConstantOp>(op))
     return exact(arith::ConstantOp::create(b, constantOp.getValue()));
 

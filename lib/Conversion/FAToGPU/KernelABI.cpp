@@ -123,6 +123,19 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
   return name + getKernelBodyHash(kernel);
 }
 
+std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
+                                            const BackwardKernelSpec &spec,
+                                            const MmaSyncBackwardConfig &config,
+                                            gpu::GPUFuncOp kernel) {
+  std::string name = llvm::formatv(
+      "fa_attention_backward_{0}_{1}_d{2}_bm{3}_bn{4}", stage.stage,
+      spec.query.getElementType().isBF16() ? "bf16" : "f16",
+      spec.query.getShape()[3], stage.blockM, stage.blockN);
+  if (stage.stage != BackwardTileAttr::delta)
+    name += llvm::formatv("_s{0}", config.stages).str();
+  return name + getKernelBodyHash(kernel);
+}
+
 DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
   Builder b(ctx);
   SmallVector<NamedAttribute> entries{
@@ -139,6 +152,9 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
   };
   if (persistent)
     entries.push_back(b.getNamedAttr("persistent", b.getBoolAttr(true)));
+  if (!backwardStage.empty())
+    entries.push_back(
+        b.getNamedAttr("backward_stage", b.getStringAttr(backwardStage)));
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -184,6 +200,13 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
   if (persistentAttr && !persistent)
     return failure();
   info.persistent = persistent && persistent.getValue();
+  // Optional: only backward kernels have a stage.
+  Attribute stageAttr = attr.get("backward_stage");
+  auto stage = dyn_cast_or_null<StringAttr>(stageAttr);
+  if (stageAttr && !stage)
+    return failure();
+  if (stage)
+    info.backwardStage = stage.str();
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

@@ -246,18 +246,37 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
              "fa-tile-attention and fa-fuse-online-softmax produce";
       return signalPassFailure();
     }
-    // The backward pass, as the op or tiled, has no GPU strategy yet.
-    WalkResult backward = module.walk([&](Operation *op) {
-      if (!isa<AttentionBackwardOp>(op) &&
-          !op->hasAttr(BackwardTileAttr::attrName))
-        return WalkResult::advance();
-      emitError(op->getLoc(),
-                "fa.attention_backward has no GPU strategy yet; its tiled "
-                "form (fa-tile-attention-backward) runs on the CPU "
-                "(fa-lower-to-cpu)");
+    // The backward pass: untiled, it cannot be mapped; tiled with
+    // dq=stage, each delta stage and the two stages that read it become
+    // three kernels.
+    WalkResult backward = module.walk([&](AttentionBackwardOp op) {
+      emitError(op.getLoc(), "fa-lower-to-gpu maps a tiled backward: run "
+                             "fa-tile-attention-backward first (or the "
+                             "fa-lower-to-nvgpu-pipeline)");
       return WalkResult::interrupt();
     });
     if (backward.wasInterrupted())
+      return signalPassFailure();
+    SmallVector<scf::ForallOp> deltaStages, otherStages;
+    module.walk([&](scf::ForallOp forall) {
+      auto attr =
+          forall->getAttrOfType<DictionaryAttr>(BackwardTileAttr::attrName);
+      if (!attr)
+        return;
+      auto stage = attr.getAs<StringAttr>("stage");
+      if (stage && stage.getValue() == BackwardTileAttr::fused) {
+        emitError(forall.getLoc(),
+                  "the GPU strategies implement the backward tiled with "
+                  "dq=stage; the fused stage (dq=accumulate) runs on the CPU");
+        deltaStages.clear();
+        otherStages.push_back(nullptr);
+        return;
+      }
+      (stage && stage.getValue() == BackwardTileAttr::delta ? deltaStages
+                                                            : otherStages)
+          .push_back(forall);
+    });
+    if (llvm::is_contained(otherStages, nullptr))
       return signalPassFailure();
     SmallVector<scf::ForallOp> tiles;
     module.walk([&](scf::ForallOp forall) {
@@ -268,6 +287,21 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     for (scf::ForallOp forall : tiles)
       if (failed(lowerAttentionTileToGPU(rewriter, forall, options)))
         return signalPassFailure();
+    for (scf::ForallOp delta : deltaStages)
+      if (failed(lowerAttentionBackwardToGPU(rewriter, delta, options)))
+        return signalPassFailure();
+    // A stage no delta stage led to (its delta was not the tiling's).
+    WalkResult orphan = module.walk([&](scf::ForallOp forall) {
+      if (!forall->hasAttr(BackwardTileAttr::attrName))
+        return WalkResult::advance();
+      emitError(forall.getLoc(),
+                "a backward stage that reads no delta stage's result: the "
+                "stages of fa-tile-attention-backward (dq=stage) map to "
+                "kernels together");
+      return WalkResult::interrupt();
+    });
+    if (orphan.wasInterrupted())
+      return signalPassFailure();
   }
 };
 

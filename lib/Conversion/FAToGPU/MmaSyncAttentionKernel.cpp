@@ -166,7 +166,8 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   SmallVector<SmallVector<Value>> scores(rowTiles,
                                          SmallVector<Value>(nTiles, zeroAcc));
   {
-    Value base = ringFragmentBase(slot, headDim, /*rowsFromHighBit=*/true);
+    Value base = ringFragmentBase(slot, config.blockN, headDim,
+                                  /*rowsFromHighBit=*/true);
     for (int64_t k = 0; k < headDim / 16; ++k) {
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
         std::array<Value, 2> bFrags =
@@ -245,7 +246,8 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   // O += P V. ldmatrix.x4.trans on V rows gives the B fragments of two
   // d-tiles: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15),
   // (keys 8-15, d 8-15).
-  Value base = ringFragmentBase(slot, valueDim, /*rowsFromHighBit=*/false);
+  Value base = ringFragmentBase(slot, config.blockN, valueDim,
+                                /*rowsFromHighBit=*/false);
   for (int64_t k = 0; k < blockN / 16; ++k) {
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
       std::array<Value, 2> bFrags =

@@ -49,6 +49,9 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
       result = kUniform;
     else if (owner == tile.kvLoop && arg == tile.kvLoop.getInductionVar())
       result = kBlock;
+    else if (options.outerLoop && owner == options.outerLoop &&
+             arg == options.outerLoop.getInductionVar())
+      result = kBlock;
     else if (owner == tile.scores && arg.getArgNumber() == 0)
       result = kScore;
     else
@@ -61,7 +64,7 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
   if (auto index = dyn_cast<linalg::IndexOp>(op)) {
     if (op->getParentOp() != tile.scores || index.getDim() > 1)
       return fail(op, "linalg.index is meaningful only in the 'scores' body");
-    return dependence[value] = index.getDim() == 0 ? kRow : kCol;
+    return dependence[value] = isRowIndex(index.getDim()) ? kRow : kCol;
   }
   // Tensors are roots (kernel arguments); their scalars are read with
   // tensor.extract / tensor.dim.
@@ -116,11 +119,15 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
 }
 
 FailureOr<ScoreFunction>
-ScoreFunction::analyze(const FusedAttentionTile &matched) {
-  ScoreFunction function(matched);
+ScoreFunction::analyze(const FusedAttentionTile &matched,
+                       const ScoreFunctionOptions &options) {
+  ScoreFunction function(matched, options);
   FusedAttentionTile &tile = function.tile;
   Block *body = tile.scores.getBody();
-  Value kept = body->getTerminator()->getOperand(0);
+  Operation *terminator = body->getTerminator();
+  if (terminator->getNumOperands() == 2)
+    function.derivative = terminator->getOperand(1);
+  Value kept = terminator->getOperand(0);
   FloatAttr negInf;
   if (auto select = kept.getDefiningOp<arith::SelectOp>();
       select && select->getBlock() == body &&
@@ -146,19 +153,29 @@ ScoreFunction::analyze(const FusedAttentionTile &matched) {
   }
   function.rows = tile.rows;
 
-  for (Value value : {function.visible, function.inner}) {
+  for (Value value : {function.visible, function.inner, function.derivative}) {
     if (value && failed(function.analyzeValue(value)))
       return failure();
+  }
+  for (Value value : options.blockValues) {
+    FailureOr<unsigned> dep = function.analyzeValue(value);
+    if (failed(dep))
+      return failure();
+    if (*dep & (kRow | kCol | kScore))
+      return tile.forall.emitError("cannot evaluate the tile in a GPU "
+                                   "kernel: the query head must not depend on "
+                                   "a row, key or score");
   }
   struct Uniform {
     Value value;
     const char *what;
   };
-  for (Uniform u : {Uniform{tile.kvHead, "the key/value head"},
-                    Uniform{tile.rowStart, "the tile's first row"},
-                    Uniform{tile.rows, "the tile's number of rows"},
-                    Uniform{tile.kvLoop.getUpperBound(),
-                            "the end of the key loop"}}) {
+  for (Uniform u :
+       {Uniform{tile.kvHead, "the key/value head"},
+        Uniform{tile.rowStart, "the tile's first row"},
+        Uniform{tile.rows, "the tile's number of rows"},
+        Uniform{tile.kvLoop.getLowerBound(), "the start of the key loop"},
+        Uniform{tile.kvLoop.getUpperBound(), "the end of the key loop"}}) {
     FailureOr<unsigned> dep = function.analyzeValue(u.value);
     if (failed(dep))
       return failure();
@@ -192,8 +209,9 @@ TileCloner::TileCloner(ImplicitLocOpBuilder &b, const ScoreFunction &function,
                        Roots roots)
     : b(b), function(function), roots(std::move(roots)) {}
 
-void TileCloner::beginBlock(Value start, Operation *anchor) {
+void TileCloner::beginBlock(Value start, Operation *anchor, Value outer) {
   kvStart = start;
+  outerIndex = outer;
   blockAnchor = anchor;
   blockValues.clear();
   affineForms.clear();
@@ -255,7 +273,7 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
     form.dependence = kThread;
     placeFor(kThread, /*isLoad=*/false);
     bool inPrologue = b.getInsertionPoint() == Block::iterator(prologueAnchor);
-    if (index.getDim() == 0) {
+    if (function.isRowIndex(index.getDim())) {
       form.base = roots.rowBase(/*inLoop=*/!inPrologue);
       form.rowCoefficient = 1;
     } else {
@@ -479,6 +497,8 @@ Value TileCloner::materialize(Value value, const Context &context) {
                                     roots.tileIndex}[arg.getArgNumber()];
     else if (owner == tile.kvLoop)
       result = kvStart;
+    else if (owner == function.getOuterLoop())
+      result = outerIndex;
     else
       result = context.qk;
     assert(result && "every root has a kernel value");

@@ -45,12 +45,30 @@ enum Dependence : unsigned {
   kThread = 16, // this thread's fragments, but not one element of them
 };
 
+/// How a kernel lays a tile's scores body onto its fragments.
+struct ScoreFunctionOptions {
+  /// The fragments are the transpose of the body's elements: fragment rows
+  /// are the body's linalg.index 1 (keys), columns its index 0 (queries).
+  /// The backward's key_value kernel computes S^T = K Q^T.
+  bool transposed = false;
+  /// A loop around `kvLoop` whose induction variable also varies per block
+  /// (kBlock): the backward's loop over the query heads of a group.
+  scf::ForOp outerLoop;
+  /// Values the kernel clones per block besides the body's (the query head
+  /// of the backward's outer loop): they may vary with the block, never
+  /// with a row, column or score.
+  SmallVector<Value> blockValues;
+};
+
 class ScoreFunction {
 public:
   /// Analyses `tile`; reports (on the offending op) and fails when its
   /// scores body or the index values of the tile cannot be evaluated in a
-  /// kernel.
-  static FailureOr<ScoreFunction> analyze(const FusedAttentionTile &tile);
+  /// kernel. A scores op with two results (the backward's) also yields
+  /// d score / d s (getDerivative).
+  static FailureOr<ScoreFunction>
+  analyze(const FusedAttentionTile &tile,
+          const ScoreFunctionOptions &options = {});
 
   const FusedAttentionTile &getTile() const { return tile; }
   /// The i1 the body keeps an element by, or null when nothing masks.
@@ -59,6 +77,14 @@ public:
   /// factor): max and exp2 run on `inner` and fold the factor into one FMA.
   Value getInner() const { return inner; }
   double getKeptScale() const { return keptScale; }
+  /// The derivative of the kept score with respect to the score_mod's
+  /// input, the body's second result (null when it has one result).
+  Value getDerivative() const { return derivative; }
+  /// Whether fragment rows are the body's keys (ScoreFunctionOptions).
+  bool isTransposed() const { return options.transposed; }
+  scf::ForOp getOuterLoop() const { return options.outerLoop; }
+  /// Whether linalg.index `dim` of the body is the fragment row.
+  bool isRowIndex(unsigned dim) const { return (dim == 0) != isTransposed(); }
   /// The dependence bits of a value of the slice (see Dependence).
   unsigned getDependence(Value value) const { return dependence.lookup(value); }
   /// Values of the query extent of the tile (min(block_m, Nq - first row)).
@@ -73,11 +99,14 @@ public:
   std::optional<double> getFixedMax(Type probabilityType) const;
 
 private:
-  explicit ScoreFunction(const FusedAttentionTile &tile) : tile(tile) {}
+  ScoreFunction(const FusedAttentionTile &tile,
+                const ScoreFunctionOptions &options)
+      : tile(tile), options(options) {}
   FailureOr<unsigned> analyzeValue(Value value);
 
   FusedAttentionTile tile;
-  Value visible, inner, rows;
+  ScoreFunctionOptions options;
+  Value visible, inner, derivative, rows;
   double keptScale = 1.0;
   DenseMap<Value, unsigned> dependence;
 };
@@ -123,9 +152,13 @@ public:
   Value tensorArgument(Value tensor) const {
     return roots.tensors.lookup(tensor);
   }
-  /// Starts a block of keys at `kvStart`: block-level values are cloned
-  /// before `anchor`.
-  void beginBlock(Value kvStart, Operation *anchor);
+  /// Starts a block of keys at `kvStart` (the streamed loop's induction
+  /// variable; `outerIndex` that of the function's outer loop, if it has
+  /// one): block-level values are cloned before `anchor`.
+  void beginBlock(Value kvStart, Operation *anchor, Value outerIndex = {});
+  /// A value of the slice that varies with the block only (e.g. the query
+  /// head of the backward's outer loop), cloned for the current block.
+  Value blockValue(Value value) { return materialize(value, {}); }
 
   /// A value of the slice that varies with nothing (e.g. the key loop's
   /// upper bound, the K/V head, the first row).
@@ -172,7 +205,7 @@ private:
   const ScoreFunction &function;
   Roots roots;
   Operation *prologueAnchor = nullptr, *blockAnchor = nullptr;
-  Value kvStart;
+  Value kvStart, outerIndex;
   /// Cloned values by (value, row or -1, col or -1): one map that lives for
   /// the kernel, one for the current block.
   using Key = std::tuple<Value, int, int>;

@@ -204,6 +204,9 @@ struct KernelLaunchInfo {
   /// any grid computes every tile once, and one of min(tiles,
   /// multiprocessors x resident blocks) blocks is the fast one.
   bool persistent = false;
+  /// The backward stage the kernel computes (BackwardTileAttr: delta,
+  /// key_value or query); empty for a forward kernel.
+  std::string backwardStage;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;
@@ -334,6 +337,66 @@ gpu::GPUFuncOp createAttentionKernel(OpBuilder &builder,
 
 /// The spec of a matched tile's kernel.
 AttentionKernelSpec getAttentionKernelSpec(const FusedAttentionTile &tile);
+
+/// The arguments every kernel of a backward pass takes, in order: Q, K, V,
+/// O, dO, the LSE, delta (f32 [B, Hq, Nq], written by the delta stage and
+/// read by the others), dQ, dK, dV, then the captures of the scores body.
+/// Each stage reads and writes its own subset: a runtime passes the same
+/// list to the three kernels.
+struct BackwardKernelSpec {
+  RankedTensorType query, key, value, output, gradOutput, lse, delta, gradQuery,
+      gradKey, gradValue;
+  SmallVector<RankedTensorType> captures;
+  SmallVector<Type> getArgumentTypes() const;
+};
+
+/// The schedule of the mma.sync backward kernels: the depth of the ring the
+/// streamed operands go through.
+struct MmaSyncBackwardConfig {
+  int64_t stages = 2;
+};
+
+/// Threads of the kernel of a backward stage: 16 tile rows per warp (128 for
+/// delta).
+int64_t getMmaSyncBackwardThreads(const BackwardStageTile &stage);
+
+/// Bytes of dynamic shared memory the kernel of a backward stage needs.
+int64_t
+getMmaSyncBackwardSharedMemoryBytes(const BackwardStageTile &stage,
+                                    const BackwardKernelSpec &spec,
+                                    const MmaSyncBackwardConfig &config);
+
+/// Checks that the mma.sync strategy can build the kernel of `stage`
+/// (element type, head dimension, tile shape, registers, shared memory).
+LogicalResult verifyMmaSyncBackwardConfig(
+    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
+    const MmaSyncBackwardConfig &config, const GPUTarget &target,
+    function_ref<InFlightDiagnostic()> emitError);
+
+/// Builds the mma.sync kernel of one backward stage at the end of `module`
+/// and names it (getBackwardKernelName); `captures` are the tensors behind
+/// the spec's capture arguments, in order. Fails with a diagnostic,
+/// building nothing, when the stage's scores body cannot be evaluated on
+/// fragments.
+FailureOr<gpu::GPUFuncOp> buildMmaSyncBackwardKernel(
+    OpBuilder &builder, gpu::GPUModuleOp module, const BackwardStageTile &stage,
+    const BackwardKernelSpec &spec, ArrayRef<Value> captures,
+    const MmaSyncBackwardConfig &config, const GPUTarget &target, Location loc);
+
+/// e.g. `fa_attention_backward_query_bf16_d128_bm32_bn64_s2_1f2e3d4c`.
+std::string getBackwardKernelName(const BackwardStageTile &stage,
+                                  const BackwardKernelSpec &spec,
+                                  const MmaSyncBackwardConfig &config,
+                                  gpu::GPUFuncOp kernel);
+
+/// Lowers the stages of one tiled fa.attention_backward (dq=stage: the
+/// delta forall and the key_value and query foralls that read its result)
+/// to three kernels and their launches, in that order, at the last stage.
+/// Fails with a diagnostic when a stage is not the tiling's or cannot be
+/// built.
+LogicalResult lowerAttentionBackwardToGPU(RewriterBase &rewriter,
+                                          scf::ForallOp delta,
+                                          const FAToGPUOptions &options);
 
 } // namespace mlir::fa
 

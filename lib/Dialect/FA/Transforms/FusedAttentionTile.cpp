@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TileMatchers.h"
 #include "TileUtils.h"
 #include "fa/Dialect/FA/IR/ModRegions.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
@@ -30,79 +31,6 @@
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
-
-static bool isConstantIndex(Value value, int64_t expected) {
-  APInt constant;
-  return value && matchPattern(value, m_ConstantInt(&constant)) &&
-         constant.getSExtValue() == expected;
-}
-
-static bool isConstantIndex(OpFoldResult value, int64_t expected) {
-  if (auto attr = dyn_cast<Attribute>(value))
-    return cast<IntegerAttr>(attr).getInt() == expected;
-  return isConstantIndex(cast<Value>(value), expected);
-}
-
-static bool isValue(OpFoldResult ofr, Value expected) {
-  return isa<Value>(ofr) && cast<Value>(ofr) == expected;
-}
-
-/// `ofr` is the forall's induction variable `dim`, or 0 where that
-/// dimension has a single iteration (canonicalization folds the variable).
-static bool isInductionVar(OpFoldResult ofr, scf::ForallOp forall,
-                           unsigned dim) {
-  if (isValue(ofr, forall.getInductionVar(dim)))
-    return true;
-  return isConstantIndex(ofr, 0) &&
-         isConstantIndex(forall.getMixedUpperBound()[dim], 1);
-}
-
-/// `value` is tensor.dim(tensor, dim).
-static bool isDimOf(Value value, Value tensor, int64_t dim) {
-  auto op = value ? value.getDefiningOp<tensor::DimOp>() : tensor::DimOp();
-  return op && op.getSource() == tensor &&
-         isConstantIndex(op.getIndex(), dim);
-}
-
-/// `ofr` is size `dim` of `tensor`: tensor.dim, or the static size.
-static bool isSizeOf(OpFoldResult ofr, Value tensor, int64_t dim) {
-  if (auto attr = dyn_cast<Attribute>(ofr)) {
-    int64_t size = cast<RankedTensorType>(tensor.getType()).getDimSize(dim);
-    return !ShapedType::isDynamic(size) && isConstantIndex(ofr, size);
-  }
-  Value value = cast<Value>(ofr);
-  APInt constant;
-  if (matchPattern(value, m_ConstantInt(&constant))) {
-    int64_t size = cast<RankedTensorType>(tensor.getType()).getDimSize(dim);
-    return !ShapedType::isDynamic(size) && constant.getSExtValue() == size;
-  }
-  return isDimOf(value, tensor, dim);
-}
-
-/// `value` is minsi(c, x - start) with c the constant `block` and x the
-/// size `dim` of `tensor`: the rows of a block, shorter at the tail.
-static bool isBlockExtent(Value value, int64_t block, Value tensor,
-                          int64_t dim, Value start) {
-  auto min = value ? value.getDefiningOp<arith::MinSIOp>() : arith::MinSIOp();
-  if (!min)
-    return false;
-  // Either operand order (canonicalization puts the constant last).
-  Value other = isConstantIndex(min.getLhs(), block)   ? min.getRhs()
-                : isConstantIndex(min.getRhs(), block) ? min.getLhs()
-                                                       : Value();
-  auto remaining = other ? other.getDefiningOp<arith::SubIOp>()
-                         : arith::SubIOp();
-  return remaining && remaining.getRhs() == start &&
-         isSizeOf(remaining.getLhs(), tensor, dim);
-}
-
-/// `value` is a linalg.fill of the f32 constant `expected`.
-static bool isFillOf(Value value, double expected) {
-  auto fill = value ? value.getDefiningOp<linalg::FillOp>() : linalg::FillOp();
-  FloatAttr constant;
-  return fill && matchPattern(fill.value(), m_Constant(&constant)) &&
-         constant.getValueAsDouble() == expected;
-}
 
 namespace {
 

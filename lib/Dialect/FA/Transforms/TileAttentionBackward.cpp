@@ -33,8 +33,13 @@ using namespace mlir::fa::tileutils;
 
 AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim) {
   AttentionTileSizes sizes;
-  sizes.blockM = 64;
-  sizes.blockN = headDim <= 128 ? 128 : 64;
+  // The mma.sync kernels' tiles (MmaSyncBackwardKernel.cpp): 16 tile rows
+  // per warp, with dK and dV (or dQ) and a streamed block's S and dP in
+  // registers. At D = 128 that leaves room for 32 streamed query rows in
+  // the key_value kernel (dK and dV take 128 registers) and 64 keys in the
+  // query kernel; the GPU kernels stop at D = 128.
+  sizes.blockM = headDim <= 64 ? 64 : 32;
+  sizes.blockN = headDim <= 128 ? 64 : 32;
   return sizes;
 }
 

@@ -311,9 +311,7 @@ Value tileops::buildScaledStore(OpBuilder &b, Location loc, Value acc,
                      });
 }
 
-/// The scale of a scaled_store body: the constant its multiplication takes
-/// (wherever canonicalization moved it), 1 without a multiplication.
-static std::optional<double> getStoredScale(linalg::GenericOp op) {
+std::optional<double> tileops::getStoredScale(linalg::GenericOp op) {
   auto muls = op.getBody()->getOps<arith::MulFOp>();
   if (muls.empty())
     return 1.0;
@@ -386,7 +384,7 @@ static Value rebuild(OpBuilder &b, linalg::GenericOp op) {
   if (role == TileRole::gradQuery && inputs(2))
     return tileops::buildGradQuery(b, loc, in[0], in[1], out);
   if (role == TileRole::scaledStore && inputs(1))
-    if (std::optional<double> scale = getStoredScale(op))
+    if (std::optional<double> scale = tileops::getStoredScale(op))
       return tileops::buildScaledStore(b, loc, in[0], *scale, out);
   return {};
 }

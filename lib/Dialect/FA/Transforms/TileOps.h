@@ -90,6 +90,10 @@ Value buildGradQuery(OpBuilder &b, Location loc, Value gradScores, Value key,
 /// scale * acc in the element type of `out` (role scaled_store).
 Value buildScaledStore(OpBuilder &b, Location loc, Value acc, double scale,
                        Value out);
+/// The scale of a scaled_store body: the constant its multiplication takes
+/// (wherever canonicalization moved it), 1 without a multiplication; none
+/// when the body is not of that form.
+std::optional<double> getStoredScale(linalg::GenericOp op);
 
 } // namespace mlir::fa::tileops
 

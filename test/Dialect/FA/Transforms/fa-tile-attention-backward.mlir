@@ -1,6 +1,6 @@
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention-backward=block-m=32 block-n=64" --canonicalize --cse | FileCheck %s
-// The tiled form before canonicalization, and the defaults (64 x 128 up to
-// D = 128, 64 x 64 beyond).
+// The tiled form before canonicalization, and the defaults (64 x 64 up to
+// D = 64, 32 x 64 up to D = 128, 32 x 32 beyond).
 // RUN: fa-opt %s -split-input-file --fa-tile-attention-backward | FileCheck %s --check-prefix=RAW
 // Blocks of 1 (canonicalization folds 'tile * 1' away) and gradient inits
 // that are casts (which canonicalization folds into the foralls) keep the
@@ -70,7 +70,7 @@
 // CHECK:         } {fa.attention_backward_tile = {block_m = 32 : i64, block_n = 64 : i64, stage = "query"}
 // CHECK:         return %[[DQ]], %[[KV]]#0, %[[KV]]#1
 // RAW-LABEL: func.func @causal
-// RAW:         fa.attention_backward_tile = {block_m = 64 : i64, block_n = 128 : i64, stage = "delta"}
+// RAW:         fa.attention_backward_tile = {block_m = 64 : i64, block_n = 64 : i64, stage = "delta"}
 // BLOCK1-LABEL: func.func @causal
 // BLOCK1-COUNT-3: fa.attention_backward_tile = {block_m = 1 : i64, block_n = 1 : i64
 // FUSED-LABEL: func.func @causal
@@ -125,7 +125,7 @@ func.func @causal(%q: tensor<2x4x?x32xbf16>, %k: tensor<2x2x?x32xbf16>, %v: tens
 // CHECK:           arith.cmpf oeq
 // CHECK:           arith.select
 // RAW-LABEL: func.func @softcap
-// RAW:         fa.attention_backward_tile = {block_m = 64 : i64, block_n = 64 : i64, stage = "delta"}
+// RAW:         fa.attention_backward_tile = {block_m = 32 : i64, block_n = 32 : i64, stage = "delta"}
 func.func @softcap(%q: tensor<1x2x?x192xf16>, %o: tensor<1x2x?x192xf16>, %lse: tensor<1x2x?xf32>) -> tensor<1x2x?x192xf16> {
   %0:3 = fa.attention_backward ins(%q, %q, %q, %o, %o, %lse : tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>, tensor<1x2x?xf32>)
       outs(%q, %q, %q : tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>, tensor<1x2x?x192xf16>)

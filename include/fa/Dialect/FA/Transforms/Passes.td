@@ -161,10 +161,11 @@ def FATileAttentionBackward
            "where dQ is computed: stage (its own deterministic stage) or "
            "accumulate (in f32 in the key/value loop, the fused stage)">,
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
-           "query rows per query block and per dQ tile (0: 64)">,
+           "query rows per query block and per dQ tile (0: 64 up to D = "
+           "64, else 32)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
-           "keys per dK/dV tile and per key block of the dQ loop (0: 128 "
-           "up to D = 128, else 64)">
+           "keys per dK/dV tile and per key block of the dQ loop (0: 64 up "
+           "to D = 128, else 32)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

@@ -144,9 +144,9 @@ bool isCanonicalTileOp(Operation *op);
 FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
                                         UnfusedSoftmaxLoops loops);
 
-/// The tile sizes of the tiled backward pass: query rows per query block and
-/// dQ tile, keys per dK/dV tile and key block (0: the default for the head
-/// dimension, getDefaultBackwardTileSizes).
+/// The default tile sizes of the tiled backward pass, those of the mma.sync
+/// kernels: query rows per query block and dQ tile (64 up to D = 64, else
+/// 32), keys per dK/dV tile and key block (64 up to D = 128, else 32).
 AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim);
 
 /// How fa-tile-attention-backward tiles: block sizes (0: the defaults) and
@@ -173,6 +173,42 @@ struct TiledAttentionBackward {
 FailureOr<TiledAttentionBackward>
 tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
                       const BackwardTilingOptions &options);
+
+/// One stage of a tiled fa.attention_backward with `dq=stage` (an
+/// scf.forall of tileAttentionBackward), as a GPU strategy reads it.
+struct BackwardStageTile {
+  /// BackwardTileAttr::delta, keyValue or query.
+  StringRef stage;
+  scf::ForallOp forall;
+  int64_t blockM = 0, blockN = 0;
+  /// The operands the stage reads, defined outside it (null where the
+  /// stage reads none): Q, K, V, O, dO, the LSE and delta (the result of
+  /// the delta stage). The delta stage does not read Q: its `query` is the
+  /// tensor whose rows its tiles count (Q, or dO).
+  Value query, key, value, output, gradOutput, lse, delta;
+  /// What the stage writes (its shared outputs): delta; dK and dV; or dQ.
+  SmallVector<Value> results;
+  /// key_value and query: the tile as the scores body sees it. `kvLoop` is
+  /// the streamed loop (query blocks, or key blocks), `rowStart` and `rows`
+  /// the tile's first row and extent along the forall's tiles (keys for
+  /// key_value, queries for query), `kvHead` the key/value head, `scores`
+  /// the scores op (two results with a score_mod: the score and its
+  /// derivative), `captures` the tensors its body reads.
+  FusedAttentionTile scores;
+  /// key_value: the loop over the query heads of the key/value head, and
+  /// the query head (computed in it) whose Q, dO, LSE and delta the query
+  /// blocks read.
+  scf::ForOp headLoop;
+  Value queryHead;
+  /// The factor of the stored gradient (dQ for query, dK for key_value).
+  double gradientScale = 1.0;
+};
+
+/// Checks that `forall` is a stage of tileAttentionBackward with dq=stage
+/// and returns its parts; reports (on the offending op) whatever differs
+/// from what the tiling builds. Only the scores body and the index values it
+/// uses may be anything a strategy can clone.
+FailureOr<BackwardStageTile> matchBackwardStageTile(scf::ForallOp forall);
 
 } // namespace mlir::fa
 

@@ -1,0 +1,739 @@
+//===- MmaSyncBackwardKernel.cpp - The mma.sync backward kernels ----------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The `mma-sync` kernels of the backward pass, one per stage of
+// fa-tile-attention-backward (dq=stage), FlashAttention-2's algorithm with
+// no transposes through shared memory:
+//
+//   delta      one (batch, query head, block_m rows) tile per block:
+//              delta = rowsum(dO * O) in f32, a few lanes per row.
+//   query      one (batch, query head, block_m rows) tile per block; warp w
+//              owns rows 16w..16w+15. Q and dO tiles in shared memory, K and
+//              V blocks streamed through a cp.async ring:
+//                S = Q K^T, dP = dO V^T             (ldmatrix + mma.sync)
+//                s = the scores body, cloned per element
+//                P = exp2(s * c - LSE * log2 e)     (LSE per fragment row)
+//                dS = P (dP - delta) [* d s / d score]
+//                dQ += dS K                          (dS repacked as the A
+//                                                     operand, K by
+//                                                     ldmatrix.trans)
+//   key_value  one (batch, key/value head, block_n keys) tile per block,
+//              computed transposed: fragment rows are keys, columns
+//              queries. K and V tiles in shared memory; for each query head
+//              of the group and each block_m query rows (the IR's loops,
+//              flattened), Q and dO streamed:
+//                S^T = K Q^T, dP^T = V dO^T, P^T and dS^T as above with
+//                LSE and delta per fragment column;
+//                dV += P^T dO, dK += dS^T Q          (the accumulators of
+//                                                     S^T reused as A)
+//
+// The scores body (scale, score_mod, masks, and the derivative of the
+// score_mod) is cloned from the stage's IR onto the fragments (ScoreCloner;
+// for key_value with the index dimensions swapped). The loops' bounds (the
+// causal start of the query blocks, the end of the key blocks) are cloned
+// from the IR too, so the blocks a tile visits are the ones the IR visits;
+// within them every element is masked by the body's predicate and the
+// padding past the last row.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MmaSyncFragments.h"
+#include "ScoreCloner.h"
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+static constexpr double kLog2e = 1.4426950408889634;
+
+//===----------------------------------------------------------------------===//
+// Arguments and schedule
+//===----------------------------------------------------------------------===//
+
+SmallVector<Type> BackwardKernelSpec::getArgumentTypes() const {
+  SmallVector<Type> types;
+  for (RankedTensorType type : {query, key, value, output, gradOutput, lse,
+                                delta, gradQuery, gradKey, gradValue})
+    types.push_back(getKernelArgumentType(type));
+  for (RankedTensorType capture : captures)
+    types.push_back(
+        getKernelArgumentType(capture, /*unitInnermostStride=*/false));
+  return types;
+}
+
+/// Rows of the tile a block computes and rows of a streamed block.
+static std::pair<int64_t, int64_t> getTileShape(const BackwardStageTile &s) {
+  if (s.stage == BackwardTileAttr::keyValue)
+    return {s.blockN, s.blockM};
+  return {s.blockM, s.blockN};
+}
+
+int64_t mlir::fa::getMmaSyncBackwardThreads(const BackwardStageTile &stage) {
+  if (stage.stage == BackwardTileAttr::delta)
+    return 128;
+  return getTileShape(stage).first / 16 * 32;
+}
+
+int64_t mlir::fa::getMmaSyncBackwardSharedMemoryBytes(
+    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
+    const MmaSyncBackwardConfig &config) {
+  if (stage.stage == BackwardTileAttr::delta)
+    return 0;
+  auto [tileRows, streamRows] = getTileShape(stage);
+  int64_t headDim = spec.query.getShape()[3];
+  // Two tiles and two rings of 16-bit elements.
+  return 2 * 2 * headDim * (tileRows + config.stages * streamRows);
+}
+
+/// 32-bit registers a thread holds in fragments: accumulators of the
+/// gradients, S and dP of a block, and P and dS repacked.
+static int64_t getBackwardFragmentRegisters(const BackwardStageTile &stage,
+                                            int64_t headDim) {
+  auto [tileRows, streamRows] = getTileShape(stage);
+  (void)tileRows;
+  int64_t gradients = stage.stage == BackwardTileAttr::keyValue ? 2 : 1;
+  return gradients * headDim / 2 + streamRows + streamRows / 2;
+}
+
+/// Beyond this ptxas spills (255 per thread, minus addresses and
+/// temporaries).
+static constexpr int64_t kBackwardRegisterBudget = 208;
+
+LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
+    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
+    const MmaSyncBackwardConfig &config, const GPUTarget &target,
+    function_ref<InFlightDiagnostic()> emitError) {
+  Type element = spec.query.getElementType();
+  if (!element.isF16() && !element.isBF16()) {
+    emitError() << "the mma-sync backward needs f16 or bf16 Q/K/V, got "
+                << element << " (f32 runs only on the CPU path)";
+    return failure();
+  }
+  int64_t headDim = spec.query.getShape()[3];
+  if (headDim != spec.value.getShape()[3]) {
+    emitError() << "the mma-sync backward needs D == Dv, got D = " << headDim
+                << ", Dv = " << spec.value.getShape()[3];
+    return failure();
+  }
+  if (!llvm::is_contained(getSupportedHeadDims(), headDim)) {
+    InFlightDiagnostic diag = emitError();
+    diag << "the mma-sync backward supports head dimensions ";
+    llvm::interleaveComma(getSupportedHeadDims(), diag);
+    diag << ", got " << headDim;
+    return failure();
+  }
+  if (stage.stage == BackwardTileAttr::delta)
+    return success();
+  auto [tileRows, streamRows] = getTileShape(stage);
+  StringRef tileName =
+      stage.stage == BackwardTileAttr::keyValue ? "block-n" : "block-m";
+  StringRef streamName =
+      stage.stage == BackwardTileAttr::keyValue ? "block-m" : "block-n";
+  if (tileRows % 16 != 0 || tileRows > 256) {
+    emitError() << "the " << stage.stage << " kernel gives each warp 16 rows "
+                << "of its tile: " << tileName
+                << " must be a multiple of 16 up to 256, got " << tileRows;
+    return failure();
+  }
+  if (streamRows % 16 != 0) {
+    emitError() << "the " << stage.stage << " kernel streams blocks of "
+                << streamName
+                << " rows through m16n8k16 tensor cores: " << streamName
+                << " must be a multiple of 16, got " << streamRows;
+    return failure();
+  }
+  int64_t registers = getBackwardFragmentRegisters(stage, headDim);
+  if (registers > kBackwardRegisterBudget) {
+    emitError() << "the " << stage.stage << " kernel needs " << registers
+                << " fragment registers per thread at D = " << headDim
+                << " with " << streamName << " = " << streamRows << " (budget "
+                << kBackwardRegisterBudget << "); use a smaller " << streamName;
+    return failure();
+  }
+  int64_t smem = getMmaSyncBackwardSharedMemoryBytes(stage, spec, config);
+  if (smem > target.maxSharedMemoryPerBlock) {
+    emitError() << "the " << stage.stage << " kernel needs " << smem
+                << " bytes of shared memory, more than the "
+                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.chip << " can have; use smaller tiles";
+    return failure();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The emitter
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The kernel arguments, in order (BackwardKernelSpec).
+enum BackwardArgument : unsigned {
+  kQuery,
+  kKey,
+  kValue,
+  kOutput,
+  kGradOutput,
+  kLse,
+  kDelta,
+  kGradQuery,
+  kGradKey,
+  kGradValue,
+  kFirstCapture
+};
+
+class BackwardEmitter : public MmaSyncFragments {
+public:
+  BackwardEmitter(ImplicitLocOpBuilder &b, const BackwardStageTile &stage,
+                  const BackwardKernelSpec &spec, ArrayRef<Value> captures,
+                  const MmaSyncBackwardConfig &config,
+                  const ScoreFunction *function)
+      : MmaSyncFragments(b, spec.query.getElementType()), stage(stage),
+        spec(spec), captures(captures), config(config), function(function),
+        headDim(spec.query.getShape()[3]),
+        transposed(stage.stage == BackwardTileAttr::keyValue) {
+    std::tie(tileRows, streamRows) = getTileShape(stage);
+  }
+
+  void emitDelta(gpu::GPUFuncOp func);
+  void emitGradients(gpu::GPUFuncOp func);
+
+private:
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value arg(unsigned index) { return arguments[index]; }
+  /// The flat shared-memory view of `elements` 16-bit elements at byte
+  /// `offset`.
+  Value sharedView(Value smem, int64_t elements, int64_t byteOffset);
+  /// cp.async of rows [start, start + rows) of src[batch, head] (rows at or
+  /// past `limit` zero-filled) into the swizzled tile at `dstOffset`.
+  void copyRows(Value src, Value head, Value start, Value limit, Value dst,
+                Value dstOffset, int64_t rows);
+  /// (lse == -inf ? 0 : lse) * log2 e and delta of row `row` (clamped into
+  /// the tensors) of query head `head`.
+  std::pair<Value, Value> loadRowStatistics(Value head, Value row);
+
+  /// The streamed block of iteration `it` of the flattened loop: its first
+  /// row and, for key_value, the index of the outer loop.
+  std::pair<Value, Value> blockOf(Value it);
+  /// Issues the copies of iteration `it` into its ring slot (nothing past
+  /// the last iteration).
+  void prefetch(Value it);
+  /// The computation of one streamed block; `accs` are the gradient
+  /// accumulators (dQ; or dK then dV), each headDim / 8 tiles.
+  void emitBlock(Value it, SmallVectorImpl<Value> &accs);
+  void emitStores(ArrayRef<Value> accs);
+
+  const BackwardStageTile &stage;
+  const BackwardKernelSpec &spec;
+  ArrayRef<Value> captures;
+  const MmaSyncBackwardConfig &config;
+  const ScoreFunction *function;
+  int64_t headDim, tileRows = 0, streamRows = 0;
+  bool transposed;
+  std::unique_ptr<TileCloner> cloner;
+
+  SmallVector<Value> arguments;
+  Value batch, head, tileIndex, qLength, kvLength, rowStart;
+  /// The streamed loop, flattened: iteration it is block (it mod blocks)
+  /// of outer index outerLo + it / blocks.
+  Value loopLo, blocks, outerLo, iterations;
+  /// Shared memory: the tile's two operands, the two rings.
+  Value tile1, tile2, ring1, ring2;
+  /// The tile's operands (Q, dO or K, V) and the streamed ones (K, V or Q,
+  /// dO).
+  Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
+  /// query: LSE * log2 e and delta of this thread's fragment rows.
+  Value rowLse[2], rowDelta[2];
+};
+
+} // namespace
+
+Value BackwardEmitter::sharedView(Value smem, int64_t elements,
+                                  int64_t byteOffset) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto type = MemRefType::get({elements}, elementType,
+                              MemRefLayoutAttrInterface{}, workgroup);
+  return memref::ViewOp::create(b, type, smem, idx(byteOffset), ValueRange{});
+}
+
+void BackwardEmitter::copyRows(Value src, Value rowHead, Value start,
+                               Value limit, Value dst, Value dstOffset,
+                               int64_t rows) {
+  copyRowTileAsync(b, tid, tileRows / 16 * 32, src, batch, rowHead, start,
+                   limit, dst, dstOffset, rows, headDim,
+                   /*rowPitch=*/headDim, [&](Value row, Value chunk) {
+                     return swizzledBase(row, chunk, headDim);
+                   });
+}
+
+std::pair<Value, Value> BackwardEmitter::loadRowStatistics(Value rowHead,
+                                                           Value row) {
+  Value last = sub(qLength, idx(1));
+  Value clamped = minS(maxS(row, idx(0)), last);
+  SmallVector<Value> indices{batch, rowHead, clamped};
+  Value lse = memref::LoadOp::create(b, arg(kLse), indices);
+  Value delta = memref::LoadOp::create(b, arg(kDelta), indices);
+  Value isEmpty =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, lse,
+                            f32(-std::numeric_limits<double>::infinity()));
+  Value shift = arith::SelectOp::create(b, isEmpty, f32(0.0), lse);
+  return {arith::MulFOp::create(b, shift, f32(kLog2e)), delta};
+}
+
+std::pair<Value, Value> BackwardEmitter::blockOf(Value it) {
+  // blocks may be 0 (then there are no iterations): divide by at least 1.
+  Value divisor = maxS(blocks, idx(1));
+  Value start = add(loopLo, mul(rem(it, divisor), idx(streamRows)));
+  Value outer = transposed ? add(outerLo, div(it, divisor)) : Value();
+  return {start, outer};
+}
+
+void BackwardEmitter::prefetch(Value it) {
+  OpBuilder::InsertionGuard guard(b);
+  auto inRange = scf::IfOp::create(b, lt(it, iterations));
+  b.setInsertionPointToStart(inRange.thenBlock());
+  auto [start, outer] = blockOf(it);
+  Value streamHead = head;
+  Value limit = kvLength;
+  if (transposed) {
+    // The query head of this block's iteration of the outer loop.
+    auto anchor = ub::PoisonOp::create(b, b.getIndexType());
+    cloner->beginBlock(start, anchor, outer);
+    streamHead = cloner->blockValue(stage.queryHead);
+    limit = qLength;
+    if (anchor->use_empty())
+      anchor->erase();
+  } else {
+    streamHead = cloner->uniform(stage.scores.kvHead);
+  }
+  Value slot = rem(it, idx(config.stages));
+  Value offset = mul(slot, idx(streamRows * headDim));
+  copyRows(streamSrc1, streamHead, start, limit, ring1, offset, streamRows);
+  copyRows(streamSrc2, streamHead, start, limit, ring2, offset, streamRows);
+}
+
+void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
+  int64_t stages = config.stages;
+  // As the forward's ring: wait for this block's group, one barrier (it
+  // also says every warp is done with the slot the next prefetch fills),
+  // prefetch, always commit.
+  NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
+  gpu::BarrierOp::create(b);
+  prefetch(add(it, idx(stages - 1)));
+  NVVM::CpAsyncCommitGroupOp::create(b);
+
+  auto [start, outer] = blockOf(it);
+  auto anchor = ub::PoisonOp::create(b, b.getIndexType());
+  cloner->beginBlock(start, anchor, outer);
+  Value streamHead = transposed ? cloner->blockValue(stage.queryHead) : head;
+  Value slot = rem(it, idx(stages));
+  Type f32Type = b.getF32Type();
+  auto accType = VectorType::get({2, 2}, f32Type);
+  auto fragAType = VectorType::get({4, 2}, elementType);
+  Value zeroAcc = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0f)));
+  int64_t nTiles = streamRows / 8;
+
+  // X = A1 B1^T and Y = A2 B2^T: S and dP (or their transposes).
+  auto product = [&](Value tileFlat, Value ring) {
+    SmallVector<Value> acc(nTiles, zeroAcc);
+    Value aBase = rowFragmentBase(mul(warp, idx(16)), headDim);
+    Value bBase = ringFragmentBase(slot, streamRows, headDim,
+                                   /*rowsFromHighBit=*/true);
+    for (int64_t k = 0; k < headDim / 16; ++k) {
+      Value a = loadRowFragment(tileFlat, aBase, headDim, k, 0);
+      for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
+        std::array<Value, 2> frags =
+            loadBFragments(ring, swizzledStep(bBase, headDim, k, 16 * pair),
+                           /*transpose=*/false);
+        for (int64_t half = 0; half < 2; ++half)
+          mmaAccumulate(a, frags[half], acc[2 * pair + half]);
+      }
+    }
+    return acc;
+  };
+  SmallVector<Value> scores = product(tile1, ring1);
+  SmallVector<Value> gradProbs = product(tile2, ring2);
+
+  // key_value: LSE and delta of this thread's columns (queries).
+  SmallVector<Value> colLse, colDelta;
+  if (transposed) {
+    Value first = add(start, mul(threadInGroup, idx(2)));
+    for (int64_t n = 0; n < nTiles; ++n)
+      for (int64_t e = 0; e < 2; ++e) {
+        auto [l, d] = loadRowStatistics(streamHead, add(first, idx(8 * n + e)));
+        colLse.push_back(l);
+        colDelta.push_back(d);
+      }
+  }
+
+  // Per element: the scores body, P and dS.
+  Value streamLength = transposed ? qLength : kvLength;
+  Value limit = arith::IndexCastOp::create(
+      b, b.getI32Type(),
+      minS(maxS(sub(streamLength, add(start, mul(threadInGroup, idx(2)))),
+                idx(0)),
+           idx(streamRows)));
+  Value negInf = f32(-std::numeric_limits<double>::infinity());
+  Value zero = f32(0.0);
+  Value scoreScale = f32(function->getKeptScale() * kLog2e);
+  Value visible = function->getVisible();
+  Value derivative = function->getDerivative();
+  SmallVector<SmallVector<Value, 4>> probs(nTiles), grads(nTiles);
+  for (int64_t n = 0; n < nTiles; ++n)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t e = 0; e < 2; ++e) {
+        unsigned col = 2 * n + e;
+        Value qk = element(scores[n], h, e);
+        Value x = cloner->element(function->getInner(), h, col, qk);
+        if (visible)
+          x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
+                                      x, negInf);
+        Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                                i32(8 * n + e), limit);
+        x = arith::SelectOp::create(b, isPadding, negInf, x);
+        Value lse = transposed ? colLse[col] : rowLse[h];
+        Value delta = transposed ? colDelta[col] : rowDelta[h];
+        Value negLse = arith::NegFOp::create(b, lse);
+        Value p = math::Exp2Op::create(
+            b, math::FmaOp::create(b, x, scoreScale, negLse),
+            arith::FastMathFlags::afn);
+        Value dp = element(gradProbs[n], h, e);
+        Value ds = fmul(p, arith::SubFOp::create(b, dp, delta));
+        if (derivative) {
+          // 0 wherever P is 0, whatever the derivative is there.
+          Value d = cloner->element(derivative, h, col, qk);
+          Value none =
+              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, p, zero);
+          ds = arith::SelectOp::create(b, none, zero, fmul(ds, d));
+        }
+        probs[n].push_back(p);
+        grads[n].push_back(ds);
+      }
+
+  // P and dS as A fragments: the accumulator layout of n-tiles 2k and
+  // 2k + 1 is the A layout of the k-th 16-column step.
+  auto fragments = [&](ArrayRef<SmallVector<Value, 4>> values) {
+    SmallVector<Value> tiles(nTiles), result;
+    for (int64_t n = 0; n < nTiles; ++n)
+      tiles[n] = arith::TruncFOp::create(
+          b, VectorType::get({2, 2}, elementType),
+          vector::FromElementsOp::create(b, accType, ValueRange(values[n])));
+    for (int64_t k = 0; k < nTiles / 2; ++k)
+      result.push_back(stack(fragAType, {tiles[2 * k], tiles[2 * k + 1]}));
+    return result;
+  };
+  SmallVector<Value> dsFrags = fragments(grads);
+
+  // acc += A (streamed ring)^T-product: B fragments of two d-tiles per
+  // ldmatrix.x4.trans of 16 streamed rows.
+  auto accumulate = [&](ArrayRef<Value> aFrags, Value ring,
+                        MutableArrayRef<Value> acc) {
+    Value base = ringFragmentBase(slot, streamRows, headDim,
+                                  /*rowsFromHighBit=*/false);
+    for (int64_t k = 0; k < streamRows / 16; ++k)
+      for (int64_t pair = 0; pair < headDim / 16; ++pair) {
+        std::array<Value, 2> frags =
+            loadBFragments(ring, swizzledStep(base, headDim, pair, 16 * k),
+                           /*transpose=*/true);
+        for (int64_t half = 0; half < 2; ++half)
+          mmaAccumulate(aFrags[k], frags[half], acc[2 * pair + half]);
+      }
+  };
+  int64_t dTiles = headDim / 8;
+  MutableArrayRef<Value> all(accs);
+  // dQ += dS K; or dK += dS^T Q.
+  accumulate(dsFrags, ring1, all.take_front(dTiles));
+  // dV += P^T dO.
+  if (transposed)
+    accumulate(fragments(probs), ring2, all.drop_front(dTiles));
+  if (anchor->use_empty())
+    anchor->erase();
+}
+
+void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
+  int64_t dTiles = headDim / 8;
+  auto pairType = VectorType::get({2}, elementType);
+  Value limit = transposed ? kvLength : qLength;
+  struct Output {
+    Value memref;
+    double scale;
+  };
+  SmallVector<Output> outputs;
+  if (transposed)
+    outputs = {{arg(kGradKey), stage.gradientScale}, {arg(kGradValue), 1.0}};
+  else
+    outputs = {{arg(kGradQuery), stage.gradientScale}};
+  Value localRow = add(mul(warp, idx(16)), groupId);
+  for (int64_t h = 0; h < 2; ++h) {
+    Value row = add(rowStart, add(localRow, idx(8 * h)));
+    auto inRange = scf::IfOp::create(b, lt(row, limit));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    for (auto [index, out] : llvm::enumerate(outputs)) {
+      for (int64_t d = 0; d < dTiles; ++d) {
+        Value acc = accs[index * dTiles + d];
+        Value lo = element(acc, h, 0), hi = element(acc, h, 1);
+        if (out.scale != 1.0) {
+          lo = fmul(lo, f32(out.scale));
+          hi = fmul(hi, f32(out.scale));
+        }
+        Value pair = arith::TruncFOp::create(
+            b, pairType,
+            vector::FromElementsOp::create(
+                b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi}));
+        Value col = add(idx(8 * d), mul(threadInGroup, idx(2)));
+        vector::StoreOp::create(b, pair, out.memref,
+                                ValueRange{batch, head, row, col},
+                                /*nontemporal=*/false, llvm::MaybeAlign(4));
+      }
+    }
+  }
+}
+
+void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
+  b.setInsertionPointToStart(&func.getBody().front());
+  llvm::append_range(arguments, func.getArguments());
+  bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
+  tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  qLength = b.createOrFold<memref::DimOp>(arg(kQuery), 2);
+  kvLength = b.createOrFold<memref::DimOp>(arg(kKey), 2);
+  rowStart = mul(tileIndex, idx(tileRows));
+
+  TileCloner::Roots roots;
+  roots.batch = batch;
+  roots.head = head;
+  roots.tileIndex = tileIndex;
+  const FusedAttentionTile &view = stage.scores;
+  for (auto [tensor, index] : {std::pair<Value, unsigned>{stage.query, kQuery},
+                               {stage.key, kKey},
+                               {stage.value, kValue},
+                               {stage.gradOutput, kGradOutput},
+                               {stage.lse, kLse},
+                               {stage.delta, kDelta}})
+    if (tensor)
+      roots.tensors[tensor] = arg(index);
+  for (Value capture : view.captures)
+    roots.tensors[capture] =
+        arg(kFirstCapture + (llvm::find(captures, capture) - captures.begin()));
+  roots.rowBase = [this](bool) { return add(mul(warp, idx(16)), groupId); };
+  roots.colBase = [this]() { return mul(threadInGroup, idx(2)); };
+  roots.rowOffsets = {0, 8};
+  for (int64_t n = 0; n < streamRows / 8; ++n)
+    roots.colOffsets.append({8 * n, 8 * n + 1});
+  cloner = std::make_unique<TileCloner>(b, *function, std::move(roots));
+  auto prologue = ub::PoisonOp::create(b, b.getIndexType());
+  cloner->setPrologue(prologue);
+
+  // The streamed loop of the IR, flattened with the outer one.
+  scf::ForOp loop = view.kvLoop;
+  loopLo = cloner->uniform(loop.getLowerBound());
+  Value loopHi = cloner->uniform(loop.getUpperBound());
+  blocks = ceilDiv(maxS(sub(loopHi, loopLo), idx(0)), idx(streamRows));
+  iterations = blocks;
+  if (transposed) {
+    scf::ForOp headLoop = stage.headLoop;
+    outerLo = cloner->uniform(headLoop.getLowerBound());
+    Value outerHi = cloner->uniform(headLoop.getUpperBound());
+    iterations = mul(maxS(sub(outerHi, outerLo), idx(0)), blocks);
+  }
+
+  // Shared memory: the tile's two operands, then the two rings.
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value smem = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface{}, workgroup));
+  int64_t tileElements = tileRows * headDim;
+  int64_t ringElements = config.stages * streamRows * headDim;
+  tile1 = sharedView(smem, tileElements, 0);
+  tile2 = sharedView(smem, tileElements, 2 * tileElements);
+  ring1 = sharedView(smem, ringElements, 4 * tileElements);
+  ring2 = sharedView(smem, ringElements, 4 * tileElements + 2 * ringElements);
+  Value tileHead = head, tileLimit = qLength;
+  if (transposed) {
+    tileSrc1 = arg(kKey), tileSrc2 = arg(kValue);
+    streamSrc1 = arg(kQuery), streamSrc2 = arg(kGradOutput);
+    tileLimit = kvLength;
+  } else {
+    tileSrc1 = arg(kQuery), tileSrc2 = arg(kGradOutput);
+    streamSrc1 = arg(kKey), streamSrc2 = arg(kValue);
+  }
+  copyRows(tileSrc1, tileHead, rowStart, tileLimit, tile1, idx(0), tileRows);
+  copyRows(tileSrc2, tileHead, rowStart, tileLimit, tile2, idx(0), tileRows);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  for (int64_t s = 0; s + 1 < config.stages; ++s) {
+    prefetch(idx(s));
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+  if (!transposed) {
+    Value localRow = add(mul(warp, idx(16)), groupId);
+    for (int64_t h = 0; h < 2; ++h)
+      std::tie(rowLse[h], rowDelta[h]) =
+          loadRowStatistics(head, add(rowStart, add(localRow, idx(8 * h))));
+  }
+  NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
+  gpu::BarrierOp::create(b);
+
+  auto accType = VectorType::get({2, 2}, b.getF32Type());
+  Value zeroAcc = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0f)));
+  SmallVector<Value> accs((transposed ? 2 : 1) * headDim / 8, zeroAcc);
+  auto forOp = scf::ForOp::create(b, idx(0), iterations, idx(1), accs);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    SmallVector<Value> body(forOp.getRegionIterArgs());
+    emitBlock(forOp.getInductionVar(), body);
+    scf::YieldOp::create(b, body);
+  }
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  emitStores(SmallVector<Value>(forOp.getResults()));
+  gpu::ReturnOp::create(b);
+  if (prologue->use_empty())
+    prologue->erase();
+}
+
+void BackwardEmitter::emitDelta(gpu::GPUFuncOp func) {
+  b.setInsertionPointToStart(&func.getBody().front());
+  llvm::append_range(arguments, func.getArguments());
+  bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
+  tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  qLength = b.createOrFold<memref::DimOp>(arg(kQuery), 2);
+  int64_t blockM = stage.blockM;
+  rowStart = mul(tileIndex, idx(blockM));
+
+  // A row of D / 8 chunks of 8 elements is summed by `lanes` lanes (a power
+  // of two), `rowsPerWarp` rows per warp at a time.
+  int64_t chunks = headDim / 8;
+  int64_t lanes = 1;
+  while (lanes < 32 && chunks % (2 * lanes) == 0)
+    lanes *= 2;
+  int64_t rowsPerWarp = 32 / lanes;
+  int64_t warps = getMmaSyncBackwardThreads(stage) / 32;
+  Value laneRow = div(lane, idx(lanes));
+  Value laneChunk = rem(lane, idx(lanes));
+  auto chunkType = VectorType::get({8}, elementType);
+  auto wideType = VectorType::get({8}, b.getF32Type());
+  // The loop is uniform across a warp: every lane takes part in the
+  // shuffles; rows past the tile or the end read row 0 and store nothing.
+  auto loop = scf::ForOp::create(b, mul(warp, idx(rowsPerWarp)), idx(blockM),
+                                 idx(warps * rowsPerWarp));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value local = add(loop.getInductionVar(), laneRow);
+  Value row = add(rowStart, local);
+  Value inRange =
+      arith::AndIOp::create(b, lt(local, idx(blockM)), lt(row, qLength));
+  Value readRow = select(inRange, row, idx(0));
+  Value sum = f32(0.0);
+  for (int64_t c = 0; c < chunks / lanes; ++c) {
+    Value col = mul(add(laneChunk, idx(c * lanes)), idx(8));
+    SmallVector<Value> indices{batch, head, readRow, col};
+    auto load = [&](Value memref) {
+      Value chunk = vector::LoadOp::create(b, chunkType, memref, indices);
+      return arith::ExtFOp::create(b, wideType, chunk);
+    };
+    Value product = fmul(load(arg(kGradOutput)), load(arg(kOutput)));
+    sum = arith::AddFOp::create(
+        b, sum,
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD, product));
+  }
+  for (int64_t offset = lanes / 2; offset >= 1; offset /= 2)
+    sum = arith::AddFOp::create(b, sum,
+                                gpu::ShuffleOp::create(b, sum, i32(offset),
+                                                       i32(32),
+                                                       gpu::ShuffleMode::XOR)
+                                    .getShuffleResult());
+  auto store = scf::IfOp::create(
+      b,
+      arith::AndIOp::create(b, inRange,
+                            arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                  laneChunk, idx(0))));
+  b.setInsertionPointToStart(store.thenBlock());
+  memref::StoreOp::create(b, sum, arg(kDelta), ValueRange{batch, head, row});
+  b.setInsertionPointAfter(loop);
+  gpu::ReturnOp::create(b);
+}
+
+//===----------------------------------------------------------------------===//
+// Entry point
+//===----------------------------------------------------------------------===//
+
+FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
+    OpBuilder &builder, gpu::GPUModuleOp module, const BackwardStageTile &stage,
+    const BackwardKernelSpec &spec, ArrayRef<Value> captures,
+    const MmaSyncBackwardConfig &config, const GPUTarget &target,
+    Location loc) {
+  if (failed(verifyMmaSyncBackwardConfig(stage, spec, config, target,
+                                         [&]() { return emitError(loc); })))
+    return failure();
+  std::optional<ScoreFunction> function;
+  if (stage.stage != BackwardTileAttr::delta) {
+    ScoreFunctionOptions options;
+    options.transposed = stage.stage == BackwardTileAttr::keyValue;
+    options.outerLoop = stage.headLoop;
+    if (stage.queryHead)
+      options.blockValues.push_back(stage.queryHead);
+    FailureOr<ScoreFunction> analyzed =
+        ScoreFunction::analyze(stage.scores, options);
+    if (failed(analyzed))
+      return failure();
+    function = *analyzed;
+  }
+
+  KernelLaunchInfo info;
+  info.strategy = "mma-sync";
+  info.chip = target.chip;
+  info.blockM = stage.blockM;
+  info.blockN = stage.blockN;
+  info.threads = getMmaSyncBackwardThreads(stage);
+  info.warps = info.threads / 32;
+  info.stages = stage.stage == BackwardTileAttr::delta ? 0 : config.stages;
+  info.dynamicSharedMemory =
+      getMmaSyncBackwardSharedMemoryBytes(stage, spec, config);
+  info.backwardStage = stage.stage.str();
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, "fa_attention_backward",
+      builder.getFunctionType(spec.getArgumentTypes(), {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({static_cast<int32_t>(info.threads), 1, 1}));
+  func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
+
+  ImplicitLocOpBuilder b(loc, builder);
+  BackwardEmitter emitter(b, stage, spec, captures, config,
+                          function ? &*function : nullptr);
+  if (stage.stage == BackwardTileAttr::delta)
+    emitter.emitDelta(func);
+  else
+    emitter.emitGradients(func);
+  func.setName(getBackwardKernelName(stage, spec, config, func));
+  return func;
+}

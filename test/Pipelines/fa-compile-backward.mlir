@@ -1,0 +1,75 @@
+// fa-compile on an fa.attention_backward: three kernels, <prefix>.0 (delta),
+// .1 (key_value) and .2 (query), each with launch metadata that names its
+// stage, its grid (over Q's or K's rows), the arguments it writes and the
+// backward it computes (scale, causal mask, regions) for fa-runner's
+// reference; fa-runner finds them from the prefix.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: fa-compile %s -o %t/bwd --format=ptx | FileCheck %s --check-prefix=TOOL
+// RUN: FileCheck %s --check-prefix=DELTA < %t/bwd.0.json
+// RUN: FileCheck %s --check-prefix=KV < %t/bwd.1.json
+// RUN: FileCheck %s --check-prefix=QUERY < %t/bwd.2.json
+// RUN: FileCheck %s --check-prefix=PTX < %t/bwd.1.ptx
+// Without a driver, fa-runner says so (exit 3) once it found the three.
+// RUN: not fa-runner %t/bwd --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
+// RUN: not fa-runner %t/bwd --nq 16 2>&1 | FileCheck %s --check-prefix=SIZES
+
+// TOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.0.{ptx,json}
+// TOOL: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
+// TOOL: fa-compile: fa_attention_backward_query_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.2.{ptx,json}
+
+// DELTA: "backward": {
+// DELTA:   "causal": "top_left",
+// DELTA:   "stage": "delta"
+// DELTA: "block": [
+// DELTA-NEXT: 128,
+// DELTA: "expr": "ceildiv(q.size[2], 32)"
+
+// KV: "name": "q",
+// KV: "writes": false
+// KV: "name": "delta",
+// KV: "name": "dk",
+// KV-NEXT: "rank": 4,
+// KV: "writes": true
+// KV: "name": "dv",
+// KV: "writes": true
+// KV: "backward": {
+// KV:   "from_op": true,
+// KV:   "head_dim": 128,
+// KV:   "mask_mod": null,
+// KV:   "scale": 0.25,
+// KV:   "score_mod": {
+// KV:   "stage": "key_value"
+// KV: "block": [
+// KV-NEXT: 128,
+// KV: "dynamic_shared_memory": 65536,
+// KV: "expr": "ceildiv(k.size[2], 64)"
+// KV: "expr": "k.size[1]"
+
+// QUERY: "name": "dq",
+// QUERY-NEXT: "rank": 4,
+// QUERY: "writes": true
+// QUERY: "stage": "query"
+// QUERY: "block": [
+// QUERY-NEXT: 64,
+
+// PTX: .entry fa_attention_backward_key_value_f16_d128
+// PTX: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// PTX: ex2.approx
+// PTX: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+
+// RUNNER: fa-runner: no CUDA driver
+// SIZES: fa-runner: batch is dynamic in these kernels; pass --batch
+
+func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: tensor<?x?x?x128xf16>, %o: tensor<?x?x?x128xf16>, %do: tensor<?x?x?x128xf16>, %lse: tensor<?x?x?xf32>, %dq0: tensor<?x?x?x128xf16>, %dk0: tensor<?x?x?x128xf16>, %dv0: tensor<?x?x?x128xf16>)
+    -> (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) {
+  %0:3 = fa.attention_backward ins(%q, %k, %v, %o, %do, %lse : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?xf32>)
+      outs(%dq0, %dk0, %dv0 : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) scale = 2.500000e-01 causal = <top_left>
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %c = arith.constant 0.5 : f32
+      %x = arith.mulf %s, %c : f32
+      fa.yield %x : f32
+    }
+      -> tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>
+  return %0#0, %0#1, %0#2 : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>
+}
