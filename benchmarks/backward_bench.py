@@ -108,8 +108,8 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     print("| dtype | D | causal | N | B x H | fa-mlir ms | TFLOP/s | "
           "cuDNN TFLOP/s | FA2 TFLOP/s | vs cuDNN | vs FA2 | "
-          "max|dQ,dK,dV - cuDNN| |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "max|dQ,dK,dV - cuDNN| | ms: delta / key_value / query |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtypes.split(","):
         for d in map(int, args.head_dims.split(",")):
             for causal in args.causal.split(","):
@@ -139,6 +139,11 @@ def main():
                         for kernel, g in launches:
                             kernel.launch(g, flat, stream)
                     ms = timed(ours, args.iters)
+                    stage_ms = []
+                    for kernel, g in launches:
+                        stage_ms.append(timed(
+                            lambda kernel=kernel, g=g: kernel.launch(
+                                g, flat, stream), args.iters))
                     flops = 2.5 * 4 * batch * heads * n * n * d
                     if is_causal:
                         flops /= 2
@@ -179,6 +184,7 @@ def main():
                         row.append(f"{err:.2e}")
                     else:
                         row.append("-")
+                    row.append(" / ".join(f"{t:.3f}" for t in stage_ms))
                     print("| " + " | ".join(map(str, row)) + " |",
                           flush=True)
                     del q, k, v, do, o, lse, delta, dq, dk, dv, ref

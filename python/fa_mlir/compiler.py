@@ -165,10 +165,24 @@ def kernel_arguments(spec):
     return args
 
 
-def check_kernel_arguments(metadata, spec):
+def backward_kernel_arguments(spec):
+    """[(name, rank, element type)] of the three kernels of the backward of
+    `spec`, in launch order: q, k, v, o, do, lse, delta, dq, dk, dv,
+    capture0, ..."""
+    args = [(n, 4, spec.dtype) for n in ("q", "k", "v", "o", "do")]
+    args += [("lse", 3, "f32"), ("delta", 3, "f32")]
+    args += [(n, 4, spec.dtype) for n in ("dq", "dk", "dv")]
+    for i, c in enumerate(spec.captures):
+        element, rank = capture_type(c)
+        args.append((f"capture{i}", rank, element))
+    return args
+
+
+def check_kernel_arguments(metadata, spec, backward=False):
     """Raises FAError unless the kernel's launch metadata ("arguments")
     lists exactly the arguments a launcher of `spec` passes."""
-    want = kernel_arguments(spec)
+    want = backward_kernel_arguments(spec) if backward else \
+        kernel_arguments(spec)
     have = [(a.get("name"), a.get("rank"), a.get("element_type"))
             for a in metadata.get("arguments", ())]
     if have != want:
@@ -273,6 +287,37 @@ class KernelCache:
                 self._store(key, kernel)
             self._memory[key] = kernel
             return kernel
+
+    @staticmethod
+    def backward_key(spec, **options):
+        text = json.dumps({"compiler": version(),
+                           "source": attention_backward_source(spec),
+                           "options": options_string(**options)},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get_backward(self, spec, **options):
+        """The three kernels of the backward of `spec` (delta, key_value,
+        query: the order they run in), compiled once per key."""
+        key = self.backward_key(spec, **options)
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+            kernels = [self._load(f"{key}.{i}") for i in range(3)]
+            if any(k is None for k in kernels):
+                kernels = compile_source(attention_backward_source(spec),
+                                         **options)
+                stages = [k.metadata.get("backward", {}).get("stage")
+                          for k in kernels]
+                if stages != ["delta", "key_value", "query"]:
+                    raise FAError(f"the backward compiled to kernels of "
+                                  f"stages {stages}, not delta, key_value, "
+                                  f"query")
+                self.compilations += 1
+                for i, kernel in enumerate(kernels):
+                    self._store(f"{key}.{i}", kernel)
+            self._memory[key] = kernels
+            return kernels
 
     def _paths(self, key):
         base = os.path.join(self.directory, key)

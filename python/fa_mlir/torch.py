@@ -105,10 +105,6 @@ def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
         if t.dtype not in _DTYPES:
             raise ValueError(f"{name} has dtype {t.dtype}; fa_mlir supports "
                              f"torch.float16 and torch.bfloat16")
-        if t.requires_grad and torch.is_grad_enabled():
-            raise ValueError(f"{name} requires grad: fa_mlir has no backward "
-                             f"yet; call under torch.no_grad() or use SDPA "
-                             f"for training")
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q, k, v must share a dtype, got {q.dtype}, "
                          f"{k.dtype}, {v.dtype}")
@@ -401,6 +397,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     mods = trace_mods(score_mod, mask_mod)
     _check_captures(mods.captures, q.device)
     causal = causal_alignment if is_causal else None
+    # Training: the op also returns the LSE its backward reads.
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (q, k, v))
+    if needs_grad:
+        _check_backward(q, mods.captures, cache, _options)
     if cache is not None or _options is not None:
         # Arguments that are Python objects: the eager path, not the op.
         options = _strategy_options(strategy, q.device, _options)
@@ -414,9 +415,32 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                                   list(mods.capture_types)])
         out, lse = _attention_op(
             q, k, v, list(mods.captures), causal,
-            None if scale is None else float(scale), bool(return_lse),
-            regions, bool(autotune), strategy)
+            None if scale is None else float(scale),
+            bool(return_lse or needs_grad), regions, bool(autotune), strategy)
     return (out, lse) if return_lse else out
+
+
+def _check_backward(q, captures, cache, options):
+    """What the backward cannot do, said before the forward runs."""
+    d = q.shape[3]
+    if d > _MAX_BACKWARD_HEAD_DIM:
+        raise ValueError(f"q, k or v requires grad, and fa_mlir's backward "
+                         f"kernels take D <= {_MAX_BACKWARD_HEAD_DIM}, got "
+                         f"D = {d}; call under torch.no_grad() or use SDPA "
+                         f"for training at this head dim")
+    for i, c in enumerate(captures):
+        if c.requires_grad:
+            raise ValueError(f"capture {i} of score_mod/mask_mod requires "
+                             f"grad: fa_mlir computes no gradient for "
+                             f"captured tensors; pass it detached")
+    if cache is not None or options is not None:
+        raise ValueError("q, k or v requires grad: the differentiable path "
+                         "takes the default kernel cache (cache=None)")
+
+
+# The backward's register budget (MmaSyncBackwardKernel.cpp): dK and dV of
+# a 16-row tile stay in registers up to D = 128.
+_MAX_BACKWARD_HEAD_DIM = 128
 
 
 def _spec(q, causal, scale, return_lse, mods):
@@ -462,6 +486,107 @@ if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer
     _attention_op = torch.library.custom_op(
         "fa_mlir::attention", mutates_args=())(_attention_op)
     _attention_op.register_fake(_attention_fake)
+
+
+# The backward: the custom op's gradient is another custom op, so that
+# torch.compile traces both (AOTAutograd) without graph breaks. The LSE the
+# forward returns is not differentiable (as FlashAttention's): its backward
+# reads it, and a loss of it gets no gradient through this op.
+def _attention_backward_op(q: torch.Tensor, k: torch.Tensor,
+                           v: torch.Tensor, out: torch.Tensor,
+                           grad_out: torch.Tensor, lse: torch.Tensor,
+                           captures: List[torch.Tensor],
+                           causal: Optional[str], scale: Optional[float],
+                           regions: Optional[str]
+                           ) -> Tuple[torch.Tensor, torch.Tensor,
+                                      torch.Tensor]:
+    mods = _NO_MODS
+    if regions is not None:
+        score_mod, mask_mod, capture_types = json.loads(regions)
+        mods = tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
+                                  tuple(captures))
+    return _run_backward(_spec(q, causal, scale, False, mods), q, k, v, out,
+                         grad_out, lse, tuple(captures))
+
+
+def _attention_backward_fake(q, k, v, out, grad_out, lse, captures, causal,
+                             scale, regions):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, captures, causal, scale, _, regions, _, _ = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, *captures)
+    ctx.attention = (causal, scale, regions)
+    ctx.mark_non_differentiable(lse)
+
+
+def _backward(ctx, grad_out, grad_lse):
+    q, k, v, out, lse, *captures = ctx.saved_tensors
+    causal, scale, regions = ctx.attention
+    dq, dk, dv = _attention_backward_op(q, k, v, out, grad_out, lse,
+                                        list(captures), causal, scale,
+                                        regions)
+    return dq, dk, dv, None, None, None, None, None, None, None
+
+
+if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer
+    _attention_backward_op = torch.library.custom_op(
+        "fa_mlir::attention_backward", mutates_args=())(_attention_backward_op)
+    _attention_backward_op.register_fake(_attention_backward_fake)
+    _attention_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
+    """dQ, dK, dV of `spec`'s attention from the forward's out and LSE."""
+    if lse.numel() != q.shape[0] * q.shape[1] * q.shape[2]:
+        raise RuntimeError("fa_mlir's backward needs the forward's LSE; the "
+                           "forward ran without it")
+    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    dk = torch.empty(k.shape, dtype=k.dtype, device=k.device)
+    dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
+    if q.shape[2] == 0:
+        return dq, dk.zero_(), dv.zero_()
+    with torch.cuda.device(q.device):
+        chip = _chip(q.device)
+        kernels = _load_backward(spec, chip, q.device)
+        q, k, v, out, grad_out = (_kernel_layout(t)
+                                  for t in (q, k, v, out, grad_out))
+        lse = lse.contiguous()
+        delta = torch.empty_like(lse)
+        args = []
+        for t in (q, k, v, out, grad_out, lse, delta, dq, dk, dv):
+            args += _memref(t)
+        for c in captures:
+            args += _memref(c)
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        for kernel in kernels:  # delta, key_value, query
+            grid = []
+            for g in kernel.metadata["grid"]:
+                value = (q, k)[g["arg"]].shape[g["dim"]]
+                if "ceildiv" in g:
+                    value = -(-value // g["ceildiv"])
+                grid.append(value)
+            kernel.launch(grid, args, stream)
+    return dq, dk, dv
+
+
+def _load_backward(spec, chip, device):
+    cache = default_cache()
+    key = ("backward", spec, chip, device.index, id(cache))
+    with _loaded_lock:
+        kernels = _loaded.get(key)
+        if kernels is None:
+            kernels = []
+            for compiled in cache.get_backward(spec, chip=chip,
+                                               strategy="mma-sync"):
+                check_kernel_arguments(compiled.metadata, spec, backward=True)
+                kernel = _driver.LoadedKernel(compiled)
+                kernel.metadata = compiled.metadata
+                kernels.append(kernel)
+            _loaded[key] = kernels
+        return kernels
 
 
 _STRATEGIES = ("mma-sync", "hopper-ws")

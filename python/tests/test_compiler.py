@@ -9,6 +9,7 @@ import pytest
 
 import fa_mlir
 from fa_mlir import AttentionSpec, FAError, KernelCache
+from fa_mlir.compiler import backward_kernel_arguments, check_kernel_arguments
 
 
 def test_version():
@@ -121,6 +122,28 @@ def test_cache_compiles_once_and_reads_disk(tmp_path):
     again = fresh.get(spec, format="ptx")
     assert fresh.compilations == 0
     assert again.ptx == first.ptx and again.metadata == first.metadata
+
+
+def test_backward_compiles_three_kernels_once(tmp_path):
+    spec = AttentionSpec(dtype="bf16", head_dim=64, causal="bottom_right")
+    cache = KernelCache(str(tmp_path))
+    kernels = cache.get_backward(spec, format="ptx", strategy="mma-sync")
+    assert [k.metadata["backward"]["stage"] for k in kernels] == [
+        "delta", "key_value", "query"]
+    want = backward_kernel_arguments(spec)
+    for k in kernels:
+        check_kernel_arguments(k.metadata, spec, backward=True)
+        assert [a["name"] for a in k.metadata["arguments"]] == [
+            n for n, _, _ in want]
+        assert ".entry " + k.name in k.ptx
+    assert kernels[1].metadata["grid"][0]["arg"] == 1  # tiles over K
+    # The forward's key is another key; a new cache reads the disk.
+    assert cache.backward_key(spec, format="ptx") != cache.key(
+        spec, format="ptx")
+    fresh = KernelCache(str(tmp_path))
+    again = fresh.get_backward(spec, format="ptx", strategy="mma-sync")
+    assert fresh.compilations == 0
+    assert [k.ptx for k in again] == [k.ptx for k in kernels]
 
 
 def test_cache_key_covers_everything_that_changes_the_kernel():

@@ -308,8 +308,12 @@ def test_bad_options_raise():
     if not _is_sm90a():
         with pytest.raises(ValueError, match="needs an sm_90a GPU"):
             attention(q, q, q, strategy="hopper-ws")
-    with pytest.raises(ValueError, match="requires grad"):
-        attention(q.requires_grad_(), q, q)
+    wide = torch.randn(1, 1, 16, 256, device=DEV, dtype=torch.float16,
+                       requires_grad=True)
+    with pytest.raises(ValueError, match="D <= 128"):
+        attention(wide, wide, wide)
+    with pytest.raises(ValueError, match="default kernel cache"):
+        attention(q.requires_grad_(), q, q, cache=fa_mlir.KernelCache())
 
 
 def test_kernels_differing_only_in_scale_are_not_confused():
