@@ -1,5 +1,6 @@
 // fa-compile on an fa.attention_backward: three kernels, <prefix>.0 (delta),
-// .1 (key_value) and .2 (query), each with launch metadata that names its
+// .1 (key_value) and .2 (query; its own tiles, 64 x 64 at D = 128, where
+// key_value's are 32 x 64), each with launch metadata that names its
 // stage, its grid (over Q's or K's rows), the arguments it writes and the
 // backward it computes (scale, causal mask, regions) for fa-runner's
 // reference; fa-runner finds them from the prefix.
@@ -15,7 +16,7 @@
 
 // TOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.0.{ptx,json}
 // TOOL: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
-// TOOL: fa-compile: fa_attention_backward_query_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.2.{ptx,json}
+// TOOL: fa-compile: fa_attention_backward_query_f16_d128_bm64_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.2.{ptx,json}
 
 // DELTA: "backward": {
 // DELTA:   "causal": "top_left",
@@ -50,7 +51,8 @@
 // QUERY: "writes": true
 // QUERY: "stage": "query"
 // QUERY: "block": [
-// QUERY-NEXT: 64,
+// QUERY-NEXT: 128,
+// QUERY: "expr": "ceildiv(q.size[2], 64)"
 
 // PTX: .entry fa_attention_backward_key_value_f16_d128
 // PTX: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32

@@ -43,6 +43,14 @@ AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim) {
   return sizes;
 }
 
+AttentionTileSizes mlir::fa::getDefaultBackwardQueryTileSizes(int64_t headDim) {
+  // dQ alone is in registers: 64 query rows (4 warps) up to D = 128.
+  AttentionTileSizes sizes;
+  sizes.blockM = headDim <= 128 ? 64 : 32;
+  sizes.blockN = headDim <= 128 ? 64 : 32;
+  return sizes;
+}
+
 namespace {
 
 /// What every stage of one backward op reads.
@@ -481,8 +489,11 @@ FailureOr<TiledAttentionBackward>
 mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
                                 const BackwardTilingOptions &options) {
   AttentionTileSizes requested{options.blockM, options.blockN};
+  AttentionTileSizes requestedQuery{options.queryBlockM, options.queryBlockN};
   Location loc = op.getLoc();
   if (failed(verifyAttentionTileSizes(requested,
+                                      [&]() { return emitError(loc); })) ||
+      failed(verifyAttentionTileSizes(requestedQuery,
                                       [&]() { return emitError(loc); })) ||
       failed(verifyScoreModDifferentiable(op.getScoreMod(), loc)))
     return failure();
@@ -534,7 +545,16 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
     return tiled;
   }
   tiled.keyValue = buildKeyValueStage(rewriter, loc, problem, delta);
-  tiled.query = buildQueryStage(rewriter, loc, problem, delta);
+  // The query stage has its own tiles: its registers hold dQ, not dK and dV.
+  BackwardProblem queryProblem = problem;
+  AttentionTileSizes queryDefaults = getDefaultBackwardQueryTileSizes(headDim);
+  queryProblem.blockM = options.queryBlockM   ? options.queryBlockM
+                        : requested.blockM    ? requested.blockM
+                                              : queryDefaults.blockM;
+  queryProblem.blockN = options.queryBlockN   ? options.queryBlockN
+                        : requested.blockN    ? requested.blockN
+                                              : queryDefaults.blockN;
+  tiled.query = buildQueryStage(rewriter, loc, queryProblem, delta);
   rewriter.replaceOp(op, ValueRange{tiled.query.getResult(0),
                                     tiled.keyValue.getResult(0),
                                     tiled.keyValue.getResult(1)});
@@ -555,11 +575,14 @@ struct FATileAttentionBackwardPass
           << dq.getValue() << "'";
       return signalPassFailure();
     }
-    AttentionTileSizes sizes{blockM, blockN};
-    if (failed(
-            verifyAttentionTileSizes(sizes, [&]() { return emitError(loc); })))
-      return signalPassFailure();
-    BackwardTilingOptions options{blockM, blockN, dq == "accumulate"};
+    for (AttentionTileSizes sizes : {AttentionTileSizes{blockM, blockN},
+                                     AttentionTileSizes{queryBlockM,
+                                                        queryBlockN}})
+      if (failed(verifyAttentionTileSizes(sizes,
+                                          [&]() { return emitError(loc); })))
+        return signalPassFailure();
+    BackwardTilingOptions options{blockM, blockN, dq == "accumulate",
+                                  queryBlockM, queryBlockN};
     SmallVector<AttentionBackwardOp> ops;
     getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());

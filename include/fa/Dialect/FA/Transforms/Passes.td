@@ -165,7 +165,13 @@ def FATileAttentionBackward
            "64, else 32)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "keys per dK/dV tile and per key block of the dQ loop (0: 64 up "
-           "to D = 128, else 32)">
+           "to D = 128, else 32)">,
+    Option<"queryBlockM", "query-block-m", "int64_t", /*default=*/"0",
+           "query rows per tile of the query stage (0: block-m if given, "
+           "else 64 up to D = 128, else 32)">,
+    Option<"queryBlockN", "query-block-n", "int64_t", /*default=*/"0",
+           "keys per block of the query stage (0: block-n if given, else 64 "
+           "up to D = 128, else 32)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

@@ -149,6 +149,10 @@ FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
 /// 32), keys per dK/dV tile and key block (64 up to D = 128, else 32).
 AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim);
 
+/// The default tiles of the query stage (dQ): 64 x 64 up to D = 128, else
+/// 32 x 32.
+AttentionTileSizes getDefaultBackwardQueryTileSizes(int64_t headDim);
+
 /// How fa-tile-attention-backward tiles: block sizes (0: the defaults) and
 /// where dQ is computed.
 struct BackwardTilingOptions {
@@ -157,6 +161,9 @@ struct BackwardTilingOptions {
   /// what a GPU strategy turns into atomic adds) instead of in its own,
   /// deterministic stage that recomputes the probabilities.
   bool accumulateQueryGradient = false;
+  /// The query stage's tiles (0: blockM / blockN when given, else
+  /// getDefaultBackwardQueryTileSizes).
+  int64_t queryBlockM = 0, queryBlockN = 0;
 };
 
 /// The stages a tiled fa.attention_backward becomes (see the
