@@ -528,7 +528,10 @@ def _backward(ctx, grad_out, grad_lse):
     dq, dk, dv = _attention_backward_op(q, k, v, out, grad_out, lse,
                                         list(captures), causal, scale,
                                         regions)
-    return dq, dk, dv, None, None, None, None, None, None, None
+    # One gradient per input, in the inputs' structure: None for each
+    # capture (no gradient flows to them) and for the non-tensor arguments.
+    return (dq, dk, dv, [None] * len(captures), None, None, None, None, None,
+            None)
 
 
 if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer

@@ -58,12 +58,57 @@ def gradients(fn, q, k, v, do):
     return torch.autograd.grad(out, (q, k, v), do)
 
 
+def flash_style_gradients(q, k, v, do, causal, scale, score_mod=None):
+    """The backward as FlashAttention computes it, in plain torch in q's
+    precision: O rounded, the LSE in fp32, P = exp(s - LSE) rounded, dP =
+    dO V^T, delta = rowsum(dO O) in fp32, dS = P (dP - delta) rounded, then
+    the three products in q's precision."""
+    group = q.shape[1] // k.shape[1]
+    kr = k.repeat_interleave(group, dim=1)
+    vr = v.repeat_interleave(group, dim=1)
+    dtype = q.dtype
+    s = (q.float() @ kr.float().transpose(-1, -2)) * scale
+    ds_dx = torch.ones_like(s)
+    if score_mod is not None:
+        x = s.detach().requires_grad_()
+        with torch.enable_grad():
+            y = score_mod(x)
+            (ds_dx,) = torch.autograd.grad(y.sum(), x)
+        s = y.detach()
+    mask = scores_mask(q.shape[2], k.shape[2], causal)
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    lse = torch.logsumexp(s, dim=-1, keepdim=True)
+    lse = lse.masked_fill(torch.isneginf(lse), 0.0)
+    p = torch.exp(s - lse)
+    out = (p.to(dtype) @ vr).float()
+    p = p.to(dtype)
+    dp = (do @ vr.transpose(-1, -2)).float()
+    delta = (do.float() * out.to(dtype).float()).sum(-1, keepdim=True)
+    ds = (p.float() * (dp - delta) * ds_dx).to(dtype)
+    dq = (ds @ kr).float() * scale
+    dk = (ds.transpose(-1, -2) @ q).float() * scale
+    dv = (p.transpose(-1, -2) @ do).float()
+    b, hk, nk, d = k.shape
+    dk = dk.view(b, hk, group, nk, d).sum(2)
+    dv = dv.view(b, hk, group, nk, d).sum(2)
+    return dq.to(dtype), dk.to(dtype), dv.to(dtype)
+
+
 def check_gradients(ours, q, k, v, do, causal, scale, score_mod=None):
-    """ours: (dq, dk, dv). Reference: fp64 autograd; baseline: SDPA's math
-    backend (or the plain formula, with a score_mod) in q's precision."""
+    """ours: (dq, dk, dv) against fp64 autograd of the plain formula. The
+    yardstick is the error of the plain low-precision computations of the
+    same gradients: SDPA's math backend (or the plain formula, with a
+    score_mod) and the FlashAttention-style backward in plain torch
+    (flash_style_gradients); a gradient passes within 2x the larger of the
+    two (+ 1e-5). SDPA's math backend alone is a yardstick that PyTorch's
+    FlashAttention-2 and cuDNN backward miss too: on (2, 8, 2, 128, 1000),
+    D = 128, bf16 their dV errors were 1.35x its 2x bound (H200,
+    2026-12-01)."""
     ref = gradients(lambda a, b, c: plain_attention(a, b, c, causal, scale,
                                                     score_mod),
                     q.double(), k.double(), v.double(), do.double())
+    flash = flash_style_gradients(q, k, v, do, causal, scale, score_mod)
     if score_mod is None:
         mask = scores_mask(q.shape[2], k.shape[2], causal)
 
@@ -77,10 +122,13 @@ def check_gradients(ours, q, k, v, do, causal, scale, score_mod=None):
         base = gradients(lambda a, b, c: plain_attention(a, b, c, causal,
                                                          scale, score_mod),
                          q, k, v, do)
-    for name, got, r, b in zip(("dq", "dk", "dv"), ours, ref, base):
+    for name, got, r, b, f in zip(("dq", "dk", "dv"), ours, ref, base,
+                                  flash):
         assert not torch.isnan(got).any(), f"{name} has NaN"
         err = (got.double() - r).abs().max().item()
-        bound = 2 * (b.double().nan_to_num(0.0) - r).abs().max().item() + 1e-5
+        base_err = max((b.double().nan_to_num(0.0) - r).abs().max().item(),
+                       (f.double() - r).abs().max().item())
+        bound = 2 * base_err + 1e-5
         assert err <= bound, f"{name}: max error {err} > bound {bound}"
     mask = scores_mask(q.shape[2], k.shape[2], causal)
     if mask is not None:
