@@ -92,9 +92,82 @@ def forward_lse(q, k, v, causal, scale):
     return out, lse
 
 
+def training_table(args):
+    """Forward + backward through autograd: fa_mlir.torch.attention,
+    SDPA's cuDNN and FlashAttention-2 backends and FlexAttention (compiled),
+    on the same tensors; TFLOP/s count 3.5 times the forward's FLOPs."""
+    from fa_mlir.torch import attention as fa_attention
+    try:
+        from torch.nn.attention.flex_attention import (create_block_mask,
+                                                       flex_attention)
+        flex = torch.compile(flex_attention)
+    except ImportError:
+        flex = None
+    print("| dtype | D | causal | N | fa-mlir TFLOP/s | cuDNN | FA2 | Flex | "
+          "vs cuDNN | vs FA2 | vs Flex |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for dtype in args.dtypes.split(","):
+        for d in map(int, args.head_dims.split(",")):
+            for causal in args.causal.split(","):
+                is_causal = causal != "none"
+                for n in map(int, args.lengths.split(",")):
+                    heads = 16
+                    batch = max(1, args.tokens // n // heads)
+                    shape = (batch, heads, n, d)
+                    q, k, v, do = (torch.randn(shape, device="cuda",
+                                               dtype=DTYPES[dtype])
+                                   for _ in range(4))
+                    flops = 3.5 * 4 * batch * heads * n * n * d
+                    if is_causal:
+                        flops /= 2
+                    runs = {
+                        "ours": lambda a, b, c: fa_attention(
+                            a, b, c, is_causal=is_causal),
+                    }
+                    for name, backend in (("cudnn",
+                                           SDPBackend.CUDNN_ATTENTION),
+                                          ("fa2", SDPBackend.FLASH_ATTENTION)):
+                        def run(a, b, c, backend=backend):
+                            with sdpa_kernel(backend):
+                                return F.scaled_dot_product_attention(
+                                    a, b, c, is_causal=is_causal)
+                        runs[name] = run
+                    if flex is not None:
+                        mask = None
+                        if is_causal:
+                            mask = create_block_mask(
+                                lambda b, h, i, j: j <= i, None, None, n, n)
+                        runs["flex"] = lambda a, b, c, mask=mask: flex(
+                            a, b, c, block_mask=mask)
+                    tflops = {}
+                    for name, fn in runs.items():
+                        qq, kk, vv = (x.detach().requires_grad_()
+                                      for x in (q, k, v))
+
+                        def step():
+                            out = fn(qq, kk, vv)
+                            torch.autograd.grad(out, (qq, kk, vv), do)
+                        try:
+                            ms = timed(step, args.iters)
+                            tflops[name] = flops / ms / 1e9
+                        except Exception as error:  # a backend may refuse
+                            print(f"({name}: {error})", file=sys.stderr)
+                    ours = tflops.get("ours")
+                    row = [dtype, d, causal, n]
+                    row += [f"{tflops[k]:.0f}" if k in tflops else "-"
+                            for k in ("ours", "cudnn", "fa2", "flex")]
+                    row += [f"{ours / tflops[k]:.2f}x"
+                            if ours and k in tflops else "-"
+                            for k in ("cudnn", "fa2", "flex")]
+                    print("| " + " | ".join(map(str, row)) + " |",
+                          flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kernels", required=True)
+    parser.add_argument("--kernels",
+                        help="the backward kernels' directory (not needed "
+                             "with --training)")
     parser.add_argument("--dtypes", default="bf16")
     parser.add_argument("--head-dims", default="64,128")
     parser.add_argument("--causal", default="none,bottom_right")
@@ -102,7 +175,17 @@ def main():
     parser.add_argument("--tokens", type=int, default=65536,
                         help="B * H * N per shape (16 heads)")
     parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--training", action="store_true",
+                        help="time forward + backward through autograd "
+                             "(fa_mlir.torch, cuDNN, FA2, FlexAttention) "
+                             "instead of the backward kernels")
     args = parser.parse_args()
+    if args.training:
+        torch.zeros(1, device="cuda")
+        print(f"device: {torch.cuda.get_device_name()}, torch "
+              f"{torch.__version__}")
+        training_table(args)
+        return
     torch.manual_seed(0)
     torch.zeros(1, device="cuda")  # a current CUDA context for the driver
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
