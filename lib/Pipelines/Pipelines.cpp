@@ -62,12 +62,10 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());
-  // The backward: three stages (dq=stage), the mma.sync kernels' tiles
-  // unless sizes were given.
-  FATileAttentionBackwardOptions backward;
-  backward.blockM = options.blockM;
-  backward.blockN = options.blockN;
-  func.addPass(createFATileAttentionBackward(backward));
+  // The backward: three stages (dq=stage) with the mma.sync kernels'
+  // tiles. block-m/block-n are the forward's (its registers differ); the
+  // backward's tiles are fa-tile-attention-backward's options.
+  func.addPass(createFATileAttentionBackward());
   FALowerToGPUOptions gpu;
   gpu.chip = options.chip;
   gpu.strategy = strategy;

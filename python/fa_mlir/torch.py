@@ -399,7 +399,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     causal = causal_alignment if is_causal else None
     # Training: the op also returns the LSE its backward reads.
     needs_grad = torch.is_grad_enabled() and any(
-        t.requires_grad for t in (q, k, v))
+        t.requires_grad for t in (q, k, v, *mods.captures))
     if needs_grad:
         _check_backward(q, mods.captures, cache, _options)
     if cache is not None or _options is not None:
@@ -511,7 +511,8 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor,
 
 def _attention_backward_fake(q, k, v, out, grad_out, lse, captures, causal,
                              scale, regions):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    # Contiguous, as _run_backward allocates them (not q's strides).
+    return tuple(q.new_empty(t.shape) for t in (q, k, v))
 
 
 def _setup_context(ctx, inputs, output):

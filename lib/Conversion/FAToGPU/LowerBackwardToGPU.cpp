@@ -132,6 +132,21 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
   captureSet.insert(query->scores.captures.begin(),
                     query->scores.captures.end());
   SmallVector<Value> captures(captureSet.begin(), captureSet.end());
+  // What the stages write is no capture: a kernel would read it while
+  // another writes it.
+  for (Value capture : captures) {
+    Operation *def = capture.getDefiningOp();
+    bool written =
+        (def && def->hasAttr(BackwardTileAttr::attrName)) ||
+        llvm::is_contained(delta->results, capture) ||
+        llvm::is_contained(keyValue->results, capture) ||
+        llvm::is_contained(query->results, capture);
+    if (written)
+      return emitError(queryForall.getLoc(),
+                       "the scores body reads a tensor a backward stage "
+                       "writes (delta or a gradient); it may read only "
+                       "tensors defined before the backward");
+  }
   for (Value capture : captures)
     spec.captures.push_back(type(capture));
 

@@ -124,6 +124,21 @@ LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
                 << element << " (f32 runs only on the CPU path)";
     return failure();
   }
+  for (RankedTensorType type :
+       {spec.key, spec.value, spec.output, spec.gradOutput, spec.gradQuery,
+        spec.gradKey, spec.gradValue})
+    if (type.getElementType() != element) {
+      emitError() << "the backward's Q, K, V, O, dO, dQ, dK and dV must "
+                     "share an element type, got "
+                  << element << " and " << type.getElementType();
+      return failure();
+    }
+  for (RankedTensorType type : {spec.lse, spec.delta})
+    if (!type.getElementType().isF32()) {
+      emitError() << "the backward's LSE and delta are f32, got "
+                  << type.getElementType();
+      return failure();
+    }
   int64_t headDim = spec.query.getShape()[3];
   if (headDim != spec.value.getShape()[3]) {
     emitError() << "the mma-sync backward needs D == Dv, got D = " << headDim

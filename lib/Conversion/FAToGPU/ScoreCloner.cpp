@@ -166,6 +166,17 @@ ScoreFunction::analyze(const FusedAttentionTile &matched,
                                    "kernel: the query head must not depend on "
                                    "a row, key or score");
   }
+  if (scf::ForOp outer = options.outerLoop)
+    for (Value bound : {outer.getLowerBound(), outer.getUpperBound()}) {
+      FailureOr<unsigned> dep = function.analyzeValue(bound);
+      if (failed(dep))
+        return failure();
+      if (*dep != kUniform)
+        return tile.forall.emitError("cannot evaluate the tile in a GPU "
+                                     "kernel: the bounds of the loop over "
+                                     "query heads must depend only on the "
+                                     "tile");
+    }
   struct Uniform {
     Value value;
     const char *what;

@@ -28,3 +28,13 @@ func.func @d128(%q: tensor<1x2x?x128xbf16>, %lse: tensor<1x2x?xf32>)
   %0:3 = fa.attention_backward ins(%q, %q, %q, %q, %q, %lse : tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?xf32>) outs(%q, %q, %q : tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>) -> tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>
   return %0#0 : tensor<1x2x?x128xbf16>
 }
+
+// -----
+
+// Q in bf16 with K in f16: the op's verifier says so, once.
+// CHECK: error: 'fa.attention_backward' op key element type 'f16' does not match query element type 'bf16'
+func.func @mixed(%q: tensor<1x2x?x64xbf16>, %k: tensor<1x2x?x64xf16>, %lse: tensor<1x2x?xf32>)
+    -> tensor<1x2x?x64xbf16> {
+  %0:3 = fa.attention_backward ins(%q, %k, %k, %q, %q, %lse : tensor<1x2x?x64xbf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>) outs(%q, %k, %k : tensor<1x2x?x64xbf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>) -> tensor<1x2x?x64xbf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+  return %0#0 : tensor<1x2x?x64xbf16>
+}

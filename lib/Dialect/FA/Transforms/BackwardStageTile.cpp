@@ -258,6 +258,11 @@ LogicalResult BackwardStageMatcher::matchGrid(Value operand, int64_t block) {
   SmallVector<OpFoldResult> ubs = forall.getMixedUpperBound();
   if (ubs.size() != 3)
     return fail(forall, "a stage runs over (batch, head, tile)");
+  for (auto [lb, step] :
+       llvm::zip(forall.getMixedLowerBound(), forall.getMixedStep()))
+    if (!isConstantIndex(lb, 0) || !isConstantIndex(step, 1))
+      return fail(forall, "a stage's (batch, head, tile) run from 0 in steps "
+                          "of 1: one GPU block per iteration");
   auto ceil = isa<Value>(ubs[2])
                   ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
                   : arith::CeilDivUIOp();
@@ -286,6 +291,14 @@ BackwardStageMatcher::matchInsert(tensor::ParallelInsertSliceOp insert,
   SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(),
                             sizes = insert.getMixedSizes();
   size_t rank = vector ? 3 : 4;
+  if (sizes.size() != rank ||
+      !llvm::all_of(insert.getMixedStrides(),
+                    [](OpFoldResult s) { return isConstantIndex(s, 1); }) ||
+      !isConstantIndex(sizes[0], 1) || !isConstantIndex(sizes[1], 1) ||
+      (!vector &&
+       !isConstantIndex(sizes[3], cast<RankedTensorType>(insert.getDestType())
+                                      .getDimSize(3))))
+    return fail(insert, "a stage writes whole rows with unit strides");
   if (offsets.size() != rank || !isInductionVar(offsets[0], forall, 0) ||
       !isValue(offsets[1], head) || !isValue(offsets[2], start) ||
       (!vector && !isConstantIndex(offsets[3], 0)) ||
@@ -310,15 +323,20 @@ LogicalResult
 BackwardStageMatcher::matchNothingElse(Block *block,
                                        const DenseSet<Operation *> &known) {
   for (Operation &op : block->without_terminator()) {
-    if (known.contains(&op) || isa<scf::ForOp>(op))
+    if (known.contains(&op))
       continue;
     if (!getRole(&op).empty())
       return fail(&op, "this op is not part of the stage's computation");
-    bool sizing = isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
-                      linalg::FillOp, arith::ConstantOp>(op) ||
-                  (op.getNumRegions() == 0 && isMemoryEffectFree(&op) &&
-                   llvm::all_of(op.getResultTypes(),
-                                [](Type t) { return t.isIntOrIndex(); }));
+    // Only the stage's own loops (in `known`) hold regions; everything else
+    // sizes tensors or computes indices, without side effects.
+    auto fill = dyn_cast<linalg::FillOp>(op);
+    bool sizing =
+        (fill && fill.hasPureTensorSemantics()) ||
+        (op.getNumRegions() == 0 && isMemoryEffectFree(&op) &&
+         (isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
+              arith::ConstantOp>(op) ||
+          llvm::all_of(op.getResultTypes(),
+                       [](Type t) { return t.isIntOrIndex(); })));
     if (!sizing)
       return fail(&op, "the stage holds an op the tiling does not build; "
                        "edit the 'scores' body instead");
@@ -485,7 +503,8 @@ LogicalResult BackwardStageMatcher::matchQuery() {
                               chain->gradProbabilities,
                               chain->gradScores,
                               *dq,
-                              *store};
+                              *store,
+                              loop};
   if (failed(matchNothingElse(forall.getBody(), known)) ||
       failed(matchNothingElse(loop.getBody(), known)))
     return failure();
@@ -653,7 +672,9 @@ LogicalResult BackwardStageMatcher::matchKeyValue() {
                               *dk,
                               *dv,
                               *storeK,
-                              *storeV};
+                              *storeV,
+                              heads,
+                              blocks};
   if (failed(matchNothingElse(forall.getBody(), known)) ||
       failed(matchNothingElse(heads.getBody(), known)) ||
       failed(matchNothingElse(blocks.getBody(), known)))
@@ -676,6 +697,15 @@ LogicalResult BackwardStageMatcher::matchKeyValue() {
 
 FailureOr<BackwardStageTile> BackwardStageMatcher::match() {
   scf::ForallOp forall = tile.forall;
+  // A kernel writes its outputs' memory: they must be fresh tensors (the
+  // tiling's tensor.empty), never an operand the stages read.
+  for (Value output : forall.getOutputs())
+    if (!output.getDefiningOp<tensor::EmptyOp>()) {
+      (void)fail(forall, "a stage's outputs must be fresh tensor.empty "
+                         "values, as the tiling makes them: its kernel "
+                         "writes their memory");
+      return failure();
+    }
   auto attr = forall->getAttrOfType<DictionaryAttr>(BackwardTileAttr::attrName);
   auto stage = attr ? attr.getAs<StringAttr>("stage") : StringAttr();
   auto blockM = attr ? attr.getAs<IntegerAttr>("block_m") : IntegerAttr();
