@@ -222,3 +222,22 @@ def test_compiled_training_step_has_no_graph_breaks():
     assert torch.allclose(loss, eager_loss, rtol=1e-3, atol=1e-5)
     assert torch.allclose(layer.weight.grad.float(), eager.float(),
                           rtol=2e-2, atol=1e-3)
+
+
+def test_compiled_gradients_of_strided_inputs():
+    # q, k, v as (B, N, H, D) memory viewed as (B, H, N, D): the backward
+    # op's outputs are contiguous, and its fake must say so for Inductor.
+    torch.manual_seed(1)
+    base = torch.randn(3, 2, 100, 4, 64, device=DEV, dtype=torch.float16)
+    do = torch.randn(2, 4, 100, 64, device=DEV, dtype=torch.float16)
+
+    def step(x):
+        q, k, v = (t.transpose(1, 2) for t in x.unbind(0))
+        return attention(q, k, v, is_causal=True)
+
+    x = base.clone().requires_grad_()
+    step(x).backward(do)
+    eager = x.grad.clone()
+    x.grad = None
+    torch.compile(step, fullgraph=True)(x).backward(do)
+    assert torch.equal(x.grad, eager)
