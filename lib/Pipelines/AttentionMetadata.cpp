@@ -100,35 +100,12 @@ llvm::json::Value mlir::fa::serializeModRegion(Region &region) {
                             {"body", std::move(body)}};
 }
 
-llvm::json::Object mlir::fa::describeAttention(AttentionOp op,
-                                               int64_t firstCaptureArgument) {
-  llvm::json::Array captures;
-  for (auto [i, capture] : llvm::enumerate(op.getCaptures())) {
-    auto type = cast<RankedTensorType>(capture.getType());
-    captures.push_back(llvm::json::Object{
-        {"argument", firstCaptureArgument + static_cast<int64_t>(i)},
-        {"element_type", typeString(type.getElementType())},
-        {"rank", type.getRank()}});
-  }
-  std::string causal = "none";
-  if (std::optional<CausalAlignment> alignment = op.getCausal())
-    causal = stringifyCausalAlignment(*alignment).str();
-  return llvm::json::Object{
-      {"dtype", typeString(op.getQueryType().getElementType())},
-      {"head_dim", op.getHeadDim()},
-      {"scale", op.getEffectiveScale()},
-      {"causal", causal},
-      {"lse", op.hasLse()},
-      {"from_op", true},
-      {"captures", std::move(captures)},
-      {"score_mod", serializeModRegion(op.getScoreMod())},
-      {"mask_mod", serializeModRegion(op.getMaskMod())},
-  };
-}
-
-llvm::json::Object
-mlir::fa::describeAttentionBackward(AttentionBackwardOp op,
-                                    int64_t firstCaptureArgument) {
+/// What the forward and the backward op share: element type, head
+/// dimension, scale, causal mask, captures (kernel arguments from
+/// `firstCaptureArgument`) and regions.
+template <typename OpTy>
+static llvm::json::Object describeRegions(OpTy op,
+                                          int64_t firstCaptureArgument) {
   llvm::json::Array captures;
   for (auto [i, capture] : llvm::enumerate(op.getCaptures())) {
     auto type = cast<RankedTensorType>(capture.getType());
@@ -151,4 +128,17 @@ mlir::fa::describeAttentionBackward(AttentionBackwardOp op,
       {"score_mod", serializeModRegion(op.getScoreMod())},
       {"mask_mod", serializeModRegion(op.getMaskMod())},
   };
+}
+
+llvm::json::Object mlir::fa::describeAttention(AttentionOp op,
+                                               int64_t firstCaptureArgument) {
+  llvm::json::Object description = describeRegions(op, firstCaptureArgument);
+  description["lse"] = op.hasLse();
+  return description;
+}
+
+llvm::json::Object
+mlir::fa::describeAttentionBackward(AttentionBackwardOp op,
+                                    int64_t firstCaptureArgument) {
+  return describeRegions(op, firstCaptureArgument);
 }

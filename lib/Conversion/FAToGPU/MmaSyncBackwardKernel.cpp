@@ -226,6 +226,9 @@ public:
   }
 
   void emitDelta(gpu::GPUFuncOp func);
+  /// The kernel entry: arguments, thread and block indices (tile x, head
+  /// y, batch z), Nq, and the first row of a tile of `rows` rows.
+  void bindTile(gpu::GPUFuncOp func, int64_t rows);
   void emitGradients(gpu::GPUFuncOp func);
 
 private:
@@ -524,7 +527,7 @@ void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
   }
 }
 
-void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
+void BackwardEmitter::bindTile(gpu::GPUFuncOp func, int64_t rows) {
   b.setInsertionPointToStart(&func.getBody().front());
   llvm::append_range(arguments, func.getArguments());
   bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
@@ -532,8 +535,12 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
   qLength = b.createOrFold<memref::DimOp>(arg(kQuery), 2);
+  rowStart = mul(tileIndex, idx(rows));
+}
+
+void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
+  bindTile(func, tileRows);
   kvLength = b.createOrFold<memref::DimOp>(arg(kKey), 2);
-  rowStart = mul(tileIndex, idx(tileRows));
 
   TileCloner::Roots roots;
   roots.batch = batch;
@@ -630,15 +637,8 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
 }
 
 void BackwardEmitter::emitDelta(gpu::GPUFuncOp func) {
-  b.setInsertionPointToStart(&func.getBody().front());
-  llvm::append_range(arguments, func.getArguments());
-  bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
-  tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  qLength = b.createOrFold<memref::DimOp>(arg(kQuery), 2);
   int64_t blockM = stage.blockM;
-  rowStart = mul(tileIndex, idx(blockM));
+  bindTile(func, blockM);
 
   // A row of D / 8 chunks of 8 elements is summed by `lanes` lanes (a power
   // of two), `rowsPerWarp` rows per warp at a time.
