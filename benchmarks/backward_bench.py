@@ -31,17 +31,17 @@ DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 
 
 def load_backward(prefix):
-    """The three kernels at prefix.{0,1,2}, in launch order."""
-    kernels = {}
+    """The three kernels at prefix.{0,1,2}, in launch order (delta,
+    key_value, query; or delta, fused, dq_convert)."""
+    kernels = []
     for i in range(3):
         with open(f"{prefix}.{i}.json") as f:
             metadata = json.load(f)
         with open(f"{prefix}.{i}.cubin", "rb") as f:
             cubin = f.read()
-        stage = metadata["backward"]["stage"]
-        kernels[stage] = (_driver.LoadedKernel(CompiledKernel(
-            metadata["kernel"], "", cubin, metadata)), metadata)
-    return [kernels[s] for s in ("delta", "key_value", "query")]
+        kernels.append((_driver.LoadedKernel(CompiledKernel(
+            metadata["kernel"], "", cubin, metadata)), metadata))
+    return kernels
 
 
 def memref(t):
@@ -168,6 +168,10 @@ def main():
     parser.add_argument("--kernels",
                         help="the backward kernels' directory (not needed "
                              "with --training)")
+    parser.add_argument("--suffix", default="",
+                        help="of the kernels' names (make_kernels.py "
+                             "--suffix), e.g. _stage for kernels compiled "
+                             "with --backward-dq=stage")
     parser.add_argument("--dtypes", default="bf16")
     parser.add_argument("--head-dims", default="64,128")
     parser.add_argument("--causal", default="none,bottom_right")
@@ -191,12 +195,13 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     print("| dtype | D | causal | N | B x H | fa-mlir ms | TFLOP/s | "
           "cuDNN TFLOP/s | FA2 TFLOP/s | vs cuDNN | vs FA2 | "
-          "max|dQ,dK,dV - cuDNN| | ms: delta / key_value / query |")
+          "max|dQ,dK,dV - cuDNN| | ms per kernel |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtypes.split(","):
         for d in map(int, args.head_dims.split(",")):
             for causal in args.causal.split(","):
-                prefix = os.path.join(args.kernels, f"bwd_{dtype}_d{d}_{causal}")
+                prefix = os.path.join(args.kernels,
+                                      f"bwd_{dtype}_d{d}_{causal}{args.suffix}")
                 if not os.path.exists(prefix + ".0.json"):
                     continue
                 stages = load_backward(prefix)
@@ -212,7 +217,11 @@ def main():
                     o, lse = forward_lse(q, k, v, is_causal, scale)
                     delta = torch.empty_like(lse)
                     dq, dk, dv = (torch.empty_like(x) for x in (q, k, v))
-                    tensors = [q, k, v, o, do, lse, delta, dq, dk, dv]
+                    scratch = [delta]
+                    if stages[1][1]["backward"]["stage"] == "fused":
+                        scratch.append(torch.empty(q.shape, device="cuda",
+                                                   dtype=torch.float32))
+                    tensors = [q, k, v, o, do, lse, *scratch, dq, dk, dv]
                     flat = [x for tensor in tensors for x in memref(tensor)]
                     stream = torch.cuda.current_stream().cuda_stream
                     launches = [(kernel, grid(meta, tensors))
@@ -267,10 +276,13 @@ def main():
                         row.append(f"{err:.2e}")
                     else:
                         row.append("-")
-                    row.append(" / ".join(f"{t:.3f}" for t in stage_ms))
+                    row.append(" / ".join(
+                        f"{meta['backward']['stage']} {t:.3f}"
+                        for (_, meta), t in zip(stages, stage_ms)))
                     print("| " + " | ".join(map(str, row)) + " |",
                           flush=True)
-                    del q, k, v, do, o, lse, delta, dq, dk, dv, ref
+                    del q, k, v, do, o, lse, delta, dq, dk, dv, ref, scratch
+                    del tensors
 
 
 if __name__ == "__main__":

@@ -57,19 +57,29 @@ static std::string typeString(Type type) {
 }
 
 /// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
-/// for every stage, the grid tiles Q (delta, query) or K (key_value).
+/// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
+/// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
 static llvm::json::Object
 buildBackwardMetadata(const KernelRecord &record,
                       const llvm::json::Object &description) {
-  static const char *const fixed[] = {"q",   "k",     "v",  "o",  "do",
-                                      "lse", "delta", "dq", "dk", "dv"};
+  // Argument 7 is dQ, or the accumulator (rank 4, f32) before it.
+  bool accumulates = record.arguments.size() > 7 &&
+                     record.arguments[7].getRank() == 4 &&
+                     record.arguments[7].getElementType().isF32() &&
+                     !record.arguments[0].getElementType().isF32();
+  SmallVector<StringRef> fixed{"q", "k", "v", "o", "do", "lse", "delta"};
+  if (accumulates)
+    fixed.push_back("dq_accum");
+  fixed.append({"dq", "dk", "dv"});
   const KernelLaunchInfo &l = record.launch;
   StringRef stage = l.backwardStage;
   auto writes = [&](StringRef name) {
     if (stage == "delta")
-      return name == "delta";
+      return name == "delta" || name == "dq_accum";
     if (stage == "key_value")
       return name == "dk" || name == "dv";
+    if (stage == "fused")
+      return name == "dk" || name == "dv" || name == "dq_accum";
     return name == "dq";
   };
   llvm::json::Array arguments;
@@ -78,8 +88,8 @@ buildBackwardMetadata(const KernelRecord &record,
     llvm::json::Array shape;
     for (int64_t d : type.getShape())
       shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
-    std::string name = i < std::size(fixed)
-                           ? std::string(fixed[i])
+    std::string name = i < fixed.size()
+                           ? fixed[i].str()
                            : "capture" + std::to_string(captures++);
     arguments.push_back(llvm::json::Object{
         {"name", name},
@@ -90,7 +100,7 @@ buildBackwardMetadata(const KernelRecord &record,
         {"writes", writes(name)},
     });
   }
-  bool keys = stage == "key_value";
+  bool keys = stage == "key_value" || stage == "fused";
   int64_t arg = keys ? 1 : 0;
   int64_t block = keys ? l.blockN : l.blockM;
   std::string operand = keys ? "k" : "q";
@@ -107,9 +117,12 @@ buildBackwardMetadata(const KernelRecord &record,
        "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] (in "
        "elements; all but the captures: innermost stride 1 and 16-byte "
        "aligned rows). The three kernels of a backward take the same "
-       "arguments and run in the order delta, key_value, query; delta is "
-       "scratch the runtime allocates (f32 [B, Hq, Nq]), written by the "
-       "first and read by the others"},
+       "arguments and run in the order delta, key_value, query "
+       "(backward-dq=stage) or delta, fused, dq_convert "
+       "(backward-dq=accumulate); delta (f32 [B, Hq, Nq]) and dq_accum "
+       "(f32 [B, Hq, Nq, D], contiguous) are scratch the runtime "
+       "allocates, uninitialized: the delta kernel writes delta and zeroes "
+       "dq_accum, the others read them"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid",
@@ -407,11 +420,15 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     descriptions.push_back(
         describeAttention(op, /*firstCaptureArgument=*/op.hasLse() ? 5 : 4));
   // The backward ops' kernels follow the forward ones (fa-lower-to-gpu maps
-  // the forward tiles first), three per op: delta, key_value, query.
+  // the forward tiles first), three per op: delta, key_value, query; or
+  // delta, fused, dq_convert, whose arguments hold the dQ accumulator too.
   module.walk([&](AttentionBackwardOp op) {
+    bool accumulates = options.backwardDq == "accumulate" ||
+                       (options.backwardDq == "auto" &&
+                        op.getQuery().getType().getDimSize(3) <= 64);
     for (int stage = 0; stage < 3; ++stage)
       descriptions.push_back(
-          describeAttentionBackward(op, /*firstCaptureArgument=*/10));
+          describeAttentionBackward(op, accumulates ? 11 : 10));
   });
   module.walk([&](Operation *op) {
     pretiled |= op->hasAttr(BackwardTileAttr::attrName);

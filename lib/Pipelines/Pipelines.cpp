@@ -62,10 +62,12 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());
-  // The backward: three stages (dq=stage) with the mma.sync kernels'
-  // tiles. block-m/block-n are the forward's (its registers differ); the
+  // The backward: three stages with the mma.sync kernels' tiles.
+  // block-m/block-n are the forward's (its registers differ); the
   // backward's tiles are fa-tile-attention-backward's options.
-  func.addPass(createFATileAttentionBackward());
+  FATileAttentionBackwardOptions backward;
+  backward.dq = options.backwardDq;
+  func.addPass(createFATileAttentionBackward(backward));
   FALowerToGPUOptions gpu;
   gpu.chip = options.chip;
   gpu.strategy = strategy;
@@ -107,12 +109,14 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
                    "allow-pattern-rollback=false},"
                    "convert-nvvm-to-llvm,cse,reconcile-unrealized-casts");
   gpu.addPass(createFALowerTensorMapArguments());
-  // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; CUDA 12+ ptxas
-  // reads it.
+  // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; 8.1 adds the
+  // vector reductions (red.global.add.v4.f32) the sm_90 backward adds dQ
+  // with. CUDA 12.1+ reads it; older chips keep 8.0.
+  StringRef chip = options.chip.getValue();
   addUpstream(pm, llvm::formatv("nvvm-attach-target{{chip={0} "
-                                "features=+ptx80 O={1}}",
-                                options.chip.getValue(),
-                                options.optLevel.getValue())
+                                "features=+ptx{2} O={1}}",
+                                chip, options.optLevel.getValue(),
+                                chip.starts_with("sm_9") ? 81 : 80)
                       .str());
 }
 

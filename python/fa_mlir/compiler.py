@@ -165,12 +165,15 @@ def kernel_arguments(spec):
     return args
 
 
-def backward_kernel_arguments(spec):
+def backward_kernel_arguments(spec, accumulate: bool = False):
     """[(name, rank, element type)] of the three kernels of the backward of
-    `spec`, in launch order: q, k, v, o, do, lse, delta, dq, dk, dv,
-    capture0, ..."""
+    `spec`, in launch order: q, k, v, o, do, lse, delta, [dq_accum,] dq, dk,
+    dv, capture0, ... (dq_accum, the f32 dQ accumulator, with
+    backward_dq="accumulate")."""
     args = [(n, 4, spec.dtype) for n in ("q", "k", "v", "o", "do")]
     args += [("lse", 3, "f32"), ("delta", 3, "f32")]
+    if accumulate:
+        args.append(("dq_accum", 4, "f32"))
     args += [(n, 4, spec.dtype) for n in ("dq", "dk", "dv")]
     for i, c in enumerate(spec.captures):
         element, rank = capture_type(c)
@@ -178,10 +181,11 @@ def backward_kernel_arguments(spec):
     return args
 
 
-def check_kernel_arguments(metadata, spec, backward=False):
+def check_kernel_arguments(metadata, spec, backward=False, accumulate=False):
     """Raises FAError unless the kernel's launch metadata ("arguments")
-    lists exactly the arguments a launcher of `spec` passes."""
-    want = backward_kernel_arguments(spec) if backward else \
+    lists exactly the arguments a launcher of `spec` passes (`accumulate`:
+    a backward compiled with backward_dq="accumulate")."""
+    want = backward_kernel_arguments(spec, accumulate) if backward else \
         kernel_arguments(spec)
     have = [(a.get("name"), a.get("rank"), a.get("element_type"))
             for a in metadata.get("arguments", ())]
@@ -297,8 +301,9 @@ class KernelCache:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def get_backward(self, spec, **options):
-        """The three kernels of the backward of `spec` (delta, key_value,
-        query: the order they run in), compiled once per key."""
+        """The three kernels of the backward of `spec` in the order they run
+        (delta, key_value, query; or delta, fused, dq_convert with
+        backward_dq="accumulate"), compiled once per key."""
         key = self.backward_key(spec, **options)
         with self._lock:
             if key in self._memory:
@@ -309,10 +314,11 @@ class KernelCache:
                                          **options)
                 stages = [k.metadata.get("backward", {}).get("stage")
                           for k in kernels]
-                if stages != ["delta", "key_value", "query"]:
+                if stages not in (["delta", "key_value", "query"],
+                                  ["delta", "fused", "dq_convert"]):
                     raise FAError(f"the backward compiled to kernels of "
                                   f"stages {stages}, not delta, key_value, "
-                                  f"query")
+                                  f"query or delta, fused, dq_convert")
                 self.compilations += 1
                 for i, kernel in enumerate(kernels):
                     self._store(f"{key}.{i}", kernel)

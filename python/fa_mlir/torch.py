@@ -559,13 +559,18 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
                                   for t in (q, k, v, out, grad_out))
         lse = lse.contiguous()
         delta = torch.empty_like(lse)
+        scratch = [delta]
+        if kernels[1].metadata["backward"]["stage"] == "fused":
+            # dQ in f32, zeroed by the delta kernel, summed with atomics.
+            scratch.append(torch.empty(q.shape, dtype=torch.float32,
+                                       device=q.device))
         args = []
-        for t in (q, k, v, out, grad_out, lse, delta, dq, dk, dv):
+        for t in (q, k, v, out, grad_out, lse, *scratch, dq, dk, dv):
             args += _memref(t)
         for c in captures:
             args += _memref(c)
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        for kernel in kernels:  # delta, key_value, query
+        for kernel in kernels:  # delta, key_value, query (or fused, dq_convert)
             grid = []
             for g in kernel.metadata["grid"]:
                 value = (q, k)[g["arg"]].shape[g["dim"]]
@@ -577,15 +582,25 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
 
 
 def _load_backward(spec, chip, device):
+    # The compiler's choice (auto: dQ summed with f32 atomics in the dK/dV
+    # kernel where that is the faster) unless PyTorch is asked for
+    # deterministic algorithms: then dQ has its own kernel.
+    dq = "stage" if torch.are_deterministic_algorithms_enabled() else "auto"
     cache = default_cache()
-    key = ("backward", spec, chip, device.index, id(cache))
+    key = ("backward", spec, chip, dq, device.index, id(cache))
     with _loaded_lock:
         kernels = _loaded.get(key)
         if kernels is None:
             kernels = []
-            for compiled in cache.get_backward(spec, chip=chip,
-                                               strategy="mma-sync"):
-                check_kernel_arguments(compiled.metadata, spec, backward=True)
+            compiled_kernels = cache.get_backward(
+                spec, chip=chip, strategy="mma-sync", backward_dq=dq)
+            # get_backward checked the stages: (delta, fused, dq_convert)
+            # take the f32 dQ accumulator too.
+            accumulate = \
+                compiled_kernels[1].metadata["backward"]["stage"] == "fused"
+            for compiled in compiled_kernels:
+                check_kernel_arguments(compiled.metadata, spec, backward=True,
+                                       accumulate=accumulate)
                 kernel = _driver.LoadedKernel(compiled)
                 kernel.metadata = compiled.metadata
                 kernels.append(kernel)

@@ -241,3 +241,29 @@ def test_compiled_gradients_of_strided_inputs():
     x.grad = None
     torch.compile(step, fullgraph=True)(x).backward(do)
     assert torch.equal(x.grad, eager)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_deterministic_algorithms_give_the_same_gradients_each_run(d):
+    """By default dQ is summed with f32 atomics in the kernel that computes
+    dK and dV (its additions come in any order); under
+    torch.use_deterministic_algorithms the backward takes the dq=stage
+    kernels: the same bits every run, and within the rule either way."""
+    q, k, v, do = inputs(1, 8, 2, 300, 700, d, torch.bfloat16)
+    scale = 1 / math.sqrt(d)
+
+    def run():
+        return gradients(lambda a, c, e: attention(
+            a, c, e, is_causal=True, causal_alignment="bottom_right",
+            enable_gqa=True), q, k, v, do)
+    fast = run()
+    check_gradients(fast, q, k, v, do, "bottom_right", scale)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        first, second = run(), run()
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    check_gradients(first, q, k, v, do, "bottom_right", scale)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)

@@ -124,24 +124,36 @@ def test_cache_compiles_once_and_reads_disk(tmp_path):
     assert again.ptx == first.ptx and again.metadata == first.metadata
 
 
-def test_backward_compiles_three_kernels_once(tmp_path):
+@pytest.mark.parametrize("dq,stages", [
+    ("accumulate", ["delta", "fused", "dq_convert"]),
+    ("stage", ["delta", "key_value", "query"])])
+def test_backward_compiles_three_kernels_once(tmp_path, dq, stages):
     spec = AttentionSpec(dtype="bf16", head_dim=64, causal="bottom_right")
     cache = KernelCache(str(tmp_path))
-    kernels = cache.get_backward(spec, format="ptx", strategy="mma-sync")
-    assert [k.metadata["backward"]["stage"] for k in kernels] == [
-        "delta", "key_value", "query"]
-    want = backward_kernel_arguments(spec)
+    kernels = cache.get_backward(spec, format="ptx", strategy="mma-sync",
+                                 backward_dq=dq)
+    assert [k.metadata["backward"]["stage"] for k in kernels] == stages
+    want = backward_kernel_arguments(spec, accumulate=dq == "accumulate")
     for k in kernels:
-        check_kernel_arguments(k.metadata, spec, backward=True)
+        check_kernel_arguments(k.metadata, spec, backward=True,
+                               accumulate=dq == "accumulate")
         assert [a["name"] for a in k.metadata["arguments"]] == [
             n for n, _, _ in want]
         assert ".entry " + k.name in k.ptx
     assert kernels[1].metadata["grid"][0]["arg"] == 1  # tiles over K
+    if dq == "accumulate":
+        # The fused kernel adds dQ with atomics; dq_convert rounds it.
+        assert "red.global.add.v4.f32" in kernels[1].ptx  # sm_90a
+        writes = [[a["name"] for a in k.metadata["arguments"] if a["writes"]]
+                  for k in kernels]
+        assert writes == [["delta", "dq_accum"], ["dq_accum", "dk", "dv"],
+                          ["dq"]]
     # The forward's key is another key; a new cache reads the disk.
     assert cache.backward_key(spec, format="ptx") != cache.key(
         spec, format="ptx")
     fresh = KernelCache(str(tmp_path))
-    again = fresh.get_backward(spec, format="ptx", strategy="mma-sync")
+    again = fresh.get_backward(spec, format="ptx", strategy="mma-sync",
+                               backward_dq=dq)
     assert fresh.compilations == 0
     assert [k.ptx for k in again] == [k.ptx for k in kernels]
 

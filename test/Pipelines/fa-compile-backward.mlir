@@ -1,23 +1,42 @@
-// fa-compile on an fa.attention_backward: three kernels, <prefix>.0 (delta),
-// .1 (key_value) and .2 (query; its own tiles, 64 x 64 at D = 128, where
-// key_value's are 32 x 64), each with launch metadata that names its
-// stage, its grid (over Q's or K's rows), the arguments it writes and the
-// backward it computes (scale, causal mask, regions) for fa-runner's
-// reference; fa-runner finds them from the prefix.
+// fa-compile on an fa.attention_backward: three kernels, each with launch
+// metadata that names its stage, its grid (over Q's or K's rows), the
+// arguments it writes and the backward it computes (scale, causal mask,
+// regions) for fa-runner's reference; fa-runner finds them from the prefix.
+// With backward-dq=accumulate: .0 delta (which also zeroes the f32 dQ
+// accumulator, an argument after delta), .1 fused (dK, dV and dQ added with
+// atomics, over K's tiles of 64 keys at D = 128), .2 dq_convert. With
+// backward-dq=stage, the default (auto) at D = 128: .0 delta, .1
+// key_value, .2 query (its own tiles, 64 x 64 at D = 128, where
+// key_value's are 32 x 64).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: fa-compile %s -o %t/bwd --format=ptx | FileCheck %s --check-prefix=TOOL
+// RUN: fa-compile %s -o %t/bwd --format=ptx --backward-dq=accumulate | FileCheck %s --check-prefix=TOOL
 // RUN: FileCheck %s --check-prefix=DELTA < %t/bwd.0.json
-// RUN: FileCheck %s --check-prefix=KV < %t/bwd.1.json
-// RUN: FileCheck %s --check-prefix=QUERY < %t/bwd.2.json
+// RUN: FileCheck %s --check-prefix=FUSED < %t/bwd.1.json
+// RUN: FileCheck %s --check-prefix=CONVERT < %t/bwd.2.json
 // RUN: FileCheck %s --check-prefix=PTX < %t/bwd.1.ptx
+// RUN: fa-compile %s -o %t/stage --format=ptx | FileCheck %s --check-prefix=STAGES
+// RUN: fa-compile %s -o %t/stage2 --format=ptx --backward-dq=stage | FileCheck %s --check-prefix=STAGES2
+// RUN: FileCheck %s --check-prefix=KV < %t/stage.1.json
+// RUN: FileCheck %s --check-prefix=QUERY < %t/stage.2.json
+// RUN: not fa-compile %s -o %t/bad --format=ptx --backward-dq=atomic 2>&1 | FileCheck %s --check-prefix=BADDQ
 // Without a driver, fa-runner says so (exit 3) once it found the three.
 // RUN: not fa-runner %t/bwd --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
+// RUN: not fa-runner %t/stage --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
 // RUN: not fa-runner %t/bwd --nq 16 2>&1 | FileCheck %s --check-prefix=SIZES
 
 // TOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.0.{ptx,json}
-// TOOL: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
-// TOOL: fa-compile: fa_attention_backward_query_f16_d128_bm64_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.2.{ptx,json}
+// TOOL: fa-compile: fa_attention_backward_fused_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
+// TOOL: fa-compile: fa_attention_backward_dq_convert_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.2.{ptx,json}
 
+// DELTA: "name": "delta",
+// DELTA: "writes": true
+// DELTA: "name": "dq_accum",
+// DELTA-NEXT: "rank": 4,
+// DELTA-NEXT: "shape": [
+// DELTA: "type": "memref<?x?x?x128xf32, strided<[?, ?, ?, 1], offset: ?>>",
+// DELTA-NEXT: "writes": true
+// DELTA: "name": "dq",
+// DELTA: "writes": false
 // DELTA: "backward": {
 // DELTA:   "causal": "top_left",
 // DELTA:   "stage": "delta"
@@ -25,9 +44,43 @@
 // DELTA-NEXT: 128,
 // DELTA: "expr": "ceildiv(q.size[2], 32)"
 
+// FUSED: "name": "dq_accum",
+// FUSED: "writes": true
+// FUSED: "name": "dq",
+// FUSED: "writes": false
+// FUSED: "name": "dk",
+// FUSED: "writes": true
+// FUSED: "name": "dv",
+// FUSED: "writes": true
+// FUSED: "scale": 0.25,
+// FUSED: "stage": "fused"
+// FUSED: "block": [
+// FUSED-NEXT: 128,
+// FUSED: "expr": "ceildiv(k.size[2], 64)"
+// FUSED: "expr": "k.size[1]"
+
+// CONVERT: "name": "dq_accum",
+// CONVERT: "writes": false
+// CONVERT: "name": "dq",
+// CONVERT-NEXT: "rank": 4,
+// CONVERT: "writes": true
+// CONVERT: "stage": "dq_convert"
+// CONVERT: "expr": "ceildiv(q.size[2], 32)"
+
+// PTX: .entry fa_attention_backward_fused_f16_d128
+// PTX: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// PTX: ex2.approx
+// PTX: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// PTX: red.global.add.v4.f32
+
+// STAGES: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}stage.0.{ptx,json}
+// STAGES: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage.1.{ptx,json}
+// STAGES: fa-compile: fa_attention_backward_query_f16_d128_bm64_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage.2.{ptx,json}
+
 // KV: "name": "q",
 // KV: "writes": false
 // KV: "name": "delta",
+// KV-NOT: dq_accum
 // KV: "name": "dk",
 // KV-NEXT: "rank": 4,
 // KV: "writes": true
@@ -54,10 +107,9 @@
 // QUERY-NEXT: 128,
 // QUERY: "expr": "ceildiv(q.size[2], 64)"
 
-// PTX: .entry fa_attention_backward_key_value_f16_d128
-// PTX: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
-// PTX: ex2.approx
-// PTX: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// STAGES2: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage2.1.{ptx,json}
+
+// BADDQ: dq must be stage, accumulate or auto, got 'atomic'
 
 // RUNNER: fa-runner: no CUDA driver
 // SIZES: fa-runner: batch is dynamic in these kernels; pass --batch

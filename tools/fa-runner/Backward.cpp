@@ -22,7 +22,10 @@ namespace fa_runner {
 
 namespace {
 
-constexpr const char *kStages[] = {"delta", "key_value", "query"};
+/// The kernels of a backward in launch order: backward-dq=stage or
+/// backward-dq=accumulate.
+constexpr const char *kStages[2][3] = {{"delta", "key_value", "query"},
+                                       {"delta", "fused", "dq_convert"}};
 
 struct StageKernel {
   KernelMetadata meta;
@@ -234,12 +237,14 @@ int runBackward(const Options &opt) {
     if (!meta.backward)
       die(kUsage, prefix + ".json is not a backward kernel");
     int slot = -1;
+    const auto &names = kStages[meta.gradQueryAccumulator ? 1 : 0];
     for (int s = 0; s < 3; ++s)
-      if (meta.stage == kStages[s])
+      if (meta.stage == names[s])
         slot = s;
     if (slot < 0 || stages[slot].function || !stages[slot].image.empty())
-      die(kUsage, prefix + ".json: stage '" + meta.stage +
-                      "' is not one of delta, key_value, query, or repeats");
+      die(kUsage, prefix + ".json: stage '" + meta.stage + "' is not one of " +
+                      names[0] + ", " + names[1] + ", " + names[2] +
+                      ", or repeats");
     std::string image;
     bool binary = readFile(prefix + ".cubin", image) ||
                   readFile(prefix + ".fatbin", image);
@@ -255,7 +260,8 @@ int runBackward(const Options &opt) {
   for (const StageKernel &s : stages)
     if (s.meta.json["backward"]["scale"].number != meta.scale ||
         s.meta.causal != meta.causal || s.meta.dtype != meta.dtype ||
-        s.meta.headDim != meta.headDim)
+        s.meta.headDim != meta.headDim ||
+        s.meta.gradQueryAccumulator != meta.gradQueryAccumulator)
       die(kUsage, "the three kernels describe different backward passes");
   if (!meta.uncheckable.empty() && opt.check)
     die(kUsage, "cannot check these kernels: " + meta.uncheckable +
@@ -364,9 +370,10 @@ int runBackward(const Options &opt) {
   DeviceBuffer q(in.q.data(), qBytes), k(in.k.data(), kBytes),
       v(in.v.data(), kBytes), o(output.data(), qBytes),
       dO(gradOutput.data(), qBytes), lseBuf(lseStored.data(), rowBytes),
-      delta(rowBytes), dq(qBytes), dk(kBytes), dv(kBytes);
+      delta(rowBytes), dq(qBytes), dk(kBytes), dv(kBytes),
+      dqAccum(meta.gradQueryAccumulator ? qElems * 4 : 4);
   // Poison: 0xff bytes are NaN in bf16, f16 and f32.
-  for (DeviceBuffer *buffer : {&delta, &dq, &dk, &dv})
+  for (DeviceBuffer *buffer : {&delta, &dq, &dk, &dv, &dqAccum})
     check(cuda.cuMemsetD8_v2(buffer->ptr, 0xff, buffer->bytes), "cuMemsetD8");
   std::vector<std::unique_ptr<DeviceBuffer>> captureBuffers;
   for (const HostCapture &c : captures)
@@ -394,6 +401,8 @@ int runBackward(const Options &opt) {
   memref(dO.ptr, qSizes, qStrides);
   memref(lseBuf.ptr, rowSizes, rowStrides);
   memref(delta.ptr, rowSizes, rowStrides);
+  if (meta.gradQueryAccumulator) // contiguous
+    memref(dqAccum.ptr, qSizes, {p.Hq * p.Nq * p.D, p.Nq * p.D, p.D, 1});
   memref(dq.ptr, qSizes, qStrides);
   memref(dk.ptr, kSizes, kStrides);
   memref(dv.ptr, kSizes, kStrides);

@@ -77,7 +77,12 @@ KernelMetadata readMetadata(const std::string &text) {
   m.scale = attention["scale"].number;
   m.causal = attention.has("causal") ? attention["causal"].asString() : "none";
   m.lse = !m.backward && attention["lse"].boolean;
-  m.fixedArguments = m.backward ? 10 : m.lse ? 5 : 4;
+  // A backward with dq=accumulate passes the f32 dQ accumulator after delta.
+  m.gradQueryAccumulator = m.backward && args.array.size() > 7 &&
+                           args.array[7]["name"].asString() == "dq_accum";
+  m.fixedArguments = m.backward ? (m.gradQueryAccumulator ? 11 : 10)
+                     : m.lse    ? 5
+                                : 4;
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
   if (m.qShape.size() != 4 || m.kShape.size() != 4)

@@ -48,6 +48,9 @@ struct KernelMetadata {
   std::vector<int64_t> qShape, kShape;
   /// Arguments before the captures: 4, or 5 with the LSE.
   int fixedArguments = 4;
+  /// backward: the kernels take the f32 dQ accumulator (dq_accum) after
+  /// delta (backward-dq=accumulate).
+  bool gradQueryAccumulator = false;
   /// The captures' types, static sizes from the arguments and the regions.
   std::vector<TensorType> captures;
   /// Empty when the kernel can be checked; else why it cannot.

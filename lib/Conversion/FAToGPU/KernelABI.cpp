@@ -131,7 +131,8 @@ std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
       "fa_attention_backward_{0}_{1}_d{2}_bm{3}_bn{4}", stage.stage,
       spec.query.getElementType().isBF16() ? "bf16" : "f16",
       spec.query.getShape()[3], stage.blockM, stage.blockN);
-  if (stage.stage != BackwardTileAttr::delta)
+  if (stage.stage != BackwardTileAttr::delta &&
+      stage.stage != kGradQueryConvertStage)
     name += llvm::formatv("_s{0}", config.stages).str();
   return name + getKernelBodyHash(kernel);
 }

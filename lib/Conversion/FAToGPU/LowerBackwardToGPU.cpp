@@ -45,7 +45,8 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     return emitError(loc, "the hopper-ws strategy has no backward kernels "
                           "yet; use strategy=mma-sync or auto");
 
-  // The stages that read delta: one key_value and one query.
+  // The stages that read delta: one key_value and one query (dq=stage), or
+  // one fused (dq=accumulate).
   llvm::SetVector<Operation *> readers;
   for (Operation *user : deltaForall.getResult(0).getUsers()) {
     scf::ForallOp stage = getEnclosingStage(user);
@@ -54,33 +55,40 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
                                        "stages; nothing else may read it");
     readers.insert(stage);
   }
-  scf::ForallOp keyValueForall, queryForall;
+  scf::ForallOp keyValueForall, queryForall, fusedForall;
   for (Operation *reader : readers) {
     auto forall = cast<scf::ForallOp>(reader);
     auto attr =
         forall->getAttrOfType<DictionaryAttr>(BackwardTileAttr::attrName);
     auto stage = attr ? attr.getAs<StringAttr>("stage") : StringAttr();
-    if (stage && stage.getValue() == BackwardTileAttr::keyValue &&
-        !keyValueForall)
+    StringRef name = stage ? stage.getValue() : StringRef("?");
+    if (name == BackwardTileAttr::keyValue && !keyValueForall)
       keyValueForall = forall;
-    else if (stage && stage.getValue() == BackwardTileAttr::query &&
-             !queryForall)
+    else if (name == BackwardTileAttr::query && !queryForall)
       queryForall = forall;
+    else if (name == BackwardTileAttr::fused && !fusedForall)
+      fusedForall = forall;
     else
       return emitError(forall.getLoc(),
-                       "the mma-sync backward implements dq=stage: delta "
-                       "must be read by one key_value and one query stage, "
+                       "delta must be read by one key_value and one query "
+                       "stage (dq=stage) or one fused stage (dq=accumulate), "
                        "not by '")
-             << (stage ? stage.getValue() : StringRef("?")) << "'";
+             << name << "'";
   }
-  if (!keyValueForall || !queryForall)
-    return emitError(loc, "the mma-sync backward implements dq=stage: delta "
-                          "must be read by one key_value and one query stage");
-  FailureOr<BackwardStageTile> keyValue =
-      matchBackwardStageTile(keyValueForall);
+  bool accumulate = static_cast<bool>(fusedForall);
+  if (accumulate ? (keyValueForall || queryForall)
+                 : (!keyValueForall || !queryForall))
+    return emitError(loc, "delta must be read by one key_value and one query "
+                          "stage (dq=stage) or one fused stage "
+                          "(dq=accumulate)");
+  // The stage that computes dK and dV, and the one that writes dQ.
+  scf::ForallOp keysForall = accumulate ? fusedForall : keyValueForall;
+  scf::ForallOp gradQueryForall = accumulate ? fusedForall : queryForall;
+  FailureOr<BackwardStageTile> keyValue = matchBackwardStageTile(keysForall);
   if (failed(keyValue))
     return failure();
-  FailureOr<BackwardStageTile> query = matchBackwardStageTile(queryForall);
+  FailureOr<BackwardStageTile> query =
+      accumulate ? keyValue : matchBackwardStageTile(queryForall);
   if (failed(query))
     return failure();
   Value deltaResult = deltaForall.getResult(0);
@@ -91,21 +99,22 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
       keyValue->gradOutput != delta->gradOutput ||
       keyValue->lse != query->lse ||
       (delta->query != query->query && delta->query != query->gradOutput))
-    return emitError(queryForall.getLoc(),
-                     "the key_value and query stages must read the same Q, "
-                     "K, V, dO and LSE, and the delta and dO of the delta "
-                     "stage (which tiles the rows of Q)");
+    return emitError(gradQueryForall.getLoc(),
+                     "the stages must read the same Q, K, V, dO and LSE, and "
+                     "the delta and dO of the delta stage (which tiles the "
+                     "rows of Q)");
 
   // The launches go where the last stage is: everything they read is
   // defined before it, and what the earlier stages' results feed must come
   // after it.
   Block *block = deltaForall->getBlock();
-  if (keyValueForall->getBlock() != block || queryForall->getBlock() != block)
+  if (keysForall->getBlock() != block || gradQueryForall->getBlock() != block)
     return emitError(loc, "the stages of a backward must be in one block");
-  scf::ForallOp last = keyValueForall->isBeforeInBlock(queryForall)
-                           ? queryForall
-                           : keyValueForall;
-  scf::ForallOp earlier = last == queryForall ? keyValueForall : queryForall;
+  scf::ForallOp last = keysForall->isBeforeInBlock(gradQueryForall)
+                           ? gradQueryForall
+                           : keysForall;
+  scf::ForallOp earlier =
+      last == gradQueryForall ? keysForall : gradQueryForall;
   for (Operation *user : earlier->getUsers()) {
     Operation *ancestor = block->findAncestorOpInBlock(*user);
     if (ancestor && ancestor != last && ancestor->isBeforeInBlock(last))
@@ -123,9 +132,13 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
   spec.gradOutput = type(query->gradOutput);
   spec.lse = type(query->lse);
   spec.delta = type(delta->results[0]);
-  spec.gradQuery = type(query->results[0]);
+  Value gradQuery = query->results[accumulate ? 2 : 0];
+  spec.gradQuery = type(gradQuery);
   spec.gradKey = type(keyValue->results[0]);
   spec.gradValue = type(keyValue->results[1]);
+  if (accumulate)
+    spec.gradQueryAccumulator =
+        RankedTensorType::get(spec.query.getShape(), rewriter.getF32Type());
   llvm::SetVector<Value> captureSet;
   captureSet.insert(keyValue->scores.captures.begin(),
                     keyValue->scores.captures.end());
@@ -142,7 +155,7 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
         llvm::is_contained(keyValue->results, capture) ||
         llvm::is_contained(query->results, capture);
     if (written)
-      return emitError(queryForall.getLoc(),
+      return emitError(gradQueryForall.getLoc(),
                        "the scores body reads a tensor a backward stage "
                        "writes (delta or a gradient); it may read only "
                        "tensors defined before the backward");
@@ -160,7 +173,16 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     gpu::GPUFuncOp func;
   };
   SmallVector<Kernel> kernels;
-  for (const BackwardStageTile *stage : {&*delta, &*keyValue, &*query}) {
+  // dq=accumulate ends with dq_convert, tiled as delta.
+  BackwardStageTile convert;
+  convert.stage = kGradQueryConvertStage;
+  convert.forall = deltaForall;
+  convert.blockM = delta->blockM;
+  convert.blockN = delta->blockN;
+  convert.gradientScale = keyValue->queryGradientScale;
+  SmallVector<const BackwardStageTile *> stages{&*delta, &*keyValue};
+  stages.push_back(accumulate ? &convert : &*query);
+  for (const BackwardStageTile *stage : stages) {
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPointToEnd(module.getBody());
     Location stageLoc = scf::ForallOp(stage->forall).getLoc();
@@ -190,10 +212,23 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
         tensor);
   };
   SmallVector<Value> operands;
-  for (Value tensor :
-       {query->query, query->key, query->value, delta->output,
-        query->gradOutput, query->lse, delta->results[0], query->results[0],
-        keyValue->results[0], keyValue->results[1]})
+  for (Value tensor : {query->query, query->key, query->value, delta->output,
+                       query->gradOutput, query->lse, delta->results[0]})
+    operands.push_back(toBuffer(tensor, true));
+  if (accumulate) {
+    // Scratch of the GPU schedule: the fused stage's per-(batch, kv head)
+    // accumulators, one [Nq, D] per query head.
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < 3; ++d)
+      if (spec.query.isDynamicDim(d))
+        sizes.push_back(tensor::DimOp::create(rewriter, loc, query->query, d));
+    Value scratch = tensor::EmptyOp::create(
+        rewriter, loc, spec.gradQueryAccumulator.getShape(),
+        rewriter.getF32Type(), sizes);
+    operands.push_back(toBuffer(scratch, true));
+  }
+  unsigned gradients = operands.size();
+  for (Value tensor : {gradQuery, keyValue->results[0], keyValue->results[1]})
     operands.push_back(toBuffer(tensor, true));
   for (Value capture : captures)
     operands.push_back(toBuffer(capture, false));
@@ -206,8 +241,15 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     auto bound = [&](unsigned i) {
       return getValueOrCreateConstantIndexOp(rewriter, loc, ubs[i]);
     };
-    // (tiles, heads, batch) as (x, y, z).
-    gpu::KernelDim3 grid{bound(2), bound(1), bound(0)};
+    // (tiles, heads, batch) as (x, y, z); the fused stage's tiles are the
+    // iterations of its key tiles loop.
+    Value tiles;
+    if (scf::ForOp keyTiles = kernel.stage->keyTiles)
+      tiles = arith::CeilDivUIOp::create(
+          rewriter, loc, keyTiles.getUpperBound(), index(kernel.stage->blockN));
+    else
+      tiles = bound(2);
+    gpu::KernelDim3 grid{tiles, bound(1), bound(0)};
     gpu::KernelDim3 blockSize{index(getMmaSyncBackwardThreads(*kernel.stage)),
                               index(1), index(1)};
     Value smem = arith::ConstantOp::create(
@@ -222,12 +264,16 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
                                              buffer, /*restrict=*/true,
                                              /*writable=*/true);
   };
-  rewriter.replaceOp(queryForall,
-                     toTensor(queryForall.getResult(0), operands[7]));
-  rewriter.replaceOp(
-      keyValueForall,
-      ValueRange{toTensor(keyValueForall.getResult(0), operands[8]),
-                 toTensor(keyValueForall.getResult(1), operands[9])});
+  Value dq = toTensor(gradQueryForall.getResult(accumulate ? 2 : 0),
+                      operands[gradients]);
+  Value dk = toTensor(keysForall.getResult(0), operands[gradients + 1]);
+  Value dv = toTensor(keysForall.getResult(1), operands[gradients + 2]);
+  if (accumulate) {
+    rewriter.replaceOp(fusedForall, ValueRange{dk, dv, dq});
+  } else {
+    rewriter.replaceOp(queryForall, dq);
+    rewriter.replaceOp(keyValueForall, ValueRange{dk, dv});
+  }
   rewriter.replaceOp(deltaForall,
                      toTensor(deltaForall.getResult(0), operands[6]));
   return success();

@@ -246,9 +246,9 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
              "fa-tile-attention and fa-fuse-online-softmax produce";
       return signalPassFailure();
     }
-    // The backward pass: untiled, it cannot be mapped; tiled with
-    // dq=stage, each delta stage and the two stages that read it become
-    // three kernels.
+    // The backward pass: untiled, it cannot be mapped; tiled, each delta
+    // stage and the stages that read it (key_value and query, or fused)
+    // become three kernels.
     WalkResult backward = module.walk([&](AttentionBackwardOp op) {
       emitError(op.getLoc(), "fa-lower-to-gpu maps a tiled backward: run "
                              "fa-tile-attention-backward first (or the "
@@ -257,27 +257,14 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     });
     if (backward.wasInterrupted())
       return signalPassFailure();
-    SmallVector<scf::ForallOp> deltaStages, otherStages;
+    SmallVector<scf::ForallOp> deltaStages;
     module.walk([&](scf::ForallOp forall) {
       auto attr =
           forall->getAttrOfType<DictionaryAttr>(BackwardTileAttr::attrName);
-      if (!attr)
-        return;
-      auto stage = attr.getAs<StringAttr>("stage");
-      if (stage && stage.getValue() == BackwardTileAttr::fused) {
-        emitError(forall.getLoc(),
-                  "the GPU strategies implement the backward tiled with "
-                  "dq=stage; the fused stage (dq=accumulate) runs on the CPU");
-        deltaStages.clear();
-        otherStages.push_back(nullptr);
-        return;
-      }
-      (stage && stage.getValue() == BackwardTileAttr::delta ? deltaStages
-                                                            : otherStages)
-          .push_back(forall);
+      auto stage = attr ? attr.getAs<StringAttr>("stage") : StringAttr();
+      if (stage && stage.getValue() == BackwardTileAttr::delta)
+        deltaStages.push_back(forall);
     });
-    if (llvm::is_contained(otherStages, nullptr))
-      return signalPassFailure();
     SmallVector<scf::ForallOp> tiles;
     module.walk([&](scf::ForallOp forall) {
       if (forall->hasAttr(AttentionTileAttr::attrName))
@@ -296,8 +283,8 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
         return WalkResult::advance();
       emitError(forall.getLoc(),
                 "a backward stage that reads no delta stage's result: the "
-                "stages of fa-tile-attention-backward (dq=stage) map to "
-                "kernels together");
+                "stages of fa-tile-attention-backward map to kernels "
+                "together");
       return WalkResult::interrupt();
     });
     if (orphan.wasInterrupted())

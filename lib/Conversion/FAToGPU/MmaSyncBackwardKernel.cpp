@@ -40,9 +40,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MmaSyncFragments.h"
-#include "ScoreCloner.h"
-#include "fa/Conversion/FAToGPU/FAToGPU.h"
+#include "MmaSyncBackwardEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -67,24 +65,19 @@ static constexpr double kLog2e = 1.4426950408889634;
 
 SmallVector<Type> BackwardKernelSpec::getArgumentTypes() const {
   SmallVector<Type> types;
-  for (RankedTensorType type : {query, key, value, output, gradOutput, lse,
-                                delta, gradQuery, gradKey, gradValue})
-    types.push_back(getKernelArgumentType(type));
+  for (RankedTensorType type :
+       {query, key, value, output, gradOutput, lse, delta, gradQueryAccumulator,
+        gradQuery, gradKey, gradValue})
+    if (type)
+      types.push_back(getKernelArgumentType(type));
   for (RankedTensorType capture : captures)
     types.push_back(
         getKernelArgumentType(capture, /*unitInnermostStride=*/false));
   return types;
 }
 
-/// Rows of the tile a block computes and rows of a streamed block.
-static std::pair<int64_t, int64_t> getTileShape(const BackwardStageTile &s) {
-  if (s.stage == BackwardTileAttr::keyValue)
-    return {s.blockN, s.blockM};
-  return {s.blockM, s.blockN};
-}
-
 int64_t mlir::fa::getMmaSyncBackwardThreads(const BackwardStageTile &stage) {
-  if (stage.stage == BackwardTileAttr::delta)
+  if (isRowWise(stage))
     return 128;
   return getTileShape(stage).first / 16 * 32;
 }
@@ -92,12 +85,15 @@ int64_t mlir::fa::getMmaSyncBackwardThreads(const BackwardStageTile &stage) {
 int64_t mlir::fa::getMmaSyncBackwardSharedMemoryBytes(
     const BackwardStageTile &stage, const BackwardKernelSpec &spec,
     const MmaSyncBackwardConfig &config) {
-  if (stage.stage == BackwardTileAttr::delta)
+  if (isRowWise(stage))
     return 0;
   auto [tileRows, streamRows] = getTileShape(stage);
   int64_t headDim = spec.query.getShape()[3];
-  // Two tiles and two rings of 16-bit elements.
-  return 2 * 2 * headDim * (tileRows + config.stages * streamRows);
+  // Two tiles and two rings of 16-bit elements (and dS^T, fused).
+  int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);
+  if (stage.stage == BackwardTileAttr::fused)
+    bytes += 2 * tileRows * getGradScoresPitch(stage);
+  return bytes;
 }
 
 /// 32-bit registers a thread holds in fragments: accumulators of the
@@ -106,8 +102,12 @@ static int64_t getBackwardFragmentRegisters(const BackwardStageTile &stage,
                                             int64_t headDim) {
   auto [tileRows, streamRows] = getTileShape(stage);
   (void)tileRows;
-  int64_t gradients = stage.stage == BackwardTileAttr::keyValue ? 2 : 1;
-  return gradients * headDim / 2 + streamRows + streamRows / 2;
+  int64_t gradients = isKeyTiled(stage) ? 2 : 1;
+  int64_t registers = gradients * headDim / 2 + streamRows + streamRows / 2;
+  // fused: one unit of dQ (16 rows in f32) on top.
+  if (stage.stage == BackwardTileAttr::fused)
+    registers += getGradQueryChunk(registers) / 2;
+  return registers;
 }
 
 /// Beyond this ptxas spills (255 per thread, minus addresses and
@@ -133,9 +133,11 @@ LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
                   << element << " and " << type.getElementType();
       return failure();
     }
-  for (RankedTensorType type : {spec.lse, spec.delta})
-    if (!type.getElementType().isF32()) {
-      emitError() << "the backward's LSE and delta are f32, got "
+  for (RankedTensorType type :
+       {spec.lse, spec.delta, spec.gradQueryAccumulator})
+    if (type && !type.getElementType().isF32()) {
+      emitError() << "the backward's LSE, delta and dQ accumulator are f32, "
+                     "got "
                   << type.getElementType();
       return failure();
     }
@@ -152,13 +154,11 @@ LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
     diag << ", got " << headDim;
     return failure();
   }
-  if (stage.stage == BackwardTileAttr::delta)
+  if (isRowWise(stage))
     return success();
   auto [tileRows, streamRows] = getTileShape(stage);
-  StringRef tileName =
-      stage.stage == BackwardTileAttr::keyValue ? "block-n" : "block-m";
-  StringRef streamName =
-      stage.stage == BackwardTileAttr::keyValue ? "block-m" : "block-n";
+  StringRef tileName = isKeyTiled(stage) ? "block-n" : "block-m";
+  StringRef streamName = isKeyTiled(stage) ? "block-m" : "block-n";
   if (tileRows % 16 != 0 || tileRows > 256) {
     emitError() << "the " << stage.stage << " kernel gives each warp 16 rows "
                 << "of its tile: " << tileName
@@ -192,96 +192,9 @@ LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
 }
 
 //===----------------------------------------------------------------------===//
-// The emitter
+// The emitter (MmaSyncBackwardEmitter.h); the row-wise kernels and the
+// fused kernel's dQ are in MmaSyncBackwardRows.cpp
 //===----------------------------------------------------------------------===//
-
-namespace {
-
-/// The kernel arguments, in order (BackwardKernelSpec).
-enum BackwardArgument : unsigned {
-  kQuery,
-  kKey,
-  kValue,
-  kOutput,
-  kGradOutput,
-  kLse,
-  kDelta,
-  kGradQuery,
-  kGradKey,
-  kGradValue,
-  kFirstCapture
-};
-
-class BackwardEmitter : public MmaSyncFragments {
-public:
-  BackwardEmitter(ImplicitLocOpBuilder &b, const BackwardStageTile &stage,
-                  const BackwardKernelSpec &spec, ArrayRef<Value> captures,
-                  const MmaSyncBackwardConfig &config,
-                  const ScoreFunction *function)
-      : MmaSyncFragments(b, spec.query.getElementType()), stage(stage),
-        spec(spec), captures(captures), config(config), function(function),
-        headDim(spec.query.getShape()[3]),
-        transposed(stage.stage == BackwardTileAttr::keyValue) {
-    std::tie(tileRows, streamRows) = getTileShape(stage);
-  }
-
-  void emitDelta(gpu::GPUFuncOp func);
-  /// The kernel entry: arguments, thread and block indices (tile x, head
-  /// y, batch z), Nq, and the first row of a tile of `rows` rows.
-  void bindTile(gpu::GPUFuncOp func, int64_t rows);
-  void emitGradients(gpu::GPUFuncOp func);
-
-private:
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  }
-  Value arg(unsigned index) { return arguments[index]; }
-  /// The flat shared-memory view of `elements` 16-bit elements at byte
-  /// `offset`.
-  Value sharedView(Value smem, int64_t elements, int64_t byteOffset);
-  /// cp.async of rows [start, start + rows) of src[batch, head] (rows at or
-  /// past `limit` zero-filled) into the swizzled tile at `dstOffset`.
-  void copyRows(Value src, Value head, Value start, Value limit, Value dst,
-                Value dstOffset, int64_t rows);
-  /// (lse == -inf ? 0 : lse) * log2 e and delta of row `row` (clamped into
-  /// the tensors) of query head `head`.
-  std::pair<Value, Value> loadRowStatistics(Value head, Value row);
-
-  /// The streamed block of iteration `it` of the flattened loop: its first
-  /// row and, for key_value, the index of the outer loop.
-  std::pair<Value, Value> blockOf(Value it);
-  /// Issues the copies of iteration `it` into its ring slot (nothing past
-  /// the last iteration).
-  void prefetch(Value it);
-  /// The computation of one streamed block; `accs` are the gradient
-  /// accumulators (dQ; or dK then dV), each headDim / 8 tiles.
-  void emitBlock(Value it, SmallVectorImpl<Value> &accs);
-  void emitStores(ArrayRef<Value> accs);
-
-  const BackwardStageTile &stage;
-  const BackwardKernelSpec &spec;
-  ArrayRef<Value> captures;
-  const MmaSyncBackwardConfig &config;
-  const ScoreFunction *function;
-  int64_t headDim, tileRows = 0, streamRows = 0;
-  bool transposed;
-  std::unique_ptr<TileCloner> cloner;
-
-  SmallVector<Value> arguments;
-  Value batch, head, tileIndex, qLength, kvLength, rowStart;
-  /// The streamed loop, flattened: iteration it is block (it mod blocks)
-  /// of outer index outerLo + it / blocks.
-  Value loopLo, blocks, outerLo, iterations;
-  /// Shared memory: the tile's two operands, the two rings.
-  Value tile1, tile2, ring1, ring2;
-  /// The tile's operands (Q, dO or K, V) and the streamed ones (K, V or Q,
-  /// dO).
-  Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
-  /// query: LSE * log2 e and delta of this thread's fragment rows.
-  Value rowLse[2], rowDelta[2];
-};
-
-} // namespace
 
 Value BackwardEmitter::sharedView(Value smem, int64_t elements,
                                   int64_t byteOffset) {
@@ -483,6 +396,8 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   // dV += P^T dO.
   if (transposed)
     accumulate(fragments(probs), ring2, all.drop_front(dTiles));
+  if (fused)
+    emitGradQueryUpdate(grads, start, streamHead);
   if (anchor->use_empty())
     anchor->erase();
 }
@@ -558,8 +473,15 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   for (Value capture : view.captures)
     roots.tensors[capture] =
         arg(kFirstCapture + (llvm::find(captures, capture) - captures.begin()));
-  roots.rowBase = [this](bool) { return add(mul(warp, idx(16)), groupId); };
-  roots.colBase = [this]() { return mul(threadInGroup, idx(2)); };
+  roots.tileStart = rowStart;
+  // The kernel entry's indices: the cloner may place what it builds from
+  // them in the prologue (fused re-reads the thread index per block).
+  roots.rowBase = [this, warp = warp, groupId = groupId](bool) {
+    return add(mul(warp, idx(16)), groupId);
+  };
+  roots.colBase = [this, threadInGroup = threadInGroup]() {
+    return mul(threadInGroup, idx(2));
+  };
   roots.rowOffsets = {0, 8};
   for (int64_t n = 0; n < streamRows / 8; ++n)
     roots.colOffsets.append({8 * n, 8 * n + 1});
@@ -592,6 +514,9 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   tile2 = sharedView(smem, tileElements, 2 * tileElements);
   ring1 = sharedView(smem, ringElements, 4 * tileElements);
   ring2 = sharedView(smem, ringElements, 4 * tileElements + 2 * ringElements);
+  if (fused)
+    gradScoresT = sharedView(smem, tileRows * getGradScoresPitch(stage),
+                             4 * tileElements + 4 * ringElements);
   Value tileHead = head, tileLimit = qLength;
   if (transposed) {
     tileSrc1 = arg(kKey), tileSrc2 = arg(kValue);
@@ -626,7 +551,14 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forOp.getBody());
     SmallVector<Value> body(forOp.getRegionIterArgs());
+    // fused holds dK, dV and a dQ unit at once: thread indices re-read per
+    // block rather than kept live across the loop (the forward's remedy).
+    Value saved[] = {tid, lane, warp, groupId, threadInGroup};
+    if (fused)
+      bindThreadIndices(readThreadIdInLoop());
     emitBlock(forOp.getInductionVar(), body);
+    tid = saved[0], lane = saved[1], warp = saved[2], groupId = saved[3];
+    threadInGroup = saved[4];
     scf::YieldOp::create(b, body);
   }
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
@@ -634,63 +566,6 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   gpu::ReturnOp::create(b);
   if (prologue->use_empty())
     prologue->erase();
-}
-
-void BackwardEmitter::emitDelta(gpu::GPUFuncOp func) {
-  int64_t blockM = stage.blockM;
-  bindTile(func, blockM);
-
-  // A row of D / 8 chunks of 8 elements is summed by `lanes` lanes (a power
-  // of two), `rowsPerWarp` rows per warp at a time.
-  int64_t chunks = headDim / 8;
-  int64_t lanes = 1;
-  while (lanes < 32 && chunks % (2 * lanes) == 0)
-    lanes *= 2;
-  int64_t rowsPerWarp = 32 / lanes;
-  int64_t warps = getMmaSyncBackwardThreads(stage) / 32;
-  Value laneRow = div(lane, idx(lanes));
-  Value laneChunk = rem(lane, idx(lanes));
-  auto chunkType = VectorType::get({8}, elementType);
-  auto wideType = VectorType::get({8}, b.getF32Type());
-  // The loop is uniform across a warp: every lane takes part in the
-  // shuffles; rows past the tile or the end read row 0 and store nothing.
-  auto loop = scf::ForOp::create(b, mul(warp, idx(rowsPerWarp)), idx(blockM),
-                                 idx(warps * rowsPerWarp));
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(loop.getBody());
-  Value local = add(loop.getInductionVar(), laneRow);
-  Value row = add(rowStart, local);
-  Value inRange =
-      arith::AndIOp::create(b, lt(local, idx(blockM)), lt(row, qLength));
-  Value readRow = select(inRange, row, idx(0));
-  Value sum = f32(0.0);
-  for (int64_t c = 0; c < chunks / lanes; ++c) {
-    Value col = mul(add(laneChunk, idx(c * lanes)), idx(8));
-    SmallVector<Value> indices{batch, head, readRow, col};
-    auto load = [&](Value memref) {
-      Value chunk = vector::LoadOp::create(b, chunkType, memref, indices);
-      return arith::ExtFOp::create(b, wideType, chunk);
-    };
-    Value product = fmul(load(arg(kGradOutput)), load(arg(kOutput)));
-    sum = arith::AddFOp::create(
-        b, sum,
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD, product));
-  }
-  for (int64_t offset = lanes / 2; offset >= 1; offset /= 2)
-    sum = arith::AddFOp::create(b, sum,
-                                gpu::ShuffleOp::create(b, sum, i32(offset),
-                                                       i32(32),
-                                                       gpu::ShuffleMode::XOR)
-                                    .getShuffleResult());
-  auto store = scf::IfOp::create(
-      b,
-      arith::AndIOp::create(b, inRange,
-                            arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                  laneChunk, idx(0))));
-  b.setInsertionPointToStart(store.thenBlock());
-  memref::StoreOp::create(b, sum, arg(kDelta), ValueRange{batch, head, row});
-  b.setInsertionPointAfter(loop);
-  gpu::ReturnOp::create(b);
 }
 
 //===----------------------------------------------------------------------===//
@@ -706,10 +581,11 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
                                          [&]() { return emitError(loc); })))
     return failure();
   std::optional<ScoreFunction> function;
-  if (stage.stage != BackwardTileAttr::delta) {
+  if (!isRowWise(stage)) {
     ScoreFunctionOptions options;
-    options.transposed = stage.stage == BackwardTileAttr::keyValue;
+    options.transposed = isKeyTiled(stage);
     options.outerLoop = stage.headLoop;
+    options.tileLoop = stage.keyTiles;
     if (stage.queryHead)
       options.blockValues.push_back(stage.queryHead);
     FailureOr<ScoreFunction> analyzed =
@@ -726,7 +602,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
   info.blockN = stage.blockN;
   info.threads = getMmaSyncBackwardThreads(stage);
   info.warps = info.threads / 32;
-  info.stages = stage.stage == BackwardTileAttr::delta ? 0 : config.stages;
+  info.stages = isRowWise(stage) ? 0 : config.stages;
   info.dynamicSharedMemory =
       getMmaSyncBackwardSharedMemoryBytes(stage, spec, config);
   info.backwardStage = stage.stage.str();
@@ -745,8 +621,11 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
   ImplicitLocOpBuilder b(loc, builder);
   BackwardEmitter emitter(b, stage, spec, captures, config,
                           function ? &*function : nullptr);
+  emitter.setVectorReductions(target.smVersion >= 90);
   if (stage.stage == BackwardTileAttr::delta)
     emitter.emitDelta(func);
+  else if (stage.stage == kGradQueryConvertStage)
+    emitter.emitConvert(func);
   else
     emitter.emitGradients(func);
   func.setName(getBackwardKernelName(stage, spec, config, func));

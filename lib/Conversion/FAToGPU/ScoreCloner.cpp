@@ -52,6 +52,9 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
     else if (options.outerLoop && owner == options.outerLoop &&
              arg == options.outerLoop.getInductionVar())
       result = kBlock;
+    else if (options.tileLoop && owner == options.tileLoop &&
+             arg == options.tileLoop.getInductionVar())
+      result = kUniform;
     else if (owner == tile.scores && arg.getArgNumber() == 0)
       result = kScore;
     else
@@ -510,6 +513,8 @@ Value TileCloner::materialize(Value value, const Context &context) {
       result = kvStart;
     else if (owner == function.getOuterLoop())
       result = outerIndex;
+    else if (owner == function.getTileLoop())
+      result = roots.tileStart;
     else
       result = context.qk;
     assert(result && "every root has a kernel value");

@@ -54,6 +54,11 @@ struct ScoreFunctionOptions {
   /// A loop around `kvLoop` whose induction variable also varies per block
   /// (kBlock): the backward's loop over the query heads of a group.
   scf::ForOp outerLoop;
+  /// A serial loop over the tiles around the tile (the backward's fused
+  /// "key_tiles") whose iterations the kernel runs as its thread blocks:
+  /// its induction variable, the tile's first row, is uniform
+  /// (TileCloner::Roots::tileStart).
+  scf::ForOp tileLoop;
   /// Values the kernel clones per block besides the body's (the query head
   /// of the backward's outer loop): they may vary with the block, never
   /// with a row, column or score.
@@ -83,6 +88,7 @@ public:
   /// Whether fragment rows are the body's keys (ScoreFunctionOptions).
   bool isTransposed() const { return options.transposed; }
   scf::ForOp getOuterLoop() const { return options.outerLoop; }
+  scf::ForOp getTileLoop() const { return options.tileLoop; }
   /// Whether linalg.index `dim` of the body is the fragment row.
   bool isRowIndex(unsigned dim) const { return (dim == 0) != isTransposed(); }
   /// The dependence bits of a value of the slice (see Dependence).
@@ -122,6 +128,8 @@ class TileCloner {
 public:
   struct Roots {
     Value batch, head, tileIndex;
+    /// The tile's first row, for ScoreFunctionOptions::tileLoop.
+    Value tileStart;
     /// Tile tensors (Q, K, V, O, LSE, captures) -> kernel memref arguments.
     DenseMap<Value, Value> tensors;
     /// Fills `tensors` from the kernel's arguments in the order of

@@ -4,6 +4,13 @@
 // launches in the order delta, key_value, query. Untiled, the op is refused.
 // RUN: fa-opt %s --fa-tile-attention-backward --fa-lower-to-gpu | FileCheck %s
 // RUN: not fa-opt %s --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=UNTILED
+// dq=accumulate: delta (which also zeroes the f32 dQ accumulator, an extra
+// argument after delta), fused (dK, dV, and dS K added to the accumulator
+// with atomics; one block of 8 warps per 128-key tile of the IR's key
+// tiles loop, the dq=accumulate default at D = 64), then
+// dq_convert (dQ = scale * accumulator).
+// RUN: fa-opt %s "--fa-tile-attention-backward=dq=accumulate" --fa-lower-to-gpu | FileCheck %s --check-prefix=FUSED
+// RUN: fa-opt %s "--fa-tile-attention-backward=dq=accumulate" "--fa-lower-to-gpu=chip=sm_80" | FileCheck %s --check-prefix=SM80
 
 // GQA 4:1, bottom-right causal, a softcap, scale 0.5, dynamic lengths, the
 // default tiles (64 x 64 at D = 64).
@@ -68,6 +75,55 @@
 // CHECK:           math.exp2
 // CHECK:           nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK:         vector.store %{{.*}}, %arg7
+
+// FUSED-LABEL: func.func @backward
+// FUSED:       %[[Q:.*]] = bufferization.to_buffer %arg0
+// FUSED:       %[[DELTA:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?xf32>
+// FUSED:       %[[ACC:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x64xf32>
+// FUSED:       %[[DQ:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x64xbf16>
+// FUSED:       %[[DK:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x64xbf16>
+// FUSED:       %[[DV:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x64xbf16>
+// FUSED:       gpu.launch_func @[[D:fa_attention_backward_delta_bf16_d64_bm64_bn128_[0-9a-f]+]]::@[[D]] blocks in (%[[QT:.*]], %[[HQ:.*]], %[[B:.*]]) threads in (%c128, {{.*}}) dynamic_shared_memory_size %c0_i32 args(%[[Q]] : [[T:.*]], %{{.*}}, %[[DELTA]] : {{.*}}, %[[ACC]] : {{.*}}, %[[DQ]] : {{.*}}, %[[DK]] : {{.*}}, %[[DV]] : [[TK:[^)]*]])
+// FUSED:       %[[KT:.*]] = arith.ceildivui %[[NK:.*]], %c128
+// FUSED:       gpu.launch_func @[[F:fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_[0-9a-f]+]]::@[[F]] blocks in (%[[KT]], %[[HKV:.*]], %[[B]]) threads in (%c256{{.*}}) dynamic_shared_memory_size %c83968_i32{{.*}} args(%[[Q]] : [[T]], {{.*}}, %[[ACC]] : {{.*}}, %[[DV]] : [[TK]])
+// FUSED:       gpu.launch_func @[[C:fa_attention_backward_dq_convert_bf16_d64_bm64_bn128_[0-9a-f]+]]::@[[C]] blocks in (%[[QT]], %[[HQ]], %[[B]]) {{.*}} args(%[[Q]] : [[T]], {{.*}}, %[[ACC]] : {{.*}}, %[[DV]] : [[TK]])
+// FUSED:       %[[GQ:.*]] = bufferization.to_tensor %[[DQ]]
+// FUSED:       %[[GK:.*]] = bufferization.to_tensor %[[DK]]
+// FUSED:       %[[GV:.*]] = bufferization.to_tensor %[[DV]]
+// FUSED:       return %[[GQ]], %[[GK]], %[[GV]]
+// delta zeroes the accumulator's rows of its tile.
+// FUSED:       gpu.func @[[D]]({{.*}}) kernel attributes {fa.launch = {backward_stage = "delta"
+// FUSED:         gpu.shuffle  xor
+// FUSED:         memref.store %{{.*}}, %arg6
+// FUSED:         vector.store %cst{{.*}}, %arg7
+// fused: the key_value kernel's body, then dS^T through shared memory and
+// dQ += dS K added to argument 7 (sm_90: quads of a row gathered by a
+// shuffle, one red.global.add.v4.f32 each; rows past Nq skipped); dK
+// and dV stored as key_value stores them.
+// FUSED:       gpu.func @[[F]]({{.*}}) kernel attributes {fa.launch = {backward_stage = "fused"
+// FUSED:         scf.for
+// FUSED:           math.tanh
+// FUSED:           math.exp2
+// FUSED:           vector.store %{{.*}}, %[[DST:view_[0-9]+]]
+// FUSED:           gpu.barrier
+// FUSED:           nvgpu.ldmatrix %[[DST]]{{.*}} {numTiles = 4 : i32, transpose = true}
+// FUSED:           nvgpu.mma.sync
+// FUSED:           gpu.shuffle  xor
+// FUSED:           scf.if
+// FUSED:             memref.extract_aligned_pointer_as_index %arg7
+// FUSED:             llvm.inline_asm has_side_effects {{.*}}red.global.add.v4.f32
+// (sm_80: one scalar atomic per element.)
+// SM80:        gpu.func @{{.*}}fused{{.*}} kernel attributes {fa.launch = {backward_stage = "fused"
+// SM80:             memref.atomic_rmw addf %{{.*}}, %arg7
+// SM80-NOT:         red.global
+// FUSED:         vector.store %{{.*}}, %arg9
+// FUSED:         vector.store %{{.*}}, %arg10
+// dq_convert: dQ = 0.5 * accumulator, rounded.
+// FUSED:       gpu.func @[[C]]({{.*}}) kernel attributes {fa.launch = {backward_stage = "dq_convert"
+// FUSED:         arith.constant 5.000000e-01 : f32
+// FUSED:         vector.load %arg7
+// FUSED:         arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+// FUSED:         vector.store %{{.*}}, %arg8
 
 // UNTILED: :[[@LINE+5]]:{{[0-9]+}}: error: fa-lower-to-gpu maps a tiled backward: run fa-tile-attention-backward first
 // UNTILED-NOT: see current operation

@@ -205,7 +205,8 @@ struct KernelLaunchInfo {
   /// multiprocessors x resident blocks) blocks is the fast one.
   bool persistent = false;
   /// The backward stage the kernel computes (BackwardTileAttr: delta,
-  /// key_value or query); empty for a forward kernel.
+  /// key_value, query or fused; or kGradQueryConvertStage); empty for a
+  /// forward kernel.
   std::string backwardStage;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
@@ -340,15 +341,24 @@ AttentionKernelSpec getAttentionKernelSpec(const FusedAttentionTile &tile);
 
 /// The arguments every kernel of a backward pass takes, in order: Q, K, V,
 /// O, dO, the LSE, delta (f32 [B, Hq, Nq], written by the delta stage and
-/// read by the others), dQ, dK, dV, then the captures of the scores body.
-/// Each stage reads and writes its own subset: a runtime passes the same
-/// list to the three kernels.
+/// read by the others), with dq=accumulate the dQ accumulator (f32 [B, Hq,
+/// Nq, D], zeroed by the delta kernel, added to by the fused kernel, read
+/// by the dq_convert kernel), dQ, dK, dV, then the captures of the scores
+/// body. Each stage reads and writes its own subset: a runtime passes the
+/// same list to the three kernels.
 struct BackwardKernelSpec {
-  RankedTensorType query, key, value, output, gradOutput, lse, delta, gradQuery,
-      gradKey, gradValue;
+  RankedTensorType query, key, value, output, gradOutput, lse, delta,
+      gradQueryAccumulator, gradQuery, gradKey, gradValue;
   SmallVector<RankedTensorType> captures;
   SmallVector<Type> getArgumentTypes() const;
 };
+
+/// The kernel of dq=accumulate that runs after the fused stage: dQ = scale
+/// * the f32 accumulator, tiled as the delta stage tiles the rows of Q. It
+/// is no stage of the tiled IR (the fused stage's last op is its source):
+/// a BackwardStageTile of this `stage` names it, with the delta stage's
+/// forall and block_m and the fused stage's dQ factor as gradientScale.
+inline constexpr StringLiteral kGradQueryConvertStage = "dq_convert";
 
 /// The schedule of the mma.sync backward kernels: the depth of the ring the
 /// streamed operands go through.
@@ -389,9 +399,11 @@ std::string getBackwardKernelName(const BackwardStageTile &stage,
                                   const MmaSyncBackwardConfig &config,
                                   gpu::GPUFuncOp kernel);
 
-/// Lowers the stages of one tiled fa.attention_backward (dq=stage: the
-/// delta forall and the key_value and query foralls that read its result)
-/// to three kernels and their launches, in that order, at the last stage.
+/// Lowers the stages of one tiled fa.attention_backward to three kernels
+/// and their launches, in that order, at the last stage: with dq=stage the
+/// delta forall and the key_value and query foralls that read its result;
+/// with dq=accumulate delta, the fused forall (its key tiles in parallel,
+/// dQ added in f32 with atomics) and dq_convert.
 /// Fails with a diagnostic when a stage is not the tiling's or cannot be
 /// built.
 LogicalResult lowerAttentionBackwardToGPU(RewriterBase &rewriter,

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// What a GPU strategy reads from a tiled fa.attention_backward (dq=stage).
+// What a GPU strategy reads from a tiled fa.attention_backward.
 // As for the forward's fused tile, every structural op (slices, the
 // contractions, the recomputed probabilities, dS, the stores) must be the
 // one fa-tile-attention-backward builds, connected as it connects them;
@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BackwardStageMatcher.h"
 #include "TileMatchers.h"
 #include "TileOps.h"
 #include "TileUtils.h"
@@ -28,63 +29,7 @@
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
-
-namespace {
-
-/// The chain that computes dS of one block: S = Q K^T, the scores body,
-/// P = exp(s - LSE), dP = dO V^T, dS = P (dP - delta) [* d s'/d s].
-struct GradScoresChain {
-  Operation *qk, *probabilities, *gradProbabilities, *gradScores;
-  linalg::GenericOp scores;
-  /// The slices each contraction reads.
-  Value querySlice, keySlice, gradOutputSlice, valueSlice, lseSlice, deltaSlice;
-};
-
-class BackwardStageMatcher {
-public:
-  explicit BackwardStageMatcher(scf::ForallOp forall) { tile.forall = forall; }
-
-  FailureOr<BackwardStageTile> match();
-
-private:
-  LogicalResult fail(Operation *op, const Twine &what) {
-    op->emitError("not a backward stage a GPU strategy can implement: ")
-        << what;
-    return failure();
-  }
-
-  /// The canonical op of `role` producing `value`, reading `operands`
-  /// (null entries accept anything).
-  FailureOr<Operation *> tileOp(Value value, StringRef role,
-                                ArrayRef<Value> operands, Operation *context);
-  /// The slice [b, head, start:start+extent(, :)] of a rank-4 (or rank-3,
-  /// `vector`) tensor defined outside the stage; returns the tensor.
-  FailureOr<Value> slice(Value value, Value head, Value start, Value extent,
-                         bool vector, Operation *context, StringRef what);
-  /// dS of one block, back from the grad_scores op that makes `gradScores`.
-  FailureOr<GradScoresChain> matchChain(Value gradScores, Operation *context);
-  /// The grid (B, H, ceildiv(N, block)) of the rank-4 `operand`.
-  LogicalResult matchGrid(Value operand, int64_t block);
-  /// `insert` writes `source` into shared output `index` at [b, head,
-  /// start(, 0)] with `extent` rows.
-  LogicalResult matchInsert(tensor::ParallelInsertSliceOp insert,
-                            unsigned index, Value head, Value start,
-                            Value extent, Value source, bool vector);
-  /// A streamed loop of `step` with the stage attribute `name`.
-  LogicalResult matchLoop(scf::ForOp loop, StringRef name, int64_t step);
-  /// No op in `block` computes besides the role ops of the stage (`known`).
-  LogicalResult matchNothingElse(Block *block,
-                                 const DenseSet<Operation *> &known);
-  LogicalResult matchScoresBody(linalg::GenericOp scores);
-
-  LogicalResult matchDelta();
-  LogicalResult matchKeyValue();
-  LogicalResult matchQuery();
-
-  BackwardStageTile tile;
-};
-
-} // namespace
+using namespace mlir::fa::detail;
 
 FailureOr<Operation *> BackwardStageMatcher::tileOp(Value value, StringRef role,
                                                     ArrayRef<Value> operands,
@@ -524,177 +469,6 @@ LogicalResult BackwardStageMatcher::matchQuery() {
   return success();
 }
 
-LogicalResult BackwardStageMatcher::matchKeyValue() {
-  scf::ForallOp forall = tile.forall;
-  ValueRange outputs = forall.getOutputs();
-  auto inserts = forall.getTerminator().getYieldingOps();
-  if (outputs.size() != 2 || llvm::range_size(inserts) != 2)
-    return fail(forall, "the key_value stage writes dK and dV once per tile");
-  auto insertOf = [&](unsigned index) {
-    return dyn_cast<tensor::ParallelInsertSliceOp>(
-        &*std::next(inserts.begin(), index));
-  };
-  // The inserts may come in either order; find each output's.
-  tensor::ParallelInsertSliceOp insertK, insertV;
-  for (unsigned i = 0; i < 2; ++i) {
-    auto insert = insertOf(i);
-    if (!insert)
-      return fail(forall, "expected a parallel_insert_slice per output");
-    if (insert.getDest() == forall.getRegionIterArgs()[0])
-      insertK = insert;
-    else if (insert.getDest() == forall.getRegionIterArgs()[1])
-      insertV = insert;
-  }
-  if (!insertK || !insertV)
-    return fail(forall, "each of dK and dV is written once per tile");
-  auto storeK = tileOp(insertK.getSource(), TileRole::scaledStore,
-                       {nullptr, nullptr}, insertK);
-  auto storeV =
-      tileOp(insertV.getSource(), "store", {nullptr, nullptr}, insertV);
-  if (failed(storeK) || failed(storeV))
-    return failure();
-  tile.gradientScale =
-      *tileops::getStoredScale(cast<linalg::GenericOp>(*storeK));
-  auto heads = (*storeK)->getOperand(0).getDefiningOp<scf::ForOp>();
-  if (!heads || heads->getBlock() != forall.getBody() ||
-      heads.getNumResults() != 2 ||
-      (*storeK)->getOperand(0) != heads.getResult(0) ||
-      (*storeV)->getOperand(0) != heads.getResult(1))
-    return fail(*storeK, "dK and dV must be the results of the loop over the "
-                         "query heads");
-  if (failed(matchLoop(heads, BackwardLoop::queryHeads, 1)))
-    return failure();
-  if (!isFillOf(heads.getInitArgs()[0], 0.0) ||
-      !isFillOf(heads.getInitArgs()[1], 0.0))
-    return fail(heads, "dK and dV must start from zero");
-  Operation *headYield = heads.getBody()->getTerminator();
-  auto blocks = headYield->getOperand(0).getDefiningOp<scf::ForOp>();
-  if (!blocks || blocks->getBlock() != heads.getBody() ||
-      blocks.getNumResults() != 2 ||
-      headYield->getOperand(0) != blocks.getResult(0) ||
-      headYield->getOperand(1) != blocks.getResult(1) ||
-      blocks.getInitArgs()[0] != heads.getRegionIterArgs()[0] ||
-      blocks.getInitArgs()[1] != heads.getRegionIterArgs()[1])
-    return fail(heads, "the query heads loop must carry dK and dV through the "
-                       "loop over query blocks");
-  if (failed(matchLoop(blocks, BackwardLoop::queryBlocks, tile.blockM)))
-    return failure();
-  Operation *yield = blocks.getBody()->getTerminator();
-  auto dk = tileOp(yield->getOperand(0), TileRole::gradKey,
-                   {nullptr, nullptr, blocks.getRegionIterArgs()[0]}, yield);
-  auto dv = tileOp(yield->getOperand(1), TileRole::gradValue,
-                   {nullptr, nullptr, blocks.getRegionIterArgs()[1]}, yield);
-  if (failed(dk) || failed(dv))
-    return failure();
-  FailureOr<GradScoresChain> chain = matchChain((*dk)->getOperand(0), *dk);
-  if (failed(chain))
-    return failure();
-  if ((*dk)->getOperand(1) != chain->querySlice)
-    return fail(*dk, "dK += dS^T Q must read the Q tile of Q K^T");
-  if ((*dv)->getOperand(0) != chain->probabilities->getResult(0) ||
-      (*dv)->getOperand(1) != chain->gradOutputSlice)
-    return fail(*dv, "dV += P^T dO must read the block's P and dO tile");
-
-  // The tile's keys: K and V, once per tile.
-  auto keySlice = chain->keySlice.getDefiningOp<tensor::ExtractSliceOp>();
-  if (!keySlice || keySlice->getBlock() != forall.getBody() ||
-      keySlice.getMixedOffsets().size() != 4 ||
-      !isa<Value>(keySlice.getMixedOffsets()[2]) ||
-      !isa<Value>(keySlice.getMixedSizes()[2]))
-    return fail(chain->qk, "the K tile must be a slice taken once per tile");
-  Value colStart = cast<Value>(keySlice.getMixedOffsets()[2]);
-  Value cols = cast<Value>(keySlice.getMixedSizes()[2]);
-  Value kvHead = forall.getInductionVar(1);
-  FailureOr<Value> key =
-      slice(chain->keySlice, kvHead, colStart, cols, false, chain->qk, "K");
-  FailureOr<Value> value = slice(chain->valueSlice, kvHead, colStart, cols,
-                                 false, chain->gradProbabilities, "V");
-  if (failed(key) || failed(value))
-    return failure();
-  if (chain->valueSlice.getParentBlock() != forall.getBody())
-    return fail(chain->valueSlice.getDefiningOp(),
-                "the V tile must be a slice taken once per tile");
-  tile.key = *key;
-  tile.value = *value;
-  if (!isTileStart(colStart, forall, 2, tile.blockN) ||
-      !isBlockExtent(cols, tile.blockN, tile.key, 2, colStart))
-    return fail(keySlice, "a tile must hold keys [tile * block_n, "
-                          "+min(block_n, Nk - first key))");
-
-  // The streamed query blocks of one query head.
-  auto querySlice = chain->querySlice.getDefiningOp<tensor::ExtractSliceOp>();
-  if (!querySlice || querySlice->getBlock() != blocks.getBody() ||
-      querySlice.getMixedOffsets().size() != 4 ||
-      !isa<Value>(querySlice.getMixedOffsets()[1]) ||
-      !isa<Value>(querySlice.getMixedSizes()[2]))
-    return fail(chain->qk, "the Q tile is not a slice [b, h, start:start+n, "
-                           ":] of the query block");
-  Value head = cast<Value>(querySlice.getMixedOffsets()[1]);
-  Value rows = cast<Value>(querySlice.getMixedSizes()[2]);
-  Value iv = blocks.getInductionVar();
-  FailureOr<Value> query =
-      slice(chain->querySlice, head, iv, rows, false, chain->qk, "Q");
-  FailureOr<Value> gradOutput = slice(chain->gradOutputSlice, head, iv, rows,
-                                      false, chain->gradProbabilities, "dO");
-  FailureOr<Value> lse =
-      slice(chain->lseSlice, head, iv, rows, true, chain->probabilities, "LSE");
-  FailureOr<Value> delta = slice(chain->deltaSlice, head, iv, rows, true,
-                                 chain->gradScores, "delta");
-  if (failed(query) || failed(gradOutput) || failed(lse) || failed(delta))
-    return failure();
-  tile.query = *query;
-  tile.gradOutput = *gradOutput;
-  tile.lse = *lse;
-  tile.delta = *delta;
-  if (!isBlockExtent(rows, tile.blockM, tile.query, 2, iv))
-    return fail(querySlice, "a query block must hold min(block_m, Nq - "
-                            "start) rows");
-  Operation *headOwner = head.getParentBlock()->getParentOp();
-  if (headOwner != heads && head != heads.getInductionVar() &&
-      headOwner != forall)
-    return fail(querySlice, "the query head must be computed in the loop "
-                            "over query heads");
-  tile.headLoop = heads;
-  tile.queryHead = head;
-
-  tile.results.assign(outputs.begin(), outputs.end());
-  if (failed(matchInsert(insertK, 0, kvHead, colStart, cols,
-                         insertK.getSource(), false)) ||
-      failed(matchInsert(insertV, 1, kvHead, colStart, cols,
-                         insertV.getSource(), false)) ||
-      failed(matchGrid(tile.key, tile.blockN)))
-    return failure();
-  DenseSet<Operation *> known{chain->qk,
-                              chain->scores,
-                              chain->probabilities,
-                              chain->gradProbabilities,
-                              chain->gradScores,
-                              *dk,
-                              *dv,
-                              *storeK,
-                              *storeV,
-                              heads,
-                              blocks};
-  if (failed(matchNothingElse(forall.getBody(), known)) ||
-      failed(matchNothingElse(heads.getBody(), known)) ||
-      failed(matchNothingElse(blocks.getBody(), known)))
-    return failure();
-
-  FusedAttentionTile &view = tile.scores;
-  view.forall = forall;
-  view.blockM = tile.blockM;
-  view.blockN = tile.blockN;
-  view.query = tile.query;
-  view.key = tile.key;
-  view.value = tile.value;
-  view.kvLoop = blocks;
-  view.scores = chain->scores;
-  view.rowStart = colStart;
-  view.rows = cols;
-  view.kvHead = kvHead;
-  return success();
-}
-
 FailureOr<BackwardStageTile> BackwardStageMatcher::match() {
   scf::ForallOp forall = tile.forall;
   // A kernel writes its outputs' memory: they must be fresh tensors (the
@@ -727,9 +501,11 @@ FailureOr<BackwardStageTile> BackwardStageMatcher::match() {
   } else if (stage.getValue() == BackwardTileAttr::query) {
     tile.stage = BackwardTileAttr::query;
     matched = matchQuery();
+  } else if (stage.getValue() == BackwardTileAttr::fused) {
+    tile.stage = BackwardTileAttr::fused;
+    matched = matchFused();
   } else {
-    (void)fail(forall, Twine("stage '") + stage.getValue() +
-                           "' has no GPU kernel; tile with dq=stage");
+    (void)fail(forall, Twine("unknown stage '") + stage.getValue() + "'");
   }
   if (failed(matched))
     return failure();

@@ -31,7 +31,8 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
 
-AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim) {
+AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim,
+                                                         bool accumulate) {
   AttentionTileSizes sizes;
   // The mma.sync kernels' tiles (MmaSyncBackwardKernel.cpp): 16 tile rows
   // per warp, with dK and dV (or dQ) and a streamed block's S and dP in
@@ -40,6 +41,12 @@ AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim) {
   // query kernel; the GPU kernels stop at D = 128.
   sizes.blockM = headDim <= 64 ? 64 : 32;
   sizes.blockN = headDim <= 128 ? 64 : 32;
+  // The fused kernel adds dS K of every (key tile, query block) to dQ with
+  // f32 reductions: 128 keys (8 warps) per tile halve them; measured on the
+  // H200 3-9% faster than 64 keys at D = 64. At D = 128 the gain was
+  // within noise and the larger block spills: it keeps 64.
+  if (accumulate && headDim <= 64)
+    sizes.blockN = 128;
   return sizes;
 }
 
@@ -501,7 +508,8 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
   auto keyType = op.getKey().getType();
   auto valueType = op.getValue().getType();
   int64_t headDim = queryType.getDimSize(3);
-  AttentionTileSizes defaults = getDefaultBackwardTileSizes(headDim);
+  AttentionTileSizes defaults =
+      getDefaultBackwardTileSizes(headDim, options.accumulateQueryGradient);
 
   BackwardProblem problem;
   problem.op = op;
@@ -570,8 +578,8 @@ struct FATileAttentionBackwardPass
 
   void runOnOperation() override {
     Location loc = getOperation().getLoc();
-    if (dq != "stage" && dq != "accumulate") {
-      emitError(loc, "dq must be stage or accumulate, got '")
+    if (dq != "stage" && dq != "accumulate" && dq != "auto") {
+      emitError(loc, "dq must be stage, accumulate or auto, got '")
           << dq.getValue() << "'";
       return signalPassFailure();
     }
@@ -586,9 +594,15 @@ struct FATileAttentionBackwardPass
     SmallVector<AttentionBackwardOp> ops;
     getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
-    for (AttentionBackwardOp op : ops)
+    for (AttentionBackwardOp op : ops) {
+      // auto: the faster of the two on the H200 (docs/Backward.md):
+      // accumulate up to D = 64, stage beyond.
+      if (dq == "auto")
+        options.accumulateQueryGradient =
+            op.getQuery().getType().getDimSize(3) <= 64;
       if (failed(tileAttentionBackward(rewriter, op, options)))
         return signalPassFailure();
+    }
   }
 };
 

@@ -158,14 +158,16 @@ def FATileAttentionBackward
   }];
   let options = [
     Option<"dq", "dq", "std::string", /*default=*/"\"stage\"",
-           "where dQ is computed: stage (its own deterministic stage) or "
-           "accumulate (in f32 in the key/value loop, the fused stage)">,
+           "where dQ is computed: stage (its own deterministic stage), "
+           "accumulate (in f32 in the key/value loop, the fused stage) or "
+           "auto (accumulate up to D = 64, else stage: the faster on the "
+           "H200)">,
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
            "query rows per query block and per dQ tile (0: 64 up to D = "
            "64, else 32)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "keys per dK/dV tile and per key block of the dQ loop (0: 64 up "
-           "to D = 128, else 32)">,
+           "to D = 128, else 32; dq=accumulate: 128 up to D = 64)">,
     Option<"queryBlockM", "query-block-m", "int64_t", /*default=*/"0",
            "query rows per tile of the query stage (0: block-m if given, "
            "else 64 up to D = 128, else 32)">,

@@ -146,8 +146,11 @@ FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
 
 /// The default tile sizes of the tiled backward pass, those of the mma.sync
 /// kernels: query rows per query block and dQ tile (64 up to D = 64, else
-/// 32), keys per dK/dV tile and key block (64 up to D = 128, else 32).
-AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim);
+/// 32), keys per dK/dV tile and key block (64 up to D = 128, else 32; with
+/// dq=accumulate 128 up to D = 64: each key tile adds to all of dQ, and
+/// larger tiles halve those additions).
+AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim,
+                                               bool accumulate = false);
 
 /// The default tiles of the query stage (dQ): 64 x 64 up to D = 128, else
 /// 32 x 32.
@@ -181,10 +184,11 @@ FailureOr<TiledAttentionBackward>
 tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
                       const BackwardTilingOptions &options);
 
-/// One stage of a tiled fa.attention_backward with `dq=stage` (an
-/// scf.forall of tileAttentionBackward), as a GPU strategy reads it.
+/// One stage of a tiled fa.attention_backward (an scf.forall of
+/// tileAttentionBackward), as a GPU strategy reads it.
 struct BackwardStageTile {
-  /// BackwardTileAttr::delta, keyValue or query.
+  /// BackwardTileAttr::delta, keyValue, query (dq=stage) or fused
+  /// (dq=accumulate).
   StringRef stage;
   scf::ForallOp forall;
   int64_t blockM = 0, blockN = 0;
@@ -193,7 +197,8 @@ struct BackwardStageTile {
   /// the delta stage). The delta stage does not read Q: its `query` is the
   /// tensor whose rows its tiles count (Q, or dO).
   Value query, key, value, output, gradOutput, lse, delta;
-  /// What the stage writes (its shared outputs): delta; dK and dV; or dQ.
+  /// What the stage writes (its shared outputs): delta; dK and dV; dQ; or
+  /// (fused) dK, dV and dQ.
   SmallVector<Value> results;
   /// key_value and query: the tile as the scores body sees it. `kvLoop` is
   /// the streamed loop (query blocks, or key blocks), `rowStart` and `rows`
@@ -207,12 +212,18 @@ struct BackwardStageTile {
   /// blocks read.
   scf::ForOp headLoop;
   Value queryHead;
-  /// The factor of the stored gradient (dQ for query, dK for key_value).
+  /// The factor of the stored gradient (dQ for query, dK for key_value and
+  /// fused).
   double gradientScale = 1.0;
+  /// fused: the serial loop over key tiles (steps of block_n from 0 to Nk)
+  /// whose iterations a GPU strategy runs in parallel, adding to dQ in f32;
+  /// the factor of the stored dQ.
+  scf::ForOp keyTiles;
+  double queryGradientScale = 1.0;
 };
 
-/// Checks that `forall` is a stage of tileAttentionBackward with dq=stage
-/// and returns its parts; reports (on the offending op) whatever differs
+/// Checks that `forall` is a stage of tileAttentionBackward and returns its
+/// parts; reports (on the offending op) whatever differs
 /// from what the tiling builds. Only the scores body and the index values it
 /// uses may be anything a strategy can clone.
 FailureOr<BackwardStageTile> matchBackwardStageTile(scf::ForallOp forall);

@@ -1,0 +1,178 @@
+//===- MmaSyncBackwardEmitter.h - The mma.sync backward emitter -*- C++ -*-===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The emitter of the mma.sync backward kernels (MmaSyncBackwardKernel.cpp:
+// the schedule, the key_value, query and fused kernels' blocks, the entry
+// point; MmaSyncBackwardRows.cpp: the row-wise delta and dq_convert
+// kernels and the fused kernel's dQ update), and the tile facts both use.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_LIB_CONVERSION_FATOGPU_MMASYNCBACKWARDEMITTER_H
+#define FA_LIB_CONVERSION_FATOGPU_MMASYNCBACKWARDEMITTER_H
+
+#include "MmaSyncFragments.h"
+#include "ScoreCloner.h"
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <memory>
+
+namespace mlir::fa::detail {
+
+/// Whether the kernel tiles the keys (key_value, fused): it computes the
+/// transposes S^T and dP^T.
+inline bool isKeyTiled(const BackwardStageTile &s) {
+  return s.stage == BackwardTileAttr::keyValue ||
+         s.stage == BackwardTileAttr::fused;
+}
+
+/// Whether the kernel is one of the row-wise ones (delta, dq_convert): 128
+/// threads over block_m rows, no tensor cores.
+inline bool isRowWise(const BackwardStageTile &s) {
+  return s.stage == BackwardTileAttr::delta ||
+         s.stage == kGradQueryConvertStage;
+}
+
+/// Rows of the tile a block computes and rows of a streamed block.
+inline std::pair<int64_t, int64_t> getTileShape(const BackwardStageTile &s) {
+  if (isKeyTiled(s))
+    return {s.blockN, s.blockM};
+  return {s.blockM, s.blockN};
+}
+
+/// fused: the row pitch, in elements, of dS^T in shared memory ([key]
+/// [query], padded by 16 bytes so that both the fragment stores and the
+/// transposing ldmatrix of dS are free of bank conflicts).
+inline int64_t getGradScoresPitch(const BackwardStageTile &s) {
+  return getTileShape(s).second + 8;
+}
+
+/// fused: dQ of a streamed block is computed in units of 16 rows x this
+/// many columns (the widest of 64, 32, 16 whose accumulators fit beside the
+/// key_value kernel's fragments in 192 registers), spread over the warps.
+inline int64_t getGradQueryChunk(int64_t otherRegisters) {
+  for (int64_t chunk : {64, 32})
+    if (otherRegisters + chunk / 2 <= 192)
+      return chunk;
+  return 16;
+}
+
+/// The kernel arguments, in order (BackwardKernelSpec).
+enum BackwardArgument : unsigned {
+  kQuery,
+  kKey,
+  kValue,
+  kOutput,
+  kGradOutput,
+  kLse,
+  kDelta,
+  kGradQueryAccumulator,
+  kGradQuery,
+  kGradKey,
+  kGradValue,
+  kFirstCapture
+};
+
+class BackwardEmitter : public MmaSyncFragments {
+public:
+  BackwardEmitter(ImplicitLocOpBuilder &b, const BackwardStageTile &stage,
+                  const BackwardKernelSpec &spec, ArrayRef<Value> captures,
+                  const MmaSyncBackwardConfig &config,
+                  const ScoreFunction *function)
+      : MmaSyncFragments(b, spec.query.getElementType()), stage(stage),
+        spec(spec), captures(captures), config(config), function(function),
+        headDim(spec.query.getShape()[3]), transposed(isKeyTiled(stage)),
+        fused(stage.stage == BackwardTileAttr::fused) {
+    std::tie(tileRows, streamRows) = getTileShape(stage);
+  }
+
+  void emitDelta(gpu::GPUFuncOp func);
+  void emitConvert(gpu::GPUFuncOp func);
+  void setVectorReductions(bool enable) { vectorReductions = enable; }
+  /// The kernel entry: arguments, thread and block indices (tile x, head
+  /// y, batch z), Nq, and the first row of a tile of `rows` rows.
+  void bindTile(gpu::GPUFuncOp func, int64_t rows);
+  void emitGradients(gpu::GPUFuncOp func);
+
+private:
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  /// Argument `index` (BackwardArgument); the dQ accumulator is only in
+  /// the list of a dq=accumulate backward.
+  Value arg(unsigned index) {
+    bool accumulates = static_cast<bool>(spec.gradQueryAccumulator);
+    assert((accumulates || index != kGradQueryAccumulator) &&
+           "no dQ accumulator");
+    return arguments[index > kGradQueryAccumulator && !accumulates ? index - 1
+                                                                   : index];
+  }
+  /// The flat shared-memory view of `elements` 16-bit elements at byte
+  /// `offset`.
+  Value sharedView(Value smem, int64_t elements, int64_t byteOffset);
+  /// cp.async of rows [start, start + rows) of src[batch, head] (rows at or
+  /// past `limit` zero-filled) into the swizzled tile at `dstOffset`.
+  void copyRows(Value src, Value head, Value start, Value limit, Value dst,
+                Value dstOffset, int64_t rows);
+  /// (lse == -inf ? 0 : lse) * log2 e and delta of row `row` (clamped into
+  /// the tensors) of query head `head`.
+  std::pair<Value, Value> loadRowStatistics(Value head, Value row);
+
+  /// The streamed block of iteration `it` of the flattened loop: its first
+  /// row and, for key_value, the index of the outer loop.
+  std::pair<Value, Value> blockOf(Value it);
+  /// Issues the copies of iteration `it` into its ring slot (nothing past
+  /// the last iteration).
+  void prefetch(Value it);
+  /// The computation of one streamed block; `accs` are the gradient
+  /// accumulators (dQ; or dK then dV), each headDim / 8 tiles.
+  void emitBlock(Value it, SmallVectorImpl<Value> &accs);
+  void emitStores(ArrayRef<Value> accs);
+  /// fused: dQ[block rows] += dS K for the streamed block at `start` of
+  /// query head `streamHead`, with `grads` the block's dS^T per element.
+  void emitGradQueryUpdate(ArrayRef<SmallVector<Value, 4>> grads, Value start,
+                           Value streamHead);
+  /// Calls `body(i)` for i in [0, count) spread over the block's threads:
+  /// i = tid, tid + threads, ...
+  void forEachThreadItem(int64_t count, function_ref<void(Value)> body);
+  /// sm_90: adds the accumulators `acc` (n-tiles of 8 columns from
+  /// `firstCol`, rows `firstRow` and + 8) to the f32 accumulator of head
+  /// `accHead` with one red.global.add.v4.f32 per n-tile and thread, the
+  /// halves of a row gathered by a shuffle; rows past Nq are skipped.
+  void addRowQuads(ArrayRef<Value> acc, Value accumulator, Value accHead,
+                   Value firstRow, Value firstCol);
+
+  const BackwardStageTile &stage;
+  const BackwardKernelSpec &spec;
+  ArrayRef<Value> captures;
+  const MmaSyncBackwardConfig &config;
+  const ScoreFunction *function;
+  int64_t headDim, tileRows = 0, streamRows = 0;
+  bool transposed, fused;
+  /// fused: red.global.add.v4.f32 (sm_90 and newer), else scalar atomics.
+  bool vectorReductions = false;
+  std::unique_ptr<TileCloner> cloner;
+
+  SmallVector<Value> arguments;
+  Value batch, head, tileIndex, qLength, kvLength, rowStart;
+  /// The streamed loop, flattened: iteration it is block (it mod blocks)
+  /// of outer index outerLo + it / blocks.
+  Value loopLo, blocks, outerLo, iterations;
+  /// Shared memory: the tile's two operands, the two rings, and (fused)
+  /// dS^T of the current block.
+  Value tile1, tile2, ring1, ring2, gradScoresT;
+  /// The tile's operands (Q, dO or K, V) and the streamed ones (K, V or Q,
+  /// dO).
+  Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
+  /// query: LSE * log2 e and delta of this thread's fragment rows.
+  Value rowLse[2], rowDelta[2];
+};
+
+} // namespace mlir::fa::detail
+
+#endif // FA_LIB_CONVERSION_FATOGPU_MMASYNCBACKWARDEMITTER_H
