@@ -243,10 +243,14 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     };
     // (tiles, heads, batch) as (x, y, z); the fused stage's tiles are the
     // iterations of its key tiles loop.
+    // The loop's bound is Nk (matched), counted here from K, which is
+    // defined before the stages; the bound itself may be computed inside.
     Value tiles;
-    if (scf::ForOp keyTiles = kernel.stage->keyTiles)
+    if (kernel.stage->keyTiles)
       tiles = arith::CeilDivUIOp::create(
-          rewriter, loc, keyTiles.getUpperBound(), index(kernel.stage->blockN));
+          rewriter, loc,
+          rewriter.createOrFold<tensor::DimOp>(loc, kernel.stage->key, 2),
+          index(kernel.stage->blockN));
     else
       tiles = bound(2);
     gpu::KernelDim3 grid{tiles, bound(1), bound(0)};

@@ -40,16 +40,25 @@ void BackwardEmitter::emitGradQueryUpdate(ArrayRef<SmallVector<Value, 4>> grads,
   // groupId (+ 8), columns (queries) 8n + 2 threadInGroup (+ 1). The
   // barrier at the top of the next block keeps the buffer until every warp
   // has read it.
+  // Keys past Nk (the tile's padding) have zero K rows, but their dS need
+  // not be small (the scores body sees a zero score there and P is not
+  // masked): rounded, it could overflow, and inf * 0 is NaN. They store 0.
   auto pairType = VectorType::get({2}, elementType);
   auto widePair = VectorType::get({2}, b.getF32Type());
   Value keyRow = add(mul(warp, idx(16)), groupId);
   Value storeBase = add(mul(keyRow, idx(pitch)), mul(threadInGroup, idx(2)));
+  Value zeroPair = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(pairType, b.getZeroAttr(elementType)));
+  Value isKey[2];
+  for (int64_t h = 0; h < 2; ++h)
+    isKey[h] = lt(add(rowStart, add(keyRow, idx(8 * h))), kvLength);
   for (int64_t n = 0; n < nTiles; ++n)
     for (int64_t h = 0; h < 2; ++h) {
       Value pair = arith::TruncFOp::create(
           b, pairType,
           vector::FromElementsOp::create(
               b, widePair, ValueRange{grads[n][2 * h], grads[n][2 * h + 1]}));
+      pair = arith::SelectOp::create(b, isKey[h], pair, zeroPair);
       vector::StoreOp::create(
           b, pair, gradScoresT,
           ValueRange{add(storeBase, idx(8 * h * pitch + 8 * n))});

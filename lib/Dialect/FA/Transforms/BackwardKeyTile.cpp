@@ -184,7 +184,10 @@ LogicalResult BackwardStageMatcher::matchKeyTile(Operation *storeK,
     auto isAccessOfBlock = [&](auto op, Value tensor) {
       SmallVector<OpFoldResult> offsets = op.getMixedOffsets(),
                                 sizes = op.getMixedSizes();
-      int64_t dim = cast<RankedTensorType>(tensor.getType()).getDimSize(2);
+      auto type = cast<RankedTensorType>(tensor.getType());
+      if (type.getRank() != 3)
+        return false;
+      int64_t dim = type.getDimSize(2);
       return offsets.size() == 3 && isValue(offsets[0], g) &&
              isValue(offsets[1], iv) && isConstantIndex(offsets[2], 0) &&
              isConstantIndex(sizes[0], 1) && isValue(sizes[1], rows) &&
@@ -381,7 +384,9 @@ LogicalResult BackwardStageMatcher::matchFused() {
   auto accType = cast<RankedTensorType>(acc.getType());
   SmallVector<OpFoldResult> qOffsets = insertQ.getMixedOffsets(),
                             qSizes = insertQ.getMixedSizes();
-  Value qStart = isa<Value>(qOffsets[1]) ? cast<Value>(qOffsets[1]) : Value();
+  Value qStart = qOffsets.size() == 4 && isa<Value>(qOffsets[1])
+                     ? cast<Value>(qOffsets[1])
+                     : Value();
   bool dqOk =
       accType.getRank() == 3 && qOffsets.size() == 4 &&
       isInductionVar(qOffsets[0], forall, 0) &&
