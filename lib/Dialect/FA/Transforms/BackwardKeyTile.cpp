@@ -43,10 +43,17 @@ static bool isGroupStart(Value value, Value head, Value groups) {
          (mul.getRhs() == head && same(mul.getLhs(), groups));
 }
 
-LogicalResult BackwardStageMatcher::matchKeyTile(Operation *storeK,
-                                                 Operation *storeV,
-                                                 Block *tileBody, bool fused,
-                                                 KeyTileParts &parts) {
+LogicalResult BackwardStageMatcher::matchKeyTile(
+    Value storedK, Operation *insertK, Value storedV, Operation *insertV,
+    Block *tileBody, bool fused, KeyTileParts &parts) {
+  auto storeKOr =
+      tileOp(storedK, TileRole::scaledStore, {nullptr, nullptr}, insertK);
+  auto storeVOr = tileOp(storedV, "store", {nullptr, nullptr}, insertV);
+  if (failed(storeKOr) || failed(storeVOr))
+    return failure();
+  Operation *storeK = *storeKOr, *storeV = *storeVOr;
+  tile.gradientScale =
+      *tileops::getStoredScale(cast<linalg::GenericOp>(storeK));
   scf::ForallOp forall = tile.forall;
   unsigned carried = fused ? 3 : 2;
   auto heads = storeK->getOperand(0).getDefiningOp<scf::ForOp>();
@@ -268,16 +275,9 @@ LogicalResult BackwardStageMatcher::matchKeyValue() {
     return fail(forall, "the key_value stage writes dK and dV once per tile");
   tensor::ParallelInsertSliceOp insertK = (*inserts)[0],
                                 insertV = (*inserts)[1];
-  auto storeK = tileOp(insertK.getSource(), TileRole::scaledStore,
-                       {nullptr, nullptr}, insertK);
-  auto storeV =
-      tileOp(insertV.getSource(), "store", {nullptr, nullptr}, insertV);
-  if (failed(storeK) || failed(storeV))
-    return failure();
-  tile.gradientScale =
-      *tileops::getStoredScale(cast<linalg::GenericOp>(*storeK));
   KeyTileParts parts;
-  if (failed(matchKeyTile(*storeK, *storeV, forall.getBody(), false, parts)))
+  if (failed(matchKeyTile(insertK.getSource(), insertK, insertV.getSource(),
+                          insertV, forall.getBody(), false, parts)))
     return failure();
   if (!isTileStart(parts.colStart, forall, 2, tile.blockN))
     return fail(parts.colStart.getDefiningOp() ? parts.colStart.getDefiningOp()
@@ -337,16 +337,10 @@ LogicalResult BackwardStageMatcher::matchFused() {
       insertTileV.getDest() != tiles.getRegionIterArgs()[1])
     return fail(yield, "each key tile inserts its dK and dV into the carried "
                        "dK and dV");
-  auto storeK = tileOp(insertTileK.getSource(), TileRole::scaledStore,
-                       {nullptr, nullptr}, insertTileK);
-  auto storeV =
-      tileOp(insertTileV.getSource(), "store", {nullptr, nullptr}, insertTileV);
-  if (failed(storeK) || failed(storeV))
-    return failure();
-  tile.gradientScale =
-      *tileops::getStoredScale(cast<linalg::GenericOp>(*storeK));
   KeyTileParts parts;
-  if (failed(matchKeyTile(*storeK, *storeV, body, true, parts)))
+  if (failed(matchKeyTile(insertTileK.getSource(), insertTileK,
+                          insertTileV.getSource(), insertTileV, body, true,
+                          parts)))
     return failure();
   scf::ForOp heads = tile.headLoop;
   if (parts.colStart != tiles.getInductionVar())
@@ -358,12 +352,10 @@ LogicalResult BackwardStageMatcher::matchFused() {
                        "through the loop over query heads");
   if (!isSizeOf(tiles.getUpperBound(), tile.key, 2))
     return fail(tiles, "the key tiles must cover the keys [0, Nk)");
-  for (auto [insert, store] :
-       {std::pair{insertTileK, *storeK}, std::pair{insertTileV, *storeV}}) {
+  for (tensor::InsertSliceOp insert : {insertTileK, insertTileV}) {
     SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(),
                               sizes = insert.getMixedSizes();
-    if (insert.getSource() != store->getResult(0) || offsets.size() != 2 ||
-        !isValue(offsets[0], parts.colStart) ||
+    if (offsets.size() != 2 || !isValue(offsets[0], parts.colStart) ||
         !isConstantIndex(offsets[1], 0) || !isValue(sizes[0], parts.cols) ||
         !isConstantIndex(sizes[1], insert.getSourceType().getDimSize(1)) ||
         !llvm::all_of(insert.getMixedStrides(),

@@ -75,13 +75,15 @@ private:
     Value colStart, cols, gradQueryAccumulator;
     DenseSet<Operation *> known;
   };
-  /// The computation of one key tile (key_value and fused), from the ops
-  /// that store its dK (`storeK`) and dV: K and V sliced once in
-  /// `tileBody`, the loops over the query heads and the query blocks, and,
-  /// `fused`, dS K added to the carried dQ accumulator. The caller checks
-  /// where the tile starts and what `tileBody` writes.
-  LogicalResult matchKeyTile(Operation *storeK, Operation *storeV,
-                             Block *tileBody, bool fused, KeyTileParts &parts);
+  /// The computation of one key tile (key_value and fused), from the
+  /// values `insertK` and `insertV` store (checked to be the scaled dK and
+  /// dV stores; dK's factor goes to tile.gradientScale): K and V sliced
+  /// once in `tileBody`, the loops over the query heads and the query
+  /// blocks, and, `fused`, dS K added to the carried dQ accumulator. The
+  /// caller checks where the tile starts and what `tileBody` writes.
+  LogicalResult matchKeyTile(Value storedK, Operation *insertK, Value storedV,
+                             Operation *insertV, Block *tileBody, bool fused,
+                             KeyTileParts &parts);
 
   LogicalResult matchDelta();
   LogicalResult matchKeyValue();
