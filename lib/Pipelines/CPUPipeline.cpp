@@ -35,6 +35,7 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   FATileAttentionOptions tile;
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
+  tile.splitKV = options.splitKV;
   func.addPass(createFATileAttention(tile));
   // The backward op has its own default tile sizes.
   FATileAttentionBackwardOptions backward;
@@ -43,6 +44,9 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   func.addPass(createFATileAttentionBackward(backward));
   if (options.fuse)
     func.addPass(createFAFuseOnlineSoftmax());
+  FAResolveSplitCountOptions resolve;
+  resolve.slots = options.slots;
+  func.addPass(createFAResolveSplitCount(resolve));
 
   // Tensors -> buffers across calls, so that @main passes its buffers to the
   // attention function. The key loops carry tiles they allocate.

@@ -53,10 +53,13 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   // kernels it builds with wgmma; on a chip without it, or with options
   // only mma-sync takes, auto is mma-sync throughout.
   std::string strategy = options.strategy;
+  // Split tiles are mma-sync's (hopper-ws refuses them).
   if (strategy == "auto" &&
-      !(hasWgmma(options.chip) &&
-        wgmmaTakesOptions(options.blockM, options.warps, options.stages)))
+      (options.splitKV != "none" ||
+       !(hasWgmma(options.chip) &&
+         wgmmaTakesOptions(options.blockM, options.warps, options.stages))))
     strategy = "mma-sync";
+  tile.splitKV = options.splitKV;
   if (strategy == "hopper-ws" || strategy == "auto")
     tile.defaultsFor = strategy;
   OpPassManager &func = pm.nest<func::FuncOp>();

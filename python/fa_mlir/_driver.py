@@ -169,6 +169,23 @@ class LoadedKernel:
                 self.shared), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
             self.resident_blocks = max(1, count.value * per_sm.value)
 
+    def slots(self) -> int:
+        """Blocks of this kernel the device runs at once: multiprocessors
+        times cuOccupancyMaxActiveBlocksPerMultiprocessor."""
+        if getattr(self, "_slots", None) is None:
+            l = cuda()
+            device, count, per_sm = (ctypes.c_int(), ctypes.c_int(),
+                                     ctypes.c_int())
+            check(l, l.cuCtxGetDevice(ctypes.byref(device)), "cuCtxGetDevice")
+            check(l, l.cuDeviceGetAttribute(
+                ctypes.byref(count), _CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                device), "cuDeviceGetAttribute")
+            check(l, l.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                ctypes.byref(per_sm), self.function, self.threads,
+                self.shared), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
+            self._slots = max(1, count.value * per_sm.value)
+        return self._slots
+
     def grid(self, tiles: Sequence[int]) -> List[int]:
         """The launch grid for the grid of tiles the metadata describes:
         that grid, or for a persistent kernel min(tiles, resident blocks)

@@ -292,6 +292,29 @@ class KernelCache:
             self._memory[key] = kernel
             return kernel
 
+    def get_split(self, spec, **options):
+        """The two kernels of a split-KV attention (options split_kv="auto"
+        or a count), partial then combine, compiled once per key."""
+        if options.get("split_kv", "none") == "none":
+            raise ValueError("get_split needs split_kv='auto' or a count")
+        key = self.key(spec, **options)
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+            kernels = [self._load(f"{key}.{i}") for i in range(2)]
+            if any(k is None for k in kernels):
+                kernels = compile_source(attention_source(spec), **options)
+                stages = [k.metadata.get("split_kv", {}).get("stage")
+                          for k in kernels]
+                if stages != ["partial", "combine"]:
+                    raise FAError(f"a split-KV attention compiled to kernels "
+                                  f"of stages {stages}, not partial, combine")
+                self.compilations += 1
+                for i, kernel in enumerate(kernels):
+                    self._store(f"{key}.{i}", kernel)
+            self._memory[key] = kernels
+            return kernels
+
     @staticmethod
     def backward_key(spec, **options):
         text = json.dumps({"compiler": version(),

@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import torch
 
 from ._capi import FAError, target_info
-from . import _driver, tracing
+from . import _driver, _splits, tracing
 from .compiler import (AttentionSpec, KernelCache, check_kernel_arguments,
                        default_cache)
 from .trace_cache import TraceCache
@@ -658,6 +658,10 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
             opts = dict(_tuner.best(spec, q, k, v, chip, captures,
                                     strategy=opts.get("strategy")))
+        if not opts and _splits_keys(q, k, chip):
+            # One or a few query rows against many keys: the tiles alone
+            # would leave most of the GPU idle (flash-decoding).
+            return _run_split(spec, q, k, v, out, lse, captures, chip, cache)
         opts.setdefault("strategy", default_strategy(chip))
         kernel = _load(spec, chip, q.device, cache, opts)
         q, k, v = (_kernel_layout(t) for t in (q, k, v))
@@ -671,6 +675,87 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
         kernel.launch(kernel.grid(_grid(kernel.metadata, q)), args, stream,
                       maps)
     return out, lse
+
+
+# Split-KV (flash-decoding): query lengths up to _SPLIT_MAX_QUERIES against
+# at least _SPLIT_MIN_KEYS keys, when the (batch, head, 128-row tile) tiles
+# do not fill the multiprocessors. The split kernels take 16-row tiles
+# (64 beyond 16 queries): decoding is bound by reading K and V, and a
+# smaller tile wastes less of the tensor-core work on padding rows.
+_SPLIT_MAX_QUERIES = 64
+_SPLIT_MIN_KEYS = 1024
+
+
+def _splits_keys(q, k, chip) -> bool:
+    b, hq, nq, _ = q.shape
+    if nq > _SPLIT_MAX_QUERIES or k.shape[2] < _SPLIT_MIN_KEYS:
+        return False
+    count = torch.cuda.get_device_properties(q.device).multi_processor_count
+    return b * hq * -(-nq // 128) < count
+
+
+def _split_options(q):
+    return {"strategy": "mma-sync", "split_kv": "auto",
+            "block_m": 16 if q.shape[2] <= 16 else 64}
+
+
+def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
+               kv_splits: Optional[int] = None):
+    """The two kernels of a split-KV attention: each tile's key blocks are
+    shared among S blocks, whose f32 partial outputs and LSEs the combine
+    kernel merges (S from the rule the metadata names, or kv_splits)."""
+    options = _split_options(q)
+    kernels = _load_split(spec, chip, q.device, cache, options)
+    partial, combine = kernels
+    split = partial.metadata["split_kv"]
+    b, hq, nq, d = q.shape
+    bm = partial.metadata["tile"]["block_m"]
+    bn = partial.metadata["tile"]["block_n"]
+    tiles = b * hq * -(-nq // bm)
+    blocks = -(-k.shape[2] // bn)
+    if split["splits"]:
+        splits = split["splits"]
+    elif kv_splits is not None:
+        splits = kv_splits
+    else:
+        splits = _splits.choose_kv_splits(tiles, blocks, partial.slots(),
+                                          split["max_splits"])
+    if not 1 <= splits <= split["max_splits"]:
+        raise ValueError(f"kv_splits must be in [1, {split['max_splits']}], "
+                         f"got {splits}")
+    q, k, v = (_kernel_layout(t) for t in (q, k, v))
+    partial_o = torch.empty((splits, b, hq, nq, d), dtype=torch.float32,
+                            device=q.device)
+    partial_lse = torch.empty((splits, b, hq, nq), dtype=torch.float32,
+                              device=q.device)
+    args = (_memref(q) + _memref(k) + _memref(v) + _memref(partial_o) +
+            _memref(partial_lse))
+    for c in captures:
+        args += _memref(c)
+    stream = torch.cuda.current_stream(q.device).cuda_stream
+    partial.launch([-(-nq // bm) * splits, hq, b], args, stream)
+    combine_args = _memref(partial_o) + _memref(partial_lse) + _memref(out)
+    if lse is not None:
+        combine_args += _memref(lse)
+    combine.launch([-(-nq // combine.metadata["tile"]["block_m"]), hq, b],
+                   combine_args, stream)
+    return out, lse
+
+
+def _load_split(spec, chip, device, cache, options):
+    cache = cache or default_cache()
+    key = ("split", spec, chip, tuple(sorted(options.items())), device.index,
+           id(cache))
+    with _loaded_lock:
+        kernels = _loaded.get(key)
+        if kernels is None:
+            kernels = []
+            for compiled in cache.get_split(spec, chip=chip, **options):
+                kernel = _driver.LoadedKernel(compiled)
+                kernel.metadata = compiled.metadata
+                kernels.append(kernel)
+            _loaded[key] = kernels
+        return kernels
 
 
 def _load(spec, chip, device, cache, options):

@@ -158,6 +158,35 @@ def test_backward_compiles_three_kernels_once(tmp_path, dq, stages):
     assert [k.ptx for k in again] == [k.ptx for k in kernels]
 
 
+@pytest.mark.parametrize("splits", ["auto", "4"])
+def test_split_kv_compiles_partial_and_combine_once(tmp_path, splits):
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
+                         lse=True)
+    cache = KernelCache(str(tmp_path))
+    options = dict(format="ptx", strategy="mma-sync", split_kv=splits,
+                   block_m=16)
+    partial, combine = cache.get_split(spec, **options)
+    assert partial.metadata["split_kv"]["stage"] == "partial"
+    assert combine.metadata["split_kv"]["stage"] == "combine"
+    assert partial.metadata["split_kv"]["splits"] == (
+        0 if splits == "auto" else 4)
+    assert partial.metadata["split_kv"]["rule"] == "fill-slots-v1"
+    assert [a["name"] for a in partial.metadata["arguments"]] == [
+        "q", "k", "v", "partial_o", "partial_lse"]
+    assert [a["name"] for a in combine.metadata["arguments"]] == [
+        "partial_o", "partial_lse", "o", "lse"]
+    assert [a["name"] for a in combine.metadata["arguments"]
+            if a["writes"]] == ["o", "lse"]
+    assert partial.metadata["grid"][0]["times"] == {"arg": 4, "dim": 0}
+    assert combine.metadata["block"] == [128, 1, 1]
+    fresh = KernelCache(str(tmp_path))
+    again = fresh.get_split(spec, **options)
+    assert fresh.compilations == 0
+    assert [k.ptx for k in again] == [partial.ptx, combine.ptx]
+    with pytest.raises(ValueError, match="split_kv"):
+        cache.get_split(spec, format="ptx")
+
+
 def test_cache_key_covers_everything_that_changes_the_kernel():
     base = AttentionSpec(dtype="f16", head_dim=64)
     keys = {

@@ -21,7 +21,8 @@ static std::vector<int64_t> shapeOf(const Json &argument) {
 
 /// Reads "tensor_maps" (absent: none): each entry well formed and naming
 /// one of the [B, H, N, D] operands q, k, v, o with its rank and type.
-static std::vector<TensorMapSpec> readTensorMaps(const Json &json) {
+static std::vector<TensorMapSpec> readTensorMaps(const Json &json,
+                                                 int64_t lastArgument) {
   std::vector<TensorMapSpec> maps;
   if (!json.has("tensor_maps"))
     return maps;
@@ -36,9 +37,13 @@ static std::vector<TensorMapSpec> readTensorMaps(const Json &json) {
         !error.empty())
       die(kUsage, where + ": " + error);
     where += " ('" + spec.operand + "')";
-    if (spec.argument < 0 || spec.argument > 3)
-      die(kUsage, where + ": \"argument\" is " + std::to_string(spec.argument) +
-                      "; tensor maps describe q, k, v or o (arguments 0..3)");
+    if (spec.argument < 0 || spec.argument > lastArgument)
+      die(kUsage,
+          where + ": \"argument\" is " + std::to_string(spec.argument) +
+              (lastArgument == 3
+                   ? "; tensor maps describe q, k, v or o (arguments 0..3)"
+                   : "; tensor maps of a split-KV partial kernel describe q, "
+                     "k or v (arguments 0..2)"));
     const Json &arg = args.array[spec.argument];
     const std::string &name = arg["name"].asString();
     if (spec.operand != name)
@@ -56,12 +61,68 @@ static std::vector<TensorMapSpec> readTensorMaps(const Json &json) {
   return maps;
 }
 
+/// Checks that the arguments of a split-KV kernel start with `names`, of
+/// ranks `ranks`.
+static void checkSplitArguments(const Json &args,
+                                const std::vector<std::string> &names,
+                                const std::vector<int64_t> &ranks,
+                                const std::string &stage) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i >= args.array.size())
+      die(kUsage, "metadata: the split-KV " + stage +
+                      " kernel lacks argument " + std::to_string(i) + " ('" +
+                      names[i] + "')");
+    const Json &arg = args.array[i];
+    if (arg["name"].asString() != names[i] || arg["rank"].asInt() != ranks[i] ||
+        shapeOf(arg).size() != static_cast<size_t>(ranks[i]))
+      die(kUsage, "metadata: argument " + std::to_string(i) +
+                      " of the split-KV " + stage + " kernel is '" +
+                      arg["name"].string + "' of rank " +
+                      std::to_string(arg["rank"].asInt()) + ", expected '" +
+                      names[i] + "' of rank " + std::to_string(ranks[i]));
+  }
+}
+
+/// Reads the "split_kv" object of a split-KV kernel into `m`.
+static void readSplit(KernelMetadata &m, const Json &attention) {
+  const Json &split = m.json["split_kv"];
+  if (split.kind != Json::Object)
+    die(kUsage, "metadata: \"split_kv\" must be an object");
+  if (m.backward)
+    die(kUsage, "metadata: a kernel is not both a backward and a split-KV "
+                "kernel");
+  m.splitKV = true;
+  m.stage = split["stage"].asString();
+  if (m.stage != "partial" && m.stage != "combine")
+    die(kUsage, "metadata: \"split_kv\".\"stage\" is '" + m.stage +
+                    "', expected partial or combine");
+  if (attention.has("stage") && attention["stage"].asString() != m.stage)
+    die(kUsage, "metadata: \"split_kv\" says stage '" + m.stage +
+                    "' but \"attention\" says '" + attention["stage"].string +
+                    "'");
+  m.splits = split["splits"].asInt();
+  m.maxSplits = split["max_splits"].asInt();
+  m.splitRule = split.has("rule") ? split["rule"].asString() : "";
+  if (m.maxSplits < 1 || m.splits < 0 || m.splits > m.maxSplits)
+    die(kUsage, "metadata: \"split_kv\" has splits " +
+                    std::to_string(m.splits) + " and max_splits " +
+                    std::to_string(m.maxSplits) +
+                    "; expected 1 <= max_splits and 0 <= splits <= max_splits");
+}
+
 KernelMetadata readMetadata(const std::string &text) {
   KernelMetadata m;
   m.json = parseJson(text);
   const Json &args = m.json["arguments"];
-  if (args.kind != Json::Array || args.array.size() < 4)
-    die(kUsage, "metadata: expected at least 4 kernel arguments");
+  // A split-KV combine kernel takes 3 (4 with the LSE).
+  bool combine = m.json.has("split_kv") &&
+                 m.json["split_kv"].kind == Json::Object &&
+                 m.json["split_kv"].has("stage") &&
+                 m.json["split_kv"]["stage"].kind == Json::String &&
+                 m.json["split_kv"]["stage"].string == "combine";
+  if (args.kind != Json::Array || args.array.size() < (combine ? 3u : 4u))
+    die(kUsage, std::string("metadata: expected at least ") +
+                    (combine ? "3" : "4") + " kernel arguments");
   // A backward kernel describes its attention under "backward" and takes
   // q, k, v, o, do, lse, delta, dq, dk, dv before the captures.
   m.backward = m.json.has("backward");
@@ -77,21 +138,50 @@ KernelMetadata readMetadata(const std::string &text) {
   m.scale = attention["scale"].number;
   m.causal = attention.has("causal") ? attention["causal"].asString() : "none";
   m.lse = !m.backward && attention["lse"].boolean;
+  if (m.json.has("split_kv")) {
+    readSplit(m, attention);
+    if (m.stage == "combine") {
+      // partial_o, partial_lse, o and the LSE: no Q, K or captures (its
+      // "attention" is the op's, read from the partial kernel).
+      std::vector<std::string> names{"partial_o", "partial_lse", "o"};
+      std::vector<int64_t> ranks{5, 4, 4};
+      if (m.lse) {
+        names.push_back("lse");
+        ranks.push_back(3);
+      }
+      checkSplitArguments(args, names, ranks, m.stage);
+      m.fixedArguments = m.lse ? 4 : 3;
+      if (args.array.size() != static_cast<size_t>(m.fixedArguments))
+        die(kUsage, "metadata: the split-KV combine kernel takes " +
+                        std::to_string(m.fixedArguments) + " arguments, not " +
+                        std::to_string(args.array.size()));
+      if (m.json.has("tensor_maps") &&
+          m.json["tensor_maps"].kind == Json::Array &&
+          !m.json["tensor_maps"].array.empty())
+        die(kUsage, "metadata: a split-KV combine kernel has no tensor maps");
+      m.qShape = shapeOf(args.array[2]);
+      m.kShape = {-1, -1, -1, -1};
+      return m;
+    }
+    checkSplitArguments(args, {"q", "k", "v", "partial_o", "partial_lse"},
+                        {4, 4, 4, 5, 4}, m.stage);
+  }
   // A backward with dq=accumulate passes the f32 dQ accumulator after delta.
   m.gradQueryAccumulator = m.backward && args.array.size() > 7 &&
                            args.array[7]["name"].asString() == "dq_accum";
-  m.fixedArguments = m.backward ? (m.gradQueryAccumulator ? 11 : 10)
-                     : m.lse    ? 5
-                                : 4;
+  m.fixedArguments = m.backward           ? (m.gradQueryAccumulator ? 11 : 10)
+                     : m.lse || m.splitKV ? 5
+                                          : 4;
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
   if (m.qShape.size() != 4 || m.kShape.size() != 4)
     die(kUsage, "metadata: q and k must have rank 4");
   if (args.array.size() < static_cast<size_t>(m.fixedArguments))
     die(kUsage, "metadata: argument count does not match the LSE flag");
-  m.tensorMaps = readTensorMaps(m.json);
+  m.tensorMaps = readTensorMaps(m.json, m.splitKV ? 2 : 3);
 
-  // Captures: every argument after O and the LSE, capture0, capture1, ...
+  // Captures: every argument after O and the LSE (a split-KV partial
+  // kernel: after partial_lse), capture0, capture1, ...
   for (size_t a = m.fixedArguments; a < args.array.size(); ++a) {
     const Json &arg = args.array[a];
     std::string name = "capture" + std::to_string(a - m.fixedArguments);

@@ -18,6 +18,12 @@
 // Any of them may list "tensor_maps" (TMA kernels; TensorMaps.h): each
 // entry is checked here against the argument it describes.
 //
+// The two kernels of a split-KV forward (SplitKV.h) carry a "split_kv"
+// object: the partial kernel takes q, k, v, partial_o, partial_lse and the
+// captures, and its "attention" describes the op; the combine kernel takes
+// partial_o, partial_lse, o and the LSE, and only its dtype, head dim,
+// scale, mask and LSE flag are read (SplitKV.cpp matches them).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef FA_RUNNER_METADATA_H
@@ -44,9 +50,18 @@ struct KernelMetadata {
   /// (delta, key_value, query).
   bool backward = false;
   std::string stage;
-  /// Static sizes of Q and K ([B, H, N, D]; -1 dynamic).
+  /// A kernel of a split-KV forward ("split_kv" metadata; SplitKV.h): its
+  /// stage (partial, combine) is `stage`; `splits` is the fixed split count
+  /// (0: the runtime picks it by `splitRule`), at most `maxSplits`.
+  bool splitKV = false;
+  int64_t splits = 0, maxSplits = 0;
+  std::string splitRule;
+  /// Static sizes of Q and K ([B, H, N, D]; -1 dynamic). A split-KV
+  /// combine kernel has no Q or K: qShape is O's, kShape all -1.
   std::vector<int64_t> qShape, kShape;
-  /// Arguments before the captures: 4, or 5 with the LSE.
+  /// Arguments before the captures: 4, or 5 with the LSE (a split-KV partial
+  /// kernel: 5, q, k, v, partial_o, partial_lse; its combine kernel: 3 or
+  /// 4, partial_o, partial_lse, o and the LSE, and no captures).
   int fixedArguments = 4;
   /// backward: the kernels take the f32 dQ accumulator (dq_accum) after
   /// delta (backward-dq=accumulate).

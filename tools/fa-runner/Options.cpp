@@ -18,7 +18,13 @@ static void usage() {
       "usage: fa-runner <prefix> [options]\n"
       "  loads <prefix>.cubin (or <prefix>.ptx) and <prefix>.json from "
       "fa-compile,\n"
-      "  runs the kernel on random inputs and checks it against fp64\n"
+      "  runs the kernel on random inputs and checks it against fp64; "
+      "without\n"
+      "  <prefix>.json, the kernels <prefix>.0, <prefix>.1, ... of a "
+      "backward\n"
+      "  (three) or of a split-KV forward (fa-compile --split-kv: partial "
+      "and\n"
+      "  combine, launched in that order)\n"
       "\n"
       "  --batch N --hq N --hkv N --nq N --nk N   sizes of dynamic dims\n"
       "                                           (static ones are checked)\n"
@@ -33,6 +39,12 @@ static void usage() {
       "  --bench [--iters N] [--warmup N]         time with CUDA events\n"
       "  --json                                   one JSON line out\n"
       "  --perturb                                control: corrupt the output\n"
+      "  --kv-splits N                            split-KV: split count S in\n"
+      "                                           [1, max_splits] when the\n"
+      "                                           kernels let the runtime "
+      "pick\n"
+      "                                           (0, the default: their "
+      "rule)\n"
       "\n"
       "programmable attention (score_mod, mask_mod, captures):\n"
       "  --capture I:SHAPE:FILL    fills capture I (0-based, in argument "
@@ -136,6 +148,8 @@ Options parseOptions(int argc, char **argv) {
       o.json = true;
     else if (a == "--perturb")
       o.perturb = true;
+    else if (a == "--kv-splits")
+      o.kvSplits = number(i, "--kv-splits");
     else if (a == "--capture")
       o.captures.push_back(parseCaptureFlag(text(i, "--capture")));
     else if (a == "--reference-only")

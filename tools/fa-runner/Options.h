@@ -28,6 +28,8 @@ struct Options {
   std::string reference = "auto"; // auto | cpu | gpu
   bool perturb = false; // control: corrupt one output; the check must fail
   std::vector<CaptureFlag> captures;
+  /// A split-KV pair (SplitKV.h): the split count, 0 for the kernels' rule.
+  int64_t kvSplits = 0;
 
   // CPU-only modes: no kernel image, no driver.
   bool referenceOnly = false;

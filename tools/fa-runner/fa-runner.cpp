@@ -28,6 +28,10 @@
 // --no-check. --reference-only and --eval run the CPU side alone, without a
 // kernel image or a driver (the lit tests of this machine use them).
 //
+// Without <prefix>.json, <prefix>.0, .1, ... are the kernels of a backward
+// (Backward.h) or of a split-KV forward (SplitKV.h: partial and combine,
+// checked as the forward is).
+//
 // Files: Options (command line), Metadata (the .json), ModParser,
 // ModInterpreter and ModProgram (regions), Captures, Reference (inputs, one
 // row of the CPU reference), CpuCheck (rows, --reference-only), TensorMaps
@@ -47,6 +51,7 @@
 #include "Metadata.h"
 #include "Options.h"
 #include "Reference.h"
+#include "SplitKV.h"
 #include "Support.h"
 #include "TensorMaps.h"
 
@@ -84,14 +89,23 @@ int64_t resolve(int64_t flag, int64_t fromMetadata, const char *name,
 int main(int argc, char **argv) {
   Options opt = parseOptions(argc, argv);
 
-  // The three kernels of a backward pass: <prefix>.0, .1 and .2.
+  // Without <prefix>.json: the two kernels of a split-KV forward
+  // (<prefix>.0 and .1), or the three of a backward pass (.0, .1 and .2).
   std::string metadataText, image;
-  if (!readFile(opt.prefix + ".json", metadataText) &&
-      isBackwardPrefix(opt.prefix))
-    return runBackward(opt);
-  if (!readFile(opt.prefix + ".json", metadataText))
-    die(kUsage, "cannot read " + opt.prefix + ".json");
-  if (opt.runsKernel()) {
+  std::unique_ptr<SplitKVPair> split;
+  if (!readFile(opt.prefix + ".json", metadataText)) {
+    if (isSplitKVPrefix(opt.prefix))
+      split = std::make_unique<SplitKVPair>(opt.prefix, opt.runsKernel(),
+                                            opt.kvSplits);
+    else if (isBackwardPrefix(opt.prefix)) {
+      if (opt.kvSplits)
+        die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
+                    "(fa-compile --split-kv), not a backward");
+      return runBackward(opt);
+    } else
+      die(kUsage, "cannot read " + opt.prefix + ".json");
+  }
+  if (!split && opt.runsKernel()) {
     // A cubin, else a fatbin, else the PTX (which the driver compiles).
     bool haveBinary = readFile(opt.prefix + ".cubin", image) ||
                       readFile(opt.prefix + ".fatbin", image);
@@ -101,7 +115,23 @@ int main(int argc, char **argv) {
     if (!haveBinary)
       image.push_back('\0'); // PTX must be NUL-terminated
   }
-  KernelMetadata meta = readMetadata(metadataText);
+  KernelMetadata plainMeta;
+  if (!split)
+    plainMeta = readMetadata(metadataText);
+  KernelMetadata &meta = split ? split->meta() : plainMeta;
+  if (!split && meta.splitKV) {
+    std::string base = opt.prefix;
+    if (size_t dot = base.rfind('.'); dot != std::string::npos)
+      base.resize(dot);
+    die(kUsage, opt.prefix + ".json is the " + meta.stage +
+                    " kernel of a split-KV forward, which runs with its pair: "
+                    "fa-runner " +
+                    base);
+  }
+  if (!split && opt.kvSplits)
+    die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
+                "(fa-compile --split-kv); " +
+                    opt.prefix + ".json is one kernel");
 
   Problem p;
   p.bf16 = meta.dtype == "bf16";
@@ -134,6 +164,8 @@ int main(int argc, char **argv) {
       die(kUsage, "empty problem: batch, heads and query length must be > 0");
     if (p.B > 65535 || p.Hq > 65535)
       die(kUsage, "batch and heads must be at most 65535 (grid limits)");
+    if (split)
+      split->checkProblem(p);
   }
 
   bool checks = (opt.runsKernel() && opt.check) || !opt.runsKernel();
@@ -225,20 +257,27 @@ int main(int argc, char **argv) {
   check(cuda.cuDeviceGetAttribute(&l2, kAttrL2Size, device),
         "cuDeviceGetAttribute");
 
-  CUmodule module;
-  check(cuda.cuModuleLoadData(&module, image.data()), "cuModuleLoadData");
-  CUfunction kernel;
-  std::string kernelName = meta.json["kernel"].asString();
-  check(cuda.cuModuleGetFunction(&kernel, module, kernelName.c_str()),
-        "cuModuleGetFunction");
-  int64_t smem = meta.json["dynamic_shared_memory"].asInt();
-  if (smem > smemOptin)
-    die(kUsage, "the kernel needs " + std::to_string(smem) +
-                    " bytes of shared memory; this GPU allows " +
-                    std::to_string(smemOptin));
-  check(cuda.cuFuncSetAttribute(kernel, kFuncAttrMaxDynamicShared,
-                                static_cast<int>(smem)),
-        "cuFuncSetAttribute");
+  CUfunction kernel = nullptr;
+  std::string kernelName;
+  int64_t smem = 0;
+  if (split) {
+    split->load(device, smemOptin);
+    kernelName = split->kernelNames();
+  } else {
+    CUmodule module;
+    check(cuda.cuModuleLoadData(&module, image.data()), "cuModuleLoadData");
+    kernelName = meta.json["kernel"].asString();
+    check(cuda.cuModuleGetFunction(&kernel, module, kernelName.c_str()),
+          "cuModuleGetFunction");
+    smem = meta.json["dynamic_shared_memory"].asInt();
+    if (smem > smemOptin)
+      die(kUsage, "the kernel needs " + std::to_string(smem) +
+                      " bytes of shared memory; this GPU allows " +
+                      std::to_string(smemOptin));
+    check(cuda.cuFuncSetAttribute(kernel, kFuncAttrMaxDynamicShared,
+                                  static_cast<int>(smem)),
+          "cuFuncSetAttribute");
+  }
 
   Inputs in = makeInputs(p, opt.seed, opt.mode);
   if (!opt.dumpInputs.empty())
@@ -289,11 +328,13 @@ int main(int argc, char **argv) {
   // Captures are read-only: one copy serves every set.
   std::vector<std::unique_ptr<DeviceBuffer>> captureBuffers;
   std::vector<ModCapture> deviceViews;
+  std::vector<MemrefArg> captureArgs;
   for (const HostCapture &c : captures) {
     captureBuffers.push_back(
         std::make_unique<DeviceBuffer>(c.bytes.data(), c.bytes.size()));
     deviceViews.push_back(
         c.view(reinterpret_cast<const void *>(captureBuffers.back()->ptr)));
+    captureArgs.push_back({captureBuffers.back()->ptr, c.shape, c.strides});
   }
 
   // Kernel parameters: one expanded memref descriptor per argument, then
@@ -320,6 +361,8 @@ int main(int argc, char **argv) {
 
   const Json &grid = meta.json["grid"];
   auto gridDim = [&](int i) -> unsigned {
+    if (split)
+      return 0; // SplitKVPair launches both kernels
     const Json &g = grid.array.at(i);
     int64_t arg = g["arg"].asInt(), dim = g["dim"].asInt();
     if (arg != 0 || dim < 0 || dim > 3)
@@ -333,7 +376,7 @@ int main(int argc, char **argv) {
   unsigned gx = gridDim(0), gy = gridDim(1), gz = gridDim(2);
   // A persistent kernel: as many blocks as stay resident, at most one per
   // tile (metadata "persistent"); each loops over the tiles.
-  if (meta.json.has("persistent")) {
+  if (!split && meta.json.has("persistent")) {
     int multiprocessors = 0, resident = 0;
     check(cuda.cuDeviceGetAttribute(&multiprocessors, kAttrMultiprocessors,
                                     device),
@@ -351,6 +394,17 @@ int main(int argc, char **argv) {
   unsigned threads = static_cast<unsigned>(meta.json["block"].array[0].asInt());
 
   auto launch = [&](Set &s) {
+    if (split) {
+      MemrefArg operands[4];
+      for (int64_t argument = 0; argument < 4; ++argument) {
+        Layout l = layoutOf(argument);
+        operands[argument] = {s.operand(argument), l.sizes, l.strides};
+      }
+      MemrefArg lse{s.lse->ptr, {p.B, p.Hq, p.Nq}, {p.Hq * p.Nq, p.Nq, 1}};
+      split->launch(operands[0], operands[1], operands[2], operands[3],
+                    p.lse ? &lse : nullptr, captureArgs, s.maps);
+      return;
+    }
     std::vector<int64_t> storage;
     makeParams(s, storage);
     std::vector<void *> params;
@@ -465,7 +519,12 @@ int main(int argc, char **argv) {
       meta.hasMods() || !meta.captures.empty()
           ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
           : "";
-  char line[1280];
+  // A split-KV pair: S, " kv_splits=S" (or the JSON member).
+  std::string splitsText;
+  if (split)
+    splitsText = (opt.json ? ", \"kv_splits\": " : " kv_splits=") +
+                 std::to_string(split->splits());
+  char line[1536];
   if (opt.json) {
     std::snprintf(
         line, sizeof(line),
@@ -475,7 +534,7 @@ int main(int argc, char **argv) {
         "\"layout\": \"%s\", \"mode\": \"%s\", \"seed\": %llu, "
         "\"max_err\": %.3e, \"baseline_err\": %.3e, \"lse_err_over_tol\": "
         "%.3e, \"nan\": %lld, \"rows_checked\": %lld, \"reference\": "
-        "\"%s\", \"median_ms\": %.4f, \"tflops\": %.1f%s%s%s}",
+        "\"%s\", \"median_ms\": %.4f, \"tflops\": %.1f%s%s%s%s}",
         verdict, kernelName.c_str(), deviceName, meta.dtype.c_str(),
         (long long)p.B, (long long)p.Hq, (long long)p.Hkv, (long long)p.Nq,
         (long long)p.Nk, (long long)p.D, meta.causal.c_str(),
@@ -483,19 +542,19 @@ int main(int argc, char **argv) {
         stats.maxErr, stats.maxBase, stats.maxLseErr, (long long)stats.nanCount,
         (long long)stats.checkedRows, referenceKind.c_str(), medianMs, tflops,
         modsText.empty() ? "" : ", \"mods\": \"", modsText.c_str(),
-        modsText.empty() ? "" : "\"");
+        modsText.empty() ? "" : "\"", splitsText.c_str());
   } else {
     std::snprintf(
         line, sizeof(line),
         "%s %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
-        "layout=%s mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
+        "layout=%s mode=%s%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
         "nan=%lld masked_row_errors=%lld rows=%lld ref=%s%s%s",
         verdict, meta.dtype.c_str(), (long long)p.B, (long long)p.Hq,
         (long long)p.Hkv, (long long)p.Nq, (long long)p.Nk, (long long)p.D,
-        meta.causal.c_str(), opt.layout.c_str(), opt.mode.c_str(), stats.maxErr,
-        stats.maxBase, stats.maxLseErr, (long long)stats.nanCount,
-        (long long)stats.maskedRowErrors, (long long)stats.checkedRows,
-        referenceKind.c_str(),
+        meta.causal.c_str(), opt.layout.c_str(), opt.mode.c_str(),
+        splitsText.c_str(), stats.maxErr, stats.maxBase, stats.maxLseErr,
+        (long long)stats.nanCount, (long long)stats.maskedRowErrors,
+        (long long)stats.checkedRows, referenceKind.c_str(),
         modsText.empty() ? "" : " mods=", modsText.c_str());
   }
   std::printf("%s", line);

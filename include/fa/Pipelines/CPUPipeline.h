@@ -46,6 +46,16 @@ struct FALowerToCPUOptions : public PassPipelineOptions<FALowerToCPUOptions> {
       llvm::cl::desc("keys per key/value block of fa-tile-attention (0: by "
                      "head dimension)"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> splitKV{
+      *this, "split-kv",
+      llvm::cl::desc("split each tile's key range (fa-tile-attention "
+                     "split-kv): none, auto or a count"),
+      llvm::cl::init("none")};
+  PassOptions::Option<int64_t> slots{
+      *this, "slots",
+      llvm::cl::desc("the concurrent blocks fa.split_count is evaluated for "
+                     "(fa-resolve-split-count)"),
+      llvm::cl::init(132)};
 };
 
 /// fa.attention -> tiles (fa-tile-attention, which leaves IR without

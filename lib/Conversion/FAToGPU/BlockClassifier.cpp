@@ -102,8 +102,9 @@ Value BlockClassifier::searchFirst(Value lo, Value hi,
   return loop.getResult(0);
 }
 
-BlockRanges BlockClassifier::computeRanges(Value numBlocks) {
-  Value zero = arith::ConstantIndexOp::create(b, 0);
+BlockRanges BlockClassifier::computeRanges(Value firstBlock, Value numBlocks) {
+  // Searches start at `zero`, the first block of the range.
+  Value zero = firstBlock;
   BlockRanges ranges;
   if (!hasPredicate()) {
     // Only the padding of the last block masks.
@@ -179,8 +180,15 @@ KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
       cloner.uniform(tile.kvLoop.getUpperBound()), idx(0));
   Value numBlocks = b.createOrFold<arith::MinSIOp>(
       ceilDiv(keysEnd, blockSize), ceilDiv(kvLength, blockSize));
+  // A split tile walks its part, [first block, numBlocks); an empty part
+  // (past the keys the tile sees) walks none.
+  Value firstBlock = idx(0);
+  if (tile.firstBlock) {
+    firstBlock = cloner.uniform(tile.firstBlock);
+    numBlocks = b.createOrFold<arith::MaxSIOp>(numBlocks, firstBlock);
+  }
   plan.classifier = std::make_unique<BlockClassifier>(
       b, function, cloner, cloner.uniform(tile.rows), kvLength, blockN);
-  plan.ranges = plan.classifier->computeRanges(numBlocks);
+  plan.ranges = plan.classifier->computeRanges(firstBlock, numBlocks);
   return plan;
 }

@@ -76,8 +76,9 @@ public:
     return classify(block, add(block, 1)).first;
   }
 
-  /// The block ranges of the tile among `numBlocks` blocks.
-  BlockRanges computeRanges(Value numBlocks);
+  /// The block ranges of the tile among blocks [firstBlock, numBlocks)
+  /// (firstBlock <= numBlocks).
+  BlockRanges computeRanges(Value firstBlock, Value numBlocks);
 
   /// Whether the scores body masks anything beyond the key padding.
   bool hasPredicate() const { return static_cast<bool>(function.getVisible()); }

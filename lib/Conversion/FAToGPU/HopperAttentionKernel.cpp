@@ -54,8 +54,8 @@ using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
 void HopperKernelEmitter::emitEpilogue(const HopperState &state) {
-  OutputRows rows{output,  lse,           batch,      head,
-                  qLength, threadInGroup, elementType};
+  OutputRows rows{output,  lse,     batch,         head,
+                  qLength, Value(), threadInGroup, elementType};
   Value rowBase =
       add(rowStart, add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))),
                         groupId));

@@ -156,6 +156,13 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
   if (!backwardStage.empty())
     entries.push_back(
         b.getNamedAttr("backward_stage", b.getStringAttr(backwardStage)));
+  if (!splitStage.empty()) {
+    entries.push_back(
+        b.getNamedAttr("split_stage", b.getStringAttr(splitStage)));
+    entries.push_back(b.getNamedAttr("splits", b.getI64IntegerAttr(splits)));
+    entries.push_back(
+        b.getNamedAttr("max_splits", b.getI64IntegerAttr(maxSplits)));
+  }
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -208,6 +215,14 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
     return failure();
   if (stage)
     info.backwardStage = stage.str();
+  // Optional: only split-KV kernels have a split stage, and then counts.
+  if (Attribute splitAttr = attr.get("split_stage")) {
+    auto split = dyn_cast<StringAttr>(splitAttr);
+    if (!split || !num("splits", info.splits) ||
+        !num("max_splits", info.maxSplits))
+      return failure();
+    info.splitStage = split.str();
+  }
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

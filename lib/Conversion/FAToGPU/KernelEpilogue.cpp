@@ -28,15 +28,18 @@ void mlir::fa::detail::emitOutputRow(
   for (int64_t d = 0; d < valueDim / 8; ++d) {
     Value lo = arith::MulFOp::create(b, accumulator(d, 0), result.inverseSum);
     Value hi = arith::MulFOp::create(b, accumulator(d, 1), result.inverseSum);
-    Value pair = arith::TruncFOp::create(
-        b, pairType,
-        vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
-                                       ValueRange{lo, hi}));
+    Value pair = vector::FromElementsOp::create(
+        b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
+    if (!rows.elementType.isF32())
+      pair = arith::TruncFOp::create(b, pairType, pair);
     Value col = b.createOrFold<arith::AddIOp>(
         idx(8 * d), b.createOrFold<arith::MulIOp>(rows.threadInGroup, idx(2)));
-    vector::StoreOp::create(b, pair, rows.output,
-                            ValueRange{rows.batch, rows.head, row, col},
-                            /*nontemporal=*/false, llvm::MaybeAlign(4));
+    SmallVector<Value> indices{rows.batch, rows.head, row, col};
+    if (rows.split)
+      indices.insert(indices.begin(), rows.split);
+    int64_t bytes = rows.elementType.getIntOrFloatBitWidth() / 4;
+    vector::StoreOp::create(b, pair, rows.output, indices,
+                            /*nontemporal=*/false, llvm::MaybeAlign(bytes));
   }
   if (!rows.lse)
     return;
@@ -44,6 +47,8 @@ void mlir::fa::detail::emitOutputRow(
       scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                                  rows.threadInGroup, idx(0)));
   b.setInsertionPointToStart(firstOfQuad.thenBlock());
-  memref::StoreOp::create(b, result.lse, rows.lse,
-                          ValueRange{rows.batch, rows.head, row});
+  SmallVector<Value> indices{rows.batch, rows.head, row};
+  if (rows.split)
+    indices.insert(indices.begin(), rows.split);
+  memref::StoreOp::create(b, result.lse, rows.lse, indices);
 }

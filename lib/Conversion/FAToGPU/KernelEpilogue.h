@@ -27,6 +27,9 @@ namespace mlir::fa::detail {
 struct OutputRows {
   Value output, lse; // lse: null without an LSE output
   Value batch, head, qLength;
+  /// A split-KV tile's split (null otherwise): O and LSE are then the f32
+  /// partial tensors, indexed by the split first.
+  Value split;
   Value threadInGroup; // c, the lane within the quad
   Type elementType;
 };

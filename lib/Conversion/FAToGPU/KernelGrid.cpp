@@ -30,14 +30,23 @@ mlir::fa::detail::emitTileCoordinates(ImplicitLocOpBuilder &b,
     return b.createOrFold<arith::SubIOp>(x, y);
   };
   TileCoordinates tile;
-  tile.tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  if (function.getVisible())
-    tile.tileIndex =
-        sub(sub(gpu::GridDimOp::create(b, gpu::Dimension::x), idx(1)),
-            tile.tileIndex);
+  tile.qLength = b.createOrFold<memref::DimOp>(query, 2);
+  Value x = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value tiles;
+  if (function.getTile().split) {
+    // x = split * tiles + tile: the splits of a tile are tiles apart.
+    tiles = b.createOrFold<arith::CeilDivUIOp>(tile.qLength, idx(blockM));
+    tile.split = b.createOrFold<arith::DivUIOp>(x, tiles);
+    x = b.createOrFold<arith::RemUIOp>(x, tiles);
+  }
+  tile.tileIndex = x;
+  if (function.getVisible()) {
+    if (!tiles)
+      tiles = gpu::GridDimOp::create(b, gpu::Dimension::x);
+    tile.tileIndex = sub(sub(tiles, idx(1)), tile.tileIndex);
+  }
   tile.head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   tile.batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-  tile.qLength = b.createOrFold<memref::DimOp>(query, 2);
   tile.kvLength = b.createOrFold<memref::DimOp>(key, 2);
   tile.rowStart = b.createOrFold<arith::MulIOp>(tile.tileIndex, idx(blockM));
   return tile;
@@ -178,6 +187,7 @@ mlir::fa::detail::getTileRoots(const TileCoordinates &coordinates,
   roots.batch = coordinates.batch;
   roots.head = coordinates.head;
   roots.tileIndex = coordinates.tileIndex;
+  roots.split = coordinates.split;
   roots.bindKernelArguments(tile, arguments);
   return roots;
 }

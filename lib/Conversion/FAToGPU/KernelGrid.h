@@ -22,6 +22,9 @@ namespace mlir::fa::detail {
 /// This block's tile and the sequence lengths.
 struct TileCoordinates {
   Value tileIndex, head, batch, qLength, kvLength, rowStart;
+  /// The split of a split-KV tile (null otherwise): grid x is split *
+  /// ceildiv(Nq, block_m) + tile.
+  Value split;
 };
 
 /// Reads the tile of this block: query tile x, head y, batch z. With a

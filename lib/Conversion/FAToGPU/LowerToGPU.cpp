@@ -16,6 +16,7 @@
 
 #include "fa/Dialect/FA/IR/FAOps.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -61,6 +62,44 @@ mlir::fa::parseGPUTarget(StringRef chip,
   return failure();
 }
 
+/// The combine forall that reads exactly the partial results of the split
+/// tile `forall`.
+static FailureOr<SplitCombineTile> matchSplitPartner(scf::ForallOp forall) {
+  scf::ForallOp partner;
+  for (Value result : forall.getResults())
+    for (Operation *user : result.getUsers()) {
+      bool reads = isa<tensor::ExtractSliceOp, tensor::DimOp>(user);
+      auto owner =
+          reads ? user->getParentOfType<scf::ForallOp>() : scf::ForallOp();
+      if (!owner || !owner->hasAttr(SplitCombineAttr::attrName) ||
+          (partner && owner != partner))
+        return emitError(user->getLoc(),
+                         "the partial results of a split-KV tile may be "
+                         "read only by its fa.split_combine forall");
+      partner = owner;
+    }
+  if (!partner)
+    return emitError(forall.getLoc(),
+                     "a split-KV tile whose partial results no "
+                     "fa.split_combine forall reads");
+  FailureOr<SplitCombineTile> combine = matchSplitCombine(partner);
+  if (failed(combine))
+    return failure();
+  if (combine->partialOutput != forall.getResult(0) ||
+      combine->partialLse != forall.getResult(1))
+    return emitError(partner.getLoc(),
+                     "a fa.split_combine must read the partial O and LSE "
+                     "of one split-KV tile");
+  // Both kernels index the queries alike.
+  auto outputType = cast<RankedTensorType>(combine->output.getType());
+  auto partialType = cast<RankedTensorType>(forall.getResult(0).getType());
+  if (outputType.getDimSize(3) != partialType.getDimSize(4))
+    return emitError(partner.getLoc(),
+                     "the combine's output and the partial outputs differ "
+                     "in Dv");
+  return combine;
+}
+
 FailureOr<gpu::LaunchFuncOp>
 mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                                   const FAToGPUOptions &options) {
@@ -72,6 +111,33 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   if (!module)
     return emitError(forall.getLoc(),
                      "fa-lower-to-gpu needs an enclosing module");
+  // A split tile and its combine become two kernels; the split count is a
+  // constant or fa.split_count, which the runtimes evaluate.
+  std::optional<SplitCombineTile> combine;
+  int64_t staticSplits = 0, maxSplits = 0;
+  if (tile->split) {
+    FailureOr<SplitCombineTile> matched = matchSplitPartner(forall);
+    if (failed(matched))
+      return failure();
+    combine = *matched;
+    Value count = forall.getUpperBound(rewriter)[0];
+    std::optional<int64_t> constant = getConstantIntValue(count);
+    if (constant) {
+      staticSplits = maxSplits = *constant;
+    } else if (auto rule = count.getDefiningOp<SplitCountOp>()) {
+      maxSplits = rule.getMaxSplits();
+    } else {
+      return emitError(forall.getLoc(),
+                       "the split count of a split-KV tile must be a "
+                       "constant or fa.split_count (the rule the runtimes "
+                       "evaluate), got ")
+             << count;
+    }
+    if (options.strategy == GPUStrategyKind::HopperWarpSpecialized)
+      return emitError(forall.getLoc(),
+                       "the hopper-ws strategy does not build split-KV "
+                       "tiles; use strategy=mma-sync or auto");
+  }
 
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
@@ -82,6 +148,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   FailureOr<gpu::GPUFuncOp> kernel = failure();
   int64_t blockM = tile->blockM, threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
+  if (strategy == GPUStrategyKind::Auto && tile->split)
+    strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =
         hasWgmma(options.target.chip) &&
@@ -133,6 +201,20 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(gpuModule);
     return failure();
   }
+  if (tile->split) {
+    FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
+        (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+    if (failed(info)) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(loc, "internal: the partial kernel has no fa.launch");
+    }
+    info->splitStage = kSplitPartialStage.str();
+    info->splits = staticSplits;
+    info->maxSplits = maxSplits;
+    (*kernel)->setAttr(KernelLaunchInfo::attrName,
+                       info->toAttr(rewriter.getContext()));
+    (*kernel).setName((*kernel).getName().str() + "_splitkv");
+  }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   rewriter.getUnitAttr());
   // The module takes the kernel's name; two identical attentions get two
@@ -162,27 +244,72 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
           rewriter, loc, LLVM::LLVMPointerType::get(rewriter.getContext()),
           operands[map.argument], map.box));
 
-  auto dim = [&](int64_t i) -> Value {
-    return rewriter.createOrFold<tensor::DimOp>(loc, tile->query, i);
+  auto dim = [&](Value tensor, int64_t i) -> Value {
+    return rewriter.createOrFold<tensor::DimOp>(loc, tensor, i);
   };
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
-  gpu::KernelDim3 grid{
-      rewriter.createOrFold<arith::CeilDivUIOp>(loc, dim(2), index(blockM)),
-      dim(1), dim(0)};
+  Value tiles = rewriter.createOrFold<arith::CeilDivUIOp>(
+      loc, dim(tile->query, 2), index(blockM));
+  // A split tile's blocks: the splits of a tile are `tiles` apart in x.
+  if (tile->split)
+    tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
+                                                 dim(tile->lseOutput, 0));
+  gpu::KernelDim3 grid{tiles, dim(tile->query, 1), dim(tile->query, 0)};
   gpu::KernelDim3 block{index(threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
       rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));
   auto launch = gpu::LaunchFuncOp::create(rewriter, loc, *kernel, grid, block,
                                           smem, operands);
+  if (!combine) {
+    SmallVector<Value> results;
+    for (auto [i, result] : llvm::enumerate(forall.getResults()))
+      results.push_back(bufferization::ToTensorOp::create(
+          rewriter, loc, result.getType(), operands[3 + i], /*restrict=*/true,
+          /*writable=*/true));
+    rewriter.replaceOp(forall, results);
+    return launch;
+  }
 
+  // The combine: its own module and launch, after the partial kernel.
+  rewriter.setInsertionPointToEnd(module.getBody());
+  auto combineModule =
+      gpu::GPUModuleOp::create(rewriter, loc, "fa_attention_combine");
+  FailureOr<KernelLaunchInfo> partialInfo = KernelLaunchInfo::fromAttr(
+      (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+  FailureOr<gpu::GPUFuncOp> combineKernel =
+      failed(partialInfo)
+          ? FailureOr<gpu::GPUFuncOp>(failure())
+          : buildSplitCombineKernel(rewriter, combineModule, *combine,
+                                    *partialInfo, loc);
+  if (failed(combineKernel)) {
+    rewriter.eraseOp(combineModule);
+    return failure();
+  }
+  combineModule.setName(combineKernel->getName());
+  SymbolTable(module).insert(combineModule);
+  rewriter.setInsertionPoint(combine->forall);
+  SmallVector<Value> combineOperands{operands[3], operands[4],
+                                     toBuffer(combine->output, true)};
+  if (combine->lseOutput)
+    combineOperands.push_back(toBuffer(combine->lseOutput, true));
+  gpu::KernelDim3 combineGrid{
+      rewriter.createOrFold<arith::CeilDivUIOp>(loc, dim(combine->output, 2),
+                                                index(combine->blockM)),
+      dim(combine->output, 1), dim(combine->output, 0)};
+  gpu::KernelDim3 combineBlock{index(kSplitCombineThreads), index(1), index(1)};
+  Value noSmem =
+      arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(0));
+  gpu::LaunchFuncOp::create(rewriter, loc, *combineKernel, combineGrid,
+                            combineBlock, noSmem, combineOperands);
   SmallVector<Value> results;
-  for (auto [i, result] : llvm::enumerate(forall.getResults()))
+  for (auto [i, result] : llvm::enumerate(combine->forall.getResults()))
     results.push_back(bufferization::ToTensorOp::create(
-        rewriter, loc, result.getType(), operands[3 + i], /*restrict=*/true,
-        /*writable=*/true));
-  rewriter.replaceOp(forall, results);
+        rewriter, loc, result.getType(), combineOperands[2 + i],
+        /*restrict=*/true, /*writable=*/true));
+  rewriter.replaceOp(combine->forall, results);
+  rewriter.eraseOp(forall);
   return launch;
 }
 
@@ -238,8 +365,8 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     if (Operation *unmarked = findUnmarkedTileOp(module)) {
       emitError(unmarked->getLoc(),
                 "tiled attention outside an scf.forall marked '")
-          << AttentionTileAttr::attrName << "' or '"
-          << BackwardTileAttr::attrName
+          << AttentionTileAttr::attrName << "', '" << BackwardTileAttr::attrName
+          << "' or '" << SplitCombineAttr::attrName
           << "': a pass after the tiling removed the contract "
              "(canonicalization does when it rebuilds the forall, e.g. to fold "
              "a tensor.cast into it); run fa-lower-to-gpu on what "
@@ -274,6 +401,17 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     for (scf::ForallOp forall : tiles)
       if (failed(lowerAttentionTileToGPU(rewriter, forall, options)))
         return signalPassFailure();
+    // A combine no split tile led to.
+    WalkResult strayCombine = module.walk([&](scf::ForallOp forall) {
+      if (!forall->hasAttr(SplitCombineAttr::attrName))
+        return WalkResult::advance();
+      emitError(forall.getLoc(),
+                "a fa.split_combine that reads no split-KV tile's partial "
+                "results: the two map to kernels together");
+      return WalkResult::interrupt();
+    });
+    if (strayCombine.wasInterrupted())
+      return signalPassFailure();
     for (scf::ForallOp delta : deltaStages)
       if (failed(lowerAttentionBackwardToGPU(rewriter, delta, options)))
         return signalPassFailure();

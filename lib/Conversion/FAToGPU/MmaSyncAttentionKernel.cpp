@@ -289,8 +289,10 @@ void MmaSyncKernelEmitter::emitBlockLoop(
 }
 
 void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
-  OutputRows rows{output,  lse,           batch,      head,
-                  qLength, threadInGroup, elementType};
+  // A split tile writes its part in f32.
+  OutputRows rows{
+      output,  lse,   batch,         head,
+      qLength, split, threadInGroup, split ? b.getF32Type() : elementType};
   for (int64_t m = 0; m < rowTiles; ++m) {
     const OnlineSoftmaxState &state = states[m];
     Value rowBase = threadRow(m);
@@ -324,6 +326,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   qLength = coordinates.qLength;
   kvLength = coordinates.kvLength;
   rowStart = coordinates.rowStart;
+  split = coordinates.split;
 
   // Everything else per tile comes from the IR: the K/V head, the end of
   // the key loop, and the scores body.

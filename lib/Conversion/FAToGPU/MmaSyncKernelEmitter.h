@@ -193,6 +193,8 @@ private:
     Value warp, groupId;
   } entry; // the thread indices at the kernel entry
   Value batch, head, kvHead, rowStart, qLength, kvLength;
+  /// The split of a split-KV tile (null otherwise).
+  Value split;
   BlockRanges ranges;
   Value qFlat, kRing, vRing; // shared memory: Q tile, K and V rings
   SmallVector<SmallVector<Value>> queryFragments;    // [rowTile][kStep]

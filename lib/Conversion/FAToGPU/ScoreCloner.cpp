@@ -27,6 +27,16 @@ using namespace mlir::fa::detail;
 // ScoreFunction
 //===----------------------------------------------------------------------===//
 
+/// Whether `value` is the split count of a split tile (the forall's first
+/// bound), which a kernel reads from the partial LSE's first dimension.
+static bool isSplitCount(const FusedAttentionTile &tile, Value value) {
+  if (!tile.split)
+    return false;
+  scf::ForallOp forall = tile.forall;
+  OpFoldResult bound = forall.getMixedUpperBound()[0];
+  return isa<Value>(bound) && cast<Value>(bound) == value;
+}
+
 /// The tensors a kernel receives: the tile's operands and its captures.
 static bool isKernelTensor(const FusedAttentionTile &tile, Value tensor) {
   return tensor == tile.query || tensor == tile.key || tensor == tile.value ||
@@ -45,7 +55,7 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
   unsigned result = kUniform;
   if (auto arg = dyn_cast<BlockArgument>(value)) {
     Operation *owner = arg.getOwner()->getParentOp();
-    if (owner == tile.forall && arg.getArgNumber() < 3)
+    if (owner == tile.forall && arg.getArgNumber() < tile.forall.getRank())
       result = kUniform;
     else if (owner == tile.kvLoop && arg == tile.kvLoop.getInductionVar())
       result = kBlock;
@@ -63,6 +73,9 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
     return dependence[value] = result;
   }
 
+  // The split count of a split tile: the partial tensors' first dimension.
+  if (isSplitCount(tile, value))
+    return dependence[value] = kUniform;
   Operation *op = value.getDefiningOp();
   if (auto index = dyn_cast<linalg::IndexOp>(op)) {
     if (op->getParentOp() != tile.scores || index.getDim() > 1)
@@ -506,10 +519,16 @@ Value TileCloner::materialize(Value value, const Context &context) {
     FusedAttentionTile tile = function.getTile();
     Operation *owner = arg.getOwner()->getParentOp();
     Value result;
-    if (owner == tile.forall)
-      result = std::array<Value, 3>{roots.batch, roots.head,
-                                    roots.tileIndex}[arg.getArgNumber()];
-    else if (owner == tile.kvLoop)
+    if (owner == tile.forall) {
+      unsigned dim = arg.getArgNumber();
+      if (tile.split)
+        result = dim == 0 ? roots.split
+                          : std::array<Value, 3>{roots.batch, roots.head,
+                                                 roots.tileIndex}[dim - 1];
+      else
+        result =
+            std::array<Value, 3>{roots.batch, roots.head, roots.tileIndex}[dim];
+    } else if (owner == tile.kvLoop)
       result = kvStart;
     else if (owner == function.getOuterLoop())
       result = outerIndex;
@@ -519,6 +538,13 @@ Value TileCloner::materialize(Value value, const Context &context) {
       result = context.qk;
     assert(result && "every root has a kernel value");
     return cache[key] = result;
+  }
+
+  if (isSplitCount(function.getTile(), value)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(prologueAnchor);
+    return cache[key] = b.createOrFold<memref::DimOp>(
+               roots.tensors.lookup(function.getTile().lseOutput), 0);
   }
 
   OpBuilder::InsertionGuard guard(b);

@@ -128,6 +128,8 @@ class TileCloner {
 public:
   struct Roots {
     Value batch, head, tileIndex;
+    /// The split of a split-KV tile (FusedAttentionTile::split).
+    Value split;
     /// The tile's first row, for ScoreFunctionOptions::tileLoop.
     Value tileStart;
     /// Tile tensors (Q, K, V, O, LSE, captures) -> kernel memref arguments.

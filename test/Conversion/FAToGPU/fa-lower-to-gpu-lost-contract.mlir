@@ -8,7 +8,7 @@
 // RUN: fa-opt %s --fa-tile-attention --fa-fuse-online-softmax --fa-lower-to-gpu | FileCheck %s --check-prefix=KERNEL
 
 // FUSE: :[[@LINE+7]]:8: warning: fa-fuse-online-softmax: tiled attention outside an scf.forall marked 'fa.attention_tile' is left as it is
-// LOWER: :[[@LINE+6]]:8: error: tiled attention outside an scf.forall marked 'fa.attention_tile' or 'fa.attention_backward_tile': a pass after the tiling removed the contract
+// LOWER: :[[@LINE+6]]:8: error: tiled attention outside an scf.forall marked 'fa.attention_tile', 'fa.attention_backward_tile' or 'fa.split_combine': a pass after the tiling removed the contract
 // LOWER-NOT: see current operation
 // KERNEL: gpu.launch_func
 func.func @cast_output(%q: tensor<1x2x?x64xf16>, %n: index) -> tensor<1x2x?x64xf16> {

@@ -588,3 +588,11 @@ func.func @tensor_maps_count(%a: i64) attributes {fa.tensor_maps = 2 : i64} {
   // expected-error @above {{'fa.tensor_maps' must count trailing arguments of a function, got 2 : i64}}
   return
 }
+
+// -----
+
+func.func @split_count_max(%tiles: index, %blocks: index) -> index {
+  // expected-error @+1 {{attribute 'max_splits' failed to satisfy constraint}}
+  %s = fa.split_count %tiles, %blocks max = 0
+  return %s : index
+}

@@ -158,3 +158,12 @@ func.func @tensor_map(%k: memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?
   %map = fa.tensor_map %k box [64, 128, 1, 1] : memref<2x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
   return %map : !llvm.ptr
 }
+
+// -----
+
+// CHECK-LABEL: func.func @split_count
+// CHECK: fa.split_count %{{.*}}, %{{.*}} max = 64
+func.func @split_count(%tiles: index, %blocks: index) -> index {
+  %s = fa.split_count %tiles, %blocks max = 64
+  return %s : index
+}

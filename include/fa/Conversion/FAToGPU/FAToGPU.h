@@ -208,11 +208,35 @@ struct KernelLaunchInfo {
   /// key_value, query or fused; or kGradQueryConvertStage); empty for a
   /// forward kernel.
   std::string backwardStage;
+  /// The kernel of a split-KV attention (kSplitPartialStage or
+  /// kSplitCombineStage); empty otherwise.
+  std::string splitStage;
+  /// With splitStage: the split count when fixed at compile time, else 0
+  /// (the launcher picks it with fa.split_count's rule, at most
+  /// maxSplits).
+  int64_t splits = 0, maxSplits = 0;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static FailureOr<KernelLaunchInfo> fromAttr(DictionaryAttr attr);
 };
+
+/// KernelLaunchInfo::splitStage of the two kernels of a split-KV attention:
+/// the partial results of every split, then their combination.
+inline constexpr StringLiteral kSplitPartialStage = "partial";
+inline constexpr StringLiteral kSplitCombineStage = "combine";
+
+/// The kernel that merges the partial results of a split-KV attention
+/// (`combine`, matched by matchSplitCombine): one block of
+/// kSplitCombineThreads threads per (query tile, head, batch), grid
+/// (ceildiv(Nq, block_m), Hq, B). It takes (partial O, partial LSE, O[,
+/// LSE]) and reads the split count from the partial LSE's first dimension.
+/// `info` is the partial kernel's; the kernel's is derived from it.
+inline constexpr int64_t kSplitCombineThreads = 128;
+FailureOr<gpu::GPUFuncOp>
+buildSplitCombineKernel(OpBuilder &builder, gpu::GPUModuleOp module,
+                        const SplitCombineTile &combine,
+                        const KernelLaunchInfo &partialInfo, Location loc);
 
 /// Picks warps when config.warps == 0 (32 rows per warp when the S and O
 /// fragments of two row tiles fit the register budget, else 16) and whether

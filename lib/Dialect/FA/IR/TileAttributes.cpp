@@ -23,28 +23,52 @@ bool TileRole::isKnown(StringRef role) {
       "max_natural_log", "normalize", "store", "lse",
       // The backward pass.
       "delta", "recomputed_probabilities", "grad_probabilities", "grad_scores",
-      "grad_value", "grad_key", "grad_query", "scaled_store"};
+      "grad_value", "grad_key", "grad_query", "scaled_store",
+      // Split key ranges.
+      "combine_max", "combine_weights", "combine_sum", "combine_acc"};
   return roles.contains(role);
 }
 
 DictionaryAttr AttentionTileAttr::get(MLIRContext *ctx, int64_t blockM,
-                                      int64_t blockN) {
+                                      int64_t blockN, bool splitKV) {
   Builder b(ctx);
-  return b.getDictionaryAttr(
-      {b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
-       b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN))});
+  SmallVector<NamedAttribute> entries{
+      b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
+      b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN))};
+  if (splitKV)
+    entries.push_back(b.getNamedAttr("split_kv", b.getUnitAttr()));
+  return b.getDictionaryAttr(entries);
+}
+
+bool AttentionTileAttr::isSplit(Attribute attr) {
+  auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
+  return dict && isa_and_present<UnitAttr>(dict.get("split_kv"));
 }
 
 std::optional<std::pair<int64_t, int64_t>>
 AttentionTileAttr::getBlockSizes(Attribute attr) {
   auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
-  if (!dict || dict.size() != 2)
+  if (!dict || dict.size() != (isSplit(attr) ? 3u : 2u))
     return std::nullopt;
   auto blockM = dict.getAs<IntegerAttr>("block_m");
   auto blockN = dict.getAs<IntegerAttr>("block_n");
   if (!blockM || !blockN || blockM.getInt() <= 0 || blockN.getInt() <= 0)
     return std::nullopt;
   return std::make_pair(blockM.getInt(), blockN.getInt());
+}
+
+DictionaryAttr SplitCombineAttr::get(MLIRContext *ctx, int64_t blockM) {
+  Builder b(ctx);
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM))});
+}
+
+std::optional<int64_t> SplitCombineAttr::getBlockM(Attribute attr) {
+  auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
+  auto blockM = dict ? dict.getAs<IntegerAttr>("block_m") : IntegerAttr();
+  if (!blockM || dict.size() != 1 || blockM.getInt() <= 0)
+    return std::nullopt;
+  return blockM.getInt();
 }
 
 static bool isConstantIndex(Value value, int64_t expected) {
@@ -63,24 +87,28 @@ static bool isMulByOtherConstant(arith::MulIOp mul, int64_t expected) {
 }
 
 static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
-  auto forall = dyn_cast<scf::ForallOp>(op);
-  if (!forall || forall.getRank() != 3)
-    return op->emitError() << "'" << AttentionTileAttr::attrName
-                           << "' belongs on an scf.forall over (batch, head, "
-                              "query tile)";
   std::optional<std::pair<int64_t, int64_t>> sizes =
       AttentionTileAttr::getBlockSizes(attr);
   if (!sizes)
     return op->emitError() << "'" << AttentionTileAttr::attrName
                            << "' must be {block_m = M : i64, block_n = N : "
-                              "i64} with positive M and N, got "
+                              "i64} with positive M and N (and optionally "
+                              "split_kv), got "
                            << attr;
+  bool split = AttentionTileAttr::isSplit(attr);
+  auto forall = dyn_cast<scf::ForallOp>(op);
+  if (!forall || forall.getRank() != (split ? 4 : 3))
+    return op->emitError() << "'" << AttentionTileAttr::attrName
+                           << "' belongs on an scf.forall over "
+                           << (split ? "(split, batch, head, query tile)"
+                                     : "(batch, head, query tile)");
   auto [blockM, blockN] = *sizes;
 
-  // The tile's first row is the third induction variable times block_m,
+  // The tile's first row is the last induction variable times block_m,
   // and the grid is ceildiv(Nq, block_m) tiles.
   // (With block_m = 1 canonicalization folds the product away.)
-  Value tileIndex = forall.getInductionVar(2);
+  unsigned tileDim = forall.getRank() - 1;
+  Value tileIndex = forall.getInductionVar(tileDim);
   for (Operation *user : tileIndex.getUsers()) {
     auto mul = dyn_cast<arith::MulIOp>(user);
     if (blockM == 1 && !(mul && isMulByOtherConstant(mul, 1)))
@@ -93,7 +121,7 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   }
   // (A static count, e.g. after constant folding, is checked against Nq
   // where the tile's Q slice is matched.)
-  OpFoldResult tiles = forall.getMixedUpperBound()[2];
+  OpFoldResult tiles = forall.getMixedUpperBound()[tileDim];
   auto ceilDiv = dyn_cast_if_present<Value>(tiles)
                      ? cast<Value>(tiles).getDefiningOp<arith::CeilDivUIOp>()
                      : arith::CeilDivUIOp();
@@ -102,16 +130,38 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
                            << blockM << " must be 'ceildiv(Nq, " << blockM
                            << ")'";
 
-  // Every key/value loop steps by block_n from 0.
+  // Every key/value loop steps by block_n from 0 (or, split, from a
+  // multiple of block_n).
   for (auto loop : forall.getBody()->getOps<scf::ForOp>()) {
     if (!loop->hasAttr(SoftmaxStage::attrName))
       continue;
+    auto start = loop.getLowerBound().getDefiningOp<arith::MulIOp>();
+    bool aligned = split && start &&
+                   (isConstantIndex(start.getLhs(), blockN) ||
+                    isConstantIndex(start.getRhs(), blockN));
     if (!isConstantIndex(loop.getStep(), blockN) ||
-        !isConstantIndex(loop.getLowerBound(), 0))
-      return loop.emitError() << "key/value loop of a tile with block_n = "
-                              << blockN << " must run from 0 in steps of "
-                              << blockN;
+        !(isConstantIndex(loop.getLowerBound(), 0) || aligned))
+      return loop.emitError()
+             << "key/value loop of a tile with block_n = " << blockN
+             << " must run from 0" << (split ? " (or 'x * " : "")
+             << (split ? std::to_string(blockN) + "')" : "") << " in steps of "
+             << blockN;
   }
+  return success();
+}
+
+static LogicalResult verifySplitCombine(Operation *op, Attribute attr) {
+  std::optional<int64_t> blockM = SplitCombineAttr::getBlockM(attr);
+  if (!blockM)
+    return op->emitError() << "'" << SplitCombineAttr::attrName
+                           << "' must be {block_m = M : i64} with positive "
+                              "M, got "
+                           << attr;
+  auto forall = dyn_cast<scf::ForallOp>(op);
+  if (!forall || forall.getRank() != 3)
+    return op->emitError() << "'" << SplitCombineAttr::attrName
+                           << "' belongs on an scf.forall over (batch, head, "
+                              "query tile)";
   return success();
 }
 
@@ -198,7 +248,8 @@ Operation *mlir::fa::findUnmarkedTileOp(Operation *root) {
     for (Operation *parent = op->getParentOp(); parent;
          parent = parent->getParentOp())
       if (parent->hasAttr(AttentionTileAttr::attrName) ||
-          parent->hasAttr(BackwardTileAttr::attrName))
+          parent->hasAttr(BackwardTileAttr::attrName) ||
+          parent->hasAttr(SplitCombineAttr::attrName))
         return WalkResult::advance();
     found = op;
     return WalkResult::interrupt();
@@ -218,6 +269,8 @@ LogicalResult mlir::fa::verifyTileAttribute(Operation *op,
     return verifyAttentionTile(op, value);
   if (name == BackwardTileAttr::attrName)
     return verifyBackwardTile(op, value);
+  if (name == SplitCombineAttr::attrName)
+    return verifySplitCombine(op, value);
   if (name == BackwardLoop::attrName) {
     if (!isa<scf::ForOp>(op) ||
         !stringIn({BackwardLoop::queryHeads, BackwardLoop::queryBlocks,

@@ -110,17 +110,17 @@ FailureOr<Value> FusedTileMatcher::slice(Value value, Value head,
   SmallVector<OpFoldResult> offsets = op.getMixedOffsets(),
                             sizes = op.getMixedSizes(),
                             strides = op.getMixedStrides();
+  unsigned base = tile.batchDim();
   bool ok = sourceType.getRank() == 4 && offsets.size() == 4 &&
-            isInductionVar(offsets[0], tile.forall, 0) &&
+            isInductionVar(offsets[0], tile.forall, base) &&
             (head ? isValue(offsets[1], head)
-                  : isInductionVar(offsets[1], tile.forall, 1)) &&
+                  : isInductionVar(offsets[1], tile.forall, base + 1)) &&
             isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
             isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], 1) &&
             isValue(sizes[2], extent) &&
             isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
-            llvm::all_of(strides, [](OpFoldResult s) {
-              return isConstantIndex(s, 1);
-            });
+            llvm::all_of(strides,
+                         [](OpFoldResult s) { return isConstantIndex(s, 1); });
   if (!ok) {
     (void)fail(op, Twine("the ") + what +
                        " tile must be the slice [b, h, start:start+n, :] of "
@@ -161,6 +161,21 @@ LogicalResult FusedTileMatcher::matchLoop() {
     return fail(loop, "the online loop must carry (max = -inf, sum = 0, "
                       "acc = 0)");
   Value iv = loop.getInductionVar();
+  // The loop starts at 0, or (split) at a multiple of block_n.
+  if (!isConstantIndex(loop.getLowerBound(), 0)) {
+    auto start = loop.getLowerBound().getDefiningOp<arith::MulIOp>();
+    if (!tile.split || !start)
+      return fail(loop, tile.split ? "the key loop of a split tile must start "
+                                     "at 'first block * block_n'"
+                                   : "the key loop must start at 0");
+    if (isConstantIndex(start.getRhs(), tile.blockN))
+      tile.firstBlock = start.getLhs();
+    else if (isConstantIndex(start.getLhs(), tile.blockN))
+      tile.firstBlock = start.getRhs();
+    else
+      return fail(loop, "the key loop of a split tile must start at 'first "
+                        "block * block_n'");
+  }
   Value maxIn = loop.getRegionIterArgs()[0], sumIn = loop.getRegionIterArgs()[1],
         accIn = loop.getRegionIterArgs()[2];
   Operation *yield = loop.getBody()->getTerminator();
@@ -244,12 +259,7 @@ LogicalResult FusedTileMatcher::matchLoop() {
   if (failed(query))
     return failure();
   tile.query = *query;
-  auto rowStart = tile.rowStart.getDefiningOp<arith::MulIOp>();
-  if (!rowStart ||
-      !((rowStart.getLhs() == forall.getInductionVar(2) &&
-         isConstantIndex(rowStart.getRhs(), tile.blockM)) ||
-        (rowStart.getRhs() == forall.getInductionVar(2) &&
-         isConstantIndex(rowStart.getLhs(), tile.blockM))))
+  if (!isTileStart(tile.rowStart, forall, tile.batchDim() + 2, tile.blockM))
     return fail(querySlice, "the tile's first row must be 'tile * block_m'");
   if (!isBlockExtent(tile.rows, tile.blockM, tile.query, 2, tile.rowStart))
     return fail(querySlice,
@@ -274,12 +284,33 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
   ValueRange outputs = forall.getOutputs();
   if (outputs.empty() || outputs.size() > 2)
     return fail(forall, "a tile writes O and, optionally, the LSE");
+  if (tile.split && outputs.size() != 2)
+    return fail(forall, "a split tile writes a partial O and a partial LSE");
   tile.output = outputs[0];
   if (outputs.size() == 2)
     tile.lseOutput = outputs[1];
+  unsigned base = tile.batchDim();
 
-  // The grid: (B, Hq, ceildiv(Nq, block_m)) over Q.
+  // The grid: (B, Hq, ceildiv(Nq, block_m)) over Q, after the splits.
   SmallVector<OpFoldResult> ubs = forall.getMixedUpperBound();
+  if (tile.split) {
+    // The partial tensors hold one part per split: the kernels read the
+    // split count from their first dimension.
+    auto partsOk = [&](Value tensor, int64_t rank) {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      if (type.getRank() != rank || !type.getElementType().isF32())
+        return false;
+      if (isSizeOf(ubs[0], tensor, 0))
+        return true;
+      auto empty = tensor.getDefiningOp<tensor::EmptyOp>();
+      return empty && isValue(ubs[0], empty.getDynamicSize(0));
+    };
+    if (!partsOk(tile.output, 5) || !partsOk(tile.lseOutput, 4))
+      return fail(forall, "the partial outputs of a split tile must be f32 "
+                          "[S, B, Hq, Nq, Dv] and [S, B, Hq, Nq] with S the "
+                          "forall's first bound");
+    ubs.erase(ubs.begin());
+  }
   auto ceil = isa<Value>(ubs[2])
                   ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
                   : arith::CeilDivUIOp();
@@ -304,12 +335,15 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
     SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(),
                               sizes = insert.getMixedSizes();
     bool isLse = index == 1;
-    size_t rank = isLse ? 3 : 4;
-    if (offsets.size() != rank || !isInductionVar(offsets[0], forall, 0) ||
-        !isInductionVar(offsets[1], forall, 1) ||
-        !isValue(offsets[2], tile.rowStart) ||
-        (!isLse && !isConstantIndex(offsets[3], 0)) ||
-        !isValue(sizes[2], tile.rows))
+    size_t rank = (isLse ? 3 : 4) + base;
+    if (offsets.size() != rank ||
+        (tile.split && (!isInductionVar(offsets[0], forall, 0) ||
+                        !isConstantIndex(sizes[0], 1))) ||
+        !isInductionVar(offsets[base], forall, base) ||
+        !isInductionVar(offsets[base + 1], forall, base + 1) ||
+        !isValue(offsets[base + 2], tile.rowStart) ||
+        (!isLse && !isConstantIndex(offsets[base + 3], 0)) ||
+        !isValue(sizes[base + 2], tile.rows))
       return fail(insert, "a tile writes rows [first row, first row + rows) "
                           "of its (batch, head)");
     Value source = insert.getSource();
@@ -372,6 +406,12 @@ FailureOr<FusedAttentionTile> FusedTileMatcher::match() {
     return failure();
   }
   std::tie(tile.blockM, tile.blockN) = *sizes;
+  tile.split =
+      AttentionTileAttr::isSplit(forall->getAttr(AttentionTileAttr::attrName));
+  if (forall.getRank() != (tile.split ? 4 : 3)) {
+    (void)fail(forall, "its rank does not match its 'fa.attention_tile'");
+    return failure();
+  }
   if (failed(matchLoop()) || failed(matchEpilogue()) ||
       failed(matchScoresBody()))
     return failure();

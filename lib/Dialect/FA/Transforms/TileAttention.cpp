@@ -45,6 +45,11 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
   }
   // Far beyond any useful tile; keeps index arithmetic trivially in range.
   constexpr int64_t kMaxBlock = 1 << 16;
+  if (sizes.kvSplits < kAutoKVSplits || sizes.kvSplits > kMaxKVSplits) {
+    emitError() << "split-kv must be none, auto or a count in [1, "
+                << kMaxKVSplits << "], got " << sizes.kvSplits;
+    return failure();
+  }
   if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
     emitError() << "tile sizes must be at most " << kMaxBlock
                 << ", got block-m=" << sizes.blockM
@@ -83,8 +88,21 @@ mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                     int64_t headDim) {
   AttentionTileSizes defaults =
       getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
-  return {sizes.blockM ? sizes.blockM : defaults.blockM,
-          sizes.blockN ? sizes.blockN : defaults.blockN, sizes.wgmmaDefaults};
+  AttentionTileSizes resolved = sizes;
+  resolved.blockM = sizes.blockM ? sizes.blockM : defaults.blockM;
+  resolved.blockN = sizes.blockN ? sizes.blockN : defaults.blockN;
+  return resolved;
+}
+
+std::optional<int64_t> mlir::fa::parseKVSplits(StringRef text) {
+  if (text == "none")
+    return 0;
+  if (text == "auto")
+    return kAutoKVSplits;
+  int64_t count = 0;
+  if (text.getAsInteger(10, count) || count < 1 || count > kMaxKVSplits)
+    return std::nullopt;
+  return count;
 }
 
 namespace {
@@ -96,6 +114,7 @@ struct OutputTile {
   Value batch, head, kvHead;
   Value rowStart, rows;
   Value kvLength;    // Nk
+  Value kvBegin;     // first key the tile's loops visit (0 unless split)
   Value kvEnd;       // last key (exclusive) any row of the tile can see
   Value causalShift; // key j is visible from row i iff j <= i + shift
   int64_t headDim, valueHeadDim, blockN;
@@ -132,10 +151,9 @@ scf::ForOp buildKeyLoop(OpBuilder &b, Location loc, const OutputTile &tile,
                         function_ref<Value(OpBuilder &, Location, Value start,
                                            Value cols, Value carried)>
                             body) {
-  Value zero = indexConst(b, loc, 0);
   Value step = indexConst(b, loc, tile.blockN);
   auto loop = scf::ForOp::create(
-      b, loc, zero, tile.kvEnd, step, ValueRange{init},
+      b, loc, tile.kvBegin, tile.kvEnd, step, ValueRange{init},
       [&](OpBuilder &nb, Location nl, Value start, ValueRange carried) {
         Value remaining = arith::SubIOp::create(nb, nl, tile.kvLength, start);
         Value cols = arith::MinSIOp::create(nb, nl, step, remaining);
@@ -235,24 +253,57 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                             .getResult();
   }
 
-  SmallVector<Value> outputs{op.getOutput()};
-  if (op.hasLse())
-    outputs.push_back(op.getLseOutput());
+  // Split: each tile's key blocks are shared among `splits` parts, whose
+  // f32 partial outputs and LSEs a combine forall merges.
+  bool split = sizes.kvSplits != 0;
+  Value splits, chunkBlocks;
+  SmallVector<Value> outputs;
+  Type f32 = rewriter.getF32Type();
+  if (split) {
+    Value blocks = arith::CeilDivUIOp::create(
+        rewriter, loc, kvLength, indexConst(rewriter, loc, sizes.blockN));
+    if (sizes.kvSplits > 0) {
+      splits = indexConst(rewriter, loc, sizes.kvSplits);
+    } else {
+      Value tiles = arith::MulIOp::create(
+          rewriter, loc, arith::MulIOp::create(rewriter, loc, batch, qHeads),
+          numTiles);
+      splits = SplitCountOp::create(rewriter, loc, rewriter.getIndexType(),
+                                    tiles, blocks,
+                                    rewriter.getI64IntegerAttr(kMaxKVSplits));
+    }
+    chunkBlocks = arith::CeilDivUIOp::create(rewriter, loc, blocks, splits);
+    SmallVector<OpFoldResult> lseSizes{getAsOpFoldResult(splits)};
+    for (int64_t i = 0; i < 3; ++i)
+      lseSizes.push_back(tensor::getMixedSize(rewriter, loc, query, i));
+    SmallVector<OpFoldResult> outSizes = lseSizes;
+    outSizes.push_back(rewriter.getIndexAttr(op.getValueHeadDim()));
+    outputs.push_back(tensor::EmptyOp::create(rewriter, loc, outSizes, f32));
+    outputs.push_back(tensor::EmptyOp::create(rewriter, loc, lseSizes, f32));
+  } else {
+    outputs.push_back(op.getOutput());
+    if (op.hasLse())
+      outputs.push_back(op.getLseOutput());
+  }
   // (batch, head, query tile) are the GPU grid's (z, y, x): a kernel
   // launches one block per tile. The mapping also keeps canonicalization
   // from folding away a dimension of size 1 (a static batch of 1), which
   // would change the tile's shape under the later passes.
-  ArrayAttr mapping = getBlockMapping(rewriter.getContext(), 3);
-  auto forall = scf::ForallOp::create(
-      rewriter, loc, ArrayRef<OpFoldResult>{batch, qHeads, numTiles}, outputs,
-      mapping);
+  SmallVector<OpFoldResult> bounds{batch, qHeads, numTiles};
+  if (split)
+    bounds.insert(bounds.begin(), getAsOpFoldResult(splits));
+  ArrayAttr mapping = getBlockMapping(rewriter.getContext(), bounds.size());
+  auto forall = scf::ForallOp::create(rewriter, loc, bounds, outputs, mapping);
 
   forall->setAttr(AttentionTileAttr::attrName,
                   AttentionTileAttr::get(rewriter.getContext(), sizes.blockM,
-                                         sizes.blockN));
+                                         sizes.blockN, split));
 
   rewriter.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();
+  Value splitIndex;
+  if (split)
+    splitIndex = ivs.front(), ivs.erase(ivs.begin());
   OutputTile tile;
   tile.key = key;
   tile.value = value;
@@ -268,11 +319,24 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
       arith::SubIOp::create(rewriter, loc, qLength, tile.rowStart));
   tile.kvLength = kvLength;
   tile.causalShift = causalShift;
+  tile.kvBegin = indexConst(rewriter, loc, 0);
   tile.kvEnd = kvLength;
   if (causalShift) {
     // Keys past the one the tile's last row sees are never loaded.
     tile.kvEnd = buildCausalKeyEnd(rewriter, loc, tile.rowStart, tile.rows,
                                    causalShift, kvLength);
+  }
+  if (split) {
+    // Part s walks key blocks [s * chunk, (s + 1) * chunk) of its tile's.
+    Value blockSize = indexConst(rewriter, loc, sizes.blockN);
+    Value firstBlock =
+        arith::MulIOp::create(rewriter, loc, splitIndex, chunkBlocks);
+    tile.kvBegin = arith::MulIOp::create(rewriter, loc, firstBlock, blockSize);
+    Value splitEnd = arith::MulIOp::create(
+        rewriter, loc,
+        arith::AddIOp::create(rewriter, loc, firstBlock, chunkBlocks),
+        blockSize);
+    tile.kvEnd = arith::MinSIOp::create(rewriter, loc, tile.kvEnd, splitEnd);
   }
   tile.headDim = op.getHeadDim();
   tile.valueHeadDim = op.getValueHeadDim();
@@ -283,7 +347,8 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
 
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
-  Type elementType = op.getQueryType().getElementType();
+  // A split writes f32: the combine rounds once.
+  Type elementType = split ? f32 : op.getQueryType().getElementType();
   Value outInit = tensor::EmptyOp::create(
       rewriter, loc,
       ArrayRef<OpFoldResult>{tile.rows,
@@ -292,7 +357,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   Value outTile = tileops::buildStore(rewriter, loc, acc, outInit);
 
   Value lseTile;
-  if (op.hasLse())
+  if (op.hasLse() || split)
     lseTile = tileops::buildLse(rewriter, loc, max, sum,
                                 emptyLike(rewriter, loc, max));
 
@@ -300,20 +365,35 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   ValueRange shared = forall.getRegionIterArgs();
   OpFoldResult one = rewriter.getIndexAttr(1);
   OpFoldResult zeroAttr = rewriter.getIndexAttr(0);
-  tensor::ParallelInsertSliceOp::create(
-      rewriter, loc, outTile, shared[0],
-      ArrayRef<OpFoldResult>{ivs[0], ivs[1], tile.rowStart, zeroAttr},
-      ArrayRef<OpFoldResult>{one, one, tile.rows,
-                             rewriter.getIndexAttr(tile.valueHeadDim)},
-      ArrayRef<OpFoldResult>{one, one, one, one});
-  if (lseTile) {
-    tensor::ParallelInsertSliceOp::create(
-        rewriter, loc, lseTile, shared[1],
-        ArrayRef<OpFoldResult>{ivs[0], ivs[1], tile.rowStart},
-        ArrayRef<OpFoldResult>{one, one, tile.rows},
-        ArrayRef<OpFoldResult>{one, one, one});
+  SmallVector<OpFoldResult> lead{ivs[0], ivs[1]}, leadSizes{one, one};
+  if (split) {
+    lead.insert(lead.begin(), splitIndex);
+    leadSizes.push_back(one);
   }
-  rewriter.replaceOp(op, forall.getResults());
+  auto insert = [&](Value source, Value dest, bool withColumns) {
+    SmallVector<OpFoldResult> offsets = lead, sizes = leadSizes;
+    offsets.push_back(tile.rowStart);
+    sizes.push_back(tile.rows);
+    if (withColumns) {
+      offsets.push_back(zeroAttr);
+      sizes.push_back(rewriter.getIndexAttr(tile.valueHeadDim));
+    }
+    SmallVector<OpFoldResult> strides(offsets.size(), one);
+    tensor::ParallelInsertSliceOp::create(rewriter, loc, source, dest, offsets,
+                                          sizes, strides);
+  };
+  insert(outTile, shared[0], /*withColumns=*/true);
+  if (lseTile)
+    insert(lseTile, shared[1], /*withColumns=*/false);
+  if (!split) {
+    rewriter.replaceOp(op, forall.getResults());
+    return forall;
+  }
+  rewriter.setInsertionPointAfter(forall);
+  scf::ForallOp combine = buildSplitCombine(
+      rewriter, loc, forall.getResult(0), forall.getResult(1), op.getOutput(),
+      op.hasLse() ? op.getLseOutput() : Value(), sizes.blockM);
+  rewriter.replaceOp(op, combine.getResults());
   return forall;
 }
 
@@ -332,8 +412,14 @@ struct FATileAttentionPass
           << defaultsFor.getValue() << "'";
       return signalPassFailure();
     }
+    std::optional<int64_t> splits = parseKVSplits(splitKV);
+    if (!splits) {
+      emitError(loc, "split-kv must be none, auto or a count in [1, ")
+          << kMaxKVSplits << "], got '" << splitKV.getValue() << "'";
+      return signalPassFailure();
+    }
     AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws",
-                             defaultsFor == "auto"};
+                             defaultsFor == "auto", *splits};
     if (failed(verifyAttentionTileSizes(sizes,
                                         [&]() { return emitError(loc); })))
       return signalPassFailure();

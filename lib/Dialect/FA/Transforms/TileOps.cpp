@@ -328,6 +328,87 @@ std::optional<double> tileops::getStoredScale(linalg::GenericOp op) {
 //===----------------------------------------------------------------------===//
 // Checking an op against its builder
 //===----------------------------------------------------------------------===//
+// The combine step of a split key range
+//===----------------------------------------------------------------------===//
+
+/// out[r] = combine over s of in[s, r] (in: [splits, rows], out: [rows]).
+static Value
+reduceSplits(OpBuilder &b, Location loc, Value in, Value init, StringRef role,
+             function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr r = getAffineDimExpr(0, ctx), s = getAffineDimExpr(1, ctx);
+  auto generic = linalg::GenericOp::create(
+      b, loc, init.getType(), in, init,
+      ArrayRef<AffineMap>{AffineMap::get(2, 0, {s, r}, ctx),
+                          AffineMap::get(2, 0, {r}, ctx)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        linalg::YieldOp::create(nb, nl, combine(nb, nl, args[1], args[0]));
+      });
+  setRole(generic, role);
+  return generic.getResult(0);
+}
+
+Value tileops::buildCombineMax(OpBuilder &b, Location loc, Value lse,
+                               Value init) {
+  return reduceSplits(
+      b, loc, lse, init, TileRole::combineMax,
+      [](OpBuilder &nb, Location nl, Value acc, Value x) {
+        return arith::MaximumFOp::create(nb, nl, acc, x).getResult();
+      });
+}
+
+Value tileops::buildCombineSum(OpBuilder &b, Location loc, Value weights,
+                               Value init) {
+  return reduceSplits(
+      b, loc, weights, init, TileRole::combineSum,
+      [](OpBuilder &nb, Location nl, Value acc, Value x) {
+        return arith::AddFOp::create(nb, nl, acc, x).getResult();
+      });
+}
+
+Value tileops::buildCombineWeights(OpBuilder &b, Location loc, Value lse,
+                                   Value max, Value out) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr s = getAffineDimExpr(0, ctx), r = getAffineDimExpr(1, ctx);
+  AffineMap identity = AffineMap::get(2, 0, {s, r}, ctx);
+  auto generic = linalg::GenericOp::create(
+      b, loc, out.getType(), ValueRange{lse, max}, out,
+      ArrayRef<AffineMap>{identity, AffineMap::get(2, 0, {r}, ctx), identity},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        // exp(lse_s - max): 0 for a split that saw no key, and for every
+        // split of a row that saw none (max = -inf is taken as 0).
+        Value shifted =
+            arith::SubFOp::create(nb, nl, args[0], safeRowMax(nb, nl, args[1]));
+        linalg::YieldOp::create(
+            nb, nl, math::ExpOp::create(nb, nl, shifted).getResult());
+      });
+  setRole(generic, TileRole::combineWeights);
+  return generic.getResult(0);
+}
+
+Value tileops::buildCombineAcc(OpBuilder &b, Location loc, Value weights,
+                               Value partial, Value acc) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr r = getAffineDimExpr(0, ctx), d = getAffineDimExpr(1, ctx),
+             s = getAffineDimExpr(2, ctx);
+  auto generic = linalg::GenericOp::create(
+      b, loc, acc.getType(), ValueRange{weights, partial}, acc,
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, {s, r}, ctx),
+                          AffineMap::get(3, 0, {s, r, d}, ctx),
+                          AffineMap::get(3, 0, {r, d}, ctx)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      yieldProductSum);
+  setRole(generic, TileRole::combineAcc);
+  return generic.getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
 
 /// Rebuilds `op` from its own operands with the builder of its role; null
 /// when the role or the operand count is not one the builders make.
@@ -361,6 +442,14 @@ static Value rebuild(OpBuilder &b, linalg::GenericOp op) {
     return tileops::buildRescaleAcc(b, loc, in[0], in[1], out);
   if (role == "max_natural_log" && inputs(1))
     return tileops::buildMaxNaturalLog(b, loc, in[0], out);
+  if (role == TileRole::combineMax && inputs(1))
+    return tileops::buildCombineMax(b, loc, in[0], out);
+  if (role == TileRole::combineSum && inputs(1))
+    return tileops::buildCombineSum(b, loc, in[0], out);
+  if (role == TileRole::combineWeights && inputs(2))
+    return tileops::buildCombineWeights(b, loc, in[0], in[1], out);
+  if (role == TileRole::combineAcc && inputs(2))
+    return tileops::buildCombineAcc(b, loc, in[0], in[1], out);
   if (role == "normalize" && inputs(2))
     return tileops::buildNormalize(b, loc, in[0], in[1], out);
   if (role == "store" && inputs(1))

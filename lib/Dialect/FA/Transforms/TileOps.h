@@ -59,6 +59,16 @@ Value buildStore(OpBuilder &b, Location loc, Value acc, Value out);
 /// max + log(sum) (role lse).
 Value buildLse(OpBuilder &b, Location loc, Value max, Value sum, Value out);
 
+// The combine step of a split key range: per row, the largest partial LSE
+// ([splits, rows] -> [rows]), the weight exp(lse_s - max) of each split, their
+// sum, and sum_s weight_s * O_s ([splits, rows, Dv] -> [rows, Dv]).
+Value buildCombineMax(OpBuilder &b, Location loc, Value lse, Value init);
+Value buildCombineWeights(OpBuilder &b, Location loc, Value lse, Value max,
+                          Value out);
+Value buildCombineSum(OpBuilder &b, Location loc, Value weights, Value init);
+Value buildCombineAcc(OpBuilder &b, Location loc, Value weights, Value partial,
+                      Value acc);
+
 //===----------------------------------------------------------------------===//
 // The backward pass (fa-tile-attention-backward)
 //===----------------------------------------------------------------------===//

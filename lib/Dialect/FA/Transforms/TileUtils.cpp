@@ -94,6 +94,11 @@ void tileutils::buildHeadChecks(OpBuilder &b, Location loc, bool dynamicHeads,
 
 ArrayAttr tileutils::getBlockMapping(MLIRContext *ctx, unsigned rank) {
   SmallVector<Attribute> dims;
+  // A fourth (leading) dimension, the split of a split-KV tile, is a
+  // linear one: the kernel folds it into x.
+  if (rank > 3)
+    dims.push_back(
+        gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::LinearDim3));
   for (gpu::MappingId id :
        {gpu::MappingId::DimZ, gpu::MappingId::DimY, gpu::MappingId::DimX})
     if (dims.size() < rank)

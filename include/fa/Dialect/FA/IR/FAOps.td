@@ -375,4 +375,33 @@ def FA_TensorMapOp : FA_Op<"tensor_map", [Pure]> {
   let hasVerifier = 1;
 }
 
+def FA_SplitCountOp : FA_Op<"split_count", [Pure]> {
+  let summary = "How many parts the key range of each tile is split into, "
+                "chosen when the kernel is launched";
+  let description = [{
+    The number of splits of a split-KV attention tile (flash-decoding;
+    `fa-tile-attention split-kv=auto`): when the `tiles` independent
+    (batch, head, query tile) tiles do not fill the device, the `blocks`
+    key blocks of each tile are shared among that many blocks of the
+    kernel, whose partial results a combine step merges.
+
+    The value is the launcher's: the runtimes evaluate the rule of
+    `include/fa/Runtime/KVSplits.h` (`chooseKVSplits`) with the number of
+    the kernel's blocks the device runs at once, and size the partial
+    buffers (whose first dimension the kernels read) accordingly; the
+    launch metadata names the rule. It is in `[1, max(1, min(max_splits,
+    blocks))]`. The result of the attention depends on it only through
+    floating-point rounding. The CPU lowering (`fa-lower-to-cpu`)
+    evaluates the same rule with the `slots` of its options.
+
+    ```mlir
+    %splits = fa.split_count %tiles, %blocks max = 128
+    ```
+  }];
+  let arguments = (ins Index:$tiles, Index:$blocks,
+                       ConfinedAttr<I64Attr, [IntMinValue<1>]>:$max_splits);
+  let results = (outs Index:$splits);
+  let assemblyFormat = "$tiles `,` $blocks `max` `=` $max_splits attr-dict";
+}
+
 #endif // FA_DIALECT_FA_IR_FAOPS_TD

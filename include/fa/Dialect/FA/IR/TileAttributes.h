@@ -48,20 +48,43 @@ struct TileRole {
   static constexpr StringLiteral gradKey = "grad_key";
   static constexpr StringLiteral gradQuery = "grad_query";
   static constexpr StringLiteral scaledStore = "scaled_store";
+  // The combine step of a split key range.
+  static constexpr StringLiteral combineMax = "combine_max";
+  static constexpr StringLiteral combineWeights = "combine_weights";
+  static constexpr StringLiteral combineSum = "combine_sum";
+  static constexpr StringLiteral combineAcc = "combine_acc";
   /// Every role the tile passes emit.
   static bool isKnown(StringRef role);
 };
 
 /// `fa.attention_tile = {block_m = M, block_n = N}` on the scf.forall that
-/// tiling makes: M query rows per tile (the third induction variable times
-/// M is the tile's first row, and the third upper bound is
-/// ceildiv(Nq, M)), N keys per step of every key/value loop.
+/// tiling makes: M query rows per tile (the last induction variable times
+/// M is the tile's first row, and the last upper bound is
+/// ceildiv(Nq, M)), N keys per step of every key/value loop, which starts
+/// at 0 or at a multiple of N. The forall runs over (batch, head, query
+/// tile), or with `split_kv` (a unit attribute) over (split, batch, head,
+/// query tile): each split walks its share of the key blocks and writes
+/// an f32 partial output and LSE, which the forall marked
+/// `fa.split_combine` merges.
 struct AttentionTileAttr {
   static constexpr StringLiteral attrName = "fa.attention_tile";
-  static DictionaryAttr get(MLIRContext *ctx, int64_t blockM, int64_t blockN);
+  static DictionaryAttr get(MLIRContext *ctx, int64_t blockM, int64_t blockN,
+                            bool splitKV = false);
   /// (block_m, block_n) of a well-formed attribute.
   static std::optional<std::pair<int64_t, int64_t>>
   getBlockSizes(Attribute attr);
+  /// Whether a well-formed attribute marks a split tile.
+  static bool isSplit(Attribute attr);
+};
+
+/// `fa.split_combine = {block_m = M}` on the scf.forall over (batch, head,
+/// query tile) that merges the partial results of a split attention tile:
+/// M rows per tile, the last induction variable times M is its first row.
+struct SplitCombineAttr {
+  static constexpr StringLiteral attrName = "fa.split_combine";
+  static DictionaryAttr get(MLIRContext *ctx, int64_t blockM);
+  /// block_m of a well-formed attribute.
+  static std::optional<int64_t> getBlockM(Attribute attr);
 };
 
 /// `fa.attention_backward_tile = {stage = S, block_m = M, block_n = N}` on

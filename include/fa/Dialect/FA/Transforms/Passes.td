@@ -36,6 +36,18 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     causal mask the key loop stops after the last block a tile can see.
     Grouped-query heads read key/value head `h / (Hq / Hkv)`.
 
+    With `split-kv` (flash-decoding, for problems whose tiles do not fill
+    the GPU: one query token against a long cache) the forall runs over
+    `(split, batch, query head, query tile)`: part `s` of `S` walks key
+    blocks `[s * c, (s + 1) * c)` with `c = ceildiv(ceildiv(Nk, block-n),
+    S)` (clipped to what the tile sees) and writes its normalized output
+    and LSE, in f32, to partial tensors `[S, B, Hq, Nq, Dv]` and `[S, B, Hq,
+    Nq]`. A second forall over `(batch, query head, query tile)`, marked
+    `fa.split_combine`, merges them: `M = max_s lse_s`, `w_s = exp(lse_s -
+    M)`, `O = sum_s w_s O_s / sum_s w_s`, `LSE = M + log sum_s w_s` (a row
+    that saw no key stays 0 and -inf). `S` is a constant (`split-kv=N`) or
+    `fa.split_count` (`split-kv=auto`), which the launcher evaluates.
+
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
     the forall `fa.attention_tile = {block_m, block_n}` (and a GPU block
@@ -55,9 +67,13 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
            "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond), or auto "
            "(hopper-ws's for the ops fa-lower-to-gpu strategy=auto builds "
            "with wgmma on sm_90a: f16 or bf16, D == Dv in {64, 128, 192, "
-           "256}; mma-sync's for the others; for sm_90a only)">
+           "256}; mma-sync's for the others; for sm_90a only)">,
+    Option<"splitKV", "split-kv", "std::string", /*default=*/"\"none\"",
+           "split each tile's key range among several blocks: none, auto "
+           "(the launcher chooses, fa.split_count) or a count in [1, 128]">
   ];
   let dependentDialects = [
+    "::mlir::fa::FADialect",
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
     "::mlir::gpu::GPUDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
@@ -181,6 +197,25 @@ def FATileAttentionBackward
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
   ];
+}
+
+def FAResolveSplitCount : Pass<"fa-resolve-split-count", "func::FuncOp"> {
+  let summary = "Evaluate fa.split_count for a fixed device";
+  let description = [{
+    Replaces every `fa.split_count %tiles, %blocks max = M` with index
+    arithmetic that evaluates its rule (`chooseKVSplits` in
+    `include/fa/Runtime/KVSplits.h`) for `slots` concurrent blocks: 1 when
+    the tiles fill the slots, else `min(ceildiv(slots, tiles), blocks, M)`.
+    The GPU path leaves the op to the launcher, which knows the device;
+    `fa-lower-to-cpu` runs this pass so that the host code it lowers can
+    size the partial tensors.
+  }];
+  let options = [
+    Option<"slots", "slots", "int64_t", /*default=*/"132",
+           "blocks the device runs at once (e.g. multiprocessors times "
+           "resident blocks); at least 1">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 #endif // FA_DIALECT_FA_TRANSFORMS_PASSES_TD

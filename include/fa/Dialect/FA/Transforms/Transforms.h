@@ -32,7 +32,20 @@ struct AttentionTileSizes {
   /// Take them for the ops strategy=auto builds with wgmma
   /// (isWgmmaCandidate), mma-sync's for the others.
   bool wgmmaDefaultsWherePossible = false;
+  /// Split the key range of every tile (flash-decoding): 0 does not,
+  /// kAutoKVSplits lets the launcher choose (fa.split_count), N > 0 makes N
+  /// parts.
+  int64_t kvSplits = 0;
 };
+
+/// AttentionTileSizes::kvSplits: the launcher's choice.
+inline constexpr int64_t kAutoKVSplits = -1;
+/// The most parts a key range is split into (fa.split_count's max_splits).
+inline constexpr int64_t kMaxKVSplits = 128;
+
+/// Parses a `split-kv` option: "none" (0), "auto" (kAutoKVSplits) or a
+/// count in [1, kMaxKVSplits].
+std::optional<int64_t> parseKVSplits(StringRef text);
 
 /// The head dimensions (D == Dv) every kernel strategy builds: the one
 /// table the strategies' checks, the tools and the C API read.
@@ -97,7 +110,18 @@ struct FusedAttentionTile {
   /// its body yields the log2-domain score of one element, -inf where
   /// masked.
   linalg::GenericOp scores;
-  /// The first query row of the tile (induction variable 2 times block_m),
+  /// A split-KV tile (fa.attention_tile's split_kv): the forall's first
+  /// induction variable is the split, `output` and `lseOutput` are the f32
+  /// partial tensors [S, B, Hq, Nq, Dv] and [S, B, Hq, Nq] (S, the split
+  /// count, is the forall's first bound), and `combine` merges them.
+  bool split = false;
+  /// The key loop starts at firstBlock * block_n (null: at 0).
+  Value firstBlock;
+  /// The position of the batch induction variable (1 when split, else 0);
+  /// head and query tile follow it.
+  unsigned batchDim() const { return split ? 1 : 0; }
+  /// The first query row of the tile (the tile induction variable times
+  /// block_m),
   /// its number of rows (min(block_m, Nq - first row)) and the key/value
   /// head the K and V slices read (any index computation of the batch and
   /// head induction variables and the sizes).
@@ -110,6 +134,33 @@ struct FusedAttentionTile {
 /// IR. Only the scores body, the key/value head and the key loop's upper
 /// bound may be anything a strategy can clone.
 FailureOr<FusedAttentionTile> matchFusedAttentionTile(scf::ForallOp forall);
+
+/// The value of `fa.split_count tiles, blocks max = maxSplits` for a device
+/// that runs `slots` blocks at once, as index arithmetic (the rule of
+/// include/fa/Runtime/KVSplits.h).
+Value buildSplitCountRule(OpBuilder &b, Location loc, Value tiles, Value blocks,
+                          int64_t slots, int64_t maxSplits);
+
+/// The combine step of a split-KV tile (an scf.forall marked
+/// fa.split_combine, over (batch, head, query tile)), as a GPU strategy
+/// reads it: it merges the f32 partial outputs [S, B, Hq, Nq, Dv] and LSEs
+/// [S, B, Hq, Nq] of the splits into O and, optionally, the LSE.
+struct SplitCombineTile {
+  scf::ForallOp forall;
+  int64_t blockM = 0;
+  Value partialOutput, partialLse;
+  Value output, lseOutput;
+};
+
+/// Builds the combine of a split tile's results (see the fa-tile-attention
+/// pass description) at the builder's insertion point.
+scf::ForallOp buildSplitCombine(OpBuilder &b, Location loc, Value partialOutput,
+                                Value partialLse, Value output, Value lseOutput,
+                                int64_t blockM);
+
+/// Checks that `forall` is the combine buildSplitCombine makes; reports on
+/// the op that differs.
+FailureOr<SplitCombineTile> matchSplitCombine(scf::ForallOp forall);
 
 /// The three key/value loops of one tile, as produced by tileAttention.
 struct UnfusedSoftmaxLoops {

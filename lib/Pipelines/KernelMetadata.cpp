@@ -1,0 +1,332 @@
+//===- KernelMetadata.cpp - The launch JSON of a kernel -------------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelMetadata.h"
+#include "fa/Pipelines/KernelArtifacts.h"
+#include "fa/Runtime/KVSplits.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+using namespace mlir::fa::detail;
+
+static std::string typeString(Type type) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  type.print(os);
+  return s;
+}
+
+/// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
+/// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
+/// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
+static llvm::json::Object
+buildBackwardMetadata(const KernelRecord &record,
+                      const llvm::json::Object &description) {
+  // Argument 7 is dQ, or the accumulator (rank 4, f32) before it.
+  bool accumulates = record.arguments.size() > 7 &&
+                     record.arguments[7].getRank() == 4 &&
+                     record.arguments[7].getElementType().isF32() &&
+                     !record.arguments[0].getElementType().isF32();
+  SmallVector<StringRef> fixed{"q", "k", "v", "o", "do", "lse", "delta"};
+  if (accumulates)
+    fixed.push_back("dq_accum");
+  fixed.append({"dq", "dk", "dv"});
+  const KernelLaunchInfo &l = record.launch;
+  StringRef stage = l.backwardStage;
+  auto writes = [&](StringRef name) {
+    if (stage == "delta")
+      return name == "delta" || name == "dq_accum";
+    if (stage == "key_value")
+      return name == "dk" || name == "dv";
+    if (stage == "fused")
+      return name == "dk" || name == "dv" || name == "dq_accum";
+    return name == "dq";
+  };
+  llvm::json::Array arguments;
+  int64_t captures = 0;
+  for (auto [i, type] : llvm::enumerate(record.arguments)) {
+    llvm::json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    std::string name = i < fixed.size()
+                           ? fixed[i].str()
+                           : "capture" + std::to_string(captures++);
+    arguments.push_back(llvm::json::Object{
+        {"name", name},
+        {"type", typeString(type)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"shape", std::move(shape)},
+        {"writes", writes(name)},
+    });
+  }
+  bool keys = stage == "key_value" || stage == "fused";
+  int64_t arg = keys ? 1 : 0;
+  int64_t block = keys ? l.blockN : l.blockM;
+  std::string operand = keys ? "k" : "q";
+  llvm::json::Object attention = description;
+  attention["stage"] = stage.str();
+  return llvm::json::Object{
+      {"kernel", record.kernel},
+      {"module", record.module},
+      {"compiler", getFACompilerVersion()},
+      {"chip", l.chip},
+      {"strategy", l.strategy},
+      {"abi",
+       "each argument is an expanded memref descriptor: allocated pointer, "
+       "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] (in "
+       "elements; all but the captures: innermost stride 1 and 16-byte "
+       "aligned rows). The three kernels of a backward take the same "
+       "arguments and run in the order delta, key_value, query "
+       "(backward-dq=stage) or delta, fused, dq_convert "
+       "(backward-dq=accumulate); delta (f32 [B, Hq, Nq]) and dq_accum "
+       "(f32 [B, Hq, Nq, D], contiguous) are scratch the runtime "
+       "allocates, uninitialized: the delta kernel writes delta and zeroes "
+       "dq_accum, the others read them"},
+      {"arguments", std::move(arguments)},
+      {"block", llvm::json::Array{l.threads, 1, 1}},
+      {"grid",
+       llvm::json::Array{
+           llvm::json::Object{{"expr", "ceildiv(" + operand + ".size[2], " +
+                                           std::to_string(block) + ")"},
+                              {"arg", arg},
+                              {"dim", 2},
+                              {"ceildiv", block}},
+           llvm::json::Object{
+               {"expr", operand + ".size[1]"}, {"arg", arg}, {"dim", 1}},
+           llvm::json::Object{
+               {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}}},
+      {"dynamic_shared_memory", l.dynamicSharedMemory},
+      {"tile", llvm::json::Object{{"block_m", l.blockM},
+                                  {"block_n", l.blockN},
+                                  {"warps", l.warps},
+                                  {"stages", l.stages}}},
+      {"backward", std::move(attention)},
+  };
+}
+
+/// The metadata of the two kernels of a split-KV attention: the partial
+/// kernel takes (q, k, v, partial_o, partial_lse, captures...), the combine
+/// kernel (partial_o, partial_lse, o[, lse]); the runtime allocates the
+/// partials for the split count it picks by the stated rule.
+static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
+                                             llvm::json::Object attention) {
+  const KernelLaunchInfo &l = record.launch;
+  bool partial = l.splitStage == kSplitPartialStage;
+  SmallVector<std::string> names;
+  if (partial) {
+    names = {"q", "k", "v", "partial_o", "partial_lse"};
+    for (size_t i = 5; i < record.arguments.size(); ++i)
+      names.push_back("capture" + std::to_string(i - 5));
+  } else {
+    names = {"partial_o", "partial_lse", "o"};
+    if (l.lse)
+      names.push_back("lse");
+  }
+  llvm::json::Array arguments;
+  for (auto [i, type] : llvm::enumerate(record.arguments)) {
+    llvm::json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    StringRef name = i < names.size() ? StringRef(names[i]) : "unknown";
+    bool writes =
+        partial ? name.starts_with("partial_") : (name == "o" || name == "lse");
+    arguments.push_back(llvm::json::Object{
+        {"name", name},
+        {"type", typeString(type)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"shape", std::move(shape)},
+        {"writes", writes},
+    });
+  }
+  std::string bm = std::to_string(l.blockM), bn = std::to_string(l.blockN);
+  int64_t rows = partial ? 0 : 2; // the argument whose sizes the grid reads
+  std::string operand = partial ? "q" : "o";
+  llvm::json::Object x{{"expr", "ceildiv(" + operand + ".size[2], " + bm + ")"},
+                       {"arg", rows},
+                       {"dim", 2},
+                       {"ceildiv", l.blockM}};
+  if (partial) {
+    x["expr"] = "ceildiv(q.size[2], " + bm + ") * partial_lse.size[0]";
+    x["times"] = llvm::json::Object{{"arg", 4}, {"dim", 0}};
+  }
+  attention["stage"] = l.splitStage;
+  llvm::json::Object split{
+      {"stage", l.splitStage},
+      {"order", "partial, then combine"},
+      {"rule", ::fa::kKVSplitRule},
+      {"splits", l.splits},
+      {"max_splits", l.maxSplits},
+      {"tiles", "q.size[0] * q.size[1] * ceildiv(q.size[2], " + bm + ")"},
+      {"blocks", "ceildiv(k.size[2], " + bn + ")"},
+      {"slots", "multiprocessors * "
+                "cuOccupancyMaxActiveBlocksPerMultiprocessor(partial kernel, "
+                "its block[0], its dynamic_shared_memory)"},
+      {"note",
+       "S = splits when it is not 0, else chooseKVSplits(tiles, blocks, "
+       "slots, max_splits) of include/fa/Runtime/KVSplits.h (a caller may "
+       "pick any S in [1, max_splits]); partial_o (f32 [S, B, Hq, Nq, Dv]) "
+       "and partial_lse (f32 [S, B, Hq, Nq]) are contiguous scratch the "
+       "runtime allocates, uninitialized: the partial kernel writes every "
+       "element the combine kernel reads"}};
+  return llvm::json::Object{
+      {"kernel", record.kernel},
+      {"module", record.module},
+      {"compiler", getFACompilerVersion()},
+      {"chip", l.chip},
+      {"strategy", l.strategy},
+      {"abi", "each argument is an expanded memref descriptor: allocated "
+              "pointer, aligned pointer, i64 offset, i64 sizes[rank], i64 "
+              "strides[rank] (in elements; all but the captures: innermost "
+              "stride 1 and 16-byte aligned rows)"},
+      {"arguments", std::move(arguments)},
+      {"block", llvm::json::Array{l.threads, 1, 1}},
+      {"grid",
+       llvm::json::Array{
+           std::move(x),
+           llvm::json::Object{
+               {"expr", operand + ".size[1]"}, {"arg", rows}, {"dim", 1}},
+           llvm::json::Object{
+               {"expr", operand + ".size[0]"}, {"arg", rows}, {"dim", 0}}}},
+      {"dynamic_shared_memory", l.dynamicSharedMemory},
+      {"tile", llvm::json::Object{{"block_m", l.blockM},
+                                  {"block_n", l.blockN},
+                                  {"warps", l.warps},
+                                  {"stages", l.stages}}},
+      {"split_kv", std::move(split)},
+      {"attention", std::move(attention)},
+  };
+}
+
+std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
+  static const char *const fixed[] = {"q", "k", "v", "o"};
+  llvm::json::Array arguments;
+  int64_t captures = 0;
+  for (auto [i, type] : llvm::enumerate(record.arguments)) {
+    llvm::json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+    std::string name;
+    if (i < 4)
+      name = fixed[i];
+    else if (i == 4 && record.launch.lse)
+      name = "lse";
+    else
+      name = "capture" + std::to_string(captures++);
+    arguments.push_back(llvm::json::Object{
+        {"name", name},
+        {"type", typeString(type)},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"shape", std::move(shape)},
+        {"writes", i == 3 || (i == 4 && record.launch.lse)},
+    });
+  }
+  const KernelLaunchInfo &l = record.launch;
+  Type element = record.arguments[0].getElementType();
+  llvm::json::Array tensorMaps;
+  for (const TensorMapInfo &map : l.tensorMaps) {
+    MemRefType type = record.arguments[map.argument];
+    tensorMaps.push_back(llvm::json::Object{
+        {"operand", fixed[map.argument]},
+        {"argument", map.argument},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"box", llvm::json::Array(map.box)},
+        {"swizzle", "128B"},
+        {"interleave", "none"},
+        {"l2_promotion", "256B"},
+        {"oob_fill", "zeros"},
+    });
+  }
+  int64_t headDim = record.arguments[0].getShape()[3];
+  if (!l.splitStage.empty()) {
+    // The combine kernel's first argument is the partial O: D from Dv.
+    int64_t dim = record.arguments[0].getShape().back();
+    llvm::json::Object description =
+        record.attention ? *record.attention
+                         : llvm::json::Object{{"dtype", typeString(element)},
+                                              {"head_dim", dim},
+                                              {"from_op", false}};
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    os << llvm::formatv("{0:2}", llvm::json::Value(buildSplitMetadata(
+                                     record, std::move(description))))
+       << "\n";
+    return out;
+  }
+  if (!l.backwardStage.empty()) {
+    llvm::json::Object description =
+        record.attention ? *record.attention
+                         : llvm::json::Object{{"dtype", typeString(element)},
+                                              {"head_dim", headDim},
+                                              {"from_op", false}};
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    os << llvm::formatv("{0:2}", llvm::json::Value(buildBackwardMetadata(
+                                     record, description)))
+       << "\n";
+    return out;
+  }
+  llvm::json::Object attention =
+      record.attention ? *record.attention
+                       : llvm::json::Object{{"dtype", typeString(element)},
+                                            {"head_dim", headDim},
+                                            {"lse", record.launch.lse},
+                                            {"from_op", false}};
+  llvm::json::Object root{
+      {"kernel", record.kernel},
+      {"module", record.module},
+      {"compiler", getFACompilerVersion()},
+      {"chip", l.chip},
+      {"strategy", l.strategy},
+      {"abi",
+       "each argument is an expanded memref descriptor: allocated pointer, "
+       "aligned pointer, i64 offset, i64 sizes[rank], i64 strides[rank] "
+       "(in elements; q, k, v, o and lse: innermost stride 1 and 16-byte "
+       "aligned rows; captures: any strides); then one 128-byte "
+       "CUtensorMap by value (64-byte aligned) per \"tensor_maps\" entry, "
+       "encoded by cuTensorMapEncodeTiled over that argument's sizes and "
+       "strides, innermost first, with the entry's box, swizzle, "
+       "interleave, L2 promotion and out-of-bounds fill"},
+      {"arguments", std::move(arguments)},
+      {"block", llvm::json::Array{l.threads, 1, 1}},
+      {"grid",
+       llvm::json::Array{
+           llvm::json::Object{
+               {"expr", "ceildiv(q.size[2], " + std::to_string(l.blockM) + ")"},
+               {"arg", 0},
+               {"dim", 2},
+               {"ceildiv", l.blockM}},
+           llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
+           llvm::json::Object{{"expr", "q.size[0]"}, {"arg", 0}, {"dim", 0}}}},
+      {"dynamic_shared_memory", l.dynamicSharedMemory},
+      {"tile", llvm::json::Object{{"block_m", l.blockM},
+                                  {"block_n", l.blockN},
+                                  {"warps", l.warps},
+                                  {"stages", l.stages}}},
+      {"attention", std::move(attention)},
+  };
+  if (!tensorMaps.empty())
+    root["tensor_maps"] = std::move(tensorMaps);
+  if (l.persistent)
+    root["persistent"] = llvm::json::Object{
+        {"grid",
+         "(min(T, S * A), 1, 1): T = the product of \"grid\", S = the "
+         "device's multiprocessor count, A = "
+         "cuOccupancyMaxActiveBlocksPerMultiprocessor(kernel, block[0], "
+         "dynamic_shared_memory)"},
+        {"note", "each block loops over the tiles: any grid computes every "
+                 "tile once, \"grid\" too; this one is the fast one"}};
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+  return out;
+}
+

@@ -1,0 +1,52 @@
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a" | FileCheck %s
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=3 block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_80" | FileCheck %s --check-prefix=FIXED
+// RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
+
+// A split-KV tile and its combine: two kernels, launched in that order.
+// The partial kernel's grid is (tiles * S, Hq, B) with S the partial
+// LSE's first dimension; the combine's (tiles, Hq, B), 128 threads.
+// CHECK-LABEL: func.func @decode
+// CHECK:         %[[S:.*]] = fa.split_count
+// CHECK:         %[[PO:.*]] = bufferization.to_buffer %{{.*}} : tensor<?x?x8x?x128xf32> to memref<?x?x8x?x128xf32, strided<[?, ?, ?, ?, 1], offset: ?>>
+// CHECK:         %[[PL:.*]] = bufferization.to_buffer %{{.*}} : tensor<?x?x8x?xf32> to memref<?x?x8x?xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK:         %[[TILES:.*]] = arith.ceildivui
+// CHECK:         %[[SPLITS:.*]] = tensor.dim %{{.*}}, %c0
+// CHECK:         %[[X:.*]] = arith.muli %[[TILES]], %[[SPLITS]] : index
+// CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w1_s2_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c32{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
+// CHECK:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16::@fa_attention_combine_bf16_d128_bm16 blocks in ({{.*}}) threads in (%c128{{.*}}) {{.*}} args(%[[PO]] : {{.*}}, %[[PL]] : {{.*}}, %{{.*}} : memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>)
+// The partial kernel: its first block is the split times the chunk of key
+// blocks, the split count read from the partial LSE.
+// CHECK:         gpu.func @[[PARTIAL]](
+// CHECK-SAME:        %[[ARG3:arg3]]: memref<?x?x8x?x128xf32
+// CHECK-SAME:        %[[ARG4:arg4]]: memref<?x?x8x?xf32
+// CHECK-SAME:        split_stage = "partial", splits = 0
+// CHECK-DAG:       memref.dim %[[ARG4]], %c0
+// CHECK:           vector.store %{{.*}}, %[[ARG3]][%{{.*}}, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x?x8x?x128xf32, {{.*}}>, vector<2xf32>
+// CHECK:           memref.store %{{.*}}, %[[ARG4]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x8x?xf32
+// CHECK:         gpu.func @fa_attention_combine_bf16_d128_bm16(
+// CHECK-SAME:        max_splits = 128 : i64, {{.*}}split_stage = "combine"
+// CHECK:           scf.for
+// CHECK:             arith.maximumf
+// CHECK:           math.exp
+// CHECK:           vector.fma
+// CHECK:           arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+
+// A fixed count: static partial tensors, and the same two kernels on sm_80.
+// FIXED-LABEL: func.func @decode
+// FIXED-NOT:     fa.split_count
+// FIXED:         bufferization.to_buffer %{{.*}} : tensor<3x?x8x?x128xf32>
+// FIXED:         gpu.launch_func {{ *}}@{{.*}}_splitkv
+// FIXED:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
+// FIXED:         split_stage = "partial", splits = 3
+
+// HOPPER: error: the hopper-ws strategy does not build split-KV tiles; use strategy=mma-sync or auto
+func.func @decode(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>,
+                  %v: tensor<?x2x?x128xbf16>, %o: tensor<?x8x?x128xbf16>)
+    -> tensor<?x8x?x128xbf16> {
+  %r = fa.attention
+      ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x2x?x128xbf16>,
+                       tensor<?x2x?x128xbf16>)
+      outs(%o : tensor<?x8x?x128xbf16>)
+      causal = <bottom_right> -> tensor<?x8x?x128xbf16>
+  return %r : tensor<?x8x?x128xbf16>
+}
