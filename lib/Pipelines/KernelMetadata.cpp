@@ -21,6 +21,22 @@ static std::string typeString(Type type) {
   return s;
 }
 
+/// The JSON of one kernel argument.
+static llvm::json::Object argumentJson(MemRefType type, std::string name,
+                                       bool writes) {
+  llvm::json::Array shape;
+  for (int64_t d : type.getShape())
+    shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+  return llvm::json::Object{
+      {"name", std::move(name)},
+      {"type", typeString(type)},
+      {"element_type", typeString(type.getElementType())},
+      {"rank", type.getRank()},
+      {"shape", std::move(shape)},
+      {"writes", writes},
+  };
+}
+
 /// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
 /// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
 /// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
@@ -50,20 +66,10 @@ buildBackwardMetadata(const KernelRecord &record,
   llvm::json::Array arguments;
   int64_t captures = 0;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
-    llvm::json::Array shape;
-    for (int64_t d : type.getShape())
-      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
     std::string name = i < fixed.size()
                            ? fixed[i].str()
                            : "capture" + std::to_string(captures++);
-    arguments.push_back(llvm::json::Object{
-        {"name", name},
-        {"type", typeString(type)},
-        {"element_type", typeString(type.getElementType())},
-        {"rank", type.getRank()},
-        {"shape", std::move(shape)},
-        {"writes", writes(name)},
-    });
+    arguments.push_back(argumentJson(type, name, writes(name)));
   }
   bool keys = stage == "key_value" || stage == "fused";
   int64_t arg = keys ? 1 : 0;
@@ -130,20 +136,10 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
   }
   llvm::json::Array arguments;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
-    llvm::json::Array shape;
-    for (int64_t d : type.getShape())
-      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
     StringRef name = i < names.size() ? StringRef(names[i]) : "unknown";
     bool writes =
         partial ? name.starts_with("partial_") : (name == "o" || name == "lse");
-    arguments.push_back(llvm::json::Object{
-        {"name", name},
-        {"type", typeString(type)},
-        {"element_type", typeString(type.getElementType())},
-        {"rank", type.getRank()},
-        {"shape", std::move(shape)},
-        {"writes", writes},
-    });
+    arguments.push_back(argumentJson(type, name.str(), writes));
   }
   std::string bm = std::to_string(l.blockM), bn = std::to_string(l.blockN);
   int64_t rows = partial ? 0 : 2; // the argument whose sizes the grid reads
@@ -209,9 +205,6 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   llvm::json::Array arguments;
   int64_t captures = 0;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
-    llvm::json::Array shape;
-    for (int64_t d : type.getShape())
-      shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
     std::string name;
     if (i < 4)
       name = fixed[i];
@@ -219,14 +212,8 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
       name = "lse";
     else
       name = "capture" + std::to_string(captures++);
-    arguments.push_back(llvm::json::Object{
-        {"name", name},
-        {"type", typeString(type)},
-        {"element_type", typeString(type.getElementType())},
-        {"rank", type.getRank()},
-        {"shape", std::move(shape)},
-        {"writes", i == 3 || (i == 4 && record.launch.lse)},
-    });
+    arguments.push_back(
+        argumentJson(type, name, i == 3 || (i == 4 && record.launch.lse)));
   }
   const KernelLaunchInfo &l = record.launch;
   Type element = record.arguments[0].getElementType();

@@ -156,23 +156,15 @@ class LoadedKernel:
             self.shared), "cuFuncSetAttribute (dynamic shared memory)")
         # A persistent kernel (metadata "persistent") runs as many blocks
         # as stay resident on the device, each looping over the tiles.
+        self._slots = None
         self.resident_blocks = None
         if "persistent" in compiled.metadata:
-            device, count, per_sm = (ctypes.c_int(), ctypes.c_int(),
-                                     ctypes.c_int())
-            check(l, l.cuCtxGetDevice(ctypes.byref(device)), "cuCtxGetDevice")
-            check(l, l.cuDeviceGetAttribute(
-                ctypes.byref(count), _CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-                device), "cuDeviceGetAttribute")
-            check(l, l.cuOccupancyMaxActiveBlocksPerMultiprocessor(
-                ctypes.byref(per_sm), self.function, self.threads,
-                self.shared), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
-            self.resident_blocks = max(1, count.value * per_sm.value)
+            self.resident_blocks = self.slots()
 
     def slots(self) -> int:
         """Blocks of this kernel the device runs at once: multiprocessors
         times cuOccupancyMaxActiveBlocksPerMultiprocessor."""
-        if getattr(self, "_slots", None) is None:
+        if self._slots is None:
             l = cuda()
             device, count, per_sm = (ctypes.c_int(), ctypes.c_int(),
                                      ctypes.c_int())
