@@ -181,12 +181,35 @@ def backward_kernel_arguments(spec, accumulate: bool = False):
     return args
 
 
-def check_kernel_arguments(metadata, spec, backward=False, accumulate=False):
+def split_kernel_arguments(spec, stage: str):
+    """[(name, rank, element type)] of a split-KV kernel of `spec`: the
+    partial kernel takes q, k, v, partial_o, partial_lse, capture0, ...; the
+    combine kernel partial_o, partial_lse, o[, lse]."""
+    parts = [("partial_o", 5, "f32"), ("partial_lse", 4, "f32")]
+    if stage == "partial":
+        args = [(n, 4, spec.dtype) for n in ("q", "k", "v")] + parts
+        for i, c in enumerate(spec.captures):
+            element, rank = capture_type(c)
+            args.append((f"capture{i}", rank, element))
+        return args
+    args = parts + [("o", 4, spec.dtype)]
+    if spec.lse:
+        args.append(("lse", 3, "f32"))
+    return args
+
+
+def check_kernel_arguments(metadata, spec, backward=False, accumulate=False,
+                           split_stage=None):
     """Raises FAError unless the kernel's launch metadata ("arguments")
     lists exactly the arguments a launcher of `spec` passes (`accumulate`:
-    a backward compiled with backward_dq="accumulate")."""
-    want = backward_kernel_arguments(spec, accumulate) if backward else \
-        kernel_arguments(spec)
+    a backward compiled with backward_dq="accumulate"; `split_stage`:
+    "partial" or "combine", a split-KV kernel)."""
+    if split_stage is not None:
+        want = split_kernel_arguments(spec, split_stage)
+    elif backward:
+        want = backward_kernel_arguments(spec, accumulate)
+    else:
+        want = kernel_arguments(spec)
     have = [(a.get("name"), a.get("rank"), a.get("element_type"))
             for a in metadata.get("arguments", ())]
     if have != want:
@@ -280,6 +303,9 @@ class KernelCache:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def get(self, spec, **options):
+        if options.get("split_kv", "none") != "none":
+            raise ValueError("a split-KV attention compiles to two kernels: "
+                             "use get_split")
         key = self.key(spec, **options)
         with self._lock:
             if key in self._memory:
@@ -309,6 +335,9 @@ class KernelCache:
                 if stages != ["partial", "combine"]:
                     raise FAError(f"a split-KV attention compiled to kernels "
                                   f"of stages {stages}, not partial, combine")
+                for kernel, stage in zip(kernels, stages):
+                    check_kernel_arguments(kernel.metadata, spec,
+                                           split_stage=stage)
                 self.compilations += 1
                 for i, kernel in enumerate(kernels):
                     self._store(f"{key}.{i}", kernel)

@@ -658,7 +658,7 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
             opts = dict(_tuner.best(spec, q, k, v, chip, captures,
                                     strategy=opts.get("strategy")))
-        if not opts and _splits_keys(q, k, chip):
+        if not opts and _splits_keys(q, k):
             # One or a few query rows against many keys: the tiles alone
             # would leave most of the GPU idle (flash-decoding).
             return _run_split(spec, q, k, v, out, lse, captures, chip, cache)
@@ -686,7 +686,7 @@ _SPLIT_MAX_QUERIES = 64
 _SPLIT_MIN_KEYS = 1024
 
 
-def _splits_keys(q, k, chip) -> bool:
+def _splits_keys(q, k) -> bool:
     b, hq, nq, _ = q.shape
     if nq > _SPLIT_MAX_QUERIES or k.shape[2] < _SPLIT_MIN_KEYS:
         return False
@@ -714,6 +714,9 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     tiles = b * hq * -(-nq // bm)
     blocks = -(-k.shape[2] // bn)
     if split["splits"]:
+        if kv_splits is not None and kv_splits != split["splits"]:
+            raise ValueError(f"kv_splits={kv_splits}, but the kernels were "
+                             f"compiled for {split['splits']} splits")
         splits = split["splits"]
     elif kv_splits is not None:
         splits = kv_splits
@@ -750,7 +753,11 @@ def _load_split(spec, chip, device, cache, options):
         kernels = _loaded.get(key)
         if kernels is None:
             kernels = []
-            for compiled in cache.get_split(spec, chip=chip, **options):
+            for stage, compiled in zip(("partial", "combine"),
+                                       cache.get_split(spec, chip=chip,
+                                                       **options)):
+                check_kernel_arguments(compiled.metadata, spec,
+                                       split_stage=stage)
                 kernel = _driver.LoadedKernel(compiled)
                 kernel.metadata = compiled.metadata
                 kernels.append(kernel)

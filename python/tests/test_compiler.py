@@ -185,6 +185,8 @@ def test_split_kv_compiles_partial_and_combine_once(tmp_path, splits):
     assert [k.ptx for k in again] == [partial.ptx, combine.ptx]
     with pytest.raises(ValueError, match="split_kv"):
         cache.get_split(spec, format="ptx")
+    with pytest.raises(ValueError, match="get_split"):
+        cache.get(spec, **options)
 
 
 def test_cache_key_covers_everything_that_changes_the_kernel():

@@ -1,5 +1,4 @@
-//===- KVSplits.h - How many parts a tile's key range is split into -*- C++
-//-*-//
+//===- KVSplits.h - Parts of a tile's key range -----------------*- C++ -*-===//
 //
 // Part of fa-mlir. See README.md for the project overview.
 //

@@ -185,6 +185,9 @@ KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
   Value firstBlock = idx(0);
   if (tile.firstBlock) {
     firstBlock = cloner.uniform(tile.firstBlock);
+    if (tile.firstBlockScale != 1)
+      firstBlock =
+          b.createOrFold<arith::MulIOp>(firstBlock, idx(tile.firstBlockScale));
     numBlocks = b.createOrFold<arith::MaxSIOp>(numBlocks, firstBlock);
   }
   plan.classifier = std::make_unique<BlockClassifier>(

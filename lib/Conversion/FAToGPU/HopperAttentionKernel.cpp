@@ -381,6 +381,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
     OpBuilder &builder, gpu::GPUModuleOp module, const FusedAttentionTile &tile,
     const AttentionKernelSpec &spec, const HopperConfig &givenConfig,
     const GPUTarget &target, Location loc) {
+  if (tile.split)
+    return emitError(loc, "the hopper-ws strategy does not build split-KV "
+                          "tiles; use strategy=mma-sync or auto");
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
     return failure();

@@ -120,18 +120,24 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (failed(matched))
       return failure();
     combine = *matched;
-    Value count = forall.getUpperBound(rewriter)[0];
-    std::optional<int64_t> constant = getConstantIntValue(count);
-    if (constant) {
+    OpFoldResult count = forall.getMixedUpperBound()[0];
+    auto rule = isa<Value>(count)
+                    ? cast<Value>(count).getDefiningOp<SplitCountOp>()
+                    : SplitCountOp();
+    if (std::optional<int64_t> constant = getConstantIntValue(count)) {
+      if (*constant < 1)
+        return emitError(forall.getLoc(),
+                         "a split-KV tile needs at least one split, got ")
+               << *constant;
       staticSplits = maxSplits = *constant;
-    } else if (auto rule = count.getDefiningOp<SplitCountOp>()) {
+    } else if (rule) {
       maxSplits = rule.getMaxSplits();
     } else {
       return emitError(forall.getLoc(),
                        "the split count of a split-KV tile must be a "
                        "constant or fa.split_count (the rule the runtimes "
                        "evaluate), got ")
-             << count;
+             << cast<Value>(count);
     }
     if (options.strategy == GPUStrategyKind::HopperWarpSpecialized)
       return emitError(forall.getLoc(),

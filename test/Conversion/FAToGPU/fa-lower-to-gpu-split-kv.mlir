@@ -1,5 +1,8 @@
 // RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a" | FileCheck %s
 // RUN: fa-opt %s "--fa-tile-attention=split-kv=3 block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_80" | FileCheck %s --check-prefix=FIXED
+// Canonicalization between the passes (it folds the partials' first
+// dimension to the split count) changes nothing the kernels read.
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax --canonicalize --cse "--fa-lower-to-gpu=chip=sm_90a" | FileCheck %s --check-prefix=CANON
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 
 // A split-KV tile and its combine: two kernels, launched in that order.
@@ -38,6 +41,10 @@
 // FIXED:         gpu.launch_func {{ *}}@{{.*}}_splitkv
 // FIXED:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
 // FIXED:         split_stage = "partial", splits = 3
+
+// CANON-LABEL: func.func @decode
+// CANON:         gpu.launch_func {{ *}}@{{.*}}_splitkv
+// CANON:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
 
 // HOPPER: error: the hopper-ws strategy does not build split-KV tiles; use strategy=mma-sync or auto
 func.func @decode(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>,

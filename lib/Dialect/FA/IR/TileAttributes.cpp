@@ -135,15 +135,21 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   for (auto loop : forall.getBody()->getOps<scf::ForOp>()) {
     if (!loop->hasAttr(SoftmaxStage::attrName))
       continue;
+    // (Canonicalization may fold a constant chunk of blocks into the
+    // factor: any positive multiple of block_n.)
     auto start = loop.getLowerBound().getDefiningOp<arith::MulIOp>();
+    auto multiple = [&](Value v) {
+      APInt c;
+      return matchPattern(v, m_ConstantInt(&c)) && c.getSExtValue() > 0 &&
+             c.getSExtValue() % blockN == 0;
+    };
     bool aligned = split && start &&
-                   (isConstantIndex(start.getLhs(), blockN) ||
-                    isConstantIndex(start.getRhs(), blockN));
+                   (multiple(start.getLhs()) || multiple(start.getRhs()));
     if (!isConstantIndex(loop.getStep(), blockN) ||
         !(isConstantIndex(loop.getLowerBound(), 0) || aligned))
       return loop.emitError()
              << "key/value loop of a tile with block_n = " << blockN
-             << " must run from 0" << (split ? " (or 'x * " : "")
+             << " must run from 0" << (split ? " (or 'x * k * " : "")
              << (split ? std::to_string(blockN) + "')" : "") << " in steps of "
              << blockN;
   }

@@ -161,20 +161,25 @@ LogicalResult FusedTileMatcher::matchLoop() {
     return fail(loop, "the online loop must carry (max = -inf, sum = 0, "
                       "acc = 0)");
   Value iv = loop.getInductionVar();
-  // The loop starts at 0, or (split) at a multiple of block_n.
+  // The loop starts at 0, or (split) at x times a multiple of block_n.
   if (!isConstantIndex(loop.getLowerBound(), 0)) {
     auto start = loop.getLowerBound().getDefiningOp<arith::MulIOp>();
-    if (!tile.split || !start)
+    std::optional<int64_t> factor;
+    if (start) {
+      for (auto [constant, other] : {std::pair(start.getRhs(), start.getLhs()),
+                                     std::pair(start.getLhs(), start.getRhs())})
+        if (std::optional<int64_t> c = getConstantIntValue(constant);
+            c && *c > 0 && *c % tile.blockN == 0) {
+          factor = *c / tile.blockN;
+          tile.firstBlock = other;
+          break;
+        }
+    }
+    if (!tile.split || !factor)
       return fail(loop, tile.split ? "the key loop of a split tile must start "
                                      "at 'first block * block_n'"
                                    : "the key loop must start at 0");
-    if (isConstantIndex(start.getRhs(), tile.blockN))
-      tile.firstBlock = start.getLhs();
-    else if (isConstantIndex(start.getLhs(), tile.blockN))
-      tile.firstBlock = start.getRhs();
-    else
-      return fail(loop, "the key loop of a split tile must start at 'first "
-                        "block * block_n'");
+    tile.firstBlockScale = *factor;
   }
   Value maxIn = loop.getRegionIterArgs()[0], sumIn = loop.getRegionIterArgs()[1],
         accIn = loop.getRegionIterArgs()[2];
@@ -336,7 +341,7 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
                               sizes = insert.getMixedSizes();
     bool isLse = index == 1;
     size_t rank = (isLse ? 3 : 4) + base;
-    if (offsets.size() != rank ||
+    if (offsets.size() != rank || !hasUnitStrides(insert.getMixedStrides()) ||
         (tile.split && (!isInductionVar(offsets[0], forall, 0) ||
                         !isConstantIndex(sizes[0], 1))) ||
         !isInductionVar(offsets[base], forall, base) ||
@@ -348,11 +353,19 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
                           "of its (batch, head)");
     Value source = insert.getSource();
     if (!isLse) {
-      auto store = tileOp(source, "store", {nullptr, nullptr}, insert);
-      if (failed(store) ||
-          failed(tileOp((*store)->getOperand(0), "normalize",
+      // A split tile writes the normalized f32 output itself; the others
+      // round it (store).
+      Operation *reader = insert;
+      if (!tile.split) {
+        auto store = tileOp(source, "store", {nullptr, nullptr}, insert);
+        if (failed(store))
+          return failure();
+        source = (*store)->getOperand(0);
+        reader = *store;
+      }
+      if (failed(tileOp(source, "normalize",
                         {loop.getResult(2), loop.getResult(1), nullptr},
-                        *store)))
+                        reader)))
         return failure();
       continue;
     }

@@ -30,6 +30,8 @@ Value mlir::fa::buildSplitCountRule(OpBuilder &b, Location loc, Value tiles,
   auto idx = [&](int64_t v) {
     return arith::ConstantIndexOp::create(b, loc, v).getResult();
   };
+  if (maxSplits <= 1)
+    return idx(1);
   auto cmp = [&](arith::CmpIPredicate p, Value x, Value y) {
     return arith::CmpIOp::create(b, loc, p, x, y).getResult();
   };
@@ -47,8 +49,6 @@ Value mlir::fa::buildSplitCountRule(OpBuilder &b, Location loc, Value tiles,
   Value count = arith::MinUIOp::create(
       b, loc, arith::MinUIOp::create(b, loc, wanted, blocks), idx(maxSplits));
   count = arith::MaxUIOp::create(b, loc, count, one);
-  if (maxSplits <= 1)
-    return one;
   return arith::SelectOp::create(b, loc, noSplit, one, count);
 }
 

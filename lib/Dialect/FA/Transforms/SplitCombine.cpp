@@ -168,6 +168,22 @@ FailureOr<Operation *> CombineMatcher::tileOp(Value value, StringRef role,
   return op;
 }
 
+/// `ofr` is the number of parts of `partial`: its first dimension, or the
+/// split count of the split tile that `partial` is a result of (what
+/// canonicalization folds the dimension to).
+static bool isPartCount(OpFoldResult ofr, Value partial) {
+  if (isSizeOf(ofr, partial, 0))
+    return true;
+  auto tile = partial.getDefiningOp<scf::ForallOp>();
+  if (!tile ||
+      !AttentionTileAttr::isSplit(tile->getAttr(AttentionTileAttr::attrName)))
+    return false;
+  OpFoldResult count = tile.getMixedUpperBound()[0];
+  if (auto value = dyn_cast<Value>(count))
+    return isValue(ofr, value);
+  return isConstantIndex(ofr, *getConstantIntValue(count));
+}
+
 FailureOr<Value> CombineMatcher::partSlice(Value value, bool withColumns,
                                            Operation *context) {
   auto slice = value ? value.getDefiningOp<tensor::ExtractSliceOp>()
@@ -187,11 +203,9 @@ FailureOr<Value> CombineMatcher::partSlice(Value value, bool withColumns,
             isConstantIndex(offsets[0], 0) &&
             isInductionVar(offsets[1], tile.forall, 0) &&
             isInductionVar(offsets[2], tile.forall, 1) &&
-            isValue(offsets[3], rowStart) && isSizeOf(sizes[0], source, 0) &&
+            isValue(offsets[3], rowStart) && isPartCount(sizes[0], source) &&
             isConstantIndex(sizes[1], 1) && isConstantIndex(sizes[2], 1) &&
-            isValue(sizes[3], rows) &&
-            llvm::all_of(slice.getMixedStrides(),
-                         [](OpFoldResult s) { return isConstantIndex(s, 1); });
+            isValue(sizes[3], rows) && hasUnitStrides(slice.getMixedStrides());
   if (ok && withColumns)
     ok = isConstantIndex(offsets[4], 0) &&
          isConstantIndex(sizes[4], type.getDimSize(4));
@@ -260,7 +274,8 @@ FailureOr<SplitCombineTile> CombineMatcher::match() {
   }
   SmallVector<OpFoldResult> offsets = outInsert.getMixedOffsets(),
                             sizes = outInsert.getMixedSizes();
-  if (offsets.size() != 4 || !isInductionVar(offsets[0], forall, 0) ||
+  if (offsets.size() != 4 || !hasUnitStrides(outInsert.getMixedStrides()) ||
+      !isInductionVar(offsets[0], forall, 0) ||
       !isInductionVar(offsets[1], forall, 1) ||
       !isConstantIndex(offsets[3], 0) || !isa<Value>(offsets[2]) ||
       !isa<Value>(sizes[2])) {
@@ -327,6 +342,7 @@ FailureOr<SplitCombineTile> CombineMatcher::match() {
         dyn_cast<tensor::ParallelInsertSliceOp>(*std::next(inserts.begin()));
     if (!lseInsert || lseInsert.getDest() != forall.getRegionIterArgs()[1] ||
         lseInsert.getMixedOffsets().size() != 3 ||
+        !hasUnitStrides(lseInsert.getMixedStrides()) ||
         !isInductionVar(lseInsert.getMixedOffsets()[0], forall, 0) ||
         !isInductionVar(lseInsert.getMixedOffsets()[1], forall, 1) ||
         !isValue(lseInsert.getMixedOffsets()[2], rowStart) ||

@@ -347,14 +347,17 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
 
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
-  // A split writes f32: the combine rounds once.
-  Type elementType = split ? f32 : op.getQueryType().getElementType();
-  Value outInit = tensor::EmptyOp::create(
-      rewriter, loc,
-      ArrayRef<OpFoldResult>{tile.rows,
-                             rewriter.getIndexAttr(tile.valueHeadDim)},
-      elementType);
-  Value outTile = tileops::buildStore(rewriter, loc, acc, outInit);
+  // A split writes its f32 output as it is (the combine rounds once): no
+  // store, which would be an identity that canonicalization erases.
+  Value outTile = acc;
+  if (!split) {
+    Value outInit = tensor::EmptyOp::create(
+        rewriter, loc,
+        ArrayRef<OpFoldResult>{tile.rows,
+                               rewriter.getIndexAttr(tile.valueHeadDim)},
+        op.getQueryType().getElementType());
+    outTile = tileops::buildStore(rewriter, loc, acc, outInit);
+  }
 
   Value lseTile;
   if (op.hasLse() || split)

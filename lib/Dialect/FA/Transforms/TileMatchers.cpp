@@ -79,6 +79,11 @@ bool isFillOf(Value value, double expected) {
          constant.getValueAsDouble() == expected;
 }
 
+bool hasUnitStrides(ArrayRef<OpFoldResult> strides) {
+  return llvm::all_of(strides,
+                      [](OpFoldResult s) { return isConstantIndex(s, 1); });
+}
+
 bool isTileStart(Value value, scf::ForallOp forall, unsigned dim,
                  int64_t block) {
   auto mul = value ? value.getDefiningOp<arith::MulIOp>() : arith::MulIOp();

@@ -40,6 +40,9 @@ bool isSizeOf(OpFoldResult ofr, Value tensor, int64_t dim);
 bool isBlockExtent(Value value, int64_t block, Value tensor, int64_t dim,
                    Value start);
 
+/// Every stride is the constant 1.
+bool hasUnitStrides(ArrayRef<OpFoldResult> strides);
+
 /// `value` is a linalg.fill of the f32 constant `expected`.
 bool isFillOf(Value value, double expected);
 

@@ -326,8 +326,6 @@ std::optional<double> tileops::getStoredScale(linalg::GenericOp op) {
 }
 
 //===----------------------------------------------------------------------===//
-// Checking an op against its builder
-//===----------------------------------------------------------------------===//
 // The combine step of a split key range
 //===----------------------------------------------------------------------===//
 
@@ -408,6 +406,8 @@ Value tileops::buildCombineAcc(OpBuilder &b, Location loc, Value weights,
   return generic.getResult(0);
 }
 
+//===----------------------------------------------------------------------===//
+// Checking an op against its builder
 //===----------------------------------------------------------------------===//
 
 /// Rebuilds `op` from its own operands with the builder of its role; null

@@ -26,9 +26,12 @@
 // CHECK:           %[[HI0:.*]] = arith.muli %[[NEXT]], %{{.*}} : index
 // CHECK:           %[[HI:.*]] = arith.minsi %[[END]], %[[HI0]] : index
 // CHECK:           scf.for %{{.*}} = %[[LO]] to %[[HI]] step
-// CHECK:           outs(%{{.*}} : tensor<?x128xf32>) attrs = {fa.role = "store"}
+// CHECK:           } {fa.softmax_stage = "row_sum"}
+// CHECK:           %[[ACC:.*]] = scf.for
+// CHECK:           } {fa.softmax_stage = "weighted_values"}
+// CHECK-NOT:       fa.role = "store"
 // CHECK:           fa.role = "lse"
-// CHECK:           tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[SPLIT]], %[[B]], %[[H]], %{{.*}}, 0] [1, 1, 1, %{{.*}}, 128]
+// CHECK:           tensor.parallel_insert_slice %[[ACC]] into %{{.*}}[%[[SPLIT]], %[[B]], %[[H]], %{{.*}}, 0] [1, 1, 1, %{{.*}}, 128]
 // CHECK:           tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[SPLIT]], %[[B]], %[[H]], %{{.*}}] [1, 1, 1, %{{.*}}]
 // CHECK:         } {fa.attention_tile = {block_m = 16 : i64, block_n = 64 : i64, split_kv}, mapping = [#gpu.block<linear_dim_3>, #gpu.block<z>, #gpu.block<y>, #gpu.block<x>]}
 // CHECK:         scf.forall (%[[CB:.*]], %[[CH:.*]], %[[CT:.*]]) in

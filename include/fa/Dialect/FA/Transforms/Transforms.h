@@ -115,8 +115,11 @@ struct FusedAttentionTile {
   /// partial tensors [S, B, Hq, Nq, Dv] and [S, B, Hq, Nq] (S, the split
   /// count, is the forall's first bound), and `combine` merges them.
   bool split = false;
-  /// The key loop starts at firstBlock * block_n (null: at 0).
+  /// The key loop starts at firstBlock * firstBlockScale * block_n (null:
+  /// at 0); the scale is 1 as tiling builds it, more where
+  /// canonicalization folded a constant chunk into the product.
   Value firstBlock;
+  int64_t firstBlockScale = 1;
   /// The position of the batch induction variable (1 when split, else 0);
   /// head and query tile follow it.
   unsigned batchDim() const { return split ? 1 : 0; }
