@@ -21,6 +21,30 @@ static std::string typeString(Type type) {
   return s;
 }
 
+/// The grid of a kernel that tiles `operand` (argument `arg`): (ceildiv(its
+/// dim 2, block), dim 1, dim 0).
+static llvm::json::Array gridJson(const std::string &operand, int64_t arg,
+                                  int64_t block) {
+  return llvm::json::Array{
+      llvm::json::Object{{"expr", "ceildiv(" + operand + ".size[2], " +
+                                      std::to_string(block) + ")"},
+                         {"arg", arg},
+                         {"dim", 2},
+                         {"ceildiv", block}},
+      llvm::json::Object{
+          {"expr", operand + ".size[1]"}, {"arg", arg}, {"dim", 1}},
+      llvm::json::Object{
+          {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}};
+}
+
+/// The "tile" entry of a kernel's metadata.
+static llvm::json::Object tileJson(const KernelLaunchInfo &l) {
+  return llvm::json::Object{{"block_m", l.blockM},
+                            {"block_n", l.blockN},
+                            {"warps", l.warps},
+                            {"stages", l.stages}};
+}
+
 /// The JSON of one kernel argument.
 static llvm::json::Object argumentJson(MemRefType type, std::string name,
                                        bool writes) {
@@ -96,22 +120,9 @@ buildBackwardMetadata(const KernelRecord &record,
        "dq_accum, the others read them"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
-      {"grid",
-       llvm::json::Array{
-           llvm::json::Object{{"expr", "ceildiv(" + operand + ".size[2], " +
-                                           std::to_string(block) + ")"},
-                              {"arg", arg},
-                              {"dim", 2},
-                              {"ceildiv", block}},
-           llvm::json::Object{
-               {"expr", operand + ".size[1]"}, {"arg", arg}, {"dim", 1}},
-           llvm::json::Object{
-               {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}}},
+      {"grid", gridJson(operand, arg, block)},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
-      {"tile", llvm::json::Object{{"block_m", l.blockM},
-                                  {"block_n", l.blockN},
-                                  {"warps", l.warps},
-                                  {"stages", l.stages}}},
+      {"tile", tileJson(l)},
       {"backward", std::move(attention)},
   };
 }
@@ -144,11 +155,10 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
   std::string bm = std::to_string(l.blockM), bn = std::to_string(l.blockN);
   int64_t rows = partial ? 0 : 2; // the argument whose sizes the grid reads
   std::string operand = partial ? "q" : "o";
-  llvm::json::Object x{{"expr", "ceildiv(" + operand + ".size[2], " + bm + ")"},
-                       {"arg", rows},
-                       {"dim", 2},
-                       {"ceildiv", l.blockM}};
+  llvm::json::Array grid = gridJson(operand, rows, l.blockM);
   if (partial) {
+    // The splits of a tile are in x too.
+    llvm::json::Object &x = *grid[0].getAsObject();
     x["expr"] = "ceildiv(q.size[2], " + bm + ") * partial_lse.size[0]";
     x["times"] = llvm::json::Object{{"arg", 4}, {"dim", 0}};
   }
@@ -183,18 +193,9 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
               "stride 1 and 16-byte aligned rows)"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
-      {"grid",
-       llvm::json::Array{
-           std::move(x),
-           llvm::json::Object{
-               {"expr", operand + ".size[1]"}, {"arg", rows}, {"dim", 1}},
-           llvm::json::Object{
-               {"expr", operand + ".size[0]"}, {"arg", rows}, {"dim", 0}}}},
+      {"grid", std::move(grid)},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
-      {"tile", llvm::json::Object{{"block_m", l.blockM},
-                                  {"block_n", l.blockN},
-                                  {"warps", l.warps},
-                                  {"stages", l.stages}}},
+      {"tile", tileJson(l)},
       {"split_kv", std::move(split)},
       {"attention", std::move(attention)},
   };
@@ -284,20 +285,9 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
        "interleave, L2 promotion and out-of-bounds fill"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
-      {"grid",
-       llvm::json::Array{
-           llvm::json::Object{
-               {"expr", "ceildiv(q.size[2], " + std::to_string(l.blockM) + ")"},
-               {"arg", 0},
-               {"dim", 2},
-               {"ceildiv", l.blockM}},
-           llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
-           llvm::json::Object{{"expr", "q.size[0]"}, {"arg", 0}, {"dim", 0}}}},
+      {"grid", gridJson("q", 0, l.blockM)},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
-      {"tile", llvm::json::Object{{"block_m", l.blockM},
-                                  {"block_n", l.blockN},
-                                  {"warps", l.warps},
-                                  {"stages", l.stages}}},
+      {"tile", tileJson(l)},
       {"attention", std::move(attention)},
   };
   if (!tensorMaps.empty())

@@ -132,6 +132,7 @@ class LoadedKernel:
 
     def __init__(self, compiled):
         self.name = compiled.name
+        self.metadata = compiled.metadata
         # The CUtensorMap parameters after the descriptors (TMA kernels).
         self.tensor_maps = _tensormap.parse_tensor_maps(compiled.metadata)
         l = cuda()

@@ -601,9 +601,7 @@ def _load_backward(spec, chip, device):
             for compiled in compiled_kernels:
                 check_kernel_arguments(compiled.metadata, spec, backward=True,
                                        accumulate=accumulate)
-                kernel = _driver.LoadedKernel(compiled)
-                kernel.metadata = compiled.metadata
-                kernels.append(kernel)
+                kernels.append(_driver.LoadedKernel(compiled))
             _loaded[key] = kernels
         return kernels
 
@@ -758,9 +756,7 @@ def _load_split(spec, chip, device, cache, options):
                                                        **options)):
                 check_kernel_arguments(compiled.metadata, spec,
                                        split_stage=stage)
-                kernel = _driver.LoadedKernel(compiled)
-                kernel.metadata = compiled.metadata
-                kernels.append(kernel)
+                kernels.append(_driver.LoadedKernel(compiled))
             _loaded[key] = kernels
         return kernels
 
@@ -777,7 +773,6 @@ def _load(spec, chip, device, cache, options):
             compiled = cache.get(spec, chip=chip, **options)
             check_kernel_arguments(compiled.metadata, spec)
             kernel = _driver.LoadedKernel(compiled)
-            kernel.metadata = compiled.metadata
             _loaded[key] = kernel
         return kernel
 
