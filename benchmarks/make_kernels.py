@@ -24,13 +24,14 @@ from fa_mlir.compiler import (AttentionSpec, attention_backward_source,  # noqa:
 import mod_library  # noqa: E402
 
 
-def kernel_source(dtype, d, causal, lse, mod=None, backward=False):
+def kernel_source(dtype, d, causal, lse, mod=None, backward=False,
+                  heads=None):
     make = attention_backward_source if backward else attention_source
     return make(AttentionSpec(
         dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
         lse=lse, score_mod=mod.score_mod if mod else None,
         mask_mod=mod.mask_mod if mod else None,
-        captures=mod.captures if mod else ()))
+        captures=mod.captures if mod else (), heads=heads))
 
 
 def main():
@@ -55,6 +56,9 @@ def main():
                         help="compile fa.attention_backward instead: three "
                              "kernels per name (<name>.0, .1, .2), --lse "
                              "ignored")
+    parser.add_argument("--heads", default=None, metavar="HQ:HKV",
+                        help="static head counts (e.g. 32:8, which "
+                             "--pack-gqa needs); default dynamic")
     parser.add_argument("--sources-only", action="store_true",
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
@@ -64,6 +68,8 @@ def main():
         or [None]
     extra = [flag for e in args.extra for flag in e.split()]
     lses = ["0"] if args.backward else args.lse.split(",")
+    heads = tuple(int(h) for h in args.heads.split(":")) if args.heads \
+        else None
     for dtype, d, causal, lse, mod in itertools.product(
             args.dtypes.split(","), args.head_dims.split(","),
             args.causal.split(","), lses, mods):
@@ -79,7 +85,7 @@ def main():
         src = os.path.join(args.out, name + ".mlir")
         with open(src, "w") as f:
             f.write(kernel_source(dtype, int(d), causal, lse, mod,
-                                  args.backward))
+                                  args.backward, heads))
         names.append(name)
         commands.append((name, [args.fa_compile, src, "-o",
                                 os.path.join(args.out, name)] + extra))

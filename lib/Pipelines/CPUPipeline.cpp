@@ -36,6 +36,7 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   tile.blockM = options.blockM;
   tile.blockN = options.blockN;
   tile.splitKV = options.splitKV;
+  tile.packGQA = options.packGQA;
   func.addPass(createFATileAttention(tile));
   // The backward op has its own default tile sizes.
   FATileAttentionBackwardOptions backward;

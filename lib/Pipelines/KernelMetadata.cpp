@@ -37,12 +37,31 @@ static llvm::json::Array gridJson(const std::string &operand, int64_t arg,
           {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}};
 }
 
+/// The grid of a kernel over query tiles (q is argument 0, k argument 1):
+/// (ceildiv(Nq, block_m), Hq, B), or for a packed GQA kernel
+/// (ceildiv(Nq, block_m / G), Hkv, B).
+static llvm::json::Array queryGridJson(const KernelLaunchInfo &l) {
+  if (l.packedHeads <= 1)
+    return gridJson("q", 0, l.blockM);
+  llvm::json::Array grid = gridJson("q", 0, l.blockM / l.packedHeads);
+  grid[1] = llvm::json::Object{{"expr", "k.size[1]"}, {"arg", 1}, {"dim", 1}};
+  return grid;
+}
+
 /// The "tile" entry of a kernel's metadata.
 static llvm::json::Object tileJson(const KernelLaunchInfo &l) {
-  return llvm::json::Object{{"block_m", l.blockM},
-                            {"block_n", l.blockN},
-                            {"warps", l.warps},
-                            {"stages", l.stages}};
+  llvm::json::Object tile{{"block_m", l.blockM},
+                          {"block_n", l.blockN},
+                          {"warps", l.warps},
+                          {"stages", l.stages}};
+  // (A combine kernel runs over query heads; its split section states the
+  // partial kernel's packed tiles.)
+  if (l.packedHeads > 1 && l.splitStage != kSplitCombineStage) {
+    tile["pack_gqa"] = l.packedHeads;
+    tile["note"] = "a tile packs the pack_gqa query heads of one key/value "
+                   "head, block_m / pack_gqa positions each";
+  }
+  return tile;
 }
 
 /// The JSON of one kernel argument.
@@ -153,13 +172,18 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
     arguments.push_back(argumentJson(type, name.str(), writes));
   }
   std::string bm = std::to_string(l.blockM), bn = std::to_string(l.blockN);
-  int64_t rows = partial ? 0 : 2; // the argument whose sizes the grid reads
-  std::string operand = partial ? "q" : "o";
-  llvm::json::Array grid = gridJson(operand, rows, l.blockM);
+  // The partial kernel's grid is over query (or packed) tiles, the
+  // combine's over o's rows.
+  llvm::json::Array grid =
+      partial ? queryGridJson(l) : gridJson("o", 2, l.blockM);
+  std::string positions = std::to_string(l.blockM / l.packedHeads);
+  std::string tiles = "q.size[0] * q.size[1] * ceildiv(q.size[2], " + bm + ")";
+  if (l.packedHeads > 1)
+    tiles = "q.size[0] * k.size[1] * ceildiv(q.size[2], " + positions + ")";
   if (partial) {
     // The splits of a tile are in x too.
     llvm::json::Object &x = *grid[0].getAsObject();
-    x["expr"] = "ceildiv(q.size[2], " + bm + ") * partial_lse.size[0]";
+    x["expr"] = "ceildiv(q.size[2], " + positions + ") * partial_lse.size[0]";
     x["times"] = llvm::json::Object{{"arg", 4}, {"dim", 0}};
   }
   attention["stage"] = l.splitStage;
@@ -169,7 +193,7 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
       {"rule", ::fa::kKVSplitRule},
       {"splits", l.splits},
       {"max_splits", l.maxSplits},
-      {"tiles", "q.size[0] * q.size[1] * ceildiv(q.size[2], " + bm + ")"},
+      {"tiles", tiles},
       {"blocks", "ceildiv(k.size[2], " + bn + ")"},
       {"slots", "multiprocessors * "
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor(partial kernel, "
@@ -285,7 +309,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
        "interleave, L2 promotion and out-of-bounds fill"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
-      {"grid", gridJson("q", 0, l.blockM)},
+      {"grid", queryGridJson(l)},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
       {"tile", tileJson(l)},
       {"attention", std::move(attention)},

@@ -55,11 +55,12 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   std::string strategy = options.strategy;
   // Split tiles are mma-sync's (hopper-ws refuses them).
   if (strategy == "auto" &&
-      (options.splitKV != "none" ||
+      (options.splitKV != "none" || options.packGQA ||
        !(hasWgmma(options.chip) &&
          wgmmaTakesOptions(options.blockM, options.warps, options.stages))))
     strategy = "mma-sync";
   tile.splitKV = options.splitKV;
+  tile.packGQA = options.packGQA;
   if (strategy == "hopper-ws" || strategy == "auto")
     tile.defaultsFor = strategy;
   OpPassManager &func = pm.nest<func::FuncOp>();

@@ -5,15 +5,15 @@ The rule of ``fa.split_count`` (``include/fa/Runtime/KVSplits.h``,
 compares the two through the compiler's CPU lowering of the op.
 """
 
-RULE = "fill-slots-v1"
+RULE = "fill-slots-v2"
 
 
 def choose_kv_splits(tiles: int, blocks: int, slots: int,
                      max_splits: int) -> int:
     """Parts per tile: 1 when the ``tiles`` fill the ``slots`` (blocks the
-    device runs at once), else enough to fill them, at most one per key
-    block (``blocks``) and at most ``max_splits``."""
+    device runs at once), else as many as fill them in one wave, at most
+    one per key block (``blocks``) and at most ``max_splits``."""
     if tiles <= 0 or blocks <= 1 or slots <= tiles or max_splits <= 1:
         return 1
-    wanted = -(-slots // tiles)
+    wanted = slots // tiles
     return max(1, min(wanted, blocks, max_splits))

@@ -38,7 +38,9 @@ class AttentionSpec:
     (docs/ProgrammableAttention.md).
 
     Batch, heads and sequence lengths stay dynamic: one kernel serves every
-    (B, Hq, Hkv, Nq, Nk) with Hq a multiple of Hkv.
+    (B, Hq, Hkv, Nq, Nk) with Hq a multiple of Hkv; `heads` = (Hq, Hkv)
+    fixes the head counts (forward only), which packed GQA tiles
+    (pack_gqa) need.
 
     `score_mod` / `mask_mod`: the region's block, without braces: the block
     header, the ops and the `fa.yield`, e.g.
@@ -62,9 +64,19 @@ class AttentionSpec:
     score_mod: str = None      # region text, or None
     mask_mod: str = None       # region text, or None
     captures: tuple = ()       # capture tensor types, e.g. ("tensor<?xf32>",)
+    heads: tuple = None        # (Hq, Hkv): static head counts (forward only)
 
     def __post_init__(self):
         bad = FAArgumentError
+        if self.heads is not None:
+            if (not isinstance(self.heads, (tuple, list)) or
+                    len(self.heads) != 2 or
+                    not all(isinstance(h, int) and not isinstance(h, bool)
+                            and h > 0 for h in self.heads) or
+                    self.heads[0] % self.heads[1]):
+                raise bad(f"heads must be (Hq, Hkv), positive ints with Hq "
+                          f"a multiple of Hkv, got {self.heads!r}")
+            object.__setattr__(self, "heads", tuple(self.heads))
         if self.dtype not in DTYPES:
             raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.head_dim, int) or self.head_dim <= 0:
@@ -93,18 +105,21 @@ class AttentionSpec:
 
 
 def attention_source(spec: "AttentionSpec") -> str:
-    """The MLIR module (text) of `spec`, with dynamic B, H and N. Captures
-    are the function's arguments after %o (and %lse): %capture0, ..."""
-    t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
-    lse_t = "tensor<?x?x?xf32>"
+    """The MLIR module (text) of `spec`, with dynamic B and N, and H
+    dynamic unless spec.heads fixes (Hq, Hkv). Captures are the function's
+    arguments after %o (and %lse): %capture0, ..."""
+    hq, hkv = spec.heads or ("?", "?")
+    t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
+    kv = f"tensor<?x{hkv}x?x{spec.head_dim}x{spec.dtype}>"
+    lse_t = f"tensor<?x{hq}x?xf32>"
     results = f"{t}, {lse_t}" if spec.lse else t
     captures = "".join(f", %capture{i}: {c}"
                        for i, c in enumerate(spec.captures))
     attrs = _region_attributes(spec)
-    return f"""func.func @attention(%q: {t}, %k: {t}, %v: {t}, %o: {t}{
+    return f"""func.func @attention(%q: {t}, %k: {kv}, %v: {kv}, %o: {t}{
         f', %lse: {lse_t}' if spec.lse else ''}{captures}) -> ({results}) {{
   {'%out, %l' if spec.lse else '%out'} = fa.attention
-      ins(%q, %k, %v : {t}, {t}, {t})
+      ins(%q, %k, %v : {t}, {kv}, {kv})
       outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
       -> {results}
   return {'%out, %l' if spec.lse else '%out'} : {results}

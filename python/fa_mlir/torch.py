@@ -30,6 +30,7 @@ it as one opaque op; score_mod/mask_mod are traced outside the graph (a
 graph break under torch.compile).
 """
 
+import dataclasses
 import json
 import math
 import threading
@@ -166,10 +167,10 @@ def _tensor_maps(kernel, operands):
     return maps
 
 
-def _grid(metadata, q):
+def _grid(metadata, q, k):
     dims = []
     for g in metadata["grid"]:
-        value = q.shape[g["dim"]]
+        value = (q, k)[g["arg"]].shape[g["dim"]]
         if "ceildiv" in g:
             value = -(-value // g["ceildiv"])
         dims.append(value)
@@ -670,16 +671,17 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
             args += _memref(c)
         maps = _tensor_maps(kernel, (q, k, v, out))
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        kernel.launch(kernel.grid(_grid(kernel.metadata, q)), args, stream,
+        kernel.launch(kernel.grid(_grid(kernel.metadata, q, k)), args, stream,
                       maps)
     return out, lse
 
 
 # Split-KV (flash-decoding): query lengths up to _SPLIT_MAX_QUERIES against
 # at least _SPLIT_MIN_KEYS keys, when the (batch, head, 128-row tile) tiles
-# do not fill the multiprocessors. The split kernels take 16-row tiles
-# (64 beyond 16 queries): decoding is bound by reading K and V, and a
-# smaller tile wastes less of the tensor-core work on padding rows.
+# do not fill the multiprocessors, or always with grouped-query heads (whose
+# tiles the decode kernels pack). The split kernels take 16-row tiles (64
+# beyond 16 rows): decoding is bound by reading K and V, and a smaller tile
+# wastes less of the tensor-core work on padding rows.
 _SPLIT_MAX_QUERIES = 64
 _SPLIT_MIN_KEYS = 1024
 
@@ -688,13 +690,34 @@ def _splits_keys(q, k) -> bool:
     b, hq, nq, _ = q.shape
     if nq > _SPLIT_MAX_QUERIES or k.shape[2] < _SPLIT_MIN_KEYS:
         return False
+    # Grouped-query heads: the decode kernels pack a group into one tile
+    # and read its K/V once (1.2-1.5x the one-kernel forward at B 8, Hq 32,
+    # Hkv 8, Nq 1-4 on the H200,
+    # benchmarks/results/2026-12-01-h200-decode-pack-gqa.md).
+    if _packed_heads(q, k) > 1:
+        return True
     count = torch.cuda.get_device_properties(q.device).multi_processor_count
     return b * hq * -(-nq // 128) < count
 
 
-def _split_options(q):
-    return {"strategy": "mma-sync", "split_kv": "auto",
-            "block_m": 16 if q.shape[2] <= 16 else 64}
+def _packed_heads(q, k) -> int:
+    """The query heads a split tile packs (pack_gqa): the G = Hq / Hkv heads
+    of a key/value group share every K/V load; 1 for MHA or a group larger
+    than a 64-row tile."""
+    if k.shape[1] == 0:
+        return 1
+    group = q.shape[1] // k.shape[1]
+    return group if 1 < group <= 64 else 1
+
+
+def _split_options(q, k):
+    # Rows of a tile: G query heads x positions when packed.
+    rows = _packed_heads(q, k) * q.shape[2]
+    options = {"strategy": "mma-sync", "split_kv": "auto",
+               "block_m": 16 if rows <= 16 else 64}
+    if _packed_heads(q, k) > 1:
+        options["pack_gqa"] = True
+    return options
 
 
 def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
@@ -702,14 +725,21 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     """The two kernels of a split-KV attention: each tile's key blocks are
     shared among S blocks, whose f32 partial outputs and LSEs the combine
     kernel merges (S from the rule the metadata names, or kv_splits)."""
-    options = _split_options(q)
+    options = _split_options(q, k)
+    if options.get("pack_gqa"):
+        # Packing needs the head counts in the kernel's types.
+        spec = dataclasses.replace(spec, heads=(q.shape[1], k.shape[1]))
     kernels = _load_split(spec, chip, q.device, cache, options)
     partial, combine = kernels
     split = partial.metadata["split_kv"]
     b, hq, nq, d = q.shape
-    bm = partial.metadata["tile"]["block_m"]
-    bn = partial.metadata["tile"]["block_n"]
-    tiles = b * hq * -(-nq // bm)
+    tile = partial.metadata["tile"]
+    bn = tile["block_n"]
+    # A packed tile covers block_m / G positions of the G query heads of
+    # one key/value head.
+    positions = tile["block_m"] // tile.get("pack_gqa", 1)
+    tile_heads = k.shape[1] if "pack_gqa" in tile else hq
+    tiles = b * tile_heads * -(-nq // positions)
     blocks = -(-k.shape[2] // bn)
     if split["splits"]:
         if kv_splits is not None and kv_splits != split["splits"]:
@@ -734,7 +764,8 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     for c in captures:
         args += _memref(c)
     stream = torch.cuda.current_stream(q.device).cuda_stream
-    partial.launch([-(-nq // bm) * splits, hq, b], args, stream)
+    partial.launch([-(-nq // positions) * splits, tile_heads, b], args,
+                   stream)
     combine_args = _memref(partial_o) + _memref(partial_lse) + _memref(out)
     if lse is not None:
         combine_args += _memref(lse)

@@ -9,7 +9,8 @@ import pytest
 
 import fa_mlir
 from fa_mlir import AttentionSpec, FAError, KernelCache
-from fa_mlir.compiler import backward_kernel_arguments, check_kernel_arguments
+from fa_mlir.compiler import (attention_source, backward_kernel_arguments,
+                              check_kernel_arguments, compile_source)
 
 
 def test_version():
@@ -170,7 +171,7 @@ def test_split_kv_compiles_partial_and_combine_once(tmp_path, splits):
     assert combine.metadata["split_kv"]["stage"] == "combine"
     assert partial.metadata["split_kv"]["splits"] == (
         0 if splits == "auto" else 4)
-    assert partial.metadata["split_kv"]["rule"] == "fill-slots-v1"
+    assert partial.metadata["split_kv"]["rule"] == "fill-slots-v2"
     assert [a["name"] for a in partial.metadata["arguments"]] == [
         "q", "k", "v", "partial_o", "partial_lse"]
     assert [a["name"] for a in combine.metadata["arguments"]] == [
@@ -189,6 +190,36 @@ def test_split_kv_compiles_partial_and_combine_once(tmp_path, splits):
         cache.get(spec, **options)
 
 
+def test_packed_gqa_split_kernels(tmp_path):
+    """pack_gqa: a tile holds the 4 query heads of a key/value head, 4
+    positions each; the grid runs over Hkv (k's dimension 1) and the
+    combine over the query heads."""
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
+                         lse=True, heads=(32, 8))
+    partial, combine = KernelCache(str(tmp_path)).get_split(
+        spec, format="ptx", strategy="mma-sync", split_kv="auto",
+        block_m=16, pack_gqa=True)
+    tile = partial.metadata["tile"]
+    assert (tile["block_m"], tile["pack_gqa"]) == (16, 4)
+    grid = partial.metadata["grid"]
+    assert grid[0]["ceildiv"] == 4 and grid[0]["times"] == {"arg": 4,
+                                                            "dim": 0}
+    assert (grid[1]["arg"], grid[1]["dim"]) == (1, 1)
+    assert partial.metadata["split_kv"]["tiles"] == \
+        "q.size[0] * k.size[1] * ceildiv(q.size[2], 4)"
+    assert partial.metadata["arguments"][0]["shape"] == [-1, 32, -1, 128]
+    assert "pack_gqa" not in combine.metadata["tile"]
+    assert (combine.metadata["grid"][1]["arg"],
+            combine.metadata["grid"][1]["dim"]) == (2, 1)
+
+
+def test_packed_gqa_needs_static_heads():
+    spec = AttentionSpec(dtype="bf16", head_dim=128)
+    with pytest.raises(FAError, match="pack-gqa needs static head counts"):
+        compile_source(attention_source(spec), format="ptx",
+                       strategy="mma-sync", pack_gqa=True)
+
+
 def test_cache_key_covers_everything_that_changes_the_kernel():
     base = AttentionSpec(dtype="f16", head_dim=64)
     keys = {
@@ -203,8 +234,11 @@ def test_cache_key_covers_everything_that_changes_the_kernel():
         KernelCache.key(base, block_n=128),
         KernelCache.key(base, format="ptx"),
         KernelCache.key(base, strategy="hopper-ws"),
+        KernelCache.key(AttentionSpec(dtype="f16", head_dim=64,
+                                      heads=(8, 2))),
+        KernelCache.key(base, pack_gqa=True),
     }
-    assert len(keys) == 10
+    assert len(keys) == 12
     assert KernelCache.key(base) == KernelCache.key(
         AttentionSpec(dtype="f16", head_dim=64))
 
@@ -215,6 +249,10 @@ def test_cache_key_covers_everything_that_changes_the_kernel():
     (dict(causal="left"), "causal must be one of"),
     (dict(scale=-1.0), "scale must be a positive finite number"),
     (dict(scale=float("inf")), "scale must be a positive finite number"),
+    (dict(heads=(8, 3)), "heads must be"),
+    (dict(heads=(8,)), "heads must be"),
+    (dict(heads=(0, 1)), "heads must be"),
+    (dict(heads=(8.0, 2)), "heads must be"),
 ])
 def test_bad_specs_raise(kwargs, message):
     with pytest.raises(FAError, match=message):

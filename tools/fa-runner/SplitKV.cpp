@@ -95,6 +95,12 @@ SplitKVPair::SplitKVPair(const std::string &prefix, bool images,
                 "block_m and block_n");
   if (c.json["tile"]["block_m"].asInt() != blockM)
     differ("query tiles (block_m)");
+  if (p.json["tile"].has("pack_gqa")) {
+    packedHeads = p.json["tile"]["pack_gqa"].asInt();
+    if (packedHeads < 2 || packedHeads > blockM)
+      die(kUsage, "metadata: the partial kernel's \"pack_gqa\" must be in "
+                  "[2, block_m]");
+  }
   if (p.json.has("chip") && c.json.has("chip") &&
       p.json["chip"].asString() != c.json["chip"].asString())
     differ("chips");
@@ -282,7 +288,10 @@ void SplitKVPair::load(CUdevice device, int smemOptin) {
               static_cast<int>(kernels[0].threads),
               static_cast<size_t>(kernels[0].smem)),
           "cuOccupancyMaxActiveBlocksPerMultiprocessor");
-    int64_t tiles = p.B * p.Hq * ceilDiv(p.Nq, blockM);
+    // A packed tile holds the query heads of one key/value head.
+    int64_t tiles = packedHeads > 1
+                        ? p.B * p.Hkv * ceilDiv(p.Nq, blockM / packedHeads)
+                        : p.B * p.Hq * ceilDiv(p.Nq, blockM);
     int64_t blocks = ceilDiv(p.Nk, blockN);
     int64_t slots = int64_t(multiprocessors) * resident;
     chosen = fa::chooseKVSplits(tiles, blocks, slots, meta.maxSplits);

@@ -93,6 +93,8 @@ private:
   };
   Kernel kernels[2]; // partial, combine
   int64_t requested = 0, chosen = 0, blockM = 0, blockN = 0;
+  /// The query heads a partial tile packs (its tile's pack_gqa; 1: none).
+  int64_t packedHeads = 1;
   Problem problem{};
   bool haveProblem = false;
   std::unique_ptr<DeviceBuffer> partialO, partialLse;

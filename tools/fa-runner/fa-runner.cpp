@@ -365,10 +365,10 @@ int main(int argc, char **argv) {
       return 0; // SplitKVPair launches both kernels
     const Json &g = grid.array.at(i);
     int64_t arg = g["arg"].asInt(), dim = g["dim"].asInt();
-    if (arg != 0 || dim < 0 || dim > 3)
-      die(kUsage, "metadata: grid must be derived from q");
-    int64_t sizes[4] = {p.B, p.Hq, p.Nq, p.D};
-    int64_t value = sizes[dim];
+    if ((arg != 0 && arg != 1) || dim < 0 || dim > 3)
+      die(kUsage, "metadata: grid must be derived from q or k");
+    int64_t sizes[2][4] = {{p.B, p.Hq, p.Nq, p.D}, {p.B, p.Hkv, p.Nk, p.D}};
+    int64_t value = sizes[arg][dim];
     if (g.has("ceildiv"))
       value = (value + g["ceildiv"].asInt() - 1) / g["ceildiv"].asInt();
     return static_cast<unsigned>(value);

@@ -19,7 +19,8 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
       `gpu`, `nvgpu`, `nvvm`, `vector` and `scf` ops, and
     * on the host, `bufferization.to_buffer` of Q, K, V, O (and LSE) and of
       the captures, a `gpu.launch_func` with grid `(ceildiv(Nq, block_m),
-      Hq, B)`, and `bufferization.to_tensor` of the outputs.
+      Hq, B)` (a packed GQA tile, `pack_gqa = G`: `(ceildiv(Nq, block_m /
+      G), Hkv, B)`), and `bufferization.to_tensor` of the outputs.
 
     The kernel is a function of the IR it is given. The tile is read and
     checked op by op (`matchFusedAttentionTile`): the slices, the two

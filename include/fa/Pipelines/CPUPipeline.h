@@ -51,6 +51,11 @@ struct FALowerToCPUOptions : public PassPipelineOptions<FALowerToCPUOptions> {
       llvm::cl::desc("split each tile's key range (fa-tile-attention "
                      "split-kv): none, auto or a count"),
       llvm::cl::init("none")};
+  PassOptions::Option<bool> packGQA{
+      *this, "pack-gqa",
+      llvm::cl::desc("pack the query heads of each key/value group into one "
+                     "tile (fa-tile-attention pack-gqa)"),
+      llvm::cl::init(false)};
   PassOptions::Option<int64_t> slots{
       *this, "slots",
       llvm::cl::desc("the concurrent blocks fa.split_count is evaluated for "

@@ -17,7 +17,8 @@ using namespace mlir::fa::detail;
 RowTileView mlir::fa::detail::buildRowTileView(ImplicitLocOpBuilder &b,
                                                Value src, Value batch,
                                                Value head, Value rowStart,
-                                               Value rowLimit, int64_t cols) {
+                                               Value rowLimit, int64_t cols,
+                                               const PackedRows &packed) {
   auto add = [&](Value x, Value y) {
     return b.createOrFold<arith::AddIOp>(x, y);
   };
@@ -28,13 +29,24 @@ RowTileView mlir::fa::detail::buildRowTileView(ImplicitLocOpBuilder &b,
   RowTileView view;
   auto meta = memref::ExtractStridedMetadataOp::create(b, src);
   view.rowStride = meta.getStrides()[2];
+  view.headStride = meta.getStrides()[1];
   Value tileOffset =
       add(add(meta.getOffset(), mul(batch, meta.getStrides()[0])),
-          add(mul(head, meta.getStrides()[1]), mul(rowStart, view.rowStride)));
-  view.validRows = b.createOrFold<arith::SubIOp>(rowLimit, rowStart);
-  Value extent = add(mul(b.createOrFold<arith::SubIOp>(view.validRows, idx(1)),
-                         view.rowStride),
-                     idx(cols));
+          add(mul(head, view.headStride), mul(rowStart, view.rowStride)));
+  // The last row read: validRows - 1 rows on, or for a packed tile the
+  // last position of the last head.
+  Value lastRow;
+  if (packed.heads > 1) {
+    view.validRows = mul(packed.positions, idx(packed.heads));
+    lastRow = add(mul(idx(packed.heads - 1), view.headStride),
+                  mul(b.createOrFold<arith::SubIOp>(packed.positions, idx(1)),
+                      view.rowStride));
+  } else {
+    view.validRows = b.createOrFold<arith::SubIOp>(rowLimit, rowStart);
+    lastRow = mul(b.createOrFold<arith::SubIOp>(view.validRows, idx(1)),
+                  view.rowStride);
+  }
+  Value extent = add(lastRow, idx(cols));
   auto srcType = cast<MemRefType>(src.getType());
   auto tileType = MemRefType::get(
       {ShapedType::kDynamic}, srcType.getElementType(),
@@ -66,7 +78,8 @@ void mlir::fa::detail::copyRowTileAsync(
     ImplicitLocOpBuilder &b, Value tid, int64_t threads, Value src, Value batch,
     Value head, Value rowStart, Value rowLimit, Value dst, Value dstOffset,
     int64_t rows, int64_t cols, int64_t rowPitch,
-    function_ref<Value(Value row, Value chunk)> offsetOf) {
+    function_ref<Value(Value row, Value chunk)> offsetOf,
+    const PackedRows &packed) {
   auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
   auto add = [&](Value x, Value y) {
     return b.createOrFold<arith::AddIOp>(x, y);
@@ -101,7 +114,7 @@ void mlir::fa::detail::copyRowTileAsync(
   // (block-uniform) + threadOffset + pass * stride * rowStride. ptxas can
   // keep block-uniform values in uniform registers, outside the 255.
   int64_t stride = threads / chunksPerRow;
-  if (threads % chunksPerRow == 0 && stride % 8 == 0) {
+  if (packed.heads == 1 && threads % chunksPerRow == 0 && stride % 8 == 0) {
     Value row0 = b.createOrFold<arith::DivUIOp>(tid, idx(chunksPerRow));
     Value chunk = b.createOrFold<arith::RemUIOp>(tid, idx(chunksPerRow));
     Value dstBase = add(dstOffset, offsetOf(row0, chunk));
@@ -125,14 +138,24 @@ void mlir::fa::detail::copyRowTileAsync(
     }
     return;
   }
-  buildTileView();
+  // Any other shape, and packed tiles: row r of a packed tile is row
+  // r % n of head r / n (n positions a head).
+  view =
+      buildRowTileView(b, src, batch, head, rowStart, rowLimit, cols, packed);
+  auto rowOffset = [&](Value row) {
+    if (packed.heads == 1)
+      return mul(row, view.rowStride);
+    Value n = packed.positions;
+    return add(mul(b.createOrFold<arith::DivUIOp>(row, n), view.headStride),
+               mul(b.createOrFold<arith::RemUIOp>(row, n), view.rowStride));
+  };
   for (int64_t first = 0; first < total; first += threads) {
     Value linear = add(tid, idx(first));
     auto copy = [&]() {
       Value row = b.createOrFold<arith::DivUIOp>(linear, idx(chunksPerRow));
       Value chunk = b.createOrFold<arith::RemUIOp>(linear, idx(chunksPerRow));
       Value inBounds = lt(row, view.validRows);
-      Value srcIndex = add(mul(row, view.rowStride), mul(chunk, idx(kChunk)));
+      Value srcIndex = add(rowOffset(row), mul(chunk, idx(kChunk)));
       copyChunkAsync(b, view, inBounds, srcIndex, dst,
                      add(dstOffset, offsetOf(row, chunk)));
     };

@@ -21,14 +21,24 @@ namespace mlir::fa::detail {
 /// ldmatrix row and of the shared-memory swizzles.
 inline constexpr int64_t kChunk = 8;
 
+/// A packed GQA tile (`packed.heads` > 1) reads `packed.positions` rows
+/// from rowStart of each of the heads from `head`, head-major: tile row r
+/// is row rowStart + r % positions of head `head + r / positions`; rows at
+/// or past heads * positions are zero-filled (rowLimit is unused).
+struct PackedRows {
+  int64_t heads = 1;
+  Value positions;
+};
+
 /// src[batch, head, rowStart:rowLimit, :] as a flat 1-D view `tile`, with
-/// `rowStride` elements between rows and `validRows` rows in bounds.
+/// `rowStride` elements between rows (`headStride` between heads) and
+/// `validRows` rows in bounds; a packed tile's view spans its heads.
 struct RowTileView {
-  Value tile, rowStride, validRows;
+  Value tile, rowStride, headStride, validRows;
 };
 RowTileView buildRowTileView(ImplicitLocOpBuilder &b, Value src, Value batch,
                              Value head, Value rowStart, Value rowLimit,
-                             int64_t cols);
+                             int64_t cols, const PackedRows &packed = {});
 
 /// One 16-byte chunk from element `srcIndex` of the view to element
 /// `dstIndex` of the shared buffer `dst`. Out-of-bounds rows copy 0 bytes
@@ -42,11 +52,13 @@ void copyChunkAsync(ImplicitLocOpBuilder &b, const RowTileView &view,
 /// chunk)` is the element offset in the tile of 16-byte chunk `chunk` of
 /// `row`, and the tile's swizzle repeats every 8 rows, `rowPitch` elements
 /// apart. Rows at or past `rowLimit` are zero-filled and read nothing.
+/// `packed`: see PackedRows.
 void copyRowTileAsync(ImplicitLocOpBuilder &b, Value tid, int64_t threads,
                       Value src, Value batch, Value head, Value rowStart,
                       Value rowLimit, Value dst, Value dstOffset, int64_t rows,
                       int64_t cols, int64_t rowPitch,
-                      function_ref<Value(Value row, Value chunk)> offsetOf);
+                      function_ref<Value(Value row, Value chunk)> offsetOf,
+                      const PackedRows &packed = {});
 
 } // namespace mlir::fa::detail
 

@@ -190,8 +190,17 @@ KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
           b.createOrFold<arith::MulIOp>(firstBlock, idx(tile.firstBlockScale));
     numBlocks = b.createOrFold<arith::MaxSIOp>(numBlocks, firstBlock);
   }
-  plan.classifier = std::make_unique<BlockClassifier>(
-      b, function, cloner, cloner.uniform(tile.rows), kvLength, blockN);
+  // A packed tile has packedHeads rows per position.
+  Value rows = cloner.uniform(tile.rows);
+  if (tile.packedHeads > 1) {
+    // In the prologue, where the classifier reads it.
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(cloner.getPrologue());
+    rows = b.createOrFold<arith::MulIOp>(
+        rows, arith::ConstantIndexOp::create(b, tile.packedHeads));
+  }
+  plan.classifier = std::make_unique<BlockClassifier>(b, function, cloner, rows,
+                                                      kvLength, blockN);
   plan.ranges = plan.classifier->computeRanges(firstBlock, numBlocks);
   return plan;
 }

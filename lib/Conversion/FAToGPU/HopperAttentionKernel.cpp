@@ -384,6 +384,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.split)
     return emitError(loc, "the hopper-ws strategy does not build split-KV "
                           "tiles; use strategy=mma-sync or auto");
+  if (tile.packedHeads > 1)
+    return emitError(loc, "the hopper-ws strategy does not build packed GQA "
+                          "tiles (pack_gqa); use strategy=mma-sync or auto");
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
     return failure();

@@ -462,6 +462,39 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     }
     return withOrigin(interval(lo, hi), {x}, wraps);
   }
+  if (isa<arith::DivUIOp, arith::RemUIOp>(op) &&
+      function.getDependence(op->getOperand(1)) == kUniform &&
+      !readsData(op->getOperand(1))) {
+    // Unsigned division by a per-tile value d (a packed tile's positions
+    // per head): over a non-negative x in [lo, hi], x / d is monotone and
+    // x % d is too within one period, else it spans [0, d - 1]. A possibly
+    // negative x (a huge unsigned one) spans the whole type. The bounds
+    // divide by max(d, 1): the IR may guard its own division by zero.
+    Abstract x = operand(0);
+    if (x.top || x.fromData)
+      return top(type);
+    Value one = constant(type, 1);
+    Value d =
+        b.createOrFold<arith::MaxUIOp>(cloner.uniform(op->getOperand(1)), one);
+    Value zero = constant(type, 0);
+    Value nonNegative = cmp(P::sge, x.lo, zero);
+    unsigned bits = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
+    Value typeMin =
+        constant(type, APInt::getSignedMinValue(bits).getSExtValue());
+    Value typeMax =
+        constant(type, APInt::getSignedMaxValue(bits).getSExtValue());
+    auto divU = [&](Value v) { return b.createOrFold<arith::DivUIOp>(v, d); };
+    auto remU = [&](Value v) { return b.createOrFold<arith::RemUIOp>(v, d); };
+    if (isa<arith::DivUIOp>(op))
+      return interval(select(nonNegative, divU(x.lo), typeMin),
+                      select(nonNegative, divU(x.hi), typeMax));
+    Value samePeriod = andI(nonNegative, cmp(P::eq, divU(x.lo), divU(x.hi)));
+    Value wideLo = select(nonNegative, zero, typeMin);
+    Value wideHi =
+        select(nonNegative, b.createOrFold<arith::SubIOp>(d, one), typeMax);
+    return interval(select(samePeriod, remU(x.lo), wideLo),
+                    select(samePeriod, remU(x.hi), wideHi));
+  }
   if (isa<arith::RemSIOp>(op)) {
     std::optional<int64_t> divisor = constantOperand(1);
     Abstract x = operand(0);

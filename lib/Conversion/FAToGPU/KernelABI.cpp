@@ -163,6 +163,9 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
     entries.push_back(
         b.getNamedAttr("max_splits", b.getI64IntegerAttr(maxSplits)));
   }
+  if (packedHeads > 1)
+    entries.push_back(
+        b.getNamedAttr("pack_gqa", b.getI64IntegerAttr(packedHeads)));
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -223,6 +226,11 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
       return failure();
     info.splitStage = split.str();
   }
+  // Optional: only packed GQA kernels pack heads.
+  if (attr.get("pack_gqa") &&
+      (!num("pack_gqa", info.packedHeads) || info.packedHeads < 2 ||
+       info.packedHeads > info.blockM))
+    return failure();
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

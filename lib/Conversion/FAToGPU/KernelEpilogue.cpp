@@ -20,9 +20,23 @@ void mlir::fa::detail::emitOutputRow(
     function_ref<Value(int64_t d, int64_t e)> accumulator) {
   auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
   auto pairType = VectorType::get({2}, rows.elementType);
-  auto inRange =
-      scf::IfOp::create(b, b.createOrFold<arith::CmpIOp>(
-                               arith::CmpIPredicate::slt, row, rows.qLength));
+  auto lessThan = [&](Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  };
+  Value head = rows.head;
+  Value valid;
+  if (rows.packedHeads > 1) {
+    Value local = b.createOrFold<arith::SubIOp>(row, rows.rowStart);
+    valid = lessThan(local, b.createOrFold<arith::MulIOp>(
+                                rows.positions, idx(rows.packedHeads)));
+    head = b.createOrFold<arith::AddIOp>(
+        head, b.createOrFold<arith::DivUIOp>(local, rows.positions));
+    row = b.createOrFold<arith::AddIOp>(
+        rows.rowStart, b.createOrFold<arith::RemUIOp>(local, rows.positions));
+  } else {
+    valid = lessThan(row, rows.qLength);
+  }
+  auto inRange = scf::IfOp::create(b, valid);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(inRange.thenBlock());
   for (int64_t d = 0; d < valueDim / 8; ++d) {
@@ -34,7 +48,7 @@ void mlir::fa::detail::emitOutputRow(
       pair = arith::TruncFOp::create(b, pairType, pair);
     Value col = b.createOrFold<arith::AddIOp>(
         idx(8 * d), b.createOrFold<arith::MulIOp>(rows.threadInGroup, idx(2)));
-    SmallVector<Value> indices{rows.batch, rows.head, row, col};
+    SmallVector<Value> indices{rows.batch, head, row, col};
     if (rows.split)
       indices.insert(indices.begin(), rows.split);
     int64_t bytes = rows.elementType.getIntOrFloatBitWidth() / 4;
@@ -47,7 +61,7 @@ void mlir::fa::detail::emitOutputRow(
       scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                                  rows.threadInGroup, idx(0)));
   b.setInsertionPointToStart(firstOfQuad.thenBlock());
-  SmallVector<Value> indices{rows.batch, rows.head, row};
+  SmallVector<Value> indices{rows.batch, head, row};
   if (rows.split)
     indices.insert(indices.begin(), rows.split);
   memref::StoreOp::create(b, result.lse, rows.lse, indices);

@@ -32,9 +32,15 @@ struct OutputRows {
   Value split;
   Value threadInGroup; // c, the lane within the quad
   Type elementType;
+  /// A packed GQA tile (packedHeads > 1): `head` is its first query head,
+  /// and tile row r = row - rowStart is head head + r / positions at
+  /// rowStart + r % positions, stored when r < packedHeads * positions.
+  int64_t packedHeads = 1;
+  Value rowStart, positions;
 };
 
-/// Stores row `row` of the output (nothing when row >= qLength): column
+/// Stores row `row` of the output (nothing when row >= qLength; packed:
+/// see OutputRows): column
 /// 8d + 2c + e is accumulator(d, e) * result.inverseSum, for d below
 /// valueDim / 8; and the row's LSE from the quad's first thread.
 void emitOutputRow(ImplicitLocOpBuilder &b, const OutputRows &rows, Value row,

@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // The grid every strategy is launched with (lowerAttentionTileToGPU:
-// (ceildiv(Nq, block_m), Hq, B)), read back inside the kernel: one tile
-// per block, or, in a persistent kernel, the tiles a block loops over.
+// (ceildiv(Nq, block_m), Hq, B); a packed GQA tile's (ceildiv(Nq, block_m
+// / G), Hkv, B)), read back inside the kernel: one tile per block, or, in a
+// persistent kernel, the tiles a block loops over.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,7 +28,8 @@ struct TileCoordinates {
   Value split;
 };
 
-/// Reads the tile of this block: query tile x, head y, batch z. With a
+/// Reads the tile of this block: query tile x, head y, batch z; `blockM`
+/// is the query positions of a tile (FusedAttentionTile::positions()). With a
 /// mask, later query tiles usually see more keys (causal), so the tiles are
 /// handed out in reverse: the short ones fill the last wave.
 TileCoordinates emitTileCoordinates(ImplicitLocOpBuilder &b,

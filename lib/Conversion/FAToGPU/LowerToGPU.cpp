@@ -145,6 +145,12 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "tiles; use strategy=mma-sync or auto");
   }
 
+  if (tile->packedHeads > 1 &&
+      options.strategy == GPUStrategyKind::HopperWarpSpecialized)
+    return emitError(forall.getLoc(),
+                     "the hopper-ws strategy does not build packed GQA tiles "
+                     "(pack_gqa); use strategy=mma-sync or auto");
+
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
   Location loc = forall.getLoc();
@@ -152,9 +158,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   rewriter.setInsertionPointToEnd(module.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, "fa_attention");
   FailureOr<gpu::GPUFuncOp> kernel = failure();
-  int64_t blockM = tile->blockM, threads = 0, sharedMemory = 0;
+  int64_t threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
-  if (strategy == GPUStrategyKind::Auto && tile->split)
+  if (strategy == GPUStrategyKind::Auto &&
+      (tile->split || tile->packedHeads > 1))
     strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =
@@ -207,19 +214,27 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(gpuModule);
     return failure();
   }
-  if (tile->split) {
+  if (tile->split || tile->packedHeads > 1) {
     FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
         (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
     if (failed(info)) {
       rewriter.eraseOp(gpuModule);
-      return emitError(loc, "internal: the partial kernel has no fa.launch");
+      return emitError(loc, "internal: the kernel has no fa.launch");
     }
-    info->splitStage = kSplitPartialStage.str();
-    info->splits = staticSplits;
-    info->maxSplits = maxSplits;
+    std::string name = (*kernel).getName().str();
+    if (tile->packedHeads > 1) {
+      info->packedHeads = tile->packedHeads;
+      name += "_gqa" + std::to_string(tile->packedHeads);
+    }
+    if (tile->split) {
+      info->splitStage = kSplitPartialStage.str();
+      info->splits = staticSplits;
+      info->maxSplits = maxSplits;
+      name += "_splitkv";
+    }
     (*kernel)->setAttr(KernelLaunchInfo::attrName,
                        info->toAttr(rewriter.getContext()));
-    (*kernel).setName((*kernel).getName().str() + "_splitkv");
+    (*kernel).setName(name);
   }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   rewriter.getUnitAttr());
@@ -256,13 +271,16 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
+  // A packed tile covers block_m / G positions of the G query heads of
+  // one key/value head.
   Value tiles = rewriter.createOrFold<arith::CeilDivUIOp>(
-      loc, dim(tile->query, 2), index(blockM));
+      loc, dim(tile->query, 2), index(tile->positions()));
   // A split tile's blocks: the splits of a tile are `tiles` apart in x.
   if (tile->split)
     tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
                                                  dim(tile->lseOutput, 0));
-  gpu::KernelDim3 grid{tiles, dim(tile->query, 1), dim(tile->query, 0)};
+  Value heads = tile->packedHeads > 1 ? dim(tile->key, 1) : dim(tile->query, 1);
+  gpu::KernelDim3 grid{tiles, heads, dim(tile->query, 0)};
   gpu::KernelDim3 block{index(threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
       rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));

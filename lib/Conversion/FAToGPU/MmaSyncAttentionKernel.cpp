@@ -293,6 +293,16 @@ void MmaSyncKernelEmitter::emitEpilogue(ArrayRef<OnlineSoftmaxState> states) {
   OutputRows rows{
       output,  lse,   batch,         head,
       qLength, split, threadInGroup, split ? b.getF32Type() : elementType};
+  if (tile.packedHeads > 1) {
+    // Recomputed here from values the epilogue keeps anyway, so that
+    // nothing more lives across the key loop.
+    rows.head = b.createOrFold<arith::MulIOp>(head, idx(tile.packedHeads));
+    rows.packedHeads = tile.packedHeads;
+    rows.rowStart = rowStart;
+    rows.positions = b.createOrFold<arith::MinSIOp>(
+        idx(tile.positions()),
+        b.createOrFold<arith::SubIOp>(qLength, rowStart));
+  }
   for (int64_t m = 0; m < rowTiles; ++m) {
     const OnlineSoftmaxState &state = states[m];
     Value rowBase = threadRow(m);
@@ -320,7 +330,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   entry.warp = warp;
   entry.groupId = groupId;
   TileCoordinates coordinates =
-      emitTileCoordinates(b, function, query, key, config.blockM);
+      emitTileCoordinates(b, function, query, key, tile.positions());
   head = coordinates.head;
   batch = coordinates.batch;
   qLength = coordinates.qLength;
@@ -372,8 +382,18 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
 
   // Prologue: Q, then the K/V of the first stages - 1 blocks, one group
   // each.
-  copyTileAsync(query, batch, head, rowStart, qLength, qFlat, idx(0),
-                config.blockM, headDim);
+  PackedRows packed;
+  Value qHead = head;
+  if (tile.packedHeads > 1) {
+    // G query heads from head * G, at the tile's positions each (the IR's
+    // min(P, Nq - first row)).
+    firstHead = b.createOrFold<arith::MulIOp>(head, idx(tile.packedHeads));
+    positions = cloner->uniform(tile.rows);
+    packed = {tile.packedHeads, positions};
+    qHead = firstHead;
+  }
+  copyTileAsync(query, batch, qHead, rowStart, qLength, qFlat, idx(0),
+                config.blockM, headDim, packed);
   NVVM::CpAsyncCommitGroupOp::create(b);
   for (int64_t s = 0; s + 1 < config.stages; ++s) {
     prefetch(add(ranges.lo, idx(s)));

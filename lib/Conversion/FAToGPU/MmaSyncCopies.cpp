@@ -19,10 +19,12 @@ using namespace mlir::fa::detail;
 void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
                                          Value rowStart, Value rowLimit,
                                          Value dst, Value dstOffset,
-                                         int64_t rows, int64_t cols) {
+                                         int64_t rows, int64_t cols,
+                                         const PackedRows &packed) {
   // Rows of `cols` elements, chunks XOR-swizzled with (row mod 8).
   copyRowTileAsync(
       b, tid, config.threads(), src, batch, head, rowStart, rowLimit, dst,
       dstOffset, rows, cols, /*rowPitch=*/cols,
-      [&](Value row, Value chunk) { return swizzledBase(row, chunk, cols); });
+      [&](Value row, Value chunk) { return swizzledBase(row, chunk, cols); },
+      packed);
 }

@@ -59,10 +59,10 @@ private:
   /// src[batch, head, :, :] into the swizzled tile of `rows` x `cols`
   /// elements at element `dstOffset` of the flat shared buffer `dst`.
   /// Rows at or past `rowLimit` are zero-filled and read nothing; rowStart
-  /// must be below it.
+  /// must be below it. `packed`: the rows of a packed GQA tile.
   void copyTileAsync(Value src, Value batch, Value head, Value rowStart,
                      Value rowLimit, Value dst, Value dstOffset, int64_t rows,
-                     int64_t cols);
+                     int64_t cols, const PackedRows &packed = {});
 
   /// Whether each key block re-reads %tid.x (readThreadIdInLoop) and
   /// derives every per-thread index and address from it: in the kernels
@@ -195,6 +195,9 @@ private:
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   /// The split of a split-KV tile (null otherwise).
   Value split;
+  /// Of a packed GQA tile (whose `head` is a key/value head): its first
+  /// query head (head * G) and its positions per head; null otherwise.
+  Value firstHead, positions;
   BlockRanges ranges;
   Value qFlat, kRing, vRing; // shared memory: Q tile, K and V rings
   SmallVector<SmallVector<Value>> queryFragments;    // [rowTile][kStep]

@@ -77,6 +77,8 @@ mlir::fa::buildSplitCombineKernel(OpBuilder &builder, gpu::GPUModuleOp module,
   info.lse = static_cast<bool>(combine.lseOutput);
   info.tensorMaps.clear();
   info.persistent = false;
+  // (packedHeads stays the partial's: the combine runs over query heads,
+  // but its metadata states the partial kernel's tiles.)
   func->setAttr(KernelLaunchInfo::attrName, info.toAttr(builder.getContext()));
 
   ImplicitLocOpBuilder b(loc, builder);

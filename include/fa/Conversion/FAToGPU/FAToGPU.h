@@ -215,8 +215,13 @@ struct KernelLaunchInfo {
   /// (the launcher picks it with fa.split_count's rule, at most
   /// maxSplits).
   int64_t splits = 0, maxSplits = 0;
+  /// The query heads a tile packs (fa.attention_tile's pack_gqa; 1: none).
+  /// A combine kernel keeps its partial kernel's (its own grid is over
+  /// query heads).
+  int64_t packedHeads = 1;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
-  /// and 0 of the query argument.
+  /// and 0 of the query argument. Packed: (ceildiv(Nq, blockM /
+  /// packedHeads), Hkv, B), Hkv dimension 1 of the key argument.
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static FailureOr<KernelLaunchInfo> fromAttr(DictionaryAttr attr);
 };

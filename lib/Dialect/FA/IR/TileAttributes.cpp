@@ -30,13 +30,17 @@ bool TileRole::isKnown(StringRef role) {
 }
 
 DictionaryAttr AttentionTileAttr::get(MLIRContext *ctx, int64_t blockM,
-                                      int64_t blockN, bool splitKV) {
+                                      int64_t blockN, bool splitKV,
+                                      int64_t packedHeads) {
   Builder b(ctx);
   SmallVector<NamedAttribute> entries{
       b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
       b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN))};
   if (splitKV)
     entries.push_back(b.getNamedAttr("split_kv", b.getUnitAttr()));
+  if (packedHeads > 1)
+    entries.push_back(
+        b.getNamedAttr("pack_gqa", b.getI64IntegerAttr(packedHeads)));
   return b.getDictionaryAttr(entries);
 }
 
@@ -45,14 +49,35 @@ bool AttentionTileAttr::isSplit(Attribute attr) {
   return dict && isa_and_present<UnitAttr>(dict.get("split_kv"));
 }
 
+/// The pack_gqa entry (null when absent).
+static IntegerAttr getPackEntry(Attribute attr) {
+  auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
+  return dict ? dict.getAs<IntegerAttr>("pack_gqa") : IntegerAttr();
+}
+
+int64_t AttentionTileAttr::getPackedHeads(Attribute attr) {
+  IntegerAttr pack = getPackEntry(attr);
+  return pack ? pack.getInt() : 1;
+}
+
+int64_t AttentionTileAttr::getTilePositions(Attribute attr) {
+  std::optional<std::pair<int64_t, int64_t>> sizes = getBlockSizes(attr);
+  return sizes ? sizes->first / getPackedHeads(attr) : 0;
+}
+
 std::optional<std::pair<int64_t, int64_t>>
 AttentionTileAttr::getBlockSizes(Attribute attr) {
   auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
-  if (!dict || dict.size() != (isSplit(attr) ? 3u : 2u))
+  unsigned entries = 2 + isSplit(attr) + (getPackEntry(attr) ? 1 : 0);
+  if (!dict || dict.size() != entries)
     return std::nullopt;
   auto blockM = dict.getAs<IntegerAttr>("block_m");
   auto blockN = dict.getAs<IntegerAttr>("block_n");
   if (!blockM || !blockN || blockM.getInt() <= 0 || blockN.getInt() <= 0)
+    return std::nullopt;
+  // A packed tile holds at least one position of each of its G > 1 heads.
+  if (IntegerAttr pack = getPackEntry(attr);
+      pack && (pack.getInt() < 2 || pack.getInt() > blockM.getInt()))
     return std::nullopt;
   return std::make_pair(blockM.getInt(), blockN.getInt());
 }
@@ -93,7 +118,8 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
     return op->emitError() << "'" << AttentionTileAttr::attrName
                            << "' must be {block_m = M : i64, block_n = N : "
                               "i64} with positive M and N (and optionally "
-                              "split_kv), got "
+                              "split_kv and pack_gqa = G with 1 < G <= M), "
+                              "got "
                            << attr;
   bool split = AttentionTileAttr::isSplit(attr);
   auto forall = dyn_cast<scf::ForallOp>(op);
@@ -102,22 +128,28 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
                            << "' belongs on an scf.forall over "
                            << (split ? "(split, batch, head, query tile)"
                                      : "(batch, head, query tile)");
-  auto [blockM, blockN] = *sizes;
+  int64_t blockN = sizes->second;
+  // The query positions of a tile: block_m, or block_m / G when packed.
+  int64_t positions = AttentionTileAttr::getTilePositions(attr);
+  std::string what =
+      AttentionTileAttr::getPackedHeads(attr) > 1
+          ? "a packed tile with " + std::to_string(positions) + " positions"
+          : "a tile with block_m = " + std::to_string(positions);
 
-  // The tile's first row is the last induction variable times block_m,
-  // and the grid is ceildiv(Nq, block_m) tiles.
-  // (With block_m = 1 canonicalization folds the product away.)
+  // The tile's first row is the last induction variable times the
+  // positions, and the grid is ceildiv(Nq, positions) tiles.
+  // (With one position canonicalization folds the product away.)
   unsigned tileDim = forall.getRank() - 1;
   Value tileIndex = forall.getInductionVar(tileDim);
   for (Operation *user : tileIndex.getUsers()) {
     auto mul = dyn_cast<arith::MulIOp>(user);
-    if (blockM == 1 && !(mul && isMulByOtherConstant(mul, 1)))
+    if (positions == 1 && !(mul && isMulByOtherConstant(mul, 1)))
       continue;
-    if (!mul || !(isConstantIndex(mul.getLhs(), blockM) ||
-                  isConstantIndex(mul.getRhs(), blockM)))
+    if (!mul || !(isConstantIndex(mul.getLhs(), positions) ||
+                  isConstantIndex(mul.getRhs(), positions)))
       return user->emitError()
-             << "uses the query tile index of a tile with block_m = "
-             << blockM << "; expected only 'tile * " << blockM << "'";
+             << "uses the query tile index of " << what << "; expected only "
+             << "'tile * " << positions << "'";
   }
   // (A static count, e.g. after constant folding, is checked against Nq
   // where the tile's Q slice is matched.)
@@ -125,10 +157,9 @@ static LogicalResult verifyAttentionTile(Operation *op, Attribute attr) {
   auto ceilDiv = dyn_cast_if_present<Value>(tiles)
                      ? cast<Value>(tiles).getDefiningOp<arith::CeilDivUIOp>()
                      : arith::CeilDivUIOp();
-  if (ceilDiv && !isConstantIndex(ceilDiv.getRhs(), blockM))
-    return op->emitError() << "the query tile count of a tile with block_m = "
-                           << blockM << " must be 'ceildiv(Nq, " << blockM
-                           << ")'";
+  if (ceilDiv && !isConstantIndex(ceilDiv.getRhs(), positions))
+    return op->emitError() << "the query tile count of " << what
+                           << " must be 'ceildiv(Nq, " << positions << ")'";
 
   // Every key/value loop steps by block_n from 0 (or, split, from a
   // multiple of block_n).

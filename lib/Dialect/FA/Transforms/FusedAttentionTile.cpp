@@ -54,11 +54,16 @@ private:
   FailureOr<Operation *> tileOp(Value value, StringRef role,
                                 ArrayRef<Value> operands, Operation *context);
 
-  /// A [1, 1, extent, dim] slice of `source` (defined outside the forall)
-  /// at (batch, head, start, 0); returns the source.
-  /// `head` null: the forall's head induction variable.
+  /// A [1, heads, extent, dim] slice of `source` (defined outside the
+  /// forall) at (batch, head, start, 0); returns the source. `head` null:
+  /// the forall's head induction variable (times `heads`).
   FailureOr<Value> slice(Value value, Value head, Value start, Value extent,
-                         Operation *context, StringRef what);
+                         Operation *context, StringRef what, int64_t heads = 1);
+  /// `ofr` is the first query head of the tile: the head induction
+  /// variable, times packedHeads when packed.
+  bool isFirstHead(OpFoldResult ofr);
+  /// The Q tile: a slice taken once per tile, collapsed when packed.
+  LogicalResult matchQuery(Value queryTile, Operation *qk);
 
   LogicalResult matchLoop();
   LogicalResult matchEpilogue();
@@ -96,9 +101,17 @@ FailureOr<Operation *> FusedTileMatcher::tileOp(Value value, StringRef role,
   return op;
 }
 
-FailureOr<Value> FusedTileMatcher::slice(Value value, Value head,
-                                         Value start, Value extent,
-                                         Operation *context, StringRef what) {
+bool FusedTileMatcher::isFirstHead(OpFoldResult ofr) {
+  unsigned dim = tile.batchDim() + 1;
+  if (tile.packedHeads == 1 || isConstantIndex(ofr, 0))
+    return isInductionVar(ofr, tile.forall, dim);
+  return isa<Value>(ofr) &&
+         isTileStart(cast<Value>(ofr), tile.forall, dim, tile.packedHeads);
+}
+
+FailureOr<Value> FusedTileMatcher::slice(Value value, Value head, Value start,
+                                         Value extent, Operation *context,
+                                         StringRef what, int64_t heads) {
   auto op = value ? value.getDefiningOp<tensor::ExtractSliceOp>()
                   : tensor::ExtractSliceOp();
   if (!op) {
@@ -113,18 +126,21 @@ FailureOr<Value> FusedTileMatcher::slice(Value value, Value head,
   unsigned base = tile.batchDim();
   bool ok = sourceType.getRank() == 4 && offsets.size() == 4 &&
             isInductionVar(offsets[0], tile.forall, base) &&
-            (head ? isValue(offsets[1], head)
-                  : isInductionVar(offsets[1], tile.forall, base + 1)) &&
+            (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
             isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
-            isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], 1) &&
+            isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], heads) &&
             isValue(sizes[2], extent) &&
             isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
             llvm::all_of(strides,
                          [](OpFoldResult s) { return isConstantIndex(s, 1); });
   if (!ok) {
     (void)fail(op, Twine("the ") + what +
-                       " tile must be the slice [b, h, start:start+n, :] of "
-                       "its operand, as tiling makes it");
+                       (heads > 1 ? " tile must be the slice [b, h * G : h * "
+                                    "G + G, start:start+n, :] of its operand "
+                                    "(G = pack_gqa), as tiling makes it"
+                                  : " tile must be the slice [b, h, "
+                                    "start:start+n, :] of its operand, as "
+                                    "tiling makes it"));
     return failure();
   }
   if (tile.forall->isProperAncestor(source.getParentBlock()->getParentOp()) ||
@@ -250,25 +266,8 @@ LogicalResult FusedTileMatcher::matchLoop() {
     return fail(keySlice, "a key block must hold min(block_n, Nk - start) "
                           "keys");
 
-  auto querySlice =
-      (*qk)->getOperand(0).getDefiningOp<tensor::ExtractSliceOp>();
-  if (!querySlice || querySlice->getBlock() != forall.getBody() ||
-      querySlice.getMixedOffsets().size() != 4 ||
-      !isa<Value>(querySlice.getMixedOffsets()[2]) ||
-      !isa<Value>(querySlice.getMixedSizes()[2]))
-    return fail(*qk, "the Q tile must be a slice taken once per tile");
-  tile.rowStart = cast<Value>(querySlice.getMixedOffsets()[2]);
-  tile.rows = cast<Value>(querySlice.getMixedSizes()[2]);
-  FailureOr<Value> query = slice(querySlice.getResult(), /*head=*/Value(),
-                                 tile.rowStart, tile.rows, *qk, "Q");
-  if (failed(query))
+  if (failed(matchQuery((*qk)->getOperand(0), *qk)))
     return failure();
-  tile.query = *query;
-  if (!isTileStart(tile.rowStart, forall, tile.batchDim() + 2, tile.blockM))
-    return fail(querySlice, "the tile's first row must be 'tile * block_m'");
-  if (!isBlockExtent(tile.rows, tile.blockM, tile.query, 2, tile.rowStart))
-    return fail(querySlice,
-                "a tile must hold min(block_m, Nq - first row) rows");
 
   // Nothing else in the loop computes: the remaining ops only size the out
   // tensors of the maps and the block.
@@ -280,6 +279,55 @@ LogicalResult FusedTileMatcher::matchLoop() {
       return fail(&op, "the online loop holds an op the tile passes do not "
                        "build; edit the 'scores' body instead");
   }
+  return success();
+}
+
+LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
+  scf::ForallOp forall = tile.forall;
+  int64_t heads = tile.packedHeads;
+  // A packed tile collapses its [G, n, D] slice into G * n rows.
+  if (heads > 1) {
+    auto collapse = queryTile.getDefiningOp<tensor::CollapseShapeOp>();
+    SmallVector<ReassociationIndices, 4> groups;
+    if (collapse)
+      groups = collapse.getReassociationIndices();
+    if (!collapse || collapse->getBlock() != forall.getBody() ||
+        groups.size() != 2 || groups[0] != ReassociationIndices{0, 1} ||
+        groups[1] != ReassociationIndices{2})
+      return fail(qk, "the Q tile of a packed tile must be its [G, n, D] "
+                      "slice collapsed into G * n rows");
+    queryTile = collapse.getSrc();
+  }
+  auto querySlice = queryTile.getDefiningOp<tensor::ExtractSliceOp>();
+  if (!querySlice || querySlice->getBlock() != forall.getBody() ||
+      querySlice.getMixedOffsets().size() != 4 ||
+      !isa<Value>(querySlice.getMixedOffsets()[2]) ||
+      !isa<Value>(querySlice.getMixedSizes()[2]))
+    return fail(qk, "the Q tile must be a slice taken once per tile");
+  tile.rowStart = cast<Value>(querySlice.getMixedOffsets()[2]);
+  tile.rows = cast<Value>(querySlice.getMixedSizes()[2]);
+  FailureOr<Value> query = slice(querySlice.getResult(), /*head=*/Value(),
+                                 tile.rowStart, tile.rows, qk, "Q", heads);
+  if (failed(query))
+    return failure();
+  tile.query = *query;
+  int64_t positions = tile.positions();
+  // (With one position canonicalization folds 'tile * 1' to the tile.)
+  bool startOk =
+      isTileStart(tile.rowStart, forall, tile.batchDim() + 2, positions) ||
+      (positions == 1 &&
+       isInductionVar(tile.rowStart, forall, tile.batchDim() + 2));
+  if (!startOk)
+    return fail(querySlice, heads > 1 ? "the tile's first row must be 'tile * "
+                                        "block_m / G'"
+                                      : "the tile's first row must be 'tile * "
+                                        "block_m'");
+  if (!isBlockExtent(tile.rows, positions, tile.query, 2, tile.rowStart))
+    return fail(querySlice, heads > 1
+                                ? "a packed tile must hold min(block_m / G, "
+                                  "Nq - first row) positions of each head"
+                                : "a tile must hold min(block_m, Nq - first "
+                                  "row) rows");
   return success();
 }
 
@@ -319,16 +367,30 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
   auto ceil = isa<Value>(ubs[2])
                   ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
                   : arith::CeilDivUIOp();
-  int64_t queryLength =
-      cast<RankedTensorType>(tile.query.getType()).getDimSize(2);
-  bool tilesOk =
-      (ceil && isSizeOf(ceil.getLhs(), tile.query, 2)) ||
-      (!ShapedType::isDynamic(queryLength) &&
-       isConstantIndex(ubs[2], llvm::divideCeil(queryLength, tile.blockM)));
-  if (!isSizeOf(ubs[0], tile.query, 0) || !isSizeOf(ubs[1], tile.query, 1) ||
-      !tilesOk)
+  auto queryType = cast<RankedTensorType>(tile.query.getType());
+  auto keyType = cast<RankedTensorType>(tile.key.getType());
+  int64_t queryLength = queryType.getDimSize(2);
+  bool tilesOk = (ceil && isSizeOf(ceil.getLhs(), tile.query, 2)) ||
+                 (tile.positions() == 1 && isSizeOf(ubs[2], tile.query, 2)) ||
+                 (!ShapedType::isDynamic(queryLength) &&
+                  isConstantIndex(
+                      ubs[2], llvm::divideCeil(queryLength, tile.positions())));
+  if (tile.packedHeads > 1) {
+    // The heads of a packed tile are the key/value heads, each with its G
+    // query heads.
+    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(1) ||
+        queryType.getDimSize(1) != tile.packedHeads * keyType.getDimSize(1))
+      return fail(forall, "a packed tile needs static head counts with Hq = "
+                          "G * Hkv (G = pack_gqa)");
+    if (!isSizeOf(ubs[0], tile.query, 0) || !isSizeOf(ubs[1], tile.key, 1) ||
+        !tilesOk)
+      return fail(forall, "the packed tiles must cover (B, Hkv, ceildiv(Nq, "
+                          "block_m / G))");
+  } else if (!isSizeOf(ubs[0], tile.query, 0) ||
+             !isSizeOf(ubs[1], tile.query, 1) || !tilesOk) {
     return fail(forall, "the tiles must cover (B, Hq, ceildiv(Nq, block_m)) "
                         "of Q");
+  }
 
   auto inserts = forall.getTerminator().getYieldingOps();
   if (llvm::range_size(inserts) != outputs.size())
@@ -345,13 +407,30 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
         (tile.split && (!isInductionVar(offsets[0], forall, 0) ||
                         !isConstantIndex(sizes[0], 1))) ||
         !isInductionVar(offsets[base], forall, base) ||
-        !isInductionVar(offsets[base + 1], forall, base + 1) ||
+        !isConstantIndex(sizes[base], 1) || !isFirstHead(offsets[base + 1]) ||
+        !isConstantIndex(sizes[base + 1], tile.packedHeads) ||
         !isValue(offsets[base + 2], tile.rowStart) ||
         (!isLse && !isConstantIndex(offsets[base + 3], 0)) ||
         !isValue(sizes[base + 2], tile.rows))
-      return fail(insert, "a tile writes rows [first row, first row + rows) "
-                          "of its (batch, head)");
+      return fail(insert, tile.packedHeads > 1
+                              ? "a packed tile writes rows [first row, first "
+                                "row + rows) of its G query heads"
+                              : "a tile writes rows [first row, first row + "
+                                "rows) of its (batch, head)");
     Value source = insert.getSource();
+    if (tile.packedHeads > 1) {
+      // Its G * n rows expanded into [G, n, ...].
+      auto expand = source.getDefiningOp<tensor::ExpandShapeOp>();
+      SmallVector<ReassociationIndices, 4> groups;
+      if (expand)
+        groups = expand.getReassociationIndices();
+      if (!expand || groups.empty() ||
+          groups[0] != ReassociationIndices{0, 1} ||
+          (groups.size() == 2 && groups[1] != ReassociationIndices{2}))
+        return fail(insert, "a packed tile writes its G * n rows expanded "
+                            "into [G, n, ...]");
+      source = expand.getSrc();
+    }
     if (!isLse) {
       // A split tile writes the normalized f32 output itself; the others
       // round it (store).
@@ -421,6 +500,8 @@ FailureOr<FusedAttentionTile> FusedTileMatcher::match() {
   std::tie(tile.blockM, tile.blockN) = *sizes;
   tile.split =
       AttentionTileAttr::isSplit(forall->getAttr(AttentionTileAttr::attrName));
+  tile.packedHeads = AttentionTileAttr::getPackedHeads(
+      forall->getAttr(AttentionTileAttr::attrName));
   if (forall.getRank() != (tile.split ? 4 : 3)) {
     (void)fail(forall, "its rank does not match its 'fa.attention_tile'");
     return failure();

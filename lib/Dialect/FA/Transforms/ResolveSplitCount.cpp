@@ -37,15 +37,15 @@ Value mlir::fa::buildSplitCountRule(OpBuilder &b, Location loc, Value tiles,
   };
   Value one = idx(1), slotCount = idx(slots);
   // chooseKVSplits: 1 when there is no tile, one key block or fewer, or
-  // tiles enough to fill the slots; else min(ceildiv(slots, tiles), blocks,
-  // max), at least 1.
+  // tiles enough to fill the slots; else min(slots / tiles, blocks, max),
+  // at least 1.
   Value noSplit = arith::OrIOp::create(
       b, loc,
       arith::OrIOp::create(b, loc, cmp(arith::CmpIPredicate::eq, tiles, idx(0)),
                            cmp(arith::CmpIPredicate::ule, blocks, one)),
       cmp(arith::CmpIPredicate::uge, tiles, slotCount));
   Value divisor = arith::MaxUIOp::create(b, loc, tiles, one);
-  Value wanted = arith::CeilDivUIOp::create(b, loc, slotCount, divisor);
+  Value wanted = arith::DivUIOp::create(b, loc, slotCount, divisor);
   Value count = arith::MinUIOp::create(
       b, loc, arith::MinUIOp::create(b, loc, wanted, blocks), idx(maxSplits));
   count = arith::MaxUIOp::create(b, loc, count, one);

@@ -41,15 +41,23 @@ static Value buildScoreElement(OpBuilder &b, Location loc,
     *derivative = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f));
   if (!hasScoreMod && !masked)
     return modified;
-  Value row = arith::AddIOp::create(b, loc, rowStart,
-                                    linalg::IndexOp::create(b, loc, 0));
+  Value local = linalg::IndexOp::create(b, loc, 0);
+  Value head = context.head;
+  if (Value positions = context.packedPositions) {
+    // Head-major rows: r / n heads on, at position r % n.
+    if (hasScoreMod || !context.maskMod->empty())
+      head = arith::AddIOp::create(
+          b, loc, head, arith::DivUIOp::create(b, loc, local, positions));
+    local = arith::RemUIOp::create(b, loc, local, positions);
+  }
+  Value row = arith::AddIOp::create(b, loc, rowStart, local);
   Value col = arith::AddIOp::create(b, loc, colStart,
                                     linalg::IndexOp::create(b, loc, 1));
   auto modArguments = [&](Value score) {
     SmallVector<Value> values;
     if (score)
       values.push_back(score);
-    values.append({context.batch, context.head, row, col});
+    values.append({context.batch, head, row, col});
     llvm::append_range(values, context.captures);
     return values;
   };

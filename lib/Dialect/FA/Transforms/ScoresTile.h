@@ -21,8 +21,12 @@ namespace mlir::fa::tileutils {
 
 /// What the scores body of a tile reads besides the Q K^T element.
 struct ScoreContext {
-  /// The batch and query head of the tile (the mod regions' b and h).
+  /// The batch and query head of the tile (the mod regions' b and h); of
+  /// a packed GQA tile, its first query head.
   Value batch, head;
+  /// A packed GQA tile's positions per head (null otherwise): row r is
+  /// query head `head + r / positions` at `rowStart + r % positions`.
+  Value packedPositions;
   /// Key j is visible from row i iff j <= i + causalShift; null without a
   /// causal mask.
   Value causalShift;

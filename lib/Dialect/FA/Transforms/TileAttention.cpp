@@ -112,7 +112,11 @@ struct OutputTile {
   Value key, value;
   Value queryTile; // [rows, D], input element type
   Value batch, head, kvHead;
-  Value rowStart, rows;
+  /// The first query position and the number of rows: of a packed GQA
+  /// tile (packedHeads > 1), `head` is its first query head, `positions`
+  /// its positions per head and `rows` = packedHeads * positions.
+  Value rowStart, rows, positions;
+  int64_t packedHeads = 1;
   Value kvLength;    // Nk
   Value kvBegin;     // first key the tile's loops visit (0 unless split)
   Value kvEnd;       // last key (exclusive) any row of the tile can see
@@ -136,6 +140,8 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
   ScoreContext context;
   context.batch = tile.batch;
   context.head = tile.head;
+  if (tile.packedHeads > 1)
+    context.packedPositions = tile.positions;
   context.causalShift = tile.causalShift;
   context.scale = tile.scale;
   context.scoreMod = tile.scoreMod;
@@ -241,9 +247,33 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                   op.getQueryType().isDynamicDim(1) ||
                       op.getKeyType().isDynamicDim(1),
                   qHeads, kvHeads, "fa.attention");
-  Value group = arith::DivUIOp::create(rewriter, loc, qHeads, kvHeads);
-  Value blockM = indexConst(rewriter, loc, sizes.blockM);
+  // Packed GQA: a tile holds the `packed` query heads of its key/value
+  // group at block_m / packed positions.
+  int64_t packed = 1;
+  if (sizes.packGQA) {
+    RankedTensorType queryType = op.getQueryType(), keyType = op.getKeyType();
+    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(1))
+      return op.emitOpError("pack-gqa needs static head counts, got Hq = ")
+             << (queryType.isDynamicDim(1)
+                     ? std::string("?")
+                     : std::to_string(queryType.getDimSize(1)))
+             << " and Hkv = "
+             << (keyType.isDynamicDim(1)
+                     ? std::string("?")
+                     : std::to_string(keyType.getDimSize(1)));
+    packed = queryType.getDimSize(1) / keyType.getDimSize(1);
+    if (packed > sizes.blockM)
+      return op.emitOpError("pack-gqa puts the ")
+             << packed << " query heads of a group in one tile of block-m = "
+             << sizes.blockM << " rows; block-m must be at least " << packed;
+  }
+  bool pack = packed > 1;
+  Value group;
+  if (!pack)
+    group = arith::DivUIOp::create(rewriter, loc, qHeads, kvHeads);
+  Value blockM = indexConst(rewriter, loc, sizes.blockM / packed);
   Value numTiles = arith::CeilDivUIOp::create(rewriter, loc, qLength, blockM);
+  Value tiledHeads = pack ? kvHeads : qHeads;
 
   Value causalShift;
   if (std::optional<CausalAlignment> causal = op.getCausal()) {
@@ -266,8 +296,8 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
       splits = indexConst(rewriter, loc, sizes.kvSplits);
     } else {
       Value tiles = arith::MulIOp::create(
-          rewriter, loc, arith::MulIOp::create(rewriter, loc, batch, qHeads),
-          numTiles);
+          rewriter, loc,
+          arith::MulIOp::create(rewriter, loc, batch, tiledHeads), numTiles);
       splits = SplitCountOp::create(rewriter, loc, rewriter.getIndexType(),
                                     tiles, blocks,
                                     rewriter.getI64IntegerAttr(kMaxKVSplits));
@@ -289,7 +319,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   // launches one block per tile. The mapping also keeps canonicalization
   // from folding away a dimension of size 1 (a static batch of 1), which
   // would change the tile's shape under the later passes.
-  SmallVector<OpFoldResult> bounds{batch, qHeads, numTiles};
+  SmallVector<OpFoldResult> bounds{batch, tiledHeads, numTiles};
   if (split)
     bounds.insert(bounds.begin(), getAsOpFoldResult(splits));
   ArrayAttr mapping = getBlockMapping(rewriter.getContext(), bounds.size());
@@ -297,7 +327,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
 
   forall->setAttr(AttentionTileAttr::attrName,
                   AttentionTileAttr::get(rewriter.getContext(), sizes.blockM,
-                                         sizes.blockN, split));
+                                         sizes.blockN, split, packed));
 
   rewriter.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();
@@ -312,18 +342,28 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.scoreMod = &op.getScoreMod();
   tile.maskMod = &op.getMaskMod();
   tile.captures = op.getCaptures();
-  tile.kvHead = arith::DivUIOp::create(rewriter, loc, ivs[1], group);
   tile.rowStart = arith::MulIOp::create(rewriter, loc, ivs[2], blockM);
-  tile.rows = arith::MinSIOp::create(
+  tile.positions = arith::MinSIOp::create(
       rewriter, loc, blockM,
       arith::SubIOp::create(rewriter, loc, qLength, tile.rowStart));
+  tile.rows = tile.positions;
+  if (pack) {
+    tile.packedHeads = packed;
+    tile.kvHead = ivs[1];
+    tile.head = arith::MulIOp::create(rewriter, loc, ivs[1],
+                                      indexConst(rewriter, loc, packed));
+    tile.rows = arith::MulIOp::create(rewriter, loc, tile.positions,
+                                      indexConst(rewriter, loc, packed));
+  } else {
+    tile.kvHead = arith::DivUIOp::create(rewriter, loc, ivs[1], group);
+  }
   tile.kvLength = kvLength;
   tile.causalShift = causalShift;
   tile.kvBegin = indexConst(rewriter, loc, 0);
   tile.kvEnd = kvLength;
   if (causalShift) {
     // Keys past the one the tile's last row sees are never loaded.
-    tile.kvEnd = buildCausalKeyEnd(rewriter, loc, tile.rowStart, tile.rows,
+    tile.kvEnd = buildCausalKeyEnd(rewriter, loc, tile.rowStart, tile.positions,
                                    causalShift, kvLength);
   }
   if (split) {
@@ -342,8 +382,11 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.valueHeadDim = op.getValueHeadDim();
   tile.blockN = sizes.blockN;
   tile.scale = op.getEffectiveScale();
-  tile.queryTile = extractRows(rewriter, loc, query, ivs[0], ivs[1],
-                               tile.rowStart, tile.rows, tile.headDim);
+  tile.queryTile =
+      pack ? extractPackedRows(rewriter, loc, query, ivs[0], tile.head, packed,
+                               tile.rowStart, tile.positions, tile.headDim)
+           : extractRows(rewriter, loc, query, ivs[0], ivs[1], tile.rowStart,
+                         tile.rows, tile.headDim);
 
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
@@ -363,20 +406,28 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (op.hasLse() || split)
     lseTile = tileops::buildLse(rewriter, loc, max, sum,
                                 emptyLike(rewriter, loc, max));
+  if (pack) {
+    outTile = expandPackedRows(rewriter, loc, outTile, packed, tile.positions);
+    if (lseTile)
+      lseTile =
+          expandPackedRows(rewriter, loc, lseTile, packed, tile.positions);
+  }
 
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   ValueRange shared = forall.getRegionIterArgs();
   OpFoldResult one = rewriter.getIndexAttr(1);
   OpFoldResult zeroAttr = rewriter.getIndexAttr(0);
-  SmallVector<OpFoldResult> lead{ivs[0], ivs[1]}, leadSizes{one, one};
+  // (split,) batch, then the tile's query head (its first of `packed`).
+  SmallVector<OpFoldResult> lead{ivs[0], tile.head},
+      leadSizes{one, rewriter.getIndexAttr(packed)};
   if (split) {
     lead.insert(lead.begin(), splitIndex);
-    leadSizes.push_back(one);
+    leadSizes.insert(leadSizes.begin(), one);
   }
   auto insert = [&](Value source, Value dest, bool withColumns) {
     SmallVector<OpFoldResult> offsets = lead, sizes = leadSizes;
     offsets.push_back(tile.rowStart);
-    sizes.push_back(tile.rows);
+    sizes.push_back(tile.positions);
     if (withColumns) {
       offsets.push_back(zeroAttr);
       sizes.push_back(rewriter.getIndexAttr(tile.valueHeadDim));
@@ -421,8 +472,9 @@ struct FATileAttentionPass
           << kMaxKVSplits << "], got '" << splitKV.getValue() << "'";
       return signalPassFailure();
     }
-    AttentionTileSizes sizes{blockM, blockN, defaultsFor == "hopper-ws",
-                             defaultsFor == "auto", *splits};
+    AttentionTileSizes sizes{
+        blockM,  blockN, defaultsFor == "hopper-ws", defaultsFor == "auto",
+        *splits, packGQA};
     if (failed(verifyAttentionTileSizes(sizes,
                                         [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -51,6 +51,37 @@ Value tileutils::extractRows(OpBuilder &b, Location loc, Value source,
                                         sizes, strides);
 }
 
+Value tileutils::extractPackedRows(OpBuilder &b, Location loc, Value source,
+                                   Value batch, Value firstHead, int64_t heads,
+                                   Value start, Value size, int64_t dim) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto sliceType = RankedTensorType::get({heads, ShapedType::kDynamic, dim},
+                                         sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{batch, firstHead, start, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(heads),
+                                  size, b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, source,
+                                               offsets, sizes, strides);
+  SmallVector<ReassociationIndices> groups{{0, 1}, {2}};
+  return tensor::CollapseShapeOp::create(b, loc, slice, groups);
+}
+
+Value tileutils::expandPackedRows(OpBuilder &b, Location loc, Value tile,
+                                  int64_t heads, Value size) {
+  auto type = cast<RankedTensorType>(tile.getType());
+  SmallVector<int64_t> shape{heads, ShapedType::kDynamic};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(heads), size};
+  SmallVector<ReassociationIndices> groups{{0, 1}};
+  if (type.getRank() == 2) {
+    shape.push_back(type.getDimSize(1));
+    sizes.push_back(b.getIndexAttr(type.getDimSize(1)));
+    groups.push_back({2});
+  }
+  auto expanded = RankedTensorType::get(shape, type.getElementType());
+  return tensor::ExpandShapeOp::create(b, loc, expanded, tile, groups, sizes);
+}
+
 Value tileutils::extractRowVector(OpBuilder &b, Location loc, Value source,
                                   Value batch, Value head, Value start,
                                   Value size) {

@@ -57,6 +57,18 @@ Value indexConst(OpBuilder &b, Location loc, int64_t value);
 Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
                   Value head, Value start, Value size, int64_t dim);
 
+/// The Q tile of a packed GQA tile: rows [start, start + size) of the
+/// `heads` heads from `firstHead` of a [B, H, N, dim] tensor, collapsed
+/// head-major into [heads * size, dim].
+Value extractPackedRows(OpBuilder &b, Location loc, Value source, Value batch,
+                        Value firstHead, int64_t heads, Value start, Value size,
+                        int64_t dim);
+
+/// The inverse for an output tile: [heads * size, ...] expanded into
+/// [heads, size, ...] (`tile` of rank 1 or 2).
+Value expandPackedRows(OpBuilder &b, Location loc, Value tile, int64_t heads,
+                       Value size);
+
 /// The [size] rows at (batch, head, start) of a [B, H, N] tensor.
 Value extractRowVector(OpBuilder &b, Location loc, Value source, Value batch,
                        Value head, Value start, Value size);

@@ -66,15 +66,27 @@ struct TileRole {
 /// query tile): each split walks its share of the key blocks and writes
 /// an f32 partial output and LSE, which the forall marked
 /// `fa.split_combine` merges.
+///
+/// With `pack_gqa = G` (G > 1; grouped-query attention packed into tiles)
+/// the head induction variable is a key/value head and a tile holds the G
+/// query heads of its group at P = block_m / G positions: its rows are
+/// head-major, row r is query head `head * G + r / n` at position
+/// `first + r % n`, where the tile's first position is the last induction
+/// variable times P, n = min(P, Nq - first) and the grid is ceildiv(Nq, P)
+/// tiles. The query heads then share every K and V block a tile loads.
 struct AttentionTileAttr {
   static constexpr StringLiteral attrName = "fa.attention_tile";
   static DictionaryAttr get(MLIRContext *ctx, int64_t blockM, int64_t blockN,
-                            bool splitKV = false);
+                            bool splitKV = false, int64_t packedHeads = 1);
   /// (block_m, block_n) of a well-formed attribute.
   static std::optional<std::pair<int64_t, int64_t>>
   getBlockSizes(Attribute attr);
   /// Whether a well-formed attribute marks a split tile.
   static bool isSplit(Attribute attr);
+  /// G of `pack_gqa`: the query heads a tile packs (1 when absent).
+  static int64_t getPackedHeads(Attribute attr);
+  /// The query positions a tile covers: block_m / G.
+  static int64_t getTilePositions(Attribute attr);
 };
 
 /// `fa.split_combine = {block_m = M}` on the scf.forall over (batch, head,

@@ -48,6 +48,17 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     that saw no key stays 0 and -inf). `S` is a constant (`split-kv=N`) or
     `fa.split_count` (`split-kv=auto`), which the launcher evaluates.
 
+    With `pack-gqa` (grouped-query attention with short queries, e.g.
+    decoding) and `G = Hq / Hkv > 1` the forall runs over key/value heads,
+    and a tile holds the `G` query heads of its group at `P = block-m / G`
+    positions, so that they share every K and V block it loads. The Q tile
+    is the slice `[b, h * G : h * G + G, first : first + n, :]` (with
+    `n = min(P, Nq - first)`) collapsed to `G * n` head-major rows; the
+    `scores` body reads the query head `h * G + r / n` and position
+    `first + r % n` of row `r`; the output and LSE tiles are expanded back
+    into `[G, n, ...]` slices (the partial tensors too when split). The
+    head counts must be static and `G <= block-m`.
+
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
     the forall `fa.attention_tile = {block_m, block_n}` (and a GPU block
@@ -70,7 +81,10 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
            "256}; mma-sync's for the others; for sm_90a only)">,
     Option<"splitKV", "split-kv", "std::string", /*default=*/"\"none\"",
            "split each tile's key range among several blocks: none, auto "
-           "(the launcher chooses, fa.split_count) or a count in [1, 128]">
+           "(the launcher chooses, fa.split_count) or a count in [1, 128]">,
+    Option<"packGQA", "pack-gqa", "bool", /*default=*/"false",
+           "pack the query heads of each key/value group into one tile "
+           "(block-m / G positions each); needs static head counts">
   ];
   let dependentDialects = [
     "::mlir::fa::FADialect",
@@ -205,7 +219,8 @@ def FAResolveSplitCount : Pass<"fa-resolve-split-count", "func::FuncOp"> {
     Replaces every `fa.split_count %tiles, %blocks max = M` with index
     arithmetic that evaluates its rule (`chooseKVSplits` in
     `include/fa/Runtime/KVSplits.h`) for `slots` concurrent blocks: 1 when
-    the tiles fill the slots, else `min(ceildiv(slots, tiles), blocks, M)`.
+    the tiles fill the slots, else `min(slots / tiles, blocks, M)` (the
+    parts that run in one wave).
     The GPU path leaves the op to the launcher, which knows the device;
     `fa-lower-to-cpu` runs this pass so that the host code it lowers can
     size the partial tensors.

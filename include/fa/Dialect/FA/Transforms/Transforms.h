@@ -36,6 +36,10 @@ struct AttentionTileSizes {
   /// kAutoKVSplits lets the launcher choose (fa.split_count), N > 0 makes N
   /// parts.
   int64_t kvSplits = 0;
+  /// Pack the query heads of each key/value group into one tile
+  /// (fa.attention_tile's pack_gqa) where there is more than one: needs
+  /// static head counts and a group of at most block_m heads.
+  bool packGQA = false;
 };
 
 /// AttentionTileSizes::kvSplits: the launcher's choice.
@@ -123,9 +127,17 @@ struct FusedAttentionTile {
   /// The position of the batch induction variable (1 when split, else 0);
   /// head and query tile follow it.
   unsigned batchDim() const { return split ? 1 : 0; }
+  /// A packed GQA tile (fa.attention_tile's pack_gqa): the head induction
+  /// variable is a key/value head `h`, and the tile's rows are the
+  /// `packedHeads` query heads from h * packedHeads, each at `rows`
+  /// positions from `rowStart`, head-major (row r: head h * G + r / rows,
+  /// position rowStart + r % rows). 1 when not packed.
+  int64_t packedHeads = 1;
+  /// The query positions of a full tile: block_m / packedHeads.
+  int64_t positions() const { return blockM / packedHeads; }
   /// The first query row of the tile (the tile induction variable times
-  /// block_m),
-  /// its number of rows (min(block_m, Nq - first row)) and the key/value
+  /// positions()), its number of positions (min(positions(), Nq - first
+  /// row); the tile has packedHeads times as many rows) and the key/value
   /// head the K and V slices read (any index computation of the batch and
   /// head induction variables and the sizes).
   Value rowStart, rows, kvHead;
