@@ -6,6 +6,9 @@ Writes, for every (dtype, head dim, causal alignment, LSE) combination, an
 fa-runner loads. Used to prepare GPU runs on a machine without LLVM/MLIR:
 
     python3 benchmarks/make_kernels.py --out build/gpu-kernels
+
+--varlen writes the variable-length form instead (packed [T, H, D]
+operands, offsets cu_seqlens_q/k, max_seqlen_q; fa-runner --seqlens-q/k).
 """
 import argparse
 import concurrent.futures
@@ -25,13 +28,14 @@ import mod_library  # noqa: E402
 
 
 def kernel_source(dtype, d, causal, lse, mod=None, backward=False,
-                  heads=None):
+                  heads=None, varlen=False):
     make = attention_backward_source if backward else attention_source
+    extra = {"varlen": True} if varlen else {}
     return make(AttentionSpec(
         dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
         lse=lse, score_mod=mod.score_mod if mod else None,
         mask_mod=mod.mask_mod if mod else None,
-        captures=mod.captures if mod else (), heads=heads))
+        captures=mod.captures if mod else (), heads=heads, **extra))
 
 
 def main():
@@ -59,9 +63,16 @@ def main():
     parser.add_argument("--heads", default=None, metavar="HQ:HKV",
                         help="static head counts (e.g. 32:8, which "
                              "--pack-gqa needs); default dynamic")
+    parser.add_argument("--varlen", action="store_true",
+                        help="variable-length batches: packed [T, H, D] "
+                             "operands and the offsets cu_seqlens_q/k "
+                             "(fa.attention's varlen); kernels are named "
+                             "<...>_varlen<suffix>")
     parser.add_argument("--sources-only", action="store_true",
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
+    if args.varlen and args.backward:
+        parser.error("--varlen takes forward kernels, not --backward")
     os.makedirs(args.out, exist_ok=True)
     names, commands = [], []
     mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \
@@ -74,7 +85,8 @@ def main():
             args.dtypes.split(","), args.head_dims.split(","),
             args.causal.split(","), lses, mods):
         lse = lse == "1"
-        name = f"{dtype}_d{d}_{causal}{'_lse' if lse else ''}{args.suffix}"
+        name = (f"{dtype}_d{d}_{causal}{'_lse' if lse else ''}"
+                f"{'_varlen' if args.varlen else ''}{args.suffix}")
         if args.backward:
             name = "bwd_" + name
         if mod:
@@ -85,7 +97,7 @@ def main():
         src = os.path.join(args.out, name + ".mlir")
         with open(src, "w") as f:
             f.write(kernel_source(dtype, int(d), causal, lse, mod,
-                                  args.backward, heads))
+                                  args.backward, heads, args.varlen))
         names.append(name)
         commands.append((name, [args.fa_compile, src, "-o",
                                 os.path.join(args.out, name)] + extra))

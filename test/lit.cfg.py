@@ -61,6 +61,10 @@ config.substitutions.append((
                                                    "Numerics",
                                                    "gen_attention_check.py"))))
 config.substitutions.append((
+    "%gen_varlen", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
+                                                    "Numerics",
+                                                    "gen_varlen_check.py"))))
+config.substitutions.append((
     "%gen_backward", "%s %s" % (python, os.path.join(config.fa_src_root,
                                                       "test", "Numerics",
                                                       "gen_backward_check.py"))))

@@ -120,7 +120,7 @@ static llvm::json::Object describeRegions(OpTy op,
   auto query = cast<RankedTensorType>(op.getQuery().getType());
   return llvm::json::Object{
       {"dtype", typeString(query.getElementType())},
-      {"head_dim", query.getShape()[3]},
+      {"head_dim", query.getShape().back()},
       {"scale", op.getEffectiveScale()},
       {"causal", causal},
       {"from_op", true},
@@ -134,6 +134,7 @@ llvm::json::Object mlir::fa::describeAttention(AttentionOp op,
                                                int64_t firstCaptureArgument) {
   llvm::json::Object description = describeRegions(op, firstCaptureArgument);
   description["lse"] = op.hasLse();
+  description["varlen"] = op.isVarlen();
   return description;
 }
 

@@ -202,8 +202,10 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // the two partial tensors) and combine.
   bool split = options.splitKV != "none";
   for (AttentionOp op : ops) {
+    // (A variable-length kernel takes the two offsets before them.)
     descriptions.push_back(describeAttention(
-        op, /*firstCaptureArgument=*/op.hasLse() || split ? 5 : 4));
+        op, /*firstCaptureArgument=*/(op.hasLse() || split ? 5 : 4) +
+                (op.isVarlen() ? 2 : 0)));
     if (split)
       descriptions.push_back(describeAttention(op, 4));
   }
@@ -272,12 +274,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       record.arguments.push_back(memref);
     }
     bool combine = record.launch.splitStage == kSplitCombineStage;
+    int64_t rank = record.launch.varlen ? 3 : 4;
     if (record.arguments.size() < 3 ||
-        (!combine &&
-         (record.arguments.size() < 4 || record.arguments[0].getRank() != 4))) {
-      emitError(func.getLoc(),
-                "an attention kernel takes Q, K, V and O as rank-4 "
-                "memrefs first");
+        (!combine && (record.arguments.size() < (rank == 3 ? 6u : 4u) ||
+                      record.arguments[0].getRank() != rank))) {
+      emitError(func.getLoc(), "an attention kernel takes Q, K, V and O as "
+                               "rank-4 memrefs first (rank 3 and the two "
+                               "offsets when variable-length)");
       return WalkResult::interrupt();
     }
     for (const TensorMapInfo &map : record.launch.tensorMaps)

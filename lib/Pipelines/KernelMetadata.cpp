@@ -48,6 +48,22 @@ static llvm::json::Array queryGridJson(const KernelLaunchInfo &l) {
   return grid;
 }
 
+/// The grid of a variable-length kernel: (ceildiv(max_seqlen_q, block_m),
+/// Hq, B) with B + 1 the size of cu_seqlens_q (argument `offsets`).
+static llvm::json::Array varlenGridJson(const KernelLaunchInfo &l,
+                                        int64_t offsets) {
+  return llvm::json::Array{
+      llvm::json::Object{
+          {"expr", "ceildiv(max_seqlen_q, " + std::to_string(l.blockM) + ")"},
+          {"scalar", "max_seqlen_q"},
+          {"ceildiv", l.blockM}},
+      llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
+      llvm::json::Object{{"expr", "cu_seqlens_q.size[0] - 1"},
+                         {"arg", offsets},
+                         {"dim", 0},
+                         {"minus", 1}}};
+}
+
 /// The "tile" entry of a kernel's metadata.
 static llvm::json::Object tileJson(const KernelLaunchInfo &l) {
   llvm::json::Object tile{{"block_m", l.blockM},
@@ -229,12 +245,18 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   static const char *const fixed[] = {"q", "k", "v", "o"};
   llvm::json::Array arguments;
   int64_t captures = 0;
+  // After O: the LSE, then (variable-length) the two offsets.
+  size_t firstOffsets = record.launch.lse ? 5 : 4;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name;
     if (i < 4)
       name = fixed[i];
     else if (i == 4 && record.launch.lse)
       name = "lse";
+    else if (record.launch.varlen && i == firstOffsets)
+      name = "cu_seqlens_q";
+    else if (record.launch.varlen && i == firstOffsets + 1)
+      name = "cu_seqlens_k";
     else
       name = "capture" + std::to_string(captures++);
     arguments.push_back(
@@ -257,7 +279,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
         {"oob_fill", "zeros"},
     });
   }
-  int64_t headDim = record.arguments[0].getShape()[3];
+  int64_t headDim = record.arguments[0].getShape().back();
   if (!l.splitStage.empty()) {
     // The combine kernel's first argument is the partial O: D from Dv.
     int64_t dim = record.arguments[0].getShape().back();
@@ -309,11 +331,24 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
        "interleave, L2 promotion and out-of-bounds fill"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
-      {"grid", queryGridJson(l)},
+      {"grid", l.varlen ? varlenGridJson(l, firstOffsets) : queryGridJson(l)},
       {"dynamic_shared_memory", l.dynamicSharedMemory},
       {"tile", tileJson(l)},
       {"attention", std::move(attention)},
   };
+  if (l.varlen)
+    root["varlen"] = llvm::json::Object{
+        {"cu_seqlens_q", static_cast<int64_t>(firstOffsets)},
+        {"cu_seqlens_k", static_cast<int64_t>(firstOffsets + 1)},
+        {"max_seqlen_q", "a launch scalar: at least the longest query "
+                         "sequence, cu_seqlens_q[b + 1] - cu_seqlens_q[b]"},
+        {"note",
+         "q, k, v and o are packed [total tokens, heads, head dim], lse "
+         "[Hq, total query tokens]; sequence b is rows [cu[b], cu[b + 1]) "
+         "of its operands. Offsets must be non-decreasing and within the "
+         "operands and max_seqlen_q at least every query length: the "
+         "runtime checks this before a launch (the kernel reads what the "
+         "offsets say)"}};
   if (!tensorMaps.empty())
     root["tensor_maps"] = std::move(tensorMaps);
   if (l.persistent)

@@ -55,6 +55,11 @@ class AttentionSpec:
     tensor types of the extra operands the regions read, in order (every
     region takes all of them as its trailing block arguments); they become
     kernel arguments after q, k, v, o and the LSE.
+
+    `varlen`: a variable-length batch (fa.attention's varlen): q, k, v and
+    o are packed (T, H, D), the LSE (Hq, Tq), and the kernel takes the
+    int32 offsets cu_seqlens_q and cu_seqlens_k after the LSE (forward
+    only; `heads` may fix the head counts).
     """
     dtype: str = "bf16"
     head_dim: int = 128
@@ -65,6 +70,7 @@ class AttentionSpec:
     mask_mod: str = None       # region text, or None
     captures: tuple = ()       # capture tensor types, e.g. ("tensor<?xf32>",)
     heads: tuple = None        # (Hq, Hkv): static head counts (forward only)
+    varlen: bool = False       # packed variable-length batch (forward only)
 
     def __post_init__(self):
         bad = FAArgumentError
@@ -77,6 +83,8 @@ class AttentionSpec:
                 raise bad(f"heads must be (Hq, Hkv), positive ints with Hq "
                           f"a multiple of Hkv, got {self.heads!r}")
             object.__setattr__(self, "heads", tuple(self.heads))
+        if not isinstance(self.varlen, bool):
+            raise bad(f"varlen must be a bool, got {self.varlen!r}")
         if self.dtype not in DTYPES:
             raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.head_dim, int) or self.head_dim <= 0:
@@ -108,6 +116,8 @@ def attention_source(spec: "AttentionSpec") -> str:
     """The MLIR module (text) of `spec`, with dynamic B and N, and H
     dynamic unless spec.heads fixes (Hq, Hkv). Captures are the function's
     arguments after %o (and %lse): %capture0, ..."""
+    if spec.varlen:
+        return _varlen_source(spec)
     hq, hkv = spec.heads or ("?", "?")
     t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
     kv = f"tensor<?x{hkv}x?x{spec.head_dim}x{spec.dtype}>"
@@ -127,13 +137,39 @@ def attention_source(spec: "AttentionSpec") -> str:
 """
 
 
-def _region_attributes(spec: "AttentionSpec") -> str:
+def _varlen_source(spec: "AttentionSpec") -> str:
+    """The variable-length form: packed (T, H, D) operands, (Hq, Tq) LSE,
+    the offsets %cu_q, %cu_k and %max_q after the LSE, then the captures."""
+    hq, hkv = spec.heads or ("?", "?")
+    t = f"tensor<?x{hq}x{spec.head_dim}x{spec.dtype}>"
+    kv = f"tensor<?x{hkv}x{spec.head_dim}x{spec.dtype}>"
+    lse_t = f"tensor<{hq}x?xf32>"
+    cu = "tensor<?xi32>"
+    results = f"{t}, {lse_t}" if spec.lse else t
+    captures = "".join(f", %capture{i}: {c}"
+                       for i, c in enumerate(spec.captures))
+    attrs = _region_attributes(spec, varlen=f"\n      varlen(%cu_q, %cu_k : "
+                                            f"{cu}, {cu}) max_seqlen_q = %max_q")
+    return f"""func.func @attention(%q: {t}, %k: {kv}, %v: {kv}, %o: {t}{
+        f', %lse: {lse_t}' if spec.lse else ''}, %cu_q: {cu}, %cu_k: {cu}, \
+%max_q: index{captures}) -> ({results}) {{
+  {'%out, %l' if spec.lse else '%out'} = fa.attention
+      ins(%q, %k, %v : {t}, {kv}, {kv})
+      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
+      -> {results}
+  return {'%out, %l' if spec.lse else '%out'} : {results}
+}}
+""".replace("\\\n", "")
+
+
+def _region_attributes(spec: "AttentionSpec", varlen: str = "") -> str:
     """The captures, scale, causal mask and regions of an attention op."""
     attrs = ""
     if spec.captures:
         attrs += "\n      captures(%s : %s)" % (
             ", ".join(f"%capture{i}" for i in range(len(spec.captures))),
             ", ".join(spec.captures))
+    attrs += varlen
     if spec.scale is not None:
         attrs += f"\n      scale = {float(spec.scale)!r}"
     if spec.causal:
@@ -170,10 +206,14 @@ def attention_backward_source(spec: "AttentionSpec") -> str:
 
 def kernel_arguments(spec):
     """[(name, rank, element type)] of the kernel of `spec`, in launch
-    order: q, k, v, o, [lse,] capture0, capture1, ..."""
-    args = [(n, 4, spec.dtype) for n in ("q", "k", "v", "o")]
+    order: q, k, v, o, [lse,] [cu_seqlens_q, cu_seqlens_k,] capture0,
+    capture1, ..."""
+    rank = 3 if spec.varlen else 4
+    args = [(n, rank, spec.dtype) for n in ("q", "k", "v", "o")]
     if spec.lse:
-        args.append(("lse", 3, "f32"))
+        args.append(("lse", rank - 1, "f32"))
+    if spec.varlen:
+        args += [("cu_seqlens_q", 1, "i32"), ("cu_seqlens_k", 1, "i32")]
     for i, c in enumerate(spec.captures):
         element, rank = capture_type(c)
         args.append((f"capture{i}", rank, element))

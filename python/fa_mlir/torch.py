@@ -839,3 +839,8 @@ class FlashAttention(torch.nn.Module):
                 f"{self.causal_alignment!r}, scale={self.scale}, "
                 f"enable_gqa={self.enable_gqa}, autotune={self.autotune}"
                 f"{mods}")
+
+
+# Variable-length batches (fa_mlir.torch.attention_varlen), in their own
+# module; imported last, since it uses this one's helpers.
+from ._varlen import attention_varlen  # noqa: E402

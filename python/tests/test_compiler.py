@@ -353,3 +353,28 @@ def test_default_strategy_is_auto(chip, strategy, name):
         format="ptx", chip=chip)
     assert kernel.metadata["strategy"] == strategy
     assert kernel.name.startswith(name)
+
+
+def test_varlen_kernel(tmp_path):
+    """varlen: packed (T, H, D) operands, a (Hq, Tq) LSE and the two
+    offsets after it; the grid reads max_seqlen_q and B + 1 offsets."""
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
+                         lse=True, varlen=True)
+    kernel = KernelCache(str(tmp_path)).get(spec, format="ptx",
+                                            strategy="mma-sync")
+    check_kernel_arguments(kernel.metadata, spec)
+    meta = kernel.metadata
+    assert [a["name"] for a in meta["arguments"]] == [
+        "q", "k", "v", "o", "lse", "cu_seqlens_q", "cu_seqlens_k"]
+    assert meta["grid"][0]["scalar"] == "max_seqlen_q"
+    assert (meta["grid"][2]["arg"], meta["grid"][2]["minus"]) == (5, 1)
+    assert meta["varlen"]["cu_seqlens_k"] == 6
+    assert meta["attention"]["varlen"] is True
+    assert kernel.name.endswith("_varlen")
+
+
+def test_varlen_refuses_hopper_ws():
+    spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
+    with pytest.raises(FAError, match="variable-length"):
+        compile_source(attention_source(spec), format="ptx",
+                       strategy="hopper-ws")

@@ -110,6 +110,62 @@ static void readSplit(KernelMetadata &m, const Json &attention) {
                     "; expected 1 <= max_splits and 0 <= splits <= max_splits");
 }
 
+/// Checks the arguments of a varlen kernel: q, k, v, o of rank 3, the LSE
+/// of rank 2, then cu_seqlens_q and cu_seqlens_k (i32, rank 1) where the
+/// "varlen" object says.
+static void readVarlen(KernelMetadata &m, const Json &attention) {
+  const Json &varlen = m.json["varlen"];
+  if (varlen.kind != Json::Object)
+    die(kUsage, "metadata: \"varlen\" must be an object");
+  if (!attention.has("varlen") || attention["varlen"].kind != Json::Bool ||
+      !attention["varlen"].boolean)
+    die(kUsage, "metadata: a kernel with a \"varlen\" object must say "
+                "\"varlen\": true in \"attention\"");
+  if (m.backward || m.splitKV)
+    die(kUsage, "metadata: fa-runner runs varlen forward kernels only (not "
+                "a backward or split-KV one)");
+  const Json &args = m.json["arguments"];
+  std::vector<std::string> names{"q", "k", "v", "o"};
+  std::vector<int64_t> ranks{3, 3, 3, 3};
+  if (m.lse) {
+    names.push_back("lse");
+    ranks.push_back(2);
+  }
+  m.cuSeqlensQ = varlen["cu_seqlens_q"].asInt();
+  m.cuSeqlensK = varlen["cu_seqlens_k"].asInt();
+  int64_t first = static_cast<int64_t>(names.size());
+  if (m.cuSeqlensQ != first || m.cuSeqlensK != first + 1)
+    die(kUsage, "metadata: \"varlen\" puts cu_seqlens_q and cu_seqlens_k at "
+                "arguments " +
+                    std::to_string(m.cuSeqlensQ) + " and " +
+                    std::to_string(m.cuSeqlensK) + ", expected " +
+                    std::to_string(first) + " and " +
+                    std::to_string(first + 1) + " (after " +
+                    (m.lse ? "the LSE" : "o") + ")");
+  names.insert(names.end(), {"cu_seqlens_q", "cu_seqlens_k"});
+  ranks.insert(ranks.end(), {1, 1});
+  for (size_t i = 0; i < names.size(); ++i) {
+    const Json &arg = args.array[i];
+    if (arg["name"].asString() != names[i] || arg["rank"].asInt() != ranks[i] ||
+        shapeOf(arg).size() != static_cast<size_t>(ranks[i]))
+      die(kUsage, "metadata: argument " + std::to_string(i) +
+                      " of the varlen kernel is '" + arg["name"].string +
+                      "' of rank " + std::to_string(arg["rank"].asInt()) +
+                      ", expected '" + names[i] + "' of rank " +
+                      std::to_string(ranks[i]));
+    if (i >= static_cast<size_t>(first) &&
+        arg["element_type"].asString() != "i32")
+      die(kUsage, "metadata: " + names[i] + " has element type '" +
+                      arg["element_type"].string + "', expected i32");
+  }
+  if (m.lse) {
+    int64_t lseHeads = shapeOf(args.array[4])[0];
+    if (lseHeads >= 0 && m.qShape[1] >= 0 && lseHeads != m.qShape[1])
+      die(kUsage, "metadata: the LSE has " + std::to_string(lseHeads) +
+                      " heads but q " + std::to_string(m.qShape[1]));
+  }
+}
+
 KernelMetadata readMetadata(const std::string &text) {
   KernelMetadata m;
   m.json = parseJson(text);
@@ -172,12 +228,24 @@ KernelMetadata readMetadata(const std::string &text) {
   m.fixedArguments = m.backward           ? (m.gradQueryAccumulator ? 11 : 10)
                      : m.lse || m.splitKV ? 5
                                           : 4;
+  m.varlen = m.json.has("varlen") ||
+             (attention.has("varlen") && attention["varlen"].boolean);
+  if (m.varlen)
+    m.fixedArguments += 2; // cu_seqlens_q, cu_seqlens_k
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
-  if (m.qShape.size() != 4 || m.kShape.size() != 4)
-    die(kUsage, "metadata: q and k must have rank 4");
+  if (m.qShape.size() != (m.varlen ? 3u : 4u) ||
+      m.kShape.size() != m.qShape.size())
+    die(kUsage, m.varlen ? "metadata: a varlen kernel's q and k must have "
+                           "rank 3 ([tokens, heads, head dim])"
+                         : "metadata: q and k must have rank 4");
   if (args.array.size() < static_cast<size_t>(m.fixedArguments))
-    die(kUsage, "metadata: argument count does not match the LSE flag");
+    die(kUsage, m.varlen ? "metadata: argument count does not match the LSE "
+                           "and varlen flags"
+                         : "metadata: argument count does not match the LSE "
+                           "flag");
+  if (m.varlen)
+    readVarlen(m, attention);
   m.tensorMaps = readTensorMaps(m.json, m.splitKV ? 2 : 3);
 
   // Captures: every argument after O and the LSE (a split-KV partial

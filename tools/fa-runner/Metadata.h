@@ -18,6 +18,11 @@
 // Any of them may list "tensor_maps" (TMA kernels; TensorMaps.h): each
 // entry is checked here against the argument it describes.
 //
+// A varlen kernel (fa.attention's varlen; Varlen.h) has "varlen": true in
+// its "attention" and a "varlen" object: q, k, v, o are [tokens, heads,
+// head dim], the LSE [Hq, tokens], and the i32 offsets cu_seqlens_q and
+// cu_seqlens_k follow the LSE (before the captures).
+//
 // The two kernels of a split-KV forward (SplitKV.h) carry a "split_kv"
 // object: the partial kernel takes q, k, v, partial_o, partial_lse and the
 // captures, and its "attention" describes the op; the combine kernel takes
@@ -56,12 +61,16 @@ struct KernelMetadata {
   bool splitKV = false;
   int64_t splits = 0, maxSplits = 0;
   std::string splitRule;
-  /// Static sizes of Q and K ([B, H, N, D]; -1 dynamic). A split-KV
-  /// combine kernel has no Q or K: qShape is O's, kShape all -1.
+  /// A varlen kernel: the arguments cu_seqlens_q and cu_seqlens_k.
+  bool varlen = false;
+  int64_t cuSeqlensQ = -1, cuSeqlensK = -1;
+  /// Static sizes of Q and K ([B, H, N, D], varlen [T, H, D]; -1 dynamic).
+  /// A split-KV combine kernel has no Q or K: qShape is O's, kShape all -1.
   std::vector<int64_t> qShape, kShape;
   /// Arguments before the captures: 4, or 5 with the LSE (a split-KV partial
   /// kernel: 5, q, k, v, partial_o, partial_lse; its combine kernel: 3 or
-  /// 4, partial_o, partial_lse, o and the LSE, and no captures).
+  /// 4, partial_o, partial_lse, o and the LSE, and no captures; varlen: 2
+  /// more, the offsets).
   int fixedArguments = 4;
   /// backward: the kernels take the f32 dQ accumulator (dq_accum) after
   /// delta (backward-dq=accumulate).

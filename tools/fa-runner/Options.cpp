@@ -8,8 +8,10 @@
 #include "GpuReference.h"
 #include "Support.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 namespace fa_runner {
 
@@ -46,6 +48,21 @@ static void usage() {
       "                                           (0, the default: their "
       "rule)\n"
       "\n"
+      "varlen kernels (fa.attention ... varlen(...): packed [T, H, D] "
+      "sequences):\n"
+      "  --seqlens-q L0,L1,...  --seqlens-k L0,L1,...\n"
+      "                            each sequence's query and key length (as "
+      "many\n"
+      "                            of each; they replace --batch, --nq, --nk)\n"
+      "  --max-seqlen-q N          the launch's max_seqlen_q (default: the "
+      "longest\n"
+      "                            query length; not below it)\n"
+      "  --gap N                   N unused token rows (NaN) before the first "
+      "and\n"
+      "                            after the last sequence in Q, K and V; O "
+      "and\n"
+      "                            the LSE must keep their sentinel there\n"
+      "\n"
       "programmable attention (score_mod, mask_mod, captures):\n"
       "  --capture I:SHAPE:FILL    fills capture I (0-based, in argument "
       "order);\n"
@@ -54,6 +71,9 @@ static void usage() {
       "(empty\n"
       "             for rank 0); must match the capture's rank and static "
       "sizes\n"
+      "             (varlen: B sequences, Nq and Nk their longest lengths, "
+      "Tq\n"
+      "             and Tk the token rows)\n"
       "      FILL   uniform:LO:HI    floats in [LO, HI), integers in [LO, "
       "HI]\n"
       "             alibi            1-D float: 2^(-8 (i + 1) / n)\n"
@@ -92,6 +112,78 @@ static void usage() {
       "regions) is not checked: it runs only with --no-check\n"
       "exit: 0 pass, 1 wrong result, 2 usage or bad input, 3 no GPU/driver, "
       "4 CUDA error");
+}
+
+/// "5,0,1,300": one non-negative length per sequence.
+static std::vector<int64_t> parseLengths(const std::string &flag,
+                                         const std::string &text) {
+  std::vector<int64_t> lengths;
+  for (size_t pos = 0;;) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma - pos);
+    char *end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end)
+      die(kUsage, flag +
+                      " takes comma-separated lengths, one per sequence "
+                      "(e.g. 5,0,1,300); got '" +
+                      text + "'");
+    if (v < 0)
+      die(kUsage, flag + ": the length of sequence " +
+                      std::to_string(lengths.size()) + " is negative (" + item +
+                      ")");
+    if (v > std::numeric_limits<int32_t>::max())
+      die(kUsage, flag + ": the length of sequence " +
+                      std::to_string(lengths.size()) + " (" + item +
+                      ") does not fit the i32 offsets");
+    lengths.push_back(v);
+    if (comma == std::string::npos)
+      return lengths;
+    pos = comma + 1;
+  }
+}
+
+/// The varlen flags among themselves (the kernel is checked later).
+static void checkVarlenOptions(const Options &o) {
+  if (o.seqlensQ.empty() != o.seqlensK.empty())
+    die(kUsage, o.seqlensQ.empty()
+                    ? "--seqlens-k needs --seqlens-q (one length each per "
+                      "sequence)"
+                    : "--seqlens-q needs --seqlens-k (one length each per "
+                      "sequence)");
+  if (o.seqlensQ.empty()) {
+    if (o.maxSeqlenQ >= 0 || o.gap >= 0)
+      die(kUsage, "--max-seqlen-q and --gap go with --seqlens-q and "
+                  "--seqlens-k (a varlen kernel)");
+    return;
+  }
+  if (o.seqlensQ.size() != o.seqlensK.size())
+    die(kUsage, "--seqlens-q gives " + std::to_string(o.seqlensQ.size()) +
+                    " lengths but --seqlens-k gives " +
+                    std::to_string(o.seqlensK.size()) +
+                    ": one of each per sequence");
+  if (o.seqlensQ.size() > 65535)
+    die(kUsage, "at most 65535 sequences (grid limit), got " +
+                    std::to_string(o.seqlensQ.size()));
+  auto longest = std::max_element(o.seqlensQ.begin(), o.seqlensQ.end());
+  if (o.maxSeqlenQ >= 0 && o.maxSeqlenQ < *longest)
+    die(kUsage, "--max-seqlen-q " + std::to_string(o.maxSeqlenQ) +
+                    " is below the longest query sequence (" +
+                    std::to_string(*longest) + ", sequence " +
+                    std::to_string(longest - o.seqlensQ.begin()) + ")");
+  // The offsets are i32: every token row, the gaps included, must fit.
+  if (o.gap > std::numeric_limits<int32_t>::max())
+    die(kUsage,
+        "--gap " + std::to_string(o.gap) + " does not fit the i32 offsets");
+  for (const auto *lengths : {&o.seqlensQ, &o.seqlensK}) {
+    int64_t tokens = 2 * std::max<int64_t>(o.gap, 0);
+    for (int64_t n : *lengths)
+      tokens += n;
+    if (tokens > std::numeric_limits<int32_t>::max())
+      die(kUsage, std::string(lengths == &o.seqlensQ ? "query" : "key") +
+                      " token rows (" + std::to_string(tokens) +
+                      ", gaps included) do not fit the i32 offsets");
+  }
 }
 
 Options parseOptions(int argc, char **argv) {
@@ -150,6 +242,14 @@ Options parseOptions(int argc, char **argv) {
       o.perturb = true;
     else if (a == "--kv-splits")
       o.kvSplits = number(i, "--kv-splits");
+    else if (a == "--seqlens-q")
+      o.seqlensQ = parseLengths(a, text(i, "--seqlens-q"));
+    else if (a == "--seqlens-k")
+      o.seqlensK = parseLengths(a, text(i, "--seqlens-k"));
+    else if (a == "--max-seqlen-q")
+      o.maxSeqlenQ = number(i, "--max-seqlen-q");
+    else if (a == "--gap")
+      o.gap = number(i, "--gap");
     else if (a == "--capture")
       o.captures.push_back(parseCaptureFlag(text(i, "--capture")));
     else if (a == "--reference-only")
@@ -201,6 +301,7 @@ Options parseOptions(int argc, char **argv) {
   if ((o.printAllRows || !o.printRows.empty() || o.printCols >= 0) &&
       !o.referenceOnly)
     die(kUsage, "--print-rows and --print-cols go with --reference-only");
+  checkVarlenOptions(o);
   if (o.reference == "gpu" && !haveGpuReference())
     die(kUsage, "--reference=gpu: this fa-runner was built without nvcc, so "
                 "it has no GPU reference");

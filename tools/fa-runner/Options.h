@@ -30,6 +30,12 @@ struct Options {
   std::vector<CaptureFlag> captures;
   /// A split-KV pair (SplitKV.h): the split count, 0 for the kernels' rule.
   int64_t kvSplits = 0;
+  /// A varlen kernel (Varlen.h): the sequences' query and key lengths (as
+  /// many of each), max_seqlen_q (-1: the longest query length) and the
+  /// unused token rows before the first and after the last sequence (-1:
+  /// not given, none).
+  std::vector<int64_t> seqlensQ, seqlensK;
+  int64_t maxSeqlenQ = -1, gap = -1;
 
   // CPU-only modes: no kernel image, no driver.
   bool referenceOnly = false;
@@ -41,6 +47,11 @@ struct Options {
 
   /// Whether this run needs the kernel image and a GPU.
   bool runsKernel() const { return !referenceOnly && evals.empty(); }
+  /// Whether the command line describes a variable-length batch.
+  bool varlen() const {
+    return !seqlensQ.empty() || !seqlensK.empty() || maxSeqlenQ >= 0 ||
+           gap >= 0;
+  }
 };
 
 Options parseOptions(int argc, char **argv);

@@ -63,7 +63,8 @@ Inputs makeInputs(const Problem &p, uint64_t seed, const std::string &mode) {
 }
 
 RowResult evaluateRow(const Problem &p, const Inputs &in, ModEvaluator *mods,
-                      int64_t b, int64_t h, int64_t i) {
+                      int64_t b, int64_t h, int64_t i, int64_t modBatch) {
+  int64_t mb = modBatch < 0 ? b : modBatch;
   constexpr double inf = std::numeric_limits<double>::infinity();
   auto qs = p.strides(p.Hq, p.Nq), ks = p.strides(p.Hkv, p.Nk);
   int64_t kvh = h / (p.Hq / p.Hkv);
@@ -76,7 +77,7 @@ RowResult evaluateRow(const Problem &p, const Inputs &in, ModEvaluator *mods,
   std::vector<double> s;
   std::vector<float> sB;
   for (int64_t j = 0; j < end; ++j) {
-    if (mods && !mods->keep(b, h, i, j))
+    if (mods && !mods->keep(mb, h, i, j))
       continue;
     double dot = 0;
     float dotF = 0;
@@ -90,11 +91,11 @@ RowResult evaluateRow(const Problem &p, const Inputs &in, ModEvaluator *mods,
     float rounded =
         p.roundTrip(p.roundTrip(dotF) * static_cast<float>(p.scale));
     if (mods && mods->hasScoreMod()) {
-      double modified = mods->modify(exact, b, h, i, j);
-      mods->checkDefined(modified, exact, b, h, i, j);
+      double modified = mods->modify(exact, mb, h, i, j);
+      mods->checkDefined(modified, exact, mb, h, i, j);
       exact = modified;
       rounded =
-          p.roundTrip(static_cast<float>(mods->modify(rounded, b, h, i, j)));
+          p.roundTrip(static_cast<float>(mods->modify(rounded, mb, h, i, j)));
     }
     keys.push_back(j);
     s.push_back(exact);

@@ -80,9 +80,11 @@ struct RowResult {
 /// q.k and the scaled score to the input type, applies score_mod to that
 /// and rounds the modified score again, then computes the softmax in fp32
 /// with probabilities rounded, P V accumulated in fp32 and rounded.
-/// `mods` may be null (plain attention).
+/// `mods` may be null (plain attention). The regions see batch index
+/// `modBatch` when it is not negative, else `b` (a varlen sequence, held
+/// as a problem of its own, keeps its index in the batch).
 RowResult evaluateRow(const Problem &p, const Inputs &in, ModEvaluator *mods,
-                      int64_t b, int64_t h, int64_t i);
+                      int64_t b, int64_t h, int64_t i, int64_t modBatch = -1);
 
 } // namespace fa_runner
 

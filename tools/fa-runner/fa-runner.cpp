@@ -32,11 +32,14 @@
 // (Backward.h) or of a split-KV forward (SplitKV.h: partial and combine,
 // checked as the forward is).
 //
+// A varlen kernel (fa.attention ... varlen(...)) runs with --seqlens-q and
+// --seqlens-k instead of --batch, --nq and --nk (Varlen.h).
+//
 // Files: Options (command line), Metadata (the .json), ModParser,
 // ModInterpreter and ModProgram (regions), Captures, Reference (inputs, one
 // row of the CPU reference), CpuCheck (rows, --reference-only), TensorMaps
 // (the CUtensorMap parameters of TMA kernels), Driver and GpuReference
-// (CUDA), Json, Support.
+// (CUDA), Json, Support, Varlen and VarlenCheck (varlen kernels).
 //
 // Exit codes: 0 pass, 1 wrong result, 2 bad usage or input, 3 no GPU or
 // driver, 4 CUDA error.
@@ -54,6 +57,7 @@
 #include "SplitKV.h"
 #include "Support.h"
 #include "TensorMaps.h"
+#include "Varlen.h"
 
 #include <algorithm>
 #include <cmath>
@@ -84,6 +88,13 @@ int64_t resolve(int64_t flag, int64_t fromMetadata, const char *name,
   return flag;
 }
 
+/// The varlen flags with a kernel that is not a varlen one.
+[[noreturn]] void notVarlen(const std::string &what) {
+  die(kUsage, "--seqlens-q, --seqlens-k, --max-seqlen-q and --gap go with a "
+              "varlen kernel (fa.attention ... varlen(...)); " +
+                  what + " (use --batch, --nq and --nk)");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -98,6 +109,8 @@ int main(int argc, char **argv) {
       split = std::make_unique<SplitKVPair>(opt.prefix, opt.runsKernel(),
                                             opt.kvSplits);
     else if (isBackwardPrefix(opt.prefix)) {
+      if (opt.varlen())
+        notVarlen("the kernels at " + opt.prefix + " are a backward pass");
       if (opt.kvSplits)
         die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
                     "(fa-compile --split-kv), not a backward");
@@ -132,6 +145,11 @@ int main(int argc, char **argv) {
     die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
                 "(fa-compile --split-kv); " +
                     opt.prefix + ".json is one kernel");
+  if (meta.varlen)
+    return runVarlen(opt, meta, image);
+  if (opt.varlen())
+    notVarlen(split ? "the kernels at " + opt.prefix + " are a split-KV pair"
+                    : opt.prefix + ".json is a fixed-length kernel");
 
   Problem p;
   p.bf16 = meta.dtype == "bf16";
@@ -369,6 +387,8 @@ int main(int argc, char **argv) {
       die(kUsage, "metadata: grid must be derived from q or k");
     int64_t sizes[2][4] = {{p.B, p.Hq, p.Nq, p.D}, {p.B, p.Hkv, p.Nk, p.D}};
     int64_t value = sizes[arg][dim];
+    if (g.has("minus"))
+      value -= g["minus"].asInt();
     if (g.has("ceildiv"))
       value = (value + g["ceildiv"].asInt() - 1) / g["ceildiv"].asInt();
     return static_cast<unsigned>(value);

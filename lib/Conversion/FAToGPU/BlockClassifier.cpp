@@ -199,6 +199,12 @@ KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
     rows = b.createOrFold<arith::MulIOp>(
         rows, arith::ConstantIndexOp::create(b, tile.packedHeads));
   }
+  // A variable-length tile past the end of its sequence has no rows (the
+  // grid covers the longest sequence): it visits no key.
+  if (tile.isVarlen())
+    numBlocks = b.createOrFold<arith::SelectOp>(
+        b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, rows, idx(0)),
+        numBlocks, firstBlock);
   plan.classifier = std::make_unique<BlockClassifier>(b, function, cloner, rows,
                                                       kvLength, blockN);
   plan.ranges = plan.classifier->computeRanges(firstBlock, numBlocks);

@@ -387,6 +387,10 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.packedHeads > 1)
     return emitError(loc, "the hopper-ws strategy does not build packed GQA "
                           "tiles (pack_gqa); use strategy=mma-sync or auto");
+  if (tile.isVarlen())
+    return emitError(loc, "the hopper-ws strategy does not build "
+                          "variable-length tiles yet; use strategy=mma-sync "
+                          "or auto");
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
     return failure();

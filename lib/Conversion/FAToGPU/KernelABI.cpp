@@ -39,6 +39,12 @@ mlir::fa::getKernelArgumentTypes(const AttentionKernelSpec &spec) {
                           getKernelArgumentType(spec.outputType)};
   if (spec.lseType)
     types.push_back(getKernelArgumentType(spec.lseType));
+  if (spec.isVarlen()) {
+    types.push_back(getKernelArgumentType(spec.cuSeqlensQType,
+                                          /*unitInnermostStride=*/false));
+    types.push_back(getKernelArgumentType(spec.cuSeqlensKType,
+                                          /*unitInnermostStride=*/false));
+  }
   for (RankedTensorType capture : spec.captureTypes)
     types.push_back(
         getKernelArgumentType(capture, /*unitInnermostStride=*/false));
@@ -54,6 +60,10 @@ mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
   spec.outputType = cast<RankedTensorType>(tile.output.getType());
   if (tile.lseOutput)
     spec.lseType = cast<RankedTensorType>(tile.lseOutput.getType());
+  if (tile.isVarlen()) {
+    spec.cuSeqlensQType = cast<RankedTensorType>(tile.cuSeqlensQ.getType());
+    spec.cuSeqlensKType = cast<RankedTensorType>(tile.cuSeqlensK.getType());
+  }
   for (Value capture : tile.captures)
     spec.captureTypes.push_back(cast<RankedTensorType>(capture.getType()));
   return spec;
@@ -166,6 +176,8 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
   if (packedHeads > 1)
     entries.push_back(
         b.getNamedAttr("pack_gqa", b.getI64IntegerAttr(packedHeads)));
+  if (varlen)
+    entries.push_back(b.getNamedAttr("varlen", b.getBoolAttr(true)));
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -231,6 +243,13 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
       (!num("pack_gqa", info.packedHeads) || info.packedHeads < 2 ||
        info.packedHeads > info.blockM))
     return failure();
+  // Optional: only variable-length kernels say so.
+  if (Attribute varlenAttr = attr.get("varlen")) {
+    auto varlen = dyn_cast<BoolAttr>(varlenAttr);
+    if (!varlen)
+      return failure();
+    info.varlen = varlen.getValue();
+  }
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

@@ -179,6 +179,61 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   return loop.getResults();
 }
 
+/// The rows [base, base + length) of a packed [T, H, D] memref as
+/// [1, H, length, D], or of a packed [H, T] LSE as [1, H, length].
+static Value emitSequenceView(ImplicitLocOpBuilder &b, Value packed, Value base,
+                              Value length) {
+  auto type = cast<MemRefType>(packed.getType());
+  bool lse = type.getRank() == 2;
+  unsigned token = lse ? 1 : 0;
+  auto meta = memref::ExtractStridedMetadataOp::create(b, packed);
+  Value offset = b.createOrFold<arith::AddIOp>(
+      meta.getOffset(),
+      b.createOrFold<arith::MulIOp>(base, meta.getStrides()[token]));
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> sizes{one}, strides{zero};
+  SmallVector<int64_t> shape{1}, layout{0};
+  unsigned head = lse ? 0 : 1;
+  OpFoldResult heads =
+      type.isDynamicDim(head)
+          ? getAsOpFoldResult(meta.getSizes()[head])
+          : OpFoldResult(b.getIndexAttr(type.getDimSize(head)));
+  sizes.append({heads, length});
+  strides.append({getAsOpFoldResult(meta.getStrides()[head]),
+                  getAsOpFoldResult(meta.getStrides()[token])});
+  shape.append({type.getDimSize(head), ShapedType::kDynamic});
+  layout.append({ShapedType::kDynamic, ShapedType::kDynamic});
+  if (!lse) {
+    sizes.push_back(b.getIndexAttr(type.getDimSize(2)));
+    strides.push_back(one);
+    shape.push_back(type.getDimSize(2));
+    layout.push_back(1);
+  }
+  auto viewType = MemRefType::get(
+      shape, type.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, layout),
+      type.getMemorySpace());
+  return memref::ReinterpretCastOp::create(
+      b, viewType, meta.getBaseBuffer(), OpFoldResult(offset), sizes, strides);
+}
+
+SequenceViews mlir::fa::detail::emitSequenceViews(
+    ImplicitLocOpBuilder &b, TileCloner &cloner, const FusedAttentionTile &tile,
+    Value query, Value key, Value value, Value output, Value lse) {
+  SequenceViews views;
+  Value queryBase = cloner.uniform(tile.queryBase);
+  Value keyBase = cloner.uniform(tile.keyBase);
+  views.qLength = cloner.uniform(tile.queryLength);
+  views.kvLength = cloner.uniform(tile.keyLength);
+  views.query = emitSequenceView(b, query, queryBase, views.qLength);
+  views.key = emitSequenceView(b, key, keyBase, views.kvLength);
+  views.value = emitSequenceView(b, value, keyBase, views.kvLength);
+  views.output = emitSequenceView(b, output, queryBase, views.qLength);
+  if (lse)
+    views.lse = emitSequenceView(b, lse, queryBase, views.qLength);
+  return views;
+}
+
 TileCloner::Roots
 mlir::fa::detail::getTileRoots(const TileCoordinates &coordinates,
                                const FusedAttentionTile &tile,

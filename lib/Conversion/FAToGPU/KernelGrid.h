@@ -36,6 +36,20 @@ TileCoordinates emitTileCoordinates(ImplicitLocOpBuilder &b,
                                     const ScoreFunction &function, Value query,
                                     Value key, int64_t blockM);
 
+/// A variable-length tile's operands seen as a fixed-length attention of
+/// its own sequence: Q, K, V, O as [1, H, n, D] and the LSE as [1, Hq, nq]
+/// views of the packed [T, H, D] / [Hq, Tq] arguments, starting at the
+/// sequence's first row, with batch stride 0 (any batch index reads the
+/// sequence); and the sequence's lengths. The bases and lengths are cloned
+/// from the IR (FusedAttentionTile::queryBase, ...).
+struct SequenceViews {
+  Value query, key, value, output, lse, qLength, kvLength;
+};
+SequenceViews emitSequenceViews(ImplicitLocOpBuilder &b, TileCloner &cloner,
+                                const FusedAttentionTile &tile, Value query,
+                                Value key, Value value, Value output,
+                                Value lse);
+
 /// The loop of a persistent kernel over its block's tiles: `body` is given
 /// each tile's coordinates and the loop-carried values and returns their
 /// new values; the loop's results are returned. Any grid computes every

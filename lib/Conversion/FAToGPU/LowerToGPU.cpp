@@ -150,6 +150,11 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return emitError(forall.getLoc(),
                      "the hopper-ws strategy does not build packed GQA tiles "
                      "(pack_gqa); use strategy=mma-sync or auto");
+  if (tile->isVarlen() &&
+      options.strategy == GPUStrategyKind::HopperWarpSpecialized)
+    return emitError(forall.getLoc(),
+                     "the hopper-ws strategy does not build variable-length "
+                     "tiles yet; use strategy=mma-sync or auto");
 
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
@@ -161,7 +166,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   int64_t threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
   if (strategy == GPUStrategyKind::Auto &&
-      (tile->split || tile->packedHeads > 1))
+      (tile->split || tile->packedHeads > 1 || tile->isVarlen()))
     strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =
@@ -214,7 +219,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(gpuModule);
     return failure();
   }
-  if (tile->split || tile->packedHeads > 1) {
+  if (tile->split || tile->packedHeads > 1 || tile->isVarlen()) {
     FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
         (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
     if (failed(info)) {
@@ -225,6 +230,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (tile->packedHeads > 1) {
       info->packedHeads = tile->packedHeads;
       name += "_gqa" + std::to_string(tile->packedHeads);
+    }
+    if (tile->isVarlen()) {
+      info->varlen = true;
+      name += "_varlen";
     }
     if (tile->split) {
       info->splitStage = kSplitPartialStage.str();
@@ -254,6 +263,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
       toBuffer(tile->value, true), toBuffer(tile->output, true)};
   if (tile->lseOutput)
     operands.push_back(toBuffer(tile->lseOutput, true));
+  if (tile->isVarlen()) {
+    operands.push_back(toBuffer(tile->cuSeqlensQ, false));
+    operands.push_back(toBuffer(tile->cuSeqlensK, false));
+  }
   for (Value capture : tile->captures)
     operands.push_back(toBuffer(capture, false));
   // The kernel's tensor maps, of the buffers above.
@@ -271,16 +284,28 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
-  // A packed tile covers block_m / G positions of the G query heads of
-  // one key/value head.
-  Value tiles = rewriter.createOrFold<arith::CeilDivUIOp>(
-      loc, dim(tile->query, 2), index(tile->positions()));
-  // A split tile's blocks: the splits of a tile are `tiles` apart in x.
-  if (tile->split)
-    tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
-                                                 dim(tile->lseOutput, 0));
-  Value heads = tile->packedHeads > 1 ? dim(tile->key, 1) : dim(tile->query, 1);
-  gpu::KernelDim3 grid{tiles, heads, dim(tile->query, 0)};
+  gpu::KernelDim3 grid;
+  if (tile->isVarlen()) {
+    // (ceildiv(max_seqlen_q, block_m), Hq, B): the tiles of the longest
+    // sequence; B + 1 offsets.
+    grid = {rewriter.createOrFold<arith::CeilDivUIOp>(loc, tile->maxSeqlenQ,
+                                                      index(tile->blockM)),
+            dim(tile->query, 1),
+            rewriter.createOrFold<arith::SubIOp>(loc, dim(tile->cuSeqlensQ, 0),
+                                                 index(1))};
+  } else {
+    // A packed tile covers block_m / G positions of the G query heads of
+    // one key/value head.
+    Value tiles = rewriter.createOrFold<arith::CeilDivUIOp>(
+        loc, dim(tile->query, 2), index(tile->positions()));
+    // A split tile's blocks: the splits of a tile are `tiles` apart in x.
+    if (tile->split)
+      tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
+                                                   dim(tile->lseOutput, 0));
+    Value heads =
+        tile->packedHeads > 1 ? dim(tile->key, 1) : dim(tile->query, 1);
+    grid = {tiles, heads, dim(tile->query, 0)};
+  }
   gpu::KernelDim3 block{index(threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
       rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));

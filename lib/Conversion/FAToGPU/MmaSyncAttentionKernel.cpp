@@ -352,6 +352,14 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
   auto prologue = ub::PoisonOp::create(b, b.getIndexType());
   cloner->setPrologue(prologue);
+  if (tile.isVarlen()) {
+    // From here on the tile is a fixed-length attention of its sequence.
+    SequenceViews views =
+        emitSequenceViews(b, *cloner, tile, query, key, value, output, lse);
+    query = views.query, key = views.key, value = views.value;
+    output = views.output, lse = views.lse;
+    qLength = views.qLength, kvLength = views.kvLength;
+  }
 
   KeyBlockPlan plan =
       planKeyBlocks(b, function, *cloner, kvLength, config.blockN);

@@ -40,7 +40,10 @@ static bool isSplitCount(const FusedAttentionTile &tile, Value value) {
 /// The tensors a kernel receives: the tile's operands and its captures.
 static bool isKernelTensor(const FusedAttentionTile &tile, Value tensor) {
   return tensor == tile.query || tensor == tile.key || tensor == tile.value ||
-         tensor == tile.output || (tile.lseOutput && tensor == tile.lseOutput) ||
+         tensor == tile.output ||
+         (tile.lseOutput && tensor == tile.lseOutput) ||
+         (tile.isVarlen() &&
+          (tensor == tile.cuSeqlensQ || tensor == tile.cuSeqlensK)) ||
          llvm::is_contained(tile.captures, tensor);
 }
 
@@ -228,6 +231,10 @@ void TileCloner::Roots::bindKernelArguments(const FusedAttentionTile &tile,
   unsigned next = 4;
   if (tile.lseOutput)
     tensors[tile.lseOutput] = arguments[next++];
+  if (tile.isVarlen()) {
+    tensors[tile.cuSeqlensQ] = arguments[next++];
+    tensors[tile.cuSeqlensK] = arguments[next++];
+  }
   for (Value capture : tile.captures)
     tensors[capture] = arguments[next++];
 }

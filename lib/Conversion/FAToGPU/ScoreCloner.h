@@ -135,7 +135,8 @@ public:
     /// Tile tensors (Q, K, V, O, LSE, captures) -> kernel memref arguments.
     DenseMap<Value, Value> tensors;
     /// Fills `tensors` from the kernel's arguments in the order of
-    /// getKernelArgumentTypes: Q, K, V, O[, LSE], captures.
+    /// getKernelArgumentTypes: Q, K, V, O[, LSE][, cu_seqlens_q,
+    /// cu_seqlens_k], captures.
     void bindKernelArguments(const FusedAttentionTile &tile,
                              ValueRange arguments);
     /// Fragment row `id` of this thread is local row (within the tile)

@@ -280,7 +280,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'tensor<*xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -288,7 +288,7 @@ func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: memref<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'memref<1x1x16x16xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -304,7 +304,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op expected 1 or more results}}
-  "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
+  "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
   return
 }
 
@@ -595,4 +595,54 @@ func.func @split_count_max(%tiles: index, %blocks: index) -> index {
   // expected-error @+1 {{attribute 'max_splits' failed to satisfy constraint}}
   %s = fa.split_count %tiles, %blocks max = 0
   return %s : index
+}
+
+// -----
+
+// Variable-length batches: packed [T, H, D] operands, [Hq, Tq] LSE, i32
+// offsets.
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op expected key to have rank 3 [Tk, Hkv, D] (variable-length), got rank 4}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %l: tensor<4x?xf32>, %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op number of heads of lse (4) does not match query (8)}}
+  %r:2 = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o, %l : tensor<?x8x64xf16>, tensor<4x?xf32>) varlen(%cq, %ck : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>, tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi64>, %ck: tensor<?xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op cu_seqlens_q element type must be i32, got 'i64'}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?xi64>, tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<3xi32>, %ck: tensor<4xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op number of offsets of cu_seqlens_k (4) does not match cu_seqlens_q (3)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<3xi32>, tensor<4xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<0xi32>, %ck: tensor<0xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op cu_seqlens_q must hold B + 1 >= 1 offsets, got 0}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<0xi32>, tensor<0xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?x1xi32>, %ck: tensor<?xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op expected cu_seqlens_q to have rank 1 [B + 1], got rank 2}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?x1xi32>, tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
 }

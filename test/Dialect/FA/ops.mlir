@@ -167,3 +167,20 @@ func.func @split_count(%tiles: index, %blocks: index) -> index {
   %s = fa.split_count %tiles, %blocks max = 64
   return %s : index
 }
+
+// -----
+
+// A variable-length batch: packed operands, the LSE [Hq, Tq], the offsets.
+// CHECK-LABEL: func.func @varlen
+// CHECK:         fa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x8x128xbf16>, tensor<?x2x128xbf16>, tensor<?x2x128xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x8x128xbf16>, tensor<8x?xf32>) varlen(%{{.*}}, %{{.*}} : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %{{.*}} causal = <bottom_right>
+func.func @varlen(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor<?x2x128xbf16>,
+                  %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>,
+                  %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index)
+    -> (tensor<?x8x128xbf16>, tensor<8x?xf32>) {
+  %r, %l = fa.attention ins(%q, %k, %v : tensor<?x8x128xbf16>, tensor<?x2x128xbf16>, tensor<?x2x128xbf16>)
+      outs(%o, %lse : tensor<?x8x128xbf16>, tensor<8x?xf32>)
+      varlen(%cq, %ck : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %m
+      causal = <bottom_right>
+      -> tensor<?x8x128xbf16>, tensor<8x?xf32>
+  return %r, %l : tensor<?x8x128xbf16>, tensor<8x?xf32>
+}

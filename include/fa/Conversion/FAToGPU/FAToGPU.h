@@ -82,12 +82,16 @@ struct FAToGPUOptions {
 /// element comes from the tile's scores body.
 struct AttentionKernelSpec {
   RankedTensorType queryType, keyType, valueType, outputType, lseType;
-  /// The captures, kernel arguments after the LSE.
+  /// Variable-length tiles: the sequence offsets of the queries and the
+  /// keys (i32 [B + 1]), kernel arguments after the LSE; null otherwise.
+  RankedTensorType cuSeqlensQType, cuSeqlensKType;
+  /// The captures, kernel arguments after the LSE and the offsets.
   SmallVector<RankedTensorType> captureTypes;
 
   Type getElementType() const { return queryType.getElementType(); }
-  int64_t getHeadDim() const { return queryType.getShape()[3]; }
-  int64_t getValueHeadDim() const { return valueType.getShape()[3]; }
+  int64_t getHeadDim() const { return queryType.getShape().back(); }
+  int64_t getValueHeadDim() const { return valueType.getShape().back(); }
+  bool isVarlen() const { return static_cast<bool>(cuSeqlensQType); }
 };
 
 /// The schedule of an mma.sync kernel.
@@ -219,6 +223,10 @@ struct KernelLaunchInfo {
   /// A combine kernel keeps its partial kernel's (its own grid is over
   /// query heads).
   int64_t packedHeads = 1;
+  /// A variable-length kernel: grid = (ceildiv(max_seqlen_q, blockM), Hq,
+  /// B), B + 1 the size of the cu_seqlens_q argument and max_seqlen_q a
+  /// launch scalar (the longest query sequence).
+  bool varlen = false;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument. Packed: (ceildiv(Nq, blockM /
   /// packedHeads), Hkv, B), Hkv dimension 1 of the key argument.

@@ -76,6 +76,10 @@ static Value emptyLike(OpBuilder &builder, Location loc, Value like) {
 FailureOr<AttentionBackwardOp>
 mlir::fa::buildAttentionBackward(OpBuilder &builder, AttentionOp forward,
                                  Value gradOutput) {
+  if (forward.isVarlen())
+    return forward.emitOpError(
+        "is a variable-length attention; its backward op is not supported "
+        "yet");
   if (!forward.hasLse())
     return forward.emitOpError(
         "has no log-sum-exp result; its backward op recomputes the "

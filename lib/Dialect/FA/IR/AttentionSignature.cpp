@@ -84,25 +84,54 @@ private:
 
 } // namespace
 
+namespace {
+/// Where batch, heads, sequence and head dimension sit in Q, K, V and O
+/// (batch -1: none, the packed layout of variable-length batches).
+struct OperandLayout {
+  int64_t rank, batch, heads, sequence, dim;
+  const char *query, *key, *value, *output;
+};
+constexpr OperandLayout kFixedLayout{4,
+                                     0,
+                                     1,
+                                     2,
+                                     3,
+                                     "[B, Hq, Nq, D]",
+                                     "[B, Hkv, Nk, D]",
+                                     "[B, Hkv, Nk, Dv]",
+                                     "[B, Hq, Nq, Dv]"};
+constexpr OperandLayout kPackedLayout{3,
+                                      -1,
+                                      1,
+                                      0,
+                                      2,
+                                      "[Tq, Hq, D] (variable-length)",
+                                      "[Tk, Hkv, D] (variable-length)",
+                                      "[Tk, Hkv, Dv] (variable-length)",
+                                      "[Tq, Hq, Dv] (variable-length)"};
+} // namespace
+
 LogicalResult mlir::fa::verifyAttentionSignature(
     const AttentionSignature &sig,
     function_ref<InFlightDiagnostic()> emitError) {
   SignatureChecker check(emitError);
+  const OperandLayout &layout = sig.isVarlen() ? kPackedLayout : kFixedLayout;
+  int64_t dim = layout.dim, seq = layout.sequence, heads = layout.heads;
 
   FailureOr<RankedTensorType> q =
-      check.rankedOperand(sig.query, "query", 4, "[B, Hq, Nq, D]");
+      check.rankedOperand(sig.query, "query", layout.rank, layout.query);
   if (failed(q))
     return failure();
   FailureOr<RankedTensorType> k =
-      check.rankedOperand(sig.key, "key", 4, "[B, Hkv, Nk, D]");
+      check.rankedOperand(sig.key, "key", layout.rank, layout.key);
   if (failed(k))
     return failure();
   FailureOr<RankedTensorType> v =
-      check.rankedOperand(sig.value, "value", 4, "[B, Hkv, Nk, Dv]");
+      check.rankedOperand(sig.value, "value", layout.rank, layout.value);
   if (failed(v))
     return failure();
   FailureOr<RankedTensorType> o =
-      check.rankedOperand(sig.output, "output", 4, "[B, Hq, Nq, Dv]");
+      check.rankedOperand(sig.output, "output", layout.rank, layout.output);
   if (failed(o))
     return failure();
 
@@ -131,33 +160,35 @@ LogicalResult mlir::fa::verifyAttentionSignature(
     return failure();
 
   // Head dimensions are static: they decide the register tiling.
-  if (failed(check.staticPositive(*q, 3, "head dimension", "query")) ||
-      failed(check.staticPositive(*k, 3, "head dimension", "key")) ||
-      failed(check.staticPositive(*v, 3, "head dimension", "value")) ||
-      failed(check.staticPositive(*o, 3, "head dimension", "output")))
+  if (failed(check.staticPositive(*q, dim, "head dimension", "query")) ||
+      failed(check.staticPositive(*k, dim, "head dimension", "key")) ||
+      failed(check.staticPositive(*v, dim, "head dimension", "value")) ||
+      failed(check.staticPositive(*o, dim, "head dimension", "output")))
     return failure();
-  if (q->getDimSize(3) != k->getDimSize(3))
-    return check.fail("head dimension of key (" + Twine(k->getDimSize(3)) +
-                      ") does not match query (" + Twine(q->getDimSize(3)) +
+  if (q->getDimSize(dim) != k->getDimSize(dim))
+    return check.fail("head dimension of key (" + Twine(k->getDimSize(dim)) +
+                      ") does not match query (" + Twine(q->getDimSize(dim)) +
                       ")");
-  if (v->getDimSize(3) != o->getDimSize(3))
-    return check.fail("head dimension of output (" + Twine(o->getDimSize(3)) +
-                      ") does not match value (" + Twine(v->getDimSize(3)) +
+  if (v->getDimSize(dim) != o->getDimSize(dim))
+    return check.fail("head dimension of output (" + Twine(o->getDimSize(dim)) +
+                      ") does not match value (" + Twine(v->getDimSize(dim)) +
                       ")");
 
   // Batch.
-  if (failed(check.sameSize(*q, 0, "query", *k, 0, "key", "batch size")) ||
-      failed(check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")) ||
-      failed(check.sameSize(*q, 0, "query", *o, 0, "output", "batch size")))
+  if (layout.batch >= 0 &&
+      (failed(check.sameSize(*q, 0, "query", *k, 0, "key", "batch size")) ||
+       failed(check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")) ||
+       failed(check.sameSize(*q, 0, "query", *o, 0, "output", "batch size"))))
     return failure();
 
   // Heads: K and V share theirs; Q's is a multiple of it.
-  int64_t kvHeads = k->getDimSize(1);
+  int64_t kvHeads = k->getDimSize(heads);
   if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
     return check.fail("number of key/value heads must be positive, got 0");
-  if (failed(check.sameSize(*k, 1, "key", *v, 1, "value", "number of heads")))
+  if (failed(check.sameSize(*k, heads, "key", *v, heads, "value",
+                            "number of heads")))
     return failure();
-  int64_t qHeads = q->getDimSize(1);
+  int64_t qHeads = q->getDimSize(heads);
   if (!ShapedType::isDynamic(qHeads) && !ShapedType::isDynamic(kvHeads) &&
       qHeads % kvHeads != 0)
     return check.fail(
@@ -165,19 +196,22 @@ LogicalResult mlir::fa::verifyAttentionSignature(
         ") must be a multiple of the number of key/value heads (" +
         Twine(kvHeads) + ")");
 
-  // Sequence lengths.
-  if (failed(check.sameSize(*k, 2, "key", *v, 2, "value", "sequence length")))
-    return failure();
+  // Sequence lengths (total tokens when packed).
   if (failed(
-          check.sameSize(*q, 1, "query", *o, 1, "output", "number of heads")) ||
-      failed(
-          check.sameSize(*q, 2, "query", *o, 2, "output", "sequence length")))
+          check.sameSize(*k, seq, "key", *v, seq, "value", "sequence length")))
+    return failure();
+  if (failed(check.sameSize(*q, heads, "query", *o, heads, "output",
+                            "number of heads")) ||
+      failed(check.sameSize(*q, seq, "query", *o, seq, "output",
+                            "sequence length")))
     return failure();
 
-  // Log-sum-exp output.
+  // Log-sum-exp output: [B, Hq, Nq], or [Hq, Tq] when packed.
   if (sig.lse) {
-    FailureOr<RankedTensorType> lse =
-        check.rankedOperand(sig.lse, "lse", 3, "[B, Hq, Nq]");
+    bool packed = sig.isVarlen();
+    FailureOr<RankedTensorType> lse = check.rankedOperand(
+        sig.lse, "lse", packed ? 2 : 3,
+        packed ? "[Hq, Tq] (variable-length)" : "[B, Hq, Nq]");
     if (failed(lse))
       return failure();
     if (!lse->getElementType().isF32()) {
@@ -185,11 +219,42 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       llvm::raw_string_ostream(got) << lse->getElementType();
       return check.fail("lse element type must be f32, got '" + got + "'");
     }
-    if (failed(check.sameSize(*q, 0, "query", *lse, 0, "lse", "batch size")) ||
-        failed(check.sameSize(*q, 1, "query", *lse, 1, "lse",
+    unsigned lseHeads = packed ? 0 : 1, lseSeq = packed ? 1 : 2;
+    if ((!packed && failed(check.sameSize(*q, 0, "query", *lse, 0, "lse",
+                                          "batch size"))) ||
+        failed(check.sameSize(*q, heads, "query", *lse, lseHeads, "lse",
                               "number of heads")) ||
-        failed(
-            check.sameSize(*q, 2, "query", *lse, 2, "lse", "sequence length")))
+        failed(check.sameSize(*q, seq, "query", *lse, lseSeq, "lse",
+                              "sequence length")))
+      return failure();
+  }
+
+  // Variable-length batches: B + 1 offsets each, i32.
+  if (sig.isVarlen()) {
+    if (!sig.cuSeqlensQ || !sig.cuSeqlensK)
+      return check.fail("variable-length attention needs the offsets of both "
+                        "the queries and the keys");
+    FailureOr<RankedTensorType> cuQ =
+        check.rankedOperand(sig.cuSeqlensQ, "cu_seqlens_q", 1, "[B + 1]");
+    if (failed(cuQ))
+      return failure();
+    FailureOr<RankedTensorType> cuK =
+        check.rankedOperand(sig.cuSeqlensK, "cu_seqlens_k", 1, "[B + 1]");
+    if (failed(cuK))
+      return failure();
+    for (auto [type, name] :
+         {std::pair(*cuQ, "cu_seqlens_q"), std::pair(*cuK, "cu_seqlens_k")}) {
+      if (!type.getElementType().isSignlessInteger(32)) {
+        std::string got;
+        llvm::raw_string_ostream(got) << type.getElementType();
+        return check.fail(Twine(name) + " element type must be i32, got '" +
+                          got + "'");
+      }
+      if (!type.isDynamicDim(0) && type.getDimSize(0) < 1)
+        return check.fail(Twine(name) + " must hold B + 1 >= 1 offsets, got 0");
+    }
+    if (failed(check.sameSize(*cuQ, 0, "cu_seqlens_q", *cuK, 0, "cu_seqlens_k",
+                              "number of offsets")))
       return failure();
   }
 
@@ -208,6 +273,7 @@ LogicalResult mlir::fa::verifyAttentionSignature(
 double mlir::fa::getEffectiveScale(std::optional<APFloat> scale, Type query) {
   if (scale)
     return scale->convertToDouble();
-  int64_t headDim = cast<RankedTensorType>(query).getDimSize(3);
+  auto type = cast<RankedTensorType>(query);
+  int64_t headDim = type.getDimSize(type.getRank() - 1);
   return 1.0 / std::sqrt(static_cast<double>(headDim));
 }

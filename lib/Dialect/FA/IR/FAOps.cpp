@@ -28,7 +28,9 @@ void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
                         Value key, Value value, Value output, Value lseOutput,
                         std::optional<double> scale,
                         std::optional<CausalAlignment> causal,
-                        ValueRange captures) {
+                        ValueRange captures, ValueRange varlen) {
+  assert((varlen.empty() || varlen.size() == 3) &&
+         "varlen is (cu_seqlens_q, cu_seqlens_k, max_seqlen_q) or empty");
   SmallVector<Type, 2> resultTypes{output.getType()};
   if (lseOutput)
     resultTypes.push_back(lseOutput.getType());
@@ -37,8 +39,11 @@ void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
   CausalAlignmentAttr causalAttr =
       causal ? CausalAlignmentAttr::get(builder.getContext(), *causal)
              : CausalAlignmentAttr();
+  Value none;
   build(builder, state, resultTypes, query, key, value, output, lseOutput,
-        captures, scaleAttr, causalAttr);
+        captures, varlen.empty() ? none : varlen[0],
+        varlen.empty() ? none : varlen[1], varlen.empty() ? none : varlen[2],
+        scaleAttr, causalAttr);
 }
 
 MutableOperandRange AttentionOp::getInitsMutable() {
@@ -85,9 +90,13 @@ void AttentionOp::buildMaskMod(
   buildModRegion(*this, getMaskMod(), /*forMask=*/true, builder, body);
 }
 
-int64_t AttentionOp::getHeadDim() { return getQueryType().getDimSize(3); }
+int64_t AttentionOp::getHeadDim() {
+  return getQueryType().getDimSize(getQueryType().getRank() - 1);
+}
 
-int64_t AttentionOp::getValueHeadDim() { return getValueType().getDimSize(3); }
+int64_t AttentionOp::getValueHeadDim() {
+  return getValueType().getDimSize(getValueType().getRank() - 1);
+}
 
 double AttentionOp::getEffectiveScale() {
   return fa::getEffectiveScale(getScale(), getQueryType());
@@ -103,6 +112,10 @@ static AttentionSignature signatureOf(AttentionOp op) {
     sig.lse = lse.getType();
   if (std::optional<APFloat> scale = op.getScale())
     sig.scale = scale->convertToDouble();
+  if (Value cuQ = op.getCuSeqlensQ())
+    sig.cuSeqlensQ = cuQ.getType();
+  if (Value cuK = op.getCuSeqlensK())
+    sig.cuSeqlensK = cuK.getType();
   return sig;
 }
 
@@ -119,6 +132,13 @@ LogicalResult AttentionOp::verify() {
              << index << " has type " << result.getType()
              << " but its init has type " << init.get().getType();
   }
+  bool varlenOperands[] = {static_cast<bool>(getCuSeqlensQ()),
+                           static_cast<bool>(getCuSeqlensK()),
+                           static_cast<bool>(getMaxSeqlenQ())};
+  if (llvm::is_contained(varlenOperands, true) &&
+      llvm::is_contained(varlenOperands, false))
+    return emitOpError("a variable-length attention needs cu_seqlens_q, "
+                       "cu_seqlens_k and max_seqlen_q together");
   if (failed(verifyAttentionSignature(signatureOf(*this),
                                       [&]() { return emitOpError(); })))
     return failure();
@@ -151,7 +171,8 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
     auto newOp = AttentionOp::create(
         rewriter, op.getLoc(), TypeRange{op.getResult().getType()},
         op.getQuery(), op.getKey(), op.getValue(), op.getOutput(),
-        /*lse_output=*/Value(), op.getCaptures(), op.getScaleAttr(),
+        /*lse_output=*/Value(), op.getCaptures(), op.getCuSeqlensQ(),
+        op.getCuSeqlensK(), op.getMaxSeqlenQ(), op.getScaleAttr(),
         op.getCausalAttr());
     moveModRegions(rewriter, op, newOp);
     rewriter.replaceOp(op, {newOp.getResult(), Value()});
@@ -270,8 +291,9 @@ struct DropUnusedCaptures : OpRewritePattern<AttentionOp> {
     if (dropped.none())
       return rewriter.notifyMatchFailure(op, "every capture is read");
     auto newOp = AttentionOp::create(
-        rewriter, op.getLoc(), op.getResultTypes(), op.getQuery(),
-        op.getKey(), op.getValue(), op.getOutput(), op.getLseOutput(), kept,
+        rewriter, op.getLoc(), op.getResultTypes(), op.getQuery(), op.getKey(),
+        op.getValue(), op.getOutput(), op.getLseOutput(), kept,
+        op.getCuSeqlensQ(), op.getCuSeqlensK(), op.getMaxSeqlenQ(),
         op.getScaleAttr(), op.getCausalAttr());
     moveModRegions(rewriter, op, newOp);
     for (Region *region : {&newOp.getScoreMod(), &newOp.getMaskMod()}) {

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FusedTileMatcher.h"
 #include "TileMatchers.h"
 #include "TileUtils.h"
 #include "fa/Dialect/FA/IR/ModRegions.h"
@@ -32,48 +33,7 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
 
-namespace {
-
-/// Matches one fused tile; every failure is a diagnostic on the op that
-/// differs from what the tile passes build.
-class FusedTileMatcher {
-public:
-  explicit FusedTileMatcher(scf::ForallOp forall) { tile.forall = forall; }
-
-  FailureOr<FusedAttentionTile> match();
-
-private:
-  LogicalResult fail(Operation *op, const Twine &what) {
-    op->emitError("not a fused attention tile a GPU strategy can implement: ")
-        << what;
-    return failure();
-  }
-
-  /// The canonical tile op of `role` producing `value`, with operands
-  /// `operands` (null entries accept anything: uninitialized out tensors).
-  FailureOr<Operation *> tileOp(Value value, StringRef role,
-                                ArrayRef<Value> operands, Operation *context);
-
-  /// A [1, heads, extent, dim] slice of `source` (defined outside the
-  /// forall) at (batch, head, start, 0); returns the source. `head` null:
-  /// the forall's head induction variable (times `heads`).
-  FailureOr<Value> slice(Value value, Value head, Value start, Value extent,
-                         Operation *context, StringRef what, int64_t heads = 1);
-  /// `ofr` is the first query head of the tile: the head induction
-  /// variable, times packedHeads when packed.
-  bool isFirstHead(OpFoldResult ofr);
-  /// The Q tile: a slice taken once per tile, collapsed when packed.
-  LogicalResult matchQuery(Value queryTile, Operation *qk);
-
-  LogicalResult matchLoop();
-  LogicalResult matchEpilogue();
-  LogicalResult matchScoresBody();
-
-  FusedAttentionTile tile;
-  Value cols;
-};
-
-} // namespace
+using mlir::fa::detail::FusedTileMatcher;
 
 FailureOr<Operation *> FusedTileMatcher::tileOp(Value value, StringRef role,
                                                 ArrayRef<Value> operands,
@@ -101,6 +61,21 @@ FailureOr<Operation *> FusedTileMatcher::tileOp(Value value, StringRef role,
   return op;
 }
 
+bool FusedTileMatcher::isSequenceOffset(Value value, Value &cu, bool next) {
+  Value offsets =
+      matchSequenceOffset(value, tile.forall, tile.batchDim(), next);
+  if (!offsets || (cu && offsets != cu))
+    return false;
+  cu = offsets;
+  return true;
+}
+
+bool FusedTileMatcher::isSequenceLength(Value value, Value &cu, Value base) {
+  auto sub = value ? value.getDefiningOp<arith::SubIOp>() : arith::SubIOp();
+  return sub && sub.getRhs() == base && isSequenceOffset(base, cu, false) &&
+         isSequenceOffset(sub.getLhs(), cu, true);
+}
+
 bool FusedTileMatcher::isFirstHead(OpFoldResult ofr) {
   unsigned dim = tile.batchDim() + 1;
   if (tile.packedHeads == 1 || isConstantIndex(ofr, 0))
@@ -124,15 +99,36 @@ FailureOr<Value> FusedTileMatcher::slice(Value value, Value head, Value start,
                             sizes = op.getMixedSizes(),
                             strides = op.getMixedStrides();
   unsigned base = tile.batchDim();
-  bool ok = sourceType.getRank() == 4 && offsets.size() == 4 &&
-            isInductionVar(offsets[0], tile.forall, base) &&
-            (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
-            isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
-            isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], heads) &&
-            isValue(sizes[2], extent) &&
-            isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
-            llvm::all_of(strides,
-                         [](OpFoldResult s) { return isConstantIndex(s, 1); });
+  if (varlen) {
+    // [T, H, D]: rows [base + start, base + start + n) of head h.
+    Value rowBase = what == "Q" ? tile.queryBase : tile.keyBase;
+    bool ok = sourceType.getRank() == 3 && offsets.size() == 3 &&
+              isa<Value>(offsets[0]) &&
+              matchAddOf(cast<Value>(offsets[0]), rowBase) == start &&
+              (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
+              isConstantIndex(offsets[2], 0) && isValue(sizes[0], extent) &&
+              isConstantIndex(sizes[1], heads) &&
+              isConstantIndex(sizes[2], sourceType.getDimSize(2)) &&
+              hasUnitStrides(strides);
+    if (!ok) {
+      (void)fail(op, Twine("the ") + what +
+                         " tile of a variable-length tile must be the slice "
+                         "[base + start : base + start + n, h, :] of its "
+                         "packed operand, base the sequence's first row");
+      return failure();
+    }
+  }
+  bool ok = varlen ||
+            sourceType.getRank() == 4 && offsets.size() == 4 &&
+                isInductionVar(offsets[0], tile.forall, base) &&
+                (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
+                isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
+                isConstantIndex(sizes[0], 1) &&
+                isConstantIndex(sizes[1], heads) && isValue(sizes[2], extent) &&
+                isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
+                llvm::all_of(strides, [](OpFoldResult s) {
+                  return isConstantIndex(s, 1);
+                });
   if (!ok) {
     (void)fail(op, Twine("the ") + what +
                        (heads > 1 ? " tile must be the slice [b, h * G : h * "
@@ -248,12 +244,30 @@ LogicalResult FusedTileMatcher::matchLoop() {
 
   // The slices: Q outside the loop; K and V at the block, one head.
   auto keySlice = (*qk)->getOperand(1).getDefiningOp<tensor::ExtractSliceOp>();
-  if (!keySlice || keySlice.getMixedOffsets().size() != 4 ||
+  // A variable-length tile slices packed [T, H, D] operands: rows from the
+  // sequence's first, cu_k[b].
+  varlen = keySlice && keySlice.getMixedOffsets().size() == 3;
+  unsigned rowDim = varlen ? 0 : 2;
+  if (!keySlice || (!varlen && keySlice.getMixedOffsets().size() != 4) ||
       !isa<Value>(keySlice.getMixedOffsets()[1]) ||
-      !isa<Value>(keySlice.getMixedSizes()[2]))
-    return fail(*qk, "the K tile is not a slice [b, h, start:start+n, :]");
+      !isa<Value>(keySlice.getMixedSizes()[rowDim]) ||
+      !isa<Value>(keySlice.getMixedOffsets()[rowDim]))
+    return fail(*qk, "the K tile is not a slice [b, h, start:start+n, :] "
+                     "(or [cu_k[b] + start : ..., h, :] when packed)");
   tile.kvHead = cast<Value>(keySlice.getMixedOffsets()[1]);
-  cols = cast<Value>(keySlice.getMixedSizes()[2]);
+  cols = cast<Value>(keySlice.getMixedSizes()[rowDim]);
+  if (varlen) {
+    Value keyRow = cast<Value>(keySlice.getMixedOffsets()[0]);
+    auto add = keyRow.getDefiningOp<arith::AddIOp>();
+    tile.keyBase = !add                 ? Value()
+                   : add.getRhs() == iv ? add.getLhs()
+                   : add.getLhs() == iv ? add.getRhs()
+                                        : Value();
+    if (!tile.keyBase || !isSequenceOffset(tile.keyBase, tile.cuSeqlensK,
+                                           /*next=*/false))
+      return fail(keySlice, "the K tile of a variable-length tile must start "
+                            "at cu_k[b] + the block's first key");
+  }
   FailureOr<Value> key =
       slice((*qk)->getOperand(1), tile.kvHead, iv, cols, *qk, "K");
   FailureOr<Value> value =
@@ -262,9 +276,23 @@ LogicalResult FusedTileMatcher::matchLoop() {
     return failure();
   tile.key = *key;
   tile.value = *value;
-  if (!isBlockExtent(cols, tile.blockN, tile.key, 2, iv))
+  if (varlen) {
+    auto min = cols.getDefiningOp<arith::MinSIOp>();
+    auto remaining =
+        min ? (isConstantIndex(min.getLhs(), tile.blockN) ? min.getRhs()
+                                                          : min.getLhs())
+                  .getDefiningOp<arith::SubIOp>()
+            : arith::SubIOp();
+    tile.keyLength = remaining ? remaining.getLhs() : Value();
+    if (!isBlockExtentOf(cols, tile.blockN, tile.keyLength, iv) ||
+        !isSequenceLength(tile.keyLength, tile.cuSeqlensK, tile.keyBase))
+      return fail(keySlice, "a key block of a variable-length tile must "
+                            "hold min(block_n, (cu_k[b + 1] - cu_k[b]) - "
+                            "start) keys");
+  } else if (!isBlockExtent(cols, tile.blockN, tile.key, 2, iv)) {
     return fail(keySlice, "a key block must hold min(block_n, Nk - start) "
                           "keys");
+  }
 
   if (failed(matchQuery((*qk)->getOperand(0), *qk)))
     return failure();
@@ -272,6 +300,12 @@ LogicalResult FusedTileMatcher::matchLoop() {
   // Nothing else in the loop computes: the remaining ops only size the out
   // tensors of the maps and the block.
   for (Operation &op : loop.getBody()->without_terminator()) {
+    // (The packed K/V row: only slices read it.)
+    if (varlen && isa<arith::AddIOp>(op) &&
+        llvm::all_of(op.getUsers(), [](Operation *user) {
+          return isa<tensor::ExtractSliceOp>(user);
+        }))
+      continue;
     if (getRole(&op).empty() &&
         !isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
              linalg::FillOp, arith::ConstantOp, arith::SubIOp, arith::MinSIOp>(
@@ -299,13 +333,27 @@ LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
     queryTile = collapse.getSrc();
   }
   auto querySlice = queryTile.getDefiningOp<tensor::ExtractSliceOp>();
+  unsigned rowDim = varlen ? 0 : 2;
   if (!querySlice || querySlice->getBlock() != forall.getBody() ||
-      querySlice.getMixedOffsets().size() != 4 ||
-      !isa<Value>(querySlice.getMixedOffsets()[2]) ||
-      !isa<Value>(querySlice.getMixedSizes()[2]))
+      querySlice.getMixedOffsets().size() != (varlen ? 3 : 4) ||
+      !isa<Value>(querySlice.getMixedOffsets()[rowDim]) ||
+      !isa<Value>(querySlice.getMixedSizes()[rowDim]))
     return fail(qk, "the Q tile must be a slice taken once per tile");
-  tile.rowStart = cast<Value>(querySlice.getMixedOffsets()[2]);
-  tile.rows = cast<Value>(querySlice.getMixedSizes()[2]);
+  tile.rowStart = cast<Value>(querySlice.getMixedOffsets()[rowDim]);
+  tile.rows = cast<Value>(querySlice.getMixedSizes()[rowDim]);
+  if (varlen) {
+    // Row cu_q[b] + first of the packed Q.
+    auto add = tile.rowStart.getDefiningOp<arith::AddIOp>();
+    Value lhs = add ? add.getLhs() : Value(),
+          rhs = add ? add.getRhs() : Value();
+    if (lhs && isSequenceOffset(lhs, tile.cuSeqlensQ, /*next=*/false))
+      tile.queryBase = lhs, tile.rowStart = rhs;
+    else if (rhs && isSequenceOffset(rhs, tile.cuSeqlensQ, /*next=*/false))
+      tile.queryBase = rhs, tile.rowStart = lhs;
+    else
+      return fail(querySlice, "the Q tile of a variable-length tile must "
+                              "start at cu_q[b] + the tile's first row");
+  }
   FailureOr<Value> query = slice(querySlice.getResult(), /*head=*/Value(),
                                  tile.rowStart, tile.rows, qk, "Q", heads);
   if (failed(query))
@@ -322,139 +370,33 @@ LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
                                         "block_m / G'"
                                       : "the tile's first row must be 'tile * "
                                         "block_m'");
+  if (varlen) {
+    // max(min(block_m, (cu_q[b + 1] - cu_q[b]) - first row), 0).
+    auto max = tile.rows.getDefiningOp<arith::MaxSIOp>();
+    auto min =
+        max ? (isConstantIndex(max.getRhs(), 0) ? max.getLhs() : max.getRhs())
+                  .getDefiningOp<arith::MinSIOp>()
+            : arith::MinSIOp();
+    auto remaining =
+        min ? (isConstantIndex(min.getLhs(), positions) ? min.getRhs()
+                                                        : min.getLhs())
+                  .getDefiningOp<arith::SubIOp>()
+            : arith::SubIOp();
+    tile.queryLength = remaining ? remaining.getLhs() : Value();
+    if (!isBlockExtentOf(tile.rows, positions, tile.queryLength, tile.rowStart,
+                         /*clamped=*/true) ||
+        !isSequenceLength(tile.queryLength, tile.cuSeqlensQ, tile.queryBase))
+      return fail(querySlice, "a variable-length tile must hold max(min("
+                              "block_m, (cu_q[b + 1] - cu_q[b]) - first "
+                              "row), 0) rows");
+    return success();
+  }
   if (!isBlockExtent(tile.rows, positions, tile.query, 2, tile.rowStart))
     return fail(querySlice, heads > 1
                                 ? "a packed tile must hold min(block_m / G, "
                                   "Nq - first row) positions of each head"
                                 : "a tile must hold min(block_m, Nq - first "
                                   "row) rows");
-  return success();
-}
-
-LogicalResult FusedTileMatcher::matchEpilogue() {
-  scf::ForallOp forall = tile.forall;
-  scf::ForOp loop = tile.kvLoop;
-  ValueRange outputs = forall.getOutputs();
-  if (outputs.empty() || outputs.size() > 2)
-    return fail(forall, "a tile writes O and, optionally, the LSE");
-  if (tile.split && outputs.size() != 2)
-    return fail(forall, "a split tile writes a partial O and a partial LSE");
-  tile.output = outputs[0];
-  if (outputs.size() == 2)
-    tile.lseOutput = outputs[1];
-  unsigned base = tile.batchDim();
-
-  // The grid: (B, Hq, ceildiv(Nq, block_m)) over Q, after the splits.
-  SmallVector<OpFoldResult> ubs = forall.getMixedUpperBound();
-  if (tile.split) {
-    // The partial tensors hold one part per split: the kernels read the
-    // split count from their first dimension.
-    auto partsOk = [&](Value tensor, int64_t rank) {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      if (type.getRank() != rank || !type.getElementType().isF32())
-        return false;
-      if (isSizeOf(ubs[0], tensor, 0))
-        return true;
-      auto empty = tensor.getDefiningOp<tensor::EmptyOp>();
-      return empty && isValue(ubs[0], empty.getDynamicSize(0));
-    };
-    if (!partsOk(tile.output, 5) || !partsOk(tile.lseOutput, 4))
-      return fail(forall, "the partial outputs of a split tile must be f32 "
-                          "[S, B, Hq, Nq, Dv] and [S, B, Hq, Nq] with S the "
-                          "forall's first bound");
-    ubs.erase(ubs.begin());
-  }
-  auto ceil = isa<Value>(ubs[2])
-                  ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
-                  : arith::CeilDivUIOp();
-  auto queryType = cast<RankedTensorType>(tile.query.getType());
-  auto keyType = cast<RankedTensorType>(tile.key.getType());
-  int64_t queryLength = queryType.getDimSize(2);
-  bool tilesOk = (ceil && isSizeOf(ceil.getLhs(), tile.query, 2)) ||
-                 (tile.positions() == 1 && isSizeOf(ubs[2], tile.query, 2)) ||
-                 (!ShapedType::isDynamic(queryLength) &&
-                  isConstantIndex(
-                      ubs[2], llvm::divideCeil(queryLength, tile.positions())));
-  if (tile.packedHeads > 1) {
-    // The heads of a packed tile are the key/value heads, each with its G
-    // query heads.
-    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(1) ||
-        queryType.getDimSize(1) != tile.packedHeads * keyType.getDimSize(1))
-      return fail(forall, "a packed tile needs static head counts with Hq = "
-                          "G * Hkv (G = pack_gqa)");
-    if (!isSizeOf(ubs[0], tile.query, 0) || !isSizeOf(ubs[1], tile.key, 1) ||
-        !tilesOk)
-      return fail(forall, "the packed tiles must cover (B, Hkv, ceildiv(Nq, "
-                          "block_m / G))");
-  } else if (!isSizeOf(ubs[0], tile.query, 0) ||
-             !isSizeOf(ubs[1], tile.query, 1) || !tilesOk) {
-    return fail(forall, "the tiles must cover (B, Hq, ceildiv(Nq, block_m)) "
-                        "of Q");
-  }
-
-  auto inserts = forall.getTerminator().getYieldingOps();
-  if (llvm::range_size(inserts) != outputs.size())
-    return fail(forall, "each output is written once per tile");
-  for (auto [index, op] : llvm::enumerate(inserts)) {
-    auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(&op);
-    if (!insert || insert.getDest() != forall.getRegionIterArgs()[index])
-      return fail(&op, "expected a parallel_insert_slice per output");
-    SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(),
-                              sizes = insert.getMixedSizes();
-    bool isLse = index == 1;
-    size_t rank = (isLse ? 3 : 4) + base;
-    if (offsets.size() != rank || !hasUnitStrides(insert.getMixedStrides()) ||
-        (tile.split && (!isInductionVar(offsets[0], forall, 0) ||
-                        !isConstantIndex(sizes[0], 1))) ||
-        !isInductionVar(offsets[base], forall, base) ||
-        !isConstantIndex(sizes[base], 1) || !isFirstHead(offsets[base + 1]) ||
-        !isConstantIndex(sizes[base + 1], tile.packedHeads) ||
-        !isValue(offsets[base + 2], tile.rowStart) ||
-        (!isLse && !isConstantIndex(offsets[base + 3], 0)) ||
-        !isValue(sizes[base + 2], tile.rows))
-      return fail(insert, tile.packedHeads > 1
-                              ? "a packed tile writes rows [first row, first "
-                                "row + rows) of its G query heads"
-                              : "a tile writes rows [first row, first row + "
-                                "rows) of its (batch, head)");
-    Value source = insert.getSource();
-    if (tile.packedHeads > 1) {
-      // Its G * n rows expanded into [G, n, ...].
-      auto expand = source.getDefiningOp<tensor::ExpandShapeOp>();
-      SmallVector<ReassociationIndices, 4> groups;
-      if (expand)
-        groups = expand.getReassociationIndices();
-      if (!expand || groups.empty() ||
-          groups[0] != ReassociationIndices{0, 1} ||
-          (groups.size() == 2 && groups[1] != ReassociationIndices{2}))
-        return fail(insert, "a packed tile writes its G * n rows expanded "
-                            "into [G, n, ...]");
-      source = expand.getSrc();
-    }
-    if (!isLse) {
-      // A split tile writes the normalized f32 output itself; the others
-      // round it (store).
-      Operation *reader = insert;
-      if (!tile.split) {
-        auto store = tileOp(source, "store", {nullptr, nullptr}, insert);
-        if (failed(store))
-          return failure();
-        source = (*store)->getOperand(0);
-        reader = *store;
-      }
-      if (failed(tileOp(source, "normalize",
-                        {loop.getResult(2), loop.getResult(1), nullptr},
-                        reader)))
-        return failure();
-      continue;
-    }
-    auto lse = tileOp(source, "lse", {nullptr, loop.getResult(1), nullptr},
-                      insert);
-    if (failed(lse) ||
-        failed(tileOp((*lse)->getOperand(0), "max_natural_log",
-                      {loop.getResult(0), nullptr}, *lse)))
-      return failure();
-  }
   return success();
 }
 

@@ -121,6 +121,10 @@ struct OutputTile {
   Value kvBegin;     // first key the tile's loops visit (0 unless split)
   Value kvEnd;       // last key (exclusive) any row of the tile can see
   Value causalShift; // key j is visible from row i iff j <= i + shift
+  /// Variable-length batches: the token rows where the tile's query and
+  /// key/value sequences start in the packed operands (null: fixed-length,
+  /// where `batch` selects the sequence).
+  Value queryBase, keyBase;
   int64_t headDim, valueHeadDim, blockN;
   double scale;
   /// The op's score_mod and mask_mod (possibly empty) and its captures.
@@ -128,13 +132,21 @@ struct OutputTile {
   ValueRange captures;
 };
 
+/// Rows [row, row + size) of the key/value head of `tile` in `source` (K
+/// or V); `row` is a key position, or a token row when packed (keyBase).
+Value extractKeyRows(OpBuilder &b, Location loc, const OutputTile &tile,
+                     Value source, Value row, Value size, int64_t dim) {
+  return extractRows(b, loc, source, tile.keyBase ? Value() : tile.batch,
+                     tile.kvHead, row, size, dim);
+}
+
 /// S = score_mod(scale * Q_tile K_block^T) over keys [start, start + cols),
 /// with -inf where the causal mask or mask_mod hides a key. Shape [rows,
 /// cols], f32 (see buildScoresTile).
 Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
-                  Value start, Value cols) {
-  Value keyTile = extractRows(b, loc, tile.key, tile.batch, tile.kvHead, start,
-                              cols, tile.headDim);
+                  Value start, Value keyRow, Value cols) {
+  Value keyTile =
+      extractKeyRows(b, loc, tile, tile.key, keyRow, cols, tile.headDim);
   Value init = zeroTile(b, loc, tile.rows, cols);
   Value qk = tileops::buildQK(b, loc, tile.queryTile, keyTile, init);
   ScoreContext context;
@@ -151,19 +163,25 @@ Value buildScores(OpBuilder &b, Location loc, const OutputTile &tile,
 }
 
 /// A loop over the key/value blocks of `tile` carrying `init`; `body`
-/// returns the next value of the carried tensor.
-scf::ForOp buildKeyLoop(OpBuilder &b, Location loc, const OutputTile &tile,
-                        Value init, StringRef stage,
-                        function_ref<Value(OpBuilder &, Location, Value start,
-                                           Value cols, Value carried)>
-                            body) {
+/// returns the next value of the carried tensor. It gets the block's first
+/// key position and its row in K and V (the same unless packed).
+scf::ForOp
+buildKeyLoop(OpBuilder &b, Location loc, const OutputTile &tile, Value init,
+             StringRef stage,
+             function_ref<Value(OpBuilder &, Location, Value start, Value row,
+                                Value cols, Value carried)>
+                 body) {
   Value step = indexConst(b, loc, tile.blockN);
   auto loop = scf::ForOp::create(
       b, loc, tile.kvBegin, tile.kvEnd, step, ValueRange{init},
       [&](OpBuilder &nb, Location nl, Value start, ValueRange carried) {
         Value remaining = arith::SubIOp::create(nb, nl, tile.kvLength, start);
         Value cols = arith::MinSIOp::create(nb, nl, step, remaining);
-        scf::YieldOp::create(nb, nl, body(nb, nl, start, cols, carried[0]));
+        Value row = tile.keyBase
+                        ? arith::AddIOp::create(nb, nl, tile.keyBase, start)
+                        : start;
+        scf::YieldOp::create(nb, nl,
+                             body(nb, nl, start, row, cols, carried[0]));
       });
   loop->setAttr(SoftmaxStage::attrName, b.getStringAttr(stage));
   return loop;
@@ -179,8 +197,9 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
       filledLike(b, loc, rowShape, -std::numeric_limits<double>::infinity());
   scf::ForOp rowMax = buildKeyLoop(
       b, loc, tile, maxInit, SoftmaxStage::rowMax,
-      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value max) {
-        Value scores = buildScores(nb, nl, tile, start, cols);
+      [&](OpBuilder &nb, Location nl, Value start, Value row, Value cols,
+          Value max) {
+        Value scores = buildScores(nb, nl, tile, start, row, cols);
         return tileops::buildRowMax(nb, nl, scores, max, "row_max");
       });
   Value max = rowMax.getResult(0);
@@ -188,8 +207,9 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
   Value sumInit = filledLike(b, loc, rowShape, 0.0);
   scf::ForOp rowSum = buildKeyLoop(
       b, loc, tile, sumInit, SoftmaxStage::rowSum,
-      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value sum) {
-        Value scores = buildScores(nb, nl, tile, start, cols);
+      [&](OpBuilder &nb, Location nl, Value start, Value row, Value cols,
+          Value sum) {
+        Value scores = buildScores(nb, nl, tile, start, row, cols);
         Value exps = tileops::buildExp(nb, nl, scores, max,
                                        emptyLike(nb, nl, scores));
         return tileops::buildRowSum(nb, nl, exps, sum);
@@ -204,13 +224,13 @@ std::tuple<Value, Value, Value> buildExactSoftmax(OpBuilder &b, Location loc,
   accInit = linalg::FillOp::create(b, loc, zero, accInit).getResult(0);
   scf::ForOp weighted = buildKeyLoop(
       b, loc, tile, accInit, SoftmaxStage::weightedValues,
-      [&](OpBuilder &nb, Location nl, Value start, Value cols, Value acc) {
-        Value scores = buildScores(nb, nl, tile, start, cols);
+      [&](OpBuilder &nb, Location nl, Value start, Value row, Value cols,
+          Value acc) {
+        Value scores = buildScores(nb, nl, tile, start, row, cols);
         Value probs = tileops::buildExactProbabilities(
             nb, nl, scores, max, sum, emptyLike(nb, nl, scores));
-        Value valueTile =
-            extractRows(nb, nl, tile.value, tile.batch, tile.kvHead, start,
-                        cols, tile.valueHeadDim);
+        Value valueTile = extractKeyRows(nb, nl, tile, tile.value, row, cols,
+                                         tile.valueHeadDim);
         return tileops::buildWeightedValues(nb, nl, probs, valueTile, acc);
       });
   return {weighted.getResult(0), max, sum};
@@ -227,9 +247,12 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes chosen = requested;
   if (requested.wgmmaDefaultsWherePossible) {
     auto valueType = cast<ShapedType>(op.getValue().getType());
-    chosen.wgmmaDefaults = isWgmmaCandidate(
-        getElementTypeOrSelf(op.getQuery().getType()), op.getHeadDim(),
-        valueType.getDimSize(valueType.getRank() - 1));
+    // (Variable-length tiles are built by mma-sync only.)
+    chosen.wgmmaDefaults =
+        !op.isVarlen() &&
+        isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
+                         op.getHeadDim(),
+                         valueType.getDimSize(valueType.getRank() - 1));
   }
   AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
 
@@ -241,8 +264,26 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   auto dim = [&](Value tensor, int64_t index) -> Value {
     return tensor::DimOp::create(rewriter, loc, tensor, index);
   };
-  Value batch = dim(query, 0), qHeads = dim(query, 1), qLength = dim(query, 2);
-  Value kvHeads = dim(key, 1), kvLength = dim(key, 2);
+  // Variable-length batches: B = offsets - 1 sequences, whose lengths each
+  // tile reads from the offsets; max_seqlen_q bounds the query tiles.
+  bool varlen = op.isVarlen();
+  if (varlen && sizes.packGQA)
+    return op.emitOpError("pack-gqa does not support variable-length "
+                          "batches yet");
+  if (varlen && sizes.kvSplits != 0)
+    return op.emitOpError("split-kv does not support variable-length "
+                          "batches yet");
+  Value batch, qLength, kvLength;
+  if (varlen) {
+    batch = arith::SubIOp::create(rewriter, loc, dim(op.getCuSeqlensQ(), 0),
+                                  indexConst(rewriter, loc, 1));
+    qLength = op.getMaxSeqlenQ();
+  } else {
+    batch = dim(query, 0);
+    qLength = dim(query, 2);
+    kvLength = dim(key, 2);
+  }
+  Value qHeads = dim(query, 1), kvHeads = dim(key, 1);
   buildHeadChecks(rewriter, loc,
                   op.getQueryType().isDynamicDim(1) ||
                       op.getKeyType().isDynamicDim(1),
@@ -276,7 +317,8 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   Value tiledHeads = pack ? kvHeads : qHeads;
 
   Value causalShift;
-  if (std::optional<CausalAlignment> causal = op.getCausal()) {
+  std::optional<CausalAlignment> causal = op.getCausal();
+  if (causal && !varlen) {
     causalShift = *causal == CausalAlignment::TopLeft
                       ? indexConst(rewriter, loc, 0)
                       : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
@@ -343,9 +385,33 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.maskMod = &op.getMaskMod();
   tile.captures = op.getCaptures();
   tile.rowStart = arith::MulIOp::create(rewriter, loc, ivs[2], blockM);
+  Value seqLength = qLength;
+  if (varlen) {
+    // Sequence b: query rows [cu_q[b], cu_q[b + 1]), key rows [cu_k[b],
+    // cu_k[b + 1]); tiles past its end have no rows.
+    Value next = arith::AddIOp::create(rewriter, loc, ivs[0],
+                                       indexConst(rewriter, loc, 1));
+    tile.queryBase = extractOffset(rewriter, loc, op.getCuSeqlensQ(), ivs[0]);
+    tile.keyBase = extractOffset(rewriter, loc, op.getCuSeqlensK(), ivs[0]);
+    seqLength = arith::SubIOp::create(
+        rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensQ(), next),
+        tile.queryBase);
+    kvLength = arith::SubIOp::create(
+        rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensK(), next),
+        tile.keyBase);
+    if (causal)
+      causalShift =
+          *causal == CausalAlignment::TopLeft
+              ? indexConst(rewriter, loc, 0)
+              : arith::SubIOp::create(rewriter, loc, kvLength, seqLength)
+                    .getResult();
+  }
   tile.positions = arith::MinSIOp::create(
       rewriter, loc, blockM,
-      arith::SubIOp::create(rewriter, loc, qLength, tile.rowStart));
+      arith::SubIOp::create(rewriter, loc, seqLength, tile.rowStart));
+  if (varlen)
+    tile.positions = arith::MaxSIOp::create(rewriter, loc, tile.positions,
+                                            indexConst(rewriter, loc, 0));
   tile.rows = tile.positions;
   if (pack) {
     tile.packedHeads = packed;
@@ -385,8 +451,12 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.queryTile =
       pack ? extractPackedRows(rewriter, loc, query, ivs[0], tile.head, packed,
                                tile.rowStart, tile.positions, tile.headDim)
-           : extractRows(rewriter, loc, query, ivs[0], ivs[1], tile.rowStart,
-                         tile.rows, tile.headDim);
+      : varlen ? extractRows(rewriter, loc, query, /*batch=*/Value(), ivs[1],
+                             arith::AddIOp::create(
+                                 rewriter, loc, tile.queryBase, tile.rowStart),
+                             tile.rows, tile.headDim)
+               : extractRows(rewriter, loc, query, ivs[0], ivs[1],
+                             tile.rowStart, tile.rows, tile.headDim);
 
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
@@ -413,6 +483,11 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
           expandPackedRows(rewriter, loc, lseTile, packed, tile.positions);
   }
 
+  // The token row of the tile's first query in the packed O and LSE.
+  Value token;
+  if (varlen)
+    token = arith::AddIOp::create(rewriter, loc, tile.queryBase, tile.rowStart);
+
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   ValueRange shared = forall.getRegionIterArgs();
   OpFoldResult one = rewriter.getIndexAttr(1);
@@ -426,8 +501,18 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   }
   auto insert = [&](Value source, Value dest, bool withColumns) {
     SmallVector<OpFoldResult> offsets = lead, sizes = leadSizes;
-    offsets.push_back(tile.rowStart);
-    sizes.push_back(tile.positions);
+    if (varlen) {
+      // O [Tq, Hq, Dv] at (token, head, 0); LSE [Hq, Tq] at (head, token).
+      offsets = {tile.head, token};
+      sizes = {one, tile.positions};
+      if (withColumns) {
+        std::swap(offsets[0], offsets[1]);
+        std::swap(sizes[0], sizes[1]);
+      }
+    } else {
+      offsets.push_back(tile.rowStart);
+      sizes.push_back(tile.positions);
+    }
     if (withColumns) {
       offsets.push_back(zeroAttr);
       sizes.push_back(rewriter.getIndexAttr(tile.valueHeadDim));

@@ -94,4 +94,58 @@ bool isTileStart(Value value, scf::ForallOp forall, unsigned dim,
          (mul.getRhs() == iv && isConstantIndex(mul.getLhs(), block));
 }
 
+Value matchSequenceOffset(Value value, scf::ForallOp forall, unsigned dim,
+                          bool next) {
+  auto cast =
+      value ? value.getDefiningOp<arith::IndexCastOp>() : arith::IndexCastOp();
+  auto extract = cast ? cast.getIn().getDefiningOp<tensor::ExtractOp>()
+                      : tensor::ExtractOp();
+  if (!extract || extract.getIndices().size() != 1 ||
+      !extract.getType().isSignlessInteger(32))
+    return Value();
+  Value cu = extract.getTensor();
+  Operation *owner = cu.getParentBlock()->getParentOp();
+  if (owner == forall || forall->isProperAncestor(owner))
+    return Value();
+  Value index = extract.getIndices()[0];
+  Value iv = forall.getInductionVar(dim);
+  if (!next)
+    return index == iv ? cu : Value();
+  Value other = matchAddOf(index, iv);
+  return other && isConstantIndex(other, 1) ? cu : Value();
+}
+
+Value matchAddOf(Value value, Value operand) {
+  auto add = value ? value.getDefiningOp<arith::AddIOp>() : arith::AddIOp();
+  if (!add)
+    return Value();
+  if (add.getLhs() == operand)
+    return add.getRhs();
+  if (add.getRhs() == operand)
+    return add.getLhs();
+  return Value();
+}
+
+bool isBlockExtentOf(Value value, int64_t block, Value length, Value start,
+                     bool clamped) {
+  if (clamped) {
+    auto max = value ? value.getDefiningOp<arith::MaxSIOp>() : arith::MaxSIOp();
+    if (!max)
+      return false;
+    value = isConstantIndex(max.getRhs(), 0)   ? max.getLhs()
+            : isConstantIndex(max.getLhs(), 0) ? max.getRhs()
+                                               : Value();
+  }
+  auto min = value ? value.getDefiningOp<arith::MinSIOp>() : arith::MinSIOp();
+  if (!min)
+    return false;
+  Value other = isConstantIndex(min.getLhs(), block)   ? min.getRhs()
+                : isConstantIndex(min.getRhs(), block) ? min.getLhs()
+                                                       : Value();
+  auto remaining =
+      other ? other.getDefiningOp<arith::SubIOp>() : arith::SubIOp();
+  return remaining && remaining.getRhs() == start &&
+         remaining.getLhs() == length;
+}
+
 } // namespace mlir::fa::tileutils

@@ -51,6 +51,23 @@ bool isFillOf(Value value, double expected);
 bool isTileStart(Value value, scf::ForallOp forall, unsigned dim,
                  int64_t block);
 
+/// `value` is `index_cast(tensor.extract %cu[b])` (with `next`, of
+/// `%cu[b + 1]`) for the forall's induction variable `dim` and a tensor
+/// `%cu` defined outside the forall: a sequence offset of a variable-length
+/// batch. Returns `%cu`, or null.
+Value matchSequenceOffset(Value value, scf::ForallOp forall, unsigned dim,
+                          bool next);
+
+/// `value` is `x + y` (either operand order) with `x` = `operand`; returns
+/// `y`, or null.
+Value matchAddOf(Value value, Value operand);
+
+/// `value` is minsi(c, length - start) with c the constant `block`, the
+/// extent of a block of a sequence of `length`; with `clamped`,
+/// maxsi(that, 0) (a tile past the end of its sequence has no rows).
+bool isBlockExtentOf(Value value, int64_t block, Value length, Value start,
+                     bool clamped = false);
+
 } // namespace mlir::fa::tileutils
 
 #endif // FA_LIB_DIALECT_FA_TRANSFORMS_TILEMATCHERS_H

@@ -43,12 +43,26 @@ Value tileutils::extractRows(OpBuilder &b, Location loc, Value source,
   auto sourceType = cast<RankedTensorType>(source.getType());
   auto tileType = RankedTensorType::get({ShapedType::kDynamic, dim},
                                         sourceType.getElementType());
+  if (!batch) {
+    SmallVector<OpFoldResult> offsets{start, head, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{size, b.getIndexAttr(1),
+                                    b.getIndexAttr(dim)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
+                                          sizes, strides);
+  }
   SmallVector<OpFoldResult> offsets{batch, head, start, b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(1), size,
                                   b.getIndexAttr(dim)};
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
   return tensor::ExtractSliceOp::create(b, loc, tileType, source, offsets,
                                         sizes, strides);
+}
+
+Value tileutils::extractOffset(OpBuilder &b, Location loc, Value offsets,
+                               Value index) {
+  Value element = tensor::ExtractOp::create(b, loc, offsets, index);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), element);
 }
 
 Value tileutils::extractPackedRows(OpBuilder &b, Location loc, Value source,

@@ -53,9 +53,15 @@ Value safeRowMax(OpBuilder &b, Location loc, Value max);
 /// An index constant.
 Value indexConst(OpBuilder &b, Location loc, int64_t value);
 
-/// The [size, dim] tile at (batch, head, start) of a [B, H, N, dim] tensor.
+/// The [size, dim] tile at (batch, head, start) of a [B, H, N, dim] tensor;
+/// with a null `batch`, at rows [start, start + size) of `head` in a
+/// [T, H, dim] tensor (the packed tokens of variable-length batches).
 Value extractRows(OpBuilder &b, Location loc, Value source, Value batch,
                   Value head, Value start, Value size, int64_t dim);
+
+/// Element `index` of a 1-D i32 tensor (cumulative sequence offsets), as an
+/// index.
+Value extractOffset(OpBuilder &b, Location loc, Value offsets, Value index);
 
 /// The Q tile of a packed GQA tile: rows [start, start + size) of the
 /// `heads` heads from `firstHead` of a [B, H, N, dim] tensor, collapsed

@@ -28,6 +28,11 @@ struct AttentionSignature {
   /// Null when no log-sum-exp output is requested.
   Type lse;
   std::optional<double> scale;
+  /// Variable-length batches: the types of the cumulative sequence offsets
+  /// of the queries and of the keys (both null for fixed-length batches).
+  /// Q, K, V and O are then packed `[T, H, D]` and the LSE `[Hq, Tq]`.
+  Type cuSeqlensQ, cuSeqlensK;
+  bool isVarlen() const { return cuSeqlensQ || cuSeqlensK; }
 };
 
 /// Checks `sig` against the rules documented on `fa.attention`. On failure,

@@ -111,6 +111,22 @@ def FA_AttentionOp : FA_Op<"attention", [
     - The value `score_mod` gives for a masked pair is never used. A kept
       pair whose modified score is `-inf` contributes nothing.
 
+    Variable-length batches (FlashAttention's `varlen` functions):
+    `varlen(%cu_seqlens_q, %cu_seqlens_k : tensor<?xi32>, tensor<?xi32>)
+    max_seqlen_q = %m` packs the B sequences of a batch along one token
+    axis. Q is `[Tq, Hq, D]`, K `[Tk, Hkv, D]`, V `[Tk, Hkv, Dv]`, O
+    `[Tq, Hq, Dv]` and LSE `[Hq, Tq]`; sequence `b` is query rows
+    `[cu_seqlens_q[b], cu_seqlens_q[b+1])` and key rows `[cu_seqlens_k[b],
+    cu_seqlens_k[b+1])`, with `B + 1` offsets each (i32). Each sequence is
+    an attention of its own: `b` is its index, `q_idx` and `kv_idx` (for
+    the regions and the causal mask, whose bottom-right alignment uses the
+    sequence's own lengths) are positions within it. `max_seqlen_q`
+    (`index`) bounds every query length; it sizes the grid of query tiles.
+    Offsets must be non-decreasing and within the operands and no sequence
+    may be longer than `max_seqlen_q`, otherwise the behaviour is
+    undefined (the runtimes check this before a launch). Rows of O and LSE
+    outside every sequence are left unwritten.
+
     A query row that keeps no key (e.g. `bottom_right` with `Nq > Nk`, a
     `mask_mod` that hides the whole row, `Nk == 0`) yields an output row of
     zeros and an LSE of `-inf`; never NaN.
@@ -143,6 +159,9 @@ def FA_AttentionOp : FA_Op<"attention", [
     AnyRankedTensor:$output,
     Optional<AnyRankedTensor>:$lse_output,
     Variadic<AnyRankedTensor>:$captures,
+    Optional<AnyRankedTensor>:$cu_seqlens_q,
+    Optional<AnyRankedTensor>:$cu_seqlens_k,
+    Optional<Index>:$max_seqlen_q,
     OptionalAttr<F32Attr>:$scale,
     OptionalAttr<FA_CausalAlignmentAttr>:$causal
   );
@@ -159,6 +178,8 @@ def FA_AttentionOp : FA_Op<"attention", [
     `outs` `(` $output (`,` $lse_output^)? `:`
                type($output) (`,` type($lse_output)^)? `)`
     (`captures` `(` $captures^ `:` type($captures) `)`)?
+    (`varlen` `(` $cu_seqlens_q^ `,` $cu_seqlens_k `:` type($cu_seqlens_q) `,`
+                  type($cu_seqlens_k) `)` `max_seqlen_q` `=` $max_seqlen_q)?
     (`scale` `=` $scale^)?
     (`causal` `=` $causal^)?
     (`score_mod` $score_mod^)?
@@ -171,7 +192,8 @@ def FA_AttentionOp : FA_Op<"attention", [
                    "Value":$output, "Value":$lseOutput,
                    "std::optional<double>":$scale,
                    "std::optional<CausalAlignment>":$causal,
-                   CArg<"ValueRange", "{}">:$captures)>
+                   CArg<"ValueRange", "{}">:$captures,
+                   CArg<"ValueRange", "{}">:$varlen)>
   ];
 
   let extraClassDeclaration = [{
@@ -184,6 +206,8 @@ def FA_AttentionOp : FA_Op<"attention", [
     /// Head dimension of V and O (always static on a verified op).
     int64_t getValueHeadDim();
     bool isCausal() { return getCausal().has_value(); }
+    /// A variable-length batch (packed operands, cu_seqlens offsets).
+    bool isVarlen() { return static_cast<bool>(getCuSeqlensQ()); }
     bool hasLse() { return static_cast<bool>(getLseOutput()); }
     bool hasScoreMod() { return !getScoreMod().empty(); }
     bool hasMaskMod() { return !getMaskMod().empty(); }

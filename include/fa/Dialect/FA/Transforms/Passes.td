@@ -59,6 +59,15 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     into `[G, n, ...]` slices (the partial tensors too when split). The
     head counts must be static and `G <= block-m`.
 
+    A variable-length attention (`varlen(cu_q, cu_k) max_seqlen_q = m`,
+    packed `[T, H, D]` operands) tiles over `(dim(cu_q) - 1, Hq,
+    ceildiv(m, block-m))`: sequence `b`'s tile reads `cu_q[b]`, `cu_q[b+1]`
+    (and the same of `cu_k`), takes `max(min(block-m, nq - first), 0)`
+    rows at packed row `cu_q[b] + first`, its keys at `cu_k[b] + j`, masks
+    with the sequence's own lengths and writes O at `[cu_q[b] + first, h,
+    0]` and the LSE at `[h, cu_q[b] + first]` (docs/Varlen.md). Not with
+    split-kv or pack-gqa (an error).
+
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
     the forall `fa.attention_tile = {block_m, block_n}` (and a GPU block

@@ -141,6 +141,17 @@ struct FusedAttentionTile {
   /// head the K and V slices read (any index computation of the batch and
   /// head induction variables and the sizes).
   Value rowStart, rows, kvHead;
+  /// A variable-length tile (fa.attention's varlen): Q, K, V and O are
+  /// packed [T, H, D], the LSE [Hq, Tq]; the forall's batch index is a
+  /// sequence of the offsets `cuSeqlensQ` / `cuSeqlensK` (i32 [B + 1]) and
+  /// its query tiles are bounded by `maxSeqlenQ`. `queryBase` / `keyBase`
+  /// are the sequence's first token rows (cu[b]) and `queryLength` /
+  /// `keyLength` its lengths (cu[b + 1] - cu[b]), values in the forall's
+  /// body; the tile's rows and keys are positions within the sequence.
+  /// All null for fixed-length tiles.
+  Value cuSeqlensQ, cuSeqlensK, maxSeqlenQ;
+  Value queryBase, keyBase, queryLength, keyLength;
+  bool isVarlen() const { return static_cast<bool>(cuSeqlensQ); }
 };
 
 /// Checks that `forall` is a fused attention tile and returns its parts;

@@ -1,0 +1,216 @@
+//===- VarlenCheck.cpp - Inputs and references of variable-length batches -===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The packed inputs of a varlen run and its checks (Varlen.h): the offsets,
+// each sequence checked as a [1, H, n, D] problem of its own by the fp64
+// references of fixed-length kernels, and the rows outside every sequence.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Support.h"
+#include "Varlen.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+namespace fa_runner {
+
+std::vector<int32_t> packOffsets(const std::vector<int64_t> &lengths,
+                                 int64_t gap) {
+  std::vector<int32_t> cu{static_cast<int32_t>(gap)};
+  for (int64_t n : lengths)
+    cu.push_back(static_cast<int32_t>(cu.back() + n));
+  return cu;
+}
+
+std::string checkOffsets(const std::vector<int32_t> &cuQ,
+                         const std::vector<int32_t> &cuK, int64_t tokensQ,
+                         int64_t tokensK, int64_t maxSeqlenQ) {
+  if (cuQ.size() < 2 || cuQ.size() != cuK.size())
+    return "cu_seqlens_q and cu_seqlens_k need B + 1 offsets each (B >= 1), "
+           "got " +
+           std::to_string(cuQ.size()) + " and " + std::to_string(cuK.size());
+  struct {
+    const char *name;
+    const std::vector<int32_t> &cu;
+    int64_t tokens;
+  } sides[] = {{"cu_seqlens_q", cuQ, tokensQ}, {"cu_seqlens_k", cuK, tokensK}};
+  for (const auto &s : sides) {
+    if (s.cu[0] < 0)
+      return std::string(s.name) + "[0] is negative (" +
+             std::to_string(s.cu[0]) + ")";
+    for (size_t b = 0; b + 1 < s.cu.size(); ++b)
+      if (s.cu[b + 1] < s.cu[b])
+        return std::string(s.name) + " decreases at " + std::to_string(b + 1) +
+               " (" + std::to_string(s.cu[b]) + " then " +
+               std::to_string(s.cu[b + 1]) + ")";
+    if (s.cu.back() > s.tokens)
+      return std::string(s.name) + " ends at " + std::to_string(s.cu.back()) +
+             ", past the operand's " + std::to_string(s.tokens) + " rows";
+  }
+  for (size_t b = 0; b + 1 < cuQ.size(); ++b)
+    if (cuQ[b + 1] - cuQ[b] > maxSeqlenQ)
+      return "max_seqlen_q " + std::to_string(maxSeqlenQ) +
+             " is below the length of query sequence " + std::to_string(b) +
+             " (" + std::to_string(cuQ[b + 1] - cuQ[b]) + ")";
+  return "";
+}
+
+VarlenProblem makeVarlenProblem(const Problem &base, const Options &opt) {
+  VarlenProblem vp;
+  vp.base = base;
+  int64_t gap = std::max<int64_t>(opt.gap, 0);
+  vp.cuQ = packOffsets(opt.seqlensQ, gap);
+  vp.cuK = packOffsets(opt.seqlensK, gap);
+  vp.tokensQ = vp.cuQ.back() + gap;
+  vp.tokensK = vp.cuK.back() + gap;
+  int64_t Hq = base.Hq, Hkv = base.Hkv, D = base.D;
+  // 0xffff is NaN in bf16 and f16: a kernel that reads the gaps fails.
+  vp.q.assign(vp.tokensQ * Hq * D, 0xffff);
+  vp.k.assign(vp.tokensK * Hkv * D, 0xffff);
+  vp.v.assign(vp.tokensK * Hkv * D, 0xffff);
+  vp.seqs.resize(opt.seqlensQ.size());
+  for (size_t b = 0; b < vp.seqs.size(); ++b) {
+    VarlenSequence &s = vp.seqs[b];
+    s.p = base;
+    s.p.Nq = opt.seqlensQ[b];
+    s.p.Nk = opt.seqlensK[b];
+    s.firstQ = vp.cuQ[b];
+    s.firstK = vp.cuK[b];
+    // bshd with B = 1: the sequence's rows as they lie in the packed tensor.
+    s.in = makeInputs(s.p, opt.seed * 1000003 + b, opt.mode);
+    std::copy(s.in.q.begin(), s.in.q.end(), vp.q.begin() + s.firstQ * Hq * D);
+    std::copy(s.in.k.begin(), s.in.k.end(), vp.k.begin() + s.firstK * Hkv * D);
+    std::copy(s.in.v.begin(), s.in.v.end(), vp.v.begin() + s.firstK * Hkv * D);
+  }
+  return vp;
+}
+
+bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,
+                   const Options &opt) {
+  double perPair = double(vp.base.D);
+  for (const ModRegion *r : {meta.scoreMod.get(), meta.maskMod.get()})
+    if (r)
+      perPair += 8.0 * r->insts.size();
+  double cost = 0;
+  int64_t totalRows = 0;
+  for (const VarlenSequence &s : vp.seqs) {
+    cost += double(vp.base.Hq) * s.p.Nq * double(s.p.Nk) * perPair;
+    totalRows += vp.base.Hq * s.p.Nq;
+  }
+  return cost <= 2e9 || totalRows <= opt.checkRows;
+}
+
+int64_t countOutsideErrors(const VarlenProblem &vp,
+                           const std::vector<uint16_t> &out,
+                           const std::vector<float> &lse) {
+  int64_t Hq = vp.base.Hq, D = vp.base.D, errors = 0;
+  for (int64_t t = 0; t < vp.tokensQ; ++t) {
+    if (vp.inside(t))
+      continue;
+    for (int64_t e = t * Hq * D; e < (t + 1) * Hq * D; ++e)
+      errors += out[e] != kVarlenSentinel16;
+    for (int64_t h = 0; h < Hq && vp.base.lse; ++h) {
+      uint32_t bits;
+      std::memcpy(&bits, &lse[h * vp.tokensQ + t], 4);
+      errors += bits != kVarlenSentinel32;
+    }
+  }
+  return errors;
+}
+
+void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
+                      ModEvaluator *mods, bool small,
+                      const std::vector<uint16_t> &out,
+                      const std::vector<float> &lse, CheckStats &stats) {
+  const Problem &base = vp.base;
+  int64_t Hq = base.Hq, D = base.D, B = vp.seqs.size();
+  // Rows as (sequence, head, position).
+  std::vector<std::array<int64_t, 3>> rows;
+  std::vector<int64_t> firstRow; // flat index of each sequence's row 0
+  int64_t totalRows = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    firstRow.push_back(totalRows);
+    int64_t n = vp.seqs[b].p.Nq;
+    totalRows += Hq * n;
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t i = 0; i < n; ++i)
+        if (small || ((i == 0 || i == n - 1) && (h == 0 || h == Hq - 1)))
+          rows.push_back({b, h, i});
+  }
+  std::mt19937_64 pick(opt.seed ^ 0x9e3779b97f4a7c15ull);
+  while (!small && totalRows > 0 &&
+         static_cast<int64_t>(rows.size()) < opt.checkRows) {
+    int64_t r = static_cast<int64_t>(pick() % totalRows);
+    // The last sequence starting at or before r: a non-empty one.
+    int64_t b = std::upper_bound(firstRow.begin(), firstRow.end(), r) -
+                firstRow.begin() - 1;
+    int64_t n = vp.seqs[b].p.Nq;
+    rows.push_back({b, (r - firstRow[b]) / n, (r - firstRow[b]) % n});
+  }
+
+  // Every row of every sequence written: none NaN (the poison).
+  for (int64_t t = vp.cuQ.front(); t < vp.cuQ.back(); ++t) {
+    for (int64_t e = t * Hq * D; e < (t + 1) * Hq * D; ++e)
+      stats.nanCount += std::isnan(base.load(out, e));
+    for (int64_t h = 0; h < Hq && base.lse; ++h)
+      stats.nanCount += std::isnan(lse[h * vp.tokensQ + t]);
+  }
+  for (const auto &[b, h, i] : rows) {
+    const VarlenSequence &s = vp.seqs[b];
+    // The regions see the sequence's index as the batch index.
+    RowResult ref = evaluateRow(s.p, s.in, mods, 0, h, i, b);
+    int64_t t = s.firstQ + i;
+    for (int64_t d = 0; d < D; ++d) {
+      double got = base.load(out, (t * Hq + h) * D + d);
+      if (ref.empty && got != 0.0)
+        ++stats.maskedRowErrors;
+      stats.maxErr = std::max(stats.maxErr, std::fabs(got - ref.out[d]));
+      stats.maxBase =
+          std::max(stats.maxBase, std::fabs(ref.base[d] - ref.out[d]));
+    }
+    if (base.lse) {
+      double got = lse[h * vp.tokensQ + t];
+      if (ref.empty) {
+        if (!(std::isinf(got) && got < 0))
+          stats.maxLseErr = std::numeric_limits<double>::infinity();
+      } else {
+        double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
+        stats.maxLseErr =
+            std::max(stats.maxLseErr, std::fabs(got - ref.lse) / tol);
+      }
+    }
+    ++stats.checkedRows;
+  }
+}
+
+void checkVarlenOnGpu(const VarlenProblem &vp, CUdeviceptr q, CUdeviceptr k,
+                      CUdeviceptr v, CUdeviceptr o, CUdeviceptr lse,
+                      const KernelMetadata &meta,
+                      const std::vector<ModCapture> &captures,
+                      CheckStats &stats) {
+  int64_t Hq = vp.base.Hq, Hkv = vp.base.Hkv, D = vp.base.D;
+  for (const VarlenSequence &s : vp.seqs) {
+    if (s.p.Nq == 0)
+      continue;
+    int64_t n = s.p.Nq;
+    DeviceBuffer lseRows(vp.base.lse ? Hq * n * 4 : 0);
+    for (int64_t h = 0; h < Hq && vp.base.lse; ++h)
+      check(cuda.cuMemcpyDtoD_v2(lseRows.ptr + h * n * 4,
+                                 lse + (h * vp.tokensQ + s.firstQ) * 4, n * 4),
+            "cuMemcpyDtoD");
+    checkOnGpu(s.p, q + s.firstQ * Hq * D * 2, k + s.firstK * Hkv * D * 2,
+               v + s.firstK * Hkv * D * 2, o + s.firstQ * Hq * D * 2,
+               vp.base.lse ? lseRows.ptr : 0, meta.scoreMod.get(),
+               meta.maskMod.get(), captures, stats);
+  }
+}
+
+} // namespace fa_runner
