@@ -45,6 +45,10 @@ fi
 cp -r "$llvm/utils/lit/lit" "$stage/lit"
 cp "$src/test/lit.cfg.py" "$stage/test/"
 cp -r "$src/test/GPU" "$stage/test/GPU"
+# (split-kv-errors.test checks exit codes with the tools tests' helper.)
+mkdir -p "$stage/test/Tools/Inputs/fa-runner-mods"
+cp "$src/test/Tools/Inputs/fa-runner-mods/expect_exit.py" \
+  "$stage/test/Tools/Inputs/fa-runner-mods/"
 cp "$src/benchmarks/make_kernels.py" "$src/benchmarks/gpu_suite.py" \
   "$src/benchmarks/mod_library.py" "$src/benchmarks/bench_kernels.py" \
   "$stage/benchmarks/"

@@ -119,16 +119,14 @@ FailureOr<Value> FusedTileMatcher::slice(Value value, Value head, Value start,
     }
   }
   bool ok = varlen ||
-            sourceType.getRank() == 4 && offsets.size() == 4 &&
-                isInductionVar(offsets[0], tile.forall, base) &&
-                (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
-                isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
-                isConstantIndex(sizes[0], 1) &&
-                isConstantIndex(sizes[1], heads) && isValue(sizes[2], extent) &&
-                isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
-                llvm::all_of(strides, [](OpFoldResult s) {
-                  return isConstantIndex(s, 1);
-                });
+            (sourceType.getRank() == 4 && offsets.size() == 4 &&
+             isInductionVar(offsets[0], tile.forall, base) &&
+             (head ? isValue(offsets[1], head) : isFirstHead(offsets[1])) &&
+             isValue(offsets[2], start) && isConstantIndex(offsets[3], 0) &&
+             isConstantIndex(sizes[0], 1) && isConstantIndex(sizes[1], heads) &&
+             isValue(sizes[2], extent) &&
+             isConstantIndex(sizes[3], sourceType.getDimSize(3)) &&
+             hasUnitStrides(strides));
   if (!ok) {
     (void)fail(op, Twine("the ") + what +
                        (heads > 1 ? " tile must be the slice [b, h * G : h * "

@@ -24,7 +24,6 @@ using mlir::fa::detail::FusedTileMatcher;
 
 LogicalResult FusedTileMatcher::matchEpilogue() {
   scf::ForallOp forall = tile.forall;
-  scf::ForOp loop = tile.kvLoop;
   ValueRange outputs = forall.getOutputs();
   if (outputs.empty() || outputs.size() > 2)
     return fail(forall, "a tile writes O and, optionally, the LSE");
