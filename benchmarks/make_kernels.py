@@ -9,6 +9,9 @@ fa-runner loads. Used to prepare GPU runs on a machine without LLVM/MLIR:
 
 --varlen writes the variable-length form instead (packed [T, H, D]
 operands, offsets cu_seqlens_q/k, max_seqlen_q; fa-runner --seqlens-q/k).
+--paged PAGE_SIZE writes the paged-KV-cache form (docs/PagedKV.md: K/V
+pools [num_pages, PAGE_SIZE, Hkv, D], block_table, cache_seqlens;
+fa-runner --cache-seqlens).
 """
 import argparse
 import concurrent.futures
@@ -28,9 +31,11 @@ import mod_library  # noqa: E402
 
 
 def kernel_source(dtype, d, causal, lse, mod=None, backward=False,
-                  heads=None, varlen=False):
+                  heads=None, varlen=False, page_size=None):
     make = attention_backward_source if backward else attention_source
     extra = {"varlen": True} if varlen else {}
+    if page_size:
+        extra["paged"] = page_size
     return make(AttentionSpec(
         dtype=dtype, head_dim=d, causal=None if causal == "none" else causal,
         lse=lse, score_mod=mod.score_mod if mod else None,
@@ -68,11 +73,23 @@ def main():
                              "operands and the offsets cu_seqlens_q/k "
                              "(fa.attention's varlen); kernels are named "
                              "<...>_varlen<suffix>")
+    parser.add_argument("--paged", type=int, default=None,
+                        metavar="PAGE_SIZE",
+                        help="a paged KV cache: K/V pools [num_pages, "
+                             "PAGE_SIZE, Hkv, D], block_table and "
+                             "cache_seqlens (fa.attention's paged); kernels "
+                             "are named <...>_paged<PAGE_SIZE><suffix>")
     parser.add_argument("--sources-only", action="store_true",
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
     if args.varlen and args.backward:
         parser.error("--varlen takes forward kernels, not --backward")
+    if args.paged is not None:
+        if args.paged <= 0:
+            parser.error("--paged takes a positive page size")
+        if args.varlen or args.backward:
+            parser.error("--paged takes fixed-length forward kernels, not "
+                         "--varlen or --backward")
     os.makedirs(args.out, exist_ok=True)
     names, commands = [], []
     mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \
@@ -85,8 +102,9 @@ def main():
             args.dtypes.split(","), args.head_dims.split(","),
             args.causal.split(","), lses, mods):
         lse = lse == "1"
+        paged = f"_paged{args.paged}" if args.paged else ""
         name = (f"{dtype}_d{d}_{causal}{'_lse' if lse else ''}"
-                f"{'_varlen' if args.varlen else ''}{args.suffix}")
+                f"{'_varlen' if args.varlen else ''}{paged}{args.suffix}")
         if args.backward:
             name = "bwd_" + name
         if mod:
@@ -97,7 +115,8 @@ def main():
         src = os.path.join(args.out, name + ".mlir")
         with open(src, "w") as f:
             f.write(kernel_source(dtype, int(d), causal, lse, mod,
-                                  args.backward, heads, args.varlen))
+                                  args.backward, heads, args.varlen,
+                                  args.paged))
         names.append(name)
         commands.append((name, [args.fa_compile, src, "-o",
                                 os.path.join(args.out, name)] + extra))

@@ -65,6 +65,10 @@ config.substitutions.append((
                                                     "Numerics",
                                                     "gen_varlen_check.py"))))
 config.substitutions.append((
+    "%gen_paged", "%s %s" % (python, os.path.join(config.fa_src_root, "test",
+                                                   "Numerics",
+                                                   "gen_paged_check.py"))))
+config.substitutions.append((
     "%gen_backward", "%s %s" % (python, os.path.join(config.fa_src_root,
                                                       "test", "Numerics",
                                                       "gen_backward_check.py"))))

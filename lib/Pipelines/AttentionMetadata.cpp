@@ -135,6 +135,9 @@ llvm::json::Object mlir::fa::describeAttention(AttentionOp op,
   llvm::json::Object description = describeRegions(op, firstCaptureArgument);
   description["lse"] = op.hasLse();
   description["varlen"] = op.isVarlen();
+  description["paged"] = op.isPaged();
+  if (op.isPaged())
+    description["page_size"] = op.getPageSize();
   return description;
 }
 

@@ -45,6 +45,7 @@ void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
   func.addPass(createFATileAttentionBackward(backward));
   if (options.fuse)
     func.addPass(createFAFuseOnlineSoftmax());
+  func.addPass(createFAExpandPagedRows());
   FAResolveSplitCountOptions resolve;
   resolve.slots = options.slots;
   func.addPass(createFAResolveSplitCount(resolve));

@@ -44,7 +44,12 @@ static llvm::json::Array queryGridJson(const KernelLaunchInfo &l) {
   if (l.packedHeads <= 1)
     return gridJson("q", 0, l.blockM);
   llvm::json::Array grid = gridJson("q", 0, l.blockM / l.packedHeads);
-  grid[1] = llvm::json::Object{{"expr", "k.size[1]"}, {"arg", 1}, {"dim", 1}};
+  // (Hkv: dimension 2 of a paged cache [pages, page_size, Hkv, D].)
+  int64_t heads = l.pageSize > 0 ? 2 : 1;
+  grid[1] =
+      llvm::json::Object{{"expr", "k.size[" + std::to_string(heads) + "]"},
+                         {"arg", 1},
+                         {"dim", heads}};
   return grid;
 }
 
@@ -257,6 +262,10 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
       name = "cu_seqlens_q";
     else if (record.launch.varlen && i == firstOffsets + 1)
       name = "cu_seqlens_k";
+    else if (record.launch.pageSize > 0 && i == firstOffsets)
+      name = "block_table";
+    else if (record.launch.pageSize > 0 && i == firstOffsets + 1)
+      name = "cache_seqlens";
     else
       name = "capture" + std::to_string(captures++);
     arguments.push_back(
@@ -349,6 +358,18 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
          "operands and max_seqlen_q at least every query length: the "
          "runtime checks this before a launch (the kernel reads what the "
          "offsets say)"}};
+  if (l.pageSize > 0)
+    root["paged"] = llvm::json::Object{
+        {"block_table", static_cast<int64_t>(firstOffsets)},
+        {"cache_seqlens", static_cast<int64_t>(firstOffsets + 1)},
+        {"page_size", l.pageSize},
+        {"note",
+         "k and v are caches [num_pages, page_size, Hkv, D]; sequence b "
+         "has cache_seqlens[b] keys, key j at page block_table[b, j / "
+         "page_size], row j % page_size. The runtime checks before a "
+         "launch that 0 <= cache_seqlens[b] <= max_pages * page_size and "
+         "that the table entries of every page in use are in [0, "
+         "num_pages); the kernel reads no other entry"}};
   if (!tensorMaps.empty())
     root["tensor_maps"] = std::move(tensorMaps);
   if (l.persistent)

@@ -60,6 +60,13 @@ class AttentionSpec:
     o are packed (T, H, D), the LSE (Hq, Tq), and the kernel takes the
     int32 offsets cu_seqlens_q and cu_seqlens_k after the LSE (forward
     only; `heads` may fix the head counts).
+
+    `paged`: the page size of a paged KV cache (fa.attention's paged form,
+    docs/PagedKV.md), 0 for none: q and o are [B, Hq, Nq, D], k and v
+    caches [num_pages, paged, Hkv, D], the LSE [B, Hq, Nq], and the kernel
+    takes the int32 block_table [B, max_pages] and cache_seqlens [B] after
+    the LSE (forward only). The page size is a constant of the kernel: one
+    kernel per page size.
     """
     dtype: str = "bf16"
     head_dim: int = 128
@@ -71,6 +78,7 @@ class AttentionSpec:
     captures: tuple = ()       # capture tensor types, e.g. ("tensor<?xf32>",)
     heads: tuple = None        # (Hq, Hkv): static head counts (forward only)
     varlen: bool = False       # packed variable-length batch (forward only)
+    paged: int = 0             # page size of a paged KV cache; 0: not paged
 
     def __post_init__(self):
         bad = FAArgumentError
@@ -85,6 +93,13 @@ class AttentionSpec:
             object.__setattr__(self, "heads", tuple(self.heads))
         if not isinstance(self.varlen, bool):
             raise bad(f"varlen must be a bool, got {self.varlen!r}")
+        if (not isinstance(self.paged, int) or isinstance(self.paged, bool)
+                or self.paged < 0):
+            raise bad(f"paged must be the page size, a non-negative int (0: "
+                      f"not paged), got {self.paged!r}")
+        if self.paged and self.varlen:
+            raise bad("paged and varlen do not combine: a paged KV cache "
+                      "has per-sequence lengths of its own (cache_seqlens)")
         if self.dtype not in DTYPES:
             raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.head_dim, int) or self.head_dim <= 0:
@@ -118,6 +133,8 @@ def attention_source(spec: "AttentionSpec") -> str:
     arguments after %o (and %lse): %capture0, ..."""
     if spec.varlen:
         return _varlen_source(spec)
+    if spec.paged:
+        return _paged_source(spec)
     hq, hkv = spec.heads or ("?", "?")
     t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
     kv = f"tensor<?x{hkv}x?x{spec.head_dim}x{spec.dtype}>"
@@ -148,8 +165,8 @@ def _varlen_source(spec: "AttentionSpec") -> str:
     results = f"{t}, {lse_t}" if spec.lse else t
     captures = "".join(f", %capture{i}: {c}"
                        for i, c in enumerate(spec.captures))
-    attrs = _region_attributes(spec, varlen=f"\n      varlen(%cu_q, %cu_k : "
-                                            f"{cu}, {cu}) max_seqlen_q = %max_q")
+    attrs = _region_attributes(spec, form=f"\n      varlen(%cu_q, %cu_k : "
+                                          f"{cu}, {cu}) max_seqlen_q = %max_q")
     return f"""func.func @attention(%q: {t}, %k: {kv}, %v: {kv}, %o: {t}{
         f', %lse: {lse_t}' if spec.lse else ''}, %cu_q: {cu}, %cu_k: {cu}, \
 %max_q: index{captures}) -> ({results}) {{
@@ -162,14 +179,43 @@ def _varlen_source(spec: "AttentionSpec") -> str:
 """.replace("\\\n", "")
 
 
-def _region_attributes(spec: "AttentionSpec", varlen: str = "") -> str:
-    """The captures, scale, causal mask and regions of an attention op."""
+def _paged_source(spec: "AttentionSpec") -> str:
+    """The paged-KV form: q and o [B, Hq, Nq, D], k and v caches
+    [num_pages, page_size, Hkv, D], the LSE [B, Hq, Nq], then
+    %block_table [B, max_pages] and %cache_seqlens [B] (i32), then the
+    captures."""
+    hq, hkv = spec.heads or ("?", "?")
+    t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
+    kv = f"tensor<?x{spec.paged}x{hkv}x{spec.head_dim}x{spec.dtype}>"
+    lse_t = f"tensor<?x{hq}x?xf32>"
+    table, lengths = "tensor<?x?xi32>", "tensor<?xi32>"
+    results = f"{t}, {lse_t}" if spec.lse else t
+    captures = "".join(f", %capture{i}: {c}"
+                       for i, c in enumerate(spec.captures))
+    attrs = _region_attributes(
+        spec, form=f"\n      paged(%block_table, %cache_seqlens : {table}, "
+                   f"{lengths})")
+    return f"""func.func @attention(%q: {t}, %k_cache: {kv}, %v_cache: {kv}, \
+%o: {t}{f', %lse: {lse_t}' if spec.lse else ''}, %block_table: {table}, \
+%cache_seqlens: {lengths}{captures}) -> ({results}) {{
+  {'%out, %l' if spec.lse else '%out'} = fa.attention
+      ins(%q, %k_cache, %v_cache : {t}, {kv}, {kv})
+      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
+      -> {results}
+  return {'%out, %l' if spec.lse else '%out'} : {results}
+}}
+""".replace("\\\n", "")
+
+
+def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
+    """The captures, then `form` (the varlen(...) or paged(...) clause),
+    then the scale, causal mask and regions of an attention op."""
     attrs = ""
     if spec.captures:
         attrs += "\n      captures(%s : %s)" % (
             ", ".join(f"%capture{i}" for i in range(len(spec.captures))),
             ", ".join(spec.captures))
-    attrs += varlen
+    attrs += form
     if spec.scale is not None:
         attrs += f"\n      scale = {float(spec.scale)!r}"
     if spec.causal:
@@ -206,14 +252,17 @@ def attention_backward_source(spec: "AttentionSpec") -> str:
 
 def kernel_arguments(spec):
     """[(name, rank, element type)] of the kernel of `spec`, in launch
-    order: q, k, v, o, [lse,] [cu_seqlens_q, cu_seqlens_k,] capture0,
-    capture1, ..."""
+    order: q, k, v, o, [lse,] [cu_seqlens_q, cu_seqlens_k,] [block_table,
+    cache_seqlens,] capture0, capture1, ... (k and v are the caches of a
+    paged spec)."""
     rank = 3 if spec.varlen else 4
     args = [(n, rank, spec.dtype) for n in ("q", "k", "v", "o")]
     if spec.lse:
         args.append(("lse", rank - 1, "f32"))
     if spec.varlen:
         args += [("cu_seqlens_q", 1, "i32"), ("cu_seqlens_k", 1, "i32")]
+    if spec.paged:
+        args += [("block_table", 2, "i32"), ("cache_seqlens", 1, "i32")]
     for i, c in enumerate(spec.captures):
         element, rank = capture_type(c)
         args.append((f"capture{i}", rank, element))

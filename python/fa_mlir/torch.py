@@ -844,3 +844,4 @@ class FlashAttention(torch.nn.Module):
 # Variable-length batches (fa_mlir.torch.attention_varlen), in their own
 # module; imported last, since it uses this one's helpers.
 from ._varlen import attention_varlen  # noqa: E402
+from ._kvcache import attention_with_kvcache  # noqa: E402

@@ -38,13 +38,17 @@ std::vector<int64_t> pickRows(const Problem &p, const Options &opt,
 /// Whether the fp64 CPU reference can afford every row.
 bool isSmall(const Problem &p, const KernelMetadata &meta, const Options &opt) {
   int64_t totalRows = p.B * p.Hq * p.Nq;
+  double cost = double(totalRows) * double(p.Nk) * pairCost(meta, p.D);
+  return cost <= 2e9 || totalRows <= opt.checkRows;
+}
+
+double pairCost(const KernelMetadata &meta, int64_t D) {
   // An interpreted instruction costs about as much as a few MACs.
-  double perPair = double(p.D);
+  double perPair = double(D);
   for (const ModRegion *r : {meta.scoreMod.get(), meta.maskMod.get()})
     if (r)
       perPair += 8.0 * r->insts.size();
-  double cost = double(totalRows) * double(p.Nk) * perPair;
-  return cost <= 2e9 || totalRows <= opt.checkRows;
+  return perPair;
 }
 
 std::string modsName(const KernelMetadata &meta) {
@@ -61,6 +65,17 @@ static void printValues(const char *label, const std::vector<double> &values,
   std::printf(" %s=", label);
   for (int64_t d = 0; d < count; ++d)
     std::printf("%s%.17g", d ? "," : "", values[d]);
+}
+
+void printReferenceRow(int64_t b, int64_t h, int64_t i, const RowResult &r,
+                       int64_t cols) {
+  std::printf("row b=%lld h=%lld i=%lld kept=%lld lse=%.17g", (long long)b,
+              (long long)h, (long long)i, (long long)r.kept, r.lse);
+  printValues("out", r.out, cols);
+  std::printf("\nbase b=%lld h=%lld i=%lld", (long long)b, (long long)h,
+              (long long)i);
+  printValues("out", r.base, cols);
+  std::printf("\n");
 }
 
 /// --reference-only: the CPU reference and the baseline, no kernel.
@@ -82,14 +97,7 @@ int referenceOnly(const Problem &p, const KernelMetadata &meta,
       printed.push_back(r);
   for (int64_t r : printed) {
     int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
-    RowResult res = evaluateRow(p, in, mods, b, h, i);
-    std::printf("row b=%lld h=%lld i=%lld kept=%lld lse=%.17g", (long long)b,
-                (long long)h, (long long)i, (long long)res.kept, res.lse);
-    printValues("out", res.out, cols);
-    std::printf("\nbase b=%lld h=%lld i=%lld", (long long)b, (long long)h,
-                (long long)i);
-    printValues("out", res.base, cols);
-    std::printf("\n");
+    printReferenceRow(b, h, i, evaluateRow(p, in, mods, b, h, i), cols);
   }
 
   bool small = isSmall(p, meta, opt);
@@ -118,7 +126,8 @@ int referenceOnly(const Problem &p, const KernelMetadata &meta,
 /// The CPU check of a kernel's output (`out`, `lse` copied to the host).
 void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
                 const std::vector<uint16_t> &out, const std::vector<float> &lse,
-                const std::vector<int64_t> &rows, CheckStats &stats) {
+                const std::vector<int64_t> &rows, CheckStats &stats,
+                int64_t modBatch) {
   // Every element written, none NaN (the poison is NaN).
   for (size_t i = 0; i < out.size(); ++i)
     stats.nanCount += std::isnan(p.load(out, i));
@@ -127,7 +136,7 @@ void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
   auto os = p.strides(p.Hq, p.Nq);
   for (int64_t r : rows) {
     int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
-    RowResult ref = evaluateRow(p, in, mods, b, h, i);
+    RowResult ref = evaluateRow(p, in, mods, b, h, i, modBatch);
     for (int64_t d = 0; d < p.D; ++d) {
       double got = p.load(out, p.index(os, b, h, i, d));
       if (ref.empty && got != 0.0)

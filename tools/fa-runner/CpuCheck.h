@@ -27,6 +27,11 @@ namespace fa_runner {
 /// Whether the fp64 CPU reference can afford every row.
 bool isSmall(const Problem &p, const KernelMetadata &meta, const Options &opt);
 
+/// What the CPU reference spends on one (query, key) pair, in MACs: the
+/// dot product and the interpreted regions. isSmall's rule is that all
+/// pairs together cost at most 2e9 (or the rows are at most --check-rows).
+double pairCost(const KernelMetadata &meta, int64_t D);
+
 /// Rows to check: all when `small`, else the first and last rows plus a
 /// seeded sample (flat indices over [B, Hq, Nq]).
 std::vector<int64_t> pickRows(const Problem &p, const Options &opt, bool small);
@@ -34,14 +39,22 @@ std::vector<int64_t> pickRows(const Problem &p, const Options &opt, bool small);
 /// "score_mod,mask_mod", "mask_mod", ... or "none".
 std::string modsName(const KernelMetadata &meta);
 
+/// Prints row (b, h, i) of the reference ("row b= h= i= kept= lse= out=")
+/// and of the baseline ("base b= h= i= out="), `cols` elements of each.
+void printReferenceRow(int64_t b, int64_t h, int64_t i, const RowResult &r,
+                       int64_t cols);
+
 /// --reference-only: prints the requested rows and a REFERENCE summary.
 int referenceOnly(const Problem &p, const KernelMetadata &meta,
                   const Options &opt, const Inputs &in, ModEvaluator *mods);
 
-/// Checks a kernel's output (`out`, `lse` copied to the host) on `rows`.
+/// Checks a kernel's output (`out`, `lse` copied to the host) on `rows`
+/// (NaN counted over all of them); the regions see batch index `modBatch`
+/// when it is not negative (a sequence held as a problem of its own).
 void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
                 const std::vector<uint16_t> &out, const std::vector<float> &lse,
-                const std::vector<int64_t> &rows, CheckStats &stats);
+                const std::vector<int64_t> &rows, CheckStats &stats,
+                int64_t modBatch = -1);
 
 /// --dump-inputs: DIR/{q,k,v}.bin in [B, H, N, D] order, DIR/capture<I>.bin.
 void dumpInputs(const std::string &dir, const Problem &p, const Inputs &in,

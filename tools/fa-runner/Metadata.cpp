@@ -7,6 +7,8 @@
 #include "Metadata.h"
 #include "Support.h"
 
+#include <limits>
+
 namespace fa_runner {
 
 static std::vector<int64_t> shapeOf(const Json &argument) {
@@ -110,6 +112,27 @@ static void readSplit(KernelMetadata &m, const Json &attention) {
                     "; expected 1 <= max_splits and 0 <= splits <= max_splits");
 }
 
+/// Checks that the arguments of a `kind` (varlen, paged) kernel start with
+/// `names`, of ranks `ranks`, those from `firstI32` on of element type i32.
+static void checkArguments(const Json &args,
+                           const std::vector<std::string> &names,
+                           const std::vector<int64_t> &ranks, const char *kind,
+                           size_t firstI32) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const Json &arg = args.array[i];
+    if (arg["name"].asString() != names[i] || arg["rank"].asInt() != ranks[i] ||
+        shapeOf(arg).size() != static_cast<size_t>(ranks[i]))
+      die(kUsage, "metadata: argument " + std::to_string(i) + " of the " +
+                      kind + " kernel is '" + arg["name"].string +
+                      "' of rank " + std::to_string(arg["rank"].asInt()) +
+                      ", expected '" + names[i] + "' of rank " +
+                      std::to_string(ranks[i]));
+    if (i >= firstI32 && arg["element_type"].asString() != "i32")
+      die(kUsage, "metadata: " + names[i] + " has element type '" +
+                      arg["element_type"].string + "', expected i32");
+  }
+}
+
 /// Checks the arguments of a varlen kernel: q, k, v, o of rank 3, the LSE
 /// of rank 2, then cu_seqlens_q and cu_seqlens_k (i32, rank 1) where the
 /// "varlen" object says.
@@ -144,25 +167,68 @@ static void readVarlen(KernelMetadata &m, const Json &attention) {
                     (m.lse ? "the LSE" : "o") + ")");
   names.insert(names.end(), {"cu_seqlens_q", "cu_seqlens_k"});
   ranks.insert(ranks.end(), {1, 1});
-  for (size_t i = 0; i < names.size(); ++i) {
-    const Json &arg = args.array[i];
-    if (arg["name"].asString() != names[i] || arg["rank"].asInt() != ranks[i] ||
-        shapeOf(arg).size() != static_cast<size_t>(ranks[i]))
-      die(kUsage, "metadata: argument " + std::to_string(i) +
-                      " of the varlen kernel is '" + arg["name"].string +
-                      "' of rank " + std::to_string(arg["rank"].asInt()) +
-                      ", expected '" + names[i] + "' of rank " +
-                      std::to_string(ranks[i]));
-    if (i >= static_cast<size_t>(first) &&
-        arg["element_type"].asString() != "i32")
-      die(kUsage, "metadata: " + names[i] + " has element type '" +
-                      arg["element_type"].string + "', expected i32");
-  }
+  checkArguments(args, names, ranks, "varlen", first);
   if (m.lse) {
     int64_t lseHeads = shapeOf(args.array[4])[0];
     if (lseHeads >= 0 && m.qShape[1] >= 0 && lseHeads != m.qShape[1])
       die(kUsage, "metadata: the LSE has " + std::to_string(lseHeads) +
                       " heads but q " + std::to_string(m.qShape[1]));
+  }
+}
+
+/// Checks the arguments of a paged kernel: q, k, v, o of rank 4, the LSE of
+/// rank 3, then block_table (i32, rank 2) and cache_seqlens (i32, rank 1)
+/// where the "paged" object says; k and v have the static page size.
+static void readPaged(KernelMetadata &m, const Json &attention) {
+  const Json &paged = m.json["paged"];
+  if (paged.kind != Json::Object)
+    die(kUsage, "metadata: \"paged\" must be an object");
+  if (!attention.has("paged") || attention["paged"].kind != Json::Bool ||
+      !attention["paged"].boolean)
+    die(kUsage, "metadata: a kernel with a \"paged\" object must say "
+                "\"paged\": true in \"attention\"");
+  if (m.backward || m.splitKV)
+    die(kUsage, "metadata: fa-runner runs paged forward kernels only (not "
+                "a backward or split-KV one)");
+  m.pageSize = paged["page_size"].asInt();
+  if (m.pageSize <= 0 || m.pageSize > std::numeric_limits<int32_t>::max())
+    die(kUsage, "metadata: \"paged\".\"page_size\" is " +
+                    std::to_string(m.pageSize) + "; expected a positive size");
+  if (attention.has("page_size") &&
+      attention["page_size"].asInt() != m.pageSize)
+    die(kUsage, "metadata: \"paged\" says page_size " +
+                    std::to_string(m.pageSize) + " but \"attention\" says " +
+                    std::to_string(attention["page_size"].asInt()));
+  const Json &args = m.json["arguments"];
+  std::vector<std::string> names{"q", "k", "v", "o"};
+  std::vector<int64_t> ranks{4, 4, 4, 4};
+  if (m.lse) {
+    names.push_back("lse");
+    ranks.push_back(3);
+  }
+  m.blockTable = paged["block_table"].asInt();
+  m.cacheSeqlens = paged["cache_seqlens"].asInt();
+  int64_t first = static_cast<int64_t>(names.size());
+  if (m.blockTable != first || m.cacheSeqlens != first + 1)
+    die(kUsage, "metadata: \"paged\" puts block_table and cache_seqlens at "
+                "arguments " +
+                    std::to_string(m.blockTable) + " and " +
+                    std::to_string(m.cacheSeqlens) + ", expected " +
+                    std::to_string(first) + " and " +
+                    std::to_string(first + 1) + " (after " +
+                    (m.lse ? "the LSE" : "o") + ")");
+  names.insert(names.end(), {"block_table", "cache_seqlens"});
+  ranks.insert(ranks.end(), {2, 1});
+  checkArguments(args, names, ranks, "paged", first);
+  for (int64_t a : {1, 2}) {
+    int64_t rows = shapeOf(args.array[a])[1];
+    if (rows != m.pageSize)
+      die(kUsage,
+          "metadata: " + args.array[a]["name"].string + " has " +
+              (rows < 0 ? std::string("a dynamic page size")
+                        : "pages of " + std::to_string(rows) + " rows") +
+              " (dimension 1), but \"paged\" says page_size " +
+              std::to_string(m.pageSize));
   }
 }
 
@@ -230,8 +296,12 @@ KernelMetadata readMetadata(const std::string &text) {
                                           : 4;
   m.varlen = m.json.has("varlen") ||
              (attention.has("varlen") && attention["varlen"].boolean);
-  if (m.varlen)
-    m.fixedArguments += 2; // cu_seqlens_q, cu_seqlens_k
+  m.paged = m.json.has("paged") ||
+            (attention.has("paged") && attention["paged"].boolean);
+  if (m.varlen && m.paged)
+    die(kUsage, "metadata: a kernel is not both a varlen and a paged kernel");
+  if (m.varlen || m.paged)
+    m.fixedArguments += 2; // cu_seqlens_q/k, or block_table, cache_seqlens
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
   if (m.qShape.size() != (m.varlen ? 3u : 4u) ||
@@ -240,12 +310,16 @@ KernelMetadata readMetadata(const std::string &text) {
                            "rank 3 ([tokens, heads, head dim])"
                          : "metadata: q and k must have rank 4");
   if (args.array.size() < static_cast<size_t>(m.fixedArguments))
-    die(kUsage, m.varlen ? "metadata: argument count does not match the LSE "
-                           "and varlen flags"
-                         : "metadata: argument count does not match the LSE "
-                           "flag");
+    die(kUsage, m.varlen  ? "metadata: argument count does not match the LSE "
+                            "and varlen flags"
+                : m.paged ? "metadata: argument count does not match the LSE "
+                            "and paged flags"
+                          : "metadata: argument count does not match the LSE "
+                            "flag");
   if (m.varlen)
     readVarlen(m, attention);
+  if (m.paged)
+    readPaged(m, attention);
   m.tensorMaps = readTensorMaps(m.json, m.splitKV ? 2 : 3);
 
   // Captures: every argument after O and the LSE (a split-KV partial

@@ -23,6 +23,12 @@
 // head dim], the LSE [Hq, tokens], and the i32 offsets cu_seqlens_q and
 // cu_seqlens_k follow the LSE (before the captures).
 //
+// A paged kernel (fa.attention's paged; Paged.h) has "paged": true and its
+// "page_size" in its "attention" and a "paged" object: q and o are [B, Hq,
+// Nq, D], the LSE [B, Hq, Nq], k and v the pools [num_pages, page_size,
+// Hkv, D], and the i32 block_table [B, max_pages] and cache_seqlens [B]
+// follow the LSE (before the captures).
+//
 // The two kernels of a split-KV forward (SplitKV.h) carry a "split_kv"
 // object: the partial kernel takes q, k, v, partial_o, partial_lse and the
 // captures, and its "attention" describes the op; the combine kernel takes
@@ -64,13 +70,18 @@ struct KernelMetadata {
   /// A varlen kernel: the arguments cu_seqlens_q and cu_seqlens_k.
   bool varlen = false;
   int64_t cuSeqlensQ = -1, cuSeqlensK = -1;
-  /// Static sizes of Q and K ([B, H, N, D], varlen [T, H, D]; -1 dynamic).
+  /// A paged kernel: the arguments block_table and cache_seqlens, and the
+  /// rows per page (static, dimension 1 of k and v).
+  bool paged = false;
+  int64_t blockTable = -1, cacheSeqlens = -1, pageSize = 0;
+  /// Static sizes of Q and K ([B, H, N, D], varlen [T, H, D], paged K
+  /// [num_pages, page_size, H, D]; -1 dynamic).
   /// A split-KV combine kernel has no Q or K: qShape is O's, kShape all -1.
   std::vector<int64_t> qShape, kShape;
   /// Arguments before the captures: 4, or 5 with the LSE (a split-KV partial
   /// kernel: 5, q, k, v, partial_o, partial_lse; its combine kernel: 3 or
   /// 4, partial_o, partial_lse, o and the LSE, and no captures; varlen: 2
-  /// more, the offsets).
+  /// more, the offsets; paged: 2 more, the block table and the lengths).
   int fixedArguments = 4;
   /// backward: the kernels take the f32 dQ accumulator (dq_accum) after
   /// delta (backward-dq=accumulate).

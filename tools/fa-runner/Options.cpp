@@ -63,6 +63,37 @@ static void usage() {
       "and\n"
       "                            the LSE must keep their sentinel there\n"
       "\n"
+      "paged kernels (fa.attention ... paged(...): K/V in pages of a pool):\n"
+      "  --cache-seqlens L0,L1,...\n"
+      "                            each sequence's key count (B of them; they\n"
+      "                            replace --batch and --nk; --nq gives Nq)\n"
+      "  --num-pages N             the pool's pages (default: those the "
+      "sequences\n"
+      "                            need, plus 3 spare)\n"
+      "  --page-order random|sequential\n"
+      "                            the pool pages given to the sequences' "
+      "pages:\n"
+      "                            a seeded permutation (default) or in "
+      "order\n"
+      "  --share-pages             every sequence after the first maps its "
+      "first\n"
+      "                            page onto sequence 0's first page (a "
+      "shared\n"
+      "                            prefix)\n"
+      "  --max-pages M             the block table's width (default: the "
+      "longest\n"
+      "                            sequence's pages + 1)\n"
+      "  --block-table R0;R1;...   an explicit table, each row M "
+      "comma-separated\n"
+      "                            page ids (e.g. '3,0;1,-1'); entries past "
+      "a\n"
+      "                            sequence's pages are never read\n"
+      "  pool rows no sequence reaches are NaN; unused table entries are "
+      "page\n"
+      "  ids outside the pool (N + 2^20, -1, N + 7); lengths beyond the "
+      "table or\n"
+      "  ids outside the pool exit 2 before any GPU work\n"
+      "\n"
       "programmable attention (score_mod, mask_mod, captures):\n"
       "  --capture I:SHAPE:FILL    fills capture I (0-based, in argument "
       "order);\n"
@@ -73,7 +104,7 @@ static void usage() {
       "sizes\n"
       "             (varlen: B sequences, Nq and Nk their longest lengths, "
       "Tq\n"
-      "             and Tk the token rows)\n"
+      "             and Tk the token rows; paged: Nk the longest cache)\n"
       "      FILL   uniform:LO:HI    floats in [LO, HI), integers in [LO, "
       "HI]\n"
       "             alibi            1-D float: 2^(-8 (i + 1) / n)\n"
@@ -105,7 +136,10 @@ static void usage() {
       "  --dump-inputs DIR                        writes DIR/{q,k,v}.bin "
       "(raw,\n"
       "                                           [B, H, N, D]) and\n"
-      "                                           DIR/capture<I>.bin (raw)\n"
+      "                                           DIR/capture<I>.bin (raw);\n"
+      "                                           paged: k and v the pools,\n"
+      "                                           block_table.bin and\n"
+      "                                           cache_seqlens.bin (i32)\n"
       "\n"
       "a kernel whose metadata has \"from_op\": false (or no description of "
       "its\n"
@@ -133,14 +167,99 @@ static std::vector<int64_t> parseLengths(const std::string &flag,
                       std::to_string(lengths.size()) + " is negative (" + item +
                       ")");
     if (v > std::numeric_limits<int32_t>::max())
-      die(kUsage, flag + ": the length of sequence " +
-                      std::to_string(lengths.size()) + " (" + item +
-                      ") does not fit the i32 offsets");
+      die(kUsage,
+          flag + ": the length of sequence " + std::to_string(lengths.size()) +
+              " (" + item +
+              (flag == "--cache-seqlens" ? ") does not fit the i32 lengths"
+                                         : ") does not fit the i32 offsets"));
     lengths.push_back(v);
     if (comma == std::string::npos)
       return lengths;
     pos = comma + 1;
   }
+}
+
+/// "3,0;1,-1": one row of page ids per sequence (any i32 values: bad tables
+/// are for the checks of a run).
+static std::vector<std::vector<int64_t>>
+parseBlockTable(const std::string &text) {
+  std::vector<std::vector<int64_t>> rows(1);
+  for (size_t pos = 0; pos <= text.size();) {
+    size_t end = text.find_first_of(",;", pos);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(pos, end - pos);
+    char *tail = nullptr;
+    long long v = std::strtoll(item.c_str(), &tail, 10);
+    bool emptyRow = item.empty() && rows.back().empty() &&
+                    (end == text.size() || text[end] == ';');
+    if (!emptyRow &&
+        (item.empty() || *tail || v < std::numeric_limits<int32_t>::min() ||
+         v > std::numeric_limits<int32_t>::max()))
+      die(kUsage, "--block-table takes rows of comma-separated i32 page ids "
+                  "separated by ';', one row per sequence (e.g. "
+                  "'3,0;1,-1'); got '" +
+                      text + "'");
+    if (!emptyRow)
+      rows.back().push_back(v);
+    if (end < text.size() && text[end] == ';')
+      rows.emplace_back();
+    pos = end + 1;
+  }
+  return rows;
+}
+
+/// The paged flags among themselves (the kernel and its page size are
+/// checked later, Paged.cpp).
+static void checkPagedOptions(const Options &o) {
+  if (o.cacheSeqlens.empty()) {
+    if (o.paged())
+      die(kUsage, "--num-pages, --page-order, --share-pages, --max-pages and "
+                  "--block-table go with --cache-seqlens (a paged kernel)");
+    return;
+  }
+  if (o.varlen())
+    die(kUsage, "--cache-seqlens (a paged kernel) does not go with "
+                "--seqlens-q, --seqlens-k, --max-seqlen-q or --gap (a varlen "
+                "kernel)");
+  size_t B = o.cacheSeqlens.size();
+  if (B > 65535)
+    die(kUsage,
+        "at most 65535 sequences (grid limit), got " + std::to_string(B));
+  if (!o.pageOrder.empty() && o.pageOrder != "random" &&
+      o.pageOrder != "sequential")
+    die(kUsage, "--page-order must be random or sequential");
+  constexpr int64_t kMaxId = std::numeric_limits<int32_t>::max();
+  if (o.numPages > kMaxId)
+    die(kUsage, "--num-pages " + std::to_string(o.numPages) +
+                    ": page ids are i32 (at most " + std::to_string(kMaxId) +
+                    " pages)");
+  if (o.maxPages > kMaxId)
+    die(kUsage, "--max-pages " + std::to_string(o.maxPages) +
+                    " does not fit the i32 block table");
+  if (o.sharePages && o.cacheSeqlens[0] == 0)
+    die(kUsage, "--share-pages maps every sequence's first page onto "
+                "sequence 0's, but sequence 0 has no key");
+  if (o.blockTable.empty())
+    return;
+  if (!o.pageOrder.empty() || o.sharePages)
+    die(kUsage, "--page-order and --share-pages shape the generated block "
+                "table; they do not go with --block-table");
+  if (o.blockTable.size() != B)
+    die(kUsage, "--block-table has " + std::to_string(o.blockTable.size()) +
+                    " rows but --cache-seqlens gives " + std::to_string(B) +
+                    " sequences: one row per sequence");
+  size_t width = o.blockTable[0].size();
+  for (size_t b = 1; b < B; ++b)
+    if (o.blockTable[b].size() != width)
+      die(kUsage, "--block-table: row " + std::to_string(b) + " has " +
+                      std::to_string(o.blockTable[b].size()) +
+                      " page ids but row 0 has " + std::to_string(width) +
+                      ": every row has max_pages of them");
+  if (o.maxPages >= 0 && o.maxPages != static_cast<int64_t>(width))
+    die(kUsage, "--max-pages " + std::to_string(o.maxPages) +
+                    " disagrees with --block-table's " + std::to_string(width) +
+                    " columns");
 }
 
 /// The varlen flags among themselves (the kernel is checked later).
@@ -250,6 +369,18 @@ Options parseOptions(int argc, char **argv) {
       o.maxSeqlenQ = number(i, "--max-seqlen-q");
     else if (a == "--gap")
       o.gap = number(i, "--gap");
+    else if (a == "--cache-seqlens")
+      o.cacheSeqlens = parseLengths(a, text(i, "--cache-seqlens"));
+    else if (a == "--num-pages")
+      o.numPages = number(i, "--num-pages");
+    else if (a == "--page-order")
+      o.pageOrder = text(i, "--page-order");
+    else if (a == "--share-pages")
+      o.sharePages = true;
+    else if (a == "--max-pages")
+      o.maxPages = number(i, "--max-pages");
+    else if (a == "--block-table")
+      o.blockTable = parseBlockTable(text(i, "--block-table"));
     else if (a == "--capture")
       o.captures.push_back(parseCaptureFlag(text(i, "--capture")));
     else if (a == "--reference-only")
@@ -302,6 +433,7 @@ Options parseOptions(int argc, char **argv) {
       !o.referenceOnly)
     die(kUsage, "--print-rows and --print-cols go with --reference-only");
   checkVarlenOptions(o);
+  checkPagedOptions(o);
   if (o.reference == "gpu" && !haveGpuReference())
     die(kUsage, "--reference=gpu: this fa-runner was built without nvcc, so "
                 "it has no GPU reference");

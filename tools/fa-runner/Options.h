@@ -36,6 +36,16 @@ struct Options {
   /// not given, none).
   std::vector<int64_t> seqlensQ, seqlensK;
   int64_t maxSeqlenQ = -1, gap = -1;
+  /// A paged kernel (Paged.h): each sequence's key count (B of them; -1
+  /// below: not given), the pool's pages, the block table's width, how the
+  /// generated table orders the pages (random | sequential; empty: not
+  /// given, random), whether sequences after the first share its first
+  /// page, and an explicit table (rows of max_pages page ids, any values).
+  std::vector<int64_t> cacheSeqlens;
+  int64_t numPages = -1, maxPages = -1;
+  std::string pageOrder;
+  bool sharePages = false;
+  std::vector<std::vector<int64_t>> blockTable;
 
   // CPU-only modes: no kernel image, no driver.
   bool referenceOnly = false;
@@ -51,6 +61,11 @@ struct Options {
   bool varlen() const {
     return !seqlensQ.empty() || !seqlensK.empty() || maxSeqlenQ >= 0 ||
            gap >= 0;
+  }
+  /// Whether the command line describes a paged KV cache.
+  bool paged() const {
+    return !cacheSeqlens.empty() || numPages >= 0 || maxPages >= 0 ||
+           !pageOrder.empty() || sharePages || !blockTable.empty();
   }
 };
 

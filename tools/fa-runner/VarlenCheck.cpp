@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuCheck.h"
 #include "Support.h"
 #include "Varlen.h"
 
@@ -95,10 +96,7 @@ VarlenProblem makeVarlenProblem(const Problem &base, const Options &opt) {
 
 bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,
                    const Options &opt) {
-  double perPair = double(vp.base.D);
-  for (const ModRegion *r : {meta.scoreMod.get(), meta.maskMod.get()})
-    if (r)
-      perPair += 8.0 * r->insts.size();
+  double perPair = pairCost(meta, vp.base.D);
   double cost = 0;
   int64_t totalRows = 0;
   for (const VarlenSequence &s : vp.seqs) {

@@ -33,13 +33,15 @@
 // checked as the forward is).
 //
 // A varlen kernel (fa.attention ... varlen(...)) runs with --seqlens-q and
-// --seqlens-k instead of --batch, --nq and --nk (Varlen.h).
+// --seqlens-k instead of --batch, --nq and --nk (Varlen.h); a paged kernel
+// (fa.attention ... paged(...)) with --cache-seqlens and --nq (Paged.h).
 //
 // Files: Options (command line), Metadata (the .json), ModParser,
 // ModInterpreter and ModProgram (regions), Captures, Reference (inputs, one
 // row of the CPU reference), CpuCheck (rows, --reference-only), TensorMaps
 // (the CUtensorMap parameters of TMA kernels), Driver and GpuReference
-// (CUDA), Json, Support, Varlen and VarlenCheck (varlen kernels).
+// (CUDA), Json, Support, Launch (what varlen and paged runs share), Varlen
+// and VarlenCheck (varlen kernels), Paged and PagedCheck (paged kernels).
 //
 // Exit codes: 0 pass, 1 wrong result, 2 bad usage or input, 3 no GPU or
 // driver, 4 CUDA error.
@@ -51,8 +53,10 @@
 #include "CpuCheck.h"
 #include "Driver.h"
 #include "GpuReference.h"
+#include "Launch.h"
 #include "Metadata.h"
 #include "Options.h"
+#include "Paged.h"
 #include "Reference.h"
 #include "SplitKV.h"
 #include "Support.h"
@@ -70,23 +74,6 @@
 using namespace fa_runner;
 
 namespace {
-
-/// A size from the metadata (static) or the flag (dynamic). Without
-/// `required`, an unknown size is -1 (the --eval-only mode needs none).
-int64_t resolve(int64_t flag, int64_t fromMetadata, const char *name,
-                const char *option, bool required) {
-  if (fromMetadata >= 0) {
-    if (flag >= 0 && flag != fromMetadata)
-      die(kUsage, std::string("the kernel was compiled for ") + name + " = " +
-                      std::to_string(fromMetadata) + ", but " + option +
-                      " gave " + std::to_string(flag));
-    return fromMetadata;
-  }
-  if (flag < 0 && required)
-    die(kUsage,
-        std::string(name) + " is dynamic in this kernel; pass " + option);
-  return flag;
-}
 
 /// The varlen flags with a kernel that is not a varlen one.
 [[noreturn]] void notVarlen(const std::string &what) {
@@ -111,6 +98,9 @@ int main(int argc, char **argv) {
     else if (isBackwardPrefix(opt.prefix)) {
       if (opt.varlen())
         notVarlen("the kernels at " + opt.prefix + " are a backward pass");
+      if (opt.paged())
+        notPaged("the kernels at " + opt.prefix + " are a backward pass",
+                 "use --batch, --nq and --nk");
       if (opt.kvSplits)
         die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
                     "(fa-compile --split-kv), not a backward");
@@ -147,9 +137,15 @@ int main(int argc, char **argv) {
                     opt.prefix + ".json is one kernel");
   if (meta.varlen)
     return runVarlen(opt, meta, image);
+  if (meta.paged)
+    return runPaged(opt, meta, image);
+  std::string kind =
+      split ? "the kernels at " + opt.prefix + " are a split-KV pair"
+            : opt.prefix + ".json is a fixed-length kernel";
   if (opt.varlen())
-    notVarlen(split ? "the kernels at " + opt.prefix + " are a split-KV pair"
-                    : opt.prefix + ".json is a fixed-length kernel");
+    notVarlen(kind);
+  if (opt.paged())
+    notPaged(kind, "use --batch, --nq and --nk");
 
   Problem p;
   p.bf16 = meta.dtype == "bf16";
@@ -162,15 +158,16 @@ int main(int argc, char **argv) {
   p.bshd = opt.layout == "bshd";
   // --eval alone needs sizes only where a capture's SHAPE names them.
   bool sizesRequired = opt.runsKernel() || opt.referenceOnly;
-  p.B = resolve(opt.batch, meta.qShape[0], "batch", "--batch", sizesRequired);
-  p.Hq =
-      resolve(opt.qHeads, meta.qShape[1], "query heads", "--hq", sizesRequired);
-  p.Hkv = resolve(opt.kvHeads, meta.kShape[1], "key/value heads", "--hkv",
-                  sizesRequired);
-  p.Nq = resolve(opt.qLength, meta.qShape[2], "query length", "--nq",
-                 sizesRequired);
-  p.Nk = resolve(opt.kvLength, meta.kShape[2], "key length", "--nk",
-                 sizesRequired);
+  p.B =
+      resolveSize(opt.batch, meta.qShape[0], "batch", "--batch", sizesRequired);
+  p.Hq = resolveSize(opt.qHeads, meta.qShape[1], "query heads", "--hq",
+                     sizesRequired);
+  p.Hkv = resolveSize(opt.kvHeads, meta.kShape[1], "key/value heads", "--hkv",
+                      sizesRequired);
+  p.Nq = resolveSize(opt.qLength, meta.qShape[2], "query length", "--nq",
+                     sizesRequired);
+  p.Nk = resolveSize(opt.kvLength, meta.kShape[2], "key length", "--nk",
+                     sizesRequired);
   if (sizesRequired) {
     if (meta.kShape[0] >= 0 && meta.kShape[0] != p.B)
       die(kUsage, "metadata: K batch differs from Q batch");

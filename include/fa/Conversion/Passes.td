@@ -66,7 +66,12 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     arguments. Block sizes come from the tiling (`fa.attention_tile`); each
     warp owns 16 or 32 query rows. The pieces a second strategy reuses
     (the cloner, the block classifier, the register-level softmax, the
-    kernel ABI and launch metadata) live beside it.
+    kernel ABI and launch metadata) live beside it. A variable-length tile
+    views its sequence's rows as a fixed-length attention; a paged tile
+    copies each K/V block through its block table (`fa.paged_rows`): one
+    table lookup per block when a page holds whole blocks, else per group
+    of rows a page holds, else per row (docs/PagedKV.md). Both take
+    mma-sync only (hopper-ws refuses them, auto picks mma-sync).
 
     The `hopper-ws` strategy (sm_90a; first increment, see
     docs/HopperStrategy.md) reuses those pieces with a warpgroup schedule:

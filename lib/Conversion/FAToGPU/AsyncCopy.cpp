@@ -6,6 +6,8 @@
 
 #include "AsyncCopy.h"
 
+#include <numeric>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -156,6 +158,207 @@ void mlir::fa::detail::copyRowTileAsync(
       Value chunk = b.createOrFold<arith::RemUIOp>(linear, idx(chunksPerRow));
       Value inBounds = lt(row, view.validRows);
       Value srcIndex = add(rowOffset(row), mul(chunk, idx(kChunk)));
+      copyChunkAsync(b, view, inBounds, srcIndex, dst,
+                     add(dstOffset, offsetOf(row, chunk)));
+    };
+    if (first + threads <= total)
+      copy();
+    else
+      guarded(lt(linear, idx(total)), copy);
+  }
+}
+
+PagedBlockLookup::PagedBlockLookup(ImplicitLocOpBuilder &b,
+                                   const PagedSource &pages, Value rowStart,
+                                   Value rowLimit, int64_t rowAlignment,
+                                   int64_t rows)
+    : b(b), pages(pages), rowStart(rowStart), rowAlignment(rowAlignment),
+      rows(rows) {
+  validRows = b.createOrFold<arith::SubIOp>(rowLimit, rowStart);
+  Value pageSize = idx(pages.pageSize);
+  firstSlot = b.createOrFold<arith::DivUIOp>(rowStart, pageSize);
+  firstRow = b.createOrFold<arith::RemUIOp>(rowStart, pageSize);
+}
+
+Value PagedBlockLookup::idx(int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+
+Value PagedBlockLookup::load(Value slot, Value valid) {
+  // Rows past the keys (`valid` false) read the sequence's first entry,
+  // in use whenever a block is; their copies read nothing.
+  Value clamped = b.createOrFold<arith::SelectOp>(valid, slot, idx(0));
+  Value entry = memref::LoadOp::create(b, pages.blockTable,
+                                       ValueRange{pages.sequence, clamped});
+  return arith::IndexCastOp::create(b, b.getIndexType(), entry);
+}
+
+Value PagedBlockLookup::pageOfSlot(int64_t slotOffset) {
+  Value &page = slots[slotOffset];
+  if (page)
+    return page;
+  Value slot = b.createOrFold<arith::AddIOp>(firstSlot, idx(slotOffset));
+  // The slot's first row, relative to rowStart, is below validRows.
+  Value first = b.createOrFold<arith::SubIOp>(
+      b.createOrFold<arith::MulIOp>(slot, idx(pages.pageSize)), rowStart);
+  Value valid = slotOffset == 0
+                    ? b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt,
+                                                    validRows, idx(0))
+                    : b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt,
+                                                    first, validRows);
+  page = load(slot, valid);
+  return page;
+}
+
+bool PagedBlockLookup::isOnePage() const {
+  return pages.pageSize % rowAlignment == 0 && rows <= rowAlignment;
+}
+
+bool PagedBlockLookup::isUniform(int64_t stride) const {
+  int64_t pageSize = pages.pageSize;
+  return isOnePage() || (pageSize % stride == 0 && rowAlignment % stride == 0);
+}
+
+std::pair<Value, Value> PagedBlockLookup::rowsAt(int64_t offset) {
+  // (Only the pages are kept for the next copy; the rows are cheap.)
+  int64_t pageSize = pages.pageSize;
+  if (isOnePage())
+    // The whole block lies in one page.
+    return {pageOfSlot(0),
+            b.createOrFold<arith::AddIOp>(firstRow, idx(offset))};
+  if (rowAlignment % pageSize == 0)
+    // Blocks start on a page: row `offset` is in the block's page
+    // offset / page_size.
+    return {pageOfSlot(offset / pageSize), idx(offset % pageSize)};
+  // Blocks start on a multiple of `group`, which divides the page size:
+  // the `group` rows from there lie in one page, looked up once (a uniform
+  // stride divides `group`).
+  int64_t group = std::gcd(rowAlignment, pageSize);
+  int64_t first = offset / group * group;
+  Value &page = groups[first];
+  if (!page)
+    page = pageOf(b.createOrFold<arith::AddIOp>(rowStart, idx(first)),
+                  b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt,
+                                                idx(first), validRows));
+  // (From the block's first row in its page: one value for every pass.)
+  return {page, b.createOrFold<arith::RemUIOp>(
+                    b.createOrFold<arith::AddIOp>(firstRow, idx(offset)),
+                    idx(pageSize))};
+}
+
+Value PagedBlockLookup::pageOf(Value position, Value valid) {
+  return load(b.createOrFold<arith::DivUIOp>(position, idx(pages.pageSize)),
+              valid);
+}
+
+void mlir::fa::detail::copyPagedRowTileAsync(
+    ImplicitLocOpBuilder &b, Value tid, int64_t threads, Value cache,
+    PagedBlockLookup &lookup, Value head, Value dst, Value dstOffset,
+    int64_t cols, int64_t rowPitch,
+    function_ref<Value(Value row, Value chunk)> offsetOf) {
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto add = [&](Value x, Value y) {
+    return b.createOrFold<arith::AddIOp>(x, y);
+  };
+  auto sub = [&](Value x, Value y) {
+    return b.createOrFold<arith::SubIOp>(x, y);
+  };
+  auto mul = [&](Value x, Value y) {
+    return b.createOrFold<arith::MulIOp>(x, y);
+  };
+  auto lt = [&](Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  };
+  int64_t rows = lookup.getRows();
+  // The cache [num_pages, page_size, H, D] as one flat run from its head.
+  auto meta = memref::ExtractStridedMetadataOp::create(b, cache);
+  Value pageStride = meta.getStrides()[0], rowStride = meta.getStrides()[1];
+  Value headBase = add(meta.getOffset(), mul(head, meta.getStrides()[2]));
+  auto cacheType = cast<MemRefType>(cache.getType());
+  auto flatType = MemRefType::get(
+      {ShapedType::kDynamic}, cacheType.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
+      cacheType.getMemorySpace());
+  RowTileView view;
+  view.tile = memref::ReinterpretCastOp::create(
+      b, flatType, meta.getBaseBuffer(), OpFoldResult(headBase),
+      ArrayRef<OpFoldResult>{mul(meta.getSizes()[0], pageStride)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  view.validRows = lookup.getValidRows();
+  auto flatOffset = [&](Value page, Value rowInPage) {
+    return add(mul(page, pageStride), mul(rowInPage, rowStride));
+  };
+  auto guarded = [&](Value condition, function_ref<void()> body) {
+    auto guard = scf::IfOp::create(b, condition);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    body();
+  };
+  int64_t chunksPerRow = cols / kChunk;
+  int64_t stride = threads / chunksPerRow;
+  if (threads % chunksPerRow == 0 && stride % 8 == 0 &&
+      lookup.isUniform(stride)) {
+    // As copyRowTileAsync: a thread copies chunk `chunk` of rows row0 +
+    // pass * stride, and the rows of a pass lie in one page, looked up
+    // once for K and V.
+    Value row0 = b.createOrFold<arith::DivUIOp>(tid, idx(chunksPerRow));
+    Value chunk = b.createOrFold<arith::RemUIOp>(tid, idx(chunksPerRow));
+    Value dstBase = add(dstOffset, offsetOf(row0, chunk));
+    Value threadOffset = add(mul(row0, rowStride), mul(chunk, idx(kChunk)));
+    // A block in one page: its first row's offset, then whole rows on.
+    Value tileOffset;
+    if (lookup.isOnePage()) {
+      auto [page, rowInPage] = lookup.rowsAt(0);
+      tileOffset = add(flatOffset(page, rowInPage), threadOffset);
+    }
+    for (int64_t pass = 0; pass * stride < rows; ++pass) {
+      // (Looked up outside the last pass's guard: the next copy reuses it.)
+      Value srcOffset;
+      if (tileOffset) {
+        srcOffset = add(tileOffset, mul(idx(pass * stride), rowStride));
+      } else {
+        auto [page, rowInPage] = lookup.rowsAt(pass * stride);
+        srcOffset = add(flatOffset(page, rowInPage), threadOffset);
+      }
+      auto copy = [&]() {
+        Value inBounds = lt(row0, sub(view.validRows, idx(pass * stride)));
+        copyChunkAsync(b, view, inBounds, srcOffset, dst,
+                       add(dstBase, idx(pass * stride * rowPitch)));
+      };
+      if ((pass + 1) * stride <= rows)
+        copy();
+      else
+        guarded(lt(row0, idx(rows - pass * stride)), copy);
+    }
+    return;
+  }
+  // Any other shape: the rows of one pass of the block's threads lie in
+  // one page when the pages allow (looked up once), else each copy looks
+  // its row's page up.
+  int64_t total = rows * chunksPerRow;
+  Value pageSize = idx(lookup.getPageSize());
+  bool uniformPasses = threads % chunksPerRow == 0 && lookup.isUniform(stride);
+  for (int64_t first = 0; first < total; first += threads) {
+    Value linear = add(tid, idx(first));
+    std::pair<Value, Value> passRows;
+    if (uniformPasses)
+      passRows = lookup.rowsAt(first / chunksPerRow);
+    auto copy = [&]() {
+      Value row = b.createOrFold<arith::DivUIOp>(linear, idx(chunksPerRow));
+      Value chunk = b.createOrFold<arith::RemUIOp>(linear, idx(chunksPerRow));
+      Value inBounds = lt(row, view.validRows);
+      Value rowOffset;
+      if (uniformPasses) {
+        rowOffset = flatOffset(
+            passRows.first,
+            add(passRows.second, sub(row, idx(first / chunksPerRow))));
+      } else {
+        Value position = add(lookup.getRowStart(), row);
+        rowOffset =
+            flatOffset(lookup.pageOf(position, inBounds),
+                       b.createOrFold<arith::RemUIOp>(position, pageSize));
+      }
+      Value srcIndex = add(rowOffset, mul(chunk, idx(kChunk)));
       copyChunkAsync(b, view, inBounds, srcIndex, dst,
                      add(dstOffset, offsetOf(row, chunk)));
     };

@@ -15,6 +15,8 @@
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <map>
+
 namespace mlir::fa::detail {
 
 /// Elements of 16 bits per 16-byte chunk: the unit of cp.async, of one
@@ -59,6 +61,65 @@ void copyRowTileAsync(ImplicitLocOpBuilder &b, Value tid, int64_t threads,
                       int64_t cols, int64_t rowPitch,
                       function_ref<Value(Value row, Value chunk)> offsetOf,
                       const PackedRows &packed = {});
+
+/// Where the rows of a paged cache are: key position p of sequence
+/// `sequence` is row p % pageSize of page blockTable[sequence, p /
+/// pageSize] (a memref<?x?xi32>).
+struct PagedSource {
+  Value blockTable, sequence;
+  int64_t pageSize = 0;
+};
+
+/// The block table entries of one key block [rowStart, rowStart + rows)
+/// of a paged sequence (rowStart a multiple of rowAlignment, rowLimit its
+/// key count), each loaded once however many copies use it: the K and V
+/// copies of a block share one lookup. Only the entries of pages holding a
+/// row below rowLimit are read.
+class PagedBlockLookup {
+public:
+  PagedBlockLookup(ImplicitLocOpBuilder &b, const PagedSource &pages,
+                   Value rowStart, Value rowLimit, int64_t rowAlignment,
+                   int64_t rows);
+
+  /// Whether the whole block lies in one page.
+  bool isOnePage() const;
+  /// Whether the `stride` rows from each multiple of `stride` lie in one
+  /// page.
+  bool isUniform(int64_t stride) const;
+  /// The page and the row in it of key rowStart + offset (offset a
+  /// multiple of a stride for which isUniform holds).
+  std::pair<Value, Value> rowsAt(int64_t offset);
+  /// The page of key `position` (read at the first entry unless `valid`).
+  Value pageOf(Value position, Value valid);
+
+  Value getRowStart() const { return rowStart; }
+  Value getValidRows() const { return validRows; }
+  int64_t getRows() const { return rows; }
+  int64_t getPageSize() const { return pages.pageSize; }
+
+private:
+  Value idx(int64_t v);
+  Value load(Value slot, Value valid);
+  /// The page in slot firstSlot + slotOffset of the sequence's table.
+  Value pageOfSlot(int64_t slotOffset);
+
+  ImplicitLocOpBuilder &b;
+  PagedSource pages;
+  Value rowStart, validRows, firstSlot, firstRow;
+  int64_t rowAlignment, rows;
+  /// Pages looked up by slot (relative to the block's first), and of each
+  /// group of rows (blocks not aligned to their pages) by the group's first
+  /// row offset.
+  std::map<int64_t, Value> slots, groups;
+};
+
+/// copyRowTileAsync for a paged cache [num_pages, page_size, H, D]: the
+/// block of `lookup` at `head`, each row read from its page.
+void copyPagedRowTileAsync(
+    ImplicitLocOpBuilder &b, Value tid, int64_t threads, Value cache,
+    PagedBlockLookup &lookup, Value head, Value dst, Value dstOffset,
+    int64_t cols, int64_t rowPitch,
+    function_ref<Value(Value row, Value chunk)> offsetOf);
 
 } // namespace mlir::fa::detail
 

@@ -45,6 +45,12 @@ mlir::fa::getKernelArgumentTypes(const AttentionKernelSpec &spec) {
     types.push_back(getKernelArgumentType(spec.cuSeqlensKType,
                                           /*unitInnermostStride=*/false));
   }
+  if (spec.isPaged()) {
+    types.push_back(getKernelArgumentType(spec.blockTableType,
+                                          /*unitInnermostStride=*/false));
+    types.push_back(getKernelArgumentType(spec.cacheSeqlensType,
+                                          /*unitInnermostStride=*/false));
+  }
   for (RankedTensorType capture : spec.captureTypes)
     types.push_back(
         getKernelArgumentType(capture, /*unitInnermostStride=*/false));
@@ -63,6 +69,10 @@ mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
   if (tile.isVarlen()) {
     spec.cuSeqlensQType = cast<RankedTensorType>(tile.cuSeqlensQ.getType());
     spec.cuSeqlensKType = cast<RankedTensorType>(tile.cuSeqlensK.getType());
+  }
+  if (tile.isPaged()) {
+    spec.blockTableType = cast<RankedTensorType>(tile.blockTable.getType());
+    spec.cacheSeqlensType = cast<RankedTensorType>(tile.cacheSeqlens.getType());
   }
   for (Value capture : tile.captures)
     spec.captureTypes.push_back(cast<RankedTensorType>(capture.getType()));
@@ -178,6 +188,9 @@ DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {
         b.getNamedAttr("pack_gqa", b.getI64IntegerAttr(packedHeads)));
   if (varlen)
     entries.push_back(b.getNamedAttr("varlen", b.getBoolAttr(true)));
+  if (pageSize > 0)
+    entries.push_back(
+        b.getNamedAttr("page_size", b.getI64IntegerAttr(pageSize)));
   if (!tensorMaps.empty())
     entries.push_back(b.getNamedAttr(
         "tensor_maps",
@@ -250,6 +263,10 @@ FailureOr<KernelLaunchInfo> KernelLaunchInfo::fromAttr(DictionaryAttr attr) {
       return failure();
     info.varlen = varlen.getValue();
   }
+  // Optional: only paged kernels have pages.
+  if (attr.get("page_size") &&
+      (!num("page_size", info.pageSize) || info.pageSize < 1))
+    return failure();
   // Optional: kernels without TMA have none.
   Attribute mapsAttr = attr.get("tensor_maps");
   auto maps = dyn_cast_or_null<ArrayAttr>(mapsAttr);

@@ -155,6 +155,11 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return emitError(forall.getLoc(),
                      "the hopper-ws strategy does not build variable-length "
                      "tiles yet; use strategy=mma-sync or auto");
+  if (tile->isPaged() &&
+      options.strategy == GPUStrategyKind::HopperWarpSpecialized)
+    return emitError(forall.getLoc(),
+                     "the hopper-ws strategy does not build paged tiles yet; "
+                     "use strategy=mma-sync or auto");
 
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
@@ -166,7 +171,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   int64_t threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
   if (strategy == GPUStrategyKind::Auto &&
-      (tile->split || tile->packedHeads > 1 || tile->isVarlen()))
+      (tile->split || tile->packedHeads > 1 || tile->isVarlen() ||
+       tile->isPaged()))
     strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =
@@ -219,7 +225,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(gpuModule);
     return failure();
   }
-  if (tile->split || tile->packedHeads > 1 || tile->isVarlen()) {
+  if (tile->split || tile->packedHeads > 1 || tile->isVarlen() ||
+      tile->isPaged()) {
     FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
         (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
     if (failed(info)) {
@@ -234,6 +241,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (tile->isVarlen()) {
       info->varlen = true;
       name += "_varlen";
+    }
+    if (tile->isPaged()) {
+      info->pageSize = tile->pageSize();
+      name += "_paged" + std::to_string(tile->pageSize());
     }
     if (tile->split) {
       info->splitStage = kSplitPartialStage.str();
@@ -266,6 +277,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   if (tile->isVarlen()) {
     operands.push_back(toBuffer(tile->cuSeqlensQ, false));
     operands.push_back(toBuffer(tile->cuSeqlensK, false));
+  }
+  if (tile->isPaged()) {
+    operands.push_back(toBuffer(tile->blockTable, false));
+    operands.push_back(toBuffer(tile->cacheSeqlens, false));
   }
   for (Value capture : tile->captures)
     operands.push_back(toBuffer(capture, false));
@@ -302,8 +317,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (tile->split)
       tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
                                                    dim(tile->lseOutput, 0));
-    Value heads =
-        tile->packedHeads > 1 ? dim(tile->key, 1) : dim(tile->query, 1);
+    Value heads = tile->packedHeads > 1
+                      ? dim(tile->key, tile->isPaged() ? 2 : 1)
+                      : dim(tile->query, 1);
     grid = {tiles, heads, dim(tile->query, 0)};
   }
   gpu::KernelDim3 block{index(threads), index(1), index(1)};

@@ -82,10 +82,16 @@ void MmaSyncKernelEmitter::prefetch(Value block) {
   }
   Value slot = rem(block, idx(stages));
   Value kvStart = mul(block, idx(blockN));
-  copyTileAsync(key, batch, kvHead, kvStart, kvLength, kRing,
-                mul(slot, idx(blockN * headDim)), blockN, headDim);
-  copyTileAsync(value, batch, kvHead, kvStart, kvLength, vRing,
-                mul(slot, idx(blockN * valueDim)), blockN, valueDim);
+  // A paged block's K and V rows share their pages: one lookup.
+  std::optional<PagedBlockLookup> lookup;
+  if (pages.blockTable)
+    lookup.emplace(b, pages, kvStart, kvLength, /*rowAlignment=*/blockN,
+                   /*rows=*/blockN);
+  PagedBlockLookup *paged = lookup ? &*lookup : nullptr;
+  copyKeyBlockAsync(key, kvStart, kRing, mul(slot, idx(blockN * headDim)),
+                    headDim, paged);
+  copyKeyBlockAsync(value, kvStart, vRing, mul(slot, idx(blockN * valueDim)),
+                    valueDim, paged);
 }
 
 void MmaSyncKernelEmitter::emitGuarded(
@@ -359,6 +365,14 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
     query = views.query, key = views.key, value = views.value;
     output = views.output, lse = views.lse;
     qLength = views.qLength, kvLength = views.kvLength;
+  }
+  if (tile.isPaged()) {
+    // The sequence's key count, as the IR reads it; its K and V rows come
+    // through the block table (the argument after the LSE).
+    kvLength = cloner->uniform(tile.keyLength);
+    pages.blockTable = func.getArgument(firstCapture);
+    pages.sequence = batch;
+    pages.pageSize = tile.pageSize();
   }
 
   KeyBlockPlan plan =

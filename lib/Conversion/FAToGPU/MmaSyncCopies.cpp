@@ -28,3 +28,18 @@ void MmaSyncKernelEmitter::copyTileAsync(Value src, Value batch, Value head,
       [&](Value row, Value chunk) { return swizzledBase(row, chunk, cols); },
       packed);
 }
+
+void MmaSyncKernelEmitter::copyKeyBlockAsync(Value src, Value kvStart,
+                                             Value dst, Value dstOffset,
+                                             int64_t cols,
+                                             PagedBlockLookup *lookup) {
+  if (!lookup) {
+    copyTileAsync(src, batch, kvHead, kvStart, kvLength, dst, dstOffset,
+                  config.blockN, cols);
+    return;
+  }
+  copyPagedRowTileAsync(
+      b, tid, config.threads(), src, *lookup, kvHead, dst, dstOffset, cols,
+      /*rowPitch=*/cols,
+      [&](Value row, Value chunk) { return swizzledBase(row, chunk, cols); });
+}

@@ -63,6 +63,11 @@ private:
   void copyTileAsync(Value src, Value batch, Value head, Value rowStart,
                      Value rowLimit, Value dst, Value dstOffset, int64_t rows,
                      int64_t cols, const PackedRows &packed = {});
+  /// Copies rows [kvStart, kvStart + blockN) of the tile's K (or V) into
+  /// `dst` at `dstOffset`: a slice of the operand, or for a paged tile
+  /// (`lookup` non-null) rows read through the block table.
+  void copyKeyBlockAsync(Value src, Value kvStart, Value dst, Value dstOffset,
+                         int64_t cols, PagedBlockLookup *lookup);
 
   /// Whether each key block re-reads %tid.x (readThreadIdInLoop) and
   /// derives every per-thread index and address from it: in the kernels
@@ -198,6 +203,9 @@ private:
   /// Of a packed GQA tile (whose `head` is a key/value head): its first
   /// query head (head * G) and its positions per head; null otherwise.
   Value firstHead, positions;
+  /// Of a paged tile: where its sequence's K and V rows are (the block
+  /// table is null otherwise).
+  PagedSource pages;
   BlockRanges ranges;
   Value qFlat, kRing, vRing; // shared memory: Q tile, K and V rings
   SmallVector<SmallVector<Value>> queryFragments;    // [rowTile][kStep]

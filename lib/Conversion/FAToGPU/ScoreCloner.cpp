@@ -44,6 +44,8 @@ static bool isKernelTensor(const FusedAttentionTile &tile, Value tensor) {
          (tile.lseOutput && tensor == tile.lseOutput) ||
          (tile.isVarlen() &&
           (tensor == tile.cuSeqlensQ || tensor == tile.cuSeqlensK)) ||
+         (tile.isPaged() &&
+          (tensor == tile.blockTable || tensor == tile.cacheSeqlens)) ||
          llvm::is_contained(tile.captures, tensor);
 }
 
@@ -234,6 +236,10 @@ void TileCloner::Roots::bindKernelArguments(const FusedAttentionTile &tile,
   if (tile.isVarlen()) {
     tensors[tile.cuSeqlensQ] = arguments[next++];
     tensors[tile.cuSeqlensK] = arguments[next++];
+  }
+  if (tile.isPaged()) {
+    tensors[tile.blockTable] = arguments[next++];
+    tensors[tile.cacheSeqlens] = arguments[next++];
   }
   for (Value capture : tile.captures)
     tensors[capture] = arguments[next++];

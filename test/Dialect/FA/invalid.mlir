@@ -280,7 +280,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'tensor<*xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<*xf16>, tensor<*xf16>, tensor<*xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -288,7 +288,7 @@ func.func @f(%q: tensor<*xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: memref<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op operand #0 must be ranked tensor of any type values, but got 'memref<1x1x16x16xf16>'}}
-  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
+  %r = "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0>}> ({}, {}) : (memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, memref<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> tensor<1x1x16x16xf16>
   return
 }
 
@@ -304,7 +304,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
 
 func.func @f(%q: tensor<1x1x16x16xf16>, %o: tensor<1x1x16x16xf16>) {
   // expected-error @+1 {{'fa.attention' op expected 1 or more results}}
-  "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
+  "fa.attention"(%q, %q, %q, %o) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) -> ()
   return
 }
 
@@ -644,5 +644,103 @@ func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf
 func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?x1xi32>, %ck: tensor<?xi32>, %m: index) {
   // expected-error @+1 {{'fa.attention' op expected cu_seqlens_q to have rank 1 [B + 1], got rank 2}}
   %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?x1xi32>, tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+// A paged cache: K and V are pools [num_pages, page_size, Hkv, D] with a
+// static page size, an i32 block table [B, max_pages] and i32 lengths [B].
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x?x2x64xf16>, %v: tensor<?x?x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op page size of key must be static, got a dynamic size}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x?x2x64xf16>, tensor<?x?x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x32x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op page size of value (32) does not match key (16)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x32x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x3x64xf16>, %v: tensor<?x16x3x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op number of query heads (8) must be a multiple of the number of key/value heads (3)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x3x64xf16>, tensor<?x16x3x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x64xf16>, %v: tensor<?x16x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected key to have rank 4 [num_pages, page_size, Hkv, D] (paged), got rank 3}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x64xf16>, tensor<?x16x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected block_table to have rank 2 [B, max_pages], got rank 1}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi64>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op block_table element type must be i32, got 'i64'}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi64>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<2x8x?x64xf16>, %t: tensor<2x?xi32>, %n: tensor<3xi32>) {
+  // expected-error @+1 {{'fa.attention' op batch size of cache_seqlens (3) does not match query (2)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<2x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<2x8x?x64xf16>) paged(%t, %n : tensor<2x?xi32>, tensor<3xi32>) -> tensor<2x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op variable-length queries against a paged cache are not supported yet: give either varlen(...) or paged(...)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>, %k: tensor<4x16x1x16xf16>, %o: tensor<1x1x16x16xf16>, %t: tensor<1x2xi32>) {
+  // expected-error @+1 {{'fa.attention' op a paged attention needs block_table and cache_seqlens together}}
+  %r = "fa.attention"(%q, %k, %k, %o, %t) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0>}> ({}, {}) : (tensor<1x1x16x16xf16>, tensor<4x16x1x16xf16>, tensor<4x16x1x16xf16>, tensor<1x1x16x16xf16>, tensor<1x2xi32>) -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x?x2x64xf16>, %t: tensor<?x?xi32>, %i: index) {
+  // expected-error @+1 {{'fa.paged_rows' op the page size (dimension 1 of the cache) must be static and positive}}
+  %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %i) : tensor<?x?x2x64xf16>, tensor<?x?xi32> -> tensor<?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x16x2x64xf16>, %t: tensor<?x?xi32>, %i: index) {
+  // expected-error @+1 {{'fa.paged_rows' op expected rows [count, D] of the cache's element type and D, got 'tensor<?x32xf16>'}}
+  %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %i) : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<?x32xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x16x2x64xf16>, %t: tensor<?xi32>, %i: index) {
+  // expected-error @+1 {{'fa.paged_rows' op expected an i32 block table [B, max_pages], got 'tensor<?xi32>'}}
+  %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %i) : tensor<?x16x2x64xf16>, tensor<?xi32> -> tensor<?x64xf16>
   return
 }

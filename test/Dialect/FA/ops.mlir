@@ -184,3 +184,33 @@ func.func @varlen(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor
       -> tensor<?x8x128xbf16>, tensor<8x?xf32>
   return %r, %l : tensor<?x8x128xbf16>, tensor<8x?xf32>
 }
+
+// -----
+
+// A paged KV cache: pools [num_pages, page_size, Hkv, D], a block table and
+// the key count of every sequence; Q, O and LSE keep the fixed layout.
+// CHECK-LABEL: func.func @paged
+// CHECK:         fa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x8x?x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) paged(%{{.*}}, %{{.*}} : tensor<?x?xi32>, tensor<?xi32>) causal = <bottom_right>
+func.func @paged(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
+                 %o: tensor<?x8x?x128xbf16>, %lse: tensor<?x8x?xf32>,
+                 %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
+    -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
+  %r, %l = fa.attention ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>)
+      outs(%o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>)
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      causal = <bottom_right>
+      -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+  return %r, %l : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+}
+
+// -----
+
+// The rows of one sequence's block read through its pages.
+// CHECK-LABEL: func.func @paged_rows
+// CHECK:         fa.paged_rows %{{.*}}[%{{.*}}, %{{.*}}] pages(%{{.*}}) rows(%{{.*}}, %{{.*}}) : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<?x64xf16>
+func.func @paged_rows(%k: tensor<?x16x2x64xf16>, %table: tensor<?x?xi32>, %b: index, %h: index,
+                      %start: index, %count: index) -> tensor<?x64xf16> {
+  %t = fa.paged_rows %k[%b, %h] pages(%table) rows(%start, %count)
+      : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<?x64xf16>
+  return %t : tensor<?x64xf16>
+}

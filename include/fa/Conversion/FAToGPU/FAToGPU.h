@@ -85,13 +85,19 @@ struct AttentionKernelSpec {
   /// Variable-length tiles: the sequence offsets of the queries and the
   /// keys (i32 [B + 1]), kernel arguments after the LSE; null otherwise.
   RankedTensorType cuSeqlensQType, cuSeqlensKType;
-  /// The captures, kernel arguments after the LSE and the offsets.
+  /// Paged tiles: the block table (i32 [B, max_pages]) and the key counts
+  /// (i32 [B]), kernel arguments after the LSE; null otherwise. K and V are
+  /// then caches [num_pages, page_size, Hkv, D].
+  RankedTensorType blockTableType, cacheSeqlensType;
+  /// The captures, kernel arguments after the LSE and the offsets or the
+  /// block table.
   SmallVector<RankedTensorType> captureTypes;
 
   Type getElementType() const { return queryType.getElementType(); }
   int64_t getHeadDim() const { return queryType.getShape().back(); }
   int64_t getValueHeadDim() const { return valueType.getShape().back(); }
   bool isVarlen() const { return static_cast<bool>(cuSeqlensQType); }
+  bool isPaged() const { return static_cast<bool>(blockTableType); }
 };
 
 /// The schedule of an mma.sync kernel.
@@ -227,6 +233,10 @@ struct KernelLaunchInfo {
   /// B), B + 1 the size of the cu_seqlens_q argument and max_seqlen_q a
   /// launch scalar (the longest query sequence).
   bool varlen = false;
+  /// A paged kernel: K and V rows are read through the block_table
+  /// argument, pages of `pageSize` rows (0: not paged). Its grid is the
+  /// fixed-length one.
+  int64_t pageSize = 0;
   /// grid = (ceildiv(Nq, blockM), Hq, B): Nq, Hq and B are dimensions 2, 1
   /// and 0 of the query argument. Packed: (ceildiv(Nq, blockM /
   /// packedHeads), Hkv, B), Hkv dimension 1 of the key argument.

@@ -80,6 +80,10 @@ mlir::fa::buildAttentionBackward(OpBuilder &builder, AttentionOp forward,
     return forward.emitOpError(
         "is a variable-length attention; its backward op is not supported "
         "yet");
+  if (forward.isPaged())
+    return forward.emitOpError(
+        "reads a paged KV cache; its backward op is not supported (a cache "
+        "serves inference)");
   if (!forward.hasLse())
     return forward.emitOpError(
         "has no log-sum-exp result; its backward op recomputes the "

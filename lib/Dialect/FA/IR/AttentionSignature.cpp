@@ -122,12 +122,17 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       check.rankedOperand(sig.query, "query", layout.rank, layout.query);
   if (failed(q))
     return failure();
-  FailureOr<RankedTensorType> k =
-      check.rankedOperand(sig.key, "key", layout.rank, layout.key);
+  // A paged cache keeps K and V in pages: [num_pages, page_size, Hkv, D].
+  bool paged = sig.isPaged();
+  int64_t kvHeadsDim = paged ? 2 : heads, kvSeq = paged ? 1 : seq;
+  FailureOr<RankedTensorType> k = check.rankedOperand(
+      sig.key, "key", layout.rank,
+      paged ? "[num_pages, page_size, Hkv, D] (paged)" : layout.key);
   if (failed(k))
     return failure();
-  FailureOr<RankedTensorType> v =
-      check.rankedOperand(sig.value, "value", layout.rank, layout.value);
+  FailureOr<RankedTensorType> v = check.rankedOperand(
+      sig.value, "value", layout.rank,
+      paged ? "[num_pages, page_size, Hkv, Dv] (paged)" : layout.value);
   if (failed(v))
     return failure();
   FailureOr<RankedTensorType> o =
@@ -176,16 +181,23 @@ LogicalResult mlir::fa::verifyAttentionSignature(
 
   // Batch.
   if (layout.batch >= 0 &&
-      (failed(check.sameSize(*q, 0, "query", *k, 0, "key", "batch size")) ||
-       failed(check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")) ||
+      ((!paged &&
+        (failed(check.sameSize(*q, 0, "query", *k, 0, "key", "batch size")) ||
+         failed(
+             check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")))) ||
        failed(check.sameSize(*q, 0, "query", *o, 0, "output", "batch size"))))
+    return failure();
+  if (paged && (failed(check.staticPositive(*k, 1, "page size", "key")) ||
+                failed(check.sameSize(*k, 0, "key", *v, 0, "value",
+                                      "number of "
+                                      "pages"))))
     return failure();
 
   // Heads: K and V share theirs; Q's is a multiple of it.
-  int64_t kvHeads = k->getDimSize(heads);
+  int64_t kvHeads = k->getDimSize(kvHeadsDim);
   if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
     return check.fail("number of key/value heads must be positive, got 0");
-  if (failed(check.sameSize(*k, heads, "key", *v, heads, "value",
+  if (failed(check.sameSize(*k, kvHeadsDim, "key", *v, kvHeadsDim, "value",
                             "number of heads")))
     return failure();
   int64_t qHeads = q->getDimSize(heads);
@@ -197,8 +209,8 @@ LogicalResult mlir::fa::verifyAttentionSignature(
         Twine(kvHeads) + ")");
 
   // Sequence lengths (total tokens when packed).
-  if (failed(
-          check.sameSize(*k, seq, "key", *v, seq, "value", "sequence length")))
+  if (failed(check.sameSize(*k, kvSeq, "key", *v, kvSeq, "value",
+                            paged ? "page size" : "sequence length")))
     return failure();
   if (failed(check.sameSize(*q, heads, "query", *o, heads, "output",
                             "number of heads")) ||
@@ -255,6 +267,38 @@ LogicalResult mlir::fa::verifyAttentionSignature(
     }
     if (failed(check.sameSize(*cuQ, 0, "cu_seqlens_q", *cuK, 0, "cu_seqlens_k",
                               "number of offsets")))
+      return failure();
+  }
+
+  // A paged cache: an i32 block table [B, max_pages] and lengths [B].
+  if (paged) {
+    if (!sig.blockTable || !sig.cacheSeqlens)
+      return check.fail("a paged attention needs both the block table and "
+                        "the cache lengths");
+    if (sig.isVarlen())
+      return check.fail("variable-length queries against a paged cache are "
+                        "not supported yet");
+    FailureOr<RankedTensorType> table =
+        check.rankedOperand(sig.blockTable, "block_table", 2, "[B, max_pages]");
+    if (failed(table))
+      return failure();
+    FailureOr<RankedTensorType> lengths =
+        check.rankedOperand(sig.cacheSeqlens, "cache_seqlens", 1, "[B]");
+    if (failed(lengths))
+      return failure();
+    for (auto [type, name] : {std::pair(*table, "block_table"),
+                              std::pair(*lengths, "cache_seqlens")}) {
+      if (!type.getElementType().isSignlessInteger(32)) {
+        std::string got;
+        llvm::raw_string_ostream(got) << type.getElementType();
+        return check.fail(Twine(name) + " element type must be i32, got '" +
+                          got + "'");
+      }
+    }
+    if (failed(check.sameSize(*q, 0, "query", *table, 0, "block_table",
+                              "batch size")) ||
+        failed(check.sameSize(*q, 0, "query", *lengths, 0, "cache_seqlens",
+                              "batch size")))
       return failure();
   }
 

@@ -28,9 +28,12 @@ void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
                         Value key, Value value, Value output, Value lseOutput,
                         std::optional<double> scale,
                         std::optional<CausalAlignment> causal,
-                        ValueRange captures, ValueRange varlen) {
+                        ValueRange captures, ValueRange varlen,
+                        ValueRange paged) {
   assert((varlen.empty() || varlen.size() == 3) &&
          "varlen is (cu_seqlens_q, cu_seqlens_k, max_seqlen_q) or empty");
+  assert((paged.empty() || paged.size() == 2) &&
+         "paged is (block_table, cache_seqlens) or empty");
   SmallVector<Type, 2> resultTypes{output.getType()};
   if (lseOutput)
     resultTypes.push_back(lseOutput.getType());
@@ -43,6 +46,7 @@ void AttentionOp::build(OpBuilder &builder, OperationState &state, Value query,
   build(builder, state, resultTypes, query, key, value, output, lseOutput,
         captures, varlen.empty() ? none : varlen[0],
         varlen.empty() ? none : varlen[1], varlen.empty() ? none : varlen[2],
+        paged.empty() ? none : paged[0], paged.empty() ? none : paged[1],
         scaleAttr, causalAttr);
 }
 
@@ -116,6 +120,10 @@ static AttentionSignature signatureOf(AttentionOp op) {
     sig.cuSeqlensQ = cuQ.getType();
   if (Value cuK = op.getCuSeqlensK())
     sig.cuSeqlensK = cuK.getType();
+  if (Value table = op.getBlockTable())
+    sig.blockTable = table.getType();
+  if (Value lengths = op.getCacheSeqlens())
+    sig.cacheSeqlens = lengths.getType();
   return sig;
 }
 
@@ -139,6 +147,14 @@ LogicalResult AttentionOp::verify() {
       llvm::is_contained(varlenOperands, false))
     return emitOpError("a variable-length attention needs cu_seqlens_q, "
                        "cu_seqlens_k and max_seqlen_q together");
+  if (static_cast<bool>(getBlockTable()) !=
+      static_cast<bool>(getCacheSeqlens()))
+    return emitOpError("a paged attention needs block_table and "
+                       "cache_seqlens together");
+  if (isVarlen() && isPaged())
+    return emitOpError("variable-length queries against a paged cache are "
+                       "not supported yet: give either varlen(...) or "
+                       "paged(...)");
   if (failed(verifyAttentionSignature(signatureOf(*this),
                                       [&]() { return emitOpError(); })))
     return failure();
@@ -172,8 +188,8 @@ struct DropUnusedLse : OpRewritePattern<AttentionOp> {
         rewriter, op.getLoc(), TypeRange{op.getResult().getType()},
         op.getQuery(), op.getKey(), op.getValue(), op.getOutput(),
         /*lse_output=*/Value(), op.getCaptures(), op.getCuSeqlensQ(),
-        op.getCuSeqlensK(), op.getMaxSeqlenQ(), op.getScaleAttr(),
-        op.getCausalAttr());
+        op.getCuSeqlensK(), op.getMaxSeqlenQ(), op.getBlockTable(),
+        op.getCacheSeqlens(), op.getScaleAttr(), op.getCausalAttr());
     moveModRegions(rewriter, op, newOp);
     rewriter.replaceOp(op, {newOp.getResult(), Value()});
     return success();
@@ -294,7 +310,8 @@ struct DropUnusedCaptures : OpRewritePattern<AttentionOp> {
         rewriter, op.getLoc(), op.getResultTypes(), op.getQuery(), op.getKey(),
         op.getValue(), op.getOutput(), op.getLseOutput(), kept,
         op.getCuSeqlensQ(), op.getCuSeqlensK(), op.getMaxSeqlenQ(),
-        op.getScaleAttr(), op.getCausalAttr());
+        op.getBlockTable(), op.getCacheSeqlens(), op.getScaleAttr(),
+        op.getCausalAttr());
     moveModRegions(rewriter, op, newOp);
     for (Region *region : {&newOp.getScoreMod(), &newOp.getMaskMod()}) {
       if (region->empty())
@@ -351,5 +368,32 @@ LogicalResult TensorMapOp::verify() {
            << box[0] << " elements";
   if (!type.isLastDimUnitStride())
     return emitOpError("the buffer's innermost stride must be 1");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PagedRowsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PagedRowsOp::verify() {
+  auto cache = cast<RankedTensorType>(getCache().getType());
+  auto table = cast<RankedTensorType>(getBlockTable().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (cache.getRank() != 4)
+    return emitOpError("expected a paged cache [num_pages, page_size, H, D], "
+                       "got rank ")
+           << cache.getRank();
+  if (cache.isDynamicDim(1) || cache.getDimSize(1) < 1)
+    return emitOpError("the page size (dimension 1 of the cache) must be "
+                       "static and positive");
+  if (table.getRank() != 2 || !table.getElementType().isSignlessInteger(32))
+    return emitOpError("expected an i32 block table [B, max_pages], got ")
+           << table;
+  if (result.getRank() != 2 ||
+      result.getElementType() != cache.getElementType() ||
+      result.getDimSize(1) != cache.getDimSize(3))
+    return emitOpError("expected rows [count, D] of the cache's element "
+                       "type and D, got ")
+           << result;
   return success();
 }

@@ -223,11 +223,13 @@ mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax, std::string *why) {
                 {pvBody->scores->getResult(0), max, sum, nullptr}) ||
       !isTileOp(weighted, TileRole::weightedValues,
                 {probs->getResult(0), valueTile, acc}) ||
-      !acc.hasOneUse() || !valueTile.getDefiningOp<tensor::ExtractSliceOp>() ||
-      !onlyShapeOpsBesides(pvBody->tail, {probs, weighted,
-                                          valueTile.getDefiningOp()}))
+      !acc.hasOneUse() ||
+      !isa_and_nonnull<tensor::ExtractSliceOp, PagedRowsOp>(
+          valueTile.getDefiningOp()) ||
+      !onlyShapeOpsBesides(pvBody->tail,
+                           {probs, weighted, valueTile.getDefiningOp()}))
     return reject("the weighted_values loop is not 'weighted_values("
-                  "probabilities(scores, max, sum), V slice) + acc'");
+                  "probabilities(scores, max, sum), V rows) + acc'");
 
   SmallVector<scf::ForOp> all{rowMax, loops.rowSum, pv};
   if (!usesAreFusable(max, all, pv) || !usesAreFusable(sum, all, pv) ||

@@ -241,7 +241,90 @@ LogicalResult FusedTileMatcher::matchLoop() {
     return fail(*qk, "Q K^T must start from zero");
 
   // The slices: Q outside the loop; K and V at the block, one head.
-  auto keySlice = (*qk)->getOperand(1).getDefiningOp<tensor::ExtractSliceOp>();
+  if (auto pagedKey = (*qk)->getOperand(1).getDefiningOp<PagedRowsOp>()) {
+    if (failed(matchPagedRows(pagedKey, valueTile, iv, *weighted)) ||
+        failed(matchQuery((*qk)->getOperand(0), *qk)))
+      return failure();
+  } else {
+    if (failed(matchSlicedRows(*qk, valueTile, iv, *weighted)) ||
+        failed(matchQuery((*qk)->getOperand(0), *qk)))
+      return failure();
+  }
+
+  // Nothing else in the loop computes: the remaining ops only size the out
+  // tensors of the maps and the block.
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    // (The packed K/V row: only slices read it.)
+    if (varlen && isa<arith::AddIOp>(op) &&
+        llvm::all_of(op.getUsers(), [](Operation *user) {
+          return isa<tensor::ExtractSliceOp>(user);
+        }))
+      continue;
+    if (getRole(&op).empty() &&
+        !isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
+             linalg::FillOp, arith::ConstantOp, arith::SubIOp, arith::MinSIOp>(
+            &op) &&
+        !(paged && isa<PagedRowsOp>(op)))
+      return fail(&op, "the online loop holds an op the tile passes do not "
+                       "build; edit the 'scores' body instead");
+  }
+  return success();
+}
+
+LogicalResult FusedTileMatcher::matchPagedRows(PagedRowsOp key, Value valueTile,
+                                               Value iv, Operation *weighted) {
+  paged = true;
+  auto value = valueTile.getDefiningOp<PagedRowsOp>();
+  if (!value)
+    return fail(weighted, "the V tile of a paged tile must be read through "
+                          "its block table (fa.paged_rows) as the K tile is");
+  tile.kvHead = key.getHead();
+  cols = key.getCount();
+  tile.blockTable = key.getBlockTable();
+  if (!isInductionVar(key.getSequence(), tile.forall, tile.batchDim()))
+    return fail(key, "a paged tile reads the pages of its own sequence (the "
+                     "batch index)");
+  if (key.getStart() != iv)
+    return fail(key, "the K rows of a paged tile must start at the block's "
+                     "first key");
+  if (value.getBlockTable() != tile.blockTable ||
+      value.getSequence() != key.getSequence() ||
+      value.getHead() != tile.kvHead || value.getStart() != iv ||
+      value.getCount() != cols)
+    return fail(value, "the V rows of a paged tile must be the K rows' "
+                       "(same block table, sequence, head and keys)");
+  for (Value outside :
+       {Value(key.getCache()), Value(value.getCache()), tile.blockTable})
+    if (!isDefinedOutside(outside))
+      return fail(key, "the caches and the block table of a paged tile must "
+                       "be defined outside the tile");
+  if (key.getPageSize() != value.getPageSize())
+    return fail(value, "the K and V caches of a paged tile must share their "
+                       "page size");
+  tile.key = key.getCache();
+  tile.value = value.getCache();
+  // min(block_n, cache_seqlens[b] - start) keys.
+  auto min = cols.getDefiningOp<arith::MinSIOp>();
+  auto remaining =
+      min ? (isConstantIndex(min.getLhs(), tile.blockN) ? min.getRhs()
+                                                        : min.getLhs())
+                .getDefiningOp<arith::SubIOp>()
+          : arith::SubIOp();
+  tile.keyLength = remaining ? remaining.getLhs() : Value();
+  tile.cacheSeqlens = tile.keyLength
+                          ? matchSequenceOffset(tile.keyLength, tile.forall,
+                                                tile.batchDim(), /*next=*/false)
+                          : Value();
+  if (!tile.cacheSeqlens ||
+      !isBlockExtentOf(cols, tile.blockN, tile.keyLength, iv))
+    return fail(key, "a key block of a paged tile must hold min(block_n, "
+                     "cache_seqlens[b] - start) keys");
+  return success();
+}
+
+LogicalResult FusedTileMatcher::matchSlicedRows(Operation *qk, Value valueTile,
+                                                Value iv, Operation *weighted) {
+  auto keySlice = qk->getOperand(1).getDefiningOp<tensor::ExtractSliceOp>();
   // A variable-length tile slices packed [T, H, D] operands: rows from the
   // sequence's first, cu_k[b].
   varlen = keySlice && keySlice.getMixedOffsets().size() == 3;
@@ -250,8 +333,8 @@ LogicalResult FusedTileMatcher::matchLoop() {
       !isa<Value>(keySlice.getMixedOffsets()[1]) ||
       !isa<Value>(keySlice.getMixedSizes()[rowDim]) ||
       !isa<Value>(keySlice.getMixedOffsets()[rowDim]))
-    return fail(*qk, "the K tile is not a slice [b, h, start:start+n, :] "
-                     "(or [cu_k[b] + start : ..., h, :] when packed)");
+    return fail(qk, "the K tile is not a slice [b, h, start:start+n, :] "
+                    "(or [cu_k[b] + start : ..., h, :] when packed)");
   tile.kvHead = cast<Value>(keySlice.getMixedOffsets()[1]);
   cols = cast<Value>(keySlice.getMixedSizes()[rowDim]);
   if (varlen) {
@@ -267,9 +350,9 @@ LogicalResult FusedTileMatcher::matchLoop() {
                             "at cu_k[b] + the block's first key");
   }
   FailureOr<Value> key =
-      slice((*qk)->getOperand(1), tile.kvHead, iv, cols, *qk, "K");
+      slice(qk->getOperand(1), tile.kvHead, iv, cols, qk, "K");
   FailureOr<Value> value =
-      slice(valueTile, tile.kvHead, iv, cols, *weighted, "V");
+      slice(valueTile, tile.kvHead, iv, cols, weighted, "V");
   if (failed(key) || failed(value))
     return failure();
   tile.key = *key;
@@ -292,25 +375,6 @@ LogicalResult FusedTileMatcher::matchLoop() {
                           "keys");
   }
 
-  if (failed(matchQuery((*qk)->getOperand(0), *qk)))
-    return failure();
-
-  // Nothing else in the loop computes: the remaining ops only size the out
-  // tensors of the maps and the block.
-  for (Operation &op : loop.getBody()->without_terminator()) {
-    // (The packed K/V row: only slices read it.)
-    if (varlen && isa<arith::AddIOp>(op) &&
-        llvm::all_of(op.getUsers(), [](Operation *user) {
-          return isa<tensor::ExtractSliceOp>(user);
-        }))
-      continue;
-    if (getRole(&op).empty() &&
-        !isa<tensor::EmptyOp, tensor::DimOp, tensor::ExtractSliceOp,
-             linalg::FillOp, arith::ConstantOp, arith::SubIOp, arith::MinSIOp>(
-            &op))
-      return fail(&op, "the online loop holds an op the tile passes do not "
-                       "build; edit the 'scores' body instead");
-  }
   return success();
 }
 

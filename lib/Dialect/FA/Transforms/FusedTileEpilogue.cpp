@@ -70,12 +70,15 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
   if (tile.packedHeads > 1) {
     // The heads of a packed tile are the key/value heads, each with its G
     // query heads.
-    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(1) ||
-        queryType.getDimSize(1) != tile.packedHeads * keyType.getDimSize(1))
+    // (Dimension 2 of a paged cache [pages, page_size, Hkv, D].)
+    unsigned kvHeads = tile.isPaged() ? 2 : 1;
+    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(kvHeads) ||
+        queryType.getDimSize(1) !=
+            tile.packedHeads * keyType.getDimSize(kvHeads))
       return fail(forall, "a packed tile needs static head counts with Hq = "
                           "G * Hkv (G = pack_gqa)");
-    if (!isSizeOf(ubs[0], tile.query, 0) || !isSizeOf(ubs[1], tile.key, 1) ||
-        !tilesOk)
+    if (!isSizeOf(ubs[0], tile.query, 0) ||
+        !isSizeOf(ubs[1], tile.key, kvHeads) || !tilesOk)
       return fail(forall, "the packed tiles must cover (B, Hkv, ceildiv(Nq, "
                           "block_m / G))");
   } else if (!isSizeOf(ubs[0], tile.query, 0) ||

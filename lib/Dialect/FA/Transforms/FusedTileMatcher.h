@@ -54,6 +54,19 @@ private:
   LogicalResult matchQuery(Value queryTile, Operation *qk);
 
   LogicalResult matchLoop();
+  /// The K and V rows of a paged tile's block `iv`: fa.paged_rows of its
+  /// sequence, min(block_n, cache_seqlens[b] - iv) rows from iv.
+  LogicalResult matchPagedRows(PagedRowsOp key, Value valueTile, Value iv,
+                               Operation *weighted);
+  /// The K and V slices of a fixed-length or variable-length tile's block
+  /// `iv`.
+  LogicalResult matchSlicedRows(Operation *qk, Value valueTile, Value iv,
+                                Operation *weighted);
+  /// `value` is defined outside the tile.
+  bool isDefinedOutside(Value value) {
+    Operation *owner = value.getParentBlock()->getParentOp();
+    return owner != tile.forall && !tile.forall->isProperAncestor(owner);
+  }
   LogicalResult matchEpilogue();
   /// The grid and the writes of a variable-length tile.
   LogicalResult matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs);
@@ -67,6 +80,8 @@ private:
   /// Whether the tile is variable-length (its K slice is of a packed
   /// [T, H, D] operand).
   bool varlen = false;
+  /// Whether the tile reads its K and V through a block table.
+  bool paged = false;
 };
 
 } // namespace mlir::fa::detail

@@ -125,6 +125,9 @@ struct OutputTile {
   /// key/value sequences start in the packed operands (null: fixed-length,
   /// where `batch` selects the sequence).
   Value queryBase, keyBase;
+  /// A paged cache: the block table through which K and V rows are read
+  /// (fa.paged_rows; null otherwise).
+  Value blockTable;
   int64_t headDim, valueHeadDim, blockN;
   double scale;
   /// The op's score_mod and mask_mod (possibly empty) and its captures.
@@ -136,6 +139,13 @@ struct OutputTile {
 /// or V); `row` is a key position, or a token row when packed (keyBase).
 Value extractKeyRows(OpBuilder &b, Location loc, const OutputTile &tile,
                      Value source, Value row, Value size, int64_t dim) {
+  if (tile.blockTable) {
+    auto type = RankedTensorType::get(
+        {ShapedType::kDynamic, dim},
+        cast<RankedTensorType>(source.getType()).getElementType());
+    return PagedRowsOp::create(b, loc, type, source, tile.blockTable,
+                               tile.batch, tile.kvHead, row, size);
+  }
   return extractRows(b, loc, source, tile.keyBase ? Value() : tile.batch,
                      tile.kvHead, row, size, dim);
 }
@@ -247,14 +257,23 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes chosen = requested;
   if (requested.wgmmaDefaultsWherePossible) {
     auto valueType = cast<ShapedType>(op.getValue().getType());
-    // (Variable-length tiles are built by mma-sync only.)
+    // (Variable-length and paged tiles are built by mma-sync only.)
     chosen.wgmmaDefaults =
-        !op.isVarlen() &&
+        !op.isVarlen() && !op.isPaged() &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),
                          valueType.getDimSize(valueType.getRank() - 1));
   }
   AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
+  // A paged cache: the default block stays when it holds whole pages (each
+  // page looked up once a block, at rows known at compile time); otherwise
+  // 64 keys, which hold whole pages or fit in one for every power-of-two
+  // page size. (At D = 128 the mma-sync kernel of 48-key blocks spills
+  // when they straddle pages of 32 to 256 rows; with 64 it takes 8 warps
+  // and none. benchmarks/results/2026-12-02-h200-paged.md.)
+  if (op.isPaged() && !requested.blockN && !chosen.wgmmaDefaults &&
+      op.getHeadDim() <= 128 && sizes.blockN % op.getPageSize() != 0)
+    sizes.blockN = 64;
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
@@ -273,6 +292,12 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (varlen && sizes.kvSplits != 0)
     return op.emitOpError("split-kv does not support variable-length "
                           "batches yet");
+  // A paged cache: K and V are [num_pages, page_size, Hkv, D]; each tile
+  // reads its sequence's key count from cache_seqlens.
+  bool paged = op.isPaged();
+  if (paged && sizes.kvSplits != 0)
+    return op.emitOpError("split-kv does not support a paged cache yet");
+  int64_t kvHeadDim = paged ? 2 : 1;
   Value batch, qLength, kvLength;
   if (varlen) {
     batch = arith::SubIOp::create(rewriter, loc, dim(op.getCuSeqlensQ(), 0),
@@ -281,28 +306,29 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   } else {
     batch = dim(query, 0);
     qLength = dim(query, 2);
-    kvLength = dim(key, 2);
+    if (!paged)
+      kvLength = dim(key, 2);
   }
-  Value qHeads = dim(query, 1), kvHeads = dim(key, 1);
+  Value qHeads = dim(query, 1), kvHeads = dim(key, kvHeadDim);
   buildHeadChecks(rewriter, loc,
                   op.getQueryType().isDynamicDim(1) ||
-                      op.getKeyType().isDynamicDim(1),
+                      op.getKeyType().isDynamicDim(kvHeadDim),
                   qHeads, kvHeads, "fa.attention");
   // Packed GQA: a tile holds the `packed` query heads of its key/value
   // group at block_m / packed positions.
   int64_t packed = 1;
   if (sizes.packGQA) {
     RankedTensorType queryType = op.getQueryType(), keyType = op.getKeyType();
-    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(1))
+    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(kvHeadDim))
       return op.emitOpError("pack-gqa needs static head counts, got Hq = ")
              << (queryType.isDynamicDim(1)
                      ? std::string("?")
                      : std::to_string(queryType.getDimSize(1)))
              << " and Hkv = "
-             << (keyType.isDynamicDim(1)
+             << (keyType.isDynamicDim(kvHeadDim)
                      ? std::string("?")
-                     : std::to_string(keyType.getDimSize(1)));
-    packed = queryType.getDimSize(1) / keyType.getDimSize(1);
+                     : std::to_string(keyType.getDimSize(kvHeadDim)));
+    packed = queryType.getDimSize(1) / keyType.getDimSize(kvHeadDim);
     if (packed > sizes.blockM)
       return op.emitOpError("pack-gqa puts the ")
              << packed << " query heads of a group in one tile of block-m = "
@@ -318,7 +344,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
 
   Value causalShift;
   std::optional<CausalAlignment> causal = op.getCausal();
-  if (causal && !varlen) {
+  if (causal && !varlen && !paged) {
     causalShift = *causal == CausalAlignment::TopLeft
                       ? indexConst(rewriter, loc, 0)
                       : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
@@ -404,6 +430,18 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
           *causal == CausalAlignment::TopLeft
               ? indexConst(rewriter, loc, 0)
               : arith::SubIOp::create(rewriter, loc, kvLength, seqLength)
+                    .getResult();
+  }
+  if (paged) {
+    // Sequence b's keys: cache_seqlens[b] positions, read through its row
+    // of the block table; its queries are the last Nq positions.
+    tile.blockTable = op.getBlockTable();
+    kvLength = extractOffset(rewriter, loc, op.getCacheSeqlens(), ivs[0]);
+    if (causal)
+      causalShift =
+          *causal == CausalAlignment::TopLeft
+              ? indexConst(rewriter, loc, 0)
+              : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
                     .getResult();
   }
   tile.positions = arith::MinSIOp::create(

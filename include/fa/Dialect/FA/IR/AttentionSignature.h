@@ -33,6 +33,11 @@ struct AttentionSignature {
   /// Q, K, V and O are then packed `[T, H, D]` and the LSE `[Hq, Tq]`.
   Type cuSeqlensQ, cuSeqlensK;
   bool isVarlen() const { return cuSeqlensQ || cuSeqlensK; }
+  /// A paged KV cache: the types of the block table and of the per-sequence
+  /// key lengths (both null otherwise). K and V are then pools
+  /// `[num_pages, page_size, Hkv, D]`.
+  Type blockTable, cacheSeqlens;
+  bool isPaged() const { return blockTable || cacheSeqlens; }
 };
 
 /// Checks `sig` against the rules documented on `fa.attention`. On failure,

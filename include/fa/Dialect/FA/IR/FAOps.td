@@ -127,6 +127,18 @@ def FA_AttentionOp : FA_Op<"attention", [
     undefined (the runtimes check this before a launch). Rows of O and LSE
     outside every sequence are left unwritten.
 
+    A paged KV cache (FlashAttention's `block_table`):
+    `paged(%block_table, %cache_seqlens : tensor<?x?xi32>, tensor<?xi32>)`
+    keeps K and V in pages of one pool, `[num_pages, page_size, Hkv, D]`
+    (`[.., Dv]` for V) with a static `page_size`. Sequence `b` has
+    `cache_seqlens[b]` keys; its key `j` is
+    `K[block_table[b, j / page_size], j % page_size, h]`. Q, O and LSE keep
+    the fixed layout. The regions' `kv_idx` and the causal mask (bottom-right
+    with the sequence's own length) use the position `j`. Lengths beyond
+    the block table and page ids outside the pool are undefined behaviour
+    (the runtimes check them before a launch); table entries past a
+    sequence's last page are never read. See docs/PagedKV.md.
+
     A query row that keeps no key (e.g. `bottom_right` with `Nq > Nk`, a
     `mask_mod` that hides the whole row, `Nk == 0`) yields an output row of
     zeros and an LSE of `-inf`; never NaN.
@@ -162,6 +174,8 @@ def FA_AttentionOp : FA_Op<"attention", [
     Optional<AnyRankedTensor>:$cu_seqlens_q,
     Optional<AnyRankedTensor>:$cu_seqlens_k,
     Optional<Index>:$max_seqlen_q,
+    Optional<AnyRankedTensor>:$block_table,
+    Optional<AnyRankedTensor>:$cache_seqlens,
     OptionalAttr<F32Attr>:$scale,
     OptionalAttr<FA_CausalAlignmentAttr>:$causal
   );
@@ -180,6 +194,8 @@ def FA_AttentionOp : FA_Op<"attention", [
     (`captures` `(` $captures^ `:` type($captures) `)`)?
     (`varlen` `(` $cu_seqlens_q^ `,` $cu_seqlens_k `:` type($cu_seqlens_q) `,`
                   type($cu_seqlens_k) `)` `max_seqlen_q` `=` $max_seqlen_q)?
+    (`paged` `(` $block_table^ `,` $cache_seqlens `:` type($block_table) `,`
+                 type($cache_seqlens) `)`)?
     (`scale` `=` $scale^)?
     (`causal` `=` $causal^)?
     (`score_mod` $score_mod^)?
@@ -193,7 +209,8 @@ def FA_AttentionOp : FA_Op<"attention", [
                    "std::optional<double>":$scale,
                    "std::optional<CausalAlignment>":$causal,
                    CArg<"ValueRange", "{}">:$captures,
-                   CArg<"ValueRange", "{}">:$varlen)>
+                   CArg<"ValueRange", "{}">:$varlen,
+                   CArg<"ValueRange", "{}">:$paged)>
   ];
 
   let extraClassDeclaration = [{
@@ -208,6 +225,10 @@ def FA_AttentionOp : FA_Op<"attention", [
     bool isCausal() { return getCausal().has_value(); }
     /// A variable-length batch (packed operands, cu_seqlens offsets).
     bool isVarlen() { return static_cast<bool>(getCuSeqlensQ()); }
+    /// Keys and values in pages of a pool (block_table, cache_seqlens).
+    bool isPaged() { return static_cast<bool>(getBlockTable()); }
+    /// Rows per page of a paged cache (dimension 1 of K; static).
+    int64_t getPageSize() { return getKeyType().getDimSize(1); }
     bool hasLse() { return static_cast<bool>(getLseOutput()); }
     bool hasScoreMod() { return !getScoreMod().empty(); }
     bool hasMaskMod() { return !getMaskMod().empty(); }
@@ -426,6 +447,46 @@ def FA_SplitCountOp : FA_Op<"split_count", [Pure]> {
                        ConfinedAttr<I64Attr, [IntMinValue<1>]>:$max_splits);
   let results = (outs Index:$splits);
   let assemblyFormat = "$tiles `,` $blocks `max` `=` $max_splits attr-dict";
+}
+
+def FA_PagedRowsOp : FA_Op<"paged_rows", [Pure]> {
+  let summary = "Rows of one sequence's keys or values in a paged cache";
+  let description = [{
+    Rows `[start, start + count)` of sequence `sequence`'s keys (or values)
+    at head `head` of a paged cache `[num_pages, page_size, H, D]`: row `r`
+    of the result is
+
+    ```
+    cache[block_table[sequence, (start + r) / page_size],
+          (start + r) % page_size, head, :]
+    ```
+
+    `fa-tile-attention` reads the key/value blocks of a paged attention
+    (`fa.attention ... paged(...)`) through this op; the GPU strategies
+    turn it into copies that look each page up in the block table, and the
+    CPU pipeline expands it into a `tensor.generate`
+    (`fa-expand-paged-rows`). Only the table entries of the rows read are
+    accessed; a page id outside the cache is undefined behaviour.
+
+    ```mlir
+    %k_tile = fa.paged_rows %k_cache[%b, %h] pages(%block_table)
+        rows(%start, %count)
+        : tensor<?x16x8x128xbf16>, tensor<?x?xi32> -> tensor<?x128xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$block_table,
+                       Index:$sequence, Index:$head, Index:$start,
+                       Index:$count);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $cache `[` $sequence `,` $head `]` `pages` `(` $block_table `)`
+    `rows` `(` $start `,` $count `)` attr-dict
+    `:` type($cache) `,` type($block_table) `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    int64_t getPageSize() { return getCache().getType().getDimSize(1); }
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // FA_DIALECT_FA_IR_FAOPS_TD

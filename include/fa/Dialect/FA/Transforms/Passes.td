@@ -68,6 +68,13 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     0]` and the LSE at `[h, cu_q[b] + first]` (docs/Varlen.md). Not with
     split-kv or pack-gqa (an error).
 
+    A paged attention (`paged(block_table, cache_seqlens)`, K and V pools
+    `[num_pages, page_size, Hkv, D]`) tiles as a fixed-length one; each tile
+    reads its sequence's key count `cache_seqlens[b]` (which bounds its key
+    loop and, bottom-right, aligns its causal mask) and reads each key
+    block through the block table with `fa.paged_rows` (docs/PagedKV.md).
+    Not with split-kv or pack-gqa (an error).
+
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
     the forall `fa.attention_tile = {block_m, block_n}` (and a GPU block
@@ -240,6 +247,20 @@ def FAResolveSplitCount : Pass<"fa-resolve-split-count", "func::FuncOp"> {
            "resident blocks); at least 1">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def FAExpandPagedRows : Pass<"fa-expand-paged-rows", "func::FuncOp"> {
+  let summary = "Expand fa.paged_rows into a tensor.generate that reads "
+                "through the block table";
+  let description = [{
+    Rewrites every `fa.paged_rows` into a `tensor.generate` whose element
+    `(r, d)` reads `block_table[b, (start + r) / page_size]` and then
+    `cache[page, (start + r) % page_size, h, d]`, for targets without a
+    copy engine of their own: `fa-lower-to-cpu` runs it before
+    bufferization. The GPU strategies read `fa.paged_rows` itself.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 #endif // FA_DIALECT_FA_TRANSFORMS_PASSES_TD

@@ -152,6 +152,16 @@ struct FusedAttentionTile {
   Value cuSeqlensQ, cuSeqlensK, maxSeqlenQ;
   Value queryBase, keyBase, queryLength, keyLength;
   bool isVarlen() const { return static_cast<bool>(cuSeqlensQ); }
+  /// A paged tile (fa.attention's paged): `key` and `value` are caches
+  /// [num_pages, page_size, Hkv, D] that the loop reads through
+  /// fa.paged_rows of `blockTable` (i32 [B, max_pages]); `keyLength` is the
+  /// sequence's key count, cacheSeqlens[b]. Null otherwise.
+  Value blockTable, cacheSeqlens;
+  bool isPaged() const { return static_cast<bool>(blockTable); }
+  /// Rows per page of a paged tile's caches.
+  int64_t pageSize() const {
+    return cast<RankedTensorType>(key.getType()).getDimSize(1);
+  }
 };
 
 /// Checks that `forall` is a fused attention tile and returns its parts;
@@ -160,6 +170,10 @@ struct FusedAttentionTile {
 /// IR. Only the scores body, the key/value head and the key loop's upper
 /// bound may be anything a strategy can clone.
 FailureOr<FusedAttentionTile> matchFusedAttentionTile(scf::ForallOp forall);
+
+/// `op`'s rows as a tensor.generate that reads each element through the
+/// block table (what fa-expand-paged-rows replaces the op with).
+Value expandPagedRows(OpBuilder &b, PagedRowsOp op);
 
 /// The value of `fa.split_count tiles, blocks max = maxSplits` for a device
 /// that runs `slots` blocks at once, as index arithmetic (the rule of

@@ -1,0 +1,232 @@
+//===- Launch.cpp - Loading, launching and timing one forward kernel ------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Launch.h"
+#include "Support.h"
+#include "TensorMaps.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+
+namespace fa_runner {
+
+int64_t resolveSize(int64_t flag, int64_t fromMetadata, const char *name,
+                    const char *option, bool required) {
+  if (fromMetadata >= 0) {
+    if (flag >= 0 && flag != fromMetadata)
+      die(kUsage, std::string("the kernel was compiled for ") + name + " = " +
+                      std::to_string(fromMetadata) + ", but " + option +
+                      " gave " + std::to_string(flag));
+    return fromMetadata;
+  }
+  if (flag < 0 && required)
+    die(kUsage,
+        std::string(name) + " is dynamic in this kernel; pass " + option);
+  return flag;
+}
+
+bool readsBatch(const ModRegion *region) {
+  if (!region)
+    return false;
+  int32_t batchArg = region->isScore ? 1 : 0;
+  return std::find(region->operands.begin(), region->operands.end(),
+                   batchArg) != region->operands.end();
+}
+
+void gridOf(const Json &grid, const std::vector<LaunchArg> &args,
+            int64_t maxSeqlenQ, unsigned dims[3]) {
+  if (grid.kind != Json::Array || grid.array.size() != 3)
+    die(kUsage, "metadata: \"grid\" must have three entries");
+  const int64_t limits[3] = {std::numeric_limits<int32_t>::max(), 65535, 65535};
+  for (int i = 0; i < 3; ++i) {
+    const Json &g = grid.array[i];
+    std::string where = "metadata: grid entry " + std::to_string(i) + " (" +
+                        (g.has("expr") ? g["expr"].asString() : "") + ")";
+    int64_t value;
+    if (g.has("scalar")) {
+      if (maxSeqlenQ < 0)
+        die(kUsage, where + " names the launch scalar '" +
+                        g["scalar"].asString() +
+                        "'; this kernel has no launch scalar");
+      if (g["scalar"].asString() != "max_seqlen_q")
+        die(kUsage, where + " names the launch scalar '" + g["scalar"].string +
+                        "'; a varlen kernel has max_seqlen_q only");
+      value = maxSeqlenQ;
+    } else {
+      int64_t arg = g["arg"].asInt(), dim = g["dim"].asInt();
+      if (arg < 0 || arg >= static_cast<int64_t>(args.size()) || dim < 0 ||
+          dim >= static_cast<int64_t>(args[arg].sizes.size()))
+        die(kUsage, where + " reads dimension " + std::to_string(dim) +
+                        " of argument " + std::to_string(arg) +
+                        ", which the kernel does not have");
+      value = args[arg].sizes[dim];
+    }
+    if (g.has("minus"))
+      value -= g["minus"].asInt();
+    if (g.has("ceildiv")) {
+      int64_t by = g["ceildiv"].asInt();
+      if (by <= 0)
+        die(kUsage, where + ": \"ceildiv\" must be positive");
+      value = (value + by - 1) / by;
+    }
+    if (value < 0 || value > limits[i])
+      die(kUsage, where + " is " + std::to_string(value) + ", outside [0, " +
+                      std::to_string(limits[i]) + "]");
+    dims[i] = static_cast<unsigned>(value);
+  }
+}
+
+void checkTensorMaps(const KernelMetadata &meta,
+                     const std::vector<LaunchArg> &args) {
+  for (const TensorMapSpec &spec : meta.tensorMaps) {
+    TensorMapEncoding unused;
+    const LaunchArg &a = args[spec.argument];
+    if (std::string error =
+            tensorMapEncoding(spec, a.sizes, a.strides, 256, unused);
+        !error.empty())
+      die(kUsage, error);
+  }
+}
+
+LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
+  LoadedKernel k;
+  cuda.load();
+  if (CUresult r = cuda.cuInit(0))
+    die(kNoGpu, "cuInit failed (" + std::to_string(r) +
+                    "): no usable GPU on this machine");
+  int devices = 0;
+  if (cuda.cuDeviceGetCount(&devices) || devices == 0)
+    die(kNoGpu, "no CUDA device found");
+  check(cuda.cuDeviceGet(&k.device, 0), "cuDeviceGet");
+  CUcontext context;
+  check(cuda.cuDevicePrimaryCtxRetain(&context, k.device),
+        "cuDevicePrimaryCtxRetain");
+  check(cuda.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+  char deviceName[256] = {0};
+  check(cuda.cuDeviceGetName(deviceName, sizeof(deviceName), k.device),
+        "cuDeviceGetName");
+  k.deviceName = deviceName;
+  int smemOptin = 0;
+  check(cuda.cuDeviceGetAttribute(&smemOptin, kAttrMaxSharedOptin, k.device),
+        "cuDeviceGetAttribute");
+  CUmodule module;
+  check(cuda.cuModuleLoadData(&module, image.data()), "cuModuleLoadData");
+  k.name = meta.json["kernel"].asString();
+  check(cuda.cuModuleGetFunction(&k.function, module, k.name.c_str()),
+        "cuModuleGetFunction");
+  k.smem = meta.json["dynamic_shared_memory"].asInt();
+  if (k.smem > smemOptin)
+    die(kUsage, "the kernel needs " + std::to_string(k.smem) +
+                    " bytes of shared memory; this GPU allows " +
+                    std::to_string(smemOptin));
+  check(cuda.cuFuncSetAttribute(k.function, kFuncAttrMaxDynamicShared,
+                                static_cast<int>(k.smem)),
+        "cuFuncSetAttribute");
+  k.threads = static_cast<unsigned>(meta.json["block"].array[0].asInt());
+  return k;
+}
+
+void persistentGrid(const LoadedKernel &kernel, const KernelMetadata &meta,
+                    unsigned grid[3]) {
+  if (!meta.json.has("persistent"))
+    return;
+  int multiprocessors = 0, resident = 0;
+  check(cuda.cuDeviceGetAttribute(&multiprocessors, kAttrMultiprocessors,
+                                  kernel.device),
+        "cuDeviceGetAttribute");
+  check(cuda.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &resident, kernel.function, static_cast<int>(kernel.threads),
+            static_cast<size_t>(kernel.smem)),
+        "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  uint64_t tiles = uint64_t(grid[0]) * grid[1] * grid[2];
+  uint64_t blocks = uint64_t(std::max(1, multiprocessors * resident));
+  grid[0] = static_cast<unsigned>(std::min(tiles, blocks));
+  grid[1] = grid[2] = 1;
+}
+
+Launch::Launch(const LoadedKernel &loaded, const KernelMetadata &meta,
+               const std::vector<LaunchArg> &args, const unsigned dims[3])
+    : kernel(loaded), grid{dims[0], dims[1], dims[2]} {
+  for (const TensorMapSpec &spec : meta.tensorMaps) {
+    const LaunchArg &arg = args[spec.argument];
+    maps.push_back(encodeTensorMap(spec, arg.sizes, arg.strides, arg.ptr));
+  }
+  // One expanded memref descriptor per argument, then the tensor maps (by
+  // value: cuLaunchKernel copies their 128 bytes).
+  for (const LaunchArg &arg : args) {
+    storage.push_back(static_cast<int64_t>(arg.ptr));
+    storage.push_back(static_cast<int64_t>(arg.ptr));
+    storage.push_back(0);
+    storage.insert(storage.end(), arg.sizes.begin(), arg.sizes.end());
+    storage.insert(storage.end(), arg.strides.begin(), arg.strides.end());
+  }
+  for (int64_t &x : storage)
+    params.push_back(&x);
+  for (CUtensorMap &map : maps)
+    params.push_back(&map);
+}
+
+void Launch::operator()() {
+  // An empty grid (no query row) has nothing to compute.
+  if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0)
+    return;
+  check(cuda.cuLaunchKernel(kernel.function, grid[0], grid[1], grid[2],
+                            kernel.threads, 1, 1,
+                            static_cast<unsigned>(kernel.smem), nullptr,
+                            params.data(), nullptr),
+        "cuLaunchKernel");
+}
+
+DeviceCaptures::DeviceCaptures(const std::vector<HostCapture> &captures) {
+  for (const HostCapture &c : captures) {
+    buffers.push_back(
+        std::make_unique<DeviceBuffer>(c.bytes.data(), c.bytes.size()));
+    views.push_back(
+        c.view(reinterpret_cast<const void *>(buffers.back()->ptr)));
+  }
+}
+
+int64_t countWrittenCaptures(const std::vector<HostCapture> &captures,
+                             const DeviceCaptures &device) {
+  int64_t written = 0;
+  for (size_t c = 0; c < captures.size(); ++c) {
+    std::vector<unsigned char> now(captures[c].bytes.size());
+    if (!now.empty())
+      check(
+          cuda.cuMemcpyDtoH_v2(now.data(), device.buffers[c]->ptr, now.size()),
+          "cuMemcpyDtoH");
+    if (now != captures[c].bytes) {
+      std::fprintf(stderr, "fa-runner: the kernel wrote %s (read-only)\n",
+                   captures[c].name.c_str());
+      ++written;
+    }
+  }
+  return written;
+}
+
+double medianLaunchMs(const Options &opt, const std::function<void()> &launch) {
+  for (int i = 0; i < opt.warmup; ++i)
+    launch();
+  check(cuda.cuCtxSynchronize(), "warm-up");
+  CUevent start, stop;
+  check(cuda.cuEventCreate(&start, 0), "cuEventCreate");
+  check(cuda.cuEventCreate(&stop, 0), "cuEventCreate");
+  std::vector<float> times;
+  for (int i = 0; i < opt.iterations; ++i) {
+    check(cuda.cuEventRecord(start, nullptr), "cuEventRecord");
+    launch();
+    check(cuda.cuEventRecord(stop, nullptr), "cuEventRecord");
+    check(cuda.cuEventSynchronize(stop), "cuEventSynchronize");
+    float ms = 0;
+    check(cuda.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+    times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+} // namespace fa_runner

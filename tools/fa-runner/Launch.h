@@ -1,0 +1,120 @@
+//===- Launch.h - Loading, launching and timing one forward kernel --------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// What the runs of a batch of sequences share (Varlen.h: packed sequences;
+// Paged.h: a paged KV cache): the kernel's arguments as expanded memref
+// descriptors, the grid read from the metadata, the driver and the module,
+// the parameters of a launch (descriptors, then the tensor maps), --bench
+// timing, and the read-only check of the captures.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FA_RUNNER_LAUNCH_H
+#define FA_RUNNER_LAUNCH_H
+
+#include "Captures.h"
+#include "Driver.h"
+#include "Metadata.h"
+#include "Options.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fa_runner {
+
+/// A kernel argument as the launch passes it (an expanded memref
+/// descriptor: the pointer twice, offset 0, sizes, element strides).
+struct LaunchArg {
+  CUdeviceptr ptr = 0;
+  std::vector<int64_t> sizes, strides;
+};
+
+/// A size from the metadata (static) or the flag (dynamic): dies when they
+/// differ, or when both are unknown and the size is `required`; else -1
+/// when unknown.
+int64_t resolveSize(int64_t flag, int64_t fromMetadata, const char *name,
+                    const char *option, bool required);
+
+/// Whether a region reads its batch index (the GPU reference, which runs
+/// one sequence as a batch of one, would pass 0).
+bool readsBatch(const ModRegion *region);
+
+/// The grid from the metadata: an argument's size or the launch scalar
+/// "max_seqlen_q" (`maxSeqlenQ`; -1 where the kernel has none), less
+/// "minus", divided by "ceildiv" rounding up. Dies (exit 2) on an entry
+/// that names what the kernel does not have or a size beyond the grid's
+/// limits.
+void gridOf(const Json &grid, const std::vector<LaunchArg> &args,
+            int64_t maxSeqlenQ, unsigned dims[3]);
+
+/// Checks the tensor maps of `meta` against `args` before any GPU work
+/// (the buffers, 256-byte aligned by cuMemAlloc, come later).
+void checkTensorMaps(const KernelMetadata &meta,
+                     const std::vector<LaunchArg> &args);
+
+/// The kernel of `meta` loaded from `image` on device 0.
+struct LoadedKernel {
+  CUdevice device = 0;
+  std::string deviceName, name;
+  CUfunction function = nullptr;
+  int64_t smem = 0;
+  unsigned threads = 0;
+};
+
+/// Loads the driver (exit 3 without one, or without a device), the module
+/// and the kernel, and sets its dynamic shared memory (exit 2 when the GPU
+/// has less than it needs).
+LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image);
+
+/// A persistent kernel ("persistent" in the metadata): as many blocks as
+/// stay resident, at most one per tile, in grid[0].
+void persistentGrid(const LoadedKernel &kernel, const KernelMetadata &meta,
+                    unsigned grid[3]);
+
+/// The parameters of one launch: a descriptor per argument (pointers set),
+/// then one CUtensorMap per "tensor_maps" entry, encoded once.
+class Launch {
+public:
+  Launch(const LoadedKernel &kernel, const KernelMetadata &meta,
+         const std::vector<LaunchArg> &args, const unsigned grid[3]);
+  Launch(const Launch &) = delete;
+  Launch &operator=(const Launch &) = delete;
+
+  /// Launches on the default stream (nothing for an empty grid).
+  void operator()();
+
+private:
+  const LoadedKernel &kernel;
+  unsigned grid[3];
+  std::vector<int64_t> storage;
+  std::vector<CUtensorMap> maps;
+  std::vector<void *> params;
+};
+
+/// The captures on the device: one buffer each, and the views the GPU
+/// reference reads them through.
+struct DeviceCaptures {
+  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+  std::vector<ModCapture> views;
+
+  explicit DeviceCaptures(const std::vector<HostCapture> &captures);
+};
+
+/// How many captures the kernel changed (each named on stderr): they are
+/// read-only arguments.
+int64_t countWrittenCaptures(const std::vector<HostCapture> &captures,
+                             const DeviceCaptures &device);
+
+/// --bench: opt.warmup launches, then the median of opt.iterations, each
+/// timed with CUDA events (milliseconds).
+double medianLaunchMs(const Options &opt, const std::function<void()> &launch);
+
+} // namespace fa_runner
+
+#endif // FA_RUNNER_LAUNCH_H

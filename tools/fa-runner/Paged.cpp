@@ -1,0 +1,368 @@
+//===- Paged.cpp - Run and check a kernel of a paged KV cache -------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Paged.h"
+#include "Captures.h"
+#include "CpuCheck.h"
+#include "Launch.h"
+#include "Support.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <new>
+
+namespace fa_runner {
+
+void notPaged(const std::string &what, const char *use) {
+  die(kUsage, "--cache-seqlens, --num-pages, --page-order, --share-pages, "
+              "--max-pages and --block-table go with a paged kernel "
+              "(fa.attention ... paged(...)); " +
+                  what + " (" + use + ")");
+}
+
+namespace {
+
+/// 0xffff is NaN in bf16 and f16, 0xffffffff in f32 (the poison of rows
+/// the kernel must write).
+constexpr uint16_t kNaN16 = 0xffff;
+
+/// The elements of `host` that `device` no longer holds (compared bit for
+/// bit, a chunk at a time: the pools may be large).
+template <typename T>
+int64_t countChanged(const std::vector<T> &host, const DeviceBuffer &device) {
+  constexpr size_t kChunk = (64 << 20) / sizeof(T);
+  std::vector<T> now(std::min(host.size(), kChunk));
+  int64_t changed = 0;
+  for (size_t first = 0; first < host.size(); first += kChunk) {
+    size_t count = std::min(kChunk, host.size() - first);
+    check(cuda.cuMemcpyDtoH_v2(now.data(), device.ptr + first * sizeof(T),
+                               count * sizeof(T)),
+          "cuMemcpyDtoH");
+    for (size_t i = 0; i < count; ++i)
+      changed += now[i] != host[first + i];
+  }
+  return changed;
+}
+
+int run(const Options &opt, const KernelMetadata &meta,
+        const std::string &image) {
+  const std::string kernelFile = opt.prefix + ".json";
+  if (opt.varlen())
+    die(kUsage, "--seqlens-q, --seqlens-k, --max-seqlen-q and --gap go with "
+                "a varlen kernel; " +
+                    kernelFile +
+                    " is a paged kernel (use --cache-seqlens and "
+                    "--nq)");
+  if (opt.batch >= 0 || opt.kvLength >= 0)
+    die(kUsage, "--batch and --nk do not apply to a paged kernel (" +
+                    kernelFile +
+                    "): --cache-seqlens gives its sequences' key counts");
+  if (opt.layout != "bhsd")
+    die(kUsage, "--layout " + opt.layout +
+                    " does not apply to a paged kernel (" + kernelFile +
+                    "): Q and O are [B, Hq, Nq, D], K and V pages [num_pages, "
+                    "page_size, Hkv, D]");
+  // --eval alone needs sizes only where a capture's SHAPE names them.
+  bool sizesRequired = opt.runsKernel() || opt.referenceOnly;
+  bool sized = !opt.cacheSeqlens.empty();
+  if (!sized && sizesRequired)
+    die(kUsage, kernelFile +
+                    " is a paged kernel: pass --cache-seqlens (one key count "
+                    "per sequence, e.g. --cache-seqlens 5,0,300) and --nq");
+  if (!meta.uncheckable.empty() &&
+      ((opt.check && opt.runsKernel()) || opt.referenceOnly))
+    die(kUsage,
+        "cannot check this kernel: " + meta.uncheckable +
+            (opt.runsKernel() ? "; pass --no-check to run it unchecked" : ""));
+
+  const Json &args0 = meta.json["arguments"];
+  auto shape = [&](int64_t argument, size_t dim) {
+    return args0.array[argument]["shape"].array[dim].asInt();
+  };
+  Problem base{};
+  base.bf16 = meta.dtype == "bf16";
+  base.D = meta.headDim;
+  base.scale = meta.scale;
+  base.causal = meta.causal == "top_left"       ? 1
+                : meta.causal == "bottom_right" ? 2
+                                                : 0;
+  base.lse = meta.lse;
+  base.bshd = false;
+  base.B = 1; // each sequence is a problem of its own
+  base.Hq = resolveSize(opt.qHeads, meta.qShape[1], "query heads", "--hq",
+                        sizesRequired);
+  base.Hkv = resolveSize(opt.kvHeads, meta.kShape[2], "key/value heads",
+                         "--hkv", sizesRequired);
+  base.Nq = resolveSize(opt.qLength, meta.qShape[2], "query length", "--nq",
+                        sizesRequired);
+  for (int64_t a : {0, 1, 2, 3})
+    if (shape(a, 3) >= 0 && shape(a, 3) != base.D)
+      die(kUsage, "metadata: " + args0.array[a]["name"].string +
+                      "'s head dim differs from \"head_dim\"");
+  int64_t B = static_cast<int64_t>(opt.cacheSeqlens.size()), longestK = 0;
+  for (int64_t n : opt.cacheSeqlens)
+    longestK = std::max(longestK, n);
+  // Static sizes: B (q, the table, the lengths), the pool and the table's
+  // width.
+  for (int64_t staticB :
+       {meta.qShape[0], shape(meta.blockTable, 0), shape(meta.cacheSeqlens, 0)})
+    if (sized)
+      resolveSize(B, staticB, "batch", "--cache-seqlens (its count)", false);
+  int64_t numPages = resolveSize(opt.numPages, meta.kShape[0], "num_pages",
+                                 "--num-pages", false);
+  int64_t maxPages = resolveSize(opt.maxPages, shape(meta.blockTable, 1),
+                                 "max_pages", "--max-pages", false);
+
+  // Captures: B sequences, Nq queries each, Nk the longest cache.
+  SizeOfSymbol sizeOf = [&](const std::string &symbol) -> int64_t {
+    struct {
+      const char *name;
+      int64_t value;
+    } sizes[] = {{"B", sized ? B : -1},
+                 {"Hq", base.Hq},
+                 {"Hkv", base.Hkv},
+                 {"Nq", base.Nq},
+                 {"Nk", sized ? longestK : -1}};
+    for (const auto &s : sizes)
+      if (symbol == s.name) {
+        if (s.value < 0)
+          die(kUsage, "a --capture shape uses " + symbol +
+                          ", which is unknown here; pass " +
+                          (symbol[0] == 'H' ? "--hq / --hkv"
+                           : symbol == "Nq" ? "--nq"
+                                            : "--cache-seqlens"));
+        return s.value;
+      }
+    die(kUsage, "unknown size symbol " + symbol +
+                    " (a paged kernel knows B, Hq, Hkv, Nq, Nk)");
+  };
+  std::vector<HostCapture> captures =
+      makeCaptures(meta.captures, opt.captures, sizeOf, opt.seed);
+  std::vector<ModCapture> hostViews;
+  for (const HostCapture &c : captures)
+    hostViews.push_back(c.view(c.bytes.data()));
+  ModEvaluator evaluator(meta.scoreMod.get(), meta.maskMod.get(), hostViews);
+  ModEvaluator *mods = meta.hasMods() ? &evaluator : nullptr;
+  for (const std::string &spec : opt.evals)
+    evalCommand(spec, evaluator);
+  if (!opt.evals.empty() && !opt.referenceOnly)
+    return kPass;
+
+  if (base.Hkv == 0 || base.Hq % base.Hkv != 0)
+    die(kUsage, "query heads (" + std::to_string(base.Hq) +
+                    ") must be a multiple of key/value heads (" +
+                    std::to_string(base.Hkv) + ")");
+  if (base.Hq == 0 || base.Hq > 65535)
+    die(kUsage, "query heads must be in [1, 65535] (grid limits)");
+  if (base.Nq == 0)
+    die(kUsage, "empty problem: the query length (--nq) must be > 0");
+  int64_t Hq = base.Hq, Hkv = base.Hkv, Nq = base.Nq, D = base.D;
+
+  // The table, checked as a serving runtime checks it before a launch.
+  PageTable pages =
+      makePageTable(opt, meta.pageSize, 2 * Hkv * D * 2, numPages, maxPages);
+  if (std::string error =
+          checkPagedInputs(pages.table, pages.maxPages, pages.cacheSeqlens,
+                           pages.numPages, pages.pageSize);
+      !error.empty())
+    die(kUsage, "bad paged input: " + error);
+  int64_t S = pages.pageSize, M = pages.maxPages, P = pages.numPages;
+
+  // The kernel's arguments (pointers come with the buffers), contiguous.
+  std::vector<LaunchArg> args = {
+      {0, {B, Hq, Nq, D}, {Hq * Nq * D, Nq * D, D, 1}},
+      {0, {P, S, Hkv, D}, {S * Hkv * D, Hkv * D, D, 1}},
+      {0, {P, S, Hkv, D}, {S * Hkv * D, Hkv * D, D, 1}},
+      {0, {B, Hq, Nq, D}, {Hq * Nq * D, Nq * D, D, 1}}};
+  if (base.lse)
+    args.push_back({0, {B, Hq, Nq}, {Hq * Nq, Nq, 1}});
+  args.push_back({0, {B, M}, {M, 1}});
+  args.push_back({0, {B}, {1}});
+  for (const HostCapture &c : captures)
+    args.push_back({0, c.shape, c.strides});
+  unsigned grid[3];
+  gridOf(meta.json["grid"], args, -1, grid);
+  checkTensorMaps(meta, args);
+
+  // Whether the GPU reference can check this kernel (--reference gpu
+  // insists before any GPU work).
+  std::string gpuReferenceWhyNot;
+  if (gpuReferenceFits(meta.scoreMod.get(), meta.maskMod.get(),
+                       gpuReferenceWhyNot) &&
+      (readsBatch(meta.scoreMod.get()) || readsBatch(meta.maskMod.get())))
+    gpuReferenceWhyNot = "the regions read the sequence index, which the "
+                         "GPU reference (one sequence at a time) cannot give "
+                         "them";
+  if (opt.check && opt.reference == "gpu" && !gpuReferenceWhyNot.empty())
+    die(kUsage,
+        "--reference gpu: " + gpuReferenceWhyNot + "; use --reference cpu");
+
+  if (opt.referenceOnly) {
+    PagedProblem pp = makePagedProblem(base, pages, opt);
+    if (!opt.dumpInputs.empty())
+      dumpPagedInputs(opt.dumpInputs, pp, captures);
+    return pagedReferenceOnly(pp, meta, opt, mods);
+  }
+
+  // The driver first: without one, say so before making large inputs.
+  LoadedKernel kernel = loadKernel(meta, image);
+  persistentGrid(kernel, meta, grid);
+
+  // Inputs: each sequence from its own stream, through the table; O and
+  // the LSE NaN (every row must be written).
+  PagedProblem pp = makePagedProblem(base, pages, opt);
+  if (!opt.dumpInputs.empty())
+    dumpPagedInputs(opt.dumpInputs, pp, captures);
+  std::vector<uint16_t> o0(pp.q.size(), kNaN16);
+  std::vector<uint32_t> lse0(base.lse ? B * Hq * Nq : 0, 0xffffffffu);
+  size_t oBytes = o0.size() * 2, lseBytes = lse0.size() * 4;
+  DeviceBuffer qBuf(pp.q.data(), pp.q.size() * 2),
+      kBuf(pp.k.data(), pp.k.size() * 2), vBuf(pp.v.data(), pp.v.size() * 2),
+      oBuf(o0.data(), oBytes), lseBuf(lse0.data(), lseBytes),
+      tableBuf(pages.table.data(), pages.table.size() * 4),
+      seqlensBuf(pages.cacheSeqlens.data(), pages.cacheSeqlens.size() * 4);
+  DeviceCaptures deviceCaptures(captures);
+  size_t a = 0;
+  for (const DeviceBuffer *buffer : {&qBuf, &kBuf, &vBuf, &oBuf})
+    args[a++].ptr = buffer->ptr;
+  if (base.lse)
+    args[a++].ptr = lseBuf.ptr;
+  args[a++].ptr = tableBuf.ptr;
+  args[a++].ptr = seqlensBuf.ptr;
+  for (const auto &buffer : deviceCaptures.buffers)
+    args[a++].ptr = buffer->ptr;
+  Launch launch(kernel, meta, args, grid);
+  launch();
+  check(cuda.cuCtxSynchronize(), "kernel execution");
+
+  // --- check ---------------------------------------------------------------
+  bool pass = true;
+  CheckStats stats;
+  int64_t outsideErrors = 0, capturesWritten = 0;
+  std::string referenceKind = "none";
+  if (opt.check) {
+    capturesWritten = countWrittenCaptures(captures, deviceCaptures);
+    // The kernel's inputs: the pool, the table and the lengths.
+    outsideErrors = countChanged(pp.k, kBuf) + countChanged(pp.v, vBuf) +
+                    countChanged(pages.table, tableBuf) +
+                    countChanged(pages.cacheSeqlens, seqlensBuf);
+    // Control: one wrong element in the last row (which every check reads).
+    if (opt.perturb) {
+      uint16_t x;
+      CUdeviceptr at = oBuf.ptr + (o0.size() - D / 2) * 2;
+      check(cuda.cuMemcpyDtoH_v2(&x, at, 2), "cuMemcpyDtoH");
+      x = base.round((base.bf16 ? fromBF16(x) : fromF16(x)) + 0.25f);
+      check(cuda.cuMemcpyHtoD_v2(at, &x, 2), "cuMemcpyHtoD");
+    }
+    bool small = isSmallPaged(pp, meta, opt);
+    bool gpuReference =
+        opt.reference == "gpu" ||
+        (haveGpuReference() && opt.reference == "auto" && !small);
+    if (!gpuReferenceWhyNot.empty())
+      gpuReference = false; // a sample of rows on the CPU instead
+    if (gpuReference) {
+      referenceKind = "gpu";
+      checkPagedOnGpu(pp, qBuf.ptr, oBuf.ptr, lseBuf.ptr, meta,
+                      deviceCaptures.views, stats);
+    } else {
+      referenceKind = small ? "cpu" : "cpu-sampled";
+      std::vector<uint16_t> out(o0.size());
+      std::vector<float> lse(lse0.size());
+      check(cuda.cuMemcpyDtoH_v2(out.data(), oBuf.ptr, oBytes), "cuMemcpyDtoH");
+      if (base.lse)
+        check(cuda.cuMemcpyDtoH_v2(lse.data(), lseBuf.ptr, lseBytes),
+              "cuMemcpyDtoH");
+      checkPagedOnCpu(pp, opt, mods, small, out, lse, stats);
+    }
+    double bound = 2 * stats.maxBase + 1e-5;
+    pass = stats.nanCount == 0 && stats.maskedRowErrors == 0 &&
+           stats.maxErr <= bound && stats.maxLseErr <= 1.0 &&
+           outsideErrors == 0 && capturesWritten == 0;
+  }
+
+  // --- bench ---------------------------------------------------------------
+  double medianMs = 0, tflops = 0;
+  int64_t keys = 0;
+  for (int64_t n : opt.cacheSeqlens)
+    keys += n;
+  if (opt.bench) {
+    medianMs = medianLaunchMs(opt, [&] { launch(); });
+    // The (query, key) pairs the causal mask keeps, of every sequence (a
+    // mask_mod's skipped pairs are counted).
+    double pairs = 0;
+    for (const PagedSequence &s : pp.seqs)
+      for (int64_t i = 0; i < Nq; ++i)
+        pairs += double(s.p.visibleEnd(i));
+    double flops = 4.0 * Hq * pairs * D;
+    tflops = medianMs > 0 ? flops / (medianMs * 1e-3) / 1e12 : 0;
+  }
+
+  const char *verdict = !opt.check ? "UNCHECKED" : pass ? "PASS" : "FAIL";
+  std::string modsText =
+      meta.hasMods() || !meta.captures.empty()
+          ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
+          : "";
+  char line[2048];
+  if (opt.json)
+    std::snprintf(
+        line, sizeof(line),
+        "{\"verdict\": \"%s\", \"kernel\": \"%s\", \"device\": \"%s\", "
+        "\"dtype\": \"%s\", \"B\": %lld, \"Hq\": %lld, \"Hkv\": %lld, "
+        "\"Nq\": %lld, \"Nk\": %lld, \"keys\": %lld, \"D\": %lld, \"causal\": "
+        "\"%s\", \"layout\": \"paged\", \"page_size\": %lld, \"num_pages\": "
+        "%lld, \"max_pages\": %lld, \"page_order\": \"%s\", \"shared_pages\": "
+        "%s, \"mode\": \"%s\", \"seed\": %llu, \"max_err\": %.3e, "
+        "\"baseline_err\": %.3e, \"lse_err_over_tol\": %.3e, \"nan\": %lld, "
+        "\"masked_row_errors\": %lld, \"outside_errors\": %lld, "
+        "\"rows_checked\": %lld, \"reference\": \"%s\", \"median_ms\": %.4f, "
+        "\"tflops\": %.1f%s%s%s}",
+        verdict, kernel.name.c_str(), kernel.deviceName.c_str(),
+        meta.dtype.c_str(), (long long)B, (long long)Hq, (long long)Hkv,
+        (long long)Nq, (long long)longestK, (long long)keys, (long long)D,
+        meta.causal.c_str(), (long long)S, (long long)P, (long long)M,
+        pages.order.c_str(), pages.shared ? "true" : "false", opt.mode.c_str(),
+        (unsigned long long)opt.seed, stats.maxErr, stats.maxBase,
+        stats.maxLseErr, (long long)stats.nanCount,
+        (long long)stats.maskedRowErrors, (long long)outsideErrors,
+        (long long)stats.checkedRows, referenceKind.c_str(), medianMs, tflops,
+        modsText.empty() ? "" : ", \"mods\": \"", modsText.c_str(),
+        modsText.empty() ? "" : "\"");
+  else
+    std::snprintf(
+        line, sizeof(line),
+        "%s %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
+        "layout=paged page_size=%lld num_pages=%lld max_pages=%lld "
+        "order=%s%s mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
+        "nan=%lld masked_row_errors=%lld outside_errors=%lld rows=%lld "
+        "ref=%s%s%s",
+        verdict, meta.dtype.c_str(), (long long)B, (long long)Hq,
+        (long long)Hkv, (long long)Nq, (long long)longestK, (long long)D,
+        meta.causal.c_str(), (long long)S, (long long)P, (long long)M,
+        pages.order.c_str(), pages.shared ? " shared" : "", opt.mode.c_str(),
+        stats.maxErr, stats.maxBase, stats.maxLseErr, (long long)stats.nanCount,
+        (long long)stats.maskedRowErrors, (long long)outsideErrors,
+        (long long)stats.checkedRows, referenceKind.c_str(),
+        modsText.empty() ? "" : " mods=", modsText.c_str());
+  std::printf("%s", line);
+  if (opt.bench && !opt.json)
+    std::printf(" | %.4f ms, %.1f TFLOP/s (median of %d)", medianMs, tflops,
+                opt.iterations);
+  std::printf("\n");
+  return pass ? kPass : kWrong;
+}
+
+} // namespace
+
+int runPaged(const Options &opt, const KernelMetadata &meta,
+             const std::string &image) {
+  try {
+    return run(opt, meta, image);
+  } catch (const std::bad_alloc &) {
+    die(kUsage, "out of host memory for this problem; pass smaller sizes");
+  }
+}
+
+} // namespace fa_runner

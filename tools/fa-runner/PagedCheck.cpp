@@ -1,0 +1,326 @@
+//===- PagedCheck.cpp - Tables, inputs and references of a paged cache ----===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The block table of a paged run and its checks (Paged.h): the table,
+// generated or given, checked as a serving runtime checks it; the pool
+// filled through it; each sequence checked as a [1, H, Nq, D] problem of
+// its own, on its keys gathered through the table, by the fp64 references
+// of fixed-length kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuCheck.h"
+#include "Paged.h"
+#include "Support.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <random>
+
+namespace fa_runner {
+
+/// Dies unless the pool of `t` (K and V, `rowBytes` a row) fits the limit.
+static void checkPoolSize(const PageTable &t, int64_t rowBytes) {
+  constexpr double kLimit = 32.0 * (1 << 30);
+  double bytes = double(t.numPages) * double(t.pageSize) * double(rowBytes);
+  if (bytes > kLimit)
+    die(kUsage, "the pool of " + std::to_string(t.numPages) + " pages of " +
+                    std::to_string(t.pageSize) + " rows would take " +
+                    std::to_string(int64_t(bytes / (1 << 30))) +
+                    " GiB (K and V); fa-runner allows 32");
+}
+
+PageTable makePageTable(const Options &opt, int64_t pageSize, int64_t rowBytes,
+                        int64_t numPages, int64_t maxPages) {
+  PageTable t;
+  t.pageSize = pageSize;
+  t.cacheSeqlens.assign(opt.cacheSeqlens.begin(), opt.cacheSeqlens.end());
+  int64_t B = t.batch(), longest = 0, needed = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    longest = std::max(longest, t.pagesOf(b));
+    needed += t.pagesOf(b);
+  }
+  if (!opt.blockTable.empty()) {
+    t.order = "explicit";
+    t.maxPages = static_cast<int64_t>(opt.blockTable[0].size());
+    if (maxPages >= 0 && maxPages != t.maxPages)
+      die(kUsage, "the kernel was compiled for max_pages = " +
+                      std::to_string(maxPages) + ", but --block-table has " +
+                      std::to_string(t.maxPages) + " columns");
+    for (const std::vector<int64_t> &row : opt.blockTable)
+      t.table.insert(t.table.end(), row.begin(), row.end());
+    t.numPages = numPages >= 0 ? numPages : needed + 3;
+    checkPoolSize(t, rowBytes);
+    return t;
+  }
+
+  t.order = opt.pageOrder.empty() ? "random" : opt.pageOrder;
+  t.shared = opt.sharePages;
+  t.maxPages = maxPages >= 0 ? maxPages : longest + 1;
+  if (double(B) * double(t.maxPages) > double(1 << 30))
+    die(kUsage, "the block table (" + std::to_string(B) + " x " +
+                    std::to_string(t.maxPages) +
+                    " page ids) is too large; pass a smaller --max-pages");
+  // Sequences after the first reuse sequence 0's first page.
+  int64_t distinct = needed;
+  for (int64_t b = 1; b < B && t.shared; ++b)
+    distinct -= t.pagesOf(b) > 0;
+  t.numPages = numPages >= 0 ? numPages : distinct + 3;
+  if (t.numPages < distinct)
+    die(kUsage, "--num-pages " + std::to_string(t.numPages) + " is below the " +
+                    std::to_string(distinct) + " pages the sequences need");
+  checkPoolSize(t, rowBytes);
+
+  // The pool's pages in order, or a seeded permutation (Fisher-Yates by
+  // hand: std::shuffle differs between standard libraries).
+  std::vector<int32_t> ids(t.numPages);
+  std::iota(ids.begin(), ids.end(), 0);
+  if (t.order == "random") {
+    std::mt19937_64 pick(opt.seed * 0x9e3779b97f4a7c15ull + 0x70616765);
+    for (int64_t i = t.numPages - 1; i > 0; --i)
+      std::swap(ids[i], ids[static_cast<int64_t>(pick() % uint64_t(i + 1))]);
+  }
+  // Entries no sequence reads: page ids outside the pool. The first past a
+  // sequence's pages (the likeliest to be misread) is far past the pool, so
+  // that reading it faults whatever lies next to the pool; then -1 (a
+  // serving system's padding) and one just past the pool.
+  auto outside = [&](int64_t k) -> int32_t {
+    int64_t id = k % 3 == 0   ? t.numPages + (1 << 20)
+                 : k % 3 == 1 ? -1
+                              : t.numPages + 7;
+    return static_cast<int32_t>(
+        std::min<int64_t>(id, std::numeric_limits<int32_t>::max()));
+  };
+  t.table.assign(B * t.maxPages, 0);
+  int64_t next = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t used = std::min(t.pagesOf(b), t.maxPages);
+    for (int64_t p = 0; p < t.maxPages; ++p) {
+      int32_t &entry = t.table[b * t.maxPages + p];
+      if (p >= used)
+        entry = outside(p - used);
+      else if (t.shared && b > 0 && p == 0)
+        entry = t.table[0];
+      else
+        entry = ids[next++];
+    }
+  }
+  return t;
+}
+
+std::string checkPagedInputs(const std::vector<int32_t> &blockTable,
+                             int64_t maxPages,
+                             const std::vector<int32_t> &cacheSeqlens,
+                             int64_t numPages, int64_t pageSize) {
+  int64_t B = static_cast<int64_t>(cacheSeqlens.size());
+  if (pageSize <= 0)
+    return "the page size is " + std::to_string(pageSize) +
+           "; it must be positive";
+  if (maxPages < 0 || static_cast<int64_t>(blockTable.size()) != B * maxPages)
+    return "block_table has " + std::to_string(blockTable.size()) +
+           " entries; expected B x max_pages = " + std::to_string(B) + " x " +
+           std::to_string(maxPages);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t nk = cacheSeqlens[b];
+    if (nk < 0)
+      return "cache_seqlens[" + std::to_string(b) + "] is negative (" +
+             std::to_string(nk) + ")";
+    if (nk > maxPages * pageSize)
+      return "cache_seqlens[" + std::to_string(b) + "] is " +
+             std::to_string(nk) + ", beyond the block table's " +
+             std::to_string(maxPages) + " pages of " +
+             std::to_string(pageSize) + " rows (" +
+             std::to_string(maxPages * pageSize) + " keys)";
+    int64_t pages = (nk + pageSize - 1) / pageSize;
+    for (int64_t p = 0; p < pages; ++p) {
+      int64_t id = blockTable[b * maxPages + p];
+      if (id < 0 || id >= numPages)
+        return "block_table[" + std::to_string(b) + ", " + std::to_string(p) +
+               "] is " + std::to_string(id) + ", outside the pool's " +
+               std::to_string(numPages) + " pages [0, " +
+               std::to_string(numPages) + ") (sequence " + std::to_string(b) +
+               " has " + std::to_string(nk) + " keys: it reads entries [0, " +
+               std::to_string(pages) + ") of its row)";
+    }
+  }
+  return "";
+}
+
+PagedProblem makePagedProblem(const Problem &base, const PageTable &pages,
+                              const Options &opt) {
+  PagedProblem pp;
+  pp.base = base;
+  pp.pages = pages;
+  int64_t B = pages.batch(), Hq = base.Hq, Hkv = base.Hkv, Nq = base.Nq,
+          D = base.D;
+  int64_t poolRows = pages.numPages * pages.pageSize;
+  pp.q.resize(B * Hq * Nq * D);
+  // 0xffff is NaN in bf16 and f16: a kernel that reads a row no sequence
+  // reaches fails.
+  pp.k.assign(poolRows * Hkv * D, 0xffff);
+  pp.v.assign(poolRows * Hkv * D, 0xffff);
+  pp.seqs.resize(B);
+  // Element (h, d) of key j of sequence b: in its own [1, Hkv, nk, D]
+  // inputs, and in the pool.
+  auto own = [&](int64_t nk, int64_t h, int64_t j) { return (h * nk + j) * D; };
+  auto pooled = [&](int64_t b, int64_t h, int64_t j) {
+    return (pages.rowOf(b, j) * Hkv + h) * D;
+  };
+  // Last to first: sequence 0 writes a shared page last, so its keys win.
+  for (int64_t b = B - 1; b >= 0; --b) {
+    PagedSequence &s = pp.seqs[b];
+    s.p = base;
+    s.p.B = 1;
+    s.p.Nk = pages.cacheSeqlens[b];
+    s.p.bshd = false;
+    s.in = makeInputs(s.p, opt.seed * 1000003 + b, opt.mode);
+    std::copy(s.in.q.begin(), s.in.q.end(), pp.q.begin() + b * Hq * Nq * D);
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = 0; j < s.p.Nk; ++j) {
+        std::copy_n(s.in.k.begin() + own(s.p.Nk, h, j), D,
+                    pp.k.begin() + pooled(b, h, j));
+        std::copy_n(s.in.v.begin() + own(s.p.Nk, h, j), D,
+                    pp.v.begin() + pooled(b, h, j));
+      }
+  }
+  // What each sequence reads through the table (a shared page holds
+  // sequence 0's keys where it has them).
+  for (int64_t b = 0; b < B; ++b) {
+    PagedSequence &s = pp.seqs[b];
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = 0; j < s.p.Nk; ++j) {
+        std::copy_n(pp.k.begin() + pooled(b, h, j), D,
+                    s.in.k.begin() + own(s.p.Nk, h, j));
+        std::copy_n(pp.v.begin() + pooled(b, h, j), D,
+                    s.in.v.begin() + own(s.p.Nk, h, j));
+      }
+  }
+  return pp;
+}
+
+bool isSmallPaged(const PagedProblem &pp, const KernelMetadata &meta,
+                  const Options &opt) {
+  double perPair = pairCost(meta, pp.base.D), cost = 0;
+  for (const PagedSequence &s : pp.seqs)
+    cost += double(s.p.Hq) * s.p.Nq * double(s.p.Nk) * perPair;
+  int64_t totalRows = pp.pages.batch() * pp.base.Hq * pp.base.Nq;
+  return cost <= 2e9 || totalRows <= opt.checkRows;
+}
+
+void checkPagedOnCpu(const PagedProblem &pp, const Options &opt,
+                     ModEvaluator *mods, bool small,
+                     const std::vector<uint16_t> &out,
+                     const std::vector<float> &lse, CheckStats &stats) {
+  int64_t B = pp.pages.batch(), rowsPerSeq = pp.base.Hq * pp.base.Nq,
+          D = pp.base.D;
+  // The [B, Hq, Nq] rows to check, by sequence.
+  Problem all = pp.base;
+  all.B = B;
+  std::vector<std::vector<int64_t>> rows(B);
+  for (int64_t r : pickRows(all, opt, small))
+    rows[r / rowsPerSeq].push_back(r % rowsPerSeq);
+  for (int64_t b = 0; b < B; ++b) {
+    const PagedSequence &s = pp.seqs[b];
+    auto o = out.begin() + b * rowsPerSeq * D;
+    std::vector<uint16_t> seqOut(o, o + rowsPerSeq * D);
+    std::vector<float> seqLse;
+    if (pp.base.lse)
+      seqLse.assign(lse.begin() + b * rowsPerSeq,
+                    lse.begin() + (b + 1) * rowsPerSeq);
+    // The regions see the sequence's index as the batch index.
+    checkOnCpu(s.p, s.in, mods, seqOut, seqLse, rows[b], stats, b);
+  }
+}
+
+void checkPagedOnGpu(const PagedProblem &pp, CUdeviceptr q, CUdeviceptr o,
+                     CUdeviceptr lse, const KernelMetadata &meta,
+                     const std::vector<ModCapture> &captures,
+                     CheckStats &stats) {
+  int64_t rowsPerSeq = pp.base.Hq * pp.base.Nq, D = pp.base.D;
+  for (size_t b = 0; b < pp.seqs.size(); ++b) {
+    const PagedSequence &s = pp.seqs[b];
+    DeviceBuffer k(s.in.k.data(), s.in.k.size() * 2),
+        v(s.in.v.data(), s.in.v.size() * 2);
+    int64_t first = static_cast<int64_t>(b) * rowsPerSeq;
+    checkOnGpu(s.p, q + first * D * 2, k.ptr, v.ptr, o + first * D * 2,
+               pp.base.lse ? lse + first * 4 : 0, meta.scoreMod.get(),
+               meta.maskMod.get(), captures, stats);
+  }
+}
+
+int pagedReferenceOnly(const PagedProblem &pp, const KernelMetadata &meta,
+                       const Options &opt, ModEvaluator *mods) {
+  const Problem &base = pp.base;
+  int64_t B = pp.pages.batch(), Hq = base.Hq, Nq = base.Nq;
+  int64_t cols = opt.printCols < 0 ? base.D : std::min(opt.printCols, base.D);
+  auto row = [&](int64_t b, int64_t h, int64_t i) {
+    // The regions see the sequence's index as the batch index.
+    return evaluateRow(pp.seqs[b].p, pp.seqs[b].in, mods, 0, h, i, b);
+  };
+  for (const auto &r : opt.printRows)
+    if (r[0] >= B || r[1] >= Hq || r[2] >= Nq)
+      die(kUsage, "--print-rows " + std::to_string(r[0]) + ":" +
+                      std::to_string(r[1]) + ":" + std::to_string(r[2]) +
+                      " is outside B=" + std::to_string(B) + " Hq=" +
+                      std::to_string(Hq) + " Nq=" + std::to_string(Nq));
+  for (const auto &r : opt.printRows)
+    printReferenceRow(r[0], r[1], r[2], row(r[0], r[1], r[2]), cols);
+  for (int64_t b = 0; b < B && opt.printAllRows; ++b)
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t i = 0; i < Nq; ++i)
+        printReferenceRow(b, h, i, row(b, h, i), cols);
+
+  bool small = isSmallPaged(pp, meta, opt);
+  Problem all = base;
+  all.B = B;
+  std::vector<int64_t> rows = pickRows(all, opt, small);
+  int64_t emptyRows = 0, keptPairs = 0, longest = 0;
+  double maxBase = 0;
+  for (int64_t r : rows) {
+    RowResult res = row(r / (Hq * Nq), (r / Nq) % Hq, r % Nq);
+    emptyRows += res.empty;
+    keptPairs += res.kept;
+    for (int64_t d = 0; d < base.D; ++d)
+      maxBase = std::max(maxBase, std::fabs(res.base[d] - res.out[d]));
+  }
+  for (int32_t n : pp.pages.cacheSeqlens)
+    longest = std::max<int64_t>(longest, n);
+  std::printf(
+      "REFERENCE %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
+      "layout=paged page_size=%lld num_pages=%lld max_pages=%lld order=%s%s "
+      "mods=%s captures=%zu: rows=%zu empty_rows=%lld kept_pairs=%lld "
+      "baseline_err=%.3e ref=%s\n",
+      meta.dtype.c_str(), (long long)B, (long long)Hq, (long long)base.Hkv,
+      (long long)Nq, (long long)longest, (long long)base.D, meta.causal.c_str(),
+      (long long)pp.pages.pageSize, (long long)pp.pages.numPages,
+      (long long)pp.pages.maxPages, pp.pages.order.c_str(),
+      pp.pages.shared ? " shared" : "", modsName(meta).c_str(),
+      meta.captures.size(), rows.size(), (long long)emptyRows,
+      (long long)keptPairs, maxBase, small ? "cpu" : "cpu-sampled");
+  return kPass;
+}
+
+void dumpPagedInputs(const std::string &dir, const PagedProblem &pp,
+                     const std::vector<HostCapture> &captures) {
+  auto dump = [&](const std::string &name, const void *data, size_t bytes) {
+    std::string path = dir + "/" + name + ".bin";
+    if (!writeFile(path, data, bytes))
+      die(kUsage, "cannot write " + path);
+  };
+  dump("q", pp.q.data(), pp.q.size() * 2);
+  dump("k", pp.k.data(), pp.k.size() * 2);
+  dump("v", pp.v.data(), pp.v.size() * 2);
+  dump("block_table", pp.pages.table.data(), pp.pages.table.size() * 4);
+  dump("cache_seqlens", pp.pages.cacheSeqlens.data(),
+       pp.pages.cacheSeqlens.size() * 4);
+  for (const HostCapture &c : captures)
+    dump(c.name, c.bytes.data(), c.bytes.size());
+}
+
+} // namespace fa_runner
