@@ -250,7 +250,8 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   static const char *const fixed[] = {"q", "k", "v", "o"};
   llvm::json::Array arguments;
   int64_t captures = 0;
-  // After O: the LSE, then (variable-length) the two offsets.
+  // After O: the LSE, then the two offsets (variable-length) or the block
+  // table and the key counts (paged).
   size_t firstOffsets = record.launch.lse ? 5 : 4;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name;

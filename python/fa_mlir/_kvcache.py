@@ -229,6 +229,9 @@ def attention_with_kvcache(
     if not isinstance(cache_seqlens, torch.Tensor):
         cache_seqlens = torch.full((batch,), cache_seqlens,
                                    dtype=torch.int32, device=q.device)
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool (bottom-right aligned when "
+                        f"True), got {type(causal).__name__}")
     alignment = "bottom_right" if causal else None
     scale = None if softmax_scale is None else float(softmax_scale)
     check = bool(validate) and not trusted

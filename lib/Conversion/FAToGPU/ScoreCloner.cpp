@@ -92,8 +92,9 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
   if (isa<tensor::ExtractOp, tensor::DimOp>(op) &&
       !isKernelTensor(tile, op->getOperand(0)))
     return fail(op, "it reads a tensor the kernel does not receive (only "
-                    "Q, K, V, O, LSE and captures read by the 'scores' body "
-                    "are kernel arguments)");
+                    "Q, K, V, O, LSE, the offsets or block table and lengths, "
+                    "and captures read by the 'scores' body are kernel "
+                    "arguments)");
   if (!isa<tensor::ExtractOp, tensor::DimOp>(op) &&
       (!isAllowedInModRegion(op) || isa<YieldOp, scf::YieldOp>(op)))
     return fail(op, Twine("'") + op->getName().getStringRef() +

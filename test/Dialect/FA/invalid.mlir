@@ -744,3 +744,28 @@ func.func @f(%k: tensor<?x16x2x64xf16>, %t: tensor<?xi32>, %i: index) {
   %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %i) : tensor<?x16x2x64xf16>, tensor<?xi32> -> tensor<?x64xf16>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x?x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op page size of value must be static, got a dynamic size}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x?x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x16x2x64xf16>, %t: tensor<?x?xi32>, %i: index) {
+  %c8 = arith.constant 8 : index
+  // expected-error @+1 {{'fa.paged_rows' op a result of 4 rows needs a constant count of as many, got 8}}
+  %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %c8) : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<4x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x16x2x64xf16>, %t: tensor<?x?xi32>, %i: index) {
+  // expected-error @+1 {{'fa.paged_rows' op a result of 4 rows needs a constant count of as many, got a dynamic one}}
+  %r = fa.paged_rows %k[%i, %i] pages(%t) rows(%i, %i) : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<4x64xf16>
+  return
+}

@@ -187,10 +187,10 @@ LogicalResult mlir::fa::verifyAttentionSignature(
              check.sameSize(*q, 0, "query", *v, 0, "value", "batch size")))) ||
        failed(check.sameSize(*q, 0, "query", *o, 0, "output", "batch size"))))
     return failure();
-  if (paged && (failed(check.staticPositive(*k, 1, "page size", "key")) ||
-                failed(check.sameSize(*k, 0, "key", *v, 0, "value",
-                                      "number of "
-                                      "pages"))))
+  if (paged &&
+      (failed(check.staticPositive(*k, 1, "page size", "key")) ||
+       failed(check.staticPositive(*v, 1, "page size", "value")) ||
+       failed(check.sameSize(*k, 0, "key", *v, 0, "value", "number of pages"))))
     return failure();
 
   // Heads: K and V share theirs; Q's is a multiple of it.

@@ -395,5 +395,15 @@ LogicalResult PagedRowsOp::verify() {
     return emitOpError("expected rows [count, D] of the cache's element "
                        "type and D, got ")
            << result;
+  // The result holds `count` rows: a static size only where count is that
+  // constant.
+  if (!result.isDynamicDim(0)) {
+    std::optional<int64_t> count = getConstantIntValue(getCount());
+    if (!count || *count != result.getDimSize(0))
+      return emitOpError("a result of ")
+             << result.getDimSize(0)
+             << " rows needs a constant count of as many, got "
+             << (count ? std::to_string(*count) : std::string("a dynamic one"));
+  }
   return success();
 }

@@ -1,5 +1,4 @@
-//===- ExpandPagedRows.cpp - fa-expand-paged-rows
-//--------------------------===//
+//===- ExpandPagedRows.cpp - fa-expand-paged-rows -------------------------===//
 //
 // Part of fa-mlir. See README.md for the project overview.
 //

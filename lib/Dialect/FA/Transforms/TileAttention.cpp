@@ -266,13 +266,14 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   }
   AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
   // A paged cache: the default block stays when it holds whole pages (each
-  // page looked up once a block, at rows known at compile time); otherwise
-  // 64 keys, which hold whole pages or fit in one for every power-of-two
-  // page size. (At D = 128 the mma-sync kernel of 48-key blocks spills
+  // page looked up once a block, at rows known at compile time) or fits in
+  // one; otherwise 64 keys, which do either for every power-of-two page
+  // size. (At D = 128 the mma-sync kernel of 48-key blocks spills
   // when they straddle pages of 32 to 256 rows; with 64 it takes 8 warps
   // and none. benchmarks/results/2026-12-02-h200-paged.md.)
   if (op.isPaged() && !requested.blockN && !chosen.wgmmaDefaults &&
-      op.getHeadDim() <= 128 && sizes.blockN % op.getPageSize() != 0)
+      op.getHeadDim() <= 128 && sizes.blockN % op.getPageSize() != 0 &&
+      op.getPageSize() % sizes.blockN != 0)
     sizes.blockN = 64;
 
   Location loc = op.getLoc();

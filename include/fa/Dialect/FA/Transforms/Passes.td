@@ -73,7 +73,9 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     reads its sequence's key count `cache_seqlens[b]` (which bounds its key
     loop and, bottom-right, aligns its causal mask) and reads each key
     block through the block table with `fa.paged_rows` (docs/PagedKV.md).
-    Not with split-kv or pack-gqa (an error).
+    With pack-gqa; not with split-kv (an error). Without an explicit
+    block-n, a paged tile keeps the default block where it holds whole
+    pages or fits in one, and takes 64 keys otherwise.
 
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
