@@ -60,6 +60,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_varlen_check import (LSE_TOLERANCE, NAN_HEX, SENTINEL,  # noqa: E402
+                              mods_clause,
                               TOLERANCE, dense, f32, fmt_f32, lengths)
 
 
@@ -80,44 +81,6 @@ def assign_pages(lens, page, share, spare, order, seed):
             if counts[b]:
                 table[b][0] = table[0][0]
     return table, num_pages
-
-
-def mods_clause(a, captures, slt, sbt):
-    """The score_mod / mask_mod regions (as gen_varlen_check.py's)."""
-    cap_block = "".join(f", %{n}_a: {ty}" for n, ty in captures)
-    clause, score, cur = "", [], "%s"
-    if a.softcap is not None:
-        score += [f"      %cap = arith.constant {a.softcap:.9e} : f32",
-                  f"      %sc_x = arith.divf {cur}, %cap : f32",
-                  "      %sc_t = math.tanh %sc_x : f32",
-                  "      %sc_r = arith.mulf %cap, %sc_t : f32"]
-        cur = "%sc_r"
-    if a.alibi:
-        score += [f"      %al_s = tensor.extract %slopes_a[%h] : {slt}",
-                  "      %al_d = arith.subi %j, %i : index",
-                  "      %al_di = arith.index_cast %al_d : index to i64",
-                  "      %al_df = arith.sitofp %al_di : i64 to f32",
-                  "      %al_b = arith.mulf %al_s, %al_df : f32",
-                  f"      %al_r = arith.addf {cur}, %al_b : f32"]
-        cur = "%al_r"
-    if a.seq_bias:
-        score += [f"      %sb_v = tensor.extract %seqbias_a[%b] : {sbt}",
-                  f"      %sb_r = arith.addf {cur}, %sb_v : f32"]
-        cur = "%sb_r"
-    if score:
-        clause += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
-                   f"%i: index, %j: index{cap_block}):\n" + "\n".join(score)
-                   + f"\n      fa.yield {cur} : f32\n    }}")
-    if a.window is not None:
-        clause += ("\n    mask_mod {\n    ^bb0(%b: index, %h: index, %i: index, "
-                   f"%j: index{cap_block}):\n"
-                   f"      %w_w = arith.constant {a.window} : index\n"
-                   "      %w_lo = arith.subi %i, %w_w : index\n"
-                   "      %w_after = arith.cmpi sgt, %j, %w_lo : index\n"
-                   "      %w_upto = arith.cmpi sle, %j, %i : index\n"
-                   "      %w_in = arith.andi %w_after, %w_upto : i1\n"
-                   "      fa.yield %w_in : i1\n    }")
-    return clause
 
 
 def main():

@@ -85,6 +85,46 @@ def fmt_f32(x):
     return f"{x:.9e}"
 
 
+def mods_clause(a, captures, slt, sbt):
+    """The score_mod / mask_mod regions of --softcap, --alibi, --seq-bias and
+    --window, after the captures `captures` ((name, type) pairs); slt and sbt
+    are the slopes' and the per-sequence biases' tensor types."""
+    cap_block = "".join(f", %{n}_a: {ty}" for n, ty in captures)
+    clause, score, cur = "", [], "%s"
+    if a.softcap is not None:
+        score += [f"      %cap = arith.constant {a.softcap:.9e} : f32",
+                  f"      %sc_x = arith.divf {cur}, %cap : f32",
+                  "      %sc_t = math.tanh %sc_x : f32",
+                  "      %sc_r = arith.mulf %cap, %sc_t : f32"]
+        cur = "%sc_r"
+    if a.alibi:
+        score += [f"      %al_s = tensor.extract %slopes_a[%h] : {slt}",
+                  "      %al_d = arith.subi %j, %i : index",
+                  "      %al_di = arith.index_cast %al_d : index to i64",
+                  "      %al_df = arith.sitofp %al_di : i64 to f32",
+                  "      %al_b = arith.mulf %al_s, %al_df : f32",
+                  f"      %al_r = arith.addf {cur}, %al_b : f32"]
+        cur = "%al_r"
+    if a.seq_bias:
+        score += [f"      %sb_v = tensor.extract %seqbias_a[%b] : {sbt}",
+                  f"      %sb_r = arith.addf {cur}, %sb_v : f32"]
+        cur = "%sb_r"
+    if score:
+        clause += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
+                   f"%i: index, %j: index{cap_block}):\n" + "\n".join(score)
+                   + f"\n      fa.yield {cur} : f32\n    }}")
+    if a.window is not None:
+        clause += ("\n    mask_mod {\n    ^bb0(%b: index, %h: index, %i: index, "
+                   f"%j: index{cap_block}):\n"
+                   f"      %w_w = arith.constant {a.window} : index\n"
+                   "      %w_lo = arith.subi %i, %w_w : index\n"
+                   "      %w_after = arith.cmpi sgt, %j, %w_lo : index\n"
+                   "      %w_upto = arith.cmpi sle, %j, %i : index\n"
+                   "      %w_in = arith.andi %w_after, %w_upto : i1\n"
+                   "      fa.yield %w_in : i1\n    }")
+    return clause
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dtype", default="f32", choices=sorted(TOLERANCE))
@@ -204,7 +244,6 @@ def main():
     captures = ([("slopes", slt)] if a.alibi else []) + \
         ([("seqbias", sbt)] if a.seq_bias else [])
     cap_args = "".join(f", %{n}: {ty}" for n, ty in captures)
-    cap_block = "".join(f", %{n}_a: {ty}" for n, ty in captures)
     clause = ""
     if captures:
         clause += ("\n      captures(" + ", ".join("%" + n for n, _ in captures)
@@ -215,38 +254,7 @@ def main():
         clause += f" scale = {a.scale:.9e}"
     if a.causal != "none":
         clause += f" causal = <{a.causal}>"
-    score, cur = [], "%s"
-    if cap is not None:
-        score += [f"      %cap = arith.constant {a.softcap:.9e} : f32",
-                  f"      %sc_x = arith.divf {cur}, %cap : f32",
-                  "      %sc_t = math.tanh %sc_x : f32",
-                  "      %sc_r = arith.mulf %cap, %sc_t : f32"]
-        cur = "%sc_r"
-    if a.alibi:
-        score += [f"      %al_s = tensor.extract %slopes_a[%h] : {slt}",
-                  "      %al_d = arith.subi %j, %i : index",
-                  "      %al_di = arith.index_cast %al_d : index to i64",
-                  "      %al_df = arith.sitofp %al_di : i64 to f32",
-                  "      %al_b = arith.mulf %al_s, %al_df : f32",
-                  f"      %al_r = arith.addf {cur}, %al_b : f32"]
-        cur = "%al_r"
-    if a.seq_bias:
-        score += [f"      %sb_v = tensor.extract %seqbias_a[%b] : {sbt}",
-                  f"      %sb_r = arith.addf {cur}, %sb_v : f32"]
-        cur = "%sb_r"
-    if score:
-        clause += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
-                   f"%i: index, %j: index{cap_block}):\n" + "\n".join(score)
-                   + f"\n      fa.yield {cur} : f32\n    }}")
-    if a.window is not None:
-        clause += ("\n    mask_mod {\n    ^bb0(%b: index, %h: index, %i: index, "
-                   f"%j: index{cap_block}):\n"
-                   f"      %w_w = arith.constant {a.window} : index\n"
-                   "      %w_lo = arith.subi %i, %w_w : index\n"
-                   "      %w_after = arith.cmpi sgt, %j, %w_lo : index\n"
-                   "      %w_upto = arith.cmpi sle, %j, %i : index\n"
-                   "      %w_in = arith.andi %w_after, %w_upto : i1\n"
-                   "      fa.yield %w_in : i1\n    }")
+    clause += mods_clause(a, captures, slt, sbt)
     outs = f"%o0, %l0 : {ot}, {lt}" if a.lse else f"%o0 : {ot}"
     res_t = f"{ot}, {lt}" if a.lse else ot
     res = "%o, %l" if a.lse else "%o"

@@ -230,3 +230,15 @@ double medianLaunchMs(const Options &opt, const std::function<void()> &launch) {
 }
 
 } // namespace fa_runner
+
+void fa_runner::bindArguments(
+    std::vector<LaunchArg> &args,
+    std::initializer_list<const DeviceBuffer *> operands,
+    const DeviceCaptures &captures) {
+  size_t a = 0;
+  for (const DeviceBuffer *buffer : operands)
+    if (buffer)
+      args[a++].ptr = buffer->ptr;
+  for (const auto &buffer : captures.buffers)
+    args[a++].ptr = buffer->ptr;
+}

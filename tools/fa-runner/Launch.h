@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,6 +106,13 @@ struct DeviceCaptures {
 
   explicit DeviceCaptures(const std::vector<HostCapture> &captures);
 };
+
+/// Points `args` at the buffers in the kernel's argument order: `operands`
+/// (q, k, v, o, then the LSE, the offsets or table; null entries skipped),
+/// then the captures.
+void bindArguments(std::vector<LaunchArg> &args,
+                   std::initializer_list<const DeviceBuffer *> operands,
+                   const DeviceCaptures &captures);
 
 /// How many captures the kernel changed (each named on stderr): they are
 /// read-only arguments.

@@ -225,15 +225,10 @@ int run(const Options &opt, const KernelMetadata &meta,
       tableBuf(pages.table.data(), pages.table.size() * 4),
       seqlensBuf(pages.cacheSeqlens.data(), pages.cacheSeqlens.size() * 4);
   DeviceCaptures deviceCaptures(captures);
-  size_t a = 0;
-  for (const DeviceBuffer *buffer : {&qBuf, &kBuf, &vBuf, &oBuf})
-    args[a++].ptr = buffer->ptr;
-  if (base.lse)
-    args[a++].ptr = lseBuf.ptr;
-  args[a++].ptr = tableBuf.ptr;
-  args[a++].ptr = seqlensBuf.ptr;
-  for (const auto &buffer : deviceCaptures.buffers)
-    args[a++].ptr = buffer->ptr;
+  bindArguments(args,
+                {&qBuf, &kBuf, &vBuf, &oBuf, base.lse ? &lseBuf : nullptr,
+                 &tableBuf, &seqlensBuf},
+                deviceCaptures);
   Launch launch(kernel, meta, args, grid);
   launch();
   check(cuda.cuCtxSynchronize(), "kernel execution");

@@ -183,15 +183,10 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
       oBuf(o0.data(), oBytes), lseBuf(lse0.data(), lseBytes),
       cuQBuf(cuQ.data(), cuQ.size() * 4), cuKBuf(cuK.data(), cuK.size() * 4);
   DeviceCaptures deviceCaptures(captures);
-  size_t a = 0;
-  for (const DeviceBuffer *buffer : {&qBuf, &kBuf, &vBuf, &oBuf})
-    args[a++].ptr = buffer->ptr;
-  if (base.lse)
-    args[a++].ptr = lseBuf.ptr;
-  args[a++].ptr = cuQBuf.ptr;
-  args[a++].ptr = cuKBuf.ptr;
-  for (const auto &buffer : deviceCaptures.buffers)
-    args[a++].ptr = buffer->ptr;
+  bindArguments(args,
+                {&qBuf, &kBuf, &vBuf, &oBuf, base.lse ? &lseBuf : nullptr,
+                 &cuQBuf, &cuKBuf},
+                deviceCaptures);
   Launch launch(kernel, meta, args, grid);
   launch();
   check(cuda.cuCtxSynchronize(), "kernel execution");

@@ -16,18 +16,52 @@
 using namespace mlir;
 using namespace mlir::fa::detail;
 
+namespace {
+/// Index arithmetic at the builder's location, folded where constant.
+struct IndexOps {
+  ImplicitLocOpBuilder &b;
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(x, y); }
+  Value sub(Value x, Value y) { return b.createOrFold<arith::SubIOp>(x, y); }
+  Value mul(Value x, Value y) { return b.createOrFold<arith::MulIOp>(x, y); }
+  Value lt(Value x, Value y) {
+    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  }
+  /// Emits `body` under `if (condition)`.
+  void guarded(Value condition, function_ref<void()> body) {
+    auto guard = scf::IfOp::create(b, condition);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    body();
+  }
+};
+} // namespace
+
+/// `extent` elements of `src`'s buffer from element `offset`, as a 1-D view
+/// with unit stride (what the chunk copies index).
+static Value flatView(ImplicitLocOpBuilder &b, Value src,
+                      memref::ExtractStridedMetadataOp meta, Value offset,
+                      Value extent) {
+  auto srcType = cast<MemRefType>(src.getType());
+  auto flatType = MemRefType::get(
+      {ShapedType::kDynamic}, srcType.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
+      srcType.getMemorySpace());
+  return memref::ReinterpretCastOp::create(
+      b, flatType, meta.getBaseBuffer(), OpFoldResult(offset),
+      ArrayRef<OpFoldResult>{extent},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+}
+
 RowTileView mlir::fa::detail::buildRowTileView(ImplicitLocOpBuilder &b,
                                                Value src, Value batch,
                                                Value head, Value rowStart,
                                                Value rowLimit, int64_t cols,
                                                const PackedRows &packed) {
-  auto add = [&](Value x, Value y) {
-    return b.createOrFold<arith::AddIOp>(x, y);
-  };
-  auto mul = [&](Value x, Value y) {
-    return b.createOrFold<arith::MulIOp>(x, y);
-  };
-  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  IndexOps ops{b};
+  auto add = [&](Value x, Value y) { return ops.add(x, y); };
+  auto mul = [&](Value x, Value y) { return ops.mul(x, y); };
+  auto idx = [&](int64_t v) { return ops.idx(v); };
   RowTileView view;
   auto meta = memref::ExtractStridedMetadataOp::create(b, src);
   view.rowStride = meta.getStrides()[2];
@@ -48,16 +82,7 @@ RowTileView mlir::fa::detail::buildRowTileView(ImplicitLocOpBuilder &b,
     lastRow = mul(b.createOrFold<arith::SubIOp>(view.validRows, idx(1)),
                   view.rowStride);
   }
-  Value extent = add(lastRow, idx(cols));
-  auto srcType = cast<MemRefType>(src.getType());
-  auto tileType = MemRefType::get(
-      {ShapedType::kDynamic}, srcType.getElementType(),
-      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
-      srcType.getMemorySpace());
-  view.tile = memref::ReinterpretCastOp::create(
-      b, tileType, meta.getBaseBuffer(), OpFoldResult(tileOffset),
-      ArrayRef<OpFoldResult>{extent},
-      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  view.tile = flatView(b, src, meta, tileOffset, add(lastRow, idx(cols)));
   return view;
 }
 
@@ -82,30 +107,20 @@ void mlir::fa::detail::copyRowTileAsync(
     int64_t rows, int64_t cols, int64_t rowPitch,
     function_ref<Value(Value row, Value chunk)> offsetOf,
     const PackedRows &packed) {
-  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-  auto add = [&](Value x, Value y) {
-    return b.createOrFold<arith::AddIOp>(x, y);
-  };
-  auto sub = [&](Value x, Value y) {
-    return b.createOrFold<arith::SubIOp>(x, y);
-  };
-  auto mul = [&](Value x, Value y) {
-    return b.createOrFold<arith::MulIOp>(x, y);
-  };
-  auto lt = [&](Value x, Value y) {
-    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  IndexOps ops{b};
+  auto idx = [&](int64_t v) { return ops.idx(v); };
+  auto add = [&](Value x, Value y) { return ops.add(x, y); };
+  auto sub = [&](Value x, Value y) { return ops.sub(x, y); };
+  auto mul = [&](Value x, Value y) { return ops.mul(x, y); };
+  auto lt = [&](Value x, Value y) { return ops.lt(x, y); };
+  auto guarded = [&](Value condition, function_ref<void()> body) {
+    ops.guarded(condition, body);
   };
   int64_t chunksPerRow = cols / kChunk;
   int64_t total = rows * chunksPerRow;
   RowTileView view;
   auto buildTileView = [&]() {
     view = buildRowTileView(b, src, batch, head, rowStart, rowLimit, cols);
-  };
-  auto guarded = [&](Value condition, function_ref<void()> body) {
-    auto guard = scf::IfOp::create(b, condition);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(guard.thenBlock());
-    body();
   };
 
   // Whole rows per pass of the block, a multiple of the swizzle period:
@@ -256,43 +271,26 @@ void mlir::fa::detail::copyPagedRowTileAsync(
     PagedBlockLookup &lookup, Value head, Value dst, Value dstOffset,
     int64_t cols, int64_t rowPitch,
     function_ref<Value(Value row, Value chunk)> offsetOf) {
-  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
-  auto add = [&](Value x, Value y) {
-    return b.createOrFold<arith::AddIOp>(x, y);
-  };
-  auto sub = [&](Value x, Value y) {
-    return b.createOrFold<arith::SubIOp>(x, y);
-  };
-  auto mul = [&](Value x, Value y) {
-    return b.createOrFold<arith::MulIOp>(x, y);
-  };
-  auto lt = [&](Value x, Value y) {
-    return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  IndexOps ops{b};
+  auto idx = [&](int64_t v) { return ops.idx(v); };
+  auto add = [&](Value x, Value y) { return ops.add(x, y); };
+  auto sub = [&](Value x, Value y) { return ops.sub(x, y); };
+  auto mul = [&](Value x, Value y) { return ops.mul(x, y); };
+  auto lt = [&](Value x, Value y) { return ops.lt(x, y); };
+  auto guarded = [&](Value condition, function_ref<void()> body) {
+    ops.guarded(condition, body);
   };
   int64_t rows = lookup.getRows();
   // The cache [num_pages, page_size, H, D] as one flat run from its head.
   auto meta = memref::ExtractStridedMetadataOp::create(b, cache);
   Value pageStride = meta.getStrides()[0], rowStride = meta.getStrides()[1];
   Value headBase = add(meta.getOffset(), mul(head, meta.getStrides()[2]));
-  auto cacheType = cast<MemRefType>(cache.getType());
-  auto flatType = MemRefType::get(
-      {ShapedType::kDynamic}, cacheType.getElementType(),
-      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, {1}),
-      cacheType.getMemorySpace());
   RowTileView view;
-  view.tile = memref::ReinterpretCastOp::create(
-      b, flatType, meta.getBaseBuffer(), OpFoldResult(headBase),
-      ArrayRef<OpFoldResult>{mul(meta.getSizes()[0], pageStride)},
-      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  view.tile =
+      flatView(b, cache, meta, headBase, mul(meta.getSizes()[0], pageStride));
   view.validRows = lookup.getValidRows();
   auto flatOffset = [&](Value page, Value rowInPage) {
     return add(mul(page, pageStride), mul(rowInPage, rowStride));
-  };
-  auto guarded = [&](Value condition, function_ref<void()> body) {
-    auto guard = scf::IfOp::create(b, condition);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(guard.thenBlock());
-    body();
   };
   int64_t chunksPerRow = cols / kChunk;
   int64_t stride = threads / chunksPerRow;
