@@ -12,6 +12,9 @@ copy bandwidth (a large tensor copy, bytes read + written), all in one
 process on the same inputs (timing as torch_bench.py: median of --iters
 samples of 5 back-to-back calls). fa_mlir.torch.attention picks the split
 kernels itself for these shapes; --kv-splits pins the split count.
+--timing graph times 5 calls captured in one CUDA graph instead, for every
+contender (the GPU time without the host's launch cost, as serving systems
+run decode steps).
 """
 import argparse
 import csv
@@ -25,7 +28,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import median_ms  # noqa: E402
+from torch_bench import graph_median_ms, median_ms  # noqa: E402
 
 
 def copy_bandwidth(iters):
@@ -51,6 +54,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--timing", choices=("eager", "graph"), default="eager")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("decode_bench: no CUDA device")
@@ -81,7 +85,8 @@ def main():
                 gbs = {}
                 for name, fn in contenders.items():
                     try:
-                        ms = median_ms(fn, args.iters)
+                        ms = (graph_median_ms if args.timing == "graph"
+                              else median_ms)(fn, args.iters)
                     except RuntimeError as e:  # backend refuses the shape
                         print(f"  {name}: {str(e).splitlines()[0][:80]}")
                         gbs[name] = None

@@ -13,7 +13,9 @@ system leaves it after some churn) and gathered into a contiguous copy,
 and all contenders run in one process on the same values:
 - paged: attention_with_kvcache(q, k_pages, v_pages, lengths, table,
   validate=False); "paged validated" is the same with the host check of
-  the table (one synchronization per call);
+  the table (one synchronization per call); "paged one kernel" is paged
+  without split-KV (split_kv="none": one block per tile reads its whole
+  sequence), the path decoding takes when its tiles fill the GPU;
 - paged bmN: paged with block_m = N (--block-m);
 - contiguous: attention_with_kvcache on the (B, Nk, Hkv, D) copy, without a
   table (the same paged kernel, one Nk-row page per sequence);
@@ -38,11 +40,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
 from decode_bench import copy_bandwidth  # noqa: E402
-from torch_bench import median_ms  # noqa: E402
+from torch_bench import graph_median_ms, median_ms  # noqa: E402
 
 
 # What the paged kernel's GB/s are divided by, in the ratio columns.
-_OTHERS = ("contiguous", "fa_mlir", "cudnn", "flash")
+_OTHERS = ("paged one kernel", "contiguous", "fa_mlir", "cudnn", "flash")
 
 
 def paged_copy(k, v, page_size, seed=0):
@@ -70,12 +72,13 @@ def sdpa(backend, q, k, v):
     return run
 
 
-def time_all(contenders, iters):
+def time_all(contenders, iters, graph=False):
     """{name: median ms, or None where the contender refuses the shape}."""
     times = {}
     for name, fn in contenders.items():
         try:
-            times[name] = median_ms(fn, iters)
+            times[name] = (graph_median_ms if graph else median_ms)(
+                fn, iters)
         except RuntimeError as e:  # a refused shape or option
             print(f"  {name}: {str(e).splitlines()[0][:100]}")
             times[name] = None
@@ -113,6 +116,10 @@ def main():
     ap.add_argument("--block-m", default="",
                     help="also time the paged kernel with these block_m")
     ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--timing", choices=("eager", "graph"), default="eager",
+                    help="graph: time 5 calls captured in one CUDA graph "
+                         "(no host launch cost; \"paged validated\", "
+                         "which synchronizes, is left out)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("kvcache_bench: no CUDA device")
@@ -141,7 +148,7 @@ def main():
                                                  enable_gqa=True),
                 "cudnn": sdpa(SDPBackend.CUDNN_ATTENTION, qt, kt, vt),
                 "flash": sdpa(SDPBackend.FLASH_ATTENTION, qt, kt, vt),
-            }, args.iters)
+            }, args.iters, args.timing == "graph")
             for page_size in (int(x) for x in args.page_sizes.split(",")):
                 if nk % page_size:
                     continue
@@ -153,6 +160,9 @@ def main():
                         q, kp, vp, lengths, table, validate=False),
                     "paged validated": lambda: fat.attention_with_kvcache(
                         q, kp, vp, lengths, table),
+                    "paged one kernel": lambda: fat.attention_with_kvcache(
+                        q, kp, vp, lengths, table, validate=False,
+                        _options={"split_kv": "none"}),
                 }
                 for bm in block_ms:
                     contenders[f"paged bm{bm}"] = (
@@ -162,7 +172,10 @@ def main():
                                       "block_m": bm}))
                 err = (fat.attention_with_kvcache(q, kp, vp, lengths, table)
                        .float() - ref).abs().max().item()
-                times = time_all(contenders, args.iters)
+                if args.timing == "graph":
+                    del contenders["paged validated"]
+                times = time_all(contenders, args.iters,
+                                 args.timing == "graph")
                 times.update(base)
                 gbs = {n: None if ms is None else
                        2 * b * hkv * nk * d * 2 / (ms * 1e-3) / 1e9

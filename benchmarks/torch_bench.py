@@ -59,6 +59,23 @@ def median_ms(fn, iters, batch=5):
     return times[len(times) // 2]
 
 
+def graph_median_ms(fn, iters, batch=5):
+    """median_ms of `batch` calls captured once in a CUDA graph and
+    replayed: the GPU time alone, without the host's launch cost (as a
+    serving system runs its decode steps)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):  # warm-up: compilation, allocations, caches
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(batch):
+            fn()
+    return median_ms(graph.replay, iters, batch=1) / batch
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="benchmarks/results/torch-bench")

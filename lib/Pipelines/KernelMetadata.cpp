@@ -69,6 +69,21 @@ static llvm::json::Array varlenGridJson(const KernelLaunchInfo &l,
                          {"minus", 1}}};
 }
 
+/// The "paged" section of a kernel that reads K and V through a block
+/// table (argument `table`) with the key counts after it.
+static llvm::json::Object pagedJson(const KernelLaunchInfo &l, int64_t table) {
+  return llvm::json::Object{
+      {"block_table", table},
+      {"cache_seqlens", table + 1},
+      {"page_size", l.pageSize},
+      {"note", "k and v are caches [num_pages, page_size, Hkv, D]; sequence b "
+               "has cache_seqlens[b] keys, key j at page block_table[b, j / "
+               "page_size], row j % page_size. The runtime checks before a "
+               "launch that 0 <= cache_seqlens[b] <= max_pages * page_size and "
+               "that the table entries of every page in use are in [0, "
+               "num_pages); the kernel reads no other entry"}};
+}
+
 /// The "tile" entry of a kernel's metadata.
 static llvm::json::Object tileJson(const KernelLaunchInfo &l) {
   llvm::json::Object tile{{"block_m", l.blockM},
@@ -176,10 +191,13 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
   const KernelLaunchInfo &l = record.launch;
   bool partial = l.splitStage == kSplitPartialStage;
   SmallVector<std::string> names;
+  bool paged = partial && l.pageSize > 0;
   if (partial) {
     names = {"q", "k", "v", "partial_o", "partial_lse"};
-    for (size_t i = 5; i < record.arguments.size(); ++i)
-      names.push_back("capture" + std::to_string(i - 5));
+    if (paged)
+      names.append({"block_table", "cache_seqlens"});
+    for (size_t i = names.size(), first = i; i < record.arguments.size(); ++i)
+      names.push_back("capture" + std::to_string(i - first));
   } else {
     names = {"partial_o", "partial_lse", "o"};
     if (l.lse)
@@ -199,8 +217,15 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
       partial ? queryGridJson(l) : gridJson("o", 2, l.blockM);
   std::string positions = std::to_string(l.blockM / l.packedHeads);
   std::string tiles = "q.size[0] * q.size[1] * ceildiv(q.size[2], " + bm + ")";
+  // (Hkv: dimension 2 of a paged cache [pages, page_size, Hkv, D].)
   if (l.packedHeads > 1)
-    tiles = "q.size[0] * k.size[1] * ceildiv(q.size[2], " + positions + ")";
+    tiles = "q.size[0] * k.size[" + std::string(paged ? "2" : "1") +
+            "] * ceildiv(q.size[2], " + positions + ")";
+  // A paged cache: its sequences have at most max_pages * page_size keys,
+  // and each tile shares out its own sequence's blocks among the S parts.
+  std::string blocks = paged ? "ceildiv(block_table.size[1] * " +
+                                   std::to_string(l.pageSize) + ", " + bn + ")"
+                             : "ceildiv(k.size[2], " + bn + ")";
   if (partial) {
     // The splits of a tile are in x too.
     llvm::json::Object &x = *grid[0].getAsObject();
@@ -215,7 +240,7 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
       {"splits", l.splits},
       {"max_splits", l.maxSplits},
       {"tiles", tiles},
-      {"blocks", "ceildiv(k.size[2], " + bn + ")"},
+      {"blocks", blocks},
       {"slots", "multiprocessors * "
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor(partial kernel, "
                 "its block[0], its dynamic_shared_memory)"},
@@ -226,7 +251,7 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
        "and partial_lse (f32 [S, B, Hq, Nq]) are contiguous scratch the "
        "runtime allocates, uninitialized: the partial kernel writes every "
        "element the combine kernel reads"}};
-  return llvm::json::Object{
+  llvm::json::Object root{
       {"kernel", record.kernel},
       {"module", record.module},
       {"compiler", getFACompilerVersion()},
@@ -244,6 +269,9 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
       {"split_kv", std::move(split)},
       {"attention", std::move(attention)},
   };
+  if (paged)
+    root["paged"] = pagedJson(l, 5);
+  return root;
 }
 
 std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
@@ -360,17 +388,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
          "runtime checks this before a launch (the kernel reads what the "
          "offsets say)"}};
   if (l.pageSize > 0)
-    root["paged"] = llvm::json::Object{
-        {"block_table", static_cast<int64_t>(firstOffsets)},
-        {"cache_seqlens", static_cast<int64_t>(firstOffsets + 1)},
-        {"page_size", l.pageSize},
-        {"note",
-         "k and v are caches [num_pages, page_size, Hkv, D]; sequence b "
-         "has cache_seqlens[b] keys, key j at page block_table[b, j / "
-         "page_size], row j % page_size. The runtime checks before a "
-         "launch that 0 <= cache_seqlens[b] <= max_pages * page_size and "
-         "that the table entries of every page in use are in [0, "
-         "num_pages); the kernel reads no other entry"}};
+    root["paged"] = pagedJson(l, firstOffsets);
   if (!tensorMaps.empty())
     root["tensor_maps"] = std::move(tensorMaps);
   if (l.persistent)

@@ -17,6 +17,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from . import _splits
 from . import torch as _fa
 from . import tracing
 from .compiler import AttentionSpec, KernelCache
@@ -269,17 +270,16 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
            if return_lse else None)
     if b == 0 or nq == 0:
         return out, lse
-    tile = _tile_options(nq, hq, k_cache.shape[2])
+    hkv = k_cache.shape[2]
+    keys = block_table.shape[1] * page_size  # the most any sequence has
+    tile = _tile_options(nq, hq, hkv, keys, b, q.device)
     spec = AttentionSpec(dtype=_fa._DTYPES[q.dtype], head_dim=q.shape[3],
                          causal=causal, lse=return_lse, scale=scale,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
                          captures=tuple(mods.capture_types), paged=page_size,
-                         heads=((hq, k_cache.shape[2]) if "pack_gqa" in tile
-                                else None))
+                         heads=((hq, hkv) if "pack_gqa" in tile else None))
     with torch.cuda.device(q.device):
         chip = _fa._chip(q.device)
-        kernel = _fa._load(spec, chip, q.device, cache,
-                           dict(tile, **(options or {})))
         qk = _fa._kernel_layout(q.transpose(1, 2))
         k, v = (_fa._kernel_layout(t) for t in (k_cache, v_cache))
         if num_pages == 0:  # a valid address; no sequence reaches a page
@@ -287,28 +287,70 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
         if block_table.shape[1] == 0:  # (likewise: every length is 0)
             block_table = block_table.new_zeros((b, 1))
         o = out.transpose(1, 2)
-        operands = [qk, k, v, o] + ([lse] if lse is not None else [])
-        operands += [block_table.contiguous(), cache_seqlens.contiguous()]
-        operands += list(mods.captures)  # any strides, read as given
-        args: List[int] = []
-        for t in operands:
-            args += _fa._memref(t)
-        maps = _fa._tensor_maps(kernel, (qk, k, v, o))
+        tables = [block_table.contiguous(), cache_seqlens.contiguous()]
+        captures = list(mods.captures)  # any strides, read as given
         stream = torch.cuda.current_stream(q.device).cuda_stream
-        kernel.launch(kernel.grid(_grid(kernel.metadata, operands)), args,
-                      stream, maps)
+        options = dict(tile, **(options or {}))
+        if options.get("split_kv", "none") != "none":
+            _launch_split(spec, chip, q.device, cache, options, qk, k, v, o,
+                          lse, tables, captures, keys, stream)
+            return out, lse
+        kernel = _fa._load(spec, chip, q.device, cache, options)
+        operands = [qk, k, v, o] + ([lse] if lse is not None else [])
+        operands += tables + captures
+        maps = _fa._tensor_maps(kernel, (qk, k, v, o))
+        kernel.launch(kernel.grid(_grid(kernel.metadata, operands)),
+                      _memrefs(operands), stream, maps)
     return out, lse
 
 
-def _tile_options(nq: int, hq: int, hkv: int) -> dict:
-    """The kernel's tile for Nq queries of Hq heads against Hkv: decoding
-    (a few queries) takes 64-row tiles, and with grouped heads packs the
-    G = Hq / Hkv query heads of a key/value head into each tile, so that
-    they share every page it reads (pack_gqa); longer queries the default
-    128-row tiles. (64 rows, not 16: the paged kernels have no split-KV,
-    and the four warps of a 64-row tile read the cache 1.1-1.7x faster
-    than the one warp of a 16-row tile; B 8, Hq 32, Hkv 8, D 128, Nq 1 on
-    the H200, benchmarks/results/2026-12-02-h200-paged.md.)"""
+def _memrefs(operands: Sequence[torch.Tensor]) -> List[int]:
+    args: List[int] = []
+    for t in operands:
+        args += _fa._memref(t)
+    return args
+
+
+def _launch_split(spec, chip, device, cache, options, q, k, v, o, lse,
+                  tables, captures, keys, stream) -> None:
+    """The split-KV pair (docs/SplitKV.md): the partial kernel shares each
+    tile's part of its sequence's key blocks among S blocks (S from the
+    rule the metadata names, over `keys` = max_pages * page_size, the most
+    a sequence has), whose f32 partial outputs and LSEs the combine kernel
+    merges into o and lse."""
+    partial, combine = _fa._load_split(spec, chip, device, cache, options)
+    split, tile = partial.metadata["split_kv"], partial.metadata["tile"]
+    b, hq, nq, dv = o.shape
+    positions = tile["block_m"] // tile.get("pack_gqa", 1)
+    tile_heads = k.shape[2] if "pack_gqa" in tile else hq
+    tiles = b * tile_heads * -(-nq // positions)
+    splits = split["splits"] or _splits.choose_kv_splits(
+        tiles, -(-keys // tile["block_n"]), partial.slots(),
+        split["max_splits"])
+    partial_o = torch.empty((splits, b, hq, nq, dv), dtype=torch.float32,
+                            device=device)
+    partial_lse = torch.empty((splits, b, hq, nq), dtype=torch.float32,
+                              device=device)
+    operands = [q, k, v, partial_o, partial_lse] + tables + captures
+    partial.launch(partial.grid(_grid(partial.metadata, operands)),
+                   _memrefs(operands), stream)
+    operands = [partial_o, partial_lse, o] + ([lse] if lse is not None
+                                              else [])
+    combine.launch(_grid(combine.metadata, operands), _memrefs(operands),
+                   stream)
+
+
+def _tile_options(nq: int, hq: int, hkv: int, keys: int = 0, batch: int = 0,
+                  device: Optional[torch.device] = None) -> dict:
+    """The kernel's tile for Nq queries of Hq heads against Hkv heads of
+    caches of up to `keys` keys: decoding (a few queries) takes 64-row
+    tiles, and with grouped heads packs the G = Hq / Hkv query heads of a
+    key/value head into each tile, so that they share every page it reads
+    (pack_gqa); longer queries the default 128-row tiles. Decoding splits
+    the keys (split_kv) when the batch's tiles leave multiprocessors idle.
+    (64 rows, not 16: the four warps of a 64-row tile read the cache
+    1.1-1.7x faster than the one warp of a 16-row tile; B 8, Hq 32, Hkv 8,
+    D 128, Nq 1 on the H200, benchmarks/results/2026-12-02-h200-paged.md.)"""
     group = hq // hkv if hkv and hq % hkv == 0 else 1
     packed = group if 1 < group <= 64 else 1
     options = {"strategy": "mma-sync"}
@@ -316,6 +358,14 @@ def _tile_options(nq: int, hq: int, hkv: int) -> dict:
         options["block_m"] = 64
         if packed > 1:
             options["pack_gqa"] = True
+        # Split-KV decoding against caches of at least as many keys
+        # (max_pages * page_size) as fa_mlir.torch.attention splits, when
+        # the tiles leave multiprocessors idle; the rule picks the parts.
+        if keys >= _fa._SPLIT_MIN_KEYS and device is not None:
+            count = torch.cuda.get_device_properties(
+                device).multi_processor_count
+            if batch * (hkv if packed > 1 else hq) < count:
+                options["split_kv"] = "auto"
     return options
 
 
@@ -331,6 +381,8 @@ def _grid(metadata: dict, operands: Sequence[torch.Tensor]) -> List[int]:
         value = operands[g["arg"]].shape[g["dim"]]
         if "ceildiv" in g:
             value = -(-value // g["ceildiv"])
+        if "times" in g:  # (a split-KV partial kernel: tiles x S)
+            value *= operands[g["times"]["arg"]].shape[g["times"]["dim"]]
         dims.append(value - g.get("minus", 0))
     return dims
 

@@ -287,11 +287,14 @@ def backward_kernel_arguments(spec, accumulate: bool = False):
 
 def split_kernel_arguments(spec, stage: str):
     """[(name, rank, element type)] of a split-KV kernel of `spec`: the
-    partial kernel takes q, k, v, partial_o, partial_lse, capture0, ...; the
-    combine kernel partial_o, partial_lse, o[, lse]."""
+    partial kernel takes q, k, v, partial_o, partial_lse, [block_table,
+    cache_seqlens,] capture0, ...; the combine kernel partial_o,
+    partial_lse, o[, lse]."""
     parts = [("partial_o", 5, "f32"), ("partial_lse", 4, "f32")]
     if stage == "partial":
         args = [(n, 4, spec.dtype) for n in ("q", "k", "v")] + parts
+        if spec.paged:
+            args += [("block_table", 2, "i32"), ("cache_seqlens", 1, "i32")]
         for i, c in enumerate(spec.captures):
             element, rank = capture_type(c)
             args.append((f"capture{i}", rank, element))

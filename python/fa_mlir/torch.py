@@ -679,9 +679,10 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
 # Split-KV (flash-decoding): query lengths up to _SPLIT_MAX_QUERIES against
 # at least _SPLIT_MIN_KEYS keys, when the (batch, head, 128-row tile) tiles
 # do not fill the multiprocessors, or always with grouped-query heads (whose
-# tiles the decode kernels pack). The split kernels take 16-row tiles (64
-# beyond 16 rows): decoding is bound by reading K and V, and a smaller tile
-# wastes less of the tensor-core work on padding rows.
+# tiles the decode kernels pack). The split kernels take the compiler's
+# tiles for split-KV: 64 rows (four warps) and 64-key blocks up to D = 128,
+# which read the cache 1.9-2.1x as fast as 16-row tiles
+# (benchmarks/results/2026-12-02-h200-decode-tiles.md).
 _SPLIT_MAX_QUERIES = 64
 _SPLIT_MIN_KEYS = 1024
 
@@ -711,10 +712,7 @@ def _packed_heads(q, k) -> int:
 
 
 def _split_options(q, k):
-    # Rows of a tile: G query heads x positions when packed.
-    rows = _packed_heads(q, k) * q.shape[2]
-    options = {"strategy": "mma-sync", "split_kv": "auto",
-               "block_m": 16 if rows <= 16 else 64}
+    options = {"strategy": "mma-sync", "split_kv": "auto"}
     if _packed_heads(q, k) > 1:
         options["pack_gqa"] = True
     return options

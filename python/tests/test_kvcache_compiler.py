@@ -185,6 +185,38 @@ def test_paged_kernel(tmp_path, page_size):
 
 
 @needs_paged_compiler
+def test_paged_split_kernels(tmp_path):
+    """Split-KV on a paged cache: the partial kernel takes q, k, v,
+    partial_o, partial_lse, block_table, cache_seqlens, then the captures,
+    and states the rule's blocks over max_pages * page_size keys; the
+    combine kernel is the fixed-length one. The split tile's default is
+    64 x 64 at D = 128."""
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
+                         lse=True, paged=16, mask_mod=MASK,
+                         captures=("tensor<?xi32>",), heads=(32, 8))
+    partial, combine = KernelCache(str(tmp_path)).get_split(
+        spec, format="ptx", strategy="mma-sync", split_kv="auto",
+        pack_gqa=True)
+    check_kernel_arguments(partial.metadata, spec, split_stage="partial")
+    check_kernel_arguments(combine.metadata, spec, split_stage="combine")
+    meta = partial.metadata
+    assert [a["name"] for a in meta["arguments"]] == [
+        "q", "k", "v", "partial_o", "partial_lse", "block_table",
+        "cache_seqlens", "capture0"]
+    assert (meta["tile"]["block_m"], meta["tile"]["block_n"]) == (64, 64)
+    assert meta["paged"]["block_table"] == 5
+    assert meta["paged"]["cache_seqlens"] == 6
+    assert meta["split_kv"]["blocks"] == "ceildiv(block_table.size[1] * 16, 64)"
+    assert meta["split_kv"]["tiles"] == \
+        "q.size[0] * k.size[2] * ceildiv(q.size[2], 16)"
+    # Packed tiles run over Hkv, dimension 2 of the pages.
+    assert (meta["grid"][1]["arg"], meta["grid"][1]["dim"]) == (1, 2)
+    assert meta["grid"][0]["times"] == {"arg": 4, "dim": 0}
+    assert partial.name.endswith("_gqa4_paged16_splitkv")
+    assert "paged" not in combine.metadata
+
+
+@needs_paged_compiler
 def test_paged_kernel_without_lse():
     spec = AttentionSpec(dtype="f16", head_dim=64, paged=32)
     (kernel,) = compile_source(attention_source(spec), format="ptx",

@@ -122,6 +122,60 @@ def test_paged_matches_reference(page_size, heads, nq, causal):
     check(out, lse, *reference(q, k, v, table, seqlens, causal), dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("heads", [(8, 8), (8, 2), (32, 8)])
+@pytest.mark.parametrize("page_size", [16, 64])
+def test_split_kv_decoding(page_size, heads, dtype):
+    """Decoding against long ragged caches takes the split-KV pair (few
+    tiles, tables of at least 1024 keys): each tile's part of its
+    sequence's keys in a block of its own, merged by the combine kernel.
+    The same result as the one-kernel forward and the reference."""
+    from fa_mlir import _kvcache
+    hq, hkv = heads
+    lengths = [0, 1, 3000, 17, 4097, page_size * 40 + 3]
+    k, v, table, seqlens = paged_cache(lengths, page_size, hkv, 128, dtype)
+    assert "split_kv" in _kvcache._tile_options(
+        1, hq, hkv, table.shape[1] * page_size, len(lengths),
+        torch.device(DEV))
+    for nq in (1, 3):
+        q = queries(len(lengths), nq, hq, 128, dtype)
+        want = reference(q, k, v, table, seqlens, True)
+        out, lse = fat.attention_with_kvcache(q, k, v, seqlens, table,
+                                              causal=True, return_lse=True)
+        check(out, lse, *want, dtype)
+        one, one_lse = fat.attention_with_kvcache(
+            q, k, v, seqlens, table, causal=True, return_lse=True,
+            _options={"split_kv": "none"})
+        check(one, one_lse, *want, dtype)
+
+
+def test_split_kv_contiguous_cache_and_mods():
+    """A contiguous (B, Nk_max, Hkv, D) cache decodes through the split
+    pair too (one page per sequence), with a score_mod and a mask_mod."""
+    b, hq, hkv, d, nk = 3, 8, 2, 128, 5000
+    g = torch.Generator(device=DEV).manual_seed(3)
+    k = torch.randn(b, nk, hkv, d, device=DEV, dtype=torch.bfloat16,
+                    generator=g)
+    v = torch.randn_like(k)
+    seqlens = torch.tensor([4999, 0, 1200], dtype=torch.int32, device=DEV)
+    q = queries(b, 1, hq, d, torch.bfloat16)
+    table = torch.arange(b, dtype=torch.int32, device=DEV).view(b, 1)
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        return score - 0.01 * (h + 1) * (q_idx - kv_idx).abs()
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return kv_idx % 7 != 3
+
+    out, lse = fat.attention_with_kvcache(q, k, v, seqlens, causal=True,
+                                          return_lse=True,
+                                          score_mod=score_mod,
+                                          mask_mod=mask_mod)
+    check(out, lse, *reference(q, k, v, table, seqlens, True,
+                               score_mod=score_mod, mask_mod=mask_mod),
+          torch.bfloat16)
+
+
 @pytest.mark.parametrize("d", [64, 128])
 def test_float16_and_head_dims(d):
     dtype = torch.float16

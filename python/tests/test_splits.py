@@ -22,7 +22,7 @@ def test_rule_name():
 
 def test_split_options_pack_gqa():
     """The decode launcher packs the query heads of a key/value group into
-    one tile (pack_gqa) and sizes block_m for G x Nq rows."""
+    one tile (pack_gqa) and takes the compiler's split-KV tile sizes."""
     torch = __import__("pytest").importorskip("torch")
     import fa_mlir.torch as fat
 
@@ -31,9 +31,7 @@ def test_split_options_pack_gqa():
         k = torch.empty((1, hkv, 1024, 64))
         return fat._split_options(q, k)
 
-    assert options(8, 8, 1) == {"strategy": "mma-sync", "split_kv": "auto",
-                                "block_m": 16}
-    assert options(32, 8, 1)["pack_gqa"] and options(32, 8, 1)["block_m"] == 16
-    assert options(32, 8, 4)["block_m"] == 16      # 16 rows
-    assert options(32, 4, 4)["block_m"] == 64      # 32 rows
+    assert options(8, 8, 1) == {"strategy": "mma-sync", "split_kv": "auto"}
+    assert options(32, 8, 1) == {"strategy": "mma-sync", "split_kv": "auto",
+                                 "pack_gqa": True}
     assert "pack_gqa" not in options(128, 1, 1)    # G > 64: one head a tile

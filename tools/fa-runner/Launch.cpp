@@ -92,7 +92,7 @@ void checkTensorMaps(const KernelMetadata &meta,
   }
 }
 
-LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
+LoadedKernel openDevice(int &smemOptin) {
   LoadedKernel k;
   cuda.load();
   if (CUresult r = cuda.cuInit(0))
@@ -110,9 +110,14 @@ LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
   check(cuda.cuDeviceGetName(deviceName, sizeof(deviceName), k.device),
         "cuDeviceGetName");
   k.deviceName = deviceName;
-  int smemOptin = 0;
   check(cuda.cuDeviceGetAttribute(&smemOptin, kAttrMaxSharedOptin, k.device),
         "cuDeviceGetAttribute");
+  return k;
+}
+
+LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
+  int smemOptin = 0;
+  LoadedKernel k = openDevice(smemOptin);
   CUmodule module;
   check(cuda.cuModuleLoadData(&module, image.data()), "cuModuleLoadData");
   k.name = meta.json["kernel"].asString();

@@ -68,6 +68,11 @@ struct LoadedKernel {
   unsigned threads = 0;
 };
 
+/// Initializes the driver and makes device 0's primary context current
+/// (a kernel-less LoadedKernel: its device and name); `smemOptin` is the
+/// device's opt-in shared memory per block. Dies (exit 3) without a GPU.
+LoadedKernel openDevice(int &smemOptin);
+
 /// Loads the driver (exit 3 without one, or without a device), the module
 /// and the kernel, and sets its dynamic shared memory (exit 2 when the GPU
 /// has less than it needs).

@@ -164,7 +164,10 @@ static void readVarlen(KernelMetadata &m, const Json &attention) {
                     std::to_string(m.cuSeqlensK) + ", expected " +
                     std::to_string(first) + " and " +
                     std::to_string(first + 1) + " (after " +
-                    (m.lse ? "the LSE" : "o") + ")");
+                    (m.splitKV ? "partial_lse"
+                     : m.lse   ? "the LSE"
+                               : "o") +
+                    ")");
   names.insert(names.end(), {"cu_seqlens_q", "cu_seqlens_k"});
   ranks.insert(ranks.end(), {1, 1});
   checkArguments(args, names, ranks, "varlen", first);
@@ -187,9 +190,9 @@ static void readPaged(KernelMetadata &m, const Json &attention) {
       !attention["paged"].boolean)
     die(kUsage, "metadata: a kernel with a \"paged\" object must say "
                 "\"paged\": true in \"attention\"");
-  if (m.backward || m.splitKV)
+  if (m.backward)
     die(kUsage, "metadata: fa-runner runs paged forward kernels only (not "
-                "a backward or split-KV one)");
+                "a backward one)");
   m.pageSize = paged["page_size"].asInt();
   if (m.pageSize <= 0 || m.pageSize > std::numeric_limits<int32_t>::max())
     die(kUsage, "metadata: \"paged\".\"page_size\" is " +
@@ -200,9 +203,13 @@ static void readPaged(KernelMetadata &m, const Json &attention) {
                     std::to_string(m.pageSize) + " but \"attention\" says " +
                     std::to_string(attention["page_size"].asInt()));
   const Json &args = m.json["arguments"];
+  // (A split-KV partial kernel writes partial_o and partial_lse instead.)
   std::vector<std::string> names{"q", "k", "v", "o"};
   std::vector<int64_t> ranks{4, 4, 4, 4};
-  if (m.lse) {
+  if (m.splitKV) {
+    names = {"q", "k", "v", "partial_o", "partial_lse"};
+    ranks = {4, 4, 4, 5, 4};
+  } else if (m.lse) {
     names.push_back("lse");
     ranks.push_back(3);
   }
@@ -216,7 +223,10 @@ static void readPaged(KernelMetadata &m, const Json &attention) {
                     std::to_string(m.cacheSeqlens) + ", expected " +
                     std::to_string(first) + " and " +
                     std::to_string(first + 1) + " (after " +
-                    (m.lse ? "the LSE" : "o") + ")");
+                    (m.splitKV ? "partial_lse"
+                     : m.lse   ? "the LSE"
+                               : "o") +
+                    ")");
   names.insert(names.end(), {"block_table", "cache_seqlens"});
   ranks.insert(ranks.end(), {2, 1});
   checkArguments(args, names, ranks, "paged", first);

@@ -8,6 +8,7 @@
 #include "Captures.h"
 #include "CpuCheck.h"
 #include "Launch.h"
+#include "SplitKV.h"
 #include "Support.h"
 
 #include <algorithm>
@@ -48,7 +49,7 @@ int64_t countChanged(const std::vector<T> &host, const DeviceBuffer &device) {
 }
 
 int run(const Options &opt, const KernelMetadata &meta,
-        const std::string &image) {
+        const std::string &image, SplitKVPair *split) {
   const std::string kernelFile = opt.prefix + ".json";
   if (opt.varlen())
     die(kUsage, "--seqlens-q, --seqlens-k, --max-seqlen-q and --gap go with "
@@ -171,6 +172,16 @@ int run(const Options &opt, const KernelMetadata &meta,
     die(kUsage, "bad paged input: " + error);
   int64_t S = pages.pageSize, M = pages.maxPages, P = pages.numPages;
 
+  // Split-KV: the partial and combine kernels' sizes, from the same
+  // sequences.
+  if (split) {
+    split->setPages(P, S, M);
+    Problem sizes = base;
+    sizes.B = B;
+    sizes.Nk = longestK;
+    split->checkProblem(sizes);
+  }
+
   // The kernel's arguments (pointers come with the buffers), contiguous.
   std::vector<LaunchArg> args = {
       {0, {B, Hq, Nq, D}, {Hq * Nq * D, Nq * D, D, 1}},
@@ -183,9 +194,11 @@ int run(const Options &opt, const KernelMetadata &meta,
   args.push_back({0, {B}, {1}});
   for (const HostCapture &c : captures)
     args.push_back({0, c.shape, c.strides});
-  unsigned grid[3];
-  gridOf(meta.json["grid"], args, -1, grid);
-  checkTensorMaps(meta, args);
+  unsigned grid[3] = {0, 0, 0};
+  if (!split) { // (a split pair sizes its own grids)
+    gridOf(meta.json["grid"], args, -1, grid);
+    checkTensorMaps(meta, args);
+  }
 
   // Whether the GPU reference can check this kernel (--reference gpu
   // insists before any GPU work).
@@ -208,8 +221,16 @@ int run(const Options &opt, const KernelMetadata &meta,
   }
 
   // The driver first: without one, say so before making large inputs.
-  LoadedKernel kernel = loadKernel(meta, image);
-  persistentGrid(kernel, meta, grid);
+  LoadedKernel kernel;
+  if (split) {
+    int smemOptin = 0;
+    kernel = openDevice(smemOptin);
+    split->load(kernel.device, smemOptin);
+    kernel.name = split->kernelNames();
+  } else {
+    kernel = loadKernel(meta, image);
+    persistentGrid(kernel, meta, grid);
+  }
 
   // Inputs: each sequence from its own stream, through the table; O and
   // the LSE NaN (every row must be written).
@@ -229,7 +250,20 @@ int run(const Options &opt, const KernelMetadata &meta,
                 {&qBuf, &kBuf, &vBuf, &oBuf, base.lse ? &lseBuf : nullptr,
                  &tableBuf, &seqlensBuf},
                 deviceCaptures);
-  Launch launch(kernel, meta, args, grid);
+  std::unique_ptr<Launch> single;
+  std::vector<CUtensorMap> noMaps;
+  if (!split)
+    single = std::make_unique<Launch>(kernel, meta, args, grid);
+  // (A split pair: q, k, v, o, the LSE, then what follows the partial
+  // LSE: the table, the lengths and the captures.)
+  size_t firstTrailing = base.lse ? 5 : 4;
+  std::vector<LaunchArg> trailing(args.begin() + firstTrailing, args.end());
+  auto launch = [&] {
+    if (!split)
+      return (*single)();
+    split->launch(args[0], args[1], args[2], args[3],
+                  base.lse ? &args[4] : nullptr, trailing, noMaps);
+  };
   launch();
   check(cuda.cuCtxSynchronize(), "kernel execution");
 
@@ -300,6 +334,10 @@ int run(const Options &opt, const KernelMetadata &meta,
       meta.hasMods() || !meta.captures.empty()
           ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
           : "";
+  std::string splitsText;
+  if (split)
+    splitsText = (opt.json ? ", \"kv_splits\": " : " kv_splits=") +
+                 std::to_string(split->splits());
   char line[2048];
   if (opt.json)
     std::snprintf(
@@ -313,7 +351,7 @@ int run(const Options &opt, const KernelMetadata &meta,
         "\"baseline_err\": %.3e, \"lse_err_over_tol\": %.3e, \"nan\": %lld, "
         "\"masked_row_errors\": %lld, \"outside_errors\": %lld, "
         "\"rows_checked\": %lld, \"reference\": \"%s\", \"median_ms\": %.4f, "
-        "\"tflops\": %.1f%s%s%s}",
+        "\"tflops\": %.1f%s%s%s%s}",
         verdict, kernel.name.c_str(), kernel.deviceName.c_str(),
         meta.dtype.c_str(), (long long)B, (long long)Hq, (long long)Hkv,
         (long long)Nq, (long long)longestK, (long long)keys, (long long)D,
@@ -324,7 +362,7 @@ int run(const Options &opt, const KernelMetadata &meta,
         (long long)stats.maskedRowErrors, (long long)outsideErrors,
         (long long)stats.checkedRows, referenceKind.c_str(), medianMs, tflops,
         modsText.empty() ? "" : ", \"mods\": \"", modsText.c_str(),
-        modsText.empty() ? "" : "\"");
+        modsText.empty() ? "" : "\"", splitsText.c_str());
   else
     std::snprintf(
         line, sizeof(line),
@@ -332,7 +370,7 @@ int run(const Options &opt, const KernelMetadata &meta,
         "layout=paged page_size=%lld num_pages=%lld max_pages=%lld "
         "order=%s%s mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
         "nan=%lld masked_row_errors=%lld outside_errors=%lld rows=%lld "
-        "ref=%s%s%s",
+        "ref=%s%s%s%s",
         verdict, meta.dtype.c_str(), (long long)B, (long long)Hq,
         (long long)Hkv, (long long)Nq, (long long)longestK, (long long)D,
         meta.causal.c_str(), (long long)S, (long long)P, (long long)M,
@@ -340,7 +378,7 @@ int run(const Options &opt, const KernelMetadata &meta,
         stats.maxErr, stats.maxBase, stats.maxLseErr, (long long)stats.nanCount,
         (long long)stats.maskedRowErrors, (long long)outsideErrors,
         (long long)stats.checkedRows, referenceKind.c_str(),
-        modsText.empty() ? "" : " mods=", modsText.c_str());
+        modsText.empty() ? "" : " mods=", modsText.c_str(), splitsText.c_str());
   std::printf("%s", line);
   if (opt.bench && !opt.json)
     std::printf(" | %.4f ms, %.1f TFLOP/s (median of %d)", medianMs, tflops,
@@ -352,9 +390,9 @@ int run(const Options &opt, const KernelMetadata &meta,
 } // namespace
 
 int runPaged(const Options &opt, const KernelMetadata &meta,
-             const std::string &image) {
+             const std::string &image, SplitKVPair *split) {
   try {
-    return run(opt, meta, image);
+    return run(opt, meta, image, split);
   } catch (const std::bad_alloc &) {
     die(kUsage, "out of host memory for this problem; pass smaller sizes");
   }

@@ -45,6 +45,8 @@
 
 namespace fa_runner {
 
+class SplitKVPair;
+
 /// A block table, the lengths and the pool's size (no data).
 struct PageTable {
   int64_t pageSize = 0, numPages = 0, maxPages = 0;
@@ -153,9 +155,10 @@ void dumpPagedInputs(const std::string &dir, const PagedProblem &pp,
 
 /// Runs and checks (and with --bench times) the paged kernel at
 /// `opt.prefix`, described by `meta`, from `image` (empty unless
-/// opt.runsKernel()); returns the exit code.
+/// opt.runsKernel()), or the split-KV pair `split` (its partial kernel's
+/// metadata is `meta`); returns the exit code.
 int runPaged(const Options &opt, const KernelMetadata &meta,
-             const std::string &image);
+             const std::string &image, SplitKVPair *split = nullptr);
 
 } // namespace fa_runner
 

@@ -170,16 +170,27 @@ std::string SplitKVPair::kernelNames() const {
          kernels[1].meta.json["kernel"].asString();
 }
 
+void SplitKVPair::setPages(int64_t pages, int64_t rows, int64_t columns) {
+  const KernelMetadata &p = kernels[0].meta;
+  if (!p.paged || p.pageSize != rows)
+    die(kUsage, "internal: the split-KV pair's pages do not match its "
+                "partial kernel");
+  numPages = pages, pageSize = rows, maxPages = columns;
+}
+
 std::vector<int64_t> SplitKVPair::argumentSizes(int stage, int64_t arg,
                                                 int64_t splits) const {
   const Problem &p = problem;
   std::vector<int64_t> q{p.B, p.Hq, p.Nq, p.D}, kv{p.B, p.Hkv, p.Nk, p.D},
       partialO{splits, p.B, p.Hq, p.Nq, p.D},
-      partialLse{splits, p.B, p.Hq, p.Nq}, lse{p.B, p.Hq, p.Nq};
+      partialLse{splits, p.B, p.Hq, p.Nq}, lse{p.B, p.Hq, p.Nq},
+      table{p.B, maxPages}, lengths{p.B};
+  if (pageSize)
+    kv = {numPages, pageSize, p.Hkv, p.D};
   if (stage == 0) {
-    const std::vector<int64_t> *sizes[] = {&q, &kv, &kv, &partialO,
-                                           &partialLse};
-    return arg < 5 ? *sizes[arg] : std::vector<int64_t>{};
+    const std::vector<int64_t> *sizes[] = {
+        &q, &kv, &kv, &partialO, &partialLse, &table, &lengths};
+    return arg < (pageSize ? 7 : 5) ? *sizes[arg] : std::vector<int64_t>{};
   }
   const std::vector<int64_t> *sizes[] = {&partialO, &partialLse, &q, &lse};
   return arg < 4 ? *sizes[arg] : std::vector<int64_t>{};
@@ -292,7 +303,9 @@ void SplitKVPair::load(CUdevice device, int smemOptin) {
     int64_t tiles = packedHeads > 1
                         ? p.B * p.Hkv * ceilDiv(p.Nq, blockM / packedHeads)
                         : p.B * p.Hq * ceilDiv(p.Nq, blockM);
-    int64_t blocks = ceilDiv(p.Nk, blockN);
+    // (A paged cache: its sequences have at most max_pages * page_size
+    // keys.)
+    int64_t blocks = ceilDiv(pageSize ? maxPages * pageSize : p.Nk, blockN);
     int64_t slots = int64_t(multiprocessors) * resident;
     chosen = fa::chooseKVSplits(tiles, blocks, slots, meta.maxSplits);
   }
@@ -317,7 +330,7 @@ void SplitKVPair::load(CUdevice device, int smemOptin) {
 void SplitKVPair::launch(const MemrefArg &q, const MemrefArg &k,
                          const MemrefArg &v, const MemrefArg &o,
                          const MemrefArg *lse,
-                         const std::vector<MemrefArg> &captures,
+                         const std::vector<MemrefArg> &trailing,
                          std::vector<CUtensorMap> &maps) {
   const Problem &p = problem;
   int64_t S = chosen;
@@ -331,8 +344,8 @@ void SplitKVPair::launch(const MemrefArg &q, const MemrefArg &k,
   std::vector<const MemrefArg *> args[2] = {
       {&q, &k, &v, &partials[0], &partials[1]},
       {&partials[0], &partials[1], &o}};
-  for (const MemrefArg &c : captures)
-    args[0].push_back(&c);
+  for (const MemrefArg &a : trailing)
+    args[0].push_back(&a);
   if (kernels[1].meta.lse) {
     if (!lse)
       die(kUsage, "internal: the combine kernel writes the LSE but no LSE "

@@ -27,6 +27,7 @@
 #define FA_RUNNER_SPLITKV_H
 
 #include "Driver.h"
+#include "Launch.h"
 #include "Metadata.h"
 #include "Reference.h"
 
@@ -42,10 +43,8 @@ namespace fa_runner {
 bool isSplitKVPrefix(const std::string &prefix);
 
 /// One memref argument: its device address, sizes and element strides.
-struct MemrefArg {
-  CUdeviceptr ptr = 0;
-  std::vector<int64_t> sizes, strides;
-};
+/// A kernel argument: pointer, sizes and strides (in elements).
+using MemrefArg = LaunchArg;
 
 /// The two kernels of a split-KV forward and their scratch.
 class SplitKVPair {
@@ -61,6 +60,12 @@ public:
   /// attention, the captures and their regions).
   KernelMetadata &meta() { return kernels[0].meta; }
 
+  /// A partial kernel of a paged cache (its metadata's "paged"): K and V
+  /// are pools of `numPages` pages of `pageSize` rows, the block table has
+  /// `maxPages` columns (whose pages bound the rule's key blocks). Call
+  /// before checkProblem.
+  void setPages(int64_t numPages, int64_t pageSize, int64_t maxPages);
+
   /// Checks the static sizes of every argument of both kernels against `p`
   /// (no GPU needed); dies (exit 2) on a mismatch.
   void checkProblem(const Problem &p);
@@ -75,10 +80,12 @@ public:
 
   /// Launches the partial kernel, then the combine kernel (stream 0):
   /// q, k, v, o (and `lse`, when the kernels write it) as the forward
-  /// kernel takes them; `maps` are the partial kernel's tensor maps.
+  /// kernel takes them; `trailing` are the partial kernel's arguments
+  /// after partial_lse (the block table and the key counts of a paged
+  /// cache, then the captures); `maps` its tensor maps.
   void launch(const MemrefArg &q, const MemrefArg &k, const MemrefArg &v,
               const MemrefArg &o, const MemrefArg *lse,
-              const std::vector<MemrefArg> &captures,
+              const std::vector<MemrefArg> &trailing,
               std::vector<CUtensorMap> &maps);
 
 private:
@@ -95,6 +102,8 @@ private:
   int64_t requested = 0, chosen = 0, blockM = 0, blockN = 0;
   /// The query heads a partial tile packs (its tile's pack_gqa; 1: none).
   int64_t packedHeads = 1;
+  /// A paged partial kernel's pool and table (0: contiguous K and V).
+  int64_t numPages = 0, pageSize = 0, maxPages = 0;
   Problem problem{};
   bool haveProblem = false;
   std::unique_ptr<DeviceBuffer> partialO, partialLse;

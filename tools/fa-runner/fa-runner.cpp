@@ -135,10 +135,15 @@ int main(int argc, char **argv) {
     die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
                 "(fa-compile --split-kv); " +
                     opt.prefix + ".json is one kernel");
-  if (meta.varlen)
+  if (meta.varlen) {
+    if (split)
+      die(kUsage, "metadata: the kernels at " + opt.prefix +
+                      " are a split-KV pair of variable-length batches, "
+                      "which fa-runner does not run");
     return runVarlen(opt, meta, image);
+  }
   if (meta.paged)
-    return runPaged(opt, meta, image);
+    return runPaged(opt, meta, image, split.get());
   std::string kind =
       split ? "the kernels at " + opt.prefix + " are a split-KV pair"
             : opt.prefix + ".json is a fixed-length kernel";

@@ -155,9 +155,6 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return emitError(forall.getLoc(),
                      "the hopper-ws strategy does not build variable-length "
                      "tiles yet; use strategy=mma-sync or auto");
-  if (tile->isPaged() && tile->split)
-    return emitError(forall.getLoc(),
-                     "split-KV tiles of a paged cache are not supported yet");
   if (tile->isPaged() &&
       options.strategy == GPUStrategyKind::HopperWarpSpecialized)
     return emitError(forall.getLoc(),

@@ -1,10 +1,30 @@
-// A split-KV tile whose K and V blocks are read through a block table
-// (a split-kv=4 tile of fa-tile-attention with its slices replaced by
-// fa.paged_rows and its key count by cache_seqlens[b], by hand): tiling
-// builds no such tile, and mma-sync refuses it rather than emit a
-// split/paged pair no runtime has been checked with.
-// RUN: not fa-opt %s --fa-lower-to-gpu 2>&1 | FileCheck %s
-// CHECK: error: split-KV tiles of a paged cache are not supported yet
+// A split-KV tile whose K and V blocks are read through a block table,
+// made by hand from a split-kv=4 tile of fa-tile-attention (its slices
+// replaced by fa.paged_rows, its key count by cache_seqlens[b]) with the
+// parts' chunk computed once outside the forall from the table's width,
+// where fa-tile-attention computes each sequence's own inside it: the
+// kernel reads whichever the IR says. mma-sync builds the partial kernel
+// (arguments q, k, v, partial_o, partial_lse, block_table, cache_seqlens)
+// and the combine.
+// RUN: fa-opt %s --fa-lower-to-gpu | FileCheck %s
+// RUN: not fa-opt %s --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=HOPPER
+
+// CHECK:       gpu.launch_func @[[P:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_paged16_splitkv]]::@[[P]] blocks in
+// CHECK-SAME:    memref<4x?x8x?x128xf32, {{.*}}>, %{{.*}} : memref<4x?x8x?xf32, {{.*}}>, %{{.*}} : memref<?x?xi32, {{.*}}>, %{{.*}} : memref<?xi32, {{.*}}>)
+// CHECK:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64]]::@[[C]]
+// CHECK:       gpu.func @[[P]](
+// CHECK-SAME:    %[[T:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[N:[a-z0-9]+]]: memref<?xi32, {{.*}}>)
+// CHECK-SAME:    split_stage = "partial"
+// The parts' first block: the split index (x / tiles) times the chunk,
+// ceildiv(ceildiv(max_pages * 16, 64), 4).
+// CHECK-DAG:     memref.dim %[[T]], %c1
+// CHECK-DAG:     memref.load %[[N]]
+// CHECK:         memref.load %[[T]]
+// CHECK:         nvgpu.device_async_copy
+// CHECK:       gpu.func @[[C]](
+// CHECK-SAME:    split_stage = "combine"
+
+// HOPPER: error: the hopper-ws strategy does not build split-KV tiles; use strategy=mma-sync or auto
 
 #map = affine_map<(d0, d1, d2) -> (d0, d2)>
 #map1 = affine_map<(d0, d1, d2) -> (d1, d2)>

@@ -24,6 +24,9 @@
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" --fa-fuse-online-softmax --fa-lower-to-gpu | FileCheck %s --check-prefix=PACK
 // auto picks mma-sync.
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=auto | FileCheck %s --check-prefix=AUTO
+// Split-KV (with packed GQA tiles): the partial kernel reads the pages, the
+// combine merges its parts.
+// RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 split-kv=auto pack-gqa" --fa-fuse-online-softmax --fa-lower-to-gpu | FileCheck %s --check-prefix=SPLIT
 
 // CHECK-LABEL: func.func @paged
 // CHECK-SAME:    %[[Q:[a-z0-9]+]]: tensor<?x8x?x128xbf16>, %{{[a-z0-9]+}}: tensor<?x16x2x128xbf16>, %{{[a-z0-9]+}}: tensor<?x16x2x128xbf16>, %{{[a-z0-9]+}}: tensor<?x8x?x128xbf16>, %{{[a-z0-9]+}}: tensor<?x8x?xf32>, %[[T:[a-z0-9]+]]: tensor<?x?xi32>, %[[N:[a-z0-9]+]]: tensor<?xi32>
@@ -59,6 +62,14 @@
 // HOPPER: error: the hopper-ws strategy does not build paged tiles yet; use strategy=mma-sync or auto
 // (Hkv = 2, static.)
 // PACK:         gpu.launch_func @[[K:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_gqa4_paged16]]::@[[K]] blocks in (%{{.*}}, %c2{{.*}}, %{{.*}})
+// SPLIT:       %[[S:.*]] = fa.split_count
+// SPLIT:       gpu.launch_func @[[P:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_gqa4_paged16_splitkv]]::@[[P]]
+// SPLIT-SAME:    memref<?x?xi32, {{.*}}>, %{{.*}} : memref<?xi32, {{.*}}>)
+// SPLIT:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64_lse]]::@[[C]]
+// SPLIT:       gpu.func @[[P]](
+// SPLIT-SAME:    split_stage = "partial"
+// SPLIT:         memref.load
+// SPLIT:         nvgpu.device_async_copy
 // AUTO: gpu.func @fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_{{[0-9a-f]+}}_paged16
 func.func @paged(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
                  %o: tensor<?x8x?x128xbf16>, %lse: tensor<?x8x?xf32>,

@@ -88,6 +88,17 @@ mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                     int64_t headDim) {
   AttentionTileSizes defaults =
       getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
+  // Split tiles are for decoding (a few query rows against many keys),
+  // bound by reading K and V: 64-row tiles of 64-key blocks up to D = 128
+  // (the packed GQA partial kernel reads the cache 1.9-2.1x as fast as
+  // with 16-row tiles of 48-key blocks, B 8, Hq 32, Hkv 8, Nq 1 on the
+  // H200: benchmarks/results/2026-12-02-h200-decode-tiles.md), 16-row ones
+  // beyond unless they pack GQA heads (up to 64 a tile).
+  if (sizes.kvSplits != 0 && !sizes.wgmmaDefaults) {
+    defaults.blockM = headDim <= 128 || sizes.packGQA ? 64 : 16;
+    if (headDim <= 128)
+      defaults.blockN = 64;
+  }
   AttentionTileSizes resolved = sizes;
   resolved.blockM = sizes.blockM ? sizes.blockM : defaults.blockM;
   resolved.blockN = sizes.blockN ? sizes.blockN : defaults.blockN;
@@ -257,9 +268,9 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes chosen = requested;
   if (requested.wgmmaDefaultsWherePossible) {
     auto valueType = cast<ShapedType>(op.getValue().getType());
-    // (Variable-length and paged tiles are built by mma-sync only.)
+    // (Variable-length, paged and split tiles are built by mma-sync only.)
     chosen.wgmmaDefaults =
-        !op.isVarlen() && !op.isPaged() &&
+        !op.isVarlen() && !op.isPaged() && requested.kvSplits == 0 &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),
                          valueType.getDimSize(valueType.getRank() - 1));
@@ -296,8 +307,6 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   // A paged cache: K and V are [num_pages, page_size, Hkv, D]; each tile
   // reads its sequence's key count from cache_seqlens.
   bool paged = op.isPaged();
-  if (paged && sizes.kvSplits != 0)
-    return op.emitOpError("split-kv does not support a paged cache yet");
   int64_t kvHeadDim = paged ? 2 : 1;
   Value batch, qLength, kvLength;
   if (varlen) {
@@ -358,9 +367,20 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   Value splits, chunkBlocks;
   SmallVector<Value> outputs;
   Type f32 = rewriter.getF32Type();
+  Value blockSize;
   if (split) {
-    Value blocks = arith::CeilDivUIOp::create(
-        rewriter, loc, kvLength, indexConst(rewriter, loc, sizes.blockN));
+    blockSize = indexConst(rewriter, loc, sizes.blockN);
+    // A paged cache's key counts are per sequence: the split count's rule
+    // takes the most any sequence can have, max_pages * page_size, and
+    // each tile shares out its own sequence's blocks (below).
+    Value keyBound =
+        paged
+            ? arith::MulIOp::create(rewriter, loc, dim(op.getBlockTable(), 1),
+                                    indexConst(rewriter, loc, op.getPageSize()))
+                  .getResult()
+            : kvLength;
+    Value blocks =
+        arith::CeilDivUIOp::create(rewriter, loc, keyBound, blockSize);
     if (sizes.kvSplits > 0) {
       splits = indexConst(rewriter, loc, sizes.kvSplits);
     } else {
@@ -371,7 +391,8 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                                     tiles, blocks,
                                     rewriter.getI64IntegerAttr(kMaxKVSplits));
     }
-    chunkBlocks = arith::CeilDivUIOp::create(rewriter, loc, blocks, splits);
+    if (!paged)
+      chunkBlocks = arith::CeilDivUIOp::create(rewriter, loc, blocks, splits);
     SmallVector<OpFoldResult> lseSizes{getAsOpFoldResult(splits)};
     for (int64_t i = 0; i < 3; ++i)
       lseSizes.push_back(tensor::getMixedSize(rewriter, loc, query, i));
@@ -472,8 +493,13 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                                    causalShift, kvLength);
   }
   if (split) {
-    // Part s walks key blocks [s * chunk, (s + 1) * chunk) of its tile's.
-    Value blockSize = indexConst(rewriter, loc, sizes.blockN);
+    // Part s walks key blocks [s * chunk, (s + 1) * chunk) of its tile's:
+    // of the sequence's own blocks when the cache is paged.
+    if (paged)
+      chunkBlocks = arith::CeilDivUIOp::create(
+          rewriter, loc,
+          arith::CeilDivUIOp::create(rewriter, loc, kvLength, blockSize),
+          splits);
     Value firstBlock =
         arith::MulIOp::create(rewriter, loc, splitIndex, chunkBlocks);
     tile.kvBegin = arith::MulIOp::create(rewriter, loc, firstBlock, blockSize);

@@ -8,8 +8,9 @@
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64" --fa-fuse-online-softmax --fa-expand-paged-rows | FileCheck %s --check-prefix=EXPAND
 // pack-gqa: the 4 query heads of a key/value head share its pages.
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" | FileCheck %s --check-prefix=PACK
-// split-kv does not take paged caches yet.
-// RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto" 2>&1 | FileCheck %s --check-prefix=SPLIT
+// split-kv: the rule bounds the keys by max_pages * page_size; each tile
+// shares out its own sequence's blocks among the parts.
+// RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 split-kv=auto" | FileCheck %s --check-prefix=SPLIT
 
 // CHECK-LABEL: func.func @paged
 // CHECK-SAME:    %[[Q:[a-z0-9]+]]: tensor<?x8x?x128xbf16>, %[[K:[a-z0-9]+]]: tensor<?x16x2x128xbf16>, %[[V:[a-z0-9]+]]: tensor<?x16x2x128xbf16>, %{{[a-z0-9]+}}: tensor<?x8x?x128xbf16>, %{{[a-z0-9]+}}: tensor<?x8x?xf32>, %[[T:[a-z0-9]+]]: tensor<?x?xi32>, %[[N:[a-z0-9]+]]: tensor<?xi32>
@@ -50,7 +51,23 @@
 // EXPAND-NEXT:     tensor.extract %{{.*}}[%[[PAGE]], %[[IN]], %{{.*}}, %[[D]]] : tensor<?x16x2x128xbf16>
 // EXPAND:        } {fa.softmax_stage = "online"}
 
-// SPLIT: error: 'fa.attention' op split-kv does not support a paged cache yet
+// SPLIT-LABEL: func.func @paged
+// SPLIT-SAME:    %[[T:[a-z0-9]+]]: tensor<?x?xi32>, %[[N:[a-z0-9]+]]: tensor<?xi32>
+// SPLIT:         %[[MAXP:.*]] = tensor.dim %[[T]], %c1{{.*}} : tensor<?x?xi32>
+// SPLIT:         %[[BOUND:.*]] = arith.muli %[[MAXP]], %c16 : index
+// SPLIT:         %[[BLOCKS:.*]] = arith.ceildivui %[[BOUND]], %c64{{.*}} : index
+// SPLIT:         %[[S:.*]] = fa.split_count %{{.*}}, %[[BLOCKS]] max = 128
+// SPLIT:         scf.forall (%[[P:.*]], %[[B:.*]], %{{.*}}, %{{.*}}) in (%[[S]],
+// SPLIT:           %[[NK32:.*]] = tensor.extract %[[N]][%[[B]]] : tensor<?xi32>
+// SPLIT:           %[[NK:.*]] = arith.index_cast %[[NK32]] : i32 to index
+// SPLIT:           %[[OWN:.*]] = arith.ceildivui %[[NK]], %c64{{.*}} : index
+// SPLIT:           %[[CHUNK:.*]] = arith.ceildivui %[[OWN]], %[[S]] : index
+// SPLIT:           %[[FIRST:.*]] = arith.muli %[[P]], %[[CHUNK]] : index
+// SPLIT:           %[[LO:.*]] = arith.muli %[[FIRST]], %c64{{.*}} : index
+// SPLIT:           scf.for %{{.*}} = %[[LO]] to
+// SPLIT:             fa.paged_rows
+// SPLIT:         } {fa.attention_tile = {block_m = 64 : i64, block_n = 64 : i64, split_kv}
+// SPLIT:         fa.split_combine
 // PACK-LABEL: func.func @paged
 // PACK:         %[[HKV:.*]] = tensor.dim %arg1, %c2{{.*}} : tensor<?x16x2x128xbf16>
 // PACK:         scf.forall (%[[B:.*]], %[[G:.*]], %{{.*}}) in (%{{.*}}, %[[HKV]], %{{.*}})

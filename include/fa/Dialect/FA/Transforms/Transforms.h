@@ -78,7 +78,9 @@ inline bool wgmmaTakesOptions(int64_t blockM, int64_t warps, int64_t stages) {
 AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim,
                                                 bool wgmma = false);
 
-/// `sizes` with each 0 replaced by the default for `headDim`.
+/// `sizes` with each 0 replaced by the default for `headDim`; a split tile
+/// (kvSplits != 0, mma-sync defaults) takes 64 rows and 64 keys up to
+/// D = 128, 16 rows beyond (64 with packGQA).
 AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                              int64_t headDim);
 
