@@ -99,7 +99,9 @@ int run(const Options &opt, const KernelMetadata &meta,
                          "--hkv", sizesRequired);
   base.Nq = resolveSize(opt.qLength, meta.qShape[2], "query length", "--nq",
                         sizesRequired);
-  for (int64_t a : {0, 1, 2, 3})
+  // (A split pair's argument 3 is partial_o, [S, B, Hq, Nq, Dv], which
+  // SplitKVPair checks against o.)
+  for (int64_t a = 0; a < (split ? 3 : 4); ++a)
     if (shape(a, 3) >= 0 && shape(a, 3) != base.D)
       die(kUsage, "metadata: " + args0.array[a]["name"].string +
                       "'s head dim differs from \"head_dim\"");
@@ -198,6 +200,10 @@ int run(const Options &opt, const KernelMetadata &meta,
   if (!split) { // (a split pair sizes its own grids)
     gridOf(meta.json["grid"], args, -1, grid);
     checkTensorMaps(meta, args);
+  } else if (!meta.tensorMaps.empty()) {
+    die(kUsage, "metadata: the paged split-KV partial kernel of " + opt.prefix +
+                    " takes tensor maps, which fa-runner does not build for "
+                    "paged caches (mma-sync kernels take none)");
   }
 
   // Whether the GPU reference can check this kernel (--reference gpu

@@ -15,10 +15,20 @@
 // CHECK:       gpu.func @[[P]](
 // CHECK-SAME:    %[[T:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[N:[a-z0-9]+]]: memref<?xi32, {{.*}}>)
 // CHECK-SAME:    split_stage = "partial"
-// The parts' first block: the split index (x / tiles) times the chunk,
-// ceildiv(ceildiv(max_pages * 16, 64), 4).
-// CHECK-DAG:     memref.dim %[[T]], %c1
-// CHECK-DAG:     memref.load %[[N]]
+// Part x / tiles walks blocks [part * chunk, (part + 1) * chunk) with the
+// IR's chunk, ceildiv(ceildiv(max_pages * 16, 64), 4), up to the
+// sequence's length.
+// CHECK:         %[[PART:.*]] = arith.divui %block_id_x, %{{.*}} : index
+// CHECK:         %[[NK32:.*]] = memref.load %[[N]]
+// CHECK:         %[[NK:.*]] = arith.index_cast %[[NK32]] : i32 to index
+// CHECK:         %[[W:.*]] = memref.dim %[[T]], %c1
+// CHECK:         %[[BOUND:.*]] = arith.muli %[[W]], %c16 : index
+// CHECK:         %[[BLOCKS:.*]] = arith.ceildivui %[[BOUND]], %c64{{.*}} : index
+// CHECK:         %[[CHUNK:.*]] = arith.ceildivui %[[BLOCKS]], %c4{{.*}} : index
+// CHECK:         %[[FIRST:.*]] = arith.muli %[[PART]], %[[CHUNK]] : index
+// CHECK:         %[[NEXT:.*]] = arith.addi %[[FIRST]], %[[CHUNK]] : index
+// CHECK:         %[[END:.*]] = arith.muli %[[NEXT]], %c64{{.*}} : index
+// CHECK:         arith.minsi %[[NK]], %[[END]] : index
 // CHECK:         memref.load %[[T]]
 // CHECK:         nvgpu.device_async_copy
 // CHECK:       gpu.func @[[C]](

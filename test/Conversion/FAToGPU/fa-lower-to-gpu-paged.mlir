@@ -67,8 +67,18 @@
 // SPLIT-SAME:    memref<?x?xi32, {{.*}}>, %{{.*}} : memref<?xi32, {{.*}}>)
 // SPLIT:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64_lse]]::@[[C]]
 // SPLIT:       gpu.func @[[P]](
+// SPLIT-SAME:    %[[PL:[a-z0-9]+]]: memref<?x?x8x?xf32, {{.*}}>, %[[T:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[N:[a-z0-9]+]]: memref<?xi32, {{.*}}>)
 // SPLIT-SAME:    split_stage = "partial"
-// SPLIT:         memref.load
+// The part (x / tiles) takes its share of its own sequence's blocks:
+// ceildiv(ceildiv(nk_b, 64), S), S read from the partial LSE.
+// SPLIT:         %[[PART:.*]] = arith.divui %block_id_x, %{{.*}} : index
+// SPLIT:         %[[NK32:.*]] = memref.load %[[N]]
+// SPLIT:         %[[NK:.*]] = arith.index_cast %[[NK32]] : i32 to index
+// SPLIT:         %[[OWN:.*]] = arith.ceildivui %[[NK]], %c64{{.*}} : index
+// SPLIT:         %[[S:.*]] = memref.dim %[[PL]], %c0
+// SPLIT:         %[[CHUNK:.*]] = arith.ceildivui %[[OWN]], %[[S]] : index
+// SPLIT:         arith.muli %[[PART]], %[[CHUNK]] : index
+// SPLIT:         memref.load %[[T]][%block_id_z
 // SPLIT:         nvgpu.device_async_copy
 // AUTO: gpu.func @fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_{{[0-9a-f]+}}_paged16
 func.func @paged(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,

@@ -34,88 +34,6 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
 
-LogicalResult mlir::fa::verifyAttentionTileSizes(
-    const AttentionTileSizes &sizes,
-    function_ref<InFlightDiagnostic()> emitError) {
-  if (sizes.blockM < 0 || sizes.blockN < 0) {
-    emitError() << "tile sizes must be positive (or 0 for the default), got "
-                   "block-m="
-                << sizes.blockM << " block-n=" << sizes.blockN;
-    return failure();
-  }
-  // Far beyond any useful tile; keeps index arithmetic trivially in range.
-  constexpr int64_t kMaxBlock = 1 << 16;
-  if (sizes.kvSplits < kAutoKVSplits || sizes.kvSplits > kMaxKVSplits) {
-    emitError() << "split-kv must be none, auto or a count in [1, "
-                << kMaxKVSplits << "], got " << sizes.kvSplits;
-    return failure();
-  }
-  if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
-    emitError() << "tile sizes must be at most " << kMaxBlock
-                << ", got block-m=" << sizes.blockM
-                << " block-n=" << sizes.blockN;
-    return failure();
-  }
-  return success();
-}
-
-ArrayRef<int64_t> mlir::fa::getSupportedHeadDims() {
-  static const int64_t dims[] = {64, 128, 192, 256};
-  return dims;
-}
-
-bool mlir::fa::isWgmmaCandidate(Type elementType, int64_t headDim,
-                                int64_t valueHeadDim) {
-  return (elementType.isF16() || elementType.isBF16()) &&
-         headDim == valueHeadDim &&
-         llvm::is_contained(getSupportedHeadDims(), headDim);
-}
-
-AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
-                                                          bool wgmma) {
-  AttentionTileSizes sizes;
-  sizes.blockM = 128;
-  if (wgmma)
-    sizes.blockN = headDim <= 128 ? 128 : 64;
-  else
-    sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
-  sizes.wgmmaDefaults = wgmma;
-  return sizes;
-}
-
-AttentionTileSizes
-mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
-                                    int64_t headDim) {
-  AttentionTileSizes defaults =
-      getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
-  // Split tiles are for decoding (a few query rows against many keys),
-  // bound by reading K and V: 64-row tiles of 64-key blocks up to D = 128
-  // (the packed GQA partial kernel reads the cache 1.9-2.1x as fast as
-  // with 16-row tiles of 48-key blocks, B 8, Hq 32, Hkv 8, Nq 1 on the
-  // H200: benchmarks/results/2026-12-02-h200-decode-tiles.md), 16-row ones
-  // beyond unless they pack GQA heads (up to 64 a tile).
-  if (sizes.kvSplits != 0 && !sizes.wgmmaDefaults) {
-    defaults.blockM = headDim <= 128 || sizes.packGQA ? 64 : 16;
-    if (headDim <= 128)
-      defaults.blockN = 64;
-  }
-  AttentionTileSizes resolved = sizes;
-  resolved.blockM = sizes.blockM ? sizes.blockM : defaults.blockM;
-  resolved.blockN = sizes.blockN ? sizes.blockN : defaults.blockN;
-  return resolved;
-}
-
-std::optional<int64_t> mlir::fa::parseKVSplits(StringRef text) {
-  if (text == "none")
-    return 0;
-  if (text == "auto")
-    return kAutoKVSplits;
-  int64_t count = 0;
-  if (text.getAsInteger(10, count) || count < 1 || count > kMaxKVSplits)
-    return std::nullopt;
-  return count;
-}
-
 namespace {
 
 /// Everything the three key/value loops of one output tile need.
@@ -339,6 +257,10 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                      ? std::string("?")
                      : std::to_string(keyType.getDimSize(kvHeadDim)));
     packed = queryType.getDimSize(1) / keyType.getDimSize(kvHeadDim);
+    // A default block-m grows to hold a group of up to 128 heads (a
+    // multiple of 16 rows).
+    if (!requested.blockM && packed > sizes.blockM && packed <= 128)
+      sizes.blockM = llvm::alignTo(packed, 16);
     if (packed > sizes.blockM)
       return op.emitOpError("pack-gqa puts the ")
              << packed << " query heads of a group in one tile of block-m = "
@@ -352,14 +274,19 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   Value numTiles = arith::CeilDivUIOp::create(rewriter, loc, qLength, blockM);
   Value tiledHeads = pack ? kvHeads : qHeads;
 
-  Value causalShift;
+  // Key j is visible from row i iff j <= i + shift: 0 top-left, the key
+  // count minus the query count (of the tile's sequence) bottom-right.
   std::optional<CausalAlignment> causal = op.getCausal();
-  if (causal && !varlen && !paged) {
-    causalShift = *causal == CausalAlignment::TopLeft
-                      ? indexConst(rewriter, loc, 0)
-                      : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
-                            .getResult();
-  }
+  auto shiftFor = [&](Value keys, Value queries) -> Value {
+    if (!causal)
+      return Value();
+    if (*causal == CausalAlignment::TopLeft)
+      return indexConst(rewriter, loc, 0);
+    return arith::SubIOp::create(rewriter, loc, keys, queries);
+  };
+  Value causalShift;
+  if (!varlen && !paged)
+    causalShift = shiftFor(kvLength, qLength);
 
   // Split: each tile's key blocks are shared among `splits` parts, whose
   // f32 partial outputs and LSEs a combine forall merges.
@@ -447,24 +374,14 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
     kvLength = arith::SubIOp::create(
         rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensK(), next),
         tile.keyBase);
-    if (causal)
-      causalShift =
-          *causal == CausalAlignment::TopLeft
-              ? indexConst(rewriter, loc, 0)
-              : arith::SubIOp::create(rewriter, loc, kvLength, seqLength)
-                    .getResult();
+    causalShift = shiftFor(kvLength, seqLength);
   }
   if (paged) {
     // Sequence b's keys: cache_seqlens[b] positions, read through its row
     // of the block table; its queries are the last Nq positions.
     tile.blockTable = op.getBlockTable();
     kvLength = extractOffset(rewriter, loc, op.getCacheSeqlens(), ivs[0]);
-    if (causal)
-      causalShift =
-          *causal == CausalAlignment::TopLeft
-              ? indexConst(rewriter, loc, 0)
-              : arith::SubIOp::create(rewriter, loc, kvLength, qLength)
-                    .getResult();
+    causalShift = shiftFor(kvLength, qLength);
   }
   tile.positions = arith::MinSIOp::create(
       rewriter, loc, blockM,

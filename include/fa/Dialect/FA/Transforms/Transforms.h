@@ -80,7 +80,7 @@ AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim,
 
 /// `sizes` with each 0 replaced by the default for `headDim`; a split tile
 /// (kvSplits != 0, mma-sync defaults) takes 64 rows and 64 keys up to
-/// D = 128, 16 rows beyond (64 with packGQA).
+/// D = 128, 16 rows beyond.
 AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                              int64_t headDim);
 

@@ -1,0 +1,99 @@
+//===- AttentionTileSizes.cpp - fa-tile-attention's tile sizes ------------===//
+//
+// Part of fa-mlir. See README.md for the project overview.
+//
+//===----------------------------------------------------------------------===//
+//
+// The tile sizes of fa-tile-attention: their limits, the defaults of each
+// strategy (and of split tiles), and the split-kv option.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fa/Dialect/FA/Transforms/Transforms.h"
+
+using namespace mlir;
+using namespace mlir::fa;
+
+LogicalResult mlir::fa::verifyAttentionTileSizes(
+    const AttentionTileSizes &sizes,
+    function_ref<InFlightDiagnostic()> emitError) {
+  if (sizes.blockM < 0 || sizes.blockN < 0) {
+    emitError() << "tile sizes must be positive (or 0 for the default), got "
+                   "block-m="
+                << sizes.blockM << " block-n=" << sizes.blockN;
+    return failure();
+  }
+  // Far beyond any useful tile; keeps index arithmetic trivially in range.
+  constexpr int64_t kMaxBlock = 1 << 16;
+  if (sizes.kvSplits < kAutoKVSplits || sizes.kvSplits > kMaxKVSplits) {
+    emitError() << "split-kv must be none, auto or a count in [1, "
+                << kMaxKVSplits << "], got " << sizes.kvSplits;
+    return failure();
+  }
+  if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
+    emitError() << "tile sizes must be at most " << kMaxBlock
+                << ", got block-m=" << sizes.blockM
+                << " block-n=" << sizes.blockN;
+    return failure();
+  }
+  return success();
+}
+
+ArrayRef<int64_t> mlir::fa::getSupportedHeadDims() {
+  static const int64_t dims[] = {64, 128, 192, 256};
+  return dims;
+}
+
+bool mlir::fa::isWgmmaCandidate(Type elementType, int64_t headDim,
+                                int64_t valueHeadDim) {
+  return (elementType.isF16() || elementType.isBF16()) &&
+         headDim == valueHeadDim &&
+         llvm::is_contained(getSupportedHeadDims(), headDim);
+}
+
+AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
+                                                          bool wgmma) {
+  AttentionTileSizes sizes;
+  sizes.blockM = 128;
+  if (wgmma)
+    sizes.blockN = headDim <= 128 ? 128 : 64;
+  else
+    sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
+  sizes.wgmmaDefaults = wgmma;
+  return sizes;
+}
+
+AttentionTileSizes
+mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
+                                    int64_t headDim) {
+  AttentionTileSizes defaults =
+      getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
+  // Split tiles are for decoding (a few query rows against many keys),
+  // bound by reading K and V. Up to D = 128: 64-row tiles (four warps
+  // issue the copies) of 64-key blocks, which read the cache 1.9-2.1x as
+  // fast as 16-row tiles of 48-key blocks (packed GQA, B 8, Hq 32, Hkv 8,
+  // Nq 1 on the H200); beyond, 16-row tiles, 1.07-1.10x as fast as 64-row
+  // ones at D = 256 (MHA, B 2, Nq 1)
+  // (benchmarks/results/2026-12-02-h200-decode-tiles.md). A packed tile's
+  // block-m grows to hold its group (tileAttention).
+  if (sizes.kvSplits != 0 && !sizes.wgmmaDefaults) {
+    defaults.blockM = headDim <= 128 ? 64 : 16;
+    if (headDim <= 128)
+      defaults.blockN = 64;
+  }
+  AttentionTileSizes resolved = sizes;
+  resolved.blockM = sizes.blockM ? sizes.blockM : defaults.blockM;
+  resolved.blockN = sizes.blockN ? sizes.blockN : defaults.blockN;
+  return resolved;
+}
+
+std::optional<int64_t> mlir::fa::parseKVSplits(StringRef text) {
+  if (text == "none")
+    return 0;
+  if (text == "auto")
+    return kAutoKVSplits;
+  int64_t count = 0;
+  if (text.getAsInteger(10, count) || count < 1 || count > kMaxKVSplits)
+    return std::nullopt;
+  return count;
+}
