@@ -7,6 +7,7 @@
 #include "Metadata.h"
 #include "Support.h"
 
+#include <array>
 #include <limits>
 
 namespace fa_runner {
@@ -133,6 +134,39 @@ static void checkArguments(const Json &args,
   }
 }
 
+/// Checks the arguments of a varlen or paged (`kind`) kernel: q, k, v and
+/// o of rank `rank` and the LSE of rank - 1 (a split-KV partial kernel: q,
+/// k, v, partial_o and partial_lse), then its two i32 tensors `extra` of
+/// ranks `extraRanks`, which its metadata object puts at `at`.
+static void checkExtraArguments(const KernelMetadata &m, const char *kind,
+                                int64_t rank, std::array<const char *, 2> extra,
+                                std::array<int64_t, 2> extraRanks,
+                                std::array<int64_t, 2> at) {
+  std::vector<std::string> names{"q", "k", "v", "o"};
+  std::vector<int64_t> ranks(4, rank);
+  if (m.splitKV) {
+    names = {"q", "k", "v", "partial_o", "partial_lse"};
+    ranks = {rank, rank, rank, rank + 1, rank};
+  } else if (m.lse) {
+    names.push_back("lse");
+    ranks.push_back(rank - 1);
+  }
+  int64_t first = static_cast<int64_t>(names.size());
+  if (at[0] != first || at[1] != first + 1)
+    die(kUsage, std::string("metadata: \"") + kind + "\" puts " + extra[0] +
+                    " and " + extra[1] + " at arguments " +
+                    std::to_string(at[0]) + " and " + std::to_string(at[1]) +
+                    ", expected " + std::to_string(first) + " and " +
+                    std::to_string(first + 1) + " (after " +
+                    (m.splitKV ? "partial_lse"
+                     : m.lse   ? "the LSE"
+                               : "o") +
+                    ")");
+  names.insert(names.end(), extra.begin(), extra.end());
+  ranks.insert(ranks.end(), extraRanks.begin(), extraRanks.end());
+  checkArguments(m.json["arguments"], names, ranks, kind, first);
+}
+
 /// Checks the arguments of a varlen kernel: q, k, v, o of rank 3, the LSE
 /// of rank 2, then cu_seqlens_q and cu_seqlens_k (i32, rank 1) where the
 /// "varlen" object says.
@@ -147,30 +181,11 @@ static void readVarlen(KernelMetadata &m, const Json &attention) {
   if (m.backward || m.splitKV)
     die(kUsage, "metadata: fa-runner runs varlen forward kernels only (not "
                 "a backward or split-KV one)");
-  const Json &args = m.json["arguments"];
-  std::vector<std::string> names{"q", "k", "v", "o"};
-  std::vector<int64_t> ranks{3, 3, 3, 3};
-  if (m.lse) {
-    names.push_back("lse");
-    ranks.push_back(2);
-  }
   m.cuSeqlensQ = varlen["cu_seqlens_q"].asInt();
   m.cuSeqlensK = varlen["cu_seqlens_k"].asInt();
-  int64_t first = static_cast<int64_t>(names.size());
-  if (m.cuSeqlensQ != first || m.cuSeqlensK != first + 1)
-    die(kUsage, "metadata: \"varlen\" puts cu_seqlens_q and cu_seqlens_k at "
-                "arguments " +
-                    std::to_string(m.cuSeqlensQ) + " and " +
-                    std::to_string(m.cuSeqlensK) + ", expected " +
-                    std::to_string(first) + " and " +
-                    std::to_string(first + 1) + " (after " +
-                    (m.splitKV ? "partial_lse"
-                     : m.lse   ? "the LSE"
-                               : "o") +
-                    ")");
-  names.insert(names.end(), {"cu_seqlens_q", "cu_seqlens_k"});
-  ranks.insert(ranks.end(), {1, 1});
-  checkArguments(args, names, ranks, "varlen", first);
+  checkExtraArguments(m, "varlen", 3, {"cu_seqlens_q", "cu_seqlens_k"}, {1, 1},
+                      {m.cuSeqlensQ, m.cuSeqlensK});
+  const Json &args = m.json["arguments"];
   if (m.lse) {
     int64_t lseHeads = shapeOf(args.array[4])[0];
     if (lseHeads >= 0 && m.qShape[1] >= 0 && lseHeads != m.qShape[1])
@@ -202,34 +217,11 @@ static void readPaged(KernelMetadata &m, const Json &attention) {
     die(kUsage, "metadata: \"paged\" says page_size " +
                     std::to_string(m.pageSize) + " but \"attention\" says " +
                     std::to_string(attention["page_size"].asInt()));
-  const Json &args = m.json["arguments"];
-  // (A split-KV partial kernel writes partial_o and partial_lse instead.)
-  std::vector<std::string> names{"q", "k", "v", "o"};
-  std::vector<int64_t> ranks{4, 4, 4, 4};
-  if (m.splitKV) {
-    names = {"q", "k", "v", "partial_o", "partial_lse"};
-    ranks = {4, 4, 4, 5, 4};
-  } else if (m.lse) {
-    names.push_back("lse");
-    ranks.push_back(3);
-  }
   m.blockTable = paged["block_table"].asInt();
   m.cacheSeqlens = paged["cache_seqlens"].asInt();
-  int64_t first = static_cast<int64_t>(names.size());
-  if (m.blockTable != first || m.cacheSeqlens != first + 1)
-    die(kUsage, "metadata: \"paged\" puts block_table and cache_seqlens at "
-                "arguments " +
-                    std::to_string(m.blockTable) + " and " +
-                    std::to_string(m.cacheSeqlens) + ", expected " +
-                    std::to_string(first) + " and " +
-                    std::to_string(first + 1) + " (after " +
-                    (m.splitKV ? "partial_lse"
-                     : m.lse   ? "the LSE"
-                               : "o") +
-                    ")");
-  names.insert(names.end(), {"block_table", "cache_seqlens"});
-  ranks.insert(ranks.end(), {2, 1});
-  checkArguments(args, names, ranks, "paged", first);
+  checkExtraArguments(m, "paged", 4, {"block_table", "cache_seqlens"}, {2, 1},
+                      {m.blockTable, m.cacheSeqlens});
+  const Json &args = m.json["arguments"];
   for (int64_t a : {1, 2}) {
     int64_t rows = shapeOf(args.array[a])[1];
     if (rows != m.pageSize)
