@@ -7,6 +7,7 @@
 #include "Backward.h"
 #include "Captures.h"
 #include "Driver.h"
+#include "Launch.h"
 #include "Metadata.h"
 #include "Reference.h"
 #include "Support.h"
@@ -470,24 +471,7 @@ int runBackward(const Options &opt) {
 
   double medianMs = 0, tflops = 0;
   if (opt.bench) {
-    for (int i = 0; i < opt.warmup; ++i)
-      runAll();
-    check(cuda.cuCtxSynchronize(), "warm-up");
-    CUevent start, stop;
-    check(cuda.cuEventCreate(&start, 0), "cuEventCreate");
-    check(cuda.cuEventCreate(&stop, 0), "cuEventCreate");
-    std::vector<float> times;
-    for (int i = 0; i < opt.iterations; ++i) {
-      check(cuda.cuEventRecord(start, nullptr), "cuEventRecord");
-      runAll();
-      check(cuda.cuEventRecord(stop, nullptr), "cuEventRecord");
-      check(cuda.cuEventSynchronize(stop), "cuEventSynchronize");
-      float ms = 0;
-      check(cuda.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
-      times.push_back(ms);
-    }
-    std::sort(times.begin(), times.end());
-    medianMs = times[times.size() / 2];
+    medianMs = medianLaunchMs(opt, runAll);
     // ANCHORS.md: the backward counts 2.5 times the forward's FLOPs.
     double flops = 2.5 * 4.0 * p.B * p.Hq * double(p.Nq) * double(p.Nk) * p.D;
     if (p.causal)
