@@ -11,7 +11,9 @@ fa-runner loads. Used to prepare GPU runs on a machine without LLVM/MLIR:
 operands, offsets cu_seqlens_q/k, max_seqlen_q; fa-runner --seqlens-q/k).
 --paged PAGE_SIZE writes the paged-KV-cache form (docs/PagedKV.md: K/V
 pools [num_pages, PAGE_SIZE, Hkv, D], block_table, cache_seqlens;
-fa-runner --cache-seqlens).
+fa-runner --cache-seqlens). Both write packed queries against a paged
+cache (varlen(%cu_q) without cu_seqlens_k, and paged(...); fa-runner
+--seqlens-q --cache-seqlens).
 """
 import argparse
 import concurrent.futures
@@ -72,13 +74,17 @@ def main():
                         help="variable-length batches: packed [T, H, D] "
                              "operands and the offsets cu_seqlens_q/k "
                              "(fa.attention's varlen); kernels are named "
-                             "<...>_varlen<suffix>")
+                             "<...>_varlen<suffix>; with --paged, packed "
+                             "queries against a paged cache (offsets "
+                             "cu_seqlens_q only)")
     parser.add_argument("--paged", type=int, default=None,
                         metavar="PAGE_SIZE",
                         help="a paged KV cache: K/V pools [num_pages, "
                              "PAGE_SIZE, Hkv, D], block_table and "
                              "cache_seqlens (fa.attention's paged); kernels "
-                             "are named <...>_paged<PAGE_SIZE><suffix>")
+                             "are named <...>_paged<PAGE_SIZE><suffix> "
+                             "(<...>_varlen_paged<PAGE_SIZE><suffix> with "
+                             "--varlen)")
     parser.add_argument("--sources-only", action="store_true",
                         help="write the .mlir sources, compile nothing")
     args = parser.parse_args()
@@ -87,9 +93,8 @@ def main():
     if args.paged is not None:
         if args.paged <= 0:
             parser.error("--paged takes a positive page size")
-        if args.varlen or args.backward:
-            parser.error("--paged takes fixed-length forward kernels, not "
-                         "--varlen or --backward")
+        if args.backward:
+            parser.error("--paged takes forward kernels, not --backward")
     os.makedirs(args.out, exist_ok=True)
     names, commands = [], []
     mods = [mod_library.by_name(m) for m in args.mods.split(",") if m] \

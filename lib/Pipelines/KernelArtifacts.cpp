@@ -202,11 +202,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // the two partial tensors) and combine.
   bool split = options.splitKV != "none";
   for (AttentionOp op : ops) {
-    // (A variable-length kernel takes the two offsets before them, a paged
-    // one the block table and the key counts.)
+    // (A variable-length kernel takes its offsets before them, a paged one
+    // the block table and the key counts.)
     descriptions.push_back(describeAttention(
         op, /*firstCaptureArgument=*/(op.hasLse() || split ? 5 : 4) +
-                (op.isVarlen() || op.isPaged() ? 2 : 0)));
+                (op.isVarlen() ? 1 : 0) + (op.getCuSeqlensK() ? 1 : 0) +
+                (op.isPaged() ? 2 : 0)));
     if (split)
       descriptions.push_back(describeAttention(op, 4));
   }

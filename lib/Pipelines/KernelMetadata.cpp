@@ -278,29 +278,31 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   static const char *const fixed[] = {"q", "k", "v", "o"};
   llvm::json::Array arguments;
   int64_t captures = 0;
-  // After O: the LSE, then the two offsets (variable-length) or the block
+  // After O: the LSE, then the offsets (variable-length: of the queries and
+  // the keys, only the queries' against a paged cache), then the block
   // table and the key counts (paged).
-  size_t firstOffsets = record.launch.lse ? 5 : 4;
+  const KernelLaunchInfo &l = record.launch;
+  bool paged = l.pageSize > 0;
+  size_t firstOffsets = l.lse ? 5 : 4;
+  size_t firstTable = firstOffsets + (l.varlen ? (paged ? 1 : 2) : 0);
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name;
     if (i < 4)
       name = fixed[i];
-    else if (i == 4 && record.launch.lse)
+    else if (i == 4 && l.lse)
       name = "lse";
-    else if (record.launch.varlen && i == firstOffsets)
+    else if (l.varlen && i == firstOffsets)
       name = "cu_seqlens_q";
-    else if (record.launch.varlen && i == firstOffsets + 1)
+    else if (l.varlen && !paged && i == firstOffsets + 1)
       name = "cu_seqlens_k";
-    else if (record.launch.pageSize > 0 && i == firstOffsets)
+    else if (paged && i == firstTable)
       name = "block_table";
-    else if (record.launch.pageSize > 0 && i == firstOffsets + 1)
+    else if (paged && i == firstTable + 1)
       name = "cache_seqlens";
     else
       name = "capture" + std::to_string(captures++);
-    arguments.push_back(
-        argumentJson(type, name, i == 3 || (i == 4 && record.launch.lse)));
+    arguments.push_back(argumentJson(type, name, i == 3 || (i == 4 && l.lse)));
   }
-  const KernelLaunchInfo &l = record.launch;
   Type element = record.arguments[0].getElementType();
   llvm::json::Array tensorMaps;
   for (const TensorMapInfo &map : l.tensorMaps) {
@@ -374,21 +376,33 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
       {"tile", tileJson(l)},
       {"attention", std::move(attention)},
   };
-  if (l.varlen)
-    root["varlen"] = llvm::json::Object{
+  if (l.varlen) {
+    llvm::json::Object varlen{
         {"cu_seqlens_q", static_cast<int64_t>(firstOffsets)},
-        {"cu_seqlens_k", static_cast<int64_t>(firstOffsets + 1)},
         {"max_seqlen_q", "a launch scalar: at least the longest query "
-                         "sequence, cu_seqlens_q[b + 1] - cu_seqlens_q[b]"},
-        {"note",
-         "q, k, v and o are packed [total tokens, heads, head dim], lse "
-         "[Hq, total query tokens]; sequence b is rows [cu[b], cu[b + 1]) "
-         "of its operands. Offsets must be non-decreasing and within the "
-         "operands and max_seqlen_q at least every query length: the "
-         "runtime checks this before a launch (the kernel reads what the "
-         "offsets say)"}};
-  if (l.pageSize > 0)
-    root["paged"] = pagedJson(l, firstOffsets);
+                         "sequence, cu_seqlens_q[b + 1] - cu_seqlens_q[b]"}};
+    if (paged) {
+      varlen["note"] =
+          "q and o are packed [total query tokens, heads, head dim], lse "
+          "[Hq, total query tokens]; sequence b is query rows [cu_seqlens_q"
+          "[b], cu_seqlens_q[b + 1]), the last of its cache_seqlens[b] "
+          "positions (k and v are paged: see \"paged\"). Offsets must be "
+          "non-decreasing and within q and o, and max_seqlen_q at least "
+          "every query length: the runtime checks this before a launch";
+    } else {
+      varlen["cu_seqlens_k"] = static_cast<int64_t>(firstOffsets + 1);
+      varlen["note"] =
+          "q, k, v and o are packed [total tokens, heads, head dim], lse "
+          "[Hq, total query tokens]; sequence b is rows [cu[b], cu[b + 1]) "
+          "of its operands. Offsets must be non-decreasing and within the "
+          "operands and max_seqlen_q at least every query length: the "
+          "runtime checks this before a launch (the kernel reads what the "
+          "offsets say)";
+    }
+    root["varlen"] = std::move(varlen);
+  }
+  if (paged)
+    root["paged"] = pagedJson(l, firstTable);
   if (!tensorMaps.empty())
     root["tensor_maps"] = std::move(tensorMaps);
   if (l.persistent)

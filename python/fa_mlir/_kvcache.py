@@ -35,59 +35,98 @@ def _check_tensor(name: str, t: Any) -> None:
                         f"{type(t).__name__}")
 
 
-def _check_kvcache_inputs(q, k_cache, v_cache, cache_seqlens, block_table,
-                          softmax_scale) -> None:
-    """Checks everything the arguments' types, shapes, dtypes and devices
-    tell, and an int cache_seqlens against the keys a sequence can have
-    (max_pages * page_size); nothing that needs a tensor's values."""
-    for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
+_CACHE_SHAPES = ("(num_pages, page_size, Hkv, D) with a block_table, "
+                 "(B, Nk_max, Hkv, D) without")
+
+
+def _check_caches(q, k_cache, v_cache, paged: bool,
+                  q_shape: str = "(B, Nq, Hq, D)",
+                  names: Tuple[str, str] = ("k_cache", "v_cache"),
+                  cache_shape: str = _CACHE_SHAPES) -> None:
+    """The checks of q and the caches that shapes, dtypes and devices tell:
+    CUDA float16/bfloat16 tensors of one dtype and device; q of the rank
+    `q_shape` states, with Hq and D its last two dimensions; caches
+    (num_pages, page_size, Hkv, D) when `paged`, else (B, Nk_max, Hkv, D),
+    that agree with each other and with q. `names`: the caches' argument
+    names; `cache_shape`: the shapes a message of a cache's rank states."""
+    kn, vn = names
+    for name, t in (("q", q), (kn, k_cache), (vn, v_cache)):
         _check_tensor(name, t)
         if t.device.type != "cuda":
             raise ValueError(f"{name} is on {t.device}: fa_mlir runs on CUDA "
                              f"tensors only")
-        if t.dim() != 4:
-            shape = ("(B, Nq, Hq, D)" if name == "q" else
-                     "(num_pages, page_size, Hkv, D) with a block_table, "
-                     "(B, Nk_max, Hkv, D) without")
+        rank = len(q_shape.split(",")) if name == "q" else 4
+        if t.dim() != rank:
+            shape = q_shape if name == "q" else cache_shape
             raise ValueError(f"{name} must have shape {shape}, got "
                              f"{tuple(t.shape)}")
         if t.dtype not in _fa._DTYPES:
             raise ValueError(f"{name} has dtype {t.dtype}; fa_mlir supports "
                              f"torch.float16 and torch.bfloat16")
     if not (q.dtype == k_cache.dtype == v_cache.dtype):
-        raise ValueError(f"q, k_cache, v_cache must share a dtype, got "
+        raise ValueError(f"q, {kn}, {vn} must share a dtype, got "
                          f"{q.dtype}, {k_cache.dtype}, {v_cache.dtype}")
     if not (q.device == k_cache.device == v_cache.device):
-        raise ValueError(f"q, k_cache, v_cache must be on one device, got "
+        raise ValueError(f"q, {kn}, {vn} must be on one device, got "
                          f"{q.device}, {k_cache.device}, {v_cache.device}")
-    b, _, hq, d = q.shape
-    pages, page_size, hkv, dk = k_cache.shape
-    for i, what in ((0, "pages" if block_table is not None else "batch"),
-                    (1, "page_size" if block_table is not None else "Nk_max"),
+    hq, d = q.shape[-2:]
+    _, page_size, hkv, dk = k_cache.shape
+    for i, what in ((0, "pages" if paged else "batch"),
+                    (1, "page_size" if paged else "Nk_max"),
                     (2, "heads")):
         if v_cache.shape[i] != k_cache.shape[i]:
-            raise ValueError(f"k_cache and v_cache differ in {what} (dim "
-                             f"{i}): {tuple(k_cache.shape)} and "
+            raise ValueError(f"{kn} and {vn} differ in {what} (dim {i}): "
+                             f"{tuple(k_cache.shape)} and "
                              f"{tuple(v_cache.shape)}")
     if v_cache.shape[3] != dk:
-        raise ValueError(f"v_cache's head dim ({v_cache.shape[3]}) differs "
-                         f"from k_cache's ({dk}); fa_mlir kernels take "
+        raise ValueError(f"{vn}'s head dim ({v_cache.shape[3]}) differs "
+                         f"from {kn}'s ({dk}); fa_mlir kernels take "
                          f"Dv = D")
     if dk != d:
-        raise ValueError(f"head dim of q ({d}) and k_cache ({dk}) differ")
+        raise ValueError(f"head dim of q ({d}) and {kn} ({dk}) differ")
     if d not in _fa._head_dims():
         raise ValueError(f"head dim {d} is not supported; fa_mlir kernels "
                          f"take D in {_fa._head_dims()}")
     if hkv == 0 or hq % hkv:
         raise ValueError(f"q heads ({hq}) must be a multiple of the caches' "
                          f"heads ({hkv})")
-    if b > 65535 or hq > 65535:
-        raise ValueError("batch and heads must be at most 65535 (CUDA grid "
-                         "limits)")
+    if hq > 65535:
+        raise ValueError(f"q has {hq} heads; at most 65535 (CUDA grid "
+                         f"limits)")
     if page_size == 0:
-        raise ValueError(f"k_cache has no rows: its dim 1 (the page size, or "
-                         f"Nk_max without a block_table) must be positive, "
-                         f"got shape {tuple(k_cache.shape)}")
+        what = "the page size" if paged else "Nk_max without a block_table"
+        raise ValueError(f"{kn} has no rows: its dim 1 ({what}) must be "
+                         f"positive, got shape {tuple(k_cache.shape)}")
+
+
+def _check_block_table(block_table: Any, batch: int, device,
+                       batch_from: str = "q") -> None:
+    """block_table: a 2-D torch.int32 tensor (B, max_pages) on `device`,
+    with B = `batch`, the batch of `batch_from` (for the messages)."""
+    _check_tensor("block_table", block_table)
+    if block_table.dtype != torch.int32 or block_table.dim() != 2:
+        raise ValueError(f"block_table must be a 2-D torch.int32 tensor "
+                         f"(B, max_pages), got {block_table.dtype} of "
+                         f"shape {tuple(block_table.shape)}")
+    if block_table.shape[0] != batch:
+        raise ValueError(f"block_table has {block_table.shape[0]} rows, "
+                         f"{batch_from} a batch of {batch}")
+    if block_table.device != device:
+        raise ValueError(f"block_table is on {block_table.device}, q on "
+                         f"{device}; they must share a device")
+
+
+def _check_kvcache_inputs(q, k_cache, v_cache, cache_seqlens, block_table,
+                          softmax_scale) -> None:
+    """Checks everything the arguments' types, shapes, dtypes and devices
+    tell, and an int cache_seqlens against the keys a sequence can have
+    (max_pages * page_size); nothing that needs a tensor's values."""
+    _check_caches(q, k_cache, v_cache, block_table is not None)
+    b = q.shape[0]
+    pages, page_size = k_cache.shape[:2]
+    if b > 65535:
+        raise ValueError(f"q has a batch of {b}; at most 65535 (CUDA grid "
+                         f"limits)")
     if block_table is None:
         if pages != b:
             raise ValueError(f"without a block_table, k_cache and v_cache "
@@ -95,17 +134,7 @@ def _check_kvcache_inputs(q, k_cache, v_cache, cache_seqlens, block_table,
                              f"and k_cache ({pages}) differ")
         capacity = page_size
     else:
-        _check_tensor("block_table", block_table)
-        if block_table.dtype != torch.int32 or block_table.dim() != 2:
-            raise ValueError(f"block_table must be a 2-D torch.int32 tensor "
-                             f"(B, max_pages), got {block_table.dtype} of "
-                             f"shape {tuple(block_table.shape)}")
-        if block_table.shape[0] != b:
-            raise ValueError(f"block_table has {block_table.shape[0]} rows, "
-                             f"q a batch of {b}")
-        if block_table.device != q.device:
-            raise ValueError(f"block_table is on {block_table.device}, q on "
-                             f"{q.device}; they must share a device")
+        _check_block_table(block_table, b, q.device)
         capacity = block_table.shape[1] * page_size
     if isinstance(cache_seqlens, torch.Tensor):
         if cache_seqlens.dtype != torch.int32 or cache_seqlens.dim() != 1:
@@ -128,6 +157,10 @@ def _check_kvcache_inputs(q, k_cache, v_cache, cache_seqlens, block_table,
     else:
         raise TypeError(f"cache_seqlens must be an int or a torch.int32 "
                         f"tensor, got {type(cache_seqlens).__name__}")
+    _check_softmax_scale(softmax_scale)
+
+
+def _check_softmax_scale(softmax_scale: Any) -> None:
     if softmax_scale is not None:
         if isinstance(softmax_scale, bool) or not isinstance(
                 softmax_scale, (int, float)):
@@ -146,12 +179,23 @@ def _validate_tables(block_table: torch.Tensor, cache_seqlens: torch.Tensor,
     page_size), in [0, num_pages). ValueError naming the first violation."""
     batch, max_pages = block_table.shape
     host = torch.cat([cache_seqlens, block_table.reshape(-1)]).cpu()
-    lengths, table = host[:batch].long(), host[batch:].view(batch, max_pages)
+    _check_tables(host[:batch], host[batch:].view(batch, max_pages),
+                  page_size, num_pages)
+
+
+def _check_tables(lengths: torch.Tensor, table: torch.Tensor, page_size: int,
+                  num_pages: int, length_name: Callable[[int], str] =
+                  "cache_seqlens[{}]".format) -> None:
+    """_validate_tables' checks on host tensors: the key counts `lengths`
+    (B,) and the block table (B, max_pages). `length_name(b)`: how a
+    message names the key count of sequence b."""
+    lengths = lengths.long()
+    batch, max_pages = table.shape
     capacity = max_pages * page_size
     bad = ((lengths < 0) | (lengths > capacity)).nonzero()
     if bad.numel():
         b = int(bad[0])
-        raise ValueError(f"cache_seqlens[{b}] = {int(lengths[b])} is outside "
+        raise ValueError(f"{length_name(b)} = {int(lengths[b])} is outside "
                          f"[0, {capacity}] (max_pages {max_pages} x "
                          f"page_size {page_size})")
     used = (lengths + page_size - 1) // page_size
@@ -369,16 +413,22 @@ def _tile_options(nq: int, hq: int, hkv: int, keys: int = 0, batch: int = 0,
     return options
 
 
-def _grid(metadata: dict, operands: Sequence[torch.Tensor]) -> List[int]:
+def _grid(metadata: dict, operands: Sequence[torch.Tensor],
+          scalars: Optional[dict] = None) -> List[int]:
     """The grid the metadata states, from the sizes of the kernel's
-    arguments (operands, in launch order): (ceildiv(Nq, block_m), Hq,
-    B)."""
+    arguments (operands, in launch order) and the launch `scalars` (a
+    variable-length kernel's {"max_seqlen_q": ...}): (ceildiv(Nq, block_m),
+    Hq, B), or (ceildiv(max_seqlen_q, block_m), Hq, cu_seqlens_q.size[0] -
+    1)."""
     dims = []
     for g in metadata["grid"]:
-        if "arg" not in g:
+        if "scalar" in g and g["scalar"] in (scalars or {}):
+            value = scalars[g["scalar"]]
+        elif "arg" in g and "scalar" not in g:
+            value = operands[g["arg"]].shape[g["dim"]]
+        else:
             raise ValueError(f"kernel {metadata.get('kernel', '?')}: a grid "
                              f"dimension fa_mlir cannot size ({g})")
-        value = operands[g["arg"]].shape[g["dim"]]
         if "ceildiv" in g:
             value = -(-value // g["ceildiv"])
         if "times" in g:  # (a split-KV partial kernel: tiles x S)

@@ -67,6 +67,12 @@ class AttentionSpec:
     takes the int32 block_table [B, max_pages] and cache_seqlens [B] after
     the LSE (forward only). The page size is a constant of the kernel: one
     kernel per page size.
+
+    Both: variable-length queries against a paged cache (docs/Varlen.md):
+    q and o packed (Tq, Hq, D), the LSE (Hq, Tq), k and v caches
+    [num_pages, paged, Hkv, D]; the kernel takes cu_seqlens_q, then
+    block_table and cache_seqlens after the LSE (no cu_seqlens_k: the
+    key counts are cache_seqlens).
     """
     dtype: str = "bf16"
     head_dim: int = 128
@@ -97,9 +103,6 @@ class AttentionSpec:
                 or self.paged < 0):
             raise bad(f"paged must be the page size, a non-negative int (0: "
                       f"not paged), got {self.paged!r}")
-        if self.paged and self.varlen:
-            raise bad("paged and varlen do not combine: a paged KV cache "
-                      "has per-sequence lengths of its own (cache_seqlens)")
         if self.dtype not in DTYPES:
             raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.head_dim, int) or self.head_dim <= 0:
@@ -127,56 +130,30 @@ class AttentionSpec:
             capture_type(c)
 
 
+# The types of the form operands: offsets, block table, key counts.
+_CU = "tensor<?xi32>"
+_TABLE, _LENGTHS = "tensor<?x?xi32>", "tensor<?xi32>"
+
+
 def attention_source(spec: "AttentionSpec") -> str:
     """The MLIR module (text) of `spec`, with dynamic B and N, and H
     dynamic unless spec.heads fixes (Hq, Hkv). Captures are the function's
-    arguments after %o (and %lse): %capture0, ..."""
+    arguments after %o (and %lse) and the form's operands: %capture0, ..."""
+    if spec.varlen and spec.paged:
+        return _varlen_paged_source(spec)
     if spec.varlen:
         return _varlen_source(spec)
     if spec.paged:
         return _paged_source(spec)
-    hq, hkv = spec.heads or ("?", "?")
-    t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
-    kv = f"tensor<?x{hkv}x?x{spec.head_dim}x{spec.dtype}>"
-    lse_t = f"tensor<?x{hq}x?xf32>"
-    results = f"{t}, {lse_t}" if spec.lse else t
-    captures = "".join(f", %capture{i}: {c}"
-                       for i, c in enumerate(spec.captures))
-    attrs = _region_attributes(spec)
-    return f"""func.func @attention(%q: {t}, %k: {kv}, %v: {kv}, %o: {t}{
-        f', %lse: {lse_t}' if spec.lse else ''}{captures}) -> ({results}) {{
-  {'%out, %l' if spec.lse else '%out'} = fa.attention
-      ins(%q, %k, %v : {t}, {kv}, {kv})
-      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
-      -> {results}
-  return {'%out, %l' if spec.lse else '%out'} : {results}
-}}
-"""
+    return _attention_function(spec)
 
 
 def _varlen_source(spec: "AttentionSpec") -> str:
     """The variable-length form: packed (T, H, D) operands, (Hq, Tq) LSE,
     the offsets %cu_q, %cu_k and %max_q after the LSE, then the captures."""
-    hq, hkv = spec.heads or ("?", "?")
-    t = f"tensor<?x{hq}x{spec.head_dim}x{spec.dtype}>"
-    kv = f"tensor<?x{hkv}x{spec.head_dim}x{spec.dtype}>"
-    lse_t = f"tensor<{hq}x?xf32>"
-    cu = "tensor<?xi32>"
-    results = f"{t}, {lse_t}" if spec.lse else t
-    captures = "".join(f", %capture{i}: {c}"
-                       for i, c in enumerate(spec.captures))
-    attrs = _region_attributes(spec, form=f"\n      varlen(%cu_q, %cu_k : "
-                                          f"{cu}, {cu}) max_seqlen_q = %max_q")
-    return f"""func.func @attention(%q: {t}, %k: {kv}, %v: {kv}, %o: {t}{
-        f', %lse: {lse_t}' if spec.lse else ''}, %cu_q: {cu}, %cu_k: {cu}, \
-%max_q: index{captures}) -> ({results}) {{
-  {'%out, %l' if spec.lse else '%out'} = fa.attention
-      ins(%q, %k, %v : {t}, {kv}, {kv})
-      outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
-      -> {results}
-  return {'%out, %l' if spec.lse else '%out'} : {results}
-}}
-""".replace("\\\n", "")
+    return _attention_function(
+        spec, f", %cu_q: {_CU}, %cu_k: {_CU}, %max_q: index",
+        _varlen_clause(keys=True))
 
 
 def _paged_source(spec: "AttentionSpec") -> str:
@@ -184,31 +161,82 @@ def _paged_source(spec: "AttentionSpec") -> str:
     [num_pages, page_size, Hkv, D], the LSE [B, Hq, Nq], then
     %block_table [B, max_pages] and %cache_seqlens [B] (i32), then the
     captures."""
+    return _attention_function(
+        spec, f", %block_table: {_TABLE}, %cache_seqlens: {_LENGTHS}",
+        _paged_clause())
+
+
+def _varlen_paged_source(spec: "AttentionSpec") -> str:
+    """Variable-length queries against a paged cache: q and o packed
+    (Tq, Hq, D), the LSE (Hq, Tq), k and v caches [num_pages, page_size,
+    Hkv, D]; after the LSE %cu_q and %max_q (the varlen clause without
+    %cu_k: the key counts are %cache_seqlens), %block_table and
+    %cache_seqlens, then the captures."""
+    return _attention_function(
+        spec, f", %cu_q: {_CU}, %max_q: index, %block_table: {_TABLE}, "
+              f"%cache_seqlens: {_LENGTHS}",
+        _varlen_clause(keys=False) + _paged_clause())
+
+
+def _varlen_clause(keys: bool) -> str:
+    """fa.attention's varlen(...) clause: the query and key offsets, or
+    (`keys` False, against a paged cache) the query offsets alone."""
+    if keys:
+        return (f"\n      varlen(%cu_q, %cu_k : {_CU}, {_CU}) max_seqlen_q = "
+                f"%max_q")
+    return f"\n      varlen(%cu_q : {_CU}) max_seqlen_q = %max_q"
+
+
+def _paged_clause() -> str:
+    """fa.attention's paged(...) clause."""
+    return (f"\n      paged(%block_table, %cache_seqlens : {_TABLE}, "
+            f"{_LENGTHS})")
+
+
+def _operand_types(spec: "AttentionSpec"):
+    """(q and o, k and v, LSE) tensor types of `spec`'s form: packed
+    (T, H, D) and (Hq, T) with varlen, else [B, H, N, D] and [B, Hq, N];
+    k and v caches [num_pages, page_size, Hkv, D] when paged."""
     hq, hkv = spec.heads or ("?", "?")
-    t = f"tensor<?x{hq}x?x{spec.head_dim}x{spec.dtype}>"
-    kv = f"tensor<?x{spec.paged}x{hkv}x{spec.head_dim}x{spec.dtype}>"
-    lse_t = f"tensor<?x{hq}x?xf32>"
-    table, lengths = "tensor<?x?xi32>", "tensor<?xi32>"
+    d, e = spec.head_dim, spec.dtype
+    if spec.varlen:
+        t, kv, lse = (f"tensor<?x{hq}x{d}x{e}>", f"tensor<?x{hkv}x{d}x{e}>",
+                      f"tensor<{hq}x?xf32>")
+    else:
+        t, kv, lse = (f"tensor<?x{hq}x?x{d}x{e}>",
+                      f"tensor<?x{hkv}x?x{d}x{e}>", f"tensor<?x{hq}x?xf32>")
+    if spec.paged:
+        kv = f"tensor<?x{spec.paged}x{hkv}x{d}x{e}>"
+    return t, kv, lse
+
+
+def _attention_function(spec: "AttentionSpec", form_arguments: str = "",
+                        form: str = "") -> str:
+    """func.func @attention of `spec`: %q, %k and %v (%k_cache and
+    %v_cache when paged), %o, [%lse,] then `form_arguments` (the form's
+    operands, ", %name: type" each), then the captures; one fa.attention
+    with the `form` clauses (varlen(...), paged(...))."""
+    t, kv, lse_t = _operand_types(spec)
+    k, v = ("%k_cache", "%v_cache") if spec.paged else ("%k", "%v")
     results = f"{t}, {lse_t}" if spec.lse else t
+    values = "%out, %l" if spec.lse else "%out"
+    lse = f", %lse: {lse_t}" if spec.lse else ""
     captures = "".join(f", %capture{i}: {c}"
                        for i, c in enumerate(spec.captures))
-    attrs = _region_attributes(
-        spec, form=f"\n      paged(%block_table, %cache_seqlens : {table}, "
-                   f"{lengths})")
-    return f"""func.func @attention(%q: {t}, %k_cache: {kv}, %v_cache: {kv}, \
-%o: {t}{f', %lse: {lse_t}' if spec.lse else ''}, %block_table: {table}, \
-%cache_seqlens: {lengths}{captures}) -> ({results}) {{
-  {'%out, %l' if spec.lse else '%out'} = fa.attention
-      ins(%q, %k_cache, %v_cache : {t}, {kv}, {kv})
+    attrs = _region_attributes(spec, form=form)
+    return f"""func.func @attention(%q: {t}, {k}: {kv}, {v}: {kv}, %o: {t}\
+{lse}{form_arguments}{captures}) -> ({results}) {{
+  {values} = fa.attention
+      ins(%q, {k}, {v} : {t}, {kv}, {kv})
       outs({'%o, %lse' if spec.lse else '%o'} : {results}){attrs}
       -> {results}
-  return {'%out, %l' if spec.lse else '%out'} : {results}
+  return {values} : {results}
 }}
-""".replace("\\\n", "")
+"""
 
 
 def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
-    """The captures, then `form` (the varlen(...) or paged(...) clause),
+    """The captures, then `form` (the varlen(...) and paged(...) clauses),
     then the scale, causal mask and regions of an attention op."""
     attrs = ""
     if spec.captures:
@@ -254,13 +282,18 @@ def kernel_arguments(spec):
     """[(name, rank, element type)] of the kernel of `spec`, in launch
     order: q, k, v, o, [lse,] [cu_seqlens_q, cu_seqlens_k,] [block_table,
     cache_seqlens,] capture0, capture1, ... (k and v are the caches of a
-    paged spec)."""
-    rank = 3 if spec.varlen else 4
-    args = [(n, rank, spec.dtype) for n in ("q", "k", "v", "o")]
+    paged spec; a varlen and paged spec takes cu_seqlens_q alone, then the
+    block table and the key counts)."""
+    rank = 3 if spec.varlen else 4  # (packed q and o)
+    caches = 4 if spec.paged else rank  # (k and v)
+    args = [("q", rank, spec.dtype), ("k", caches, spec.dtype),
+            ("v", caches, spec.dtype), ("o", rank, spec.dtype)]
     if spec.lse:
         args.append(("lse", rank - 1, "f32"))
     if spec.varlen:
-        args += [("cu_seqlens_q", 1, "i32"), ("cu_seqlens_k", 1, "i32")]
+        args.append(("cu_seqlens_q", 1, "i32"))
+        if not spec.paged:
+            args.append(("cu_seqlens_k", 1, "i32"))
     if spec.paged:
         args += [("block_table", 2, "i32"), ("cache_seqlens", 1, "i32")]
     for i, c in enumerate(spec.captures):
@@ -289,7 +322,12 @@ def split_kernel_arguments(spec, stage: str):
     """[(name, rank, element type)] of a split-KV kernel of `spec`: the
     partial kernel takes q, k, v, partial_o, partial_lse, [block_table,
     cache_seqlens,] capture0, ...; the combine kernel partial_o,
-    partial_lse, o[, lse]."""
+    partial_lse, o[, lse]. (The compiler splits no variable-length
+    attention: FAArgumentError for a varlen spec.)"""
+    if spec.varlen:
+        raise FAArgumentError("split-KV takes no variable-length attention "
+                              "(varlen): its kernel is the one-kernel "
+                              "forward")
     parts = [("partial_o", 5, "f32"), ("partial_lse", 4, "f32")]
     if stage == "partial":
         args = [(n, 4, spec.dtype) for n in ("q", "k", "v")] + parts

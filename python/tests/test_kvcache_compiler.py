@@ -69,12 +69,6 @@ def test_bad_page_sizes_raise(kwargs):
     assert isinstance(e.value, ValueError)
 
 
-def test_paged_and_varlen_do_not_combine():
-    with pytest.raises(ValueError, match="paged and varlen"):
-        AttentionSpec(paged=16, varlen=True)
-    AttentionSpec(paged=0, varlen=True)  # (0: not paged)
-
-
 def test_paged_source():
     spec = AttentionSpec(dtype="f16", head_dim=64, causal="bottom_right",
                          lse=True, scale=0.25, paged=16, mask_mod=MASK,

@@ -48,6 +48,14 @@ The causal masks: top_left keeps j <= i, bottom_right j <= i + nk_b - Nq.
 The control --perturb-reference scales the reference O by 1.001 (the check
 must then FAIL).
 
+--seqlens-q N0,N1,... packs the queries instead (varlen(%cu_seqlens_q)
+with paged(...), docs/PagedKV.md): Q [Tq, Hq, D] and O [Tq, Hq, Dv] with
+sequence b at rows [cu_q[b], cu_q[b + 1]), its nq_b queries the last
+positions of its nk_b keys (bottom_right: j <= i + nk_b - nq_b); the LSE
+is [Hq, Tq]. --gap G rows follow the last sequence: NaN in Q, and O and
+the LSE must keep their sentinel there. max_seqlen_q is the longest nq_b
+(or --max-seqlen-q).
+
   gen_paged_check.py --dtype f16 --cache-seqlens 0,1,9,40 --nq 3 \\
       --page-size 8 --hq 4 --hkv 2 --causal bottom_right --lse --share-pages
 """
@@ -93,6 +101,12 @@ def main():
                           ("spare_pages", 0)]:
         p.add_argument("--" + name.replace("_", "-"), type=int,
                        default=default)
+    p.add_argument("--seqlens-q", type=lengths, default=None,
+                   help="pack the queries: nq_b per sequence (replaces --nq)")
+    p.add_argument("--gap", type=int, default=2,
+                   help="with --seqlens-q: unused rows after the last "
+                        "sequence")
+    p.add_argument("--max-seqlen-q", type=int, default=None)
     p.add_argument("--max-pages", type=int, default=None,
                    help="width of the block table (default: the most pages "
                         "a sequence needs)")
@@ -119,6 +133,17 @@ def main():
                    help="mask_mod: q_idx - W < kv_idx <= q_idx")
     a = p.parse_args()
     lens, P, nq = a.cache_seqlens, a.page_size, a.nq
+    packed = a.seqlens_q is not None
+    if packed and len(a.seqlens_q) != len(lens):
+        p.error("--seqlens-q needs one length per sequence of "
+                "--cache-seqlens")
+    # Query counts per sequence, and the first packed row of each.
+    nqs = a.seqlens_q if packed else [nq] * len(lens)
+    cu_q = [sum(nqs[:b]) for b in range(len(lens) + 1)]
+    tq = cu_q[-1] + (a.gap if packed else 0)
+    max_q = max(nqs + [0]) if a.max_seqlen_q is None else a.max_seqlen_q
+    if packed and (a.gap < 0 or max_q < max(nqs + [0])):
+        p.error("bad --gap or --max-seqlen-q")
     if a.hq < 1 or a.hkv < 1 or a.hq % a.hkv:
         p.error("--hq must be a positive multiple of --hkv")
     if min(a.d, a.dv, P) < 1 or nq < 0 or a.spare_pages < 0:
@@ -155,8 +180,9 @@ def main():
 
     def val():
         return rng.randrange(-64, 64) / 64.0
-    q = [[[[val() for _ in range(d)] for _ in range(nq)] for _ in range(hq)]
-         for _ in range(B)]
+    # q[b][h][i]: query i of sequence b (packed: row cu_q[b] + i).
+    q = [[[[val() for _ in range(d)] for _ in range(nqs[b])]
+          for _ in range(hq)] for b in range(B)]
 
     def pool(width):
         return [[[[val() for _ in range(width)] for _ in range(hkv)]
@@ -169,11 +195,11 @@ def main():
     scale = f32(a.scale if a.scale is not None else 1.0 / math.sqrt(d))
     cap = f32(a.softcap) if a.softcap is not None else None
     slopes = [f32(2.0 ** (-8.0 * (h + 1) / hq)) for h in range(hq)]
-    out = [[[None] * nq for _ in range(hq)] for _ in range(B)]
-    lse = [[[None] * nq for _ in range(hq)] for _ in range(B)]
+    out = [[[None] * nqs[b] for _ in range(hq)] for b in range(B)]
+    lse = [[[None] * nqs[b] for _ in range(hq)] for b in range(B)]
     bias = 1.001 if a.perturb_reference else 1.0
     for b in range(B):
-        nk = lens[b]
+        nk, nq = lens[b], nqs[b]
 
         def row(pool_, j, g):
             return pool_[table[b][j // P]][j % P][g]
@@ -216,13 +242,19 @@ def main():
         dims = ["?" if i in dyn and not a.static_shapes else str(x)
                 for i, x in enumerate(shape)]
         return "tensor<" + "x".join(dims + [elt]) + ">"
-    qsh, osh, lsh = [B, hq, nq, d], [B, hq, nq, dv], [B, hq, nq]
+    if packed:
+        qsh, osh, lsh = [tq, hq, d], [tq, hq, dv], [hq, tq]
+        qdyn, ldyn = (0,), (1,)
+    else:
+        qsh, osh, lsh = [B, hq, nq, d], [B, hq, nq, dv], [B, hq, nq]
+        qdyn, ldyn = (0, 2), (0, 2)
     ksh, vsh = [num_pages, P, hkv, d], [num_pages, P, hkv, dv]
-    qs, qt = ty(qsh, t), ty(qsh, t, (0, 2))
+    qs, qt = ty(qsh, t), ty(qsh, t, qdyn)
     ks, kt = ty(ksh, t), ty(ksh, t, (0,))
     vs, vt = ty(vsh, t), ty(vsh, t, (0,))
-    os_, ot = ty(osh, t), ty(osh, t, (0, 2))
-    ls, lt = ty(lsh, "f32"), ty(lsh, "f32", (0, 2))
+    os_, ot = ty(osh, t), ty(osh, t, qdyn)
+    ls, lt = ty(lsh, "f32"), ty(lsh, "f32", ldyn)
+    cqs, cqt = ty([B + 1], "i32"), ty([B + 1], "i32", (0,))
     bts, btt = ty([B, max_pages], "i32"), ty([B, max_pages], "i32", (0, 1))
     sls, slt_ = ty([B], "i32"), ty([B], "i32", (0,))
     slt, sbt = f"tensor<{hq}xf32>", f"tensor<{B}xf32>"
@@ -235,6 +267,9 @@ def main():
     if captures:
         clause += ("\n      captures(" + ", ".join("%" + n for n, _ in captures)
                    + " : " + ", ".join(ty_ for _, ty_ in captures) + ")")
+    if packed:
+        clause += (f"\n      varlen(%cu_seqlens_q : {cqt}) "
+                   "max_seqlen_q = %max_seqlen_q")
     clause += f"\n      paged(%block_table, %cache_seqlens : {btt}, {slt_})"
     if a.scale is not None:
         clause += f" scale = {a.scale:.9e}"
@@ -245,15 +280,19 @@ def main():
     res_t = f"{ot}, {lt}" if a.lse else ot
     res = "%o, %l" if a.lse else "%o"
     lse_arg = f", %l0: {lt}" if a.lse else ""
+    varlen_arg = (f", %cu_seqlens_q: {cqt}, %max_seqlen_q: index" if packed
+                  else "")
     print(f"""// Generated by gen_paged_check.py; see the RUN line that made it.
-// cache_seqlens = {lens}, page_size = {P}, num_pages = {num_pages}
+// cache_seqlens = {lens}, page_size = {P}, num_pages = {num_pages}{f", seqlens_q = {nqs}" if packed else ""}
 // block_table = {[row[:len(table[b])] for b, row in enumerate(full_table)]} (+ unused entries)
 #a4 = affine_map<(b, h, i, e) -> (b, h, i, e)>
 #s4 = affine_map<(b, h, i, e) -> ()>
 #a3 = affine_map<(b, h, i) -> (b, h, i)>
 #s3 = affine_map<(b, h, i) -> ()>
+#a2 = affine_map<(h, i) -> (h, i)>
+#s2 = affine_map<(h, i) -> ()>
 
-func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg}{cap_args},
+func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg}{cap_args}{varlen_arg},
                      %block_table: {btt}, %cache_seqlens: {slt_}) -> ({res_t}) {{
   {res} = fa.attention ins(%q, %k_cache, %v_cache : {qt}, {kt}, {vt})
       outs({outs}){clause}
@@ -265,8 +304,26 @@ func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg
     nan = NAN_HEX[t]
     fin = (lambda x: nan if math.isnan(x) else repr(x))
 
-    def flat_q(x):
-        return [e for bb in x for hh in bb for ii in hh for e in ii]
+    def flat_q(x, width, fill):
+        """x[b][h][i] (rows of `width`) in the layout of Q or O."""
+        if not packed:
+            return [e for bb in x for hh in bb for ii in hh for e in ii]
+        rows = [[[fill] * width for _ in range(hq)] for _ in range(tq)]
+        for b in range(B):
+            for h in range(hq):
+                for i in range(nqs[b]):
+                    rows[cu_q[b] + i][h] = x[b][h][i]
+        return [e for r in rows for hh in r for e in hh]
+
+    def flat_lse(x):
+        if not packed:
+            return [v for bb in x for hh in bb for v in hh]
+        rows = [[SENTINEL] * tq for _ in range(hq)]
+        for b in range(B):
+            for h in range(hq):
+                for i in range(nqs[b]):
+                    rows[h][cu_q[b] + i] = x[b][h][i]
+        return [v for r in rows for v in r]
 
     def flat_pool(x, w):
         return [e for pg in x for r in pg
@@ -278,7 +335,7 @@ func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg
              f"  %sent32 = arith.constant {SENTINEL} : f32",
              "  %ninf = arith.constant 0xFF800000 : f32"]
     for name, vals, st, dt, shape in (
-            ("q", flat_q(q), qs, qt, qsh),
+            ("q", flat_q(q, d, math.nan), qs, qt, qsh),
             ("k_cache", flat_pool(kc, d), ks, kt, ksh),
             ("v_cache", flat_pool(vc, dv), vs, vt, vsh)):
         lines += [f"  %{name}_s = arith.constant "
@@ -310,6 +367,14 @@ func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg
         sb = dense([(b + 1) / 4.0 for b in range(B)], [B], fmt_f32)
         lines.append(f"  %seqbias = arith.constant {sb} : {sbt}")
         call_args, call_tys = call_args + ", %seqbias", call_tys + ", " + sbt
+    if packed:
+        lines += [f"  %cu_seqlens_q_s = arith.constant "
+                  f"{dense(cu_q, [B + 1], str)} : {cqs}",
+                  f"  %cu_seqlens_q = tensor.cast %cu_seqlens_q_s : {cqs} to "
+                  f"{cqt}",
+                  f"  %max_seqlen_q = arith.constant {max_q} : index"]
+        call_args += ", %cu_seqlens_q, %max_seqlen_q"
+        call_tys += f", {cqt}, index"
     lines.append(f"  {res} = func.call @attention({call_args}, %block_table, "
                  f"%cache_seqlens) : ({call_tys}, {btt}, {slt_}) -> ({res_t})")
 
@@ -319,14 +384,14 @@ func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg
            if t != "f32" else f"    %xf = arith.addf {x}, %zero : f32")
     lines += [
         f"  %oref = arith.constant "
-        f"{dense([e for bb in out for hh in bb for ii in hh for e in ii], osh, fmt_f32)}"
+        f"{dense(flat_q(out, dv, SENTINEL), osh, fmt_f32)}"
         f" : {ofs}",
         f"  %os = tensor.cast %o : {ot} to {os_}",
         "  %err0 = tensor.empty() : tensor<f32>",
         "  %err_init = linalg.fill ins(%zero : f32) outs(%err0 : tensor<f32>) -> tensor<f32>",
-        "  %err_t = linalg.generic {indexing_maps = [#a4, #a4, #s4], "
-        "iterator_types = [\"reduction\", \"reduction\", \"reduction\", "
-        "\"reduction\"]}",
+        f"  %err_t = linalg.generic {{indexing_maps = [#a{len(osh)}, "
+        f"#a{len(osh)}, #s{len(osh)}], iterator_types = ["
+        + ", ".join(['\"reduction\"'] * len(osh)) + "]}",
         f"      ins(%os, %oref : {os_}, {ofs}) outs(%err_init : tensor<f32>) {{",
         f"  ^bb0(%x: {t}, %y: f32, %acc: f32):",
         ext("%x"),
@@ -343,11 +408,12 @@ func.func @attention(%q: {qt}, %k_cache: {kt}, %v_cache: {vt}, %o0: {ot}{lse_arg
     if a.lse:
         lines += [
             f"  %lref = arith.constant "
-            f"{dense([x for bb in lse for hh in bb for x in hh], lsh, fmt_f32)}"
+            f"{dense(flat_lse(lse), lsh, fmt_f32)}"
             f" : {ls}",
             f"  %lss = tensor.cast %l : {lt} to {ls}",
-            "  %lerr_t = linalg.generic {indexing_maps = [#a3, #a3, #s3], "
-            "iterator_types = [\"reduction\", \"reduction\", \"reduction\"]}",
+            f"  %lerr_t = linalg.generic {{indexing_maps = [#a{len(lsh)}, "
+            f"#a{len(lsh)}, #s{len(lsh)}], iterator_types = ["
+            + ", ".join(['\"reduction\"'] * len(lsh)) + "]}",
             f"      ins(%lss, %lref : {ls}, {ls}) outs(%err_init : tensor<f32>) {{",
             "  ^bb0(%x: f32, %y: f32, %acc: f32):",
             "    // Rows that see no key: both must be -inf.",

@@ -266,8 +266,10 @@ std::vector<HostCapture> makeCaptures(const std::vector<TensorType> &types,
     for (size_t d = 0; d < dims.size(); ++d) {
       const std::string &dim = dims[d];
       int64_t size;
+      // (Tq and Tk: the token rows of packed sequences, which only the
+      // sizeOf of a varlen or varlen-paged kernel knows.)
       if (dim == "B" || dim == "Hq" || dim == "Hkv" || dim == "Nq" ||
-          dim == "Nk") {
+          dim == "Nk" || dim == "Tq" || dim == "Tk") {
         size = sizeOf(dim);
       } else {
         char *end = nullptr;
@@ -275,7 +277,7 @@ std::vector<HostCapture> makeCaptures(const std::vector<TensorType> &types,
         if (dim.empty() || *end || n < 0)
           die(kUsage, "--capture " + flag->text + ": size '" + dim +
                           "' is not an integer >= 0 or one of B, Hq, Hkv, "
-                          "Nq, Nk");
+                          "Nq, Nk, Tq, Tk");
         size = n;
       }
       if (c.type.shape[d] >= 0 && c.type.shape[d] != size)

@@ -29,6 +29,56 @@ int64_t resolveSize(int64_t flag, int64_t fromMetadata, const char *name,
   return flag;
 }
 
+Problem sequenceBase(const KernelMetadata &meta, bool bshd) {
+  Problem base{};
+  base.bf16 = meta.dtype == "bf16";
+  base.D = meta.headDim;
+  base.scale = meta.scale;
+  base.causal = meta.causal == "top_left"       ? 1
+                : meta.causal == "bottom_right" ? 2
+                                                : 0;
+  base.lse = meta.lse;
+  base.bshd = bshd;
+  base.B = 1; // each sequence is a problem of its own
+  return base;
+}
+
+void checkHeads(const Problem &base) {
+  if (base.Hkv == 0 || base.Hq % base.Hkv != 0)
+    die(kUsage, "query heads (" + std::to_string(base.Hq) +
+                    ") must be a multiple of key/value heads (" +
+                    std::to_string(base.Hkv) + ")");
+  if (base.Hq == 0 || base.Hq > 65535)
+    die(kUsage, "query heads must be in [1, 65535] (grid limits)");
+}
+
+std::string sequenceGpuReferenceWhyNot(const KernelMetadata &meta,
+                                       const Options &opt) {
+  std::string why;
+  if (gpuReferenceFits(meta.scoreMod.get(), meta.maskMod.get(), why) &&
+      (readsBatch(meta.scoreMod.get()) || readsBatch(meta.maskMod.get())))
+    why = "the regions read the sequence index, which the GPU reference (one "
+          "sequence at a time) cannot give them";
+  if (opt.check && opt.reference == "gpu" && !why.empty())
+    die(kUsage, "--reference gpu: " + why + "; use --reference cpu");
+  return why;
+}
+
+void perturbElement(const Problem &p, CUdeviceptr at) {
+  uint16_t x;
+  check(cuda.cuMemcpyDtoH_v2(&x, at, 2), "cuMemcpyDtoH");
+  x = p.round((p.bf16 ? fromBF16(x) : fromF16(x)) + 0.25f);
+  check(cuda.cuMemcpyHtoD_v2(at, &x, 2), "cuMemcpyHtoD");
+}
+
+bool sequencesPass(const CheckStats &stats, int64_t outsideErrors,
+                   int64_t capturesWritten) {
+  double bound = 2 * stats.maxBase + 1e-5;
+  return stats.nanCount == 0 && stats.maskedRowErrors == 0 &&
+         stats.maxErr <= bound && stats.maxLseErr <= 1.0 &&
+         outsideErrors == 0 && capturesWritten == 0;
+}
+
 bool readsBatch(const ModRegion *region) {
   if (!region)
     return false;

@@ -5,10 +5,12 @@
 //===----------------------------------------------------------------------===//
 //
 // What the runs of a batch of sequences share (Varlen.h: packed sequences;
-// Paged.h: a paged KV cache): the kernel's arguments as expanded memref
-// descriptors, the grid read from the metadata, the driver and the module,
-// the parameters of a launch (descriptors, then the tensor maps), --bench
-// timing, and the read-only check of the captures.
+// Paged.h: a paged KV cache; VarlenPaged.h: packed queries against a paged
+// cache): the problem every sequence shares, the kernel's arguments as
+// expanded memref descriptors, the grid read from the metadata, the driver
+// and the module, the parameters of a launch (descriptors, then the tensor
+// maps), --bench timing, the read-only checks of the inputs and the
+// captures, and the verdict.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,9 +19,12 @@
 
 #include "Captures.h"
 #include "Driver.h"
+#include "GpuReference.h"
 #include "Metadata.h"
 #include "Options.h"
+#include "Reference.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -41,6 +46,49 @@ struct LaunchArg {
 /// when unknown.
 int64_t resolveSize(int64_t flag, int64_t fromMetadata, const char *name,
                     const char *option, bool required);
+
+/// What the sequences of a batch share (dtype, head dim, scale, causal
+/// alignment, LSE): a problem of one sequence (B = 1) in the `bshd` or bhsd
+/// layout, its heads and lengths still 0.
+Problem sequenceBase(const KernelMetadata &meta, bool bshd);
+
+/// Dies (exit 2) unless Hq is in [1, 65535] and a multiple of Hkv.
+void checkHeads(const Problem &base);
+
+/// Whether the GPU reference, which runs one sequence at a time as a batch
+/// of one, can check the kernel of `meta`: "" or why not (the regions do
+/// not fit it, or they read the sequence index). Dies (exit 2) when
+/// --reference gpu insists and it cannot.
+std::string sequenceGpuReferenceWhyNot(const KernelMetadata &meta,
+                                       const Options &opt);
+
+/// --perturb: adds 0.25 to the element of O at `at` (a control: the check
+/// must fail).
+void perturbElement(const Problem &p, CUdeviceptr at);
+
+/// The elements of `host` that `device` no longer holds (compared bit for
+/// bit, a chunk at a time: the pools may be large).
+template <typename T>
+int64_t countChanged(const std::vector<T> &host, const DeviceBuffer &device) {
+  constexpr size_t kChunk = (64 << 20) / sizeof(T);
+  std::vector<T> now(std::min(host.size(), kChunk));
+  int64_t changed = 0;
+  for (size_t first = 0; first < host.size(); first += kChunk) {
+    size_t count = std::min(kChunk, host.size() - first);
+    check(cuda.cuMemcpyDtoH_v2(now.data(), device.ptr + first * sizeof(T),
+                               count * sizeof(T)),
+          "cuMemcpyDtoH");
+    for (size_t i = 0; i < count; ++i)
+      changed += now[i] != host[first + i];
+  }
+  return changed;
+}
+
+/// The verdict of a batch of sequences: no NaN, no nonzero row that sees
+/// no key, the rule on O, the LSE within its tolerance, nothing outside
+/// the outputs changed and no capture written.
+bool sequencesPass(const CheckStats &stats, int64_t outsideErrors,
+                   int64_t capturesWritten);
 
 /// Whether a region reads its batch index (the GPU reference, which runs
 /// one sequence as a batch of one, would pass 0).

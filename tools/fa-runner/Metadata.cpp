@@ -7,7 +7,6 @@
 #include "Metadata.h"
 #include "Support.h"
 
-#include <array>
 #include <limits>
 
 namespace fa_runner {
@@ -113,8 +112,9 @@ static void readSplit(KernelMetadata &m, const Json &attention) {
                     "; expected 1 <= max_splits and 0 <= splits <= max_splits");
 }
 
-/// Checks that the arguments of a `kind` (varlen, paged) kernel start with
-/// `names`, of ranks `ranks`, those from `firstI32` on of element type i32.
+/// Checks that the arguments of a `kind` (varlen, paged, varlen-paged)
+/// kernel start with `names`, of ranks `ranks`, those from `firstI32` on of
+/// element type i32.
 static void checkArguments(const Json &args,
                            const std::vector<std::string> &names,
                            const std::vector<int64_t> &ranks, const char *kind,
@@ -134,42 +134,63 @@ static void checkArguments(const Json &args,
   }
 }
 
-/// Checks the arguments of a varlen or paged (`kind`) kernel: q, k, v and
-/// o of rank `rank` and the LSE of rank - 1 (a split-KV partial kernel: q,
-/// k, v, partial_o and partial_lse), then its two i32 tensors `extra` of
-/// ranks `extraRanks`, which its metadata object puts at `at`.
-static void checkExtraArguments(const KernelMetadata &m, const char *kind,
-                                int64_t rank, std::array<const char *, 2> extra,
-                                std::array<int64_t, 2> extraRanks,
-                                std::array<int64_t, 2> at) {
+/// "a", "a and b", "a, b and c".
+static std::string joinWords(const std::vector<std::string> &words) {
+  std::string s;
+  for (size_t i = 0; i < words.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == words.size() ? " and " : ", ") + words[i];
+  return s;
+}
+
+/// The i32 tensors a varlen, paged or varlen-paged kernel takes after O
+/// and the LSE: their names, ranks, and where its metadata objects
+/// (`objects`: "\"varlen\" puts", ...) put them.
+struct ExtraArguments {
+  const char *kind, *objects;
+  std::vector<std::string> names;
+  std::vector<int64_t> ranks, at;
+};
+
+/// Checks the arguments of a varlen, paged or varlen-paged kernel: q and o
+/// of rank `qRank`, k and v of rank `kRank`, the LSE of rank qRank - 1 (a
+/// split-KV partial kernel: q, k, v, partial_o and partial_lse), then the
+/// i32 tensors `extra`.
+static void checkExtraArguments(const KernelMetadata &m, int64_t qRank,
+                                int64_t kRank, const ExtraArguments &extra) {
   std::vector<std::string> names{"q", "k", "v", "o"};
-  std::vector<int64_t> ranks(4, rank);
+  std::vector<int64_t> ranks{qRank, kRank, kRank, qRank};
   if (m.splitKV) {
     names = {"q", "k", "v", "partial_o", "partial_lse"};
-    ranks = {rank, rank, rank, rank + 1, rank};
+    ranks = {qRank, kRank, kRank, qRank + 1, qRank};
   } else if (m.lse) {
     names.push_back("lse");
-    ranks.push_back(rank - 1);
+    ranks.push_back(qRank - 1);
   }
   int64_t first = static_cast<int64_t>(names.size());
-  if (at[0] != first || at[1] != first + 1)
-    die(kUsage, std::string("metadata: \"") + kind + "\" puts " + extra[0] +
-                    " and " + extra[1] + " at arguments " +
-                    std::to_string(at[0]) + " and " + std::to_string(at[1]) +
-                    ", expected " + std::to_string(first) + " and " +
-                    std::to_string(first + 1) + " (after " +
+  std::vector<int64_t> expected;
+  for (size_t i = 0; i < extra.names.size(); ++i)
+    expected.push_back(first + static_cast<int64_t>(i));
+  if (extra.at != expected) {
+    std::vector<std::string> at, want;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      at.push_back(std::to_string(extra.at[i]));
+      want.push_back(std::to_string(expected[i]));
+    }
+    die(kUsage, std::string("metadata: ") + extra.objects + " " +
+                    joinWords(extra.names) + " at arguments " + joinWords(at) +
+                    ", expected " + joinWords(want) + " (after " +
                     (m.splitKV ? "partial_lse"
                      : m.lse   ? "the LSE"
                                : "o") +
                     ")");
-  names.insert(names.end(), extra.begin(), extra.end());
-  ranks.insert(ranks.end(), extraRanks.begin(), extraRanks.end());
-  checkArguments(m.json["arguments"], names, ranks, kind, first);
+  }
+  names.insert(names.end(), extra.names.begin(), extra.names.end());
+  ranks.insert(ranks.end(), extra.ranks.begin(), extra.ranks.end());
+  checkArguments(m.json["arguments"], names, ranks, extra.kind, first);
 }
 
-/// Checks the arguments of a varlen kernel: q, k, v, o of rank 3, the LSE
-/// of rank 2, then cu_seqlens_q and cu_seqlens_k (i32, rank 1) where the
-/// "varlen" object says.
+/// Reads the "varlen" object of a varlen or varlen-paged kernel into `m`:
+/// where cu_seqlens_q (and, against no paged cache, cu_seqlens_k) are.
 static void readVarlen(KernelMetadata &m, const Json &attention) {
   const Json &varlen = m.json["varlen"];
   if (varlen.kind != Json::Object)
@@ -182,21 +203,19 @@ static void readVarlen(KernelMetadata &m, const Json &attention) {
     die(kUsage, "metadata: fa-runner runs varlen forward kernels only (not "
                 "a backward or split-KV one)");
   m.cuSeqlensQ = varlen["cu_seqlens_q"].asInt();
-  m.cuSeqlensK = varlen["cu_seqlens_k"].asInt();
-  checkExtraArguments(m, "varlen", 3, {"cu_seqlens_q", "cu_seqlens_k"}, {1, 1},
-                      {m.cuSeqlensQ, m.cuSeqlensK});
-  const Json &args = m.json["arguments"];
-  if (m.lse) {
-    int64_t lseHeads = shapeOf(args.array[4])[0];
-    if (lseHeads >= 0 && m.qShape[1] >= 0 && lseHeads != m.qShape[1])
-      die(kUsage, "metadata: the LSE has " + std::to_string(lseHeads) +
-                      " heads but q " + std::to_string(m.qShape[1]));
+  if (!m.paged) {
+    m.cuSeqlensK = varlen["cu_seqlens_k"].asInt();
+    return;
   }
+  if (varlen.has("cu_seqlens_k"))
+    die(kUsage, "metadata: a varlen kernel against a paged cache takes its "
+                "key counts from cache_seqlens, but its \"varlen\" object "
+                "names cu_seqlens_k (argument " +
+                    std::to_string(varlen["cu_seqlens_k"].asInt()) + ")");
 }
 
-/// Checks the arguments of a paged kernel: q, k, v, o of rank 4, the LSE of
-/// rank 3, then block_table (i32, rank 2) and cache_seqlens (i32, rank 1)
-/// where the "paged" object says; k and v have the static page size.
+/// Reads the "paged" object of a paged or varlen-paged kernel into `m`:
+/// the page size and where block_table and cache_seqlens are.
 static void readPaged(KernelMetadata &m, const Json &attention) {
   const Json &paged = m.json["paged"];
   if (paged.kind != Json::Object)
@@ -219,19 +238,72 @@ static void readPaged(KernelMetadata &m, const Json &attention) {
                     std::to_string(attention["page_size"].asInt()));
   m.blockTable = paged["block_table"].asInt();
   m.cacheSeqlens = paged["cache_seqlens"].asInt();
-  checkExtraArguments(m, "paged", 4, {"block_table", "cache_seqlens"}, {2, 1},
-                      {m.blockTable, m.cacheSeqlens});
+}
+
+/// Checks the arguments of a varlen kernel (q, k, v, o of rank 3, the LSE
+/// of rank 2, then cu_seqlens_q and cu_seqlens_k, i32 of rank 1), a paged
+/// one (q, k, v, o of rank 4, the LSE of rank 3, then block_table, i32 of
+/// rank 2, and cache_seqlens, i32 of rank 1) or a varlen-paged one (q and o
+/// of rank 3, k and v of rank 4, the LSE of rank 2, then cu_seqlens_q,
+/// block_table and cache_seqlens), where the objects say; the pages of k
+/// and v have the static page size; the LSE of packed queries has q's
+/// heads.
+static void checkVarlenOrPagedArguments(const KernelMetadata &m) {
+  if (m.varlen && m.paged)
+    checkExtraArguments(m, 3, 4,
+                        {"varlen-paged",
+                         "\"varlen\" and \"paged\" put",
+                         {"cu_seqlens_q", "block_table", "cache_seqlens"},
+                         {1, 2, 1},
+                         {m.cuSeqlensQ, m.blockTable, m.cacheSeqlens}});
+  else if (m.varlen)
+    checkExtraArguments(m, 3, 3,
+                        {"varlen",
+                         "\"varlen\" puts",
+                         {"cu_seqlens_q", "cu_seqlens_k"},
+                         {1, 1},
+                         {m.cuSeqlensQ, m.cuSeqlensK}});
+  else
+    checkExtraArguments(m, 4, 4,
+                        {"paged",
+                         "\"paged\" puts",
+                         {"block_table", "cache_seqlens"},
+                         {2, 1},
+                         {m.blockTable, m.cacheSeqlens}});
   const Json &args = m.json["arguments"];
-  for (int64_t a : {1, 2}) {
-    int64_t rows = shapeOf(args.array[a])[1];
-    if (rows != m.pageSize)
-      die(kUsage,
-          "metadata: " + args.array[a]["name"].string + " has " +
-              (rows < 0 ? std::string("a dynamic page size")
-                        : "pages of " + std::to_string(rows) + " rows") +
-              " (dimension 1), but \"paged\" says page_size " +
-              std::to_string(m.pageSize));
+  if (m.paged)
+    for (int64_t a : {1, 2}) {
+      int64_t rows = shapeOf(args.array[a])[1];
+      if (rows != m.pageSize)
+        die(kUsage,
+            "metadata: " + args.array[a]["name"].string + " has " +
+                (rows < 0 ? std::string("a dynamic page size")
+                          : "pages of " + std::to_string(rows) + " rows") +
+                " (dimension 1), but \"paged\" says page_size " +
+                std::to_string(m.pageSize));
+    }
+  if (m.varlen && m.lse) {
+    int64_t lseHeads = shapeOf(args.array[4])[0];
+    if (lseHeads >= 0 && m.qShape[1] >= 0 && lseHeads != m.qShape[1])
+      die(kUsage, "metadata: the LSE has " + std::to_string(lseHeads) +
+                      " heads but q " + std::to_string(m.qShape[1]));
   }
+}
+
+/// Why q or k of `m` have the wrong rank for its kind.
+static std::string rankError(const KernelMetadata &m) {
+  if (m.varlen && m.paged)
+    return "metadata: a varlen kernel against a paged cache takes q of rank "
+           "3 ([tokens, heads, head dim]) and k of rank 4 ([num_pages, "
+           "page_size, heads, head dim])";
+  if (m.varlen)
+    return "metadata: a varlen kernel's q and k must have rank 3 ([tokens, "
+           "heads, head dim])";
+  if (m.paged && m.qShape.size() == 3)
+    return "metadata: a paged kernel's q has rank 3 (packed tokens) but its "
+           "metadata has no \"varlen\" object: packed queries against a "
+           "paged cache need both \"varlen\" and \"paged\"";
+  return "metadata: q and k must have rank 4";
 }
 
 KernelMetadata readMetadata(const std::string &text) {
@@ -262,11 +334,33 @@ KernelMetadata readMetadata(const std::string &text) {
   m.scale = attention["scale"].number;
   m.causal = attention.has("causal") ? attention["causal"].asString() : "none";
   m.lse = !m.backward && attention["lse"].boolean;
+  m.varlen = m.json.has("varlen") ||
+             (attention.has("varlen") && attention["varlen"].boolean);
+  m.paged = m.json.has("paged") ||
+            (attention.has("paged") && attention["paged"].boolean);
+  auto needObject = [&](const char *kind, bool is) {
+    if (is && !m.json.has(kind))
+      die(kUsage, std::string("metadata: \"attention\" says \"") + kind +
+                      "\": true but the kernel has no \"" + kind + "\" object" +
+                      (m.varlen && m.paged
+                           ? " (a varlen kernel against a paged cache has a "
+                             "\"varlen\" and a \"paged\" object)"
+                           : ""));
+  };
   if (m.json.has("split_kv")) {
+    if (m.varlen)
+      die(kUsage, std::string("metadata: a kernel is not both a split-KV and "
+                              "a varlen kernel") +
+                      (m.paged ? " (variable-length queries against a paged "
+                                 "cache run as one kernel, without "
+                                 "\"split_kv\")"
+                               : ""));
     readSplit(m, attention);
     if (m.stage == "combine") {
       // partial_o, partial_lse, o and the LSE: no Q, K or captures (its
-      // "attention" is the op's, read from the partial kernel).
+      // "attention" is the op's, read from the partial kernel; the pages
+      // are the partial kernel's).
+      m.paged = false;
       std::vector<std::string> names{"partial_o", "partial_lse", "o"};
       std::vector<int64_t> ranks{5, 4, 4};
       if (m.lse) {
@@ -290,38 +384,36 @@ KernelMetadata readMetadata(const std::string &text) {
     checkSplitArguments(args, {"q", "k", "v", "partial_o", "partial_lse"},
                         {4, 4, 4, 5, 4}, m.stage);
   }
+  // (A combine kernel's "attention" is the op's; its pages are the partial
+  // kernel's.)
+  needObject("varlen", m.varlen);
+  needObject("paged", m.paged);
   // A backward with dq=accumulate passes the f32 dQ accumulator after delta.
   m.gradQueryAccumulator = m.backward && args.array.size() > 7 &&
                            args.array[7]["name"].asString() == "dq_accum";
   m.fixedArguments = m.backward           ? (m.gradQueryAccumulator ? 11 : 10)
                      : m.lse || m.splitKV ? 5
                                           : 4;
-  m.varlen = m.json.has("varlen") ||
-             (attention.has("varlen") && attention["varlen"].boolean);
-  m.paged = m.json.has("paged") ||
-            (attention.has("paged") && attention["paged"].boolean);
-  if (m.varlen && m.paged)
-    die(kUsage, "metadata: a kernel is not both a varlen and a paged kernel");
-  if (m.varlen || m.paged)
-    m.fixedArguments += 2; // cu_seqlens_q/k, or block_table, cache_seqlens
+  // cu_seqlens_q/k, block_table and cache_seqlens, or all but cu_seqlens_k.
+  m.fixedArguments += m.varlen && m.paged ? 3 : m.varlen || m.paged ? 2 : 0;
   m.qShape = shapeOf(args.array[0]);
   m.kShape = shapeOf(args.array[1]);
   if (m.qShape.size() != (m.varlen ? 3u : 4u) ||
-      m.kShape.size() != m.qShape.size())
-    die(kUsage, m.varlen ? "metadata: a varlen kernel's q and k must have "
-                           "rank 3 ([tokens, heads, head dim])"
-                         : "metadata: q and k must have rank 4");
+      m.kShape.size() != (m.varlen && !m.paged ? 3u : 4u))
+    die(kUsage, rankError(m));
   if (args.array.size() < static_cast<size_t>(m.fixedArguments))
-    die(kUsage, m.varlen  ? "metadata: argument count does not match the LSE "
-                            "and varlen flags"
-                : m.paged ? "metadata: argument count does not match the LSE "
-                            "and paged flags"
-                          : "metadata: argument count does not match the LSE "
-                            "flag");
+    die(kUsage, std::string("metadata: argument count does not match the "
+                            "LSE") +
+                    (m.varlen && m.paged ? ", varlen and paged flags"
+                     : m.varlen          ? " and varlen flags"
+                     : m.paged           ? " and paged flags"
+                                         : " flag"));
   if (m.varlen)
     readVarlen(m, attention);
   if (m.paged)
     readPaged(m, attention);
+  if (m.varlen || m.paged)
+    checkVarlenOrPagedArguments(m);
   m.tensorMaps = readTensorMaps(m.json, m.splitKV ? 2 : 3);
 
   // Captures: every argument after O and the LSE (a split-KV partial

@@ -29,6 +29,13 @@
 // Hkv, D], and the i32 block_table [B, max_pages] and cache_seqlens [B]
 // follow the LSE (before the captures).
 //
+// A varlen-paged kernel (both; VarlenPaged.h) has "varlen": true, "paged":
+// true and its "page_size" in its "attention", a "varlen" object without
+// cu_seqlens_k and a "paged" object: q and o are [tokens, Hq, D], the LSE
+// [Hq, tokens], k and v the pools, and the i32 cu_seqlens_q, block_table
+// and cache_seqlens follow the LSE (before the captures). It is never a
+// split-KV kernel.
+//
 // The two kernels of a split-KV forward (SplitKV.h) carry a "split_kv"
 // object: the partial kernel takes q, k, v, partial_o, partial_lse and the
 // captures, and its "attention" describes the op; the combine kernel takes
@@ -67,7 +74,8 @@ struct KernelMetadata {
   bool splitKV = false;
   int64_t splits = 0, maxSplits = 0;
   std::string splitRule;
-  /// A varlen kernel: the arguments cu_seqlens_q and cu_seqlens_k.
+  /// A varlen kernel: the arguments cu_seqlens_q and cu_seqlens_k (-1 in a
+  /// varlen-paged kernel, `varlen` and `paged` both set).
   bool varlen = false;
   int64_t cuSeqlensQ = -1, cuSeqlensK = -1;
   /// A paged kernel: the arguments block_table and cache_seqlens, and the
@@ -75,13 +83,15 @@ struct KernelMetadata {
   bool paged = false;
   int64_t blockTable = -1, cacheSeqlens = -1, pageSize = 0;
   /// Static sizes of Q and K ([B, H, N, D], varlen [T, H, D], paged K
-  /// [num_pages, page_size, H, D]; -1 dynamic).
+  /// [num_pages, page_size, H, D], varlen-paged Q [T, H, D] and K the
+  /// pool's; -1 dynamic).
   /// A split-KV combine kernel has no Q or K: qShape is O's, kShape all -1.
   std::vector<int64_t> qShape, kShape;
   /// Arguments before the captures: 4, or 5 with the LSE (a split-KV partial
   /// kernel: 5, q, k, v, partial_o, partial_lse; its combine kernel: 3 or
   /// 4, partial_o, partial_lse, o and the LSE, and no captures; varlen: 2
-  /// more, the offsets; paged: 2 more, the block table and the lengths).
+  /// more, the offsets; paged: 2 more, the block table and the lengths;
+  /// varlen-paged: 3 more, cu_seqlens_q, the table and the lengths).
   int fixedArguments = 4;
   /// backward: the kernels take the f32 dQ accumulator (dq_accum) after
   /// delta (backward-dq=accumulate).

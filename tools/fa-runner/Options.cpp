@@ -63,6 +63,22 @@ static void usage() {
       "and\n"
       "                            the LSE must keep their sentinel there\n"
       "\n"
+      "varlen-paged kernels (fa.attention ... varlen(%cu_q) ... paged(...):\n"
+      "packed queries against a paged cache):\n"
+      "  --seqlens-q L0,L1,...  --cache-seqlens N0,N1,...\n"
+      "                            each sequence's query length and key count "
+      "(as\n"
+      "                            many of each); its queries are the last "
+      "L of\n"
+      "                            its N positions; --max-seqlen-q, --gap and "
+      "the\n"
+      "                            paged flags below apply\n"
+      "  --cu-seqlens-q O0,...,OB  explicit query offsets instead of "
+      "--seqlens-q\n"
+      "                            (any i32 values; Q has max(O) + --gap "
+      "rows):\n"
+      "                            bad ones exit 2 before any GPU work\n"
+      "\n"
       "paged kernels (fa.attention ... paged(...): K/V in pages of a pool):\n"
       "  --cache-seqlens L0,L1,...\n"
       "                            each sequence's key count (B of them; they\n"
@@ -104,7 +120,10 @@ static void usage() {
       "sizes\n"
       "             (varlen: B sequences, Nq and Nk their longest lengths, "
       "Tq\n"
-      "             and Tk the token rows; paged: Nk the longest cache)\n"
+      "             and Tk the token rows; paged: Nk the longest cache;\n"
+      "             varlen-paged: Nq the longest query length, Nk the "
+      "longest\n"
+      "             cache, Tq the query token rows)\n"
       "      FILL   uniform:LO:HI    floats in [LO, HI), integers in [LO, "
       "HI]\n"
       "             alibi            1-D float: 2^(-8 (i + 1) / n)\n"
@@ -139,7 +158,10 @@ static void usage() {
       "                                           DIR/capture<I>.bin (raw);\n"
       "                                           paged: k and v the pools,\n"
       "                                           block_table.bin and\n"
-      "                                           cache_seqlens.bin (i32)\n"
+      "                                           cache_seqlens.bin (i32);\n"
+      "                                           varlen-paged: also q\n"
+      "                                           packed [Tq, Hq, D] and\n"
+      "                                           cu_seqlens_q.bin (i32)\n"
       "\n"
       "a kernel whose metadata has \"from_op\": false (or no description of "
       "its\n"
@@ -175,6 +197,29 @@ static std::vector<int64_t> parseLengths(const std::string &flag,
     lengths.push_back(v);
     if (comma == std::string::npos)
       return lengths;
+    pos = comma + 1;
+  }
+}
+
+/// "0,3,3,-1": --cu-seqlens-q's offsets (any i32 values: bad offsets are
+/// for the checks of a run).
+static std::vector<int64_t> parseOffsets(const std::string &flag,
+                                         const std::string &text) {
+  std::vector<int64_t> offsets;
+  for (size_t pos = 0;;) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma - pos);
+    char *end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || v < std::numeric_limits<int32_t>::min() ||
+        v > std::numeric_limits<int32_t>::max())
+      die(kUsage, flag +
+                      " takes comma-separated i32 offsets, B + 1 for B "
+                      "sequences (e.g. 0,3,3,7); got '" +
+                      text + "'");
+    offsets.push_back(v);
+    if (comma == std::string::npos)
+      return offsets;
     pos = comma + 1;
   }
 }
@@ -218,11 +263,22 @@ static void checkPagedOptions(const Options &o) {
                   "--block-table go with --cache-seqlens (a paged kernel)");
     return;
   }
-  if (o.varlen())
-    die(kUsage, "--cache-seqlens (a paged kernel) does not go with "
-                "--seqlens-q, --seqlens-k, --max-seqlen-q or --gap (a varlen "
-                "kernel)");
+  if (!o.seqlensK.empty())
+    die(kUsage, "--cache-seqlens does not go with --seqlens-k: a paged kernel "
+                "takes --cache-seqlens and --nq, a varlen kernel --seqlens-q "
+                "and --seqlens-k, and a varlen kernel against a paged cache "
+                "--seqlens-q and --cache-seqlens");
   size_t B = o.cacheSeqlens.size();
+  // A varlen-paged kernel: as many query lengths (B + 1 offsets).
+  if (!o.seqlensQ.empty() && o.seqlensQ.size() != B)
+    die(kUsage, "--seqlens-q gives " + std::to_string(o.seqlensQ.size()) +
+                    " query lengths but --cache-seqlens gives " +
+                    std::to_string(B) +
+                    " key counts: one of each per sequence");
+  if (!o.cuSeqlensQ.empty() && o.cuSeqlensQ.size() != B + 1)
+    die(kUsage, "--cu-seqlens-q gives " + std::to_string(o.cuSeqlensQ.size()) +
+                    " offsets but --cache-seqlens gives " + std::to_string(B) +
+                    " key counts: B + 1 offsets for B sequences");
   if (B > 65535)
     die(kUsage,
         "at most 65535 sequences (grid limit), got " + std::to_string(B));
@@ -262,39 +318,71 @@ static void checkPagedOptions(const Options &o) {
                     " columns");
 }
 
-/// The varlen flags among themselves (the kernel is checked later).
+/// The varlen flags among themselves (the kernel is checked later): a
+/// varlen kernel takes --seqlens-q and --seqlens-k, a varlen-paged one
+/// --seqlens-q (or --cu-seqlens-q) and --cache-seqlens.
 static void checkVarlenOptions(const Options &o) {
-  if (o.seqlensQ.empty() != o.seqlensK.empty())
-    die(kUsage, o.seqlensQ.empty()
-                    ? "--seqlens-k needs --seqlens-q (one length each per "
-                      "sequence)"
-                    : "--seqlens-q needs --seqlens-k (one length each per "
-                      "sequence)");
-  if (o.seqlensQ.empty()) {
+  if (!o.cuSeqlensQ.empty()) {
+    if (!o.seqlensQ.empty())
+      die(kUsage, "--cu-seqlens-q and --seqlens-q both give the query "
+                  "sequences; pass one");
+    if (o.cacheSeqlens.empty())
+      die(kUsage, "--cu-seqlens-q (explicit query offsets) goes with "
+                  "--cache-seqlens (a varlen kernel against a paged cache)");
+    if (o.cuSeqlensQ.size() < 2)
+      die(kUsage, "--cu-seqlens-q takes B + 1 offsets for B >= 1 sequences; "
+                  "got 1");
+  }
+  if (o.seqlensQ.empty() && !o.seqlensK.empty())
+    die(kUsage, "--seqlens-k needs --seqlens-q (one length each per "
+                "sequence)");
+  if (!o.seqlensQ.empty() && o.seqlensK.empty() && o.cacheSeqlens.empty())
+    die(kUsage, "--seqlens-q needs --seqlens-k (one length each per "
+                "sequence), or --cache-seqlens (a varlen kernel against a "
+                "paged cache)");
+  if (o.seqlensQ.empty() && o.cuSeqlensQ.empty()) {
     if (o.maxSeqlenQ >= 0 || o.gap >= 0)
       die(kUsage, "--max-seqlen-q and --gap go with --seqlens-q and "
-                  "--seqlens-k (a varlen kernel)");
+                  "--seqlens-k (a varlen kernel), or --seqlens-q and "
+                  "--cache-seqlens (a varlen kernel against a paged cache)");
     return;
   }
-  if (o.seqlensQ.size() != o.seqlensK.size())
+  if (!o.seqlensK.empty() && o.seqlensQ.size() != o.seqlensK.size())
     die(kUsage, "--seqlens-q gives " + std::to_string(o.seqlensQ.size()) +
                     " lengths but --seqlens-k gives " +
                     std::to_string(o.seqlensK.size()) +
                     ": one of each per sequence");
-  if (o.seqlensQ.size() > 65535)
+  size_t sequences =
+      o.cuSeqlensQ.empty() ? o.seqlensQ.size() : o.cuSeqlensQ.size() - 1;
+  if (sequences > 65535)
     die(kUsage, "at most 65535 sequences (grid limit), got " +
-                    std::to_string(o.seqlensQ.size()));
+                    std::to_string(sequences));
+  // The offsets are i32: every token row, the gaps included, must fit.
+  if (o.gap > std::numeric_limits<int32_t>::max())
+    die(kUsage,
+        "--gap " + std::to_string(o.gap) + " does not fit the i32 offsets");
+  if (!o.cuSeqlensQ.empty()) {
+    // (Explicit offsets: max_seqlen_q and the offsets are checked as a
+    // launcher checks them, VarlenPaged.cpp.)
+    int64_t rows = std::max<int64_t>(
+        0, *std::max_element(o.cuSeqlensQ.begin(), o.cuSeqlensQ.end()));
+    if (rows + std::max<int64_t>(o.gap, 0) >
+        std::numeric_limits<int32_t>::max())
+      die(kUsage, "query token rows (" +
+                      std::to_string(rows + std::max<int64_t>(o.gap, 0)) +
+                      ", the gap included) do not fit the i32 offsets");
+    return;
+  }
   auto longest = std::max_element(o.seqlensQ.begin(), o.seqlensQ.end());
   if (o.maxSeqlenQ >= 0 && o.maxSeqlenQ < *longest)
     die(kUsage, "--max-seqlen-q " + std::to_string(o.maxSeqlenQ) +
                     " is below the longest query sequence (" +
                     std::to_string(*longest) + ", sequence " +
                     std::to_string(longest - o.seqlensQ.begin()) + ")");
-  // The offsets are i32: every token row, the gaps included, must fit.
-  if (o.gap > std::numeric_limits<int32_t>::max())
-    die(kUsage,
-        "--gap " + std::to_string(o.gap) + " does not fit the i32 offsets");
+  // (Against a paged cache, no key rows: --seqlens-k is empty.)
   for (const auto *lengths : {&o.seqlensQ, &o.seqlensK}) {
+    if (lengths->empty())
+      continue;
     int64_t tokens = 2 * std::max<int64_t>(o.gap, 0);
     for (int64_t n : *lengths)
       tokens += n;
@@ -369,6 +457,8 @@ Options parseOptions(int argc, char **argv) {
       o.maxSeqlenQ = number(i, "--max-seqlen-q");
     else if (a == "--gap")
       o.gap = number(i, "--gap");
+    else if (a == "--cu-seqlens-q")
+      o.cuSeqlensQ = parseOffsets(a, text(i, "--cu-seqlens-q"));
     else if (a == "--cache-seqlens")
       o.cacheSeqlens = parseLengths(a, text(i, "--cache-seqlens"));
     else if (a == "--num-pages")

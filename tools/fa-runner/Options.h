@@ -36,6 +36,10 @@ struct Options {
   /// not given, none).
   std::vector<int64_t> seqlensQ, seqlensK;
   int64_t maxSeqlenQ = -1, gap = -1;
+  /// A varlen-paged kernel (VarlenPaged.h) takes --seqlens-q with
+  /// --cache-seqlens, or explicit query offsets instead of --seqlens-q (B +
+  /// 1 of them, any i32 values: bad offsets are for the checks of a run).
+  std::vector<int64_t> cuSeqlensQ;
   /// A paged kernel (Paged.h): each sequence's key count (B of them; -1
   /// below: not given), the pool's pages, the block table's width, how the
   /// generated table orders the pages (random | sequential; empty: not
@@ -57,10 +61,11 @@ struct Options {
 
   /// Whether this run needs the kernel image and a GPU.
   bool runsKernel() const { return !referenceOnly && evals.empty(); }
-  /// Whether the command line describes a variable-length batch.
+  /// Whether the command line describes a variable-length batch (of a
+  /// varlen or a varlen-paged kernel).
   bool varlen() const {
     return !seqlensQ.empty() || !seqlensK.empty() || maxSeqlenQ >= 0 ||
-           gap >= 0;
+           gap >= 0 || !cuSeqlensQ.empty();
   }
   /// Whether the command line describes a paged KV cache.
   bool paged() const {

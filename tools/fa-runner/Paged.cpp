@@ -30,24 +30,6 @@ namespace {
 /// the kernel must write).
 constexpr uint16_t kNaN16 = 0xffff;
 
-/// The elements of `host` that `device` no longer holds (compared bit for
-/// bit, a chunk at a time: the pools may be large).
-template <typename T>
-int64_t countChanged(const std::vector<T> &host, const DeviceBuffer &device) {
-  constexpr size_t kChunk = (64 << 20) / sizeof(T);
-  std::vector<T> now(std::min(host.size(), kChunk));
-  int64_t changed = 0;
-  for (size_t first = 0; first < host.size(); first += kChunk) {
-    size_t count = std::min(kChunk, host.size() - first);
-    check(cuda.cuMemcpyDtoH_v2(now.data(), device.ptr + first * sizeof(T),
-                               count * sizeof(T)),
-          "cuMemcpyDtoH");
-    for (size_t i = 0; i < count; ++i)
-      changed += now[i] != host[first + i];
-  }
-  return changed;
-}
-
 int run(const Options &opt, const KernelMetadata &meta,
         const std::string &image, SplitKVPair *split) {
   const std::string kernelFile = opt.prefix + ".json";
@@ -83,16 +65,7 @@ int run(const Options &opt, const KernelMetadata &meta,
   auto shape = [&](int64_t argument, size_t dim) {
     return args0.array[argument]["shape"].array[dim].asInt();
   };
-  Problem base{};
-  base.bf16 = meta.dtype == "bf16";
-  base.D = meta.headDim;
-  base.scale = meta.scale;
-  base.causal = meta.causal == "top_left"       ? 1
-                : meta.causal == "bottom_right" ? 2
-                                                : 0;
-  base.lse = meta.lse;
-  base.bshd = false;
-  base.B = 1; // each sequence is a problem of its own
+  Problem base = sequenceBase(meta, /*bshd=*/false);
   base.Hq = resolveSize(opt.qHeads, meta.qShape[1], "query heads", "--hq",
                         sizesRequired);
   base.Hkv = resolveSize(opt.kvHeads, meta.kShape[2], "key/value heads",
@@ -154,12 +127,7 @@ int run(const Options &opt, const KernelMetadata &meta,
   if (!opt.evals.empty() && !opt.referenceOnly)
     return kPass;
 
-  if (base.Hkv == 0 || base.Hq % base.Hkv != 0)
-    die(kUsage, "query heads (" + std::to_string(base.Hq) +
-                    ") must be a multiple of key/value heads (" +
-                    std::to_string(base.Hkv) + ")");
-  if (base.Hq == 0 || base.Hq > 65535)
-    die(kUsage, "query heads must be in [1, 65535] (grid limits)");
+  checkHeads(base);
   if (base.Nq == 0)
     die(kUsage, "empty problem: the query length (--nq) must be > 0");
   int64_t Hq = base.Hq, Hkv = base.Hkv, Nq = base.Nq, D = base.D;
@@ -208,21 +176,12 @@ int run(const Options &opt, const KernelMetadata &meta,
 
   // Whether the GPU reference can check this kernel (--reference gpu
   // insists before any GPU work).
-  std::string gpuReferenceWhyNot;
-  if (gpuReferenceFits(meta.scoreMod.get(), meta.maskMod.get(),
-                       gpuReferenceWhyNot) &&
-      (readsBatch(meta.scoreMod.get()) || readsBatch(meta.maskMod.get())))
-    gpuReferenceWhyNot = "the regions read the sequence index, which the "
-                         "GPU reference (one sequence at a time) cannot give "
-                         "them";
-  if (opt.check && opt.reference == "gpu" && !gpuReferenceWhyNot.empty())
-    die(kUsage,
-        "--reference gpu: " + gpuReferenceWhyNot + "; use --reference cpu");
+  std::string gpuReferenceWhyNot = sequenceGpuReferenceWhyNot(meta, opt);
 
   if (opt.referenceOnly) {
     PagedProblem pp = makePagedProblem(base, pages, opt);
     if (!opt.dumpInputs.empty())
-      dumpPagedInputs(opt.dumpInputs, pp, captures);
+      dumpPagedInputs(opt.dumpInputs, pp.q, pp.pages, pp.k, pp.v, captures);
     return pagedReferenceOnly(pp, meta, opt, mods);
   }
 
@@ -242,7 +201,7 @@ int run(const Options &opt, const KernelMetadata &meta,
   // the LSE NaN (every row must be written).
   PagedProblem pp = makePagedProblem(base, pages, opt);
   if (!opt.dumpInputs.empty())
-    dumpPagedInputs(opt.dumpInputs, pp, captures);
+    dumpPagedInputs(opt.dumpInputs, pp.q, pp.pages, pp.k, pp.v, captures);
   std::vector<uint16_t> o0(pp.q.size(), kNaN16);
   std::vector<uint32_t> lse0(base.lse ? B * Hq * Nq : 0, 0xffffffffu);
   size_t oBytes = o0.size() * 2, lseBytes = lse0.size() * 4;
@@ -285,13 +244,8 @@ int run(const Options &opt, const KernelMetadata &meta,
                     countChanged(pages.table, tableBuf) +
                     countChanged(pages.cacheSeqlens, seqlensBuf);
     // Control: one wrong element in the last row (which every check reads).
-    if (opt.perturb) {
-      uint16_t x;
-      CUdeviceptr at = oBuf.ptr + (o0.size() - D / 2) * 2;
-      check(cuda.cuMemcpyDtoH_v2(&x, at, 2), "cuMemcpyDtoH");
-      x = base.round((base.bf16 ? fromBF16(x) : fromF16(x)) + 0.25f);
-      check(cuda.cuMemcpyHtoD_v2(at, &x, 2), "cuMemcpyHtoD");
-    }
+    if (opt.perturb)
+      perturbElement(base, oBuf.ptr + (o0.size() - D / 2) * 2);
     bool small = isSmallPaged(pp, meta, opt);
     bool gpuReference =
         opt.reference == "gpu" ||
@@ -312,10 +266,7 @@ int run(const Options &opt, const KernelMetadata &meta,
               "cuMemcpyDtoH");
       checkPagedOnCpu(pp, opt, mods, small, out, lse, stats);
     }
-    double bound = 2 * stats.maxBase + 1e-5;
-    pass = stats.nanCount == 0 && stats.maskedRowErrors == 0 &&
-           stats.maxErr <= bound && stats.maxLseErr <= 1.0 &&
-           outsideErrors == 0 && capturesWritten == 0;
+    pass = sequencesPass(stats, outsideErrors, capturesWritten);
   }
 
   // --- bench ---------------------------------------------------------------

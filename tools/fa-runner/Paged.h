@@ -27,6 +27,10 @@
 // --reference-only and --dump-inputs run the same inputs through the CPU
 // reference alone (no kernel, no driver), for tests without a GPU.
 //
+// Packed queries against a paged cache (varlen(%cu_q) ... paged(...)) use
+// the table, its checks and the pools here with the queries of Varlen.h:
+// VarlenPaged.h.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef FA_RUNNER_PAGED_H
@@ -110,12 +114,26 @@ struct PagedProblem {
 };
 
 /// Draws each sequence (Q, K, V as a problem of its own, from its own
-/// stream of the seeded generator), writes its keys and values into the
-/// pages of its table row (sequence 0 last, so that its keys win a shared
-/// page) and gathers every sequence's back from the pool. `pages` must have
-/// passed checkPagedInputs.
+/// stream of the seeded generator) and fills the pools (fillPools). `pages`
+/// must have passed checkPagedInputs.
 PagedProblem makePagedProblem(const Problem &base, const PageTable &pages,
                               const Options &opt);
+
+/// A sequence's keys and values as fillPools reads and writes them: its
+/// problem (Nk keys, Hkv heads, its layout) and its inputs.
+struct SequenceKeys {
+  const Problem *p;
+  Inputs *in;
+};
+
+/// The pools of `pages` ([numPages, pageSize, Hkv, D] each, NaN in rows no
+/// sequence reaches): each sequence's keys and values are written into the
+/// pages of its table row (sequence 0 last, so that its keys win a shared
+/// page), then every sequence's are gathered back from the pools (what it
+/// reads through the table). `pages` must have passed checkPagedInputs.
+void fillPools(const PageTable &pages, const std::vector<SequenceKeys> &seqs,
+               int64_t Hkv, int64_t D, std::vector<uint16_t> &k,
+               std::vector<uint16_t> &v);
 
 /// Whether the CPU reference affords every row (the rule of isSmall).
 bool isSmallPaged(const PagedProblem &pp, const KernelMetadata &meta,
@@ -143,10 +161,13 @@ void checkPagedOnGpu(const PagedProblem &pp, CUdeviceptr q, CUdeviceptr o,
 int pagedReferenceOnly(const PagedProblem &pp, const KernelMetadata &meta,
                        const Options &opt, ModEvaluator *mods);
 
-/// --dump-inputs: DIR/q.bin ([B, Hq, Nq, D]), DIR/k.bin and v.bin (the
-/// pools, [num_pages, page_size, Hkv, D], NaN where no sequence reaches),
-/// DIR/block_table.bin and cache_seqlens.bin (i32), DIR/capture<I>.bin.
-void dumpPagedInputs(const std::string &dir, const PagedProblem &pp,
+/// --dump-inputs: DIR/q.bin (`q`: [B, Hq, Nq, D]), DIR/k.bin and v.bin
+/// (the pools, [num_pages, page_size, Hkv, D], NaN where no sequence
+/// reaches), DIR/block_table.bin and cache_seqlens.bin (i32, of `pages`),
+/// DIR/capture<I>.bin.
+void dumpPagedInputs(const std::string &dir, const std::vector<uint16_t> &q,
+                     const PageTable &pages, const std::vector<uint16_t> &k,
+                     const std::vector<uint16_t> &v,
                      const std::vector<HostCapture> &captures);
 
 /// Dies (exit 2): the paged flags were given for `what` (a kernel that is

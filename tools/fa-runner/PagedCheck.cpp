@@ -152,28 +152,59 @@ std::string checkPagedInputs(const std::vector<int32_t> &blockTable,
   return "";
 }
 
+void fillPools(const PageTable &pages, const std::vector<SequenceKeys> &seqs,
+               int64_t Hkv, int64_t D, std::vector<uint16_t> &k,
+               std::vector<uint16_t> &v) {
+  int64_t poolRows = pages.numPages * pages.pageSize;
+  // 0xffff is NaN in bf16 and f16: a kernel that reads a row no sequence
+  // reaches fails.
+  k.assign(poolRows * Hkv * D, 0xffff);
+  v.assign(poolRows * Hkv * D, 0xffff);
+  // Element (h, 0) of key j of sequence b: in its own inputs (of its
+  // problem's layout), and in the pool.
+  auto own = [&](const Problem &p, int64_t h, int64_t j) {
+    return p.index(p.strides(Hkv, p.Nk), 0, h, j, 0);
+  };
+  auto pooled = [&](int64_t b, int64_t h, int64_t j) {
+    return (pages.rowOf(b, j) * Hkv + h) * D;
+  };
+  // Last to first: sequence 0 writes a shared page last, so its keys win.
+  for (int64_t b = pages.batch() - 1; b >= 0; --b) {
+    const Problem &p = *seqs[b].p;
+    const Inputs &in = *seqs[b].in;
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = 0; j < p.Nk; ++j) {
+        std::copy_n(in.k.begin() + own(p, h, j), D,
+                    k.begin() + pooled(b, h, j));
+        std::copy_n(in.v.begin() + own(p, h, j), D,
+                    v.begin() + pooled(b, h, j));
+      }
+  }
+  // What each sequence reads through the table (a shared page holds
+  // sequence 0's keys where it has them).
+  for (int64_t b = 0; b < pages.batch(); ++b) {
+    const Problem &p = *seqs[b].p;
+    Inputs &in = *seqs[b].in;
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = 0; j < p.Nk; ++j) {
+        std::copy_n(k.begin() + pooled(b, h, j), D,
+                    in.k.begin() + own(p, h, j));
+        std::copy_n(v.begin() + pooled(b, h, j), D,
+                    in.v.begin() + own(p, h, j));
+      }
+  }
+}
+
 PagedProblem makePagedProblem(const Problem &base, const PageTable &pages,
                               const Options &opt) {
   PagedProblem pp;
   pp.base = base;
   pp.pages = pages;
-  int64_t B = pages.batch(), Hq = base.Hq, Hkv = base.Hkv, Nq = base.Nq,
-          D = base.D;
-  int64_t poolRows = pages.numPages * pages.pageSize;
+  int64_t B = pages.batch(), Hq = base.Hq, Nq = base.Nq, D = base.D;
   pp.q.resize(B * Hq * Nq * D);
-  // 0xffff is NaN in bf16 and f16: a kernel that reads a row no sequence
-  // reaches fails.
-  pp.k.assign(poolRows * Hkv * D, 0xffff);
-  pp.v.assign(poolRows * Hkv * D, 0xffff);
   pp.seqs.resize(B);
-  // Element (h, d) of key j of sequence b: in its own [1, Hkv, nk, D]
-  // inputs, and in the pool.
-  auto own = [&](int64_t nk, int64_t h, int64_t j) { return (h * nk + j) * D; };
-  auto pooled = [&](int64_t b, int64_t h, int64_t j) {
-    return (pages.rowOf(b, j) * Hkv + h) * D;
-  };
-  // Last to first: sequence 0 writes a shared page last, so its keys win.
-  for (int64_t b = B - 1; b >= 0; --b) {
+  std::vector<SequenceKeys> keys;
+  for (int64_t b = 0; b < B; ++b) {
     PagedSequence &s = pp.seqs[b];
     s.p = base;
     s.p.B = 1;
@@ -181,26 +212,9 @@ PagedProblem makePagedProblem(const Problem &base, const PageTable &pages,
     s.p.bshd = false;
     s.in = makeInputs(s.p, opt.seed * 1000003 + b, opt.mode);
     std::copy(s.in.q.begin(), s.in.q.end(), pp.q.begin() + b * Hq * Nq * D);
-    for (int64_t h = 0; h < Hkv; ++h)
-      for (int64_t j = 0; j < s.p.Nk; ++j) {
-        std::copy_n(s.in.k.begin() + own(s.p.Nk, h, j), D,
-                    pp.k.begin() + pooled(b, h, j));
-        std::copy_n(s.in.v.begin() + own(s.p.Nk, h, j), D,
-                    pp.v.begin() + pooled(b, h, j));
-      }
+    keys.push_back({&s.p, &s.in});
   }
-  // What each sequence reads through the table (a shared page holds
-  // sequence 0's keys where it has them).
-  for (int64_t b = 0; b < B; ++b) {
-    PagedSequence &s = pp.seqs[b];
-    for (int64_t h = 0; h < Hkv; ++h)
-      for (int64_t j = 0; j < s.p.Nk; ++j) {
-        std::copy_n(pp.k.begin() + pooled(b, h, j), D,
-                    s.in.k.begin() + own(s.p.Nk, h, j));
-        std::copy_n(pp.v.begin() + pooled(b, h, j), D,
-                    s.in.v.begin() + own(s.p.Nk, h, j));
-      }
-  }
+  fillPools(pages, keys, base.Hkv, D, pp.k, pp.v);
   return pp;
 }
 
@@ -306,19 +320,21 @@ int pagedReferenceOnly(const PagedProblem &pp, const KernelMetadata &meta,
   return kPass;
 }
 
-void dumpPagedInputs(const std::string &dir, const PagedProblem &pp,
+void dumpPagedInputs(const std::string &dir, const std::vector<uint16_t> &q,
+                     const PageTable &pages, const std::vector<uint16_t> &k,
+                     const std::vector<uint16_t> &v,
                      const std::vector<HostCapture> &captures) {
   auto dump = [&](const std::string &name, const void *data, size_t bytes) {
     std::string path = dir + "/" + name + ".bin";
     if (!writeFile(path, data, bytes))
       die(kUsage, "cannot write " + path);
   };
-  dump("q", pp.q.data(), pp.q.size() * 2);
-  dump("k", pp.k.data(), pp.k.size() * 2);
-  dump("v", pp.v.data(), pp.v.size() * 2);
-  dump("block_table", pp.pages.table.data(), pp.pages.table.size() * 4);
-  dump("cache_seqlens", pp.pages.cacheSeqlens.data(),
-       pp.pages.cacheSeqlens.size() * 4);
+  dump("q", q.data(), q.size() * 2);
+  dump("k", k.data(), k.size() * 2);
+  dump("v", v.data(), v.size() * 2);
+  dump("block_table", pages.table.data(), pages.table.size() * 4);
+  dump("cache_seqlens", pages.cacheSeqlens.data(),
+       pages.cacheSeqlens.size() * 4);
   for (const HostCapture &c : captures)
     dump(c.name, c.bytes.data(), c.bytes.size());
 }

@@ -16,14 +16,6 @@
 
 namespace fa_runner {
 
-namespace {
-
-/// 0xffff is NaN in bf16 and f16, 0xffffffff in f32 (the poison of rows
-/// the kernel must write).
-constexpr uint16_t kNaN16 = 0xffff;
-
-} // namespace
-
 int runVarlen(const Options &opt, const KernelMetadata &meta,
               const std::string &image) {
   const std::string kernelFile = opt.prefix + ".json";
@@ -52,16 +44,8 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
     die(kUsage, "cannot check this kernel: " + meta.uncheckable +
                     "; pass --no-check to run it unchecked");
 
-  Problem base{};
-  base.bf16 = meta.dtype == "bf16";
-  base.D = meta.headDim;
-  base.scale = meta.scale;
-  base.causal = meta.causal == "top_left"       ? 1
-                : meta.causal == "bottom_right" ? 2
-                                                : 0;
-  base.lse = meta.lse;
-  base.bshd = true; // a sequence's rows are [n, H, D]: B = 1, bshd strides
-  base.B = 1;
+  // A sequence's rows are [n, H, D]: B = 1, bshd strides.
+  Problem base = sequenceBase(meta, /*bshd=*/true);
   base.Hq = resolveSize(opt.qHeads, meta.qShape[1], "query heads", "--hq",
                         opt.runsKernel());
   base.Hkv = resolveSize(opt.kvHeads, meta.kShape[1], "key/value heads",
@@ -121,12 +105,7 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
   if (!opt.evals.empty())
     return kPass;
 
-  if (base.Hkv == 0 || base.Hq % base.Hkv != 0)
-    die(kUsage, "query heads (" + std::to_string(base.Hq) +
-                    ") must be a multiple of key/value heads (" +
-                    std::to_string(base.Hkv) + ")");
-  if (base.Hq == 0 || base.Hq > 65535)
-    die(kUsage, "query heads must be in [1, 65535] (grid limits)");
+  checkHeads(base);
   int64_t Hq = base.Hq, Hkv = base.Hkv, D = base.D;
   if (std::string error = checkOffsets(cuQ, cuK, tokensQ, tokensK, maxSeqlenQ);
       !error.empty())
@@ -149,29 +128,14 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
 
   // Whether the GPU reference can check this kernel (--reference gpu
   // insists before any GPU work).
-  std::string gpuReferenceWhyNot;
-  if (gpuReferenceFits(meta.scoreMod.get(), meta.maskMod.get(),
-                       gpuReferenceWhyNot) &&
-      (readsBatch(meta.scoreMod.get()) || readsBatch(meta.maskMod.get())))
-    gpuReferenceWhyNot = "the regions read the sequence index, which the "
-                         "GPU reference (one sequence at a time) cannot give "
-                         "them";
-  if (opt.check && opt.reference == "gpu" && !gpuReferenceWhyNot.empty())
-    die(kUsage,
-        "--reference gpu: " + gpuReferenceWhyNot + "; use --reference cpu");
+  std::string gpuReferenceWhyNot = sequenceGpuReferenceWhyNot(meta, opt);
 
   // Inputs: each sequence from its own stream; NaN in the gaps.
   VarlenProblem vp = makeVarlenProblem(base, opt);
   // O and the LSE: NaN inside the sequences, the sentinel outside.
-  std::vector<uint16_t> o0(tokensQ * Hq * D, kNaN16);
-  std::vector<uint32_t> lse0(base.lse ? Hq * tokensQ : 0, 0xffffffffu);
-  for (int64_t t = 0; t < tokensQ; ++t) {
-    if (vp.inside(t))
-      continue;
-    std::fill_n(o0.begin() + t * Hq * D, Hq * D, kVarlenSentinel16);
-    for (int64_t h = 0; h < Hq && base.lse; ++h)
-      lse0[h * tokensQ + t] = kVarlenSentinel32;
-  }
+  std::vector<uint16_t> o0;
+  std::vector<uint32_t> lse0;
+  initialOutputs(vp, o0, lse0);
 
   // The driver.
   LoadedKernel kernel = loadKernel(meta, image);
@@ -201,14 +165,9 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
     // Control: one wrong element in the middle of the longest sequence.
     auto longest = std::max_element(opt.seqlensQ.begin(), opt.seqlensQ.end());
     int64_t lb = longest - opt.seqlensQ.begin();
-    if (opt.perturb && *longest > 0) {
-      uint16_t x;
-      CUdeviceptr at =
-          oBuf.ptr + (((cuQ[lb] + *longest / 2) * Hq + Hq / 2) * D + D / 2) * 2;
-      check(cuda.cuMemcpyDtoH_v2(&x, at, 2), "cuMemcpyDtoH");
-      x = base.round((base.bf16 ? fromBF16(x) : fromF16(x)) + 0.25f);
-      check(cuda.cuMemcpyHtoD_v2(at, &x, 2), "cuMemcpyHtoD");
-    }
+    int64_t row = cuQ[lb] + *longest / 2;
+    if (opt.perturb && *longest > 0)
+      perturbElement(base, oBuf.ptr + ((row * Hq + Hq / 2) * D + D / 2) * 2);
     std::vector<uint16_t> out(o0.size());
     std::vector<float> lse(lse0.size());
     check(cuda.cuMemcpyDtoH_v2(out.data(), oBuf.ptr, oBytes), "cuMemcpyDtoH");
@@ -230,10 +189,7 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
       referenceKind = small ? "cpu" : "cpu-sampled";
       checkVarlenOnCpu(vp, opt, mods, small, out, lse, stats);
     }
-    double bound = 2 * stats.maxBase + 1e-5;
-    pass = stats.nanCount == 0 && stats.maskedRowErrors == 0 &&
-           stats.maxErr <= bound && stats.maxLseErr <= 1.0 &&
-           outsideErrors == 0 && capturesWritten == 0;
+    pass = sequencesPass(stats, outsideErrors, capturesWritten);
   }
 
   // --- bench ---------------------------------------------------------------

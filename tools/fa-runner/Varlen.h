@@ -21,6 +21,10 @@
 // must be written); rows outside every sequence hold a sentinel that must
 // survive.
 //
+// Packed queries against a paged cache (varlen(%cu_q) without cu_k, and
+// paged(...)) reuse the queries, offsets and checks here with the keys of
+// Paged.h: VarlenPaged.h.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef FA_RUNNER_VARLEN_H
@@ -32,6 +36,7 @@
 #include "Options.h"
 #include "Reference.h"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -70,6 +75,22 @@ struct VarlenProblem {
 /// from `base`).
 VarlenProblem makeVarlenProblem(const Problem &base, const Options &opt);
 
+/// The queries of a packed batch: sequence b, drawn from its own stream of
+/// the seeded generator as a [1, n_b, Hq, D] problem against
+/// `keyLengths[b]` keys (n_b from the offsets `cuQ`, which must have passed
+/// the checks), has its rows of Q at cuQ[b] of `tokensQ` rows (NaN outside
+/// every sequence). K, V, cuK and firstK are left to the caller (its keys
+/// and values are the sequence's `in`).
+VarlenProblem packQueries(const Problem &base, const std::vector<int32_t> &cuQ,
+                          int64_t tokensQ,
+                          const std::vector<int64_t> &keyLengths,
+                          const Options &opt);
+
+/// O and the LSE before a launch: NaN inside the sequences (each row must
+/// be written), the sentinel outside them (which must survive).
+void initialOutputs(const VarlenProblem &vp, std::vector<uint16_t> &o,
+                    std::vector<uint32_t> &lse);
+
 /// Whether the CPU reference affords every row (the rule of isSmall).
 bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,
                    const Options &opt);
@@ -79,9 +100,14 @@ int64_t countOutsideErrors(const VarlenProblem &vp,
                            const std::vector<uint16_t> &out,
                            const std::vector<float> &lse);
 
-/// The CPU check of `out` and `lse` (copied to the host): every row when
-/// `small`, else each sequence's first and last rows and a seeded sample;
-/// NaN counted over every row of every sequence.
+/// The rows to check, as (sequence, head, position): every row when
+/// `small`, else the first and last positions of each sequence's first and
+/// last heads and a seeded sample (--check-rows in all).
+std::vector<std::array<int64_t, 3>>
+pickVarlenRows(const VarlenProblem &vp, const Options &opt, bool small);
+
+/// The CPU check of `out` and `lse` (copied to the host) on pickVarlenRows'
+/// rows; NaN counted over every row of every sequence.
 void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
                       ModEvaluator *mods, bool small,
                       const std::vector<uint16_t> &out,
@@ -89,8 +115,9 @@ void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
 
 /// The GPU reference on every row, one sequence at a time (a batch of one
 /// whose LSE rows are first copied contiguous): `q` .. `lse` are the
-/// device buffers of the packed operands. The regions must not read the
-/// batch index (the reference passes 0).
+/// device buffers of the packed operands; `k` and `v` 0: each sequence's
+/// own keys and values (its `in`, uploaded), as for a paged cache. The
+/// regions must not read the batch index (the reference passes 0).
 void checkVarlenOnGpu(const VarlenProblem &vp, CUdeviceptr q, CUdeviceptr k,
                       CUdeviceptr v, CUdeviceptr o, CUdeviceptr lse,
                       const KernelMetadata &meta,
@@ -109,6 +136,14 @@ std::vector<int32_t> packOffsets(const std::vector<int64_t> &lengths,
 std::string checkOffsets(const std::vector<int32_t> &cuQ,
                          const std::vector<int32_t> &cuK, int64_t tokensQ,
                          int64_t tokensK, int64_t maxSeqlenQ);
+
+/// What a launcher checks of the query offsets of a kernel without
+/// cu_seqlens_k (a varlen-paged one, whose key counts are cache_seqlens):
+/// `batch` + 1 of them, non-decreasing from 0, the last within `tokensQ`,
+/// and `maxSeqlenQ` at least every query length. Returns "" or what is
+/// wrong.
+std::string checkQueryOffsets(const std::vector<int32_t> &cuQ, int64_t batch,
+                              int64_t tokensQ, int64_t maxSeqlenQ);
 
 /// Runs and checks (and with --bench times) the varlen kernel at
 /// `opt.prefix`, described by `meta`, from `image` (empty unless

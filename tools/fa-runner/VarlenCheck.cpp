@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 
 namespace fa_runner {
@@ -31,31 +32,27 @@ std::vector<int32_t> packOffsets(const std::vector<int64_t> &lengths,
   return cu;
 }
 
-std::string checkOffsets(const std::vector<int32_t> &cuQ,
-                         const std::vector<int32_t> &cuK, int64_t tokensQ,
-                         int64_t tokensK, int64_t maxSeqlenQ) {
-  if (cuQ.size() < 2 || cuQ.size() != cuK.size())
-    return "cu_seqlens_q and cu_seqlens_k need B + 1 offsets each (B >= 1), "
-           "got " +
-           std::to_string(cuQ.size()) + " and " + std::to_string(cuK.size());
-  struct {
-    const char *name;
-    const std::vector<int32_t> &cu;
-    int64_t tokens;
-  } sides[] = {{"cu_seqlens_q", cuQ, tokensQ}, {"cu_seqlens_k", cuK, tokensK}};
-  for (const auto &s : sides) {
-    if (s.cu[0] < 0)
-      return std::string(s.name) + "[0] is negative (" +
-             std::to_string(s.cu[0]) + ")";
-    for (size_t b = 0; b + 1 < s.cu.size(); ++b)
-      if (s.cu[b + 1] < s.cu[b])
-        return std::string(s.name) + " decreases at " + std::to_string(b + 1) +
-               " (" + std::to_string(s.cu[b]) + " then " +
-               std::to_string(s.cu[b + 1]) + ")";
-    if (s.cu.back() > s.tokens)
-      return std::string(s.name) + " ends at " + std::to_string(s.cu.back()) +
-             ", past the operand's " + std::to_string(s.tokens) + " rows";
-  }
+/// The checks of one side's offsets `cu` (`name`) against its operand's
+/// `tokens` rows: "" or what is wrong.
+static std::string checkSide(const char *name, const std::vector<int32_t> &cu,
+                             int64_t tokens) {
+  if (cu[0] < 0)
+    return std::string(name) + "[0] is negative (" + std::to_string(cu[0]) +
+           ")";
+  for (size_t b = 0; b + 1 < cu.size(); ++b)
+    if (cu[b + 1] < cu[b])
+      return std::string(name) + " decreases at " + std::to_string(b + 1) +
+             " (" + std::to_string(cu[b]) + " then " +
+             std::to_string(cu[b + 1]) + ")";
+  if (cu.back() > tokens)
+    return std::string(name) + " ends at " + std::to_string(cu.back()) +
+           ", past the operand's " + std::to_string(tokens) + " rows";
+  return "";
+}
+
+/// max_seqlen_q at least every query length of `cuQ` (checked offsets).
+static std::string checkMaxSeqlenQ(const std::vector<int32_t> &cuQ,
+                                   int64_t maxSeqlenQ) {
   for (size_t b = 0; b + 1 < cuQ.size(); ++b)
     if (cuQ[b + 1] - cuQ[b] > maxSeqlenQ)
       return "max_seqlen_q " + std::to_string(maxSeqlenQ) +
@@ -64,34 +61,91 @@ std::string checkOffsets(const std::vector<int32_t> &cuQ,
   return "";
 }
 
-VarlenProblem makeVarlenProblem(const Problem &base, const Options &opt) {
+std::string checkOffsets(const std::vector<int32_t> &cuQ,
+                         const std::vector<int32_t> &cuK, int64_t tokensQ,
+                         int64_t tokensK, int64_t maxSeqlenQ) {
+  if (cuQ.size() < 2 || cuQ.size() != cuK.size())
+    return "cu_seqlens_q and cu_seqlens_k need B + 1 offsets each (B >= 1), "
+           "got " +
+           std::to_string(cuQ.size()) + " and " + std::to_string(cuK.size());
+  for (std::string error : {checkSide("cu_seqlens_q", cuQ, tokensQ),
+                            checkSide("cu_seqlens_k", cuK, tokensK),
+                            checkMaxSeqlenQ(cuQ, maxSeqlenQ)})
+    if (!error.empty())
+      return error;
+  return "";
+}
+
+std::string checkQueryOffsets(const std::vector<int32_t> &cuQ, int64_t batch,
+                              int64_t tokensQ, int64_t maxSeqlenQ) {
+  if (cuQ.size() < 2 || static_cast<int64_t>(cuQ.size()) != batch + 1)
+    return "cu_seqlens_q has " + std::to_string(cuQ.size()) +
+           " offsets; expected B + 1 = " + std::to_string(batch + 1) +
+           " (B >= 1)";
+  if (std::string error = checkSide("cu_seqlens_q", cuQ, tokensQ);
+      !error.empty())
+    return error;
+  return checkMaxSeqlenQ(cuQ, maxSeqlenQ);
+}
+
+VarlenProblem packQueries(const Problem &base, const std::vector<int32_t> &cuQ,
+                          int64_t tokensQ,
+                          const std::vector<int64_t> &keyLengths,
+                          const Options &opt) {
   VarlenProblem vp;
   vp.base = base;
-  int64_t gap = std::max<int64_t>(opt.gap, 0);
-  vp.cuQ = packOffsets(opt.seqlensQ, gap);
-  vp.cuK = packOffsets(opt.seqlensK, gap);
-  vp.tokensQ = vp.cuQ.back() + gap;
-  vp.tokensK = vp.cuK.back() + gap;
-  int64_t Hq = base.Hq, Hkv = base.Hkv, D = base.D;
+  vp.cuQ = cuQ;
+  vp.tokensQ = tokensQ;
+  int64_t Hq = base.Hq, D = base.D;
   // 0xffff is NaN in bf16 and f16: a kernel that reads the gaps fails.
-  vp.q.assign(vp.tokensQ * Hq * D, 0xffff);
-  vp.k.assign(vp.tokensK * Hkv * D, 0xffff);
-  vp.v.assign(vp.tokensK * Hkv * D, 0xffff);
-  vp.seqs.resize(opt.seqlensQ.size());
+  vp.q.assign(tokensQ * Hq * D, 0xffff);
+  vp.seqs.resize(keyLengths.size());
   for (size_t b = 0; b < vp.seqs.size(); ++b) {
     VarlenSequence &s = vp.seqs[b];
     s.p = base;
-    s.p.Nq = opt.seqlensQ[b];
-    s.p.Nk = opt.seqlensK[b];
-    s.firstQ = vp.cuQ[b];
-    s.firstK = vp.cuK[b];
+    s.p.Nq = cuQ[b + 1] - cuQ[b];
+    s.p.Nk = keyLengths[b];
+    s.firstQ = cuQ[b];
     // bshd with B = 1: the sequence's rows as they lie in the packed tensor.
     s.in = makeInputs(s.p, opt.seed * 1000003 + b, opt.mode);
     std::copy(s.in.q.begin(), s.in.q.end(), vp.q.begin() + s.firstQ * Hq * D);
+  }
+  return vp;
+}
+
+VarlenProblem makeVarlenProblem(const Problem &base, const Options &opt) {
+  int64_t gap = std::max<int64_t>(opt.gap, 0);
+  std::vector<int32_t> cuQ = packOffsets(opt.seqlensQ, gap);
+  VarlenProblem vp =
+      packQueries(base, cuQ, cuQ.back() + gap, opt.seqlensK, opt);
+  vp.cuK = packOffsets(opt.seqlensK, gap);
+  vp.tokensK = vp.cuK.back() + gap;
+  int64_t Hkv = base.Hkv, D = base.D;
+  // NaN in the gaps, as in Q.
+  vp.k.assign(vp.tokensK * Hkv * D, 0xffff);
+  vp.v.assign(vp.tokensK * Hkv * D, 0xffff);
+  for (size_t b = 0; b < vp.seqs.size(); ++b) {
+    VarlenSequence &s = vp.seqs[b];
+    s.firstK = vp.cuK[b];
     std::copy(s.in.k.begin(), s.in.k.end(), vp.k.begin() + s.firstK * Hkv * D);
     std::copy(s.in.v.begin(), s.in.v.end(), vp.v.begin() + s.firstK * Hkv * D);
   }
   return vp;
+}
+
+void initialOutputs(const VarlenProblem &vp, std::vector<uint16_t> &o,
+                    std::vector<uint32_t> &lse) {
+  int64_t Hq = vp.base.Hq, D = vp.base.D, T = vp.tokensQ;
+  // 0xffff is NaN in bf16 and f16, 0xffffffff in f32.
+  o.assign(T * Hq * D, 0xffff);
+  lse.assign(vp.base.lse ? Hq * T : 0, 0xffffffffu);
+  for (int64_t t = 0; t < T; ++t) {
+    if (vp.inside(t))
+      continue;
+    std::fill_n(o.begin() + t * Hq * D, Hq * D, kVarlenSentinel16);
+    for (int64_t h = 0; h < Hq && vp.base.lse; ++h)
+      lse[h * T + t] = kVarlenSentinel32;
+  }
 }
 
 bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,
@@ -124,13 +178,9 @@ int64_t countOutsideErrors(const VarlenProblem &vp,
   return errors;
 }
 
-void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
-                      ModEvaluator *mods, bool small,
-                      const std::vector<uint16_t> &out,
-                      const std::vector<float> &lse, CheckStats &stats) {
-  const Problem &base = vp.base;
-  int64_t Hq = base.Hq, D = base.D, B = vp.seqs.size();
-  // Rows as (sequence, head, position).
+std::vector<std::array<int64_t, 3>>
+pickVarlenRows(const VarlenProblem &vp, const Options &opt, bool small) {
+  int64_t Hq = vp.base.Hq, B = vp.seqs.size();
   std::vector<std::array<int64_t, 3>> rows;
   std::vector<int64_t> firstRow; // flat index of each sequence's row 0
   int64_t totalRows = 0;
@@ -153,7 +203,15 @@ void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
     int64_t n = vp.seqs[b].p.Nq;
     rows.push_back({b, (r - firstRow[b]) / n, (r - firstRow[b]) % n});
   }
+  return rows;
+}
 
+void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
+                      ModEvaluator *mods, bool small,
+                      const std::vector<uint16_t> &out,
+                      const std::vector<float> &lse, CheckStats &stats) {
+  const Problem &base = vp.base;
+  int64_t Hq = base.Hq, D = base.D;
   // Every row of every sequence written: none NaN (the poison).
   for (int64_t t = vp.cuQ.front(); t < vp.cuQ.back(); ++t) {
     for (int64_t e = t * Hq * D; e < (t + 1) * Hq * D; ++e)
@@ -161,7 +219,7 @@ void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
     for (int64_t h = 0; h < Hq && base.lse; ++h)
       stats.nanCount += std::isnan(lse[h * vp.tokensQ + t]);
   }
-  for (const auto &[b, h, i] : rows) {
+  for (const auto &[b, h, i] : pickVarlenRows(vp, opt, small)) {
     const VarlenSequence &s = vp.seqs[b];
     // The regions see the sequence's index as the batch index.
     RowResult ref = evaluateRow(s.p, s.in, mods, 0, h, i, b);
@@ -204,10 +262,17 @@ void checkVarlenOnGpu(const VarlenProblem &vp, CUdeviceptr q, CUdeviceptr k,
       check(cuda.cuMemcpyDtoD_v2(lseRows.ptr + h * n * 4,
                                  lse + (h * vp.tokensQ + s.firstQ) * 4, n * 4),
             "cuMemcpyDtoD");
-    checkOnGpu(s.p, q + s.firstQ * Hq * D * 2, k + s.firstK * Hkv * D * 2,
-               v + s.firstK * Hkv * D * 2, o + s.firstQ * Hq * D * 2,
-               vp.base.lse ? lseRows.ptr : 0, meta.scoreMod.get(),
-               meta.maskMod.get(), captures, stats);
+    // Without packed keys: the sequence's own (a paged cache's, gathered).
+    std::unique_ptr<DeviceBuffer> ownK, ownV;
+    if (!k) {
+      ownK = std::make_unique<DeviceBuffer>(s.in.k.data(), s.in.k.size() * 2);
+      ownV = std::make_unique<DeviceBuffer>(s.in.v.data(), s.in.v.size() * 2);
+    }
+    checkOnGpu(s.p, q + s.firstQ * Hq * D * 2,
+               k ? k + s.firstK * Hkv * D * 2 : ownK->ptr,
+               v ? v + s.firstK * Hkv * D * 2 : ownV->ptr,
+               o + s.firstQ * Hq * D * 2, vp.base.lse ? lseRows.ptr : 0,
+               meta.scoreMod.get(), meta.maskMod.get(), captures, stats);
   }
 }
 

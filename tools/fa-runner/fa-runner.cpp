@@ -34,14 +34,18 @@
 //
 // A varlen kernel (fa.attention ... varlen(...)) runs with --seqlens-q and
 // --seqlens-k instead of --batch, --nq and --nk (Varlen.h); a paged kernel
-// (fa.attention ... paged(...)) with --cache-seqlens and --nq (Paged.h).
+// (fa.attention ... paged(...)) with --cache-seqlens and --nq (Paged.h); a
+// varlen-paged kernel (fa.attention ... varlen(%cu_q) ... paged(...):
+// packed queries against a paged cache) with --seqlens-q and
+// --cache-seqlens (VarlenPaged.h).
 //
 // Files: Options (command line), Metadata (the .json), ModParser,
 // ModInterpreter and ModProgram (regions), Captures, Reference (inputs, one
 // row of the CPU reference), CpuCheck (rows, --reference-only), TensorMaps
 // (the CUtensorMap parameters of TMA kernels), Driver and GpuReference
 // (CUDA), Json, Support, Launch (what varlen and paged runs share), Varlen
-// and VarlenCheck (varlen kernels), Paged and PagedCheck (paged kernels).
+// and VarlenCheck (varlen kernels), Paged and PagedCheck (paged kernels),
+// VarlenPaged and VarlenPagedCheck (varlen-paged kernels).
 //
 // Exit codes: 0 pass, 1 wrong result, 2 bad usage or input, 3 no GPU or
 // driver, 4 CUDA error.
@@ -62,6 +66,7 @@
 #include "Support.h"
 #include "TensorMaps.h"
 #include "Varlen.h"
+#include "VarlenPaged.h"
 
 #include <algorithm>
 #include <cmath>
@@ -140,6 +145,8 @@ int main(int argc, char **argv) {
       die(kUsage, "metadata: the kernels at " + opt.prefix +
                       " are a split-KV pair of variable-length batches, "
                       "which fa-runner does not run");
+    if (meta.paged)
+      return runVarlenPaged(opt, meta, image);
     return runVarlen(opt, meta, image);
   }
   if (meta.paged)

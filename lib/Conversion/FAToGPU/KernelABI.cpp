@@ -42,8 +42,9 @@ mlir::fa::getKernelArgumentTypes(const AttentionKernelSpec &spec) {
   if (spec.isVarlen()) {
     types.push_back(getKernelArgumentType(spec.cuSeqlensQType,
                                           /*unitInnermostStride=*/false));
-    types.push_back(getKernelArgumentType(spec.cuSeqlensKType,
-                                          /*unitInnermostStride=*/false));
+    if (spec.cuSeqlensKType)
+      types.push_back(getKernelArgumentType(spec.cuSeqlensKType,
+                                            /*unitInnermostStride=*/false));
   }
   if (spec.isPaged()) {
     types.push_back(getKernelArgumentType(spec.blockTableType,
@@ -68,7 +69,8 @@ mlir::fa::getAttentionKernelSpec(const FusedAttentionTile &tile) {
     spec.lseType = cast<RankedTensorType>(tile.lseOutput.getType());
   if (tile.isVarlen()) {
     spec.cuSeqlensQType = cast<RankedTensorType>(tile.cuSeqlensQ.getType());
-    spec.cuSeqlensKType = cast<RankedTensorType>(tile.cuSeqlensK.getType());
+    if (tile.cuSeqlensK)
+      spec.cuSeqlensKType = cast<RankedTensorType>(tile.cuSeqlensK.getType());
   }
   if (tile.isPaged()) {
     spec.blockTableType = cast<RankedTensorType>(tile.blockTable.getType());

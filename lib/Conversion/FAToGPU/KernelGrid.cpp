@@ -222,12 +222,16 @@ SequenceViews mlir::fa::detail::emitSequenceViews(
     Value query, Value key, Value value, Value output, Value lse) {
   SequenceViews views;
   Value queryBase = cloner.uniform(tile.queryBase);
-  Value keyBase = cloner.uniform(tile.keyBase);
+  Value keyBase = tile.keyBase ? cloner.uniform(tile.keyBase) : Value();
   views.qLength = cloner.uniform(tile.queryLength);
   views.kvLength = cloner.uniform(tile.keyLength);
   views.query = emitSequenceView(b, query, queryBase, views.qLength);
-  views.key = emitSequenceView(b, key, keyBase, views.kvLength);
-  views.value = emitSequenceView(b, value, keyBase, views.kvLength);
+  // (A paged cache's K and V stay the pool, read through the block table.)
+  views.key = key, views.value = value;
+  if (!tile.isPaged()) {
+    views.key = emitSequenceView(b, key, keyBase, views.kvLength);
+    views.value = emitSequenceView(b, value, keyBase, views.kvLength);
+  }
   views.output = emitSequenceView(b, output, queryBase, views.qLength);
   if (lse)
     views.lse = emitSequenceView(b, lse, queryBase, views.qLength);

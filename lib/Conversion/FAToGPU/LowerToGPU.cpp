@@ -276,7 +276,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     operands.push_back(toBuffer(tile->lseOutput, true));
   if (tile->isVarlen()) {
     operands.push_back(toBuffer(tile->cuSeqlensQ, false));
-    operands.push_back(toBuffer(tile->cuSeqlensK, false));
+    if (tile->cuSeqlensK)
+      operands.push_back(toBuffer(tile->cuSeqlensK, false));
   }
   if (tile->isPaged()) {
     operands.push_back(toBuffer(tile->blockTable, false));

@@ -368,9 +368,11 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   if (tile.isPaged()) {
     // The sequence's key count, as the IR reads it; its K and V rows come
-    // through the block table (the argument after the LSE).
+    // through the block table (the argument after the LSE, or after the
+    // query offsets when the queries are packed).
     kvLength = cloner->uniform(tile.keyLength);
-    pages.blockTable = func.getArgument(firstCapture);
+    pages.blockTable =
+        func.getArgument(firstCapture + (tile.isVarlen() ? 1 : 0));
     pages.sequence = batch;
     pages.pageSize = tile.pageSize();
   }

@@ -42,8 +42,8 @@ static bool isKernelTensor(const FusedAttentionTile &tile, Value tensor) {
   return tensor == tile.query || tensor == tile.key || tensor == tile.value ||
          tensor == tile.output ||
          (tile.lseOutput && tensor == tile.lseOutput) ||
-         (tile.isVarlen() &&
-          (tensor == tile.cuSeqlensQ || tensor == tile.cuSeqlensK)) ||
+         (tile.isVarlen() && tensor == tile.cuSeqlensQ) ||
+         (tile.cuSeqlensK && tensor == tile.cuSeqlensK) ||
          (tile.isPaged() &&
           (tensor == tile.blockTable || tensor == tile.cacheSeqlens)) ||
          llvm::is_contained(tile.captures, tensor);
@@ -236,7 +236,9 @@ void TileCloner::Roots::bindKernelArguments(const FusedAttentionTile &tile,
     tensors[tile.lseOutput] = arguments[next++];
   if (tile.isVarlen()) {
     tensors[tile.cuSeqlensQ] = arguments[next++];
-    tensors[tile.cuSeqlensK] = arguments[next++];
+    // (Against a paged cache the key counts are cache_seqlens.)
+    if (tile.cuSeqlensK)
+      tensors[tile.cuSeqlensK] = arguments[next++];
   }
   if (tile.isPaged()) {
     tensors[tile.blockTable] = arguments[next++];

@@ -707,9 +707,91 @@ func.func @f(%q: tensor<2x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x1
 
 // -----
 
+// Packed queries against a paged cache: the key counts are cache_seqlens,
+// so no key offsets.
 func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
-  // expected-error @+1 {{'fa.attention' op variable-length queries against a paged cache are not supported yet: give either varlen(...) or paged(...)}}
+  // expected-error @+1 {{'fa.attention' op variable-length queries against a paged cache take their key counts from cache_seqlens: give varlen(%cu_seqlens_q : ...) without cu_seqlens_k}}
   %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq, %ck : tensor<?xi32>, tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %m: index) {
+  // expected-error @+1 {{'fa.attention' op a variable-length attention needs cu_seqlens_k (the key offsets), unless its keys are in a paged cache}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected query to have rank 4 [B, Hq, Nq, D], got rank 3}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x2x64xf16>, %v: tensor<?x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected key to have rank 4 [num_pages, page_size, Hkv, D] (paged), got rank 3}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x2x64xf16>, tensor<?x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x16x2x64xf16>, %cq: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected output to have rank 3 [Tq, Hq, Dv] (variable-length), got rank 4}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x16x2x64xf16>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x16x2x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x32xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op head dimension of output (64) does not match value (32)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x32xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x3x64xf16>, %v: tensor<?x16x3x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op number of query heads (8) must be a multiple of the number of key/value heads (3)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x3x64xf16>, tensor<?x16x3x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<4xi32>, %m: index, %t: tensor<2x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op batch size of block_table (2) does not match cu_seqlens_q (size - 1) (3)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<4xi32>) max_seqlen_q = %m paged(%t, %n : tensor<2x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<4xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<2xi32>) {
+  // expected-error @+1 {{'fa.attention' op batch size of cache_seqlens (2) does not match cu_seqlens_q (size - 1) (3)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x64xf16>) varlen(%cq : tensor<4xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<2xi32>) -> tensor<?x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %l: tensor<8x?x?xf32>, %cq: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op expected lse to have rank 2 [Hq, Tq] (variable-length), got rank 3}}
+  %r:2 = fa.attention ins(%q, %k, %v : tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o, %l : tensor<?x8x64xf16>, tensor<8x?x?xf32>) varlen(%cq : tensor<?xi32>) max_seqlen_q = %m paged(%t, %n : tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>, tensor<8x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %ck: tensor<?xi32>, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {
+  // expected-error @+1 {{'fa.attention' op cu_seqlens_k needs cu_seqlens_q and max_seqlen_q}}
+  %r = "fa.attention"(%q, %k, %k, %o, %ck, %t, %n) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1>}> ({}, {}) : (tensor<?x8x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>, tensor<?x8x64xf16>, tensor<?xi32>, tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x8x64xf16>
   return
 }
 

@@ -205,6 +205,25 @@ func.func @paged(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: te
 
 // -----
 
+// Packed queries against a paged cache: varlen with the query offsets only
+// (the key counts are cache_seqlens), and paged.
+// CHECK-LABEL: func.func @varlen_paged
+// CHECK:         fa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x8x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>) outs(%{{.*}}, %{{.*}} : tensor<?x8x128xbf16>, tensor<8x?xf32>) varlen(%{{[^ ]*}} : tensor<?xi32>) max_seqlen_q = %{{.*}} paged(%{{.*}}, %{{.*}} : tensor<?x?xi32>, tensor<?xi32>) causal = <bottom_right>
+func.func @varlen_paged(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
+                        %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>, %cu_q: tensor<?xi32>, %max_q: index,
+                        %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
+    -> (tensor<?x8x128xbf16>, tensor<8x?xf32>) {
+  %r, %l = fa.attention ins(%q, %k, %v : tensor<?x8x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>)
+      outs(%o, %lse : tensor<?x8x128xbf16>, tensor<8x?xf32>)
+      varlen(%cu_q : tensor<?xi32>) max_seqlen_q = %max_q
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      causal = <bottom_right>
+      -> tensor<?x8x128xbf16>, tensor<8x?xf32>
+  return %r, %l : tensor<?x8x128xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
 // The rows of one sequence's block read through its pages.
 // CHECK-LABEL: func.func @paged_rows
 // CHECK:         fa.paged_rows %{{.*}}[%{{.*}}, %{{.*}}] pages(%{{.*}}) rows(%{{.*}}, %{{.*}}) : tensor<?x16x2x64xf16>, tensor<?x?xi32> -> tensor<?x64xf16>

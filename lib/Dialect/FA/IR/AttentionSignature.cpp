@@ -122,16 +122,18 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       check.rankedOperand(sig.query, "query", layout.rank, layout.query);
   if (failed(q))
     return failure();
-  // A paged cache keeps K and V in pages: [num_pages, page_size, Hkv, D].
+  // A paged cache keeps K and V in pages: [num_pages, page_size, Hkv, D]
+  // (also under packed queries).
   bool paged = sig.isPaged();
-  int64_t kvHeadsDim = paged ? 2 : heads, kvSeq = paged ? 1 : seq;
+  int64_t kvHeadsDim = paged ? 2 : heads, kvSeq = paged ? 1 : seq,
+          kvDim = paged ? 3 : dim, kvRank = paged ? 4 : layout.rank;
   FailureOr<RankedTensorType> k = check.rankedOperand(
-      sig.key, "key", layout.rank,
+      sig.key, "key", kvRank,
       paged ? "[num_pages, page_size, Hkv, D] (paged)" : layout.key);
   if (failed(k))
     return failure();
   FailureOr<RankedTensorType> v = check.rankedOperand(
-      sig.value, "value", layout.rank,
+      sig.value, "value", kvRank,
       paged ? "[num_pages, page_size, Hkv, Dv] (paged)" : layout.value);
   if (failed(v))
     return failure();
@@ -166,17 +168,17 @@ LogicalResult mlir::fa::verifyAttentionSignature(
 
   // Head dimensions are static: they decide the register tiling.
   if (failed(check.staticPositive(*q, dim, "head dimension", "query")) ||
-      failed(check.staticPositive(*k, dim, "head dimension", "key")) ||
-      failed(check.staticPositive(*v, dim, "head dimension", "value")) ||
+      failed(check.staticPositive(*k, kvDim, "head dimension", "key")) ||
+      failed(check.staticPositive(*v, kvDim, "head dimension", "value")) ||
       failed(check.staticPositive(*o, dim, "head dimension", "output")))
     return failure();
-  if (q->getDimSize(dim) != k->getDimSize(dim))
-    return check.fail("head dimension of key (" + Twine(k->getDimSize(dim)) +
+  if (q->getDimSize(dim) != k->getDimSize(kvDim))
+    return check.fail("head dimension of key (" + Twine(k->getDimSize(kvDim)) +
                       ") does not match query (" + Twine(q->getDimSize(dim)) +
                       ")");
-  if (v->getDimSize(dim) != o->getDimSize(dim))
+  if (v->getDimSize(kvDim) != o->getDimSize(dim))
     return check.fail("head dimension of output (" + Twine(o->getDimSize(dim)) +
-                      ") does not match value (" + Twine(v->getDimSize(dim)) +
+                      ") does not match value (" + Twine(v->getDimSize(kvDim)) +
                       ")");
 
   // Batch.
@@ -241,21 +243,31 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       return failure();
   }
 
-  // Variable-length batches: B + 1 offsets each, i32.
+  // Variable-length batches: B + 1 offsets each, i32 (only the queries'
+  // against a paged cache, whose key counts are cache_seqlens).
+  // `batch`: B where static, from the query offsets.
+  int64_t batch = ShapedType::kDynamic;
   if (sig.isVarlen()) {
-    if (!sig.cuSeqlensQ || !sig.cuSeqlensK)
+    if (!sig.cuSeqlensQ || (!paged && !sig.cuSeqlensK))
       return check.fail("variable-length attention needs the offsets of both "
                         "the queries and the keys");
+    if (paged && sig.cuSeqlensK)
+      return check.fail("variable-length queries against a paged cache take "
+                        "no key offsets (cu_seqlens_k)");
     FailureOr<RankedTensorType> cuQ =
         check.rankedOperand(sig.cuSeqlensQ, "cu_seqlens_q", 1, "[B + 1]");
     if (failed(cuQ))
       return failure();
-    FailureOr<RankedTensorType> cuK =
-        check.rankedOperand(sig.cuSeqlensK, "cu_seqlens_k", 1, "[B + 1]");
-    if (failed(cuK))
-      return failure();
-    for (auto [type, name] :
-         {std::pair(*cuQ, "cu_seqlens_q"), std::pair(*cuK, "cu_seqlens_k")}) {
+    SmallVector<std::pair<RankedTensorType, const char *>, 2> offsets{
+        {*cuQ, "cu_seqlens_q"}};
+    if (!paged) {
+      FailureOr<RankedTensorType> cuK =
+          check.rankedOperand(sig.cuSeqlensK, "cu_seqlens_k", 1, "[B + 1]");
+      if (failed(cuK))
+        return failure();
+      offsets.push_back({*cuK, "cu_seqlens_k"});
+    }
+    for (auto [type, name] : offsets) {
       if (!type.getElementType().isSignlessInteger(32)) {
         std::string got;
         llvm::raw_string_ostream(got) << type.getElementType();
@@ -265,9 +277,15 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       if (!type.isDynamicDim(0) && type.getDimSize(0) < 1)
         return check.fail(Twine(name) + " must hold B + 1 >= 1 offsets, got 0");
     }
-    if (failed(check.sameSize(*cuQ, 0, "cu_seqlens_q", *cuK, 0, "cu_seqlens_k",
+    if (offsets.size() == 2 &&
+        failed(check.sameSize(offsets[0].first, 0, "cu_seqlens_q",
+                              offsets[1].first, 0, "cu_seqlens_k",
                               "number of offsets")))
       return failure();
+    if (!cuQ->isDynamicDim(0))
+      batch = cuQ->getDimSize(0) - 1;
+  } else {
+    batch = q->getDimSize(0);
   }
 
   // A paged cache: an i32 block table [B, max_pages] and lengths [B].
@@ -275,9 +293,6 @@ LogicalResult mlir::fa::verifyAttentionSignature(
     if (!sig.blockTable || !sig.cacheSeqlens)
       return check.fail("a paged attention needs both the block table and "
                         "the cache lengths");
-    if (sig.isVarlen())
-      return check.fail("variable-length queries against a paged cache are "
-                        "not supported yet");
     FailureOr<RankedTensorType> table =
         check.rankedOperand(sig.blockTable, "block_table", 2, "[B, max_pages]");
     if (failed(table))
@@ -295,11 +310,15 @@ LogicalResult mlir::fa::verifyAttentionSignature(
                           got + "'");
       }
     }
-    if (failed(check.sameSize(*q, 0, "query", *table, 0, "block_table",
-                              "batch size")) ||
-        failed(check.sameSize(*q, 0, "query", *lengths, 0, "cache_seqlens",
-                              "batch size")))
-      return failure();
+    const char *from = sig.isVarlen() ? "cu_seqlens_q (size - 1)" : "query";
+    for (auto [type, name] : {std::pair(*table, "block_table"),
+                              std::pair(*lengths, "cache_seqlens")}) {
+      int64_t size = type.getDimSize(0);
+      if (!SignatureChecker::compatible(batch, size))
+        return check.fail(Twine("batch size of ") + name + " (" + Twine(size) +
+                          ") does not match " + from + " (" + Twine(batch) +
+                          ")");
+    }
   }
 
   if (sig.scale) {

@@ -140,21 +140,27 @@ LogicalResult AttentionOp::verify() {
              << index << " has type " << result.getType()
              << " but its init has type " << init.get().getType();
   }
-  bool varlenOperands[] = {static_cast<bool>(getCuSeqlensQ()),
-                           static_cast<bool>(getCuSeqlensK()),
-                           static_cast<bool>(getMaxSeqlenQ())};
-  if (llvm::is_contained(varlenOperands, true) &&
-      llvm::is_contained(varlenOperands, false))
-    return emitOpError("a variable-length attention needs cu_seqlens_q, "
-                       "cu_seqlens_k and max_seqlen_q together");
   if (static_cast<bool>(getBlockTable()) !=
       static_cast<bool>(getCacheSeqlens()))
     return emitOpError("a paged attention needs block_table and "
                        "cache_seqlens together");
-  if (isVarlen() && isPaged())
-    return emitOpError("variable-length queries against a paged cache are "
-                       "not supported yet: give either varlen(...) or "
-                       "paged(...)");
+  // Against a paged cache the key counts are cache_seqlens: no cu_seqlens_k.
+  bool varlenOperands[] = {static_cast<bool>(getCuSeqlensQ()),
+                           static_cast<bool>(getMaxSeqlenQ())};
+  if (llvm::is_contained(varlenOperands, true) &&
+      llvm::is_contained(varlenOperands, false))
+    return emitOpError("a variable-length attention needs cu_seqlens_q and "
+                       "max_seqlen_q together");
+  if (getCuSeqlensK() && !isVarlen())
+    return emitOpError("cu_seqlens_k needs cu_seqlens_q and max_seqlen_q");
+  if (isVarlen() && !isPaged() && !getCuSeqlensK())
+    return emitOpError("a variable-length attention needs cu_seqlens_k "
+                       "(the key offsets), unless its keys are in a paged "
+                       "cache");
+  if (isVarlen() && isPaged() && getCuSeqlensK())
+    return emitOpError("variable-length queries against a paged cache take "
+                       "their key counts from cache_seqlens: give "
+                       "varlen(%cu_seqlens_q : ...) without cu_seqlens_k");
   if (failed(verifyAttentionSignature(signatureOf(*this),
                                       [&]() { return emitOpError(); })))
     return failure();

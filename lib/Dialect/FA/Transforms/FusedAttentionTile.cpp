@@ -395,6 +395,9 @@ LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
     queryTile = collapse.getSrc();
   }
   auto querySlice = queryTile.getDefiningOp<tensor::ExtractSliceOp>();
+  // Packed queries against a paged cache: the K rows said nothing.
+  if (paged && querySlice && heads == 1)
+    varlen = querySlice.getMixedOffsets().size() == 3;
   unsigned rowDim = varlen ? 0 : 2;
   if (!querySlice || querySlice->getBlock() != forall.getBody() ||
       querySlice.getMixedOffsets().size() != (varlen ? 3 : 4) ||

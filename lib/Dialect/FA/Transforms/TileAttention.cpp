@@ -363,26 +363,28 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   Value seqLength = qLength;
   if (varlen) {
     // Sequence b: query rows [cu_q[b], cu_q[b + 1]), key rows [cu_k[b],
-    // cu_k[b + 1]); tiles past its end have no rows.
+    // cu_k[b + 1]) unless paged; tiles past its end have no rows.
     Value next = arith::AddIOp::create(rewriter, loc, ivs[0],
                                        indexConst(rewriter, loc, 1));
     tile.queryBase = extractOffset(rewriter, loc, op.getCuSeqlensQ(), ivs[0]);
-    tile.keyBase = extractOffset(rewriter, loc, op.getCuSeqlensK(), ivs[0]);
     seqLength = arith::SubIOp::create(
         rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensQ(), next),
         tile.queryBase);
-    kvLength = arith::SubIOp::create(
-        rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensK(), next),
-        tile.keyBase);
-    causalShift = shiftFor(kvLength, seqLength);
+    if (!paged) {
+      tile.keyBase = extractOffset(rewriter, loc, op.getCuSeqlensK(), ivs[0]);
+      kvLength = arith::SubIOp::create(
+          rewriter, loc, extractOffset(rewriter, loc, op.getCuSeqlensK(), next),
+          tile.keyBase);
+    }
   }
   if (paged) {
     // Sequence b's keys: cache_seqlens[b] positions, read through its row
-    // of the block table; its queries are the last Nq positions.
+    // of the block table; its queries are the last positions.
     tile.blockTable = op.getBlockTable();
     kvLength = extractOffset(rewriter, loc, op.getCacheSeqlens(), ivs[0]);
-    causalShift = shiftFor(kvLength, qLength);
   }
+  if (varlen || paged)
+    causalShift = shiftFor(kvLength, seqLength);
   tile.positions = arith::MinSIOp::create(
       rewriter, loc, blockM,
       arith::SubIOp::create(rewriter, loc, seqLength, tile.rowStart));

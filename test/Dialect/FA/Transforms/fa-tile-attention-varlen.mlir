@@ -15,10 +15,10 @@
 // CHECK:           %[[NEXT:.*]] = arith.addi %[[SEQ]], %{{.*}} : index
 // CHECK:           %[[QB32:.*]] = tensor.extract %[[CQ]][%[[SEQ]]] : tensor<?xi32>
 // CHECK:           %[[QBASE:.*]] = arith.index_cast %[[QB32]] : i32 to index
-// CHECK:           %[[KB32:.*]] = tensor.extract %[[CK]][%[[SEQ]]] : tensor<?xi32>
-// CHECK:           %[[KBASE:.*]] = arith.index_cast %[[KB32]] : i32 to index
 // CHECK:           tensor.extract %[[CQ]][%[[NEXT]]]
 // CHECK:           %[[NQ:.*]] = arith.subi %{{.*}}, %[[QBASE]] : index
+// CHECK:           %[[KB32:.*]] = tensor.extract %[[CK]][%[[SEQ]]] : tensor<?xi32>
+// CHECK:           %[[KBASE:.*]] = arith.index_cast %[[KB32]] : i32 to index
 // CHECK:           tensor.extract %[[CK]][%[[NEXT]]]
 // CHECK:           %[[NK:.*]] = arith.subi %{{.*}}, %[[KBASE]] : index
 // The bottom-right diagonal of this sequence: Nk - Nq.

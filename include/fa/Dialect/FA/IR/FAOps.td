@@ -139,6 +139,15 @@ def FA_AttentionOp : FA_Op<"attention", [
     (the runtimes check them before a launch); table entries past a
     sequence's last page are never read. See docs/PagedKV.md.
 
+    The two combine (variable-length queries against a paged cache, as a
+    serving batch that mixes prefill chunks and decode steps):
+    `varlen(%cu_seqlens_q : tensor<?xi32>) max_seqlen_q = %m` without
+    `cu_seqlens_k`, and `paged(...)`. Q, O and the LSE are packed as for
+    `varlen`, K and V are caches as for `paged`; sequence `b` is query rows
+    `[cu_seqlens_q[b], cu_seqlens_q[b+1])` against its `cache_seqlens[b]`
+    keys. Its queries are the last `nq_b` positions of the sequence:
+    bottom-right alignment uses `cache_seqlens[b] - nq_b`.
+
     A query row that keeps no key (e.g. `bottom_right` with `Nq > Nk`, a
     `mask_mod` that hides the whole row, `Nk == 0`) yields an output row of
     zeros and an LSE of `-inf`; never NaN.
@@ -192,8 +201,9 @@ def FA_AttentionOp : FA_Op<"attention", [
     `outs` `(` $output (`,` $lse_output^)? `:`
                type($output) (`,` type($lse_output)^)? `)`
     (`captures` `(` $captures^ `:` type($captures) `)`)?
-    (`varlen` `(` $cu_seqlens_q^ `,` $cu_seqlens_k `:` type($cu_seqlens_q) `,`
-                  type($cu_seqlens_k) `)` `max_seqlen_q` `=` $max_seqlen_q)?
+    (`varlen` `(` $cu_seqlens_q^ (`,` $cu_seqlens_k^)? `:`
+                  type($cu_seqlens_q) (`,` type($cu_seqlens_k)^)? `)`
+                  `max_seqlen_q` `=` $max_seqlen_q)?
     (`paged` `(` $block_table^ `,` $cache_seqlens `:` type($block_table) `,`
                  type($cache_seqlens) `)`)?
     (`scale` `=` $scale^)?
