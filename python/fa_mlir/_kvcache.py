@@ -363,14 +363,8 @@ def _launch_split(spec, chip, device, cache, options, q, k, v, o, lse,
     a sequence has), whose f32 partial outputs and LSEs the combine kernel
     merges into o and lse."""
     partial, combine = _fa._load_split(spec, chip, device, cache, options)
-    split, tile = partial.metadata["split_kv"], partial.metadata["tile"]
     b, hq, nq, dv = o.shape
-    positions = tile["block_m"] // tile.get("pack_gqa", 1)
-    tile_heads = k.shape[2] if "pack_gqa" in tile else hq
-    tiles = b * tile_heads * -(-nq // positions)
-    splits = split["splits"] or _splits.choose_kv_splits(
-        tiles, -(-keys // tile["block_n"]), partial.slots(),
-        split["max_splits"])
+    splits, _, _ = _splits.split_count(partial, b, hq, k.shape[2], nq, keys)
     partial_o = torch.empty((splits, b, hq, nq, dv), dtype=torch.float32,
                             device=device)
     partial_lse = torch.empty((splits, b, hq, nq), dtype=torch.float32,

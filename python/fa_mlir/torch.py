@@ -729,29 +729,9 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
         spec = dataclasses.replace(spec, heads=(q.shape[1], k.shape[1]))
     kernels = _load_split(spec, chip, q.device, cache, options)
     partial, combine = kernels
-    split = partial.metadata["split_kv"]
     b, hq, nq, d = q.shape
-    tile = partial.metadata["tile"]
-    bn = tile["block_n"]
-    # A packed tile covers block_m / G positions of the G query heads of
-    # one key/value head.
-    positions = tile["block_m"] // tile.get("pack_gqa", 1)
-    tile_heads = k.shape[1] if "pack_gqa" in tile else hq
-    tiles = b * tile_heads * -(-nq // positions)
-    blocks = -(-k.shape[2] // bn)
-    if split["splits"]:
-        if kv_splits is not None and kv_splits != split["splits"]:
-            raise ValueError(f"kv_splits={kv_splits}, but the kernels were "
-                             f"compiled for {split['splits']} splits")
-        splits = split["splits"]
-    elif kv_splits is not None:
-        splits = kv_splits
-    else:
-        splits = _splits.choose_kv_splits(tiles, blocks, partial.slots(),
-                                          split["max_splits"])
-    if not 1 <= splits <= split["max_splits"]:
-        raise ValueError(f"kv_splits must be in [1, {split['max_splits']}], "
-                         f"got {splits}")
+    splits, query_tiles, tile_heads = _splits.split_count(
+        partial, b, hq, k.shape[1], nq, k.shape[2], kv_splits)
     q, k, v = (_kernel_layout(t) for t in (q, k, v))
     partial_o = torch.empty((splits, b, hq, nq, d), dtype=torch.float32,
                             device=q.device)
@@ -762,8 +742,7 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     for c in captures:
         args += _memref(c)
     stream = torch.cuda.current_stream(q.device).cuda_stream
-    partial.launch([-(-nq // positions) * splits, tile_heads, b], args,
-                   stream)
+    partial.launch([query_tiles * splits, tile_heads, b], args, stream)
     combine_args = _memref(partial_o) + _memref(partial_lse) + _memref(out)
     if lse is not None:
         combine_args += _memref(lse)
