@@ -56,6 +56,19 @@ public:
     return tensor;
   }
 
+  /// An i32 operand of rank `rank` (offsets, a block table, lengths).
+  FailureOr<RankedTensorType> i32Operand(Type type, StringRef name,
+                                         int64_t rank, StringRef layout) {
+    FailureOr<RankedTensorType> tensor =
+        rankedOperand(type, name, rank, layout);
+    if (failed(tensor) || tensor->getElementType().isSignlessInteger(32))
+      return tensor;
+    std::string got;
+    llvm::raw_string_ostream(got) << tensor->getElementType();
+    (void)fail(Twine(name) + " element type must be i32, got '" + got + "'");
+    return failure();
+  }
+
   LogicalResult staticPositive(RankedTensorType type, unsigned dim,
                                StringRef what, StringRef name) {
     int64_t size = type.getDimSize(dim);
@@ -255,28 +268,21 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       return check.fail("variable-length queries against a paged cache take "
                         "no key offsets (cu_seqlens_k)");
     FailureOr<RankedTensorType> cuQ =
-        check.rankedOperand(sig.cuSeqlensQ, "cu_seqlens_q", 1, "[B + 1]");
+        check.i32Operand(sig.cuSeqlensQ, "cu_seqlens_q", 1, "[B + 1]");
     if (failed(cuQ))
       return failure();
     SmallVector<std::pair<RankedTensorType, const char *>, 2> offsets{
         {*cuQ, "cu_seqlens_q"}};
     if (!paged) {
       FailureOr<RankedTensorType> cuK =
-          check.rankedOperand(sig.cuSeqlensK, "cu_seqlens_k", 1, "[B + 1]");
+          check.i32Operand(sig.cuSeqlensK, "cu_seqlens_k", 1, "[B + 1]");
       if (failed(cuK))
         return failure();
       offsets.push_back({*cuK, "cu_seqlens_k"});
     }
-    for (auto [type, name] : offsets) {
-      if (!type.getElementType().isSignlessInteger(32)) {
-        std::string got;
-        llvm::raw_string_ostream(got) << type.getElementType();
-        return check.fail(Twine(name) + " element type must be i32, got '" +
-                          got + "'");
-      }
+    for (auto [type, name] : offsets)
       if (!type.isDynamicDim(0) && type.getDimSize(0) < 1)
         return check.fail(Twine(name) + " must hold B + 1 >= 1 offsets, got 0");
-    }
     if (offsets.size() == 2 &&
         failed(check.sameSize(offsets[0].first, 0, "cu_seqlens_q",
                               offsets[1].first, 0, "cu_seqlens_k",
@@ -294,22 +300,13 @@ LogicalResult mlir::fa::verifyAttentionSignature(
       return check.fail("a paged attention needs both the block table and "
                         "the cache lengths");
     FailureOr<RankedTensorType> table =
-        check.rankedOperand(sig.blockTable, "block_table", 2, "[B, max_pages]");
+        check.i32Operand(sig.blockTable, "block_table", 2, "[B, max_pages]");
     if (failed(table))
       return failure();
     FailureOr<RankedTensorType> lengths =
-        check.rankedOperand(sig.cacheSeqlens, "cache_seqlens", 1, "[B]");
+        check.i32Operand(sig.cacheSeqlens, "cache_seqlens", 1, "[B]");
     if (failed(lengths))
       return failure();
-    for (auto [type, name] : {std::pair(*table, "block_table"),
-                              std::pair(*lengths, "cache_seqlens")}) {
-      if (!type.getElementType().isSignlessInteger(32)) {
-        std::string got;
-        llvm::raw_string_ostream(got) << type.getElementType();
-        return check.fail(Twine(name) + " element type must be i32, got '" +
-                          got + "'");
-      }
-    }
     const char *from = sig.isVarlen() ? "cu_seqlens_q (size - 1)" : "query";
     for (auto [type, name] : {std::pair(*table, "block_table"),
                               std::pair(*lengths, "cache_seqlens")}) {
