@@ -37,32 +37,39 @@ static llvm::json::Array gridJson(const std::string &operand, int64_t arg,
           {"expr", operand + ".size[0]"}, {"arg", arg}, {"dim", 0}}};
 }
 
+/// The head entry of a grid: Hq (q.size[1]), or for a packed GQA kernel
+/// Hkv: k.size[1], or dimension 2 of a paged cache [pages, page_size, Hkv,
+/// D].
+static llvm::json::Object headsJson(const KernelLaunchInfo &l) {
+  if (l.packedHeads <= 1)
+    return llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}};
+  int64_t heads = l.pageSize > 0 ? 2 : 1;
+  return llvm::json::Object{{"expr", "k.size[" + std::to_string(heads) + "]"},
+                            {"arg", 1},
+                            {"dim", heads}};
+}
+
 /// The grid of a kernel over query tiles (q is argument 0, k argument 1):
 /// (ceildiv(Nq, block_m), Hq, B), or for a packed GQA kernel
 /// (ceildiv(Nq, block_m / G), Hkv, B).
 static llvm::json::Array queryGridJson(const KernelLaunchInfo &l) {
-  if (l.packedHeads <= 1)
-    return gridJson("q", 0, l.blockM);
   llvm::json::Array grid = gridJson("q", 0, l.blockM / l.packedHeads);
-  // (Hkv: dimension 2 of a paged cache [pages, page_size, Hkv, D].)
-  int64_t heads = l.pageSize > 0 ? 2 : 1;
-  grid[1] =
-      llvm::json::Object{{"expr", "k.size[" + std::to_string(heads) + "]"},
-                         {"arg", 1},
-                         {"dim", heads}};
+  grid[1] = headsJson(l);
   return grid;
 }
 
 /// The grid of a variable-length kernel: (ceildiv(max_seqlen_q, block_m),
-/// Hq, B) with B + 1 the size of cu_seqlens_q (argument `offsets`).
+/// Hq, B) with B + 1 the size of cu_seqlens_q (argument `offsets`); packed
+/// GQA (ceildiv(max_seqlen_q, block_m / G), Hkv, B).
 static llvm::json::Array varlenGridJson(const KernelLaunchInfo &l,
                                         int64_t offsets) {
+  int64_t positions = l.blockM / l.packedHeads;
   return llvm::json::Array{
       llvm::json::Object{
-          {"expr", "ceildiv(max_seqlen_q, " + std::to_string(l.blockM) + ")"},
+          {"expr", "ceildiv(max_seqlen_q, " + std::to_string(positions) + ")"},
           {"scalar", "max_seqlen_q"},
-          {"ceildiv", l.blockM}},
-      llvm::json::Object{{"expr", "q.size[1]"}, {"arg", 0}, {"dim", 1}},
+          {"ceildiv", positions}},
+      headsJson(l),
       llvm::json::Object{{"expr", "cu_seqlens_q.size[0] - 1"},
                          {"arg", offsets},
                          {"dim", 0},

@@ -15,6 +15,7 @@ kernel is compiled from fa.attention's varlen form without cu_seqlens_k
 together with its paged form.
 """
 
+import dataclasses
 import json
 from typing import Any, Callable, List, Optional, Tuple, Union
 
@@ -262,6 +263,42 @@ def _outputs(q, dv, return_lse, fill):
     return out, lse
 
 
+# Grouped-query heads: when the sequences are short on average (decode
+# steps, short chunks, serving batches that mix them with a few prefills),
+# a tile packs the G = Hq / Hkv query heads of a key/value group
+# (pack_gqa), so that each K/V block is read once for the group rather
+# than once per head; a 64-row tile when the group's rows of the longest
+# sequence fit in it. On the H200 (B 8-64, Hq 32, Hkv 8, D 128, bf16;
+# benchmarks/results/2026-12-02-h200-varlen-pack-gqa.md) packing ran
+# decode steps and 16-query chunks 3-6x as fast and a mixed batch (4
+# prefills of 512 queries, 60 decode steps) about 1.9x, and prefills of
+# 2048 queries 0.9-1.0x: hence the mean query length as the rule.
+_PACK_MAX_MEAN_QUERIES = 64
+_PACK_SMALL_TILE_ROWS = 64
+
+
+def _kernel_options(spec, q, kv_heads, batch, max_seqlen_q, options):
+    """The compile options of a variable-length kernel and its spec:
+    mma-sync (hopper-ws does not build variable-length tiles yet), and
+    packed GQA tiles when the mean query length is at most
+    _PACK_MAX_MEAN_QUERIES, unless `options` says pack_gqa."""
+    options = dict(options or {}, strategy="mma-sync")
+    hq = q.shape[1]
+    group = hq // kv_heads if kv_heads else 1
+    if "pack_gqa" not in options:
+        options["pack_gqa"] = (1 < group <= 64 and batch > 0 and
+                               q.shape[0] <= _PACK_MAX_MEAN_QUERIES * batch)
+        if (options["pack_gqa"] and "block_m" not in options and
+                group * max_seqlen_q <= _PACK_SMALL_TILE_ROWS):
+            options["block_m"] = _PACK_SMALL_TILE_ROWS
+    if not options["pack_gqa"]:
+        del options["pack_gqa"]
+    else:
+        # Packing needs the head counts in the kernel's types.
+        spec = dataclasses.replace(spec, heads=(hq, kv_heads))
+    return spec, options
+
+
 def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
             options) -> None:
     """Launches the variable-length kernel of `spec` on q, k, v, out, lse
@@ -269,9 +306,10 @@ def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
     the key counts), then the captures; the grid is the metadata's."""
     with torch.cuda.device(q.device):
         chip = _fa._chip(q.device)
-        # (hopper-ws does not build variable-length tiles yet.)
-        kernel = _fa._load(spec, chip, q.device, cache,
-                           dict(options or {}, strategy="mma-sync"))
+        kv_heads = k.shape[2] if spec.paged else k.shape[1]
+        spec, options = _kernel_options(spec, q, kv_heads, form[0].numel() - 1,
+                                        max_seqlen_q, options)
+        kernel = _fa._load(spec, chip, q.device, cache, options)
         q, k, v = (_fa._kernel_layout(t) for t in (q, k, v))
         if k.shape[0] == 0:  # a valid (empty) address for the descriptor
             k = v = k.new_empty((1,) + tuple(k.shape[1:]))

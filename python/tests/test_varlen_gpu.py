@@ -89,6 +89,47 @@ def test_matches_reference(dtype, causal, case):
     check(out, lse, q, k, v, cu_q, cu_k, causal, 1 / math.sqrt(d))
 
 
+SHORT_CASES = [  # decode steps and short chunks: packed GQA tiles
+    ([1, 0, 1, 17, 64, 3], [4000, 5, 0, 300, 64, 2], 8, 2, 128),
+    ([1, 1, 1, 1], [1, 7000, 33, 129], 32, 8, 64),
+    ([2, 9, 1], [100, 9, 0], 8, 1, 128),
+]
+
+
+@pytest.mark.parametrize("pack", [None, False])
+@pytest.mark.parametrize("causal", [None, "top_left", "bottom_right"])
+@pytest.mark.parametrize("case", SHORT_CASES)
+def test_short_queries_pack_gqa(case, causal, pack):
+    """At most 64 queries a sequence: the grouped heads of a key/value
+    head share one tile by default (pack None; _varlen._kernel_options),
+    and the result is the same without packing (pack False)."""
+    lq, lk, hq, hkv, d = case
+    q, k, v, cu_q, cu_k = packed(lq, lk, hq, hkv, d, torch.bfloat16, gap=2)
+    options = None if pack is None else {"pack_gqa": pack}
+    out, lse = fat.attention_varlen(
+        q, k, v, cu_q, cu_k, max(lq), max(lk), causal=causal is not None,
+        causal_alignment=causal or "bottom_right", return_lse=True,
+        _options=options)
+    check(out, lse, q, k, v, cu_q, cu_k, causal, 1 / math.sqrt(d))
+    assert (out[:2] == 0).all() and (out[-2:] == 0).all()
+
+
+def test_short_queries_pack_gqa_with_mods():
+    """ALiBi's slopes are per query head: a packed row given the wrong
+    head would take another slope."""
+    lq, lk = [1, 5, 64, 0, 1], [900, 5, 70, 3, 1]
+    q, k, v, cu_q, cu_k = packed(lq, lk, 8, 2, 128, torch.bfloat16)
+    slopes = torch.exp2(-torch.arange(1, 9, device=DEV, dtype=torch.float32))
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score + slopes[h] * (kv_idx - q_idx)
+
+    out = fat.attention_varlen(q, k, v, cu_q, cu_k, 64, 900, causal=True,
+                               score_mod=alibi)
+    check(out, None, q, k, v, cu_q, cu_k, "bottom_right",
+          1 / math.sqrt(128), score_mod=alibi)
+
+
 def test_gaps_strides_and_a_larger_bound():
     """Rows outside every sequence stay 0 / -inf; q sliced from a fused
     qkv tensor (strided rows); max_seqlen_q above the longest."""

@@ -272,12 +272,34 @@ def test_kernel(tmp_path, page_size, lse):
 
 
 @needs_compiler
+@pytest.mark.parametrize("page_size", [0, 16])
+def test_packed_gqa_kernel(tmp_path, page_size):
+    """pack_gqa with static heads (32:8): a tile holds the 4 query heads
+    of a key/value head at block_m / 4 positions; the grid is
+    (ceildiv(max_seqlen_q, block_m / 4), Hkv, B), Hkv from k's head
+    dimension (1 packed, 2 paged), and the tile states pack_gqa."""
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
+                         lse=True, varlen=True, paged=page_size,
+                         heads=(32, 8))
+    kernel = KernelCache(str(tmp_path)).get(
+        spec, format="ptx", strategy="mma-sync", pack_gqa=True, block_m=64)
+    check_kernel_arguments(kernel.metadata, spec)
+    meta = kernel.metadata
+    assert meta["tile"]["pack_gqa"] == 4 and meta["tile"]["block_m"] == 64
+    grid = meta["grid"]
+    assert grid[0]["scalar"] == "max_seqlen_q" and grid[0]["ceildiv"] == 16
+    assert (grid[1]["arg"], grid[1]["dim"]) == (1, 2 if page_size else 1)
+    assert grid[2]["minus"] == 1
+    assert "_gqa4_varlen" in kernel.name
+
+
+@needs_compiler
 @pytest.mark.parametrize("options", [
-    dict(split_kv="auto"), dict(split_kv="4"), dict(pack_gqa=True),
-    dict(strategy="hopper-ws")])
+    dict(split_kv="auto"), dict(split_kv="4"), dict(strategy="hopper-ws"),
+    dict(pack_gqa=True, strategy="hopper-ws")])
 def test_refused_options(options):
-    """Split-KV and packed GQA tiles take no variable-length attention,
-    nor does hopper-ws: the compiler says so."""
+    """Split-KV tiles take no variable-length attention, nor does
+    hopper-ws: the compiler says so."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16,
                          heads=(32, 8))
     options = dict(dict(strategy="mma-sync"), **options)

@@ -20,7 +20,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 import fa_mlir.torch as fat  # noqa: E402
-from fa_mlir import KernelCache  # noqa: E402
+from fa_mlir import AttentionSpec, KernelCache, _varlen  # noqa: E402
 from test_kvcache_gpu import UNUSED, paged_cache  # noqa: E402
 
 DEV = "cuda"
@@ -144,6 +144,62 @@ def test_matches_reference(page_size, heads, causal):
     assert out.shape == q.shape and lse.shape == (hq, q.shape[0])
     check(out, lse, *reference(q, k, v, cu_q, cu_k, table, causal),
           torch.bfloat16)
+
+
+@pytest.mark.parametrize("tq, batch, max_q, heads, want", [
+    (16384, 8, 2048, (32, 8), {}),                     # prefill
+    (64, 64, 1, (32, 8), {"pack_gqa": True, "block_m": 64}),  # decode
+    (512, 32, 16, (32, 8), {"pack_gqa": True, "block_m": 64}),
+    (1024, 16, 64, (32, 8), {"pack_gqa": True}),       # 64-query chunks
+    (2108, 64, 512, (32, 8), {"pack_gqa": True}),      # mixed
+    (64, 64, 1, (32, 32), {}),                         # MHA
+    (64, 64, 1, (128, 1), {}),                         # a group of 128
+])
+def test_kernel_options_rule(tq, batch, max_q, heads, want):
+    """Packed GQA tiles when the mean query length is at most 64, in
+    64-row tiles when the group's rows of the longest sequence fit."""
+    hq, hkv = heads
+    q = torch.empty((tq, hq, 128), device="meta")
+    spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
+    spec, options = _varlen._kernel_options(spec, q, hkv, batch, max_q,
+                                            None)
+    assert options == dict(want, strategy="mma-sync")
+    assert spec.heads == (heads if want else None)
+    # Explicit options win.
+    _, options = _varlen._kernel_options(spec, q, hkv, batch, max_q,
+                                         {"pack_gqa": False})
+    assert "pack_gqa" not in options
+
+
+@pytest.mark.parametrize("pack", [None, True, False])
+@pytest.mark.parametrize("causal", [None, "bottom_right", "top_left"])
+@pytest.mark.parametrize("heads", [(8, 2), (32, 8), (8, 1)])
+def test_short_queries_pack_gqa(heads, causal, pack):
+    """A serving batch of decode steps and short chunks (at most 64
+    queries): grouped heads are packed into one tile by default (pack
+    None), or as _options says; ALiBi's slopes are per query head, so a
+    row given the wrong head would take another."""
+    hq, hkv = heads
+    lq, lk = [1, 3, 0, 1, 64, 17, 1], [1, 0, 300, 63, 65, 1000, 4000]
+    q, k, v, cu_q, cu_k, table = case(lq, lk, 64, hq, hkv)
+    slopes = torch.exp2(-torch.arange(1, hq + 1, device=DEV,
+                                      dtype=torch.float32))
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score + slopes[h] * (kv_idx - q_idx)
+
+    options = None if pack is None else {"pack_gqa": pack}
+    spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True,
+                                 paged=64)
+    _, chosen = _varlen._kernel_options(spec, q, hkv, len(lq), max(lq),
+                                        options)
+    assert chosen.get("pack_gqa", False) == (pack is not False and hq > hkv)
+    out, lse = fat.attention_varlen(
+        q, k, v, cu_q, cu_k, max(lq), max(lk), causal=causal is not None,
+        causal_alignment=causal or "bottom_right", return_lse=True,
+        block_table=table, score_mod=alibi, _options=options)
+    check(out, lse, *reference(q, k, v, cu_q, cu_k, table, causal,
+                               score_mod=alibi), torch.bfloat16)
 
 
 def test_top_left_alignment():

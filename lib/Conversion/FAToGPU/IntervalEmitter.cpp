@@ -463,13 +463,14 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     return withOrigin(interval(lo, hi), {x}, wraps);
   }
   if (isa<arith::DivUIOp, arith::RemUIOp>(op) &&
-      function.getDependence(op->getOperand(1)) == kUniform &&
-      !readsData(op->getOperand(1))) {
+      function.getDependence(op->getOperand(1)) == kUniform) {
     // Unsigned division by a per-tile value d (a packed tile's positions
-    // per head): over a non-negative x in [lo, hi], x / d is monotone and
-    // x % d is too within one period, else it spans [0, d - 1]. A possibly
-    // negative x (a huge unsigned one) spans the whole type. The bounds
-    // divide by max(d, 1): the IR may guard its own division by zero.
+    // per head, read from the offsets when variable-length): over a
+    // non-negative x in [lo, hi], x / d is monotone and x % d is too within
+    // one period, else it spans [0, d - 1]. A possibly negative x (a huge
+    // unsigned one) spans the whole type. The bounds divide by max(d, 1):
+    // the IR may guard its own division by zero (a variable-length tile
+    // past its sequence has d = 0 and visits no key block).
     Abstract x = operand(0);
     if (x.top || x.fromData)
       return top(type);
@@ -485,15 +486,21 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
         constant(type, APInt::getSignedMaxValue(bits).getSExtValue());
     auto divU = [&](Value v) { return b.createOrFold<arith::DivUIOp>(v, d); };
     auto remU = [&](Value v) { return b.createOrFold<arith::RemUIOp>(v, d); };
+    // (A divisor read from data makes the result data: what is computed
+    // from it checks for wrapping.)
+    Abstract divisor = exact(d);
+    divisor.fromData = readsData(op->getOperand(1));
     if (isa<arith::DivUIOp>(op))
-      return interval(select(nonNegative, divU(x.lo), typeMin),
-                      select(nonNegative, divU(x.hi), typeMax));
+      return withOrigin(interval(select(nonNegative, divU(x.lo), typeMin),
+                                 select(nonNegative, divU(x.hi), typeMax)),
+                        {x, divisor});
     Value samePeriod = andI(nonNegative, cmp(P::eq, divU(x.lo), divU(x.hi)));
     Value wideLo = select(nonNegative, zero, typeMin);
     Value wideHi =
         select(nonNegative, b.createOrFold<arith::SubIOp>(d, one), typeMax);
-    return interval(select(samePeriod, remU(x.lo), wideLo),
-                    select(samePeriod, remU(x.hi), wideHi));
+    return withOrigin(interval(select(samePeriod, remU(x.lo), wideLo),
+                               select(samePeriod, remU(x.hi), wideHi)),
+                      {x, divisor});
   }
   if (isa<arith::RemSIOp>(op)) {
     std::optional<int64_t> divisor = constantOperand(1);

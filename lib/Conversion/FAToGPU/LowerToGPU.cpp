@@ -300,27 +300,26 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
+  // A packed tile covers block_m / G positions of the G query heads of
+  // one key/value head.
+  Value heads = tile->packedHeads > 1 ? dim(tile->key, tile->isPaged() ? 2 : 1)
+                                      : dim(tile->query, 1);
   gpu::KernelDim3 grid;
   if (tile->isVarlen()) {
-    // (ceildiv(max_seqlen_q, block_m), Hq, B): the tiles of the longest
+    // (ceildiv(max_seqlen_q, block_m), heads, B): the tiles of the longest
     // sequence; B + 1 offsets.
     grid = {rewriter.createOrFold<arith::CeilDivUIOp>(loc, tile->maxSeqlenQ,
-                                                      index(tile->blockM)),
-            dim(tile->query, 1),
+                                                      index(tile->positions())),
+            heads,
             rewriter.createOrFold<arith::SubIOp>(loc, dim(tile->cuSeqlensQ, 0),
                                                  index(1))};
   } else {
-    // A packed tile covers block_m / G positions of the G query heads of
-    // one key/value head.
     Value tiles = rewriter.createOrFold<arith::CeilDivUIOp>(
         loc, dim(tile->query, 2), index(tile->positions()));
     // A split tile's blocks: the splits of a tile are `tiles` apart in x.
     if (tile->split)
       tiles = rewriter.createOrFold<arith::MulIOp>(loc, tiles,
                                                    dim(tile->lseOutput, 0));
-    Value heads = tile->packedHeads > 1
-                      ? dim(tile->key, tile->isPaged() ? 2 : 1)
-                      : dim(tile->query, 1);
     grid = {tiles, heads, dim(tile->query, 0)};
   }
   gpu::KernelDim3 block{index(threads), index(1), index(1)};

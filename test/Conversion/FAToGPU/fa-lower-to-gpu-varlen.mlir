@@ -17,10 +17,9 @@
 // RUN: sed 's/\[%15, 1, 128\] \[1, 1, 1\] : tensor<?x8x128xbf16> to/[%14, 1, 128] [1, 1, 1] : tensor<?x8x128xbf16> to/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=CLAMP
 // and one query tile a position up to max_seqlen_q.
 // RUN: sed 's/in (%0, %dim_1, %2)/in (%0, %dim_1, %arg7)/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=GRID
-// hopper-ws does not build variable-length tiles; pack-gqa and split-kv do
-// not tile them.
+// hopper-ws does not build variable-length tiles; split-kv does not tile
+// them (pack-gqa: fa-lower-to-gpu-varlen-pack-gqa.mlir).
 // RUN: not fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=HOPPER
-// RUN: not fa-opt %s "--fa-tile-attention=pack-gqa" 2>&1 | FileCheck %s --check-prefix=PACK
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto" 2>&1 | FileCheck %s --check-prefix=SPLIT
 
 // CHECK-LABEL: func.func @varlen
@@ -55,7 +54,6 @@
 // CLAMP: error: not a fused attention tile a GPU strategy can implement: a variable-length tile must hold max(min(block_m, (cu_q[b + 1] - cu_q[b]) - first row), 0) rows
 // GRID: error: not a fused attention tile a GPU strategy can implement: the tiles of a variable-length tile must cover (offsets - 1, Hq, ceildiv(max_seqlen_q, block_m)) with max_seqlen_q defined outside the tile
 // HOPPER: error: the hopper-ws strategy does not build variable-length tiles yet; use strategy=mma-sync or auto
-// PACK: error: 'fa.attention' op pack-gqa does not support variable-length batches yet
 // SPLIT: error: 'fa.attention' op split-kv does not support variable-length batches yet
 func.func @varlen(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor<?x2x128xbf16>,
                   %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>,

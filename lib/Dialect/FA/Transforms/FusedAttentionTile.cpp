@@ -393,6 +393,19 @@ LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
       return fail(qk, "the Q tile of a packed tile must be its [G, n, D] "
                       "slice collapsed into G * n rows");
     queryTile = collapse.getSrc();
+    // Packed tokens [n, G, D] transposed to [G, n, D] first.
+    auto transpose = queryTile.getDefiningOp<linalg::TransposeOp>();
+    // (Packed queries against a paged cache: the K rows said nothing.)
+    if (paged)
+      varlen = static_cast<bool>(transpose);
+    if (varlen) {
+      if (!transpose || transpose->getBlock() != forall.getBody() ||
+          transpose.getPermutation() != ArrayRef<int64_t>{1, 0, 2})
+        return fail(qk, "the Q tile of a packed variable-length tile must be "
+                        "its [n, G, D] slice transposed to [G, n, D] and "
+                        "collapsed into G * n rows");
+      queryTile = transpose.getInput();
+    }
   }
   auto querySlice = queryTile.getDefiningOp<tensor::ExtractSliceOp>();
   // Packed queries against a paged cache: the K rows said nothing.

@@ -15,6 +15,7 @@
 #include "TileUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -114,22 +115,30 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
                                 "rows) of its (batch, head)");
     Value source = insert.getSource();
     if (tile.packedHeads > 1) {
-      // Its G * n rows expanded into [G, n, ...].
-      auto expand = source.getDefiningOp<tensor::ExpandShapeOp>();
-      SmallVector<ReassociationIndices, 4> groups;
-      if (expand)
-        groups = expand.getReassociationIndices();
-      if (!expand || groups.empty() ||
-          groups[0] != ReassociationIndices{0, 1} ||
-          (groups.size() == 2 && groups[1] != ReassociationIndices{2}))
-        return fail(insert, "a packed tile writes its G * n rows expanded "
-                            "into [G, n, ...]");
-      source = expand.getSrc();
+      FailureOr<Value> rows = matchExpandedRows(insert, source);
+      if (failed(rows))
+        return failure();
+      source = *rows;
     }
     if (failed(matchWrittenTile(insert, source, isLse)))
       return failure();
   }
   return success();
+}
+
+FailureOr<Value> FusedTileMatcher::matchExpandedRows(Operation *insert,
+                                                     Value source) {
+  auto expand = source.getDefiningOp<tensor::ExpandShapeOp>();
+  SmallVector<ReassociationIndices, 4> groups;
+  if (expand)
+    groups = expand.getReassociationIndices();
+  if (!expand || groups.empty() || groups[0] != ReassociationIndices{0, 1} ||
+      (groups.size() == 2 && groups[1] != ReassociationIndices{2})) {
+    (void)fail(insert, "a packed tile writes its G * n rows expanded into "
+                       "[G, n, ...]");
+    return failure();
+  }
+  return expand.getSrc();
 }
 
 LogicalResult FusedTileMatcher::matchWrittenTile(Operation *insert,
@@ -160,9 +169,11 @@ LogicalResult FusedTileMatcher::matchWrittenTile(Operation *insert,
 LogicalResult
 FusedTileMatcher::matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs) {
   scf::ForallOp forall = tile.forall;
-  if (tile.split || tile.packedHeads > 1)
-    return fail(forall, "a variable-length tile is neither split nor packed");
-  // The grid: (B = offsets - 1, Hq, ceildiv(max_seqlen_q, block_m)).
+  if (tile.split)
+    return fail(forall, "a variable-length tile is not split");
+  // The grid: (B = offsets - 1, Hq, ceildiv(max_seqlen_q, block_m)), or
+  // packed (B, Hkv, ceildiv(max_seqlen_q, block_m / G)).
+  int64_t heads = tile.packedHeads;
   auto isSequenceCount = [&](OpFoldResult ofr) {
     auto value = dyn_cast<Value>(ofr);
     if (!value)
@@ -178,16 +189,32 @@ FusedTileMatcher::matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs) {
   auto ceil = isa<Value>(ubs[2])
                   ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
                   : arith::CeilDivUIOp();
-  if (ceil && isConstantIndex(ceil.getRhs(), tile.blockM)) {
+  if (ceil && isConstantIndex(ceil.getRhs(), tile.positions())) {
     Operation *owner = ceil.getLhs().getParentBlock()->getParentOp();
     if (owner != forall && !forall->isProperAncestor(owner))
       tile.maxSeqlenQ = ceil.getLhs();
   }
-  if (!isSequenceCount(ubs[0]) || !isSizeOf(ubs[1], tile.query, 1) ||
-      !tile.maxSeqlenQ)
+  if (heads > 1) {
+    // (Dimension 2 of a paged cache [pages, page_size, Hkv, D].)
+    unsigned kvHeads = tile.isPaged() ? 2 : 1;
+    auto queryType = cast<RankedTensorType>(tile.query.getType());
+    auto keyType = cast<RankedTensorType>(tile.key.getType());
+    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(kvHeads) ||
+        queryType.getDimSize(1) != heads * keyType.getDimSize(kvHeads))
+      return fail(forall, "a packed tile needs static head counts with Hq = "
+                          "G * Hkv (G = pack_gqa)");
+    if (!isSequenceCount(ubs[0]) || !isSizeOf(ubs[1], tile.key, kvHeads) ||
+        !tile.maxSeqlenQ)
+      return fail(forall, "the packed tiles of a variable-length tile must "
+                          "cover (offsets - 1, Hkv, ceildiv(max_seqlen_q, "
+                          "block_m / G)) with max_seqlen_q defined outside "
+                          "the tile");
+  } else if (!isSequenceCount(ubs[0]) || !isSizeOf(ubs[1], tile.query, 1) ||
+             !tile.maxSeqlenQ) {
     return fail(forall, "the tiles of a variable-length tile must cover "
                         "(offsets - 1, Hq, ceildiv(max_seqlen_q, block_m)) "
                         "with max_seqlen_q defined outside the tile");
+  }
 
   auto inserts = forall.getTerminator().getYieldingOps();
   ValueRange outputs = forall.getOutputs();
@@ -208,14 +235,33 @@ FusedTileMatcher::matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs) {
               isa<Value>(offsets[token]) &&
               matchAddOf(cast<Value>(offsets[token]), tile.queryBase) ==
                   tile.rowStart &&
-              isValue(sizes[token], tile.rows) &&
-              isInductionVar(offsets[head], forall, 1) &&
-              isConstantIndex(sizes[head], 1) &&
+              isValue(sizes[token], tile.rows) && isFirstHead(offsets[head]) &&
+              isConstantIndex(sizes[head], heads) &&
               (isLse || isConstantIndex(offsets[2], 0));
     if (!ok)
-      return fail(insert, "a variable-length tile writes rows [cu_q[b] + "
-                          "first row, ... + rows) of its head");
-    if (failed(matchWrittenTile(insert, insert.getSource(), isLse)))
+      return fail(insert, heads > 1
+                              ? "a packed variable-length tile writes rows "
+                                "[cu_q[b] + first row, ... + rows) of its G "
+                                "query heads"
+                              : "a variable-length tile writes rows [cu_q[b] "
+                                "+ first row, ... + rows) of its head");
+    Value source = insert.getSource();
+    if (heads > 1) {
+      // O's [G, n, Dv] transposed to the tokens' [n, G, Dv].
+      if (!isLse) {
+        auto transpose = source.getDefiningOp<linalg::TransposeOp>();
+        if (!transpose ||
+            transpose.getPermutation() != ArrayRef<int64_t>{1, 0, 2})
+          return fail(insert, "a packed variable-length tile writes its "
+                              "[G, n, Dv] output transposed to [n, G, Dv]");
+        source = transpose.getInput();
+      }
+      FailureOr<Value> rows = matchExpandedRows(insert, source);
+      if (failed(rows))
+        return failure();
+      source = *rows;
+    }
+    if (failed(matchWrittenTile(insert, source, isLse)))
       return failure();
   }
   return success();

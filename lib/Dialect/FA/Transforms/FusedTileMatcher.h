@@ -70,6 +70,9 @@ private:
   LogicalResult matchEpilogue();
   /// The grid and the writes of a variable-length tile.
   LogicalResult matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs);
+  /// A packed tile's write: `source` is its G * n rows expanded into
+  /// [G, n, ...]; returns the rows.
+  FailureOr<Value> matchExpandedRows(Operation *insert, Value source);
   /// The O and LSE tiles `insert` writes are the normalized output and the
   /// LSE of the online loop.
   LogicalResult matchWrittenTile(Operation *insert, Value source, bool isLse);

@@ -196,14 +196,15 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
   // A paged cache: the default block stays when it holds whole pages (each
   // page looked up once a block, at rows known at compile time) or fits in
-  // one; otherwise 64 keys, which do either for every power-of-two page
-  // size. (At D = 128 the mma-sync kernel of 48-key blocks spills
-  // when they straddle pages of 32 to 256 rows; with 64 it takes 8 warps
-  // and none. benchmarks/results/2026-12-02-h200-paged.md.)
+  // one; otherwise 32 keys, which fit in one page of every power-of-two
+  // size from 32. (At D = 128 the mma-sync kernel of 48-key blocks spills
+  // when they straddle pages of 32 to 256 rows; 64-key blocks take 8 warps,
+  // and 32-key blocks with 4 warps ran 1.02-1.08x as fast as those on the
+  // H200: benchmarks/results/2026-12-02-h200-varlen-pack-gqa.md.)
   if (op.isPaged() && !requested.blockN && !chosen.wgmmaDefaults &&
       op.getHeadDim() <= 128 && sizes.blockN % op.getPageSize() != 0 &&
       op.getPageSize() % sizes.blockN != 0)
-    sizes.blockN = 64;
+    sizes.blockN = 32;
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
@@ -216,9 +217,6 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   // Variable-length batches: B = offsets - 1 sequences, whose lengths each
   // tile reads from the offsets; max_seqlen_q bounds the query tiles.
   bool varlen = op.isVarlen();
-  if (varlen && sizes.packGQA)
-    return op.emitOpError("pack-gqa does not support variable-length "
-                          "batches yet");
   if (varlen && sizes.kvSplits != 0)
     return op.emitOpError("split-kv does not support variable-length "
                           "batches yet");
@@ -432,15 +430,23 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   tile.valueHeadDim = op.getValueHeadDim();
   tile.blockN = sizes.blockN;
   tile.scale = op.getEffectiveScale();
-  tile.queryTile =
-      pack ? extractPackedRows(rewriter, loc, query, ivs[0], tile.head, packed,
-                               tile.rowStart, tile.positions, tile.headDim)
-      : varlen ? extractRows(rewriter, loc, query, /*batch=*/Value(), ivs[1],
-                             arith::AddIOp::create(
-                                 rewriter, loc, tile.queryBase, tile.rowStart),
-                             tile.rows, tile.headDim)
-               : extractRows(rewriter, loc, query, ivs[0], ivs[1],
-                             tile.rowStart, tile.rows, tile.headDim);
+  // The token row of the tile's first query in the packed Q, O and LSE.
+  auto tokenRow = [&]() {
+    return arith::AddIOp::create(rewriter, loc, tile.queryBase, tile.rowStart)
+        .getResult();
+  };
+  if (pack && varlen)
+    tile.queryTile =
+        extractPackedTokenRows(rewriter, loc, query, tile.head, packed,
+                               tokenRow(), tile.positions, tile.headDim);
+  else if (pack)
+    tile.queryTile =
+        extractPackedRows(rewriter, loc, query, ivs[0], tile.head, packed,
+                          tile.rowStart, tile.positions, tile.headDim);
+  else
+    tile.queryTile = extractRows(
+        rewriter, loc, query, varlen ? Value() : ivs[0], ivs[1],
+        varlen ? tokenRow() : tile.rowStart, tile.rows, tile.headDim);
 
   auto [acc, max, sum] = buildExactSoftmax(rewriter, loc, tile);
 
@@ -460,17 +466,19 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (op.hasLse() || split)
     lseTile = tileops::buildLse(rewriter, loc, max, sum,
                                 emptyLike(rewriter, loc, max));
+  Value token;
+  if (varlen)
+    token = tokenRow();
   if (pack) {
+    // [G, n, ...]; packed tokens hold the heads of a token together: the
+    // output tile [n, G, Dv] (the LSE [Hq, Tq] takes [G, n] as it is).
     outTile = expandPackedRows(rewriter, loc, outTile, packed, tile.positions);
+    if (varlen)
+      outTile = transposeHeadsAndTokens(rewriter, loc, outTile);
     if (lseTile)
       lseTile =
           expandPackedRows(rewriter, loc, lseTile, packed, tile.positions);
   }
-
-  // The token row of the tile's first query in the packed O and LSE.
-  Value token;
-  if (varlen)
-    token = arith::AddIOp::create(rewriter, loc, tile.queryBase, tile.rowStart);
 
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   ValueRange shared = forall.getRegionIterArgs();
@@ -486,9 +494,10 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   auto insert = [&](Value source, Value dest, bool withColumns) {
     SmallVector<OpFoldResult> offsets = lead, sizes = leadSizes;
     if (varlen) {
-      // O [Tq, Hq, Dv] at (token, head, 0); LSE [Hq, Tq] at (head, token).
+      // O [Tq, Hq, Dv] at (token, head, 0); LSE [Hq, Tq] at (head, token);
+      // the tile's `packed` heads from `head`.
       offsets = {tile.head, token};
-      sizes = {one, tile.positions};
+      sizes = {rewriter.getIndexAttr(packed), tile.positions};
       if (withColumns) {
         std::swap(offsets[0], offsets[1]);
         std::swap(sizes[0], sizes[1]);

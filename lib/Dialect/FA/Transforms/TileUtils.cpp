@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -79,6 +80,36 @@ Value tileutils::extractPackedRows(OpBuilder &b, Location loc, Value source,
                                                offsets, sizes, strides);
   SmallVector<ReassociationIndices> groups{{0, 1}, {2}};
   return tensor::CollapseShapeOp::create(b, loc, slice, groups);
+}
+
+Value tileutils::transposeHeadsAndTokens(OpBuilder &b, Location loc,
+                                         Value tile) {
+  auto type = cast<RankedTensorType>(tile.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, tile);
+  std::swap(sizes[0], sizes[1]);
+  Value init = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+  return linalg::TransposeOp::create(b, loc, tile, init,
+                                     ArrayRef<int64_t>{1, 0, 2})
+      .getResult()
+      .front();
+}
+
+Value tileutils::extractPackedTokenRows(OpBuilder &b, Location loc,
+                                        Value source, Value firstHead,
+                                        int64_t heads, Value token, Value size,
+                                        int64_t dim) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto sliceType = RankedTensorType::get({ShapedType::kDynamic, heads, dim},
+                                         sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{token, firstHead, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{size, b.getIndexAttr(heads),
+                                  b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, source,
+                                               offsets, sizes, strides);
+  SmallVector<ReassociationIndices> groups{{0, 1}, {2}};
+  return tensor::CollapseShapeOp::create(
+      b, loc, transposeHeadsAndTokens(b, loc, slice), groups);
 }
 
 Value tileutils::expandPackedRows(OpBuilder &b, Location loc, Value tile,

@@ -70,6 +70,18 @@ Value extractPackedRows(OpBuilder &b, Location loc, Value source, Value batch,
                         Value firstHead, int64_t heads, Value start, Value size,
                         int64_t dim);
 
+/// The Q tile of a packed GQA tile of a variable-length batch: tokens
+/// [token, token + size) of the `heads` heads from `firstHead` of a packed
+/// [T, H, dim] tensor, transposed to [heads, size, dim] and collapsed
+/// head-major into [heads * size, dim] as extractPackedRows.
+Value extractPackedTokenRows(OpBuilder &b, Location loc, Value source,
+                             Value firstHead, int64_t heads, Value token,
+                             Value size, int64_t dim);
+
+/// [heads, size, dim] -> [size, heads, dim] (the inverse of the transpose
+/// in extractPackedTokenRows: an output tile in token-major order).
+Value transposeHeadsAndTokens(OpBuilder &b, Location loc, Value tile);
+
 /// The inverse for an output tile: [heads * size, ...] expanded into
 /// [heads, size, ...] (`tile` of rank 1 or 2).
 Value expandPackedRows(OpBuilder &b, Location loc, Value tile, int64_t heads,

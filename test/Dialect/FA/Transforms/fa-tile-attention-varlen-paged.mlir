@@ -6,9 +6,8 @@
 // and the causal diagonal is the sequence's own, nk_b - nq_b.
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64" | FileCheck %s
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64" --fa-fuse-online-softmax | FileCheck %s --check-prefix=FUSED
-// As for varlen, the packed GQA and split-KV tiles do not take packed
-// queries yet.
-// RUN: not fa-opt %s "--fa-tile-attention=pack-gqa" 2>&1 | FileCheck %s --check-prefix=PACK
+// As for varlen, split-KV tiles do not take packed queries yet (packed GQA
+// tiles: fa-tile-attention-varlen-pack-gqa.mlir).
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto" 2>&1 | FileCheck %s --check-prefix=SPLIT
 
 // CHECK-LABEL: func.func @varlen_paged
@@ -61,7 +60,6 @@
 // FUSED:         } {fa.softmax_stage = "online"}
 // FUSED-NOT:     fa.softmax_stage = "{{row_max|row_sum|weighted_values}}"
 
-// PACK: error: 'fa.attention' op pack-gqa does not support variable-length batches yet
 // SPLIT: error: 'fa.attention' op split-kv does not support variable-length batches yet
 
 func.func @varlen_paged(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,

@@ -65,8 +65,11 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     (and the same of `cu_k`), takes `max(min(block-m, nq - first), 0)`
     rows at packed row `cu_q[b] + first`, its keys at `cu_k[b] + j`, masks
     with the sequence's own lengths and writes O at `[cu_q[b] + first, h,
-    0]` and the LSE at `[h, cu_q[b] + first]` (docs/Varlen.md). Not with
-    split-kv or pack-gqa (an error).
+    0]` and the LSE at `[h, cu_q[b] + first]` (docs/Varlen.md). With
+    pack-gqa the forall is `(dim(cu_q) - 1, Hkv, ceildiv(m, block-m / G))`
+    and the Q slice `[n, G, D]` of the packed tokens is transposed to
+    `[G, n, D]` before the head-major collapse (the output transposed
+    back). Not with split-kv (an error).
 
     A paged attention (`paged(block_table, cache_seqlens)`, K and V pools
     `[num_pages, page_size, Hkv, D]`) tiles as a fixed-length one; each tile
@@ -75,7 +78,7 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     block through the block table with `fa.paged_rows` (docs/PagedKV.md).
     With pack-gqa; not with split-kv (an error). Without an explicit
     block-n, a paged tile keeps the default block where it holds whole
-    pages or fits in one, and takes 64 keys otherwise.
+    pages or fits in one, and takes 32 keys otherwise.
 
     The linalg ops carry an `fa.role` attribute (`scores`, `probabilities`,
     `weighted_values`, ...), the loops an `fa.softmax_stage` attribute and
