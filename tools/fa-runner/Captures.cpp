@@ -299,4 +299,37 @@ std::vector<HostCapture> makeCaptures(const std::vector<TensorType> &types,
   return captures;
 }
 
+SizeOfSymbol sizesOfSymbols(std::vector<SizeSymbol> sizes,
+                            const std::string &kernel) {
+  return [sizes, kernel](const std::string &symbol) -> int64_t {
+    std::string known;
+    for (const SizeSymbol &s : sizes) {
+      if (symbol == s.name) {
+        if (s.value < 0)
+          die(kUsage, "a --capture shape uses " + symbol +
+                          ", which is unknown here; pass " + s.flags);
+        return s.value;
+      }
+      known += (known.empty() ? "" : ", ") + std::string(s.name);
+    }
+    die(kUsage, "unknown size symbol " + symbol + " (" + kernel + " knows " +
+                    known + ")");
+  };
+}
+
+static std::vector<ModCapture> viewsOf(const std::vector<HostCapture> &c) {
+  std::vector<ModCapture> views;
+  for (const HostCapture &capture : c)
+    views.push_back(capture.view(capture.bytes.data()));
+  return views;
+}
+
+HostCaptures::HostCaptures(const std::vector<TensorType> &types,
+                           const std::vector<CaptureFlag> &flags,
+                           const SizeOfSymbol &sizeOf, uint64_t seed,
+                           const ModRegion *score, const ModRegion *mask)
+    : captures(makeCaptures(types, flags, sizeOf, seed)),
+      views(viewsOf(captures)), evaluator(score, mask, views),
+      mods(score || mask ? &evaluator : nullptr) {}
+
 } // namespace fa_runner

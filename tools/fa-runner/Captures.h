@@ -55,6 +55,37 @@ std::vector<HostCapture> makeCaptures(const std::vector<TensorType> &types,
                                       const SizeOfSymbol &sizeOf,
                                       uint64_t seed);
 
+/// A shape symbol a kernel knows, its size (-1: not known here) and the
+/// flags that give it.
+struct SizeSymbol {
+  const char *name;
+  int64_t value;
+  const char *flags;
+};
+
+/// The SizeOfSymbol of `kernel` (e.g. "a paged kernel"), which knows
+/// `sizes`: dies on another symbol, or on one whose size is not known.
+SizeOfSymbol sizesOfSymbols(std::vector<SizeSymbol> sizes,
+                            const std::string &kernel);
+
+/// The captures of a run on the host (the CPU reference reads them there)
+/// and the evaluator of the regions `score` and `mask` over them.
+struct HostCaptures {
+  std::vector<HostCapture> captures;
+  std::vector<ModCapture> views;
+  ModEvaluator evaluator;
+  /// The evaluator, or null when there is no region (plain attention).
+  ModEvaluator *mods;
+
+  /// makeCaptures(types, flags, sizeOf, seed).
+  HostCaptures(const std::vector<TensorType> &types,
+               const std::vector<CaptureFlag> &flags,
+               const SizeOfSymbol &sizeOf, uint64_t seed,
+               const ModRegion *score, const ModRegion *mask);
+  HostCaptures(const HostCaptures &) = delete;
+  HostCaptures &operator=(const HostCaptures &) = delete;
+};
+
 } // namespace fa_runner
 
 #endif // FA_RUNNER_CAPTURES_H

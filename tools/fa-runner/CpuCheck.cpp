@@ -82,7 +82,7 @@ void printReferenceRow(int64_t b, int64_t h, int64_t i, const RowResult &r,
 int referenceOnly(const Problem &p, const KernelMetadata &meta,
                   const Options &opt, const Inputs &in, ModEvaluator *mods) {
   int64_t totalRows = p.B * p.Hq * p.Nq;
-  int64_t cols = opt.printCols < 0 ? p.D : std::min(opt.printCols, p.D);
+  int64_t cols = printedCols(opt, p.D);
   std::vector<int64_t> printed;
   for (const auto &row : opt.printRows) {
     if (row[0] >= p.B || row[1] >= p.Hq || row[2] >= p.Nq)
@@ -101,16 +101,11 @@ int referenceOnly(const Problem &p, const KernelMetadata &meta,
   }
 
   bool small = isSmall(p, meta, opt);
-  int64_t emptyRows = 0, keptPairs = 0;
-  double maxBase = 0;
+  ReferenceSums sums;
   std::vector<int64_t> rows = pickRows(p, opt, small);
   for (int64_t r : rows) {
     int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
-    RowResult res = evaluateRow(p, in, mods, b, h, i);
-    emptyRows += res.empty;
-    keptPairs += res.kept;
-    for (int64_t d = 0; d < p.D; ++d)
-      maxBase = std::max(maxBase, std::fabs(res.base[d] - res.out[d]));
+    sums.add(evaluateRow(p, in, mods, b, h, i), p.D);
   }
   std::printf("REFERENCE %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld "
               "causal=%s mods=%s captures=%zu: rows=%zu empty_rows=%lld "
@@ -118,8 +113,9 @@ int referenceOnly(const Problem &p, const KernelMetadata &meta,
               meta.dtype.c_str(), (long long)p.B, (long long)p.Hq,
               (long long)p.Hkv, (long long)p.Nq, (long long)p.Nk,
               (long long)p.D, meta.causal.c_str(), modsName(meta).c_str(),
-              meta.captures.size(), rows.size(), (long long)emptyRows,
-              (long long)keptPairs, maxBase, small ? "cpu" : "cpu-sampled");
+              meta.captures.size(), rows.size(), (long long)sums.emptyRows,
+              (long long)sums.keptPairs, sums.maxBase,
+              small ? "cpu" : "cpu-sampled");
   return kPass;
 }
 
@@ -136,28 +132,52 @@ void checkOnCpu(const Problem &p, const Inputs &in, ModEvaluator *mods,
   auto os = p.strides(p.Hq, p.Nq);
   for (int64_t r : rows) {
     int64_t i = r % p.Nq, h = (r / p.Nq) % p.Hq, b = r / (p.Nq * p.Hq);
-    RowResult ref = evaluateRow(p, in, mods, b, h, i, modBatch);
-    for (int64_t d = 0; d < p.D; ++d) {
-      double got = p.load(out, p.index(os, b, h, i, d));
-      if (ref.empty && got != 0.0)
-        ++stats.maskedRowErrors;
-      stats.maxErr = std::max(stats.maxErr, std::fabs(got - ref.out[d]));
-      stats.maxBase =
-          std::max(stats.maxBase, std::fabs(ref.base[d] - ref.out[d]));
-    }
-    if (p.lse) {
-      double got = lse[(b * p.Hq + h) * p.Nq + i];
-      if (ref.empty) {
-        if (!(std::isinf(got) && got < 0))
-          stats.maxLseErr = std::numeric_limits<double>::infinity();
-      } else {
-        double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
-        stats.maxLseErr =
-            std::max(stats.maxLseErr, std::fabs(got - ref.lse) / tol);
-      }
-    }
-    ++stats.checkedRows;
+    checkRow(p, evaluateRow(p, in, mods, b, h, i, modBatch), out,
+             p.index(os, b, h, i, 0),
+             p.lse ? lse[(b * p.Hq + h) * p.Nq + i] : 0.0, stats);
   }
+}
+
+void checkRow(const Problem &p, const RowResult &ref,
+              const std::vector<uint16_t> &out, int64_t first, double lse,
+              CheckStats &stats) {
+  for (int64_t d = 0; d < p.D; ++d) {
+    double got = p.load(out, first + d);
+    if (ref.empty && got != 0.0)
+      ++stats.maskedRowErrors;
+    stats.maxErr = std::max(stats.maxErr, std::fabs(got - ref.out[d]));
+    stats.maxBase =
+        std::max(stats.maxBase, std::fabs(ref.base[d] - ref.out[d]));
+  }
+  if (p.lse) {
+    if (ref.empty) {
+      if (!(std::isinf(lse) && lse < 0))
+        stats.maxLseErr = std::numeric_limits<double>::infinity();
+    } else {
+      double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
+      stats.maxLseErr =
+          std::max(stats.maxLseErr, std::fabs(lse - ref.lse) / tol);
+    }
+  }
+  ++stats.checkedRows;
+}
+
+int64_t printedCols(const Options &opt, int64_t D) {
+  return opt.printCols < 0 ? D : std::min(opt.printCols, D);
+}
+
+void ReferenceSums::add(const RowResult &r, int64_t D) {
+  emptyRows += r.empty;
+  keptPairs += r.kept;
+  for (int64_t d = 0; d < D; ++d)
+    maxBase = std::max(maxBase, std::fabs(r.base[d] - r.out[d]));
+}
+
+void dumpFile(const std::string &dir, const std::string &name, const void *data,
+              size_t bytes) {
+  std::string path = dir + "/" + name + ".bin";
+  if (!writeFile(path, data, bytes))
+    die(kUsage, "cannot write " + path);
 }
 
 void dumpInputs(const std::string &dir, const Problem &p, const Inputs &in,
@@ -173,18 +193,13 @@ void dumpInputs(const std::string &dir, const Problem &p, const Inputs &in,
         for (int64_t n = 0; n < N; ++n)
           for (int64_t d = 0; d < p.D; ++d)
             logical.push_back(t[p.index(st, b, h, n, d)]);
-    std::string path = dir + "/" + name + ".bin";
-    if (!writeFile(path, logical.data(), logical.size() * 2))
-      die(kUsage, "cannot write " + path);
+    dumpFile(dir, name, logical.data(), logical.size() * 2);
   };
   dump("q", in.q, p.Hq, p.Nq);
   dump("k", in.k, p.Hkv, p.Nk);
   dump("v", in.v, p.Hkv, p.Nk);
-  for (const HostCapture &c : captures) {
-    std::string path = dir + "/" + c.name + ".bin";
-    if (!writeFile(path, c.bytes.data(), c.bytes.size()))
-      die(kUsage, "cannot write " + path);
-  }
+  for (const HostCapture &c : captures)
+    dumpFile(dir, c.name, c.bytes.data(), c.bytes.size());
 }
 
 } // namespace fa_runner

@@ -39,6 +39,26 @@ std::vector<int64_t> pickRows(const Problem &p, const Options &opt, bool small);
 /// "score_mod,mask_mod", "mask_mod", ... or "none".
 std::string modsName(const KernelMetadata &meta);
 
+/// The columns of a row --print-cols prints (all D by default).
+int64_t printedCols(const Options &opt, int64_t D);
+
+/// What --reference-only sums over the rows it checks.
+struct ReferenceSums {
+  int64_t emptyRows = 0, keptPairs = 0;
+  double maxBase = 0; // the baseline's largest error
+  void add(const RowResult &r, int64_t D);
+};
+
+/// Checks the kernel's row against `ref`: its D elements of `out` from
+/// `first` (`p`'s dtype) and, when `p` has one, its LSE `lse`.
+void checkRow(const Problem &p, const RowResult &ref,
+              const std::vector<uint16_t> &out, int64_t first, double lse,
+              CheckStats &stats);
+
+/// Writes DIR/NAME.bin (--dump-inputs); dies (exit 2) when it cannot.
+void dumpFile(const std::string &dir, const std::string &name, const void *data,
+              size_t bytes);
+
 /// Prints row (b, h, i) of the reference ("row b= h= i= kept= lse= out=")
 /// and of the baseline ("base b= h= i= out="), `cols` elements of each.
 void printReferenceRow(int64_t b, int64_t h, int64_t i, const RowResult &r,

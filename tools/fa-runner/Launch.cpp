@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "Launch.h"
+#include "CpuCheck.h"
+#include "SplitKV.h"
 #include "Support.h"
 #include "TensorMaps.h"
 
@@ -27,6 +29,55 @@ int64_t resolveSize(int64_t flag, int64_t fromMetadata, const char *name,
     die(kUsage,
         std::string(name) + " is dynamic in this kernel; pass " + option);
   return flag;
+}
+
+int64_t argumentSize(const KernelMetadata &meta, int64_t argument, size_t dim) {
+  return meta.json["arguments"].array[argument]["shape"].array[dim].asInt();
+}
+
+bool checkSequenceFlags(const Options &opt, const KernelMetadata &meta,
+                        const SequenceFlags &flags) {
+  const std::string file = opt.prefix + ".json";
+  const std::string kind = std::string(flags.kernel) + " (" + file + ")";
+  if (flags.fixedGiven)
+    die(kUsage, std::string(flags.fixed) + " do not apply to " + kind + ": " +
+                    flags.sequences);
+  if (opt.layout != "bhsd")
+    die(kUsage, "--layout " + opt.layout + " does not apply to " + kind + ": " +
+                    flags.operands);
+  // --eval alone needs sizes only where a capture's SHAPE names them.
+  bool sizesRequired = opt.runsKernel() || opt.referenceOnly;
+  if (!flags.sized && sizesRequired)
+    die(kUsage, file + " is " + flags.kernel + ": pass " + flags.pass);
+  if (!meta.uncheckable.empty() &&
+      ((opt.check && opt.runsKernel()) || opt.referenceOnly))
+    die(kUsage,
+        "cannot check this kernel: " + meta.uncheckable +
+            (opt.runsKernel() ? "; pass --no-check to run it unchecked" : ""));
+  return sizesRequired;
+}
+
+void resolveHeads(Problem &base, const Options &opt, const KernelMetadata &meta,
+                  size_t kvHeadsDim, bool required) {
+  base.Hq =
+      resolveSize(opt.qHeads, meta.qShape[1], "query heads", "--hq", required);
+  base.Hkv = resolveSize(opt.kvHeads, meta.kShape[kvHeadsDim],
+                         "key/value heads", "--hkv", required);
+}
+
+void checkHeadDims(const KernelMetadata &meta, int64_t D,
+                   const std::vector<std::array<int64_t, 2>> &headDims) {
+  for (const auto &[a, dim] : headDims)
+    if (argumentSize(meta, a, dim) >= 0 && argumentSize(meta, a, dim) != D)
+      die(kUsage,
+          "metadata: " + meta.json["arguments"].array[a]["name"].string +
+              "'s head dim differs from \"head_dim\"");
+}
+
+bool evaluateOnly(const Options &opt, HostCaptures &host) {
+  for (const std::string &spec : opt.evals)
+    evalCommand(spec, host.evaluator);
+  return !opt.evals.empty() && !opt.referenceOnly;
 }
 
 Problem sequenceBase(const KernelMetadata &meta, bool bshd) {
@@ -284,12 +335,206 @@ double medianLaunchMs(const Options &opt, const std::function<void()> &launch) {
   return times[times.size() / 2];
 }
 
+namespace {
+
+/// The operands on the device, freed last to first.
+struct OperandBuffers {
+  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+
+  const DeviceBuffer &add(const void *data, size_t bytes) {
+    buffers.push_back(std::make_unique<DeviceBuffer>(data, bytes));
+    return *buffers.back();
+  }
+  ~OperandBuffers() {
+    while (!buffers.empty())
+      buffers.pop_back();
+  }
+};
+
+} // namespace
+
+void prepareLaunch(SequenceRun &run, const Options &opt,
+                   const KernelMetadata &meta, const HostCaptures &host,
+                   int64_t maxSeqlenQ) {
+  for (const HostCapture &c : host.captures)
+    run.args.push_back({0, c.shape, c.strides});
+  if (!run.split) {
+    gridOf(meta.json["grid"], run.args, maxSeqlenQ, run.grid);
+    checkTensorMaps(meta, run.args);
+  } else if (!meta.tensorMaps.empty()) {
+    die(kUsage, "metadata: the paged split-KV partial kernel of " + opt.prefix +
+                    " takes tensor maps, which fa-runner does not build for "
+                    "paged caches (mma-sync kernels take none)");
+  }
+  run.gpuReferenceWhyNot = sequenceGpuReferenceWhyNot(meta, opt);
+}
+
+int runSequences(const Options &opt, const KernelMetadata &meta,
+                 const std::string &image, const Problem &base,
+                 const HostCaptures &host, SequenceRun &run) {
+  // The driver first: without one, say so before making large inputs.
+  SplitKVPair *split = run.split;
+  LoadedKernel kernel;
+  if (split) {
+    int smemOptin = 0;
+    kernel = openDevice(smemOptin);
+    split->load(kernel.device, smemOptin);
+    kernel.name = split->kernelNames();
+  } else {
+    kernel = loadKernel(meta, image);
+    persistentGrid(kernel, meta, run.grid);
+  }
+
+  SequenceInputs in = run.inputs();
+  size_t oBytes = in.o.size() * 2, lseBytes = in.lse.size() * 4;
+  OperandBuffers device;
+  std::vector<const std::vector<uint16_t> *> halves = {in.q, in.k, in.v};
+  for (const std::vector<uint16_t> *t : halves)
+    device.add(t->data(), t->size() * 2);
+  const DeviceBuffer &oBuf = device.add(in.o.data(), oBytes);
+  const DeviceBuffer &lseBuf = device.add(in.lse.data(), lseBytes);
+  for (const std::vector<int32_t> *t : in.indices)
+    device.add(t->data(), t->size() * 4);
+  DeviceCaptures deviceCaptures(host.captures);
+  std::vector<const DeviceBuffer *> bound;
+  DeviceOperands operands;
+  for (const auto &buffer : device.buffers) {
+    bound.push_back(buffer.get() != &lseBuf || base.lse ? buffer.get()
+                                                        : nullptr);
+    operands.push_back(buffer->ptr);
+  }
+  std::vector<LaunchArg> &args = run.args;
+  bindArguments(args, bound, deviceCaptures);
+  std::unique_ptr<Launch> single;
+  std::vector<CUtensorMap> noMaps;
+  if (!split)
+    single = std::make_unique<Launch>(kernel, meta, args, run.grid);
+  // (A split pair: q, k, v, o, the LSE, then what follows the partial
+  // LSE: the table, the lengths and the captures.)
+  size_t firstTrailing = base.lse ? 5 : 4;
+  std::vector<LaunchArg> trailing(args.begin() + firstTrailing, args.end());
+  auto launch = [&] {
+    if (!split)
+      return (*single)();
+    split->launch(args[0], args[1], args[2], args[3],
+                  base.lse ? &args[4] : nullptr, trailing, noMaps);
+  };
+  launch();
+  check(cuda.cuCtxSynchronize(), "kernel execution");
+
+  // --- check ---------------------------------------------------------------
+  bool pass = true;
+  CheckStats stats;
+  int64_t outsideErrors = 0, capturesWritten = 0;
+  std::string referenceKind = "none";
+  if (opt.check) {
+    capturesWritten = countWrittenCaptures(host.captures, deviceCaptures);
+    // The kernel's inputs (Q, the pool, the offsets, the table, the
+    // lengths) are read-only.
+    if (run.unchanged != SequenceRun::kNone) {
+      for (size_t t = run.unchanged == SequenceRun::kAll ? 0 : 1; t < 3; ++t)
+        outsideErrors += countChanged(*halves[t], *device.buffers[t]);
+      for (size_t t = 0; t < in.indices.size(); ++t)
+        outsideErrors += countChanged(*in.indices[t], *device.buffers[5 + t]);
+    }
+    // Control: one wrong element of O (in a row every check reads).
+    if (opt.perturb && in.perturbAt >= 0)
+      perturbElement(base, oBuf.ptr + in.perturbAt * 2);
+    std::vector<uint16_t> out;
+    std::vector<float> lse;
+    auto copyOutputs = [&] {
+      out.resize(in.o.size());
+      lse.resize(in.lse.size());
+      check(cuda.cuMemcpyDtoH_v2(out.data(), oBuf.ptr, oBytes), "cuMemcpyDtoH");
+      if (base.lse)
+        check(cuda.cuMemcpyDtoH_v2(lse.data(), lseBuf.ptr, lseBytes),
+              "cuMemcpyDtoH");
+    };
+    // Rows outside every sequence keep their sentinel.
+    if (run.outside) {
+      copyOutputs();
+      outsideErrors += run.outside(out, lse);
+    }
+    bool small = run.small();
+    bool gpuReference =
+        opt.reference == "gpu" ||
+        (haveGpuReference() && opt.reference == "auto" && !small);
+    if (!run.gpuReferenceWhyNot.empty())
+      gpuReference = false; // a sample of rows on the CPU instead
+    if (gpuReference) {
+      referenceKind = "gpu";
+      run.gpuCheck(operands, deviceCaptures.views, stats);
+    } else {
+      referenceKind = small ? "cpu" : "cpu-sampled";
+      if (!run.outside)
+        copyOutputs();
+      run.cpuCheck(small, out, lse, stats);
+    }
+    pass = sequencesPass(stats, outsideErrors, capturesWritten);
+  }
+
+  // --- bench ---------------------------------------------------------------
+  double medianMs = 0, tflops = 0;
+  if (opt.bench) {
+    medianMs = medianLaunchMs(opt, [&] { launch(); });
+    double flops = run.flops();
+    tflops = medianMs > 0 ? flops / (medianMs * 1e-3) / 1e12 : 0;
+  }
+
+  const char *verdict = !opt.check ? "UNCHECKED" : pass ? "PASS" : "FAIL";
+  std::string modsText =
+      meta.hasMods() || !meta.captures.empty()
+          ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
+          : "";
+  std::string splitsText;
+  if (split)
+    splitsText = (opt.json ? ", \"kv_splits\": " : " kv_splits=") +
+                 std::to_string(split->splits());
+  std::string line;
+  if (opt.json)
+    line =
+        strprintf("{\"verdict\": \"%s\", \"kernel\": \"%s\", \"device\": "
+                  "\"%s\", \"dtype\": \"%s\", ",
+                  verdict, kernel.name.c_str(), kernel.deviceName.c_str(),
+                  meta.dtype.c_str()) +
+        run.sizesJson +
+        strprintf(
+            ", \"mode\": \"%s\", \"seed\": %llu, \"max_err\": %.3e, "
+            "\"baseline_err\": %.3e, \"lse_err_over_tol\": %.3e, \"nan\": "
+            "%lld, \"masked_row_errors\": %lld, \"outside_errors\": %lld, "
+            "\"rows_checked\": %lld, \"reference\": \"%s\", \"median_ms\": "
+            "%.4f, \"tflops\": %.1f%s%s%s%s}",
+            opt.mode.c_str(), (unsigned long long)opt.seed, stats.maxErr,
+            stats.maxBase, stats.maxLseErr, (long long)stats.nanCount,
+            (long long)stats.maskedRowErrors, (long long)outsideErrors,
+            (long long)stats.checkedRows, referenceKind.c_str(), medianMs,
+            tflops, modsText.empty() ? "" : ", \"mods\": \"", modsText.c_str(),
+            modsText.empty() ? "" : "\"", splitsText.c_str());
+  else
+    line = strprintf("%s %s ", verdict, meta.dtype.c_str()) + run.sizesText +
+           strprintf(" mode=%s: max_err=%.3e (bound 2*%.3e) lse_err/tol=%.2f "
+                     "nan=%lld masked_row_errors=%lld outside_errors=%lld "
+                     "rows=%lld ref=%s%s%s%s",
+                     opt.mode.c_str(), stats.maxErr, stats.maxBase,
+                     stats.maxLseErr, (long long)stats.nanCount,
+                     (long long)stats.maskedRowErrors, (long long)outsideErrors,
+                     (long long)stats.checkedRows, referenceKind.c_str(),
+                     modsText.empty() ? "" : " mods=", modsText.c_str(),
+                     splitsText.c_str());
+  // (As much of the line as a buffer of run.lineBytes holds.)
+  std::printf("%s", line.substr(0, run.lineBytes - 1).c_str());
+  if (opt.bench && !opt.json)
+    std::printf(" | %.4f ms, %.1f TFLOP/s (median of %d)", medianMs, tflops,
+                opt.iterations);
+  std::printf("\n");
+  return pass ? kPass : kWrong;
+}
+
 } // namespace fa_runner
 
-void fa_runner::bindArguments(
-    std::vector<LaunchArg> &args,
-    std::initializer_list<const DeviceBuffer *> operands,
-    const DeviceCaptures &captures) {
+void fa_runner::bindArguments(std::vector<LaunchArg> &args,
+                              const std::vector<const DeviceBuffer *> &operands,
+                              const DeviceCaptures &captures) {
   size_t a = 0;
   for (const DeviceBuffer *buffer : operands)
     if (buffer)

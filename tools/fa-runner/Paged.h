@@ -43,6 +43,7 @@
 #include "Options.h"
 #include "Reference.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,10 +61,20 @@ struct PageTable {
   bool shared = false;               // --share-pages
 
   int64_t batch() const { return static_cast<int64_t>(cacheSeqlens.size()); }
+  /// The longest sequence's key count.
+  int64_t longest() const {
+    int64_t n = 0;
+    for (int32_t nk : cacheSeqlens)
+      n = std::max<int64_t>(n, nk);
+    return n;
+  }
   /// The pages sequence b reads: ceildiv(nk_b, pageSize).
   int64_t pagesOf(int64_t b) const {
     return (cacheSeqlens[b] + pageSize - 1) / pageSize;
   }
+  /// The table in an output line, as JSON members and as text.
+  std::string sizesJson() const;
+  std::string sizesText() const;
   /// The pool row (page * pageSize + row in the page) of key j of b.
   int64_t rowOf(int64_t b, int64_t j) const {
     return int64_t(table[b * maxPages + j / pageSize]) * pageSize +
@@ -94,6 +105,12 @@ std::string checkPagedInputs(const std::vector<int32_t> &blockTable,
                              int64_t maxPages,
                              const std::vector<int32_t> &cacheSeqlens,
                              int64_t numPages, int64_t pageSize);
+
+/// makePageTable (K and V rows of `Hkv` heads of `D` elements), checked as
+/// a serving runtime checks a table before a launch (checkPagedInputs):
+/// dies (exit 2) on a bad one.
+PageTable checkedPageTable(const Options &opt, int64_t pageSize, int64_t Hkv,
+                           int64_t D, int64_t numPages, int64_t maxPages);
 
 /// One sequence as a problem of its own: [1, Hq, Nq, D] (its rows of Q)
 /// against [1, Hkv, nk_b, D], its keys and values gathered through the

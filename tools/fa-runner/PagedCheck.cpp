@@ -36,6 +36,20 @@ static void checkPoolSize(const PageTable &t, int64_t rowBytes) {
                     " GiB (K and V); fa-runner allows 32");
 }
 
+std::string PageTable::sizesJson() const {
+  return strprintf("\"page_size\": %lld, \"num_pages\": %lld, \"max_pages\": "
+                   "%lld, \"page_order\": \"%s\", \"shared_pages\": %s",
+                   (long long)pageSize, (long long)numPages,
+                   (long long)maxPages, order.c_str(),
+                   shared ? "true" : "false");
+}
+
+std::string PageTable::sizesText() const {
+  return strprintf("page_size=%lld num_pages=%lld max_pages=%lld order=%s%s",
+                   (long long)pageSize, (long long)numPages,
+                   (long long)maxPages, order.c_str(), shared ? " shared" : "");
+}
+
 PageTable makePageTable(const Options &opt, int64_t pageSize, int64_t rowBytes,
                         int64_t numPages, int64_t maxPages) {
   PageTable t;
@@ -112,6 +126,18 @@ PageTable makePageTable(const Options &opt, int64_t pageSize, int64_t rowBytes,
     }
   }
   return t;
+}
+
+PageTable checkedPageTable(const Options &opt, int64_t pageSize, int64_t Hkv,
+                           int64_t D, int64_t numPages, int64_t maxPages) {
+  PageTable pages =
+      makePageTable(opt, pageSize, 2 * Hkv * D * 2, numPages, maxPages);
+  if (std::string error =
+          checkPagedInputs(pages.table, pages.maxPages, pages.cacheSeqlens,
+                           pages.numPages, pages.pageSize);
+      !error.empty())
+    die(kUsage, "bad paged input: " + error);
+  return pages;
 }
 
 std::string checkPagedInputs(const std::vector<int32_t> &blockTable,
@@ -272,7 +298,7 @@ int pagedReferenceOnly(const PagedProblem &pp, const KernelMetadata &meta,
                        const Options &opt, ModEvaluator *mods) {
   const Problem &base = pp.base;
   int64_t B = pp.pages.batch(), Hq = base.Hq, Nq = base.Nq;
-  int64_t cols = opt.printCols < 0 ? base.D : std::min(opt.printCols, base.D);
+  int64_t cols = printedCols(opt, base.D);
   auto row = [&](int64_t b, int64_t h, int64_t i) {
     // The regions see the sequence's index as the batch index.
     return evaluateRow(pp.seqs[b].p, pp.seqs[b].in, mods, 0, h, i, b);
@@ -294,29 +320,18 @@ int pagedReferenceOnly(const PagedProblem &pp, const KernelMetadata &meta,
   Problem all = base;
   all.B = B;
   std::vector<int64_t> rows = pickRows(all, opt, small);
-  int64_t emptyRows = 0, keptPairs = 0, longest = 0;
-  double maxBase = 0;
-  for (int64_t r : rows) {
-    RowResult res = row(r / (Hq * Nq), (r / Nq) % Hq, r % Nq);
-    emptyRows += res.empty;
-    keptPairs += res.kept;
-    for (int64_t d = 0; d < base.D; ++d)
-      maxBase = std::max(maxBase, std::fabs(res.base[d] - res.out[d]));
-  }
-  for (int32_t n : pp.pages.cacheSeqlens)
-    longest = std::max<int64_t>(longest, n);
+  ReferenceSums sums;
+  for (int64_t r : rows)
+    sums.add(row(r / (Hq * Nq), (r / Nq) % Hq, r % Nq), base.D);
   std::printf(
       "REFERENCE %s B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%s "
-      "layout=paged page_size=%lld num_pages=%lld max_pages=%lld order=%s%s "
-      "mods=%s captures=%zu: rows=%zu empty_rows=%lld kept_pairs=%lld "
-      "baseline_err=%.3e ref=%s\n",
+      "layout=paged %s mods=%s captures=%zu: rows=%zu empty_rows=%lld "
+      "kept_pairs=%lld baseline_err=%.3e ref=%s\n",
       meta.dtype.c_str(), (long long)B, (long long)Hq, (long long)base.Hkv,
-      (long long)Nq, (long long)longest, (long long)base.D, meta.causal.c_str(),
-      (long long)pp.pages.pageSize, (long long)pp.pages.numPages,
-      (long long)pp.pages.maxPages, pp.pages.order.c_str(),
-      pp.pages.shared ? " shared" : "", modsName(meta).c_str(),
-      meta.captures.size(), rows.size(), (long long)emptyRows,
-      (long long)keptPairs, maxBase, small ? "cpu" : "cpu-sampled");
+      (long long)Nq, (long long)pp.pages.longest(), (long long)base.D,
+      meta.causal.c_str(), pp.pages.sizesText().c_str(), modsName(meta).c_str(),
+      meta.captures.size(), rows.size(), (long long)sums.emptyRows,
+      (long long)sums.keptPairs, sums.maxBase, small ? "cpu" : "cpu-sampled");
   return kPass;
 }
 
@@ -324,19 +339,14 @@ void dumpPagedInputs(const std::string &dir, const std::vector<uint16_t> &q,
                      const PageTable &pages, const std::vector<uint16_t> &k,
                      const std::vector<uint16_t> &v,
                      const std::vector<HostCapture> &captures) {
-  auto dump = [&](const std::string &name, const void *data, size_t bytes) {
-    std::string path = dir + "/" + name + ".bin";
-    if (!writeFile(path, data, bytes))
-      die(kUsage, "cannot write " + path);
-  };
-  dump("q", q.data(), q.size() * 2);
-  dump("k", k.data(), k.size() * 2);
-  dump("v", v.data(), v.size() * 2);
-  dump("block_table", pages.table.data(), pages.table.size() * 4);
-  dump("cache_seqlens", pages.cacheSeqlens.data(),
-       pages.cacheSeqlens.size() * 4);
+  dumpFile(dir, "q", q.data(), q.size() * 2);
+  dumpFile(dir, "k", k.data(), k.size() * 2);
+  dumpFile(dir, "v", v.data(), v.size() * 2);
+  dumpFile(dir, "block_table", pages.table.data(), pages.table.size() * 4);
+  dumpFile(dir, "cache_seqlens", pages.cacheSeqlens.data(),
+           pages.cacheSeqlens.size() * 4);
   for (const HostCapture &c : captures)
-    dump(c.name, c.bytes.data(), c.bytes.size());
+    dumpFile(dir, c.name, c.bytes.data(), c.bytes.size());
 }
 
 } // namespace fa_runner

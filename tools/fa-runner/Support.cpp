@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,18 @@ bool writeFile(const std::string &path, const void *data, size_t bytes) {
   out.write(static_cast<const char *>(data),
             static_cast<std::streamsize>(bytes));
   return static_cast<bool>(out);
+}
+
+std::string strprintf(const char *format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  int n = std::vsnprintf(nullptr, 0, format, args);
+  va_end(args);
+  std::string s(n > 0 ? n : 0, '\0');
+  std::vsnprintf(s.data(), s.size() + 1, format, again);
+  va_end(again);
+  return s;
 }
 
 std::string joinInts(const std::vector<int64_t> &values,

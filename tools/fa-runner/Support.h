@@ -25,6 +25,10 @@ enum ExitCode { kPass = 0, kWrong = 1, kUsage = 2, kNoGpu = 3, kCudaError = 4 };
 bool readFile(const std::string &path, std::string &out);
 bool writeFile(const std::string &path, const void *data, size_t bytes);
 
+/// printf into a string.
+std::string strprintf(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
 /// Joins integers as "a, b, c" (for shapes and indices in messages).
 std::string joinInts(const std::vector<int64_t> &values,
                      const char *separator = ", ");

@@ -32,6 +32,7 @@
 
 #include "Driver.h"
 #include "GpuReference.h"
+#include "Launch.h"
 #include "Metadata.h"
 #include "Options.h"
 #include "Reference.h"
@@ -90,6 +91,21 @@ VarlenProblem packQueries(const Problem &base, const std::vector<int32_t> &cuQ,
 /// be written), the sentinel outside them (which must survive).
 void initialOutputs(const VarlenProblem &vp, std::vector<uint16_t> &o,
                     std::vector<uint32_t> &lse);
+
+/// The inputs of a run of `vp` (K and V `k` and `v`; the i32 operands
+/// `indices`): O and the LSE as initialOutputs makes them, --perturb's
+/// element in the middle of the longest sequence (the first of them).
+SequenceInputs varlenInputs(const VarlenProblem &vp,
+                            const std::vector<uint16_t> &k,
+                            const std::vector<uint16_t> &v,
+                            std::vector<const std::vector<int32_t> *> indices);
+
+/// The checks of a run of `vp`: the rows outside every sequence, and every
+/// sequence on its own by the GPU reference (`packedKeys`: on K and V as
+/// the kernel takes them; else on the sequence's own keys) or the CPU one.
+void checkAsVarlen(SequenceRun &run, const VarlenProblem &vp,
+                   const KernelMetadata &meta, const Options &opt,
+                   ModEvaluator *mods, bool packedKeys);
 
 /// Whether the CPU reference affords every row (the rule of isSmall).
 bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,

@@ -148,6 +148,45 @@ void initialOutputs(const VarlenProblem &vp, std::vector<uint16_t> &o,
   }
 }
 
+SequenceInputs varlenInputs(const VarlenProblem &vp,
+                            const std::vector<uint16_t> &k,
+                            const std::vector<uint16_t> &v,
+                            std::vector<const std::vector<int32_t> *> indices) {
+  SequenceInputs in(vp.q, k, v);
+  initialOutputs(vp, in.o, in.lse);
+  in.indices = std::move(indices);
+  int64_t Hq = vp.base.Hq, D = vp.base.D, lb = 0;
+  for (size_t b = 0; b < vp.seqs.size(); ++b)
+    if (vp.seqs[b].p.Nq > vp.seqs[lb].p.Nq)
+      lb = b;
+  int64_t n = vp.seqs[lb].p.Nq, row = vp.cuQ[lb] + n / 2;
+  if (n > 0)
+    in.perturbAt = (row * Hq + Hq / 2) * D + D / 2;
+  return in;
+}
+
+void checkAsVarlen(SequenceRun &run, const VarlenProblem &vp,
+                   const KernelMetadata &meta, const Options &opt,
+                   ModEvaluator *mods, bool packedKeys) {
+  run.outside = [&vp](const std::vector<uint16_t> &out,
+                      const std::vector<float> &lse) {
+    return countOutsideErrors(vp, out, lse);
+  };
+  run.small = [&] { return isSmallVarlen(vp, meta, opt); };
+  run.gpuCheck = [&vp, &meta,
+                  packedKeys](const DeviceOperands &d,
+                              const std::vector<ModCapture> &captures,
+                              CheckStats &stats) {
+    checkVarlenOnGpu(vp, d[0], packedKeys ? d[1] : 0, packedKeys ? d[2] : 0,
+                     d[3], d[4], meta, captures, stats);
+  };
+  run.cpuCheck = [&vp, &opt, mods](bool small, const std::vector<uint16_t> &out,
+                                   const std::vector<float> &lse,
+                                   CheckStats &stats) {
+    checkVarlenOnCpu(vp, opt, mods, small, out, lse, stats);
+  };
+}
+
 bool isSmallVarlen(const VarlenProblem &vp, const KernelMetadata &meta,
                    const Options &opt) {
   double perPair = pairCost(meta, vp.base.D);
@@ -221,29 +260,10 @@ void checkVarlenOnCpu(const VarlenProblem &vp, const Options &opt,
   }
   for (const auto &[b, h, i] : pickVarlenRows(vp, opt, small)) {
     const VarlenSequence &s = vp.seqs[b];
-    // The regions see the sequence's index as the batch index.
-    RowResult ref = evaluateRow(s.p, s.in, mods, 0, h, i, b);
     int64_t t = s.firstQ + i;
-    for (int64_t d = 0; d < D; ++d) {
-      double got = base.load(out, (t * Hq + h) * D + d);
-      if (ref.empty && got != 0.0)
-        ++stats.maskedRowErrors;
-      stats.maxErr = std::max(stats.maxErr, std::fabs(got - ref.out[d]));
-      stats.maxBase =
-          std::max(stats.maxBase, std::fabs(ref.base[d] - ref.out[d]));
-    }
-    if (base.lse) {
-      double got = lse[h * vp.tokensQ + t];
-      if (ref.empty) {
-        if (!(std::isinf(got) && got < 0))
-          stats.maxLseErr = std::numeric_limits<double>::infinity();
-      } else {
-        double tol = 1e-3 + 1e-4 * std::fabs(ref.lse);
-        stats.maxLseErr =
-            std::max(stats.maxLseErr, std::fabs(got - ref.lse) / tol);
-      }
-    }
-    ++stats.checkedRows;
+    // The regions see the sequence's index as the batch index.
+    checkRow(base, evaluateRow(s.p, s.in, mods, 0, h, i, b), out,
+             (t * Hq + h) * D, base.lse ? lse[h * vp.tokensQ + t] : 0.0, stats);
   }
 }
 

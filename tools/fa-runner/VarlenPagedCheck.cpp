@@ -45,7 +45,7 @@ int varlenPagedReferenceOnly(const VarlenPagedProblem &vpp,
   const VarlenProblem &vp = vpp.packed;
   const Problem &base = vp.base;
   int64_t B = static_cast<int64_t>(vp.seqs.size()), Hq = base.Hq;
-  int64_t cols = opt.printCols < 0 ? base.D : std::min(opt.printCols, base.D);
+  int64_t cols = printedCols(opt, base.D);
   auto row = [&](int64_t b, int64_t h, int64_t i) {
     // The regions see the sequence's index as the batch index.
     return evaluateRow(vp.seqs[b].p, vp.seqs[b].in, mods, 0, h, i, b);
@@ -68,30 +68,20 @@ int varlenPagedReferenceOnly(const VarlenPagedProblem &vpp,
 
   bool small = isSmallVarlen(vp, meta, opt);
   std::vector<std::array<int64_t, 3>> rows = pickVarlenRows(vp, opt, small);
-  int64_t emptyRows = 0, keptPairs = 0, longest = 0;
-  double maxBase = 0;
-  for (const auto &[b, h, i] : rows) {
-    RowResult res = row(b, h, i);
-    emptyRows += res.empty;
-    keptPairs += res.kept;
-    for (int64_t d = 0; d < base.D; ++d)
-      maxBase = std::max(maxBase, std::fabs(res.base[d] - res.out[d]));
-  }
-  for (int32_t n : vpp.pages.cacheSeqlens)
-    longest = std::max<int64_t>(longest, n);
+  ReferenceSums sums;
+  for (const auto &[b, h, i] : rows)
+    sums.add(row(b, h, i), base.D);
   std::printf(
       "REFERENCE %s B=%lld Hq=%lld Hkv=%lld Tq=%lld max_seqlen_q=%lld "
-      "Nk=%lld D=%lld causal=%s layout=varlen-paged gap=%lld page_size=%lld "
-      "num_pages=%lld max_pages=%lld order=%s%s mods=%s captures=%zu: "
-      "rows=%zu empty_rows=%lld kept_pairs=%lld baseline_err=%.3e ref=%s\n",
+      "Nk=%lld D=%lld causal=%s layout=varlen-paged gap=%lld %s mods=%s "
+      "captures=%zu: rows=%zu empty_rows=%lld kept_pairs=%lld "
+      "baseline_err=%.3e ref=%s\n",
       meta.dtype.c_str(), (long long)B, (long long)Hq, (long long)base.Hkv,
-      (long long)vp.tokensQ, (long long)vpp.maxSeqlenQ, (long long)longest,
-      (long long)base.D, meta.causal.c_str(), (long long)vpp.gap,
-      (long long)vpp.pages.pageSize, (long long)vpp.pages.numPages,
-      (long long)vpp.pages.maxPages, vpp.pages.order.c_str(),
-      vpp.pages.shared ? " shared" : "", modsName(meta).c_str(),
-      meta.captures.size(), rows.size(), (long long)emptyRows,
-      (long long)keptPairs, maxBase, small ? "cpu" : "cpu-sampled");
+      (long long)vp.tokensQ, (long long)vpp.maxSeqlenQ,
+      (long long)vpp.pages.longest(), (long long)base.D, meta.causal.c_str(),
+      (long long)vpp.gap, vpp.pages.sizesText().c_str(), modsName(meta).c_str(),
+      meta.captures.size(), rows.size(), (long long)sums.emptyRows,
+      (long long)sums.keptPairs, sums.maxBase, small ? "cpu" : "cpu-sampled");
   return kPass;
 }
 
@@ -100,9 +90,7 @@ void dumpVarlenPagedInputs(const std::string &dir,
                            const std::vector<HostCapture> &captures) {
   dumpPagedInputs(dir, vpp.packed.q, vpp.pages, vpp.k, vpp.v, captures);
   const std::vector<int32_t> &cu = vpp.packed.cuQ;
-  std::string path = dir + "/cu_seqlens_q.bin";
-  if (!writeFile(path, cu.data(), cu.size() * 4))
-    die(kUsage, "cannot write " + path);
+  dumpFile(dir, "cu_seqlens_q", cu.data(), cu.size() * 4);
 }
 
 } // namespace fa_runner
