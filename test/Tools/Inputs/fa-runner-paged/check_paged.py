@@ -31,20 +31,12 @@ usage: check_paged.py DIR OUTPUT --dtype bf16|f16 --sizes B,Hq,Hkv,Nq,D
 """
 
 import argparse
-import math
 import os
-import re
 import sys
 
 import numpy as np
 
-
-def half(path, dtype):
-    bits = np.fromfile(path, dtype=np.uint16)
-    if dtype == "bf16":
-        return (bits.astype(np.uint32) << 16).view(np.float32).astype(
-            np.float64)
-    return bits.view(np.float16).astype(np.float64)
+from paged_common import check_pools, check_row, half, kept_keys, printed_rows
 
 
 def main():
@@ -65,7 +57,6 @@ def main():
     lens = np.fromfile(os.path.join(a.dir, "cache_seqlens.bin"), np.int32)
     table = np.fromfile(os.path.join(a.dir, "block_table.bin"),
                         np.int32).reshape(B, -1)
-    M = table.shape[1]
     q = half(os.path.join(a.dir, "q.bin"), a.dtype).reshape(B, Hq, Nq, D)
     k = half(os.path.join(a.dir, "k.bin"), a.dtype).reshape(-1, S, Hkv, D)
     v = half(os.path.join(a.dir, "v.bin"), a.dtype).reshape(-1, S, Hkv, D)
@@ -80,34 +71,7 @@ def main():
                       (lens.size, B))
 
     # The table and the pools.
-    reached = np.zeros((P, S), dtype=bool)
-    reads = []  # (b, p, page) of every entry a sequence reads
-    for b in range(B):
-        pages = -(-int(lens[b]) // S)
-        for p in range(M):
-            page = int(table[b, p])
-            if p >= pages:
-                if a.generated and 0 <= page < P:
-                    errors.append("block_table[%d, %d] = %d is unused but a "
-                                  "page of the pool" % (b, p, page))
-                continue
-            if not 0 <= page < P:
-                errors.append("block_table[%d, %d] = %d is read but outside "
-                              "the pool's %d pages" % (b, p, page, P))
-                continue
-            reads.append((b, p, page))
-            rows = min(S, int(lens[b]) - p * S)
-            reached[page, :rows] = True
-    for pool, name in ((k, "k"), (v, "v")):
-        finite = np.isfinite(pool).all(axis=(2, 3))
-        nan = np.isnan(pool).all(axis=(2, 3))
-        if not (finite == reached).all() or not (nan == ~reached).all():
-            bad = np.argwhere((finite != reached) | (nan == reached))[0]
-            errors.append("%s pool row (page %d, row %d): reached %s, but "
-                          "not all %s" % (name, bad[0], bad[1],
-                                          reached[bad[0], bad[1]],
-                                          "finite" if reached[bad[0], bad[1]]
-                                          else "NaN"))
+    reads = check_pools(table, lens, k, v, S, a.generated, errors)
     if a.generated:
         own = [page for b, p, page in reads
                if not (a.shared and b > 0 and p == 0)]
@@ -126,51 +90,13 @@ def main():
                            a.generated, own))
 
     # The printed rows.
-    row_re = re.compile(r"row b=(\d+) h=(\d+) i=(\d+) kept=(\d+) "
-                        r"lse=(\S+) out=(\S+)")
     checked = empty = 0
-    with open(a.output) as f:
-        for line in f:
-            m = row_re.match(line)
-            if not m:
-                continue
-            b, h, i, kept = (int(m.group(n)) for n in range(1, 5))
-            lse = float(m.group(5))
-            out = np.array([float(x) for x in m.group(6).split(",")])
-            nk = int(lens[b])
-            end = nk
-            if a.causal == "top_left":
-                end = min(nk, i + 1)
-            elif a.causal == "bottom_right":
-                end = max(0, min(nk, i + nk - Nq + 1))
-            kvh = h // (Hq // Hkv)
-            j = np.arange(end)
-            if doc is not None:
-                j = j[doc[b, j] == doc[b, i]]
-                end = j.size
-            keys = k[table[b, j // S], j % S, kvh] if end else np.zeros((0, D))
-            vals = v[table[b, j // S], j % S, kvh] if end else np.zeros((0, D))
-            where = "row b=%d h=%d i=%d" % (b, h, i)
-            if kept != end:
-                errors.append("%s: kept %d, expected %d" % (where, kept, end))
-            if end == 0:
-                empty += 1
-                if not (math.isinf(lse) and lse < 0) or np.any(out != 0):
-                    errors.append("%s: empty, but lse=%s out=%s" %
-                                  (where, lse, out[:4]))
-            else:
-                s = keys @ q[b, h, i] * a.scale
-                mx = s.max()
-                e = np.exp(s - mx)
-                want = (e @ vals) / e.sum()
-                want_lse = mx + math.log(e.sum())
-                cols = out.size
-                if abs(lse - want_lse) > 1e-9 * max(1.0, abs(want_lse)) or \
-                        not np.allclose(out, want[:cols], rtol=1e-9,
-                                        atol=1e-12):
-                    errors.append("%s: lse %r out %s, expected %r %s" %
-                                  (where, lse, out[:4], want_lse, want[:4]))
-            checked += 1
+    for b, h, i, kept, lse, out in printed_rows(a.output):
+        j = kept_keys(a.causal, i, Nq, int(lens[b]), doc, b)
+        empty += check_row("row b=%d h=%d i=%d" % (b, h, i), kept, lse, out,
+                           q, (b, h, i), table[b], j, k, v, S,
+                           h // (Hq // Hkv), a.scale, errors)
+        checked += 1
     if checked == 0:
         errors.append("no row printed")
     if errors:

@@ -35,20 +35,15 @@ usage: check_varlen_paged.py DIR OUTPUT --dtype bf16|f16 --heads HQ,HKV
 """
 
 import argparse
-import math
 import os
-import re
 import sys
 
 import numpy as np
 
-
-def half(path, dtype):
-    bits = np.fromfile(path, dtype=np.uint16)
-    if dtype == "bf16":
-        return (bits.astype(np.uint32) << 16).view(np.float32).astype(
-            np.float64)
-    return bits.view(np.float16).astype(np.float64)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "fa-runner-paged"))
+from paged_common import (check_pools, check_row, half,  # noqa: E402
+                         kept_keys, printed_rows)
 
 
 def main():
@@ -74,7 +69,6 @@ def main():
     lens = np.fromfile(path("cache_seqlens.bin"), np.int32).astype(np.int64)
     B = lens.size
     table = np.fromfile(path("block_table.bin"), np.int32).reshape(B, -1)
-    M = table.shape[1]
     q = half(path("q.bin"), a.dtype).reshape(-1, Hq, D)
     k = half(path("k.bin"), a.dtype).reshape(-1, S, Hkv, D)
     v = half(path("v.bin"), a.dtype).reshape(-1, S, Hkv, D)
@@ -107,83 +101,23 @@ def main():
                       (t, inside[t], "finite" if inside[t] else "NaN"))
 
     # The table and the pools.
-    reached = np.zeros((P, S), dtype=bool)
-    for b in range(B):
-        pages = -(-int(lens[b]) // S)
-        for p in range(M):
-            page = int(table[b, p])
-            if p >= pages:
-                if a.generated and 0 <= page < P:
-                    errors.append("block_table[%d, %d] = %d is unused but a "
-                                  "page of the pool" % (b, p, page))
-                continue
-            if not 0 <= page < P:
-                errors.append("block_table[%d, %d] = %d is read but outside "
-                              "the pool's %d pages" % (b, p, page, P))
-                continue
-            reached[page, :min(S, int(lens[b]) - p * S)] = True
-    for pool, name in ((k, "k"), (v, "v")):
-        finite = np.isfinite(pool).all(axis=(2, 3))
-        nan = np.isnan(pool).all(axis=(2, 3))
-        if not (finite == reached).all() or not (nan == ~reached).all():
-            bad = np.argwhere((finite != reached) | (nan == reached))[0]
-            errors.append("%s pool row (page %d, row %d): reached %s, but "
-                          "not all %s" % (name, bad[0], bad[1],
-                                          reached[bad[0], bad[1]],
-                                          "finite" if reached[bad[0], bad[1]]
-                                          else "NaN"))
+    check_pools(table, lens, k, v, S, a.generated, errors)
 
     # The printed rows.
-    row_re = re.compile(r"row b=(\d+) h=(\d+) i=(\d+) kept=(\d+) "
-                        r"lse=(\S+) out=(\S+)")
     checked = empty = 0
     seen = set()
-    with open(a.output) as f:
-        for line in f:
-            m = row_re.match(line)
-            if not m:
-                continue
-            b, h, i, kept = (int(m.group(n)) for n in range(1, 5))
-            lse = float(m.group(5))
-            out = np.array([float(x) for x in m.group(6).split(",")])
-            seen.add((b, h, i))
-            where = "row b=%d h=%d i=%d" % (b, h, i)
-            nq, nk = int(cu[b + 1] - cu[b]), int(lens[b])
-            if i >= nq:
-                errors.append("%s: sequence %d has %d queries" % (where, b,
-                                                                  nq))
-                continue
-            end = nk
-            if a.causal == "top_left":
-                end = min(nk, i + 1)
-            elif a.causal == "bottom_right":
-                end = max(0, min(nk, i + nk - nq + 1))
-            j = np.arange(end)
-            if doc is not None:
-                j = j[doc[b, j] == doc[b, i]]
-            kvh = h // (Hq // Hkv)
-            keys = k[table[b, j // S], j % S, kvh]
-            vals = v[table[b, j // S], j % S, kvh]
-            if kept != j.size:
-                errors.append("%s: kept %d, expected %d" % (where, kept,
-                                                            j.size))
-            if j.size == 0:
-                empty += 1
-                if not (math.isinf(lse) and lse < 0) or np.any(out != 0):
-                    errors.append("%s: empty, but lse=%s out=%s" %
-                                  (where, lse, out[:4]))
-            else:
-                s = keys @ q[cu[b] + i, h] * a.scale
-                mx = s.max()
-                e = np.exp(s - mx)
-                want = (e @ vals) / e.sum()
-                want_lse = mx + math.log(e.sum())
-                if abs(lse - want_lse) > 1e-9 * max(1.0, abs(want_lse)) or \
-                        not np.allclose(out, want[:out.size], rtol=1e-9,
-                                        atol=1e-12):
-                    errors.append("%s: lse %r out %s, expected %r %s" %
-                                  (where, lse, out[:4], want_lse, want[:4]))
-            checked += 1
+    for b, h, i, kept, lse, out in printed_rows(a.output):
+        seen.add((b, h, i))
+        where = "row b=%d h=%d i=%d" % (b, h, i)
+        nq, nk = int(cu[b + 1] - cu[b]), int(lens[b])
+        if i >= nq:
+            errors.append("%s: sequence %d has %d queries" % (where, b, nq))
+            continue
+        j = kept_keys(a.causal, i, nq, nk, doc, b)
+        empty += check_row(where, kept, lse, out, q, (cu[b] + i, h),
+                           table[b], j, k, v, S, h // (Hq // Hkv), a.scale,
+                           errors)
+        checked += 1
     if checked == 0:
         errors.append("no row printed")
     if a.all:
