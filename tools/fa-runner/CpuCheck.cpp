@@ -60,6 +60,18 @@ std::string modsName(const KernelMetadata &meta) {
   return s.empty() ? "none" : s;
 }
 
+std::string modsTag(const KernelMetadata &meta) {
+  if (!meta.hasMods() && meta.captures.empty())
+    return "";
+  return modsName(meta) + " captures=" + std::to_string(meta.captures.size());
+}
+
+std::string splitsTag(int64_t splits, bool json) {
+  if (splits < 0)
+    return "";
+  return (json ? ", \"kv_splits\": " : " kv_splits=") + std::to_string(splits);
+}
+
 static void printValues(const char *label, const std::vector<double> &values,
                         int64_t count) {
   std::printf(" %s=", label);

@@ -39,6 +39,14 @@ std::vector<int64_t> pickRows(const Problem &p, const Options &opt, bool small);
 /// "score_mod,mask_mod", "mask_mod", ... or "none".
 std::string modsName(const KernelMetadata &meta);
 
+/// What an output line says of the kernel's regions: "<modsName>
+/// captures=N", or "" for a kernel without regions or captures.
+std::string modsTag(const KernelMetadata &meta);
+
+/// What an output line says of a split-KV pair's count: " kv_splits=S", or
+/// the JSON member ", \"kv_splits\": S"; "" when `splits` < 0 (no pair).
+std::string splitsTag(int64_t splits, bool json);
+
 /// The columns of a row --print-cols prints (all D by default).
 int64_t printedCols(const Options &opt, int64_t D);
 

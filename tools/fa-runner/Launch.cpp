@@ -482,14 +482,8 @@ int runSequences(const Options &opt, const KernelMetadata &meta,
   }
 
   const char *verdict = !opt.check ? "UNCHECKED" : pass ? "PASS" : "FAIL";
-  std::string modsText =
-      meta.hasMods() || !meta.captures.empty()
-          ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
-          : "";
-  std::string splitsText;
-  if (split)
-    splitsText = (opt.json ? ", \"kv_splits\": " : " kv_splits=") +
-                 std::to_string(split->splits());
+  std::string modsText = modsTag(meta);
+  std::string splitsText = splitsTag(split ? split->splits() : -1, opt.json);
   std::string line;
   if (opt.json)
     line =

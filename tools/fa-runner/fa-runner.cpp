@@ -544,15 +544,8 @@ int main(int argc, char **argv) {
   }
 
   const char *verdict = !opt.check ? "UNCHECKED" : pass ? "PASS" : "FAIL";
-  std::string modsText =
-      meta.hasMods() || !meta.captures.empty()
-          ? modsName(meta) + " captures=" + std::to_string(meta.captures.size())
-          : "";
-  // A split-KV pair: S, " kv_splits=S" (or the JSON member).
-  std::string splitsText;
-  if (split)
-    splitsText = (opt.json ? ", \"kv_splits\": " : " kv_splits=") +
-                 std::to_string(split->splits());
+  std::string modsText = modsTag(meta);
+  std::string splitsText = splitsTag(split ? split->splits() : -1, opt.json);
   char line[1536];
   if (opt.json) {
     std::snprintf(
