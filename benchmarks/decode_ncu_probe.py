@@ -1,28 +1,30 @@
 #!/usr/bin/env python3
-"""One launch each of two split-KV decode kernels with the same K+V bytes
-and blocks, for Nsight Compute: packed GQA 32:8 at Nk 65536 (S = 8) and MHA
-32:32 at Nk 16384 (S = 2); B = 8, D = 128, bf16, one query row.
+"""Three decode calls of fa_mlir.torch.attention for Nsight Compute: one
+query row, B = 8, Hq 32, Hkv 8, D = 128, Nk = 65536, bf16, through the
+public call (the split-KV pair with packed GQA tiles, S by the rule). The
+partial kernels' names end in "_splitkv".
 
-    ncu -k regex:splitkv --section SpeedOfLight --section WarpStateStats \\
-        --section MemoryWorkloadAnalysis --section Occupancy \\
-        --section LaunchStats python3 benchmarks/decode_ncu_probe.py
+    FA_PY=python ncu --clock-control none -k regex:splitkv -c 4 \\
+        --section SpeedOfLight --section MemoryWorkloadAnalysis \\
+        --section WarpStateStats --section Occupancy --section LaunchStats \\
+        --section SchedulerStats python3 benchmarks/decode_ncu_probe.py
+
+(FA_PY: the directory holding the fa_mlir package; default python/ of
+this checkout.)
 """
 import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "python"))
+sys.path.insert(0, os.environ.get("FA_PY", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "python")))
 import fa_mlir.torch as fat  # noqa: E402
 
-b, d = 8, 128
-for hq, hkv, nk, s in ((32, 8, 65536, 8), (32, 32, 16384, 2)):
-    q = torch.randn(b, hq, 1, d, dtype=torch.bfloat16, device="cuda")
-    k = torch.randn(b, hkv, nk, d, dtype=torch.bfloat16, device="cuda")
-    v = torch.randn_like(k)
-    spec = fat._spec(q, None, None, False, fat._NO_MODS)
-    out = torch.empty_like(q)
-    fat._run_split(spec, q, k, v, out, None, (), fat._chip(q.device), None,
-                   kv_splits=s)
-    torch.cuda.synchronize()
+b, hq, hkv, nk, d = 8, 32, 8, 65536, 128
+q = torch.randn(b, hq, 1, d, dtype=torch.bfloat16, device="cuda")
+k = torch.randn(b, hkv, nk, d, dtype=torch.bfloat16, device="cuda")
+v = torch.randn_like(k)
+for _ in range(3):
+    out = fat.attention(q, k, v, enable_gqa=True)
+torch.cuda.synchronize()
