@@ -200,10 +200,11 @@ def reference(a, d, dv, hq, hkv, nqs, nks, query, key, value):
 
 # The op under test.
 
-def mods_clause(a, captures, slt, sbt):
+def mods_clause(a, captures, slt, sbt, more_score=None):
     """The score_mod / mask_mod regions of --softcap, --alibi, --seq-bias and
     --window, after the captures `captures` ((name, type) pairs); slt and sbt
-    are the slopes' and the per-sequence biases' tensor types."""
+    are the slopes' and the per-sequence biases' tensor types. `more_score`
+    (cur -> (lines, result)) adds a generator's own score_mod lines last."""
     cap_block = "".join(f", %{n}_a: {ty}" for n, ty in captures)
     clause, score, cur = "", [], "%s"
     if a.softcap is not None:
@@ -220,10 +221,13 @@ def mods_clause(a, captures, slt, sbt):
                   "      %al_b = arith.mulf %al_s, %al_df : f32",
                   f"      %al_r = arith.addf {cur}, %al_b : f32"]
         cur = "%al_r"
-    if a.seq_bias:
+    if getattr(a, "seq_bias", False):
         score += [f"      %sb_v = tensor.extract %seqbias_a[%b] : {sbt}",
                   f"      %sb_r = arith.addf {cur}, %sb_v : f32"]
         cur = "%sb_r"
+    if more_score is not None:
+        lines, cur = more_score(cur)
+        score += lines
     if score:
         clause += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
                    f"%i: index, %j: index{cap_block}):\n" + "\n".join(score)

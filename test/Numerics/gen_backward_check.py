@@ -34,8 +34,13 @@ of the analytic reference (shows that the derivative matters at that size).
 
 import argparse
 import math
+import os
 import random
 import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attention_check_common import mods_clause  # noqa: E402
 
 # rtol per element type; atol is rtol / 100.
 RTOL = {"f32": 2e-5, "f16": 2e-3, "bf16": 1e-2}
@@ -250,7 +255,6 @@ def main():
     captures = []
     if a.alibi:
         captures.append(("slopes", f"tensor<{a.hq}xf32>", prob.slopes))
-    cap_block = "".join(f", %{n}_a: {ty}" for n, ty, _ in captures)
     attrs = ""
     if captures:
         attrs += (" captures(" + ", ".join(f"%{n}" for n, _, _ in captures)
@@ -259,48 +263,24 @@ def main():
         attrs += f" scale = {a.scale:.9e}"
     if a.causal != "none":
         attrs += f" causal = <{a.causal}>"
-    lines, cur = [], "%s"
-    if a.softcap is not None:
-        lines += [f"      %cap = arith.constant {a.softcap:.9e} : f32",
-                  f"      %sc_x = arith.divf {cur}, %cap : f32",
-                  "      %sc_t = math.tanh %sc_x : f32",
-                  "      %sc_r = arith.mulf %cap, %sc_t : f32"]
-        cur = "%sc_r"
-    if a.alibi:
-        lines += [f"      %al_s = tensor.extract %slopes_a[%h] : "
-                  f"tensor<{a.hq}xf32>",
-                  "      %al_d = arith.subi %j, %i : index",
-                  "      %al_di = arith.index_cast %al_d : index to i64",
-                  "      %al_df = arith.sitofp %al_di : i64 to f32",
-                  "      %al_b = arith.mulf %al_s, %al_df : f32",
-                  f"      %al_r = arith.addf {cur}, %al_b : f32"]
-        cur = "%al_r"
-    if a.leaky is not None:
-        lines += [f"      %lk_t = arith.constant {a.leaky:.9e} : f32",
-                  f"      %lk_above = arith.cmpf ogt, {cur}, %lk_t : f32",
-                  "      %lk_r = scf.if %lk_above -> (f32) {",
-                  f"        %lk_x = arith.subf {cur}, %lk_t : f32",
-                  "        %lk_q = arith.constant 2.5e-01 : f32",
-                  "        %lk_y = arith.mulf %lk_x, %lk_q : f32",
-                  "        %lk_z = arith.addf %lk_t, %lk_y : f32",
-                  "        scf.yield %lk_z : f32",
-                  "      } else {",
-                  f"        scf.yield {cur} : f32",
-                  "      }"]
-        cur = "%lk_r"
-    if lines:
-        attrs += ("\n    score_mod {\n    ^bb0(%s: f32, %b: index, %h: index, "
-                  f"%i: index, %j: index{cap_block}):\n" + "\n".join(lines)
-                  + f"\n      fa.yield {cur} : f32\n    }}")
-    if a.window is not None:
-        attrs += ("\n    mask_mod {\n    ^bb0(%b: index, %h: index, %i: index, "
-                  f"%j: index{cap_block}):\n"
-                  f"      %w_w = arith.constant {a.window} : index\n"
-                  "      %w_lo = arith.subi %i, %w_w : index\n"
-                  "      %w_after = arith.cmpi sgt, %j, %w_lo : index\n"
-                  "      %w_upto = arith.cmpi sle, %j, %i : index\n"
-                  "      %w_in = arith.andi %w_after, %w_upto : i1\n"
-                  "      fa.yield %w_in : i1\n    }")
+    def leaky(cur):
+        """--leaky's lines (an scf.if) after the common modifications."""
+        if a.leaky is None:
+            return [], cur
+        return [f"      %lk_t = arith.constant {a.leaky:.9e} : f32",
+                f"      %lk_above = arith.cmpf ogt, {cur}, %lk_t : f32",
+                "      %lk_r = scf.if %lk_above -> (f32) {",
+                f"        %lk_x = arith.subf {cur}, %lk_t : f32",
+                "        %lk_q = arith.constant 2.5e-01 : f32",
+                "        %lk_y = arith.mulf %lk_x, %lk_q : f32",
+                "        %lk_z = arith.addf %lk_t, %lk_y : f32",
+                "        scf.yield %lk_z : f32",
+                "      } else {",
+                f"        scf.yield {cur} : f32",
+                "      }"], "%lk_r"
+
+    attrs += mods_clause(a, [(n, ty) for n, ty, _ in captures],
+                         f"tensor<{a.hq}xf32>", None, more_score=leaky)
 
     cap_args = "".join(f", %{n}: {ty}" for n, ty, _ in captures)
     # The types @backward takes (dynamic sequence lengths with --dynamic).
