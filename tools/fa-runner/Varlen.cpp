@@ -58,16 +58,11 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
     tokensK = cuK.back() + gap;
   }
 
-  // Captures: B sequences, Nq / Nk their longest lengths, Tq / Tk rows.
-  const char *heads = "--hq / --hkv", *lengths = "--seqlens-q and --seqlens-k";
   HostCaptures host(meta.captures, opt.captures,
-                    sizesOfSymbols({{"B", sized ? B : -1, lengths},
-                                    {"Hq", base.Hq, heads},
-                                    {"Hkv", base.Hkv, heads},
-                                    {"Nq", sized ? longestQ : -1, lengths},
-                                    {"Nk", sized ? longestK : -1, lengths},
-                                    {"Tq", tokensQ, lengths},
-                                    {"Tk", tokensK, lengths}},
+                    sizesOfSymbols(sequenceSymbols(sized, B, base, longestQ,
+                                                   longestK, tokensQ, tokensK,
+                                                   "--seqlens-q and "
+                                                   "--seqlens-k"),
                                    "a varlen kernel"),
                     opt.seed, meta.scoreMod.get(), meta.maskMod.get());
   if (evaluateOnly(opt, host))
@@ -119,6 +114,22 @@ int runVarlen(const Options &opt, const KernelMetadata &meta,
       meta.causal.c_str(), (long long)gap);
   run.lineBytes = 1536;
   return runSequences(opt, meta, image, base, host, run);
+}
+
+std::vector<SizeSymbol> sequenceSymbols(bool sized, int64_t B,
+                                        const Problem &base, int64_t longestQ,
+                                        int64_t longestK, int64_t tokensQ,
+                                        int64_t tokensK, const char *lengths) {
+  const char *heads = "--hq / --hkv";
+  std::vector<SizeSymbol> symbols{{"B", sized ? B : -1, lengths},
+                                  {"Hq", base.Hq, heads},
+                                  {"Hkv", base.Hkv, heads},
+                                  {"Nq", sized ? longestQ : -1, lengths},
+                                  {"Nk", sized ? longestK : -1, lengths},
+                                  {"Tq", tokensQ, lengths}};
+  if (tokensK >= 0)
+    symbols.push_back({"Tk", tokensK, lengths});
+  return symbols;
 }
 
 } // namespace fa_runner

@@ -30,6 +30,7 @@
 #ifndef FA_RUNNER_VARLEN_H
 #define FA_RUNNER_VARLEN_H
 
+#include "Captures.h"
 #include "Driver.h"
 #include "GpuReference.h"
 #include "Launch.h"
@@ -91,6 +92,15 @@ VarlenProblem packQueries(const Problem &base, const std::vector<int32_t> &cuQ,
 /// be written), the sentinel outside them (which must survive).
 void initialOutputs(const VarlenProblem &vp, std::vector<uint16_t> &o,
                     std::vector<uint32_t> &lse);
+
+/// The size symbols of a batch's captures: B sequences, Hq and Hkv, Nq /
+/// Nk the longest query / key lengths, Tq the query token rows and, when
+/// `tokensK` >= 0, Tk the key token rows. Lengths are known when `sized`;
+/// `lengths` names the flags that give them.
+std::vector<SizeSymbol> sequenceSymbols(bool sized, int64_t B,
+                                        const Problem &base, int64_t longestQ,
+                                        int64_t longestK, int64_t tokensQ,
+                                        int64_t tokensK, const char *lengths);
 
 /// The inputs of a run of `vp` (K and V `k` and `v`; the i32 operands
 /// `indices`): O and the LSE as initialOutputs makes them, --perturb's

@@ -81,17 +81,13 @@ int run(const Options &opt, const KernelMetadata &meta,
       resolveSize(opt.maxPages, argumentSize(meta, meta.blockTable, 1),
                   "max_pages", "--max-pages", false);
 
-  // Captures: B sequences, Nq the longest query length, Nk the longest
-  // cache, Tq the query token rows.
-  const char *heads = "--hq / --hkv",
-             *lengths = "--seqlens-q and --cache-seqlens";
+  // Captures: Nk is the longest cache; no Tk (the keys are in pages).
   HostCaptures host(meta.captures, opt.captures,
-                    sizesOfSymbols({{"B", sized ? B : -1, lengths},
-                                    {"Hq", base.Hq, heads},
-                                    {"Hkv", base.Hkv, heads},
-                                    {"Nq", sized ? longestQ : -1, lengths},
-                                    {"Nk", sized ? longestK : -1, lengths},
-                                    {"Tq", tokensQ, lengths}},
+                    sizesOfSymbols(sequenceSymbols(sized, B, base, longestQ,
+                                                   longestK, tokensQ,
+                                                   /*tokensK=*/-1,
+                                                   "--seqlens-q and "
+                                                   "--cache-seqlens"),
                                    kernel),
                     opt.seed, meta.scoreMod.get(), meta.maskMod.get());
   if (evaluateOnly(opt, host))
