@@ -14,7 +14,10 @@ samples of 5 back-to-back calls). fa_mlir.torch.attention picks the split
 kernels itself for these shapes; --kv-splits pins the split count.
 --timing graph times 5 calls captured in one CUDA graph instead, for every
 contender (the GPU time without the host's launch cost, as serving systems
-run decode steps).
+run decode steps). Each shape's contenders are timed in --rounds rounds,
+in a rotated order, and each keeps the median of its rounds: the first
+contender after the fp32 reference of a shape ran up to 13% slower
+(2026-12-02, benchmarks/results/2026-12-02-h200-decode-key-warps.md).
 """
 import argparse
 import csv
@@ -28,7 +31,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import graph_median_ms, median_ms  # noqa: E402
+from torch_bench import capture_graph, median_ms  # noqa: E402
 
 
 def copy_bandwidth(iters):
@@ -55,6 +58,7 @@ def main():
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--timing", choices=("eager", "graph"), default="eager")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("decode_bench: no CUDA device")
@@ -82,15 +86,29 @@ def main():
                     "cudnn": sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v),
                     "flash": sdpa(SDPBackend.FLASH_ATTENTION, q, k, v),
                 }
+                timers = {}
                 gbs = {}
                 for name, fn in contenders.items():
                     try:
-                        ms = (graph_median_ms if args.timing == "graph"
-                              else median_ms)(fn, args.iters)
+                        if args.timing == "graph":
+                            graph = capture_graph(fn)
+                            timers[name] = (lambda g=graph: median_ms(
+                                g.replay, args.iters, batch=1) / 5)
+                        else:
+                            fn()
+                            timers[name] = (lambda f=fn: median_ms(
+                                f, args.iters))
                     except RuntimeError as e:  # backend refuses the shape
                         print(f"  {name}: {str(e).splitlines()[0][:80]}")
                         gbs[name] = None
-                        continue
+                samples = {name: [] for name in timers}
+                names = list(timers)
+                for r in range(args.rounds):
+                    shift = r % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        samples[name].append(timers[name]())
+                for name, times in samples.items():
+                    ms = sorted(times)[len(times) // 2]
                     gbs[name] = 2 * b * hkv * nk * d * 2 / (ms * 1e-3) / 1e9
                 row = {"hq": hq, "hkv": hkv, "nq": nq, "nk": nk,
                        "max_abs_err": err, **gbs}

@@ -59,21 +59,27 @@ def median_ms(fn, iters, batch=5):
     return times[len(times) // 2]
 
 
-def graph_median_ms(fn, iters, batch=5):
-    """median_ms of `batch` calls captured once in a CUDA graph and
-    replayed: the GPU time alone, without the host's launch cost (as a
-    serving system runs its decode steps)."""
+def capture_graph(fn, batch=5):
+    """`batch` back-to-back calls of fn captured in one CUDA graph (after a
+    warm-up on a side stream: compilation, allocations, caches)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        for _ in range(3):  # warm-up: compilation, allocations, caches
+        for _ in range(3):
             fn()
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         for _ in range(batch):
             fn()
-    return median_ms(graph.replay, iters, batch=1) / batch
+    return graph
+
+
+def graph_median_ms(fn, iters, batch=5):
+    """median_ms of `batch` calls captured once in a CUDA graph and
+    replayed: the GPU time alone, without the host's launch cost (as a
+    serving system runs its decode steps)."""
+    return median_ms(capture_graph(fn, batch).replay, iters, batch=1) / batch
 
 
 def main():
