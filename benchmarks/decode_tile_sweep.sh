@@ -13,22 +13,29 @@
 set -euo pipefail
 mode=${1:?compile or run}; out=${2:?output directory}
 here=$(cd "$(dirname "$0")" && pwd)
-# name:heads:D:flags (fa-compile flags besides --split-kv=auto)
+# name:heads:D:flags (fa-compile flags besides --split-kv=auto). The
+# 2026-12-02 sweep of the 64-row tiles is in the results' first table;
+# these are the key-split warps (--key-warps, 16-row tiles whose 4 warps
+# split each key block) against that 64-row default.
 variants=(
-  "g_bm16_bn48:32:8:128:--block-m=16 --block-n=48"
-  "g_bm16_bn64:32:8:128:--block-m=16 --block-n=64"
-  "g_bm32_bn64:32:8:128:--block-m=32 --block-n=64"
-  "g_bm64_bn48:32:8:128:--block-m=64 --block-n=48"
-  "g_bm64_bn64:32:8:128:--block-m=64 --block-n=64"
-  "g_bm64_bn64_s3:32:8:128:--block-m=64 --block-n=64 --stages=3"
-  "g_bm64_bn128:32:8:128:--block-m=64 --block-n=128"
-  "g_default:32:8:128:"
-  "g64_w2:32:8:64:--warps=2"
-  "g64_w4:32:8:64:--warps=4"
-  "g64_bm16:32:8:64:--block-m=16"
-  "m_bm16_bn64:32:32:128:--block-m=16"
-  "m_default:32:32:128:"
-  "m_bm128_w4:32:32:128:--block-m=128 --warps=4"
+  "g_bm64_bn64:32:8:128:--block-m=64 --block-n=64 --key-warps=1"
+  "g_bm16_bn32_kw2:32:8:128:--block-m=16 --block-n=32"
+  "g_bm16_bn64_kw4:32:8:128:--block-m=16 --block-n=64"
+  "g_bm16_bn64_kw4_s3:32:8:128:--block-m=16 --block-n=64 --stages=3"
+  "g_bm16_bn128_kw4:32:8:128:--block-m=16 --block-n=128"
+  "g_bm16_bn128_kw4_s3:32:8:128:--block-m=16 --block-n=128 --stages=3"
+  "g_bm16_bn128_kw8:32:8:128:--block-m=16 --block-n=128 --key-warps=8 --warps=8"
+  "g_bm32_bn64_kw2:32:8:128:--block-m=32 --block-n=64"
+  "m_bm64_bn64:32:32:128:--block-m=64 --block-n=64 --key-warps=1"
+  "m_bm16_bn64_kw4:32:32:128:--block-m=16 --block-n=64"
+  "m_bm16_bn128_kw4:32:32:128:--block-m=16 --block-n=128"
+  "m_bm16_bn128_kw8:32:32:128:--block-m=16 --block-n=128 --key-warps=8 --warps=8"
+  "g64_bm64:32:8:64:--block-m=64 --key-warps=1"
+  "g64_bm16_kw4:32:8:64:--block-m=16 --block-n=64"
+  "g64_bm16_bn128_kw4:32:8:64:--block-m=16 --block-n=128"
+  "m256_bm16_bn32_kw1:32:32:256:--block-m=16 --block-n=32 --key-warps=1"
+  "m256_bm16_bn32_kw2:32:32:256:--block-m=16 --block-n=32"
+  "m256_bm16_bn64_kw4:32:32:256:--block-m=16 --block-n=64"
 )
 if [ "$mode" = compile ]; then
   mkdir -p "$out"
@@ -47,10 +54,12 @@ PATH=$here/../build/bin:$PATH
 for nk in 8192 65536; do
   for v in "${variants[@]}"; do
     IFS=: read -r name hq hkv d flags <<< "$v"
-    b=8; [ "$hq" = "$hkv" ] && b=2  # MHA: B 2, whose 64 tiles split
-    printf '%s nk=%s B=%s: ' "$name" "$nk" "$b"
-    fa-runner "$out/bf16_d${d}_bottom_right_lse_$name" --batch $b --hq "$hq" \
-      --hkv "$hkv" --nq 1 --nk "$nk" --bench --iters 30 --warmup 5 \
-      --no-check 2>&1 | tail -1 | sed 's/.*kv_splits=\([0-9]*\).*| \([0-9.]*\) ms.*/kv_splits=\1 \2 ms/'
+    batches=8; [ "$hq" = "$hkv" ] && batches="2 8"  # MHA: B 2 splits 64 tiles
+    for b in $batches; do
+      printf '%s nk=%s B=%s: ' "$name" "$nk" "$b"
+      fa-runner "$out/bf16_d${d}_bottom_right_lse_$name" --batch $b --hq "$hq" \
+        --hkv "$hkv" --nq 1 --nk "$nk" --bench --iters 30 --warmup 5 \
+        --no-check 2>&1 | tail -1 | sed 's/.*kv_splits=\([0-9]*\).*| \([0-9.]*\) ms.*/kv_splits=\1 \2 ms/'
+    done
   done
 done

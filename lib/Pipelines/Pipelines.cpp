@@ -57,7 +57,8 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   if (strategy == "auto" &&
       (options.splitKV != "none" || options.packGQA ||
        !(hasWgmma(options.chip) &&
-         wgmmaTakesOptions(options.blockM, options.warps, options.stages))))
+         wgmmaTakesOptions(options.blockM, options.warps, options.stages,
+                           options.keyWarps))))
     strategy = "mma-sync";
   tile.splitKV = options.splitKV;
   tile.packGQA = options.packGQA;
@@ -77,6 +78,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.strategy = strategy;
   gpu.warps = options.warps;
   gpu.stages = options.stages;
+  gpu.keyWarps = options.keyWarps;
   pm.addPass(createFALowerToGPU(gpu));
 }
 

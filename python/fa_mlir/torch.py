@@ -678,11 +678,10 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
 
 # Split-KV (flash-decoding): query lengths up to _SPLIT_MAX_QUERIES against
 # at least _SPLIT_MIN_KEYS keys, when the (batch, head, 128-row tile) tiles
-# do not fill the multiprocessors, or always with grouped-query heads (whose
-# tiles the decode kernels pack). The split kernels take the compiler's
-# tiles for split-KV: 64 rows (four warps) and 64-key blocks up to D = 128,
-# which read the cache 1.9-2.1x as fast as 16-row tiles
-# (benchmarks/results/2026-12-02-h200-decode-tiles.md).
+# do not fill the multiprocessors, always with grouped-query heads (whose
+# tiles the decode kernels pack) and always for up to 16 query rows. The
+# split kernels take the compiler's tiles for split-KV: 16 rows whose warps
+# split each key block (benchmarks/results/2026-12-02-h200-decode-key-warps.md).
 _SPLIT_MAX_QUERIES = 64
 _SPLIT_MIN_KEYS = 1024
 
@@ -696,6 +695,13 @@ def _splits_keys(q, k) -> bool:
     # Hkv 8, Nq 1-4 on the H200,
     # benchmarks/results/2026-12-01-h200-decode-pack-gqa.md).
     if _packed_heads(q, k) > 1:
+        return True
+    # One 16-row tile of queries: the split kernels' 16-row tiles read the
+    # cache faster than the one-kernel forward's 128-row tiles, which are
+    # padding in the tensor cores, even unsplit (MHA, B 8, Hq 32, Nq 1,
+    # D 128 on the H200,
+    # benchmarks/results/2026-12-02-h200-decode-key-warps.md).
+    if nq <= 16:
         return True
     count = torch.cuda.get_device_properties(q.device).multi_processor_count
     return b * hq * -(-nq // 128) < count

@@ -184,7 +184,7 @@ def test_paged_split_kernels(tmp_path):
     partial_o, partial_lse, block_table, cache_seqlens, then the captures,
     and states the rule's blocks over max_pages * page_size keys; the
     combine kernel is the fixed-length one. The split tile's default is
-    64 x 64 at D = 128."""
+    16 x 64 at D = 128 (4 positions of the 4 packed heads)."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right",
                          lse=True, paged=16, mask_mod=MASK,
                          captures=("tensor<?xi32>",), heads=(32, 8))
@@ -197,12 +197,12 @@ def test_paged_split_kernels(tmp_path):
     assert [a["name"] for a in meta["arguments"]] == [
         "q", "k", "v", "partial_o", "partial_lse", "block_table",
         "cache_seqlens", "capture0"]
-    assert (meta["tile"]["block_m"], meta["tile"]["block_n"]) == (64, 64)
+    assert (meta["tile"]["block_m"], meta["tile"]["block_n"]) == (16, 64)
     assert meta["paged"]["block_table"] == 5
     assert meta["paged"]["cache_seqlens"] == 6
     assert meta["split_kv"]["blocks"] == "ceildiv(block_table.size[1] * 16, 64)"
     assert meta["split_kv"]["tiles"] == \
-        "q.size[0] * k.size[2] * ceildiv(q.size[2], 16)"
+        "q.size[0] * k.size[2] * ceildiv(q.size[2], 4)"
     # Packed tiles run over Hkv, dimension 2 of the pages.
     assert (meta["grid"][1]["arg"], meta["grid"][1]["dim"]) == (1, 2)
     assert meta["grid"][0]["times"] == {"arg": 4, "dim": 0}

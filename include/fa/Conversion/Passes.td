@@ -104,7 +104,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "and output fragments fit in registers, else 16; hopper-ws: "
            "4 per 64 rows, the only choice)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "slots of the cp.async K/V ring in shared memory">
+           "slots of the cp.async K/V ring in shared memory">,
+    Option<"keyWarps", "key-warps", "int64_t", /*default=*/"0",
+           "mma-sync: groups of warps that split each key block and merge "
+           "their softmax states at the end (0: the strategy's choice, 4 "
+           "warps in all for tiles of fewer than 64 rows; 1: none)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

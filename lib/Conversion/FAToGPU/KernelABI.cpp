@@ -126,6 +126,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
       "fa_attention_{0}_d{1}_bm{2}_bn{3}_w{4}_s{5}",
       spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
       config.blockM, config.blockN, config.warps, config.stages);
+  if (config.keyWarps > 1)
+    name += "_kw" + std::to_string(config.keyWarps);
   if (!config.queryInRegisters)
     name += "_qsmem";
   if (spec.lseType)

@@ -179,7 +179,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
         hasWgmma(options.target.chip) &&
                 isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
                                  spec.getValueHeadDim()) &&
-                wgmmaTakesOptions(tile->blockM, options.warps, options.stages)
+                wgmmaTakesOptions(tile->blockM, options.warps, options.stages,
+                                  options.keyWarps)
             ? GPUStrategyKind::HopperWarpSpecialized
             : GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::HopperWarpSpecialized) {
@@ -198,6 +199,13 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "or ")
              << config.threads() / 32 << ", got " << options.warps;
     }
+    if (options.keyWarps > 1) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(forall.getLoc(),
+                       "key-warps is an option of the mma-sync strategy; "
+                       "hopper-ws splits no key block among warps, got ")
+             << options.keyWarps;
+    }
     kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
                                         config, options.target, loc);
     threads = config.threads();
@@ -208,6 +216,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.blockN = tile->blockN;
     config.stages = options.stages;
     config.warps = options.warps;
+    config.keyWarps = options.keyWarps;
     if (config.blockM % 16 != 0) {
       rewriter.eraseOp(gpuModule);
       return emitError(forall.getLoc(),
@@ -403,10 +412,17 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.strategy = *kind;
     options.warps = warps;
     options.stages = stages;
+    options.keyWarps = keyWarps;
     if (options.warps < 0) {
       emitError(loc, "warps must be 0 (the strategy's choice) or positive, "
                      "got ")
           << options.warps;
+      return signalPassFailure();
+    }
+    if (options.keyWarps < 0 || options.keyWarps > 8) {
+      emitError(loc, "key-warps must be 0 (the strategy's choice) or in "
+                     "[1, 8], got ")
+          << options.keyWarps;
       return signalPassFailure();
     }
     if (options.stages < 2 || options.stages > 4) {

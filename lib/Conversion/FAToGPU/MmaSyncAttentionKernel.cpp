@@ -18,6 +18,9 @@
 //   O    = O * alpha + P V  P repacked in registers as the A operand; V by
 //                           ldmatrix.trans
 //
+// With key-split warps (MmaSyncConfig::keyWarps; tiles of few rows, as
+// decoding's), groups of warps take the same rows and each a slice of every
+// key block, and merge their states after the loop (MmaSyncKeyGroups.cpp);
 // then O / l (0 for rows that saw no key) and LSE. The key blocks a tile
 // visits come from the mask (BlockClassifier): the loop runs over [lo, hi),
 // blocks in [fullLo, fullHi) take the unmasked path (a uniform branch), the
@@ -168,12 +171,14 @@ void MmaSyncKernelEmitter::emitBlockCompute(
 
   // S = Q K^T. ldmatrix.x4 on K rows gives the B fragments of two n-tiles:
   // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
-  int64_t nTiles = blockN / 8;
+  // With key-split warps, a warp computes its group's slice of the block.
+  int64_t nTiles = keySlice / 8;
   SmallVector<SmallVector<Value>> scores(rowTiles,
                                          SmallVector<Value>(nTiles, zeroAcc));
   {
-    Value base = ringFragmentBase(slot, config.blockN, headDim,
-                                  /*rowsFromHighBit=*/true);
+    Value base = add(ringFragmentBase(slot, config.blockN, headDim,
+                                      /*rowsFromHighBit=*/true),
+                     keySliceOffset(headDim));
     for (int64_t k = 0; k < headDim / 16; ++k) {
       for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
         std::array<Value, 2> bFrags =
@@ -252,9 +257,10 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   // O += P V. ldmatrix.x4.trans on V rows gives the B fragments of two
   // d-tiles: (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15),
   // (keys 8-15, d 8-15).
-  Value base = ringFragmentBase(slot, config.blockN, valueDim,
-                                /*rowsFromHighBit=*/false);
-  for (int64_t k = 0; k < blockN / 16; ++k) {
+  Value base = add(ringFragmentBase(slot, config.blockN, valueDim,
+                                    /*rowsFromHighBit=*/false),
+                   keySliceOffset(valueDim));
+  for (int64_t k = 0; k < keySlice / 16; ++k) {
     for (int64_t pair = 0; pair < valueDim / 16; ++pair) {
       std::array<Value, 2> bFrags =
           loadBFragments(vRing, swizzledStep(base, valueDim, pair, 16 * k),
@@ -352,7 +358,7 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   roots.colBase = [this]() { return localColBase(); };
   for (int64_t m = 0; m < rowTiles; ++m)
     roots.rowOffsets.append({16 * m, 16 * m + 8});
-  for (int64_t n = 0; n < config.blockN / 8; ++n)
+  for (int64_t n = 0; n < keySlice / 8; ++n)
     roots.colOffsets.append({8 * n, 8 * n + 1});
   roots.hoistRowValues = !rematerializeThreadIndices();
   cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
@@ -441,7 +447,18 @@ void MmaSyncKernelEmitter::emit(gpu::GPUFuncOp func) {
   emitBlockLoop(states);
   // Drain the (empty) groups still in flight before the block exits.
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  emitEpilogue(states);
+  if (config.keyWarps > 1) {
+    mergeKeyGroups(states);
+    // The first key group holds the merged rows and writes them.
+    auto first =
+        scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                   keyGroupOf(warp), idx(0)));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    emitEpilogue(states);
+  } else {
+    emitEpilogue(states);
+  }
   gpu::ReturnOp::create(b);
   if (prologue->use_empty())
     prologue->erase();
@@ -470,6 +487,20 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
   info.dynamicSharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
   gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
+  if (config.keyWarps > 1) {
+    // The key groups' merge loads every group's state; left to itself
+    // ptxas hoists all those loads and holds them at once (230 registers
+    // where the key loop needs 128, bf16 D = 128, 16 x 64, 4 groups).
+    // Bound it to the blocks an SM can hold by shared memory (at most the
+    // registers of 128 a thread).
+    int64_t smem = info.dynamicSharedMemory + 1024;
+    int64_t bySharedMemory = (target.maxSharedMemoryPerBlock + 1024) / smem;
+    int64_t byRegisters = 65536 / (info.threads * 128);
+    int64_t blocks =
+        std::max<int64_t>(1, std::min<int64_t>(bySharedMemory, byRegisters));
+    func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                  builder.getI32IntegerAttr(blocks));
+  }
 
   ImplicitLocOpBuilder b(loc, builder);
   MmaSyncKernelEmitter(b, spec, config, *function).emit(func);

@@ -49,6 +49,7 @@ public:
       : MmaSyncFragments(b, spec.getElementType()), spec(spec), config(config),
         function(function), tile(function.getTile()),
         headDim(spec.getHeadDim()), rowTiles(config.rowTilesPerWarp()),
+        keySlice(config.keySlice()),
         scoreScale(static_cast<float>(function.getKeptScale())),
         fixedMax(function.getFixedMax(spec.getElementType())) {}
 
@@ -80,8 +81,11 @@ private:
   /// where the constant parts fold into immediate offsets. With Q in
   /// registers LLVM's hoisting is left alone: there ptxas allocated better
   /// without (CUDA 13 ptxas, `check_ptxas.py` over the default kernels,
-  /// 2026-11-21).
-  bool rematerializeThreadIndices() const { return !config.queryInRegisters; }
+  /// 2026-11-21). Kernels with key-split warps re-read it too (measured so:
+  /// 128 registers for the key loop at D = 128, 16 x 64).
+  bool rematerializeThreadIndices() const {
+    return !config.queryInRegisters || config.keyWarps > 1;
+  }
 
   /// This lane's element offset in qFlat for the A fragments of the 16 Q
   /// rows from `rowBase`.
@@ -116,9 +120,18 @@ private:
     }
     return cached;
   }
+  /// The warp's place among the rows (within its key group) and its key
+  /// group: warp = keyGroup * rowWarps + rowWarp.
+  Value rowWarpOf(Value warpIndex) {
+    return config.keyWarps > 1 ? rem(warpIndex, idx(config.rowWarps()))
+                               : warpIndex;
+  }
+  Value keyGroupOf(Value warpIndex) {
+    return div(warpIndex, idx(config.rowWarps()));
+  }
   /// First row of row tile `m` of this warp, within the block's tile.
   Value warpRowBase(int64_t m) {
-    return add(mul(warp, idx(16 * rowTiles)), idx(16 * m));
+    return add(mul(rowWarpOf(warp), idx(16 * rowTiles)), idx(16 * m));
   }
   /// Global query row of this thread's accumulator rows g (and g + 8) in
   /// row tile `m`.
@@ -132,9 +145,9 @@ private:
   /// padding when 8 * n + e >= the limit, one compare with a constant per
   /// score.
   Value paddingLimit(Value kvStart) {
-    Value first = add(kvStart, mul(threadInGroup, idx(2)));
+    Value first = add(kvStart, localColBase());
     Value limit = sub(kvLength, first);
-    limit = minS(maxS(limit, idx(0)), idx(config.blockN));
+    limit = minS(maxS(limit, idx(0)), idx(keySlice));
     return arith::IndexCastOp::create(b, b.getI32Type(), limit);
   }
 
@@ -149,11 +162,24 @@ private:
   Value localRowBase(bool inLoop) {
     Value warpIndex = inLoop ? warp : entry.warp;
     Value group = inLoop ? groupId : entry.groupId;
-    return add(mul(warpIndex, idx(16 * rowTiles)), group);
+    return add(mul(rowWarpOf(warpIndex), idx(16 * rowTiles)), group);
   }
   /// The key column (within the block) of this thread's first fragment
-  /// column: column 2n + e (n-tile n, element e) is 8n + e after it.
-  Value localColBase() { return mul(threadInGroup, idx(2)); }
+  /// column: column 2n + e (n-tile n, element e) is 8n + e after it. A key
+  /// group's columns start at its slice.
+  Value localColBase() {
+    Value column = mul(threadInGroup, idx(2));
+    if (config.keyWarps > 1)
+      column = add(mul(keyGroupOf(warp), idx(keySlice)), column);
+    return column;
+  }
+  /// The element offset of this warp's key slice in a ring slot of rows of
+  /// `rowLength` elements (slices are whole swizzle periods of rows).
+  Value keySliceOffset(int64_t rowLength) {
+    if (config.keyWarps == 1)
+      return idx(0);
+    return mul(keyGroupOf(warp), idx(keySlice * rowLength));
+  }
 
   /// One key/value block: the pipeline bookkeeping, then the unmasked
   /// computation for blocks in [fullLo, fullHi), else the masked one (for
@@ -175,12 +201,20 @@ private:
   void emitBlockLoop(SmallVectorImpl<OnlineSoftmaxState> &states);
 
   void emitEpilogue(ArrayRef<OnlineSoftmaxState> states);
+  /// Key-split warps: merges every key group's softmax state into the first
+  /// group's through shared memory (each group saw a slice of every block:
+  /// the maxima, then the sums and accumulators rescaled to the largest).
+  /// The other groups' states are meaningless afterwards.
+  void mergeKeyGroups(SmallVectorImpl<OnlineSoftmaxState> &states);
 
   const AttentionKernelSpec &spec;
   const MmaSyncConfig &config;
   const ScoreFunction &function;
   FusedAttentionTile tile;
   int64_t headDim, rowTiles;
+  /// Keys of a block this warp's key group computes (block-n without
+  /// key-split warps).
+  int64_t keySlice;
   /// The positive factor of the kept score the softmax folds into its FMA.
   float scoreScale;
   /// The softmax's fixed maximum, if the scores are bounded

@@ -15,13 +15,26 @@
 using namespace mlir;
 using namespace mlir::fa;
 
+int64_t mlir::fa::getMmaSyncMergeFloats(const AttentionKernelSpec &spec,
+                                        const MmaSyncConfig &config) {
+  // A thread's output accumulators and its rows' max and sums (two, or
+  // three with the exact sum).
+  int64_t rowTiles = config.rowTilesPerWarp();
+  return rowTiles * (spec.getValueHeadDim() / 8 * 4 + 2 * 3);
+}
+
 int64_t mlir::fa::getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
                                               const MmaSyncConfig &config) {
   int64_t elementBytes = 2;
   int64_t query = config.blockM * spec.getHeadDim();
   int64_t keys = config.stages * config.blockN * spec.getHeadDim();
   int64_t values = config.stages * config.blockN * spec.getValueHeadDim();
-  return (query + keys + values) * elementBytes;
+  int64_t tiles = (query + keys + values) * elementBytes;
+  // Key-split warps merge through the same memory after the key loop: the
+  // states of every group but the first, in f32.
+  int64_t merge = (config.keyWarps - 1) * config.rowWarps() * 32 *
+                  getMmaSyncMergeFloats(spec, config) * 4;
+  return std::max(tiles, merge);
 }
 
 /// 32-bit registers a thread holds for its fragments (Q, S, O and the
@@ -31,7 +44,7 @@ static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
   int64_t rowTiles = config.rowTilesPerWarp();
   int64_t query =
       config.queryInRegisters ? rowTiles * (spec.getHeadDim() / 16) * 4 : 8;
-  int64_t scores = rowTiles * (config.blockN / 8) * 4;
+  int64_t scores = rowTiles * (config.keySlice() / 8) * 4;
   int64_t output = rowTiles * (spec.getValueHeadDim() / 8) * 4;
   return query + scores + output + rowTiles * 4;
 }
@@ -53,6 +66,31 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
   // the H200 that made D = 64 (Q in registers) 1.3x and D = 128 at
   // block-n 48 (Q re-read) 1.1x faster than 16 rows per warp
   // (benchmarks/results/2026-11-20-h200-tune.md, 2026-11-21-h200-d128.md).
+  // Key-split warps: a tile of fewer than 64 rows (16 per warp) would
+  // leave its block with fewer than 4 warps, and one warp issues every
+  // copy of a block slowly; groups of warps then split each key block
+  // instead, up to 4 warps (slices of whole 16-key steps). Decoding's tiles
+  // hold a few query rows: the tensor cores compute their keys rather than
+  // padding rows.
+  if (config.keyWarps == 0) {
+    int64_t rowWarps = std::max<int64_t>(config.blockM / 16, 1);
+    config.keyWarps = 1;
+    if (config.warps != 0) {
+      if (config.warps > rowWarps && config.warps % rowWarps == 0)
+        config.keyWarps = config.warps / rowWarps;
+    } else if (config.blockM < 64 && config.blockM % 16 == 0) {
+      for (int64_t k = 4 / rowWarps; k > 1; --k)
+        if ((config.blockN / 16) % k == 0 && config.blockN % 16 == 0) {
+          config.keyWarps = k;
+          break;
+        }
+      if (config.keyWarps > 1)
+        config.warps = rowWarps * config.keyWarps;
+    }
+  } else if (config.keyWarps > 1 && config.warps == 0) {
+    // Key groups of 16 rows a warp.
+    config.warps = std::max<int64_t>(config.blockM / 16, 1) * config.keyWarps;
+  }
   if (config.warps == 0) {
     MmaSyncConfig wide = config;
     wide.warps = config.blockM / 32;
@@ -92,11 +130,23 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
     emitError() << "warps must be in [1, 16], got " << config.warps;
     return failure();
   }
-  if (config.blockM % (16 * config.warps) != 0 ||
+  if (config.keyWarps < 1 || config.warps % config.keyWarps != 0) {
+    emitError() << "key-warps (" << config.keyWarps << ") must divide warps ("
+                << config.warps << ")";
+    return failure();
+  }
+  if (config.blockM % (16 * config.rowWarps()) != 0 ||
       config.rowTilesPerWarp() > 2) {
     emitError() << "block-m (" << config.blockM
-                << ") must be 16 or 32 rows per warp times warps ("
-                << config.warps << ")";
+                << ") must be 16 or 32 rows per warp times the warps of a "
+                   "key group ("
+                << config.rowWarps() << ")";
+    return failure();
+  }
+  if (config.keyWarps > 1 && config.blockN % (16 * config.keyWarps) != 0) {
+    emitError() << "block-n (" << config.blockN
+                << ") must split into key-warps (" << config.keyWarps
+                << ") slices of whole 16-key steps";
     return failure();
   }
   if (config.blockN % 16 != 0 || config.blockN > 256) {

@@ -7,6 +7,10 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64 block-n=256" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=REGS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=3" 2>&1 | FileCheck %s --check-prefix=KWSLICE
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=9" 2>&1 | FileCheck %s --check-prefix=KWRANGE
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=warps=3 key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWDIV
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWHOPPER
 
 // CHIP: error: unsupported chip 'sm_70': fa-mlir builds kernels for sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
 // STRATEGY: error: unknown strategy 'wmma': expected mma-sync, hopper-ws or auto
@@ -14,6 +18,10 @@
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
 // STAGES: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
+// KWSLICE: error: block-n (64) must split into key-warps (3) slices of whole 16-key steps
+// KWRANGE: error: key-warps must be 0 (the strategy's choice) or in [1, 8], got 9
+// KWDIV: error: key-warps (2) must divide warps (3)
+// KWHOPPER: error: key-warps is an option of the mma-sync strategy; hopper-ws splits no key block among warps, got 2
 
 func.func @ok_bf16(%q: tensor<1x1x?x128xbf16>, %k: tensor<1x1x?x128xbf16>,
                    %v: tensor<1x1x?x128xbf16>, %o: tensor<1x1x?x128xbf16>)

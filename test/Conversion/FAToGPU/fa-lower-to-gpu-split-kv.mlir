@@ -3,11 +3,14 @@
 // Canonicalization between the passes (it folds the partials' first
 // dimension to the split count) changes nothing the kernels read.
 // RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax --canonicalize --cse "--fa-lower-to-gpu=chip=sm_90a" | FileCheck %s --check-prefix=CANON
+// Without key-split warps: one warp for the 16 rows.
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a key-warps=1" | FileCheck %s --check-prefix=KW1
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 
 // A split-KV tile and its combine: two kernels, launched in that order.
 // The partial kernel's grid is (tiles * S, Hq, B) with S the partial
-// LSE's first dimension; the combine's (tiles, Hq, B), 128 threads.
+// LSE's first dimension; the combine's (tiles, Hq, B), 128 threads. The
+// 16-row tile takes 4 warps that split each 64-key block (kw4).
 // CHECK-LABEL: func.func @decode
 // CHECK:         %[[S:.*]] = fa.split_count
 // CHECK:         %[[PO:.*]] = bufferization.to_buffer %{{.*}} : tensor<?x?x8x?x128xf32> to memref<?x?x8x?x128xf32, strided<[?, ?, ?, ?, 1], offset: ?>>
@@ -15,7 +18,7 @@
 // CHECK:         %[[TILES:.*]] = arith.ceildivui
 // CHECK:         %[[SPLITS:.*]] = tensor.dim %{{.*}}, %c0
 // CHECK:         %[[X:.*]] = arith.muli %[[TILES]], %[[SPLITS]] : index
-// CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w1_s2_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c32{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
+// CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w4_s2_kw4_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c128{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
 // CHECK:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16::@fa_attention_combine_bf16_d128_bm16 blocks in ({{.*}}) threads in (%c128{{.*}}) {{.*}} args(%[[PO]] : {{.*}}, %[[PL]] : {{.*}}, %{{.*}} : memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>)
 // The partial kernel: its first block is the split times the chunk of key
 // blocks, the split count read from the partial LSE.
@@ -24,7 +27,21 @@
 // CHECK-SAME:        %[[ARG4:arg4]]: memref<?x?x8x?xf32
 // CHECK-SAME:        split_stage = "partial", splits = 0
 // CHECK-DAG:       memref.dim %[[ARG4]], %c0
-// CHECK:           vector.store %{{.*}}, %[[ARG3]][%{{.*}}, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x?x8x?x128xf32, {{.*}}>, vector<2xf32>
+// Each group of warps takes 16 of the block's 64 keys; after the key loop
+// groups 1-3 hand their states (64 accumulator values and two per row:
+// 68 floats a thread) to group 0 through shared memory, which rescales
+// them to the largest maximum and writes the tile.
+// CHECK:           scf.for
+// CHECK:           nvvm.cp.async.wait.group 0
+// CHECK:           gpu.barrier
+// CHECK:           scf.if
+// CHECK-COUNT-68:    memref.store %{{.*}} : memref<6528xf32, #gpu.address_space<workgroup>>
+// CHECK:           gpu.barrier
+// CHECK:           memref.load %{{.*}} : memref<6528xf32, #gpu.address_space<workgroup>>
+// CHECK:           arith.maxnumf
+// CHECK:           math.exp2
+// CHECK:           scf.if
+// CHECK:             vector.store %{{.*}}, %[[ARG3]][%{{.*}}, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x?x8x?x128xf32, {{.*}}>, vector<2xf32>
 // CHECK:           memref.store %{{.*}}, %[[ARG4]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x8x?xf32
 // CHECK:         gpu.func @fa_attention_combine_bf16_d128_bm16(
 // CHECK-SAME:        max_splits = 128 : i64, {{.*}}split_stage = "combine"
@@ -45,6 +62,10 @@
 // CANON-LABEL: func.func @decode
 // CANON:         gpu.launch_func {{ *}}@{{.*}}_splitkv
 // CANON:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
+
+// KW1:           gpu.launch_func {{ *}}@{{.*}}_bm16_bn64_w1_s2_lse_{{[0-9a-f]+}}_splitkv{{.*}} threads in (%c32
+// KW1-NOT:       memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
+// KW1:           gpu.func @fa_attention_combine
 
 // HOPPER: error: the hopper-ws strategy does not build split-KV tiles; use strategy=mma-sync or auto
 func.func @decode(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>,

@@ -75,6 +75,8 @@ struct FAToGPUOptions {
   int64_t warps = 0;
   /// Depth of the cp.async K/V ring in shared memory.
   int64_t stages = 2;
+  /// mma-sync: warps that split each key block (0: the strategy's choice).
+  int64_t keyWarps = 0;
 };
 
 /// One attention kernel's static description: the tensor types of its
@@ -107,9 +109,24 @@ struct MmaSyncConfig {
   /// ldmatrix them from shared memory in every block (FlashAttention-2's
   /// choice at 32 rows per warp, where registers are short).
   bool queryInRegisters = true;
+  /// Key-split warps: the warps of a block form `keyWarps` groups of
+  /// rowWarps() warps; the groups take the same rows and each a slice of
+  /// block-n / keyWarps keys of every block, keep their own softmax state,
+  /// and merge through shared memory after the key loop (for tiles of few
+  /// rows, as decoding's: the tensor cores then compute keys rather than
+  /// padding rows). 0 before chooseMmaSyncSchedule: its choice.
+  int64_t keyWarps = 1;
   int64_t threads() const { return warps * 32; }
+  /// Warps of one key group, which split the block's rows.
+  /// (At least 1, so that a config verifyMmaSyncConfig refuses still has
+  /// row tiles to count.)
+  int64_t rowWarps() const {
+    return std::max<int64_t>(warps / std::max<int64_t>(keyWarps, 1), 1);
+  }
+  /// Keys of a block that one key group computes.
+  int64_t keySlice() const { return blockN / std::max<int64_t>(keyWarps, 1); }
   /// 16-row MMA tiles each warp owns.
-  int64_t rowTilesPerWarp() const { return blockM / (16 * warps); }
+  int64_t rowTilesPerWarp() const { return blockM / (16 * rowWarps()); }
 };
 
 /// The schedule of a Hopper (wgmma) kernel: consumer warpgroups of 64 query
@@ -299,9 +316,15 @@ void chooseHopperSchedule(const AttentionKernelSpec &spec,
                           const HopperScoreTraits &traits,
                           HopperConfig &config);
 
-/// Bytes of dynamic shared memory an mma.sync kernel needs.
+/// Bytes of dynamic shared memory an mma.sync kernel needs: its Q tile and
+/// K/V ring, or (key-split warps) the f32 states the key groups merge
+/// through after the key loop, whichever is larger.
 int64_t getMmaSyncSharedMemoryBytes(const AttentionKernelSpec &spec,
                                     const MmaSyncConfig &config);
+/// The f32 values of one thread's softmax state that a key group hands to
+/// the first (its output accumulators, its rows' maxima and sums).
+int64_t getMmaSyncMergeFloats(const AttentionKernelSpec &spec,
+                              const MmaSyncConfig &config);
 
 /// Checks that the mma.sync strategy can build `spec` with `config` on
 /// `target`; every refusal names the offending value and what would work.

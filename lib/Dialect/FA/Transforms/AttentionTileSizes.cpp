@@ -69,15 +69,19 @@ mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
   AttentionTileSizes defaults =
       getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
   // Split tiles are for decoding (a few query rows against many keys),
-  // bound by reading K and V. Up to D = 128: 64-row tiles (four warps
-  // issue the copies) of 64-key blocks, which read the cache 1.9-2.1x as
-  // fast as 16-row tiles of 48-key blocks (packed GQA, B 8, Hq 32, Hkv 8,
-  // Nq 1 on the H200); beyond, 16-row tiles, 1.07-1.10x as fast as 64-row
-  // ones at D = 256 (MHA, B 2, Nq 1)
-  // (benchmarks/results/2026-12-02-h200-decode-tiles.md). A packed tile's
-  // block-m grows to hold its group (tileAttention).
+  // bound by reading K and V: 16 rows, whose warps split each key block
+  // (the mma-sync strategy's key-split warps: 4 warps on 64-key blocks up
+  // to D = 128, 2 on 32-key blocks beyond). On the H200 (bf16, Nq 1,
+  // benchmarks/results/2026-12-02-h200-decode-key-warps.md):
+  // - D = 64: 1.03-1.14x the 64 x 64 tile (packed GQA, B 8, Hq 32, Hkv 8);
+  // - D = 128: as fast as 64 x 64 in short runs (fa-runner), and steady
+  //   under CUDA graphs, where the 64-row tile (60 of its 64 rows padding
+  //   in the tensor cores) slowed from 487 to 547 us a call over five
+  //   rounds (Nk 65536) while this one stayed at 489-491;
+  // - D = 256: 1.23-1.26x one warp (MHA, B 8).
+  // A packed tile's block-m grows to hold its group (tileAttention).
   if (sizes.kvSplits != 0 && !sizes.wgmmaDefaults) {
-    defaults.blockM = headDim <= 128 ? 64 : 16;
+    defaults.blockM = 16;
     if (headDim <= 128)
       defaults.blockN = 64;
   }

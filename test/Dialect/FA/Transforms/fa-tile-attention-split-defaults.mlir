@@ -1,6 +1,7 @@
-// The default tile of split tiles (no block-m / block-n given): 64 rows
-// and 64-key blocks up to D = 128, 16 rows beyond (the decode tiles,
-// benchmarks/results/2026-12-02-h200-decode-tiles.md); a packed tile's
+// The default tile of split tiles (no block-m / block-n given): 16 rows,
+// 64-key blocks up to D = 128 and 32 beyond (mma-sync splits the blocks
+// among key-split warps; the decode tiles,
+// benchmarks/results/2026-12-02-h200-decode-key-warps.md); a packed tile's
 // default block-m grows to hold its group (up to 128 heads); given sizes
 // win, and a group larger than a given block-m is an error.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=split-kv=auto" | FileCheck %s --check-prefix=SPLIT
@@ -11,9 +12,9 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=split-kv=auto pack-gqa block-m=64" 2>&1 | FileCheck %s --check-prefix=SMALL
 
 // SPLIT-LABEL: func.func @d128
-// SPLIT:         {fa.attention_tile = {block_m = 64 : i64, block_n = 64 : i64, split_kv}
+// SPLIT:         {fa.attention_tile = {block_m = 16 : i64, block_n = 64 : i64, split_kv}
 // PACK-LABEL:  func.func @d128
-// PACK:          {fa.attention_tile = {block_m = 64 : i64, block_n = 64 : i64, pack_gqa = 4 : i64, split_kv}
+// PACK:          {fa.attention_tile = {block_m = 16 : i64, block_n = 64 : i64, pack_gqa = 4 : i64, split_kv}
 // ONE-LABEL:   func.func @d128
 // ONE:           {fa.attention_tile = {block_m = 128 : i64, block_n = 48 : i64}
 // GIVEN-LABEL: func.func @d128

@@ -89,8 +89,8 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
   }];
   let options = [
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
-           "query rows per output tile (0: 128; a split tile 64 up to "
-           "D = 128, else 16; with pack-gqa at least the group)">,
+           "query rows per output tile (0: 128; a split tile 16; with "
+           "pack-gqa at least the group)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "keys per key/value block of the serial loop (0: by head "
            "dimension, 64 up to D = 64, 48 up to D = 128, else 32; a "
