@@ -19,7 +19,6 @@ block-n N instead of the compiler's split tile.
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 
@@ -31,22 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, os.environ.get("FA_PY", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "python")))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import capture_graph  # noqa: E402
-
-
-def replay_ms(graph, iters):
-    graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        s = torch.cuda.Event(enable_timing=True)
-        e = torch.cuda.Event(enable_timing=True)
-        s.record()
-        graph.replay()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e))
-    return statistics.median(times)
+from torch_bench import capture_graph, median_ms  # noqa: E402
 
 
 def kernel_records(graph, replays):
@@ -112,7 +96,8 @@ def main():
     per_call = {n: [] for n in graphs}
     for r in range(args.rounds):
         for n, g in graphs.items():
-            per_call[n].append(replay_ms(g, args.iters) / args.calls)
+            per_call[n].append(median_ms(g.replay, args.iters, batch=1) /
+                               args.calls)
         print(f"round {r}: " + ", ".join(
             f"{n} {per_call[n][-1] * 1e3:.1f} us "
             f"({kv_bytes / (per_call[n][-1] * 1e-3) / 1e9:.0f} GB/s)"
