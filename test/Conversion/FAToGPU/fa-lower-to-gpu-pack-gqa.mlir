@@ -14,6 +14,8 @@
 // RUN: sed 's/pack_gqa = 4 : i64/pack_gqa = 32 : i64/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BADATTR
 // RUN: sed 's/, pack_gqa = 4 : i64//' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=NOATTR
 // hopper-ws does not build packed tiles.
+// K/V with one head where the tile packs 4 of 8 query heads a head:
+// RUN: sed 's/x2x?x128xbf16/x1x?x128xbf16/g' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=HEADS
 // RUN: not fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=HOPPER
 // Dynamic head counts, and more heads in a group than rows in a tile.
 // RUN: sed 's/x2x/x?x/g' %s | not fa-opt --fa-tile-attention=pack-gqa 2>&1 | FileCheck %s --check-prefix=DYNAMIC
@@ -39,6 +41,7 @@
 // ATTR: error: uses the query tile index of a packed tile with 8 positions; expected only 'tile * 8'
 // BADATTR: error: 'fa.attention_tile' must be {block_m = M : i64, block_n = N : i64} with positive M and N (and optionally split_kv and pack_gqa = G with 1 < G <= M)
 // NOATTR: error: uses the query tile index of a tile with block_m = 16; expected only 'tile * 16'
+// HEADS: error: not a fused attention tile a GPU strategy can implement: a packed tile needs static head counts with Hq = G * Hkv (G = pack_gqa)
 // HOPPER: error: the hopper-ws strategy does not build packed GQA tiles (pack_gqa); use strategy=mma-sync or auto
 // DYNAMIC: error: 'fa.attention' op pack-gqa needs static head counts, got Hq = 8 and Hkv = ?
 // GROUP: error: 'fa.attention' op pack-gqa puts the 4 query heads of a group in one tile of block-m = 2 rows; block-m must be at least 4

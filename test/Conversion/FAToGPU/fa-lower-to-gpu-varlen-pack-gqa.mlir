@@ -6,6 +6,8 @@
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" --fa-fuse-online-softmax --fa-lower-to-gpu | FileCheck %s
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" --fa-fuse-online-softmax --canonicalize --cse --fa-lower-to-gpu | FileCheck %s
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" --fa-fuse-online-softmax > %t.mlir
+// K/V with one head where the tile packs 4 of 8 query heads a head:
+// RUN: sed 's/tensor<?x2x128xbf16>/tensor<?x1x128xbf16>/g' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=HEADS
 // Hand-edited tiles the strategy must refuse, not miscompile:
 // the Q tokens collapsed token-major (no transpose to [G, n, D]),
 // RUN: sed 's/tensor.collapse_shape [%]transposed \[\[0, 1\], \[2\]\] : tensor<4x?x128xbf16>/tensor.collapse_shape %extracted_slice [[0, 1], [2]] : tensor<?x4x128xbf16>/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=QORDER
@@ -29,6 +31,7 @@
 // CHECK:         nvgpu.device_async_copy
 // CHECK:         nvgpu.mma.sync
 
+// HEADS: error: not a fused attention tile a GPU strategy can implement: a packed tile needs static head counts with Hq = G * Hkv (G = pack_gqa)
 // QORDER: error: not a fused attention tile a GPU strategy can implement: the Q tile of a packed variable-length tile must be its [n, G, D] slice transposed to [G, n, D] and collapsed into G * n rows
 // QHEAD: error: not a fused attention tile a GPU strategy can implement: the Q tile of a variable-length tile must be the slice [base + start : base + start + n, h, :] of its packed operand, base the sequence's first row
 // OROW: error: not a fused attention tile a GPU strategy can implement: a packed variable-length tile writes rows [cu_q[b] + first row, ... + rows) of its G query heads

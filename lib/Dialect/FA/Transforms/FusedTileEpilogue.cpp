@@ -21,6 +21,26 @@
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
+
+/// The dimension of K that holds the key/value heads: 2 of a paged cache
+/// [pages, page_size, Hkv, D], else 1.
+static unsigned getKeyHeadsDim(const FusedAttentionTile &tile) {
+  return tile.isPaged() ? 2 : 1;
+}
+
+/// Whether a packed tile's head counts are static with Hq = G * Hkv.
+static bool hasPackedHeadCounts(const FusedAttentionTile &tile) {
+  auto queryType = cast<RankedTensorType>(tile.query.getType());
+  auto keyType = cast<RankedTensorType>(tile.key.getType());
+  unsigned kvHeads = getKeyHeadsDim(tile);
+  return !queryType.isDynamicDim(1) && !keyType.isDynamicDim(kvHeads) &&
+         queryType.getDimSize(1) ==
+             tile.packedHeads * keyType.getDimSize(kvHeads);
+}
+
+static constexpr const char *kPackedHeadCounts =
+    "a packed tile needs static head counts with Hq = G * Hkv (G = "
+    "pack_gqa)";
 using mlir::fa::detail::FusedTileMatcher;
 
 LogicalResult FusedTileMatcher::matchEpilogue() {
@@ -61,7 +81,6 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
                   ? cast<Value>(ubs[2]).getDefiningOp<arith::CeilDivUIOp>()
                   : arith::CeilDivUIOp();
   auto queryType = cast<RankedTensorType>(tile.query.getType());
-  auto keyType = cast<RankedTensorType>(tile.key.getType());
   int64_t queryLength = queryType.getDimSize(2);
   bool tilesOk = (ceil && isSizeOf(ceil.getLhs(), tile.query, 2)) ||
                  (tile.positions() == 1 && isSizeOf(ubs[2], tile.query, 2)) ||
@@ -71,13 +90,9 @@ LogicalResult FusedTileMatcher::matchEpilogue() {
   if (tile.packedHeads > 1) {
     // The heads of a packed tile are the key/value heads, each with its G
     // query heads.
-    // (Dimension 2 of a paged cache [pages, page_size, Hkv, D].)
-    unsigned kvHeads = tile.isPaged() ? 2 : 1;
-    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(kvHeads) ||
-        queryType.getDimSize(1) !=
-            tile.packedHeads * keyType.getDimSize(kvHeads))
-      return fail(forall, "a packed tile needs static head counts with Hq = "
-                          "G * Hkv (G = pack_gqa)");
+    unsigned kvHeads = getKeyHeadsDim(tile);
+    if (!hasPackedHeadCounts(tile))
+      return fail(forall, kPackedHeadCounts);
     if (!isSizeOf(ubs[0], tile.query, 0) ||
         !isSizeOf(ubs[1], tile.key, kvHeads) || !tilesOk)
       return fail(forall, "the packed tiles must cover (B, Hkv, ceildiv(Nq, "
@@ -195,14 +210,9 @@ FusedTileMatcher::matchVarlenEpilogue(ArrayRef<OpFoldResult> ubs) {
       tile.maxSeqlenQ = ceil.getLhs();
   }
   if (heads > 1) {
-    // (Dimension 2 of a paged cache [pages, page_size, Hkv, D].)
-    unsigned kvHeads = tile.isPaged() ? 2 : 1;
-    auto queryType = cast<RankedTensorType>(tile.query.getType());
-    auto keyType = cast<RankedTensorType>(tile.key.getType());
-    if (queryType.isDynamicDim(1) || keyType.isDynamicDim(kvHeads) ||
-        queryType.getDimSize(1) != heads * keyType.getDimSize(kvHeads))
-      return fail(forall, "a packed tile needs static head counts with Hq = "
-                          "G * Hkv (G = pack_gqa)");
+    unsigned kvHeads = getKeyHeadsDim(tile);
+    if (!hasPackedHeadCounts(tile))
+      return fail(forall, kPackedHeadCounts);
     if (!isSequenceCount(ubs[0]) || !isSizeOf(ubs[1], tile.key, kvHeads) ||
         !tile.maxSeqlenQ)
       return fail(forall, "the packed tiles of a variable-length tile must "
