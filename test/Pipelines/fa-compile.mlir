@@ -45,7 +45,7 @@
 // RUN: fa-compile --version | FileCheck %s --check-prefix=VERSION
 // RUN: fa-opt --version | FileCheck %s --check-prefix=VERSION
 // Option errors are one line each: no IR after them.
-// RUN: not fa-compile %s -o %t/x --stages=0 2>&1 | FileCheck %s --check-prefix=STAGES0
+// RUN: not fa-compile %s -o %t/x --stages=1 2>&1 | FileCheck %s --check-prefix=STAGES1
 // RUN: not fa-compile %s -o %t/x --warps=-1 2>&1 | FileCheck %s --check-prefix=WARPSNEG
 // RUN: not fa-compile %s -o %t/x --strategy=bogus 2>&1 | FileCheck %s --check-prefix=STRATEGY
 // RUN: not fa-compile %s -o %t/x --block-m=7 --strategy=mma-sync 2>&1 | FileCheck %s --check-prefix=BLOCKM7
@@ -71,9 +71,9 @@
 // NOHOME-NOT: error
 // NOPTXAS: error: no ptxas at {{.*}}empty-toolkit{{/|\\}}bin{{/|\\}}ptxas to make a cubin: install the CUDA toolkit there, pass --cuda-path (or set CUDA_HOME), or compile with --format=ptx (the driver compiles PTX at load time)
 // NOPTXAS-NOT: error
-// STAGES0: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 0
-// STAGES0-NOT: see current operation
-// STAGES0-NOT: builtin.module
+// STAGES1: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
+// STAGES1-NOT: see current operation
+// STAGES1-NOT: builtin.module
 // WARPSNEG: error: warps must be 0 (the strategy's choice) or positive, got -1
 // WARPSNEG-NOT: builtin.module
 // STRATEGY: error: unknown strategy 'bogus': expected mma-sync, hopper-ws or auto
@@ -138,12 +138,12 @@
 // Valid values and defaults are in the help.
 // HELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
 // HELP-DAG: --strategy=<string> {{.*}}- kernel strategy: auto (the default: hopper-ws on sm_90a for f16/bf16 with D == Dv in {64, 128, 192, 256} unless --warps, a block-m not a multiple of 64 or stages other than 2 are given, else mma-sync), mma-sync (sm_80 and newer) or hopper-ws
-// HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
+// HELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (0: the strategy's choice: mma-sync 3 for key-split tiles where they fit, else 2; hopper-ws and the backward 2)
 // HELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
 // HELP-NOT: amdgpu
 // HELP-NOT: nvptx-short-ptr
 // PIPEHELP: --fa-compile {{.*}}- fa.attention to gpu.binary
-// PIPEHELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (default 2)
+// PIPEHELP-DAG: --stages=<long> {{.*}}- depth of the K/V ring in shared memory, 2 to 4 (0: the strategy's choice: mma-sync 3 for key-split tiles where they fit, else 2; hopper-ws and the backward 2)
 // PIPEHELP-DAG: --chip=<string> {{.*}}- target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a (default)
 // PIPEHELP-DAG: =fatbin {{.*}}-   PTX and a fatbin of the cubin and the PTX (runs ptxas and fatbinary)
 // PIPEHELP: --fa-gpu-to-nvvm-pipeline

@@ -103,8 +103,10 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "warps per block (0: mma-sync: 32 rows per warp when the score "
            "and output fragments fit in registers, else 16; hopper-ws: "
            "4 per 64 rows, the only choice)">,
-    Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "slots of the cp.async K/V ring in shared memory">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "slots of the K/V ring in shared memory, 2 to 4 (0: the "
+           "strategy's choice: mma-sync 3 for key-split tiles where they "
+           "fit, else 2; hopper-ws and the backward 2)">,
     Option<"keyWarps", "key-warps", "int64_t", /*default=*/"0",
            "mma-sync: groups of warps that split each key block and merge "
            "their softmax states at the end (0: the strategy's choice, 4 "

@@ -187,7 +187,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     HopperConfig config;
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
-    config.stages = options.stages;
+    config.stages = options.stages ? options.stages : 2;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -224,7 +224,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "mma-sync strategy, got ")
              << config.blockM;
     }
-    chooseMmaSyncSchedule(spec, config);
+    chooseMmaSyncSchedule(spec, options.target, config);
     kernel = buildMmaSyncAttentionKernel(rewriter, gpuModule, *tile, spec,
                                          config, options.target, loc);
     threads = config.threads();
@@ -425,9 +425,10 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
           << options.keyWarps;
       return signalPassFailure();
     }
-    if (options.stages < 2 || options.stages > 4) {
-      emitError(loc, "stages must be in [2, 4] (a ring of one block cannot "
-                     "overlap loads with the tensor cores), got ")
+    if (options.stages != 0 && (options.stages < 2 || options.stages > 4)) {
+      emitError(loc, "stages must be 0 (the strategy's choice) or in [2, 4] "
+                     "(a ring of one block cannot overlap loads with the "
+                     "tensor cores), got ")
           << options.stages;
       return signalPassFailure();
     }

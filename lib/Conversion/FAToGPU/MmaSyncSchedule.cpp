@@ -55,6 +55,7 @@ static constexpr int64_t kRegisterBudget = 216;
 static constexpr int64_t kPreferredRegisters = 200;
 
 void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
+                                     const GPUTarget &target,
                                      MmaSyncConfig &config) {
   auto fits = [&](MmaSyncConfig c) {
     return getFragmentRegisters(spec, c) <= kPreferredRegisters;
@@ -102,6 +103,23 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
   MmaSyncConfig withQuery = config;
   withQuery.queryInRegisters = true;
   config.queryInRegisters = fits(withQuery);
+  // A key-split tile reads K and V for a few rows: a third slot keeps one
+  // more block in flight. On the H200 (bf16, Nq 1, 16-row tiles under CUDA
+  // graphs, three runs, benchmarks/results/2026-12-02-h200-decode-stages.md)
+  // 3 slots were 1.05x 2 at D = 128 GQA, Nk 8192 (70.0-72.7 against
+  // 72.7-73.8 us a call) and within the runs' 2% noise elsewhere (D 64,
+  // 256, MHA, Nk 65536). 4 slots, one block per SM at D = 128, were as fast
+  // at Nk 8192 and up to 2% slower at 65536, 1.26x slower at D = 256 (one
+  // 2-warp block per SM), and halve the blocks the split rule can fill.
+  if (config.stages == 0) {
+    MmaSyncConfig deeper = config;
+    deeper.stages = 3;
+    config.stages =
+        config.keyWarps > 1 && getMmaSyncSharedMemoryBytes(spec, deeper) <=
+                                   target.maxSharedMemoryPerBlock
+            ? 3
+            : 2;
+  }
 }
 
 LogicalResult mlir::fa::verifyMmaSyncConfig(

@@ -18,7 +18,7 @@
 // BLOCKM: error: block-m must be 64, 128 or 192 for the hopper-ws strategy (64 rows per consumer warpgroup, at most three), got 256
 // BLOCKN: error: block-n must be a multiple of 16 in [16, 256] for wgmma, got 24
 // WARPS: error: the hopper-ws strategy runs one consumer warpgroup (4 warps) per 64 rows of block-m and one producer warpgroup: warps must be 0 or 12, got 4
-// STAGES: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 5
+// STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 5
 // REGS: error: tile too large for registers: block-m=128 block-n=128 at D=256 needs 224 fragment registers per thread (budget 177 for each of the 256 consumer threads); use a smaller block-n or block-m
 // REGS3: error: tile too large for registers: block-m=192 block-n=128 at D=128 needs 160 fragment registers per thread (budget 97 for each of the 384 consumer threads); use a smaller block-n or block-m
 // SMEM: error: the tile needs 328880 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles

@@ -17,7 +17,7 @@
 // UNFUSED: error: not a fused attention tile a GPU strategy can implement: its softmax is not fused (fa.softmax_stage = "row_max"); run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
-// STAGES: error: stages must be in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
+// STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
 // KWSLICE: error: block-n (64) must split into key-warps (3) slices of whole 16-key steps
 // KWRANGE: error: key-warps must be 0 (the strategy's choice) or in [1, 8], got 9
 // KWDIV: error: key-warps (2) must divide warps (3)

@@ -6,7 +6,7 @@
 // RUN: fa-opt %s "--fa-tile-attention=block-m=16 block-n=64 pack-gqa split-kv=auto" --fa-fuse-online-softmax --canonicalize --cse --fa-lower-to-gpu | FileCheck %s
 
 // CHECK-LABEL: func.func @gqa16
-// CHECK:         gpu.launch_func {{ *}}@[[P:fa_attention_f16_d64_bm16_bn64_w4_s2_kw4_lse_[0-9a-f]+_gqa16_splitkv]]::@[[P]] blocks in (%{{.*}}, %c2{{.*}}, %{{.*}})
+// CHECK:         gpu.launch_func {{ *}}@[[P:fa_attention_f16_d64_bm16_bn64_w4_s3_kw4_lse_[0-9a-f]+_gqa16_splitkv]]::@[[P]] blocks in (%{{.*}}, %c2{{.*}}, %{{.*}})
 // CHECK:         gpu.func @[[P]]({{.*}}pack_gqa = 16 : i64
 func.func @gqa16(%q: tensor<?x32x?x64xf16>, %k: tensor<?x2x?x64xf16>,
                %v: tensor<?x2x?x64xf16>, %o: tensor<?x32x?x64xf16>)

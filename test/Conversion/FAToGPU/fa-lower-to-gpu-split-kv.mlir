@@ -5,6 +5,10 @@
 // RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax --canonicalize --cse "--fa-lower-to-gpu=chip=sm_90a" | FileCheck %s --check-prefix=CANON
 // Without key-split warps: one warp for the 16 rows.
 // RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a key-warps=1" | FileCheck %s --check-prefix=KW1
+// The ring: 3 slots for a key-split tile where they fit (100 KB here), 2
+// on sm_86 (99 KB); stages= overrides.
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_86" | FileCheck %s --check-prefix=SM86
+// RUN: fa-opt %s "--fa-tile-attention=split-kv=auto block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a stages=4" | FileCheck %s --check-prefix=STAGES4
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 
 // A split-KV tile and its combine: two kernels, launched in that order.
@@ -18,7 +22,7 @@
 // CHECK:         %[[TILES:.*]] = arith.ceildivui
 // CHECK:         %[[SPLITS:.*]] = tensor.dim %{{.*}}, %c0
 // CHECK:         %[[X:.*]] = arith.muli %[[TILES]], %[[SPLITS]] : index
-// CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w4_s2_kw4_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c128{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
+// CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w4_s3_kw4_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c128{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
 // CHECK:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16::@fa_attention_combine_bf16_d128_bm16 blocks in ({{.*}}) threads in (%c128{{.*}}) {{.*}} args(%[[PO]] : {{.*}}, %[[PL]] : {{.*}}, %{{.*}} : memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>)
 // The partial kernel: its first block is the split times the chunk of key
 // blocks, the split count read from the partial LSE.
@@ -45,10 +49,21 @@
 // CHECK:           memref.store %{{.*}}, %[[ARG4]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x8x?xf32
 // CHECK:         gpu.func @fa_attention_combine_bf16_d128_bm16(
 // CHECK-SAME:        max_splits = 128 : i64, {{.*}}split_stage = "combine"
-// CHECK:           scf.for
-// CHECK:             arith.maximumf
-// CHECK:           math.exp
-// CHECK:           vector.fma
+// Eight splits a step, the reads past the last split clamped to it (and
+// weighed 0 in the sum), so that the loads are in flight together, from
+// views of the item's column over the splits.
+// CHECK:           %[[LSES:.*]] = memref.subview %{{.*}}[0, %block_id_z, %block_id_y, %{{.*}}] [%[[SPLITS:.*]], 1, 1, 1] [1, 1, 1, 1] : {{.*}} to memref<?xf32, strided<[?], offset: ?>>
+// CHECK:           memref.subview %{{.*}}[0, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] [%[[SPLITS]], 1, 1, 1, 4] [1, 1, 1, 1, 1] : {{.*}} to memref<?x4xf32, strided<[?, 1], offset: ?>>
+// CHECK:           %[[LAST:.*]] = arith.subi %[[SPLITS]], %c1
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[SPLITS]] step %c8
+// CHECK:             memref.load %[[LSES]]
+// CHECK-COUNT-8:     arith.maximumf
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[SPLITS]] step %c8
+// CHECK:             %[[VALID:.*]] = arith.cmpi ult, %{{.*}}, %[[SPLITS]]
+// CHECK:             arith.select %[[VALID]], %{{.*}}, %[[LAST]] : index
+// CHECK:             %[[W:.*]] = math.exp2 %{{.*}} fastmath<afn> : f32
+// CHECK:             arith.select %[[VALID]], %[[W]], %{{.*}} : f32
+// CHECK-COUNT-8:     vector.fma
 // CHECK:           arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
 
 // A fixed count: static partial tensors, and the same two kernels on sm_80.
@@ -66,6 +81,11 @@
 // KW1:           gpu.launch_func {{ *}}@{{.*}}_bm16_bn64_w1_s2_lse_{{[0-9a-f]+}}_splitkv{{.*}} threads in (%c32
 // KW1-NOT:       memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // KW1:           gpu.func @fa_attention_combine
+
+// SM86:          gpu.launch_func {{ *}}@{{.*}}_bm16_bn64_w4_s2_kw4_lse_{{[0-9a-f]+}}_splitkv
+// SM86-SAME:     dynamic_shared_memory_size %c69632_i32
+// STAGES4:       gpu.launch_func {{ *}}@{{.*}}_bm16_bn64_w4_s4_kw4_lse_{{[0-9a-f]+}}_splitkv
+// STAGES4-SAME:  dynamic_shared_memory_size %c135168_i32
 
 // HOPPER: error: the hopper-ws strategy does not build split-KV tiles; use strategy=mma-sync or auto
 func.func @decode(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>,

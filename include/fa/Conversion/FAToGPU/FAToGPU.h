@@ -73,8 +73,9 @@ struct FAToGPUOptions {
   GPUStrategyKind strategy = GPUStrategyKind::MmaSync;
   /// Warps per block; 0 picks block_m / 16.
   int64_t warps = 0;
-  /// Depth of the cp.async K/V ring in shared memory.
-  int64_t stages = 2;
+  /// Depth of the cp.async K/V ring in shared memory (0: the strategy's
+  /// choice: chooseMmaSyncSchedule's, hopper-ws and the backward 2).
+  int64_t stages = 0;
   /// mma-sync: warps that split each key block (0: the strategy's choice).
   int64_t keyWarps = 0;
 };
@@ -266,24 +267,32 @@ struct KernelLaunchInfo {
 inline constexpr StringLiteral kSplitPartialStage = "partial";
 inline constexpr StringLiteral kSplitCombineStage = "combine";
 
+/// Threads per block of the combine kernel.
+inline constexpr int64_t kSplitCombineThreads = 128;
+/// Splits the combine kernel reads per step of its loops (their loads are
+/// in flight together).
+inline constexpr int64_t kSplitCombineUnroll = 8;
+
 /// The kernel that merges the partial results of a split-KV attention
 /// (`combine`, matched by matchSplitCombine): one block of
 /// kSplitCombineThreads threads per (query tile, head, batch), grid
 /// (ceildiv(Nq, block_m), Hq, B). It takes (partial O, partial LSE, O[,
 /// LSE]) and reads the split count from the partial LSE's first dimension.
 /// `info` is the partial kernel's; the kernel's is derived from it.
-inline constexpr int64_t kSplitCombineThreads = 128;
 FailureOr<gpu::GPUFuncOp>
 buildSplitCombineKernel(OpBuilder &builder, gpu::GPUModuleOp module,
                         const SplitCombineTile &combine,
                         const KernelLaunchInfo &partialInfo, Location loc);
 
 /// Picks warps when config.warps == 0 (32 rows per warp when the S and O
-/// fragments of two row tiles fit the register budget, else 16) and whether
-/// Q stays in registers (when it fits beside them; else it is re-read from
-/// shared memory in every block).
+/// fragments of two row tiles fit the register budget, else 16), key-split
+/// warps when config.keyWarps == 0, whether Q stays in registers (when it
+/// fits beside them; else it is re-read from shared memory in every block)
+/// and, when config.stages == 0, the depth of the K/V ring: 3 for key-split
+/// tiles (decoding's, bound by reading K and V) where it fits the target's
+/// shared memory, else 2.
 void chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
-                           MmaSyncConfig &config);
+                           const GPUTarget &target, MmaSyncConfig &config);
 
 /// What the scores body of a Hopper kernel does, as far as its schedule
 /// cares.

@@ -62,13 +62,15 @@ bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 
 /// Whether tile options leave strategy=auto free to pick hopper-ws: no warp
 /// count (hopper-ws's is fixed by block-m), a block-m of whole consumer
-/// warpgroups (0: the default) and the default ring of 2 stages. Options
+/// warpgroups (0: the default) and the default ring (0: the strategy's
+/// choice, or 2 stages). Options
 /// that only mma-sync takes make auto pick mma-sync (strategy=hopper-ws
 /// takes deeper rings where they fit), and so does a key-warp count
 /// (mma-sync's key-split warps).
 inline bool wgmmaTakesOptions(int64_t blockM, int64_t warps, int64_t stages,
                               int64_t keyWarps = 0) {
-  return warps == 0 && keyWarps == 0 && blockM % 64 == 0 && stages == 2;
+  return warps == 0 && keyWarps == 0 && blockM % 64 == 0 &&
+         (stages == 0 || stages == 2);
 }
 
 /// The tile the tensor-core kernels were tuned for on the H200 (mma-sync
