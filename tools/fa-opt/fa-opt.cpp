@@ -13,6 +13,7 @@
 #include "fa/Registration.h"
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -23,6 +24,14 @@ int main(int argc, char **argv) {
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << mlir::fa::getFACompilerVersion() << "\n";
   });
+  // A diagnostic is the message and its location, not the op printed in
+  // generic form after it (as fa-compile and the C API print them);
+  // --mlir-print-op-on-diagnostic brings the op back.
+  mlir::registerMLIRContextCLOptions();
+  auto &options = llvm::cl::getRegisteredOptions();
+  if (auto *printOp = static_cast<llvm::cl::opt<bool> *>(
+          options.lookup("mlir-print-op-on-diagnostic")))
+    printOp->setInitialValue(false);
   mlir::fa::registerAllFAPasses();
   mlir::DialectRegistry registry;
   mlir::fa::registerAllFADialects(registry);
