@@ -200,7 +200,8 @@ class LoadedKernel:
                           f"{len(tensor_maps)}")
         l = cuda()
         values = (ctypes.c_int64 * len(args))(*args)
-        pointers = [ctypes.addressof(values) + 8 * i for i in range(len(args))]
+        base = ctypes.addressof(values)
+        pointers = list(range(base, base + 8 * len(args), 8))
         # `values` and `maps` stay alive (locals) until cuLaunchKernel has
         # copied the parameters.
         maps = None

@@ -31,6 +31,7 @@ graph break under torch.compile).
 """
 
 import dataclasses
+import functools
 import json
 import math
 import threading
@@ -445,10 +446,28 @@ _MAX_BACKWARD_HEAD_DIM = 128
 
 
 def _spec(q, causal, scale, return_lse, mods):
-    return AttentionSpec(dtype=_DTYPES[q.dtype], head_dim=q.shape[3],
-                         causal=causal, lse=return_lse, scale=scale,
-                         score_mod=mods.score_mod, mask_mod=mods.mask_mod,
-                         captures=tuple(mods.capture_types))
+    return _spec_of(_DTYPES[q.dtype], q.shape[3], causal, bool(return_lse),
+                    scale, mods.score_mod, mods.mask_mod,
+                    tuple(mods.capture_types))
+
+
+# Specs are immutable and their checks cost more than a decode kernel's
+# launch: one per distinct call signature.
+@functools.lru_cache(maxsize=1024)
+def _spec_of(dtype, head_dim, causal, lse, scale, score_mod, mask_mod,
+             captures, heads=None):
+    return AttentionSpec(dtype=dtype, head_dim=head_dim, causal=causal,
+                         lse=lse, scale=scale, score_mod=score_mod,
+                         mask_mod=mask_mod, captures=captures, heads=heads)
+
+
+def _with_heads(spec, heads):
+    """`spec` with static head counts (a packed tile's kernel needs them)."""
+    if spec.varlen or spec.paged:
+        return dataclasses.replace(spec, heads=heads)
+    return _spec_of(spec.dtype, spec.head_dim, spec.causal, spec.lse,
+                    spec.scale, spec.score_mod, spec.mask_mod,
+                    spec.captures, heads)
 
 
 # The custom op behind `attention`: torch.compile (fullgraph), torch.export
@@ -732,7 +751,7 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     options = _split_options(q, k)
     if options.get("pack_gqa"):
         # Packing needs the head counts in the kernel's types.
-        spec = dataclasses.replace(spec, heads=(q.shape[1], k.shape[1]))
+        spec = _with_heads(spec, (q.shape[1], k.shape[1]))
     kernels = _load_split(spec, chip, q.device, cache, options)
     partial, combine = kernels
     b, hq, nq, d = q.shape
