@@ -26,12 +26,13 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import SDPBackend
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import capture_graph, median_ms  # noqa: E402
+from torch_bench import (  # noqa: E402
+    capture_graph, median_ms, sdpa_gqa)
 
 
 def copy_bandwidth(iters):
@@ -39,13 +40,6 @@ def copy_bandwidth(iters):
     dst = torch.empty_like(src)
     ms = median_ms(lambda: dst.copy_(src), iters)
     return 2 * src.numel() / (ms * 1e-3) / 1e9
-
-
-def sdpa(backend, q, k, v):
-    def run():
-        with sdpa_kernel(backend):
-            return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
-    return run
 
 
 def main():
@@ -83,8 +77,8 @@ def main():
                 contenders = {
                     "fa_mlir": lambda: fat.attention(q, k, v,
                                                      enable_gqa=True),
-                    "cudnn": sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v),
-                    "flash": sdpa(SDPBackend.FLASH_ATTENTION, q, k, v),
+                    "cudnn": sdpa_gqa(SDPBackend.CUDNN_ATTENTION, q, k, v),
+                    "flash": sdpa_gqa(SDPBackend.FLASH_ATTENTION, q, k, v),
                 }
                 timers = {}
                 gbs = {}

@@ -20,13 +20,14 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import SDPBackend
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
 from decode_timeline import kernel_records  # noqa: E402
-from torch_bench import capture_graph, median_ms  # noqa: E402
+from torch_bench import (  # noqa: E402
+    capture_graph, median_ms, sdpa_gqa)
 
 SHAPES = ("32:8:8:128:8192,32:8:8:128:65536,32:8:8:64:8192,32:8:8:64:65536,"
           "32:32:2:256:8192,32:32:8:256:8192,32:32:8:128:8192,"
@@ -56,15 +57,11 @@ def main():
         ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(),
                                              enable_gqa=True)
 
-        def sdpa(backend):
-            def run():
-                with sdpa_kernel(backend):
-                    return F.scaled_dot_product_attention(q, k, v,
-                                                          enable_gqa=True)
-            return run
-        contenders = {"cudnn": ({}, sdpa(SDPBackend.CUDNN_ATTENTION))}
+        contenders = {
+            "cudnn": ({}, sdpa_gqa(SDPBackend.CUDNN_ATTENTION, q, k, v))}
         if d <= 128:
-            contenders["flash"] = ({}, sdpa(SDPBackend.FLASH_ATTENTION))
+            contenders["flash"] = (
+                {}, sdpa_gqa(SDPBackend.FLASH_ATTENTION, q, k, v))
         for stages in args.stages.split(","):
             options = {} if stages == "default" else {"stages": int(stages)}
             contenders[f"fa s={stages}"] = (

@@ -23,14 +23,14 @@ import sys
 import tempfile
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import SDPBackend
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.environ.get("FA_PY", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "python")))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import capture_graph, median_ms  # noqa: E402
+from torch_bench import (  # noqa: E402
+    capture_graph, median_ms, sdpa_gqa)
 
 
 def kernel_records(graph, replays):
@@ -78,16 +78,10 @@ def main():
     v = torch.randn_like(k)
     kv_bytes = 2 * b * hkv * nk * d * 2
 
-    def sdpa(backend):
-        def run():
-            with sdpa_kernel(backend):
-                return F.scaled_dot_product_attention(q, k, v,
-                                                      enable_gqa=True)
-        return run
     contenders = {
         "fa_mlir": lambda: fat.attention(q, k, v, enable_gqa=True),
-        "cudnn": sdpa(SDPBackend.CUDNN_ATTENTION),
-        "flash": sdpa(SDPBackend.FLASH_ATTENTION),
+        "cudnn": sdpa_gqa(SDPBackend.CUDNN_ATTENTION, q, k, v),
+        "flash": sdpa_gqa(SDPBackend.FLASH_ATTENTION, q, k, v),
     }
     graphs = {n: capture_graph(fn, args.calls)
               for n, fn in contenders.items()}

@@ -34,13 +34,14 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import SDPBackend
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
 from decode_bench import copy_bandwidth  # noqa: E402
-from torch_bench import graph_median_ms, median_ms  # noqa: E402
+from torch_bench import (  # noqa: E402
+    graph_median_ms, median_ms, sdpa_gqa)
 
 
 # What the paged kernel's GB/s are divided by, in the ratio columns.
@@ -63,13 +64,6 @@ def paged_copy(k, v, page_size, seed=0):
         pool[order] = t.reshape(b * per_row, page_size, hkv, d)
         pages.append(pool)
     return pages[0], pages[1], table
-
-
-def sdpa(backend, q, k, v):
-    def run():
-        with sdpa_kernel(backend):
-            return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
-    return run
 
 
 def time_all(contenders, iters, graph=False):
@@ -146,8 +140,8 @@ def main():
                     q, k, v, nk),
                 "fa_mlir": lambda: fat.attention(qt, kt, vt,
                                                  enable_gqa=True),
-                "cudnn": sdpa(SDPBackend.CUDNN_ATTENTION, qt, kt, vt),
-                "flash": sdpa(SDPBackend.FLASH_ATTENTION, qt, kt, vt),
+                "cudnn": sdpa_gqa(SDPBackend.CUDNN_ATTENTION, qt, kt, vt),
+                "flash": sdpa_gqa(SDPBackend.FLASH_ATTENTION, qt, kt, vt),
             }, args.iters, args.timing == "graph")
             for page_size in (int(x) for x in args.page_sizes.split(",")):
                 if nk % page_size:

@@ -38,6 +38,15 @@ BACKENDS = [("flash", SDPBackend.FLASH_ATTENTION),
 COLUMNS = ["fa_mlir", "flash", "cudnn", "efficient", "math", "triton"]
 
 
+def sdpa_gqa(backend, q, k, v):
+    """A call of SDPA with `backend` only (grouped heads allowed) on q, k, v:
+    the cuDNN and FA2 contenders of the decode benchmarks."""
+    def run():
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    return run
+
+
 def median_ms(fn, iters, batch=5):
     """Median over `iters` samples of the mean time of `batch` back-to-back
     calls between two CUDA events: the GPU stays busy, so each contender's

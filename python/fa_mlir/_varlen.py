@@ -15,7 +15,6 @@ kernel is compiled from fa.attention's varlen form without cu_seqlens_k
 together with its paged form.
 """
 
-import dataclasses
 import json
 from typing import Any, Callable, List, Optional, Tuple, Union
 
@@ -295,7 +294,7 @@ def _kernel_options(spec, q, kv_heads, batch, max_seqlen_q, options):
         del options["pack_gqa"]
     else:
         # Packing needs the head counts in the kernel's types.
-        spec = dataclasses.replace(spec, heads=(hq, kv_heads))
+        spec = _fa._with_heads(spec, (hq, kv_heads))
     return spec, options
 
 

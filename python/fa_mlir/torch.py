@@ -455,19 +455,16 @@ def _spec(q, causal, scale, return_lse, mods):
 # launch: one per distinct call signature.
 @functools.lru_cache(maxsize=1024)
 def _spec_of(dtype, head_dim, causal, lse, scale, score_mod, mask_mod,
-             captures, heads=None):
+             captures):
     return AttentionSpec(dtype=dtype, head_dim=head_dim, causal=causal,
                          lse=lse, scale=scale, score_mod=score_mod,
-                         mask_mod=mask_mod, captures=captures, heads=heads)
+                         mask_mod=mask_mod, captures=captures)
 
 
+@functools.lru_cache(maxsize=1024)
 def _with_heads(spec, heads):
     """`spec` with static head counts (a packed tile's kernel needs them)."""
-    if spec.varlen or spec.paged:
-        return dataclasses.replace(spec, heads=heads)
-    return _spec_of(spec.dtype, spec.head_dim, spec.causal, spec.lse,
-                    spec.scale, spec.score_mod, spec.mask_mod,
-                    spec.captures, heads)
+    return dataclasses.replace(spec, heads=heads)
 
 
 # The custom op behind `attention`: torch.compile (fullgraph), torch.export
