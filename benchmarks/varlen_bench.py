@@ -7,8 +7,8 @@ fixed-length kernels on the same tokens.
 
 For each case a batch of sequences with `total` tokens in all is run
 three ways in one process, on the same inputs:
-- varlen: attention_varlen on the packed (T, H, D) tensors (mma-sync, the
-  one strategy that builds variable-length tiles);
+- varlen: attention_varlen on the packed (T, H, D) tensors, with the
+  compiler's strategy (hopper-ws on the H200) and with mma-sync;
 - fixed mma-sync / fixed default: attention on (B, H, N, D) views of the
   same packed tensors, when every sequence has the same length N (for
   ragged batches, one fixed-length call per distinct length, summed);
@@ -30,7 +30,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 import fa_mlir.torch as fat  # noqa: E402
-from torch_bench import median_ms  # noqa: E402
+from torch_bench import graph_median_ms, median_ms  # noqa: E402
 
 
 def lengths_of(name, total, seed=0):
@@ -62,11 +62,21 @@ def main():
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--causal", default="0,1")
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--timing", choices=("eager", "graph"), default="eager",
+                    help="graph: time 5 calls captured in one CUDA graph "
+                    "(no host cost; the validated call, which synchronizes, "
+                    "is left out)")
     ap.add_argument("--warps", type=int, default=0,
-                    help="also time the varlen kernel with this many warps")
+                    help="also time the varlen kernel with this many warps "
+                    "(mma-sync)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("varlen_bench: no CUDA device")
+    graph = args.timing == "graph"
+
+    def timed(fn):
+        return (graph_median_ms if graph else median_ms)(fn, args.iters)
+
     hq, hkv = (int(x) for x in args.heads.split(":"))
     d, dtype = args.head_dim, torch.bfloat16
     rows = []
@@ -81,19 +91,26 @@ def main():
         for causal in (c == "1" for c in args.causal.split(",")):
             work = flops(lengths, hq, d, causal)
             times = {}
-            times["varlen"] = median_ms(lambda: fat.attention_varlen(
+            times["varlen"] = timed(lambda: fat.attention_varlen(
                 q, k, v, cu, cu, max(lengths), max(lengths), causal=causal,
-                validate=False), args.iters)
-            times["varlen validated"] = median_ms(
-                lambda: fat.attention_varlen(q, k, v, cu, cu, max(lengths),
-                                             max(lengths), causal=causal),
-                args.iters)
+                validate=False))
+            if not graph:
+                times["varlen validated"] = median_ms(
+                    lambda: fat.attention_varlen(
+                        q, k, v, cu, cu, max(lengths), max(lengths),
+                        causal=causal), args.iters)
+            times["varlen mma-sync"] = timed(
+                lambda: fat.attention_varlen(
+                    q, k, v, cu, cu, max(lengths), max(lengths),
+                    causal=causal, validate=False,
+                    _options={"strategy": "mma-sync"}))
             if args.warps:
-                times[f"varlen w{args.warps}"] = median_ms(
+                times[f"varlen w{args.warps}"] = timed(
                     lambda: fat.attention_varlen(
                         q, k, v, cu, cu, max(lengths), max(lengths),
                         causal=causal, validate=False,
-                        _options={"warps": args.warps}), args.iters)
+                        _options={"warps": args.warps,
+                                  "strategy": "mma-sync"}))
             # Fixed-length calls on (B, H, N, D) views of the same tensors,
             # one per distinct length.
             groups = []
@@ -118,8 +135,8 @@ def main():
                                       causal_alignment="bottom_right",
                                       enable_gqa=True, strategy=strategy)
                 return run
-            times["fixed mma-sync"] = median_ms(fixed("mma-sync"), args.iters)
-            times["fixed default"] = median_ms(fixed(None), args.iters)
+            times["fixed mma-sync"] = timed(fixed("mma-sync"))
+            times["fixed default"] = timed(fixed(None))
             if len(views) == 1:
                 qv, kv, vv = views[0]
                 for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION),
@@ -130,7 +147,7 @@ def main():
                                 qv, kv, vv, is_causal=causal,
                                 enable_gqa=True)
                     try:
-                        times[name] = median_ms(run, args.iters)
+                        times[name] = timed(run)
                     except RuntimeError as e:
                         print(f"  {name}: {str(e).splitlines()[0]}")
             line = {"case": case, "sequences": len(lengths), "total": total,
@@ -138,8 +155,10 @@ def main():
             for name, ms in times.items():
                 line[f"{name} ms"] = round(ms, 4)
                 line[f"{name} TFLOP/s"] = round(work / (ms * 1e-3) / 1e12, 1)
-            ratio = times["fixed mma-sync"] / times["varlen"]
-            line["varlen / fixed mma-sync"] = round(ratio, 3)
+            line["varlen / fixed default"] = round(
+                times["fixed default"] / times["varlen"], 3)
+            line["varlen mma-sync / fixed mma-sync"] = round(
+                times["fixed mma-sync"] / times["varlen mma-sync"], 3)
             rows.append(line)
             print("  ".join(f"{key}={value}" for key, value in line.items()),
                   flush=True)

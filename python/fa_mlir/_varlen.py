@@ -278,10 +278,11 @@ _PACK_SMALL_TILE_ROWS = 64
 
 def _kernel_options(spec, q, kv_heads, batch, max_seqlen_q, options):
     """The compile options of a variable-length kernel and its spec:
-    mma-sync (hopper-ws does not build variable-length tiles yet), and
     packed GQA tiles when the mean query length is at most
-    _PACK_MAX_MEAN_QUERIES, unless `options` says pack_gqa."""
-    options = dict(options or {}, strategy="mma-sync")
+    _PACK_MAX_MEAN_QUERIES, unless `options` says pack_gqa. The strategy
+    is the compiler's choice unless `options` names one: hopper-ws on
+    sm_90a (mma-sync for packed GQA tiles and paged caches)."""
+    options = dict(options or {})
     hq = q.shape[1]
     group = hq // kv_heads if kv_heads else 1
     if "pack_gqa" not in options:
@@ -318,7 +319,7 @@ def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
                               {"max_seqlen_q": max_seqlen_q})
         stream = torch.cuda.current_stream(q.device).cuda_stream
         kernel.launch(kernel.grid(grid), _kvcache._memrefs(operands), stream,
-                      [])
+                      _fa._tensor_maps(kernel, (q, k, v, out)))
 
 
 def _run_varlen(q, k, v, cu_q, cu_k, max_seqlen_q, causal, scale, return_lse,

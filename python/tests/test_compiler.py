@@ -373,8 +373,16 @@ def test_varlen_kernel(tmp_path):
     assert kernel.name.endswith("_varlen")
 
 
-def test_varlen_refuses_hopper_ws():
+def test_varlen_hopper_ws():
+    """hopper-ws builds variable-length tiles (auto picks it on sm_90a),
+    but not a paged cache's."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
-    with pytest.raises(FAError, match="variable-length"):
-        compile_source(attention_source(spec), format="ptx",
+    for strategy in ("hopper-ws", "auto"):
+        [kernel] = compile_source(attention_source(spec), format="ptx",
+                                  strategy=strategy)
+        assert kernel.metadata["strategy"] == "hopper-ws"
+        assert kernel.name.endswith("_varlen")
+    paged = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16)
+    with pytest.raises(FAError, match="paged tiles"):
+        compile_source(attention_source(paged), format="ptx",
                        strategy="hopper-ws")

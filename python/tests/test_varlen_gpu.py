@@ -89,6 +89,37 @@ def test_matches_reference(dtype, causal, case):
     check(out, lse, q, k, v, cu_q, cu_k, causal, 1 / math.sqrt(d))
 
 
+@pytest.mark.parametrize("causal", [None, "top_left", "bottom_right"])
+@pytest.mark.parametrize("case", CASES[:2])
+def test_matches_reference_mma_sync(causal, case):
+    """The mma-sync strategy's variable-length kernel (the default is
+    hopper-ws on sm_90a)."""
+    lq, lk, hq, hkv, d = case
+    q, k, v, cu_q, cu_k = packed(lq, lk, hq, hkv, d, torch.bfloat16, gap=3)
+    out, lse = fat.attention_varlen(
+        q, k, v, cu_q, cu_k, max(lq), max(lk), causal=causal is not None,
+        causal_alignment=causal or "bottom_right", return_lse=True,
+        _options={"strategy": "mma-sync"})
+    check(out, lse, q, k, v, cu_q, cu_k, causal, 1 / math.sqrt(d))
+
+
+@pytest.mark.parametrize("causal", [None, "bottom_right"])
+def test_nan_past_the_sequences(causal):
+    """Rows of the packed tensors outside every sequence may hold
+    anything: NaN there (read by a sequence's last tiles, whose TMA boxes
+    run past it) must not reach any output."""
+    lq, lk = [300, 129, 17], [300, 77, 200]
+    q, k, v, cu_q, cu_k = packed(lq, lk, 8, 2, 128, torch.bfloat16, gap=5)
+    for t in (q, k, v):
+        t[:5] = float("nan")
+        t[-5:] = float("nan")
+    out, lse = fat.attention_varlen(
+        q, k, v, cu_q, cu_k, max(lq), max(lk), causal=causal is not None,
+        causal_alignment=causal or "bottom_right", return_lse=True)
+    check(out, lse, q, k, v, cu_q, cu_k, causal, 1 / math.sqrt(128))
+    assert not out[5:-5].isnan().any() and not lse[:, 5:-5].isnan().any()
+
+
 SHORT_CASES = [  # decode steps and short chunks: packed GQA tiles
     ([1, 0, 1, 17, 64, 3], [4000, 5, 0, 300, 64, 2], 8, 2, 128),
     ([1, 1, 1, 1], [1, 7000, 33, 129], 32, 8, 64),

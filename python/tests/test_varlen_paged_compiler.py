@@ -299,9 +299,38 @@ def test_packed_gqa_kernel(tmp_path, page_size):
     dict(pack_gqa=True, strategy="hopper-ws")])
 def test_refused_options(options):
     """Split-KV tiles take no variable-length attention, nor does
-    hopper-ws: the compiler says so."""
+    hopper-ws a paged cache or packed GQA tiles: the compiler says so."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16,
                          heads=(32, 8))
     options = dict(dict(strategy="mma-sync"), **options)
     with pytest.raises(FAError):
         compile_source(attention_source(spec), format="ptx", **options)
+
+
+@needs_compiler
+@pytest.mark.parametrize("head_dim", [64, 128, 256])
+def test_hopper_varlen_kernel(tmp_path, head_dim):
+    """Without a paged cache the compiler's choice on sm_90a is hopper-ws:
+    its tensor maps read the packed [T, H, D] q, k and v (rank 3, a box of
+    64 columns of one head's rows), its grid is the varlen one, and a
+    packed tensor encodes as dims (D, H, T)."""
+    from fa_mlir import _tensormap
+    spec = AttentionSpec(dtype="bf16", head_dim=head_dim,
+                         causal="bottom_right", lse=True, varlen=True)
+    kernel = KernelCache(str(tmp_path)).get(spec, format="ptx")
+    meta = kernel.metadata
+    assert meta["strategy"] == "hopper-ws"
+    assert "persistent" not in meta
+    block_m, block_n = meta["tile"]["block_m"], meta["tile"]["block_n"]
+    maps = _tensormap.parse_tensor_maps(meta)
+    assert [(m.operand, m.argument, m.rank, m.box) for m in maps] == [
+        ("q", 0, 3, (64, 1, block_m)), ("k", 1, 3, (64, 1, block_n)),
+        ("v", 2, 3, (64, 1, block_n))]
+    assert meta["grid"][0]["scalar"] == "max_seqlen_q"
+    assert [a["name"] for a in meta["arguments"]] == [
+        "q", "k", "v", "o", "lse", "cu_seqlens_q", "cu_seqlens_k"]
+    tokens, heads = 1000, 8
+    encoded = _tensormap.encoding(maps[1], 1 << 20, (tokens, heads, head_dim),
+                                  (heads * head_dim, head_dim, 1))
+    assert encoded.global_dim == (head_dim, heads, tokens)
+    assert encoded.global_strides == (2 * head_dim, 2 * heads * head_dim)

@@ -163,7 +163,7 @@ def test_kernel_options_rule(tq, batch, max_q, heads, want):
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
     spec, options = _varlen._kernel_options(spec, q, hkv, batch, max_q,
                                             None)
-    assert options == dict(want, strategy="mma-sync")
+    assert options == want  # the strategy is the compiler's choice
     assert spec.heads == (heads if want else None)
     # Explicit options win.
     _, options = _varlen._kernel_options(spec, q, hkv, batch, max_q,

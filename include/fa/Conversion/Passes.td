@@ -70,8 +70,10 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     views its sequence's rows as a fixed-length attention; a paged tile
     copies each K/V block through its block table (`fa.paged_rows`): one
     table lookup per block when a page holds whole blocks, else per group
-    of rows a page holds, else per row (docs/PagedKV.md). Both take
-    mma-sync only (hopper-ws refuses them, auto picks mma-sync).
+    of rows a page holds, else per row (docs/PagedKV.md). hopper-ws
+    builds variable-length tiles too (TMA at the sequence's rows of the
+    packed tensors); paged tiles are mma-sync's only (hopper-ws refuses
+    them, auto picks mma-sync).
 
     The `hopper-ws` strategy (sm_90a; first increment, see
     docs/HopperStrategy.md) reuses those pieces with a warpgroup schedule:

@@ -132,6 +132,16 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   // once for both roles (with all the registers).
   if (!config.persistent)
     beginTile(emitTileCoordinates(b, function, query, key, config.blockM));
+  // The grid of a variable-length kernel covers the longest sequence: a
+  // block past the end of its own returns (all its threads alike).
+  std::optional<OpBuilder::InsertionGuard> inSequence;
+  if (tile.isVarlen()) {
+    Value rows = cloner->uniform(tile.rows);
+    auto live = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rows, idx(0)));
+    inSequence.emplace(b);
+    b.setInsertionPointToStart(live.thenBlock());
+  }
 
   // The last warpgroup produces; the others consume. setmaxnreg moves the
   // producer's registers to the consumers.
@@ -157,7 +167,8 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       {
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(leader.thenBlock());
-        loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0),
+        loadTile(qMap, qLoaded(), batch, head,
+                 qRowBase ? add(qRowBase, rowStart) : rowStart, 0, idx(0),
                  config.blockM, headDim);
       }
       emitProducer(i32(0));
@@ -185,6 +196,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       emitConsumer(idx(0));
     }
   }
+  inSequence.reset();
   gpu::ReturnOp::create(b);
   if (!config.persistent)
     endTile();
@@ -213,6 +225,17 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   // cloned here, at the start of the tile.
   tilePrologue = ub::PoisonOp::create(b, b.getIndexType());
   cloner->setPrologue(tilePrologue);
+  if (tile.isVarlen()) {
+    // From here on the tile is a fixed-length attention of its sequence:
+    // O and the LSE are views at its rows, the lengths its own, and TMA
+    // reads the packed Q, K and V from its first rows on.
+    SequenceViews views =
+        emitSequenceViews(b, *cloner, tile, query, key, value, output, lse);
+    output = views.output, lse = views.lse;
+    qLength = views.qLength, kvLength = views.kvLength;
+    qRowBase = cloner->uniform(tile.queryBase);
+    kRowBase = cloner->uniform(tile.keyBase);
+  }
 
   KeyBlockPlan plan =
       planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
@@ -387,10 +410,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.packedHeads > 1)
     return emitError(loc, "the hopper-ws strategy does not build packed GQA "
                           "tiles (pack_gqa); use strategy=mma-sync or auto");
-  if (tile.isVarlen())
-    return emitError(loc, "the hopper-ws strategy does not build "
-                          "variable-length tiles yet; use strategy=mma-sync "
-                          "or auto");
+  if (tile.isPaged())
+    return emitError(loc, "the hopper-ws strategy does not build paged "
+                          "tiles yet; use strategy=mma-sync or auto");
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
     return failure();
@@ -402,6 +424,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   traits.capturesPerKey =
       readsCaptures(*function, function->getVisible(), /*perKey=*/true) ||
       readsCaptures(*function, function->getInner(), /*perKey=*/true);
+  traits.varlen = tile.isVarlen();
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))
@@ -418,11 +441,14 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   info.dynamicSharedMemory = getHopperSharedMemoryBytes(spec, config);
   info.lse = static_cast<bool>(spec.lseType);
   info.persistent = config.persistent;
-  // Q, K and V by TMA: a box is one 64-column slab of a tile's rows.
+  // Q, K and V by TMA: a box is one 64-column slab of a tile's rows (of
+  // packed [T, H, D] tensors: of one head).
   for (auto [argument, rows] : {std::pair<int64_t, int64_t>{0, config.blockM},
                                 {1, config.blockN},
                                 {2, config.blockN}})
-    info.tensorMaps.push_back({argument, {64, rows, 1, 1}});
+    info.tensorMaps.push_back(
+        {argument, tile.isVarlen() ? SmallVector<int64_t>{64, 1, rows}
+                                   : SmallVector<int64_t>{64, rows, 1, 1}});
   gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 
   ImplicitLocOpBuilder b(loc, builder);

@@ -90,6 +90,8 @@ private:
     return barrier(add(slot, idx(1 + 3 * config.stages)));
   }
   Value qReleased() { return barrier(1 + 4 * config.stages); }
+  /// Variable-length tiles: the last block's V, loaded for the producer.
+  Value vTailStaged() { return barrier(2 + 4 * config.stages); }
   /// Whether the rows carry the exact sum beside the rounded one
   /// (SoftmaxRowState::exactSum): a fixed maximum and an LSE output.
   bool keepsExactSum() const { return fixedMax && spec.lseType; }
@@ -106,7 +108,8 @@ private:
   void initBarriers();
   /// Expects the bytes of a `rows` x `cols` tile on `bar` and issues its
   /// TMA loads (one per 64-column slab) of rows [row, row + rows) of
-  /// map[batch, head] into the slab tile at byte `dstOffset` of shared
+  /// map[batch, head] (of a packed [T, H, D] map: rows of head `head`,
+  /// `row` absolute) into the slab tile at byte `dstOffset` of shared
   /// memory; rows past the tensor are zero-filled. One thread.
   void loadTile(Value map, Value bar, Value batch, Value head, Value row,
                 int64_t dstOffset, Value dstSlotOffset, int64_t rows,
@@ -133,6 +136,12 @@ private:
   /// blocks loaded so far (i32: the producer is short of registers);
   /// returns the new count.
   Value emitProducer(Value loaded);
+  /// Loads the V of the block at `kvStart` into ring slot `slot` and
+  /// signals "V loaded" of the slot; for a variable-length tile's last
+  /// block (the sequence ends inside it), zeroes the slot's rows past the
+  /// sequence first. The whole warp.
+  void loadValues(Value kvStart, Value slot,
+                  const std::function<void(function_ref<void()>)> &asLeader);
   /// Whether the consumers compute `block` (unmasked, or masked and maybe
   /// visible; only with a classification predicate), as producer and
   /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.
@@ -236,6 +245,9 @@ private:
   Value qMap, kMap, vMap; // TMA tensor maps (kernel parameters)
   Value tid, warpgroup, warpInGroup, groupId, threadInGroup;
   Value batch, head, kvHead, rowStart, qLength, kvLength;
+  /// A variable-length tile's first rows of its sequence in the packed
+  /// Q/O and K/V tensors (null otherwise).
+  Value qRowBase, kRowBase;
   BlockRanges ranges;
   Value smemBase;            // i32 shared address of the aligned tiles
   Value qDesc, kDesc, vDesc; // descriptors of this warpgroup's Q rows

@@ -66,6 +66,8 @@ void HopperKernelEmitter::initBarriers() {
     }
     NVVM::MBarrierInitOp::create(b, qReleased(), i32(128 * config.warpgroups()),
                                  Value());
+    if (config.varlen)
+      NVVM::MBarrierInitOp::create(b, vTailStaged(), i32(1), Value());
     // The initialization, visible to the async proxy (TMA completes
     // transactions on these barriers).
     NVVM::FenceMbarrierInitOp::create(b);
@@ -93,11 +95,15 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
         arith::AddIOp::create(b, tileAddress, i32(slab * rows * kSlabRowBytes));
     Value dst = LLVM::AddrSpaceCastOp::create(
         b, cluster, LLVM::IntToPtrOp::create(b, shared, address));
-    // Coordinates innermost first: column, row, head, batch.
+    // Coordinates innermost first: column, row, head, batch; of a packed
+    // tensor column, head, row.
+    SmallVector<Value> coordinates{i32(slab * 64), toI32(row), toI32(head),
+                                   toI32(batch)};
+    if (config.varlen)
+      coordinates = {coordinates[0], coordinates[2], coordinates[1]};
     NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-        b, dst, map,
-        ValueRange{i32(slab * 64), toI32(row), toI32(head), toI32(batch)}, bar,
-        ValueRange(), Value(), Value(), NVVM::TMALoadMode::TILE,
+        b, dst, map, coordinates, bar, ValueRange(), Value(), Value(),
+        NVVM::TMALoadMode::TILE,
         /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), Value());
   }
 }
@@ -108,12 +114,13 @@ Value HopperKernelEmitter::emitProducer(Value loaded) {
   Value lane = rem(tid, idx(32));
   Value leader =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
-  auto asLeader = [&](function_ref<void()> emitLoads) {
-    auto ifOp = scf::IfOp::create(b, leader);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    emitLoads();
-  };
+  std::function<void(function_ref<void()>)> asLeader =
+      [&](function_ref<void()> emitLoads) {
+        auto ifOp = scf::IfOp::create(b, leader);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        emitLoads();
+      };
   int64_t blockN = config.blockN;
   auto loop =
       scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), ValueRange{loaded});
@@ -136,15 +143,12 @@ Value HopperKernelEmitter::emitProducer(Value loaded) {
     Value kvStart = mul(block, idx(blockN));
     waitBarrier(kReleased(slot), previous);
     asLeader([&]() {
-      loadTile(kMap, kLoaded(slot), batch, kvHead, kvStart, qBytes,
+      loadTile(kMap, kLoaded(slot), batch, kvHead,
+               kRowBase ? add(kRowBase, kvStart) : kvStart, qBytes,
                mul(slot, idx(kSlotBytes)), blockN, headDim);
     });
     waitBarrier(vReleased(slot), previous);
-    asLeader([&]() {
-      loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart,
-               qBytes + config.stages * kSlotBytes, mul(slot, idx(vSlotBytes)),
-               blockN, valueDim);
-    });
+    loadValues(kvStart, slot, asLeader);
   };
   if (!isComputed) {
     emitLoads();
@@ -165,4 +169,87 @@ Value HopperKernelEmitter::emitProducer(Value loaded) {
   }
   scf::YieldOp::create(b, ifOp.getResult(0));
   return loop.getResult(0);
+}
+
+void HopperKernelEmitter::loadValues(
+    Value kvStart, Value slot,
+    const std::function<void(function_ref<void()>)> &asLeader) {
+  int64_t blockN = config.blockN;
+  int64_t ringOffset = qBytes + config.stages * kSlotBytes;
+  Value slotOffset = mul(slot, idx(vSlotBytes));
+  if (!config.varlen) {
+    asLeader([&]() {
+      loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart, ringOffset,
+               slotOffset, blockN, valueDim);
+    });
+    return;
+  }
+  Value row = add(kRowBase, kvStart);
+  Value keys = sub(kvLength, kvStart);
+  auto tail =
+      scf::IfOp::create(b, lt(keys, idx(blockN)), /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(tail.elseBlock());
+  asLeader([&]() {
+    loadTile(vMap, vLoaded(slot), batch, kvHead, row, ringOffset, slotOffset,
+             blockN, valueDim);
+  });
+  // The sequence ends inside the block: its rows [keys, block-n) hold the
+  // next sequence's values (or none's, past the last sequence, where TMA
+  // zero-fills only past the tensor). P is 0 there, but 0 * Inf or NaN is
+  // NaN: the warp waits for the load, zeroes those rows of every slab
+  // (whole 128-byte rows, so the swizzle does not matter), makes its
+  // writes visible to the async proxy that wgmma reads with, and then
+  // signals "V loaded". A tile has one such block (one tile per block),
+  // so "V tail staged" completes once: phase parity 0.
+  b.setInsertionPointToStart(tail.thenBlock());
+  asLeader([&]() {
+    loadTile(vMap, vTailStaged(), batch, kvHead, row, ringOffset, slotOffset,
+             blockN, valueDim);
+  });
+  waitBarrier(vTailStaged(), idx(0));
+  // Lane l zeroes 16-byte chunk l % 8 of rows keys + l / 8, + 4, ... of
+  // every slab.
+  Value lane = rem(tid, idx(32));
+  Value base = arith::AddIOp::create(
+      b, smemBase,
+      arith::AddIOp::create(
+          b, i32(ringOffset),
+          arith::IndexCastOp::create(
+              b, b.getI32Type(),
+              add(slotOffset, mul(rem(lane, idx(8)), idx(16))))));
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  Value zero = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(VectorType::get({4}, b.getI32Type()),
+                                b.getI32IntegerAttr(0).getValue()));
+  int64_t rowsPerStep = 32 / (kSlabRowBytes / 16);
+  auto loop = scf::ForOp::create(b, add(keys, div(lane, idx(8))), idx(blockN),
+                                 idx(rowsPerStep));
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value rowAddress = arith::AddIOp::create(
+        b, base,
+        arith::MulIOp::create(b,
+                              arith::IndexCastOp::create(
+                                  b, b.getI32Type(), loop.getInductionVar()),
+                              i32(kSlabRowBytes)));
+    for (int64_t slab = 0; slab < valueDim / 64; ++slab)
+      LLVM::StoreOp::create(
+          b, zero,
+          LLVM::IntToPtrOp::create(
+              b, shared,
+              arith::AddIOp::create(b, rowAddress,
+                                    i32(slab * blockN * kSlabRowBytes))
+                  .getResult()),
+          /*alignment=*/16);
+  }
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  NVVM::SyncWarpOp::create(b, i32(-1));
+  asLeader([&]() {
+    NVVM::MBarrierArriveOp::create(b, Type(), vLoaded(slot), Value());
+  });
 }

@@ -50,6 +50,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     HopperConfig &config) {
   config.producerReadsCaptures = false;
   config.masked = traits.masks;
+  config.varlen = traits.varlen;
   // A persistent kernel needs registers for its loop over tiles in the
   // consumers, and, under a mask, keeps the overlapped softmax only with
   // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
@@ -58,11 +59,13 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // beside a 56-register producer ran 14-27% slower on the H200). A
   // producer whose classification reads captures cannot also loop (ptxas
   // spilled 72-76 bytes for a document mask at 56): one tile per block.
+  // Neither does a variable-length tile: its sequence comes from the grid
+  // (which covers the longest one), and blocks past their sequence return.
   HopperConfig looping = config;
   looping.persistent = true;
   int64_t needed = kPersistentHeadroom + (traits.masks ? kOverlapHeadroom : 0);
   config.persistent =
-      !traits.visibilityReadsCaptures &&
+      !traits.visibilityReadsCaptures && !traits.varlen &&
       getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
           needed;
   if (traits.visibilityReadsCaptures) {

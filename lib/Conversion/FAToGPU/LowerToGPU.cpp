@@ -150,11 +150,6 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return emitError(forall.getLoc(),
                      "the hopper-ws strategy does not build packed GQA tiles "
                      "(pack_gqa); use strategy=mma-sync or auto");
-  if (tile->isVarlen() &&
-      options.strategy == GPUStrategyKind::HopperWarpSpecialized)
-    return emitError(forall.getLoc(),
-                     "the hopper-ws strategy does not build variable-length "
-                     "tiles yet; use strategy=mma-sync or auto");
   if (tile->isPaged() &&
       options.strategy == GPUStrategyKind::HopperWarpSpecialized)
     return emitError(forall.getLoc(),
@@ -171,8 +166,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   int64_t threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
   if (strategy == GPUStrategyKind::Auto &&
-      (tile->split || tile->packedHeads > 1 || tile->isVarlen() ||
-       tile->isPaged()))
+      (tile->split || tile->packedHeads > 1 || tile->isPaged()))
     strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =
@@ -208,8 +202,16 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     }
     kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
                                         config, options.target, loc);
-    threads = config.threads();
-    sharedMemory = getHopperSharedMemoryBytes(spec, config);
+    // The builder completes the schedule (chooseHopperSchedule), which may
+    // add barriers: the launch takes the kernel's own figures.
+    FailureOr<KernelLaunchInfo> built =
+        failed(kernel) ? FailureOr<KernelLaunchInfo>(failure())
+                       : KernelLaunchInfo::fromAttr(
+                             (*kernel)->getAttrOfType<DictionaryAttr>(
+                                 KernelLaunchInfo::attrName));
+    threads = succeeded(built) ? built->threads : config.threads();
+    sharedMemory = succeeded(built) ? built->dynamicSharedMemory
+                                    : getHopperSharedMemoryBytes(spec, config);
   } else {
     MmaSyncConfig config;
     config.blockM = tile->blockM;

@@ -17,9 +17,15 @@
 // RUN: sed 's/\[%15, 1, 128\] \[1, 1, 1\] : tensor<?x8x128xbf16> to/[%14, 1, 128] [1, 1, 1] : tensor<?x8x128xbf16> to/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=CLAMP
 // and one query tile a position up to max_seqlen_q.
 // RUN: sed 's/in (%0, %dim_1, %2)/in (%0, %dim_1, %arg7)/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=GRID
-// hopper-ws does not build variable-length tiles; split-kv does not tile
-// them (pack-gqa: fa-lower-to-gpu-varlen-pack-gqa.mlir).
-// RUN: not fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=HOPPER
+// hopper-ws builds the tile (fa-lower-to-gpu-hopper-varlen.mlir) and
+// refuses the same edits.
+// RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws | FileCheck %s --check-prefix=HOPPER
+// RUN: sed 's/tensor.extract %arg6\[%arg8\]/tensor.extract %arg5[%arg8]/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=KBASE
+// RUN: sed 's/tensor.extract_slice %arg2\[%41,/tensor.extract_slice %arg2[%arg13,/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=VROW
+// RUN: sed 's/into %arg11\[%38,/into %arg11[%4,/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=OROW
+// RUN: sed 's/\[%15, 1, 128\] \[1, 1, 1\] : tensor<?x8x128xbf16> to/[%14, 1, 128] [1, 1, 1] : tensor<?x8x128xbf16> to/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=CLAMP
+// RUN: sed 's/in (%0, %dim_1, %2)/in (%0, %dim_1, %arg7)/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=GRID
+// split-kv does not tile them (pack-gqa: fa-lower-to-gpu-varlen-pack-gqa.mlir).
 // RUN: not fa-opt %s "--fa-tile-attention=split-kv=auto" 2>&1 | FileCheck %s --check-prefix=SPLIT
 
 // CHECK-LABEL: func.func @varlen
@@ -53,7 +59,7 @@
 // OROW: error: not a fused attention tile a GPU strategy can implement: a variable-length tile writes rows [cu_q[b] + first row, ... + rows) of its head
 // CLAMP: error: not a fused attention tile a GPU strategy can implement: a variable-length tile must hold max(min(block_m, (cu_q[b + 1] - cu_q[b]) - first row), 0) rows
 // GRID: error: not a fused attention tile a GPU strategy can implement: the tiles of a variable-length tile must cover (offsets - 1, Hq, ceildiv(max_seqlen_q, block_m)) with max_seqlen_q defined outside the tile
-// HOPPER: error: the hopper-ws strategy does not build variable-length tiles yet; use strategy=mma-sync or auto
+// HOPPER: gpu.launch_func @{{fa_attention_bf16_d128_bm64_bn64_wg1_s2_wgmma_lse_[0-9a-f]+_varlen}}
 // SPLIT: error: 'fa.attention' op split-kv does not support variable-length batches yet
 func.func @varlen(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor<?x2x128xbf16>,
                   %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>,

@@ -154,6 +154,13 @@ struct HopperConfig {
   /// classifies key blocks (searches the tile's ranges, tests the masked
   /// blocks) rather than loading them all.
   bool masked = false;
+  /// Whether the tile is one of a packed variable-length batch: TMA reads
+  /// the packed [T, H, D] tensors at the sequence's rows, one tile per
+  /// block. The rows of a sequence's last K/V block past its keys belong
+  /// to the next sequence (or to none): the producer zeroes them in the V
+  /// slot before the consumers read it (0 * NaN would be NaN), through one
+  /// more mbarrier.
+  bool varlen = false;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
@@ -189,8 +196,10 @@ struct HopperConfig {
     return std::min<int64_t>(240, rest / 8 * 8);
   }
   /// mbarriers in shared memory: Q loaded, per ring stage K loaded, V
-  /// loaded, K released and V released by the consumers, and Q released.
-  int64_t barriers() const { return 2 + 4 * stages; }
+  /// loaded, K released and V released by the consumers, Q released, and
+  /// for a variable-length tile "V tail staged" (the last block's V,
+  /// loaded for the producer to zero its rows past the sequence).
+  int64_t barriers() const { return 2 + 4 * stages + (varlen ? 1 : 0); }
   /// i32 words of a tile slot (tile index, head, batch, padding): the
   /// producer hands the consumers their next tile through two slots.
   static constexpr int64_t kTileSlotWords = 4;
@@ -306,13 +315,17 @@ struct HopperScoreTraits {
   /// Some capture data is loaded per key (a document id, a bias by
   /// distance): the softmax holds it in registers.
   bool capturesPerKey = false;
+  /// The tile is one of a packed variable-length batch
+  /// (HopperConfig::varlen).
+  bool varlen = false;
 };
 
 /// Completes the schedule of `config` for a scores body with `traits`:
 /// - the blocks loop over tiles (`persistent`) when the consumers keep
 ///   registers for the loop (and, under a mask, for the overlapped softmax
 ///   beside a producer that searches each tile's key blocks), unless the
-///   mask reads captures;
+///   mask reads captures or the tile is variable-length (its grid covers
+///   the longest sequence; blocks past their sequence's end return);
 /// - a producer warpgroup whose block classification reads captures gets
 ///   the registers to do it without spilling when the consumers' fragments
 ///   still fit beside it (else it keeps the minimum and may spill in its

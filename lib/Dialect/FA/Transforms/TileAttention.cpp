@@ -186,9 +186,9 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes chosen = requested;
   if (requested.wgmmaDefaultsWherePossible) {
     auto valueType = cast<ShapedType>(op.getValue().getType());
-    // (Variable-length, paged and split tiles are built by mma-sync only.)
+    // (Paged, packed GQA and split tiles are built by mma-sync only.)
     chosen.wgmmaDefaults =
-        !op.isVarlen() && !op.isPaged() && requested.kvSplits == 0 &&
+        !op.isPaged() && !requested.packGQA && requested.kvSplits == 0 &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),
                          valueType.getDimSize(valueType.getRank() - 1));
