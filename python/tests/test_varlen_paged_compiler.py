@@ -334,3 +334,8 @@ def test_hopper_varlen_kernel(tmp_path, head_dim):
                                   (heads * head_dim, head_dim, 1))
     assert encoded.global_dim == (head_dim, heads, tokens)
     assert encoded.global_strides == (2 * head_dim, 2 * heads * head_dim)
+    # Without a mask at D 64 the kernel loops over the tiles (persistent).
+    if head_dim == 64:
+        plain = AttentionSpec(dtype="bf16", head_dim=64, varlen=True)
+        meta = KernelCache(str(tmp_path)).get(plain, format="ptx").metadata
+        assert meta["strategy"] == "hopper-ws" and "persistent" in meta

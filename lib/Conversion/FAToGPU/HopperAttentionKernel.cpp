@@ -81,7 +81,9 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   vMap = func.getArgument(maps + 2);
   unsigned firstCapture = 4;
   if (spec.lseType)
-    lse = func.getArgument(firstCapture++);
+    lse = lseArgument = func.getArgument(firstCapture++);
+  if (tile.isVarlen())
+    cuSeqlensQ = func.getArgument(firstCapture);
 
   tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   warpgroup = div(tid, idx(128));
@@ -135,7 +137,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   // The grid of a variable-length kernel covers the longest sequence: a
   // block past the end of its own returns (all its threads alike).
   std::optional<OpBuilder::InsertionGuard> inSequence;
-  if (tile.isVarlen()) {
+  if (tile.isVarlen() && !config.persistent) {
     Value rows = cloner->uniform(tile.rows);
     auto live = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rows, idx(0)));
@@ -171,7 +173,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
                  qRowBase ? add(qRowBase, rowStart) : rowStart, 0, idx(0),
                  config.blockM, headDim);
       }
-      emitProducer(i32(0));
+      emitProducer(producerCounts());
     }
   }
   {
@@ -229,8 +231,9 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     // From here on the tile is a fixed-length attention of its sequence:
     // O and the LSE are views at its rows, the lengths its own, and TMA
     // reads the packed Q, K and V from its first rows on.
-    SequenceViews views =
-        emitSequenceViews(b, *cloner, tile, query, key, value, output, lse);
+    // (Of the kernel's arguments: a persistent kernel begins many tiles.)
+    SequenceViews views = emitSequenceViews(b, *cloner, tile, query, key, value,
+                                            arguments[3], lseArgument);
     output = views.output, lse = views.lse;
     qLength = views.qLength, kvLength = views.kvLength;
     qRowBase = cloner->uniform(tile.queryBase);
@@ -284,26 +287,90 @@ void HopperKernelEmitter::emitProducerTiles() {
                             /*isVolatile=*/true);
     arrive();
   };
+  TileSpace space = tile.isVarlen()
+                        ? getVarlenTileSpace()
+                        : getTileSpace(b, query, key, config.blockM);
+  // Carried: the tiles published, then the producer's counts.
+  SmallVector<Value> init{i32(0)};
+  llvm::append_range(init, producerCounts());
   SmallVector<Value> results = emitPersistentTileLoop(
-      b, function, query, key, config.blockM, ValueRange{i32(0), i32(0)},
+      b, function, space, config.blockM, init,
       [&](const TileCoordinates &coordinates, ValueRange values) {
         beginTile(coordinates);
-        Value tiles = values[1];
-        publish(tiles,
-                {toI32(coordinates.tileIndex), toI32(head), toI32(batch)},
-                [&]() {
-                  loadTile(qMap, qLoaded(), batch, head, rowStart, 0, idx(0),
-                           config.blockM, headDim);
-                });
-        Value loaded = emitProducer(values[0]);
+        auto emitTile = [&]() -> SmallVector<Value> {
+          Value tiles = values[0];
+          publish(tiles,
+                  {toI32(coordinates.tileIndex), toI32(head), toI32(batch)},
+                  [&]() {
+                    loadTile(qMap, qLoaded(), batch, head,
+                             qRowBase ? add(qRowBase, rowStart) : rowStart, 0,
+                             idx(0), config.blockM, headDim);
+                  });
+          SmallVector<Value> next{arith::AddIOp::create(b, tiles, i32(1))};
+          llvm::append_range(next, emitProducer(values.drop_front()));
+          return next;
+        };
+        SmallVector<Value> next;
+        if (!tile.isVarlen()) {
+          next = emitTile();
+        } else {
+          // The tiles past a sequence's end (the space covers the longest)
+          // are skipped: not published, nothing loaded.
+          auto live = scf::IfOp::create(
+              b, values.getTypes(),
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                    cloner->uniform(tile.rows), idx(0)),
+              /*addThenBlock=*/true, /*addElseBlock=*/true);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(live.elseBlock());
+          scf::YieldOp::create(b, values);
+          b.setInsertionPointToStart(live.thenBlock());
+          scf::YieldOp::create(b, emitTile());
+          next = live.getResults();
+        }
         endTile();
-        return SmallVector<Value>{loaded,
-                                  arith::AddIOp::create(b, tiles, i32(1))};
+        return next;
       });
   // No tile left: a negative tile index, and "Q loaded" without a load.
-  publish(results[1], {i32(-1)}, [&]() {
+  publish(results[0], {i32(-1)}, [&]() {
     NVVM::MBarrierArriveOp::create(b, Type(), qLoaded(), Value());
   });
+}
+
+TileSpace HopperKernelEmitter::getVarlenTileSpace() {
+  // The query tiles of the longest sequence: the producer warp reads the
+  // B + 1 offsets (a lane every 32 sequences) and takes the maximum.
+  Type i32Type = b.getI32Type();
+  TileSpace space;
+  space.batches = arith::IndexCastUIOp::create(
+      b, i32Type, sub(b.createOrFold<memref::DimOp>(cuSeqlensQ, 0), idx(1)));
+  space.heads = arith::IndexCastUIOp::create(
+      b, i32Type, b.createOrFold<memref::DimOp>(query, 1));
+  auto loop = scf::ForOp::create(
+      b, arith::IndexCastUIOp::create(b, i32Type, rem(tid, idx(32))),
+      space.batches, i32(32), ValueRange{i32(0)});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value sequence = arith::IndexCastUIOp::create(b, b.getIndexType(),
+                                                  loop.getInductionVar());
+    Value first = memref::LoadOp::create(b, cuSeqlensQ, sequence);
+    Value last = memref::LoadOp::create(b, cuSeqlensQ, add(sequence, idx(1)));
+    scf::YieldOp::create(b, ValueRange{arith::MaxSIOp::create(
+                                b, loop.getRegionIterArgs()[0],
+                                arith::SubIOp::create(b, last, first))});
+  }
+  Value longest = loop.getResult(0);
+  for (int32_t offset = 16; offset >= 1; offset /= 2)
+    longest = arith::MaxSIOp::create(
+        b, longest,
+        gpu::ShuffleOp::create(b, longest, offset, 32, gpu::ShuffleMode::XOR)
+            .getShuffleResult());
+  space.queryTiles = arith::CeilDivSIOp::create(
+      b, arith::MaxSIOp::create(b, longest, i32(0)), i32(config.blockM));
+  // (beginTile takes each tile's lengths from the offsets.)
+  space.qLength = space.kvLength = idx(0);
+  return space;
 }
 
 void HopperKernelEmitter::emitConsumerTiles() {

@@ -128,20 +128,33 @@ private:
   /// then its K and V blocks; at the end, a slot that says no tile is
   /// left.
   void emitProducerTiles();
+  /// The tiles of a variable-length kernel's persistent loop: the query
+  /// tiles of its longest sequence (read from the offsets by the producer
+  /// warp), its heads and sequences.
+  TileSpace getVarlenTileSpace();
   /// The consumers' loop: wait for "Q loaded", read the slot, compute the
   /// tile, until the slot says no tile is left.
   void emitConsumerTiles();
   /// The K and V of every block the consumers compute in the current tile,
-  /// into the ring, each stage once they released it. `loaded` counts the
-  /// blocks loaded so far (i32: the producer is short of registers);
-  /// returns the new count.
-  Value emitProducer(Value loaded);
+  /// into the ring, each stage once they released it. `counts` (i32: the
+  /// producer is short of registers; producerCounts()) are the blocks
+  /// loaded so far and, for a variable-length tile, the tails staged (see
+  /// loadValues); returns the new counts.
+  SmallVector<Value> emitProducer(ValueRange counts);
+  SmallVector<Value> producerCounts() {
+    if (config.varlen)
+      return {i32(0), i32(0)};
+    return {i32(0)};
+  }
   /// Loads the V of the block at `kvStart` into ring slot `slot` and
   /// signals "V loaded" of the slot; for a variable-length tile's last
   /// block (the sequence ends inside it), zeroes the slot's rows past the
-  /// sequence first. The whole warp.
-  void loadValues(Value kvStart, Value slot,
-                  const std::function<void(function_ref<void()>)> &asLeader);
+  /// sequence first, staging the load on "V tail staged", which `tails`
+  /// such blocks used before (returns the new count; null for fixed-length
+  /// tiles). The whole warp.
+  Value loadValues(Value kvStart, Value slot,
+                   const std::function<void(function_ref<void()>)> &asLeader,
+                   Value tails);
   /// Whether the consumers compute `block` (unmasked, or masked and maybe
   /// visible; only with a classification predicate), as producer and
   /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.
@@ -248,6 +261,9 @@ private:
   /// A variable-length tile's first rows of its sequence in the packed
   /// Q/O and K/V tensors (null otherwise).
   Value qRowBase, kRowBase;
+  /// A variable-length kernel's query offsets (i32 [B + 1]), and the LSE
+  /// argument (`lse` is its view of the current tile's sequence).
+  Value cuSeqlensQ, lseArgument;
   BlockRanges ranges;
   Value smemBase;            // i32 shared address of the aligned tiles
   Value qDesc, kDesc, vDesc; // descriptors of this warpgroup's Q rows

@@ -108,7 +108,7 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
   }
 }
 
-Value HopperKernelEmitter::emitProducer(Value loaded) {
+SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {
   // The whole warp runs the loop (the block classification may combine
   // its lanes with shuffles) and waits; one lane issues the loads.
   Value lane = rem(tid, idx(32));
@@ -122,18 +122,19 @@ Value HopperKernelEmitter::emitProducer(Value loaded) {
         emitLoads();
       };
   int64_t blockN = config.blockN;
-  auto loop =
-      scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), ValueRange{loaded});
+  auto loop = scf::ForOp::create(b, ranges.lo, ranges.hi, idx(1), counts);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
   Value block = loop.getInductionVar();
-  loaded = loop.getRegionIterArgs()[0];
+  ValueRange before = loop.getRegionIterArgs();
+  Value loaded = before[0];
   // What the consumers compute: the unmasked blocks, and the masked ones
   // that may be visible.
   Value isComputed;
   if (classifier->hasPredicate())
     isComputed = computes(block, ranges.isUnmasked(b, block));
-  auto emitLoads = [&]() {
+  // The counts after loading the block: the blocks, and the tails.
+  auto emitLoads = [&]() -> SmallVector<Value> {
     Value count = arith::IndexCastUIOp::create(b, b.getIndexType(), loaded);
     Value slot = rem(count, idx(config.stages));
     Value parity = rem(div(count, idx(config.stages)), idx(2));
@@ -148,32 +149,32 @@ Value HopperKernelEmitter::emitProducer(Value loaded) {
                mul(slot, idx(kSlotBytes)), blockN, headDim);
     });
     waitBarrier(vReleased(slot), previous);
-    loadValues(kvStart, slot, asLeader);
+    SmallVector<Value> after{arith::AddIOp::create(b, loaded, i32(1))};
+    if (Value tails = loadValues(kvStart, slot, asLeader,
+                                 config.varlen ? before[1] : Value()))
+      after.push_back(tails);
+    return after;
   };
   if (!isComputed) {
-    emitLoads();
-    scf::YieldOp::create(b,
-                         ValueRange{arith::AddIOp::create(b, loaded, i32(1))});
-    return loop.getResult(0);
+    scf::YieldOp::create(b, emitLoads());
+    return loop.getResults();
   }
-  auto ifOp = scf::IfOp::create(b, TypeRange{b.getI32Type()}, isComputed,
+  auto ifOp = scf::IfOp::create(b, before.getTypes(), isComputed,
                                 /*addThenBlock=*/true, /*addElseBlock=*/true);
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    emitLoads();
-    scf::YieldOp::create(b,
-                         ValueRange{arith::AddIOp::create(b, loaded, i32(1))});
+    scf::YieldOp::create(b, emitLoads());
     b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, loaded);
+    scf::YieldOp::create(b, before);
   }
-  scf::YieldOp::create(b, ifOp.getResult(0));
-  return loop.getResult(0);
+  scf::YieldOp::create(b, ifOp.getResults());
+  return loop.getResults();
 }
 
-void HopperKernelEmitter::loadValues(
+Value HopperKernelEmitter::loadValues(
     Value kvStart, Value slot,
-    const std::function<void(function_ref<void()>)> &asLeader) {
+    const std::function<void(function_ref<void()>)> &asLeader, Value tails) {
   int64_t blockN = config.blockN;
   int64_t ringOffset = qBytes + config.stages * kSlotBytes;
   Value slotOffset = mul(slot, idx(vSlotBytes));
@@ -182,32 +183,36 @@ void HopperKernelEmitter::loadValues(
       loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart, ringOffset,
                slotOffset, blockN, valueDim);
     });
-    return;
+    return Value();
   }
   Value row = add(kRowBase, kvStart);
   Value keys = sub(kvLength, kvStart);
-  auto tail =
-      scf::IfOp::create(b, lt(keys, idx(blockN)), /*withElseRegion=*/true);
+  auto tail = scf::IfOp::create(b, TypeRange{tails.getType()},
+                                lt(keys, idx(blockN)), /*addThenBlock=*/true,
+                                /*addElseBlock=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(tail.elseBlock());
   asLeader([&]() {
     loadTile(vMap, vLoaded(slot), batch, kvHead, row, ringOffset, slotOffset,
              blockN, valueDim);
   });
+  scf::YieldOp::create(b, tails);
   // The sequence ends inside the block: its rows [keys, block-n) hold the
   // next sequence's values (or none's, past the last sequence, where TMA
   // zero-fills only past the tensor). P is 0 there, but 0 * Inf or NaN is
   // NaN: the warp waits for the load, zeroes those rows of every slab
   // (whole 128-byte rows, so the swizzle does not matter), makes its
   // writes visible to the async proxy that wgmma reads with, and then
-  // signals "V loaded". A tile has one such block (one tile per block),
-  // so "V tail staged" completes once: phase parity 0.
+  // signals "V loaded". "V tail staged" completes once per such block:
+  // `tails` of them before this one, whose count's parity is the phase's.
   b.setInsertionPointToStart(tail.thenBlock());
   asLeader([&]() {
     loadTile(vMap, vTailStaged(), batch, kvHead, row, ringOffset, slotOffset,
              blockN, valueDim);
   });
-  waitBarrier(vTailStaged(), idx(0));
+  waitBarrier(vTailStaged(), arith::IndexCastUIOp::create(
+                                 b, b.getIndexType(),
+                                 arith::AndIOp::create(b, tails, i32(1))));
   // Lane l zeroes 16-byte chunk l % 8 of rows keys + l / 8, + 4, ... of
   // every slab.
   Value lane = rem(tid, idx(32));
@@ -252,4 +257,6 @@ void HopperKernelEmitter::loadValues(
   asLeader([&]() {
     NVVM::MBarrierArriveOp::create(b, Type(), vLoaded(slot), Value());
   });
+  scf::YieldOp::create(b, ValueRange{arith::AddIOp::create(b, tails, i32(1))});
+  return tail.getResult(0);
 }

@@ -59,15 +59,23 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // beside a 56-register producer ran 14-27% slower on the H200). A
   // producer whose classification reads captures cannot also loop (ptxas
   // spilled 72-76 bytes for a document mask at 56): one tile per block.
-  // Neither does a variable-length tile: its sequence comes from the grid
-  // (which covers the longest one), and blocks past their sequence return.
+  // Nor does a masked variable-length tile (the masked order's sections
+  // need one key length); an unmasked one loops over the tiles of its
+  // longest sequence in each head and sequence, and skips those past its
+  // own sequence's end.
   HopperConfig looping = config;
   looping.persistent = true;
   int64_t needed = kPersistentHeadroom + (traits.masks ? kOverlapHeadroom : 0);
-  config.persistent =
-      !traits.visibilityReadsCaptures && !traits.varlen &&
-      getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
-          needed;
+  auto loops = [&]() {
+    return getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
+           needed;
+  };
+  looping.roomyProducer = traits.varlen;
+  if (!loops())
+    looping.roomyProducer = false;
+  config.persistent = !traits.visibilityReadsCaptures &&
+                      !(traits.varlen && traits.masks) && loops();
+  config.roomyProducer = config.persistent && looping.roomyProducer;
   if (traits.visibilityReadsCaptures) {
     HopperConfig generous = config;
     generous.producerReadsCaptures = true;

@@ -52,9 +52,25 @@ mlir::fa::detail::emitTileCoordinates(ImplicitLocOpBuilder &b,
   return tile;
 }
 
+TileSpace mlir::fa::detail::getTileSpace(ImplicitLocOpBuilder &b, Value query,
+                                         Value key, int64_t blockM) {
+  auto i32 = [&](Value v) {
+    return b.createOrFold<arith::IndexCastUIOp>(b.getI32Type(), v);
+  };
+  TileSpace space;
+  space.qLength = b.createOrFold<memref::DimOp>(query, 2);
+  space.kvLength = b.createOrFold<memref::DimOp>(key, 2);
+  space.queryTiles = i32(b.createOrFold<arith::CeilDivUIOp>(
+      space.qLength, arith::ConstantIndexOp::create(b, blockM)));
+  space.heads = i32(b.createOrFold<memref::DimOp>(query, 1));
+  space.batches = i32(b.createOrFold<memref::DimOp>(query, 0));
+  space.keyType = cast<MemRefType>(key.getType());
+  return space;
+}
+
 SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
-    ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
-    Value key, int64_t blockM, ValueRange init,
+    ImplicitLocOpBuilder &b, const ScoreFunction &function,
+    const TileSpace &space, int64_t blockM, ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)>
         body) {
   // The loop and the tile's coordinates are 32-bit (registers are short
@@ -98,12 +114,10 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   Value stride = mul(mul(gridX, gridY), gridDim(Dimension::z));
 
   TileCoordinates tile;
-  tile.qLength = b.createOrFold<memref::DimOp>(query, 2);
-  tile.kvLength = b.createOrFold<memref::DimOp>(key, 2);
-  Value queryTiles = i32(b.createOrFold<arith::CeilDivUIOp>(
-      tile.qLength, arith::ConstantIndexOp::create(b, blockM)));
-  Value heads = i32(b.createOrFold<memref::DimOp>(query, 1));
-  Value batches = i32(b.createOrFold<memref::DimOp>(query, 0));
+  tile.qLength = space.qLength;
+  tile.kvLength = space.kvLength;
+  Value queryTiles = space.queryTiles, heads = space.heads,
+        batches = space.batches;
   Value units = mul(mul(queryTiles, heads), batches);
 
   auto setTile = [&](Value rank) {
@@ -136,7 +150,7 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   auto maxU = [&](Value x, Value y) {
     return b.createOrFold<arith::MaxUIOp>(x, y);
   };
-  auto keyType = cast<MemRefType>(key.getType());
+  MemRefType keyType = space.keyType;
   // Kernels have a static head dimension; 128 is only a guess for the
   // section size otherwise.
   int64_t headDim = keyType.isDynamicDim(3) ? 128 : keyType.getDimSize(3);

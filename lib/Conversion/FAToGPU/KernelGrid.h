@@ -67,9 +67,21 @@ SequenceViews emitSequenceViews(ImplicitLocOpBuilder &b, TileCloner &cloner,
 /// first under causal), each across the section's heads; and the blocks
 /// take the units in waves, odd waves in reverse (a snake), so that each
 /// block's share costs about the same.
+///
+/// `space` gives the tiles: query tiles, heads and batches (i32), and the
+/// query and key lengths (index) the coordinates carry; a masked order
+/// needs the key length (its sections) and the key type (bytes per key).
+struct TileSpace {
+  Value queryTiles, heads, batches;
+  Value qLength, kvLength;
+  MemRefType keyType;
+};
+/// The tile space of fixed-length [B, H, N, D] operands.
+TileSpace getTileSpace(ImplicitLocOpBuilder &b, Value query, Value key,
+                       int64_t blockM);
 SmallVector<Value> emitPersistentTileLoop(
-    ImplicitLocOpBuilder &b, const ScoreFunction &function, Value query,
-    Value key, int64_t blockM, ValueRange init,
+    ImplicitLocOpBuilder &b, const ScoreFunction &function,
+    const TileSpace &space, int64_t blockM, ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)> body);
 
 /// The roots of a tile's scores body: its batch, head and query tile, and

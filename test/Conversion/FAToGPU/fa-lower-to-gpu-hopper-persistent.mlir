@@ -26,7 +26,7 @@
 // CHECK:         scf.if
 // CHECK-NEXT:      nvvm.setmaxregister  decrease 40
 // CHECK:           gpu.grid_dim  x
-// CHECK:           %[[TILES:.*]]:2 = scf.for %[[UNIT:[a-z0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[LOADED:[a-z0-9]+]] = %{{.*}}, %[[DONE:[a-z0-9]+]] = %{{.*}}) -> (i32, i32)  : i32 {
+// CHECK:           %[[TILES:.*]]:2 = scf.for %[[UNIT:[a-z0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[DONE:[a-z0-9]+]] = %{{.*}}, %[[LOADED:[a-z0-9]+]] = %{{.*}}) -> (i32, i32)  : i32 {
 // CHECK:             arith.remui %[[UNIT]], %{{.*}} : i32
 // CHECK:             arith.divui %[[UNIT]], %{{.*}} : i32
 // CHECK:             nvvm.mbarrier.try_wait.parity

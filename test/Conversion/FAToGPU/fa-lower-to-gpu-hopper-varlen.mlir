@@ -58,7 +58,7 @@
 // "V tail staged", wait for it, zero the rows past the keys in both slabs,
 // fence the writes for the async proxy, then signal "V loaded".
 // CHECK:             %[[TAIL:.*]] = arith.cmpi slt, %{{.*}}, %c128{{.*}} : index
-// CHECK-NEXT:        scf.if %[[TAIL]] {
+// CHECK-NEXT:        %{{.*}} = scf.if %[[TAIL]] -> (i32) {
 // CHECK:               nvvm.mbarrier.arrive.expect_tx %[[STAGEDPTR:.*]], %c32768
 // CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg9, %[[STAGEDPTR]], box
 // CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg9, %[[STAGEDPTR]], box

@@ -155,12 +155,16 @@ struct HopperConfig {
   /// blocks) rather than loading them all.
   bool masked = false;
   /// Whether the tile is one of a packed variable-length batch: TMA reads
-  /// the packed [T, H, D] tensors at the sequence's rows, one tile per
-  /// block. The rows of a sequence's last K/V block past its keys belong
-  /// to the next sequence (or to none): the producer zeroes them in the V
-  /// slot before the consumers read it (0 * NaN would be NaN), through one
-  /// more mbarrier.
+  /// the packed [T, H, D] tensors at the sequence's rows. The rows of a
+  /// sequence's last K/V block past its keys belong to the next sequence (or to
+  /// none): the producer zeroes them in the V slot before the consumers read it
+  /// (0 * NaN would be NaN), through one more mbarrier.
   bool varlen = false;
+  /// Whether a persistent variable-length producer keeps 48 registers
+  /// rather than 40 (it also reads each tile's offsets and zeroes V tails;
+  /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
+  /// spare them.
+  bool roomyProducer = false;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
@@ -174,7 +178,7 @@ struct HopperConfig {
     if (producerReadsCaptures)
       return 56;
     if (persistent)
-      return 40;
+      return varlen && roomyProducer ? 48 : 40;
     return warpgroups() == 3 ? 32 : 24;
   }
   /// Registers the block holds from its launch: its threads times the
@@ -324,8 +328,9 @@ struct HopperScoreTraits {
 /// - the blocks loop over tiles (`persistent`) when the consumers keep
 ///   registers for the loop (and, under a mask, for the overlapped softmax
 ///   beside a producer that searches each tile's key blocks), unless the
-///   mask reads captures or the tile is variable-length (its grid covers
-///   the longest sequence; blocks past their sequence's end return);
+///   mask reads captures or a masked tile is variable-length (one tile per
+///   block: its grid covers the longest sequence, and blocks past their
+///   sequence's end return);
 /// - a producer warpgroup whose block classification reads captures gets
 ///   the registers to do it without spilling when the consumers' fragments
 ///   still fit beside it (else it keeps the minimum and may spill in its
