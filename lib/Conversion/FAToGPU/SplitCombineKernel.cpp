@@ -11,15 +11,16 @@
 //   O = sum_s w_s O_s / sum_s w_s      (0 when the sum is 0)
 //   LSE = M + log(sum_s w_s)           (-inf when no split saw a key)
 //
-// exactly the ops of the fa.split_combine forall (matchSplitCombine), the
-// exp as the MUFU exp2 the softmax uses. One block per (query tile, head,
-// batch); each thread takes (row, 4 columns) items of the tile, strided by
-// the block size. The partials are tiny next to K and V (S x Dv floats per
-// row), so the kernel is a short tail of the partial kernel, whose warps
-// wait on latency: it reads 8 splits a step through views whose offsets
-// are computed once (under CUDA graphs on the H200 it takes 2.3-4 us at
-// S 2-6, about what a launch of its 256 blocks costs: cuDNN's reduction
-// takes 2.3).
+// the fa.split_combine forall (matchSplitCombine) in one pass over the
+// splits, eight a step with a running maximum (for S <= 8 the same terms as
+// the forall's two passes), the exp as the MUFU exp2 the softmax uses. One
+// block per (query tile, head, batch); each thread takes (row, 4 columns)
+// items of the tile, strided by the block size. The partials are tiny next
+// to K and V (S x Dv floats per row), so the kernel is a short tail of the
+// partial kernel, whose time is latency: all loads of a step are in flight
+// together, through views whose offsets are computed once (under CUDA
+// graphs on the H200 the two-pass kernel took 2.3-4 us at S 2-6, about
+// what a launch of its 256 blocks costs: cuDNN's reduction takes 2.3).
 //
 //===----------------------------------------------------------------------===//
 
@@ -143,72 +144,69 @@ mlir::fa::buildSplitCombineKernel(OpBuilder &builder, gpu::GPUModuleOp module,
   Value lseColumn = column(partialLse, {batch, head, row}, 1);
   Value outColumn = column(partialOut, {batch, head, row, col}, 4);
   Value zeroIndex = idx(0);
-  auto partLse = [&](OpBuilder &nb, Location nl, Value s) -> Value {
-    return memref::LoadOp::create(nb, nl, lseColumn, ValueRange{s});
-  };
-  // Both loops over the splits take kSplitCombineUnroll of them a step, so
-  // that their loads are independent and in flight together, not one
-  // memory latency per split. Split s0 + j of a step past the last one
-  // reads the last one again and, in the sum, weighs 0.
+  // One pass over the splits, kSplitCombineUnroll of them a step: every
+  // load of a step (its LSEs and output columns) is issued before any is
+  // used, so that a step costs one memory latency, not one per split and
+  // not one per pass. Split s0 + j of a step past the last one reads the
+  // last one again and weighs 0. Each step takes the maximum M' of the
+  // carried M and its LSEs, and rescales the carried sums by
+  // exp(M - M') (0 on the first step, whose sums are 0): with S <= the
+  // unroll, the sums are those of the two-pass formula, term for term.
+  // The weights exp(lse_s - M) <= 1 are exp2((lse_s - M) log2(e)) with
+  // `afn`, the MUFU approximation of the partial kernel's softmax
+  // (libdevice's exp is 25 instructions a split).
   Value lastSplit = arith::SubIOp::create(b, splits, idx(1));
-  auto unrolled = [&](ValueRange init,
-                      function_ref<SmallVector<Value>(OpBuilder &, Location,
-                                                      Value, Value, ValueRange)>
-                          step) {
-    return scf::ForOp::create(
-        b, idx(0), splits, idx(kSplitCombineUnroll), init,
-        [&](OpBuilder &nb, Location nl, Value first, ValueRange carried) {
-          SmallVector<Value> values(carried);
-          for (int64_t j = 0; j < kSplitCombineUnroll; ++j) {
-            Value s = arith::AddIOp::create(
-                nb, nl, first, arith::ConstantIndexOp::create(nb, nl, j));
-            Value valid = arith::CmpIOp::create(
-                nb, nl, arith::CmpIPredicate::ult, s, splits);
-            Value read = arith::SelectOp::create(nb, nl, valid, s, lastSplit);
-            values = step(nb, nl, read, valid, values);
-          }
-          scf::YieldOp::create(nb, nl, values);
-        });
-  };
-  // M = max_s lse_s.
-  auto maxLoop =
-      unrolled(ValueRange{negInf}, [&](OpBuilder &nb, Location nl, Value s,
-                                       Value, ValueRange carried) {
-        return SmallVector<Value>{
-            arith::MaximumFOp::create(nb, nl, carried[0], partLse(nb, nl, s))};
-      });
-  Value max = maxLoop.getResult(0);
-  Value isEmpty =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, max, negInf);
-  Value safeMax = arith::SelectOp::create(b, isEmpty, zero, max);
-  // sum_s w_s and sum_s w_s O_s. The weights exp(lse_s - M) <= 1 are taken
-  // as exp2((lse_s - M) log2(e)) with `afn`, the MUFU approximation of the
-  // partial kernel's softmax (libdevice's exp is 25 instructions a split).
   Value log2e = f32(1.4426950408889634);
   Value zeros = arith::ConstantOp::create(
       b, DenseElementsAttr::get(vec4, b.getF32FloatAttr(0.0f)));
-  auto sumLoop =
-      unrolled(ValueRange{zero, zeros}, [&](OpBuilder &nb, Location nl, Value s,
-                                            Value valid, ValueRange carried) {
-        Value w = arith::SelectOp::create(
-            nb, nl, valid,
-            math::Exp2Op::create(
-                nb, nl,
-                arith::MulFOp::create(
-                    nb, nl,
-                    arith::SubFOp::create(nb, nl, partLse(nb, nl, s), safeMax),
-                    log2e),
-                arith::FastMathFlags::afn),
-            zero);
-        Value sum = arith::AddFOp::create(nb, nl, carried[0], w);
-        Value part = vector::LoadOp::create(
-            nb, nl, vec4, outColumn, ValueRange{s, zeroIndex},
-            /*nontemporal=*/false, llvm::MaybeAlign(16));
-        Value weights = vector::BroadcastOp::create(nb, nl, vec4, w);
-        Value acc = vector::FMAOp::create(nb, nl, part, weights, carried[1]);
-        return SmallVector<Value>{sum, acc};
+  auto step = [&](OpBuilder &nb, Location nl, Value first, ValueRange carried) {
+    ImplicitLocOpBuilder sb(nl, nb);
+    SmallVector<Value> valid, lses, parts;
+    for (int64_t j = 0; j < kSplitCombineUnroll; ++j) {
+      Value s = arith::AddIOp::create(sb, first,
+                                      arith::ConstantIndexOp::create(sb, j));
+      valid.push_back(
+          arith::CmpIOp::create(sb, arith::CmpIPredicate::ult, s, splits));
+      Value read = arith::SelectOp::create(sb, valid.back(), s, lastSplit);
+      lses.push_back(memref::LoadOp::create(sb, lseColumn, ValueRange{read}));
+      parts.push_back(vector::LoadOp::create(
+          sb, vec4, outColumn, ValueRange{read, zeroIndex},
+          /*nontemporal=*/false, llvm::MaybeAlign(16)));
+    }
+    Value max = carried[0];
+    for (Value partLse : lses)
+      max = arith::MaximumFOp::create(sb, max, partLse);
+    // An empty row so far (M' = -inf) weighs everything against 0.
+    Value isEmpty =
+        arith::CmpFOp::create(sb, arith::CmpFPredicate::OEQ, max, negInf);
+    Value safeMax = arith::SelectOp::create(sb, isEmpty, zero, max);
+    auto weight = [&](Value partLse) {
+      return math::Exp2Op::create(
+          sb,
+          arith::MulFOp::create(sb, arith::SubFOp::create(sb, partLse, safeMax),
+                                log2e),
+          arith::FastMathFlags::afn);
+    };
+    Value scale = weight(carried[0]);
+    Value sum = arith::MulFOp::create(sb, carried[1], scale);
+    Value acc = arith::MulFOp::create(
+        sb, carried[2], vector::BroadcastOp::create(sb, vec4, scale));
+    for (int64_t j = 0; j < kSplitCombineUnroll; ++j) {
+      Value w = arith::SelectOp::create(sb, valid[j], weight(lses[j]), zero);
+      sum = arith::AddFOp::create(sb, sum, w);
+      acc = vector::FMAOp::create(
+          sb, parts[j], vector::BroadcastOp::create(sb, vec4, w), acc);
+    }
+    return SmallVector<Value>{max, sum, acc};
+  };
+  auto splitLoop = scf::ForOp::create(
+      b, idx(0), splits, idx(kSplitCombineUnroll),
+      ValueRange{negInf, zero, zeros},
+      [&](OpBuilder &nb, Location nl, Value first, ValueRange carried) {
+        scf::YieldOp::create(nb, nl, step(nb, nl, first, carried));
       });
-  Value sum = sumLoop.getResult(0), acc = sumLoop.getResult(1);
+  Value max = splitLoop.getResult(0);
+  Value sum = splitLoop.getResult(1), acc = splitLoop.getResult(2);
   Value noKey = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
   Value quotient =
       arith::DivFOp::create(b, acc, vector::BroadcastOp::create(b, vec4, sum));

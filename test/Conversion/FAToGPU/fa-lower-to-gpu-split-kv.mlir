@@ -49,18 +49,26 @@
 // CHECK:           memref.store %{{.*}}, %[[ARG4]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x8x?xf32
 // CHECK:         gpu.func @fa_attention_combine_bf16_d128_bm16(
 // CHECK-SAME:        max_splits = 128 : i64, {{.*}}split_stage = "combine"
-// Eight splits a step, the reads past the last split clamped to it (and
-// weighed 0 in the sum), so that the loads are in flight together, from
-// views of the item's column over the splits.
+// One pass, eight splits a step, the reads past the last split clamped to
+// it (and weighed 0 in the sum): every load of a step comes before the
+// step's math, so that they are in flight together, from views of the
+// item's column over the splits. The carried sums are rescaled to the
+// step's maximum.
 // CHECK:           %[[LSES:.*]] = memref.subview %{{.*}}[0, %block_id_z, %block_id_y, %{{.*}}] [%[[SPLITS:.*]], 1, 1, 1] [1, 1, 1, 1] : {{.*}} to memref<?xf32, strided<[?], offset: ?>>
-// CHECK:           memref.subview %{{.*}}[0, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] [%[[SPLITS]], 1, 1, 1, 4] [1, 1, 1, 1, 1] : {{.*}} to memref<?x4xf32, strided<[?, 1], offset: ?>>
+// CHECK:           %[[OUTS:.*]] = memref.subview %{{.*}}[0, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] [%[[SPLITS]], 1, 1, 1, 4] [1, 1, 1, 1, 1] : {{.*}} to memref<?x4xf32, strided<[?, 1], offset: ?>>
 // CHECK:           %[[LAST:.*]] = arith.subi %[[SPLITS]], %c1
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[SPLITS]] step %c8
-// CHECK:             memref.load %[[LSES]]
-// CHECK-COUNT-8:     arith.maximumf
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[SPLITS]] step %c8
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[SPLITS]] step %c8 iter_args(%[[M:.*]] = %{{.*}}, %[[SUM:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (f32, f32, vector<4xf32>)
 // CHECK:             %[[VALID:.*]] = arith.cmpi ult, %{{.*}}, %[[SPLITS]]
-// CHECK:             arith.select %[[VALID]], %{{.*}}, %[[LAST]] : index
+// CHECK:             %[[READ:.*]] = arith.select %[[VALID]], %{{.*}}, %[[LAST]] : index
+// CHECK:             memref.load %[[LSES]][%[[READ]]]
+// CHECK:             vector.load %[[OUTS]][%[[READ]], %{{.*}}]
+// CHECK-COUNT-7:     vector.load %[[OUTS]]
+// CHECK-NOT:         math.exp2
+// CHECK:             arith.maximumf %[[M]]
+// CHECK-COUNT-7:     arith.maximumf
+// CHECK:             arith.subf %[[M]]
+// CHECK:             %[[SCALE:.*]] = math.exp2 %{{.*}} fastmath<afn> : f32
+// CHECK:             arith.mulf %[[SUM]], %[[SCALE]] : f32
 // CHECK:             %[[W:.*]] = math.exp2 %{{.*}} fastmath<afn> : f32
 // CHECK:             arith.select %[[VALID]], %[[W]], %{{.*}} : f32
 // CHECK-COUNT-8:     vector.fma
