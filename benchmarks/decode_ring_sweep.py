@@ -43,10 +43,6 @@ def main():
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("decode_ring_sweep: no CUDA device")
-    # The experiment: the split kernels' options with the ring's depth.
-    extra = {}
-    split_options = fat._split_options
-    fat._split_options = lambda q, k: dict(split_options(q, k), **extra)
     for shape in args.shapes.split(","):
         hq, hkv, b, d, nk = (int(x) for x in shape.split(":"))
         torch.manual_seed(0)
@@ -62,14 +58,18 @@ def main():
         if d <= 128:
             contenders["flash"] = (
                 {}, sdpa_gqa(SDPBackend.FLASH_ATTENTION, q, k, v))
+        # The experiment: the split kernels' options with the ring's depth
+        # (attention's private options; split_kv routes them to the split
+        # kernels).
         for stages in args.stages.split(","):
-            options = {} if stages == "default" else {"stages": int(stages)}
+            options = {"split_kv": "auto"}
+            if stages != "default":
+                options["stages"] = int(stages)
             contenders[f"fa s={stages}"] = (
-                options, lambda: fat.attention(q, k, v, enable_gqa=True))
+                options, lambda options=options: fat.attention(
+                    q, k, v, enable_gqa=True, _options=options))
         graphs = {}
-        for name, (options, fn) in contenders.items():
-            extra.clear()
-            extra.update(options)
+        for name, (_, fn) in contenders.items():
             try:
                 err = (fn().float() - ref).abs().max().item()
                 if err > 2e-2:
@@ -77,7 +77,6 @@ def main():
                 graphs[name] = capture_graph(fn, 5)
             except Exception as e:  # noqa: BLE001 - report and go on
                 print(f"{name}: failed: {str(e)[:200]}")
-        extra.clear()
         per_call = {n: [] for n in graphs}
         names = list(graphs)
         for r in range(args.rounds):

@@ -63,11 +63,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--split-tile", default=None)
     args = ap.parse_args()
+    options = None  # attention's default: its own split decision
     if args.split_tile:
         block_m, block_n = (int(x) for x in args.split_tile.split("x"))
-        split_options = fat._split_options
-        fat._split_options = lambda q, k: dict(
-            split_options(q, k), block_m=block_m, block_n=block_n)
+        options = {"split_kv": "auto", "block_m": block_m, "block_n": block_n}
     if not torch.cuda.is_available():
         sys.exit("decode_timeline: no CUDA device")
     hq, hkv = (int(x) for x in args.heads.split(":"))
@@ -79,7 +78,8 @@ def main():
     kv_bytes = 2 * b * hkv * nk * d * 2
 
     contenders = {
-        "fa_mlir": lambda: fat.attention(q, k, v, enable_gqa=True),
+        "fa_mlir": lambda: fat.attention(q, k, v, enable_gqa=True,
+                                         _options=options),
         "cudnn": sdpa_gqa(SDPBackend.CUDNN_ATTENTION, q, k, v),
         "flash": sdpa_gqa(SDPBackend.FLASH_ATTENTION, q, k, v),
     }

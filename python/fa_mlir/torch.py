@@ -673,23 +673,32 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
             opts = dict(_tuner.best(spec, q, k, v, chip, captures,
                                     strategy=opts.get("strategy")))
-        if not opts and _splits_keys(q, k):
+        split = opts.get("split_kv", "none") != "none"
+        if split or (not opts and _splits_keys(q, k)):
             # One or a few query rows against many keys: the tiles alone
-            # would leave most of the GPU idle (flash-decoding).
-            return _run_split(spec, q, k, v, out, lse, captures, chip, cache)
+            # would leave most of the GPU idle (flash-decoding). Private
+            # options with split_kv tune the split kernels.
+            return _run_split(spec, q, k, v, out, lse, captures, chip, cache,
+                              opts)
         opts.setdefault("strategy", default_strategy(chip))
-        kernel = _load(spec, chip, q.device, cache, opts)
-        q, k, v = (_kernel_layout(t) for t in (q, k, v))
-        args = _memref(q) + _memref(k) + _memref(v) + _memref(out)
-        if lse is not None:
-            args += _memref(lse)
-        for c in captures:  # any strides: the kernel reads them as given
-            args += _memref(c)
-        maps = _tensor_maps(kernel, (q, k, v, out))
-        stream = torch.cuda.current_stream(q.device).cuda_stream
-        kernel.launch(kernel.grid(_grid(kernel.metadata, q, k)), args, stream,
-                      maps)
+        _launch_one(spec, q, k, v, out, lse, captures, chip, cache, opts)
     return out, lse
+
+
+def _launch_one(spec, q, k, v, out, lse, captures, chip, cache, options):
+    """Launches the one kernel of `spec` under `options` into out (and
+    lse), on the current device and stream."""
+    kernel = _load(spec, chip, q.device, cache, options)
+    q, k, v = (_kernel_layout(t) for t in (q, k, v))
+    args = _memref(q) + _memref(k) + _memref(v) + _memref(out)
+    if lse is not None:
+        args += _memref(lse)
+    for c in captures:  # any strides: the kernel reads them as given
+        args += _memref(c)
+    maps = _tensor_maps(kernel, (q, k, v, out))
+    stream = torch.cuda.current_stream(q.device).cuda_stream
+    kernel.launch(kernel.grid(_grid(kernel.metadata, q, k)), args, stream,
+                  maps)
 
 
 # Split-KV (flash-decoding): query lengths up to _SPLIT_MAX_QUERIES against
@@ -741,11 +750,12 @@ def _split_options(q, k):
 
 
 def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
-               kv_splits: Optional[int] = None):
+               options=None, kv_splits: Optional[int] = None):
     """The two kernels of a split-KV attention: each tile's key blocks are
     shared among S blocks, whose f32 partial outputs and LSEs the combine
-    kernel merges (S from the rule the metadata names, or kv_splits)."""
-    options = _split_options(q, k)
+    kernel merges (S from the rule the metadata names, or kv_splits).
+    `options` (private) override the split kernels' compile options."""
+    options = dict(_split_options(q, k), **(options or {}))
     if options.get("pack_gqa"):
         # Packing needs the head counts in the kernel's types.
         spec = _with_heads(spec, (q.shape[1], k.shape[1]))
@@ -754,6 +764,18 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
     b, hq, nq, d = q.shape
     splits, query_tiles, tile_heads = _splits.split_count(
         partial, b, hq, k.shape[1], nq, k.shape[2], kv_splits)
+    if splits == 1 and kv_splits is None and \
+            not partial.metadata["split_kv"]["splits"]:
+        # The tiles fill the device (MHA decoding of a large batch): the
+        # same tile as one kernel writes O itself, without the combine's
+        # launch and pass (the schedule of a tile does not depend on the
+        # split: the same warps, key groups and ring).
+        tile = partial.metadata["tile"]
+        one = {key: value for key, value in options.items()
+               if key != "split_kv"}
+        one.update(block_m=tile["block_m"], block_n=tile["block_n"])
+        _launch_one(spec, q, k, v, out, lse, captures, chip, cache, one)
+        return out, lse
     q, k, v = (_kernel_layout(t) for t in (q, k, v))
     partial_o = torch.empty((splits, b, hq, nq, d), dtype=torch.float32,
                             device=q.device)

@@ -42,7 +42,7 @@ def test_split_matches_reference(dtype, d, causal, shape):
     assert_close(out, q, k, v, causal, 1 / math.sqrt(d), lse)
 
 
-@pytest.mark.parametrize("splits", [1, 2, 7, 128])
+@pytest.mark.parametrize("splits", [1, 2, 7, 20, 128])
 def test_split_counts(splits):
     """Any count the launcher picks gives the same result, including more
     splits than key blocks (empty parts: 0 and -inf, merged away)."""
@@ -55,6 +55,40 @@ def test_split_counts(splits):
         fat._run_split(spec, q, k, v, out, lse, (), fat._chip(q.device),
                        None, kv_splits=splits)
     assert_close(out, q, k, v, "bottom_right", 1 / math.sqrt(d), lse)
+
+
+@pytest.mark.parametrize("stages", [2, 3])
+def test_split_private_options(stages):
+    """attention's private options with split_kv reach the split kernels
+    (what the decode sweeps tune)."""
+    q, k, v = inputs(2, 8, 2, 1, 4097, 128, torch.bfloat16)
+    out, lse = fat.attention(q, k, v, enable_gqa=True, return_lse=True,
+                             _options={"split_kv": "auto", "stages": stages})
+    assert_close(out, q, k, v, None, 1 / math.sqrt(128), lse)
+    assert any(key[0] == "split" and ("stages", stages) in key[3]
+               for key in fat._loaded), "the split kernels were not used"
+
+
+def test_split_one_part_runs_one_kernel(monkeypatch):
+    """When the rule gives one part a tile (MHA decoding of a batch whose
+    tiles fill the device), the split tile runs as one kernel that writes
+    O itself, without the combine; and gives the same result."""
+    count = torch.cuda.get_device_properties(0).multi_processor_count
+    b, hq, nq, nk, d = 4, count, 1, 2048, 128
+    q, k, v = inputs(b, hq, hq, nq, nk, d, torch.bfloat16)
+    assert _uses_split(q, k)
+    calls = []
+    launch_one = fat._launch_one
+
+    def spy(*args):
+        calls.append(args[-1])
+        return launch_one(*args)
+
+    monkeypatch.setattr(fat, "_launch_one", spy)
+    out, lse = fat.attention(q, k, v, return_lse=True)
+    assert_close(out, q, k, v, None, 1 / math.sqrt(d), lse)
+    assert calls and "split_kv" not in calls[0], calls
+    assert calls[0]["block_m"] < 64, calls  # the split tile's rows
 
 
 def test_split_rejects_bad_count():
