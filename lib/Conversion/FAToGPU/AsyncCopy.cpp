@@ -101,6 +101,38 @@ void mlir::fa::detail::copyChunkAsync(ImplicitLocOpBuilder &b,
       b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
 }
 
+/// The copy of a tile whose block of `threads` threads covers whole rows a
+/// pass, `stride` = threads / chunks-per-row rows, a multiple of the
+/// swizzle period: every copy of a thread is the same chunk of rows row0 +
+/// pass * stride with the same swizzle phase. Its shared address is then
+/// one per-thread value, `dstBase` (the thread's chunk of row0), plus a
+/// constant, and `passSource(pass)` gives its source index (see the
+/// callers). Rows at or past view.validRows copy nothing; rows past `rows`
+/// (a last partial pass) are not copied.
+static void copyUniformPasses(ImplicitLocOpBuilder &b, Value row0,
+                              int64_t stride, int64_t rows, int64_t rowPitch,
+                              const RowTileView &view, Value dst, Value dstBase,
+                              function_ref<Value(int64_t pass)> passSource) {
+  IndexOps ops{b};
+  for (int64_t pass = 0; pass * stride < rows; ++pass) {
+    // (Computed outside the last pass's guard: a caller may reuse what it
+    // builds for the next copy.)
+    Value srcIndex = passSource(pass);
+    auto copy = [&]() {
+      // row0 against a per-block bound: the per-pass rows row0 + pass *
+      // stride would each be hoisted into a register.
+      Value inBounds =
+          ops.lt(row0, ops.sub(view.validRows, ops.idx(pass * stride)));
+      copyChunkAsync(b, view, inBounds, srcIndex, dst,
+                     ops.add(dstBase, ops.idx(pass * stride * rowPitch)));
+    };
+    if ((pass + 1) * stride <= rows)
+      copy();
+    else
+      ops.guarded(ops.lt(row0, ops.idx(rows - pass * stride)), copy);
+  }
+}
+
 void mlir::fa::detail::copyRowTileAsync(
     ImplicitLocOpBuilder &b, Value tid, int64_t threads, Value src, Value batch,
     Value head, Value rowStart, Value rowLimit, Value dst, Value dstOffset,
@@ -110,7 +142,6 @@ void mlir::fa::detail::copyRowTileAsync(
   IndexOps ops{b};
   auto idx = [&](int64_t v) { return ops.idx(v); };
   auto add = [&](Value x, Value y) { return ops.add(x, y); };
-  auto sub = [&](Value x, Value y) { return ops.sub(x, y); };
   auto mul = [&](Value x, Value y) { return ops.mul(x, y); };
   auto lt = [&](Value x, Value y) { return ops.lt(x, y); };
   auto guarded = [&](Value condition, function_ref<void()> body) {
@@ -123,13 +154,10 @@ void mlir::fa::detail::copyRowTileAsync(
     view = buildRowTileView(b, src, batch, head, rowStart, rowLimit, cols);
   };
 
-  // Whole rows per pass of the block, a multiple of the swizzle period:
-  // every copy of a thread is the same chunk of rows row0 + pass * stride
-  // with the same swizzle phase. Both of its addresses are then one
-  // per-thread value plus terms that are the same for the whole block:
-  // shared memory dstBase + constant; global memory the tile's first row
-  // (block-uniform) + threadOffset + pass * stride * rowStride. ptxas can
-  // keep block-uniform values in uniform registers, outside the 255.
+  // Whole rows per pass (copyUniformPasses): the global address is the
+  // tile's first row (block-uniform) + threadOffset + pass * stride *
+  // rowStride. ptxas can keep block-uniform values in uniform registers,
+  // outside the 255.
   int64_t stride = threads / chunksPerRow;
   if (packed.heads == 1 && threads % chunksPerRow == 0 && stride % 8 == 0) {
     Value row0 = b.createOrFold<arith::DivUIOp>(tid, idx(chunksPerRow));
@@ -138,21 +166,10 @@ void mlir::fa::detail::copyRowTileAsync(
     buildTileView();
     Value threadOffset =
         add(mul(row0, view.rowStride), mul(chunk, idx(kChunk)));
-    for (int64_t pass = 0; pass * stride < rows; ++pass) {
-      auto copy = [&]() {
-        // row0 against a per-block bound: the per-pass rows
-        // row0 + pass * stride would each be hoisted into a register.
-        Value inBounds = lt(row0, sub(view.validRows, idx(pass * stride)));
-        Value srcIndex =
-            add(threadOffset, mul(idx(pass * stride), view.rowStride));
-        copyChunkAsync(b, view, inBounds, srcIndex, dst,
-                       add(dstBase, idx(pass * stride * rowPitch)));
-      };
-      if ((pass + 1) * stride <= rows)
-        copy();
-      else
-        guarded(lt(row0, idx(rows - pass * stride)), copy);
-    }
+    copyUniformPasses(
+        b, row0, stride, rows, rowPitch, view, dst, dstBase, [&](int64_t pass) {
+          return add(threadOffset, mul(idx(pass * stride), view.rowStride));
+        });
     return;
   }
   // Any other shape, and packed tiles: row r of a packed tile is row
@@ -309,25 +326,15 @@ void mlir::fa::detail::copyPagedRowTileAsync(
       auto [page, rowInPage] = lookup.rowsAt(0);
       tileOffset = add(flatOffset(page, rowInPage), threadOffset);
     }
-    for (int64_t pass = 0; pass * stride < rows; ++pass) {
-      // (Looked up outside the last pass's guard: the next copy reuses it.)
-      Value srcOffset;
-      if (tileOffset) {
-        srcOffset = add(tileOffset, mul(idx(pass * stride), rowStride));
-      } else {
-        auto [page, rowInPage] = lookup.rowsAt(pass * stride);
-        srcOffset = add(flatOffset(page, rowInPage), threadOffset);
-      }
-      auto copy = [&]() {
-        Value inBounds = lt(row0, sub(view.validRows, idx(pass * stride)));
-        copyChunkAsync(b, view, inBounds, srcOffset, dst,
-                       add(dstBase, idx(pass * stride * rowPitch)));
-      };
-      if ((pass + 1) * stride <= rows)
-        copy();
-      else
-        guarded(lt(row0, idx(rows - pass * stride)), copy);
-    }
+    // (Each pass's page is looked up outside the last pass's guard: the
+    // next copy reuses it.)
+    copyUniformPasses(
+        b, row0, stride, rows, rowPitch, view, dst, dstBase, [&](int64_t pass) {
+          if (tileOffset)
+            return add(tileOffset, mul(idx(pass * stride), rowStride));
+          auto [page, rowInPage] = lookup.rowsAt(pass * stride);
+          return add(flatOffset(page, rowInPage), threadOffset);
+        });
     return;
   }
   // Any other shape: the rows of one pass of the block's threads lie in

@@ -167,7 +167,7 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
   if (!module)
     return emitError(loc, "fa-lower-to-gpu needs an enclosing module");
   MmaSyncBackwardConfig config;
-  config.stages = options.stages ? options.stages : 2;
+  config.stages = options.stages ? options.stages : kDefaultStages;
   struct Kernel {
     const BackwardStageTile *stage;
     gpu::GPUFuncOp func;

@@ -181,7 +181,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     HopperConfig config;
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
-    config.stages = options.stages ? options.stages : 2;
+    config.stages = options.stages ? options.stages : kDefaultStages;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {

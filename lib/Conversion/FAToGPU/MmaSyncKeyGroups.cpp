@@ -93,10 +93,11 @@ void MmaSyncKernelEmitter::mergeKeyGroups(
       // The factor of each group: exp2((max_g - max) * scale) (0 for a
       // group that saw nothing; none under a fixed maximum, the same in
       // every group).
-      SmallVector<Value> factors, maxima;
-      for (int64_t g = 0; g < config.keyWarps; ++g)
+      // (Group 0's maximum first: GCC cannot see that keyWarps > 0.)
+      Value rowMax = value(0, at);
+      SmallVector<Value> factors, maxima{rowMax};
+      for (int64_t g = 1; g < config.keyWarps; ++g)
         maxima.push_back(value(g, at));
-      Value rowMax = maxima[0];
       if (!fixedMax) {
         for (int64_t g = 1; g < config.keyWarps; ++g)
           rowMax = arith::MaxNumFOp::create(b, rowMax, maxima[g]);

@@ -118,7 +118,7 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
         config.keyWarps > 1 && getMmaSyncSharedMemoryBytes(spec, deeper) <=
                                    target.maxSharedMemoryPerBlock
             ? 3
-            : 2;
+            : kDefaultStages;
   }
 }
 

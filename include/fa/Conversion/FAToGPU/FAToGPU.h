@@ -67,6 +67,11 @@ inline bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
 FailureOr<GPUTarget> parseGPUTarget(StringRef chip,
                                     function_ref<InFlightDiagnostic()> emitError);
 
+/// The depth of a K/V ring that `stages = 0` leaves to a strategy without
+/// a rule of its own (hopper-ws, the backward), and mma-sync's where its
+/// rule does not deepen it.
+inline constexpr int64_t kDefaultStages = 2;
+
 /// The options of the GPU mapping that are not fixed by the tiling.
 struct FAToGPUOptions {
   GPUTarget target;
@@ -74,7 +79,8 @@ struct FAToGPUOptions {
   /// Warps per block; 0 picks block_m / 16.
   int64_t warps = 0;
   /// Depth of the cp.async K/V ring in shared memory (0: the strategy's
-  /// choice: chooseMmaSyncSchedule's, hopper-ws and the backward 2).
+  /// choice: chooseMmaSyncSchedule's, hopper-ws and the backward
+  /// kDefaultStages).
   int64_t stages = 0;
   /// mma-sync: warps that split each key block (0: the strategy's choice).
   int64_t keyWarps = 0;
