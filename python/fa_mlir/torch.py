@@ -753,8 +753,10 @@ def _run_split(spec, q, k, v, out, lse, captures, chip, cache,
                options=None, kv_splits: Optional[int] = None):
     """The two kernels of a split-KV attention: each tile's key blocks are
     shared among S blocks, whose f32 partial outputs and LSEs the combine
-    kernel merges (S from the rule the metadata names, or kv_splits).
-    `options` (private) override the split kernels' compile options."""
+    kernel merges (S from the rule the metadata names, or kv_splits); where
+    the rule gives S = 1, the split tile as one kernel instead. `options`
+    (private) override the split kernels' compile options. (The pair is
+    loaded first even then: the rule needs the partial kernel's slots.)"""
     options = dict(_split_options(q, k), **(options or {}))
     if options.get("pack_gqa"):
         # Packing needs the head counts in the kernel's types.
