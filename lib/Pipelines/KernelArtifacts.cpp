@@ -7,6 +7,7 @@
 #include "fa/Pipelines/KernelArtifacts.h"
 #include "KernelMetadata.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
+#include "fa/Dialect/FA/Transforms/Transforms.h"
 #include "fa/Pipelines/AttentionMetadata.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -214,10 +215,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // The backward ops' kernels follow the forward ones (fa-lower-to-gpu maps
   // the forward tiles first), three per op: delta, key_value, query; or
   // delta, fused, dq_convert, whose arguments hold the dQ accumulator too.
+  std::string strategy = getPipelineStrategy(options);
+  std::string defaultsFor = strategy == "hopper-ws" || strategy == "auto"
+                                ? strategy
+                                : std::string("mma-sync");
   module.walk([&](AttentionBackwardOp op) {
-    bool accumulates = options.backwardDq == "accumulate" ||
-                       (options.backwardDq == "auto" &&
-                        op.getQuery().getType().getDimSize(3) <= 64);
+    bool accumulates = tilesFusedBackward(op, options.backwardDq, defaultsFor);
     for (int stage = 0; stage < 3; ++stage)
       descriptions.push_back(
           describeAttentionBackward(op, accumulates ? 11 : 10));

@@ -43,6 +43,18 @@ static void addUpstream(OpPassManager &pm, StringRef pipeline) {
         llvm::Twine("fa-mlir: bad built-in pipeline: ") + pipeline);
 }
 
+std::string mlir::fa::getPipelineStrategy(const FACompileOptions &options) {
+  std::string strategy = options.strategy;
+  // Split tiles are mma-sync's (hopper-ws refuses them).
+  if (strategy == "auto" &&
+      (options.splitKV != "none" || options.packGQA ||
+       !(hasWgmma(options.chip) &&
+         wgmmaTakesOptions(options.blockM, options.warps, options.stages,
+                           options.keyWarps))))
+    strategy = "mma-sync";
+  return strategy;
+}
+
 void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
                                          const FACompileOptions &options) {
   FATileAttentionOptions tile;
@@ -52,14 +64,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   // fa-lower-to-gpu's error to report). auto takes hopper-ws's for the
   // kernels it builds with wgmma; on a chip without it, or with options
   // only mma-sync takes, auto is mma-sync throughout.
-  std::string strategy = options.strategy;
-  // Split tiles are mma-sync's (hopper-ws refuses them).
-  if (strategy == "auto" &&
-      (options.splitKV != "none" || options.packGQA ||
-       !(hasWgmma(options.chip) &&
-         wgmmaTakesOptions(options.blockM, options.warps, options.stages,
-                           options.keyWarps))))
-    strategy = "mma-sync";
+  std::string strategy = getPipelineStrategy(options);
   tile.splitKV = options.splitKV;
   tile.packGQA = options.packGQA;
   if (strategy == "hopper-ws" || strategy == "auto")
@@ -67,11 +72,13 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
   func.addPass(createFAFuseOnlineSoftmax());
-  // The backward: three stages with the mma.sync kernels' tiles.
+  // The backward: three stages with the tiles of the strategy's kernels.
   // block-m/block-n are the forward's (its registers differ); the
   // backward's tiles are fa-tile-attention-backward's options.
   FATileAttentionBackwardOptions backward;
   backward.dq = options.backwardDq;
+  if (strategy == "hopper-ws" || strategy == "auto")
+    backward.defaultsFor = strategy;
   func.addPass(createFATileAttentionBackward(backward));
   FALowerToGPUOptions gpu;
   gpu.chip = options.chip;

@@ -599,9 +599,10 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
 
 
 def _load_backward(spec, chip, device):
-    # The compiler's choice (auto: dQ summed with f32 atomics in the dK/dV
-    # kernel where that is the faster) unless PyTorch is asked for
-    # deterministic algorithms: then dQ has its own kernel.
+    # The compiler's choice (auto: on sm_90a the wgmma fused kernel, dQ
+    # summed with f32 atomics; elsewhere mma.sync, the fused kernel where
+    # that is the faster) unless PyTorch is asked for deterministic
+    # algorithms: then dQ has its own (mma.sync) kernel.
     dq = "stage" if torch.are_deterministic_algorithms_enabled() else "auto"
     cache = default_cache()
     key = ("backward", spec, chip, dq, device.index, id(cache))
@@ -610,7 +611,7 @@ def _load_backward(spec, chip, device):
         if kernels is None:
             kernels = []
             compiled_kernels = cache.get_backward(
-                spec, chip=chip, strategy="mma-sync", backward_dq=dq)
+                spec, chip=chip, strategy="auto", backward_dq=dq)
             # get_backward checked the stages: (delta, fused, dq_convert)
             # take the f32 dQ accumulator too.
             accumulate = \

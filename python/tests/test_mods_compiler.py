@@ -401,3 +401,37 @@ def test_row_only_conditions_in_score_mod_compile(fn):
     spec = spec_of(fn)
     (kernel,) = fa_mlir.compile_source(attention_source(spec), format="ptx")
     check_kernel_arguments(kernel.metadata, spec)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("strategy", ["auto", "hopper-ws"])
+def test_hopper_backward_is_the_wgmma_fused_kernel(tmp_path, d, strategy):
+    """On sm_90a the default backward (auto, as fa_mlir.torch compiles it)
+    and hopper-ws run the fused stage as warpgroup MMAs, with dQ summed in
+    f32: 64 queries by 128 keys, two warpgroups; delta and dq_convert are
+    the row-wise kernels. A capture's argument index in the metadata counts
+    the dQ accumulator. dq=stage stays mma.sync under auto."""
+    needs_compiler()
+    spec = spec_of(mods.alibi(FakeTensor(np.float32([0.5, 0.25]))),
+                   dtype="bf16", head_dim=d, causal="bottom_right")
+    cache = KernelCache(str(tmp_path))
+    kernels = cache.get_backward(spec, format="ptx", chip="sm_90a",
+                                 strategy=strategy, backward_dq="auto")
+    assert [k.metadata["backward"]["stage"] for k in kernels] == [
+        "delta", "fused", "dq_convert"]
+    fused = kernels[1]
+    assert fused.metadata["strategy"] == "hopper-ws"
+    tile = fused.metadata["tile"]
+    assert (tile["block_m"], tile["block_n"], tile["warps"]) == (64, 128, 8)
+    assert fused.metadata["block"] == [256, 1, 1]
+    assert "wgmma.mma_async.sync.aligned" in fused.ptx
+    assert "mma.sync.aligned" not in fused.ptx
+    for k in kernels:
+        check_kernel_arguments(k.metadata, spec, backward=True,
+                               accumulate=True)
+        captures = k.metadata["backward"]["captures"]
+        names = [a["name"] for a in k.metadata["arguments"]]
+        assert names[captures[0]["argument"]] == "capture0"
+    staged = cache.get_backward(spec, format="ptx", chip="sm_90a",
+                                strategy="auto", backward_dq="stage")
+    assert [k.metadata["strategy"] for k in staged] == ["mma-sync"] * 3

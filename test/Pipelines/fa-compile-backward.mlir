@@ -2,20 +2,20 @@
 // metadata that names its stage, its grid (over Q's or K's rows), the
 // arguments it writes and the backward it computes (scale, causal mask,
 // regions) for fa-runner's reference; fa-runner finds them from the prefix.
-// With backward-dq=accumulate: .0 delta (which also zeroes the f32 dQ
-// accumulator, an argument after delta), .1 fused (dK, dV and dQ added with
-// atomics, over K's tiles of 64 keys at D = 128), .2 dq_convert. With
-// backward-dq=stage, the default (auto) at D = 128: .0 delta, .1
-// key_value, .2 query (its own tiles, 64 x 64 at D = 128, where
-// key_value's are 32 x 64).
+// The mma-sync kernels first. With backward-dq=accumulate: .0 delta (which
+// also zeroes the f32 dQ accumulator, an argument after delta), .1 fused
+// (dK, dV and dQ added with atomics, over K's tiles of 64 keys at D = 128),
+// .2 dq_convert. With backward-dq=stage, mma-sync's default (auto) at D =
+// 128: .0 delta, .1 key_value, .2 query (its own tiles, 64 x 64 at D =
+// 128, where key_value's are 32 x 64).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: fa-compile %s -o %t/bwd --format=ptx --backward-dq=accumulate | FileCheck %s --check-prefix=TOOL
+// RUN: fa-compile %s -o %t/bwd --format=ptx --strategy=mma-sync --backward-dq=accumulate | FileCheck %s --check-prefix=TOOL
 // RUN: FileCheck %s --check-prefix=DELTA < %t/bwd.0.json
 // RUN: FileCheck %s --check-prefix=FUSED < %t/bwd.1.json
 // RUN: FileCheck %s --check-prefix=CONVERT < %t/bwd.2.json
 // RUN: FileCheck %s --check-prefix=PTX < %t/bwd.1.ptx
-// RUN: fa-compile %s -o %t/stage --format=ptx | FileCheck %s --check-prefix=STAGES
-// RUN: fa-compile %s -o %t/stage2 --format=ptx --backward-dq=stage | FileCheck %s --check-prefix=STAGES2
+// RUN: fa-compile %s -o %t/stage --format=ptx --strategy=mma-sync | FileCheck %s --check-prefix=STAGES
+// RUN: fa-compile %s -o %t/stage2 --format=ptx --strategy=mma-sync --backward-dq=stage | FileCheck %s --check-prefix=STAGES2
 // RUN: FileCheck %s --check-prefix=KV < %t/stage.1.json
 // RUN: FileCheck %s --check-prefix=QUERY < %t/stage.2.json
 // RUN: not fa-compile %s -o %t/bad --format=ptx --backward-dq=atomic 2>&1 | FileCheck %s --check-prefix=BADDQ
@@ -23,6 +23,18 @@
 // RUN: not fa-runner %t/bwd --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
 // RUN: not fa-runner %t/stage --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
 // RUN: not fa-runner %t/bwd --nq 16 2>&1 | FileCheck %s --check-prefix=SIZES
+//
+// The default strategy (auto) on sm_90a, and hopper-ws: dq=auto accumulates
+// and the fused kernel is the wgmma one (64 queries by 128 keys, two
+// warpgroups); delta and dq_convert are the row-wise kernels. Asking for
+// dq=stage with hopper-ws is refused; auto falls back to mma-sync.
+// RUN: fa-compile %s -o %t/hw --format=ptx | FileCheck %s --check-prefix=HTOOL
+// RUN: FileCheck %s --check-prefix=HFUSED < %t/hw.1.json
+// RUN: FileCheck %s --check-prefix=HPTX < %t/hw.1.ptx
+// RUN: fa-compile %s -o %t/hw2 --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=HTOOL2
+// RUN: not fa-compile %s -o %t/hw3 --format=ptx --strategy=hopper-ws --backward-dq=stage 2>&1 | FileCheck %s --check-prefix=HSTAGE
+// RUN: fa-compile %s -o %t/hw4 --format=ptx --backward-dq=stage | FileCheck %s --check-prefix=HSTAGES2
+// RUN: not fa-compile %s -o %t/hw5 --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=HCHIP
 
 // TOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.0.{ptx,json}
 // TOOL: fa-compile: fa_attention_backward_fused_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
@@ -127,3 +139,37 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
       -> tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>
   return %0#0, %0#1, %0#2 : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>
 }
+
+// HTOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm64_bn128_{{[0-9a-f]+}} -> {{.*}}hw.0.{ptx,json}
+// HTOOL: fa-compile: fa_attention_backward_fused_f16_d128_bm64_bn128_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}hw.1.{ptx,json}
+// HTOOL: fa-compile: fa_attention_backward_dq_convert_f16_d128_bm64_bn128_{{[0-9a-f]+}} -> {{.*}}hw.2.{ptx,json}
+// HTOOL2: fa-compile: fa_attention_backward_fused_f16_d128_bm64_bn128_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}hw2.1.{ptx,json}
+
+// HFUSED: "name": "dq_accum",
+// HFUSED: "writes": true
+// HFUSED: "name": "dk",
+// HFUSED: "writes": true
+// HFUSED: "name": "dv",
+// HFUSED: "writes": true
+// HFUSED: "stage": "fused"
+// HFUSED: "block": [
+// HFUSED-NEXT: 256,
+// HFUSED: "dynamic_shared_memory": 149504,
+// HFUSED: "expr": "ceildiv(k.size[2], 128)"
+// HFUSED: "strategy": "hopper-ws"
+
+// S^T and dP^T (64 x 64, K-major), dV and dK (P^T and dS^T from registers,
+// N-major), dQ (dS M-major, K N-major, 64 columns a warpgroup).
+// HPTX: .entry fa_attention_backward_fused_f16_d128
+// HPTX: fence.proxy.async.shared::cta
+// HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
+// HPTX: ex2.approx
+// HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
+// HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1, 1;
+// HPTX: wgmma.wait_group.sync.aligned 0
+// HPTX: red.global.add.v4.f32
+// HPTX-NOT: mma.sync
+
+// HSTAGE: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage
+// HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_80
+// HSTAGES2: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}hw4.1.{ptx,json}

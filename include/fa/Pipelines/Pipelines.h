@@ -50,6 +50,11 @@ inline std::string getCUDAToolkitRoot(const FACompileOptions &options) {
 }
 
 /// fa.attention -> gpu.launch_func + gpu.module at the nvgpu level.
+/// The strategy the pipeline lowers with: `options.strategy`, except that
+/// auto is mma-sync throughout where hopper-ws builds nothing (a chip
+/// without wgmma, split tiles, packed GQA, options only mma-sync takes).
+std::string getPipelineStrategy(const FACompileOptions &options);
+
 void buildFALowerToGPUPipeline(OpPassManager &pm,
                                const FACompileOptions &options);
 

@@ -149,7 +149,7 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
 
 std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
                                             const BackwardKernelSpec &spec,
-                                            const MmaSyncBackwardConfig &config,
+                                            const BackwardConfig &config,
                                             gpu::GPUFuncOp kernel) {
   std::string name = llvm::formatv(
       "fa_attention_backward_{0}_{1}_d{2}_bm{3}_bn{4}", stage.stage,
@@ -157,7 +157,9 @@ std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
       spec.query.getShape()[3], stage.blockM, stage.blockN);
   if (stage.stage != BackwardTileAttr::delta &&
       stage.stage != kGradQueryConvertStage)
-    name += llvm::formatv("_s{0}", config.stages).str();
+    name +=
+        llvm::formatv("_s{0}{1}", config.stages, config.wgmma ? "_wgmma" : "")
+            .str();
   return name + getKernelBodyHash(kernel);
 }
 

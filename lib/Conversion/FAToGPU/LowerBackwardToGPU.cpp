@@ -41,9 +41,6 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     return failure();
   if (delta->stage != BackwardTileAttr::delta)
     return emitError(loc, "expected the delta stage of a tiled backward");
-  if (options.strategy == GPUStrategyKind::HopperWarpSpecialized)
-    return emitError(loc, "the hopper-ws strategy has no backward kernels "
-                          "yet; use strategy=mma-sync or auto");
 
   // The stages that read delta: one key_value and one query (dq=stage), or
   // one fused (dq=accumulate).
@@ -166,11 +163,28 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
   auto module = deltaForall->getParentOfType<ModuleOp>();
   if (!module)
     return emitError(loc, "fa-lower-to-gpu needs an enclosing module");
-  MmaSyncBackwardConfig config;
+  BackwardConfig config;
   config.stages = options.stages ? options.stages : kDefaultStages;
+  // The key-tiled stage's tensor cores: hopper-ws builds the fused stage
+  // with wgmma (and refuses what it cannot build); auto does so on sm_90a
+  // where that kernel can be built, else mma.sync. The row-wise kernels
+  // (delta, dq_convert) are the same for every strategy.
+  BackwardConfig keysConfig = config;
+  if (options.strategy == GPUStrategyKind::HopperWarpSpecialized) {
+    keysConfig.wgmma = true;
+  } else if (options.strategy == GPUStrategyKind::Auto &&
+             hasWgmma(options.target.chip)) {
+    keysConfig.wgmma = true;
+    ScopedDiagnosticHandler silence(rewriter.getContext(),
+                                    [](Diagnostic &) { return success(); });
+    keysConfig.wgmma = succeeded(
+        verifyBackwardConfig(*keyValue, spec, keysConfig, options.target,
+                             [&]() { return emitError(loc); }));
+  }
   struct Kernel {
     const BackwardStageTile *stage;
     gpu::GPUFuncOp func;
+    BackwardConfig config;
   };
   SmallVector<Kernel> kernels;
   // dq=accumulate ends with dq_convert, tiled as delta.
@@ -188,9 +202,11 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     Location stageLoc = scf::ForallOp(stage->forall).getLoc();
     auto gpuModule =
         gpu::GPUModuleOp::create(rewriter, stageLoc, "fa_attention_backward");
+    const BackwardConfig &stageConfig =
+        stage == &*keyValue ? keysConfig : config;
     FailureOr<gpu::GPUFuncOp> kernel =
-        buildMmaSyncBackwardKernel(rewriter, gpuModule, *stage, spec, captures,
-                                   config, options.target, stageLoc);
+        buildBackwardKernel(rewriter, gpuModule, *stage, spec, captures,
+                            stageConfig, options.target, stageLoc);
     if (failed(kernel)) {
       rewriter.eraseOp(gpuModule);
       for (Kernel &built : kernels)
@@ -200,7 +216,7 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     // The module takes the kernel's name (uniqued, as the forward's).
     gpuModule.setName(kernel->getName());
     SymbolTable(module).insert(gpuModule);
-    kernels.push_back({stage, *kernel});
+    kernels.push_back({stage, *kernel, stageConfig});
   }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   rewriter.getUnitAttr());
@@ -254,12 +270,12 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     else
       tiles = bound(2);
     gpu::KernelDim3 grid{tiles, bound(1), bound(0)};
-    gpu::KernelDim3 blockSize{index(getMmaSyncBackwardThreads(*kernel.stage)),
+    gpu::KernelDim3 blockSize{index(getBackwardThreads(*kernel.stage)),
                               index(1), index(1)};
     Value smem = arith::ConstantOp::create(
         rewriter, loc,
         rewriter.getI32IntegerAttr(
-            getMmaSyncBackwardSharedMemoryBytes(*kernel.stage, spec, config)));
+            getBackwardSharedMemoryBytes(*kernel.stage, spec, kernel.config)));
     gpu::LaunchFuncOp::create(rewriter, loc, kernel.func, grid, blockSize, smem,
                               operands);
   }

@@ -4,10 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The emitter of the mma.sync backward kernels (MmaSyncBackwardKernel.cpp:
-// the schedule, the key_value, query and fused kernels' blocks, the entry
-// point; MmaSyncBackwardRows.cpp: the row-wise delta and dq_convert
-// kernels and the fused kernel's dQ update), and the tile facts both use.
+// The emitter of the backward kernels (BackwardKernelConfig.cpp: the
+// arguments, threads, shared memory and checks; MmaSyncBackwardKernel.cpp:
+// the key_value, query and fused kernels' blocks, the entry point;
+// MmaSyncBackwardRows.cpp: the row-wise delta and dq_convert kernels and the
+// fused kernel's dQ update; WgmmaBackwardBlock.cpp: the fused kernel's GEMMs as
+// warpgroup MMAs), and the tile facts they use.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,12 +80,19 @@ enum BackwardArgument : unsigned {
   kFirstCapture
 };
 
+/// The wgmma fused kernel: how the warpgroups share dQ = dS K of a block.
+/// Each takes D / W columns over all the tile's keys where those are whole
+/// 64-column slabs (one 64-key warpgroup, or D = 128 over two); otherwise
+/// (D = 64 over two) each adds the product of its own 64 keys.
+inline bool splitsGradQueryColumns(int64_t headDim, int64_t warpgroups) {
+  return (headDim / warpgroups) % 64 == 0;
+}
+
 class BackwardEmitter : public MmaSyncFragments {
 public:
   BackwardEmitter(ImplicitLocOpBuilder &b, const BackwardStageTile &stage,
                   const BackwardKernelSpec &spec, ArrayRef<Value> captures,
-                  const MmaSyncBackwardConfig &config,
-                  const ScoreFunction *function)
+                  const BackwardConfig &config, const ScoreFunction *function)
       : MmaSyncFragments(b, spec.query.getElementType()), stage(stage),
         spec(spec), captures(captures), config(config), function(function),
         headDim(spec.query.getShape()[3]), transposed(isKeyTiled(stage)),
@@ -112,9 +121,6 @@ private:
     return arguments[index > kGradQueryAccumulator && !accumulates ? index - 1
                                                                    : index];
   }
-  /// The flat shared-memory view of `elements` 16-bit elements at byte
-  /// `offset`.
-  Value sharedView(Value smem, int64_t elements, int64_t byteOffset);
   /// cp.async of rows [start, start + rows) of src[batch, head] (rows at or
   /// past `limit` zero-filled) into the swizzled tile at `dstOffset`.
   void copyRows(Value src, Value head, Value start, Value limit, Value dst,
@@ -132,6 +138,37 @@ private:
   /// The computation of one streamed block; `accs` are the gradient
   /// accumulators (dQ; or dK then dV), each headDim / 8 tiles.
   void emitBlock(Value it, SmallVectorImpl<Value> &accs);
+  /// P (or P^T) and dS (or dS^T) of a block per accumulator element, from
+  /// S and dP (or their transposes) as 2x2 accumulator tiles: the scores
+  /// body, the masks and padding, the LSE, delta and the score_mod's
+  /// derivative.
+  void emitProbabilities(Value start, Value streamHead, Value slot,
+                         ArrayRef<Value> scores, ArrayRef<Value> gradProbs,
+                         SmallVectorImpl<SmallVector<Value, 4>> &probs,
+                         SmallVectorImpl<SmallVector<Value, 4>> &grads);
+
+  // The wgmma fused kernel (WgmmaBackwardBlock.cpp). Shared memory holds
+  // every operand as 128-byte-swizzled slabs (Wgmma.h) from a 1024-byte
+  // aligned base; the accumulators are the wgmma registers, flat.
+  /// The element offset of 16-byte chunk `chunk` of row `row` in a slab
+  /// tile of `rows` rows.
+  Value slabOffset(Value row, Value chunk, int64_t rows);
+  /// S^T = K Q^T and dP^T = V dO^T of ring slot `slot`: this warpgroup's
+  /// 64 keys by block_m queries, as 2x2 accumulator tiles.
+  std::pair<SmallVector<Value>, SmallVector<Value>>
+  emitWgmmaProducts(Value slot);
+  /// dV += P^T dO, dK += dS^T Q (accs: dK then dV, flat), dS^T through
+  /// shared memory, and dQ[block] += dS K added to the f32 accumulator.
+  void emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
+                          ArrayRef<SmallVector<Value, 4>> grads, Value slot,
+                          Value start, Value streamHead,
+                          SmallVectorImpl<Value> &accs);
+  /// cp.async of the LSE and delta of rows [start, start + block_m) of query
+  /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`.
+  void prefetchStatistics(Value streamHead, Value start, Value slot);
+  /// A matrix descriptor of the 128-byte-swizzled operand at byte `offset`
+  /// of the aligned shared memory, with leading byte offset `leading`.
+  Value wgmmaDescriptor(Value offset, int64_t leading);
   void emitStores(ArrayRef<Value> accs);
   /// fused: dQ[block rows] += dS K for the streamed block at `start` of
   /// query head `streamHead`, with `grads` the block's dS^T per element.
@@ -150,7 +187,7 @@ private:
   const BackwardStageTile &stage;
   const BackwardKernelSpec &spec;
   ArrayRef<Value> captures;
-  const MmaSyncBackwardConfig &config;
+  const BackwardConfig &config;
   const ScoreFunction *function;
   int64_t headDim, tileRows = 0, streamRows = 0;
   bool transposed, fused;
@@ -171,6 +208,12 @@ private:
   Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
   /// query: LSE * log2 e and delta of this thread's fragment rows.
   Value rowLse[2], rowDelta[2];
+  /// wgmma: the aligned shared memory's address (i32) and the byte offsets
+  /// of the K and V tiles, the Q and dO rings and dS^T; the ring of the
+  /// streamed blocks' LSE and delta (f32, [stages][2][block_m]).
+  Value smemAddress, statistics;
+  int64_t kTileBytes = 0, vTileBytes = 0, qRingBytes = 0, doRingBytes = 0,
+          gradScoresBytes = 0;
 };
 
 } // namespace mlir::fa::detail

@@ -41,6 +41,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "MmaSyncBackwardEmitter.h"
+#include "Wgmma.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -60,154 +61,21 @@ using namespace mlir::fa::detail;
 static constexpr double kLog2e = 1.4426950408889634;
 
 //===----------------------------------------------------------------------===//
-// Arguments and schedule
-//===----------------------------------------------------------------------===//
-
-SmallVector<Type> BackwardKernelSpec::getArgumentTypes() const {
-  SmallVector<Type> types;
-  for (RankedTensorType type :
-       {query, key, value, output, gradOutput, lse, delta, gradQueryAccumulator,
-        gradQuery, gradKey, gradValue})
-    if (type)
-      types.push_back(getKernelArgumentType(type));
-  for (RankedTensorType capture : captures)
-    types.push_back(
-        getKernelArgumentType(capture, /*unitInnermostStride=*/false));
-  return types;
-}
-
-int64_t mlir::fa::getMmaSyncBackwardThreads(const BackwardStageTile &stage) {
-  if (isRowWise(stage))
-    return 128;
-  return getTileShape(stage).first / 16 * 32;
-}
-
-int64_t mlir::fa::getMmaSyncBackwardSharedMemoryBytes(
-    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
-    const MmaSyncBackwardConfig &config) {
-  if (isRowWise(stage))
-    return 0;
-  auto [tileRows, streamRows] = getTileShape(stage);
-  int64_t headDim = spec.query.getShape()[3];
-  // Two tiles and two rings of 16-bit elements (and dS^T, fused).
-  int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);
-  if (stage.stage == BackwardTileAttr::fused)
-    bytes += 2 * tileRows * getGradScoresPitch(stage);
-  return bytes;
-}
-
-/// 32-bit registers a thread holds in fragments: accumulators of the
-/// gradients, S and dP of a block, and P and dS repacked.
-static int64_t getBackwardFragmentRegisters(const BackwardStageTile &stage,
-                                            int64_t headDim) {
-  auto [tileRows, streamRows] = getTileShape(stage);
-  (void)tileRows;
-  int64_t gradients = isKeyTiled(stage) ? 2 : 1;
-  int64_t registers = gradients * headDim / 2 + streamRows + streamRows / 2;
-  // fused: one unit of dQ (16 rows in f32) on top.
-  if (stage.stage == BackwardTileAttr::fused)
-    registers += getGradQueryChunk(registers) / 2;
-  return registers;
-}
-
-/// Beyond this ptxas spills (255 per thread, minus addresses and
-/// temporaries).
-static constexpr int64_t kBackwardRegisterBudget = 208;
-
-LogicalResult mlir::fa::verifyMmaSyncBackwardConfig(
-    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
-    const MmaSyncBackwardConfig &config, const GPUTarget &target,
-    function_ref<InFlightDiagnostic()> emitError) {
-  Type element = spec.query.getElementType();
-  if (!element.isF16() && !element.isBF16()) {
-    emitError() << "the mma-sync backward needs f16 or bf16 Q/K/V, got "
-                << element << " (f32 runs only on the CPU path)";
-    return failure();
-  }
-  for (RankedTensorType type :
-       {spec.key, spec.value, spec.output, spec.gradOutput, spec.gradQuery,
-        spec.gradKey, spec.gradValue})
-    if (type.getElementType() != element) {
-      emitError() << "the backward's Q, K, V, O, dO, dQ, dK and dV must "
-                     "share an element type, got "
-                  << element << " and " << type.getElementType();
-      return failure();
-    }
-  for (RankedTensorType type :
-       {spec.lse, spec.delta, spec.gradQueryAccumulator})
-    if (type && !type.getElementType().isF32()) {
-      emitError() << "the backward's LSE, delta and dQ accumulator are f32, "
-                     "got "
-                  << type.getElementType();
-      return failure();
-    }
-  int64_t headDim = spec.query.getShape()[3];
-  if (headDim != spec.value.getShape()[3]) {
-    emitError() << "the mma-sync backward needs D == Dv, got D = " << headDim
-                << ", Dv = " << spec.value.getShape()[3];
-    return failure();
-  }
-  if (!llvm::is_contained(getSupportedHeadDims(), headDim)) {
-    InFlightDiagnostic diag = emitError();
-    diag << "the mma-sync backward supports head dimensions ";
-    llvm::interleaveComma(getSupportedHeadDims(), diag);
-    diag << ", got " << headDim;
-    return failure();
-  }
-  if (isRowWise(stage))
-    return success();
-  auto [tileRows, streamRows] = getTileShape(stage);
-  StringRef tileName = isKeyTiled(stage) ? "block-n" : "block-m";
-  StringRef streamName = isKeyTiled(stage) ? "block-m" : "block-n";
-  if (tileRows % 16 != 0 || tileRows > 256) {
-    emitError() << "the " << stage.stage << " kernel gives each warp 16 rows "
-                << "of its tile: " << tileName
-                << " must be a multiple of 16 up to 256, got " << tileRows;
-    return failure();
-  }
-  if (streamRows % 16 != 0) {
-    emitError() << "the " << stage.stage << " kernel streams blocks of "
-                << streamName
-                << " rows through m16n8k16 tensor cores: " << streamName
-                << " must be a multiple of 16, got " << streamRows;
-    return failure();
-  }
-  int64_t registers = getBackwardFragmentRegisters(stage, headDim);
-  if (registers > kBackwardRegisterBudget) {
-    emitError() << "the " << stage.stage << " kernel needs " << registers
-                << " fragment registers per thread at D = " << headDim
-                << " with " << streamName << " = " << streamRows << " (budget "
-                << kBackwardRegisterBudget << "); use a smaller " << streamName;
-    return failure();
-  }
-  int64_t smem = getMmaSyncBackwardSharedMemoryBytes(stage, spec, config);
-  if (smem > target.maxSharedMemoryPerBlock) {
-    emitError() << "the " << stage.stage << " kernel needs " << smem
-                << " bytes of shared memory, more than the "
-                << target.maxSharedMemoryPerBlock << " a block of "
-                << target.chip << " can have; use smaller tiles";
-    return failure();
-  }
-  return success();
-}
-
-//===----------------------------------------------------------------------===//
 // The emitter (MmaSyncBackwardEmitter.h); the row-wise kernels and the
 // fused kernel's dQ are in MmaSyncBackwardRows.cpp
 //===----------------------------------------------------------------------===//
 
-Value BackwardEmitter::sharedView(Value smem, int64_t elements,
-                                  int64_t byteOffset) {
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  auto type = MemRefType::get({elements}, elementType,
-                              MemRefLayoutAttrInterface{}, workgroup);
-  return memref::ViewOp::create(b, type, smem, idx(byteOffset), ValueRange{});
-}
-
 void BackwardEmitter::copyRows(Value src, Value rowHead, Value start,
                                Value limit, Value dst, Value dstOffset,
                                int64_t rows) {
+  if (config.wgmma) {
+    copyRowTileAsync(
+        b, tid, tileRows / 16 * 32, src, batch, rowHead, start, limit, dst,
+        dstOffset, rows, headDim,
+        /*rowPitch=*/kSlabRowBytes / 2,
+        [&](Value row, Value chunk) { return slabOffset(row, chunk, rows); });
+    return;
+  }
   copyRowTileAsync(b, tid, tileRows / 16 * 32, src, batch, rowHead, start,
                    limit, dst, dstOffset, rows, headDim,
                    /*rowPitch=*/headDim, [&](Value row, Value chunk) {
@@ -259,6 +127,8 @@ void BackwardEmitter::prefetch(Value it) {
   Value offset = mul(slot, idx(streamRows * headDim));
   copyRows(streamSrc1, streamHead, start, limit, ring1, offset, streamRows);
   copyRows(streamSrc2, streamHead, start, limit, ring2, offset, streamRows);
+  if (config.wgmma)
+    prefetchStatistics(streamHead, start, slot);
 }
 
 void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
@@ -267,6 +137,13 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   // also says every warp is done with the slot the next prefetch fills),
   // prefetch, always commit.
   NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
+  // wgmma reads shared memory through the async proxy: this thread's
+  // copies are made visible to it before the barrier.
+  if (config.wgmma)
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
   gpu::BarrierOp::create(b);
   prefetch(add(it, idx(stages - 1)));
   NVVM::CpAsyncCommitGroupOp::create(b);
@@ -282,6 +159,15 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   Value zeroAcc = arith::ConstantOp::create(
       b, DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0f)));
   int64_t nTiles = streamRows / 8;
+  SmallVector<SmallVector<Value, 4>> probs, grads;
+  if (config.wgmma) {
+    auto [scores, gradProbs] = emitWgmmaProducts(slot);
+    emitProbabilities(start, streamHead, slot, scores, gradProbs, probs, grads);
+    emitWgmmaGradients(probs, grads, slot, start, streamHead, accs);
+    if (anchor->use_empty())
+      anchor->erase();
+    return;
+  }
 
   // X = A1 B1^T and Y = A2 B2^T: S and dP (or their transposes).
   auto product = [&](Value tileFlat, Value ring) {
@@ -303,62 +189,7 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   };
   SmallVector<Value> scores = product(tile1, ring1);
   SmallVector<Value> gradProbs = product(tile2, ring2);
-
-  // key_value: LSE and delta of this thread's columns (queries).
-  SmallVector<Value> colLse, colDelta;
-  if (transposed) {
-    Value first = add(start, mul(threadInGroup, idx(2)));
-    for (int64_t n = 0; n < nTiles; ++n)
-      for (int64_t e = 0; e < 2; ++e) {
-        auto [l, d] = loadRowStatistics(streamHead, add(first, idx(8 * n + e)));
-        colLse.push_back(l);
-        colDelta.push_back(d);
-      }
-  }
-
-  // Per element: the scores body, P and dS.
-  Value streamLength = transposed ? qLength : kvLength;
-  Value limit = arith::IndexCastOp::create(
-      b, b.getI32Type(),
-      minS(maxS(sub(streamLength, add(start, mul(threadInGroup, idx(2)))),
-                idx(0)),
-           idx(streamRows)));
-  Value negInf = f32(-std::numeric_limits<double>::infinity());
-  Value zero = f32(0.0);
-  Value scoreScale = f32(function->getKeptScale() * kLog2e);
-  Value visible = function->getVisible();
-  Value derivative = function->getDerivative();
-  SmallVector<SmallVector<Value, 4>> probs(nTiles), grads(nTiles);
-  for (int64_t n = 0; n < nTiles; ++n)
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t e = 0; e < 2; ++e) {
-        unsigned col = 2 * n + e;
-        Value qk = element(scores[n], h, e);
-        Value x = cloner->element(function->getInner(), h, col, qk);
-        if (visible)
-          x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
-                                      x, negInf);
-        Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                i32(8 * n + e), limit);
-        x = arith::SelectOp::create(b, isPadding, negInf, x);
-        Value lse = transposed ? colLse[col] : rowLse[h];
-        Value delta = transposed ? colDelta[col] : rowDelta[h];
-        Value negLse = arith::NegFOp::create(b, lse);
-        Value p = math::Exp2Op::create(
-            b, math::FmaOp::create(b, x, scoreScale, negLse),
-            arith::FastMathFlags::afn);
-        Value dp = element(gradProbs[n], h, e);
-        Value ds = fmul(p, arith::SubFOp::create(b, dp, delta));
-        if (derivative) {
-          // 0 wherever P is 0, whatever the derivative is there.
-          Value d = cloner->element(derivative, h, col, qk);
-          Value none =
-              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, p, zero);
-          ds = arith::SelectOp::create(b, none, zero, fmul(ds, d));
-        }
-        probs[n].push_back(p);
-        grads[n].push_back(ds);
-      }
+  emitProbabilities(start, streamHead, slot, scores, gradProbs, probs, grads);
 
   // P and dS as A fragments: the accumulator layout of n-tiles 2k and
   // 2k + 1 is the A layout of the k-th 16-column step.
@@ -400,6 +231,91 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
     emitGradQueryUpdate(grads, start, streamHead);
   if (anchor->use_empty())
     anchor->erase();
+}
+
+void BackwardEmitter::emitProbabilities(
+    Value start, Value streamHead, Value slot, ArrayRef<Value> scores,
+    ArrayRef<Value> gradProbs, SmallVectorImpl<SmallVector<Value, 4>> &probs,
+    SmallVectorImpl<SmallVector<Value, 4>> &grads) {
+  int64_t nTiles = streamRows / 8;
+  // key_value: LSE and delta of this thread's columns (queries); wgmma
+  // reads them from the ring (in registers across the block, they would
+  // push the accumulators past 255).
+  SmallVector<Value> colLse, colDelta;
+  if (config.wgmma) {
+    auto pairType = VectorType::get({2}, b.getF32Type());
+    Value base =
+        add(mul(slot, idx(2 * streamRows)), mul(threadInGroup, idx(2)));
+    Value negInf = f32(-std::numeric_limits<double>::infinity());
+    for (int64_t n = 0; n < nTiles; ++n) {
+      Value lse = vector::LoadOp::create(b, pairType, statistics,
+                                         ValueRange{add(base, idx(8 * n))});
+      Value delta = vector::LoadOp::create(
+          b, pairType, statistics,
+          ValueRange{add(base, idx(streamRows + 8 * n))});
+      for (int64_t e = 0; e < 2; ++e) {
+        Value l = vector::ExtractOp::create(b, lse, e);
+        Value isEmpty =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, l, negInf);
+        l = arith::SelectOp::create(b, isEmpty, f32(0.0), l);
+        colLse.push_back(fmul(l, f32(kLog2e)));
+        colDelta.push_back(vector::ExtractOp::create(b, delta, e));
+      }
+    }
+  } else if (transposed) {
+    Value first = add(start, mul(threadInGroup, idx(2)));
+    for (int64_t n = 0; n < nTiles; ++n)
+      for (int64_t e = 0; e < 2; ++e) {
+        auto [l, d] = loadRowStatistics(streamHead, add(first, idx(8 * n + e)));
+        colLse.push_back(l);
+        colDelta.push_back(d);
+      }
+  }
+
+  // Per element: the scores body, P and dS.
+  Value streamLength = transposed ? qLength : kvLength;
+  Value limit = arith::IndexCastOp::create(
+      b, b.getI32Type(),
+      minS(maxS(sub(streamLength, add(start, mul(threadInGroup, idx(2)))),
+                idx(0)),
+           idx(streamRows)));
+  Value negInf = f32(-std::numeric_limits<double>::infinity());
+  Value zero = f32(0.0);
+  Value scoreScale = f32(function->getKeptScale() * kLog2e);
+  Value visible = function->getVisible();
+  Value derivative = function->getDerivative();
+  probs.assign(nTiles, {});
+  grads.assign(nTiles, {});
+  for (int64_t n = 0; n < nTiles; ++n)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t e = 0; e < 2; ++e) {
+        unsigned col = 2 * n + e;
+        Value qk = element(scores[n], h, e);
+        Value x = cloner->element(function->getInner(), h, col, qk);
+        if (visible)
+          x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
+                                      x, negInf);
+        Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                                i32(8 * n + e), limit);
+        x = arith::SelectOp::create(b, isPadding, negInf, x);
+        Value lse = transposed ? colLse[col] : rowLse[h];
+        Value delta = transposed ? colDelta[col] : rowDelta[h];
+        Value negLse = arith::NegFOp::create(b, lse);
+        Value p = math::Exp2Op::create(
+            b, math::FmaOp::create(b, x, scoreScale, negLse),
+            arith::FastMathFlags::afn);
+        Value dp = element(gradProbs[n], h, e);
+        Value ds = fmul(p, arith::SubFOp::create(b, dp, delta));
+        if (derivative) {
+          // 0 wherever P is 0, whatever the derivative is there.
+          Value d = cloner->element(derivative, h, col, qk);
+          Value none =
+              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, p, zero);
+          ds = arith::SelectOp::create(b, none, zero, fmul(ds, d));
+        }
+        probs[n].push_back(p);
+        grads[n].push_back(ds);
+      }
 }
 
 void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
@@ -510,13 +426,44 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
                          MemRefLayoutAttrInterface{}, workgroup));
   int64_t tileElements = tileRows * headDim;
   int64_t ringElements = config.stages * streamRows * headDim;
-  tile1 = sharedView(smem, tileElements, 0);
-  tile2 = sharedView(smem, tileElements, 2 * tileElements);
-  ring1 = sharedView(smem, ringElements, 4 * tileElements);
-  ring2 = sharedView(smem, ringElements, 4 * tileElements + 2 * ringElements);
+  // wgmma: the slabs start at a multiple of the swizzle period (the
+  // swizzle is a function of the address bits).
+  Value pad = idx(0);
+  if (config.wgmma) {
+    Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
+    pad = rem(
+        sub(idx(kSwizzlePeriodBytes), rem(address, idx(kSwizzlePeriodBytes))),
+        idx(kSwizzlePeriodBytes));
+    smemAddress =
+        arith::IndexCastOp::create(b, b.getI32Type(), add(address, pad));
+    kTileBytes = 0;
+    vTileBytes = 2 * tileElements;
+    qRingBytes = 4 * tileElements;
+    doRingBytes = 4 * tileElements + 2 * ringElements;
+    gradScoresBytes = 4 * tileElements + 4 * ringElements;
+  }
+  auto sharedView = [&](int64_t elements, int64_t byteOffset) {
+    auto type = MemRefType::get({elements}, elementType,
+                                MemRefLayoutAttrInterface{}, workgroup);
+    return memref::ViewOp::create(b, type, smem, add(pad, idx(byteOffset)),
+                                  ValueRange{});
+  };
+  tile1 = sharedView(tileElements, 0);
+  tile2 = sharedView(tileElements, 2 * tileElements);
+  ring1 = sharedView(ringElements, 4 * tileElements);
+  ring2 = sharedView(ringElements, 4 * tileElements + 2 * ringElements);
   if (fused)
-    gradScoresT = sharedView(smem, tileRows * getGradScoresPitch(stage),
-                             4 * tileElements + 4 * ringElements);
+    gradScoresT =
+        sharedView(config.wgmma ? tileRows * streamRows
+                                : tileRows * getGradScoresPitch(stage),
+                   4 * tileElements + 4 * ringElements);
+  if (config.wgmma)
+    statistics = memref::ViewOp::create(
+        b,
+        MemRefType::get({2 * config.stages * streamRows}, b.getF32Type(),
+                        MemRefLayoutAttrInterface{}, workgroup),
+        smem, add(pad, idx(gradScoresBytes + 2 * tileRows * streamRows)),
+        ValueRange{});
   Value tileHead = head, tileLimit = qLength;
   if (transposed) {
     tileSrc1 = arg(kKey), tileSrc2 = arg(kValue);
@@ -546,6 +493,10 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   Value zeroAcc = arith::ConstantOp::create(
       b, DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0f)));
   SmallVector<Value> accs((transposed ? 2 : 1) * headDim / 8, zeroAcc);
+  // wgmma: dK then dV as the MMA's registers, flat: element 4n + 2h + e
+  // is (h, e) of the 8-column tile n.
+  if (config.wgmma)
+    accs.assign(headDim, f32(0.0));
   auto forOp = scf::ForOp::create(b, idx(0), iterations, idx(1), accs);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -562,7 +513,15 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     scf::YieldOp::create(b, body);
   }
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  emitStores(SmallVector<Value>(forOp.getResults()));
+  SmallVector<Value> results(forOp.getResults());
+  if (config.wgmma) {
+    SmallVector<Value> tiles;
+    for (int64_t t = 0; t < headDim / 4; ++t)
+      tiles.push_back(vector::FromElementsOp::create(
+          b, accType, ArrayRef<Value>(results).slice(4 * t, 4)));
+    results = std::move(tiles);
+  }
+  emitStores(results);
   gpu::ReturnOp::create(b);
   if (prologue->use_empty())
     prologue->erase();
@@ -572,13 +531,12 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
 // Entry point
 //===----------------------------------------------------------------------===//
 
-FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
+FailureOr<gpu::GPUFuncOp> mlir::fa::buildBackwardKernel(
     OpBuilder &builder, gpu::GPUModuleOp module, const BackwardStageTile &stage,
     const BackwardKernelSpec &spec, ArrayRef<Value> captures,
-    const MmaSyncBackwardConfig &config, const GPUTarget &target,
-    Location loc) {
-  if (failed(verifyMmaSyncBackwardConfig(stage, spec, config, target,
-                                         [&]() { return emitError(loc); })))
+    const BackwardConfig &config, const GPUTarget &target, Location loc) {
+  if (failed(verifyBackwardConfig(stage, spec, config, target,
+                                  [&]() { return emitError(loc); })))
     return failure();
   std::optional<ScoreFunction> function;
   if (!isRowWise(stage)) {
@@ -596,15 +554,14 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncBackwardKernel(
   }
 
   KernelLaunchInfo info;
-  info.strategy = "mma-sync";
+  info.strategy = config.wgmma ? "hopper-ws" : "mma-sync";
   info.chip = target.chip;
   info.blockM = stage.blockM;
   info.blockN = stage.blockN;
-  info.threads = getMmaSyncBackwardThreads(stage);
+  info.threads = getBackwardThreads(stage);
   info.warps = info.threads / 32;
   info.stages = isRowWise(stage) ? 0 : config.stages;
-  info.dynamicSharedMemory =
-      getMmaSyncBackwardSharedMemoryBytes(stage, spec, config);
+  info.dynamicSharedMemory = getBackwardSharedMemoryBytes(stage, spec, config);
   info.backwardStage = stage.stage.str();
 
   OpBuilder::InsertionGuard guard(builder);

@@ -25,7 +25,7 @@ using namespace mlir::fa::detail;
 
 void BackwardEmitter::forEachThreadItem(int64_t count,
                                         function_ref<void(Value)> body) {
-  int64_t threads = getMmaSyncBackwardThreads(stage);
+  int64_t threads = getBackwardThreads(stage);
   auto loop = scf::ForOp::create(b, tid, idx(count), idx(threads));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -209,7 +209,7 @@ void BackwardEmitter::emitDelta(gpu::GPUFuncOp func) {
   while (lanes < 32 && chunks % (2 * lanes) == 0)
     lanes *= 2;
   int64_t rowsPerWarp = 32 / lanes;
-  int64_t warps = getMmaSyncBackwardThreads(stage) / 32;
+  int64_t warps = getBackwardThreads(stage) / 32;
   Value laneRow = div(lane, idx(lanes));
   Value laneChunk = rem(lane, idx(lanes));
   auto chunkType = VectorType::get({8}, elementType);

@@ -112,18 +112,18 @@ static SmallVector<Value> accumulatorOperands(ImplicitLocOpBuilder &b,
   return SmallVector<Value>(n / 2, ub::PoisonOp::create(b, b.getF32Type()));
 }
 
-SmallVector<Value> mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b,
-                                                 ArrayRef<Value> acc,
-                                                 Value descA, Value descB,
-                                                 int64_t n, Type elementType,
-                                                 bool accumulate) {
+SmallVector<Value>
+mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
+                              Value descA, Value descB, int64_t n,
+                              Type elementType, bool accumulate,
+                              bool transposeA, bool transposeB) {
   int64_t m = n / 2;
   std::string asmString = llvm::formatv(
       "{{\n.reg .pred p;\nsetp.ne.b32 p, ${0}, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, ${4}, ${5}, "
-      "p, 1, 1, 0, 0;\n}",
-      2 * m + 2, n, typeName(elementType), registerList(0, m), 2 * m,
-      2 * m + 1);
+      "p, 1, 1, {6}, {7};\n}",
+      2 * m + 2, n, typeName(elementType), registerList(0, m), 2 * m, 2 * m + 1,
+      transposeA ? 1 : 0, transposeB ? 1 : 0);
   Value scaleD =
       arith::ConstantOp::create(b, b.getI32IntegerAttr(accumulate ? 1 : 0));
   return emitTiedAsm(

@@ -48,11 +48,14 @@ Value makeWgmmaDescriptor(ImplicitLocOpBuilder &b, Value address,
 Value offsetWgmmaDescriptor(ImplicitLocOpBuilder &b, Value descriptor,
                             int64_t offsetBytes);
 
-/// acc (64 x n f32, n/2 per thread) = A B^T (+ acc when `accumulate`), A
-/// and B K-major in shared memory.
+/// acc (64 x n f32, n/2 per thread) = A B (+ acc when `accumulate`), A
+/// (64 x 16) and B (16 x n) in shared memory: K-major (A B^T of two
+/// row-major tiles), or M-major A / N-major B when transposed.
 SmallVector<Value> emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
                                Value descA, Value descB, int64_t n,
-                               Type elementType, bool accumulate);
+                               Type elementType, bool accumulate,
+                               bool transposeA = false,
+                               bool transposeB = false);
 /// acc += A B with A (64 x 16) in four registers of two 16-bit elements
 /// each (the m64k16 A fragment) and B (16 x n) in shared memory, N-major
 /// when `transposeB`.

@@ -1,7 +1,19 @@
-// What the mma-sync backward refuses, each with one error: a strategy
-// without backward kernels, and tiled IR edited so that a kernel would
-// compute something else.
+// What the backward strategies refuse, each with one error: what the
+// hopper-ws (wgmma) kernel cannot build, and tiled IR edited so that a
+// kernel would compute something else.
+// hopper-ws builds the fused stage only, from 64-query blocks of 64- or
+// 128-key tiles, on sm_90a.
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
+// RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKM
+// RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-n=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKN
+// RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" "--fa-lower-to-gpu=strategy=hopper-ws chip=sm_90" 2>&1 | FileCheck %s --check-prefix=HCHIP
+// auto builds mma.sync kernels where the wgmma one cannot be built.
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s --check-prefix=AUTO
+// RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=defaults-for=wgmma" 2>&1 | FileCheck %s --check-prefix=DEFAULTS
+// The hand-edited stages below are refused by hopper-ws too (the stage
+// matcher is shared).
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/math.exp %/math.exp2 %/' | not fa-opt --split-input-file "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=EXP
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/\(tensor.insert_slice %[0-9]* into %arg[0-9]*\[%arg[0-9]*\), %arg[0-9]*, 0\]/\1, 0, 0]/' | not fa-opt --split-input-file "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=ACCROWS
 // An edited probabilities body (exp2 for exp), an edited loop contract, an
 // edited stage: never a kernel that ignores them.
 // RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/math.exp %/math.exp2 %/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=EXP
@@ -20,7 +32,14 @@
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/"key_tiles"/"key_blocks"/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=TILES
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/stage = "fused"/stage = "key_value"/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=RENAMED
 
-// HOPPER: error: the hopper-ws strategy has no backward kernels yet; use strategy=mma-sync or auto
+// HOPPER: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage; tile with dq=accumulate or use strategy=mma-sync
+// HBLOCKM: error: the hopper-ws backward streams blocks of 64 query rows (the M of dQ's warpgroup MMA): block-m must be 64, got 32
+// HBLOCKN: error: the hopper-ws backward gives each warpgroup 64 keys of its tile: block-n must be 64 or 128, got 32
+// HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_90; use strategy=mma-sync
+// AUTO: gpu.func @fa_attention_backward_fused_f16_d64_bm32_bn128_s2_{{[0-9a-f]+}}
+// AUTO-SAME: strategy = "mma-sync"
+// AUTO-NOT: wgmma
+// DEFAULTS: error: defaults-for must be mma-sync, hopper-ws or auto, got 'wgmma'
 // EXP: error: not a backward stage a GPU strategy can implement: the body or maps of 'recomputed_probabilities' are not the ones fa-tile-attention-backward builds; only the 'scores' body may be edited
 // LOOP: error: not a backward stage a GPU strategy can implement: expected the loop marked 'fa.backward_loop = "query_blocks"'
 // STAGE: error: delta must be read by one key_value and one query stage (dq=stage) or one fused stage (dq=accumulate), not by 'key_value'

@@ -463,43 +463,48 @@ struct BackwardKernelSpec {
 /// forall and block_m and the fused stage's dQ factor as gradientScale.
 inline constexpr StringLiteral kGradQueryConvertStage = "dq_convert";
 
-/// The schedule of the mma.sync backward kernels: the depth of the ring the
-/// streamed operands go through.
-struct MmaSyncBackwardConfig {
+/// The schedule of the backward kernels: the depth of the ring the
+/// streamed operands go through, and which tensor-core instructions the
+/// key-tiled stage runs.
+struct BackwardConfig {
   int64_t stages = 2;
+  /// The fused stage's five GEMMs as warpgroup MMAs (wgmma.mma_async;
+  /// sm_90a, the hopper-ws strategy): a warpgroup per 64 keys of the tile,
+  /// blocks of 64 queries. Otherwise mma.sync, 16 tile rows per warp.
+  bool wgmma = false;
 };
 
 /// Threads of the kernel of a backward stage: 16 tile rows per warp (128 for
-/// delta).
-int64_t getMmaSyncBackwardThreads(const BackwardStageTile &stage);
+/// delta and dq_convert).
+int64_t getBackwardThreads(const BackwardStageTile &stage);
 
 /// Bytes of dynamic shared memory the kernel of a backward stage needs.
-int64_t
-getMmaSyncBackwardSharedMemoryBytes(const BackwardStageTile &stage,
-                                    const BackwardKernelSpec &spec,
-                                    const MmaSyncBackwardConfig &config);
+int64_t getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
+                                     const BackwardKernelSpec &spec,
+                                     const BackwardConfig &config);
 
-/// Checks that the mma.sync strategy can build the kernel of `stage`
-/// (element type, head dimension, tile shape, registers, shared memory).
-LogicalResult verifyMmaSyncBackwardConfig(
-    const BackwardStageTile &stage, const BackwardKernelSpec &spec,
-    const MmaSyncBackwardConfig &config, const GPUTarget &target,
-    function_ref<InFlightDiagnostic()> emitError);
+/// Checks that the configured strategy can build the kernel of `stage`
+/// (element type, head dimension, tile shape, registers, shared memory;
+/// with wgmma also the chip and the stage).
+LogicalResult
+verifyBackwardConfig(const BackwardStageTile &stage,
+                     const BackwardKernelSpec &spec,
+                     const BackwardConfig &config, const GPUTarget &target,
+                     function_ref<InFlightDiagnostic()> emitError);
 
-/// Builds the mma.sync kernel of one backward stage at the end of `module`
-/// and names it (getBackwardKernelName); `captures` are the tensors behind
-/// the spec's capture arguments, in order. Fails with a diagnostic,
-/// building nothing, when the stage's scores body cannot be evaluated on
-/// fragments.
-FailureOr<gpu::GPUFuncOp> buildMmaSyncBackwardKernel(
+/// Builds the kernel of one backward stage at the end of `module` and names
+/// it (getBackwardKernelName); `captures` are the tensors behind the spec's
+/// capture arguments, in order. Fails with a diagnostic, building nothing,
+/// when the stage's scores body cannot be evaluated on fragments.
+FailureOr<gpu::GPUFuncOp> buildBackwardKernel(
     OpBuilder &builder, gpu::GPUModuleOp module, const BackwardStageTile &stage,
     const BackwardKernelSpec &spec, ArrayRef<Value> captures,
-    const MmaSyncBackwardConfig &config, const GPUTarget &target, Location loc);
+    const BackwardConfig &config, const GPUTarget &target, Location loc);
 
 /// e.g. `fa_attention_backward_query_bf16_d128_bm32_bn64_s2_1f2e3d4c`.
 std::string getBackwardKernelName(const BackwardStageTile &stage,
                                   const BackwardKernelSpec &spec,
-                                  const MmaSyncBackwardConfig &config,
+                                  const BackwardConfig &config,
                                   gpu::GPUFuncOp kernel);
 
 /// Lowers the stages of one tiled fa.attention_backward to three kernels

@@ -32,8 +32,16 @@ using namespace mlir::fa;
 using namespace mlir::fa::tileutils;
 
 AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim,
-                                                         bool accumulate) {
+                                                         bool accumulate,
+                                                         bool wgmma) {
   AttentionTileSizes sizes;
+  // WgmmaBackwardBlock.cpp: 64 queries are the M of dQ's warpgroup MMA;
+  // 128 keys give two warpgroups, which split dQ's columns at D = 128.
+  if (wgmma && accumulate && headDim <= 128) {
+    sizes.blockM = 64;
+    sizes.blockN = 128;
+    return sizes;
+  }
   // The mma.sync kernels' tiles (MmaSyncBackwardKernel.cpp): 16 tile rows
   // per warp, with dK and dV (or dQ) and a streamed block's S and dP in
   // registers. At D = 128 that leaves room for 32 streamed query rows in
@@ -48,6 +56,26 @@ AttentionTileSizes mlir::fa::getDefaultBackwardTileSizes(int64_t headDim,
   if (accumulate && headDim <= 64)
     sizes.blockN = 128;
   return sizes;
+}
+
+bool mlir::fa::takesWgmmaBackwardTiles(AttentionBackwardOp op,
+                                       StringRef defaultsFor) {
+  auto queryType = op.getQuery().getType();
+  Type element = queryType.getElementType();
+  int64_t headDim = queryType.getDimSize(3);
+  return defaultsFor == "hopper-ws" ||
+         (defaultsFor == "auto" && (element.isF16() || element.isBF16()) &&
+          headDim <= 128 && headDim == op.getValue().getType().getDimSize(3));
+}
+
+bool mlir::fa::tilesFusedBackward(AttentionBackwardOp op, StringRef dq,
+                                  StringRef defaultsFor) {
+  if (dq != "auto")
+    return dq == "accumulate";
+  // The wgmma kernel is the fused stage; with mma.sync the fused kernel
+  // was the faster only up to D = 64.
+  int64_t headDim = op.getQuery().getType().getDimSize(3);
+  return headDim <= (takesWgmmaBackwardTiles(op, defaultsFor) ? 128 : 64);
 }
 
 AttentionTileSizes mlir::fa::getDefaultBackwardQueryTileSizes(int64_t headDim) {
@@ -508,8 +536,8 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
   auto keyType = op.getKey().getType();
   auto valueType = op.getValue().getType();
   int64_t headDim = queryType.getDimSize(3);
-  AttentionTileSizes defaults =
-      getDefaultBackwardTileSizes(headDim, options.accumulateQueryGradient);
+  AttentionTileSizes defaults = getDefaultBackwardTileSizes(
+      headDim, options.accumulateQueryGradient, options.wgmmaDefaults);
 
   BackwardProblem problem;
   problem.op = op;
@@ -589,17 +617,20 @@ struct FATileAttentionBackwardPass
       if (failed(verifyAttentionTileSizes(sizes,
                                           [&]() { return emitError(loc); })))
         return signalPassFailure();
+    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
+        defaultsFor != "auto") {
+      emitError(loc, "defaults-for must be mma-sync, hopper-ws or auto, got '")
+          << defaultsFor.getValue() << "'";
+      return signalPassFailure();
+    }
     BackwardTilingOptions options{blockM, blockN, dq == "accumulate",
                                   queryBlockM, queryBlockN};
     SmallVector<AttentionBackwardOp> ops;
     getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionBackwardOp op : ops) {
-      // auto: the faster of the two on the H200 (docs/Backward.md):
-      // accumulate up to D = 64, stage beyond.
-      if (dq == "auto")
-        options.accumulateQueryGradient =
-            op.getQuery().getType().getDimSize(3) <= 64;
+      options.wgmmaDefaults = takesWgmmaBackwardTiles(op, defaultsFor);
+      options.accumulateQueryGradient = tilesFusedBackward(op, dq, defaultsFor);
       if (failed(tileAttentionBackward(rewriter, op, options)))
         return signalPassFailure();
     }

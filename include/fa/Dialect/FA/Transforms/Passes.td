@@ -226,7 +226,14 @@ def FATileAttentionBackward
            "else 64 up to D = 128, else 32)">,
     Option<"queryBlockN", "query-block-n", "int64_t", /*default=*/"0",
            "keys per block of the query stage (0: block-n if given, else 64 "
-           "up to D = 128, else 32)">
+           "up to D = 128, else 32)">,
+    Option<"defaultsFor", "defaults-for", "std::string",
+           /*default=*/"\"mma-sync\"",
+           "the strategy whose default tiles replace 0: mma-sync, hopper-ws "
+           "(the wgmma fused kernel's: block-m 64, block-n 128 up to D = "
+           "128, and dq=auto accumulates there) or auto (hopper-ws's for "
+           "f16/bf16 ops with D == Dv <= 128, mma-sync's for the others; "
+           "for sm_90a only)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",

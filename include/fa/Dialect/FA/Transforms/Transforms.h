@@ -245,9 +245,24 @@ FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
 /// kernels: query rows per query block and dQ tile (64 up to D = 64, else
 /// 32), keys per dK/dV tile and key block (64 up to D = 128, else 32; with
 /// dq=accumulate 128 up to D = 64: each key tile adds to all of dQ, and
-/// larger tiles halve those additions).
+/// larger tiles halve those additions). With `wgmma`, those of the
+/// hopper-ws fused kernel: 64 queries by 128 keys (two warpgroups) up to
+/// D = 128.
 AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim,
-                                               bool accumulate = false);
+                                               bool accumulate = false,
+                                               bool wgmma = false);
+
+/// Whether fa-tile-attention-backward's `defaults-for` (mma-sync, hopper-ws
+/// or auto) gives `op` the hopper-ws fused kernel's tiles: hopper-ws for
+/// every op, auto for f16/bf16 ops with D == Dv <= 128.
+bool takesWgmmaBackwardTiles(AttentionBackwardOp op, StringRef defaultsFor);
+
+/// Whether fa-tile-attention-backward with `dq` (stage, accumulate or
+/// auto) and `defaultsFor` builds the fused stage for `op` (dQ accumulated
+/// in f32): auto accumulates up to D = 64, and up to D = 128 with the
+/// wgmma kernel's tiles (the faster on the H200, docs/Backward.md).
+bool tilesFusedBackward(AttentionBackwardOp op, StringRef dq,
+                        StringRef defaultsFor);
 
 /// The default tiles of the query stage (dQ): 64 x 64 up to D = 128, else
 /// 32 x 32.
@@ -264,6 +279,9 @@ struct BackwardTilingOptions {
   /// The query stage's tiles (0: blockM / blockN when given, else
   /// getDefaultBackwardQueryTileSizes).
   int64_t queryBlockM = 0, queryBlockN = 0;
+  /// Default tiles for the hopper-ws fused kernel (wgmma): see
+  /// getDefaultBackwardTileSizes.
+  bool wgmmaDefaults = false;
 };
 
 /// The stages a tiled fa.attention_backward becomes (see the
