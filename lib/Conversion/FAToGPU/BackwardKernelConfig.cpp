@@ -80,11 +80,9 @@ static constexpr int64_t kBackwardRegisterBudget = 208;
 static int64_t getWgmmaBackwardRegisters(const BackwardStageTile &stage,
                                          int64_t headDim) {
   auto [tileRows, streamRows] = getTileShape(stage);
+  // dQ: D / W columns a warpgroup (WgmmaBackwardBlock.cpp).
   int64_t warpgroups = tileRows / 64;
-  int64_t gradQueryCols = splitsGradQueryColumns(headDim, warpgroups)
-                              ? headDim / warpgroups
-                              : headDim;
-  return headDim + streamRows + gradQueryCols / 2;
+  return headDim + streamRows + headDim / warpgroups / 2;
 }
 
 /// The wgmma kernel's accumulators need no fragments beside them (P and

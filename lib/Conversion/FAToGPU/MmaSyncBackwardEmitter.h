@@ -80,14 +80,6 @@ enum BackwardArgument : unsigned {
   kFirstCapture
 };
 
-/// The wgmma fused kernel: how the warpgroups share dQ = dS K of a block.
-/// Each takes D / W columns over all the tile's keys where those are whole
-/// 64-column slabs (one 64-key warpgroup, or D = 128 over two); otherwise
-/// (D = 64 over two) each adds the product of its own 64 keys.
-inline bool splitsGradQueryColumns(int64_t headDim, int64_t warpgroups) {
-  return (headDim / warpgroups) % 64 == 0;
-}
-
 class BackwardEmitter : public MmaSyncFragments {
 public:
   BackwardEmitter(ImplicitLocOpBuilder &b, const BackwardStageTile &stage,

@@ -20,8 +20,7 @@
 //                                     and Q N-major
 //   dS^T -> shared memory             rows = keys, the swizzled slab
 //   dQ   = dS K                       SS, dS M-major, K N-major; the
-//                                     warpgroups split D (or the keys at
-//                                     D = 64 over two), then
+//                                     warpgroups split D, then
 //                                     red.global.add.v4.f32
 //
 // Shared memory written by threads (cp.async, the dS^T stores) is fenced
@@ -215,27 +214,22 @@ void BackwardEmitter::emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
 
   // dQ = dS K: A = dS^T's slab read M-major (64 queries a row), B = the K
   // tile N-major (slabs tile rows apart); 16 keys = 2048 bytes of both.
-  bool columns = splitsGradQueryColumns(headDim, warpgroups);
-  int64_t n = columns ? headDim / warpgroups : headDim;
-  int64_t steps = columns ? tileRows / 16 : 64 / 16;
+  // Warpgroup w takes columns [n w, n (w + 1)) over all the tile's keys:
+  // from column n w of the K tile, which is slab n w / 64, (n w mod 64) *
+  // 2 bytes into its rows (the swizzle is a function of the address, so
+  // the start may lie inside an atom: at D = 64, n = 32).
+  int64_t n = headDim / warpgroups;
   int64_t tileLeading = tileRows * kSlabRowBytes;
-  Value aOffset = idx(gradScoresBytes), bOffset = idx(kTileBytes);
-  Value firstCol = idx(0);
-  if (columns) {
-    // Columns [n w, n (w + 1)): slabs n / 64 w on.
-    bOffset = add(bOffset, mul(warpgroup, idx((n / 64) * tileLeading)));
-    firstCol = mul(warpgroup, idx(n));
-  } else {
-    // Its own 64 keys.
-    Value keys = mul(warpgroup, idx(64 * kSlabRowBytes));
-    aOffset = add(aOffset, keys);
-    bOffset = add(bOffset, keys);
-  }
+  Value firstCol = mul(warpgroup, idx(n));
+  Value aOffset = idx(gradScoresBytes);
+  Value bOffset =
+      add(idx(kTileBytes), add(mul(div(firstCol, idx(64)), idx(tileLeading)),
+                               mul(rem(firstCol, idx(64)), idx(2))));
   Value aDesc = wgmmaDescriptor(aOffset, tileLeading);
   Value bDesc = wgmmaDescriptor(bOffset, tileLeading);
   SmallVector<Value> gradQuery;
   emitWgmmaFence(b);
-  for (int64_t k = 0; k < steps; ++k)
+  for (int64_t k = 0; k < tileRows / 16; ++k)
     gradQuery = emitWgmmaSS(
         b, gradQuery, offsetWgmmaDescriptor(b, aDesc, k * 16 * kSlabRowBytes),
         offsetWgmmaDescriptor(b, bDesc, k * 16 * kSlabRowBytes), n, elementType,

@@ -12,7 +12,8 @@
 // auto builds the same kernels on sm_90a.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=auto" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
 
-// D = 64: each warpgroup adds the dQ of its own 64 keys (4 k-steps, N 64).
+// D = 64: each warpgroup takes 32 of dQ's columns over all 128 keys (8
+// k-steps, N 32, the second from inside a swizzle atom).
 // CHECK-LABEL: func.func @backward_d64
 // CHECK: gpu.launch_func @fa_attention_backward_delta_bf16_d64_bm64_bn128_{{[0-9a-f]+}}::{{.*}} threads in (%c128
 // CHECK: gpu.launch_func @fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_wgmma_{{[0-9a-f]+}}::{{.*}} threads in (%c256
@@ -37,7 +38,7 @@
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
 // CHECK-NOT: wgmma.mma_async
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: red.global.add.v4.f32
@@ -57,7 +58,8 @@ func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v
 // CHECK: gpu.func @fa_attention_backward_fused_f16_d128_bm64_bn128_s2_wgmma_
 // CHECK-COUNT-16: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 0, 0;
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
-// CHECK: gpu.barrier
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: gpu.barrier
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 1, 1;
 // CHECK-NOT: wgmma.mma_async
 // CHECK: red.global.add.v4.f32
