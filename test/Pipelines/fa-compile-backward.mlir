@@ -154,7 +154,7 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HFUSED: "stage": "fused"
 // HFUSED: "block": [
 // HFUSED-NEXT: 256,
-// HFUSED: "dynamic_shared_memory": 149504,
+// HFUSED: "dynamic_shared_memory": 186368,
 // HFUSED: "expr": "ceildiv(k.size[2], 128)"
 // HFUSED: "strategy": "hopper-ws"
 
@@ -167,8 +167,11 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1, 1;
 // HPTX: wgmma.wait_group.sync.aligned 0
-// HPTX: red.global.add.v4.f32
+// HPTX: cp.async.bulk.wait_group.read 0
+// HPTX: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32
+// HPTX: cp.async.bulk.wait_group 0
 // HPTX-NOT: mma.sync
+// HPTX-NOT: red.global
 
 // HSTAGE: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage
 // HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_80

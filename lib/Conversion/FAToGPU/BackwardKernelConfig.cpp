@@ -45,10 +45,12 @@ int64_t mlir::fa::getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
   auto [tileRows, streamRows] = getTileShape(stage);
   int64_t headDim = spec.query.getShape()[3];
   // wgmma: the same tiles and rings as slabs, dS^T as one slab of
-  // block_m columns, and room to align the base to the swizzle period.
+  // block_m columns, the LSE and delta ring, a staged row of dQ per tile
+  // row, and room to align the base to the swizzle period.
   if (config.wgmma)
     return 2 * 2 * headDim * (tileRows + config.stages * streamRows) +
            2 * tileRows * streamRows + 4 * 2 * config.stages * streamRows +
+           tileRows * getWgmmaGradQueryPitch(stage, headDim) +
            kSwizzlePeriodBytes;
   // Two tiles and two rings of 16-bit elements (and dS^T, fused).
   int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);

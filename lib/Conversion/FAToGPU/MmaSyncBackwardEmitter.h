@@ -54,6 +54,19 @@ inline int64_t getGradScoresPitch(const BackwardStageTile &s) {
   return getTileShape(s).second + 8;
 }
 
+/// wgmma fused: the columns of dQ a warpgroup computes (the warpgroups of
+/// a tile split D), and the byte pitch of its rows staged in shared memory
+/// for the bulk reductions (32 bytes of padding: a half-warp's 8-byte
+/// stores of rows g and g + 1 are 8 banks apart, free of conflicts).
+inline int64_t getWgmmaGradQueryColumns(const BackwardStageTile &s,
+                                        int64_t headDim) {
+  return headDim / (getTileShape(s).first / 64);
+}
+inline int64_t getWgmmaGradQueryPitch(const BackwardStageTile &s,
+                                      int64_t headDim) {
+  return 4 * getWgmmaGradQueryColumns(s, headDim) + 32;
+}
+
 /// fused: dQ of a streamed block is computed in units of 16 rows x this
 /// many columns (the widest of 64, 32, 16 whose accumulators fit beside the
 /// key_value kernel's fragments in 192 registers), spread over the warps.
@@ -130,14 +143,24 @@ private:
   /// The computation of one streamed block; `accs` are the gradient
   /// accumulators (dQ; or dK then dV), each headDim / 8 tiles.
   void emitBlock(Value it, SmallVectorImpl<Value> &accs);
-  /// P (or P^T) and dS (or dS^T) of a block per accumulator element, from
-  /// S and dP (or their transposes) as 2x2 accumulator tiles: the scores
-  /// body, the masks and padding, the LSE, delta and the score_mod's
-  /// derivative.
-  void emitProbabilities(Value start, Value streamHead, Value slot,
-                         ArrayRef<Value> scores, ArrayRef<Value> gradProbs,
-                         SmallVectorImpl<SmallVector<Value, 4>> &probs,
-                         SmallVectorImpl<SmallVector<Value, 4>> &grads);
+  /// The LSE (times log2 e; 0 for a row with nothing visible) and delta of
+  /// this thread's accumulator columns 2n + e (the streamed rows of a
+  /// transposed kernel; none for the query stage, which has rowLse and
+  /// rowDelta): those asked for.
+  void loadColumnStatistics(Value start, Value streamHead, Value slot, bool lse,
+                            bool delta, SmallVectorImpl<Value> &colLse,
+                            SmallVectorImpl<Value> &colDelta);
+  /// P (or P^T) of a block per accumulator element, from S (or S^T) as 2x2
+  /// accumulator tiles: the scores body, the masks and padding, the LSE.
+  void emitProbabilities(Value start, ArrayRef<Value> colLse,
+                         ArrayRef<Value> scores,
+                         SmallVectorImpl<SmallVector<Value, 4>> &probs);
+  /// dS (or dS^T) per element from P, dP and delta, times the score_mod's
+  /// derivative at the score.
+  void emitScoreGradients(ArrayRef<Value> colDelta, ArrayRef<Value> scores,
+                          ArrayRef<SmallVector<Value, 4>> probs,
+                          ArrayRef<Value> gradProbs,
+                          SmallVectorImpl<SmallVector<Value, 4>> &grads);
 
   // The wgmma fused kernel (WgmmaBackwardBlock.cpp). Shared memory holds
   // every operand as 128-byte-swizzled slabs (Wgmma.h) from a 1024-byte
@@ -146,21 +169,41 @@ private:
   /// tile of `rows` rows.
   Value slabOffset(Value row, Value chunk, int64_t rows);
   /// S^T = K Q^T and dP^T = V dO^T of ring slot `slot`: this warpgroup's
-  /// 64 keys by block_m queries, as 2x2 accumulator tiles.
+  /// 64 keys by block_m queries. S^T is complete, as 2x2 accumulator
+  /// tiles; dP^T is the flat registers of an MMA still in flight.
   std::pair<SmallVector<Value>, SmallVector<Value>>
   emitWgmmaProducts(Value slot);
-  /// dV += P^T dO, dK += dS^T Q (accs: dK then dV, flat), dS^T through
-  /// shared memory, and dQ[block] += dS K added to the f32 accumulator.
-  void emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
-                          ArrayRef<SmallVector<Value, 4>> grads, Value slot,
-                          Value start, Value streamHead,
+  /// One streamed block: the products, P^T, dV += P^T dO while dS^T is
+  /// computed, then emitWgmmaGradients (accs: dK then dV, flat).
+  void emitWgmmaBlock(Value start, Value streamHead, Value slot,
+                      SmallVectorImpl<Value> &accs);
+  /// dK += dS^T Q, dS^T through shared memory, dQ[block] = dS K added to
+  /// the f32 accumulator; waits for every MMA, the in-flight dV
+  /// (`gradValueInFlight`) too, and keeps the A fragments (P^T, dS^T)
+  /// live until then.
+  void emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> grads,
+                          std::pair<ArrayRef<Value>, ArrayRef<Value>> fragments,
+                          Value slot, Value start, Value streamHead,
+                          ArrayRef<Value> gradValueInFlight,
                           SmallVectorImpl<Value> &accs);
+  /// Waits for the next block's copies and fences them for the async
+  /// proxy.
+  void awaitBlock();
   /// cp.async of the LSE and delta of rows [start, start + block_m) of query
   /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`.
   void prefetchStatistics(Value streamHead, Value start, Value slot);
+  /// Adds this warp's 16 rows x `cols` columns of dQ (`acc`, flat wgmma
+  /// registers; rows `firstRow` + 0..15, columns from `firstCol`) to the
+  /// f32 accumulator of head `accHead`: staged in shared memory, one
+  /// cp.reduce.async.bulk per row; rows past Nq are skipped.
+  void addRowsBulk(ArrayRef<Value> acc, Value accHead, Value firstRow,
+                   Value firstCol, int64_t cols);
   /// A matrix descriptor of the 128-byte-swizzled operand at byte `offset`
   /// of the aligned shared memory, with leading byte offset `leading`.
   Value wgmmaDescriptor(Value offset, int64_t leading);
+  /// The descriptor of ring slot `slot` of the ring at `ringBytes` read
+  /// N-major (the B operand of dV += P^T dO and dK += dS^T Q).
+  Value ringNMajorDescriptor(int64_t ringBytes, Value slot);
   void emitStores(ArrayRef<Value> accs);
   /// fused: dQ[block rows] += dS K for the streamed block at `start` of
   /// query head `streamHead`, with `grads` the block's dS^T per element.
@@ -175,6 +218,9 @@ private:
   /// halves of a row gathered by a shuffle; rows past Nq are skipped.
   void addRowQuads(ArrayRef<Value> acc, Value accumulator, Value accHead,
                    Value firstRow, Value firstCol);
+  /// The global address (i64) of (batch, `head`, `row`, `col`) of the f32
+  /// accumulator.
+  Value accumulatorAddress(Value accumulator, Value head, Value row, Value col);
 
   const BackwardStageTile &stage;
   const BackwardKernelSpec &spec;
@@ -201,11 +247,12 @@ private:
   /// query: LSE * log2 e and delta of this thread's fragment rows.
   Value rowLse[2], rowDelta[2];
   /// wgmma: the aligned shared memory's address (i32) and the byte offsets
-  /// of the K and V tiles, the Q and dO rings and dS^T; the ring of the
-  /// streamed blocks' LSE and delta (f32, [stages][2][block_m]).
+  /// of the K and V tiles, the Q and dO rings, dS^T and the dQ staging
+  /// rows; the ring of the streamed blocks' LSE and delta (f32,
+  /// [stages][2][block_m]).
   Value smemAddress, statistics;
   int64_t kTileBytes = 0, vTileBytes = 0, qRingBytes = 0, doRingBytes = 0,
-          gradScoresBytes = 0;
+          gradScoresBytes = 0, gradQueryStagingBytes = 0;
 };
 
 } // namespace mlir::fa::detail

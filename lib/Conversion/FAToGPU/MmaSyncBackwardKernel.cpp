@@ -58,8 +58,6 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
-static constexpr double kLog2e = 1.4426950408889634;
-
 //===----------------------------------------------------------------------===//
 // The emitter (MmaSyncBackwardEmitter.h); the row-wise kernels and the
 // fused kernel's dQ are in MmaSyncBackwardRows.cpp
@@ -81,20 +79,6 @@ void BackwardEmitter::copyRows(Value src, Value rowHead, Value start,
                    /*rowPitch=*/headDim, [&](Value row, Value chunk) {
                      return swizzledBase(row, chunk, headDim);
                    });
-}
-
-std::pair<Value, Value> BackwardEmitter::loadRowStatistics(Value rowHead,
-                                                           Value row) {
-  Value last = sub(qLength, idx(1));
-  Value clamped = minS(maxS(row, idx(0)), last);
-  SmallVector<Value> indices{batch, rowHead, clamped};
-  Value lse = memref::LoadOp::create(b, arg(kLse), indices);
-  Value delta = memref::LoadOp::create(b, arg(kDelta), indices);
-  Value isEmpty =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, lse,
-                            f32(-std::numeric_limits<double>::infinity()));
-  Value shift = arith::SelectOp::create(b, isEmpty, f32(0.0), lse);
-  return {arith::MulFOp::create(b, shift, f32(kLog2e)), delta};
 }
 
 std::pair<Value, Value> BackwardEmitter::blockOf(Value it) {
@@ -135,15 +119,10 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   int64_t stages = config.stages;
   // As the forward's ring: wait for this block's group, one barrier (it
   // also says every warp is done with the slot the next prefetch fills),
-  // prefetch, always commit.
-  NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
-  // wgmma reads shared memory through the async proxy: this thread's
-  // copies are made visible to it before the barrier.
-  if (config.wgmma)
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(b.getContext(),
-                                   NVVM::SharedSpace::shared_cta));
+  // prefetch, always commit. wgmma waited at the end of the previous block
+  // (awaitBlock).
+  if (!config.wgmma)
+    NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
   gpu::BarrierOp::create(b);
   prefetch(add(it, idx(stages - 1)));
   NVVM::CpAsyncCommitGroupOp::create(b);
@@ -161,9 +140,7 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   int64_t nTiles = streamRows / 8;
   SmallVector<SmallVector<Value, 4>> probs, grads;
   if (config.wgmma) {
-    auto [scores, gradProbs] = emitWgmmaProducts(slot);
-    emitProbabilities(start, streamHead, slot, scores, gradProbs, probs, grads);
-    emitWgmmaGradients(probs, grads, slot, start, streamHead, accs);
+    emitWgmmaBlock(start, streamHead, slot, accs);
     if (anchor->use_empty())
       anchor->erase();
     return;
@@ -189,7 +166,11 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   };
   SmallVector<Value> scores = product(tile1, ring1);
   SmallVector<Value> gradProbs = product(tile2, ring2);
-  emitProbabilities(start, streamHead, slot, scores, gradProbs, probs, grads);
+  SmallVector<Value> colLse, colDelta;
+  loadColumnStatistics(start, streamHead, slot, /*lse=*/true, /*delta=*/true,
+                       colLse, colDelta);
+  emitProbabilities(start, colLse, scores, probs);
+  emitScoreGradients(colDelta, scores, probs, gradProbs, grads);
 
   // P and dS as A fragments: the accumulator layout of n-tiles 2k and
   // 2k + 1 is the A layout of the k-th 16-column step.
@@ -231,91 +212,6 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
     emitGradQueryUpdate(grads, start, streamHead);
   if (anchor->use_empty())
     anchor->erase();
-}
-
-void BackwardEmitter::emitProbabilities(
-    Value start, Value streamHead, Value slot, ArrayRef<Value> scores,
-    ArrayRef<Value> gradProbs, SmallVectorImpl<SmallVector<Value, 4>> &probs,
-    SmallVectorImpl<SmallVector<Value, 4>> &grads) {
-  int64_t nTiles = streamRows / 8;
-  // key_value: LSE and delta of this thread's columns (queries); wgmma
-  // reads them from the ring (in registers across the block, they would
-  // push the accumulators past 255).
-  SmallVector<Value> colLse, colDelta;
-  if (config.wgmma) {
-    auto pairType = VectorType::get({2}, b.getF32Type());
-    Value base =
-        add(mul(slot, idx(2 * streamRows)), mul(threadInGroup, idx(2)));
-    Value negInf = f32(-std::numeric_limits<double>::infinity());
-    for (int64_t n = 0; n < nTiles; ++n) {
-      Value lse = vector::LoadOp::create(b, pairType, statistics,
-                                         ValueRange{add(base, idx(8 * n))});
-      Value delta = vector::LoadOp::create(
-          b, pairType, statistics,
-          ValueRange{add(base, idx(streamRows + 8 * n))});
-      for (int64_t e = 0; e < 2; ++e) {
-        Value l = vector::ExtractOp::create(b, lse, e);
-        Value isEmpty =
-            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, l, negInf);
-        l = arith::SelectOp::create(b, isEmpty, f32(0.0), l);
-        colLse.push_back(fmul(l, f32(kLog2e)));
-        colDelta.push_back(vector::ExtractOp::create(b, delta, e));
-      }
-    }
-  } else if (transposed) {
-    Value first = add(start, mul(threadInGroup, idx(2)));
-    for (int64_t n = 0; n < nTiles; ++n)
-      for (int64_t e = 0; e < 2; ++e) {
-        auto [l, d] = loadRowStatistics(streamHead, add(first, idx(8 * n + e)));
-        colLse.push_back(l);
-        colDelta.push_back(d);
-      }
-  }
-
-  // Per element: the scores body, P and dS.
-  Value streamLength = transposed ? qLength : kvLength;
-  Value limit = arith::IndexCastOp::create(
-      b, b.getI32Type(),
-      minS(maxS(sub(streamLength, add(start, mul(threadInGroup, idx(2)))),
-                idx(0)),
-           idx(streamRows)));
-  Value negInf = f32(-std::numeric_limits<double>::infinity());
-  Value zero = f32(0.0);
-  Value scoreScale = f32(function->getKeptScale() * kLog2e);
-  Value visible = function->getVisible();
-  Value derivative = function->getDerivative();
-  probs.assign(nTiles, {});
-  grads.assign(nTiles, {});
-  for (int64_t n = 0; n < nTiles; ++n)
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t e = 0; e < 2; ++e) {
-        unsigned col = 2 * n + e;
-        Value qk = element(scores[n], h, e);
-        Value x = cloner->element(function->getInner(), h, col, qk);
-        if (visible)
-          x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
-                                      x, negInf);
-        Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                i32(8 * n + e), limit);
-        x = arith::SelectOp::create(b, isPadding, negInf, x);
-        Value lse = transposed ? colLse[col] : rowLse[h];
-        Value delta = transposed ? colDelta[col] : rowDelta[h];
-        Value negLse = arith::NegFOp::create(b, lse);
-        Value p = math::Exp2Op::create(
-            b, math::FmaOp::create(b, x, scoreScale, negLse),
-            arith::FastMathFlags::afn);
-        Value dp = element(gradProbs[n], h, e);
-        Value ds = fmul(p, arith::SubFOp::create(b, dp, delta));
-        if (derivative) {
-          // 0 wherever P is 0, whatever the derivative is there.
-          Value d = cloner->element(derivative, h, col, qk);
-          Value none =
-              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, p, zero);
-          ds = arith::SelectOp::create(b, none, zero, fmul(ds, d));
-        }
-        probs[n].push_back(p);
-        grads[n].push_back(ds);
-      }
 }
 
 void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
@@ -441,6 +337,8 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     qRingBytes = 4 * tileElements;
     doRingBytes = 4 * tileElements + 2 * ringElements;
     gradScoresBytes = 4 * tileElements + 4 * ringElements;
+    gradQueryStagingBytes = gradScoresBytes + 2 * tileRows * streamRows +
+                            4 * 2 * config.stages * streamRows;
   }
   auto sharedView = [&](int64_t elements, int64_t byteOffset) {
     auto type = MemRefType::get({elements}, elementType,
@@ -486,8 +384,12 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
       std::tie(rowLse[h], rowDelta[h]) =
           loadRowStatistics(head, add(rowStart, add(localRow, idx(8 * h))));
   }
-  NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
-  gpu::BarrierOp::create(b);
+  if (config.wgmma) {
+    awaitBlock();
+  } else {
+    NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
+    gpu::BarrierOp::create(b);
+  }
 
   auto accType = VectorType::get({2, 2}, b.getF32Type());
   Value zeroAcc = arith::ConstantOp::create(
@@ -513,6 +415,10 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     scf::YieldOp::create(b, body);
   }
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  // wgmma: the last dQ reductions are complete before the kernel ends
+  // (they read their rows from shared memory).
+  if (config.wgmma)
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, UnitAttr());
   SmallVector<Value> results(forOp.getResults());
   if (config.wgmma) {
     SmallVector<Value> tiles;

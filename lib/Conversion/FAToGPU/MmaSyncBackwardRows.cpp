@@ -141,6 +141,17 @@ void BackwardEmitter::emitGradQueryUpdate(ArrayRef<SmallVector<Value, 4>> grads,
   }
 }
 
+Value BackwardEmitter::accumulatorAddress(Value accumulator, Value head,
+                                          Value row, Value col) {
+  auto meta = memref::ExtractStridedMetadataOp::create(b, accumulator);
+  ValueRange strides = meta.getStrides();
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, accumulator);
+  Value offset = add(add(meta.getOffset(), mul(batch, strides[0])),
+                     add(mul(head, strides[1]), mul(row, strides[2])));
+  return arith::IndexCastUIOp::create(b, b.getI64Type(),
+                                      add(base, mul(add(offset, col), idx(4))));
+}
+
 void BackwardEmitter::addRowQuads(ArrayRef<Value> acc, Value accumulator,
                                   Value accHead, Value firstRow,
                                   Value firstCol) {
@@ -174,14 +185,7 @@ void BackwardEmitter::addRowQuads(ArrayRef<Value> acc, Value accumulator,
   auto inRange = scf::IfOp::create(b, lt(row, qLength));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(inRange.thenBlock());
-  // The byte address of (batch, head, row, col) in the f32 accumulator.
-  auto meta = memref::ExtractStridedMetadataOp::create(b, accumulator);
-  ValueRange strides = meta.getStrides();
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, accumulator);
-  Value offset = add(add(meta.getOffset(), mul(batch, strides[0])),
-                     add(mul(accHead, strides[1]), mul(row, strides[2])));
-  Value address = arith::IndexCastUIOp::create(
-      b, b.getI64Type(), add(base, mul(add(offset, col), idx(4))));
+  Value address = accumulatorAddress(accumulator, accHead, row, col);
   for (auto [n, quad] : llvm::enumerate(quads)) {
     SmallVector<Value> operands{address};
     operands.append(quad.begin(), quad.end());

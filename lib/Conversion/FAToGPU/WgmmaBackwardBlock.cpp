@@ -14,19 +14,26 @@
 // of 64 queries, with Q and dO in the ring and K, V, dS^T as 128-byte
 // swizzled slabs:
 //
-//   S^T  = K_w Q^T, dP^T = V_w dO^T   SS, K-major (64 x 64 per warpgroup)
-//   P^T, dS^T                         the scores body per element
-//   dV  += P^T dO, dK += dS^T Q       RS: P^T and dS^T from registers, dO
-//                                     and Q N-major
+//   S^T  = K_w Q^T, dP^T = V_w dO^T   SS, K-major (64 x 64 per warpgroup),
+//                                     two commit groups
+//   P^T                               per element, once S^T is complete
+//   dV  += P^T dO                     RS: P^T from registers, dO N-major
+//   dS^T                              per element, once dP^T is complete
+//   dK  += dS^T Q                     RS, Q N-major
 //   dS^T -> shared memory             rows = keys, the swizzled slab
 //   dQ   = dS K                       SS, dS M-major, K N-major; the
-//                                     warpgroups split D, then
-//                                     red.global.add.v4.f32
+//                                     warpgroups split D
+//   dQ  -> staged rows                a warp's 16 rows, then one
+//                                     cp.reduce.async.bulk (add.f32) per
+//                                     row into the f32 accumulator
 //
-// Shared memory written by threads (cp.async, the dS^T stores) is fenced
-// for the async proxy before the barrier that precedes the MMAs that read
-// it; each block waits for all its MMAs before the next block's barrier,
-// so the ring slot and dS^T are free when that barrier passes.
+// Shared memory written by threads (cp.async, the dS^T and dQ stores) is
+// fenced for the async proxy before the barrier (or warp sync) that
+// precedes the MMAs or bulk reductions that read it; each block waits for
+// all its MMAs before the next block's barrier, so the ring slot and dS^T
+// are free when that barrier passes, and the next block's copies are
+// waited for and fenced before this block's dQ traffic (the fence would
+// wait for it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +42,7 @@
 #include "Wgmma.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -60,6 +68,27 @@ Value BackwardEmitter::wgmmaDescriptor(Value offset, int64_t leading) {
       b, smemAddress, arith::IndexCastOp::create(b, b.getI32Type(), offset));
   return makeWgmmaDescriptor(
       b, address, getWgmmaDescriptorBits(leading, kSwizzlePeriodBytes));
+}
+
+Value BackwardEmitter::ringNMajorDescriptor(int64_t ringBytes, Value slot) {
+  // 16 rows (a k-step of the MMAs that reduce over the block's queries) are
+  // 2048 bytes of each slab; slabs are block_m rows apart.
+  Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
+  return wgmmaDescriptor(add(idx(ringBytes), slotBytes),
+                         streamRows * kSlabRowBytes);
+}
+
+void BackwardEmitter::awaitBlock() {
+  // The tile (first) and the blocks streamed so far are complete but the
+  // last stages - 2, which leaves the next block's; this thread's copies
+  // are made visible to the async proxy that wgmma reads with. The fence
+  // also waits for this thread's outstanding global reductions: it runs
+  // before a block's dQ reductions, not after them.
+  NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 2);
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
 }
 
 void BackwardEmitter::prefetchStatistics(Value streamHead, Value start,
@@ -126,24 +155,20 @@ BackwardEmitter::emitWgmmaProducts(Value slot) {
     }
     return acc;
   };
+  // Two groups: S^T is waited for while dP^T is still in flight.
   emitWgmmaFence(b);
   SmallVector<Value> scores = product(kDesc, qDesc);
+  emitWgmmaCommit(b);
   SmallVector<Value> gradProbs = product(vDesc, dODesc);
   emitWgmmaCommit(b);
-  emitWgmmaWait(b, 0);
+  emitWgmmaWait(b, 1);
   scores = fenceRegisters(b, scores);
-  gradProbs = fenceRegisters(b, gradProbs);
-  return {toTiles(b, scores), toTiles(b, gradProbs)};
+  return {toTiles(b, scores), gradProbs};
 }
 
-void BackwardEmitter::emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
-                                         ArrayRef<SmallVector<Value, 4>> grads,
-                                         Value slot, Value start,
-                                         Value streamHead,
-                                         SmallVectorImpl<Value> &accs) {
+void BackwardEmitter::emitWgmmaBlock(Value start, Value streamHead, Value slot,
+                                     SmallVectorImpl<Value> &accs) {
   int64_t nTiles = streamRows / 8;
-  int64_t warpgroups = tileRows / 64;
-  Value warpgroup = div(warp, idx(4));
   // P^T and dS^T as A fragments: for 16 queries 16k.., registers (row g,
   // 2c), (g + 8, 2c), (g, 8 + 2c), (g + 8, 8 + 2c), each two elements: the
   // accumulator pairs of n-tiles 2k and 2k + 1.
@@ -155,7 +180,48 @@ void BackwardEmitter::emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
             packPair(b, values[n][2 * h], values[n][2 * h + 1], elementType));
     return registers;
   };
-  SmallVector<Value> probFrags = pack(probs), gradFrags = pack(grads);
+  // FlashAttention-3's order: P^T while dP^T is computed, dS^T while dV
+  // is.
+  auto [scores, gradProbsInFlight] = emitWgmmaProducts(slot);
+  SmallVector<Value> colLse, colDelta;
+  loadColumnStatistics(start, streamHead, slot, /*lse=*/true, /*delta=*/false,
+                       colLse, colDelta);
+  SmallVector<SmallVector<Value, 4>> probs, grads;
+  emitProbabilities(start, colLse, scores, probs);
+  SmallVector<Value> probFrags = pack(probs);
+
+  // dV += P^T dO.
+  Value dONMajor = ringNMajorDescriptor(doRingBytes, slot);
+  SmallVector<Value> gradValue(accs.begin() + headDim / 2, accs.end());
+  emitWgmmaFence(b);
+  for (int64_t k = 0; k < streamRows / 16; ++k)
+    gradValue =
+        emitWgmmaRS(b, gradValue, ArrayRef<Value>(probFrags).slice(4 * k, 4),
+                    offsetWgmmaDescriptor(b, dONMajor, k * 16 * kSlabRowBytes),
+                    headDim, elementType, /*transposeB=*/true);
+  emitWgmmaCommit(b);
+
+  // dP^T is complete (dV may not be).
+  emitWgmmaWait(b, 1);
+  SmallVector<Value> gradProbs =
+      toTiles(b, fenceRegisters(b, gradProbsInFlight));
+  loadColumnStatistics(start, streamHead, slot, /*lse=*/false, /*delta=*/true,
+                       colLse, colDelta);
+  emitScoreGradients(colDelta, scores, probs, gradProbs, grads);
+  SmallVector<Value> gradFrags = pack(grads);
+  emitWgmmaGradients(grads, {probFrags, gradFrags}, slot, start, streamHead,
+                     gradValue, accs);
+}
+
+void BackwardEmitter::emitWgmmaGradients(
+    ArrayRef<SmallVector<Value, 4>> grads,
+    std::pair<ArrayRef<Value>, ArrayRef<Value>> fragments, Value slot,
+    Value start, Value streamHead, ArrayRef<Value> gradValueInFlight,
+    SmallVectorImpl<Value> &accs) {
+  auto [probFrags, gradFrags] = fragments;
+  int64_t nTiles = streamRows / 8;
+  int64_t warpgroups = tileRows / 64;
+  Value warpgroup = div(warp, idx(4));
 
   // dS^T into its slab: row = key 16 warp + g (+ 8), chunk n = queries
   // 8n.., swizzled by the row: the 32 lanes of a store hit 32 banks. Keys
@@ -187,21 +253,10 @@ void BackwardEmitter::emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
       NVVM::SharedSpaceAttr::get(b.getContext(),
                                  NVVM::SharedSpace::shared_cta));
 
-  // dV += P^T dO, dK += dS^T Q: B N-major in the slot, 16 queries = 2048
-  // bytes of each slab, slabs block_m rows apart.
-  Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
-  int64_t slotLeading = streamRows * kSlabRowBytes;
-  Value dONMajor =
-      wgmmaDescriptor(add(idx(doRingBytes), slotBytes), slotLeading);
-  Value qNMajor = wgmmaDescriptor(add(idx(qRingBytes), slotBytes), slotLeading);
+  // dK += dS^T Q.
+  Value qNMajor = ringNMajorDescriptor(qRingBytes, slot);
   SmallVector<Value> gradKey(accs.begin(), accs.begin() + headDim / 2);
-  SmallVector<Value> gradValue(accs.begin() + headDim / 2, accs.end());
   emitWgmmaFence(b);
-  for (int64_t k = 0; k < streamRows / 16; ++k)
-    gradValue =
-        emitWgmmaRS(b, gradValue, ArrayRef<Value>(probFrags).slice(4 * k, 4),
-                    offsetWgmmaDescriptor(b, dONMajor, k * 16 * kSlabRowBytes),
-                    headDim, elementType, /*transposeB=*/true);
   for (int64_t k = 0; k < streamRows / 16; ++k)
     gradKey =
         emitWgmmaRS(b, gradKey, ArrayRef<Value>(gradFrags).slice(4 * k, 4),
@@ -240,16 +295,78 @@ void BackwardEmitter::emitWgmmaGradients(ArrayRef<SmallVector<Value, 4>> probs,
   // The accumulators, and the fragments the MMAs read, stay in their
   // registers until here.
   gradKey = fenceRegisters(b, gradKey);
-  gradValue = fenceRegisters(b, gradValue);
+  SmallVector<Value> gradValue = fenceRegisters(b, gradValueInFlight);
   gradQuery = fenceRegisters(b, gradQuery);
   fenceRegisters(b, probFrags);
   fenceRegisters(b, gradFrags);
   llvm::copy(gradKey, accs.begin());
   llvm::copy(gradValue, accs.begin() + headDim / 2);
+  awaitBlock();
 
-  // Query rows 16 (warp mod 4) + g (+ 8) of the block; rows past Nq hold
-  // zeros (their P is 0) and are skipped.
-  Value firstRow = add(start, add(mul(rem(warp, idx(4)), idx(16)), groupId));
-  addRowQuads(toTiles(b, gradQuery), arg(kGradQueryAccumulator), streamHead,
-              firstRow, firstCol);
+  // The warp's query rows: 16 (warp mod 4).. of the block.
+  addRowsBulk(gradQuery, streamHead,
+              add(start, mul(rem(warp, idx(4)), idx(16))), firstCol, n);
+}
+
+void BackwardEmitter::addRowsBulk(ArrayRef<Value> acc, Value accHead,
+                                  Value firstRow, Value firstCol,
+                                  int64_t cols) {
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  auto toI32 = [&](Value v) {
+    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
+  };
+  int64_t pitch = getWgmmaGradQueryPitch(stage, headDim);
+  // The warp's staged rows: 16 from row 16 warp. The previous block's
+  // reductions have read them first (each lane waits for its own, the
+  // warp for all).
+  Value warpRows = arith::AddIOp::create(
+      b, smemAddress,
+      toI32(add(idx(gradQueryStagingBytes), mul(warp, idx(16 * pitch)))));
+  NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, b.getUnitAttr());
+  NVVM::SyncWarpOp::create(b, i32(-1));
+  // Element 4t + 2h + e of the registers is row g + 8h, column 8t + 2c +
+  // e: one 8-byte store per (t, h).
+  auto pairType = VectorType::get({2}, b.getF32Type());
+  for (int64_t t = 0; t < cols / 8; ++t)
+    for (int64_t h = 0; h < 2; ++h) {
+      Value offset =
+          add(mul(add(groupId, idx(8 * h)), idx(pitch)),
+              mul(add(idx(8 * t), mul(threadInGroup, idx(2))), idx(4)));
+      Value address = arith::AddIOp::create(b, warpRows, toI32(offset));
+      LLVM::StoreOp::create(b,
+                            vector::FromElementsOp::create(
+                                b, pairType, acc.slice(4 * t + 2 * h, 2)),
+                            LLVM::IntToPtrOp::create(b, shared, address),
+                            /*alignment=*/8);
+    }
+  // The rows, visible to the async proxy the reductions read with.
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  NVVM::SyncWarpOp::create(b, i32(-1));
+  // Lane l < 16 adds row firstRow + l; rows past Nq hold zeros (their P is
+  // 0) and exist in no tensor.
+  {
+    Value row = add(firstRow, lane);
+    Value isRow = arith::AndIOp::create(b, lt(lane, idx(16)), lt(row, qLength));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(scf::IfOp::create(b, isRow).thenBlock());
+    Value source =
+        arith::AddIOp::create(b, warpRows, toI32(mul(lane, idx(pitch))));
+    Value target =
+        accumulatorAddress(arg(kGradQueryAccumulator), accHead, row, firstCol);
+    std::string ptx =
+        "{ .reg .u64 a; cvta.to.global.u64 a, $0; "
+        "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], "
+        "[$1], " +
+        std::to_string(4 * cols) + "; }";
+    LLVM::InlineAsmOp::create(
+        b, b.getLoc(), TypeRange{}, ValueRange{target, source}, ptx, "l,r",
+        /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+        /*asm_dialect=*/nullptr,
+        /*operand_attrs=*/nullptr);
+  }
+  NVVM::CpAsyncBulkCommitGroupOp::create(b);
 }

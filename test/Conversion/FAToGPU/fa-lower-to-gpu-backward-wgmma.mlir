@@ -2,12 +2,14 @@
 // dq=accumulate backward tiled with hopper-ws's defaults (64 queries by 128
 // keys) becomes one kernel of two warpgroups whose five GEMMs per query
 // block are warpgroup MMAs; delta and dq_convert stay the row-wise kernels.
-// Per block: the ring's copies fenced for the async proxy before the
-// barrier, S^T and dP^T (SS, K-major, 64 x 64 per warpgroup), then dV and
-// dK (RS: P^T and dS^T from registers, dO and Q N-major), dS^T to shared
-// memory, a barrier, dQ (SS with dS M-major and K N-major), and dQ added
-// with red.global.add.v4.f32. The LSE and delta of each block come through
-// the ring (4-byte cp.async), not registers.
+// Per block: a barrier, S^T and dP^T (SS, K-major, 64 x 64 per
+// warpgroup), then dV and dK (RS: P^T and dS^T from registers, dO and Q
+// N-major), dS^T to shared memory, a barrier, dQ (SS with dS M-major and K
+// N-major); then the next block's copies are waited for and fenced for the
+// async proxy (before, not after, this block's dQ traffic, which the fence
+// would wait for), and each warp stages its 16 rows of dQ in shared memory
+// and adds them with one cp.reduce.async.bulk per row. The LSE and delta of
+// each block come through the ring (4-byte cp.async), not registers.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 // auto builds the same kernels on sm_90a.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=auto" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
@@ -22,26 +24,49 @@
 // CHECK-SAME: strategy = "hopper-ws"
 // CHECK: nvgpu.device_async_copy %arg5[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
 // CHECK: nvgpu.device_async_copy %arg6[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
-// CHECK: scf.for
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
-// CHECK-NEXT: gpu.barrier
+// CHECK: scf.for
+// CHECK-NOT: nvvm.cp.async.wait.group
+// CHECK: gpu.barrier
+// S^T and dP^T in two groups; P^T once S^T is complete, then dV issued;
+// dS^T once dP^T is complete (dV may still run), then dK.
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 0, 0;
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 0, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 0, 0;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK: math.exp2
+// CHECK-NOT: memref<8192xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK: vector.store {{.*}} : memref<8192xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1;
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
 // CHECK-NOT: wgmma.mma_async
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK: red.global.add.v4.f32
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
+// CHECK: nvvm.bar.warp.sync
+// CHECK-COUNT-8: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
+// CHECK-NOT: llvm.store
+// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK: nvvm.bar.warp.sync
+// CHECK: scf.if
+// CHECK: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], [$1], 128;
+// CHECK: nvvm.cp.async.bulk.commit.group
+// CHECK-NEXT: scf.yield
+// CHECK: nvvm.cp.async.bulk.wait_group 0{{$}}
+// CHECK-NOT: red.global
 // CHECK-NOT: nvgpu.mma.sync
 // CHECK: gpu.module @fa_attention_backward_dq_convert
 func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>, %o: tensor<?x?x?x64xbf16>, %do: tensor<?x?x?x64xbf16>, %lse: tensor<?x?x?xf32>)
@@ -56,13 +81,20 @@ func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v
 // of dQ's columns over all 128 keys (8 k-steps).
 // CHECK-LABEL: func.func @backward_d128
 // CHECK: gpu.func @fa_attention_backward_fused_f16_d128_bm64_bn128_s2_wgmma_
-// CHECK-COUNT-16: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 0, 0;
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 0, 0;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 0, 0;
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: gpu.barrier
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 1, 1;
 // CHECK-NOT: wgmma.mma_async
-// CHECK: red.global.add.v4.f32
+// CHECK-COUNT-16: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
+// CHECK-NOT: llvm.store
+// CHECK: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], [$1], 256;
 func.func @backward_d128(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: tensor<?x?x?x128xf16>, %o: tensor<?x?x?x128xf16>, %do: tensor<?x?x?x128xf16>, %lse: tensor<?x?x?xf32>)
     -> (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) {
   %0:3 = fa.attention_backward ins(%q, %k, %v, %o, %do, %lse : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?xf32>) outs(%q, %k, %v : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) -> tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>

@@ -52,12 +52,14 @@
 // CHECK:           %[[T:.*]] = math.tanh
 // CHECK:           arith.cmpi sle, %c0_i32, %[[CAUSAL:[0-9]+]] : i32
 // CHECK:           %[[P:.*]] = math.exp2
+// CHECK:           arith.cmpi sle, %c-1_i32, %[[CAUSAL]] : i32
+// CHECK:           arith.cmpi sle, %c8_i32, %[[CAUSAL]] : i32
+// P of every element, then dS (the wgmma kernel computes them while
+// different MMAs run).
 // CHECK:           %[[T2:.*]] = arith.mulf %[[T]], %[[T]] : f32
 // CHECK:           %[[D1:.*]] = arith.subf %{{.*}}, %[[T2]] : f32
 // CHECK:           %[[ZERO:.*]] = arith.cmpf oeq, %[[P]]
 // CHECK:           arith.select %[[ZERO]]
-// CHECK:           arith.cmpi sle, %c-1_i32, %[[CAUSAL]] : i32
-// CHECK:           arith.cmpi sle, %c8_i32, %[[CAUSAL]] : i32
 // CHECK:           nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK:           nvgpu.mma.sync
 // dK is scaled by 0.5 and stored to argument 8, dV to argument 9.
