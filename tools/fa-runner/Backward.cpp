@@ -319,12 +319,20 @@ int runBackward(const Options &opt) {
   std::vector<uint16_t> output(qElems);
   std::vector<double> exactOutput(qElems), lse(rows);
   std::vector<float> lseStored(rows);
+  // Rows are independent: spread over the cores, each worker with its own
+  // region interpreter (it keeps state). The forward costs B Hq Nq Nk D in
+  // fp64; with --no-check it is still needed (the kernel reads O and LSE).
   auto qs = p.strides(p.Hq, p.Nq);
-  for (int64_t b = 0; b < p.B; ++b)
-    for (int64_t h = 0; h < p.Hq; ++h)
-      for (int64_t i = 0; i < p.Nq; ++i) {
-        RowResult r = evaluateRow(p, in, mods, b, h, i);
-        int64_t row = (b * p.Hq + h) * p.Nq + i;
+  unsigned workers = std::max(1u, std::thread::hardware_concurrency());
+  workers = static_cast<unsigned>(std::min<int64_t>(workers, rows));
+  std::vector<std::thread> forwardThreads;
+  for (unsigned w = 0; w < workers; ++w)
+    forwardThreads.emplace_back([&, w]() {
+      ModEvaluator local(meta.scoreMod.get(), meta.maskMod.get(), hostViews);
+      ModEvaluator *rowMods = meta.hasMods() ? &local : nullptr;
+      for (int64_t row = w; row < rows; row += workers) {
+        int64_t i = row % p.Nq, h = row / p.Nq % p.Hq, b = row / p.Nq / p.Hq;
+        RowResult r = evaluateRow(p, in, rowMods, b, h, i);
         lse[row] = r.lse;
         lseStored[row] = float(r.lse);
         for (int64_t d = 0; d < p.D; ++d) {
@@ -333,6 +341,9 @@ int runBackward(const Options &opt) {
           output[at] = p.round(float(r.out[d]));
         }
       }
+    });
+  for (std::thread &t : forwardThreads)
+    t.join();
 
   cuda.load();
   if (CUresult r = cuda.cuInit(0))

@@ -13,11 +13,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace fa_runner {
 
 void die(int code, const std::string &message) {
+  // Worker threads may die too: one message and one exit, whichever thread
+  // comes first (the lock is never released; exit ends the others).
+  static std::mutex dying;
+  dying.lock();
   std::fflush(stdout);
   std::fprintf(stderr, "fa-runner: %s\n", message.c_str());
   std::exit(code);

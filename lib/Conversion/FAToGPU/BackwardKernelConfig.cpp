@@ -163,18 +163,10 @@ LogicalResult mlir::fa::verifyBackwardConfig(
       return failure();
     }
   int64_t headDim = spec.query.getShape()[3];
-  if (headDim != spec.value.getShape()[3]) {
-    emitError() << "the mma-sync backward needs D == Dv, got D = " << headDim
-                << ", Dv = " << spec.value.getShape()[3];
+  // Every stage checks (delta and dq_convert too, with either strategy).
+  if (failed(verifyHeadDims("the GPU backward", headDim,
+                            spec.value.getShape()[3], emitError)))
     return failure();
-  }
-  if (!llvm::is_contained(getSupportedHeadDims(), headDim)) {
-    InFlightDiagnostic diag = emitError();
-    diag << "the mma-sync backward supports head dimensions ";
-    llvm::interleaveComma(getSupportedHeadDims(), diag);
-    diag << ", got " << headDim;
-    return failure();
-  }
   if (isRowWise(stage))
     return success();
   if (config.wgmma &&

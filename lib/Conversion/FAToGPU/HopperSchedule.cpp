@@ -111,14 +111,9 @@ LogicalResult mlir::fa::verifyHopperConfig(
     return failure();
   }
   int64_t headDim = spec.getHeadDim();
-  if (headDim != spec.getValueHeadDim() ||
-      !llvm::is_contained(getSupportedHeadDims(), headDim)) {
-    InFlightDiagnostic diag = emitError();
-    diag << "the hopper-ws strategy supports D == Dv in {";
-    llvm::interleaveComma(getSupportedHeadDims(), diag);
-    diag << "}, got D = " << headDim << ", Dv = " << spec.getValueHeadDim();
+  if (failed(verifyHeadDims("the hopper-ws strategy", headDim,
+                            spec.getValueHeadDim(), emitError)))
     return failure();
-  }
   if (config.blockM % 64 != 0 || config.warpgroups() < 1 ||
       config.warpgroups() > 3) {
     emitError() << "block-m must be 64, 128 or 192 for the hopper-ws "

@@ -49,6 +49,20 @@ ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
   return known;
 }
 
+LogicalResult
+mlir::fa::verifyHeadDims(StringRef kernel, int64_t headDim,
+                         int64_t valueHeadDim,
+                         function_ref<InFlightDiagnostic()> emitError) {
+  if (headDim == valueHeadDim &&
+      llvm::is_contained(getSupportedHeadDims(), headDim))
+    return success();
+  InFlightDiagnostic diag = emitError();
+  diag << kernel << " supports D == Dv in {";
+  llvm::interleaveComma(getSupportedHeadDims(), diag);
+  diag << "}, got D = " << headDim << ", Dv = " << valueHeadDim;
+  return failure();
+}
+
 FailureOr<GPUTarget>
 mlir::fa::parseGPUTarget(StringRef chip,
                          function_ref<InFlightDiagnostic()> emitError) {

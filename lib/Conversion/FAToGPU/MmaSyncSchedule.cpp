@@ -131,19 +131,10 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
                 << element << " (f32 attention runs only on the CPU path)";
     return failure();
   }
-  if (spec.getHeadDim() != spec.getValueHeadDim()) {
-    emitError() << "the mma-sync strategy needs D == Dv, got D = "
-                << spec.getHeadDim() << ", Dv = " << spec.getValueHeadDim();
-    return failure();
-  }
   int64_t headDim = spec.getHeadDim();
-  if (!llvm::is_contained(getSupportedHeadDims(), headDim)) {
-    InFlightDiagnostic diag = emitError();
-    diag << "the mma-sync strategy supports head dimensions ";
-    llvm::interleaveComma(getSupportedHeadDims(), diag);
-    diag << ", got " << headDim;
+  if (failed(verifyHeadDims("the mma-sync strategy", headDim,
+                            spec.getValueHeadDim(), emitError)))
     return failure();
-  }
   if (config.warps <= 0 || config.warps > 16) {
     emitError() << "warps must be in [1, 16], got " << config.warps;
     return failure();

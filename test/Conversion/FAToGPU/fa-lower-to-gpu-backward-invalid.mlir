@@ -7,6 +7,9 @@
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKM
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-n=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKN
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" "--fa-lower-to-gpu=strategy=hopper-ws chip=sm_90" 2>&1 | FileCheck %s --check-prefix=HCHIP
+// A head dimension no kernel is built for, with either strategy.
+// RUN: sed 's/x64xf16>/x96xf16>/g' %s | not fa-opt --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HEADDIM
+// RUN: sed 's/x64xf16>/x96xf16>/g' %s | not fa-opt --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=strategy=mma-sync" 2>&1 | FileCheck %s --check-prefix=HEADDIM
 // auto builds mma.sync kernels where the wgmma one cannot be built.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s --check-prefix=AUTO
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=defaults-for=wgmma" 2>&1 | FileCheck %s --check-prefix=DEFAULTS
@@ -36,6 +39,7 @@
 // HBLOCKM: error: the hopper-ws backward streams blocks of 64 query rows (the M of dQ's warpgroup MMA): block-m must be 64, got 32
 // HBLOCKN: error: the hopper-ws backward gives each warpgroup 64 keys of its tile: block-n must be 64 or 128, got 32
 // HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_90; use strategy=mma-sync
+// HEADDIM: error: the GPU backward supports D == Dv in {64, 128, 192, 256}, got D = 96, Dv = 96
 // AUTO: gpu.func @fa_attention_backward_fused_f16_d64_bm32_bn128_s2_{{[0-9a-f]+}}
 // AUTO-SAME: strategy = "mma-sync"
 // AUTO-NOT: wgmma

@@ -47,7 +47,7 @@ func.func @f32(%q: tensor<1x1x?x64xf32>, %k: tensor<1x1x?x64xf32>,
 func.func @head_dim_32(%q: tensor<1x1x?x32xf16>, %k: tensor<1x1x?x32xf16>,
                        %v: tensor<1x1x?x32xf16>, %o: tensor<1x1x?x32xf16>)
     -> tensor<1x1x?x32xf16> {
-  // expected-error @+1 {{the mma-sync strategy supports head dimensions 64, 128, 192, 256, got 32}}
+  // expected-error @+1 {{the mma-sync strategy supports D == Dv in {64, 128, 192, 256}, got D = 32, Dv = 32}}
   %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>, tensor<1x1x?x32xf16>)
                     outs(%o : tensor<1x1x?x32xf16>) -> tensor<1x1x?x32xf16>
   return %0 : tensor<1x1x?x32xf16>
@@ -58,7 +58,7 @@ func.func @head_dim_32(%q: tensor<1x1x?x32xf16>, %k: tensor<1x1x?x32xf16>,
 func.func @value_dim_differs(%q: tensor<1x1x?x128xf16>, %k: tensor<1x1x?x128xf16>,
                              %v: tensor<1x1x?x64xf16>, %o: tensor<1x1x?x64xf16>)
     -> tensor<1x1x?x64xf16> {
-  // expected-error @+1 {{the mma-sync strategy needs D == Dv, got D = 128, Dv = 64}}
+  // expected-error @+1 {{the mma-sync strategy supports D == Dv in {64, 128, 192, 256}, got D = 128, Dv = 64}}
   %0 = fa.attention ins(%q, %k, %v : tensor<1x1x?x128xf16>, tensor<1x1x?x128xf16>, tensor<1x1x?x64xf16>)
                     outs(%o : tensor<1x1x?x64xf16>) -> tensor<1x1x?x64xf16>
   return %0 : tensor<1x1x?x64xf16>

@@ -62,6 +62,14 @@ ArrayRef<GPUTarget> getKnownGPUTargets();
 /// Whether `chip` has wgmma (the hopper-ws strategy's chip).
 inline bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
 
+/// Checks that the head dimensions of Q/K (`headDim`) and V (`valueHeadDim`)
+/// are ones the GPU kernels are built for: equal, and in
+/// getSupportedHeadDims(). The message names `kernel` (e.g. "the hopper-ws
+/// backward").
+LogicalResult verifyHeadDims(StringRef kernel, int64_t headDim,
+                             int64_t valueHeadDim,
+                             function_ref<InFlightDiagnostic()> emitError);
+
 /// Parses a chip of getKnownGPUTargets; fails (through `emitError`) for
 /// anything else.
 FailureOr<GPUTarget> parseGPUTarget(StringRef chip,
