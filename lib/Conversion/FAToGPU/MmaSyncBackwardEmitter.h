@@ -201,9 +201,13 @@ private:
   /// A matrix descriptor of the 128-byte-swizzled operand at byte `offset`
   /// of the aligned shared memory, with leading byte offset `leading`.
   Value wgmmaDescriptor(Value offset, int64_t leading);
-  /// The descriptor of ring slot `slot` of the ring at `ringBytes` read
-  /// N-major (the B operand of dV += P^T dO and dK += dS^T Q).
-  Value ringNMajorDescriptor(int64_t ringBytes, Value slot);
+  /// Issues acc += A^T B as one commit group of RS warpgroup MMAs: A the
+  /// packed P^T or dS^T `fragments`, B ring slot `slot` of the ring at
+  /// `ringBytes` read N-major (dV += P^T dO, dK += dS^T Q); returns the
+  /// accumulators, in flight.
+  SmallVector<Value> accumulateRingProduct(ArrayRef<Value> acc,
+                                           ArrayRef<Value> fragments,
+                                           int64_t ringBytes, Value slot);
   void emitStores(ArrayRef<Value> accs);
   /// fused: dQ[block rows] += dS K for the streamed block at `start` of
   /// query head `streamHead`, with `grads` the block's dS^T per element.

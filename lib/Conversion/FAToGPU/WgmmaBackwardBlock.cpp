@@ -70,12 +70,23 @@ Value BackwardEmitter::wgmmaDescriptor(Value offset, int64_t leading) {
       b, address, getWgmmaDescriptorBits(leading, kSwizzlePeriodBytes));
 }
 
-Value BackwardEmitter::ringNMajorDescriptor(int64_t ringBytes, Value slot) {
-  // 16 rows (a k-step of the MMAs that reduce over the block's queries) are
-  // 2048 bytes of each slab; slabs are block_m rows apart.
+SmallVector<Value>
+BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
+                                       ArrayRef<Value> fragments,
+                                       int64_t ringBytes, Value slot) {
+  // B N-major: 16 rows (a k-step over the block's queries) are 2048 bytes
+  // of each slab; slabs are block_m rows apart.
   Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
-  return wgmmaDescriptor(add(idx(ringBytes), slotBytes),
-                         streamRows * kSlabRowBytes);
+  Value ring = wgmmaDescriptor(add(idx(ringBytes), slotBytes),
+                               streamRows * kSlabRowBytes);
+  SmallVector<Value> result(acc);
+  emitWgmmaFence(b);
+  for (int64_t k = 0; k < streamRows / 16; ++k)
+    result = emitWgmmaRS(b, result, fragments.slice(4 * k, 4),
+                         offsetWgmmaDescriptor(b, ring, k * 16 * kSlabRowBytes),
+                         headDim, elementType, /*transposeB=*/true);
+  emitWgmmaCommit(b);
+  return result;
 }
 
 void BackwardEmitter::awaitBlock() {
@@ -191,15 +202,9 @@ void BackwardEmitter::emitWgmmaBlock(Value start, Value streamHead, Value slot,
   SmallVector<Value> probFrags = pack(probs);
 
   // dV += P^T dO.
-  Value dONMajor = ringNMajorDescriptor(doRingBytes, slot);
-  SmallVector<Value> gradValue(accs.begin() + headDim / 2, accs.end());
-  emitWgmmaFence(b);
-  for (int64_t k = 0; k < streamRows / 16; ++k)
-    gradValue =
-        emitWgmmaRS(b, gradValue, ArrayRef<Value>(probFrags).slice(4 * k, 4),
-                    offsetWgmmaDescriptor(b, dONMajor, k * 16 * kSlabRowBytes),
-                    headDim, elementType, /*transposeB=*/true);
-  emitWgmmaCommit(b);
+  SmallVector<Value> gradValue =
+      accumulateRingProduct(ArrayRef<Value>(accs).drop_front(headDim / 2),
+                            probFrags, doRingBytes, slot);
 
   // dP^T is complete (dV may not be).
   emitWgmmaWait(b, 1);
@@ -254,15 +259,9 @@ void BackwardEmitter::emitWgmmaGradients(
                                  NVVM::SharedSpace::shared_cta));
 
   // dK += dS^T Q.
-  Value qNMajor = ringNMajorDescriptor(qRingBytes, slot);
-  SmallVector<Value> gradKey(accs.begin(), accs.begin() + headDim / 2);
-  emitWgmmaFence(b);
-  for (int64_t k = 0; k < streamRows / 16; ++k)
-    gradKey =
-        emitWgmmaRS(b, gradKey, ArrayRef<Value>(gradFrags).slice(4 * k, 4),
-                    offsetWgmmaDescriptor(b, qNMajor, k * 16 * kSlabRowBytes),
-                    headDim, elementType, /*transposeB=*/true);
-  emitWgmmaCommit(b);
+  SmallVector<Value> gradKey =
+      accumulateRingProduct(ArrayRef<Value>(accs).take_front(headDim / 2),
+                            gradFrags, qRingBytes, slot);
 
   // Every warpgroup's dS^T is in shared memory.
   gpu::BarrierOp::create(b);
