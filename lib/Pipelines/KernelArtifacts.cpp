@@ -194,6 +194,19 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // that no op describes.
   SmallVector<AttentionOp> ops;
   module.walk([&](AttentionOp op) { ops.push_back(op); });
+  // Tile sizes for ops the module does not hold would be ignored.
+  bool hasBackward = false;
+  module.walk([&](AttentionBackwardOp) { hasBackward = true; });
+  if ((options.blockM || options.blockN) && ops.empty() && hasBackward)
+    return emitError(module.getLoc(),
+                     "block-m and block-n tile fa.attention, and the module "
+                     "holds only fa.attention_backward; its tiles are "
+                     "backward-block-m and backward-block-n");
+  if ((options.backwardBlockM || options.backwardBlockN) && !hasBackward)
+    return emitError(module.getLoc(),
+                     "backward-block-m and backward-block-n tile "
+                     "fa.attention_backward, which the module does not "
+                     "hold");
   bool pretiled = false;
   module.walk([&](Operation *op) {
     pretiled |= op->hasAttr(AttentionTileAttr::attrName);

@@ -74,9 +74,11 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   func.addPass(createFAFuseOnlineSoftmax());
   // The backward: three stages with the tiles of the strategy's kernels.
   // block-m/block-n are the forward's (its registers differ); the
-  // backward's tiles are fa-tile-attention-backward's options.
+  // backward's are backward-block-m/backward-block-n.
   FATileAttentionBackwardOptions backward;
   backward.dq = options.backwardDq;
+  backward.blockM = options.backwardBlockM;
+  backward.blockN = options.backwardBlockN;
   if (strategy == "hopper-ws" || strategy == "auto")
     backward.defaultsFor = strategy;
   func.addPass(createFATileAttentionBackward(backward));

@@ -31,10 +31,26 @@
 // RUN: fa-compile %s -o %t/hw --format=ptx | FileCheck %s --check-prefix=HTOOL
 // RUN: FileCheck %s --check-prefix=HFUSED < %t/hw.1.json
 // RUN: FileCheck %s --check-prefix=HPTX < %t/hw.1.ptx
+// RUN: FileCheck %s --check-prefix=HPTX-LATCH < %t/hw.1.ptx
 // RUN: fa-compile %s -o %t/hw2 --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=HTOOL2
 // RUN: not fa-compile %s -o %t/hw3 --format=ptx --strategy=hopper-ws --backward-dq=stage 2>&1 | FileCheck %s --check-prefix=HSTAGE
 // RUN: fa-compile %s -o %t/hw4 --format=ptx --backward-dq=stage | FileCheck %s --check-prefix=HSTAGES2
 // RUN: not fa-compile %s -o %t/hw5 --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=HCHIP
+// The backward's tiles are backward-block-m/backward-block-n (block-m and
+// block-n are the forward's: given for a module without fa.attention they
+// would be ignored, so they are refused, as are the backward's for a module
+// without fa.attention_backward). 128 x 128 at D = 128 needs more
+// registers than the wgmma kernel has.
+// RUN: fa-compile %s -o %t/hw6 --format=ptx --strategy=mma-sync --backward-block-m=16 --backward-block-n=32 | FileCheck %s --check-prefix=BTILES
+// RUN: not fa-compile %s -o %t/hw7 --format=ptx --block-n=64 2>&1 | FileCheck %s --check-prefix=FWDTILES
+// RUN: not fa-compile %S/../../examples/attention.mlir -o %t/hw8 --format=ptx --backward-block-m=64 2>&1 | FileCheck %s --check-prefix=BWDTILES
+// RUN: not fa-compile %s -o %t/hw9 --format=ptx --strategy=hopper-ws --backward-block-m=128 2>&1 | FileCheck %s --check-prefix=BREGS
+
+// BTILES: fa_attention_backward_delta_f16_d128_bm16_bn32_
+// BTILES: fa_attention_backward_key_value_f16_d128_bm16_bn32_
+// FWDTILES: error: block-m and block-n tile fa.attention, and the module holds only fa.attention_backward; its tiles are backward-block-m and backward-block-n
+// BWDTILES: error: backward-block-m and backward-block-n tile fa.attention_backward, which the module does not hold
+// BREGS: error: the hopper-ws backward needs 320 accumulator registers per thread at D = 128 with block-m = 128 and block-n = 128
 
 // TOOL: fa-compile: fa_attention_backward_delta_f16_d128_bm32_bn64_{{[0-9a-f]+}} -> {{.*}}bwd.0.{ptx,json}
 // TOOL: fa-compile: fa_attention_backward_fused_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}bwd.1.{ptx,json}
@@ -158,20 +174,26 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HFUSED: "expr": "ceildiv(k.size[2], 128)"
 // HFUSED: "strategy": "hopper-ws"
 
-// S^T and dP^T (64 x 64, K-major), dV and dK (P^T and dS^T from registers,
-// N-major), dQ (dS M-major, K N-major, 64 columns a warpgroup).
+// S^T and dP^T (64 x 64, K-major), dV (P^T from registers, dO N-major), dQ
+// (dS M-major, K N-major, 64 columns a warpgroup), dK behind it (dS^T from
+// registers, Q N-major) while dQ's rows are reduced.
 // HPTX: .entry fa_attention_backward_fused_f16_d128
 // HPTX: fence.proxy.async.shared::cta
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
 // HPTX: ex2.approx
 // HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1, 1;
-// HPTX: wgmma.wait_group.sync.aligned 0
+// HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
+// HPTX: wgmma.wait_group.sync.aligned 1
 // HPTX: cp.async.bulk.wait_group.read 0
 // HPTX: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32
 // HPTX: cp.async.bulk.wait_group 0
 // HPTX-NOT: mma.sync
 // HPTX-NOT: red.global
+// dK's wait follows the bulk reductions' commit (the loop's latch block,
+// which LLVM places before the loop body).
+// HPTX-LATCH: cp.async.bulk.commit_group;
+// HPTX-LATCH-NEXT: wgmma.wait_group.sync.aligned 0;
 
 // HSTAGE: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage
 // HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_80

@@ -81,10 +81,8 @@ static constexpr int64_t kBackwardRegisterBudget = 208;
 /// each), S^T and dP^T (block_m / 2 each) and dQ's share.
 static int64_t getWgmmaBackwardRegisters(const BackwardStageTile &stage,
                                          int64_t headDim) {
-  auto [tileRows, streamRows] = getTileShape(stage);
-  // dQ: D / W columns a warpgroup (WgmmaBackwardBlock.cpp).
-  int64_t warpgroups = tileRows / 64;
-  return headDim + streamRows + headDim / warpgroups / 2;
+  int64_t streamRows = getTileShape(stage).second;
+  return headDim + streamRows + getWgmmaGradQueryColumns(stage, headDim) / 2;
 }
 
 /// The wgmma kernel's accumulators need no fragments beside them (P and
@@ -116,20 +114,24 @@ verifyWgmmaBackward(const BackwardStageTile &stage, int64_t headDim,
                 << tileRows;
     return failure();
   }
-  if (streamRows != 64) {
+  // A warpgroup computes dQ of one or more whole 64-query M tiles, and
+  // the statistics of a block are copied a row per thread.
+  if (streamRows != 64 && !(streamRows == 128 && tileRows == 128)) {
     emitError() << "the hopper-ws backward streams blocks of 64 query rows "
-                   "(the M of dQ's warpgroup MMA): block-m must be 64, got "
-                << streamRows;
+                   "(the M of dQ's warpgroup MMA), or 128 with block-n = "
+                   "128 (a warpgroup per 64 of them): got block-m = "
+                << streamRows << " with block-n = " << tileRows;
     return failure();
   }
   int64_t registers = getWgmmaBackwardRegisters(stage, headDim);
   if (registers > kWgmmaBackwardRegisterBudget) {
     emitError() << "the hopper-ws backward needs " << registers
                 << " accumulator registers per thread at D = " << headDim
-                << " with block-n = " << tileRows << " (budget "
+                << " with block-m = " << streamRows
+                << " and block-n = " << tileRows << " (budget "
                 << kWgmmaBackwardRegisterBudget
-                << "); use block-n = 128, which splits dQ over two "
-                   "warpgroups";
+                << "); use block-m = 64 and block-n = 128, which split dQ "
+                   "over two warpgroups";
     return failure();
   }
   return success();

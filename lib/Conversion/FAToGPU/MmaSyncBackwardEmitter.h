@@ -55,12 +55,14 @@ inline int64_t getGradScoresPitch(const BackwardStageTile &s) {
 }
 
 /// wgmma fused: the columns of dQ a warpgroup computes (the warpgroups of
-/// a tile split D), and the byte pitch of its rows staged in shared memory
-/// for the bulk reductions (32 bytes of padding: a half-warp's 8-byte
-/// stores of rows g and g + 1 are 8 banks apart, free of conflicts).
+/// a 64-query M tile split D), and the byte pitch of its rows staged in
+/// shared memory for the bulk reductions (32 bytes of padding: a
+/// half-warp's 8-byte stores of rows g and g + 1 are 8 banks apart, free
+/// of conflicts).
 inline int64_t getWgmmaGradQueryColumns(const BackwardStageTile &s,
                                         int64_t headDim) {
-  return headDim / (getTileShape(s).first / 64);
+  auto [tileRows, streamRows] = getTileShape(s);
+  return headDim / (tileRows / 64 / (streamRows / 64));
 }
 inline int64_t getWgmmaGradQueryPitch(const BackwardStageTile &s,
                                       int64_t headDim) {

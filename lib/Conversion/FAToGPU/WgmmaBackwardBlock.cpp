@@ -19,13 +19,14 @@
 //   P^T                               per element, once S^T is complete
 //   dV  += P^T dO                     RS: P^T from registers, dO N-major
 //   dS^T                              per element, once dP^T is complete
-//   dK  += dS^T Q                     RS, Q N-major
 //   dS^T -> shared memory             rows = keys, the swizzled slab
 //   dQ   = dS K                       SS, dS M-major, K N-major; the
 //                                     warpgroups split D
-//   dQ  -> staged rows                a warp's 16 rows, then one
-//                                     cp.reduce.async.bulk (add.f32) per
-//                                     row into the f32 accumulator
+//   dK  += dS^T Q                     RS, Q N-major, issued behind dQ
+//   dQ  -> staged rows                while dK runs: a warp's 16 rows,
+//                                     then one cp.reduce.async.bulk
+//                                     (add.f32) per row into the f32
+//                                     accumulator
 //
 // Shared memory written by threads (cp.async, the dS^T and dQ stores) is
 // fenced for the async proxy before the barrier (or warp sync) that
@@ -240,17 +241,15 @@ void BackwardEmitter::emitWgmmaGradients(
   for (int64_t h = 0; h < 2; ++h) {
     Value row = add(keyRow, idx(8 * h));
     Value isKey = lt(add(rowStart, row), kvLength);
-    Value rowBase =
-        add(mul(row, idx(kSlabRowElements)), mul(threadInGroup, idx(2)));
     for (int64_t n = 0; n < nTiles; ++n) {
       Value pair = arith::TruncFOp::create(
           b, pairType,
           vector::FromElementsOp::create(
               b, widePair, ValueRange{grads[n][2 * h], grads[n][2 * h + 1]}));
       pair = arith::SelectOp::create(b, isKey, pair, zeroPair);
-      vector::StoreOp::create(
-          b, pair, gradScoresT,
-          ValueRange{add(rowBase, swizzledColumn(row, idx(n)))});
+      vector::StoreOp::create(b, pair, gradScoresT,
+                              ValueRange{add(slabOffset(row, idx(n), tileRows),
+                                             mul(threadInGroup, idx(2)))});
     }
   }
   NVVM::FenceProxyOp::create(
@@ -258,24 +257,22 @@ void BackwardEmitter::emitWgmmaGradients(
       NVVM::SharedSpaceAttr::get(b.getContext(),
                                  NVVM::SharedSpace::shared_cta));
 
-  // dK += dS^T Q.
-  SmallVector<Value> gradKey =
-      accumulateRingProduct(ArrayRef<Value>(accs).take_front(headDim / 2),
-                            gradFrags, qRingBytes, slot);
-
   // Every warpgroup's dS^T is in shared memory.
   gpu::BarrierOp::create(b);
 
-  // dQ = dS K: A = dS^T's slab read M-major (64 queries a row), B = the K
-  // tile N-major (slabs tile rows apart); 16 keys = 2048 bytes of both.
-  // Warpgroup w takes columns [n w, n (w + 1)) over all the tile's keys:
-  // from column n w of the K tile, which is slab n w / 64, (n w mod 64) *
-  // 2 bytes into its rows (the swizzle is a function of the address, so
-  // the start may lie inside an atom: at D = 64, n = 32).
-  int64_t n = headDim / warpgroups;
+  // dQ = dS K: A = dS^T's slabs read M-major (64 queries a row: M tile
+  // m is slab m), B = the K tile N-major (slabs tile rows apart); 16 keys
+  // = 2048 bytes of both. The warpgroups of an M tile split D: warpgroup
+  // w takes M tile w / s and columns [n (w mod s), n (w mod s + 1)) over
+  // all the tile's keys: from column c of the K tile, which is slab c /
+  // 64, (c mod 64) * 2 bytes into its rows (the swizzle is a function of
+  // the address, so the start may lie inside an atom: at D = 64, n = 32).
+  int64_t n = getWgmmaGradQueryColumns(stage, headDim);
+  int64_t splits = headDim / n;
   int64_t tileLeading = tileRows * kSlabRowBytes;
-  Value firstCol = mul(warpgroup, idx(n));
-  Value aOffset = idx(gradScoresBytes);
+  Value mTile = div(warpgroup, idx(splits));
+  Value firstCol = mul(rem(warpgroup, idx(splits)), idx(n));
+  Value aOffset = add(idx(gradScoresBytes), mul(mTile, idx(tileLeading)));
   Value bOffset =
       add(idx(kTileBytes), add(mul(div(firstCol, idx(64)), idx(tileLeading)),
                                mul(rem(firstCol, idx(64)), idx(2))));
@@ -290,21 +287,32 @@ void BackwardEmitter::emitWgmmaGradients(
         /*accumulate=*/k > 0, /*transposeA=*/true,
         /*transposeB=*/true);
   emitWgmmaCommit(b);
-  emitWgmmaWait(b, 0);
-  // The accumulators, and the fragments the MMAs read, stay in their
-  // registers until here.
-  gradKey = fenceRegisters(b, gradKey);
-  SmallVector<Value> gradValue = fenceRegisters(b, gradValueInFlight);
+
+  // dK += dS^T Q, issued behind dQ: dQ's reductions run while it does.
+  SmallVector<Value> gradKey =
+      accumulateRingProduct(ArrayRef<Value>(accs).take_front(headDim / 2),
+                            gradFrags, qRingBytes, slot);
+
+  // dV and dQ are complete (groups complete in order), dK may not be.
+  emitWgmmaWait(b, 1);
   gradQuery = fenceRegisters(b, gradQuery);
+  SmallVector<Value> gradValue = fenceRegisters(b, gradValueInFlight);
   fenceRegisters(b, probFrags);
+  awaitBlock();
+
+  // The warp's query rows: 16 (warp mod 4).. of its M tile.
+  addRowsBulk(
+      gradQuery, streamHead,
+      add(add(start, mul(mTile, idx(64))), mul(rem(warp, idx(4)), idx(16))),
+      firstCol, n);
+
+  // The accumulators, and the fragments dK reads, stay in their registers
+  // until here.
+  emitWgmmaWait(b, 0);
+  gradKey = fenceRegisters(b, gradKey);
   fenceRegisters(b, gradFrags);
   llvm::copy(gradKey, accs.begin());
   llvm::copy(gradValue, accs.begin() + headDim / 2);
-  awaitBlock();
-
-  // The warp's query rows: 16 (warp mod 4).. of the block.
-  addRowsBulk(gradQuery, streamHead,
-              add(start, mul(rem(warp, idx(4)), idx(16))), firstCol, n);
 }
 
 void BackwardEmitter::addRowsBulk(ArrayRef<Value> acc, Value accHead,

@@ -2,9 +2,12 @@
 // hopper-ws (wgmma) kernel cannot build, and tiled IR edited so that a
 // kernel would compute something else.
 // hopper-ws builds the fused stage only, from 64-query blocks of 64- or
-// 128-key tiles, on sm_90a.
+// 128-key tiles (or 128-query blocks of 128-key tiles, with the registers
+// for them: not at D = 128), on sm_90a.
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HOPPER
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKM
+// RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=128 block-n=64" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKM128
+// RUN: sed 's/x64xf16>/x128xf16>/g' %s | not fa-opt --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=128 block-n=128" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HREGS
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-n=32" "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=HBLOCKN
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" "--fa-lower-to-gpu=strategy=hopper-ws chip=sm_90" 2>&1 | FileCheck %s --check-prefix=HCHIP
 // A head dimension no kernel is built for, with either strategy.
@@ -36,7 +39,9 @@
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/stage = "fused"/stage = "key_value"/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=RENAMED
 
 // HOPPER: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage; tile with dq=accumulate or use strategy=mma-sync
-// HBLOCKM: error: the hopper-ws backward streams blocks of 64 query rows (the M of dQ's warpgroup MMA): block-m must be 64, got 32
+// HBLOCKM: error: the hopper-ws backward streams blocks of 64 query rows (the M of dQ's warpgroup MMA), or 128 with block-n = 128 (a warpgroup per 64 of them): got block-m = 32 with block-n = 128
+// HBLOCKM128: error: the hopper-ws backward streams blocks of 64 query rows (the M of dQ's warpgroup MMA), or 128 with block-n = 128 (a warpgroup per 64 of them): got block-m = 128 with block-n = 64
+// HREGS: error: the hopper-ws backward needs 320 accumulator registers per thread at D = 128 with block-m = 128 and block-n = 128 (budget 224); use block-m = 64 and block-n = 128, which split dQ over two warpgroups
 // HBLOCKN: error: the hopper-ws backward gives each warpgroup 64 keys of its tile: block-n must be 64 or 128, got 32
 // HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_90; use strategy=mma-sync
 // HEADDIM: error: the GPU backward supports D == Dv in {64, 128, 192, 256}, got D = 96, Dv = 96

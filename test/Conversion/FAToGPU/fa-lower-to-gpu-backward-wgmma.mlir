@@ -3,12 +3,13 @@
 // keys) becomes one kernel of two warpgroups whose five GEMMs per query
 // block are warpgroup MMAs; delta and dq_convert stay the row-wise kernels.
 // Per block: a barrier, S^T and dP^T (SS, K-major, 64 x 64 per
-// warpgroup), then dV and dK (RS: P^T and dS^T from registers, dO and Q
-// N-major), dS^T to shared memory, a barrier, dQ (SS with dS M-major and K
-// N-major); then the next block's copies are waited for and fenced for the
-// async proxy (before, not after, this block's dQ traffic, which the fence
-// would wait for), and each warp stages its 16 rows of dQ in shared memory
-// and adds them with one cp.reduce.async.bulk per row. The LSE and delta of
+// warpgroup), then dV (RS: P^T from registers, dO N-major), dS^T to shared
+// memory, a barrier, dQ (SS with dS M-major and K N-major), dK behind it
+// (RS, Q N-major); once dQ is complete the next block's copies are waited
+// for and fenced for the async proxy (before, not after, this block's dQ
+// traffic, which the fence would wait for), and each warp stages its 16
+// rows of dQ in shared memory and adds them with one cp.reduce.async.bulk
+// per row while dK runs. The LSE and delta of
 // each block come through the ring (4-byte cp.async), not registers.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 // auto builds the same kernels on sm_90a.
@@ -30,7 +31,7 @@
 // CHECK-NOT: nvvm.cp.async.wait.group
 // CHECK: gpu.barrier
 // S^T and dP^T in two groups; P^T once S^T is complete, then dV issued;
-// dS^T once dP^T is complete (dV may still run), then dK.
+// dS^T once dP^T is complete (dV may still run).
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 0, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
@@ -45,14 +46,16 @@
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK: vector.store {{.*}} : memref<8192xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK-NEXT: gpu.barrier
+// dQ, then dK behind it; dQ's reductions once dQ (and dV) are complete.
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT: gpu.barrier
-// CHECK: nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK-NOT: wgmma.mma_async
-// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
 // CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
@@ -64,7 +67,8 @@
 // CHECK: scf.if
 // CHECK: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], [$1], 128;
 // CHECK: nvvm.cp.async.bulk.commit.group
-// CHECK-NEXT: scf.yield
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: scf.yield
 // CHECK: nvvm.cp.async.bulk.wait_group 0{{$}}
 // CHECK-NOT: red.global
 // CHECK-NOT: nvgpu.mma.sync
@@ -87,10 +91,12 @@ func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 1, 1;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}p, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT: gpu.barrier
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}p, 1, 1, 1, 1;
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK-NOT: wgmma.mma_async
 // CHECK-COUNT-16: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
 // CHECK-NOT: llvm.store
