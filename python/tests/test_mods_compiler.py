@@ -408,9 +408,10 @@ def test_row_only_conditions_in_score_mod_compile(fn):
 def test_hopper_backward_is_the_wgmma_fused_kernel(tmp_path, d, strategy):
     """On sm_90a the default backward (auto, as fa_mlir.torch compiles it)
     and hopper-ws run the fused stage as warpgroup MMAs, with dQ summed in
-    f32: 64 queries by 128 keys, two warpgroups; delta and dq_convert are
-    the row-wise kernels. A capture's argument index in the metadata counts
-    the dQ accumulator. dq=stage stays mma.sync under auto."""
+    f32: 64 queries by 128 keys (128 by 128 at D = 64), two warpgroups;
+    delta and dq_convert are the row-wise kernels. A capture's argument
+    index in the metadata counts the dQ accumulator. dq=stage stays
+    mma.sync under auto."""
     needs_compiler()
     spec = spec_of(mods.alibi(FakeTensor(np.float32([0.5, 0.25]))),
                    dtype="bf16", head_dim=d, causal="bottom_right")
@@ -422,7 +423,9 @@ def test_hopper_backward_is_the_wgmma_fused_kernel(tmp_path, d, strategy):
     fused = kernels[1]
     assert fused.metadata["strategy"] == "hopper-ws"
     tile = fused.metadata["tile"]
-    assert (tile["block_m"], tile["block_n"], tile["warps"]) == (64, 128, 8)
+    block_m = 128 if d == 64 else 64
+    assert (tile["block_m"], tile["block_n"], tile["warps"]) == \
+        (block_m, 128, 8)
     assert fused.metadata["block"] == [256, 1, 1]
     assert "wgmma.mma_async.sync.aligned" in fused.ptx
     assert "mma.sync.aligned" not in fused.ptx

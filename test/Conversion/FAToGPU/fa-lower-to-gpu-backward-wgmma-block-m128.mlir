@@ -3,8 +3,15 @@
 // warpgroup, dV and dK take 8 k-steps over the block's queries, and
 // warpgroup w computes dQ of queries 64w.. (the second dS^T slab is its A)
 // with all 64 columns, then stages and adds those rows. D = 128 does not
-// fit (fa-lower-to-gpu-backward-invalid.mlir).
+// fit (fa-lower-to-gpu-backward-invalid.mlir). These are hopper-ws's (and
+// auto's) default tiles at D = 64.
 // RUN: fa-opt %s "--fa-tile-attention-backward=dq=accumulate block-m=128 block-n=128" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
+// RUN: fa-opt %s "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
+// RUN: fa-opt %s "--fa-tile-attention-backward=dq=auto defaults-for=auto" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
+// With only block-n = 64 asked for (one warpgroup), the default block-m is
+// 64.
+// RUN: fa-opt %s "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws block-n=64" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=BN64
+// BN64: gpu.func @fa_attention_backward_fused_bf16_d64_bm64_bn64_s2_wgmma_
 
 // CHECK-LABEL: func.func @backward_d64
 // CHECK: gpu.func @fa_attention_backward_fused_bf16_d64_bm128_bn128_s2_wgmma_

@@ -1,7 +1,8 @@
 // The hopper-ws backward (WgmmaBackwardBlock.cpp): the fused stage of a
-// dq=accumulate backward tiled with hopper-ws's defaults (64 queries by 128
-// keys) becomes one kernel of two warpgroups whose five GEMMs per query
-// block are warpgroup MMAs; delta and dq_convert stay the row-wise kernels.
+// dq=accumulate backward tiled with hopper-ws's defaults and 64-query
+// blocks (by 128 keys) becomes one kernel of two warpgroups whose five
+// GEMMs per query block are warpgroup MMAs; delta and dq_convert stay the
+// row-wise kernels.
 // Per block: a barrier, S^T and dP^T (SS, K-major, 64 x 64 per
 // warpgroup), then dV (RS: P^T from registers, dO N-major), dS^T to shared
 // memory, a barrier, dQ (SS with dS M-major and K N-major), dK behind it
@@ -11,9 +12,11 @@
 // rows of dQ in shared memory and adds them with one cp.reduce.async.bulk
 // per row while dK runs. The LSE and delta of
 // each block come through the ring (4-byte cp.async), not registers.
-// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
+// (At D = 64 the default is 128-query blocks,
+// fa-lower-to-gpu-backward-wgmma-block-m128.mlir; this file asks for 64.)
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws block-m=64" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 // auto builds the same kernels on sm_90a.
-// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=auto" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=auto block-m=64" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
 
 // D = 64: each warpgroup takes 32 of dQ's columns over all 128 keys (8
 // k-steps, N 32, the second from inside a swizzle atom).

@@ -247,7 +247,8 @@ FailureOr<scf::ForOp> fuseOnlineSoftmax(RewriterBase &rewriter,
 /// dq=accumulate 128 up to D = 64: each key tile adds to all of dQ, and
 /// larger tiles halve those additions). With `wgmma`, those of the
 /// hopper-ws fused kernel: 64 queries by 128 keys (two warpgroups) up to
-/// D = 128.
+/// D = 128, 128 by 128 at D = 64 (tileAttentionBackward takes 64 queries
+/// there for a score_mod whose derivative varies, or another block-n).
 AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim,
                                                bool accumulate = false,
                                                bool wgmma = false);
