@@ -22,6 +22,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
+#include <algorithm>
 #include <memory>
 
 namespace mlir::fa::detail {
@@ -62,7 +63,9 @@ inline int64_t getGradScoresPitch(const BackwardStageTile &s) {
 inline int64_t getWgmmaGradQueryColumns(const BackwardStageTile &s,
                                         int64_t headDim) {
   auto [tileRows, streamRows] = getTileShape(s);
-  return headDim / (tileRows / 64 / (streamRows / 64));
+  // Tiles the wgmma kernel refuses (verifyWgmmaBackward) count one split.
+  int64_t mTiles = std::max<int64_t>(streamRows / 64, 1);
+  return headDim / std::max<int64_t>(tileRows / 64 / mTiles, 1);
 }
 inline int64_t getWgmmaGradQueryPitch(const BackwardStageTile &s,
                                       int64_t headDim) {
