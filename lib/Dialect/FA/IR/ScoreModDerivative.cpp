@@ -15,6 +15,7 @@
 
 #include "fa/Dialect/FA/IR/ScoreModDerivative.h"
 #include "fa/Dialect/FA/IR/FAOps.h"
+#include "mlir/IR/Matchers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -350,4 +351,22 @@ mlir::fa::cloneScoreModWithDerivative(OpBuilder &builder, Region &scoreMod,
   Activity activity(scoreMod);
   assert(!activity.nonDifferentiable && "score_mod must be differentiable");
   return Differentiator(builder, activity).run(scoreMod, arguments);
+}
+
+bool mlir::fa::hasConstantDerivative(Region &scoreMod) {
+  if (scoreMod.empty())
+    return true;
+  Block scratch;
+  for (BlockArgument arg : scoreMod.getArguments())
+    scratch.addArgument(arg.getType(), arg.getLoc());
+  OpBuilder b(scoreMod.getContext());
+  b.setInsertionPointToEnd(&scratch);
+  Value derivative =
+      cloneScoreModWithDerivative(b, scoreMod, scratch.getArguments()).second;
+  bool constant = matchPattern(derivative, m_Constant());
+  for (Operation &op : scratch)
+    op.dropAllReferences();
+  while (!scratch.empty())
+    scratch.back().erase();
+  return constant;
 }

@@ -21,7 +21,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/Matchers.h"
 
 namespace mlir::fa {
 #define GEN_PASS_DEF_FATILEATTENTIONBACKWARD
@@ -523,26 +522,6 @@ scf::ForallOp buildQueryStage(OpBuilder &b, Location loc,
 
 } // namespace
 
-/// Whether the derivative of `scoreMod` with respect to the score is not
-/// a constant (derived into a scratch block and dropped).
-static bool hasVaryingDerivative(Region &scoreMod) {
-  if (scoreMod.empty())
-    return false;
-  Block scratch;
-  for (BlockArgument arg : scoreMod.getArguments())
-    scratch.addArgument(arg.getType(), arg.getLoc());
-  OpBuilder b(scoreMod.getContext());
-  b.setInsertionPointToEnd(&scratch);
-  Value derivative =
-      cloneScoreModWithDerivative(b, scoreMod, scratch.getArguments()).second;
-  bool varies = !matchPattern(derivative, m_Constant());
-  for (Operation &op : scratch)
-    op.dropAllReferences();
-  while (!scratch.empty())
-    scratch.back().erase();
-  return varies;
-}
-
 FailureOr<TiledAttentionBackward>
 mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
                                 const BackwardTilingOptions &options) {
@@ -572,7 +551,7 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
   // derivative varies (softcap's tanh) they spilled 240 bytes and ran 13 %
   // slower than 64-query blocks on the H200 (ALiBi's and masks' did not).
   if (defaults.blockM == 128 && !requested.blockM &&
-      (problem.blockN != 128 || hasVaryingDerivative(op.getScoreMod())))
+      (problem.blockN != 128 || !hasConstantDerivative(op.getScoreMod())))
     problem.blockM = 64;
   problem.headDim = headDim;
   problem.valueHeadDim = valueType.getDimSize(3);

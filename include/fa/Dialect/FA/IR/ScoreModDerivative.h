@@ -41,6 +41,11 @@ std::pair<Value, Value> cloneScoreModWithDerivative(OpBuilder &builder,
                                                     Region &scoreMod,
                                                     ValueRange arguments);
 
+/// Whether the derivative of the differentiable `scoreMod` with respect to
+/// the score is a constant (true for an empty region: 1): derived into a
+/// scratch block that is dropped again.
+bool hasConstantDerivative(Region &scoreMod);
+
 } // namespace mlir::fa
 
 #endif // FA_DIALECT_FA_IR_SCOREMODDERIVATIVE_H
