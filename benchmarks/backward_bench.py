@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))
 from fa_mlir import _driver  # noqa: E402
 from fa_mlir.compiler import CompiledKernel  # noqa: E402
+from fa_mlir.torch import _tensor_maps  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
 
@@ -224,18 +225,22 @@ def main():
                     tensors = [q, k, v, o, do, lse, *scratch, dq, dk, dv]
                     flat = [x for tensor in tensors for x in memref(tensor)]
                     stream = torch.cuda.current_stream().cuda_stream
-                    launches = [(kernel, grid(meta, tensors))
+                    # The TMA maps a kernel takes (the hopper-ws fused
+                    # kernel's of dq_accum), encoded once like the grids.
+                    launches = [(kernel, grid(meta, tensors),
+                                 _tensor_maps(kernel, tensors))
                                 for kernel, meta in stages]
 
                     def ours():
-                        for kernel, g in launches:
-                            kernel.launch(g, flat, stream)
+                        for kernel, g, maps in launches:
+                            kernel.launch(g, flat, stream, maps)
                     ms = timed(ours, args.iters)
                     stage_ms = []
-                    for kernel, g in launches:
+                    for kernel, g, maps in launches:
                         stage_ms.append(timed(
-                            lambda kernel=kernel, g=g: kernel.launch(
-                                g, flat, stream), args.iters))
+                            lambda kernel=kernel, g=g, maps=maps:
+                            kernel.launch(g, flat, stream, maps),
+                            args.iters))
                     flops = 2.5 * 4 * batch * heads * n * n * d
                     if is_causal:
                         flops /= 2

@@ -301,13 +301,27 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                                "offsets when variable-length)");
       return WalkResult::interrupt();
     }
+    // Forward maps describe Q, K, V or O; a backward's its f32 dQ
+    // accumulator (argument 7).
+    bool backward = !record.launch.backwardStage.empty();
+    auto mappable = [&](int64_t argument) {
+      if (argument < 0 ||
+          argument >= static_cast<int64_t>(record.arguments.size()))
+        return false;
+      if (!backward)
+        return argument <= 3;
+      MemRefType type = record.arguments[argument];
+      return argument == 7 && type.getRank() == 4 &&
+             type.getElementType().isF32();
+    };
     for (const TensorMapInfo &map : record.launch.tensorMaps)
-      if (map.argument < 0 || map.argument > 3 ||
+      if (!mappable(map.argument) ||
           static_cast<int64_t>(map.box.size()) !=
               record.arguments[map.argument].getRank()) {
         emitError(func.getLoc(), "its fa.launch has a tensor map of argument ")
             << map.argument << " with " << map.box.size()
-            << " box sizes: maps describe Q, K, V or O, one size per "
+            << " box sizes: maps describe Q, K, V or O (in a backward "
+               "kernel, its f32 dQ accumulator: argument 7), one size per "
                "dimension";
         return WalkResult::interrupt();
       }

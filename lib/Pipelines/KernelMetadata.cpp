@@ -123,6 +123,29 @@ static llvm::json::Object argumentJson(MemRefType type, std::string name,
   };
 }
 
+/// The "tensor_maps" entries of a kernel: one per TMA operand, named as its
+/// argument (`name`).
+static llvm::json::Array
+tensorMapsJson(const KernelRecord &record,
+               function_ref<std::string(int64_t)> name) {
+  llvm::json::Array maps;
+  for (const TensorMapInfo &map : record.launch.tensorMaps) {
+    MemRefType type = record.arguments[map.argument];
+    maps.push_back(llvm::json::Object{
+        {"operand", name(map.argument)},
+        {"argument", map.argument},
+        {"element_type", typeString(type.getElementType())},
+        {"rank", type.getRank()},
+        {"box", llvm::json::Array(map.box)},
+        {"swizzle", "128B"},
+        {"interleave", "none"},
+        {"l2_promotion", "256B"},
+        {"oob_fill", "zeros"},
+    });
+  }
+  return maps;
+}
+
 /// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
 /// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
 /// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
@@ -163,7 +186,9 @@ buildBackwardMetadata(const KernelRecord &record,
   std::string operand = keys ? "k" : "q";
   llvm::json::Object attention = description;
   attention["stage"] = stage.str();
-  return llvm::json::Object{
+  llvm::json::Array tensorMaps =
+      tensorMapsJson(record, [&](int64_t i) { return fixed[i].str(); });
+  llvm::json::Object root{
       {"kernel", record.kernel},
       {"module", record.module},
       {"compiler", getFACompilerVersion()},
@@ -179,7 +204,12 @@ buildBackwardMetadata(const KernelRecord &record,
        "(backward-dq=accumulate); delta (f32 [B, Hq, Nq]) and dq_accum "
        "(f32 [B, Hq, Nq, D], contiguous) are scratch the runtime "
        "allocates, uninitialized: the delta kernel writes delta and zeroes "
-       "dq_accum, the others read them"},
+       "dq_accum, the others read them. Then one 128-byte CUtensorMap by "
+       "value (64-byte aligned) per \"tensor_maps\" entry, encoded by "
+       "cuTensorMapEncodeTiled over that argument's sizes and strides, "
+       "innermost first, with the entry's box, swizzle, interleave, L2 "
+       "promotion and out-of-bounds fill (the hopper-ws fused kernel adds "
+       "dQ to dq_accum with TMA tensor reductions)"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid", gridJson(operand, arg, block)},
@@ -187,6 +217,9 @@ buildBackwardMetadata(const KernelRecord &record,
       {"tile", tileJson(l)},
       {"backward", std::move(attention)},
   };
+  if (!tensorMaps.empty())
+    root["tensor_maps"] = std::move(tensorMaps);
+  return root;
 }
 
 /// The metadata of the two kernels of a split-KV attention: the partial
@@ -311,21 +344,8 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
     arguments.push_back(argumentJson(type, name, i == 3 || (i == 4 && l.lse)));
   }
   Type element = record.arguments[0].getElementType();
-  llvm::json::Array tensorMaps;
-  for (const TensorMapInfo &map : l.tensorMaps) {
-    MemRefType type = record.arguments[map.argument];
-    tensorMaps.push_back(llvm::json::Object{
-        {"operand", fixed[map.argument]},
-        {"argument", map.argument},
-        {"element_type", typeString(type.getElementType())},
-        {"rank", type.getRank()},
-        {"box", llvm::json::Array(map.box)},
-        {"swizzle", "128B"},
-        {"interleave", "none"},
-        {"l2_promotion", "256B"},
-        {"oob_fill", "zeros"},
-    });
-  }
+  llvm::json::Array tensorMaps =
+      tensorMapsJson(record, [&](int64_t i) { return fixed[i]; });
   int64_t headDim = record.arguments[0].getShape().back();
   if (!l.splitStage.empty()) {
     // The combine kernel's first argument is the partial O: D from Dv.

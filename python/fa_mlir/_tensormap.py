@@ -11,7 +11,11 @@ Each becomes a 128-byte CUtensorMap, encoded on the host by the driver's
 cuTensorMapEncodeTiled (fa_mlir._driver.tensor_map) and passed by value
 after the memref descriptors of all arguments, in the order of the list.
 "argument" indexes "arguments"; "box" is innermost first, as TMA counts
-dimensions.
+dimensions. A map describes q, k, v or o (arguments 0..3, bf16 or f16) or,
+in a backward kernel (metadata "backward"), its f32 dQ accumulator:
+
+    {"operand": "dq_accum", "argument": 7, "element_type": "f32", "rank": 4,
+     "box": [32, 16, 1, 1], ...}
 
 This module is the pure part: `parse_tensor_maps` checks the entries
 (FAError: the metadata is wrong) and `encoding` turns one entry and a
@@ -27,14 +31,18 @@ from typing import Any, Mapping, Sequence
 from ._capi import FAError
 
 # CUtensorMapDataType, and the element size, per metadata element type.
-DATA_TYPES = {"f16": 6, "bf16": 9}
-ELEMENT_BYTES = {"f16": 2, "bf16": 2}
+DATA_TYPES = {"bf16": 9, "f16": 6, "f32": 7}
+ELEMENT_BYTES = {"bf16": 2, "f16": 2, "f32": 4}
 INTERLEAVES = {"none": 0}
 SWIZZLES = {"none": 0, "32B": 1, "64B": 2, "128B": 3}
 L2_PROMOTIONS = {"none": 0, "64B": 1, "128B": 2, "256B": 3}
 OOB_FILLS = {"zeros": 0, "nan": 1}
-# The [B, H, N, D] operands a map may describe: q, k, v, o.
+# The [B, H, N, D] operands a map may describe: q, k, v, o (arguments
+# 0..3) and, in a backward kernel, the argument named dq_accum (the f32 dQ
+# accumulator of backward-dq=accumulate) wherever "arguments" lists it.
+OPERANDS = ("q", "k", "v", "o")
 OPERAND_ARGUMENTS = range(4)
+BACKWARD_OPERANDS = ("dq_accum",)
 
 MAX_RANK = 5
 MAX_BOX = 256
@@ -101,9 +109,30 @@ def _enum(entry: Mapping[str, Any], key: str, values: Mapping[str, int],
     return values[text]
 
 
+def _operand_arguments(arguments: Sequence[Mapping[str, Any]],
+                       backward: bool) -> dict[str, int]:
+    """The operands a tensor map may describe, by name, and their argument
+    indexes: q, k, v, o, and dq_accum of a backward kernel that takes it."""
+    operands = dict(zip(OPERANDS, OPERAND_ARGUMENTS))
+    if backward:
+        for i, described in enumerate(arguments):
+            name = (described.get("name") if isinstance(described, Mapping)
+                    else None)
+            if name in BACKWARD_OPERANDS:
+                operands.setdefault(name, i)
+    return operands
+
+
+def _or_list(items: Sequence[str]) -> str:
+    return (", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1
+            else "".join(items))
+
+
 def parse_tensor_map(entry: Any, arguments: Sequence[Mapping[str, Any]],
-                     index: int = 0, kernel: str = "?") -> TensorMapSpec:
-    """Checks "tensor_maps"[index] of `kernel` against its "arguments";
+                     index: int = 0, kernel: str = "?",
+                     backward: bool = False) -> TensorMapSpec:
+    """Checks "tensor_maps"[index] of `kernel` against its "arguments"
+    (`backward`: of a backward kernel, whose map may describe dq_accum too);
     FAError says what is wrong."""
     where = f"kernel {kernel}: \"tensor_maps\"[{index}]"
     if not isinstance(entry, Mapping):
@@ -114,7 +143,7 @@ def parse_tensor_map(entry: Any, arguments: Sequence[Mapping[str, Any]],
     rank = _field(entry, "rank", int, where)
     if element_type not in DATA_TYPES:
         raise FAError(f"{where}: unsupported tensor map element type "
-                      f"{element_type!r} (bf16 or f16)")
+                      f"{element_type!r} ({_or_list(list(DATA_TYPES))})")
     element_bytes = ELEMENT_BYTES[element_type]
     if not 1 <= rank <= MAX_RANK:
         raise FAError(f"{where}: 'rank' is {rank}, not in 1..{MAX_RANK}")
@@ -144,9 +173,13 @@ def parse_tensor_map(entry: Any, arguments: Sequence[Mapping[str, Any]],
                       f"more than the {span} bytes a {span}B swizzle spans")
 
     where += f" ({operand!r})"
-    if argument not in OPERAND_ARGUMENTS or argument >= len(arguments):
+    operands = _operand_arguments(arguments, backward)
+    if argument not in operands.values() or argument >= len(arguments):
+        extra = [str(i) for i in operands.values()
+                 if i not in OPERAND_ARGUMENTS]
         raise FAError(f"{where}: 'argument' is {argument}; tensor maps "
-                      f"describe q, k, v or o (arguments 0..3)")
+                      f"describe {_or_list(list(operands))} (arguments "
+                      f"{', '.join(['0..3'] + extra)})")
     described = arguments[argument]
     name = described.get("name")
     if name != operand:
@@ -175,7 +208,8 @@ def parse_tensor_maps(metadata: Mapping[str, Any]) -> tuple[TensorMapSpec,
         raise FAError(f"kernel {kernel}: \"tensor_maps\" must be a list, got "
                       f"{entries!r}")
     arguments = metadata.get("arguments", [])
-    return tuple(parse_tensor_map(e, arguments, i, kernel)
+    backward = "backward" in metadata
+    return tuple(parse_tensor_map(e, arguments, i, kernel, backward)
                  for i, e in enumerate(entries))
 
 

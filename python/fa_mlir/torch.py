@@ -159,7 +159,9 @@ def _memref(t):
 
 def _tensor_maps(kernel, operands):
     """The CUtensorMaps a TMA kernel takes after its descriptors (none for
-    other kernels), of `operands` (q, k, v, o) as the kernel reads them."""
+    other kernels), of `operands` as the kernel reads them: its tensor
+    arguments in order (q, k, v, o, ...; each map's "argument" indexes
+    them)."""
     maps = []
     for spec in kernel.tensor_maps:
         t = operands[spec.argument]
@@ -581,11 +583,11 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
             # dQ in f32, zeroed by the delta kernel, summed with atomics.
             scratch.append(torch.empty(q.shape, dtype=torch.float32,
                                        device=q.device))
+        operands = (q, k, v, out, grad_out, lse, *scratch, dq, dk, dv,
+                    *captures)
         args = []
-        for t in (q, k, v, out, grad_out, lse, *scratch, dq, dk, dv):
+        for t in operands:
             args += _memref(t)
-        for c in captures:
-            args += _memref(c)
         stream = torch.cuda.current_stream(q.device).cuda_stream
         for kernel in kernels:  # delta, key_value, query (or fused, dq_convert)
             grid = []
@@ -594,7 +596,8 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
                 if "ceildiv" in g:
                     value = -(-value // g["ceildiv"])
                 grid.append(value)
-            kernel.launch(grid, args, stream)
+            # The hopper-ws fused kernel's map of dq_accum (TMA reductions).
+            kernel.launch(grid, args, stream, _tensor_maps(kernel, operands))
     return dq, dk, dv
 
 

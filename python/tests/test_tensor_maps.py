@@ -83,8 +83,8 @@ def test_no_tensor_maps():
     ({"l2_promotion": "512B"}, "unknown 'l2_promotion' value '512B'"),
     ({"oob_fill": "ones"}, "unknown 'oob_fill' value 'ones' (expected zeros, "
      "nan)"),
-    ({"element_type": "f32"}, "unsupported tensor map element type 'f32' "
-     "(bf16 or f16)"),
+    ({"element_type": "f64"}, "unsupported tensor map element type 'f64' "
+     "(bf16, f16 or f32)"),
     ({"rank": 6}, "'rank' is 6, not in 1..5"),
     ({"argument": "0"}, "'argument' must be an integer, got '0'"),
     ({"box": [64, 128, 1]}, "'box' has 3 entries, but 'rank' is 4"),
@@ -141,6 +141,124 @@ def test_missing_key_and_bad_list():
     m["tensor_maps"] = ["q"]
     with pytest.raises(FAError, match=r"\[0\]: must be an object"):
         _tensormap.parse_tensor_maps(m)
+
+
+# --- the backward's f32 dQ accumulator ---------------------------------------
+
+def backward_metadata(stage="fused", dtype="bf16", box=(32, 16, 1, 1),
+                      **changes):
+    """A backward kernel's metadata (backward-dq=accumulate: dq_accum is
+    argument 7) with the hopper-ws fused kernel's map of dq_accum."""
+    arguments = [{"name": n, "element_type": dtype, "rank": 4,
+                  "shape": [-1, -1, -1, 64]} for n in ("q", "k", "v", "o",
+                                                       "do")]
+    arguments += [{"name": n, "element_type": "f32", "rank": 3,
+                   "shape": [-1, -1, -1]} for n in ("lse", "delta")]
+    arguments.append({"name": "dq_accum", "element_type": "f32", "rank": 4,
+                      "shape": [-1, -1, -1, 64]})
+    arguments += [{"name": n, "element_type": dtype, "rank": 4,
+                   "shape": [-1, -1, -1, 64]} for n in ("dq", "dk", "dv")]
+    return {"kernel": "fa_attention_bwd_fused", "arguments": arguments,
+            "backward": {"stage": stage},
+            "tensor_maps": [entry("dq_accum", 7, box=box, element_type="f32",
+                                  **changes)]}
+
+
+def dq_accum_spec(**changes):
+    return _tensormap.parse_tensor_maps(backward_metadata(**changes))[0]
+
+
+def test_parse_dq_accum():
+    dq_accum = dq_accum_spec()
+    assert (dq_accum.operand, dq_accum.argument, dq_accum.element_type) == (
+        "dq_accum", 7, "f32")
+    assert (dq_accum.data_type, dq_accum.element_bytes, dq_accum.rank,
+            dq_accum.box) == (7, 4, 4, (32, 16, 1, 1))
+    assert (dq_accum.interleave, dq_accum.swizzle, dq_accum.l2_promotion,
+            dq_accum.oob_fill) == (0, 3, 3, 0)
+    # The delta and dq_convert kernels take no maps.
+    for stage in ("delta", "dq_convert"):
+        m = backward_metadata(stage)
+        del m["tensor_maps"]
+        assert _tensormap.parse_tensor_maps(m) == ()
+
+
+def test_contiguous_f32_dq_accum():
+    sizes = [2, 3, 100, 64]
+    enc = _tensormap.encoding(dq_accum_spec(), ADDRESS, sizes,
+                              contiguous(sizes))
+    assert enc.data_type == 7 and enc.rank == 4
+    assert enc.global_address == ADDRESS
+    assert enc.global_dim == (64, 100, 3, 2)
+    # 4-byte elements: a row of 64 is 256 bytes.
+    assert enc.global_strides == (256, 100 * 256, 3 * 100 * 256)
+    assert enc.box_dim == (32, 16, 1, 1)
+    assert enc.element_strides == (1, 1, 1, 1)
+    assert (enc.interleave, enc.swizzle, enc.l2_promotion, enc.oob_fill) == (
+        0, 3, 3, 0)
+    assert enc.describe() == ("dims [64, 100, 3, 2], byte strides [256, "
+                              "25600, 76800], box [32, 16, 1, 1]")
+    # Unused strides (B = H = 1) are the extent of 4-byte rows too.
+    enc = _tensormap.encoding(dq_accum_spec(), ADDRESS, [1, 1, 100, 64],
+                              [7, 3, 64, 1])
+    assert enc.global_strides == (256, 25600, 25600)
+
+
+def test_f32_strides_are_bytes():
+    # D = 2 f32 is an 8-byte row: not a multiple of 16 (as bf16 D = 4).
+    with pytest.raises(ValueError, match="tensor 'dq_accum': the stride of "
+                       "dimension 2 is 8 bytes, not a multiple of 16"):
+        _tensormap.encoding(dq_accum_spec(box=(4, 16, 1, 1)), ADDRESS,
+                            [2, 3, 100, 2], contiguous([2, 3, 100, 2]))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"element_type": "bf16", "box": [64, 16, 1, 1]},
+     "\"tensor_maps\"[0] ('dq_accum'): 'element_type' is bf16, but dq_accum "
+     "is f32"),
+    ({"operand": "dq"}, "\"tensor_maps\"[0] ('dq'): argument 7 is "
+     "'dq_accum', not 'dq'"),
+    ({"argument": 8}, "'argument' is 8; tensor maps describe q, k, v, o or "
+     "dq_accum (arguments 0..3, 7)"),
+    ({"argument": 4, "operand": "do"}, "'argument' is 4; tensor maps "
+     "describe q, k, v, o or dq_accum (arguments 0..3, 7)"),
+    ({"box": [64, 16, 1, 1]}, "box[0] = 64 elements is 256 bytes, more than "
+     "the 128 bytes a 128B swizzle spans"),
+    ({"box": [2, 16, 1, 1]}, "box[0] = 2 elements is 8 bytes, not a "
+     "multiple of 16 (TMA boxes need 16-byte rows)"),
+    ({"rank": 3, "box": [32, 16, 1]}, "'rank' is 3, but dq_accum has rank "
+     "4"),
+])
+def test_bad_dq_accum_entry(change, message):
+    m = backward_metadata()
+    m["tensor_maps"][0].update(change)
+    with pytest.raises(FAError) as e:
+        _tensormap.parse_tensor_maps(m)
+    assert message in str(e.value)
+    assert str(e.value).startswith("kernel fa_attention_bwd_fused: ")
+
+
+def test_dq_accum_only_in_backward_kernels():
+    # A forward kernel's maps describe q, k, v or o only.
+    m = backward_metadata()
+    del m["backward"]
+    with pytest.raises(FAError, match=r"'argument' is 7; tensor maps "
+                       r"describe q, k, v or o \(arguments 0\.\.3\)"):
+        _tensormap.parse_tensor_maps(m)
+    # A backward kernel without dq_accum (backward-dq=stage).
+    m = backward_metadata()
+    m["arguments"][7]["name"] = "dq"
+    with pytest.raises(FAError, match=r"'argument' is 7; tensor maps "
+                       r"describe q, k, v or o \(arguments 0\.\.3\)"):
+        _tensormap.parse_tensor_maps(m)
+
+
+def test_dq_accum_tensor_map(fake_encoder):
+    sizes = (2, 3, 100, 64)
+    _driver.tensor_map(dq_accum_spec(), ADDRESS, sizes, contiguous(sizes))
+    ((enc, operand),) = fake_encoder
+    assert operand == "dq_accum"
+    assert (enc.data_type, enc.global_strides) == (7, (256, 25600, 76800))
 
 
 # --- tensors -> cuTensorMapEncodeTiled's arguments ----------------------------

@@ -170,14 +170,29 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HFUSED: "stage": "fused"
 // HFUSED: "block": [
 // HFUSED-NEXT: 256,
-// HFUSED: "dynamic_shared_memory": 186368,
+// HFUSED: "dynamic_shared_memory": 182272,
 // HFUSED: "expr": "ceildiv(k.size[2], 128)"
 // HFUSED: "strategy": "hopper-ws"
+// HFUSED-NEXT: "tensor_maps": [
+// HFUSED-NEXT: {
+// HFUSED-NEXT: "argument": 7,
+// HFUSED-NEXT: "box": [
+// HFUSED-NEXT: 32,
+// HFUSED-NEXT: 16,
+// HFUSED-NEXT: 1,
+// HFUSED-NEXT: 1
+// HFUSED-NEXT: ],
+// HFUSED-NEXT: "element_type": "f32",
+// HFUSED: "operand": "dq_accum",
+// HFUSED-NEXT: "rank": 4,
+// HFUSED-NEXT: "swizzle": "128B"
 
 // S^T and dP^T (64 x 64, K-major), dV (P^T from registers, dO N-major), dQ
 // (dS M-major, K N-major, 64 columns a warpgroup), dK behind it (dS^T from
-// registers, Q N-major) while dQ's rows are reduced.
+// registers, Q N-major) while dQ's rows are reduced: two boxes of 32
+// columns a warp, by TMA (its map a 64-byte aligned kernel parameter).
 // HPTX: .entry fa_attention_backward_fused_f16_d128
+// HPTX: .param .align 64 .b8 fa_attention_backward_fused_f16_d128{{.*}}[128]
 // HPTX: fence.proxy.async.shared::cta
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
 // HPTX: ex2.approx
@@ -186,14 +201,18 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // HPTX: wgmma.wait_group.sync.aligned 1
 // HPTX: cp.async.bulk.wait_group.read 0
-// HPTX: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32
+// HPTX-COUNT-2: cp.reduce.async.bulk.tensor.4d.global.shared::cta.add.tile.bulk_group
 // HPTX: cp.async.bulk.wait_group 0
 // HPTX-NOT: mma.sync
 // HPTX-NOT: red.global
-// dK's wait follows the bulk reductions' commit (the loop's latch block,
-// which LLVM places before the loop body).
-// HPTX-LATCH: cp.async.bulk.commit_group;
-// HPTX-LATCH-NEXT: wgmma.wait_group.sync.aligned 0;
+// dK's wait follows the bulk reductions' commit: lane 0 issues them, then
+// joins the warp at the wait (the loop's latch block, which LLVM places
+// before the loop body).
+// HPTX-LATCH: [[JOIN:\$L__BB[0-9_]+]]:{{[[:space:]]+}}wgmma.wait_group.sync.aligned 0;
+// HPTX-LATCH: @%p{{[0-9]+}} bra [[JOIN]];
+// HPTX-LATCH-COUNT-2: cp.reduce.async.bulk.tensor.4d
+// HPTX-LATCH-NEXT: cp.async.bulk.commit_group;
+// HPTX-LATCH-NEXT: bra.uni [[JOIN]];
 
 // HSTAGE: error: the hopper-ws backward builds the fused stage (dq=accumulate), got the key_value stage
 // HCHIP: error: the hopper-ws backward needs wgmma (sm_90a), got sm_80

@@ -11,10 +11,12 @@
 #include "Metadata.h"
 #include "Reference.h"
 #include "Support.h"
+#include "TensorMaps.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -393,8 +395,10 @@ int runBackward(const Options &opt) {
         std::make_unique<DeviceBuffer>(c.bytes.data(), c.bytes.size()));
 
   std::vector<int64_t> storage;
+  std::vector<LaunchArg> launchArgs; // what tensor maps are encoded over
   auto memref = [&](CUdeviceptr ptr, const std::vector<int64_t> &sizes,
                     const std::vector<int64_t> &strides) {
+    launchArgs.push_back({ptr, sizes, strides});
     storage.push_back(static_cast<int64_t>(ptr));
     storage.push_back(static_cast<int64_t>(ptr));
     storage.push_back(0);
@@ -423,6 +427,18 @@ int runBackward(const Options &opt) {
   std::vector<void *> params;
   for (int64_t &x : storage)
     params.push_back(&x);
+  // Per stage: the shared arguments, then its tensor maps by value.
+  std::vector<std::vector<CUtensorMap>> stageMaps(std::size(stages));
+  std::vector<std::vector<void *>> stageParams(std::size(stages), params);
+  for (size_t i = 0; i < std::size(stages); ++i) {
+    for (const TensorMapSpec &spec : stages[i].meta.tensorMaps) {
+      const LaunchArg &arg = launchArgs.at(spec.argument);
+      stageMaps[i].push_back(
+          encodeTensorMap(spec, arg.sizes, arg.strides, arg.ptr));
+    }
+    for (CUtensorMap &map : stageMaps[i])
+      stageParams[i].push_back(&map);
+  }
 
   auto launch = [&](StageKernel &s) {
     const Json &grid = s.meta.json["grid"];
@@ -440,7 +456,7 @@ int runBackward(const Options &opt) {
     }
     check(cuda.cuLaunchKernel(s.function, dims[0], dims[1], dims[2], s.threads,
                               1, 1, static_cast<unsigned>(s.smem), nullptr,
-                              params.data(), nullptr),
+                              stageParams[&s - stages].data(), nullptr),
           "cuLaunchKernel");
   };
   auto runAll = [&]() {

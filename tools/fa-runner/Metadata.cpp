@@ -7,6 +7,7 @@
 #include "Metadata.h"
 #include "Support.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace fa_runner {
@@ -22,9 +23,11 @@ static std::vector<int64_t> shapeOf(const Json &argument) {
 }
 
 /// Reads "tensor_maps" (absent: none): each entry well formed and naming
-/// one of the [B, H, N, D] operands q, k, v, o with its rank and type.
-static std::vector<TensorMapSpec> readTensorMaps(const Json &json,
-                                                 int64_t lastArgument) {
+/// one of the arguments `mappable` allows (what `which` says) with its rank
+/// and type.
+static std::vector<TensorMapSpec>
+readTensorMaps(const Json &json, const std::vector<int64_t> &mappable,
+               const std::string &which) {
   std::vector<TensorMapSpec> maps;
   if (!json.has("tensor_maps"))
     return maps;
@@ -39,13 +42,11 @@ static std::vector<TensorMapSpec> readTensorMaps(const Json &json,
         !error.empty())
       die(kUsage, where + ": " + error);
     where += " ('" + spec.operand + "')";
-    if (spec.argument < 0 || spec.argument > lastArgument)
-      die(kUsage,
-          where + ": \"argument\" is " + std::to_string(spec.argument) +
-              (lastArgument == 3
-                   ? "; tensor maps describe q, k, v or o (arguments 0..3)"
-                   : "; tensor maps of a split-KV partial kernel describe q, "
-                     "k or v (arguments 0..2)"));
+    if (std::find(mappable.begin(), mappable.end(), spec.argument) ==
+            mappable.end() ||
+        spec.argument >= static_cast<int64_t>(args.array.size()))
+      die(kUsage, where + ": \"argument\" is " + std::to_string(spec.argument) +
+                      "; " + which);
     const Json &arg = args.array[spec.argument];
     const std::string &name = arg["name"].asString();
     if (spec.operand != name)
@@ -414,7 +415,22 @@ KernelMetadata readMetadata(const std::string &text) {
     readPaged(m, attention);
   if (m.varlen || m.paged)
     checkVarlenOrPagedArguments(m);
-  m.tensorMaps = readTensorMaps(m.json, m.splitKV ? 2 : 3);
+  if (m.backward)
+    m.tensorMaps = readTensorMaps(
+        m.json,
+        m.gradQueryAccumulator ? std::vector<int64_t>{7}
+                               : std::vector<int64_t>{},
+        "tensor maps of a backward kernel describe dq_accum (argument 7, "
+        "with dq=accumulate)");
+  else if (m.splitKV)
+    m.tensorMaps = readTensorMaps(
+        m.json, {0, 1, 2},
+        "tensor maps of a split-KV partial kernel describe q, k or v "
+        "(arguments 0..2)");
+  else
+    m.tensorMaps = readTensorMaps(m.json, {0, 1, 2, 3},
+                                  "tensor maps describe q, k, v or o "
+                                  "(arguments 0..3)");
 
   // Captures: every argument after O and the LSE (a split-KV partial
   // kernel: after partial_lse), capture0, capture1, ...

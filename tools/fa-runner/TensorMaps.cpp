@@ -104,14 +104,18 @@ std::string parseTensorMapSpec(const Json &entry, TensorMapSpec &out) {
         readInt(entry, "rank", out.rank)})
     if (!error.empty())
       return error;
-  if (out.elementType == "bf16")
-    out.dataType = 9; // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-  else if (out.elementType == "f16")
-    out.dataType = 6; // CU_TENSOR_MAP_DATA_TYPE_FLOAT16
-  else
-    return "unsupported tensor map element type '" + out.elementType +
-           "' (bf16 or f16)";
   out.elementBytes = 2;
+  if (out.elementType == "bf16") {
+    out.dataType = 9; // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+  } else if (out.elementType == "f16") {
+    out.dataType = 6; // CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+  } else if (out.elementType == "f32") {
+    out.dataType = 7; // CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+    out.elementBytes = 4;
+  } else {
+    return "unsupported tensor map element type '" + out.elementType +
+           "' (bf16, f16 or f32)";
+  }
   if (out.rank < 1 || out.rank > TensorMapEncoding::kMaxRank)
     return "\"rank\" is " + std::to_string(out.rank) + ", not in 1..5";
   for (const std::string &error :

@@ -39,9 +39,9 @@ namespace fa_runner {
 /// One entry of "tensor_maps", with its strings turned into the driver's
 /// enum values.
 struct TensorMapSpec {
-  std::string operand;     // the argument's name: q, k, v or o
+  std::string operand;     // the argument's name: q, k, v, o or dq_accum
   int64_t argument = 0;    // index into "arguments"
-  std::string elementType; // bf16 | f16
+  std::string elementType; // bf16 | f16 | f32
   int64_t elementBytes = 2;
   uint32_t dataType = 0; // CUtensorMapDataType
   int64_t rank = 0;

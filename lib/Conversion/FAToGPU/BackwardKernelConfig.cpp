@@ -45,13 +45,11 @@ int64_t mlir::fa::getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
   auto [tileRows, streamRows] = getTileShape(stage);
   int64_t headDim = spec.query.getShape()[3];
   // wgmma: the same tiles and rings as slabs, dS^T as one slab of
-  // block_m columns, the LSE and delta ring, a staged row of dQ per tile
-  // row, and room to align the base to the swizzle period.
+  // block_m columns, the LSE and delta ring, the dQ boxes of every warp,
+  // and room to align the base to the swizzle period.
   if (config.wgmma)
-    return 2 * 2 * headDim * (tileRows + config.stages * streamRows) +
-           2 * tileRows * streamRows + 4 * 2 * config.stages * streamRows +
-           tileRows * getWgmmaGradQueryPitch(stage, headDim) +
-           kSwizzlePeriodBytes;
+    return getWgmmaGradQueryStagingOffset(stage, headDim, config.stages) +
+           getWgmmaGradQueryStagingBytes(stage, headDim) + kSwizzlePeriodBytes;
   // Two tiles and two rings of 16-bit elements (and dS^T, fused).
   int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);
   if (stage.stage == BackwardTileAttr::fused)
@@ -132,6 +130,17 @@ verifyWgmmaBackward(const BackwardStageTile &stage, int64_t headDim,
                 << kWgmmaBackwardRegisterBudget
                 << "); use block-m = 64 and block-n = 128, which split dQ "
                    "over two warpgroups";
+    return failure();
+  }
+  // dQ leaves in boxes of 32 columns (TMA's tensor reduction).
+  int64_t columns = getWgmmaGradQueryColumns(stage, headDim);
+  if (columns % kGradQueryBoxColumns != 0) {
+    emitError() << "the hopper-ws backward adds dQ to its accumulator in "
+                   "boxes of "
+                << kGradQueryBoxColumns << " columns, but a warpgroup computes "
+                << columns << " of D = " << headDim
+                << " with block-m = " << streamRows
+                << " and block-n = " << tileRows;
     return failure();
   }
   return success();

@@ -276,8 +276,17 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
         rewriter, loc,
         rewriter.getI32IntegerAttr(
             getBackwardSharedMemoryBytes(*kernel.stage, spec, kernel.config)));
+    // The kernel's tensor maps (wgmma fused: of the dQ accumulator).
+    SmallVector<Value> kernelOperands(operands);
+    FailureOr<KernelLaunchInfo> launchInfo = KernelLaunchInfo::fromAttr(
+        kernel.func->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+    if (succeeded(launchInfo))
+      for (const TensorMapInfo &map : launchInfo->tensorMaps)
+        kernelOperands.push_back(TensorMapOp::create(
+            rewriter, loc, LLVM::LLVMPointerType::get(rewriter.getContext()),
+            operands[map.argument], map.box));
     gpu::LaunchFuncOp::create(rewriter, loc, kernel.func, grid, blockSize, smem,
-                              operands);
+                              kernelOperands);
   }
   auto toTensor = [&](Value tensor, Value buffer) -> Value {
     return bufferization::ToTensorOp::create(rewriter, loc, tensor.getType(),

@@ -18,9 +18,12 @@
 
 #include "MmaSyncFragments.h"
 #include "ScoreCloner.h"
+#include "Wgmma.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
 #include <memory>
@@ -56,10 +59,7 @@ inline int64_t getGradScoresPitch(const BackwardStageTile &s) {
 }
 
 /// wgmma fused: the columns of dQ a warpgroup computes (the warpgroups of
-/// a 64-query M tile split D), and the byte pitch of its rows staged in
-/// shared memory for the bulk reductions (32 bytes of padding: a
-/// half-warp's 8-byte stores of rows g and g + 1 are 8 banks apart, free
-/// of conflicts).
+/// a 64-query M tile split D).
 inline int64_t getWgmmaGradQueryColumns(const BackwardStageTile &s,
                                         int64_t headDim) {
   auto [tileRows, streamRows] = getTileShape(s);
@@ -67,9 +67,34 @@ inline int64_t getWgmmaGradQueryColumns(const BackwardStageTile &s,
   int64_t mTiles = std::max<int64_t>(streamRows / 64, 1);
   return headDim / std::max<int64_t>(tileRows / 64 / mTiles, 1);
 }
-inline int64_t getWgmmaGradQueryPitch(const BackwardStageTile &s,
-                                      int64_t headDim) {
-  return 4 * getWgmmaGradQueryColumns(s, headDim) + 32;
+
+/// wgmma fused: a warp stages its 16 rows of dQ in boxes of 16 rows x 32
+/// f32 columns, 128 bytes a row under the 128-byte swizzle, which one TMA
+/// tensor reduction (cp.reduce.async.bulk.tensor) adds to the accumulator:
+/// the box of the accumulator's tensor map ([32, 16, 1, 1]).
+inline constexpr int64_t kGradQueryBoxColumns = 32;
+inline constexpr int64_t kGradQueryBoxRows = 16;
+inline constexpr int64_t kGradQueryBoxBytes =
+    4 * kGradQueryBoxColumns * kGradQueryBoxRows;
+
+/// wgmma fused: the byte offset of the dQ staging boxes in the aligned
+/// shared memory (after the K and V tiles, the Q and dO rings, dS^T and
+/// the LSE and delta ring; at a multiple of the swizzle period) and their
+/// bytes (one box per 32 columns of each warp's 16 rows).
+inline int64_t getWgmmaGradQueryStagingOffset(const BackwardStageTile &s,
+                                              int64_t headDim, int64_t stages) {
+  auto [tileRows, streamRows] = getTileShape(s);
+  return llvm::alignTo(2 * 2 * headDim * (tileRows + stages * streamRows) +
+                           2 * tileRows * streamRows +
+                           4 * 2 * stages * streamRows,
+                       kSwizzlePeriodBytes);
+}
+inline int64_t getWgmmaGradQueryStagingBytes(const BackwardStageTile &s,
+                                             int64_t headDim) {
+  int64_t warps = getTileShape(s).first / 16;
+  return warps * kGradQueryBoxBytes *
+         llvm::divideCeil(getWgmmaGradQueryColumns(s, headDim),
+                          kGradQueryBoxColumns);
 }
 
 /// fused: dQ of a streamed block is computed in units of 16 rows x this
@@ -199,10 +224,11 @@ private:
   void prefetchStatistics(Value streamHead, Value start, Value slot);
   /// Adds this warp's 16 rows x `cols` columns of dQ (`acc`, flat wgmma
   /// registers; rows `firstRow` + 0..15, columns from `firstCol`) to the
-  /// f32 accumulator of head `accHead`: staged in shared memory, one
-  /// cp.reduce.async.bulk per row; rows past Nq are skipped.
-  void addRowsBulk(ArrayRef<Value> acc, Value accHead, Value firstRow,
-                   Value firstCol, int64_t cols);
+  /// f32 accumulator of head `accHead`: staged in shared memory as boxes of
+  /// its tensor map, one TMA tensor reduction per box (rows past Nq are out
+  /// of the map's bounds: TMA skips them).
+  void addRowsTensor(ArrayRef<Value> acc, Value accHead, Value firstRow,
+                     Value firstCol, int64_t cols);
   /// A matrix descriptor of the 128-byte-swizzled operand at byte `offset`
   /// of the aligned shared memory, with leading byte offset `leading`.
   Value wgmmaDescriptor(Value offset, int64_t leading);
@@ -255,6 +281,9 @@ private:
   Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
   /// query: LSE * log2 e and delta of this thread's fragment rows.
   Value rowLse[2], rowDelta[2];
+  /// wgmma fused: the dQ accumulator's tensor map (the kernel's last
+  /// argument, a grid constant).
+  Value gradQueryMap;
   /// wgmma: the aligned shared memory's address (i32) and the byte offsets
   /// of the K and V tiles, the Q and dO rings, dS^T and the dQ staging
   /// rows; the ring of the streamed blocks' LSE and delta (f32,

@@ -257,6 +257,11 @@ void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
 void BackwardEmitter::bindTile(gpu::GPUFuncOp func, int64_t rows) {
   b.setInsertionPointToStart(&func.getBody().front());
   llvm::append_range(arguments, func.getArguments());
+  // The tensor maps follow the memrefs (wgmma fused: the accumulator's).
+  if (func->hasAttr(kTensorMapsAttrName)) {
+    gradQueryMap = arguments.back();
+    arguments.pop_back();
+  }
   bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
   tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
@@ -337,8 +342,8 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     qRingBytes = 4 * tileElements;
     doRingBytes = 4 * tileElements + 2 * ringElements;
     gradScoresBytes = 4 * tileElements + 4 * ringElements;
-    gradQueryStagingBytes = gradScoresBytes + 2 * tileRows * streamRows +
-                            4 * 2 * config.stages * streamRows;
+    gradQueryStagingBytes =
+        getWgmmaGradQueryStagingOffset(stage, headDim, config.stages);
   }
   auto sharedView = [&](int64_t elements, int64_t byteOffset) {
     auto type = MemRefType::get({elements}, elementType,
@@ -469,12 +474,23 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildBackwardKernel(
   info.stages = isRowWise(stage) ? 0 : config.stages;
   info.dynamicSharedMemory = getBackwardSharedMemoryBytes(stage, spec, config);
   info.backwardStage = stage.stage.str();
+  // wgmma: dQ is added to its accumulator by TMA, through a tensor map of
+  // [B, Hq, Nq, D] f32 whose box is a warp's staged box.
+  SmallVector<Type> arguments = spec.getArgumentTypes();
+  if (config.wgmma && stage.stage == BackwardTileAttr::fused) {
+    info.tensorMaps.push_back(
+        {detail::kGradQueryAccumulator,
+         {detail::kGradQueryBoxColumns, detail::kGradQueryBoxRows, 1, 1}});
+    arguments.push_back(LLVM::LLVMPointerType::get(builder.getContext()));
+  }
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(module.getBody());
-  auto func = gpu::GPUFuncOp::create(
-      builder, loc, "fa_attention_backward",
-      builder.getFunctionType(spec.getArgumentTypes(), {}));
+  auto func = gpu::GPUFuncOp::create(builder, loc, "fa_attention_backward",
+                                     builder.getFunctionType(arguments, {}));
+  if (!info.tensorMaps.empty())
+    func->setAttr(kTensorMapsAttrName,
+                  builder.getI64IntegerAttr(info.tensorMaps.size()));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                 builder.getUnitAttr());
   func.setKnownBlockSizeAttr(

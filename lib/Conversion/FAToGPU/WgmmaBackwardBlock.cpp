@@ -226,7 +226,6 @@ void BackwardEmitter::emitWgmmaGradients(
     SmallVectorImpl<Value> &accs) {
   auto [probFrags, gradFrags] = fragments;
   int64_t nTiles = streamRows / 8;
-  int64_t warpgroups = tileRows / 64;
   Value warpgroup = div(warp, idx(4));
 
   // dS^T into its slab: row = key 16 warp + g (+ 8), chunk n = queries
@@ -301,7 +300,7 @@ void BackwardEmitter::emitWgmmaGradients(
   awaitBlock();
 
   // The warp's query rows: 16 (warp mod 4).. of its M tile.
-  addRowsBulk(
+  addRowsTensor(
       gradQuery, streamHead,
       add(add(start, mul(mTile, idx(64))), mul(rem(warp, idx(4)), idx(16))),
       firstCol, n);
@@ -315,65 +314,71 @@ void BackwardEmitter::emitWgmmaGradients(
   llvm::copy(gradValue, accs.begin() + headDim / 2);
 }
 
-void BackwardEmitter::addRowsBulk(ArrayRef<Value> acc, Value accHead,
-                                  Value firstRow, Value firstCol,
-                                  int64_t cols) {
+void BackwardEmitter::addRowsTensor(ArrayRef<Value> acc, Value accHead,
+                                    Value firstRow, Value firstCol,
+                                    int64_t cols) {
   auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
   auto toI32 = [&](Value v) {
     return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
   };
-  int64_t pitch = getWgmmaGradQueryPitch(stage, headDim);
-  // The warp's staged rows: 16 from row 16 warp. The previous block's
-  // reductions have read them first (each lane waits for its own, the
-  // warp for all).
-  Value warpRows = arith::AddIOp::create(
+  int64_t boxes = llvm::divideCeil(cols, kGradQueryBoxColumns);
+  // The warp's boxes. The previous block's reductions have read them
+  // first (lane 0 issued them, the warp waits for it).
+  Value warpBoxes = arith::AddIOp::create(
       b, smemAddress,
-      toI32(add(idx(gradQueryStagingBytes), mul(warp, idx(16 * pitch)))));
+      toI32(add(idx(gradQueryStagingBytes),
+                mul(warp, idx(boxes * kGradQueryBoxBytes)))));
   NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, b.getUnitAttr());
   NVVM::SyncWarpOp::create(b, i32(-1));
   // Element 4t + 2h + e of the registers is row g + 8h, column 8t + 2c +
-  // e: one 8-byte store per (t, h).
+  // e: one 8-byte store per (t, h), into box t / 4 at byte 32 (t mod 4) +
+  // 8c of its 128-byte row, whose 16-byte chunks the 128-byte swizzle
+  // permutes by the row (g): a store's 32 lanes fill two wavefronts.
   auto pairType = VectorType::get({2}, b.getF32Type());
-  for (int64_t t = 0; t < cols / 8; ++t)
+  Value chunkInRow = div(threadInGroup, idx(2));
+  Value byteInChunk = mul(rem(threadInGroup, idx(2)), idx(8));
+  int64_t rowBytes = 4 * kGradQueryBoxColumns;
+  for (int64_t t = 0; t < cols / 8; ++t) {
+    int64_t box = t / (kGradQueryBoxColumns / 8);
+    int64_t chunk = 2 * (t % (kGradQueryBoxColumns / 8));
+    Value swizzled =
+        arith::XOrIOp::create(b, add(idx(chunk), chunkInRow), groupId);
     for (int64_t h = 0; h < 2; ++h) {
-      Value offset =
-          add(mul(add(groupId, idx(8 * h)), idx(pitch)),
-              mul(add(idx(8 * t), mul(threadInGroup, idx(2))), idx(4)));
-      Value address = arith::AddIOp::create(b, warpRows, toI32(offset));
+      Value offset = add(add(idx(box * kGradQueryBoxBytes + 8 * h * rowBytes),
+                             mul(groupId, idx(rowBytes))),
+                         add(mul(swizzled, idx(16)), byteInChunk));
+      Value address = arith::AddIOp::create(b, warpBoxes, toI32(offset));
       LLVM::StoreOp::create(b,
                             vector::FromElementsOp::create(
                                 b, pairType, acc.slice(4 * t + 2 * h, 2)),
                             LLVM::IntToPtrOp::create(b, shared, address),
                             /*alignment=*/8);
     }
-  // The rows, visible to the async proxy the reductions read with.
+  }
+  // The boxes, visible to the async proxy the reductions read with.
   NVVM::FenceProxyOp::create(
       b, NVVM::ProxyKind::async_shared,
       NVVM::SharedSpaceAttr::get(b.getContext(),
                                  NVVM::SharedSpace::shared_cta));
   NVVM::SyncWarpOp::create(b, i32(-1));
-  // Lane l < 16 adds row firstRow + l; rows past Nq hold zeros (their P is
-  // 0) and exist in no tensor.
-  {
-    Value row = add(firstRow, lane);
-    Value isRow = arith::AndIOp::create(b, lt(lane, idx(16)), lt(row, qLength));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(scf::IfOp::create(b, isRow).thenBlock());
-    Value source =
-        arith::AddIOp::create(b, warpRows, toI32(mul(lane, idx(pitch))));
-    Value target =
-        accumulatorAddress(arg(kGradQueryAccumulator), accHead, row, firstCol);
-    std::string ptx =
-        "{ .reg .u64 a; cvta.to.global.u64 a, $0; "
-        "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], "
-        "[$1], " +
-        std::to_string(4 * cols) + "; }";
-    LLVM::InlineAsmOp::create(
-        b, b.getLoc(), TypeRange{}, ValueRange{target, source}, ptx, "l,r",
-        /*has_side_effects=*/true,
-        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-        /*asm_dialect=*/nullptr,
-        /*operand_attrs=*/nullptr);
+  // Lane 0 adds the boxes: coordinates innermost first (column, row,
+  // query head, batch). Rows past Nq (their P is 0) are outside the map.
+  Value issues = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0)),
+      lt(firstRow, qLength));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(scf::IfOp::create(b, issues).thenBlock());
+  for (int64_t box = 0; box < boxes; ++box) {
+    Value address =
+        arith::AddIOp::create(b, warpBoxes, i32(box * kGradQueryBoxBytes));
+    Value source = LLVM::IntToPtrOp::create(b, shared, address);
+    NVVM::CpAsyncBulkTensorReduceOp::create(
+        b, gradQueryMap, source,
+        NVVM::TMAReduxKindAttr::get(b.getContext(), NVVM::TMAReduxKind::ADD),
+        NVVM::TMAStoreModeAttr::get(b.getContext(), NVVM::TMAStoreMode::TILE),
+        ValueRange{toI32(add(firstCol, idx(box * kGradQueryBoxColumns))),
+                   toI32(firstRow), toI32(accHead), toI32(batch)},
+        Value());
   }
   NVVM::CpAsyncBulkCommitGroupOp::create(b);
 }

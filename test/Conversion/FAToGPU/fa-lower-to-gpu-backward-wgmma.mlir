@@ -9,8 +9,9 @@
 // (RS, Q N-major); once dQ is complete the next block's copies are waited
 // for and fenced for the async proxy (before, not after, this block's dQ
 // traffic, which the fence would wait for), and each warp stages its 16
-// rows of dQ in shared memory and adds them with one cp.reduce.async.bulk
-// per row while dK runs. The LSE and delta of
+// rows of dQ in shared memory as 128-byte swizzled boxes of 32 columns,
+// one TMA tensor reduction (through the dQ accumulator's tensor map, the
+// kernel's last argument) per box, while dK runs. The LSE and delta of
 // each block come through the ring (4-byte cp.async), not registers.
 // (At D = 64 the default is 128-query blocks,
 // fa-lower-to-gpu-backward-wgmma-block-m128.mlir; this file asks for 64.)
@@ -22,10 +23,15 @@
 // k-steps, N 32, the second from inside a swizzle atom).
 // CHECK-LABEL: func.func @backward_d64
 // CHECK: gpu.launch_func @fa_attention_backward_delta_bf16_d64_bm64_bn128_{{[0-9a-f]+}}::{{.*}} threads in (%c128
+// CHECK: %[[MAP:.*]] = fa.tensor_map %{{.*}} box [32, 16, 1, 1] : memref<?x?x?x64xf32, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
 // CHECK: gpu.launch_func @fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_wgmma_{{[0-9a-f]+}}::{{.*}} threads in (%c256
+// CHECK-SAME: %[[MAP]] : !llvm.ptr)
 // CHECK: gpu.launch_func @fa_attention_backward_dq_convert_bf16_d64_bm64_bn128_{{[0-9a-f]+}}
 // CHECK: gpu.func @fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_wgmma_
+// CHECK-SAME: %arg11: !llvm.ptr)
 // CHECK-SAME: strategy = "hopper-ws"
+// CHECK-SAME: tensor_maps = [{argument = 7 : i64, box = [32, 16, 1, 1]}]
+// CHECK-SAME: fa.tensor_maps = 1
 // CHECK: nvgpu.device_async_copy %arg5[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
 // CHECK: nvgpu.device_async_copy %arg6[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
 // CHECK: nvvm.cp.async.wait.group 0
@@ -68,8 +74,9 @@
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
 // CHECK: nvvm.bar.warp.sync
 // CHECK: scf.if
-// CHECK: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], [$1], 128;
-// CHECK: nvvm.cp.async.bulk.commit.group
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK-NEXT: nvvm.cp.async.bulk.commit.group
+// CHECK-NEXT: }
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: scf.yield
 // CHECK: nvvm.cp.async.bulk.wait_group 0{{$}}
@@ -103,7 +110,9 @@ func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v
 // CHECK-NOT: wgmma.mma_async
 // CHECK-COUNT-16: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
 // CHECK-NOT: llvm.store
-// CHECK: cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [a], [$1], 256;
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK-NEXT: nvvm.cp.async.bulk.commit.group
 func.func @backward_d128(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: tensor<?x?x?x128xf16>, %o: tensor<?x?x?x128xf16>, %do: tensor<?x?x?x128xf16>, %lse: tensor<?x?x?xf32>)
     -> (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) {
   %0:3 = fa.attention_backward ins(%q, %k, %v, %o, %do, %lse : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?xf32>) outs(%q, %k, %v : tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) -> tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>

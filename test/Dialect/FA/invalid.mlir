@@ -560,9 +560,17 @@ func.func @tensor_map_box_width(%m: memref<2x4x?x128xbf16>) -> !llvm.ptr {
 
 // -----
 
-func.func @tensor_map_element(%m: memref<2x4x?x128xf32>) -> !llvm.ptr {
-  // expected-error @below {{maps f16 or bf16 buffers, got 'f32'}}
-  %0 = fa.tensor_map %m box [32, 64, 1, 1] : memref<2x4x?x128xf32> -> !llvm.ptr
+func.func @tensor_map_element(%m: memref<2x4x?x128xf64>) -> !llvm.ptr {
+  // expected-error @below {{maps f16, bf16 or f32 buffers, got 'f64'}}
+  %0 = fa.tensor_map %m box [16, 64, 1, 1] : memref<2x4x?x128xf64> -> !llvm.ptr
+  return %0 : !llvm.ptr
+}
+
+// -----
+
+func.func @tensor_map_f32_box(%m: memref<2x4x?x128xf32>) -> !llvm.ptr {
+  // expected-error @below {{the innermost box size must span a multiple of 16 bytes, at most 128 (the 128-byte swizzle), got 64 elements}}
+  %0 = fa.tensor_map %m box [64, 16, 1, 1] : memref<2x4x?x128xf32> -> !llvm.ptr
   return %0 : !llvm.ptr
 }
 

@@ -357,8 +357,9 @@ LogicalResult TensorMapOp::verify() {
                        "address), got ")
            << getMap().getType();
   Type element = type.getElementType();
-  if (!element.isF16() && !element.isBF16())
-    return emitOpError("maps f16 or bf16 buffers, got ") << element;
+  if (!element.isF16() && !element.isBF16() && !element.isF32())
+    return emitOpError("maps f16, bf16 or f32 buffers, got ") << element;
+  int64_t elementBytes = element.isF32() ? 4 : 2;
   ArrayRef<int64_t> box = getBox();
   if (static_cast<int64_t>(box.size()) != type.getRank() || box.empty() ||
       box.size() > 5)
@@ -368,7 +369,7 @@ LogicalResult TensorMapOp::verify() {
   for (int64_t d : box)
     if (d < 1 || d > 256)
       return emitOpError("box sizes must be in [1, 256], got ") << d;
-  if (box[0] * 2 % 16 != 0 || box[0] * 2 > 128)
+  if (box[0] * elementBytes % 16 != 0 || box[0] * elementBytes > 128)
     return emitOpError("the innermost box size must span a multiple of 16 "
                        "bytes, at most 128 (the 128-byte swizzle), got ")
            << box[0] << " elements";

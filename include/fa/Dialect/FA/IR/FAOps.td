@@ -402,11 +402,13 @@ def FA_TensorMapOp : FA_Op<"tensor_map", [Pure]> {
   let summary = "The TMA tensor map of a buffer, for a kernel that takes "
                 "it by value";
   let description = [{
-    The host address of a 128-byte `CUtensorMap` describing `source` for
-    TMA loads: the buffer's sizes and strides innermost first, the box
-    `box` (innermost first, in elements), the 128-byte swizzle, zero fill
-    out of bounds and 256-byte L2 promotion. `fa-lower-to-gpu
-    strategy=hopper-ws` creates one per TMA operand (Q, K, V) next to the
+    The host address of a 128-byte `CUtensorMap` describing `source` (f16,
+    bf16 or f32) for TMA: the buffer's sizes and strides innermost first,
+    the box `box` (innermost first, in elements, at most 128 bytes a row),
+    the 128-byte swizzle, zero fill out of bounds and 256-byte L2
+    promotion. `fa-lower-to-gpu strategy=hopper-ws` creates one per TMA
+    operand (the forward's Q, K and V; the backward's f32 dQ accumulator,
+    which its fused kernel adds to with tensor reductions) next to the
     `gpu.launch_func` of its kernel, which takes the 128 bytes by value (a
     `.param .align 64 .b8 [128]` kernel parameter; see
     `fa-lower-tensor-map-arguments`).
