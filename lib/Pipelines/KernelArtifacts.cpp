@@ -301,8 +301,8 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                                "offsets when variable-length)");
       return WalkResult::interrupt();
     }
-    // Forward maps describe Q, K, V or O; a backward's its f32 dQ
-    // accumulator (argument 7).
+    // Forward maps describe Q, K, V or O; a backward's Q, K, V, dO
+    // (argument 4) or its f32 dQ accumulator (argument 7).
     bool backward = !record.launch.backwardStage.empty();
     auto mappable = [&](int64_t argument) {
       if (argument < 0 ||
@@ -311,8 +311,9 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       if (!backward)
         return argument <= 3;
       MemRefType type = record.arguments[argument];
-      return argument == 7 && type.getRank() == 4 &&
-             type.getElementType().isF32();
+      if (argument == 7)
+        return type.getRank() == 4 && type.getElementType().isF32();
+      return argument <= 2 || argument == 4;
     };
     for (const TensorMapInfo &map : record.launch.tensorMaps)
       if (!mappable(map.argument) ||
@@ -321,8 +322,8 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
         emitError(func.getLoc(), "its fa.launch has a tensor map of argument ")
             << map.argument << " with " << map.box.size()
             << " box sizes: maps describe Q, K, V or O (in a backward "
-               "kernel, its f32 dQ accumulator: argument 7), one size per "
-               "dimension";
+               "kernel Q, K, V, dO or its f32 dQ accumulator: arguments "
+               "0-2, 4 and 7), one size per dimension";
         return WalkResult::interrupt();
       }
     records.push_back(std::move(record));

@@ -208,8 +208,8 @@ buildBackwardMetadata(const KernelRecord &record,
        "value (64-byte aligned) per \"tensor_maps\" entry, encoded by "
        "cuTensorMapEncodeTiled over that argument's sizes and strides, "
        "innermost first, with the entry's box, swizzle, interleave, L2 "
-       "promotion and out-of-bounds fill (the hopper-ws fused kernel adds "
-       "dQ to dq_accum with TMA tensor reductions)"},
+       "promotion and out-of-bounds fill (the hopper-ws fused kernel loads "
+       "q, k, v and do and adds dQ to dq_accum with TMA)"},
       {"arguments", std::move(arguments)},
       {"block", llvm::json::Array{l.threads, 1, 1}},
       {"grid", gridJson(operand, arg, block)},

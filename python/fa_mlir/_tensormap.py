@@ -12,7 +12,8 @@ cuTensorMapEncodeTiled (fa_mlir._driver.tensor_map) and passed by value
 after the memref descriptors of all arguments, in the order of the list.
 "argument" indexes "arguments"; "box" is innermost first, as TMA counts
 dimensions. A map describes q, k, v or o (arguments 0..3, bf16 or f16) or,
-in a backward kernel (metadata "backward"), its f32 dQ accumulator:
+in a backward kernel (metadata "backward"), do (the output's gradient,
+argument 4) or its f32 dQ accumulator:
 
     {"operand": "dq_accum", "argument": 7, "element_type": "f32", "rank": 4,
      "box": [32, 16, 1, 1], ...}
@@ -38,11 +39,12 @@ SWIZZLES = {"none": 0, "32B": 1, "64B": 2, "128B": 3}
 L2_PROMOTIONS = {"none": 0, "64B": 1, "128B": 2, "256B": 3}
 OOB_FILLS = {"zeros": 0, "nan": 1}
 # The [B, H, N, D] operands a map may describe: q, k, v, o (arguments
-# 0..3) and, in a backward kernel, the argument named dq_accum (the f32 dQ
-# accumulator of backward-dq=accumulate) wherever "arguments" lists it.
+# 0..3) and, in a backward kernel, the arguments named do (the output's
+# gradient) and dq_accum (the f32 dQ accumulator of
+# backward-dq=accumulate) wherever "arguments" lists them.
 OPERANDS = ("q", "k", "v", "o")
 OPERAND_ARGUMENTS = range(4)
-BACKWARD_OPERANDS = ("dq_accum",)
+BACKWARD_OPERANDS = ("do", "dq_accum")
 
 MAX_RANK = 5
 MAX_BOX = 256
@@ -112,7 +114,8 @@ def _enum(entry: Mapping[str, Any], key: str, values: Mapping[str, int],
 def _operand_arguments(arguments: Sequence[Mapping[str, Any]],
                        backward: bool) -> dict[str, int]:
     """The operands a tensor map may describe, by name, and their argument
-    indexes: q, k, v, o, and dq_accum of a backward kernel that takes it."""
+    indexes: q, k, v, o, and do and dq_accum of a backward kernel that
+    takes them."""
     operands = dict(zip(OPERANDS, OPERAND_ARGUMENTS))
     if backward:
         for i, described in enumerate(arguments):
@@ -132,8 +135,8 @@ def parse_tensor_map(entry: Any, arguments: Sequence[Mapping[str, Any]],
                      index: int = 0, kernel: str = "?",
                      backward: bool = False) -> TensorMapSpec:
     """Checks "tensor_maps"[index] of `kernel` against its "arguments"
-    (`backward`: of a backward kernel, whose map may describe dq_accum too);
-    FAError says what is wrong."""
+    (`backward`: of a backward kernel, whose map may describe do and
+    dq_accum too); FAError says what is wrong."""
     where = f"kernel {kernel}: \"tensor_maps\"[{index}]"
     if not isinstance(entry, Mapping):
         raise FAError(f"{where}: must be an object, got {entry!r}")

@@ -146,10 +146,11 @@ def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
 
 def _kernel_layout(t):
     """t itself when the kernel can read it (unit innermost stride, 16-byte
-    aligned rows: what cp.async and TMA tensor maps need), else a contiguous
-    copy."""
+    aligned rows and no broadcast dimension: what cp.async and TMA tensor
+    maps need), else a contiguous copy."""
     aligned = (t.stride(-1) == 1 and t.data_ptr() % 16 == 0 and
-               all(s % 8 == 0 for s in t.stride()[:-1]))
+               all(s % 8 == 0 and (s > 0 or n <= 1)
+                   for s, n in zip(t.stride()[:-1], t.shape[:-1])))
     return t if aligned else t.contiguous()
 
 
@@ -580,7 +581,8 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
         delta = torch.empty_like(lse)
         scratch = [delta]
         if kernels[1].metadata["backward"]["stage"] == "fused":
-            # dQ in f32, zeroed by the delta kernel, summed with atomics.
+            # dQ in f32, zeroed by the delta kernel, summed into by the
+            # fused kernel (TMA tensor reductions on sm_90a, else atomics).
             scratch.append(torch.empty(q.shape, dtype=torch.float32,
                                        device=q.device))
         operands = (q, k, v, out, grad_out, lse, *scratch, dq, dk, dv,
@@ -596,15 +598,16 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
                 if "ceildiv" in g:
                     value = -(-value // g["ceildiv"])
                 grid.append(value)
-            # The hopper-ws fused kernel's map of dq_accum (TMA reductions).
+            # The hopper-ws fused kernel's maps: q, k, v, do (TMA loads)
+            # and dq_accum (TMA reductions).
             kernel.launch(grid, args, stream, _tensor_maps(kernel, operands))
     return dq, dk, dv
 
 
 def _load_backward(spec, chip, device):
     # The compiler's choice (auto: on sm_90a the wgmma fused kernel, dQ
-    # summed with f32 atomics; elsewhere mma.sync, the fused kernel where
-    # that is the faster) unless PyTorch is asked for deterministic
+    # summed by TMA tensor reductions; elsewhere mma.sync, the fused kernel
+    # where that is the faster) unless PyTorch is asked for deterministic
     # algorithms: then dQ has its own (mma.sync) kernel.
     dq = "stage" if torch.are_deterministic_algorithms_enabled() else "auto"
     cache = default_cache()

@@ -244,6 +244,24 @@ def test_compiled_gradients_of_strided_inputs():
 
 
 @pytest.mark.parametrize("d", [64, 128])
+def test_broadcast_and_strided_operands(d):
+    # dO broadcast over the heads (stride 0: the gradient of a mean over
+    # heads) and q, k, v viewed from (B, N, H, D) memory: the kernels read
+    # dO, q, k and v through TMA tensor maps on sm_90a, which take neither
+    # a zero stride (dO is copied) nor care for the view (q, k, v are not).
+    q, k, v, _ = inputs(2, 4, 2, 200, 333, d, torch.bfloat16, seed=3)
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2)
+               for t in (q, k, v))
+    row = torch.randn(2, 1, 200, d, device=DEV, dtype=torch.bfloat16)
+    do = row.expand(2, 4, 200, d)
+    assert do.stride(1) == 0 and q.stride(2) != d
+    ours = gradients(lambda a, c, e: attention(
+        a, c, e, is_causal=True, causal_alignment="bottom_right",
+        enable_gqa=True), q, k, v, do)
+    check_gradients(ours, q, k, v, do, "bottom_right", 1 / math.sqrt(d))
+
+
+@pytest.mark.parametrize("d", [64, 128])
 def test_deterministic_algorithms_give_the_same_gradients_each_run(d):
     """By default dQ is summed with f32 atomics in the kernel that computes
     dK and dV (its additions come in any order); under

@@ -218,10 +218,12 @@ def test_f32_strides_are_bytes():
      "is f32"),
     ({"operand": "dq"}, "\"tensor_maps\"[0] ('dq'): argument 7 is "
      "'dq_accum', not 'dq'"),
-    ({"argument": 8}, "'argument' is 8; tensor maps describe q, k, v, o or "
-     "dq_accum (arguments 0..3, 7)"),
-    ({"argument": 4, "operand": "do"}, "'argument' is 4; tensor maps "
-     "describe q, k, v, o or dq_accum (arguments 0..3, 7)"),
+    ({"argument": 8}, "'argument' is 8; tensor maps describe q, k, v, o, do "
+     "or dq_accum (arguments 0..3, 4, 7)"),
+    ({"argument": 5, "operand": "lse"}, "'argument' is 5; tensor maps "
+     "describe q, k, v, o, do or dq_accum (arguments 0..3, 4, 7)"),
+    ({"argument": 4, "operand": "do"}, "\"tensor_maps\"[0] ('do'): "
+     "'element_type' is f32, but do is bf16"),
     ({"box": [64, 16, 1, 1]}, "box[0] = 64 elements is 256 bytes, more than "
      "the 128 bytes a 128B swizzle spans"),
     ({"box": [2, 16, 1, 1]}, "box[0] = 2 elements is 8 bytes, not a "
@@ -249,7 +251,27 @@ def test_dq_accum_only_in_backward_kernels():
     m = backward_metadata()
     m["arguments"][7]["name"] = "dq"
     with pytest.raises(FAError, match=r"'argument' is 7; tensor maps "
-                       r"describe q, k, v or o \(arguments 0\.\.3\)"):
+                       r"describe q, k, v, o or do \(arguments 0\.\.3, 4\)"):
+        _tensormap.parse_tensor_maps(m)
+
+
+def test_fused_backward_maps():
+    # The hopper-ws fused kernel loads Q and dO (a block of 64 queries), K
+    # and V (its tile of 128 keys) with TMA, then adds dQ to dq_accum.
+    m = backward_metadata()
+    m["tensor_maps"] = [entry(n, a, box=[64, rows, 1, 1])
+                        for n, a, rows in (("q", 0, 64), ("k", 1, 128),
+                                           ("v", 2, 128), ("do", 4, 64))
+                        ] + m["tensor_maps"]
+    maps = _tensormap.parse_tensor_maps(m)
+    assert [(t.operand, t.argument, t.element_type, t.box) for t in maps] == [
+        ("q", 0, "bf16", (64, 64, 1, 1)), ("k", 1, "bf16", (64, 128, 1, 1)),
+        ("v", 2, "bf16", (64, 128, 1, 1)), ("do", 4, "bf16", (64, 64, 1, 1)),
+        ("dq_accum", 7, "f32", (32, 16, 1, 1))]
+    # do is a backward kernel's only.
+    del m["backward"]
+    with pytest.raises(FAError, match=r"\[3\] \('do'\): 'argument' is 4; "
+                       r"tensor maps describe q, k, v or o"):
         _tensormap.parse_tensor_maps(m)
 
 

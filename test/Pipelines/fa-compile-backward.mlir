@@ -33,6 +33,12 @@
 // RUN: FileCheck %s --check-prefix=HPTX < %t/hw.1.ptx
 // RUN: FileCheck %s --check-prefix=HPTX-LATCH < %t/hw.1.ptx
 // RUN: fa-compile %s -o %t/hw2 --format=ptx --strategy=hopper-ws | FileCheck %s --check-prefix=HTOOL2
+// A hand-edited map of the fused kernel (of lse, argument 5, which no
+// backward kernel maps) is refused before fa-runner looks for a driver.
+// RUN: for i in 0 1 2; do cp %t/hw.$i.ptx %t/hwbad.$i.ptx; cp %t/hw.$i.json %t/hwbad.$i.json; done
+// RUN: %python %S/../Tools/Inputs/fa-runner-tensor-maps/edit_json.py %t/hw.1.json %t/hwbad.1.json tensor_maps.3.argument=5 'tensor_maps.3.operand="lse"'
+// RUN: not fa-runner %t/hwbad --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=BADMAP
+// BADMAP: tensor maps of a backward kernel describe q, k, v, do (arguments 0..2 and 4) or dq_accum (argument 7, with dq=accumulate)
 // RUN: not fa-compile %s -o %t/hw3 --format=ptx --strategy=hopper-ws --backward-dq=stage 2>&1 | FileCheck %s --check-prefix=HSTAGE
 // RUN: fa-compile %s -o %t/hw4 --format=ptx --backward-dq=stage | FileCheck %s --check-prefix=HSTAGES2
 // RUN: not fa-compile %s -o %t/hw5 --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=HCHIP
@@ -170,12 +176,36 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HFUSED: "stage": "fused"
 // HFUSED: "block": [
 // HFUSED-NEXT: 256,
-// HFUSED: "dynamic_shared_memory": 182272,
+// HFUSED: "dynamic_shared_memory": 182296,
 // HFUSED: "expr": "ceildiv(k.size[2], 128)"
 // HFUSED: "strategy": "hopper-ws"
 // HFUSED-NEXT: "tensor_maps": [
 // HFUSED-NEXT: {
-// HFUSED-NEXT: "argument": 7,
+// HFUSED-NEXT: "argument": 0,
+// HFUSED-NEXT: "box": [
+// HFUSED-NEXT: 64,
+// HFUSED-NEXT: 64,
+// HFUSED: "operand": "q",
+// HFUSED: "argument": 1,
+// HFUSED-NEXT: "box": [
+// HFUSED-NEXT: 64,
+// HFUSED-NEXT: 128,
+// HFUSED: "operand": "k",
+// HFUSED: "argument": 2,
+// HFUSED-NEXT: "box": [
+// HFUSED-NEXT: 64,
+// HFUSED-NEXT: 128,
+// HFUSED: "operand": "v",
+// HFUSED: "argument": 4,
+// HFUSED-NEXT: "box": [
+// HFUSED-NEXT: 64,
+// HFUSED-NEXT: 64,
+// HFUSED-NEXT: 1,
+// HFUSED-NEXT: 1
+// HFUSED-NEXT: ],
+// HFUSED-NEXT: "element_type": "f16",
+// HFUSED: "operand": "do",
+// HFUSED: "argument": 7,
 // HFUSED-NEXT: "box": [
 // HFUSED-NEXT: 32,
 // HFUSED-NEXT: 16,
@@ -187,16 +217,26 @@ func.func @backward(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: te
 // HFUSED-NEXT: "rank": 4,
 // HFUSED-NEXT: "swizzle": "128B"
 
-// S^T and dP^T (64 x 64, K-major), dV (P^T from registers, dO N-major), dQ
-// (dS M-major, K N-major, 64 columns a warpgroup), dK behind it (dS^T from
-// registers, Q N-major) while dQ's rows are reduced: two boxes of 32
-// columns a warp, by TMA (its map a 64-byte aligned kernel parameter).
+// TMA loads K, V, Q and dO (the maps are 64-byte aligned kernel
+// parameters, one slab of 64 columns a box) onto mbarriers; S^T and dP^T
+// (64 x 64, K-major), dV (P^T from registers, dO N-major), dS^T fenced for
+// the async proxy (the only shared memory wgmma reads that threads wrote),
+// dQ (dS M-major, K N-major, 64 columns a warpgroup), dK behind it (dS^T
+// from registers, Q N-major) while dQ's rows are reduced: two boxes of 32
+// columns a warp, by TMA.
 // HPTX: .entry fa_attention_backward_fused_f16_d128
-// HPTX: .param .align 64 .b8 fa_attention_backward_fused_f16_d128{{.*}}[128]
-// HPTX: fence.proxy.async.shared::cta
+// HPTX-COUNT-5: .param .align 64 .b8 fa_attention_backward_fused_f16_d128{{.*}}[128]
+// HPTX-COUNT-3: mbarrier.init.shared.b64
+// HPTX: fence.mbarrier_init
+// HPTX-COUNT-4: cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// HPTX: mbarrier.try_wait.parity.shared.b64
+// HPTX-NOT: fence.proxy.async
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
 // HPTX: ex2.approx
 // HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
+// HPTX-NOT: wgmma.mma_async.sync.aligned.m64n64k16
+// HPTX: fence.proxy.async.shared::cta
+// HPTX-NEXT: bar.sync 0;
 // HPTX: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 1, 1;
 // HPTX: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
 // HPTX: wgmma.wait_group.sync.aligned 1

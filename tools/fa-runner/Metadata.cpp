@@ -418,10 +418,10 @@ KernelMetadata readMetadata(const std::string &text) {
   if (m.backward)
     m.tensorMaps = readTensorMaps(
         m.json,
-        m.gradQueryAccumulator ? std::vector<int64_t>{7}
-                               : std::vector<int64_t>{},
-        "tensor maps of a backward kernel describe dq_accum (argument 7, "
-        "with dq=accumulate)");
+        m.gradQueryAccumulator ? std::vector<int64_t>{0, 1, 2, 4, 7}
+                               : std::vector<int64_t>{0, 1, 2, 4},
+        "tensor maps of a backward kernel describe q, k, v, do (arguments "
+        "0..2 and 4) or dq_accum (argument 7, with dq=accumulate)");
   else if (m.splitKV)
     m.tensorMaps = readTensorMaps(
         m.json, {0, 1, 2},

@@ -39,7 +39,7 @@ namespace fa_runner {
 /// One entry of "tensor_maps", with its strings turned into the driver's
 /// enum values.
 struct TensorMapSpec {
-  std::string operand;     // the argument's name: q, k, v, o or dq_accum
+  std::string operand;     // the argument's name: q, k, v, o, do or dq_accum
   int64_t argument = 0;    // index into "arguments"
   std::string elementType; // bf16 | f16 | f32
   int64_t elementBytes = 2;

@@ -46,10 +46,9 @@ int64_t mlir::fa::getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
   int64_t headDim = spec.query.getShape()[3];
   // wgmma: the same tiles and rings as slabs, dS^T as one slab of
   // block_m columns, the LSE and delta ring, the dQ boxes of every warp,
-  // and room to align the base to the swizzle period.
+  // the load barriers and room to align the base to the swizzle period.
   if (config.wgmma)
-    return getWgmmaGradQueryStagingOffset(stage, headDim, config.stages) +
-           getWgmmaGradQueryStagingBytes(stage, headDim) + kSwizzlePeriodBytes;
+    return getWgmmaBackwardSharedMemoryBytes(stage, headDim, config.stages);
   // Two tiles and two rings of 16-bit elements (and dS^T, fused).
   int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);
   if (stage.stage == BackwardTileAttr::fused)

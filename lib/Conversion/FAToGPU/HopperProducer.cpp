@@ -29,9 +29,6 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
-/// The suspend-time hint of mbarrier.try_wait, in nanoseconds.
-static constexpr int32_t kWaitTicks = 10000000;
-
 Value HopperKernelEmitter::barrier(Value index) {
   int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes);
   Value address = arith::AddIOp::create(
@@ -44,9 +41,7 @@ Value HopperKernelEmitter::barrier(Value index) {
 }
 
 void HopperKernelEmitter::waitBarrier(Value bar, Value parity) {
-  NVVM::MBarrierTryWaitParityOp::create(
-      b, bar, arith::IndexCastOp::create(b, b.getI32Type(), parity),
-      i32(kWaitTicks));
+  emitMbarrierWait(b, bar, parity);
 }
 
 void HopperKernelEmitter::initBarriers() {
@@ -83,29 +78,17 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
                                          NVVM::MemScopeKindAttr(), BoolAttr(),
                                          Value());
   auto toI32 = [&](Value v) {
-    return arith::IndexCastOp::create(b, b.getI32Type(), v);
+    return arith::IndexCastOp::create(b, b.getI32Type(), v).getResult();
   };
   Value tileAddress = arith::AddIOp::create(
       b, smemBase,
       arith::AddIOp::create(b, i32(dstOffset), toI32(dstSlotOffset)));
-  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
-  auto cluster = LLVM::LLVMPointerType::get(b.getContext(), 7);
-  for (int64_t slab = 0; slab < cols / 64; ++slab) {
-    Value address =
-        arith::AddIOp::create(b, tileAddress, i32(slab * rows * kSlabRowBytes));
-    Value dst = LLVM::AddrSpaceCastOp::create(
-        b, cluster, LLVM::IntToPtrOp::create(b, shared, address));
-    // Coordinates innermost first: column, row, head, batch; of a packed
-    // tensor column, head, row.
-    SmallVector<Value> coordinates{i32(slab * 64), toI32(row), toI32(head),
-                                   toI32(batch)};
-    if (config.varlen)
-      coordinates = {coordinates[0], coordinates[2], coordinates[1]};
-    NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-        b, dst, map, coordinates, bar, ValueRange(), Value(), Value(),
-        NVVM::TMALoadMode::TILE,
-        /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), Value());
-  }
+  // Coordinates innermost first: column, row, head, batch; of a packed
+  // tensor column, head, row.
+  SmallVector<Value> outer{toI32(row), toI32(head), toI32(batch)};
+  if (config.varlen)
+    outer = {outer[1], outer[0]};
+  emitSlabTileLoad(b, map, bar, tileAddress, outer, rows, cols);
 }
 
 SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {

@@ -97,6 +97,22 @@ inline int64_t getWgmmaGradQueryStagingBytes(const BackwardStageTile &s,
                           kGradQueryBoxColumns);
 }
 
+/// wgmma fused: the byte offset of the mbarriers the TMA loads complete on
+/// (one for the K and V tile, then one per ring slot for its Q and dO),
+/// after the dQ staging boxes, and the kernel's shared memory in all (with
+/// room to align the base to the swizzle period).
+inline int64_t getWgmmaBackwardBarrierOffset(const BackwardStageTile &s,
+                                             int64_t headDim, int64_t stages) {
+  return getWgmmaGradQueryStagingOffset(s, headDim, stages) +
+         getWgmmaGradQueryStagingBytes(s, headDim);
+}
+inline int64_t getWgmmaBackwardSharedMemoryBytes(const BackwardStageTile &s,
+                                                 int64_t headDim,
+                                                 int64_t stages) {
+  return getWgmmaBackwardBarrierOffset(s, headDim, stages) + 8 * (1 + stages) +
+         kSwizzlePeriodBytes;
+}
+
 /// fused: dQ of a streamed block is computed in units of 16 rows x this
 /// many columns (the widest of 64, 32, 16 whose accumulators fit beside the
 /// key_value kernel's fragments in 192 registers), spread over the warps.
@@ -216,9 +232,20 @@ private:
                           Value slot, Value start, Value streamHead,
                           ArrayRef<Value> gradValueInFlight,
                           SmallVectorImpl<Value> &accs);
-  /// Waits for the next block's copies and fences them for the async
-  /// proxy.
+  /// Waits for the copies of the next block's LSE and delta.
   void awaitBlock();
+  /// The mbarrier of the K and V tile's loads (`slot` null) or of ring
+  /// slot `slot`'s Q and dO.
+  Value loadBarrier(Value slot);
+  /// Thread 0 initializes the load barriers; then a block-wide barrier.
+  void initLoadBarriers();
+  /// Thread 0 issues the TMA loads of the K and V tile (rows from
+  /// rowStart of head `tileHead`).
+  void loadTileTma(Value tileHead);
+  /// Thread 0 issues the TMA loads of Q and dO of rows [start, start +
+  /// block_m) of query head `streamHead` into ring slot `slot` (rows past
+  /// Nq are zero-filled).
+  void loadStreamedTma(Value streamHead, Value start, Value slot);
   /// cp.async of the LSE and delta of rows [start, start + block_m) of query
   /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`.
   void prefetchStatistics(Value streamHead, Value start, Value slot);
@@ -281,16 +308,17 @@ private:
   Value tileSrc1, tileSrc2, streamSrc1, streamSrc2;
   /// query: LSE * log2 e and delta of this thread's fragment rows.
   Value rowLse[2], rowDelta[2];
-  /// wgmma fused: the dQ accumulator's tensor map (the kernel's last
-  /// argument, a grid constant).
-  Value gradQueryMap;
+  /// wgmma fused: the tensor maps (grid constants after the memrefs) of Q,
+  /// K, V and dO, which TMA loads, and of the dQ accumulator, which TMA
+  /// reductions add to.
+  Value queryMap, keyMap, valueMap, gradOutputMap, gradQueryMap;
   /// wgmma: the aligned shared memory's address (i32) and the byte offsets
   /// of the K and V tiles, the Q and dO rings, dS^T and the dQ staging
   /// rows; the ring of the streamed blocks' LSE and delta (f32,
   /// [stages][2][block_m]).
   Value smemAddress, statistics;
   int64_t kTileBytes = 0, vTileBytes = 0, qRingBytes = 0, doRingBytes = 0,
-          gradScoresBytes = 0, gradQueryStagingBytes = 0;
+          gradScoresBytes = 0, gradQueryStagingBytes = 0, barrierBytes = 0;
 };
 
 } // namespace mlir::fa::detail

@@ -66,14 +66,6 @@ using namespace mlir::fa::detail;
 void BackwardEmitter::copyRows(Value src, Value rowHead, Value start,
                                Value limit, Value dst, Value dstOffset,
                                int64_t rows) {
-  if (config.wgmma) {
-    copyRowTileAsync(
-        b, tid, tileRows / 16 * 32, src, batch, rowHead, start, limit, dst,
-        dstOffset, rows, headDim,
-        /*rowPitch=*/kSlabRowBytes / 2,
-        [&](Value row, Value chunk) { return slabOffset(row, chunk, rows); });
-    return;
-  }
   copyRowTileAsync(b, tid, tileRows / 16 * 32, src, batch, rowHead, start,
                    limit, dst, dstOffset, rows, headDim,
                    /*rowPitch=*/headDim, [&](Value row, Value chunk) {
@@ -108,24 +100,31 @@ void BackwardEmitter::prefetch(Value it) {
     streamHead = cloner->uniform(stage.scores.kvHead);
   }
   Value slot = rem(it, idx(config.stages));
+  if (config.wgmma) {
+    loadStreamedTma(streamHead, start, slot);
+    prefetchStatistics(streamHead, start, slot);
+    return;
+  }
   Value offset = mul(slot, idx(streamRows * headDim));
   copyRows(streamSrc1, streamHead, start, limit, ring1, offset, streamRows);
   copyRows(streamSrc2, streamHead, start, limit, ring2, offset, streamRows);
-  if (config.wgmma)
-    prefetchStatistics(streamHead, start, slot);
 }
 
 void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   int64_t stages = config.stages;
   // As the forward's ring: wait for this block's group, one barrier (it
   // also says every warp is done with the slot the next prefetch fills),
-  // prefetch, always commit. wgmma waited at the end of the previous block
-  // (awaitBlock).
+  // prefetch, always commit. wgmma waited for the block's LSE and delta at
+  // the end of the previous block (awaitBlock) and waits for its Q and dO
+  // here: phase (it / stages) mod 2 of its slot's barrier.
   if (!config.wgmma)
     NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
   gpu::BarrierOp::create(b);
   prefetch(add(it, idx(stages - 1)));
   NVVM::CpAsyncCommitGroupOp::create(b);
+  if (config.wgmma)
+    emitMbarrierWait(b, loadBarrier(rem(it, idx(stages))),
+                     rem(div(it, idx(stages)), idx(2)));
 
   auto [start, outer] = blockOf(it);
   auto anchor = ub::PoisonOp::create(b, b.getIndexType());
@@ -257,10 +256,13 @@ void BackwardEmitter::emitStores(ArrayRef<Value> accs) {
 void BackwardEmitter::bindTile(gpu::GPUFuncOp func, int64_t rows) {
   b.setInsertionPointToStart(&func.getBody().front());
   llvm::append_range(arguments, func.getArguments());
-  // The tensor maps follow the memrefs (wgmma fused: the accumulator's).
+  // The tensor maps follow the memrefs (wgmma fused: Q, K, V, dO and the
+  // dQ accumulator's, buildBackwardKernel's order).
   if (func->hasAttr(kTensorMapsAttrName)) {
-    gradQueryMap = arguments.back();
-    arguments.pop_back();
+    ArrayRef<Value> maps = ArrayRef<Value>(arguments).take_back(5);
+    queryMap = maps[0], keyMap = maps[1], valueMap = maps[2];
+    gradOutputMap = maps[3], gradQueryMap = maps[4];
+    arguments.pop_back_n(5);
   }
   bindThreadIndices(gpu::ThreadIdOp::create(b, gpu::Dimension::x));
   tileIndex = gpu::BlockIdOp::create(b, gpu::Dimension::x);
@@ -344,6 +346,7 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     gradScoresBytes = 4 * tileElements + 4 * ringElements;
     gradQueryStagingBytes =
         getWgmmaGradQueryStagingOffset(stage, headDim, config.stages);
+    barrierBytes = getWgmmaBackwardBarrierOffset(stage, headDim, config.stages);
   }
   auto sharedView = [&](int64_t elements, int64_t byteOffset) {
     auto type = MemRefType::get({elements}, elementType,
@@ -376,8 +379,13 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     tileSrc1 = arg(kQuery), tileSrc2 = arg(kGradOutput);
     streamSrc1 = arg(kKey), streamSrc2 = arg(kValue);
   }
-  copyRows(tileSrc1, tileHead, rowStart, tileLimit, tile1, idx(0), tileRows);
-  copyRows(tileSrc2, tileHead, rowStart, tileLimit, tile2, idx(0), tileRows);
+  if (config.wgmma) {
+    initLoadBarriers();
+    loadTileTma(tileHead);
+  } else {
+    copyRows(tileSrc1, tileHead, rowStart, tileLimit, tile1, idx(0), tileRows);
+    copyRows(tileSrc2, tileHead, rowStart, tileLimit, tile2, idx(0), tileRows);
+  }
   NVVM::CpAsyncCommitGroupOp::create(b);
   for (int64_t s = 0; s + 1 < config.stages; ++s) {
     prefetch(idx(s));
@@ -391,6 +399,7 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   }
   if (config.wgmma) {
     awaitBlock();
+    emitMbarrierWait(b, loadBarrier(Value()), idx(0));
   } else {
     NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
     gpu::BarrierOp::create(b);
@@ -474,14 +483,22 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildBackwardKernel(
   info.stages = isRowWise(stage) ? 0 : config.stages;
   info.dynamicSharedMemory = getBackwardSharedMemoryBytes(stage, spec, config);
   info.backwardStage = stage.stage.str();
-  // wgmma: dQ is added to its accumulator by TMA, through a tensor map of
-  // [B, Hq, Nq, D] f32 whose box is a warp's staged box.
+  // wgmma: TMA loads Q, K, V and dO (a box is one 64-column slab of a
+  // tile's or a streamed block's rows) and adds dQ to its accumulator
+  // through a tensor map of [B, Hq, Nq, D] f32 whose box is a warp's staged
+  // box. BackwardEmitter::bindTile takes the maps in this order.
   SmallVector<Type> arguments = spec.getArgumentTypes();
   if (config.wgmma && stage.stage == BackwardTileAttr::fused) {
-    info.tensorMaps.push_back(
+    auto [tileRows, streamRows] = detail::getTileShape(stage);
+    info.tensorMaps = {
+        {detail::kQuery, {64, streamRows, 1, 1}},
+        {detail::kKey, {64, tileRows, 1, 1}},
+        {detail::kValue, {64, tileRows, 1, 1}},
+        {detail::kGradOutput, {64, streamRows, 1, 1}},
         {detail::kGradQueryAccumulator,
-         {detail::kGradQueryBoxColumns, detail::kGradQueryBoxRows, 1, 1}});
-    arguments.push_back(LLVM::LLVMPointerType::get(builder.getContext()));
+         {detail::kGradQueryBoxColumns, detail::kGradQueryBoxRows, 1, 1}}};
+    arguments.append(info.tensorMaps.size(),
+                     LLVM::LLVMPointerType::get(builder.getContext()));
   }
 
   OpBuilder::InsertionGuard guard(builder);

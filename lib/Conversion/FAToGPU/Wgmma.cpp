@@ -174,3 +174,37 @@ void mlir::fa::detail::emitWgmmaCommit(ImplicitLocOpBuilder &b) {
 void mlir::fa::detail::emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending) {
   NVVM::WgmmaWaitGroupSyncOp::create(b, pending);
 }
+
+void mlir::fa::detail::emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map,
+                                        Value bar, Value dst, ValueRange outer,
+                                        int64_t rows, int64_t cols) {
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  auto cluster = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  for (int64_t slab = 0; slab < cols / 64; ++slab) {
+    Value address = arith::AddIOp::create(
+        b, dst,
+        arith::ConstantOp::create(
+            b, b.getI32IntegerAttr(slab * rows * kSlabRowBytes)));
+    Value slabDst = LLVM::AddrSpaceCastOp::create(
+        b, cluster, LLVM::IntToPtrOp::create(b, shared, address));
+    SmallVector<Value> coordinates{
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(slab * 64))};
+    llvm::append_range(coordinates, outer);
+    NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+        b, slabDst, map, coordinates, bar, ValueRange(), Value(), Value(),
+        NVVM::TMALoadMode::TILE,
+        /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), Value());
+  }
+}
+
+/// The suspend-time hint of mbarrier.try_wait, in nanoseconds.
+static constexpr int32_t kWaitTicks = 10000000;
+
+void mlir::fa::detail::emitMbarrierWait(ImplicitLocOpBuilder &b, Value bar,
+                                        Value parity) {
+  if (parity.getType().isIndex())
+    parity = arith::IndexCastOp::create(b, b.getI32Type(), parity);
+  NVVM::MBarrierTryWaitParityOp::create(
+      b, bar, parity,
+      arith::ConstantOp::create(b, b.getI32IntegerAttr(kWaitTicks)));
+}

@@ -72,6 +72,18 @@ void emitWgmmaFence(ImplicitLocOpBuilder &b);
 void emitWgmmaCommit(ImplicitLocOpBuilder &b);
 void emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending);
 
+/// TMA loads of a tile of `rows` rows x `cols` 16-bit columns into its
+/// slabs from shared byte address `dst` (i32, a multiple of the swizzle
+/// period): one box of 64 columns x `rows` per slab (the map's box), at
+/// coordinates (64 slab, `outer`...) innermost first (i32), each completing
+/// its bytes on the mbarrier `bar`. The caller arrives with the expected
+/// transaction bytes.
+void emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map, Value bar, Value dst,
+                      ValueRange outer, int64_t rows, int64_t cols);
+/// Blocks the thread until the phase of the mbarrier `bar` with parity
+/// `parity` (index or i32) has completed.
+void emitMbarrierWait(ImplicitLocOpBuilder &b, Value bar, Value parity);
+
 } // namespace mlir::fa::detail
 
 #endif // FA_LIB_CONVERSION_FATOGPU_WGMMA_H

@@ -23,18 +23,17 @@
 //   dQ   = dS K                       SS, dS M-major, K N-major; the
 //                                     warpgroups split D
 //   dK  += dS^T Q                     RS, Q N-major, issued behind dQ
-//   dQ  -> staged rows                while dK runs: a warp's 16 rows,
-//                                     then one cp.reduce.async.bulk
-//                                     (add.f32) per row into the f32
-//                                     accumulator
+//   dQ  -> staged boxes               while dK runs: a warp's 16 rows,
+//                                     then one TMA tensor reduction (add)
+//                                     per box into the f32 accumulator
 //
-// Shared memory written by threads (cp.async, the dS^T and dQ stores) is
-// fenced for the async proxy before the barrier (or warp sync) that
-// precedes the MMAs or bulk reductions that read it; each block waits for
-// all its MMAs before the next block's barrier, so the ring slot and dS^T
-// are free when that barrier passes, and the next block's copies are
-// waited for and fenced before this block's dQ traffic (the fence would
-// wait for it).
+// TMA loads the K and V tile and each block's Q and dO (thread 0 issues
+// them, completing on an mbarrier per ring slot); the LSE and delta come
+// by 4-byte cp.async. Shared memory written by threads (the dS^T and dQ
+// stores) is fenced for the async proxy before the barrier (or warp sync)
+// that precedes the MMAs or tensor reductions that read it; each block
+// waits for all its MMAs before the next block's barrier, so the ring slot
+// the next loads fill and dS^T are free when that barrier passes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,16 +90,84 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
 }
 
 void BackwardEmitter::awaitBlock() {
-  // The tile (first) and the blocks streamed so far are complete but the
-  // last stages - 2, which leaves the next block's; this thread's copies
-  // are made visible to the async proxy that wgmma reads with. The fence
-  // also waits for this thread's outstanding global reductions: it runs
-  // before a block's dQ reductions, not after them.
+  // The tile's (first) and the statistics of the blocks streamed so far
+  // are complete but the last stages - 2, which leaves the next block's
+  // (read once the block's barrier has passed).
   NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 2);
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(),
-                                 NVVM::SharedSpace::shared_cta));
+}
+
+Value BackwardEmitter::loadBarrier(Value slot) {
+  Value index = slot ? add(slot, idx(1)) : idx(0);
+  Value address = arith::AddIOp::create(
+      b, smemAddress,
+      b.createOrFold<arith::IndexCastOp>(
+          b.getI32Type(), add(idx(barrierBytes), mul(index, idx(8)))));
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+      address);
+}
+
+void BackwardEmitter::initLoadBarriers() {
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(
+        scf::IfOp::create(
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
+            .thenBlock());
+    // One arrival each (thread 0's, with the bytes to expect).
+    for (int64_t i = 0; i <= config.stages; ++i)
+      NVVM::MBarrierInitOp::create(
+          b, loadBarrier(i == 0 ? Value() : idx(i - 1)), i32(1), Value());
+    // Visible to the async proxy, whose loads complete on them.
+    NVVM::FenceMbarrierInitOp::create(b);
+  }
+  gpu::BarrierOp::create(b);
+}
+
+void BackwardEmitter::loadTileTma(Value tileHead) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(
+      scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
+          .thenBlock());
+  Value bar = loadBarrier(Value());
+  // Out-of-bounds rows (past Nk) are zero-filled and count as loaded.
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, Type(), bar, i32(2 * 2 * tileRows * headDim), NVVM::MemScopeKindAttr(),
+      BoolAttr(), Value());
+  auto toI32 = [&](Value v) {
+    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
+  };
+  SmallVector<Value> outer{toI32(rowStart), toI32(tileHead), toI32(batch)};
+  for (auto [map, offset] :
+       {std::pair<Value, int64_t>{keyMap, kTileBytes}, {valueMap, vTileBytes}})
+    emitSlabTileLoad(b, map, bar,
+                     arith::AddIOp::create(b, smemAddress, i32(offset)), outer,
+                     tileRows, headDim);
+}
+
+void BackwardEmitter::loadStreamedTma(Value streamHead, Value start,
+                                      Value slot) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(
+      scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
+          .thenBlock());
+  Value bar = loadBarrier(slot);
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, Type(), bar, i32(2 * 2 * streamRows * headDim),
+      NVVM::MemScopeKindAttr(), BoolAttr(), Value());
+  auto toI32 = [&](Value v) {
+    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
+  };
+  SmallVector<Value> outer{toI32(start), toI32(streamHead), toI32(batch)};
+  Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
+  for (auto [map, offset] : {std::pair<Value, int64_t>{queryMap, qRingBytes},
+                             {gradOutputMap, doRingBytes}})
+    emitSlabTileLoad(b, map, bar,
+                     arith::AddIOp::create(b, smemAddress,
+                                           toI32(add(idx(offset), slotBytes))),
+                     outer, streamRows, headDim);
 }
 
 void BackwardEmitter::prefetchStatistics(Value streamHead, Value start,

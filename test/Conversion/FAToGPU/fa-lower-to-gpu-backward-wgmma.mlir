@@ -3,16 +3,20 @@
 // blocks (by 128 keys) becomes one kernel of two warpgroups whose five
 // GEMMs per query block are warpgroup MMAs; delta and dq_convert stay the
 // row-wise kernels.
-// Per block: a barrier, S^T and dP^T (SS, K-major, 64 x 64 per
+// TMA loads the K and V tile and each block's Q and dO (thread 0 issues
+// them through the tensor maps of arguments 0, 1, 2 and 4, completing on
+// an mbarrier: the tile's, then one per ring slot); the LSE and delta of
+// each block come through the ring by 4-byte cp.async. Nothing the
+// threads copy is read by wgmma, so no proxy fence waits for the loads.
+// Per block: a barrier, the next block's loads, the wait for this block's
+// slot (phase it / stages mod 2), S^T and dP^T (SS, K-major, 64 x 64 per
 // warpgroup), then dV (RS: P^T from registers, dO N-major), dS^T to shared
-// memory, a barrier, dQ (SS with dS M-major and K N-major), dK behind it
-// (RS, Q N-major); once dQ is complete the next block's copies are waited
-// for and fenced for the async proxy (before, not after, this block's dQ
-// traffic, which the fence would wait for), and each warp stages its 16
-// rows of dQ in shared memory as 128-byte swizzled boxes of 32 columns,
-// one TMA tensor reduction (through the dQ accumulator's tensor map, the
-// kernel's last argument) per box, while dK runs. The LSE and delta of
-// each block come through the ring (4-byte cp.async), not registers.
+// memory, fenced for the async proxy, a barrier, dQ (SS with dS M-major and
+// K N-major), dK behind it (RS, Q N-major); once dQ is complete the next
+// block's statistics are waited for, and each warp stages its 16 rows of
+// dQ in shared memory as 128-byte swizzled boxes of 32 columns, one TMA
+// tensor reduction (through the dQ accumulator's tensor map, the kernel's
+// last argument) per box, while dK runs.
 // (At D = 64 the default is 128-query blocks,
 // fa-lower-to-gpu-backward-wgmma-block-m128.mlir; this file asks for 64.)
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws block-m=64" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
@@ -23,22 +27,49 @@
 // k-steps, N 32, the second from inside a swizzle atom).
 // CHECK-LABEL: func.func @backward_d64
 // CHECK: gpu.launch_func @fa_attention_backward_delta_bf16_d64_bm64_bn128_{{[0-9a-f]+}}::{{.*}} threads in (%c128
-// CHECK: %[[MAP:.*]] = fa.tensor_map %{{.*}} box [32, 16, 1, 1] : memref<?x?x?x64xf32, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+// CHECK-SAME: args(%[[Q:[0-9]+]] : memref<?x?x?x64xbf16, {{.*}}>, %[[K:[0-9]+]] : memref<?x?x?x64xbf16, {{.*}}>, %[[V:[0-9]+]] : memref<?x?x?x64xbf16, {{.*}}>, %{{[0-9]+}} : memref<?x?x?x64xbf16, {{.*}}>, %[[DO:[0-9]+]] : memref<?x?x?x64xbf16, {{.*}}>, %{{[0-9]+}} : memref<?x?x?xf32, {{.*}}>, %{{[0-9]+}} : memref<?x?x?xf32, {{.*}}>, %[[ACC:[0-9]+]] : memref<?x?x?x64xf32
+// CHECK: %[[QMAP:.*]] = fa.tensor_map %[[Q]] box [64, 64, 1, 1] : memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
+// CHECK-NEXT: %[[KMAP:.*]] = fa.tensor_map %[[K]] box [64, 128, 1, 1]
+// CHECK-NEXT: %[[VMAP:.*]] = fa.tensor_map %[[V]] box [64, 128, 1, 1]
+// CHECK-NEXT: %[[DOMAP:.*]] = fa.tensor_map %[[DO]] box [64, 64, 1, 1]
+// CHECK-NEXT: %[[MAP:.*]] = fa.tensor_map %[[ACC]] box [32, 16, 1, 1] : memref<?x?x?x64xf32, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
 // CHECK: gpu.launch_func @fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_wgmma_{{[0-9a-f]+}}::{{.*}} threads in (%c256
-// CHECK-SAME: %[[MAP]] : !llvm.ptr)
+// CHECK-SAME: %[[QMAP]] : !llvm.ptr, %[[KMAP]] : !llvm.ptr, %[[VMAP]] : !llvm.ptr, %[[DOMAP]] : !llvm.ptr, %[[MAP]] : !llvm.ptr)
 // CHECK: gpu.launch_func @fa_attention_backward_dq_convert_bf16_d64_bm64_bn128_{{[0-9a-f]+}}
 // CHECK: gpu.func @fa_attention_backward_fused_bf16_d64_bm64_bn128_s2_wgmma_
-// CHECK-SAME: %arg11: !llvm.ptr)
+// CHECK-SAME: %arg11: !llvm.ptr, %arg12: !llvm.ptr, %arg13: !llvm.ptr, %arg14: !llvm.ptr, %arg15: !llvm.ptr)
 // CHECK-SAME: strategy = "hopper-ws"
-// CHECK-SAME: tensor_maps = [{argument = 7 : i64, box = [32, 16, 1, 1]}]
-// CHECK-SAME: fa.tensor_maps = 1
+// CHECK-SAME: tensor_maps = [{argument = 0 : i64, box = [64, 64, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}, {argument = 4 : i64, box = [64, 64, 1, 1]}, {argument = 7 : i64, box = [32, 16, 1, 1]}]
+// CHECK-SAME: fa.tensor_maps = 5
+// The load barriers (one arrival each), visible to the async proxy.
+// CHECK-COUNT-3: nvvm.mbarrier.init %{{.*}}, %c1_i32{{.*}} : !llvm.ptr<3>, i32
+// CHECK-NEXT: nvvm.fence.mbarrier.init
+// CHECK: gpu.barrier
+// The K and V tile (2 x 128 rows x 128 bytes), one slab each.
+// CHECK: nvvm.mbarrier.arrive.expect_tx %[[TILE:[0-9]+]], %c32768_i32
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg12, %[[TILE]], box[%c0_i32{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}]
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg13, %[[TILE]], box[
+// CHECK: nvvm.cp.async.commit.group
+// The first block's Q and dO (2 x 64 rows x 128 bytes), then its LSE and
+// delta.
+// CHECK: nvvm.mbarrier.arrive.expect_tx %[[SLOT:[0-9]+]], %c16384_i32
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg11, %[[SLOT]], box[
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg14, %[[SLOT]], box[
 // CHECK: nvgpu.device_async_copy %arg5[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
 // CHECK: nvgpu.device_async_copy %arg6[{{.*}}], 1, {{.*}} : memref<?x?x?xf32
 // CHECK: nvvm.cp.async.wait.group 0
-// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.mbarrier.try_wait.parity
 // CHECK: scf.for
 // CHECK-NOT: nvvm.cp.async.wait.group
 // CHECK: gpu.barrier
+// CHECK: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg11,
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg14,
+// CHECK: nvvm.cp.async.commit.group
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.mbarrier.try_wait.parity
+// CHECK-NOT: nvvm.fence.proxy
 // S^T and dP^T in two groups; P^T once S^T is complete, then dV issued;
 // dS^T once dP^T is complete (dV may still run).
 // CHECK: nvvm.wgmma.fence.aligned
@@ -66,7 +97,7 @@
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK-NOT: wgmma.mma_async
 // CHECK: nvvm.cp.async.wait.group 0
-// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
 // CHECK: nvvm.bar.warp.sync
 // CHECK-COUNT-8: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
@@ -74,7 +105,7 @@
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
 // CHECK: nvvm.bar.warp.sync
 // CHECK: scf.if
-// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg15, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
 // CHECK-NEXT: nvvm.cp.async.bulk.commit.group
 // CHECK-NEXT: }
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
@@ -110,8 +141,8 @@ func.func @backward_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v
 // CHECK-NOT: wgmma.mma_async
 // CHECK-COUNT-16: llvm.store {{.*}} : vector<2xf32>, !llvm.ptr<3>
 // CHECK-NOT: llvm.store
-// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
-// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg11, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg15, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
+// CHECK: nvvm.cp.async.bulk.tensor.reduce %arg15, %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] {redKind = #nvvm.tma_redux_kind<add>}
 // CHECK-NEXT: nvvm.cp.async.bulk.commit.group
 func.func @backward_d128(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: tensor<?x?x?x128xf16>, %o: tensor<?x?x?x128xf16>, %do: tensor<?x?x?x128xf16>, %lse: tensor<?x?x?xf32>)
     -> (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>) {
