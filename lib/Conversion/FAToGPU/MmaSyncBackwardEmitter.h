@@ -239,13 +239,13 @@ private:
   Value loadBarrier(Value slot);
   /// Thread 0 initializes the load barriers; then a block-wide barrier.
   void initLoadBarriers();
-  /// Thread 0 issues the TMA loads of the K and V tile (rows from
-  /// rowStart of head `tileHead`).
-  void loadTileTma(Value tileHead);
-  /// Thread 0 issues the TMA loads of Q and dO of rows [start, start +
-  /// block_m) of query head `streamHead` into ring slot `slot` (rows past
-  /// Nq are zero-filled).
-  void loadStreamedTma(Value streamHead, Value start, Value slot);
+  /// Thread 0 arrives on the load barrier of ring slot `slot` (null: of
+  /// the K and V tile) with the bytes of `tiles` and issues their TMA
+  /// loads: rows [row, row + rows) of head `head` through each map into the
+  /// slabs at its byte offset of the aligned shared memory (plus the slot's
+  /// offset in its ring).
+  void loadTilesTma(Value slot, ArrayRef<std::pair<Value, int64_t>> tiles,
+                    Value head, Value row, int64_t rows);
   /// cp.async of the LSE and delta of rows [start, start + block_m) of query
   /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`.
   void prefetchStatistics(Value streamHead, Value start, Value slot);

@@ -101,7 +101,8 @@ void BackwardEmitter::prefetch(Value it) {
   }
   Value slot = rem(it, idx(config.stages));
   if (config.wgmma) {
-    loadStreamedTma(streamHead, start, slot);
+    loadTilesTma(slot, {{queryMap, qRingBytes}, {gradOutputMap, doRingBytes}},
+                 streamHead, start, streamRows);
     prefetchStatistics(streamHead, start, slot);
     return;
   }
@@ -381,7 +382,8 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   }
   if (config.wgmma) {
     initLoadBarriers();
-    loadTileTma(tileHead);
+    loadTilesTma(Value(), {{keyMap, kTileBytes}, {valueMap, vTileBytes}},
+                 tileHead, rowStart, tileRows);
   } else {
     copyRows(tileSrc1, tileHead, rowStart, tileLimit, tile1, idx(0), tileRows);
     copyRows(tileSrc2, tileHead, rowStart, tileLimit, tile2, idx(0), tileRows);

@@ -124,50 +124,32 @@ void BackwardEmitter::initLoadBarriers() {
   gpu::BarrierOp::create(b);
 }
 
-void BackwardEmitter::loadTileTma(Value tileHead) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(
-      scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
-          .thenBlock());
-  Value bar = loadBarrier(Value());
-  // Out-of-bounds rows (past Nk) are zero-filled and count as loaded.
-  NVVM::MBarrierArriveExpectTxOp::create(
-      b, Type(), bar, i32(2 * 2 * tileRows * headDim), NVVM::MemScopeKindAttr(),
-      BoolAttr(), Value());
-  auto toI32 = [&](Value v) {
-    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
-  };
-  SmallVector<Value> outer{toI32(rowStart), toI32(tileHead), toI32(batch)};
-  for (auto [map, offset] :
-       {std::pair<Value, int64_t>{keyMap, kTileBytes}, {valueMap, vTileBytes}})
-    emitSlabTileLoad(b, map, bar,
-                     arith::AddIOp::create(b, smemAddress, i32(offset)), outer,
-                     tileRows, headDim);
-}
-
-void BackwardEmitter::loadStreamedTma(Value streamHead, Value start,
-                                      Value slot) {
+void BackwardEmitter::loadTilesTma(Value slot,
+                                   ArrayRef<std::pair<Value, int64_t>> tiles,
+                                   Value head, Value row, int64_t rows) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(
       scf::IfOp::create(
           b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
           .thenBlock());
   Value bar = loadBarrier(slot);
+  // Out-of-bounds rows (past N) are zero-filled and count as loaded.
   NVVM::MBarrierArriveExpectTxOp::create(
-      b, Type(), bar, i32(2 * 2 * streamRows * headDim),
+      b, Type(), bar, i32(2 * rows * headDim * tiles.size()),
       NVVM::MemScopeKindAttr(), BoolAttr(), Value());
   auto toI32 = [&](Value v) {
     return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
   };
-  SmallVector<Value> outer{toI32(start), toI32(streamHead), toI32(batch)};
-  Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
-  for (auto [map, offset] : {std::pair<Value, int64_t>{queryMap, qRingBytes},
-                             {gradOutputMap, doRingBytes}})
-    emitSlabTileLoad(b, map, bar,
-                     arith::AddIOp::create(b, smemAddress,
-                                           toI32(add(idx(offset), slotBytes))),
-                     outer, streamRows, headDim);
+  SmallVector<Value> outer{toI32(row), toI32(head), toI32(batch)};
+  // A ring slot holds one block of each streamed operand.
+  Value slotBytes = slot ? mul(slot, idx(2 * rows * headDim)) : Value();
+  for (auto [map, offset] : tiles)
+    emitSlabTileLoad(
+        b, map, bar,
+        arith::AddIOp::create(b, smemAddress,
+                              slotBytes ? toI32(add(idx(offset), slotBytes))
+                                        : i32(offset)),
+        outer, rows, headDim);
 }
 
 void BackwardEmitter::prefetchStatistics(Value streamHead, Value start,
