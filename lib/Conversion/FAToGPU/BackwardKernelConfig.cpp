@@ -48,7 +48,7 @@ int64_t mlir::fa::getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
   // block_m columns, the LSE and delta ring, the dQ boxes of every warp,
   // the load barriers and room to align the base to the swizzle period.
   if (config.wgmma)
-    return getWgmmaBackwardSharedMemoryBytes(stage, headDim, config.stages);
+    return getWgmmaBackwardLayout(stage, headDim, config).total;
   // Two tiles and two rings of 16-bit elements (and dS^T, fused).
   int64_t bytes = 2 * 2 * headDim * (tileRows + config.stages * streamRows);
   if (stage.stage == BackwardTileAttr::fused)
@@ -145,6 +145,20 @@ verifyWgmmaBackward(const BackwardStageTile &stage, int64_t headDim,
   return success();
 }
 
+void mlir::fa::selectWgmmaBackwardBarriers(const BackwardStageTile &stage,
+                                           const BackwardKernelSpec &spec,
+                                           BackwardConfig &config,
+                                           const GPUTarget &target) {
+  config.singleBarrier = false;
+  if (!config.wgmma || stage.stage != BackwardTileAttr::fused ||
+      getTileShape(stage).second != 64)
+    return;
+  config.singleBarrier = true;
+  if (getBackwardSharedMemoryBytes(stage, spec, config) >
+      target.getMaxDynamicSharedMemory())
+    config.singleBarrier = false;
+}
+
 LogicalResult mlir::fa::verifyBackwardConfig(
     const BackwardStageTile &stage, const BackwardKernelSpec &spec,
     const BackwardConfig &config, const GPUTarget &target,
@@ -182,6 +196,12 @@ LogicalResult mlir::fa::verifyBackwardConfig(
   if (config.wgmma &&
       failed(verifyWgmmaBackward(stage, headDim, target, emitError)))
     return failure();
+  if (config.singleBarrier &&
+      (!config.wgmma || getTileShape(stage).second != 64)) {
+    emitError() << "one barrier a block needs the hopper-ws fused kernel "
+                   "with blocks of 64 queries";
+    return failure();
+  }
   auto [tileRows, streamRows] = getTileShape(stage);
   StringRef tileName = isKeyTiled(stage) ? "block-n" : "block-m";
   StringRef streamName = isKeyTiled(stage) ? "block-m" : "block-n";
@@ -207,10 +227,10 @@ LogicalResult mlir::fa::verifyBackwardConfig(
     return failure();
   }
   int64_t smem = getBackwardSharedMemoryBytes(stage, spec, config);
-  if (smem > target.maxSharedMemoryPerBlock) {
+  if (smem > target.getMaxDynamicSharedMemory()) {
     emitError() << "the " << stage.stage << " kernel needs " << smem
                 << " bytes of shared memory, more than the "
-                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.getMaxDynamicSharedMemory() << " a block of "
                 << target.chip << " can have; use smaller tiles";
     return failure();
   }

@@ -144,10 +144,10 @@ LogicalResult mlir::fa::verifyHopperConfig(
     return failure();
   }
   int64_t smem = getHopperSharedMemoryBytes(spec, config);
-  if (smem > target.maxSharedMemoryPerBlock) {
+  if (smem > target.getMaxDynamicSharedMemory()) {
     emitError() << "the tile needs " << smem
                 << " bytes of shared memory, more than the "
-                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.getMaxDynamicSharedMemory() << " a block of "
                 << target.chip << " can have; use fewer stages or smaller "
                 << "tiles";
     return failure();

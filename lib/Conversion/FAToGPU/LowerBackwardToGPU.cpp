@@ -181,6 +181,7 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
         verifyBackwardConfig(*keyValue, spec, keysConfig, options.target,
                              [&]() { return emitError(loc); }));
   }
+  selectWgmmaBackwardBarriers(*keyValue, spec, keysConfig, options.target);
   struct Kernel {
     const BackwardStageTile *stage;
     gpu::GPUFuncOp func;

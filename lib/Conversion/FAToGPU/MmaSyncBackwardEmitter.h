@@ -77,40 +77,41 @@ inline constexpr int64_t kGradQueryBoxRows = 16;
 inline constexpr int64_t kGradQueryBoxBytes =
     4 * kGradQueryBoxColumns * kGradQueryBoxRows;
 
-/// wgmma fused: the byte offset of the dQ staging boxes in the aligned
-/// shared memory (after the K and V tiles, the Q and dO rings, dS^T and
-/// the LSE and delta ring; at a multiple of the swizzle period) and their
-/// bytes (one box per 32 columns of each warp's 16 rows).
-inline int64_t getWgmmaGradQueryStagingOffset(const BackwardStageTile &s,
-                                              int64_t headDim, int64_t stages) {
+/// wgmma fused: where the kernel's shared memory holds what, in bytes from
+/// its base aligned to the swizzle period: the K and V tiles and the Q and
+/// dO rings (16-bit slabs, from 0), dS^T (one buffer of tile rows x block_m,
+/// two with BackwardConfig::singleBarrier), the LSE and delta ring (f32,
+/// [stages][2][block_m]), the dQ staging boxes (at a multiple of the swizzle
+/// period; one box per 32 columns of each warp's 16 rows), the load
+/// barriers (one for the K and V tile, then one per ring slot: in the
+/// padding before the boxes where it has room, else after them) and the
+/// bytes in all (with room to align the base to the swizzle period).
+struct WgmmaBackwardLayout {
+  int64_t gradScores, gradScoresBuffers, statistics, gradQueryStaging,
+      gradQueryStagingBytes, barriers, total;
+};
+inline WgmmaBackwardLayout getWgmmaBackwardLayout(const BackwardStageTile &s,
+                                                  int64_t headDim,
+                                                  const BackwardConfig &c) {
   auto [tileRows, streamRows] = getTileShape(s);
-  return llvm::alignTo(2 * 2 * headDim * (tileRows + stages * streamRows) +
-                           2 * tileRows * streamRows +
-                           4 * 2 * stages * streamRows,
-                       kSwizzlePeriodBytes);
-}
-inline int64_t getWgmmaGradQueryStagingBytes(const BackwardStageTile &s,
-                                             int64_t headDim) {
-  int64_t warps = getTileShape(s).first / 16;
-  return warps * kGradQueryBoxBytes *
-         llvm::divideCeil(getWgmmaGradQueryColumns(s, headDim),
-                          kGradQueryBoxColumns);
-}
-
-/// wgmma fused: the byte offset of the mbarriers the TMA loads complete on
-/// (one for the K and V tile, then one per ring slot for its Q and dO),
-/// after the dQ staging boxes, and the kernel's shared memory in all (with
-/// room to align the base to the swizzle period).
-inline int64_t getWgmmaBackwardBarrierOffset(const BackwardStageTile &s,
-                                             int64_t headDim, int64_t stages) {
-  return getWgmmaGradQueryStagingOffset(s, headDim, stages) +
-         getWgmmaGradQueryStagingBytes(s, headDim);
-}
-inline int64_t getWgmmaBackwardSharedMemoryBytes(const BackwardStageTile &s,
-                                                 int64_t headDim,
-                                                 int64_t stages) {
-  return getWgmmaBackwardBarrierOffset(s, headDim, stages) + 8 * (1 + stages) +
-         kSwizzlePeriodBytes;
+  WgmmaBackwardLayout l;
+  l.gradScores = 2 * 2 * headDim * (tileRows + c.stages * streamRows);
+  l.gradScoresBuffers = c.singleBarrier ? 2 : 1;
+  l.statistics = l.gradScores + l.gradScoresBuffers * 2 * tileRows * streamRows;
+  int64_t statisticsEnd = l.statistics + 4 * 2 * c.stages * streamRows;
+  l.gradQueryStaging = llvm::alignTo(statisticsEnd, kSwizzlePeriodBytes);
+  l.gradQueryStagingBytes =
+      tileRows / 16 * kGradQueryBoxBytes *
+      llvm::divideCeil(getWgmmaGradQueryColumns(s, headDim),
+                       kGradQueryBoxColumns);
+  int64_t stagingEnd = l.gradQueryStaging + l.gradQueryStagingBytes;
+  int64_t barrierBytes = 8 * (1 + c.stages);
+  l.barriers = l.gradQueryStaging - statisticsEnd >= barrierBytes
+                   ? statisticsEnd
+                   : stagingEnd;
+  l.total =
+      std::max(stagingEnd, l.barriers + barrierBytes) + kSwizzlePeriodBytes;
+  return l;
 }
 
 /// fused: dQ of a streamed block is computed in units of 16 rows x this
@@ -232,10 +233,9 @@ private:
                           Value slot, Value start, Value streamHead,
                           ArrayRef<Value> gradValueInFlight,
                           SmallVectorImpl<Value> &accs);
-  /// Waits for the copies of the next block's LSE and delta.
-  void awaitBlock();
   /// The mbarrier of the K and V tile's loads (`slot` null) or of ring
-  /// slot `slot`'s Q and dO.
+  /// slot `slot`'s Q, dO (TMA) and LSE and delta (cp.async, each copying
+  /// thread arrives once its copies are complete).
   Value loadBarrier(Value slot);
   /// Thread 0 initializes the load barriers; then a block-wide barrier.
   void initLoadBarriers();
@@ -247,7 +247,8 @@ private:
   void loadTilesTma(Value slot, ArrayRef<std::pair<Value, int64_t>> tiles,
                     Value head, Value row, int64_t rows);
   /// cp.async of the LSE and delta of rows [start, start + block_m) of query
-  /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`.
+  /// head `streamHead` (0 past Nq) into ring slot `slot` of `statistics`,
+  /// tracked by the slot's load barrier.
   void prefetchStatistics(Value streamHead, Value start, Value slot);
   /// Adds this warp's 16 rows x `cols` columns of dQ (`acc`, flat wgmma
   /// registers; rows `firstRow` + 0..15, columns from `firstCol`) to the
@@ -317,8 +318,10 @@ private:
   /// rows; the ring of the streamed blocks' LSE and delta (f32,
   /// [stages][2][block_m]).
   Value smemAddress, statistics;
-  int64_t kTileBytes = 0, vTileBytes = 0, qRingBytes = 0, doRingBytes = 0,
-          gradScoresBytes = 0, gradQueryStagingBytes = 0, barrierBytes = 0;
+  /// wgmma fused: the iteration of the block being emitted.
+  Value blockIteration;
+  int64_t kTileBytes = 0, vTileBytes = 0, qRingBytes = 0, doRingBytes = 0;
+  WgmmaBackwardLayout layout{};
 };
 
 } // namespace mlir::fa::detail

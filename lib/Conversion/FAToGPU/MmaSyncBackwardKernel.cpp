@@ -115,17 +115,23 @@ void BackwardEmitter::emitBlock(Value it, SmallVectorImpl<Value> &accs) {
   int64_t stages = config.stages;
   // As the forward's ring: wait for this block's group, one barrier (it
   // also says every warp is done with the slot the next prefetch fills),
-  // prefetch, always commit. wgmma waited for the block's LSE and delta at
-  // the end of the previous block (awaitBlock) and waits for its Q and dO
-  // here: phase (it / stages) mod 2 of its slot's barrier.
-  if (!config.wgmma)
-    NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
-  gpu::BarrierOp::create(b);
-  prefetch(add(it, idx(stages - 1)));
-  NVVM::CpAsyncCommitGroupOp::create(b);
-  if (config.wgmma)
+  // prefetch, always commit. wgmma waits for phase (it / stages) mod 2 of
+  // its slot's load barrier instead; with one barrier a block it
+  // prefetches after the block's dS^T barrier (emitWgmmaGradients).
+  if (config.wgmma) {
+    blockIteration = it;
+    if (!config.singleBarrier) {
+      gpu::BarrierOp::create(b);
+      prefetch(add(it, idx(stages - 1)));
+    }
     emitMbarrierWait(b, loadBarrier(rem(it, idx(stages))),
                      rem(div(it, idx(stages)), idx(2)));
+  } else {
+    NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
+    gpu::BarrierOp::create(b);
+    prefetch(add(it, idx(stages - 1)));
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
 
   auto [start, outer] = blockOf(it);
   auto anchor = ub::PoisonOp::create(b, b.getIndexType());
@@ -344,10 +350,7 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
     vTileBytes = 2 * tileElements;
     qRingBytes = 4 * tileElements;
     doRingBytes = 4 * tileElements + 2 * ringElements;
-    gradScoresBytes = 4 * tileElements + 4 * ringElements;
-    gradQueryStagingBytes =
-        getWgmmaGradQueryStagingOffset(stage, headDim, config.stages);
-    barrierBytes = getWgmmaBackwardBarrierOffset(stage, headDim, config.stages);
+    layout = getWgmmaBackwardLayout(stage, headDim, config);
   }
   auto sharedView = [&](int64_t elements, int64_t byteOffset) {
     auto type = MemRefType::get({elements}, elementType,
@@ -360,17 +363,16 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
   ring1 = sharedView(ringElements, 4 * tileElements);
   ring2 = sharedView(ringElements, 4 * tileElements + 2 * ringElements);
   if (fused)
-    gradScoresT =
-        sharedView(config.wgmma ? tileRows * streamRows
-                                : tileRows * getGradScoresPitch(stage),
-                   4 * tileElements + 4 * ringElements);
+    gradScoresT = sharedView(
+        config.wgmma ? layout.gradScoresBuffers * tileRows * streamRows
+                     : tileRows * getGradScoresPitch(stage),
+        4 * tileElements + 4 * ringElements);
   if (config.wgmma)
     statistics = memref::ViewOp::create(
         b,
         MemRefType::get({2 * config.stages * streamRows}, b.getF32Type(),
                         MemRefLayoutAttrInterface{}, workgroup),
-        smem, add(pad, idx(gradScoresBytes + 2 * tileRows * streamRows)),
-        ValueRange{});
+        smem, add(pad, idx(layout.statistics)), ValueRange{});
   Value tileHead = head, tileLimit = qLength;
   if (transposed) {
     tileSrc1 = arg(kKey), tileSrc2 = arg(kValue);
@@ -400,7 +402,6 @@ void BackwardEmitter::emitGradients(gpu::GPUFuncOp func) {
           loadRowStatistics(head, add(rowStart, add(localRow, idx(8 * h))));
   }
   if (config.wgmma) {
-    awaitBlock();
     emitMbarrierWait(b, loadBarrier(Value()), idx(0));
   } else {
     NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);

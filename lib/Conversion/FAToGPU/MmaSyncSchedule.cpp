@@ -116,7 +116,7 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
     deeper.stages = 3;
     config.stages =
         config.keyWarps > 1 && getMmaSyncSharedMemoryBytes(spec, deeper) <=
-                                   target.maxSharedMemoryPerBlock
+                                   target.getMaxDynamicSharedMemory()
             ? 3
             : kDefaultStages;
   }
@@ -180,10 +180,10 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
     return failure();
   }
   int64_t smem = getMmaSyncSharedMemoryBytes(spec, config);
-  if (smem > target.maxSharedMemoryPerBlock) {
+  if (smem > target.getMaxDynamicSharedMemory()) {
     emitError() << "the tile needs " << smem
                 << " bytes of shared memory, more than the "
-                << target.maxSharedMemoryPerBlock << " a block of "
+                << target.getMaxDynamicSharedMemory() << " a block of "
                 << target.chip << " can have; use fewer stages or smaller "
                 << "tiles";
     return failure();

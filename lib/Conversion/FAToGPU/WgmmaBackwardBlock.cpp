@@ -29,11 +29,19 @@
 //
 // TMA loads the K and V tile and each block's Q and dO (thread 0 issues
 // them, completing on an mbarrier per ring slot); the LSE and delta come
-// by 4-byte cp.async. Shared memory written by threads (the dS^T and dQ
-// stores) is fenced for the async proxy before the barrier (or warp sync)
-// that precedes the MMAs or tensor reductions that read it; each block
-// waits for all its MMAs before the next block's barrier, so the ring slot
-// the next loads fill and dS^T are free when that barrier passes.
+// by 4-byte cp.async whose threads arrive on the same barrier once their
+// copies are complete, so a block only waits for its slot's phase. Shared
+// memory written by threads (the dS^T and dQ stores) is fenced for the
+// async proxy before the barrier (or warp sync) that precedes the MMAs or
+// tensor reductions that read it. With 64-query blocks a block has one CTA
+// barrier, after its dS^T stores: every warp has then finished the
+// previous block (each block waits for all its MMAs at its end), so the
+// slot that block used is free for the loads of the block stages - 1
+// ahead, issued right after; dS^T is double-buffered, since another
+// warpgroup's dQ MMAs of the previous block may still read the other
+// buffer while a warpgroup stores this block's. With 128-query blocks a
+// block starts with a CTA barrier and those loads
+// (BackwardConfig::singleBarrier).
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,19 +97,12 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
   return result;
 }
 
-void BackwardEmitter::awaitBlock() {
-  // The tile's (first) and the statistics of the blocks streamed so far
-  // are complete but the last stages - 2, which leaves the next block's
-  // (read once the block's barrier has passed).
-  NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 2);
-}
-
 Value BackwardEmitter::loadBarrier(Value slot) {
   Value index = slot ? add(slot, idx(1)) : idx(0);
   Value address = arith::AddIOp::create(
       b, smemAddress,
       b.createOrFold<arith::IndexCastOp>(
-          b.getI32Type(), add(idx(barrierBytes), mul(index, idx(8)))));
+          b.getI32Type(), add(idx(layout.barriers), mul(index, idx(8)))));
   return LLVM::IntToPtrOp::create(
       b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
       address);
@@ -114,10 +115,12 @@ void BackwardEmitter::initLoadBarriers() {
         scf::IfOp::create(
             b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, idx(0)))
             .thenBlock());
-    // One arrival each (thread 0's, with the bytes to expect).
+    // The tile's: one arrival (thread 0's, with the bytes to expect); a
+    // slot's: also one per thread that copies the LSE or delta.
     for (int64_t i = 0; i <= config.stages; ++i)
       NVVM::MBarrierInitOp::create(
-          b, loadBarrier(i == 0 ? Value() : idx(i - 1)), i32(1), Value());
+          b, loadBarrier(i == 0 ? Value() : idx(i - 1)),
+          i32(i == 0 ? 1 : 1 + 2 * streamRows), Value());
     // Visible to the async proxy, whose loads complete on them.
     NVVM::FenceMbarrierInitOp::create(b);
   }
@@ -176,6 +179,10 @@ void BackwardEmitter::prefetchStatistics(Value streamHead, Value start,
         ValueRange{dstIndex}, arg(source),
         ValueRange{batch, streamHead, clamped}, b.getIndexAttr(1), srcElements,
         UnitAttr());
+    // The slot's load barrier completes once this copy has (an arrival the
+    // barrier's count expects: noinc).
+    NVVM::CpAsyncMBarrierArriveOp::create(b, loadBarrier(slot),
+                                          /*noinc=*/true);
   }
 }
 
@@ -286,6 +293,10 @@ void BackwardEmitter::emitWgmmaGradients(
   Value zeroPair = arith::ConstantOp::create(
       b, DenseElementsAttr::get(pairType, b.getZeroAttr(elementType)));
   Value keyRow = add(mul(warp, idx(16)), groupId);
+  // This block's dS^T buffer (the other one may still be read by the
+  // previous block's dQ MMAs of other warpgroups).
+  Value buffer = rem(blockIteration, idx(layout.gradScoresBuffers));
+  Value bufferElements = mul(buffer, idx(tileRows * streamRows));
   for (int64_t h = 0; h < 2; ++h) {
     Value row = add(keyRow, idx(8 * h));
     Value isKey = lt(add(rowStart, row), kvLength);
@@ -295,9 +306,10 @@ void BackwardEmitter::emitWgmmaGradients(
           vector::FromElementsOp::create(
               b, widePair, ValueRange{grads[n][2 * h], grads[n][2 * h + 1]}));
       pair = arith::SelectOp::create(b, isKey, pair, zeroPair);
-      vector::StoreOp::create(b, pair, gradScoresT,
-                              ValueRange{add(slabOffset(row, idx(n), tileRows),
-                                             mul(threadInGroup, idx(2)))});
+      vector::StoreOp::create(
+          b, pair, gradScoresT,
+          ValueRange{add(add(bufferElements, slabOffset(row, idx(n), tileRows)),
+                         mul(threadInGroup, idx(2)))});
     }
   }
   NVVM::FenceProxyOp::create(
@@ -305,8 +317,12 @@ void BackwardEmitter::emitWgmmaGradients(
       NVVM::SharedSpaceAttr::get(b.getContext(),
                                  NVVM::SharedSpace::shared_cta));
 
-  // Every warpgroup's dS^T is in shared memory.
+  // Every warpgroup's dS^T is in shared memory, and every warp is done
+  // with the previous block: its ring slot is free for the block stages -
+  // 1 ahead (and that block's barrier phase has been waited for by all).
   gpu::BarrierOp::create(b);
+  if (config.singleBarrier)
+    prefetch(add(blockIteration, idx(config.stages - 1)));
 
   // dQ = dS K: A = dS^T's slabs read M-major (64 queries a row: M tile
   // m is slab m), B = the K tile N-major (slabs tile rows apart); 16 keys
@@ -320,7 +336,8 @@ void BackwardEmitter::emitWgmmaGradients(
   int64_t tileLeading = tileRows * kSlabRowBytes;
   Value mTile = div(warpgroup, idx(splits));
   Value firstCol = mul(rem(warpgroup, idx(splits)), idx(n));
-  Value aOffset = add(idx(gradScoresBytes), mul(mTile, idx(tileLeading)));
+  Value aOffset = add(add(idx(layout.gradScores), mul(bufferElements, idx(2))),
+                      mul(mTile, idx(tileLeading)));
   Value bOffset =
       add(idx(kTileBytes), add(mul(div(firstCol, idx(64)), idx(tileLeading)),
                                mul(rem(firstCol, idx(64)), idx(2))));
@@ -346,7 +363,6 @@ void BackwardEmitter::emitWgmmaGradients(
   gradQuery = fenceRegisters(b, gradQuery);
   SmallVector<Value> gradValue = fenceRegisters(b, gradValueInFlight);
   fenceRegisters(b, probFrags);
-  awaitBlock();
 
   // The warp's query rows: 16 (warp mod 4).. of its M tile.
   addRowsTensor(
@@ -375,7 +391,7 @@ void BackwardEmitter::addRowsTensor(ArrayRef<Value> acc, Value accHead,
   // first (lane 0 issued them, the warp waits for it).
   Value warpBoxes = arith::AddIOp::create(
       b, smemAddress,
-      toI32(add(idx(gradQueryStagingBytes),
+      toI32(add(idx(layout.gradQueryStaging),
                 mul(warp, idx(boxes * kGradQueryBoxBytes)))));
   NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, b.getUnitAttr());
   NVVM::SyncWarpOp::create(b, i32(-1));

@@ -16,8 +16,13 @@
 // CHECK-LABEL: func.func @backward_d64
 // CHECK: gpu.func @fa_attention_backward_fused_bf16_d64_bm128_bn128_s2_wgmma_
 // CHECK-SAME: tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}, {argument = 4 : i64, box = [64, 128, 1, 1]}, {argument = 7 : i64, box = [32, 16, 1, 1]}]
-// Q and dO of a block: 2 x 128 rows x 128 bytes.
+// A ring slot's barrier expects 1 + 2 x 128 arrivals. With 128-query
+// blocks a block starts with a CTA barrier and the loads of Q and dO of
+// the block ahead (2 x 128 rows x 128 bytes), then waits for its slot;
+// dS^T has one buffer.
+// CHECK: nvvm.mbarrier.init %{{.*}}, %c257_i32
 // CHECK: scf.for
+// CHECK: gpu.barrier
 // CHECK: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
 // CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg11,
 // CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %arg14,
@@ -31,6 +36,7 @@
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: vector.store {{.*}} : memref<16384xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
 // CHECK: gpu.barrier
+// CHECK-NOT: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1, 1;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}p, 1, 1, 1;

@@ -21,7 +21,7 @@
 // STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 5
 // REGS: error: tile too large for registers: block-m=128 block-n=128 at D=256 needs 224 fragment registers per thread (budget 177 for each of the 256 consumer threads); use a smaller block-n or block-m
 // REGS3: error: tile too large for registers: block-m=192 block-n=128 at D=128 needs 160 fragment registers per thread (budget 97 for each of the 384 consumer threads); use a smaller block-n or block-m
-// SMEM: error: the tile needs 328880 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles
+// SMEM: error: the tile needs 328880 bytes of shared memory, more than the 232432 a block of sm_90a can have; use fewer stages or smaller tiles
 // DEFAULTS: error: defaults-for must be mma-sync, hopper-ws or auto, got 'hopper'
 // TILES: fa.attention_tile = {block_m = 128 : i64, block_n = 64 : i64}
 // TILES: fa.attention_tile = {block_m = 128 : i64, block_n = 128 : i64}

@@ -69,7 +69,7 @@ func.func @value_dim_differs(%q: tensor<1x1x?x128xf16>, %k: tensor<1x1x?x128xf16
 // D = 256 builds with the default tiles (Q is re-read from shared memory);
 // larger tiles run out of registers, more stages out of shared memory.
 // REGS: error: tile too large for registers: block-m=64 block-n=256 warps=4 at D=256 needs 268 fragment registers per thread (budget 216); use more warps or a smaller block-n
-// SMEM: error: the tile needs 278528 bytes of shared memory, more than the 232448 a block of sm_90a can have; use fewer stages or smaller tiles
+// SMEM: error: the tile needs 278528 bytes of shared memory, more than the 232432 a block of sm_90a can have; use fewer stages or smaller tiles
 func.func @big_head_dim(%q: tensor<1x1x?x256xbf16>, %k: tensor<1x1x?x256xbf16>,
                         %v: tensor<1x1x?x256xbf16>, %o: tensor<1x1x?x256xbf16>)
     -> tensor<1x1x?x256xbf16> {

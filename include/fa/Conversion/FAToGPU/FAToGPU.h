@@ -50,8 +50,16 @@ std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
 struct GPUTarget {
   std::string chip = "sm_90a";
   int64_t smVersion = 90;
-  /// Dynamic shared memory one block may opt into, in bytes.
+  /// Shared memory one block may opt into (static and dynamic), in bytes.
   int64_t maxSharedMemoryPerBlock = 232448;
+
+  /// The most dynamic shared memory a kernel may ask for: the GPU lowering
+  /// declares the dynamic base as a static one-byte symbol aligned to 16,
+  /// which counts against the same limit (a kernel asking for all of
+  /// maxSharedMemoryPerBlock fails to launch).
+  int64_t getMaxDynamicSharedMemory() const {
+    return maxSharedMemoryPerBlock - 16;
+  }
 };
 
 /// The chips the compiler builds kernels for, in order: the one table that
@@ -480,6 +488,13 @@ struct BackwardConfig {
   /// sm_90a, the hopper-ws strategy): a warpgroup per 64 keys of the tile,
   /// blocks of 64 queries. Otherwise mma.sync, 16 tile rows per warp.
   bool wgmma = false;
+  /// wgmma fused: one CTA barrier a block (after its dS^T stores; the loads
+  /// of the block stages - 1 ahead follow it) rather than two (one more at
+  /// its start, then those loads). dS^T is double-buffered: a warpgroup may
+  /// store a block's while another's dQ MMAs of the previous block still
+  /// read the other buffer. Needs 64-query blocks
+  /// (selectWgmmaBackwardBarriers).
+  bool singleBarrier = false;
 };
 
 /// Threads of the kernel of a backward stage: 16 tile rows per warp (128 for
@@ -490,6 +505,16 @@ int64_t getBackwardThreads(const BackwardStageTile &stage);
 int64_t getBackwardSharedMemoryBytes(const BackwardStageTile &stage,
                                      const BackwardKernelSpec &spec,
                                      const BackwardConfig &config);
+
+/// Sets config.singleBarrier for the wgmma fused kernel of `stage`: one
+/// barrier a block where blocks are 64 queries and the second dS^T buffer
+/// fits in shared memory (H200, D = 128: 5-7 % faster than two). With
+/// 128-query blocks (less work per byte loaded; D = 64 causal: 9 % slower)
+/// or no room, two.
+void selectWgmmaBackwardBarriers(const BackwardStageTile &stage,
+                                 const BackwardKernelSpec &spec,
+                                 BackwardConfig &config,
+                                 const GPUTarget &target);
 
 /// Checks that the configured strategy can build the kernel of `stage`
 /// (element type, head dimension, tile shape, registers, shared memory;
