@@ -37,6 +37,10 @@ def cuda():
             for name, args in {
                     "cuInit": [u],
                     "cuCtxGetCurrent": [ctypes.POINTER(p)],
+                    "cuCtxSetCurrent": [p],
+                    "cuDeviceGet": [ctypes.POINTER(i), i],
+                    "cuDevicePrimaryCtxRetain": [ctypes.POINTER(p), i],
+                    "cuDevicePrimaryCtxRelease": [i],
                     "cuModuleLoadData": [ctypes.POINTER(p), p],
                     "cuModuleGetFunction": [ctypes.POINTER(p), p,
                                             ctypes.c_char_p],
@@ -61,6 +65,28 @@ def cuda():
             check(l, l.cuInit(0), "cuInit")
             _cuda = l
         return _cuda
+
+
+def make_current(device_index: int) -> None:
+    """Makes device `device_index`'s primary context (the one PyTorch uses)
+    current on the calling thread if the thread has none: threads that
+    have made no CUDA runtime call yet have none, such as the autograd
+    engine's device threads that run backward functions."""
+    l = cuda()
+    ctx = ctypes.c_void_p()
+    check(l, l.cuCtxGetCurrent(ctypes.byref(ctx)), "cuCtxGetCurrent")
+    if ctx.value:
+        return
+    device = ctypes.c_int()
+    check(l, l.cuDeviceGet(ctypes.byref(device), device_index), "cuDeviceGet")
+    check(l, l.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), device),
+          "cuDevicePrimaryCtxRetain")
+    try:
+        check(l, l.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+    finally:
+        # PyTorch's own reference keeps the context alive.
+        check(l, l.cuDevicePrimaryCtxRelease(device),
+              "cuDevicePrimaryCtxRelease")
 
 
 def check(l, result, what):

@@ -17,7 +17,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from . import _splits
+from . import _driver, _splits
 from . import torch as _fa
 from . import tracing
 from .compiler import AttentionSpec, KernelCache
@@ -323,6 +323,7 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
                          captures=tuple(mods.capture_types), paged=page_size,
                          heads=((hq, hkv) if "pack_gqa" in tile else None))
     with torch.cuda.device(q.device):
+        _driver.make_current(q.device.index)
         chip = _fa._chip(q.device)
         qk = _fa._kernel_layout(q.transpose(1, 2))
         k, v = (_fa._kernel_layout(t) for t in (k_cache, v_cache))

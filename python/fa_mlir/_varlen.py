@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 
-from . import _kvcache
+from . import _driver, _kvcache
 from . import torch as _fa
 from . import tracing
 from .compiler import AttentionSpec, KernelCache
@@ -305,6 +305,7 @@ def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
     (None without), the `form` operands (the offsets; the block table and
     the key counts), then the captures; the grid is the metadata's."""
     with torch.cuda.device(q.device):
+        _driver.make_current(q.device.index)
         chip = _fa._chip(q.device)
         kv_heads = k.shape[2] if spec.paged else k.shape[1]
         spec, options = _kernel_options(spec, q, kv_heads, form[0].numel() - 1,

@@ -27,7 +27,9 @@ afresh on every call.
 `attention` runs the custom op torch.ops.fa_mlir.attention (PyTorch 2.4 and
 newer), so torch.compile(fullgraph=True), torch.export and CUDA graphs take
 it as one opaque op; score_mod/mask_mod are traced outside the graph (a
-graph break under torch.compile).
+graph break under torch.compile). An eager call skips the op's dispatch
+and runs the same forward and backward through an autograd.Function
+(fa_mlir._ops).
 """
 
 import dataclasses
@@ -418,10 +420,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         if mods is not _NO_MODS:
             regions = json.dumps([mods.score_mod, mods.mask_mod,
                                   list(mods.capture_types)])
-        out, lse = _attention_op(
+        out, lse = _ops.attention(
             q, k, v, list(mods.captures), causal,
             None if scale is None else float(scale),
-            bool(return_lse or needs_grad), regions, bool(autotune), strategy)
+            bool(return_lse or needs_grad), regions, bool(autotune), strategy,
+            needs_grad)
     return (out, lse) if return_lse else out
 
 
@@ -470,98 +473,6 @@ def _with_heads(spec, heads):
     return dataclasses.replace(spec, heads=heads)
 
 
-# The custom op behind `attention`: torch.compile (fullgraph), torch.export
-# and CUDA graphs see one opaque op with a fake (shape-only) implementation
-# instead of the compile-and-launch Python. The score_mod/mask_mod regions
-# travel as text (JSON [score_mod, mask_mod, capture types], or None).
-def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                  captures: List[torch.Tensor], causal: Optional[str],
-                  scale: Optional[float], return_lse: bool,
-                  regions: Optional[str], autotune: bool,
-                  strategy: Optional[str]) -> Tuple[torch.Tensor,
-                                                    torch.Tensor]:
-    mods = _NO_MODS
-    if regions is not None:
-        score_mod, mask_mod, capture_types = json.loads(regions)
-        mods = tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
-                                  tuple(captures))
-    options = _strategy_options(strategy, q.device, None)
-    out, lse = _run(_spec(q, causal, scale, return_lse, mods), q, k, v,
-                    tuple(captures), autotune=autotune, options=options)
-    if lse is None:
-        lse = q.new_empty((0,), dtype=torch.float32)
-    return out, lse
-
-
-def _attention_fake(q, k, v, captures, causal, scale, return_lse, regions,
-                    autotune, strategy):
-    b, hq, nq, _ = q.shape
-    out = q.new_empty((b, hq, nq, v.shape[3]))
-    lse = q.new_empty((b, hq, nq) if return_lse else (0,),
-                      dtype=torch.float32)
-    return out, lse
-
-
-if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer
-    _attention_op = torch.library.custom_op(
-        "fa_mlir::attention", mutates_args=())(_attention_op)
-    _attention_op.register_fake(_attention_fake)
-
-
-# The backward: the custom op's gradient is another custom op, so that
-# torch.compile traces both (AOTAutograd) without graph breaks. The LSE the
-# forward returns is not differentiable (as FlashAttention's): its backward
-# reads it, and a loss of it gets no gradient through this op.
-def _attention_backward_op(q: torch.Tensor, k: torch.Tensor,
-                           v: torch.Tensor, out: torch.Tensor,
-                           grad_out: torch.Tensor, lse: torch.Tensor,
-                           captures: List[torch.Tensor],
-                           causal: Optional[str], scale: Optional[float],
-                           regions: Optional[str]
-                           ) -> Tuple[torch.Tensor, torch.Tensor,
-                                      torch.Tensor]:
-    mods = _NO_MODS
-    if regions is not None:
-        score_mod, mask_mod, capture_types = json.loads(regions)
-        mods = tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
-                                  tuple(captures))
-    return _run_backward(_spec(q, causal, scale, False, mods), q, k, v, out,
-                         grad_out, lse, tuple(captures))
-
-
-def _attention_backward_fake(q, k, v, out, grad_out, lse, captures, causal,
-                             scale, regions):
-    # Contiguous, as _run_backward allocates them (not q's strides).
-    return tuple(q.new_empty(t.shape) for t in (q, k, v))
-
-
-def _setup_context(ctx, inputs, output):
-    q, k, v, captures, causal, scale, _, regions, _, _ = inputs
-    out, lse = output
-    ctx.save_for_backward(q, k, v, out, lse, *captures)
-    ctx.attention = (causal, scale, regions)
-    ctx.mark_non_differentiable(lse)
-
-
-def _backward(ctx, grad_out, grad_lse):
-    q, k, v, out, lse, *captures = ctx.saved_tensors
-    causal, scale, regions = ctx.attention
-    dq, dk, dv = _attention_backward_op(q, k, v, out, grad_out, lse,
-                                        list(captures), causal, scale,
-                                        regions)
-    # One gradient per input, in the inputs' structure: None for each
-    # capture (no gradient flows to them) and for the non-tensor arguments.
-    return (dq, dk, dv, [None] * len(captures), None, None, None, None, None,
-            None)
-
-
-if hasattr(torch.library, "custom_op"):  # PyTorch 2.4 and newer
-    _attention_backward_op = torch.library.custom_op(
-        "fa_mlir::attention_backward", mutates_args=())(_attention_backward_op)
-    _attention_backward_op.register_fake(_attention_backward_fake)
-    _attention_op.register_autograd(_backward, setup_context=_setup_context)
-
-
 def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
     """dQ, dK, dV of `spec`'s attention from the forward's out and LSE."""
     if lse.numel() != q.shape[0] * q.shape[1] * q.shape[2]:
@@ -573,6 +484,7 @@ def _run_backward(spec, q, k, v, out, grad_out, lse, captures=()):
     if q.shape[2] == 0:
         return dq, dk.zero_(), dv.zero_()
     with torch.cuda.device(q.device):
+        _driver.make_current(q.device.index)
         chip = _chip(q.device)
         kernels = _load_backward(spec, chip, q.device)
         q, k, v, out, grad_out = (_kernel_layout(t)
@@ -668,6 +580,7 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
     if nq == 0:
         return out, lse
     with torch.cuda.device(q.device):
+        _driver.make_current(q.device.index)
         chip = _chip(q.device)
         opts = dict(options or {})
         # autotune picks the tile (and, unless one is given, the strategy)
@@ -873,5 +786,6 @@ class FlashAttention(torch.nn.Module):
 
 # Variable-length batches (fa_mlir.torch.attention_varlen), in their own
 # module; imported last, since it uses this one's helpers.
+from . import _ops  # noqa: E402  (registers the custom ops)
 from ._varlen import attention_varlen  # noqa: E402
 from ._kvcache import attention_with_kvcache  # noqa: E402

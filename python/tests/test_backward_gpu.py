@@ -200,6 +200,25 @@ def test_lse_is_returned_but_not_differentiable():
     assert q.grad is not None and not torch.isnan(q.grad).any()
 
 
+def test_eager_steps_skip_the_op_dispatch_with_the_same_gradients():
+    """Eager calls run the ops' bodies through an autograd.Function (no
+    fa_mlir:: op in the profile); the custom ops, called directly, give
+    the same output and gradients (dQ's sum order may differ)."""
+    from torch.profiler import ProfilerActivity, profile
+    q, k, v, do = inputs(1, 4, 2, 300, 200, 128, torch.bfloat16)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        eager = gradients(lambda a, c, e: attention(
+            a, c, e, is_causal=True, causal_alignment="bottom_right",
+            enable_gqa=True), q, k, v, do)
+    names = {event.name for event in prof.events()}
+    assert not any(name.startswith("fa_mlir::") for name in names), names
+    op = gradients(lambda a, c, e: torch.ops.fa_mlir.attention(
+        a, c, e, [], "bottom_right", None, True, None, False, None)[0],
+        q, k, v, do)
+    for ours, theirs in zip(eager, op):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=2e-2)
+
+
 def test_compiled_training_step_has_no_graph_breaks():
     torch.manual_seed(0)
     layer = torch.nn.Linear(64, 3 * 64, device=DEV, dtype=torch.bfloat16)

@@ -6,6 +6,7 @@ and the error messages. Skipped without torch or CUDA."""
 import json
 import math
 import os
+import threading
 
 import pytest
 
@@ -190,6 +191,26 @@ def test_runs_on_the_current_stream():
         out = attention(q, k, v)
     stream.synchronize()
     assert_close(out, q, k, v, None, 1 / math.sqrt(128))
+
+
+def test_runs_on_a_thread_without_a_cuda_call():
+    """A thread that has made no CUDA call has no current context (as the
+    autograd engine's device threads): the launcher makes PyTorch's
+    current; a fresh kernel (its own scale) is loaded there too."""
+    q, k, v = inputs(1, 2, 2, 100, 130, 64, torch.bfloat16)
+    result = {}
+
+    def run():
+        try:
+            result["out"] = attention(q, k, v, scale=0.0625)
+        except Exception as error:  # reported below
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert "error" not in result, result.get("error")
+    assert_close(result["out"], q, k, v, None, 0.0625)
 
 
 class Block(torch.nn.Module):
