@@ -140,11 +140,16 @@ class _EagerAttention(torch.autograd.Function):
         return (dq, dk, dv) + (None,) * 7
 
 
+# torch.compiler.is_compiling: PyTorch 2.3 and newer.
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling",
+                        lambda: False)
+
+
 def _eager(tensors) -> bool:
     """Whether nothing but eager PyTorch sees this call: plain tensors, no
     torch.compile/export tracing, functorch transform or dispatch mode
     (those get the custom op)."""
-    return (not torch.compiler.is_compiling() and
+    return (not _is_compiling() and
             not torch._C._are_functorch_transforms_active() and
             _get_current_dispatch_mode() is None and
             all(type(t) is torch.Tensor for t in tensors))

@@ -213,8 +213,10 @@ def FATileAttentionBackward
     Option<"dq", "dq", "std::string", /*default=*/"\"stage\"",
            "where dQ is computed: stage (its own deterministic stage), "
            "accumulate (in f32 in the key/value loop, the fused stage) or "
-           "auto (accumulate up to D = 64, else stage: the faster on the "
-           "H200)">,
+           "auto (with mma-sync's tiles accumulate up to D = 64, else "
+           "stage, the faster there on the H200; with hopper-ws's "
+           "(defaults-for) accumulate: the wgmma kernel is the fused "
+           "stage)">,
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
            "query rows per query block and per dQ tile (0: 64 up to D = "
            "64, else 32)">,
