@@ -88,6 +88,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.warps = options.warps;
   gpu.stages = options.stages;
   gpu.keyWarps = options.keyWarps;
+  gpu.exp2Emulation = options.exp2Emulation;
   pm.addPass(createFALowerToGPU(gpu));
 }
 

@@ -112,7 +112,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     Option<"keyWarps", "key-warps", "int64_t", /*default=*/"0",
            "mma-sync: groups of warps that split each key block and merge "
            "their softmax states at the end (0: the strategy's choice, 4 "
-           "warps in all for tiles of fewer than 64 rows; 1: none)">
+           "warps in all for tiles of fewer than 64 rows; 1: none)">,
+    Option<"exp2Emulation", "exp2-emulation", "int64_t", /*default=*/"0",
+           "of every 8 exponentials of a forward kernel's softmax, how many "
+           "are computed by a polynomial on the FMA pipe instead of the "
+           "MUFU unit, 0 (the default) to 8; both strategies">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

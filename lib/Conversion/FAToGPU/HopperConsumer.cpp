@@ -235,8 +235,9 @@ HopperKernelEmitter::emitSoftmax(ArrayRef<Value> scores, Value block,
       }
     }
     result.rows[h] = state.rows[h];
-    SoftmaxBlockRow row = updateSoftmaxRow(
-        b, rowScores, scoreScale, result.rows[h], {fixedMax, elementType});
+    SoftmaxBlockRow row =
+        updateSoftmaxRow(b, rowScores, scoreScale, result.rows[h],
+                         {fixedMax, elementType, config.emulatedExp2});
     result.alpha[h] =
         row.alpha ? row.alpha
                   : arith::ConstantOp::create(b, b.getF32FloatAttr(1.0f));

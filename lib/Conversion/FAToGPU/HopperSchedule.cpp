@@ -132,6 +132,8 @@ LogicalResult mlir::fa::verifyHopperConfig(
     emitError() << "stages must be in [2, 4], got " << config.stages;
     return failure();
   }
+  if (failed(verifyExp2Emulation(config.emulatedExp2, emitError)))
+    return failure();
   int64_t registers = getFragmentRegisters(spec, config);
   int64_t budget = getRegisterBudget(config);
   if (registers > budget) {

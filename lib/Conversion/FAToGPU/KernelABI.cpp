@@ -130,6 +130,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
     name += "_kw" + std::to_string(config.keyWarps);
   if (!config.queryInRegisters)
     name += "_qsmem";
+  if (config.emulatedExp2 > 0)
+    name += "_e" + std::to_string(config.emulatedExp2);
   if (spec.lseType)
     name += "_lse";
   return name + getKernelBodyHash(kernel);
@@ -142,6 +144,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
       "fa_attention_{0}_d{1}_bm{2}_bn{3}_wg{4}_s{5}_wgmma",
       spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
       config.blockM, config.blockN, config.warpgroups(), config.stages);
+  if (config.emulatedExp2 > 0)
+    name += "_e" + std::to_string(config.emulatedExp2);
   if (spec.lseType)
     name += "_lse";
   return name + getKernelBodyHash(kernel);

@@ -63,6 +63,17 @@ mlir::fa::verifyHeadDims(StringRef kernel, int64_t headDim,
   return failure();
 }
 
+LogicalResult
+mlir::fa::verifyExp2Emulation(int64_t exp2Emulation,
+                              function_ref<InFlightDiagnostic()> emitError) {
+  if (exp2Emulation >= 0 && exp2Emulation <= kMaxExp2Emulation)
+    return success();
+  emitError() << "exp2-emulation must be in [0, " << kMaxExp2Emulation
+              << "] (exponentials of every " << kMaxExp2Emulation
+              << " computed on the FMA pipe), got " << exp2Emulation;
+  return failure();
+}
+
 FailureOr<GPUTarget>
 mlir::fa::parseGPUTarget(StringRef chip,
                          function_ref<InFlightDiagnostic()> emitError) {
@@ -196,6 +207,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
     config.stages = options.stages ? options.stages : kDefaultStages;
+    config.emulatedExp2 = options.exp2Emulation;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -233,6 +245,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.stages = options.stages;
     config.warps = options.warps;
     config.keyWarps = options.keyWarps;
+    config.emulatedExp2 = options.exp2Emulation;
     if (config.blockM % 16 != 0) {
       rewriter.eraseOp(gpuModule);
       return emitError(forall.getLoc(),
@@ -429,6 +442,10 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.warps = warps;
     options.stages = stages;
     options.keyWarps = keyWarps;
+    options.exp2Emulation = exp2Emulation;
+    if (failed(verifyExp2Emulation(options.exp2Emulation,
+                                   [&]() { return emitError(loc); })))
+      return signalPassFailure();
     if (options.warps < 0) {
       emitError(loc, "warps must be 0 (the strategy's choice) or positive, "
                      "got ")

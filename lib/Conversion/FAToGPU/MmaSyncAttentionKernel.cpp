@@ -221,8 +221,9 @@ void MmaSyncKernelEmitter::emitBlockCompute(
           rowScores.push_back(x);
         }
       }
-      auto [p, a] = updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h],
-                                     {fixedMax, elementType});
+      auto [p, a] =
+          updateSoftmaxRow(b, rowScores, scoreScale, state.rows[h],
+                           {fixedMax, elementType, config.emulatedExp2});
       alpha[h] = a;
       for (int64_t n = 0; n < nTiles; ++n)
         probabilities[n].append({p[2 * n], p[2 * n + 1]});

@@ -170,6 +170,8 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
                 << config.stages;
     return failure();
   }
+  if (failed(verifyExp2Emulation(config.emulatedExp2, emitError)))
+    return failure();
   int64_t registers = getFragmentRegisters(spec, config);
   if (registers > kRegisterBudget) {
     emitError() << "tile too large for registers: block-m=" << config.blockM

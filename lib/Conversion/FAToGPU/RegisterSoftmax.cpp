@@ -36,6 +36,50 @@ static Value exp2(ImplicitLocOpBuilder &b, Value x) {
   return math::Exp2Op::create(b, x, arith::FastMathFlags::afn);
 }
 
+Value mlir::fa::detail::emulatedExp2(ImplicitLocOpBuilder &b, Value x,
+                                     Type probabilityType) {
+  // Minimax coefficients of 2^f on [-1/2, 1/2] with p(0) = 1 exactly (so
+  // the clamp's -127 gives +0: 1.0's exponent 127 minus 127).
+  static constexpr float kDegree3[] = {0.693283021f, 0.242211387f,
+                                       0.0550087579f};
+  static constexpr float kDegree4[] = {0.693124175f, 0.240240991f,
+                                       0.0559065007f, 0.00958287157f};
+  ArrayRef<float> coefficients = probabilityType && probabilityType.isF16()
+                                     ? ArrayRef<float>(kDegree4)
+                                     : ArrayRef<float>(kDegree3);
+  // maximumf propagates NaN (max.NaN), which the bits below keep a NaN.
+  x = arith::MaximumFOp::create(b, x, f32(b, -127.0f));
+  // x + 1.5 * 2^23 rounds x to the nearest integer j in its low mantissa
+  // bits (|x| < 2^22); subtracting it again gives j exactly.
+  Value magic = f32(b, 12582912.0f);
+  Value shifted = arith::AddFOp::create(b, x, magic);
+  Value whole = arith::SubFOp::create(b, shifted, magic);
+  Value fraction = arith::SubFOp::create(b, x, whole);
+  Value p = f32(b, coefficients.back());
+  for (float c : llvm::reverse(coefficients.drop_back()))
+    p = math::FmaOp::create(b, p, fraction, f32(b, c));
+  p = math::FmaOp::create(b, p, fraction, f32(b, 1.0f));
+  // The low 9 bits of `shifted` are j mod 512: shifted into the exponent
+  // field, they add j to p's exponent (mod 2^32, which is what a negative
+  // j needs).
+  Type i32 = b.getI32Type();
+  Value exponent = arith::ShLIOp::create(
+      b, arith::BitcastOp::create(b, i32, shifted),
+      arith::ConstantOp::create(b, b.getI32IntegerAttr(23)));
+  return arith::BitcastOp::create(
+      b, b.getF32Type(),
+      arith::AddIOp::create(b, arith::BitcastOp::create(b, i32, p), exponent));
+}
+
+/// The exponential of element `i` of a row piece: emulated for the first
+/// `options.emulatedExp2` of every kExp2EmulationPeriod.
+static Value rowExp2(ImplicitLocOpBuilder &b, Value x, size_t i,
+                     const SoftmaxOptions &options) {
+  if (static_cast<int64_t>(i % kExp2EmulationPeriod) < options.emulatedExp2)
+    return emulatedExp2(b, x, options.probabilityType);
+  return exp2(b, x);
+}
+
 Value mlir::fa::detail::packPair(ImplicitLocOpBuilder &b, Value lo, Value hi,
                                  Type type) {
   Value pair = arith::TruncFOp::create(
@@ -88,8 +132,10 @@ Value mlir::fa::detail::quadSum(ImplicitLocOpBuilder &b, Value x) {
 /// The fixed-maximum softmax of one row piece (updateSoftmaxRow).
 static SoftmaxBlockRow updateFixedMaxRow(ImplicitLocOpBuilder &b,
                                          ArrayRef<Value> scores, float scale,
-                                         SoftmaxRowState &state, double max,
-                                         Type probabilityType) {
+                                         SoftmaxRowState &state,
+                                         const SoftmaxOptions &options) {
+  double max = *options.fixedMax;
+  Type probabilityType = options.probabilityType;
   // Every score is at most the fixed max: the exponentials wait for no row
   // maximum, and nothing is rescaled. The probabilities are rounded to
   // the type P V reads before they are summed: none is exactly 1 here (the
@@ -106,9 +152,9 @@ static SoftmaxBlockRow updateFixedMaxRow(ImplicitLocOpBuilder &b,
   // All exponentials first, then the rounding and the sums: interleaving
   // them pair by pair made the softcap kernel 7% slower on the H200.
   SmallVector<Value> unrounded;
-  for (Value x : scores) {
-    unrounded.push_back(
-        exp2(b, math::FmaOp::create(b, x, f32(b, scale), negMax)));
+  for (auto [i, x] : llvm::enumerate(scores)) {
+    unrounded.push_back(rowExp2(
+        b, math::FmaOp::create(b, x, f32(b, scale), negMax), i, options));
     if (state.exactSum)
       accumulate(exactSum, unrounded.back());
   }
@@ -154,8 +200,7 @@ SoftmaxBlockRow mlir::fa::detail::updateSoftmaxRow(
     ImplicitLocOpBuilder &b, ArrayRef<Value> scores, float scale,
     SoftmaxRowState &state, const SoftmaxOptions &options) {
   if (options.fixedMax)
-    return updateFixedMaxRow(b, scores, scale, state, *options.fixedMax,
-                             options.probabilityType);
+    return updateFixedMaxRow(b, scores, scale, state, options);
   // Row max: in-thread, then across the quad. maxnum: a hidden (-inf) score
   // never wins.
   Value rowMax = state.max;
@@ -172,11 +217,13 @@ SoftmaxBlockRow mlir::fa::detail::updateSoftmaxRow(
   SoftmaxBlockRow row;
   row.alpha = exp2(b, arith::SubFOp::create(b, oldScaled, scaledMax));
 
-  // p = exp2(s * c - m * c): one FMA and one MUFU.EX2 per score.
+  // p = exp2(s * c - m * c): one FMA and one MUFU.EX2 per score (or the
+  // emulation's FMA-pipe instructions).
   Value negMax = arith::NegFOp::create(b, scaledMax);
   Value rowSum = f32(b, 0.0f);
-  for (Value x : scores) {
-    Value p = exp2(b, math::FmaOp::create(b, x, f32(b, scale), negMax));
+  for (auto [i, x] : llvm::enumerate(scores)) {
+    Value p = rowExp2(b, math::FmaOp::create(b, x, f32(b, scale), negMax), i,
+                      options);
     rowSum = arith::AddFOp::create(b, rowSum, p);
     row.probabilities.push_back(p);
   }

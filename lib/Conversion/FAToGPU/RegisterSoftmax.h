@@ -56,7 +56,26 @@ struct SoftmaxOptions {
   /// The element type of P in P V (f16, bf16): with a fixed maximum the
   /// probabilities are rounded to it before they are summed.
   Type probabilityType;
+  /// How many of every kExp2EmulationPeriod exponentials of a row piece
+  /// are computed on the FMA pipe (emulatedExp2) instead of by MUFU.EX2
+  /// (16 a cycle per SM, against 128 FMA lanes): for a block whose MUFU
+  /// work would outlast its MMAs. 0: all by MUFU.
+  int64_t emulatedExp2 = 0;
 };
+
+/// The period of SoftmaxOptions::emulatedExp2: element i of a row piece is
+/// emulated where i mod 8 < emulatedExp2.
+inline constexpr int64_t kExp2EmulationPeriod = 8;
+
+/// 2^x (f32) without the MUFU unit, for the softmax's x <= 0 (a few ulp
+/// above 0 from rounding is fine): x clamped to [-127, ...) (-inf and
+/// anything below 2^-127 give exactly 0; NaN stays NaN), split into the
+/// nearest integer j (the 1.5 * 2^23 rounding trick) and f in [-1/2, 1/2],
+/// 2^f by a minimax polynomial with p(0) = 1 (degree 3 for bf16
+/// probabilities: relative error 1.0e-4, below bf16's 2^-9 rounding;
+/// degree 4 for f16: 2.9e-6), and j added to the exponent bits. Ten
+/// instructions, all on the FMA and integer pipes.
+Value emulatedExp2(ImplicitLocOpBuilder &b, Value x, Type probabilityType);
 
 /// `lo` and `hi` (f32) rounded to `type` (f16 or bf16) and packed into an
 /// i32, `lo` in the low half: a register of an MMA's 16-bit A fragment.

@@ -100,7 +100,20 @@ struct FAToGPUOptions {
   int64_t stages = 0;
   /// mma-sync: warps that split each key block (0: the strategy's choice).
   int64_t keyWarps = 0;
+  /// Of every kExp2EmulationPeriod (8) exponentials of the forward
+  /// softmax, how many run on the FMA pipe instead of MUFU.EX2
+  /// (HopperConfig::emulatedExp2).
+  int64_t exp2Emulation = 0;
 };
+
+/// The largest value of FAToGPUOptions::exp2Emulation: all eight of every
+/// eight exponentials emulated.
+inline constexpr int64_t kMaxExp2Emulation = 8;
+
+/// Reports (through `emitError`) and fails unless `exp2Emulation` is in
+/// [0, kMaxExp2Emulation].
+LogicalResult verifyExp2Emulation(int64_t exp2Emulation,
+                                  function_ref<InFlightDiagnostic()> emitError);
 
 /// One attention kernel's static description: the tensor types of its
 /// arguments, independent of how it is scheduled. What it computes per
@@ -150,6 +163,9 @@ struct MmaSyncConfig {
   int64_t keySlice() const { return blockN / std::max<int64_t>(keyWarps, 1); }
   /// 16-row MMA tiles each warp owns.
   int64_t rowTilesPerWarp() const { return blockM / (16 * rowWarps()); }
+  /// Exponentials of every 8 emulated on the FMA pipe (0: none;
+  /// HopperConfig::emulatedExp2).
+  int64_t emulatedExp2 = 0;
 };
 
 /// The schedule of a Hopper (wgmma) kernel: consumer warpgroups of 64 query
@@ -182,6 +198,15 @@ struct HopperConfig {
   /// none): the producer zeroes them in the V slot before the consumers read it
   /// (0 * NaN would be NaN), through one more mbarrier.
   bool varlen = false;
+  /// Of every 8 exponentials of the softmax, how many the consumers
+  /// compute on the FMA pipe (a polynomial, SoftmaxOptions::emulatedExp2)
+  /// instead of MUFU.EX2. MUFU takes 16 a cycle per SM against 4096 bf16
+  /// MMA FLOPs: a block's exponentials need as long as its MMAs at D = 64,
+  /// or at D = 128 with a tanh in the scores body. Yet on the H200 no share
+  /// made those kernels faster (the emulation's instructions cost more
+  /// issue slots than MUFU saves; docs/HopperStrategy.md), so none is the
+  /// default; the option keeps the balance tunable.
+  int64_t emulatedExp2 = 0;
   /// Whether a persistent variable-length producer keeps 48 registers
   /// rather than 40 (it also reads each tile's offsets and zeroes V tails;
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
