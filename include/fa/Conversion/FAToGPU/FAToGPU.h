@@ -203,9 +203,10 @@ struct HopperConfig {
   /// instead of MUFU.EX2. MUFU takes 16 a cycle per SM against 4096 bf16
   /// MMA FLOPs: a block's exponentials need as long as its MMAs at D = 64,
   /// or at D = 128 with a tanh in the scores body. Yet on the H200 no share
-  /// made those kernels faster (the emulation's instructions cost more
-  /// issue slots than MUFU saves; docs/HopperStrategy.md), so none is the
-  /// default; the option keeps the balance tunable.
+  /// made those kernels faster: they wait on latencies, not on MUFU, and
+  /// the emulation's instructions lengthen the softmax
+  /// (docs/HopperStrategy.md). None is the default; the option keeps the
+  /// balance tunable.
   int64_t emulatedExp2 = 0;
   /// Whether a persistent variable-length producer keeps 48 registers
   /// rather than 40 (it also reads each tile's offsets and zeroes V tails;
