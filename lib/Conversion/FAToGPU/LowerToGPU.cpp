@@ -66,10 +66,10 @@ mlir::fa::verifyHeadDims(StringRef kernel, int64_t headDim,
 LogicalResult
 mlir::fa::verifyExp2Emulation(int64_t exp2Emulation,
                               function_ref<InFlightDiagnostic()> emitError) {
-  if (exp2Emulation >= 0 && exp2Emulation <= kMaxExp2Emulation)
+  if (exp2Emulation >= 0 && exp2Emulation <= kExp2EmulationPeriod)
     return success();
-  emitError() << "exp2-emulation must be in [0, " << kMaxExp2Emulation
-              << "] (exponentials of every " << kMaxExp2Emulation
+  emitError() << "exp2-emulation must be in [0, " << kExp2EmulationPeriod
+              << "] (exponentials of every " << kExp2EmulationPeriod
               << " computed on the FMA pipe), got " << exp2Emulation;
   return failure();
 }

@@ -15,6 +15,7 @@
 #ifndef FA_LIB_CONVERSION_FATOGPU_REGISTERSOFTMAX_H
 #define FA_LIB_CONVERSION_FATOGPU_REGISTERSOFTMAX_H
 
+#include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <optional>
@@ -62,10 +63,6 @@ struct SoftmaxOptions {
   /// work would outlast its MMAs. 0: all by MUFU.
   int64_t emulatedExp2 = 0;
 };
-
-/// The period of SoftmaxOptions::emulatedExp2: element i of a row piece is
-/// emulated where i mod 8 < emulatedExp2.
-inline constexpr int64_t kExp2EmulationPeriod = 8;
 
 /// 2^x (f32) without the MUFU unit, for the softmax's x <= 0 (a few ulp
 /// above 0 from rounding is fine): x clamped to [-127, ...) (-inf and

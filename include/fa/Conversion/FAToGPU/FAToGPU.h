@@ -106,12 +106,13 @@ struct FAToGPUOptions {
   int64_t exp2Emulation = 0;
 };
 
-/// The largest value of FAToGPUOptions::exp2Emulation: all eight of every
-/// eight exponentials emulated.
-inline constexpr int64_t kMaxExp2Emulation = 8;
+/// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
+/// piece is emulated where i mod 8 < exp2Emulation, so 8 is also the
+/// largest value (every exponential).
+inline constexpr int64_t kExp2EmulationPeriod = 8;
 
 /// Reports (through `emitError`) and fails unless `exp2Emulation` is in
-/// [0, kMaxExp2Emulation].
+/// [0, kExp2EmulationPeriod].
 LogicalResult verifyExp2Emulation(int64_t exp2Emulation,
                                   function_ref<InFlightDiagnostic()> emitError);
 
