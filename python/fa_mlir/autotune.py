@@ -34,6 +34,10 @@ CANDIDATES = {
         {},
         {"block_n": 64},
         {"block_n": 144},
+        # Two and three consumer warpgroups: at D = 64 the default is 192
+        # rows without a mask and 128 with one, each the faster at some N.
+        {"block_m": 128},
+        {"block_m": 192},
         {"block_m": 192, "block_n": 64},
     ],
 }

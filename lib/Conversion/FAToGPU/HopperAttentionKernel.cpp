@@ -491,6 +491,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   traits.capturesPerKey =
       readsCaptures(*function, function->getVisible(), /*perKey=*/true) ||
       readsCaptures(*function, function->getInner(), /*perKey=*/true);
+  traits.loadsCaptures =
+      readsCaptures(*function, function->getVisible(), /*perKey=*/false) ||
+      readsCaptures(*function, function->getInner(), /*perKey=*/false);
   traits.varlen = tile.isVarlen();
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperConfig(spec, config, target,

@@ -19,18 +19,37 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
+/// Whether a consumer holds, beside S and O, registers the size of P
+/// (block-n / 4): the pending P of the previous block under the overlapped
+/// softmax, or in the serial schedule of a body that loads captures, the
+/// loaded values and their temporaries (ptxas -v with 16 fewer: 8-416
+/// bytes of spills for ALiBi, document and relative-bias kernels).
+static bool holdsPendingShare(const HopperConfig &config) {
+  return config.overlapSoftmax || config.loadsCaptures;
+}
+
 /// f32 accumulator registers per thread of S (block-n / 2) and O (Dv / 2),
-/// plus P as 16-bit pairs (block-n / 4).
+/// and the share of P (holdsPendingShare). The serial schedule's P
+/// replaces its S (the softmax packs S into P; P V is waited for before the
+/// next S is issued).
 static int64_t getFragmentRegisters(const AttentionKernelSpec &spec,
                                     const HopperConfig &config) {
-  return config.blockN / 2 + spec.getValueHeadDim() / 2 + config.blockN / 4;
+  int64_t registers = config.blockN / 2 + spec.getValueHeadDim() / 2;
+  if (holdsPendingShare(config))
+    registers += config.blockN / 4;
+  return registers;
 }
 
 /// Fragment registers beyond which ptxas spills: the registers a consumer
-/// thread holds after `setmaxnreg`, minus 63 for the softmax state,
-/// addresses and the scores body's temporaries.
+/// thread holds after `setmaxnreg`, minus those for the softmax state,
+/// addresses and the scores body's temporaries: 63 beside the pending
+/// share (ptxas -v at D = 128 and 256), 56 in the serial schedule of a
+/// body that loads no captures, the loop over tiles included (ptxas -v of
+/// every such bf16 tile the count admits that 63 and P refused, D 64-256,
+/// block-m 64-192, with and without a causal mask and with a softcap: no
+/// spill; with 48, 8 bytes at 192 x 160, D = 64 and 192 x 96, D = 128).
 static int64_t getRegisterBudget(const HopperConfig &config) {
-  return config.consumerRegisters() - 63;
+  return config.consumerRegisters() - (holdsPendingShare(config) ? 63 : 56);
 }
 
 /// Registers beyond the fragment budget that a masked softmax needs to
@@ -49,7 +68,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
   config.producerReadsCaptures = false;
+  // The persistent grid and the producer's registers are chosen for the
+  // overlapped schedule, which needs the most registers.
+  config.overlapSoftmax = true;
   config.masked = traits.masks;
+  config.loadsCaptures = traits.loadsCaptures;
   config.varlen = traits.varlen;
   // A persistent kernel needs registers for its loop over tiles in the
   // consumers, and, under a mask, keeps the overlapped softmax only with
@@ -84,8 +107,22 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   }
   int64_t headroom =
       getRegisterBudget(config) - getFragmentRegisters(spec, config);
-  config.overlapSoftmax =
-      !traits.capturesPerKey && (!traits.masks || headroom >= kOverlapHeadroom);
+  config.overlapSoftmax = !traits.capturesPerKey &&
+                          headroom >= (traits.masks ? kOverlapHeadroom : 0);
+  // A tile without the registers for the pending P at all (three
+  // warpgroups at block-n 128) runs the serial schedule, which needs fewer;
+  // without a mask it loops over tiles where those leave room for the
+  // loop (192 x 128 at D = 64: on the H200 the persistent serial kernel ran
+  // as fast as 128 x 128 at N = 1024, where one tile per block ran 7 %
+  // slower; benchmarks/results/2026-12-04-h200-three-warpgroups.md).
+  if (headroom < 0 && !traits.masks && !config.persistent) {
+    HopperConfig serial = config;
+    serial.overlapSoftmax = false;
+    serial.persistent = true;
+    serial.roomyProducer = traits.varlen;
+    if (getFragmentRegisters(spec, serial) <= getRegisterBudget(serial))
+      config = serial;
+  }
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
@@ -139,9 +176,10 @@ LogicalResult mlir::fa::verifyHopperConfig(
   if (registers > budget) {
     emitError() << "tile too large for registers: block-m=" << config.blockM
                 << " block-n=" << config.blockN << " at D=" << headDim
-                << " needs " << registers
-                << " fragment registers per thread (budget " << budget
-                << " for each of the " << config.threads() - 128
+                << " needs " << registers << " fragment registers per thread"
+                << (config.overlapSoftmax ? "" : " in the serial schedule")
+                << " (budget " << budget << " for each of the "
+                << config.threads() - 128
                 << " consumer threads); use a smaller block-n or block-m";
     return failure();
   }

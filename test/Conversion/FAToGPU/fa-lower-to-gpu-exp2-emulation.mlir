@@ -16,7 +16,7 @@
 // bf16: degree 3. Elements 0 and 1 of the row piece are emulated, element 2
 // is not.
 // CHECK-LABEL: func.func @plain_d64
-// CHECK:       gpu.func @fa_attention_bf16_d64_bm128_bn128_wg2_s2_wgmma_e2_
+// CHECK:       gpu.func @fa_attention_bf16_d64_bm192_bn128_wg3_s2_wgmma_e2_
 // CHECK:         %[[X:.*]] = math.fma
 // CHECK-NEXT:    %[[LOW:.*]] = arith.constant -1.270000e+02 : f32
 // CHECK-NEXT:    %[[C:.*]] = arith.maximumf %[[X]], %[[LOW]] : f32
@@ -49,7 +49,7 @@
 // CHECK-NEXT:    math.exp2 %[[X2]] fastmath<afn> : f32
 // CHECK:         gpu.return
 // NONE-LABEL:  func.func @plain_d64
-// NONE:        gpu.func @fa_attention_bf16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// NONE:        gpu.func @fa_attention_bf16_d64_bm192_bn128_wg3_s2_wgmma_{{[0-9a-f]+}}(
 // NONE-NOT:      0x4B400000
 // NONE:          gpu.return
 // ALL-LABEL:   func.func @plain_d64

@@ -193,6 +193,10 @@ struct HopperConfig {
   /// classifies key blocks (searches the tile's ranges, tests the masked
   /// blocks) rather than loading them all.
   bool masked = false;
+  /// Whether the scores body loads captured data (ALiBi slopes, document
+  /// ids, a bias table): the serial schedule then needs the registers the
+  /// overlapped one gives the pending P (chooseHopperSchedule).
+  bool loadsCaptures = false;
   /// Whether the tile is one of a packed variable-length batch: TMA reads
   /// the packed [T, H, D] tensors at the sequence's rows. The rows of a
   /// sequence's last K/V block past its keys belong to the next sequence (or to
@@ -368,6 +372,9 @@ struct HopperScoreTraits {
   /// Some capture data is loaded per key (a document id, a bias by
   /// distance): the softmax holds it in registers.
   bool capturesPerKey = false;
+  /// Some capture data is loaded at all (also per row or head: ALiBi's
+  /// slopes).
+  bool loadsCaptures = false;
   /// The tile is one of a packed variable-length batch
   /// (HopperConfig::varlen).
   bool varlen = false;
@@ -387,7 +394,10 @@ struct HopperScoreTraits {
 /// - the softmax of a block overlaps the P V of the previous one when the
 ///   registers allow: not when it loads capture data per key, nor for a
 ///   masked body with less than kOverlapHeadroom registers to spare (the
-///   pending P and the mask's temporaries would spill).
+///   pending P and the mask's temporaries would spill), nor where the
+///   pending P does not fit at all (three warpgroups at block-n 128); the
+///   last, without a mask, loops over tiles when its serial schedule
+///   leaves the registers.
 void chooseHopperSchedule(const AttentionKernelSpec &spec,
                           const HopperScoreTraits &traits,
                           HopperConfig &config);

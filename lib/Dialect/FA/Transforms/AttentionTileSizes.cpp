@@ -52,22 +52,33 @@ bool mlir::fa::isWgmmaCandidate(Type elementType, int64_t headDim,
 }
 
 AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
-                                                          bool wgmma) {
+                                                          bool wgmma,
+                                                          bool plain) {
   AttentionTileSizes sizes;
   sizes.blockM = 128;
   if (wgmma)
     sizes.blockN = headDim <= 128 ? 128 : 64;
   else
     sizes.blockN = headDim <= 64 ? 64 : headDim <= 128 ? 48 : 32;
+  // Three consumer warpgroups at D = 64 (FlashAttention-3's 192 x 128):
+  // on the H200, without a mask, 0.99x 128 x 128 at N = 1024 and
+  // 1.03-1.10x from 2048 on. A causal mask wastes more on the tile's
+  // rows past the diagonal (0.88x at N = 1024) and a variable-length batch
+  // on the rows past each sequence; a score_mod that loads captures does
+  // not fit three warpgroups' registers, and the others were not measured
+  // with them. Those keep 128 rows
+  // (benchmarks/results/2026-12-04-h200-three-warpgroups.md).
+  if (wgmma && plain && headDim == 64)
+    sizes.blockM = 192;
   sizes.wgmmaDefaults = wgmma;
   return sizes;
 }
 
 AttentionTileSizes
 mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
-                                    int64_t headDim) {
+                                    int64_t headDim, bool plain) {
   AttentionTileSizes defaults =
-      getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults);
+      getDefaultAttentionTileSizes(headDim, sizes.wgmmaDefaults, plain);
   // Split tiles are for decoding (a few query rows against many keys),
   // bound by reading K and V: 16 rows, whose warps split each key block
   // (the mma-sync strategy's key-split warps: 4 warps on 64-key blocks up
@@ -88,6 +99,9 @@ mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
   AttentionTileSizes resolved = sizes;
   resolved.blockM = sizes.blockM ? sizes.blockM : defaults.blockM;
   resolved.blockN = sizes.blockN ? sizes.blockN : defaults.blockN;
+  // Three warpgroups' registers hold at most 128 keys a block at D = 64.
+  if (!sizes.blockM && resolved.blockM == 192 && resolved.blockN > 128)
+    resolved.blockM = 128;
   return resolved;
 }
 

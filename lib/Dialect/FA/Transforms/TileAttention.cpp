@@ -193,7 +193,10 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                          op.getHeadDim(),
                          valueType.getDimSize(valueType.getRank() - 1));
   }
-  AttentionTileSizes sizes = resolveAttentionTileSizes(chosen, op.getHeadDim());
+  AttentionTileSizes sizes =
+      resolveAttentionTileSizes(chosen, op.getHeadDim(),
+                                /*plain=*/!op.isCausal() && !op.hasScoreMod() &&
+                                    !op.hasMaskMod() && !op.isVarlen());
   // A paged cache: the default block stays when it holds whole pages (each
   // page looked up once a block, at rows known at compile time) or fits in
   // one; otherwise 32 keys, which fit in one page of every power-of-two

@@ -89,8 +89,9 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
   }];
   let options = [
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
-           "query rows per output tile (0: 128; a split tile 16; with "
-           "pack-gqa at least the group)">,
+           "query rows per output tile (0: 128; 192 for hopper-ws plain "
+           "attention at D = 64; a split tile 16; with pack-gqa at least "
+           "the group)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "keys per key/value block of the serial loop (0: by head "
            "dimension, 64 up to D = 64, 48 up to D = 128, else 32; a "
@@ -98,7 +99,9 @@ def FATileAttention : Pass<"fa-tile-attention", "func::FuncOp"> {
     Option<"defaultsFor", "defaults-for", "std::string",
            /*default=*/"\"mma-sync\"",
            "the strategy whose default tile sizes replace 0: mma-sync, "
-           "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond), or auto "
+           "hopper-ws (128 x 128 up to D = 128, 128 x 64 beyond; 192 x 128 "
+           "at D = 64 without a causal mask, score_mod, mask_mod or "
+           "variable lengths), or auto "
            "(hopper-ws's for the ops fa-lower-to-gpu strategy=auto builds "
            "with wgmma on sm_90a: f16 or bf16, D == Dv in {64, 128, 192, "
            "256}; mma-sync's for the others; for sm_90a only)">,

@@ -78,15 +78,20 @@ inline bool wgmmaTakesOptions(int64_t blockM, int64_t warps, int64_t stages,
 /// 64 keys per block at D <= 64, 48 at D <= 128 (the most keys whose scores
 /// fit beside the output accumulators at 32 rows per warp) and 32 beyond.
 /// With `wgmma` (the hopper-ws strategy): 128 rows (two consumer
-/// warpgroups) and 128 keys up to D = 128, 64 beyond.
+/// warpgroups) and 128 keys up to D = 128, 64 beyond; 192 rows (three
+/// warpgroups) at D = 64 for `plain` attention (no causal mask, no
+/// score_mod or mask_mod, sequences of one length).
 AttentionTileSizes getDefaultAttentionTileSizes(int64_t headDim,
-                                                bool wgmma = false);
+                                                bool wgmma = false,
+                                                bool plain = false);
 
-/// `sizes` with each 0 replaced by the default for `headDim`; a split tile
-/// (kvSplits != 0, mma-sync defaults) takes 64 rows and 64 keys up to
-/// D = 128, 16 rows beyond.
+/// `sizes` with each 0 replaced by the default for `headDim` (and
+/// `plain`, as getDefaultAttentionTileSizes); a split tile (kvSplits !=
+/// 0, mma-sync defaults) takes 64 rows and 64 keys up to D = 128, 16 rows
+/// beyond.
 AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,
-                                             int64_t headDim);
+                                             int64_t headDim,
+                                             bool plain = false);
 
 /// Checks tile sizes before any IR is touched; reports through `emitError`.
 LogicalResult
