@@ -65,9 +65,9 @@ AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
   // 1.03-1.10x from 2048 on. A causal mask wastes more on the tile's
   // rows past the diagonal (0.88x at N = 1024) and a variable-length batch
   // on the rows past each sequence; a score_mod that loads captures does
-  // not fit three warpgroups' registers, and the others were not measured
-  // with them. Those keep 128 rows
-  // (benchmarks/results/2026-12-04-h200-three-warpgroups.md).
+  // not fit three warpgroups' registers, and a softcap ran 0.78-0.82x (its
+  // tanh no longer overlaps a P V in the serial schedule). Those keep 128
+  // rows (benchmarks/results/2026-12-04-h200-three-warpgroups.md).
   if (wgmma && plain && headDim == 64)
     sizes.blockM = 192;
   sizes.wgmmaDefaults = wgmma;
