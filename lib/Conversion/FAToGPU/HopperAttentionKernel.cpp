@@ -492,7 +492,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
       readsCaptures(*function, function->getVisible(), /*perKey=*/true) ||
       readsCaptures(*function, function->getInner(), /*perKey=*/true);
   traits.loadsCaptures =
-      readsCaptures(*function, function->getVisible(), /*perKey=*/false) ||
+      traits.visibilityReadsCaptures ||
       readsCaptures(*function, function->getInner(), /*perKey=*/false);
   traits.varlen = tile.isVarlen();
   chooseHopperSchedule(spec, traits, config);
