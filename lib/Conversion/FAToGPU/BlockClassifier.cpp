@@ -8,6 +8,8 @@
 #include "IntervalEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
 
@@ -18,9 +20,11 @@ using namespace mlir::fa::detail;
 BlockClassifier::BlockClassifier(ImplicitLocOpBuilder &b,
                                  const ScoreFunction &function,
                                  TileCloner &cloner, Value rows, Value keys,
-                                 int64_t blockN)
+                                 int64_t blockN,
+                                 std::optional<BlockTable> table)
     : b(b), function(function), cloner(cloner), rows(rows), keys(keys),
-      blockN(blockN), tileIntervals(std::make_shared<TileIntervals>()) {
+      blockN(blockN), tileIntervals(std::make_shared<TileIntervals>()),
+      table(std::move(table)) {
   // The rows of the tile, [0, rows - 1], where the prologue's values can
   // use them.
   OpBuilder::InsertionGuard guard(b);
@@ -58,7 +62,12 @@ Value BlockClassifier::add(Value x, int64_t c) {
   return b.createOrFold<arith::AddIOp>(x, arith::ConstantIndexOp::create(b, c));
 }
 
-std::pair<Value, Value> BlockClassifier::classify(Value first, Value last) {
+int64_t BlockClassifier::blockLoadsPerLane() const {
+  return std::max<int64_t>(1, llvm::divideCeil(blockN, 32));
+}
+
+std::pair<Value, Value> BlockClassifier::classify(Value first, Value last,
+                                                  int64_t loadsPerLane) {
   Value blockSize = arith::ConstantIndexOp::create(b, blockN);
   Value zero = arith::ConstantIndexOp::create(b, 0);
   // Padding past the last key is hidden.
@@ -74,7 +83,8 @@ std::pair<Value, Value> BlockClassifier::classify(Value first, Value last) {
   col.hi = arith::ConstantIndexOp::create(b, blockN - 1);
   start.lo = b.createOrFold<arith::MulIOp>(first, blockSize);
   start.hi = b.createOrFold<arith::MulIOp>(add(last, -1), blockSize);
-  IntervalEmitter emitter(b, function, cloner, *tileIntervals, col, start);
+  IntervalEmitter emitter(b, function, cloner, *tileIntervals, col, start,
+                          loadsPerLane);
   Abstract result = emitter.evaluate(visible);
   return {result.canTrue,
           b.createOrFold<arith::OrIOp>(result.canFalse, padded)};
@@ -102,7 +112,146 @@ Value BlockClassifier::searchFirst(Value lo, Value hi,
   return loop.getResult(0);
 }
 
+Value BlockClassifier::mayBeVisible(Value block) {
+  if (!table)
+    return classify(block, add(block, 1), /*loadsPerLane=*/1).first;
+  // Blocks past the table may be visible (the key loop classifies none:
+  // its code would take registers from every kernel).
+  auto inTable = scf::IfOp::create(
+      b, TypeRange{b.getI1Type()},
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::slt, block, tableEnd),
+      /*addThenBlock=*/true, /*addElseBlock=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(inTable.thenBlock());
+  Value entry = loadEntry(block);
+  scf::YieldOp::create(
+      b, ValueRange{arith::CmpIOp::create(
+             b, arith::CmpIPredicate::ne,
+             arith::AndIOp::create(b, entry, i8(kMayBeVisible)), i8(0))});
+  b.setInsertionPointToStart(inTable.elseBlock());
+  scf::YieldOp::create(
+      b, ValueRange{arith::ConstantIntOp::create(b, 1, 1).getResult()});
+  return inTable.getResult(0);
+}
+
+Value BlockClassifier::entryAddress(Value block) {
+  Value offset = b.createOrFold<arith::IndexCastOp>(b.getI32Type(), block);
+  return LLVM::GEPOp::create(b, table->entries.getType(), b.getI8Type(),
+                             tableOrigin, ValueRange{offset});
+}
+
+Value BlockClassifier::loadEntry(Value block) {
+  return LLVM::LoadOp::create(b, b.getI8Type(), entryAddress(block));
+}
+
+Value BlockClassifier::i8(int64_t v) {
+  return arith::ConstantOp::create(b, b.getI8IntegerAttr(v));
+}
+
+Value BlockClassifier::reduceLanes(Value v, bool max) {
+  Type i32 = b.getI32Type();
+  Value x = arith::IndexCastOp::create(b, i32, v);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    Value other =
+        gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+    x = max ? Value(arith::MaxSIOp::create(b, x, other))
+            : Value(arith::MinSIOp::create(b, x, other));
+  }
+  return arith::IndexCastOp::create(b, b.getIndexType(), x);
+}
+
+BlockRanges BlockClassifier::computeRangesFromTable(Value firstBlock,
+                                                    Value numBlocks) {
+  using P = arith::CmpIPredicate;
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto minS = [&](Value x, Value y) {
+    return b.createOrFold<arith::MinSIOp>(x, y);
+  };
+  auto maxS = [&](Value x, Value y) {
+    return b.createOrFold<arith::MaxSIOp>(x, y);
+  };
+  auto has = [&](Value entry, int64_t bit) {
+    return arith::CmpIOp::create(
+        b, P::ne, arith::AndIOp::create(b, entry, i8(bit)), i8(0));
+  };
+  // The address block 0's entry would have: entries start at firstBlock.
+  tableOrigin = LLVM::GEPOp::create(
+      b, table->entries.getType(), b.getI8Type(), table->entries,
+      ValueRange{arith::IndexCastOp::create(
+          b, b.getI32Type(),
+          b.createOrFold<arith::SubIOp>(idx(0), firstBlock))});
+  tableEnd = minS(numBlocks, add(firstBlock, table->capacity));
+  Value lane = gpu::LaneIdOp::create(b, /*upper_bound=*/nullptr);
+  Value isLeader = arith::CmpIOp::create(b, P::eq, lane, idx(0));
+
+  // The build: warp w classifies blocks first + w, first + w + warps, ...
+  scf::ForOp::create(
+      b, b.createOrFold<arith::AddIOp>(firstBlock, table->warp), tableEnd,
+      idx(table->warps), ValueRange{},
+      [&](OpBuilder &, Location, Value block, ValueRange) {
+        auto [canTrue, canFalse] =
+            classify(block, add(block, 1), blockLoadsPerLane());
+        Value entry = arith::SelectOp::create(
+            b, canTrue,
+            arith::SelectOp::create(b, canFalse, i8(kMayBeVisible),
+                                    i8(kMayBeVisible | kFullyVisible)),
+            i8(0));
+        auto leader = scf::IfOp::create(b, isLeader);
+        {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(leader.thenBlock());
+          LLVM::StoreOp::create(b, entry, entryAddress(block));
+        }
+        scf::YieldOp::create(b);
+      });
+  gpu::BarrierOp::create(b);
+
+  // Every warp reads the ranges from the table, its lanes 32 entries at a
+  // time: lo and hi around the blocks that may be visible, fullLo the
+  // first fully visible one.
+  Value firstLane = b.createOrFold<arith::AddIOp>(firstBlock, lane);
+  auto scan = scf::ForOp::create(
+      b, firstLane, tableEnd, idx(32),
+      ValueRange{tableEnd, firstBlock, tableEnd},
+      [&](OpBuilder &, Location, Value block, ValueRange acc) {
+        Value entry = loadEntry(block);
+        Value visible = has(entry, kMayBeVisible);
+        Value full = has(entry, kFullyVisible);
+        scf::YieldOp::create(
+            b, ValueRange{arith::SelectOp::create(b, visible,
+                                                  minS(acc[0], block), acc[0]),
+                          arith::SelectOp::create(
+                              b, visible, maxS(acc[1], add(block, 1)), acc[1]),
+                          arith::SelectOp::create(b, full, minS(acc[2], block),
+                                                  acc[2])});
+      });
+  BlockRanges ranges;
+  Value lo = reduceLanes(scan.getResult(0), /*max=*/false);
+  Value hi = reduceLanes(scan.getResult(1), /*max=*/true);
+  Value firstFull = reduceLanes(scan.getResult(2), /*max=*/false);
+  // Blocks past the table may be visible, and run masked.
+  Value beyond = arith::CmpIOp::create(b, P::slt, tableEnd, numBlocks);
+  ranges.hi = arith::SelectOp::create(b, beyond, numBlocks, hi);
+  ranges.lo = minS(lo, ranges.hi);
+  ranges.fullLo = minS(firstFull, ranges.hi);
+  // fullHi: the end of the run of fully visible blocks from fullLo.
+  auto run = scf::ForOp::create(
+      b, b.createOrFold<arith::AddIOp>(add(ranges.fullLo, 1), lane), tableEnd,
+      idx(32), ValueRange{tableEnd},
+      [&](OpBuilder &, Location, Value block, ValueRange acc) {
+        Value full = has(loadEntry(block), kFullyVisible);
+        scf::YieldOp::create(b, ValueRange{arith::SelectOp::create(
+                                    b, full, acc[0], minS(acc[0], block))});
+      });
+  Value runEnd = reduceLanes(run.getResult(0), /*max=*/false);
+  ranges.fullHi = maxS(minS(runEnd, ranges.hi), ranges.fullLo);
+  return ranges;
+}
+
 BlockRanges BlockClassifier::computeRanges(Value firstBlock, Value numBlocks) {
+  if (table && hasPredicate())
+    return computeRangesFromTable(firstBlock, numBlocks);
   // Searches start at `zero`, the first block of the range.
   Value zero = firstBlock;
   BlockRanges ranges;
@@ -116,10 +265,10 @@ BlockRanges BlockClassifier::computeRanges(Value firstBlock, Value numBlocks) {
     return ranges;
   }
   auto canBeVisible = [&](Value first, Value last) {
-    return classify(first, last).first;
+    return classify(first, last, /*loadsPerLane=*/1).first;
   };
   auto canBeHidden = [&](Value first, Value last) {
-    return classify(first, last).second;
+    return classify(first, last, /*loadsPerLane=*/1).second;
   };
   // lo: the first block of the first prefix [0, x) that may be visible.
   Value prefixEnd = searchFirst(add(zero, 1), add(numBlocks, 1),
@@ -165,7 +314,8 @@ BlockRanges BlockClassifier::computeRanges(Value firstBlock, Value numBlocks) {
 KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
                                              const ScoreFunction &function,
                                              TileCloner &cloner, Value kvLength,
-                                             int64_t blockN) {
+                                             int64_t blockN,
+                                             std::optional<BlockTable> table) {
   FusedAttentionTile tile = function.getTile();
   auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
   auto ceilDiv = [&](Value x, Value y) {
@@ -205,8 +355,8 @@ KeyBlockPlan mlir::fa::detail::planKeyBlocks(ImplicitLocOpBuilder &b,
     numBlocks = b.createOrFold<arith::SelectOp>(
         b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, rows, idx(0)),
         numBlocks, firstBlock);
-  plan.classifier = std::make_unique<BlockClassifier>(b, function, cloner, rows,
-                                                      kvLength, blockN);
+  plan.classifier = std::make_unique<BlockClassifier>(
+      b, function, cloner, rows, kvLength, blockN, std::move(table));
   plan.ranges = plan.classifier->computeRanges(firstBlock, numBlocks);
   return plan;
 }

@@ -31,6 +31,7 @@
 #include "ScoreCloner.h"
 
 #include <memory>
+#include <optional>
 
 namespace mlir::fa::detail {
 
@@ -59,22 +60,42 @@ emitGuardedValues(ImplicitLocOpBuilder &b, ValueRange before, Value condition,
                   function_ref<SmallVector<Value>(ValueRange)> thenEmit,
                   function_ref<SmallVector<Value>(ValueRange)> elseEmit);
 
+/// Shared memory for a tile's classification of its key blocks, one byte
+/// per block (bit 0: may hold a visible key; bit 1: fully visible), built
+/// by all the thread block's warps at once: each classifies every
+/// `warps`-th block. A mask that reads captured data (a document mask)
+/// costs one memory latency per classification, which a key loop pays per
+/// block in series; the table pays it once per `warps` blocks. Every
+/// thread of the block must build it (a barrier ends the build).
+struct BlockTable {
+  /// !llvm.ptr<3> to the first entry.
+  Value entries;
+  int64_t capacity = 0;
+  /// This thread's warp (index) among `warps`.
+  Value warp;
+  int64_t warps = 0;
+};
+
 class BlockClassifier {
 public:
   /// `rowStart` and `rows`: the tile's query rows; `keys`: the number of
-  /// keys (keys past it are padding, masked by the kernel).
+  /// keys (keys past it are padding, masked by the kernel). With `table`,
+  /// computeRanges builds it and the blocks it holds are looked up there.
   BlockClassifier(ImplicitLocOpBuilder &b, const ScoreFunction &function,
-                  TileCloner &cloner, Value rows, Value keys, int64_t blockN);
+                  TileCloner &cloner, Value rows, Value keys, int64_t blockN,
+                  std::optional<BlockTable> table = std::nullopt);
 
   /// Whether some pair of the tile's rows and the keys of blocks
   /// [first, last) (first < last) may be visible, and whether some may be
-  /// hidden (including padding past the last key): two i1.
-  std::pair<Value, Value> classify(Value first, Value last);
+  /// hidden (including padding past the last key): two i1. Capture data
+  /// is loaded with `loadsPerLane` loads in flight per lane
+  /// (IntervalEmitter).
+  std::pair<Value, Value> classify(Value first, Value last,
+                                   int64_t loadsPerLane);
 
-  /// Whether block `block` may hold a visible key (for skipping).
-  Value mayBeVisible(Value block) {
-    return classify(block, add(block, 1)).first;
-  }
+  /// Whether block `block` may hold a visible key (for skipping): its
+  /// table entry, or its classification.
+  Value mayBeVisible(Value block);
 
   /// The block ranges of the tile among blocks [firstBlock, numBlocks)
   /// (firstBlock <= numBlocks).
@@ -88,6 +109,19 @@ private:
   /// Smallest x in [lo, hi) with pred(x), or hi: pred must be monotone
   /// (false, then true).
   Value searchFirst(Value lo, Value hi, function_ref<Value(Value)> pred);
+  /// The loads per lane that bound one block's keys at once.
+  int64_t blockLoadsPerLane() const;
+  /// Builds the table of blocks [firstBlock, min(numBlocks, firstBlock +
+  /// capacity)) and reads the ranges from it; blocks past it may be
+  /// visible and run masked.
+  BlockRanges computeRangesFromTable(Value firstBlock, Value numBlocks);
+  /// `v` (index) reduced over the warp's lanes with min (or max).
+  Value reduceLanes(Value v, bool max);
+  /// The table entry of `block` (i8), and its address.
+  Value loadEntry(Value block);
+  Value entryAddress(Value block);
+  Value i8(int64_t v);
+  static constexpr int64_t kMayBeVisible = 1, kFullyVisible = 2;
 
   ImplicitLocOpBuilder &b;
   const ScoreFunction &function;
@@ -95,6 +129,10 @@ private:
   Value rows, keys;
   int64_t blockN;
   std::shared_ptr<TileIntervals> tileIntervals;
+  std::optional<BlockTable> table;
+  /// With a table: where block 0's entry would be (the table starts at
+  /// the first block), and the end of the blocks it holds.
+  Value tableOrigin, tableEnd;
 };
 
 /// The key loop of a tile, as every strategy runs it: the K/V head, the
@@ -107,7 +145,8 @@ struct KeyBlockPlan {
 };
 KeyBlockPlan planKeyBlocks(ImplicitLocOpBuilder &b,
                            const ScoreFunction &function, TileCloner &cloner,
-                           Value kvLength, int64_t blockN);
+                           Value kvLength, int64_t blockN,
+                           std::optional<BlockTable> table = std::nullopt);
 
 } // namespace mlir::fa::detail
 

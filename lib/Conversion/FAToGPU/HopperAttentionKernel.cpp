@@ -240,8 +240,22 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     kRowBase = cloner->uniform(tile.keyBase);
   }
 
-  KeyBlockPlan plan =
-      planKeyBlocks(b, function, *cloner, kvLength, config.blockN);
+  // A capture-reading mask's blocks are classified into the table, by all
+  // the warps of the block (one tile per block: no role has split off).
+  std::optional<BlockTable> table;
+  if (config.blockTableEntries > 0 && !config.persistent) {
+    int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes) +
+                     config.controlBytes() - config.blockTableEntries;
+    table.emplace();
+    table->entries = LLVM::IntToPtrOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
+        arith::AddIOp::create(b, smemBase, i32(offset)).getResult());
+    table->capacity = config.blockTableEntries;
+    table->warp = div(tid, idx(32));
+    table->warps = config.threads() / 32;
+  }
+  KeyBlockPlan plan = planKeyBlocks(b, function, *cloner, kvLength,
+                                    config.blockN, std::move(table));
   kvHead = plan.kvHead;
   classifier = std::move(plan.classifier);
   ranges = plan.ranges;

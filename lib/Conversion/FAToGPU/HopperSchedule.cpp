@@ -64,10 +64,15 @@ static constexpr int64_t kOverlapHeadroom = 16;
 /// spare, none).
 static constexpr int64_t kPersistentHeadroom = 8;
 
+/// Key blocks the block table of a capture-reading mask holds (4 KiB of
+/// shared memory; 524288 keys at block-n 128): blocks past it run masked
+/// (BlockClassifier::mayBeVisible).
+static constexpr int64_t kBlockTableEntries = 4096;
+
 void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
-  config.producerReadsCaptures = false;
+  config.blockTableEntries = 0;
   // The persistent grid and the producer's registers are chosen for the
   // overlapped schedule, which needs the most registers.
   config.overlapSoftmax = true;
@@ -79,9 +84,9 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
   // consumers have 216: D = 64 loops; D = 128 and 256 keep one tile per
   // block and all the registers, and a persistent D = 128 causal kernel
-  // beside a 56-register producer ran 14-27% slower on the H200). A
-  // producer whose classification reads captures cannot also loop (ptxas
-  // spilled 72-76 bytes for a document mask at 56): one tile per block.
+  // beside a 56-register producer ran 14-27% slower on the H200). A mask
+  // that reads captures keeps one tile per block: all the block's warps
+  // build its block table before the roles split.
   // Nor does a masked variable-length tile (the masked order's sections
   // need one key length); an unmasked one loops over the tiles of its
   // longest sequence in each head and sequence, and skips those past its
@@ -99,12 +104,10 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   config.persistent = !traits.visibilityReadsCaptures &&
                       !(traits.varlen && traits.masks) && loops();
   config.roomyProducer = config.persistent && looping.roomyProducer;
-  if (traits.visibilityReadsCaptures) {
-    HopperConfig generous = config;
-    generous.producerReadsCaptures = true;
-    if (getFragmentRegisters(spec, generous) <= getRegisterBudget(generous))
-      config = generous;
-  }
+  // A capture-reading mask is classified into the block table before the
+  // roles split: the producer's loop reads the table, not the captures.
+  if (traits.visibilityReadsCaptures)
+    config.blockTableEntries = kBlockTableEntries;
   int64_t headroom =
       getRegisterBudget(config) - getFragmentRegisters(spec, config);
   config.overlapSoftmax = !traits.capturesPerKey &&

@@ -295,14 +295,18 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
     return fromData(interval(v, v));
   }
   // min and max over [lo, hi] of the varying index, when it spans at most
-  // kMaxDataRange elements (one block of keys, the tile's rows); else
-  // unbounded. The warp's lanes share the loads (lane-strided) and combine
-  // their partial results with shuffles, so every lane ends with the same
-  // bounds: the classification stays warp-uniform.
+  // max(kMaxDataRange, 32 x loadsPerLane) elements (one block of keys, the
+  // tile's rows); else unbounded. The warp's lanes share the loads: per
+  // step each lane loads loadsPerLane elements 32 apart, all in flight
+  // together (indices past hi load hi again, which changes neither bound),
+  // and the lanes combine their partial results with shuffles, so every
+  // lane ends with the same bounds: the classification stays warp-uniform.
   Value lo = at[varying], hi = clamp(indices[varying].hi, varying);
   Value count = b.createOrFold<arith::SubIOp>(hi, lo);
+  int64_t step = kWarpSize * loadsPerLane;
   Value small =
-      cmp(P::ult, count, arith::ConstantIndexOp::create(b, kMaxDataRange));
+      cmp(P::ult, count,
+          arith::ConstantIndexOp::create(b, std::max(kMaxDataRange, step)));
   unsigned width = type.getIntOrFloatBitWidth();
   Value typeMin =
       constant(type, width >= 64 ? INT64_MIN : -(int64_t(1) << (width - 1)));
@@ -316,15 +320,27 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
             b, b.createOrFold<arith::AddIOp>(lo, lane),
             b.createOrFold<arith::AddIOp>(hi,
                                           arith::ConstantIndexOp::create(b, 1)),
-            arith::ConstantIndexOp::create(b, kWarpSize),
+            arith::ConstantIndexOp::create(b, step),
             ValueRange{typeMax, typeMin},
             [&](OpBuilder &, Location, Value i, ValueRange minMax) {
-              SmallVector<Value> point(at);
-              point[varying] = i;
-              Value v = memref::LoadOp::create(b, memref, point);
-              scf::YieldOp::create(
-                  b, ValueRange{arith::MinSIOp::create(b, minMax[0], v),
-                                arith::MaxSIOp::create(b, minMax[1], v)});
+              SmallVector<Value> loaded;
+              for (int64_t k = 0; k < loadsPerLane; ++k) {
+                SmallVector<Value> point(at);
+                point[varying] =
+                    k == 0 ? i
+                           : b.createOrFold<arith::MinSIOp>(
+                                 b.createOrFold<arith::AddIOp>(
+                                     i, arith::ConstantIndexOp::create(
+                                            b, k * kWarpSize)),
+                                 hi);
+                loaded.push_back(memref::LoadOp::create(b, memref, point));
+              }
+              Value minValue = minMax[0], maxValue = minMax[1];
+              for (Value v : loaded) {
+                minValue = arith::MinSIOp::create(b, minValue, v);
+                maxValue = arith::MaxSIOp::create(b, maxValue, v);
+              }
+              scf::YieldOp::create(b, ValueRange{minValue, maxValue});
             });
         Value minValue = loop.getResult(0), maxValue = loop.getResult(1);
         for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {

@@ -10,8 +10,8 @@
 // can be false) for i1. Index arithmetic, comparisons, selects, casts,
 // division and remainder by constants, min/max and abs are modelled;
 // integer capture data is bounded by its minimum and maximum over a short
-// index range (loaded by the warp's lanes, combined with shuffles); the
-// rest is unbounded ("top").
+// index range (loaded by the warp's lanes, several loads in flight per
+// lane, combined with shuffles); the rest is unbounded ("top").
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,11 +52,15 @@ struct TileIntervals {
 /// Emits the interval evaluation of one predicate over one box.
 class IntervalEmitter {
 public:
+  /// `loadsPerLane`: the loads of capture data each lane has in flight
+  /// (a range of 32 x loadsPerLane elements costs one memory latency);
+  /// ranges of up to max(256, 32 x loadsPerLane) elements are bounded.
   IntervalEmitter(ImplicitLocOpBuilder &b, const ScoreFunction &function,
                   TileCloner &cloner, TileIntervals &tile, Abstract col,
-                  Abstract kvStart)
+                  Abstract kvStart, int64_t loadsPerLane)
       : b(b), function(function), cloner(cloner), tile(tile),
-        rowIndex(tile.rowIndex), colIndex(col), kvStart(kvStart) {}
+        rowIndex(tile.rowIndex), colIndex(col), kvStart(kvStart),
+        loadsPerLane(loadsPerLane) {}
 
   Abstract evaluate(Value value);
 
@@ -147,6 +151,7 @@ private:
   TileCloner &cloner;
   TileIntervals &tile;
   Abstract rowIndex, colIndex, kvStart;
+  int64_t loadsPerLane;
   DenseMap<Value, Abstract> values;
 };
 

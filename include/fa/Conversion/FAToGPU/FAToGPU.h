@@ -177,10 +177,10 @@ struct HopperConfig {
   /// follows them.
   int64_t warpgroups() const { return blockM / 64; }
   int64_t threads() const { return 128 * (warpgroups() + 1); }
-  /// Whether the producer's block classification reads captured tensors
-  /// (a document mask): its loads and shuffles need more registers than a
-  /// plain TMA loop.
-  bool producerReadsCaptures = false;
+  /// Entries (bytes) of the block table in shared memory: a mask that reads
+  /// captured data is classified once per tile, each key block by one of
+  /// the block's warps, before the roles split (BlockTable); 0: none.
+  int64_t blockTableEntries = 0;
   /// Whether a consumer's softmax of block j runs while its P V of block
   /// j - 1 does (the pending P then stays live under the softmax).
   bool overlapSoftmax = true;
@@ -228,8 +228,6 @@ struct HopperConfig {
   int64_t producerRegisters() const {
     if (persistent && masked)
       return 64;
-    if (producerReadsCaptures)
-      return 56;
     if (persistent)
       return varlen && roomyProducer ? 48 : 40;
     return warpgroups() == 3 ? 32 : 24;
@@ -260,9 +258,10 @@ struct HopperConfig {
   /// i32 words of a tile slot (tile index, head, batch, padding): the
   /// producer hands the consumers their next tile through two slots.
   static constexpr int64_t kTileSlotWords = 4;
-  /// Bytes of the barriers and the two tile slots, after the tiles.
+  /// Bytes of the barriers, the two tile slots and the block table, after
+  /// the tiles.
   int64_t controlBytes() const {
-    return barriers() * 8 + 2 * 4 * kTileSlotWords;
+    return barriers() * 8 + 2 * 4 * kTileSlotWords + blockTableEntries;
   }
 };
 
