@@ -62,12 +62,14 @@ Value BlockClassifier::add(Value x, int64_t c) {
   return b.createOrFold<arith::AddIOp>(x, arith::ConstantIndexOp::create(b, c));
 }
 
-int64_t BlockClassifier::blockLoadsPerLane() const {
-  return std::max<int64_t>(1, llvm::divideCeil(blockN, 32));
-}
+/// Lanes that classify one block of the table together: a warp classifies
+/// 32 / kTableGroupLanes blocks at once, each lane with blockN /
+/// kTableGroupLanes loads in flight.
+static constexpr int64_t kTableGroupLanes = 8;
 
 std::pair<Value, Value> BlockClassifier::classify(Value first, Value last,
-                                                  int64_t loadsPerLane) {
+                                                  int64_t loadsPerLane,
+                                                  int64_t groupLanes) {
   Value blockSize = arith::ConstantIndexOp::create(b, blockN);
   Value zero = arith::ConstantIndexOp::create(b, 0);
   // Padding past the last key is hidden.
@@ -84,7 +86,7 @@ std::pair<Value, Value> BlockClassifier::classify(Value first, Value last,
   start.lo = b.createOrFold<arith::MulIOp>(first, blockSize);
   start.hi = b.createOrFold<arith::MulIOp>(add(last, -1), blockSize);
   IntervalEmitter emitter(b, function, cloner, *tileIntervals, col, start,
-                          loadsPerLane);
+                          loadsPerLane, groupLanes);
   Abstract result = emitter.evaluate(visible);
   return {result.canTrue,
           b.createOrFold<arith::OrIOp>(result.canFalse, padded)};
@@ -183,21 +185,35 @@ BlockRanges BlockClassifier::computeRangesFromTable(Value firstBlock,
           b.createOrFold<arith::SubIOp>(idx(0), firstBlock))});
   tableEnd = minS(numBlocks, add(firstBlock, table->capacity));
   Value lane = gpu::LaneIdOp::create(b, /*upper_bound=*/nullptr);
-  Value isLeader = arith::CmpIOp::create(b, P::eq, lane, idx(0));
 
-  // The build: warp w classifies blocks first + w, first + w + warps, ...
+  // The build: each group of kTableGroupLanes lanes classifies one block,
+  // a warp `groups` consecutive blocks per step, the warps interleaved.
+  // The loop is warp-uniform (the classification shuffles); a group past
+  // the table's end classifies a clamped block and stores nothing.
+  int64_t groups = 32 / kTableGroupLanes;
+  Value group = b.createOrFold<arith::DivUIOp>(lane, idx(kTableGroupLanes));
+  Value isLeader = arith::CmpIOp::create(
+      b, P::eq, b.createOrFold<arith::RemUIOp>(lane, idx(kTableGroupLanes)),
+      idx(0));
+  int64_t loadsPerLane =
+      std::max<int64_t>(1, llvm::divideCeil(blockN, kTableGroupLanes));
   scf::ForOp::create(
-      b, b.createOrFold<arith::AddIOp>(firstBlock, table->warp), tableEnd,
-      idx(table->warps), ValueRange{},
-      [&](OpBuilder &, Location, Value block, ValueRange) {
+      b,
+      b.createOrFold<arith::AddIOp>(
+          firstBlock, b.createOrFold<arith::MulIOp>(table->warp, idx(groups))),
+      tableEnd, idx(table->warps * groups), ValueRange{},
+      [&](OpBuilder &, Location, Value step, ValueRange) {
+        Value block = b.createOrFold<arith::AddIOp>(step, group);
+        Value inTable = arith::CmpIOp::create(b, P::slt, block, tableEnd);
         auto [canTrue, canFalse] =
-            classify(block, add(block, 1), blockLoadsPerLane());
+            classify(block, add(block, 1), loadsPerLane, kTableGroupLanes);
         Value entry = arith::SelectOp::create(
             b, canTrue,
             arith::SelectOp::create(b, canFalse, i8(kMayBeVisible),
                                     i8(kMayBeVisible | kFullyVisible)),
             i8(0));
-        auto leader = scf::IfOp::create(b, isLeader);
+        auto leader =
+            scf::IfOp::create(b, arith::AndIOp::create(b, isLeader, inTable));
         {
           OpBuilder::InsertionGuard g(b);
           b.setInsertionPointToStart(leader.thenBlock());

@@ -62,8 +62,8 @@ emitGuardedValues(ImplicitLocOpBuilder &b, ValueRange before, Value condition,
 
 /// Shared memory for a tile's classification of its key blocks, one byte
 /// per block (bit 0: may hold a visible key; bit 1: fully visible), built
-/// by all the thread block's warps at once: each classifies every
-/// `warps`-th block. A mask that reads captured data (a document mask)
+/// by all the thread block's warps at once, every group of 8 lanes
+/// classifying one block. A mask that reads captured data (a document mask)
 /// costs one memory latency per classification, which a key loop pays per
 /// block in series; the table pays it once per `warps` blocks. Every
 /// thread of the block must build it (a barrier ends the build).
@@ -88,10 +88,11 @@ public:
   /// Whether some pair of the tile's rows and the keys of blocks
   /// [first, last) (first < last) may be visible, and whether some may be
   /// hidden (including padding past the last key): two i1. Capture data
-  /// is loaded with `loadsPerLane` loads in flight per lane
-  /// (IntervalEmitter).
+  /// is loaded with `loadsPerLane` loads in flight per lane, shared by
+  /// `groupLanes` lanes (IntervalEmitter).
   std::pair<Value, Value> classify(Value first, Value last,
-                                   int64_t loadsPerLane);
+                                   int64_t loadsPerLane,
+                                   int64_t groupLanes = 32);
 
   /// Whether block `block` may hold a visible key (for skipping): its
   /// table entry, or its classification.
@@ -109,8 +110,6 @@ private:
   /// Smallest x in [lo, hi) with pred(x), or hi: pred must be monotone
   /// (false, then true).
   Value searchFirst(Value lo, Value hi, function_ref<Value(Value)> pred);
-  /// The loads per lane that bound one block's keys at once.
-  int64_t blockLoadsPerLane() const;
   /// Builds the table of blocks [firstBlock, min(numBlocks, firstBlock +
   /// capacity)) and reads the ranges from it; blocks past it may be
   /// visible and run masked.

@@ -295,15 +295,16 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
     return fromData(interval(v, v));
   }
   // min and max over [lo, hi] of the varying index, when it spans at most
-  // max(kMaxDataRange, 32 x loadsPerLane) elements (one block of keys, the
-  // tile's rows); else unbounded. The warp's lanes share the loads: per
-  // step each lane loads loadsPerLane elements 32 apart, all in flight
-  // together (indices past hi load hi again, which changes neither bound),
-  // and the lanes combine their partial results with shuffles, so every
-  // lane ends with the same bounds: the classification stays warp-uniform.
+  // max(kMaxDataRange, groupLanes x loadsPerLane) elements (one block of
+  // keys, the tile's rows); else unbounded. The lanes of a group (the warp,
+  // or groupLanes aligned lanes of it) share the loads: per step each lane
+  // loads loadsPerLane elements groupLanes apart, all in flight together
+  // (indices past hi load hi again, which changes neither bound), and the
+  // group's lanes combine their partial results with shuffles, so every
+  // lane of the group ends with the same bounds.
   Value lo = at[varying], hi = clamp(indices[varying].hi, varying);
   Value count = b.createOrFold<arith::SubIOp>(hi, lo);
-  int64_t step = kWarpSize * loadsPerLane;
+  int64_t step = groupLanes * loadsPerLane;
   Value small =
       cmp(P::ult, count,
           arith::ConstantIndexOp::create(b, std::max(kMaxDataRange, step)));
@@ -316,6 +317,9 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
       b, small,
       [&](OpBuilder &, Location) {
         Value lane = gpu::LaneIdOp::create(b, /*upper_bound=*/nullptr);
+        if (groupLanes < kWarpSize)
+          lane = arith::RemUIOp::create(
+              b, lane, arith::ConstantIndexOp::create(b, groupLanes));
         auto loop = scf::ForOp::create(
             b, b.createOrFold<arith::AddIOp>(lo, lane),
             b.createOrFold<arith::AddIOp>(hi,
@@ -331,7 +335,7 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
                            : b.createOrFold<arith::MinSIOp>(
                                  b.createOrFold<arith::AddIOp>(
                                      i, arith::ConstantIndexOp::create(
-                                            b, k * kWarpSize)),
+                                            b, k * groupLanes)),
                                  hi);
                 loaded.push_back(memref::LoadOp::create(b, memref, point));
               }
@@ -343,7 +347,7 @@ Abstract IntervalEmitter::loadRange(tensor::ExtractOp extract) {
               scf::YieldOp::create(b, ValueRange{minValue, maxValue});
             });
         Value minValue = loop.getResult(0), maxValue = loop.getResult(1);
-        for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+        for (int64_t offset = groupLanes / 2; offset > 0; offset /= 2) {
           minValue =
               arith::MinSIOp::create(b, minValue, shuffleXor(minValue, offset));
           maxValue =

@@ -52,15 +52,19 @@ struct TileIntervals {
 /// Emits the interval evaluation of one predicate over one box.
 class IntervalEmitter {
 public:
-  /// `loadsPerLane`: the loads of capture data each lane has in flight
-  /// (a range of 32 x loadsPerLane elements costs one memory latency);
-  /// ranges of up to max(256, 32 x loadsPerLane) elements are bounded.
+  /// `loadsPerLane`: the loads of capture data each lane has in flight;
+  /// `groupLanes` (a power of two up to 32): the aligned lanes that share
+  /// them, each group evaluating its own box (the boxes of a warp's groups
+  /// may differ; every lane must run the evaluation). A range of
+  /// groupLanes x loadsPerLane elements costs one memory latency; ranges
+  /// of up to max(256, that) elements are bounded.
   IntervalEmitter(ImplicitLocOpBuilder &b, const ScoreFunction &function,
                   TileCloner &cloner, TileIntervals &tile, Abstract col,
-                  Abstract kvStart, int64_t loadsPerLane)
+                  Abstract kvStart, int64_t loadsPerLane,
+                  int64_t groupLanes = 32)
       : b(b), function(function), cloner(cloner), tile(tile),
         rowIndex(tile.rowIndex), colIndex(col), kvStart(kvStart),
-        loadsPerLane(loadsPerLane) {}
+        loadsPerLane(loadsPerLane), groupLanes(groupLanes) {}
 
   Abstract evaluate(Value value);
 
@@ -151,7 +155,7 @@ private:
   TileCloner &cloner;
   TileIntervals &tile;
   Abstract rowIndex, colIndex, kvStart;
-  int64_t loadsPerLane;
+  int64_t loadsPerLane, groupLanes;
   DenseMap<Value, Abstract> values;
 };
 

@@ -2,27 +2,30 @@
 
 // A mask that reads captured data (a document mask) costs a memory latency
 // per block classification. The hopper-ws kernel classifies the tile's key
-// blocks into a table in shared memory once, before the roles split: the
-// documents of the tile's rows are bounded in the prologue (the warp's
-// lanes load 4 at a time each, 128 rows, and combine min and max with
-// shuffles); each of the 12 warps classifies every 12th block (the
-// documents of its 128 keys, 4 loads in flight per lane), and lane 0
-// stores the block's entry; a barrier; every warp reads lo, hi and the
-// fully visible run from the table, 32 entries at a time. The producer's
-// and the consumers' key loops look their blocks up in the table (no
-// capture loads in the producer, which keeps 24 registers); the consumers
-// still read the documents per element of a masked block.
+// blocks into a table in shared memory once, before the roles split, in
+// groups of 8 lanes: the documents of the tile's 128 rows are bounded in
+// the prologue (each lane of a group loads 16 of them at once, the group
+// combines min and max with three shuffle steps); each of the 12 warps
+// classifies 4 blocks per step (one per group: the documents of its 128
+// keys, 16 loads in flight per lane), 48 per step of the loop, and the
+// group's first lane stores the block's entry; a barrier; every warp reads
+// lo, hi and the fully visible run from the table, 32 entries at a time.
+// The producer's and the consumers' key loops look their blocks up in the
+// table (no capture loads in the producer, which keeps 24 registers); the
+// consumers still read the documents per element of a masked block.
 // CHECK-LABEL: func.func @document
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}({{.*}}, %[[DOC:.*]]: memref<2x?xi32, strided<[?, ?], offset: ?>>
 // CHECK:         gpu.barrier
+// CHECK:         arith.remui %{{.*}}, %c8
 // CHECK:         scf.for %{{.*}} step %c128{{.*}} iter_args
-// CHECK-COUNT-4:   memref.load %[[DOC]]
+// CHECK-COUNT-16:  memref.load %[[DOC]]
 // CHECK-NOT:       memref.load
 // CHECK:           scf.yield
-// CHECK-COUNT-10: gpu.shuffle  xor %{{.*}} : i32
-// CHECK:         scf.for %{{.*}} step %c12 {
+// CHECK-COUNT-6: gpu.shuffle  xor %{{.*}} : i32
+// CHECK-NOT:     gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK:         scf.for %{{.*}} step %c48 {
 // CHECK:           scf.for %{{.*}} step %c128{{.*}} iter_args
-// CHECK-COUNT-4:     memref.load %[[DOC]]
+// CHECK-COUNT-16:    memref.load %[[DOC]]
 // CHECK:           llvm.store %{{.*}}, %{{.*}} : i8, !llvm.ptr<3>
 // CHECK:         gpu.barrier
 // CHECK:         scf.for %{{.*}} step %c32{{.*}} iter_args

@@ -178,8 +178,9 @@ struct HopperConfig {
   int64_t warpgroups() const { return blockM / 64; }
   int64_t threads() const { return 128 * (warpgroups() + 1); }
   /// Entries (bytes) of the block table in shared memory: a mask that reads
-  /// captured data is classified once per tile, each key block by one of
-  /// the block's warps, before the roles split (BlockTable); 0: none.
+  /// captured data is classified once per tile, each key block by a group
+  /// of lanes of the block's warps, before the roles split (BlockTable);
+  /// 0: none.
   int64_t blockTableEntries = 0;
   /// Whether a consumer's softmax of block j runs while its P V of block
   /// j - 1 does (the pending P then stays live under the softmax).
