@@ -16,7 +16,11 @@
 // minimum and maximum, which the warp's lanes load together and combine
 // with shuffles: a document mask classifies each block from the documents
 // it holds. Wider ranges (the binary searches over many blocks), float
-// data and the score are "maybe".
+// data and the score are "maybe". Such a classification costs a memory
+// latency; given a BlockTable (hopper-ws, for masks that read captures),
+// the whole thread block classifies the tile's blocks into shared memory
+// once, a group of 8 lanes per block, and the ranges and each block's
+// verdict are read from there.
 //
 // The arithmetic assumes the predicate's integer arithmetic on positions
 // does not overflow 64 bits (positions are below 2^31 in practice).
