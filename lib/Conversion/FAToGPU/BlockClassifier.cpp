@@ -150,17 +150,16 @@ Value BlockClassifier::i8(int64_t v) {
   return arith::ConstantOp::create(b, b.getI8IntegerAttr(v));
 }
 
-Value BlockClassifier::reduceLanes(Value v, bool max) {
-  Type i32 = b.getI32Type();
-  Value x = arith::IndexCastOp::create(b, i32, v);
-  for (int offset = 16; offset > 0; offset /= 2) {
+Value mlir::fa::detail::reduceWarpI32(ImplicitLocOpBuilder &b, Value x,
+                                      bool max) {
+  for (int32_t offset = 16; offset >= 1; offset /= 2) {
     Value other =
         gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
             .getShuffleResult();
     x = max ? Value(arith::MaxSIOp::create(b, x, other))
             : Value(arith::MinSIOp::create(b, x, other));
   }
-  return arith::IndexCastOp::create(b, b.getIndexType(), x);
+  return x;
 }
 
 BlockRanges BlockClassifier::computeRangesFromTable(Value firstBlock,
@@ -242,10 +241,17 @@ BlockRanges BlockClassifier::computeRangesFromTable(Value firstBlock,
                           arith::SelectOp::create(b, full, minS(acc[2], block),
                                                   acc[2])});
       });
+  // Block indices fit i32 (the table's entries are addressed so).
+  auto reduce = [&](Value v, bool max) {
+    return arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        reduceWarpI32(b, arith::IndexCastOp::create(b, b.getI32Type(), v),
+                      max));
+  };
   BlockRanges ranges;
-  Value lo = reduceLanes(scan.getResult(0), /*max=*/false);
-  Value hi = reduceLanes(scan.getResult(1), /*max=*/true);
-  Value firstFull = reduceLanes(scan.getResult(2), /*max=*/false);
+  Value lo = reduce(scan.getResult(0), /*max=*/false);
+  Value hi = reduce(scan.getResult(1), /*max=*/true);
+  Value firstFull = reduce(scan.getResult(2), /*max=*/false);
   // Blocks past the table may be visible, and run masked.
   Value beyond = arith::CmpIOp::create(b, P::slt, tableEnd, numBlocks);
   ranges.hi = arith::SelectOp::create(b, beyond, numBlocks, hi);
@@ -260,7 +266,7 @@ BlockRanges BlockClassifier::computeRangesFromTable(Value firstBlock,
         scf::YieldOp::create(b, ValueRange{arith::SelectOp::create(
                                     b, full, acc[0], minS(acc[0], block))});
       });
-  Value runEnd = reduceLanes(run.getResult(0), /*max=*/false);
+  Value runEnd = reduce(run.getResult(0), /*max=*/false);
   ranges.fullHi = maxS(minS(runEnd, ranges.hi), ranges.fullLo);
   return ranges;
 }

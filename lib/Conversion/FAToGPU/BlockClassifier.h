@@ -64,6 +64,10 @@ emitGuardedValues(ImplicitLocOpBuilder &b, ValueRange before, Value condition,
                   function_ref<SmallVector<Value>(ValueRange)> thenEmit,
                   function_ref<SmallVector<Value>(ValueRange)> elseEmit);
 
+/// `x` (i32) reduced over the warp's 32 lanes with signed max (or min), by
+/// xor shuffles: every lane ends with the result.
+Value reduceWarpI32(ImplicitLocOpBuilder &b, Value x, bool max);
+
 /// Shared memory for a tile's classification of its key blocks, one byte
 /// per block (bit 0: may hold a visible key; bit 1: fully visible), built
 /// by all the thread block's warps at once, every group of 8 lanes
@@ -118,8 +122,6 @@ private:
   /// capacity)) and reads the ranges from it; blocks past it may be
   /// visible and run masked.
   BlockRanges computeRangesFromTable(Value firstBlock, Value numBlocks);
-  /// `v` (index) reduced over the warp's lanes with min (or max).
-  Value reduceLanes(Value v, bool max);
   /// The table entry of `block` (i8), and its address.
   Value loadEntry(Value block);
   Value entryAddress(Value block);

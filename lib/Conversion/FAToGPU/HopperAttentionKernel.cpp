@@ -374,12 +374,7 @@ TileSpace HopperKernelEmitter::getVarlenTileSpace() {
                                 b, loop.getRegionIterArgs()[0],
                                 arith::SubIOp::create(b, last, first))});
   }
-  Value longest = loop.getResult(0);
-  for (int32_t offset = 16; offset >= 1; offset /= 2)
-    longest = arith::MaxSIOp::create(
-        b, longest,
-        gpu::ShuffleOp::create(b, longest, offset, 32, gpu::ShuffleMode::XOR)
-            .getShuffleResult());
+  Value longest = reduceWarpI32(b, loop.getResult(0), /*max=*/true);
   space.queryTiles = arith::CeilDivSIOp::create(
       b, arith::MaxSIOp::create(b, longest, i32(0)), i32(config.blockM));
   // (beginTile takes each tile's lengths from the offsets.)
