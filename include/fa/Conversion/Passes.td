@@ -182,7 +182,9 @@ def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
       `lg2.approx.ftz`, `tanh.approx.f32`, `sin/cos.approx.ftz`);
     * otherwise `tanh`, `exp`, `log`, `log2`, `log1p`, `expm1`, `erf`,
       `atan`, `atan2`, `sin`, `cos` to upstream's polynomial approximations
-      (f16/bf16 computed in f32), `sinh`, `cosh`, `tan`, `powf` to their
+      (f16/bf16 computed in f32; tanh's one division, by a denominator in
+      [4.9e-3, 0.95], as `rcp.approx` and a Newton step, without
+      `div.rn`'s range check and slow path), `sinh`, `cosh`, `tan`, `powf` to their
       expansions, and `exp2`, `sqrt`, `rsqrt`, `absf`, `absi`, `floor`,
       `ceil`, `trunc`, `round`, `roundeven`, `copysign`, `fma` and
       `arith.maxnumf` to LLVM intrinsics that NVPTX implements.

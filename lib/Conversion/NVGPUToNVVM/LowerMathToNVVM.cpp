@@ -18,7 +18,9 @@
 //     math.tanh  -> tanh.approx.f32 (inline PTX)       (one MUFU.TANH)
 //     math.sin, math.cos -> llvm.nvvm.{sin,cos}.approx.ftz.f
 //   otherwise (accurate):
-//     tanh, exp, log, log2, log1p, expm1, erf, atan, atan2, sin, cos:
+//     tanh: upstream's rational approximation, its division by a
+//       reciprocal and a Newton step (no div.rn range check);
+//     exp, log, log2, log1p, expm1, erf, atan, atan2, sin, cos:
 //       upstream polynomial approximations (f16/bf16 computed in f32);
 //     sinh, cosh, tan, powf: upstream expansions into the above;
 //     exp2, sqrt, rsqrt, absf, absi, floor, ceil, trunc, round, roundeven,
@@ -36,6 +38,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <cmath>
 
@@ -175,9 +178,81 @@ struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
   }
 };
 
+/// `numerator / denominator` (f32) as a reciprocal and one Newton step:
+///   r = rcp.approx(d), y = n * r, y += r * fma(-d, y, n).
+/// The residual fma(-d, y, n) is exact, so y is within about half an ulp of
+/// the quotient, without div.rn's range check and its branch to a slow path.
+/// Only for denominators known to be normal and far from overflow.
+Value reciprocalDivide(OpBuilder &b, Location loc, Value numerator,
+                       Value denominator) {
+  Type f32 = b.getF32Type();
+  auto fma = [&](Value x, Value y, Value z) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32,
+                                         b.getStringAttr("llvm.fma.f32"),
+                                         ValueRange{x, y, z})
+        .getResult(0);
+  };
+  Value r = LLVM::CallIntrinsicOp::create(
+                b, loc, f32, b.getStringAttr("llvm.nvvm.rcp.approx.ftz.f"),
+                ValueRange{denominator})
+                .getResult(0);
+  Value y = LLVM::FMulOp::create(b, loc, numerator, r);
+  Value negated = LLVM::FNegOp::create(b, loc, denominator);
+  Value residual = fma(negated, y, numerator);
+  return fma(residual, r, y);
+}
+
+/// The accurate tanh: upstream's rational approximation (f16/bf16 computed
+/// in f32), with its one division done by reciprocalDivide. Upstream clamps
+/// x to [-7.99, 7.99] and divides x p(x^2) by q(x^2), a polynomial with
+/// positive coefficients: q lies in [q(0), q(64)] = [4.9e-3, 0.93], so the
+/// reciprocal needs no range check (fa-lower-math-to-nvvm.mlir pins those
+/// coefficients). Per element that saves div.rn's check and branch, which
+/// made the accurate softcap run at a third of the hardware tanh's speed.
+LogicalResult lowerAccurateTanh(Operation *root) {
+  SmallVector<Operation *> tanhs;
+  llvm::DenseSet<Operation *> divisionsBefore;
+  root->walk([&](Operation *op) {
+    if (auto tanh = dyn_cast<math::TanhOp>(op)) {
+      if (!allowsApproximation(tanh.getFastmath()) &&
+          isa<Float32Type, Float16Type, BFloat16Type>(tanh.getType()))
+        tanhs.push_back(op);
+    } else if (isa<arith::DivFOp>(op)) {
+      divisionsBefore.insert(op);
+    }
+  });
+  if (tanhs.empty())
+    return success();
+  RewritePatternSet patterns(root->getContext());
+  auto isTanh = [](StringRef name) {
+    name.consume_front("math.");
+    return name == "tanh";
+  };
+  populateMathF32ExpansionPatterns(patterns, isTanh);
+  populateMathPolynomialApproximationPatterns(patterns, isTanh);
+  GreedyRewriteConfig config;
+  config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+  if (failed(applyOpPatternsGreedily(tanhs, std::move(patterns), config)))
+    return failure();
+  SmallVector<arith::DivFOp> created;
+  root->walk([&](arith::DivFOp op) {
+    if (!divisionsBefore.contains(op) && op.getType().isF32())
+      created.push_back(op);
+  });
+  for (arith::DivFOp division : created) {
+    OpBuilder b(division);
+    division.replaceAllUsesWith(reciprocalDivide(
+        b, division.getLoc(), division.getLhs(), division.getRhs()));
+    division.erase();
+  }
+  return success();
+}
+
 struct FALowerMathToNVVMPass
     : public fa::impl::FALowerMathToNVVMBase<FALowerMathToNVVMPass> {
   void runOnOperation() override {
+    if (failed(lowerAccurateTanh(getOperation())))
+      return signalPassFailure();
     // Only the math ops (and maxnumf) and what their rewrites create are
     // visited: a greedy run over the whole (fully unrolled, large) kernel
     // would fold and revisit every op.

@@ -54,6 +54,46 @@ func.func @exact(%x: f32, %h: f16, %i: i32) -> (f32, f16, f32, f32, f32, f32, f3
 
 // -----
 
+// The accurate tanh: upstream's rational approximation x p(x^2) / q(x^2)
+// on x clamped to [-7.99, 7.99], whose division becomes a reciprocal and a
+// Newton step. That is exact enough (the residual fma is exact) and needs
+// no range check only because q has positive coefficients, so q(x^2) lies
+// in [q(0), q(64)] = [4.9e-3, 0.95]: the constants below pin q. bf16 is
+// computed in f32.
+// CHECK-LABEL: func.func @accurate_tanh
+// CHECK-NOT:     arith.divf
+// CHECK-DAG:     %[[CLAMP:.*]] = arith.constant 7.99881172 : f32
+// CHECK-DAG:     %[[Q0:.*]] = arith.constant 0.00489352504 : f32
+// CHECK-DAG:     %[[Q1:.*]] = arith.constant 0.00226843474 : f32
+// CHECK-DAG:     %[[Q2:.*]] = arith.constant 1.18534706E-4 : f32
+// CHECK-DAG:     %[[Q3:.*]] = arith.constant 1.19825836E-6 : f32
+// CHECK:         %[[X2:.*]] = arith.mulf %[[X:.*]], %[[X]] : f32
+// CHECK:         %[[P:.*]] = arith.mulf %[[X]], %{{.*}} : f32
+// CHECK:         %[[A:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%[[X2]], %[[Q3]], %[[Q2]])
+// CHECK:         %[[B:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%[[X2]], %[[A]], %[[Q1]])
+// CHECK:         %[[Q:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%[[X2]], %[[B]], %[[Q0]])
+// CHECK:         %[[R:.*]] = llvm.call_intrinsic "llvm.nvvm.rcp.approx.ftz.f"(%[[Q]])
+// CHECK:         %[[Y:.*]] = llvm.fmul %[[P]], %[[R]] : f32
+// CHECK:         %[[NQ:.*]] = llvm.fneg %[[Q]] : f32
+// CHECK:         %[[E:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%[[NQ]], %[[Y]], %[[P]])
+// CHECK:         %[[T:.*]] = llvm.call_intrinsic "llvm.fma.f32"(%[[E]], %[[R]], %[[Y]])
+// CHECK:         arith.select %{{.*}}, %[[X]], %[[T]] : f32
+// CHECK:         arith.extf %{{.*}} : bf16 to f32
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.rcp.approx.ftz.f"
+// CHECK:         arith.truncf %{{.*}} : f32 to bf16
+// The user's own division stays IEEE.
+// CHECK:         arith.divf %{{.*}}, %{{.*}} : f32
+// CHECK-NOT:     math.
+// CHECK:         return
+func.func @accurate_tanh(%x: f32, %h: bf16, %y: f32) -> (f32, bf16, f32) {
+  %t = math.tanh %x : f32
+  %u = math.tanh %h fastmath<nnan> : bf16
+  %d = arith.divf %x, %y : f32
+  return %t, %u, %d : f32, bf16, f32
+}
+
+// -----
+
 // What cannot be lowered without libdevice is an error that names it.
 func.func @f64(%x: f64) -> f64 {
   // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.tanh' on 'f64' without libdevice}}
