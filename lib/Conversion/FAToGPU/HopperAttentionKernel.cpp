@@ -163,15 +163,13 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
     if (config.persistent) {
       emitProducerTiles();
     } else {
-      auto leader = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                   rem(tid, idx(32)), idx(0)));
-      {
+      if (!qIssued) {
+        auto leader = scf::IfOp::create(
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                     rem(tid, idx(32)), idx(0)));
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(leader.thenBlock());
-        loadTile(qMap, qLoaded(), batch, head,
-                 qRowBase ? add(qRowBase, rowStart) : rowStart, 0, idx(0),
-                 config.blockM, headDim);
+        loadQ();
       }
       emitProducer(producerCounts());
     }
@@ -223,6 +221,25 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   roots.hoistRowValues = true;
   classifier.reset();
   cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
+  // With a block table (one tile per block), Q's load goes first: it does
+  // not depend on the table and completes under the tile's prologue and the
+  // build. One thread issues it, the producer's first; a variable-length
+  // block past its sequence's end loads nothing.
+  qIssued = false;
+  bool issueQFirst = config.blockTableEntries > 0 && !config.persistent;
+  auto issueQ = [&](Value condition) {
+    Value issues = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid,
+                                         idx(config.warpgroups() * 128));
+    if (condition)
+      issues = arith::AndIOp::create(b, issues, condition);
+    auto ifOp = scf::IfOp::create(b, issues);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    loadQ();
+    qIssued = true;
+  };
+  if (issueQFirst && !tile.isVarlen())
+    issueQ(Value());
   // Values of the scores body that vary per tile (or with nothing) are
   // cloned here, at the start of the tile.
   tilePrologue = ub::PoisonOp::create(b, b.getIndexType());
@@ -238,6 +255,9 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     qLength = views.qLength, kvLength = views.kvLength;
     qRowBase = cloner->uniform(tile.queryBase);
     kRowBase = cloner->uniform(tile.keyBase);
+    if (issueQFirst)
+      issueQ(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                   cloner->uniform(tile.rows), idx(0)));
   }
 
   // A capture-reading mask's blocks are classified into the table, by all
@@ -259,6 +279,12 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   kvHead = plan.kvHead;
   classifier = std::move(plan.classifier);
   ranges = plan.ranges;
+}
+
+void HopperKernelEmitter::loadQ() {
+  loadTile(qMap, qLoaded(), batch, head,
+           qRowBase ? add(qRowBase, rowStart) : rowStart, 0, idx(0),
+           config.blockM, headDim);
 }
 
 Value HopperKernelEmitter::tileSlot(Value tiles, int64_t word) {
@@ -315,11 +341,7 @@ void HopperKernelEmitter::emitProducerTiles() {
           Value tiles = values[0];
           publish(tiles,
                   {toI32(coordinates.tileIndex), toI32(head), toI32(batch)},
-                  [&]() {
-                    loadTile(qMap, qLoaded(), batch, head,
-                             qRowBase ? add(qRowBase, rowStart) : rowStart, 0,
-                             idx(0), config.blockM, headDim);
-                  });
+                  [&]() { loadQ(); });
           SmallVector<Value> next{arith::AddIOp::create(b, tiles, i32(1))};
           llvm::append_range(next, emitProducer(values.drop_front()));
           return next;

@@ -128,6 +128,9 @@ private:
   /// then its K and V blocks; at the end, a slot that says no tile is
   /// left.
   void emitProducerTiles();
+  /// The current tile's Q into its slot, arriving on "Q loaded" (one
+  /// thread).
+  void loadQ();
   /// The tiles of a variable-length kernel's persistent loop: the query
   /// tiles of its longest sequence (read from the offsets by the producer
   /// warp), its heads and sequences.
@@ -261,6 +264,9 @@ private:
   /// A variable-length tile's first rows of its sequence in the packed
   /// Q/O and K/V tensors (null otherwise).
   Value qRowBase, kRowBase;
+  /// Whether beginTile issued the tile's Q load already (one tile per
+  /// block, before the block table's build), so the producer does not.
+  bool qIssued = false;
   /// A variable-length kernel's query offsets (i32 [B + 1]), and the LSE
   /// argument (`lse` is its view of the current tile's sequence).
   Value cuSeqlensQ, lseArgument;
