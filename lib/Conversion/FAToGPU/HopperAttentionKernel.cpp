@@ -222,9 +222,11 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   classifier.reset();
   cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
   // With a block table (one tile per block), Q's load goes first: it does
-  // not depend on the table and completes under the tile's prologue and the
-  // build. One thread issues it, the producer's first; a variable-length
-  // block past its sequence's end loads nothing.
+  // not depend on the table and completes under the build (and, for a
+  // fixed-length tile, under the tile's prologue; a variable-length one
+  // needs its sequence's views first). One thread issues it, the
+  // producer's first; a variable-length block past its sequence's end
+  // loads nothing.
   qIssued = false;
   bool issueQFirst = config.blockTableEntries > 0 && !config.persistent;
   auto issueQ = [&](Value condition) {

@@ -205,7 +205,7 @@ Value reciprocalDivide(OpBuilder &b, Location loc, Value numerator,
 /// The accurate tanh: upstream's rational approximation (f16/bf16 computed
 /// in f32), with its one division done by reciprocalDivide. Upstream clamps
 /// x to [-7.99, 7.99] and divides x p(x^2) by q(x^2), a polynomial with
-/// positive coefficients: q lies in [q(0), q(64)] = [4.9e-3, 0.93], so the
+/// positive coefficients: q lies in [q(0), q(64)] = [4.9e-3, 0.95], so the
 /// reciprocal needs no range check (fa-lower-math-to-nvvm.mlir pins those
 /// coefficients). Per element that saves div.rn's check and branch, which
 /// made the accurate softcap run at a third of the hardware tanh's speed.
@@ -251,7 +251,24 @@ LogicalResult lowerAccurateTanh(Operation *root) {
 struct FALowerMathToNVVMPass
     : public fa::impl::FALowerMathToNVVMBase<FALowerMathToNVVMPass> {
   void runOnOperation() override {
-    if (failed(lowerAccurateTanh(getOperation())))
+    // The kernels' math is scalar (the score regions' verifier allows only
+    // scalar ops); upstream's approximations of vector math would need the
+    // vector dialect and a lowering of its ops that this pipeline has not.
+    WalkResult shaped = getOperation()->walk([](Operation *op) {
+      bool isMath =
+          isa<arith::MaxNumFOp>(op) ||
+          (op->getDialect() && op->getDialect()->getNamespace() == "math");
+      if (isMath && llvm::any_of(op->getResultTypes(), [](Type type) {
+            return isa<ShapedType>(type);
+          })) {
+        op->emitError("fa-lower-math-to-nvvm: '")
+            << op->getName() << "' on " << op->getResultTypes()
+            << ": only scalar math is lowered";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (shaped.wasInterrupted() || failed(lowerAccurateTanh(getOperation())))
       return signalPassFailure();
     // Only the math ops (and maxnumf) and what their rewrites create are
     // visited: a greedy run over the whole (fully unrolled, large) kernel

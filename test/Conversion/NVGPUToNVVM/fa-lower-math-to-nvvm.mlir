@@ -103,6 +103,15 @@ func.func @f64(%x: f64) -> f64 {
 
 // -----
 
+// Vector math is refused with a message (the kernels' math is scalar).
+func.func @vector(%x: vector<4xf32>) -> vector<4xf32> {
+  // expected-error @+1 {{fa-lower-math-to-nvvm: 'math.tanh' on 'vector<4xf32>': only scalar math is lowered}}
+  %t = math.tanh %x : vector<4xf32>
+  return %t : vector<4xf32>
+}
+
+// -----
+
 // Inside a kernel, next to upstream's conversion: no libdevice call.
 // NVVM-LABEL: llvm.func @kernel
 // NVVM:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
