@@ -228,7 +228,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   // producer's first; a variable-length block past its sequence's end
   // loads nothing.
   qIssued = false;
-  bool issueQFirst = config.blockTableEntries > 0 && !config.persistent;
+  bool buildsTable = config.blockTableEntries > 0 && !config.persistent;
   auto issueQ = [&](Value condition) {
     Value issues = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid,
                                          idx(config.warpgroups() * 128));
@@ -240,7 +240,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     loadQ();
     qIssued = true;
   };
-  if (issueQFirst && !tile.isVarlen())
+  if (buildsTable && !tile.isVarlen())
     issueQ(Value());
   // Values of the scores body that vary per tile (or with nothing) are
   // cloned here, at the start of the tile.
@@ -257,7 +257,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     qLength = views.qLength, kvLength = views.kvLength;
     qRowBase = cloner->uniform(tile.queryBase);
     kRowBase = cloner->uniform(tile.keyBase);
-    if (issueQFirst)
+    if (buildsTable)
       issueQ(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
                                    cloner->uniform(tile.rows), idx(0)));
   }
@@ -265,7 +265,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   // A capture-reading mask's blocks are classified into the table, by all
   // the warps of the block (one tile per block: no role has split off).
   std::optional<BlockTable> table;
-  if (config.blockTableEntries > 0 && !config.persistent) {
+  if (buildsTable) {
     int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes) +
                      config.controlBytes() - config.blockTableEntries;
     table.emplace();

@@ -57,7 +57,7 @@ bool allowsApproximation(arith::FastMathFlags flags) {
 
 /// `name` is an NVVM intrinsic, or "asm:<ptx>" for an instruction LLVM has
 /// no intrinsic for (tanh.approx.f32, sm_75 and newer).
-Value callIntrinsic(PatternRewriter &rewriter, Location loc, StringRef name,
+Value callIntrinsic(OpBuilder &rewriter, Location loc, StringRef name,
                     Value operand) {
   if (name.consume_front("asm:"))
     return LLVM::InlineAsmOp::create(
@@ -178,6 +178,12 @@ struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
   }
 };
 
+/// The ops this pass lowers: math's, and arith.maxnumf.
+bool isMathOp(Operation *op) {
+  return isa<arith::MaxNumFOp>(op) ||
+         (op->getDialect() && op->getDialect()->getNamespace() == "math");
+}
+
 /// `numerator / denominator` (f32) as a reciprocal and one Newton step:
 ///   r = rcp.approx(d), y = n * r, y += r * fma(-d, y, n).
 /// The residual fma(-d, y, n) is exact, so y is within about half an ulp of
@@ -185,21 +191,12 @@ struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
 /// Only for denominators known to be normal and far from overflow.
 Value reciprocalDivide(OpBuilder &b, Location loc, Value numerator,
                        Value denominator) {
-  Type f32 = b.getF32Type();
-  auto fma = [&](Value x, Value y, Value z) {
-    return LLVM::CallIntrinsicOp::create(b, loc, f32,
-                                         b.getStringAttr("llvm.fma.f32"),
-                                         ValueRange{x, y, z})
-        .getResult(0);
-  };
-  Value r = LLVM::CallIntrinsicOp::create(
-                b, loc, f32, b.getStringAttr("llvm.nvvm.rcp.approx.ftz.f"),
-                ValueRange{denominator})
-                .getResult(0);
+  // (The math.fma ops become llvm.fma.f32 in the pass's main run.)
+  Value r = callIntrinsic(b, loc, "llvm.nvvm.rcp.approx.ftz.f", denominator);
   Value y = LLVM::FMulOp::create(b, loc, numerator, r);
   Value negated = LLVM::FNegOp::create(b, loc, denominator);
-  Value residual = fma(negated, y, numerator);
-  return fma(residual, r, y);
+  Value residual = math::FmaOp::create(b, loc, negated, y, numerator);
+  return math::FmaOp::create(b, loc, residual, r, y);
 }
 
 /// The accurate tanh: upstream's rational approximation (f16/bf16 computed
@@ -255,10 +252,7 @@ struct FALowerMathToNVVMPass
     // scalar ops); upstream's approximations of vector math would need the
     // vector dialect and a lowering of its ops that this pipeline has not.
     WalkResult shaped = getOperation()->walk([](Operation *op) {
-      bool isMath =
-          isa<arith::MaxNumFOp>(op) ||
-          (op->getDialect() && op->getDialect()->getNamespace() == "math");
-      if (isMath && llvm::any_of(op->getResultTypes(), [](Type type) {
+      if (isMathOp(op) && llvm::any_of(op->getResultTypes(), [](Type type) {
             return isa<ShapedType>(type);
           })) {
         op->emitError("fa-lower-math-to-nvvm: '")
@@ -275,8 +269,7 @@ struct FALowerMathToNVVMPass
     // would fold and revisit every op.
     SmallVector<Operation *> targets;
     getOperation()->walk([&](Operation *op) {
-      if (isa<arith::MaxNumFOp>(op) ||
-          (op->getDialect() && op->getDialect()->getNamespace() == "math"))
+      if (isMathOp(op))
         targets.push_back(op);
     });
     if (targets.empty())
