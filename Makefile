@@ -68,13 +68,16 @@ demo: build
 	@bash scripts/demo.sh $(BUILD_DIR) examples/attention.mlir
 
 # Median wall time of the whole compile of one attention op to cubin, and
-# its split (our passes, the LLVM backend, ptxas), for both strategies.
+# its split (our passes, the LLVM backend, ptxas), for both strategies; then
+# the same for its backward (three kernels, whose ptxas overlap the backend).
 BENCH_RUNS ?= 11
 bench-compile: build
 	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=$(BENCH_RUNS) \
 	  --strategy=mma-sync
 	$(BUILD_DIR)/bin/fa-compile examples/attention.mlir --benchmark=$(BENCH_RUNS) \
 	  --strategy=hopper-ws
+	$(BUILD_DIR)/bin/fa-compile examples/attention-backward.mlir \
+	  --benchmark=$(BENCH_RUNS)
 
 # The kernel family for GPU runs (benchmarks/gpu_suite.py), compiled here.
 gpu-kernels: build

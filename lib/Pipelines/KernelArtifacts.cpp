@@ -5,26 +5,23 @@
 //===----------------------------------------------------------------------===//
 
 #include "fa/Pipelines/KernelArtifacts.h"
+#include "Assembler.h"
 #include "KernelMetadata.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 #include "fa/Pipelines/AttentionMetadata.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/Program.h"
+#include "llvm/Support/Threading.h"
 
 #include <chrono>
+#include <deque>
 #include <map>
 
 using namespace mlir;
@@ -39,131 +36,45 @@ std::string mlir::fa::getFACompilerVersion() {
   return "fa-mlir " FA_VERSION_STRING " (MLIR " LLVM_VERSION_STRING ")";
 }
 
-/// Runs the LLVM NVPTX backend on a clone of `module` (upstream's
-/// gpu-module-to-binary, format "isa"); returns each gpu.module's PTX.
-static FailureOr<std::map<std::string, std::string>>
-serializeToPTX(ModuleOp module, const FACompileOptions &compile) {
-  OwningOpRef<ModuleOp> clone(module.clone());
-  PassManager pm(module.getContext());
-  GpuModuleToBinaryPassOptions options;
-  options.compilationTarget = "isa";
+/// Runs the LLVM NVPTX backend on `gpuModule` (upstream's NVVM target, as
+/// gpu-module-to-binary with format "isa" does, without replacing the
+/// module) and returns its PTX.
+static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
+                                             SymbolTable &symbols,
+                                             const FACompileOptions &compile) {
+  ArrayAttr targets = gpuModule.getTargetsAttr();
+  auto target = targets && targets.size() == 1
+                    ? dyn_cast<gpu::TargetAttrInterface>(targets[0])
+                    : gpu::TargetAttrInterface();
+  if (!target)
+    return emitError(gpuModule.getLoc(),
+                     "a kernel module needs exactly one GPU target to be "
+                     "serialized (nvvm-attach-target gives it #nvvm.target)");
   // PTX needs nothing from the toolkit (no libdevice: the math is lowered
   // by fa-lower-math-to-nvvm), but upstream reports an error, and goes on,
   // when the toolkit or its libdevice is missing. A path that was asked for
-  // was checked by compileAttentionKernels, ptxas is looked for by
-  // assemble(): that complaint is not an error of this compile.
-  options.toolkitPath = getCUDAToolkitRoot(compile);
-  ScopedDiagnosticHandler noToolkit(module.getContext(), [](Diagnostic &diag) {
-    std::string text = diag.str();
-    StringRef message(text);
-    return success(
-        (message.starts_with("CUDA path: ") ||
-         message.starts_with("LibDevice path: ")) &&
-        message.contains("does not exist"));
-  });
-  pm.addPass(createGpuModuleToBinaryPass(options));
-  if (failed(pm.run(*clone)))
-    return failure();
-  std::map<std::string, std::string> objects;
-  for (auto binary : clone->getOps<gpu::BinaryOp>()) {
-    auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
-    objects[binary.getSymName().str()] = object.getObject().str();
-  }
-  return objects;
-}
-
-/// The toolkit's bin/`tool`, or an error at `loc` that says how to do
-/// without it.
-static FailureOr<std::string> findToolkitTool(Location loc, StringRef tool,
-                                              StringRef purpose,
-                                              const FACompileOptions &options) {
-  SmallString<256> path(getCUDAToolkitRoot(options));
-  llvm::sys::path::append(path, "bin", tool);
-  if (!llvm::sys::fs::can_execute(path))
-    return emitError(loc, "no ")
-           << tool << " at " << path << " to make " << purpose
-           << ": install the CUDA toolkit there, pass --cuda-path (or set "
-              "CUDA_HOME), or compile with --format=ptx (the driver compiles "
-              "PTX at load time)";
-  return std::string(path);
-}
-
-/// Runs `args` (the tool first) with stdout and stderr to `log`; a failure
-/// is an error at `loc` with the log.
-static LogicalResult runTool(Location loc, ArrayRef<StringRef> args,
-                             StringRef log) {
-  std::optional<StringRef> redirects[] = {std::nullopt, log, log};
-  std::string message;
-  int status = llvm::sys::ExecuteAndWait(args[0], args, std::nullopt, redirects,
-                                         /*SecondsToWait=*/0,
-                                         /*MemoryLimit=*/0, &message);
-  if (status == 0)
-    return success();
-  auto output = llvm::MemoryBuffer::getFile(log);
-  return emitError(loc, llvm::sys::path::filename(args[0]))
-         << " failed" << (message.empty() ? "" : ": " + message) << "\n"
-         << (output ? (*output)->getBuffer() : "");
-}
-
-/// Assembles `ptx` for the chip with the toolkit's ptxas, and for a fatbin
-/// packs that cubin and the PTX with its fatbinary, with the flags of
-/// upstream's serializer: the LLVM backend runs once per compile, where
-/// serializing to "bin" or "fatbin" would run it again.
-static FailureOr<std::string> assemble(Location loc, StringRef ptx,
-                                       const FACompileOptions &options) {
-  bool fatbin = options.format == BinaryFormat::Fatbin;
-  FailureOr<std::string> ptxas =
-      findToolkitTool(loc, "ptxas", fatbin ? "a fatbin" : "a cubin", options);
-  if (failed(ptxas))
-    return failure();
-  FailureOr<std::string> fatbinary;
-  if (fatbin && failed(fatbinary = findToolkitTool(loc, "fatbinary", "a fatbin",
-                                                   options)))
-    return failure();
-  SmallString<128> input, cubin, packed, log;
-  llvm::scope_exit cleanup([&]() {
-    for (StringRef path : {input, cubin, packed, log})
-      if (!path.empty())
-        llvm::sys::fs::remove(path);
-  });
-  if (llvm::sys::fs::createTemporaryFile("fa-kernel", "ptx", input) ||
-      llvm::sys::fs::createTemporaryFile("fa-kernel", "cubin", cubin) ||
-      llvm::sys::fs::createTemporaryFile("fa-kernel", "log", log) ||
-      (fatbin &&
-       llvm::sys::fs::createTemporaryFile("fa-kernel", "fatbin", packed)))
-    return emitError(loc, "cannot create temporary files for ptxas");
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(input, ec);
-    if (ec)
-      return emitError(loc, "cannot write ") << input << ": " << ec.message();
-    os << ptx;
-  }
-  std::string chip = options.chip;
-  SmallVector<StringRef> ptxasArgs{*ptxas, "-arch", chip, input, "-o", cubin};
-  std::string optLevel = std::to_string(options.optLevel);
-  if (fatbin)
-    ptxasArgs.append({"--opt-level", optLevel});
-  if (failed(runTool(loc, ptxasArgs, log)))
-    return failure();
-  if (fatbin) {
-    StringRef sm = chip;
-    sm.consume_front("sm_");
-    std::string elf =
-        llvm::formatv("--image3=kind=elf,sm={0},file={1}", sm, cubin).str();
-    std::string text =
-        llvm::formatv("--image3=kind=ptx,sm={0},file={1}", sm, input).str();
-    if (failed(runTool(loc, {*fatbinary, "-64", elf, text, "--create", packed},
-                       log)))
-      return failure();
-  }
-  StringRef output = fatbin ? packed : cubin;
-  auto binary = llvm::MemoryBuffer::getFile(output, /*IsText=*/false);
-  if (!binary)
-    return emitError(loc,
-                     llvm::sys::path::filename(fatbin ? *fatbinary : *ptxas))
-           << " wrote nothing at " << output;
-  return (*binary)->getBuffer().str();
+  // was checked by compileAttentionKernels, ptxas is looked for by the
+  // assembler: that complaint is not an error of this compile.
+  ScopedDiagnosticHandler noToolkit(
+      gpuModule.getContext(), [](Diagnostic &diag) {
+        std::string text = diag.str();
+        StringRef message(text);
+        return success((message.starts_with("CUDA path: ") ||
+                        message.starts_with("LibDevice path: ")) &&
+                       message.contains("does not exist"));
+      });
+  gpu::TargetOptions options(getCUDAToolkitRoot(compile), /*libraries=*/{},
+                             /*cmdOptions=*/{}, /*elfSection=*/{},
+                             gpu::CompilationTarget::Assembly,
+                             [&]() { return &symbols; });
+  std::optional<SmallVector<char, 0>> ptx =
+      target.serializeToObject(gpuModule, options);
+  if (!ptx)
+    return emitError(gpuModule.getLoc(),
+                     "the LLVM NVPTX backend failed on this kernel module");
+  StringRef text(ptx->data(), ptx->size());
+  // The serializer's buffer may end with the terminating null.
+  return text.rtrim(StringRef("\0", 1)).str();
 }
 
 FailureOr<std::vector<KernelArtifacts>>
@@ -349,30 +260,65 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                      "the kernels lowered to NVVM do not verify; no PTX "
                      "was generated");
   lap(&CompilePhaseTimes::gpuToNVVM);
-  FailureOr<std::map<std::string, std::string>> ptx =
-      serializeToPTX(module, options);
-  if (failed(ptx))
-    return failure();
-  lap(&CompilePhaseTimes::llvmBackend);
-  // format=ptx: no cubin, so no ptxas needed (the driver JIT-compiles the
-  // PTX at load time). A cubin, or a fatbin of that cubin and the PTX, is
-  // assembled from the PTX.
-  std::map<std::string, std::string> binaries;
-  if (options.format != BinaryFormat::Ptx) {
-    for (auto &[name, text] : *ptx) {
-      FailureOr<std::string> binary = assemble(module.getLoc(), text, options);
-      if (failed(binary))
+  // Each kernel module through the LLVM backend in turn; its ptxas (for a
+  // cubin or fatbin: format=ptx needs none, the driver JIT-compiles the
+  // PTX at load time) starts as soon as its PTX exists, so that it runs
+  // while the backend works on the next module, at most as many at once as
+  // the machine has hardware threads.
+  std::map<std::string, std::string> ptx, binaries;
+  SymbolTable symbols(module);
+  std::deque<std::pair<std::string, std::unique_ptr<PendingAssembly>>> pending;
+  size_t maxRunning =
+      std::max(1u, llvm::hardware_concurrency().compute_thread_count());
+  std::optional<Clock::time_point> firstStart;
+  // Waits for the oldest ptxas: the time spent blocked counts as assembly.
+  auto finishOldest = [&]() -> LogicalResult {
+    Clock::time_point start = Clock::now();
+    auto [name, assembly] = std::move(pending.front());
+    pending.pop_front();
+    FailureOr<std::string> binary = assembly->finish();
+    Clock::time_point end = Clock::now();
+    if (times)
+      times->assemble += std::chrono::duration<double>(end - start).count();
+    if (failed(binary))
+      return failure();
+    binaries[name] = std::move(*binary);
+    return success();
+  };
+  for (auto gpuModule : module.getOps<gpu::GPUModuleOp>()) {
+    Clock::time_point start = Clock::now();
+    FailureOr<std::string> text = serializeToPTX(gpuModule, symbols, options);
+    if (times)
+      times->llvmBackend +=
+          std::chrono::duration<double>(Clock::now() - start).count();
+    if (failed(text))
+      return failure();
+    std::string name = gpuModule.getSymName().str();
+    if (options.format != BinaryFormat::Ptx) {
+      if (pending.size() >= maxRunning && failed(finishOldest()))
         return failure();
-      binaries[name] = std::move(*binary);
+      if (!firstStart)
+        firstStart = Clock::now();
+      FailureOr<std::unique_ptr<PendingAssembly>> assembly =
+          PendingAssembly::start(gpuModule.getLoc(), *text, options);
+      if (failed(assembly))
+        return failure();
+      pending.emplace_back(name, std::move(*assembly));
     }
+    ptx[name] = std::move(*text);
   }
-  lap(&CompilePhaseTimes::assemble);
+  while (!pending.empty())
+    if (failed(finishOldest()))
+      return failure();
+  if (times && firstStart)
+    times->assemblerSpan =
+        std::chrono::duration<double>(Clock::now() - *firstStart).count();
 
   std::vector<KernelArtifacts> result;
   for (const KernelRecord &record : records) {
     KernelArtifacts artifacts;
     artifacts.kernelName = record.kernel;
-    artifacts.ptx = (*ptx)[record.module];
+    artifacts.ptx = ptx[record.module];
     artifacts.cubin = binaries[record.module];
     artifacts.metadataJson = buildKernelMetadata(record);
     result.push_back(std::move(artifacts));

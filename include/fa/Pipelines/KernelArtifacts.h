@@ -40,10 +40,14 @@ struct CompilePhaseTimes {
   double lowerToGPU = 0;
   /// gpu/nvgpu/vector to the NVVM and LLVM dialects.
   double gpuToNVVM = 0;
-  /// The LLVM NVPTX backend (translation, O3, PTX).
+  /// The LLVM NVPTX backend (translation, O3, PTX), all kernels.
   double llvmBackend = 0;
-  /// ptxas (and fatbinary for a fatbin) on that PTX.
+  /// Waiting for ptxas (and fatbinary for a fatbin): what the assembly adds
+  /// to the compile. A kernel's ptxas runs while the backend works on the
+  /// next kernel, so with several kernels this is less than assemblerSpan.
   double assemble = 0;
+  /// From the first ptxas started to the last one done (0 for PTX only).
+  double assemblerSpan = 0;
 };
 
 /// Compiles every fa.attention of `module` (which is consumed: it ends at
