@@ -100,6 +100,17 @@ def target_info():
     return _target_info
 
 
+def _text(what, value):
+    """`value` (MLIR text, an option or pipeline string) as bytes for the
+    C API, which reads a C string: a NUL would silently cut it short."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError(f"{what} holds a NUL character (at "
+                         f"{value.index(chr(0))}), which would end it there")
+    return value.encode()
+
+
 class Context:
     """An MLIR context with every fa-mlir dialect, pass and pipeline."""
 
@@ -115,7 +126,7 @@ class Context:
     def parse(self, source):
         """Parses and verifies MLIR text; raises FAError with the
         diagnostics on bad IR."""
-        ptr = self._l.faModuleParse(self._ptr, source.encode())
+        ptr = self._l.faModuleParse(self._ptr, _text("the source", source))
         if not ptr:
             raise _error("cannot parse the module")
         return Module(self, ptr)
@@ -123,7 +134,8 @@ class Context:
     def compile(self, source, options=""):
         """Runs the fa-compile pipeline; returns [(name, ptx, cubin,
         metadata_json)] per kernel."""
-        ptr = self._l.faCompile(self._ptr, source.encode(), options.encode())
+        ptr = self._l.faCompile(self._ptr, _text("the source", source),
+                                _text("the options", options))
         if not ptr:
             raise _error("fa-compile failed")
         try:
@@ -160,6 +172,7 @@ class Module:
     def run(self, pipeline):
         """Runs a textual pass pipeline, e.g.
         "func.func(fa-tile-attention{block-m=64}),fa-lower-to-gpu"."""
-        if not self._l.faModuleRunPipeline(self._ptr, pipeline.encode()):
+        if not self._l.faModuleRunPipeline(self._ptr,
+                                           _text("the pipeline", pipeline)):
             raise _error(f"pipeline '{pipeline}' failed")
         return self

@@ -4,8 +4,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import os
 import re
+import sys
 import threading
 from typing import List, Optional
 
@@ -105,16 +107,24 @@ class AttentionSpec:
                       f"not paged), got {self.paged!r}")
         if self.dtype not in DTYPES:
             raise bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if not isinstance(self.head_dim, int) or self.head_dim <= 0:
+        if (not isinstance(self.head_dim, int) or
+                isinstance(self.head_dim, bool) or self.head_dim <= 0):
             raise bad(f"head_dim must be a positive int, got "
                       f"{self.head_dim!r}")
         if self.causal not in CAUSAL:
             raise bad(f"causal must be one of {CAUSAL}, got {self.causal!r}")
-        if self.scale is not None and not (
-                isinstance(self.scale, (int, float)) and self.scale > 0
-                and math.isfinite(self.scale)):
-            raise bad(f"scale must be a positive finite number, got "
-                      f"{self.scale!r}")
+        if not isinstance(self.lse, bool):
+            raise bad(f"lse must be a bool, got {self.lse!r}")
+        if self.scale is not None:
+            try:
+                scale = (float(self.scale)
+                         if isinstance(self.scale, numbers.Real) and
+                         not isinstance(self.scale, bool) else math.nan)
+            except OverflowError:
+                scale = math.inf
+            if not (scale > 0 and math.isfinite(scale)):
+                raise bad(f"scale must be a positive finite number, got "
+                          f"{self.scale!r}")
         for name in ("score_mod", "mask_mod"):
             region = getattr(self, name)
             if region is not None and not (isinstance(region, str) and
@@ -139,6 +149,7 @@ def attention_source(spec: "AttentionSpec") -> str:
     """The MLIR module (text) of `spec`, with dynamic B and N, and H
     dynamic unless spec.heads fixes (Hq, Hkv). Captures are the function's
     arguments after %o (and %lse) and the form's operands: %capture0, ..."""
+    _check_spec(spec)
     if spec.varlen and spec.paged:
         return _varlen_paged_source(spec)
     if spec.varlen:
@@ -146,6 +157,17 @@ def attention_source(spec: "AttentionSpec") -> str:
     if spec.paged:
         return _paged_source(spec)
     return _attention_function(spec)
+
+
+def _check_spec(spec):
+    if not isinstance(spec, AttentionSpec):
+        raise TypeError(f"expected an AttentionSpec, got "
+                        f"{type(spec).__name__} {_short_repr(spec)}")
+
+
+def _short_repr(x, limit=60):
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _varlen_source(spec: "AttentionSpec") -> str:
@@ -235,6 +257,16 @@ def _attention_function(spec: "AttentionSpec", form_arguments: str = "",
 """
 
 
+def _float_attribute(x) -> str:
+    """`x` as an MLIR float literal: Python's repr, with a decimal point
+    before an exponent (5e-05 is an integer literal to MLIR; 5.0e-05)."""
+    text = repr(float(x))
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
 def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
     """The captures, then `form` (the varlen(...) and paged(...) clauses),
     then the scale, causal mask and regions of an attention op."""
@@ -245,7 +277,7 @@ def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
             ", ".join(spec.captures))
     attrs += form
     if spec.scale is not None:
-        attrs += f"\n      scale = {float(spec.scale)!r}"
+        attrs += f"\n      scale = {_float_attribute(spec.scale)}"
     if spec.causal:
         attrs += f"\n      causal = <{spec.causal}>"
     for name in ("score_mod", "mask_mod"):
@@ -261,6 +293,12 @@ def attention_backward_source(spec: "AttentionSpec") -> str:
     """The MLIR module (text) of the backward of `spec`'s attention
     (fa.attention_backward: dQ, dK, dV from Q, K, V, O, dO and the LSE),
     with dynamic B, H and N; the captures follow the gradients' inits."""
+    _check_spec(spec)
+    if spec.varlen or spec.paged or spec.heads is not None:
+        raise FAArgumentError(
+            "the backward is compiled for (B, H, N, D) tensors with dynamic "
+            "head counts: varlen, paged and heads are forward-only fields of "
+            "the AttentionSpec")
     t = f"tensor<?x?x?x{spec.head_dim}x{spec.dtype}>"
     lse_t = "tensor<?x?x?xf32>"
     captures = "".join(f", %capture{i}: {c}"
@@ -407,11 +445,53 @@ def options_string(**options) -> str:
         if flag in given:
             raise TypeError(f"compile option {key!r} given twice")
         if value is not None:
-            given[flag] = value
+            given[flag] = _option_value(key, value,
+                                        known[flag]["default"])
     values = {flag: given.get(flag, option["default"])
               for flag, option in known.items()}
     return " ".join(f"{flag}={value}" for flag, value in sorted(values.items())
                     if value != "")
+
+
+def numpy_bool_types() -> tuple:
+    """numpy.bool_ where numpy is loaded (it is no Python bool)."""
+    numpy = sys.modules.get("numpy")
+    return (numpy.bool_,) if numpy is not None else ()
+
+
+def _option_value(key, value, default):
+    """`value` of the compile option `key` as the option string spells it;
+    its type is the default's (a string option also takes an int, e.g.
+    split_kv=3). Whitespace and separators are quoted; a value that would
+    end or split the string is refused."""
+    if isinstance(default, bool):
+        if isinstance(value, numpy_bool_types()):
+            value = bool(value)
+        if not isinstance(value, bool):
+            raise TypeError(f"compile option {key} must be a bool, got "
+                            f"{value!r}")
+        return value
+    integer = (isinstance(value, numbers.Integral) and
+               not isinstance(value, (bool, numpy_bool_types())))
+    if isinstance(default, int):
+        if not integer:
+            raise TypeError(f"compile option {key} must be an int, got "
+                            f"{value!r}")
+        return int(value)
+    if integer:
+        return str(int(value))
+    if not isinstance(value, str):
+        raise TypeError(f"compile option {key} must be a string, got "
+                        f"{value!r}")
+    if not value and default:
+        raise ValueError(f"compile option {key} is empty; leave it out (or "
+                         f"None) for the default, {default!r}")
+    if "\0" in value or '"' in value:
+        raise ValueError(f"compile option {key} holds a NUL or a double "
+                         f"quote: {value!r}")
+    if any(c.isspace() or c in "{}=," for c in value):
+        return f'"{value}"'
+    return value
 
 
 def compile_source(source: str, **options) -> List["CompiledKernel"]:
@@ -448,7 +528,7 @@ class KernelCache:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def get(self, spec, **options):
-        if options.get("split_kv", "none") != "none":
+        if options.get("split_kv") not in (None, "none"):
             raise ValueError("a split-KV attention compiles to two kernels: "
                              "use get_split")
         key = self.key(spec, **options)
@@ -466,7 +546,7 @@ class KernelCache:
     def get_split(self, spec, **options):
         """The two kernels of a split-KV attention (options split_kv="auto"
         or a count), partial then combine, compiled once per key."""
-        if options.get("split_kv", "none") == "none":
+        if options.get("split_kv") in (None, "none"):
             raise ValueError("get_split needs split_kv='auto' or a count")
         key = self.key(spec, **options)
         with self._lock:
@@ -538,6 +618,12 @@ class KernelCache:
                 with open(cubin, "rb") as f:
                     cubin_bytes = f.read()
         except (OSError, ValueError):
+            return None
+        # A damaged or foreign entry is a miss: compiled again, overwritten.
+        if not (isinstance(metadata, dict) and
+                isinstance(metadata.get("kernel"), str) and
+                metadata["kernel"] and
+                f".entry {metadata['kernel']}(" in ptx_text):
             return None
         return CompiledKernel(metadata["kernel"], ptx_text, cubin_bytes,
                               metadata)

@@ -32,11 +32,15 @@ __all__ = ["softcap", "alibi", "alibi_slopes", "sliding_window", "causal",
 
 
 def _positive_number(name, value):
-    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and value > 0 and math.isfinite(value)):
+    try:
+        number = (float(value) if isinstance(value, numbers.Real) and
+                  not isinstance(value, bool) else math.nan)
+    except OverflowError:  # an int past the float range
+        number = math.inf
+    if not (number > 0 and math.isfinite(number)):
         raise ValueError(f"{name} must be a positive finite number, got "
                          f"{value!r}")
-    return float(value)
+    return number
 
 
 def _nonnegative_int(name, value, minimum=0):
@@ -75,6 +79,8 @@ def softcap(cap, approx=True):
     accurate tanh (a rational approximation, under 5 ulp), about 1.5x
     slower on the GPU."""
     cap = _positive_number("cap", cap)
+    if not isinstance(approx, bool):
+        raise TypeError(f"approx must be a bool, got {approx!r}")
     inverse = 1.0 / cap
 
     if approx:

@@ -55,6 +55,37 @@ class _Walk:
         self.adapter = adapter
         self.key, self.arrays, self.keep = [], [], []
         self._seen = {}
+        # Every name the walked functions' code uses (globals and attribute
+        # names alike): the attributes of a module, class or function that
+        # the trace may have read are among them.
+        self._names = set()
+        # [namespaces, names walked, depth] of each module, class and
+        # function found, whose attributes finish() walks.
+        self._namespaces = []
+
+    def _attributes(self, namespaces, depth):
+        """Records mappings (a module's dict, a class's MRO dicts, a
+        function's __dict__) whose attributes the trace may have read."""
+        self._namespaces.append([namespaces, set(), depth])
+
+    def finish(self):
+        """Walks, for every recorded namespace, the attributes named in the
+        walked code (the first mapping holding each name), so that a
+        changed value (cfg.cap = 3.0) changes the key; until no walk adds a
+        name (a function found there may read more)."""
+        changed = True
+        while changed:
+            changed = False
+            for entry in list(self._namespaces):
+                namespaces, walked, depth = entry
+                for name in sorted(self._names - walked):
+                    walked.add(name)
+                    for namespace in namespaces:
+                        if name in namespace:
+                            changed = True
+                            self.key.append(name)
+                            self.walk(namespace[name], depth)
+                            break
 
     def walk(self, obj, depth=0):
         key = self.key
@@ -84,6 +115,9 @@ class _Walk:
             if info[1]:
                 key.append(("const", obj))
                 return
+            if _READS_NAMESPACES.intersection(info[0]):
+                raise _Uncacheable  # globals()["x"], getattr(cfg, name)
+            self._names.update(info[0])
             g = obj.__globals__
             key.append(("fn", id(code), id(g)))
             self.keep.append(code)
@@ -109,6 +143,8 @@ class _Walk:
                 if name in g:
                     key.append(name)
                     self.walk(g[name], depth)
+            if obj.__dict__:
+                self._attributes((obj.__dict__,), depth)  # fn.cap
         elif t in (tuple, list):
             key.append((t, len(obj)))
             for item in obj:
@@ -134,8 +170,15 @@ class _Walk:
                 self.walk(v, depth)
         elif t is types.ModuleType:
             key.append(("module", obj.__name__))
-        elif isinstance(obj, (type, enum.Enum)) or t in _BUILTIN_TYPES:
-            key.append(("const", obj))  # classes, builtins
+            if not _is_library_name(obj.__name__):
+                self._attributes((vars(obj),), depth)  # cfg.cap
+        elif isinstance(obj, type):
+            key.append(("const", obj))
+            if not _is_library_name(obj.__module__):
+                self._attributes([vars(c) for c in obj.__mro__],
+                                 depth)  # Cfg.cap
+        elif isinstance(obj, enum.Enum) or t in _BUILTIN_TYPES:
+            key.append(("const", obj))  # enum members, builtins
         else:
             const = adapter.constant_key(obj)
             if const is None:
@@ -150,6 +193,22 @@ def _is_library(fn):
     """Functions of torch and numpy are constants, not walked."""
     module = getattr(fn, "__module__", None) or ""
     return module.split(".")[0] in ("torch", "numpy")
+
+
+# Modules (and their classes) whose attributes a score_mod reads as
+# constants: functions, dtypes, math constants, not settings a user changes.
+_LIBRARIES = frozenset(("torch", "numpy", "math", "cmath", "operator",
+                        "functools", "builtins", "fa_mlir", "enum", "types",
+                        "typing", "collections", "itertools", "numbers"))
+
+# Builtins that read a namespace by a computed name: what they read is not
+# in the code's names, so a function calling them is traced on every call.
+_READS_NAMESPACES = frozenset(("globals", "vars", "locals", "getattr",
+                               "eval", "exec", "__import__", "importlib"))
+
+
+def _is_library_name(module):
+    return (module or "").split(".")[0] in _LIBRARIES
 
 
 class _Entry:
@@ -184,6 +243,7 @@ class TraceCache:
         walk = _Walk(self.adapter)
         try:
             walk.walk(fn)
+            walk.finish()
             key = (kind, tuple(walk.key))
             hash(key)
         except Exception:  # _Uncacheable, unhashable, odd objects

@@ -172,7 +172,14 @@ class Value:
     def __repr__(self):
         return f"<traced {self._type} {self._expr}>"
 
-    __hash__ = object.__hash__
+    def __hash__(self):
+        # A set or dict lookup (q_idx in {0, 1}, table.get(h)) would compare
+        # identities and silently give the miss: refuse it, like `if`.
+        raise self._tracer.error(
+            f"the traced value {self._expr} cannot be hashed: `in` on a set "
+            f"or dict, dict lookups and set() need a concrete value. Compare "
+            f"with == and combine with | (or torch.where), or index a "
+            f"captured tensor with it")
 
     # Arithmetic and comparisons --------------------------------------------
     def __add__(self, o): return _arith(self._tracer, "+", self, o)
@@ -343,12 +350,16 @@ class Value:
         name = str(dtype).replace("torch.", "")
         if name in ("float32", "float", "float64", "double"):
             return self.float()
-        if name in ("int64", "long", "int32", "int", "int16", "short"):
+        if name in ("int64", "long"):
             return self.long()
+        if name in _NARROW_INTEGERS:
+            return _wrap_integer(self._tracer, self.long(),
+                                 _NARROW_INTEGERS[name], name)
         if name == "bool":
             return self.bool()
         raise self._tracer.error(f"x.to({dtype}) is not supported: floats "
-                                 f"are f32, integers 64-bit")
+                                 f"are f32, integers 64-bit (int32 and int16 "
+                                 f"wrap around as in torch)")
 
 
 class _Capture:
@@ -459,8 +470,14 @@ class Tracer:
 
     def const(self, value, type_):
         if type_ == F32:
-            return self.op(f"arith.constant {float_literal(value)} : f32",
-                           (), F32, repr(float(value)))
+            try:
+                number = float(value)
+            except OverflowError:
+                raise self.error(f"the integer {_short(str(value))} is too "
+                                 f"large for a float (f32) operand",
+                                 OverflowError) from None
+            return self.op(f"arith.constant {float_literal(number)} : f32",
+                           (), F32, repr(number))
         if type_ == I1:
             text = "true" if value else "false"
             return self.op(f"arith.constant {text}", (), I1, text)
@@ -515,7 +532,7 @@ class Tracer:
                     raise self.error(f"the float {x!r} is used where an "
                                      f"integer is needed")
                 return self.const(int(x), INDEX)
-            return self.const(float(x), F32)
+            return self.const(x, F32)
         t = x._type
         if t == type_:
             return x
@@ -820,6 +837,9 @@ def _bitwise(t, op, a, b):
                       f"({_expr(a)} {op} {_expr(b)}) with a float operand")
     if op in ("<<", ">>"):
         rt = INDEX
+        if not isinstance(b, Value) and not 0 <= int(b) < 64:
+            raise t.error(f"shift count {b} in ({_expr(a)} {op} {b}): a "
+                          f"64-bit integer shifts by 0 to 63", ValueError)
     if rt == I1:
         # A Python bool operand folds: True & x = x, False | x = x, ...
         for c, x in ((a, b), (b, a)):
@@ -912,6 +932,19 @@ def _to_bool(t, x):
     return t.const(bool(x), I1)
 
 
+_NARROW_INTEGERS = {"int32": "i32", "int": "i32", "int16": "i16",
+                    "short": "i16", "int8": "i8"}
+
+
+def _wrap_integer(t, x, width, name):
+    """x.to(int32) (int16, int8): the low bits, sign-extended back to 64,
+    as torch's conversion wraps around."""
+    narrow = t.op(f"arith.index_cast {{}} : index to {width}", (x,), width,
+                  x._expr)
+    return t.op(f"arith.index_cast {{}} : {width} to index", (narrow,), INDEX,
+                f"{x._expr}.to({name})")
+
+
 def _to_index(t, x):
     x = t.operand(x)
     if isinstance(x, Value) and x._type == F32:
@@ -929,7 +962,7 @@ _INTEGER_IDENTITY = ("floor", "ceil", "round", "trunc")
 def _unary_math(t, name, x):
     x = t.operand(x)
     if not isinstance(x, Value):
-        x = t.const(float(x), F32)
+        x = t.const(x, F32)
     if name in _INTEGER_IDENTITY and x._type != F32:
         return x  # torch.floor of an integer is the integer
     x = t.cast(x, F32)

@@ -113,7 +113,12 @@ def _step(op, rest, values):
     if op in ("arith.index_cast", "arith.extf", "arith.truncf"):
         (x,) = ops
         if op == "arith.index_cast":
-            return int(x)
+            dst = rest.split(" to ")[-1].strip()
+            bits = {"i8": 8, "i16": 16, "i32": 32}.get(dst)
+            if bits is None:
+                return int(x)
+            x = int(x) & ((1 << bits) - 1)  # truncation wraps around
+            return x - (1 << bits) if x >> (bits - 1) else x
         return _f32(x)
     if op == "arith.index_castui":
         (x,) = ops

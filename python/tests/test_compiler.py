@@ -5,12 +5,15 @@ import os
 import re
 import struct
 
+import numpy as np
 import pytest
 
 import fa_mlir
 from fa_mlir import AttentionSpec, FAError, KernelCache
-from fa_mlir.compiler import (attention_source, backward_kernel_arguments,
-                              check_kernel_arguments, compile_source)
+from fa_mlir.compiler import (attention_backward_source, attention_source,
+                              backward_kernel_arguments,
+                              check_kernel_arguments, compile_source,
+                              options_string)
 
 
 def test_version():
@@ -123,6 +126,23 @@ def test_cache_compiles_once_and_reads_disk(tmp_path):
     again = fresh.get(spec, format="ptx")
     assert fresh.compilations == 0
     assert again.ptx == first.ptx and again.metadata == first.metadata
+    # split_kv=None is the default (none), as None is for every option.
+    assert KernelCache(str(tmp_path)).get(spec, format="ptx",
+                                          split_kv=None).ptx == first.ptx
+
+
+@pytest.mark.parametrize("metadata", ["{}", "null", "[]", '{"kernel": 5}',
+                                      '{"kernel": "another_kernel"}'])
+def test_a_damaged_cache_entry_is_compiled_again(tmp_path, metadata):
+    spec = AttentionSpec(dtype="f16", head_dim=64)
+    first = KernelCache(str(tmp_path)).get(spec, format="ptx")
+    key = KernelCache.key(spec, format="ptx")
+    (tmp_path / f"{key}.json").write_text(metadata)
+    cache = KernelCache(str(tmp_path))
+    again = cache.get(spec, format="ptx")
+    assert cache.compilations == 1 and again.metadata == first.metadata
+    assert KernelCache(str(tmp_path)).get(spec, format="ptx").metadata == \
+        first.metadata  # and overwritten
 
 
 @pytest.mark.parametrize("dq,stages", [
@@ -253,10 +273,75 @@ def test_cache_key_covers_everything_that_changes_the_kernel():
     (dict(heads=(8,)), "heads must be"),
     (dict(heads=(0, 1)), "heads must be"),
     (dict(heads=(8.0, 2)), "heads must be"),
+    (dict(head_dim=True), "head_dim must be a positive int"),
+    (dict(scale=True), "scale must be a positive finite number"),
+    (dict(scale="0.1"), "scale must be a positive finite number"),
+    (dict(scale=10 ** 400), "scale must be a positive finite number"),
+    (dict(lse="yes"), "lse must be a bool"),
+    (dict(lse=None), "lse must be a bool"),
 ])
 def test_bad_specs_raise(kwargs, message):
     with pytest.raises(FAError, match=message):
         AttentionSpec(**kwargs)
+
+
+@pytest.mark.parametrize("scale", [5e-05, 1e-30, 1e16, 3, np.float32(0.1),
+                                   np.float64(0.2)])
+def test_any_valid_scale_compiles(scale):
+    # 5e-05 is an integer literal to MLIR: the source writes 5.0e-05.
+    source = fa_mlir.attention_source(AttentionSpec(head_dim=64, scale=scale))
+    fa_mlir.Context().parse(source)
+    written = re.search(r"scale = (\S+)", source).group(1)
+    assert float(written) == float(scale)
+
+
+def test_the_backward_refuses_forward_only_fields():
+    for kwargs in (dict(varlen=True), dict(paged=16), dict(heads=(8, 2))):
+        with pytest.raises(FAError, match="forward-only fields"):
+            attention_backward_source(AttentionSpec(**kwargs))
+
+
+def test_arguments_of_the_wrong_type_raise_type_errors():
+    with pytest.raises(TypeError, match="expected an AttentionSpec, got str"):
+        fa_mlir.compile_attention("bf16", format="ptx")
+    with pytest.raises(TypeError, match="the source must be a str"):
+        fa_mlir.compile_source(b"module {}", format="ptx")
+    with pytest.raises(TypeError, match="the source must be a str"):
+        fa_mlir.Context().parse(None)
+    with pytest.raises(TypeError, match="the pipeline must be a str"):
+        fa_mlir.Context().parse("module {}").run(None)
+    # A NUL would end the C string there: the rest would be ignored.
+    with pytest.raises(ValueError, match="NUL character"):
+        fa_mlir.compile_source(fa_mlir.attention_source(AttentionSpec()) +
+                               "\0garbage", format="ptx")
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(warps="0 chip=sm_80"), TypeError, "warps must be an int"),
+    (dict(block_m=64.5), TypeError, "block_m must be an int"),
+    (dict(block_m=True), TypeError, "block_m must be an int"),
+    (dict(pack_gqa=1), TypeError, "pack_gqa must be a bool"),
+    (dict(chip=""), ValueError, "chip is empty"),
+    (dict(strategy="auto mma-sync"), FAError, "unknown strategy"),
+    (dict(format="ptx\0 x"), ValueError, "NUL or a double quote"),
+    (dict(cuda_path='a"b'), ValueError, "NUL or a double quote"),
+])
+def test_option_values_are_checked(options, error, message):
+    # A value is one option: it cannot smuggle in others.
+    with pytest.raises(error, match=message):
+        fa_mlir.compile_source(fa_mlir.attention_source(AttentionSpec()),
+                               **dict(dict(format="ptx"), **options))
+
+
+def test_option_values_with_spaces_are_quoted(tmp_path):
+    toolkit = tmp_path / "a toolkit"
+    (toolkit / "bin").mkdir(parents=True)
+    assert f'cuda-path="{toolkit}"' in options_string(cuda_path=str(toolkit))
+    assert "split-kv=3 " in options_string(split_kv=3)
+    assert "stages=2 " in options_string(stages=np.int64(2))
+    with pytest.raises(FAError, match=f"no ptxas at {toolkit}/bin/ptxas"):
+        fa_mlir.compile_source(fa_mlir.attention_source(AttentionSpec()),
+                               cuda_path=str(toolkit))
 
 
 def test_bad_ir_raises_with_the_diagnostic():

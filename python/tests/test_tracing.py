@@ -5,6 +5,7 @@ numpy-backed stand-ins for captured tensors (FakeTensor)."""
 
 import itertools
 import math
+import types
 
 import numpy as np
 import pytest
@@ -569,6 +570,8 @@ def test_mods_import_no_torch():
 @pytest.mark.parametrize("make, message", [
     (lambda: mods.softcap(0), "cap must be a positive finite number"),
     (lambda: mods.softcap(float("inf")), "positive finite"),
+    (lambda: mods.softcap(10 ** 400), "positive finite"),
+    (lambda: mods.softcap(30, approx="no"), "approx must be a bool"),
     (lambda: mods.sliding_window(0), "window must be an int >= 1"),
     (lambda: mods.sliding_window(2.5), "window must be an int"),
     (lambda: mods.prefix_lm(-1), "prefix_length must be an int >= 0"),
@@ -637,6 +640,8 @@ def test_mods_bad_arguments(make, message):
      "integer % by zero"),
     ("score", lambda s, b, h, q, kv: s + (1 << 70) * q, OverflowError,
      "does not fit in 64 bits"),
+    ("score", lambda s, b, h, q, kv: s + 10 ** 400, OverflowError,
+     "score_mod <lambda>: the integer 1000.* is too large for a float"),
     ("mask", lambda b, h, q, kv: tracing.where(q, True, False), TypeError,
      "where\\(\\) needs a boolean condition"),
     ("score", lambda s, b, h, q, kv: s + len(q), TypeError, "no len"),
@@ -646,6 +651,19 @@ def test_mods_bad_arguments(make, message):
      "to\\(float16\\) is not supported"),
     ("score", lambda s, b, h, q, kv: round(s, 2), TypeError,
      "round\\(x, ndigits\\)"),
+    # A set or dict lookup would compare identities: never a silent miss.
+    ("mask", lambda b, h, q, kv: q in {0, 1, 2}, TypeError,
+     "q_idx cannot be hashed"),
+    ("score", lambda s, b, h, q, kv: s + {0: 1.0}.get(h, 0.0), TypeError,
+     "h cannot be hashed"),
+    ("score", lambda s, b, h, q, kv: s + {0: 1.0}[h], TypeError,
+     "cannot be hashed"),
+    ("score", lambda s, b, h, q, kv: s + (q << 64), ValueError,
+     "shift count 64 .* shifts by 0 to 63"),
+    ("score", lambda s, b, h, q, kv: s + (q >> -1), ValueError,
+     "shift count -1"),
+    ("score", lambda s, b, h, q, kv: s.to("uint8"), TypeError,
+     "int32 and int16 wrap around"),
 ])
 def test_unsupported_constructs_raise(kind, fn, error, message):
     with pytest.raises(error, match=message):
@@ -653,6 +671,20 @@ def test_unsupported_constructs_raise(kind, fn, error, message):
             traced(score_mod=fn)
         else:
             traced(mask_mod=fn)
+
+
+def test_narrowing_integer_conversions_wrap_around():
+    # x.to(torch.int32) keeps the low 32 bits, sign-extended, as torch does.
+    fn = lambda s, b, h, q, kv: s + (q * 5000000000 + kv).to(  # noqa: E731
+        "torch.int32") + (q * 40000).to("int16")
+    text = score_text(fn)
+    assert "index to i32" in text and "i32 to index" in text
+    for q, kv in ((0, 0), (1, 2), (3, 7), (1000, 5)):
+        def wrap(x, bits):
+            x &= (1 << bits) - 1
+            return x - (1 << bits) if x >> (bits - 1) else x
+        want = 1.0 + wrap(q * 5000000000 + kv, 32) + wrap(q * 40000, 16)
+        assert run_score(text, 1.0, 0, 0, q, kv) == pytest.approx(want)
 
 
 def test_errors_name_the_function():
@@ -808,6 +840,67 @@ GLOBAL_STATE = {"scale": 2.0}
 
 def score_global(s, b, h, q, kv):
     return s * GLOBAL_STATE["scale"]
+
+
+SETTINGS = types.ModuleType("settings")
+SETTINGS.cap = 2.0
+
+
+class Settings:
+    cap = 2.0
+
+
+def _cap_of_module(s):
+    return s * SETTINGS.cap
+
+
+def score_module(s, b, h, q, kv):
+    settings = SETTINGS  # noqa: F841 (found before the helper that reads it)
+    return _cap_of_module(s)
+
+
+def score_class(s, b, h, q, kv):
+    return s * Settings.cap
+
+
+def score_attribute(s, b, h, q, kv):
+    return s * score_attribute.cap
+
+
+score_attribute.cap = 2.0
+
+
+def score_by_name(s, b, h, q, kv):
+    return s * globals()["SCALE"]
+
+
+SCALE = 2.0
+
+
+def test_cache_sees_changed_attributes_of_modules_classes_functions():
+    # A value read as an attribute (of a module, through a helper; of a
+    # class; of the function itself), or by a computed name, changes the
+    # trace when it changes: never a stale constant.
+    global SCALE
+    cache = TraceCache(ARRAYS)
+    fns = (score_module, score_class, score_attribute, score_by_name)
+    before = [cache.trace_mods(fn).score_mod for fn in fns]
+    assert all("2.0" in text for text in before)
+    assert [cache.trace_mods(fn).score_mod for fn in fns] == before
+    SETTINGS.cap = Settings.cap = score_attribute.cap = SCALE = 3.0
+    try:
+        after = [cache.trace_mods(fn).score_mod for fn in fns]
+    finally:
+        SETTINGS.cap = Settings.cap = score_attribute.cap = SCALE = 2.0
+    assert all("3.0" in text and "2.0" not in text for text in after)
+    # Library modules stay constants: math.pi does not defeat the cache.
+    def score_pi(s, b, h, q, kv):
+        return s * math.pi
+
+    traces = cache.traces
+    cache.trace_mods(score_pi)
+    cache.trace_mods(score_pi)
+    assert cache.traces == traces + 1
 
 
 def test_cache_checks_shapes_only_when_read():
