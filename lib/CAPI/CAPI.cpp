@@ -152,6 +152,10 @@ FAModule *faModuleParse(FAContext *context, const char *source) {
     lastError = "faModuleParse: null argument";
     return nullptr;
   }
+  if (std::string nesting = fa::checkSourceNesting(source); !nesting.empty()) {
+    lastError = "input:" + nesting;
+    return nullptr;
+  }
   ErrorCollector errors(context->context);
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, &context->context, "input");
@@ -218,6 +222,10 @@ FACompiled *faCompile(FAContext *context, const char *source,
   if (failed(compileOptions.parseFromString(options, optionOs))) {
     lastError = "invalid fa-compile options '" + std::string(options) +
                 "'" + (optionErrors.empty() ? "" : ": " + optionErrors);
+    return nullptr;
+  }
+  if (std::string nesting = fa::checkSourceNesting(source); !nesting.empty()) {
+    lastError = "input:" + nesting;
     return nullptr;
   }
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &ctx,

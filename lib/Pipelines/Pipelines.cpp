@@ -25,6 +25,54 @@
 using namespace mlir;
 using namespace mlir::fa;
 
+std::string mlir::fa::checkSourceNesting(StringRef source) {
+  unsigned depth = 0, line = 1;
+  size_t lineStart = 0;
+  for (size_t i = 0, e = source.size(); i < e; ++i) {
+    char c = source[i];
+    switch (c) {
+    case '\n':
+      ++line;
+      lineStart = i + 1;
+      break;
+    case '"': // a string literal: skip it, escapes included
+      for (++i; i < e && source[i] != '"'; ++i)
+        if (source[i] == '\\')
+          ++i;
+      break;
+    case '/': // a comment runs to the end of its line
+      if (i + 1 < e && source[i + 1] == '/')
+        while (i + 1 < e && source[i + 1] != '\n')
+          ++i;
+      break;
+    case '(':
+    case '[':
+    case '{':
+    case '<':
+      if (++depth > kMaxSourceNesting)
+        return llvm::formatv("{0}:{1}: brackets nested more than {2} deep; "
+                             "the parser would overflow its stack",
+                             line, i - lineStart + 1, kMaxSourceNesting)
+            .str();
+      break;
+    case '>':
+      // Not the arrow of a function type or map, nor >= of an integer set.
+      if ((i > 0 && source[i - 1] == '-') ||
+          (i + 1 < e && source[i + 1] == '='))
+        break;
+      [[fallthrough]];
+    case ')':
+    case ']':
+    case '}':
+      depth = depth ? depth - 1 : 0;
+      break;
+    default:
+      break;
+    }
+  }
+  return {};
+}
+
 CUDAToolkitRoot mlir::fa::findCUDAToolkit(const FACompileOptions &options) {
   if (!options.cudaPath.empty())
     return {options.cudaPath, "--cuda-path"};

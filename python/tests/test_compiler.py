@@ -349,6 +349,16 @@ def test_bad_ir_raises_with_the_diagnostic():
         fa_mlir.Context().parse("func.func @f() { %x = fa.attention }")
 
 
+def test_deeply_nested_text_is_an_error_not_a_crash():
+    # The parser would overflow its stack (a segfault of the process).
+    with pytest.raises(FAError, match="input:1:279: brackets nested more "
+                                      "than 256 deep"):
+        fa_mlir.Context().parse(
+            "module attributes {a = " + "[" * 10000 + "]" * 10000 + "} {}")
+    with pytest.raises(FAError, match="nested more than 256 deep"):
+        fa_mlir.compile_source("module {" * 5000 + "}" * 5000, format="ptx")
+
+
 def test_verifier_errors_are_reported():
     bad = fa_mlir.attention_source(AttentionSpec(head_dim=64)).replace(
         "%o: tensor<?x?x?x64xbf16>", "%o: tensor<?x?x?x32xbf16>", 1)

@@ -122,6 +122,11 @@ int main(int argc, char **argv) {
     llvm::errs() << "fa-compile: " << error << "\n";
     return 1;
   }
+  if (std::string nesting = fa::checkSourceNesting(input->getBuffer());
+      !nesting.empty()) {
+    llvm::errs() << inputFile << ":" << nesting << "\n";
+    return 1;
+  }
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);

@@ -35,6 +35,16 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
 #include "fa/Pipelines/FACompileOptions.def"
 };
 
+/// The deepest nesting of brackets ((, [, {, <) MLIR text may have: the
+/// parser recurses once per level, and text nested much deeper (a few
+/// thousand levels) overflows the stack; real IR nests a few dozen.
+constexpr unsigned kMaxSourceNesting = 256;
+
+/// An error message ("<line>:<column>: ...") when `source` nests brackets
+/// deeper than kMaxSourceNesting outside string literals and comments;
+/// empty when it does not. Run before parsing text from elsewhere.
+std::string checkSourceNesting(StringRef source);
+
 /// Where the CUDA toolkit is, and who said so.
 struct CUDAToolkitRoot {
   std::string path;

@@ -15,6 +15,7 @@
 //     math.exp   -> ex2.approx.ftz(x * log2 e)
 //     math.log   -> llvm.nvvm.lg2.approx.ftz.f * ln 2  (one MUFU.LG2)
 //     math.log2  -> llvm.nvvm.lg2.approx.ftz.f
+//     math.log10 -> log2 * log10(2), its log2 as above (either way)
 //     math.tanh  -> tanh.approx.f32 (inline PTX)       (one MUFU.TANH)
 //     math.sin, math.cos -> llvm.nvvm.{sin,cos}.approx.ftz.f
 //   otherwise (accurate):
@@ -178,6 +179,27 @@ struct LowerRsqrt : OpRewritePattern<math::RsqrtOp> {
   }
 };
 
+/// math.log10 -> log2(x) * log10(2), with the op's fastmath flags: its log2
+/// becomes MUFU.LG2 with `afn`, else the accurate polynomial (f16/bf16 in
+/// f32). (f64 is left, and refused with the other f64 transcendentals.)
+struct LowerLog10 : OpRewritePattern<math::Log10Op> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::Log10Op op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!type.isF32() && !type.isF16() && !type.isBF16())
+      return rewriter.notifyMatchFailure(op, "f32, f16 and bf16 only");
+    Location loc = op.getLoc();
+    Value log2 =
+        math::Log2Op::create(rewriter, loc, op.getOperand(), op.getFastmath());
+    Value factor = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getFloatAttr(type, M_LN2 / M_LN10));
+    rewriter.replaceOpWithNewOp<arith::MulFOp>(op, log2, factor,
+                                               op.getFastmath());
+    return success();
+  }
+};
+
 /// The ops this pass lowers: math's, and arith.maxnumf.
 bool isMathOp(Operation *op) {
   return isa<arith::MaxNumFOp>(op) ||
@@ -318,7 +340,7 @@ void mlir::fa::populateLowerMathToNVVMPatterns(RewritePatternSet &patterns) {
   // Accurate: expansions and polynomial approximations (f16/bf16 in f32).
   math::populateExpansionPatterns(patterns,
                                   {"sinh", "cosh", "tan", "powf", "fpowi"});
-  patterns.add<LowerRsqrt>(ctx);
+  patterns.add<LowerRsqrt, LowerLog10>(ctx);
   // (The predicate sees op names with or without the dialect prefix,
   // depending on the pattern.)
   auto approximated = [](StringRef name) {

@@ -54,6 +54,29 @@ func.func @exact(%x: f32, %h: f16, %i: i32) -> (f32, f16, f32, f32, f32, f32, f3
 
 // -----
 
+// log10 is log2 times log10(2): with afn one MUFU.LG2, otherwise the
+// accurate log2 (bf16 computed in f32).
+// CHECK-LABEL: func.func @log10
+// CHECK:         %[[L2:.*]] = llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"(%arg0) : (f32) -> f32
+// CHECK:         %[[C:.*]] = arith.constant 3.010300e-01 : f32
+// CHECK:         %[[A:.*]] = arith.mulf %[[L2]], %[[C]] fastmath<afn> : f32
+// CHECK-NOT:     math.
+// CHECK:         %[[C2:.*]] = arith.constant 3.010300e-01 : f32
+// CHECK:         %[[X:.*]] = arith.mulf %{{.*}}, %[[C2]] : f32
+// CHECK:         arith.extf %arg1 : bf16 to f32
+// CHECK-NOT:     math.
+// CHECK:         %[[C3:.*]] = arith.constant 3.007810e-01 : bf16
+// CHECK:         %[[B:.*]] = arith.mulf %{{.*}}, %[[C3]] : bf16
+// CHECK:         return %[[A]], %[[X]], %[[B]]
+func.func @log10(%x: f32, %h: bf16) -> (f32, f32, bf16) {
+  %a = math.log10 %x fastmath<afn> : f32
+  %e = math.log10 %x : f32
+  %b = math.log10 %h : bf16
+  return %a, %e, %b : f32, f32, bf16
+}
+
+// -----
+
 // The accurate tanh: upstream's rational approximation x p(x^2) / q(x^2)
 // on x clamped to [-7.99, 7.99], whose division becomes a reciprocal and a
 // Newton step. That is exact enough (the residual fma is exact) and needs

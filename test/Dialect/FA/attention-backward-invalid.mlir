@@ -56,7 +56,7 @@ func.func @capture_element_type(%q: tensor<1x2x8x64xf16>, %lse: tensor<1x2x8xf32
 func.func @score_mod_vector(%q: tensor<1x2x8x64xf16>, %lse: tensor<1x2x8xf32>) {
   %0:3 = fa.attention_backward ins(%q, %q, %q, %q, %q, %lse : tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8xf32>) outs(%q, %q, %q : tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>) score_mod {
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
-    // expected-error @+1 {{'arith.constant' op in the score_mod of fa.attention_backward produces 'vector<2xf32>'; only scalars (integers, index, floats) are allowed}}
+    // expected-error @+1 {{'arith.constant' op in the score_mod of fa.attention_backward produces 'vector<2xf32>'; only scalars (i1, i8, i16, i32, i64, index, f16, bf16, f32, f64) are allowed}}
     %bad = arith.constant dense<1.0> : vector<2xf32>
     fa.yield %s : f32
   } -> tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>, tensor<1x2x8x64xf16>

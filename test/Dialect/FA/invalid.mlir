@@ -430,7 +430,34 @@ func.func @f(%q: tensor<1x1x16x16xf16>) {
     score_mod {
     ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
       %v = arith.constant dense<1.0> : vector<2xf32>
-      // expected-error @-1 {{'arith.constant' op in the score_mod of fa.attention produces 'vector<2xf32>'; only scalars (integers, index, floats) are allowed}}
+      // expected-error @-1 {{'arith.constant' op in the score_mod of fa.attention produces 'vector<2xf32>'; only scalars (i1, i8, i16, i32, i64, index, f16, bf16, f32, f64) are allowed}}
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// Scalars of other widths (i128, f128, f8) have no lowering on every path.
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %w = arith.fptosi %s : f32 to i128
+      // expected-error @-1 {{'arith.fptosi' op in the score_mod of fa.attention produces 'i128'; only scalars (i1, i8, i16, i32, i64, index, f16, bf16, f32, f64) are allowed}}
+      fa.yield %s : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x1x16x16xf16>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %w = arith.truncf %s : f32 to f8E4M3FN
+      // expected-error @-1 {{'arith.truncf' op in the score_mod of fa.attention produces 'f8E4M3FN'; only scalars}}
       fa.yield %s : f32
     } -> tensor<1x1x16x16xf16>
   return

@@ -59,8 +59,11 @@ bool mlir::fa::isAllowedInModRegion(Operation *op) {
   return allowed.contains(op->getName().getStringRef());
 }
 
+/// The scalars a region may compute with: those of its captures, and
+/// index. (Wider or narrower types, i128, f128 or f8, have no lowering on
+/// every path: LLVM's NVPTX backend aborts on an i128 library call.)
 static bool isScalar(Type type) {
-  return isa<IntegerType, IndexType, FloatType>(type);
+  return isa<IndexType>(type) || isSupportedCaptureElementType(type);
 }
 
 /// The capture argument `value` reads, or null when it is not one.
@@ -115,8 +118,8 @@ LogicalResult mlir::fa::verifyModRegion(Operation *owner, Region &region,
       if (!isScalar(type)) {
         op->emitOpError() << "in the " << name << " of " << owner->getName()
                           << " produces " << type
-                          << "; only scalars (integers, index, floats) are "
-                             "allowed";
+                          << "; only scalars (i1, i8, i16, i32, i64, "
+                             "index, f16, bf16, f32, f64) are allowed";
         return WalkResult::interrupt();
       }
     }
