@@ -136,7 +136,11 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
                             spec.getValueHeadDim(), emitError)))
     return failure();
   if (config.warps <= 0 || config.warps > 16) {
-    emitError() << "warps must be in [1, 16], got " << config.warps;
+    InFlightDiagnostic diag = emitError();
+    diag << "warps must be in [1, 16], got " << config.warps;
+    if (config.keyWarps > 1 && config.warps % config.keyWarps == 0)
+      diag << " (" << config.rowWarps() << " warps of rows times key-warps "
+           << config.keyWarps << ")";
     return failure();
   }
   if (config.keyWarps < 1 || config.warps % config.keyWarps != 0) {

@@ -9,6 +9,7 @@
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=3" 2>&1 | FileCheck %s --check-prefix=KWSLICE
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=9" 2>&1 | FileCheck %s --check-prefix=KWRANGE
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=3" 2>&1 | FileCheck %s --check-prefix=KWWARPS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=warps=3 key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWDIV
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWHOPPER
 
@@ -20,6 +21,7 @@
 // STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
 // KWSLICE: error: block-n (64) must split into key-warps (3) slices of whole 16-key steps
 // KWRANGE: error: key-warps must be 0 (the strategy's choice) or in [1, 8], got 9
+// KWWARPS: error: warps must be in [1, 16], got 24 (8 warps of rows times key-warps 3)
 // KWDIV: error: key-warps (2) must divide warps (3)
 // KWHOPPER: error: key-warps is an option of the mma-sync strategy; hopper-ws splits no key block among warps, got 2
 
