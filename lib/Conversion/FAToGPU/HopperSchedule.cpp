@@ -73,6 +73,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
   config.blockTableEntries = 0;
+  // A block-m that is no whole number of 1-3 warpgroups has no schedule:
+  // verifyHopperConfig names it (the budgets below divide by warpgroups).
+  if (config.blockM % 64 != 0 || config.warpgroups() < 1 ||
+      config.warpgroups() > 3)
+    return;
   // The persistent grid and the producer's registers are chosen for the
   // overlapped schedule, which needs the most registers.
   config.overlapSoftmax = true;

@@ -13,6 +13,7 @@
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/OperationSupport.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -20,6 +21,29 @@
 
 using namespace mlir;
 using namespace mlir::fa;
+
+LogicalResult mlir::fa::verifyCapturesNotWritten(Location loc,
+                                                 ValueRange captures,
+                                                 ValueRange written) {
+  for (Value capture : captures) {
+    // Through the views whose buffer is their source's.
+    Value base = capture;
+    while (Operation *def = base.getDefiningOp()) {
+      if (!isa<tensor::ExtractSliceOp, tensor::CastOp, tensor::ExpandShapeOp,
+               tensor::CollapseShapeOp, tensor::ReshapeOp>(def))
+        break;
+      base = def->getOperand(0);
+    }
+    if (llvm::is_contained(written, base))
+      return emitError(loc, "a capture (")
+             << capture.getType() << ") is "
+             << (base == capture ? "the init tensor of an output"
+                                 : "a view of the init tensor of an output")
+             << ", which the kernel overwrites while other blocks read it; "
+                "capture a copy of it";
+  }
+  return success();
+}
 
 MemRefType mlir::fa::getKernelArgumentType(RankedTensorType type,
                                            bool unitInnermostStride) {

@@ -131,6 +131,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   FailureOr<FusedAttentionTile> tile = matchFusedAttentionTile(forall);
   if (failed(tile))
     return failure();
+  if (failed(verifyCapturesNotWritten(forall.getLoc(), tile->captures,
+                                      forall.getOutputs())))
+    return failure();
   AttentionKernelSpec spec = getAttentionKernelSpec(*tile);
   auto module = forall->getParentOfType<ModuleOp>();
   if (!module)

@@ -33,7 +33,7 @@ struct LowerTensorMapArguments
       if (!count)
         return WalkResult::advance();
       int64_t maps = count.getInt();
-      int64_t arguments = func.getNumArguments();
+      int64_t arguments = func.getFunctionType().getNumParams();
       if (maps < 0 || maps > arguments) {
         func.emitError() << "'" << fa::kTensorMapsAttrName << "' counts "
                          << maps << " tensor-map arguments, but the kernel has "
@@ -44,13 +44,13 @@ struct LowerTensorMapArguments
       Builder b(ctx);
       auto mapType = LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8),
                                               fa::kTensorMapBytes);
+      // (From the function type: a declaration has no block arguments.)
+      ArrayRef<Type> types = func.getFunctionType().getParams();
       for (int64_t i = arguments - maps; i < arguments; ++i) {
-        if (!isa<LLVM::LLVMPointerType>(func.getArgument(i).getType()) ||
-            cast<LLVM::LLVMPointerType>(func.getArgument(i).getType())
-                    .getAddressSpace() != 0) {
+        auto pointer = dyn_cast<LLVM::LLVMPointerType>(types[i]);
+        if (!pointer || pointer.getAddressSpace() != 0) {
           func.emitError() << "tensor-map argument " << i << " must be a "
-                           << "generic !llvm.ptr, not "
-                           << func.getArgument(i).getType();
+                           << "generic !llvm.ptr, not " << types[i];
           return WalkResult::interrupt();
         }
         func.setArgAttr(i, LLVM::LLVMDialect::getByValAttrName(),

@@ -2,6 +2,9 @@
 // names the value and what would work; the pass then fails.
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws chip=sm_90" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=256 defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=BLOCKM
+// Under one warpgroup (the schedule's budgets divide by warpgroups): the
+// same error, not a crash.
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=BLOCKM16
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-n=24 defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=BLOCKN
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws warps=4" 2>&1 | FileCheck %s --check-prefix=WARPS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws stages=5" 2>&1 | FileCheck %s --check-prefix=STAGES
@@ -19,6 +22,7 @@
 
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_90'; use strategy=mma-sync
 // BLOCKM: error: block-m must be 64, 128 or 192 for the hopper-ws strategy (64 rows per consumer warpgroup, at most three), got 256
+// BLOCKM16: error: block-m must be 64, 128 or 192 for the hopper-ws strategy (64 rows per consumer warpgroup, at most three), got 16
 // BLOCKN: error: block-n must be a multiple of 16 in [16, 256] for wgmma, got 24
 // WARPS: error: the hopper-ws strategy runs one consumer warpgroup (4 warps) per 64 rows of block-m and one producer warpgroup: warps must be 0 or 12, got 4
 // STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 5

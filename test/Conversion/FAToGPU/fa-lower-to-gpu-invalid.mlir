@@ -79,3 +79,29 @@ func.func @big_head_dim(%q: tensor<1x1x?x256xbf16>, %k: tensor<1x1x?x256xbf16>,
                     outs(%o : tensor<1x1x?x256xbf16>) -> tensor<1x1x?x256xbf16>
   return %0 : tensor<1x1x?x256xbf16>
 }
+
+// -----
+
+// A capture that is the output's init tensor (or a view of it) shares the
+// output's buffer, which other blocks overwrite while this one reads it:
+// refused, not a race. (A capture of Q is read-only: fine.)
+func.func @capture_of_output(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>)
+    -> tensor<1x2x?x64xf16> {
+  %cast = tensor.cast %o : tensor<1x2x?x64xf16> to tensor<?x?x?x64xf16>
+  // expected-error @+1 {{a capture ('tensor<?x?x?x64xf16>') is a view of the init tensor of an output, which the kernel overwrites while other blocks read it; capture a copy of it}}
+  %0 = fa.attention ins(%q, %q, %q : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>)
+                    outs(%o : tensor<1x2x?x64xf16>)
+                    captures(%q, %cast : tensor<1x2x?x64xf16>, tensor<?x?x?x64xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %a: tensor<1x2x?x64xf16>, %c: tensor<?x?x?x64xf16>):
+      %z = arith.constant 0 : index
+      %x = tensor.extract %c[%b, %h, %j, %z] : tensor<?x?x?x64xf16>
+      %w = tensor.extract %a[%b, %h, %j, %z] : tensor<1x2x?x64xf16>
+      %e = arith.extf %x : f16 to f32
+      %f = arith.extf %w : f16 to f32
+      %y = arith.addf %s, %e : f32
+      %u = arith.addf %y, %f : f32
+      fa.yield %u : f32
+    } -> tensor<1x2x?x64xf16>
+  return %0 : tensor<1x2x?x64xf16>
+}

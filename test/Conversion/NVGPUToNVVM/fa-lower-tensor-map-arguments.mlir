@@ -31,3 +31,9 @@ llvm.func @plain(%p: !llvm.ptr) attributes {nvvm.kernel} {
 llvm.func @shared(%a: !llvm.ptr, %b: !llvm.ptr<3>) attributes {nvvm.kernel, fa.tensor_maps = 1 : i64} {
   llvm.return
 }
+
+// -----
+
+// A declaration (no body, no block arguments) is marked from its type.
+// CHECK-LABEL: llvm.func @declared(!llvm.ptr, !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
+llvm.func @declared(%a: !llvm.ptr, %b: !llvm.ptr) attributes {nvvm.kernel, fa.tensor_maps = 1 : i64}

@@ -473,6 +473,14 @@ FailureOr<gpu::LaunchFuncOp> lowerAttentionTileToGPU(RewriterBase &rewriter,
                                                      scf::ForallOp forall,
                                                      const FAToGPUOptions &options);
 
+/// Refuses captures that a kernel also writes: a capture that is, or is a
+/// view of (extract_slice, cast, reshapes), one of `written` (the init
+/// tensors of the outputs). Its buffer is the output's, which other blocks
+/// overwrite while this one reads the init value the IR asks for. Errors
+/// at `loc`.
+LogicalResult verifyCapturesNotWritten(Location loc, ValueRange captures,
+                                       ValueRange written);
+
 /// The memref type a kernel argument of tensor type `type` takes: the same
 /// shape, any strides, innermost stride 1 (`unitInnermostStride`, for Q, K,
 /// V, O and LSE, which are read in 16-byte rows) or any (captures).

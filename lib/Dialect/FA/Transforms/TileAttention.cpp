@@ -257,6 +257,11 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
              << (keyType.isDynamicDim(kvHeadDim)
                      ? std::string("?")
                      : std::to_string(keyType.getDimSize(kvHeadDim)));
+    if (queryType.getDimSize(1) == 0 || keyType.getDimSize(kvHeadDim) == 0)
+      return op.emitOpError("pack-gqa packs a group's query heads into a "
+                            "tile, and a group needs heads: got Hq = ")
+             << queryType.getDimSize(1)
+             << " and Hkv = " << keyType.getDimSize(kvHeadDim);
     packed = queryType.getDimSize(1) / keyType.getDimSize(kvHeadDim);
     // A default block-m grows to hold a group of up to 128 heads (a
     // multiple of 16 rows).

@@ -9,6 +9,8 @@
 // RUN: fa-opt %s "--fa-tile-attention=block-m=64 block-n=64 pack-gqa" --fa-fuse-online-softmax | FileCheck %s --check-prefix=FUSED
 // Dynamic head counts cannot be packed.
 // RUN: sed 's/x8x128/x?x128/g; s/tensor<8x?xf32>/tensor<?x?xf32>/g' %s | not fa-opt "--fa-tile-attention=pack-gqa" 2>&1 | FileCheck %s --check-prefix=DYNAMIC
+// Nor can zero query heads (a group of none; the packing divides by it).
+// RUN: sed 's/x8x128/x0x128/g; s/tensor<8x?xf32>/tensor<0x?xf32>/g' %s | not fa-opt "--fa-tile-attention=pack-gqa" 2>&1 | FileCheck %s --check-prefix=ZERO
 
 // CHECK-LABEL: func.func @varlen
 // CHECK-SAME:    %[[Q:[a-z0-9]+]]: tensor<?x8x128xbf16>, %[[K:[a-z0-9]+]]: tensor<?x2x128xbf16>, %[[V:[a-z0-9]+]]: tensor<?x2x128xbf16>, %[[O:[a-z0-9]+]]: tensor<?x8x128xbf16>, %[[L:[a-z0-9]+]]: tensor<8x?xf32>, %[[CQ:[a-z0-9]+]]: tensor<?xi32>, %[[CK:[a-z0-9]+]]: tensor<?xi32>, %[[M:[a-z0-9]+]]: index
@@ -62,6 +64,7 @@
 // FUSED:         } {fa.softmax_stage = "online"}
 
 // DYNAMIC: error: 'fa.attention' op pack-gqa needs static head counts, got Hq = ? and Hkv = 2
+// ZERO: error: 'fa.attention' op pack-gqa packs a group's query heads into a tile, and a group needs heads: got Hq = 0 and Hkv = 2
 
 func.func @varlen(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor<?x2x128xbf16>,
                   %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>,
