@@ -77,6 +77,50 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
   return text.rtrim(StringRef("\0", 1)).str();
 }
 
+/// The fa.launch of `func` against the kernel and the compile: a known
+/// strategy, the compile's chip, a block size in [1, 1024] that is the
+/// kernel's known block size, shared memory the chip has, positive tiles.
+static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
+                                              const KernelLaunchInfo &launch,
+                                              const FACompileOptions &options) {
+  auto fail = [&]() { return emitError(func.getLoc(), "its fa.launch "); };
+  if (launch.strategy != "mma-sync" && launch.strategy != "hopper-ws")
+    return fail() << "names strategy '" << launch.strategy
+                  << "'; kernels are mma-sync or hopper-ws";
+  if (launch.chip != options.chip.getValue())
+    return fail() << "names chip '" << launch.chip
+                  << "', but the compile targets '" << options.chip.getValue()
+                  << "'";
+  if (launch.threads < 1 || launch.threads > 1024)
+    return fail() << "has " << launch.threads
+                  << " threads; a block has 1 to 1024";
+  if (std::optional<ArrayRef<int32_t>> known = func.getKnownBlockSize()) {
+    int64_t threads = 1;
+    for (int32_t size : *known)
+      threads *= size;
+    if (threads != launch.threads)
+      return fail() << "has " << launch.threads
+                    << " threads, but the kernel's known block size is "
+                    << threads;
+  }
+  const GPUTarget *target =
+      llvm::find_if(getKnownGPUTargets(),
+                    [&](const GPUTarget &t) { return t.chip == launch.chip; });
+  if (target == getKnownGPUTargets().end())
+    return fail() << "names chip '" << launch.chip << "', which is unknown";
+  if (launch.dynamicSharedMemory < 0 ||
+      launch.dynamicSharedMemory > target->getMaxDynamicSharedMemory())
+    return fail() << "asks for " << launch.dynamicSharedMemory
+                  << " bytes of dynamic shared memory; " << launch.chip
+                  << " has 0 to " << target->getMaxDynamicSharedMemory();
+  if (launch.blockM < 1 || launch.blockN < 1 || launch.packedHeads < 1 ||
+      launch.blockM % launch.packedHeads != 0)
+    return fail() << "has block_m " << launch.blockM << ", block_n "
+                  << launch.blockN << " and pack_gqa " << launch.packedHeads
+                  << "; tiles are positive, block_m a multiple of pack_gqa";
+  return success();
+}
+
 FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
                                   const FACompileOptions &options,
@@ -118,10 +162,28 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                      "backward-block-m and backward-block-n tile "
                      "fa.attention_backward, which the module does not "
                      "hold");
+  // So would the forward's schedule options for a backward, and the
+  // other way round.
+  if (ops.empty() && hasBackward &&
+      (options.splitKV != "none" || options.packGQA || options.keyWarps))
+    return emitError(module.getLoc(),
+                     "split-kv, pack-gqa and key-warps shape forward kernels, "
+                     "and the module holds only fa.attention_backward");
+  if (!hasBackward && options.backwardDq != "auto")
+    return emitError(module.getLoc(),
+                     "backward-dq chooses how a backward computes dQ, and the "
+                     "module holds no fa.attention_backward");
   bool pretiled = false;
   module.walk([&](Operation *op) {
     pretiled |= op->hasAttr(AttentionTileAttr::attrName);
   });
+  if (pretiled && ops.empty() &&
+      (options.blockM || options.blockN || options.splitKV != "none" ||
+       options.packGQA))
+    return emitError(module.getLoc(),
+                     "the input's attention is tiled already (its tiles are "
+                     "in fa.attention_tile); block-m, block-n, split-kv and "
+                     "pack-gqa tile fa.attention");
   SmallVector<llvm::json::Object> descriptions;
   // A split-KV attention has two kernels: partial (whose captures follow
   // the two partial tensors) and combine.
@@ -175,6 +237,10 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
         func->getParentOfType<gpu::GPUModuleOp>().getSymName().str();
     record.kernel = func.getName().str();
     record.launch = *launch;
+    // What the launch JSON says about the launch must be what the kernel
+    // is: a runtime trusts it (hand-edited GPU-level input may disagree).
+    if (failed(checkLaunchAgainstKernel(func, record.launch, options)))
+      return WalkResult::interrupt();
     // The memref arguments (Q, K, V, O, ...); the tensor maps follow them.
     // The kernel may come from hand-edited IR: check what the metadata
     // writer relies on.

@@ -18,6 +18,7 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cstdlib>
@@ -206,19 +207,74 @@ void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
+/// What no pass of a pipeline checks before it is too late: the chip and
+/// opt level that nvvm-attach-target writes (the serializer would abort in
+/// LLVM on a chip without the kernel's instructions), and a CUDA toolkit
+/// path that was asked for (upstream's serializer reports a missing one and
+/// goes on with another). fa-lower-to-gpu checks the chip itself.
+static LogicalResult
+checkPipelineOptions(const FACompileOptions &options, bool serializes,
+                     function_ref<LogicalResult(const Twine &)> errorHandler) {
+  StringRef chip = options.chip.getValue();
+  if (!llvm::any_of(getKnownGPUTargets(), [&](const GPUTarget &target) {
+        return target.chip == chip;
+      })) {
+    std::string known;
+    llvm::raw_string_ostream os(known);
+    llvm::interleaveComma(getKnownGPUTargets(), os,
+                          [&](const GPUTarget &t) { os << t.chip; });
+    return errorHandler("unsupported chip '" + chip +
+                        "': fa-mlir builds kernels for " + known);
+  }
+  if (options.optLevel > 3)
+    return errorHandler("opt-level must be 0, 1, 2 or 3, not " +
+                        Twine(options.optLevel.getValue()));
+  if (CUDAToolkitRoot toolkit = findCUDAToolkit(options);
+      serializes && !toolkit.source.empty() &&
+      !llvm::sys::fs::is_directory(toolkit.path))
+    return errorHandler("the CUDA toolkit path '" + toolkit.path + "' (from " +
+                        toolkit.source +
+                        ") is not a directory; point it at a CUDA toolkit, "
+                        "or unset it to compile PTX without one");
+  return success();
+}
+
+/// PassPipelineRegistration<FACompileOptions>, with checkPipelineOptions
+/// before the builder runs.
+static void registerCheckedPipeline(StringRef arg, StringRef description,
+                                    void (*builder)(OpPassManager &,
+                                                    const FACompileOptions &),
+                                    bool serializes) {
+  registerPassPipeline(
+      arg, description,
+      [builder,
+       serializes](OpPassManager &pm, StringRef text,
+                   function_ref<LogicalResult(const Twine &)> errorHandler) {
+        FACompileOptions options;
+        if (failed(options.parseFromString(text)) ||
+            failed(checkPipelineOptions(options, serializes, errorHandler)))
+          return failure();
+        builder(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
+        optHandler(FACompileOptions());
+      });
+}
+
 void mlir::fa::registerFAPipelines() {
-  PassPipelineRegistration<FACompileOptions>(
+  registerCheckedPipeline(
       "fa-compile",
       "fa.attention to gpu.binary: tile, fuse the online softmax, map to "
       "tensor-core kernels, lower to NVVM and serialize (ptx/cubin/fatbin)",
-      buildFACompilePipeline);
-  PassPipelineRegistration<FACompileOptions>(
+      buildFACompilePipeline, /*serializes=*/true);
+  registerCheckedPipeline(
       "fa-lower-to-nvgpu-pipeline",
       "fa.attention to gpu.launch_func + an nvgpu-level gpu.module",
-      buildFALowerToGPUPipeline);
-  PassPipelineRegistration<FACompileOptions>(
+      buildFALowerToGPUPipeline, /*serializes=*/false);
+  registerCheckedPipeline(
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",
-      buildFAGPUToNVVMPipeline);
+      buildFAGPUToNVVMPipeline, /*serializes=*/false);
   registerFALowerToCPUPipeline();
 }

@@ -49,6 +49,12 @@
 // RUN: not fa-compile %s -o %t/x --warps=-1 2>&1 | FileCheck %s --check-prefix=WARPSNEG
 // RUN: not fa-compile %s -o %t/x --strategy=bogus 2>&1 | FileCheck %s --check-prefix=STRATEGY
 // RUN: not fa-compile %s -o %t/x --block-m=7 --strategy=mma-sync 2>&1 | FileCheck %s --check-prefix=BLOCKM7
+// Options that would be ignored are refused: backward-dq without a
+// backward; tile options for input that is tiled already.
+// RUN: not fa-compile %s -o %t/x --format=ptx --backward-dq=stage 2>&1 | FileCheck %s --check-prefix=NOBWD
+// RUN: fa-opt %s --fa-tile-attention --fa-fuse-online-softmax -o %t/fused.mlir
+// RUN: not fa-compile %t/fused.mlir -o %t/x --format=ptx --block-n=16 2>&1 | FileCheck %s --check-prefix=PRETILED
+// RUN: fa-compile %t/fused.mlir -o %t/fused --format=ptx --strategy=mma-sync | FileCheck %s --check-prefix=FUSEDOK
 // The default strategy, auto: hopper-ws (wgmma, its 128 x 128 tile) on
 // sm_90a for this bf16 D = 128 kernel, mma-sync on chips without wgmma.
 // RUN: fa-compile %s -o %t/auto --format=ptx | FileCheck %s --check-prefix=AUTO
@@ -61,6 +67,9 @@
 // RUN: fa-compile %s -o %t/autob --format=ptx --block-m=96 | FileCheck %s --check-prefix=AUTOMMA
 // RUN: fa-compile %s -o %t/autos --format=ptx --stages=4 | FileCheck %s --check-prefix=AUTOMMA
 
+// NOBWD: error: backward-dq chooses how a backward computes dQ, and the module holds no fa.attention_backward
+// PRETILED: error: the input's attention is tiled already (its tiles are in fa.attention_tile); block-m, block-n, split-kv and pack-gqa tile fa.attention
+// FUSEDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}fused.{ptx,json}
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
 // EMPTYTOOLKIT: fa-compile: fa_attention_{{.*}} -> {{.*}}nt.{ptx,json}

@@ -18,6 +18,13 @@
 // RUN: fa-compile %t/lowered.mlir -o %t/relowered --format=ptx | FileCheck %s --check-prefix=LOWERED
 // RUN: sed -e 's/, fa.tensor_maps = 3 : i64//' %t/lowered.mlir > %t/nocount.mlir
 // RUN: not fa-compile %t/nocount.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=NOCOUNT
+// The rest of fa.launch is checked against the kernel and the compile too:
+// its JSON is what a runtime launches with.
+// RUN: sed -e 's/threads = 384 : i64/threads = 256 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=THREADS
+// RUN: sed -e 's/chip = "sm_90a", dynamic_shared_memory/chip = "sm_86", dynamic_shared_memory/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=LCHIP
+// RUN: sed -e 's/dynamic_shared_memory = [0-9]* : i64/dynamic_shared_memory = -1 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=SMEM
+// RUN: sed -e 's/block_m = 128 : i64, block_n = 128 : i64, chip/block_m = 0 : i64, block_n = 128 : i64, chip/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=TILE
+// RUN: sed -e 's/strategy = "hopper-ws", tensor_maps/strategy = "wmma", tensor_maps/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=LSTRATEGY
 // RUN: sed -e 's/tensor_maps = \[{argument = 0 : i64/tensor_maps = [{argument = 7 : i64/' %t/lowered.mlir > %t/badarg.mlir
 // RUN: not fa-compile %t/badarg.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=BADARG
 
@@ -78,6 +85,11 @@
 // WG3-PTX-DAG: setmaxnreg.inc.sync.aligned.u32 160;
 // WG3-PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
 // LOWERED: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}relowered.{ptx,json}
+// THREADS: error: its fa.launch has 256 threads, but the kernel's known block size is 384
+// LCHIP: error: its fa.launch names chip 'sm_86', but the compile targets 'sm_90a'
+// SMEM: error: its fa.launch asks for -1 bytes of dynamic shared memory; sm_90a has 0 to 232432
+// TILE: error: its fa.launch has block_m 0, block_n 128 and pack_gqa 1; tiles are positive, block_m a multiple of pack_gqa
+// LSTRATEGY: error: its fa.launch names strategy 'wmma'; kernels are mma-sync or hopper-ws
 // NOCOUNT: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
 // NOCOUNT-NOT: see current operation
 // BADARG: error: its fa.launch has a tensor map of argument 7 with 4 box sizes: maps describe Q, K, V or O (in a backward kernel Q, K, V, dO or its f32 dQ accumulator: arguments 0-2, 4 and 7), one size per dimension

@@ -133,10 +133,24 @@ struct FALowerBF16MmaSyncPass
     : public fa::impl::FALowerBF16MmaSyncBase<FALowerBF16MmaSyncPass> {
   void runOnOperation() override {
     SmallVector<nvgpu::MmaSyncOp> mmas;
-    getOperation()->walk([&](nvgpu::MmaSyncOp op) {
-      if (!unsupportedReason(op))
+    // A bf16 mma.sync of another shape would reach convert-nvgpu-to-nvvm,
+    // which reports it and goes on (the op stays, the pipeline succeeds):
+    // an error here.
+    WalkResult result = getOperation()->walk([&](nvgpu::MmaSyncOp op) {
+      const char *reason = unsupportedReason(op);
+      if (!reason) {
         mmas.push_back(op);
+        return WalkResult::advance();
+      }
+      auto aType = cast<VectorType>(op.getMatrixA().getType());
+      auto bType = cast<VectorType>(op.getMatrixB().getType());
+      if (!aType.getElementType().isBF16() && !bType.getElementType().isBF16())
+        return WalkResult::advance();
+      op.emitOpError("has bf16 operands: ") << reason;
+      return WalkResult::interrupt();
     });
+    if (result.wasInterrupted())
+      return signalPassFailure();
     IRRewriter rewriter(&getContext());
     FragmentRegisters unpacked;
     for (nvgpu::MmaSyncOp op : mmas) {
