@@ -79,7 +79,8 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
 
 /// The fa.launch of `func` against the kernel and the compile: a known
 /// strategy, the compile's chip, a block size in [1, 1024] that is the
-/// kernel's known block size, shared memory the chip has, positive tiles.
+/// kernel's known block size, shared memory the chip has, positive tiles
+/// (a packed one of at least one position).
 static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
                                               const KernelLaunchInfo &launch,
                                               const FACompileOptions &options) {
@@ -113,11 +114,12 @@ static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
     return fail() << "asks for " << launch.dynamicSharedMemory
                   << " bytes of dynamic shared memory; " << launch.chip
                   << " has 0 to " << target->getMaxDynamicSharedMemory();
-  if (launch.blockM < 1 || launch.blockN < 1 || launch.packedHeads < 1 ||
-      launch.blockM % launch.packedHeads != 0)
+  // (A packed tile holds block_m / pack_gqa positions, at least one.)
+  if (launch.blockN < 1 || launch.packedHeads < 1 ||
+      launch.blockM < launch.packedHeads)
     return fail() << "has block_m " << launch.blockM << ", block_n "
                   << launch.blockN << " and pack_gqa " << launch.packedHeads
-                  << "; tiles are positive, block_m a multiple of pack_gqa";
+                  << "; tiles are positive, block_m at least pack_gqa";
   return success();
 }
 

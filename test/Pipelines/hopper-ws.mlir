@@ -88,7 +88,7 @@
 // THREADS: error: its fa.launch has 256 threads, but the kernel's known block size is 384
 // LCHIP: error: its fa.launch names chip 'sm_86', but the compile targets 'sm_90a'
 // SMEM: error: its fa.launch asks for -1 bytes of dynamic shared memory; sm_90a has 0 to 232432
-// TILE: error: its fa.launch has block_m 0, block_n 128 and pack_gqa 1; tiles are positive, block_m a multiple of pack_gqa
+// TILE: error: its fa.launch has block_m 0, block_n 128 and pack_gqa 1; tiles are positive, block_m at least pack_gqa
 // LSTRATEGY: error: its fa.launch names strategy 'wmma'; kernels are mma-sync or hopper-ws
 // NOCOUNT: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
 // NOCOUNT-NOT: see current operation
