@@ -187,6 +187,12 @@ int faModuleRunPipeline(FAModule *module, const char *pipeline) {
     lastError = "faModuleRunPipeline: null argument";
     return 0;
   }
+  // The pipeline parser recurses per nesting level too.
+  if (std::string nesting = fa::checkSourceNesting(pipeline);
+      !nesting.empty()) {
+    lastError = "pipeline:" + nesting;
+    return 0;
+  }
   MLIRContext &context = module->context->context;
   ErrorCollector errors(context);
   // Accept both "builtin.module(p)" and the bare "p" nested in the module.

@@ -125,8 +125,9 @@ FailureOr<std::string> PendingAssembly::finish() {
       return toolFailed(loc, fatbinary, status, message, log);
   }
   StringRef output = fatbin ? packed : cubin;
+  // (The file exists from the start: an empty one means nothing written.)
   auto binary = llvm::MemoryBuffer::getFile(output, /*IsText=*/false);
-  if (!binary)
+  if (!binary || (*binary)->getBufferSize() == 0)
     return emitError(loc, llvm::sys::path::filename(fatbin ? fatbinary : ptxas))
            << " wrote nothing at " << output;
   return (*binary)->getBuffer().str();

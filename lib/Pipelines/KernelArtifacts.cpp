@@ -63,10 +63,11 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
                         message.starts_with("LibDevice path: ")) &&
                        message.contains("does not exist"));
       });
+  // (TargetOptions keeps a function_ref: the callable must outlive it.)
+  auto symbolTable = [&]() { return &symbols; };
   gpu::TargetOptions options(getCUDAToolkitRoot(compile), /*libraries=*/{},
                              /*cmdOptions=*/{}, /*elfSection=*/{},
-                             gpu::CompilationTarget::Assembly,
-                             [&]() { return &symbols; });
+                             gpu::CompilationTarget::Assembly, symbolTable);
   std::optional<SmallVector<char, 0>> ptx =
       target.serializeToObject(gpuModule, options);
   if (!ptx)
@@ -171,7 +172,24 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     return emitError(module.getLoc(),
                      "split-kv, pack-gqa and key-warps shape forward kernels, "
                      "and the module holds only fa.attention_backward");
-  if (!hasBackward && options.backwardDq != "auto")
+  // Input lowered to the GPU already (no fa op, no tile): its kernels are
+  // built, and the tile and schedule options would change nothing.
+  bool tiles = false;
+  module.walk([&](Operation *op) {
+    tiles |= op->hasAttr(AttentionTileAttr::attrName) ||
+             op->hasAttr(BackwardTileAttr::attrName);
+  });
+  if (ops.empty() && !hasBackward && !tiles &&
+      (options.blockM || options.blockN || options.warps || options.stages ||
+       options.keyWarps || options.splitKV != "none" || options.packGQA ||
+       options.backwardBlockM || options.backwardBlockN ||
+       options.backwardDq != "auto"))
+    return emitError(module.getLoc(),
+                     "the input is lowered to the GPU already (its kernels "
+                     "carry fa.launch): the tile and schedule options "
+                     "(block-m/n, warps, stages, key-warps, split-kv, "
+                     "pack-gqa, backward-*) would change nothing");
+  if (!ops.empty() && !hasBackward && options.backwardDq != "auto")
     return emitError(module.getLoc(),
                      "backward-dq chooses how a backward computes dQ, and the "
                      "module holds no fa.attention_backward");

@@ -29,8 +29,30 @@ using namespace mlir::fa;
 std::string mlir::fa::checkSourceNesting(StringRef source) {
   unsigned depth = 0, line = 1;
   size_t lineStart = 0;
+  // The affine parser also recurses per operator of an expression (a
+  // unary minus, each + or - term): inside affine_map<...> and
+  // affine_set<...> (from `affineDepth`), operators count as levels.
+  std::optional<unsigned> affineDepth;
+  unsigned affineOperators = 0;
+  auto tooDeep = [&](size_t i, StringRef what) {
+    return llvm::formatv("{0}:{1}: {2} more than {3} deep; the parser would "
+                         "overflow its stack",
+                         line, i - lineStart + 1, what, kMaxSourceNesting)
+        .str();
+  };
   for (size_t i = 0, e = source.size(); i < e; ++i) {
     char c = source[i];
+    if (!affineDepth && (c == 'a') &&
+        (source.substr(i).starts_with("affine_map<") ||
+         source.substr(i).starts_with("affine_set<"))) {
+      affineDepth = depth;
+      affineOperators = 0;
+    }
+    if (affineDepth &&
+        (c == '+' || c == '*' ||
+         (c == '-' && (i + 1 >= e || source[i + 1] != '>'))) &&
+        ++affineOperators > kMaxSourceNesting)
+      return tooDeep(i, "an affine expression's operators nested");
     switch (c) {
     case '\n':
       ++line;
@@ -51,10 +73,7 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
     case '{':
     case '<':
       if (++depth > kMaxSourceNesting)
-        return llvm::formatv("{0}:{1}: brackets nested more than {2} deep; "
-                             "the parser would overflow its stack",
-                             line, i - lineStart + 1, kMaxSourceNesting)
-            .str();
+        return tooDeep(i, "brackets nested");
       break;
     case '>':
       // Not the arrow of a function type or map, nor >= of an integer set.
@@ -66,6 +85,8 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
     case ']':
     case '}':
       depth = depth ? depth - 1 : 0;
+      if (affineDepth && depth <= *affineDepth)
+        affineDepth.reset(); // the affine_map<...> closed
       break;
     default:
       break;

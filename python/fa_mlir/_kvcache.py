@@ -336,7 +336,7 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
         captures = list(mods.captures)  # any strides, read as given
         stream = torch.cuda.current_stream(q.device).cuda_stream
         options = dict(tile, **(options or {}))
-        if options.get("split_kv", "none") != "none":
+        if options.get("split_kv") not in (None, "none"):
             _launch_split(spec, chip, q.device, cache, options, qk, k, v, o,
                           lse, tables, captures, keys, stream)
             return out, lse

@@ -221,7 +221,7 @@ class Value:
 
     def float(self): return self._tracer.cast(self, F32)
     def long(self): return _ops._to_index(self._tracer, self)
-    int = long
+    def int(self): return self.to("int32")  # torch's .int() is int32
     def bool(self): return _ops._to_bool(self._tracer, self)
 
     def to(self, dtype):
@@ -236,8 +236,8 @@ class Value:
         if name == "bool":
             return self.bool()
         raise self._tracer.error(f"x.to({dtype}) is not supported: floats "
-                                 f"are f32, integers 64-bit (int32 and int16 "
-                                 f"wrap around as in torch)")
+                                 f"are f32, integers 64-bit (int32, int16 "
+                                 f"and int8 wrap around as in torch)")
 
 
 class _Capture:

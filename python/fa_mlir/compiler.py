@@ -113,6 +113,8 @@ class AttentionSpec:
                       f"{self.head_dim!r}")
         if self.causal not in CAUSAL:
             raise bad(f"causal must be one of {CAUSAL}, got {self.causal!r}")
+        if isinstance(self.lse, _numpy_bool_types()):
+            object.__setattr__(self, "lse", bool(self.lse))
         if not isinstance(self.lse, bool):
             raise bad(f"lse must be a bool, got {self.lse!r}")
         if self.scale is not None:
@@ -453,7 +455,7 @@ def options_string(**options) -> str:
                     if value != "")
 
 
-def numpy_bool_types() -> tuple:
+def _numpy_bool_types() -> tuple:
     """numpy.bool_ where numpy is loaded (it is no Python bool)."""
     numpy = sys.modules.get("numpy")
     return (numpy.bool_,) if numpy is not None else ()
@@ -465,14 +467,14 @@ def _option_value(key, value, default):
     split_kv=3). Whitespace and separators are quoted; a value that would
     end or split the string is refused."""
     if isinstance(default, bool):
-        if isinstance(value, numpy_bool_types()):
+        if isinstance(value, _numpy_bool_types()):
             value = bool(value)
         if not isinstance(value, bool):
             raise TypeError(f"compile option {key} must be a bool, got "
                             f"{value!r}")
         return value
     integer = (isinstance(value, numbers.Integral) and
-               not isinstance(value, (bool, numpy_bool_types())))
+               not isinstance(value, (bool, _numpy_bool_types())))
     if isinstance(default, int):
         if not integer:
             raise TypeError(f"compile option {key} must be an int, got "
@@ -480,6 +482,8 @@ def _option_value(key, value, default):
         return int(value)
     if integer:
         return str(int(value))
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str):
         raise TypeError(f"compile option {key} must be a string, got "
                         f"{value!r}")

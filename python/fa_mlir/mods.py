@@ -79,6 +79,8 @@ def softcap(cap, approx=True):
     accurate tanh (a rational approximation, under 5 ulp), about 1.5x
     slower on the GPU."""
     cap = _positive_number("cap", cap)
+    if type(approx).__name__ == "bool_":  # numpy.bool_
+        approx = bool(approx)
     if not isinstance(approx, bool):
         raise TypeError(f"approx must be a bool, got {approx!r}")
     inverse = 1.0 / cap

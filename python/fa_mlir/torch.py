@@ -593,7 +593,7 @@ def _run(spec, q, k, v, captures=(), autotune=False, cache=None,
                 _tuner = _tuners[id(tuner_cache)] = Tuner(tuner_cache)
             opts = dict(_tuner.best(spec, q, k, v, chip, captures,
                                     strategy=opts.get("strategy")))
-        split = opts.get("split_kv", "none") != "none"
+        split = opts.get("split_kv") not in (None, "none")
         if split or (not opts and _splits_keys(q, k)):
             # One or a few query rows against many keys: the tiles alone
             # would leave most of the GPU idle (flash-decoding). Private

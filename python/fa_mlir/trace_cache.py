@@ -174,9 +174,13 @@ class _Walk:
                 self._attributes((vars(obj),), depth)  # cfg.cap
         elif isinstance(obj, type):
             key.append(("const", obj))
-            if not _is_library_name(obj.__module__):
-                self._attributes([vars(c) for c in obj.__mro__],
-                                 depth)  # Cfg.cap
+            user = [vars(c) for c in obj.__mro__
+                    if not _is_library_name(c.__module__)]
+            if user:
+                self._attributes(user, depth)  # Cfg.cap, not object's
+        elif t in (staticmethod, classmethod):
+            key.append(t.__name__)
+            self.walk(obj.__func__, depth)
         elif isinstance(obj, enum.Enum) or t in _BUILTIN_TYPES:
             key.append(("const", obj))  # enum members, builtins
         else:
@@ -203,8 +207,9 @@ _LIBRARIES = frozenset(("torch", "numpy", "math", "cmath", "operator",
 
 # Builtins that read a namespace by a computed name: what they read is not
 # in the code's names, so a function calling them is traced on every call.
-_READS_NAMESPACES = frozenset(("globals", "vars", "locals", "getattr",
-                               "eval", "exec", "__import__", "importlib"))
+_READS_NAMESPACES = frozenset(("globals", "vars", "getattr", "eval", "exec",
+                               "__import__", "importlib", "__dict__",
+                               "attrgetter", "methodcaller"))
 
 
 def _is_library_name(module):

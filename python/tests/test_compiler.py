@@ -339,6 +339,8 @@ def test_option_values_with_spaces_are_quoted(tmp_path):
     assert f'cuda-path="{toolkit}"' in options_string(cuda_path=str(toolkit))
     assert "split-kv=3 " in options_string(split_kv=3)
     assert "stages=2 " in options_string(stages=np.int64(2))
+    assert f'cuda-path="{toolkit}"' in options_string(cuda_path=toolkit)
+    assert AttentionSpec(lse=np.bool_(True)).lse is True
     with pytest.raises(FAError, match=f"no ptxas at {toolkit}/bin/ptxas"):
         fa_mlir.compile_source(fa_mlir.attention_source(AttentionSpec()),
                                cuda_path=str(toolkit))

@@ -4,6 +4,7 @@ traced again when anything it read changed (closure cells, globals,
 attributes of modules, classes and functions, array types and the shapes
 the trace read). Arrays are test_tracing's numpy-backed FakeTensors."""
 
+import enum
 import math
 import types
 
@@ -236,3 +237,42 @@ def test_cache_render_reuses_text_for_new_captures():
     m2 = cache.trace_mods(mods.alibi(s2), mods.document_mask(d2))
     assert m1._replace(captures=()) == m2._replace(captures=())
     assert m2.captures == (s2, d2)
+
+
+class _Helpers:
+    factor = 2.0
+
+    @staticmethod
+    def scale(s):
+        return s * 3.0
+
+
+class _Mode(enum.Enum):
+    A = 2.0
+
+
+def _score_dict(s, b, h, q, kv):
+    return s * SETTINGS_BY_NAME.__dict__["cap"]
+
+
+SETTINGS_BY_NAME = types.ModuleType("settings_by_name")
+SETTINGS_BY_NAME.cap = 2.0
+
+
+def test_cache_keeps_reading_by_name_fresh_and_constants_cached():
+    cache = TraceCache(ARRAYS)
+    # An attribute read through __dict__ (or attrgetter) is traced every
+    # call: its name is not in the code.
+    first = cache.trace_mods(_score_dict).score_mod
+    SETTINGS_BY_NAME.cap = 3.0
+    try:
+        assert cache.trace_mods(_score_dict).score_mod != first
+    finally:
+        SETTINGS_BY_NAME.cap = 2.0
+    # A static method and an enum member's value stay cached.
+    for fn in (lambda s, b, h, q, kv: _Helpers.scale(s),
+               lambda s, b, h, q, kv: s * _Mode.A.value):
+        traces = cache.traces
+        cache.trace_mods(fn)
+        cache.trace_mods(fn)
+        assert cache.traces == traces + 1

@@ -662,7 +662,7 @@ def test_mods_bad_arguments(make, message):
     ("score", lambda s, b, h, q, kv: s + (q >> -1), ValueError,
      "shift count -1"),
     ("score", lambda s, b, h, q, kv: s.to("uint8"), TypeError,
-     "int32 and int16 wrap around"),
+     "int32, int16 and int8 wrap around"),
 ])
 def test_unsupported_constructs_raise(kind, fn, error, message):
     with pytest.raises(error, match=message):

@@ -41,8 +41,10 @@ struct FACompileOptions : public PassPipelineOptions<FACompileOptions> {
 constexpr unsigned kMaxSourceNesting = 256;
 
 /// An error message ("<line>:<column>: ...") when `source` nests brackets
-/// deeper than kMaxSourceNesting outside string literals and comments;
-/// empty when it does not. Run before parsing text from elsewhere.
+/// deeper than kMaxSourceNesting outside string literals and comments, or
+/// an affine_map/affine_set holds more operators (the affine parser
+/// recurses per operator); empty when it does not. Run before parsing
+/// text from elsewhere (modules and pass pipelines).
 std::string checkSourceNesting(StringRef source);
 
 /// Where the CUDA toolkit is, and who said so.

@@ -22,24 +22,30 @@
 using namespace mlir;
 using namespace mlir::fa;
 
+/// The tensor `value` is a view of (through the ops whose buffer is their
+/// source's), or `value` itself.
+static Value getViewBase(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<tensor::ExtractSliceOp, tensor::CastOp, tensor::ExpandShapeOp,
+             tensor::CollapseShapeOp, tensor::ReshapeOp>(def))
+      break;
+    value = def->getOperand(0);
+  }
+  return value;
+}
+
 LogicalResult mlir::fa::verifyCapturesNotWritten(Location loc,
                                                  ValueRange captures,
                                                  ValueRange written) {
+  SmallVector<Value> writtenBases =
+      llvm::map_to_vector(written, [](Value v) { return getViewBase(v); });
   for (Value capture : captures) {
-    // Through the views whose buffer is their source's.
-    Value base = capture;
-    while (Operation *def = base.getDefiningOp()) {
-      if (!isa<tensor::ExtractSliceOp, tensor::CastOp, tensor::ExpandShapeOp,
-               tensor::CollapseShapeOp, tensor::ReshapeOp>(def))
-        break;
-      base = def->getOperand(0);
-    }
-    if (llvm::is_contained(written, base))
+    Value base = getViewBase(capture);
+    if (llvm::is_contained(writtenBases, base))
       return emitError(loc, "a capture (")
-             << capture.getType() << ") is "
-             << (base == capture ? "the init tensor of an output"
-                                 : "a view of the init tensor of an output")
-             << ", which the kernel overwrites while other blocks read it; "
+             << capture.getType()
+             << ") shares its buffer with the init tensor of an output, "
+                "which the kernel overwrites while other blocks read it; "
                 "capture a copy of it";
   }
   return success();

@@ -88,7 +88,7 @@ func.func @big_head_dim(%q: tensor<1x1x?x256xbf16>, %k: tensor<1x1x?x256xbf16>,
 func.func @capture_of_output(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>)
     -> tensor<1x2x?x64xf16> {
   %cast = tensor.cast %o : tensor<1x2x?x64xf16> to tensor<?x?x?x64xf16>
-  // expected-error @+1 {{a capture ('tensor<?x?x?x64xf16>') is a view of the init tensor of an output, which the kernel overwrites while other blocks read it; capture a copy of it}}
+  // expected-error @+1 {{a capture ('tensor<?x?x?x64xf16>') shares its buffer with the init tensor of an output, which the kernel overwrites while other blocks read it; capture a copy of it}}
   %0 = fa.attention ins(%q, %q, %q : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>)
                     outs(%o : tensor<1x2x?x64xf16>)
                     captures(%q, %cast : tensor<1x2x?x64xf16>, tensor<?x?x?x64xf16>)
@@ -102,6 +102,27 @@ func.func @capture_of_output(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>)
       %y = arith.addf %s, %e : f32
       %u = arith.addf %y, %f : f32
       fa.yield %u : f32
+    } -> tensor<1x2x?x64xf16>
+  return %0 : tensor<1x2x?x64xf16>
+}
+
+// -----
+
+// The other way round: the output's init is a view of the captured tensor.
+func.func @output_views_capture(%q: tensor<1x2x?x64xf16>, %buf: tensor<?x?x?x64xf16>)
+    -> tensor<1x2x?x64xf16> {
+  %o = tensor.cast %buf : tensor<?x?x?x64xf16> to tensor<1x2x?x64xf16>
+  // expected-error @+1 {{a capture ('tensor<?x?x?x64xf16>') shares its buffer with the init tensor of an output}}
+  %0 = fa.attention ins(%q, %q, %q : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>)
+                    outs(%o : tensor<1x2x?x64xf16>)
+                    captures(%buf : tensor<?x?x?x64xf16>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %c: tensor<?x?x?x64xf16>):
+      %z = arith.constant 0 : index
+      %x = tensor.extract %c[%b, %h, %j, %z] : tensor<?x?x?x64xf16>
+      %e = arith.extf %x : f16 to f32
+      %y = arith.addf %s, %e : f32
+      fa.yield %y : f32
     } -> tensor<1x2x?x64xf16>
   return %0 : tensor<1x2x?x64xf16>
 }

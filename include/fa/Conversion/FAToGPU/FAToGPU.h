@@ -474,10 +474,10 @@ FailureOr<gpu::LaunchFuncOp> lowerAttentionTileToGPU(RewriterBase &rewriter,
                                                      const FAToGPUOptions &options);
 
 /// Refuses captures that a kernel also writes: a capture that is, or is a
-/// view of (extract_slice, cast, reshapes), one of `written` (the init
-/// tensors of the outputs). Its buffer is the output's, which other blocks
-/// overwrite while this one reads the init value the IR asks for. Errors
-/// at `loc`.
+/// view of (extract_slice, cast, reshapes), the tensor one of `written`
+/// (the init tensors of the outputs) is or views. Its buffer is the output's,
+/// which other blocks overwrite while this one reads the init value the IR asks
+/// for. Errors at `loc`.
 LogicalResult verifyCapturesNotWritten(Location loc, ValueRange captures,
                                        ValueRange written);
 
