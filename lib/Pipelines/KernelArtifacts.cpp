@@ -16,7 +16,6 @@
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/Config/llvm-config.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Threading.h"
 
@@ -128,16 +127,10 @@ FailureOr<std::vector<KernelArtifacts>>
 mlir::fa::compileAttentionKernels(ModuleOp module,
                                   const FACompileOptions &options,
                                   CompilePhaseTimes *times) {
-  if (options.optLevel > 3)
-    return emitError(module.getLoc(), "opt-level must be 0, 1, 2 or 3, not ")
-           << options.optLevel.getValue();
-  // A toolkit path that was asked for must exist, whatever is written.
-  if (CUDAToolkitRoot toolkit = findCUDAToolkit(options);
-      !toolkit.source.empty() && !llvm::sys::fs::is_directory(toolkit.path))
-    return emitError(module.getLoc(), "the CUDA toolkit path '")
-           << toolkit.path << "' (from " << toolkit.source
-           << ") is not a directory; point it at a CUDA toolkit, or unset "
-              "it to compile PTX without one";
+  // (A toolkit path that was asked for must exist, whatever is written.)
+  if (std::string error = checkCompileOptions(options, /*serializes=*/true);
+      !error.empty())
+    return emitError(module.getLoc(), error);
   using Clock = std::chrono::steady_clock;
   Clock::time_point phaseStart = Clock::now();
   // Adds the time since the last call to `phase`.

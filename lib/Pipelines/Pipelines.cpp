@@ -228,39 +228,26 @@ void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
-/// What no pass of a pipeline checks before it is too late: the chip and
-/// opt level that nvvm-attach-target writes (the serializer would abort in
-/// LLVM on a chip without the kernel's instructions), and a CUDA toolkit
-/// path that was asked for (upstream's serializer reports a missing one and
-/// goes on with another). fa-lower-to-gpu checks the chip itself.
-static LogicalResult
-checkPipelineOptions(const FACompileOptions &options, bool serializes,
-                     function_ref<LogicalResult(const Twine &)> errorHandler) {
-  StringRef chip = options.chip.getValue();
+std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
+                                          bool serializes) {
   if (!llvm::any_of(getKnownGPUTargets(), [&](const GPUTarget &target) {
-        return target.chip == chip;
-      })) {
-    std::string known;
-    llvm::raw_string_ostream os(known);
-    llvm::interleaveComma(getKnownGPUTargets(), os,
-                          [&](const GPUTarget &t) { os << t.chip; });
-    return errorHandler("unsupported chip '" + chip +
-                        "': fa-mlir builds kernels for " + known);
-  }
+        return target.chip == options.chip.getValue();
+      }))
+    return getUnsupportedChipMessage(options.chip);
   if (options.optLevel > 3)
-    return errorHandler("opt-level must be 0, 1, 2 or 3, not " +
-                        Twine(options.optLevel.getValue()));
+    return "opt-level must be 0, 1, 2 or 3, not " +
+           std::to_string(options.optLevel);
   if (CUDAToolkitRoot toolkit = findCUDAToolkit(options);
       serializes && !toolkit.source.empty() &&
       !llvm::sys::fs::is_directory(toolkit.path))
-    return errorHandler("the CUDA toolkit path '" + toolkit.path + "' (from " +
-                        toolkit.source +
-                        ") is not a directory; point it at a CUDA toolkit, "
-                        "or unset it to compile PTX without one");
-  return success();
+    return "the CUDA toolkit path '" + toolkit.path + "' (from " +
+           toolkit.source +
+           ") is not a directory; point it at a CUDA toolkit, or unset it to "
+           "compile PTX without one";
+  return {};
 }
 
-/// PassPipelineRegistration<FACompileOptions>, with checkPipelineOptions
+/// PassPipelineRegistration<FACompileOptions>, with checkCompileOptions
 /// before the builder runs.
 static void registerCheckedPipeline(StringRef arg, StringRef description,
                                     void (*builder)(OpPassManager &,
@@ -272,9 +259,11 @@ static void registerCheckedPipeline(StringRef arg, StringRef description,
        serializes](OpPassManager &pm, StringRef text,
                    function_ref<LogicalResult(const Twine &)> errorHandler) {
         FACompileOptions options;
-        if (failed(options.parseFromString(text)) ||
-            failed(checkPipelineOptions(options, serializes, errorHandler)))
+        if (failed(options.parseFromString(text)))
           return failure();
+        if (std::string error = checkCompileOptions(options, serializes);
+            !error.empty())
+          return errorHandler(error);
         builder(pm, options);
         return success();
       },

@@ -300,8 +300,14 @@ def float_literal(x):
         f = math.copysign(math.inf, x)
     if math.isinf(f):
         return "0x7F800000" if f > 0 else "0xFF800000"
-    text = repr(f)
-    mantissa, e, exponent = text.partition("e")
+    return decimal_literal(f)
+
+
+def decimal_literal(x):
+    """The finite float `x` as an MLIR float literal: Python's repr, with a
+    decimal point before any exponent (5e-05 is an integer literal to MLIR;
+    5.0e-05 is not)."""
+    mantissa, e, exponent = repr(float(x)).partition("e")
     if "." not in mantissa:
         mantissa += ".0"
     return mantissa + e + exponent

@@ -12,6 +12,7 @@ import threading
 from typing import List, Optional
 
 from ._capi import Context, FAArgumentError, FAError, target_info, version
+from ._trace_values import decimal_literal
 
 DTYPES = ("f16", "bf16")
 CAUSAL = (None, "top_left", "bottom_right")
@@ -259,16 +260,6 @@ def _attention_function(spec: "AttentionSpec", form_arguments: str = "",
 """
 
 
-def _float_attribute(x) -> str:
-    """`x` as an MLIR float literal: Python's repr, with a decimal point
-    before an exponent (5e-05 is an integer literal to MLIR; 5.0e-05)."""
-    text = repr(float(x))
-    mantissa, e, exponent = text.partition("e")
-    if e and "." not in mantissa:
-        text = f"{mantissa}.0e{exponent}"
-    return text
-
-
 def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
     """The captures, then `form` (the varlen(...) and paged(...) clauses),
     then the scale, causal mask and regions of an attention op."""
@@ -279,7 +270,7 @@ def _region_attributes(spec: "AttentionSpec", form: str = "") -> str:
             ", ".join(spec.captures))
     attrs += form
     if spec.scale is not None:
-        attrs += f"\n      scale = {_float_attribute(spec.scale)}"
+        attrs += f"\n      scale = {decimal_literal(spec.scale)}"
     if spec.causal:
         attrs += f"\n      causal = <{spec.causal}>"
     for name in ("score_mod", "mask_mod"):

@@ -47,6 +47,15 @@ constexpr unsigned kMaxSourceNesting = 256;
 /// text from elsewhere (modules and pass pipelines).
 std::string checkSourceNesting(StringRef source);
 
+/// What no pass checks before it is too late: the chip and opt level that
+/// nvvm-attach-target writes (LLVM aborts serializing for a chip without
+/// the kernel's instructions) and, when the compile `serializes`, a CUDA
+/// toolkit path that was asked for (upstream's serializer reports a missing
+/// one and goes on with another). The error message, empty when none. The
+/// named pipelines and compileAttentionKernels run it first.
+std::string checkCompileOptions(const FACompileOptions &options,
+                                bool serializes);
+
 /// Where the CUDA toolkit is, and who said so.
 struct CUDAToolkitRoot {
   std::string path;

@@ -80,11 +80,16 @@ mlir::fa::parseGPUTarget(StringRef chip,
   for (const GPUTarget &target : getKnownGPUTargets())
     if (target.chip == chip)
       return target;
-  InFlightDiagnostic diag = emitError();
-  diag << "unsupported chip '" << chip << "': fa-mlir builds kernels for ";
-  llvm::interleaveComma(getKnownGPUTargets(), diag,
-                        [&](const GPUTarget &t) { diag << t.chip; });
-  return failure();
+  return emitError() << getUnsupportedChipMessage(chip);
+}
+
+std::string mlir::fa::getUnsupportedChipMessage(StringRef chip) {
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  os << "unsupported chip '" << chip << "': fa-mlir builds kernels for ";
+  llvm::interleaveComma(getKnownGPUTargets(), os,
+                        [&](const GPUTarget &t) { os << t.chip; });
+  return message;
 }
 
 /// The combine forall that reads exactly the partial results of the split

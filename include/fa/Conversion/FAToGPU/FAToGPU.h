@@ -67,6 +67,9 @@ struct GPUTarget {
 /// Python reads) describe.
 ArrayRef<GPUTarget> getKnownGPUTargets();
 
+/// "unsupported chip '<chip>': fa-mlir builds kernels for <the known ones>".
+std::string getUnsupportedChipMessage(StringRef chip);
+
 /// Whether `chip` has wgmma (the hopper-ws strategy's chip).
 inline bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
 
