@@ -14,7 +14,8 @@ from fa_mlir import AttentionSpec, FAError, KernelCache, mods, tracing
 from fa_mlir.compiler import (check_kernel_arguments, kernel_arguments,
                               attention_source)
 
-from test_tracing import ARRAYS, FakeTensor, SOFTCAP
+from test_tracing import SOFTCAP
+from trace_fakes import ARRAYS, FakeTensor
 
 
 def spec_of(score_mod=None, mask_mod=None, **kwargs):

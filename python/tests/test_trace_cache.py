@@ -13,7 +13,7 @@ import numpy as np
 from fa_mlir import mods
 from fa_mlir.trace_cache import TraceCache
 
-from test_tracing import ARRAYS, FakeTensor
+from trace_fakes import ARRAYS, FakeTensor
 
 def test_cache_traces_a_function_once():
     cache = TraceCache(ARRAYS)

@@ -14,8 +14,9 @@ from fa_mlir.trace_cache import TraceCache  # noqa: E402
 import fa_mlir.torch as fat  # noqa: E402
 
 import region_eval  # noqa: E402
-from test_tracing import (SOFTCAP, SOFTCAP_LIBRARY, ALIBI, DOCUMENT,  # noqa: E402
-                          body)
+from test_tracing import (SOFTCAP, SOFTCAP_LIBRARY, ALIBI,  # noqa: E402
+                          DOCUMENT)
+from trace_fakes import body  # noqa: E402
 
 
 def fresh():
