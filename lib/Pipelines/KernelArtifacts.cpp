@@ -161,10 +161,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // So would the forward's schedule options for a backward, and the
   // other way round.
   if (ops.empty() && hasBackward &&
-      (options.splitKV != "none" || options.packGQA || options.keyWarps))
+      (options.splitKV != "none" || options.packGQA || options.keyWarps ||
+       options.warps))
     return emitError(module.getLoc(),
-                     "split-kv, pack-gqa and key-warps shape forward kernels, "
-                     "and the module holds only fa.attention_backward");
+                     "split-kv, pack-gqa, warps and key-warps shape forward "
+                     "kernels, and the module holds only "
+                     "fa.attention_backward (whose kernels take their warps "
+                     "from their tiles)");
   // Input lowered to the GPU already (no fa op, no tile): its kernels are
   // built, and the tile and schedule options would change nothing.
   bool tiles = false;

@@ -520,6 +520,16 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       if (forall->hasAttr(AttentionTileAttr::attrName))
         tiles.push_back(forall);
     });
+    // The warp options shape forward kernels; a backward's kernels take
+    // their warps from their tiles, and would ignore them.
+    if (tiles.empty() && !deltaStages.empty() &&
+        (options.warps || options.keyWarps)) {
+      emitError(loc, "warps and key-warps shape the kernels of tiled "
+                     "fa.attention, and the module holds only backward "
+                     "stages (whose kernels take their warps from their "
+                     "tiles)");
+      return signalPassFailure();
+    }
     IRRewriter rewriter(&getContext());
     for (scf::ForallOp forall : tiles)
       if (failed(lowerAttentionTileToGPU(rewriter, forall, options)))

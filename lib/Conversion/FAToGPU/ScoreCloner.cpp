@@ -95,6 +95,15 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
                     "Q, K, V, O, LSE, the offsets or block table and lengths, "
                     "and captures read by the 'scores' body are kernel "
                     "arguments)");
+  // A read at a constant index outside a tensor's static size or rank.
+  auto outOfBounds = [&](Operation *at) {
+    std::string wrong = describeOutOfBoundsIndex(at);
+    if (!wrong.empty())
+      (void)fail(at, "it " + wrong);
+    return !wrong.empty();
+  };
+  if (outOfBounds(op))
+    return failure();
   if (!isa<tensor::ExtractOp, tensor::DimOp>(op) &&
       (!isAllowedInModRegion(op) || isa<YieldOp, scf::YieldOp>(op)))
     return fail(op, Twine("'") + op->getName().getStringRef() +
@@ -119,6 +128,8 @@ FailureOr<unsigned> ScoreFunction::analyzeValue(Value value) {
         (void)fail(inner, "it is not a scalar op a kernel can evaluate");
         return WalkResult::interrupt();
       }
+      if (outOfBounds(inner))
+        return WalkResult::interrupt();
       return WalkResult::advance();
     });
     if (nested.wasInterrupted())

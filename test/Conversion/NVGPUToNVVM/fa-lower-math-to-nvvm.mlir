@@ -126,6 +126,32 @@ func.func @f64(%x: f64) -> f64 {
 
 // -----
 
+// Types LLVM has no intrinsic on (f8, tf32, odd-width integers) are named
+// too, not turned into calls of intrinsics that do not exist.
+func.func @f8(%x: f8E4M3FN) -> f8E4M3FN {
+  // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.sqrt' on 'f8E4M3FN' without libdevice}}
+  %0 = math.sqrt %x : f8E4M3FN
+  return %0 : f8E4M3FN
+}
+
+// -----
+
+func.func @tf32(%x: tf32) -> tf32 {
+  // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.absf' on 'tf32' without libdevice}}
+  %0 = math.absf %x : tf32
+  return %0 : tf32
+}
+
+// -----
+
+func.func @i7(%x: i7) -> i7 {
+  // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.absi' on 'i7' without libdevice}}
+  %0 = math.absi %x : i7
+  return %0 : i7
+}
+
+// -----
+
 // Vector math is refused with a message (the kernels' math is scalar).
 func.func @vector(%x: vector<4xf32>) -> vector<4xf32> {
   // expected-error @+1 {{fa-lower-math-to-nvvm: 'math.tanh' on 'vector<4xf32>': only scalar math is lowered}}

@@ -530,6 +530,68 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<?x?xf32>) {
 
 // -----
 
+// A constant index outside a capture's static size (here inside an scf.if
+// of the mask_mod, after an in-bounds read): a read past the capture.
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<2x?xi32>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<2x?xi32>)
+    mask_mod {
+    ^bb0(%b: index, %h: index, %i: index, %j: index, %cc: tensor<2x?xi32>):
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %t = arith.constant true
+      %first = tensor.extract %cc[%c1, %j] : tensor<2x?xi32>
+      %keep = scf.if %t -> i1 {
+        // expected-error @+1 {{'tensor.extract' op in the mask_mod of fa.attention reads index 2 of dimension 0 of 'tensor<2x?xi32>', outside the tensor}}
+        %x = tensor.extract %cc[%c2, %i] : tensor<2x?xi32>
+        %same = arith.cmpi eq, %x, %first : i32
+        scf.yield %same : i1
+      } else {
+        scf.yield %t : i1
+      }
+      fa.yield %keep : i1
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// A negative constant index is never inside a capture, whatever its size.
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<?xf32>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<?xf32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<?xf32>):
+      %m1 = arith.constant -1 : index
+      // expected-error @+1 {{'tensor.extract' op in the score_mod of fa.attention reads index -1 of dimension 0 of 'tensor<?xf32>', outside the tensor}}
+      %x = tensor.extract %cc[%m1] : tensor<?xf32>
+      %r = arith.addf %s, %x : f32
+      fa.yield %r : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
+// tensor.dim of a dimension the capture does not have.
+func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<?xf32>) {
+  %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)
+    captures(%c : tensor<?xf32>)
+    score_mod {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<?xf32>):
+      %c3 = arith.constant 3 : index
+      // expected-error @+1 {{'tensor.dim' op in the score_mod of fa.attention reads dimension 3 of 'tensor<?xf32>', which has 1 dimensions}}
+      %n = tensor.dim %cc, %c3 : tensor<?xf32>
+      %x = arith.index_cast %n : index to i64
+      %f = arith.sitofp %x : i64 to f32
+      %r = arith.addf %s, %f : f32
+      fa.yield %r : f32
+    } -> tensor<1x1x16x16xf16>
+  return
+}
+
+// -----
+
 // tensor.extract may read only captures, not tensors made in the region.
 func.func @f(%q: tensor<1x1x16x16xf16>) {
   %r = fa.attention ins(%q, %q, %q : tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>, tensor<1x1x16x16xf16>) outs(%q : tensor<1x1x16x16xf16>)

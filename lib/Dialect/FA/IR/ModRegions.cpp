@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 
 #include "llvm/ADT/StringSet.h"
 
@@ -130,9 +131,48 @@ LogicalResult mlir::fa::verifyModRegion(Operation *owner, Region &region,
                            "trailing block argument of the region)";
       return WalkResult::interrupt();
     }
+    if (std::string wrong = describeOutOfBoundsIndex(op); !wrong.empty()) {
+      op->emitOpError() << "in the " << name << " of " << owner->getName()
+                        << " " << wrong;
+      return WalkResult::interrupt();
+    }
     return WalkResult::advance();
   });
   return failure(result.wasInterrupted());
+}
+
+std::string mlir::fa::describeOutOfBoundsIndex(Operation *op) {
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  auto constantOf = [](Value value) -> std::optional<int64_t> {
+    APInt constant;
+    if (!matchPattern(value, m_ConstantInt(&constant)))
+      return std::nullopt;
+    return constant.getSExtValue();
+  };
+  if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+    std::optional<int64_t> index = constantOf(dim.getIndex());
+    auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
+    if (index && type && (*index < 0 || *index >= type.getRank()))
+      os << "reads dimension " << *index << " of '" << type << "', which has "
+         << type.getRank() << " dimensions";
+    return message;
+  }
+  auto extract = dyn_cast<tensor::ExtractOp>(op);
+  if (!extract)
+    return message;
+  RankedTensorType type = extract.getTensor().getType();
+  for (auto [dim, index] : llvm::enumerate(extract.getIndices())) {
+    std::optional<int64_t> position = constantOf(index);
+    int64_t size = type.getDimSize(dim);
+    if (!position ||
+        (*position >= 0 && (ShapedType::isDynamic(size) || *position < size)))
+      continue;
+    os << "reads index " << *position << " of dimension " << dim << " of '"
+       << type << "', outside the tensor";
+    break;
+  }
+  return message;
 }
 
 Value mlir::fa::cloneModRegion(OpBuilder &builder, Region &region,

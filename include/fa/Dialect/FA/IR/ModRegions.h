@@ -46,9 +46,14 @@ bool isAllowedInModRegion(Operation *op);
 LogicalResult verifyModRegion(Operation *owner, Region &region, ModKind kind,
                               TypeRange expectedArguments, Type yieldType);
 
-/// Clones the body of a non-empty score_mod / mask_mod region at the
-/// builder's insertion point with its block arguments replaced by
-/// `arguments` (same count) and returns the value its fa.yield yields.
+/// A constant index of a tensor.extract that is negative or past its
+/// tensor's static size, or a constant dimension of a tensor.dim outside
+/// its tensor's rank: a read outside the capture (or its sizes), which no
+/// kernel may make. Returns what is wrong, or an empty string for any
+/// other op and when every constant index is in bounds (dynamic sizes are
+/// the runtimes' to check).
+std::string describeOutOfBoundsIndex(Operation *op);
+
 /// The captures and regions of `owner` (fa.attention or
 /// fa.attention_backward, whose regions have one signature): each capture's
 /// element type, at least one region to read captures, and both regions
@@ -58,6 +63,9 @@ LogicalResult verifyCaptures(Operation *owner, ValueRange captures,
 LogicalResult verifyModRegions(Operation *owner, Region &scoreMod,
                                Region &maskMod, TypeRange captures);
 
+/// Clones the body of a non-empty score_mod / mask_mod region at the
+/// builder's insertion point with its block arguments replaced by
+/// `arguments` (same count) and returns the value its fa.yield yields.
 Value cloneModRegion(OpBuilder &builder, Region &region, ValueRange arguments);
 
 } // namespace mlir::fa
