@@ -22,7 +22,8 @@ import os
 import subprocess
 import sys
 
-# The one generator of fa.attention sources (python/fa_mlir/compiler.py);
+# The one generator of fa.attention sources (python/fa_mlir/_source.py,
+# through fa_mlir.compiler);
 # pure Python, it needs neither libFAMLIRCAPI.so nor torch.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "python"))

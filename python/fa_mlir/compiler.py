@@ -75,7 +75,6 @@ def options_string(**options) -> str:
                     if value != "")
 
 
-
 def _option_value(key, value, default):
     """`value` of the compile option `key` as the option string spells it;
     its type is the default's (a string option also takes an int, e.g.

@@ -2,7 +2,7 @@
 mask_mod is reused while everything its trace read is unchanged, and
 traced again when anything it read changed (closure cells, globals,
 attributes of modules, classes and functions, array types and the shapes
-the trace read). Arrays are test_tracing's numpy-backed FakeTensors."""
+the trace read). Arrays are trace_fakes' numpy-backed FakeTensors."""
 
 import enum
 import math

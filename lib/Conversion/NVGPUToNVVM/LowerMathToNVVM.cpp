@@ -133,14 +133,11 @@ struct LowerToLLVMIntrinsic : OpRewritePattern<MathOp> {
   LogicalResult matchAndRewrite(MathOp op,
                                 PatternRewriter &rewriter) const override {
     Type type = op.getType();
-    // Types LLVM and NVPTX have: not f8, f4, tf32 or odd-width integers,
-    // which are left for the pass to name.
+    // Floats LLVM has (not f8, f4 or tf32, which are left for the pass to
+    // name); integers of any width (llvm.abs.iN).
     bool llvmFloat =
         type.isF16() || type.isBF16() || type.isF32() || type.isF64();
-    bool llvmInteger = type.isSignlessInteger(8) ||
-                       type.isSignlessInteger(16) ||
-                       type.isSignlessInteger(32) || type.isSignlessInteger(64);
-    if (!llvmFloat && !llvmInteger)
+    if (!llvmFloat && !isa<IntegerType>(type))
       return rewriter.notifyMatchFailure(op, "no LLVM intrinsic on this type");
     SmallVector<Value> operands(op->getOperands());
     // llvm.abs takes an "is INT_MIN poison" flag: it is not.

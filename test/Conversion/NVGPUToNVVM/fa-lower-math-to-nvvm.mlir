@@ -126,8 +126,8 @@ func.func @f64(%x: f64) -> f64 {
 
 // -----
 
-// Types LLVM has no intrinsic on (f8, tf32, odd-width integers) are named
-// too, not turned into calls of intrinsics that do not exist.
+// Floats LLVM has no type for (f8, tf32) are named too, not turned into
+// calls of intrinsics that do not exist.
 func.func @f8(%x: f8E4M3FN) -> f8E4M3FN {
   // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.sqrt' on 'f8E4M3FN' without libdevice}}
   %0 = math.sqrt %x : f8E4M3FN
@@ -144,10 +144,13 @@ func.func @tf32(%x: tf32) -> tf32 {
 
 // -----
 
-func.func @i7(%x: i7) -> i7 {
-  // expected-error @+1 {{fa-lower-math-to-nvvm: cannot lower 'math.absi' on 'i7' without libdevice}}
-  %0 = math.absi %x : i7
-  return %0 : i7
+// Integers of any width take llvm.abs (i1 included: the verifier of the
+// regions allows it).
+// CHECK-LABEL: func.func @abs_i1
+// CHECK:         llvm.call_intrinsic "llvm.abs.i1"
+func.func @abs_i1(%x: i1) -> i1 {
+  %0 = math.absi %x : i1
+  return %0 : i1
 }
 
 // -----

@@ -580,7 +580,7 @@ func.func @f(%q: tensor<1x1x16x16xf16>, %c: tensor<?xf32>) {
     score_mod {
     ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %cc: tensor<?xf32>):
       %c3 = arith.constant 3 : index
-      // expected-error @+1 {{'tensor.dim' op in the score_mod of fa.attention reads dimension 3 of 'tensor<?xf32>', which has 1 dimensions}}
+      // expected-error @+1 {{'tensor.dim' op in the score_mod of fa.attention reads dimension 3 of 'tensor<?xf32>', of rank 1}}
       %n = tensor.dim %cc, %c3 : tensor<?xf32>
       %x = arith.index_cast %n : index to i64
       %f = arith.sitofp %x : i64 to f32

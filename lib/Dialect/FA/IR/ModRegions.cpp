@@ -154,8 +154,8 @@ std::string mlir::fa::describeOutOfBoundsIndex(Operation *op) {
     std::optional<int64_t> index = constantOf(dim.getIndex());
     auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
     if (index && type && (*index < 0 || *index >= type.getRank()))
-      os << "reads dimension " << *index << " of '" << type << "', which has "
-         << type.getRank() << " dimensions";
+      os << "reads dimension " << *index << " of '" << type << "', of rank "
+         << type.getRank();
     return message;
   }
   auto extract = dyn_cast<tensor::ExtractOp>(op);

@@ -102,9 +102,9 @@ def FA_AttentionOp : FA_Op<"attention", [
       receives, in order, as its trailing block arguments and reads with
       `tensor.extract` / `tensor.dim` (e.g. ALiBi slopes per head, document
       ids per token, a relative-position bias table). Reading out of bounds
-      is undefined, as for `tensor.extract`; a constant index that is
-      negative or past a static size, or a `tensor.dim` of a dimension
-      the capture does not have, is a verifier error.
+      is undefined, as for `tensor.extract`; an `arith.constant` index
+      that is negative or past a static size, or a `tensor.dim` of such a
+      dimension the capture does not have, is a verifier error.
     - The regions are isolated from above and hold only side-effect-free
       scalar ops: `arith` and `math` ops on scalars, `tensor.extract` and
       `tensor.dim` of a capture, `scf.if`. The exact list is in

@@ -46,12 +46,13 @@ bool isAllowedInModRegion(Operation *op);
 LogicalResult verifyModRegion(Operation *owner, Region &region, ModKind kind,
                               TypeRange expectedArguments, Type yieldType);
 
-/// A constant index of a tensor.extract that is negative or past its
-/// tensor's static size, or a constant dimension of a tensor.dim outside
-/// its tensor's rank: a read outside the capture (or its sizes), which no
-/// kernel may make. Returns what is wrong, or an empty string for any
-/// other op and when every constant index is in bounds (dynamic sizes are
-/// the runtimes' to check).
+/// An index of a tensor.extract, defined by a constant op, that is negative
+/// or past its tensor's static size, or such a dimension of a tensor.dim
+/// outside its tensor's rank: a read outside the capture (or its sizes),
+/// which no kernel may make, even in a branch that never runs. Returns what
+/// is wrong, or an empty string for any other op and when every constant
+/// index is in bounds. Computed indices and dynamic sizes are not checked
+/// (the GPU kernels do not either: such a read is undefined).
 std::string describeOutOfBoundsIndex(Operation *op);
 
 /// The captures and regions of `owner` (fa.attention or
