@@ -5,6 +5,16 @@ from ._capi import FAArgumentError, FAError
 from ._source import capture_type
 
 
+def _capture_arguments(spec):
+    """[(capture<i>, rank, element type)] of spec's captures, in order:
+    every kernel that evaluates the regions takes them last."""
+    args = []
+    for i, c in enumerate(spec.captures):
+        element, rank = capture_type(c)
+        args.append((f"capture{i}", rank, element))
+    return args
+
+
 def kernel_arguments(spec):
     """[(name, rank, element type)] of the kernel of `spec`, in launch
     order: q, k, v, o, [lse,] [cu_seqlens_q, cu_seqlens_k,] [block_table,
@@ -23,9 +33,7 @@ def kernel_arguments(spec):
             args.append(("cu_seqlens_k", 1, "i32"))
     if spec.paged:
         args += [("block_table", 2, "i32"), ("cache_seqlens", 1, "i32")]
-    for i, c in enumerate(spec.captures):
-        element, rank = capture_type(c)
-        args.append((f"capture{i}", rank, element))
+    args += _capture_arguments(spec)
     return args
 
 
@@ -39,9 +47,7 @@ def backward_kernel_arguments(spec, accumulate: bool = False):
     if accumulate:
         args.append(("dq_accum", 4, "f32"))
     args += [(n, 4, spec.dtype) for n in ("dq", "dk", "dv")]
-    for i, c in enumerate(spec.captures):
-        element, rank = capture_type(c)
-        args.append((f"capture{i}", rank, element))
+    args += _capture_arguments(spec)
     return args
 
 
@@ -60,9 +66,7 @@ def split_kernel_arguments(spec, stage: str):
         args = [(n, 4, spec.dtype) for n in ("q", "k", "v")] + parts
         if spec.paged:
             args += [("block_table", 2, "i32"), ("cache_seqlens", 1, "i32")]
-        for i, c in enumerate(spec.captures):
-            element, rank = capture_type(c)
-            args.append((f"capture{i}", rank, element))
+        args += _capture_arguments(spec)
         return args
     args = parts + [("o", 4, spec.dtype)]
     if spec.lse:
