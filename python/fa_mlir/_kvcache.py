@@ -19,6 +19,7 @@ import torch
 
 from . import _driver, _splits
 from . import torch as _fa
+from . import _torch_inputs as _inputs, _torch_trace as _trace
 from . import tracing
 from .compiler import AttentionSpec, KernelCache
 
@@ -60,7 +61,7 @@ def _check_caches(q, k_cache, v_cache, paged: bool,
             shape = q_shape if name == "q" else cache_shape
             raise ValueError(f"{name} must have shape {shape}, got "
                              f"{tuple(t.shape)}")
-        if t.dtype not in _fa._DTYPES:
+        if t.dtype not in _inputs._DTYPES:
             raise ValueError(f"{name} has dtype {t.dtype}; fa_mlir supports "
                              f"torch.float16 and torch.bfloat16")
     if not (q.dtype == k_cache.dtype == v_cache.dtype):
@@ -84,9 +85,9 @@ def _check_caches(q, k_cache, v_cache, paged: bool,
                          f"Dv = D")
     if dk != d:
         raise ValueError(f"head dim of q ({d}) and {kn} ({dk}) differ")
-    if d not in _fa._head_dims():
+    if d not in _inputs._head_dims():
         raise ValueError(f"head dim {d} is not supported; fa_mlir kernels "
-                         f"take D in {_fa._head_dims()}")
+                         f"take D in {_inputs._head_dims()}")
     if hkv == 0 or hq % hkv:
         raise ValueError(f"q heads ({hq}) must be a multiple of the caches' "
                          f"heads ({hkv})")
@@ -261,8 +262,8 @@ def attention_with_kvcache(
         raise ValueError("attention_with_kvcache is forward only: q, k_cache "
                          "or v_cache requires grad; call it under "
                          "torch.no_grad()")
-    mods = _fa.trace_mods(score_mod, mask_mod)
-    _fa._check_captures(mods.captures, q.device)
+    mods = _trace.trace_mods(score_mod, mask_mod)
+    _trace._check_captures(mods.captures, q.device)
     batch = q.shape[0]
     # An int length (checked above) and the one-page-per-sequence table of a
     # contiguous cache need no check of their values.
@@ -288,7 +289,7 @@ def attention_with_kvcache(
                                 _options)
     else:
         regions = None
-        if mods is not _fa._NO_MODS:
+        if mods is not _trace._NO_MODS:
             regions = json.dumps([mods.score_mod, mods.mask_mod,
                                   list(mods.capture_types)])
         out, lse = _attention_with_kvcache_op(
@@ -317,16 +318,16 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
     hkv = k_cache.shape[2]
     keys = block_table.shape[1] * page_size  # the most any sequence has
     tile = _tile_options(nq, hq, hkv, keys, b, q.device)
-    spec = AttentionSpec(dtype=_fa._DTYPES[q.dtype], head_dim=q.shape[3],
+    spec = AttentionSpec(dtype=_inputs._DTYPES[q.dtype], head_dim=q.shape[3],
                          causal=causal, lse=return_lse, scale=scale,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
                          captures=tuple(mods.capture_types), paged=page_size,
                          heads=((hq, hkv) if "pack_gqa" in tile else None))
     with torch.cuda.device(q.device):
         _driver.make_current(q.device.index)
-        chip = _fa._chip(q.device)
-        qk = _fa._kernel_layout(q.transpose(1, 2))
-        k, v = (_fa._kernel_layout(t) for t in (k_cache, v_cache))
+        chip = _inputs._chip(q.device)
+        qk = _inputs._kernel_layout(q.transpose(1, 2))
+        k, v = (_inputs._kernel_layout(t) for t in (k_cache, v_cache))
         if num_pages == 0:  # a valid address; no sequence reaches a page
             k = v = k.new_empty((1,) + tuple(k.shape[1:]))
         if block_table.shape[1] == 0:  # (likewise: every length is 0)
@@ -343,7 +344,7 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
         kernel = _fa._load(spec, chip, q.device, cache, options)
         operands = [qk, k, v, o] + ([lse] if lse is not None else [])
         operands += tables + captures
-        maps = _fa._tensor_maps(kernel, (qk, k, v, o))
+        maps = _inputs._tensor_maps(kernel, (qk, k, v, o))
         kernel.launch(kernel.grid(_grid(kernel.metadata, operands)),
                       _memrefs(operands), stream, maps)
     return out, lse
@@ -352,7 +353,7 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
 def _memrefs(operands: Sequence[torch.Tensor]) -> List[int]:
     args: List[int] = []
     for t in operands:
-        args += _fa._memref(t)
+        args += _inputs._memref(t)
     return args
 
 
@@ -441,7 +442,7 @@ def _attention_with_kvcache_op(
         captures: List[torch.Tensor], causal: Optional[str],
         scale: Optional[float], return_lse: bool, regions: Optional[str],
         validate: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    mods = _fa._NO_MODS
+    mods = _trace._NO_MODS
     if regions is not None:
         score_mod, mask_mod, capture_types = json.loads(regions)
         mods = tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),

@@ -22,12 +22,13 @@ import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from . import torch as _fa
+from . import _torch_trace as _trace
 from . import tracing
 
 
 def _mods(regions, captures):
     if regions is None:
-        return _fa._NO_MODS
+        return _trace._NO_MODS
     score_mod, mask_mod, capture_types = json.loads(regions)
     return tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
                               tuple(captures))

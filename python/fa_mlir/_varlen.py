@@ -22,6 +22,7 @@ import torch
 
 from . import _driver, _kvcache
 from . import torch as _fa
+from . import _torch_inputs as _inputs, _torch_trace as _trace
 from . import tracing
 from .compiler import AttentionSpec, KernelCache
 
@@ -56,7 +57,7 @@ def _check_varlen_inputs(q, k, v, cu_q, cu_k, max_seqlen_q, max_seqlen_k,
     if k.shape[0] == 0:  # (no keys at all: every sequence is empty)
         views[1] = views[2] = views[1].new_empty(
             (1, k.shape[1], 1, k.shape[2]))
-    _fa._check_inputs(*views, True, causal_alignment, scale)
+    _inputs._check_inputs(*views, True, causal_alignment, scale)
     _check_offsets("cu_seqlens_q", cu_q, q.device)
     _check_offsets("cu_seqlens_k", cu_k, q.device)
     _check_offset_counts(cu_q, cu_k)
@@ -212,12 +213,12 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         raise ValueError("attention_varlen is forward only: q, k or v "
                          "requires grad; call it under torch.no_grad()")
-    mods = _fa.trace_mods(score_mod, mask_mod)
-    _fa._check_captures(mods.captures, q.device)
+    mods = _trace.trace_mods(score_mod, mask_mod)
+    _trace._check_captures(mods.captures, q.device)
     alignment = causal_alignment if causal else None
     scale = None if softmax_scale is None else float(softmax_scale)
     regions = None
-    if mods is not _fa._NO_MODS:
+    if mods is not _trace._NO_MODS:
         regions = json.dumps([mods.score_mod, mods.mask_mod,
                               list(mods.capture_types)])
     eager = cache is not None or _options is not None
@@ -306,12 +307,12 @@ def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
     the key counts), then the captures; the grid is the metadata's."""
     with torch.cuda.device(q.device):
         _driver.make_current(q.device.index)
-        chip = _fa._chip(q.device)
+        chip = _inputs._chip(q.device)
         kv_heads = k.shape[2] if spec.paged else k.shape[1]
         spec, options = _kernel_options(spec, q, kv_heads, form[0].numel() - 1,
                                         max_seqlen_q, options)
         kernel = _fa._load(spec, chip, q.device, cache, options)
-        q, k, v = (_fa._kernel_layout(t) for t in (q, k, v))
+        q, k, v = (_inputs._kernel_layout(t) for t in (q, k, v))
         if k.shape[0] == 0:  # a valid (empty) address for the descriptor
             k = v = k.new_empty((1,) + tuple(k.shape[1:]))
         operands = [q, k, v, out] + ([lse] if lse is not None else [])
@@ -320,7 +321,7 @@ def _launch(spec, q, k, v, out, lse, form, mods, max_seqlen_q, cache,
                               {"max_seqlen_q": max_seqlen_q})
         stream = torch.cuda.current_stream(q.device).cuda_stream
         kernel.launch(kernel.grid(grid), _kvcache._memrefs(operands), stream,
-                      _fa._tensor_maps(kernel, (q, k, v, out)))
+                      _inputs._tensor_maps(kernel, (q, k, v, out)))
 
 
 def _run_varlen(q, k, v, cu_q, cu_k, max_seqlen_q, causal, scale, return_lse,
@@ -332,7 +333,7 @@ def _run_varlen(q, k, v, cu_q, cu_k, max_seqlen_q, causal, scale, return_lse,
     batch = cu_q.numel() - 1
     if q.shape[0] == 0 or batch == 0 or max_seqlen_q == 0:
         return out, lse
-    spec = AttentionSpec(dtype=_fa._DTYPES[q.dtype], head_dim=q.shape[2],
+    spec = AttentionSpec(dtype=_inputs._DTYPES[q.dtype], head_dim=q.shape[2],
                          causal=causal, lse=return_lse, scale=scale,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
                          captures=tuple(mods.capture_types), varlen=True)
@@ -381,7 +382,7 @@ def _run_varlen_paged(q, k_cache, v_cache, cu_q, cu_k, block_table,
     cache_seqlens = (cu_k[1:] - cu_k[:-1]).to(torch.int32)
     if block_table.shape[1] == 0:  # a valid address; every length is 0
         block_table = block_table.new_zeros((batch, 1))
-    spec = AttentionSpec(dtype=_fa._DTYPES[q.dtype], head_dim=q.shape[2],
+    spec = AttentionSpec(dtype=_inputs._DTYPES[q.dtype], head_dim=q.shape[2],
                          causal=causal, lse=return_lse, scale=scale,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
                          captures=tuple(mods.capture_types), varlen=True,
@@ -412,7 +413,7 @@ def _attention_varlen_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 def _mods(regions: Optional[str], captures: List[torch.Tensor]):
     """The traced mods a custom op's `regions` text and captures carry."""
     if regions is None:
-        return _fa._NO_MODS
+        return _trace._NO_MODS
     score_mod, mask_mod, capture_types = json.loads(regions)
     return tracing.TracedMods(score_mod, mask_mod, tuple(capture_types),
                               tuple(captures))

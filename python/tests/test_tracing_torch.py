@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from fa_mlir import mods  # noqa: E402
 from fa_mlir.trace_cache import TraceCache  # noqa: E402
 import fa_mlir.torch as fat  # noqa: E402
+from fa_mlir._torch_trace import CAPTURE_DTYPES, TorchArrays  # noqa: E402
 
 import region_eval  # noqa: E402
 from test_tracing import (SOFTCAP, SOFTCAP_LIBRARY, ALIBI,  # noqa: E402
@@ -21,7 +22,7 @@ from trace_fakes import body  # noqa: E402
 
 def fresh():
     """A private trace cache (counts traces)."""
-    return TraceCache(fat.TorchArrays())
+    return TraceCache(TorchArrays())
 
 
 def score_text(fn):
@@ -99,7 +100,7 @@ def test_torch_mask_functions():
 
 
 def test_capture_dtypes():
-    for dtype, element in fat.CAPTURE_DTYPES.items():
+    for dtype, element in CAPTURE_DTYPES.items():
         t = torch.zeros(3, 4, dtype=dtype)
         if dtype == torch.bool:
             m = fat.trace_mods(mask_mod=lambda b, h, q, kv: t[q, kv])
