@@ -104,10 +104,8 @@ static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
                     << " threads, but the kernel's known block size is "
                     << threads;
   }
-  const GPUTarget *target =
-      llvm::find_if(getKnownGPUTargets(),
-                    [&](const GPUTarget &t) { return t.chip == launch.chip; });
-  if (target == getKnownGPUTargets().end())
+  const GPUTarget *target = lookupGPUTarget(launch.chip);
+  if (!target)
     return fail() << "names chip '" << launch.chip << "', which is unknown";
   if (launch.dynamicSharedMemory < 0 ||
       launch.dynamicSharedMemory > target->getMaxDynamicSharedMemory())

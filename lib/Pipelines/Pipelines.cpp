@@ -32,7 +32,9 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
   // The affine parser also recurses per operator of an expression (a
   // unary minus, each + or - term): inside affine_map<...> and
   // affine_set<...> (from `affineDepth`), operators count as levels.
-  std::optional<unsigned> affineDepth;
+  // (-1: outside one; a plain integer, as GCC cannot follow an optional
+  // through the switch below.)
+  int64_t affineDepth = -1;
   unsigned affineOperators = 0;
   auto tooDeep = [&](size_t i, StringRef what) {
     return llvm::formatv("{0}:{1}: {2} more than {3} deep; the parser would "
@@ -42,13 +44,13 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
   };
   for (size_t i = 0, e = source.size(); i < e; ++i) {
     char c = source[i];
-    if (!affineDepth && (c == 'a') &&
+    if (affineDepth < 0 && (c == 'a') &&
         (source.substr(i).starts_with("affine_map<") ||
          source.substr(i).starts_with("affine_set<"))) {
       affineDepth = depth;
       affineOperators = 0;
     }
-    if (affineDepth &&
+    if (affineDepth >= 0 &&
         (c == '+' || c == '*' ||
          (c == '-' && (i + 1 >= e || source[i + 1] != '>'))) &&
         ++affineOperators > kMaxSourceNesting)
@@ -85,8 +87,8 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
     case ']':
     case '}':
       depth = depth ? depth - 1 : 0;
-      if (affineDepth && depth <= *affineDepth)
-        affineDepth.reset(); // the affine_map<...> closed
+      if (affineDepth >= 0 && depth <= affineDepth)
+        affineDepth = -1; // the affine_map<...> closed
       break;
     default:
       break;
@@ -230,9 +232,7 @@ void mlir::fa::buildFACompilePipeline(OpPassManager &pm,
 
 std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
                                           bool serializes) {
-  if (!llvm::any_of(getKnownGPUTargets(), [&](const GPUTarget &target) {
-        return target.chip == options.chip.getValue();
-      }))
+  if (!lookupGPUTarget(options.chip))
     return getUnsupportedChipMessage(options.chip);
   if (options.optLevel > 3)
     return "opt-level must be 0, 1, 2 or 3, not " +

@@ -102,9 +102,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "(sm_80+) or hopper-ws (wgmma, "
            "sm_90a)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "warps per block (0: mma-sync: 32 rows per warp when the score "
-           "and output fragments fit in registers, else 16; hopper-ws: "
-           "4 per 64 rows, the only choice)">,
+           "warps per block of the forward kernels (0: mma-sync: 32 rows "
+           "per warp when the score and output fragments fit in "
+           "registers, else 16; hopper-ws: 4 per 64 rows, the only "
+           "choice; fa.attention_backward's kernels take theirs from "
+           "their tiles)">,
     Option<"stages", "stages", "int64_t", /*default=*/"0",
            "slots of the K/V ring in shared memory, 2 to 4 (0: the "
            "strategy's choice: mma-sync 3 for key-split tiles where they "

@@ -88,8 +88,10 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // consumers, and, under a mask, keeps the overlapped softmax only with
   // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
   // consumers have 216: D = 64 loops; D = 128 and 256 keep one tile per
-  // block and all the registers, and a persistent D = 128 causal kernel
-  // beside a 56-register producer ran 14-27% slower on the H200). A mask
+  // block and all the registers: a persistent D = 128 causal kernel
+  // beside a 56-register producer ran 14-27% slower on the H200, as the
+  // sections order of emitPersistentTileLoop shares causal tiles unevenly
+  // there, benchmarks/results/2026-12-05-h200-persistent-balance.md). A mask
   // that reads captures keeps one tile per block: all the block's warps
   // build its block table before the roles split.
   // Nor does a masked variable-length tile (the masked order's sections

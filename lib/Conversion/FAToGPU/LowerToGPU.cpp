@@ -77,10 +77,16 @@ mlir::fa::verifyExp2Emulation(int64_t exp2Emulation,
 FailureOr<GPUTarget>
 mlir::fa::parseGPUTarget(StringRef chip,
                          function_ref<InFlightDiagnostic()> emitError) {
-  for (const GPUTarget &target : getKnownGPUTargets())
-    if (target.chip == chip)
-      return target;
+  if (const GPUTarget *target = lookupGPUTarget(chip))
+    return *target;
   return emitError() << getUnsupportedChipMessage(chip);
+}
+
+const GPUTarget *mlir::fa::lookupGPUTarget(StringRef chip) {
+  ArrayRef<GPUTarget> known = getKnownGPUTargets();
+  const GPUTarget *target =
+      llvm::find_if(known, [&](const GPUTarget &t) { return t.chip == chip; });
+  return target == known.end() ? nullptr : target;
 }
 
 std::string mlir::fa::getUnsupportedChipMessage(StringRef chip) {

@@ -156,6 +156,23 @@ struct LowerToLLVMIntrinsic : OpRewritePattern<MathOp> {
   std::string name;
 };
 
+/// math.absi on index -> on i64 (LLVM has no index type; the kernels'
+/// index is 64 bits wide, and a narrower one still holds the value).
+struct LowerIndexAbsI : OpRewritePattern<math::AbsIOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::AbsIOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getType().isIndex())
+      return rewriter.notifyMatchFailure(op, "not on index");
+    Location loc = op.getLoc();
+    Value wide = arith::IndexCastOp::create(
+        rewriter, loc, rewriter.getI64Type(), op.getOperand());
+    Value abs = math::AbsIOp::create(rewriter, loc, wide);
+    rewriter.replaceOpWithNewOp<arith::IndexCastOp>(op, op.getType(), abs);
+    return success();
+  }
+};
+
 struct LowerMaxNum : OpRewritePattern<arith::MaxNumFOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(arith::MaxNumFOp op,
@@ -368,5 +385,5 @@ void mlir::fa::populateLowerMathToNVVMPatterns(RewritePatternSet &patterns) {
                                                         "llvm.roundeven");
   patterns.add<LowerToLLVMIntrinsic<math::CopySignOp>>(ctx, "llvm.copysign");
   patterns.add<LowerToLLVMIntrinsic<math::FmaOp>>(ctx, "llvm.fma");
-  patterns.add<LowerMaxNum>(ctx);
+  patterns.add<LowerIndexAbsI, LowerMaxNum>(ctx);
 }

@@ -136,8 +136,9 @@ func.func @causal_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: 
 
 // A mask at D = 128: the consumers, beside a 64-register producer, would
 // be 7 registers short of their fragments (beside a 56-register one, 1 to
-// spare: measured on the H200, that persistent kernel ran 14-27% slower):
-// one tile per block, the tile from the grid position, no slot read.
+// spare: measured on the H200, that persistent kernel ran 14-27% slower,
+// its tiles shared unevenly by the masked order): one tile per block, the
+// tile from the grid position, no slot read.
 // CHECK-LABEL: func.func @causal_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent

@@ -155,6 +155,19 @@ func.func @abs_i1(%x: i1) -> i1 {
 
 // -----
 
+// An index (a distance |q_idx - kv_idx| computed on positions) is taken
+// through i64: LLVM has no index type, and no libdevice is needed.
+// CHECK-LABEL: func.func @abs_index
+// CHECK:         %[[W:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK:         %[[A:.*]] = llvm.call_intrinsic "llvm.abs.i64"(%[[W]], %{{.*}}) : (i64, i1) -> i64
+// CHECK:         arith.index_cast %[[A]] : i64 to index
+func.func @abs_index(%x: index) -> index {
+  %0 = math.absi %x : index
+  return %0 : index
+}
+
+// -----
+
 // Vector math is refused with a message (the kernels' math is scalar).
 func.func @vector(%x: vector<4xf32>) -> vector<4xf32> {
   // expected-error @+1 {{fa-lower-math-to-nvvm: 'math.tanh' on 'vector<4xf32>': only scalar math is lowered}}

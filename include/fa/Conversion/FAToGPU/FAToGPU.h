@@ -67,6 +67,9 @@ struct GPUTarget {
 /// Python reads) describe.
 ArrayRef<GPUTarget> getKnownGPUTargets();
 
+/// The entry of getKnownGPUTargets for `chip`, or null if it has none.
+const GPUTarget *lookupGPUTarget(StringRef chip);
+
 /// "unsupported chip '<chip>': fa-mlir builds kernels for <the known ones>".
 std::string getUnsupportedChipMessage(StringRef chip);
 
