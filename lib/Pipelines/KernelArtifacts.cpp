@@ -27,9 +27,9 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
-#ifndef FA_VERSION_STRING
-#define FA_VERSION_STRING "unknown"
-#endif
+// FA_VERSION_STRING: the project version and the git revision built
+// (cmake/FAVersion.cmake).
+#include "fa/FAVersion.inc"
 
 std::string mlir::fa::getFACompilerVersion() {
   return "fa-mlir " FA_VERSION_STRING " (MLIR " LLVM_VERSION_STRING ")";

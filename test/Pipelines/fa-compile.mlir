@@ -70,7 +70,7 @@
 // NOBWD: error: backward-dq chooses how a backward computes dQ, and the module holds no fa.attention_backward
 // PRETILED: error: the input's attention is tiled already (its tiles are in fa.attention_tile); block-m, block-n, split-kv and pack-gqa tile fa.attention
 // FUSEDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}fused.{ptx,json}
-// VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
+// VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+(\+g[0-9a-f]+(-dirty)?)?}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
 // EMPTYTOOLKIT: fa-compile: fa_attention_{{.*}} -> {{.*}}nt.{ptx,json}
 // EMPTYTOOLKIT-NOT: error
