@@ -146,16 +146,15 @@ SmallVector<Value> HopperKernelEmitter::issueScores(const Stage &stage) {
   waitTurn();
   Value kSlot = slotDescriptor(kDesc, stage.slot, kSlotBytes);
   emitWgmmaFence(b);
-  SmallVector<Value> scores;
+  SmallVector<int64_t> offsetsA, offsetsB;
   for (int64_t k = 0; k < headDim / 16; ++k) {
     int64_t inSlab = (k % 4) * 32;
-    Value descA = offsetWgmmaDescriptor(
-        b, qDesc, (k / 4) * config.blockM * kSlabRowBytes + inSlab);
-    Value descB = offsetWgmmaDescriptor(
-        b, kSlot, (k / 4) * config.blockN * kSlabRowBytes + inSlab);
-    scores = emitWgmmaSS(b, scores, descA, descB, config.blockN, elementType,
-                         /*accumulate=*/k > 0);
+    offsetsA.push_back((k / 4) * config.blockM * kSlabRowBytes + inSlab);
+    offsetsB.push_back((k / 4) * config.blockN * kSlabRowBytes + inSlab);
   }
+  SmallVector<Value> scores =
+      emitWgmmaSS(b, /*acc=*/{}, qDesc, offsetsA, kSlot, offsetsB,
+                  config.blockN, elementType, /*accumulate=*/false);
   emitWgmmaCommit(b);
   return scores;
 }
@@ -177,12 +176,11 @@ void HopperKernelEmitter::issueValues(HopperState &state, const Stage &stage) {
   state.pending = fenceRegisters(b, state.pending);
   state.acc = fenceRegisters(b, state.acc);
   emitWgmmaFence(b);
-  for (int64_t k = 0; k < config.blockN / 16; ++k) {
-    Value descB = offsetWgmmaDescriptor(b, vSlot, k * 16 * kSlabRowBytes);
-    state.acc = emitWgmmaRS(b, state.acc,
-                            ArrayRef<Value>(state.pending).slice(4 * k, 4),
-                            descB, valueDim, elementType, /*transposeB=*/true);
-  }
+  SmallVector<int64_t> offsetsB;
+  for (int64_t k = 0; k < config.blockN / 16; ++k)
+    offsetsB.push_back(k * 16 * kSlabRowBytes);
+  state.acc = emitWgmmaRS(b, state.acc, state.pending, vSlot, offsetsB,
+                          valueDim, elementType, /*transposeB=*/true);
   emitWgmmaCommit(b);
 }
 

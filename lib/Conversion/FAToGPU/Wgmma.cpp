@@ -10,6 +10,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Interfaces/LoopLikeInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -112,46 +114,176 @@ static SmallVector<Value> accumulatorOperands(ImplicitLocOpBuilder &b,
   return SmallVector<Value>(n / 2, ub::PoisonOp::create(b, b.getF32Type()));
 }
 
+/// Whether `value` is the same in every iteration of `loop`: defined
+/// outside it, or computed inside it by pure ops from such values.
+static bool isInvariantIn(Operation *loop, Value value, int depth = 0) {
+  if (!loop->isAncestor(value.getParentRegion()->getParentOp()))
+    return true;
+  Operation *def = value.getDefiningOp();
+  if (!def || depth > 16 || !isPure(def) || def->getNumRegions() != 0)
+    return false;
+  return llvm::all_of(def->getOperands(), [&](Value operand) {
+    return isInvariantIn(loop, operand, depth + 1);
+  });
+}
+
+namespace {
+/// A shared-memory operand of a chain of MMAs: the descriptor `base` moved
+/// by offsets[k] bytes for MMA k. Where `base` is the same in every
+/// iteration of the loop around the chain (or there is no loop), the moved
+/// descriptors are operands of the statement, which LLVM hoists out of the
+/// loop; otherwise `base` is the operand and each move is an add inside
+/// the statement, next to its MMA. Either way ptxas sees the moves where
+/// it saw them when each MMA was a statement of its own.
+class MovedDescriptor {
+public:
+  MovedDescriptor(ImplicitLocOpBuilder &b, Value base,
+                  ArrayRef<int64_t> offsets, StringRef name)
+      : offsets(offsets), name(name) {
+    assert(llvm::all_of(offsets,
+                        [](int64_t offset) { return offset % 16 == 0; }) &&
+           "wgmma operands start at 16-byte units");
+    Operation *loop = b.getInsertionBlock()->getParentOp();
+    while (loop && !isa<LoopLikeOpInterface>(loop))
+      loop = loop->getParentOp();
+    movedInside = loop && !isInvariantIn(loop, base);
+    if (movedInside)
+      operands.push_back(base);
+    else
+      for (int64_t offset : offsets)
+        operands.push_back(offsetWgmmaDescriptor(b, base, offset));
+  }
+
+  /// Appends the operands (first at asm operand `first`) and their
+  /// constraints.
+  void append(int64_t first, SmallVectorImpl<Value> &values,
+              SmallVectorImpl<StringRef> &constraints) {
+    this->first = first;
+    llvm::append_range(values, operands);
+    constraints.append(operands.size(), "l");
+  }
+
+  /// Writes MMA k's move, if any, and returns its operand.
+  std::string emit(llvm::raw_ostream &os, int64_t k) const {
+    if (!movedInside)
+      return llvm::formatv("${0}", first + k).str();
+    if (offsets[k] == 0)
+      return llvm::formatv("${0}", first).str();
+    os << ".reg .b64 " << name << ";\nadd.s64 " << name << ", $" << first
+       << ", " << (offsets[k] >> 4) << ";\n";
+    return name.str();
+  }
+
+private:
+  ArrayRef<int64_t> offsets;
+  StringRef name;
+  bool movedInside;
+  SmallVector<Value> operands;
+  int64_t first = -1;
+};
+} // namespace
+
+/// The PTX of a chain of `steps` MMAs of shape m64n`n`k16 into the
+/// accumulator registers $0..$(n/2 - 1), one scope per MMA as separate
+/// statements had, so that ptxas sees the instructions in the same order:
+/// `operands(os, k)` writes MMA k's descriptor moves and returns its A and
+/// B operands; scale-d is a predicate true where operand `scale` is
+/// nonzero, or, for the MMAs after the first when `laterAccumulate`, true
+/// (the first overwrites, the others accumulate).
+static std::string wgmmaChainAsm(
+    int64_t steps, int64_t n, Type elementType, StringRef immediates,
+    int64_t scale, bool laterAccumulate,
+    llvm::function_ref<std::string(llvm::raw_ostream &, int64_t)> operands) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  bool setOne = laterAccumulate && steps > 1;
+  if (setOne)
+    os << "{\n.reg .b32 one;\n";
+  std::string accumulators = registerList(0, n / 2);
+  for (int64_t k = 0; k < steps; ++k) {
+    os << "{\n";
+    std::string ab = operands(os, k);
+    std::string s = llvm::formatv("${0}", scale).str();
+    if (setOne && k > 0) {
+      if (k == 1)
+        os << "mov.b32 one, 1;\n";
+      s = "one";
+    }
+    os << ".reg .pred p;\nsetp.ne.b32 p, " << s << ", 0;\n";
+    os << llvm::formatv("wgmma.mma_async.sync.aligned.m64n{0}k16.f32.{1}.{1} "
+                        "{2}, {3}, p, 1, 1, {4};\n}",
+                        n, typeName(elementType), accumulators, ab, immediates);
+    if (k + 1 != steps)
+      os << "\n";
+  }
+  if (setOne)
+    os << "\n}";
+  return text;
+}
+
 SmallVector<Value>
 mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                              Value descA, Value descB, int64_t n,
-                              Type elementType, bool accumulate,
+                              Value descA, ArrayRef<int64_t> offsetsA,
+                              Value descB, ArrayRef<int64_t> offsetsB,
+                              int64_t n, Type elementType, bool accumulate,
                               bool transposeA, bool transposeB) {
+  int64_t steps = offsetsA.size();
+  assert(steps > 0 && offsetsB.size() == offsetsA.size() &&
+         "one A and one B offset per k-step");
+  // Operands: the accumulators (outputs, then tied inputs), A's
+  // descriptors, B's, the first MMA's scale-d. Inside a scope B's move
+  // comes first, as LLVM ordered the two.
   int64_t m = n / 2;
-  std::string asmString = llvm::formatv(
-      "{{\n.reg .pred p;\nsetp.ne.b32 p, ${0}, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, ${4}, ${5}, "
-      "p, 1, 1, {6}, {7};\n}",
-      2 * m + 2, n, typeName(elementType), registerList(0, m), 2 * m, 2 * m + 1,
-      transposeA ? 1 : 0, transposeB ? 1 : 0);
-  Value scaleD =
-      arith::ConstantOp::create(b, b.getI32IntegerAttr(accumulate ? 1 : 0));
+  MovedDescriptor a(b, descA, offsetsA, "a"), bb(b, descB, offsetsB, "b");
+  SmallVector<Value> extra;
+  SmallVector<StringRef> constraints;
+  a.append(2 * m, extra, constraints);
+  bb.append(2 * m + extra.size(), extra, constraints);
+  int64_t scale = 2 * m + extra.size();
+  extra.push_back(
+      arith::ConstantOp::create(b, b.getI32IntegerAttr(accumulate ? 1 : 0)));
+  constraints.push_back("r");
+  std::string asmString = wgmmaChainAsm(
+      steps, n, elementType,
+      llvm::formatv("{0}, {1}", transposeA ? 1 : 0, transposeB ? 1 : 0).str(),
+      scale, /*laterAccumulate=*/!accumulate,
+      [&](llvm::raw_ostream &os, int64_t k) {
+        std::string bOperand = bb.emit(os, k);
+        return a.emit(os, k) + ", " + bOperand;
+      });
   return emitTiedAsm(
       b, asmString, b.getF32Type(), "f",
-      accumulatorOperands(b, accumulate ? acc : ArrayRef<Value>(), n),
-      {descA, descB, scaleD}, {"l", "l", "r"});
+      accumulatorOperands(b, accumulate ? acc : ArrayRef<Value>(), n), extra,
+      constraints);
 }
 
 SmallVector<Value> mlir::fa::detail::emitWgmmaRS(ImplicitLocOpBuilder &b,
                                                  ArrayRef<Value> acc,
                                                  ArrayRef<Value> a, Value descB,
+                                                 ArrayRef<int64_t> offsetsB,
                                                  int64_t n, Type elementType,
                                                  bool transposeB) {
-  assert(a.size() == 4 && "the m64k16 A fragment is four registers");
+  int64_t steps = offsetsB.size();
+  assert(steps > 0 && static_cast<int64_t>(a.size()) == 4 * steps &&
+         "the m64k16 A fragment is four registers per k-step");
+  // Operands: the accumulators (outputs, then tied inputs), A's registers,
+  // B's descriptors, scale-d (1: the RS form accumulates).
   int64_t m = n / 2;
-  // Always accumulates: scale-d is a predicate register set to true.
-  std::string asmString = llvm::formatv(
-      "{{\n.reg .pred p;\nsetp.ne.b32 p, ${0}, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {3}, {4}, ${5}, "
-      "p, 1, 1, {6};\n}",
-      2 * m + 5, n, typeName(elementType), registerList(0, m),
-      registerList(2 * m, 4), 2 * m + 4, transposeB ? 1 : 0);
+  MovedDescriptor bb(b, descB, offsetsB, "b");
   SmallVector<Value> extra(a);
-  extra.push_back(descB);
+  SmallVector<StringRef> constraints(a.size(), "r");
+  bb.append(2 * m + extra.size(), extra, constraints);
+  int64_t scale = 2 * m + extra.size();
   extra.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
+  constraints.push_back("r");
+  std::string asmString = wgmmaChainAsm(
+      steps, n, elementType, transposeB ? "1" : "0", scale,
+      /*laterAccumulate=*/false, [&](llvm::raw_ostream &os, int64_t k) {
+        std::string bOperand = bb.emit(os, k);
+        return registerList(2 * m + 4 * k, 4) + ", " + bOperand;
+      });
   return emitTiedAsm(b, asmString, b.getF32Type(), "f",
-                     accumulatorOperands(b, acc, n), extra,
-                     {"r", "r", "r", "r", "l", "r"});
+                     accumulatorOperands(b, acc, n), extra, constraints);
 }
 
 SmallVector<Value> mlir::fa::detail::fenceRegisters(ImplicitLocOpBuilder &b,

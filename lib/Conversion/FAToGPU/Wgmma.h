@@ -10,9 +10,16 @@
 // keep LLVM from moving register accesses across the asynchronous MMA.
 //
 // Upstream's nvvm.wgmma.mma_async has no register-A form, so both forms are
-// emitted as llvm.inline_asm with the PTX spelled out (one op per MMA; the
-// accumulators are tied operands). nvvm.wgmma.fence / commit / wait are
-// upstream ops.
+// emitted as llvm.inline_asm with the PTX spelled out: one statement per
+// chain of MMAs into the same accumulators (a k-loop), whose registers are
+// tied operands. An accumulator of 64 registers is 64 results and 64
+// operands of a statement, so one statement per MMA made the LLVM IR of a
+// kernel about half extractvalues and cost a quarter of the LLVM backend's
+// time. The PTX inside keeps one scope per MMA and each descriptor move
+// where LLVM placed it when every MMA was a statement of its own (hoisted
+// out of the loop where the descriptor is loop-invariant, next to its MMA
+// otherwise), so that ptxas sees the same instructions in the same order.
+// nvvm.wgmma.fence / commit / wait are upstream ops.
 //
 // Shared-memory layout ("slabs"): a tile of R rows by C 16-bit columns is
 // C/64 slabs of R rows of 128 bytes; the 16-byte chunk j of row r is stored
@@ -48,19 +55,25 @@ Value makeWgmmaDescriptor(ImplicitLocOpBuilder &b, Value address,
 Value offsetWgmmaDescriptor(ImplicitLocOpBuilder &b, Value descriptor,
                             int64_t offsetBytes);
 
-/// acc (64 x n f32, n/2 per thread) = A B (+ acc when `accumulate`), A
-/// (64 x 16) and B (16 x n) in shared memory: K-major (A B^T of two
-/// row-major tiles), or M-major A / N-major B when transposed.
+/// acc (64 x n f32, n/2 per thread) = sum over k of A_k B_k (+ acc when
+/// `accumulate`), each A_k (64 x 16) and B_k (16 x n) in shared memory at
+/// the descriptors descA and descB moved by offsetsA[k] and offsetsB[k]
+/// bytes (multiples of 16): K-major (A B^T of two row-major tiles), or
+/// M-major A / N-major B when transposed. One asm statement issues the
+/// MMAs back to back (the first overwrites acc unless `accumulate`).
 SmallVector<Value> emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                               Value descA, Value descB, int64_t n,
-                               Type elementType, bool accumulate,
+                               Value descA, ArrayRef<int64_t> offsetsA,
+                               Value descB, ArrayRef<int64_t> offsetsB,
+                               int64_t n, Type elementType, bool accumulate,
                                bool transposeA = false,
                                bool transposeB = false);
-/// acc += A B with A (64 x 16) in four registers of two 16-bit elements
-/// each (the m64k16 A fragment) and B (16 x n) in shared memory, N-major
-/// when `transposeB`.
+/// acc += sum over k of A_k B_k, A_k (64 x 16) in the four registers
+/// a[4k..4k+3] of two 16-bit elements each (the m64k16 A fragment) and B_k
+/// (16 x n) in shared memory at the descriptor descB moved by offsetsB[k]
+/// bytes, N-major when `transposeB`; one asm statement, as emitWgmmaSS.
 SmallVector<Value> emitWgmmaRS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                               ArrayRef<Value> a, Value descB, int64_t n,
+                               ArrayRef<Value> a, Value descB,
+                               ArrayRef<int64_t> offsetsB, int64_t n,
                                Type elementType, bool transposeB);
 
 /// `values` (all f32 or all i32) through an empty volatile asm: later

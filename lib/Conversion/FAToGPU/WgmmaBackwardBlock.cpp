@@ -87,12 +87,13 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
   Value slotBytes = mul(slot, idx(2 * streamRows * headDim));
   Value ring = wgmmaDescriptor(add(idx(ringBytes), slotBytes),
                                streamRows * kSlabRowBytes);
-  SmallVector<Value> result(acc);
   emitWgmmaFence(b);
+  SmallVector<int64_t> offsets;
   for (int64_t k = 0; k < streamRows / 16; ++k)
-    result = emitWgmmaRS(b, result, fragments.slice(4 * k, 4),
-                         offsetWgmmaDescriptor(b, ring, k * 16 * kSlabRowBytes),
-                         headDim, elementType, /*transposeB=*/true);
+    offsets.push_back(k * 16 * kSlabRowBytes);
+  SmallVector<Value> result =
+      emitWgmmaRS(b, acc, fragments.take_front(4 * offsets.size()), ring,
+                  offsets, headDim, elementType, /*transposeB=*/true);
   emitWgmmaCommit(b);
   return result;
 }
@@ -210,18 +211,14 @@ BackwardEmitter::emitWgmmaProducts(Value slot) {
   Value qDesc = wgmmaDescriptor(add(idx(qRingBytes), slotBytes), 16);
   Value dODesc = wgmmaDescriptor(add(idx(doRingBytes), slotBytes), 16);
   auto product = [&](Value a, Value bDesc) {
-    SmallVector<Value> acc;
+    SmallVector<int64_t> offsetsA, offsetsB;
     for (int64_t k = 0; k < headDim / 16; ++k) {
       int64_t inSlab = (k % 4) * 32;
-      acc = emitWgmmaSS(
-          b, acc,
-          offsetWgmmaDescriptor(b, a,
-                                (k / 4) * tileRows * kSlabRowBytes + inSlab),
-          offsetWgmmaDescriptor(b, bDesc,
-                                (k / 4) * streamRows * kSlabRowBytes + inSlab),
-          streamRows, elementType, /*accumulate=*/k > 0);
+      offsetsA.push_back((k / 4) * tileRows * kSlabRowBytes + inSlab);
+      offsetsB.push_back((k / 4) * streamRows * kSlabRowBytes + inSlab);
     }
-    return acc;
+    return emitWgmmaSS(b, /*acc=*/{}, a, offsetsA, bDesc, offsetsB, streamRows,
+                       elementType, /*accumulate=*/false);
   };
   // Two groups: S^T is waited for while dP^T is still in flight.
   emitWgmmaFence(b);
@@ -343,14 +340,14 @@ void BackwardEmitter::emitWgmmaGradients(
                                mul(rem(firstCol, idx(64)), idx(2))));
   Value aDesc = wgmmaDescriptor(aOffset, tileLeading);
   Value bDesc = wgmmaDescriptor(bOffset, tileLeading);
-  SmallVector<Value> gradQuery;
   emitWgmmaFence(b);
+  SmallVector<int64_t> offsets;
   for (int64_t k = 0; k < tileRows / 16; ++k)
-    gradQuery = emitWgmmaSS(
-        b, gradQuery, offsetWgmmaDescriptor(b, aDesc, k * 16 * kSlabRowBytes),
-        offsetWgmmaDescriptor(b, bDesc, k * 16 * kSlabRowBytes), n, elementType,
-        /*accumulate=*/k > 0, /*transposeA=*/true,
-        /*transposeB=*/true);
+    offsets.push_back(k * 16 * kSlabRowBytes);
+  SmallVector<Value> gradQuery =
+      emitWgmmaSS(b, /*acc=*/{}, aDesc, offsets, bDesc, offsets, n, elementType,
+                  /*accumulate=*/false, /*transposeA=*/true,
+                  /*transposeB=*/true);
   emitWgmmaCommit(b);
 
   // dK += dS^T Q, issued behind dQ: dQ's reductions run while it does.

@@ -9,11 +9,12 @@
 // 64-column slab, after expecting the bytes on the stage's barrier. The
 // consumers take registers and wait for Q. They peel the first block they
 // compute: S = Q K^T as eight m64n128k16 wgmmas from shared-memory
-// descriptors (the first overwrites, scale-d = 0), its scores body and
-// online softmax. Then per block j they issue S_j, issue O += P_j-1 V_j-1
-// as eight wgmmas with P from registers and V N-major (trans-b = 1), wait
-// for S_j only, release K_j, run the softmax of S_j while the P V runs,
-// wait for it and release V_j-1; the last P V follows the loop.
+// descriptors (one asm statement; the first overwrites, scale-d = 0), its
+// scores body and online softmax. Then per block j they issue S_j, issue
+// O += P_j-1 V_j-1 as eight wgmmas (one statement) with P from registers
+// and V N-major (trans-b = 1), wait for S_j only, release K_j, run the
+// softmax of S_j while the P V runs, wait for it and release V_j-1; the
+// last P V follows the loop.
 
 // CHECK:       %[[QB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x128xbf16> to memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-NEXT:  %[[KB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
@@ -73,9 +74,14 @@
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:             nvvm.wgmma.fence.aligned
-// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $130, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129, p, 1, 1, 0, 0;\0A}"
-// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,r"
-// CHECK-COUNT-7:     wgmma.mma_async.sync.aligned.m64n128k16
+// One asm statement for the chain of eight, a scope per MMA: the first
+// overwrites (scale-d from the 0 operand), the others accumulate (a
+// register set to 1). Outside a loop the moved descriptors are operands:
+// A's $128.., B's $136...
+// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .b32 one;\0A{\0A.reg .pred p;\0Asetp.ne.b32 p, $144, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p, 1, 1, 0, 0;\0A}\0A{\0Amov.b32 one, 1;\0A.reg .pred p;\0Asetp.ne.b32 p, one, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, $137, p, 1, 1, 0, 0;\0A}
+// CHECK-SAME:          wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, $143, p, 1, 1, 0, 0;\0A}\0A}"
+// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,l,l,l,l,l,l,l,l,l,l,l,l,l,l,r"
+// CHECK-NOT:         llvm.inline_asm
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
@@ -88,13 +94,24 @@
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:               nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8:       wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, $128, $129
+// In the loop, K's slot changes per block: B's descriptor is the operand
+// $136, moved next to each MMA inside the statement; Q's moves are
+// loop-invariant operands (LLVM hoists them).
+// CHECK:               llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p,
+// CHECK-SAME:            add.s64 b, $136, 2;\0Amov.b32 one, 1;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, b, p,
+// CHECK-SAME:            add.s64 b, $136, 1030;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, b, p, 1, 1, 0, 0;\0A}\0A}"
+// CHECK-SAME:            "=f,{{.*}},63,l,l,l,l,l,l,l,l,l,r"
+// CHECK-NOT:           llvm.inline_asm
 // CHECK:               nvvm.wgmma.commit.group.sync.aligned
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.wgmma.fence.aligned
-// CHECK:               wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132, p, 1, 1, 1;
-// CHECK-SAME:            "=f,{{.*}},63,r,r,r,r,l,r"
-// CHECK-COUNT-7:       wgmma.mma_async.sync.aligned.m64n128k16
+// P's registers are $128..$159 (four per MMA), V's slot descriptor $160
+// (moved inside), scale-d (1) $161.
+// CHECK:               llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $161, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$128, $129, $130, $131}, $160, p, 1, 1, 1;\0A}
+// CHECK-SAME:            add.s64 b, $160, 128;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$132, $133, $134, $135}, b, p, 1, 1, 1;
+// CHECK-SAME:            add.s64 b, $160, 896;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$156, $157, $158, $159}, b, p, 1, 1, 1;\0A}"
+// CHECK-SAME:            "=f,{{.*}},63,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,r,l,r"
+// CHECK-NOT:           llvm.inline_asm
 // CHECK:               nvvm.wgmma.commit.group.sync.aligned
 // CHECK:               nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
 // S_j is ready; the P V runs on under the softmax, unmasked or masked.
@@ -111,7 +128,10 @@
 // The last P V.
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8:     wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{.*}}, $63}, {$128, $129, $130, $131}, $132
+// After the loop, V's moved descriptors are operands again ($160..).
+// CHECK:             llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$128, $129, $130, $131}, $160, p,
+// CHECK-SAME:          wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$156, $157, $158, $159}, $167, p, 1, 1, 1;\0A}"
+// CHECK-NOT:         llvm.inline_asm
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK:             nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
