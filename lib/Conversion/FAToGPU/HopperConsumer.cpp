@@ -146,15 +146,10 @@ SmallVector<Value> HopperKernelEmitter::issueScores(const Stage &stage) {
   waitTurn();
   Value kSlot = slotDescriptor(kDesc, stage.slot, kSlotBytes);
   emitWgmmaFence(b);
-  SmallVector<int64_t> offsetsA, offsetsB;
-  for (int64_t k = 0; k < headDim / 16; ++k) {
-    int64_t inSlab = (k % 4) * 32;
-    offsetsA.push_back((k / 4) * config.blockM * kSlabRowBytes + inSlab);
-    offsetsB.push_back((k / 4) * config.blockN * kSlabRowBytes + inSlab);
-  }
-  SmallVector<Value> scores =
-      emitWgmmaSS(b, /*acc=*/{}, qDesc, offsetsA, kSlot, offsetsB,
-                  config.blockN, elementType, /*accumulate=*/false);
+  SmallVector<Value> scores = emitWgmmaSS(
+      b, /*acc=*/{}, qDesc, getKMajorStepOffsets(headDim, config.blockM), kSlot,
+      getKMajorStepOffsets(headDim, config.blockN), config.blockN, elementType,
+      /*accumulate=*/false);
   emitWgmmaCommit(b);
   return scores;
 }
@@ -176,11 +171,9 @@ void HopperKernelEmitter::issueValues(HopperState &state, const Stage &stage) {
   state.pending = fenceRegisters(b, state.pending);
   state.acc = fenceRegisters(b, state.acc);
   emitWgmmaFence(b);
-  SmallVector<int64_t> offsetsB;
-  for (int64_t k = 0; k < config.blockN / 16; ++k)
-    offsetsB.push_back(k * 16 * kSlabRowBytes);
-  state.acc = emitWgmmaRS(b, state.acc, state.pending, vSlot, offsetsB,
-                          valueDim, elementType, /*transposeB=*/true);
+  state.acc = emitWgmmaRS(b, state.acc, state.pending, vSlot,
+                          getRowStepOffsets(config.blockN), valueDim,
+                          elementType, /*transposeB=*/true);
   emitWgmmaCommit(b);
 }
 

@@ -55,6 +55,21 @@ Value mlir::fa::detail::offsetWgmmaDescriptor(ImplicitLocOpBuilder &b,
       arith::ConstantOp::create(b, b.getI64IntegerAttr(offsetBytes >> 4)));
 }
 
+SmallVector<int64_t> mlir::fa::detail::getKMajorStepOffsets(int64_t depth,
+                                                            int64_t rows) {
+  SmallVector<int64_t> offsets;
+  for (int64_t k = 0; k < depth / 16; ++k)
+    offsets.push_back((k / 4) * rows * kSlabRowBytes + (k % 4) * 32);
+  return offsets;
+}
+
+SmallVector<int64_t> mlir::fa::detail::getRowStepOffsets(int64_t depth) {
+  SmallVector<int64_t> offsets;
+  for (int64_t k = 0; k < depth / 16; ++k)
+    offsets.push_back(k * 16 * kSlabRowBytes);
+  return offsets;
+}
+
 /// A volatile llvm.inline_asm whose results are `outputs` registers of
 /// `outputType`, tied to the first `outputs` operands, and the struct's
 /// fields as values.

@@ -55,6 +55,14 @@ Value makeWgmmaDescriptor(ImplicitLocOpBuilder &b, Value address,
 Value offsetWgmmaDescriptor(ImplicitLocOpBuilder &b, Value descriptor,
                             int64_t offsetBytes);
 
+/// The byte offsets of the 16-deep k-steps through `depth` columns of a
+/// K-major operand of `rows` rows in slabs: 32 bytes per step inside a slab,
+/// the next slab (`rows` x 128 bytes) every 4 steps.
+SmallVector<int64_t> getKMajorStepOffsets(int64_t depth, int64_t rows);
+/// The byte offsets of the 16-deep k-steps through `depth` rows of an
+/// N-major (or M-major) operand in slabs: 16 rows (2048 bytes) per step.
+SmallVector<int64_t> getRowStepOffsets(int64_t depth);
+
 /// acc (64 x n f32, n/2 per thread) = sum over k of A_k B_k (+ acc when
 /// `accumulate`), each A_k (64 x 16) and B_k (16 x n) in shared memory at
 /// the descriptors descA and descB moved by offsetsA[k] and offsetsB[k]

@@ -88,12 +88,10 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
   Value ring = wgmmaDescriptor(add(idx(ringBytes), slotBytes),
                                streamRows * kSlabRowBytes);
   emitWgmmaFence(b);
-  SmallVector<int64_t> offsets;
-  for (int64_t k = 0; k < streamRows / 16; ++k)
-    offsets.push_back(k * 16 * kSlabRowBytes);
   SmallVector<Value> result =
-      emitWgmmaRS(b, acc, fragments.take_front(4 * offsets.size()), ring,
-                  offsets, headDim, elementType, /*transposeB=*/true);
+      emitWgmmaRS(b, acc, fragments.take_front(4 * (streamRows / 16)), ring,
+                  getRowStepOffsets(streamRows), headDim, elementType,
+                  /*transposeB=*/true);
   emitWgmmaCommit(b);
   return result;
 }
@@ -211,13 +209,9 @@ BackwardEmitter::emitWgmmaProducts(Value slot) {
   Value qDesc = wgmmaDescriptor(add(idx(qRingBytes), slotBytes), 16);
   Value dODesc = wgmmaDescriptor(add(idx(doRingBytes), slotBytes), 16);
   auto product = [&](Value a, Value bDesc) {
-    SmallVector<int64_t> offsetsA, offsetsB;
-    for (int64_t k = 0; k < headDim / 16; ++k) {
-      int64_t inSlab = (k % 4) * 32;
-      offsetsA.push_back((k / 4) * tileRows * kSlabRowBytes + inSlab);
-      offsetsB.push_back((k / 4) * streamRows * kSlabRowBytes + inSlab);
-    }
-    return emitWgmmaSS(b, /*acc=*/{}, a, offsetsA, bDesc, offsetsB, streamRows,
+    return emitWgmmaSS(b, /*acc=*/{}, a,
+                       getKMajorStepOffsets(headDim, tileRows), bDesc,
+                       getKMajorStepOffsets(headDim, streamRows), streamRows,
                        elementType, /*accumulate=*/false);
   };
   // Two groups: S^T is waited for while dP^T is still in flight.
@@ -341,9 +335,7 @@ void BackwardEmitter::emitWgmmaGradients(
   Value aDesc = wgmmaDescriptor(aOffset, tileLeading);
   Value bDesc = wgmmaDescriptor(bOffset, tileLeading);
   emitWgmmaFence(b);
-  SmallVector<int64_t> offsets;
-  for (int64_t k = 0; k < tileRows / 16; ++k)
-    offsets.push_back(k * 16 * kSlabRowBytes);
+  SmallVector<int64_t> offsets = getRowStepOffsets(tileRows);
   SmallVector<Value> gradQuery =
       emitWgmmaSS(b, /*acc=*/{}, aDesc, offsets, bDesc, offsets, n, elementType,
                   /*accumulate=*/false, /*transposeA=*/true,
