@@ -88,10 +88,10 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
   Value ring = wgmmaDescriptor(add(idx(ringBytes), slotBytes),
                                streamRows * kSlabRowBytes);
   emitWgmmaFence(b);
+  SmallVector<int64_t> offsets = getRowStepOffsets(streamRows);
   SmallVector<Value> result =
-      emitWgmmaRS(b, acc, fragments.take_front(4 * (streamRows / 16)), ring,
-                  getRowStepOffsets(streamRows), headDim, elementType,
-                  /*transposeB=*/true);
+      emitWgmmaRS(b, acc, fragments.take_front(4 * offsets.size()), ring,
+                  offsets, headDim, elementType, /*transposeB=*/true);
   emitWgmmaCommit(b);
   return result;
 }
