@@ -144,16 +144,18 @@ static bool isInvariantIn(Operation *loop, Value value, int depth = 0) {
 
 namespace {
 /// A shared-memory operand of a chain of MMAs: the descriptor `base` moved
-/// by offsets[k] bytes for MMA k. Where `base` is the same in every
-/// iteration of the loop around the chain (or there is no loop), the moved
-/// descriptors are operands of the statement, which LLVM hoists out of the
-/// loop; otherwise `base` is the operand and each move is an add inside
-/// the statement, next to its MMA. Either way ptxas sees the moves where
-/// it saw them when each MMA was a statement of its own.
+/// by offsets[k] bytes for MMA k. The moved descriptors are operands of the
+/// statement under DescriptorMoves::Operands, and under AsPlaced where
+/// `base` is the same in every iteration of the loop around the chain (or
+/// there is no loop): LLVM hoists them out of the loop. Otherwise (AsPlaced
+/// in a loop) `base` is the operand and each move is an add inside the
+/// statement, next to its MMA, where ptxas saw it when each MMA was a
+/// statement of its own.
 class MovedDescriptor {
 public:
   MovedDescriptor(ImplicitLocOpBuilder &b, Value base,
-                  ArrayRef<int64_t> offsets, StringRef name)
+                  ArrayRef<int64_t> offsets, StringRef name,
+                  DescriptorMoves moves)
       : offsets(offsets), name(name) {
     assert(llvm::all_of(offsets,
                         [](int64_t offset) { return offset % 16 == 0; }) &&
@@ -161,7 +163,8 @@ public:
     Operation *loop = b.getInsertionBlock()->getParentOp();
     while (loop && !isa<LoopLikeOpInterface>(loop))
       loop = loop->getParentOp();
-    movedInside = loop && !isInvariantIn(loop, base);
+    movedInside = moves == DescriptorMoves::AsPlaced && loop &&
+                  !isInvariantIn(loop, base);
     if (movedInside)
       operands.push_back(base);
     else
@@ -236,12 +239,11 @@ static std::string wgmmaChainAsm(
   return text;
 }
 
-SmallVector<Value>
-mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                              Value descA, ArrayRef<int64_t> offsetsA,
-                              Value descB, ArrayRef<int64_t> offsetsB,
-                              int64_t n, Type elementType, bool accumulate,
-                              bool transposeA, bool transposeB) {
+SmallVector<Value> mlir::fa::detail::emitWgmmaSS(
+    ImplicitLocOpBuilder &b, ArrayRef<Value> acc, Value descA,
+    ArrayRef<int64_t> offsetsA, Value descB, ArrayRef<int64_t> offsetsB,
+    int64_t n, Type elementType, bool accumulate, bool transposeA,
+    bool transposeB, DescriptorMoves moves) {
   int64_t steps = offsetsA.size();
   assert(steps > 0 && offsetsB.size() == offsetsA.size() &&
          "one A and one B offset per k-step");
@@ -249,7 +251,8 @@ mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
   // descriptors, B's, the first MMA's scale-d. Inside a scope B's move
   // comes first, as LLVM ordered the two.
   int64_t m = n / 2;
-  MovedDescriptor a(b, descA, offsetsA, "a"), bb(b, descB, offsetsB, "b");
+  MovedDescriptor a(b, descA, offsetsA, "a", moves),
+      bb(b, descB, offsetsB, "b", moves);
   SmallVector<Value> extra;
   SmallVector<StringRef> constraints;
   a.append(2 * m, extra, constraints);
@@ -272,19 +275,17 @@ mlir::fa::detail::emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
       constraints);
 }
 
-SmallVector<Value> mlir::fa::detail::emitWgmmaRS(ImplicitLocOpBuilder &b,
-                                                 ArrayRef<Value> acc,
-                                                 ArrayRef<Value> a, Value descB,
-                                                 ArrayRef<int64_t> offsetsB,
-                                                 int64_t n, Type elementType,
-                                                 bool transposeB) {
+SmallVector<Value> mlir::fa::detail::emitWgmmaRS(
+    ImplicitLocOpBuilder &b, ArrayRef<Value> acc, ArrayRef<Value> a,
+    Value descB, ArrayRef<int64_t> offsetsB, int64_t n, Type elementType,
+    bool transposeB, DescriptorMoves moves) {
   int64_t steps = offsetsB.size();
   assert(steps > 0 && static_cast<int64_t>(a.size()) == 4 * steps &&
          "the m64k16 A fragment is four registers per k-step");
   // Operands: the accumulators (outputs, then tied inputs), A's registers,
   // B's descriptors, scale-d (1: the RS form accumulates).
   int64_t m = n / 2;
-  MovedDescriptor bb(b, descB, offsetsB, "b");
+  MovedDescriptor bb(b, descB, offsetsB, "b", moves);
   SmallVector<Value> extra(a);
   SmallVector<StringRef> constraints(a.size(), "r");
   bb.append(2 * m + extra.size(), extra, constraints);

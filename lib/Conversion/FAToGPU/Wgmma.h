@@ -63,26 +63,40 @@ SmallVector<int64_t> getKMajorStepOffsets(int64_t depth, int64_t rows);
 /// N-major (or M-major) operand in slabs: 16 rows (2048 bytes) per step.
 SmallVector<int64_t> getRowStepOffsets(int64_t depth);
 
+/// Where the moved descriptors of a chain's MMAs are computed.
+/// - AsPlaced: where LLVM placed them when every MMA was a statement of its
+///   own (the forward's chains): as operands of the statement where the
+///   base descriptor is the same in every iteration of the loop around the
+///   chain (LLVM hoists them), else as adds inside the statement, next to
+///   their MMA.
+/// - Operands: always as operands, computed before the statement. The
+///   backward's fused kernel keeps more accumulators live than the forward;
+///   there ptxas allocates the adds' results inside the statement beside
+///   all of them (its D = 64 kernels spilled 8-12 bytes), and none as
+///   operands.
+enum class DescriptorMoves { AsPlaced, Operands };
+
 /// acc (64 x n f32, n/2 per thread) = sum over k of A_k B_k (+ acc when
 /// `accumulate`), each A_k (64 x 16) and B_k (16 x n) in shared memory at
 /// the descriptors descA and descB moved by offsetsA[k] and offsetsB[k]
 /// bytes (multiples of 16): K-major (A B^T of two row-major tiles), or
 /// M-major A / N-major B when transposed. One asm statement issues the
 /// MMAs back to back (the first overwrites acc unless `accumulate`).
-SmallVector<Value> emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                               Value descA, ArrayRef<int64_t> offsetsA,
-                               Value descB, ArrayRef<int64_t> offsetsB,
-                               int64_t n, Type elementType, bool accumulate,
-                               bool transposeA = false,
-                               bool transposeB = false);
+SmallVector<Value>
+emitWgmmaSS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc, Value descA,
+            ArrayRef<int64_t> offsetsA, Value descB, ArrayRef<int64_t> offsetsB,
+            int64_t n, Type elementType, bool accumulate,
+            bool transposeA = false, bool transposeB = false,
+            DescriptorMoves moves = DescriptorMoves::AsPlaced);
 /// acc += sum over k of A_k B_k, A_k (64 x 16) in the four registers
 /// a[4k..4k+3] of two 16-bit elements each (the m64k16 A fragment) and B_k
 /// (16 x n) in shared memory at the descriptor descB moved by offsetsB[k]
 /// bytes, N-major when `transposeB`; one asm statement, as emitWgmmaSS.
-SmallVector<Value> emitWgmmaRS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc,
-                               ArrayRef<Value> a, Value descB,
-                               ArrayRef<int64_t> offsetsB, int64_t n,
-                               Type elementType, bool transposeB);
+SmallVector<Value>
+emitWgmmaRS(ImplicitLocOpBuilder &b, ArrayRef<Value> acc, ArrayRef<Value> a,
+            Value descB, ArrayRef<int64_t> offsetsB, int64_t n,
+            Type elementType, bool transposeB,
+            DescriptorMoves moves = DescriptorMoves::AsPlaced);
 
 /// `values` (all f32 or all i32) through an empty volatile asm: later
 /// uses cannot move above it, earlier definitions cannot move below it.

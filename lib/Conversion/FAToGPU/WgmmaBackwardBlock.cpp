@@ -89,9 +89,9 @@ BackwardEmitter::accumulateRingProduct(ArrayRef<Value> acc,
                                streamRows * kSlabRowBytes);
   emitWgmmaFence(b);
   SmallVector<int64_t> offsets = getRowStepOffsets(streamRows);
-  SmallVector<Value> result =
-      emitWgmmaRS(b, acc, fragments.take_front(4 * offsets.size()), ring,
-                  offsets, headDim, elementType, /*transposeB=*/true);
+  SmallVector<Value> result = emitWgmmaRS(
+      b, acc, fragments.take_front(4 * offsets.size()), ring, offsets, headDim,
+      elementType, /*transposeB=*/true, DescriptorMoves::Operands);
   emitWgmmaCommit(b);
   return result;
 }
@@ -212,7 +212,8 @@ BackwardEmitter::emitWgmmaProducts(Value slot) {
     return emitWgmmaSS(b, /*acc=*/{}, a,
                        getKMajorStepOffsets(headDim, tileRows), bDesc,
                        getKMajorStepOffsets(headDim, streamRows), streamRows,
-                       elementType, /*accumulate=*/false);
+                       elementType, /*accumulate=*/false, /*transposeA=*/false,
+                       /*transposeB=*/false, DescriptorMoves::Operands);
   };
   // Two groups: S^T is waited for while dP^T is still in flight.
   emitWgmmaFence(b);
@@ -339,7 +340,7 @@ void BackwardEmitter::emitWgmmaGradients(
   SmallVector<Value> gradQuery =
       emitWgmmaSS(b, /*acc=*/{}, aDesc, offsets, bDesc, offsets, n, elementType,
                   /*accumulate=*/false, /*transposeA=*/true,
-                  /*transposeB=*/true);
+                  /*transposeB=*/true, DescriptorMoves::Operands);
   emitWgmmaCommit(b);
 
   // dK += dS^T Q, issued behind dQ: dQ's reductions run while it does.

@@ -29,6 +29,12 @@
 // symbol counts against the 232448), so each block keeps its start barrier
 // and one dS^T buffer.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws block-m=64" "--fa-lower-to-gpu=strategy=hopper-ws stages=3" | FileCheck %s --check-prefix=S3
+// Every chain takes its moved descriptors as operands computed before the
+// statement (DescriptorMoves::Operands): an add inside the statement is
+// allocated beside all the accumulators (the D = 64 kernels spilled).
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=auto defaults-for=hopper-ws block-m=64" "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=MOVES
+// MOVES: gpu.module @fa_attention_backward
+// MOVES-NOT: add.s64 {{a|b}}, $
 
 // D = 64: each warpgroup takes 32 of dQ's columns over all 128 keys (8
 // k-steps, N 32, the second from inside a swizzle atom).
