@@ -336,8 +336,9 @@ void HopperKernelEmitter::emitProducerTiles() {
   SmallVector<Value> init{i32(0)};
   llvm::append_range(init, producerCounts());
   SmallVector<Value> results = emitPersistentTileLoop(
-      b, function, space, config.blockM, init,
-      [&](const TileCoordinates &coordinates, ValueRange values) {
+      b, function, space, config.blockM,
+      config.pairedTiles ? MaskedTileOrder::Pairs : MaskedTileOrder::Sections,
+      init, [&](const TileCoordinates &coordinates, ValueRange values) {
         beginTile(coordinates);
         auto emitTile = [&]() -> SmallVector<Value> {
           Value tiles = values[0];
@@ -500,6 +501,23 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
   return false;
 }
 
+/// Whether the visibility predicate is one comparison of a value of the
+/// key (its block and column) with a value of the row, reading no
+/// captures: a causal mask of either alignment.
+static bool isKeyBoundMask(const ScoreFunction &function) {
+  Value visible = function.getVisible();
+  auto compare = visible ? visible.getDefiningOp<arith::CmpIOp>() : nullptr;
+  if (!compare || readsCaptures(function, visible, /*perKey=*/false))
+    return false;
+  auto ofKey = [](unsigned bits) {
+    return (bits & kCol) && !(bits & ~unsigned(kBlock | kCol));
+  };
+  auto ofRow = [](unsigned bits) { return !(bits & ~unsigned(kRow)); };
+  unsigned lhs = function.getDependence(compare.getLhs());
+  unsigned rhs = function.getDependence(compare.getRhs());
+  return (ofKey(lhs) && ofRow(rhs)) || (ofRow(lhs) && ofKey(rhs));
+}
+
 FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
     OpBuilder &builder, gpu::GPUModuleOp module, const FusedAttentionTile &tile,
     const AttentionKernelSpec &spec, const HopperConfig &givenConfig,
@@ -528,6 +546,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
       traits.visibilityReadsCaptures ||
       readsCaptures(*function, function->getInner(), /*perKey=*/false);
   traits.varlen = tile.isVarlen();
+  traits.keyBoundMask = isKeyBoundMask(*function);
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))

@@ -88,12 +88,9 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // consumers, and, under a mask, keeps the overlapped softmax only with
   // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
   // consumers have 216: D = 64 loops; D = 128 and 256 keep one tile per
-  // block and all the registers: a persistent D = 128 causal kernel
-  // beside a 56-register producer ran 14-27% slower on the H200, as the
-  // sections order of emitPersistentTileLoop shares causal tiles unevenly
-  // there, benchmarks/results/2026-12-05-h200-persistent-balance.md). A mask
-  // that reads captures keeps one tile per block: all the block's warps
-  // build its block table before the roles split.
+  // block and all the registers, but for the key-bound masks in pairs
+  // below). A mask that reads captures keeps one tile per block: all the
+  // block's warps build its block table before the roles split.
   // Nor does a masked variable-length tile (the masked order's sections
   // need one key length); an unmasked one loops over the tiles of its
   // longest sequence in each head and sequence, and skips those past its
@@ -111,14 +108,39 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   config.persistent = !traits.visibilityReadsCaptures &&
                       !(traits.varlen && traits.masks) && loops();
   config.roomyProducer = config.persistent && looping.roomyProducer;
+  // A key-bound mask (causal) at D = 128 loops over tiles in pairs where
+  // the rule above leaves one tile per block: its producer keeps 56
+  // registers and the consumers need no headroom beyond the fragments
+  // (ptxas -v: no spill with 1 register to spare, causal and causal with a
+  // softcap, both dtypes and alignments, with and without LSE), with the
+  // overlapped softmax. On the H200 it ran 13-14 % faster than one tile per
+  // block at N = 1024 and level at 16384, on the H100 5-7 % and -1 to +1 %
+  // (the sections order was 14-27 % slower), benchmarks/results/
+  // 2026-12-05-h200-persistent-balance.md. Not taken: D = 64 keeps the
+  // sections order (3 % faster there at the benchmark's shapes); D = 192
+  // in pairs ran level (-2 to +2 %); a window or a prefix beside the causal
+  // test, or a score_mod that loads captures (ALiBi), spilled 28-56 bytes
+  // beside the 56-register producer; with three consumer warpgroups
+  // (block-m 192 at D = 64) the spills grew from 40 to 96-104 bytes.
+  if (!config.persistent && traits.keyBoundMask && !traits.varlen &&
+      !traits.loadsCaptures && config.warpgroups() == 2 &&
+      spec.getHeadDim() <= 128) {
+    HopperConfig paired = config;
+    paired.persistent = true;
+    paired.pairedTiles = true;
+    paired.roomyProducer = false;
+    if (getRegisterBudget(paired) >= getFragmentRegisters(spec, paired))
+      config = paired;
+  }
   // A capture-reading mask is classified into the block table before the
   // roles split: the producer's loop reads the table, not the captures.
   if (traits.visibilityReadsCaptures)
     config.blockTableEntries = kBlockTableEntries;
   int64_t headroom =
       getRegisterBudget(config) - getFragmentRegisters(spec, config);
-  config.overlapSoftmax = !traits.capturesPerKey &&
-                          headroom >= (traits.masks ? kOverlapHeadroom : 0);
+  config.overlapSoftmax =
+      !traits.capturesPerKey &&
+      headroom >= (traits.masks && !config.pairedTiles ? kOverlapHeadroom : 0);
   // A tile without the registers for the pending P at all (three
   // warpgroups at block-n 128) runs the serial schedule, which needs fewer;
   // without a mask it loops over tiles where those leave room for the

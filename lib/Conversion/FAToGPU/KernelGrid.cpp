@@ -70,7 +70,8 @@ TileSpace mlir::fa::detail::getTileSpace(ImplicitLocOpBuilder &b, Value query,
 
 SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
     ImplicitLocOpBuilder &b, const ScoreFunction &function,
-    const TileSpace &space, int64_t blockM, ValueRange init,
+    const TileSpace &space, int64_t blockM, MaskedTileOrder order,
+    ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)>
         body) {
   // The loop and the tile's coordinates are 32-bit (registers are short
@@ -141,15 +142,17 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   }
 
   // Under a mask: sections of `section` heads (batch x head, head fastest)
-  // whose K and V fit kL2SectionBytes; in a section, the query tiles last
-  // to first, each across the section's heads. Blocks take the units in
-  // waves of `stride`, snaking (odd waves right to left).
+  // whose K and V fit kL2SectionBytes; in a section, the units (query
+  // tiles, or pairs of them) last to first, each across the section's
+  // heads. Blocks take the units in waves of `stride`, snaking (odd waves
+  // right to left); a pair's tiles are two steps of the loop.
   auto minU = [&](Value x, Value y) {
     return b.createOrFold<arith::MinUIOp>(x, y);
   };
   auto maxU = [&](Value x, Value y) {
     return b.createOrFold<arith::MaxUIOp>(x, y);
   };
+  bool pairs = order == MaskedTileOrder::Pairs;
   MemRefType keyType = space.keyType;
   // Kernels have a static head dimension; 128 is only a guess for the
   // section size otherwise.
@@ -161,31 +164,75 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   Value section =
       minU(maxU(div(keysThatFit, maxU(i32(tile.kvLength), c32(1))), c32(1)),
            headsTotal);
-  Value sectionUnits = mul(section, queryTiles);
+  Value headUnits = pairs
+                        ? b.createOrFold<arith::CeilDivUIOp>(queryTiles, c32(2))
+                        : queryTiles;
+  if (pairs)
+    units = mul(headUnits, headsTotal);
+  Value sectionUnits = mul(section, headUnits);
   Value waves = b.createOrFold<arith::CeilDivUIOp>(units, stride);
-  auto loop = scf::ForOp::create(b, c32(0), waves, c32(1), init);
+  Value steps = pairs ? mul(waves, c32(2)) : waves;
+  auto loop = scf::ForOp::create(b, c32(0), steps, c32(1), init);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
-  Value wave = loop.getInductionVar();
+  Value step = loop.getInductionVar();
+  Value wave = pairs ? div(step, c32(2)) : step;
   Value odd = b.createOrFold<arith::TruncIOp>(b.getI1Type(), wave);
   Value unit =
       add(mul(wave, stride), b.createOrFold<arith::SelectOp>(
                                  odd, sub(sub(stride, c32(1)), first), first));
-  auto inRange = scf::IfOp::create(
-      b, init.getTypes(),
-      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, unit, units),
-      /*addThenBlock=*/true, /*addElseBlock=*/true);
-  b.setInsertionPointToStart(inRange.elseBlock());
-  scf::YieldOp::create(b, loop.getRegionIterArgs());
-  b.setInsertionPointToStart(inRange.thenBlock());
+  // The unit's head: of a section `width` heads wide from `firstHead`.
+  auto setHead = [&](Value firstHead, Value inSection, Value width) {
+    Value flatHead = add(firstHead, rem(inSection, width));
+    tile.head = index(rem(flatHead, heads));
+    tile.batch = index(div(flatHead, heads));
+  };
+  Value live =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, unit, units);
+  if (!pairs) {
+    auto inRange = scf::IfOp::create(b, init.getTypes(), live,
+                                     /*addThenBlock=*/true,
+                                     /*addElseBlock=*/true);
+    b.setInsertionPointToStart(inRange.elseBlock());
+    scf::YieldOp::create(b, loop.getRegionIterArgs());
+    b.setInsertionPointToStart(inRange.thenBlock());
+    Value sectionIndex = div(unit, sectionUnits);
+    Value inSection = rem(unit, sectionUnits);
+    Value firstHead = mul(sectionIndex, section);
+    Value width = minU(section, sub(headsTotal, firstHead));
+    setHead(firstHead, inSection, width);
+    setTile(sub(sub(queryTiles, c32(1)), div(inSection, width)));
+    scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
+    b.setInsertionPointAfter(inRange);
+    scf::YieldOp::create(b, inRange.getResults());
+    b.setInsertionPointAfter(loop);
+    return loop.getResults();
+  }
+  // In pairs: the unit's rank n in its head; the first step runs the n-th
+  // tile from the end, the second the n-th from the start unless that is
+  // the same tile (the middle one of an odd count).
   Value sectionIndex = div(unit, sectionUnits);
   Value inSection = rem(unit, sectionUnits);
   Value firstHead = mul(sectionIndex, section);
   Value width = minU(section, sub(headsTotal, firstHead));
-  Value flatHead = add(firstHead, rem(inSection, width));
-  tile.head = index(rem(flatHead, heads));
-  tile.batch = index(div(flatHead, heads));
-  setTile(sub(sub(queryTiles, c32(1)), div(inSection, width)));
+  Value rank = div(inSection, width);
+  Value fromEnd = sub(sub(queryTiles, c32(1)), rank);
+  Value second =
+      b.createOrFold<arith::TruncIOp>(b.getI1Type(), rem(step, c32(2)));
+  Value firstOfPair = b.createOrFold<arith::XOrIOp>(
+      second, arith::ConstantOp::create(b, b.getBoolAttr(true)));
+  Value distinct =
+      b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, rank, fromEnd);
+  live = b.createOrFold<arith::AndIOp>(
+      live, b.createOrFold<arith::OrIOp>(firstOfPair, distinct));
+  auto inRange =
+      scf::IfOp::create(b, init.getTypes(), live,
+                        /*addThenBlock=*/true, /*addElseBlock=*/true);
+  b.setInsertionPointToStart(inRange.elseBlock());
+  scf::YieldOp::create(b, loop.getRegionIterArgs());
+  b.setInsertionPointToStart(inRange.thenBlock());
+  setHead(firstHead, inSection, width);
+  setTile(b.createOrFold<arith::SelectOp>(second, rank, fromEnd));
   scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
   b.setInsertionPointAfter(inRange);
   scf::YieldOp::create(b, inRange.getResults());

@@ -68,6 +68,17 @@ SequenceViews emitSequenceViews(ImplicitLocOpBuilder &b, TileCloner &cloner,
 /// take the units in waves, odd waves in reverse (a snake), so that each
 /// block's share costs about the same.
 ///
+/// With MaskedTileOrder::Pairs, a unit is two tiles of one head:
+/// the n-th query tile from the end and the n-th from the start (the
+/// middle one alone when the count is odd), run by the same block one
+/// after the other, the longer first. Under a causal mask every pair costs
+/// about the same (T + 1 key blocks of T tiles), so the waves share it
+/// evenly whatever the section and wave sizes; the short tile's K and V
+/// are a prefix of the long one's, still in L2. Costs in the sections
+/// order fall within a section and jump back at the next: where section
+/// and wave sizes do not fit, a third of the blocks idle at the end
+/// (benchmarks/persistent_balance.py models both).
+///
 /// `space` gives the tiles: query tiles, heads and batches (i32), and the
 /// query and key lengths (index) the coordinates carry; a masked order
 /// needs the key length (its sections) and the key type (bytes per key).
@@ -79,9 +90,11 @@ struct TileSpace {
 /// The tile space of fixed-length [B, H, N, D] operands.
 TileSpace getTileSpace(ImplicitLocOpBuilder &b, Value query, Value key,
                        int64_t blockM);
+enum class MaskedTileOrder { Sections, Pairs };
 SmallVector<Value> emitPersistentTileLoop(
     ImplicitLocOpBuilder &b, const ScoreFunction &function,
-    const TileSpace &space, int64_t blockM, ValueRange init,
+    const TileSpace &space, int64_t blockM, MaskedTileOrder order,
+    ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)> body);
 
 /// The roots of a tile's scores body: its batch, head and query tile, and

@@ -134,24 +134,180 @@ func.func @causal_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: 
 
 // -----
 
-// A mask at D = 128: the consumers, beside a 64-register producer, would
-// be 7 registers short of their fragments (beside a 56-register one, 1 to
-// spare: measured on the H200, that persistent kernel ran 14-27% slower,
-// its tiles shared unevenly by the masked order): one tile per block, the
-// tile from the grid position, no slot read.
+// A causal mask at D = 128: beside the 64-register producer of the masked
+// order above, the consumers would be 7 registers short of their
+// fragments. The mask is one comparison of the key with a bound of the
+// row (key-bound): the producer finds each tile's key blocks with 56
+// registers, the consumers keep 224 (1 to spare) and the overlapped
+// softmax, and the tiles go in pairs: a unit is the n-th query tile from
+// the end and the n-th from the start of one head (ceil(tiles / 2) units a
+// head), two steps of the loop (steps = 2 x waves); the first step runs
+// the tile from the end, the second the one from the start unless it is
+// the same tile (the middle one of an odd count).
 // CHECK-LABEL: func.func @causal_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
-// CHECK-NOT:     persistent
-// CHECK-SAME:    kernel
-// CHECK-NOT:     llvm.load volatile
-// CHECK:         nvvm.setmaxregister  decrease 24
-// CHECK-NOT:     llvm.load volatile
-// CHECK:         nvvm.setmaxregister  increase 240
-// CHECK-NOT:     llvm.load volatile
+// CHECK-SAME:    persistent = true,
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:           %[[TILES:[0-9]+]] = arith.ceildivui %{{.*}}, %c128{{.*}} : index
+// CHECK:           %[[QT:[0-9]+]] = arith.index_castui %[[TILES]] : index to i32
+// CHECK:           %[[HEADS:[0-9]+]] = arith.index_castui %dim{{.*}} : index to i32
+// CHECK:           %[[BATCHES:[0-9]+]] = arith.index_castui %dim{{.*}} : index to i32
+// CHECK:           %[[ALL:[0-9]+]] = arith.muli %[[HEADS]], %[[BATCHES]] : i32
+// CHECK:           %[[SECTION:[0-9]+]] = arith.minui %{{.*}}, %[[ALL]] : i32
+// CHECK:           %[[HU:[0-9]+]] = arith.ceildivui %[[QT]], %c2_i32 : i32
+// CHECK:           %[[UNITS:[0-9]+]] = arith.muli %[[HU]], %[[ALL]] : i32
+// CHECK:           %[[SUNITS:[0-9]+]] = arith.muli %[[SECTION]], %[[HU]] : i32
+// CHECK:           %[[WAVES:[0-9]+]] = arith.ceildivui %[[UNITS]], %[[STRIDE:[0-9]+]] : i32
+// CHECK:           %[[STEPS:[0-9]+]] = arith.muli %[[WAVES]], %c2_i32{{.*}} : i32
+// CHECK:           scf.for %[[STEP:[a-z0-9]+]] = %{{.*}} to %[[STEPS]] step %{{.*}} iter_args(%[[L:[a-z0-9]+]] = %{{.*}}, %[[D:[a-z0-9]+]] = %{{.*}}) -> (i32, i32)  : i32 {
+// CHECK:             %[[WAVE:[0-9]+]] = arith.divui %[[STEP]], %c2_i32{{.*}} : i32
+// CHECK:             %[[ODD:[0-9]+]] = arith.trunci %[[WAVE]] : i32 to i1
+// CHECK:             %[[POS:[0-9]+]] = arith.select %[[ODD]], %{{.*}}, %{{.*}} : i32
+// CHECK:             %[[BASE:[0-9]+]] = arith.muli %[[WAVE]], %[[STRIDE]] : i32
+// CHECK:             %[[UNIT:[0-9]+]] = arith.addi %[[BASE]], %[[POS]] : i32
+// CHECK:             %[[IN:[0-9]+]] = arith.cmpi ult, %[[UNIT]], %[[UNITS]] : i32
+// CHECK:             %[[R:[0-9]+]] = arith.remui %[[UNIT]], %[[SUNITS]] : i32
+// CHECK:             %[[WIDTH:[0-9]+]] = arith.minui %[[SECTION]], %{{.*}} : i32
+// CHECK:             %[[RANK:[0-9]+]] = arith.divui %[[R]], %[[WIDTH]] : i32
+// CHECK:             %[[QLAST:[0-9]+]] = arith.subi %[[QT]], %c1_i32{{.*}} : i32
+// CHECK:             %[[FROMEND:[0-9]+]] = arith.subi %[[QLAST]], %[[RANK]] : i32
+// CHECK:             %[[HALF:[0-9]+]] = arith.remui %[[STEP]], %c2_i32{{.*}} : i32
+// CHECK:             %[[SECOND:[0-9]+]] = arith.trunci %[[HALF]] : i32 to i1
+// CHECK:             %[[FIRSTOF:[0-9]+]] = arith.xori %[[SECOND]], %true : i1
+// CHECK:             %[[DISTINCT:[0-9]+]] = arith.cmpi ult, %[[RANK]], %[[FROMEND]] : i32
+// CHECK:             %[[RUNS:[0-9]+]] = arith.ori %[[FIRSTOF]], %[[DISTINCT]] : i1
+// CHECK:             %[[LIVE:[0-9]+]] = arith.andi %[[IN]], %[[RUNS]] : i1
+// CHECK:             scf.if %[[LIVE]] -> (i32, i32) {
+// CHECK:               arith.select %[[SECOND]], %[[RANK]], %[[FROMEND]] : i32
+// CHECK:               llvm.store volatile
+// CHECK:               scf.yield %[[L]], %[[D]] : i32, i32
+// CHECK:         nvvm.setmaxregister  increase 224
+// CHECK:         scf.while
 // CHECK:       gpu.return
 func.func @causal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
   %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>) causal = <top_left> -> tensor<?x?x?x128xbf16>
   return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// Key-bound is read from the IR, not from the causal attribute: a mask_mod
+// that keeps the keys up to twice the query index loops in pairs.
+// CHECK-LABEL: func.func @key_bound_mask_mod_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true,
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:         arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @key_bound_mask_mod_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %two = arith.constant 2 : index
+        %bound = arith.muli %q_idx, %two : index
+        %in = arith.cmpi ule, %kv_idx, %bound : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// Masks that are not one key-against-row comparison keep one tile per
+// block at D = 128 (beside a 56-register producer they spilled): a window
+// (two comparisons), a comparison of the sum of both indices, and a causal
+// mask beside a score_mod that loads captures (ALiBi's slopes).
+// CHECK-LABEL: func.func @window_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+// CHECK:         nvvm.setmaxregister  increase 240
+func.func @window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 256 : index
+        %lo = arith.subi %q_idx, %w : index
+        %after = arith.cmpi sgt, %kv_idx, %lo : index
+        %past = arith.cmpi sle, %kv_idx, %q_idx : index
+        %in = arith.andi %after, %past : i1
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @anti_diagonal_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @anti_diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %n = arith.constant 1000 : index
+        %sum = arith.addi %q_idx, %kv_idx : index
+        %in = arith.cmpi ult, %sum, %n : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @causal_alibi_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @causal_alibi_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>, %slopes: tensor<?xf32>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      captures(%slopes : tensor<?xf32>) causal = <top_left>
+      score_mod {
+      ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index, %cap0: tensor<?xf32>):
+        %slope = tensor.extract %cap0[%h] : tensor<?xf32>
+        %d = arith.subi %kv_idx, %q_idx : index
+        %di = arith.index_cast %d : index to i64
+        %df = arith.sitofp %di : i64 to f32
+        %bias = arith.mulf %slope, %df fastmath<contract> : f32
+        %r = arith.addf %score, %bias fastmath<contract> : f32
+        fa.yield %r : f32
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// D = 192 under a causal mask keeps one tile per block (in pairs it ran
+// level on the H100), as does D = 256 (its fragments do not fit beside a
+// looping producer).
+// CHECK-LABEL: func.func @causal_d192
+// CHECK:       gpu.func @fa_attention_bf16_d192_bm128_bn64_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @causal_d192(%q: tensor<?x?x?x192xbf16>, %k: tensor<?x?x?x192xbf16>, %v: tensor<?x?x?x192xbf16>, %o: tensor<?x?x?x192xbf16>) -> tensor<?x?x?x192xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x192xbf16>, tensor<?x?x?x192xbf16>, tensor<?x?x?x192xbf16>) outs(%o : tensor<?x?x?x192xbf16>) causal = <bottom_right> -> tensor<?x?x?x192xbf16>
+  return %0 : tensor<?x?x?x192xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @causal_d256
+// CHECK:       gpu.func @fa_attention_bf16_d256_bm128_bn64_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @causal_d256(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: tensor<?x?x?x256xbf16>, %o: tensor<?x?x?x256xbf16>) -> tensor<?x?x?x256xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>) outs(%o : tensor<?x?x?x256xbf16>) causal = <top_left> -> tensor<?x?x?x256xbf16>
+  return %0 : tensor<?x?x?x256xbf16>
 }
 
 // -----

@@ -15,6 +15,10 @@
 // and V N-major (trans-b = 1), wait for S_j only, release K_j, run the
 // softmax of S_j while the P V runs, wait for it and release V_j-1; the
 // last P V follows the loop.
+// The causal mask compares each key with a bound of its row: the blocks
+// loop over query tiles in pairs (fa-lower-to-gpu-hopper-persistent.mlir
+// tests the order), the producer with 56 registers, the consumers with
+// 224, each tile's coordinates published in the tile slot.
 
 // CHECK:       %[[QB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x128xbf16> to memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-NEXT:  %[[KB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
@@ -26,7 +30,7 @@
 // CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
 // CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr) kernel
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164976 : i64, lse = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164976 : i64, lse = true, persistent = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
 // CHECK-SAME:    fa.tensor_maps = 3 : i64
 // CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
@@ -42,8 +46,10 @@
 // CHECK:         gpu.barrier
 // CHECK:         %[[PRODUCER:.*]] = arith.cmpi eq, %{{.*}}, %c2{{(_[0-9]+)?}} : index
 // CHECK:         scf.if %[[PRODUCER]] {
-// CHECK-NEXT:      nvvm.setmaxregister  decrease 24
-// CHECK:           nvvm.mbarrier.arrive.expect_tx %[[QBAR:.*]], %c32768_i32
+// CHECK-NEXT:      nvvm.setmaxregister  decrease 56
+// CHECK:           scf.for
+// CHECK-COUNT-3:     llvm.store volatile
+// CHECK:             nvvm.mbarrier.arrive.expect_tx %[[QBAR:.*]], %c32768_i32
 // CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %[[QBAR]], box[%c0_i32{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}]
 // CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[QMAP]], %[[QBAR]], box[%c64_i32, %{{.*}}, %{{.*}}, %{{.*}}]
 // CHECK:           scf.for
@@ -61,26 +67,32 @@
 // CHECK-NEXT:          scf.yield
 // The consumers take turns issuing their MMAs (ping-pong on named barriers
 // 1 and 2 of 256 threads): the last warpgroup gives the first its turn.
-// CHECK:         } else {
-// CHECK-NEXT:      nvvm.setmaxregister  increase 240
+// CHECK:           llvm.store volatile %c-1_i32
+// CHECK:           nvvm.setmaxregister  increase 224
 // CHECK:           scf.if
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
+// The consumers' loop over the tiles the producer publishes.
+// CHECK:           scf.while
 // CHECK:           nvvm.mbarrier.try_wait.parity
+// CHECK:           scf.condition
+// CHECK-COUNT-3:   llvm.load volatile
 // The first block the consumers compute (the bottom-right mask may hide the
 // first ones), peeled: S = Q K^T and its softmax only.
-// CHECK:           %[[FIRST:.*]] = scf.while
-// CHECK:           %[[ANY:.*]] = arith.cmpi slt, %[[FIRST]],
-// CHECK:           scf.if %[[ANY]] -> (f32,
+// CHECK:           scf.while
+// CHECK:           %[[ANY:.*]] = arith.cmpi slt, %{{[0-9]+}}, %{{[0-9]+}}#0 : index
+// CHECK-NEXT:      scf.if %[[ANY]] -> (f32,
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:             nvvm.wgmma.fence.aligned
 // One asm statement for the chain of eight, a scope per MMA: the first
-// overwrites (scale-d from the 0 operand), the others accumulate (a
-// register set to 1). Outside a loop the moved descriptors are operands:
-// A's $128.., B's $136...
-// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .b32 one;\0A{\0A.reg .pred p;\0Asetp.ne.b32 p, $144, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p, 1, 1, 0, 0;\0A}\0A{\0Amov.b32 one, 1;\0A.reg .pred p;\0Asetp.ne.b32 p, one, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, $137, p, 1, 1, 0, 0;\0A}
-// CHECK-SAME:          wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, $143, p, 1, 1, 0, 0;\0A}\0A}"
-// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,l,l,l,l,l,l,l,l,l,l,l,l,l,l,r"
+// overwrites (scale-d from the operand $137, 0), the others accumulate (a
+// register set to 1). Q's moved descriptors are operands ($128..$135: Q's
+// slot is the same for every tile, LLVM hoists them); K's slot changes
+// from tile to tile: its descriptor is the operand $136, moved next to
+// each MMA inside the statement.
+// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .b32 one;\0A{\0A.reg .pred p;\0Asetp.ne.b32 p, $137, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p, 1, 1, 0, 0;\0A}\0A{\0A.reg .b64 b;\0Aadd.s64 b, $136, 2;\0Amov.b32 one, 1;\0A.reg .pred p;\0Asetp.ne.b32 p, one, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, b, p, 1, 1, 0, 0;\0A}
+// CHECK-SAME:          add.s64 b, $136, 1030;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, b, p, 1, 1, 0, 0;\0A}\0A}"
+// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,l,l,l,l,l,l,l,r"
 // CHECK-NOT:         llvm.inline_asm
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
@@ -94,9 +106,7 @@
 // CHECK:               nvvm.mbarrier.try_wait.parity
 // CHECK:               nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:               nvvm.wgmma.fence.aligned
-// In the loop, K's slot changes per block: B's descriptor is the operand
-// $136, moved next to each MMA inside the statement; Q's moves are
-// loop-invariant operands (LLVM hoists them).
+// The same chain for block j.
 // CHECK:               llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p,
 // CHECK-SAME:            add.s64 b, $136, 2;\0Amov.b32 one, 1;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, b, p,
 // CHECK-SAME:            add.s64 b, $136, 1030;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, b, p, 1, 1, 0, 0;\0A}\0A}"
@@ -128,9 +138,9 @@
 // The last P V.
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             nvvm.wgmma.fence.aligned
-// After the loop, V's moved descriptors are operands again ($160..).
+// Inside the loop over tiles, V's descriptor moves inside too.
 // CHECK:             llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$128, $129, $130, $131}, $160, p,
-// CHECK-SAME:          wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$156, $157, $158, $159}, $167, p, 1, 1, 1;\0A}"
+// CHECK-SAME:          add.s64 b, $160, 896;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, {$156, $157, $158, $159}, b, p, 1, 1, 1;\0A}"
 // CHECK-NOT:         llvm.inline_asm
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0

@@ -220,6 +220,13 @@ struct HopperConfig {
   /// (docs/HopperStrategy.md). None is the default; the option keeps the
   /// balance tunable.
   int64_t emulatedExp2 = 0;
+  /// Whether the masked persistent grid takes its query tiles in pairs,
+  /// the n-th from the end and the n-th from the start of a head
+  /// (MaskedTileOrder::Pairs of emitPersistentTileLoop): under a causal
+  /// mask every pair costs the same. Chosen for key-bound masks at D = 128,
+  /// which only loop this way (chooseHopperSchedule); their producer finds
+  /// each tile's key blocks with 56 registers.
+  bool pairedTiles = false;
   /// Whether a persistent variable-length producer keeps 48 registers
   /// rather than 40 (it also reads each tile's offsets and zeroes V tails;
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
@@ -231,10 +238,11 @@ struct HopperConfig {
   /// (ptxas spilled 8 bytes with 32 at D = 128 with dynamic shapes), and
   /// 64 when it searches a mask's block ranges for every tile (with 40,
   /// 44-68 bytes of spills for causal; with 56, 8 for bottom-right causal
-  /// with a window).
+  /// with a window), 56 for the one comparison of a key-bound mask in pairs
+  /// (with 48, 8-40 bytes of spills for causal at D = 128).
   int64_t producerRegisters() const {
     if (persistent && masked)
-      return 64;
+      return pairedTiles ? 56 : 64;
     if (persistent)
       return varlen && roomyProducer ? 48 : 40;
     return warpgroups() == 3 ? 32 : 24;
@@ -384,6 +392,10 @@ struct HopperScoreTraits {
   /// The tile is one of a packed variable-length batch
   /// (HopperConfig::varlen).
   bool varlen = false;
+  /// The visibility predicate is one comparison of a value of the key
+  /// with a value of the row, and reads no captures: a causal mask, either
+  /// alignment (HopperConfig::pairedTiles).
+  bool keyBoundMask = false;
 };
 
 /// Completes the schedule of `config` for a scores body with `traits`:
