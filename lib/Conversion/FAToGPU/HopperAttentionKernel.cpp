@@ -501,13 +501,16 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
   return false;
 }
 
-/// Whether the visibility predicate is one comparison of a value of the
-/// key (its block and column) with a value of the row, reading no
-/// captures: a causal mask of either alignment.
+/// Whether the visibility predicate bounds the key by a value of the row:
+/// one ordering comparison (not == or !=, which mask keys on both sides) of
+/// a value of the key (its block and column) with a value of the row,
+/// reading no captures. A causal mask of either alignment is one.
 static bool isKeyBoundMask(const ScoreFunction &function) {
   Value visible = function.getVisible();
   auto compare = visible ? visible.getDefiningOp<arith::CmpIOp>() : nullptr;
-  if (!compare || readsCaptures(function, visible, /*perKey=*/false))
+  if (!compare || compare.getPredicate() == arith::CmpIPredicate::eq ||
+      compare.getPredicate() == arith::CmpIPredicate::ne ||
+      readsCaptures(function, visible, /*perKey=*/false))
     return false;
   auto ofKey = [](unsigned bits) {
     return (bits & kCol) && !(bits & ~unsigned(kBlock | kCol));

@@ -214,10 +214,11 @@ func.func @key_bound_mask_mod_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x
 
 // -----
 
-// Masks that are not one key-against-row comparison keep one tile per
-// block at D = 128 (beside a 56-register producer they spilled): a window
-// (two comparisons), a comparison of the sum of both indices, and a causal
-// mask beside a score_mod that loads captures (ALiBi's slopes).
+// Masks that are not one key-against-row bound keep one tile per block at
+// D = 128 (beside a 56-register producer they spilled): a window (two
+// comparisons), a comparison of the sum of both indices, an equality (the
+// diagonal: 144 bytes of spills one tile per block, 248 in pairs), and a
+// causal mask beside a score_mod that loads captures (ALiBi's slopes).
 // CHECK-LABEL: func.func @window_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent
@@ -253,6 +254,24 @@ func.func @anti_diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xb
         %n = arith.constant 1000 : index
         %sum = arith.addi %q_idx, %kv_idx : index
         %in = arith.cmpi ult, %sum, %n : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @diagonal_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %in = arith.cmpi eq, %kv_idx, %q_idx : index
         fa.yield %in : i1
       }
       -> tensor<?x?x?x128xbf16>

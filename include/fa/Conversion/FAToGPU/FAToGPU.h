@@ -392,9 +392,10 @@ struct HopperScoreTraits {
   /// The tile is one of a packed variable-length batch
   /// (HopperConfig::varlen).
   bool varlen = false;
-  /// The visibility predicate is one comparison of a value of the key
-  /// with a value of the row, and reads no captures: a causal mask, either
-  /// alignment (HopperConfig::pairedTiles).
+  /// The visibility predicate bounds the key by a value of the row: one
+  /// ordering comparison of a value of the key with a value of the row,
+  /// reading no captures; a causal mask of either alignment
+  /// (HopperConfig::pairedTiles).
   bool keyBoundMask = false;
 };
 
