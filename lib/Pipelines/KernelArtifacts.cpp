@@ -160,10 +160,10 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // other way round.
   if (ops.empty() && hasBackward &&
       (options.splitKV != "none" || options.packGQA || options.keyWarps ||
-       options.warps))
+       options.warps || options.persistent != "auto"))
     return emitError(module.getLoc(),
-                     "split-kv, pack-gqa, warps and key-warps shape forward "
-                     "kernels, and the module holds only "
+                     "split-kv, pack-gqa, warps, key-warps and persistent "
+                     "shape forward kernels, and the module holds only "
                      "fa.attention_backward (whose kernels take their warps "
                      "from their tiles)");
   // Input lowered to the GPU already (no fa op, no tile): its kernels are
@@ -177,12 +177,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       (options.blockM || options.blockN || options.warps || options.stages ||
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
-       options.backwardDq != "auto"))
+       options.backwardDq != "auto" || options.persistent != "auto"))
     return emitError(module.getLoc(),
                      "the input is lowered to the GPU already (its kernels "
                      "carry fa.launch): the tile and schedule options "
                      "(block-m/n, warps, stages, key-warps, split-kv, "
-                     "pack-gqa, backward-*) would change nothing");
+                     "pack-gqa, persistent, backward-*) would change "
+                     "nothing");
   if (!ops.empty() && !hasBackward && options.backwardDq != "auto")
     return emitError(module.getLoc(),
                      "backward-dq chooses how a backward computes dQ, and the "

@@ -161,6 +161,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.stages = options.stages;
   gpu.keyWarps = options.keyWarps;
   gpu.exp2Emulation = options.exp2Emulation;
+  gpu.persistent = options.persistent;
   pm.addPass(createFALowerToGPU(gpu));
 }
 

@@ -387,6 +387,9 @@ def test_bad_pipeline_raises():
      "the hopper-ws strategy needs sm_90a"),
     (dict(strategy="hopper-ws", block_m=256),
      "block-m must be 64, 128 or 192 for the hopper-ws strategy"),
+    (dict(persistent="always"), "persistent must be auto, on or off"),
+    (dict(strategy="mma-sync", persistent="on"),
+     "persistent=on is an option of the hopper-ws strategy"),
 ])
 def test_bad_compile_options_raise(options, message):
     source = fa_mlir.attention_source(AttentionSpec(head_dim=64))
@@ -405,6 +408,22 @@ def test_unsupported_head_dim_raises():
             match=r"supports D == Dv in \{64, 128, 192, 256\}, got D = 96"):
         fa_mlir.compile_attention(AttentionSpec(head_dim=96), format="ptx",
                                   cache=KernelCache(os.devnull + ".nodir"))
+
+
+def test_persistent_option_overrides_the_strategy():
+    # A causal D = 128 kernel loops over its tiles (in pairs) by default;
+    # persistent="off" builds one tile per block, and the cache keys on it.
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right")
+    source = fa_mlir.attention_source(spec)
+    (auto,) = fa_mlir.compile_source(source, format="ptx",
+                                     strategy="hopper-ws")
+    (off,) = fa_mlir.compile_source(source, format="ptx",
+                                    strategy="hopper-ws", persistent="off")
+    assert "persistent" in auto.metadata
+    assert "persistent" not in off.metadata
+    assert "setmaxnreg.dec.sync.aligned.u32 \t56;" in auto.ptx
+    assert "setmaxnreg.dec.sync.aligned.u32 \t24;" in off.ptx
+    assert KernelCache.key(spec, persistent="off") != KernelCache.key(spec)
 
 
 def test_target_info_is_the_compilers_table():

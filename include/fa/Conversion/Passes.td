@@ -118,7 +118,13 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     Option<"exp2Emulation", "exp2-emulation", "int64_t", /*default=*/"0",
            "of every 8 exponentials of a forward kernel's softmax, how many "
            "are computed by a polynomial on the FMA pipe instead of the "
-           "MUFU unit, 0 (the default) to 8; both strategies">
+           "MUFU unit, 0 (the default) to 8; both strategies">,
+    Option<"persistent", "persistent", "std::string", /*default=*/"\"auto\"",
+           "hopper-ws forward kernels: whether a block loops over tiles "
+           "on a grid of one block per multiprocessor: auto (the default, "
+           "the strategy's choice), on (wherever the loop is possible and "
+           "fits the registers, else an error) or off (one tile per "
+           "block)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

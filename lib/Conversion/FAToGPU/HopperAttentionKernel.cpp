@@ -551,6 +551,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   traits.varlen = tile.isVarlen();
   traits.keyBoundMask = isKeyBoundMask(*function);
   chooseHopperSchedule(spec, traits, config);
+  if (failed(verifyHopperPersistence(spec, traits, config,
+                                     [&]() { return emitError(loc); })))
+    return failure();
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))
     return failure();

@@ -95,6 +95,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // need one key length); an unmasked one loops over the tiles of its
   // longest sequence in each head and sequence, and skips those past its
   // own sequence's end.
+  bool mayLoop = config.persistence != Persistence::Off;
   HopperConfig looping = config;
   looping.persistent = true;
   int64_t needed = kPersistentHeadroom + (traits.masks ? kOverlapHeadroom : 0);
@@ -105,8 +106,9 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   looping.roomyProducer = traits.varlen;
   if (!loops())
     looping.roomyProducer = false;
-  config.persistent = !traits.visibilityReadsCaptures &&
-                      !(traits.varlen && traits.masks) && loops();
+  bool canLoop =
+      !traits.visibilityReadsCaptures && !(traits.varlen && traits.masks);
+  config.persistent = mayLoop && canLoop && loops();
   config.roomyProducer = config.persistent && looping.roomyProducer;
   // A key-bound mask (causal) at D = 128 loops over tiles in pairs where
   // the rule above leaves one tile per block: its producer keeps 56
@@ -122,15 +124,34 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // test, or a score_mod that loads captures (ALiBi), spilled 28-56 bytes
   // beside the 56-register producer; with three consumer warpgroups
   // (block-m 192 at D = 64) the spills grew from 40 to 96-104 bytes.
-  if (!config.persistent && traits.keyBoundMask && !traits.varlen &&
-      !traits.loadsCaptures && config.warpgroups() == 2 &&
-      spec.getHeadDim() <= 128) {
+  bool pairable = mayLoop && traits.keyBoundMask && !traits.varlen &&
+                  !traits.loadsCaptures && config.warpgroups() == 2;
+  auto tryPaired = [&]() {
     HopperConfig paired = config;
     paired.persistent = true;
     paired.pairedTiles = true;
     paired.roomyProducer = false;
     if (getRegisterBudget(paired) >= getFragmentRegisters(spec, paired))
       config = paired;
+  };
+  if (!config.persistent && pairable && spec.getHeadDim() <= 128)
+    tryPaired();
+  // persistent=on: the loop wherever it is possible and the fragments of
+  // the serial schedule fit beside the looping producer, without the
+  // headroom the choices above keep; the overlap follows from what is left
+  // (below). verifyHopperPersistence reports a kernel that cannot loop.
+  if (config.persistence == Persistence::On && !config.persistent && canLoop) {
+    if (pairable)
+      tryPaired();
+    if (!config.persistent) {
+      HopperConfig forced = looping;
+      forced.roomyProducer = false;
+      forced.overlapSoftmax = false;
+      if (getRegisterBudget(forced) >= getFragmentRegisters(spec, forced)) {
+        config = forced;
+        config.overlapSoftmax = true;
+      }
+    }
   }
   // A capture-reading mask is classified into the block table before the
   // roles split: the producer's loop reads the table, not the captures.
@@ -150,11 +171,42 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   if (headroom < 0 && !traits.masks && !config.persistent) {
     HopperConfig serial = config;
     serial.overlapSoftmax = false;
-    serial.persistent = true;
-    serial.roomyProducer = traits.varlen;
+    serial.persistent = mayLoop;
+    serial.roomyProducer = mayLoop && traits.varlen;
     if (getFragmentRegisters(spec, serial) <= getRegisterBudget(serial))
       config = serial;
   }
+}
+
+LogicalResult mlir::fa::verifyHopperPersistence(
+    const AttentionKernelSpec &spec, const HopperScoreTraits &traits,
+    const HopperConfig &config, function_ref<InFlightDiagnostic()> emitError) {
+  if (config.persistence != Persistence::On || config.persistent)
+    return success();
+  if (traits.visibilityReadsCaptures) {
+    emitError() << "persistent=on: a mask that reads captured data runs one "
+                   "tile per block (all the block's warps build its block "
+                   "table before the roles split)";
+    return failure();
+  }
+  if (traits.varlen && traits.masks) {
+    emitError() << "persistent=on: a masked variable-length tile runs one "
+                   "tile per block (the masked tile order needs one key "
+                   "length)";
+    return failure();
+  }
+  HopperConfig looping = config;
+  looping.persistent = true;
+  looping.overlapSoftmax = false;
+  emitError() << "persistent=on: a consumer thread has "
+              << getRegisterBudget(looping)
+              << " registers for its fragments beside a looping producer, "
+                 "and this tile needs "
+              << getFragmentRegisters(spec, looping) << " (block-m "
+              << config.blockM << ", block-n " << config.blockN << ", D "
+              << spec.getHeadDim()
+              << "); use persistent=auto or a smaller tile";
+  return failure();
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,

@@ -40,6 +40,16 @@ std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
   return std::nullopt;
 }
 
+std::optional<Persistence> mlir::fa::parsePersistence(StringRef name) {
+  if (name == "auto")
+    return Persistence::Auto;
+  if (name == "on")
+    return Persistence::On;
+  if (name == "off")
+    return Persistence::Off;
+  return std::nullopt;
+}
+
 ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
   // Opt-in dynamic shared memory per block (CUDA programming guide, table
   // of compute capabilities).
@@ -222,6 +232,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.blockN = tile->blockN;
     config.stages = options.stages ? options.stages : kDefaultStages;
     config.emulatedExp2 = options.exp2Emulation;
+    config.persistence = options.persistence;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -253,6 +264,12 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     sharedMemory = succeeded(built) ? built->dynamicSharedMemory
                                     : getHopperSharedMemoryBytes(spec, config);
   } else {
+    if (options.persistence == Persistence::On) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(forall.getLoc(),
+                       "persistent=on is an option of the hopper-ws "
+                       "strategy; mma-sync kernels run one tile per block");
+    }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
@@ -457,6 +474,13 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.stages = stages;
     options.keyWarps = keyWarps;
     options.exp2Emulation = exp2Emulation;
+    std::optional<Persistence> persistence = parsePersistence(persistent);
+    if (!persistence) {
+      emitError(loc, "persistent must be auto, on or off, got '")
+          << persistent.getValue() << "'";
+      return signalPassFailure();
+    }
+    options.persistence = *persistence;
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -46,6 +46,20 @@ enum class GPUStrategyKind {
 
 std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
 
+/// Whether a hopper-ws forward kernel loops over tiles on a grid of one
+/// block per multiprocessor (HopperConfig::persistent).
+enum class Persistence {
+  /// chooseHopperSchedule's choice.
+  Auto,
+  /// Wherever the loop is possible and its registers fit; else an error.
+  On,
+  /// One tile per block.
+  Off,
+};
+
+/// "auto", "on" or "off".
+std::optional<Persistence> parsePersistence(StringRef name);
+
 /// What the kernel may use on the target chip.
 struct GPUTarget {
   std::string chip = "sm_90a";
@@ -110,6 +124,9 @@ struct FAToGPUOptions {
   /// softmax, how many run on the FMA pipe instead of MUFU.EX2
   /// (HopperConfig::emulatedExp2).
   int64_t exp2Emulation = 0;
+  /// Whether hopper-ws forward kernels loop over tiles
+  /// (HopperConfig::persistence).
+  Persistence persistence = Persistence::Auto;
 };
 
 /// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
@@ -220,6 +237,10 @@ struct HopperConfig {
   /// (docs/HopperStrategy.md). None is the default; the option keeps the
   /// balance tunable.
   int64_t emulatedExp2 = 0;
+  /// What the options ask of `persistent`: chooseHopperSchedule's choice,
+  /// the loop wherever it fits (buildHopperAttentionKernel reports a kernel
+  /// that cannot loop), or one tile per block.
+  Persistence persistence = Persistence::Auto;
   /// Whether the masked persistent grid takes its query tiles in pairs,
   /// the n-th from the end and the n-th from the start of a head
   /// (MaskedTileOrder::Pairs of emitPersistentTileLoop): under a causal
@@ -420,6 +441,13 @@ struct HopperScoreTraits {
 void chooseHopperSchedule(const AttentionKernelSpec &spec,
                           const HopperScoreTraits &traits,
                           HopperConfig &config);
+
+/// Reports (through `emitError`) and fails when the options asked for the
+/// loop over tiles (Persistence::On) and the completed schedule `config`
+/// has none, saying why.
+LogicalResult verifyHopperPersistence(
+    const AttentionKernelSpec &spec, const HopperScoreTraits &traits,
+    const HopperConfig &config, function_ref<InFlightDiagnostic()> emitError);
 
 /// Bytes of dynamic shared memory an mma.sync kernel needs: its Q tile and
 /// K/V ring, or (key-split warps) the f32 states the key groups merge
