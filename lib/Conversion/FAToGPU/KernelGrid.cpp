@@ -181,9 +181,21 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   Value unit =
       add(mul(wave, stride), b.createOrFold<arith::SelectOp>(
                                  odd, sub(sub(stride, c32(1)), first), first));
-  // The unit's head: of a section `width` heads wide from `firstHead`.
-  auto setHead = [&](Value firstHead, Value inSection, Value width) {
-    Value flatHead = add(firstHead, rem(inSection, width));
+  // The unit's section: its first head, its place in the section and the
+  // section's width (the last section may have fewer heads); and the
+  // unit's head, batch and rank (its tile, or pair, from the end).
+  struct SectionPlace {
+    Value firstHead, inSection, width;
+  };
+  auto placeInSection = [&](Value unit) {
+    Value sectionIndex = div(unit, sectionUnits);
+    Value inSection = rem(unit, sectionUnits);
+    Value firstHead = mul(sectionIndex, section);
+    return SectionPlace{firstHead, inSection,
+                        minU(section, sub(headsTotal, firstHead))};
+  };
+  auto setHead = [&](const SectionPlace &place) {
+    Value flatHead = add(place.firstHead, rem(place.inSection, place.width));
     tile.head = index(rem(flatHead, heads));
     tile.batch = index(div(flatHead, heads));
   };
@@ -196,12 +208,9 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
     b.setInsertionPointToStart(inRange.elseBlock());
     scf::YieldOp::create(b, loop.getRegionIterArgs());
     b.setInsertionPointToStart(inRange.thenBlock());
-    Value sectionIndex = div(unit, sectionUnits);
-    Value inSection = rem(unit, sectionUnits);
-    Value firstHead = mul(sectionIndex, section);
-    Value width = minU(section, sub(headsTotal, firstHead));
-    setHead(firstHead, inSection, width);
-    setTile(sub(sub(queryTiles, c32(1)), div(inSection, width)));
+    SectionPlace place = placeInSection(unit);
+    setHead(place);
+    setTile(sub(sub(queryTiles, c32(1)), div(place.inSection, place.width)));
     scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
     b.setInsertionPointAfter(inRange);
     scf::YieldOp::create(b, inRange.getResults());
@@ -211,11 +220,8 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   // In pairs: the unit's rank n in its head; the first step runs the n-th
   // tile from the end, the second the n-th from the start unless that is
   // the same tile (the middle one of an odd count).
-  Value sectionIndex = div(unit, sectionUnits);
-  Value inSection = rem(unit, sectionUnits);
-  Value firstHead = mul(sectionIndex, section);
-  Value width = minU(section, sub(headsTotal, firstHead));
-  Value rank = div(inSection, width);
+  SectionPlace place = placeInSection(unit);
+  Value rank = div(place.inSection, place.width);
   Value fromEnd = sub(sub(queryTiles, c32(1)), rank);
   Value second =
       b.createOrFold<arith::TruncIOp>(b.getI1Type(), rem(step, c32(2)));
@@ -231,7 +237,7 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   b.setInsertionPointToStart(inRange.elseBlock());
   scf::YieldOp::create(b, loop.getRegionIterArgs());
   b.setInsertionPointToStart(inRange.thenBlock());
-  setHead(firstHead, inSection, width);
+  setHead(place);
   setTile(b.createOrFold<arith::SelectOp>(second, rank, fromEnd));
   scf::YieldOp::create(b, body(tile, loop.getRegionIterArgs()));
   b.setInsertionPointAfter(inRange);

@@ -22,6 +22,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 namespace mlir::fa {
 #define GEN_PASS_DEF_FALOWERTOGPU
 #include "fa/Conversion/Passes.h.inc"
@@ -31,23 +33,19 @@ using namespace mlir;
 using namespace mlir::fa;
 
 std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
-  if (name == "mma-sync")
-    return GPUStrategyKind::MmaSync;
-  if (name == "hopper-ws")
-    return GPUStrategyKind::HopperWarpSpecialized;
-  if (name == "auto")
-    return GPUStrategyKind::Auto;
-  return std::nullopt;
+  return llvm::StringSwitch<std::optional<GPUStrategyKind>>(name)
+      .Case("mma-sync", GPUStrategyKind::MmaSync)
+      .Case("hopper-ws", GPUStrategyKind::HopperWarpSpecialized)
+      .Case("auto", GPUStrategyKind::Auto)
+      .Default(std::nullopt);
 }
 
 std::optional<Persistence> mlir::fa::parsePersistence(StringRef name) {
-  if (name == "auto")
-    return Persistence::Auto;
-  if (name == "on")
-    return Persistence::On;
-  if (name == "off")
-    return Persistence::Off;
-  return std::nullopt;
+  return llvm::StringSwitch<std::optional<Persistence>>(name)
+      .Case("auto", Persistence::Auto)
+      .Case("on", Persistence::On)
+      .Case("off", Persistence::Off)
+      .Default(std::nullopt);
 }
 
 ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
