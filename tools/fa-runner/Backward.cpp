@@ -377,7 +377,7 @@ int runBackward(const Options &opt) {
     check(cuda.cuFuncSetAttribute(s.function, kFuncAttrMaxDynamicShared,
                                   static_cast<int>(s.smem)),
           "cuFuncSetAttribute");
-    s.threads = static_cast<unsigned>(s.meta.json["block"].array[0].asInt());
+    s.threads = s.meta.threads();
   }
 
   size_t qBytes = qElems * 2, kBytes = kElems * 2, rowBytes = rows * 4;
@@ -441,19 +441,12 @@ int runBackward(const Options &opt) {
   }
 
   auto launch = [&](StageKernel &s) {
-    const Json &grid = s.meta.json["grid"];
+    // A backward grid is derived from q's or k's batch, heads or length.
     unsigned dims[3];
-    for (int i = 0; i < 3; ++i) {
-      const Json &g = grid.array.at(i);
-      int64_t arg = g["arg"].asInt(), dim = g["dim"].asInt();
-      if ((arg != 0 && arg != 1) || dim < 0 || dim > 2)
-        die(kUsage, "metadata: a backward grid is derived from q or k");
-      int64_t sizes[2][3] = {{p.B, p.Hq, p.Nq}, {p.B, p.Hkv, p.Nk}};
-      int64_t value = sizes[arg][dim];
-      if (g.has("ceildiv"))
-        value = (value + g["ceildiv"].asInt() - 1) / g["ceildiv"].asInt();
-      dims[i] = static_cast<unsigned>(value);
-    }
+    gridOf(s.meta.json["grid"],
+           {LaunchArg{0, {p.B, p.Hq, p.Nq}, {}},
+            LaunchArg{0, {p.B, p.Hkv, p.Nk}, {}}},
+           /*maxSeqlenQ=*/-1, dims);
     check(cuda.cuLaunchKernel(s.function, dims[0], dims[1], dims[2], s.threads,
                               1, 1, static_cast<unsigned>(s.smem), nullptr,
                               stageParams[&s - stages].data(), nullptr),

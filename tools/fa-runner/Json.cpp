@@ -28,6 +28,12 @@ int64_t Json::asInt() const {
   return integer;
 }
 
+bool Json::asBool() const {
+  if (kind != Bool)
+    die(kUsage, "metadata: expected true or false");
+  return boolean;
+}
+
 const std::string &Json::asString() const {
   if (kind != String)
     die(kUsage, "metadata: expected a string");

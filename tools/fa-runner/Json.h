@@ -41,6 +41,8 @@ struct Json {
   /// An integral Number; dies otherwise.
   int64_t asInt() const;
   const std::string &asString() const;
+  /// A Bool; dies otherwise.
+  bool asBool() const;
 };
 
 /// Parses `text`; dies with "metadata: malformed JSON (...) at offset N".

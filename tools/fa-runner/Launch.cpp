@@ -232,7 +232,7 @@ LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
   check(cuda.cuFuncSetAttribute(k.function, kFuncAttrMaxDynamicShared,
                                 static_cast<int>(k.smem)),
         "cuFuncSetAttribute");
-  k.threads = static_cast<unsigned>(meta.json["block"].array[0].asInt());
+  k.threads = meta.threads();
   return k;
 }
 

@@ -12,6 +12,9 @@
 
 namespace fa_runner {
 
+/// Head dims beyond any kernel fa-compile writes (it takes up to 256).
+static constexpr int64_t kMaxHeadDim = 1024;
+
 static std::vector<int64_t> shapeOf(const Json &argument) {
   const Json &shape = argument["shape"];
   if (shape.kind != Json::Array)
@@ -307,6 +310,16 @@ static std::string rankError(const KernelMetadata &m) {
   return "metadata: q and k must have rank 4";
 }
 
+unsigned KernelMetadata::threads() const {
+  const Json &block = json["block"];
+  if (block.kind != Json::Array || block.array.empty() ||
+      block.array[0].kind != Json::Number || !block.array[0].isInteger ||
+      block.array[0].integer < 1 || block.array[0].integer > 1024)
+    die(kUsage, "metadata: \"block\" must be an array whose first entry "
+                "(threads) is in [1, 1024]");
+  return static_cast<unsigned>(block.array[0].integer);
+}
+
 KernelMetadata readMetadata(const std::string &text) {
   KernelMetadata m;
   m.json = parseJson(text);
@@ -330,15 +343,22 @@ KernelMetadata readMetadata(const std::string &text) {
   if (m.dtype != "bf16" && m.dtype != "f16")
     die(kUsage, "metadata: unsupported dtype " + m.dtype);
   m.headDim = attention["head_dim"].asInt();
+  if (m.headDim < 1 || m.headDim > kMaxHeadDim)
+    die(kUsage, "metadata: \"head_dim\" is " + std::to_string(m.headDim) +
+                    ", outside [1, " + std::to_string(kMaxHeadDim) + "]");
   if (attention["scale"].kind != Json::Number)
     die(kUsage, "metadata: \"scale\" must be a number");
   m.scale = attention["scale"].number;
   m.causal = attention.has("causal") ? attention["causal"].asString() : "none";
-  m.lse = !m.backward && attention["lse"].boolean;
+  if (m.causal != "none" && m.causal != "top_left" &&
+      m.causal != "bottom_right")
+    die(kUsage, "metadata: \"causal\" is '" + m.causal +
+                    "', not none, top_left or bottom_right");
+  m.lse = !m.backward && attention["lse"].asBool();
   m.varlen = m.json.has("varlen") ||
-             (attention.has("varlen") && attention["varlen"].boolean);
+             (attention.has("varlen") && attention["varlen"].asBool());
   m.paged = m.json.has("paged") ||
-            (attention.has("paged") && attention["paged"].boolean);
+            (attention.has("paged") && attention["paged"].asBool());
   auto needObject = [&](const char *kind, bool is) {
     if (is && !m.json.has(kind))
       die(kUsage, std::string("metadata: \"attention\" says \"") + kind +

@@ -106,6 +106,9 @@ struct KernelMetadata {
   std::vector<TensorMapSpec> tensorMaps;
 
   bool hasMods() const { return scoreMod || maskMod; }
+  /// Threads per block, from "block"; dies unless it is an array whose
+  /// first entry is in [1, 1024].
+  unsigned threads() const;
 };
 
 /// Parses and validates `text`; dies (exit 2) on anything malformed.

@@ -9,6 +9,7 @@
 #include "Support.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -399,11 +400,21 @@ Options parseOptions(int argc, char **argv) {
     if (i + 1 >= argc)
       die(kUsage, std::string(flag) + " needs a value");
     char *end = nullptr;
+    errno = 0;
     long long v = std::strtoll(argv[++i], &end, 10);
     if (!*argv[i] || *end || v < 0)
       die(kUsage, std::string(flag) + " needs a non-negative integer, got '" +
                       argv[i] + "'");
+    if (errno == ERANGE)
+      die(kUsage, std::string(flag) + " is out of range: '" + argv[i] + "'");
     return v;
+  };
+  // Counts that the driver takes as int.
+  auto count = [&](int &i, const char *flag) -> int {
+    int64_t v = number(i, flag);
+    if (v > std::numeric_limits<int>::max())
+      die(kUsage, std::string(flag) + " is out of range: '" + argv[i] + "'");
+    return static_cast<int>(v);
   };
   auto text = [&](int &i, const char *flag) -> std::string {
     if (i + 1 >= argc)
@@ -440,9 +451,9 @@ Options parseOptions(int argc, char **argv) {
     else if (a == "--bench")
       o.bench = true;
     else if (a == "--iters")
-      o.iterations = static_cast<int>(number(i, "--iters"));
+      o.iterations = count(i, "--iters");
     else if (a == "--warmup")
-      o.warmup = static_cast<int>(number(i, "--warmup"));
+      o.warmup = count(i, "--warmup");
     else if (a == "--json")
       o.json = true;
     else if (a == "--perturb")

@@ -273,7 +273,7 @@ void SplitKVPair::load(CUdevice device, int smemOptin) {
     check(cuda.cuFuncSetAttribute(k.function, kFuncAttrMaxDynamicShared,
                                   static_cast<int>(k.smem)),
           "cuFuncSetAttribute");
-    k.threads = static_cast<unsigned>(k.meta.json["block"].array[0].asInt());
+    k.threads = k.meta.threads();
   }
 
   // S: fixed by the compiler, else --kv-splits, else the rule.

@@ -73,6 +73,8 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -87,9 +89,23 @@ namespace {
                   what + " (use --batch, --nq and --nk)");
 }
 
+/// Dies unless the host copies of Q, K, V and O (2 bytes an element) fit
+/// in kHostLimitGiB.
+void checkHostBytes(const Problem &p) {
+  constexpr double kHostLimitGiB = 32;
+  double q = double(p.B) * double(p.Hq) * double(p.Nq) * double(p.D);
+  double kv = 2 * double(p.B) * double(p.Hkv) * double(p.Nk) * double(p.D);
+  double gib = (q * (2 + 2) + kv * 2) / double(1 << 30);
+  if (gib > kHostLimitGiB)
+    die(kUsage, "this problem's inputs and output would take " +
+                    std::to_string(int64_t(gib)) +
+                    " GiB of host memory; fa-runner allows " +
+                    std::to_string(int64_t(kHostLimitGiB)));
+}
+
 } // namespace
 
-int main(int argc, char **argv) {
+static int runMain(int argc, char **argv) {
   Options opt = parseOptions(argc, argv);
 
   // Without <prefix>.json: the two kernels of a split-KV forward
@@ -162,6 +178,7 @@ int main(int argc, char **argv) {
   Problem p;
   p.bf16 = meta.dtype == "bf16";
   p.D = meta.headDim;
+  checkHeadDims(meta, p.D, {{0, 3}, {1, 3}});
   p.scale = meta.scale;
   p.causal = meta.causal == "top_left"       ? 1
              : meta.causal == "bottom_right" ? 2
@@ -191,8 +208,19 @@ int main(int argc, char **argv) {
       die(kUsage, "empty problem: batch, heads and query length must be > 0");
     if (p.B > 65535 || p.Hq > 65535)
       die(kUsage, "batch and heads must be at most 65535 (grid limits)");
+    checkHostBytes(p);
     if (split)
       split->checkProblem(p);
+  }
+  // The launch shape, before the driver: the grid from q's and k's sizes
+  // (a SplitKVPair launches its own).
+  unsigned grid[3] = {0, 0, 0}, threads = 0;
+  if (!split && opt.runsKernel()) {
+    gridOf(meta.json["grid"],
+           {LaunchArg{0, {p.B, p.Hq, p.Nq, p.D}, {}},
+            LaunchArg{0, {p.B, p.Hkv, p.Nk, p.D}, {}}},
+           /*maxSeqlenQ=*/-1, grid);
+    threads = meta.threads();
   }
 
   bool checks = (opt.runsKernel() && opt.check) || !opt.runsKernel();
@@ -386,23 +414,7 @@ int main(int argc, char **argv) {
       memref(captureBuffers[c]->ptr, captures[c].shape, captures[c].strides);
   };
 
-  const Json &grid = meta.json["grid"];
-  auto gridDim = [&](int i) -> unsigned {
-    if (split)
-      return 0; // SplitKVPair launches both kernels
-    const Json &g = grid.array.at(i);
-    int64_t arg = g["arg"].asInt(), dim = g["dim"].asInt();
-    if ((arg != 0 && arg != 1) || dim < 0 || dim > 3)
-      die(kUsage, "metadata: grid must be derived from q or k");
-    int64_t sizes[2][4] = {{p.B, p.Hq, p.Nq, p.D}, {p.B, p.Hkv, p.Nk, p.D}};
-    int64_t value = sizes[arg][dim];
-    if (g.has("minus"))
-      value -= g["minus"].asInt();
-    if (g.has("ceildiv"))
-      value = (value + g["ceildiv"].asInt() - 1) / g["ceildiv"].asInt();
-    return static_cast<unsigned>(value);
-  };
-  unsigned gx = gridDim(0), gy = gridDim(1), gz = gridDim(2);
+  unsigned gx = grid[0], gy = grid[1], gz = grid[2];
   // A persistent kernel: as many blocks as stay resident, at most one per
   // tile (metadata "persistent"); each loops over the tiles.
   if (!split && meta.json.has("persistent")) {
@@ -411,8 +423,7 @@ int main(int argc, char **argv) {
                                     device),
           "cuDeviceGetAttribute");
     check(cuda.cuOccupancyMaxActiveBlocksPerMultiprocessor(
-              &resident, kernel,
-              static_cast<int>(meta.json["block"].array[0].asInt()),
+              &resident, kernel, static_cast<int>(threads),
               static_cast<size_t>(smem)),
           "cuOccupancyMaxActiveBlocksPerMultiprocessor");
     uint64_t tiles = uint64_t(gx) * gy * gz;
@@ -420,7 +431,6 @@ int main(int argc, char **argv) {
     gx = static_cast<unsigned>(std::min(tiles, blocks));
     gy = gz = 1;
   }
-  unsigned threads = static_cast<unsigned>(meta.json["block"].array[0].asInt());
 
   auto launch = [&](Set &s) {
     if (split) {
@@ -585,4 +595,17 @@ int main(int argc, char **argv) {
                 medianMs, tflops, opt.iterations, sets);
   std::printf("\n");
   return pass ? kPass : kWrong;
+}
+
+int main(int argc, char **argv) {
+  // Every path sizes its host buffers from flags and metadata: an
+  // allocation that fails is bad input, not a crash.
+  try {
+    return runMain(argc, argv);
+  } catch (const std::bad_alloc &) {
+    die(kUsage, "out of host memory for this problem; pass smaller sizes");
+  } catch (const std::length_error &) {
+    die(kUsage, "this problem is too large for the host's buffers; pass "
+                "smaller sizes");
+  }
 }
