@@ -11,6 +11,7 @@
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 #include "fa/Pipelines/AttentionMetadata.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
@@ -81,6 +82,40 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
 /// strategy, the compile's chip, a block size in [1, 1024] that is the
 /// kernel's known block size, shared memory the chip has, positive tiles
 /// (a packed one of at least one position).
+/// Refuses a launch that passes one tensor as two kernel arguments (a tile
+/// that reads V from K, or an op given K as V): the launch metadata names
+/// each argument by its role, and a runtime binds its own tensor to each,
+/// so it cannot run what the IR says. fa-opt's host code can (it passes the
+/// buffer twice); the metadata has no way to.
+static LogicalResult checkDistinctLaunchTensors(ModuleOp module) {
+  auto source = [](Value operand) -> Value {
+    if (auto toBuffer = operand.getDefiningOp<bufferization::ToBufferOp>())
+      return toBuffer.getTensor();
+    return operand;
+  };
+  WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
+    SmallVector<std::pair<unsigned, Value>> seen;
+    for (auto [i, operand] : llvm::enumerate(launch.getKernelOperands())) {
+      if (!isa<MemRefType>(operand.getType()))
+        continue;
+      Value tensor = source(operand);
+      for (auto [j, other] : seen)
+        if (other == tensor) {
+          launch.emitError("the kernel takes one tensor as its arguments ")
+              << j << " and " << i
+              << " (in an attention kernel Q, K, V and O are 0-3): its "
+                 "launch metadata binds each argument by its role and cannot "
+                 "say that two are one tensor; give each its own tensor (a "
+                 "runtime may pass the same buffer to both)";
+          return WalkResult::interrupt();
+        }
+      seen.push_back({static_cast<unsigned>(i), tensor});
+    }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
 static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
                                               const KernelLaunchInfo &launch,
                                               const FACompileOptions &options) {
@@ -160,10 +195,11 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // other way round.
   if (ops.empty() && hasBackward &&
       (options.splitKV != "none" || options.packGQA || options.keyWarps ||
-       options.warps || options.persistent != "auto"))
+       options.warps || options.persistent != "auto" || options.exp2Emulation))
     return emitError(module.getLoc(),
-                     "split-kv, pack-gqa, warps, key-warps and persistent "
-                     "shape forward kernels, and the module holds only "
+                     "split-kv, pack-gqa, warps, key-warps, persistent and "
+                     "exp2-emulation shape forward kernels, and the module "
+                     "holds only "
                      "fa.attention_backward (whose kernels take their warps "
                      "from their tiles)");
   // Input lowered to the GPU already (no fa op, no tile): its kernels are
@@ -177,13 +213,14 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
       (options.blockM || options.blockN || options.warps || options.stages ||
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
-       options.backwardDq != "auto" || options.persistent != "auto"))
+       options.backwardDq != "auto" || options.persistent != "auto" ||
+       options.strategy != "auto" || options.exp2Emulation))
     return emitError(module.getLoc(),
                      "the input is lowered to the GPU already (its kernels "
-                     "carry fa.launch): the tile and schedule options "
-                     "(block-m/n, warps, stages, key-warps, split-kv, "
-                     "pack-gqa, persistent, backward-*) would change "
-                     "nothing");
+                     "carry fa.launch): the strategy, tile and schedule "
+                     "options (strategy, block-m/n, warps, stages, "
+                     "key-warps, split-kv, pack-gqa, persistent, "
+                     "exp2-emulation, backward-*) would change nothing");
   if (!ops.empty() && !hasBackward && options.backwardDq != "auto")
     return emitError(module.getLoc(),
                      "backward-dq chooses how a backward computes dQ, and the "
@@ -237,7 +274,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   PassManager lower(module.getContext());
   lower.enableVerifier(false);
   buildFALowerToGPUPipeline(lower, options);
-  if (failed(lower.run(module)))
+  if (failed(lower.run(module)) || failed(checkDistinctLaunchTensors(module)))
     return failure();
   lap(&CompilePhaseTimes::lowerToGPU);
 

@@ -551,11 +551,11 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     // The warp options shape forward kernels; a backward's kernels take
     // their warps from their tiles, and would ignore them.
     if (tiles.empty() && !deltaStages.empty() &&
-        (options.warps || options.keyWarps)) {
-      emitError(loc, "warps and key-warps shape the kernels of tiled "
-                     "fa.attention, and the module holds only backward "
-                     "stages (whose kernels take their warps from their "
-                     "tiles)");
+        (options.warps || options.keyWarps || options.exp2Emulation)) {
+      emitError(loc, "warps, key-warps and exp2-emulation shape the kernels "
+                     "of tiled fa.attention, and the module holds only "
+                     "backward stages (whose kernels take their warps from "
+                     "their tiles, and compute their exponentials on MUFU)");
       return signalPassFailure();
     }
     IRRewriter rewriter(&getContext());

@@ -19,6 +19,7 @@
 // The forward's warp options would be ignored by the backward's kernels.
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=warps=8" 2>&1 | FileCheck %s --check-prefix=WARPS
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=key-warps=2" 2>&1 | FileCheck %s --check-prefix=WARPS
+// RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=exp2-emulation=3" 2>&1 | FileCheck %s --check-prefix=WARPS
 // The hand-edited stages below are refused by hopper-ws too (the stage
 // matcher is shared).
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/math.exp %/math.exp2 %/' | not fa-opt --split-input-file "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=EXP
@@ -52,7 +53,7 @@
 // AUTO-SAME: strategy = "mma-sync"
 // AUTO-NOT: wgmma
 // DEFAULTS: error: defaults-for must be mma-sync, hopper-ws or auto, got 'wgmma'
-// WARPS: error: warps and key-warps shape the kernels of tiled fa.attention, and the module holds only backward stages (whose kernels take their warps from their tiles)
+// WARPS: error: warps, key-warps and exp2-emulation shape the kernels of tiled fa.attention, and the module holds only backward stages (whose kernels take their warps from their tiles, and compute their exponentials on MUFU)
 // EXP: error: not a backward stage a GPU strategy can implement: the body or maps of 'recomputed_probabilities' are not the ones fa-tile-attention-backward builds; only the 'scores' body may be edited
 // LOOP: error: not a backward stage a GPU strategy can implement: expected the loop marked 'fa.backward_loop = "query_blocks"'
 // STAGE: error: delta must be read by one key_value and one query stage (dq=stage) or one fused stage (dq=accumulate), not by 'key_value'
