@@ -31,6 +31,11 @@ using namespace mlir::fa;
 
 void mlir::fa::buildFALowerToCPUPipeline(OpPassManager &pm,
                                          const FALowerToCPUOptions &options) {
+  // GPU kernels (fa-lower-to-gpu's output) are reported before anything is
+  // lowered: bufferizing their launches ends in a verifier error.
+  FACheckLoweredToLLVMOptions kernels;
+  kernels.kernelsOnly = true;
+  pm.addPass(createFACheckLoweredToLLVM(kernels));
   OpPassManager &func = pm.nest<func::FuncOp>();
   FATileAttentionOptions tile;
   tile.blockM = options.blockM;

@@ -8,6 +8,11 @@
 // RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=block-m=-16" 2>&1 | FileCheck %s --check-prefix=BLOCKM --implicit-check-not=llvm.func
 // RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=backward-dq=atomic" 2>&1 | FileCheck %s --check-prefix=DQ --implicit-check-not=llvm.func
 
+// fa-lower-to-gpu's output (launches of GPU kernels) is reported before
+// bufferization, whose verifier would otherwise fail far from the cause.
+// RUN: fa-opt %S/../../examples/attention.mlir --fa-tile-attention --fa-fuse-online-softmax --fa-lower-to-gpu | not fa-opt --fa-lower-to-cpu 2>&1 | FileCheck %s --check-prefix=LOWERED --implicit-check-not=memref.alloc
+// LOWERED: error: 'gpu.launch_func' was not lowered to the LLVM dialect: the CPU lowering covers fa.attention and the func, scf, cf, linalg, tensor, bufferization, memref, affine, arith, math, index and vector ops of its tiles, not GPU kernels
+
 // UNKNOWN: no such option bogus
 // FUSE: 'maybe' is invalid value for boolean argument
 // DQ: for the --backward-dq option: Cannot find option named 'atomic'!

@@ -218,7 +218,18 @@ def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
     from the cause. This pass makes that an error at the op's location:
     anything but `builtin.module` and LLVM-dialect ops fails it. It changes
     nothing.
+
+    With `kernels-only` it runs first instead, and fails only on what no
+    step of the CPU lowering handles (GPU-dialect ops, such as the
+    `gpu.module` and `gpu.launch_func` of `fa-lower-to-gpu`'s output, and
+    `fa.tensor_map`): bufferizing such IR first would end in a verifier
+    error far from the cause.
   }];
+  let options = [
+    Option<"kernelsOnly", "kernels-only", "bool", /*default=*/"false",
+           "fail only on GPU-dialect ops and fa.tensor_map (the check "
+           "before the CPU lowering)">
+  ];
 }
 
 #endif // FA_CONVERSION_PASSES_TD

@@ -25,7 +25,11 @@ namespace {
 
 struct CheckLoweredToLLVM
     : fa::impl::FACheckLoweredToLLVMBase<CheckLoweredToLLVM> {
+  using Base::Base;
+
   void runOnOperation() override {
+    if (kernelsOnly)
+      return checkNoKernels();
     // The casts a partial conversion leaves are symptoms: report the op they
     // stand around, and a cast only when nothing else is left.
     Operation *unlowered = nullptr;
@@ -54,6 +58,26 @@ struct CheckLoweredToLLVM
            "bufferization, memref, affine, arith, math, index and vector "
            "ops of its tiles";
     signalPassFailure();
+  }
+
+  /// Fails on the first GPU-dialect op or fa.tensor_map.
+  void checkNoKernels() {
+    WalkResult walk =
+        getOperation()->walk<WalkOrder::PreOrder>([&](Operation *op) {
+          bool gpu =
+              op->getDialect() && op->getDialect()->getNamespace() == "gpu";
+          if (!gpu && op->getName().getStringRef() != "fa.tensor_map")
+            return WalkResult::advance();
+          emitError(op->getLoc())
+              << "'" << op->getName()
+              << "' was not lowered to the LLVM dialect: the CPU lowering "
+                 "covers fa.attention and the func, scf, cf, linalg, tensor, "
+                 "bufferization, memref, affine, arith, math, index and "
+                 "vector ops of its tiles, not GPU kernels";
+          return WalkResult::interrupt();
+        });
+    if (walk.wasInterrupted())
+      signalPassFailure();
   }
 };
 
