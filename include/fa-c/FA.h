@@ -42,8 +42,10 @@ FA_CAPI_EXPORT const char *faGetLastError(void);
 /* What the compiler targets, as JSON: "chips" (each with "chip",
    "capability" [major, minor], "max_shared_memory_per_block" and the
    "strategies" it runs), "head_dims" (D == Dv every strategy builds) and
-   "options" (each faCompile option's "default" and "help"). The compiler's
-   own tables: bindings read them instead of repeating them. */
+   "options" (each faCompile option's "default", "help" and "kind": "int"
+   (64-bit), "uint" (32-bit unsigned), "bool", "string", or "enum" with its
+   "values"). The compiler's own tables: bindings read them instead of
+   repeating them. */
 FA_CAPI_EXPORT const char *faGetTargetInfo(void);
 
 FA_CAPI_EXPORT FAContext *faContextCreate(void);

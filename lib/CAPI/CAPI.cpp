@@ -84,6 +84,25 @@ struct FACompiled {
 template <typename T> static llvm::json::Value optionValue(const T &value) {
   return value;
 }
+/// What values an option of each type takes, for the options of
+/// faGetTargetInfo: "int" (int64), "uint" (unsigned), "bool", "string", or
+/// "enum" (one of "values").
+static StringRef optionKind(int64_t) { return "int"; }
+static StringRef optionKind(unsigned) { return "uint"; }
+static StringRef optionKind(bool) { return "bool"; }
+static StringRef optionKind(const std::string &) { return "string"; }
+static StringRef optionKind(fa::BinaryFormat) { return "enum"; }
+
+/// The names an enum option's parser takes.
+template <typename OptionT>
+static llvm::json::Array optionValues(OptionT &option) {
+  llvm::json::Array values;
+  auto &parser = option.getParser();
+  for (unsigned i = 0, e = parser.getNumOptions(); i < e; ++i)
+    values.push_back(parser.getOption(i).str());
+  return values;
+}
+
 static llvm::json::Value optionValue(fa::BinaryFormat format) {
   switch (format) {
   case fa::BinaryFormat::Ptx:
@@ -122,8 +141,16 @@ const char *faGetTargetInfo(void) {
     llvm::json::Object options;
     fa::FACompileOptions defaults;
 #define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
-  options[FLAG] = llvm::json::Object{                                          \
-      {"default", optionValue(defaults.MEMBER.getValue())}, {"help", HELP}};
+  options[FLAG] =                                                              \
+      llvm::json::Object{{"default", optionValue(defaults.MEMBER.getValue())}, \
+                         {"help", HELP},                                       \
+                         {"kind", optionKind(defaults.MEMBER.getValue())}};
+#define FA_COMPILE_ENUM_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT, VALUES)      \
+  options[FLAG] =                                                              \
+      llvm::json::Object{{"default", optionValue(defaults.MEMBER.getValue())}, \
+                         {"help", HELP},                                       \
+                         {"kind", optionKind(defaults.MEMBER.getValue())},     \
+                         {"values", optionValues(defaults.MEMBER)}};
 #include "fa/Pipelines/FACompileOptions.def"
     llvm::json::Object root{
         {"chips", std::move(chips)},

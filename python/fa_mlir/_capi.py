@@ -156,6 +156,12 @@ class Module:
     """A parsed module; passes run in place."""
 
     def __init__(self, context, ptr):
+        if not isinstance(context, Context):
+            raise TypeError(f"context must be a Context, got "
+                            f"{type(context).__name__}")
+        if not ptr:
+            raise ValueError("a Module wraps a parsed module: use "
+                             "Context.parse(source)")
         self._context, self._l, self._ptr = context, context._l, ptr
 
     def __del__(self):
@@ -166,7 +172,9 @@ class Module:
     def __str__(self):
         return self._l.faModulePrint(self._ptr, 0).decode()
 
-    def print(self, generic=False):
+    def print(self, generic: bool = False) -> str:
+        if not isinstance(generic, bool):
+            raise TypeError(f"generic must be a bool, got {generic!r}")
         return self._l.faModulePrint(self._ptr, int(generic)).decode()
 
     def run(self, pipeline):

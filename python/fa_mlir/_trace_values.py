@@ -36,6 +36,12 @@ def current_tracer():
 # Values
 
 
+class TracedAttributeError(TypeError, AttributeError):
+    """A traced value lacks the attribute or method a function asked for: a
+    TypeError for the user, and an AttributeError so that hasattr() probes
+    (of torch or other libraries) still answer False."""
+
+
 class Value:
     """A traced scalar: the score (f32), an index (b, h, q_idx, kv_idx or
     integer arithmetic on them) or a boolean (i1). Supports Python's
@@ -129,6 +135,26 @@ class Value:
     def __len__(self):
         raise self._tracer.error(f"the traced value {self._expr} is a "
                                  f"scalar: it has no len()")
+
+    def __getitem__(self, index):
+        raise self._tracer.error(f"the traced value {self._expr} is a "
+                                 f"scalar: it cannot be indexed (index a "
+                                 f"captured tensor with it instead)")
+
+    def __call__(self, *args, **kwargs):
+        raise self._tracer.error(f"the traced value {self._expr} is a "
+                                 f"scalar: it cannot be called")
+
+    def __getattr__(self, name):
+        # Only for names the class lacks (slots and methods resolve first);
+        # private and dunder lookups (copy, pickle) keep AttributeError.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise self._tracer.error(
+            f"the traced value {self._expr} is a scalar and has no "
+            f"attribute or method {name!r}: the supported torch functions "
+            f"and methods are listed in docs/ProgrammableAttention.md",
+            cls=TracedAttributeError)
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):

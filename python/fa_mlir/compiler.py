@@ -67,19 +67,22 @@ def options_string(**options) -> str:
         if flag in given:
             raise TypeError(f"compile option {key!r} given twice")
         if value is not None:
-            given[flag] = _option_value(key, value,
-                                        known[flag]["default"])
+            given[flag] = _option_value(key, value, known[flag])
     values = {flag: given.get(flag, option["default"])
               for flag, option in known.items()}
     return " ".join(f"{flag}={value}" for flag, value in sorted(values.items())
                     if value != "")
 
 
-def _option_value(key, value, default):
+def _option_value(key, value, option):
     """`value` of the compile option `key` as the option string spells it;
     its type is the default's (a string option also takes an int, e.g.
-    split_kv=3). Whitespace and separators are quoted; a value that would
-    end or split the string is refused."""
+    split_kv=3), within the range of its kind and, for an enum, one of its
+    values (faGetTargetInfo's "kind" and "values"). Whitespace and
+    separators are quoted; a value that would end or split the string is
+    refused."""
+    default = option["default"]
+    kind = option.get("kind")
     if isinstance(default, bool):
         if isinstance(value, numpy_bool_types()):
             value = bool(value)
@@ -93,7 +96,14 @@ def _option_value(key, value, default):
         if not integer:
             raise TypeError(f"compile option {key} must be an int, got "
                             f"{value!r}")
+        low, high = (0, 2**32 - 1) if kind == "uint" else (-2**63, 2**63 - 1)
+        if not low <= int(value) <= high:
+            raise ValueError(f"compile option {key} must be in [{low}, "
+                             f"{high}], got {int(value)}")
         return int(value)
+    if kind == "enum" and value not in option.get("values", ()):
+        raise ValueError(f"compile option {key} must be one of "
+                         f"{', '.join(option['values'])}, got {value!r}")
     if integer:
         return str(int(value))
     if isinstance(value, os.PathLike):

@@ -236,6 +236,13 @@ class TraceCache:
     inside the function) are traced on every call."""
 
     def __init__(self, adapter=None, size=512):
+        if adapter is not None and not isinstance(adapter, ArrayAdapter):
+            raise TypeError(f"adapter must be an ArrayAdapter, got "
+                            f"{type(adapter).__name__}")
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"size must be an int, got {size!r}")
+        if size < 0:
+            raise ValueError(f"size must be at least 0, got {size}")
         self.adapter = adapter or ArrayAdapter()
         self.size = size
         self._entries = collections.OrderedDict()

@@ -429,6 +429,9 @@ def trace(fn, kind, adapter=None):
     if not callable(fn):
         raise TypeError(f"{kind} must be callable, got "
                         f"{type(fn).__name__}")
+    if adapter is not None and not isinstance(adapter, ArrayAdapter):
+        raise TypeError(f"adapter must be an ArrayAdapter, got "
+                        f"{type(adapter).__name__}")
     adapter = adapter or ArrayAdapter()
     names = SCORE_ARGS if kind == "score_mod" else MASK_ARGS
     _check_arity(fn, kind, len(names))

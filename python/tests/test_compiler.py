@@ -323,7 +323,7 @@ def test_arguments_of_the_wrong_type_raise_type_errors():
     (dict(pack_gqa=1), TypeError, "pack_gqa must be a bool"),
     (dict(chip=""), ValueError, "chip is empty"),
     (dict(strategy="auto mma-sync"), FAError, "unknown strategy"),
-    (dict(format="ptx\0 x"), ValueError, "NUL or a double quote"),
+    (dict(strategy="auto\0 x"), ValueError, "NUL or a double quote"),
     (dict(cuda_path='a"b'), ValueError, "NUL or a double quote"),
 ])
 def test_option_values_are_checked(options, error, message):
@@ -381,7 +381,6 @@ def test_bad_pipeline_raises():
     (dict(block_n=24), "block-n must be a multiple of 16"),
     (dict(chip="sm_70"), "unsupported chip 'sm_70'"),
     (dict(stages=1), "stages must be 0 .* or in \\[2, 4\\]"),
-    (dict(format="elf"), "invalid fa-compile options"),
     (dict(strategy="wmma"), "unknown strategy 'wmma'"),
     (dict(strategy="hopper-ws", chip="sm_80"),
      "the hopper-ws strategy needs sm_90a"),
@@ -441,6 +440,39 @@ def test_target_info_is_the_compilers_table():
     assert info["options"]["strategy"]["default"] == "auto"
     assert info["options"]["stages"]["help"].startswith(
         "depth of the K/V ring in shared memory, 2 to 4 (0: the strategy's")
+    # What values each takes, for the bindings' checks.
+    assert info["options"]["stages"]["kind"] == "int"
+    assert info["options"]["opt-level"]["kind"] == "uint"
+    assert info["options"]["pack-gqa"]["kind"] == "bool"
+    assert info["options"]["strategy"]["kind"] == "string"
+    assert info["options"]["format"]["kind"] == "enum"
+    assert info["options"]["format"]["values"] == ["ptx", "cubin", "fatbin"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(opt_level=-1), "opt_level must be in \\[0, 4294967295\\], got -1"),
+    (dict(opt_level=2**32), "opt_level must be in"),
+    (dict(block_m=10**30), "block_m must be in \\[-9223372036854775808, "),
+    (dict(format="elf"), "format must be one of ptx, cubin, fatbin, got 'elf'"),
+    (dict(format=1), "format must be one of ptx, cubin, fatbin, got 1"),
+])
+def test_option_values_out_of_their_range_are_value_errors(options, message):
+    # Checked before the compiler's option parser, which would print its
+    # reason to stderr instead of the exception.
+    with pytest.raises(ValueError, match=message):
+        fa_mlir.compile_source("module {}", **options)
+
+
+def test_module_wrapper_checks_its_arguments():
+    context = fa_mlir.Context()
+    with pytest.raises(ValueError, match="use Context.parse"):
+        fa_mlir.Module(context, None)
+    with pytest.raises(TypeError, match="context must be a Context"):
+        fa_mlir.Module("ctx", 1)
+    module = context.parse("module {}")
+    with pytest.raises(TypeError, match="generic must be a bool"):
+        module.print(generic="yes")
+    assert "module" in module.print(generic=True)
 
 
 def test_options_string_spells_every_option_with_the_defaults():

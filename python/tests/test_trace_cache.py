@@ -9,6 +9,7 @@ import math
 import types
 
 import numpy as np
+import pytest
 
 from fa_mlir import mods
 from fa_mlir.trace_cache import TraceCache
@@ -276,3 +277,21 @@ def test_cache_keeps_reading_by_name_fresh_and_constants_cached():
         cache.trace_mods(fn)
         cache.trace_mods(fn)
         assert cache.traces == traces + 1
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(size=-1), ValueError, "size must be at least 0, got -1"),
+    (dict(size=None), TypeError, "size must be an int, got None"),
+    (dict(size=2.5), TypeError, "size must be an int"),
+    (dict(adapter="x"), TypeError, "adapter must be an ArrayAdapter, got str"),
+])
+def test_trace_cache_checks_its_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TraceCache(**kwargs)
+
+
+def test_a_cache_of_size_zero_traces_every_call():
+    cache = TraceCache(size=0)
+    for _ in range(2):
+        cache.trace(lambda s, b, h, q, kv: s * 2, "score_mod")
+    assert cache.traces == 2

@@ -46,6 +46,15 @@ from trace_fakes import (FakeTensor, mask_text, run_score, score_text, traced)
      "must return a boolean .* float"),
     ("score", lambda s, b, h, q, kv: s + "x", TypeError,
      "unsupported operand 'x' of type str"),
+    ("score", lambda s, b, h, q, kv: s.softmax(-1), TypeError,
+     "score_mod <lambda>: the traced value score is a scalar and has no "
+     "attribute or method 'softmax'"),
+    ("score", lambda s, b, h, q, kv: s + s.shape[0], TypeError,
+     "no attribute or method 'shape'"),
+    ("score", lambda s, b, h, q, kv: s[0], TypeError,
+     "the traced value score is a scalar: it cannot be indexed"),
+    ("mask", lambda b, h, q, kv: q(1) > kv, TypeError,
+     "the traced value q_idx is a scalar: it cannot be called"),
     ("score", lambda s, b, h, q, kv: s + [1], TypeError,
      "unsupported operand \\[1\\] of type list"),
     ("score", lambda s, b, h, q, kv: s & q, TypeError,
@@ -200,3 +209,23 @@ def test_values_of_two_traces_do_not_mix():
     traced(score_mod=lambda s, b, h, q, kv: leaked.append(q) or s)
     with pytest.raises(TypeError, match="belongs to another trace"):
         traced(score_mod=lambda s, b, h, q, kv: s + leaked[0])
+
+
+def test_attribute_probes_of_a_traced_value_answer_false():
+    # hasattr() (as libraries probe) sees an AttributeError, not a failure.
+    seen = []
+
+    def score_mod(s, b, h, q, kv):
+        seen.append((hasattr(s, "dtype"), hasattr(s, "tanh")))
+        return s
+
+    tracing.trace(score_mod, "score_mod")
+    assert seen == [(False, True)]
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(adapter="x"), TypeError, "adapter must be an ArrayAdapter, got str"),
+])
+def test_trace_checks_its_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tracing.trace(lambda s, b, h, q, kv: s, "score_mod", **kwargs)
