@@ -11,8 +11,11 @@
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 #include "fa/Pipelines/AttentionMetadata.h"
 
+#include "fa/Dialect/FA/IR/FAOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -110,6 +113,88 @@ static LogicalResult checkDistinctLaunchTensors(ModuleOp module) {
           return WalkResult::interrupt();
         }
       seen.push_back({static_cast<unsigned>(i), tensor});
+    }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+/// Refuses a kernel whose fa.launch disagrees with the host code that
+/// launches it (hand-edited GPU-level input): the launch JSON is written
+/// from fa.launch, the host code from the IR, and they must launch alike.
+/// Checked where the host code states it: the dynamic shared memory and
+/// threads of the launch, the tensor maps it builds (their buffer and
+/// box), and a tile grid of ceildiv(rows, c) (c must be block_m / the
+/// packed heads).
+static LogicalResult checkLaunchAgainstHost(ModuleOp module) {
+  WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
+    auto func = SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(
+        launch, launch.getKernel());
+    if (!func)
+      return WalkResult::advance();
+    FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
+        func->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+    if (failed(info))
+      return WalkResult::advance();
+    auto fail = [&]() {
+      return launch.emitError("the fa.launch of ") << func.getName() << " ";
+    };
+    Value smem = launch.getDynamicSharedMemorySize();
+    std::optional<int64_t> bytes =
+        smem ? getConstantIntValue(smem) : std::optional<int64_t>(0);
+    if (bytes && *bytes != info->dynamicSharedMemory) {
+      fail() << "asks for " << info->dynamicSharedMemory
+             << " bytes of dynamic shared memory, and its launch for "
+             << *bytes;
+      return WalkResult::interrupt();
+    }
+    std::optional<int64_t> threads =
+        getConstantIntValue(launch.getBlockSizeX());
+    if (threads && *threads != info->threads) {
+      fail() << "has " << info->threads << " threads, and its launch "
+             << *threads;
+      return WalkResult::interrupt();
+    }
+    OperandRange operands = launch.getKernelOperands();
+    size_t maps = info->tensorMaps.size();
+    if (maps <= operands.size()) {
+      size_t first = operands.size() - maps;
+      for (auto [i, map] : llvm::enumerate(info->tensorMaps)) {
+        auto built = operands[first + i].getDefiningOp<TensorMapOp>();
+        if (!built)
+          continue;
+        if (map.argument < 0 || map.argument >= static_cast<int64_t>(first) ||
+            built.getSource() != operands[map.argument] ||
+            built.getBox() != ArrayRef<int64_t>(map.box)) {
+          auto text = [](ArrayRef<int64_t> box) {
+            std::string s;
+            llvm::raw_string_ostream os(s);
+            llvm::interleaveComma(box, os);
+            return s;
+          };
+          fail() << "describes tensor map " << i << " as argument "
+                 << map.argument << " with box [" << text(map.box)
+                 << "], and its launch builds it from another buffer or "
+                    "with box ["
+                 << text(built.getBox()) << "]";
+          return WalkResult::interrupt();
+        }
+      }
+    }
+    // The query tiles of a forward kernel that tiles rows (not a combine,
+    // a backward or a persistent one, whose grids count otherwise).
+    bool tilesRows = info->backwardStage.empty() && !info->persistent &&
+                     info->splitStage != kSplitCombineStage;
+    auto tiles = launch.getGridSizeX().getDefiningOp<arith::CeilDivUIOp>();
+    std::optional<int64_t> rows =
+        tiles ? getConstantIntValue(tiles.getRhs()) : std::nullopt;
+    int64_t expected = info->blockM / std::max<int64_t>(info->packedHeads, 1);
+    if (tilesRows && rows && *rows != expected) {
+      fail() << "has block_m " << info->blockM << " and pack_gqa "
+             << info->packedHeads << " (" << expected
+             << " rows a tile), and its launch's grid tiles " << *rows
+             << " rows a tile";
+      return WalkResult::interrupt();
     }
     return WalkResult::advance();
   });
@@ -330,6 +415,18 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
                                "offsets when variable-length)");
       return WalkResult::interrupt();
     }
+    // The LSE the metadata names argument 4 of a one-kernel forward: an
+    // f32 memref a rank below Q.
+    if (record.launch.lse && record.launch.splitStage.empty() &&
+        record.launch.backwardStage.empty() &&
+        (record.arguments.size() < 5 ||
+         !record.arguments[4].getElementType().isF32() ||
+         record.arguments[4].getRank() != rank - 1)) {
+      emitError(func.getLoc(), "its fa.launch says it writes an LSE, and its "
+                               "argument 4 is not an f32 memref of rank ")
+          << rank - 1;
+      return WalkResult::interrupt();
+    }
     // Forward maps describe Q, K, V or O; a backward's Q, K, V, dO
     // (argument 4) or its f32 dQ accumulator (argument 7).
     bool backward = !record.launch.backwardStage.empty();
@@ -358,7 +455,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     records.push_back(std::move(record));
     return WalkResult::advance();
   });
-  if (walk.wasInterrupted())
+  if (walk.wasInterrupted() || failed(checkLaunchAgainstHost(module)))
     return failure();
   if (records.empty())
     return emitError(module.getLoc(), "no fa.attention to compile");

@@ -55,6 +55,11 @@
 // RUN: fa-opt %s --fa-tile-attention --fa-fuse-online-softmax -o %t/fused.mlir
 // RUN: not fa-compile %t/fused.mlir -o %t/x --format=ptx --block-n=16 2>&1 | FileCheck %s --check-prefix=PRETILED
 // RUN: fa-compile %t/fused.mlir -o %t/fused --format=ptx --strategy=mma-sync | FileCheck %s --check-prefix=FUSEDOK
+// Lowered IR whose fa.launch names another block_m than the grid of its
+// host launch tiles by: the launch JSON would leave tiles unlaunched.
+// RUN: fa-opt %t/fused.mlir --fa-lower-to-gpu -o %t/lowered.mlir
+// RUN: fa-compile %t/lowered.mlir -o %t/lowered --format=ptx | FileCheck %s --check-prefix=LOWEREDOK
+// RUN: sed -e 's/{block_m = \([0-9]*\) : i64/{block_m = 256 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HGRID
 // The default strategy, auto: hopper-ws (wgmma, its 128 x 128 tile) on
 // sm_90a for this bf16 D = 128 kernel, mma-sync on chips without wgmma.
 // RUN: fa-compile %s -o %t/auto --format=ptx | FileCheck %s --check-prefix=AUTO
@@ -70,6 +75,8 @@
 // NOBWD: error: backward-dq chooses how a backward computes dQ, and the module holds no fa.attention_backward
 // PRETILED: error: the input's attention is tiled already (its tiles are in fa.attention_tile); block-m, block-n, split-kv and pack-gqa tile fa.attention
 // FUSEDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}fused.{ptx,json}
+// LOWEREDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}lowered.{ptx,json}
+// HGRID: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} has block_m 256 and pack_gqa 1 (256 rows a tile), and its launch's grid tiles {{[0-9]+}} rows a tile
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+(\+g[0-9a-f]+(-dirty)?)?}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
 // EMPTYTOOLKIT: fa-compile: fa_attention_{{.*}} -> {{.*}}nt.{ptx,json}

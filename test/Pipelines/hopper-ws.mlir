@@ -33,6 +33,12 @@
 // RUN: sed -e 's/block_m = 128 : i64, block_n = 128 : i64, chip/block_m = 0 : i64, block_n = 128 : i64, chip/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=TILE
 // RUN: sed -e 's/strategy = "hopper-ws", tensor_maps/strategy = "wmma", tensor_maps/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=LSTRATEGY
 // RUN: sed -e 's/tensor_maps = \[{argument = 0 : i64/tensor_maps = [{argument = 7 : i64/' %t/lowered.mlir > %t/badarg.mlir
+// fa.launch against the host code that launches the kernel: its shared
+// memory, its tensor maps (buffer and box), its LSE argument.
+// RUN: sed -e 's/dynamic_shared_memory = [0-9]* : i64/dynamic_shared_memory = 100 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HSMEM
+// RUN: sed -e 's/{argument = 1 : i64, box = \[64, 128, 1, 1\]}/{argument = 1 : i64, box = [64, 64, 1, 1]}/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HBOX
+// RUN: sed -e 's/tensor_maps = \[{argument = 0 : i64/tensor_maps = [{argument = 3 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HMAP
+// RUN: sed -e 's/lse = false/lse = true/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HLSE
 // RUN: not fa-compile %t/badarg.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=BADARG
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
@@ -103,6 +109,10 @@
 // NOCOUNT: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
 // NOCOUNT-NOT: see current operation
 // BADARG: error: its fa.launch has a tensor map of argument 7 with 4 box sizes: maps describe Q, K, V or O (in a backward kernel Q, K, V, dO or its f32 dQ accumulator: arguments 0-2, 4 and 7), one size per dimension
+// HSMEM: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} asks for 100 bytes of dynamic shared memory, and its launch for {{[0-9]+}}
+// HBOX: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes tensor map 1 as argument 1 with box [64, 64, 1, 1], and its launch builds it from another buffer or with box [64, 128, 1, 1]
+// HMAP: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes tensor map 0 as argument 3 with box [64, 128, 1, 1], and its launch builds it from another buffer or with box [64, 128, 1, 1]
+// HLSE: error: its fa.launch says it writes an LSE, and its argument 4 is not an f32 memref of rank 3
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_80'; use strategy=mma-sync
 
 func.func @attention(%q: tensor<?x?x?x64xf16>, %k: tensor<?x?x?x64xf16>,
