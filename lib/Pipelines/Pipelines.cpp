@@ -37,8 +37,8 @@ std::string mlir::fa::checkSourceNesting(StringRef source) {
   int64_t affineDepth = -1;
   unsigned affineOperators = 0;
   auto tooDeep = [&](size_t i, StringRef what) {
-    return llvm::formatv("{0}:{1}: {2} more than {3} deep; the parser would "
-                         "overflow its stack",
+    return llvm::formatv("{0}:{1}: error: {2} more than {3} deep; the "
+                         "parser would overflow its stack",
                          line, i - lineStart + 1, what, kMaxSourceNesting)
         .str();
   };

@@ -140,6 +140,14 @@ class KernelCache:
     """
 
     def __init__(self, directory=None):
+        if directory is not None and not isinstance(directory,
+                                                    (str, os.PathLike)):
+            raise TypeError(f"directory must be a path, got "
+                            f"{type(directory).__name__}")
+        if isinstance(directory, os.PathLike):
+            directory = os.fspath(directory)
+        if isinstance(directory, bytes):
+            raise TypeError("directory must be a str path, got bytes")
         self.directory = directory or os.environ.get(
             "FA_MLIR_CACHE_DIR",
             os.path.join(os.path.expanduser("~"), ".cache", "fa_mlir"))

@@ -353,7 +353,7 @@ def test_bad_ir_raises_with_the_diagnostic():
 
 def test_deeply_nested_text_is_an_error_not_a_crash():
     # The parser would overflow its stack (a segfault of the process).
-    with pytest.raises(FAError, match="input:1:279: brackets nested more "
+    with pytest.raises(FAError, match="input:1:279: error: brackets nested more "
                                       "than 256 deep"):
         fa_mlir.Context().parse(
             "module attributes {a = " + "[" * 10000 + "]" * 10000 + "} {}")
@@ -536,3 +536,9 @@ def test_varlen_hopper_ws():
     with pytest.raises(FAError, match="paged tiles"):
         compile_source(attention_source(paged), format="ptx",
                        strategy="hopper-ws")
+
+
+@pytest.mark.parametrize("directory", [5, b"/tmp/x", 2.5])
+def test_kernel_cache_directory_must_be_a_path(directory):
+    with pytest.raises(TypeError, match="directory must be a"):
+        fa_mlir.KernelCache(directory)

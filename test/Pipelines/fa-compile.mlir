@@ -58,6 +58,13 @@
 // Lowered IR whose fa.launch names another block_m than the grid of its
 // host launch tiles by: the launch JSON would leave tiles unlaunched.
 // RUN: fa-opt %t/fused.mlir --fa-lower-to-gpu -o %t/lowered.mlir
+// -o is a prefix, not a directory; a write that fails (a full disk) is one
+// message, and leaves none of the kernel's files.
+// RUN: not fa-compile %s -o %t/ --format=ptx 2>&1 | FileCheck %s --check-prefix=ODIR
+// RUN: not fa-compile %s -o %t --format=ptx 2>&1 | FileCheck %s --check-prefix=ODIR
+// RUN: ln -sf /dev/full %t/full.json
+// RUN: not fa-compile %s -o %t/full --format=ptx 2>&1 | FileCheck %s --check-prefix=FULL
+// RUN: not ls %t/full.ptx
 // RUN: fa-compile %t/lowered.mlir -o %t/lowered --format=ptx | FileCheck %s --check-prefix=LOWEREDOK
 // RUN: sed -e 's/{block_m = \([0-9]*\) : i64/{block_m = 256 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HGRID
 // The default strategy, auto: hopper-ws (wgmma, its 128 x 128 tile) on
@@ -76,6 +83,9 @@
 // PRETILED: error: the input's attention is tiled already (its tiles are in fa.attention_tile); block-m, block-n, split-kv and pack-gqa tile fa.attention
 // FUSEDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}fused.{ptx,json}
 // LOWEREDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}lowered.{ptx,json}
+// ODIR: fa-compile: -o takes a path prefix (it writes <prefix>.ptx, <prefix>.json, ...), and '{{.*}}' is a directory; pass e.g. -o {{.*}}/attention
+// FULL: fa-compile: cannot write {{.*}}full.json: No space left on device
+// FULL-NOT: LLVM ERROR
 // HGRID: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} has block_m 256 and pack_gqa 1 (256 rows a tile), and its launch's grid tiles {{[0-9]+}} rows a tile
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+(\+g[0-9a-f]+(-dirty)?)?}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error

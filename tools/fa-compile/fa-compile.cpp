@@ -25,6 +25,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -63,6 +64,8 @@ static cl::opt<unsigned>
                        "nothing"),
               cl::init(0), cl::cat(faCompileCategory));
 
+/// Writes `contents` to `path`; on a failed open or write (a full disk)
+/// one message, and no file left behind.
 static LogicalResult writeFile(StringRef path, StringRef contents) {
   std::string error;
   auto file = openOutputFile(path, &error);
@@ -71,6 +74,13 @@ static LogicalResult writeFile(StringRef path, StringRef contents) {
     return failure();
   }
   file->os() << contents;
+  file->os().close();
+  if (std::error_code ec = file->os().error()) {
+    llvm::errs() << "fa-compile: cannot write " << path << ": " << ec.message()
+                 << "\n";
+    file->os().clear_error();
+    return failure();
+  }
   file->keep();
   return success();
 }
@@ -104,6 +114,18 @@ int main(int argc, char **argv) {
   if (outputPrefix.empty() && benchmark == 0) {
     llvm::errs() << "fa-compile: no output prefix; pass -o <prefix> (or "
                     "--benchmark=N)\n";
+    return 1;
+  }
+  if (!outputPrefix.empty() &&
+      (llvm::sys::path::is_separator(outputPrefix.back()) ||
+       llvm::sys::fs::is_directory(outputPrefix.getValue()))) {
+    llvm::errs() << "fa-compile: -o takes a path prefix (it writes "
+                    "<prefix>.ptx, <prefix>.json, ...), and '"
+                 << outputPrefix << "' is a directory; pass e.g. -o "
+                 << outputPrefix
+                 << (llvm::sys::path::is_separator(outputPrefix.back()) ? ""
+                                                                        : "/")
+                 << "attention\n";
     return 1;
   }
 
@@ -215,11 +237,20 @@ int main(int argc, char **argv) {
       binary = "cubin";
     else if (options.format == fa::BinaryFormat::Fatbin)
       binary = "fatbin";
-    if (failed(writeFile(prefix + ".ptx", kernel.ptx)) ||
-        (!binary.empty() &&
-         failed(writeFile(prefix + "." + binary.str(), kernel.cubin))) ||
-        failed(writeFile(prefix + ".json", kernel.metadataJson)))
+    // All of a kernel's files or none: a runner must not find a PTX
+    // without its JSON.
+    SmallVector<std::pair<std::string, StringRef>> files{
+        {prefix + ".ptx", kernel.ptx}};
+    if (!binary.empty())
+      files.push_back({prefix + "." + binary.str(), kernel.cubin});
+    files.push_back({prefix + ".json", kernel.metadataJson});
+    for (auto [i, file] : llvm::enumerate(files)) {
+      if (succeeded(writeFile(file.first, file.second)))
+        continue;
+      for (const auto &written : ArrayRef(files).take_front(i))
+        llvm::sys::fs::remove(written.first);
       return 1;
+    }
     // A runner prefers a binary to the PTX: never leave a stale one.
     for (StringRef stale : {"cubin", "fatbin"})
       if (stale != binary)

@@ -244,10 +244,13 @@ int runBackward(const Options &opt) {
     for (int s = 0; s < 3; ++s)
       if (meta.stage == names[s])
         slot = s;
-    if (slot < 0 || stages[slot].function || !stages[slot].image.empty())
+    if (slot < 0)
       die(kUsage, prefix + ".json: stage '" + meta.stage + "' is not one of " +
-                      names[0] + ", " + names[1] + ", " + names[2] +
-                      ", or repeats");
+                      names[0] + ", " + names[1] + " and " + names[2]);
+    if (stages[slot].function || !stages[slot].image.empty())
+      die(kUsage, prefix + ".json: stage '" + meta.stage +
+                      "' again: the three kernels of a backward are one "
+                      "stage each");
     std::string image;
     bool binary = readFile(prefix + ".cubin", image) ||
                   readFile(prefix + ".fatbin", image);

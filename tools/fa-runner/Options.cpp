@@ -533,6 +533,19 @@ Options parseOptions(int argc, char **argv) {
   if ((o.printAllRows || !o.printRows.empty() || o.printCols >= 0) &&
       !o.referenceOnly)
     die(kUsage, "--print-rows and --print-cols go with --reference-only");
+  // What only a kernel run does.
+  if (o.referenceOnly) {
+    const char *kernelFlag = o.bench                ? "--bench"
+                             : o.json               ? "--json"
+                             : !o.check             ? "--no-check"
+                             : o.perturb            ? "--perturb"
+                             : o.reference == "gpu" ? "--reference gpu"
+                                                    : nullptr;
+    if (kernelFlag)
+      die(kUsage, std::string(kernelFlag) +
+                      " goes with a kernel run; --reference-only runs the "
+                      "CPU reference alone");
+  }
   checkVarlenOptions(o);
   checkPagedOptions(o);
   if (o.reference == "gpu" && !haveGpuReference())
