@@ -81,10 +81,6 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
   return text.rtrim(StringRef("\0", 1)).str();
 }
 
-/// The fa.launch of `func` against the kernel and the compile: a known
-/// strategy, the compile's chip, a block size in [1, 1024] that is the
-/// kernel's known block size, shared memory the chip has, positive tiles
-/// (a packed one of at least one position).
 /// Refuses a launch that passes one tensor as two kernel arguments (a tile
 /// that reads V from K, or an op given K as V): the launch metadata names
 /// each argument by its role, and a runtime binds its own tensor to each,
@@ -201,6 +197,10 @@ static LogicalResult checkLaunchAgainstHost(ModuleOp module) {
   return failure(walk.wasInterrupted());
 }
 
+/// The fa.launch of `func` against the kernel and the compile: a known
+/// strategy, the compile's chip, a block size in [1, 1024] that is the
+/// kernel's known block size, shared memory the chip has, positive tiles
+/// (a packed one of at least one position).
 static LogicalResult checkLaunchAgainstKernel(gpu::GPUFuncOp func,
                                               const KernelLaunchInfo &launch,
                                               const FACompileOptions &options) {

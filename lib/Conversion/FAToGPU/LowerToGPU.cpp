@@ -555,7 +555,7 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       emitError(loc, "warps, key-warps and exp2-emulation shape the kernels "
                      "of tiled fa.attention, and the module holds only "
                      "backward stages (whose kernels take their warps from "
-                     "their tiles, and compute their exponentials on MUFU)");
+                     "their tiles)");
       return signalPassFailure();
     }
     IRRewriter rewriter(&getContext());

@@ -47,37 +47,32 @@ struct CheckLoweredToLLVM
       return WalkResult::advance();
     });
     Operation *culprit = unlowered ? unlowered : cast;
-    if (!culprit)
-      return;
-    // At the location alone: the op (a whole gpu.module, say) is not part of
-    // the message.
-    emitError(culprit->getLoc())
-        << "'" << culprit->getName()
-        << "' was not lowered to the LLVM dialect: the CPU lowering covers "
-           "fa.attention and the func, scf, cf, linalg, tensor, "
-           "bufferization, memref, affine, arith, math, index and vector "
-           "ops of its tiles";
-    signalPassFailure();
+    if (culprit)
+      fail(culprit, "");
   }
 
   /// Fails on the first GPU-dialect op or fa.tensor_map.
   void checkNoKernels() {
-    WalkResult walk =
-        getOperation()->walk<WalkOrder::PreOrder>([&](Operation *op) {
-          bool gpu =
-              op->getDialect() && op->getDialect()->getNamespace() == "gpu";
-          if (!gpu && op->getName().getStringRef() != "fa.tensor_map")
-            return WalkResult::advance();
-          emitError(op->getLoc())
-              << "'" << op->getName()
-              << "' was not lowered to the LLVM dialect: the CPU lowering "
-                 "covers fa.attention and the func, scf, cf, linalg, tensor, "
-                 "bufferization, memref, affine, arith, math, index and "
-                 "vector ops of its tiles, not GPU kernels";
-          return WalkResult::interrupt();
-        });
-    if (walk.wasInterrupted())
-      signalPassFailure();
+    getOperation()->walk<WalkOrder::PreOrder>([&](Operation *op) {
+      bool gpu = op->getDialect() && op->getDialect()->getNamespace() == "gpu";
+      if (!gpu && op->getName().getStringRef() != "fa.tensor_map")
+        return WalkResult::advance();
+      fail(op, ", not GPU kernels");
+      return WalkResult::interrupt();
+    });
+  }
+
+  /// One error at `op`'s location alone: the op (a whole gpu.module, say)
+  /// is not part of the message.
+  void fail(Operation *op, StringRef suffix) {
+    emitError(op->getLoc())
+        << "'" << op->getName()
+        << "' was not lowered to the LLVM dialect: the CPU lowering covers "
+           "fa.attention and the func, scf, cf, linalg, tensor, "
+           "bufferization, memref, affine, arith, math, index and vector "
+           "ops of its tiles"
+        << suffix;
+    signalPassFailure();
   }
 };
 
