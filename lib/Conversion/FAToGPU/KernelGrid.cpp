@@ -10,6 +10,8 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 #include <algorithm>
 
@@ -316,4 +318,33 @@ mlir::fa::detail::getTileRoots(const TileCoordinates &coordinates,
   roots.split = coordinates.split;
   roots.bindKernelArguments(tile, arguments);
   return roots;
+}
+
+LogicalResult mlir::fa::detail::verifyStaticGrid(Location loc,
+                                                 const gpu::KernelDim3 &grid,
+                                                 ArrayRef<StringRef> what) {
+  const int64_t limits[3] = {(int64_t(1) << 31) - 1, 65535, 65535};
+  // A constant, or the tensor.dim of a static dimension.
+  auto staticSize = [](Value value) -> std::optional<int64_t> {
+    if (std::optional<int64_t> constant = getConstantIntValue(value))
+      return constant;
+    auto dim = value.getDefiningOp<tensor::DimOp>();
+    std::optional<int64_t> index = dim ? dim.getConstantIndex() : std::nullopt;
+    auto type = dim ? dyn_cast<RankedTensorType>(dim.getSource().getType())
+                    : RankedTensorType();
+    if (!index || !type || *index >= type.getRank() ||
+        type.isDynamicDim(*index))
+      return std::nullopt;
+    return type.getDimSize(*index);
+  };
+  Value dims[3] = {grid.x, grid.y, grid.z};
+  for (int i = 0; i < 3; ++i) {
+    std::optional<int64_t> size = staticSize(dims[i]);
+    if (size && *size > limits[i])
+      return emitError(loc, "the kernel's grid has ")
+             << *size << " " << what[i] << " in "
+             << "xyz"[i] << ", and a launch takes at most " << limits[i]
+             << " there";
+  }
+  return success();
 }

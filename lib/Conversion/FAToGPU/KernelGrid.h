@@ -16,6 +16,7 @@
 
 #include "ScoreCloner.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::fa::detail {
@@ -96,6 +97,13 @@ SmallVector<Value> emitPersistentTileLoop(
     const TileSpace &space, int64_t blockM, MaskedTileOrder order,
     ValueRange init,
     function_ref<SmallVector<Value>(const TileCoordinates &, ValueRange)> body);
+
+/// Refuses a launch grid with a constant dimension beyond the hardware's
+/// limits (x at most 2^31 - 1, y and z at most 65535): static sizes a
+/// runtime could never launch. `what` names the kernel's grid dimensions,
+/// e.g. {"query tiles", "heads", "batch"}. Errors at `loc`.
+LogicalResult verifyStaticGrid(Location loc, const gpu::KernelDim3 &grid,
+                               ArrayRef<StringRef> what);
 
 /// The roots of a tile's scores body: its batch, head and query tile, and
 /// the kernel arguments standing for the tile's tensors.

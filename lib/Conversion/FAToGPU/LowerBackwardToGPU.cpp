@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelGrid.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -271,6 +272,9 @@ mlir::fa::lowerAttentionBackwardToGPU(RewriterBase &rewriter,
     else
       tiles = bound(2);
     gpu::KernelDim3 grid{tiles, bound(1), bound(0)};
+    if (failed(detail::verifyStaticGrid(loc, grid,
+                                        {"tiles", "heads", "sequences"})))
+      return failure();
     gpu::KernelDim3 blockSize{index(getBackwardThreads(*kernel.stage)),
                               index(1), index(1)};
     Value smem = arith::ConstantOp::create(

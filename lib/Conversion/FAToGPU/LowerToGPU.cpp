@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelGrid.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Conversion/Passes.h"
 
@@ -389,6 +390,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                                                    dim(tile->lseOutput, 0));
     grid = {tiles, heads, dim(tile->query, 0)};
   }
+  if (failed(detail::verifyStaticGrid(loc, grid,
+                                      {"query tiles", "heads", "sequences"})))
+    return failure();
   gpu::KernelDim3 block{index(threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
       rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));

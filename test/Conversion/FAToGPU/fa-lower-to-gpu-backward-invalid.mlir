@@ -16,6 +16,9 @@
 // auto builds mma.sync kernels where the wgmma one cannot be built.
 // RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate block-m=32" "--fa-lower-to-gpu=strategy=auto" | FileCheck %s --check-prefix=AUTO
 // RUN: not fa-opt %s --split-input-file "--fa-tile-attention-backward=defaults-for=wgmma" 2>&1 | FileCheck %s --check-prefix=DEFAULTS
+// Static sizes past the grid's limits: 70000 sequences in z.
+// RUN: sed 's/tensor<1x2x/tensor<70000x2x/g' %s | not fa-opt --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=strategy=mma-sync" 2>&1 | FileCheck %s --check-prefix=GRID
+// GRID: error: the kernel's grid has 70000 sequences in z, and a launch takes at most 65535 there
 // The forward's warp options would be ignored by the backward's kernels.
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=warps=8" 2>&1 | FileCheck %s --check-prefix=WARPS
 // RUN: not fa-opt %s --split-input-file --fa-tile-attention-backward "--fa-lower-to-gpu=key-warps=2" 2>&1 | FileCheck %s --check-prefix=WARPS

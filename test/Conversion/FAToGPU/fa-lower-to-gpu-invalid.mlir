@@ -126,3 +126,16 @@ func.func @output_views_capture(%q: tensor<1x2x?x64xf16>, %buf: tensor<?x?x?x64x
     } -> tensor<1x2x?x64xf16>
   return %0 : tensor<1x2x?x64xf16>
 }
+
+// -----
+
+// Static sizes past the grid's limits (65535 in y and z): no runtime could
+// launch the kernel.
+func.func @too_many_heads(%q: tensor<1x70000x?x64xf16>, %k: tensor<1x70000x?x64xf16>,
+                          %v: tensor<1x70000x?x64xf16>, %o: tensor<1x70000x?x64xf16>)
+    -> tensor<1x70000x?x64xf16> {
+  // expected-error @+1 {{the kernel's grid has 70000 heads in y, and a launch takes at most 65535 there}}
+  %0 = fa.attention ins(%q, %k, %v : tensor<1x70000x?x64xf16>, tensor<1x70000x?x64xf16>, tensor<1x70000x?x64xf16>)
+      outs(%o : tensor<1x70000x?x64xf16>) -> tensor<1x70000x?x64xf16>
+  return %0 : tensor<1x70000x?x64xf16>
+}

@@ -804,6 +804,15 @@ func.func @f(%q: tensor<2x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x1
 
 // -----
 
+// With a dynamic batch, the block table and the lengths still agree.
+func.func @f(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x?x64xf16>, %t: tensor<2x?xi32>, %n: tensor<3xi32>) {
+  // expected-error @+1 {{'fa.attention' op batch size of cache_seqlens (3) does not match block_table (2)}}
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x2x64xf16>, tensor<?x16x2x64xf16>) outs(%o : tensor<?x8x?x64xf16>) paged(%t, %n : tensor<2x?xi32>, tensor<3xi32>) -> tensor<?x8x?x64xf16>
+  return
+}
+
+// -----
+
 // Packed queries against a paged cache: the key counts are cache_seqlens,
 // so no key offsets.
 func.func @f(%q: tensor<?x8x64xf16>, %k: tensor<?x16x2x64xf16>, %v: tensor<?x16x2x64xf16>, %o: tensor<?x8x64xf16>, %cq: tensor<?xi32>, %ck: tensor<?xi32>, %m: index, %t: tensor<?x?xi32>, %n: tensor<?xi32>) {

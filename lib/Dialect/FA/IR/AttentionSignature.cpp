@@ -316,6 +316,10 @@ LogicalResult mlir::fa::verifyAttentionSignature(
                           ") does not match " + from + " (" + Twine(batch) +
                           ")");
     }
+    // (With a dynamic batch they must still agree with each other.)
+    if (failed(check.sameSize(*table, 0, "block_table", *lengths, 0,
+                              "cache_seqlens", "batch size")))
+      return failure();
   }
 
   if (sig.scale) {
