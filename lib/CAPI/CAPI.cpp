@@ -24,6 +24,7 @@
 
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace mlir;
@@ -113,6 +114,76 @@ static llvm::json::Value optionValue(fa::BinaryFormat format) {
     return "fatbin";
   }
   return nullptr;
+}
+
+/// The problem with `value` for option `flag`, or "": integers, booleans
+/// and enum names are checked here, because the option parser prints its
+/// reason for them to stderr instead of returning it.
+template <typename OptionT>
+static std::string checkOptionValue(StringRef flag, StringRef value,
+                                    OptionT &option) {
+  using T = std::decay_t<decltype(option.getValue())>;
+  std::string bad = "invalid value '" + value.str() + "' of " + flag.str();
+  if constexpr (std::is_same_v<T, int64_t>) {
+    int64_t unused;
+    if (value.getAsInteger(10, unused))
+      return bad + ": a 64-bit integer";
+  } else if constexpr (std::is_same_v<T, unsigned>) {
+    unsigned unused;
+    if (value.getAsInteger(10, unused))
+      return bad + ": an unsigned 32-bit integer";
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!llvm::is_contained(
+            {"", "true", "TRUE", "True", "1", "false", "FALSE", "False", "0"},
+            value))
+      return bad + ": true or false";
+  } else if constexpr (std::is_enum_v<T>) {
+    auto &parser = option.getParser();
+    std::string names;
+    for (unsigned i = 0, e = parser.getNumOptions(); i < e; ++i) {
+      if (parser.getOption(i) == value)
+        return "";
+      names += (i ? ", " : "") + parser.getOption(i).str();
+    }
+    return bad + ": one of " + names;
+  }
+  return "";
+}
+
+/// The first option of `options` ("key=value ...", values quoted or in
+/// braces where they hold spaces) whose value checkOptionValue refuses,
+/// or "".
+static std::string checkOptionValues(StringRef options) {
+  fa::FACompileOptions defaults;
+  SmallVector<StringRef> tokens;
+  size_t start = 0;
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = 0; i <= options.size(); ++i) {
+    char c = i < options.size() ? options[i] : ' ';
+    if (c == '"')
+      quoted = !quoted;
+    else if (!quoted && c == '{')
+      ++depth;
+    else if (!quoted && c == '}')
+      --depth;
+    else if (!quoted && depth <= 0 && c == ' ') {
+      if (i > start)
+        tokens.push_back(options.slice(start, i));
+      start = i + 1;
+    }
+  }
+  for (StringRef token : tokens) {
+    auto [key, value] = token.split('=');
+    std::string problem;
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  if (key == FLAG)                                                             \
+    problem = checkOptionValue(FLAG, value, defaults.MEMBER);
+#include "fa/Pipelines/FACompileOptions.def"
+    if (!problem.empty())
+      return problem;
+  }
+  return "";
 }
 
 extern "C" {
@@ -249,6 +320,10 @@ FACompiled *faCompile(FAContext *context, const char *source,
   }
   MLIRContext &ctx = context->context;
   ErrorCollector errors(ctx);
+  if (std::string problem = checkOptionValues(options); !problem.empty()) {
+    lastError = "invalid fa-compile options: " + problem;
+    return nullptr;
+  }
   fa::FACompileOptions compileOptions;
   std::string optionErrors;
   llvm::raw_string_ostream optionOs(optionErrors);

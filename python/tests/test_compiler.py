@@ -542,3 +542,17 @@ def test_varlen_hopper_ws():
 def test_kernel_cache_directory_must_be_a_path(directory):
     with pytest.raises(TypeError, match="directory must be a"):
         fa_mlir.KernelCache(directory)
+
+
+@pytest.mark.parametrize("options, message", [
+    ("opt-level=-1", "invalid value '-1' of opt-level: an unsigned 32-bit"),
+    ("format=elf", "invalid value 'elf' of format: one of ptx, cubin, fatbin"),
+    ("block-m=abc", "invalid value 'abc' of block-m: a 64-bit integer"),
+    ("pack-gqa=maybe", "invalid value 'maybe' of pack-gqa: true or false"),
+])
+def test_c_api_option_values_fail_with_their_reason(options, message, capfd):
+    # The C API checks the values the option parser would explain only on
+    # stderr: the reason is in the error, and nothing is printed.
+    with pytest.raises(FAError, match=message):
+        fa_mlir.Context().compile("module {}", options)
+    assert capfd.readouterr().err == ""
