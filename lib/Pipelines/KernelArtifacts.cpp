@@ -81,23 +81,28 @@ static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
   return text.rtrim(StringRef("\0", 1)).str();
 }
 
-/// Refuses a launch that passes one tensor as two kernel arguments (a tile
-/// that reads V from K, or an op given K as V): the launch metadata names
-/// each argument by its role, and a runtime binds its own tensor to each,
-/// so it cannot run what the IR says. fa-opt's host code can (it passes the
-/// buffer twice); the metadata has no way to.
-static LogicalResult checkDistinctLaunchTensors(ModuleOp module) {
-  auto source = [](Value operand) -> Value {
-    if (auto toBuffer = operand.getDefiningOp<bufferization::ToBufferOp>())
-      return toBuffer.getTensor();
-    return operand;
-  };
+/// Refuses host launches the launch JSON cannot describe.
+///
+/// One tensor passed as two kernel arguments (a tile that reads V from K,
+/// or an op given K as V): the metadata names each argument by its role,
+/// and a runtime binds its own tensor to each, so it cannot run what the
+/// IR says. fa-opt's host code can (it passes the buffer twice).
+///
+/// A kernel whose fa.launch disagrees with the host code that launches it
+/// (hand-edited GPU-level input): the JSON is written from fa.launch, the
+/// host code from the IR, and they must launch alike. Checked where the
+/// host code states it: the dynamic shared memory and threads of the
+/// launch, the tensor maps it builds (their buffer and box), and a tile
+/// grid of ceildiv(rows, c) (c must be block_m / the packed heads).
+static LogicalResult checkHostLaunches(ModuleOp module) {
   WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
     SmallVector<std::pair<unsigned, Value>> seen;
     for (auto [i, operand] : llvm::enumerate(launch.getKernelOperands())) {
       if (!isa<MemRefType>(operand.getType()))
         continue;
-      Value tensor = source(operand);
+      Value tensor = operand;
+      if (auto toBuffer = operand.getDefiningOp<bufferization::ToBufferOp>())
+        tensor = toBuffer.getTensor();
       for (auto [j, other] : seen)
         if (other == tensor) {
           launch.emitError("the kernel takes one tensor as its arguments ")
@@ -110,20 +115,6 @@ static LogicalResult checkDistinctLaunchTensors(ModuleOp module) {
         }
       seen.push_back({static_cast<unsigned>(i), tensor});
     }
-    return WalkResult::advance();
-  });
-  return failure(walk.wasInterrupted());
-}
-
-/// Refuses a kernel whose fa.launch disagrees with the host code that
-/// launches it (hand-edited GPU-level input): the launch JSON is written
-/// from fa.launch, the host code from the IR, and they must launch alike.
-/// Checked where the host code states it: the dynamic shared memory and
-/// threads of the launch, the tensor maps it builds (their buffer and
-/// box), and a tile grid of ceildiv(rows, c) (c must be block_m / the
-/// packed heads).
-static LogicalResult checkLaunchAgainstHost(ModuleOp module) {
-  WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
     auto func = SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(
         launch, launch.getKernel());
     if (!func)
@@ -359,7 +350,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   PassManager lower(module.getContext());
   lower.enableVerifier(false);
   buildFALowerToGPUPipeline(lower, options);
-  if (failed(lower.run(module)) || failed(checkDistinctLaunchTensors(module)))
+  if (failed(lower.run(module)))
     return failure();
   lap(&CompilePhaseTimes::lowerToGPU);
 
@@ -455,7 +446,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     records.push_back(std::move(record));
     return WalkResult::advance();
   });
-  if (walk.wasInterrupted() || failed(checkLaunchAgainstHost(module)))
+  if (walk.wasInterrupted() || failed(checkHostLaunches(module)))
     return failure();
   if (records.empty())
     return emitError(module.getLoc(), "no fa.attention to compile");

@@ -184,11 +184,7 @@ int run(const Options &opt, const KernelMetadata &meta,
 
 int runPaged(const Options &opt, const KernelMetadata &meta,
              const std::string &image, SplitKVPair *split) {
-  try {
-    return run(opt, meta, image, split);
-  } catch (const std::bad_alloc &) {
-    die(kUsage, "out of host memory for this problem; pass smaller sizes");
-  }
+  return run(opt, meta, image, split);
 }
 
 } // namespace fa_runner

@@ -27,13 +27,10 @@ namespace fa_runner {
 
 /// Dies unless the pool of `t` (K and V, `rowBytes` a row) fits the limit.
 static void checkPoolSize(const PageTable &t, int64_t rowBytes) {
-  constexpr double kLimit = 32.0 * (1 << 30);
-  double bytes = double(t.numPages) * double(t.pageSize) * double(rowBytes);
-  if (bytes > kLimit)
-    die(kUsage, "the pool of " + std::to_string(t.numPages) + " pages of " +
-                    std::to_string(t.pageSize) + " rows would take " +
-                    std::to_string(int64_t(bytes / (1 << 30))) +
-                    " GiB (K and V); fa-runner allows 32");
+  checkHostBytes(double(t.numPages) * double(t.pageSize) * double(rowBytes),
+                 "the pool of " + std::to_string(t.numPages) + " pages of " +
+                     std::to_string(t.pageSize) + " rows",
+                 "(K and V)");
 }
 
 std::string PageTable::sizesJson() const {

@@ -28,6 +28,16 @@ void die(int code, const std::string &message) {
   std::exit(code);
 }
 
+void checkHostBytes(double bytes, const std::string &subject,
+                    const std::string &detail) {
+  constexpr double kLimitGiB = 32;
+  double gib = bytes / double(1 << 30);
+  if (gib > kLimitGiB)
+    die(kUsage, subject + " would take " + std::to_string(int64_t(gib)) +
+                    " GiB " + detail + "; fa-runner allows " +
+                    std::to_string(int64_t(kLimitGiB)));
+}
+
 bool readFile(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
   if (!in)

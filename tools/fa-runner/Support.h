@@ -22,6 +22,11 @@ enum ExitCode { kPass = 0, kWrong = 1, kUsage = 2, kNoGpu = 3, kCudaError = 4 };
 
 [[noreturn]] void die(int code, const std::string &message);
 
+/// Dies (exit 2) when `bytes` of host buffers exceed the 32 GiB fa-runner
+/// allows: "<subject> would take N GiB <detail>; fa-runner allows 32".
+void checkHostBytes(double bytes, const std::string &subject,
+                    const std::string &detail);
+
 bool readFile(const std::string &path, std::string &out);
 bool writeFile(const std::string &path, const void *data, size_t bytes);
 

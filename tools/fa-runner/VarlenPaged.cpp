@@ -175,11 +175,7 @@ int run(const Options &opt, const KernelMetadata &meta,
 
 int runVarlenPaged(const Options &opt, const KernelMetadata &meta,
                    const std::string &image) {
-  try {
-    return run(opt, meta, image);
-  } catch (const std::bad_alloc &) {
-    die(kUsage, "out of host memory for this problem; pass smaller sizes");
-  }
+  return run(opt, meta, image);
 }
 
 } // namespace fa_runner

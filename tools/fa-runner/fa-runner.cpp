@@ -89,18 +89,12 @@ namespace {
                   what + " (use --batch, --nq and --nk)");
 }
 
-/// Dies unless the host copies of Q, K, V and O (2 bytes an element) fit
-/// in kHostLimitGiB.
-void checkHostBytes(const Problem &p) {
-  constexpr double kHostLimitGiB = 32;
+/// Dies unless the host copies of Q, K, V and O (2 bytes an element) fit.
+void checkProblemBytes(const Problem &p) {
   double q = double(p.B) * double(p.Hq) * double(p.Nq) * double(p.D);
   double kv = 2 * double(p.B) * double(p.Hkv) * double(p.Nk) * double(p.D);
-  double gib = (q * (2 + 2) + kv * 2) / double(1 << 30);
-  if (gib > kHostLimitGiB)
-    die(kUsage, "this problem's inputs and output would take " +
-                    std::to_string(int64_t(gib)) +
-                    " GiB of host memory; fa-runner allows " +
-                    std::to_string(int64_t(kHostLimitGiB)));
+  checkHostBytes(q * (2 + 2) + kv * 2, "this problem's inputs and output",
+                 "of host memory");
 }
 
 } // namespace
@@ -208,7 +202,7 @@ static int runMain(int argc, char **argv) {
       die(kUsage, "empty problem: batch, heads and query length must be > 0");
     if (p.B > 65535 || p.Hq > 65535)
       die(kUsage, "batch and heads must be at most 65535 (grid limits)");
-    checkHostBytes(p);
+    checkProblemBytes(p);
     if (split)
       split->checkProblem(p);
   }
