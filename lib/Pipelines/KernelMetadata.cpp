@@ -325,6 +325,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   bool paged = l.pageSize > 0;
   size_t firstOffsets = l.lse ? 5 : 4;
   size_t firstTable = firstOffsets + (l.varlen ? (paged ? 1 : 2) : 0);
+  SmallVector<std::string> names;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name;
     if (i < 4)
@@ -342,10 +343,9 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
     else
       name = "capture" + std::to_string(captures++);
     arguments.push_back(argumentJson(type, name, i == 3 || (i == 4 && l.lse)));
+    names.push_back(std::move(name));
   }
   Type element = record.arguments[0].getElementType();
-  llvm::json::Array tensorMaps =
-      tensorMapsJson(record, [&](int64_t i) { return fixed[i]; });
   int64_t headDim = record.arguments[0].getShape().back();
   if (!l.splitStage.empty()) {
     // The combine kernel's first argument is the partial O: D from Dv.
@@ -381,6 +381,10 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
                                             {"head_dim", headDim},
                                             {"lse", record.launch.lse},
                                             {"from_op", false}};
+  // (Here, after the split and backward kernels, whose arguments are
+  // named otherwise: the maps of a forward kernel describe Q, K, V or O.)
+  llvm::json::Array tensorMaps =
+      tensorMapsJson(record, [&](int64_t i) { return names[i]; });
   llvm::json::Object root{
       {"kernel", record.kernel},
       {"module", record.module},
