@@ -93,6 +93,7 @@ static StringRef optionKind(unsigned) { return "uint"; }
 static StringRef optionKind(bool) { return "bool"; }
 static StringRef optionKind(const std::string &) { return "string"; }
 static StringRef optionKind(fa::BinaryFormat) { return "enum"; }
+static StringRef optionKind(fa::LLVMPasses) { return "enum"; }
 
 /// The names an enum option's parser takes.
 template <typename OptionT>
@@ -112,6 +113,16 @@ static llvm::json::Value optionValue(fa::BinaryFormat format) {
     return "cubin";
   case fa::BinaryFormat::Fatbin:
     return "fatbin";
+  }
+  return nullptr;
+}
+
+static llvm::json::Value optionValue(fa::LLVMPasses passes) {
+  switch (passes) {
+  case fa::LLVMPasses::Kernel:
+    return "kernel";
+  case fa::LLVMPasses::Default:
+    return "default";
   }
   return nullptr;
 }

@@ -7,6 +7,7 @@
 #include "fa/Pipelines/KernelArtifacts.h"
 #include "Assembler.h"
 #include "KernelMetadata.h"
+#include "NVPTXBackend.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 #include "fa/Pipelines/AttentionMetadata.h"
@@ -37,48 +38,6 @@ using namespace mlir::fa::detail;
 
 std::string mlir::fa::getFACompilerVersion() {
   return "fa-mlir " FA_VERSION_STRING " (MLIR " LLVM_VERSION_STRING ")";
-}
-
-/// Runs the LLVM NVPTX backend on `gpuModule` (upstream's NVVM target, as
-/// gpu-module-to-binary with format "isa" does, without replacing the
-/// module) and returns its PTX.
-static FailureOr<std::string> serializeToPTX(gpu::GPUModuleOp gpuModule,
-                                             SymbolTable &symbols,
-                                             const FACompileOptions &compile) {
-  ArrayAttr targets = gpuModule.getTargetsAttr();
-  auto target = targets && targets.size() == 1
-                    ? dyn_cast<gpu::TargetAttrInterface>(targets[0])
-                    : gpu::TargetAttrInterface();
-  if (!target)
-    return emitError(gpuModule.getLoc(),
-                     "a kernel module needs exactly one GPU target to be "
-                     "serialized (nvvm-attach-target gives it #nvvm.target)");
-  // PTX needs nothing from the toolkit (no libdevice: the math is lowered
-  // by fa-lower-math-to-nvvm), but upstream reports an error, and goes on,
-  // when the toolkit or its libdevice is missing. A path that was asked for
-  // was checked by compileAttentionKernels, ptxas is looked for by the
-  // assembler: that complaint is not an error of this compile.
-  ScopedDiagnosticHandler noToolkit(
-      gpuModule.getContext(), [](Diagnostic &diag) {
-        std::string text = diag.str();
-        StringRef message(text);
-        return success((message.starts_with("CUDA path: ") ||
-                        message.starts_with("LibDevice path: ")) &&
-                       message.contains("does not exist"));
-      });
-  // (TargetOptions keeps a function_ref: the callable must outlive it.)
-  auto symbolTable = [&]() { return &symbols; };
-  gpu::TargetOptions options(getCUDAToolkitRoot(compile), /*libraries=*/{},
-                             /*cmdOptions=*/{}, /*elfSection=*/{},
-                             gpu::CompilationTarget::Assembly, symbolTable);
-  std::optional<SmallVector<char, 0>> ptx =
-      target.serializeToObject(gpuModule, options);
-  if (!ptx)
-    return emitError(gpuModule.getLoc(),
-                     "the LLVM NVPTX backend failed on this kernel module");
-  StringRef text(ptx->data(), ptx->size());
-  // The serializer's buffer may end with the terminating null.
-  return text.rtrim(StringRef("\0", 1)).str();
 }
 
 /// Refuses host launches the launch JSON cannot describe.
@@ -457,7 +416,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
 
   PassManager nvvm(module.getContext());
   nvvm.enableVerifier(false);
-  buildFAGPUToNVVMPipeline(nvvm, options);
+  buildFAGPUToNVVMPipeline(nvvm, options, kernelLoweringNeeds(module));
   if (failed(nvvm.run(module)))
     return failure();
   // The op's own error says what is wrong; this one says where it was found.

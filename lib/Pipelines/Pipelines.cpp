@@ -10,9 +10,12 @@
 #include "fa/Dialect/FA/Transforms/Passes.h"
 #include "fa/Pipelines/CPUPipeline.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -175,8 +178,33 @@ void mlir::fa::enableNVPTXShortSharedPointers() {
   static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
 }
 
+KernelLoweringNeeds mlir::fa::kernelLoweringNeeds(ModuleOp module) {
+  KernelLoweringNeeds needs{false, false};
+  for (auto gpuModule : module.getOps<gpu::GPUModuleOp>())
+    gpuModule.walk([&](Operation *op) {
+      Dialect *dialect = op->getDialect();
+      if (isa_and_nonnull<affine::AffineDialect>(dialect))
+        needs.affine = true;
+      if (!isa_and_nonnull<memref::MemRefDialect>(dialect))
+        return;
+      // The ops expand-strided-metadata leaves as they are (it rewrites
+      // the pointer of a view only, not of an argument or of the dynamic
+      // shared memory); any other memref op may be one it rewrites.
+      if (isa<memref::DimOp, memref::LoadOp, memref::StoreOp>(op))
+        return;
+      if (auto pointer = dyn_cast<memref::ExtractAlignedPointerAsIndexOp>(op);
+          pointer && !pointer.getSource().getDefiningOp<ViewLikeOpInterface>())
+        return;
+      needs.stridedMetadata = true;
+    });
+  // (expand-strided-metadata computes offsets and sizes with affine.apply.)
+  needs.affine |= needs.stridedMetadata;
+  return needs;
+}
+
 void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
-                                        const FACompileOptions &options) {
+                                        const FACompileOptions &options,
+                                        KernelLoweringNeeds needs) {
   enableNVPTXShortSharedPointers();
   OpPassManager &gpu = pm.nest<gpu::GPUModuleOp>();
   gpu.addPass(createFALowerBF16MmaSync());
@@ -191,8 +219,14 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   // (allow-pattern-rollback=false, upstream's "experimental" mode): a
   // failed conversion fails the compile either way, and a successful one
   // gives the same PTX, faster.
-  addUpstream(gpu, "expand-strided-metadata,lower-affine,"
-                   "convert-scf-to-cf{allow-pattern-rollback=false},"
+  // expand-strided-metadata and lower-affine only where there is
+  // something to rewrite: with nothing (the hopper-ws kernels) they walked
+  // and folded the kernel for a twentieth of the compile and changed no PTX.
+  if (needs.stridedMetadata)
+    addUpstream(gpu, "expand-strided-metadata");
+  if (needs.affine)
+    addUpstream(gpu, "lower-affine");
+  addUpstream(gpu, "convert-scf-to-cf{allow-pattern-rollback=false},"
                    "convert-nvgpu-to-nvvm,"
                    "convert-gpu-to-nvvm{index-bitwidth=64 "
                    "allow-pattern-rollback=false},"
@@ -286,6 +320,9 @@ void mlir::fa::registerFAPipelines() {
   registerCheckedPipeline(
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",
-      buildFAGPUToNVVMPipeline, /*serializes=*/false);
+      [](OpPassManager &pm, const FACompileOptions &options) {
+        buildFAGPUToNVVMPipeline(pm, options);
+      },
+      /*serializes=*/false);
   registerFALowerToCPUPipeline();
 }

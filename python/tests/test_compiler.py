@@ -447,6 +447,9 @@ def test_target_info_is_the_compilers_table():
     assert info["options"]["strategy"]["kind"] == "string"
     assert info["options"]["format"]["kind"] == "enum"
     assert info["options"]["format"]["values"] == ["ptx", "cubin", "fatbin"]
+    assert info["options"]["llvm-passes"]["kind"] == "enum"
+    assert info["options"]["llvm-passes"]["default"] == "kernel"
+    assert info["options"]["llvm-passes"]["values"] == ["kernel", "default"]
 
 
 @pytest.mark.parametrize("options, message", [
@@ -455,6 +458,8 @@ def test_target_info_is_the_compilers_table():
     (dict(block_m=10**30), "block_m must be in \\[-9223372036854775808, "),
     (dict(format="elf"), "format must be one of ptx, cubin, fatbin, got 'elf'"),
     (dict(format=1), "format must be one of ptx, cubin, fatbin, got 1"),
+    (dict(llvm_passes="O3"),
+     "llvm_passes must be one of kernel, default, got 'O3'"),
 ])
 def test_option_values_out_of_their_range_are_value_errors(options, message):
     # Checked before the compiler's option parser, which would print its

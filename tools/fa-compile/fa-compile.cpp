@@ -50,6 +50,7 @@ static cl::opt<std::string>
                  cl::value_desc("prefix"), cl::cat(faCompileCategory));
 // The compile options, as flags: the table FACompileOptions is made of.
 using fa::BinaryFormat;
+using fa::LLVMPasses;
 #define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
   static cl::opt<TYPE> MEMBER##Flag(FLAG, cl::desc(HELP), cl::init(DEFAULT),   \
                                     cl::cat(faCompileCategory));

@@ -13,6 +13,7 @@
 #ifndef FA_PIPELINES_PIPELINES_H
 #define FA_PIPELINES_PIPELINES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -22,6 +23,10 @@ namespace mlir::fa {
 
 /// What the gpu.binary of the pipeline holds.
 enum class BinaryFormat { Ptx, Cubin, Fatbin };
+
+/// The LLVM optimization pipeline of the kernels (FACompileOptions'
+/// llvm-passes).
+enum class LLVMPasses { Kernel, Default };
 
 /// The options of a compile, from FACompileOptions.def (shared with the
 /// fa-compile tool's flags).
@@ -88,9 +93,25 @@ void buildFALowerToGPUPipeline(OpPassManager &pm,
 /// it too. buildFAGPUToNVVMPipeline calls it.
 void enableNVPTXShortSharedPointers();
 
+/// Which upstream passes of buildFAGPUToNVVMPipeline that only rewrite
+/// some ops a kernel module needs. A compile that knows its kernels passes
+/// what kernelLoweringNeeds says; a pipeline built without the IR runs
+/// them all.
+struct KernelLoweringNeeds {
+  /// expand-strided-metadata: views, casts and strided metadata of memrefs
+  /// (the mma-sync kernels' shared memory).
+  bool stridedMetadata = true;
+  /// lower-affine: affine ops.
+  bool affine = true;
+};
+
+/// What the gpu.modules of `module` need (an op of each kind present).
+KernelLoweringNeeds kernelLoweringNeeds(ModuleOp module);
+
 /// gpu.module (nvgpu level) -> NVVM/LLVM dialect with an #nvvm.target.
 void buildFAGPUToNVVMPipeline(OpPassManager &pm,
-                              const FACompileOptions &options);
+                              const FACompileOptions &options,
+                              KernelLoweringNeeds needs = {});
 
 /// The whole pipeline, ending in gpu.binary.
 void buildFACompilePipeline(OpPassManager &pm, const FACompileOptions &options);
