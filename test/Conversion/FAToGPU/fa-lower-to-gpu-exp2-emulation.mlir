@@ -14,10 +14,10 @@
 // RANGE: error: exp2-emulation must be in [0, 8] (exponentials of every 8 computed on the FMA pipe), got
 
 // bf16: degree 3. Elements 0 and 1 of the row piece are emulated, element 2
-// is not.
+// is not; each is scaled by the row's one scale constant.
 // CHECK-LABEL: func.func @plain_d64
 // CHECK:       gpu.func @fa_attention_bf16_d64_bm192_bn128_wg3_s2_wgmma_e2_
-// CHECK:         %[[X:.*]] = math.fma
+// CHECK:         %[[X:.*]] = math.fma %{{.*}}, %[[SCALE:.*]], %{{.*}} : f32
 // CHECK-NEXT:    %[[LOW:.*]] = arith.constant -1.270000e+02 : f32
 // CHECK-NEXT:    %[[C:.*]] = arith.maximumf %[[X]], %[[LOW]] : f32
 // CHECK-NEXT:    %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
@@ -38,14 +38,12 @@
 // CHECK-NEXT:    %[[SUM:.*]] = arith.addi %[[PB]], %[[E]] : i32
 // CHECK-NEXT:    %[[P0:.*]] = arith.bitcast %[[SUM]] : i32 to f32
 // CHECK-NEXT:    arith.addf %{{.*}}, %[[P0]] : f32
-// CHECK-NEXT:    arith.constant
-// CHECK-NEXT:    %[[X1:.*]] = math.fma
+// CHECK-NEXT:    %[[X1:.*]] = math.fma %{{.*}}, %[[SCALE]], %{{.*}} : f32
 // CHECK-NEXT:    arith.constant -1.270000e+02 : f32
 // CHECK-NEXT:    arith.maximumf %[[X1]]
 // CHECK:         %[[P1:.*]] = arith.bitcast %{{.*}} : i32 to f32
 // CHECK-NEXT:    arith.addf %{{.*}}, %[[P1]] : f32
-// CHECK-NEXT:    arith.constant
-// CHECK-NEXT:    %[[X2:.*]] = math.fma
+// CHECK-NEXT:    %[[X2:.*]] = math.fma %{{.*}}, %[[SCALE]], %{{.*}} : f32
 // CHECK-NEXT:    math.exp2 %[[X2]] fastmath<afn> : f32
 // CHECK:         gpu.return
 // NONE-LABEL:  func.func @plain_d64
