@@ -93,10 +93,10 @@ void buildFALowerToGPUPipeline(OpPassManager &pm,
 /// it too. buildFAGPUToNVVMPipeline calls it.
 void enableNVPTXShortSharedPointers();
 
-/// Which upstream passes of buildFAGPUToNVVMPipeline that only rewrite
-/// some ops a kernel module needs. A compile that knows its kernels passes
-/// what kernelLoweringNeeds says; a pipeline built without the IR runs
-/// them all.
+/// Whether a kernel module needs the upstream passes of
+/// buildFAGPUToNVVMPipeline that rewrite only some ops. A compile that
+/// knows its kernels passes what kernelLoweringNeeds says; a pipeline
+/// built without the IR runs them all.
 struct KernelLoweringNeeds {
   /// expand-strided-metadata: views, casts and strided metadata of memrefs
   /// (the mma-sync kernels' shared memory).

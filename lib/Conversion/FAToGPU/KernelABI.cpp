@@ -142,9 +142,8 @@ static std::string getKernelBodyHash(gpu::GPUFuncOp kernel) {
   // kernels apart, so runtimes that cache kernels by name never mix two.
   std::string text;
   llvm::raw_string_ostream os(text);
-  // (assumeVerified: the text is the same, without verifying the kernel
-  // first, which cost about a third of the printing; the module is
-  // verified after the pass.)
+  // (assumeVerified: the same text, without verifying the kernel once
+  // more; the module is verified after the pass.)
   OpPrintingFlags flags;
   flags.useLocalScope().assumeVerified();
   kernel->print(os, flags);

@@ -212,7 +212,7 @@ SoftmaxBlockRow mlir::fa::detail::updateSoftmaxRow(
   // A row that has seen only hidden keys keeps max = -inf; subtracting 0
   // instead keeps exp2 at 0 rather than NaN.
   // (One constant for the row's scale: a constant per score was a fifth
-  // of the kernel's ops, for the conversions to LLVM to walk.)
+  // of the kernel's constants, for the conversions to LLVM to walk.)
   Value scaleValue = f32(b, scale);
   Value scaledMax = arith::MulFOp::create(b, rowMax, scaleValue);
   scaledMax = arith::SelectOp::create(b, isNegInf(b, rowMax), f32(b, 0.0f),
