@@ -92,8 +92,6 @@ static StringRef optionKind(int64_t) { return "int"; }
 static StringRef optionKind(unsigned) { return "uint"; }
 static StringRef optionKind(bool) { return "bool"; }
 static StringRef optionKind(const std::string &) { return "string"; }
-static StringRef optionKind(fa::BinaryFormat) { return "enum"; }
-static StringRef optionKind(fa::LLVMPasses) { return "enum"; }
 
 /// The names an enum option's parser takes.
 template <typename OptionT>
@@ -105,25 +103,12 @@ static llvm::json::Array optionValues(OptionT &option) {
   return values;
 }
 
-static llvm::json::Value optionValue(fa::BinaryFormat format) {
-  switch (format) {
-  case fa::BinaryFormat::Ptx:
-    return "ptx";
-  case fa::BinaryFormat::Cubin:
-    return "cubin";
-  case fa::BinaryFormat::Fatbin:
-    return "fatbin";
-  }
-  return nullptr;
-}
-
-static llvm::json::Value optionValue(fa::LLVMPasses passes) {
-  switch (passes) {
-  case fa::LLVMPasses::Kernel:
-    return "kernel";
-  case fa::LLVMPasses::Default:
-    return "default";
-  }
+/// An enum option's value, by the name its parser gives it.
+template <typename OptionT>
+static llvm::json::Value enumOptionName(OptionT &option) {
+  if (std::optional<StringRef> name =
+          option.getParser().findArgStrForValue(option.getValue()))
+    return name->str();
   return nullptr;
 }
 
@@ -229,9 +214,9 @@ const char *faGetTargetInfo(void) {
                          {"kind", optionKind(defaults.MEMBER.getValue())}};
 #define FA_COMPILE_ENUM_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT, VALUES)      \
   options[FLAG] =                                                              \
-      llvm::json::Object{{"default", optionValue(defaults.MEMBER.getValue())}, \
+      llvm::json::Object{{"default", enumOptionName(defaults.MEMBER)},         \
                          {"help", HELP},                                       \
-                         {"kind", optionKind(defaults.MEMBER.getValue())},     \
+                         {"kind", "enum"},                                     \
                          {"values", optionValues(defaults.MEMBER)}};
 #include "fa/Pipelines/FACompileOptions.def"
     llvm::json::Object root{
