@@ -135,6 +135,11 @@ int main(int argc, char **argv) {
   fa::registerAllFADialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // One thread: the passes nest on each gpu.module, and a forward compile
+  // has one, where the thread pool's start and hand-offs cost about 2 ms
+  // of a 90 ms compile (a backward's three modules compiled no faster
+  // with it, on two cores); ptxas runs beside the backend as processes.
+  context.disableMultithreading();
   // An error names its location; the op it is about is not printed after
   // it (a module or a kernel is thousands of lines).
   context.printOpOnDiagnostic(false);

@@ -14,10 +14,13 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/OperationSupport.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/xxhash.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::fa;
@@ -135,20 +138,115 @@ gpu::GPUFuncOp mlir::fa::createAttentionKernel(OpBuilder &builder,
   return func;
 }
 
-/// "_" and 8 hex digits of a hash of the kernel's text.
+namespace {
+/// A hash of an operation's IR that is the same in every process: op
+/// names, attributes and types by their printed text (each distinct one
+/// printed once), values, blocks and regions by the order in which they
+/// are defined. Two operations that print the same (generic form, local
+/// scope) hash the same; printing the whole kernel to hash its text cost
+/// about 5% of a compile (its 64-member accumulator struct types alone
+/// print at every extractvalue).
+class StableIRHasher {
+public:
+  explicit StableIRHasher(MLIRContext *context)
+      : state(context, getPrintingFlags()) {}
+
+  uint64_t hash(Operation *root) {
+    add(root);
+    return llvm::xxh3_64bits(
+        ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(words.data()),
+                          words.size() * sizeof(uint64_t)));
+  }
+
+private:
+  /// Every element of every attribute, whatever the command line says
+  /// (--mlir-elide-elementsattrs-if-larger would make two kernels that
+  /// differ in a large constant hash the same).
+  static OpPrintingFlags getPrintingFlags() {
+    OpPrintingFlags flags;
+    flags.elideLargeElementsAttrs(std::numeric_limits<int64_t>::max())
+        .elideLargeResourceString(std::numeric_limits<int64_t>::max());
+    return flags;
+  }
+
+  void add(Operation *op) {
+    words.push_back(getTextHash(op->getName().getAsOpaquePointer(),
+                                [&](raw_ostream &os) { os << op->getName(); }));
+    // Inherent attributes (properties) and discardable ones.
+    words.push_back(getAttributeHash(op->getPropertiesAsAttribute()));
+    words.push_back(getAttributeHash(op->getRawDictionaryAttrs()));
+    words.push_back(op->getNumOperands());
+    for (Value operand : op->getOperands())
+      words.push_back(getId(operand));
+    words.push_back(op->getNumResults());
+    for (Value result : op->getResults()) {
+      words.push_back(getTypeHash(result.getType()));
+      words.push_back(getId(result));
+    }
+    words.push_back(op->getNumSuccessors());
+    for (Block *successor : op->getSuccessors())
+      words.push_back(getId(successor));
+    words.push_back(op->getNumRegions());
+    for (Region &region : op->getRegions()) {
+      words.push_back(region.getBlocks().size());
+      for (Block &block : region) {
+        words.push_back(getId(&block));
+        words.push_back(block.getNumArguments());
+        for (BlockArgument argument : block.getArguments()) {
+          words.push_back(getTypeHash(argument.getType()));
+          words.push_back(getId(argument));
+        }
+        for (Operation &nested : block)
+          add(&nested);
+      }
+    }
+  }
+
+  /// The number of `key` in the order of first appearance (a value is
+  /// defined before it is used, except across the blocks of a CFG region,
+  /// where the order of the walk still makes the numbering deterministic).
+  uint64_t getId(const void *key) {
+    return ids.try_emplace(key, ids.size()).first->second;
+  }
+  uint64_t getId(Value value) { return getId(value.getAsOpaquePointer()); }
+
+  uint64_t getAttributeHash(Attribute attribute) {
+    if (!attribute)
+      return 0;
+    return getTextHash(attribute.getAsOpaquePointer(),
+                       [&](raw_ostream &os) { attribute.print(os, state); });
+  }
+  uint64_t getTypeHash(Type type) {
+    return getTextHash(type.getAsOpaquePointer(),
+                       [&](raw_ostream &os) { type.print(os, state); });
+  }
+  uint64_t getTextHash(const void *key,
+                       function_ref<void(raw_ostream &)> print) {
+    auto [it, inserted] = texts.try_emplace(key, 0);
+    if (inserted) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      print(os);
+      it->second = llvm::xxh3_64bits(text);
+    }
+    return it->second;
+  }
+
+  AsmState state;
+  SmallVector<uint64_t> words;
+  DenseMap<const void *, uint64_t> ids;
+  DenseMap<const void *, uint64_t> texts;
+};
+} // namespace
+
+/// "_" and 8 hex digits of a hash of the kernel's IR.
 static std::string getKernelBodyHash(gpu::GPUFuncOp kernel) {
   // What the kernel computes per element (scale, masks, score_mod) is in
-  // its body: a hash of its text (printed before it is named) tells
-  // kernels apart, so runtimes that cache kernels by name never mix two.
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  // (assumeVerified: the same text, without verifying the kernel once
-  // more; the module is verified after the pass.)
-  OpPrintingFlags flags;
-  flags.useLocalScope().assumeVerified();
-  kernel->print(os, flags);
-  return llvm::formatv("_{0:x-8}",
-                       static_cast<uint32_t>(llvm::xxh3_64bits(text)));
+  // its body: a hash of its IR (before it is named) tells kernels apart,
+  // so runtimes that cache kernels by name never mix two.
+  return llvm::formatv(
+      "_{0:x-8}",
+      static_cast<uint32_t>(StableIRHasher(kernel.getContext()).hash(kernel)));
 }
 
 std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
