@@ -212,9 +212,10 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   // One cse, after the conversion to LLVM: the kernel emitters produce
   // canonical IR, and a canonicalize/cse before the conversion, or a
   // canonicalize after it, changed no PTX while costing a tenth of the
-  // compile. convert-gpu-to-nvvm also converts the arith, index, ub and
-  // vector ops (through their ConvertToLLVM interfaces): their own passes
-  // after it changed no PTX either. convert-nvvm-to-llvm stays for the
+  // compile. fa-convert-gpu-to-nvvm (upstream's convert-gpu-to-nvvm without
+  // the region simplification of its greedy pre-pass) also converts the
+  // arith, index, ub and vector ops (through their ConvertToLLVM
+  // interfaces): their own passes after it changed no PTX either. convert-nvvm-to-llvm stays for the
   // PTX-builder NVVM ops. The big conversions keep no undo log
   // (allow-pattern-rollback=false, upstream's "experimental" mode): a
   // failed conversion fails the compile either way, and a successful one
@@ -227,10 +228,9 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   if (needs.affine)
     addUpstream(gpu, "lower-affine");
   addUpstream(gpu, "convert-scf-to-cf{allow-pattern-rollback=false},"
-                   "convert-nvgpu-to-nvvm,"
-                   "convert-gpu-to-nvvm{index-bitwidth=64 "
-                   "allow-pattern-rollback=false},"
-                   "convert-nvvm-to-llvm,cse,reconcile-unrealized-casts");
+                   "convert-nvgpu-to-nvvm");
+  gpu.addPass(createFAConvertGPUToNVVM());
+  addUpstream(gpu, "convert-nvvm-to-llvm,cse,reconcile-unrealized-casts");
   gpu.addPass(createFALowerTensorMapArguments());
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; 8.1 adds the
   // vector reductions (red.global.add.v4.f32) the sm_90 backward adds dQ

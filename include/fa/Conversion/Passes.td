@@ -206,6 +206,29 @@ def FALowerMathToNVVM : Pass<"fa-lower-math-to-nvvm"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def FAConvertGPUToNVVM : Pass<"fa-convert-gpu-to-nvvm",
+                               "::mlir::gpu::GPUModuleOp"> {
+  let summary = "convert-gpu-to-nvvm whose pre-pass does not simplify the "
+                "kernel's regions";
+  let description = [{
+    Upstream's `convert-gpu-to-nvvm` (index bitwidth 64, no rollback) with
+    one difference: the greedy pre-pass that applies its in-dialect
+    rewrites (`gpu.all_reduce`, `gpu.global_id`, 64-bit `gpu.shuffle`, n-D
+    `vector.from_elements`) and folds the kernel does not simplify regions
+    (erase unreachable blocks, merge identical ones, drop unused block
+    arguments). On a kernel's unrolled CFG that took about 2 ms of a 90 ms
+    compile; LLVM's simplifycfg does it again, and the PTX of the 114
+    kernels of `benchmarks/kernel_family.sh` is the same either way. The
+    folding and constant CSE stay: without the folding 1 of those kernels,
+    without the whole pre-pass 5, get other machine code. The conversion is upstream's: its GPU to NVVM
+    patterns, every loaded dialect's ConvertToLLVM patterns but math's
+    (`fa-lower-math-to-nvvm` runs before), its WMMA patterns and its
+    legality.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
+}
+
 def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
   let summary = "Fail, naming it, on the first op left outside the LLVM "
                 "dialect";
