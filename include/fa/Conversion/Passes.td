@@ -220,10 +220,10 @@ def FAConvertGPUToNVVM : Pass<"fa-convert-gpu-to-nvvm",
     compile; LLVM's simplifycfg does it again, and the PTX of the 114
     kernels of `benchmarks/kernel_family.sh` is the same either way. The
     folding and constant CSE stay: without the folding 1 of those kernels,
-    without the whole pre-pass 5, get other machine code. The conversion is upstream's: its GPU to NVVM
-    patterns, every loaded dialect's ConvertToLLVM patterns but math's
-    (`fa-lower-math-to-nvvm` runs before), its WMMA patterns and its
-    legality.
+    without the whole pre-pass 5, get other machine code. The conversion
+    is upstream's: its GPU to NVVM patterns, every loaded dialect's
+    ConvertToLLVM patterns but math's (`fa-lower-math-to-nvvm` runs
+    before), its WMMA patterns and its legality.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::NVVM::NVVMDialect"];

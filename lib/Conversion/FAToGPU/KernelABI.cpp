@@ -143,9 +143,9 @@ namespace {
 /// names, attributes and types by their printed text (each distinct one
 /// printed once), values, blocks and regions by the order in which they
 /// are defined. Two operations that print the same (generic form, local
-/// scope) hash the same; printing the whole kernel to hash its text cost
-/// about 5% of a compile (its 64-member accumulator struct types alone
-/// print at every extractvalue).
+/// scope) hash the same. Printing the whole kernel to hash its text took
+/// about 5% of a compile in a profile (its 64-member accumulator struct
+/// types print at every extractvalue).
 class StableIRHasher {
 public:
   explicit StableIRHasher(MLIRContext *context)
