@@ -215,8 +215,9 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   // compile. fa-convert-gpu-to-nvvm (upstream's convert-gpu-to-nvvm without
   // the region simplification of its greedy pre-pass) also converts the
   // arith, index, ub and vector ops (through their ConvertToLLVM
-  // interfaces): their own passes after it changed no PTX either. convert-nvvm-to-llvm stays for the
-  // PTX-builder NVVM ops. The big conversions keep no undo log
+  // interfaces): their own passes after it changed no PTX either.
+  // convert-nvvm-to-llvm stays for the PTX-builder NVVM ops. The big
+  // conversions keep no undo log
   // (allow-pattern-rollback=false, upstream's "experimental" mode): a
   // failed conversion fails the compile either way, and a successful one
   // gives the same PTX, faster.
