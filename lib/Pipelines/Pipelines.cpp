@@ -233,6 +233,11 @@ void mlir::fa::buildFAGPUToNVVMPipeline(OpPassManager &pm,
   gpu.addPass(createFAConvertGPUToNVVM());
   addUpstream(gpu, "convert-nvvm-to-llvm,cse,reconcile-unrealized-casts");
   gpu.addPass(createFALowerTensorMapArguments());
+  // An op no conversion took (hand-edited kernels) is named at its
+  // location, not left to the translation as an unrealized cast.
+  FACheckLoweredToLLVMOptions kernels;
+  kernels.gpuModules = true;
+  pm.addPass(createFACheckLoweredToLLVM(kernels));
   // PTX ISA 8.0 is what sm_90a (wgmma, setmaxnreg) needs; 8.1 adds the
   // vector reductions (red.global.add.v4.f32) the sm_90 backward adds dQ
   // with. CUDA 12.1+ reads it; older chips keep 8.0.

@@ -247,11 +247,22 @@ def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
     `gpu.module` and `gpu.launch_func` of `fa-lower-to-gpu`'s output, and
     `fa.tensor_map`): bufferizing such IR first would end in a verifier
     error far from the cause.
+
+    With `gpu-modules` it checks the kernels instead, as the last step of
+    the GPU lowering (`fa-gpu-to-nvvm`, before the serialization): inside
+    each `gpu.module`, anything but LLVM- and NVVM-dialect ops fails it. An
+    op in a hand-edited kernel that no conversion handles is then reported
+    by name at its location, rather than as an
+    `unrealized_conversion_cast` that the translation to LLVM IR cannot
+    take.
   }];
   let options = [
     Option<"kernelsOnly", "kernels-only", "bool", /*default=*/"false",
            "fail only on GPU-dialect ops and fa.tensor_map (the check "
-           "before the CPU lowering)">
+           "before the CPU lowering)">,
+    Option<"gpuModules", "gpu-modules", "bool", /*default=*/"false",
+           "check the contents of gpu.module ops, where NVVM ops are allowed "
+           "too (the check after the GPU lowering)">
   ];
 }
 
