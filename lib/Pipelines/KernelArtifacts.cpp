@@ -311,6 +311,19 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   buildFALowerToGPUPipeline(lower, options);
   if (failed(lower.run(module)))
     return failure();
+  // GPU-level input may have been edited after fa-lower-to-gpu named its
+  // kernels: one whose IR is not the one the hash in its name says takes
+  // the name of its IR, so that runtimes caching kernels by name keep the
+  // two apart.
+  if (ops.empty() && !hasBackward && !tiles) {
+    SmallVector<gpu::GPUFuncOp> given;
+    module.walk([&](gpu::GPUFuncOp func) {
+      if (func->hasAttr(KernelLaunchInfo::attrName))
+        given.push_back(func);
+    });
+    for (gpu::GPUFuncOp func : given)
+      renameEditedKernel(func, module);
+  }
   lap(&CompilePhaseTimes::lowerToGPU);
 
   std::vector<KernelRecord> records;

@@ -581,6 +581,6 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
 
   ImplicitLocOpBuilder b(loc, builder);
   HopperKernelEmitter(b, spec, config, *function).emit(func);
-  func.setName(getAttentionKernelName(spec, config, func));
+  func.setName(getAttentionKernelName(spec, config));
   return func;
 }

@@ -173,7 +173,7 @@ private:
     words.push_back(getTextHash(op->getName().getAsOpaquePointer(),
                                 [&](raw_ostream &os) { os << op->getName(); }));
     // Inherent attributes (properties) and discardable ones.
-    words.push_back(getAttributeHash(op->getPropertiesAsAttribute()));
+    words.push_back(getPropertiesHash(op));
     words.push_back(getAttributeHash(op->getRawDictionaryAttrs()));
     words.push_back(op->getNumOperands());
     for (Value operand : op->getOperands())
@@ -210,6 +210,29 @@ private:
   }
   uint64_t getId(Value value) { return getId(value.getAsOpaquePointer()); }
 
+  /// The properties as a parsed op has them: a flag that is false, its
+  /// default (a store's `nontemporal`), is set by a builder but left unset
+  /// by the parser of the custom form, which prints it not. (So a kernel
+  /// printed and parsed again hashes as built.)
+  uint64_t getPropertiesHash(Operation *op) {
+    auto properties =
+        dyn_cast_or_null<DictionaryAttr>(op->getPropertiesAsAttribute());
+    if (!properties)
+      return getAttributeHash(op->getPropertiesAsAttribute());
+    auto isFalse = [](NamedAttribute entry) {
+      auto flag = dyn_cast<BoolAttr>(entry.getValue());
+      return flag && !flag.getValue();
+    };
+    if (llvm::any_of(properties, isFalse)) {
+      SmallVector<NamedAttribute> kept(
+          llvm::make_filter_range(properties, [&](NamedAttribute entry) {
+            return !isFalse(entry);
+          }));
+      properties = DictionaryAttr::get(op->getContext(), kept);
+    }
+    return properties.empty() ? 0 : getAttributeHash(properties);
+  }
+
   uint64_t getAttributeHash(Attribute attribute) {
     if (!attribute)
       return 0;
@@ -239,19 +262,66 @@ private:
 };
 } // namespace
 
-/// "_" and 8 hex digits of a hash of the kernel's IR.
-static std::string getKernelBodyHash(gpu::GPUFuncOp kernel) {
-  // What the kernel computes per element (scale, masks, score_mod) is in
-  // its body: a hash of its IR (before it is named) tells kernels apart,
-  // so runtimes that cache kernels by name never mix two.
-  return llvm::formatv(
-      "_{0:x-8}",
-      static_cast<uint32_t>(StableIRHasher(kernel.getContext()).hash(kernel)));
+/// 8 hex digits of a hash of the kernel's IR, its name aside.
+static std::string getKernelHash(gpu::GPUFuncOp kernel) {
+  // The name is the one thing left out: the kernel is hashed under a fixed
+  // one (its own ends in the hash).
+  StringAttr name = kernel.getNameAttr();
+  kernel.setName("fa_kernel");
+  uint64_t hash = StableIRHasher(kernel.getContext()).hash(kernel);
+  kernel.setName(name);
+  return llvm::formatv("{0:x-8}", static_cast<uint32_t>(hash));
+}
+
+void mlir::fa::appendKernelHash(gpu::GPUFuncOp kernel, StringRef suffix) {
+  kernel.setName(
+      (kernel.getName() + "_" + getKernelHash(kernel) + suffix).str());
+}
+
+bool mlir::fa::renameEditedKernel(gpu::GPUFuncOp kernel, Operation *top) {
+  // The name's last part of 8 lowercase hex digits (the tile's kind, which
+  // may follow, has none).
+  StringRef name = kernel.getName();
+  SmallVector<StringRef> parts;
+  name.split(parts, '_');
+  auto isHash = [](StringRef part) {
+    return part.size() == 8 && llvm::all_of(part, [](char c) {
+             return llvm::isDigit(c) || (c >= 'a' && c <= 'f');
+           });
+  };
+  auto hashPart = llvm::find_if(llvm::reverse(parts), isHash);
+  if (hashPart == parts.rend())
+    return false;
+  std::string hash = getKernelHash(kernel);
+  if (hash == *hashPart)
+    return false;
+  size_t at = hashPart->data() - name.data();
+  std::string renamed =
+      (name.substr(0, at) + hash + name.substr(at + 8)).str();
+  auto module = kernel->getParentOfType<gpu::GPUModuleOp>();
+  MLIRContext *ctx = kernel.getContext();
+  // The module first (references are rooted at it), then the kernel.
+  if (module && module.getName().starts_with(name)) {
+    std::string moduleName =
+        renamed + module.getName().drop_front(name.size()).str();
+    Operation *scope = SymbolTable::getNearestSymbolTable(module->getParentOp());
+    for (int i = 0; scope && SymbolTable::lookupSymbolIn(scope, moduleName);
+         ++i)
+      moduleName = renamed + "_" + std::to_string(i);
+    if (failed(SymbolTable::replaceAllSymbolUses(
+            module, StringAttr::get(ctx, moduleName), top)))
+      return false;
+    module.setName(moduleName);
+  }
+  if (failed(SymbolTable::replaceAllSymbolUses(
+          kernel, StringAttr::get(ctx, renamed), top)))
+    return false;
+  kernel.setName(renamed);
+  return true;
 }
 
 std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
-                                             const MmaSyncConfig &config,
-                                             gpu::GPUFuncOp kernel) {
+                                             const MmaSyncConfig &config) {
   std::string name = llvm::formatv(
       "fa_attention_{0}_d{1}_bm{2}_bn{3}_w{4}_s{5}",
       spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
@@ -264,12 +334,11 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
     name += "_e" + std::to_string(config.emulatedExp2);
   if (spec.lseType)
     name += "_lse";
-  return name + getKernelBodyHash(kernel);
+  return name;
 }
 
 std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
-                                             const HopperConfig &config,
-                                             gpu::GPUFuncOp kernel) {
+                                             const HopperConfig &config) {
   std::string name = llvm::formatv(
       "fa_attention_{0}_d{1}_bm{2}_bn{3}_wg{4}_s{5}_wgmma",
       spec.getElementType().isBF16() ? "bf16" : "f16", spec.getHeadDim(),
@@ -278,13 +347,12 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
     name += "_e" + std::to_string(config.emulatedExp2);
   if (spec.lseType)
     name += "_lse";
-  return name + getKernelBodyHash(kernel);
+  return name;
 }
 
 std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
                                             const BackwardKernelSpec &spec,
-                                            const BackwardConfig &config,
-                                            gpu::GPUFuncOp kernel) {
+                                            const BackwardConfig &config) {
   std::string name = llvm::formatv(
       "fa_attention_backward_{0}_{1}_d{2}_bm{3}_bn{4}", stage.stage,
       spec.query.getElementType().isBF16() ? "bf16" : "f16",
@@ -294,7 +362,7 @@ std::string mlir::fa::getBackwardKernelName(const BackwardStageTile &stage,
     name +=
         llvm::formatv("_s{0}{1}", config.stages, config.wgmma ? "_wgmma" : "")
             .str();
-  return name + getKernelBodyHash(kernel);
+  return name;
 }
 
 DictionaryAttr KernelLaunchInfo::toAttr(MLIRContext *ctx) const {

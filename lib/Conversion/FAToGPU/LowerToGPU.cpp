@@ -293,6 +293,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(gpuModule);
     return failure();
   }
+  std::string kind;
   if (tile->split || tile->packedHeads > 1 || tile->isVarlen() ||
       tile->isPaged()) {
     FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
@@ -301,29 +302,29 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
       rewriter.eraseOp(gpuModule);
       return emitError(loc, "internal: the kernel has no fa.launch");
     }
-    std::string name = (*kernel).getName().str();
     if (tile->packedHeads > 1) {
       info->packedHeads = tile->packedHeads;
-      name += "_gqa" + std::to_string(tile->packedHeads);
+      kind += "_gqa" + std::to_string(tile->packedHeads);
     }
     if (tile->isVarlen()) {
       info->varlen = true;
-      name += "_varlen";
+      kind += "_varlen";
     }
     if (tile->isPaged()) {
       info->pageSize = tile->pageSize();
-      name += "_paged" + std::to_string(tile->pageSize());
+      kind += "_paged" + std::to_string(tile->pageSize());
     }
     if (tile->split) {
       info->splitStage = kSplitPartialStage.str();
       info->splits = staticSplits;
       info->maxSplits = maxSplits;
-      name += "_splitkv";
+      kind += "_splitkv";
     }
     (*kernel)->setAttr(KernelLaunchInfo::attrName,
                        info->toAttr(rewriter.getContext()));
-    (*kernel).setName(name);
   }
+  // Named by what it is, its finished IR and the tile's kind.
+  appendKernelHash(*kernel, kind);
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   rewriter.getUnitAttr());
   // The module takes the kernel's name; two identical attentions get two
@@ -423,6 +424,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     rewriter.eraseOp(combineModule);
     return failure();
   }
+  appendKernelHash(*combineKernel);
   combineModule.setName(combineKernel->getName());
   SymbolTable(module).insert(combineModule);
   rewriter.setInsertionPoint(combine->forall);

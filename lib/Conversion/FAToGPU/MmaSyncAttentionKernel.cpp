@@ -505,6 +505,6 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildMmaSyncAttentionKernel(
 
   ImplicitLocOpBuilder b(loc, builder);
   MmaSyncKernelEmitter(b, spec, config, *function).emit(func);
-  func.setName(getAttentionKernelName(spec, config, func));
+  func.setName(getAttentionKernelName(spec, config));
   return func;
 }

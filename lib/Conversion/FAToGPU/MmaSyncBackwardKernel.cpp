@@ -527,6 +527,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildBackwardKernel(
     emitter.emitConvert(func);
   else
     emitter.emitGradients(func);
-  func.setName(getBackwardKernelName(stage, spec, config, func));
+  func.setName(getBackwardKernelName(stage, spec, config));
+  appendKernelHash(func);
   return func;
 }

@@ -29,7 +29,7 @@
 
 // SPLIT-LABEL: func.func @decode
 // SPLIT:         gpu.launch_func {{ *}}@[[P:fa_attention_bf16_d128_bm16_bn64_w4_s3_kw4_lse_[0-9a-f]+_gqa4_splitkv]]::@[[P]] blocks in (%{{.*}}, %c2{{.*}}, %{{.*}})
-// SPLIT:         gpu.launch_func {{ *}}@[[C:fa_attention_combine_bf16_d128_bm16_lse]]::@[[C]] blocks in (%{{.*}}, %c8{{.*}}, %{{.*}})
+// SPLIT:         gpu.launch_func {{ *}}@[[C:fa_attention_combine_bf16_d128_bm16_lse_[0-9a-f]+]]::@[[C]] blocks in (%{{.*}}, %c8{{.*}}, %{{.*}})
 // SPLIT:         gpu.func @[[P]]({{.*}}pack_gqa = 4 : i64, split_stage = "partial"
 // The combine runs over query heads; its launch info keeps the partial's
 // pack_gqa for the metadata's split section.

@@ -11,7 +11,7 @@
 
 // CHECK:       gpu.launch_func @[[P:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_paged16_splitkv]]::@[[P]] blocks in
 // CHECK-SAME:    memref<4x?x8x?x128xf32, {{.*}}>, %{{.*}} : memref<4x?x8x?xf32, {{.*}}>, %{{.*}} : memref<?x?xi32, {{.*}}>, %{{.*}} : memref<?xi32, {{.*}}>)
-// CHECK:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64]]::@[[C]]
+// CHECK:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64_[0-9a-f]+]]::@[[C]]
 // CHECK:       gpu.func @[[P]](
 // CHECK-SAME:    %[[T:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[N:[a-z0-9]+]]: memref<?xi32, {{.*}}>)
 // CHECK-SAME:    split_stage = "partial"

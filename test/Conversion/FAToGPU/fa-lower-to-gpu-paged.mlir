@@ -65,7 +65,7 @@
 // SPLIT:       %[[S:.*]] = fa.split_count
 // SPLIT:       gpu.launch_func @[[P:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_gqa4_paged16_splitkv]]::@[[P]]
 // SPLIT-SAME:    memref<?x?xi32, {{.*}}>, %{{.*}} : memref<?xi32, {{.*}}>)
-// SPLIT:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64_lse]]::@[[C]]
+// SPLIT:       gpu.launch_func @[[C:fa_attention_combine_bf16_d128_bm64_lse_[0-9a-f]+]]::@[[C]]
 // SPLIT:       gpu.func @[[P]](
 // SPLIT-SAME:    %[[PL:[a-z0-9]+]]: memref<?x?x8x?xf32, {{.*}}>, %[[T:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[N:[a-z0-9]+]]: memref<?xi32, {{.*}}>)
 // SPLIT-SAME:    split_stage = "partial"

@@ -23,7 +23,7 @@
 // CHECK:         %[[SPLITS:.*]] = tensor.dim %{{.*}}, %c0
 // CHECK:         %[[X:.*]] = arith.muli %[[TILES]], %[[SPLITS]] : index
 // CHECK:         gpu.launch_func {{ *}}@[[PARTIAL:fa_attention_bf16_d128_bm16_bn64_w4_s3_kw4_lse_[0-9a-f]+_splitkv]]::@[[PARTIAL]] blocks in (%[[X]], %{{.*}}, %{{.*}}) threads in (%c128{{.*}}) {{.*}} args({{.*}}, %[[PO]] : {{.*}}, %[[PL]] : {{.*}})
-// CHECK:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16::@fa_attention_combine_bf16_d128_bm16 blocks in ({{.*}}) threads in (%c128{{.*}}) {{.*}} args(%[[PO]] : {{.*}}, %[[PL]] : {{.*}}, %{{.*}} : memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>)
+// CHECK:         gpu.launch_func {{ *}}@[[C:fa_attention_combine_bf16_d128_bm16_[0-9a-f]+]]::@[[C]] blocks in ({{.*}}) threads in (%c128{{.*}}) {{.*}} args(%[[PO]] : {{.*}}, %[[PL]] : {{.*}}, %{{.*}} : memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>)
 // The partial kernel: its first block is the split times the chunk of key
 // blocks, the split count read from the partial LSE.
 // CHECK:         gpu.func @[[PARTIAL]](
@@ -47,7 +47,7 @@
 // CHECK:           scf.if
 // CHECK:             vector.store %{{.*}}, %[[ARG3]][%{{.*}}, %block_id_z, %block_id_y, %{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x?x8x?x128xf32, {{.*}}>, vector<2xf32>
 // CHECK:           memref.store %{{.*}}, %[[ARG4]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x8x?xf32
-// CHECK:         gpu.func @fa_attention_combine_bf16_d128_bm16(
+// CHECK:         gpu.func @[[C]](
 // CHECK-SAME:        max_splits = 128 : i64, {{.*}}split_stage = "combine"
 // One pass, eight splits a step, the reads past the last split clamped to
 // it (and weighed 0 in the sum): every load of a step comes before the
@@ -79,12 +79,12 @@
 // FIXED-NOT:     fa.split_count
 // FIXED:         bufferization.to_buffer %{{.*}} : tensor<3x?x8x?x128xf32>
 // FIXED:         gpu.launch_func {{ *}}@{{.*}}_splitkv
-// FIXED:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
+// FIXED:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16_{{[0-9a-f]+}}
 // FIXED:         split_stage = "partial", splits = 3
 
 // CANON-LABEL: func.func @decode
 // CANON:         gpu.launch_func {{ *}}@{{.*}}_splitkv
-// CANON:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16
+// CANON:         gpu.launch_func {{ *}}@fa_attention_combine_bf16_d128_bm16_{{[0-9a-f]+}}
 
 // KW1:           gpu.launch_func {{ *}}@{{.*}}_bm16_bn64_w1_s2_lse_{{[0-9a-f]+}}_splitkv{{.*}} threads in (%c32
 // KW1-NOT:       memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>

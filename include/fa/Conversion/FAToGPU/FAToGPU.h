@@ -500,18 +500,31 @@ FailureOr<gpu::GPUFuncOp> buildHopperAttentionKernel(
     const GPUTarget &target, Location loc);
 
 /// A stable, descriptive kernel name, e.g.
-/// `fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse_1f2e3d4c`: the
-/// configuration, then 8 hex digits of a hash of the kernel's own IR, so
-/// that two kernels computing different things (another scale, mask or
-/// score_mod) never share a name.
+/// `fa_attention_bf16_d128_bm128_bn48_w4_s2_qsmem_lse`: the configuration.
+/// fa-lower-to-gpu adds the tile's kind (`_varlen`, `_paged64`, ...) and
+/// then the hash of the finished kernel (appendKernelHash).
 std::string getAttentionKernelName(const AttentionKernelSpec &spec,
-                                   const MmaSyncConfig &config,
-                                   gpu::GPUFuncOp kernel);
+                                   const MmaSyncConfig &config);
 /// The same for a Hopper kernel:
-/// `fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma[_lse]_<hash>`.
+/// `fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma[_lse]`.
 std::string getAttentionKernelName(const AttentionKernelSpec &spec,
-                                   const HopperConfig &config,
-                                   gpu::GPUFuncOp kernel);
+                                   const HopperConfig &config);
+
+/// Appends `_`, 8 hex digits of a hash of the finished kernel's IR (all of
+/// it but its name: the body, the attributes, fa.launch included, and the
+/// argument types) and `suffix` (the tile's kind: `_varlen`, `_splitkv`,
+/// ...), so that two kernels computing different things (another scale,
+/// mask or score_mod) never share a name, and a runtime that caches
+/// kernels by name never mixes two.
+void appendKernelHash(gpu::GPUFuncOp kernel, StringRef suffix = "");
+
+/// For a kernel given as GPU-level input, which may have been edited after
+/// fa-lower-to-gpu named it: when the hash in its name (its last part of 8
+/// hex digits) is not that of its IR, renames it to the name with its own
+/// hash, its gpu.module alike where the module is named after it (uniqued
+/// within `top`), and every reference under `top`. A name without a hash
+/// is left alone. Returns whether it renamed.
+bool renameEditedKernel(gpu::GPUFuncOp kernel, Operation *top);
 
 /// Replaces a fused attention tile (the scf.forall of tileAttention after
 /// fuseOnlineSoftmax) by a kernel in a new gpu.module and a gpu.launch_func
@@ -626,11 +639,11 @@ FailureOr<gpu::GPUFuncOp> buildBackwardKernel(
     const BackwardKernelSpec &spec, ArrayRef<Value> captures,
     const BackwardConfig &config, const GPUTarget &target, Location loc);
 
-/// e.g. `fa_attention_backward_query_bf16_d128_bm32_bn64_s2_1f2e3d4c`.
+/// e.g. `fa_attention_backward_query_bf16_d128_bm32_bn64_s2`; the builder
+/// appends the kernel's hash (appendKernelHash).
 std::string getBackwardKernelName(const BackwardStageTile &stage,
                                   const BackwardKernelSpec &spec,
-                                  const BackwardConfig &config,
-                                  gpu::GPUFuncOp kernel);
+                                  const BackwardConfig &config);
 
 /// Lowers the stages of one tiled fa.attention_backward to three kernels
 /// and their launches, in that order, at the last stage: with dq=stage the
