@@ -230,13 +230,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // other way round.
   if (ops.empty() && hasBackward &&
       (options.splitKV != "none" || options.packGQA || options.keyWarps ||
-       options.warps || options.persistent != "auto" || options.exp2Emulation))
+       options.warps || options.persistent != "auto" ||
+       options.epilogue != "registers" || options.exp2Emulation))
     return emitError(module.getLoc(),
-                     "split-kv, pack-gqa, warps, key-warps, persistent and "
-                     "exp2-emulation shape forward kernels, and the module "
-                     "holds only "
-                     "fa.attention_backward (whose kernels take their warps "
-                     "from their tiles)");
+                     "split-kv, pack-gqa, warps, key-warps, persistent, "
+                     "epilogue and exp2-emulation shape forward kernels, and "
+                     "the module holds only fa.attention_backward (whose "
+                     "kernels take their warps from their tiles)");
   // Input lowered to the GPU already (no fa op, no tile): its kernels are
   // built, and the tile and schedule options would change nothing.
   bool tiles = false;
@@ -249,12 +249,13 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
        options.backwardDq != "auto" || options.persistent != "auto" ||
-       options.strategy != "auto" || options.exp2Emulation))
+       options.epilogue != "registers" || options.strategy != "auto" ||
+       options.exp2Emulation))
     return emitError(module.getLoc(),
                      "the input is lowered to the GPU already (its kernels "
                      "carry fa.launch): the strategy, tile and schedule "
                      "options (strategy, block-m/n, warps, stages, "
-                     "key-warps, split-kv, pack-gqa, persistent, "
+                     "key-warps, split-kv, pack-gqa, persistent, epilogue, "
                      "exp2-emulation, backward-*) would change nothing");
   if (!ops.empty() && !hasBackward && options.backwardDq != "auto")
     return emitError(module.getLoc(),

@@ -165,6 +165,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.keyWarps = options.keyWarps;
   gpu.exp2Emulation = options.exp2Emulation;
   gpu.persistent = options.persistent;
+  gpu.epilogue = options.epilogue;
   pm.addPass(createFALowerToGPU(gpu));
 }
 

@@ -25,6 +25,7 @@
 // RUN: not fa-compile %s -o %t/bad --format=ptx --warps=8 2>&1 | FileCheck %s --check-prefix=FWDOPT
 // RUN: not fa-compile %s -o %t/bad --format=ptx --persistent=off 2>&1 | FileCheck %s --check-prefix=FWDOPT
 // RUN: not fa-compile %s -o %t/bad --format=ptx --exp2-emulation=3 2>&1 | FileCheck %s --check-prefix=FWDOPT
+// RUN: not fa-compile %s -o %t/bad --format=ptx --epilogue=staged 2>&1 | FileCheck %s --check-prefix=FWDOPT
 // Without a driver, fa-runner says so (exit 3) once it found the three.
 // RUN: not fa-runner %t/bwd --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
 // RUN: not fa-runner %t/stage --batch 1 --hq 2 --hkv 1 --nq 16 --nk 16 2>&1 | FileCheck %s --check-prefix=RUNNER
@@ -149,7 +150,7 @@
 
 // STAGES2: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage2.1.{ptx,json}
 
-// FWDOPT: error: split-kv, pack-gqa, warps, key-warps, persistent and exp2-emulation shape forward kernels, and the module holds only fa.attention_backward (whose kernels take their warps from their tiles)
+// FWDOPT: error: split-kv, pack-gqa, warps, key-warps, persistent, epilogue and exp2-emulation shape forward kernels, and the module holds only fa.attention_backward (whose kernels take their warps from their tiles)
 // BADDQ: dq must be stage, accumulate or auto, got 'atomic'
 
 // RUNNER: fa-runner: no CUDA driver

@@ -26,6 +26,7 @@
 // RUN: not fa-compile %t/lowered.mlir -o %t/x --format=ptx --persistent=on 2>&1 | FileCheck %s --check-prefix=LOWEREDOPT
 // RUN: not fa-compile %t/lowered.mlir -o %t/x --format=ptx --strategy=mma-sync 2>&1 | FileCheck %s --check-prefix=LOWEREDOPT
 // RUN: not fa-compile %t/lowered.mlir -o %t/x --format=ptx --exp2-emulation=4 2>&1 | FileCheck %s --check-prefix=LOWEREDOPT
+// RUN: not fa-compile %t/lowered.mlir -o %t/x --format=ptx --epilogue=staged 2>&1 | FileCheck %s --check-prefix=LOWEREDOPT
 // RUN: not fa-compile %s -o %t/x --format=ptx --persistent=sometimes 2>&1 | FileCheck %s --check-prefix=PERSISTENT
 // RUN: sed -e 's/threads = 384 : i64/threads = 256 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=THREADS
 // RUN: sed -e 's/chip = "sm_90a", dynamic_shared_memory/chip = "sm_86", dynamic_shared_memory/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=LCHIP
@@ -100,7 +101,7 @@
 // LOWERED: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}relowered.{ptx,json}
 // PERSISTENT: error: persistent must be auto, on or off, got 'sometimes'
 // PERSISTENT-NOT: error
-// LOWEREDOPT: error: the input is lowered to the GPU already (its kernels carry fa.launch): the strategy, tile and schedule options (strategy, block-m/n, warps, stages, key-warps, split-kv, pack-gqa, persistent, exp2-emulation, backward-*) would change nothing
+// LOWEREDOPT: error: the input is lowered to the GPU already (its kernels carry fa.launch): the strategy, tile and schedule options (strategy, block-m/n, warps, stages, key-warps, split-kv, pack-gqa, persistent, epilogue, exp2-emulation, backward-*) would change nothing
 // THREADS: error: its fa.launch has 256 threads, but the kernel's known block size is 384
 // LCHIP: error: its fa.launch names chip 'sm_86', but the compile targets 'sm_90a'
 // SMEM: error: its fa.launch asks for -1 bytes of dynamic shared memory; sm_90a has 0 to 232432

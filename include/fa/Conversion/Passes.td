@@ -124,7 +124,12 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "on a grid of one block per multiprocessor: auto (the default, "
            "the strategy's choice), on (wherever the loop is possible and "
            "fits the registers, else an error) or off (one tile per "
-           "block)">
+           "block)">,
+    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"registers\"",
+           "hopper-ws forward kernels: how the consumers store O: "
+           "registers (the default: pairs of columns from the accumulators) "
+           "or staged (through shared memory, 16-byte pieces of whole rows; "
+           "O's base and strides 16-byte multiples; not yet run on a GPU)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -53,21 +53,6 @@ using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
 
-void HopperKernelEmitter::emitEpilogue(const HopperState &state) {
-  OutputRows rows{output,  lse,     batch,         head,
-                  qLength, Value(), threadInGroup, elementType};
-  Value rowBase =
-      add(rowStart, add(add(mul(warpgroup, idx(64)), mul(warpInGroup, idx(16))),
-                        groupId));
-  for (int64_t h = 0; h < 2; ++h) {
-    SoftmaxRowResult result = finishSoftmaxRow(b, state.rows[h], scoreScale);
-    // Accumulator 4d + 2h + e: row g + 8h, column 8d + 2c + e.
-    emitOutputRow(
-        b, rows, add(rowBase, idx(8 * h)), result, valueDim,
-        [&](int64_t d, int64_t e) { return state.acc[4 * d + 2 * h + e]; });
-  }
-}
-
 void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   b.setInsertionPointToStart(&func.getBody().front());
   query = func.getArgument(0);
@@ -554,6 +539,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (failed(verifyHopperPersistence(spec, traits, config,
                                      [&]() { return emitError(loc); })))
     return failure();
+  chooseHopperOutputStaging(spec, config, target.getMaxDynamicSharedMemory());
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))
     return failure();

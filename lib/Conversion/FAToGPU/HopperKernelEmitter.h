@@ -235,7 +235,16 @@ private:
   /// done. `computed` counts the blocks computed before; returns the new
   /// count.
   Value emitConsumer(Value computed);
+  /// O / l and the LSE of the warpgroup's rows (HopperEpilogue.cpp): from
+  /// the registers, or staged through shared memory
+  /// (HopperConfig::outputStaging).
   void emitEpilogue(const HopperState &state);
+  /// The staged epilogue: the warpgroup's normalized rows into its rows of
+  /// the staging tile, then 16-byte pieces of whole rows to O.
+  void emitStagedEpilogue(const HopperState &state);
+  /// Synchronizes the threads of this consumer warpgroup (named barrier
+  /// 1 + warpgroups + w; the turns take 1 to warpgroups).
+  void syncWarpgroup();
 
   ImplicitLocOpBuilder &b;
   const AttentionKernelSpec &spec;

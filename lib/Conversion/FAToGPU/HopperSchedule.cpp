@@ -209,12 +209,43 @@ LogicalResult mlir::fa::verifyHopperPersistence(
   return failure();
 }
 
+int64_t mlir::fa::getHopperOutputTileOffset(const AttentionKernelSpec &spec,
+                                            const HopperConfig &config) {
+  int64_t q = config.blockM * spec.getHeadDim();
+  int64_t k = config.stages * config.blockN * spec.getHeadDim();
+  int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
+  return llvm::alignTo(2 * (q + k + v) + config.controlBytes(), kSlabRowBytes);
+}
+
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
                                              const HopperConfig &config) {
   int64_t q = config.blockM * spec.getHeadDim();
   int64_t k = config.stages * config.blockN * spec.getHeadDim();
   int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
-  return 2 * (q + k + v) + config.controlBytes() + kSwizzlePeriodBytes;
+  int64_t bytes = 2 * (q + k + v) + config.controlBytes();
+  if (config.outputStaging == HopperConfig::OutputStaging::OwnTile)
+    bytes = getHopperOutputTileOffset(spec, config) +
+            2 * config.blockM * spec.getValueHeadDim();
+  return bytes + kSwizzlePeriodBytes;
+}
+
+void mlir::fa::chooseHopperOutputStaging(const AttentionKernelSpec &spec,
+                                         HopperConfig &config,
+                                         int64_t maxSharedMemory) {
+  using Staging = HopperConfig::OutputStaging;
+  config.outputStaging = Staging::Registers;
+  if (!config.stageOutput)
+    return;
+  if (!config.persistent) {
+    // O's rows of a warpgroup take the place of its Q rows.
+    if (spec.getValueHeadDim() == spec.getHeadDim())
+      config.outputStaging = Staging::QueryTile;
+    return;
+  }
+  HopperConfig staged = config;
+  staged.outputStaging = Staging::OwnTile;
+  if (getHopperSharedMemoryBytes(spec, staged) <= maxSharedMemory)
+    config.outputStaging = Staging::OwnTile;
 }
 
 LogicalResult mlir::fa::verifyHopperConfig(

@@ -55,14 +55,21 @@ void mlir::fa::detail::emitOutputRow(
     vector::StoreOp::create(b, pair, rows.output, indices,
                             /*nontemporal=*/false, llvm::MaybeAlign(bytes));
   }
+  emitRowLse(b, rows, head, row, result.lse);
+}
+
+void mlir::fa::detail::emitRowLse(ImplicitLocOpBuilder &b,
+                                  const OutputRows &rows, Value head, Value row,
+                                  Value lse) {
   if (!rows.lse)
     return;
-  auto firstOfQuad =
-      scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                 rows.threadInGroup, idx(0)));
+  auto firstOfQuad = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rows.threadInGroup,
+                               arith::ConstantIndexOp::create(b, 0)));
+  OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(firstOfQuad.thenBlock());
   SmallVector<Value> indices{rows.batch, head, row};
   if (rows.split)
     indices.insert(indices.begin(), rows.split);
-  memref::StoreOp::create(b, result.lse, rows.lse, indices);
+  memref::StoreOp::create(b, lse, rows.lse, indices);
 }

@@ -47,6 +47,12 @@ void emitOutputRow(ImplicitLocOpBuilder &b, const OutputRows &rows, Value row,
                    const SoftmaxRowResult &result, int64_t valueDim,
                    function_ref<Value(int64_t d, int64_t e)> accumulator);
 
+/// Stores `lse` as the LSE of row `row` of query head `head` (the row
+/// valid), from the first thread of the quad; nothing without an LSE
+/// output.
+void emitRowLse(ImplicitLocOpBuilder &b, const OutputRows &rows, Value head,
+                Value row, Value lse);
+
 } // namespace mlir::fa::detail
 
 #endif // FA_LIB_CONVERSION_FATOGPU_KERNELEPILOGUE_H

@@ -232,6 +232,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.stages = options.stages ? options.stages : kDefaultStages;
     config.emulatedExp2 = options.exp2Emulation;
     config.persistence = options.persistence;
+    config.stageOutput = options.stageOutput;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -268,6 +269,13 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
       return emitError(forall.getLoc(),
                        "persistent=on is an option of the hopper-ws "
                        "strategy; mma-sync kernels run one tile per block");
+    }
+    if (options.stageOutput) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(forall.getLoc(),
+                       "epilogue=staged is an option of the hopper-ws "
+                       "strategy; mma-sync kernels store O from the "
+                       "registers");
     }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
@@ -485,6 +493,12 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       return signalPassFailure();
     }
     options.persistence = *persistence;
+    if (epilogue != "registers" && epilogue != "staged") {
+      emitError(loc, "epilogue must be registers or staged, got '")
+          << epilogue.getValue() << "'";
+      return signalPassFailure();
+    }
+    options.stageOutput = epilogue == "staged";
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -127,6 +127,9 @@ struct FAToGPUOptions {
   /// Whether hopper-ws forward kernels loop over tiles
   /// (HopperConfig::persistence).
   Persistence persistence = Persistence::Auto;
+  /// Whether hopper-ws forward kernels stage O through shared memory
+  /// (HopperConfig::stageOutput).
+  bool stageOutput = false;
 };
 
 /// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
@@ -253,6 +256,19 @@ struct HopperConfig {
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
   /// spare them.
   bool roomyProducer = false;
+  /// Where the consumers stage O for the epilogue: each warpgroup writes its
+  /// normalized rows into shared memory (swizzled as Q's tile), then stores
+  /// them as whole 16-byte row pieces (docs/HopperStrategy.md). One tile per
+  /// block stages into its own rows of the Q tile, free once its last
+  /// S = Q K^T is done; a persistent block, whose producer loads the next Q
+  /// there, into a tile of its own after the control bytes where shared
+  /// memory has room (chooseHopperOutputStaging), else stores O from the
+  /// registers as pairs of columns.
+  enum class OutputStaging { Registers, QueryTile, OwnTile };
+  OutputStaging outputStaging = OutputStaging::Registers;
+  /// Whether the options ask for the staged epilogue (`epilogue=staged`);
+  /// without, O is stored from the registers.
+  bool stageOutput = false;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
@@ -479,10 +495,23 @@ buildMmaSyncAttentionKernel(OpBuilder &builder, gpu::GPUModuleOp module,
                             const GPUTarget &target, Location loc);
 
 /// Bytes of dynamic shared memory a Hopper kernel needs (the Q tile, the
-/// K and V rings, and 1 KiB to align them to the 128-byte swizzle's
-/// 1024-byte period).
+/// K and V rings, the control bytes, O's own staging tile if it has one,
+/// and 1 KiB to align them to the 128-byte swizzle's 1024-byte period).
 int64_t getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
                                    const HopperConfig &config);
+
+/// Byte offset of O's own staging tile (HopperConfig::OutputStaging::OwnTile)
+/// from the aligned start of shared memory: after the control bytes, at a
+/// 128-byte boundary.
+int64_t getHopperOutputTileOffset(const AttentionKernelSpec &spec,
+                                  const HopperConfig &config);
+
+/// Sets `config.outputStaging` for a completed schedule: with
+/// `config.stageOutput`, the Q tile with one tile per block (D = Dv), an
+/// own tile for a persistent block where `maxSharedMemory` has room for it;
+/// else the registers.
+void chooseHopperOutputStaging(const AttentionKernelSpec &spec,
+                               HopperConfig &config, int64_t maxSharedMemory);
 
 /// Checks that the Hopper strategy can build `spec` with `config` on
 /// `target` (sm_90a, tile shapes wgmma can take, registers, shared
