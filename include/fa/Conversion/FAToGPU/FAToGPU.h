@@ -256,14 +256,15 @@ struct HopperConfig {
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
   /// spare them.
   bool roomyProducer = false;
-  /// Where the consumers stage O for the epilogue: each warpgroup writes its
-  /// normalized rows into shared memory (swizzled as Q's tile), then stores
-  /// them as whole 16-byte row pieces (docs/HopperStrategy.md). One tile per
-  /// block stages into its own rows of the Q tile, free once its last
-  /// S = Q K^T is done; a persistent block, whose producer loads the next Q
-  /// there, into a tile of its own after the control bytes where shared
-  /// memory has room (chooseHopperOutputStaging), else stores O from the
-  /// registers as pairs of columns.
+  /// Where the consumers stage O for the epilogue (with stageOutput, else
+  /// the registers): each warpgroup writes its normalized rows into shared
+  /// memory (swizzled as Q's tile), then stores them as whole 16-byte row
+  /// pieces (docs/HopperStrategy.md). One tile per block stages into its
+  /// own rows of the Q tile, free once its last S = Q K^T is done; a
+  /// persistent block, whose producer loads the next Q there, into a tile
+  /// of its own after the control bytes where shared memory has room
+  /// (chooseHopperOutputStaging), else stores O from the registers as
+  /// pairs of columns.
   enum class OutputStaging { Registers, QueryTile, OwnTile };
   OutputStaging outputStaging = OutputStaging::Registers;
   /// Whether the options ask for the staged epilogue (`epilogue=staged`);
