@@ -254,7 +254,8 @@ def FACheckLoweredToLLVM : Pass<"fa-check-lowered-to-llvm", "ModuleOp"> {
     error far from the cause.
 
     With `gpu-modules` it checks the kernels instead, as the last step of
-    the GPU lowering (`fa-gpu-to-nvvm`, before the serialization): inside
+    the GPU lowering (`fa-gpu-to-nvvm-pipeline`, fa-compile and the C API,
+    before the serialization): inside
     each `gpu.module`, anything but LLVM- and NVVM-dialect ops fails it. An
     op in a hand-edited kernel that no conversion handles is then reported
     by name at its location, rather than as an
