@@ -244,7 +244,8 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
     tiles |= op->hasAttr(AttentionTileAttr::attrName) ||
              op->hasAttr(BackwardTileAttr::attrName);
   });
-  if (ops.empty() && !hasBackward && !tiles &&
+  bool lowered = ops.empty() && !hasBackward && !tiles;
+  if (lowered &&
       (options.blockM || options.blockN || options.warps || options.stages ||
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
@@ -316,7 +317,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   // kernels: one whose IR is not the one the hash in its name says takes
   // the name of its IR, so that runtimes caching kernels by name keep the
   // two apart.
-  if (ops.empty() && !hasBackward && !tiles) {
+  if (lowered) {
     SmallVector<gpu::GPUFuncOp> given;
     module.walk([&](gpu::GPUFuncOp func) {
       if (func->hasAttr(KernelLaunchInfo::attrName))

@@ -57,10 +57,14 @@ void HopperKernelEmitter::emitEpilogue(const HopperState &state) {
 }
 
 void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
-  auto sharedPointer = [&](Value byteOffset) {
-    Value address = arith::AddIOp::create(
+  // The i32 shared address `byteOffset` (index) past the aligned base, and
+  // a pointer to an i32 shared address.
+  auto sharedAddress = [&](Value byteOffset) -> Value {
+    return arith::AddIOp::create(
         b, smemBase,
         b.createOrFold<arith::IndexCastOp>(b.getI32Type(), byteOffset));
+  };
+  auto sharedPointer = [&](Value address) -> Value {
     return LLVM::IntToPtrOp::create(
         b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
         address);
@@ -93,13 +97,10 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
   // lane's pair add no bit the XOR changes, so each pair's address is the
   // thread's one base with a constant XORed in and constants added (one
   // register, as the stores to O from registers use).
-  Value threadBase = arith::AddIOp::create(
-      b, smemBase,
-      b.createOrFold<arith::IndexCastOp>(
-          b.getI32Type(),
-          add(idx(tileOffset),
-              add(mul(threadRow, idx(kSlabRowBytes)),
-                  add(mul(groupId, idx(16)), mul(threadInGroup, idx(4)))))));
+  Value threadBase = sharedAddress(
+      add(idx(tileOffset),
+          add(mul(threadRow, idx(kSlabRowBytes)),
+              add(mul(groupId, idx(16)), mul(threadInGroup, idx(4))))));
   auto pairType = VectorType::get({2}, elementType);
   for (int64_t h = 0; h < 2; ++h) {
     SoftmaxRowResult result = finishSoftmaxRow(b, state.rows[h], scoreScale);
@@ -117,12 +118,7 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
       Value at = b.createOrFold<arith::XOrIOp>(threadBase, i32(16 * (d % 8)));
       at = b.createOrFold<arith::AddIOp>(
           at, i32((d / 8) * slabBytes + 8 * h * kSlabRowBytes));
-      LLVM::StoreOp::create(
-          b, pair,
-          LLVM::IntToPtrOp::create(
-              b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
-              at),
-          /*alignment=*/4);
+      LLVM::StoreOp::create(b, pair, sharedPointer(at), /*alignment=*/4);
     }
     Value row = add(rowStart, r);
     auto valid = scf::IfOp::create(b, lt(row, qLength));
@@ -150,12 +146,8 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
   bool xorRounds = fixedPiece && (rowsPerRound % 8 == 0 || rowsPerRound == 4);
   Value firstAddress;
   if (xorRounds)
-    firstAddress = arith::AddIOp::create(
-        b, smemBase,
-        b.createOrFold<arith::IndexCastOp>(
-            b.getI32Type(),
-            pieceOffset(add(groupRow, div(t, idx(piecesPerRow))),
-                        rem(t, idx(piecesPerRow)))));
+    firstAddress = sharedAddress(pieceOffset(
+        add(groupRow, div(t, idx(piecesPerRow))), rem(t, idx(piecesPerRow))));
   for (int64_t i = 0; i < rounds; ++i) {
     Value p = add(idx(128 * i), t);
     Value r = add(groupRow, div(p, idx(piecesPerRow)));
@@ -171,14 +163,11 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
           b.createOrFold<arith::XOrIOp>(firstAddress, i32(16 * (shift % 8)));
       address =
           b.createOrFold<arith::AddIOp>(address, i32(shift * kSlabRowBytes));
-      address = LLVM::IntToPtrOp::create(
-          b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
-          address);
     } else {
-      address = sharedPointer(pieceOffset(r, piece));
+      address = sharedAddress(pieceOffset(r, piece));
     }
-    Value values =
-        LLVM::LoadOp::create(b, pieceType, address, /*alignment=*/16);
+    Value values = LLVM::LoadOp::create(b, pieceType, sharedPointer(address),
+                                        /*alignment=*/16);
     vector::StoreOp::create(b, values, output,
                             ValueRange{batch, head, row, mul(piece, idx(8))},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));

@@ -209,20 +209,23 @@ LogicalResult mlir::fa::verifyHopperPersistence(
   return failure();
 }
 
-int64_t mlir::fa::getHopperOutputTileOffset(const AttentionKernelSpec &spec,
-                                            const HopperConfig &config) {
+/// Bytes of the Q tile, the K and V rings and the control bytes after them.
+static int64_t getTilesAndControlBytes(const AttentionKernelSpec &spec,
+                                       const HopperConfig &config) {
   int64_t q = config.blockM * spec.getHeadDim();
   int64_t k = config.stages * config.blockN * spec.getHeadDim();
   int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
-  return llvm::alignTo(2 * (q + k + v) + config.controlBytes(), kSlabRowBytes);
+  return 2 * (q + k + v) + config.controlBytes();
+}
+
+int64_t mlir::fa::getHopperOutputTileOffset(const AttentionKernelSpec &spec,
+                                            const HopperConfig &config) {
+  return llvm::alignTo(getTilesAndControlBytes(spec, config), kSlabRowBytes);
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
                                              const HopperConfig &config) {
-  int64_t q = config.blockM * spec.getHeadDim();
-  int64_t k = config.stages * config.blockN * spec.getHeadDim();
-  int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
-  int64_t bytes = 2 * (q + k + v) + config.controlBytes();
+  int64_t bytes = getTilesAndControlBytes(spec, config);
   if (config.outputStaging == HopperConfig::OutputStaging::OwnTile)
     bytes = getHopperOutputTileOffset(spec, config) +
             2 * config.blockM * spec.getValueHeadDim();
