@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fa_mlir
-from fa_mlir import AttentionSpec, FAError, KernelCache
+from fa_mlir import AttentionSpec, FAError, KernelCache, _tensormap
 from fa_mlir.compiler import (attention_backward_source, attention_source,
                               backward_kernel_arguments,
                               check_kernel_arguments, compile_source,
@@ -389,6 +389,9 @@ def test_bad_pipeline_raises():
     (dict(persistent="always"), "persistent must be auto, on or off"),
     (dict(strategy="mma-sync", persistent="on"),
      "persistent=on is an option of the hopper-ws strategy"),
+    (dict(epilogue="pairs"), "epilogue must be registers, staged or tma"),
+    (dict(strategy="mma-sync", epilogue="tma"),
+     "epilogue=staged and epilogue=tma are options of the hopper-ws"),
 ])
 def test_bad_compile_options_raise(options, message):
     source = fa_mlir.attention_source(AttentionSpec(head_dim=64))
@@ -423,6 +426,24 @@ def test_persistent_option_overrides_the_strategy():
     assert "setmaxnreg.dec.sync.aligned.u32 \t56;" in auto.ptx
     assert "setmaxnreg.dec.sync.aligned.u32 \t24;" in off.ptx
     assert KernelCache.key(spec, persistent="off") != KernelCache.key(spec)
+
+
+def test_tma_epilogue_adds_the_output_tensor_map():
+    # epilogue="tma" stores the staged O through a tensor map of O: the
+    # metadata lists it after Q's, K's and V's, and the driver's parser
+    # accepts it (boxes of 64 columns of a warpgroup's 64 rows).
+    spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right")
+    source = fa_mlir.attention_source(spec)
+    (tma,) = fa_mlir.compile_source(source, format="ptx",
+                                    strategy="hopper-ws", epilogue="tma")
+    maps = _tensormap.parse_tensor_maps(tma.metadata)
+    assert [m.operand for m in maps] == ["q", "k", "v", "o"]
+    assert maps[3].argument == 3 and tuple(maps[3].box) == (64, 64, 1, 1)
+    assert "cp.async.bulk.tensor.4d.global.shared::cta" in tma.ptx
+    (registers,) = fa_mlir.compile_source(source, format="ptx",
+                                          strategy="hopper-ws")
+    assert len(_tensormap.parse_tensor_maps(registers.metadata)) == 3
+    assert KernelCache.key(spec, epilogue="tma") != KernelCache.key(spec)
 
 
 def test_target_info_is_the_compilers_table():

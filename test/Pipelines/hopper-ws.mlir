@@ -7,6 +7,15 @@
 // A causal kernel at D = 64 loops over tiles: its producer keeps 64
 // registers to find each tile's key blocks, the consumers 216.
 // RUN: grep -q '"persistent": {' %t/attn.json
+// --epilogue=tma adds O's tensor map (a box of 64 columns of a
+// warpgroup's 64 rows), in the JSON of the kernel compiled from the source
+// and of the kernel compiled from its lowered IR.
+// RUN: fa-compile %s -o %t/tma --format=ptx --strategy=hopper-ws --epilogue=tma
+// RUN: FileCheck %s --check-prefix=JSON-TMA < %t/tma.json
+// RUN: FileCheck %s --check-prefix=PTX-TMA < %t/tma.ptx
+// RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" -o %t/lowered-tma.mlir
+// RUN: fa-compile %t/lowered-tma.mlir -o %t/relowered-tma --format=ptx
+// RUN: FileCheck %s --check-prefix=JSON-TMA < %t/relowered-tma.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
 // Three consumer warpgroups (block-m 192) and the producer: 512 threads,
 // 160 registers a consumer thread.
@@ -90,6 +99,30 @@
 // JSON-NEXT: "swizzle": "128B"
 // JSON: "operand": "k",
 // JSON: "operand": "v",
+// JSON-TMA: "tensor_maps": [
+// JSON-TMA: "operand": "q",
+// JSON-TMA: "operand": "k",
+// JSON-TMA: "operand": "v",
+// JSON-TMA-NEXT: "rank": 4,
+// JSON-TMA-NEXT: "swizzle": "128B"
+// JSON-TMA-NEXT: },
+// JSON-TMA-NEXT: {
+// JSON-TMA-NEXT: "argument": 3,
+// JSON-TMA-NEXT: "box": [
+// JSON-TMA-NEXT: 64,
+// JSON-TMA-NEXT: 64,
+// JSON-TMA-NEXT: 1,
+// JSON-TMA-NEXT: 1
+// JSON-TMA-NEXT: ],
+// JSON-TMA: "operand": "o",
+// JSON-TMA-NEXT: "rank": 4,
+// JSON-TMA-NEXT: "swizzle": "128B"
+// JSON-TMA-NEXT: }
+// JSON-TMA-NEXT: ]
+// PTX-TMA: fence.proxy.async.shared::cta;
+// PTX-TMA: cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group
+// PTX-TMA: cp.async.bulk.commit_group;
+// PTX-TMA: cp.async.bulk.wait_group.read 0;
 // JSON: "block_m": 128
 // JSON-NEXT: "block_n": 128
 

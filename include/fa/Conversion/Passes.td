@@ -127,9 +127,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "block)">,
     Option<"epilogue", "epilogue", "std::string", /*default=*/"\"registers\"",
            "hopper-ws forward kernels: how the consumers store O: "
-           "registers (the default: pairs of columns from the accumulators) "
-           "or staged (through shared memory, 16-byte pieces of whole rows; "
-           "O's base and strides 16-byte multiples; not yet run on a GPU)">
+           "registers (the default: pairs of columns from the accumulators), "
+           "staged (through shared memory, 16-byte pieces of whole rows; "
+           "O's base and strides 16-byte multiples) or tma (staged, then "
+           "stored by TMA through a tensor map of O; not for "
+           "variable-length batches)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -59,11 +59,13 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   key = func.getArgument(1);
   value = func.getArgument(2);
   output = func.getArgument(3);
-  // The tensor maps of Q, K and V are the last three arguments.
-  unsigned maps = func.getNumArguments() - 3;
+  // The tensor maps of Q, K and V (and O) are the last arguments.
+  unsigned maps = func.getNumArguments() - 3 - (storesWithTma() ? 1 : 0);
   qMap = func.getArgument(maps);
   kMap = func.getArgument(maps + 1);
   vMap = func.getArgument(maps + 2);
+  if (storesWithTma())
+    oMap = func.getArgument(maps + 3);
   unsigned firstCapture = 4;
   if (spec.lseType)
     lse = lseArgument = func.getArgument(firstCapture++);
@@ -180,6 +182,9 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       waitBarrier(qLoaded(), idx(0));
       emitConsumer(idx(0));
     }
+    // The staging tile stays until the last stores have read it.
+    if (storesWithTma())
+      waitForOutputStores();
   }
   inSequence.reset();
   gpu::ReturnOp::create(b);
@@ -519,6 +524,11 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.isPaged())
     return emitError(loc, "the hopper-ws strategy does not build paged "
                           "tiles yet; use strategy=mma-sync or auto");
+  if (givenConfig.storeWithTma && tile.isVarlen())
+    return emitError(loc, "epilogue=tma stores whole boxes of O's rows, "
+                          "which in packed variable-length tensors would "
+                          "overwrite the next sequence's rows; use "
+                          "epilogue=staged");
   FailureOr<ScoreFunction> function = ScoreFunction::analyze(tile);
   if (failed(function))
     return failure();
@@ -563,6 +573,10 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
     info.tensorMaps.push_back(
         {argument, tile.isVarlen() ? SmallVector<int64_t>{64, 1, rows}
                                    : SmallVector<int64_t>{64, rows, 1, 1}});
+  // O by TMA (epilogue=tma): a box is one slab of a warpgroup's 64 rows.
+  if (config.storeWithTma &&
+      config.outputStaging != HopperConfig::OutputStaging::Registers)
+    info.tensorMaps.push_back({3, SmallVector<int64_t>{64, 64, 1, 1}});
   gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 
   ImplicitLocOpBuilder b(loc, builder);

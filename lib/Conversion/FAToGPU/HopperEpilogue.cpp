@@ -86,7 +86,9 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
 
   // The warpgroup's earlier accesses to these rows are done: its Q
   // operands (its last MMA has been waited for), or a persistent block's
-  // copy of its previous tile.
+  // copy of its previous tile (with TMA: once its stores have read it).
+  if (storesWithTma() && config.persistent)
+    waitForOutputStores();
   syncWarpgroup();
   OutputRows rows{output,  lse,     batch,         head,
                   qLength, Value(), threadInGroup, elementType};
@@ -126,7 +128,42 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
     b.setInsertionPointToStart(valid.thenBlock());
     emitRowLse(b, rows, head, row, result.lse);
   }
+  if (storesWithTma()) {
+    // The rows, visible to the async proxy that TMA reads them with.
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  }
   syncWarpgroup();
+  Value t = rem(tid, idx(128));
+  if (storesWithTma()) {
+    // The warpgroup's first thread stores a box of its 64 rows per slab
+    // (coordinates innermost first: column, row, head, batch); TMA writes
+    // none of the rows past Nq (outside the map).
+    Value firstRow = add(rowStart, groupRow);
+    Value issues = arith::AndIOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, idx(0)),
+        lt(firstRow, qLength));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(scf::IfOp::create(b, issues).thenBlock());
+    auto toI32 = [&](Value v) -> Value {
+      return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
+    };
+    for (int64_t slab = 0; slab < valueDim / 64; ++slab) {
+      Value source =
+          sharedPointer(sharedAddress(add(idx(tileOffset + slab * slabBytes),
+                                          mul(groupRow, idx(kSlabRowBytes)))));
+      NVVM::CpAsyncBulkTensorSharedCTAToGlobalOp::create(
+          b, oMap, source,
+          ValueRange{i32(slab * 64), toI32(firstRow), toI32(head),
+                     toI32(batch)},
+          /*l2CacheHint=*/Value(), NVVM::TMAStoreMode::TILE,
+          /*predicate=*/Value());
+    }
+    NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    return;
+  }
 
   // Round i: piece p = 128 i + t of the warpgroup's 64 rows, row-major,
   // read from the tile and stored to O whole. (16-byte stores: O's rows
@@ -139,7 +176,6 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
   // registers that a persistent block's tile loop carries).
   int64_t piecesPerRow = valueDim / 8;
   int64_t rounds = 64 * piecesPerRow / 128;
-  Value t = rem(tid, idx(128));
   auto pieceType = VectorType::get({8}, elementType);
   bool fixedPiece = 128 % piecesPerRow == 0;
   int64_t rowsPerRound = fixedPiece ? 128 / piecesPerRow : 0;
@@ -172,4 +208,13 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
                             ValueRange{batch, head, row, mul(piece, idx(8))},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
   }
+}
+
+void HopperKernelEmitter::waitForOutputStores() {
+  auto first =
+      scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                 rem(tid, idx(128)), idx(0)));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(first.thenBlock());
+  NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, /*read=*/b.getUnitAttr());
 }

@@ -245,6 +245,16 @@ private:
   /// Synchronizes the threads of this consumer warpgroup (named barrier
   /// 1 + warpgroups + w; the turns take 1 to warpgroups).
   void syncWarpgroup();
+  /// Whether the staged rows go to O by TMA (HopperConfig::storeWithTma,
+  /// where the epilogue is staged).
+  bool storesWithTma() const {
+    return config.storeWithTma &&
+           config.outputStaging != HopperConfig::OutputStaging::Registers;
+  }
+  /// With storesWithTma(): the warpgroup's storing thread (its first)
+  /// waits until its TMA stores have read the staging tile (before the
+  /// tile is written again, and before the block exits).
+  void waitForOutputStores();
 
   ImplicitLocOpBuilder &b;
   const AttentionKernelSpec &spec;
@@ -268,6 +278,7 @@ private:
 
   Value query, key, value, output, lse;
   Value qMap, kMap, vMap; // TMA tensor maps (kernel parameters)
+  Value oMap;             // O's, with storesWithTma()
   Value tid, warpgroup, warpInGroup, groupId, threadInGroup;
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   /// A variable-length tile's first rows of its sequence in the packed

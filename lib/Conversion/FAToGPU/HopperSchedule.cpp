@@ -220,7 +220,10 @@ static int64_t getTilesAndControlBytes(const AttentionKernelSpec &spec,
 
 int64_t mlir::fa::getHopperOutputTileOffset(const AttentionKernelSpec &spec,
                                             const HopperConfig &config) {
-  return llvm::alignTo(getTilesAndControlBytes(spec, config), kSlabRowBytes);
+  // A whole swizzle period: TMA stores read 128-byte-swizzled boxes from
+  // 1024-byte boundaries.
+  return llvm::alignTo(getTilesAndControlBytes(spec, config),
+                       kSwizzlePeriodBytes);
 }
 
 int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,

@@ -233,6 +233,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.emulatedExp2 = options.exp2Emulation;
     config.persistence = options.persistence;
     config.stageOutput = options.stageOutput;
+    config.storeWithTma = options.storeWithTma;
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -273,9 +274,9 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     if (options.stageOutput) {
       rewriter.eraseOp(gpuModule);
       return emitError(forall.getLoc(),
-                       "epilogue=staged is an option of the hopper-ws "
-                       "strategy; mma-sync kernels store O from the "
-                       "registers");
+                       "epilogue=staged and epilogue=tma are options of "
+                       "the hopper-ws strategy; mma-sync kernels store O "
+                       "from the registers");
     }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
@@ -493,12 +494,13 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       return signalPassFailure();
     }
     options.persistence = *persistence;
-    if (epilogue != "registers" && epilogue != "staged") {
-      emitError(loc, "epilogue must be registers or staged, got '")
+    if (epilogue != "registers" && epilogue != "staged" && epilogue != "tma") {
+      emitError(loc, "epilogue must be registers, staged or tma, got '")
           << epilogue.getValue() << "'";
       return signalPassFailure();
     }
-    options.stageOutput = epilogue == "staged";
+    options.stageOutput = epilogue != "registers";
+    options.storeWithTma = epilogue == "tma";
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -1,15 +1,17 @@
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=staged" | FileCheck %s
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=staged persistent=on" | FileCheck %s --check-prefix=ON
+// epilogue=tma: the same staging, then TMA stores of the warpgroup's rows.
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" | FileCheck %s --check-prefix=TMA
 // The default, epilogue=registers: O from the accumulators, no staging
 // tile (the persistent causal kernel: 164976 bytes, 32 KiB less).
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=REGS
 // Refused: another value, and the option on the mma-sync strategy.
-// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=bogus" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=mma-sync epilogue=staged" 2>&1 | FileCheck %s --check-prefix=MMA
 // RUN: not fa-compile %s -o %t --format=ptx --strategy=mma-sync --epilogue=staged 2>&1 | FileCheck %s --check-prefix=MMA
 
-// BAD: error: epilogue must be registers or staged, got 'tma'
-// MMA: error: epilogue=staged is an option of the hopper-ws strategy; mma-sync kernels store O from the registers
+// BAD: error: epilogue must be registers, staged or tma, got 'bogus'
+// MMA: error: epilogue=staged and epilogue=tma are options of the hopper-ws strategy; mma-sync kernels store O from the registers
 
 // The staged epilogue (epilogue=staged; not yet run on a GPU).
 // The hopper-ws epilogue stages O through shared memory: each consumer
@@ -39,6 +41,24 @@
 // ON-NOT:     vector<8xbf16>
 // ON:         vector.store %{{.*}} : memref<1x8x?x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, vector<2xbf16>
 // ON:         gpu.return
+// epilogue=tma: after the pairs, a proxy fence (generic writes, then async
+// reads) and the barrier, the warpgroup's first thread stores four boxes
+// (one per 64-column slab) through O's tensor map, the last argument, and
+// waits for them to have read the tile before the block exits.
+// TMA-LABEL: func.func @query_tile
+// TMA:       gpu.func @fa_attention_bf16_d256_bm128_bn64_wg2_s2_wgmma
+// TMA-SAME:    %[[OMAP:[a-z0-9]+]]: !llvm.ptr) {{.*}}dynamic_shared_memory = 197744
+// TMA-SAME:    fa.tensor_maps = 4
+// TMA:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// TMA-COUNT-64: llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xbf16>, !llvm.ptr<3>
+// TMA:         nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// TMA:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// TMA:         scf.if
+// TMA-COUNT-4: nvvm.cp.async.bulk.tensor.global.shared.cta %[[OMAP]], %{{.*}}, box[%c{{[0-9]+}}_i32{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}, %{{.*}}] : !llvm.ptr, <3>
+// TMA-NEXT:    nvvm.cp.async.bulk.commit.group
+// TMA:         nvvm.cp.async.bulk.wait_group 0 {read}
+// TMA-NOT:     vector.store
+// TMA:         gpu.return
 func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o: tensor<1x8x?x256xbf16>) -> tensor<1x8x?x256xbf16> {
   %0 = fa.attention ins(%q, %k, %k : tensor<1x8x?x256xbf16>, tensor<1x8x?x256xbf16>, tensor<1x8x?x256xbf16>) outs(%o : tensor<1x8x?x256xbf16>) -> tensor<1x8x?x256xbf16>
   return %0 : tensor<1x8x?x256xbf16>
@@ -48,13 +68,14 @@ func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o
 
 // A persistent block (causal at D = 128, tiles in pairs): the producer
 // loads the next tile's Q while the consumers store O, so O has a tile of
-// its own after the control bytes (163840 + 112 bytes, at a 128-byte
-// boundary: 163968), 32 KiB: 197760 bytes with the alignment. The pairs'
+// its own after the control bytes (163840 + 112 bytes, at a 1024-byte
+// boundary, where TMA reads swizzled boxes: 164864), 32 KiB: 198656 bytes
+// with the alignment. The pairs'
 // addresses are the thread's base with 16 (d % 8) XORed in; the pieces'
 // rounds, 8 rows apart at D = 128, add 1024 bytes each.
 // CHECK-LABEL: func.func @own_tile
 // CHECK:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// CHECK-SAME:    dynamic_shared_memory = 197760
+// CHECK-SAME:    dynamic_shared_memory = 198656
 // CHECK-SAME:    persistent = true
 // CHECK:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // CHECK:         %[[BASE:.*]] = arith.addi %{{.*}}, %{{.*}} : i32
@@ -73,7 +94,24 @@ func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o
 // CHECK:         gpu.return
 // ON-LABEL: func.func @own_tile
 // ON:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// ON-SAME:    dynamic_shared_memory = 197760
+// ON-SAME:    dynamic_shared_memory = 198656
+// epilogue=tma: a persistent tile's epilogue first waits (its first
+// thread) for the last tile's stores to have read the staging tile, then
+// takes the barrier; the last wait follows the tile loop.
+// TMA-LABEL: func.func @own_tile
+// TMA:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
+// TMA-SAME:    dynamic_shared_memory = 198656
+// TMA:         nvvm.cp.async.bulk.wait_group 0 {read}
+// TMA:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// TMA-COUNT-16: llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xf16>, !llvm.ptr<3>
+// TMA:         nvvm.fence.proxy
+// TMA:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// TMA-COUNT-2: nvvm.cp.async.bulk.tensor.global.shared.cta
+// TMA-NEXT:    nvvm.cp.async.bulk.commit.group
+// TMA:         nvvm.cp.async.bulk.wait_group 0 {read}
+// TMA-NEXT:  }
+// TMA-NEXT:  }
+// TMA-NEXT:  gpu.return
 // REGS-LABEL: func.func @query_tile
 // REGS-NOT:     number_of_threads = %c128_i32
 // REGS:         vector.store %{{.*}} : memref<1x8x?x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, vector<2xbf16>

@@ -10,6 +10,13 @@
 // auto (the pipeline's default) picks hopper-ws for it on sm_90a,
 // mma-sync elsewhere.
 // RUN: fa-opt %s "--fa-tile-attention=defaults-for=auto" --fa-fuse-online-softmax --fa-lower-to-gpu=strategy=auto | FileCheck %s --check-prefix=AUTO
+// epilogue=staged keeps its 16-byte pieces (rows past the sequence are not
+// stored); epilogue=tma, whose boxes would write them, is refused.
+// RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=staged" | FileCheck %s --check-prefix=STAGED
+// RUN: not fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" 2>&1 | FileCheck %s --check-prefix=TMA
+// STAGED: vector.store %{{.*}} {alignment = 16 : i64} : memref<{{.*}}>, vector<8xbf16>
+// STAGED-NOT: cp.async.bulk.tensor.global.shared.cta
+// TMA: error: epilogue=tma stores whole boxes of O's rows, which in packed variable-length tensors would overwrite the next sequence's rows; use epilogue=staged
 // RUN: fa-opt %s --fa-lower-to-nvgpu-pipeline | FileCheck %s --check-prefix=AUTO
 // RUN: fa-opt %s "--fa-lower-to-nvgpu-pipeline=chip=sm_80" | FileCheck %s --check-prefix=SM80
 

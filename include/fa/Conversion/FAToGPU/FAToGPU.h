@@ -128,8 +128,10 @@ struct FAToGPUOptions {
   /// (HopperConfig::persistence).
   Persistence persistence = Persistence::Auto;
   /// Whether hopper-ws forward kernels stage O through shared memory
-  /// (HopperConfig::stageOutput).
+  /// (HopperConfig::stageOutput), and store the staged tile with TMA
+  /// (HopperConfig::storeWithTma; `epilogue=tma`).
   bool stageOutput = false;
+  bool storeWithTma = false;
 };
 
 /// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
@@ -267,9 +269,16 @@ struct HopperConfig {
   /// pairs of columns.
   enum class OutputStaging { Registers, QueryTile, OwnTile };
   OutputStaging outputStaging = OutputStaging::Registers;
-  /// Whether the options ask for the staged epilogue (`epilogue=staged`);
-  /// without, O is stored from the registers.
+  /// Whether the options ask for the staged epilogue (`epilogue=staged`
+  /// or `tma`); without, O is stored from the registers.
   bool stageOutput = false;
+  /// With stageOutput (`epilogue=tma`): one thread of each warpgroup
+  /// stores the warpgroup's staged rows with TMA (cp.async.bulk.tensor,
+  /// one box of 64 rows and 64 columns per slab, through a tensor map of
+  /// O; rows past Nq are outside the map) instead of its threads storing
+  /// 16-byte pieces. Not for variable-length tiles, whose rows past a
+  /// sequence are the next sequence's.
+  bool storeWithTma = false;
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
