@@ -574,8 +574,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
         {argument, tile.isVarlen() ? SmallVector<int64_t>{64, 1, rows}
                                    : SmallVector<int64_t>{64, rows, 1, 1}});
   // O by TMA (epilogue=tma): a box is one slab of a warpgroup's 64 rows.
-  if (config.storeWithTma &&
-      config.outputStaging != HopperConfig::OutputStaging::Registers)
+  if (config.storesOutputWithTma())
     info.tensorMaps.push_back({3, SmallVector<int64_t>{64, 64, 1, 1}});
   gpu::GPUFuncOp func = createAttentionKernel(builder, module, spec, info, loc);
 

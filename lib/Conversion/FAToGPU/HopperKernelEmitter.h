@@ -245,12 +245,9 @@ private:
   /// Synchronizes the threads of this consumer warpgroup (named barrier
   /// 1 + warpgroups + w; the turns take 1 to warpgroups).
   void syncWarpgroup();
-  /// Whether the staged rows go to O by TMA (HopperConfig::storeWithTma,
-  /// where the epilogue is staged).
-  bool storesWithTma() const {
-    return config.storeWithTma &&
-           config.outputStaging != HopperConfig::OutputStaging::Registers;
-  }
+  /// Whether the staged rows go to O by TMA
+  /// (HopperConfig::storesOutputWithTma).
+  bool storesWithTma() const { return config.storesOutputWithTma(); }
   /// With storesWithTma(): the warpgroup's storing thread (its first)
   /// waits until its TMA stores have read the staging tile (before the
   /// tile is written again, and before the block exits).

@@ -279,6 +279,11 @@ struct HopperConfig {
   /// 16-byte pieces. Not for variable-length tiles, whose rows past a
   /// sequence are the next sequence's.
   bool storeWithTma = false;
+  /// Whether the kernel stores O by TMA: storeWithTma where the epilogue
+  /// is staged (it takes O's tensor map then).
+  bool storesOutputWithTma() const {
+    return storeWithTma && outputStaging != OutputStaging::Registers;
+  }
   /// Registers a producer thread keeps after `setmaxnreg` (FlashAttention-3
   /// gives it 24, or 32 beside three consumer warpgroups). A persistent
   /// producer decodes tiles and finds their key blocks in its loop: 40
@@ -335,8 +340,9 @@ inline constexpr int64_t kTensorMapBytes = 128;
 inline constexpr int64_t kTensorMapAlignment = 64;
 
 /// One TMA tensor map a kernel takes: of which memref argument (0 Q, 1 K,
-/// 2 V), with which box (innermost first, in elements). The 128-byte
-/// swizzle, zero fill out of bounds and 256-byte L2 promotion are fixed.
+/// 2 V, 3 O; a backward's dO and dQ accumulator), with which box
+/// (innermost first, in elements). The 128-byte swizzle, zero fill out of
+/// bounds and 256-byte L2 promotion are fixed.
 struct TensorMapInfo {
   int64_t argument = 0;
   SmallVector<int64_t> box;
