@@ -70,6 +70,10 @@ def main():
                 if "median_ms" not in r:
                     sys.exit(f"bench_kernels: {label} failed: {r}")
                 times[label].append(r["median_ms"])
+                # Each run as it ends (stderr), so that a run cut short
+                # still leaves its figures.
+                print(f"# {label} N={n} {r['median_ms']:.4f} ms",
+                      file=sys.stderr, flush=True)
         for label, prefix in kernels:
             meta = json.load(open(prefix + ".json"))
             d = meta["attention"]["head_dim"]
