@@ -13,7 +13,7 @@
 // BAD: error: epilogue must be registers, staged or tma, got 'bogus'
 // MMA: error: epilogue=staged and epilogue=tma are options of the hopper-ws strategy; mma-sync kernels store O from the registers
 
-// The staged epilogue (epilogue=staged; not yet run on a GPU).
+// The staged epilogue (epilogue=staged; checked on an H100 on 2026-12-06).
 // The hopper-ws epilogue stages O through shared memory: each consumer
 // warpgroup, after a barrier of its 128 threads, writes its rows' pairs of
 // columns (bf16x2) into the tile, waits on the barrier again, and stores
