@@ -150,18 +150,10 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
     auto toI32 = [&](Value v) -> Value {
       return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
     };
-    for (int64_t slab = 0; slab < valueDim / 64; ++slab) {
-      Value source =
-          sharedPointer(sharedAddress(add(idx(tileOffset + slab * slabBytes),
-                                          mul(groupRow, idx(kSlabRowBytes)))));
-      NVVM::CpAsyncBulkTensorSharedCTAToGlobalOp::create(
-          b, oMap, source,
-          ValueRange{i32(slab * 64), toI32(firstRow), toI32(head),
-                     toI32(batch)},
-          /*l2CacheHint=*/Value(), NVVM::TMAStoreMode::TILE,
-          /*predicate=*/Value());
-    }
-    NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    emitSlabTileStore(
+        b, oMap,
+        sharedAddress(add(idx(tileOffset), mul(groupRow, idx(kSlabRowBytes)))),
+        {toI32(firstRow), toI32(head), toI32(batch)}, slabBytes, valueDim);
     return;
   }
 

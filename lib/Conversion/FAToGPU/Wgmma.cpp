@@ -345,6 +345,25 @@ void mlir::fa::detail::emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map,
   }
 }
 
+void mlir::fa::detail::emitSlabTileStore(ImplicitLocOpBuilder &b, Value map,
+                                         Value src, ValueRange outer,
+                                         int64_t slabBytes, int64_t cols) {
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  for (int64_t slab = 0; slab < cols / 64; ++slab) {
+    Value address = b.createOrFold<arith::AddIOp>(
+        src,
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(slab * slabBytes)));
+    SmallVector<Value> coordinates{
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(slab * 64))};
+    llvm::append_range(coordinates, outer);
+    NVVM::CpAsyncBulkTensorSharedCTAToGlobalOp::create(
+        b, map, LLVM::IntToPtrOp::create(b, shared, address), coordinates,
+        /*l2CacheHint=*/Value(), NVVM::TMAStoreMode::TILE,
+        /*predicate=*/Value());
+  }
+  NVVM::CpAsyncBulkCommitGroupOp::create(b);
+}
+
 /// The suspend-time hint of mbarrier.try_wait, in nanoseconds.
 static constexpr int32_t kWaitTicks = 10000000;
 

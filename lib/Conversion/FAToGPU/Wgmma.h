@@ -115,6 +115,16 @@ void emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending);
 /// transaction bytes.
 void emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map, Value bar, Value dst,
                       ValueRange outer, int64_t rows, int64_t cols);
+
+/// The converse for `cols` 16-bit columns: one TMA store per slab of the
+/// box at shared byte address `src` (i32, a multiple of the swizzle
+/// period) + slab * `slabBytes` to coordinates (64 slab, `outer`...)
+/// innermost first (i32), through `map` (whose box gives the rows); then
+/// one bulk-group commit. The caller fences its writes of the boxes for
+/// the async proxy first, and waits for the group before it writes them
+/// again.
+void emitSlabTileStore(ImplicitLocOpBuilder &b, Value map, Value src,
+                       ValueRange outer, int64_t slabBytes, int64_t cols);
 /// Blocks the thread until the phase of the mbarrier `bar` with parity
 /// `parity` (index or i32) has completed.
 void emitMbarrierWait(ImplicitLocOpBuilder &b, Value bar, Value parity);
