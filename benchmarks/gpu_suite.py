@@ -145,6 +145,12 @@ def main():
                     row.update(torch_bench(row["dtype"], b, h, n, d,
                                            row["causal"]))
                 rows.append(row)
+                # Each row as it ends (stderr), so that a run cut short
+                # still leaves its figures.
+                print(f"# {row['kernel']} N={n} fa-mlir {row['fa_mlir']:.1f}"
+                      f" flash {fmt(row.get('flash'))}"
+                      f" cudnn {fmt(row.get('cudnn'))}", file=sys.stderr,
+                      flush=True)
         print()
         print("| kernel | dtype | D | causal | N | fa-mlir TFLOP/s |"
               " SDPA flash | cuDNN | vs flash | vs cuDNN |")

@@ -231,7 +231,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   if (ops.empty() && hasBackward &&
       (options.splitKV != "none" || options.packGQA || options.keyWarps ||
        options.warps || options.persistent != "auto" ||
-       options.epilogue != "registers" || options.exp2Emulation))
+       options.epilogue != "auto" || options.exp2Emulation))
     return emitError(module.getLoc(),
                      "split-kv, pack-gqa, warps, key-warps, persistent, "
                      "epilogue and exp2-emulation shape forward kernels, and "
@@ -250,7 +250,7 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
        options.backwardDq != "auto" || options.persistent != "auto" ||
-       options.epilogue != "registers" || options.strategy != "auto" ||
+       options.epilogue != "auto" || options.strategy != "auto" ||
        options.exp2Emulation))
     return emitError(module.getLoc(),
                      "the input is lowered to the GPU already (its kernels "

@@ -107,11 +107,12 @@ def test_hopper_strategy_compiles_wgmma():
                                   "wgmma_lse_")
     assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16" in kernel.ptx
     assert kernel.metadata["strategy"] == "hopper-ws"
-    # Two consumer warpgroups and the producer; TMA maps of Q, K and V.
+    # Two consumer warpgroups and the producer; TMA maps of Q, K and V,
+    # and of O, which the default epilogue stores by TMA.
     assert kernel.metadata["block"][0] == 384
     assert "cp.async.bulk.tensor.4d" in kernel.ptx
     assert [m["operand"] for m in kernel.metadata["tensor_maps"]] == [
-        "q", "k", "v"]
+        "q", "k", "v", "o"]
     assert kernel.metadata["tensor_maps"][1]["box"] == [64, 128, 1, 1]
 
 
@@ -389,7 +390,8 @@ def test_bad_pipeline_raises():
     (dict(persistent="always"), "persistent must be auto, on or off"),
     (dict(strategy="mma-sync", persistent="on"),
      "persistent=on is an option of the hopper-ws strategy"),
-    (dict(epilogue="pairs"), "epilogue must be registers, staged or tma"),
+    (dict(epilogue="pairs"),
+     "epilogue must be auto, registers, staged or tma"),
     (dict(strategy="mma-sync", epilogue="tma"),
      "epilogue=staged and epilogue=tma are options of the hopper-ws"),
 ])
@@ -429,9 +431,10 @@ def test_persistent_option_overrides_the_strategy():
 
 
 def test_tma_epilogue_adds_the_output_tensor_map():
-    # epilogue="tma" stores the staged O through a tensor map of O: the
-    # metadata lists it after Q's, K's and V's, and the driver's parser
-    # accepts it (boxes of 64 columns of a warpgroup's 64 rows).
+    # epilogue="tma" (and the default, "auto", at two consumer warpgroups)
+    # stores the staged O through a tensor map of O: the metadata lists it
+    # after Q's, K's and V's, and the driver's parser accepts it (boxes of
+    # 64 columns of a warpgroup's 64 rows). "registers" has no such map.
     spec = AttentionSpec(dtype="bf16", head_dim=128, causal="bottom_right")
     source = fa_mlir.attention_source(spec)
     (tma,) = fa_mlir.compile_source(source, format="ptx",
@@ -440,10 +443,14 @@ def test_tma_epilogue_adds_the_output_tensor_map():
     assert [m.operand for m in maps] == ["q", "k", "v", "o"]
     assert maps[3].argument == 3 and tuple(maps[3].box) == (64, 64, 1, 1)
     assert "cp.async.bulk.tensor.4d.global.shared::cta" in tma.ptx
+    (default,) = fa_mlir.compile_source(source, format="ptx",
+                                        strategy="hopper-ws")
+    assert default.ptx == tma.ptx
     (registers,) = fa_mlir.compile_source(source, format="ptx",
-                                          strategy="hopper-ws")
+                                          strategy="hopper-ws",
+                                          epilogue="registers")
     assert len(_tensormap.parse_tensor_maps(registers.metadata)) == 3
-    assert KernelCache.key(spec, epilogue="tma") != KernelCache.key(spec)
+    assert KernelCache.key(spec, epilogue="registers") != KernelCache.key(spec)
 
 
 def test_target_info_is_the_compilers_table():

@@ -7,15 +7,20 @@
 // A causal kernel at D = 64 loops over tiles: its producer keeps 64
 // registers to find each tile's key blocks, the consumers 216.
 // RUN: grep -q '"persistent": {' %t/attn.json
-// --epilogue=tma adds O's tensor map (a box of 64 columns of a
-// warpgroup's 64 rows), in the JSON of the kernel compiled from the source
-// and of the kernel compiled from its lowered IR.
+// The default epilogue (epilogue=auto, here tma) adds O's tensor map (a
+// box of 64 columns of a warpgroup's 64 rows), in the JSON of the kernel
+// compiled from the source, with --epilogue=tma, and from its lowered IR.
+// RUN: FileCheck %s --check-prefix=JSON-TMA < %t/attn.json
+// RUN: FileCheck %s --check-prefix=PTX-TMA < %t/attn.ptx
 // RUN: fa-compile %s -o %t/tma --format=ptx --strategy=hopper-ws --epilogue=tma
 // RUN: FileCheck %s --check-prefix=JSON-TMA < %t/tma.json
-// RUN: FileCheck %s --check-prefix=PTX-TMA < %t/tma.ptx
 // RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" -o %t/lowered-tma.mlir
 // RUN: fa-compile %t/lowered-tma.mlir -o %t/relowered-tma --format=ptx
 // RUN: FileCheck %s --check-prefix=JSON-TMA < %t/relowered-tma.json
+// --epilogue=registers stores O from the accumulators: three maps, and no
+// staging tile (17 KiB less shared memory).
+// RUN: fa-compile %s -o %t/regs --format=ptx --strategy=hopper-ws --epilogue=registers
+// RUN: FileCheck %s --check-prefix=JSON-REGS < %t/regs.json
 // RUN: not fa-compile %s -o %t/x --format=ptx --strategy=hopper-ws --chip=sm_80 2>&1 | FileCheck %s --check-prefix=CHIP
 // Three consumer warpgroups (block-m 192) and the producer: 512 threads,
 // 160 registers a consumer thread.
@@ -25,7 +30,7 @@
 // and the kernel's tensor-map parameters disagree are errors, not kernels.
 // RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" -o %t/lowered.mlir
 // RUN: fa-compile %t/lowered.mlir -o %t/relowered --format=ptx | FileCheck %s --check-prefix=LOWERED
-// RUN: sed -e 's/, fa.tensor_maps = 3 : i64//' %t/lowered.mlir > %t/nocount.mlir
+// RUN: sed -e 's/, fa.tensor_maps = 4 : i64//' %t/lowered.mlir > %t/nocount.mlir
 // RUN: not fa-compile %t/nocount.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=NOCOUNT
 // The rest of fa.launch is checked against the kernel and the compile too:
 // its JSON is what a runtime launches with.
@@ -50,11 +55,14 @@
 // RUN: sed -e 's/tensor_maps = \[{argument = 0 : i64/tensor_maps = [{argument = 3 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HMAP
 // RUN: sed -e 's/lse = false/lse = true/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HLSE
 // RUN: not fa-compile %t/badarg.mlir -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=BADARG
+// RUN: sed -e 's/, {argument = 3 : i64, box = \[64, 64, 1, 1\]}//' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=NOOMAP
+// RUN: sed -e 's/{argument = 3 : i64, box = \[64, 64, 1, 1\]}/{argument = 3 : i64, box = [64, 128, 1, 1]}/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=OBOX
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 // PTX: .target sm_90a
-// The tensor maps of Q, K and V, by value (__grid_constant__).
+// The tensor maps of Q, K, V and O, by value (__grid_constant__).
 // PTX: .param .align 64 .b8 {{.*}}[128],
+// PTX-NEXT: .param .align 64 .b8 {{.*}}[128],
 // PTX-NEXT: .param .align 64 .b8 {{.*}}[128],
 // PTX-NEXT: .param .align 64 .b8 {{.*}}[128]
 // PTX: .maxntid 384, 1, 1
@@ -79,7 +87,7 @@
 // PTX-NOT: cp.async.cg
 // JSON: "block": [
 // JSON-NEXT: 384,
-// JSON: "dynamic_shared_memory": 83056
+// JSON: "dynamic_shared_memory": 100352
 // JSON: "strategy": "hopper-ws"
 // JSON: "tensor_maps": [
 // JSON-NEXT: {
@@ -99,6 +107,9 @@
 // JSON-NEXT: "swizzle": "128B"
 // JSON: "operand": "k",
 // JSON: "operand": "v",
+// JSON-REGS: "dynamic_shared_memory": 83056
+// JSON-REGS: "operand": "v",
+// JSON-REGS-NOT: "operand": "o",
 // JSON-TMA: "tensor_maps": [
 // JSON-TMA: "operand": "q",
 // JSON-TMA: "operand": "k",
@@ -140,12 +151,14 @@
 // SMEM: error: its fa.launch asks for -1 bytes of dynamic shared memory; sm_90a has 0 to 232432
 // TILE: error: its fa.launch has block_m 0, block_n 128 and pack_gqa 1; tiles are positive, block_m at least pack_gqa
 // LSTRATEGY: error: its fa.launch names strategy 'wmma'; kernels are mma-sync or hopper-ws
-// NOCOUNT: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
+// NOCOUNT: error: its fa.launch lists 4 tensor maps but its 'fa.tensor_maps' attribute counts 0: the launch JSON and the kernel's parameters would disagree
 // NOCOUNT-NOT: see current operation
 // BADARG: error: its fa.launch has a tensor map of argument 7 with 4 box sizes: maps describe Q, K, V or O (in a backward kernel Q, K, V, dO or its f32 dQ accumulator: arguments 0-2, 4 and 7), one size per dimension
 // HSMEM: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} asks for 100 bytes of dynamic shared memory, and its launch for {{[0-9]+}}
 // HBOX: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes tensor map 1 as argument 1 with box [64, 64, 1, 1], and its launch builds it from another buffer or with box [64, 128, 1, 1]
 // HMAP: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes tensor map 0 as argument 3 with box [64, 128, 1, 1], and its launch builds it from another buffer or with box [64, 128, 1, 1]
+// NOOMAP: error: its fa.launch lists 3 tensor maps but its 'fa.tensor_maps' attribute counts 4: the launch JSON and the kernel's parameters would disagree
+// OBOX: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes tensor map 3 as argument 3 with box [64, 128, 1, 1], and its launch builds it from another buffer or with box [64, 64, 1, 1]
 // HLSE: error: its fa.launch says it writes an LSE, and its argument 4 is not an f32 memref of rank 3
 // CHIP: error: the hopper-ws strategy needs sm_90a (wgmma), got 'sm_80'; use strategy=mma-sync
 

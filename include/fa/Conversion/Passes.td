@@ -125,9 +125,11 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "the strategy's choice), on (wherever the loop is possible and "
            "fits the registers, else an error) or off (one tile per "
            "block)">,
-    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"registers\"",
-           "hopper-ws forward kernels: how the consumers store O: "
-           "registers (the default: pairs of columns from the accumulators), "
+    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"auto\"",
+           "hopper-ws forward kernels: how the consumers store O: auto "
+           "(the default: tma; staged for variable-length batches; "
+           "registers for three consumer warpgroups and for mma-sync "
+           "kernels), registers (pairs of columns from the accumulators), "
            "staged (through shared memory, 16-byte pieces of whole rows; "
            "O's base and strides 16-byte multiples) or tma (staged, then "
            "stored by TMA through a tensor map of O; not for "

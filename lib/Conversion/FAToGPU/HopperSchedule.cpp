@@ -235,6 +235,15 @@ int64_t mlir::fa::getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
   return bytes + kSwizzlePeriodBytes;
 }
 
+void mlir::fa::chooseHopperEpilogue(Epilogue epilogue, bool variableLength,
+                                    HopperConfig &config) {
+  if (epilogue == Epilogue::Auto && config.warpgroups() == 3)
+    epilogue = Epilogue::Registers;
+  config.stageOutput = epilogue != Epilogue::Registers;
+  config.storeWithTma = epilogue == Epilogue::Tma ||
+                        (epilogue == Epilogue::Auto && !variableLength);
+}
+
 void mlir::fa::chooseHopperOutputStaging(const AttentionKernelSpec &spec,
                                          HopperConfig &config,
                                          int64_t maxSharedMemory) {

@@ -49,6 +49,15 @@ std::optional<Persistence> mlir::fa::parsePersistence(StringRef name) {
       .Default(std::nullopt);
 }
 
+std::optional<Epilogue> mlir::fa::parseEpilogue(StringRef name) {
+  return llvm::StringSwitch<std::optional<Epilogue>>(name)
+      .Case("auto", Epilogue::Auto)
+      .Case("registers", Epilogue::Registers)
+      .Case("staged", Epilogue::Staged)
+      .Case("tma", Epilogue::Tma)
+      .Default(std::nullopt);
+}
+
 ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
   // Opt-in dynamic shared memory per block (CUDA programming guide, table
   // of compute capabilities).
@@ -232,8 +241,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.stages = options.stages ? options.stages : kDefaultStages;
     config.emulatedExp2 = options.exp2Emulation;
     config.persistence = options.persistence;
-    config.stageOutput = options.stageOutput;
-    config.storeWithTma = options.storeWithTma;
+    chooseHopperEpilogue(options.epilogue, tile->isVarlen(), config);
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
         options.warps != config.threads() / 32) {
@@ -271,7 +279,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "persistent=on is an option of the hopper-ws "
                        "strategy; mma-sync kernels run one tile per block");
     }
-    if (options.stageOutput) {
+    if (options.epilogue == Epilogue::Staged ||
+        options.epilogue == Epilogue::Tma) {
       rewriter.eraseOp(gpuModule);
       return emitError(forall.getLoc(),
                        "epilogue=staged and epilogue=tma are options of "
@@ -494,13 +503,13 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       return signalPassFailure();
     }
     options.persistence = *persistence;
-    if (epilogue != "registers" && epilogue != "staged" && epilogue != "tma") {
-      emitError(loc, "epilogue must be registers, staged or tma, got '")
+    std::optional<Epilogue> parsedEpilogue = parseEpilogue(epilogue);
+    if (!parsedEpilogue) {
+      emitError(loc, "epilogue must be auto, registers, staged or tma, got '")
           << epilogue.getValue() << "'";
       return signalPassFailure();
     }
-    options.stageOutput = epilogue != "registers";
-    options.storeWithTma = epilogue == "tma";
+    options.epilogue = *parsedEpilogue;
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -2,15 +2,18 @@
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=staged persistent=on" | FileCheck %s --check-prefix=ON
 // epilogue=tma: the same staging, then TMA stores of the warpgroup's rows.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" | FileCheck %s --check-prefix=TMA
-// The default, epilogue=registers: O from the accumulators, no staging
-// tile (the persistent causal kernel: 164976 bytes, 32 KiB less).
-// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=REGS
+// The default, epilogue=auto, is tma for these tiles (fixed lengths).
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=TMA
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=auto" | FileCheck %s --check-prefix=TMA
+// epilogue=registers: O from the accumulators, no staging tile (the
+// persistent causal kernel: 164976 bytes, 32 KiB less).
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=registers" | FileCheck %s --check-prefix=REGS
 // Refused: another value, and the option on the mma-sync strategy.
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=bogus" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=mma-sync epilogue=staged" 2>&1 | FileCheck %s --check-prefix=MMA
 // RUN: not fa-compile %s -o %t --format=ptx --strategy=mma-sync --epilogue=staged 2>&1 | FileCheck %s --check-prefix=MMA
 
-// BAD: error: epilogue must be registers, staged or tma, got 'bogus'
+// BAD: error: epilogue must be auto, registers, staged or tma, got 'bogus'
 // MMA: error: epilogue=staged and epilogue=tma are options of the hopper-ws strategy; mma-sync kernels store O from the registers
 
 // The staged epilogue (epilogue=staged; checked on an H100 on 2026-12-06).

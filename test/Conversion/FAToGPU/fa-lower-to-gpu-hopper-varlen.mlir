@@ -13,6 +13,8 @@
 // epilogue=staged keeps its 16-byte pieces (rows past the sequence are not
 // stored); epilogue=tma, whose boxes would write them, is refused.
 // RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=staged" | FileCheck %s --check-prefix=STAGED
+// The default epilogue (auto) stages variable-length tiles as staged does.
+// RUN: fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax --fa-lower-to-gpu=strategy=hopper-ws | FileCheck %s --check-prefix=STAGED
 // RUN: not fa-opt %s "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=tma" 2>&1 | FileCheck %s --check-prefix=TMA
 // STAGED: vector.store %{{.*}} {alignment = 16 : i64} : memref<{{.*}}>, vector<8xbf16>
 // STAGED-NOT: cp.async.bulk.tensor.global.shared.cta

@@ -26,12 +26,15 @@
 // CHECK:       %[[QM:.*]] = fa.tensor_map %[[QB]] box [64, 128, 1, 1] : memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> -> !llvm.ptr
 // CHECK-NEXT:  %[[KM:.*]] = fa.tensor_map %[[KB]] box [64, 128, 1, 1]
 // CHECK-NEXT:  %[[VM:.*]] = fa.tensor_map %[[VB]] box [64, 128, 1, 1]
-// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c164976_i32
-// CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr)
+// O's map (the default epilogue, epilogue=auto, stores O by TMA: boxes of
+// 64 rows and 64 columns from a staging tile of the block's own).
+// CHECK-NEXT:  %[[OM:.*]] = fa.tensor_map %{{.*}} box [64, 64, 1, 1] : memref<2x8x?x128xbf16
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c198656_i32
+// CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr, %[[OM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
-// CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr) kernel
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 164976 : i64, lse = true, persistent = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
-// CHECK-SAME:    fa.tensor_maps = 3 : i64
+// CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr, %[[OMAP:[a-z0-9]+]]: !llvm.ptr) kernel
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 198656 : i64, lse = true, persistent = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}, {argument = 3 : i64, box = [64, 64, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.tensor_maps = 4 : i64
 // CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
 // Q loaded (1 arrival), per stage K and V loaded (1) and K and V released
@@ -145,7 +148,14 @@
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT:        nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK:             nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3>
-// CHECK:           } else {
+// The epilogue (fa-lower-to-gpu-hopper-epilogue.mlir): the warpgroup's
+// rows staged, fenced for the async proxy, stored by TMA through O's map.
+// CHECK:             nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// CHECK:             nvvm.cp.async.bulk.tensor.global.shared.cta %[[OMAP]]
+// CHECK:             nvvm.cp.async.bulk.tensor.global.shared.cta %[[OMAP]]
+// Before the block exits, its last boxes are read.
+// CHECK:           nvvm.cp.async.bulk.wait_group 0 {read}
+// CHECK:         gpu.return
 
 func.func @attention(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>,
                      %v: tensor<2x2x?x128xbf16>, %o: tensor<2x8x?x128xbf16>,

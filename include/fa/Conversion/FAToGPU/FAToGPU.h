@@ -60,6 +60,24 @@ enum class Persistence {
 /// "auto", "on" or "off".
 std::optional<Persistence> parsePersistence(StringRef name);
 
+/// How a hopper-ws forward kernel's consumers store O
+/// (HopperConfig::stageOutput, HopperConfig::storeWithTma).
+enum class Epilogue {
+  /// The strategy's choice (chooseHopperEpilogue): Tma, Staged for
+  /// variable-length tiles, Registers for three consumer warpgroups;
+  /// mma-sync kernels store from the registers.
+  Auto,
+  /// Pairs of columns from the accumulators.
+  Registers,
+  /// Through shared memory, as 16-byte pieces of whole rows.
+  Staged,
+  /// Through shared memory, then by TMA through a tensor map of O.
+  Tma,
+};
+
+/// "auto", "registers", "staged" or "tma".
+std::optional<Epilogue> parseEpilogue(StringRef name);
+
 /// What the kernel may use on the target chip.
 struct GPUTarget {
   std::string chip = "sm_90a";
@@ -127,11 +145,9 @@ struct FAToGPUOptions {
   /// Whether hopper-ws forward kernels loop over tiles
   /// (HopperConfig::persistence).
   Persistence persistence = Persistence::Auto;
-  /// Whether hopper-ws forward kernels stage O through shared memory
-  /// (HopperConfig::stageOutput), and store the staged tile with TMA
-  /// (HopperConfig::storeWithTma; `epilogue=tma`).
-  bool stageOutput = false;
-  bool storeWithTma = false;
+  /// How hopper-ws forward kernels store O; mma-sync kernels take only
+  /// Auto and Registers.
+  Epilogue epilogue = Epilogue::Auto;
 };
 
 /// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
@@ -521,6 +537,16 @@ int64_t getHopperSharedMemoryBytes(const AttentionKernelSpec &spec,
 /// 128-byte boundary.
 int64_t getHopperOutputTileOffset(const AttentionKernelSpec &spec,
                                   const HopperConfig &config);
+
+/// Sets `config.stageOutput` and `config.storeWithTma` from the epilogue
+/// the options ask for. Auto stages O and stores it by TMA, except: a
+/// variable-length tile stores 16-byte pieces (TMA's boxes would overwrite
+/// the next sequence's rows), and three consumer warpgroups (block-m 192)
+/// store from the registers: their 160 registers a thread leave none for
+/// O's map (ptxas spills it), and the tile of their own would halve the
+/// blocks a multiprocessor holds.
+void chooseHopperEpilogue(Epilogue epilogue, bool variableLength,
+                          HopperConfig &config);
 
 /// Sets `config.outputStaging` for a completed schedule: with
 /// `config.stageOutput`, the Q tile with one tile per block (D = Dv), an
