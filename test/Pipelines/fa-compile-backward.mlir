@@ -19,6 +19,11 @@
 // RUN: FileCheck %s --check-prefix=KV < %t/stage.1.json
 // RUN: FileCheck %s --check-prefix=QUERY < %t/stage.2.json
 // RUN: not fa-compile %s -o %t/bad --format=ptx --backward-dq=atomic 2>&1 | FileCheck %s --check-prefix=BADDQ
+// A misspelt value of a forward option is reported as such, before the
+// module's kind is looked at.
+// RUN: not fa-compile %s -o %t/bad --format=ptx --epilogue=tmaa 2>&1 | FileCheck %s --check-prefix=BADEPI
+// RUN: not fa-compile %s -o %t/bad --format=ptx --persistent=yes 2>&1 | FileCheck %s --check-prefix=BADPERS
+// RUN: not fa-compile %s -o %t/bad --format=ptx --split-kv=many 2>&1 | FileCheck %s --check-prefix=BADSPLIT
 // Forward-only schedule options would be ignored: refused.
 // RUN: not fa-compile %s -o %t/bad --format=ptx --split-kv=3 2>&1 | FileCheck %s --check-prefix=FWDOPT
 // RUN: not fa-compile %s -o %t/bad --format=ptx --pack-gqa 2>&1 | FileCheck %s --check-prefix=FWDOPT
@@ -151,7 +156,12 @@
 // STAGES2: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage2.1.{ptx,json}
 
 // FWDOPT: error: split-kv, pack-gqa, warps, key-warps, persistent, epilogue and exp2-emulation shape forward kernels, and the module holds only fa.attention_backward (whose kernels take their warps from their tiles)
-// BADDQ: dq must be stage, accumulate or auto, got 'atomic'
+// BADDQ: error: backward-dq must be auto, accumulate or stage, got 'atomic'
+// BADDQ-NOT: error
+// BADEPI: error: epilogue must be auto, registers, staged or tma, got 'tmaa'
+// BADEPI-NOT: error
+// BADPERS: error: persistent must be auto, on or off, got 'yes'
+// BADSPLIT: error: split-kv must be none, auto or a count in [1, 128], got 'many'
 
 // RUNNER: fa-runner: no CUDA driver
 // SIZES: fa-runner: batch is dynamic in these kernels; pass --batch

@@ -54,10 +54,13 @@ std::string checkSourceNesting(StringRef source);
 
 /// What no pass checks before it is too late: the chip and opt level that
 /// nvvm-attach-target writes (LLVM aborts serializing for a chip without
-/// the kernel's instructions) and, when the compile `serializes`, a CUDA
-/// toolkit path that was asked for (upstream's serializer reports a missing
-/// one and goes on with another). The error message, empty when none. The
-/// named pipelines and compileAttentionKernels run it first.
+/// the kernel's instructions); the named values (strategy, split-kv,
+/// backward-dq, persistent, epilogue), which compileAttentionKernels
+/// would otherwise report as options the module has no use for; and, when
+/// the compile `serializes`, a CUDA toolkit path that was asked for
+/// (upstream's serializer reports a missing one and goes on with
+/// another). The error message, empty when none. The named pipelines and
+/// compileAttentionKernels run it first.
 std::string checkCompileOptions(const FACompileOptions &options,
                                 bool serializes);
 
