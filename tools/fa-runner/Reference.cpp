@@ -8,8 +8,60 @@
 
 #include <cmath>
 #include <limits>
+#include <thread>
 
 namespace fa_runner {
+
+namespace {
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+
+/// splitmix64's output for the state `z`: the n-th draw of a stream whose
+/// state starts at s0 is mix(s0 + (n + 1) * kGolden), so any draw can be
+/// computed on its own.
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/// A sum of four 16-bit uniforms (Irwin-Hall, unit variance): close enough
+/// to normal for attention inputs.
+float normalOf(uint64_t bits) {
+  float sum = 0;
+  for (int i = 0; i < 4; ++i)
+    sum += static_cast<float>((bits >> (16 * i)) & 0xffff);
+  return (sum / 65535.0f - 2.0f) * 1.7320508f; // var(sum of 4 U) = 1/3
+}
+
+/// Element i of `out` is draw `first + i` of the stream starting at `s0`,
+/// times `magnitude`, rounded to the problem's type; the same values
+/// whatever the number of threads, which split tensors of hundreds of
+/// millions of elements.
+void fillNormal(const Problem &p, std::vector<uint16_t> &out, uint64_t s0,
+                uint64_t first, float magnitude) {
+  int64_t n = static_cast<int64_t>(out.size());
+  constexpr int64_t kChunk = int64_t(1) << 20;
+  int64_t workers =
+      std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()),
+                        (n + kChunk - 1) / kChunk);
+  auto fill = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      out[i] =
+          p.round(normalOf(mix(s0 + (first + i + 1) * kGolden)) * magnitude);
+  };
+  if (workers <= 1)
+    return fill(0, n);
+  std::vector<std::thread> threads;
+  int64_t per = (n + workers - 1) / workers;
+  for (int64_t w = 0; w < workers; ++w)
+    threads.emplace_back(fill, std::min(n, w * per),
+                         std::min(n, (w + 1) * per));
+  for (std::thread &t : threads)
+    t.join();
+}
+
+} // namespace
 
 Inputs makeInputs(const Problem &p, uint64_t seed, const std::string &mode) {
   int64_t qElems = p.B * p.Hq * p.Nq * p.D, kElems = p.B * p.Hkv * p.Nk * p.D;
@@ -17,30 +69,17 @@ Inputs makeInputs(const Problem &p, uint64_t seed, const std::string &mode) {
   in.q.resize(qElems);
   in.k.resize(kElems);
   in.v.resize(kElems);
-  // splitmix64 and a sum of four 16-bit uniforms (Irwin-Hall, unit
-  // variance): close enough to normal for attention inputs, and fast enough
-  // for tensors of billions of elements.
-  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
-  auto rng = [&]() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  auto normal = [&]() {
-    uint64_t bits = rng();
-    float sum = 0;
-    for (int i = 0; i < 4; ++i)
-      sum += static_cast<float>((bits >> (16 * i)) & 0xffff);
-    return (sum / 65535.0f - 2.0f) * 1.7320508f; // var(sum of 4 U) = 1/3
-  };
+  // One splitmix64 stream: Q's draws, then K's, then V's, then those of
+  // the dominant mode below (fast enough for tensors of billions of
+  // elements, on every core).
+  uint64_t start = seed * kGolden + 1;
   float magnitude = mode == "large" ? 8.0f : 1.0f;
-  for (auto &x : in.q)
-    x = p.round(normal() * magnitude);
-  for (auto &x : in.k)
-    x = p.round(normal() * magnitude);
-  for (auto &x : in.v)
-    x = p.round(normal());
+  fillNormal(p, in.q, start, 0, magnitude);
+  fillNormal(p, in.k, start, qElems, magnitude);
+  fillNormal(p, in.v, start, qElems + kElems, 1.0f);
+  uint64_t state = start + (qElems + 2 * kElems) * kGolden;
+  auto rng = [&]() { return mix(state += kGolden); };
+  auto normal = [&]() { return normalOf(rng()); };
   if (mode == "dominant") {
     // Each query row points at one key the causal mask lets it see: one
     // logit per row is far above the rest (mask_mod is not consulted).
