@@ -299,9 +299,6 @@ void HopperKernelEmitter::emitProducerTiles() {
   Value lane = rem(tid, idx(32));
   Value leader =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
-  auto toI32 = [&](Value v) {
-    return arith::IndexCastOp::create(b, b.getI32Type(), v);
-  };
   // The slot of the `tiles`-th tile, once the consumers released the Q of
   // the one before (so they are done with the slot's previous tile); then
   // the arrival on "Q loaded" that publishes it.
@@ -333,7 +330,8 @@ void HopperKernelEmitter::emitProducerTiles() {
         auto emitTile = [&]() -> SmallVector<Value> {
           Value tiles = values[0];
           publish(tiles,
-                  {toI32(coordinates.tileIndex), toI32(head), toI32(batch)},
+                  {castIndexToI32(b, coordinates.tileIndex),
+                   castIndexToI32(b, head), castIndexToI32(b, batch)},
                   [&]() { loadQ(); });
           SmallVector<Value> next{arith::AddIOp::create(b, tiles, i32(1))};
           llvm::append_range(next, emitProducer(values.drop_front()));

@@ -147,13 +147,12 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
         lt(firstRow, qLength));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(scf::IfOp::create(b, issues).thenBlock());
-    auto toI32 = [&](Value v) -> Value {
-      return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
-    };
     emitSlabTileStore(
         b, oMap,
         sharedAddress(add(idx(tileOffset), mul(groupRow, idx(kSlabRowBytes)))),
-        {toI32(firstRow), toI32(head), toI32(batch)}, slabBytes, valueDim);
+        {castIndexToI32(b, firstRow), castIndexToI32(b, head),
+         castIndexToI32(b, batch)},
+        slabBytes, valueDim);
     return;
   }
 

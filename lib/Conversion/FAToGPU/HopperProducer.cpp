@@ -77,15 +77,14 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
   NVVM::MBarrierArriveExpectTxOp::create(b, Type(), bar, i32(2 * rows * cols),
                                          NVVM::MemScopeKindAttr(), BoolAttr(),
                                          Value());
-  auto toI32 = [&](Value v) {
-    return arith::IndexCastOp::create(b, b.getI32Type(), v).getResult();
-  };
   Value tileAddress = arith::AddIOp::create(
       b, smemBase,
-      arith::AddIOp::create(b, i32(dstOffset), toI32(dstSlotOffset)));
+      arith::AddIOp::create(b, i32(dstOffset),
+                            castIndexToI32(b, dstSlotOffset)));
   // Coordinates innermost first: column, row, head, batch; of a packed
   // tensor column, head, row.
-  SmallVector<Value> outer{toI32(row), toI32(head), toI32(batch)};
+  SmallVector<Value> outer{castIndexToI32(b, row), castIndexToI32(b, head),
+                           castIndexToI32(b, batch)};
   if (config.varlen)
     outer = {outer[1], outer[0]};
   emitSlabTileLoad(b, map, bar, tileAddress, outer, rows, cols);

@@ -323,6 +323,10 @@ void mlir::fa::detail::emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending) {
   NVVM::WgmmaWaitGroupSyncOp::create(b, pending);
 }
 
+Value mlir::fa::detail::castIndexToI32(ImplicitLocOpBuilder &b, Value v) {
+  return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
+}
+
 void mlir::fa::detail::emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map,
                                         Value bar, Value dst, ValueRange outer,
                                         int64_t rows, int64_t cols) {

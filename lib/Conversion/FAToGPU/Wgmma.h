@@ -107,6 +107,10 @@ void emitWgmmaFence(ImplicitLocOpBuilder &b);
 void emitWgmmaCommit(ImplicitLocOpBuilder &b);
 void emitWgmmaWait(ImplicitLocOpBuilder &b, int64_t pending);
 
+/// `v` (an index) as i32, the type of TMA coordinates and shared-memory
+/// addresses; a constant folds.
+Value castIndexToI32(ImplicitLocOpBuilder &b, Value v);
+
 /// TMA loads of a tile of `rows` rows x `cols` 16-bit columns into its
 /// slabs from shared byte address `dst` (i32, a multiple of the swizzle
 /// period): one box of 64 columns x `rows` per slab (the map's box), at

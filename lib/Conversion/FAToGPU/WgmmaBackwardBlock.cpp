@@ -139,19 +139,18 @@ void BackwardEmitter::loadTilesTma(Value slot,
   NVVM::MBarrierArriveExpectTxOp::create(
       b, Type(), bar, i32(2 * rows * headDim * tiles.size()),
       NVVM::MemScopeKindAttr(), BoolAttr(), Value());
-  auto toI32 = [&](Value v) {
-    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
-  };
-  SmallVector<Value> outer{toI32(row), toI32(head), toI32(batch)};
+  SmallVector<Value> outer{castIndexToI32(b, row), castIndexToI32(b, head),
+                           castIndexToI32(b, batch)};
   // A ring slot holds one block of each streamed operand.
   Value slotBytes = slot ? mul(slot, idx(2 * rows * headDim)) : Value();
   for (auto [map, offset] : tiles)
-    emitSlabTileLoad(
-        b, map, bar,
-        arith::AddIOp::create(b, smemAddress,
-                              slotBytes ? toI32(add(idx(offset), slotBytes))
-                                        : i32(offset)),
-        outer, rows, headDim);
+    emitSlabTileLoad(b, map, bar,
+                     arith::AddIOp::create(
+                         b, smemAddress,
+                         slotBytes
+                             ? castIndexToI32(b, add(idx(offset), slotBytes))
+                             : i32(offset)),
+                     outer, rows, headDim);
 }
 
 void BackwardEmitter::prefetchStatistics(Value streamHead, Value start,
@@ -373,16 +372,13 @@ void BackwardEmitter::addRowsTensor(ArrayRef<Value> acc, Value accHead,
                                     Value firstRow, Value firstCol,
                                     int64_t cols) {
   auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
-  auto toI32 = [&](Value v) {
-    return b.createOrFold<arith::IndexCastOp>(b.getI32Type(), v);
-  };
   int64_t boxes = llvm::divideCeil(cols, kGradQueryBoxColumns);
   // The warp's boxes. The previous block's reductions have read them
   // first (lane 0 issued them, the warp waits for it).
   Value warpBoxes = arith::AddIOp::create(
       b, smemAddress,
-      toI32(add(idx(layout.gradQueryStaging),
-                mul(warp, idx(boxes * kGradQueryBoxBytes)))));
+      castIndexToI32(b, add(idx(layout.gradQueryStaging),
+                            mul(warp, idx(boxes * kGradQueryBoxBytes)))));
   NVVM::CpAsyncBulkWaitGroupOp::create(b, 0, b.getUnitAttr());
   NVVM::SyncWarpOp::create(b, i32(-1));
   // Element 4t + 2h + e of the registers is row g + 8h, column 8t + 2c +
@@ -402,7 +398,8 @@ void BackwardEmitter::addRowsTensor(ArrayRef<Value> acc, Value accHead,
       Value offset = add(add(idx(box * kGradQueryBoxBytes + 8 * h * rowBytes),
                              mul(groupId, idx(rowBytes))),
                          add(mul(swizzled, idx(16)), byteInChunk));
-      Value address = arith::AddIOp::create(b, warpBoxes, toI32(offset));
+      Value address =
+          arith::AddIOp::create(b, warpBoxes, castIndexToI32(b, offset));
       LLVM::StoreOp::create(b,
                             vector::FromElementsOp::create(
                                 b, pairType, acc.slice(4 * t + 2 * h, 2)),
@@ -431,8 +428,10 @@ void BackwardEmitter::addRowsTensor(ArrayRef<Value> acc, Value accHead,
         b, gradQueryMap, source,
         NVVM::TMAReduxKindAttr::get(b.getContext(), NVVM::TMAReduxKind::ADD),
         NVVM::TMAStoreModeAttr::get(b.getContext(), NVVM::TMAStoreMode::TILE),
-        ValueRange{toI32(add(firstCol, idx(box * kGradQueryBoxColumns))),
-                   toI32(firstRow), toI32(accHead), toI32(batch)},
+        ValueRange{
+            castIndexToI32(b, add(firstCol, idx(box * kGradQueryBoxColumns))),
+            castIndexToI32(b, firstRow), castIndexToI32(b, accHead),
+            castIndexToI32(b, batch)},
         Value());
   }
   NVVM::CpAsyncBulkCommitGroupOp::create(b);
