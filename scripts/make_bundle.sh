@@ -94,8 +94,10 @@ done
 if [ "$paths" -eq 0 ]; then
   set -- "$@" test/GPU
 fi
+# A line per test as it ends (not -s), so that a run cut short by a time
+# limit still names the tests it passed.
 exec python3 -c 'import sys; from lit.main import main; sys.argv[0] = "lit"; main()' \
-  -sv "$@"
+  -v "$@"
 SH
 chmod +x "$stage/run-gpu-tests.sh"
 
