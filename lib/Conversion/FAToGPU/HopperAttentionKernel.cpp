@@ -60,11 +60,12 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   value = func.getArgument(2);
   output = func.getArgument(3);
   // The tensor maps of Q, K and V (and O) are the last arguments.
-  unsigned maps = func.getNumArguments() - 3 - (storesWithTma() ? 1 : 0);
+  unsigned maps =
+      func.getNumArguments() - 3 - (config.storesOutputWithTma() ? 1 : 0);
   qMap = func.getArgument(maps);
   kMap = func.getArgument(maps + 1);
   vMap = func.getArgument(maps + 2);
-  if (storesWithTma())
+  if (config.storesOutputWithTma())
     oMap = func.getArgument(maps + 3);
   unsigned firstCapture = 4;
   if (spec.lseType)
@@ -183,7 +184,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
       emitConsumer(idx(0));
     }
     // The staging tile stays until the last stores have read it.
-    if (storesWithTma())
+    if (config.storesOutputWithTma())
       waitForOutputStores();
   }
   inSequence.reset();

@@ -87,7 +87,7 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
   // The warpgroup's earlier accesses to these rows are done: its Q
   // operands (its last MMA has been waited for), or a persistent block's
   // copy of its previous tile (with TMA: once its stores have read it).
-  if (storesWithTma() && config.persistent)
+  if (config.storesOutputWithTma() && config.persistent)
     waitForOutputStores();
   syncWarpgroup();
   OutputRows rows{output,  lse,     batch,         head,
@@ -128,7 +128,7 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
     b.setInsertionPointToStart(valid.thenBlock());
     emitRowLse(b, rows, head, row, result.lse);
   }
-  if (storesWithTma()) {
+  if (config.storesOutputWithTma()) {
     // The rows, visible to the async proxy that TMA reads them with.
     NVVM::FenceProxyOp::create(
         b, NVVM::ProxyKind::async_shared,
@@ -137,7 +137,7 @@ void HopperKernelEmitter::emitStagedEpilogue(const HopperState &state) {
   }
   syncWarpgroup();
   Value t = rem(tid, idx(128));
-  if (storesWithTma()) {
+  if (config.storesOutputWithTma()) {
     // The warpgroup's first thread stores a box of its 64 rows per slab
     // (coordinates innermost first: column, row, head, batch); TMA writes
     // none of the rows past Nq (outside the map).

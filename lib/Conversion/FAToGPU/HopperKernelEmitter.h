@@ -245,11 +245,8 @@ private:
   /// Synchronizes the threads of this consumer warpgroup (named barrier
   /// 1 + warpgroups + w; the turns take 1 to warpgroups).
   void syncWarpgroup();
-  /// Whether the staged rows go to O by TMA
-  /// (HopperConfig::storesOutputWithTma).
-  bool storesWithTma() const { return config.storesOutputWithTma(); }
-  /// With storesWithTma(): the warpgroup's storing thread (its first)
-  /// waits until its TMA stores have read the staging tile (before the
+  /// With config.storesOutputWithTma(): the warpgroup's storing thread (its
+  /// first) waits until its TMA stores have read the staging tile (before the
   /// tile is written again, and before the block exits).
   void waitForOutputStores();
 
@@ -275,7 +272,7 @@ private:
 
   Value query, key, value, output, lse;
   Value qMap, kMap, vMap; // TMA tensor maps (kernel parameters)
-  Value oMap;             // O's, with storesWithTma()
+  Value oMap;             // O's, with config.storesOutputWithTma()
   Value tid, warpgroup, warpInGroup, groupId, threadInGroup;
   Value batch, head, kvHead, rowStart, qLength, kvLength;
   /// A variable-length tile's first rows of its sequence in the packed
