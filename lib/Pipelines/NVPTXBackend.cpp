@@ -25,8 +25,10 @@ using namespace mlir::fa::detail;
 // unswitching and the late clean-up find nothing to do, yet cost about 40%
 // of the optimization time. What is left, in default<O3>'s order: the
 // early scalar clean-up (SROA, early CSE, SCCP), instcombine between the
-// simplifications, value propagation and reassociation, loop rotation with
-// LICM (the K/V loops), indvars, GVN.
+// simplifications, value propagation and reassociation, loop rotation
+// between the two LICMs (the K/V loops; the first, which does not
+// speculate, shapes the persistent kernels' loop over tiles), indvars,
+// GVN.
 //
 // Found by taking passes out of default<O3> (one at a time, then each
 // loop pass of the loop adaptors, then cheaper stand-ins) while the cubins
@@ -73,7 +75,8 @@ StringRef mlir::fa::detail::getKernelLLVMPipeline() {
             kInstCombine, kSimplifyCFG, "early-cse<memssa>",
             "speculative-execution<only-if-divergent-target>",
             "correlated-propagation", kInstCombine, "reassociate",
-            "loop-mssa(loop-rotate<header-duplication;no-prepare-for-lto>,"
+            "loop-mssa(licm<no-allowspeculation>,"
+            "loop-rotate<header-duplication;no-prepare-for-lto>,"
             "licm<allowspeculation>)",
             kSimplifyCFG, kInstCombine, "loop(indvars)", "gvn<>", "sccp",
             kInstCombine, "correlated-propagation", kSimplifyCFGHoist,

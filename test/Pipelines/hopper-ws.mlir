@@ -87,7 +87,7 @@
 // PTX-NOT: cp.async.cg
 // JSON: "block": [
 // JSON-NEXT: 384,
-// JSON: "dynamic_shared_memory": 100352
+// JSON: "dynamic_shared_memory": 116736
 // JSON: "strategy": "hopper-ws"
 // JSON: "tensor_maps": [
 // JSON-NEXT: {
@@ -107,7 +107,7 @@
 // JSON-NEXT: "swizzle": "128B"
 // JSON: "operand": "k",
 // JSON: "operand": "v",
-// JSON-REGS: "dynamic_shared_memory": 83056
+// JSON-REGS: "dynamic_shared_memory": 99488
 // JSON-REGS: "operand": "v",
 // JSON-REGS-NOT: "operand": "o",
 // JSON-TMA: "tensor_maps": [

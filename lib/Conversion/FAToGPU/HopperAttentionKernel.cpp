@@ -25,10 +25,11 @@
 //     online softmax on the fragment rows (RegisterSoftmax)
 //     wait for the P V; O *= alpha_j; release K_j and V_j-1
 //
-// then O / l and LSE, as the mma.sync kernel. setmaxnreg moves registers
-// from the producer to the consumers. The key blocks come from the mask
-// (BlockClassifier), which producer and consumers evaluate alike: fully
-// visible blocks run unmasked, invisible ones are neither loaded nor
+// then O / l and LSE, as the mma.sync kernel (HopperEpilogue.cpp). A
+// persistent block loops over tiles (HopperTiles.cpp). setmaxnreg moves
+// registers from the producer to the consumers. The key blocks come from
+// the mask (BlockClassifier), which producer and consumers evaluate alike:
+// fully visible blocks run unmasked, invisible ones are neither loaded nor
 // computed. The consumer warpgroups take turns issuing their MMAs (named
 // barriers), so that one's softmax overlaps the other's MMAs, and inside a
 // warpgroup the softmax of block j overlaps the P V of block j - 1.
@@ -92,7 +93,9 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   Value pad =
       rem(sub(idx(kSwizzlePeriodBytes), rem(address, idx(kSwizzlePeriodBytes))),
           idx(kSwizzlePeriodBytes));
-  qBytes = 2 * config.blockM * headDim;
+  qSlotBytes = 2 * config.blockM * headDim;
+  qBytes = config.querySlots * qSlotBytes;
+  querySlot = idx(0);
   kSlotBytes = 2 * config.blockN * headDim;
   vSlotBytes = 2 * config.blockN * valueDim;
   smemBase = arith::IndexCastOp::create(b, b.getI32Type(), add(address, pad));
@@ -114,6 +117,7 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
             arith::ConstantOp::create(
                 b, b.getI64IntegerAttr((64 * kSlabRowBytes) >> 4))));
   }
+  qSlot0Desc = qDesc;
   kDesc = descriptor(qBytes, 16);
   vDesc = descriptor(qBytes + config.stages * kSlotBytes,
                      config.blockN * kSlabRowBytes);
@@ -276,177 +280,8 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
 
 void HopperKernelEmitter::loadQ() {
   loadTile(qMap, qLoaded(), batch, head,
-           qRowBase ? add(qRowBase, rowStart) : rowStart, 0, idx(0),
-           config.blockM, headDim);
-}
-
-Value HopperKernelEmitter::tileSlot(Value tiles, int64_t word) {
-  // After the barriers: two slots of kTileSlotWords i32, by tile parity.
-  int64_t offset = qBytes + config.stages * (kSlotBytes + vSlotBytes) +
-                   config.barriers() * 8;
-  Value slot = arith::AndIOp::create(b, tiles, i32(1));
-  Value address = arith::AddIOp::create(
-      b, smemBase,
-      arith::AddIOp::create(
-          b, i32(offset + 4 * word),
-          arith::MulIOp::create(b, slot,
-                                i32(4 * HopperConfig::kTileSlotWords))));
-  return LLVM::IntToPtrOp::create(
-      b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3),
-      address);
-}
-
-void HopperKernelEmitter::emitProducerTiles() {
-  Value lane = rem(tid, idx(32));
-  Value leader =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
-  // The slot of the `tiles`-th tile, once the consumers released the Q of
-  // the one before (so they are done with the slot's previous tile); then
-  // the arrival on "Q loaded" that publishes it.
-  auto publish = [&](Value tiles, ArrayRef<Value> words,
-                     function_ref<void()> arrive) {
-    Value previous = arith::XOrIOp::create(
-        b, arith::AndIOp::create(b, tiles, i32(1)), i32(1));
-    waitBarrier(qReleased(),
-                arith::IndexCastOp::create(b, b.getIndexType(), previous));
-    auto ifOp = scf::IfOp::create(b, leader);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    for (auto [word, value] : llvm::enumerate(words))
-      LLVM::StoreOp::create(b, value, tileSlot(tiles, word), /*alignment=*/4,
-                            /*isVolatile=*/true);
-    arrive();
-  };
-  TileSpace space = tile.isVarlen()
-                        ? getVarlenTileSpace()
-                        : getTileSpace(b, query, key, config.blockM);
-  // Carried: the tiles published, then the producer's counts.
-  SmallVector<Value> init{i32(0)};
-  llvm::append_range(init, producerCounts());
-  SmallVector<Value> results = emitPersistentTileLoop(
-      b, function, space, config.blockM,
-      config.pairedTiles ? MaskedTileOrder::Pairs : MaskedTileOrder::Sections,
-      init, [&](const TileCoordinates &coordinates, ValueRange values) {
-        beginTile(coordinates);
-        auto emitTile = [&]() -> SmallVector<Value> {
-          Value tiles = values[0];
-          publish(tiles,
-                  {castIndexToI32(b, coordinates.tileIndex),
-                   castIndexToI32(b, head), castIndexToI32(b, batch)},
-                  [&]() { loadQ(); });
-          SmallVector<Value> next{arith::AddIOp::create(b, tiles, i32(1))};
-          llvm::append_range(next, emitProducer(values.drop_front()));
-          return next;
-        };
-        SmallVector<Value> next;
-        if (!tile.isVarlen()) {
-          next = emitTile();
-        } else {
-          // The tiles past a sequence's end (the space covers the longest)
-          // are skipped: not published, nothing loaded.
-          auto live = scf::IfOp::create(
-              b, values.getTypes(),
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
-                                    cloner->uniform(tile.rows), idx(0)),
-              /*addThenBlock=*/true, /*addElseBlock=*/true);
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPointToStart(live.elseBlock());
-          scf::YieldOp::create(b, values);
-          b.setInsertionPointToStart(live.thenBlock());
-          scf::YieldOp::create(b, emitTile());
-          next = live.getResults();
-        }
-        endTile();
-        return next;
-      });
-  // No tile left: a negative tile index, and "Q loaded" without a load.
-  publish(results[0], {i32(-1)}, [&]() {
-    NVVM::MBarrierArriveOp::create(b, Type(), qLoaded(), Value());
-  });
-}
-
-TileSpace HopperKernelEmitter::getVarlenTileSpace() {
-  // The query tiles of the longest sequence: the producer warp reads the
-  // B + 1 offsets (a lane every 32 sequences) and takes the maximum.
-  Type i32Type = b.getI32Type();
-  TileSpace space;
-  space.batches = arith::IndexCastUIOp::create(
-      b, i32Type, sub(b.createOrFold<memref::DimOp>(cuSeqlensQ, 0), idx(1)));
-  space.heads = arith::IndexCastUIOp::create(
-      b, i32Type, b.createOrFold<memref::DimOp>(query, 1));
-  auto loop = scf::ForOp::create(
-      b, arith::IndexCastUIOp::create(b, i32Type, rem(tid, idx(32))),
-      space.batches, i32(32), ValueRange{i32(0)});
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value sequence = arith::IndexCastUIOp::create(b, b.getIndexType(),
-                                                  loop.getInductionVar());
-    Value first = memref::LoadOp::create(b, cuSeqlensQ, sequence);
-    Value last = memref::LoadOp::create(b, cuSeqlensQ, add(sequence, idx(1)));
-    scf::YieldOp::create(b, ValueRange{arith::MaxSIOp::create(
-                                b, loop.getRegionIterArgs()[0],
-                                arith::SubIOp::create(b, last, first))});
-  }
-  Value longest = reduceWarpI32(b, loop.getResult(0), /*max=*/true);
-  space.queryTiles = arith::CeilDivSIOp::create(
-      b, arith::MaxSIOp::create(b, longest, i32(0)), i32(config.blockM));
-  // (beginTile takes each tile's lengths from the offsets.)
-  space.qLength = space.kvLength = idx(0);
-  return space;
-}
-
-void HopperKernelEmitter::emitConsumerTiles() {
-  auto index = [&](Value v) {
-    return arith::IndexCastOp::create(b, b.getIndexType(), v);
-  };
-  Type i32Type = b.getI32Type();
-  auto loop =
-      scf::WhileOp::create(b, TypeRange{b.getIndexType(), i32Type},
-                           ValueRange{idx(0), i32(0)}, nullptr, nullptr);
-  {
-    // Wait for the next tile's Q (or for the end), then read its slot.
-    OpBuilder::InsertionGuard g(b);
-    Block *before = loop.getBeforeBody();
-    b.setInsertionPointToStart(before);
-    Value tiles = before->getArgument(1);
-    waitBarrier(qLoaded(), index(arith::AndIOp::create(b, tiles, i32(1))));
-    Value tileIndex =
-        LLVM::LoadOp::create(b, i32Type, tileSlot(tiles, 0), /*alignment=*/4,
-                             /*isVolatile=*/true);
-    Value more =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tileIndex, i32(0));
-    scf::ConditionOp::create(b, more, before->getArguments());
-  }
-  OpBuilder::InsertionGuard g(b);
-  Block *after = loop.getAfterBody();
-  b.setInsertionPointToStart(after);
-  Value tiles = after->getArgument(1);
-  auto word = [&](int64_t w) {
-    return index(LLVM::LoadOp::create(b, i32Type, tileSlot(tiles, w),
-                                      /*alignment=*/4, /*isVolatile=*/true));
-  };
-  TileCoordinates coordinates;
-  coordinates.tileIndex = word(0);
-  coordinates.head = word(1);
-  coordinates.batch = word(2);
-  coordinates.qLength = b.createOrFold<memref::DimOp>(query, 2);
-  coordinates.kvLength = b.createOrFold<memref::DimOp>(key, 2);
-  coordinates.rowStart = mul(coordinates.tileIndex, idx(config.blockM));
-  beginTile(coordinates);
-  // The epilogue reads the slot again rather than keep the coordinates in
-  // registers through the key loop (the producer rewrites the slot two
-  // tiles later, after this tile released its Q).
-  reloadTile = [&, word]() {
-    batch = word(2);
-    head = word(1);
-    rowStart = mul(word(0), idx(config.blockM));
-  };
-  Value computed = emitConsumer(after->getArgument(0));
-  reloadTile = nullptr;
-  endTile();
-  scf::YieldOp::create(
-      b, ValueRange{computed, arith::AddIOp::create(b, tiles, i32(1))});
+           qRowBase ? add(qRowBase, rowStart) : rowStart, 0,
+           mul(querySlot, idx(qSlotBytes)), config.blockM, headDim);
 }
 
 void HopperKernelEmitter::endTile() {
@@ -549,6 +384,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
                                      [&]() { return emitError(loc); })))
     return failure();
   chooseHopperOutputStaging(spec, config, target.getMaxDynamicSharedMemory());
+  chooseHopperQuerySlots(spec, config, target.getMaxDynamicSharedMemory());
   if (failed(verifyHopperConfig(spec, config, target,
                                 [&]() { return emitError(loc); })))
     return failure();

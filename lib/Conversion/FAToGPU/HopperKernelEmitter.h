@@ -74,11 +74,13 @@ private:
 
   /// mbarrier `index` (HopperConfig::barriers: 0 Q loaded, 1 + s K of
   /// stage s loaded, 1 + stages + s V loaded, 1 + 2 stages + s K of stage
-  /// s released, 1 + 3 stages + s V released, 1 + 4 stages Q released) as
-  /// a shared-memory pointer.
+  /// s released, 1 + 3 stages + s V released, 1 + 4 stages Q released,
+  /// 2 + 4 stages "V tail staged" of a variable-length tile, then Q loaded
+  /// and Q released of the second Q slot) as a shared-memory pointer.
   Value barrier(Value index);
   Value barrier(int64_t index) { return barrier(idx(index)); }
-  Value qLoaded() { return barrier(0); }
+  /// "Q loaded" and "Q released" of the current tile's Q slot (querySlot).
+  Value qLoaded() { return barrier(querySlotBarrier(0)); }
   Value kLoaded(Value slot) { return barrier(add(slot, idx(1))); }
   Value vLoaded(Value slot) {
     return barrier(add(slot, idx(1 + config.stages)));
@@ -89,7 +91,19 @@ private:
   Value vReleased(Value slot) {
     return barrier(add(slot, idx(1 + 3 * config.stages)));
   }
-  Value qReleased() { return barrier(1 + 4 * config.stages); }
+  Value qReleased() { return barrier(querySlotBarrier(1 + 4 * config.stages)); }
+  /// The index of Q slot querySlot's barrier whose slot-0 index is
+  /// `first` (0: Q loaded, 1 + 4 stages: Q released).
+  Value querySlotBarrier(int64_t first) {
+    int64_t second =
+        2 + 4 * config.stages + (config.varlen ? 1 : 0) + (first == 0 ? 0 : 1);
+    return add(idx(first), mul(querySlot, idx(second - first)));
+  }
+  /// Selects the Q slot of the `tiles`-th tile of a persistent block
+  /// (i32) as querySlot.
+  void selectQuerySlot(Value tiles);
+  /// The consumers' qDesc: this warpgroup's Q rows in querySlot.
+  void selectQueryDescriptor();
   /// Variable-length tiles: the last block's V, loaded for the producer.
   Value vTailStaged() { return barrier(2 + 4 * config.stages); }
   /// Whether the rows carry the exact sum beside the rounded one
@@ -128,8 +142,8 @@ private:
   /// then its K and V blocks; at the end, a slot that says no tile is
   /// left.
   void emitProducerTiles();
-  /// The current tile's Q into its slot, arriving on "Q loaded" (one
-  /// thread).
+  /// The current tile's Q into its slot (querySlot), arriving on its "Q
+  /// loaded" (one thread).
   void loadQ();
   /// The tiles of a variable-length kernel's persistent loop: the query
   /// tiles of its longest sequence (read from the offsets by the producer
@@ -287,8 +301,13 @@ private:
   BlockRanges ranges;
   Value smemBase;            // i32 shared address of the aligned tiles
   Value qDesc, kDesc, vDesc; // descriptors of this warpgroup's Q rows
-                             // and of slot 0 of the K and V rings
-  int64_t qBytes = 0, kSlotBytes = 0, vSlotBytes = 0;
+                             // (in the current Q slot) and of slot 0 of
+                             // the K and V rings
+  Value qSlot0Desc;          // qDesc in Q slot 0
+  /// The current tile's Q slot (index; 0 with one slot).
+  Value querySlot;
+  /// Bytes of all the Q slots (the K ring starts there), and of one.
+  int64_t qBytes = 0, qSlotBytes = 0, kSlotBytes = 0, vSlotBytes = 0;
 };
 
 } // namespace mlir::fa::detail

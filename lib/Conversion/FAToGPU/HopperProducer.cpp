@@ -61,6 +61,15 @@ void HopperKernelEmitter::initBarriers() {
     }
     NVVM::MBarrierInitOp::create(b, qReleased(), i32(128 * config.warpgroups()),
                                  Value());
+    // The second Q slot's (the current slot is the first's here).
+    if (config.querySlots == 2) {
+      Value slot0 = querySlot;
+      querySlot = idx(1);
+      NVVM::MBarrierInitOp::create(b, qLoaded(), i32(1), Value());
+      NVVM::MBarrierInitOp::create(b, qReleased(),
+                                   i32(128 * config.warpgroups()), Value());
+      querySlot = slot0;
+    }
     if (config.varlen)
       NVVM::MBarrierInitOp::create(b, vTailStaged(), i32(1), Value());
     // The initialization, visible to the async proxy (TMA completes

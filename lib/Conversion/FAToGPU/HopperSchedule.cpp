@@ -212,7 +212,7 @@ LogicalResult mlir::fa::verifyHopperPersistence(
 /// Bytes of the Q tile, the K and V rings and the control bytes after them.
 static int64_t getTilesAndControlBytes(const AttentionKernelSpec &spec,
                                        const HopperConfig &config) {
-  int64_t q = config.blockM * spec.getHeadDim();
+  int64_t q = config.querySlots * config.blockM * spec.getHeadDim();
   int64_t k = config.stages * config.blockN * spec.getHeadDim();
   int64_t v = config.stages * config.blockN * spec.getValueHeadDim();
   return 2 * (q + k + v) + config.controlBytes();
@@ -261,6 +261,21 @@ void mlir::fa::chooseHopperOutputStaging(const AttentionKernelSpec &spec,
   staged.outputStaging = Staging::OwnTile;
   if (getHopperSharedMemoryBytes(spec, staged) <= maxSharedMemory)
     config.outputStaging = Staging::OwnTile;
+}
+
+void mlir::fa::chooseHopperQuerySlots(const AttentionKernelSpec &spec,
+                                      HopperConfig &config,
+                                      int64_t maxSharedMemory) {
+  // Three consumer warpgroups that stage O (epilogue=staged or tma) keep
+  // one: their 152 registers a thread leave none for the slot's selection
+  // (ptxas -v: 8 bytes of spills at D = 64 with the LSE, staged).
+  config.querySlots = 1;
+  if (!config.persistent || (config.warpgroups() == 3 && config.stageOutput))
+    return;
+  HopperConfig twice = config;
+  twice.querySlots = 2;
+  if (getHopperSharedMemoryBytes(spec, twice) <= maxSharedMemory)
+    config.querySlots = 2;
 }
 
 LogicalResult mlir::fa::verifyHopperConfig(

@@ -6,7 +6,7 @@
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s --check-prefix=TMA
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=auto" | FileCheck %s --check-prefix=TMA
 // epilogue=registers: O from the accumulators, no staging tile (the
-// persistent causal kernel: 164976 bytes, 32 KiB less).
+// persistent causal kernel: 197792 bytes, without the 32 KiB tile).
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=registers" | FileCheck %s --check-prefix=REGS
 // Refused: another value, and the option on the mma-sync strategy.
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws epilogue=bogus" 2>&1 | FileCheck %s --check-prefix=BAD
@@ -70,15 +70,15 @@ func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o
 // -----
 
 // A persistent block (causal at D = 128, tiles in pairs): the producer
-// loads the next tile's Q while the consumers store O, so O has a tile of
-// its own after the control bytes (163840 + 112 bytes, at a 1024-byte
-// boundary, where TMA reads swizzled boxes: 164864), 32 KiB: 198656 bytes
-// with the alignment. The pairs'
+// loads the next tiles' Q while the consumers store O, so O has a tile of
+// its own after the control bytes (two Q slots and the rings, 196608
+// bytes, + 160 control bytes, at a 1024-byte boundary, where TMA reads
+// swizzled boxes: 197632), 32 KiB: 231424 bytes with the alignment. The pairs'
 // addresses are the thread's base with 16 (d % 8) XORed in; the pieces'
 // rounds, 8 rows apart at D = 128, add 1024 bytes each.
 // CHECK-LABEL: func.func @own_tile
 // CHECK:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// CHECK-SAME:    dynamic_shared_memory = 198656
+// CHECK-SAME:    dynamic_shared_memory = 231424
 // CHECK-SAME:    persistent = true
 // CHECK:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // CHECK:         %[[BASE:.*]] = arith.addi %{{.*}}, %{{.*}} : i32
@@ -97,13 +97,13 @@ func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o
 // CHECK:         gpu.return
 // ON-LABEL: func.func @own_tile
 // ON:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// ON-SAME:    dynamic_shared_memory = 198656
+// ON-SAME:    dynamic_shared_memory = 231424
 // epilogue=tma: a persistent tile's epilogue first waits (its first
 // thread) for the last tile's stores to have read the staging tile, then
 // takes the barrier; the last wait follows the tile loop.
 // TMA-LABEL: func.func @own_tile
 // TMA:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// TMA-SAME:    dynamic_shared_memory = 198656
+// TMA-SAME:    dynamic_shared_memory = 231424
 // TMA:         nvvm.cp.async.bulk.wait_group 0 {read}
 // TMA:         nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // TMA-COUNT-16: llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xf16>, !llvm.ptr<3>
@@ -120,7 +120,7 @@ func.func @query_tile(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o
 // REGS:         vector.store %{{.*}} : memref<1x8x?x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, vector<2xbf16>
 // REGS-LABEL: func.func @own_tile
 // REGS:       gpu.func @fa_attention_f16_d128_bm128_bn128_wg2_s2_wgmma
-// REGS-SAME:    dynamic_shared_memory = 164976
+// REGS-SAME:    dynamic_shared_memory = 197792
 // REGS-NOT:     number_of_threads = %c128_i32
 // REGS-NOT:     vector<8xf16>
 // REGS:         gpu.return

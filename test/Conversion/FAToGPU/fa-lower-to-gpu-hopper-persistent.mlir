@@ -3,16 +3,25 @@
 // The persistent hopper-ws kernel (no mask): each block loops over tiles.
 // The producer warp walks this block's tiles (x fastest in the grid:
 // tiles block, block + blocks, ...; query tile, then head, then batch,
-// decoded with 32-bit divisions). Per tile it waits until the consumers
-// released the previous Q ("Q released", one arrival per consumer thread),
-// writes the tile (index, head, batch) into the slot of the tile's parity
-// and loads Q, both published by "Q loaded"; then it loads the tile's K and
-// V blocks, the ring count carried from tile to tile. After the last tile
-// it writes -1 into the next slot and arrives on "Q loaded" without a
-// load. The consumers loop until they read a negative tile: wait for "Q
-// loaded", read the slot, compute the tile, release Q once its last S = Q
-// K^T is done (before the last P V and the epilogue, which overlap the
-// next tile's loads), and read the slot again for the epilogue.
+// decoded with 32-bit divisions). Tile t of the block has Q slot t % 2
+// (two Q tiles fit in shared memory here) and tile slot t % 4. Per tile the
+// producer waits until the consumers released the Q slot's previous tile
+// ("Q released" of the slot, one arrival per consumer thread; phase
+// parity t / 2 % 2, the opposite one awaited), writes the tile (index,
+// head, batch) into its tile slot and loads Q into its Q slot, both
+// published by the slot's "Q loaded"; then it loads the tile's K and V
+// blocks, the ring count carried from tile to tile. So the next tile's Q
+// loads while the consumers still compute this one. After the last tile
+// it writes -1 into the next tile slot and arrives on "Q loaded" without
+// a load. The consumers loop until they read a negative tile: wait for
+// "Q loaded" of the tile's Q slot, read the tile slot, compute the tile
+// with the Q slot's descriptor (slot 1: 32 KiB, 2048 16-byte units, on),
+// release Q once its last S = Q K^T is done (before the last P V and the
+// epilogue, which overlap the next tile's loads), and read the tile slot
+// again for the epilogue.
+// Shared memory: two Q slots and the rings (196608 bytes), 12 barriers
+// and four tile slots (160 bytes), O's tile at the next 1024-byte
+// boundary (197632), 32 KiB, and 1 KiB of alignment: 231424.
 
 // CHECK-LABEL: func.func @plain_d128
 // CHECK:       gpu.launch_func
@@ -20,11 +29,14 @@
 // it by TMA; fa-lower-to-gpu-hopper-epilogue.mlir), 32 KiB after the
 // control bytes.
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
-// CHECK-SAME:    dynamic_shared_memory = 198656 : i64, lse = false, persistent = true,
-// Q loaded, per stage K and V loaded and released, and the last: Q
-// released by every consumer thread.
+// CHECK-SAME:    dynamic_shared_memory = 231424 : i64, lse = false, persistent = true,
+// Q loaded (one arrival), per stage K and V loaded and released, Q
+// released (by every consumer thread), then Q loaded and Q released of
+// the second Q slot.
 // CHECK-COUNT-9: nvvm.mbarrier.init
 // CHECK:         nvvm.mbarrier.init %{{.*}}, %c256_i32 :
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c1_i32{{(_[0-9]+)?}} :
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c256_i32{{(_[0-9]+)?}} :
 // CHECK-NEXT:    nvvm.fence.mbarrier.init
 // CHECK:         scf.if
 // CHECK-NEXT:      nvvm.setmaxregister  decrease 40
@@ -32,12 +44,16 @@
 // CHECK:           %[[TILES:.*]]:2 = scf.for %[[UNIT:[a-z0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[DONE:[a-z0-9]+]] = %{{.*}}, %[[LOADED:[a-z0-9]+]] = %{{.*}}) -> (i32, i32)  : i32 {
 // CHECK:             arith.remui %[[UNIT]], %{{.*}} : i32
 // CHECK:             arith.divui %[[UNIT]], %{{.*}} : i32
+// CHECK:             %[[QSLOT32:[0-9]+]] = arith.andi %[[DONE]], %c1_i32{{(_[0-9]+)?}} : i32
+// CHECK:             %[[QSLOT:[0-9]+]] = arith.index_castui %[[QSLOT32]] : i32 to index
+// CHECK:             arith.shrui %[[DONE]], %c1_i32{{(_[0-9]+)?}} : i32
 // CHECK:             nvvm.mbarrier.try_wait.parity
 // CHECK:             scf.if
-// CHECK:               arith.andi %[[DONE]], %c1_i32
+// CHECK:               arith.andi %[[DONE]], %c3_i32
 // CHECK:               llvm.store volatile
 // CHECK:               llvm.store volatile
 // CHECK:               llvm.store volatile
+// CHECK:               arith.muli %[[QSLOT]], %c32768 : index
 // CHECK:               nvvm.mbarrier.arrive.expect_tx %[[QBAR:[0-9]+]], %c32768_i32
 // CHECK:               nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %[[QBAR]]
 // CHECK:             scf.for %{{.*}} iter_args(%{{.*}} = %[[LOADED]]) -> (i32) {
@@ -54,10 +70,14 @@
 // CHECK:           %[[MORE:.*]] = arith.cmpi sge, %[[TILE]], %c0_i32
 // CHECK:           scf.condition(%[[MORE]])
 // CHECK:         } do {
+// CHECK:           %[[CSLOT32:[0-9]+]] = arith.andi %{{.*}}, %c1_i32 : i32
+// CHECK:           %[[CSLOT:[0-9]+]] = arith.index_castui %[[CSLOT32]] : i32 to index
+// CHECK:           %[[CSLOT64:[0-9]+]] = arith.index_castui %[[CSLOT]] : index to i64
+// CHECK:           arith.muli %[[CSLOT64]], %c2048_i64 : i64
 // CHECK-COUNT-3:   llvm.load volatile
 // CHECK:           wgmma.mma_async
 // The loop over key blocks; after it, Q is released (barrier 9 = 1 + 4
-// stages), then the last P V.
+// stages for Q slot 0, 11 for slot 1), then the last P V.
 // CHECK:           %[[KEYS:[0-9]+]]:{{[0-9]+}} = scf.for
 // CHECK:           %c9 = arith.constant 9 : index
 // CHECK:           nvvm.mbarrier.arrive
@@ -105,7 +125,7 @@ func.func @plain_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v
 // CHECK:           %[[UNITS:[0-9]+]] = arith.muli %{{.*}}, %[[BATCHES]] : i32
 // CHECK:           %[[ALL:[0-9]+]] = arith.muli %[[HEADS]], %[[BATCHES]] : i32
 // CHECK:           %[[KEYS:[0-9]+]] = arith.maxui %{{.*}}, %c1_i32{{.*}} : i32
-// CHECK:           %[[FIT:[0-9]+]] = arith.divui %c65536_i32, %[[KEYS]] : i32
+// CHECK:           %[[FIT:[0-9]+]] = arith.divui %c65536_i32{{(_[0-9]+)?}}, %[[KEYS]] : i32
 // CHECK:           %[[ATLEAST:[0-9]+]] = arith.maxui %[[FIT]], %c1_i32 : i32
 // CHECK:           %[[SECTION:[0-9]+]] = arith.minui %[[ATLEAST]], %[[ALL]] : i32
 // CHECK:           %[[SUNITS:[0-9]+]] = arith.muli %[[SECTION]], %[[QT]] : i32

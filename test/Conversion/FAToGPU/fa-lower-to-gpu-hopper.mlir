@@ -18,7 +18,8 @@
 // The causal mask compares each key with a bound of its row: the blocks
 // loop over query tiles in pairs (fa-lower-to-gpu-hopper-persistent.mlir
 // tests the order), the producer with 56 registers, the consumers with
-// 224, each tile's coordinates published in the tile slot.
+// 224, each tile's coordinates published in the tile slot, its Q in one
+// of two Q slots.
 
 // CHECK:       %[[QB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x8x?x128xbf16> to memref<2x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-NEXT:  %[[KB:.*]] = bufferization.to_buffer %{{.*}} : tensor<2x2x?x128xbf16>
@@ -29,17 +30,17 @@
 // O's map (the default epilogue, epilogue=auto, stores O by TMA: boxes of
 // 64 rows and 64 columns from a staging tile of the block's own).
 // CHECK-NEXT:  %[[OM:.*]] = fa.tensor_map %{{.*}} box [64, 64, 1, 1] : memref<2x8x?x128xbf16
-// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c198656_i32
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+]]::@[[K]] blocks in ({{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c231424_i32
 // CHECK-SAME:    %[[QM]] : !llvm.ptr, %[[KM]] : !llvm.ptr, %[[VM]] : !llvm.ptr, %[[OM]] : !llvm.ptr)
 // CHECK:       gpu.func @[[K]](
 // CHECK-SAME:    %[[QMAP:[a-z0-9]+]]: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr, %[[OMAP:[a-z0-9]+]]: !llvm.ptr) kernel
-// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 198656 : i64, lse = true, persistent = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}, {argument = 3 : i64, box = [64, 64, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
+// CHECK-SAME:    fa.launch = {block_m = 128 : i64, block_n = 128 : i64, chip = "sm_90a", dynamic_shared_memory = 231424 : i64, lse = true, persistent = true, stages = 2 : i64, strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 128, 1, 1]}, {argument = 2 : i64, box = [64, 128, 1, 1]}, {argument = 3 : i64, box = [64, 64, 1, 1]}], threads = 384 : i64, warps = 12 : i64}
 // CHECK-SAME:    fa.tensor_maps = 4 : i64
 // CHECK-SAME:    known_block_size = array<i32: 384, 1, 1>
 // CHECK:         memref.extract_aligned_pointer_as_index
 // Q loaded (1 arrival), per stage K and V loaded (1) and K and V released
 // (2, one per consumer warpgroup), Q released (256, one per consumer
-// thread).
+// thread); then the same two of the second Q slot.
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
 // CHECK:           nvvm.mbarrier.init %{{.*}}, %c1_i32
@@ -88,14 +89,14 @@
 // CHECK:             nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // CHECK:             nvvm.wgmma.fence.aligned
 // One asm statement for the chain of eight, a scope per MMA: the first
-// overwrites (scale-d from the operand $137, 0), the others accumulate (a
-// register set to 1). Q's moved descriptors are operands ($128..$135: Q's
-// slot is the same for every tile, LLVM hoists them); K's slot changes
-// from tile to tile: its descriptor is the operand $136, moved next to
-// each MMA inside the statement.
-// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .b32 one;\0A{\0A.reg .pred p;\0Asetp.ne.b32 p, $137, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $136, p, 1, 1, 0, 0;\0A}\0A{\0A.reg .b64 b;\0Aadd.s64 b, $136, 2;\0Amov.b32 one, 1;\0A.reg .pred p;\0Asetp.ne.b32 p, one, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $129, b, p, 1, 1, 0, 0;\0A}
-// CHECK-SAME:          add.s64 b, $136, 1030;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $135, b, p, 1, 1, 0, 0;\0A}\0A}"
-// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,l,l,l,l,l,l,l,r"
+// overwrites (scale-d from the operand $130, 0), the others accumulate (a
+// register set to 1). Q's slot (one of two Q slots) and K's (of the ring)
+// change from tile to tile: their descriptors are the operands $128 and
+// $129, moved next to each MMA inside the statement. (In the loop over
+// key blocks below Q's moved descriptors are operands, which LLVM hoists.)
+// CHECK:             llvm.inline_asm has_side_effects "{\0A.reg .b32 one;\0A{\0A.reg .pred p;\0Asetp.ne.b32 p, $130, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, $128, $129, p, 1, 1, 0, 0;\0A}\0A{\0A.reg .b64 b;\0Aadd.s64 b, $129, 2;\0A.reg .b64 a;\0Aadd.s64 a, $128, 2;\0Amov.b32 one, 1;\0A.reg .pred p;\0Asetp.ne.b32 p, one, 0;\0Awgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, a, b, p, 1, 1, 0, 0;\0A}
+// CHECK-SAME:          add.s64 b, $129, 1030;\0A.reg .b64 a;\0Aadd.s64 a, $128, 1030;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {$0, {{[^}]*}}, $63}, a, b, p, 1, 1, 0, 0;\0A}\0A}"
+// CHECK-SAME:          "=f,{{.*}},=f,0,1,{{.*}},63,l,l,r"
 // CHECK-NOT:         llvm.inline_asm
 // CHECK:             nvvm.wgmma.commit.group.sync.aligned
 // CHECK:             nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32

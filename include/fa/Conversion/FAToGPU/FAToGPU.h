@@ -333,18 +333,30 @@ struct HopperConfig {
         (blockRegisters() - 128 * producerRegisters()) / (128 * warpgroups());
     return std::min<int64_t>(240, rest / 8 * 8);
   }
+  /// Q tiles in shared memory: 2 where a persistent block has room for a
+  /// second (chooseHopperQuerySlots), so that the producer loads the next
+  /// tile's Q while the consumers still compute with this one's, else 1.
+  /// Tile t uses slot t % querySlots.
+  int64_t querySlots = 1;
   /// mbarriers in shared memory: Q loaded, per ring stage K loaded, V
-  /// loaded, K released and V released by the consumers, Q released, and
-  /// for a variable-length tile "V tail staged" (the last block's V,
-  /// loaded for the producer to zero its rows past the sequence).
-  int64_t barriers() const { return 2 + 4 * stages + (varlen ? 1 : 0); }
+  /// loaded, K released and V released by the consumers, Q released, for
+  /// a variable-length tile "V tail staged" (the last block's V, loaded for
+  /// the producer to zero its rows past the sequence), and Q loaded and Q
+  /// released of the second Q slot.
+  int64_t barriers() const {
+    return 2 + 4 * stages + (varlen ? 1 : 0) + 2 * (querySlots - 1);
+  }
   /// i32 words of a tile slot (tile index, head, batch, padding): the
-  /// producer hands the consumers their next tile through two slots.
+  /// producer hands the consumers their next tile through twice as many
+  /// slots as there are Q slots (a slot is rewritten once the Q of the tile
+  /// after its tile is released, after its tile's epilogue read it).
   static constexpr int64_t kTileSlotWords = 4;
-  /// Bytes of the barriers, the two tile slots and the block table, after
-  /// the tiles.
+  int64_t tileSlots() const { return 2 * querySlots; }
+  /// Bytes of the barriers, the tile slots and the block table, after the
+  /// tiles.
   int64_t controlBytes() const {
-    return barriers() * 8 + 2 * 4 * kTileSlotWords + blockTableEntries;
+    return barriers() * 8 + tileSlots() * 4 * kTileSlotWords +
+           blockTableEntries;
   }
 };
 
@@ -554,6 +566,13 @@ void chooseHopperEpilogue(Epilogue epilogue, bool variableLength,
 /// else the registers.
 void chooseHopperOutputStaging(const AttentionKernelSpec &spec,
                                HopperConfig &config, int64_t maxSharedMemory);
+
+/// Sets `config.querySlots` for a completed schedule and epilogue: 2 for
+/// a persistent block where `maxSharedMemory` has room for a second Q tile
+/// beside everything else, but for three consumer warpgroups that stage
+/// O; else 1.
+void chooseHopperQuerySlots(const AttentionKernelSpec &spec,
+                            HopperConfig &config, int64_t maxSharedMemory);
 
 /// Checks that the Hopper strategy can build `spec` with `config` on
 /// `target` (sm_90a, tile shapes wgmma can take, registers, shared
