@@ -294,8 +294,11 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   std::string defaultsFor = strategy == "hopper-ws" || strategy == "auto"
                                 ? strategy
                                 : std::string("mma-sync");
+  // (checkCompileOptions refused the values parseBackwardDq does not take.)
+  BackwardDqChoice dq =
+      parseBackwardDq(options.backwardDq).value_or(BackwardDqChoice::Auto);
   module.walk([&](AttentionBackwardOp op) {
-    bool accumulates = tilesFusedBackward(op, options.backwardDq, defaultsFor);
+    bool accumulates = tilesFusedBackward(op, dq, defaultsFor);
     for (int stage = 0; stage < 3; ++stage)
       descriptions.push_back(
           describeAttentionBackward(op, accumulates ? 11 : 10));

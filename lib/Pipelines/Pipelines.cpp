@@ -279,25 +279,19 @@ std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
     return getUnsupportedChipMessage(options.chip);
   // The named values first, so that a misspelt one is reported as such
   // rather than as an option the module has no use for.
-  auto quoted = [](StringRef value) { return "'" + value.str() + "'"; };
   if (!parseGPUStrategy(options.strategy))
-    return "unknown strategy " + quoted(options.strategy) +
-           ": expected mma-sync, hopper-ws or auto";
+    return getOptionValueError("strategy", kStrategyValues, options.strategy);
   if (!parseKVSplits(options.splitKV))
-    return llvm::formatv("split-kv must be none, auto or a count in [1, "
-                         "{0}], got {1}",
-                         kMaxKVSplits, quoted(options.splitKV))
-        .str();
-  if (options.backwardDq != "auto" && options.backwardDq != "accumulate" &&
-      options.backwardDq != "stage")
-    return "backward-dq must be auto, accumulate or stage, got " +
-           quoted(options.backwardDq);
+    return getOptionValueError("split-kv", getKVSplitsValues(),
+                               options.splitKV);
+  if (!parseBackwardDq(options.backwardDq))
+    return getOptionValueError("backward-dq", kBackwardDqValues,
+                               options.backwardDq);
   if (!parsePersistence(options.persistent))
-    return "persistent must be auto, on or off, got " +
-           quoted(options.persistent);
+    return getOptionValueError("persistent", kPersistenceValues,
+                               options.persistent);
   if (!parseEpilogue(options.epilogue))
-    return "epilogue must be auto, registers, staged or tma, got " +
-           quoted(options.epilogue);
+    return getOptionValueError("epilogue", kEpilogueValues, options.epilogue);
   if (options.optLevel > 3)
     return "opt-level must be 0, 1, 2 or 3, not " +
            std::to_string(options.optLevel);

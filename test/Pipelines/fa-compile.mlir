@@ -102,7 +102,7 @@
 // STAGES1-NOT: builtin.module
 // WARPSNEG: error: warps must be 0 (the strategy's choice) or positive, got -1
 // WARPSNEG-NOT: builtin.module
-// STRATEGY: error: unknown strategy 'bogus': expected mma-sync, hopper-ws or auto
+// STRATEGY: error: strategy must be mma-sync, hopper-ws or auto, got 'bogus'
 // AUTO: fa-compile: fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_{{[0-9a-f]+}} -> {{.*}}auto.{ptx,json}
 // AUTOPTX: wgmma.mma_async
 // AUTOMMA: fa-compile: fa_attention_bf16_d128_bm{{128|96}}_bn48_w{{[0-9]+}}_s{{2|4}}_{{.*}} -> {{.*}}auto{{w|b|s}}.{ptx,json}

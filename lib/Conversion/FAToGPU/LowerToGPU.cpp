@@ -487,8 +487,8 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.target = *target;
     std::optional<GPUStrategyKind> kind = parseGPUStrategy(strategy);
     if (!kind) {
-      emitError(loc, "unknown strategy '")
-          << strategy.getValue() << "': expected mma-sync, hopper-ws or auto";
+      emitError(loc,
+                getOptionValueError("strategy", kStrategyValues, strategy));
       return signalPassFailure();
     }
     options.strategy = *kind;
@@ -498,15 +498,15 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.exp2Emulation = exp2Emulation;
     std::optional<Persistence> persistence = parsePersistence(persistent);
     if (!persistence) {
-      emitError(loc, "persistent must be auto, on or off, got '")
-          << persistent.getValue() << "'";
+      emitError(loc, getOptionValueError("persistent", kPersistenceValues,
+                                         persistent));
       return signalPassFailure();
     }
     options.persistence = *persistence;
     std::optional<Epilogue> parsedEpilogue = parseEpilogue(epilogue);
     if (!parsedEpilogue) {
-      emitError(loc, "epilogue must be auto, registers, staged or tma, got '")
-          << epilogue.getValue() << "'";
+      emitError(loc,
+                getOptionValueError("epilogue", kEpilogueValues, epilogue));
       return signalPassFailure();
     }
     options.epilogue = *parsedEpilogue;

@@ -14,7 +14,7 @@
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=chip=sm_90a strategy=hopper-ws key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWHOPPER
 
 // CHIP: error: unsupported chip 'sm_70': fa-mlir builds kernels for sm_80, sm_86, sm_87, sm_89, sm_90, sm_90a
-// STRATEGY: error: unknown strategy 'wmma': expected mma-sync, hopper-ws or auto
+// STRATEGY: error: strategy must be mma-sync, hopper-ws or auto, got 'wmma'
 // UNFUSED: error: not a fused attention tile a GPU strategy can implement: its softmax is not fused (fa.softmax_stage = "row_max"); run fa-fuse-online-softmax first
 // BLOCKN: error: block-n must be a multiple of 16 and at most 256 for m16n8k16 tensor cores, got 24
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40

@@ -59,6 +59,7 @@ enum class Persistence {
 
 /// "auto", "on" or "off".
 std::optional<Persistence> parsePersistence(StringRef name);
+inline constexpr StringLiteral kPersistenceValues = "auto, on or off";
 
 /// How a hopper-ws forward kernel's consumers store O
 /// (HopperConfig::stageOutput, HopperConfig::storeWithTma).
@@ -77,6 +78,8 @@ enum class Epilogue {
 
 /// "auto", "registers", "staged" or "tma".
 std::optional<Epilogue> parseEpilogue(StringRef name);
+inline constexpr StringLiteral kEpilogueValues =
+    "auto, registers, staged or tma";
 
 /// What the kernel may use on the target chip.
 struct GPUTarget {

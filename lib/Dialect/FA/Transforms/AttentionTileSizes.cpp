@@ -26,8 +26,8 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
   // Far beyond any useful tile; keeps index arithmetic trivially in range.
   constexpr int64_t kMaxBlock = 1 << 16;
   if (sizes.kvSplits < kAutoKVSplits || sizes.kvSplits > kMaxKVSplits) {
-    emitError() << "split-kv must be none, auto or a count in [1, "
-                << kMaxKVSplits << "], got " << sizes.kvSplits;
+    emitError() << getOptionValueError("split-kv", getKVSplitsValues(),
+                                       std::to_string(sizes.kvSplits));
     return failure();
   }
   if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
@@ -103,6 +103,25 @@ mlir::fa::resolveAttentionTileSizes(const AttentionTileSizes &sizes,
   if (!sizes.blockM && resolved.blockM == 192 && resolved.blockN > 128)
     resolved.blockM = 128;
   return resolved;
+}
+
+std::string mlir::fa::getKVSplitsValues() {
+  return "none, auto or a count in [1, " + std::to_string(kMaxKVSplits) + "]";
+}
+
+std::string mlir::fa::getOptionValueError(StringRef option, StringRef accepted,
+                                          StringRef value) {
+  return (option + " must be " + accepted + ", got '" + value + "'").str();
+}
+
+std::optional<BackwardDqChoice> mlir::fa::parseBackwardDq(StringRef text) {
+  if (text == "auto")
+    return BackwardDqChoice::Auto;
+  if (text == "accumulate")
+    return BackwardDqChoice::Accumulate;
+  if (text == "stage")
+    return BackwardDqChoice::Stage;
+  return std::nullopt;
 }
 
 std::optional<int64_t> mlir::fa::parseKVSplits(StringRef text) {

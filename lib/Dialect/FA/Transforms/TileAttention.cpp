@@ -548,14 +548,14 @@ struct FATileAttentionPass
     Location loc = getOperation().getLoc();
     if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
         defaultsFor != "auto") {
-      emitError(loc, "defaults-for must be mma-sync, hopper-ws or auto, got '")
-          << defaultsFor.getValue() << "'";
+      emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
+                                         defaultsFor));
       return signalPassFailure();
     }
     std::optional<int64_t> splits = parseKVSplits(splitKV);
     if (!splits) {
-      emitError(loc, "split-kv must be none, auto or a count in [1, ")
-          << kMaxKVSplits << "], got '" << splitKV.getValue() << "'";
+      emitError(loc,
+                getOptionValueError("split-kv", getKVSplitsValues(), splitKV));
       return signalPassFailure();
     }
     AttentionTileSizes sizes{

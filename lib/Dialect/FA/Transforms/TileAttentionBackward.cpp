@@ -70,10 +70,10 @@ bool mlir::fa::takesWgmmaBackwardTiles(AttentionBackwardOp op,
           headDim <= 128 && headDim == op.getValue().getType().getDimSize(3));
 }
 
-bool mlir::fa::tilesFusedBackward(AttentionBackwardOp op, StringRef dq,
+bool mlir::fa::tilesFusedBackward(AttentionBackwardOp op, BackwardDqChoice dq,
                                   StringRef defaultsFor) {
-  if (dq != "auto")
-    return dq == "accumulate";
+  if (dq != BackwardDqChoice::Auto)
+    return dq == BackwardDqChoice::Accumulate;
   // The wgmma kernel is the fused stage; with mma.sync the fused kernel
   // was the faster only up to D = 64.
   int64_t headDim = op.getQuery().getType().getDimSize(3);
@@ -616,9 +616,9 @@ struct FATileAttentionBackwardPass
 
   void runOnOperation() override {
     Location loc = getOperation().getLoc();
-    if (dq != "stage" && dq != "accumulate" && dq != "auto") {
-      emitError(loc, "dq must be stage, accumulate or auto, got '")
-          << dq.getValue() << "'";
+    std::optional<BackwardDqChoice> dqChoice = parseBackwardDq(dq);
+    if (!dqChoice) {
+      emitError(loc, getOptionValueError("dq", kBackwardDqValues, dq));
       return signalPassFailure();
     }
     for (AttentionTileSizes sizes : {AttentionTileSizes{blockM, blockN},
@@ -629,18 +629,20 @@ struct FATileAttentionBackwardPass
         return signalPassFailure();
     if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
         defaultsFor != "auto") {
-      emitError(loc, "defaults-for must be mma-sync, hopper-ws or auto, got '")
-          << defaultsFor.getValue() << "'";
+      emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
+                                         defaultsFor));
       return signalPassFailure();
     }
-    BackwardTilingOptions options{blockM, blockN, dq == "accumulate",
+    BackwardTilingOptions options{blockM, blockN,
+                                  *dqChoice == BackwardDqChoice::Accumulate,
                                   queryBlockM, queryBlockN};
     SmallVector<AttentionBackwardOp> ops;
     getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionBackwardOp op : ops) {
       options.wgmmaDefaults = takesWgmmaBackwardTiles(op, defaultsFor);
-      options.accumulateQueryGradient = tilesFusedBackward(op, dq, defaultsFor);
+      options.accumulateQueryGradient =
+          tilesFusedBackward(op, *dqChoice, defaultsFor);
       if (failed(tileAttentionBackward(rewriter, op, options)))
         return signalPassFailure();
     }

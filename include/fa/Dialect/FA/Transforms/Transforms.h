@@ -50,6 +50,31 @@ inline constexpr int64_t kMaxKVSplits = 128;
 /// Parses a `split-kv` option: "none" (0), "auto" (kAutoKVSplits) or a
 /// count in [1, kMaxKVSplits].
 std::optional<int64_t> parseKVSplits(StringRef text);
+/// What a `split-kv` option takes, in words (for getOptionValueError).
+std::string getKVSplitsValues();
+
+/// The error for a value that an option does not take, worded alike
+/// wherever the option is read (the passes, the pipelines and fa-compile,
+/// the C API): "<option> must be <accepted>, got '<value>'".
+std::string getOptionValueError(StringRef option, StringRef accepted,
+                                StringRef value);
+
+/// The values of the options that name a kernel strategy (fa-lower-to-gpu
+/// `strategy`, the tiling passes' `defaults-for`).
+inline constexpr StringLiteral kStrategyValues = "mma-sync, hopper-ws or auto";
+
+/// How a backward computes dQ (fa-tile-attention-backward `dq`,
+/// fa-compile `--backward-dq`).
+enum class BackwardDqChoice {
+  /// Accumulate where that kernel is the faster (tilesFusedBackward).
+  Auto,
+  /// In f32 in the kernel that computes dK and dV.
+  Accumulate,
+  /// In a kernel of its own, deterministically.
+  Stage,
+};
+inline constexpr StringLiteral kBackwardDqValues = "auto, accumulate or stage";
+std::optional<BackwardDqChoice> parseBackwardDq(StringRef text);
 
 /// The head dimensions (D == Dv) every kernel strategy builds: the one
 /// table the strategies' checks, the tools and the C API read.
@@ -263,11 +288,11 @@ AttentionTileSizes getDefaultBackwardTileSizes(int64_t headDim,
 /// every op, auto for f16/bf16 ops with D == Dv <= 128.
 bool takesWgmmaBackwardTiles(AttentionBackwardOp op, StringRef defaultsFor);
 
-/// Whether fa-tile-attention-backward with `dq` (stage, accumulate or
-/// auto) and `defaultsFor` builds the fused stage for `op` (dQ accumulated
-/// in f32): auto accumulates up to D = 64, and up to D = 128 with the
-/// wgmma kernel's tiles (the faster on the H200, docs/Backward.md).
-bool tilesFusedBackward(AttentionBackwardOp op, StringRef dq,
+/// Whether fa-tile-attention-backward with `dq` and `defaultsFor` builds the
+/// fused stage for `op` (dQ accumulated in f32): auto accumulates up to D = 64,
+/// and up to D = 128 with the wgmma kernel's tiles (the faster on the H200,
+/// docs/Backward.md).
+bool tilesFusedBackward(AttentionBackwardOp op, BackwardDqChoice dq,
                         StringRef defaultsFor);
 
 /// The default tiles of the query stage (dQ): 64 x 64 up to D = 128, else
