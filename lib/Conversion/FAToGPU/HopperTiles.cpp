@@ -41,18 +41,17 @@ void HopperKernelEmitter::selectQueryDescriptor() {
 }
 
 /// The parity of the phase of a Q slot's barriers that the `tiles`-th tile
-/// of a persistent block waits for (i32 in, index out).
-static Value getQuerySlotParity(OpBuilder &b, Location loc, Value tiles,
+/// of a persistent block waits for: tiles / querySlots % 2 (i32 in, index
+/// out).
+static Value getQuerySlotParity(ImplicitLocOpBuilder &b, Value tiles,
                                 int64_t querySlots) {
-  Value uses = arith::ShRUIOp::create(
-      b, loc, tiles,
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(),
-                                   llvm::Log2_64(querySlots)));
-  return arith::IndexCastUIOp::create(
-      b, loc, b.getIndexType(),
-      arith::AndIOp::create(
-          b, loc, uses,
-          arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1)));
+  auto i32 = [&](int64_t value) {
+    return arith::ConstantIntOp::create(b, b.getI32Type(), value);
+  };
+  Value uses =
+      b.createOrFold<arith::ShRUIOp>(tiles, i32(llvm::Log2_64(querySlots)));
+  return b.createOrFold<arith::IndexCastUIOp>(
+      b.getIndexType(), b.createOrFold<arith::AndIOp>(uses, i32(1)));
 }
 
 Value HopperKernelEmitter::tileSlot(Value tiles, int64_t word) {
@@ -84,7 +83,7 @@ void HopperKernelEmitter::emitProducerTiles() {
   auto publish = [&](Value tiles, ArrayRef<Value> words,
                      function_ref<void()> arrive) {
     selectQuerySlot(tiles);
-    Value parity = getQuerySlotParity(b, b.getLoc(), tiles, config.querySlots);
+    Value parity = getQuerySlotParity(b, tiles, config.querySlots);
     waitBarrier(qReleased(), arith::XOrIOp::create(b, parity, idx(1)));
     auto ifOp = scf::IfOp::create(b, leader);
     OpBuilder::InsertionGuard g(b);
@@ -188,8 +187,7 @@ void HopperKernelEmitter::emitConsumerTiles() {
     b.setInsertionPointToStart(before);
     Value tiles = before->getArgument(1);
     selectQuerySlot(tiles);
-    waitBarrier(qLoaded(),
-                getQuerySlotParity(b, b.getLoc(), tiles, config.querySlots));
+    waitBarrier(qLoaded(), getQuerySlotParity(b, tiles, config.querySlots));
     Value tileIndex =
         LLVM::LoadOp::create(b, i32Type, tileSlot(tiles, 0), /*alignment=*/4,
                              /*isVolatile=*/true);
