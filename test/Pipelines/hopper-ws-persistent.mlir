@@ -12,6 +12,8 @@
 // RUN: FileCheck %s --check-prefix=PTX3 < %t/three.ptx
 // RUN: FileCheck %s --check-prefix=SERIAL < %t/three.ptx
 // RUN: FileCheck %s --check-prefixes=JSON,JSON3 < %t/three.json
+// RUN: fa-compile %s -o %t/three-staged --format=ptx --strategy=hopper-ws --epilogue=staged
+// RUN: FileCheck %s --check-prefixes=JSON,JSON3S < %t/three-staged.json
 
 // TOOL: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}attn.{ptx,json}
 // TOOL3: fa-compile: fa_attention_f16_d64_bm192_bn128_wg3_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}three.{ptx,json}
@@ -41,6 +43,11 @@
 // map in 160 registers).
 // JSON2: "dynamic_shared_memory": 116736
 // JSON3: "dynamic_shared_memory": 115872
+// Three that stage O (epilogue=staged) keep one Q slot (the second's
+// selection spilled beside their 152 registers): Q 24 KiB, the rings 64
+// KiB, the control bytes, O's tile of 24 KiB at the next 1024 bytes, and
+// the alignment.
+// JSON3S: "dynamic_shared_memory": 116736
 // JSON: "persistent": {
 // JSON-NEXT: "grid": "(min(T, S * A), 1, 1): T = the product of \"grid\", S = the device's multiprocessor count, A = cuOccupancyMaxActiveBlocksPerMultiprocessor(kernel, block[0], dynamic_shared_memory)",
 // JSON-NEXT: "note": "each block loops over the tiles: any grid computes every tile once, \"grid\" too; this one is the fast one"
