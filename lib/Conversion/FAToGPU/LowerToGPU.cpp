@@ -33,14 +33,6 @@ namespace mlir::fa {
 using namespace mlir;
 using namespace mlir::fa;
 
-std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
-  return llvm::StringSwitch<std::optional<GPUStrategyKind>>(name)
-      .Case("mma-sync", GPUStrategyKind::MmaSync)
-      .Case("hopper-ws", GPUStrategyKind::HopperWarpSpecialized)
-      .Case("auto", GPUStrategyKind::Auto)
-      .Default(std::nullopt);
-}
-
 std::optional<Persistence> mlir::fa::parsePersistence(StringRef name) {
   return llvm::StringSwitch<std::optional<Persistence>>(name)
       .Case("auto", Persistence::Auto)

@@ -34,18 +34,6 @@
 
 namespace mlir::fa {
 
-enum class GPUStrategyKind {
-  /// mma.sync m16n8k16 + ldmatrix + cp.async (sm_80+).
-  MmaSync,
-  /// wgmma, TMA and warp specialization (sm_90a; docs/HopperStrategy.md).
-  HopperWarpSpecialized,
-  /// Per kernel: HopperWarpSpecialized on a chip with wgmma for the shapes
-  /// it builds (isWgmmaCandidate), MmaSync otherwise.
-  Auto,
-};
-
-std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
-
 /// Whether a hopper-ws forward kernel loops over tiles on a grid of one
 /// block per multiprocessor (HopperConfig::persistent).
 enum class Persistence {
@@ -557,9 +545,8 @@ int64_t getHopperOutputTileOffset(const AttentionKernelSpec &spec,
 /// the options ask for. Auto stages O and stores it by TMA, except: a
 /// variable-length tile stores 16-byte pieces (TMA's boxes would overwrite
 /// the next sequence's rows), and three consumer warpgroups (block-m 192)
-/// store from the registers: their 160 registers a thread leave none for
-/// O's map (ptxas spills it), and the tile of their own would halve the
-/// blocks a multiprocessor holds.
+/// store from the registers: their 152 registers a thread beside a
+/// persistent producer leave none for O's map (ptxas spills it).
 void chooseHopperEpilogue(Epilogue epilogue, bool variableLength,
                           HopperConfig &config);
 

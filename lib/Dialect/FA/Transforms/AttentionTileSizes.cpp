@@ -11,6 +11,8 @@
 
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 using namespace mlir;
 using namespace mlir::fa;
 
@@ -114,14 +116,12 @@ std::string mlir::fa::getOptionValueError(StringRef option, StringRef accepted,
   return (option + " must be " + accepted + ", got '" + value + "'").str();
 }
 
-std::optional<BackwardDqChoice> mlir::fa::parseBackwardDq(StringRef text) {
-  if (text == "auto")
-    return BackwardDqChoice::Auto;
-  if (text == "accumulate")
-    return BackwardDqChoice::Accumulate;
-  if (text == "stage")
-    return BackwardDqChoice::Stage;
-  return std::nullopt;
+std::optional<GPUStrategyKind> mlir::fa::parseGPUStrategy(StringRef name) {
+  return llvm::StringSwitch<std::optional<GPUStrategyKind>>(name)
+      .Case("mma-sync", GPUStrategyKind::MmaSync)
+      .Case("hopper-ws", GPUStrategyKind::HopperWarpSpecialized)
+      .Case("auto", GPUStrategyKind::Auto)
+      .Default(std::nullopt);
 }
 
 std::optional<int64_t> mlir::fa::parseKVSplits(StringRef text) {

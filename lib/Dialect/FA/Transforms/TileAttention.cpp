@@ -546,8 +546,7 @@ struct FATileAttentionPass
   void runOnOperation() override {
     // Option errors at the function's location, without the function.
     Location loc = getOperation().getLoc();
-    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
-        defaultsFor != "auto") {
+    if (!parseGPUStrategy(defaultsFor)) {
       emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
                                          defaultsFor));
       return signalPassFailure();

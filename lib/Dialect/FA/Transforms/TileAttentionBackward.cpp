@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/StringSwitch.h"
 
 namespace mlir::fa {
 #define GEN_PASS_DEF_FATILEATTENTIONBACKWARD
@@ -68,6 +69,14 @@ bool mlir::fa::takesWgmmaBackwardTiles(AttentionBackwardOp op,
   return defaultsFor == "hopper-ws" ||
          (defaultsFor == "auto" && (element.isF16() || element.isBF16()) &&
           headDim <= 128 && headDim == op.getValue().getType().getDimSize(3));
+}
+
+std::optional<BackwardDqChoice> mlir::fa::parseBackwardDq(StringRef text) {
+  return llvm::StringSwitch<std::optional<BackwardDqChoice>>(text)
+      .Case("auto", BackwardDqChoice::Auto)
+      .Case("accumulate", BackwardDqChoice::Accumulate)
+      .Case("stage", BackwardDqChoice::Stage)
+      .Default(std::nullopt);
 }
 
 bool mlir::fa::tilesFusedBackward(AttentionBackwardOp op, BackwardDqChoice dq,
@@ -627,8 +636,7 @@ struct FATileAttentionBackwardPass
       if (failed(verifyAttentionTileSizes(sizes,
                                           [&]() { return emitError(loc); })))
         return signalPassFailure();
-    if (defaultsFor != "mma-sync" && defaultsFor != "hopper-ws" &&
-        defaultsFor != "auto") {
+    if (!parseGPUStrategy(defaultsFor)) {
       emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
                                          defaultsFor));
       return signalPassFailure();

@@ -59,8 +59,19 @@ std::string getKVSplitsValues();
 std::string getOptionValueError(StringRef option, StringRef accepted,
                                 StringRef value);
 
-/// The values of the options that name a kernel strategy (fa-lower-to-gpu
-/// `strategy`, the tiling passes' `defaults-for`).
+/// The kernel strategies, as the options that name one take them
+/// (fa-lower-to-gpu `strategy`, the tiling passes' `defaults-for`).
+enum class GPUStrategyKind {
+  /// mma.sync m16n8k16 + ldmatrix + cp.async (sm_80+).
+  MmaSync,
+  /// wgmma, TMA and warp specialization (sm_90a; docs/HopperStrategy.md).
+  HopperWarpSpecialized,
+  /// Per kernel: HopperWarpSpecialized on a chip with wgmma for the shapes
+  /// it builds (isWgmmaCandidate), MmaSync otherwise.
+  Auto,
+};
+/// "mma-sync", "hopper-ws" or "auto".
+std::optional<GPUStrategyKind> parseGPUStrategy(StringRef name);
 inline constexpr StringLiteral kStrategyValues = "mma-sync, hopper-ws or auto";
 
 /// How a backward computes dQ (fa-tile-attention-backward `dq`,
