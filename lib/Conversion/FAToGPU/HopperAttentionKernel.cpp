@@ -214,6 +214,7 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
   for (int64_t n = 0; n < config.blockN / 8; ++n)
     roots.colOffsets.append({8 * n, 8 * n + 1});
   roots.hoistRowValues = true;
+  roots.hideNarrowedRanges = true;
   classifier.reset();
   cloner = std::make_unique<TileCloner>(b, function, std::move(roots));
   // With a block table (one tile per block), Q's load goes first: it does

@@ -201,7 +201,8 @@ HopperKernelEmitter::emitSoftmax(ArrayRef<Value> scores, Value block,
   if (masked) {
     Value first = add(kvStart, mul(threadInGroup, idx(2)));
     Value limit = minS(maxS(sub(kvLength, first), idx(0)), idx(blockN));
-    padding = arith::IndexCastOp::create(b, b.getI32Type(), limit);
+    padding = hideIntegerRange(
+        b, arith::IndexCastOp::create(b, b.getI32Type(), limit));
   }
   Value visible = function.getVisible();
   int64_t nTiles = blockN / 8;

@@ -9,6 +9,7 @@
 #include "fa/Dialect/FA/IR/ModRegions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -411,6 +412,15 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
   return std::nullopt;
 }
 
+Value mlir::fa::detail::hideIntegerRange(ImplicitLocOpBuilder &b, Value value) {
+  return LLVM::InlineAsmOp::create(
+             b, b.getLoc(), b.getI32Type(), ValueRange{value},
+             "mov.b32 $0, $1;", "=r,r", /*has_side_effects=*/false,
+             /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/nullptr, /*operand_attrs=*/nullptr)
+      .getRes();
+}
+
 Value TileCloner::narrowCompare(Operation *op, const Context &context) {
   auto cmp = dyn_cast<arith::CmpIOp>(op);
   if (!cmp)
@@ -466,6 +476,8 @@ Value TileCloner::narrowCompare(Operation *op, const Context &context) {
                                                         difference)
                    : b.createOrFold<arith::TruncIOp>(b.getI32Type(),
                                                      difference);
+    if (roots.hideNarrowedRanges && !matchPattern(narrowed, m_Constant()))
+      narrowed = hideIntegerRange(b, narrowed);
     narrowedCompares[cacheKey] = narrowed;
   }
   Value element = arith::ConstantOp::create(

@@ -123,6 +123,14 @@ private:
 std::optional<std::pair<double, double>> getStaticRange(Value value,
                                                         Block *body);
 
+/// `value` (an i32) through an identity LLVM cannot look into: inline
+/// `mov.b32`, which ptxas removes. A bound clamped in 64 bits and
+/// truncated (a key count, a narrowed mask comparison) is compared with
+/// each element's constant; from the clamp LLVM's instcombine knows that
+/// the truncation is exact and folds it into every comparison, which then
+/// compares 64-bit values: two SASS ISETPs a score where one does.
+Value hideIntegerRange(ImplicitLocOpBuilder &b, Value value);
+
 /// Clones values of a ScoreFunction's slice into a kernel.
 class TileCloner {
 public:
@@ -150,6 +158,9 @@ public:
     /// Clone values that vary per thread but not per element once before
     /// the loop (else per block; capture loads are always hoisted).
     bool hoistRowValues = true;
+    /// Pass the clamped i32 bound of each narrowed comparison through
+    /// hideIntegerRange, so that its per-element comparisons stay 32-bit.
+    bool hideNarrowedRanges = false;
   };
 
   TileCloner(ImplicitLocOpBuilder &b, const ScoreFunction &function,
