@@ -21,6 +21,7 @@ from . import _driver, _splits
 from . import torch as _fa
 from . import _torch_inputs as _inputs, _torch_trace as _trace
 from . import tracing
+from ._source import scale_range_error
 from .compiler import AttentionSpec, KernelCache
 
 __all__ = ["attention_with_kvcache"]
@@ -167,9 +168,13 @@ def _check_softmax_scale(softmax_scale: Any) -> None:
                 softmax_scale, (int, float)):
             raise TypeError(f"softmax_scale must be a float or None, got "
                             f"{type(softmax_scale).__name__}")
-        if not (softmax_scale > 0 and math.isfinite(softmax_scale)):
-            raise ValueError(f"softmax_scale must be positive and finite, "
-                             f"got {softmax_scale!r}")
+        try:
+            why = scale_range_error(float(softmax_scale))
+        except OverflowError:  # an int past the float range
+            why = scale_range_error(math.inf)
+        if why:
+            raise ValueError(f"softmax_scale must be {why}, got "
+                             f"{softmax_scale!r}")
 
 
 def _validate_tables(block_table: torch.Tensor, cache_seqlens: torch.Tensor,

@@ -10,6 +10,22 @@ import sys
 from ._capi import FAArgumentError
 from ._trace_values import decimal_literal
 
+# The softmax runs on scale * log2(e) as an f32, and the kernels flush
+# subnormal f32 values to zero: the range the fa.attention verifier takes.
+_F32_MIN_NORMAL = 2.0 ** -126
+_LARGEST_SCALE = 3.4028234663852886e38 / 1.4426950408889634
+
+
+def scale_range_error(scale: float):
+    """What `scale` (a float) must be, when it cannot scale an attention;
+    None when it can."""
+    if not (scale > 0 and math.isfinite(scale)):
+        return "a positive finite number"
+    if not _F32_MIN_NORMAL <= scale <= _LARGEST_SCALE:
+        return (f"in [{_F32_MIN_NORMAL:.6e}, {_LARGEST_SCALE:.6e}] (a normal "
+                f"f32 with log2(e) folded in)")
+    return None
+
 DTYPES = ("f16", "bf16")
 CAUSAL = (None, "top_left", "bottom_right")
 CAPTURE_ELEMENT_TYPES = ("i1", "i8", "i16", "i32", "i64", "f16", "bf16",
@@ -127,9 +143,9 @@ class AttentionSpec:
                          not isinstance(self.scale, bool) else math.nan)
             except OverflowError:
                 scale = math.inf
-            if not (scale > 0 and math.isfinite(scale)):
-                raise bad(f"scale must be a positive finite number, got "
-                          f"{self.scale!r}")
+            why = scale_range_error(scale)
+            if why:
+                raise bad(f"scale must be {why}, got {self.scale!r}")
         for name in ("score_mod", "mask_mod"):
             region = getattr(self, name)
             if region is not None and not (isinstance(region, str) and

@@ -9,6 +9,7 @@ import torch
 
 from ._capi import FAError, target_info
 from . import _driver
+from ._source import scale_range_error
 
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -104,8 +105,10 @@ def _check_inputs(q, k, v, enable_gqa, causal_alignment, scale):
     if causal_alignment not in ("top_left", "bottom_right"):
         raise ValueError(f"causal_alignment must be 'top_left' or "
                          f"'bottom_right', got {causal_alignment!r}")
-    if scale is not None and not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"scale must be positive and finite, got {scale}")
+    if scale is not None:
+        why = scale_range_error(scale)
+        if why:
+            raise ValueError(f"scale must be {why}, got {scale!r}")
 
 
 def _kernel_layout(t):

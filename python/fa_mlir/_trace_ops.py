@@ -6,7 +6,8 @@ of the module docstring of fa_mlir.tracing.
 
 import math
 
-from ._trace_values import F32, I1, INDEX, Value, _TYPE_WORDS
+from ._trace_values import (F32, I1, INDEX, TracedZeroDivisionError, Value,
+                            _TYPE_WORDS)
 
 # ---------------------------------------------------------------------------
 # Operations
@@ -53,7 +54,7 @@ def _arith(t, op, a, b):
         rt = INDEX  # bool arithmetic counts in integers
     if op in ("//", "%") and rt == INDEX and not isinstance(b, Value) \
             and int(b) == 0:
-        raise t.error(f"integer {op} by zero", ZeroDivisionError)
+        raise t.error(f"integer {op} by zero", TracedZeroDivisionError)
     expr = f"({_expr(a)} {op} {_expr(b)})"
     ca, cb = t.cast(a, rt), t.cast(b, rt)
     if op in ("+", "-", "*", "/"):

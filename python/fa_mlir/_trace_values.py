@@ -42,6 +42,17 @@ class TracedAttributeError(TypeError, AttributeError):
     (of torch or other libraries) still answer False."""
 
 
+class TracedOverflowError(ValueError, OverflowError):
+    """A constant of a traced function does not fit the region's type (an
+    integer past 64 bits, a float past f32's range): a ValueError, as every
+    bad argument of fa_mlir, and an OverflowError, as Python's own."""
+
+
+class TracedZeroDivisionError(ValueError, ZeroDivisionError):
+    """A traced function divides an integer by the constant 0: a ValueError,
+    and a ZeroDivisionError as Python's own."""
+
+
 class Value:
     """A traced scalar: the score (f32), an index (b, h, q_idx, kv_idx or
     integer arithmetic on them) or a boolean (i1). Supports Python's

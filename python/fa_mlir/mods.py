@@ -31,7 +31,16 @@ __all__ = ["softcap", "alibi", "alibi_slopes", "sliding_window", "causal",
            "attention_sinks", "and_masks", "or_masks"]
 
 
-def _positive_number(name, value):
+# A constant of a region is an f32 (and the kernels flush subnormal f32
+# values to zero); an index constant is an i64.
+_F32_MIN_NORMAL = 2.0 ** -126
+_F32_MAX = 3.4028234663852886e38
+_INT64_MAX = 2 ** 63 - 1
+
+
+def _positive_number(name, value, inverted=False):
+    """`value` as a float in f32's normal range (and its inverse too when
+    the region uses it, as softcap's 1 / cap)."""
     try:
         number = (float(value) if isinstance(value, numbers.Real) and
                   not isinstance(value, bool) else math.nan)
@@ -40,14 +49,21 @@ def _positive_number(name, value):
     if not (number > 0 and math.isfinite(number)):
         raise ValueError(f"{name} must be a positive finite number, got "
                          f"{value!r}")
+    lo, hi = _F32_MIN_NORMAL, _F32_MAX
+    if inverted:
+        lo, hi = max(lo, 1 / hi), min(hi, 1 / lo)
+    if not lo <= number <= hi:
+        raise ValueError(f"{name} must be in [{lo:.6e}, {hi:.6e}] (a normal "
+                         f"f32{', and so its inverse' if inverted else ''}), "
+                         f"got {value!r}")
     return number
 
 
 def _nonnegative_int(name, value, minimum=0):
     if not (isinstance(value, numbers.Integral) and not isinstance(
-            value, bool) and value >= minimum):
-        raise ValueError(f"{name} must be an int >= {minimum}, got "
-                         f"{value!r}")
+            value, bool) and minimum <= value <= _INT64_MAX):
+        raise ValueError(f"{name} must be an int in [{minimum}, 2**63 - 1], "
+                         f"got {value!r}")
     return int(value)
 
 
@@ -78,7 +94,7 @@ def softcap(cap, approx=True):
     error, within the error of bf16/f16 attention); `approx=False` uses an
     accurate tanh (a rational approximation, under 5 ulp), about 1.5x
     slower on the GPU."""
-    cap = _positive_number("cap", cap)
+    cap = _positive_number("cap", cap, inverted=True)
     if type(approx).__name__ == "bool_":  # numpy.bool_
         approx = bool(approx)
     if not isinstance(approx, bool):

@@ -61,6 +61,7 @@ This module needs no torch: Python operators and the torch-like methods of
 
 import collections
 import inspect
+import math
 import numbers
 import re
 
@@ -68,10 +69,15 @@ import re
 # public names are this module's.
 from ._trace_values import (  # noqa: F401 (re-exported)
     ELEMENT_TYPES, F32, I1, INDEX, MASK_ARGS, SCORE_ARGS, PartialIndex,
-    Value, _Capture, _INT64, _TYPE_WORDS, _a, _func_name, _short, _state,
-    current_tracer, float_literal)
+    TracedOverflowError, TracedZeroDivisionError, Value, _Capture, _INT64,
+    _TYPE_WORDS, _a, _func_name, _short, _state, current_tracer,
+    float_literal)
 from ._trace_ops import (  # noqa: F401 (re-exported)
     FUNCTIONS, OPERATORS, _type_of, maximum, minimum, tanh_approx, where)
+
+
+# The largest finite f32.
+_F32_MAX = 3.4028234663852886e38
 
 
 class CaptureType(collections.namedtuple("CaptureType",
@@ -191,7 +197,11 @@ class Tracer:
             except OverflowError:
                 raise self.error(f"the integer {_short(str(value))} is too "
                                  f"large for a float (f32) operand",
-                                 OverflowError) from None
+                                 TracedOverflowError) from None
+            if math.isfinite(number) and abs(number) > _F32_MAX:
+                raise self.error(f"the constant {number!r} is outside f32's "
+                                 f"range (its f32 would be infinite)",
+                                 TracedOverflowError)
             return self.op(f"arith.constant {float_literal(number)} : f32",
                            (), F32, repr(number))
         if type_ == I1:
@@ -200,7 +210,7 @@ class Tracer:
         value = int(value)
         if not _INT64[0] <= value <= _INT64[1]:
             raise self.error(f"integer constant {value} does not fit in 64 "
-                             f"bits", OverflowError)
+                             f"bits", TracedOverflowError)
         return self.op(f"arith.constant {value} : index", (), INDEX,
                        str(value))
 

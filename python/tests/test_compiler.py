@@ -278,6 +278,11 @@ def test_cache_key_covers_everything_that_changes_the_kernel():
     (dict(scale=True), "scale must be a positive finite number"),
     (dict(scale="0.1"), "scale must be a positive finite number"),
     (dict(scale=10 ** 400), "scale must be a positive finite number"),
+    # Finite, but inf or 0 once log2(e) is folded in as an f32 (the
+    # fa.attention verifier's range).
+    (dict(scale=3e38), "scale must be in \\[1.175494e-38, 2.358657e\\+38\\]"),
+    (dict(scale=1e-39), "a normal f32 with log2\\(e\\) folded in"),
+    (dict(scale=1e-320), "scale must be in"),
     (dict(lse="yes"), "lse must be a bool"),
     (dict(lse=None), "lse must be a bool"),
 ])

@@ -73,6 +73,16 @@ from trace_fakes import (FakeTensor, mask_text, run_score, score_text, traced)
      "does not fit in 64 bits"),
     ("score", lambda s, b, h, q, kv: s + 10 ** 400, OverflowError,
      "score_mod <lambda>: the integer 1000.* is too large for a float"),
+    # Each of those is a ValueError too, as every bad argument of fa_mlir.
+    ("score", lambda s, b, h, q, kv: s + q // 0, ValueError,
+     "integer // by zero"),
+    ("score", lambda s, b, h, q, kv: s + (1 << 70) * q, ValueError,
+     "does not fit in 64 bits"),
+    # A finite float whose f32 is infinite.
+    ("score", lambda s, b, h, q, kv: s * 1e39, ValueError,
+     "the constant 1e\\+39 is outside f32's range"),
+    ("score", lambda s, b, h, q, kv: s - 3.5e38, OverflowError,
+     "outside f32's range"),
     ("mask", lambda b, h, q, kv: tracing.where(q, True, False), TypeError,
      "where\\(\\) needs a boolean condition"),
     ("score", lambda s, b, h, q, kv: s + len(q), TypeError, "no len"),

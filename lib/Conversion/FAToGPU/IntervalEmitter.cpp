@@ -77,8 +77,9 @@ Abstract IntervalEmitter::withOrigin(Abstract result,
     if (a.valid)
       result.valid = result.valid ? andI(result.valid, a.valid) : a.valid;
   }
-  // Arithmetic on positions is assumed not to wrap; on data it is checked.
-  if (wrapped && result.fromData) {
+  // Arithmetic on positions in 64 bits is assumed not to wrap; on data,
+  // and in narrower types, it is checked (mayWrap).
+  if (wrapped) {
     Value ok = notI(wrapped);
     result.valid = result.valid ? andI(result.valid, ok) : ok;
   }
@@ -421,7 +422,7 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     };
     Value lo = apply(x.lo, yLo), hi = apply(x.hi, yHi);
     Value wraps;
-    if (x.fromData || y.fromData)
+    if (x.fromData || y.fromData || mayWrap(type))
       wraps = orI(addSubWraps(subtract, x.lo, yLo, lo),
                   addSubWraps(subtract, x.hi, yHi, hi));
     return withOrigin(interval(lo, hi), {x, y}, wraps);
@@ -435,7 +436,7 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Value corners[4], wraps;
     for (auto [i, f] : llvm::enumerate(factors)) {
       corners[i] = b.createOrFold<arith::MulIOp>(f.first, f.second);
-      if (x.fromData || y.fromData) {
+      if (x.fromData || y.fromData || mayWrap(type)) {
         Value w = mulWraps(f.first, f.second, corners[i]);
         wraps = wraps ? orI(wraps, w) : w;
       }
@@ -472,7 +473,7 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     };
     Value lo = applyWith(x.lo), hi = applyWith(x.hi);
     Value wraps;
-    if (x.fromData && isa<arith::ShLIOp>(op)) {
+    if ((x.fromData || mayWrap(type)) && isa<arith::ShLIOp>(op)) {
       // Shifting back must give the operand.
       auto back = [&](Value shifted, Value original) {
         return cmp(P::ne, b.createOrFold<arith::ShRSIOp>(shifted, divisorValue),
@@ -552,7 +553,7 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
     Value nonPositive = cmp(P::sle, x.hi, zero);
     // |x| of the minimum is the minimum again.
     Value wraps;
-    if (x.fromData)
+    if (x.fromData || mayWrap(type))
       wraps = addSubWraps(/*subtract=*/true, zero, x.lo, negLo);
     return withOrigin(
         interval(select(nonNegative, x.lo, select(nonPositive, negHi, zero)),
@@ -579,17 +580,21 @@ Abstract IntervalEmitter::evaluateOp(Operation *op, Value value) {
       return castFromBool(x, type, isSigned);
     if (x.top)
       return top(type);
-    if (isSigned || isa<arith::TruncIOp>(op))
+    // An unsigned cast to a type no wider keeps the bits, as the signed
+    // one does (a truncation, or index <-> i64).
+    auto bitWidth = [](Type t) -> unsigned {
+      return isa<IndexType>(t) ? 64 : t.getIntOrFloatBitWidth();
+    };
+    unsigned fromWidth = bitWidth(op->getOperand(0).getType());
+    if (isSigned || isa<arith::TruncIOp>(op) || bitWidth(type) <= fromWidth)
       return narrowed(x, type);
     // Zero extension keeps a non-negative interval; a possibly negative
-    // value becomes a large one.
+    // value becomes one of [0, 2^from - 1] (which the wider type holds).
     Abstract widened = narrowed(x, type);
     if (widened.top)
       return widened;
     Value nonNegative = cmp(P::sge, x.lo, constant(x.lo.getType(), 0));
-    unsigned width = isa<IndexType>(type) ? 64 : type.getIntOrFloatBitWidth();
-    Value maxValue =
-        constant(type, width >= 64 ? INT64_MAX : (int64_t(1) << width) - 1);
+    Value maxValue = constant(type, (int64_t(1) << fromWidth) - 1);
     return interval(select(nonNegative, widened.lo, constant(type, 0)),
                     select(nonNegative, widened.hi, maxValue));
   }

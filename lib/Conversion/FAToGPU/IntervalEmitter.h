@@ -143,6 +143,12 @@ private:
   /// into `result`.
   Value addSubWraps(bool subtract, Value x, Value y, Value result);
   Value mulWraps(Value x, Value y, Value product);
+  /// Whether arithmetic on positions in `type` is checked for wrapping:
+  /// positions (< 2^63) never wrap in index or i64, but may in narrower
+  /// types (a mask that truncates indices to i8 or i32).
+  static bool mayWrap(Type type) {
+    return !isa<IndexType>(type) && type.getIntOrFloatBitWidth() < 64;
+  }
   Abstract compare(arith::CmpIPredicate predicate, Abstract x, Abstract y);
   Abstract evaluateOp(Operation *op, Value value);
   /// The range of integer capture data over an index box.

@@ -243,6 +243,22 @@ func.func @f(%q: tensor<2x8x128x64xf16>, %k: tensor<2x2x128x64xf16>, %v: tensor<
 // -----
 
 func.func @f(%q: tensor<2x8x128x64xf16>, %k: tensor<2x2x128x64xf16>, %v: tensor<2x2x128x64xf16>, %o: tensor<2x8x128x64xf16>) {
+  // expected-error @+1 {{'fa.attention' op scale must be at most 2.358657e+38 (its product with log2(e) is an f32), got 3.000000e+38}}
+  %r = fa.attention ins(%q, %k, %v : tensor<2x8x128x64xf16>, tensor<2x2x128x64xf16>, tensor<2x2x128x64xf16>) outs(%o : tensor<2x8x128x64xf16>) scale = 3.0e38 -> tensor<2x8x128x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x8x128x64xf16>, %k: tensor<2x2x128x64xf16>, %v: tensor<2x2x128x64xf16>, %o: tensor<2x8x128x64xf16>) {
+  // expected-error @+1 {{'fa.attention' op scale must be at least 1.175494e-38 (the smallest normal f32; kernels flush smaller values to zero), got 1.000000e-39}}
+  %r = fa.attention ins(%q, %k, %v : tensor<2x8x128x64xf16>, tensor<2x2x128x64xf16>, tensor<2x2x128x64xf16>) outs(%o : tensor<2x8x128x64xf16>) scale = 1.0e-39 -> tensor<2x8x128x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x8x128x64xf16>, %k: tensor<2x2x128x64xf16>, %v: tensor<2x2x128x64xf16>, %o: tensor<2x8x128x64xf16>) {
   // expected-error @+1 {{'fa.attention' op scale must be finite, got nan}}
   %r = fa.attention ins(%q, %k, %v : tensor<2x8x128x64xf16>, tensor<2x2x128x64xf16>, tensor<2x2x128x64xf16>) outs(%o : tensor<2x8x128x64xf16>) scale = 0x7FC00000 -> tensor<2x8x128x64xf16>
   return

@@ -9,6 +9,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::fa;
@@ -330,6 +331,23 @@ LogicalResult mlir::fa::verifyAttentionSignature(
     if (scale <= 0.0)
       return check.fail("scale must be positive, got " +
                         llvm::formatv("{0}", scale).str());
+    // The softmax runs on scale * log2(e) as an f32 (fa-fuse-online-softmax
+    // folds the two), and kernels flush subnormal f32 values to zero: a
+    // scale outside the normal range would silently become inf or 0.
+    constexpr double kLog2E = 1.4426950408889634;
+    double largest = std::numeric_limits<float>::max() / kLog2E;
+    if (scale > largest)
+      return check.fail(
+          llvm::formatv("scale must be at most {0:e} (its product with "
+                        "log2(e) is an f32), got {1:e}",
+                        largest, scale)
+              .str());
+    if (scale < std::numeric_limits<float>::min())
+      return check.fail(
+          llvm::formatv("scale must be at least {0:e} (the smallest normal "
+                        "f32; kernels flush smaller values to zero), got {1:e}",
+                        std::numeric_limits<float>::min(), scale)
+              .str());
   }
   return success();
 }

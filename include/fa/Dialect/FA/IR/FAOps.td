@@ -79,8 +79,11 @@ def FA_AttentionOp : FA_Op<"attention", [
     log-sum-exp result.
 
     Attributes:
-    - `scale`: the factor applied to `Q K^T`; positive and finite. Absent
-      means `1 / sqrt(D)`.
+    - `scale`: the factor applied to `Q K^T`; positive and finite, a
+      normal f32 whose product with log2(e) is finite too (in [2^-126,
+      FLT_MAX / log2(e)], about [1.18e-38, 2.36e38]: the softmax runs on
+      that product, and kernels flush subnormals to zero). Absent means
+      `1 / sqrt(D)`.
     - `causal`: absent means no causal mask. Otherwise the causal mask with
       the named alignment (`#fa.causal<top_left>` or
       `#fa.causal<bottom_right>`).
