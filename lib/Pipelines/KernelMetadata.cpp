@@ -146,12 +146,10 @@ tensorMapsJson(const KernelRecord &record,
   return maps;
 }
 
-/// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
-/// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
-/// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
-static llvm::json::Object
-buildBackwardMetadata(const KernelRecord &record,
-                      const llvm::json::Object &description) {
+/// The names of a backward kernel's fixed arguments: BackwardKernelSpec's
+/// for every stage, with dq=accumulate the f32 dQ accumulator after delta.
+static SmallVector<StringRef>
+getBackwardArgumentNames(const KernelRecord &record) {
   // Argument 7 is dQ, or the accumulator (rank 4, f32) before it.
   bool accumulates = record.arguments.size() > 7 &&
                      record.arguments[7].getRank() == 4 &&
@@ -161,24 +159,60 @@ buildBackwardMetadata(const KernelRecord &record,
   if (accumulates)
     fixed.push_back("dq_accum");
   fixed.append({"dq", "dk", "dv"});
+  return fixed;
+}
+
+SmallVector<bool>
+mlir::fa::detail::getArgumentWrites(const KernelRecord &record) {
+  const KernelLaunchInfo &l = record.launch;
+  SmallVector<bool> writes(record.arguments.size(), false);
+  auto set = [&](size_t i) {
+    if (i < writes.size())
+      writes[i] = true;
+  };
+  if (!l.backwardStage.empty()) {
+    StringRef stage = l.backwardStage;
+    for (auto [i, name] : llvm::enumerate(getBackwardArgumentNames(record))) {
+      if (i >= writes.size())
+        break;
+      if (stage == "delta")
+        writes[i] = name == "delta" || name == "dq_accum";
+      else if (stage == "key_value")
+        writes[i] = name == "dk" || name == "dv";
+      else if (stage == "fused")
+        writes[i] = name == "dk" || name == "dv" || name == "dq_accum";
+      else
+        writes[i] = name == "dq";
+    }
+    return writes;
+  }
+  // A split's partial kernel writes partial_o and partial_lse (3, 4); its
+  // combine o and its LSE (2, 3); a one-kernel forward o and its LSE (3,
+  // 4).
+  size_t o = l.splitStage == kSplitCombineStage ? 2 : 3;
+  set(o);
+  if (l.lse || l.splitStage == kSplitPartialStage)
+    set(o + 1);
+  return writes;
+}
+
+/// The metadata of a backward kernel: its arguments are BackwardKernelSpec's
+/// for every stage (with dq=accumulate the f32 dQ accumulator after delta),
+/// the grid tiles Q (delta, query, dq_convert) or K (key_value, fused).
+static llvm::json::Object
+buildBackwardMetadata(const KernelRecord &record,
+                      const llvm::json::Object &description) {
+  SmallVector<StringRef> fixed = getBackwardArgumentNames(record);
   const KernelLaunchInfo &l = record.launch;
   StringRef stage = l.backwardStage;
-  auto writes = [&](StringRef name) {
-    if (stage == "delta")
-      return name == "delta" || name == "dq_accum";
-    if (stage == "key_value")
-      return name == "dk" || name == "dv";
-    if (stage == "fused")
-      return name == "dk" || name == "dv" || name == "dq_accum";
-    return name == "dq";
-  };
+  SmallVector<bool> writes = getArgumentWrites(record);
   llvm::json::Array arguments;
   int64_t captures = 0;
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name = i < fixed.size()
                            ? fixed[i].str()
                            : "capture" + std::to_string(captures++);
-    arguments.push_back(argumentJson(type, name, writes(name)));
+    arguments.push_back(argumentJson(type, name, writes[i]));
   }
   bool keys = stage == "key_value" || stage == "fused";
   int64_t arg = keys ? 1 : 0;
@@ -244,11 +278,10 @@ static llvm::json::Object buildSplitMetadata(const KernelRecord &record,
       names.push_back("lse");
   }
   llvm::json::Array arguments;
+  SmallVector<bool> writes = getArgumentWrites(record);
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     StringRef name = i < names.size() ? StringRef(names[i]) : "unknown";
-    bool writes =
-        partial ? name.starts_with("partial_") : (name == "o" || name == "lse");
-    arguments.push_back(argumentJson(type, name.str(), writes));
+    arguments.push_back(argumentJson(type, name.str(), writes[i]));
   }
   std::string bm = std::to_string(l.blockM), bn = std::to_string(l.blockN);
   // The partial kernel's grid is over query (or packed) tiles, the
@@ -326,6 +359,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
   size_t firstOffsets = l.lse ? 5 : 4;
   size_t firstTable = firstOffsets + (l.varlen ? (paged ? 1 : 2) : 0);
   SmallVector<std::string> names;
+  SmallVector<bool> writes = getArgumentWrites(record);
   for (auto [i, type] : llvm::enumerate(record.arguments)) {
     std::string name;
     if (i < 4)
@@ -342,7 +376,7 @@ std::string mlir::fa::detail::buildKernelMetadata(const KernelRecord &record) {
       name = "cache_seqlens";
     else
       name = "capture" + std::to_string(captures++);
-    arguments.push_back(argumentJson(type, name, i == 3 || (i == 4 && l.lse)));
+    arguments.push_back(argumentJson(type, name, writes[i]));
     names.push_back(std::move(name));
   }
   Type element = record.arguments[0].getElementType();

@@ -40,6 +40,11 @@ struct KernelRecord {
 /// The launch JSON of `record`, pretty-printed.
 std::string buildKernelMetadata(const KernelRecord &record);
 
+/// Which of the kernel's memref arguments its launch metadata says it
+/// writes (the outputs of its kind and stage; "writes" in the JSON). A
+/// runtime may pass read-only or shared buffers for the others.
+SmallVector<bool> getArgumentWrites(const KernelRecord &record);
+
 } // namespace mlir::fa::detail
 
 #endif // FA_LIB_PIPELINES_KERNELMETADATA_H

@@ -19,6 +19,11 @@
 // RUN: FileCheck %s --check-prefix=KV < %t/stage.1.json
 // RUN: FileCheck %s --check-prefix=QUERY < %t/stage.2.json
 // RUN: not fa-compile %s -o %t/bad --format=ptx --backward-dq=atomic 2>&1 | FileCheck %s --check-prefix=BADDQ
+// A lowered backward whose key_value kernel's fa.launch is edited to the
+// query stage: its metadata would give dK (argument 8) as read-only.
+// RUN: fa-opt %s --pass-pipeline='builtin.module(func.func(fa-tile-attention-backward{dq=stage},fa-fuse-online-softmax),fa-lower-to-gpu)' -o %t/lowered.mlir
+// RUN: sed 's/backward_stage = "key_value"/backward_stage = "query"/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=EDITEDSTAGE
+// EDITEDSTAGE: error: the kernel writes its argument 8, which its fa.launch makes read-only in the launch metadata
 // A misspelt value of a forward option is reported as such, before the
 // module's kind is looked at.
 // RUN: not fa-compile %s -o %t/bad --format=ptx --epilogue=tmaa 2>&1 | FileCheck %s --check-prefix=BADEPI

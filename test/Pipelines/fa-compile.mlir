@@ -67,6 +67,13 @@
 // RUN: not ls %t/full.ptx
 // RUN: fa-compile %t/lowered.mlir -o %t/lowered --format=ptx | FileCheck %s --check-prefix=LOWEREDOK
 // RUN: sed -e 's/{block_m = \([0-9]*\) : i64/{block_m = 256 : i64/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HGRID
+// An fa.launch edited to lse = false over a kernel that writes its LSE:
+// the metadata would name argument 4 a read-only capture.
+// RUN: sed -e 's/lse = true/lse = false/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HLSEOFF
+// A host launch over another grid than the JSON's (query tiles, heads,
+// batch): heads and batch swapped, a constant number of tiles.
+// RUN: sed -E 's/blocks in \((%%[^,]+), (%%[^,]+), (%%[^)]+)\)/blocks in (\1, \3, \2)/' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HGRIDY
+// RUN: sed -E 's/blocks in \((%%[^,]+), /blocks in (%%c8, /' %t/lowered.mlir | not fa-compile /dev/stdin -o %t/x --format=ptx 2>&1 | FileCheck %s --check-prefix=HGRIDX
 // The default strategy, auto: hopper-ws (wgmma, its 128 x 128 tile) on
 // sm_90a for this bf16 D = 128 kernel, mma-sync on chips without wgmma.
 // RUN: fa-compile %s -o %t/auto --format=ptx | FileCheck %s --check-prefix=AUTO
@@ -86,6 +93,9 @@
 // ODIR: fa-compile: -o takes a path prefix (it writes <prefix>.ptx, <prefix>.json, ...), and '{{.*}}' is a directory; pass e.g. -o {{.*}}/attention
 // FULL: fa-compile: cannot write {{.*}}full.json: No space left on device
 // FULL-NOT: LLVM ERROR
+// HLSEOFF: error: the kernel writes its argument 4, which its fa.launch makes read-only in the launch metadata (a runtime may pass an input there): its lse or stage does not match the kernel
+// HGRIDY: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes grid y as the query heads (Q's dimension 1; so does the launch JSON), and its launch's grid y is another value
+// HGRIDX: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} describes grid x as the query tiles (ceildiv(Q's dimension 2, 128); so does the launch JSON), and its launch's grid x is another value
 // HGRID: error: the fa.launch of fa_attention_{{[a-z0-9_]+}} has block_m 256 and pack_gqa 1 (256 rows a tile), and its launch's grid tiles {{[0-9]+}} rows a tile
 // VERSION: fa-mlir {{[0-9]+\.[0-9]+\.[0-9]+(\+g[0-9a-f]+(-dirty)?)?}} (MLIR {{[0-9]+\.[0-9]+\.[0-9]+}})
 // EMPTYTOOLKIT-NOT: error
