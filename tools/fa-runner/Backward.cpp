@@ -350,6 +350,12 @@ int runBackward(const Options &opt) {
   for (std::thread &t : forwardThreads)
     t.join();
 
+  for (const StageKernel &s : stages) {
+    s.meta.checkLaunchFields();
+    if (s.image.empty())
+      die(kUsage, "the image of " + s.meta.json["kernel"].asString() +
+                      " (.cubin or .ptx) is empty");
+  }
   cuda.load();
   if (CUresult r = cuda.cuInit(0))
     die(kNoGpu, "cuInit failed (" + std::to_string(r) +

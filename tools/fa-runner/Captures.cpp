@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,8 +25,9 @@ CaptureFlag parseCaptureFlag(const std::string &text) {
     die(kUsage, "--capture takes I:SHAPE:FILL, got '" + text + "'");
   std::string index = text.substr(0, first);
   char *end = nullptr;
+  errno = 0;
   long i = std::strtol(index.c_str(), &end, 10);
-  if (index.empty() || *end || i < 0)
+  if (index.empty() || *end || i < 0 || i > INT32_MAX || errno == ERANGE)
     die(kUsage, "--capture '" + text +
                     "': I must be a capture number (0, "
                     "1, ...)");

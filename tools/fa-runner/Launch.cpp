@@ -217,6 +217,7 @@ LoadedKernel openDevice(int &smemOptin) {
 }
 
 LoadedKernel loadKernel(const KernelMetadata &meta, const std::string &image) {
+  meta.checkLaunchFields();
   int smemOptin = 0;
   LoadedKernel k = openDevice(smemOptin);
   CUmodule module;

@@ -310,6 +310,19 @@ static std::string rankError(const KernelMetadata &m) {
   return "metadata: q and k must have rank 4";
 }
 
+void KernelMetadata::checkLaunchFields() const {
+  const Json &kernel = json["kernel"];
+  if (kernel.kind != Json::String || kernel.string.empty())
+    die(kUsage, "metadata: \"kernel\" must be the kernel's name, a "
+                "non-empty string");
+  const Json &smem = json["dynamic_shared_memory"];
+  if (smem.kind != Json::Number || !smem.isInteger || smem.integer < 0 ||
+      smem.integer > std::numeric_limits<int32_t>::max())
+    die(kUsage, "metadata: \"dynamic_shared_memory\" must be a "
+                "non-negative integer (bytes)");
+  threads();
+}
+
 unsigned KernelMetadata::threads() const {
   const Json &block = json["block"];
   if (block.kind != Json::Array || block.array.empty() ||
@@ -323,6 +336,7 @@ unsigned KernelMetadata::threads() const {
 KernelMetadata readMetadata(const std::string &text) {
   KernelMetadata m;
   m.json = parseJson(text);
+
   const Json &args = m.json["arguments"];
   // A split-KV combine kernel takes 3 (4 with the LSE).
   bool combine = m.json.has("split_kv") &&

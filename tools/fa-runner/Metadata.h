@@ -109,6 +109,11 @@ struct KernelMetadata {
   /// Threads per block, from "block"; dies unless it is an array whose
   /// first entry is in [1, 1024].
   unsigned threads() const;
+  /// Dies unless what a launch reads is there: the kernel's name, its
+  /// dynamic shared memory (a non-negative integer) and its threads.
+  /// Called before the GPU is opened, so that bad metadata is a usage
+  /// error on any machine.
+  void checkLaunchFields() const;
 };
 
 /// Parses and validates `text`; dies (exit 2) on anything malformed.

@@ -8,6 +8,7 @@
 #include "Support.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -192,12 +193,15 @@ void evalCommand(const std::string &spec, ModEvaluator &evaluator) {
   for (size_t k = 0; k < fields.size(); ++k) {
     char *end = nullptr;
     const char *text = fields[k].c_str();
+    errno = 0;
     if (isScore && k == 0)
       score = std::strtod(text, &end);
     else
       index[k - isScore] = std::strtoll(text, &end, 10);
-    if (fields[k].empty() || *end)
-      die(kUsage, "--eval " + name + ": bad argument '" + fields[k] + "'");
+    // (A value past the type's range would be clamped: refused.)
+    if (fields[k].empty() || *end || errno == ERANGE)
+      die(kUsage, "--eval " + name + ": bad argument '" + fields[k] +
+                      "' (a number; indices are 64-bit integers)");
   }
   if (isScore) {
     double r = evaluator.modify(score, index[0], index[1], index[2], index[3]);

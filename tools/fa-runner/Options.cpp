@@ -416,6 +416,8 @@ Options parseOptions(int argc, char **argv) {
       die(kUsage, std::string(flag) + " is out of range: '" + argv[i] + "'");
     return static_cast<int>(v);
   };
+  // A flag that only shapes a --bench run, if one was given.
+  const char *timingFlag = nullptr;
   auto text = [&](int &i, const char *flag) -> std::string {
     if (i + 1 >= argc)
       die(kUsage, std::string(flag) + " needs a value");
@@ -450,11 +452,13 @@ Options parseOptions(int argc, char **argv) {
       o.check = false;
     else if (a == "--bench")
       o.bench = true;
-    else if (a == "--iters")
+    else if (a == "--iters") {
       o.iterations = count(i, "--iters");
-    else if (a == "--warmup")
+      timingFlag = "--iters";
+    } else if (a == "--warmup") {
       o.warmup = count(i, "--warmup");
-    else if (a == "--json")
+      timingFlag = "--warmup";
+    } else if (a == "--json")
       o.json = true;
     else if (a == "--perturb")
       o.perturb = true;
@@ -509,9 +513,11 @@ Options parseOptions(int argc, char **argv) {
       }
     } else if (a == "--print-cols")
       o.printCols = number(i, "--print-cols");
-    else if (a == "--dump-inputs")
+    else if (a == "--dump-inputs") {
       o.dumpInputs = text(i, "--dump-inputs");
-    else if (a == "--eval")
+      if (o.dumpInputs.empty())
+        die(kUsage, "--dump-inputs needs a directory, got ''");
+    } else if (a == "--eval")
       o.evals.push_back(text(i, "--eval"));
     else if (!a.empty() && a[0] == '-')
       die(kUsage, "unknown option '" + a + "' (see --help)");
@@ -533,6 +539,12 @@ Options parseOptions(int argc, char **argv) {
   if ((o.printAllRows || !o.printRows.empty() || o.printCols >= 0) &&
       !o.referenceOnly)
     die(kUsage, "--print-rows and --print-cols go with --reference-only");
+  if (o.printCols >= 0 && !o.printAllRows && o.printRows.empty())
+    die(kUsage, "--print-cols limits the rows --print-rows prints; give "
+                "--print-rows too");
+  if (timingFlag && !o.bench)
+    die(kUsage, std::string(timingFlag) + " shapes a --bench run; give "
+                                          "--bench too");
   // What only a kernel run does.
   if (o.referenceOnly) {
     const char *kernelFlag = o.bench                ? "--bench"

@@ -150,6 +150,13 @@ static int runMain(int argc, char **argv) {
     die(kUsage, "--kv-splits goes with the kernels of a split-KV forward "
                 "(fa-compile --split-kv); " +
                     opt.prefix + ".json is one kernel");
+  // What a launch reads, checked before the driver is opened.
+  if (!split && opt.runsKernel()) {
+    meta.checkLaunchFields();
+    if (image.empty() || image == std::string(1, '\0'))
+      die(kUsage,
+          "the kernel image " + opt.prefix + ".{cubin,fatbin,ptx} is empty");
+  }
   if (meta.varlen) {
     if (split)
       die(kUsage, "metadata: the kernels at " + opt.prefix +
