@@ -147,7 +147,9 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
     tile.defaultsFor = strategy;
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createFATileAttention(tile));
-  func.addPass(createFAFuseOnlineSoftmax());
+  FAFuseOnlineSoftmaxOptions fuse;
+  fuse.requireFused = true;
+  func.addPass(createFAFuseOnlineSoftmax(fuse));
   // The backward: three stages with the tiles of the strategy's kernels.
   // block-m/block-n are the forward's (its registers differ); the
   // backward's are backward-block-m/backward-block-n.

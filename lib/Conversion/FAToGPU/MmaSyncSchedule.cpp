@@ -77,8 +77,10 @@ void mlir::fa::chooseMmaSyncSchedule(const AttentionKernelSpec &spec,
     int64_t rowWarps = std::max<int64_t>(config.blockM / 16, 1);
     config.keyWarps = 1;
     if (config.warps != 0) {
-      if (config.warps > rowWarps && config.warps % rowWarps == 0)
+      if (config.warps > rowWarps && config.warps % rowWarps == 0) {
         config.keyWarps = config.warps / rowWarps;
+        config.keyWarpsFromWarps = true;
+      }
     } else if (config.blockM < 64 && config.blockM % 16 == 0) {
       for (int64_t k = 4 / rowWarps; k > 1; --k)
         if ((config.blockN / 16) % k == 0 && config.blockN % 16 == 0) {
@@ -138,7 +140,8 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
   if (config.warps <= 0 || config.warps > 16) {
     InFlightDiagnostic diag = emitError();
     diag << "warps must be in [1, 16], got " << config.warps;
-    if (config.keyWarps > 1 && config.warps % config.keyWarps == 0)
+    if (config.keyWarps > 1 && !config.keyWarpsFromWarps &&
+        config.warps % config.keyWarps == 0)
       diag << " (" << config.rowWarps() << " warps of rows times key-warps "
            << config.keyWarps << ")";
     return failure();
@@ -157,9 +160,14 @@ LogicalResult mlir::fa::verifyMmaSyncConfig(
     return failure();
   }
   if (config.keyWarps > 1 && config.blockN % (16 * config.keyWarps) != 0) {
-    emitError() << "block-n (" << config.blockN
-                << ") must split into key-warps (" << config.keyWarps
-                << ") slices of whole 16-key steps";
+    InFlightDiagnostic diag = emitError();
+    diag << "block-n (" << config.blockN << ") must split into key-warps ("
+         << config.keyWarps << ") slices of whole 16-key steps";
+    if (config.keyWarpsFromWarps)
+      diag << " (warps " << config.warps << " over block-m " << config.blockM
+           << "'s " << config.rowWarps()
+           << " warps of rows: the others split the keys; give fewer warps "
+              "or a larger block-m)";
     return failure();
   }
   if (config.blockN % 16 != 0 || config.blockN > 256) {

@@ -188,6 +188,9 @@ struct MmaSyncConfig {
   /// rows, as decoding's: the tensor cores then compute keys rather than
   /// padding rows). 0 before chooseMmaSyncSchedule: its choice.
   int64_t keyWarps = 1;
+  /// Whether chooseMmaSyncSchedule took keyWarps from the warps given
+  /// (warps beyond block-m's 16-row warps split the keys), for messages.
+  bool keyWarpsFromWarps = false;
   int64_t threads() const { return warps * 32; }
   /// Warps of one key group, which split the block's rows.
   /// (At least 1, so that a config verifyMmaSyncConfig refuses still has

@@ -16,13 +16,14 @@
 using namespace mlir;
 using namespace mlir::fa;
 
-LogicalResult mlir::fa::verifyAttentionTileSizes(
-    const AttentionTileSizes &sizes,
-    function_ref<InFlightDiagnostic()> emitError) {
+LogicalResult
+mlir::fa::verifyAttentionTileSizes(const AttentionTileSizes &sizes,
+                                   function_ref<InFlightDiagnostic()> emitError,
+                                   StringRef blockMName, StringRef blockNName) {
   if (sizes.blockM < 0 || sizes.blockN < 0) {
     emitError() << "tile sizes must be positive (or 0 for the default), got "
-                   "block-m="
-                << sizes.blockM << " block-n=" << sizes.blockN;
+                << blockMName << "=" << sizes.blockM << " " << blockNName << "="
+                << sizes.blockN;
     return failure();
   }
   // Far beyond any useful tile; keeps index arithmetic trivially in range.
@@ -33,9 +34,9 @@ LogicalResult mlir::fa::verifyAttentionTileSizes(
     return failure();
   }
   if (sizes.blockM > kMaxBlock || sizes.blockN > kMaxBlock) {
-    emitError() << "tile sizes must be at most " << kMaxBlock
-                << ", got block-m=" << sizes.blockM
-                << " block-n=" << sizes.blockN;
+    emitError() << "tile sizes must be at most " << kMaxBlock << ", got "
+                << blockMName << "=" << sizes.blockM << " " << blockNName << "="
+                << sizes.blockN;
     return failure();
   }
   return success();

@@ -392,6 +392,12 @@ struct FAFuseOnlineSoftmaxPass
       FailureOr<UnfusedSoftmaxLoops> loops =
           matchUnfusedSoftmaxLoops(rowMax, &why);
       if (failed(loops)) {
+        if (requireFused) {
+          rowMax.emitError("fa-fuse-online-softmax cannot fuse this tile, "
+                           "and GPU kernels are built from fused tiles: ")
+              << why;
+          return signalPassFailure();
+        }
         rowMax.emitWarning("fa-fuse-online-softmax: left unfused: ") << why;
         continue;
       }

@@ -544,7 +544,12 @@ struct FATileAttentionPass
   using Base::Base;
 
   void runOnOperation() override {
-    // Option errors at the function's location, without the function.
+    SmallVector<AttentionOp> ops;
+    getOperation().walk([&](AttentionOp op) { ops.push_back(op); });
+    // Option errors at the location of a function that has an op to tile
+    // (once, not for every function of the module), without the function.
+    if (ops.empty())
+      return;
     Location loc = getOperation().getLoc();
     if (!parseGPUStrategy(defaultsFor)) {
       emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
@@ -563,8 +568,6 @@ struct FATileAttentionPass
     if (failed(verifyAttentionTileSizes(sizes,
                                         [&]() { return emitError(loc); })))
       return signalPassFailure();
-    SmallVector<AttentionOp> ops;
-    getOperation().walk([&](AttentionOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionOp op : ops)
       if (failed(tileAttention(rewriter, op, sizes)))

@@ -539,8 +539,9 @@ mlir::fa::tileAttentionBackward(RewriterBase &rewriter, AttentionBackwardOp op,
   Location loc = op.getLoc();
   if (failed(verifyAttentionTileSizes(requested,
                                       [&]() { return emitError(loc); })) ||
-      failed(verifyAttentionTileSizes(requestedQuery,
-                                      [&]() { return emitError(loc); })) ||
+      failed(verifyAttentionTileSizes(
+          requestedQuery, [&]() { return emitError(loc); }, "query-block-m",
+          "query-block-n")) ||
       failed(verifyScoreModDifferentiable(op.getScoreMod(), loc)))
     return failure();
   auto queryType = op.getQuery().getType();
@@ -624,18 +625,24 @@ struct FATileAttentionBackwardPass
   using Base::Base;
 
   void runOnOperation() override {
+    SmallVector<AttentionBackwardOp> ops;
+    getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
+    // Option errors once, at a function that has an op to tile.
+    if (ops.empty())
+      return;
     Location loc = getOperation().getLoc();
     std::optional<BackwardDqChoice> dqChoice = parseBackwardDq(dq);
     if (!dqChoice) {
       emitError(loc, getOptionValueError("dq", kBackwardDqValues, dq));
       return signalPassFailure();
     }
-    for (AttentionTileSizes sizes : {AttentionTileSizes{blockM, blockN},
-                                     AttentionTileSizes{queryBlockM,
-                                                        queryBlockN}})
-      if (failed(verifyAttentionTileSizes(sizes,
-                                          [&]() { return emitError(loc); })))
-        return signalPassFailure();
+    if (failed(verifyAttentionTileSizes(AttentionTileSizes{blockM, blockN},
+                                        [&]() { return emitError(loc); })) ||
+        failed(verifyAttentionTileSizes(
+            AttentionTileSizes{queryBlockM, queryBlockN},
+            [&]() { return emitError(loc); }, "query-block-m",
+            "query-block-n")))
+      return signalPassFailure();
     if (!parseGPUStrategy(defaultsFor)) {
       emitError(loc, getOptionValueError("defaults-for", kStrategyValues,
                                          defaultsFor));
@@ -644,8 +651,6 @@ struct FATileAttentionBackwardPass
     BackwardTilingOptions options{blockM, blockN,
                                   *dqChoice == BackwardDqChoice::Accumulate,
                                   queryBlockM, queryBlockN};
-    SmallVector<AttentionBackwardOp> ops;
-    getOperation().walk([&](AttentionBackwardOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (AttentionBackwardOp op : ops) {
       options.wgmmaDefaults = takesWgmmaBackwardTiles(op, defaultsFor);

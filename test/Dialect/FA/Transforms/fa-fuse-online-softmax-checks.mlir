@@ -3,6 +3,11 @@
 // edit made in one of the three loops only, or to a body the fusion
 // replaces, leaves the IR unfused with a warning that says why.
 // RUN: fa-opt %s -split-input-file -verify-diagnostics "--fa-tile-attention=block-m=16 block-n=16" --fa-fuse-online-softmax | FileCheck %s
+// With require-fused (the GPU compile pipeline, fa-compile), each is an
+// error that says why, not a warning.
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 block-n=16" "--fa-fuse-online-softmax=require-fused=true" 2>&1 | FileCheck %s --check-prefix=REQUIRED
+// REQUIRED: error: fa-fuse-online-softmax cannot fuse this tile, and GPU kernels are built from fused tiles: the three loops do not compute the same scores
+// REQUIRED-NOT: warning:
 
 // CHECK-LABEL: func.func @one_loop
 // CHECK:         fa.softmax_stage = "row_max"

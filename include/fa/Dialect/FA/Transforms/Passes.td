@@ -152,8 +152,15 @@ def FAFuseOnlineSoftmax : Pass<"fa-fuse-online-softmax", "func::FuncOp"> {
     `score_mod` and before the final `select(visible, s, -inf)`, folded
     into a constant multiplication that produces it (the scale, or the
     last factor of a softcap). Loops it does not recognise are left unfused
-    with a warning that says why.
+    with a warning that says why (the CPU lowering runs them unfused), or,
+    with `require-fused` (the GPU compile pipeline, whose strategies build
+    fused tiles only), with an error that says why.
   }];
+  let options = [
+    Option<"requireFused", "require-fused", "bool", /*default=*/"false",
+           "a tile left unfused is an error, not a warning (the GPU "
+           "pipelines: no strategy builds an unfused tile)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",

@@ -129,10 +129,13 @@ AttentionTileSizes resolveAttentionTileSizes(const AttentionTileSizes &sizes,
                                              int64_t headDim,
                                              bool plain = false);
 
-/// Checks tile sizes before any IR is touched; reports through `emitError`.
+/// Checks tile sizes before any IR is touched; reports through `emitError`,
+/// naming them as the options `blockMName` and `blockNName` that gave them.
 LogicalResult
 verifyAttentionTileSizes(const AttentionTileSizes &sizes,
-                         function_ref<InFlightDiagnostic()> emitError);
+                         function_ref<InFlightDiagnostic()> emitError,
+                         StringRef blockMName = "block-m",
+                         StringRef blockNName = "block-n");
 
 /// Replaces `op` with an `scf.forall` over output tiles whose body holds the
 /// exact three-loop softmax (see the fa-tile-attention pass description).
