@@ -6,6 +6,10 @@
 // RUN: not fa-opt %s --fa-lower-to-cpu=bogus=1 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not fa-opt %s "--fa-lower-to-cpu=fuse=maybe" 2>&1 | FileCheck %s --check-prefix=FUSE
 // RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=block-m=-16" 2>&1 | FileCheck %s --check-prefix=BLOCKM --implicit-check-not=llvm.func
+// An option error is reported once, not for every function of the module
+// (the CPU example has three, a declaration among them).
+// RUN: not fa-opt %fa_src_root/examples/attention-cpu.mlir "--fa-lower-to-cpu=block-m=-1" 2>&1 | grep -c "error:" | FileCheck %s --check-prefix=ONCE
+// ONCE: {{^1$}}
 // RUN: not fa-opt %s -split-input-file "--fa-lower-to-cpu=backward-dq=atomic" 2>&1 | FileCheck %s --check-prefix=DQ --implicit-check-not=llvm.func
 
 // fa-lower-to-gpu's output (launches of GPU kernels) is reported before

@@ -8,6 +8,8 @@
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=40" --fa-fuse-online-softmax --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCKM
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=stages=1" 2>&1 | FileCheck %s --check-prefix=STAGES
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 block-n=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=3" 2>&1 | FileCheck %s --check-prefix=KWSLICE
+// RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=16 block-n=48" --fa-fuse-online-softmax "--fa-lower-to-gpu=warps=16" 2>&1 | FileCheck %s --check-prefix=KWFROMWARPS
+// RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=warps=100000" 2>&1 | FileCheck %s --check-prefix=WARPSHUGE
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=9" 2>&1 | FileCheck %s --check-prefix=KWRANGE
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=key-warps=3" 2>&1 | FileCheck %s --check-prefix=KWWARPS
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=block-m=64" --fa-fuse-online-softmax "--fa-lower-to-gpu=warps=3 key-warps=2" 2>&1 | FileCheck %s --check-prefix=KWDIV
@@ -20,6 +22,11 @@
 // BLOCKM: error: block-m must be a multiple of 16 for the mma-sync strategy, got 40
 // STAGES: error: stages must be 0 (the strategy's choice) or in [2, 4] (a ring of one block cannot overlap loads with the tensor cores), got 1
 // KWSLICE: error: block-n (64) must split into key-warps (3) slices of whole 16-key steps
+// Key-warps the chooser took from --warps (16 warps over block-m 16's one
+// warp of rows): the message says where they came from, and a warps error
+// does not show them as given.
+// KWFROMWARPS: error: block-n (48) must split into key-warps (16) slices of whole 16-key steps (warps 16 over block-m 16's 1 warps of rows: the others split the keys; give fewer warps or a larger block-m)
+// WARPSHUGE: error: warps must be in [1, 16], got 100000{{$}}
 // KWRANGE: error: key-warps must be 0 (the strategy's choice) or in [1, 8], got 9
 // KWWARPS: error: warps must be in [1, 16], got 24 (8 warps of rows times key-warps 3)
 // KWDIV: error: key-warps (2) must divide warps (3)

@@ -5,11 +5,13 @@
 // Bad options, before any IR is touched.
 // RUN: not fa-opt %s "--fa-tile-attention-backward=block-m=-1" 2>&1 | FileCheck %s --check-prefix=NEG
 // RUN: not fa-opt %s "--fa-tile-attention-backward=block-n=1000000" 2>&1 | FileCheck %s --check-prefix=HUGE
+// RUN: not fa-opt %s "--fa-tile-attention-backward=query-block-m=-1" 2>&1 | FileCheck %s --check-prefix=QNEG
 // RUN: not fa-opt %s "--fa-tile-attention-backward=dq=atomic" 2>&1 | FileCheck %s --check-prefix=DQ
 // RUN: not fa-opt %s "--fa-tile-attention-backward=defaults-for=wgmma" 2>&1 | FileCheck %s --check-prefix=DEFAULTS
 
 // NEG: error: tile sizes must be positive (or 0 for the default), got block-m=-1 block-n=0
 // HUGE: error: tile sizes must be at most 65536, got block-m=0 block-n=1000000
+// QNEG: error: tile sizes must be positive (or 0 for the default), got query-block-m=-1 query-block-n=0
 // DQ: error: dq must be auto, accumulate or stage, got 'atomic'
 // DEFAULTS: error: defaults-for must be mma-sync, hopper-ws or auto, got 'wgmma'
 // CHECK: error: cannot differentiate the score_mod with respect to the score: 'arith.fptosi'
