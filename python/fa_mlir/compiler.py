@@ -164,10 +164,13 @@ class KernelCache:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def get(self, spec, **options):
-        if options.get("split_kv") not in (None, "none"):
-            raise ValueError("a split-KV attention compiles to two kernels: "
-                             "use get_split")
         key = self.key(spec, **options)
+        split = options.get("split_kv")
+        if split not in (None, "none"):
+            raise ValueError(f"split_kv={split!r} asks for a split-KV "
+                             f"attention, which compiles to two kernels: use "
+                             f"get_split (split_kv is 'none', 'auto' or a "
+                             f"count)")
         with self._lock:
             if key in self._memory:
                 return self._memory[key]
@@ -182,9 +185,9 @@ class KernelCache:
     def get_split(self, spec, **options):
         """The two kernels of a split-KV attention (options split_kv="auto"
         or a count), partial then combine, compiled once per key."""
+        key = self.key(spec, **options)
         if options.get("split_kv") in (None, "none"):
             raise ValueError("get_split needs split_kv='auto' or a count")
-        key = self.key(spec, **options)
         with self._lock:
             if key in self._memory:
                 return self._memory[key]

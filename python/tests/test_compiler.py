@@ -301,6 +301,14 @@ def test_any_valid_scale_compiles(scale):
     assert float(written) == float(scale)
 
 
+@pytest.mark.parametrize("split", [0, -1, "auto", 3])
+def test_cache_get_names_the_split_it_was_given(split, tmp_path):
+    cache = fa_mlir.KernelCache(str(tmp_path))
+    with pytest.raises(ValueError, match=f"split_kv={split!r} asks for a "
+                       "split-KV attention.*use get_split"):
+        cache.get(AttentionSpec(head_dim=64), split_kv=split)
+
+
 def test_the_backward_refuses_forward_only_fields():
     for kwargs in (dict(varlen=True), dict(paged=16), dict(heads=(8, 2))):
         with pytest.raises(FAError, match="forward-only fields"):
