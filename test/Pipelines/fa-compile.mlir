@@ -62,6 +62,8 @@
 // message, and leaves none of the kernel's files.
 // RUN: not fa-compile %s -o %t/ --format=ptx 2>&1 | FileCheck %s --check-prefix=ODIR
 // RUN: not fa-compile %s -o %t --format=ptx 2>&1 | FileCheck %s --check-prefix=ODIR
+// RUN: not fa-compile %s -o - --format=ptx 2>&1 | FileCheck %s --check-prefix=ODASH
+// RUN: not fa-compile %s --benchmark=100000 2>&1 | FileCheck %s --check-prefix=BENCHMAX
 // RUN: ln -sf /dev/full %t/full.json
 // RUN: not fa-compile %s -o %t/full --format=ptx 2>&1 | FileCheck %s --check-prefix=FULL
 // RUN: not ls %t/full.ptx
@@ -90,6 +92,8 @@
 // PRETILED: error: the input's attention is tiled already (its tiles are in fa.attention_tile); block-m, block-n, split-kv and pack-gqa tile fa.attention
 // FUSEDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}fused.{ptx,json}
 // LOWEREDOK: fa-compile: fa_attention_{{.*}} -> {{.*}}lowered.{ptx,json}
+// ODASH: fa-compile: -o takes a path prefix (it writes <prefix>.ptx, <prefix>.json, ...); '-' (standard output) cannot hold several files
+// BENCHMAX: fa-compile: --benchmark must be 1 to 1000 compilations, got 100000
 // ODIR: fa-compile: -o takes a path prefix (it writes <prefix>.ptx, <prefix>.json, ...), and '{{.*}}' is a directory; pass e.g. -o {{.*}}/attention
 // FULL: fa-compile: cannot write {{.*}}full.json: No space left on device
 // FULL-NOT: LLVM ERROR

@@ -60,9 +60,9 @@ using fa::LLVMPasses;
 #include "fa/Pipelines/FACompileOptions.def"
 static cl::opt<unsigned>
     benchmark("benchmark",
-              cl::desc("time N whole compilations, print the median and "
-                       "its split (our passes, LLVM backend, ptxas), write "
-                       "nothing"),
+              cl::desc("time N whole compilations (1 to 1000), print the "
+                       "median and its split (our passes, LLVM backend, "
+                       "ptxas), write nothing"),
               cl::init(0), cl::cat(faCompileCategory));
 
 /// Writes `contents` to `path`; on a failed open or write (a full disk)
@@ -112,6 +112,19 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "fa-compile: fa.attention to PTX, cubin and launch metadata\n");
+  // (About 0.4 s a compile here: 1000 is minutes; more is a typo.)
+  if (benchmark > 1000) {
+    llvm::errs() << "fa-compile: --benchmark must be 1 to 1000 compilations, "
+                    "got "
+                 << benchmark << "\n";
+    return 1;
+  }
+  if (outputPrefix == "-") {
+    llvm::errs() << "fa-compile: -o takes a path prefix (it writes "
+                    "<prefix>.ptx, <prefix>.json, ...); '-' (standard "
+                    "output) cannot hold several files\n";
+    return 1;
+  }
   if (outputPrefix.empty() && benchmark == 0) {
     llvm::errs() << "fa-compile: no output prefix; pass -o <prefix> (or "
                     "--benchmark=N)\n";
