@@ -307,23 +307,46 @@ std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
   return {};
 }
 
+/// The first option of `options` that `pipeline` does not read (its flags
+/// `used`) and that is not at its default, as an error; empty when none.
+static std::string getUnusedOptionError(StringRef pipeline,
+                                        const FACompileOptions &options,
+                                        ArrayRef<StringRef> used) {
+  FACompileOptions defaults;
+#define FA_COMPILE_OPTION(TYPE, MEMBER, FLAG, HELP, DEFAULT)                   \
+  if (!llvm::is_contained(used, StringRef(FLAG)) &&                            \
+      options.MEMBER.getValue() != defaults.MEMBER.getValue())                 \
+    return (pipeline + " does not use the option " + FLAG +                    \
+            ", which would change nothing; it reads " +                        \
+            llvm::join(used, ", "))                                            \
+        .str();
+#include "fa/Pipelines/FACompileOptions.def"
+  return {};
+}
+
 /// PassPipelineRegistration<FACompileOptions>, with checkCompileOptions
-/// before the builder runs.
+/// before the builder runs; a pipeline that reads only some options
+/// (`used`, their flags; empty: all) refuses the others.
 static void registerCheckedPipeline(StringRef arg, StringRef description,
                                     void (*builder)(OpPassManager &,
                                                     const FACompileOptions &),
-                                    bool serializes) {
+                                    bool serializes,
+                                    ArrayRef<StringRef> used = {}) {
   registerPassPipeline(
       arg, description,
-      [builder,
-       serializes](OpPassManager &pm, StringRef text,
-                   function_ref<LogicalResult(const Twine &)> errorHandler) {
+      [arg, builder, serializes, used = SmallVector<StringRef>(used)](
+          OpPassManager &pm, StringRef text,
+          function_ref<LogicalResult(const Twine &)> errorHandler) {
         FACompileOptions options;
         if (failed(options.parseFromString(text)))
           return failure();
         if (std::string error = checkCompileOptions(options, serializes);
             !error.empty())
           return errorHandler(error);
+        if (!used.empty())
+          if (std::string error = getUnusedOptionError(arg, options, used);
+              !error.empty())
+            return errorHandler(error);
         builder(pm, options);
         return success();
       },
@@ -338,16 +361,22 @@ void mlir::fa::registerFAPipelines() {
       "fa.attention to gpu.binary: tile, fuse the online softmax, map to "
       "tensor-core kernels, lower to NVVM and serialize (ptx/cubin/fatbin)",
       buildFACompilePipeline, /*serializes=*/true);
+  // (The lowering to the GPU reads the tile and schedule options and the
+  // chip; the LLVM backend and the serializer, which it does not run, the
+  // others.)
   registerCheckedPipeline(
       "fa-lower-to-nvgpu-pipeline",
       "fa.attention to gpu.launch_func + an nvgpu-level gpu.module",
-      buildFALowerToGPUPipeline, /*serializes=*/false);
+      buildFALowerToGPUPipeline, /*serializes=*/false,
+      {"chip", "strategy", "block-m", "block-n", "warps", "key-warps", "stages",
+       "exp2-emulation", "persistent", "epilogue", "backward-dq",
+       "backward-block-m", "backward-block-n", "split-kv", "pack-gqa"});
   registerCheckedPipeline(
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",
       [](OpPassManager &pm, const FACompileOptions &options) {
         buildFAGPUToNVVMPipeline(pm, options);
       },
-      /*serializes=*/false);
+      /*serializes=*/false, {"chip", "opt-level"});
   registerFALowerToCPUPipeline();
 }
