@@ -524,7 +524,10 @@ Options parseOptions(int argc, char **argv) {
     else if (o.prefix.empty())
       o.prefix = a;
     else
-      die(kUsage, "more than one kernel prefix given");
+      die(kUsage, "more than one kernel prefix given ('" + o.prefix +
+                      "' and '" + a +
+                      "'); list options (--seqlens-q, --block-table, ...) "
+                      "take one comma-separated argument");
   }
   if (o.prefix.empty())
     die(kUsage, "no kernel given; usage: fa-runner <prefix> [options]");
