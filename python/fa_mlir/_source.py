@@ -8,12 +8,11 @@ import re
 import sys
 
 from ._capi import FAArgumentError
-from ._trace_values import decimal_literal
+from ._trace_values import _F32_MAX, _F32_MIN_NORMAL, decimal_literal
 
 # The softmax runs on scale * log2(e) as an f32, and the kernels flush
 # subnormal f32 values to zero: the range the fa.attention verifier takes.
-_F32_MIN_NORMAL = 2.0 ** -126
-_LARGEST_SCALE = 3.4028234663852886e38 / 1.4426950408889634
+_LARGEST_SCALE = _F32_MAX / 1.4426950408889634
 
 
 def scale_range_error(scale: float):

@@ -14,6 +14,10 @@ ELEMENT_TYPES = ("i1", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64")
 SCORE_ARGS = ("score", "b", "h", "q_idx", "kv_idx")
 MASK_ARGS = ("b", "h", "q_idx", "kv_idx")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+# The normal range of f32: a region's float constants are f32, and the
+# kernels flush subnormal values to zero.
+_F32_MIN_NORMAL = 2.0 ** -126
+_F32_MAX = 3.4028234663852886e38
 _TYPE_WORDS = {F32: "float (f32)", INDEX: "integer (index)",
                I1: "boolean (i1)", "i64": "i64"}
 

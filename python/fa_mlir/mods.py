@@ -24,6 +24,7 @@ module imports torch only in alibi_slopes().
 
 import math
 import numbers
+from ._trace_values import _F32_MAX, _F32_MIN_NORMAL, _INT64
 from .tracing import tanh_approx
 
 __all__ = ["softcap", "alibi", "alibi_slopes", "sliding_window", "causal",
@@ -31,11 +32,6 @@ __all__ = ["softcap", "alibi", "alibi_slopes", "sliding_window", "causal",
            "attention_sinks", "and_masks", "or_masks"]
 
 
-# A constant of a region is an f32 (and the kernels flush subnormal f32
-# values to zero); an index constant is an i64.
-_F32_MIN_NORMAL = 2.0 ** -126
-_F32_MAX = 3.4028234663852886e38
-_INT64_MAX = 2 ** 63 - 1
 
 
 def _positive_number(name, value, inverted=False):
@@ -61,7 +57,7 @@ def _positive_number(name, value, inverted=False):
 
 def _nonnegative_int(name, value, minimum=0):
     if not (isinstance(value, numbers.Integral) and not isinstance(
-            value, bool) and minimum <= value <= _INT64_MAX):
+            value, bool) and minimum <= value <= _INT64[1]):
         raise ValueError(f"{name} must be an int in [{minimum}, 2**63 - 1], "
                          f"got {value!r}")
     return int(value)

@@ -69,15 +69,11 @@ import re
 # public names are this module's.
 from ._trace_values import (  # noqa: F401 (re-exported)
     ELEMENT_TYPES, F32, I1, INDEX, MASK_ARGS, SCORE_ARGS, PartialIndex,
-    TracedOverflowError, TracedZeroDivisionError, Value, _Capture, _INT64,
-    _TYPE_WORDS, _a, _func_name, _short, _state, current_tracer,
+    TracedOverflowError, TracedZeroDivisionError, Value, _Capture, _F32_MAX,
+    _INT64, _TYPE_WORDS, _a, _func_name, _short, _state, current_tracer,
     float_literal)
 from ._trace_ops import (  # noqa: F401 (re-exported)
     FUNCTIONS, OPERATORS, _type_of, maximum, minimum, tanh_approx, where)
-
-
-# The largest finite f32.
-_F32_MAX = 3.4028234663852886e38
 
 
 class CaptureType(collections.namedtuple("CaptureType",

@@ -334,7 +334,6 @@ LogicalResult mlir::fa::verifyAttentionSignature(
     // The softmax runs on scale * log2(e) as an f32 (fa-fuse-online-softmax
     // folds the two), and kernels flush subnormal f32 values to zero: a
     // scale outside the normal range would silently become inf or 0.
-    constexpr double kLog2E = 1.4426950408889634;
     double largest = std::numeric_limits<float>::max() / kLog2E;
     if (scale > largest)
       return check.fail(

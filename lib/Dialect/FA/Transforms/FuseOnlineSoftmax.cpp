@@ -18,6 +18,7 @@
 
 #include "TileOps.h"
 #include "TileUtils.h"
+#include "fa/Dialect/FA/IR/AttentionSignature.h"
 #include "fa/Dialect/FA/Transforms/Passes.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
@@ -237,8 +238,6 @@ mlir::fa::matchUnfusedSoftmaxLoops(scf::ForOp rowMax, std::string *why) {
     return reject("a loop result is used between the loops");
   return loops;
 }
-
-static constexpr double kLog2E = 1.4426950408889634;
 
 /// The value `scores` yields is the modified score, or select(visible,
 /// modified, -inf). Returns the operand that holds the modified score.

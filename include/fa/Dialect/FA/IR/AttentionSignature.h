@@ -49,6 +49,10 @@ verifyAttentionSignature(const AttentionSignature &sig,
 /// Element types fa.attention accepts for Q, K, V and O.
 bool isSupportedAttentionElementType(Type type);
 
+/// log2(e): fa-fuse-online-softmax folds it into the scale (one f32), so
+/// that the softmax runs on exp2; the verifier bounds the scale by it.
+inline constexpr double kLog2E = 1.4426950408889634;
+
 /// The softmax scale in effect: `scale` (an op's attribute), or
 /// 1 / sqrt(`query`'s head dimension) when absent.
 double getEffectiveScale(std::optional<APFloat> scale, Type query);
