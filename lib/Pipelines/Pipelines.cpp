@@ -167,6 +167,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.stages = options.stages;
   gpu.keyWarps = options.keyWarps;
   gpu.exp2Emulation = options.exp2Emulation;
+  gpu.columnIntervals = options.columnIntervals;
   gpu.persistent = options.persistent;
   gpu.epilogue = options.epilogue;
   pm.addPass(createFALowerToGPU(gpu));
@@ -369,8 +370,9 @@ void mlir::fa::registerFAPipelines() {
       "fa.attention to gpu.launch_func + an nvgpu-level gpu.module",
       buildFALowerToGPUPipeline, /*serializes=*/false,
       {"chip", "strategy", "block-m", "block-n", "warps", "key-warps", "stages",
-       "exp2-emulation", "persistent", "epilogue", "backward-dq",
-       "backward-block-m", "backward-block-n", "split-kv", "pack-gqa"});
+       "exp2-emulation", "column-intervals", "persistent", "epilogue",
+       "backward-dq", "backward-block-m", "backward-block-n", "split-kv",
+       "pack-gqa"});
   registerCheckedPipeline(
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",

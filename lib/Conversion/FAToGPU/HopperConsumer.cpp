@@ -197,25 +197,38 @@ HopperKernelEmitter::emitSoftmax(ArrayRef<Value> scores, Value block,
   // fragment row h (rows g, g + 8), column 2n + e (key 8n + 2c + e).
   Value negInf = arith::ConstantOp::create(
       b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-  Value padding;
+  // This thread's columns of the block that hold keys: the block's first
+  // keysLeft of them.
+  Value keysLeft, padding;
   if (masked) {
     Value first = add(kvStart, mul(threadInGroup, idx(2)));
-    Value limit = minS(maxS(sub(kvLength, first), idx(0)), idx(blockN));
-    padding = hideIntegerRange(
-        b, arith::IndexCastOp::create(b, b.getI32Type(), limit));
+    keysLeft = minS(maxS(sub(kvLength, first), idx(0)), idx(blockN));
   }
   Value visible = function.getVisible();
   int64_t nTiles = blockN / 8;
   BlockSoftmax result;
   result.probabilities.resize(blockN / 2);
+  // A mask of affine bounds (causal, windows) and the padding are one
+  // interval of columns per row.
+  std::optional<TileCloner::ColumnInterval> intervals[2];
+  if (masked && config.columnIntervals)
+    for (int64_t h = 0; h < 2; ++h)
+      intervals[h] = cloner->visibleColumns(h, keysLeft);
   for (int64_t h = 0; h < 2; ++h) {
+    std::optional<TileCloner::ColumnInterval> &interval = intervals[h];
+    if (masked && !interval && !padding)
+      padding = hideIntegerRange(
+          b, arith::IndexCastOp::create(b, b.getI32Type(), keysLeft));
     SmallVector<Value> rowScores;
     for (int64_t n = 0; n < nTiles; ++n) {
       for (int64_t e = 0; e < 2; ++e) {
         unsigned col = 2 * n + e;
         Value qk = scores[4 * n + 2 * h + e];
         Value x = cloner->element(function.getInner(), h, col, qk);
-        if (masked) {
+        if (interval) {
+          if (Value inside = cloner->inInterval(*interval, col))
+            x = arith::SelectOp::create(b, inside, x, negInf);
+        } else if (masked) {
           if (visible)
             x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
                                         x, negInf);

@@ -232,6 +232,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.blockN = tile->blockN;
     config.stages = options.stages ? options.stages : kDefaultStages;
     config.emulatedExp2 = options.exp2Emulation;
+    config.columnIntervals = options.columnIntervals;
     config.persistence = options.persistence;
     chooseHopperEpilogue(options.epilogue, tile->isVarlen(), config);
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
@@ -278,6 +279,12 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "epilogue=staged and epilogue=tma are options of "
                        "the hopper-ws strategy; mma-sync kernels store O "
                        "from the registers");
+    }
+    if (options.columnIntervals) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(forall.getLoc(),
+                       "column-intervals is an option of the hopper-ws "
+                       "strategy; mma-sync kernels clone the mask per score");
     }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
@@ -488,6 +495,7 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     options.stages = stages;
     options.keyWarps = keyWarps;
     options.exp2Emulation = exp2Emulation;
+    options.columnIntervals = columnIntervals;
     std::optional<Persistence> persistence = parsePersistence(persistent);
     if (!persistence) {
       emitError(loc, getOptionValueError("persistent", kPersistenceValues,
@@ -574,8 +582,10 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     // The warp options shape forward kernels; a backward's kernels take
     // their warps from their tiles, and would ignore them.
     if (tiles.empty() && !deltaStages.empty() &&
-        (options.warps || options.keyWarps || options.exp2Emulation)) {
-      emitError(loc, "warps, key-warps and exp2-emulation shape the kernels "
+        (options.warps || options.keyWarps || options.exp2Emulation ||
+         options.columnIntervals)) {
+      emitError(loc, "warps, key-warps, exp2-emulation and column-intervals "
+                     "shape the kernels "
                      "of tiled fa.attention, and the module holds only "
                      "backward stages (whose kernels take their warps from "
                      "their tiles)");

@@ -271,6 +271,7 @@ void TileCloner::beginBlock(Value start, Operation *anchor, Value outer) {
   blockValues.clear();
   affineForms.clear();
   narrowedCompares.clear();
+  intervalDifferences.clear();
   floatBases.clear();
 }
 

@@ -192,6 +192,35 @@ public:
     return materialize(value, {row, col, qk});
   }
 
+  /// Which columns of this thread's fragment row `row` the current block
+  /// shows: element (row, col) is visible iff lo <= colOffsets[col] <= hi
+  /// (i32 values of the block; a null bound bounds nothing; see
+  /// ColumnInterval for rows with both). `keysLeft`
+  /// (index; optional) also bounds them: columns at or past it are the
+  /// padding of the block. One or two comparisons of the element's
+  /// constant with two per-row values then decide each score, where the
+  /// predicate cloned per element compares once per affine comparison and
+  /// once more for the padding.
+  ///
+  /// The interval exists when the visible predicate is a conjunction
+  /// (arith.andi) of comparisons (slt, sle, sgt, sge, eq) of affine index
+  /// expressions whose column coefficient is 1 or -1 (causal masks, sliding
+  /// windows) and of i1 values that do not vary with the column or the
+  /// score; else it is nullopt and the caller evaluates the predicate per
+  /// element. The builder's insertion point must lie where the block's
+  /// per-row values may go (after `keysLeft`).
+  struct ColumnInterval {
+    /// One bound (the other null), or, where the row has both, the test
+    /// (column - lo) <u width with width = max(hi - lo + 1, 0): one
+    /// comparison a score instead of two.
+    Value lo, hi;
+    Value negatedLo, width;
+  };
+  std::optional<ColumnInterval> visibleColumns(unsigned row, Value keysLeft);
+  /// Whether column `col` lies in `interval`: an i1, or null when the
+  /// interval bounds nothing.
+  Value inInterval(const ColumnInterval &interval, unsigned col);
+
 private:
   struct Context {
     std::optional<unsigned> row, col;
@@ -239,6 +268,11 @@ private:
   /// cloned: per-thread values go to the prologue too.
   bool forcePrologue = false;
   DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
+  /// For visibleColumns: the difference of the bases of an affine
+  /// comparison, clamped and narrowed to i32 (null when it cannot be).
+  Value narrowDifference(Operation *compare, const Affine &x, const Affine &y,
+                         const Affine &e);
+  DenseMap<std::pair<Operation *, int>, Value> intervalDifferences;
   DenseMap<std::pair<Operation *, int>, std::pair<Value, Value>> floatBases;
 };
 

@@ -56,7 +56,7 @@
 // AUTO-SAME: strategy = "mma-sync"
 // AUTO-NOT: wgmma
 // DEFAULTS: error: defaults-for must be mma-sync, hopper-ws or auto, got 'wgmma'
-// WARPS: error: warps, key-warps and exp2-emulation shape the kernels of tiled fa.attention, and the module holds only backward stages (whose kernels take their warps from their tiles)
+// WARPS: error: warps, key-warps, exp2-emulation and column-intervals shape the kernels of tiled fa.attention, and the module holds only backward stages (whose kernels take their warps from their tiles)
 // EXP: error: not a backward stage a GPU strategy can implement: the body or maps of 'recomputed_probabilities' are not the ones fa-tile-attention-backward builds; only the 'scores' body may be edited
 // LOOP: error: not a backward stage a GPU strategy can implement: expected the loop marked 'fa.backward_loop = "query_blocks"'
 // STAGE: error: delta must be read by one key_value and one query stage (dq=stage) or one fused stage (dq=accumulate), not by 'key_value'

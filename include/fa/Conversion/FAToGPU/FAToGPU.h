@@ -133,6 +133,9 @@ struct FAToGPUOptions {
   /// softmax, how many run on the FMA pipe instead of MUFU.EX2
   /// (HopperConfig::emulatedExp2).
   int64_t exp2Emulation = 0;
+  /// Whether hopper-ws masked blocks test each score against a per-row
+  /// interval (HopperConfig::columnIntervals).
+  bool columnIntervals = false;
   /// Whether hopper-ws forward kernels loop over tiles
   /// (HopperConfig::persistence).
   Persistence persistence = Persistence::Auto;
@@ -220,6 +223,10 @@ struct HopperConfig {
   /// of lanes of the block's warps, before the roles split (BlockTable);
   /// 0: none.
   int64_t blockTableEntries = 0;
+  /// Whether a masked block tests each score against its row's interval
+  /// of visible keys (TileCloner::visibleColumns) where the mask has one,
+  /// instead of the mask cloned per score and a padding test.
+  bool columnIntervals = false;
   /// Whether a consumer's softmax of block j runs while its P V of block
   /// j - 1 does (the pending P then stays live under the softmax).
   bool overlapSoftmax = true;
