@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# A broad family of kernels (114 cubins) for machine-code comparisons of two
+# A broad family of kernels (120 cubins) for machine-code comparisons of two
 # compilers or two compile options: both strategies on sm_80 and sm_90a,
 # D 64-256, no mask and both causal alignments, with and without LSE, the
 # library's modifications, the backward's kernels, varlen, paged, split-KV
-# with packed GQA, exp2 emulation.
+# with packed GQA, exp2 emulation, column intervals.
 #
 #   bash benchmarks/kernel_family.sh FA_COMPILE OUT_DIR [fa-compile flags...]
 #   python3 benchmarks/compare_machine_code.py BEFORE/hop AFTER/hop  (per dir)
@@ -50,4 +50,8 @@ make split4 --dtypes f16 --head-dims 64 --causal bottom_right --lse 0 \
   --extra=--split-kv=4
 make exp2 --dtypes bf16 --head-dims 128 --causal top_left --lse 0 \
   --extra=--exp2-emulation=2
+make colint --dtypes bf16 --head-dims 64,128 --causal top_left,bottom_right \
+  --lse 1 --extra=--column-intervals
+make colintmods --dtypes bf16 --head-dims 128 --causal none --lse 1 \
+  --mods window256,sinks4_window256 --extra=--column-intervals
 echo "kernel_family: $(ls "$out"/*/*.ptx | wc -l) kernels in $out"

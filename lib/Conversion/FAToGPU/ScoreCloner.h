@@ -195,12 +195,12 @@ public:
   /// Which columns of this thread's fragment row `row` the current block
   /// shows: element (row, col) is visible iff lo <= colOffsets[col] <= hi
   /// (i32 values of the block; a null bound bounds nothing; see
-  /// ColumnInterval for rows with both). `keysLeft`
-  /// (index; optional) also bounds them: columns at or past it are the
-  /// padding of the block. One or two comparisons of the element's
-  /// constant with two per-row values then decide each score, where the
-  /// predicate cloned per element compares once per affine comparison and
-  /// once more for the padding.
+  /// ColumnInterval for rows with both). `keysLeft` (index; optional) also
+  /// bounds them: columns at or past it are the padding of the block. One
+  /// comparison of the element's constant with per-row values then decides
+  /// each score, where the predicate cloned per element compares once per
+  /// affine comparison and once more for the padding. (hopper-ws, under
+  /// HopperConfig::columnIntervals.)
   ///
   /// The interval exists when the visible predicate is a conjunction
   /// (arith.andi) of comparisons (slt, sle, sgt, sge, eq) of affine index
