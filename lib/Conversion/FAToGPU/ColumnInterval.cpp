@@ -104,9 +104,13 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
     // For this row, e = c0 + k * column with c0 = constant + rowCoefficient
     // * rowOffsets[row] and k = +-1: e p D is k * column p D - c0.
     const Affine &e = bound.e;
-    Value difference = narrowDifference(bound.compare, bound.x, bound.y, e);
-    if (!difference)
+    // D within one past e's range over every row and column, an i32 with
+    // room for the row's offsets below.
+    auto range = elementRange(e);
+    if (range.first - 1 < INT32_MIN / 2 || range.second + 1 > INT32_MAX / 2)
       return std::nullopt;
+    Value difference = narrowDifference(bound.compare, bound.x, bound.y, range,
+                                        /*hide=*/false);
     int64_t c0 = e.constant + e.rowCoefficient * roots.rowOffsets[row];
     // column p' v, with v = +-(D - c0) and p' = p, or p mirrored for -1.
     // D lies within one of e's range, so v within one of the columns'.
@@ -192,41 +196,6 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
   interval.lo = hide(lo);
   interval.hi = hide(hi);
   return interval;
-}
-
-Value TileCloner::narrowDifference(Operation *compare, const Affine &x,
-                                   const Affine &y, const Affine &e) {
-  std::pair<Operation *, int> cacheKey{compare, forcePrologue ? 1 : 0};
-  if (Value cached = intervalDifferences.lookup(cacheKey))
-    return cached;
-  // Every row's and column's constant of e lies in [lo, hi]; clamping D to
-  // [lo - 1, hi + 1] keeps every comparison with them.
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (int64_t r : roots.rowOffsets)
-    for (int64_t c : roots.colOffsets) {
-      int64_t v = e.constant + e.rowCoefficient * r + e.colCoefficient * c;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-  if (lo - 1 < INT32_MIN / 2 || hi + 1 > INT32_MAX / 2)
-    return {};
-  OpBuilder::InsertionGuard guard(b);
-  placeFor(x.dependence | y.dependence, /*isLoad=*/false);
-  Type type = compare->getOperand(0).getType();
-  auto constant = [&](int64_t v) -> Value {
-    return arith::ConstantOp::create(b, IntegerAttr::get(type, v));
-  };
-  Value bx = x.base ? x.base : constant(0);
-  Value by = y.base ? y.base : constant(0);
-  Value difference = b.createOrFold<arith::MinSIOp>(
-      b.createOrFold<arith::MaxSIOp>(b.createOrFold<arith::SubIOp>(by, bx),
-                                     constant(lo - 1)),
-      constant(hi + 1));
-  difference =
-      type.isIndex()
-          ? b.createOrFold<arith::IndexCastOp>(b.getI32Type(), difference)
-          : b.createOrFold<arith::TruncIOp>(b.getI32Type(), difference);
-  return intervalDifferences[cacheKey] = difference;
 }
 
 Value TileCloner::inInterval(const ColumnInterval &interval, unsigned col) {

@@ -271,7 +271,6 @@ void TileCloner::beginBlock(Value start, Operation *anchor, Value outer) {
   blockValues.clear();
   affineForms.clear();
   narrowedCompares.clear();
-  intervalDifferences.clear();
   floatBases.clear();
 }
 
@@ -443,47 +442,57 @@ Value TileCloner::narrowCompare(Operation *op, const Context &context) {
   e.colCoefficient = x->colCoefficient - y->colCoefficient;
   if (!e.rowCoefficient && !e.colCoefficient)
     return {};
-  std::pair<Operation *, int> cacheKey{op, forcePrologue ? 1 : 0};
-  Value narrowed = narrowedCompares.lookup(cacheKey);
-  if (!narrowed) {
-    // Every element's constant lies in [lo, hi]; clamping D to [lo - 1,
-    // hi + 1] keeps every comparison with them, and fits an i32.
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int64_t r : e.rowCoefficient ? roots.rowOffsets
-                                      : SmallVector<int64_t>{0})
-      for (int64_t c : e.colCoefficient ? roots.colOffsets
-                                        : SmallVector<int64_t>{0}) {
-        int64_t v = e.constant + e.rowCoefficient * r + e.colCoefficient * c;
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-    if (lo - 1 < INT32_MIN || hi + 1 > INT32_MAX)
-      return {};
-    OpBuilder::InsertionGuard guard(b);
-    unsigned dependence = x->dependence | y->dependence;
-    placeFor(dependence, /*isLoad=*/false);
-    Type type = cmp.getLhs().getType();
-    auto constant = [&](int64_t v) -> Value {
-      return arith::ConstantOp::create(b, IntegerAttr::get(type, v));
-    };
-    Value bx = x->base ? x->base : constant(0);
-    Value by = y->base ? y->base : constant(0);
-    Value difference = b.createOrFold<arith::SubIOp>(by, bx);
-    difference = b.createOrFold<arith::MinSIOp>(
-        b.createOrFold<arith::MaxSIOp>(difference, constant(lo - 1)),
-        constant(hi + 1));
-    narrowed = isa<IndexType>(type)
-                   ? b.createOrFold<arith::IndexCastOp>(b.getI32Type(),
-                                                        difference)
-                   : b.createOrFold<arith::TruncIOp>(b.getI32Type(),
-                                                     difference);
-    if (roots.hideNarrowedRanges && !matchPattern(narrowed, m_Constant()))
-      narrowed = hideIntegerRange(b, narrowed);
-    narrowedCompares[cacheKey] = narrowed;
-  }
+  // Every element's constant lies in [lo, hi]; clamping D to [lo - 1,
+  // hi + 1] keeps every comparison with them, and fits an i32.
+  auto range = elementRange(e);
+  if (range.first - 1 < INT32_MIN || range.second + 1 > INT32_MAX)
+    return {};
+  Value narrowed = narrowDifference(op, *x, *y, range, /*hide=*/true);
   Value element = arith::ConstantOp::create(
       b, b.getI32IntegerAttr(static_cast<int32_t>(offsetOf(e, context))));
   return arith::CmpIOp::create(b, predicate, element, narrowed);
+}
+
+std::pair<int64_t, int64_t> TileCloner::elementRange(const Affine &form) const {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t r : roots.rowOffsets)
+    for (int64_t c : roots.colOffsets) {
+      int64_t v =
+          form.constant + form.rowCoefficient * r + form.colCoefficient * c;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  return {lo, hi};
+}
+
+Value TileCloner::narrowDifference(Operation *compare, const Affine &x,
+                                   const Affine &y,
+                                   std::pair<int64_t, int64_t> range,
+                                   bool hide) {
+  hide &= roots.hideNarrowedRanges;
+  std::pair<Operation *, int> cacheKey{compare,
+                                       (forcePrologue ? 1 : 0) | (hide << 1)};
+  if (Value cached = narrowedCompares.lookup(cacheKey))
+    return cached;
+  OpBuilder::InsertionGuard guard(b);
+  placeFor(x.dependence | y.dependence, /*isLoad=*/false);
+  Type type = compare->getOperand(0).getType();
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantOp::create(b, IntegerAttr::get(type, v));
+  };
+  Value bx = x.base ? x.base : constant(0);
+  Value by = y.base ? y.base : constant(0);
+  Value difference = b.createOrFold<arith::SubIOp>(by, bx);
+  difference = b.createOrFold<arith::MinSIOp>(
+      b.createOrFold<arith::MaxSIOp>(difference, constant(range.first - 1)),
+      constant(range.second + 1));
+  Value narrowed =
+      isa<IndexType>(type)
+          ? b.createOrFold<arith::IndexCastOp>(b.getI32Type(), difference)
+          : b.createOrFold<arith::TruncIOp>(b.getI32Type(), difference);
+  if (hide && !matchPattern(narrowed, m_Constant()))
+    narrowed = hideIntegerRange(b, narrowed);
+  return narrowedCompares[cacheKey] = narrowed;
 }
 
 Value TileCloner::affineToFloat(Operation *op, const Context &context) {

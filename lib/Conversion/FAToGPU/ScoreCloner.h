@@ -267,12 +267,18 @@ private:
   /// Set while the operands of a load hoisted out of the key loop are
   /// cloned: per-thread values go to the prologue too.
   bool forcePrologue = false;
-  DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
-  /// For visibleColumns: the difference of the bases of an affine
-  /// comparison, clamped and narrowed to i32 (null when it cannot be).
+  /// The range [lo, hi] of `form`'s element constants over this thread's
+  /// fragment rows and columns.
+  std::pair<int64_t, int64_t> elementRange(const Affine &form) const;
+  /// Of a comparison x p y of affine forms: y's base - x's base, clamped to
+  /// one past `range` (which keeps every comparison with an element
+  /// constant in it) and narrowed to i32, placed where the bases vary and
+  /// cached for the block; with `hide`, through hideIntegerRange where the
+  /// roots ask for it (hideNarrowedRanges).
   Value narrowDifference(Operation *compare, const Affine &x, const Affine &y,
-                         const Affine &e);
-  DenseMap<std::pair<Operation *, int>, Value> intervalDifferences;
+                         std::pair<int64_t, int64_t> range, bool hide);
+  /// narrowDifference's values by (compare, forcePrologue | hide << 1).
+  DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
   DenseMap<std::pair<Operation *, int>, std::pair<Value, Value>> floatBases;
 };
 
