@@ -12,8 +12,9 @@
 // upper bound, computed once per row and block. Each score then compares
 // its column's constant with one or two i32 values and selects, where the
 // predicate cloned per element compares once per comparison of the mask and
-// once for the padding. The hopper-ws strategy uses it under its
-// `column-intervals` option (HopperConfig::columnIntervals).
+// once for the padding. Both forward strategies use it under the
+// `column-intervals` option (HopperConfig and MmaSyncConfig's
+// columnIntervals).
 //
 //===----------------------------------------------------------------------===//
 

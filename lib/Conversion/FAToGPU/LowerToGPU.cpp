@@ -280,12 +280,6 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "the hopper-ws strategy; mma-sync kernels store O "
                        "from the registers");
     }
-    if (options.columnIntervals) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "column-intervals is an option of the hopper-ws "
-                       "strategy; mma-sync kernels clone the mask per score");
-    }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
     config.blockN = tile->blockN;
@@ -293,6 +287,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.warps = options.warps;
     config.keyWarps = options.keyWarps;
     config.emulatedExp2 = options.exp2Emulation;
+    config.columnIntervals = options.columnIntervals;
     if (config.blockM % 16 != 0) {
       rewriter.eraseOp(gpuModule);
       return emitError(forall.getLoc(),

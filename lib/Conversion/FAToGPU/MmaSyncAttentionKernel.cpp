@@ -196,21 +196,35 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   // of n-tile n in row tile m is fragment row 2m + h, column 2n + e.
   Value negInf = arith::ConstantOp::create(
       b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-  Value padding = masked ? paddingLimit(kvStart) : Value();
   Value visible = function.getVisible();
+  // A mask of affine bounds (causal, windows) and the padding are one
+  // interval of columns per row (TileCloner::visibleColumns); other masks
+  // are cloned per score, beside a padding test.
+  // (Each row's interval is computed where the row's scores are: the
+  // kernels have few registers to keep them in.)
+  Value keysLeft = masked ? keysInSlice(kvStart) : Value();
+  Value padding;
   for (int64_t m = 0; m < rowTiles; ++m) {
     OnlineSoftmaxState &state = states[m];
     SmallVector<SmallVector<Value, 4>> probabilities(nTiles);
     Value alpha[2];
     for (int64_t h = 0; h < 2; ++h) {
       unsigned row = 2 * m + h;
+      std::optional<TileCloner::ColumnInterval> interval;
+      if (masked && config.columnIntervals)
+        interval = cloner->visibleColumns(row, keysLeft);
+      if (masked && !interval && !padding)
+        padding = arith::IndexCastOp::create(b, b.getI32Type(), keysLeft);
       SmallVector<Value> rowScores;
       for (int64_t n = 0; n < nTiles; ++n) {
         for (int64_t e = 0; e < 2; ++e) {
           unsigned col = 2 * n + e;
           Value qk = element(scores[m][n], h, e);
           Value x = cloner->element(function.getInner(), row, col, qk);
-          if (masked) {
+          if (interval) {
+            if (Value inside = cloner->inInterval(*interval, col))
+              x = arith::SelectOp::create(b, inside, x, negInf);
+          } else if (masked) {
             if (visible)
               x = arith::SelectOp::create(
                   b, cloner->element(visible, row, col, qk), x, negInf);

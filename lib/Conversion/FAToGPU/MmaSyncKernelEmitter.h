@@ -141,14 +141,13 @@ private:
 
   /// The number of key columns from kvStart + 2 * threadInGroup that hold
   /// keys (the rest of the block is padding past the last key), clamped to
-  /// [0, blockN] and as i32: element (n, e) of this thread's scores is
-  /// padding when 8 * n + e >= the limit, one compare with a constant per
-  /// score.
-  Value paddingLimit(Value kvStart) {
+  /// [0, keySlice]: element (n, e) of this thread's scores is padding when
+  /// 8 * n + e >= it, one compare with a constant per score (as i32), or
+  /// the upper bound of the row's interval (TileCloner::visibleColumns).
+  Value keysInSlice(Value kvStart) {
     Value first = add(kvStart, localColBase());
     Value limit = sub(kvLength, first);
-    limit = minS(maxS(limit, idx(0)), idx(keySlice));
-    return arith::IndexCastOp::create(b, b.getI32Type(), limit);
+    return minS(maxS(limit, idx(0)), idx(keySlice));
   }
 
   /// Issues the cp.async copies of the K and V block `block` into its ring

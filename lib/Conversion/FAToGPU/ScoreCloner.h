@@ -199,8 +199,8 @@ public:
   /// bounds them: columns at or past it are the padding of the block. One
   /// comparison of the element's constant with per-row values then decides
   /// each score, where the predicate cloned per element compares once per
-  /// affine comparison and once more for the padding. (hopper-ws, under
-  /// HopperConfig::columnIntervals.)
+  /// affine comparison and once more for the padding. (Both forward
+  /// strategies, under their columnIntervals.)
   ///
   /// The interval exists when the visible predicate is a conjunction
   /// (arith.andi) of comparisons (slt, sle, sgt, sge, eq) of affine index

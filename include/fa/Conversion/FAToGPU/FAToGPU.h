@@ -133,8 +133,8 @@ struct FAToGPUOptions {
   /// softmax, how many run on the FMA pipe instead of MUFU.EX2
   /// (HopperConfig::emulatedExp2).
   int64_t exp2Emulation = 0;
-  /// Whether hopper-ws masked blocks test each score against a per-row
-  /// interval (HopperConfig::columnIntervals).
+  /// Whether masked blocks test each score against a per-row interval
+  /// (HopperConfig::columnIntervals, MmaSyncConfig::columnIntervals).
   bool columnIntervals = false;
   /// Whether hopper-ws forward kernels loop over tiles
   /// (HopperConfig::persistence).
@@ -208,6 +208,9 @@ struct MmaSyncConfig {
   /// Exponentials of every 8 emulated on the FMA pipe (0: none;
   /// HopperConfig::emulatedExp2).
   int64_t emulatedExp2 = 0;
+  /// Whether a masked block tests each score against its row's interval
+  /// of visible keys (HopperConfig::columnIntervals).
+  bool columnIntervals = false;
 };
 
 /// The schedule of a Hopper (wgmma) kernel: consumer warpgroups of 64 query
