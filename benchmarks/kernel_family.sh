@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A broad family of kernels (120 cubins) for machine-code comparisons of two
+# A broad family of kernels (122 cubins) for machine-code comparisons of two
 # compilers or two compile options: both strategies on sm_80 and sm_90a,
 # D 64-256, no mask and both causal alignments, with and without LSE, the
 # library's modifications, the backward's kernels, varlen, paged, split-KV
@@ -54,4 +54,6 @@ make colint --dtypes bf16 --head-dims 64,128 --causal top_left,bottom_right \
   --lse 1 --extra=--column-intervals
 make colintmods --dtypes bf16 --head-dims 128 --causal none --lse 1 \
   --mods window256,sinks4_window256 --extra=--column-intervals
+make colintmma --dtypes bf16 --head-dims 64,128 --causal top_left \
+  --lse 1 --extra=--strategy=mma-sync --extra=--column-intervals
 echo "kernel_family: $(ls "$out"/*/*.ptx | wc -l) kernels in $out"

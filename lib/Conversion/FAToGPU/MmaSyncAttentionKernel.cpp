@@ -197,11 +197,11 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   Value negInf = arith::ConstantOp::create(
       b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
   Value visible = function.getVisible();
-  // A mask of affine bounds (causal, windows) and the padding are one
-  // interval of columns per row (TileCloner::visibleColumns); other masks
-  // are cloned per score, beside a padding test.
-  // (Each row's interval is computed where the row's scores are: the
-  // kernels have few registers to keep them in.)
+  // Under columnIntervals, a mask of affine bounds (causal, windows) and
+  // the padding are one interval of columns per row
+  // (TileCloner::visibleColumns), computed where the row's scores are (the
+  // kernels have few registers to keep intervals in). Other masks are
+  // cloned per score, beside a padding test.
   Value keysLeft = masked ? keysInSlice(kvStart) : Value();
   Value padding;
   for (int64_t m = 0; m < rowTiles; ++m) {
