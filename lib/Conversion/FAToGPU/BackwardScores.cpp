@@ -98,7 +98,6 @@ void BackwardEmitter::emitProbabilities(
            idx(streamRows)));
   Value negInf = f32(-std::numeric_limits<double>::infinity());
   Value scoreScale = f32(function->getKeptScale() * kLog2e);
-  Value visible = function->getVisible();
   probs.assign(nTiles, {});
   for (int64_t n = 0; n < nTiles; ++n)
     for (int64_t h = 0; h < 2; ++h)
@@ -106,12 +105,8 @@ void BackwardEmitter::emitProbabilities(
         unsigned col = 2 * n + e;
         Value qk = element(scores[n], h, e);
         Value x = cloner->element(function->getInner(), h, col, qk);
-        if (visible)
-          x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
-                                      x, negInf);
-        Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                i32(8 * n + e), limit);
-        x = arith::SelectOp::create(b, isPadding, negInf, x);
+        x = cloner->maskScore(x, h, col, qk, /*interval=*/std::nullopt, limit,
+                              negInf);
         Value lse = transposed ? colLse[col] : rowLse[h];
         Value negLse = arith::NegFOp::create(b, lse);
         probs[n].push_back(math::Exp2Op::create(

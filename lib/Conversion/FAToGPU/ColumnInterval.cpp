@@ -14,7 +14,8 @@
 // predicate cloned per element compares once per comparison of the mask and
 // once for the padding. Both forward strategies use it under the
 // `column-intervals` option (HopperConfig and MmaSyncConfig's
-// columnIntervals).
+// columnIntervals). TileCloner::maskScore applies an interval, or the
+// predicate cloned per element and the padding test, to a score.
 //
 //===----------------------------------------------------------------------===//
 
@@ -213,4 +214,21 @@ Value TileCloner::inInterval(const ColumnInterval &interval, unsigned col) {
     return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, column,
                                  interval.hi);
   return {};
+}
+
+Value TileCloner::maskScore(Value x, unsigned row, unsigned col, Value qk,
+                            const std::optional<ColumnInterval> &interval,
+                            Value padding, Value negInf) {
+  if (interval) {
+    if (Value inside = inInterval(*interval, col))
+      x = arith::SelectOp::create(b, inside, x, negInf);
+    return x;
+  }
+  if (Value visible = function.getVisible())
+    x = arith::SelectOp::create(b, element(visible, row, col, qk), x, negInf);
+  Value column = arith::ConstantOp::create(
+      b, b.getI32IntegerAttr(static_cast<int32_t>(roots.colOffsets[col])));
+  Value isPadding =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, column, padding);
+  return arith::SelectOp::create(b, isPadding, negInf, x);
 }

@@ -204,7 +204,6 @@ HopperKernelEmitter::emitSoftmax(ArrayRef<Value> scores, Value block,
     Value first = add(kvStart, mul(threadInGroup, idx(2)));
     keysLeft = minS(maxS(sub(kvLength, first), idx(0)), idx(blockN));
   }
-  Value visible = function.getVisible();
   int64_t nTiles = blockN / 8;
   BlockSoftmax result;
   result.probabilities.resize(blockN / 2);
@@ -225,17 +224,8 @@ HopperKernelEmitter::emitSoftmax(ArrayRef<Value> scores, Value block,
         unsigned col = 2 * n + e;
         Value qk = scores[4 * n + 2 * h + e];
         Value x = cloner->element(function.getInner(), h, col, qk);
-        if (interval) {
-          if (Value inside = cloner->inInterval(*interval, col))
-            x = arith::SelectOp::create(b, inside, x, negInf);
-        } else if (masked) {
-          if (visible)
-            x = arith::SelectOp::create(b, cloner->element(visible, h, col, qk),
-                                        x, negInf);
-          Value isPadding = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                                  i32(8 * n + e), padding);
-          x = arith::SelectOp::create(b, isPadding, negInf, x);
-        }
+        if (masked)
+          x = cloner->maskScore(x, h, col, qk, interval, padding, negInf);
         rowScores.push_back(x);
       }
     }

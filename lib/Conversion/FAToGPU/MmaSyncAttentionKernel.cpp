@@ -196,7 +196,6 @@ void MmaSyncKernelEmitter::emitBlockCompute(
   // of n-tile n in row tile m is fragment row 2m + h, column 2n + e.
   Value negInf = arith::ConstantOp::create(
       b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-  Value visible = function.getVisible();
   // Under columnIntervals, a mask of affine bounds (causal, windows) and
   // the padding are one interval of columns per row
   // (TileCloner::visibleColumns), computed where the row's scores are (the
@@ -221,17 +220,8 @@ void MmaSyncKernelEmitter::emitBlockCompute(
           unsigned col = 2 * n + e;
           Value qk = element(scores[m][n], h, e);
           Value x = cloner->element(function.getInner(), row, col, qk);
-          if (interval) {
-            if (Value inside = cloner->inInterval(*interval, col))
-              x = arith::SelectOp::create(b, inside, x, negInf);
-          } else if (masked) {
-            if (visible)
-              x = arith::SelectOp::create(
-                  b, cloner->element(visible, row, col, qk), x, negInf);
-            Value isPadding = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::sge, i32(8 * n + e), padding);
-            x = arith::SelectOp::create(b, isPadding, negInf, x);
-          }
+          if (masked)
+            x = cloner->maskScore(x, row, col, qk, interval, padding, negInf);
           rowScores.push_back(x);
         }
       }

@@ -220,6 +220,15 @@ public:
   /// Whether column `col` lies in `interval`: an i1, or null when the
   /// interval bounds nothing.
   Value inInterval(const ColumnInterval &interval, unsigned col);
+  /// Score `x` of element (row, col, qk) of a masked block, or `negInf`
+  /// where the block hides it: by the row's `interval` where it has one,
+  /// else by the visible predicate cloned for the element and the padding
+  /// test colOffsets[col] >= `padding` (the i32 count of the thread's
+  /// columns that hold keys). Every strategy's masked scores, forward and
+  /// backward.
+  Value maskScore(Value x, unsigned row, unsigned col, Value qk,
+                  const std::optional<ColumnInterval> &interval, Value padding,
+                  Value negInf);
 
 private:
   struct Context {
