@@ -309,12 +309,16 @@ void HopperKernelEmitter::takeSoftmax(HopperState &state,
 }
 
 void HopperKernelEmitter::emitFirstBlock(HopperState &state, Value block) {
-  // Nothing is pending: S only, then its softmax (the masked one, correct
-  // for every block), and O stays zero.
+  // Nothing is pending: S only, then its softmax, and O stays zero. The
+  // softmax branches on the block's class as the loop's do: the first
+  // block of a tile is mostly whole (without a mask, all but a key
+  // sequence shorter than a block).
   Stage stage = getStage(state.computed);
   SmallVector<Value> scores = computeScores(stage);
-  takeSoftmax(state, emitSoftmax(scores, block, /*masked=*/true, state),
-              /*rescale=*/false);
+  takeSoftmax(
+      state,
+      emitSoftmaxBranches(scores, block, ranges.isUnmasked(b, block), state),
+      /*rescale=*/false);
   state.computed = add(state.computed, idx(1));
 }
 

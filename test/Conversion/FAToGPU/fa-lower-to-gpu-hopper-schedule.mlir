@@ -6,8 +6,14 @@
 // then its P V, when the registers the overlap needs are not there.
 
 // No mask: overlapped, also at D = 256 (block-n 64, O is 128 registers).
+// The peeled first block branches on its class too (its S waits with
+// `wait_group 0`, then the softmax is an `scf.if` before the loop).
 // CHECK-LABEL: func.func @plain_d256
 // CHECK:       gpu.func @fa_attention_bf16_d256_bm128_bn64_wg2_s2_wgmma
+// CHECK:         nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-NOT:     scf.for
+// CHECK:         = scf.if %{{.*}} -> (f32
+// CHECK:         scf.for {{.*}} -> (f32
 // CHECK:         nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK:         gpu.return
 func.func @plain_d256(%q: tensor<1x8x?x256xbf16>, %k: tensor<1x8x?x256xbf16>, %o: tensor<1x8x?x256xbf16>) -> tensor<1x8x?x256xbf16> {
