@@ -579,7 +579,8 @@ def test_varlen_hopper_ws():
         assert kernel.metadata["strategy"] == "hopper-ws"
         assert kernel.name.endswith("_varlen")
     paged = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16)
-    with pytest.raises(FAError, match="paged tiles"):
+    with pytest.raises(FAError, match="variable-length queries against a "
+                       "paged cache"):
         compile_source(attention_source(paged), format="ptx",
                        strategy="hopper-ws")
 

@@ -220,8 +220,25 @@ def test_paged_kernel_without_lse():
 
 
 @needs_paged_compiler
-def test_paged_refuses_hopper_ws():
+def test_paged_hopper_ws():
+    """hopper-ws reads pages of a multiple of 8 rows with TMA (auto picks
+    it on sm_90a): rank-4 tensor maps over the pool, a box of 64 columns x
+    1 head x gcd(page size, block-n) rows x 1 page. Other page sizes are
+    refused, and auto builds them with mma-sync."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, paged=16)
-    with pytest.raises(FAError, match="paged"):
-        compile_source(attention_source(spec), format="ptx",
+    for strategy in ("hopper-ws", "auto"):
+        (kernel,) = compile_source(attention_source(spec), format="ptx",
+                                   strategy=strategy)
+        assert kernel.metadata["strategy"] == "hopper-ws"
+        maps = {m["argument"]: m for m in kernel.metadata["tensor_maps"]}
+        for argument in (1, 2):
+            assert maps[argument]["rank"] == 4
+            assert maps[argument]["box"] == [64, 1, 16, 1]
+        check_kernel_arguments(kernel.metadata, spec)
+    odd = AttentionSpec(dtype="bf16", head_dim=128, paged=12)
+    with pytest.raises(FAError, match="pages of a multiple of 8 rows"):
+        compile_source(attention_source(odd), format="ptx",
                        strategy="hopper-ws")
+    (kernel,) = compile_source(attention_source(odd), format="ptx",
+                               strategy="auto")
+    assert kernel.metadata["strategy"] == "mma-sync"

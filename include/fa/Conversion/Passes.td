@@ -72,8 +72,10 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
     table lookup per block when a page holds whole blocks, else per group
     of rows a page holds, else per row (docs/PagedKV.md). hopper-ws
     builds variable-length tiles too (TMA at the sequence's rows of the
-    packed tensors); paged tiles are mma-sync's only (hopper-ws refuses
-    them, auto picks mma-sync).
+    packed tensors). Paged tiles: both strategies; hopper-ws reads the
+    pages with TMA, in pieces of gcd(page size, block-n) rows, so it
+    takes pages of a multiple of 8 rows and queries of fixed length
+    (auto picks mma-sync for the others).
 
     The `hopper-ws` strategy (sm_90a; first increment, see
     docs/HopperStrategy.md) reuses those pieces with a warpgroup schedule:

@@ -73,6 +73,9 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
     lse = lseArgument = func.getArgument(firstCapture++);
   if (tile.isVarlen())
     cuSeqlensQ = func.getArgument(firstCapture);
+  // (Packed queries against a paged cache are refused.)
+  if (tile.isPaged())
+    blockTable = func.getArgument(firstCapture);
 
   tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   warpgroup = div(tid, idx(128));
@@ -257,6 +260,10 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
       issueQ(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
                                    cloner->uniform(tile.rows), idx(0)));
   }
+  // Against a paged cache: the sequence's key count as the IR reads it
+  // (cache_seqlens); the producer reads its rows through the block table.
+  if (tile.isPaged())
+    kvLength = cloner->uniform(tile.keyLength);
 
   // A capture-reading mask's blocks are classified into the table, by all
   // the warps of the block (one tile per block: no role has split off).
@@ -356,9 +363,15 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.packedHeads > 1)
     return emitError(loc, "the hopper-ws strategy does not build packed GQA "
                           "tiles (pack_gqa); use strategy=mma-sync or auto");
-  if (tile.isPaged())
-    return emitError(loc, "the hopper-ws strategy does not build paged "
-                          "tiles yet; use strategy=mma-sync or auto");
+  if (tile.isPaged() && tile.isVarlen())
+    return emitError(loc, "the hopper-ws strategy does not build packed "
+                          "variable-length queries against a paged cache "
+                          "yet; use strategy=mma-sync or auto");
+  if (tile.isPaged() && !isWgmmaPaging(tile.pageSize(), tile.isVarlen()))
+    return emitError(loc, "the hopper-ws strategy reads pages of a multiple "
+                          "of 8 rows (TMA into 128-byte-swizzled slabs); "
+                          "this cache's pages hold ")
+           << tile.pageSize() << "; use strategy=mma-sync or auto";
   if (givenConfig.storeWithTma && tile.isVarlen())
     return emitError(loc, "epilogue=tma stores whole boxes of O's rows, "
                           "which in packed variable-length tensors would "
@@ -379,6 +392,8 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
       traits.visibilityReadsCaptures ||
       readsCaptures(*function, function->getInner(), /*perKey=*/false);
   traits.varlen = tile.isVarlen();
+  traits.paged = tile.isPaged();
+  config.pageSize = tile.isPaged() ? tile.pageSize() : 0;
   traits.keyBoundMask = isKeyBoundMask(*function);
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperPersistence(spec, traits, config,
@@ -402,13 +417,18 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   info.lse = static_cast<bool>(spec.lseType);
   info.persistent = config.persistent;
   // Q, K and V by TMA: a box is one 64-column slab of a tile's rows (of
-  // packed [T, H, D] tensors: of one head).
+  // packed [T, H, D] tensors: of one head; of a paged cache [num_pages,
+  // page_size, H, D]: of one head and page, a piece of a block's rows).
   for (auto [argument, rows] : {std::pair<int64_t, int64_t>{0, config.blockM},
                                 {1, config.blockN},
-                                {2, config.blockN}})
-    info.tensorMaps.push_back(
-        {argument, tile.isVarlen() ? SmallVector<int64_t>{64, 1, rows}
-                                   : SmallVector<int64_t>{64, rows, 1, 1}});
+                                {2, config.blockN}}) {
+    SmallVector<int64_t> box{64, rows, 1, 1};
+    if (argument > 0 && tile.isPaged())
+      box = {64, 1, config.kvLoadRows(), 1};
+    else if (tile.isVarlen())
+      box = {64, 1, rows};
+    info.tensorMaps.push_back({argument, box});
+  }
   // O by TMA (epilogue=tma): a box is one slab of a warpgroup's 64 rows.
   if (config.storesOutputWithTma())
     info.tensorMaps.push_back({3, SmallVector<int64_t>{64, 64, 1, 1}});

@@ -95,8 +95,8 @@ private:
   /// The index of Q slot querySlot's barrier whose slot-0 index is
   /// `first` (0: Q loaded, 1 + 4 stages: Q released).
   Value querySlotBarrier(int64_t first) {
-    int64_t second =
-        2 + 4 * config.stages + (config.varlen ? 1 : 0) + (first == 0 ? 0 : 1);
+    int64_t second = 2 + 4 * config.stages +
+                     (config.zeroesValueTails() ? 1 : 0) + (first == 0 ? 0 : 1);
     return add(idx(first), mul(querySlot, idx(second - first)));
   }
   /// Selects the Q slot of the `tiles`-th tile of a persistent block
@@ -104,7 +104,8 @@ private:
   void selectQuerySlot(Value tiles);
   /// The consumers' qDesc: this warpgroup's Q rows in querySlot.
   void selectQueryDescriptor();
-  /// Variable-length tiles: the last block's V, loaded for the producer.
+  /// Variable-length and paged tiles: the last block's V, loaded for the
+  /// producer.
   Value vTailStaged() { return barrier(2 + 4 * config.stages); }
   /// Whether the rows carry the exact sum beside the rounded one
   /// (SoftmaxRowState::exactSum): a fixed maximum and an LSE output.
@@ -128,6 +129,13 @@ private:
   void loadTile(Value map, Value bar, Value batch, Value head, Value row,
                 int64_t dstOffset, Value dstSlotOffset, int64_t rows,
                 int64_t cols);
+  /// loadTile of the key block of K or V (`map`, `cols` columns) at
+  /// `kvStart` of the current tile's sequence: of a packed tensor at the
+  /// sequence's rows, of a paged cache through the block table, in pieces
+  /// that each lie in one page, none from the sequence's end on. One
+  /// thread.
+  void loadKeyRows(Value map, Value bar, Value kvStart, int64_t dstOffset,
+                   Value dstSlotOffset, int64_t cols);
   /// The coordinates, scores-body cloner and key blocks of a tile.
   void beginTile(const TileCoordinates &coordinates);
   /// Erases the tile's prologue placeholder.
@@ -155,16 +163,16 @@ private:
   /// The K and V of every block the consumers compute in the current tile,
   /// into the ring, each stage once they released it. `counts` (i32: the
   /// producer is short of registers; producerCounts()) are the blocks
-  /// loaded so far and, for a variable-length tile, the tails staged (see
-  /// loadValues); returns the new counts.
+  /// loaded so far and, for a variable-length or paged tile, the tails
+  /// staged (see loadValues); returns the new counts.
   SmallVector<Value> emitProducer(ValueRange counts);
   SmallVector<Value> producerCounts() {
-    if (config.varlen)
+    if (config.zeroesValueTails())
       return {i32(0), i32(0)};
     return {i32(0)};
   }
   /// Loads the V of the block at `kvStart` into ring slot `slot` and
-  /// signals "V loaded" of the slot; for a variable-length tile's last
+  /// signals "V loaded" of the slot; for a variable-length or paged tile's last
   /// block (the sequence ends inside it), zeroes the slot's rows past the
   /// sequence first, staging the load on "V tail staged", which `tails`
   /// such blocks used before (returns the new count; null for fixed-length
@@ -298,6 +306,8 @@ private:
   /// A variable-length kernel's query offsets (i32 [B + 1]), and the LSE
   /// argument (`lse` is its view of the current tile's sequence).
   Value cuSeqlensQ, lseArgument;
+  /// A paged kernel's block table (i32 [B, max_pages]).
+  Value blockTable;
   BlockRanges ranges;
   Value smemBase;            // i32 shared address of the aligned tiles
   Value qDesc, kDesc, vDesc; // descriptors of this warpgroup's Q rows

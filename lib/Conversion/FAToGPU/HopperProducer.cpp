@@ -23,6 +23,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -70,7 +71,7 @@ void HopperKernelEmitter::initBarriers() {
                                    i32(128 * config.warpgroups()), Value());
       querySlot = slot0;
     }
-    if (config.varlen)
+    if (config.zeroesValueTails())
       NVVM::MBarrierInitOp::create(b, vTailStaged(), i32(1), Value());
     // The initialization, visible to the async proxy (TMA completes
     // transactions on these barriers).
@@ -97,6 +98,62 @@ void HopperKernelEmitter::loadTile(Value map, Value bar, Value batch,
   if (config.varlen)
     outer = {outer[1], outer[0]};
   emitSlabTileLoad(b, map, bar, tileAddress, outer, rows, cols);
+}
+
+void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
+                                      int64_t dstOffset, Value dstSlotOffset,
+                                      int64_t cols) {
+  int64_t blockN = config.blockN;
+  if (!config.pageSize) {
+    loadTile(map, bar, batch, kvHead,
+             kRowBase ? add(kRowBase, kvStart) : kvStart, dstOffset,
+             dstSlotOffset, blockN, cols);
+    return;
+  }
+  // A paged cache: the block's rows in pieces of `pieceRows` from
+  // multiples of it, each in one page, at coordinates (column, head, row
+  // in the page, page) of the pool. Pieces from the sequence's end on are
+  // not loaded (their table entries may be out of range): K's rows there
+  // are masked as padding, V's zeroed with the tail (loadValues). A loop,
+  // not unrolled: the producer has 24 registers (ptxas spilled 8-200
+  // bytes with the pieces unrolled).
+  int64_t pieceRows = config.kvLoadRows();
+  Value validRows = sub(kvLength, kvStart);
+  Value pieces = idx(1);
+  if (pieceRows < blockN)
+    pieces = b.createOrFold<arith::MinUIOp>(
+        idx(blockN / pieceRows),
+        b.createOrFold<arith::CeilDivUIOp>(validRows, idx(pieceRows)));
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, Type(), bar,
+      arith::MulIOp::create(b, castIndexToI32(b, pieces),
+                            i32(2 * pieceRows * cols)),
+      NVVM::MemScopeKindAttr(), BoolAttr(), Value());
+  Value tileAddress = arith::AddIOp::create(
+      b, smemBase,
+      arith::AddIOp::create(b, i32(dstOffset),
+                            castIndexToI32(b, dstSlotOffset)));
+  auto loadPiece = [&](Value piece) {
+    Value position = add(kvStart, mul(piece, idx(pieceRows)));
+    Value slot = div(position, idx(config.pageSize));
+    Value page = memref::LoadOp::create(b, blockTable, ValueRange{batch, slot});
+    Value row = rem(position, idx(config.pageSize));
+    emitSlabTileLoad(
+        b, map, bar,
+        arith::AddIOp::create(
+            b, tileAddress,
+            castIndexToI32(b, mul(piece, idx(pieceRows * kSlabRowBytes)))),
+        {castIndexToI32(b, kvHead), castIndexToI32(b, row), page}, pieceRows,
+        cols, blockN);
+  };
+  if (pieceRows == blockN) {
+    loadPiece(idx(0));
+    return;
+  }
+  auto loop = scf::ForOp::create(b, idx(0), pieces, idx(1));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  loadPiece(loop.getInductionVar());
 }
 
 SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {
@@ -135,14 +192,14 @@ SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {
     Value kvStart = mul(block, idx(blockN));
     waitBarrier(kReleased(slot), previous);
     asLeader([&]() {
-      loadTile(kMap, kLoaded(slot), batch, kvHead,
-               kRowBase ? add(kRowBase, kvStart) : kvStart, qBytes,
-               mul(slot, idx(kSlotBytes)), blockN, headDim);
+      loadKeyRows(kMap, kLoaded(slot), kvStart, qBytes,
+                  mul(slot, idx(kSlotBytes)), headDim);
     });
     waitBarrier(vReleased(slot), previous);
     SmallVector<Value> after{arith::AddIOp::create(b, loaded, i32(1))};
-    if (Value tails = loadValues(kvStart, slot, asLeader,
-                                 config.varlen ? before[1] : Value()))
+    if (Value tails =
+            loadValues(kvStart, slot, asLeader,
+                       config.zeroesValueTails() ? before[1] : Value()))
       after.push_back(tails);
     return after;
   };
@@ -169,38 +226,35 @@ Value HopperKernelEmitter::loadValues(
   int64_t blockN = config.blockN;
   int64_t ringOffset = qBytes + config.stages * kSlotBytes;
   Value slotOffset = mul(slot, idx(vSlotBytes));
-  if (!config.varlen) {
+  auto issue = [&](Value bar) {
     asLeader([&]() {
-      loadTile(vMap, vLoaded(slot), batch, kvHead, kvStart, ringOffset,
-               slotOffset, blockN, valueDim);
+      loadKeyRows(vMap, bar, kvStart, ringOffset, slotOffset, valueDim);
     });
+  };
+  if (!config.zeroesValueTails()) {
+    issue(vLoaded(slot));
     return Value();
   }
-  Value row = add(kRowBase, kvStart);
   Value keys = sub(kvLength, kvStart);
   auto tail = scf::IfOp::create(b, TypeRange{tails.getType()},
                                 lt(keys, idx(blockN)), /*addThenBlock=*/true,
                                 /*addElseBlock=*/true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(tail.elseBlock());
-  asLeader([&]() {
-    loadTile(vMap, vLoaded(slot), batch, kvHead, row, ringOffset, slotOffset,
-             blockN, valueDim);
-  });
+  issue(vLoaded(slot));
   scf::YieldOp::create(b, tails);
   // The sequence ends inside the block: its rows [keys, block-n) hold the
   // next sequence's values (or none's, past the last sequence, where TMA
-  // zero-fills only past the tensor). P is 0 there, but 0 * Inf or NaN is
-  // NaN: the warp waits for the load, zeroes those rows of every slab
-  // (whole 128-byte rows, so the swizzle does not matter), makes its
-  // writes visible to the async proxy that wgmma reads with, and then
-  // signals "V loaded". "V tail staged" completes once per such block:
-  // `tails` of them before this one, whose count's parity is the phase's.
+  // zero-fills only past the tensor; of a paged cache, the page's other
+  // rows, or what the slot held where no piece was loaded). P is 0 there,
+  // but 0 * Inf or NaN is NaN: the warp waits for the load, zeroes those
+  // rows of every slab (whole 128-byte rows, so the swizzle does not
+  // matter), makes its writes visible to the async proxy that wgmma reads
+  // with, and then signals "V loaded". "V tail staged" completes once per
+  // such block: `tails` of them before this one, whose count's parity is
+  // the phase's.
   b.setInsertionPointToStart(tail.thenBlock());
-  asLeader([&]() {
-    loadTile(vMap, vTailStaged(), batch, kvHead, row, ringOffset, slotOffset,
-             blockN, valueDim);
-  });
+  issue(vTailStaged());
   waitBarrier(vTailStaged(), arith::IndexCastUIOp::create(
                                  b, b.getIndexType(),
                                  arith::AndIOp::create(b, tails, i32(1))));

@@ -91,10 +91,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // block and all the registers, but for the key-bound masks in pairs
   // below). A mask that reads captures keeps one tile per block: all the
   // block's warps build its block table before the roles split.
-  // Nor does a masked variable-length tile (the masked order's sections
-  // need one key length); an unmasked one loops over the tiles of its
-  // longest sequence in each head and sequence, and skips those past its
-  // own sequence's end.
+  // Nor does a masked variable-length or paged tile (the masked order's
+  // sections need one key length); an unmasked variable-length one loops
+  // over the tiles of its longest sequence in each head and sequence, and
+  // skips those past its own sequence's end; an unmasked paged one loops
+  // as a fixed-length one, each tile with its sequence's key count.
   bool mayLoop = config.persistence != Persistence::Off;
   HopperConfig looping = config;
   looping.persistent = true;
@@ -103,11 +104,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
     return getRegisterBudget(looping) - getFragmentRegisters(spec, looping) >=
            needed;
   };
-  looping.roomyProducer = traits.varlen;
+  looping.roomyProducer = traits.varlen || traits.paged;
   if (!loops())
     looping.roomyProducer = false;
-  bool canLoop =
-      !traits.visibilityReadsCaptures && !(traits.varlen && traits.masks);
+  bool canLoop = !traits.visibilityReadsCaptures &&
+                 !((traits.varlen || traits.paged) && traits.masks);
   config.persistent = mayLoop && canLoop && loops();
   config.roomyProducer = config.persistent && looping.roomyProducer;
   // A key-bound mask (causal) at D = 128 loops over tiles in pairs where
@@ -125,7 +126,8 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // beside the 56-register producer; with three consumer warpgroups
   // (block-m 192 at D = 64) the spills grew from 40 to 96-104 bytes.
   bool pairable = mayLoop && traits.keyBoundMask && !traits.varlen &&
-                  !traits.loadsCaptures && config.warpgroups() == 2;
+                  !traits.paged && !traits.loadsCaptures &&
+                  config.warpgroups() == 2;
   auto tryPaired = [&]() {
     HopperConfig paired = config;
     paired.persistent = true;
@@ -172,7 +174,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
     HopperConfig serial = config;
     serial.overlapSoftmax = false;
     serial.persistent = mayLoop;
-    serial.roomyProducer = mayLoop && traits.varlen;
+    serial.roomyProducer = mayLoop && (traits.varlen || traits.paged);
     if (getFragmentRegisters(spec, serial) <= getRegisterBudget(serial))
       config = serial;
   }
@@ -189,10 +191,11 @@ LogicalResult mlir::fa::verifyHopperPersistence(
                    "table before the roles split)";
     return failure();
   }
-  if (traits.varlen && traits.masks) {
-    emitError() << "persistent=on: a masked variable-length tile runs one "
-                   "tile per block (the masked tile order needs one key "
-                   "length)";
+  if ((traits.varlen || traits.paged) && traits.masks) {
+    emitError() << "persistent=on: a masked "
+                << (traits.varlen ? "variable-length" : "paged")
+                << " tile runs one tile per block (the masked tile order "
+                   "needs one key length)";
     return failure();
   }
   HopperConfig looping = config;

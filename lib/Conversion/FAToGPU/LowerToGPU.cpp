@@ -199,11 +199,6 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     return emitError(forall.getLoc(),
                      "the hopper-ws strategy does not build packed GQA tiles "
                      "(pack_gqa); use strategy=mma-sync or auto");
-  if (tile->isPaged() &&
-      options.strategy == GPUStrategyKind::HopperWarpSpecialized)
-    return emitError(forall.getLoc(),
-                     "the hopper-ws strategy does not build paged tiles yet; "
-                     "use strategy=mma-sync or auto");
 
   // The strategy builds the kernel; the launch below needs its block size
   // and shared memory.
@@ -215,7 +210,8 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   int64_t threads = 0, sharedMemory = 0;
   GPUStrategyKind strategy = options.strategy;
   if (strategy == GPUStrategyKind::Auto &&
-      (tile->split || tile->packedHeads > 1 || tile->isPaged()))
+      (tile->split || tile->packedHeads > 1 ||
+       (tile->isPaged() && !isWgmmaPaging(tile->pageSize(), tile->isVarlen()))))
     strategy = GPUStrategyKind::MmaSync;
   if (strategy == GPUStrategyKind::Auto)
     strategy =

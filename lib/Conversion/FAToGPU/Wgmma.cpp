@@ -329,14 +329,17 @@ Value mlir::fa::detail::castIndexToI32(ImplicitLocOpBuilder &b, Value v) {
 
 void mlir::fa::detail::emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map,
                                         Value bar, Value dst, ValueRange outer,
-                                        int64_t rows, int64_t cols) {
+                                        int64_t rows, int64_t cols,
+                                        int64_t slabRows) {
+  if (slabRows == 0)
+    slabRows = rows;
   auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
   auto cluster = LLVM::LLVMPointerType::get(b.getContext(), 7);
   for (int64_t slab = 0; slab < cols / 64; ++slab) {
     Value address = arith::AddIOp::create(
         b, dst,
         arith::ConstantOp::create(
-            b, b.getI32IntegerAttr(slab * rows * kSlabRowBytes)));
+            b, b.getI32IntegerAttr(slab * slabRows * kSlabRowBytes)));
     Value slabDst = LLVM::AddrSpaceCastOp::create(
         b, cluster, LLVM::IntToPtrOp::create(b, shared, address));
     SmallVector<Value> coordinates{

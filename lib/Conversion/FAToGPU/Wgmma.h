@@ -116,9 +116,12 @@ Value castIndexToI32(ImplicitLocOpBuilder &b, Value v);
 /// period): one box of 64 columns x `rows` per slab (the map's box), at
 /// coordinates (64 slab, `outer`...) innermost first (i32), each completing
 /// its bytes on the mbarrier `bar`. The caller arrives with the expected
-/// transaction bytes.
+/// transaction bytes. Slabs are `slabRows` rows apart (0: `rows`; more
+/// when the box is a piece of a tile whose slabs hold more rows, at `dst`
+/// a multiple of 8 rows into them).
 void emitSlabTileLoad(ImplicitLocOpBuilder &b, Value map, Value bar, Value dst,
-                      ValueRange outer, int64_t rows, int64_t cols);
+                      ValueRange outer, int64_t rows, int64_t cols,
+                      int64_t slabRows = 0);
 
 /// The converse for `cols` 16-bit columns: one TMA store per slab of the
 /// box at shared byte address `src` (i32, a multiple of the swizzle

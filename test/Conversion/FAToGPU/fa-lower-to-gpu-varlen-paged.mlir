@@ -52,7 +52,7 @@
 // SCALE: gpu.func
 // SCALE-NOT: 1.275{{[0-9]*}}e-01 : f32
 // SCALE: 5.000000e-01 : f32
-// HOPPER: error: the hopper-ws strategy does not build paged tiles yet; use strategy=mma-sync or auto
+// HOPPER: error: the hopper-ws strategy does not build packed variable-length queries against a paged cache yet; use strategy=mma-sync or auto
 // AUTO: strategy = "mma-sync"
 
 func.func @varlen_paged(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,

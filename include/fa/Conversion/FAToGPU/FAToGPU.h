@@ -29,6 +29,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 #include <string>
 
@@ -252,6 +253,22 @@ struct HopperConfig {
   /// none): the producer zeroes them in the V slot before the consumers read it
   /// (0 * NaN would be NaN), through one more mbarrier.
   bool varlen = false;
+  /// Of a tile against a paged cache: its page size (0: none). TMA reads
+  /// K and V from the pool [num_pages, page_size, H, D] at the pages the
+  /// block table names, in pieces of kvLoadRows() rows. The rows of a
+  /// sequence's last block past its keys hold other data (or, where its
+  /// pages end, what the slot held before): the producer zeroes them in
+  /// the V slot as for a variable-length tile.
+  int64_t pageSize = 0;
+  /// Rows of one K or V load: the block, or of a paged tile the rows from
+  /// each multiple of gcd(page size, block-n), which lie in one page.
+  int64_t kvLoadRows() const {
+    return pageSize ? std::gcd(pageSize, blockN) : blockN;
+  }
+  /// Whether the producer zeroes the V rows past a sequence's keys in its
+  /// last block, through one more mbarrier: variable-length and paged
+  /// tiles.
+  bool zeroesValueTails() const { return varlen || pageSize > 0; }
   /// Of every 8 exponentials of the softmax, how many the consumers
   /// compute on the FMA pipe (a polynomial, SoftmaxOptions::emulatedExp2)
   /// instead of MUFU.EX2. MUFU takes 16 a cycle per SM against 4096 bf16
@@ -273,8 +290,9 @@ struct HopperConfig {
   /// which only loop this way (chooseHopperSchedule); their producer finds
   /// each tile's key blocks with 56 registers.
   bool pairedTiles = false;
-  /// Whether a persistent variable-length producer keeps 48 registers
-  /// rather than 40 (it also reads each tile's offsets and zeroes V tails;
+  /// Whether a persistent variable-length or paged producer keeps 48
+  /// registers rather than 40 (it also reads each tile's offsets or pages
+  /// and zeroes V tails;
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
   /// spare them.
   bool roomyProducer = false;
@@ -316,7 +334,7 @@ struct HopperConfig {
     if (persistent && masked)
       return pairedTiles ? 56 : 64;
     if (persistent)
-      return varlen && roomyProducer ? 48 : 40;
+      return zeroesValueTails() && roomyProducer ? 48 : 40;
     return warpgroups() == 3 ? 32 : 24;
   }
   /// Registers the block holds from its launch: its threads times the
@@ -344,11 +362,11 @@ struct HopperConfig {
   int64_t querySlots = 1;
   /// mbarriers in shared memory: Q loaded, per ring stage K loaded, V
   /// loaded, K released and V released by the consumers, Q released, for
-  /// a variable-length tile "V tail staged" (the last block's V, loaded for
-  /// the producer to zero its rows past the sequence), and Q loaded and Q
-  /// released of the second Q slot.
+  /// a variable-length or paged tile "V tail staged" (the last block's V,
+  /// loaded for the producer to zero its rows past the sequence), and Q
+  /// loaded and Q released of the second Q slot.
   int64_t barriers() const {
-    return 2 + 4 * stages + (varlen ? 1 : 0) + 2 * (querySlots - 1);
+    return 2 + 4 * stages + (zeroesValueTails() ? 1 : 0) + 2 * (querySlots - 1);
   }
   /// i32 words of a tile slot (tile index, head, batch, padding): the
   /// producer hands the consumers their next tile through twice as many
@@ -477,6 +495,8 @@ struct HopperScoreTraits {
   /// The tile is one of a packed variable-length batch
   /// (HopperConfig::varlen).
   bool varlen = false;
+  /// The tile reads a paged cache (HopperConfig::pageSize).
+  bool paged = false;
   /// The visibility predicate bounds the key by a value of the row: one
   /// ordering comparison of a value of the key with a value of the row,
   /// reading no captures; a causal mask of either alignment

@@ -54,6 +54,10 @@ bool mlir::fa::isWgmmaCandidate(Type elementType, int64_t headDim,
          llvm::is_contained(getSupportedHeadDims(), headDim);
 }
 
+bool mlir::fa::isWgmmaPaging(int64_t pageSize, bool varlen) {
+  return !varlen && pageSize > 0 && pageSize % 8 == 0;
+}
+
 AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
                                                           bool wgmma,
                                                           bool plain) {

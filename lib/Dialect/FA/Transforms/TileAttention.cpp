@@ -186,9 +186,11 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   AttentionTileSizes chosen = requested;
   if (requested.wgmmaDefaultsWherePossible) {
     auto valueType = cast<ShapedType>(op.getValue().getType());
-    // (Paged, packed GQA and split tiles are built by mma-sync only.)
+    // (Packed GQA and split tiles are built by mma-sync only, and paged
+    // ones whose pages TMA cannot read.)
     chosen.wgmmaDefaults =
-        !op.isPaged() && !requested.packGQA && requested.kvSplits == 0 &&
+        (!op.isPaged() || isWgmmaPaging(op.getPageSize(), op.isVarlen())) &&
+        !requested.packGQA && requested.kvSplits == 0 &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),
                          valueType.getDimSize(valueType.getRank() - 1));

@@ -96,6 +96,14 @@ ArrayRef<int64_t> getSupportedHeadDims();
 /// strategy=auto builds these with hopper-ws and the others with mma-sync.
 bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 
+/// Whether the wgmma (hopper-ws) strategy reads a paged cache of pages of
+/// `pageSize` rows: TMA loads each key block in pieces that lie in one page
+/// into 128-byte-swizzled slabs, whose pattern repeats every 8 rows, so a
+/// page holds a multiple of 8 rows. Packed (variable-length) queries
+/// against pages are mma-sync's. strategy=auto builds the other paged tiles
+/// with mma-sync.
+bool isWgmmaPaging(int64_t pageSize, bool varlen);
+
 /// Whether tile options leave strategy=auto free to pick hopper-ws: no warp
 /// count (hopper-ws's is fixed by block-m), a block-m of whole consumer
 /// warpgroups (0: the default) and the default ring (0: the strategy's
