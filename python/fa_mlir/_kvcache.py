@@ -322,7 +322,7 @@ def _run_kvcache(q, k_cache, v_cache, block_table, cache_seqlens, causal,
         return out, lse
     hkv = k_cache.shape[2]
     keys = block_table.shape[1] * page_size  # the most any sequence has
-    tile = _tile_options(nq, hq, hkv, keys, b, q.device)
+    tile = _tile_options(nq, hq, hkv, keys, b, q.device, page_size)
     spec = AttentionSpec(dtype=_inputs._DTYPES[q.dtype], head_dim=q.shape[3],
                          causal=causal, lse=return_lse, scale=scale,
                          score_mod=mods.score_mod, mask_mod=mods.mask_mod,
@@ -386,7 +386,8 @@ def _launch_split(spec, chip, device, cache, options, q, k, v, o, lse,
 
 
 def _tile_options(nq: int, hq: int, hkv: int, keys: int = 0, batch: int = 0,
-                  device: Optional[torch.device] = None) -> dict:
+                  device: Optional[torch.device] = None,
+                  page_size: int = 0) -> dict:
     """The kernel's tile for Nq queries of Hq heads against Hkv heads of
     caches of up to `keys` keys: decoding (a few queries) takes 64-row
     tiles, and with grouped heads packs the G = Hq / Hkv query heads of a
@@ -395,7 +396,11 @@ def _tile_options(nq: int, hq: int, hkv: int, keys: int = 0, batch: int = 0,
     the keys (split_kv) when the batch's tiles leave multiprocessors idle.
     (64 rows, not 16: the four warps of a 64-row tile read the cache
     1.1-1.7x faster than the one warp of a 16-row tile; B 8, Hq 32, Hkv 8,
-    D 128, Nq 1 on the H200, benchmarks/results/2026-12-02-h200-paged.md.)"""
+    D 128, Nq 1 on the H200, benchmarks/results/2026-12-02-h200-paged.md.)
+    Longer queries against pages of a multiple of 8 rows take the
+    compiler's choice: hopper-ws on sm_90a (TMA per page piece; on an H100
+    1.3-1.9x the mma-sync kernel, benchmarks/results/
+    2026-12-06-h100-hopper-paged.md), mma-sync elsewhere."""
     group = hq // hkv if hkv and hq % hkv == 0 else 1
     packed = group if 1 < group <= 64 else 1
     options = {"strategy": "mma-sync"}
@@ -411,6 +416,8 @@ def _tile_options(nq: int, hq: int, hkv: int, keys: int = 0, batch: int = 0,
                 device).multi_processor_count
             if batch * (hkv if packed > 1 else hq) < count:
                 options["split_kv"] = "auto"
+    elif page_size % 8 == 0:
+        options = {}
     return options
 
 

@@ -122,6 +122,29 @@ def test_paged_matches_reference(page_size, heads, nq, causal):
     check(out, lse, *reference(q, k, v, table, seqlens, causal), dtype)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("heads", [(8, 8), (8, 2)])
+@pytest.mark.parametrize("page_size", [16, 48, 256, 12])
+def test_prefill(page_size, heads, causal):
+    """Prefill (a group's query rows above 64) takes the compiler's choice
+    against pages of a multiple of 8 rows: hopper-ws on sm_90a, TMA per
+    page piece; pages of 12 rows stay mma-sync. Ragged lengths, shorter
+    and longer than the 200 queries, against the reference."""
+    from fa_mlir import _kvcache
+    hq, hkv = heads
+    lengths = [0, 1, 199, 200, page_size * 9 + 5, 1000]
+    options = _kvcache._tile_options(200, hq, hkv, 2048, len(lengths),
+                                     torch.device(DEV), page_size)
+    assert options == ({} if page_size % 8 == 0 else {"strategy": "mma-sync"})
+    dtype = torch.bfloat16
+    k, v, table, seqlens = paged_cache(lengths, page_size, hkv, 128, dtype)
+    q = queries(len(lengths), 200, hq, 128, dtype)
+    want = reference(q, k, v, table, seqlens, causal)
+    out, lse = fat.attention_with_kvcache(q, k, v, seqlens, table,
+                                          causal=causal, return_lse=True)
+    check(out, lse, *want, dtype)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("heads", [(8, 8), (8, 2), (32, 8)])
 @pytest.mark.parametrize("page_size", [16, 64])
