@@ -129,13 +129,22 @@ private:
   void loadTile(Value map, Value bar, Value batch, Value head, Value row,
                 int64_t dstOffset, Value dstSlotOffset, int64_t rows,
                 int64_t cols);
+  /// Emits its loads in the producer warp's leader lane (an scf.if).
+  using LeaderEmitter = std::function<void(function_ref<void()>)>;
   /// loadTile of the key block of K or V (`map`, `cols` columns) at
   /// `kvStart` of the current tile's sequence: of a packed tensor at the
   /// sequence's rows, of a paged cache through the block table, in pieces
-  /// that each lie in one page, none from the sequence's end on. One
-  /// thread.
+  /// that each lie in one page, none from the sequence's end on, at the
+  /// pages loadBlockPages read into `pages`. The whole warp; the leader
+  /// issues.
   void loadKeyRows(Value map, Value bar, Value kvStart, int64_t dstOffset,
-                   Value dstSlotOffset, int64_t cols);
+                   Value dstSlotOffset, int64_t cols, Value pages,
+                   const LeaderEmitter &asLeader);
+  /// Of a paged tile, the pages of the key block at `kvStart`, one piece's
+  /// (kvLoadRows()) in each lane (i32): lane l holds piece l's, the lanes
+  /// past the last piece with keys that one's. The whole warp; the block
+  /// holds keys.
+  Value loadBlockPages(Value kvStart);
   /// The coordinates, scores-body cloner and key blocks of a tile.
   void beginTile(const TileCoordinates &coordinates);
   /// Erases the tile's prologue placeholder.
@@ -177,9 +186,8 @@ private:
   /// sequence first, staging the load on "V tail staged", which `tails`
   /// such blocks used before (returns the new count; null for fixed-length
   /// tiles). The whole warp.
-  Value loadValues(Value kvStart, Value slot,
-                   const std::function<void(function_ref<void()>)> &asLeader,
-                   Value tails);
+  Value loadValues(Value kvStart, Value slot, Value pages,
+                   const LeaderEmitter &asLeader, Value tails);
   /// Whether the consumers compute `block` (unmasked, or masked and maybe
   /// visible; only with a classification predicate), as producer and
   /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.

@@ -3,7 +3,8 @@
 // 64 columns x 1 head x a piece of the block's rows x 1 page. A block of
 // 128 keys in pages of 16 rows is 8 pieces; the producer expects the bytes
 // of the pieces that hold keys (min(8, ceildiv(keys left, 16)) x 4096) and
-// loads each at the page block_table[b, position / 16], row position % 16.
+// loads each at the page block_table[b, position / 16], row position % 16,
+// which lane `piece` of the producer warp read for K and V alike.
 // The key count is cache_seqlens[b], as the IR reads it; the grid is
 // (query tiles, Hq, B).
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
@@ -18,20 +19,37 @@
 // CHECK-SAME:    page_size = 16
 // CHECK-SAME:    strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 1, 16, 1]}, {argument = 2 : i64, box = [64, 1, 16, 1]}
 // CHECK:         memref.load %[[LENS]][%{{.*}}]
-// The producer's K block: 8 pieces at most, each one page's.
+// The producer warp reads the block's pages before it waits for the
+// slot, one load: lane l piece l's page, the lanes past the last piece
+// with keys that piece's.
+// CHECK:         %[[LAST:.*]] = arith.divui %{{.*}}, %c16{{.*}} : index
+// CHECK:         %[[LANE:.*]] = arith.remui %thread_id_x, %c32{{.*}} : index
+// CHECK:         %[[MINE:.*]] = arith.minui %[[LANE]], %[[LAST]] : index
+// CHECK:         %[[OFF:.*]] = arith.muli %[[MINE]], %c16{{.*}} : index
+// CHECK:         %[[POS:.*]] = arith.addi %{{.*}}, %[[OFF]] : index
+// CHECK:         %[[SLOT:.*]] = arith.divui %[[POS]], %c16{{.*}} : index
+// CHECK:         %[[PAGES:.*]] = memref.load %[[TABLE]][%block_id_z, %[[SLOT]]]
+// CHECK:         nvvm.mbarrier.try_wait.parity
+// The K block: 8 pieces at most, each one page's; the leader issues.
 // CHECK:         %[[LEFT:.*]] = arith.ceildivui %{{.*}}, %c16{{.*}} : index
 // CHECK:         %[[PIECES:.*]] = arith.minui %[[LEFT]], %c8{{.*}} : index
-// CHECK:         %[[BYTES:.*]] = arith.muli %{{.*}}, %c4096_i32 : i32
-// CHECK:         nvvm.mbarrier.arrive.expect_tx %{{.*}}, %[[BYTES]]
+// CHECK:         scf.if
+// CHECK:           %[[BYTES:.*]] = arith.muli %{{.*}}, %c4096_i32 : i32
+// CHECK:           nvvm.mbarrier.arrive.expect_tx %{{.*}}, %[[BYTES]]
 // CHECK:         scf.for %[[P:.*]] = %c0{{.*}} to %[[PIECES]] step %c1
-// CHECK:           %[[POS:.*]] = arith.addi %{{.*}}, %{{.*}} : index
-// CHECK:           %[[SLOT:.*]] = arith.divui %[[POS]], %c16{{.*}} : index
-// CHECK:           %[[PAGE:.*]] = memref.load %[[TABLE]][%block_id_z, %[[SLOT]]]
-// CHECK:           %[[ROW:.*]] = arith.remui %[[POS]], %c16{{.*}} : index
-// CHECK:           %[[ROW32:.*]] = arith.index_cast %[[ROW]] : index to i32
-// CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c0_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
-// CHECK:           nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c64_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
+// CHECK:           %[[P32:.*]] = arith.index_cast %[[P]] : index to i32
+// CHECK:           %[[PAGE:.*]], %{{.*}} = gpu.shuffle  idx %[[PAGES]], %[[P32]], %c32_i32 : i32
+// CHECK:           scf.if
+// CHECK:             %[[ROW:.*]] = arith.remui %{{.*}}, %c16{{.*}} : index
+// CHECK:             %[[ROW32:.*]] = arith.index_cast %[[ROW]] : index to i32
+// CHECK:             nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c0_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
+// CHECK:             nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c64_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
+// CHECK-NEXT:      }
 // CHECK-NEXT:    }
+// V reads no table: the same pages.
+// CHECK-NOT:     memref.load %[[TABLE]]
+// CHECK:         gpu.shuffle  idx %[[PAGES]]
+// CHECK-NOT:     memref.load %[[TABLE]]
 // V alike; the last block's V waits on "V tail staged" and zeroes its
 // rows past the keys before "V loaded".
 // CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]]
@@ -53,17 +71,23 @@ func.func @pages16(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: 
 // -----
 
 // Pages of 256 rows hold whole blocks: one piece of 128 rows (no loop),
-// from row position % 256 of the block's page (D 64 without a mask: 192
-// query rows, three consumer warpgroups).
+// from row position % 256 of the block's page, which the leader read
+// before it waited for the slot (D 64 without a mask: 192
+// query rows, three consumer warpgroups: the 56-register producer has no
+// loop over pieces here, and the consumers keep 152 registers).
 // CHECK-LABEL: func.func @pages256
-// CHECK:       gpu.func @{{.*}}_paged256(
+// CHECK:       gpu.func @{{.*}}_bm192_bn128_wg3_{{.*}}_paged256(
 // CHECK-SAME:    tensor_maps = [{argument = 0 : i64, box = [64, 192, 1, 1]}, {argument = 1 : i64, box = [64, 1, 128, 1]}, {argument = 2 : i64, box = [64, 1, 128, 1]}
+// CHECK:         nvvm.setmaxregister  decrease 56
 // CHECK-NOT:     arith.minui
 // CHECK:         %[[SLOT:.*]] = arith.divui %{{.*}}, %c256{{.*}} : index
 // CHECK-NEXT:    %[[PAGE:.*]] = memref.load %{{.*}}[%{{.*}}, %[[SLOT]]]
+// CHECK:         nvvm.mbarrier.try_wait.parity
 // CHECK:         arith.remui %{{.*}}, %c256{{.*}} : index
 // CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global {{.*}}, %[[PAGE]]]
 // CHECK-NOT:     arith.minui
+// CHECK-NOT:     gpu.shuffle  idx
+// CHECK:         nvvm.setmaxregister  increase 152
 // CHECK:         gpu.return
 func.func @pages256(%q: tensor<?x8x?x64xf16>, %k: tensor<?x256x8x64xf16>, %v: tensor<?x256x8x64xf16>,
                     %o: tensor<?x8x?x64xf16>, %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
@@ -73,4 +97,51 @@ func.func @pages256(%q: tensor<?x8x?x64xf16>, %k: tensor<?x256x8x64xf16>, %v: te
       paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
       -> tensor<?x8x?x64xf16>
   return %r : tensor<?x8x?x64xf16>
+}
+
+// -----
+
+// Pages smaller than the block at D = 64 take 128 query rows (two consumer
+// warpgroups), not 192: beside three, the producer's loop over the pieces
+// spills. The persistent paged producer keeps 56 registers, the consumers
+// what 48 left them (224).
+// CHECK-LABEL: func.func @pages16_d64
+// CHECK:       gpu.func @{{.*}}_bm128_bn128_wg2_{{.*}}_paged16(
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @pages16_d64(%q: tensor<?x8x?x64xf16>, %k: tensor<?x16x8x64xf16>, %v: tensor<?x16x8x64xf16>,
+                       %o: tensor<?x8x?x64xf16>, %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
+    -> tensor<?x8x?x64xf16> {
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x16x8x64xf16>, tensor<?x16x8x64xf16>)
+      outs(%o : tensor<?x8x?x64xf16>)
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      -> tensor<?x8x?x64xf16>
+  return %r : tensor<?x8x?x64xf16>
+}
+
+// -----
+
+// A mask that reads captures runs one tile per block; its producer walks
+// the block table of visible blocks beside the pages with 48 registers.
+// CHECK-LABEL: func.func @document
+// CHECK:       gpu.func @{{.*}}_paged16(
+// CHECK:         nvvm.setmaxregister  decrease 48
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @document(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
+                    %o: tensor<?x8x?x128xbf16>, %table: tensor<?x?xi32>, %lengths: tensor<?xi32>,
+                    %docs: tensor<?x?xi32>) -> tensor<?x8x?x128xbf16> {
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>)
+      outs(%o : tensor<?x8x?x128xbf16>)
+      captures(%docs : tensor<?x?xi32>)
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      causal = <bottom_right>
+      mask_mod {
+      ^bb0(%b: index, %h: index, %i: index, %j: index, %d: tensor<?x?xi32>):
+        %di = tensor.extract %d[%b, %i] : tensor<?x?xi32>
+        %dj = tensor.extract %d[%b, %j] : tensor<?x?xi32>
+        %same = arith.cmpi eq, %di, %dj : i32
+        fa.yield %same : i1
+      }
+      -> tensor<?x8x?x128xbf16>
+  return %r : tensor<?x8x?x128xbf16>
 }

@@ -294,7 +294,10 @@ struct HopperConfig {
   /// registers rather than 40 (it also reads each tile's offsets or pages
   /// and zeroes V tails;
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
-  /// spare them.
+  /// spare them; a paged one 56, for its loop over a block's pieces (with
+  /// 48, 48-56 bytes of spills at D = 64 beside three consumer
+  /// warpgroups): the consumers keep what they kept beside 48 (224 for
+  /// two, 152 for three; they get the rest in units of 8).
   bool roomyProducer = false;
   /// Where the consumers stage O for the epilogue (with stageOutput, else
   /// the registers): each warpgroup writes its normalized rows into shared
@@ -330,11 +333,19 @@ struct HopperConfig {
   /// 44-68 bytes of spills for causal; with 56, 8 for bottom-right causal
   /// with a window), 56 for the one comparison of a key-bound mask in pairs
   /// (with 48, 8-40 bytes of spills for causal at D = 128).
+  /// One tile per block: 48 for a paged tile whose mask reads captures
+  /// (it walks the block table of visible blocks beside the pages; with
+  /// 24, 84-96 bytes of spills at D = 64 and 128 under a document mask;
+  /// those consumers run the serial schedule, which 224 registers hold).
   int64_t producerRegisters() const {
     if (persistent && masked)
       return pairedTiles ? 56 : 64;
+    if (persistent && zeroesValueTails() && roomyProducer)
+      return pageSize ? 56 : 48;
     if (persistent)
-      return zeroesValueTails() && roomyProducer ? 48 : 40;
+      return 40;
+    if (pageSize && blockTableEntries)
+      return 48;
     return warpgroups() == 3 ? 32 : 24;
   }
   /// Registers the block holds from its launch: its threads times the

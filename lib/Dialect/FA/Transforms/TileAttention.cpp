@@ -210,6 +210,12 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
       op.getHeadDim() <= 128 && sizes.blockN % op.getPageSize() != 0 &&
       op.getPageSize() % sizes.blockN != 0)
     sizes.blockN = 32;
+  // Three consumer warpgroups (192 rows at D = 64) leave the producer 56
+  // registers, too few for its loop over the page pieces of a block
+  // (pages smaller than the block; ptxas spilled 12-20 bytes): 128 rows.
+  if (op.isPaged() && chosen.wgmmaDefaults && !requested.blockM &&
+      sizes.blockM == 192 && op.getPageSize() % sizes.blockN != 0)
+    sizes.blockM = 128;
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
