@@ -111,6 +111,9 @@ Value HopperKernelEmitter::loadBlockPages(Value kvStart) {
   // at 16-row pages. Reading them ahead changed the paged kernels' speed
   // by -3 to +10 % on the H200: those reads did not bound the producer.)
   int64_t pieceRows = config.kvLoadRows();
+  // (Block-n is at most 256 and a piece at least 8 rows: verifyHopperConfig
+  // and isWgmmaPaging.)
+  assert(config.blockN / pieceRows <= 32 && "a lane per piece");
   Value piece = idx(0);
   if (pieceRows < config.blockN) {
     Value lastPiece = div(sub(sub(kvLength, kvStart), idx(1)), idx(pieceRows));

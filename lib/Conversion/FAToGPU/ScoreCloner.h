@@ -65,6 +65,10 @@ struct ScoreFunctionOptions {
   SmallVector<Value> blockValues;
 };
 
+/// Whether `value` is the split count of a split tile (the forall's first
+/// bound), which a kernel reads from the partial LSE's first dimension.
+bool isSplitCount(const FusedAttentionTile &tile, Value value);
+
 class ScoreFunction {
 public:
   /// Analyses `tile`; reports (on the offending op) and fails when its

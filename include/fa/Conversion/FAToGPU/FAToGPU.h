@@ -294,10 +294,11 @@ struct HopperConfig {
   /// registers rather than 40 (it also reads each tile's offsets or pages
   /// and zeroes V tails;
   /// ptxas spilled 32 bytes at D = 64 with 40), when the consumers can
-  /// spare them; a paged one 56, for its loop over a block's pieces (with
-  /// 48, 48-56 bytes of spills at D = 64 beside three consumer
-  /// warpgroups): the consumers keep what they kept beside 48 (224 for
-  /// two, 152 for three; they get the rest in units of 8).
+  /// spare them; a paged one 56, for its block's pages and its loop over
+  /// the pieces (with 48, ALiBi at D = 128 spilled 32 bytes, and D = 64
+  /// beside three consumer warpgroups 48-56): the consumers keep what they
+  /// kept beside 48 (224 for two, 152 for three; they get the rest in
+  /// units of 8).
   bool roomyProducer = false;
   /// Where the consumers stage O for the epilogue (with stageOutput, else
   /// the registers): each warpgroup writes its normalized rows into shared
