@@ -81,12 +81,12 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
   if (ops.empty() && hasBackward &&
       (options.splitKV != "none" || options.packGQA || options.keyWarps ||
        options.warps || options.persistent != "auto" ||
-       options.epilogue != "auto" || options.exp2Emulation ||
-       options.columnIntervals))
+       options.epilogue != "auto" || options.pagedLoads != "auto" ||
+       options.exp2Emulation || options.columnIntervals))
     return emitError(module.getLoc(),
                      "split-kv, pack-gqa, warps, key-warps, persistent, "
-                     "epilogue, exp2-emulation and column-intervals shape "
-                     "forward kernels, and "
+                     "epilogue, paged-loads, exp2-emulation and "
+                     "column-intervals shape forward kernels, and "
                      "the module holds only fa.attention_backward (whose "
                      "kernels take their warps from their tiles)");
   // Input lowered to the GPU already (no fa op, no tile): its kernels are
@@ -102,14 +102,16 @@ mlir::fa::compileAttentionKernels(ModuleOp module,
        options.keyWarps || options.splitKV != "none" || options.packGQA ||
        options.backwardBlockM || options.backwardBlockN ||
        options.backwardDq != "auto" || options.persistent != "auto" ||
-       options.epilogue != "auto" || options.strategy != "auto" ||
-       options.exp2Emulation || options.columnIntervals))
+       options.epilogue != "auto" || options.pagedLoads != "auto" ||
+       options.strategy != "auto" || options.exp2Emulation ||
+       options.columnIntervals))
     return emitError(module.getLoc(),
                      "the input is lowered to the GPU already (its kernels "
                      "carry fa.launch): the strategy, tile and schedule "
                      "options (strategy, block-m/n, warps, stages, "
                      "key-warps, split-kv, pack-gqa, persistent, epilogue, "
-                     "exp2-emulation, column-intervals, backward-*) would "
+                     "paged-loads, exp2-emulation, column-intervals, "
+                     "backward-*) would "
                      "change nothing");
   if (!ops.empty() && !hasBackward && options.backwardDq != "auto")
     return emitError(module.getLoc(),

@@ -170,6 +170,7 @@ void mlir::fa::buildFALowerToGPUPipeline(OpPassManager &pm,
   gpu.columnIntervals = options.columnIntervals;
   gpu.persistent = options.persistent;
   gpu.epilogue = options.epilogue;
+  gpu.pagedLoads = options.pagedLoads;
   pm.addPass(createFALowerToGPU(gpu));
 }
 
@@ -295,6 +296,9 @@ std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
                                options.persistent);
   if (!parseEpilogue(options.epilogue))
     return getOptionValueError("epilogue", kEpilogueValues, options.epilogue);
+  if (!parsePagedLoads(options.pagedLoads))
+    return getOptionValueError("paged-loads", kPagedLoadsValues,
+                               options.pagedLoads);
   if (options.optLevel > 3)
     return "opt-level must be 0, 1, 2 or 3, not " +
            std::to_string(options.optLevel);
@@ -371,8 +375,8 @@ void mlir::fa::registerFAPipelines() {
       buildFALowerToGPUPipeline, /*serializes=*/false,
       {"chip", "strategy", "block-m", "block-n", "warps", "key-warps", "stages",
        "exp2-emulation", "column-intervals", "persistent", "epilogue",
-       "backward-dq", "backward-block-m", "backward-block-n", "split-kv",
-       "pack-gqa"});
+       "paged-loads", "backward-dq", "backward-block-m", "backward-block-n",
+       "split-kv", "pack-gqa"});
   registerCheckedPipeline(
       "fa-gpu-to-nvvm-pipeline",
       "nvgpu-level gpu.module to the NVVM/LLVM dialects with an nvvm target",

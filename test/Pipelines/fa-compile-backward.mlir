@@ -160,7 +160,7 @@
 
 // STAGES2: fa-compile: fa_attention_backward_key_value_f16_d128_bm32_bn64_s2_{{[0-9a-f]+}} -> {{.*}}stage2.1.{ptx,json}
 
-// FWDOPT: error: split-kv, pack-gqa, warps, key-warps, persistent, epilogue, exp2-emulation and column-intervals shape forward kernels, and the module holds only fa.attention_backward (whose kernels take their warps from their tiles)
+// FWDOPT: error: split-kv, pack-gqa, warps, key-warps, persistent, epilogue, paged-loads, exp2-emulation and column-intervals shape forward kernels, and the module holds only fa.attention_backward (whose kernels take their warps from their tiles)
 // BADDQ: error: backward-dq must be auto, accumulate or stage, got 'atomic'
 // BADDQ-NOT: error
 // BADEPI: error: epilogue must be auto, registers, staged or tma, got 'tmaa'

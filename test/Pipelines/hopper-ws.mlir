@@ -145,7 +145,7 @@
 // LOWERED: fa-compile: fa_attention_f16_d64_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}} -> {{.*}}relowered.{ptx,json}
 // PERSISTENT: error: persistent must be auto, on or off, got 'sometimes'
 // PERSISTENT-NOT: error
-// LOWEREDOPT: error: the input is lowered to the GPU already (its kernels carry fa.launch): the strategy, tile and schedule options (strategy, block-m/n, warps, stages, key-warps, split-kv, pack-gqa, persistent, epilogue, exp2-emulation, column-intervals, backward-*) would change nothing
+// LOWEREDOPT: error: the input is lowered to the GPU already (its kernels carry fa.launch): the strategy, tile and schedule options (strategy, block-m/n, warps, stages, key-warps, split-kv, pack-gqa, persistent, epilogue, paged-loads, exp2-emulation, column-intervals, backward-*) would change nothing
 // THREADS: error: its fa.launch has 256 threads, but the kernel's known block size is 384
 // LCHIP: error: its fa.launch names chip 'sm_86', but the compile targets 'sm_90a'
 // SMEM: error: its fa.launch asks for -1 bytes of dynamic shared memory; sm_90a has 0 to 232432

@@ -140,7 +140,14 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "staged (through shared memory, 16-byte pieces of whole rows; "
            "O's base and strides 16-byte multiples) or tma (staged, then "
            "stored by TMA through a tensor map of O; not for "
-           "variable-length batches)">
+           "variable-length batches)">,
+    Option<"pagedLoads", "paged-loads", "std::string", /*default=*/"\"auto\"",
+           "hopper-ws kernels against a paged KV cache: how the producer "
+           "loads K and V: auto (the default: tma), tma (one TMA load per "
+           "64-column slab of each piece of a key block that lies in one "
+           "page) or cp-async (the producer warp gathers the block's rows "
+           "with cp.async, 16 bytes a lane, zero-filling those past the "
+           "keys)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

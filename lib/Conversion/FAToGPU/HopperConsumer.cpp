@@ -139,10 +139,21 @@ void HopperKernelEmitter::passTurn() {
         i32(2 * 128));
 }
 
+void HopperKernelEmitter::fenceGatheredPages() {
+  // cp.async writes through the generic proxy; wgmma reads through the
+  // async proxy.
+  if (config.gathersPages())
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+}
+
 SmallVector<Value> HopperKernelEmitter::issueScores(const Stage &stage) {
   // D / 16 MMAs of 64 x block-n x 16, Q and K both K-major, once the
   // producer's K has landed.
   waitBarrier(kLoaded(stage.slot), stage.parity);
+  fenceGatheredPages();
   waitTurn();
   Value kSlot = slotDescriptor(kDesc, stage.slot, kSlotBytes);
   emitWgmmaFence(b);
@@ -167,6 +178,7 @@ void HopperKernelEmitter::issueValues(HopperState &state, const Stage &stage) {
   // block-n / 16 MMAs of 64 x Dv x 16, P from registers, V N-major (16
   // keys are 2048 bytes of every slab).
   waitBarrier(vLoaded(stage.slot), stage.parity);
+  fenceGatheredPages();
   Value vSlot = slotDescriptor(vDesc, stage.slot, vSlotBytes);
   state.pending = fenceRegisters(b, state.pending);
   state.acc = fenceRegisters(b, state.acc);

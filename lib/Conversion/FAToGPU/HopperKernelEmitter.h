@@ -140,6 +140,14 @@ private:
   void loadKeyRows(Value map, Value bar, Value kvStart, int64_t dstOffset,
                    Value dstSlotOffset, int64_t cols, Value pages,
                    const LeaderEmitter &asLeader);
+  /// loadKeyRows of gathered pages (HopperConfig::gathersPages): the warp
+  /// copies the block's rows of the pool `cache` with cp.async, zero-filling
+  /// those from the sequence's end on, and each lane arrives on `bar` once
+  /// its copies landed.
+  void gatherKeyRows(Value cache, Value bar, Value kvStart, int64_t dstOffset,
+                     Value dstSlotOffset, int64_t cols, Value pages);
+  /// Of gathered pages, the lanes that copy one piece (gatherKeyRows).
+  int64_t lanesPerPiece() const;
   /// Of a paged tile, the pages of the key block at `kvStart`, one piece's
   /// (kvLoadRows()) in each lane (i32): lane l holds piece l's, the lanes
   /// past the last piece with keys that one's. The whole warp; the block
@@ -188,6 +196,9 @@ private:
   /// tiles). The whole warp.
   Value loadValues(Value kvStart, Value slot, Value pages,
                    const LeaderEmitter &asLeader, Value tails);
+  /// Of gathered pages (HopperConfig::gathersPages), once a consumer saw
+  /// them loaded: makes the cp.async writes visible to its wgmma.
+  void fenceGatheredPages();
   /// Whether the consumers compute `block` (unmasked, or masked and maybe
   /// visible; only with a classification predicate), as producer and
   /// consumers decide alike; `unmasked` is BlockRanges::isUnmasked of it.

@@ -27,6 +27,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include "llvm/Support/MathExtras.h"
+
 using namespace mlir;
 using namespace mlir::fa;
 using namespace mlir::fa::detail;
@@ -53,9 +55,12 @@ void HopperKernelEmitter::initBarriers() {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(first.thenBlock());
     NVVM::MBarrierInitOp::create(b, qLoaded(), i32(1), Value());
+    // K and V loaded: the producer's expect-tx, or of gathered pages one
+    // cp.async arrival per lane of the producer warp.
+    int32_t loads = config.gathersPages() ? 32 : 1;
     for (int64_t s = 0; s < config.stages; ++s) {
-      NVVM::MBarrierInitOp::create(b, kLoaded(idx(s)), i32(1), Value());
-      NVVM::MBarrierInitOp::create(b, vLoaded(idx(s)), i32(1), Value());
+      NVVM::MBarrierInitOp::create(b, kLoaded(idx(s)), i32(loads), Value());
+      NVVM::MBarrierInitOp::create(b, vLoaded(idx(s)), i32(loads), Value());
       NVVM::MBarrierInitOp::create(b, kReleased(idx(s)),
                                    i32(config.warpgroups()), Value());
       NVVM::MBarrierInitOp::create(b, vReleased(idx(s)),
@@ -117,7 +122,11 @@ Value HopperKernelEmitter::loadBlockPages(Value kvStart) {
   Value piece = idx(0);
   if (pieceRows < config.blockN) {
     Value lastPiece = div(sub(sub(kvLength, kvStart), idx(1)), idx(pieceRows));
-    piece = b.createOrFold<arith::MinUIOp>(rem(tid, idx(32)), lastPiece);
+    // (Of gathered pages, lane l copies from piece l / lanesPerPiece().)
+    Value lane = rem(tid, idx(32));
+    if (config.gathersPages())
+      lane = div(lane, idx(lanesPerPiece()));
+    piece = b.createOrFold<arith::MinUIOp>(lane, lastPiece);
   }
   Value position = add(kvStart, mul(piece, idx(pieceRows)));
   return memref::LoadOp::create(
@@ -135,6 +144,12 @@ void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
                kRowBase ? add(kRowBase, kvStart) : kvStart, dstOffset,
                dstSlotOffset, blockN, cols);
     });
+    return;
+  }
+  if (config.gathersPages()) {
+    // (cp.async reads the pool K or V itself, not through its map.)
+    gatherKeyRows(map == kMap ? key : value, bar, kvStart, dstOffset,
+                  dstSlotOffset, cols, pages);
     return;
   }
   // A paged cache: the block's rows in pieces of `pieceRows` from
@@ -187,6 +202,121 @@ void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
                                       i32(32), gpu::ShuffleMode::IDX)
                    .getShuffleResult();
   asLeader([&]() { loadPiece(piece, page); });
+}
+
+int64_t HopperKernelEmitter::lanesPerPiece() const {
+  // As many lanes a piece as the warp has for every piece, a power of 2.
+  int64_t pieces = config.blockN / config.kvLoadRows();
+  return int64_t(1) << llvm::Log2_64(32 / pieces);
+}
+
+void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
+                                        int64_t dstOffset, Value dstSlotOffset,
+                                        int64_t cols, Value pages) {
+  // Lanes l of piece l / lanesPerPiece() (lanes past the pieces copy
+  // nothing) copy its rows' 16-byte chunks in turn: of every 64-column
+  // slab, chunk c of the piece's row r by lane (8 r + c) % lanesPerPiece,
+  // read from the page in the lane's `pages` (loadBlockPages), into row r
+  // of the piece's rows of the slab, swizzled as TMA writes them (chunk c
+  // of row r at c ^ r % 8; slabs and pieces are 1024-byte aligned). No
+  // lane needs another's page inside the loop: a shuffle there cost
+  // ptxas 300 bytes of spills in the 56-register producer.
+  int64_t pieceRows = config.kvLoadRows();
+  int64_t pieces = config.blockN / pieceRows;
+  int64_t lanes = lanesPerPiece();
+  Value lane = rem(tid, idx(32));
+  Value piece = div(lane, idx(lanes));
+  Value laneInPiece = rem(lane, idx(lanes));
+  auto copyPiece = scf::IfOp::create(b, lt(piece, idx(pieces)));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(copyPiece.thenBlock());
+  Value pieceStart = add(kvStart, mul(piece, idx(pieceRows)));
+  // The piece's first row in the pool [num_pages, page_size, H, D], as a
+  // byte address (global memory's generic addresses are its global ones).
+  // Pieces from the sequence's end on read from the last piece's page
+  // (its copies read nothing).
+  auto meta = memref::ExtractStridedMetadataOp::create(b, cache);
+  Value rowStride = meta.getStrides()[1];
+  Value pieceOffset =
+      add(add(meta.getOffset(), mul(kvHead, meta.getStrides()[2])),
+          add(mul(arith::IndexCastUIOp::create(b, b.getIndexType(), pages),
+                  meta.getStrides()[0]),
+              mul(rem(pieceStart, idx(config.pageSize)), rowStride)));
+  int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
+  Value pieceBase = arith::IndexCastOp::create(
+      b, b.getI64Type(),
+      add(memref::ExtractAlignedPointerAsIndexOp::create(b, cache),
+          mul(pieceOffset, idx(elementBytes))));
+  Value pieceAddress = arith::AddIOp::create(
+      b, smemBase,
+      castIndexToI32(b, add(add(idx(dstOffset), dstSlotOffset),
+                            mul(piece, idx(pieceRows * kSlabRowBytes)))));
+  auto global = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  // A lane copies chunks chunk0 + j * lanes (j < chunksPerLane) of rows
+  // row0 + k * rowsPerStep: 8 lanes or all of the piece's read a row's
+  // slab together. A loop over k, not unrolled, in 32 bits but for the
+  // source address, which advances by a step: the producer has few
+  // registers.
+  int64_t chunksPerRow = kSlabRowBytes / 16;
+  int64_t rowsPerStep = std::max<int64_t>(1, lanes / chunksPerRow);
+  int64_t chunksPerLane = std::max<int64_t>(1, chunksPerRow / lanes);
+  Value row0 = div(laneInPiece, idx(chunksPerRow));
+  Value chunk0 = castIndexToI32(b, rem(laneInPiece, idx(chunksPerRow)));
+  Value rowBytes = mul(rowStride, idx(elementBytes));
+  auto toI64 = [&](Value index) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), index).getResult();
+  };
+  Value firstSource = arith::AddIOp::create(
+      b, pieceBase,
+      toI64(add(mul(row0, rowBytes),
+                mul(rem(laneInPiece, idx(chunksPerRow)), idx(16)))));
+  Value sourceStep = toI64(mul(rowBytes, idx(rowsPerStep)));
+  // (Negative past the sequence's end: those rows copy nothing.)
+  Value validRows = castIndexToI32(b, sub(kvLength, pieceStart));
+  auto loop = scf::ForOp::create(b, castIndexToI32(b, row0), i32(pieceRows),
+                                 i32(rowsPerStep), ValueRange{firstSource});
+  b.setInsertionPointToStart(loop.getBody());
+  Value row = loop.getInductionVar();
+  Value source = loop.getRegionIterArgs()[0];
+  // Rows from the sequence's end on read nothing and are zero-filled
+  // (V's must be 0: P is 0 there, but 0 * NaN is NaN).
+  Value bytes = arith::SelectOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, validRows),
+      i32(16), i32(0));
+  Value target = arith::AddIOp::create(
+      b, pieceAddress, arith::MulIOp::create(b, row, i32(kSlabRowBytes)));
+  Value phase = arith::AndIOp::create(b, row, i32(7));
+  for (int64_t j = 0; j < chunksPerLane; ++j) {
+    Value chunk = arith::AddIOp::create(b, chunk0, i32(j * lanes));
+    Value swizzled = arith::MulIOp::create(
+        b, arith::XOrIOp::create(b, chunk, phase), i32(16));
+    for (int64_t slab = 0; slab < cols / 64; ++slab) {
+      Value src = LLVM::IntToPtrOp::create(
+          b, global,
+          arith::AddIOp::create(
+              b, source,
+              arith::ConstantOp::create(
+                  b, b.getI64IntegerAttr(j * lanes * 16 + slab * 128)))
+              .getResult());
+      Value dst = LLVM::IntToPtrOp::create(
+          b, shared,
+          arith::AddIOp::create(b, arith::AddIOp::create(b, target, swizzled),
+                                i32(slab * config.blockN * kSlabRowBytes))
+              .getResult());
+      NVVM::CpAsyncOp::create(
+          b, dst, src, b.getI32IntegerAttr(16),
+          NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                               NVVM::LoadCacheModifierKind::CG),
+          bytes);
+    }
+  }
+  scf::YieldOp::create(
+      b, ValueRange{arith::AddIOp::create(b, source, sourceStep).getResult()});
+  // Each lane (of the warp: the barrier counts 32) arrives on `bar` once
+  // its copies landed.
+  b.setInsertionPointAfter(copyPiece);
+  NVVM::CpAsyncMBarrierArriveOp::create(b, bar, /*noinc=*/true);
 }
 
 SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {

@@ -345,6 +345,8 @@ std::string mlir::fa::getAttentionKernelName(const AttentionKernelSpec &spec,
       config.blockM, config.blockN, config.warpgroups(), config.stages);
   if (config.emulatedExp2 > 0)
     name += "_e" + std::to_string(config.emulatedExp2);
+  if (config.gathersPages())
+    name += "_cpasync";
   if (spec.lseType)
     name += "_lse";
   return name;

@@ -50,6 +50,14 @@ std::optional<Epilogue> mlir::fa::parseEpilogue(StringRef name) {
       .Default(std::nullopt);
 }
 
+std::optional<PagedLoads> mlir::fa::parsePagedLoads(StringRef name) {
+  return llvm::StringSwitch<std::optional<PagedLoads>>(name)
+      .Case("auto", PagedLoads::Auto)
+      .Case("tma", PagedLoads::Tma)
+      .Case("cp-async", PagedLoads::CpAsync)
+      .Default(std::nullopt);
+}
+
 ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
   // Opt-in dynamic shared memory per block (CUDA programming guide, table
   // of compute capabilities).
@@ -230,6 +238,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     config.emulatedExp2 = options.exp2Emulation;
     config.columnIntervals = options.columnIntervals;
     config.persistence = options.persistence;
+    config.pagedLoads = options.pagedLoads;
     chooseHopperEpilogue(options.epilogue, tile->isVarlen(), config);
     // (A block-m the strategy cannot take is verifyHopperConfig's error.)
     if (options.warps != 0 && config.blockM % 64 == 0 &&
@@ -275,6 +284,13 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                        "epilogue=staged and epilogue=tma are options of "
                        "the hopper-ws strategy; mma-sync kernels store O "
                        "from the registers");
+    }
+    if (options.pagedLoads != PagedLoads::Auto) {
+      rewriter.eraseOp(gpuModule);
+      return emitError(forall.getLoc(),
+                       "paged-loads=tma and paged-loads=cp-async are "
+                       "options of the hopper-ws strategy; mma-sync kernels "
+                       "gather pages with cp.async");
     }
     MmaSyncConfig config;
     config.blockM = tile->blockM;
@@ -501,6 +517,13 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
       return signalPassFailure();
     }
     options.epilogue = *parsedEpilogue;
+    std::optional<PagedLoads> parsedPagedLoads = parsePagedLoads(pagedLoads);
+    if (!parsedPagedLoads) {
+      emitError(loc, getOptionValueError("paged-loads", kPagedLoadsValues,
+                                         pagedLoads));
+      return signalPassFailure();
+    }
+    options.pagedLoads = *parsedPagedLoads;
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();

@@ -10,7 +10,8 @@
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 // strategy=auto builds the same kernels on sm_90a.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
-// (fa-lower-to-gpu-hopper-paged-refused.mlir: the paged tiles it refuses.)
+// (fa-lower-to-gpu-hopper-paged-refused.mlir: the paged tiles it refuses;
+// fa-lower-to-gpu-hopper-paged-cp-async.mlir: paged-loads=cp-async.)
 
 // CHECK-LABEL: func.func @pages16
 // CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+_paged16]]::@[[K]] blocks in (%{{.*}}, %c8{{.*}}, %{{.*}})
@@ -61,6 +62,64 @@ func.func @pages16(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: 
                    %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
     -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
   %r, %l = fa.attention ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>)
+      outs(%o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>)
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      causal = <bottom_right>
+      -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+  return %r, %l : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @pages64
+// CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+_paged64]]::@[[K]] blocks in (%{{.*}}, %c8{{.*}}, %{{.*}})
+// CHECK:       gpu.func @[[K]](
+// CHECK-SAME:    %[[TABLE:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[LENS:[a-z0-9]+]]: memref<?xi32, {{.*}}>, %{{[a-z0-9]+}}: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr, %[[VMAP:[a-z0-9]+]]: !llvm.ptr
+// CHECK-SAME:    page_size = 64
+// CHECK-SAME:    strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 1, 64, 1]}, {argument = 2 : i64, box = [64, 1, 64, 1]}
+// CHECK:         memref.load %[[LENS]][%{{.*}}]
+// The producer warp reads the block's pages before it waits for the
+// slot, one load: lane l piece l's page, the lanes past the last piece
+// with keys that piece's.
+// CHECK:         %[[LAST:.*]] = arith.divui %{{.*}}, %c64{{.*}} : index
+// CHECK:         %[[LANE:.*]] = arith.remui %thread_id_x, %c32{{.*}} : index
+// CHECK:         %[[MINE:.*]] = arith.minui %[[LANE]], %[[LAST]] : index
+// CHECK:         %[[OFF:.*]] = arith.muli %[[MINE]], %c64{{.*}} : index
+// CHECK:         %[[POS:.*]] = arith.addi %{{.*}}, %[[OFF]] : index
+// CHECK:         %[[SLOT:.*]] = arith.divui %[[POS]], %c64{{.*}} : index
+// CHECK:         %[[PAGES:.*]] = memref.load %[[TABLE]][%block_id_z, %[[SLOT]]]
+// CHECK:         nvvm.mbarrier.try_wait.parity
+// The K block: 8 pieces at most, each one page's; the leader issues.
+// CHECK:         %[[LEFT:.*]] = arith.ceildivui %{{.*}}, %c64{{.*}} : index
+// CHECK:         %[[PIECES:.*]] = arith.minui %[[LEFT]], %c2{{.*}} : index
+// CHECK:         scf.if
+// CHECK:           %[[BYTES:.*]] = arith.muli %{{.*}}, %c16384_i32 : i32
+// CHECK:           nvvm.mbarrier.arrive.expect_tx %{{.*}}, %[[BYTES]]
+// CHECK:         scf.for %[[P:.*]] = %c0{{.*}} to %[[PIECES]] step %c1
+// CHECK:           %[[P32:.*]] = arith.index_cast %[[P]] : index to i32
+// CHECK:           %[[PAGE:.*]], %{{.*}} = gpu.shuffle  idx %[[PAGES]], %[[P32]], %c32_i32 : i32
+// CHECK:           scf.if
+// CHECK:             %[[ROW:.*]] = arith.remui %{{.*}}, %c64{{.*}} : index
+// CHECK:             %[[ROW32:.*]] = arith.index_cast %[[ROW]] : index to i32
+// CHECK:             nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c0_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
+// CHECK:             nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%c64_i32{{.*}}, %{{.*}}, %[[ROW32]], %[[PAGE]]]
+// CHECK-NEXT:      }
+// CHECK-NEXT:    }
+// V reads no table: the same pages.
+// CHECK-NOT:     memref.load %[[TABLE]]
+// CHECK:         gpu.shuffle  idx %[[PAGES]]
+// CHECK-NOT:     memref.load %[[TABLE]]
+// V alike; the last block's V waits on "V tail staged" and zeroes its
+// rows past the keys before "V loaded".
+// CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[VMAP]]
+// CHECK:         llvm.store %{{.*}} : vector<4xi32>, !llvm.ptr<3>
+// CHECK:         nvvm.fence.proxy
+// CHECK:         gpu.return
+func.func @pages64(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x64x2x128xbf16>, %v: tensor<?x64x2x128xbf16>,
+                   %o: tensor<?x8x?x128xbf16>, %lse: tensor<?x8x?xf32>,
+                   %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
+    -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
+  %r, %l = fa.attention ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x64x2x128xbf16>, tensor<?x64x2x128xbf16>)
       outs(%o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>)
       paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
       causal = <bottom_right>

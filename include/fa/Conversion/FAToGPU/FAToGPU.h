@@ -70,6 +70,21 @@ std::optional<Epilogue> parseEpilogue(StringRef name);
 inline constexpr StringLiteral kEpilogueValues =
     "auto, registers, staged or tma";
 
+/// How a hopper-ws kernel's producer loads K and V from a paged cache
+/// (HopperConfig::gathersPages).
+enum class PagedLoads {
+  /// The strategy's choice: TMA.
+  Auto,
+  /// One TMA per slab of each piece of a block that lies in one page.
+  Tma,
+  /// The producer warp gathers the block's rows with cp.async.
+  CpAsync,
+};
+
+/// "auto", "tma" or "cp-async".
+std::optional<PagedLoads> parsePagedLoads(StringRef name);
+inline constexpr StringLiteral kPagedLoadsValues = "auto, tma or cp-async";
+
 /// What the kernel may use on the target chip.
 struct GPUTarget {
   std::string chip = "sm_90a";
@@ -143,6 +158,9 @@ struct FAToGPUOptions {
   /// How hopper-ws forward kernels store O; mma-sync kernels take only
   /// Auto and Registers.
   Epilogue epilogue = Epilogue::Auto;
+  /// How hopper-ws kernels load a paged cache; mma-sync kernels take only
+  /// Auto (they gather with cp.async).
+  PagedLoads pagedLoads = PagedLoads::Auto;
 };
 
 /// The period of FAToGPUOptions::exp2Emulation: element i of a softmax row
@@ -265,10 +283,24 @@ struct HopperConfig {
   int64_t kvLoadRows() const {
     return pageSize ? std::gcd(pageSize, blockN) : blockN;
   }
+  /// What the options ask of gathersPages().
+  PagedLoads pagedLoads = PagedLoads::Auto;
+  /// Whether the producer warp gathers K and V of a paged tile with
+  /// cp.async, each lane 16-byte chunks of whole rows, instead of TMA
+  /// (`paged-loads=cp-async`; auto keeps TMA). The chunks land 128-byte
+  /// swizzled as TMA's would, rows past the keys zero-filled; each lane's
+  /// cp.async arrival counts on "K/V loaded". Meant for pages smaller
+  /// than the block, whose TMA pieces are small (16-row pages ran at
+  /// 0.66-0.83x of the contiguous cache on the H200; docs/PagedKV.md).
+  bool gathersPages() const {
+    return pageSize && pagedLoads == PagedLoads::CpAsync;
+  }
   /// Whether the producer zeroes the V rows past a sequence's keys in its
   /// last block, through one more mbarrier: variable-length and paged
-  /// tiles.
-  bool zeroesValueTails() const { return varlen || pageSize > 0; }
+  /// tiles loaded by TMA (gathered pages zero-fill them).
+  bool zeroesValueTails() const {
+    return varlen || (pageSize > 0 && !gathersPages());
+  }
   /// Of every 8 exponentials of the softmax, how many the consumers
   /// compute on the FMA pipe (a polynomial, SoftmaxOptions::emulatedExp2)
   /// instead of MUFU.EX2. MUFU takes 16 a cycle per SM against 4096 bf16
@@ -341,10 +373,12 @@ struct HopperConfig {
   int64_t producerRegisters() const {
     if (persistent && masked)
       return pairedTiles ? 56 : 64;
-    if (persistent && zeroesValueTails() && roomyProducer)
+    if (persistent && roomyProducer)
       return pageSize ? 56 : 48;
     if (persistent)
       return 40;
+    if (gathersPages())
+      return 56;
     if (pageSize && blockTableEntries)
       return 48;
     return warpgroups() == 3 ? 32 : 24;
