@@ -224,6 +224,11 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   int64_t pieceRows = config.kvLoadRows();
   int64_t pieces = config.blockN / pieceRows;
   int64_t lanes = lanesPerPiece();
+  // The slot's copies of `stages` blocks ago (K and V: a group each) have
+  // landed: the consumers released the slot after they saw them. Waiting
+  // for them costs nothing and tells compute-sanitizer's racecheck, which
+  // does not follow the mbarrier, that these copies do not race those.
+  NVVM::CpAsyncWaitGroupOp::create(b, 2 * config.stages - 1);
   Value lane = rem(tid, idx(32));
   Value piece = div(lane, idx(lanes));
   Value laneInPiece = rem(lane, idx(lanes));
@@ -317,6 +322,7 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   // its copies landed.
   b.setInsertionPointAfter(copyPiece);
   NVVM::CpAsyncMBarrierArriveOp::create(b, bar, /*noinc=*/true);
+  NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
 SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {

@@ -369,7 +369,9 @@ struct HopperConfig {
   /// One tile per block: 48 for a paged tile whose mask reads captures
   /// (it walks the block table of visible blocks beside the pages; with
   /// 24, 84-96 bytes of spills at D = 64 and 128 under a document mask;
-  /// those consumers run the serial schedule, which 224 registers hold).
+  /// those consumers run the serial schedule, which 224 registers hold);
+  /// 56 where it gathers pages (gathersPages; with 24-40, 8-212 bytes of
+  /// spills at D = 64 and 128; the consumers keep 224).
   int64_t producerRegisters() const {
     if (persistent && masked)
       return pairedTiles ? 56 : 64;
@@ -408,7 +410,7 @@ struct HopperConfig {
   int64_t querySlots = 1;
   /// mbarriers in shared memory: Q loaded, per ring stage K loaded, V
   /// loaded, K released and V released by the consumers, Q released, for
-  /// a variable-length or paged tile "V tail staged" (the last block's V,
+  /// a variable-length or TMA-paged tile "V tail staged" (the last block's V,
   /// loaded for the producer to zero its rows past the sequence), and Q
   /// loaded and Q released of the second Q slot.
   int64_t barriers() const {
