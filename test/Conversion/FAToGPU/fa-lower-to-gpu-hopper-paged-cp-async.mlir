@@ -40,6 +40,8 @@
 // CHECK:         %[[PAGES:.*]] = memref.load %[[TABLE]][%block_id_z, %{{.*}}]
 // CHECK:         nvvm.mbarrier.try_wait.parity
 // CHECK-NOT:     nvvm.mbarrier.arrive.expect_tx
+// The copies of two blocks ago (K and V: a group each) have landed.
+// CHECK:         nvvm.cp.async.wait.group 3
 // CHECK:         scf.if
 // CHECK:           memref.extract_strided_metadata %[[KEYS]]
 // CHECK:           arith.remui %{{.*}}, %c16{{.*}} : index
@@ -63,6 +65,7 @@
 // CHECK-NEXT:      }
 // CHECK-NEXT:    }
 // CHECK-NEXT:    nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
+// CHECK-NEXT:    nvvm.cp.async.commit.group
 // V: the same pages, no table read, no tail staging.
 // CHECK-NOT:     memref.load %[[TABLE]]
 // CHECK:         memref.extract_strided_metadata %[[VALUES]]
