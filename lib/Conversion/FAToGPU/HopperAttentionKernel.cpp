@@ -151,17 +151,19 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
     if (config.warpgroups() > 1)
       NVVM::SetMaxRegisterOp::create(b, config.producerRegisters(),
                                      NVVM::SetMaxRegisterAction::decrease);
-    auto firstWarp =
-        scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                   warpInGroup, idx(0)));
-    b.setInsertionPointToStart(firstWarp.thenBlock());
+    // Its first warp runs the block loop, or where it gathers pages the
+    // whole warpgroup (HopperConfig::producerThreads).
+    if (config.producerThreads() == 32) {
+      auto firstWarp = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpInGroup,
+                                   idx(0)));
+      b.setInsertionPointToStart(firstWarp.thenBlock());
+    }
     if (config.persistent) {
       emitProducerTiles();
     } else {
       if (!qIssued) {
-        auto leader = scf::IfOp::create(
-            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                     rem(tid, idx(32)), idx(0)));
+        auto leader = scf::IfOp::create(b, isProducerLeader());
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(leader.thenBlock());
         loadQ();

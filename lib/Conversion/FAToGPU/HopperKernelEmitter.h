@@ -129,29 +129,36 @@ private:
   void loadTile(Value map, Value bar, Value batch, Value head, Value row,
                 int64_t dstOffset, Value dstSlotOffset, int64_t rows,
                 int64_t cols);
-  /// Emits its loads in the producer warp's leader lane (an scf.if).
+  /// Emits its loads in the producer's leader thread (an scf.if).
   using LeaderEmitter = std::function<void(function_ref<void()>)>;
   /// loadTile of the key block of K or V (`map`, `cols` columns) at
   /// `kvStart` of the current tile's sequence: of a packed tensor at the
   /// sequence's rows, of a paged cache through the block table, in pieces
   /// that each lie in one page, none from the sequence's end on, at the
-  /// pages loadBlockPages read into `pages`. The whole warp; the leader
-  /// issues.
+  /// pages loadBlockPages read into `pages`. The producer's threads; the
+  /// leader issues TMA loads.
   void loadKeyRows(Value map, Value bar, Value kvStart, int64_t dstOffset,
                    Value dstSlotOffset, int64_t cols, Value pages,
                    const LeaderEmitter &asLeader);
-  /// loadKeyRows of gathered pages (HopperConfig::gathersPages): the warp
-  /// copies the block's rows of the pool `cache` with cp.async, zero-filling
-  /// those from the sequence's end on, and each lane arrives on `bar` once
-  /// its copies landed.
+  /// loadKeyRows of gathered pages (HopperConfig::gathersPages): the
+  /// producer warpgroup copies the block's rows of the pool `cache` with
+  /// cp.async, zero-filling those from the sequence's end on, and each
+  /// thread arrives on `bar` once its copies landed.
   void gatherKeyRows(Value cache, Value bar, Value kvStart, int64_t dstOffset,
                      Value dstSlotOffset, int64_t cols, Value pages);
-  /// Of gathered pages, the lanes that copy one piece (gatherKeyRows).
+  /// Of gathered pages, the producer threads that copy one piece
+  /// (gatherKeyRows).
   int64_t lanesPerPiece() const;
+  /// The thread's index among the producer's (HopperConfig::
+  /// producerThreads), and whether it is the first, which issues the TMA
+  /// loads and publishes tiles.
+  Value producerLane();
+  Value isProducerLeader();
   /// Of a paged tile, the pages of the key block at `kvStart`, one piece's
-  /// (kvLoadRows()) in each lane (i32): lane l holds piece l's, the lanes
-  /// past the last piece with keys that one's. The whole warp; the block
-  /// holds keys.
+  /// (kvLoadRows()) in each lane (i32): lane l holds piece l's (of
+  /// gathered pages producer thread t piece t / lanesPerPiece()'s), the
+  /// lanes past the last piece with keys that one's. The producer's
+  /// threads; the block holds keys.
   Value loadBlockPages(Value kvStart);
   /// The coordinates, scores-body cloner and key blocks of a tile.
   void beginTile(const TileCoordinates &coordinates);

@@ -7,7 +7,9 @@
 // The producer side of the hopper-ws kernel: the mbarriers of the ring, the
 // TMA loads of Q, K and V into the 128-byte-swizzled slabs wgmma reads
 // (Wgmma.h; a box of 64 columns x rows is exactly one slab, and TMA writes
-// the swizzle), and the producer warp's loop over the tile's key blocks.
+// the swizzle), or of a paged cache cp.async gathers, and the producer's
+// loop over the tile's key blocks (its first warp's, or of gathered pages
+// its warpgroup's).
 //
 // The ring: stage s has "K loaded" and "V loaded" barriers (one arrival,
 // the producer's expect-tx, plus the TMA bytes) and "K released" and "V
@@ -56,8 +58,8 @@ void HopperKernelEmitter::initBarriers() {
     b.setInsertionPointToStart(first.thenBlock());
     NVVM::MBarrierInitOp::create(b, qLoaded(), i32(1), Value());
     // K and V loaded: the producer's expect-tx, or of gathered pages one
-    // cp.async arrival per lane of the producer warp.
-    int32_t loads = config.gathersPages() ? 32 : 1;
+    // cp.async arrival per producer thread.
+    int32_t loads = config.gathersPages() ? config.producerThreads() : 1;
     for (int64_t s = 0; s < config.stages; ++s) {
       NVVM::MBarrierInitOp::create(b, kLoaded(idx(s)), i32(loads), Value());
       NVVM::MBarrierInitOp::create(b, vLoaded(idx(s)), i32(loads), Value());
@@ -122,8 +124,9 @@ Value HopperKernelEmitter::loadBlockPages(Value kvStart) {
   Value piece = idx(0);
   if (pieceRows < config.blockN) {
     Value lastPiece = div(sub(sub(kvLength, kvStart), idx(1)), idx(pieceRows));
-    // (Of gathered pages, lane l copies from piece l / lanesPerPiece().)
-    Value lane = rem(tid, idx(32));
+    // (Of gathered pages, producer thread t copies from piece
+    // t / lanesPerPiece().)
+    Value lane = producerLane();
     if (config.gathersPages())
       lane = div(lane, idx(lanesPerPiece()));
     piece = b.createOrFold<arith::MinUIOp>(lane, lastPiece);
@@ -205,18 +208,29 @@ void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
 }
 
 int64_t HopperKernelEmitter::lanesPerPiece() const {
-  // As many lanes a piece as the warp has for every piece, a power of 2.
+  // As many threads a piece as the producer has for every piece, a power
+  // of 2.
   int64_t pieces = config.blockN / config.kvLoadRows();
-  return int64_t(1) << llvm::Log2_64(32 / pieces);
+  return int64_t(1) << llvm::Log2_64(config.producerThreads() / pieces);
+}
+
+Value HopperKernelEmitter::producerLane() {
+  return rem(tid, idx(config.producerThreads()));
+}
+
+Value HopperKernelEmitter::isProducerLeader() {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, producerLane(),
+                               idx(0));
 }
 
 void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
                                         int64_t dstOffset, Value dstSlotOffset,
                                         int64_t cols, Value pages) {
-  // Lanes l of piece l / lanesPerPiece() (lanes past the pieces copy
-  // nothing) copy its rows' 16-byte chunks in turn: of every 64-column
-  // slab, chunk c of the piece's row r by lane (8 r + c) % lanesPerPiece,
-  // read from the page in the lane's `pages` (loadBlockPages), into row r
+  // Producer threads ("lanes") l of piece l / lanesPerPiece() (lanes past
+  // the pieces copy nothing) copy its rows' 16-byte chunks in turn: of
+  // every 64-column slab, chunk c of the piece's row r by lane
+  // (8 r + c) % lanesPerPiece, read from the page in the lane's `pages`
+  // (loadBlockPages), into row r
   // of the piece's rows of the slab, swizzled as TMA writes them (chunk c
   // of row r at c ^ r % 8; slabs and pieces are 1024-byte aligned). No
   // lane needs another's page inside the loop: a shuffle there cost
@@ -229,7 +243,7 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   // for them costs nothing and tells compute-sanitizer's racecheck, which
   // does not follow the mbarrier, that these copies do not race those.
   NVVM::CpAsyncWaitGroupOp::create(b, 2 * config.stages - 1);
-  Value lane = rem(tid, idx(32));
+  Value lane = producerLane();
   Value piece = div(lane, idx(lanes));
   Value laneInPiece = rem(lane, idx(lanes));
   auto copyPiece = scf::IfOp::create(b, lt(piece, idx(pieces)));
@@ -318,7 +332,7 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   }
   scf::YieldOp::create(
       b, ValueRange{arith::AddIOp::create(b, source, sourceStep).getResult()});
-  // Each lane (of the warp: the barrier counts 32) arrives on `bar` once
+  // Each producer thread (the barrier counts them) arrives on `bar` once
   // its copies landed.
   b.setInsertionPointAfter(copyPiece);
   NVVM::CpAsyncMBarrierArriveOp::create(b, bar, /*noinc=*/true);
@@ -326,11 +340,10 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
 }
 
 SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {
-  // The whole warp runs the loop (the block classification may combine
-  // its lanes with shuffles) and waits; one lane issues the loads.
-  Value lane = rem(tid, idx(32));
-  Value leader =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
+  // The producer's threads (whole warps: the block classification may
+  // combine lanes with shuffles) run the loop and wait; one issues the
+  // TMA loads.
+  Value leader = isProducerLeader();
   LeaderEmitter asLeader = [&](function_ref<void()> emitLoads) {
     auto ifOp = scf::IfOp::create(b, leader);
     OpBuilder::InsertionGuard g(b);

@@ -72,9 +72,7 @@ Value HopperKernelEmitter::tileSlot(Value tiles, int64_t word) {
 }
 
 void HopperKernelEmitter::emitProducerTiles() {
-  Value lane = rem(tid, idx(32));
-  Value leader =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0));
+  Value leader = isProducerLeader();
   // The tile slot of the `tiles`-th tile, once the consumers released the
   // Q slot's previous tile (and so the tile slot's: its epilogue, which
   // reads the tile slot, comes before the consumers release the next Q);

@@ -1,5 +1,5 @@
-// paged-loads=cp-async on the hopper-ws strategy: the producer warp gathers
-// K and V from the pool [num_pages, page_size, Hkv, D] with cp.async
+// paged-loads=cp-async on the hopper-ws strategy: the producer warpgroup
+// gathers K and V from the pool [num_pages, page_size, Hkv, D] with cp.async
 // instead of TMA pieces (fa-lower-to-gpu-hopper-paged.mlir), into the same
 // 128-byte-swizzled slabs wgmma reads.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=cp-async" | FileCheck %s
@@ -19,11 +19,12 @@
 // RUN: not fa-compile %s -o %t --format=ptx --strategy=mma-sync --paged-loads=cp-async 2>&1 | FileCheck %s --check-prefix=MMA
 // MMA: error: paged-loads=tma and paged-loads=cp-async are options of the hopper-ws strategy; mma-sync kernels gather pages with cp.async
 
-// Pages of 16 rows. Lane l copies piece l / 4 (4 lanes a
-// piece), the page it read ahead: two 16-byte chunks of each 128-byte
-// row slab, from the piece's first row (position % 16 of its page) on,
-// zero-filling rows from the sequence's end on, swizzled as TMA writes
-// (chunk c of row r at c ^ r % 8), and arrives on "K loaded" (32
+// Pages of 16 rows. All 128 producer threads run the block loop (no
+// first-warp guard); thread t copies piece t / 16 (16 threads a piece),
+// the page it read ahead: one 16-byte chunk of each 128-byte row slab of
+// every other row, from the piece's first row (position % 16 of its page)
+// on, zero-filling rows from the sequence's end on, swizzled as TMA writes
+// (chunk c of row r at c ^ r % 8), and arrives on "K loaded" (128
 // arrivals) once its copies landed. No expect-tx, no shuffle, no tail
 // staging; the consumers fence the async proxy after each wait. The
 // one-tile-per-block producer keeps 56 registers (the consumers 224).
@@ -31,11 +32,15 @@
 // CHECK:       gpu.func @{{.*}}_bm128_bn128_wg2_{{.*}}_paged16(%{{[a-z0-9]+}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %[[KEYS:[a-z0-9]+]]: memref<?x16x2x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %[[VALUES:[a-z0-9]+]]: memref<?x16x2x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-SAME:    %[[TABLE:[a-z0-9]+]]: memref<?x?xi32, strided<[?, ?], offset: ?>>
 // CHECK-SAME:    tensor_maps = [{argument = 0 : i64, box = [64, 128, 1, 1]}, {argument = 1 : i64, box = [64, 1, 16, 1]}, {argument = 2 : i64, box = [64, 1, 16, 1]}
-// CHECK-COUNT-2: nvvm.mbarrier.init %{{.*}}, %c32_i32{{.*}} : !llvm.ptr<3>, i32
+// CHECK-COUNT-2: nvvm.mbarrier.init %{{.*}}, %c128_i32{{.*}} : !llvm.ptr<3>, i32
 // CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK-NOT:     scf.if
+// CHECK:         %[[T:.*]] = arith.remui %thread_id_x, %c128{{.*}} : index
+// CHECK-NEXT:    %[[LEADS:.*]] = arith.cmpi eq, %[[T]], %c0{{.*}} : index
+// CHECK-NEXT:    scf.if %[[LEADS]] {
 // CHECK:         %[[LAST:.*]] = arith.divui %{{.*}}, %c16{{.*}} : index
-// CHECK:         %[[LANE:.*]] = arith.remui %thread_id_x, %c32{{.*}} : index
-// CHECK:         %[[PIECE:.*]] = arith.divui %[[LANE]], %c4{{.*}} : index
+// CHECK:         %[[LANE:.*]] = arith.remui %thread_id_x, %c128{{.*}} : index
+// CHECK:         %[[PIECE:.*]] = arith.divui %[[LANE]], %c16{{.*}} : index
 // CHECK:         %[[MINE:.*]] = arith.minui %[[PIECE]], %[[LAST]] : index
 // CHECK:         %[[PAGES:.*]] = memref.load %[[TABLE]][%block_id_z, %{{.*}}]
 // CHECK:         nvvm.mbarrier.try_wait.parity
@@ -47,7 +52,7 @@
 // CHECK:           arith.remui %{{.*}}, %c16{{.*}} : index
 // CHECK:           arith.index_castui %[[PAGES]] : i32 to index
 // CHECK:           memref.extract_aligned_pointer_as_index %[[KEYS]]
-// CHECK:           scf.for %[[ROW:.*]] = %{{.*}} to %c16_i32 step %c1_i32{{.*}} iter_args(%[[SRC:.*]] = %{{.*}}) -> (i64)  : i32 {
+// CHECK:           scf.for %[[ROW:.*]] = %{{.*}} to %c16_i32 step %c2_i32{{.*}} iter_args(%[[SRC:.*]] = %{{.*}}) -> (i64)  : i32 {
 // CHECK:             %[[IN:.*]] = arith.cmpi slt, %[[ROW]], %{{.*}} : i32
 // CHECK-NEXT:        %[[BYTES:.*]] = arith.select %[[IN]], %c16_i32{{.*}}, %c0_i32{{.*}} : i32
 // CHECK:             %[[PHASE:.*]] = arith.andi %[[ROW]], %c7_i32 : i32
@@ -55,10 +60,6 @@
 // CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES]]
 // CHECK:             arith.addi %[[SRC]], %c128_i64 : i64
 // CHECK:             arith.addi %{{.*}}, %c16384_i32 : i32
-// CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES]]
-// CHECK:             arith.xori %{{.*}}, %[[PHASE]] : i32
-// CHECK:             arith.addi %[[SRC]], %c64_i64 : i64
-// CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES]]
 // CHECK:             nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES]]
 // CHECK-NEXT:        %[[NEXT:.*]] = arith.addi %[[SRC]], %{{.*}} : i64
 // CHECK-NEXT:        scf.yield %[[NEXT]] : i64
@@ -99,14 +100,14 @@ func.func @pages16(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: 
 
 // -----
 
-// Pages of 8 rows at D = 64: 16 pieces, 2 lanes a piece, each 4 chunks of
-// every row (one slab); the persistent producer keeps 56 registers.
+// Pages of 8 rows at D = 64: 16 pieces, 8 threads a piece, each one chunk
+// of every row (one slab); the persistent producer keeps 56 registers.
 // CHECK-LABEL: func.func @pages8_d64
 // CHECK:       gpu.func @{{.*}}_cpasync_{{.*}}_paged8(
 // CHECK:         nvvm.setmaxregister  decrease 56
-// CHECK:         arith.divui %{{.*}}, %c2{{.*}} : index
+// CHECK:         arith.divui %{{.*}}, %c8{{.*}} : index
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c8_i32{{.*}} step %c1_i32{{.*}} iter_args
-// CHECK-COUNT-4:   nvvm.cp.async.shared.global
+// CHECK:           nvvm.cp.async.shared.global
 // CHECK-NEXT:      arith.addi
 // CHECK-NEXT:      scf.yield
 // CHECK:         nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}

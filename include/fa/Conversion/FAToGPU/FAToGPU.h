@@ -77,7 +77,7 @@ enum class PagedLoads {
   Auto,
   /// One TMA per slab of each piece of a block that lies in one page.
   Tma,
-  /// The producer warp gathers the block's rows with cp.async.
+  /// The producer warpgroup gathers the block's rows with cp.async.
   CpAsync,
 };
 
@@ -285,16 +285,22 @@ struct HopperConfig {
   }
   /// What the options ask of gathersPages().
   PagedLoads pagedLoads = PagedLoads::Auto;
-  /// Whether the producer warp gathers K and V of a paged tile with
-  /// cp.async, each lane 16-byte chunks of whole rows, instead of TMA
+  /// Whether the producer warpgroup gathers K and V of a paged tile with
+  /// cp.async, each thread 16-byte chunks of whole rows, instead of TMA
   /// (`paged-loads=cp-async`; auto keeps TMA). The chunks land 128-byte
-  /// swizzled as TMA's would, rows past the keys zero-filled; each lane's
-  /// cp.async arrival counts on "K/V loaded". Meant for pages smaller
+  /// swizzled as TMA's would, rows past the keys zero-filled; each
+  /// thread's cp.async arrival counts on "K/V loaded". Meant for pages smaller
   /// than the block, whose TMA pieces are small (16-row pages ran at
   /// 0.66-0.83x of the contiguous cache on the H200; docs/PagedKV.md).
   bool gathersPages() const {
     return pageSize && pagedLoads == PagedLoads::CpAsync;
   }
+  /// Threads of the producer warpgroup that run its block loop: all 128
+  /// where it gathers pages (gathersPages; the copies are as many
+  /// instructions as 16-byte chunks, 4096 a 128-key block at D = 128, too
+  /// many for one warp to issue while two consumer warpgroups compute),
+  /// else its first warp (one lane issues each TMA).
+  int64_t producerThreads() const { return gathersPages() ? 128 : 32; }
   /// Whether the producer zeroes the V rows past a sequence's keys in its
   /// last block, through one more mbarrier: variable-length and paged
   /// tiles loaded by TMA (gathered pages zero-fill them).
