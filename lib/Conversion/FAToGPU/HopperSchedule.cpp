@@ -72,6 +72,29 @@ static constexpr int64_t kBlockTableEntries = 4096;
 void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
                                     const HopperScoreTraits &traits,
                                     HopperConfig &config) {
+  // paged-loads=auto: the producer warpgroup gathers pieces of fewer than
+  // 32 rows with cp.async (HopperConfig::gathersPages), where TMA's boxes
+  // are small: at 16-row pages on the H100 the gather ran 10-31 % faster
+  // than the TMA pieces (bf16, D 64-256, unmasked and bottom-right); at
+  // 32-row pages 1-2 % faster unmasked but 4-7 % slower bottom-right, at
+  // 64 7-14 % slower (D = 128; benchmarks/results/
+  // 2026-12-07-h100-paged-warpgroup-gather.md). Not where the scores body
+  // loads captures (ALiBi at D = 128 spilled 32 bytes beside the gathering
+  // producer's 56 registers), nor where the consumers' fragments do not
+  // fit beside them (ALiBi at D = 256).
+  if (config.pageSize && config.pagedLoads == PagedLoads::Auto) {
+    HopperConfig gathering = config;
+    gathering.pagedLoads = PagedLoads::CpAsync;
+    config.pagedLoads = PagedLoads::Tma;
+    if (gathering.kvLoadRows() < 32 && !traits.loadsCaptures) {
+      chooseHopperSchedule(spec, traits, gathering);
+      if (getFragmentRegisters(spec, gathering) <=
+          getRegisterBudget(gathering)) {
+        config = gathering;
+        return;
+      }
+    }
+  }
   config.blockTableEntries = 0;
   // A block-m that is no whole number of 1-3 warpgroups has no schedule:
   // verifyHopperConfig names it (the budgets below divide by warpgroups).

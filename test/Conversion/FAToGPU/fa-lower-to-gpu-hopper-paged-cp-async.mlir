@@ -4,9 +4,12 @@
 // 128-byte-swizzled slabs wgmma reads.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=cp-async" | FileCheck %s
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto paged-loads=cp-async" | FileCheck %s
-// paged-loads=tma is auto's choice: no cp.async.
+// auto gathers these pieces of 16 and 8 rows too
+// (fa-lower-to-gpu-hopper-paged-loads-auto.mlir has its rule).
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=auto" | FileCheck %s
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax --fa-lower-to-gpu=strategy=auto | FileCheck %s
+// paged-loads=tma: no cp.async.
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=tma" | FileCheck %s --check-prefix=TMA
-// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=auto" | FileCheck %s --check-prefix=TMA
 // TMA-NOT:     nvvm.cp.async.shared.global
 // TMA:         nvvm.cp.async.bulk.tensor.shared.cluster.global
 // TMA-NOT:     nvvm.cp.async.shared.global

@@ -7,11 +7,14 @@
 // which lane `piece` of the producer warp read for K and V alike.
 // The key count is cache_seqlens[b], as the IR reads it; the grid is
 // (query tiles, Hq, B).
-// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
+// paged-loads=tma (auto's choice from 32-row pieces on, and for a scores
+// body that loads captures; it gathers smaller pieces with cp.async).
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws paged-loads=tma" | FileCheck %s
 // strategy=auto builds the same kernels on sm_90a.
-// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto" | FileCheck %s
+// RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto paged-loads=tma" | FileCheck %s
 // (fa-lower-to-gpu-hopper-paged-refused.mlir: the paged tiles it refuses;
-// fa-lower-to-gpu-hopper-paged-cp-async.mlir: paged-loads=cp-async.)
+// fa-lower-to-gpu-hopper-paged-cp-async.mlir: paged-loads=cp-async;
+// fa-lower-to-gpu-hopper-paged-loads-auto.mlir: what auto chooses.)
 
 // CHECK-LABEL: func.func @pages16
 // CHECK:       gpu.launch_func @[[K:fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_lse_[0-9a-f]+_paged16]]::@[[K]] blocks in (%{{.*}}, %c8{{.*}}, %{{.*}})

@@ -23,7 +23,8 @@
 // RUN: sed 's/fa.paged_rows %arg2\[%arg7,/fa.paged_rows %arg2[%c0_4,/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=VSEQ
 // RUN: sed '0,/rows(%arg12, /s//rows(%c0_4, /' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=auto 2>&1 | FileCheck %s --check-prefix=KSTART
 // hopper-ws builds this tile too (fa-lower-to-gpu-hopper-paged.mlir has
-// its loads), and so does auto on sm_90a (pages of a multiple of 8 rows).
+// its loads), and so does auto on sm_90a (pages of a multiple of 8 rows);
+// the producer gathers its 16-row pieces with cp.async (paged-loads=auto).
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws | FileCheck %s --check-prefix=HOPPER
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=auto | FileCheck %s --check-prefix=HOPPER
 // Packed GQA tiles: the grid's heads are the caches' (dimension 2).
@@ -65,7 +66,7 @@
 // KSEQ: error: not a fused attention tile a GPU strategy can implement: a paged tile reads the pages of its own sequence (the batch index)
 // KSTART: error: not a fused attention tile a GPU strategy can implement: the K rows of a paged tile must start at the block's first key
 // LENGTH: error: not a fused attention tile a GPU strategy can implement: a key block of a paged tile must hold min(block_n, cache_seqlens[b] - start) keys
-// HOPPER: gpu.func @fa_attention_bf16_d128_bm64_bn64_wg1_s2_wgmma_lse_{{[0-9a-f]+}}_paged16(
+// HOPPER: gpu.func @fa_attention_bf16_d128_bm64_bn64_wg1_s2_wgmma_cpasync_lse_{{[0-9a-f]+}}_paged16(
 // HOPPER-SAME: strategy = "hopper-ws", tensor_maps = [{argument = 0 : i64, box = [64, 64, 1, 1]}, {argument = 1 : i64, box = [64, 1, 16, 1]}, {argument = 2 : i64, box = [64, 1, 16, 1]}
 // (Hkv = 2, static.)
 // PACK:         gpu.launch_func @[[K:fa_attention_bf16_d128_bm64_bn64_w4_s2_lse_[0-9a-f]+_gqa4_paged16]]::@[[K]] blocks in (%{{.*}}, %c2{{.*}}, %{{.*}})

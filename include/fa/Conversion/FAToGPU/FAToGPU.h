@@ -73,7 +73,9 @@ inline constexpr StringLiteral kEpilogueValues =
 /// How a hopper-ws kernel's producer loads K and V from a paged cache
 /// (HopperConfig::gathersPages).
 enum class PagedLoads {
-  /// The strategy's choice: TMA.
+  /// The strategy's choice: cp-async for pieces of fewer than 32 rows
+  /// whose scores body loads no captures and whose fragments fit beside
+  /// the gathering producer, else TMA (chooseHopperSchedule).
   Auto,
   /// One TMA per slab of each piece of a block that lies in one page.
   Tma,
@@ -283,15 +285,17 @@ struct HopperConfig {
   int64_t kvLoadRows() const {
     return pageSize ? std::gcd(pageSize, blockN) : blockN;
   }
-  /// What the options ask of gathersPages().
+  /// What the options ask of gathersPages(); chooseHopperSchedule
+  /// resolves auto to tma or cp-async.
   PagedLoads pagedLoads = PagedLoads::Auto;
   /// Whether the producer warpgroup gathers K and V of a paged tile with
   /// cp.async, each thread 16-byte chunks of whole rows, instead of TMA
-  /// (`paged-loads=cp-async`; auto keeps TMA). The chunks land 128-byte
+  /// (`paged-loads=cp-async`, or auto's choice). The chunks land 128-byte
   /// swizzled as TMA's would, rows past the keys zero-filled; each
-  /// thread's cp.async arrival counts on "K/V loaded". Meant for pages smaller
-  /// than the block, whose TMA pieces are small (16-row pages ran at
-  /// 0.66-0.83x of the contiguous cache on the H200; docs/PagedKV.md).
+  /// thread's cp.async arrival counts on "K/V loaded". Meant for pages
+  /// much smaller than the block, whose TMA pieces are small (16-row pages
+  /// ran at 0.66-0.83x of the contiguous cache with TMA on the H200;
+  /// docs/PagedKV.md).
   bool gathersPages() const {
     return pageSize && pagedLoads == PagedLoads::CpAsync;
   }
@@ -559,6 +563,9 @@ struct HopperScoreTraits {
 };
 
 /// Completes the schedule of `config` for a scores body with `traits`:
+/// - paged-loads=auto becomes cp-async for a paged tile's pieces of fewer
+///   than 32 rows whose scores body loads no captures and whose fragments
+///   fit beside the gathering producer, else tma;
 /// - the blocks loop over tiles (`persistent`) when the consumers keep
 ///   registers for the loop (and, under a mask, for the overlapped softmax
 ///   beside a producer that searches each tile's key blocks), unless the
