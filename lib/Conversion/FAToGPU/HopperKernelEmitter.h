@@ -131,15 +131,16 @@ private:
                 int64_t cols);
   /// Emits its loads in the producer's leader thread (an scf.if).
   using LeaderEmitter = std::function<void(function_ref<void()>)>;
-  /// loadTile of the key block of K or V (`map`, `cols` columns) at
-  /// `kvStart` of the current tile's sequence: of a packed tensor at the
-  /// sequence's rows, of a paged cache through the block table, in pieces
+  /// loadTile of the key block of K or V (`map`, of the tensor `cache`;
+  /// `cols` columns) at `kvStart` of the current tile's sequence: of a
+  /// packed tensor at the sequence's rows, of a paged cache through the
+  /// block table (gathered from `cache` with cp.async, or by TMA), in pieces
   /// that each lie in one page, none from the sequence's end on, at the
   /// pages loadBlockPages read into `pages`. The producer's threads; the
   /// leader issues TMA loads.
-  void loadKeyRows(Value map, Value bar, Value kvStart, int64_t dstOffset,
-                   Value dstSlotOffset, int64_t cols, Value pages,
-                   const LeaderEmitter &asLeader);
+  void loadKeyRows(Value map, Value cache, Value bar, Value kvStart,
+                   int64_t dstOffset, Value dstSlotOffset, int64_t cols,
+                   Value pages, const LeaderEmitter &asLeader);
   /// loadKeyRows of gathered pages (HopperConfig::gathersPages): the
   /// producer warpgroup copies the block's rows of the pool `cache` with
   /// cp.async, zero-filling those from the sequence's end on, and each

@@ -136,9 +136,10 @@ Value HopperKernelEmitter::loadBlockPages(Value kvStart) {
       b, blockTable, ValueRange{batch, div(position, idx(config.pageSize))});
 }
 
-void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
-                                      int64_t dstOffset, Value dstSlotOffset,
-                                      int64_t cols, Value pages,
+void HopperKernelEmitter::loadKeyRows(Value map, Value cache, Value bar,
+                                      Value kvStart, int64_t dstOffset,
+                                      Value dstSlotOffset, int64_t cols,
+                                      Value pages,
                                       const LeaderEmitter &asLeader) {
   int64_t blockN = config.blockN;
   if (!config.pageSize) {
@@ -150,9 +151,8 @@ void HopperKernelEmitter::loadKeyRows(Value map, Value bar, Value kvStart,
     return;
   }
   if (config.gathersPages()) {
-    // (cp.async reads the pool K or V itself, not through its map.)
-    gatherKeyRows(map == kMap ? key : value, bar, kvStart, dstOffset,
-                  dstSlotOffset, cols, pages);
+    // (cp.async reads the pool itself, not through its map.)
+    gatherKeyRows(cache, bar, kvStart, dstOffset, dstSlotOffset, cols, pages);
     return;
   }
   // A paged cache: the block's rows in pieces of `pieceRows` from
@@ -373,7 +373,7 @@ SmallVector<Value> HopperKernelEmitter::emitProducer(ValueRange counts) {
     Value kvStart = mul(block, idx(blockN));
     Value pages = config.pageSize ? loadBlockPages(kvStart) : Value();
     waitBarrier(kReleased(slot), previous);
-    loadKeyRows(kMap, kLoaded(slot), kvStart, qBytes,
+    loadKeyRows(kMap, key, kLoaded(slot), kvStart, qBytes,
                 mul(slot, idx(kSlotBytes)), headDim, pages, asLeader);
     waitBarrier(vReleased(slot), previous);
     SmallVector<Value> after{arith::AddIOp::create(b, loaded, i32(1))};
@@ -407,8 +407,8 @@ Value HopperKernelEmitter::loadValues(Value kvStart, Value slot, Value pages,
   int64_t ringOffset = qBytes + config.stages * kSlotBytes;
   Value slotOffset = mul(slot, idx(vSlotBytes));
   auto issue = [&](Value bar) {
-    loadKeyRows(vMap, bar, kvStart, ringOffset, slotOffset, valueDim, pages,
-                asLeader);
+    loadKeyRows(vMap, value, bar, kvStart, ringOffset, slotOffset, valueDim,
+                pages, asLeader);
   };
   if (!config.zeroesValueTails()) {
     issue(vLoaded(slot));
