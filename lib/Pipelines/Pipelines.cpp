@@ -299,6 +299,31 @@ std::string mlir::fa::checkCompileOptions(const FACompileOptions &options,
   if (!parsePagedLoads(options.pagedLoads))
     return getOptionValueError("paged-loads", kPagedLoadsValues,
                                options.pagedLoads);
+  // An option only hopper-ws takes, where the options alone make auto build
+  // mma-sync kernels: say why (fa-lower-to-gpu says it where the tile
+  // decides).
+  if (options.strategy == "auto" &&
+      getPipelineStrategy(options) == "mma-sync") {
+    std::string hopperOption;
+    if (options.persistent == "on")
+      hopperOption = "persistent=on";
+    else if (options.epilogue == "staged" || options.epilogue == "tma")
+      hopperOption = "epilogue=" + options.epilogue.getValue();
+    else if (options.pagedLoads != "auto")
+      hopperOption = "paged-loads=" + options.pagedLoads.getValue();
+    std::string reason =
+        !hasWgmma(options.chip)     ? options.chip + " has no wgmma"
+        : options.splitKV != "none" ? "split-kv asks for split-KV tiles"
+        : options.packGQA           ? "pack-gqa asks for packed GQA tiles"
+                          : "warps, key-warps, a stage count other than 2 "
+                            "and a block-m not a multiple of 64 are options "
+                            "of mma-sync";
+    if (!hopperOption.empty())
+      return hopperOption +
+             " is an option of the hopper-ws strategy; strategy=auto builds "
+             "mma-sync kernels here: " +
+             reason;
+  }
   if (options.optLevel > 3)
     return "opt-level must be 0, 1, 2 or 3, not " +
            std::to_string(options.optLevel);

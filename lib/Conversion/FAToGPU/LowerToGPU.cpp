@@ -154,6 +154,33 @@ static FailureOr<SplitCombineTile> matchSplitPartner(scf::ForallOp forall) {
   return combine;
 }
 
+/// Why strategy=auto builds `tile` with mma-sync: the errors about options
+/// only hopper-ws takes say it.
+static std::string getAutoMmaSyncReason(const FusedAttentionTile &tile,
+                                        const AttentionKernelSpec &spec,
+                                        const FAToGPUOptions &options) {
+  std::string reason;
+  llvm::raw_string_ostream os(reason);
+  os << "; strategy=auto builds this tile with mma-sync: ";
+  if (tile.split)
+    os << "it is a split-KV tile";
+  else if (tile.packedHeads > 1)
+    os << "it is a packed GQA tile";
+  else if (tile.isPaged() && tile.isVarlen())
+    os << "it packs queries against a paged cache";
+  else if (tile.isPaged() && !isWgmmaPaging(tile.pageSize(), false))
+    os << "its pages hold " << tile.pageSize() << " rows, not a multiple of 8";
+  else if (!hasWgmma(options.target.chip))
+    os << options.target.chip << " has no wgmma";
+  else if (!isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
+                             spec.getValueHeadDim()))
+    os << "hopper-ws takes f16 or bf16 with D == Dv in {64, 128, 192, 256}";
+  else
+    os << "warps, key-warps, a stage count other than 2 or a block-m not a "
+          "multiple of 64 is an option of mma-sync";
+  return reason;
+}
+
 FailureOr<gpu::LaunchFuncOp>
 mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
                                   const FAToGPUOptions &options) {
@@ -271,26 +298,24 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     sharedMemory = succeeded(built) ? built->dynamicSharedMemory
                                     : getHopperSharedMemoryBytes(spec, config);
   } else {
-    if (options.persistence == Persistence::On) {
+    // Options only hopper-ws takes: one error, which says why auto did not
+    // pick hopper-ws.
+    std::string why;
+    if (options.persistence == Persistence::On)
+      why = "persistent=on is an option of the hopper-ws strategy; mma-sync "
+            "kernels run one tile per block";
+    else if (options.epilogue == Epilogue::Staged ||
+             options.epilogue == Epilogue::Tma)
+      why = "epilogue=staged and epilogue=tma are options of the hopper-ws "
+            "strategy; mma-sync kernels store O from the registers";
+    else if (options.pagedLoads != PagedLoads::Auto)
+      why = "paged-loads=tma and paged-loads=cp-async are options of the "
+            "hopper-ws strategy; mma-sync kernels gather pages with cp.async";
+    if (!why.empty()) {
       rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "persistent=on is an option of the hopper-ws "
-                       "strategy; mma-sync kernels run one tile per block");
-    }
-    if (options.epilogue == Epilogue::Staged ||
-        options.epilogue == Epilogue::Tma) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "epilogue=staged and epilogue=tma are options of "
-                       "the hopper-ws strategy; mma-sync kernels store O "
-                       "from the registers");
-    }
-    if (options.pagedLoads != PagedLoads::Auto) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "paged-loads=tma and paged-loads=cp-async are "
-                       "options of the hopper-ws strategy; mma-sync kernels "
-                       "gather pages with cp.async");
+      if (options.strategy == GPUStrategyKind::Auto)
+        why += getAutoMmaSyncReason(*tile, spec, options);
+      return emitError(forall.getLoc(), why);
     }
     MmaSyncConfig config;
     config.blockM = tile->blockM;

@@ -21,6 +21,12 @@
 // RUN: not fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=mma-sync paged-loads=tma" 2>&1 | FileCheck %s --check-prefix=MMA
 // RUN: not fa-compile %s -o %t --format=ptx --strategy=mma-sync --paged-loads=cp-async 2>&1 | FileCheck %s --check-prefix=MMA
 // MMA: error: paged-loads=tma and paged-loads=cp-async are options of the hopper-ws strategy; mma-sync kernels gather pages with cp.async
+// Where auto builds mma-sync, the error says why: pages of 12 rows (the
+// tile decides), or sm_80 (the options do).
+// RUN: sed 's/x16x2x128/x12x2x128/g' %s | not fa-opt -split-input-file "--fa-tile-attention=defaults-for=auto" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto paged-loads=cp-async" 2>&1 | FileCheck %s --check-prefix=AUTO-MMA
+// AUTO-MMA: error: paged-loads=tma and paged-loads=cp-async are options of the hopper-ws strategy; mma-sync kernels gather pages with cp.async; strategy=auto builds this tile with mma-sync: its pages hold 12 rows, not a multiple of 8
+// RUN: not fa-compile %s -o %t --format=ptx --chip=sm_80 --paged-loads=tma 2>&1 | FileCheck %s --check-prefix=AUTO-SM80
+// AUTO-SM80: error: paged-loads=tma is an option of the hopper-ws strategy; strategy=auto builds mma-sync kernels here: sm_80 has no wgmma
 
 // Pages of 16 rows. All 128 producer threads run the block loop (no
 // first-warp guard); thread t copies piece t / 16 (16 threads a piece),
