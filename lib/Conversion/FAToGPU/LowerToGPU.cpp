@@ -516,39 +516,30 @@ struct FALowerToGPUPass : public fa::impl::FALowerToGPUBase<FALowerToGPUPass> {
     if (failed(target))
       return signalPassFailure();
     options.target = *target;
-    std::optional<GPUStrategyKind> kind = parseGPUStrategy(strategy);
-    if (!kind) {
-      emitError(loc,
-                getOptionValueError("strategy", kStrategyValues, strategy));
+    // A named option's value, parsed into `result`, or one error.
+    auto parse = [&](auto parser, StringRef flag, StringRef values,
+                     StringRef value, auto &result) {
+      auto parsed = parser(value);
+      if (!parsed)
+        emitError(loc, getOptionValueError(flag, values, value));
+      else
+        result = *parsed;
+      return parsed.has_value();
+    };
+    if (!parse(parseGPUStrategy, "strategy", kStrategyValues, strategy,
+               options.strategy) ||
+        !parse(parsePersistence, "persistent", kPersistenceValues, persistent,
+               options.persistence) ||
+        !parse(parseEpilogue, "epilogue", kEpilogueValues, epilogue,
+               options.epilogue) ||
+        !parse(parsePagedLoads, "paged-loads", kPagedLoadsValues, pagedLoads,
+               options.pagedLoads))
       return signalPassFailure();
-    }
-    options.strategy = *kind;
     options.warps = warps;
     options.stages = stages;
     options.keyWarps = keyWarps;
     options.exp2Emulation = exp2Emulation;
     options.columnIntervals = columnIntervals;
-    std::optional<Persistence> persistence = parsePersistence(persistent);
-    if (!persistence) {
-      emitError(loc, getOptionValueError("persistent", kPersistenceValues,
-                                         persistent));
-      return signalPassFailure();
-    }
-    options.persistence = *persistence;
-    std::optional<Epilogue> parsedEpilogue = parseEpilogue(epilogue);
-    if (!parsedEpilogue) {
-      emitError(loc,
-                getOptionValueError("epilogue", kEpilogueValues, epilogue));
-      return signalPassFailure();
-    }
-    options.epilogue = *parsedEpilogue;
-    std::optional<PagedLoads> parsedPagedLoads = parsePagedLoads(pagedLoads);
-    if (!parsedPagedLoads) {
-      emitError(loc, getOptionValueError("paged-loads", kPagedLoadsValues,
-                                         pagedLoads));
-      return signalPassFailure();
-    }
-    options.pagedLoads = *parsedPagedLoads;
     if (failed(verifyExp2Emulation(options.exp2Emulation,
                                    [&]() { return emitError(loc); })))
       return signalPassFailure();
