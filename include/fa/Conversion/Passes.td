@@ -143,11 +143,12 @@ def FALowerToGPU : Pass<"fa-lower-to-gpu", "ModuleOp"> {
            "variable-length batches)">,
     Option<"pagedLoads", "paged-loads", "std::string", /*default=*/"\"auto\"",
            "hopper-ws kernels against a paged KV cache: how the producer "
-           "loads K and V: auto (the default: tma), tma (one TMA load per "
-           "64-column slab of each piece of a key block that lies in one "
-           "page) or cp-async (the producer warp gathers the block's rows "
-           "with cp.async, 16 bytes a lane, zero-filling those past the "
-           "keys)">
+           "loads K and V: auto (the default: cp-async for pieces of fewer "
+           "than 32 rows whose scores body loads no captures, else tma), "
+           "tma (one TMA load per 64-column slab of each piece of a key "
+           "block that lies in one page) or cp-async (the producer "
+           "warpgroup gathers the block's rows with cp.async, 16 bytes a "
+           "thread, zero-filling those past the keys)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
