@@ -5,13 +5,15 @@
 //===----------------------------------------------------------------------===//
 //
 // Fused attention tile (scf.forall) -> gpu.module kernel + gpu.launch_func.
-// The kernel body comes from a strategy (MmaSyncAttentionKernel.cpp); this
-// file holds the strategy-independent parts: options, the host-side launch
-// and the launch metadata.
+// A strategy builds the kernel body (KernelStrategy.cpp picks it); this
+// file holds the strategy-independent parts: the split-KV tile's combine
+// kernel, the host-side launches and the launch metadata, and the pass
+// with its options (FAToGPUOptions.cpp parses and checks them).
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelGrid.h"
+#include "KernelStrategy.h"
 #include "fa/Conversion/FAToGPU/FAToGPU.h"
 #include "fa/Conversion/Passes.h"
 
@@ -23,8 +25,6 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
 
-#include "llvm/ADT/StringSwitch.h"
-
 namespace mlir::fa {
 #define GEN_PASS_DEF_FALOWERTOGPU
 #include "fa/Conversion/Passes.h.inc"
@@ -32,89 +32,6 @@ namespace mlir::fa {
 
 using namespace mlir;
 using namespace mlir::fa;
-
-std::optional<Persistence> mlir::fa::parsePersistence(StringRef name) {
-  return llvm::StringSwitch<std::optional<Persistence>>(name)
-      .Case("auto", Persistence::Auto)
-      .Case("on", Persistence::On)
-      .Case("off", Persistence::Off)
-      .Default(std::nullopt);
-}
-
-std::optional<Epilogue> mlir::fa::parseEpilogue(StringRef name) {
-  return llvm::StringSwitch<std::optional<Epilogue>>(name)
-      .Case("auto", Epilogue::Auto)
-      .Case("registers", Epilogue::Registers)
-      .Case("staged", Epilogue::Staged)
-      .Case("tma", Epilogue::Tma)
-      .Default(std::nullopt);
-}
-
-std::optional<PagedLoads> mlir::fa::parsePagedLoads(StringRef name) {
-  return llvm::StringSwitch<std::optional<PagedLoads>>(name)
-      .Case("auto", PagedLoads::Auto)
-      .Case("tma", PagedLoads::Tma)
-      .Case("cp-async", PagedLoads::CpAsync)
-      .Default(std::nullopt);
-}
-
-ArrayRef<GPUTarget> mlir::fa::getKnownGPUTargets() {
-  // Opt-in dynamic shared memory per block (CUDA programming guide, table
-  // of compute capabilities).
-  static const GPUTarget known[] = {
-      {"sm_80", 80, 166912}, {"sm_86", 86, 101376}, {"sm_87", 87, 166912},
-      {"sm_89", 89, 101376}, {"sm_90", 90, 232448}, {"sm_90a", 90, 232448}};
-  return known;
-}
-
-LogicalResult
-mlir::fa::verifyHeadDims(StringRef kernel, int64_t headDim,
-                         int64_t valueHeadDim,
-                         function_ref<InFlightDiagnostic()> emitError) {
-  if (headDim == valueHeadDim &&
-      llvm::is_contained(getSupportedHeadDims(), headDim))
-    return success();
-  InFlightDiagnostic diag = emitError();
-  diag << kernel << " supports D == Dv in {";
-  llvm::interleaveComma(getSupportedHeadDims(), diag);
-  diag << "}, got D = " << headDim << ", Dv = " << valueHeadDim;
-  return failure();
-}
-
-LogicalResult
-mlir::fa::verifyExp2Emulation(int64_t exp2Emulation,
-                              function_ref<InFlightDiagnostic()> emitError) {
-  if (exp2Emulation >= 0 && exp2Emulation <= kExp2EmulationPeriod)
-    return success();
-  emitError() << "exp2-emulation must be in [0, " << kExp2EmulationPeriod
-              << "] (exponentials of every " << kExp2EmulationPeriod
-              << " computed on the FMA pipe), got " << exp2Emulation;
-  return failure();
-}
-
-FailureOr<GPUTarget>
-mlir::fa::parseGPUTarget(StringRef chip,
-                         function_ref<InFlightDiagnostic()> emitError) {
-  if (const GPUTarget *target = lookupGPUTarget(chip))
-    return *target;
-  return emitError() << getUnsupportedChipMessage(chip);
-}
-
-const GPUTarget *mlir::fa::lookupGPUTarget(StringRef chip) {
-  ArrayRef<GPUTarget> known = getKnownGPUTargets();
-  const GPUTarget *target =
-      llvm::find_if(known, [&](const GPUTarget &t) { return t.chip == chip; });
-  return target == known.end() ? nullptr : target;
-}
-
-std::string mlir::fa::getUnsupportedChipMessage(StringRef chip) {
-  std::string message;
-  llvm::raw_string_ostream os(message);
-  os << "unsupported chip '" << chip << "': fa-mlir builds kernels for ";
-  llvm::interleaveComma(getKnownGPUTargets(), os,
-                        [&](const GPUTarget &t) { os << t.chip; });
-  return message;
-}
 
 /// The combine forall that reads exactly the partial results of the split
 /// tile `forall`.
@@ -152,33 +69,6 @@ static FailureOr<SplitCombineTile> matchSplitPartner(scf::ForallOp forall) {
                      "the combine's output and the partial outputs differ "
                      "in Dv");
   return combine;
-}
-
-/// Why strategy=auto builds `tile` with mma-sync: the errors about options
-/// only hopper-ws takes say it.
-static std::string getAutoMmaSyncReason(const FusedAttentionTile &tile,
-                                        const AttentionKernelSpec &spec,
-                                        const FAToGPUOptions &options) {
-  std::string reason;
-  llvm::raw_string_ostream os(reason);
-  os << "; strategy=auto builds this tile with mma-sync: ";
-  if (tile.split)
-    os << "it is a split-KV tile";
-  else if (tile.packedHeads > 1)
-    os << "it is a packed GQA tile";
-  else if (tile.isPaged() && tile.isVarlen())
-    os << "it packs queries against a paged cache";
-  else if (tile.isPaged() && !isWgmmaPaging(tile.pageSize(), false))
-    os << "its pages hold " << tile.pageSize() << " rows, not a multiple of 8";
-  else if (!hasWgmma(options.target.chip))
-    os << options.target.chip << " has no wgmma";
-  else if (!isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
-                             spec.getValueHeadDim()))
-    os << "hopper-ws takes f16 or bf16 with D == Dv in {64, 128, 192, 256}";
-  else
-    os << "warps, key-warps, a stage count other than 2 or a block-m not a "
-          "multiple of 64 is an option of mma-sync";
-  return reason;
 }
 
 FailureOr<gpu::LaunchFuncOp>
@@ -241,112 +131,18 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToEnd(module.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, "fa_attention");
-  FailureOr<gpu::GPUFuncOp> kernel = failure();
-  int64_t threads = 0, sharedMemory = 0;
-  GPUStrategyKind strategy = options.strategy;
-  if (strategy == GPUStrategyKind::Auto &&
-      (tile->split || tile->packedHeads > 1 ||
-       (tile->isPaged() && !isWgmmaPaging(tile->pageSize(), tile->isVarlen()))))
-    strategy = GPUStrategyKind::MmaSync;
-  if (strategy == GPUStrategyKind::Auto)
-    strategy =
-        hasWgmma(options.target.chip) &&
-                isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),
-                                 spec.getValueHeadDim()) &&
-                wgmmaTakesOptions(tile->blockM, options.warps, options.stages,
-                                  options.keyWarps)
-            ? GPUStrategyKind::HopperWarpSpecialized
-            : GPUStrategyKind::MmaSync;
-  if (strategy == GPUStrategyKind::HopperWarpSpecialized) {
-    HopperConfig config;
-    config.blockM = tile->blockM;
-    config.blockN = tile->blockN;
-    config.stages = options.stages ? options.stages : kDefaultStages;
-    config.emulatedExp2 = options.exp2Emulation;
-    config.columnIntervals = options.columnIntervals;
-    config.persistence = options.persistence;
-    config.pagedLoads = options.pagedLoads;
-    chooseHopperEpilogue(options.epilogue, tile->isVarlen(), config);
-    // (A block-m the strategy cannot take is verifyHopperConfig's error.)
-    if (options.warps != 0 && config.blockM % 64 == 0 &&
-        options.warps != config.threads() / 32) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "the hopper-ws strategy runs one consumer "
-                       "warpgroup (4 warps) per 64 rows of block-m "
-                       "and one producer warpgroup: warps must be 0 "
-                       "or ")
-             << config.threads() / 32 << ", got " << options.warps;
-    }
-    if (options.keyWarps > 1) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "key-warps is an option of the mma-sync strategy; "
-                       "hopper-ws splits no key block among warps, got ")
-             << options.keyWarps;
-    }
-    kernel = buildHopperAttentionKernel(rewriter, gpuModule, *tile, spec,
-                                        config, options.target, loc);
-    // The builder completes the schedule (chooseHopperSchedule), which may
-    // add barriers: the launch takes the kernel's own figures.
-    FailureOr<KernelLaunchInfo> built =
-        failed(kernel) ? FailureOr<KernelLaunchInfo>(failure())
-                       : KernelLaunchInfo::fromAttr(
-                             (*kernel)->getAttrOfType<DictionaryAttr>(
-                                 KernelLaunchInfo::attrName));
-    threads = succeeded(built) ? built->threads : config.threads();
-    sharedMemory = succeeded(built) ? built->dynamicSharedMemory
-                                    : getHopperSharedMemoryBytes(spec, config);
-  } else {
-    // Options only hopper-ws takes: one error, which says why auto did not
-    // pick hopper-ws.
-    std::string why;
-    if (options.persistence == Persistence::On)
-      why = "persistent=on is an option of the hopper-ws strategy; mma-sync "
-            "kernels run one tile per block";
-    else if (options.epilogue == Epilogue::Staged ||
-             options.epilogue == Epilogue::Tma)
-      why = "epilogue=staged and epilogue=tma are options of the hopper-ws "
-            "strategy; mma-sync kernels store O from the registers";
-    else if (options.pagedLoads != PagedLoads::Auto)
-      why = "paged-loads=tma and paged-loads=cp-async are options of the "
-            "hopper-ws strategy; mma-sync kernels gather pages with cp.async";
-    if (!why.empty()) {
-      rewriter.eraseOp(gpuModule);
-      if (options.strategy == GPUStrategyKind::Auto)
-        why += getAutoMmaSyncReason(*tile, spec, options);
-      return emitError(forall.getLoc(), why);
-    }
-    MmaSyncConfig config;
-    config.blockM = tile->blockM;
-    config.blockN = tile->blockN;
-    config.stages = options.stages;
-    config.warps = options.warps;
-    config.keyWarps = options.keyWarps;
-    config.emulatedExp2 = options.exp2Emulation;
-    config.columnIntervals = options.columnIntervals;
-    if (config.blockM % 16 != 0) {
-      rewriter.eraseOp(gpuModule);
-      return emitError(forall.getLoc(),
-                       "block-m must be a multiple of 16 for the "
-                       "mma-sync strategy, got ")
-             << config.blockM;
-    }
-    chooseMmaSyncSchedule(spec, options.target, config);
-    kernel = buildMmaSyncAttentionKernel(rewriter, gpuModule, *tile, spec,
-                                         config, options.target, loc);
-    threads = config.threads();
-    sharedMemory = getMmaSyncSharedMemoryBytes(spec, config);
-  }
-  if (failed(kernel)) {
+  FailureOr<detail::StrategyKernel> built = detail::buildStrategyKernel(
+      rewriter, gpuModule, *tile, spec, options, loc);
+  if (failed(built)) {
     rewriter.eraseOp(gpuModule);
     return failure();
   }
+  gpu::GPUFuncOp kernel = built->kernel;
   std::string kind;
   if (tile->split || tile->packedHeads > 1 || tile->isVarlen() ||
       tile->isPaged()) {
     FailureOr<KernelLaunchInfo> info = KernelLaunchInfo::fromAttr(
-        (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+        kernel->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
     if (failed(info)) {
       rewriter.eraseOp(gpuModule);
       return emitError(loc, "internal: the kernel has no fa.launch");
@@ -369,16 +165,16 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
       info->maxSplits = maxSplits;
       kind += "_splitkv";
     }
-    (*kernel)->setAttr(KernelLaunchInfo::attrName,
-                       info->toAttr(rewriter.getContext()));
+    kernel->setAttr(KernelLaunchInfo::attrName,
+                    info->toAttr(rewriter.getContext()));
   }
   // Named by what it is, its finished IR and the tile's kind.
-  appendKernelHash(*kernel, kind);
+  appendKernelHash(kernel, kind);
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   rewriter.getUnitAttr());
   // The module takes the kernel's name; two identical attentions get two
   // modules: name_0, name_1, ...
-  gpuModule.setName(kernel->getName());
+  gpuModule.setName(kernel.getName());
   SymbolTable(module).insert(gpuModule);
 
   rewriter.setInsertionPoint(forall);
@@ -405,7 +201,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
     operands.push_back(toBuffer(capture, false));
   // The kernel's tensor maps, of the buffers above.
   FailureOr<KernelLaunchInfo> launchInfo = KernelLaunchInfo::fromAttr(
-      (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+      kernel->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
   if (succeeded(launchInfo))
     for (const TensorMapInfo &map : launchInfo->tensorMaps)
       operands.push_back(TensorMapOp::create(
@@ -443,10 +239,10 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   if (failed(detail::verifyStaticGrid(loc, grid,
                                       {"query tiles", "heads", "sequences"})))
     return failure();
-  gpu::KernelDim3 block{index(threads), index(1), index(1)};
+  gpu::KernelDim3 block{index(built->threads), index(1), index(1)};
   Value smem = arith::ConstantOp::create(
-      rewriter, loc, rewriter.getI32IntegerAttr(sharedMemory));
-  auto launch = gpu::LaunchFuncOp::create(rewriter, loc, *kernel, grid, block,
+      rewriter, loc, rewriter.getI32IntegerAttr(built->sharedMemory));
+  auto launch = gpu::LaunchFuncOp::create(rewriter, loc, kernel, grid, block,
                                           smem, operands);
   if (!combine) {
     SmallVector<Value> results;
@@ -463,7 +259,7 @@ mlir::fa::lowerAttentionTileToGPU(RewriterBase &rewriter, scf::ForallOp forall,
   auto combineModule =
       gpu::GPUModuleOp::create(rewriter, loc, "fa_attention_combine");
   FailureOr<KernelLaunchInfo> partialInfo = KernelLaunchInfo::fromAttr(
-      (*kernel)->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
+      kernel->getAttrOfType<DictionaryAttr>(KernelLaunchInfo::attrName));
   FailureOr<gpu::GPUFuncOp> combineKernel =
       failed(partialInfo)
           ? FailureOr<gpu::GPUFuncOp>(failure())
