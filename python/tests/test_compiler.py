@@ -571,7 +571,7 @@ def test_varlen_kernel(tmp_path):
 
 def test_varlen_hopper_ws():
     """hopper-ws builds variable-length tiles (auto picks it on sm_90a),
-    but not a paged cache's."""
+    and, when asked, those against a paged cache (auto: mma-sync)."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
     for strategy in ("hopper-ws", "auto"):
         [kernel] = compile_source(attention_source(spec), format="ptx",
@@ -579,10 +579,19 @@ def test_varlen_hopper_ws():
         assert kernel.metadata["strategy"] == "hopper-ws"
         assert kernel.name.endswith("_varlen")
     paged = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16)
-    with pytest.raises(FAError, match="variable-length queries against a "
-                       "paged cache"):
+    for strategy, built in (("hopper-ws", "hopper-ws"), ("auto", "mma-sync")):
+        [kernel] = compile_source(attention_source(paged), format="ptx",
+                                  strategy=strategy)
+        assert kernel.metadata["strategy"] == built
+        assert kernel.name.endswith("_varlen_paged16")
+    [kernel] = compile_source(attention_source(paged), format="ptx",
+                              strategy="hopper-ws")
+    assert "persistent" not in kernel.metadata
+    assert kernel.metadata["tensor_maps"][0]["box"] == [64, 1, 128]
+    with pytest.raises(FAError, match="a variable-length tile against a "
+                       "paged cache runs one tile per block"):
         compile_source(attention_source(paged), format="ptx",
-                       strategy="hopper-ws")
+                       strategy="hopper-ws", persistent="on")
 
 
 @pytest.mark.parametrize("directory", [5, b"/tmp/x", 2.5])

@@ -295,11 +295,13 @@ def test_packed_gqa_kernel(tmp_path, page_size):
 
 @needs_compiler
 @pytest.mark.parametrize("options", [
-    dict(split_kv="auto"), dict(split_kv="4"), dict(strategy="hopper-ws"),
-    dict(pack_gqa=True, strategy="hopper-ws")])
+    dict(split_kv="auto"), dict(split_kv="4"),
+    dict(pack_gqa=True, strategy="hopper-ws"),
+    dict(strategy="hopper-ws", persistent="on")])
 def test_refused_options(options):
     """Split-KV tiles take no variable-length attention, nor does
-    hopper-ws a paged cache or packed GQA tiles: the compiler says so."""
+    hopper-ws packed GQA tiles or, against a paged cache, a persistent
+    loop: the compiler says so."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16,
                          heads=(32, 8))
     options = dict(dict(strategy="mma-sync"), **options)

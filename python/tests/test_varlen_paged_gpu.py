@@ -146,6 +146,21 @@ def test_matches_reference(page_size, heads, causal):
           torch.bfloat16)
 
 
+@pytest.mark.parametrize("causal", [None, "bottom_right"])
+@pytest.mark.parametrize("page_size", [16, 64])
+def test_hopper_ws_matches_reference(page_size, causal):
+    """strategy=hopper-ws (auto builds these with mma-sync): the same
+    ragged batch, gathered (16-row pages) or by TMA pieces (64)."""
+    lq, lk = lengths_for(page_size)
+    q, k, v, cu_q, cu_k, table = case(lq, lk, page_size, 8, 2)
+    out, lse = fat.attention_varlen(
+        q, k, v, cu_q, cu_k, max(lq), max(lk), causal=causal is not None,
+        return_lse=True, block_table=table,
+        _options={"strategy": "hopper-ws", "pack_gqa": False})
+    check(out, lse, *reference(q, k, v, cu_q, cu_k, table, causal),
+          torch.bfloat16)
+
+
 @pytest.mark.parametrize("tq, batch, max_q, heads, want", [
     (16384, 8, 2048, (32, 8), {}),                     # prefill
     (64, 64, 1, (32, 8), {"pack_gqa": True, "block_m": 64}),  # decode

@@ -68,14 +68,18 @@ void HopperKernelEmitter::emit(gpu::GPUFuncOp func) {
   vMap = func.getArgument(maps + 2);
   if (config.storesOutputWithTma())
     oMap = func.getArgument(maps + 3);
-  unsigned firstCapture = 4;
+  // Then, in the order of TileCloner::Roots::bindKernelArguments: the LSE,
+  // the offsets (cu_seqlens_k but against a paged cache), the block table.
+  unsigned next = 4;
   if (spec.lseType)
-    lse = lseArgument = func.getArgument(firstCapture++);
-  if (tile.isVarlen())
-    cuSeqlensQ = func.getArgument(firstCapture);
-  // (Packed queries against a paged cache are refused.)
+    lse = lseArgument = func.getArgument(next++);
+  if (tile.isVarlen()) {
+    cuSeqlensQ = func.getArgument(next++);
+    if (tile.cuSeqlensK)
+      ++next;
+  }
   if (tile.isPaged())
-    blockTable = func.getArgument(firstCapture);
+    blockTable = func.getArgument(next);
 
   tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   warpgroup = div(tid, idx(128));
@@ -257,7 +261,8 @@ void HopperKernelEmitter::beginTile(const TileCoordinates &coordinates) {
     output = views.output, lse = views.lse;
     qLength = views.qLength, kvLength = views.kvLength;
     qRowBase = cloner->uniform(tile.queryBase);
-    kRowBase = cloner->uniform(tile.keyBase);
+    if (tile.keyBase)
+      kRowBase = cloner->uniform(tile.keyBase);
     if (buildsTable)
       issueQ(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
                                    cloner->uniform(tile.rows), idx(0)));
@@ -365,11 +370,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   if (tile.packedHeads > 1)
     return emitError(loc, "the hopper-ws strategy does not build packed GQA "
                           "tiles (pack_gqa); use strategy=mma-sync or auto");
-  if (tile.isPaged() && tile.isVarlen())
-    return emitError(loc, "the hopper-ws strategy does not build packed "
-                          "variable-length queries against a paged cache "
-                          "yet; use strategy=mma-sync or auto");
-  if (tile.isPaged() && !isWgmmaPaging(tile.pageSize(), tile.isVarlen()))
+  if (tile.isPaged() && !isWgmmaPaging(tile.pageSize()))
     return emitError(loc, "the hopper-ws strategy reads pages of a multiple "
                           "of 8 rows (TMA into 128-byte-swizzled slabs); "
                           "this cache's pages hold ")

@@ -130,8 +130,13 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   looping.roomyProducer = traits.varlen || traits.paged;
   if (!loops())
     looping.roomyProducer = false;
+  // Nor does a variable-length tile against pages: its producer loops over
+  // a sequence's page pieces and its tiles' offsets, and the persistent
+  // kernels spilled 12-176 bytes (ptxas -v, bf16 D = 64 and 128, pages of
+  // 16 and 64, gathered or by TMA) where one tile per block spills none.
   bool canLoop = !traits.visibilityReadsCaptures &&
-                 !((traits.varlen || traits.paged) && traits.masks);
+                 !((traits.varlen || traits.paged) && traits.masks) &&
+                 !(traits.varlen && traits.paged);
   config.persistent = mayLoop && canLoop && loops();
   config.roomyProducer = config.persistent && looping.roomyProducer;
   // A key-bound mask (causal) at D = 128 loops over tiles in pairs where
@@ -196,8 +201,8 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   if (headroom < 0 && !traits.masks && !config.persistent) {
     HopperConfig serial = config;
     serial.overlapSoftmax = false;
-    serial.persistent = mayLoop;
-    serial.roomyProducer = mayLoop && (traits.varlen || traits.paged);
+    serial.persistent = mayLoop && canLoop;
+    serial.roomyProducer = serial.persistent && (traits.varlen || traits.paged);
     if (getFragmentRegisters(spec, serial) <= getRegisterBudget(serial))
       config = serial;
   }
@@ -212,6 +217,12 @@ LogicalResult mlir::fa::verifyHopperPersistence(
     emitError() << "persistent=on: a mask that reads captured data runs one "
                    "tile per block (all the block's warps build its block "
                    "table before the roles split)";
+    return failure();
+  }
+  if (traits.varlen && traits.paged) {
+    emitError() << "persistent=on: a variable-length tile against a paged "
+                   "cache runs one tile per block (its producer has no "
+                   "registers for the loop over tiles)";
     return failure();
   }
   if ((traits.varlen || traits.paged) && traits.masks) {

@@ -17,7 +17,10 @@
 // RUN: sed 's/into %arg12\[%36,/into %arg12\[%4,/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=OROW
 // A new scale in the scores body is what the kernel multiplies by:
 // RUN: sed 's/0.127517432 : f32/0.5 : f32/' %t.mlir | fa-opt --fa-lower-to-gpu | FileCheck %s --check-prefix=SCALE
-// RUN: not fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=HOPPER
+// hopper-ws builds the same tile when asked (its kernel:
+// fa-lower-to-gpu-hopper-varlen-paged.mlir), and checks the tile alike:
+// RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws | FileCheck %s --check-prefix=HOPPER
+// RUN: sed 's/fa.paged_rows %arg1\[%arg9,/fa.paged_rows %arg1[%arg10,/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=KSEQ
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=auto | FileCheck %s --check-prefix=AUTO
 
 // CHECK-LABEL: func.func @varlen_paged
@@ -52,7 +55,8 @@
 // SCALE: gpu.func
 // SCALE-NOT: 1.275{{[0-9]*}}e-01 : f32
 // SCALE: 5.000000e-01 : f32
-// HOPPER: error: the hopper-ws strategy does not build packed variable-length queries against a paged cache yet; use strategy=mma-sync or auto
+// HOPPER: gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged16(
+// HOPPER-SAME: strategy = "hopper-ws"
 // AUTO: strategy = "mma-sync"
 
 func.func @varlen_paged(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,

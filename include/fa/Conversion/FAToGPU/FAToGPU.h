@@ -379,7 +379,9 @@ struct HopperConfig {
   /// One tile per block: 48 for a paged tile whose mask reads captures
   /// (it walks the block table of visible blocks beside the pages; with
   /// 24, 84-96 bytes of spills at D = 64 and 128 under a document mask;
-  /// those consumers run the serial schedule, which 224 registers hold);
+  /// those consumers run the serial schedule, which 224 registers hold),
+  /// 56 for packed queries (with 48, 8-12 bytes of spills at D = 64; the
+  /// consumers keep 224);
   /// 56 where it gathers pages (gathersPages; with 24-40, 8-212 bytes of
   /// spills at D = 64 and 128; the consumers keep 224).
   int64_t producerRegisters() const {
@@ -392,7 +394,7 @@ struct HopperConfig {
     if (gathersPages())
       return 56;
     if (pageSize && blockTableEntries)
-      return 48;
+      return varlen ? 56 : 48;
     return warpgroups() == 3 ? 32 : 24;
   }
   /// Registers the block holds from its launch: its threads times the

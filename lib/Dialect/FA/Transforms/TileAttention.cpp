@@ -189,7 +189,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
     // (Packed GQA and split tiles are built by mma-sync only, and paged
     // ones whose pages TMA cannot read.)
     chosen.wgmmaDefaults =
-        (!op.isPaged() || isWgmmaPaging(op.getPageSize(), op.isVarlen())) &&
+        (!op.isPaged() || isAutoWgmmaPaging(op.getPageSize(), op.isVarlen())) &&
         !requested.packGQA && requested.kvSplits == 0 &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),

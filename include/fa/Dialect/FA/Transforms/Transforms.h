@@ -99,10 +99,14 @@ bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 /// Whether the wgmma (hopper-ws) strategy reads a paged cache of pages of
 /// `pageSize` rows: TMA loads each key block in pieces that lie in one page
 /// into 128-byte-swizzled slabs, whose pattern repeats every 8 rows, so a
-/// page holds a multiple of 8 rows. Packed (variable-length) queries
-/// against pages are mma-sync's. strategy=auto builds the other paged tiles
-/// with mma-sync.
-bool isWgmmaPaging(int64_t pageSize, bool varlen);
+/// page holds a multiple of 8 rows.
+bool isWgmmaPaging(int64_t pageSize);
+
+/// Whether strategy=auto builds a paged tile with hopper-ws: pages it reads
+/// (isWgmmaPaging) and fixed-length queries. Packed (variable-length)
+/// queries against pages hopper-ws builds where strategy=hopper-ws asks for
+/// it; auto builds them with mma-sync until they are measured on a GPU.
+bool isAutoWgmmaPaging(int64_t pageSize, bool varlen);
 
 /// Whether tile options leave strategy=auto free to pick hopper-ws: no warp
 /// count (hopper-ws's is fixed by block-m), a block-m of whole consumer
