@@ -4,7 +4,8 @@
 // tensor (a [64, 1, 128] box at the sequence's first row), the producer
 // reads K and V through the table's row of the sequence (gathered at
 // 16-row pages, TMA pieces at 64), and the epilogue stores at the
-// sequence's rows. Each block runs one tile (no persistent loop: the
+// sequence's rows (V past the keys zeroed by the gather or, after TMA
+// pieces, by the producer). Each block runs one tile (no persistent loop: the
 // producer has no registers for it), and persistent=on says so. A mask
 // that reads captures gives the producer 56 registers. strategy=auto
 // builds these tiles with mma-sync.
@@ -18,6 +19,11 @@
 // CHECK-NOT:     persistent
 // CHECK-SAME:    tensor_maps = [{argument = 0 : i64, box = [64, 1, 128]}, {argument = 1 : i64, box = [64, 1, 16, 1]}, {argument = 2 : i64, box = [64, 1, 16, 1]}]
 // CHECK-SAME:    varlen = true
+// The gathered pages zero-fill V past the keys: no "V tail staged" barrier
+// (the last one initialized is Q released, of both warpgroups).
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c256_i32
+// CHECK-NOT:     nvvm.mbarrier.init
+// CHECK:         nvvm.fence.mbarrier.init
 // CHECK:         memref.load %[[CQ]]
 // CHECK:         memref.load %[[CQ]]
 // CHECK:         memref.load %[[LEN]]
@@ -49,6 +55,12 @@ func.func @pages16(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: te
 // CHECK:       gpu.func @{{.*}}_wgmma_{{[0-9a-f]+}}_varlen_paged64(
 // CHECK-SAME:    %[[CQ:[a-z0-9]+]]: memref<?xi32, {{.*}}>, %[[TABLE:[a-z0-9]+]]: memref<?x?xi32, {{.*}}>, %[[LEN:[a-z0-9]+]]: memref<?xi32, {{.*}}>, %{{[a-z0-9]+}}: !llvm.ptr, %{{[a-z0-9]+}}: !llvm.ptr, %[[KMAP:[a-z0-9]+]]: !llvm.ptr)
 // CHECK-SAME:    tensor_maps = [{argument = 0 : i64, box = [64, 1, 128]}, {argument = 1 : i64, box = [64, 1, 64, 1]}, {argument = 2 : i64, box = [64, 1, 64, 1]}]
+// TMA pieces: the producer zeroes V past the keys, on its "V tail staged"
+// barrier (one arrival).
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c256_i32
+// CHECK-NOT:     nvvm.mbarrier.init
+// CHECK:         nvvm.mbarrier.init %{{.*}}, %c1_i32
+// CHECK-NEXT:    nvvm.fence.mbarrier.init
 // CHECK:         nvvm.setmaxregister decrease 24
 // CHECK:         memref.load %[[TABLE]][%block_id_z,
 // CHECK-NOT:     nvvm.cp.async.shared.global

@@ -307,9 +307,11 @@ struct HopperConfig {
   int64_t producerThreads() const { return gathersPages() ? 128 : 32; }
   /// Whether the producer zeroes the V rows past a sequence's keys in its
   /// last block, through one more mbarrier: variable-length and paged
-  /// tiles loaded by TMA (gathered pages zero-fill them).
+  /// tiles loaded by TMA. Gathered pages zero-fill them, packed queries
+  /// against them too (their K and V are the pages'; the barrier counts
+  /// one arrival, not the gathering warpgroup's).
   bool zeroesValueTails() const {
-    return varlen || (pageSize > 0 && !gathersPages());
+    return pageSize > 0 ? !gathersPages() : varlen;
   }
   /// Of every 8 exponentials of the softmax, how many the consumers
   /// compute on the FMA pipe (a polynomial, SoftmaxOptions::emulatedExp2)
