@@ -216,6 +216,20 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (op.isPaged() && chosen.wgmmaDefaults && !requested.blockM &&
       sizes.blockM == 192 && op.getPageSize() % sizes.blockN != 0)
     sizes.blockM = 128;
+  // A mask that reads captures (a document mask) against a paged cache
+  // runs one tile per block beside a producer of 48 registers, which walks
+  // the visible blocks' table beside the pages: the consumers' serial
+  // schedule holds 161 fragment registers, and at D = 256 a 64-key block
+  // needs 176 (fa-lower-to-gpu refused it). 32 keys need 152 (ptxas -v: no
+  // spill).
+  bool maskReadsCaptures =
+      op.hasMaskMod() &&
+      op.getMaskMod()
+          .walk([](tensor::ExtractOp) { return WalkResult::interrupt(); })
+          .wasInterrupted();
+  if (op.isPaged() && chosen.wgmmaDefaults && !requested.blockN &&
+      op.getHeadDim() > 192 && maskReadsCaptures)
+    sizes.blockN = 32;
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);
