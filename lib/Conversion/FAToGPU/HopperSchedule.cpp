@@ -132,7 +132,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
     looping.roomyProducer = false;
   // Nor does a variable-length tile against pages: its producer loops over
   // a sequence's page pieces and its tiles' offsets, and the persistent
-  // kernels spilled 12-176 bytes (ptxas -v, bf16 D = 64 and 128, pages of
+  // kernels spilled 12-124 bytes (ptxas -v, bf16 D = 64 and 128, pages of
   // 16 and 64, gathered or by TMA) where one tile per block spills none.
   bool canLoop = !traits.visibilityReadsCaptures &&
                  !((traits.varlen || traits.paged) && traits.masks) &&
