@@ -282,7 +282,8 @@ def _kernel_options(spec, q, kv_heads, batch, max_seqlen_q, options):
     packed GQA tiles when the mean query length is at most
     _PACK_MAX_MEAN_QUERIES, unless `options` says pack_gqa. The strategy
     is the compiler's choice unless `options` names one: hopper-ws on
-    sm_90a (mma-sync for packed GQA tiles and paged caches)."""
+    sm_90a (mma-sync for packed GQA tiles and for pages of a size that is
+    not a multiple of 8 rows)."""
     options = dict(options or {})
     hq = q.shape[1]
     group = hq // kv_heads if kv_heads else 1

@@ -570,8 +570,9 @@ def test_varlen_kernel(tmp_path):
 
 
 def test_varlen_hopper_ws():
-    """hopper-ws builds variable-length tiles (auto picks it on sm_90a),
-    and, when asked, those against a paged cache (auto: mma-sync)."""
+    """hopper-ws builds variable-length tiles, also against a paged cache
+    of pages of a multiple of 8 rows (auto picks it on sm_90a); pages of
+    12 rows auto builds with mma-sync."""
     spec = AttentionSpec(dtype="bf16", head_dim=128, varlen=True)
     for strategy in ("hopper-ws", "auto"):
         [kernel] = compile_source(attention_source(spec), format="ptx",
@@ -579,11 +580,16 @@ def test_varlen_hopper_ws():
         assert kernel.metadata["strategy"] == "hopper-ws"
         assert kernel.name.endswith("_varlen")
     paged = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=16)
-    for strategy, built in (("hopper-ws", "hopper-ws"), ("auto", "mma-sync")):
+    for strategy in ("hopper-ws", "auto"):
         [kernel] = compile_source(attention_source(paged), format="ptx",
                                   strategy=strategy)
-        assert kernel.metadata["strategy"] == built
+        assert kernel.metadata["strategy"] == "hopper-ws"
         assert kernel.name.endswith("_varlen_paged16")
+    odd = AttentionSpec(dtype="bf16", head_dim=128, varlen=True, paged=12)
+    [kernel] = compile_source(attention_source(odd), format="ptx",
+                              strategy="auto")
+    assert kernel.metadata["strategy"] == "mma-sync"
+    assert kernel.name.endswith("_varlen_paged12")
     [kernel] = compile_source(attention_source(paged), format="ptx",
                               strategy="hopper-ws")
     assert "persistent" not in kernel.metadata

@@ -30,8 +30,6 @@ static std::string getAutoMmaSyncReason(const FusedAttentionTile &tile,
     os << "it is a split-KV tile";
   else if (tile.packedHeads > 1)
     os << "it is a packed GQA tile";
-  else if (tile.isPaged() && tile.isVarlen())
-    os << "it packs queries against a paged cache";
   else if (tile.isPaged() && !isWgmmaPaging(tile.pageSize()))
     os << "its pages hold " << tile.pageSize() << " rows, not a multiple of 8";
   else if (!hasWgmma(options.target.chip))
@@ -53,7 +51,7 @@ static GPUStrategyKind resolveStrategy(const FusedAttentionTile &tile,
   if (options.strategy != GPUStrategyKind::Auto)
     return options.strategy;
   if (tile.split || tile.packedHeads > 1 ||
-      (tile.isPaged() && !isAutoWgmmaPaging(tile.pageSize(), tile.isVarlen())))
+      (tile.isPaged() && !isWgmmaPaging(tile.pageSize())))
     return GPUStrategyKind::MmaSync;
   return hasWgmma(options.target.chip) &&
                  isWgmmaCandidate(spec.getElementType(), spec.getHeadDim(),

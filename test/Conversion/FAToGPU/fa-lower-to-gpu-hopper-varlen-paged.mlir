@@ -8,7 +8,8 @@
 // pieces, by the producer). Each block runs one tile (no persistent loop: the
 // producer has no registers for it), and persistent=on says so. A mask
 // that reads captures gives the producer 56 registers. strategy=auto
-// builds these tiles with mma-sync.
+// builds these tiles with hopper-ws too (pages of 12 rows, which TMA's
+// swizzle cannot take, with mma-sync: fa-lower-to-gpu-hopper-paged-refused.mlir).
 // RUN: fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws" | FileCheck %s
 // RUN: not fa-opt %s -split-input-file "--fa-tile-attention=defaults-for=hopper-ws" --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=hopper-ws persistent=on" 2>&1 | FileCheck %s --check-prefix=PERSISTENT
 // RUN: fa-opt %s -split-input-file --fa-tile-attention --fa-fuse-online-softmax "--fa-lower-to-gpu=strategy=auto" | FileCheck %s --check-prefix=AUTO
@@ -34,8 +35,8 @@
 // CHECK:         nvvm.setmaxregister increase 224
 // PERSISTENT:  error: persistent=on: a variable-length tile against a paged cache runs one tile per block (its producer has no registers for the loop over tiles)
 // AUTO-LABEL:  func.func @pages16
-// AUTO:        gpu.func @{{.*}}_varlen_paged16(
-// AUTO-SAME:     strategy = "mma-sync"
+// AUTO:        gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged16(
+// AUTO-SAME:     strategy = "hopper-ws"
 func.func @pages16(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
                    %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>, %cu_q: tensor<?xi32>, %max_q: index,
                    %table: tensor<?x?xi32>, %lengths: tensor<?xi32>) -> (tensor<?x8x128xbf16>, tensor<8x?xf32>) {
@@ -67,8 +68,8 @@ func.func @pages16(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: te
 // CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %[[KMAP]], %{{.*}}, box[%{{.*}}, %{{.*}}, %{{.*}}, %shuffleResult]
 // PERSISTENT:  error: persistent=on: a variable-length tile against a paged cache runs one tile per block
 // AUTO-LABEL:  func.func @pages64
-// AUTO:        gpu.func @{{.*}}_varlen_paged64(
-// AUTO-SAME:     strategy = "mma-sync"
+// AUTO:        gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged64(
+// AUTO-SAME:     strategy = "hopper-ws"
 func.func @pages64(%q: tensor<?x8x64xf16>, %k: tensor<?x64x2x64xf16>, %v: tensor<?x64x2x64xf16>,
                    %o: tensor<?x8x64xf16>, %cu_q: tensor<?xi32>, %max_q: index,
                    %table: tensor<?x?xi32>, %lengths: tensor<?xi32>) -> tensor<?x8x64xf16> {
@@ -95,8 +96,8 @@ func.func @pages64(%q: tensor<?x8x64xf16>, %k: tensor<?x64x2x64xf16>, %v: tensor
 // CHECK:         nvvm.setmaxregister increase 224
 // PERSISTENT:  error: persistent=on:
 // AUTO-LABEL:  func.func @document16
-// AUTO:        gpu.func @{{.*}}_varlen_paged16(
-// AUTO-SAME:     strategy = "mma-sync"
+// AUTO:        gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged16(
+// AUTO-SAME:     strategy = "hopper-ws"
 func.func @document16(%q: tensor<?x8x64xbf16>, %k: tensor<?x16x2x64xbf16>, %v: tensor<?x16x2x64xbf16>,
                       %o: tensor<?x8x64xbf16>, %cu_q: tensor<?xi32>, %max_q: index,
                       %table: tensor<?x?xi32>, %lengths: tensor<?xi32>, %docs: tensor<?x?xi32>) -> tensor<?x8x64xbf16> {

@@ -17,8 +17,9 @@
 // RUN: sed 's/into %arg12\[%36,/into %arg12\[%4,/' %t.mlir | not fa-opt --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=OROW
 // A new scale in the scores body is what the kernel multiplies by:
 // RUN: sed 's/0.127517432 : f32/0.5 : f32/' %t.mlir | fa-opt --fa-lower-to-gpu | FileCheck %s --check-prefix=SCALE
-// hopper-ws builds the same tile when asked (its kernel:
-// fa-lower-to-gpu-hopper-varlen-paged.mlir), and checks the tile alike:
+// hopper-ws builds the same tile (its kernel:
+// fa-lower-to-gpu-hopper-varlen-paged.mlir), strategy=auto included, and
+// checks the tile alike:
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=hopper-ws | FileCheck %s --check-prefix=HOPPER
 // RUN: sed 's/fa.paged_rows %arg1\[%arg9,/fa.paged_rows %arg1[%arg10,/' %t.mlir | not fa-opt --fa-lower-to-gpu=strategy=hopper-ws 2>&1 | FileCheck %s --check-prefix=KSEQ
 // RUN: fa-opt %t.mlir --fa-lower-to-gpu=strategy=auto | FileCheck %s --check-prefix=AUTO
@@ -57,7 +58,8 @@
 // SCALE: 5.000000e-01 : f32
 // HOPPER: gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged16(
 // HOPPER-SAME: strategy = "hopper-ws"
-// AUTO: strategy = "mma-sync"
+// AUTO: gpu.func @{{.*}}_wgmma_{{.*}}_varlen_paged16(
+// AUTO-SAME: strategy = "hopper-ws"
 
 func.func @varlen_paged(%q: tensor<?x8x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
                         %o: tensor<?x8x128xbf16>, %lse: tensor<8x?xf32>, %cu_q: tensor<?xi32>, %max_q: index,

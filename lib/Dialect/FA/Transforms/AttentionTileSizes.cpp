@@ -58,10 +58,6 @@ bool mlir::fa::isWgmmaPaging(int64_t pageSize) {
   return pageSize > 0 && pageSize % 8 == 0;
 }
 
-bool mlir::fa::isAutoWgmmaPaging(int64_t pageSize, bool varlen) {
-  return !varlen && isWgmmaPaging(pageSize);
-}
-
 AttentionTileSizes mlir::fa::getDefaultAttentionTileSizes(int64_t headDim,
                                                           bool wgmma,
                                                           bool plain) {

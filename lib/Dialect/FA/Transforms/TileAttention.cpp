@@ -189,7 +189,7 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
     // (Packed GQA and split tiles are built by mma-sync only, and paged
     // ones whose pages TMA cannot read.)
     chosen.wgmmaDefaults =
-        (!op.isPaged() || isAutoWgmmaPaging(op.getPageSize(), op.isVarlen())) &&
+        (!op.isPaged() || isWgmmaPaging(op.getPageSize())) &&
         !requested.packGQA && requested.kvSplits == 0 &&
         isWgmmaCandidate(getElementTypeOrSelf(op.getQuery().getType()),
                          op.getHeadDim(),
@@ -230,6 +230,16 @@ mlir::fa::tileAttention(RewriterBase &rewriter, AttentionOp op,
   if (op.isPaged() && chosen.wgmmaDefaults && !requested.blockN &&
       op.getHeadDim() > 192 && maskReadsCaptures)
     sizes.blockN = 32;
+  // Packed queries against pages under such a mask at D = 128: 128-key
+  // blocks spilled 52 bytes under a causal mask too (ptxas -v, both
+  // alignments, pages of 16 and 64), 292 with the causal test inside the
+  // mask_mod; 64 keys spill none and ran 1.03-1.04x as fast (bf16, pages
+  // of 16, documents of 1024 tokens, bottom-right, on an H100:
+  // benchmarks/results/2026-12-07-h100-varlen-paged-auto.md).
+  if (op.isPaged() && op.isVarlen() && chosen.wgmmaDefaults &&
+      !requested.blockN && op.getHeadDim() > 64 && op.getHeadDim() <= 128 &&
+      maskReadsCaptures)
+    sizes.blockN = std::min<int64_t>(sizes.blockN, 64);
 
   Location loc = op.getLoc();
   OpBuilder::InsertionGuard guard(rewriter);

@@ -102,12 +102,6 @@ bool isWgmmaCandidate(Type elementType, int64_t headDim, int64_t valueHeadDim);
 /// page holds a multiple of 8 rows.
 bool isWgmmaPaging(int64_t pageSize);
 
-/// Whether strategy=auto builds a paged tile with hopper-ws: pages it reads
-/// (isWgmmaPaging) and fixed-length queries. Packed (variable-length)
-/// queries against pages hopper-ws builds where strategy=hopper-ws asks for
-/// it; auto builds them with mma-sync until they are measured on a GPU.
-bool isAutoWgmmaPaging(int64_t pageSize, bool varlen);
-
 /// Whether tile options leave strategy=auto free to pick hopper-ws: no warp
 /// count (hopper-ws's is fixed by block-m), a block-m of whole consumer
 /// warpgroups (0: the default) and the default ring (0: the strategy's
