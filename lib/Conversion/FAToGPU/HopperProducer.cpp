@@ -274,12 +274,26 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
   // A lane copies chunks chunk0 + j * lanes (j < chunksPerLane) of rows
   // row0 + k * rowsPerStep: 8 lanes or all of the piece's read a row's
-  // slab together. A loop over k, not unrolled, in 32 bits but for the
-  // source address, which advances by a step: the producer has few
-  // registers.
+  // slab together. row0 < rowsPerStep, and chunk0 < lanes where a lane
+  // copies more than one chunk, powers of 2, so row % 8 is
+  // row0 % 8 ^ (k * rowsPerStep) % 8 and the chunk chunk0 ^ j * lanes: as
+  // pieces are 1024-byte aligned, the shared
+  // address of chunk j of row k is that of chunk 0 of row 0 XOR a constant
+  // swizzle plus a constant row offset. The producer loops over the
+  // swizzle's periods of 8 rows (below: where that pays), each unrolled with
+  // those constants, and copies a piece that holds only keys without the
+  // per-row byte count (the loop over rows cost 12 PTX instructions per 2
+  // copies at D = 128, and the gathered kernel pays in issue slots: benchmarks/
+  // results/2026-12-07-h200-varlen-paged-hopper.md; unrolling all rows
+  // made the persistent producer of 56 registers spill). The source
+  // address advances by a row step.
   int64_t chunksPerRow = kSlabRowBytes / 16;
   int64_t rowsPerStep = std::max<int64_t>(1, lanes / chunksPerRow);
   int64_t chunksPerLane = std::max<int64_t>(1, chunksPerRow / lanes);
+  int64_t steps = llvm::divideCeil(pieceRows, rowsPerStep);
+  int64_t period =
+      std::min<int64_t>(steps, std::max<int64_t>(1, 8 / rowsPerStep));
+  assert(steps % period == 0 && "whole periods of rows");
   Value row0 = div(laneInPiece, idx(chunksPerRow));
   Value chunk0 = castIndexToI32(b, rem(laneInPiece, idx(chunksPerRow)));
   Value rowBytes = mul(rowStride, idx(elementBytes));
@@ -291,47 +305,150 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
       toI64(add(mul(row0, rowBytes),
                 mul(rem(laneInPiece, idx(chunksPerRow)), idx(16)))));
   Value sourceStep = toI64(mul(rowBytes, idx(rowsPerStep)));
+  Value firstRow = castIndexToI32(b, row0);
   // (Negative past the sequence's end: those rows copy nothing.)
   Value validRows = castIndexToI32(b, sub(kvLength, pieceStart));
-  auto loop = scf::ForOp::create(b, castIndexToI32(b, row0), i32(pieceRows),
-                                 i32(rowsPerStep), ValueRange{firstSource});
-  b.setInsertionPointToStart(loop.getBody());
-  Value row = loop.getInductionVar();
-  Value source = loop.getRegionIterArgs()[0];
-  // Rows from the sequence's end on read nothing and are zero-filled
-  // (V's must be 0: P is 0 there, but 0 * NaN is NaN).
-  Value bytes = arith::SelectOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, validRows),
-      i32(16), i32(0));
-  Value target = arith::AddIOp::create(
-      b, pieceAddress, arith::MulIOp::create(b, row, i32(kSlabRowBytes)));
-  Value phase = arith::AndIOp::create(b, row, i32(7));
-  for (int64_t j = 0; j < chunksPerLane; ++j) {
-    Value chunk = arith::AddIOp::create(b, chunk0, i32(j * lanes));
-    Value swizzled = arith::MulIOp::create(
-        b, arith::XOrIOp::create(b, chunk, phase), i32(16));
-    for (int64_t slab = 0; slab < cols / 64; ++slab) {
-      Value src = LLVM::IntToPtrOp::create(
-          b, global,
-          arith::AddIOp::create(
-              b, source,
-              arith::ConstantOp::create(
-                  b, b.getI64IntegerAttr(j * lanes * 16 + slab * 128)))
-              .getResult());
-      Value dst = LLVM::IntToPtrOp::create(
-          b, shared,
-          arith::AddIOp::create(b, arith::AddIOp::create(b, target, swizzled),
-                                i32(slab * config.blockN * kSlabRowBytes))
-              .getResult());
-      NVVM::CpAsyncOp::create(
-          b, dst, src, b.getI32IntegerAttr(16),
-          NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
-                                               NVVM::LoadCacheModifierKind::CG),
-          bytes);
+  auto offset32 = [&](Value value, int64_t offset) {
+    return offset ? arith::AddIOp::create(b, value, i32(offset)).getResult()
+                  : value;
+  };
+  auto offset64 = [&](Value value, int64_t offset) {
+    return offset ? arith::AddIOp::create(b, value,
+                                          arith::ConstantOp::create(
+                                              b, b.getI64IntegerAttr(offset)))
+                        .getResult()
+                  : value;
+  };
+  auto emitCopy = [&](Value src, Value dst, Value bytes) {
+    NVVM::CpAsyncOp::create(
+        b, LLVM::IntToPtrOp::create(b, shared, dst),
+        LLVM::IntToPtrOp::create(b, global, src), b.getI32IntegerAttr(16),
+        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                             NVVM::LoadCacheModifierKind::CG),
+        bytes);
+  };
+  // Copies the rows of one period from `row`, `source` and `target` (row
+  // row0 + k * rowsPerStep of the period's first k); returns the source of
+  // its last row.
+  auto emitPeriod = [&](bool whole, Value row, Value source, Value target) {
+    for (int64_t k = 0; k < period; ++k) {
+      if (k)
+        source = arith::AddIOp::create(b, source, sourceStep);
+      // Rows from the sequence's end on (and past the piece, where a step
+      // spans more rows than it holds) read nothing and are zero-filled
+      // (V's must be 0: P is 0 there, but 0 * NaN is NaN).
+      Value bytes;
+      if (!whole) {
+        Value rowK = offset32(row, k * rowsPerStep);
+        bytes = arith::SelectOp::create(
+            b,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, rowK,
+                                  validRows),
+            i32(16), i32(0));
+        if (rowsPerStep > pieceRows)
+          bytes = arith::SelectOp::create(
+              b,
+              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, rowK,
+                                    i32(pieceRows)),
+              bytes, i32(0));
+      }
+      for (int64_t j = 0; j < chunksPerLane; ++j) {
+        Value dst = target;
+        if (int64_t bits = ((j * lanes) ^ (k * rowsPerStep % 8)) * 16)
+          dst = arith::XOrIOp::create(b, dst, i32(bits));
+        dst = offset32(dst, k * rowsPerStep * kSlabRowBytes);
+        for (int64_t slab = 0; slab < cols / 64; ++slab) {
+          // (The source first: argument order is unspecified.)
+          Value src = offset64(source, j * lanes * 16 + slab * 128);
+          emitCopy(src, offset32(dst, slab * config.blockN * kSlabRowBytes),
+                   bytes);
+        }
+      }
+    }
+    return source;
+  };
+  auto emitRows = [&](bool whole, Value firstTarget) {
+    if (steps == period) {
+      emitPeriod(whole, firstRow, firstSource, firstTarget);
+      return;
+    }
+    int64_t periodRows = period * rowsPerStep;
+    auto loop = scf::ForOp::create(b, firstRow, i32(pieceRows), i32(periodRows),
+                                   ValueRange{firstSource, firstTarget});
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value target = loop.getRegionIterArgs()[1];
+    Value last = emitPeriod(whole, loop.getInductionVar(),
+                            loop.getRegionIterArgs()[0], target);
+    Value next = arith::AddIOp::create(b, last, sourceStep);
+    scf::YieldOp::create(
+        b, ValueRange{next, arith::AddIOp::create(
+                                b, target, i32(periodRows * kSlabRowBytes))
+                                .getResult()});
+  };
+  // Elsewhere a loop over rows, each row's swizzle and byte count computed
+  // in it: on an H100 the unrolled periods ran 2-6 % faster at D = 64 and
+  // unmasked at D = 128, but up to 2 % slower at D = 128 under a causal
+  // mask and at D = 256 (benchmarks/results/
+  // 2026-12-07-h100-paged-gather-periods.md).
+  bool unrollPeriods = cols <= 64 || (cols <= 128 && !config.masked);
+  if (!unrollPeriods) {
+    auto loop = scf::ForOp::create(b, firstRow, i32(pieceRows),
+                                   i32(rowsPerStep), ValueRange{firstSource});
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value row = loop.getInductionVar();
+    Value source = loop.getRegionIterArgs()[0];
+    // Rows from the sequence's end on read nothing and are zero-filled.
+    Value bytes = arith::SelectOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, validRows),
+        i32(16), i32(0));
+    Value target = arith::AddIOp::create(
+        b, pieceAddress, arith::MulIOp::create(b, row, i32(kSlabRowBytes)));
+    Value phase = arith::AndIOp::create(b, row, i32(7));
+    for (int64_t j = 0; j < chunksPerLane; ++j) {
+      Value chunk = arith::AddIOp::create(b, chunk0, i32(j * lanes));
+      Value swizzled = arith::MulIOp::create(
+          b, arith::XOrIOp::create(b, chunk, phase), i32(16));
+      for (int64_t slab = 0; slab < cols / 64; ++slab) {
+        Value src = arith::AddIOp::create(
+            b, source,
+            arith::ConstantOp::create(
+                b, b.getI64IntegerAttr(j * lanes * 16 + slab * 128)));
+        emitCopy(
+            src,
+            arith::AddIOp::create(b, arith::AddIOp::create(b, target, swizzled),
+                                  i32(slab * config.blockN * kSlabRowBytes)),
+            bytes);
+      }
+    }
+    scf::YieldOp::create(
+        b,
+        ValueRange{arith::AddIOp::create(b, source, sourceStep).getResult()});
+  } else {
+    Value firstTarget = arith::AddIOp::create(
+        b, pieceAddress,
+        arith::AddIOp::create(
+            b, arith::MulIOp::create(b, firstRow, i32(kSlabRowBytes)),
+            arith::MulIOp::create(
+                b,
+                arith::XOrIOp::create(
+                    b, chunk0, arith::AndIOp::create(b, firstRow, i32(7))),
+                i32(16))));
+    // Whole pieces: every row a lane copies holds a key (not where a step
+    // spans more rows than a piece holds).
+    if (rowsPerStep > pieceRows) {
+      emitRows(/*whole=*/false, firstTarget);
+    } else {
+      Value whole = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                          validRows, i32(pieceRows));
+      auto split = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
+      b.setInsertionPointToStart(split.thenBlock());
+      emitRows(/*whole=*/true, firstTarget);
+      b.setInsertionPointToStart(split.elseBlock());
+      emitRows(/*whole=*/false, firstTarget);
     }
   }
-  scf::YieldOp::create(
-      b, ValueRange{arith::AddIOp::create(b, source, sourceStep).getResult()});
   // Each producer thread (the barrier counts them) arrives on `bar` once
   // its copies landed.
   b.setInsertionPointAfter(copyPiece);

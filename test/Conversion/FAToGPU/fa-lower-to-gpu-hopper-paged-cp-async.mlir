@@ -110,15 +110,20 @@ func.func @pages16(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: 
 // -----
 
 // Pages of 8 rows at D = 64: 16 pieces, 8 threads a piece, each one chunk
-// of every row (one slab); the persistent producer keeps 56 registers.
+// of every row (one slab), unrolled (one period of the swizzle); the
+// persistent producer keeps 56 registers.
 // CHECK-LABEL: func.func @pages8_d64
 // CHECK:       gpu.func @{{.*}}_cpasync_{{.*}}_paged8(
 // CHECK:         nvvm.setmaxregister  decrease 56
 // CHECK:         arith.divui %{{.*}}, %c8{{.*}} : index
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %c8_i32{{.*}} step %c1_i32{{.*}} iter_args
-// CHECK:           nvvm.cp.async.shared.global
-// CHECK-NEXT:      arith.addi
-// CHECK-NEXT:      scf.yield
+// CHECK:         %[[WHOLE:.*]] = arith.cmpi sge, %{{.*}}, %c8_i32{{.*}} : i32
+// CHECK-NEXT:    scf.if %[[WHOLE]] {
+// CHECK-NOT:       scf.for
+// CHECK-COUNT-8:   nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK-NEXT:    } else {
+// CHECK-NOT:       scf.for
+// CHECK-COUNT-8:   nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK-NEXT:    }
 // CHECK:         nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
 // CHECK:         nvvm.setmaxregister  increase 224
 func.func @pages8_d64(%q: tensor<?x8x?x64xf16>, %k: tensor<?x8x8x64xf16>, %v: tensor<?x8x8x64xf16>,
@@ -129,4 +134,73 @@ func.func @pages8_d64(%q: tensor<?x8x?x64xf16>, %k: tensor<?x8x8x64xf16>, %v: te
       paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
       -> tensor<?x8x?x64xf16>
   return %r : tensor<?x8x?x64xf16>
+}
+
+// -----
+
+// Unmasked at D = 128 (the persistent grid; its producer keeps 40
+// registers): the rows of a whole piece unrolled over the swizzle's
+// period, without byte counts; the others' with them. (Under a causal
+// mask at D = 128, as @pages16, and at D = 256 the loop over rows stays:
+// the unrolled periods ran slower there.)
+// CHECK-LABEL: func.func @pages16_unmasked
+// CHECK:       gpu.func @{{.*}}_cpasync_{{.*}}_paged16(
+// CHECK:         nvvm.setmaxregister  decrease 40
+// CHECK:         nvvm.cp.async.wait.group 3
+// CHECK:         scf.if
+// CHECK:           memref.extract_aligned_pointer_as_index
+// Thread t's first row r0 = t % 16 / 8, and the shared address of its
+// chunk there; row r's is that XOR (r % 8 ^ r0 % 8) * 16, plus 128 r.
+// CHECK:           arith.andi %[[R0:.*]], %c7_i32 : i32
+// CHECK:           %[[LEFT:.*]] = arith.subi
+// CHECK-NEXT:      %[[VALID:.*]] = arith.index_cast %[[LEFT]] : index to i32
+// A piece of 16 keys copies without byte counts, in a loop over the
+// swizzle's period of 8 rows (4 rows of this thread, 8 copies, an
+// iteration).
+// CHECK:           %[[WHOLE:.*]] = arith.cmpi sge, %[[VALID]], %c16_i32{{.*}} : i32
+// CHECK-NEXT:      scf.if %[[WHOLE]] {
+// CHECK:             scf.for %{{.*}} = %[[R0]] to %c16_i32{{.*}} step %c8_i32{{.*}} iter_args(%[[SRC:.*]] = %{{.*}}, %[[DST:.*]] = %{{.*}}) -> (i64, i32)  : i32 {
+// CHECK-NEXT:          llvm.inttoptr %[[SRC]] : i64 to !llvm.ptr<1>
+// CHECK-NEXT:          llvm.inttoptr %[[DST]] : i32 to !llvm.ptr<3>
+// CHECK-NEXT:          nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK:               arith.addi %[[DST]], %c16384_i32{{.*}} : i32
+// CHECK:               nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK:               %[[X2:.*]] = arith.xori %[[DST]], %c32_i32 : i32
+// CHECK:               arith.addi %[[X2]], %c256_i32 : i32
+// CHECK-COUNT-2:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK:               %[[X4:.*]] = arith.xori %[[DST]], %c64_i32 : i32
+// CHECK:               arith.addi %[[X4]], %c512_i32 : i32
+// CHECK-COUNT-2:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK:               %[[X6:.*]] = arith.xori %[[DST]], %c96_i32 : i32
+// CHECK:               arith.addi %[[X6]], %c768_i32 : i32
+// CHECK-COUNT-2:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK-NOT:           nvvm.cp.async.shared.global
+// CHECK:               %[[NEXT:.*]] = arith.addi %[[DST]], %c1024_i32 : i32
+// CHECK-NEXT:          scf.yield %{{.*}}, %[[NEXT]] : i64, i32
+// CHECK-NEXT:        }
+// CHECK-NEXT:      } else {
+// Else each row copies 16 bytes before the sequence's end and 0 (a
+// zero-filled row) from it on.
+// CHECK:             scf.for %[[ROW:.*]] = %[[R0]] to %c16_i32{{.*}} step %c8_i32
+// CHECK:               %[[IN:.*]] = arith.cmpi slt, %[[ROW]], %[[VALID]] : i32
+// CHECK:               %[[BYTES:.*]] = arith.select %[[IN]], %c16_i32{{.*}}, %c0_i32{{.*}} : i32
+// CHECK-COUNT-2:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES]]
+// CHECK:               %[[ROW2:.*]] = arith.addi %[[ROW]], %c2_i32 : i32
+// CHECK:               %[[IN2:.*]] = arith.cmpi slt, %[[ROW2]], %[[VALID]] : i32
+// CHECK:               %[[BYTES2:.*]] = arith.select %[[IN2]], %c16_i32{{.*}}, %c0_i32{{.*}} : i32
+// CHECK-COUNT-2:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %[[BYTES2]]
+// CHECK:               scf.yield
+// CHECK-NEXT:        }
+// CHECK-NEXT:      }
+// CHECK-NEXT:    }
+// CHECK-NEXT:    nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
+// CHECK-NEXT:    nvvm.cp.async.commit.group
+func.func @pages16_unmasked(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x16x2x128xbf16>, %v: tensor<?x16x2x128xbf16>,
+                            %o: tensor<?x8x?x128xbf16>, %table: tensor<?x?xi32>, %lengths: tensor<?xi32>)
+    -> tensor<?x8x?x128xbf16> {
+  %r = fa.attention ins(%q, %k, %v : tensor<?x8x?x128xbf16>, tensor<?x16x2x128xbf16>, tensor<?x16x2x128xbf16>)
+      outs(%o : tensor<?x8x?x128xbf16>)
+      paged(%table, %lengths : tensor<?x?xi32>, tensor<?xi32>)
+      -> tensor<?x8x?x128xbf16>
+  return %r : tensor<?x8x?x128xbf16>
 }
