@@ -290,10 +290,11 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
   int64_t chunksPerRow = kSlabRowBytes / 16;
   int64_t rowsPerStep = std::max<int64_t>(1, lanes / chunksPerRow);
   int64_t chunksPerLane = std::max<int64_t>(1, chunksPerRow / lanes);
-  int64_t steps = llvm::divideCeil(pieceRows, rowsPerStep);
+  // (block-n >= 16, verifyHopperConfig: lanes <= 8 * pieceRows.)
+  assert(pieceRows % rowsPerStep == 0 && "whole steps of rows");
+  int64_t steps = pieceRows / rowsPerStep;
   int64_t period =
       std::min<int64_t>(steps, std::max<int64_t>(1, 8 / rowsPerStep));
-  assert(steps % period == 0 && "whole periods of rows");
   Value row0 = div(laneInPiece, idx(chunksPerRow));
   Value chunk0 = castIndexToI32(b, rem(laneInPiece, idx(chunksPerRow)));
   Value rowBytes = mul(rowStride, idx(elementBytes));
@@ -319,13 +320,24 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
                         .getResult()
                   : value;
   };
-  auto emitCopy = [&](Value src, Value dst, Value bytes) {
-    NVVM::CpAsyncOp::create(
-        b, LLVM::IntToPtrOp::create(b, shared, dst),
-        LLVM::IntToPtrOp::create(b, global, src), b.getI32IntegerAttr(16),
-        NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
-                                             NVVM::LoadCacheModifierKind::CG),
-        bytes);
+  // Copies a row's chunks: chunk j of each slab from `source` to
+  // chunkTarget(j) (zero-filling past `bytes`, when given).
+  auto copyRow = [&](Value source, function_ref<Value(int64_t)> chunkTarget,
+                     Value bytes) {
+    for (int64_t j = 0; j < chunksPerLane; ++j) {
+      Value target = chunkTarget(j);
+      for (int64_t slab = 0; slab < cols / 64; ++slab) {
+        // (The source first: argument order is unspecified.)
+        Value src = offset64(source, j * lanes * 16 + slab * 128);
+        Value dst = offset32(target, slab * config.blockN * kSlabRowBytes);
+        NVVM::CpAsyncOp::create(
+            b, LLVM::IntToPtrOp::create(b, shared, dst),
+            LLVM::IntToPtrOp::create(b, global, src), b.getI32IntegerAttr(16),
+            NVVM::LoadCacheModifierKindAttr::get(
+                b.getContext(), NVVM::LoadCacheModifierKind::CG),
+            bytes);
+      }
+    }
   };
   // Copies the rows of one period from `row`, `source` and `target` (row
   // row0 + k * rowsPerStep of the period's first k); returns the source of
@@ -334,36 +346,24 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
     for (int64_t k = 0; k < period; ++k) {
       if (k)
         source = arith::AddIOp::create(b, source, sourceStep);
-      // Rows from the sequence's end on (and past the piece, where a step
-      // spans more rows than it holds) read nothing and are zero-filled
+      // Rows from the sequence's end on read nothing and are zero-filled
       // (V's must be 0: P is 0 there, but 0 * NaN is NaN).
       Value bytes;
-      if (!whole) {
-        Value rowK = offset32(row, k * rowsPerStep);
+      if (!whole)
         bytes = arith::SelectOp::create(
             b,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, rowK,
-                                  validRows),
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                  offset32(row, k * rowsPerStep), validRows),
             i32(16), i32(0));
-        if (rowsPerStep > pieceRows)
-          bytes = arith::SelectOp::create(
-              b,
-              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, rowK,
-                                    i32(pieceRows)),
-              bytes, i32(0));
-      }
-      for (int64_t j = 0; j < chunksPerLane; ++j) {
-        Value dst = target;
-        if (int64_t bits = ((j * lanes) ^ (k * rowsPerStep % 8)) * 16)
-          dst = arith::XOrIOp::create(b, dst, i32(bits));
-        dst = offset32(dst, k * rowsPerStep * kSlabRowBytes);
-        for (int64_t slab = 0; slab < cols / 64; ++slab) {
-          // (The source first: argument order is unspecified.)
-          Value src = offset64(source, j * lanes * 16 + slab * 128);
-          emitCopy(src, offset32(dst, slab * config.blockN * kSlabRowBytes),
-                   bytes);
-        }
-      }
+      copyRow(
+          source,
+          [&](int64_t j) {
+            Value dst = target;
+            if (int64_t bits = ((j * lanes) ^ (k * rowsPerStep % 8)) * 16)
+              dst = arith::XOrIOp::create(b, dst, i32(bits));
+            return offset32(dst, k * rowsPerStep * kSlabRowBytes);
+          },
+          bytes);
     }
     return source;
   };
@@ -406,22 +406,15 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
     Value target = arith::AddIOp::create(
         b, pieceAddress, arith::MulIOp::create(b, row, i32(kSlabRowBytes)));
     Value phase = arith::AndIOp::create(b, row, i32(7));
-    for (int64_t j = 0; j < chunksPerLane; ++j) {
-      Value chunk = arith::AddIOp::create(b, chunk0, i32(j * lanes));
-      Value swizzled = arith::MulIOp::create(
-          b, arith::XOrIOp::create(b, chunk, phase), i32(16));
-      for (int64_t slab = 0; slab < cols / 64; ++slab) {
-        Value src = arith::AddIOp::create(
-            b, source,
-            arith::ConstantOp::create(
-                b, b.getI64IntegerAttr(j * lanes * 16 + slab * 128)));
-        emitCopy(
-            src,
-            arith::AddIOp::create(b, arith::AddIOp::create(b, target, swizzled),
-                                  i32(slab * config.blockN * kSlabRowBytes)),
-            bytes);
-      }
-    }
+    copyRow(
+        source,
+        [&](int64_t j) {
+          Value chunk = arith::AddIOp::create(b, chunk0, i32(j * lanes));
+          Value swizzled = arith::MulIOp::create(
+              b, arith::XOrIOp::create(b, chunk, phase), i32(16));
+          return arith::AddIOp::create(b, target, swizzled).getResult();
+        },
+        bytes);
     scf::YieldOp::create(
         b,
         ValueRange{arith::AddIOp::create(b, source, sourceStep).getResult()});
@@ -435,19 +428,14 @@ void HopperKernelEmitter::gatherKeyRows(Value cache, Value bar, Value kvStart,
                 arith::XOrIOp::create(
                     b, chunk0, arith::AndIOp::create(b, firstRow, i32(7))),
                 i32(16))));
-    // Whole pieces: every row a lane copies holds a key (not where a step
-    // spans more rows than a piece holds).
-    if (rowsPerStep > pieceRows) {
-      emitRows(/*whole=*/false, firstTarget);
-    } else {
-      Value whole = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                          validRows, i32(pieceRows));
-      auto split = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
-      b.setInsertionPointToStart(split.thenBlock());
-      emitRows(/*whole=*/true, firstTarget);
-      b.setInsertionPointToStart(split.elseBlock());
-      emitRows(/*whole=*/false, firstTarget);
-    }
+    // Whole pieces: every row a lane copies holds a key.
+    Value whole = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, validRows,
+                                        i32(pieceRows));
+    auto split = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
+    b.setInsertionPointToStart(split.thenBlock());
+    emitRows(/*whole=*/true, firstTarget);
+    b.setInsertionPointToStart(split.elseBlock());
+    emitRows(/*whole=*/false, firstTarget);
   }
   // Each producer thread (the barrier counts them) arrives on `bar` once
   // its copies landed.
