@@ -48,6 +48,8 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
   // constant p (y's base - x's base).
   struct Bound {
     arith::CmpIOp compare;
+    /// compare's order as a signed one (TileCloner::getSignedOrder).
+    P predicate;
     Affine x, y, e;
   };
   SmallVector<Bound> bounds;
@@ -63,8 +65,7 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
       continue;
     }
     auto compare = leaf.getDefiningOp<arith::CmpIOp>();
-    if (!compare || !llvm::is_contained({P::slt, P::sle, P::sgt, P::sge, P::eq},
-                                        compare.getPredicate()))
+    if (!compare)
       return std::nullopt;
     Type type = compare.getLhs().getType();
     if (!type.isIndex() && !type.isInteger(64))
@@ -73,13 +74,16 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
     std::optional<Affine> y = affine(compare.getRhs());
     if (!x || !y)
       return std::nullopt;
+    std::optional<P> predicate = getSignedOrder(compare.getPredicate(), *x, *y);
+    if (!predicate || *predicate == P::ne)
+      return std::nullopt;
     Affine e;
     e.constant = x->constant - y->constant;
     e.rowCoefficient = x->rowCoefficient - y->rowCoefficient;
     e.colCoefficient = x->colCoefficient - y->colCoefficient;
     if (e.colCoefficient != 1 && e.colCoefficient != -1)
       return std::nullopt;
-    bounds.push_back({compare, *x, *y, e});
+    bounds.push_back({compare, *predicate, *x, *y, e});
   }
 
   auto [minColumn, maxColumn] =
@@ -116,7 +120,7 @@ TileCloner::visibleColumns(unsigned row, Value keysLeft) {
     int64_t c0 = e.constant + e.rowCoefficient * roots.rowOffsets[row];
     // column p' v, with v = +-(D - c0) and p' = p, or p mirrored for -1.
     // D lies within one of e's range, so v within one of the columns'.
-    P predicate = arith::CmpIOp(bound.compare).getPredicate();
+    P predicate = bound.predicate;
     Value v;
     if (e.colCoefficient == 1) {
       v = b.createOrFold<arith::SubIOp>(difference, i32(c0));

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -91,6 +92,55 @@ int64_t TileCloner::offsetOf(const Affine &form, const Context &context) const {
   return offset;
 }
 
+/// Whether `value`, an integer of the scores body that varies with neither
+/// row nor column (a tile's first row, a key block's first key), cannot be
+/// negative: a constant >= 0, the induction variable of a loop whose lower
+/// bound cannot be and whose step is positive, and sums and products of
+/// such values (index arithmetic on positions does not wrap).
+static bool isNonNegativeTerm(Value value, unsigned depth = 0) {
+  if (depth > 8)
+    return false;
+  APInt constant;
+  if (matchPattern(value, m_ConstantInt(&constant)))
+    return !constant.isNegative();
+  if (auto argument = dyn_cast<BlockArgument>(value)) {
+    Operation *owner = argument.getOwner()->getParentOp();
+    if (auto loop = dyn_cast<scf::ForOp>(owner)) {
+      APInt step;
+      return argument == loop.getInductionVar() &&
+             matchPattern(loop.getStep(), m_ConstantInt(&step)) &&
+             step.isStrictlyPositive() &&
+             isNonNegativeTerm(loop.getLowerBound(), depth + 1);
+    }
+    if (auto loop = dyn_cast<scf::ForallOp>(owner)) {
+      auto ivs = loop.getInductionVars();
+      auto it = llvm::find(ivs, argument);
+      if (it == ivs.end())
+        return false;
+      size_t dim = it - ivs.begin();
+      OpFoldResult lower = loop.getMixedLowerBound()[dim];
+      OpFoldResult step = loop.getMixedStep()[dim];
+      std::optional<int64_t> stepValue = getConstantIntValue(step);
+      if (!stepValue || *stepValue <= 0)
+        return false;
+      if (std::optional<int64_t> lowerValue = getConstantIntValue(lower))
+        return *lowerValue >= 0;
+      return isNonNegativeTerm(cast<Value>(lower), depth + 1);
+    }
+    return false;
+  }
+  Operation *op = value.getDefiningOp();
+  if (isa_and_nonnull<arith::AddIOp, arith::MulIOp>(op))
+    return isNonNegativeTerm(op->getOperand(0), depth + 1) &&
+           isNonNegativeTerm(op->getOperand(1), depth + 1);
+  if (isa_and_nonnull<arith::IndexCastOp>(op) &&
+      (isa<IndexType>(op->getOperand(0).getType()) ||
+       op->getOperand(0).getType().isInteger(64)) &&
+      (isa<IndexType>(value.getType()) || value.getType().isInteger(64)))
+    return isNonNegativeTerm(op->getOperand(0), depth + 1);
+  return false;
+}
+
 std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
   std::pair<Value, int> cacheKey{value, forcePrologue ? 1 : 0};
   if (auto it = affineForms.find(cacheKey); it != affineForms.end())
@@ -104,11 +154,13 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
   APInt constant;
   if (matchPattern(value, m_ConstantInt(&constant))) {
     form.constant = constant.getSExtValue();
+    form.nonNegative = form.constant >= 0;
     return affineForms[cacheKey] = form;
   }
   if (!(dep & (kRow | kCol))) {
     form.base = materialize(value, {});
     form.dependence = dep;
+    form.nonNegative = isNonNegativeTerm(value);
     return affineForms[cacheKey] = form;
   }
   Operation *op = value.getDefiningOp();
@@ -156,6 +208,7 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
     form.constant = x->constant + sign * y->constant;
     form.rowCoefficient = x->rowCoefficient + sign * y->rowCoefficient;
     form.colCoefficient = x->colCoefficient + sign * y->colCoefficient;
+    form.nonNegative = x->nonNegative && y->nonNegative && sign > 0;
     return affineForms[cacheKey] = form;
   }
   if (isa<arith::MulIOp>(op)) {
@@ -177,6 +230,7 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
       form.constant *= c;
       form.rowCoefficient *= c;
       form.colCoefficient *= c;
+      form.nonNegative &= c >= 0;
       return affineForms[cacheKey] = form;
     }
     return std::nullopt;
@@ -212,18 +266,43 @@ Value mlir::fa::detail::hideIntegerRange(ImplicitLocOpBuilder &b, Value value) {
       .getRes();
 }
 
+std::optional<arith::CmpIPredicate>
+TileCloner::getSignedOrder(arith::CmpIPredicate predicate, const Affine &x,
+                           const Affine &y) {
+  using P = arith::CmpIPredicate;
+  std::optional<P> counterpart;
+  switch (predicate) {
+  case P::ult:
+    counterpart = P::slt;
+    break;
+  case P::ule:
+    counterpart = P::sle;
+    break;
+  case P::ugt:
+    counterpart = P::sgt;
+    break;
+  case P::uge:
+    counterpart = P::sge;
+    break;
+  default:
+    return predicate;
+  }
+  if (x.nonNegative && y.nonNegative)
+    return counterpart;
+  return std::nullopt;
+}
+
 Value TileCloner::narrowCompare(Operation *op, const Context &context) {
   auto cmp = dyn_cast<arith::CmpIOp>(op);
   if (!cmp)
     return {};
-  using P = arith::CmpIPredicate;
-  P predicate = cmp.getPredicate();
-  if (!llvm::is_contained({P::slt, P::sle, P::sgt, P::sge, P::eq, P::ne},
-                          predicate))
-    return {};
   std::optional<Affine> x = affine(cmp.getLhs());
   std::optional<Affine> y = affine(cmp.getRhs());
   if (!x || !y)
+    return {};
+  std::optional<arith::CmpIPredicate> predicate =
+      getSignedOrder(cmp.getPredicate(), *x, *y);
+  if (!predicate)
     return {};
   // x p y  <=>  e p D, with e = (x - y)'s element constant and D the
   // difference of the bases.
@@ -241,7 +320,7 @@ Value TileCloner::narrowCompare(Operation *op, const Context &context) {
   Value narrowed = narrowDifference(op, *x, *y, range, /*hide=*/true);
   Value element = arith::ConstantOp::create(
       b, b.getI32IntegerAttr(static_cast<int32_t>(offsetOf(e, context))));
-  return arith::CmpIOp::create(b, predicate, element, narrowed);
+  return arith::CmpIOp::create(b, *predicate, element, narrowed);
 }
 
 std::pair<int64_t, int64_t> TileCloner::elementRange(const Affine &form) const {

@@ -248,7 +248,20 @@ private:
     int64_t constant = 0, rowCoefficient = 0, colCoefficient = 0;
     /// Dependence of the base (kBlock, kThread).
     unsigned dependence = 0;
+    /// Whether every term of the value is non-negative (so is the value,
+    /// as index arithmetic on positions does not wrap): positions (a
+    /// query's or key's index in its sequence, a linalg.index), constants
+    /// >= 0, induction variables of loops from a non-negative bound
+    /// upwards, their sums and their products with constants >= 0.
+    bool nonNegative = true;
   };
+  /// The signed predicate that orders x and y as `predicate` does: itself
+  /// for a signed one or eq/ne; for an unsigned one, its signed counterpart
+  /// where neither side can be negative (an unsigned comparison of
+  /// positions, as `arith.cmpi ule, %kv_idx, %q_idx`); else none.
+  static std::optional<arith::CmpIPredicate>
+  getSignedOrder(arith::CmpIPredicate predicate, const Affine &x,
+                 const Affine &y);
   Value materialize(Value value, const Context &context);
   /// The affine form of an integer value of the slice, when it has one.
   std::optional<Affine> affine(Value value);
