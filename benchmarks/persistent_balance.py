@@ -16,7 +16,17 @@ machine idles at the end):
 - hybrid: pairs, but the last one or two waves' worth of units dealt out
   tile by tile (first tiles in order, second tiles in reverse), snaking.
 
+With --window W the mask is a bottom-right causal sliding window of W
+keys (tile t computes min(t + 1, W / block-m + 1) key blocks) and the
+orders are those a window could take:
+
+- linear: the order without a mask, a head's query tiles side by side,
+  block i taking the tiles i, i + blocks, ...;
+- head-pairs: pairs as above, in sections of one head (a head's pairs
+  side by side), waves snaking.
+
     python3 benchmarks/persistent_balance.py --blocks 132
+    python3 benchmarks/persistent_balance.py --blocks 132 --window 1024
 """
 
 import argparse
@@ -46,6 +56,27 @@ def sections(tiles, heads, blocks, section):
             index, inside = divmod(u, section_units)
             width = min(section, heads - index * section)
             load[b] += tiles - inside // width  # tile t costs t + 1 blocks
+    return load
+
+
+def linear(tiles, heads, blocks, cost):
+    load = [0] * blocks
+    for u in range(tiles * heads):
+        load[u % blocks] += cost(u % tiles)
+    return load
+
+
+def head_pairs(tiles, heads, blocks, cost):
+    load = [0] * blocks
+    count = (tiles + 1) // 2
+    units = count * heads
+    for wave in range(math.ceil(units / blocks)):
+        for b in range(blocks):
+            u = wave * blocks + (blocks - 1 - b if wave % 2 else b)
+            if u < units:
+                p = u % count
+                mirror = tiles - 1 - p
+                load[b] += cost(mirror) + (cost(p) if p != mirror else 0)
     return load
 
 
@@ -99,7 +130,25 @@ def main():
     ap.add_argument("--blocks", type=int, default=132,
                     help="blocks of the persistent grid (the H200: 132)")
     ap.add_argument("--block-m", type=int, default=128)
+    ap.add_argument("--window", type=int, default=0,
+                    help="model a sliding window of this many keys")
     args = ap.parse_args()
+    if args.window:
+        width = args.window // args.block_m + 1
+
+        def cost(t):
+            return min(t + 1, width)
+
+        print("| N | B x H | linear | head-pairs |")
+        print("|---|---|---|---|")
+        for n in (1024, 2048, 4096, 8192, 16384):
+            tiles, b = -(-n // args.block_m), 32768 // n
+            cells = []
+            for order in (linear, head_pairs):
+                load = order(tiles, b * 16, args.blocks, cost)
+                cells.append(f"{max(load) / (sum(load) / len(load)):.3f}")
+            print(f"| {n} | {b}x16 | " + " | ".join(cells) + " |")
+        return
     print("| D | N | B x H | sections | pairs | hybrid |")
     print("|---|---|---|---|---|---|")
     for d, n, b, h in SHAPES:

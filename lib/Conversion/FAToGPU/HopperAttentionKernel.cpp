@@ -340,6 +340,44 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
   return false;
 }
 
+/// How a comparison bounds the key by a value of the row: an ordering
+/// comparison (not == or !=) of a value of the key (its block and column)
+/// with a value of the row, reading no captures.
+struct KeyBound {
+  bool below = false, above = false;
+};
+static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
+                                           Value predicate) {
+  using P = arith::CmpIPredicate;
+  auto compare = predicate ? predicate.getDefiningOp<arith::CmpIOp>() : nullptr;
+  if (!compare || compare.getPredicate() == P::eq ||
+      compare.getPredicate() == P::ne ||
+      readsCaptures(function, predicate, /*perKey=*/false))
+    return std::nullopt;
+  auto ofKey = [](unsigned bits) {
+    return (bits & kCol) && !(bits & ~unsigned(kBlock | kCol));
+  };
+  auto ofRow = [](unsigned bits) { return !(bits & ~unsigned(kRow)); };
+  unsigned lhs = function.getDependence(compare.getLhs());
+  unsigned rhs = function.getDependence(compare.getRhs());
+  bool keyLeft = ofKey(lhs) && ofRow(rhs);
+  if (!keyLeft && !(ofRow(lhs) && ofKey(rhs)))
+    return std::nullopt;
+  KeyBound bound;
+  switch (compare.getPredicate()) {
+  case P::slt:
+  case P::sle:
+  case P::ult:
+  case P::ule:
+    (keyLeft ? bound.above : bound.below) = true;
+    break;
+  default:
+    (keyLeft ? bound.below : bound.above) = true;
+    break;
+  }
+  return bound;
+}
+
 /// Whether the visibility predicate bounds the key by a value of the row:
 /// one ordering comparison (not == or !=, which mask keys on both sides) of
 /// a value of the key (its block and column) with a value of the row,
@@ -347,17 +385,34 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
 static bool isKeyBoundMask(const ScoreFunction &function) {
   Value visible = function.getVisible();
   auto compare = visible ? visible.getDefiningOp<arith::CmpIOp>() : nullptr;
-  if (!compare || compare.getPredicate() == arith::CmpIPredicate::eq ||
-      compare.getPredicate() == arith::CmpIPredicate::ne ||
-      readsCaptures(function, visible, /*perKey=*/false))
+  return compare && getKeyBound(function, visible);
+}
+
+/// Whether the visibility predicate is a band: among the conjuncts of its
+/// and-tree, comparisons of the key with values of the row bound it from
+/// below and from above (a sliding window, causal or not), so that every
+/// query tile sees about as many keys. Other conjuncts may be anything
+/// that reads no captures. (`kv == q` is a band too, but its masked
+/// softmax spilled beside the looping producer.)
+static bool isBandMask(const ScoreFunction &function) {
+  Value visible = function.getVisible();
+  if (!visible || readsCaptures(function, visible, /*perKey=*/false))
     return false;
-  auto ofKey = [](unsigned bits) {
-    return (bits & kCol) && !(bits & ~unsigned(kBlock | kCol));
-  };
-  auto ofRow = [](unsigned bits) { return !(bits & ~unsigned(kRow)); };
-  unsigned lhs = function.getDependence(compare.getLhs());
-  unsigned rhs = function.getDependence(compare.getRhs());
-  return (ofKey(lhs) && ofRow(rhs)) || (ofRow(lhs) && ofKey(rhs));
+  SmallVector<Value> worklist = {visible};
+  KeyBound band;
+  while (!worklist.empty()) {
+    Value predicate = worklist.pop_back_val();
+    if (auto both = predicate.getDefiningOp<arith::AndIOp>()) {
+      worklist.push_back(both.getLhs());
+      worklist.push_back(both.getRhs());
+      continue;
+    }
+    if (std::optional<KeyBound> bound = getKeyBound(function, predicate)) {
+      band.below |= bound->below;
+      band.above |= bound->above;
+    }
+  }
+  return band.below && band.above;
 }
 
 FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
@@ -398,6 +453,7 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   traits.paged = tile.isPaged();
   config.pageSize = tile.isPaged() ? tile.pageSize() : 0;
   traits.keyBoundMask = isKeyBoundMask(*function);
+  traits.bandMask = isBandMask(*function);
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperPersistence(spec, traits, config,
                                      [&]() { return emitError(loc); })))

@@ -149,17 +149,27 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // (the sections order was 14-27 % slower), benchmarks/results/
   // 2026-12-05-h200-persistent-balance.md. Not taken: D = 64 keeps the
   // sections order (3 % faster there at the benchmark's shapes); D = 192
-  // in pairs ran level (-2 to +2 %); a window or a prefix beside the causal
-  // test, or a score_mod that loads captures (ALiBi), spilled 28-56 bytes
-  // beside the 56-register producer; with three consumer warpgroups
-  // (block-m 192 at D = 64) the spills grew from 40 to 96-104 bytes.
-  bool pairable = mayLoop && traits.keyBoundMask && !traits.varlen &&
-                  !traits.paged && !traits.loadsCaptures &&
+  // in pairs ran level (-2 to +2 %); a score_mod that loads captures
+  // (ALiBi) spilled 28-56 bytes beside the 56-register producer; with
+  // three consumer warpgroups (block-m 192 at D = 64) the spills grew from
+  // 40 to 96-104 bytes.
+  //
+  // A band mask (a sliding window) at D = 128 loops in pairs too, a head's
+  // pairs side by side (pairsByHead): its neighbouring tiles read mostly
+  // the same K and V blocks. On an H100 (1024-key window, bf16) one tile
+  // per block spent 38 % of its time once per tile, and pairs across the
+  // heads of a section read twice as much from DRAM
+  // (benchmarks/results/2026-12-07-h100-window-persistence.md).
+  bool bandPairs =
+      traits.bandMask && !traits.keyBoundMask && spec.getHeadDim() == 128;
+  bool pairable = mayLoop && (traits.keyBoundMask || bandPairs) &&
+                  !traits.varlen && !traits.paged && !traits.loadsCaptures &&
                   config.warpgroups() == 2;
   auto tryPaired = [&]() {
     HopperConfig paired = config;
     paired.persistent = true;
     paired.pairedTiles = true;
+    paired.pairsByHead = bandPairs;
     paired.roomyProducer = false;
     if (getRegisterBudget(paired) >= getFragmentRegisters(spec, paired))
       config = paired;

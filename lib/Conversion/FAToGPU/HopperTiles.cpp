@@ -99,7 +99,9 @@ void HopperKernelEmitter::emitProducerTiles() {
   llvm::append_range(init, producerCounts());
   SmallVector<Value> results = emitPersistentTileLoop(
       b, function, space, config.blockM,
-      config.pairedTiles ? MaskedTileOrder::Pairs : MaskedTileOrder::Sections,
+      config.pairsByHead   ? MaskedTileOrder::HeadPairs
+      : config.pairedTiles ? MaskedTileOrder::Pairs
+                           : MaskedTileOrder::Sections,
       init, [&](const TileCoordinates &coordinates, ValueRange values) {
         beginTile(coordinates);
         auto emitTile = [&]() -> SmallVector<Value> {

@@ -144,28 +144,35 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   }
 
   // Under a mask: sections of `section` heads (batch x head, head fastest)
-  // whose K and V fit kL2SectionBytes; in a section, the units (query
-  // tiles, or pairs of them) last to first, each across the section's
-  // heads. Blocks take the units in waves of `stride`, snaking (odd waves
-  // right to left); a pair's tiles are two steps of the loop.
+  // whose K and V fit kL2SectionBytes (one head in HeadPairs); in a
+  // section, the units (query tiles, or pairs of them) last to first, each
+  // across the section's heads. Blocks take the units in waves of
+  // `stride`, snaking (odd waves right to left); a pair's tiles are two
+  // steps of the loop.
   auto minU = [&](Value x, Value y) {
     return b.createOrFold<arith::MinUIOp>(x, y);
   };
   auto maxU = [&](Value x, Value y) {
     return b.createOrFold<arith::MaxUIOp>(x, y);
   };
-  bool pairs = order == MaskedTileOrder::Pairs;
-  MemRefType keyType = space.keyType;
-  // Kernels have a static head dimension; 128 is only a guess for the
-  // section size otherwise.
-  int64_t headDim = keyType.isDynamicDim(3) ? 128 : keyType.getDimSize(3);
-  int64_t bytesPerKey =
-      std::max<int64_t>(1, 2 * headDim * keyType.getElementTypeBitWidth() / 8);
+  bool pairs = order != MaskedTileOrder::Sections;
   Value headsTotal = mul(heads, batches);
-  Value keysThatFit = c32(static_cast<int32_t>(kL2SectionBytes / bytesPerKey));
-  Value section =
-      minU(maxU(div(keysThatFit, maxU(i32(tile.kvLength), c32(1))), c32(1)),
-           headsTotal);
+  auto getSection = [&]() -> Value {
+    if (order == MaskedTileOrder::HeadPairs)
+      return c32(1);
+    MemRefType keyType = space.keyType;
+    // Kernels have a static head dimension; 128 is only a guess for the
+    // section size otherwise.
+    int64_t headDim = keyType.isDynamicDim(3) ? 128 : keyType.getDimSize(3);
+    int64_t bytesPerKey = std::max<int64_t>(
+        1, 2 * headDim * keyType.getElementTypeBitWidth() / 8);
+    Value keysThatFit =
+        c32(static_cast<int32_t>(kL2SectionBytes / bytesPerKey));
+    return minU(
+        maxU(div(keysThatFit, maxU(i32(tile.kvLength), c32(1))), c32(1)),
+        headsTotal);
+  };
+  Value section = getSection();
   Value headUnits = pairs
                         ? b.createOrFold<arith::CeilDivUIOp>(queryTiles, c32(2))
                         : queryTiles;
@@ -193,6 +200,8 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
     Value sectionIndex = div(unit, sectionUnits);
     Value inSection = rem(unit, sectionUnits);
     Value firstHead = mul(sectionIndex, section);
+    if (order == MaskedTileOrder::HeadPairs)
+      return SectionPlace{firstHead, inSection, section};
     return SectionPlace{firstHead, inSection,
                         minU(section, sub(headsTotal, firstHead))};
   };

@@ -80,6 +80,13 @@ SequenceViews emitSequenceViews(ImplicitLocOpBuilder &b, TileCloner &cloner,
 /// and wave sizes do not fit, a third of the blocks idle at the end
 /// (benchmarks/persistent_balance.py models both).
 ///
+/// With MaskedTileOrder::HeadPairs, pairs in sections of one head: a
+/// head's pairs run side by side, for masks whose neighbouring tiles read
+/// mostly the same K and V blocks (a sliding window), which pairs across
+/// the heads of a section would read at different times. Under a window a
+/// pair costs about twice the window; under causal (a window as long as
+/// the sequence) the same for every pair.
+///
 /// `space` gives the tiles: query tiles, heads and batches (i32), and the
 /// query and key lengths (index) the coordinates carry; a masked order
 /// needs the key length (its sections) and the key type (bytes per key).
@@ -91,7 +98,7 @@ struct TileSpace {
 /// The tile space of fixed-length [B, H, N, D] operands.
 TileSpace getTileSpace(ImplicitLocOpBuilder &b, Value query, Value key,
                        int64_t blockM);
-enum class MaskedTileOrder { Sections, Pairs };
+enum class MaskedTileOrder { Sections, Pairs, HeadPairs };
 SmallVector<Value> emitPersistentTileLoop(
     ImplicitLocOpBuilder &b, const ScoreFunction &function,
     const TileSpace &space, int64_t blockM, MaskedTileOrder order,

@@ -56,18 +56,23 @@ func.func @causal_d192(%q: tensor<?x?x?x192xbf16>, %k: tensor<?x?x?x192xbf16>, %
 
 // -----
 
-// A window at D = 128: on loops in the sections order beside the masked
-// producer's 64 registers; the 216 of the consumers leave no room for the
-// overlapped softmax, so its softmax runs serially.
+// A window at D = 128: auto and on loop in pairs, a head's pairs side by
+// side, beside a 56-register producer, with the overlapped softmax; off
+// keeps one tile per block.
 // OFF-LABEL: func.func @window_d128
 // OFF:         nvvm.setmaxregister  decrease 24
 // AUTO-LABEL: func.func @window_d128
-// AUTO:        nvvm.setmaxregister  decrease 24
+// AUTO:       persistent = true,
+// AUTO:        nvvm.setmaxregister  decrease 56
+// AUTO:        %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// AUTO:        arith.divui %{{.*}}, %[[PAIRS]] : i32
+// AUTO:        nvvm.setmaxregister  increase 224
 // ON-LABEL:  func.func @window_d128
 // ON:        persistent = true,
-// ON:          nvvm.setmaxregister  decrease 64
-// ON-NOT:      arith.ceildivui %{{.*}}, %c2_i32 : i32
-// ON:          nvvm.setmaxregister  increase 216
+// ON:          nvvm.setmaxregister  decrease 56
+// ON:          %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// ON:          arith.divui %{{.*}}, %[[PAIRS]] : i32
+// ON:          nvvm.setmaxregister  increase 224
 func.func @window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
   %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
       mask_mod {

@@ -244,17 +244,22 @@ func.func @key_bound_mask_mod_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x
 
 // -----
 
-// Masks that are not one key-against-row bound keep one tile per block at
-// D = 128 (beside a 56-register producer they spilled): a window (two
-// comparisons), a comparison of the sum of both indices, an equality (the
-// diagonal: 144 bytes of spills one tile per block, 248 in pairs), and a
-// causal mask beside a score_mod that loads captures (ALiBi's slopes).
+// A band mask (a sliding window: the key bounded from below and above by
+// the row) at D = 128 loops in pairs (a 56-register producer, the
+// overlapped softmax's 224 registers), a head's pairs side by side: the
+// unit's head and pair rank come from dividing it by the pairs per head,
+// with no L2 sections (no max/min of the heads that fit).
 // CHECK-LABEL: func.func @window_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
-// CHECK-NOT:     persistent
-// CHECK-SAME:    kernel
-// CHECK:         nvvm.setmaxregister  decrease 24
-// CHECK:         nvvm.setmaxregister  increase 240
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK-NOT:     arith.maxui
+// CHECK:         %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK-NOT:     arith.maxui
+// CHECK:         scf.for
+// CHECK:         arith.divui %[[UNIT:.*]], %[[PAIRS]] : i32
+// CHECK-NEXT:    arith.remui %[[UNIT]], %[[PAIRS]] : i32
+// CHECK:         nvvm.setmaxregister  increase 224
 func.func @window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
   %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
       mask_mod {
@@ -272,6 +277,69 @@ func.func @window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %
 
 // -----
 
+// A symmetric band (not causal), written with unsigned comparisons and the
+// row on the left, next to a condition on the batch: a band too.
+// CHECK-LABEL: func.func @symmetric_band_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK-NOT:     arith.maxui
+// CHECK:         %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         scf.for
+// CHECK:         arith.divui %[[UNIT:.*]], %[[PAIRS]] : i32
+// CHECK-NEXT:    arith.remui %[[UNIT]], %[[PAIRS]] : i32
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @symmetric_band_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 128 : index
+        %hi = arith.addi %q_idx, %w : index
+        %lo = arith.subi %q_idx, %w : index
+        %below = arith.cmpi uge, %hi, %kv_idx : index
+        %above = arith.cmpi sle, %lo, %kv_idx : index
+        %c1 = arith.constant 1 : index
+        %batch = arith.cmpi ult, %b, %c1 : index
+        %band = arith.andi %below, %above : i1
+        %in = arith.andi %band, %batch : i1
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A key bounded from below only (a window without the causal bound) is one
+// key-against-row bound: pairs in L2 sections, as causal.
+// CHECK-LABEL: func.func @lower_bound_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:         arith.maxui
+// CHECK:         arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         scf.for
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @lower_bound_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 256 : index
+        %lo = arith.subi %q_idx, %w : index
+        %after = arith.cmpi sgt, %kv_idx, %lo : index
+        fa.yield %after : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// Other masks that are not one key-against-row bound keep one tile per
+// block at D = 128 (beside a 56-register producer they spilled): a
+// comparison of the sum of both indices, an equality (the diagonal: 144
+// bytes of spills one tile per block, 248 in pairs), and a causal mask
+// beside a score_mod that loads captures (ALiBi's slopes).
 // CHECK-LABEL: func.func @anti_diagonal_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent

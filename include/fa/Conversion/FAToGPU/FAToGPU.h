@@ -330,10 +330,16 @@ struct HopperConfig {
   /// Whether the masked persistent grid takes its query tiles in pairs,
   /// the n-th from the end and the n-th from the start of a head
   /// (MaskedTileOrder::Pairs of emitPersistentTileLoop): under a causal
-  /// mask every pair costs the same. Chosen for key-bound masks at D = 128,
-  /// which only loop this way (chooseHopperSchedule); their producer finds
-  /// each tile's key blocks with 56 registers.
+  /// mask every pair costs the same. Chosen for key-bound masks (causal)
+  /// and band masks (sliding windows) at D = 128, which only loop this way
+  /// (chooseHopperSchedule); their producer finds each tile's key blocks
+  /// with 56 registers.
   bool pairedTiles = false;
+  /// Whether the pairs of a head run side by side
+  /// (MaskedTileOrder::HeadPairs) rather than a pair rank across the heads
+  /// of an L2 section: for band masks, whose neighbouring tiles read mostly
+  /// the same K and V blocks.
+  bool pairsByHead = false;
   /// Whether a persistent variable-length or paged producer keeps 48
   /// registers rather than 40 (it also reads each tile's offsets or pages
   /// and zeroes V tails;
@@ -376,8 +382,8 @@ struct HopperConfig {
   /// (ptxas spilled 8 bytes with 32 at D = 128 with dynamic shapes), and
   /// 64 when it searches a mask's block ranges for every tile (with 40,
   /// 44-68 bytes of spills for causal; with 56, 8 for bottom-right causal
-  /// with a window), 56 for the one comparison of a key-bound mask in pairs
-  /// (with 48, 8-40 bytes of spills for causal at D = 128).
+  /// with a window), 56 for the comparisons of a key-bound or band mask in
+  /// pairs (with 48, 8-40 bytes of spills for causal at D = 128).
   /// One tile per block: 48 for a paged tile whose mask reads captures
   /// (it walks the block table of visible blocks beside the pages; with
   /// 24, 84-96 bytes of spills at D = 64 and 128 under a document mask;
@@ -564,6 +570,10 @@ struct HopperScoreTraits {
   /// reading no captures; a causal mask of either alignment
   /// (HopperConfig::pairedTiles).
   bool keyBoundMask = false;
+  /// The visibility predicate's conjuncts bound the key from below and from
+  /// above by values of the row, reading no captures: a sliding window
+  /// (HopperConfig::pairsByHead).
+  bool bandMask = false;
 };
 
 /// Completes the schedule of `config` for a scores body with `traits`:
