@@ -340,12 +340,60 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
   return false;
 }
 
-/// How a comparison bounds the key by a value of the row: an ordering
-/// comparison (not == or !=) of a value of the key (its block and column)
-/// with a value of the row, reading no captures.
+/// The signs of the key's and the row's coefficients in an integer value of
+/// the scores body: 0 where it does not vary with one, 1 for a value of the
+/// key alone (its block and column) or of the row alone, taken to grow with
+/// them as the key and row indices do; through sums, differences and
+/// integer casts of those (`q - kv`: key -1, row 1). None where it varies
+/// with them otherwise (a product or a remainder of both, a sum whose terms
+/// cancel, per-thread or per-score values).
+struct IndexSigns {
+  int key = 0, row = 0;
+};
+static std::optional<IndexSigns> getIndexSigns(const ScoreFunction &function,
+                                               Value value) {
+  unsigned bits = function.getDependence(value);
+  Operation *op = value.getDefiningOp();
+  if (isa_and_nonnull<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
+                      arith::ExtUIOp, arith::TruncIOp>(op))
+    return getIndexSigns(function, op->getOperand(0));
+  if (!isa_and_nonnull<arith::AddIOp, arith::SubIOp>(op)) {
+    if (!(bits & ~unsigned(kBlock | kCol)))
+      return IndexSigns{bits ? 1 : 0, 0};
+    if (!(bits & ~unsigned(kRow)))
+      return IndexSigns{0, 1};
+    return std::nullopt;
+  }
+  std::optional<IndexSigns> lhs = getIndexSigns(function, op->getOperand(0));
+  std::optional<IndexSigns> rhs = getIndexSigns(function, op->getOperand(1));
+  if (!lhs || !rhs)
+    return std::nullopt;
+  int negate = isa<arith::SubIOp>(op) ? -1 : 1;
+  auto combine = [](int x, int y) -> std::optional<int> {
+    if (x == 0 || x == y)
+      return y;
+    if (y == 0)
+      return x;
+    return std::nullopt;
+  };
+  std::optional<int> key = combine(lhs->key, negate * rhs->key);
+  std::optional<int> row = combine(lhs->row, negate * rhs->row);
+  if (!key || !row)
+    return std::nullopt;
+  return IndexSigns{*key, *row};
+}
+
+/// How a comparison bounds the key by values of the row.
 struct KeyBound {
   bool below = false, above = false;
 };
+
+/// The bounds an ordering comparison (not == or !=) of the key with values
+/// of the row puts on the key, reading no captures: `kv <= q` bounds it
+/// from above, `kv > q - W` or `q - kv < W` from below, in either
+/// signedness; an unsigned `q - kv < W` (a difference below a value of the
+/// row) from both sides, as it also asks `q - kv >= 0`. None for anything
+/// else (`kv % 3 < q`, `q + kv < N`, `q - kv >u W`).
 static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
                                            Value predicate) {
   using P = arith::CmpIPredicate;
@@ -354,46 +402,53 @@ static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
       compare.getPredicate() == P::ne ||
       readsCaptures(function, predicate, /*perKey=*/false))
     return std::nullopt;
-  auto ofKey = [](unsigned bits) {
-    return (bits & kCol) && !(bits & ~unsigned(kBlock | kCol));
-  };
-  auto ofRow = [](unsigned bits) { return !(bits & ~unsigned(kRow)); };
-  unsigned lhs = function.getDependence(compare.getLhs());
-  unsigned rhs = function.getDependence(compare.getRhs());
-  bool keyLeft = ofKey(lhs) && ofRow(rhs);
-  if (!keyLeft && !(ofRow(lhs) && ofKey(rhs)))
+  // Written as smaller < larger (or <=).
+  P order = getSignedPredicate(compare.getPredicate());
+  bool lessThan = order == P::slt || order == P::sle;
+  std::optional<IndexSigns> smaller =
+      getIndexSigns(function, lessThan ? compare.getLhs() : compare.getRhs());
+  std::optional<IndexSigns> larger =
+      getIndexSigns(function, lessThan ? compare.getRhs() : compare.getLhs());
+  if (!smaller || !larger || (smaller->key == 0) == (larger->key == 0))
     return std::nullopt;
+  // The key's side may hold the row too, as a difference (`q - kv`), not
+  // a sum.
+  const IndexSigns &keySide = smaller->key ? *smaller : *larger;
+  if (keySide.row == keySide.key)
+    return std::nullopt;
+  bool difference = keySide.row != 0;
+  // The key grows on the smaller side (bounded from above) or shrinks on
+  // the larger one; else it is bounded from below.
   KeyBound bound;
-  switch (compare.getPredicate()) {
-  case P::slt:
-  case P::sle:
-  case P::ult:
-  case P::ule:
-    (keyLeft ? bound.above : bound.below) = true;
-    break;
-  default:
-    (keyLeft ? bound.below : bound.above) = true;
-    break;
+  bool above = smaller->key ? smaller->key > 0 : larger->key < 0;
+  (above ? bound.above : bound.below) = true;
+  if (order != compare.getPredicate() && difference) {
+    // Unsigned: a difference below a value of the row is also >= 0 (the
+    // other bound); above one, it also holds for every negative one.
+    if (!smaller->key)
+      return std::nullopt;
+    bound.above = bound.below = true;
   }
   return bound;
 }
 
-/// Whether the visibility predicate bounds the key by a value of the row:
-/// one ordering comparison (not == or !=, which mask keys on both sides) of
-/// a value of the key (its block and column) with a value of the row,
-/// reading no captures. A causal mask of either alignment is one.
+/// Whether the visibility predicate bounds the key from one side by values
+/// of the row: one ordering comparison (not == or !=, which mask keys on
+/// both sides) of the key with values of the row, reading no captures. A
+/// causal mask of either alignment is one.
 static bool isKeyBoundMask(const ScoreFunction &function) {
-  Value visible = function.getVisible();
-  auto compare = visible ? visible.getDefiningOp<arith::CmpIOp>() : nullptr;
-  return compare && getKeyBound(function, visible);
+  std::optional<KeyBound> bound = getKeyBound(function, function.getVisible());
+  return bound && bound->below != bound->above;
 }
 
-/// Whether the visibility predicate is a band: among the conjuncts of its
-/// and-tree, comparisons of the key with values of the row bound it from
-/// below and from above (a sliding window, causal or not), so that every
-/// query tile sees about as many keys. Other conjuncts may be anything
-/// that reads no captures. (`kv == q` is a band too, but its masked
-/// softmax spilled beside the looping producer.)
+/// Whether the visibility predicate is a band: its and-tree's conjuncts
+/// bound the key from below and from above by values of the row (a sliding
+/// window, causal or not, in either form: `q - W < kv && kv <= q`,
+/// `q - kv < W && kv <= q`, unsigned `q - kv < W`), so that every query
+/// tile sees about as many keys; the other conjuncts do not vary with the
+/// key (a condition on the row, head or batch). Nothing reads captures.
+/// (`kv == q` is a band too, but its masked softmax spilled beside the
+/// looping producer.)
 static bool isBandMask(const ScoreFunction &function) {
   Value visible = function.getVisible();
   if (!visible || readsCaptures(function, visible, /*perKey=*/false))
@@ -410,6 +465,8 @@ static bool isBandMask(const ScoreFunction &function) {
     if (std::optional<KeyBound> bound = getKeyBound(function, predicate)) {
       band.below |= bound->below;
       band.above |= bound->above;
+    } else if (function.getDependence(predicate) & (kBlock | kCol)) {
+      return false;
     }
   }
   return band.below && band.above;

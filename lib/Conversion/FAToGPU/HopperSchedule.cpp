@@ -111,8 +111,8 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // consumers, and, under a mask, keeps the overlapped softmax only with
   // kOverlapHeadroom more (the masked persistent producer keeps 64, so the
   // consumers have 216: D = 64 loops; D = 128 and 256 keep one tile per
-  // block and all the registers, but for the key-bound masks in pairs
-  // below). A mask that reads captures keeps one tile per block: all the
+  // block and all the registers, but for the key-bound and band masks in
+  // pairs below). A mask that reads captures keeps one tile per block: all the
   // block's warps build its block table before the roles split.
   // Nor does a masked variable-length or paged tile (the masked order's
   // sections need one key length); an unmasked variable-length one loops
@@ -149,8 +149,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // (the sections order was 14-27 % slower), benchmarks/results/
   // 2026-12-05-h200-persistent-balance.md. Not taken: D = 64 keeps the
   // sections order (3 % faster there at the benchmark's shapes); D = 192
-  // in pairs ran level (-2 to +2 %); a score_mod that loads captures
-  // (ALiBi) spilled 28-56 bytes beside the 56-register producer; with
+  // in pairs ran level (-2 to +2 %); other masks (a prefix beside the
+  // causal test: +2-9 % in pairs on an H100, but which masks have costs
+  // that grow with the tile needs a test that tells them from windows);
+  // a score_mod that loads captures (ALiBi) spilled 28-56 bytes beside
+  // the 56-register producer; with
   // three consumer warpgroups (block-m 192 at D = 64) the spills grew from
   // 40 to 96-104 bytes.
   //
@@ -160,8 +163,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // per block spent 38 % of its time once per tile, and pairs across the
   // heads of a section read twice as much from DRAM
   // (benchmarks/results/2026-12-07-h100-window-persistence.md).
-  bool bandPairs =
-      traits.bandMask && !traits.keyBoundMask && spec.getHeadDim() == 128;
+  bool bandPairs = traits.bandMask && spec.getHeadDim() == 128;
   bool pairable = mayLoop && (traits.keyBoundMask || bandPairs) &&
                   !traits.varlen && !traits.paged && !traits.loadsCaptures &&
                   config.warpgroups() == 2;

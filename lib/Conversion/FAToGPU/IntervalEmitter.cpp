@@ -153,24 +153,8 @@ Abstract IntervalEmitter::compare(arith::CmpIPredicate predicate, Abstract x,
       llvm_unreachable("signed predicates only");
     }
   };
-  P signedPredicate = predicate;
-  bool isUnsigned = true;
-  switch (predicate) {
-  case P::ult:
-    signedPredicate = P::slt;
-    break;
-  case P::ule:
-    signedPredicate = P::sle;
-    break;
-  case P::ugt:
-    signedPredicate = P::sgt;
-    break;
-  case P::uge:
-    signedPredicate = P::sge;
-    break;
-  default:
-    isUnsigned = false;
-  }
+  P signedPredicate = getSignedPredicate(predicate);
+  bool isUnsigned = signedPredicate != predicate;
   auto [canTrue, canFalse] = signedCompare(signedPredicate);
   if (isUnsigned) {
     // Unsigned order is the signed one when neither side can be negative.

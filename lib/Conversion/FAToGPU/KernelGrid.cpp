@@ -231,8 +231,11 @@ SmallVector<Value> mlir::fa::detail::emitPersistentTileLoop(
   // In pairs: the unit's rank n in its head; the first step runs the n-th
   // tile from the end, the second the n-th from the start unless that is
   // the same tile (the middle one of an odd count).
+  // (Decoded before the test whether the unit is live: a unit past the
+  // last, in a section that starts at the end of the heads, has width 0,
+  // and a division by zero is undefined.)
   SectionPlace place = placeInSection(unit);
-  Value rank = div(place.inSection, place.width);
+  Value rank = div(place.inSection, maxU(place.width, c32(1)));
   Value fromEnd = sub(sub(queryTiles, c32(1)), rank);
   Value second =
       b.createOrFold<arith::TruncIOp>(b.getI1Type(), rem(step, c32(2)));

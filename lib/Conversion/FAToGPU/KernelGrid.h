@@ -85,7 +85,8 @@ SequenceViews emitSequenceViews(ImplicitLocOpBuilder &b, TileCloner &cloner,
 /// mostly the same K and V blocks (a sliding window), which pairs across
 /// the heads of a section would read at different times. Under a window a
 /// pair costs about twice the window; under causal (a window as long as
-/// the sequence) the same for every pair.
+/// the sequence) the same for every pair. (The n-th tile from the end runs
+/// first, the longer one only under causal-shaped costs.)
 ///
 /// `space` gives the tiles: query tiles, heads and batches (i32), and the
 /// query and key lengths (index) the coordinates carry; a masked order

@@ -266,28 +266,28 @@ Value mlir::fa::detail::hideIntegerRange(ImplicitLocOpBuilder &b, Value value) {
       .getRes();
 }
 
-std::optional<arith::CmpIPredicate>
-TileCloner::getSignedOrder(arith::CmpIPredicate predicate, const Affine &x,
-                           const Affine &y) {
+arith::CmpIPredicate
+mlir::fa::detail::getSignedPredicate(arith::CmpIPredicate predicate) {
   using P = arith::CmpIPredicate;
-  std::optional<P> counterpart;
   switch (predicate) {
   case P::ult:
-    counterpart = P::slt;
-    break;
+    return P::slt;
   case P::ule:
-    counterpart = P::sle;
-    break;
+    return P::sle;
   case P::ugt:
-    counterpart = P::sgt;
-    break;
+    return P::sgt;
   case P::uge:
-    counterpart = P::sge;
-    break;
+    return P::sge;
   default:
     return predicate;
   }
-  if (x.nonNegative && y.nonNegative)
+}
+
+std::optional<arith::CmpIPredicate>
+TileCloner::getSignedOrder(arith::CmpIPredicate predicate, const Affine &x,
+                           const Affine &y) {
+  arith::CmpIPredicate counterpart = getSignedPredicate(predicate);
+  if (counterpart == predicate || (x.nonNegative && y.nonNegative))
     return counterpart;
   return std::nullopt;
 }

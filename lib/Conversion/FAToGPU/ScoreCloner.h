@@ -135,6 +135,11 @@ std::optional<std::pair<double, double>> getStaticRange(Value value,
 /// compares 64-bit values: two SASS ISETPs a score where one does.
 Value hideIntegerRange(ImplicitLocOpBuilder &b, Value value);
 
+/// The signed counterpart of an unsigned ordering predicate (ult -> slt,
+/// ule -> sle, ugt -> sgt, uge -> sge); any other predicate itself. The
+/// two order the same values where neither side can be negative.
+arith::CmpIPredicate getSignedPredicate(arith::CmpIPredicate predicate);
+
 /// Clones values of a ScoreFunction's slice into a kernel.
 class TileCloner {
 public:

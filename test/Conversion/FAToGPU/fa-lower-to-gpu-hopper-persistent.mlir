@@ -198,7 +198,8 @@ func.func @causal_d64(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: 
 // CHECK:             %[[IN:[0-9]+]] = arith.cmpi ult, %[[UNIT]], %[[UNITS]] : i32
 // CHECK:             %[[R:[0-9]+]] = arith.remui %[[UNIT]], %[[SUNITS]] : i32
 // CHECK:             %[[WIDTH:[0-9]+]] = arith.minui %[[SECTION]], %{{.*}} : i32
-// CHECK:             %[[RANK:[0-9]+]] = arith.divui %[[R]], %[[WIDTH]] : i32
+// CHECK:             %[[NONZERO:[0-9]+]] = arith.maxui %[[WIDTH]], %c1_i32{{.*}} : i32
+// CHECK:             %[[RANK:[0-9]+]] = arith.divui %[[R]], %[[NONZERO]] : i32
 // CHECK:             %[[QLAST:[0-9]+]] = arith.subi %[[QT]], %c1_i32{{.*}} : i32
 // CHECK:             %[[FROMEND:[0-9]+]] = arith.subi %[[QLAST]], %[[RANK]] : i32
 // CHECK:             %[[HALF:[0-9]+]] = arith.remui %[[STEP]], %c2_i32{{.*}} : i32
@@ -277,8 +278,8 @@ func.func @window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %
 
 // -----
 
-// A symmetric band (not causal), written with unsigned comparisons and the
-// row on the left, next to a condition on the batch: a band too.
+// A symmetric band (not causal), one bound an unsigned comparison, the row
+// on the left of both, next to a condition on the batch: a band too.
 // CHECK-LABEL: func.func @symmetric_band_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-SAME:    persistent = true
@@ -302,6 +303,138 @@ func.func @symmetric_band_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128x
         %batch = arith.cmpi ult, %b, %c1 : index
         %band = arith.andi %below, %above : i1
         %in = arith.andi %band, %batch : i1
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A window written as FlexAttention writes it, `q - kv <= W && kv <= q`:
+// the difference bounds the key from below; a band.
+// CHECK-LABEL: func.func @difference_window_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK-NOT:     arith.maxui
+// CHECK:         %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         scf.for
+// CHECK:         arith.divui %[[UNIT:.*]], %[[PAIRS]] : i32
+// CHECK-NEXT:    arith.remui %[[UNIT]], %[[PAIRS]] : i32
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @difference_window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 256 : index
+        %d = arith.subi %q_idx, %kv_idx : index
+        %near = arith.cmpi sle, %d, %w : index
+        %past = arith.cmpi sle, %kv_idx, %q_idx : index
+        %in = arith.andi %near, %past : i1
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// One unsigned comparison of the difference, `q - kv <u W`: it also asks
+// `q - kv >= 0`, a band.
+// CHECK-LABEL: func.func @unsigned_difference_band_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK-NOT:     arith.maxui
+// CHECK:         %[[PAIRS:.*]] = arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         scf.for
+// CHECK:         arith.divui %[[UNIT:.*]], %[[PAIRS]] : i32
+// CHECK-NEXT:    arith.remui %[[UNIT]], %[[PAIRS]] : i32
+// CHECK:         nvvm.setmaxregister  increase 224
+func.func @unsigned_difference_band_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 64 : index
+        %d = arith.subi %q_idx, %kv_idx : index
+        %in = arith.cmpi ult, %d, %w : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// Causal as a difference, `q - kv >= 0`: one bound, pairs in L2 sections.
+// CHECK-LABEL: func.func @causal_difference_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:         arith.maxui
+// CHECK:         arith.ceildivui %{{.*}}, %c2_i32 : i32
+// CHECK:         scf.for
+func.func @causal_difference_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %c0 = arith.constant 0 : index
+        %d = arith.subi %q_idx, %kv_idx : index
+        %in = arith.cmpi sge, %d, %c0 : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// `q - kv >u W` also holds for every key past the row (a negative
+// difference): no bound, one tile per block.
+// CHECK-LABEL: func.func @unsigned_difference_above_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @unsigned_difference_above_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 64 : index
+        %d = arith.subi %q_idx, %kv_idx : index
+        %in = arith.cmpi ugt, %d, %w : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A window beside a conjunct that varies with the key but bounds it from
+// neither side (a dilated window): not a band (its softmax spilled 1856
+// bytes beside the looping producer), one tile per block.
+// CHECK-LABEL: func.func @dilated_window_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @dilated_window_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %w = arith.constant 256 : index
+        %c3 = arith.constant 3 : index
+        %c0 = arith.constant 0 : index
+        %lo = arith.subi %q_idx, %w : index
+        %after = arith.cmpi sgt, %kv_idx, %lo : index
+        %past = arith.cmpi sle, %kv_idx, %q_idx : index
+        %d = arith.subi %q_idx, %kv_idx : index
+        %r = arith.remui %d, %c3 : index
+        %skip = arith.cmpi ne, %r, %c0 : index
+        %band = arith.andi %after, %past : i1
+        %in = arith.andi %band, %skip : i1
         fa.yield %in : i1
       }
       -> tensor<?x?x?x128xbf16>

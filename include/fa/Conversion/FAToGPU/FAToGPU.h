@@ -329,11 +329,11 @@ struct HopperConfig {
   Persistence persistence = Persistence::Auto;
   /// Whether the masked persistent grid takes its query tiles in pairs,
   /// the n-th from the end and the n-th from the start of a head
-  /// (MaskedTileOrder::Pairs of emitPersistentTileLoop): under a causal
-  /// mask every pair costs the same. Chosen for key-bound masks (causal)
-  /// and band masks (sliding windows) at D = 128, which only loop this way
-  /// (chooseHopperSchedule); their producer finds each tile's key blocks
-  /// with 56 registers.
+  /// (MaskedTileOrder::Pairs of emitPersistentTileLoop, or HeadPairs with
+  /// pairsByHead): under a causal mask every pair costs the same. Chosen for
+  /// key-bound masks (causal) and band masks (sliding windows) at D = 128,
+  /// which only loop this way (chooseHopperSchedule); their producer finds each
+  /// tile's key blocks with 56 registers.
   bool pairedTiles = false;
   /// Whether the pairs of a head run side by side
   /// (MaskedTileOrder::HeadPairs) rather than a pair rank across the heads
@@ -565,14 +565,15 @@ struct HopperScoreTraits {
   bool varlen = false;
   /// The tile reads a paged cache (HopperConfig::pageSize).
   bool paged = false;
-  /// The visibility predicate bounds the key by a value of the row: one
-  /// ordering comparison of a value of the key with a value of the row,
+  /// The visibility predicate bounds the key from one side by values of
+  /// the row: one ordering comparison of the key with values of the row,
   /// reading no captures; a causal mask of either alignment
   /// (HopperConfig::pairedTiles).
   bool keyBoundMask = false;
   /// The visibility predicate's conjuncts bound the key from below and from
-  /// above by values of the row, reading no captures: a sliding window
-  /// (HopperConfig::pairsByHead).
+  /// above by values of the row, the others do not vary with the key, and
+  /// nothing reads captures: a sliding window, `q - W < kv <= q` or
+  /// `q - kv < W` (HopperConfig::pairsByHead).
   bool bandMask = false;
 };
 
