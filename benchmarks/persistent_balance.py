@@ -45,17 +45,23 @@ def section_heads(d, n, heads):
     return min(max(16 * 2**20 // (n * 2 * d * 2), 1), heads)
 
 
-def sections(tiles, heads, blocks, section):
-    load = [0] * blocks
-    units, section_units = tiles * heads, section * tiles
+def _snake(units, blocks):
+    """(block, unit) as the blocks take the units: waves of `blocks`, odd
+    waves right to left."""
     for wave in range(math.ceil(units / blocks)):
         for b in range(blocks):
             u = wave * blocks + (blocks - 1 - b if wave % 2 else b)
-            if u >= units:
-                continue
-            index, inside = divmod(u, section_units)
-            width = min(section, heads - index * section)
-            load[b] += tiles - inside // width  # tile t costs t + 1 blocks
+            if u < units:
+                yield b, u
+
+
+def sections(tiles, heads, blocks, section):
+    load = [0] * blocks
+    section_units = section * tiles
+    for b, u in _snake(tiles * heads, blocks):
+        index, inside = divmod(u, section_units)
+        width = min(section, heads - index * section)
+        load[b] += tiles - inside // width  # tile t costs t + 1 blocks
     return load
 
 
@@ -69,14 +75,10 @@ def linear(tiles, heads, blocks, cost):
 def head_pairs(tiles, heads, blocks, cost):
     load = [0] * blocks
     count = (tiles + 1) // 2
-    units = count * heads
-    for wave in range(math.ceil(units / blocks)):
-        for b in range(blocks):
-            u = wave * blocks + (blocks - 1 - b if wave % 2 else b)
-            if u < units:
-                p = u % count
-                mirror = tiles - 1 - p
-                load[b] += cost(mirror) + (cost(p) if p != mirror else 0)
+    for b, u in _snake(count * heads, blocks):
+        p = u % count
+        mirror = tiles - 1 - p
+        load[b] += cost(mirror) + (cost(p) if p != mirror else 0)
     return load
 
 
@@ -93,13 +95,8 @@ def _pair_costs(tiles, p):
 def pairs(tiles, heads, blocks, section):
     load = [0] * blocks
     count = (tiles + 1) // 2
-    units = count * heads
-    for wave in range(math.ceil(units / blocks)):
-        for b in range(blocks):
-            u = wave * blocks + (blocks - 1 - b if wave % 2 else b)
-            if u < units:
-                load[b] += sum(_pair_costs(tiles,
-                                           _pair_of(u, heads, count, section)))
+    for b, u in _snake(count * heads, blocks):
+        load[b] += sum(_pair_costs(tiles, _pair_of(u, heads, count, section)))
     return load
 
 
