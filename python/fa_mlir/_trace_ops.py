@@ -47,7 +47,7 @@ def _binop(t, name, a, b, type_, op):
                 f"({_expr(a)} {op} {_expr(b)})")
 
 
-def _arith(t, op, a, b):
+def _arith(t, op, a, b, exact=False):
     a, b = t.operand(a), t.operand(b)
     rt = F32 if op == "/" else _promote(a, b)
     if rt == I1:
@@ -59,8 +59,17 @@ def _arith(t, op, a, b):
     ca, cb = t.cast(a, rt), t.cast(b, rt)
     if op in ("+", "-", "*", "/"):
         # Float +, - and * may contract into FMAs (with the score's scale
-        # too), as Triton, and so FlexAttention, does by default.
-        flags = " fastmath<contract>" if rt == F32 and op != "/" else ""
+        # too), as Triton, and so FlexAttention, does by default; float /
+        # may multiply by an approximate reciprocal of the divisor (arcp,
+        # afn: x / 30 becomes x times 1/30, x / y x times rcp.approx(y)),
+        # as Triton's fp32 / is div.full.f32 (within 2 ulp). No correctly
+        # rounded division then, whose slow path ptxas reaches by a call
+        # (its saved registers spilled in looping hopper-ws kernels).
+        # `exact` (div_rn, a division that is truncated) keeps it.
+        flags = ""
+        if rt == F32:
+            flags = (" fastmath<contract>" if op != "/" else
+                     "" if exact else " fastmath<arcp,afn>")
         return t.op(f"{_ARITH[op, rt]} {{}}, {{}}{flags} : {rt}", (ca, cb),
                     rt, expr)
     if rt == INDEX:
@@ -408,7 +417,7 @@ def _div(t, input, other, rounding_mode=None):
     if rounding_mode == "trunc":
         a, b = t.operand(a), t.operand(b)
         if _promote(a, b) == F32:
-            return _unary_math(t, "trunc", _arith(t, "/", a, b))
+            return _unary_math(t, "trunc", _arith(t, "/", a, b, exact=True))
         ca, cb = t.cast(a, INDEX), t.cast(b, INDEX)
         return _binop(t, "arith.divsi", ca, cb, INDEX, "//")
     raise t.error(f"div(rounding_mode={rounding_mode!r}) is not supported")
@@ -474,6 +483,16 @@ def tanh_approx(x):
         return x.tanh()
     import math
     return math.tanh(x)
+
+
+def div_rn(a, b):
+    """a / b correctly rounded (`arith.divf` without fastmath flags), where
+    traced `/` may multiply by the divisor's reciprocal as Triton's does.
+    Outside a trace it is a / b."""
+    for v in (a, b):
+        if isinstance(v, Value):
+            return _arith(v._tracer, "/", a, b, exact=True)
+    return a / b
 
 
 def minimum(a, b):

@@ -9,13 +9,17 @@ operation on them appends one MLIR op to a region:
 
     ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index):
       %0 = arith.constant 30.0 : f32
-      %1 = arith.divf %score, %0 : f32
+      %1 = arith.divf %score, %0 fastmath<arcp,afn> : f32
       %2 = math.tanh %1 : f32
       %3 = arith.mulf %0, %2 fastmath<contract> : f32
       fa.yield %3 : f32
 
 (Float +, - and * carry `fastmath<contract>`: like Triton, and so
-FlexAttention, the kernel may fuse a product and a sum into one FMA.)
+FlexAttention, the kernel may fuse a product and a sum into one FMA. Float
+/ carries `fastmath<arcp,afn>`: Triton's fp32 / is the approximate
+div.full.f32, and the kernel may multiply by an approximate reciprocal of
+the divisor, score / 30 as score * (1/30); `div_rn(a, b)` divides
+correctly rounded.)
 
 What traces: Python's + - * / // % ** unary - abs(), comparisons, & | ^ ~
 (logical on booleans, bitwise on integers), << >>, with Python numbers and
@@ -73,7 +77,8 @@ from ._trace_values import (  # noqa: F401 (re-exported)
     _INT64, _TYPE_WORDS, _a, _func_name, _short, _state, current_tracer,
     float_literal)
 from ._trace_ops import (  # noqa: F401 (re-exported)
-    FUNCTIONS, OPERATORS, _type_of, maximum, minimum, tanh_approx, where)
+    FUNCTIONS, OPERATORS, _type_of, div_rn, maximum, minimum, tanh_approx,
+    where)
 
 
 class CaptureType(collections.namedtuple("CaptureType",

@@ -23,7 +23,7 @@ from trace_fakes import (FakeTensor, body, mask_text, run_mask, run_score,
 SOFTCAP = """\
 ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index):
   %0 = arith.constant 30.0 : f32
-  %1 = arith.divf %score, %0 : f32
+  %1 = arith.divf %score, %0 fastmath<arcp,afn> : f32
   %2 = math.tanh %1 : f32
   %3 = arith.mulf %0, %2 fastmath<contract> : f32
   fa.yield %3 : f32"""
@@ -61,8 +61,8 @@ SOFTCAP_LIBRARY = """\
 
 
 def test_softcap_text():
-    # FlexAttention's docs' softcap, traced as written: exact division and
-    # tanh.
+    # FlexAttention's docs' softcap, traced as written: a division that may
+    # multiply by the reciprocal (as Triton's fp32 /), and exact tanh.
     assert score_text(lambda s, b, h, q, kv: 30 * (s / 30).tanh()) == SOFTCAP
     # The library's: a multiplication by 1 / cap and the hardware tanh
     # (tracing.tanh_approx), as FlashAttention-3; approx=False keeps tanh
@@ -239,7 +239,7 @@ def test_float_and_index_mixing():
         "  %0 = arith.index_cast %q_idx : index to i64\n"
         "  %1 = arith.sitofp %0 : i64 to f32\n"
         "  %2 = arith.constant 2.0 : f32\n"
-        "  %3 = arith.divf %1, %2 : f32\n"
+        "  %3 = arith.divf %1, %2 fastmath<arcp,afn> : f32\n"
         "  fa.yield %3 : f32")
     assert run_score(text, 0.0, 0, 0, 5, 0) == 2.5
     # An integer result of score_mod is converted to the float score.
@@ -247,6 +247,20 @@ def test_float_and_index_mixing():
     assert text.endswith("arith.sitofp %1 : i64 to f32\n  fa.yield %2 : f32")
     # bool -> float is 0/1
     assert "arith.uitofp" in score_text(lambda s, b, h, q, kv: s + (q > kv))
+
+
+def test_division_may_use_the_reciprocal():
+    # `/` on floats carries arcp (Triton's fp32 / is div.full.f32);
+    # div_rn and floor division stay exact (floor decides an integer;
+    # test_tracing_torch has torch.div's rounding modes).
+    assert "arith.divf %score, %0 fastmath<arcp,afn>" in score_text(
+        lambda s, b, h, q, kv: s / 3)
+    exact = score_text(lambda s, b, h, q, kv: tracing.div_rn(s, 3))
+    assert "arith.divf %score, %0 : f32" in exact
+    assert run_score(exact, 1.0, 0, 0, 0, 0) == pytest.approx(1 / 3)
+    floor = score_text(lambda s, b, h, q, kv: s // 3)
+    assert "arith.divf" in floor and "arcp" not in floor
+    assert tracing.div_rn(1.0, 4.0) == 0.25
 
 
 def test_methods_trace_like_torch_functions():
@@ -268,7 +282,7 @@ def test_methods_trace_like_torch_functions():
         "  %1 = math.exp %0 : f32\n"
         "  %2 = arith.constant 1.0 : f32\n"
         "  %3 = arith.addf %2, %1 fastmath<contract> : f32\n"
-        "  %4 = arith.divf %2, %3 : f32\n"
+        "  %4 = arith.divf %2, %3 fastmath<arcp,afn> : f32\n"
         "  fa.yield %4 : f32")
     for s in (-3.0, 0.5, 2.0):
         want = 1 / (1 + math.exp(-s))

@@ -263,3 +263,15 @@ def test_flex_attention_helpers_from_torch():
         .mask_mod == fresh().trace_mods(
             mask_mod=mods.or_masks(causal, window)).mask_mod
     assert fresh().trace_mods(mask_mod=flex.noop_mask).mask_mod is None
+
+
+def test_division_rounding_modes():
+    # torch.div without a rounding mode may use the reciprocal (arcp, as
+    # Triton's fp32 /); with "trunc" or "floor" the division stays
+    # correctly rounded, as it decides an integer.
+    assert "fastmath<arcp,afn>" in score_text(
+        lambda s, b, h, q, kv: torch.div(s, 3))
+    for mode in ("trunc", "floor"):
+        text = score_text(
+            lambda s, b, h, q, kv: torch.div(s, 3, rounding_mode=mode))
+        assert "arith.divf" in text and "arcp" not in text
