@@ -15,10 +15,11 @@ operation on them appends one MLIR op to a region:
       fa.yield %3 : f32
 
 (Float +, - and * carry `fastmath<contract>`: like Triton, and so
-FlexAttention, the kernel may fuse a product and a sum into one FMA. Float
-/ carries `fastmath<arcp,afn>`: Triton's fp32 / is the approximate
-div.full.f32, and the kernel may multiply by an approximate reciprocal of
-the divisor, score / 30 as score * (1/30); `div_rn(a, b)` divides
+FlexAttention, the kernel may fuse a product and a sum into one FMA. A
+float division in a score_mod carries `fastmath<arcp,afn>`: Triton's fp32 /
+is the approximate div.full.f32, and the kernel may multiply by an
+approximate reciprocal of the divisor, score / 30 as score * (1/30).
+Quotients of integers, divisions in a mask_mod and `div_rn(a, b)` are
 correctly rounded.)
 
 What traces: Python's + - * / // % ** unary - abs(), comparisons, & | ^ ~

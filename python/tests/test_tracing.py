@@ -239,7 +239,7 @@ def test_float_and_index_mixing():
         "  %0 = arith.index_cast %q_idx : index to i64\n"
         "  %1 = arith.sitofp %0 : i64 to f32\n"
         "  %2 = arith.constant 2.0 : f32\n"
-        "  %3 = arith.divf %1, %2 fastmath<arcp,afn> : f32\n"
+        "  %3 = arith.divf %1, %2 : f32\n"
         "  fa.yield %3 : f32")
     assert run_score(text, 0.0, 0, 0, 5, 0) == 2.5
     # An integer result of score_mod is converted to the float score.
@@ -250,9 +250,9 @@ def test_float_and_index_mixing():
 
 
 def test_division_may_use_the_reciprocal():
-    # `/` on floats carries arcp (Triton's fp32 / is div.full.f32);
-    # div_rn and floor division stay exact (floor decides an integer;
-    # test_tracing_torch has torch.div's rounding modes).
+    # `/` of a float in a score_mod carries arcp (Triton's fp32 / is
+    # div.full.f32); div_rn and floor division stay exact (floor decides an
+    # integer; test_tracing_torch has torch.div's rounding modes).
     assert "arith.divf %score, %0 fastmath<arcp,afn>" in score_text(
         lambda s, b, h, q, kv: s / 3)
     exact = score_text(lambda s, b, h, q, kv: tracing.div_rn(s, 3))
@@ -260,6 +260,14 @@ def test_division_may_use_the_reciprocal():
     assert run_score(exact, 1.0, 0, 0, 0, 0) == pytest.approx(1 / 3)
     floor = score_text(lambda s, b, h, q, kv: s // 3)
     assert "arith.divf" in floor and "arcp" not in floor
+    # A quotient of integers, or any in a mask_mod, mostly decides an
+    # integer: floor(kv / 41) with 41 * RN(1/41) = 0.99999994 would put
+    # key 41 into block 0.
+    blocks = mask_text(lambda b, h, q, kv: (q / 41).floor() == (kv / 41).floor())
+    assert blocks.count("arith.divf") == 2 and "arcp" not in blocks
+    assert run_mask(blocks, 0, 0, 41, 41) and not run_mask(blocks, 0, 0, 41, 40)
+    assert "arcp" not in score_text(lambda s, b, h, q, kv: s + (kv - q) / 41)
+    assert "arcp" not in mask_text(lambda b, h, q, kv: q * 0.5 / 3 < kv)
     assert tracing.div_rn(1.0, 4.0) == 0.25
 
 

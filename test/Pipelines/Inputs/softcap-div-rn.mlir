@@ -7,7 +7,7 @@ func.func @attention(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v:
       ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index):
         %c = arith.constant 30.0 : f32
         %d = arith.divf %score, %c : f32
-        %t = math.tanh %d fastmath<afn> : f32
+        %t = math.tanh %d : f32
         %r = arith.mulf %c, %t fastmath<contract> : f32
         fa.yield %r : f32
       }
