@@ -49,10 +49,6 @@ def _binop(t, name, a, b, type_, op):
 
 def _arith(t, op, a, b, exact=False):
     a, b = t.operand(a), t.operand(b)
-    # A quotient of integers (positions, block sizes) or one in a mask_mod
-    # mostly decides an integer or a comparison (floor(q / 64)): exact.
-    exact = exact or t.kind == "mask_mod" or F32 not in (_type_of(a),
-                                                         _type_of(b))
     rt = F32 if op == "/" else _promote(a, b)
     if rt == I1:
         rt = INDEX  # bool arithmetic counts in integers
@@ -71,6 +67,11 @@ def _arith(t, op, a, b, exact=False):
         # (its saved registers spilled in looping hopper-ws kernels).
         # `exact` (div_rn, a truncating division, integer operands, a
         # mask_mod) keeps it.
+        # A quotient of integers (positions, block sizes) or one in a
+        # mask_mod mostly decides an integer or a comparison
+        # (floor(q / 64)): exact.
+        exact = exact or t.kind == "mask_mod" or F32 not in (_type_of(a),
+                                                             _type_of(b))
         flags = ""
         if rt == F32:
             flags = (" fastmath<contract>" if op != "/" else
