@@ -389,7 +389,8 @@ struct KeyBound {
 };
 
 /// The bounds an ordering comparison (not == or !=) of the key with values
-/// of the row puts on the key, reading no captures: `kv <= q` bounds it
+/// of the row puts on the key (the callers have checked that the
+/// predicate reads no captures): `kv <= q` bounds it
 /// from above, `kv > q - W` or `q - kv < W` from below, in either
 /// signedness; an unsigned `q - kv < W` (a difference below a value of the
 /// row) from both sides, as it also asks `q - kv >= 0`. None for anything
@@ -399,8 +400,7 @@ static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
   using P = arith::CmpIPredicate;
   auto compare = predicate ? predicate.getDefiningOp<arith::CmpIOp>() : nullptr;
   if (!compare || compare.getPredicate() == P::eq ||
-      compare.getPredicate() == P::ne ||
-      readsCaptures(function, predicate, /*perKey=*/false))
+      compare.getPredicate() == P::ne)
     return std::nullopt;
   // Written as smaller < larger (or <=).
   P order = getSignedPredicate(compare.getPredicate());
@@ -437,7 +437,10 @@ static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
 /// both sides) of the key with values of the row, reading no captures. A
 /// causal mask of either alignment is one.
 static bool isKeyBoundMask(const ScoreFunction &function) {
-  std::optional<KeyBound> bound = getKeyBound(function, function.getVisible());
+  Value visible = function.getVisible();
+  if (readsCaptures(function, visible, /*perKey=*/false))
+    return false;
+  std::optional<KeyBound> bound = getKeyBound(function, visible);
   return bound && bound->below != bound->above;
 }
 
