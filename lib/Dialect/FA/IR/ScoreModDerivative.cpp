@@ -184,8 +184,11 @@ private:
       return x ? x : neg(loc, y);
     return arith::SubFOp::create(b, loc, x, y);
   }
-  Value div(Location loc, Value x, Value y) {
-    return x ? arith::DivFOp::create(b, loc, x, y).getResult() : Value();
+  /// x / y, with the flags of the division it differentiates, if any (an
+  /// `arcp` division licenses the same reciprocal in its derivative).
+  Value div(Location loc, Value x, Value y,
+            arith::FastMathFlags flags = arith::FastMathFlags::none) {
+    return x ? arith::DivFOp::create(b, loc, x, y, flags).getResult() : Value();
   }
   /// cond ? x : y, with zeros for missing derivatives of type `type`.
   Value select(Location loc, Value cond, Value x, Value y, Type type) {
@@ -263,8 +266,9 @@ private:
       return sub(loc, dx(0), dx(1));
     if (isa<arith::MulFOp>(op))
       return add(loc, mul(loc, dx(0), x(1)), mul(loc, x(0), dx(1)));
-    if (isa<arith::DivFOp>(op)) // (dx - r dy) / y
-      return div(loc, sub(loc, dx(0), mul(loc, r, dx(1))), x(1));
+    if (auto divide = dyn_cast<arith::DivFOp>(op)) // (dx - r dy) / y
+      return div(loc, sub(loc, dx(0), mul(loc, r, dx(1))), x(1),
+                 divide.getFastmath());
     if (isa<arith::NegFOp>(op))
       return neg(loc, dx(0));
     if (isa<arith::MaximumFOp, arith::MaxNumFOp, arith::MinimumFOp,

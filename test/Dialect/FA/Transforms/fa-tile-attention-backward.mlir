@@ -142,6 +142,32 @@ func.func @softcap(%q: tensor<1x2x?x192xf16>, %o: tensor<1x2x?x192xf16>, %lse: t
 
 // -----
 
+// A division keeps its flags in its derivative: an `arcp` quotient licenses
+// the same reciprocal in d(s / d) = 1 / d.
+// RAW-LABEL: func.func @reciprocal_division
+// RAW:         {fa.role = "scores"}
+// RAW:           %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// RAW:           %[[D:.*]] = arith.sitofp
+// RAW:           %[[R:.*]] = arith.divf %{{.*}}, %[[D]] fastmath<arcp,afn> : f32
+// RAW:           %[[DR:.*]] = arith.divf %[[ONE]], %[[D]] fastmath<arcp,afn> : f32
+// RAW:           linalg.yield %[[R]], %[[DR]] : f32, f32
+func.func @reciprocal_division(%q: tensor<1x2x?x64xf16>, %o: tensor<1x2x?x64xf16>, %lse: tensor<1x2x?xf32>) -> tensor<1x2x?x64xf16> {
+  %0:3 = fa.attention_backward ins(%q, %q, %q, %o, %o, %lse : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?xf32>)
+      outs(%q, %q, %q : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>)
+      score_mod {
+      ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+        %one = arith.constant 1 : index
+        %n = arith.addi %i, %one : index
+        %n64 = arith.index_cast %n : index to i64
+        %d = arith.sitofp %n64 : i64 to f32
+        %r = arith.divf %s, %d fastmath<arcp,afn> : f32
+        fa.yield %r : f32
+      } -> tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+  return %0#0 : tensor<1x2x?x64xf16>
+}
+
+// -----
+
 // An scf.if that depends on the score yields its derivative as an extra
 // result; ops on indices and captures (the floor of a captured value) need
 // no derivative.
