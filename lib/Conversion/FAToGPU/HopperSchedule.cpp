@@ -152,10 +152,14 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // in pairs ran level (-2 to +2 %); other masks (a prefix beside the
   // causal test: +2-9 % in pairs on an H100, but which masks have costs
   // that grow with the tile needs a test that tells them from windows);
-  // a score_mod that loads captures (ALiBi) spilled 28-56 bytes beside
-  // the 56-register producer; with
+  // a score_mod that loads captures per key (a bias table read at each
+  // distance) spilled 8-40 bytes beside the 56-register producer; with
   // three consumer warpgroups (block-m 192 at D = 64) the spills grew from
-  // 40 to 96-104 bytes.
+  // 40 to 96-104 bytes. A score_mod that loads captures once per tile
+  // (ALiBi's slope of the head) takes pairs: no spill, bf16 and f16, both
+  // alignments, with and without LSE (its 80 bytes were the distances'
+  // conversions, hoisted above the whole/masked branch; keepInBlock in
+  // ScoreCloner.cpp).
   //
   // A band mask (a sliding window) at D = 128 loops in pairs too, a head's
   // pairs side by side (pairsByHead): its neighbouring tiles read mostly
@@ -165,7 +169,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // (benchmarks/results/2026-12-07-h100-window-persistence.md).
   bool bandPairs = traits.bandMask && spec.getHeadDim() == 128;
   bool pairable = mayLoop && (traits.keyBoundMask || bandPairs) &&
-                  !traits.varlen && !traits.paged && !traits.loadsCaptures &&
+                  !traits.varlen && !traits.paged && !traits.capturesPerKey &&
                   config.warpgroups() == 2;
   auto tryPaired = [&]() {
     HopperConfig paired = config;

@@ -311,6 +311,8 @@ private:
   /// narrowDifference's values by (compare, forcePrologue | hide << 1).
   DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
   DenseMap<std::pair<Operation *, int>, std::pair<Value, Value>> floatBases;
+  /// Counts beginBlock calls: names the block in keepInBlock's moves.
+  unsigned blockSerial = 0;
 };
 
 } // namespace mlir::fa::detail

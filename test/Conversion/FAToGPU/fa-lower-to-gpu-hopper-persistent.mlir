@@ -472,7 +472,8 @@ func.func @lower_bound_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf1
 // block at D = 128 (beside a 56-register producer they spilled): a
 // comparison of the sum of both indices, an equality (the diagonal: 144
 // bytes of spills one tile per block, 248 in pairs), and a causal mask
-// beside a score_mod that loads captures (ALiBi's slopes).
+// beside a score_mod that loads captures per key (a bias table read at
+// each distance: 8-40 bytes in pairs).
 // CHECK-LABEL: func.func @anti_diagonal_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent
@@ -511,11 +512,47 @@ func.func @diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>,
 
 // -----
 
-// CHECK-LABEL: func.func @causal_alibi_d128
+// CHECK-LABEL: func.func @relative_bias_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent
 // CHECK-SAME:    kernel
 // CHECK:         nvvm.setmaxregister  decrease 24
+func.func @relative_bias_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>, %table: tensor<?xf32>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      captures(%table : tensor<?xf32>) causal = <top_left>
+      score_mod {
+      ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index, %cap0: tensor<?xf32>):
+        %m = arith.constant 128 : index
+        %d = arith.subi %kv_idx, %q_idx : index
+        %lo = arith.constant -128 : index
+        %c = arith.maxsi %d, %lo : index
+        %i = arith.addi %c, %m : index
+        %bias = tensor.extract %cap0[%i] : tensor<?xf32>
+        %r = arith.addf %score, %bias : f32
+        fa.yield %r : f32
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A causal mask beside ALiBi (its slope loads once per tile) loops in
+// pairs. Each key block's scores body is cloned into the branch of a whole
+// block and into that of a masked one; the float conversions of the
+// distances start from a move that names the branch's block, so that LLVM
+// does not hoist the per-element integer additions of both branches above
+// them (80 bytes of spills in pairs, ptxas -v).
+// CHECK-LABEL: func.func @causal_alibi_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-SAME:    persistent = true,
+// CHECK:         nvvm.setmaxregister  decrease 56
+// CHECK:         nvvm.setmaxregister  increase 224
+// CHECK:           scf.if
+// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[WHOLE:[0-9]+]]", "=r,r"
+// CHECK-NOT:         llvm.inline_asm "mov.b32 $0, $1; // block [[WHOLE]]"
+// CHECK:           } else {
+// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[MASKED:[0-9]+]]", "=r,r"
 func.func @causal_alibi_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>, %slopes: tensor<?xf32>) -> tensor<?x?x?x128xbf16> {
   %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
       captures(%slopes : tensor<?xf32>) causal = <top_left>

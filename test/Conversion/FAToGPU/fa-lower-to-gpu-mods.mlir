@@ -8,7 +8,9 @@
 // its conversion to f32 is one integer and one float addition per score:
 // the bits 0x4B400000 + lo + e are the float 1.5 * 2^23 + lo + e, and
 // f32(hi - 1.5 * 2^23) is added (the conversions happen once per block, on
-// the high and low parts of its base).
+// the high and low parts of its base). The biased low part passes a move
+// that names the block, so that LLVM keeps the additions of the whole and
+// the masked block's branches in their branches.
 // CHECK-LABEL: func.func @alibi
 // CHECK:         gpu.launch_func @[[K:fa_attention_bf16_d64_bm64_bn32_w2_s2_[0-9a-f]+]]::@[[K]] {{.*}} args({{.*}}, %{{.*}} : memref<8xf32, strided<[?], offset: ?>>)
 // CHECK:       gpu.func @[[K]]({{.*}}, %[[SLOPES:.*]]: memref<8xf32, strided<[?], offset: ?>>)
@@ -17,9 +19,11 @@
 // CHECK:         scf.for
 // CHECK:           %[[HIGH:.*]] = arith.andi %{{.*}}, %c-4096_i64 : i64
 // CHECK:           %[[LOW:.*]] = arith.trunci %{{.*}} : i64 to i32
+// CHECK:           %[[BIASED:.*]] = arith.addi %[[LOW]], %c1262485504_i32 : i32
+// CHECK:           %[[KEPT:.*]] = llvm.inline_asm "mov.b32 $0, $1; // block {{[0-9]+}}", "=r,r" %[[BIASED]]
 // CHECK:           %[[SHIFTED:.*]] = arith.subi %[[HIGH]], %c12582912_i64 : i64
 // CHECK:           %[[C:.*]] = arith.sitofp %[[SHIFTED]] : i64 to f32
-// CHECK:           %[[BITS:.*]] = arith.addi %[[LOW]], %c1262485505_i32 : i32
+// CHECK:           %[[BITS:.*]] = arith.addi %[[KEPT]], %c1_i32 : i32
 // CHECK:           %[[F:.*]] = arith.bitcast %[[BITS]] : i32 to f32
 // CHECK:           %[[D:.*]] = arith.addf %[[F]], %[[C]] : f32
 // CHECK:           %[[BIAS:.*]] = arith.mulf %[[SLOPE]], %[[D]] : f32
