@@ -42,6 +42,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -341,12 +342,14 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
 }
 
 /// The signs of the key's and the row's coefficients in an integer value of
-/// the scores body: 0 where it does not vary with one, 1 for a value of the
-/// key alone (its block and column) or of the row alone, taken to grow with
-/// them as the key and row indices do; through sums, differences and
-/// integer casts of those (`q - kv`: key -1, row 1). None where it varies
-/// with them otherwise (a product or a remainder of both, a sum whose terms
-/// cancel, per-thread or per-score values).
+/// the scores body: 0 where it does not vary with one, 1 for the body's
+/// key or row index (`linalg.index`) and for values of the key's block
+/// computed outside the body (the key loop's induction variable, a block's
+/// first key), which grow with them; through sums, differences and integer
+/// casts of those and their products with constants (`q - kv`: key -1,
+/// row 1; `2 * q`: row 1). None where it varies with them otherwise (a
+/// product of two indices, a remainder or a min of an index computed in the
+/// body, a sum whose terms cancel, per-thread or per-score values).
 struct IndexSigns {
   int key = 0, row = 0;
 };
@@ -357,9 +360,30 @@ static std::optional<IndexSigns> getIndexSigns(const ScoreFunction &function,
   if (isa_and_nonnull<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
                       arith::ExtUIOp, arith::TruncIOp>(op))
     return getIndexSigns(function, op->getOperand(0));
+  if (auto product = dyn_cast_or_null<arith::MulIOp>(op)) {
+    // By a constant: its sign times the other factor's signs.
+    for (unsigned i = 0; i < 2; ++i) {
+      APInt factor;
+      if (!matchPattern(product->getOperand(i), m_ConstantInt(&factor)) ||
+          factor.isZero())
+        continue;
+      std::optional<IndexSigns> other =
+          getIndexSigns(function, product->getOperand(1 - i));
+      if (!other)
+        return std::nullopt;
+      int sign = factor.isNegative() ? -1 : 1;
+      return IndexSigns{sign * other->key, sign * other->row};
+    }
+  }
   if (!isa_and_nonnull<arith::AddIOp, arith::SubIOp>(op)) {
+    if (!bits)
+      return IndexSigns{0, 0};
+    // Of the body's own ops only its indices are known to grow.
+    if (op && !isa<linalg::IndexOp>(op) &&
+        op->getParentOfType<linalg::GenericOp>())
+      return std::nullopt;
     if (!(bits & ~unsigned(kBlock | kCol)))
-      return IndexSigns{bits ? 1 : 0, 0};
+      return IndexSigns{1, 0};
     if (!(bits & ~unsigned(kRow)))
       return IndexSigns{0, 1};
     return std::nullopt;

@@ -494,6 +494,30 @@ func.func @anti_diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xb
 
 // -----
 
+// A remainder of the key is no bound of it, whatever it is compared with
+// (the key-bound and band classifications accept only the body's indices
+// and values of the key block from outside the body, through sums,
+// differences and casts).
+// CHECK-LABEL: func.func @key_remainder_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @key_remainder_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index):
+        %c3 = arith.constant 3 : index
+        %r = arith.remsi %kv_idx, %c3 : index
+        %in = arith.cmpi slt, %r, %q_idx : index
+        fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @diagonal_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent
