@@ -343,13 +343,12 @@ static bool readsCaptures(const ScoreFunction &function, Value root,
 
 /// The signs of the key's and the row's coefficients in an integer value of
 /// the scores body: 0 where it does not vary with one, 1 for the body's
-/// key or row index (`linalg.index`) and for values of the key's block
-/// computed outside the body (the key loop's induction variable, a block's
-/// first key), which grow with them; through sums, differences and integer
-/// casts of those and their products with constants (`q - kv`: key -1,
-/// row 1; `2 * q`: row 1). None where it varies with them otherwise (a
-/// product of two indices, a remainder or a min of an index computed in the
-/// body, a sum whose terms cancel, per-thread or per-score values).
+/// key or row index (`linalg.index`) and for the key loop's induction
+/// variable (a block's first key), which grow with them; through sums,
+/// differences, integer casts and products with constants of those
+/// (`q - kv`: key -1, row 1; `2 * q`: row 1). None where it varies with
+/// them otherwise (a product of two indices, a remainder, a quotient or a
+/// min of one, a sum whose terms cancel, per-thread or per-score values).
 struct IndexSigns {
   int key = 0, row = 0;
 };
@@ -378,9 +377,11 @@ static std::optional<IndexSigns> getIndexSigns(const ScoreFunction &function,
   if (!isa_and_nonnull<arith::AddIOp, arith::SubIOp>(op)) {
     if (!bits)
       return IndexSigns{0, 0};
-    // Of the body's own ops only its indices are known to grow.
-    if (op && !isa<linalg::IndexOp>(op) &&
-        op->getParentOfType<linalg::GenericOp>())
+    // The leaves known to grow: the body's indices and the key loop's
+    // induction variable (a block's first key).
+    scf::ForOp loop = function.getTile().kvLoop;
+    bool keyLoop = loop && value == loop.getInductionVar();
+    if (!keyLoop && !isa_and_nonnull<linalg::IndexOp>(op))
       return std::nullopt;
     if (!(bits & ~unsigned(kBlock | kCol)))
       return IndexSigns{1, 0};
@@ -460,11 +461,11 @@ static std::optional<KeyBound> getKeyBound(const ScoreFunction &function,
 /// of the row: one ordering comparison (not == or !=, which mask keys on
 /// both sides) of the key with values of the row, reading no captures. A
 /// causal mask of either alignment is one.
-static bool isKeyBoundMask(const ScoreFunction &function) {
-  Value visible = function.getVisible();
-  if (readsCaptures(function, visible, /*perKey=*/false))
+static bool isKeyBoundMask(const ScoreFunction &function,
+                           bool visibilityReadsCaptures) {
+  if (visibilityReadsCaptures)
     return false;
-  std::optional<KeyBound> bound = getKeyBound(function, visible);
+  std::optional<KeyBound> bound = getKeyBound(function, function.getVisible());
   return bound && bound->below != bound->above;
 }
 
@@ -476,9 +477,10 @@ static bool isKeyBoundMask(const ScoreFunction &function) {
 /// key (a condition on the row, head or batch). Nothing reads captures.
 /// (`kv == q` is a band too, but its masked softmax spilled beside the
 /// looping producer.)
-static bool isBandMask(const ScoreFunction &function) {
+static bool isBandMask(const ScoreFunction &function,
+                       bool visibilityReadsCaptures) {
   Value visible = function.getVisible();
-  if (!visible || readsCaptures(function, visible, /*perKey=*/false))
+  if (!visible || visibilityReadsCaptures)
     return false;
   SmallVector<Value> worklist = {visible};
   KeyBound band;
@@ -536,8 +538,9 @@ FailureOr<gpu::GPUFuncOp> mlir::fa::buildHopperAttentionKernel(
   traits.varlen = tile.isVarlen();
   traits.paged = tile.isPaged();
   config.pageSize = tile.isPaged() ? tile.pageSize() : 0;
-  traits.keyBoundMask = isKeyBoundMask(*function);
-  traits.bandMask = isBandMask(*function);
+  traits.keyBoundMask =
+      isKeyBoundMask(*function, traits.visibilityReadsCaptures);
+  traits.bandMask = isBandMask(*function, traits.visibilityReadsCaptures);
   chooseHopperSchedule(spec, traits, config);
   if (failed(verifyHopperPersistence(spec, traits, config,
                                      [&]() { return emitError(loc); })))

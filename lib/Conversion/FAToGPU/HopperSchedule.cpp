@@ -158,7 +158,7 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // 40 to 96-104 bytes. A score_mod that loads captures once per tile
   // (ALiBi's slope of the head) takes pairs: no spill, bf16 and f16, both
   // alignments, with and without LSE (its 80 bytes were the distances'
-  // conversions, hoisted above the whole/masked branch; keepInBlock in
+  // conversions, hoisted above the whole/masked branch; a tagged move in
   // ScoreCloner.cpp).
   //
   // A band mask (a sliding window) at D = 128 loops in pairs too, a head's
@@ -166,8 +166,11 @@ void mlir::fa::chooseHopperSchedule(const AttentionKernelSpec &spec,
   // the same K and V blocks. On an H100 (1024-key window, bf16) one tile
   // per block spent 38 % of its time once per tile, and pairs across the
   // heads of a section read twice as much from DRAM
-  // (benchmarks/results/2026-12-07-h100-window-persistence.md).
-  bool bandPairs = traits.bandMask && spec.getHeadDim() == 128;
+  // (benchmarks/results/2026-12-07-h100-window-persistence.md). Not
+  // beside a score_mod that loads captures: a window with ALiBi spilled
+  // 64-84 bytes in head pairs (ptxas -v, bf16/f16, causal or not).
+  bool bandPairs =
+      traits.bandMask && spec.getHeadDim() == 128 && !traits.loadsCaptures;
   bool pairable = mayLoop && (traits.keyBoundMask || bandPairs) &&
                   !traits.varlen && !traits.paged && !traits.capturesPerKey &&
                   config.warpgroups() == 2;

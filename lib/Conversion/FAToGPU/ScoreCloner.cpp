@@ -258,10 +258,14 @@ std::optional<TileCloner::Affine> TileCloner::affine(Value value) {
   return std::nullopt;
 }
 
-Value mlir::fa::detail::hideIntegerRange(ImplicitLocOpBuilder &b, Value value) {
+Value mlir::fa::detail::hideIntegerRange(ImplicitLocOpBuilder &b, Value value,
+                                         StringRef tag) {
+  std::string text = "mov.b32 $0, $1;";
+  if (!tag.empty())
+    text += (" // " + tag).str();
   return LLVM::InlineAsmOp::create(
-             b, b.getLoc(), b.getI32Type(), ValueRange{value},
-             "mov.b32 $0, $1;", "=r,r", /*has_side_effects=*/false,
+             b, b.getLoc(), b.getI32Type(), ValueRange{value}, text, "=r,r",
+             /*has_side_effects=*/false,
              /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
              /*asm_dialect=*/nullptr, /*operand_attrs=*/nullptr)
       .getRes();
@@ -366,26 +370,6 @@ Value TileCloner::narrowDifference(Operation *compare, const Affine &x,
   return narrowedCompares[cacheKey] = narrowed;
 }
 
-/// `value` through an inline-asm move whose text names key block `serial`.
-/// A block's scores body is cloned twice, into the branch of a whole block
-/// and into that of a masked one; values computed per element from the
-/// same block-level value are then the same instructions in both, and
-/// LLVM hoists them above the branch, where they all live at once (the
-/// 34 float conversions of ALiBi's distances per thread: 80 bytes of
-/// spills in the consumers of a causal kernel in pairs, ptxas -v). Moves
-/// with different texts are different instructions, so each branch keeps
-/// its own, next to their uses; ptxas removes the move.
-static Value keepInBlock(ImplicitLocOpBuilder &b, Value value,
-                         unsigned serial) {
-  return LLVM::InlineAsmOp::create(
-             b, b.getLoc(), value.getType(), ValueRange{value},
-             "mov.b32 $0, $1; // block " + std::to_string(serial), "=r,r",
-             /*has_side_effects=*/false, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None,
-             /*asm_dialect=*/nullptr, /*operand_attrs=*/nullptr)
-      .getRes();
-}
-
 Value TileCloner::affineToFloat(Operation *op, const Context &context) {
   auto cast = dyn_cast_or_null<arith::SIToFPOp>(op);
   if (!cast || !cast.getType().isF32())
@@ -423,8 +407,16 @@ Value TileCloner::affineToFloat(Operation *op, const Context &context) {
         b.getI32Type(), b.createOrFold<arith::SubIOp>(base, high));
     biasedLow = b.createOrFold<arith::AddIOp>(
         low, arith::ConstantOp::create(b, b.getI32IntegerAttr(0x4B400000)));
+    // A block's scores body is cloned twice, into the branch of a whole
+    // block and into that of a masked one. The per-element additions
+    // below would be the same instructions in both, and LLVM would hoist
+    // them above the branch, where they all live at once (ALiBi's 34
+    // distances a thread: 80 bytes of spills in the consumers of a causal
+    // kernel in pairs, ptxas -v). A move tagged with the block makes them
+    // differ, and each branch keeps its own next to their uses.
     if (b.getInsertionPoint() == Block::iterator(blockAnchor))
-      biasedLow = keepInBlock(b, biasedLow, blockSerial);
+      biasedLow =
+          hideIntegerRange(b, biasedLow, ("block " + Twine(blockSerial)).str());
     correction = b.createOrFold<arith::SIToFPOp>(
         b.getF32Type(),
         b.createOrFold<arith::SubIOp>(

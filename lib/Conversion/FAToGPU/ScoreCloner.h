@@ -132,8 +132,12 @@ std::optional<std::pair<double, double>> getStaticRange(Value value,
 /// truncated (a key count, a narrowed mask comparison) is compared with
 /// each element's constant; from the clamp LLVM's instcombine knows that
 /// the truncation is exact and folds it into every comparison, which then
-/// compares 64-bit values: two SASS ISETPs a score where one does.
-Value hideIntegerRange(ImplicitLocOpBuilder &b, Value value);
+/// compares 64-bit values: two SASS ISETPs a score where one does. A
+/// `tag` becomes a comment of the asm text: moves with different tags are
+/// different instructions, which LLVM neither merges nor hoists together
+/// (TileCloner keeps a block's values in their branch with them).
+Value hideIntegerRange(ImplicitLocOpBuilder &b, Value value,
+                       StringRef tag = {});
 
 /// The signed counterpart of an unsigned ordering predicate (ult -> slt,
 /// ule -> sle, ugt -> sgt, uge -> sge); any other predicate itself. The
@@ -311,7 +315,8 @@ private:
   /// narrowDifference's values by (compare, forcePrologue | hide << 1).
   DenseMap<std::pair<Operation *, int>, Value> narrowedCompares;
   DenseMap<std::pair<Operation *, int>, std::pair<Value, Value>> floatBases;
-  /// Counts beginBlock calls: names the block in keepInBlock's moves.
+  /// Counts beginBlock calls: the tag of the block's moves
+  /// (affineToFloat).
   unsigned blockSerial = 0;
 };
 

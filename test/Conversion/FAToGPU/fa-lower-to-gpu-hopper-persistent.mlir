@@ -496,8 +496,8 @@ func.func @anti_diagonal_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xb
 
 // A remainder of the key is no bound of it, whatever it is compared with
 // (the key-bound and band classifications accept only the body's indices
-// and values of the key block from outside the body, through sums,
-// differences and casts).
+// and the key loop's induction variable, through sums, differences, casts
+// and products with constants).
 // CHECK-LABEL: func.func @key_remainder_d128
 // CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
 // CHECK-NOT:     persistent
@@ -511,6 +511,39 @@ func.func @key_remainder_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xb
         %r = arith.remsi %kv_idx, %c3 : index
         %in = arith.cmpi slt, %r, %q_idx : index
         fa.yield %in : i1
+      }
+      -> tensor<?x?x?x128xbf16>
+  return %0 : tensor<?x?x?x128xbf16>
+}
+
+// -----
+
+// A window beside ALiBi keeps one tile per block (in head pairs it
+// spilled 64-84 bytes).
+// CHECK-LABEL: func.func @window_alibi_d128
+// CHECK:       gpu.func @fa_attention_bf16_d128_bm128_bn128_wg2_s2_wgmma_{{[0-9a-f]+}}(
+// CHECK-NOT:     persistent
+// CHECK-SAME:    kernel
+// CHECK:         nvvm.setmaxregister  decrease 24
+func.func @window_alibi_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>, %slopes: tensor<?xf32>) -> tensor<?x?x?x128xbf16> {
+  %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
+      captures(%slopes : tensor<?xf32>) causal = <bottom_right>
+      score_mod {
+      ^bb0(%score: f32, %b: index, %h: index, %q_idx: index, %kv_idx: index, %cap0: tensor<?xf32>):
+        %slope = tensor.extract %cap0[%h] : tensor<?xf32>
+        %d = arith.subi %kv_idx, %q_idx : index
+        %di = arith.index_cast %d : index to i64
+        %df = arith.sitofp %di : i64 to f32
+        %bias = arith.mulf %slope, %df fastmath<contract> : f32
+        %r = arith.addf %score, %bias fastmath<contract> : f32
+        fa.yield %r : f32
+      }
+      mask_mod {
+      ^bb0(%b: index, %h: index, %q_idx: index, %kv_idx: index, %cap0: tensor<?xf32>):
+        %w = arith.constant 256 : index
+        %lo = arith.subi %q_idx, %w : index
+        %after = arith.cmpi sgt, %kv_idx, %lo : index
+        fa.yield %after : i1
       }
       -> tensor<?x?x?x128xbf16>
   return %0 : tensor<?x?x?x128xbf16>
@@ -573,10 +606,10 @@ func.func @relative_bias_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xb
 // CHECK:         nvvm.setmaxregister  decrease 56
 // CHECK:         nvvm.setmaxregister  increase 224
 // CHECK:           scf.if
-// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[WHOLE:[0-9]+]]", "=r,r"
-// CHECK-NOT:         llvm.inline_asm "mov.b32 $0, $1; // block [[WHOLE]]"
+// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[#WHOLE:]]", "=r,r"
+// CHECK-NOT:         llvm.inline_asm "mov.b32 $0, $1; // block [[#WHOLE]]"
 // CHECK:           } else {
-// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[MASKED:[0-9]+]]", "=r,r"
+// CHECK:             llvm.inline_asm "mov.b32 $0, $1; // block [[#WHOLE+1]]", "=r,r"
 func.func @causal_alibi_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %o: tensor<?x?x?x128xbf16>, %slopes: tensor<?xf32>) -> tensor<?x?x?x128xbf16> {
   %0 = fa.attention ins(%q, %k, %v : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>) outs(%o : tensor<?x?x?x128xbf16>)
       captures(%slopes : tensor<?xf32>) causal = <top_left>

@@ -184,8 +184,10 @@ private:
       return x ? x : neg(loc, y);
     return arith::SubFOp::create(b, loc, x, y);
   }
-  /// x / y, with the flags of the division it differentiates, if any (an
-  /// `arcp` division licenses the same reciprocal in its derivative).
+  /// x / y, with the precision flags of the division it differentiates, if
+  /// any: an `arcp` or `afn` division licenses the same approximation in its
+  /// derivative. Not `nnan`, `ninf` or `nsz`: they describe the forward's
+  /// values, and x is another value.
   Value div(Location loc, Value x, Value y,
             arith::FastMathFlags flags = arith::FastMathFlags::none) {
     return x ? arith::DivFOp::create(b, loc, x, y, flags).getResult() : Value();
@@ -268,7 +270,9 @@ private:
       return add(loc, mul(loc, dx(0), x(1)), mul(loc, x(0), dx(1)));
     if (auto divide = dyn_cast<arith::DivFOp>(op)) // (dx - r dy) / y
       return div(loc, sub(loc, dx(0), mul(loc, r, dx(1))), x(1),
-                 divide.getFastmath());
+                 divide.getFastmath() &
+                     (arith::FastMathFlags::arcp | arith::FastMathFlags::afn |
+                      arith::FastMathFlags::contract));
     if (isa<arith::NegFOp>(op))
       return neg(loc, dx(0));
     if (isa<arith::MaximumFOp, arith::MaxNumFOp, arith::MinimumFOp,
