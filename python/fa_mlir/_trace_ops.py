@@ -65,17 +65,16 @@ def _arith(t, op, a, b, exact=False):
         # as Triton's fp32 / is div.full.f32 (within 2 ulp). No correctly
         # rounded division then, whose slow path ptxas reaches by a call
         # (its saved registers spilled in looping hopper-ws kernels).
-        # `exact` (div_rn, a truncating division, integer operands, a
-        # mask_mod) keeps it.
-        # A quotient of integers (positions, block sizes) or one in a
-        # mask_mod mostly decides an integer or a comparison
-        # (floor(q / 64)): exact.
-        exact = exact or t.kind == "mask_mod" or F32 not in (_type_of(a),
-                                                             _type_of(b))
+        # `exact` (div_rn, a truncating division) keeps it, as do a
+        # quotient of integers (positions, block sizes) and one in a
+        # mask_mod, which mostly decide an integer or a comparison
+        # (floor(q / 64)).
         flags = ""
-        if rt == F32:
-            flags = (" fastmath<contract>" if op != "/" else
-                     "" if exact else " fastmath<arcp,afn>")
+        if rt == F32 and op != "/":
+            flags = " fastmath<contract>"
+        elif rt == F32 and not (exact or t.kind == "mask_mod" or
+                                F32 not in (_type_of(a), _type_of(b))):
+            flags = " fastmath<arcp,afn>"
         return t.op(f"{_ARITH[op, rt]} {{}}, {{}}{flags} : {rt}", (ca, cb),
                     rt, expr)
     if rt == INDEX:
