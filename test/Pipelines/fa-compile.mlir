@@ -194,7 +194,7 @@
 // MISSING: fa-compile: {{.*}}missing.mlir
 // BENCH: fa-compile: 3 runs, median {{[0-9.]+}} s, min {{[0-9.]+}} s, max {{[0-9.]+}} s (parse to PTX + cubin + metadata, mma-sync)
 // BENCH-NEXT: fa-compile: split (medians): our passes {{[0-9.]+}} s (parse and lower to GPU {{[0-9.]+}} s, GPU to NVVM {{[0-9.]+}} s), LLVM backend {{[0-9.]+}} s, ptxas {{[0-9.]+}} s (waited for: {{[0-9.]+}} s)
-// BENCH-NEXT: fa-compile: everything but ptxas: median {{[0-9.]+}} s
+// BENCH-NEXT: fa-compile: everything but ptxas: median {{[0-9.]+}} s (the first compile {{[0-9.]+}} s)
 // BENCHPTX: (parse to PTX + metadata, hopper-ws)
 // BENCHPTX-NEXT: LLVM backend {{[0-9.]+}} s, ptxas not run (--format=ptx)
 // FORMAT: for the --format option: Cannot find option named 'elf'!
