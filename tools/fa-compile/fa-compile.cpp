@@ -94,9 +94,9 @@ static LogicalResult writeFile(StringRef path, StringRef contents) {
 
 /// Makes the heap one region of transparent huge pages, grown in one step
 /// and kept to the end. A compile allocates and touches about 50 MB: with
-/// 4 KiB pages that was some 4,600 page faults a process, a fifth of a
+/// 4 KiB pages that was some 4,250 page faults a process, a fifth of a
 /// `--format=ptx` compile's time on this project's 2-core CI machine
-/// (docs/Toolchain.md, "Compile latency"). glibc's
+/// (docs/Toolchain.md, "Compile latency of a process"). glibc's
 /// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` does the same from the
 /// environment; a tool cannot ask its users to set it. Elsewhere (another
 /// C library, or THP turned off) nothing changes: every call here is
