@@ -32,6 +32,10 @@
 // RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/math.exp %/math.exp2 %/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=EXP
 // RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/"query_blocks"/"key_blocks"/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=LOOP
 // RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/stage = "query"/stage = "key_value"/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=STAGE
+// A scores body edited to read the thread's id: an op no score_mod or
+// mask_mod may hold, refused by both strategies' shared stage matcher.
+// RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/\(%[0-9]*\) = linalg.index 0 : index/\1 = gpu.thread_id x/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=SCORESOP
+// RUN: fa-opt %s --split-input-file "--fa-tile-attention-backward=dq=accumulate" | sed 's/\(%[0-9]*\) = linalg.index 0 : index/\1 = gpu.thread_id x/' | not fa-opt --split-input-file "--fa-lower-to-gpu=strategy=hopper-ws" 2>&1 | FileCheck %s --check-prefix=SCORESOP
 // Gradients stored every other row; delta written into the LSE (a kernel
 // writes its outputs' memory, so they must be fresh tensors).
 // RUN: fa-opt %s --split-input-file --fa-tile-attention-backward | sed 's/\] \[1, 1, 1, 1\] : tensor<?x64xf16> into/] [1, 1, 2, 1] : tensor<?x64xf16> into/' | not fa-opt --split-input-file --fa-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=STRIDE
@@ -60,6 +64,8 @@
 // EXP: error: not a backward stage a GPU strategy can implement: the body or maps of 'recomputed_probabilities' are not the ones fa-tile-attention-backward builds; only the 'scores' body may be edited
 // LOOP: error: not a backward stage a GPU strategy can implement: expected the loop marked 'fa.backward_loop = "query_blocks"'
 // STAGE: error: delta must be read by one key_value and one query stage (dq=stage) or one fused stage (dq=accumulate), not by 'key_value'
+// SCORESOP: error: not a backward stage a GPU strategy can implement: the 'scores' body may hold only the ops of a score_mod or mask_mod region (and linalg.index)
+// SCORESOP-NEXT: gpu.thread_id x
 // STRIDE: error: not a backward stage a GPU strategy can implement: a stage writes whole rows with unit strides
 // FRESH: error: not a backward stage a GPU strategy can implement: a stage's outputs must be fresh tensor.empty values
 // ACCROWS: error: not a backward stage a GPU strategy can implement: dS K must be added to the rows [g, start:start+n, :] of the dQ accumulator

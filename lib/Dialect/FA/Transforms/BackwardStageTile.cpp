@@ -17,7 +17,6 @@
 #include "TileMatchers.h"
 #include "TileOps.h"
 #include "TileUtils.h"
-#include "fa/Dialect/FA/IR/ModRegions.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -110,27 +109,10 @@ LogicalResult BackwardStageMatcher::matchScoresBody(linalg::GenericOp scores) {
                         "second result: its derivative)");
   llvm::SetVector<Value> captures(tile.scores.captures.begin(),
                                   tile.scores.captures.end());
-  WalkResult walk = scores.getRegion().walk([&](Operation *op) {
-    if (isa<linalg::IndexOp, linalg::YieldOp>(op))
-      return WalkResult::advance();
-    if (!isAllowedInModRegion(op) || isa<YieldOp>(op)) {
-      (void)fail(op, "the 'scores' body may hold only the ops of a score_mod "
-                     "or mask_mod region (and linalg.index)");
-      return WalkResult::interrupt();
-    }
-    if (isa<tensor::ExtractOp, tensor::DimOp>(op)) {
-      Value source = op->getOperand(0);
-      Operation *owner = source.getParentBlock()->getParentOp();
-      if (owner == tile.forall || tile.forall->isProperAncestor(owner)) {
-        (void)fail(op, "the 'scores' body may read only tensors defined "
-                       "outside the stage (captures)");
-        return WalkResult::interrupt();
-      }
-      captures.insert(source);
-    }
-    return WalkResult::advance();
-  });
-  if (walk.wasInterrupted())
+  if (failed(collectScoresCaptures(
+          scores, tile.forall, "stage",
+          [&](Operation *op, const Twine &what) { return fail(op, what); },
+          captures)))
     return failure();
   tile.scores.captures.assign(captures.begin(), captures.end());
   return success();

@@ -17,7 +17,6 @@
 #include "FusedTileMatcher.h"
 #include "TileMatchers.h"
 #include "TileUtils.h"
-#include "fa/Dialect/FA/IR/ModRegions.h"
 #include "fa/Dialect/FA/Transforms/Transforms.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -479,29 +478,11 @@ LogicalResult FusedTileMatcher::matchQuery(Value queryTile, Operation *qk) {
 }
 
 LogicalResult FusedTileMatcher::matchScoresBody() {
-  linalg::GenericOp scores = tile.scores;
   llvm::SetVector<Value> captures;
-  WalkResult walk = scores.getRegion().walk([&](Operation *op) {
-    if (isa<linalg::IndexOp, linalg::YieldOp>(op))
-      return WalkResult::advance();
-    if (!isAllowedInModRegion(op) || isa<YieldOp>(op)) {
-      (void)fail(op, "the 'scores' body may hold only the ops of a "
-                     "score_mod or mask_mod region (and linalg.index)");
-      return WalkResult::interrupt();
-    }
-    if (isa<tensor::ExtractOp, tensor::DimOp>(op)) {
-      Value source = op->getOperand(0);
-      Operation *owner = source.getParentBlock()->getParentOp();
-      if (owner == tile.forall || tile.forall->isProperAncestor(owner)) {
-        (void)fail(op, "the 'scores' body may read only tensors defined "
-                       "outside the tile (captures)");
-        return WalkResult::interrupt();
-      }
-      captures.insert(source);
-    }
-    return WalkResult::advance();
-  });
-  if (walk.wasInterrupted())
+  if (failed(collectScoresCaptures(
+          tile.scores, tile.forall, "tile",
+          [&](Operation *op, const Twine &what) { return fail(op, what); },
+          captures)))
     return failure();
   tile.captures.assign(captures.begin(), captures.end());
   return success();

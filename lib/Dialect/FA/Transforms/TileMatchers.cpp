@@ -6,6 +6,9 @@
 
 #include "TileMatchers.h"
 
+#include "fa/Dialect/FA/IR/FAOps.h"
+#include "fa/Dialect/FA/IR/ModRegions.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -149,3 +152,31 @@ bool isBlockExtentOf(Value value, int64_t block, Value length, Value start,
 }
 
 } // namespace mlir::fa::tileutils
+
+LogicalResult mlir::fa::tileutils::collectScoresCaptures(
+    linalg::GenericOp scores, scf::ForallOp forall, StringRef unit,
+    function_ref<LogicalResult(Operation *, const Twine &)> fail,
+    llvm::SetVector<Value> &captures) {
+  WalkResult walk = scores.getRegion().walk([&](Operation *op) {
+    if (isa<linalg::IndexOp, linalg::YieldOp>(op))
+      return WalkResult::advance();
+    if (!isAllowedInModRegion(op) || isa<YieldOp>(op)) {
+      (void)fail(op, "the 'scores' body may hold only the ops of a "
+                     "score_mod or mask_mod region (and linalg.index)");
+      return WalkResult::interrupt();
+    }
+    if (isa<tensor::ExtractOp, tensor::DimOp>(op)) {
+      Value source = op->getOperand(0);
+      Operation *owner = source.getParentBlock()->getParentOp();
+      if (owner == forall || forall->isProperAncestor(owner)) {
+        (void)fail(op, Twine("the 'scores' body may read only tensors "
+                             "defined outside the ") +
+                           unit + " (captures)");
+        return WalkResult::interrupt();
+      }
+      captures.insert(source);
+    }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}

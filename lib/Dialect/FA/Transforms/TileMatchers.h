@@ -14,7 +14,9 @@
 #ifndef FA_LIB_DIALECT_FA_TRANSFORMS_TILEMATCHERS_H
 #define FA_LIB_DIALECT_FA_TRANSFORMS_TILEMATCHERS_H
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::fa::tileutils {
 
@@ -67,6 +69,17 @@ Value matchAddOf(Value value, Value operand);
 /// maxsi(that, 0) (a tile past the end of its sequence has no rows).
 bool isBlockExtentOf(Value value, int64_t block, Value length, Value start,
                      bool clamped = false);
+
+/// Checks that the body of `scores` (the element-wise map over a Q K^T
+/// tile) holds only the ops of a score_mod or mask_mod region and
+/// linalg.index, and that the tensors it reads are defined outside
+/// `forall` (which diagnostics call `unit`: "tile", "stage"); adds those
+/// tensors, the captures, to `captures`. Each failure is one diagnostic
+/// through `fail`.
+LogicalResult collectScoresCaptures(
+    linalg::GenericOp scores, scf::ForallOp forall, StringRef unit,
+    function_ref<LogicalResult(Operation *, const Twine &)> fail,
+    llvm::SetVector<Value> &captures);
 
 } // namespace mlir::fa::tileutils
 
