@@ -185,9 +185,9 @@ private:
     return arith::SubFOp::create(b, loc, x, y);
   }
   /// x / y, with the precision flags of the division it differentiates, if
-  /// any: an `arcp` or `afn` division licenses the same approximation in its
-  /// derivative. Not `nnan`, `ninf` or `nsz`: they describe the forward's
-  /// values, and x is another value.
+  /// any: an `arcp`, `afn` or `contract` division licenses the same
+  /// approximation in its derivative. Not `nnan`, `ninf` or `nsz`: they
+  /// describe the forward's values, and x is another value.
   Value div(Location loc, Value x, Value y,
             arith::FastMathFlags flags = arith::FastMathFlags::none) {
     return x ? arith::DivFOp::create(b, loc, x, y, flags).getResult() : Value();
